@@ -1,0 +1,41 @@
+/** Small byte helpers over Uint8Array (no Buffer: protocol/ runs in browsers too). */
+import { bytesToHex, hexToBytes as nobleHexToBytes, concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+
+export { concatBytes, utf8ToBytes };
+
+export function toHex(bytes: Uint8Array): string {
+  return bytesToHex(bytes);
+}
+
+export function fromHex(hex: string): Uint8Array {
+  return nobleHexToBytes(hex);
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Plain Uint8Array view (cbor-x hands out Buffers on Node; keep one type across runtimes). */
+export function asPlainBytes(b: Uint8Array): Uint8Array {
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Standard base64 with padding (RFC 4648 §4), as C2SP notes use. btoa/atob exist in browsers and Node >= 16. */
+export function toBase64(bytes: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]!);
+  return btoa(bin);
+}
+
+/** Strict standard base64 decode: rejects bad characters, missing padding and non-canonical forms. */
+export function fromBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error('invalid base64');
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  if (toBase64(out) !== text) throw new Error('invalid base64 (non-canonical)');
+  return out;
+}

@@ -1,0 +1,117 @@
+/**
+ * CBOR through cbor-x, configured for COSE/CWT: no record extension, Maps (integer keys) on decode,
+ * plain byte strings (no tag 64), and deterministic encoding (RFC 8949 §4.2.1) for everything we sign:
+ * - map keys sorted by the bytewise order of their encodings,
+ * - integers in their shortest form (cbor-x writes numbers above 2^32 as floats, so those become BigInt),
+ * - no floating point in signed structures (firmware encodes fixed-point integers instead).
+ * `decodeStrict` re-encodes what it decoded and rejects input that is not already in that form, which also
+ * rejects duplicate map keys, indefinite lengths and trailing bytes.
+ */
+import { Encoder, Tag } from 'cbor-x';
+import { bytesEqual, asPlainBytes } from './bytes.js';
+import { fail } from './errors.js';
+
+export { Tag };
+
+export type CborValue =
+  | number
+  | bigint
+  | string
+  | boolean
+  | null
+  | undefined
+  | Uint8Array
+  | CborValue[]
+  | Map<CborValue, CborValue>
+  | Tag;
+
+const codec = new Encoder({
+  useRecords: false,
+  mapsAsObjects: false,
+  tagUint8Array: false,
+  variableMapSize: true,
+  pack: false,
+  structuredClone: false,
+  bundleStrings: false,
+} as ConstructorParameters<typeof Encoder>[0]);
+
+const UINT32_MAX = 0xffffffff;
+
+function canonical(value: unknown, path: string): unknown {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) fail('MALFORMED', 'floating point values are not allowed in signed structures', path);
+    if (!Number.isSafeInteger(value)) fail('MALFORMED', 'integer outside the safe range', path);
+    return value > UINT32_MAX || value < -UINT32_MAX - 1 ? BigInt(value) : value;
+  }
+  if (typeof value === 'bigint') {
+    // cbor-x writes every BigInt as 8 bytes; shortest form means small ones must be numbers.
+    if (value <= BigInt(UINT32_MAX) && value >= -BigInt(UINT32_MAX) - 1n) return Number(value);
+    return value;
+  }
+  if (value instanceof Uint8Array) return asPlainBytes(value);
+  if (Array.isArray(value)) return value.map((v, i) => canonical(v, `${path}[${i}]`));
+  if (value instanceof Map) {
+    const entries = [...value.entries()].map(([k, v]) => {
+      const ck = canonical(k, `${path}.<key>`);
+      return { key: ck, enc: codec.encode(ck) as Uint8Array, value: canonical(v, `${path}.${String(k)}`) };
+    });
+    entries.sort((a, b) => compareBytes(a.enc, b.enc));
+    for (let i = 1; i < entries.length; i++) {
+      if (bytesEqual(entries[i - 1]!.enc, entries[i]!.enc)) fail('MALFORMED', 'duplicate map key', path);
+    }
+    return new Map(entries.map((e) => [e.key, e.value]));
+  }
+  if (value instanceof Tag) return new Tag(canonical(value.value, path), value.tag);
+  if (value === null || value === undefined || typeof value === 'string' || typeof value === 'boolean') return value;
+  return fail('MALFORMED', `cannot encode a value of type ${typeof value}`, path);
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** Deterministically encoded CBOR (RFC 8949 §4.2.1). */
+export function encode(value: unknown): Uint8Array {
+  return asPlainBytes(codec.encode(canonical(value, '')) as Uint8Array);
+}
+
+/** Decode one CBOR item; any failure (bad bytes, trailing data) is MALFORMED. Byte strings come back as Uint8Array. */
+export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
+  let value: unknown;
+  try {
+    value = codec.decode(bytes);
+  } catch (err) {
+    fail('MALFORMED', `${what} is not well-formed CBOR: ${(err as Error).message}`, '', err);
+  }
+  return normalize(value, what);
+}
+
+/** Decode and require deterministic encoding: the bytes must equal the re-encoding of what they decode to. */
+export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
+  const value = decode(bytes, what);
+  let again: Uint8Array;
+  try {
+    again = encode(value);
+  } catch (err) {
+    return fail('MALFORMED', `${what} contains values that are not allowed: ${(err as Error).message}`, '', err);
+  }
+  if (!bytesEqual(again, bytes)) fail('MALFORMED', `${what} is not deterministically encoded (RFC 8949 §4.2.1)`);
+  return value;
+}
+
+// Buffers -> Uint8Array, safe BigInts -> number, so callers see one shape whatever the runtime.
+function normalize(value: unknown, what: string): unknown {
+  if (value instanceof Uint8Array) return asPlainBytes(value);
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value;
+  if (Array.isArray(value)) return value.map((v) => normalize(v, what));
+  if (value instanceof Map) {
+    const m = new Map();
+    for (const [k, v] of value) m.set(normalize(k, what), normalize(v, what));
+    return m;
+  }
+  if (value instanceof Tag) return new Tag(normalize(value.value, what), value.tag);
+  if (value instanceof Date) fail('MALFORMED', `${what} uses a date tag, which is not allowed`);
+  return value;
+}
