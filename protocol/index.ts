@@ -6,3 +6,4 @@ export * from './hash.js';
 export * from './algorithms.js';
 export * from './cose-key.js';
 export * from './cose-sign1.js';
+export * from './topics.js';
