@@ -1,0 +1,98 @@
+/**
+ * Gateway configuration: defaults in one place, overridden by environment variables and then by CLI flags,
+ * validated at boot (TypeBox). A config that does not validate stops the start with a clear message.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export const GatewayConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, description: 'LevelDB and key directory' }),
+    host: Type.String({ minLength: 1, description: 'address the listeners bind to' }),
+    httpPort: Type.Integer({ minimum: 0, maximum: 65535 }),
+    mqttPort: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** MQTT over WebSocket; off unless a port is given (0 = ephemeral). */
+    wsPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+    /** Checkpoint origin line (C2SP tlog-checkpoint): names this log. */
+    origin: Type.String({ minLength: 1, pattern: '^[^\\s]+$' }),
+    /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
+    trustFile: Type.Union([Type.String(), Type.Null()]),
+    maxReadingBytes: Type.Integer({ minimum: 256, maximum: 1_048_576 }),
+    clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    blockMaxEntries: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    blockMaxMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
+    /** Readings admitted but not yet in a block; above this, publishers are paused (backpressure). */
+    queueHighWater: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    verifyWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
+    /** Writes per minute per client IP on the registry API. */
+    writeRateLimit: Type.Integer({ minimum: 1 }),
+    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
+  },
+  { additionalProperties: false },
+);
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+
+export const DEFAULT_CONFIG: GatewayConfig = {
+  dataDir: './data',
+  host: '0.0.0.0',
+  httpPort: 8080,
+  mqttPort: 1883,
+  wsPort: null,
+  origin: 'originproof.local/log',
+  trustFile: null,
+  maxReadingBytes: 16_384,
+  clockSkewSeconds: 300,
+  blockMaxEntries: 1000,
+  blockMaxMs: 50,
+  queueHighWater: 20_000,
+  verifyWorkers: 2,
+  writeRateLimit: 600,
+  logLevel: 'info',
+};
+
+/** Environment variables and the config key each sets. */
+export const ENV_VARS: Record<string, keyof GatewayConfig> = {
+  ORIGINPROOF_DATA_DIR: 'dataDir',
+  ORIGINPROOF_HOST: 'host',
+  ORIGINPROOF_HTTP_PORT: 'httpPort',
+  ORIGINPROOF_MQTT_PORT: 'mqttPort',
+  ORIGINPROOF_WS_PORT: 'wsPort',
+  ORIGINPROOF_ORIGIN: 'origin',
+  ORIGINPROOF_TRUST_FILE: 'trustFile',
+  ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
+  ORIGINPROOF_LOG_LEVEL: 'logLevel',
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const INTEGER_KEYS = new Set(
+  Object.entries(GatewayConfigSchema.properties)
+    .filter(([, s]) => JSON.stringify(s).includes('"integer"'))
+    .map(([k]) => k),
+);
+
+function coerce(key: string, raw: unknown): unknown {
+  if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
+  if (raw === '' || raw === 'off' || raw === 'none') return key === 'wsPort' ? null : raw;
+  return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+}
+
+/** Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem. */
+export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const [name, key] of Object.entries(ENV_VARS)) {
+    if (env[name] !== undefined) merged[key] = coerce(key, env[name]);
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) merged[key] = coerce(key, value);
+  }
+  const errors = [...Value.Errors(GatewayConfigSchema, merged)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
+    throw new ConfigError(`invalid gateway configuration:\n${lines.join('\n')}`);
+  }
+  return merged as GatewayConfig;
+}

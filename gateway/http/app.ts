@@ -1,0 +1,83 @@
+/**
+ * The HTTP API as a Fastify app factory (`buildHttpApp`), separate from `listen`, so tests use `inject()`.
+ * Schema-first: each route's TypeBox schema is its validation, serialization, types and OpenAPI entry.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { toErrorBody } from './error-registry.js';
+import type { GatewayMetrics } from '../metrics.js';
+
+export type HttpApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface HttpAppOptions {
+  logLevel: string;
+  /** Write requests per minute per client address (registry writes, verdicts). */
+  writeRateLimit: number;
+  bodyLimit: number;
+  metrics: GatewayMetrics;
+  isReady: () => boolean;
+  /** Registers the API routes (gateway/http/routes/*) inside the app. */
+  routes: (app: HttpApp) => Promise<void> | void;
+  version: string;
+}
+
+export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
+  const app = Fastify({
+    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
+    bodyLimit: opts.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'OriginProof gateway API',
+        version: opts.version,
+        description: 'Registry of agencies and devices, records in the Merkle log, proofs and verdicts. Errors are `{code, message, path?}`.',
+      },
+      tags: [
+        { name: 'registry', description: 'agencies, devices, revocations (signed writes)' },
+        { name: 'records', description: 'log entries, checkpoints and proofs' },
+        { name: 'verify', description: 'verdicts on bundles and envelopes' },
+        { name: 'ops', description: 'health, readiness, metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(rateLimit, { global: false, max: opts.writeRateLimit, timeWindow: 60_000 });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = toErrorBody(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
+  });
+
+  app.get('/healthz', { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/readyz',
+    { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } },
+    async (_req, reply) => {
+      if (opts.isReady()) return { status: 'ready' };
+      return reply.status(503).send({ code: 'NOT_READY', message: 'gateway is starting or shutting down' });
+    },
+  );
+  app.get('/metrics', { schema: { tags: ['ops'], hide: false } }, async (_req, reply) => {
+    void reply.header('content-type', opts.metrics.registry.contentType);
+    return opts.metrics.registry.metrics();
+  });
+
+  await opts.routes(app);
+  return app;
+}

@@ -1,0 +1,33 @@
+/** Prometheus metrics (prom-client), one registry per gateway instance so several can run in one process (tests). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewayMetrics {
+  registry: Registry;
+  accepted: Counter<'kind'>;
+  rejected: Counter<'code'>;
+  pipelineSeconds: Histogram;
+  queueDepth: Gauge;
+  connectedDevices: Gauge;
+  ledgerSize: Gauge;
+  blocks: Counter;
+}
+
+export function createMetrics(defaults = false): GatewayMetrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_process_' });
+  return {
+    registry,
+    accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings admitted to the ledger', labelNames: ['kind'], registers: [registry] }),
+    rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings rejected, by error code', labelNames: ['code'], registers: [registry] }),
+    pipelineSeconds: new Histogram({
+      name: 'originproof_pipeline_seconds',
+      help: 'Time from a reading arriving to its receipt being published',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({ name: 'originproof_pipeline_queue_depth', help: 'Readings admitted and not yet receipted', registers: [registry] }),
+    connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
+    ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),
+    blocks: new Counter({ name: 'originproof_blocks_total', help: 'Blocks sealed since start', registers: [registry] }),
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The embedded aedes broker. Policy lives in the hooks and is deny-by-default; each hook is a thin adapter over
+ * a check passed in (`BrokerPolicy`), so the same checks can later sit behind an external broker's auth plugin.
+ * - authenticate: client id = username = device id, password = connect token (protocol/connect-token.ts)
+ * - authorizePublish: a device may publish only to its own readings topic; the payload goes to the pipeline
+ * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
+ */
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { createServer, type Server } from 'node:net';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { OriginProofError } from '../../protocol/errors.js';
+import { parseTopic, rejectionsTopic } from '../../protocol/topics.js';
+
+/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
+export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
+
+export interface BrokerPolicy {
+  /** Throws OriginProofError when the device may not connect. */
+  authenticate(deviceId: string, token: Uint8Array, now: number): Promise<void> | void;
+  /** Hands a reading to the pipeline; resolves when admitted to its queue (this is where backpressure waits). */
+  onReading(deviceId: string, payload: Uint8Array, receivedAtMs: number): Promise<void>;
+  /** A device published where it may not (another device's topic, a receipts topic, anything else). */
+  onTopicViolation(deviceId: string, topic: string): void;
+  onConnect?(deviceId: string): void;
+  onDisconnect?(deviceId: string): void;
+}
+
+export function connackCodeFor(err: unknown): number {
+  const code = err instanceof OriginProofError ? err.code : undefined;
+  switch (code) {
+    case 'UNKNOWN_DEVICE':
+    case 'CERT_REVOKED':
+    case 'CERT_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+    case 'CHAIN_INVALID':
+    case 'ROLE_VIOLATION':
+      return CONNACK.NOT_AUTHORIZED;
+    case 'UNAVAILABLE':
+      return CONNACK.SERVER_UNAVAILABLE;
+    case 'TOPIC_MISMATCH':
+      return CONNACK.IDENTIFIER_REJECTED;
+    default:
+      return CONNACK.BAD_CREDENTIALS; // malformed, expired or forged token
+  }
+}
+
+function connackError(code: number, message: string): AuthenticateError {
+  const err = new Error(message) as AuthenticateError;
+  err.returnCode = code;
+  return err;
+}
+
+interface ParserInternals {
+  packet: { length: number };
+  _parseLength: (this: ParserInternals) => boolean;
+  _emitError: (err: Error) => void;
+}
+
+export interface EmbeddedBroker {
+  aedes: Aedes;
+  tcp: Server;
+  ws: WebSocketServer | null;
+  /** Publish to a device's own topic (receipts, rejections) at QoS 1. */
+  publish(topic: string, payload: Uint8Array): Promise<void>;
+  listen(host: string, port: number, wsPort: number | null): Promise<{ mqttPort: number; wsPort: number | null }>;
+  close(): Promise<void>;
+}
+
+export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes: number }): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 1000 });
+  const deviceOf = new WeakMap<Client, string>();
+
+  // aedes buffers a whole packet before any hook sees it, so cap the frame size in its parser: a frame above the
+  // cap closes the connection before it is buffered. Frames below it but above the reading limit get TOO_LARGE.
+  const frameCap = opts.maxPacketBytes;
+  aedes.preConnect = (client, _packet, done) => {
+    const parser = (client as unknown as { _parser?: ParserInternals })._parser;
+    if (parser && typeof parser._parseLength === 'function') {
+      const parseLength = parser._parseLength;
+      parser._parseLength = function (this: ParserInternals) {
+        const ok = parseLength.call(this);
+        if (ok && this.packet.length > frameCap) {
+          this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes exceeds the ${frameCap}-byte limit`));
+          return false;
+        }
+        return ok;
+      };
+    }
+    done(null, true);
+  };
+
+  aedes.authenticate = (client, username, password, done) => {
+    const id = client.id;
+    if (username !== id) return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
+    if (!password || password.length === 0) return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
+    Promise.resolve()
+      .then(() => policy.authenticate(id, new Uint8Array(password.buffer, password.byteOffset, password.byteLength), Math.floor(Date.now() / 1000)))
+      .then(
+        () => {
+          deviceOf.set(client, id);
+          done(null, true);
+        },
+        (err: unknown) => done(connackError(connackCodeFor(err), (err as Error).message), false),
+      );
+  };
+
+  aedes.authorizePublish = (client, packet: PublishPacket, done) => {
+    const deviceId = client ? deviceOf.get(client) : undefined;
+    if (!client || !deviceId) return done(new Error('not authenticated'));
+    const t = parseTopic(packet.topic);
+    if (!t || t.kind !== 'readings' || t.deviceIdHex !== deviceId) {
+      policy.onTopicViolation(deviceId, packet.topic);
+      // Deny: aedes closes the connection (MQTT-3.3.5-2); the rejection was published first.
+      return done(new Error(`device ${deviceId} may not publish to ${packet.topic}`));
+    }
+    const payload = packet.payload as Buffer;
+    policy
+      .onReading(deviceId, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), Date.now())
+      .then(() => done(null), (err: Error) => done(err));
+  };
+
+  // Readings are taken in authorizePublish; nothing is routed onward to subscribers.
+  aedes.authorizeForward = (client, packet) => {
+    const t = parseTopic(packet.topic);
+    if (t && t.kind === 'readings') return null;
+    return packet;
+  };
+
+  aedes.authorizeSubscribe = (client, sub: Subscription, done) => {
+    const deviceId = client ? deviceOf.get(client) : undefined;
+    const t = parseTopic(sub.topic);
+    if (!deviceId || !t || t.deviceIdHex !== deviceId || t.kind === 'readings') {
+      return done(null, null as unknown as Subscription); // negated subscription: SUBACK 0x80
+    }
+    done(null, sub);
+  };
+
+  aedes.on('client', (client) => {
+    const id = deviceOf.get(client);
+    if (id) policy.onConnect?.(id);
+  });
+  aedes.on('clientDisconnect', (client) => {
+    const id = deviceOf.get(client);
+    if (id) policy.onDisconnect?.(id);
+  });
+
+  const tcp = createServer({ noDelay: true }, aedes.handle as unknown as (socket: import('node:net').Socket) => void);
+  let ws: WebSocketServer | null = null;
+
+  const publish = (topic: string, payload: Uint8Array): Promise<void> =>
+    new Promise((resolve, reject) => {
+      aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: 1, retain: false, dup: false } as PublishPacket,
+        (err?: Error) => (err ? reject(err) : resolve()),
+      );
+    });
+
+  return {
+    aedes,
+    tcp,
+    get ws() {
+      return ws;
+    },
+    publish,
+    async listen(host, port, wsPort) {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, host, () => resolve());
+      });
+      const mqttPort = (tcp.address() as import('node:net').AddressInfo).port;
+      let boundWs: number | null = null;
+      if (wsPort !== null) {
+        ws = new WebSocketServer({ host, port: wsPort, maxPayload: opts.maxPacketBytes + 1024 });
+        await new Promise<void>((resolve, reject) => {
+          ws!.once('listening', () => resolve());
+          ws!.once('error', reject);
+        });
+        ws.on('connection', (socket) => {
+          const stream = createWebSocketStream(socket);
+          (aedes.handle as unknown as (s: unknown) => void)(stream);
+        });
+        boundWs = (ws.address() as import('node:net').AddressInfo).port;
+      }
+      return { mqttPort, wsPort: boundWs };
+    },
+    async close() {
+      // Stop accepting, disconnect the clients, then wait for the listeners to finish closing.
+      const tcpClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      const wsClosed = ws ? new Promise<void>((resolve) => ws!.close(() => resolve())) : Promise.resolve();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await Promise.all([tcpClosed, wsClosed]);
+    },
+  };
+}
+
+export { rejectionsTopic };

@@ -1,0 +1,85 @@
+import { describe, expect, test } from 'vitest';
+import * as crypto from 'node:crypto';
+import fc from 'fast-check';
+import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
+import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
+import { ALG_EDDSA, ALG_ES256, generateSecretKey, nobleSigner, nobleVerify, type Alg } from '../../protocol/algorithms.js';
+
+function sample(alg: Alg, n: number) {
+  const signer = nobleSigner(alg, generateSecretKey(alg));
+  return Array.from({ length: n }, (_, i) => {
+    const message = crypto.randomBytes(40 + i);
+    return { alg, publicKey: signer.publicKey, message, signature: signer.sign(message) as Uint8Array };
+  });
+}
+
+describe('node:crypto verification', () => {
+  test('agrees with the pure noble path on valid and forged signatures, both algorithms', () => {
+    const verify = makeNodeVerify(crypto);
+    for (const alg of [ALG_EDDSA, ALG_ES256] as const) {
+      for (const r of sample(alg, 10)) {
+        expect(verify(r.alg, r.publicKey, r.message, r.signature)).toBe(true);
+        expect(nobleVerify(r.alg, r.publicKey, r.message, r.signature)).toBe(true);
+        const forged = Uint8Array.from(r.signature);
+        forged[5]! ^= 1;
+        expect(verify(r.alg, r.publicKey, r.message, forged)).toBe(false);
+        expect(nobleVerify(r.alg, r.publicKey, r.message, forged)).toBe(false);
+      }
+    }
+  });
+
+  test('accepts high-S P-256 signatures, as COSE ES256 allows (noble agrees with lowS: false)', () => {
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const raw = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(-65));
+    const verify = makeNodeVerify(crypto);
+    let highS = 0;
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    for (let i = 0; i < 40; i++) {
+      const msg = crypto.randomBytes(32);
+      const sig = new Uint8Array(crypto.sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' }));
+      const s = BigInt('0x' + Buffer.from(sig.subarray(32)).toString('hex'));
+      if (s > n / 2n) highS++;
+      expect(verify(ALG_ES256, raw, msg, sig)).toBe(true);
+      expect(nobleVerify(ALG_ES256, raw, msg, sig)).toBe(true);
+    }
+    expect(highS).toBeGreaterThan(0);
+  });
+
+  test('rejects wrong lengths, unknown algs and keys that are not points, without throwing', () => {
+    const verify = makeNodeVerify(crypto);
+    const [r] = sample(ALG_EDDSA, 1);
+    expect(verify(r!.alg, r!.publicKey, r!.message, r!.signature.subarray(1))).toBe(false);
+    expect(verify(-35, r!.publicKey, r!.message, r!.signature)).toBe(false);
+    expect(verify(ALG_ES256, new Uint8Array(65).fill(4), r!.message, r!.signature)).toBe(false);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 70 }), fc.uint8Array({ minLength: 0, maxLength: 70 }), (key, sig) => {
+        expect(typeof verify(ALG_EDDSA, key, r!.message, sig)).toBe('boolean');
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('VerifyPool', () => {
+  test('worker threads return the same verdicts as inline verification, in order', async () => {
+    const pool = new VerifyPool(2, 16);
+    const inline = new VerifyPool(0);
+    try {
+      const reqs = [...sample(ALG_EDDSA, 40), ...sample(ALG_ES256, 40)].map((r, i) => {
+        if (i % 3 === 0) {
+          const sig = Uint8Array.from(r.signature);
+          sig[0]! ^= 0x80;
+          return { ...r, signature: sig };
+        }
+        return r;
+      });
+      const got = await Promise.all(reqs.map((r) => pool.verify(r)));
+      const want = await Promise.all(reqs.map((r) => inline.verify(r)));
+      expect(got).toEqual(want);
+      expect(got.filter((x) => !x)).toHaveLength(27);
+    } finally {
+      await pool.close();
+      await inline.close();
+    }
+  });
+});
