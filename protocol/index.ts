@@ -7,3 +7,4 @@ export * from './algorithms.js';
 export * from './cose-key.js';
 export * from './cose-sign1.js';
 export * from './topics.js';
+export * from './merkle/index.js';

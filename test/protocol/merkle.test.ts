@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { createHash } from 'node:crypto';
+import {
+  CompactRange, consistencyProof, defaultMerkleHasher as H, inclusionProof, merkleHasher, rootAt, rootFromInclusionProof,
+  verifyConsistency, verifyInclusion, type NodeReader,
+} from '../../protocol/merkle/index.js';
+import { referencePath, referenceProof, referenceRoot } from '../../protocol/merkle/reference.js';
+import { toHex } from '../../protocol/bytes.js';
+
+const leaf = (i: number): Uint8Array => new TextEncoder().encode(`leaf-${i}`);
+const leaves = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) => leaf(i));
+
+/** A node reader over an in-memory tree built with CompactRange (what the store persists). */
+function build(data: readonly Uint8Array[]): { read: NodeReader; range: CompactRange } {
+  const nodes = new Map<string, Uint8Array>();
+  const range = new CompactRange();
+  for (const d of data) range.append(H.hashLeaf(d), (l, i, h) => nodes.set(`${l}/${i}`, h));
+  return {
+    range,
+    read: (l, i) => {
+      const h = nodes.get(`${l}/${i}`);
+      if (!h) throw new Error(`missing node ${l}/${i}`);
+      return h;
+    },
+  };
+}
+
+describe('RFC 9162 hashing', () => {
+  it('empty tree, leaf and node hashes', () => {
+    expect(toHex(H.emptyRoot())).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(toHex(H.hashLeaf(new Uint8Array(0)))).toBe('6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d');
+  });
+  it('an injected node:crypto hasher agrees with the pure one', () => {
+    const fast = merkleHasher((d) => new Uint8Array(createHash('sha256').update(d).digest()));
+    const a = H.hashChildren(H.hashLeaf(leaf(1)), H.hashLeaf(leaf(2)));
+    expect(fast.hashChildren(fast.hashLeaf(leaf(1)), fast.hashLeaf(leaf(2)))).toEqual(a);
+  });
+});
+
+describe('agreement with the naive reference implementation', () => {
+  it('roots, inclusion and consistency proofs for every size up to 70', () => {
+    for (let n = 1; n <= 70; n++) {
+      const data = leaves(n);
+      const { read, range } = build(data);
+      const root = referenceRoot(data);
+      expect(range.root()).toEqual(root);
+      expect(rootAt(n, read)).toEqual(root);
+      for (let m = 0; m < n; m++) {
+        const proof = inclusionProof(m, n, read);
+        expect(proof).toEqual(referencePath(m, data));
+        verifyInclusion(m, n, H.hashLeaf(data[m]!), proof, root);
+      }
+      for (let m = 1; m <= n; m++) {
+        const proof = consistencyProof(m, n, read);
+        expect(proof).toEqual(referenceProof(m, data));
+        verifyConsistency(m, n, proof, referenceRoot(data.slice(0, m)), root);
+      }
+    }
+  });
+  it('empty tree root', () => {
+    expect(new CompactRange().root()).toEqual(referenceRoot([]));
+  });
+  it('compact range round-trips through its frontier', () => {
+    const { range } = build(leaves(45));
+    const again = new CompactRange(H, 45, range.frontier());
+    again.append(H.hashLeaf(leaf(45)));
+    expect(again.root()).toEqual(referenceRoot(leaves(46)));
+  });
+});
+
+describe('properties', () => {
+  it('a valid inclusion proof for every index of random trees', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 150 }), (data) => {
+        const { read, range } = build(data);
+        const root = range.root();
+        for (let i = 0; i < data.length; i++) {
+          const proof = inclusionProof(i, data.length, read);
+          expect(rootFromInclusionProof(i, data.length, H.hashLeaf(data[i]!), proof)).toEqual(root);
+          if (proof.length > 0) {
+            const bad = proof.map((p) => p.slice());
+            bad[0]![0]! ^= 1;
+            expect(() => verifyInclusion(i, data.length, H.hashLeaf(data[i]!), bad, root)).toThrow();
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+  it('consistency between every pair of sizes of a small tree', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), (n) => {
+        const data = leaves(n);
+        const { read } = build(data);
+        const roots = Array.from({ length: n + 1 }, (_, s) => referenceRoot(data.slice(0, s)));
+        for (let a = 1; a <= n; a++) {
+          for (let b = a; b <= n; b++) {
+            const proof = consistencyProof(a, b, read);
+            verifyConsistency(a, b, proof, roots[a]!, roots[b]!);
+            if (a < b) expect(() => verifyConsistency(a, b, proof, roots[a]!, roots[b - 1]!)).toThrow();
+          }
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
