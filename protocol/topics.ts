@@ -1,30 +1,39 @@
-/** MQTT topics (firmware-specs/SPEC.md §Topics). D is the device id: 34 lowercase hex characters (UEID). */
+/** MQTT topics per device id D (DESIGN.md, firmware-specs/SPEC.md §Topics): op/v1/d/D/{readings,receipts,rejections}, QoS 1. */
+import { fail } from './errors.js';
+import { isUeidHex } from './device-id.js';
+
 export const TOPIC_PREFIX = 'op/v1/d/';
+export const TOPIC_QOS = 1;
 export type TopicKind = 'readings' | 'receipts' | 'rejections';
+const KINDS: readonly TopicKind[] = ['readings', 'receipts', 'rejections'];
 
-const DEVICE_ID = /^[0-9a-f]{34}$/;
-
+/** D: 34 lowercase hex characters of a RAND UEID (starts with 01). */
 export function isDeviceIdHex(id: string): boolean {
-  return DEVICE_ID.test(id);
+  return isUeidHex(id);
 }
 
-export function readingsTopic(deviceId: string): string {
-  return `${TOPIC_PREFIX}${deviceId}/readings`;
-}
-export function receiptsTopic(deviceId: string): string {
-  return `${TOPIC_PREFIX}${deviceId}/receipts`;
-}
-export function rejectionsTopic(deviceId: string): string {
-  return `${TOPIC_PREFIX}${deviceId}/rejections`;
+function topic(deviceIdHex: string, kind: TopicKind): string {
+  if (!isUeidHex(deviceIdHex)) fail('CLAIM_INVALID', 'device id must be 34 lowercase hex characters', 'deviceId');
+  return `${TOPIC_PREFIX}${deviceIdHex}/${kind}`;
 }
 
-/** Parse one of our topics; null for anything else (wildcards included). */
-export function parseTopic(topic: string): { deviceId: string; kind: TopicKind } | null {
-  if (!topic.startsWith(TOPIC_PREFIX)) return null;
-  const rest = topic.slice(TOPIC_PREFIX.length).split('/');
-  if (rest.length !== 2) return null;
-  const [deviceId, kind] = rest as [string, string];
-  if (!isDeviceIdHex(deviceId)) return null;
-  if (kind !== 'readings' && kind !== 'receipts' && kind !== 'rejections') return null;
-  return { deviceId, kind };
+export const readingsTopic = (d: string): string => topic(d, 'readings');
+export const receiptsTopic = (d: string): string => topic(d, 'receipts');
+export const rejectionsTopic = (d: string): string => topic(d, 'rejections');
+
+/** Parse one of our topics; null for anything else (wildcards, extra levels, other prefixes). */
+export function parseTopic(t: string): { deviceIdHex: string; deviceId: string; kind: TopicKind } | null {
+  const parts = t.split('/');
+  if (parts.length !== 5 || `${parts[0]}/${parts[1]}/${parts[2]}/` !== TOPIC_PREFIX) return null;
+  const [, , , d, kind] = parts as [string, string, string, string, string];
+  if (!isUeidHex(d) || !(KINDS as readonly string[]).includes(kind)) return null;
+  return { deviceIdHex: d, deviceId: d, kind: kind as TopicKind };
+}
+
+/** A device may publish readings only on its own readings topic (TOPIC_MISMATCH otherwise). */
+export function assertReadingsTopic(t: string, clientDeviceIdHex: string): void {
+  const p = parseTopic(t);
+  if (!p || p.kind !== 'readings' || p.deviceIdHex !== clientDeviceIdHex) {
+    fail('TOPIC_MISMATCH', `device ${clientDeviceIdHex} may publish only on ${TOPIC_PREFIX}${clientDeviceIdHex}/readings`, 'topic');
+  }
 }

@@ -1,0 +1,100 @@
+/**
+ * Biometric events and the privacy rule: a reading may say that a fingerprint matched, never carry the fingerprint.
+ * Body map (reading claim -65542): {1: purpose text, 2: result "match" | "no-match", 3: score uint 0..1000,
+ * 4: subjectCommitment bstr 32 = SHA-256(salt || subject id)}. The salt stays with the agency; it is never sent.
+ * Anything that looks like raw biometric data is rejected with BIOMETRIC_RAW_DATA:
+ * - unknown fields in a biometric body (or unknown claims next to one),
+ * - byte strings longer than 32 bytes anywhere in a biometric body,
+ * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
+ *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
+ * - text fields in a biometric body that are long base64 or hex blobs.
+ * Magic of fewer than 4 bytes is only looked for in byte strings over 32 bytes: a 32-byte digest starts with
+ * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
+ */
+import { concatBytes, utf8ToBytes } from './bytes.js';
+import { fail } from './errors.js';
+import { sha256 } from './hash.js';
+import { asMap, checkBytes, join, onlyKeys, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
+
+export const BIO_PURPOSE = 1, BIO_RESULT = 2, BIO_SCORE = 3, BIO_SUBJECT_COMMITMENT = 4;
+export const BIOMETRIC_READING_TYPE = 'biometric';
+export type BiometricResult = 'match' | 'no-match';
+
+export interface BiometricBody {
+  kind: 'biometric';
+  purpose: string;
+  result: BiometricResult;
+  /** Matcher score 0..1000. */
+  score: number;
+  subjectCommitment: Uint8Array;
+}
+
+/** SHA-256(salt || UTF-8 subject id). The salt (>= 16 bytes) is kept by the agency and never sent. */
+export function subjectCommitment(salt: Uint8Array, subjectId: string): Uint8Array {
+  if (salt.length < 16) fail('CLAIM_INVALID', 'salt must be at least 16 bytes', 'salt');
+  return sha256(concatBytes(salt, utf8ToBytes(subjectId)));
+}
+
+const MAGIC: readonly { name: string; bytes: number[] }[] = [
+  { name: 'ISO/IEC 19794-2 / ANSI 378 finger minutiae (FMR)', bytes: [0x46, 0x4d, 0x52, 0x00] },
+  { name: 'ISO/IEC 19794-4 finger image (FIR)', bytes: [0x46, 0x49, 0x52, 0x00] },
+  { name: 'ISO/IEC 19794-5 face image (FAC)', bytes: [0x46, 0x41, 0x43, 0x00] },
+  { name: 'ISO/IEC 19794-6 iris image (IIR)', bytes: [0x49, 0x49, 0x52, 0x00] },
+  { name: 'PNG', bytes: [0x89, 0x50, 0x4e, 0x47] },
+  { name: 'JPEG 2000', bytes: [0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50] },
+  { name: 'TIFF', bytes: [0x49, 0x49, 0x2a, 0x00] },
+  { name: 'TIFF', bytes: [0x4d, 0x4d, 0x00, 0x2a] },
+  { name: 'WSQ fingerprint image', bytes: [0xff, 0xa0] },
+  { name: 'JPEG', bytes: [0xff, 0xd8, 0xff] },
+  { name: 'BMP', bytes: [0x42, 0x4d] },
+];
+
+export function imageMagic(b: Uint8Array): string | undefined {
+  for (const m of MAGIC) {
+    if (m.bytes.length < 4 && b.length <= 32) continue;
+    if (b.length >= m.bytes.length && m.bytes.every((x, i) => b[i] === x)) return m.name;
+  }
+  return undefined;
+}
+
+/** Long runs of base64/base64url or hex: what an encoded image or template looks like in a text field. */
+export function looksLikeBlob(text: string): boolean {
+  return text.length >= 40 && (/^[0-9a-fA-F]+$/.test(text) || /^[A-Za-z0-9+/_-]+={0,2}$/.test(text));
+}
+
+/** Walk every byte string of a decoded value; reject image/template magic (BIOMETRIC_RAW_DATA). */
+export function rejectImageMagic(value: unknown, path: string): void {
+  if (value instanceof Uint8Array) {
+    const name = imageMagic(value);
+    if (name) fail('BIOMETRIC_RAW_DATA', `byte string starts like ${name} data`, path);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => rejectImageMagic(v, `${path}[${i}]`));
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) rejectImageMagic(v, join(path, String(k)));
+  }
+}
+
+function rejectRaw(value: unknown, path: string): void {
+  if (value instanceof Uint8Array && value.length > 32) fail('BIOMETRIC_RAW_DATA', 'byte strings in a biometric event are at most 32 bytes', path);
+  if (typeof value === 'string' && looksLikeBlob(value)) fail('BIOMETRIC_RAW_DATA', 'text looks like encoded binary data', path);
+  if (Array.isArray(value)) value.forEach((v, i) => rejectRaw(v, `${path}[${i}]`));
+  if (value instanceof Map) for (const [k, v] of value) rejectRaw(v, join(path, String(k)));
+}
+
+/** Privacy checks then schema checks of a biometric body. */
+export function parseBiometricBody(value: unknown, path: string): BiometricBody {
+  rejectRaw(value, path);
+  const m: ClaimMap = asMap(value, path);
+  onlyKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path, 'BIOMETRIC_RAW_DATA');
+  return {
+    kind: 'biometric',
+    purpose: reqText(m, BIO_PURPOSE, join(path, 'purpose'), { pattern: TOKEN_NAME }),
+    result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: ['match', 'no-match'] }) as BiometricResult,
+    score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
+    subjectCommitment: checkBytes(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment'), 32),
+  };
+}
+
+export function biometricBodyToMap(b: BiometricBody): ClaimMap {
+  return new Map<unknown, unknown>([[BIO_PURPOSE, b.purpose], [BIO_RESULT, b.result], [BIO_SCORE, b.score], [BIO_SUBJECT_COMMITMENT, b.subjectCommitment]]);
+}

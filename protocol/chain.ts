@@ -1,0 +1,105 @@
+/**
+ * Trust anchors and chain validation root -> agency -> device.
+ * - Anchors are explicit, time-bounded data (root key, name, optional notBefore/notAfter), built once.
+ * - Links: cert.iss == issuer sub (or anchor name) and cert kid == issuer key thumbprint (RFC 9679).
+ * - Roles: a root issues only agencies, an agency only devices, a device nothing (ROLE_VIOLATION).
+ * - Every certificate must be valid at the given time: nbf <= t < exp (RFC 8392 §3.1.4, §3.1.5).
+ * - Signatures (RFC 9052 §4.4) through an injectable SignatureVerifier (node:crypto on the gateway).
+ */
+import { SUPPORTED_ALGS, assertAlg, type Alg, type SignatureVerifier } from './algorithms.js';
+import { bytesEqual, toHex } from './bytes.js';
+import { keyThumbprint, publicKey, type PublicKey } from './cose-key.js';
+import { verifySign1 } from './cose-sign1.js';
+import { decodeCertificate, type DecodedCertificate, type Role } from './certificate.js';
+import { fail } from './errors.js';
+import { assertNotRevokedAt, type DecodedRevocation } from './revocation.js';
+
+export interface TrustAnchorInput {
+  /** The root's id: certificates it issues carry this as `iss`. */
+  name: string;
+  key: PublicKey;
+  notBefore?: number;
+  notAfter?: number;
+}
+
+export interface TrustAnchor extends TrustAnchorInput {
+  kid: Uint8Array;
+}
+
+export interface TrustAnchors {
+  readonly byKid: ReadonlyMap<string, TrustAnchor>;
+}
+
+export function trustAnchors(inputs: readonly TrustAnchorInput[]): TrustAnchors {
+  const byKid = new Map<string, TrustAnchor>();
+  for (const a of inputs) {
+    const key = publicKey(a.key.alg, a.key.raw);
+    const kid = keyThumbprint(key);
+    byKid.set(toHex(kid), { ...a, key, kid });
+  }
+  return { byKid };
+}
+
+/** An anchor from a self-signed root certificate (its validity window becomes the anchor's). */
+export function anchorFromRootCertificate(root: Uint8Array | DecodedCertificate, verifier?: SignatureVerifier): TrustAnchorInput {
+  const cert = root instanceof Uint8Array ? decodeCertificate(root) : root;
+  if (cert.claims.role !== 'root') fail('ROLE_VIOLATION', 'trust anchor certificate must have role root', 'claims.role');
+  verifySign1(cert.sign1, cert.holderKey, verifier ? { verifier } : {});
+  return { name: cert.claims.sub, key: cert.holderKey, notBefore: cert.claims.nbf, notAfter: cert.claims.exp };
+}
+
+export interface ValidateChainOptions {
+  verifier?: SignatureVerifier;
+  allowedAlgs?: readonly Alg[];
+  /** Decoded revocation statements already verified (see verifyRevocation); checked at `atSeconds`. */
+  revocations?: readonly DecodedRevocation[];
+}
+
+export interface ValidatedChain {
+  leaf: DecodedCertificate;
+  certs: DecodedCertificate[];
+  anchor: TrustAnchor;
+}
+
+const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency', agency: 'root', root: undefined };
+
+function checkWindow(t: number, nbf: number | undefined, exp: number | undefined, path: string): void {
+  if (nbf !== undefined && t < nbf) fail('CERT_NOT_YET_VALID', `not valid before ${nbf} (time ${t})`, path);
+  if (exp !== undefined && t >= exp) fail('CERT_EXPIRED', `expired at ${exp} (time ${t})`, path);
+}
+
+/** Validate [device, agency] or [agency] (leaf first); the chain must end at a trust anchor. */
+export function validateChain(
+  chain: readonly (Uint8Array | DecodedCertificate)[],
+  anchors: TrustAnchors,
+  atSeconds: number,
+  opts: ValidateChainOptions = {},
+): ValidatedChain {
+  if (chain.length === 0 || chain.length > 2) fail('CHAIN_INVALID', 'a chain is [device, agency] or [agency]', 'chain');
+  const certs = chain.map((c) => (c instanceof Uint8Array ? decodeCertificate(c) : c));
+  const allowed = opts.allowedAlgs ?? SUPPORTED_ALGS;
+  const last = certs[certs.length - 1]!;
+  const anchor = anchors.byKid.get(toHex(last.issuerKid));
+  if (!anchor) fail('UNKNOWN_KEY', 'the chain does not end at a trusted root key', `chain[${certs.length - 1}].kid`);
+  for (let i = 0; i < certs.length; i++) {
+    const cert = certs[i]!;
+    const path = `chain[${i}]`;
+    const issuer = certs[i + 1];
+    const issuerName = issuer ? issuer.claims.sub : anchor.name;
+    const issuerKid = issuer ? issuer.holderKid : anchor.kid;
+    const issuerKey = issuer ? issuer.holderKey : anchor.key;
+    const issuerRole: Role = issuer ? issuer.claims.role : 'root';
+    if (cert.claims.iss !== issuerName) fail('CHAIN_INVALID', `iss "${cert.claims.iss}" is not the issuer "${issuerName}"`, `${path}.claims.iss`);
+    if (!bytesEqual(cert.issuerKid, issuerKid)) fail('CHAIN_INVALID', 'kid is not the issuer key thumbprint', `${path}.kid`);
+    assertAlg(cert.sign1.alg, `${path}.protected.alg`, allowed);
+    assertAlg(cert.holderKey.alg, `${path}.claims.cnf.alg`, allowed);
+    verifySign1(cert.sign1, issuerKey, { allowedAlgs: allowed, ...(opts.verifier ? { verifier: opts.verifier } : {}) });
+    if (ISSUER_ROLE[cert.claims.role] !== issuerRole) {
+      fail('ROLE_VIOLATION', `a ${issuerRole} may not issue a ${cert.claims.role} certificate`, `${path}.claims.role`);
+    }
+    checkWindow(atSeconds, cert.claims.nbf, cert.claims.exp, path);
+    if (opts.revocations) assertNotRevokedAt(cert.certRef, opts.revocations, atSeconds, path);
+  }
+  checkWindow(atSeconds, anchor.notBefore, anchor.notAfter, 'anchor');
+  return { leaf: certs[0]!, certs, anchor };
+}

@@ -1,0 +1,160 @@
+/**
+ * Readings: EAT-style claim sets (RFC 9711) signed by the device key as COSE_Sign1 (RFC 9052 §4.2), content type
+ * 65001, kid = device key thumbprint (RFC 9679). Claims:
+ *   256 ueid: device id, bstr 17 (RFC 9711 §4.2.1)     6 iat: seconds (RFC 8392 §3.1.6, used by RFC 9711 §4.3.1)
+ *   -65539 seq: uint, per-device monotonic sequence number (private use, RFC 8392 §9.1)
+ *   -65540 fwm: firmware measurement, SHA-256 of the running image, bstr 32 (private use: RFC 9711 §4.2.16
+ *          `measurements` (273) needs a typed measurement format such as CoSWID, heavier than a sensor needs)
+ *   exactly one body:
+ *   -65541 sensor: {1: type text, 2: value int, 3: scale int (decimal exponent; 215 with scale -1 is 21.5), 4: unit text}
+ *   -65542 biometric: see biometric.ts
+ */
+import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
+import { bytesEqual, toHex } from './bytes.js';
+import { encode } from './cbor.js';
+import { keyThumbprint, publicKey } from './cose-key.js';
+import { createSign1, verifySign1, type Sign1 } from './cose-sign1.js';
+import { CT_READING } from './content-types.js';
+import { deviceIdFromKey, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
+import { openEnvelope } from './envelope.js';
+import { fail } from './errors.js';
+import { asMap, join, onlyKeys, reqBytes, reqInt, reqText, reqTime, TOKEN_NAME, type ClaimMap } from './schema.js';
+import { BIOMETRIC_READING_TYPE, biometricBodyToMap, parseBiometricBody, rejectImageMagic, type BiometricBody } from './biometric.js';
+import type { DecodedCertificate } from './certificate.js';
+import { assertNotRevokedAt, type DecodedRevocation } from './revocation.js';
+
+export const CLAIM_UEID = 256, CLAIM_READING_IAT = 6, CLAIM_SEQ = -65539, CLAIM_FIRMWARE = -65540;
+export const CLAIM_SENSOR = -65541, CLAIM_BIOMETRIC = -65542;
+export const SENSOR_TYPE = 1, SENSOR_VALUE = 2, SENSOR_SCALE = 3, SENSOR_UNIT = 4;
+export const MAX_READING_BYTES = 1024;
+export const DEFAULT_MAX_SKEW_SECONDS = 300;
+const READING_KEYS = [CLAIM_UEID, CLAIM_READING_IAT, CLAIM_SEQ, CLAIM_FIRMWARE, CLAIM_SENSOR, CLAIM_BIOMETRIC];
+
+export interface SensorBody {
+  kind: 'sensor';
+  type: string;
+  value: number;
+  scale: number;
+  unit: string;
+}
+
+export type ReadingBody = SensorBody | BiometricBody;
+
+export interface ReadingClaims {
+  deviceId: Uint8Array;
+  seq: number;
+  iat: number;
+  firmware: Uint8Array;
+  body: ReadingBody;
+}
+
+export interface OpenedReading {
+  bytes: Uint8Array;
+  sign1: Sign1;
+  kid: Uint8Array;
+  claims: ReadingClaims;
+}
+
+export function readingClaimsToMap(c: ReadingClaims): ClaimMap {
+  const m: ClaimMap = new Map<unknown, unknown>([[CLAIM_UEID, c.deviceId], [CLAIM_READING_IAT, c.iat], [CLAIM_SEQ, c.seq], [CLAIM_FIRMWARE, c.firmware]]);
+  if (c.body.kind === 'sensor') {
+    const b = c.body;
+    m.set(CLAIM_SENSOR, new Map<unknown, unknown>([[SENSOR_TYPE, b.type], [SENSOR_VALUE, b.value], [SENSOR_SCALE, b.scale], [SENSOR_UNIT, b.unit]]));
+  } else {
+    m.set(CLAIM_BIOMETRIC, biometricBodyToMap(c.body));
+  }
+  return m;
+}
+
+function parseSensor(v: unknown, path: string): SensorBody {
+  const m = asMap(v, path);
+  onlyKeys(m, [SENSOR_TYPE, SENSOR_VALUE, SENSOR_SCALE, SENSOR_UNIT], path);
+  const type = reqText(m, SENSOR_TYPE, join(path, 'type'), { pattern: TOKEN_NAME });
+  if (type === BIOMETRIC_READING_TYPE) fail('CLAIM_INVALID', 'biometric events use the biometric body', join(path, 'type'));
+  return {
+    kind: 'sensor',
+    type,
+    value: reqInt(m, SENSOR_VALUE, join(path, 'value')),
+    scale: reqInt(m, SENSOR_SCALE, join(path, 'scale'), -18, 18),
+    unit: reqText(m, SENSOR_UNIT, join(path, 'unit'), { max: 16, pattern: /^[\x21-\x7e]+$/ }),
+  };
+}
+
+/** Privacy checks (BIOMETRIC_RAW_DATA) first, then the schema (CLAIM_INVALID). */
+export function readingClaimsFromMap(m: ClaimMap, path = 'claims'): ReadingClaims {
+  rejectImageMagic(m, path);
+  const bio = m.has(CLAIM_BIOMETRIC);
+  onlyKeys(m, READING_KEYS, path, bio ? 'BIOMETRIC_RAW_DATA' : 'CLAIM_INVALID');
+  const deviceId = reqBytes(m, CLAIM_UEID, join(path, 'ueid'), DEVICE_ID_LENGTH);
+  if (deviceId[0] !== UEID_TYPE_RAND) fail('CLAIM_INVALID', 'ueid must be of type RAND (0x01)', join(path, 'ueid'));
+  const claims = {
+    deviceId,
+    iat: reqTime(m, CLAIM_READING_IAT, join(path, 'iat')),
+    seq: reqInt(m, CLAIM_SEQ, join(path, 'seq'), 0),
+    firmware: reqBytes(m, CLAIM_FIRMWARE, join(path, 'fwm'), 32),
+  };
+  if (bio && m.has(CLAIM_SENSOR)) fail('CLAIM_INVALID', 'a reading has exactly one body', join(path, 'body'));
+  if (bio) return { ...claims, body: parseBiometricBody(m.get(CLAIM_BIOMETRIC), join(path, 'biometric')) };
+  if (!m.has(CLAIM_SENSOR)) fail('CLAIM_INVALID', 'a reading needs a sensor or biometric body', join(path, 'body'));
+  return { ...claims, body: parseSensor(m.get(CLAIM_SENSOR), join(path, 'sensor')) };
+}
+
+/** Sign a reading with the device key; the ueid must be the signer's device id. */
+export async function signReading(signer: Signer, claims: ReadingClaims): Promise<Uint8Array> {
+  const key = publicKey(signer.alg, signer.publicKey);
+  const map = readingClaimsToMap(claims);
+  readingClaimsFromMap(map);
+  if (!bytesEqual(claims.deviceId, deviceIdFromKey(key))) fail('CLAIM_INVALID', 'ueid is not the device id of the signing key', 'claims.ueid');
+  return createSign1({ signer, payload: encode(map), kid: keyThumbprint(key), contentType: CT_READING });
+}
+
+/** Strict decode and schema checks; no signature check (verifyReading does that with the device certificate). */
+export function openReading(bytes: Uint8Array, opts: { maxBytes?: number } = {}): OpenedReading {
+  const env = openEnvelope(bytes, CT_READING, 'reading', opts.maxBytes ?? MAX_READING_BYTES);
+  return { bytes, sign1: env.sign1, kid: env.kid, claims: readingClaimsFromMap(env.payload) };
+}
+
+export interface VerifyReadingOptions {
+  verifier?: SignatureVerifier;
+  allowedAlgs?: readonly Alg[];
+  /** Receiver clock (seconds); with it, |iat - now| > maxSkewSeconds is CLOCK_SKEW. */
+  now?: number;
+  maxSkewSeconds?: number;
+  /** Verified revocations; the device certificate must not be revoked at the reading's iat. */
+  revocations?: readonly DecodedRevocation[];
+}
+
+export interface VerifiedReading {
+  deviceIdHex: string;
+  seq: number;
+  iat: number;
+  body: ReadingBody;
+  certRef: Uint8Array;
+}
+
+/**
+ * Check an opened reading against the device certificate (whose chain the caller validated): kid (UNKNOWN_KEY),
+ * ueid (CLAIM_INVALID), signature (BAD_SIGNATURE / ALG_NOT_ALLOWED), certificate validity and revocation at iat,
+ * reading type (TYPE_NOT_ALLOWED), firmware (FIRMWARE_MISMATCH), clock (CLOCK_SKEW).
+ */
+export function verifyReading(opened: OpenedReading, deviceCert: DecodedCertificate, opts: VerifyReadingOptions = {}): VerifiedReading {
+  const { claims } = opened;
+  const profile = deviceCert.claims.profile;
+  if (deviceCert.claims.role !== 'device' || !profile) fail('ROLE_VIOLATION', 'readings are signed by device certificates only', 'certificate.role');
+  if (!bytesEqual(opened.kid, deviceCert.holderKid)) fail('UNKNOWN_KEY', 'kid is not the key of this device certificate', 'protected.kid');
+  if (!bytesEqual(claims.deviceId, deviceIdFromKey(deviceCert.holderKey))) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
+  verifySign1(opened.sign1, deviceCert.holderKey, {
+    ...(opts.verifier ? { verifier: opts.verifier } : {}),
+    ...(opts.allowedAlgs ? { allowedAlgs: opts.allowedAlgs } : {}),
+  });
+  if (claims.iat < deviceCert.claims.nbf) fail('CERT_NOT_YET_VALID', 'reading is dated before the device certificate', 'claims.iat');
+  if (claims.iat >= deviceCert.claims.exp) fail('CERT_EXPIRED', 'reading is dated after the device certificate expired', 'claims.iat');
+  if (opts.revocations) assertNotRevokedAt(deviceCert.certRef, opts.revocations, claims.iat, 'certificate');
+  const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
+  if (!profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
+  if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
+  if (opts.now !== undefined && Math.abs(claims.iat - opts.now) > (opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS)) {
+    fail('CLOCK_SKEW', `iat ${claims.iat} is too far from the receiver clock ${opts.now}`, 'claims.iat');
+  }
+  return { deviceIdHex: toHex(claims.deviceId), seq: claims.seq, iat: claims.iat, body: claims.body, certRef: deviceCert.certRef };
+}
