@@ -1,0 +1,210 @@
+/**
+ * The ingestion pipeline: every reading is checked, then sequenced per device, appended to the log, and
+ * answered with a receipt (after its block is durable) or a rejection (with a stable code). Checks, in order:
+ * size, CBOR and schema (incl. the biometric privacy rule), key/certificate lookup, certificate and agency
+ * validity and revocation at the reading's time, reading type, firmware, signature (worker threads), clock,
+ * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
+ */
+import { sigStructure } from '../protocol/cose-sign1.js';
+import { OriginProofError, fail } from '../protocol/errors.js';
+import { openReading, verifyReading, type OpenedReading } from '../protocol/reading.js';
+import { bytesEqual } from '../protocol/bytes.js';
+import type { Alg } from '../protocol/algorithms.js';
+import { encodeReceipt, encodeRejection, type Receipt } from '../protocol/receipt.js';
+import type { VerifyPool } from './crypto/verify-pool.js';
+import type { Registry, DeviceRecord } from './registry.js';
+import type { GatewayMetrics } from './metrics.js';
+import { ENTRY_READING } from '../protocol/log-entry.js';
+
+export interface AppendedEntry {
+  index: number;
+  leafHash: Uint8Array;
+  receivedAtMs: number;
+  checkpoint: string;
+}
+
+/** What the pipeline needs from the ledger. */
+export interface ReadingLog {
+  submit(input: { type: number; payload: Uint8Array; certRef: Uint8Array; receivedAtMs: number; deviceId: string; seq: number }): Promise<AppendedEntry>;
+  lastSeq(deviceId: string): Promise<number | undefined>;
+  /** The stored reading for (device, seq), to answer a resend with its original receipt. */
+  findBySeq(deviceId: string, seq: number): Promise<{ payload: Uint8Array; index: number; receivedAtMs: number; certRef: Uint8Array; leafHash: Uint8Array } | undefined>;
+  latestCheckpoint(): string | undefined;
+}
+
+export interface PipelineOptions {
+  maxReadingBytes: number;
+  clockSkewSeconds: number;
+  /** How old a reading may be when it arrives (devices buffer readings while offline). */
+  maxReadingAgeSeconds: number;
+  queueHighWater: number;
+  now?: () => number; // ms
+}
+
+export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: false; error: OriginProofError; seq: number | null };
+
+interface DeviceLane {
+  /** Highest sequence number admitted (in a block or on its way there). */
+  lastSeq: number | undefined;
+  loaded: boolean;
+  tail: Promise<unknown>;
+  /** Readings admitted but not yet in a block, by seq: a resend waits for the same receipt. */
+  pending: Map<number, { bytes: Uint8Array; done: Promise<Receipt> }>;
+}
+
+export class Pipeline {
+  private readonly lanes = new Map<string, DeviceLane>();
+  private depth = 0;
+  private waiters: (() => void)[] = [];
+  private accepting = true;
+  private inflight = new Set<Promise<unknown>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: ReadingLog,
+    private readonly pool: VerifyPool,
+    private readonly metrics: GatewayMetrics,
+    private readonly opts: PipelineOptions,
+    /** Delivers an answer to the device (MQTT receipts / rejections topic). */
+    private readonly deliver: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => Promise<void>,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get queueDepth(): number {
+    return this.depth;
+  }
+
+  /**
+   * Take a reading from MQTT. Resolves once it is queued; while the queue is above its high-water mark the
+   * promise waits, which holds the publisher's MQTT flow (backpressure instead of unbounded buffering).
+   */
+  async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<void> {
+    while (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
+    const t0 = performance.now();
+    this.setDepth(this.depth + 1);
+    const job = this.process(deviceId, bytes, receivedAtMs)
+      .then(async (outcome) => {
+        if (outcome.ok) {
+          if (!outcome.resent) this.metrics.accepted.inc({ kind: 'reading' });
+          await this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
+        } else {
+          this.metrics.rejected.inc({ code: outcome.error.code });
+          await this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
+        }
+      })
+      .catch(() => undefined) // delivery to a device that went away: it resends and gets the original receipt
+      .finally(() => {
+        this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
+        this.setDepth(this.depth - 1);
+        this.inflight.delete(job);
+      });
+    this.inflight.add(job);
+  }
+
+  /** The whole check-and-admit path for one reading; never throws (errors become rejections). */
+  async process(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<Outcome> {
+    let seq: number | null = null;
+    try {
+      if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
+      const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
+      seq = opened.claims.seq;
+      const device = this.registry.deviceByKid(opened.kid);
+      if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
+      if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
+      const tbs = this.checkPolicy(opened, device);
+      const sigOk = await this.pool.verify(tbs);
+      if (!sigOk) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+      this.checkClock(opened.claims.iat);
+      return await this.admit(deviceId, device, opened, receivedAtMs);
+    } catch (err) {
+      if (err instanceof OriginProofError) return { ok: false, error: err, seq };
+      return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
+    }
+  }
+
+  /** Everything but the signature, synchronously; returns the Sig_structure job for the worker pool. */
+  private checkPolicy(opened: OpenedReading, device: DeviceRecord): { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } {
+    this.registry.assertDeviceUsableAt(device, opened.claims.iat);
+    let captured: { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } | undefined;
+    // verifyReading runs every claim check; the signature itself is captured here and checked off-thread.
+    verifyReading(opened, device.cert, {
+      verifier: (alg, publicKey, message, signature) => {
+        captured = { alg, publicKey, message, signature };
+        return true;
+      },
+      revocations: this.registry.allRevocations(),
+    });
+    if (!captured) {
+      const s = opened.sign1;
+      captured = { alg: device.cert.holderKey.alg, publicKey: device.cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
+    }
+    return captured;
+  }
+
+  private checkClock(iat: number): void {
+    const now = Math.floor(this.now() / 1000);
+    if (iat > now + this.opts.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - now} s in the future (limit ${this.opts.clockSkewSeconds} s)`, 'claims.iat');
+    if (iat < now - this.opts.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${now - iat} s old (limit ${this.opts.maxReadingAgeSeconds} s)`, 'claims.iat');
+  }
+
+  private lane(deviceId: string): DeviceLane {
+    let lane = this.lanes.get(deviceId);
+    if (!lane) {
+      lane = { lastSeq: undefined, loaded: false, tail: Promise.resolve(), pending: new Map() };
+      this.lanes.set(deviceId, lane);
+    }
+    return lane;
+  }
+
+  /** Per device, in arrival order: replay check, then append; a resend gets its original receipt. */
+  private admit(deviceId: string, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number): Promise<Outcome> {
+    const lane = this.lane(deviceId);
+    const run = lane.tail.then(async (): Promise<Outcome> => {
+      if (!lane.loaded) {
+        lane.lastSeq = await this.log.lastSeq(deviceId);
+        lane.loaded = true;
+      }
+      const seq = opened.claims.seq;
+      if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(deviceId, lane, opened);
+      lane.lastSeq = seq;
+      const done = this.log
+        .submit({ type: ENTRY_READING, payload: opened.bytes, certRef: device.cert.certRef, receivedAtMs, deviceId, seq })
+        .then((e): Receipt => ({ seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef: device.cert.certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }));
+      lane.pending.set(seq, { bytes: opened.bytes, done });
+      // The lane moves on once the entry is queued in the log; the receipt waits for the block to be durable.
+      void done.finally(() => lane.pending.delete(seq)).catch(() => undefined);
+      return { ok: true, receipt: await done, resent: false } as const;
+    });
+    // Next reading of this device may start its admission as soon as this one is queued for the block.
+    lane.tail = run.catch(() => undefined).then(() => undefined);
+    return run;
+  }
+
+  private async resendOrReplay(deviceId: string, lane: DeviceLane, opened: OpenedReading): Promise<Outcome> {
+    const seq = opened.claims.seq;
+    const pending = lane.pending.get(seq);
+    if (pending && bytesEqual(pending.bytes, opened.bytes)) return { ok: true, receipt: await pending.done, resent: true };
+    const stored = await this.log.findBySeq(deviceId, seq);
+    if (stored && bytesEqual(stored.payload, opened.bytes)) {
+      const checkpoint = this.log.latestCheckpoint();
+      if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
+      return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
+    }
+    return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lane.lastSeq})`, 'claims.seq');
+  }
+
+  private setDepth(d: number): void {
+    this.depth = d;
+    this.metrics.queueDepth.set(d);
+    while (this.depth < this.opts.queueHighWater && this.waiters.length > 0) this.waiters.shift()!();
+  }
+
+  /** Stop taking readings; resolve when every admitted reading has its receipt or rejection delivered. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    for (const w of this.waiters.splice(0)) w();
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Receipts and rejections: the gateway's answers to a device (docs/DESIGN.md, firmware-specs/SPEC.md §Receipts).
+ * A receipt is not signed itself: it carries the signed checkpoint of the block that holds the reading, and the
+ * device checks that the leaf hash is the hash of the entry built from what it sent (see verifyReceipt in
+ * receipt-verify.ts).
+ *   receipt   = {1: seq, 2: index, 3: receivedAtMs, 4: certRef bstr32, 5: leafHash bstr32, 6: checkpoint text}
+ *   rejection = {1: seq / null, 2: code text, 3: message text, 4: path text}
+ */
+import { decodeStrict, encode } from './cbor.js';
+import { fail, isErrorCode, type ErrorCode } from './errors.js';
+import { asMap, checkBytes, checkText, onlyKeys, reqInt } from './schema.js';
+
+export interface Receipt {
+  seq: number;
+  index: number;
+  receivedAtMs: number;
+  certRef: Uint8Array;
+  leafHash: Uint8Array;
+  /** C2SP signed note (tlog-checkpoint) whose tree contains the entry. */
+  checkpoint: string;
+}
+
+export interface Rejection {
+  seq: number | null;
+  code: ErrorCode;
+  message: string;
+  path: string;
+}
+
+export const MAX_RECEIPT_BYTES = 4096;
+
+export function encodeReceipt(r: Receipt): Uint8Array {
+  return encode(new Map<number, unknown>([[1, r.seq], [2, r.index], [3, r.receivedAtMs], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]));
+}
+
+export function decodeReceipt(bytes: Uint8Array): Receipt {
+  if (bytes.length > MAX_RECEIPT_BYTES) fail('TOO_LARGE', 'receipt too large');
+  const m = asMap(decodeStrict(bytes, 'receipt'), 'receipt', 'MALFORMED');
+  onlyKeys(m, [1, 2, 3, 4, 5, 6], 'receipt', 'MALFORMED');
+  return {
+    seq: reqInt(m, 1, 'receipt.seq', 0),
+    index: reqInt(m, 2, 'receipt.index', 0),
+    receivedAtMs: reqInt(m, 3, 'receipt.receivedAtMs', 0),
+    certRef: checkBytes(m.get(4), 'receipt.certRef', 32),
+    leafHash: checkBytes(m.get(5), 'receipt.leafHash', 32),
+    checkpoint: checkText(m.get(6), 'receipt.checkpoint', { max: 2048 }),
+  };
+}
+
+export function encodeRejection(r: Rejection): Uint8Array {
+  return encode(new Map<number, unknown>([[1, r.seq], [2, r.code], [3, r.message], [4, r.path]]));
+}
+
+export function decodeRejection(bytes: Uint8Array): Rejection {
+  const m = asMap(decodeStrict(bytes, 'rejection'), 'rejection', 'MALFORMED');
+  onlyKeys(m, [1, 2, 3, 4], 'rejection', 'MALFORMED');
+  const seq = m.get(1);
+  if (seq !== null && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) fail('MALFORMED', 'rejection seq must be uint or null', 'rejection.seq');
+  const code = m.get(2);
+  if (!isErrorCode(code)) fail('MALFORMED', `unknown rejection code ${String(code)}`, 'rejection.code');
+  const path = m.get(4);
+  if (typeof path !== 'string' || path.length > 256) fail('MALFORMED', 'rejection path must be text (may be empty)', 'rejection.path');
+  return { seq: seq as number | null, code, message: checkText(m.get(3), 'rejection.message', { max: 1024 }), path };
+}
