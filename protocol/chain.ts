@@ -68,26 +68,39 @@ function checkWindow(t: number, nbf: number | undefined, exp: number | undefined
   if (exp !== undefined && t >= exp) fail('CERT_EXPIRED', `expired at ${exp} (time ${t})`, path);
 }
 
-/** Validate [device, agency] or [agency] (leaf first); the chain must end at a trust anchor. */
+/**
+ * Validate [device, agency] or [agency] (leaf first; a trailing root certificate that is an anchor's own is
+ * accepted); the chain must end at a trust anchor. Checks run leaf first: link, alg, signature, role, time, revocation.
+ */
 export function validateChain(
   chain: readonly (Uint8Array | DecodedCertificate)[],
   anchors: TrustAnchors,
   atSeconds: number,
   opts: ValidateChainOptions = {},
 ): ValidatedChain {
-  if (chain.length === 0 || chain.length > 2) fail('CHAIN_INVALID', 'a chain is [device, agency] or [agency]', 'chain');
-  const certs = chain.map((c) => (c instanceof Uint8Array ? decodeCertificate(c) : c));
+  if (chain.length === 0 || chain.length > 3) fail('CHAIN_INVALID', 'a chain is [device, agency] or [agency] (optionally + root)', 'chain');
+  let certs = chain.map((c) => (c instanceof Uint8Array ? decodeCertificate(c) : c));
   const allowed = opts.allowedAlgs ?? SUPPORTED_ALGS;
-  const last = certs[certs.length - 1]!;
-  const anchor = anchors.byKid.get(toHex(last.issuerKid));
-  if (!anchor) fail('UNKNOWN_KEY', 'the chain does not end at a trusted root key', `chain[${certs.length - 1}].kid`);
+  // A trailing root certificate is accepted when it is the anchor's own (self-signed) certificate.
+  const tail = certs[certs.length - 1]!;
+  if (certs.length > 1 && tail.claims.role === 'root') {
+    const a = anchors.byKid.get(toHex(tail.holderKid));
+    if (!a || !bytesEqual(tail.holderKid, tail.issuerKid)) fail('UNKNOWN_KEY', 'the root certificate is not a trust anchor', `chain[${certs.length - 1}]`);
+    verifySign1(tail.sign1, a.key, opts.verifier ? { verifier: opts.verifier } : {});
+    certs = certs.slice(0, -1);
+  }
+  let anchor: TrustAnchor | undefined;
   for (let i = 0; i < certs.length; i++) {
     const cert = certs[i]!;
     const path = `chain[${i}]`;
     const issuer = certs[i + 1];
-    const issuerName = issuer ? issuer.claims.sub : anchor.name;
-    const issuerKid = issuer ? issuer.holderKid : anchor.kid;
-    const issuerKey = issuer ? issuer.holderKey : anchor.key;
+    if (!issuer) {
+      anchor = anchors.byKid.get(toHex(cert.issuerKid));
+      if (!anchor) fail('UNKNOWN_KEY', 'the chain does not end at a trusted root key', `${path}.kid`);
+    }
+    const issuerName = issuer ? issuer.claims.sub : anchor!.name;
+    const issuerKid = issuer ? issuer.holderKid : anchor!.kid;
+    const issuerKey = issuer ? issuer.holderKey : anchor!.key;
     const issuerRole: Role = issuer ? issuer.claims.role : 'root';
     if (cert.claims.iss !== issuerName) fail('CHAIN_INVALID', `iss "${cert.claims.iss}" is not the issuer "${issuerName}"`, `${path}.claims.iss`);
     if (!bytesEqual(cert.issuerKid, issuerKid)) fail('CHAIN_INVALID', 'kid is not the issuer key thumbprint', `${path}.kid`);
@@ -100,6 +113,7 @@ export function validateChain(
     checkWindow(atSeconds, cert.claims.nbf, cert.claims.exp, path);
     if (opts.revocations) assertNotRevokedAt(cert.certRef, opts.revocations, atSeconds, path);
   }
+  if (!anchor) return fail('CHAIN_INVALID', 'empty chain', 'chain');
   checkWindow(atSeconds, anchor.notBefore, anchor.notAfter, 'anchor');
   return { leaf: certs[0]!, certs, anchor };
 }
