@@ -19,3 +19,5 @@ export * from './reading.js';
 export * from './connect-token.js';
 export * from './proof-of-possession.js';
 export * from './merkle/index.js';
+export * from './log-entry.js';
+export * from './checkpoint.js';

@@ -1,0 +1,83 @@
+/**
+ * Log entries: the bytes under each Merkle leaf (docs/DESIGN.md "Log entries"). A deterministic CBOR map
+ * (RFC 8949 §4.2.1) {1: type, 2: index, 3: receivedAtMs, 4: payload, 5: certRef?};
+ * leaf hash = SHA-256(0x00 || entry bytes) (RFC 9162 §2.1.1).
+ */
+import { Encoder } from 'cbor-x';
+import { asPlainBytes } from './bytes.js';
+import { decodeStrict } from './cbor.js';
+import { fail } from './errors.js';
+import { defaultMerkleHasher, type MerkleHasher } from './merkle/hasher.js';
+
+export const ENTRY_READING = 1;
+export const ENTRY_AGENCY_REGISTRATION = 2;
+export const ENTRY_DEVICE_REGISTRATION = 3;
+export const ENTRY_REVOCATION = 4;
+export const ENTRY_TYPES = [ENTRY_READING, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION] as const;
+export type EntryType = (typeof ENTRY_TYPES)[number];
+
+const K_TYPE = 1, K_INDEX = 2, K_RECEIVED = 3, K_PAYLOAD = 4, K_CERTREF = 5;
+const CERT_REF_LENGTH = 32;
+
+export interface LogEntry {
+  type: EntryType;
+  index: number;
+  receivedAtMs: number;
+  /** Exactly the signed bytes that were submitted (envelope, certificate or revocation). */
+  payload: Uint8Array;
+  /** SHA-256 of the certificate the payload was checked against; absent for root-signed registrations. */
+  certRef?: Uint8Array;
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function check(e: LogEntry, path = ''): void {
+  if (!(ENTRY_TYPES as readonly unknown[]).includes(e.type)) fail('MALFORMED', `unknown entry type ${String(e.type)}`, `${path}type`);
+  if (!isUint(e.index)) fail('MALFORMED', 'index must be a non-negative integer', `${path}index`);
+  if (!isUint(e.receivedAtMs)) fail('MALFORMED', 'receivedAtMs must be a non-negative integer', `${path}receivedAtMs`);
+  if (!(e.payload instanceof Uint8Array)) fail('MALFORMED', 'payload must be a byte string', `${path}payload`);
+  if (e.certRef !== undefined && (!(e.certRef instanceof Uint8Array) || e.certRef.length !== CERT_REF_LENGTH)) {
+    fail('MALFORMED', `certRef must be ${CERT_REF_LENGTH} bytes`, `${path}certRef`);
+  }
+}
+
+// Hot path (the ledger encodes every admitted entry): the map is built with its integer keys already in
+// deterministic order and integers in shortest form, so cbor-x writes the same bytes as cbor.ts `encode`
+// without the generic canonicalisation (tested to agree). Same cbor-x options as protocol/cbor.ts.
+const codec = new Encoder({
+  useRecords: false, mapsAsObjects: false, tagUint8Array: false, variableMapSize: true, pack: false,
+  structuredClone: false, bundleStrings: false,
+} as ConstructorParameters<typeof Encoder>[0]);
+const UINT32_MAX = 0xffffffff;
+const uint = (n: number): number | bigint => (n > UINT32_MAX ? BigInt(n) : n);
+
+export function encodeLogEntry(e: LogEntry): Uint8Array {
+  check(e);
+  const m = new Map<number, unknown>([[K_TYPE, e.type], [K_INDEX, uint(e.index)], [K_RECEIVED, uint(e.receivedAtMs)], [K_PAYLOAD, asPlainBytes(e.payload)]]);
+  if (e.certRef !== undefined) m.set(K_CERTREF, asPlainBytes(e.certRef));
+  return asPlainBytes(codec.encode(m) as Uint8Array);
+}
+
+export function decodeLogEntry(bytes: Uint8Array): LogEntry {
+  const m = decodeStrict(bytes, 'log entry');
+  if (!(m instanceof Map)) return fail('MALFORMED', 'log entry must be a CBOR map');
+  for (const k of m.keys()) {
+    if (![K_TYPE, K_INDEX, K_RECEIVED, K_PAYLOAD, K_CERTREF].includes(k as number)) fail('MALFORMED', `unknown log entry key ${String(k)}`, String(k));
+  }
+  const e: LogEntry = {
+    type: m.get(K_TYPE) as EntryType,
+    index: m.get(K_INDEX) as number,
+    receivedAtMs: m.get(K_RECEIVED) as number,
+    payload: m.get(K_PAYLOAD) as Uint8Array,
+  };
+  if (m.has(K_CERTREF)) e.certRef = m.get(K_CERTREF) as Uint8Array;
+  check(e);
+  return e;
+}
+
+/** SHA-256(0x00 || entry bytes) (RFC 9162 §2.1.1). */
+export function leafHash(entryBytes: Uint8Array, hasher: MerkleHasher = defaultMerkleHasher): Uint8Array {
+  return hasher.hashLeaf(entryBytes);
+}
