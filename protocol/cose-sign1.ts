@@ -116,7 +116,10 @@ export function verifySign1(sign1: Sign1, key: PublicKey, opts: VerifySign1Optio
   if (sign1.alg === undefined) fail('ALG_NOT_ALLOWED', 'protected header has no alg', 'protected.alg');
   const alg = assertAlg(sign1.alg, 'protected.alg', opts.allowedAlgs ?? SUPPORTED_ALGS);
   if (alg !== key.alg) fail('ALG_NOT_ALLOWED', 'alg does not match the signing key', 'protected.alg');
-  const tbs = sigStructure(sign1.protectedBytes, opts.externalAad ?? EMPTY, sign1.payload);
+  // RFC 9052 §4.4: "If there are no protected attributes, a zero-length byte string is used" in the Sig_structure,
+  // and §3 asks recipients to accept h'a0' (an empty map) as well as h'' for an empty protected bucket.
+  const bodyProtected = sign1.protectedHeaders.size === 0 ? EMPTY : sign1.protectedBytes;
+  const tbs = sigStructure(bodyProtected, opts.externalAad ?? EMPTY, sign1.payload);
   const ok = (opts.verifier ?? nobleVerify)(alg, key.raw, tbs, sign1.signature);
   if (!ok) fail('BAD_SIGNATURE', 'signature does not verify', 'signature');
 }
