@@ -21,3 +21,4 @@ export * from './proof-of-possession.js';
 export * from './merkle/index.js';
 export * from './log-entry.js';
 export * from './checkpoint.js';
+export * from './bundle.js';

@@ -1,0 +1,74 @@
+/**
+ * The storage interface of the ledger: what a backend must do so that LevelDB today and PostgreSQL later
+ * pass the same contract tests (test/ledger/contract.ts). The Ledger (ledger.ts) owns the tree, blocks and
+ * signing; a backend only stores and finds bytes. `writeBlock` MUST be atomic: all of it or none of it.
+ */
+export interface TileWrite {
+  level: number;
+  tile: number;
+  /** Concatenated 32-byte hashes, from the tile's first node (a partial tile is rewritten as it grows). */
+  hashes: Uint8Array;
+}
+
+export interface EntryWrite {
+  index: number;
+  bytes: Uint8Array;
+  type: number;
+  receivedAtMs: number;
+  deviceId?: string;
+  seq?: number;
+}
+
+export interface BlockWrite {
+  height: number;
+  header: Uint8Array;
+  firstIndex: number;
+  lastIndex: number;
+  treeSize: number;
+  checkpoint: string;
+  entries: EntryWrite[];
+  tiles: TileWrite[];
+  /** The small record `open` recovers from (ledger/state.ts). */
+  state: Uint8Array;
+}
+
+export interface DeviceHit {
+  seq: number;
+  index: number;
+  receivedAtMs: number;
+}
+
+export interface TimeHit {
+  receivedAtMs: number;
+  index: number;
+}
+
+export interface RangeOptions {
+  limit?: number;
+  reverse?: boolean;
+}
+
+export interface LedgerBackend {
+  readonly kind: string;
+  readState(): Promise<Uint8Array | undefined>;
+  readMeta(): Promise<Uint8Array | undefined>;
+  writeMeta(meta: Uint8Array): Promise<void>;
+  /** Atomically store one block: entries, tiles, indexes, header, checkpoint and state. */
+  writeBlock(block: BlockWrite): Promise<void>;
+  getEntries(indexes: readonly number[]): Promise<(Uint8Array | undefined)[]>;
+  getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Uint8Array | undefined)[]>;
+  getHeader(height: number): Promise<Uint8Array | undefined>;
+  /** Height of the block holding entry `index` (first block whose lastIndex >= index). */
+  blockHeightFor(index: number): Promise<number | undefined>;
+  getCheckpoint(treeSize: number): Promise<string | undefined>;
+  /** Device hits with seq in (afterSeq, +inf), ascending unless reverse. */
+  deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit>;
+  deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined>;
+  /** Time hits with (receivedAtMs, index) in [from, to], after the cursor. */
+  timeHits(fromMs: number, toMs: number, opts: RangeOptions & { after?: TimeHit }): AsyncIterable<TimeHit>;
+  typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number>;
+  /** Streams for `ledger verify`: ascending, constant memory. */
+  entriesFrom(index: number): AsyncIterable<[number, Uint8Array]>;
+  headersFrom(height: number): AsyncIterable<[number, Uint8Array]>;
+  close(): Promise<void>;
+}

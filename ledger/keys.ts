@@ -1,0 +1,94 @@
+/**
+ * LevelDB key layout: one prefix byte, then big-endian fixed-width fields so that byte order is numeric order.
+ *   e|u64 index               -> log entry bytes
+ *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each
+ *   h|u64 height              -> block header bytes
+ *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
+ *   c|u64 treeSize            -> checkpoint note (UTF-8)
+ *   d|u8 len|deviceId|u64 seq -> u64 index || u64 receivedAtMs
+ *   t|u64 receivedAtMs|u64 index -> (empty)
+ *   y|u8 type|u64 index       -> (empty)                     (registry events: every type but readings)
+ *   s                         -> state record, m -> meta record
+ */
+export const TILE_WIDTH = 256;
+
+export const P_ENTRY = 0x65, P_NODE = 0x6e, P_HEADER = 0x68, P_BLOCK_END = 0x62, P_CHECKPOINT = 0x63;
+export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_META = 0x6d;
+
+const TWO32 = 2 ** 32;
+
+export function writeU64(buf: Uint8Array, offset: number, n: number): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  dv.setUint32(offset, Math.floor(n / TWO32));
+  dv.setUint32(offset + 4, n % TWO32);
+}
+
+export function readU64(buf: Uint8Array, offset = 0): number {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return dv.getUint32(offset) * TWO32 + dv.getUint32(offset + 4);
+}
+
+export function u64(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  writeU64(b, 0, n);
+  return b;
+}
+
+function prefixed(prefix: number, ...u64s: number[]): Uint8Array {
+  const b = new Uint8Array(1 + 8 * u64s.length);
+  b[0] = prefix;
+  u64s.forEach((n, i) => writeU64(b, 1 + 8 * i, n));
+  return b;
+}
+
+export const entryKey = (index: number): Uint8Array => prefixed(P_ENTRY, index);
+export const headerKey = (height: number): Uint8Array => prefixed(P_HEADER, height);
+export const blockEndKey = (lastIndex: number): Uint8Array => prefixed(P_BLOCK_END, lastIndex);
+export const checkpointKey = (treeSize: number): Uint8Array => prefixed(P_CHECKPOINT, treeSize);
+export const timeKey = (ms: number, index: number): Uint8Array => prefixed(P_TIME, ms, index);
+export const STATE_KEY = new Uint8Array([P_STATE]);
+export const META_KEY = new Uint8Array([P_META]);
+
+export function tileKey(level: number, tile: number): Uint8Array {
+  const b = new Uint8Array(10);
+  b[0] = P_NODE;
+  b[1] = level;
+  writeU64(b, 2, tile);
+  return b;
+}
+
+export function typeKey(type: number, index: number): Uint8Array {
+  const b = new Uint8Array(10);
+  b[0] = P_TYPE;
+  b[1] = type;
+  writeU64(b, 2, index);
+  return b;
+}
+
+const enc = new TextEncoder();
+
+/** d|len|deviceId: the prefix of one device's keys. */
+export function devicePrefix(deviceId: string): Uint8Array {
+  const id = enc.encode(deviceId);
+  if (id.length === 0 || id.length > 255) throw new RangeError('deviceId must be 1..255 bytes');
+  const b = new Uint8Array(2 + id.length);
+  b[0] = P_DEVICE;
+  b[1] = id.length;
+  b.set(id, 2);
+  return b;
+}
+
+export function deviceKey(deviceId: string, seq: number): Uint8Array {
+  const p = devicePrefix(deviceId);
+  const b = new Uint8Array(p.length + 8);
+  b.set(p);
+  writeU64(b, p.length, seq);
+  return b;
+}
+
+/** The first key after every key starting with `prefix` (for lt bounds). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  const b = new Uint8Array(prefix.length + 9).fill(0xff);
+  b.set(prefix);
+  return b;
+}

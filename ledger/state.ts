@@ -1,0 +1,43 @@
+/**
+ * The state record (key `s`), rewritten in every block's batch, so `open` recovers without a replay:
+ * CBOR {1: treeSize, 2: frontier (array of bstr 32, highest level first), 3: last block height, 4: last block hash}.
+ * The meta record (key `m`), written once: {1: origin, 2: checkpoint verifier key (C2SP vkey text)}.
+ */
+import { decodeStrict, encode } from '../protocol/cbor.js';
+import { fail } from '../protocol/errors.js';
+
+export interface LedgerState {
+  treeSize: number;
+  frontier: Uint8Array[];
+  height: number;
+  blockHash: Uint8Array;
+}
+
+export interface LedgerMeta {
+  origin: string;
+  verifierKey: string;
+}
+
+export function encodeState(s: LedgerState): Uint8Array {
+  return encode(new Map<number, unknown>([[1, s.treeSize], [2, s.frontier], [3, s.height], [4, s.blockHash]]));
+}
+
+export function decodeState(bytes: Uint8Array): LedgerState {
+  const m = decodeStrict(bytes, 'ledger state');
+  if (!(m instanceof Map)) return fail('MALFORMED', 'ledger state must be a map', 'state');
+  const s = { treeSize: m.get(1), frontier: m.get(2), height: m.get(3), blockHash: m.get(4) } as LedgerState;
+  if (!Number.isSafeInteger(s.treeSize) || !Array.isArray(s.frontier) || !Number.isSafeInteger(s.height) || !(s.blockHash instanceof Uint8Array)) {
+    fail('MALFORMED', 'ledger state has the wrong shape', 'state');
+  }
+  return s;
+}
+
+export function encodeMeta(m: LedgerMeta): Uint8Array {
+  return encode(new Map<number, unknown>([[1, m.origin], [2, m.verifierKey]]));
+}
+
+export function decodeMeta(bytes: Uint8Array): LedgerMeta {
+  const m = decodeStrict(bytes, 'ledger meta');
+  if (!(m instanceof Map) || typeof m.get(1) !== 'string' || typeof m.get(2) !== 'string') return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
+  return { origin: m.get(1) as string, verifierKey: m.get(2) as string };
+}

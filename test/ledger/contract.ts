@@ -1,0 +1,145 @@
+// The ledger contract: one suite, run against every storage backend (today LevelDB; PostgreSQL later).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LedgerBackend } from '../../ledger/backend.js';
+import { Ledger, type EntryInput } from '../../ledger/ledger.js';
+import { nodeNoteSigner } from '../../ledger/signer.js';
+import { decodeBlockHeader, decodeProofBundle, encodeProofBundle, proofBundleFromJson, proofBundleToJson } from '../../protocol/bundle.js';
+import { openCheckpoint, parseVerifierKey } from '../../protocol/checkpoint.js';
+import { decodeLogEntry, leafHash } from '../../protocol/log-entry.js';
+import { verifyConsistency, verifyInclusion } from '../../protocol/merkle/index.js';
+import { sha256 } from '../../protocol/hash.js';
+
+export interface BackendFactory {
+  /** A fresh, empty store; `reopen` opens the same store again after close. */
+  create(): Promise<{ backend: LedgerBackend; reopen: () => Promise<LedgerBackend>; cleanup: () => Promise<void> }>;
+}
+
+export const ORIGIN = 'test.originproof/log';
+export const signer = nodeNoteSigner(ORIGIN, new Uint8Array(32).fill(3));
+export const reading = (i: number, deviceId = 'dev-a'): EntryInput => ({
+  type: 1, payload: new TextEncoder().encode(`reading ${i}`), certRef: new Uint8Array(32).fill(1), receivedAtMs: 1_000 + i, deviceId, seq: i,
+});
+
+export function ledgerContract(name: string, factory: BackendFactory): void {
+  describe(`ledger contract: ${name}`, () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const c of cleanups.splice(0)) await c();
+    });
+    async function fresh(opts: { blockMaxEntries?: number; blockMaxDelayMs?: number } = {}) {
+      const s = await factory.create();
+      cleanups.push(s.cleanup);
+      const open = async (backend: LedgerBackend) => Ledger.open({ backend, origin: ORIGIN, signer, ...opts });
+      return { ledger: await open(s.backend), reopen: async () => open(await s.reopen()) };
+    }
+
+    it('submit resolves after the block is sealed, with a verifiable receipt', async () => {
+      const { ledger } = await fresh({ blockMaxEntries: 4, blockMaxDelayMs: 20 });
+      const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => ledger.submit(reading(i))));
+      expect(results.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(results.map((r) => r.blockHeight)).toEqual([0, 0, 0, 0, 1, 1]);
+      const key = parseVerifierKey(ledger.verifierKey);
+      for (const r of results) {
+        const cp = openCheckpoint(r.checkpoint, [key], { origin: ORIGIN });
+        const entry = (await ledger.getEntry(r.index))!;
+        expect(leafHash(entry)).toEqual(r.leafHash);
+        verifyInclusion(r.index, cp.size, r.leafHash, await ledger.inclusionProof(r.index, cp.size), cp.root);
+      }
+      expect(ledger.size).toBe(6);
+      await ledger.close();
+    });
+
+    it('blocks are hash-linked; consistency between every pair of checkpoints', async () => {
+      const { ledger } = await fresh();
+      const key = parseVerifierKey(ledger.verifierKey);
+      for (let b = 0; b < 6; b++) await ledger.appendBlock(Array.from({ length: b * 3 + 1 }, (_, i) => reading(b * 100 + i)));
+      const cps = [];
+      let prev = new Uint8Array(32);
+      for (let h = 0; h < 6; h++) {
+        const bytes = (await ledger.blockHeaderBytes(h))!;
+        const hd = decodeBlockHeader(bytes);
+        expect(hd.height).toBe(h);
+        expect(hd.prevHash).toEqual(prev);
+        prev = sha256(bytes);
+        const cp = openCheckpoint((await ledger.checkpoint(hd.treeSize))!, [key]);
+        expect(cp.root).toEqual(hd.root);
+        cps.push(cp);
+      }
+      for (const a of cps) for (const b of cps) if (a.size <= b.size) verifyConsistency(a.size, b.size, await ledger.consistencyProof(a.size, b.size), a.root, b.root);
+      expect((await ledger.blockForIndex(0))!.height).toBe(0);
+      expect((await ledger.blockForIndex(5))!.height).toBe(2);
+      expect(await ledger.blockForIndex(999)).toBeUndefined();
+      await ledger.close();
+    });
+
+    it('indexes: device/seq, last seq, time range, registry types', async () => {
+      const { ledger } = await fresh();
+      await ledger.appendBlock([reading(1), reading(2, 'dev-b'), reading(3), { type: 3, payload: new Uint8Array([9]), receivedAtMs: 1_002 }, reading(7)]);
+      expect(await ledger.lastSeq('dev-a')).toBe(7);
+      expect(await ledger.lastSeq('dev-zz')).toBeUndefined();
+      expect((await ledger.findBySeq('dev-b', 2))!.index).toBe(1);
+      expect(await ledger.findBySeq('dev-b', 3)).toBeUndefined();
+      expect((await ledger.entriesByDevice('dev-a')).map((e) => e.seq)).toEqual([1, 3, 7]);
+      expect((await ledger.entriesByDevice('dev-a', { after: 1, limit: 1 })).map((e) => e.seq)).toEqual([3]);
+      expect((await ledger.entriesByDevice('dev-a', { fromMs: 1_002, toMs: 1_006 })).map((e) => e.seq)).toEqual([3]);
+      const t = await ledger.entriesByTime({ fromMs: 1_002, toMs: 1_003 });
+      expect(t.map((e) => e.index)).toEqual([1, 3, 2]);
+      expect((await ledger.entriesByTime({ fromMs: 0, toMs: 5_000, after: t[0]!, limit: 1 })).map((e) => e.index)).toEqual([3]);
+      expect(await ledger.indexesByType(3)).toEqual([3]);
+      expect(decodeLogEntry((await ledger.findBySeq('dev-a', 7))!.entry).index).toBe(4);
+      await ledger.close();
+    });
+
+    it('reopen recovers size, frontier, tiles and chain from the state record', async () => {
+      const { ledger, reopen } = await fresh();
+      for (let b = 0; b < 3; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(b * 300 + i)));
+      const root1 = openCheckpoint(ledger.latestCheckpoint!, [parseVerifierKey(ledger.verifierKey)]).root;
+      await ledger.close();
+      const again = await reopen();
+      expect(again.size).toBe(900);
+      expect(again.height).toBe(2);
+      await again.appendBlock(Array.from({ length: 333 }, (_, i) => reading(900 + i)));
+      const cp = openCheckpoint(again.latestCheckpoint!, [parseVerifierKey(again.verifierKey)]);
+      verifyConsistency(900, 1233, await again.consistencyProof(900), root1, cp.root);
+      for (const i of [0, 255, 256, 899, 900, 1232]) {
+        verifyInclusion(i, 1233, leafHash((await again.getEntry(i))!), await again.inclusionProof(i), cp.root);
+      }
+      expect(decodeBlockHeader((await again.blockHeaderBytes(3))!).prevHash).toEqual(sha256((await again.blockHeaderBytes(2))!));
+      await again.close();
+    });
+
+    it('proof bundle: CBOR and JSON views round-trip and verify', async () => {
+      const { ledger } = await fresh();
+      await ledger.appendBlock(Array.from({ length: 10 }, (_, i) => reading(i)));
+      await ledger.appendBlock(Array.from({ length: 5 }, (_, i) => reading(10 + i)));
+      const b = await ledger.proofBundle(12, { certificates: [new Uint8Array([1, 2])] });
+      // compare through the JSON view (cbor-x caches a DataView on decoded inputs, which deep equality sees)
+      const json = proofBundleToJson(b);
+      expect(proofBundleToJson(decodeProofBundle(encodeProofBundle(b)))).toEqual(json);
+      expect(proofBundleToJson(proofBundleFromJson(JSON.parse(JSON.stringify(json))))).toEqual(json);
+      expect(json.certificates).toEqual(['AQI=']);
+      const cp = openCheckpoint(b.checkpoint, [parseVerifierKey(ledger.verifierKey)]);
+      expect(cp.size).toBe(15);
+      verifyInclusion(b.index, b.treeSize, leafHash(b.entry), b.inclusionProof, cp.root);
+      expect(decodeBlockHeader(b.blockHeader).root).toEqual(cp.root);
+      const old = await ledger.proofBundle(3, { treeSize: 15 });
+      expect(old.treeSize).toBe(15);
+      expect(decodeBlockHeader(old.blockHeader).height).toBe(0);
+      await ledger.close();
+    });
+
+    it('a failed block write rejects its submitters and leaves no trace', async () => {
+      const { ledger } = await fresh();
+      await ledger.appendBlock([reading(0)]);
+      const backend = (ledger as unknown as { backend: LedgerBackend }).backend;
+      const orig = backend.writeBlock.bind(backend);
+      backend.writeBlock = () => Promise.reject(new Error('disk full'));
+      await expect(ledger.appendBlock([reading(1), reading(2)])).rejects.toThrow('disk full');
+      backend.writeBlock = orig;
+      const [r] = await ledger.appendBlock([reading(3)]);
+      expect(r!.index).toBe(1);
+      expect(r!.blockHeight).toBe(1);
+      await ledger.close();
+    });
+  });
+}
