@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerKeys } from './keys.js';
+import { registerCert } from './cert.js';
 
 /** Each concern adds its subcommands here. */
 export function registerCommands(program: Command): void {
@@ -8,4 +10,6 @@ export function registerCommands(program: Command): void {
     .action(() => {
       process.stdout.write('The gateway is not built yet (issue 4). Available now: originproof keys, originproof cert.\n');
     });
+  registerKeys(program);
+  registerCert(program);
 }

@@ -1,0 +1,136 @@
+/**
+ * `originproof cert root|agency|device|show|revoke|verify`: make and check a root -> agency -> device chain on disk.
+ * Certificates are the raw COSE_Sign1 bytes (protocol/certificate.ts); revocations likewise (protocol/revocation.ts).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import {
+  anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, fromHex, issueCertificate,
+  keyThumbprint, publicKey, toHex, trustAnchors, validateChain, verifyRevocation, CT_CERTIFICATE, CT_REVOCATION,
+  REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, type DecodedCertificate, type RevocationReason,
+} from '../../protocol/index.js';
+import { algToName, loadPublicKey, loadSigner } from './keys.js';
+
+const DAY = 86_400;
+const nowSeconds = (now?: string | number): number => (now === undefined ? Math.floor(Date.now() / 1000) : Number(now));
+
+function window(days: string | number, now?: string | number) {
+  const t = nowSeconds(now);
+  const d = Number(days);
+  if (!Number.isInteger(d) || d <= 0) fail('CLAIM_INVALID', '--days must be a positive integer', 'days');
+  return { iat: t, nbf: t, exp: t + d * DAY };
+}
+
+const readCert = (path: string): DecodedCertificate => decodeCertificate(new Uint8Array(readFileSync(path)));
+
+export async function certRoot(o: { key: string; id: string; days: string | number; out: string; now?: string | number }): Promise<DecodedCertificate> {
+  const signer = loadSigner(o.key);
+  const key = publicKey(signer.alg, signer.publicKey);
+  const bytes = await issueCertificate(signer, keyThumbprint(key), { iss: o.id, sub: o.id, role: 'root', holderKey: key, ...window(o.days, o.now) });
+  writeFileSync(o.out, bytes);
+  return decodeCertificate(bytes);
+}
+
+export async function certAgency(o: { issuerKey: string; issuerCert: string; subjectKey: string; id: string; days: string | number; out: string; now?: string | number }): Promise<DecodedCertificate> {
+  const signer = loadSigner(o.issuerKey);
+  const issuer = readCert(o.issuerCert);
+  const bytes = await issueCertificate(signer, issuer.holderKid, {
+    iss: issuer.claims.sub, sub: o.id, role: 'agency', holderKey: loadPublicKey(o.subjectKey), ...window(o.days, o.now),
+  });
+  writeFileSync(o.out, bytes);
+  return decodeCertificate(bytes);
+}
+
+export async function certDevice(o: {
+  issuerKey: string; issuerCert: string; subjectKey: string; kind: string; types: string; firmware: string; days: string | number; out: string; now?: string | number;
+}): Promise<DecodedCertificate> {
+  const signer = loadSigner(o.issuerKey);
+  const issuer = readCert(o.issuerCert);
+  const holderKey = loadPublicKey(o.subjectKey);
+  const bytes = await issueCertificate(signer, issuer.holderKid, {
+    iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...window(o.days, o.now),
+    profile: { kind: o.kind, readingTypes: o.types.split(',').map((t) => t.trim()).filter(Boolean), firmware: fromHex(o.firmware) },
+  });
+  writeFileSync(o.out, bytes);
+  return decodeCertificate(bytes);
+}
+
+export function certToJson(c: DecodedCertificate): Record<string, unknown> {
+  const { claims } = c;
+  return {
+    type: 'certificate', role: claims.role, iss: claims.iss, sub: claims.sub, iat: claims.iat, nbf: claims.nbf, exp: claims.exp,
+    cti: toHex(claims.cti), alg: algToName(claims.holderKey.alg), publicKey: toHex(claims.holderKey.raw), holderKid: toHex(c.holderKid),
+    issuerKid: toHex(c.issuerKid), certRef: toHex(c.certRef),
+    ...(claims.profile ? { profile: { kind: claims.profile.kind, readingTypes: claims.profile.readingTypes, firmware: toHex(claims.profile.firmware) } } : {}),
+  };
+}
+
+export function showFile(path: string): Record<string, unknown> {
+  const bytes = new Uint8Array(readFileSync(path));
+  const ct = decodeSign1(bytes).contentType;
+  if (ct === CT_CERTIFICATE) return certToJson(decodeCertificate(bytes));
+  if (ct === CT_REVOCATION) {
+    const r = decodeRevocation(bytes);
+    return { type: 'revocation', ...r.claims, certRef: toHex(r.claims.certRef), issuerKid: toHex(r.issuerKid) };
+  }
+  return fail('MALFORMED', `${path} is neither a certificate nor a revocation (content type ${String(ct)})`, 'protected.content_type');
+}
+
+export async function certRevoke(o: { issuerKey: string; cert: string; reason: string; from?: string | number; out: string; now?: string | number }): Promise<Record<string, unknown>> {
+  if (!(REVOCATION_REASONS as readonly string[]).includes(o.reason)) fail('CLAIM_INVALID', `reason must be one of ${REVOCATION_REASONS.join(', ')}`, 'reason');
+  const now = nowSeconds(o.now);
+  const bytes = await createRevocation(loadSigner(o.issuerKey), readCert(o.cert), {
+    reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : Number(o.from), iat: now,
+  });
+  writeFileSync(o.out, bytes);
+  return showFile(o.out);
+}
+
+/** Verify [device, agency] or [agency] against a root certificate, optionally with revocations checked by their issuer. */
+export function certVerify(o: { root: string; chain: string[]; at?: string | number; revocations?: string[] }): Record<string, unknown> {
+  const root = readCert(o.root);
+  const anchors = trustAnchors([anchorFromRootCertificate(root)]);
+  const certs = o.chain.map(readCert);
+  const byKid = new Map([root, ...certs].map((c) => [toHex(c.holderKid), c]));
+  const revocations = (o.revocations ?? []).map((p) => {
+    const r = decodeRevocation(new Uint8Array(readFileSync(p)));
+    const target = certs.find((c) => toHex(c.certRef) === toHex(r.claims.certRef));
+    const issuer = byKid.get(toHex(r.issuerKid));
+    if (!target || !issuer) fail('UNKNOWN_KEY', `${p} names a certificate or issuer not in this chain`, p);
+    return verifyRevocation(r, target, issuer.holderKey);
+  });
+  const at = nowSeconds(o.at);
+  const v = validateChain(certs, anchors, at, { revocations });
+  return { valid: true, at, anchor: v.anchor.name, chain: v.certs.map((c) => ({ role: c.claims.role, sub: c.claims.sub, certRef: toHex(c.certRef) })) };
+}
+
+const print = (v: unknown): void => {
+  process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+};
+
+export function registerCert(program: Command): void {
+  const cert = program.command('cert').description('issue, show, revoke and verify certificates');
+  cert.command('root').description('self-signed root certificate')
+    .requiredOption('--key <file>', 'root secret key (.key)').requiredOption('--id <id>', 'root id, e.g. root.example')
+    .requiredOption('--days <n>', 'validity in days').requiredOption('--out <file>', 'output certificate').option('--now <seconds>', 'issue time (default: now)')
+    .action(async (o) => print(certToJson(await certRoot(o))));
+  cert.command('agency').description('agency certificate signed by the root')
+    .requiredOption('--issuer-key <file>').requiredOption('--issuer-cert <file>').requiredOption('--subject-key <file>', 'agency .pub.json')
+    .requiredOption('--id <id>', 'agency id, e.g. psb.example').requiredOption('--days <n>').requiredOption('--out <file>').option('--now <seconds>')
+    .action(async (o) => print(certToJson(await certAgency(o))));
+  cert.command('device').description('device certificate signed by an agency')
+    .requiredOption('--issuer-key <file>').requiredOption('--issuer-cert <file>').requiredOption('--subject-key <file>', 'device .pub.json')
+    .requiredOption('--kind <kind>', 'e.g. temperature-sensor').requiredOption('--types <list>', 'comma-separated reading types')
+    .requiredOption('--firmware <hex>', 'SHA-256 of the firmware image (64 hex)').requiredOption('--days <n>').requiredOption('--out <file>').option('--now <seconds>')
+    .action(async (o) => print(certToJson(await certDevice(o))));
+  cert.command('show <file>').description('show a certificate or revocation as JSON').action((f: string) => print(showFile(f)));
+  cert.command('revoke').description('revocation statement, signed by the issuer of the certificate')
+    .requiredOption('--issuer-key <file>').requiredOption('--cert <file>', 'certificate to revoke')
+    .requiredOption('--reason <reason>', REVOCATION_REASONS.join('|')).option('--from <seconds>', 'revoked from (default: now)')
+    .requiredOption('--out <file>').option('--now <seconds>')
+    .action(async (o) => print(await certRevoke(o)));
+  cert.command('verify <chain...>').description('verify [device agency] or [agency] against a root certificate')
+    .requiredOption('--root <file>').option('--at <seconds>', 'time to check at (default: now)')
+    .option('--revocation <file...>', 'revocation statements to apply')
+    .action((chain: string[], o: { root: string; at?: string; revocation?: string[] }) => print(certVerify({ root: o.root, chain, at: o.at, revocations: o.revocation })));
+}

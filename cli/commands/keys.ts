@@ -1,0 +1,71 @@
+/**
+ * `originproof keys generate --alg ed25519|es256 --out DIR/name`: writes
+ *   name.key       {"alg": "ed25519"|"es256", "secretKey": hex} with mode 0600 (the secret: keep it offline)
+ *   name.pub.json  {"alg", "publicKey": hex (raw: Ed25519 32 bytes, P-256 65 bytes 04||x||y), "kid": hex (RFC 9679),
+ *                   "deviceId": hex (what a device with this key is called)}
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import {
+  ALG_EDDSA, ALG_ES256, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
+  publicKey, toHex, type Alg, type PublicKey, type Signer,
+} from '../../protocol/index.js';
+
+export type AlgName = 'ed25519' | 'es256';
+const ALGS: Record<AlgName, Alg> = { ed25519: ALG_EDDSA, es256: ALG_ES256 };
+
+export function algFromName(name: string): Alg {
+  const alg = ALGS[name.toLowerCase() as AlgName];
+  if (alg === undefined) fail('ALG_NOT_ALLOWED', `unknown algorithm ${name} (ed25519 or es256)`, 'alg');
+  return alg;
+}
+export const algToName = (alg: Alg): AlgName => (alg === ALG_EDDSA ? 'ed25519' : 'es256');
+
+export interface PublicKeyFile {
+  alg: AlgName;
+  publicKey: string;
+  kid: string;
+  deviceId: string;
+}
+
+export function publicKeyFile(key: PublicKey): PublicKeyFile {
+  return { alg: algToName(key.alg), publicKey: toHex(key.raw), kid: toHex(keyThumbprint(key)), deviceId: deviceIdToHex(deviceIdFromKey(key)) };
+}
+
+export function generateKeys(opts: { alg: string; out: string }): { keyPath: string; pubPath: string; pub: PublicKeyFile } {
+  const alg = algFromName(opts.alg);
+  const secret = generateSecretKey(alg);
+  const signer = nobleSigner(alg, secret);
+  const pub = publicKeyFile(publicKey(alg, signer.publicKey));
+  mkdirSync(dirname(opts.out), { recursive: true });
+  const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
+  writeFileSync(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', { mode: 0o600, flag: 'wx' });
+  writeFileSync(pubPath, JSON.stringify(pub, null, 2) + '\n');
+  return { keyPath, pubPath, pub };
+}
+
+export function loadSigner(path: string): Signer {
+  const j = JSON.parse(readFileSync(path, 'utf8')) as { alg?: string; secretKey?: string };
+  if (!j.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
+  return nobleSigner(algFromName(j.alg), fromHex(j.secretKey));
+}
+
+export function loadPublicKey(path: string): PublicKey {
+  const j = JSON.parse(readFileSync(path, 'utf8')) as { alg?: string; publicKey?: string };
+  if (!j.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
+  return publicKey(algFromName(j.alg), fromHex(j.publicKey));
+}
+
+export function registerKeys(program: Command): void {
+  const keys = program.command('keys').description('generate and inspect signing keys');
+  keys
+    .command('generate')
+    .description('generate a key pair: OUT.key (secret, mode 0600) and OUT.pub.json')
+    .requiredOption('--alg <alg>', 'ed25519 or es256')
+    .requiredOption('--out <path>', 'output path without extension, e.g. keys/root')
+    .action((opts: { alg: string; out: string }) => {
+      const r = generateKeys(opts);
+      process.stdout.write(JSON.stringify({ ...r.pub, keyFile: r.keyPath, publicKeyFile: r.pubPath }, null, 2) + '\n');
+    });
+}
