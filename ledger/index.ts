@@ -6,3 +6,4 @@ export * from './queries.js';
 export * from './signer.js';
 export * from './hasher.js';
 export { TILE_WIDTH } from './keys.js';
+export * from './verify.js';

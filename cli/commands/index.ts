@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerKeys } from './keys.js';
 import { registerCert } from './cert.js';
+import { registerLedgerCommand } from './ledger.js';
 
 /** Each concern adds its subcommands here. */
 export function registerCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function registerCommands(program: Command): void {
     });
   registerKeys(program);
   registerCert(program);
+  registerLedgerCommand(program);
 }
