@@ -17,15 +17,18 @@ export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_ME
 
 const TWO32 = 2 ** 32;
 
+// Byte arithmetic, no DataView per call (this runs several times per appended entry).
 export function writeU64(buf: Uint8Array, offset: number, n: number): void {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  dv.setUint32(offset, Math.floor(n / TWO32));
-  dv.setUint32(offset + 4, n % TWO32);
+  const hi = Math.floor(n / TWO32);
+  const lo = n - hi * TWO32;
+  buf[offset] = hi >>> 24; buf[offset + 1] = (hi >>> 16) & 0xff; buf[offset + 2] = (hi >>> 8) & 0xff; buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24; buf[offset + 5] = (lo >>> 16) & 0xff; buf[offset + 6] = (lo >>> 8) & 0xff; buf[offset + 7] = lo & 0xff;
 }
 
 export function readU64(buf: Uint8Array, offset = 0): number {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return dv.getUint32(offset) * TWO32 + dv.getUint32(offset + 4);
+  const hi = ((buf[offset]! << 24) >>> 0) + (buf[offset + 1]! << 16) + (buf[offset + 2]! << 8) + buf[offset + 3]!;
+  const lo = ((buf[offset + 4]! << 24) >>> 0) + (buf[offset + 5]! << 16) + (buf[offset + 6]! << 8) + buf[offset + 7]!;
+  return hi * TWO32 + lo;
 }
 
 export function u64(n: number): Uint8Array {

@@ -1,0 +1,114 @@
+/**
+ * Ledger bench: append rate (blocks of 1000), RSS while appending, open time, inclusion proof median latency
+ * at the final size, `ledger verify` rate. `runLedgerBench(opts)` returns the figures; run directly:
+ *   node dist/bench/ledger.js --entries N [--block 1000] [--proofs 2000] [--out bench/results]
+ */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ledger, type EntryInput } from '../ledger/ledger.js';
+import { LevelBackend } from '../ledger/level-backend.js';
+import { nodeNoteSigner } from '../ledger/signer.js';
+import { verifyLedger } from '../ledger/verify.js';
+
+export interface LedgerBenchOptions {
+  entries?: number;
+  blockSize?: number;
+  proofs?: number;
+  payloadBytes?: number;
+  verify?: boolean;
+  dir?: string;
+}
+
+export interface LedgerBenchResult {
+  entries: number;
+  blockSize: number;
+  payloadBytes: number;
+  appendPerSec: number;
+  appendSeconds: number;
+  rssMaxMB: number;
+  rssSamplesMB: number[];
+  openMs: number;
+  inclusionProofMedianMs: number;
+  inclusionProofP99Ms: number;
+  verifyPerSec?: number;
+  node: string;
+}
+
+const median = (xs: number[], q = 0.5): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
+const mb = (): number => Math.round(process.memoryUsage().rss / 1e6);
+
+export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<LedgerBenchResult> {
+  const entries = opts.entries ?? 1_000_000;
+  const blockSize = opts.blockSize ?? 1000;
+  const payloadBytes = opts.payloadBytes ?? 180;
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'op-ledger-bench-')));
+  const signer = nodeNoteSigner('bench.originproof/log', new Uint8Array(32).fill(5));
+  const base = { origin: 'bench.originproof/log', signer, sync: process.env.OP_BENCH_SYNC !== '0' };
+  try {
+    const ledger = await Ledger.open({ dir, ...base });
+    const payload = new Uint8Array(payloadBytes).fill(0x42);
+    const certRef = new Uint8Array(32).fill(7);
+    const samples: number[] = [];
+    const t0 = performance.now();
+    for (let first = 0; first < entries; first += blockSize) {
+      const n = Math.min(blockSize, entries - first);
+      const inputs: EntryInput[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const idx = first + i;
+        inputs[i] = { type: 1, payload, certRef, receivedAtMs: 1_700_000_000_000 + idx, deviceId: `dev-${idx % 1000}`, seq: Math.floor(idx / 1000) };
+      }
+      await ledger.appendBlock(inputs);
+      if ((first / blockSize) % 500 === 0) samples.push(mb());
+    }
+    const appendSeconds = (performance.now() - t0) / 1000;
+    samples.push(mb());
+    await ledger.close();
+
+    const o0 = performance.now();
+    const reopened = await Ledger.open({ dir, ...base });
+    const openMs = performance.now() - o0;
+    const times: number[] = [];
+    const proofs = opts.proofs ?? 2000;
+    for (let i = 0; i < proofs; i++) {
+      const index = Math.floor(Math.random() * entries);
+      const p0 = performance.now();
+      await reopened.inclusionProof(index);
+      times.push(performance.now() - p0);
+    }
+    await reopened.close();
+
+    let verifyPerSec: number | undefined;
+    if (opts.verify ?? true) {
+      const backend = await LevelBackend.open(dir, { sync: false });
+      const r = await verifyLedger(backend);
+      await backend.close();
+      if (!r.ok) throw new Error(`verify failed: ${JSON.stringify(r.problem)}`);
+      verifyPerSec = Math.round(r.entries / (r.elapsedMs / 1000));
+    }
+    return {
+      entries, blockSize, payloadBytes, appendPerSec: Math.round(entries / appendSeconds), appendSeconds: Math.round(appendSeconds * 10) / 10,
+      rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
+      openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(median(times) * 1000) / 1000,
+      inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }), node: process.version,
+    };
+  } finally {
+    if (!opts.dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const entries = Number(arg('entries') ?? 1_000_000);
+  const result = await runLedgerBench({ entries, blockSize: Number(arg('block') ?? 1000), proofs: Number(arg('proofs') ?? 2000) });
+  const out = arg('out') ?? 'bench/results';
+  await mkdir(out, { recursive: true });
+  const file = join(out, `ledger-${new Date().toISOString().slice(0, 10)}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${file}\n`);
+}
