@@ -16,7 +16,7 @@ export interface CheckpointKeyFile {
   createdAt: string;
 }
 
-export async function loadOrCreateCheckpointKey(dataDir: string): Promise<{ signer: Signer; created: boolean; path: string }> {
+export async function loadOrCreateCheckpointKey(dataDir: string): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
   await mkdir(dataDir, { recursive: true });
   let text: string | null = null;
@@ -28,12 +28,13 @@ export async function loadOrCreateCheckpointKey(dataDir: string): Promise<{ sign
   if (text !== null) {
     const file = JSON.parse(text) as CheckpointKeyFile;
     if (file.alg !== 'ed25519' || !/^[0-9a-f]{64}$/.test(file.secretKey)) throw new Error(`${path} is not a gateway checkpoint key`);
-    return { signer: nobleSigner(ALG_EDDSA, fromHex(file.secretKey)), created: false, path };
+    const secretKey = fromHex(file.secretKey);
+    return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey), created: false, path };
   }
   const secret = generateSecretKey(ALG_EDDSA);
   const signer = nobleSigner(ALG_EDDSA, secret);
   const file: CheckpointKeyFile = { alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(signer.publicKey), createdAt: new Date().toISOString() };
   // 'wx': never overwrite a key another process created meanwhile.
   await writeFile(path, JSON.stringify(file, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  return { signer, created: true, path };
+  return { secretKey: secret, signer, created: true, path };
 }

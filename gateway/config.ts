@@ -18,7 +18,10 @@ export const GatewayConfigSchema = Type.Object(
     /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
     trustFile: Type.Union([Type.String(), Type.Null()]),
     maxReadingBytes: Type.Integer({ minimum: 256, maximum: 1_048_576 }),
+    /** How far in the future a reading's iat may be (device clock ahead). */
     clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    /** How old a reading may be on arrival (devices keep readings while offline and resend them). */
+    maxReadingAgeSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }),
     blockMaxEntries: Type.Integer({ minimum: 1, maximum: 100_000 }),
     blockMaxMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
     /** Readings admitted but not yet in a block; above this, publishers are paused (backpressure). */
@@ -43,6 +46,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   trustFile: null,
   maxReadingBytes: 16_384,
   clockSkewSeconds: 300,
+  maxReadingAgeSeconds: 7 * 86_400,
   blockMaxEntries: 1000,
   blockMaxMs: 50,
   queueHighWater: 20_000,
@@ -61,6 +65,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_ORIGIN: 'origin',
   ORIGINPROOF_TRUST_FILE: 'trustFile',
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
+  ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
 };
 

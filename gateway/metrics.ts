@@ -14,7 +14,7 @@ export interface GatewayMetrics {
 
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
-  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_process_' });
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   return {
     registry,
     accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings admitted to the ledger', labelNames: ['kind'], registers: [registry] }),

@@ -1,0 +1,79 @@
+/** `originproof gateway`: run the gateway. Flags override environment variables, which override the defaults. */
+import type { Command } from 'commander';
+import { ConfigError, DEFAULT_CONFIG, ENV_VARS, type GatewayConfig } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/gateway.js';
+
+export function registerGateway(program: Command): void {
+  const envHelp = Object.entries(ENV_VARS)
+    .map(([name, key]) => `  ${name.padEnd(28)} ${key}`)
+    .join('\n');
+  program
+    .command('gateway')
+    .description('run the gateway: embedded MQTT broker (aedes) + HTTP API (Fastify) + ledger (LevelDB)')
+    .option('--data-dir <dir>', `data directory (default ${DEFAULT_CONFIG.dataDir})`)
+    .option('--host <addr>', `listen address (default ${DEFAULT_CONFIG.host})`)
+    .option('--http-port <port>', `HTTP API port (default ${DEFAULT_CONFIG.httpPort})`)
+    .option('--mqtt-port <port>', `MQTT port (default ${DEFAULT_CONFIG.mqttPort})`)
+    .option('--ws-port <port>', 'MQTT over WebSocket port (default: off)')
+    .option('--trust <file>', 'trust file (JSON) with the root authority key(s)')
+    .option('--origin <origin>', `checkpoint origin line (default ${DEFAULT_CONFIG.origin})`)
+    .option('--clock-skew <seconds>', `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
+    .option('--block-max-entries <n>', `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
+    .option('--block-max-ms <ms>', `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
+    .option('--verify-workers <n>', `signature worker threads (default ${DEFAULT_CONFIG.verifyWorkers})`)
+    .option('--log-level <level>', `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
+    .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
+    .action(async (o: Record<string, string | undefined>) => {
+      const overrides: Partial<Record<keyof GatewayConfig, unknown>> = {
+        dataDir: o.dataDir,
+        host: o.host,
+        httpPort: o.httpPort,
+        mqttPort: o.mqttPort,
+        wsPort: o.wsPort,
+        trustFile: o.trust,
+        origin: o.origin,
+        clockSkewSeconds: o.clockSkew,
+        blockMaxEntries: o.blockMaxEntries,
+        blockMaxMs: o.blockMaxMs,
+        verifyWorkers: o.verifyWorkers,
+        logLevel: o.logLevel,
+      };
+      let gw;
+      try {
+        gw = await startGateway(overrides);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`${err.message}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const roots = gw.trust.roots.map((r) => r.name).join(', ') || 'none (start with --trust FILE to register agencies)';
+      process.stdout.write(
+        [
+          `OriginProof gateway ready`,
+          `  HTTP API      ${gw.httpUrl}   (docs: ${gw.httpUrl}/docs)`,
+          `  MQTT          ${gw.mqttUrl}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
+          `  data          ${gw.config.dataDir}`,
+          `  root(s)       ${roots}`,
+          `  checkpoint key ${gw.checkpointVerifierKey}`,
+          '',
+        ].join('\n'),
+      );
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`${signal}: sealing the pending block and shutting down...\n`);
+        gw.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

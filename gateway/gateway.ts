@@ -1,0 +1,169 @@
+/**
+ * Composition of the gateway: config -> trust -> checkpoint key -> ledger -> registry -> verify pool ->
+ * pipeline -> MQTT broker + HTTP API. `startGateway` listens; `close` shuts down gracefully (stop taking
+ * readings, seal and sign the pending block, deliver its receipts, close the broker, the API and the store).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as nodeCrypto from 'node:crypto';
+import { ed25519NoteSigner, formatVerifierKey } from '../protocol/checkpoint.js';
+import { trustAnchors } from '../protocol/chain.js';
+import { verifyConnectToken } from '../protocol/connect-token.js';
+import { fail } from '../protocol/errors.js';
+import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
+import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
+import type { SignatureVerifier } from '../protocol/algorithms.js';
+import { loadConfig, type GatewayConfig } from './config.js';
+import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
+import { makeNodeVerify } from './crypto/node-verify-factory.js';
+import { VerifyPool } from './crypto/verify-pool.js';
+import { createMetrics } from './metrics.js';
+import { Registry } from './registry.js';
+import { Pipeline } from './pipeline.js';
+import { createBroker, type EmbeddedBroker } from './mqtt/broker.js';
+import { buildHttpApp, type HttpApp } from './http/app.js';
+import { registryRoutes } from './http/routes/registry.js';
+import { recordRoutes } from './http/routes/records.js';
+import { verifyRoutes } from './http/routes/verify.js';
+import { VERSION } from './version.js';
+import { encodeRejection } from '../protocol/receipt.js';
+import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
+
+
+export interface RunningGateway {
+  config: GatewayConfig;
+  httpUrl: string;
+  mqttUrl: string;
+  wsUrl: string | null;
+  httpPort: number;
+  mqttPort: number;
+  /** C2SP verifier key of the checkpoint key: what verifiers put in their trust file. */
+  checkpointVerifierKey: string;
+  trust: TrustMaterial;
+  app: HttpApp;
+  broker: EmbeddedBroker;
+  ledger: GatewayLedger;
+  registry: Registry;
+  pipeline: Pipeline;
+  close(): Promise<void>;
+}
+
+export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}): Promise<RunningGateway> {
+  const config = loadConfig(overrides);
+  const nodeVerify = makeNodeVerify(nodeCrypto);
+  const verifier: SignatureVerifier = (alg, key, msg, sig) => nodeVerify(alg, key, msg, sig);
+  const trust: TrustMaterial = config.trustFile
+    ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
+    : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
+
+  const key = await loadOrCreateCheckpointKey(config.dataDir);
+  const noteSigner = ed25519NoteSigner(config.origin, key.secretKey);
+  const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
+  const metrics = createMetrics(true);
+
+  const ledger = await openGatewayLedger(join(config.dataDir, 'ledger'), {
+    origin: config.origin,
+    signer: noteSigner,
+    blockMaxEntries: config.blockMaxEntries,
+    blockMaxMs: config.blockMaxMs,
+    onBlock: (size) => {
+      metrics.blocks.inc();
+      metrics.ledgerSize.set(size);
+    },
+  });
+  metrics.ledgerSize.set(ledger.size());
+
+  const registry = new Registry(trust.anchors, ledger, verifier);
+  await registry.load();
+
+  const pool = new VerifyPool(config.verifyWorkers);
+  let broker: EmbeddedBroker | null = null;
+  const pipeline = new Pipeline(
+    registry,
+    ledger,
+    pool,
+    metrics,
+    {
+      maxReadingBytes: config.maxReadingBytes,
+      clockSkewSeconds: config.clockSkewSeconds,
+      maxReadingAgeSeconds: config.maxReadingAgeSeconds,
+      queueHighWater: config.queueHighWater,
+    },
+    (deviceId, kind, payload) => broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload),
+  );
+
+  let connected = 0;
+  broker = await createBroker(
+    {
+      authenticate(deviceId, token, now) {
+        const device = registry.deviceById(deviceId);
+        if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
+        registry.assertDeviceUsableAt(device, now);
+        verifyConnectToken(token, device.cert, deviceId, now, { skewSeconds: config.clockSkewSeconds, verifier });
+      },
+      onReading: (deviceId, payload, receivedAtMs) => pipeline.accept(deviceId, payload, receivedAtMs),
+      onTopicViolation(deviceId, topic) {
+        metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
+        void broker!
+          .publish(rejectionsTopic(deviceId), pipelineRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`))
+          .catch(() => undefined);
+      },
+      onConnect: () => metrics.connectedDevices.set(++connected),
+      onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
+    },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
+  );
+
+  let ready = false;
+  const app = await buildHttpApp({
+    logLevel: config.logLevel,
+    writeRateLimit: config.writeRateLimit,
+    bodyLimit: Math.max(1_048_576, config.maxReadingBytes * 4),
+    metrics,
+    isReady: () => ready,
+    version: VERSION,
+    routes: (a) => {
+      registryRoutes(a, registry);
+      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin });
+      verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
+    },
+  });
+
+  const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
+  await app.listen({ host: config.host, port: config.httpPort });
+  const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
+  ready = true;
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      ready = false;
+      await pipeline.drain(); // every admitted reading gets its receipt (block sealed and signed) or rejection
+      await broker!.close();
+      await app.close();
+      await pool.close();
+      await ledger.close();
+    })());
+
+  return {
+    config,
+    httpUrl: `http://${shown}:${httpPort}`,
+    mqttUrl: `mqtt://${shown}:${mqttPort}`,
+    wsUrl: wsPort === null ? null : `ws://${shown}:${wsPort}`,
+    httpPort,
+    mqttPort,
+    checkpointVerifierKey,
+    trust,
+    app,
+    broker,
+    ledger,
+    registry,
+    pipeline,
+    close,
+  };
+}
+
+function pipelineRejection(message: string): Uint8Array {
+  return encodeRejection({ seq: null, code: 'TOPIC_MISMATCH', message, path: 'topic' });
+}

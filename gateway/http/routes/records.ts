@@ -1,0 +1,245 @@
+/** Record routes: entries, per-device and time queries, proof bundles, checkpoints, proofs and block headers. */
+import { Type, type Static } from '@sinclair/typebox';
+import { toHex } from '../../../protocol/bytes.js';
+import { decodeLogEntry } from '../../../protocol/log-entry.js';
+import { openReading } from '../../../protocol/reading.js';
+import { encodeProofBundle, proofBundleToJson } from '../../../protocol/bundle.js';
+import { nodeMerkleHasher } from '../../../ledger/hasher.js';
+import type { GatewayLedger } from '../../ledger-adapter.js';
+import type { Registry } from '../../registry.js';
+import type { HttpApp } from '../app.js';
+import { ApiError } from '../error-registry.js';
+import { b64out } from '../codec.js';
+import { Base64, DeviceIdParam, errorResponses } from '../schemas.js';
+import { bundleMaterial } from '../../bundle-material.js';
+
+const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
+
+const ReadingView = Type.Object({
+  deviceId: Type.String(),
+  seq: Type.Integer(),
+  iat: Type.Integer(),
+  firmware: Type.String(),
+  body: Type.Union([
+    Type.Object({ kind: Type.Literal('sensor'), type: Type.String(), value: Type.Integer(), scale: Type.Integer(), unit: Type.String() }),
+    Type.Object({ kind: Type.Literal('biometric'), purpose: Type.String(), result: Type.String(), score: Type.Integer(), subjectCommitment: Type.String() }),
+  ]),
+});
+
+const EntryView = Type.Object({
+  index: Type.Integer(),
+  type: Type.String(),
+  receivedAtMs: Type.Integer(),
+  certRef: Type.Optional(Type.String()),
+  leafHash: Type.String(),
+  payload: Base64,
+  reading: Type.Optional(ReadingView),
+});
+type EntryViewT = Static<typeof EntryView>;
+
+export function entryView(bytes: Uint8Array): EntryViewT {
+  const e = decodeLogEntry(bytes);
+  const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), payload: b64out(e.payload) };
+  if (e.certRef) view.certRef = toHex(e.certRef);
+  if (e.type === 1) {
+    const c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
+    view.reading = {
+      deviceId: toHex(c.deviceId),
+      seq: c.seq,
+      iat: c.iat,
+      firmware: toHex(c.firmware),
+      body: c.body.kind === 'sensor' ? { ...c.body } : { kind: 'biometric', purpose: c.body.purpose, result: c.body.result, score: c.body.score, subjectCommitment: toHex(c.body.subjectCommitment) },
+    };
+  }
+  return view;
+}
+
+export interface RecordRouteDeps {
+  ledger: GatewayLedger;
+  registry: Registry;
+  checkpointVerifierKey: string;
+  origin: string;
+}
+
+export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
+  const { ledger, registry } = deps;
+  const L = ledger.ledger;
+  const Index = Type.Object({ index: Type.Integer({ minimum: 0 }) });
+
+  app.get(
+    '/v1/log',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'The log: origin, size, block height, checkpoint verifier key and latest checkpoint',
+        response: { 200: Type.Object({ origin: Type.String(), size: Type.Integer(), height: Type.Integer(), verifierKey: Type.String(), checkpoint: Type.Union([Type.String(), Type.Null()]) }) },
+      },
+    },
+    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null }),
+  );
+
+  app.get(
+    '/v1/entries/:index',
+    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...errorResponses } } },
+    async (req) => {
+      const bytes = await L.getEntry(req.params.index);
+      if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${req.params.index} (log size ${L.size})`);
+      return entryView(bytes);
+    },
+  );
+
+  app.get(
+    '/v1/entries',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'Entries received in a time range (paginated by `after` = the last entry\'s "receivedAtMs:index")',
+        querystring: Type.Object({
+          fromMs: Type.Integer({ minimum: 0 }),
+          toMs: Type.Integer({ minimum: 0 }),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          after: Type.Optional(Type.String({ pattern: '^\\d+:\\d+$' })),
+        }),
+        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const { fromMs, toMs, limit = 100, after } = req.query;
+      const [ms, idx] = after ? after.split(':').map(Number) : [];
+      const found = await L.entriesByTime({ fromMs, toMs, limit, ...(after ? { after: { receivedAtMs: ms!, index: idx! } } : {}) });
+      const last = found[found.length - 1];
+      return { entries: found.map((f) => entryView(f.entry)), next: found.length === limit && last ? `${last.receivedAtMs}:${last.index}` : null };
+    },
+  );
+
+  app.get(
+    '/v1/devices/:deviceId/entries',
+    {
+      schema: {
+        tags: ['records'],
+        summary: "A device's readings, by sequence number, optionally in a time range (paginated by `after` = last seq)",
+        params: Type.Object({ deviceId: DeviceIdParam }),
+        querystring: Type.Object({
+          fromMs: Type.Optional(Type.Integer({ minimum: 0 })),
+          toMs: Type.Optional(Type.Integer({ minimum: 0 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          after: Type.Optional(Type.Integer({ minimum: 0 })),
+        }),
+        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()]) }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      if (!registry.deviceById(req.params.deviceId)) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
+      const { limit = 100, ...q } = req.query;
+      const found = await L.entriesByDevice(req.params.deviceId, { ...q, limit });
+      const last = found[found.length - 1];
+      return { entries: found.map((f) => entryView(f.entry)), next: found.length === limit && last?.seq !== undefined ? last.seq : null };
+    },
+  );
+
+  app.get(
+    '/v1/entries/:index/bundle',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'Proof bundle for one entry: entry, inclusion proof, signed checkpoint, block header, certificates, revocations',
+        description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view). treeSize proves against a later checkpoint.',
+        params: Index,
+        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('cbor'), Type.Literal('json')])), treeSize: Type.Optional(Type.Integer({ minimum: 1 })) }),
+      },
+    },
+    async (req, reply) => {
+      const { index } = req.params;
+      const bytes = await L.getEntry(index);
+      if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${index} (log size ${L.size})`);
+      if (req.query.treeSize !== undefined && !(await L.checkpoint(req.query.treeSize))) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${req.query.treeSize}`);
+      const material = bundleMaterial(registry, decodeLogEntry(bytes));
+      const bundle = await L.proofBundle(index, { ...material, ...(req.query.treeSize !== undefined ? { treeSize: req.query.treeSize } : {}) });
+      if (req.query.format === 'json') return proofBundleToJson(bundle);
+      return reply.header('content-type', 'application/cbor').send(Buffer.from(encodeProofBundle(bundle)));
+    },
+  );
+
+  app.get(
+    '/v1/checkpoints/latest',
+    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', produces: ['text/plain'] } },
+    async (_req, reply) => {
+      const cp = L.latestCheckpoint;
+      if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
+      return reply.header('content-type', 'text/plain; charset=utf-8').send(cp);
+    },
+  );
+
+  app.get(
+    '/v1/checkpoints/:treeSize',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'The checkpoint signed at a tree size (every block has one)',
+        params: Type.Object({ treeSize: Type.Integer({ minimum: 1 }) }),
+        produces: ['text/plain'],
+      },
+    },
+    async (req, reply) => {
+      const cp = await L.checkpoint(req.params.treeSize);
+      if (!cp) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${req.params.treeSize}`);
+      return reply.header('content-type', 'text/plain; charset=utf-8').send(cp);
+    },
+  );
+
+  app.get(
+    '/v1/proofs/consistency',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'RFC 9162 consistency proof between two tree sizes',
+        querystring: Type.Object({ from: Type.Integer({ minimum: 1 }), to: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const to = req.query.to ?? L.size;
+      if (req.query.from > to || to > L.size) throw new ApiError('BAD_REQUEST', `need 1 <= from <= to <= ${L.size}`);
+      return { from: req.query.from, to, proof: (await L.consistencyProof(req.query.from, to)).map(b64out) };
+    },
+  );
+
+  app.get(
+    '/v1/proofs/inclusion',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'RFC 9162 inclusion proof of an entry in a tree size',
+        querystring: Type.Object({ index: Type.Integer({ minimum: 0 }), treeSize: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const treeSize = req.query.treeSize ?? L.size;
+      if (req.query.index >= treeSize || treeSize > L.size) throw new ApiError('BAD_REQUEST', `need index < treeSize <= ${L.size}`);
+      const bytes = (await L.getEntry(req.query.index))!;
+      return { index: req.query.index, treeSize, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), proof: (await L.inclusionProof(req.query.index, treeSize)).map(b64out) };
+    },
+  );
+
+  app.get(
+    '/v1/blocks/:height',
+    {
+      schema: {
+        tags: ['records'],
+        summary: 'A block header (hash-linked to the previous one)',
+        params: Type.Object({ height: Type.Integer({ minimum: 0 }) }),
+        response: {
+          200: Type.Object({ height: Type.Integer(), prevHash: Type.String(), firstIndex: Type.Integer(), lastIndex: Type.Integer(), treeSize: Type.Integer(), root: Type.String(), timeMs: Type.Integer(), header: Base64 }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const bytes = await L.blockHeaderBytes(req.params.height);
+      if (!bytes) throw new ApiError('NOT_FOUND', `no block ${req.params.height}`);
+      const h = (await L.blockHeader(req.params.height))!;
+      return { ...h, prevHash: toHex(h.prevHash), root: toHex(h.root), header: b64out(bytes) };
+    },
+  );
+}

@@ -1,0 +1,155 @@
+/**
+ * Registry routes. Writes carry signed objects (certificates, revocation statements), so no passwords travel:
+ * the gateway checks every signature and role, and an agency can never register or revoke another agency's devices.
+ */
+import { Type } from '@sinclair/typebox';
+import { toHex } from '../../../protocol/bytes.js';
+import { algName } from '../../../protocol/algorithms.js';
+import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
+import type { HttpApp } from '../app.js';
+import { b64in, b64out } from '../codec.js';
+import { AgencyView, Base64, DeviceIdParam, DeviceView, errorResponses, type AgencyViewT, type DeviceViewT } from '../schemas.js';
+import { ApiError } from '../error-registry.js';
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+export function deviceView(registry: Registry, d: DeviceRecord, at = nowSeconds()): DeviceViewT {
+  const view: DeviceViewT = {
+    deviceId: d.deviceId,
+    agency: d.agency.cert.claims.sub,
+    status: registry.deviceStatus(d, at),
+    alg: algName(d.cert.holderKey.alg),
+    kid: toHex(d.cert.holderKid),
+    certRef: toHex(d.cert.certRef),
+    notBefore: d.cert.claims.nbf,
+    notAfter: d.cert.claims.exp,
+    profile: {
+      kind: d.cert.claims.profile!.kind,
+      readingTypes: d.cert.claims.profile!.readingTypes,
+      firmware: toHex(d.cert.claims.profile!.firmware),
+    },
+    registeredAt: d.index,
+    certificate: b64out(d.cert.bytes),
+  };
+  if (d.revocation) {
+    view.revokedFrom = d.revocation.claims.revokedFrom;
+    view.revocationReason = d.revocation.claims.reason;
+  }
+  return view;
+}
+
+function agencyView(registry: Registry, a: AgencyRecord): AgencyViewT {
+  const view: AgencyViewT = {
+    id: a.cert.claims.sub,
+    kid: toHex(a.cert.holderKid),
+    certRef: toHex(a.cert.certRef),
+    issuer: a.cert.claims.iss,
+    notBefore: a.cert.claims.nbf,
+    notAfter: a.cert.claims.exp,
+    registeredAt: a.index,
+    revoked: a.revocation !== undefined,
+    devices: registry.devices(a.cert.claims.sub).length,
+    certificate: b64out(a.cert.bytes),
+  };
+  if (a.revocation) view.revokedFrom = a.revocation.claims.revokedFrom;
+  return view;
+}
+
+export function registryRoutes(app: HttpApp, registry: Registry): void {
+  const write = { config: { rateLimit: {} } };
+
+  app.post(
+    '/v1/agencies',
+    {
+      ...write,
+      schema: {
+        tags: ['registry'],
+        summary: 'Register an agency: its certificate, signed by a trusted root',
+        body: Type.Object({ certificate: Base64 }),
+        response: { 200: AgencyView, 201: AgencyView, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'), nowSeconds());
+      return reply.status(created ? 201 : 200).send(agencyView(registry, record));
+    },
+  );
+
+  app.post(
+    '/v1/devices',
+    {
+      ...write,
+      schema: {
+        tags: ['registry'],
+        summary: 'Register a device: its certificate, signed by a registered agency',
+        body: Type.Object({ certificate: Base64 }),
+        response: { 200: DeviceView, 201: DeviceView, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'), nowSeconds());
+      return reply.status(created ? 201 : 200).send(deviceView(registry, record));
+    },
+  );
+
+  app.post(
+    '/v1/revocations',
+    {
+      ...write,
+      schema: {
+        tags: ['registry'],
+        summary: "Revoke a certificate: a statement signed by its issuer (the agency for its devices, the root for agencies)",
+        body: Type.Object({ revocation: Base64 }),
+        response: {
+          200: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
+          201: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { revocation, index, created } = await registry.revoke(b64in(req.body.revocation, 'revocation'), nowSeconds());
+      const c = revocation.claims;
+      return reply.status(created ? 201 : 200).send({ certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, index });
+    },
+  );
+
+  app.get(
+    '/v1/agencies',
+    { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
+    async () => registry.agencies().map((a) => agencyView(registry, a)),
+  );
+
+  app.get(
+    '/v1/agencies/:agencyId/devices',
+    {
+      schema: {
+        tags: ['registry'],
+        summary: "List an agency's devices with their status",
+        params: Type.Object({ agencyId: Type.String({ maxLength: 63 }) }),
+        response: { 200: Type.Array(DeviceView), ...errorResponses },
+      },
+    },
+    async (req) => {
+      if (!registry.agencyById(req.params.agencyId)) throw new ApiError('NOT_FOUND', `no agency ${req.params.agencyId}`);
+      return registry.devices(req.params.agencyId).map((d) => deviceView(registry, d));
+    },
+  );
+
+  app.get(
+    '/v1/devices/:deviceId',
+    {
+      schema: {
+        tags: ['registry'],
+        summary: 'Show one device and its status',
+        params: Type.Object({ deviceId: DeviceIdParam }),
+        response: { 200: DeviceView, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const d = registry.deviceById(req.params.deviceId);
+      if (!d) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
+      return deviceView(registry, d);
+    },
+  );
+}

@@ -1,0 +1,101 @@
+/**
+ * Trust material: what a gateway or a verifier trusts, and nothing else — root authority keys and gateway
+ * checkpoint keys, each optionally bounded in time. Parsed once from a JSON trust file and passed in
+ * (sigstore-js style). Format (README "Trust file"):
+ *   { "roots": [ { "certificate": base64 } | { "name", "alg": "EdDSA"|"ES256", "publicKey": hex, "notBefore"?, "notAfter"? } ],
+ *     "checkpointKeys": [ { "key": "<C2SP verifier key>", "notBefore"?, "notAfter"? } ],
+ *     "origin"?: "<log origin>" }
+ * Times are seconds since the Unix epoch.
+ */
+import { ALG_EDDSA, ALG_ES256, type SignatureVerifier } from './algorithms.js';
+import { fromBase64, fromHex } from './bytes.js';
+import { anchorFromRootCertificate, trustAnchors, type TrustAnchorInput, type TrustAnchors } from './chain.js';
+import { parseVerifierKey, type NoteVerifier } from './checkpoint.js';
+import { publicKey } from './cose-key.js';
+import { fail } from './errors.js';
+
+export interface CheckpointKey {
+  verifier: NoteVerifier;
+  notBefore?: number;
+  notAfter?: number;
+}
+
+export interface TrustMaterial {
+  anchors: TrustAnchors;
+  roots: TrustAnchorInput[];
+  checkpointKeys: CheckpointKey[];
+  origin?: string;
+}
+
+function optTime(v: unknown, path: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('MALFORMED', `${path} must be seconds since the epoch`, path);
+  return v;
+}
+
+function rootFrom(v: unknown, i: number, verifier?: SignatureVerifier): TrustAnchorInput {
+  const path = `roots[${i}]`;
+  if (typeof v !== 'object' || v === null) fail('MALFORMED', `${path} must be an object`, path);
+  const r = v as Record<string, unknown>;
+  if (typeof r.certificate === 'string') {
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64(r.certificate);
+    } catch {
+      return fail('MALFORMED', `${path}.certificate is not base64`, `${path}.certificate`);
+    }
+    return anchorFromRootCertificate(bytes, verifier);
+  }
+  if (typeof r.name !== 'string' || r.name.length === 0) fail('MALFORMED', `${path}.name is required`, `${path}.name`);
+  const alg = r.alg === 'EdDSA' ? ALG_EDDSA : r.alg === 'ES256' ? ALG_ES256 : fail('ALG_NOT_ALLOWED', `${path}.alg must be EdDSA or ES256`, `${path}.alg`);
+  if (typeof r.publicKey !== 'string' || !/^([0-9a-f]{2})+$/.test(r.publicKey)) fail('MALFORMED', `${path}.publicKey must be hex`, `${path}.publicKey`);
+  const anchor: TrustAnchorInput = { name: r.name, key: publicKey(alg, fromHex(r.publicKey)) };
+  const nb = optTime(r.notBefore, `${path}.notBefore`), na = optTime(r.notAfter, `${path}.notAfter`);
+  if (nb !== undefined) anchor.notBefore = nb;
+  if (na !== undefined) anchor.notAfter = na;
+  return anchor;
+}
+
+/** Parse a trust file's JSON value. Throws MALFORMED / CHECKPOINT_INVALID / ALG_NOT_ALLOWED with the field path. */
+export function parseTrust(json: unknown, opts: { verifier?: SignatureVerifier } = {}): TrustMaterial {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('MALFORMED', 'trust file must be a JSON object', '');
+  const t = json as Record<string, unknown>;
+  const rootsIn = t.roots ?? [];
+  const keysIn = t.checkpointKeys ?? [];
+  if (!Array.isArray(rootsIn)) fail('MALFORMED', 'roots must be an array', 'roots');
+  if (!Array.isArray(keysIn)) fail('MALFORMED', 'checkpointKeys must be an array', 'checkpointKeys');
+  const roots = rootsIn.map((r, i) => rootFrom(r, i, opts.verifier));
+  const checkpointKeys = keysIn.map((k, i): CheckpointKey => {
+    const path = `checkpointKeys[${i}]`;
+    const o = (typeof k === 'string' ? { key: k } : k) as Record<string, unknown>;
+    if (typeof o?.key !== 'string') fail('MALFORMED', `${path}.key must be a verifier key string`, `${path}.key`);
+    const out: CheckpointKey = { verifier: parseVerifierKey(o.key) };
+    const nb = optTime(o.notBefore, `${path}.notBefore`), na = optTime(o.notAfter, `${path}.notAfter`);
+    if (nb !== undefined) out.notBefore = nb;
+    if (na !== undefined) out.notAfter = na;
+    return out;
+  });
+  const material: TrustMaterial = { anchors: trustAnchors(roots), roots, checkpointKeys };
+  if (t.origin !== undefined) {
+    if (typeof t.origin !== 'string' || t.origin.length === 0) fail('MALFORMED', 'origin must be text', 'origin');
+    material.origin = t.origin;
+  }
+  return material;
+}
+
+export function parseTrustText(text: string, opts: { verifier?: SignatureVerifier } = {}): TrustMaterial {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return fail('MALFORMED', `trust file is not JSON: ${(err as Error).message}`, '', err);
+  }
+  return parseTrust(json, opts);
+}
+
+/** Checkpoint keys usable at `at` (seconds). */
+export function checkpointKeysAt(trust: TrustMaterial, at: number): NoteVerifier[] {
+  return trust.checkpointKeys
+    .filter((k) => (k.notBefore === undefined || at >= k.notBefore) && (k.notAfter === undefined || at < k.notAfter))
+    .map((k) => k.verifier);
+}
