@@ -76,6 +76,13 @@ describe('firmware vectors', () => {
     });
   }
 
+  it('the worked example in SPEC.md is the reading-sensor-EdDSA vector', () => {
+    const spec = readFileSync(new URL('../SPEC.md', DIR), 'utf8');
+    const block = spec.slice(spec.indexOf('d2           tag 18'), spec.indexOf('```', spec.indexOf('d2           tag 18')));
+    const hex = block.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((t) => /^[0-9a-f]+$/.test(t)).join('');
+    expect(hex).toBe(all.find((v) => v.name === 'reading-sensor-EdDSA')!.cbor);
+  });
+
   it('every error code has at least one negative vector', () => {
     const covered = new Set(all.filter((v) => !v.valid).map((v) => v.expectedError));
     expect(ERROR_CODES.filter((c) => !covered.has(c))).toEqual([]);
