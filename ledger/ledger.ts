@@ -6,6 +6,7 @@
 import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
+import { blockExtension } from '../protocol/verify-bundle.js';
 import { encodeLogEntry, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
 import type { MerkleHasher } from '../protocol/merkle/index.js';
 import type { EntryWrite, LedgerBackend } from './backend.js';
@@ -170,7 +171,8 @@ export class Ledger extends LedgerQueries {
       const height = this.#height + 1;
       const header = encodeBlockHeader({ height, prevHash: this.#blockHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs: now });
       const blockHash = nodeSha256(header);
-      const checkpoint = await signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [] }, this.#signer);
+      // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
+      const checkpoint = await signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer);
       const state = encodeState({ treeSize, frontier: this.#tree.frontier(), height, blockHash });
       await this.backend.writeBlock({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, entries, tiles: this.#tree.flush(), state });
       this.#height = height;

@@ -70,9 +70,10 @@ export function formatVerifierKey(name: string, publicKey: Uint8Array): string {
 
 /** Parse `<name>+<hex key ID>+<base64(0x01 || key)>`, checking the ID matches the key. */
 export function parseVerifierKey(vkey: string): NoteVerifier {
-  const parts = vkey.split('+');
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1]!)) fail('CHECKPOINT_INVALID', 'malformed verifier key', 'key');
-  const [name, idHex, keyB64] = parts as [string, string, string];
+  // Names never contain '+', but the base64 key may: split at the first two '+' only.
+  const m = /^([^+]+)\+([0-9a-f]{8})\+(.+)$/.exec(vkey);
+  if (!m) fail('CHECKPOINT_INVALID', 'malformed verifier key', 'key');
+  const [, name, idHex, keyB64] = m as unknown as [string, string, string, string];
   checkKeyName(name, 'key');
   let key: Uint8Array;
   try {

@@ -22,3 +22,6 @@ export * from './merkle/index.js';
 export * from './log-entry.js';
 export * from './checkpoint.js';
 export * from './bundle.js';
+export * from './receipt.js';
+export * from './trust.js';
+export * from './verify-bundle.js';

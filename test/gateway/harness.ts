@@ -1,0 +1,193 @@
+/** Test harness: a real gateway (aedes on an ephemeral loopback port, LevelDB in a temp dir) and a PKI made now. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
+  deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
+  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic,
+  type Alg, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
+} from '../../protocol/index.js';
+import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+
+export const FIRMWARE = sha256(utf8ToBytes('firmware image v1.2.3'));
+export const nowS = () => Math.floor(Date.now() / 1000);
+const DAY = 86_400;
+
+export const kidOf = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
+export const pubOf = (s: Signer) => publicKey(s.alg, s.publicKey);
+
+export interface Party {
+  signer: Signer;
+  cert: DecodedCertificate;
+}
+
+export interface Device extends Party {
+  id: string;
+}
+
+export class Pki {
+  root!: Party;
+  agencies = new Map<string, Party>();
+
+  static async create(): Promise<Pki> {
+    const p = new Pki();
+    const root = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+    const t = nowS();
+    const cert = decodeCertificate(
+      await issueCertificate(root, kidOf(root), { iss: 'root.example', sub: 'root.example', role: 'root', holderKey: pubOf(root), iat: t - DAY, nbf: t - DAY, exp: t + 3650 * DAY }),
+    );
+    p.root = { signer: root, cert };
+    return p;
+  }
+
+  async agency(id: string, window: { nbf?: number; exp?: number } = {}): Promise<Party> {
+    const signer = nobleSigner(ALG_ES256, generateSecretKey(ALG_ES256));
+    const t = nowS();
+    const cert = decodeCertificate(
+      await issueCertificate(this.root.signer, kidOf(this.root.signer), {
+        iss: 'root.example', sub: id, role: 'agency', holderKey: pubOf(signer), iat: t - DAY, nbf: window.nbf ?? t - DAY, exp: window.exp ?? t + 365 * DAY,
+      }),
+    );
+    const party = { signer, cert };
+    this.agencies.set(id, party);
+    return party;
+  }
+
+  async device(agency: Party, opts: { alg?: Alg; types?: string[]; kind?: string; nbf?: number; exp?: number } = {}): Promise<Device> {
+    const alg = opts.alg ?? ALG_EDDSA;
+    const signer = nobleSigner(alg, generateSecretKey(alg));
+    const id = deviceIdToHex(deviceIdFromKey(pubOf(signer)));
+    const t = nowS();
+    const cert = decodeCertificate(
+      await issueCertificate(agency.signer, kidOf(agency.signer), {
+        iss: agency.cert.claims.sub, sub: id, role: 'device', holderKey: pubOf(signer), iat: t - DAY, nbf: opts.nbf ?? t - DAY, exp: opts.exp ?? t + 365 * DAY,
+        profile: { kind: opts.kind ?? 'temperature-sensor', readingTypes: opts.types ?? ['temperature', 'humidity', 'biometric'], firmware: FIRMWARE },
+      }),
+    );
+    return { signer, cert, id };
+  }
+
+  trustJson(): string {
+    return JSON.stringify({ roots: [{ certificate: toBase64(this.root.cert.bytes) }] });
+  }
+}
+
+export interface TestGateway {
+  gw: RunningGateway;
+  dir: string;
+  pki: Pki;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startTestGateway(pki: Pki, overrides: Record<string, unknown> = {}, dir?: string): Promise<TestGateway> {
+  const d = dir ?? (await mkdtemp(join(tmpdir(), 'op-gw-')));
+  const trustFile = join(d, 'trust.json');
+  await writeFile(trustFile, pki.trustJson());
+  const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, ...overrides };
+  const t: TestGateway = {
+    gw: await startGateway(opts),
+    dir: d,
+    pki,
+    async stop() {
+      await t.gw.close();
+      await rm(d, { recursive: true, force: true });
+    },
+    async restart() {
+      await t.gw.close();
+      t.gw = await startGateway(opts);
+    },
+  };
+  return t;
+}
+
+export async function post(gw: RunningGateway, url: string, body: unknown) {
+  const res = await gw.app.inject({ method: 'POST', url, payload: body as object });
+  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+}
+
+export async function register(gw: RunningGateway, agency: Party, devices: Device[]): Promise<void> {
+  const a = await post(gw, '/v1/agencies', { certificate: toBase64(agency.cert.bytes) });
+  if (a.status >= 300) throw new Error(`agency registration failed: ${JSON.stringify(a.body)}`);
+  for (const d of devices) {
+    const r = await post(gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) });
+    if (r.status >= 300) throw new Error(`device registration failed: ${JSON.stringify(r.body)}`);
+  }
+}
+
+export async function revoke(gw: RunningGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason = 'keyCompromise') {
+  const bytes = await createRevocation(issuer.signer, cert, { reason, revokedFrom, iat: nowS() });
+  return post(gw, '/v1/revocations', { revocation: toBase64(bytes) });
+}
+
+export type Answer = { kind: 'receipt'; receipt: Receipt } | { kind: 'rejection'; rejection: Rejection };
+
+export interface ConnectedDevice {
+  client: MqttClient;
+  answers: Answer[];
+  next(): Promise<Answer>;
+  publish(bytes: Uint8Array, topic?: string): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** Connect a device with a fresh connect token and subscribe to its answers. */
+export async function connectDevice(gw: RunningGateway, d: Device, opts: { token?: Uint8Array; clientId?: string; username?: string } = {}): Promise<ConnectedDevice> {
+  const t = nowS();
+  const token = opts.token ?? (await createConnectToken(d.signer, { aud: 'originproof', iat: t, exp: t + 300 }));
+  const client = await mqtt.connectAsync(gw.mqttUrl, {
+    clientId: opts.clientId ?? d.id,
+    username: opts.username ?? d.id,
+    password: Buffer.from(token),
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    protocolVersion: 4,
+  });
+  const answers: Answer[] = [];
+  const waiters: ((a: Answer) => void)[] = [];
+  let read = 0;
+  client.on('message', (topic, payload) => {
+    const bytes = new Uint8Array(payload);
+    const a: Answer = topic.endsWith('/receipts') ? { kind: 'receipt', receipt: decodeReceipt(bytes) } : { kind: 'rejection', rejection: decodeRejection(bytes) };
+    answers.push(a);
+    const w = waiters.shift();
+    if (w) {
+      read++;
+      w(a);
+    }
+  });
+  await client.subscribeAsync([receiptsTopic(d.id), rejectionsTopic(d.id)], { qos: 1 });
+  return {
+    client,
+    answers,
+    next() {
+      if (read < answers.length) return Promise.resolve(answers[read++]!);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000);
+        waiters.push((a) => {
+          clearTimeout(timer);
+          resolve(a);
+        });
+      });
+    },
+    async publish(bytes, topic) {
+      await client.publishAsync(topic ?? readingsTopic(d.id), Buffer.from(bytes), { qos: 1 });
+    },
+    async end() {
+      await client.endAsync(true);
+    },
+  };
+}
+
+export function reading(d: Device, seq: number, over: Partial<ReadingClaims> = {}): Promise<Uint8Array> {
+  const claims: ReadingClaims = {
+    deviceId: deviceIdFromKey(pubOf(d.signer)),
+    seq,
+    iat: nowS(),
+    firmware: FIRMWARE,
+    body: { kind: 'sensor', type: 'temperature', value: 215 + seq, scale: -1, unit: 'Cel' },
+    ...over,
+  };
+  return signReading(d.signer, claims);
+}
