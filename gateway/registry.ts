@@ -220,8 +220,7 @@ export class Registry {
     if (status === 'expired') fail('CERT_EXPIRED', `certificate expired at ${at}`, path);
     const anchor = this.anchorFor(d.agency);
     if (!anchor) fail('CHAIN_INVALID', 'the root of this device is no longer trusted', path);
-    if ((anchor.notBefore !== undefined && at < anchor.notBefore) || (anchor.notAfter !== undefined && at >= anchor.notAfter)) {
-      fail('CERT_EXPIRED', 'the root trust anchor is outside its validity window', path);
-    }
+    if (anchor.notBefore !== undefined && at < anchor.notBefore) fail('CERT_NOT_YET_VALID', 'the root trust anchor is not valid yet at that time', path);
+    if (anchor.notAfter !== undefined && at >= anchor.notAfter) fail('CERT_EXPIRED', 'the root trust anchor has expired at that time', path);
   }
 }

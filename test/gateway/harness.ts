@@ -36,7 +36,7 @@ export class Pki {
     const root = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
     const t = nowS();
     const cert = decodeCertificate(
-      await issueCertificate(root, kidOf(root), { iss: 'root.example', sub: 'root.example', role: 'root', holderKey: pubOf(root), iat: t - DAY, nbf: t - DAY, exp: t + 3650 * DAY }),
+      await issueCertificate(root, kidOf(root), { iss: 'root.example', sub: 'root.example', role: 'root', holderKey: pubOf(root), iat: t - 365 * DAY, nbf: t - 365 * DAY, exp: t + 3650 * DAY }),
     );
     p.root = { signer: root, cert };
     return p;
