@@ -186,6 +186,12 @@ export class Ledger extends LedgerQueries {
     }
   }
 
+  /** Seal what is pending now (without waiting for the block timer) and wait until every block is durable. */
+  async flush(): Promise<void> {
+    this.#seal();
+    await this.#writing;
+  }
+
   /** Seal what is pending, wait for writes, close the backend. */
   async close(): Promise<void> {
     if (this.#closed) return;
