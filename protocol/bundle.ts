@@ -10,8 +10,13 @@
  *   4 inclusionProof (array of bstr 32, RFC 9162 §2.1.3)     5 checkpoint (tstr: signed note at treeSize)
  *   6 blockHeader (bstr: header of the entry's block)        7 certificates (array of bstr)
  *   8 revocations (array of bstr)
+ *   9 consistency (optional map {1 fromSize (uint, 1 <= fromSize <= treeSize), 2 proof (array of bstr 32)}):
+ *     an RFC 9162 §2.1.4 consistency proof from an older tree size to treeSize, so `verify --since` works
+ *     offline from one file (the verifier supplies the checkpoint at fromSize it already trusts).
+ * Absent optional fields are omitted (never null), so bundles without them encode exactly as before.
  * JSON view: the same fields by name; every byte string as standard base64 (RFC 4648 §4), the checkpoint
- * as its text: {entry, index, treeSize, inclusionProof[], checkpoint, blockHeader, certificates[], revocations[]}.
+ * as its text: {entry, index, treeSize, inclusionProof[], checkpoint, blockHeader, certificates[], revocations[],
+ * consistency?: {fromSize, proof[]}}.
  */
 import { fromBase64, toBase64 } from './bytes.js';
 import { decodeStrict, encode } from './cbor.js';
@@ -36,6 +41,13 @@ export interface ProofBundle {
   blockHeader: Uint8Array;
   certificates: Uint8Array[];
   revocations: Uint8Array[];
+  /** Optional consistency proof from an older tree size to treeSize (key 9). */
+  consistency?: BundleConsistency;
+}
+
+export interface BundleConsistency {
+  fromSize: number;
+  proof: Uint8Array[];
 }
 
 export interface ProofBundleJson {
@@ -47,13 +59,17 @@ export interface ProofBundleJson {
   blockHeader: string;
   certificates: string[];
   revocations: string[];
+  consistency?: { fromSize: number; proof: string[] };
 }
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isBytes = (v: unknown, len?: number): v is Uint8Array => v instanceof Uint8Array && (len === undefined || v.length === len);
 
 function asMap(bytes: Uint8Array, what: string, keys: number): Map<number, unknown> {
-  const m = decodeStrict(bytes, what);
+  return checkKeys(decodeStrict(bytes, what), what, keys);
+}
+
+function checkKeys(m: unknown, what: string, keys: number): Map<number, unknown> {
   if (!(m instanceof Map)) return fail('MALFORMED', `${what} must be a CBOR map`);
   for (const k of m.keys()) if (!isUint(k) || k < 1 || k > keys) fail('MALFORMED', `unknown ${what} key ${String(k)}`, String(k));
   return m as Map<number, unknown>;
@@ -85,21 +101,33 @@ function checkBundle(b: ProofBundle): void {
   if (!isBytes(b.blockHeader)) fail('MALFORMED', 'blockHeader must be bytes', 'blockHeader');
   if (!Array.isArray(b.certificates) || !b.certificates.every((c) => isBytes(c))) fail('MALFORMED', 'certificates must be byte strings', 'certificates');
   if (!Array.isArray(b.revocations) || !b.revocations.every((c) => isBytes(c))) fail('MALFORMED', 'revocations must be byte strings', 'revocations');
+  if (b.consistency !== undefined) {
+    const c = b.consistency;
+    if (typeof c !== 'object' || c === null) fail('MALFORMED', 'consistency must be {fromSize, proof}', 'consistency');
+    if (!isUint(c.fromSize) || c.fromSize < 1 || c.fromSize > b.treeSize) fail('MALFORMED', 'consistency.fromSize must be a uint in 1..treeSize', 'consistency.fromSize');
+    if (!Array.isArray(c.proof) || !c.proof.every((p) => isBytes(p, 32))) fail('MALFORMED', 'consistency.proof must be 32-byte hashes', 'consistency.proof');
+  }
 }
 
 export function encodeProofBundle(b: ProofBundle): Uint8Array {
   checkBundle(b);
-  return encode(new Map<number, unknown>([
+  const m = new Map<number, unknown>([
     [1, b.entry], [2, b.index], [3, b.treeSize], [4, b.inclusionProof], [5, b.checkpoint], [6, b.blockHeader], [7, b.certificates], [8, b.revocations],
-  ]));
+  ]);
+  if (b.consistency) m.set(9, new Map<number, unknown>([[1, b.consistency.fromSize], [2, b.consistency.proof]]));
+  return encode(m);
 }
 
 export function decodeProofBundle(bytes: Uint8Array): ProofBundle {
-  const m = asMap(bytes, 'proof bundle', 8);
+  const m = asMap(bytes, 'proof bundle', 9);
   const b = {
     entry: m.get(1), index: m.get(2), treeSize: m.get(3), inclusionProof: m.get(4), checkpoint: m.get(5), blockHeader: m.get(6),
     certificates: m.get(7), revocations: m.get(8),
   } as ProofBundle;
+  if (m.has(9)) {
+    const c = checkKeys(m.get(9), 'consistency', 2);
+    b.consistency = { fromSize: c.get(1), proof: c.get(2) } as BundleConsistency;
+  }
   checkBundle(b);
   return b;
 }
@@ -109,10 +137,12 @@ export function proofBundleToJson(b: ProofBundle): ProofBundleJson {
   return {
     entry: toBase64(b.entry), index: b.index, treeSize: b.treeSize, inclusionProof: b.inclusionProof.map(toBase64),
     checkpoint: b.checkpoint, blockHeader: toBase64(b.blockHeader), certificates: b.certificates.map(toBase64), revocations: b.revocations.map(toBase64),
+    ...(b.consistency ? { consistency: { fromSize: b.consistency.fromSize, proof: b.consistency.proof.map(toBase64) } } : {}),
   };
 }
 
 export function proofBundleFromJson(j: ProofBundleJson): ProofBundle {
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) fail('MALFORMED', 'a JSON proof bundle must be an object', '');
   const b64 = (s: unknown, path: string): Uint8Array => {
     try {
       if (typeof s !== 'string') throw new Error('not a string');
@@ -127,6 +157,29 @@ export function proofBundleFromJson(j: ProofBundleJson): ProofBundle {
     checkpoint: j.checkpoint, blockHeader: b64(j.blockHeader, 'blockHeader'), certificates: list(j.certificates, 'certificates'),
     revocations: list(j.revocations, 'revocations'),
   };
+  if (j.consistency !== undefined) {
+    const c = j.consistency as unknown;
+    if (typeof c !== 'object' || c === null) fail('MALFORMED', 'consistency must be {fromSize, proof}', 'consistency');
+    const o = c as { fromSize?: unknown; proof?: unknown };
+    b.consistency = { fromSize: o.fromSize as number, proof: list(o.proof, 'consistency.proof') };
+  }
   checkBundle(b);
   return b;
+}
+
+/**
+ * A bundle file in either form: the CBOR bundle, or its JSON view (UTF-8, first non-blank character `{`;
+ * a CBOR bundle starts with a map header 0xa8/0xa9, never with `{` or blanks). MALFORMED if neither decodes.
+ */
+export function decodeProofBundleAny(bytes: Uint8Array): ProofBundle {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0xef || bytes[i] === 0xbb || bytes[i] === 0xbf)) i++;
+  if (bytes[i] !== 0x7b) return decodeProofBundle(bytes);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch (err) {
+    return fail('MALFORMED', `bundle is neither CBOR nor a JSON view: ${(err as Error).message}`, '', err);
+  }
+  return proofBundleFromJson(json as ProofBundleJson);
 }

@@ -143,9 +143,13 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'Proof bundle for one entry: entry, inclusion proof, signed checkpoint, block header, certificates, revocations',
-        description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view). treeSize proves against a later checkpoint.',
+        description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view). treeSize proves against a later checkpoint. since=SIZE adds a consistency proof from SIZE to the bundle\'s tree size (bundle key 9) for offline `verify --since`.',
         params: Index,
-        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('cbor'), Type.Literal('json')])), treeSize: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        querystring: Type.Object({
+          format: Type.Optional(Type.Union([Type.Literal('cbor'), Type.Literal('json')])),
+          treeSize: Type.Optional(Type.Integer({ minimum: 1 })),
+          since: Type.Optional(Type.Integer({ minimum: 1 })),
+        }),
       },
     },
     async (req, reply) => {
@@ -155,6 +159,10 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       if (req.query.treeSize !== undefined && !(await L.checkpoint(req.query.treeSize))) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${req.query.treeSize}`);
       const material = bundleMaterial(registry, decodeLogEntry(bytes));
       const bundle = await L.proofBundle(index, { ...material, ...(req.query.treeSize !== undefined ? { treeSize: req.query.treeSize } : {}) });
+      if (req.query.since !== undefined) {
+        if (req.query.since > bundle.treeSize) throw new ApiError('BAD_REQUEST', `since ${req.query.since} is beyond the bundle's tree size ${bundle.treeSize}`);
+        bundle.consistency = { fromSize: req.query.since, proof: await L.consistencyProof(req.query.since, bundle.treeSize) };
+      }
       if (req.query.format === 'json') return proofBundleToJson(bundle);
       return reply.header('content-type', 'application/cbor').send(Buffer.from(encodeProofBundle(bundle)));
     },
