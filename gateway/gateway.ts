@@ -102,9 +102,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         verifyConnectToken(token, device.cert, deviceId, now, { skewSeconds: config.clockSkewSeconds, verifier });
       },
       onReading: (deviceId, payload, receivedAtMs) => pipeline.accept(deviceId, payload, receivedAtMs),
-      onTopicViolation(deviceId, topic) {
+      async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
-        void broker!
+        await broker!
           .publish(rejectionsTopic(deviceId), pipelineRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`))
           .catch(() => undefined);
       },
@@ -139,7 +139,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const close = () =>
     (closing ??= (async () => {
       ready = false;
-      await pipeline.drain(); // every admitted reading gets its receipt (block sealed and signed) or rejection
+      await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
       await broker!.close();
       await app.close();
       await pool.close();

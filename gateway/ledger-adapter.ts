@@ -75,6 +75,11 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
     }
   }
 
+  /** Seal the pending block now (graceful shutdown). */
+  flush(): Promise<void> {
+    return this.ledger.flush();
+  }
+
   close(): Promise<void> {
     return this.ledger.close();
   }

@@ -201,10 +201,16 @@ export class Pipeline {
     while (this.depth < this.opts.queueHighWater && this.waiters.length > 0) this.waiters.shift()!();
   }
 
-  /** Stop taking readings; resolve when every admitted reading has its receipt or rejection delivered. */
-  async drain(): Promise<void> {
+  /**
+   * Stop taking readings; seal what is pending (`flush`) until every admitted reading has its receipt or rejection
+   * delivered. Readings still being verified reach the ledger on a later turn, hence the loop.
+   */
+  async drain(flush: () => Promise<void>): Promise<void> {
     this.accepting = false;
     for (const w of this.waiters.splice(0)) w();
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    while (this.inflight.size > 0) {
+      await flush();
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 10))]);
+    }
   }
 }

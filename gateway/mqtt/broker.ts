@@ -20,7 +20,8 @@ export interface BrokerPolicy {
   /** Hands a reading to the pipeline; resolves when admitted to its queue (this is where backpressure waits). */
   onReading(deviceId: string, payload: Uint8Array, receivedAtMs: number): Promise<void>;
   /** A device published where it may not (another device's topic, a receipts topic, anything else). */
-  onTopicViolation(deviceId: string, topic: string): void;
+  /** Resolves once the device has been told (TOPIC_MISMATCH on its rejections topic). */
+  onTopicViolation(deviceId: string, topic: string): Promise<void>;
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
 }
@@ -109,9 +110,11 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
     if (!client || !deviceId) return done(new Error('not authenticated'));
     const t = parseTopic(packet.topic);
     if (!t || t.kind !== 'readings' || t.deviceIdHex !== deviceId) {
-      policy.onTopicViolation(deviceId, packet.topic);
-      // Deny: aedes closes the connection (MQTT-3.3.5-2); the rejection was published first.
-      return done(new Error(`device ${deviceId} may not publish to ${packet.topic}`));
+      // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
+      // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
+      const deny = () => setTimeout(() => done(new Error(`device ${deviceId} may not publish to ${packet.topic}`)), 200);
+      policy.onTopicViolation(deviceId, packet.topic).then(deny, deny);
+      return;
     }
     const payload = packet.payload as Buffer;
     policy
@@ -184,7 +187,12 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
       return { mqttPort, wsPort: boundWs };
     },
     async close() {
-      // Stop accepting, disconnect the clients, then wait for the listeners to finish closing.
+      // Let the last receipts reach the sockets (aedes' publish callback fires when a message is routed, not
+      // written), then stop accepting, disconnect the clients, and wait for the listeners to finish closing.
+      const deadline = Date.now() + 1000;
+      await new Promise((r) => setTimeout(r, 50));
+      const pending = () => Object.values((aedes as unknown as { clients: Record<string, { conn?: { writableLength?: number } }> }).clients).some((c) => (c.conn?.writableLength ?? 0) > 0);
+      while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const tcpClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       const wsClosed = ws ? new Promise<void>((resolve) => ws!.close(() => resolve())) : Promise.resolve();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -1,0 +1,204 @@
+/** MQTT authentication and authorization: deny by default, CONNACK codes, topic spoofing, other devices' receipts. */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import mqtt from 'mqtt';
+import { createConnectToken, receiptsTopic, readingsTopic } from '../../protocol/index.js';
+import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
+import { OriginProofError } from '../../protocol/errors.js';
+
+async function connackOf(t: TestGateway, clientId: string, username: string, password?: Uint8Array): Promise<number> {
+  try {
+    const c = await mqtt.connectAsync(t.gw.mqttUrl, {
+      clientId, username, ...(password ? { password: Buffer.from(password) } : {}), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
+    });
+    await c.endAsync(true);
+    return 0;
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1;
+  }
+}
+
+describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () => {
+  let t: TestGateway;
+  let agency: Party;
+  let a: Device;
+  let b: Device;
+  let unregistered: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki);
+    agency = await pki.agency('psb.example');
+    a = await pki.device(agency);
+    b = await pki.device(agency);
+    unregistered = await pki.device(agency);
+    await register(t.gw, agency, [a, b]);
+  });
+  afterAll(() => t.stop());
+
+  const token = (d: Device, iat = nowS(), exp = nowS() + 300, sub?: string) => createConnectToken(d.signer, { aud: 'originproof', iat, exp, ...(sub ? { sub } : {}) });
+
+  test('a registered device with a fresh token connects', async () => {
+    expect(await connackOf(t, a.id, a.id, await token(a))).toBe(0);
+  });
+
+  test('an unregistered device is not authorized (5)', async () => {
+    expect(await connackOf(t, unregistered.id, unregistered.id, await token(unregistered))).toBe(CONNACK.NOT_AUTHORIZED);
+  });
+
+  test('no token, a garbage token, an expired token: bad credentials (4)', async () => {
+    expect(await connackOf(t, a.id, a.id)).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await connackOf(t, a.id, a.id, new Uint8Array([1, 2, 3]))).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await connackOf(t, a.id, a.id, await token(a, nowS() - 900, nowS() - 600))).toBe(CONNACK.BAD_CREDENTIALS);
+  });
+
+  test("connecting with another device's id fails (its token cannot be made without its key)", async () => {
+    expect(await connackOf(t, b.id, b.id, await token(a, nowS(), nowS() + 300, b.id))).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await connackOf(t, b.id, b.id, await token(a))).toBe(CONNACK.BAD_CREDENTIALS);
+  });
+
+  test('username other than the client id: identifier rejected (2)', async () => {
+    expect(await connackOf(t, a.id, b.id, await token(a))).toBe(CONNACK.IDENTIFIER_REJECTED);
+  });
+
+  test('a revoked device is not authorized (5)', async () => {
+    const c = await t.pki.device(agency);
+    await register(t.gw, agency, [c]);
+    expect((await revoke(t.gw, agency, c.cert, nowS() - 1)).status).toBe(201);
+    expect(await connackOf(t, c.id, c.id, await token(c))).toBe(CONNACK.NOT_AUTHORIZED);
+  });
+
+  test('the codes behind each CONNACK', () => {
+    const code = (c: ConstructorParameters<typeof OriginProofError>[0]) => connackCodeFor(new OriginProofError(c, 'x'));
+    expect(code('UNKNOWN_DEVICE')).toBe(5);
+    expect(code('CERT_REVOKED')).toBe(5);
+    expect(code('CERT_EXPIRED')).toBe(5);
+    expect(code('TOKEN_EXPIRED')).toBe(4);
+    expect(code('BAD_SIGNATURE')).toBe(4);
+    expect(code('MALFORMED')).toBe(4);
+    expect(code('UNAVAILABLE')).toBe(3);
+  });
+});
+
+describe('MQTT authorization: own topics only', () => {
+  let t: TestGateway;
+  let a: Device;
+  let b: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki);
+    const agency = await pki.agency('psb.example');
+    a = await pki.device(agency);
+    b = await pki.device(agency);
+    await register(t.gw, agency, [a, b]);
+  });
+  afterAll(() => t.stop());
+
+  test("TOPIC_MISMATCH: publishing on another device's readings topic is rejected and the connection closed", async () => {
+    const c = await connectDevice(t.gw, a);
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    const before = t.gw.ledger.size();
+    await c.client.publishAsync(readingsTopic(b.id), Buffer.from(await reading(a, 1)), { qos: 0 });
+    const ans = await c.next();
+    expect(ans.kind).toBe('rejection');
+    if (ans.kind === 'rejection') expect(ans.rejection.code).toBe('TOPIC_MISMATCH');
+    await closed;
+    expect(t.gw.ledger.size()).toBe(before);
+    await c.end();
+  });
+
+  test("TOPIC_MISMATCH: publishing a fake receipt on one's own receipts topic is refused too", async () => {
+    const c = await connectDevice(t.gw, a);
+    await c.client.publishAsync(receiptsTopic(a.id), Buffer.from([0xa0]), { qos: 0 });
+    const ans = await c.next();
+    expect(ans.kind === 'rejection' && ans.rejection.code).toBe('TOPIC_MISMATCH');
+    await c.end();
+  });
+
+  test("subscribing to another device's receipts is denied (SUBACK 0x80), and wildcards too", async () => {
+    const c = await connectDevice(t.gw, a);
+    let granted: number[] = [];
+    try {
+      granted = (await c.client.subscribeAsync([receiptsTopic(b.id), 'op/v1/d/+/receipts', '#'], { qos: 1 })).map((g) => g.qos);
+    } catch (err) {
+      // mqtt.js reports a SUBACK of 0x80 as an error carrying the packet
+      granted = (err as { packet?: { granted?: number[] } }).packet?.granted ?? [];
+    }
+    expect(granted).toEqual([128, 128, 128]);
+    await c.end();
+  });
+});
+
+describe('resend and replay', () => {
+  let t: TestGateway;
+  let a: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki);
+    const agency = await pki.agency('psb.example');
+    a = await pki.device(agency);
+    await register(t.gw, agency, [a]);
+  });
+  afterAll(() => t.stop());
+
+  test('the very same envelope sent again gets its original receipt and is stored once', async () => {
+    const c = await connectDevice(t.gw, a);
+    const bytes = await reading(a, 7);
+    await c.publish(bytes);
+    await c.publish(bytes); // while the first may still be pending in its block
+    const r1 = await c.next();
+    const r2 = await c.next();
+    await c.publish(bytes); // after it is durable
+    const r3 = await c.next();
+    expect([r1.kind, r2.kind, r3.kind]).toEqual(['receipt', 'receipt', 'receipt']);
+    if (r1.kind === 'receipt' && r2.kind === 'receipt' && r3.kind === 'receipt') {
+      expect(r2.receipt.index).toBe(r1.receipt.index);
+      expect(r3.receipt.index).toBe(r1.receipt.index);
+      expect(r3.receipt.leafHash).toEqual(r1.receipt.leafHash);
+    }
+    const list = await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${a.id}/entries` });
+    expect(list.json().entries).toHaveLength(1);
+    await c.end();
+  });
+
+  test('after a gateway restart, a resend still gets the original receipt (sequence state is persisted)', async () => {
+    let c = await connectDevice(t.gw, a);
+    const bytes = await reading(a, 8);
+    await c.publish(bytes);
+    const first = await c.next();
+    await c.end();
+    await t.restart();
+    c = await connectDevice(t.gw, a);
+    await c.publish(bytes);
+    const again = await c.next();
+    expect(first.kind === 'receipt' && again.kind === 'receipt' && again.receipt.index === first.receipt.index).toBe(true);
+    await c.publish(await reading(a, 8, { body: { kind: 'sensor', type: 'temperature', value: 5, scale: 0, unit: 'Cel' } }));
+    const replay = await c.next();
+    expect(replay.kind === 'rejection' && replay.rejection.code).toBe('REPLAY');
+    await c.end();
+  });
+});
+
+describe('graceful shutdown', () => {
+  test('pending readings are sealed, signed and receipted before the gateway closes; none is lost', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki);
+    const agency = await pki.agency('psb.example');
+    const a = await pki.device(agency);
+    await register(t.gw, agency, [a]);
+    await t.gw.close();
+    // Same data, a long block timer: readings stay pending until shutdown seals the block.
+    const t2 = await startTestGateway(pki, { blockMaxMs: 30_000, blockMaxEntries: 100_000 }, t.dir);
+    const c = await connectDevice(t2.gw, a);
+    for (let s = 1; s <= 5; s++) await c.publish(await reading(a, s));
+    while (t2.gw.pipeline.queueDepth < 5) await new Promise((r) => setTimeout(r, 10));
+    const before = t2.gw.ledger.size();
+    const closing = t2.gw.close();
+    const got = await Promise.all([1, 2, 3, 4, 5].map(() => c.next()));
+    await closing;
+    expect(got.map((g) => g.kind)).toEqual(['receipt', 'receipt', 'receipt', 'receipt', 'receipt']);
+    await c.end().catch(() => undefined);
+    const t3 = await startTestGateway(pki, {}, t.dir);
+    expect(t3.gw.ledger.size()).toBe(before + 5);
+    await t3.stop();
+  });
+});
