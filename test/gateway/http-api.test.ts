@@ -1,0 +1,236 @@
+/** The HTTP API through Fastify's inject(): registry writes and their error codes, records, proofs, verdicts, ops. */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  toBase64, fromBase64, decodeProofBundle, verifyBundle, parseTrust, openCheckpoint, parseVerifierKey, verifyConsistency,
+  verifyInclusion, fromHex, issueCertificate, createSign1, encode, CT_REVOCATION, nobleSigner, generateSecretKey, ALG_EDDSA, decodeCertificate,
+} from '../../protocol/index.js';
+import { connectDevice, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { loadConfig, ConfigError } from '../../gateway/config.js';
+import { ALL_ERROR_CODES, HTTP_STATUS } from '../../gateway/http/error-registry.js';
+
+describe('registry API', () => {
+  let t: TestGateway;
+  let psb: Party;
+  let env: Party;
+  let d1: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { writeRateLimit: 1000 });
+    psb = await pki.agency('psb.example');
+    env = await pki.agency('env.example');
+    d1 = await pki.device(psb);
+  });
+  afterAll(() => t.stop());
+
+  test('registers an agency (201), and again is idempotent (200)', async () => {
+    const a = await post(t.gw, '/v1/agencies', { certificate: toBase64(psb.cert.bytes) });
+    expect(a.status).toBe(201);
+    expect(a.body.id).toBe('psb.example');
+    expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(psb.cert.bytes) })).status).toBe(200);
+    expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(env.cert.bytes) })).status).toBe(201);
+  });
+
+  test('registers a device of a registered agency and shows it with its status', async () => {
+    const r = await post(t.gw, '/v1/devices', { certificate: toBase64(d1.cert.bytes) });
+    expect(r.status).toBe(201);
+    expect(r.body.status).toBe('active');
+    const one = await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d1.id}` });
+    expect(one.json().agency).toBe('psb.example');
+    const list = await t.gw.app.inject({ method: 'GET', url: '/v1/agencies/psb.example/devices' });
+    expect(list.json().map((d: { deviceId: string }) => d.deviceId)).toEqual([d1.id]);
+  });
+
+  test('CHAIN_INVALID: a device whose agency is not registered', async () => {
+    const rogueAgency = await t.pki.agency('rogue.example');
+    const d = await t.pki.device(rogueAgency);
+    const r = await post(t.gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) });
+    expect([r.status, r.body.code]).toEqual([422, 'CHAIN_INVALID']);
+  });
+
+  test('UNKNOWN_KEY: an agency certified by a root this gateway does not trust', async () => {
+    const other = await Pki.create();
+    const a = await other.agency('fake.example');
+    const r = await post(t.gw, '/v1/agencies', { certificate: toBase64(a.cert.bytes) });
+    expect([r.status, r.body.code]).toEqual([422, 'UNKNOWN_KEY']);
+  });
+
+  test('ROLE_VIOLATION: a device certificate sent as an agency, an agency that certifies an agency', async () => {
+    expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(d1.cert.bytes) })).body.code).toBe('ROLE_VIOLATION');
+    const sub = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+    const t0 = nowS();
+    const bytes = await issueCertificate(psb.signer, kidOf(psb.signer), { iss: 'psb.example', sub: 'sub.example', role: 'agency', holderKey: pubOf(sub), iat: t0, nbf: t0 - 10, exp: t0 + 1000 });
+    expect(decodeCertificate(bytes).claims.role).toBe('agency');
+    expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(bytes) })).body.code).toBe('UNKNOWN_KEY');
+    expect((await post(t.gw, '/v1/devices', { certificate: toBase64(bytes) })).body.code).toBe('ROLE_VIOLATION');
+  });
+
+  test("ROLE_VIOLATION: an agency cannot revoke another agency's device", async () => {
+    // createRevocation refuses to sign for another issuer, so build the statement by hand as a rogue client would.
+    const claims = new Map<number, unknown>([[1, d1.cert.certRef], [2, d1.cert.claims.sub], [3, 'keyCompromise'], [4, nowS()], [6, nowS()]]);
+    const forged = await createSign1({ signer: env.signer, payload: encode(claims), kid: kidOf(env.signer), contentType: CT_REVOCATION });
+    const r = await post(t.gw, '/v1/revocations', { revocation: toBase64(forged) });
+    expect([r.status, r.body.code]).toEqual([403, 'ROLE_VIOLATION']);
+    const still = await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d1.id}` });
+    expect(still.json().status).toBe('active');
+  });
+
+  test('BAD_SIGNATURE: a revocation whose signature was altered', async () => {
+    const d = await t.pki.device(psb);
+    await register(t.gw, psb, [d]);
+    const { createRevocation } = await import('../../protocol/index.js');
+    const bytes = Uint8Array.from(await createRevocation(psb.signer, d.cert, { reason: 'decommissioned', revokedFrom: nowS(), iat: nowS() }));
+    bytes[bytes.length - 2]! ^= 1;
+    const r = await post(t.gw, '/v1/revocations', { revocation: toBase64(bytes) });
+    expect(r.body.code).toBe('BAD_SIGNATURE');
+  });
+
+  test('the root can revoke an agency; its devices then show agency-revoked', async () => {
+    const a = await t.pki.agency('temp.example');
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const r = await revoke(t.gw, t.pki.root, a.cert, nowS() - 1, 'cessationOfOperation');
+    expect(r.status).toBe(201);
+    const shown = await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` });
+    expect(shown.json().status).toBe('agency-revoked');
+  });
+
+  test('MALFORMED and BAD_REQUEST: bad base64, garbage CBOR, a body that does not match the schema', async () => {
+    expect((await post(t.gw, '/v1/devices', { certificate: 'abc' })).body.code).toBe('MALFORMED'); // not base64 (length)
+    expect((await post(t.gw, '/v1/devices', { certificate: 'no spaces' })).body.code).toBe('BAD_REQUEST'); // schema pattern
+    expect((await post(t.gw, '/v1/devices', { certificate: 'AAAA' })).body.code).toBe('MALFORMED');
+    expect((await post(t.gw, '/v1/devices', { cert: 'AAAA' })).body.code).toBe('BAD_REQUEST');
+    const huge = await t.gw.app.inject({ method: 'POST', url: '/v1/devices', payload: { certificate: 'A'.repeat(2_000_000) } });
+    expect([huge.statusCode, huge.json().code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+  });
+
+  test('NOT_FOUND: unknown device, agency, entry, route', async () => {
+    for (const url of ['/v1/devices/01' + '0'.repeat(32), '/v1/agencies/nobody/devices', '/v1/entries/999999', '/v1/nope']) {
+      const r = await t.gw.app.inject({ method: 'GET', url });
+      expect([r.statusCode, r.json().code]).toEqual([404, 'NOT_FOUND']);
+    }
+  });
+
+  test('every error code has an HTTP status in the one registry', () => {
+    for (const code of ALL_ERROR_CODES) expect(HTTP_STATUS[code]).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe('rate limits on writes', () => {
+  test('RATE_LIMITED after the configured writes per minute', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { writeRateLimit: 3 });
+    const a = await pki.agency('psb.example');
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await post(t.gw, '/v1/agencies', { certificate: toBase64(a.cert.bytes) })).status);
+    expect(codes.slice(0, 3)).toEqual([201, 200, 200]);
+    const r = await post(t.gw, '/v1/agencies', { certificate: toBase64(a.cert.bytes) });
+    expect([r.status, r.body.code]).toEqual([429, 'RATE_LIMITED']);
+    // reads are not limited
+    expect((await t.gw.app.inject({ method: 'GET', url: '/v1/agencies' })).statusCode).toBe(200);
+    await t.stop();
+  });
+});
+
+describe('records, proofs and verdicts', () => {
+  let t: TestGateway;
+  let dev: Device;
+  const receipts: { index: number; seq: number }[] = [];
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki);
+    const agency = await pki.agency('env.example');
+    dev = await pki.device(agency);
+    await register(t.gw, agency, [dev]);
+    const c = await connectDevice(t.gw, dev);
+    for (let s = 1; s <= 6; s++) {
+      await c.publish(await reading(dev, s));
+      const a = await c.next();
+      if (a.kind === 'receipt') receipts.push({ index: a.receipt.index, seq: s });
+    }
+    await c.end();
+  });
+  afterAll(() => t.stop());
+
+  const trust = () => parseTrust({ roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [t.gw.checkpointVerifierKey] });
+
+  test('an entry by index shows the decoded reading', async () => {
+    const r = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${receipts[0]!.index}` });
+    expect(r.json().type).toBe('reading');
+    expect(r.json().reading).toMatchObject({ deviceId: dev.id, seq: 1, body: { kind: 'sensor', type: 'temperature' } });
+  });
+
+  test("a device's entries, paginated by sequence number", async () => {
+    const p1 = (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${dev.id}/entries?limit=4` })).json();
+    expect(p1.entries.map((e: { reading: { seq: number } }) => e.reading.seq)).toEqual([1, 2, 3, 4]);
+    const p2 = (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${dev.id}/entries?limit=4&after=${p1.next}` })).json();
+    expect(p2.entries.map((e: { reading: { seq: number } }) => e.reading.seq)).toEqual([5, 6]);
+    expect(p2.next).toBeNull();
+  });
+
+  test('entries by time range', async () => {
+    const r = (await t.gw.app.inject({ method: 'GET', url: `/v1/entries?fromMs=0&toMs=${Date.now() + 1000}&limit=100` })).json();
+    expect(r.entries.length).toBe(t.gw.ledger.size());
+  });
+
+  test('a proof bundle (CBOR and JSON view) verifies offline with only the root key and the checkpoint key', async () => {
+    const idx = receipts[2]!.index;
+    const cbor = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${idx}/bundle` });
+    expect(cbor.headers['content-type']).toContain('application/cbor');
+    const verdict = verifyBundle(decodeProofBundle(new Uint8Array(cbor.rawPayload)), trust());
+    expect(verdict.checks.filter((c) => c.status !== 'pass').map((c) => c.name)).toEqual(['consistency']);
+    expect(verdict.valid).toBe(true);
+    const json = (await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${idx}/bundle?format=json` })).json();
+    expect(fromBase64(json.entry)).toEqual(decodeProofBundle(new Uint8Array(cbor.rawPayload)).entry);
+  });
+
+  test('checkpoints, inclusion and consistency proofs check out against the checkpoint key', async () => {
+    const key = parseVerifierKey(t.gw.checkpointVerifierKey);
+    const latest = (await t.gw.app.inject({ method: 'GET', url: '/v1/checkpoints/latest' })).body;
+    const cp = openCheckpoint(latest, [key]);
+    expect(cp.size).toBe(t.gw.ledger.size());
+    const early = openCheckpoint((await t.gw.app.inject({ method: 'GET', url: '/v1/checkpoints/2' })).body, [key]);
+    const cons = (await t.gw.app.inject({ method: 'GET', url: `/v1/proofs/consistency?from=2&to=${cp.size}` })).json();
+    verifyConsistency(2, cp.size, cons.proof.map(fromBase64), early.root, cp.root);
+    const inc = (await t.gw.app.inject({ method: 'GET', url: `/v1/proofs/inclusion?index=${receipts[0]!.index}` })).json();
+    verifyInclusion(inc.index, inc.treeSize, fromHex(inc.leafHash), inc.proof.map(fromBase64), cp.root);
+    const block = (await t.gw.app.inject({ method: 'GET', url: '/v1/blocks/0' })).json();
+    expect(block.height).toBe(0);
+  });
+
+  test('POST /v1/verify: a verdict on a bundle and on an envelope', async () => {
+    const cbor = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${receipts[1]!.index}/bundle` });
+    const v = (await post(t.gw, '/v1/verify', { bundle: toBase64(new Uint8Array(cbor.rawPayload)) })).body as { valid: boolean };
+    expect(v.valid).toBe(true);
+    const env = (await post(t.gw, '/v1/verify', { envelope: toBase64(await reading(dev, 99)) })).body as { valid: boolean };
+    expect(env.valid).toBe(true);
+    const bad = Uint8Array.from(await reading(dev, 100));
+    bad[bad.length - 1]! ^= 1;
+    const badV = (await post(t.gw, '/v1/verify', { envelope: toBase64(bad) })).body as { valid: boolean; checks: { code?: string }[] };
+    expect(badV.valid).toBe(false);
+    expect(badV.checks.map((c) => c.code)).toContain('BAD_SIGNATURE');
+  });
+});
+
+describe('ops and config', () => {
+  test('healthz, readyz, metrics and the OpenAPI description', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki);
+    expect((await t.gw.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await t.gw.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    const metrics = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const m of ['originproof_readings_accepted_total', 'originproof_pipeline_seconds', 'originproof_pipeline_queue_depth', 'originproof_connected_devices', 'originproof_ledger_size']) {
+      expect(metrics).toContain(m);
+    }
+    const spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    for (const p of ['/v1/agencies', '/v1/devices', '/v1/revocations', '/v1/entries/{index}/bundle', '/v1/verify', '/v1/checkpoints/latest']) expect(spec.paths).toHaveProperty([p]);
+    expect((await t.gw.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
+    await t.stop();
+  });
+
+  test('a config that does not validate stops the start with a message naming each field', () => {
+    expect(() => loadConfig({ httpPort: 'eighty' }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({}, { ORIGINPROOF_MQTT_PORT: '70000' })).toThrow(/mqttPort/);
+    expect(loadConfig({}, { ORIGINPROOF_HTTP_PORT: '9090', ORIGINPROOF_DATA_DIR: '/tmp/x' })).toMatchObject({ httpPort: 9090, dataDir: '/tmp/x', mqttPort: 1883 });
+    expect(loadConfig({ httpPort: '7070' }, { ORIGINPROOF_HTTP_PORT: '9090' }).httpPort).toBe(7070);
+  });
+});
