@@ -3,6 +3,9 @@ import { registerGateway } from './gateway.js';
 import { registerKeys } from './keys.js';
 import { registerCert } from './cert.js';
 import { registerLedgerCommand } from './ledger.js';
+import { registerVerify } from './verify.js';
+import { registerFetchBundle } from './fetch-bundle.js';
+import { registerMonitor } from './monitor.js';
 
 /** Each concern adds its subcommands here. */
 export function registerCommands(program: Command): void {
@@ -10,4 +13,7 @@ export function registerCommands(program: Command): void {
   registerKeys(program);
   registerCert(program);
   registerLedgerCommand(program);
+  registerVerify(program);
+  registerFetchBundle(program);
+  registerMonitor(program);
 }

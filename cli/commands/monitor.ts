@@ -1,0 +1,215 @@
+/**
+ * `originproof monitor --gateway URL --state FILE [--trust TRUST.json] [--interval S] [--once]`:
+ * follow a gateway's checkpoints. Each round fetches /v1/checkpoints/latest, verifies it against the trusted
+ * checkpoint key(s), and proves it consistent (RFC 9162 §2.1.4, /v1/proofs/consistency) with the last
+ * checkpoint seen, which the state file keeps. Anything else is an alarm, named with both tree sizes:
+ *   CHECKPOINT_INVALID  the checkpoint does not verify (unknown key, bad signature, other origin)
+ *   CONSISTENCY_INVALID the new checkpoint does not extend the last one (rewritten or forked log), the same
+ *                       size with another root, or the gateway cannot give the proof
+ * Without --trust the first run pins the key the gateway advertises (/v1/log) in the state file
+ * (trust on first use); with --trust only the trust file's checkpoint keys are accepted.
+ * An alarm leaves the last good checkpoint in place (and records the alarm), so every later run alarms again.
+ * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, unreachable gateway with --once).
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { fromBase64, toBase64 } from '../../protocol/bytes.js';
+import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
+import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
+import { verifyConsistency } from '../../protocol/merkle/index.js';
+import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
+import { gatewayGet } from './fetch-bundle.js';
+
+export interface MonitorState {
+  version: 1;
+  gateway: string;
+  origin?: string;
+  /** Pinned on first use when no trust file is given. */
+  verifierKey?: string;
+  /** The last checkpoint that verified and was consistent with everything before it. */
+  latest?: { size: number; root: string; note: string; seenAt: string };
+  /** Every checkpoint seen (size, root), oldest first; capped. */
+  history: { size: number; root: string; seenAt: string }[];
+  alarms: { at: string; code: ErrorCode; message: string; from?: number; to?: number }[];
+}
+
+export interface MonitorResult {
+  status: 'first' | 'unchanged' | 'grew' | 'alarm';
+  message: string;
+  code?: ErrorCode;
+  from?: number;
+  to?: number;
+  checkpoint?: { size: number; root: string };
+}
+
+export interface MonitorOptions {
+  gateway: string;
+  statePath: string;
+  /** Trust file text or parsed material; absent = pin the gateway's key on first use. */
+  trust?: TrustMaterial;
+  now?: () => number;
+}
+
+const HISTORY_CAP = 10_000;
+
+export function loadState(path: string, gateway: string): MonitorState {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
+    throw err;
+  }
+  const s = JSON.parse(text) as MonitorState;
+  if (s?.version !== 1 || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
+  return s;
+}
+
+function saveState(path: string, s: MonitorState): void {
+  if (s.history.length > HISTORY_CAP) s.history.splice(0, s.history.length - HISTORY_CAP);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+class Alarm extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly from?: number, readonly to?: number) {
+    super(message);
+  }
+}
+
+async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number): Promise<NoteVerifier[]> {
+  if (o.trust) {
+    const keys = checkpointKeysAt(o.trust, nowS);
+    if (keys.length === 0) throw new Alarm('CHECKPOINT_INVALID', `the trust file has no checkpoint key valid now (${nowS})`);
+    return keys;
+  }
+  if (!state.verifierKey) {
+    const log = (await (await gatewayGet(o.gateway, 'v1/log')).json()) as { verifierKey?: string };
+    if (typeof log.verifierKey !== 'string') fail('MALFORMED', 'the gateway did not advertise a checkpoint verifier key (/v1/log)', 'verifierKey');
+    parseVerifierKey(log.verifierKey);
+    state.verifierKey = log.verifierKey;
+  }
+  return [parseVerifierKey(state.verifierKey)];
+}
+
+async function consistencyProof(gateway: string, from: number, to: number): Promise<Uint8Array[]> {
+  let body: { from?: number; to?: number; proof?: unknown };
+  try {
+    body = (await (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`)).json()) as typeof body;
+  } catch (err) {
+    if ((err as { status?: number }).status !== undefined) {
+      throw new Alarm('CONSISTENCY_INVALID', `the gateway cannot prove that tree size ${to} extends tree size ${from}: ${(err as Error).message}`, from, to);
+    }
+    throw err;
+  }
+  if (body.from !== from || body.to !== to || !Array.isArray(body.proof)) throw new Alarm('CONSISTENCY_INVALID', `the gateway answered a malformed consistency proof for ${from} -> ${to}`, from, to);
+  try {
+    return body.proof.map((p) => fromBase64(String(p)));
+  } catch {
+    throw new Alarm('CONSISTENCY_INVALID', `the consistency proof for ${from} -> ${to} is not base64`, from, to);
+  }
+}
+
+/** One round: fetch, verify, prove consistency with the last seen checkpoint, update the state file. */
+export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
+  const nowMs = (o.now ?? Date.now)();
+  const seenAt = new Date(nowMs).toISOString();
+  const state = loadState(o.statePath, o.gateway);
+  let result: MonitorResult;
+  try {
+    const keys = await trustedKeys(o, state, Math.floor(nowMs / 1000));
+    const note = await (await gatewayGet(o.gateway, 'v1/checkpoints/latest')).text();
+    const last = state.latest;
+    let cp: Checkpoint;
+    try {
+      cp = openCheckpoint(note, keys, o.trust?.origin ? { origin: o.trust.origin } : state.origin ? { origin: state.origin } : {});
+    } catch (err) {
+      if (!(err instanceof OriginProofError)) throw err;
+      const size = /^[^\n]*\n(\d+)\n/.exec(note)?.[1];
+      throw new Alarm('CHECKPOINT_INVALID', `the gateway's latest checkpoint${size ? ` (tree size ${size})` : ''} cannot be verified: ${err.message}${last ? `; last good checkpoint is at tree size ${last.size}` : ''}`, last?.size, size ? Number(size) : undefined);
+    }
+    const root = toBase64(cp.root);
+    if (!last) {
+      result = { status: 'first', message: `first checkpoint of ${cp.origin}: tree size ${cp.size}, root ${root}`, checkpoint: { size: cp.size, root } };
+    } else if (cp.size === last.size) {
+      if (root !== last.root) throw new Alarm('CONSISTENCY_INVALID', `FORK: two checkpoints at tree size ${cp.size} with different roots (${last.root} before, ${root} now)`, last.size, cp.size);
+      result = { status: 'unchanged', message: `tree size ${cp.size} unchanged`, checkpoint: { size: cp.size, root } };
+    } else if (cp.size < last.size) {
+      // A stale view is tolerated only if it is a prefix of what we saw; it never replaces the newer one.
+      const proof = await consistencyProof(o.gateway, cp.size, last.size);
+      try {
+        verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
+      } catch (err) {
+        throw new Alarm('CONSISTENCY_INVALID', `the log went back from tree size ${last.size} to ${cp.size} and is not a prefix of what was seen: ${(err as Error).message}`, last.size, cp.size);
+      }
+      throw new Alarm('CONSISTENCY_INVALID', `the gateway serves tree size ${cp.size}, older than tree size ${last.size} seen before (consistent, but the log must not shrink)`, last.size, cp.size);
+    } else {
+      const proof = await consistencyProof(o.gateway, last.size, cp.size);
+      try {
+        verifyConsistency(last.size, cp.size, proof, fromBase64(last.root), cp.root);
+      } catch (err) {
+        throw new Alarm('CONSISTENCY_INVALID', `REWRITE: the checkpoint at tree size ${cp.size} does not extend the one at tree size ${last.size}: ${(err as Error).message}`, last.size, cp.size);
+      }
+      result = { status: 'grew', message: `tree size ${last.size} -> ${cp.size}: consistent`, from: last.size, to: cp.size, checkpoint: { size: cp.size, root } };
+    }
+    state.origin = cp.origin;
+    state.latest = { size: cp.size, root, note, seenAt };
+    if (state.history[state.history.length - 1]?.size !== cp.size) state.history.push({ size: cp.size, root, seenAt });
+  } catch (err) {
+    if (!(err instanceof Alarm)) throw err;
+    result = { status: 'alarm', code: err.code, message: err.message, ...(err.from !== undefined ? { from: err.from } : {}), ...(err.to !== undefined ? { to: err.to } : {}) };
+    state.alarms.push({ at: seenAt, code: err.code, message: err.message, ...(err.from !== undefined ? { from: err.from } : {}), ...(err.to !== undefined ? { to: err.to } : {}) });
+  }
+  saveState(o.statePath, state);
+  return result;
+}
+
+function loadTrust(path: string): TrustMaterial {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return fail('MALFORMED', `cannot read trust file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'trust');
+  }
+  const t = parseTrustText(text);
+  if (t.checkpointKeys.length === 0) fail('MALFORMED', `trust file ${path} has no checkpointKeys`, 'checkpointKeys');
+  return t;
+}
+
+export function registerMonitor(program: Command): void {
+  program
+    .command('monitor')
+    .description("follow a gateway's checkpoints; alarm (exit 1) on a checkpoint that does not verify or a log that was rewritten")
+    .requiredOption('--gateway <url>', 'gateway base URL')
+    .requiredOption('--state <file>', 'local state file (created if missing): the last checkpoint seen and the alarms')
+    .option('--trust <file>', 'trust file with the checkpoint key(s); default: pin the key the gateway advertises on first use')
+    .option('--interval <seconds>', 'seconds between rounds', '30')
+    .option('--once', 'one round, then exit')
+    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean }) => {
+      const trust = o.trust ? loadTrust(o.trust) : undefined;
+      const interval = Number(o.interval);
+      if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
+      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}) };
+      for (;;) {
+        let r: MonitorResult;
+        try {
+          r = await monitorOnce(opts);
+        } catch (err) {
+          if (o.once) throw err;
+          process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
+          await new Promise((res) => setTimeout(res, interval * 1000));
+          continue;
+        }
+        const line = `${new Date().toISOString()} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
+        if (r.status === 'alarm') {
+          process.stderr.write(line);
+          process.exitCode = 1;
+          return;
+        }
+        process.stdout.write(line);
+        if (o.once) return;
+        await new Promise((res) => setTimeout(res, interval * 1000));
+      }
+    });
+}

@@ -1,0 +1,163 @@
+/**
+ * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocations FILE...] [--json]`:
+ * check a proof bundle offline (protocol/verify-bundle.ts) with nothing but the trust file.
+ * Exit codes: 0 valid, 1 invalid, 2 unusable input (unreadable file, a bundle that does not decode, a bad
+ * trust file, a --since file that is not a signed note, a revocation file that does not decode).
+ * The bundle may be CBOR or its JSON view; signatures are checked with node:crypto.
+ */
+import { readFileSync } from 'node:fs';
+import * as nodeCrypto from 'node:crypto';
+import type { Command } from 'commander';
+import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js';
+import { parseNote } from '../../protocol/checkpoint.js';
+import { OriginProofError } from '../../protocol/errors.js';
+import { decodeRevocation } from '../../protocol/revocation.js';
+import { parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
+import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
+import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
+
+export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
+
+export interface VerifyCliOptions {
+  bundle: string;
+  trust: string;
+  since?: string;
+  revocations?: string[];
+  json?: boolean;
+  /** Verifier clock (seconds), default now. */
+  now?: number;
+}
+
+export interface VerifyCliResult {
+  exitCode: 0 | 1 | 2;
+  /** What the command prints on stdout (table or JSON, newline-terminated). */
+  output: string;
+  verdict?: Verdict;
+  error?: { code: string; message: string };
+}
+
+/** Input that cannot be used at all (exit 2), with the file it came from. */
+class Unusable extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+function readInput(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (err) {
+    throw new Unusable('UNREADABLE', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function usable<T>(what: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof Unusable) throw err;
+    const code = err instanceof OriginProofError ? err.code : 'MALFORMED';
+    const at = err instanceof OriginProofError && err.path ? ` (at ${err.path})` : '';
+    throw new Unusable(code, `${what} ${path} is unusable: ${(err as Error).message}${at}`);
+  }
+}
+
+let nodeVerify: ReturnType<typeof makeNodeVerify> | undefined;
+
+/** The whole command as a function: reads the files, verifies, formats. Never throws. */
+export function runVerify(o: VerifyCliOptions): VerifyCliResult {
+  let bundle: ProofBundle;
+  let trust: TrustMaterial;
+  let since: string | undefined;
+  let revocations: Uint8Array[];
+  try {
+    const trustBytes = readInput(o.trust, 'trust file');
+    trust = usable('trust file', o.trust, () => parseTrustText(new TextDecoder().decode(trustBytes)));
+    if (trust.checkpointKeys.length === 0) throw new Unusable('MALFORMED', `trust file ${o.trust} has no checkpointKeys: nothing can prove inclusion`);
+    const bundleBytes = readInput(o.bundle, 'bundle');
+    bundle = usable('bundle', o.bundle, () => decodeProofBundleAny(bundleBytes));
+    if (o.since !== undefined) {
+      const sinceBytes = readInput(o.since, 'checkpoint');
+      since = usable('checkpoint', o.since, () => {
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(sinceBytes);
+        parseNote(text);
+        return text;
+      });
+    }
+    revocations = (o.revocations ?? []).map((p) => {
+      const bytes = readInput(p, 'revocation');
+      usable('revocation', p, () => decodeRevocation(bytes));
+      return bytes;
+    });
+  } catch (err) {
+    const e = err instanceof Unusable ? { code: err.code, message: err.message } : { code: 'MALFORMED', message: (err as Error).message };
+    const output = o.json ? `${JSON.stringify({ file: o.bundle, valid: false, error: e }, null, 2)}\n` : `UNUSABLE INPUT [${e.code}] ${e.message}\n`;
+    return { exitCode: EXIT_UNUSABLE, output, error: e };
+  }
+  nodeVerify ??= makeNodeVerify(nodeCrypto);
+  const verdict = verifyBundle(bundle, trust, {
+    verifier: nodeVerify,
+    ...(revocations.length > 0 ? { revocations } : {}),
+    ...(since !== undefined ? { since: { checkpoint: since } } : {}),
+    ...(o.now !== undefined ? { now: o.now } : {}),
+  });
+  const output = o.json ? `${JSON.stringify({ file: o.bundle, ...verdict }, null, 2)}\n` : formatVerdict(verdict, o.bundle);
+  return { exitCode: verdict.valid ? EXIT_VALID : EXIT_INVALID, output, verdict };
+}
+
+const ENTRY_TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency registration', 3: 'device registration', 4: 'revocation' };
+
+/** value x 10^scale as exact decimal text (215, -1 -> "21.5"). */
+function decimal(value: number, scale: number): string {
+  const neg = value < 0;
+  let digits = String(Math.abs(value));
+  if (scale >= 0) digits += '0'.repeat(scale);
+  else {
+    digits = digits.padStart(-scale + 1, '0');
+    digits = `${digits.slice(0, scale)}.${digits.slice(scale)}`;
+  }
+  return (neg ? '-' : '') + digits;
+}
+
+function recordLine(v: Verdict): string {
+  const r = v.record;
+  if (!r) return 'entry does not decode';
+  const at = new Date(r.receivedAtMs).toISOString();
+  if (r.entryType !== 1 || r.deviceId === undefined) return `${ENTRY_TYPE_NAMES[r.entryType] ?? `type ${r.entryType}`} at index ${r.index}, received ${at}`;
+  const body = r.body as { kind: string; type?: string; value?: number; scale?: number; unit?: string; purpose?: string; result?: string };
+  const what = body.kind === 'sensor' ? `${body.type} = ${decimal(body.value!, body.scale!)} ${body.unit}` : `biometric ${body.purpose}: ${body.result}`;
+  return `reading #${r.seq} of device ${r.deviceId}${r.agency ? ` (${r.agency})` : ''}: ${what}, signed ${new Date(r.iat! * 1000).toISOString()}, logged at index ${r.index} ${at}`;
+}
+
+/** The readable table. */
+export function formatVerdict(v: Verdict, file?: string): string {
+  const lines: string[] = [];
+  if (file) lines.push(`bundle      ${file}`);
+  lines.push(`record      ${recordLine(v)}`);
+  if (v.checkpoint) lines.push(`checkpoint  ${v.checkpoint.origin} @ ${v.checkpoint.size} (root ${v.checkpoint.root})`);
+  lines.push('');
+  const rows = v.checks.map((c) => [c.name, c.status.toUpperCase(), c.code ?? '', c.message]);
+  const head = ['CHECK', 'RESULT', 'CODE', 'DETAIL'];
+  const w = [0, 1, 2].map((i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((cell, i) => (i < 3 ? cell.padEnd(w[i]!) : cell)).join('  ').trimEnd();
+  lines.push(fmt(head), ...rows.map(fmt), '');
+  const failed = v.checks.filter((c) => c.status === 'fail');
+  lines.push(v.valid ? 'VALID' : `INVALID: ${failed.length > 0 ? failed.map((c) => `${c.name} ${c.code}`).join(', ') : 'inclusion not proven'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('check a proof bundle offline against a trust file (exit 0 valid, 1 invalid, 2 unusable input)')
+    .argument('<bundle>', 'proof bundle file (CBOR, or its JSON view)')
+    .requiredOption('--trust <file>', 'trust file: roots and checkpoint keys (README "Verifiers")')
+    .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
+    .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files)')
+    .option('--json', 'print the verdict as JSON')
+    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; json?: boolean }) => {
+      const r = runVerify({ bundle, ...o });
+      process.stdout.write(r.output);
+      process.exitCode = r.exitCode;
+    });
+}
