@@ -19,6 +19,8 @@ export interface LedgerBenchOptions {
   payloadBytes?: number;
   verify?: boolean;
   dir?: string;
+  /** Blocks submitted before waiting for the oldest to be durable (a gateway under load keeps submitting). */
+  inflight?: number;
 }
 
 export interface LedgerBenchResult {
@@ -51,6 +53,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const payload = new Uint8Array(payloadBytes).fill(0x42);
     const certRef = new Uint8Array(32).fill(7);
     const samples: number[] = [];
+    const inflight = Math.max(1, opts.inflight ?? 2);
+    const window: Promise<unknown>[] = [];
     const t0 = performance.now();
     for (let first = 0; first < entries; first += blockSize) {
       const n = Math.min(blockSize, entries - first);
@@ -59,9 +63,11 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
         const idx = first + i;
         inputs[i] = { type: 1, payload, certRef, receivedAtMs: 1_700_000_000_000 + idx, deviceId: `dev-${idx % 1000}`, seq: Math.floor(idx / 1000) };
       }
-      await ledger.appendBlock(inputs);
+      window.push(ledger.appendBlock(inputs));
+      if (window.length >= inflight) await window.shift();
       if ((first / blockSize) % 500 === 0) samples.push(mb());
     }
+    await Promise.all(window);
     const appendSeconds = (performance.now() - t0) / 1000;
     samples.push(mb());
     await ledger.close();
@@ -105,7 +111,7 @@ function arg(name: string): string | undefined {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const entries = Number(arg('entries') ?? 1_000_000);
-  const result = await runLedgerBench({ entries, blockSize: Number(arg('block') ?? 1000), proofs: Number(arg('proofs') ?? 2000) });
+  const result = await runLedgerBench({ entries, blockSize: Number(arg('block') ?? 1000), proofs: Number(arg('proofs') ?? 2000), inflight: Number(arg('inflight') ?? 2) });
   const out = arg('out') ?? 'bench/results';
   await mkdir(out, { recursive: true });
   const file = join(out, `ledger-${new Date().toISOString().slice(0, 10)}.json`);

@@ -64,10 +64,10 @@ export interface LedgerBackend {
   /** Device hits with seq in (afterSeq, +inf), ascending unless reverse. */
   deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit>;
   deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined>;
-  /** Time hits with (receivedAtMs, index) in [from, to], after the cursor. */
-  timeHits(fromMs: number, toMs: number, opts: RangeOptions & { after?: TimeHit }): AsyncIterable<TimeHit>;
+  /** Time hits with receivedAtMs in [from, to] and (receivedAtMs, index) after the cursor, ascending by (receivedAtMs, index). */
+  timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit>;
   typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number>;
-  /** Streams for `ledger verify`: ascending, constant memory. */
+  /** Streams for `ledger verify`: ascending, constant memory (entries read in big batches). */
   entriesFrom(index: number): AsyncIterable<[number, Uint8Array]>;
   headersFrom(height: number): AsyncIterable<[number, Uint8Array]>;
   close(): Promise<void>;

@@ -1,16 +1,24 @@
 /**
  * LevelDB key layout: one prefix byte, then big-endian fixed-width fields so that byte order is numeric order.
- *   e|u64 index               -> log entry bytes
+ * Few, packed records per block (a LevelDB batch costs per record, not per byte):
+ *   e|u64 bundle              -> entry bundle: entries bundle*256 .. +255 (see `packBundle`; a partial bundle
+ *                                is rewritten as it grows, like a partial tile)
  *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each
  *   h|u64 height              -> block header bytes
  *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
  *   c|u64 treeSize            -> checkpoint note (UTF-8)
  *   d|u8 len|deviceId|u64 seq -> u64 index || u64 receivedAtMs
- *   t|u64 receivedAtMs|u64 index -> (empty)
+ *   t|u64 minMs|u64 minIndex  -> time cluster: the entries of one block whose receivedAtMs lie in
+ *                                [minMs, minMs + TIME_WINDOW_MS], rows (u32 ms - minMs, u32 index - minIndex)
+ *                                sorted by (ms, index); usually one cluster per block
  *   y|u8 type|u64 index       -> (empty)                     (registry events: every type but readings)
  *   s                         -> state record, m -> meta record
  */
 export const TILE_WIDTH = 256;
+/** Entries per entry bundle (as tlog-tiles entry bundles). */
+export const BUNDLE_WIDTH = 256;
+/** Widest span of receivedAtMs in one time cluster: a time query scans from (fromMs - this). */
+export const TIME_WINDOW_MS = 60_000;
 
 export const P_ENTRY = 0x65, P_NODE = 0x6e, P_HEADER = 0x68, P_BLOCK_END = 0x62, P_CHECKPOINT = 0x63;
 export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_META = 0x6d;
@@ -44,11 +52,13 @@ function prefixed(prefix: number, ...u64s: number[]): Uint8Array {
   return b;
 }
 
-export const entryKey = (index: number): Uint8Array => prefixed(P_ENTRY, index);
+export const bundleKey = (bundle: number): Uint8Array => prefixed(P_ENTRY, bundle);
+/** Key of the bundle holding entry `index`. */
+export const entryKey = (index: number): Uint8Array => bundleKey(Math.floor(index / BUNDLE_WIDTH));
 export const headerKey = (height: number): Uint8Array => prefixed(P_HEADER, height);
 export const blockEndKey = (lastIndex: number): Uint8Array => prefixed(P_BLOCK_END, lastIndex);
 export const checkpointKey = (treeSize: number): Uint8Array => prefixed(P_CHECKPOINT, treeSize);
-export const timeKey = (ms: number, index: number): Uint8Array => prefixed(P_TIME, ms, index);
+export const timeKey = (minMs: number, minIndex: number): Uint8Array => prefixed(P_TIME, minMs, minIndex);
 export const STATE_KEY = new Uint8Array([P_STATE]);
 export const META_KEY = new Uint8Array([P_META]);
 
@@ -94,4 +104,58 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   const b = new Uint8Array(prefix.length + 9).fill(0xff);
   b.set(prefix);
   return b;
+}
+
+/**
+ * Entry bundle: u32 count, count x u32 end offset (relative to the data), then the entries' bytes back to back.
+ * Entry k of the bundle is data[end[k-1] .. end[k]).
+ */
+export function packBundle(entries: readonly Uint8Array[]): Uint8Array {
+  const n = entries.length;
+  let size = 4 + 4 * n;
+  for (let i = 0; i < n; i++) size += entries[i]!.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, n);
+  let at = 4 + 4 * n;
+  const base = at;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    out.set(e, at);
+    at += e.length;
+    dv.setUint32(4 + 4 * i, at - base);
+  }
+  return out;
+}
+
+/** Byte range [start, end) of entry k inside a packed bundle, or undefined when the bundle is short or malformed. */
+export function bundleEntryRange(bundle: Uint8Array, k: number): [number, number] | undefined {
+  if (bundle.length < 4) return undefined;
+  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
+  const n = dv.getUint32(0);
+  const base = 4 + 4 * n;
+  if (k >= n || base > bundle.length) return undefined;
+  const start = k === 0 ? 0 : dv.getUint32(4 + 4 * (k - 1));
+  const end = dv.getUint32(4 + 4 * k);
+  if (start > end || base + end > bundle.length) return undefined;
+  return [base + start, base + end];
+}
+
+/** Every entry of a packed bundle (views into it); throws on a malformed bundle. */
+export function unpackBundle(bundle: Uint8Array): Uint8Array[] {
+  if (bundle.length < 4) throw new RangeError('entry bundle is too short');
+  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
+  const n = dv.getUint32(0);
+  const base = 4 + 4 * n;
+  if (n > BUNDLE_WIDTH || base > bundle.length) throw new RangeError('entry bundle header is malformed');
+  const out: Uint8Array[] = new Array(n);
+  let start = 0;
+  for (let k = 0; k < n; k++) {
+    const end = dv.getUint32(4 + 4 * k);
+    if (end < start || base + end > bundle.length) throw new RangeError(`entry bundle offset ${k} is malformed`);
+    out[k] = bundle.subarray(base + start, base + end);
+    start = end;
+  }
+  if (base + start !== bundle.length) throw new RangeError('entry bundle has trailing bytes');
+  return out;
 }

@@ -2,6 +2,9 @@
  * The ledger: entries sealed into hash-linked blocks (by count or time, whichever first), an RFC 9162 tree,
  * a C2SP checkpoint signed after every block, everything of one block in one atomic backend write.
  * `submit` resolves only once its block is durable, so the gateway sends receipts after durability.
+ * Blocks are pipelined: block N+1 is computed (hashes, tree, header, signature) while block N's batch is
+ * being written and fsynced on LevelDB's thread; writes stay strictly in order, and when one fails every
+ * block computed on top of it is rejected too and the tree is rolled back to the last durable block.
  */
 import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
 import { fail } from '../protocol/errors.js';
@@ -9,7 +12,7 @@ import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import { encodeLogEntry, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
 import type { MerkleHasher } from '../protocol/merkle/index.js';
-import type { EntryWrite, LedgerBackend } from './backend.js';
+import type { BlockWrite, EntryWrite, LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
@@ -54,6 +57,19 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A block computed (tree, header, state, checkpoint) and waiting for its atomic write. */
+interface Prepared {
+  batch: Pending[];
+  epoch: number;
+  restore: () => void;
+  height: number;
+  blockHash: Uint8Array;
+  treeSize: number;
+  leaves: Uint8Array[];
+  receivedAt: number[];
+  write: Promise<BlockWrite>;
+}
+
 const ZERO_HASH = new Uint8Array(32);
 
 export class Ledger extends LedgerQueries {
@@ -64,8 +80,14 @@ export class Ledger extends LedgerQueries {
   readonly #maxEntries: number;
   readonly #maxDelayMs: number;
   readonly #clock: () => number;
+  /** Last durable block. */
   #height: number;
-  #blockHash: Uint8Array;
+  /** Last computed block (runs ahead of #height while writes are in flight). */
+  #tipHeight: number;
+  #tipHash: Uint8Array;
+  /** Bumped when a write fails: blocks computed before that are rejected, not written. */
+  #epoch = 0;
+  #failure: unknown;
   #latestCheckpoint: string | undefined;
   #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -82,7 +104,8 @@ export class Ledger extends LedgerQueries {
     this.#maxDelayMs = opts.blockMaxDelayMs ?? 50;
     this.#clock = opts.clock ?? Date.now;
     this.#height = height;
-    this.#blockHash = blockHash;
+    this.#tipHeight = height;
+    this.#tipHash = blockHash;
     this.#latestCheckpoint = cp;
   }
 
@@ -146,44 +169,95 @@ export class Ledger extends LedgerQueries {
   }
 
   #enqueueBlock(batch: Pending[]): void {
-    this.#writing = this.#writing.then(() => this.#writeBlock(batch));
+    let p: Prepared;
+    try {
+      p = this.#prepare(batch);
+    } catch (err) {
+      batch.forEach((x) => x.reject(err));
+      return;
+    }
+    this.#writing = this.#writing.then(() => this.#commit(p));
   }
 
-  async #writeBlock(batch: Pending[]): Promise<void> {
-    const restore = this.#tree.snapshot();
+  /** Compute one block on top of the tip, synchronously (so blocks are computed in order). */
+  #prepare(batch: Pending[]): Prepared {
+    const restore = this.#snapshot();
     try {
       const now = this.#clock();
       const first = this.#tree.size;
-      const entries: EntryWrite[] = [];
-      const results: SubmitResult[] = [];
-      for (let i = 0; i < batch.length; i++) {
+      const n = batch.length;
+      const entries: EntryWrite[] = new Array(n);
+      const leaves: Uint8Array[] = new Array(n);
+      const receivedAt: number[] = new Array(n);
+      for (let i = 0; i < n; i++) {
         const inp = batch[i]!.input;
         const index = first + i;
         const receivedAtMs = inp.receivedAtMs ?? now;
         const bytes = encodeLogEntry({ type: inp.type, index, receivedAtMs, payload: inp.payload, ...(inp.certRef ? { certRef: inp.certRef } : {}) });
         const leaf = this.hasher.hashLeaf(bytes);
         this.#tree.append(leaf);
-        entries.push({ index, bytes, type: inp.type, receivedAtMs, deviceId: inp.deviceId, seq: inp.seq });
-        results.push({ index, leafHash: leaf, receivedAtMs, checkpoint: '', blockHeight: 0 });
+        entries[i] = { index, bytes, type: inp.type, receivedAtMs, deviceId: inp.deviceId, seq: inp.seq };
+        leaves[i] = leaf;
+        receivedAt[i] = receivedAtMs;
       }
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
-      const height = this.#height + 1;
-      const header = encodeBlockHeader({ height, prevHash: this.#blockHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs: now });
+      const height = this.#tipHeight + 1;
+      const header = encodeBlockHeader({ height, prevHash: this.#tipHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs: now });
       const blockHash = nodeSha256(header);
-      // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
-      const checkpoint = await signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer);
       const state = encodeState({ treeSize, frontier: this.#tree.frontier(), height, blockHash });
-      await this.backend.writeBlock({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, entries, tiles: this.#tree.flush(), state });
-      this.#height = height;
-      this.#blockHash = blockHash;
-      this.#latestCheckpoint = checkpoint;
-      this.committedSize = treeSize;
-      batch.forEach((p, i) => p.resolve({ ...results[i]!, checkpoint, blockHeight: height }));
+      const tiles = this.#tree.flush();
+      this.#tipHeight = height;
+      this.#tipHash = blockHash;
+      // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
+      const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
+        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, entries, tiles, state }));
+      write.catch(() => undefined); // handled in #commit
+      return { batch, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, receivedAt, write };
     } catch (err) {
       restore();
-      batch.forEach((p) => p.reject(err));
+      throw err;
     }
+  }
+
+  /** Write one computed block (in order); resolve its submitters once it is durable. */
+  async #commit(p: Prepared): Promise<void> {
+    if (p.epoch !== this.#epoch) {
+      p.batch.forEach((x) => x.reject(this.#failure));
+      return;
+    }
+    let block: BlockWrite;
+    try {
+      block = await p.write;
+      await this.backend.writeBlock(block);
+    } catch (err) {
+      // Nothing of this block is stored: roll back to before it, and drop every block computed on top of it.
+      this.#epoch++;
+      this.#failure = err;
+      p.restore();
+      p.batch.forEach((x) => x.reject(err));
+      return;
+    }
+    this.#height = p.height;
+    this.#latestCheckpoint = block.checkpoint;
+    this.committedSize = p.treeSize;
+    const { checkpoint } = block;
+    const first = block.firstIndex;
+    for (let i = 0; i < p.batch.length; i++) {
+      p.batch[i]!.resolve({ index: first + i, leafHash: p.leaves[i]!, receivedAtMs: p.receivedAt[i]!, checkpoint, blockHeight: p.height });
+    }
+  }
+
+  /** Undo everything computed after this point (tree and tip). */
+  #snapshot(): () => void {
+    const tree = this.#tree.snapshot();
+    const height = this.#tipHeight;
+    const hash = this.#tipHash;
+    return () => {
+      tree();
+      this.#tipHeight = height;
+      this.#tipHash = hash;
+    };
   }
 
   /** Seal what is pending now (without waiting for the block timer) and wait until every block is durable. */

@@ -1,26 +1,38 @@
-/** LevelDB backend (`level` 10 / classic-level): one block = one `batch` (atomic in LevelDB's write log). */
+/**
+ * LevelDB backend (`level` 10 / classic-level): one block = one chained `batch` (atomic in LevelDB's write log).
+ * A block is few records (ledger/keys.ts): its entries packed into 256-entry bundles, one time cluster, tiles,
+ * header, checkpoint, state; only the device and registry-type indexes are one small row per entry.
+ */
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
 import {
-  blockEndKey, checkpointKey, deviceKey, devicePrefix, entryKey, headerKey, META_KEY, P_ENTRY, P_HEADER, prefixEnd,
-  readU64, STATE_KEY, tileKey, timeKey, typeKey, u64, writeU64,
+  blockEndKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, checkpointKey, deviceKey, devicePrefix, headerKey, META_KEY,
+  P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64, STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64,
+  unpackBundle, writeU64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
-type Op = { type: 'put'; key: Bytes; value: Bytes };
-const EMPTY = new Uint8Array(0);
 const READING = 1;
 const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const utf8 = new TextEncoder();
+const ENTRY_END = prefixEnd(new Uint8Array([P_ENTRY]));
 
 export interface LevelBackendOptions {
   /** fsync each block (default true: a receipt is only sent after the block is durable). */
   sync?: boolean;
 }
 
+/** The last, partial entry bundle as stored (kept so a block need not read it back). */
+interface Tail {
+  bundle: number;
+  entries: Uint8Array[];
+}
+
 export class LevelBackend implements LedgerBackend {
   readonly kind = 'leveldb';
   readonly #db: Level<Bytes, Bytes>;
   readonly #sync: boolean;
+  #tail: Tail | undefined;
 
   private constructor(db: Level<Bytes, Bytes>, sync: boolean) {
     this.#db = db;
@@ -28,7 +40,8 @@ export class LevelBackend implements LedgerBackend {
   }
 
   static async open(dir: string, opts: LevelBackendOptions = {}): Promise<LevelBackend> {
-    const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    // Bounded native memory whatever the log's size: block cache and open table files are capped.
+    const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256 } as never);
     await db.open();
     return new LevelBackend(db, opts.sync ?? true);
   }
@@ -47,30 +60,66 @@ export class LevelBackend implements LedgerBackend {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
   }
 
+  /** Entries of the partial bundle that `firstIndex` continues (empty when it starts a bundle). */
+  async #tailFor(firstIndex: number): Promise<Uint8Array[]> {
+    const have = firstIndex % BUNDLE_WIDTH;
+    if (have === 0) return [];
+    const bundle = Math.floor(firstIndex / BUNDLE_WIDTH);
+    if (this.#tail && this.#tail.bundle === bundle && this.#tail.entries.length === have) return this.#tail.entries;
+    const v = await this.#db.get(bundleKey(bundle));
+    const entries = v === undefined ? [] : unpackBundle(plain(v));
+    if (entries.length !== have) throw new Error(`entry bundle ${bundle} holds ${entries.length} entries, expected ${have}`);
+    return entries.map((e) => e.slice());
+  }
+
   async writeBlock(b: BlockWrite): Promise<void> {
-    const ops: Op[] = [];
-    for (const e of b.entries) {
-      ops.push({ type: 'put', key: entryKey(e.index), value: e.bytes });
-      ops.push({ type: 'put', key: timeKey(e.receivedAtMs, e.index), value: EMPTY });
-      if (e.type !== READING) ops.push({ type: 'put', key: typeKey(e.type, e.index), value: EMPTY });
-      if (e.deviceId !== undefined && e.seq !== undefined) {
-        const v = new Uint8Array(16);
-        writeU64(v, 0, e.index);
-        writeU64(v, 8, e.receivedAtMs);
-        ops.push({ type: 'put', key: deviceKey(e.deviceId, e.seq), value: v });
+    const entries = b.entries;
+    const n = entries.length;
+    let bundleEntries = (await this.#tailFor(b.firstIndex)).slice();
+    let bundle = Math.floor(b.firstIndex / BUNDLE_WIDTH);
+    const batch = this.#db.batch();
+    try {
+      for (let i = 0; i < n; i++) {
+        const e = entries[i]!;
+        if (e.index !== b.firstIndex + i) throw new Error(`entry ${e.index} out of order in block ${b.height}`);
+        bundleEntries.push(e.bytes);
+        if (bundleEntries.length === BUNDLE_WIDTH) {
+          batch.put(bundleKey(bundle), packBundle(bundleEntries));
+          bundle++;
+          bundleEntries = [];
+        }
+        if (e.type !== READING) batch.put(typeKey(e.type, e.index), EMPTY);
+        if (e.deviceId !== undefined && e.seq !== undefined) {
+          const v = new Uint8Array(16);
+          writeU64(v, 0, e.index);
+          writeU64(v, 8, e.receivedAtMs);
+          batch.put(deviceKey(e.deviceId, e.seq), v);
+        }
       }
+      if (bundleEntries.length > 0) batch.put(bundleKey(bundle), packBundle(bundleEntries));
+      for (const [key, value] of timeClusters(b)) batch.put(key, value);
+      for (const t of b.tiles) batch.put(tileKey(t.level, t.tile), t.hashes);
+      batch.put(headerKey(b.height), b.header);
+      batch.put(blockEndKey(b.lastIndex), u64(b.height));
+      batch.put(checkpointKey(b.treeSize), utf8.encode(b.checkpoint));
+      batch.put(STATE_KEY, b.state);
+    } catch (err) {
+      await batch.close();
+      throw err;
     }
-    for (const t of b.tiles) ops.push({ type: 'put', key: tileKey(t.level, t.tile), value: t.hashes });
-    ops.push({ type: 'put', key: headerKey(b.height), value: b.header });
-    ops.push({ type: 'put', key: blockEndKey(b.lastIndex), value: u64(b.height) });
-    ops.push({ type: 'put', key: checkpointKey(b.treeSize), value: new TextEncoder().encode(b.checkpoint) });
-    ops.push({ type: 'put', key: STATE_KEY, value: b.state });
-    await this.#db.batch(ops, { sync: this.#sync } as never);
+    await batch.write({ sync: this.#sync } as never);
+    this.#tail = bundleEntries.length > 0 ? { bundle, entries: bundleEntries } : undefined;
   }
 
   async getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
-    const vs = await this.#db.getMany(indexes.map(entryKey));
-    return vs.map((v) => (v === undefined ? undefined : plain(v)));
+    const bundles = [...new Set(indexes.map((i) => Math.floor(i / BUNDLE_WIDTH)))];
+    const vs = await this.#db.getMany(bundles.map(bundleKey));
+    const byBundle = new Map(bundles.map((b, i) => [b, vs[i]]));
+    return indexes.map((i) => {
+      const v = byBundle.get(Math.floor(i / BUNDLE_WIDTH));
+      const r = v === undefined ? undefined : bundleEntryRange(v, i % BUNDLE_WIDTH);
+      return r === undefined ? undefined : v!.slice(r[0], r[1]);
+    });
   }
 
   async getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Bytes | undefined)[]> {
@@ -106,13 +155,43 @@ export class LevelBackend implements LedgerBackend {
     return v === undefined ? undefined : { seq, index: readU64(v, 0), receivedAtMs: readU64(v, 8) };
   }
 
-  async *timeHits(fromMs: number, toMs: number, opts: RangeOptions & { after?: TimeHit }): AsyncIterable<TimeHit> {
-    const lower = opts.after ? { gt: timeKey(opts.after.receivedAtMs, opts.after.index) } : { gte: timeKey(fromMs, 0) };
-    const upper = timeKey(toMs, Number.MAX_SAFE_INTEGER);
-    for await (const k of this.#db.keys({ ...lower, lte: upper, limit: opts.limit ?? -1, reverse: opts.reverse ?? false })) {
-      const hit = { receivedAtMs: readU64(k, 1), index: readU64(k, 9) };
-      if (hit.receivedAtMs >= fromMs) yield hit;
+  async *timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {
+    const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
+    const after = opts.after;
+    const lo = Math.max(fromMs, after?.receivedAtMs ?? fromMs);
+    // A cluster holding an entry at time t starts at or after t - TIME_WINDOW_MS, and at or before t.
+    const it = this.#db.iterator({ gte: timeKey(Math.max(0, lo - TIME_WINDOW_MS), 0), lte: timeKey(toMs, Number.MAX_SAFE_INTEGER) });
+    let hits: TimeHit[] = [];
+    try {
+      for (;;) {
+        const page = await it.nextv(64);
+        if (page.length === 0) break;
+        let done = false;
+        for (const [k, v] of page) {
+          const minMs = readU64(k, 1);
+          // Every later cluster starts at or after minMs: once `limit` hits come before it, they are final.
+          if (hits.length >= limit && hits[limit - 1]!.receivedAtMs < minMs) {
+            done = true;
+            break;
+          }
+          const minIndex = readU64(k, 9);
+          const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+          for (let o = 0; o + 8 <= v.length; o += 8) {
+            const ms = minMs + dv.getUint32(o);
+            if (ms < fromMs || ms > toMs) continue;
+            const index = minIndex + dv.getUint32(o + 4);
+            if (after && (ms < after.receivedAtMs || (ms === after.receivedAtMs && index <= after.index))) continue;
+            hits.push({ receivedAtMs: ms, index });
+          }
+          if (hits.length > limit) hits = sortHits(hits).slice(0, limit);
+          else if (hits.length === limit) sortHits(hits);
+        }
+        if (done) break;
+      }
+    } finally {
+      await it.close();
     }
+    yield* sortHits(hits).slice(0, limit);
   }
 
   async *typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number> {
@@ -122,8 +201,22 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
+  /** Streams bundles with a big-batch iterator (`nextv`); yields entries from `index` on. */
   async *entriesFrom(index: number): AsyncIterable<[number, Bytes]> {
-    for await (const [k, v] of this.#db.iterator({ gte: entryKey(index), lt: prefixEnd(new Uint8Array([P_ENTRY])) })) yield [readU64(k, 1), plain(v)];
+    const it = this.#db.iterator({ gte: bundleKey(Math.floor(index / BUNDLE_WIDTH)), lt: ENTRY_END });
+    try {
+      for (;;) {
+        const page = await it.nextv(16);
+        if (page.length === 0) return;
+        for (const [k, v] of page) {
+          const first = readU64(k, 1) * BUNDLE_WIDTH;
+          const list = unpackBundle(plain(v));
+          for (let j = 0; j < list.length; j++) if (first + j >= index) yield [first + j, list[j]!];
+        }
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   async *headersFrom(height: number): AsyncIterable<[number, Bytes]> {
@@ -133,4 +226,42 @@ export class LevelBackend implements LedgerBackend {
   close(): Promise<void> {
     return this.#db.close();
   }
+}
+
+const EMPTY = new Uint8Array(0);
+const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - b.receivedAtMs || a.index - b.index);
+
+/**
+ * The block's time clusters (ledger/keys.ts): entries sorted by (receivedAtMs, index), cut whenever a cluster
+ * would span more than TIME_WINDOW_MS. A block whose clock ran normally is one cluster.
+ */
+function timeClusters(b: BlockWrite): [Uint8Array, Uint8Array][] {
+  const es = b.entries;
+  let order: number[] | undefined;
+  for (let i = 1; i < es.length; i++) {
+    if (es[i]!.receivedAtMs < es[i - 1]!.receivedAtMs) {
+      order = es.map((_, j) => j).sort((x, y) => es[x]!.receivedAtMs - es[y]!.receivedAtMs || x - y);
+      break;
+    }
+  }
+  const at = (i: number) => es[order ? order[i]! : i]!;
+  const out: [Uint8Array, Uint8Array][] = [];
+  for (let start = 0; start < es.length; ) {
+    const minMs = at(start).receivedAtMs;
+    let end = start + 1;
+    let minIndex = at(start).index;
+    while (end < es.length && at(end).receivedAtMs - minMs <= TIME_WINDOW_MS) {
+      minIndex = Math.min(minIndex, at(end).index);
+      end++;
+    }
+    const v = new Uint8Array(8 * (end - start));
+    const dv = new DataView(v.buffer);
+    for (let i = start; i < end; i++) {
+      dv.setUint32(8 * (i - start), at(i).receivedAtMs - minMs);
+      dv.setUint32(8 * (i - start) + 4, at(i).index - minIndex);
+    }
+    out.push([timeKey(minMs, minIndex), v]);
+    start = end;
+  }
+  return out;
 }

@@ -8,7 +8,7 @@ import { Level } from 'level';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { checkpointKey, entryKey, headerKey, tileKey } from '../../ledger/keys.js';
+import { BUNDLE_WIDTH, bundleEntryRange, checkpointKey, entryKey, headerKey, tileKey } from '../../ledger/keys.js';
 import { ORIGIN, reading, signer } from './contract.js';
 
 const dirs: string[] = [];
@@ -25,11 +25,11 @@ async function build(blocks = 4, perBlock = 300): Promise<string> {
   return dir;
 }
 
-async function flip(dir: string, key: Uint8Array, at: (len: number) => number): Promise<void> {
+async function flip(dir: string, key: Uint8Array, at: (len: number, value: Uint8Array) => number): Promise<void> {
   const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
   const v = new Uint8Array((await db.get(key))!);
-  v[at(v.length)]! ^= 0x01;
+  v[at(v.length, v)]! ^= 0x01;
   await db.put(key, v);
   await db.close();
 }
@@ -50,7 +50,7 @@ describe('ledger verify', () => {
   });
   it('names a tampered entry', async () => {
     const dir = await build();
-    await flip(dir, entryKey(700), (n) => n - 3); // inside the payload
+    await flip(dir, entryKey(700), (_, v) => bundleEntryRange(v, 700 % BUNDLE_WIDTH)![1] - 3); // inside entry 700's payload, in its bundle
     expect((await check(dir)).problem).toMatchObject({ block: 2, entry: 700 });
   });
   it('names a tampered tree node (leaf and inner)', async () => {
