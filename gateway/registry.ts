@@ -40,7 +40,7 @@ export class Registry {
   private readonly devicesByKid = new Map<string, DeviceRecord>();
   private readonly devicesById = new Map<string, DeviceRecord>();
   private readonly revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
-  private writes: Promise<unknown> = Promise.resolve();
+  private readonly writes = new Map<string, Promise<void>>();
   /** Called after a revocation lands (the pipeline drops cached chain results). */
   onRevoked: (certRef: Uint8Array) => void = () => {};
 
@@ -63,10 +63,27 @@ export class Registry {
     }
   }
 
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(fn, fn);
-    this.writes = run.catch(() => undefined);
+  /**
+   * Writes about the same subject run one at a time (so two registrations of one device cannot race); writes about
+   * different subjects run concurrently and share a block, so registering a fleet costs a few blocks, not one each.
+   */
+  private serialize<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.writes.get(subject) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const settled = run.then(() => undefined, () => undefined);
+    this.writes.set(subject, settled);
+    void settled.then(() => {
+      if (this.writes.get(subject) === settled) this.writes.delete(subject);
+    });
     return run;
+  }
+
+  private static subjectOf(bytes: Uint8Array): string {
+    try {
+      return decodeCertificate(bytes).claims.sub;
+    } catch {
+      return '';
+    }
   }
 
   private requireRoots(): void {
@@ -74,7 +91,7 @@ export class Registry {
   }
 
   registerAgency(bytes: Uint8Array, now: number): Promise<{ record: AgencyRecord; created: boolean }> {
-    return this.serialize(async () => {
+    return this.serialize(`sub:${Registry.subjectOf(bytes)}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
@@ -91,7 +108,7 @@ export class Registry {
   }
 
   registerDevice(bytes: Uint8Array, now: number): Promise<{ record: DeviceRecord; created: boolean }> {
-    return this.serialize(async () => {
+    return this.serialize(`sub:${Registry.subjectOf(bytes)}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
@@ -111,7 +128,13 @@ export class Registry {
 
   /** A revocation signed by the revoked certificate's issuer: the root for agencies, the agency for its devices. */
   revoke(bytes: Uint8Array, now: number): Promise<{ revocation: DecodedRevocation; index: number; created: boolean }> {
-    return this.serialize(async () => {
+    let target = '';
+    try {
+      target = decodeRevocation(bytes).claims.sub;
+    } catch {
+      /* reported inside */
+    }
+    return this.serialize(`sub:${target}`, async () => {
       const rev = decodeRevocation(bytes);
       const prior = this.revocations.get(toHex(rev.claims.certRef));
       if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
