@@ -1,0 +1,397 @@
+/**
+ * A simulated device, implementing firmware-specs/SPEC.md and nothing beyond it: its key behind a secure element,
+ * persisted sequence numbers, a clock that may drift, one MQTT connection (client id = username = device id,
+ * password = a fresh connect token per connection), an outbox of signed readings kept until their receipt
+ * arrives (resent unchanged after a timeout with exponential backoff, and after every reconnect), and receipt
+ * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key).
+ * Uses protocol/ only, plus mqtt.js and node IO.
+ */
+import { EventEmitter } from 'node:events';
+import * as nodeCrypto from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import {
+  bytesEqual, createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, encodeLogEntry, ENTRY_READING, fromHex,
+  leafHash, openCheckpoint, parseVerifierKey, readingsTopic, receiptsTopic, rejectionsTopic, signReading,
+  type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
+} from '../protocol/index.js';
+import { DeviceClock } from './clock.js';
+import type { SecureElement } from './secure-element.js';
+import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
+import { makeGenerator, type Generator } from './kinds.js';
+
+/** MQTT 3.1.1 CONNACK return codes. */
+export const CONNACK_NAMES: Record<number, string> = { 1: 'CONNACK_BAD_PROTOCOL', 2: 'CONNACK_IDENTIFIER_REJECTED', 3: 'CONNACK_SERVER_UNAVAILABLE', 4: 'CONNACK_BAD_CREDENTIALS', 5: 'CONNACK_NOT_AUTHORIZED' };
+
+export class ConnackRefused extends Error {
+  override readonly name = 'ConnackRefused';
+  constructor(readonly returnCode: number) {
+    super(`connection refused: ${CONNACK_NAMES[returnCode] ?? returnCode}`);
+  }
+  get code(): string {
+    return CONNACK_NAMES[this.returnCode] ?? `CONNACK_${this.returnCode}`;
+  }
+}
+
+/** Rejections after which the device stops sending (SPEC §8 "stop sending; alert"). */
+export const STOP_CODES: readonly ErrorCode[] = ['UNKNOWN_DEVICE', 'CERT_EXPIRED', 'CERT_REVOKED', 'CHAIN_INVALID', 'ROLE_VIOLATION'];
+
+export interface OutboxEntry {
+  seq: number;
+  bytes: Uint8Array;
+  firstSentMs: number;
+  dueAtMs: number;
+  delayMs: number;
+  attempts: number;
+}
+
+export interface DeviceStats {
+  sent: number;
+  resent: number;
+  receipted: number;
+  duplicateReceipts: number;
+  receiptInvalid: number;
+  rejected: Record<string, number>;
+  connects: number;
+  latenciesMs: number[];
+}
+
+export interface DeviceOptions {
+  state: DeviceStateFile;
+  /** Where the state lives; without it the state is kept in memory only. */
+  statePath?: string;
+  se: SecureElement;
+  clock?: DeviceClock;
+  /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
+  resendTimeoutMs?: number;
+  maxResendMs?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  tokenLifetimeSeconds?: number;
+  /** Override the gateway's MQTT URL from the state file. */
+  mqttUrl?: string;
+  generator?: Generator;
+}
+
+// One verified checkpoint note serves every receipt of its block: cache by note text.
+const verifiedNotes = new Map<string, number>();
+
+function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+  try {
+    const key = nodeCrypto.createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), pub]), format: 'der', type: 'spki' });
+    return nodeCrypto.verify(null, msg, key, sig);
+  } catch {
+    return false;
+  }
+}
+
+export class Device extends EventEmitter {
+  readonly id: string;
+  readonly se: SecureElement;
+  readonly clock: DeviceClock;
+  readonly state: DeviceStateFile;
+  readonly outbox = new Map<number, OutboxEntry>();
+  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latenciesMs: [] };
+  /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
+  halted: ErrorCode | null = null;
+  /** Test hook: ignore incoming receipts (a lost receipt). */
+  dropReceipts = false;
+  lastReceipt: Receipt | null = null;
+  private readonly seq: SequenceCounter;
+  private readonly checkpointKey: NoteVerifier | null;
+  private readonly generator: Generator;
+  private client: MqttClient | null = null;
+  private connected = false;
+  private closing = false;
+  private reconnectDelay: number;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly firmware: Uint8Array;
+  private readonly deviceIdBytes: Uint8Array;
+  private readonly opts: Required<Pick<DeviceOptions, 'resendTimeoutMs' | 'maxResendMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'tokenLifetimeSeconds'>>;
+
+  constructor(o: DeviceOptions) {
+    super();
+    this.state = o.state;
+    this.id = o.state.deviceId;
+    this.se = o.se;
+    this.clock = o.clock ?? new DeviceClock();
+    this.opts = {
+      resendTimeoutMs: o.resendTimeoutMs ?? 30_000,
+      maxResendMs: o.maxResendMs ?? 600_000,
+      reconnectMinMs: o.reconnectMinMs ?? 200,
+      reconnectMaxMs: o.reconnectMaxMs ?? 5_000,
+      tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
+    };
+    if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
+    this.reconnectDelay = this.opts.reconnectMinMs;
+    const path = o.statePath;
+    this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
+    this.checkpointKey = this.state.gateway.checkpointVerifierKey ? parseVerifierKey(this.state.gateway.checkpointVerifierKey) : null;
+    this.firmware = fromHex(this.state.firmware);
+    this.deviceIdBytes = deviceIdFromHex(this.id);
+    this.generator = o.generator ?? makeGenerator(this.state.kind, this.state.salt ? { salt: fromHex(this.state.salt) } : {});
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get nextSeq(): number {
+    return this.seq.peek;
+  }
+
+  /** Connect (and keep reconnecting until close()). Rejects with ConnackRefused if the gateway refuses the first CONNECT. */
+  async connect(): Promise<void> {
+    this.closing = false;
+    this.sweepTimer ??= setInterval(() => this.sweep(), 250);
+    this.sweepTimer.unref?.();
+    await this.openOnce();
+  }
+
+  private async openOnce(): Promise<void> {
+    const t = this.clock.now();
+    const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
+    const client = mqtt.connect(this.state.gateway.mqttUrl, {
+      clientId: this.id,
+      username: this.id,
+      password: Buffer.from(token),
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      keepalive: 30,
+    });
+    client.on('message', (topic, payload) => this.onMessage(topic, new Uint8Array(payload)));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error & { code?: unknown }) => {
+        cleanup();
+        client.end(true);
+        reject(typeof err.code === 'number' ? new ConnackRefused(err.code) : err);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error('connection closed before CONNACK'));
+      };
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = () => {
+        client.off('error', onError);
+        client.off('close', onClose);
+        client.off('connect', onConnect);
+      };
+      client.on('error', onError);
+      client.on('close', onClose);
+      client.on('connect', onConnect);
+    });
+    this.client = client;
+    client.on('error', () => undefined);
+    client.on('close', () => this.onClose(client));
+    await client.subscribeAsync([receiptsTopic(this.id), rejectionsTopic(this.id)], { qos: 1 });
+    this.connected = true;
+    this.stats.connects++;
+    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.emit('connected');
+    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order.
+    const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
+    for (const e of pending) {
+      if (e.attempts > 0) this.stats.resent++;
+      this.publishEntry(e);
+    }
+  }
+
+  private onClose(client: MqttClient): void {
+    if (this.client !== client) return;
+    this.connected = false;
+    this.client = null;
+    this.emit('disconnected');
+    if (!this.closing) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer || this.closing) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.opts.reconnectMaxMs, this.reconnectDelay * 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.closing) return;
+      this.openOnce().catch((err: unknown) => {
+        if (err instanceof ConnackRefused) this.emit('connack-refused', err);
+        if (err instanceof ConnackRefused && err.returnCode === 5) {
+          this.halted ??= 'CERT_REVOKED';
+          return; // not authorized any more (revoked, expired, unknown): stop (SPEC §8)
+        }
+        this.scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
+  sendReading(body: ReadingBody = this.generator(), opts: { iat?: number } = {}): Promise<number | null> {
+    const run = this.chain.then(async () => {
+      if (this.halted) return null;
+      const seq = this.seq.take(); // persisted before the reading exists, let alone is sent
+      const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
+      const now = Date.now();
+      const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0 };
+      this.outbox.set(seq, e);
+      this.stats.sent++;
+      this.publishEntry(e);
+      return seq;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Sign claims exactly as sendReading would, without sending (attacks build on it). */
+  async signOnly(body: ReadingBody = this.generator(), opts: { iat?: number; seq?: number } = {}): Promise<{ seq: number; bytes: Uint8Array }> {
+    const seq = opts.seq ?? this.seq.take();
+    const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
+    return { seq, bytes };
+  }
+
+  /** Publish arbitrary bytes (not kept in the outbox): for attacks and tests. */
+  publishRaw(bytes: Uint8Array, topic = readingsTopic(this.id)): void {
+    const c = this.client;
+    if (!c) throw new Error('not connected');
+    // No wait for the PUBACK: a broker that denies the publish closes the connection instead.
+    c.publish(topic, Buffer.from(bytes), { qos: 1 }, () => undefined);
+  }
+
+  private publishEntry(e: OutboxEntry): void {
+    e.attempts++;
+    const c = this.client;
+    if (!c || !this.connected) return; // resent after the reconnect
+    c.publish(readingsTopic(this.id), Buffer.from(e.bytes), { qos: 1 }, () => undefined);
+  }
+
+  /** Resend entries whose answer is overdue (exponential backoff). */
+  private sweep(): void {
+    if (!this.connected) return;
+    const now = Date.now();
+    for (const e of this.outbox.values()) {
+      if (e.dueAtMs > now) continue;
+      e.delayMs = Math.min(this.opts.maxResendMs, e.delayMs * 2);
+      e.dueAtMs = now + e.delayMs;
+      this.stats.resent++;
+      this.publishEntry(e);
+    }
+  }
+
+  private onMessage(topic: string, payload: Uint8Array): void {
+    try {
+      if (topic.endsWith('/receipts')) this.onReceipt(decodeReceipt(payload));
+      else if (topic.endsWith('/rejections')) this.onRejection(decodeRejection(payload));
+    } catch (err) {
+      this.emit('bad-answer', err);
+    }
+  }
+
+  /** SPEC §7: rebuild the entry from what was sent, compare the leaf hash, verify the checkpoint signature. */
+  checkReceipt(r: Receipt, bytes: Uint8Array): ErrorCode | null {
+    const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
+    if (!bytesEqual(leafHash(entry), r.leafHash)) return 'INCLUSION_INVALID';
+    if (this.checkpointKey) {
+      let size = verifiedNotes.get(r.checkpoint);
+      if (size === undefined) {
+        try {
+          size = openCheckpoint(r.checkpoint, [this.checkpointKey], { verify: nodeEd25519Verify }).size;
+        } catch {
+          return 'CHECKPOINT_INVALID';
+        }
+        if (verifiedNotes.size > 1000) verifiedNotes.clear();
+        verifiedNotes.set(r.checkpoint, size);
+      }
+      if (size <= r.index) return 'CHECKPOINT_INVALID';
+    }
+    return null;
+  }
+
+  private onReceipt(r: Receipt): void {
+    if (this.dropReceipts) return;
+    const e = this.outbox.get(r.seq);
+    if (!e) {
+      this.stats.duplicateReceipts++;
+      this.emit('receipt', r, null);
+      return;
+    }
+    const bad = this.checkReceipt(r, e.bytes);
+    if (bad) {
+      this.stats.receiptInvalid++;
+      this.emit('receipt-invalid', r, bad);
+      return; // keep the reading; it is resent on the timer (SPEC §8)
+    }
+    this.outbox.delete(r.seq);
+    const latency = Date.now() - e.firstSentMs;
+    this.stats.receipted++;
+    this.stats.latenciesMs.push(latency);
+    this.lastReceipt = r;
+    this.emit('receipt', r, latency);
+    if (this.outbox.size === 0) this.emit('idle');
+  }
+
+  private onRejection(rj: Rejection): void {
+    this.stats.rejected[rj.code] = (this.stats.rejected[rj.code] ?? 0) + 1;
+    const e = rj.seq !== null ? this.outbox.get(rj.seq) : undefined;
+    if (e && rj.code !== 'UNAVAILABLE') this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE: keep, resend later
+    if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);
+    if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
+    this.emit('rejection', rj, e ?? null);
+    if (e && this.outbox.size === 0) this.emit('idle');
+  }
+
+  /** Next rejection (or the first one matching `code`), within timeoutMs. */
+  nextRejection(timeoutMs = 10_000, pred: (r: Rejection) => boolean = () => true): Promise<Rejection> {
+    return new Promise((resolve, reject) => {
+      const on = (r: Rejection) => {
+        if (!pred(r)) return;
+        clearTimeout(timer);
+        this.off('rejection', on);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        this.off('rejection', on);
+        reject(new Error(`device ${this.id}: no rejection within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('rejection', on);
+    });
+  }
+
+  nextReceipt(seq: number, timeoutMs = 10_000): Promise<Receipt> {
+    return new Promise((resolve, reject) => {
+      const on = (r: Receipt) => {
+        if (r.seq !== seq) return;
+        clearTimeout(timer);
+        this.off('receipt', on);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        this.off('receipt', on);
+        reject(new Error(`device ${this.id}: no receipt for seq ${seq} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('receipt', on);
+    });
+  }
+
+  /** Resolve once every reading has its answer (or after timeoutMs; returns what is still pending). */
+  async drain(timeoutMs = 10_000): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    await this.chain;
+    while (this.outbox.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    return this.outbox.size;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    const c = this.client;
+    this.client = null;
+    this.connected = false;
+    if (c) await c.endAsync(true).catch(() => undefined);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The fleet runner: N devices, each on its own MQTT connection, sending R readings per second in total for a
+ * duration, with attack modes running alongside; answers are counted and summarised (sent, receipted, rejected
+ * by code, resent, receipt latency percentiles, each attack's outcome).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromHex } from '../protocol/index.js';
+import { Agency } from './agency.js';
+import { runAttack, type AttackName, type AttackResult } from './attacks.js';
+import { ConnackRefused, Device } from './device.js';
+import { MANIFEST_NAME, type FleetManifest, type GatewayEndpoint } from './onboard.js';
+import { loadSecureElement } from './secure-element.js';
+import { readState } from './state.js';
+
+export interface FleetProgress {
+  elapsedMs: number;
+  durationMs: number;
+  sent: number;
+  receipted: number;
+  rejected: number;
+}
+
+export interface ScheduledEvent {
+  /** Milliseconds after the fleet starts sending. */
+  atMs: number;
+  run: () => Promise<void> | void;
+}
+
+export interface FleetOptions {
+  devices: Device[];
+  /** Readings per second over the whole fleet. */
+  rate: number;
+  durationMs: number;
+  attacks?: AttackName[];
+  /** Needed by the attacks (they onboard their own devices). */
+  agency?: Agency;
+  gateway?: GatewayEndpoint & { aud: string; checkpointVerifierKey: string };
+  /** The gateway's maxReadingBytes (for the oversized attack); default 16384. */
+  maxReadingBytes?: number;
+  /** How long to wait, after sending stops, for the last answers. */
+  drainMs?: number;
+  attackTimeoutMs?: number;
+  events?: ScheduledEvent[];
+  onProgress?: (p: FleetProgress) => void;
+  /** Leave the devices connected at the end (the caller closes them). */
+  keepOpen?: boolean;
+}
+
+export interface FleetSummary {
+  devices: number;
+  connected: number;
+  connectFailures: Record<string, number>;
+  rate: number;
+  durationMs: number;
+  sent: number;
+  receipted: number;
+  /** Fleet readings and attacks together, by code. */
+  rejected: Record<string, number>;
+  resent: number;
+  receiptInvalid: number;
+  /** Readings still without an answer at the end. */
+  pending: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  attacks: AttackResult[];
+  attacksOk: boolean;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
+  const devices = o.devices;
+  const attacks = o.attacks ?? [];
+  if (attacks.length > 0 && (!o.agency || !o.gateway)) throw new Error('attacks need the agency (key and certificate) and the gateway endpoint');
+  const connectFailures: Record<string, number> = {};
+  await Promise.all(
+    devices.map((d) =>
+      d.connect().catch((err: unknown) => {
+        const code = err instanceof ConnackRefused ? err.code : 'CONNECT_ERROR';
+        connectFailures[code] = (connectFailures[code] ?? 0) + 1;
+      }),
+    ),
+  );
+  const live = devices.filter((d) => d.isConnected);
+  const connected = live.length;
+
+  const total = () => {
+    let sent = 0, receipted = 0, rejected = 0;
+    for (const d of devices) {
+      sent += d.stats.sent;
+      receipted += d.stats.receipted;
+      for (const n of Object.values(d.stats.rejected)) rejected += n;
+    }
+    return { sent, receipted, rejected };
+  };
+
+  const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 16_384, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
+  const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
+
+  const t0 = Date.now();
+  let issued = 0;
+  let rr = 0;
+  const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
+  const eventRuns: Promise<unknown>[] = [];
+  let lastProgress = 0;
+  while (Date.now() - t0 < o.durationMs) {
+    const elapsed = Date.now() - t0;
+    while (pendingEvents.length > 0 && pendingEvents[0]!.atMs <= elapsed) eventRuns.push(Promise.resolve(pendingEvents.shift()!.run()));
+    const due = Math.floor((o.rate * elapsed) / 1000);
+    let guard = live.length;
+    while (issued < due && live.length > 0 && guard > 0) {
+      const d = live[rr++ % live.length]!;
+      if (d.halted) {
+        guard--;
+        continue;
+      }
+      guard = live.length;
+      issued++;
+      void d.sendReading().catch(() => undefined);
+    }
+    if (guard === 0) issued = due; // every device halted
+    if (o.onProgress && elapsed - lastProgress >= 200) {
+      lastProgress = elapsed;
+      o.onProgress({ elapsedMs: elapsed, durationMs: o.durationMs, ...total() });
+    }
+    await sleep(10);
+  }
+  for (const e of pendingEvents) eventRuns.push(Promise.resolve(e.run()));
+  await Promise.allSettled(eventRuns);
+
+  // Answers for what is still in flight.
+  await Promise.all(devices.map((d) => d.drain(o.drainMs ?? 10_000)));
+  const attackResults = await Promise.all(attackRuns);
+  o.onProgress?.({ elapsedMs: o.durationMs, durationMs: o.durationMs, ...total() });
+  if (!o.keepOpen) await Promise.all(devices.map((d) => d.close()));
+
+  const rejected: Record<string, number> = {};
+  let resent = 0, receiptInvalid = 0, pending = 0;
+  const lat: number[] = [];
+  for (const d of devices) {
+    for (const [code, n] of Object.entries(d.stats.rejected)) rejected[code] = (rejected[code] ?? 0) + n;
+    resent += d.stats.resent;
+    receiptInvalid += d.stats.receiptInvalid;
+    pending += d.outbox.size;
+    for (const l of d.stats.latenciesMs) lat.push(l);
+  }
+  for (const a of attackResults) if (a.got) rejected[a.got] = (rejected[a.got] ?? 0) + 1;
+  lat.sort((a, b) => a - b);
+  const t = total();
+  return {
+    devices: devices.length,
+    connected,
+    connectFailures,
+    rate: o.rate,
+    durationMs: o.durationMs,
+    sent: t.sent,
+    receipted: t.receipted,
+    rejected,
+    resent,
+    receiptInvalid,
+    pending,
+    latencyMs: { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: lat[lat.length - 1] ?? 0 },
+    attacks: attackResults,
+    attacksOk: attackResults.every((a) => a.ok),
+  };
+}
+
+/** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
+export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
+  const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), 'utf8')) as FleetManifest;
+  if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
+  const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
+  if (opts.count !== undefined && files.length < opts.count) throw new Error(`${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`);
+  const devices = files.map((f) => {
+    const statePath = join(dir, f);
+    const state = readState(statePath);
+    if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
+    return new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 });
+  });
+  let agency: Agency | null = null;
+  try {
+    const a = Agency.load(manifest.agency.keyFile, manifest.agency.certFile);
+    agency = new Agency(a.signer, a.cert, fromHex(manifest.agency.salt));
+  } catch {
+    agency = null;
+  }
+  return { manifest, devices, agency };
+}
+
+export function formatSummary(s: FleetSummary): string {
+  const lines = [
+    `devices ${s.devices} (connected ${s.connected}${Object.keys(s.connectFailures).length ? `, refused ${JSON.stringify(s.connectFailures)}` : ''}), ${s.rate} readings/s for ${(s.durationMs / 1000).toFixed(1)} s`,
+    `sent ${s.sent}   receipted ${s.receipted}   resent ${s.resent}   pending ${s.pending}   bad receipts ${s.receiptInvalid}`,
+    `receipt latency  p50 ${s.latencyMs.p50} ms   p95 ${s.latencyMs.p95} ms   p99 ${s.latencyMs.p99} ms   max ${s.latencyMs.max} ms`,
+  ];
+  const codes = Object.entries(s.rejected).sort();
+  lines.push(codes.length ? 'rejected by code:' : 'rejected: none');
+  for (const [c, n] of codes) lines.push(`  ${c.padEnd(26)} ${n}`);
+  if (s.attacks.length) {
+    lines.push('attacks:');
+    lines.push(`  ${'attack'.padEnd(16)} ${'expected'.padEnd(26)} ${'got'.padEnd(26)} ok`);
+    for (const a of s.attacks) lines.push(`  ${a.name.padEnd(16)} ${a.expected.padEnd(26)} ${(a.got ?? '-').padEnd(26)} ${a.ok ? 'yes' : 'NO'}   ${a.detail}`);
+  }
+  return lines.join('\n');
+}

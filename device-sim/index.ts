@@ -1,0 +1,11 @@
+/** The device simulator: devices per firmware-specs/SPEC.md, onboarding, the fleet runner and its attacks. */
+export * from './secure-element.js';
+export * from './clock.js';
+export * from './state.js';
+export * from './kinds.js';
+export * from './device.js';
+export * from './agency.js';
+export * from './onboard.js';
+export * from './attacks.js';
+export * from './fleet.js';
+export * from './pki.js';

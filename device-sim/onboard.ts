@@ -1,0 +1,136 @@
+/**
+ * Onboarding (SPEC §2), device and agency side together, as an installer's tool would run it:
+ * the device makes its key inside its secure element and a proof of possession over the agency's nonce; the
+ * agency checks it and issues the certificate; the agency registers it at the gateway over HTTP; the device is
+ * provisioned (gateway address, gateway id, checkpoint key, salt for fingerprint readers) and its state written.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
+} from '../protocol/index.js';
+import { Agency, fetchCheckpointKey } from './agency.js';
+import { Device, type DeviceOptions } from './device.js';
+import { READING_TYPES } from './kinds.js';
+import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
+import { stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
+
+/** The firmware image every simulated device runs (its SHA-256 is certified in the device profile). */
+export const SIM_FIRMWARE = sha256(utf8ToBytes('originproof device-sim firmware 1.0.0'));
+export const DEFAULT_AUD = 'originproof';
+
+export interface GatewayEndpoint {
+  httpUrl: string;
+  mqttUrl: string;
+  /** The gateway id: `aud` of connect tokens. */
+  aud?: string;
+  /** C2SP verifier key of the gateway's checkpoints; fetched from GET /v1/log when omitted. */
+  checkpointVerifierKey?: string;
+}
+
+export interface OnboardOptions {
+  gateway: GatewayEndpoint;
+  kind: DeviceKind;
+  alg?: Alg;
+  /** Directory for the state and key files; without it the device lives in memory only. */
+  dir?: string;
+  backend?: SecureElementBackend;
+  /** Certificate window (seconds since the epoch). */
+  nbf?: number;
+  exp?: number;
+  readingTypes?: string[];
+  /** Skip the HTTP registration (for the "unregistered device" attack). */
+  register?: boolean;
+  seqBlock?: number;
+}
+
+export interface Onboarded {
+  state: DeviceStateFile;
+  statePath?: string;
+  se: SecureElement;
+  cert: DecodedCertificate;
+}
+
+export async function onboardDevice(agency: Agency, o: OnboardOptions): Promise<Onboarded> {
+  const alg = o.alg ?? -8;
+  // 1. The device makes its key (inside the element) and presents the public key.
+  const se = createSecureElement(alg as Alg, o.backend);
+  const key = publicKey(se.alg, se.publicKey);
+  const deviceId = deviceIdToHex(deviceIdFromKey(key));
+  // 2. The agency's challenge; the device's proof of possession.
+  const nonce = agency.challenge();
+  const pop = await createProofOfPossession(se, { agencyId: agency.id, nonce, iat: Math.floor(Date.now() / 1000) });
+  // 3. The agency checks it and issues the certificate ...
+  const readingTypes = o.readingTypes ?? READING_TYPES[o.kind];
+  const cert = await agency.certify(key, pop, nonce, { kind: o.kind, readingTypes, firmware: SIM_FIRMWARE }, { ...(o.nbf !== undefined ? { nbf: o.nbf } : {}), ...(o.exp !== undefined ? { exp: o.exp } : {}) });
+  // ... and registers it with the gateway.
+  if (o.register !== false) await agency.registerDevice(o.gateway.httpUrl, cert);
+  // 4. Provisioning.
+  const state: DeviceStateFile = {
+    version: 1,
+    deviceId,
+    alg: se.alg === -8 ? 'ed25519' : 'es256',
+    kind: o.kind,
+    agency: agency.id,
+    keyFile: `${deviceId}.se.json`,
+    certificate: toBase64(cert.bytes),
+    firmware: toHex(SIM_FIRMWARE),
+    readingTypes,
+    ...(o.kind === 'fingerprint-reader' ? { salt: toHex(agency.salt) } : {}),
+    gateway: {
+      httpUrl: o.gateway.httpUrl,
+      mqttUrl: o.gateway.mqttUrl,
+      aud: o.gateway.aud ?? DEFAULT_AUD,
+      checkpointVerifierKey: o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl)),
+    },
+    seqReserved: -1,
+    seqBlock: o.seqBlock ?? 100,
+  };
+  let statePath: string | undefined;
+  if (o.dir) {
+    mkdirSync(o.dir, { recursive: true });
+    statePath = stateFilePath(o.dir, deviceId);
+    saveSecureElement(se, join(o.dir, state.keyFile));
+    writeState(statePath, state);
+  }
+  return statePath ? { state, statePath, se, cert } : { state, se, cert };
+}
+
+export function deviceFrom(o: Onboarded, extra: Partial<DeviceOptions> = {}): Device {
+  return new Device({ state: o.state, se: o.se, ...(o.statePath ? { statePath: o.statePath } : {}), ...extra });
+}
+
+/** The fleet manifest `sim onboard` writes next to the device state files. */
+export interface FleetManifest {
+  version: 1;
+  gateway: GatewayEndpoint & { aud: string; checkpointVerifierKey: string };
+  agency: { id: string; keyFile: string; certFile: string; salt: string };
+  devices: string[];
+}
+
+export const MANIFEST_NAME = 'fleet.json';
+
+export async function onboardFleet(o: {
+  gateway: GatewayEndpoint; agency: Agency; agencyKeyFile: string; agencyCertFile: string; count: number; kinds: DeviceKind[]; alg?: Alg; out: string;
+  onDevice?: (i: number, d: Onboarded) => void;
+}): Promise<FleetManifest> {
+  await o.agency.registerSelf(o.gateway.httpUrl);
+  const checkpointVerifierKey = o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl));
+  const gateway = { ...o.gateway, aud: o.gateway.aud ?? DEFAULT_AUD, checkpointVerifierKey };
+  const devices: string[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const kind = o.kinds[i % o.kinds.length]!;
+    const d = await onboardDevice(o.agency, { gateway, kind, dir: o.out, ...(o.alg !== undefined ? { alg: o.alg } : {}) });
+    devices.push(`${d.state.deviceId}.json`);
+    o.onDevice?.(i, d);
+  }
+  const manifest: FleetManifest = {
+    version: 1,
+    gateway,
+    agency: { id: o.agency.id, keyFile: o.agencyKeyFile, certFile: o.agencyCertFile, salt: toHex(o.agency.salt) },
+    devices,
+  };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}

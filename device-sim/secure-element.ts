@@ -1,0 +1,103 @@
+/**
+ * The signer boundary of a simulated device (firmware-specs/SPEC.md §1): a `SecureElement` signs and shows its
+ * public key, nothing else; the secret never crosses it. In Node the key is a node:crypto KeyObject (fast, and
+ * not even readable as bytes through this interface); elsewhere @noble/curves is the fallback.
+ * Persistence stands in for the element's own non-volatile storage: a PKCS#8 file (mode 0600) next to the
+ * device state, read only by `loadSecureElement`.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ALG_EDDSA, ALG_ES256, fromHex, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
+
+export interface SecureElement extends Signer {
+  readonly alg: Alg;
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+
+const hasNodeCrypto = typeof nodeCrypto.generateKeyPairSync === 'function' && typeof process !== 'undefined' && !!process.versions?.node;
+
+function b64url(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+function rawPublicKey(alg: Alg, pub: nodeCrypto.KeyObject): Uint8Array {
+  const jwk = pub.export({ format: 'jwk' });
+  if (alg === ALG_EDDSA) return b64url(jwk.x!);
+  const out = new Uint8Array(65);
+  out[0] = 0x04;
+  out.set(b64url(jwk.x!), 1);
+  out.set(b64url(jwk.y!), 33);
+  return out;
+}
+
+/** node:crypto KeyObject behind the boundary. Ed25519: RFC 8032; ES256: IEEE P1363 r||s (64 bytes), random k. */
+class NodeSecureElement implements SecureElement {
+  readonly publicKey: Uint8Array;
+  readonly #key: nodeCrypto.KeyObject;
+  constructor(readonly alg: Alg, key: nodeCrypto.KeyObject) {
+    this.#key = key;
+    this.publicKey = rawPublicKey(alg, nodeCrypto.createPublicKey(key));
+  }
+  sign(message: Uint8Array): Uint8Array {
+    if (this.alg === ALG_EDDSA) return new Uint8Array(nodeCrypto.sign(null, message, this.#key));
+    return new Uint8Array(nodeCrypto.sign('sha256', message, { key: this.#key, dsaEncoding: 'ieee-p1363' }));
+  }
+  /** Sealed storage of the element (simulation only). */
+  seal(): string {
+    return JSON.stringify({ backend: 'node', alg: this.alg, pkcs8: (this.#key.export({ format: 'der', type: 'pkcs8' }) as Buffer).toString('base64') });
+  }
+}
+
+class NobleSecureElement implements SecureElement {
+  readonly alg: Alg;
+  readonly publicKey: Uint8Array;
+  readonly #signer: Signer;
+  readonly #secret: Uint8Array;
+  constructor(alg: Alg, secret: Uint8Array) {
+    this.#signer = nobleSigner(alg, secret);
+    this.#secret = secret;
+    this.alg = alg;
+    this.publicKey = this.#signer.publicKey;
+  }
+  sign(message: Uint8Array): Promise<Uint8Array> | Uint8Array {
+    return this.#signer.sign(message);
+  }
+  seal(): string {
+    return JSON.stringify({ backend: 'noble', alg: this.alg, secretKey: toHex(this.#secret) });
+  }
+}
+
+export type SecureElementBackend = 'node' | 'noble';
+
+/** Generate a key inside a new element. */
+export function createSecureElement(alg: Alg, backend: SecureElementBackend = hasNodeCrypto ? 'node' : 'noble'): SecureElement {
+  if (backend === 'node') {
+    const { privateKey } = alg === ALG_EDDSA ? nodeCrypto.generateKeyPairSync('ed25519') : nodeCrypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return new NodeSecureElement(alg, privateKey);
+  }
+  return new NobleSecureElement(alg, generateSecretKey(alg));
+}
+
+/** Write the element's sealed storage (mode 0600). */
+export function saveSecureElement(se: SecureElement, path: string): void {
+  if (!(se instanceof NodeSecureElement) && !(se instanceof NobleSecureElement)) throw new Error('this secure element cannot be persisted');
+  writeFileSync(path, se.seal() + '\n', { mode: 0o600 });
+}
+
+export function loadSecureElement(path: string): SecureElement {
+  const j = JSON.parse(readFileSync(path, 'utf8')) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string };
+  const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : (() => { throw new Error(`${path}: unknown alg ${j.alg}`); })();
+  if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {
+    return new NodeSecureElement(alg, nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));
+  }
+  if (j.secretKey) return new NobleSecureElement(alg, fromHex(j.secretKey));
+  throw new Error(`${path}: cannot open this secure element here`);
+}
+
+export function algFromName(name: string): Alg {
+  const n = name.toLowerCase();
+  if (n === 'ed25519' || n === 'eddsa') return ALG_EDDSA;
+  if (n === 'es256' || n === 'p256' || n === 'p-256') return ALG_ES256;
+  throw new Error(`unknown algorithm ${name} (ed25519 or es256)`);
+}

@@ -1,0 +1,75 @@
+/**
+ * The device's non-volatile memory: one small JSON file per device (plus the secure element's sealed key file).
+ * Sequence numbers follow SPEC §5: a block of numbers is reserved by persisting its upper end *before* any of
+ * them is sent; on boot the device continues above the persisted value, so a crash can never reuse a number.
+ */
+import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface DeviceStateFile {
+  version: 1;
+  deviceId: string;
+  alg: 'ed25519' | 'es256';
+  kind: DeviceKind;
+  agency: string;
+  /** Secure element storage, relative to this file's directory. */
+  keyFile: string;
+  /** Device certificate (base64); devices do not need to parse it, the simulator keeps it for the operator. */
+  certificate: string;
+  firmware: string;
+  readingTypes: string[];
+  /** Fingerprint readers: the agency-provisioned salt for subject commitments (hex, >= 16 bytes). */
+  salt?: string;
+  gateway: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string | null };
+  /** Highest sequence number that may have been used (-1: none). */
+  seqReserved: number;
+  /** How many numbers one persist reserves (SPEC §5 "reserve blocks"). */
+  seqBlock: number;
+}
+
+export type DeviceKind = 'fingerprint-reader' | 'temperature-sensor' | 'air-quality-sensor' | 'water-meter';
+export const DEVICE_KINDS: readonly DeviceKind[] = ['fingerprint-reader', 'temperature-sensor', 'air-quality-sensor', 'water-meter'];
+
+export function stateFilePath(dir: string, deviceId: string): string {
+  return join(dir, `${deviceId}.json`);
+}
+
+export function readState(path: string): DeviceStateFile {
+  const s = JSON.parse(readFileSync(path, 'utf8')) as DeviceStateFile;
+  if (s.version !== 1 || typeof s.deviceId !== 'string') throw new Error(`${path} is not a device state file`);
+  return s;
+}
+
+/** Atomic write (temp file + rename): a crash leaves the old or the new state, never half of one. */
+export function writeState(path: string, s: DeviceStateFile): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+/** Hands out sequence numbers, persisting each reserved block before the first number of it is used. */
+export class SequenceCounter {
+  private next: number;
+  constructor(private readonly state: DeviceStateFile, private readonly persist: (s: DeviceStateFile) => void) {
+    // On boot: continue above everything that may have been used.
+    this.next = state.seqReserved + 1;
+  }
+  get peek(): number {
+    return this.next;
+  }
+  take(): number {
+    const seq = this.next++;
+    if (seq > this.state.seqReserved) {
+      this.state.seqReserved = seq + Math.max(1, this.state.seqBlock) - 1;
+      this.persist(this.state);
+    }
+    return seq;
+  }
+  /** After a REPLAY: a number was reused somewhere; jump ahead (and persist) past `atLeast`. */
+  jumpPast(atLeast: number): void {
+    this.next = Math.max(this.next, atLeast + 1) + Math.max(1, this.state.seqBlock);
+    this.state.seqReserved = Math.max(this.state.seqReserved, this.next - 1);
+    this.persist(this.state);
+  }
+}

@@ -1,0 +1,44 @@
+/** Test helpers: a real gateway (port 0, temp dir) with a root and an agency registered over HTTP. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { RootAuthority, type Agency } from '../../device-sim/index.js';
+
+export interface SimGateway {
+  gw: RunningGateway;
+  dir: string;
+  root: RootAuthority;
+  agency: Agency;
+  endpoint: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string };
+  restart(samePorts?: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startSimGateway(overrides: Record<string, unknown> = {}): Promise<SimGateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'op-sim-'));
+  const root = await RootAuthority.create('root.example');
+  const trustFile = join(dir, 'trust.json');
+  await writeFile(trustFile, root.trustJson());
+  const opts: Record<string, unknown> = { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, ...overrides };
+  const gw = await startGateway(opts);
+  const agency = await root.agency('env.example');
+  await agency.registerSelf(gw.httpUrl);
+  const t: SimGateway = {
+    gw,
+    dir,
+    root,
+    agency,
+    endpoint: { httpUrl: gw.httpUrl, mqttUrl: gw.mqttUrl, aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey },
+    async restart(samePorts = true) {
+      const ports = { httpPort: t.gw.httpPort, mqttPort: t.gw.mqttPort };
+      await t.gw.close();
+      t.gw = await startGateway({ ...opts, ...(samePorts ? ports : {}) });
+    },
+    async stop() {
+      await t.gw.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
