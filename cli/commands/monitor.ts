@@ -137,10 +137,11 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       result = { status: 'unchanged', message: `tree size ${cp.size} unchanged`, checkpoint: { size: cp.size, root } };
     } else if (cp.size < last.size) {
       // A stale view is tolerated only if it is a prefix of what we saw; it never replaces the newer one.
-      const proof = await consistencyProof(o.gateway, cp.size, last.size);
       try {
+        const proof = await consistencyProof(o.gateway, cp.size, last.size);
         verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
       } catch (err) {
+        if (!(err instanceof Alarm) && !(err instanceof OriginProofError)) throw err;
         throw new Alarm('CONSISTENCY_INVALID', `the log went back from tree size ${last.size} to ${cp.size} and is not a prefix of what was seen: ${(err as Error).message}`, last.size, cp.size);
       }
       throw new Alarm('CONSISTENCY_INVALID', `the gateway serves tree size ${cp.size}, older than tree size ${last.size} seen before (consistent, but the log must not shrink)`, last.size, cp.size);
