@@ -3,6 +3,7 @@ import { registerGateway } from './gateway.js';
 import { registerKeys } from './keys.js';
 import { registerCert } from './cert.js';
 import { registerLedgerCommand } from './ledger.js';
+import { registerSim } from './sim.js';
 import { registerVerify } from './verify.js';
 import { registerFetchBundle } from './fetch-bundle.js';
 import { registerMonitor } from './monitor.js';
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerKeys(program);
   registerCert(program);
   registerLedgerCommand(program);
+  registerSim(program);
   registerVerify(program);
   registerFetchBundle(program);
   registerMonitor(program);

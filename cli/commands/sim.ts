@@ -1,0 +1,119 @@
+/**
+ * `originproof sim onboard|run|demo`: the device simulator (device-sim/). `onboard` makes a fleet's keys, proofs
+ * of possession and certificates and registers them with a gateway, writing one state file per device plus
+ * fleet.json; `run` drives that fleet (optionally with attacks) and prints a summary; `demo` is `npm run demo`.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import {
+  Agency, ATTACK_HELP, ATTACKS, DEVICE_KINDS, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
+  type AttackName, type DeviceKind,
+} from '../../device-sim/index.js';
+import { runDemo } from '../../device-sim/demo.js';
+
+/** "30", "30s", "2m", "1500ms" -> milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration ${text} (e.g. 30s, 2m, 1500ms)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
+}
+
+function defaultMqttUrl(httpUrl: string): string {
+  const u = new URL(httpUrl);
+  return `mqtt://${u.hostname}:1883`;
+}
+
+function parseKinds(text: string): DeviceKind[] {
+  if (text === 'mixed') return [...DEVICE_KINDS];
+  const kinds = text.split(',').map((k) => k.trim());
+  for (const k of kinds) if (!(DEVICE_KINDS as readonly string[]).includes(k)) throw new Error(`unknown kind ${k} (${DEVICE_KINDS.join(', ')} or mixed)`);
+  return kinds as DeviceKind[];
+}
+
+interface RunConfig {
+  fleet?: string;
+  devices?: number;
+  rate?: number;
+  duration?: string | number;
+  attacks?: string[];
+  mqtt?: string;
+  maxReadingBytes?: number;
+}
+
+export function registerSim(program: Command): void {
+  const sim = program.command('sim').description('device simulator: onboard a fleet, run it (with attacks), or the demo');
+
+  sim.command('onboard').description('onboard N devices: key + proof of possession, agency certificate, registration over HTTP')
+    .requiredOption('--gateway <url>', 'gateway HTTP URL, e.g. http://127.0.0.1:8080')
+    .option('--mqtt <url>', 'gateway MQTT URL (default: the gateway host, port 1883)')
+    .requiredOption('--agency-key <file>', 'agency secret key (originproof keys generate)')
+    .requiredOption('--agency-cert <file>', 'agency certificate (originproof cert agency)')
+    .requiredOption('--count <n>', 'number of devices')
+    .option('--kind <kind>', `${DEVICE_KINDS.join('|')}, a comma list, or mixed`, 'temperature-sensor')
+    .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
+    .option('--aud <id>', 'gateway id (aud of connect tokens)', 'originproof')
+    .requiredOption('--out <dir>', 'directory for device state files and fleet.json')
+    .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud: string; out: string }) => {
+      const agency = Agency.load(o.agencyKey, o.agencyCert);
+      const count = Number(o.count);
+      if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
+      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? defaultMqttUrl(o.gateway), aud: o.aud };
+      const m = await onboardFleet({
+        gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
+        onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),
+      });
+      process.stdout.write(`${JSON.stringify({ fleet: resolve(o.out, 'fleet.json'), agency: agency.id, devices: m.devices.length, gateway: m.gateway }, null, 2)}\n`);
+    });
+
+  sim.command('run').description('run an onboarded fleet: N devices, R readings/s in total, for a duration; attacks optional')
+    .option('--fleet <dir>', 'directory written by sim onboard', '.')
+    .option('--devices <n>', 'how many of the fleet to run (default: all)')
+    .option('--rate <r>', 'readings per second over the fleet', '10')
+    .option('--duration <d>', 'e.g. 30s, 2m', '10s')
+    .option('--config <file>', 'JSON: {fleet, devices, rate, duration, attacks, mqtt, maxReadingBytes}; flags win')
+    .option('--attack <name...>', `attack modes (or "all"): ${ATTACKS.join(', ')}`)
+    .option('--mqtt <url>', "override the gateway MQTT URL from the devices' state")
+    .option('--max-reading-bytes <n>', "the gateway's reading size limit (for the oversized attack)")
+    .option('--json', 'print the summary as JSON')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText('after', `\nAttacks:\n${ATTACKS.map((a) => `  ${a.padEnd(16)} ${ATTACK_HELP[a]}`).join('\n')}\n`)
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const src = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+      const cfg: RunConfig = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as RunConfig) : {};
+      const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
+      const fleetDir = String(pick('fleet', cfg.fleet));
+      const devicesOpt = pick('devices', cfg.devices);
+      const rate = Number(pick('rate', cfg.rate));
+      const durationRaw = pick('duration', cfg.duration);
+      const durationMs = typeof durationRaw === 'number' ? durationRaw * 1000 : parseDuration(String(durationRaw));
+      const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
+      for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
+      const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;
+      const { manifest, devices, agency } = loadFleet(fleetDir, {
+        ...(devicesOpt !== undefined ? { count: Number(devicesOpt) } : {}),
+        ...(mqttUrl ? { mqttUrl } : {}),
+      });
+      if (attackNames.length > 0 && !agency) throw new Error(`attacks need the agency key and certificate named in ${fleetDir}/fleet.json`);
+      const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+      const expected = Math.round((rate * durationMs) / 1000);
+      bar?.start(expected, 0, { receipted: 0, rejected: 0 });
+      const summary = await runFleet({
+        devices, rate, durationMs, attacks: attackNames as AttackName[],
+        ...(agency ? { agency } : {}), gateway: manifest.gateway,
+        ...(o.maxReadingBytes ?? cfg.maxReadingBytes ? { maxReadingBytes: Number(o.maxReadingBytes ?? cfg.maxReadingBytes) } : {}),
+        onProgress: (p) => bar?.update(Math.min(expected, p.sent), { receipted: p.receipted, rejected: p.rejected }),
+      });
+      bar?.stop();
+      process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+      if (!summary.attacksOk) process.exitCode = 1;
+    });
+
+  sim.command('demo').description('the one-command demo (same as npm run demo)').action(async () => {
+    const r = await runDemo();
+    process.exitCode = r.ok ? 0 : 1;
+  });
+}
