@@ -136,7 +136,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       if (root !== last.root) throw new Alarm('CONSISTENCY_INVALID', `FORK: two checkpoints at tree size ${cp.size} with different roots (${last.root} before, ${root} now)`, last.size, cp.size);
       result = { status: 'unchanged', message: `tree size ${cp.size} unchanged`, checkpoint: { size: cp.size, root } };
     } else if (cp.size < last.size) {
-      // A stale view is tolerated only if it is a prefix of what we saw; it never replaces the newer one.
+      // A log never shrinks: alarm either way, saying whether the older view is at least a prefix of what was seen.
       try {
         const proof = await consistencyProof(o.gateway, cp.size, last.size);
         verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
