@@ -68,7 +68,8 @@ export interface LedgerBackend {
   timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit>;
   typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number>;
   /** Streams for `ledger verify`: ascending, constant memory (entries read in big batches). */
-  entriesFrom(index: number): AsyncIterable<[number, Uint8Array]>;
+  /** Runs of consecutive entries from `index` on: [index of the run's first entry, the entries' bytes]. */
+  entriesFrom(index: number): AsyncIterable<[number, Uint8Array[]]>;
   headersFrom(height: number): AsyncIterable<[number, Uint8Array]>;
   close(): Promise<void>;
 }

@@ -201,20 +201,24 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
-  /** Streams bundles with a big-batch iterator (`nextv`); yields entries from `index` on. */
-  async *entriesFrom(index: number): AsyncIterable<[number, Bytes]> {
+  /** Streams bundles with a big-batch iterator (`nextv`, reading ahead); one run per bundle. */
+  async *entriesFrom(index: number): AsyncIterable<[number, Bytes[]]> {
     const it = this.#db.iterator({ gte: bundleKey(Math.floor(index / BUNDLE_WIDTH)), lt: ENTRY_END });
+    let next = it.nextv(16);
     try {
       for (;;) {
-        const page = await it.nextv(16);
+        const page = await next;
         if (page.length === 0) return;
+        next = it.nextv(16); // read ahead while this page is consumed
         for (const [k, v] of page) {
           const first = readU64(k, 1) * BUNDLE_WIDTH;
           const list = unpackBundle(plain(v));
-          for (let j = 0; j < list.length; j++) if (first + j >= index) yield [first + j, list[j]!];
+          if (first >= index) yield [first, list];
+          else if (first + list.length > index) yield [index, list.slice(index - first)];
         }
       }
     } finally {
+      await next.catch(() => undefined);
       await it.close();
     }
   }

@@ -21,13 +21,14 @@ export interface MerkleHasher {
 export function merkleHasher(hash: Hasher = sha256): MerkleHasher {
   const nodeBuf = new Uint8Array(1 + 2 * HASH_SIZE);
   nodeBuf[0] = NODE_PREFIX;
+  let leafBuf = new Uint8Array(1024); // reused: the hash function copies its input before returning
   return {
     emptyRoot: () => hash(new Uint8Array(0)),
     hashLeaf(entry) {
-      const buf = new Uint8Array(1 + entry.length);
-      buf[0] = LEAF_PREFIX;
-      buf.set(entry, 1);
-      return hash(buf);
+      if (entry.length + 1 > leafBuf.length) leafBuf = new Uint8Array(Math.max(2 * leafBuf.length, entry.length + 1));
+      leafBuf[0] = LEAF_PREFIX;
+      leafBuf.set(entry, 1);
+      return hash(leafBuf.subarray(0, 1 + entry.length));
     },
     hashChildren(left, right) {
       if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
