@@ -92,7 +92,7 @@ export class Device extends EventEmitter {
   readonly outbox = new Map<number, OutboxEntry>();
   readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latenciesMs: [] };
   /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
-  halted: ErrorCode | null = null;
+  halted: ErrorCode | 'CONNACK_NOT_AUTHORIZED' | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
   dropReceipts = false;
   lastReceipt: Receipt | null = null;
@@ -220,7 +220,7 @@ export class Device extends EventEmitter {
       this.openOnce().catch((err: unknown) => {
         if (err instanceof ConnackRefused) this.emit('connack-refused', err);
         if (err instanceof ConnackRefused && err.returnCode === 5) {
-          this.halted ??= 'CERT_REVOKED';
+          this.halted ??= 'CONNACK_NOT_AUTHORIZED';
           return; // not authorized any more (revoked, expired, unknown): stop (SPEC §8)
         }
         this.scheduleReconnect();

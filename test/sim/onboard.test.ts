@@ -1,0 +1,76 @@
+import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  Device, loadFleet, loadSecureElement, onboardDevice, onboardFleet, readState, runFleet, createSecureElement, SIM_FIRMWARE,
+} from '../../device-sim/index.js';
+import { createProofOfPossession, publicKey, OriginProofError, fromBase64, decodeCertificate, toHex } from '../../protocol/index.js';
+import { startSimGateway, type SimGateway } from './helpers.js';
+
+describe('onboarding per SPEC §2', () => {
+  let t: SimGateway;
+  let dir: string;
+  beforeAll(async () => {
+    t = await startSimGateway();
+    dir = await mkdtemp(join(tmpdir(), 'op-sim-devices-'));
+  });
+  afterAll(async () => {
+    await t.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the agency refuses a proof of possession over another nonce or by another key', async () => {
+    const se = createSecureElement(-8);
+    const key = publicKey(se.alg, se.publicKey);
+    const nonce = t.agency.challenge();
+    const other = t.agency.challenge();
+    const pop = await createProofOfPossession(se, { agencyId: t.agency.id, nonce: other, iat: Math.floor(Date.now() / 1000) });
+    const profile = { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: SIM_FIRMWARE };
+    await expect(t.agency.certify(key, pop, nonce, profile)).rejects.toSatisfy((e) => e instanceof OriginProofError && e.code === 'CLAIM_INVALID');
+    const stranger = createSecureElement(-7);
+    const n2 = t.agency.challenge();
+    const pop2 = await createProofOfPossession(stranger, { agencyId: t.agency.id, nonce: n2, iat: Math.floor(Date.now() / 1000) });
+    await expect(t.agency.certify(key, pop2, n2, profile)).rejects.toSatisfy((e) => e instanceof OriginProofError && e.code === 'UNKNOWN_KEY');
+  });
+
+  test.each([['ed25519', -8], ['es256', -7]] as const)('a %s device is certified, registered, provisioned and sends a checked reading', async (_n, alg) => {
+    const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'air-quality-sensor', alg, dir });
+    const cert = decodeCertificate(fromBase64(o.state.certificate));
+    expect(cert.claims.sub).toBe(o.state.deviceId);
+    expect(cert.claims.profile?.readingTypes).toContain('pm25');
+    const res = await fetch(`${t.gw.httpUrl}/v1/devices/${o.state.deviceId}`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { status: string }).status).toBe('active');
+    expect((await stat(join(dir, o.state.keyFile))).mode & 0o777).toBe(0o600);
+    // The key file holds the element's storage; the state file holds no secret.
+    expect(await readFile(o.statePath!, 'utf8')).not.toMatch(/pkcs8|secretKey/);
+
+    const d = new Device({ state: readState(o.statePath!), statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
+    await d.connect();
+    const seq = (await d.sendReading())!;
+    const r = await d.nextReceipt(seq);
+    expect(d.stats.receiptInvalid).toBe(0);
+    expect(toHex(r.certRef)).toBe(toHex(cert.certRef));
+    await d.close();
+    // Persisted before sending: a restarted device continues above every number it may have used.
+    const s = readState(o.statePath!);
+    expect(s.seqReserved).toBeGreaterThanOrEqual(seq);
+    const again = new Device({ state: s, statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
+    expect(again.nextSeq).toBeGreaterThan(seq);
+  });
+
+  test('sim onboard writes a fleet that sim run drives to receipts', async () => {
+    const out = join(dir, 'fleet');
+    const m = await onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count: 4, kinds: ['fingerprint-reader', 'temperature-sensor', 'water-meter', 'air-quality-sensor'], out });
+    expect(m.devices).toHaveLength(4);
+    const { devices } = loadFleet(out);
+    const s = await runFleet({ devices, rate: 40, durationMs: 1500 });
+    expect(s.connected).toBe(4);
+    expect(s.sent).toBeGreaterThan(40);
+    expect(s.receipted).toBe(s.sent);
+    expect(s.rejected).toEqual({});
+    expect(s.pending).toBe(0);
+    expect(s.latencyMs.p99).toBeGreaterThan(0);
+  });
+});
