@@ -261,9 +261,9 @@ export class Device extends EventEmitter {
   }
 
   private publishEntry(e: OutboxEntry): void {
-    e.attempts++;
     const c = this.client;
-    if (!c || !this.connected) return; // resent after the reconnect
+    if (!c || !this.connected) return; // sent after the reconnect
+    e.attempts++;
     c.publish(readingsTopic(this.id), Buffer.from(e.bytes), { qos: 1 }, () => undefined);
   }
 
