@@ -4,7 +4,7 @@
  *   node dist/bench/ledger.js --entries N [--block 1000] [--proofs 2000] [--out bench/results]
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ledger, type EntryInput } from '../ledger/ledger.js';
@@ -29,6 +29,10 @@ export interface LedgerBenchResult {
   payloadBytes: number;
   appendPerSec: number;
   appendSeconds: number;
+  /** Entries per second of CPU time of the whole process (all threads: JS, LevelDB writer, compaction) while appending. */
+  appendPerCpuSec: number;
+  /** Load average (1 min) when the append finished: other work on the machine slows the wall-clock figures. */
+  loadAvg1: number;
   rssMaxMB: number;
   rssSamplesMB: number[];
   openMs: number;
@@ -55,6 +59,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const samples: number[] = [];
     const inflight = Math.max(1, opts.inflight ?? 2);
     const window: Promise<unknown>[] = [];
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let first = 0; first < entries; first += blockSize) {
       const n = Math.min(blockSize, entries - first);
@@ -69,6 +74,9 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     }
     await Promise.all(window);
     const appendSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    const appendCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const loadAvg1 = Math.round(loadavg()[0]! * 100) / 100;
     samples.push(mb());
     await ledger.close();
 
@@ -95,6 +103,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     }
     return {
       entries, blockSize, payloadBytes, appendPerSec: Math.round(entries / appendSeconds), appendSeconds: Math.round(appendSeconds * 10) / 10,
+      appendPerCpuSec: Math.round(entries / appendCpuSeconds), loadAvg1,
       rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
       openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(median(times) * 1000) / 1000,
       inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }), node: process.version,

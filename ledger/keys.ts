@@ -91,8 +91,16 @@ export function devicePrefix(deviceId: string): Uint8Array {
   return b;
 }
 
+// Device prefixes are built once per device id (a bounded cache: it is cleared when full).
+const prefixCache = new Map<string, Uint8Array>();
+
 export function deviceKey(deviceId: string, seq: number): Uint8Array {
-  const p = devicePrefix(deviceId);
+  let p = prefixCache.get(deviceId);
+  if (!p) {
+    p = devicePrefix(deviceId);
+    if (prefixCache.size >= 65_536) prefixCache.clear();
+    prefixCache.set(deviceId, p);
+  }
   const b = new Uint8Array(p.length + 8);
   b.set(p);
   writeU64(b, p.length, seq);

@@ -193,7 +193,7 @@ export class Ledger extends LedgerQueries {
         const inp = batch[i]!.input;
         const index = first + i;
         const receivedAtMs = inp.receivedAtMs ?? now;
-        const bytes = encodeLogEntry({ type: inp.type, index, receivedAtMs, payload: inp.payload, ...(inp.certRef ? { certRef: inp.certRef } : {}) });
+        const bytes = encodeLogEntry(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
         const leaf = this.hasher.hashLeaf(bytes);
         this.#tree.append(leaf);
         entries[i] = { index, bytes, type: inp.type, receivedAtMs, deviceId: inp.deviceId, seq: inp.seq };

@@ -54,7 +54,8 @@ const uint = (n: number): number | bigint => (n > UINT32_MAX ? BigInt(n) : n);
 
 export function encodeLogEntry(e: LogEntry): Uint8Array {
   check(e);
-  const m = new Map<number, unknown>([[K_TYPE, e.type], [K_INDEX, uint(e.index)], [K_RECEIVED, uint(e.receivedAtMs)], [K_PAYLOAD, asPlainBytes(e.payload)]]);
+  const m = new Map<number, unknown>();
+  m.set(K_TYPE, e.type).set(K_INDEX, uint(e.index)).set(K_RECEIVED, uint(e.receivedAtMs)).set(K_PAYLOAD, asPlainBytes(e.payload));
   if (e.certRef !== undefined) m.set(K_CERTREF, asPlainBytes(e.certRef));
   return asPlainBytes(codec.encode(m) as Uint8Array);
 }
