@@ -103,25 +103,44 @@ export class Pipeline {
     this.inflight.add(job);
   }
 
-  /** The whole check-and-admit path for one reading; never throws (errors become rejections). */
-  async process(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<Outcome> {
+  /**
+   * The whole check-and-admit path for one reading; never throws (errors become rejections). Called in arrival
+   * order: the device's lane is taken here, synchronously, so admission follows arrival even though signature checks
+   * of consecutive readings finish in any order.
+   */
+  process(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<Outcome> {
     let seq: number | null = null;
-    try {
-      if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
-      const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
-      seq = opened.claims.seq;
-      const device = this.registry.deviceByKid(opened.kid);
-      if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
-      if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
-      const tbs = this.checkPolicy(opened, device);
-      const sigOk = await this.pool.verify(tbs);
-      if (!sigOk) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-      this.checkClock(opened.claims.iat);
-      return await this.admit(deviceId, device, opened, receivedAtMs);
-    } catch (err) {
+    const rejectWith = (err: unknown): Outcome => {
       if (err instanceof OriginProofError) return { ok: false, error: err, seq };
       return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
+    };
+    let opened: OpenedReading;
+    let device: DeviceRecord;
+    let signature: Promise<boolean>;
+    try {
+      if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
+      opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
+      seq = opened.claims.seq;
+      const found = this.registry.deviceByKid(opened.kid);
+      if (!found) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
+      if (found.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
+      device = found;
+      signature = this.pool.verify(this.checkPolicy(opened, device));
+    } catch (err) {
+      return Promise.resolve(rejectWith(err));
     }
+    const lane = this.lane(deviceId);
+    // Step 1, in lane order: wait for the signature, then replay check and hand-off to the ledger.
+    // (Wrapped in an object: a promise resolved with a promise would wait for the inner one, i.e. for the block.)
+    const queued = lane.tail.then(async (): Promise<{ outcome: Promise<Outcome> }> => {
+      if (!(await signature)) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+      this.checkClock(opened.claims.iat);
+      return this.admit(deviceId, lane, device, opened, receivedAtMs);
+    });
+    // The next reading of this device may proceed once this one is queued for a block (not once it is durable).
+    lane.tail = queued.then(() => undefined, () => undefined);
+    // Step 2: the receipt, once the block holding the entry is durable.
+    return queued.then((q) => q.outcome).catch(rejectWith);
   }
 
   /** Everything but the signature, synchronously; returns the Sig_structure job for the worker pool. */
@@ -158,39 +177,47 @@ export class Pipeline {
     return lane;
   }
 
-  /** Per device, in arrival order: replay check, then append; a resend gets its original receipt. */
-  private admit(deviceId: string, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number): Promise<Outcome> {
-    const lane = this.lane(deviceId);
-    const run = lane.tail.then(async (): Promise<Outcome> => {
-      if (!lane.loaded) {
-        lane.lastSeq = await this.log.lastSeq(deviceId);
-        lane.loaded = true;
-      }
-      const seq = opened.claims.seq;
-      if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(deviceId, lane, opened);
-      lane.lastSeq = seq;
-      const done = this.log
-        .submit({ type: ENTRY_READING, payload: opened.bytes, certRef: device.cert.certRef, receivedAtMs, deviceId, seq })
-        .then((e): Receipt => ({ seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef: device.cert.certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }));
-      lane.pending.set(seq, { bytes: opened.bytes, done });
-      // The lane moves on once the entry is queued in the log; the receipt waits for the block to be durable.
-      void done.finally(() => lane.pending.delete(seq)).catch(() => undefined);
-      return { ok: true, receipt: await done, resent: false } as const;
-    });
-    // Next reading of this device may start its admission as soon as this one is queued for the block.
-    lane.tail = run.catch(() => undefined).then(() => undefined);
-    return run;
+  /**
+   * In lane order: replay check, then append. Returns (without waiting for it) the outcome that settles once the
+   * entry's block is durable; a resend gets its original receipt.
+   */
+  private async admit(deviceId: string, lane: DeviceLane, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number): Promise<{ outcome: Promise<Outcome> }> {
+    if (!lane.loaded) {
+      lane.lastSeq = await this.log.lastSeq(deviceId);
+      lane.loaded = true;
+    }
+    const seq = opened.claims.seq;
+    if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(deviceId, lane, opened);
+    const previous = lane.lastSeq;
+    lane.lastSeq = seq;
+    const done = this.log
+      .submit({ type: ENTRY_READING, payload: opened.bytes, certRef: device.cert.certRef, receivedAtMs, deviceId, seq })
+      .then((e): Receipt => ({ seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef: device.cert.certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }));
+    lane.pending.set(seq, { bytes: opened.bytes, done });
+    const outcome = done.then(
+      (receipt): Outcome => {
+        lane.pending.delete(seq);
+        return { ok: true, receipt, resent: false };
+      },
+      (err: unknown) => {
+        lane.pending.delete(seq);
+        // Not stored: let a resend of this seq through again (unless a later reading moved the lane on).
+        if (lane.lastSeq === seq) lane.lastSeq = previous;
+        throw err;
+      },
+    );
+    return { outcome };
   }
 
-  private async resendOrReplay(deviceId: string, lane: DeviceLane, opened: OpenedReading): Promise<Outcome> {
+  private async resendOrReplay(deviceId: string, lane: DeviceLane, opened: OpenedReading): Promise<{ outcome: Promise<Outcome> }> {
     const seq = opened.claims.seq;
     const pending = lane.pending.get(seq);
-    if (pending && bytesEqual(pending.bytes, opened.bytes)) return { ok: true, receipt: await pending.done, resent: true };
+    if (pending && bytesEqual(pending.bytes, opened.bytes)) return { outcome: pending.done.then((receipt): Outcome => ({ ok: true, receipt, resent: true })) };
     const stored = await this.log.findBySeq(deviceId, seq);
     if (stored && bytesEqual(stored.payload, opened.bytes)) {
       const checkpoint = this.log.latestCheckpoint();
       if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
-      return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
+      return { outcome: Promise.resolve({ ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } }) };
     }
     return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lane.lastSeq})`, 'claims.seq');
   }

@@ -37,10 +37,19 @@ const codec = new Encoder({
 
 const UINT32_MAX = 0xffffffff;
 
-function canonical(value: unknown, path: string): unknown {
+// The path of a value is only needed when something fails, so it is built lazily from (parent, key).
+const at = (parent: string, key: unknown): string => (key === undefined ? parent : `${parent}.${String(key)}`);
+
+/** RFC 8949 §4.2.1 order of integer keys without encoding them: 0, 1, ..., then -1, -2, ... */
+function compareIntKeys(a: number, b: number): number {
+  if (a >= 0) return b >= 0 ? a - b : -1;
+  return b >= 0 ? 1 : b - a;
+}
+
+function canonical(value: unknown, parent: string, key?: unknown): unknown {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) fail('MALFORMED', 'floating point values are not allowed in signed structures', path);
-    if (!Number.isSafeInteger(value)) fail('MALFORMED', 'integer outside the safe range', path);
+    if (!Number.isInteger(value)) fail('MALFORMED', 'floating point values are not allowed in signed structures', at(parent, key));
+    if (!Number.isSafeInteger(value)) fail('MALFORMED', 'integer outside the safe range', at(parent, key));
     return value > UINT32_MAX || value < -UINT32_MAX - 1 ? BigInt(value) : value;
   }
   if (typeof value === 'bigint') {
@@ -49,21 +58,41 @@ function canonical(value: unknown, path: string): unknown {
     return value;
   }
   if (value instanceof Uint8Array) return asPlainBytes(value);
-  if (Array.isArray(value)) return value.map((v, i) => canonical(v, `${path}[${i}]`));
-  if (value instanceof Map) {
-    const entries = [...value.entries()].map(([k, v]) => {
-      const ck = canonical(k, `${path}.<key>`);
-      return { key: ck, enc: codec.encode(ck) as Uint8Array, value: canonical(v, `${path}.${String(k)}`) };
-    });
-    entries.sort((a, b) => compareBytes(a.enc, b.enc));
-    for (let i = 1; i < entries.length; i++) {
-      if (bytesEqual(entries[i - 1]!.enc, entries[i]!.enc)) fail('MALFORMED', 'duplicate map key', path);
-    }
-    return new Map(entries.map((e) => [e.key, e.value]));
+  if (Array.isArray(value)) {
+    const path = at(parent, key);
+    return value.map((v, i) => canonical(v, path, `[${i}]`));
   }
-  if (value instanceof Tag) return new Tag(canonical(value.value, path), value.tag);
+  if (value instanceof Map) return canonicalMap(value, at(parent, key));
+  if (value instanceof Tag) return new Tag(canonical(value.value, parent, key), value.tag);
   if (value === null || value === undefined || typeof value === 'string' || typeof value === 'boolean') return value;
-  return fail('MALFORMED', `cannot encode a value of type ${typeof value}`, path);
+  return fail('MALFORMED', `cannot encode a value of type ${typeof value}`, at(parent, key));
+}
+
+function canonicalMap(value: Map<unknown, unknown>, path: string): Map<unknown, unknown> {
+  let intKeys = true;
+  for (const k of value.keys()) {
+    if (typeof k !== 'number' || !Number.isInteger(k) || k > UINT32_MAX || k < -UINT32_MAX - 1) {
+      intKeys = false;
+      break;
+    }
+  }
+  if (intKeys) {
+    // Fast path (all COSE/CWT/claims maps): integer keys sort numerically in the RFC 8949 order.
+    const keys = [...value.keys()] as number[];
+    keys.sort(compareIntKeys);
+    const out = new Map<unknown, unknown>();
+    for (const k of keys) out.set(k, canonical(value.get(k), path, k));
+    return out;
+  }
+  const entries = [...value.entries()].map(([k, v]) => {
+    const ck = canonical(k, path, '<key>');
+    return { key: ck, enc: codec.encode(ck) as Uint8Array, value: canonical(v, path, k) };
+  });
+  entries.sort((a, b) => compareBytes(a.enc, b.enc));
+  for (let i = 1; i < entries.length; i++) {
+    if (bytesEqual(entries[i - 1]!.enc, entries[i]!.enc)) fail('MALFORMED', 'duplicate map key', path);
+  }
+  return new Map(entries.map((e) => [e.key, e.value]));
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

@@ -1,0 +1,174 @@
+/**
+ * End-to-end gateway bench: device publish -> verified -> in a signed block -> receipt back, with readings signed
+ * before the timed phase and published from a separate process (bench/e2e-publisher.ts) by N devices, each its own
+ * MQTT connection. The same run measures raw node:crypto single-core verification, and reports end-to-end / raw.
+ * Then: receipt latency at 80% of the measured maximum, and many devices connected at once. The gateway runs in
+ * this process, so its resident memory is sampled here.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
+import { startGateway, type RunningGateway } from '../gateway/gateway.js';
+import { nodeSigner } from './node-signer.js';
+import { nodeVerifyRate } from './crypto.js';
+
+export interface E2eOptions {
+  devices: number;
+  readingsPerDevice: number;
+  /** devices for the connections phase (0 = skip) */
+  connections: number;
+  verifyWorkers: number;
+  algs: Alg[];
+  log?: (line: string) => void;
+}
+
+export interface E2eAlgResult {
+  alg: string;
+  devices: number;
+  readings: number;
+  maxPerSec: number;
+  rawVerifyPerSec: number;
+  ratio: number;
+  atMaxP99Ms: number;
+  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number };
+  rejected: Record<string, number>;
+}
+
+export interface E2eResult {
+  algs: E2eAlgResult[];
+  connections: { devices: number; connected: number; connectMs: number } | null;
+  maxRssMb: number;
+  verifyWorkers: number;
+}
+
+const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
+const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
+
+class Publisher {
+  private child: ChildProcess;
+  private waiting: ((m: Record<string, unknown>) => void) | null = null;
+  constructor() {
+    this.child = fork(new URL('./e2e-publisher.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: Record<string, unknown>) => {
+      const w = this.waiting;
+      this.waiting = null;
+      w?.(m);
+    });
+  }
+  ask(msg: unknown): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      this.waiting = (m) => (m.type === 'error' ? reject(new Error(String(m.message))) : resolve(m));
+      this.child.send(msg as object);
+    });
+  }
+  exit(): Promise<void> {
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.send({ type: 'exit' });
+    });
+  }
+}
+
+async function makeFleet(gw: RunningGateway, root: Signer, alg: Alg, n: number, agencyId: string) {
+  const t = Math.floor(Date.now() / 1000);
+  const agency = nodeSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+  const agencyCert = await issueCertificate(root, kid(root), { iss: 'root.bench', sub: agencyId, role: 'agency', holderKey: publicKey(agency.alg, agency.publicKey), iat: t, nbf: t - 60, exp: t + 86_400 });
+  const reg = await gw.app.inject({ method: 'POST', url: '/v1/agencies', payload: { certificate: toBase64(agencyCert) } });
+  if (reg.statusCode >= 300) throw new Error(reg.body);
+  const devices: { id: string; alg: Alg; secret: string }[] = [];
+  const certs: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const secret = generateSecretKey(alg);
+    const signer = nodeSigner(alg, secret);
+    const id = deviceIdToHex(deviceIdFromKey(publicKey(alg, signer.publicKey)));
+    certs.push(
+      await issueCertificate(agency, kid(agency), {
+        iss: agencyId, sub: id, role: 'device', holderKey: publicKey(alg, signer.publicKey), iat: t, nbf: t - 60, exp: t + 86_400,
+        profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE },
+      }),
+    );
+    devices.push({ id, alg, secret: toHex(secret) });
+  }
+  for (let i = 0; i < certs.length; i += 500) {
+    const res = await Promise.all(certs.slice(i, i + 500).map((c) => gw.app.inject({ method: 'POST', url: '/v1/devices', payload: { certificate: toBase64(c) } })));
+    const bad = res.find((r) => r.statusCode >= 300);
+    if (bad) throw new Error(bad.body);
+  }
+  return devices;
+}
+
+export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const dir = await mkdtemp(join(tmpdir(), 'op-bench-e2e-'));
+  const rootSecret = generateSecretKey(ALG_EDDSA);
+  const root = nodeSigner(ALG_EDDSA, rootSecret);
+  const t = Math.floor(Date.now() / 1000);
+  const rootCert = await issueCertificate(root, kid(root), { iss: 'root.bench', sub: 'root.bench', role: 'root', holderKey: publicKey(root.alg, root.publicKey), iat: t, nbf: t - 60, exp: t + 86_400 });
+  await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [{ certificate: toBase64(rootCert) }] }));
+  const gw = await startGateway({
+    dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers,
+    writeRateLimit: 1_000_000, queueHighWater: 50_000,
+  });
+  let maxRss = 0;
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 100);
+  const results: E2eAlgResult[] = [];
+  let connections: E2eResult['connections'] = null;
+  try {
+    for (const alg of opts.algs) {
+      const name = algName(alg);
+      log(`e2e ${name}: onboarding ${opts.devices} devices...`);
+      const devices = await makeFleet(gw, root, alg, opts.devices, `agency-${name.toLowerCase()}.bench`);
+      const pub = new Publisher();
+      // three phases share the prepared readings: warm-up, max rate, paced at 80%
+      const per = opts.readingsPerDevice;
+      const warm = Math.max(1, Math.floor(per * 0.1));
+      const maxCount = Math.floor(per * 0.5);
+      const pacedCount = per - warm - maxCount;
+      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
+      log(`e2e ${name}: ${ready.connected} devices connected; ${devices.length * per} readings signed in ${ready.signMs} ms`);
+      await pub.ask({ type: 'run', rate: 0, count: warm });
+      const max = await pub.ask({ type: 'run', rate: 0, count: maxCount });
+      const maxPerSec = Number(max.perSec);
+      log(`e2e ${name}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms)`);
+      const rawVerifyPerSec = nodeVerifyRate(alg, 1500);
+      const rate = Math.floor(maxPerSec * 0.8);
+      const paced = await pub.ask({ type: 'run', rate, count: pacedCount });
+      log(`e2e ${name}: at ${rate}/s (80%): p50 ${paced.p50} ms, p95 ${paced.p95} ms, p99 ${paced.p99} ms`);
+      await pub.exit();
+      results.push({
+        alg: name, devices: devices.length, readings: devices.length * maxCount, maxPerSec, rawVerifyPerSec,
+        ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99),
+        paced: { ratePerSec: rate, perSec: Number(paced.perSec), p50Ms: Number(paced.p50), p95Ms: Number(paced.p95), p99Ms: Number(paced.p99) },
+        rejected: { ...(max.rejected as Record<string, number>), ...(paced.rejected as Record<string, number>) },
+      });
+    }
+    if (opts.connections > 0) {
+      log(`e2e: onboarding ${opts.connections} devices for the connections phase...`);
+      const devices = await makeFleet(gw, root, ALG_EDDSA, opts.connections, 'agency-conn.bench');
+      const pub = new Publisher();
+      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: 1, firmware: toHex(FIRMWARE) });
+      await pub.ask({ type: 'run', rate: 0, count: 1 });
+      connections = { devices: opts.connections, connected: Number(ready.connected), connectMs: Number(ready.connectMs) };
+      log(`e2e: ${ready.connected} devices connected at once (in ${ready.connectMs} ms), each sent a reading and got its receipt`);
+      await pub.exit();
+    }
+  } finally {
+    clearInterval(sampler);
+    await gw.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { algs: results, connections, maxRssMb: Math.round(maxRss / 1048576), verifyWorkers: opts.verifyWorkers };
+}
+
+// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--connections N] [--workers N]
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (name: string, def: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : def;
+  };
+  runE2eBench({
+    devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), connections: arg('connections', 0), verifyWorkers: arg('workers', 2), algs: [ALG_EDDSA, ALG_ES256],
+  }).then((r) => console.log(JSON.stringify(r, null, 2)));
+}
