@@ -11,7 +11,7 @@ import * as nodeCrypto from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
   bytesEqual, createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, encodeLogEntry, ENTRY_READING, fromHex,
-  leafHash, openCheckpoint, parseVerifierKey, readingsTopic, receiptsTopic, rejectionsTopic, signReading,
+  leafHash, OriginProofError, parseVerifierKey, readingsTopic, verifyReceipt, receiptsTopic, rejectionsTopic, signReading,
   type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
@@ -71,9 +71,6 @@ export interface DeviceOptions {
   mqttUrl?: string;
   generator?: Generator;
 }
-
-// One verified checkpoint note serves every receipt of its block: cache by note text.
-const verifiedNotes = new Map<string, number>();
 
 function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
   try {
@@ -291,22 +288,17 @@ export class Device extends EventEmitter {
 
   /** SPEC §7: rebuild the entry from what was sent, compare the leaf hash, verify the checkpoint signature. */
   checkReceipt(r: Receipt, bytes: Uint8Array): ErrorCode | null {
-    const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
-    if (!bytesEqual(leafHash(entry), r.leafHash)) return 'INCLUSION_INVALID';
-    if (this.checkpointKey) {
-      let size = verifiedNotes.get(r.checkpoint);
-      if (size === undefined) {
-        try {
-          size = openCheckpoint(r.checkpoint, [this.checkpointKey], { verify: nodeEd25519Verify }).size;
-        } catch {
-          return 'CHECKPOINT_INVALID';
-        }
-        if (verifiedNotes.size > 1000) verifiedNotes.clear();
-        verifiedNotes.set(r.checkpoint, size);
-      }
-      if (size <= r.index) return 'CHECKPOINT_INVALID';
+    if (!this.checkpointKey) {
+      // Without the gateway's key only the leaf hash can be checked.
+      const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
+      return bytesEqual(leafHash(entry), r.leafHash) ? null : 'INCLUSION_INVALID';
     }
-    return null;
+    try {
+      verifyReceipt(r, bytes, [this.checkpointKey], { verify: nodeEd25519Verify });
+      return null;
+    } catch (err) {
+      return err instanceof OriginProofError ? err.code : 'CHECKPOINT_INVALID';
+    }
   }
 
   private onReceipt(r: Receipt): void {

@@ -45,11 +45,20 @@ export interface RunningGateway {
   ledger: GatewayLedger;
   registry: Registry;
   pipeline: Pipeline;
+  /** The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code). */
+  authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
 }
 
-export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}): Promise<RunningGateway> {
+export interface GatewayRuntime {
+  /** The gateway clock in ms (tests run published vectors at their own fixed time). Default Date.now. */
+  now?: () => number;
+}
+
+export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
   const config = loadConfig(overrides);
+  const nowMs = runtime.now ?? Date.now;
+  const nowS = () => Math.floor(nowMs() / 1000);
   const nodeVerify = makeNodeVerify(nodeCrypto);
   const verifier: SignatureVerifier = (alg, key, msg, sig) => nodeVerify(alg, key, msg, sig);
   const trust: TrustMaterial = config.trustFile
@@ -66,6 +75,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     signer: noteSigner,
     blockMaxEntries: config.blockMaxEntries,
     blockMaxMs: config.blockMaxMs,
+    clock: nowMs,
     onBlock: (size) => {
       metrics.blocks.inc();
       metrics.ledgerSize.set(size);
@@ -88,20 +98,25 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       clockSkewSeconds: config.clockSkewSeconds,
       maxReadingAgeSeconds: config.maxReadingAgeSeconds,
       queueHighWater: config.queueHighWater,
+      now: nowMs,
     },
     (deviceId, kind, payload) => broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload),
   );
 
+  /** MQTT authentication: a registered, usable device and a connect token it signed for this client id. */
+  const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
+    const now = nowS();
+    const device = registry.deviceById(deviceId);
+    if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
+    registry.assertDeviceUsableAt(device, now);
+    verifyConnectToken(token, device.cert, deviceId, now, { skewSeconds: config.clockSkewSeconds, verifier });
+  };
+
   let connected = 0;
   broker = await createBroker(
     {
-      authenticate(deviceId, token, now) {
-        const device = registry.deviceById(deviceId);
-        if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
-        registry.assertDeviceUsableAt(device, now);
-        verifyConnectToken(token, device.cert, deviceId, now, { skewSeconds: config.clockSkewSeconds, verifier });
-      },
-      onReading: (deviceId, payload, receivedAtMs) => pipeline.accept(deviceId, payload, receivedAtMs),
+      authenticate: authenticateDevice,
+      onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
         await broker!
@@ -123,7 +138,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     isReady: () => ready,
     version: VERSION,
     routes: (a) => {
-      registryRoutes(a, registry);
+      registryRoutes(a, registry, nowS);
       recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin });
       verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
     },
@@ -160,6 +175,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     ledger,
     registry,
     pipeline,
+    authenticateDevice,
     close,
   };
 }

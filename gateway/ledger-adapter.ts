@@ -14,6 +14,7 @@ export interface GatewayLedgerOptions {
   signer: NoteSigner & { publicKey: Uint8Array };
   blockMaxEntries: number;
   blockMaxMs: number;
+  clock?: () => number;
   onBlock?: (treeSize: number) => void;
 }
 
@@ -86,6 +87,6 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
 }
 
 export async function openGatewayLedger(dir: string, opts: GatewayLedgerOptions): Promise<GatewayLedger> {
-  const ledger = await Ledger.open({ dir, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs });
+  const ledger = await Ledger.open({ dir, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}) });
   return new GatewayLedger(ledger, opts.onBlock ?? (() => {}));
 }

@@ -80,7 +80,7 @@ export class Pipeline {
    * Take a reading from MQTT. Resolves once it is queued; while the queue is above its high-water mark the
    * promise waits, which holds the publisher's MQTT flow (backpressure instead of unbounded buffering).
    */
-  async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<void> {
+  async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     while (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
     const t0 = performance.now();
     this.setDepth(this.depth + 1);

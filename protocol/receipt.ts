@@ -9,6 +9,9 @@
 import { decodeStrict, encode } from './cbor.js';
 import { fail, isErrorCode, type ErrorCode } from './errors.js';
 import { asMap, checkBytes, checkText, onlyKeys, reqInt } from './schema.js';
+import { bytesEqual } from './bytes.js';
+import { openCheckpoint, type Ed25519Verify, type NoteVerifier } from './checkpoint.js';
+import { encodeLogEntry, ENTRY_READING, leafHash } from './log-entry.js';
 
 export interface Receipt {
   seq: number;
@@ -61,4 +64,22 @@ export function decodeRejection(bytes: Uint8Array): Rejection {
   const path = m.get(4);
   if (typeof path !== 'string' || path.length > 256) fail('MALFORMED', 'rejection path must be text (may be empty)', 'rejection.path');
   return { seq: seq as number | null, code, message: checkText(m.get(3), 'rejection.message', { max: 1024 }), path };
+}
+
+/**
+ * What a device checks on a receipt (firmware-specs/SPEC.md §Receipts): the entry rebuilt from the envelope it sent
+ * and the receipt's fields hashes to the receipt's leaf hash (else INCLUSION_INVALID), and the checkpoint is signed
+ * by a trusted gateway key and covers the entry's index (else CHECKPOINT_INVALID). Returns the checkpoint's size.
+ */
+export function verifyReceipt(
+  receipt: Receipt,
+  envelope: Uint8Array,
+  checkpointKeys: readonly NoteVerifier[],
+  opts: { verify?: Ed25519Verify } = {},
+): number {
+  const entry = encodeLogEntry({ type: ENTRY_READING, index: receipt.index, receivedAtMs: receipt.receivedAtMs, payload: envelope, certRef: receipt.certRef });
+  if (!bytesEqual(leafHash(entry), receipt.leafHash)) fail('INCLUSION_INVALID', 'the receipt leaf hash is not the hash of the entry holding this reading', 'receipt.leafHash');
+  const cp = openCheckpoint(receipt.checkpoint, checkpointKeys, opts.verify ? { verify: opts.verify } : {});
+  if (cp.size <= receipt.index) fail('CHECKPOINT_INVALID', `the checkpoint (size ${cp.size}) does not cover entry ${receipt.index}`, 'receipt.checkpoint');
+  return cp.size;
 }

@@ -242,7 +242,9 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     ...reading(devEd, name, description, cbor, expectedError), kind: 'scenario', checkedBy: 'gateway', params,
   });
   const scenarios: Vector[] = [
-    scen('scenario-replay', 'Publish this reading (seq 5) twice: the first is accepted, the second rejected', 'REPLAY', r5, { repeat: 2 }),
+    { ...reading(devEd, 'scenario-resend', 'Publish this reading twice: both answers are the same receipt (same index); the log holds it once', r5), kind: 'scenario', checkedBy: 'gateway', params: { repeat: 2 } },
+    scen('scenario-replay', 'After seq 5 is accepted (params.after), another reading with the same seq 5 but other bytes is rejected', 'REPLAY',
+      await signReading(devEd, claims(devEd, { seq: 5, body: { kind: 'sensor', type: 'temperature', value: 999, scale: -1, unit: 'Cel' } })), { after: hex(r5) }),
     scen('scenario-replay-lower', 'After seq 5 is accepted, a valid reading with seq 4 is rejected', 'REPLAY', await signReading(devEd, claims(devEd, { seq: 4 })), { after: hex(r5) }),
     scen('scenario-topic-mismatch', "Valid reading published on another device's readings topic", 'TOPIC_MISMATCH', r5, { topic: `op/v1/d/${devId(devEs)}/readings` }),
     scen('scenario-unknown-device', 'Valid reading from a device whose certificate is not registered at the gateway', 'UNKNOWN_DEVICE',

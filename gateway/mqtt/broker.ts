@@ -16,9 +16,9 @@ export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CRED
 
 export interface BrokerPolicy {
   /** Throws OriginProofError when the device may not connect. */
-  authenticate(deviceId: string, token: Uint8Array, now: number): Promise<void> | void;
+  authenticate(deviceId: string, token: Uint8Array): Promise<void> | void;
   /** Hands a reading to the pipeline; resolves when admitted to its queue (this is where backpressure waits). */
-  onReading(deviceId: string, payload: Uint8Array, receivedAtMs: number): Promise<void>;
+  onReading(deviceId: string, payload: Uint8Array): Promise<void>;
   /** A device published where it may not (another device's topic, a receipts topic, anything else). */
   /** Resolves once the device has been told (TOPIC_MISMATCH on its rejections topic). */
   onTopicViolation(deviceId: string, topic: string): Promise<void>;
@@ -95,7 +95,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
     if (username !== id) return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
     if (!password || password.length === 0) return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
     Promise.resolve()
-      .then(() => policy.authenticate(id, new Uint8Array(password.buffer, password.byteOffset, password.byteLength), Math.floor(Date.now() / 1000)))
+      .then(() => policy.authenticate(id, new Uint8Array(password.buffer, password.byteOffset, password.byteLength)))
       .then(
         () => {
           deviceOf.set(client, id);
@@ -118,7 +118,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
     }
     const payload = packet.payload as Buffer;
     policy
-      .onReading(deviceId, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), Date.now())
+      .onReading(deviceId, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
       .then(() => done(null), (err: Error) => done(err));
   };
 

@@ -11,9 +11,7 @@ import { b64in, b64out } from '../codec.js';
 import { AgencyView, Base64, DeviceIdParam, DeviceView, errorResponses, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-export function deviceView(registry: Registry, d: DeviceRecord, at = nowSeconds()): DeviceViewT {
+export function deviceView(registry: Registry, d: DeviceRecord, at: number): DeviceViewT {
   const view: DeviceViewT = {
     deviceId: d.deviceId,
     agency: d.agency.cert.claims.sub,
@@ -55,7 +53,9 @@ function agencyView(registry: Registry, a: AgencyRecord): AgencyViewT {
   return view;
 }
 
-export function registryRoutes(app: HttpApp, registry: Registry): void {
+/** `now` is the gateway clock in seconds (injectable for tests). */
+export function registryRoutes(app: HttpApp, registry: Registry, now: () => number): void {
+  const nowSeconds = now;
   const write = { config: { rateLimit: {} } };
 
   app.post(
@@ -88,7 +88,7 @@ export function registryRoutes(app: HttpApp, registry: Registry): void {
     },
     async (req, reply) => {
       const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'), nowSeconds());
-      return reply.status(created ? 201 : 200).send(deviceView(registry, record));
+      return reply.status(created ? 201 : 200).send(deviceView(registry, record, nowSeconds()));
     },
   );
 
@@ -132,7 +132,7 @@ export function registryRoutes(app: HttpApp, registry: Registry): void {
     },
     async (req) => {
       if (!registry.agencyById(req.params.agencyId)) throw new ApiError('NOT_FOUND', `no agency ${req.params.agencyId}`);
-      return registry.devices(req.params.agencyId).map((d) => deviceView(registry, d));
+      return registry.devices(req.params.agencyId).map((d) => deviceView(registry, d, nowSeconds()));
     },
   );
 
@@ -149,7 +149,7 @@ export function registryRoutes(app: HttpApp, registry: Registry): void {
     async (req) => {
       const d = registry.deviceById(req.params.deviceId);
       if (!d) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
-      return deviceView(registry, d);
+      return deviceView(registry, d, nowSeconds());
     },
   );
 }
