@@ -3,6 +3,7 @@
  * at the final size, `ledger verify` rate. `runLedgerBench(opts)` returns the figures; run directly:
  *   node dist/bench/ledger.js --entries N [--block 1000] [--proofs 2000] [--out bench/results]
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,11 @@ export interface LedgerBenchResult {
   loadAvg1: number;
   rssMaxMB: number;
   rssSamplesMB: number[];
+  /** Anonymous resident memory (what the process allocated, without mapped file pages) while appending. */
+  rssAnonMaxMB?: number;
+  /** During `ledger verify`: anonymous and file-backed resident MB at the end (mapped table pages are page cache). */
+  verifyRssAnonMB?: number;
+  verifyRssFileMB?: number;
   openMs: number;
   inclusionProofMedianMs: number;
   inclusionProofP99Ms: number;
@@ -44,6 +50,16 @@ export interface LedgerBenchResult {
 
 const median = (xs: number[], q = 0.5): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
 const mb = (): number => Math.round(process.memoryUsage().rss / 1e6);
+/** Anonymous (heap, native allocations) and file-backed (LevelDB mmaps its table files) resident MB, on Linux. */
+function rssParts(): { anon: number; file: number } | undefined {
+  try {
+    const st = readFileSync('/proc/self/status', 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN);
+    return { anon: Math.round(kb('RssAnon') / 1024), file: Math.round(kb('RssFile') / 1024) };
+  } catch {
+    return undefined;
+  }
+}
 
 export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<LedgerBenchResult> {
   const entries = opts.entries ?? 1_000_000;
@@ -57,6 +73,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const payload = new Uint8Array(payloadBytes).fill(0x42);
     const certRef = new Uint8Array(32).fill(7);
     const samples: number[] = [];
+    let anonMax = 0;
     const inflight = Math.max(1, opts.inflight ?? 2);
     const window: Promise<unknown>[] = [];
     const c0 = process.cpuUsage();
@@ -70,7 +87,10 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       }
       window.push(ledger.appendBlock(inputs));
       if (window.length >= inflight) await window.shift();
-      if ((first / blockSize) % 500 === 0) samples.push(mb());
+      if ((first / blockSize) % 500 === 0) {
+        samples.push(mb());
+        anonMax = Math.max(anonMax, rssParts()?.anon ?? 0);
+      }
     }
     await Promise.all(window);
     const appendSeconds = (performance.now() - t0) / 1000;
@@ -94,9 +114,11 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     await reopened.close();
 
     let verifyPerSec: number | undefined;
+    let verifyRss: { anon: number; file: number } | undefined;
     if (opts.verify ?? true) {
       const backend = await LevelBackend.open(dir, { sync: false });
       const r = await verifyLedger(backend);
+      verifyRss = rssParts();
       await backend.close();
       if (!r.ok) throw new Error(`verify failed: ${JSON.stringify(r.problem)}`);
       verifyPerSec = Math.round(r.entries / (r.elapsedMs / 1000));
@@ -106,7 +128,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       appendPerCpuSec: Math.round(entries / appendCpuSeconds), loadAvg1,
       rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
       openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(median(times) * 1000) / 1000,
-      inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }), node: process.version,
+      inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }),
+      ...(anonMax > 0 ? { rssAnonMaxMB: anonMax } : {}), ...(verifyRss ? { verifyRssAnonMB: verifyRss.anon, verifyRssFileMB: verifyRss.file } : {}), node: process.version,
     };
   } finally {
     if (!opts.dir) await rm(dir, { recursive: true, force: true });
