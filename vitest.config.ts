@@ -6,6 +6,7 @@ const jsonReport = process.env.ORIGINPROOF_TEST_JSON;
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores: integration suites bind real ports and LevelDB dirs; keep parallelism modest.

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerGateway } from './gateway.js';
+import { registerRegistryCommands } from './registry.js';
 import { registerKeys } from './keys.js';
 import { registerCert } from './cert.js';
 import { registerLedgerCommand } from './ledger.js';
@@ -11,6 +12,7 @@ import { registerMonitor } from './monitor.js';
 /** Each concern adds its subcommands here. */
 export function registerCommands(program: Command): void {
   registerGateway(program);
+  registerRegistryCommands(program);
   registerKeys(program);
   registerCert(program);
   registerLedgerCommand(program);

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateKeys } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRevoke, certRoot, certVerify, showFile } from '../../cli/commands/cert.js';
 
@@ -51,10 +51,7 @@ describe('cli functions: keys + cert', () => {
 
 describe('cli binary (built)', () => {
   const main = join(process.cwd(), 'dist/cli/main.js');
-  beforeAll(() => {
-    // tsc emits even when files outside cli/ and protocol/ have type errors; the test only needs dist/cli.
-    spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
-  }, 120_000);
+  // dist/ is built once by test/global-setup.ts before any suite runs.
 
   it('end to end: keys generate, cert root/agency/device, show, verify', () => {
     expect(existsSync(main)).toBe(true);
