@@ -36,7 +36,7 @@ export interface FleetOptions {
   /** Needed by the attacks (they onboard their own devices). */
   agency?: Agency;
   gateway?: GatewayEndpoint & { aud: string; checkpointVerifierKey: string };
-  /** The gateway's maxReadingBytes (for the oversized attack); default 16384. */
+  /** The gateway's maxReadingBytes (for the oversized attack); default 1024, the gateway default. */
   maxReadingBytes?: number;
   /** How long to wait, after sending stops, for the last answers. */
   drainMs?: number;
@@ -99,7 +99,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     return { sent, receipted, rejected };
   };
 
-  const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 16_384, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
+  const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
   const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
 
   const t0 = Date.now();

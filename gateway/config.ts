@@ -44,7 +44,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   wsPort: null,
   origin: 'originproof.local/log',
   trustFile: null,
-  maxReadingBytes: 16_384,
+  maxReadingBytes: 1024, // firmware-specs/SPEC.md §8; a reading is ~150–250 bytes
   clockSkewSeconds: 300,
   maxReadingAgeSeconds: 7 * 86_400,
   blockMaxEntries: 1000,
