@@ -1,4 +1,6 @@
 /** `originproof ledger verify --data DIR [--key VKEY]`: re-check a ledger; names the first bad block/entry. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -8,11 +10,18 @@ export function registerLedgerCommand(program: Command): void {
   ledger
     .command('verify')
     .description('re-check entry hashes, tree nodes and roots, block links and checkpoint signatures')
-    .requiredOption('--data <dir>', 'ledger directory (LevelDB)')
+    .requiredOption('--data <dir>', "the gateway's data directory (its ledger/ inside) or the ledger's LevelDB directory")
     .option('--key <vkey>', 'trusted checkpoint verifier key (C2SP note key: name+hash+base64); default: the one recorded in the ledger')
     .option('--json', 'print the report as JSON')
     .action(async (o: { data: string; key?: string; json?: boolean }) => {
-      const backend = await LevelBackend.open(o.data, { sync: false });
+      // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
+      const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
+      if (!existsSync(join(dir, 'CURRENT'))) {
+        process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const backend = await LevelBackend.open(dir, { sync: false });
       try {
         const r = await verifyLedger(backend, o.key ? { key: o.key } : {});
         const rate = r.elapsedMs > 0 ? Math.round(r.entries / (r.elapsedMs / 1000)) : 0;
