@@ -145,6 +145,7 @@ export class Pipeline {
 
   /** Everything but the signature, synchronously; returns the Sig_structure job for the worker pool. */
   private checkPolicy(opened: OpenedReading, device: DeviceRecord): { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } {
+    // Validity and revocation of the device and its agency at iat (the registry holds both revocations).
     this.registry.assertDeviceUsableAt(device, opened.claims.iat);
     let captured: { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } | undefined;
     // verifyReading runs every claim check; the signature itself is captured here and checked off-thread.
@@ -153,7 +154,6 @@ export class Pipeline {
         captured = { alg, publicKey, message, signature };
         return true;
       },
-      revocations: this.registry.allRevocations(),
     });
     if (!captured) {
       const s = opened.sign1;
