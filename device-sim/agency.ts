@@ -37,6 +37,16 @@ export async function fetchCheckpointKey(httpUrl: string): Promise<string> {
   return String((await getJson(`${httpUrl}/v1/log`)).verifierKey);
 }
 
+/**
+ * The gateway's MQTT URL: its HTTP host and the MQTT port published on GET /v1/log (`mqtt.port`); port 1883 if
+ * the gateway does not publish it.
+ */
+export async function fetchMqttUrl(httpUrl: string): Promise<string> {
+  const mqtt = (await getJson(`${httpUrl.replace(/\/$/, '')}/v1/log`)).mqtt as { port?: unknown } | null | undefined;
+  const port = typeof mqtt?.port === 'number' ? mqtt.port : 1883;
+  return `mqtt://${new URL(httpUrl).hostname}:${port}`;
+}
+
 export class Agency {
   /** Salt for fingerprint readers' subject commitments; provisioned to devices, never sent. */
   readonly salt: Uint8Array;

@@ -2,7 +2,8 @@
  * A simulated device, implementing firmware-specs/SPEC.md and nothing beyond it: its key behind a secure element,
  * persisted sequence numbers, a clock that may drift, one MQTT connection (client id = username = device id,
  * password = a fresh connect token per connection), an outbox of signed readings kept until their receipt
- * arrives (resent unchanged after a timeout with exponential backoff, and after every reconnect), and receipt
+ * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
+ * after every reconnect, and after a restart), and receipt
  * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key).
  * Uses protocol/ only, plus mqtt.js and node IO.
  */
@@ -17,6 +18,7 @@ import {
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
 import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
+import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
 
 /** MQTT 3.1.1 CONNACK return codes. */
@@ -42,6 +44,8 @@ export interface OutboxEntry {
   dueAtMs: number;
   delayMs: number;
   attempts: number;
+  /** In non-volatile memory (the outbox log); only then is it published. */
+  durable: boolean;
 }
 
 export interface DeviceStats {
@@ -57,8 +61,10 @@ export interface DeviceStats {
 
 export interface DeviceOptions {
   state: DeviceStateFile;
-  /** Where the state lives; without it the state is kept in memory only. */
+  /** Where the state lives (and the outbox, next to it); without it both are kept in memory only. */
   statePath?: string;
+  /** Coalesce outbox writes for up to this long (fewer writes, more latency); default 0: group commit only. */
+  outboxFlushMs?: number;
   se: SecureElement;
   clock?: DeviceClock;
   /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
@@ -94,6 +100,8 @@ export class Device extends EventEmitter {
   dropReceipts = false;
   lastReceipt: Receipt | null = null;
   private readonly seq: SequenceCounter;
+  /** The outbox in non-volatile memory (null without a statePath). */
+  readonly journal: OutboxJournal | null;
   private readonly checkpointKey: NoteVerifier | null;
   private readonly generator: Generator;
   private client: MqttClient | null = null;
@@ -124,6 +132,12 @@ export class Device extends EventEmitter {
     this.reconnectDelay = this.opts.reconnectMinMs;
     const path = o.statePath;
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
+    this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
+    // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
+    const now = Date.now();
+    for (const { seq, bytes } of this.journal?.entries() ?? []) {
+      this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
+    }
     this.checkpointKey = this.state.gateway.checkpointVerifierKey ? parseVerifierKey(this.state.gateway.checkpointVerifierKey) : null;
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
@@ -226,20 +240,34 @@ export class Device extends EventEmitter {
   }
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
-  sendReading(body: ReadingBody = this.generator(), opts: { iat?: number } = {}): Promise<number | null> {
+  async sendReading(body: ReadingBody = this.generator(), opts: { iat?: number } = {}): Promise<number | null> {
     const run = this.chain.then(async () => {
       if (this.halted) return null;
       const seq = this.seq.take(); // persisted before the reading exists, let alone is sent
       const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
       const now = Date.now();
-      const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0 };
+      const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0, durable: !this.journal };
       this.outbox.set(seq, e);
       this.stats.sent++;
-      this.publishEntry(e);
-      return seq;
+      // Kept in the outbox log before it is published. The chain does not wait for the write, so the readings
+      // signed meanwhile join the next single write (group commit, see outbox.ts).
+      return { e, written: this.journal?.add(seq, bytes) };
     });
     this.chain = run.catch(() => undefined);
-    return run;
+    const r = await run;
+    if (!r) return null;
+    if (r.written) {
+      try {
+        await r.written;
+      } catch (err) {
+        this.outbox.delete(r.e.seq); // never sent; its seq stays used (gaps are fine)
+        this.journal?.remove(r.e.seq);
+        throw err;
+      }
+      r.e.durable = true;
+    }
+    this.publishEntry(r.e);
+    return r.e.seq;
   }
 
   /** Sign claims exactly as sendReading would, without sending (attacks build on it). */
@@ -259,7 +287,7 @@ export class Device extends EventEmitter {
 
   private publishEntry(e: OutboxEntry): void {
     const c = this.client;
-    if (!c || !this.connected) return; // sent after the reconnect
+    if (!c || !this.connected || !e.durable) return; // sent after the reconnect, or once written
     e.attempts++;
     c.publish(readingsTopic(this.id), Buffer.from(e.bytes), { qos: 1 }, () => undefined);
   }
@@ -316,6 +344,7 @@ export class Device extends EventEmitter {
       return; // keep the reading; it is resent on the timer (SPEC §8)
     }
     this.outbox.delete(r.seq);
+    this.journal?.remove(r.seq);
     const latency = Date.now() - e.firstSentMs;
     this.stats.receipted++;
     this.stats.latenciesMs.push(latency);
@@ -327,7 +356,10 @@ export class Device extends EventEmitter {
   private onRejection(rj: Rejection): void {
     this.stats.rejected[rj.code] = (this.stats.rejected[rj.code] ?? 0) + 1;
     const e = rj.seq !== null ? this.outbox.get(rj.seq) : undefined;
-    if (e && rj.code !== 'UNAVAILABLE') this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE: keep, resend later
+    if (e && rj.code !== 'UNAVAILABLE') {
+      this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE: keep, resend later
+      this.journal?.remove(e.seq);
+    }
     if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);
     if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
     this.emit('rejection', rj, e ?? null);
@@ -385,5 +417,7 @@ export class Device extends EventEmitter {
     this.client = null;
     this.connected = false;
     if (c) await c.endAsync(true).catch(() => undefined);
+    await this.chain;
+    await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
   }
 }

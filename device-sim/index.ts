@@ -3,6 +3,7 @@ export * from './secure-element.js';
 export * from './clock.js';
 export * from './state.js';
 export * from './kinds.js';
+export * from './outbox.js';
 export * from './device.js';
 export * from './agency.js';
 export * from './onboard.js';

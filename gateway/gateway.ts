@@ -130,6 +130,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   );
 
   let ready = false;
+  let ports: { port: number; wsPort: number | null } | null = null;
   const app = await buildHttpApp({
     logLevel: config.logLevel,
     writeRateLimit: config.writeRateLimit,
@@ -139,12 +140,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     version: VERSION,
     routes: (a) => {
       registryRoutes(a, registry, nowS);
-      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin });
+      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, mqttPorts: () => ports });
       verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
     },
   });
 
   const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
+  ports = { port: mqttPort, wsPort };
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
   ready = true;

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import {
-  Agency, ATTACK_HELP, ATTACKS, DEVICE_KINDS, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
+  Agency, ATTACK_HELP, ATTACKS, DEVICE_KINDS, fetchMqttUrl, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
   type AttackName, type DeviceKind,
 } from '../../device-sim/index.js';
 import { runDemo } from '../../device-sim/demo.js';
@@ -20,11 +20,6 @@ export function parseDuration(text: string): number {
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
-}
-
-function defaultMqttUrl(httpUrl: string): string {
-  const u = new URL(httpUrl);
-  return `mqtt://${u.hostname}:1883`;
 }
 
 function parseKinds(text: string): DeviceKind[] {
@@ -49,7 +44,7 @@ export function registerSim(program: Command): void {
 
   sim.command('onboard').description('onboard N devices: key + proof of possession, agency certificate, registration over HTTP')
     .requiredOption('--gateway <url>', 'gateway HTTP URL, e.g. http://127.0.0.1:8080')
-    .option('--mqtt <url>', 'gateway MQTT URL (default: the gateway host, port 1883)')
+    .option('--mqtt <url>', 'gateway MQTT URL (default: the gateway host and the MQTT port it publishes on GET /v1/log)')
     .requiredOption('--agency-key <file>', 'agency secret key (originproof keys generate)')
     .requiredOption('--agency-cert <file>', 'agency certificate (originproof cert agency)')
     .requiredOption('--count <n>', 'number of devices')
@@ -61,7 +56,7 @@ export function registerSim(program: Command): void {
       const agency = Agency.load(o.agencyKey, o.agencyCert);
       const count = Number(o.count);
       if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
-      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? defaultMqttUrl(o.gateway), aud: o.aud };
+      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), aud: o.aud };
       const m = await onboardFleet({
         gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
         onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),

@@ -227,6 +227,18 @@ describe('ops and config', () => {
     await t.stop();
   });
 
+  test("GET /v1/log tells where devices connect: the running gateway's MQTT and WebSocket ports", async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { wsPort: 0 });
+    const log = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json();
+    expect(log.mqtt).toEqual({ port: t.gw.mqttPort, wsPort: Number(new URL(t.gw.wsUrl!).port) });
+    expect(log.mqtt.port).toBeGreaterThan(0);
+    await t.stop();
+    const u = await startTestGateway(pki);
+    expect((await u.gw.app.inject({ method: 'GET', url: '/v1/log' })).json().mqtt).toEqual({ port: u.gw.mqttPort, wsPort: null });
+    await u.stop();
+  });
+
   test('a config that does not validate stops the start with a message naming each field', () => {
     expect(() => loadConfig({ httpPort: 'eighty' }, {})).toThrow(ConfigError);
     expect(() => loadConfig({}, { ORIGINPROOF_MQTT_PORT: '70000' })).toThrow(/mqttPort/);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  Device, loadFleet, loadSecureElement, onboardDevice, onboardFleet, readState, runFleet, createSecureElement, SIM_FIRMWARE,
+  Device, fetchMqttUrl, loadFleet, loadSecureElement, onboardDevice, onboardFleet, readState, runFleet, createSecureElement, SIM_FIRMWARE,
 } from '../../device-sim/index.js';
 import { createProofOfPossession, publicKey, OriginProofError, fromBase64, decodeCertificate, toHex } from '../../protocol/index.js';
 import { startSimGateway, type SimGateway } from './helpers.js';
@@ -58,6 +58,11 @@ describe('onboarding per SPEC §2', () => {
     expect(s.seqReserved).toBeGreaterThanOrEqual(seq);
     const again = new Device({ state: s, statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
     expect(again.nextSeq).toBeGreaterThan(seq);
+  });
+
+  test("without --mqtt, sim onboard takes the MQTT port the gateway publishes on GET /v1/log", async () => {
+    expect(await fetchMqttUrl(t.gw.httpUrl)).toBe(`mqtt://127.0.0.1:${t.gw.mqttPort}`);
+    expect(await fetchMqttUrl(`${t.gw.httpUrl}/`)).toBe(t.gw.mqttUrl);
   });
 
   test('sim onboard writes a fleet that sim run drives to receipts', async () => {

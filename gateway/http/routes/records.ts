@@ -59,6 +59,8 @@ export interface RecordRouteDeps {
   registry: Registry;
   checkpointVerifierKey: string;
   origin: string;
+  /** Where devices connect (known only once the broker listens; routes are registered before that). */
+  mqttPorts?: () => { port: number; wsPort: number | null } | null;
 }
 
 export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
@@ -71,11 +73,20 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
-        summary: 'The log: origin, size, block height, checkpoint verifier key and latest checkpoint',
-        response: { 200: Type.Object({ origin: Type.String(), size: Type.Integer(), height: Type.Integer(), verifierKey: Type.String(), checkpoint: Type.Union([Type.String(), Type.Null()]) }) },
+        summary: "The log: origin, size, block height, checkpoint verifier key, latest checkpoint, and the gateway's MQTT ports",
+        response: {
+          200: Type.Object({
+            origin: Type.String(),
+            size: Type.Integer(),
+            height: Type.Integer(),
+            verifierKey: Type.String(),
+            checkpoint: Type.Union([Type.String(), Type.Null()]),
+            mqtt: Type.Union([Type.Object({ port: Type.Integer(), wsPort: Type.Union([Type.Integer(), Type.Null()]) }), Type.Null()], { description: 'MQTT (TCP) and MQTT-over-WebSocket ports of this gateway, on its HTTP host; null if not listening' }),
+          }),
+        },
       },
     },
-    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null }),
+    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: deps.mqttPorts?.() ?? null }),
   );
 
   app.get(
