@@ -90,6 +90,42 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       await ledger.close();
     });
 
+    it('time index: out-of-order and far-apart times, paging, equals a naive filter', async () => {
+      const { ledger } = await fresh();
+      // Times jump around within and across blocks, some hours apart (several clusters per block).
+      let x = 7;
+      const rand = (): number => (x = (x * 1103515245 + 12345) % 2 ** 31) % 1000;
+      const times: number[] = [];
+      for (let b = 0; b < 6; b++) {
+        const block = Array.from({ length: 40 }, (_, i) => {
+          const t = 1_000_000 + (rand() % 3 === 0 ? rand() * 3_600_000 : b * 10_000 + rand());
+          times.push(t);
+          return { ...reading(b * 40 + i), receivedAtMs: t };
+        });
+        await ledger.appendBlock(block);
+      }
+      const naive = (from: number, to: number) => times.map((t, index) => ({ t, index })).filter((h) => h.t >= from && h.t <= to)
+        .sort((a, b) => a.t - b.t || a.index - b.index).map((h) => h.index);
+      for (const [from, to] of [[0, 4e9], [1_000_000, 1_030_000], [1_020_500, 1_020_900], [1_000_000 + 500 * 3_600_000, 4e9], [5, 6]] as const) {
+        const want = naive(from, to);
+        expect((await ledger.entriesByTime({ fromMs: from, toMs: to, limit: 10_000 })).map((e) => e.index)).toEqual(want);
+        // page through 7 at a time with the cursor
+        const got: number[] = [];
+        let after: { receivedAtMs: number; index: number } | undefined;
+        for (;;) {
+          const page = await ledger.entriesByTime({ fromMs: from, toMs: to, limit: 7, ...(after ? { after } : {}) });
+          if (page.length === 0) break;
+          got.push(...page.map((e) => e.index));
+          after = page[page.length - 1]!;
+        }
+        expect(got).toEqual(want);
+      }
+      const e = (await ledger.entriesByTime({ fromMs: times[5]!, toMs: times[5]!, limit: 1 }))[0]!;
+      expect(e.receivedAtMs).toBe(times[5]);
+      expect(decodeLogEntry(e.entry).receivedAtMs).toBe(times[5]);
+      await ledger.close();
+    });
+
     it('reopen recovers size, frontier, tiles and chain from the state record', async () => {
       const { ledger, reopen } = await fresh();
       for (let b = 0; b < 3; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(b * 300 + i)));
