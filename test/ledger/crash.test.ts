@@ -7,11 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE_WIDTH, bundleEntryRange, entryKey, tileKey } from '../../ledger/keys.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { ORIGIN, signer } from './contract.js';
+import { ORIGIN, reading, signer } from './contract.js';
 
 const root = resolve(__dirname, '../..');
 // Compiled inside node_modules/.cache so that the compiled files resolve `level` from the project.
@@ -21,7 +23,7 @@ const dirs: string[] = [];
 beforeAll(() => {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const r = spawnSync(process.execPath, [tsc, '--outDir', lib, '--rootDir', root, '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
-    '--target', 'ES2022', '--types', 'node', '--skipLibCheck', '--esModuleInterop', join(root, 'ledger', 'index.ts')], { encoding: 'utf8' });
+    '--target', 'ES2022', '--types', 'node', '--skipLibCheck', '--esModuleInterop', join(root, 'ledger', 'index.ts'), join(root, 'ledger', 'verify-worker.ts')], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tsc failed: ${r.stdout}${r.stderr}`);
 }, 120_000);
 
@@ -90,4 +92,45 @@ describe('crash: SIGKILL while appending', () => {
     }
     expect(durable.height).toBeGreaterThan(20);
   }, 120_000);
+});
+
+describe('ledger verify with worker threads (the compiled code, as the CLI runs it)', () => {
+  async function build(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'op-ledger-workers-'));
+    dirs.push(dir);
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    for (let b = 0; b < 6; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(b * 300 + i)));
+    await ledger.close();
+    return dir;
+  }
+  async function flip(dir: string, key: Uint8Array, at: (v: Uint8Array) => number): Promise<void> {
+    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    const v = new Uint8Array((await db.get(key))!);
+    v[at(v)]! ^= 0x01;
+    await db.put(key, v);
+    await db.close();
+  }
+  async function check(dir: string) {
+    const compiled = (await import(pathToFileURL(join(lib, 'ledger', 'index.js')).href)) as typeof import('../../ledger/index.js');
+    const backend = await compiled.LevelBackend.open(dir, { sync: false });
+    try {
+      return await compiled.verifyLedger(backend, { workers: 2 });
+    } finally {
+      await backend.close();
+    }
+  }
+
+  it('passes a clean ledger and names a tampered entry and tree node, as inline', async () => {
+    expect(await check(await build())).toMatchObject({ ok: true, blocks: 6, entries: 1800, workers: 2 });
+    const dir = await build();
+    await flip(dir, entryKey(1000), (v) => bundleEntryRange(v, 1000 % BUNDLE_WIDTH)![1] - 3);
+    expect((await check(dir)).problem).toMatchObject({ block: 3, entry: 1000 });
+    const dir2 = await build();
+    await flip(dir2, entryKey(1300), (v) => bundleEntryRange(v, 1300 % BUNDLE_WIDTH)![0] + 3); // inside the index field
+    expect((await check(dir2)).problem).toMatchObject({ block: 4, entry: 1300 });
+    const dir3 = await build();
+    await flip(dir3, tileKey(0, 2), () => 32 * 9 + 1); // leaf 521
+    expect(await check(dir3)).toMatchObject({ workers: 2, problem: { block: 1, entry: 521 } });
+  }, 60_000);
 });
