@@ -129,9 +129,15 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
       log(`e2e ${name}: ${ready.connected} devices connected; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       await pub.ask({ type: 'run', rate: 0, count: warm });
+      const elu0 = performance.eventLoopUtilization();
+      const cpu0 = process.cpuUsage();
       const max = await pub.ask({ type: 'run', rate: 0, count: maxCount });
+      const elu = performance.eventLoopUtilization(elu0);
+      const cpu = process.cpuUsage(cpu0);
       const maxPerSec = Number(max.perSec);
-      log(`e2e ${name}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms)`);
+      const busy = Math.round(elu.utilization * 100);
+      const cores = Math.round(((cpu.user + cpu.system) / 1000 / Number(max.elapsedMs)) * 100) / 100;
+      log(`e2e ${name}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway main thread ${busy}% busy, gateway process ${cores} cores`);
       const rawVerifyPerSec = nodeVerifyRate(alg, 1500);
       const rate = Math.floor(maxPerSec * 0.8);
       const paced = await pub.ask({ type: 'run', rate, count: pacedCount });

@@ -4,6 +4,7 @@
  *   npm run bench -- --only ledger         one section (comma-separated list allowed)
  *   npm run bench -- --only ledger --full  the issue's 10,000,000-entry ledger case (long: run it in the background)
  *   npm run bench -- --entries 300000      ledger size; --name NAME names the result file (default: the sections)
+ *   npm run bench -- --only e2e            gateway end to end (--devices 1000 --connections 10000 --workers 2)
  * A section is a name and a function returning rows (measure, result, target); add one to `sections` below.
  * Rates depend on what else runs on the machine: each result file records the load average.
  */
@@ -12,6 +13,8 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { runCryptoBench } from './crypto.js';
 import { runLedgerBench } from './ledger.js';
+import { runE2eBench } from './e2e.js';
+import { ALG_EDDSA, ALG_ES256 } from '../protocol/algorithms.js';
 
 export interface Row {
   measure: string;
@@ -30,6 +33,9 @@ export interface Args {
   entries?: number;
   name?: string;
   out: string;
+  devices?: number;
+  connections?: number;
+  workers?: number;
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -57,6 +63,29 @@ export const sections: Section[] = [
     },
   },
   {
+    name: 'e2e',
+    async run(args) {
+      const r = await runE2eBench({
+        devices: args.devices ?? 1000,
+        readingsPerDevice: args.full ? 120 : 60,
+        connections: args.connections ?? 10_000,
+        verifyWorkers: args.workers ?? 2,
+        algs: [ALG_EDDSA, ALG_ES256],
+      });
+      const rows: Row[] = [];
+      for (const a of r.algs) {
+        rows.push(
+          { measure: `${a.alg} end to end, ${fmt(a.devices)} devices (publish -> verified -> signed block -> receipt)`, result: `${fmt(a.maxPerSec)} readings/s`, target: a.alg === 'EdDSA' ? '>= 10,000/s' : '>= 14,000/s' },
+          { measure: `${a.alg} raw node:crypto verify, one core, same run`, result: `${fmt(a.rawVerifyPerSec)}/s; ratio end-to-end/raw ${a.ratio}`, target: 'ratio >= 1.0' },
+          { measure: `${a.alg} receipt latency at 80% of max (${fmt(a.paced.ratePerSec)}/s): p50 / p95 / p99`, result: `${a.paced.p50Ms} / ${a.paced.p95Ms} / ${a.paced.p99Ms} ms`, target: 'p99 < 250 ms' },
+        );
+      }
+      if (r.connections) rows.push({ measure: 'devices connected at once (each sends a reading, gets its receipt)', result: `${fmt(r.connections.connected)} in ${fmt(r.connections.connectMs)} ms`, target: '10,000' });
+      rows.push({ measure: `gateway RSS, max over the run (${r.verifyWorkers} verify workers)`, result: `${r.maxRssMb} MB`, target: '< 500 MB' });
+      return { raw: r, rows };
+    },
+  },
+  {
     name: 'crypto',
     async run() {
       const r = runCryptoBench();
@@ -73,7 +102,11 @@ export function parseArgs(argv: string[]): Args {
   const only = val('only')?.split(',').map((s) => s.trim()).filter(Boolean);
   const entries = val('entries');
   const name = val('name');
-  return { full: argv.includes('--full'), out: val('out') ?? 'bench/results', ...(only ? { only } : {}), ...(entries ? { entries: Number(entries) } : {}), ...(name ? { name } : {}) };
+  const num = (k: string) => (val(k) === undefined ? {} : { [k]: Number(val(k)) });
+  return {
+    full: argv.includes('--full'), out: val('out') ?? 'bench/results', ...(only ? { only } : {}), ...(entries ? { entries: Number(entries) } : {}), ...(name ? { name } : {}),
+    ...num('devices'), ...num('connections'), ...num('workers'),
+  };
 }
 
 function table(rows: (Row & { section: string })[]): string {
