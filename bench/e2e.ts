@@ -20,6 +20,8 @@ export interface E2eOptions {
   /** devices for the connections phase (0 = skip) */
   connections: number;
   verifyWorkers: number;
+  /** gateway queueHighWater (default: the gateway's own) */
+  queueHighWater?: number;
   algs: Alg[];
   log?: (line: string) => void;
 }
@@ -109,7 +111,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [{ certificate: toBase64(rootCert) }] }));
   const gw = await startGateway({
     dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers,
-    writeRateLimit: 1_000_000, queueHighWater: 50_000,
+    writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}),
   });
   let maxRss = 0;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 100);
@@ -176,5 +178,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   runE2eBench({
     devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), connections: arg('connections', 0), verifyWorkers: arg('workers', 2), algs: [ALG_EDDSA, ALG_ES256],
+    ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));
 }

@@ -49,7 +49,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   maxReadingAgeSeconds: 7 * 86_400,
   blockMaxEntries: 1000,
   blockMaxMs: 50,
-  queueHighWater: 20_000,
+  queueHighWater: 5000,
   verifyWorkers: 2,
   writeRateLimit: 600,
   logLevel: 'info',

@@ -21,7 +21,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings rejected, by error code', labelNames: ['code'], registers: [registry] }),
     pipelineSeconds: new Histogram({
       name: 'originproof_pipeline_seconds',
-      help: 'Time from a reading arriving to its receipt being published',
+      help: 'Time from a reading arriving to its outcome: durable in a signed block, or rejected',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),

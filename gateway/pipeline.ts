@@ -79,27 +79,28 @@ export class Pipeline {
   /**
    * Take a reading from MQTT. Resolves once it is queued; while the queue is above its high-water mark the
    * promise waits, which holds the publisher's MQTT flow (backpressure instead of unbounded buffering).
+   * A reading leaves the queue when its outcome is known (durable in a block, or rejected), not when its answer
+   * has been written: answers wait on the device's socket, and a device that is itself blocked writing to us would
+   * otherwise hold queue capacity that only its own progress can free (a TCP backpressure cycle).
    */
   async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
-    while (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
+    // A full queue parks the publisher; a finishing reading hands its slot straight to one parked publisher.
+    if (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
+    else this.setDepth(this.depth + 1);
     const t0 = performance.now();
-    this.setDepth(this.depth + 1);
     const job = this.process(deviceId, bytes, receivedAtMs)
-      .then(async (outcome) => {
+      .then((outcome) => {
+        this.release();
+        this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
         if (outcome.ok) {
           if (!outcome.resent) this.metrics.accepted.inc({ kind: 'reading' });
-          await this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
-        } else {
-          this.metrics.rejected.inc({ code: outcome.error.code });
-          await this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
+          return this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
         }
+        this.metrics.rejected.inc({ code: outcome.error.code });
+        return this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
       })
       .catch(() => undefined) // delivery to a device that went away: it resends and gets the original receipt
-      .finally(() => {
-        this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
-        this.setDepth(this.depth - 1);
-        this.inflight.delete(job);
-      });
+      .finally(() => this.inflight.delete(job));
     this.inflight.add(job);
   }
 
@@ -225,7 +226,13 @@ export class Pipeline {
   private setDepth(d: number): void {
     this.depth = d;
     this.metrics.queueDepth.set(d);
-    while (this.depth < this.opts.queueHighWater && this.waiters.length > 0) this.waiters.shift()!();
+  }
+
+  /** A reading's slot: to the next parked publisher if any (depth unchanged), else back to the queue. */
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.setDepth(this.depth - 1);
   }
 
   /**
@@ -234,7 +241,11 @@ export class Pipeline {
    */
   async drain(flush: () => Promise<void>): Promise<void> {
     this.accepting = false;
-    for (const w of this.waiters.splice(0)) w();
+    // Parked publishers each get a slot (they will be answered UNAVAILABLE and release it).
+    for (const w of this.waiters.splice(0)) {
+      this.setDepth(this.depth + 1);
+      w();
+    }
     while (this.inflight.size > 0) {
       await flush();
       await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 10))]);
