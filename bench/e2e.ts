@@ -42,6 +42,8 @@ export interface E2eResult {
   algs: E2eAlgResult[];
   connections: { devices: number; connected: number; connectMs: number } | null;
   maxRssMb: number;
+  /** max RSS during the throughput phases (1,000 devices) and during the connections phase */
+  rssByPhaseMb: Record<string, number>;
   verifyWorkers: number;
 }
 
@@ -114,12 +116,19 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}),
   });
   let maxRss = 0;
-  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 100);
+  let phase = 'setup';
+  const rssByPhase: Record<string, number> = {};
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage().rss;
+    maxRss = Math.max(maxRss, rss);
+    rssByPhase[phase] = Math.max(rssByPhase[phase] ?? 0, Math.round(rss / 1048576));
+  }, 100);
   const results: E2eAlgResult[] = [];
   let connections: E2eResult['connections'] = null;
   try {
     for (const alg of opts.algs) {
       const name = algName(alg);
+      phase = `throughput ${name}`;
       log(`e2e ${name}: onboarding ${opts.devices} devices...`);
       const devices = await makeFleet(gw, root, alg, opts.devices, `agency-${name.toLowerCase()}.bench`);
       const pub = new Publisher();
@@ -153,6 +162,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       });
     }
     if (opts.connections > 0) {
+      phase = `${opts.connections} connections`;
       log(`e2e: onboarding ${opts.connections} devices for the connections phase...`);
       const devices = await makeFleet(gw, root, ALG_EDDSA, opts.connections, 'agency-conn.bench');
       const pub = new Publisher();
@@ -167,7 +177,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     await gw.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { algs: results, connections, maxRssMb: Math.round(maxRss / 1048576), verifyWorkers: opts.verifyWorkers };
+  return { algs: results, connections, maxRssMb: Math.round(maxRss / 1048576), rssByPhaseMb: rssByPhase, verifyWorkers: opts.verifyWorkers };
 }
 
 // Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--connections N] [--workers N]
