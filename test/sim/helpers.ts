@@ -42,3 +42,18 @@ export async function startSimGateway(overrides: Record<string, unknown> = {}): 
   };
   return t;
 }
+
+/** A device's logged readings, through the gateway's HTTP API. */
+export async function entriesOf(t: SimGateway, id: string): Promise<{ index: number; reading: { seq: number } }[]> {
+  const res = await fetch(`${t.gw.httpUrl}/v1/devices/${id}/entries`);
+  return ((await res.json()) as { entries: { index: number; reading: { seq: number } }[] }).entries;
+}
+
+/** Poll until `cond` holds (or fail after `ms`). */
+export async function until(cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,19 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { deviceFrom, onboardDevice, type Device } from '../../device-sim/index.js';
-import { startSimGateway, type SimGateway } from './helpers.js';
-
-async function entriesOf(t: SimGateway, id: string): Promise<{ index: number; reading: { seq: number } }[]> {
-  const res = await fetch(`${t.gw.httpUrl}/v1/devices/${id}/entries`);
-  return ((await res.json()) as { entries: { index: number; reading: { seq: number } }[] }).entries;
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { entriesOf, startSimGateway, until, type SimGateway } from './helpers.js';
 
 describe('resend after a gateway restart', () => {
   let t: SimGateway;
