@@ -60,7 +60,7 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
         const hd = decodeBlockHeader(bytes);
         expect(hd.height).toBe(h);
         expect(hd.prevHash).toEqual(prev);
-        prev = sha256(bytes);
+        prev = new Uint8Array(sha256(bytes));
         const cp = openCheckpoint((await ledger.checkpoint(hd.treeSize))!, [key]);
         expect(cp.root).toEqual(hd.root);
         cps.push(cp);

@@ -30,7 +30,7 @@ describe('log entry (DESIGN.md)', () => {
   it('rejects bad entries', () => {
     expect(() => encodeLogEntry({ type: 9 as 1, index: 0, receivedAtMs: 0, payload: new Uint8Array() })).toThrow();
     expect(() => encodeLogEntry({ type: 1, index: 0, receivedAtMs: 0, payload: new Uint8Array(), certRef: new Uint8Array(3) })).toThrow();
-    expect(() => decodeLogEntry(encode(new Map([[1, 1], [2, 0], [3, 0], [4, new Uint8Array()], [9, 1]])))).toThrow();
+    expect(() => decodeLogEntry(encode(new Map<number, unknown>([[1, 1], [2, 0], [3, 0], [4, new Uint8Array()], [9, 1]])))).toThrow();
     expect(() => decodeLogEntry(encode(new Map([[1, 1], [2, 0], [3, 0]])))).toThrow();
   });
 });

@@ -86,7 +86,7 @@ describe('ledger verify', () => {
       const buf = await readFile(join(dir, f));
       const at = buf.indexOf(needle);
       if (at >= 0) {
-        buf[at + needle.length - 1] ^= 0x02; // 'reading 152' under the same key
+        buf[at + needle.length - 1]! ^= 0x02; // 'reading 152' under the same key
         await writeFile(join(dir, f), buf);
         flipped = true;
         break;

@@ -16,7 +16,7 @@ const bio = (over: Record<string, unknown> = {}) => ({
   subjectCommitment: subjectCommitment(new Uint8Array(16).fill(7), 'employee-4711'), ...over,
 });
 
-for (const alg of [ALG_EDDSA, ALG_ES256]) {
+for (const alg of [ALG_EDDSA, ALG_ES256] as const) {
   describe(`readings (device alg ${alg})`, async () => {
     const c = await makeChain(alg);
     it('sign, open, verify a sensor reading and a biometric event', async () => {
