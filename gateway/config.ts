@@ -67,6 +67,8 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
+  ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
+  ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
 };
 
 export class ConfigError extends Error {
