@@ -122,7 +122,8 @@ export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   const value = decode(bytes, what);
   let again: Uint8Array;
   try {
-    again = encode(value);
+    // Fast path (every well-formed envelope): already in canonical shape, so encode it as is, without a copy.
+    again = inCanonicalShape(value) ? (codec.encode(value) as Uint8Array) : encode(value);
   } catch (err) {
     return fail('MALFORMED', `${what} contains values that are not allowed: ${(err as Error).message}`, '', err);
   }
@@ -130,17 +131,52 @@ export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   return value;
 }
 
-// Buffers -> Uint8Array, safe BigInts -> number, so callers see one shape whatever the runtime.
+/**
+ * True when `canonical()` would return the value unchanged: integers within 32 bits (cbor-x writes them in their
+ * shortest form), integer map keys already in RFC 8949 order, no floats. Anything else takes the slow path.
+ */
+function inCanonicalShape(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && value <= UINT32_MAX && value >= -UINT32_MAX - 1;
+  if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'boolean' || value === null) return true;
+  if (Array.isArray(value)) return value.every(inCanonicalShape);
+  if (value instanceof Map) {
+    let prev: number | undefined;
+    for (const [k, v] of value) {
+      if (typeof k !== 'number' || !inCanonicalShape(k)) return false;
+      if (prev !== undefined && compareIntKeys(prev, k) >= 0) return false;
+      prev = k;
+      if (!inCanonicalShape(v)) return false;
+    }
+    return true;
+  }
+  if (value instanceof Tag) return inCanonicalShape(value.value);
+  return false;
+}
+
+// Buffers -> Uint8Array, safe BigInts -> number, so callers see one shape whatever the runtime. In place: what
+// cbor-x returns is fresh, and rebuilding every map and array doubled the garbage on the gateway's hot path.
 function normalize(value: unknown, what: string): unknown {
   if (value instanceof Uint8Array) return asPlainBytes(value);
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value;
-  if (Array.isArray(value)) return value.map((v) => normalize(v, what));
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], what);
+    return value;
+  }
   if (value instanceof Map) {
+    let keysPlain = true;
+    for (const k of value.keys()) if (k instanceof Uint8Array || typeof k === 'bigint' || typeof k === 'object') keysPlain = false;
+    if (keysPlain) {
+      for (const [k, v] of value) value.set(k, normalize(v, what)); // updating existing keys keeps the order
+      return value;
+    }
     const m = new Map();
     for (const [k, v] of value) m.set(normalize(k, what), normalize(v, what));
     return m;
   }
-  if (value instanceof Tag) return new Tag(normalize(value.value, what), value.tag);
+  if (value instanceof Tag) {
+    value.value = normalize(value.value, what);
+    return value;
+  }
   if (value instanceof Date) fail('MALFORMED', `${what} uses a date tag, which is not allowed`);
   return value;
 }
