@@ -128,6 +128,27 @@ describe('MQTT authorization: own topics only', () => {
   });
 });
 
+describe('MQTT frame cap', () => {
+  test('a frame far over the reading limit closes the connection before it is buffered; others carry on', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { maxReadingBytes: 1024 }); // frame cap 4 x 1024 + 1024
+    const agency = await pki.agency('psb.example');
+    const [a, b] = [await pki.device(agency), await pki.device(agency)];
+    await register(t.gw, agency, [a, b]);
+    const ca = await connectDevice(t.gw, a);
+    const closed = new Promise<void>((resolve) => ca.client.once('close', () => resolve()));
+    ca.client.publish(readingsTopic(a.id), Buffer.alloc(64 * 1024, 0xa0), { qos: 0 });
+    await closed;
+    const cb = await connectDevice(t.gw, b);
+    await cb.publish(await reading(b, 1));
+    expect((await cb.next()).kind).toBe('receipt');
+    expect(t.gw.ledger.size()).toBe(4); // agency, two devices, b's reading
+    await cb.end();
+    await ca.end().catch(() => undefined);
+    await t.stop();
+  });
+});
+
 describe('resend and replay', () => {
   let t: TestGateway;
   let a: Device;
