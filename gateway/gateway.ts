@@ -5,7 +5,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as nodeCrypto from 'node:crypto';
 import { ed25519NoteSigner, formatVerifierKey } from '../protocol/checkpoint.js';
 import { trustAnchors } from '../protocol/chain.js';
 import { verifyConnectToken } from '../protocol/connect-token.js';
@@ -15,7 +14,7 @@ import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
-import { makeNodeVerify } from './crypto/node-verify-factory.js';
+import { nodeVerify } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
 import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
@@ -59,8 +58,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const config = loadConfig(overrides);
   const nowMs = runtime.now ?? Date.now;
   const nowS = () => Math.floor(nowMs() / 1000);
-  const nodeVerify = makeNodeVerify(nodeCrypto);
-  const verifier: SignatureVerifier = (alg, key, msg, sig) => nodeVerify(alg, key, msg, sig);
+  // One KeyObject cache on the main thread for registry, token and verdict checks (workers keep their own).
+  const verifier: SignatureVerifier = nodeVerify;
   const trust: TrustMaterial = config.trustFile
     ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
@@ -120,7 +119,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
         await broker!
-          .publish(rejectionsTopic(deviceId), pipelineRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`))
+          .publish(rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`))
           .catch(() => undefined);
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
@@ -182,6 +181,6 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   };
 }
 
-function pipelineRejection(message: string): Uint8Array {
+function topicMismatchRejection(message: string): Uint8Array {
   return encodeRejection({ seq: null, code: 'TOPIC_MISMATCH', message, path: 'topic' });
 }

@@ -4,7 +4,6 @@
  * it). The answer lists every check with its result and, on failure, its code.
  */
 import { Type } from '@sinclair/typebox';
-import * as nodeCrypto from 'node:crypto';
 import { CHECK_NAMES, verifyBundle, type Check, type Verdict } from '../../../protocol/verify-bundle.js';
 import { decodeProofBundle } from '../../../protocol/bundle.js';
 import { parseVerifierKey } from '../../../protocol/checkpoint.js';
@@ -12,7 +11,8 @@ import { OriginProofError } from '../../../protocol/errors.js';
 import { openReading, verifyReading } from '../../../protocol/reading.js';
 import { toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
-import { makeNodeVerify } from '../../crypto/node-verify-factory.js';
+import { nodeVerify } from '../../crypto/node-verifier.js';
+import type { SignatureVerifier } from '../../../protocol/algorithms.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
 import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
@@ -42,7 +42,6 @@ export interface VerifyRouteDeps {
 }
 
 export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
-  const nodeVerify = makeNodeVerify(nodeCrypto);
   const own = parseVerifierKey(deps.checkpointVerifierKey);
   const trust: TrustMaterial = { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, { verifier: own }] };
 
@@ -69,7 +68,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   );
 }
 
-function envelopeVerdict(registry: Registry, bytes: Uint8Array, verifier: ReturnType<typeof makeNodeVerify>): Verdict {
+function envelopeVerdict(registry: Registry, bytes: Uint8Array, verifier: SignatureVerifier): Verdict {
   const checks: Check[] = [];
   const fail = (name: Check['name'], err: unknown) =>
     checks.push({ name, status: 'fail', code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message });
