@@ -1,9 +1,9 @@
 /**
  * End-to-end gateway bench: device publish -> verified -> in a signed block -> receipt back, with readings signed
- * before the timed phase and published from a separate process (bench/e2e-publisher.ts) by N devices, each its own
- * MQTT connection. The same run measures raw node:crypto single-core verification, and reports end-to-end / raw.
- * Then: receipt latency at 80% of the measured maximum, and many devices connected at once. The gateway runs in
- * this process, so its resident memory is sampled here.
+ * before the timed phase and published from a separate process (bench/e2e-publisher.ts) by fleets of devices, each
+ * device its own MQTT connection, all connected at once. The gateway runs in its own process as `npm start` runs it;
+ * its memory and CPU are read from its /metrics. Each fleet also measures raw node:crypto single-core verification in
+ * the same run and reports end-to-end / raw, and optionally receipt latency at 80% of its maximum rate.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,39 +15,49 @@ import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
 import { nodeVerifyRate } from './crypto.js';
 
-export interface E2eOptions {
+/** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
+export interface E2eFleet {
+  alg: Alg;
   devices: number;
+  /** readings prepared per device: 10% warm-up, 50% at the maximum rate, the rest paced (if `paced`) */
   readingsPerDevice: number;
-  /** devices for the connections phase (0 = skip) */
-  connections: number;
+  /** also measure receipt latency at 80% of the maximum rate */
+  paced: boolean;
+}
+
+export interface E2eOptions {
+  fleets: E2eFleet[];
   verifyWorkers: number;
   /** run the gateway inside the bench process instead of its own (default: its own process, as `npm start`) */
   inProcess?: boolean;
   /** gateway queueHighWater (default: the gateway's own) */
   queueHighWater?: number;
-  algs: Alg[];
   log?: (line: string) => void;
 }
 
-export interface E2eAlgResult {
+export interface E2eFleetResult {
   alg: string;
   devices: number;
+  /** readings timed at the maximum rate */
   readings: number;
+  connected: number;
+  connectMs: number;
   maxPerSec: number;
+  /** CPU cores the gateway process used during the maximum-rate phase */
+  gatewayCores: number;
   rawVerifyPerSec: number;
   ratio: number;
   atMaxP99Ms: number;
-  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number };
+  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number } | null;
   rejected: Record<string, number>;
+  /** the gateway's max RSS while this fleet ran */
+  gatewayRssMb: number;
 }
 
 export interface E2eResult {
-  algs: E2eAlgResult[];
-  connections: { devices: number; connected: number; connectMs: number } | null;
-  /** the gateway process's resident memory (its own process unless inProcess) */
+  fleets: E2eFleetResult[];
+  /** the gateway process's resident memory (its own process unless inProcess), max over the run */
   maxRssMb: number;
-  /** max RSS during the throughput phases (1,000 devices) and during the connections phase */
-  rssByPhaseMb: Record<string, number>;
   heapAtMaxRss: string;
   verifyWorkers: number;
 }
@@ -208,51 +218,45 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  const results: E2eAlgResult[] = [];
-  let connections: E2eResult['connections'] = null;
+  const results: E2eFleetResult[] = [];
   try {
-    for (const alg of opts.algs) {
-      const name = algName(alg);
-      phase = `throughput ${name}`;
-      log(`e2e ${name}: onboarding ${opts.devices} devices...`);
-      const devices = await makeFleet(gw.post, root, alg, opts.devices, `agency-${name.toLowerCase()}.bench`);
+    for (const [k, fleet] of opts.fleets.entries()) {
+      const name = algName(fleet.alg);
+      const label = `${name}, ${fleet.devices.toLocaleString('en-US')} devices`;
+      phase = label;
+      log(`e2e ${label}: onboarding...`);
+      const devices = await makeFleet(gw.post, root, fleet.alg, fleet.devices, `agency-${k}-${name.toLowerCase()}.bench`);
       const pub = new Publisher();
-      // three phases share the prepared readings: warm-up, max rate, paced at 80%
-      const per = opts.readingsPerDevice;
+      // the phases share the prepared readings: warm-up, max rate, paced at 80%
+      const per = fleet.readingsPerDevice;
       const warm = Math.max(1, Math.floor(per * 0.1));
-      const maxCount = Math.floor(per * 0.5);
-      const pacedCount = per - warm - maxCount;
+      const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
+      const pacedCount = fleet.paced ? per - warm - maxCount : 0;
       const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
-      log(`e2e ${name}: ${ready.connected} devices connected; ${devices.length * per} readings signed in ${ready.signMs} ms`);
+      log(`e2e ${label}: ${ready.connected} connected in ${ready.connectMs} ms; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       await pub.ask({ type: 'run', rate: 0, count: warm });
       const cpu0 = await gw.cpuSeconds();
       const max = await pub.ask({ type: 'run', rate: 0, count: maxCount });
       const cpu = (await gw.cpuSeconds()) - cpu0;
       const maxPerSec = Number(max.perSec);
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
-      log(`e2e ${name}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway process used ${cores} cores`);
-      const rawVerifyPerSec = nodeVerifyRate(alg, 1500);
-      const rate = Math.floor(maxPerSec * 0.8);
-      const paced = await pub.ask({ type: 'run', rate, count: pacedCount });
-      log(`e2e ${name}: at ${rate}/s (80%): p50 ${paced.p50} ms, p95 ${paced.p95} ms, p99 ${paced.p99} ms`);
+      log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores`);
+      const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
+      let paced: E2eFleetResult['paced'] = null;
+      let pacedRejected: Record<string, number> = {};
+      if (fleet.paced) {
+        const rate = Math.floor(maxPerSec * 0.8);
+        const p = await pub.ask({ type: 'run', rate, count: pacedCount });
+        log(`e2e ${label}: at ${rate}/s (80%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms`);
+        paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99) };
+        pacedRejected = p.rejected as Record<string, number>;
+      }
       await pub.exit();
       results.push({
-        alg: name, devices: devices.length, readings: devices.length * maxCount, maxPerSec, rawVerifyPerSec,
-        ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99),
-        paced: { ratePerSec: rate, perSec: Number(paced.perSec), p50Ms: Number(paced.p50), p95Ms: Number(paced.p95), p99Ms: Number(paced.p99) },
-        rejected: { ...(max.rejected as Record<string, number>), ...(paced.rejected as Record<string, number>) },
+        alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
+        maxPerSec, gatewayCores: cores, rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99), paced,
+        rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
-    }
-    if (opts.connections > 0) {
-      phase = `${opts.connections} connections`;
-      log(`e2e: onboarding ${opts.connections} devices for the connections phase...`);
-      const devices = await makeFleet(gw.post, root, ALG_EDDSA, opts.connections, 'agency-conn.bench');
-      const pub = new Publisher();
-      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: 1, firmware: toHex(FIRMWARE) });
-      await pub.ask({ type: 'run', rate: 0, count: 1 });
-      connections = { devices: opts.connections, connected: Number(ready.connected), connectMs: Number(ready.connectMs) };
-      log(`e2e: ${ready.connected} devices connected at once (in ${ready.connectMs} ms), each sent a reading and got its receipt`);
-      await pub.exit();
     }
   } finally {
     sampling = false;
@@ -260,17 +264,18 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     await gw.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { algs: results, connections, maxRssMb: Math.round(maxRss / 1048576), rssByPhaseMb: rssByPhase, heapAtMaxRss: heapAtMax, verifyWorkers: opts.verifyWorkers };
+  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtMaxRss: heapAtMax, verifyWorkers: opts.verifyWorkers };
 }
 
-// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--connections N] [--workers N]
+// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--workers N] [--queue N] [--in-process]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : def;
   };
   runE2eBench({
-    devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), connections: arg('connections', 0), verifyWorkers: arg('workers', 2), algs: [ALG_EDDSA, ALG_ES256],
+    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
+    verifyWorkers: arg('workers', 2),
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     inProcess: process.argv.includes('--in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));

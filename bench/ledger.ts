@@ -22,6 +22,8 @@ export interface LedgerBenchOptions {
   dir?: string;
   /** Blocks submitted before waiting for the oldest to be durable (a gateway under load keeps submitting). */
   inflight?: number;
+  /** Log sizes (multiples of blockSize) at which to pause appending and time inclusion proofs, for the cost curve. */
+  proofSizes?: number[];
 }
 
 export interface LedgerBenchResult {
@@ -45,6 +47,8 @@ export interface LedgerBenchResult {
   inclusionProofMedianMs: number;
   inclusionProofP99Ms: number;
   verifyPerSec?: number;
+  /** Inclusion proof latency at each of `proofSizes` (timed between blocks; excluded from the append time). */
+  proofsAtSize?: { entries: number; medianMs: number; p99Ms: number }[];
   node: string;
 }
 
@@ -77,6 +81,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const inflight = Math.max(1, opts.inflight ?? 2);
     const window: Promise<unknown>[] = [];
     const c0 = process.cpuUsage();
+    const proofsAtSize: NonNullable<LedgerBenchResult['proofsAtSize']> = [];
+    let pausedMs = 0;
     const t0 = performance.now();
     for (let first = 0; first < entries; first += blockSize) {
       const n = Math.min(blockSize, entries - first);
@@ -87,13 +93,19 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       }
       window.push(ledger.appendBlock(inputs));
       if (window.length >= inflight) await window.shift();
+      if (opts.proofSizes?.includes(first + n)) {
+        const p0 = performance.now();
+        await Promise.all(window.splice(0));
+        proofsAtSize.push({ entries: first + n, ...(await timeProofs(ledger, first + n, 500)) });
+        pausedMs += performance.now() - p0;
+      }
       if ((first / blockSize) % 500 === 0) {
         samples.push(mb());
         anonMax = Math.max(anonMax, rssParts()?.anon ?? 0);
       }
     }
     await Promise.all(window);
-    const appendSeconds = (performance.now() - t0) / 1000;
+    const appendSeconds = (performance.now() - t0 - pausedMs) / 1000;
     const cpu = process.cpuUsage(c0);
     const appendCpuSeconds = (cpu.user + cpu.system) / 1e6;
     const loadAvg1 = Math.round(loadavg()[0]! * 100) / 100;
@@ -129,11 +141,23 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
       openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(median(times) * 1000) / 1000,
       inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }),
-      ...(anonMax > 0 ? { rssAnonMaxMB: anonMax } : {}), ...(verifyRss ? { verifyRssAnonMB: verifyRss.anon, verifyRssFileMB: verifyRss.file } : {}), node: process.version,
+      ...(proofsAtSize.length > 0 ? { proofsAtSize } : {}), ...(anonMax > 0 ? { rssAnonMaxMB: anonMax } : {}), ...(verifyRss ? { verifyRssAnonMB: verifyRss.anon, verifyRssFileMB: verifyRss.file } : {}), node: process.version,
     };
   } finally {
     if (!opts.dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Median and p99 of `count` inclusion proofs for random indexes in a log of `size` entries. */
+async function timeProofs(ledger: Ledger, size: number, count: number): Promise<{ medianMs: number; p99Ms: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const index = Math.floor(Math.random() * size);
+    const p0 = performance.now();
+    await ledger.inclusionProof(index);
+    times.push(performance.now() - p0);
+  }
+  return { medianMs: Math.round(median(times) * 1000) / 1000, p99Ms: Math.round(median(times, 0.99) * 1000) / 1000 };
 }
 
 function arg(name: string): string | undefined {

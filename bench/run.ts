@@ -1,100 +1,34 @@
 /**
- * `npm run bench`: runs named sections, prints a table, writes bench/results/<name>-<date>.json.
- *   npm run bench                          all sections (ledger at 1,000,000 entries: a few minutes)
- *   npm run bench -- --only ledger         one section (comma-separated list allowed)
- *   npm run bench -- --only ledger --full  the issue's 10,000,000-entry ledger case (long: run it in the background)
- *   npm run bench -- --entries 300000      ledger size; --name NAME names the result file (default: the sections)
- *   npm run bench -- --only e2e            gateway end to end (--devices 1000 --connections 10000 --workers 2)
- * A section is a name and a function returning rows (measure, result, target); add one to `sections` below.
+ * `npm run bench`: the whole measurement in one command (~5 minutes on 2 cores): raw verification rates, the ledger
+ * at 10,000,000 entries (with proof times at 10^4, 10^6 and 10^7 on the way), and the gateway end to end in its own
+ * process with fleets of 10, 1,000 and 10,000 devices publishing from another process. Prints the table and the
+ * scaling table, writes bench/results/latest.json (flat keys, see `summarize`) and a dated copy.
+ *   npm run bench                          everything
+ *   npm run bench -- --quick               ledger at 1,000,000 entries and smaller fleets (~1.5 minutes; no latest.json)
+ *   npm run bench -- --only ledger,crypto  some sections (no latest.json); --entries N sets the ledger size
+ *   npm run bench -- --readme              also rewrite README's bench table (between the bench:latest markers)
  * Rates depend on what else runs on the machine: each result file records the load average.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { runCryptoBench } from './crypto.js';
-import { runLedgerBench } from './ledger.js';
-import { runE2eBench } from './e2e.js';
+import { runCryptoBench, type CryptoBenchResult } from './crypto.js';
+import { runLedgerBench, type LedgerBenchResult } from './ledger.js';
+import { runE2eBench, type E2eFleet, type E2eResult } from './e2e.js';
 import { ALG_EDDSA, ALG_ES256 } from '../protocol/algorithms.js';
-
-export interface Row {
-  measure: string;
-  result: string;
-  target?: string;
-}
-
-export interface Section {
-  name: string;
-  run(args: Args): Promise<{ rows: Row[]; raw: unknown }>;
-}
+import { latestTable, scalingTable, summarize, type BenchResults } from './report.js';
 
 export interface Args {
   only?: string[];
-  full: boolean;
+  quick: boolean;
+  readme: boolean;
   entries?: number;
-  name?: string;
   out: string;
-  devices?: number;
-  connections?: number;
   workers?: number;
 }
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
-export const sections: Section[] = [
-  {
-    name: 'ledger',
-    async run(args) {
-      const entries = args.entries ?? (args.full ? 10_000_000 : 1_000_000);
-      const r = await runLedgerBench({ entries, proofs: 2000 });
-      const M = (entries / 1e6).toLocaleString('en-US');
-      return {
-        raw: r,
-        rows: [
-          { measure: `append, blocks of ${r.blockSize}, ${M}M entries (wall)`, result: `${fmt(r.appendPerSec)} entries/s`, target: '>= 200,000/s' },
-          { measure: 'append, per CPU-second of the process', result: `${fmt(r.appendPerCpuSec)} entries/s` },
-          { measure: 'RSS while appending (max; anonymous max)', result: `${r.rssMaxMB} MB (${r.rssAnonMaxMB ?? '?'} MB)`, target: '< 300 MB, flat' },
-          { measure: 'RSS samples while appending', result: `${r.rssSamplesMB.join(', ')} MB` },
-          { measure: `inclusion proof at ${M}M, median / p99`, result: `${r.inclusionProofMedianMs} / ${r.inclusionProofP99Ms} ms`, target: '< 2 ms median' },
-          { measure: `open a ${M}M-entry ledger`, result: `${r.openMs} ms`, target: '< 1 s' },
-          { measure: 'ledger verify', result: `${fmt(r.verifyPerSec ?? 0)} entries/s`, target: '>= 200,000/s' },
-          { measure: 'RSS at the end of verify: anonymous / mapped table files', result: `${r.verifyRssAnonMB ?? '?'} / ${r.verifyRssFileMB ?? '?'} MB` },
-        ],
-      };
-    },
-  },
-  {
-    name: 'e2e',
-    async run(args) {
-      const r = await runE2eBench({
-        devices: args.devices ?? 1000,
-        readingsPerDevice: args.full ? 120 : 60,
-        connections: args.connections ?? 10_000,
-        verifyWorkers: args.workers ?? 2,
-        algs: [ALG_EDDSA, ALG_ES256],
-      });
-      const rows: Row[] = [];
-      for (const a of r.algs) {
-        rows.push(
-          { measure: `${a.alg} end to end, ${fmt(a.devices)} devices (publish -> verified -> signed block -> receipt)`, result: `${fmt(a.maxPerSec)} readings/s`, target: a.alg === 'EdDSA' ? '>= 10,000/s' : '>= 14,000/s' },
-          { measure: `${a.alg} raw node:crypto verify, one core, same run`, result: `${fmt(a.rawVerifyPerSec)}/s; ratio end-to-end/raw ${a.ratio}`, target: 'ratio >= 1.0' },
-          { measure: `${a.alg} receipt latency at 80% of max (${fmt(a.paced.ratePerSec)}/s): p50 / p95 / p99`, result: `${a.paced.p50Ms} / ${a.paced.p95Ms} / ${a.paced.p99Ms} ms`, target: 'p99 < 250 ms' },
-        );
-      }
-      if (r.connections) rows.push({ measure: 'devices connected at once (each sends a reading, gets its receipt)', result: `${fmt(r.connections.connected)} in ${fmt(r.connections.connectMs)} ms`, target: '10,000' });
-      rows.push({ measure: `gateway process RSS (own process, as npm start), max over the run (${r.verifyWorkers} verify workers)`, result: `${r.maxRssMb} MB`, target: '< 500 MB' });
-      rows.push({ measure: 'gateway RSS, max per phase', result: Object.entries(r.rssByPhaseMb).map(([k, v]) => `${k}: ${v} MB`).join('; ') });
-      if (r.heapAtMaxRss) rows.push({ measure: 'at the max RSS', result: r.heapAtMaxRss });
-      return { raw: r, rows };
-    },
-  },
-  {
-    name: 'crypto',
-    async run() {
-      const r = runCryptoBench();
-      return { raw: r, rows: r.map((x) => ({ measure: `${x.alg} verify, node:crypto / @noble`, result: `${fmt(x.nodePerSec)} / ${fmt(x.noblePerSec)} per s (x${x.speedup})` })) };
-    },
-  },
-];
+const SECTIONS = ['crypto', 'ledger', 'e2e'] as const;
 
 export function parseArgs(argv: string[]): Args {
   const val = (name: string): string | undefined => {
@@ -102,45 +36,84 @@ export function parseArgs(argv: string[]): Args {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const only = val('only')?.split(',').map((s) => s.trim()).filter(Boolean);
-  const entries = val('entries');
-  const name = val('name');
-  const num = (k: string) => (val(k) === undefined ? {} : { [k]: Number(val(k)) });
+  const unknown = (only ?? []).filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
   return {
-    full: argv.includes('--full'), out: val('out') ?? 'bench/results', ...(only ? { only } : {}), ...(entries ? { entries: Number(entries) } : {}), ...(name ? { name } : {}),
-    ...num('devices'), ...num('connections'), ...num('workers'),
+    quick: argv.includes('--quick'), readme: argv.includes('--readme'), out: val('out') ?? 'bench/results',
+    ...(only ? { only } : {}), ...(val('entries') ? { entries: Number(val('entries')) } : {}), ...(val('workers') ? { workers: Number(val('workers')) } : {}),
   };
 }
 
-function table(rows: (Row & { section: string })[]): string {
-  const head = ['section', 'measure', 'result', 'target'];
-  const cells = rows.map((r) => [r.section, r.measure, r.result, r.target ?? '']);
-  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
-  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...cells.map(line)].join('\n');
+/** The fleets: both algorithms at 1,000 devices with latency, then EdDSA at 10 and 10,000 for the scaling table. */
+function fleets(quick: boolean): E2eFleet[] {
+  return [
+    { alg: ALG_EDDSA, devices: 1000, readingsPerDevice: quick ? 30 : 60, paced: true },
+    { alg: ALG_ES256, devices: 1000, readingsPerDevice: quick ? 30 : 60, paced: true },
+    { alg: ALG_EDDSA, devices: 10, readingsPerDevice: quick ? 1000 : 3000, paced: false },
+    { alg: ALG_EDDSA, devices: quick ? 3000 : 10_000, readingsPerDevice: 4, paced: false },
+  ];
+}
+
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function rewriteReadme(table: string): Promise<void> {
+  const begin = '<!-- bench:latest:begin -->';
+  const end = '<!-- bench:latest:end -->';
+  const text = await readFile('README.md', 'utf8');
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`README.md has no ${begin} ... ${end} block`);
+  await writeFile('README.md', `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const args = parseArgs(argv);
-  const chosen = sections.filter((s) => !args.only || args.only.includes(s.name));
-  const unknown = (args.only ?? []).filter((n) => !sections.some((s) => s.name === n));
-  if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${sections.map((s) => s.name).join(', ')}`);
+  const run = (s: (typeof SECTIONS)[number]) => !args.only || args.only.includes(s);
   const started = new Date();
-  const results: Record<string, unknown> = {};
-  const rows: (Row & { section: string })[] = [];
-  for (const s of chosen) {
-    process.stderr.write(`bench: ${s.name}...\n`);
+  const results: BenchResults = {};
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    process.stderr.write(`bench: ${name}...\n`);
     const t0 = performance.now();
-    const r = await s.run(args);
-    results[s.name] = { ...(r.raw as object), seconds: Math.round((performance.now() - t0) / 100) / 10 };
-    rows.push(...r.rows.map((x) => ({ ...x, section: s.name })));
+    const r = await f();
+    seconds[name] = Math.round((performance.now() - t0) / 100) / 10;
+    return r;
+  };
+  if (run('crypto')) results.crypto = await timed<CryptoBenchResult[]>('crypto', async () => runCryptoBench());
+  if (run('ledger')) {
+    const entries = args.entries ?? (args.quick ? 1_000_000 : 10_000_000);
+    const proofSizes = [10_000, 1_000_000, 10_000_000].filter((n) => n < entries);
+    results.ledger = await timed<LedgerBenchResult>('ledger', () => runLedgerBench({ entries, proofs: 2000, proofSizes }));
   }
+  if (run('e2e')) results.e2e = await timed<E2eResult>('e2e', () => runE2eBench({ fleets: fleets(args.quick), verifyWorkers: args.workers ?? 2 }));
+
   const env = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAvgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), started: started.toISOString() };
-  process.stdout.write(`${table(rows)}\n`);
+  const summary = summarize(results, { commit: commit(), date: started.toISOString() });
+  const tables = `${latestTable(results)}\n\n${scalingTable(results)}`;
+  process.stdout.write(`\n${tables}\n`);
   await mkdir(args.out, { recursive: true });
-  const name = args.name ?? (chosen.map((s) => s.name).join('+') + (args.full ? '-full' : ''));
-  const file = join(args.out, `${name}-${started.toISOString().slice(0, 10)}.json`);
-  await writeFile(file, `${JSON.stringify({ env, args, results, rows }, null, 2)}\n`);
-  process.stdout.write(`written to ${file}\n`);
+  const complete = !args.only && !args.quick && args.entries === undefined;
+  const body = `${JSON.stringify({ ...summary, complete, env, args, seconds, results }, null, 2)}\n`;
+  const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, '-');
+  const dated = join(args.out, `${complete ? 'bench' : (args.only ?? ['quick']).join('+')}-${stamp}.json`);
+  await writeFile(dated, body);
+  process.stdout.write(`written to ${dated}\n`);
+  // latest.json is the record README quotes: only a complete run (all sections, the 10M ledger) replaces it.
+  if (complete) {
+    await writeFile(join(args.out, 'latest.json'), body);
+    process.stdout.write(`written to ${join(args.out, 'latest.json')}\n`);
+    if (args.readme) await rewriteReadme(tables);
+  } else if (args.readme) {
+    process.stdout.write('README not rewritten: only a complete run (no --only/--quick/--entries) updates it\n');
+  }
 }
 
 await main();

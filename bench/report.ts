@@ -1,0 +1,127 @@
+/**
+ * The bench's outputs: the flat summary written to bench/results/latest.json, the main table and the scaling table
+ * (markdown, printed and optionally written into README). Pure functions over the sections' results.
+ */
+import type { CryptoBenchResult } from './crypto.js';
+import type { LedgerBenchResult } from './ledger.js';
+import type { E2eFleetResult, E2eResult } from './e2e.js';
+
+export interface BenchResults {
+  crypto?: CryptoBenchResult[];
+  ledger?: LedgerBenchResult;
+  e2e?: E2eResult;
+}
+
+/** latest.json's keys. A figure the run did not measure is null; `_10m` keys are null unless the ledger had 10M entries. */
+export interface BenchSummary {
+  commit: string;
+  date: string;
+  e2e_ed25519_per_s: number | null;
+  e2e_es256_per_s: number | null;
+  raw_verify_ed25519_per_s: number | null;
+  raw_verify_es256_per_s: number | null;
+  ratio_ed25519: number | null;
+  ratio_es256: number | null;
+  /** the worse of the two algorithms' p99 at 80% of their maximum rate */
+  receipt_p99_ms: number | null;
+  receipt_p99_ms_ed25519: number | null;
+  receipt_p99_ms_es256: number | null;
+  gateway_peak_rss_mb: number | null;
+  ledger_entries: number | null;
+  ledger_append_per_s: number | null;
+  ledger_proof_ms_10m: number | null;
+  ledger_verify_per_s: number | null;
+  ledger_open_ms_10m: number | null;
+  ledger_rss_mb_10m: number | null;
+}
+
+const MAIN_FLEET = 1000;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+function mainFleet(r: BenchResults, alg: 'EdDSA' | 'ES256'): E2eFleetResult | undefined {
+  return r.e2e?.fleets.find((f) => f.alg === alg && f.devices === MAIN_FLEET);
+}
+
+function rawRate(r: BenchResults, alg: 'EdDSA' | 'ES256'): number | null {
+  return mainFleet(r, alg)?.rawVerifyPerSec ?? r.crypto?.find((c) => c.alg === alg)?.nodePerSec ?? null;
+}
+
+export function summarize(r: BenchResults, meta: { commit: string; date: string }): BenchSummary {
+  const ed = mainFleet(r, 'EdDSA');
+  const es = mainFleet(r, 'ES256');
+  const p99s = [ed?.paced?.p99Ms, es?.paced?.p99Ms].filter((x): x is number => x !== undefined);
+  const l = r.ledger;
+  const at10m = l?.entries === 10_000_000;
+  return {
+    commit: meta.commit,
+    date: meta.date,
+    e2e_ed25519_per_s: ed?.maxPerSec ?? null,
+    e2e_es256_per_s: es?.maxPerSec ?? null,
+    raw_verify_ed25519_per_s: rawRate(r, 'EdDSA'),
+    raw_verify_es256_per_s: rawRate(r, 'ES256'),
+    ratio_ed25519: ed?.ratio ?? null,
+    ratio_es256: es?.ratio ?? null,
+    receipt_p99_ms: p99s.length > 0 ? Math.max(...p99s) : null,
+    receipt_p99_ms_ed25519: ed?.paced?.p99Ms ?? null,
+    receipt_p99_ms_es256: es?.paced?.p99Ms ?? null,
+    gateway_peak_rss_mb: r.e2e?.maxRssMb ?? null,
+    ledger_entries: l?.entries ?? null,
+    ledger_append_per_s: l?.appendPerSec ?? null,
+    ledger_proof_ms_10m: at10m ? l.inclusionProofMedianMs : null,
+    ledger_verify_per_s: l?.verifyPerSec ?? null,
+    ledger_open_ms_10m: at10m ? l.openMs : null,
+    ledger_rss_mb_10m: at10m ? l.rssMaxMB : null,
+  };
+}
+
+function markdown(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** The main table: every issue target with its measured figure. */
+export function latestTable(r: BenchResults): string {
+  const rows: string[][] = [];
+  for (const alg of ['EdDSA', 'ES256'] as const) {
+    const f = mainFleet(r, alg);
+    const raw = rawRate(r, alg);
+    if (raw !== null) rows.push([`${alg} raw node:crypto verify, one core`, `${fmt(raw)}/s`, '']);
+    if (!f) continue;
+    rows.push(
+      [`${alg} end to end, ${fmt(f.devices)} devices (publish -> verified -> signed block -> receipt)`, `${fmt(f.maxPerSec)} readings/s`, alg === 'EdDSA' ? '>= 10,000/s' : '>= 14,000/s'],
+      [`${alg} ratio end to end / raw`, `${f.ratio}`, '>= 1.0'],
+    );
+    if (f.paced) rows.push([`${alg} receipt latency at 80% of max (${fmt(f.paced.ratePerSec)}/s): p50 / p95 / p99`, `${f.paced.p50Ms} / ${f.paced.p95Ms} / ${f.paced.p99Ms} ms`, 'p99 < 250 ms']);
+  }
+  if (r.e2e) {
+    const big = [...r.e2e.fleets].sort((a, b) => b.devices - a.devices)[0];
+    if (big) rows.push(['devices connected at once (each gets its receipts)', `${fmt(big.connected)} of ${fmt(big.devices)}`, '10,000']);
+    rows.push([`gateway peak RSS (own process, ${r.e2e.verifyWorkers} verify workers)`, `${r.e2e.maxRssMb} MB`, '< 500 MB']);
+  }
+  const l = r.ledger;
+  if (l) {
+    const M = `${(l.entries / 1e6).toLocaleString('en-US')}M`;
+    rows.push(
+      [`ledger append, blocks of ${fmt(l.blockSize)}, ${M} entries`, `${fmt(l.appendPerSec)} entries/s (${fmt(l.appendPerCpuSec)} per CPU-second)`, '>= 200,000/s'],
+      [`ledger RSS while appending ${M}`, `${l.rssMaxMB} MB max; samples ${l.rssSamplesMB.join(', ')}`, '< 300 MB, flat'],
+      [`inclusion proof at ${M}, median / p99`, `${l.inclusionProofMedianMs} / ${l.inclusionProofP99Ms} ms`, '< 2 ms median'],
+      [`open a ${M}-entry ledger`, `${l.openMs} ms`, '< 1 s'],
+    );
+    if (l.verifyPerSec !== undefined) rows.push(['ledger verify', `${fmt(l.verifyPerSec)} entries/s`, '>= 200,000/s']);
+  }
+  return markdown(['measure', 'result', 'target'], rows);
+}
+
+/** The cost curve: throughput and gateway memory by fleet size, proof time by log size. */
+export function scalingTable(r: BenchResults): string {
+  const rows: string[][] = [];
+  const fleets = [...(r.e2e?.fleets ?? [])].filter((f) => f.alg === 'EdDSA').sort((a, b) => a.devices - b.devices);
+  for (const f of fleets) {
+    rows.push([`${fmt(f.devices)} devices connected (EdDSA)`, `${fmt(f.maxPerSec)} readings/s`, `gateway RSS ${f.gatewayRssMb} MB`]);
+  }
+  const l = r.ledger;
+  if (l) {
+    for (const p of l.proofsAtSize ?? []) rows.push([`inclusion proof, ${fmt(p.entries)} entries`, `${p.medianMs} ms median`, `p99 ${p.p99Ms} ms`]);
+    rows.push([`inclusion proof, ${fmt(l.entries)} entries`, `${l.inclusionProofMedianMs} ms median`, `p99 ${l.inclusionProofP99Ms} ms`]);
+  }
+  return markdown(['scale', 'throughput / time', 'memory / tail'], rows);
+}
