@@ -125,6 +125,8 @@ interface GatewayUnderTest {
   mqttUrl: string;
   post: Post;
   rss(): Promise<number>;
+  /** peak resident memory since the process started (getrusage maxrss): catches peaks between samples */
+  peakRss(): Promise<number>;
   /** V8 heap and external memory, for the record of where RSS goes */
   heap?(): Promise<string>;
   cpuSeconds(): Promise<number>;
@@ -143,6 +145,7 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
       return { status: r.statusCode, text: r.body };
     },
     rss: async () => process.memoryUsage().rss,
+    peakRss: async () => process.resourceUsage().maxRSS * 1024,
     cpuSeconds: async () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
@@ -154,7 +157,9 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
 /** The gateway as `npm start` runs it, in its own process; memory and CPU read from its /metrics. */
 async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', '--verify-workers', String(opts.verifyWorkers)], {
+  // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR)
+  const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, main, 'gateway', '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', '--verify-workers', String(opts.verifyWorkers)], {
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -180,6 +185,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
       return { status: r.status, text: await r.text() };
     },
     rss: () => metric('originproof_process_resident_memory_bytes'),
+    peakRss: () => metric('originproof_process_peak_resident_memory_bytes'),
     heap: async () => {
       const mb = async (n: string) => Math.round((await metric(n)) / 1048576);
       return `main-thread heap total ${await mb('originproof_nodejs_heap_size_total_bytes')} MB, used ${await mb('originproof_nodejs_heap_size_used_bytes')} MB, external ${await mb('originproof_nodejs_external_memory_bytes')} MB`;
@@ -215,7 +221,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       if (rss > maxRss && gw.heap) heapAtMax = await gw.heap().catch(() => '');
       maxRss = Math.max(maxRss, rss);
       rssByPhase[phase] = Math.max(rssByPhase[phase] ?? 0, Math.round(rss / 1048576));
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 500));
     }
   })();
   const results: E2eFleetResult[] = [];
@@ -258,6 +264,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
         rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
     }
+    maxRss = Math.max(maxRss, await gw.peakRss());
   } finally {
     sampling = false;
     await sampler;

@@ -10,6 +10,7 @@ export interface GatewayMetrics {
   connectedDevices: Gauge;
   ledgerSize: Gauge;
   blocks: Counter;
+  peakRss: Gauge;
 }
 
 export function createMetrics(defaults = false): GatewayMetrics {
@@ -29,5 +30,13 @@ export function createMetrics(defaults = false): GatewayMetrics {
     connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
     ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),
     blocks: new Counter({ name: 'originproof_blocks_total', help: 'Blocks sealed since start', registers: [registry] }),
+    peakRss: new Gauge({
+      name: 'originproof_process_peak_resident_memory_bytes',
+      help: 'Peak resident memory of the process since start (getrusage maxrss)',
+      registers: [registry],
+      collect() {
+        this.set(process.resourceUsage().maxRSS * 1024);
+      },
+    }),
   };
 }

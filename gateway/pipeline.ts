@@ -15,6 +15,7 @@ import type { VerifyPool } from './crypto/verify-pool.js';
 import type { Registry, DeviceRecord } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
+import { Fifo } from './fifo.js';
 
 export interface AppendedEntry {
   index: number;
@@ -55,7 +56,7 @@ interface DeviceLane {
 export class Pipeline {
   private readonly lanes = new Map<string, DeviceLane>();
   private depth = 0;
-  private waiters: (() => void)[] = [];
+  private waiters = new Fifo<() => void>();
   private accepting = true;
   private inflight = new Set<Promise<unknown>>();
   private readonly now: () => number;
@@ -242,7 +243,7 @@ export class Pipeline {
   async drain(flush: () => Promise<void>): Promise<void> {
     this.accepting = false;
     // Parked publishers each get a slot (they will be answered UNAVAILABLE and release it).
-    for (const w of this.waiters.splice(0)) {
+    for (const w of this.waiters.drain()) {
       this.setDepth(this.depth + 1);
       w();
     }

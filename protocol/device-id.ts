@@ -17,6 +17,13 @@ export function deviceIdFromKey(key: PublicKey): Uint8Array {
   return id;
 }
 
+/** Whether `id` is the device id of the key whose RFC 9679 thumbprint is `thumbprint` (no hashing). */
+export function isDeviceIdOfThumbprint(id: Uint8Array, thumbprint: Uint8Array): boolean {
+  if (id.length !== DEVICE_ID_LENGTH || id[0] !== UEID_TYPE_RAND || thumbprint.length < 16) return false;
+  for (let i = 0; i < 16; i++) if (id[i + 1] !== thumbprint[i]) return false;
+  return true;
+}
+
 export function deviceIdToHex(id: Uint8Array): string {
   if (id.length !== DEVICE_ID_LENGTH || id[0] !== UEID_TYPE_RAND) fail('CLAIM_INVALID', 'device id must be a 17-byte RAND UEID', 'ueid');
   return toHex(id);

@@ -15,7 +15,7 @@ import { encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
 import { createSign1, verifySign1, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
-import { deviceIdFromKey, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
+import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
 import { openEnvelope } from './envelope.js';
 import { fail } from './errors.js';
 import { asMap, join, onlyKeys, reqBytes, reqInt, reqText, reqTime, TOKEN_NAME, type ClaimMap } from './schema.js';
@@ -142,7 +142,8 @@ export function verifyReading(opened: OpenedReading, deviceCert: DecodedCertific
   const profile = deviceCert.claims.profile;
   if (deviceCert.claims.role !== 'device' || !profile) fail('ROLE_VIOLATION', 'readings are signed by device certificates only', 'certificate.role');
   if (!bytesEqual(opened.kid, deviceCert.holderKid)) fail('UNKNOWN_KEY', 'kid is not the key of this device certificate', 'protected.kid');
-  if (!bytesEqual(claims.deviceId, deviceIdFromKey(deviceCert.holderKey))) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
+  // The device id is 0x01 || the first 16 bytes of the key's thumbprint, which the certificate already holds.
+  if (!isDeviceIdOfThumbprint(claims.deviceId, deviceCert.holderKid)) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
   verifySign1(opened.sign1, deviceCert.holderKey, {
     ...(opts.verifier ? { verifier: opts.verifier } : {}),
     ...(opts.allowedAlgs ? { allowedAlgs: opts.allowedAlgs } : {}),

@@ -68,7 +68,10 @@ export interface EmbeddedBroker {
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes: number }): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 1000 });
+  // concurrency 0: mqemitter routes every message at once instead of queueing beyond a limit; its queue is an array
+  // drained with shift(), O(n) per message once thousands of receipts wait (6.7% of the gateway's CPU under load).
+  // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0 });
   const deviceOf = new WeakMap<Client, string>();
 
   // aedes buffers a whole packet before any hook sees it, so cap the frame size in its parser: a frame above the

@@ -82,4 +82,35 @@ describe('VerifyPool', () => {
       await inline.close();
     }
   });
+
+  test('a packed batch mixing algorithms, views into larger buffers, bad lengths and unknown algs gets the inline verdicts', async () => {
+    const pool = new VerifyPool(2, 64);
+    const inline = new VerifyPool(0);
+    try {
+      const good = [...sample(ALG_EDDSA, 6), ...sample(ALG_ES256, 6)];
+      // Views at odd offsets into a shared buffer, as a signature sliced out of an MQTT packet is.
+      const big = new Uint8Array(4096);
+      const asView = (b: Uint8Array, at: number) => {
+        big.set(b, at);
+        return big.subarray(at, at + b.length);
+      };
+      const odd = good.map((r, i) => ({ ...r, signature: asView(r.signature, 7 + i * 97) }));
+      const reqs = [
+        ...good, ...odd,
+        { ...good[0]!, alg: -35 },
+        { ...good[1]!, signature: good[1]!.signature.subarray(1) },
+        { ...good[2]!, publicKey: new Uint8Array(300) },
+        { ...good[3]!, message: new Uint8Array(70_000) },
+        { ...good[7]!, publicKey: good[0]!.publicKey },
+      ];
+      const got = await Promise.all(reqs.map((r) => pool.verify(r)));
+      const want = await Promise.all(reqs.map((r) => inline.verify(r)));
+      expect(got).toEqual(want);
+      expect(got.slice(0, 24).every(Boolean)).toBe(true);
+      expect(got.slice(24).some(Boolean)).toBe(false);
+    } finally {
+      await pool.close();
+      await inline.close();
+    }
+  });
 });
