@@ -159,6 +159,7 @@ describe('verifier web page (Chromium)', () => {
     const kept = Number(await page.getAttribute('#kept-state', 'data-size'));
     const later = await published(conn, await reading(sensor, 2));
     const bytes = await bundleBytes(later, `?since=${kept}`);
+    expect(await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active?.state))).toBe('activated');
     await context.setOffline(true);
     try {
       await page.waitForSelector('#offline:not([hidden])');
@@ -168,6 +169,16 @@ describe('verifier web page (Chromium)', () => {
       expect(rows).toEqual(CHECKS.map((c) => [c, 'pass', '']));
       expect(await page.textContent('#checks [data-check="consistency"] .sentence')).toContain(`(size ${kept} to ${decodeProofBundle(bytes).treeSize})`);
       await shot('2-dropped-bundle-offline-all-green');
+
+      // Opened again without a network: the service worker serves the page, the saved anchors verify.
+      const res = await page.reload();
+      expect(res?.fromServiceWorker()).toBe(true);
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.textContent('#trust-panel .note')).toContain('saved in this browser');
+      await dropFile(`entry-${later}.cbor`, bytes);
+      await page.waitForSelector('#verdict');
+      expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+      await shot('2b-reopened-offline');
     } finally {
       await context.setOffline(false);
     }
