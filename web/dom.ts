@@ -22,6 +22,17 @@ function append(el: Element, children: Child[]): void {
   }
 }
 
+/** A file input behind a button-like label that the keyboard can reach too (Enter or Space opens the picker). */
+export function fileButton(label: string, input: HTMLInputElement): HTMLLabelElement {
+  const el = h('label', { class: 'button', tabindex: 0, role: 'button' }, label, input);
+  el.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter' && ev.key !== ' ') return;
+    ev.preventDefault();
+    input.click();
+  });
+  return el;
+}
+
 /** Offer bytes as a file download (no server round trip). */
 export function download(name: string, text: string, type = 'application/json'): void {
   const url = URL.createObjectURL(new Blob([text], { type }));

@@ -1,6 +1,6 @@
 /** The trust panel: the anchors verification uses, shown openly with fingerprints, and where they came from. */
 import type { App } from './app.js';
-import { download, h } from './dom.js';
+import { download, fileButton, h } from './dom.js';
 import { formatTime, groupHex } from './format.js';
 import { describeTrust } from './verification.js';
 
@@ -60,7 +60,7 @@ export function trustView(app: App): HTMLElement {
     app.state.trustError ? h('p', { class: 'error', id: 'trust-error' }, t('trust.bad', app.state.trustError)) : null,
     rows,
     h('div', { class: 'actions' },
-      h('label', { class: 'button' }, t('trust.load'), pickFile('.json,application/json', (name, text) => app.loadTrustFile(name, text))),
+      fileButton(t('trust.load'), pickFile('.json,application/json', (name, text) => app.loadTrustFile(name, text))),
       trust.source === 'file' ? h('button', { type: 'button', onclick: () => void app.useServerTrust() }, t('trust.useServer')) : null,
       trust.source === 'server' ? h('button', { type: 'button', onclick: () => download('trust.json', trust.text) }, t('trust.save')) : null,
     ),

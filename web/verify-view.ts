@@ -1,7 +1,7 @@
 /** The Verify view: drop a bundle, paste a link or type an entry number; the verdict with each check in words. */
 import { CHECK_NAMES, type Verdict } from '../protocol/verify-bundle.js';
 import type { App } from './app.js';
-import { fileBytes, h } from './dom.js';
+import { fileBytes, fileButton, h } from './dom.js';
 import { checkSentence, formatReading, formatTime, verdictHeadline, type ReadingBody } from './format.js';
 import { dataKey } from './i18n.js';
 import { pickFile } from './trust-view.js';
@@ -23,7 +23,7 @@ function inputArea(app: App): HTMLElement {
   });
   const drop = h('div', { id: 'drop-zone', class: 'drop-zone', tabindex: 0 },
     h('p', {}, t('verify.drop')),
-    h('label', { class: 'button' }, t('verify.choose'), choose),
+    fileButton(t('verify.choose'), choose),
   );
   drop.addEventListener('dragover', (ev) => {
     ev.preventDefault();
@@ -108,7 +108,7 @@ function keptView(app: App, outcome?: Extract<Outcome, { kind: 'verdict' }>): HT
     h('div', { class: 'actions' },
       keepable ? h('button', { type: 'button', id: 'keep-checkpoint', onclick: () => app.keep(outcome.bundle.checkpoint) }, t('keep.button', { size: outcome.verdict.checkpoint!.size })) : null,
       k ? h('button', { type: 'button', id: 'forget-checkpoint', onclick: () => app.forgetKept() }, t('keep.forget')) : null,
-      h('label', { class: 'button' }, t('keep.load'), pickFile('.txt,text/plain', (_n, text) => app.loadKeptFile(text))),
+      fileButton(t('keep.load'), pickFile('.txt,text/plain', (_n, text) => app.loadKeptFile(text))),
     ),
   );
 }
