@@ -95,6 +95,7 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
     case 'consistency': {
       const to = v.checkpoint?.size ?? 0;
       const from = ctx.keptSize ?? to;
+      if (from === to) return t('pass.consistencySame', { size: to });
       return t('pass.consistency', { from: Math.min(from, to), to: Math.max(from, to) });
     }
   }

@@ -155,6 +155,13 @@ const app: App = {
 window.addEventListener('online', () => {
   app.state.offline = false;
   app.render();
+  // Anchors read from the saved copy while offline: fetch the server's again.
+  if (app.state.trust.source === 'server' && app.state.trust.savedAtMs !== undefined) {
+    void serverTrust().then((trust) => {
+      if (trust.source === 'server') app.state.trust = trust;
+      app.render();
+    });
+  }
 });
 window.addEventListener('offline', () => {
   app.state.offline = true;

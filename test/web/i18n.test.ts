@@ -85,6 +85,7 @@ describe('human forms', () => {
     expect(checkSentence('en', { name: 'signature', status: 'pass', message: '' }, verdict)).toBe('Signed by device 01ab of agency psb.example.');
     expect(checkSentence('zh', { name: 'revocation', status: 'fail', code: 'CERT_REVOKED', message: '' }, verdict)).toBe(`未通过：${zh['code.CERT_REVOKED']}`);
     expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 5 })).toContain('(size 5 to 9)');
+    expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 9 })).toBe(en['pass.consistencySame'].replace('{size}', '9'));
     expect(verdictHeadline('en', { ...verdict, checks: [{ name: 'revocation', status: 'fail', code: 'CERT_REVOKED', message: '' }] })).toBe('INVALID: Revocation CERT_REVOKED');
   });
 });

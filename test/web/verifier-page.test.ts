@@ -182,6 +182,8 @@ describe('verifier web page (Chromium)', () => {
     } finally {
       await context.setOffline(false);
     }
+    // Back online, the page fetches the server's anchors again instead of its saved copy.
+    await page.waitForFunction(() => !document.querySelector('#trust-panel .note')?.textContent?.includes('saved in this browser'));
   });
 
   test('a pasted entry link; a biometric event in words, never raw', async () => {
