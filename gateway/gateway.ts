@@ -24,6 +24,7 @@ import { buildHttpApp, type HttpApp } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
 import { verifyRoutes } from './http/routes/verify.js';
+import { exploreRoutes } from './http/routes/explore.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
@@ -141,6 +142,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       registryRoutes(a, registry, nowS);
       recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, mqttPorts: () => ports });
       verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
+      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs() });
     },
   });
 

@@ -62,6 +62,14 @@ export class LedgerQueries {
     return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! }));
   }
 
+  /** A device's latest `limit` readings, newest (highest seq) first: one reverse scan of its index. */
+  async latestByDevice(deviceId: string, limit?: number): Promise<FoundEntry[]> {
+    const hits = [];
+    for await (const h of this.backend.deviceHits(deviceId, { reverse: true, limit: lim(limit) })) hits.push(h);
+    const entries = await this.backend.getEntries(hits.map((h) => h.index));
+    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! }));
+  }
+
   async entriesByTime(q: TimeQuery): Promise<FoundEntry[]> {
     const hits: TimeHit[] = [];
     for await (const h of this.backend.timeHits(q.fromMs, q.toMs, { limit: lim(q.limit), ...(q.after ? { after: q.after } : {}) })) hits.push(h);

@@ -52,6 +52,8 @@ export interface VerdictRecord {
   receivedAtMs: number;
   deviceId?: string;
   agency?: string;
+  /** The trust anchor (root) the chain ended at, when the chain check passed. */
+  root?: string;
   seq?: number;
   iat?: number;
   body?: unknown;
@@ -62,7 +64,7 @@ export interface Verdict {
   checks: Check[];
   record?: VerdictRecord;
   /** The checkpoint the entry was proven against (trusted only if the checkpoint check passed). */
-  checkpoint?: { origin: string; size: number; root: string };
+  checkpoint?: { origin: string; size: number; root: string; signedBy: string[] };
 }
 
 export interface VerifyBundleOptions {
@@ -114,8 +116,9 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   const cpOpts = { ...(trust.origin ? { origin: trust.origin } : {}), ...(ed ? { verify: ed } : {}) };
   let entry: LogEntry | undefined;
   let opened: OpenedReading | undefined;
-  let cp: Checkpoint | undefined;
+  let cp: (Checkpoint & { verified: string[] }) | undefined;
   let header: BlockHeader | undefined;
+  let rootName: string | undefined;
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {
@@ -216,6 +219,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
         'chain',
         run('chain', () => {
           const chain = validateChain([d, a], trust.anchors, r.claims.iat, v);
+          rootName = chain.anchor.name;
           return `${d.claims.sub} <- ${a.claims.sub} <- ${chain.anchor.name}, valid at ${r.claims.iat}`;
         }),
       );
@@ -291,9 +295,10 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       rec.iat = opened.claims.iat;
       rec.body = opened.claims.body.kind === 'biometric' ? { ...opened.claims.body, subjectCommitment: toHex(opened.claims.body.subjectCommitment) } : opened.claims.body;
       if (agency) rec.agency = agency.claims.sub;
+      if (rootName !== undefined) rec.root = rootName;
     }
   }
-  if (cp) verdict.checkpoint = { origin: cp.origin, size: cp.size, root: toBase64(cp.root) };
+  if (cp) verdict.checkpoint = { origin: cp.origin, size: cp.size, root: toBase64(cp.root), signedBy: cp.verified };
   return verdict;
 }
 

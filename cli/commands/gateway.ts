@@ -53,6 +53,7 @@ export function registerGateway(program: Command): void {
         [
           `OriginProof gateway ready`,
           `  HTTP API      ${gw.httpUrl}   (docs: ${gw.httpUrl}/docs)`,
+          `  verifier page ${gw.httpUrl}/`,
           `  MQTT          ${gw.mqttUrl}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
           `  data          ${gw.config.dataDir}`,
           `  root(s)       ${roots}`,

@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { toErrorBody } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { defaultWebRoot, registerWebPage } from './web-page.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -28,6 +29,8 @@ export interface HttpAppOptions {
   /** Registers the API routes (gateway/http/routes/*) inside the app. */
   routes: (app: HttpApp) => Promise<void> | void;
   version: string;
+  /** The built verifier web page served at `/` (default dist/web, found from this module; null: none). */
+  webRoot?: string | null;
 }
 
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
@@ -79,5 +82,6 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   });
 
   await opts.routes(app);
+  if (opts.webRoot !== null) await registerWebPage(app, opts.webRoot ?? defaultWebRoot());
   return app;
 }

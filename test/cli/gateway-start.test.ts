@@ -1,7 +1,7 @@
 /**
  * `npm start` is `node dist/cli/main.js gateway`: started here the same way, configured only by environment
- * variables (ports 0: tests never bind fixed ports), it serves /healthz and /docs, creates its checkpoint key and
- * stops cleanly on SIGTERM; a configuration that does not validate stops the start with a clear message.
+ * variables (ports 0: tests never bind fixed ports), from another working directory, it serves /healthz, /docs and
+ * the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a configuration that does not validate stops the start with a clear message.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,10 +13,10 @@ import { describe, expect, test } from 'vitest';
 const main = join(process.cwd(), 'dist/cli/main.js');
 
 describe('starting the gateway as npm start does', () => {
-  test('environment-configured start serves /healthz and /docs, then shuts down on SIGTERM', async () => {
+  test('environment-configured start serves /healthz, /docs and the verifier page, then shuts down on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-start-'));
     const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, [main, 'gateway'], { env });
+    const child = spawn(process.execPath, [main, 'gateway'], { env, cwd: dir }); // the page is found from the module, not the cwd
     const url = await new Promise<string>((resolve, reject) => {
       let text = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -30,6 +30,10 @@ describe('starting the gateway as npm start does', () => {
     const docs = await fetch(`${url}/docs/`);
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');
+    const page = await fetch(`${url}/`);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    const script = /src="\.\/(assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect((await fetch(`${url}/${script}`)).status).toBe(200);
     expect(existsSync(join(dir, 'data', 'gateway-checkpoint.key.json'))).toBe(true);
     const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     child.kill('SIGTERM');

@@ -82,6 +82,9 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       expect((await ledger.entriesByDevice('dev-a')).map((e) => e.seq)).toEqual([1, 3, 7]);
       expect((await ledger.entriesByDevice('dev-a', { after: 1, limit: 1 })).map((e) => e.seq)).toEqual([3]);
       expect((await ledger.entriesByDevice('dev-a', { fromMs: 1_002, toMs: 1_006 })).map((e) => e.seq)).toEqual([3]);
+      expect((await ledger.latestByDevice('dev-a', 2)).map((e) => [e.seq, e.index])).toEqual([[7, 4], [3, 2]]);
+      expect((await ledger.latestByDevice('dev-b')).map((e) => decodeLogEntry(e.entry).index)).toEqual([1]);
+      expect(await ledger.latestByDevice('dev-zz')).toEqual([]);
       const t = await ledger.entriesByTime({ fromMs: 1_002, toMs: 1_003 });
       expect(t.map((e) => e.index)).toEqual([1, 3, 2]);
       expect((await ledger.entriesByTime({ fromMs: 0, toMs: 5_000, after: t[0]!, limit: 1 })).map((e) => e.index)).toEqual([3]);

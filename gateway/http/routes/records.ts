@@ -26,7 +26,7 @@ const ReadingView = Type.Object({
   ]),
 });
 
-const EntryView = Type.Object({
+export const EntryView = Type.Object({
   index: Type.Integer(),
   type: Type.String(),
   receivedAtMs: Type.Integer(),

@@ -31,7 +31,7 @@ const VerdictSchema = Type.Object({
   valid: Type.Boolean(),
   checks: Type.Array(CheckSchema),
   record: Type.Optional(Type.Object({}, { additionalProperties: true })),
-  checkpoint: Type.Optional(Type.Object({ origin: Type.String(), size: Type.Integer(), root: Type.String() })),
+  checkpoint: Type.Optional(Type.Object({ origin: Type.String(), size: Type.Integer(), root: Type.String(), signedBy: Type.Array(Type.String(), { description: 'names of the trusted keys whose signatures verified' }) })),
 });
 
 export interface VerifyRouteDeps {

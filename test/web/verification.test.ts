@@ -1,0 +1,80 @@
+/**
+ * The page's verification step without the browser (web/verification.ts over protocol/verify-bundle.ts), on
+ * bundles from a real gateway: against a kept checkpoint the log must be proven to extend it (proof in the
+ * bundle, or fetched); offline it is left unchecked; a gateway that refuses the proof, or sends a wrong one,
+ * fails with CONSISTENCY_INVALID; bytes that are no bundle are unusable (MALFORMED).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fromBase64, parseTrust } from '../../protocol/index.js';
+import { readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher } from '../../web/verification.js';
+import { connectDevice, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+
+let t: TestGateway;
+let kept: KeptCheckpoint;
+let later: Uint8Array;
+let laterSize: number;
+const get = (url: string) => t.gw.app.inject({ method: 'GET', url });
+const trust = async () => parseTrust((await get('/v1/trust')).json());
+
+const realProof: ProofFetcher = async (from, to) => (await get(`/v1/proofs/consistency?from=${from}&to=${to}`)).json().proof.map(fromBase64);
+
+beforeAll(async () => {
+  const pki = await Pki.create();
+  t = await startTestGateway(pki, { blockMaxMs: 5 });
+  const psb = await pki.agency('psb.example');
+  const d = await pki.device(psb);
+  await register(t.gw, psb, [d]);
+  const c = await connectDevice(t.gw, d);
+  await c.publish(await reading(d, 1));
+  const first = await c.next();
+  if (first.kind !== 'receipt') throw new Error('no receipt');
+  kept = readKeptCheckpoint(first.receipt.checkpoint, Date.now());
+  await c.publish(await reading(d, 2));
+  const second = await c.next();
+  if (second.kind !== 'receipt') throw new Error('no receipt');
+  await c.end();
+  const res = await get(`/v1/entries/${second.receipt.index}/bundle`);
+  later = new Uint8Array(res.rawPayload);
+  laterSize = readKeptCheckpoint(second.receipt.checkpoint, 0).size;
+  expect(laterSize).toBeGreaterThan(kept.size);
+});
+afterAll(() => t.stop());
+
+const consistency = (o: Awaited<ReturnType<typeof verifyBundleFile>>) => (o.kind === 'verdict' ? o.verdict.checks.find((c) => c.name === 'consistency') : undefined);
+
+describe('verification in the page', () => {
+  test('against the kept checkpoint, with the proof fetched from the gateway: the log only grew', async () => {
+    const o = await verifyBundleFile(later, await trust(), kept, realProof);
+    expect(o.kind === 'verdict' && o.verdict.valid).toBe(true);
+    expect(consistency(o)?.status).toBe('pass');
+    expect(o.kind === 'verdict' && o.ctx).toMatchObject({ keptSize: kept.size, gatewayLabel: expect.stringMatching(/^originproof\.local\/log \([0-9a-f]{8}\)$/) });
+  });
+
+  test('offline, no proof can be had: consistency is left unchecked, the rest still verifies', async () => {
+    const o = await verifyBundleFile(later, await trust(), kept, async () => 'offline');
+    expect(consistency(o)?.status).toBe('skip');
+    expect(o.kind === 'verdict' && [o.verdict.valid, o.ctx.consistencyOffline]).toEqual([true, true]);
+  });
+
+  test('CONSISTENCY_INVALID: the gateway refuses the proof, or sends one for other sizes', async () => {
+    for (const fetcher of [async () => 'refused' as const, ((_f, to) => realProof(1, to)) as ProofFetcher]) {
+      const o = await verifyBundleFile(later, await trust(), kept, fetcher);
+      expect(consistency(o)).toMatchObject({ status: 'fail', code: 'CONSISTENCY_INVALID' });
+      expect(o.kind === 'verdict' && o.verdict.valid).toBe(false);
+    }
+  });
+
+  test('without a kept checkpoint nothing is fetched and consistency is not checked', async () => {
+    const o = await verifyBundleFile(later, await trust(), null, async () => {
+      throw new Error('must not fetch');
+    });
+    expect(consistency(o)?.status).toBe('skip');
+    expect(o.kind === 'verdict' && o.verdict.valid).toBe(true);
+  });
+
+  test('MALFORMED: bytes that are no proof bundle are unusable input', async () => {
+    const o = await verifyBundleFile(new TextEncoder().encode('{"entry": 5}'), await trust(), null, realProof);
+    expect(o).toMatchObject({ kind: 'unusable', code: 'MALFORMED' });
+    expect((await verifyBundleFile(new Uint8Array([0xa1, 0x01]), await trust(), null, realProof)).kind).toBe('unusable');
+  });
+});

@@ -1,0 +1,286 @@
+/// <reference lib="dom" />
+/**
+ * The verifier web page end to end: a real gateway (port 0, temp dir) serving the built page, real devices
+ * publishing over MQTT, and Debian's Chromium driven by playwright-core. The page verifies in the browser with
+ * protocol/; these tests check what a person sees: every check green, a tampered bundle red with its code, a
+ * revoked device's later reading failing, the verifier's own trust file, offline verification, Explore, and the
+ * language switch. Screenshots of each state go to test/artifacts/ (not committed).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import {
+  decodeLogEntry, decodeProofBundle, encodeLogEntry, encodeProofBundle, formatVerifierKey, keyThumbprint, proofBundleToJson, sha256, toBase64, toHex,
+  utf8ToBytes,
+} from '../../protocol/index.js';
+import { en, zh } from '../../web/i18n.js';
+import { groupHex } from '../../web/format.js';
+import { connectDevice, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const CHECKS = ['signature', 'chain', 'revocation', 'claims', 'inclusion', 'checkpoint', 'consistency'];
+
+let t: TestGateway;
+let context: BrowserContext;
+let page: Page;
+let profileDir: string;
+let sensor: Device;
+let conn: ConnectedDevice;
+const idx = { sensor1: 0, bio: 0, revokedBefore: 0, revokedAfter: 0 };
+const pageErrors: string[] = [];
+
+async function published(c: ConnectedDevice, bytes: Uint8Array): Promise<number> {
+  await c.publish(bytes);
+  const a = await c.next();
+  if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a.rejection)}`);
+  return a.receipt.index;
+}
+
+async function bundleBytes(index: number, query = ''): Promise<Uint8Array> {
+  const res = await fetch(`${t.gw.httpUrl}/v1/entries/${index}/bundle${query}`);
+  expect(res.status).toBe(200);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+/** The check rows as [name, status, code] once a verdict is shown. */
+async function checkRows(): Promise<string[][]> {
+  await page.waitForSelector('#verdict');
+  return page.$$eval('#checks .check', (els) => els.map((e) => [e.getAttribute('data-check') ?? '', e.getAttribute('data-status') ?? '', e.querySelector('.code')?.textContent ?? '']));
+}
+
+async function verifyEntry(text: string): Promise<void> {
+  await page.fill('#entry-input', text);
+  await page.click('#entry-go');
+  await page.waitForSelector('#verdict');
+}
+
+/** A real drop event carrying a File, as a person dragging a bundle onto the page makes. */
+async function dropFile(name: string, bytes: Uint8Array): Promise<void> {
+  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
+    const bin = atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer();
+    dt.items.add(new File([arr], name));
+    return dt;
+  }, { name, b64: toBase64(bytes) });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
+  await mkdir(ARTIFACTS, { recursive: true });
+  const pki = await Pki.create();
+  t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
+  const psb = await pki.agency('psb.example');
+  sensor = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
+  const reader = await pki.device(psb, { kind: 'fingerprint-reader', types: ['biometric'] });
+  const lost = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
+  await register(t.gw, psb, [sensor, reader, lost]);
+
+  conn = await connectDevice(t.gw, sensor);
+  idx.sensor1 = await published(conn, await reading(sensor, 1));
+  const r = await connectDevice(t.gw, reader);
+  const body = { kind: 'biometric' as const, purpose: 'identity-check-counter-3', result: 'match' as const, score: 930, subjectCommitment: sha256(utf8ToBytes('salt-of-the-agency|subject-17')) };
+  idx.bio = await published(r, await reading(reader, 1, { body }));
+  await r.end();
+  // A device whose key was compromised from `from` on: its reading before stays valid, the one after does not.
+  const from = nowS() - 10;
+  const l = await connectDevice(t.gw, lost);
+  idx.revokedBefore = await published(l, await reading(lost, 1, { iat: from - 20 }));
+  idx.revokedAfter = await published(l, await reading(lost, 2, { iat: from + 5 }));
+  await l.end();
+  expect((await revoke(t.gw, psb, lost.cert, from)).status).toBe(201);
+  // One rejected reading for the Explore view's counts: a value changed after signing.
+  const forged = await reading(sensor, 9);
+  forged[forged.length - 1]! ^= 0xff;
+  await conn.publish(forged);
+  expect((await conn.next()).kind).toBe('rejection');
+
+  profileDir = await mkdtemp(join(tmpdir(), 'op-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    locale: 'en-US',
+    viewport: { width: 1100, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(5_000);
+  page.on('pageerror', (err) => pageErrors.push(String(err)));
+  await page.goto(t.gw.httpUrl);
+  await page.waitForSelector('body[data-ready="true"]');
+}, 60_000);
+
+afterEach(() => {
+  expect(pageErrors).toEqual([]);
+});
+
+afterAll(async () => {
+  await context?.close();
+  await conn?.end();
+  await t?.stop();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+});
+
+describe('verifier web page (Chromium)', () => {
+  test('shows the trust anchors it uses, with fingerprints', async () => {
+    expect(await page.getAttribute('#trust-panel', 'data-source')).toBe('server');
+    const fp = groupHex(toHex(keyThumbprint(pubOf(t.pki.root.signer))));
+    expect(await page.textContent('#trust-roots tr[data-root="root.example"] .fp')).toBe(fp);
+    const keyId = t.gw.checkpointVerifierKey.split('+')[1]!;
+    expect(await page.textContent(`#trust-keys tr[data-key="${keyId}"] td`)).toBe('originproof.local/log');
+  });
+
+  test('an entry number: every check green, the reading in words; its checkpoint can be kept', async () => {
+    await verifyEntry(String(idx.sensor1));
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+    const rows = await checkRows();
+    expect(rows.map((r) => r[0])).toEqual(CHECKS);
+    expect(rows.filter((r) => r[1] === 'pass').map((r) => r[0])).toEqual(CHECKS.slice(0, 6));
+    expect(rows[6]).toEqual(['consistency', 'skip', '']); // nothing kept yet
+    expect(await page.textContent('#record-reading')).toBe('Temperature: 21.6 °C');
+    expect(await page.textContent('#checks [data-check="signature"] .sentence')).toBe(`Signed by device ${sensor.id} of agency psb.example.`);
+    expect(await page.textContent('#checks [data-check="checkpoint"] .sentence')).toMatch(/^Included in checkpoint \d+, signed by gateway originproof\.local\/log \([0-9a-f]{8}\)\.$/);
+    await shot('1-valid-entry');
+    await page.click('#keep-checkpoint');
+    expect(Number(await page.getAttribute('#kept-state', 'data-size'))).toBeGreaterThan(idx.sensor1);
+  });
+
+  test('a dropped bundle verifies offline: all seven checks green, the log only grew since the kept checkpoint', async () => {
+    const kept = Number(await page.getAttribute('#kept-state', 'data-size'));
+    const later = await published(conn, await reading(sensor, 2));
+    const bytes = await bundleBytes(later, `?since=${kept}`);
+    expect(await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active?.state))).toBe('activated');
+    await context.setOffline(true);
+    try {
+      await page.waitForSelector('#offline:not([hidden])');
+      await dropFile(`entry-${later}.cbor`, bytes);
+      await page.waitForSelector(`#verdict .source:text("Bundle file entry-${later}.cbor")`);
+      const rows = await checkRows();
+      expect(rows).toEqual(CHECKS.map((c) => [c, 'pass', '']));
+      expect(await page.textContent('#checks [data-check="consistency"] .sentence')).toContain(`(size ${kept} to ${decodeProofBundle(bytes).treeSize})`);
+      await shot('2-dropped-bundle-offline-all-green');
+
+      // Opened again without a network: the service worker serves the page, the saved anchors verify.
+      const res = await page.reload();
+      expect(res?.fromServiceWorker()).toBe(true);
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.textContent('#trust-panel .note')).toContain('saved in this browser');
+      await dropFile(`entry-${later}.cbor`, bytes);
+      await page.waitForSelector('#verdict');
+      expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+      await shot('2b-reopened-offline');
+    } finally {
+      await context.setOffline(false);
+    }
+    // Back online, the page fetches the server's anchors again instead of its saved copy.
+    await page.waitForFunction(() => !document.querySelector('#trust-panel .note')?.textContent?.includes('saved in this browser'));
+  });
+
+  test('a pasted entry link; a biometric event in words, never raw', async () => {
+    await verifyEntry(`${t.gw.httpUrl}/#/entry/${idx.bio}`);
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+    expect(await page.textContent('#record-reading')).toBe('identity check at counter 3: match, score 0.93');
+    await shot('3-biometric-link');
+  });
+
+  test('a tampered bundle: the signature check red with BAD_SIGNATURE', async () => {
+    const b = decodeProofBundle(await bundleBytes(idx.sensor1));
+    const e = decodeLogEntry(b.entry);
+    const payload = Uint8Array.from(e.payload);
+    payload[payload.length - 1]! ^= 0x01; // one bit of the device's signature
+    const tampered = encodeProofBundle({ ...b, entry: encodeLogEntry({ ...e, payload }) });
+    await page.setInputFiles('#bundle-file', { name: 'tampered.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(proofBundleToJson(decodeProofBundle(tampered)))) });
+    await page.waitForSelector('#verdict .source:text("Bundle file tampered.json")');
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+    const rows = await checkRows();
+    expect(rows[0]).toEqual(['signature', 'fail', 'BAD_SIGNATURE']);
+    expect(rows.find((r) => r[0] === 'inclusion')).toEqual(['inclusion', 'fail', 'INCLUSION_INVALID']);
+    const red = await page.$eval('#checks [data-check="signature"]', (el) => [getComputedStyle(el).borderLeftColor, getComputedStyle(el.querySelector('.code')!).color]);
+    expect(red).toEqual(['rgb(198, 40, 40)', 'rgb(198, 40, 40)']);
+    expect(await page.textContent('#verdict-headline')).toBe('INVALID: Signature BAD_SIGNATURE; In the log INCLUSION_INVALID');
+    await shot('4-tampered-bundle');
+  });
+
+  test("a revoked device: its reading after the revocation's start fails, the one before still verifies", async () => {
+    await verifyEntry(String(idx.revokedAfter));
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+    const rows = await checkRows();
+    expect(rows.filter((r) => r[1] === 'fail')).toEqual([['revocation', 'fail', 'CERT_REVOKED']]);
+    expect(await page.textContent('#checks [data-check="revocation"] .sentence')).toBe(`Failed: ${en['code.CERT_REVOKED']}`);
+    await shot('5-revoked-device-later-reading');
+    await verifyEntry(String(idx.revokedBefore));
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+  });
+
+  test("the verifier's own trust file replaces the server's: a gateway key it does not hold fails the checkpoint", async () => {
+    const other = { roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [{ key: 'other.example/log+5b2f1a4c+AQdPY0RyVIMXS+muPChYkxRYUTKzuQX58HjjwlIn8fw3' }], origin: 'originproof.local/log' };
+    // The key ID above does not match its key: the page refuses the file and keeps what it had.
+    await page.setInputFiles('#trust-panel input[type=file]', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(other)) });
+    await page.waitForSelector('#trust-error');
+    expect(await page.textContent('#trust-error')).toContain('CHECKPOINT_INVALID');
+    expect(await page.getAttribute('#trust-panel', 'data-source')).toBe('server');
+
+    const wrongKey = formatVerifierKey('other.example/log', new Uint8Array(32).fill(3));
+    await page.setInputFiles('#trust-panel input[type=file]', { name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ ...other, checkpointKeys: [{ key: wrongKey }] })) });
+    await page.waitForSelector('#trust-panel[data-source="file"]');
+    expect(await page.textContent('#trust-panel')).toContain('From your trust file mine.json.');
+    await verifyEntry(String(idx.sensor1));
+    const rows = await checkRows();
+    expect(rows.find((r) => r[0] === 'checkpoint')).toEqual(['checkpoint', 'fail', 'CHECKPOINT_INVALID']);
+    await shot('6-own-trust-file-wrong-gateway-key');
+
+    const good = { ...other, checkpointKeys: [{ key: t.gw.checkpointVerifierKey }] };
+    await page.setInputFiles('#trust-panel input[type=file]', { name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(good)) });
+    await verifyEntry(String(idx.sensor1));
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+    await page.click('#trust-panel button:text("Use the server\'s anchors")');
+    await page.waitForSelector('#trust-panel[data-source="server"]');
+  });
+
+  test('Explore: agencies, devices with status, latest readings with a Verify button, rejections by code', async () => {
+    await page.click('#tab-explore');
+    await page.waitForSelector('.agency[data-agency="psb.example"]');
+    expect(await page.textContent('#explore-log')).toMatch(/^Log originproof\.local\/log: \d+ entries in \d+ blocks\.$/);
+    expect(await page.textContent('#rejections .rejection[data-code="BAD_SIGNATURE"] .count')).toBe('1');
+    await page.click('.agency[data-agency="psb.example"] .show-devices');
+    await page.waitForSelector(`tr.device[data-device="${sensor.id}"]`);
+    expect(await page.$$eval('tr.device', (rows) => rows.map((r) => r.getAttribute('data-status')).sort())).toEqual(['active', 'active', 'revoked']);
+    expect(await page.textContent('tr.device[data-status="revoked"]')).toContain('revoked since');
+    await page.click(`tr.device[data-device="${sensor.id}"] .show-readings`);
+    await page.waitForSelector(`table.readings[data-device="${sensor.id}"] tr[data-entry]`);
+    expect(await page.$$eval(`table.readings[data-device="${sensor.id}"] tr[data-entry] td:nth-child(2)`, (c) => c.map((x) => x.textContent))).toEqual(['2', '1']);
+    await shot('7-explore');
+    await page.click(`table.readings tr[data-entry="${idx.sensor1}"] .verify-entry`);
+    await page.waitForSelector('#verdict');
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+  });
+
+  test('the language switch turns the whole page to Chinese and back', async () => {
+    expect(await page.textContent('#app-title')).toBe(en['app.title']);
+    await page.click('#lang-switch');
+    expect(await page.textContent('#app-title')).toBe(zh['app.title']);
+    expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
+    expect(await page.textContent('#verdict-headline')).toBe(zh['verdict.valid']);
+    expect(await page.textContent('#checks [data-check="revocation"] strong')).toBe(zh['check.revocation']);
+    expect(await page.textContent('#record-reading')).toBe('温度：21.6 °C');
+    expect(await page.textContent('#tab-explore')).toBe(zh['tab.explore']);
+    // No English words left in the visible text (data such as ids, codes and units aside).
+    const visible = await page.evaluate(() => document.body.innerText);
+    const zhTexts = new Set(Object.values(zh));
+    const englishUi = Object.values(en).filter((s) => !s.includes('{') && /[a-z]{4}/.test(s) && !zhTexts.has(s));
+    expect(englishUi.filter((s) => visible.includes(s))).toEqual([]);
+    await shot('8-chinese');
+    await page.click('#lang-switch');
+    expect(await page.textContent('#app-title')).toBe(en['app.title']);
+  });
+});

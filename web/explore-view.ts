@@ -1,0 +1,171 @@
+/**
+ * The Explore view: the log, its latest checkpoint and blocks, agencies and their devices with status, a
+ * device's latest readings (each with a Verify button), and rejected-reading counts by code. All of it is
+ * what the server reports; only verification (the other view) relies on nothing but the trust anchors.
+ */
+import type { ErrorCode } from '../protocol/errors.js';
+import { ERROR_CODES } from '../protocol/errors.js';
+import type { App } from './app.js';
+import { h } from './dom.js';
+import { formatReading, formatTime, shortId, type ReadingBody } from './format.js';
+import { codeKey, dataKey } from './i18n.js';
+import { getJson, getText } from './storage.js';
+
+interface LogInfo { origin: string; size: number; height: number }
+interface Block { height: number; firstIndex: number; lastIndex: number; treeSize: number; timeMs: number }
+interface Agency { id: string; devices: number; revoked: boolean; revokedFrom?: number }
+interface Device { deviceId: string; status: string; notBefore: number; notAfter: number; revokedFrom?: number; profile: { kind: string } }
+interface Entry { index: number; receivedAtMs: number; reading?: { seq: number; iat: number; body: ReadingBody } }
+interface Rejections { sinceMs: number; total: number; byCode: { code: string; count: number }[] }
+
+export interface ExploreState {
+  loading: boolean;
+  error?: string;
+  log?: LogInfo;
+  checkpoint?: string;
+  blocks?: Block[];
+  agencies?: Agency[];
+  rejections?: Rejections;
+  devices: Record<string, Device[] | string>;
+  readings: Record<string, Entry[] | string>;
+}
+
+export const emptyExplore = (): ExploreState => ({ loading: false, devices: {}, readings: {} });
+
+export async function loadExplore(app: App): Promise<void> {
+  const s = app.state.explore;
+  s.loading = true;
+  delete s.error;
+  app.render();
+  try {
+    const [log, blocks, agencies, rejections] = await Promise.all([
+      getJson<LogInfo>('v1/log'),
+      getJson<{ blocks: Block[] }>('v1/blocks?limit=8'),
+      getJson<Agency[]>('v1/agencies'),
+      getJson<Rejections>('v1/rejections'),
+    ]);
+    Object.assign(s, { log, blocks: blocks.blocks, agencies, rejections, devices: {}, readings: {} });
+    s.checkpoint = log.size > 0 ? await getText('v1/checkpoints/latest') : undefined;
+  } catch (err) {
+    s.error = (err as Error).message;
+  }
+  s.loading = false;
+  app.render();
+}
+
+async function loadInto<T, R = T>(app: App, into: Record<string, T | string>, key: string, path: string, pick: (r: R) => T = (r) => r as unknown as T): Promise<void> {
+  try {
+    into[key] = pick(await getJson<R>(path));
+  } catch (err) {
+    into[key] = (err as Error).message;
+  }
+  app.render();
+}
+
+function deviceStatus(app: App, d: Device): string {
+  const time = (s: number | undefined) => formatTime(app.state.lang, s === undefined ? undefined : s * 1000);
+  switch (d.status) {
+    case 'revoked': return app.t('status.revoked', { time: time(d.revokedFrom) });
+    case 'expired': return app.t('status.expired', { time: time(d.notAfter) });
+    case 'not-yet-valid': return app.t('status.not-yet-valid', { time: time(d.notBefore) });
+    case 'agency-revoked': return app.t('status.agency-revoked');
+    default: return app.t('status.active');
+  }
+}
+
+function readingsTable(app: App, deviceId: string): HTMLElement | null {
+  const t = app.t.bind(app);
+  const r = app.state.explore.readings[deviceId];
+  if (r === undefined) return null;
+  if (typeof r === 'string') return h('p', { class: 'error' }, t('explore.failed', { reason: r }));
+  if (r.length === 0) return h('p', { class: 'note' }, t('device.noReadings'));
+  return h('table', { class: 'readings', 'data-device': deviceId },
+    h('thead', {}, h('tr', {}, h('th', {}, t('entry.index')), h('th', {}, t('entry.seq')), h('th', {}, t('entry.reading')), h('th', {}, t('entry.signedAt')), h('th', {}))),
+    h('tbody', {}, r.map((e) => h('tr', { 'data-entry': e.index },
+      h('td', {}, e.index),
+      h('td', {}, e.reading?.seq ?? ''),
+      h('td', {}, e.reading ? formatReading(app.state.lang, e.reading.body) : ''),
+      h('td', {}, e.reading ? formatTime(app.state.lang, e.reading.iat * 1000) : ''),
+      h('td', {}, h('button', { type: 'button', class: 'verify-entry', onclick: () => void app.verifyEntry(e.index) }, t('entry.verify'))),
+    ))),
+  );
+}
+
+function agencyBlock(app: App, a: Agency): HTMLElement {
+  const t = app.t.bind(app);
+  const devices = app.state.explore.devices[a.id];
+  const kindName = (k: string) => { const key = dataKey('kind', k); return key ? t(key) : k; };
+  return h('li', { class: 'agency', 'data-agency': a.id },
+    h('p', {},
+      h('strong', {}, a.id), ' · ', t('agency.devices', { count: a.devices }), ' · ',
+      h('span', { class: a.revoked ? 'bad' : 'good' }, a.revoked ? t('agency.revoked', { time: formatTime(app.state.lang, (a.revokedFrom ?? 0) * 1000) }) : t('agency.active')), ' ',
+      devices === undefined ? h('button', { type: 'button', class: 'show-devices', onclick: () => void loadInto(app, app.state.explore.devices, a.id, `v1/agencies/${encodeURIComponent(a.id)}/devices`) }, t('agency.show')) : null,
+    ),
+    typeof devices === 'string' ? h('p', { class: 'error' }, t('explore.failed', { reason: devices })) : null,
+    Array.isArray(devices) && devices.length === 0 ? h('p', { class: 'note' }, t('device.noDevices')) : null,
+    Array.isArray(devices) && devices.length > 0
+      ? h('table', { class: 'devices' },
+          h('thead', {}, h('tr', {}, h('th', {}, t('device.id')), h('th', {}, t('device.kind')), h('th', {}, t('device.status')), h('th', {}))),
+          h('tbody', {}, devices.map((d) => [
+            h('tr', { class: 'device', 'data-device': d.deviceId, 'data-status': d.status },
+              h('td', { title: d.deviceId }, h('code', {}, shortId(d.deviceId))),
+              h('td', {}, kindName(d.profile.kind)),
+              h('td', { class: d.status === 'active' ? 'good' : 'bad' }, deviceStatus(app, d)),
+              h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${d.deviceId}/latest?limit=10`, (r: { entries: Entry[] }) => r.entries) }, t('device.showReadings'))),
+            ),
+            app.state.explore.readings[d.deviceId] !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
+          ])),
+        )
+      : null,
+  );
+}
+
+export function exploreView(app: App): HTMLElement {
+  const t = app.t.bind(app);
+  const s = app.state.explore;
+  const lang = app.state.lang;
+  const meaning = (code: string): string => ((ERROR_CODES as readonly string[]).includes(code) ? t(codeKey(code as ErrorCode)) : code);
+  return h('div', { id: 'explore-view' },
+    h('section', { class: 'panel' },
+      h('h2', {}, t('explore.title')),
+      h('p', { class: 'note' }, t('explore.note')),
+      h('button', { type: 'button', id: 'explore-refresh', onclick: () => void loadExplore(app) }, t('explore.refresh')),
+      s.loading ? h('p', { class: 'note' }, t('explore.loading')) : null,
+      s.error ? h('p', { class: 'error' }, t('explore.failed', { reason: s.error })) : null,
+      s.log ? h('p', { id: 'explore-log' }, t('explore.log', { origin: s.log.origin, size: s.log.size, blocks: s.log.height + 1 })) : null,
+      s.checkpoint ? [h('h3', {}, t('explore.latestCheckpoint')), h('pre', { class: 'checkpoint' }, s.checkpoint)] : null,
+    ),
+    s.blocks
+      ? h('section', { class: 'panel' },
+          h('h2', {}, t('explore.blocks')),
+          s.blocks.length === 0
+            ? h('p', { class: 'note' }, t('explore.noBlocks'))
+            : h('table', { id: 'blocks' },
+                h('thead', {}, h('tr', {}, h('th', {}, t('block.height')), h('th', {}, t('block.entries')), h('th', {}, t('block.treeSize')), h('th', {}, t('block.time')))),
+                h('tbody', {}, s.blocks.map((b) => h('tr', { 'data-height': b.height }, h('td', {}, b.height), h('td', {}, `${b.firstIndex}–${b.lastIndex}`), h('td', {}, b.treeSize), h('td', {}, formatTime(lang, b.timeMs))))),
+              ),
+        )
+      : null,
+    s.agencies
+      ? h('section', { class: 'panel' },
+          h('h2', {}, t('explore.agencies')),
+          s.agencies.length === 0 ? h('p', { class: 'note' }, t('explore.noAgencies')) : h('ul', { class: 'agencies' }, s.agencies.map((a) => agencyBlock(app, a))),
+        )
+      : null,
+    s.rejections
+      ? h('section', { class: 'panel', id: 'rejections' },
+          h('h2', {}, t('explore.rejections', { time: formatTime(lang, s.rejections.sinceMs) })),
+          s.rejections.byCode.length === 0
+            ? h('p', { class: 'note' }, t('rejections.none'))
+            : [
+                h('table', {},
+                  h('thead', {}, h('tr', {}, h('th', {}, t('rejections.code')), h('th', {}, t('rejections.count')), h('th', {}, t('rejections.meaning')))),
+                  h('tbody', {}, s.rejections.byCode.map((c) => h('tr', { class: 'rejection', 'data-code': c.code }, h('td', {}, h('code', {}, c.code)), h('td', { class: 'count' }, c.count), h('td', {}, meaning(c.code))))),
+                ),
+                h('p', {}, t('rejections.total', { count: s.rejections.total })),
+              ],
+        )
+      : null,
+  );
+}
+

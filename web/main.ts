@@ -1,0 +1,183 @@
+/**
+ * The verifier page: state, actions and the top-level layout. Verification runs here, in the browser, with
+ * protocol/verify-bundle.ts bundled by Vite; the server only supplies bytes, which are checked, and trust
+ * anchors, which are shown with their fingerprints and can be replaced by the verifier's own trust file.
+ */
+import { OriginProofError } from '../protocol/errors.js';
+import type { App, State } from './app.js';
+import { h } from './dom.js';
+import { emptyExplore, exploreView, loadExplore } from './explore-view.js';
+import { translate, type Lang } from './i18n.js';
+import {
+  fetchBundle, fetchConsistencyProof, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
+} from './storage.js';
+import { trustView } from './trust-view.js';
+import { parseEntryInput, readKeptCheckpoint, verifyBundleFile } from './verification.js';
+import { verifyView } from './verify-view.js';
+
+const root = document.getElementById('app')!;
+
+const errorOf = (err: unknown) => ({ code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message });
+
+const app: App = {
+  state: {
+    lang: savedLang(),
+    tab: location.hash === '#/explore' ? 'explore' : 'verify',
+    trust: { source: 'loading' },
+    busy: false,
+    entryText: '',
+    kept: loadKept(),
+    offline: !navigator.onLine,
+    explore: emptyExplore(),
+  } satisfies State,
+
+  t(key, params) {
+    return translate(this.state.lang, key, params);
+  },
+
+  render() {
+    const s = this.state;
+    document.documentElement.lang = s.lang === 'zh' ? 'zh-CN' : 'en';
+    document.title = this.t('app.title');
+    const tab = (id: State['tab'], label: string) =>
+      h('button', { type: 'button', id: `tab-${id}`, class: s.tab === id ? 'tab active' : 'tab', 'aria-pressed': String(s.tab === id), onclick: () => this.setTab(id) }, label);
+    const other: Lang = s.lang === 'zh' ? 'en' : 'zh';
+    root.replaceChildren(
+      h('header', {},
+        h('div', { class: 'title' }, h('h1', { id: 'app-title' }, this.t('app.title')), h('p', { class: 'subtitle' }, this.t('app.subtitle'))),
+        h('button', { type: 'button', id: 'lang-switch', lang: other === 'zh' ? 'zh-CN' : 'en', title: this.t('lang.switchTitle'), onclick: () => this.setLang(other) }, this.t('lang.switch')),
+      ),
+      h('nav', {}, tab('verify', this.t('tab.verify')), tab('explore', this.t('tab.explore'))),
+      h('p', { class: 'offline', id: 'offline', hidden: !s.offline }, this.t('net.offline')),
+      h('main', {}, s.tab === 'verify' ? [verifyView(this), trustView(this)] : exploreView(this)),
+    );
+  },
+
+  setLang(lang) {
+    this.state.lang = lang;
+    saveLang(lang);
+    this.render();
+  },
+
+  setTab(tab) {
+    this.state.tab = tab;
+    history.replaceState(null, '', tab === 'explore' ? '#/explore' : location.pathname + location.search);
+    if (tab === 'explore' && !this.state.explore.log && !this.state.explore.loading) void loadExplore(this);
+    this.render();
+  },
+
+  async verifyEntryText(text) {
+    const parsed = parseEntryInput(text, location.origin);
+    if (!parsed) return this.showNotice({ key: 'verify.badEntry' });
+    if ('otherHost' in parsed) return this.showNotice({ key: 'verify.otherHost', params: { host: location.host } });
+    return this.verifyEntry(parsed.index);
+  },
+
+  async verifyEntry(index) {
+    this.state.tab = 'verify';
+    this.state.entryText = String(index);
+    history.replaceState(null, '', `#/entry/${index}`);
+    this.state.busy = true;
+    this.render();
+    const got = await fetchBundle(index);
+    if ('error' in got) return this.showNotice({ key: 'verify.fetchFailed', params: { index, reason: got.error } });
+    await this.verifyBytes(got.bytes, { entry: index });
+  },
+
+  async verifyFile(name, bytes) {
+    this.state.tab = 'verify';
+    this.state.entryText = '';
+    await this.verifyBytes(bytes, { file: name });
+  },
+
+  loadTrustFile(name, text) {
+    try {
+      this.state.trust = useTrustFile(name, text);
+      delete this.state.trustError;
+      delete this.state.result;
+    } catch (err) {
+      this.state.trustError = errorOf(err);
+    }
+    this.render();
+  },
+
+  async useServerTrust() {
+    forgetTrustFile();
+    delete this.state.trustError;
+    delete this.state.result;
+    this.state.trust = await serverTrust();
+    this.render();
+  },
+
+  keep(note) {
+    try {
+      this.state.kept = readKeptCheckpoint(note, Date.now());
+      saveKept(this.state.kept);
+      delete this.state.keptError;
+    } catch (err) {
+      this.state.keptError = errorOf(err);
+    }
+    this.render();
+  },
+
+  loadKeptFile(text) {
+    this.keep(text);
+  },
+
+  forgetKept() {
+    this.state.kept = null;
+    saveKept(null);
+    this.render();
+  },
+
+  showNotice(notice) {
+    this.state.busy = false;
+    this.state.notice = notice;
+    delete this.state.result;
+    this.render();
+  },
+
+  async verifyBytes(bytes, source) {
+    const trust = this.state.trust;
+    if (trust.source !== 'server' && trust.source !== 'file') return this.showNotice({ key: 'verify.noTrust' });
+    this.state.busy = true;
+    delete this.state.notice;
+    this.render();
+    // Let the "Verifying…" line paint before the (synchronous) signature checks run.
+    await new Promise((r) => setTimeout(r, 0));
+    const outcome = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof);
+    this.state.busy = false;
+    this.state.result = { outcome, source };
+    this.render();
+  },
+};
+
+window.addEventListener('online', () => {
+  app.state.offline = false;
+  app.render();
+  // Anchors read from the saved copy while offline: fetch the server's again.
+  if (app.state.trust.source === 'server' && app.state.trust.savedAtMs !== undefined) {
+    void serverTrust().then((trust) => {
+      if (trust.source === 'server') app.state.trust = trust;
+      app.render();
+    });
+  }
+});
+window.addEventListener('offline', () => {
+  app.state.offline = true;
+  app.render();
+});
+
+async function start(): Promise<void> {
+  app.render();
+  app.state.trust = await loadTrust();
+  app.render();
+  const m = /^#\/entry\/(\d{1,15})$/.exec(location.hash);
+  if (m) await app.verifyEntry(Number(m[1]));
+  else if (app.state.tab === 'explore') void loadExplore(app);
+  document.body.dataset.ready = 'true';
+  // Keep the page's own files for offline use (service workers need a secure context: https or localhost).
+  if ('serviceWorker' in navigator && window.isSecureContext) navigator.serviceWorker.register('./sw.js').catch(() => undefined);
+}
+
+void start();

@@ -1,0 +1,154 @@
+/**
+ * What the page keeps in this browser (localStorage) and fetches from its gateway. The trust file a verifier
+ * loads and the checkpoint it keeps stay here across visits; the server's anchors are saved too, so that the
+ * page still verifies when it is opened offline (the service worker keeps the page's own files).
+ */
+import { OriginProofError } from '../protocol/errors.js';
+import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
+import type { Lang } from './i18n.js';
+import { readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher } from './verification.js';
+import { fromBase64 } from '../protocol/bytes.js';
+
+const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
+
+export type TrustState =
+  | { source: 'loading' }
+  | { source: 'server'; text: string; material: TrustMaterial; savedAtMs?: number }
+  | { source: 'file'; name: string; text: string; material: TrustMaterial }
+  | { source: 'none'; reason?: string };
+
+function get(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function put(key: string, value: string | null): void {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    // storage disabled: the page still works for this visit
+  }
+}
+
+export const api = (path: string): URL => new URL(path, document.baseURI);
+
+export function savedLang(): Lang {
+  const s = get(K.lang);
+  if (s === 'en' || s === 'zh') return s;
+  return navigator.language.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+export const saveLang = (lang: Lang): void => put(K.lang, lang);
+
+/** The verifier's own trust file if one was loaded, else the server's (fetched, or the saved copy when offline). */
+export async function loadTrust(): Promise<TrustState> {
+  const own = get(K.trustFile);
+  if (own) {
+    try {
+      const { name, text } = JSON.parse(own) as { name: string; text: string };
+      return { source: 'file', name, text, material: parseTrustText(text) };
+    } catch {
+      put(K.trustFile, null);
+    }
+  }
+  return serverTrust();
+}
+
+export async function serverTrust(): Promise<TrustState> {
+  let reason: string;
+  try {
+    const res = await fetch(api('v1/trust'), { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const text = await res.text();
+    const material = parseTrustText(text);
+    put(K.serverTrust, JSON.stringify({ text, savedAtMs: Date.now() }));
+    return { source: 'server', text, material };
+  } catch (err) {
+    reason = err instanceof OriginProofError ? err.code : (err as Error).message;
+  }
+  const saved = get(K.serverTrust);
+  if (saved) {
+    try {
+      const { text, savedAtMs } = JSON.parse(saved) as { text: string; savedAtMs: number };
+      return { source: 'server', text, material: parseTrustText(text), savedAtMs };
+    } catch {
+      put(K.serverTrust, null);
+    }
+  }
+  return { source: 'none', reason };
+}
+
+/** Parse and keep the verifier's own trust file (throws OriginProofError if it cannot be used). */
+export function useTrustFile(name: string, text: string): TrustState {
+  const material = parseTrustText(text);
+  put(K.trustFile, JSON.stringify({ name, text }));
+  return { source: 'file', name, text, material };
+}
+
+export function forgetTrustFile(): void {
+  put(K.trustFile, null);
+}
+
+export function loadKept(): KeptCheckpoint | null {
+  const s = get(K.kept);
+  if (!s) return null;
+  try {
+    const { note, keptAtMs } = JSON.parse(s) as { note: string; keptAtMs: number };
+    return readKeptCheckpoint(note, keptAtMs);
+  } catch {
+    put(K.kept, null);
+    return null;
+  }
+}
+
+export function saveKept(kept: KeptCheckpoint | null): void {
+  put(K.kept, kept ? JSON.stringify({ note: kept.note, keptAtMs: kept.keptAtMs }) : null);
+}
+
+/** A bundle from this gateway, or why not. */
+export async function fetchBundle(index: number): Promise<{ bytes: Uint8Array } | { error: string }> {
+  try {
+    const res = await fetch(api(`v1/entries/${index}/bundle?format=cbor`), { cache: 'no-store' });
+    if (!res.ok) {
+      const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+      return { error: `${body.code ?? `HTTP ${res.status}`}${body.message ? `: ${body.message}` : ''}` };
+    }
+    return { bytes: new Uint8Array(await res.arrayBuffer()) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
+  let res: Response;
+  try {
+    res = await fetch(api(`v1/proofs/consistency?from=${from}&to=${to}`), { cache: 'no-store' });
+  } catch {
+    return 'offline';
+  }
+  if (!res.ok) return 'refused';
+  try {
+    const body = (await res.json()) as { proof: string[] };
+    return body.proof.map((p) => fromBase64(p));
+  } catch {
+    return 'refused';
+  }
+};
+
+/** JSON from this gateway (Explore view). */
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(api(path), { cache: 'no-store' });
+  const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string };
+  if (!res.ok) throw new Error(`${body.code ?? `HTTP ${res.status}`}${body.message ? `: ${body.message}` : ''}`);
+  return body;
+}
+
+export async function getText(path: string): Promise<string> {
+  const res = await fetch(api(path), { cache: 'no-store' });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.text();
+}

@@ -1,0 +1,70 @@
+/** The trust panel: the anchors verification uses, shown openly with fingerprints, and where they came from. */
+import type { App } from './app.js';
+import { download, fileButton, h } from './dom.js';
+import { formatTime, groupHex } from './format.js';
+import { describeTrust } from './verification.js';
+
+function windowText(app: App, w: { notBefore?: number; notAfter?: number }): string {
+  const day = (s: number) => formatTime(app.state.lang, s * 1000);
+  if (w.notBefore !== undefined && w.notAfter !== undefined) return app.t('trust.window', { from: day(w.notBefore), to: day(w.notAfter) });
+  if (w.notBefore !== undefined) return app.t('trust.from', { from: day(w.notBefore) });
+  if (w.notAfter !== undefined) return app.t('trust.until', { to: day(w.notAfter) });
+  return app.t('trust.always');
+}
+
+function pickFile(accept: string, onText: (name: string, text: string) => void): HTMLInputElement {
+  return h('input', {
+    type: 'file',
+    accept,
+    class: 'file-input',
+    onchange: (ev: Event) => {
+      const input = ev.target as HTMLInputElement;
+      const f = input.files?.[0];
+      if (f) void f.text().then((text) => onText(f.name, text));
+      input.value = '';
+    },
+  });
+}
+
+export function trustView(app: App): HTMLElement {
+  const { trust } = app.state;
+  const t = app.t.bind(app);
+  let source: string;
+  if (trust.source === 'loading') source = t('trust.loading');
+  else if (trust.source === 'file') source = t('trust.source.file', { name: trust.name });
+  else if (trust.source === 'server') source = trust.savedAtMs ? t('trust.source.serverSaved', { time: formatTime(app.state.lang, trust.savedAtMs) }) : t('trust.source.server');
+  else source = trust.reason ? t('trust.fetchFailed', { reason: trust.reason }) : t('trust.source.none');
+
+  const d = trust.source === 'server' || trust.source === 'file' ? describeTrust(trust.material) : undefined;
+  const rows = d
+    ? [
+        h('h3', {}, t('trust.roots')),
+        d.roots.length === 0
+          ? h('p', { class: 'warn' }, t('trust.noRoots'))
+          : h('table', { class: 'anchors', id: 'trust-roots' },
+              h('thead', {}, h('tr', {}, h('th', {}, t('trust.name')), h('th', {}, t('trust.alg')), h('th', {}, t('trust.fingerprint')), h('th', {}, t('trust.validity')))),
+              h('tbody', {}, d.roots.map((r) => h('tr', { 'data-root': r.name }, h('td', {}, r.name), h('td', {}, r.alg), h('td', { class: 'fp' }, groupHex(r.fingerprint)), h('td', {}, windowText(app, r)))))),
+        h('h3', {}, t('trust.gateways')),
+        d.keys.length === 0
+          ? h('p', { class: 'warn' }, t('trust.noKeys'))
+          : h('table', { class: 'anchors', id: 'trust-keys' },
+              h('thead', {}, h('tr', {}, h('th', {}, t('trust.name')), h('th', {}, t('trust.keyId')), h('th', {}, t('trust.fingerprint')), h('th', {}, t('trust.validity')))),
+              h('tbody', {}, d.keys.map((k) => h('tr', { 'data-key': k.keyId }, h('td', {}, k.name), h('td', { class: 'fp' }, k.keyId), h('td', { class: 'fp' }, groupHex(k.fingerprint)), h('td', {}, windowText(app, k)))))),
+        d.origin ? h('p', {}, `${t('trust.origin')}: `, h('code', {}, d.origin)) : null,
+      ]
+    : [];
+
+  return h('section', { id: 'trust-panel', class: 'panel', 'data-source': trust.source },
+    h('h2', {}, t('trust.title')),
+    h('p', { class: trust.source === 'none' ? 'warn' : 'note' }, source),
+    app.state.trustError ? h('p', { class: 'error', id: 'trust-error' }, t('trust.bad', app.state.trustError)) : null,
+    rows,
+    h('div', { class: 'actions' },
+      fileButton(t('trust.load'), pickFile('.json,application/json', (name, text) => app.loadTrustFile(name, text))),
+      trust.source === 'file' ? h('button', { type: 'button', onclick: () => void app.useServerTrust() }, t('trust.useServer')) : null,
+      trust.source === 'server' ? h('button', { type: 'button', onclick: () => download('trust.json', trust.text) }, t('trust.save')) : null,
+    ),
+  );
+}
+
+export { pickFile };

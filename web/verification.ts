@@ -1,0 +1,119 @@
+/**
+ * What the Verify view does, without the DOM: read what the verifier typed or pasted, describe the trust
+ * anchors, and verify a bundle's bytes with protocol/verify-bundle.ts (the same library the CLI uses; nothing
+ * is re-implemented here). Network access is injected, so the logic runs in Node tests too.
+ */
+import { toHex } from '../protocol/bytes.js';
+import { decodeProofBundleAny, type ProofBundle } from '../protocol/bundle.js';
+import { parseCheckpoint, parseNote } from '../protocol/checkpoint.js';
+import { keyThumbprint } from '../protocol/cose-key.js';
+import { algName } from '../protocol/algorithms.js';
+import { OriginProofError } from '../protocol/errors.js';
+import { sha256 } from '../protocol/hash.js';
+import type { TrustMaterial } from '../protocol/trust.js';
+import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
+import type { SentenceContext } from './format.js';
+
+export type EntryInput = { index: number } | { otherHost: string } | null;
+
+/** "42", "#/entry/42", or a link to this gateway ending in #/entry/42 or naming /v1/entries/42[/bundle]. */
+export function parseEntryInput(text: string, pageOrigin: string): EntryInput {
+  const s = text.trim();
+  if (/^\d{1,15}$/.test(s)) return { index: Number(s) };
+  const hash = /^#\/entry\/(\d{1,15})$/.exec(s);
+  if (hash) return { index: Number(hash[1]) };
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return null;
+  }
+  const m = /^#\/entry\/(\d{1,15})$/.exec(url.hash) ?? /\/v1\/entries\/(\d{1,15})(?:\/bundle)?\/?$/.exec(url.pathname);
+  if (!m) return null;
+  if (url.origin !== pageOrigin) return { otherHost: url.host };
+  return { index: Number(m[1]) };
+}
+
+export interface AnchorView {
+  name: string;
+  alg: string;
+  /** RFC 9679 COSE key thumbprint (the kid certificates name their issuer by), hex. */
+  fingerprint: string;
+  notBefore?: number;
+  notAfter?: number;
+}
+
+export interface GatewayKeyView {
+  name: string;
+  keyId: string;
+  /** SHA-256 of the Ed25519 public key, hex. */
+  fingerprint: string;
+  notBefore?: number;
+  notAfter?: number;
+}
+
+export function describeTrust(trust: TrustMaterial): { roots: AnchorView[]; keys: GatewayKeyView[]; origin?: string } {
+  const win = (w: { notBefore?: number; notAfter?: number }) => ({
+    ...(w.notBefore !== undefined ? { notBefore: w.notBefore } : {}),
+    ...(w.notAfter !== undefined ? { notAfter: w.notAfter } : {}),
+  });
+  return {
+    roots: trust.roots.map((r) => ({ name: r.name, alg: algName(r.key.alg), fingerprint: toHex(keyThumbprint(r.key)), ...win(r) })),
+    keys: trust.checkpointKeys.map((k) => ({ name: k.verifier.name, keyId: toHex(k.verifier.keyId), fingerprint: toHex(sha256(k.verifier.publicKey)), ...win(k) })),
+    ...(trust.origin ? { origin: trust.origin } : {}),
+  };
+}
+
+export interface KeptCheckpoint {
+  note: string;
+  origin: string;
+  size: number;
+  keptAtMs: number;
+}
+
+/** Read a checkpoint the verifier keeps (its signature is checked when it is used, against the trust anchors). */
+export function readKeptCheckpoint(note: string, keptAtMs: number): KeptCheckpoint {
+  const cp = parseCheckpoint(parseNote(note).text);
+  return { note, origin: cp.origin, size: cp.size, keptAtMs };
+}
+
+/** A consistency proof between two sizes from the gateway: proof hashes, 'offline' (no network), or 'refused'. */
+export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | 'offline' | 'refused'>;
+
+export type Outcome =
+  | { kind: 'verdict'; verdict: Verdict; bundle: ProofBundle; ctx: SentenceContext }
+  | { kind: 'unusable'; code: string; message: string };
+
+export async function verifyBundleFile(bytes: Uint8Array, trust: TrustMaterial, kept: KeptCheckpoint | null, fetchProof: ProofFetcher): Promise<Outcome> {
+  let bundle: ProofBundle;
+  try {
+    bundle = decodeProofBundleAny(bytes);
+  } catch (err) {
+    return { kind: 'unusable', code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message };
+  }
+  const ctx: SentenceContext = {};
+  let since: { checkpoint: string; proof?: Uint8Array[] } | undefined;
+  if (kept) {
+    ctx.keptSize = kept.size;
+    if (kept.size === bundle.treeSize || bundle.consistency?.fromSize === kept.size) {
+      since = { checkpoint: kept.note };
+    } else {
+      const [from, to] = kept.size < bundle.treeSize ? [kept.size, bundle.treeSize] : [bundle.treeSize, kept.size];
+      const proof = await fetchProof(from, to);
+      if (proof === 'offline') ctx.consistencyOffline = true;
+      // A gateway that will not prove its log extends the kept checkpoint fails the check (no proof given).
+      else since = proof === 'refused' ? { checkpoint: kept.note, proof: [] } : { checkpoint: kept.note, proof };
+    }
+  }
+  const verdict = verifyBundle(bundle, trust, since ? { since } : {});
+  const signers = verdict.checkpoint?.signedBy ?? [];
+  if (signers.length > 0) {
+    ctx.gatewayLabel = signers
+      .map((name) => {
+        const ids = trust.checkpointKeys.filter((k) => k.verifier.name === name).map((k) => toHex(k.verifier.keyId));
+        return ids.length === 1 ? `${name} (${ids[0]})` : name;
+      })
+      .join(', ');
+  }
+  return { kind: 'verdict', verdict, bundle, ctx };
+}
