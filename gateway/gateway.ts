@@ -12,6 +12,7 @@ import { fail } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
+import type { LedgerBackend } from '../ledger/backend.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
 import { nodeVerify } from './crypto/node-verifier.js';
@@ -27,6 +28,11 @@ import { verifyRoutes } from './http/routes/verify.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
+import { StorageRecovery } from './storage/recovery.js';
+import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
+
+/** How often a gateway whose store failed probes it again. */
+const STORAGE_RETRY_MS = 500;
 
 
 export interface RunningGateway {
@@ -44,6 +50,7 @@ export interface RunningGateway {
   ledger: GatewayLedger;
   registry: Registry;
   pipeline: Pipeline;
+  storage: StorageRecovery;
   /** The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code). */
   authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
@@ -64,14 +71,37 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
 
+  // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
+  const crashPlan = crashPlanFromEnv();
+  const crash = crashPlan ? new CrashPoints(crashPlan) : null;
   const key = await loadOrCreateCheckpointKey(config.dataDir);
   const noteSigner = ed25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
 
+  let app: HttpApp | null = null;
+  let broker: EmbeddedBroker | null = null;
+  let pipeline: Pipeline | null = null;
+  const storage: StorageRecovery = new StorageRecovery({
+    dataDir: config.dataDir,
+    ledger: () => ledger,
+    retryMs: STORAGE_RETRY_MS,
+    onFailure(err) {
+      metrics.storageFailures.inc();
+      metrics.storageWritable.set(0);
+      pipeline?.suspend(err);
+    },
+    async onRecovered() {
+      await registry.load(); // a registration whose write "failed" may be on disk after all
+      pipeline!.resume();
+      broker?.closeStaleConnections();
+      metrics.storageWritable.set(1);
+    },
+    log: (level, msg) => (app ? app.log[level](msg) : process.stderr.write(`${msg}\n`)),
+  });
   const ledger = await openGatewayLedger(join(config.dataDir, 'ledger'), {
     origin: config.origin,
-    signer: noteSigner,
+    signer: crash ? crash.signer(noteSigner) : noteSigner,
     blockMaxEntries: config.blockMaxEntries,
     blockMaxMs: config.blockMaxMs,
     clock: nowMs,
@@ -79,15 +109,19 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.blocks.inc();
       metrics.ledgerSize.set(size);
     },
+    onStorageFailure: (err) => storage.failed(err),
+    ...(crash ? { wrapBackend: (b: LedgerBackend) => crash.backend(b) } : {}),
   });
   metrics.ledgerSize.set(ledger.size());
+  metrics.storageWritable.set(1);
 
   const registry = new Registry(trust.anchors, ledger, verifier);
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers);
-  let broker: EmbeddedBroker | null = null;
-  const pipeline = new Pipeline(
+  const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
+    broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
+  pipeline = new Pipeline(
     registry,
     ledger,
     pool,
@@ -99,8 +133,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       queueHighWater: config.queueHighWater,
       now: nowMs,
     },
-    (deviceId, kind, payload) => broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload),
+    crash ? crash.deliver(deliver) : deliver,
   );
+  const readings = pipeline;
 
   /** MQTT authentication: a registered, usable device and a connect token it signed for this client id. */
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
@@ -115,7 +150,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   broker = await createBroker(
     {
       authenticate: authenticateDevice,
-      onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
+      onReading: (deviceId, payload) => readings.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
         await broker!
@@ -124,18 +159,23 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
+      connectionEpoch: () => readings.generation,
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
   );
 
   let ready = false;
   let ports: { port: number; wsPort: number | null } | null = null;
-  const app = await buildHttpApp({
+  const http = await buildHttpApp({
     logLevel: config.logLevel,
     writeRateLimit: config.writeRateLimit,
     bodyLimit: Math.max(1_048_576, config.maxReadingBytes * 4),
     metrics,
-    isReady: () => ready,
+    notReady: () => {
+      if (!ready) return { code: 'NOT_READY', message: 'gateway is starting or shutting down' };
+      const failure = storage.failure;
+      return failure ? { code: failure.code, message: failure.message } : null;
+    },
     version: VERSION,
     routes: (a) => {
       registryRoutes(a, registry, nowS);
@@ -144,10 +184,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
   });
 
+  app = http;
   const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
   ports = { port: mqttPort, wsPort };
-  await app.listen({ host: config.host, port: config.httpPort });
-  const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
+  await http.listen({ host: config.host, port: config.httpPort });
+  const httpPort = (http.server.address() as import('node:net').AddressInfo).port;
   ready = true;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
@@ -155,9 +196,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const close = () =>
     (closing ??= (async () => {
       ready = false;
-      await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
+      const probing = storage.stop(); // no new probes from here on
+      await readings.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
+      await probing;
       await broker!.close();
-      await app.close();
+      await http.close();
       await pool.close();
       await ledger.close();
     })());
@@ -171,11 +214,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     mqttPort,
     checkpointVerifierKey,
     trust,
-    app,
+    app: http,
     broker,
     ledger,
     registry,
-    pipeline,
+    pipeline: readings,
+    storage,
     authenticateDevice,
     close,
   };

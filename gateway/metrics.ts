@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   connectedDevices: Gauge;
   ledgerSize: Gauge;
   blocks: Counter;
+  storageWritable: Gauge;
+  storageFailures: Counter;
 }
 
 export function createMetrics(defaults = false): GatewayMetrics {
@@ -29,5 +31,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
     ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),
     blocks: new Counter({ name: 'originproof_blocks_total', help: 'Blocks sealed since start', registers: [registry] }),
+    storageWritable: new Gauge({ name: 'originproof_storage_writable', help: '1 while the store takes writes, 0 after a failed write until it is reopened', registers: [registry] }),
+    storageFailures: new Counter({ name: 'originproof_storage_failures_total', help: 'Failed store writes that stopped ingestion (disk full, I/O error)', registers: [registry] }),
   };
 }
