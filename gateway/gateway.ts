@@ -95,6 +95,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       await registry.load(); // a registration whose write "failed" may be on disk after all
       pipeline!.resume();
       broker?.closeStaleConnections();
+      metrics.ledgerSize.set(ledger.size());
       metrics.storageWritable.set(1);
     },
     log: (level, msg) => (app ? app.log[level](msg) : process.stderr.write(`${msg}\n`)),
@@ -159,7 +160,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
-      connectionEpoch: () => readings.generation,
+      connectionEpoch: () => readings.epoch,
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
   );

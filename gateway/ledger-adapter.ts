@@ -84,7 +84,6 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
     this.#current = fresh;
     this.#last = fresh;
     this.#failure = null;
-    this.opts.onBlock?.(fresh.size);
   }
 
   size(): number {

@@ -64,6 +64,7 @@ export class Pipeline {
   private storageFailure: OriginProofError | null = null;
   /** Bumped when the store fails and again when it is back (see suspend/resume). */
   private storageGeneration = 0;
+  private resumes = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -81,9 +82,9 @@ export class Pipeline {
     return this.depth;
   }
 
-  /** The storage generation; the broker uses it as the connection epoch. */
-  get generation(): number {
-    return this.storageGeneration;
+  /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
+  get epoch(): number {
+    return this.resumes;
   }
 
   /**
@@ -105,6 +106,7 @@ export class Pipeline {
   resume(): void {
     this.lanes.clear();
     this.storageGeneration++;
+    this.resumes++;
     this.storageFailure = null;
   }
 

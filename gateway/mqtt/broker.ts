@@ -25,8 +25,8 @@ export interface BrokerPolicy {
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
   /**
-   * The current connection epoch (the pipeline's storage generation). A connection keeps the epoch it was
-   * authenticated in; once the epoch moves on, readings on it are refused and it is closed, so the device
+   * The current connection epoch (how often ingestion resumed after a storage failure). A connection keeps the
+   * epoch it was authenticated in; once the epoch moves on, a reading on it is refused by closing it, so the device
    * reconnects and resends what it holds in sequence order (see Pipeline.resume). Default: always 0.
    */
   connectionEpoch?(): number;

@@ -61,6 +61,8 @@ describe('disk full: the gateway stops accepting, never receipts what it did not
     await until(() => f.receiptCount >= 200, 20_000, 'receipts before the disk fills');
     expect((await getJson(`${g.httpUrl}/readyz`)).status).toBe(200);
 
+    const connects = () => f.devices.map((d) => d.stats.connects);
+    const connectsBefore = connects();
     await fs!.fill();
     expect(await fs!.freeBytes()).toBe(0);
     const storageRejections = () => f.rejectionCodes().STORAGE_UNAVAILABLE ?? 0;
@@ -81,6 +83,7 @@ describe('disk full: the gateway stops accepting, never receipts what it did not
     await until(() => storageRejections() >= refusedBefore + 100, 20_000, 'more refusals while full');
     expect(Number((await getJson(`${g.httpUrl}/v1/log`)).body.size)).toBe(sizeWhileFull);
     expect(f.rejectionCodes()).toEqual({ STORAGE_UNAVAILABLE: storageRejections() });
+    expect(connects()).toEqual(connectsBefore); // refused with a code, not disconnected
 
     await fs!.free();
     await until(async () => (await getJson(`${g.httpUrl}/readyz`)).status === 200, 20_000, '/readyz to turn green');
@@ -90,6 +93,8 @@ describe('disk full: the gateway stops accepting, never receipts what it did not
     await f.stop();
     await until(() => f.devices.every((d) => d.outbox.size === 0), 30_000, 'every refused reading to be resent and receipted');
     expect(g.alive()).toBe(true);
+    // Connections from before the recovery were closed: each device reconnected and resent in seq order.
+    connects().forEach((n, i) => expect(n).toBeGreaterThan(connectsBefore[i]!));
 
     // Not a graceful stop: what was receipted must already be on disk, and stay there after the store is reopened.
     await killGateway(g);
