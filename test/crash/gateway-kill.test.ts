@@ -23,9 +23,9 @@ const RATE = 300; // readings/s over the fleet
 const RANDOM_KILLS = 3;
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 
-/** How far into a run each crash point fires: blocks are ~20/s, receipts ~RATE/s. */
+/** How far into a run each crash point fires: blocks are ~20/s, receipts ~RATE/s (more right after a restart: the resends). */
 function nthFor(point: CrashPoint): number {
-  return point === 'before-receipt' ? rand(150, 450) : rand(8, 25);
+  return point === 'before-receipt' ? rand(100, 300) : rand(5, 15);
 }
 
 describe('crash safety: the gateway SIGKILLed while a fleet publishes (QoS 1)', () => {
@@ -69,7 +69,7 @@ describe('crash safety: the gateway SIGKILLed while a fleet publishes (QoS 1)', 
       const running = gw!;
       const receiptsBefore = fleet.receiptCount;
       if (step === 'random') {
-        await until(() => fleet.receiptCount >= receiptsBefore + 300, 20_000, 'receipts from the restarted gateway');
+        await until(() => fleet.receiptCount >= receiptsBefore + 150, 20_000, 'receipts from the restarted gateway');
         await new Promise((r) => setTimeout(r, rand(0, 400)));
         running.child.kill('SIGKILL');
       }
