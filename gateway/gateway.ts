@@ -79,9 +79,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
 
-  let app: HttpApp | null = null;
+  // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
+  let appRef: HttpApp | null = null;
   let broker: EmbeddedBroker | null = null;
-  let pipeline: Pipeline | null = null;
+  let pipelineRef: Pipeline | null = null;
   const storage: StorageRecovery = new StorageRecovery({
     dataDir: config.dataDir,
     ledger: () => ledger,
@@ -89,16 +90,16 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     onFailure(err) {
       metrics.storageFailures.inc();
       metrics.storageWritable.set(0);
-      pipeline?.suspend(err);
+      pipelineRef?.suspend(err);
     },
     async onRecovered() {
       await registry.load(); // a registration whose write "failed" may be on disk after all
-      pipeline!.resume();
+      pipelineRef!.resume();
       broker?.closeStaleConnections();
       metrics.ledgerSize.set(ledger.size());
       metrics.storageWritable.set(1);
     },
-    log: (level, msg) => (app ? app.log[level](msg) : process.stderr.write(`${msg}\n`)),
+    log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
   });
   const ledger = await openGatewayLedger(join(config.dataDir, 'ledger'), {
     origin: config.origin,
@@ -122,7 +123,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const pool = new VerifyPool(config.verifyWorkers);
   const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
     broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
-  pipeline = new Pipeline(
+  const pipeline = new Pipeline(
     registry,
     ledger,
     pool,
@@ -136,7 +137,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     crash ? crash.deliver(deliver) : deliver,
   );
-  const readings = pipeline;
+  pipelineRef = pipeline;
 
   /** MQTT authentication: a registered, usable device and a connect token it signed for this client id. */
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
@@ -151,7 +152,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   broker = await createBroker(
     {
       authenticate: authenticateDevice,
-      onReading: (deviceId, payload) => readings.accept(deviceId, payload),
+      onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
         await broker!
@@ -160,14 +161,14 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
-      connectionEpoch: () => readings.epoch,
+      connectionEpoch: () => pipeline.epoch,
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
   );
 
   let ready = false;
   let ports: { port: number; wsPort: number | null } | null = null;
-  const http = await buildHttpApp({
+  const app = await buildHttpApp({
     logLevel: config.logLevel,
     writeRateLimit: config.writeRateLimit,
     bodyLimit: Math.max(1_048_576, config.maxReadingBytes * 4),
@@ -185,11 +186,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
   });
 
-  app = http;
+  appRef = app;
   const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
   ports = { port: mqttPort, wsPort };
-  await http.listen({ host: config.host, port: config.httpPort });
-  const httpPort = (http.server.address() as import('node:net').AddressInfo).port;
+  await app.listen({ host: config.host, port: config.httpPort });
+  const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
   ready = true;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
@@ -198,10 +199,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     (closing ??= (async () => {
       ready = false;
       const probing = storage.stop(); // no new probes from here on
-      await readings.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
+      await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
       await probing;
       await broker!.close();
-      await http.close();
+      await app.close();
       await pool.close();
       await ledger.close();
     })());
@@ -215,11 +216,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     mqttPort,
     checkpointVerifierKey,
     trust,
-    app: http,
+    app,
     broker,
     ledger,
     registry,
-    pipeline: readings,
+    pipeline,
     storage,
     authenticateDevice,
     close,

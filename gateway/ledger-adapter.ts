@@ -60,11 +60,6 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
     return gl;
   }
 
-  /** The failure that stopped writes (null while the store is writable). */
-  get storageFailure(): OriginProofError | null {
-    return this.#failure;
-  }
-
   #failed(err: OriginProofError): void {
     if (this.#failure) return;
     this.#failure = err;
