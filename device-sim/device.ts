@@ -34,6 +34,9 @@ export class ConnackRefused extends Error {
   }
 }
 
+/** Rejections after which the device keeps the reading and resends it later (SPEC §8). */
+export const KEEP_CODES: readonly ErrorCode[] = ['UNAVAILABLE', 'STORAGE_UNAVAILABLE'];
+
 /** Rejections after which the device stops sending (SPEC §8 "stop sending; alert"). */
 export const STOP_CODES: readonly ErrorCode[] = ['UNKNOWN_DEVICE', 'CERT_EXPIRED', 'CERT_REVOKED', 'CHAIN_INVALID', 'ROLE_VIOLATION'];
 
@@ -356,8 +359,8 @@ export class Device extends EventEmitter {
   private onRejection(rj: Rejection): void {
     this.stats.rejected[rj.code] = (this.stats.rejected[rj.code] ?? 0) + 1;
     const e = rj.seq !== null ? this.outbox.get(rj.seq) : undefined;
-    if (e && rj.code !== 'UNAVAILABLE') {
-      this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE: keep, resend later
+    if (e && !KEEP_CODES.includes(rj.code)) {
+      this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE, STORAGE_UNAVAILABLE: keep, resend later
       this.journal?.remove(e.seq);
     }
     if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);

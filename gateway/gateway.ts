@@ -12,6 +12,7 @@ import { fail } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
+import type { LedgerBackend } from '../ledger/backend.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
 import { nodeVerify } from './crypto/node-verifier.js';
@@ -28,6 +29,11 @@ import { exploreRoutes } from './http/routes/explore.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
+import { StorageRecovery } from './storage/recovery.js';
+import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
+
+/** How often a gateway whose store failed probes it again. */
+const STORAGE_RETRY_MS = 500;
 
 
 export interface RunningGateway {
@@ -45,6 +51,7 @@ export interface RunningGateway {
   ledger: GatewayLedger;
   registry: Registry;
   pipeline: Pipeline;
+  storage: StorageRecovery;
   /** The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code). */
   authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
@@ -65,14 +72,39 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
 
+  // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
+  const crashPlan = crashPlanFromEnv();
+  const crash = crashPlan ? new CrashPoints(crashPlan) : null;
   const key = await loadOrCreateCheckpointKey(config.dataDir);
   const noteSigner = ed25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
 
+  // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
+  let appRef: HttpApp | null = null;
+  let broker: EmbeddedBroker | null = null;
+  let pipelineRef: Pipeline | null = null;
+  const storage: StorageRecovery = new StorageRecovery({
+    dataDir: config.dataDir,
+    ledger: () => ledger,
+    retryMs: STORAGE_RETRY_MS,
+    onFailure(err) {
+      metrics.storageFailures.inc();
+      metrics.storageWritable.set(0);
+      pipelineRef?.suspend(err);
+    },
+    async onRecovered() {
+      await registry.load(); // a registration whose write "failed" may be on disk after all
+      pipelineRef!.resume();
+      broker?.closeStaleConnections();
+      metrics.ledgerSize.set(ledger.size());
+      metrics.storageWritable.set(1);
+    },
+    log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
+  });
   const ledger = await openGatewayLedger(join(config.dataDir, 'ledger'), {
     origin: config.origin,
-    signer: noteSigner,
+    signer: crash ? crash.signer(noteSigner) : noteSigner,
     blockMaxEntries: config.blockMaxEntries,
     blockMaxMs: config.blockMaxMs,
     clock: nowMs,
@@ -80,14 +112,18 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.blocks.inc();
       metrics.ledgerSize.set(size);
     },
+    onStorageFailure: (err) => storage.failed(err),
+    ...(crash ? { wrapBackend: (b: LedgerBackend) => crash.backend(b) } : {}),
   });
   metrics.ledgerSize.set(ledger.size());
+  metrics.storageWritable.set(1);
 
   const registry = new Registry(trust.anchors, ledger, verifier);
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers);
-  let broker: EmbeddedBroker | null = null;
+  const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
+    broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
   const pipeline = new Pipeline(
     registry,
     ledger,
@@ -100,8 +136,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       queueHighWater: config.queueHighWater,
       now: nowMs,
     },
-    (deviceId, kind, payload) => broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload),
+    crash ? crash.deliver(deliver) : deliver,
   );
+  pipelineRef = pipeline;
 
   /** MQTT authentication: a registered, usable device and a connect token it signed for this client id. */
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
@@ -125,6 +162,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
+      connectionEpoch: () => pipeline.epoch,
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
   );
@@ -136,7 +174,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     writeRateLimit: config.writeRateLimit,
     bodyLimit: Math.max(1_048_576, config.maxReadingBytes * 4),
     metrics,
-    isReady: () => ready,
+    notReady: () => {
+      if (!ready) return { code: 'NOT_READY', message: 'gateway is starting or shutting down' };
+      const failure = storage.failure;
+      return failure ? { code: failure.code, message: failure.message } : null;
+    },
     version: VERSION,
     routes: (a) => {
       registryRoutes(a, registry, nowS);
@@ -146,6 +188,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
   });
 
+  appRef = app;
   const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
   ports = { port: mqttPort, wsPort };
   await app.listen({ host: config.host, port: config.httpPort });
@@ -157,7 +200,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      const probing = storage.stop(); // no new probes from here on
       await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
+      await probing;
       await broker!.close();
       await app.close();
       await pool.close();
@@ -178,6 +223,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     ledger,
     registry,
     pipeline,
+    storage,
     authenticateDevice,
     close,
   };

@@ -1,13 +1,19 @@
 /**
  * The gateway's view of the ledger: what the pipeline (ReadingLog), the registry (RegistryLog) and the record
- * routes need, over ledger/Ledger. Thin: no policy here.
+ * routes need, over ledger/Ledger. No policy here, except storage failures: the store is opened behind a
+ * FailStopBackend, so after the first failed write nothing more is written until `reopen` has closed the store and
+ * opened it again with its state re-derived from disk (storage/fail-stop-backend.ts says why).
  */
 import { Ledger } from '../ledger/ledger.js';
+import { LevelBackend } from '../ledger/level-backend.js';
+import type { LedgerBackend } from '../ledger/backend.js';
 import { nodeMerkleHasher } from '../ledger/hasher.js';
 import type { NoteSigner } from '../protocol/checkpoint.js';
+import type { OriginProofError } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type EntryType } from '../protocol/log-entry.js';
 import type { AppendedEntry, ReadingLog } from './pipeline.js';
 import type { RegistryLog } from './registry.js';
+import { FailStopBackend, storageError } from './storage/fail-stop-backend.js';
 
 export interface GatewayLedgerOptions {
   origin: string;
@@ -16,25 +22,82 @@ export interface GatewayLedgerOptions {
   blockMaxMs: number;
   clock?: () => number;
   onBlock?: (treeSize: number) => void;
+  /** Called once per failure episode, with the first failed write. */
+  onStorageFailure?: (err: OriginProofError) => void;
+  /** Wraps the LevelDB backend (test-only crash points, gateway/crash-points.ts). */
+  wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
 }
 
 export class GatewayLedger implements ReadingLog, RegistryLog {
-  constructor(
-    readonly ledger: Ledger,
-    private readonly onBlock: (treeSize: number) => void,
-  ) {}
+  /** The open Ledger (null between closing a failed store and opening it again). */
+  #current: Ledger | null;
+  #last: Ledger;
+  #failure: OriginProofError | null = null;
+  /**
+   * The current Ledger, whichever that is: record routes keep this one reference while `reopen` swaps the store
+   * underneath. While no store is open, using it throws STORAGE_UNAVAILABLE.
+   */
+  readonly ledger: Ledger;
+
+  private constructor(
+    first: Ledger,
+    private readonly dir: string,
+    private readonly opts: GatewayLedgerOptions,
+  ) {
+    this.#current = first;
+    this.#last = first;
+    this.ledger = new Proxy({} as Ledger, {
+      get: (_target, prop) => {
+        const l = this.#current ?? fail(this.#failure);
+        const value: unknown = Reflect.get(l, prop, l);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(l) : value;
+      },
+    });
+  }
+
+  static async open(dir: string, opts: GatewayLedgerOptions): Promise<GatewayLedger> {
+    const gl: GatewayLedger = new GatewayLedger(await openLedger(dir, opts, (err) => gl.#failed(err)), dir, opts);
+    return gl;
+  }
+
+  #failed(err: OriginProofError): void {
+    if (this.#failure) return;
+    this.#failure = err;
+    this.opts.onStorageFailure?.(err);
+  }
+
+  /**
+   * Close the store (pending blocks are rejected, nothing more is written) and open it again: LevelDB replays its
+   * log up to the last whole record, the ledger state comes from the state record on disk. Throws (and stays
+   * closed, failure kept) when the store cannot be opened yet; call again later.
+   */
+  async reopen(): Promise<void> {
+    const old = this.#current;
+    this.#current = null;
+    if (old) await old.close().catch(() => undefined);
+    const fresh = await openLedger(this.dir, this.opts, (err) => this.#failed(err));
+    this.#current = fresh;
+    this.#last = fresh;
+    this.#failure = null;
+  }
 
   size(): number {
-    return this.ledger.size;
+    return (this.#current ?? this.#last).size;
   }
 
   async submit(input: { type: number; payload: Uint8Array; certRef: Uint8Array; receivedAtMs: number; deviceId: string; seq: number }): Promise<AppendedEntry> {
-    const r = await this.ledger.submit({ ...input, type: input.type as EntryType });
-    this.onBlock(r.index + 1);
+    const r = await this.#writable().submit({ ...input, type: input.type as EntryType });
+    this.opts.onBlock?.(r.index + 1);
     return { index: r.index, leafHash: r.leafHash, receivedAtMs: r.receivedAtMs, checkpoint: r.checkpoint };
   }
 
-  lastSeq(deviceId: string): Promise<number | undefined> {
+  /** The open Ledger if writes may go to it; else the failure. */
+  #writable(): Ledger {
+    if (this.#failure || !this.#current) fail(this.#failure);
+    return this.#current;
+  }
+
+  async lastSeq(deviceId: string): Promise<number | undefined> {
     return this.ledger.lastSeq(deviceId);
   }
 
@@ -50,8 +113,8 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   }
 
   async appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined): Promise<{ index: number }> {
-    const r = await this.ledger.submit({ type: type as EntryType, payload, ...(certRef ? { certRef } : {}) });
-    this.onBlock(r.index + 1);
+    const r = await this.#writable().submit({ type: type as EntryType, payload, ...(certRef ? { certRef } : {}) });
+    this.opts.onBlock?.(r.index + 1);
     return { index: r.index };
   }
 
@@ -77,16 +140,33 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   }
 
   /** Seal the pending block now (graceful shutdown). */
-  flush(): Promise<void> {
-    return this.ledger.flush();
+  async flush(): Promise<void> {
+    await this.#current?.flush();
   }
 
-  close(): Promise<void> {
-    return this.ledger.close();
+  async close(): Promise<void> {
+    const l = this.#current;
+    this.#current = null;
+    this.#failure ??= storageError(new Error('the ledger is closed'));
+    await l?.close();
   }
 }
 
-export async function openGatewayLedger(dir: string, opts: GatewayLedgerOptions): Promise<GatewayLedger> {
-  const ledger = await Ledger.open({ dir, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}) });
-  return new GatewayLedger(ledger, opts.onBlock ?? (() => {}));
+function fail(failure: OriginProofError | null): never {
+  throw failure ?? storageError(new Error('the store is not open'));
+}
+
+async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (err: OriginProofError) => void): Promise<Ledger> {
+  const level = await LevelBackend.open(dir, { sync: true });
+  const backend = new FailStopBackend(opts.wrapBackend ? opts.wrapBackend(level) : level, onFailure);
+  try {
+    return await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}) });
+  } catch (err) {
+    await level.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export function openGatewayLedger(dir: string, opts: GatewayLedgerOptions): Promise<GatewayLedger> {
+  return GatewayLedger.open(dir, opts);
 }

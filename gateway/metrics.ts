@@ -11,6 +11,8 @@ export interface GatewayMetrics {
   ledgerSize: Gauge;
   blocks: Counter;
   peakRss: Gauge;
+  storageWritable: Gauge;
+  storageFailures: Counter;
 }
 
 export function createMetrics(defaults = false): GatewayMetrics {
@@ -38,5 +40,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
         this.set(process.resourceUsage().maxRSS * 1024);
       },
     }),
+    storageWritable: new Gauge({ name: 'originproof_storage_writable', help: '1 while the store takes writes, 0 after a failed write until it is reopened', registers: [registry] }),
+    storageFailures: new Counter({ name: 'originproof_storage_failures_total', help: 'Failed store writes that stopped ingestion (disk full, I/O error)', registers: [registry] }),
   };
 }

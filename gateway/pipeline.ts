@@ -16,6 +16,7 @@ import type { Registry, DeviceRecord } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import { Fifo } from './fifo.js';
+import { storageError } from './storage/fail-stop-backend.js';
 
 export interface AppendedEntry {
   index: number;
@@ -60,6 +61,11 @@ export class Pipeline {
   private accepting = true;
   private inflight = new Set<Promise<unknown>>();
   private readonly now: () => number;
+  /** Set while the store cannot be written (every reading is answered STORAGE_UNAVAILABLE). */
+  private storageFailure: OriginProofError | null = null;
+  /** Bumped when the store fails and again when it is back (see suspend/resume). */
+  private storageGeneration = 0;
+  private resumes = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -77,6 +83,42 @@ export class Pipeline {
     return this.depth;
   }
 
+  /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
+  get epoch(): number {
+    return this.resumes;
+  }
+
+  /**
+   * The store failed: answer every reading STORAGE_UNAVAILABLE (the device keeps it and resends it later), including
+   * those already on their way to the ledger, until `resume`.
+   */
+  suspend(failure: OriginProofError): void {
+    this.storageFailure = failure;
+    this.storageGeneration++;
+  }
+
+  /**
+   * The store is open again, its state re-derived from disk: forget every device lane (the last accepted seq is
+   * read again from the ledger) and take readings again. Readings that arrived before this point are still
+   * answered STORAGE_UNAVAILABLE, and the broker closes connections from before it (connection epoch): a device
+   * whose earlier readings were refused resends them, in sequence order, after reconnecting, before anything newer
+   * can be accepted. Without that, a newer reading accepted first would make the refused ones look like replays.
+   */
+  resume(): void {
+    this.lanes.clear();
+    this.storageGeneration++;
+    this.resumes++;
+    this.storageFailure = null;
+  }
+
+  /** Throws STORAGE_UNAVAILABLE if the store failed, or failed and recovered, since the reading arrived. */
+  private checkStorage(generation: number): void {
+    if (this.storageFailure) throw this.storageFailure;
+    if (generation !== this.storageGeneration) {
+      throw storageError(new Error('the store failed and was reopened while this reading was queued; resend it after reconnecting'));
+    }
+  }
+
   /**
    * Take a reading from MQTT. Resolves once it is queued; while the queue is above its high-water mark the
    * promise waits, which holds the publisher's MQTT flow (backpressure instead of unbounded buffering).
@@ -85,11 +127,12 @@ export class Pipeline {
    * otherwise hold queue capacity that only its own progress can free (a TCP backpressure cycle).
    */
   async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
+    const generation = this.storageGeneration;
     // A full queue parks the publisher; a finishing reading hands its slot straight to one parked publisher.
     if (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
     else this.setDepth(this.depth + 1);
     const t0 = performance.now();
-    const job = this.process(deviceId, bytes, receivedAtMs)
+    const job = this.process(deviceId, bytes, receivedAtMs, generation)
       .then((outcome) => {
         this.release();
         this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
@@ -110,7 +153,7 @@ export class Pipeline {
    * order: the device's lane is taken here, synchronously, so admission follows arrival even though signature checks
    * of consecutive readings finish in any order.
    */
-  process(deviceId: string, bytes: Uint8Array, receivedAtMs: number): Promise<Outcome> {
+  process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storageGeneration): Promise<Outcome> {
     let seq: number | null = null;
     const rejectWith = (err: unknown): Outcome => {
       if (err instanceof OriginProofError) return { ok: false, error: err, seq };
@@ -121,6 +164,7 @@ export class Pipeline {
     let signature: Promise<boolean>;
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
+      this.checkStorage(generation);
       opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
       seq = opened.claims.seq;
       const found = this.registry.deviceByKid(opened.kid);
@@ -137,7 +181,7 @@ export class Pipeline {
     const queued = lane.tail.then(async (): Promise<{ outcome: Promise<Outcome> }> => {
       if (!(await signature)) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
       this.checkClock(opened.claims.iat);
-      return this.admit(deviceId, lane, device, opened, receivedAtMs);
+      return this.admit(deviceId, lane, device, opened, receivedAtMs, generation);
     });
     // The next reading of this device may proceed once this one is queued for a block (not once it is durable).
     lane.tail = queued.then(() => undefined, () => undefined);
@@ -183,13 +227,14 @@ export class Pipeline {
    * In lane order: replay check, then append. Returns (without waiting for it) the outcome that settles once the
    * entry's block is durable; a resend gets its original receipt.
    */
-  private async admit(deviceId: string, lane: DeviceLane, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number): Promise<{ outcome: Promise<Outcome> }> {
+  private async admit(deviceId: string, lane: DeviceLane, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number, generation: number): Promise<{ outcome: Promise<Outcome> }> {
     if (!lane.loaded) {
       lane.lastSeq = await this.log.lastSeq(deviceId);
       lane.loaded = true;
     }
     const seq = opened.claims.seq;
     if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(deviceId, lane, opened);
+    this.checkStorage(generation); // here, just before the append: nothing newer than a refused reading gets in
     const previous = lane.lastSeq;
     lane.lastSeq = seq;
     const done = this.log

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'CONSISTENCY_INVALID', // Merkle consistency proof fails (log rewritten or forked)
   'CHECKPOINT_INVALID', // checkpoint note malformed or its signature does not verify
   'UNAVAILABLE', // the receiver is shutting down or overloaded; resend later
+  'STORAGE_UNAVAILABLE', // the receiver cannot write to its store (disk full, write error); keep the reading, resend later
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

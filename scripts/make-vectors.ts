@@ -253,6 +253,7 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     scen('scenario-consistency-invalid', 'Two checkpoints of a log that was rewritten between them: the consistency proof fails', 'CONSISTENCY_INVALID'),
     scen('scenario-checkpoint-invalid', 'Receipt whose checkpoint note signature does not verify with the gateway checkpoint key', 'CHECKPOINT_INVALID'),
     scen('scenario-unavailable', 'Reading published while the gateway is shutting down or over capacity: resend later', 'UNAVAILABLE'),
+    scen('scenario-storage-unavailable', 'Reading published while the gateway cannot write to its store (disk full, write error): keep it, resend it after reconnecting', 'STORAGE_UNAVAILABLE'),
   ];
 
   return {

@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { toErrorBody } from './error-registry.js';
+import { toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
 
@@ -25,7 +25,8 @@ export interface HttpAppOptions {
   writeRateLimit: number;
   bodyLimit: number;
   metrics: GatewayMetrics;
-  isReady: () => boolean;
+  /** Null when ready; else why not (GET /readyz answers 503 with it). */
+  notReady: () => { code: AnyErrorCode; message: string } | null;
   /** Registers the API routes (gateway/http/routes/*) inside the app. */
   routes: (app: HttpApp) => Promise<void> | void;
   version: string;
@@ -72,8 +73,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     '/readyz',
     { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } },
     async (_req, reply) => {
-      if (opts.isReady()) return { status: 'ready' };
-      return reply.status(503).send({ code: 'NOT_READY', message: 'gateway is starting or shutting down' });
+      const why = opts.notReady();
+      if (!why) return { status: 'ready' };
+      return reply.status(503).send(why);
     },
   );
   app.get('/metrics', { schema: { tags: ['ops'], hide: false } }, async (_req, reply) => {

@@ -24,6 +24,12 @@ export interface BrokerPolicy {
   onTopicViolation(deviceId: string, topic: string): Promise<void>;
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
+  /**
+   * The current connection epoch (how often ingestion resumed after a storage failure). A connection keeps the
+   * epoch it was authenticated in; once the epoch moves on, a reading on it is refused by closing it, so the device
+   * reconnects and resends what it holds in sequence order (see Pipeline.resume). Default: always 0.
+   */
+  connectionEpoch?(): number;
 }
 
 export function connackCodeFor(err: unknown): number {
@@ -63,6 +69,8 @@ export interface EmbeddedBroker {
   ws: WebSocketServer | null;
   /** Publish to a device's own topic (receipts, rejections) at QoS 1. */
   publish(topic: string, payload: Uint8Array): Promise<void>;
+  /** Close every device connection authenticated in an earlier connection epoch. */
+  closeStaleConnections(): void;
   listen(host: string, port: number, wsPort: number | null): Promise<{ mqttPort: number; wsPort: number | null }>;
   close(): Promise<void>;
 }
@@ -73,6 +81,8 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
   const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0 });
   const deviceOf = new WeakMap<Client, string>();
+  const epochOf = new WeakMap<Client, number>();
+  const epoch = () => policy.connectionEpoch?.() ?? 0;
 
   // aedes buffers a whole packet before any hook sees it, so cap the frame size in its parser: a frame above the
   // cap closes the connection before it is buffered. Frames below it but above the reading limit get TOO_LARGE.
@@ -102,6 +112,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
       .then(
         () => {
           deviceOf.set(client, id);
+          epochOf.set(client, epoch());
           done(null, true);
         },
         (err: unknown) => done(connackError(connackCodeFor(err), (err as Error).message), false),
@@ -119,6 +130,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
       policy.onTopicViolation(deviceId, packet.topic).then(deny, deny);
       return;
     }
+    if (epochOf.get(client) !== epoch()) return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
     const payload = packet.payload as Buffer;
     policy
       .onReading(deviceId, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
@@ -168,6 +180,10 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
       return ws;
     },
     publish,
+    closeStaleConnections() {
+      const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
+      for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
+    },
     async listen(host, port, wsPort) {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);

@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
 import {
-  ALG_EDDSA, createConnectToken, decodeReceipt, decodeRejection, fromHex, nobleSigner, toBase64, toHex, openReading, deviceIdToHex,
+  ALG_EDDSA, signReading, createConnectToken, decodeReceipt, decodeRejection, fromHex, nobleSigner, toBase64, toHex, openReading, deviceIdToHex,
   parseVerifierKey, receiptsTopic, rejectionsTopic, readingsTopic, verifyReceipt, verifyConsistency, openCheckpoint, fromBase64, type Receipt,
 } from '../../protocol/index.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import type { Outcome } from '../../gateway/pipeline.js';
+import { mountTmpfs } from '../crash/tmpfs.js';
 
 interface Scenario {
   name: string;
@@ -33,10 +35,10 @@ const any = file.vectors[0]!;
 const startMs = Date.now();
 const clock = () => any.now * 1000 + (Date.now() - startMs); // the vectors' time, running
 
-async function gatewayFor(): Promise<{ gw: RunningGateway; dir: string }> {
+async function gatewayFor(dataDir?: string): Promise<{ gw: RunningGateway; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'op-scen-'));
   await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [{ certificate: toBase64(fromHex(any.rootCertificate)) }] }));
-  const gw = await startGateway({ dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'silent', verifyWorkers: 0 }, { now: clock });
+  const gw = await startGateway({ dataDir: dataDir ?? join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'silent', verifyWorkers: 0 }, { now: clock });
   const [deviceCert, agencyCert] = any.chain.map(fromHex);
   for (const [url, cert] of [['/v1/agencies', agencyCert!], ['/v1/devices', deviceCert!]] as const) {
     const r = await gw.app.inject({ method: 'POST', url, payload: { certificate: toBase64(cert) } });
@@ -82,7 +84,10 @@ describe('gateway scenarios from the firmware vectors', () => {
 
   test('every scenario in the file is run here', () => {
     expect([...scenarios.keys()].sort()).toEqual(
-      ['scenario-checkpoint-invalid', 'scenario-consistency-invalid', 'scenario-inclusion-invalid', 'scenario-replay', 'scenario-replay-lower', 'scenario-resend', 'scenario-topic-mismatch', 'scenario-unavailable', 'scenario-unknown-device'].sort(),
+      [
+        'scenario-checkpoint-invalid', 'scenario-consistency-invalid', 'scenario-inclusion-invalid', 'scenario-replay', 'scenario-replay-lower', 'scenario-resend',
+        'scenario-storage-unavailable', 'scenario-topic-mismatch', 'scenario-unavailable', 'scenario-unknown-device',
+      ].sort(),
     );
   });
 
@@ -167,5 +172,31 @@ describe('gateway scenarios from the firmware vectors', () => {
     await closing;
     await rm(own.dir, { recursive: true, force: true });
     expect(!outcome.ok && outcome.error.code).toBe(v.expectedError);
+  });
+
+  test('scenario-storage-unavailable: a reading arriving while the store cannot be written (a real, full tmpfs)', async () => {
+    const v = scenarios.get('scenario-storage-unavailable')!;
+    const fs = await mountTmpfs(16);
+    let own: { gw: RunningGateway; dir: string } | undefined;
+    try {
+      own = await gatewayFor(join(fs.dir, 'data'));
+      const claims = openReading(fromHex(v.cbor)).claims;
+      const id = deviceIdToHex(claims.deviceId);
+      const signer = nobleSigner(ALG_EDDSA, fromHex(v.secretKey));
+      await fs.fill();
+      // Readings of the same device until a block write fails (the last pages LevelDB's log had may still take one).
+      let failed: Outcome | undefined;
+      for (let seq = 100; seq < 400 && !failed; seq++) {
+        const outcome = await own.gw.pipeline.process(id, await signReading(signer, { ...claims, seq }), clock());
+        if (!outcome.ok) failed = outcome;
+      }
+      expect(failed && !failed.ok && failed.error.code).toBe('STORAGE_UNAVAILABLE');
+      const outcome = await own.gw.pipeline.process(id, fromHex(v.cbor), clock());
+      expect(!outcome.ok && outcome.error.code).toBe(v.expectedError);
+    } finally {
+      await own?.gw.close();
+      await fs.unmount();
+      if (own) await rm(own.dir, { recursive: true, force: true });
+    }
   });
 });

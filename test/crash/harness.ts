@@ -1,0 +1,272 @@
+/**
+ * The crash tests' harness: the gateway as its own process (`node dist/cli/main.js gateway`, what `npm start` runs;
+ * ports 0, learnt from its start-up lines), a fleet of real device-sim devices publishing over MQTT (QoS 1) from
+ * this process with every answer recorded, and a read-only look at the ledger once the gateway is down.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { Device, deviceFrom, onboardDevice, RootAuthority, type Agency, type DeviceKind } from '../../device-sim/index.js';
+import { LevelBackend } from '../../ledger/level-backend.js';
+import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
+import { decodeLogEntry, ENTRY_READING, leafHash } from '../../protocol/log-entry.js';
+import { openReading } from '../../protocol/reading.js';
+import { toHex } from '../../protocol/bytes.js';
+import type { Receipt, Rejection } from '../../protocol/receipt.js';
+
+const MAIN = join(process.cwd(), 'dist/cli/main.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  httpUrl: string;
+  mqttUrl: string;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+}
+
+/** Start the gateway CLI on `dataDir`; resolves once it printed its URLs (it listens then). */
+export async function spawnGateway(opts: { dataDir: string; trustFile: string; env?: Record<string, string> }): Promise<GatewayProcess> {
+  const env = {
+    ...process.env,
+    ORIGINPROOF_DATA_DIR: opts.dataDir,
+    ORIGINPROOF_TRUST_FILE: opts.trustFile,
+    ORIGINPROOF_HOST: '127.0.0.1',
+    ORIGINPROOF_HTTP_PORT: '0',
+    ORIGINPROOF_MQTT_PORT: '0',
+    ORIGINPROOF_LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, [MAIN, 'gateway', '--verify-workers', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let running = true;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running = false;
+      resolve({ code, signal });
+    }),
+  );
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const urls = await new Promise<{ httpUrl: string; mqttUrl: string }>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const http = /HTTP API\s+(http:\/\/\S+)/.exec(out);
+      const mqtt = /MQTT\s+(mqtt:\/\/\S+)/.exec(out);
+      if (http && mqtt) resolve({ httpUrl: http[1]!, mqttUrl: mqtt[1]! });
+    });
+    void exited.then(({ code, signal }) => reject(new Error(`gateway exited (${code ?? signal}) before it was ready:\n${out}\n${err}`)));
+  });
+  return { child, ...urls, stderr: () => err, exited, alive: () => running };
+}
+
+/** SIGKILL (if still running) and wait for the exit. */
+export async function killGateway(gw: GatewayProcess | null | undefined): Promise<void> {
+  if (!gw || !gw.alive()) return;
+  gw.child.kill('SIGKILL');
+  await gw.exited;
+}
+
+/** `originproof ledger verify --data DIR`, as an operator runs it. */
+export function cliLedgerVerify(dataDir: string): { status: number | null; stdout: string } {
+  const r = spawnSync(process.execPath, [MAIN, 'ledger', 'verify', '--data', dataDir], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout + r.stderr };
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** An agency of `root` registered at the gateway, and devices onboarded with their state and outbox on disk. */
+export async function setUpFleet(root: RootAuthority, httpUrl: string, count: number, stateDir: string): Promise<{ agency: Agency; devices: Device[] }> {
+  const agency = await root.agency('crash.example');
+  await agency.registerSelf(httpUrl);
+  const kinds: DeviceKind[] = ['temperature-sensor', 'water-meter', 'air-quality-sensor'];
+  const devices: Device[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = await onboardDevice(agency, { gateway: { httpUrl, mqttUrl: 'mqtt://127.0.0.1:1' }, kind: kinds[i % kinds.length]!, dir: stateDir });
+    devices.push(deviceFrom(o, { reconnectMinMs: 50, reconnectMaxMs: 250, resendTimeoutMs: 30_000 }));
+  }
+  return { agency, devices };
+}
+
+/** A root authority and a temp dir holding its trust file (what the gateway starts with). */
+export async function newRoot(): Promise<{ root: RootAuthority; dir: string; trustFile: string }> {
+  const root = await RootAuthority.create('root.example');
+  const dir = await mkdtemp(join(tmpdir(), 'op-crash-'));
+  const trustFile = join(dir, 'trust.json');
+  await writeFile(trustFile, root.trustJson());
+  return { root, dir, trustFile };
+}
+
+/**
+ * What the devices sent and got back: every seq each device signed (`sent`), every receipt (first and duplicates)
+ * and rejection. `publish` runs the fleet at `rate` readings/s in total until `stop`; readings made while the
+ * gateway is down wait in the devices' outboxes and go out after the reconnect.
+ */
+export class FleetRecorder {
+  readonly sent = new Map<string, number[]>();
+  readonly receipts = new Map<string, Map<number, Receipt[]>>();
+  readonly rejections = new Map<string, Rejection[]>();
+  receiptCount = 0;
+  #stop = false;
+  #loop: Promise<void> | null = null;
+  #inflight = new Set<Promise<unknown>>();
+
+  constructor(readonly devices: Device[]) {
+    for (const d of devices) {
+      this.sent.set(d.id, []);
+      this.receipts.set(d.id, new Map());
+      this.rejections.set(d.id, []);
+      d.on('receipt', (r: Receipt) => {
+        const list = this.receipts.get(d.id)!;
+        list.set(r.seq, [...(list.get(r.seq) ?? []), r]);
+        this.receiptCount++;
+      });
+      d.on('rejection', (r: Rejection) => this.rejections.get(d.id)!.push(r));
+    }
+  }
+
+  /** Point every device at a (re)started gateway; devices reconnect on their own. */
+  pointAt(mqttUrl: string): void {
+    for (const d of this.devices) d.state.gateway.mqttUrl = mqttUrl;
+  }
+
+  publish(rate: number): void {
+    this.#stop = false;
+    const t0 = Date.now();
+    let issued = 0;
+    this.#loop = (async () => {
+      while (!this.#stop) {
+        const due = Math.floor((rate * (Date.now() - t0)) / 1000);
+        for (; issued < due; issued++) {
+          const d = this.devices[issued % this.devices.length]!;
+          const p = d.sendReading().then((seq) => {
+            if (seq !== null) this.sent.get(d.id)!.push(seq);
+          });
+          this.#inflight.add(p);
+          void p.finally(() => this.#inflight.delete(p));
+        }
+        await sleep(10);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop = true;
+    await this.#loop;
+    await Promise.all([...this.#inflight]);
+  }
+
+  totalSent(): number {
+    let n = 0;
+    for (const s of this.sent.values()) n += s.length;
+    return n;
+  }
+
+  rejectionCodes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const list of this.rejections.values()) for (const r of list) out[r.code] = (out[r.code] ?? 0) + 1;
+    return out;
+  }
+}
+
+/** What the ledger holds, read after the gateway stopped: every reading entry by device and seq, and the index. */
+export interface LedgerContents {
+  report: VerifyReport;
+  /** device -> seq -> entries (index, leaf hash hex) holding that reading: more than one is a duplicate. */
+  readings: Map<string, Map<number, { index: number; leaf: string; payload: Uint8Array }[]>>;
+  /** device -> seq -> index, from the device index the gateway's replay check reads (what "last accepted" comes from). */
+  deviceIndex: Map<string, Map<number, number>>;
+  size: number;
+}
+
+export async function readLedger(ledgerDir: string, deviceIds: readonly string[]): Promise<LedgerContents> {
+  const backend = await LevelBackend.open(ledgerDir, { sync: false });
+  try {
+    const report = await verifyLedger(backend, { workers: 0 });
+    const readings: LedgerContents['readings'] = new Map(deviceIds.map((id) => [id, new Map()]));
+    let size = 0;
+    for await (const [first, run] of backend.entriesFrom(0)) {
+      run.forEach((bytes, i) => {
+        const e = decodeLogEntry(bytes);
+        expect(e.index).toBe(first + i);
+        size = Math.max(size, e.index + 1);
+        if (e.type !== ENTRY_READING) return;
+        const c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
+        const bySeq = readings.get(toHex(c.deviceId));
+        if (!bySeq) return;
+        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), { index: e.index, leaf: toHex(leafHash(bytes)), payload: e.payload }]);
+      });
+    }
+    const deviceIndex: LedgerContents['deviceIndex'] = new Map();
+    for (const id of deviceIds) {
+      const m = new Map<number, number>();
+      for await (const h of backend.deviceHits(id, {})) m.set(h.seq, h.index);
+      deviceIndex.set(id, m);
+    }
+    return { report, readings, deviceIndex, size: report.entries };
+  } finally {
+    await backend.close();
+  }
+}
+
+/**
+ * The invariants after any crash: the ledger verifies; no reading is in it twice; per device its readings are
+ * seqs 0..n (no gap) and the device index (where the gateway's last accepted seq comes from) holds exactly them,
+ * so the last accepted seq is the highest in the ledger; every receipt a device got names an entry that is there,
+ * with that reading and that leaf hash, and all receipts for one reading agree.
+ */
+export function checkCrashInvariants(l: LedgerContents, fleet: FleetRecorder): { readings: number; receipts: number } {
+  expect(l.report.problem).toBeUndefined();
+  expect(l.report.ok).toBe(true);
+  let readings = 0;
+  let receipts = 0;
+  for (const d of fleet.devices) {
+    const inLedger = l.readings.get(d.id)!;
+    const seqs = [...inLedger.keys()].sort((a, b) => a - b);
+    readings += seqs.length;
+    for (const [seq, list] of inLedger) expect(list.length, `device ${d.id} seq ${seq} is in the ledger ${list.length} times`).toBe(1);
+    expect(seqs, `device ${d.id}: gaps in the logged seqs`).toEqual(seqs.map((_, i) => i));
+    const index = l.deviceIndex.get(d.id)!;
+    expect([...index.entries()].sort((a, b) => a[0] - b[0])).toEqual(seqs.map((s) => [s, inLedger.get(s)![0]!.index]));
+    const lastAccepted = seqs.length ? seqs[seqs.length - 1]! : undefined;
+    expect(index.size ? Math.max(...index.keys()) : undefined).toBe(lastAccepted);
+    for (const [seq, list] of fleet.receipts.get(d.id)!) {
+      const entry = inLedger.get(seq)?.[0];
+      expect(entry, `device ${d.id} holds a receipt for seq ${seq}, which is not in the ledger`).toBeDefined();
+      for (const r of list) {
+        receipts++;
+        expect(r.index).toBe(entry!.index);
+        expect(toHex(r.leafHash)).toBe(entry!.leaf);
+      }
+    }
+  }
+  return { readings, receipts };
+}
+
+/** After the fleet drained: every reading each device signed is in the ledger once, with its exact bytes, and receipted. */
+export function checkEverythingReceipted(l: LedgerContents, fleet: FleetRecorder): void {
+  for (const d of fleet.devices) {
+    const sent = [...fleet.sent.get(d.id)!].sort((a, b) => a - b);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(d.outbox.size, `device ${d.id} still holds unreceipted readings`).toBe(0);
+    expect([...l.readings.get(d.id)!.keys()].sort((a, b) => a - b)).toEqual(sent);
+    const got = fleet.receipts.get(d.id)!;
+    for (const seq of sent) expect(got.get(seq)?.length ?? 0, `device ${d.id} seq ${seq} never got a receipt`).toBeGreaterThan(0);
+    expect(d.stats.receiptInvalid).toBe(0);
+  }
+}
+
+export async function removeDirs(dirs: string[]): Promise<void> {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}
