@@ -197,6 +197,7 @@ export const en = {
   'code.CONSISTENCY_INVALID': 'the log was rewritten or forked: it does not extend the earlier checkpoint',
   'code.CHECKPOINT_INVALID': 'the checkpoint is not signed by a trusted gateway key, or does not match',
   'code.UNAVAILABLE': 'the gateway was busy or shutting down',
+  'code.STORAGE_UNAVAILABLE': 'the gateway could not write to its storage (disk full or a write error); nothing was stored',
 
   'time.unknown': 'unknown time',
 } as const;
@@ -395,6 +396,7 @@ export const zh: Record<MessageKey, string> = {
   'code.CONSISTENCY_INVALID': '日志被改写或分叉：它不是早先检查点的延续',
   'code.CHECKPOINT_INVALID': '检查点不是由受信任的网关密钥签名，或与记录不符',
   'code.UNAVAILABLE': '网关繁忙或正在关闭',
+  'code.STORAGE_UNAVAILABLE': '网关无法写入存储（磁盘已满或写入错误），未保存任何内容',
 
   'time.unknown': '时间未知',
 };

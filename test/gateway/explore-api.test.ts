@@ -113,7 +113,7 @@ describe('the verifier page as static files', () => {
   test('without a built page, GET / says so (NOT_FOUND naming npm run build)', async () => {
     const missing = join(t.dir, 'no-such-build');
     expect(existsSync(missing)).toBe(false);
-    const app = await buildHttpApp({ logLevel: 'silent', writeRateLimit: 10, bodyLimit: 1024, metrics: createMetrics(), isReady: () => true, routes: () => {}, version: '0', webRoot: missing });
+    const app = await buildHttpApp({ logLevel: 'silent', writeRateLimit: 10, bodyLimit: 1024, metrics: createMetrics(), notReady: () => null, routes: () => {}, version: '0', webRoot: missing });
     const res = await app.inject({ method: 'GET', url: '/' });
     expect([res.statusCode, res.json().code]).toEqual([404, 'NOT_FOUND']);
     expect(res.json().message).toContain('npm run build');
