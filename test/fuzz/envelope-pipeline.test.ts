@@ -10,16 +10,9 @@ import { assemble } from '../../fuzz/cbor-ast.js';
 import { ACCEPTED_IDENTICAL, judgeOutcome, Tally } from '../../fuzz/oracle.js';
 import { Pki, reading, register, startTestGateway, type Device, type TestGateway } from '../gateway/harness.js';
 import { bytesEqual } from '../../protocol/index.js';
+import { syncSigner } from './helpers.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 4000);
-
-export function syncSigner(d: Device): (m: Uint8Array) => Uint8Array {
-  return (m) => {
-    const s = d.signer.sign(m);
-    if (s instanceof Promise) throw new Error('the fuzz device needs a synchronous signer (Ed25519 via @noble/curves)');
-    return s;
-  };
-}
 
 describe('envelope fuzz through the pipeline checks', () => {
   let t: TestGateway;
