@@ -170,21 +170,27 @@ function editArbitrary(tree: Root, forResign: boolean): fc.Arbitrary<Edit> {
   const tags = at((a) => a.t === 'tag');
   const wraps = at((a) => a.t === 'wrap');
   const pick = (xs: number[]) => fc.constantFrom(...xs);
-  const arbs: fc.Arbitrary<Edit>[] = [
-    pick(any).chain((i) => valueNotOf(classOf(refs[i]!.node)).map((value): Edit => ({ op: 'confuse', at: i, value }))),
-    pick(headable).chain((i) => headStyle(lengthOf(refs[i]!.node)!).map((style): Edit => ({ op: 'head', at: i, style }))),
-    fc.record({ at: pick(maps), from: fc.nat(), to: fc.nat(), value: fc.option(anyCbor, { nil: null }) }).map((r): Edit => ({ op: 'dup-key', ...r })),
-    fc.record({ at: pick(maps), key: fc.oneof(valueOfClass.int, valueOfClass.string, valueOfClass.bytes, valueOfClass.float), value: anyCbor }).map((r): Edit => ({ op: 'add-entry', ...r })),
-    fc.record({ at: pick(maps), index: fc.nat() }).map((r): Edit => ({ op: 'remove-entry', ...r })),
-    fc.record({ at: pick(any), kind: fc.constantFrom('array' as const, 'map' as const, 'tag' as const, 'indefinite' as const), depth: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 600 })) }).map((r): Edit => ({ op: 'nest', ...r })),
-    fc.record({ at: pick(any), tag: fc.oneof(fc.constantFrom(...INTERESTING_TAGS), fc.nat()) }).map((r): Edit => ({ op: 'wrap-tag', ...r })),
-    fc.record({ at: pick(tags), tag: fc.oneof(fc.constantFrom(...INTERESTING_TAGS), fc.nat()).filter((t) => t !== 18) }).map((r): Edit => ({ op: 'retag', ...r })),
-    pick(wraps).map((i): Edit => ({ op: 'unwrap', at: i })),
-  ];
-  if (reorderable.length > 0) arbs.push(fc.record({ at: pick(reorderable), i: fc.nat(), j: fc.nat() }).map((r): Edit => ({ op: 'reorder', ...r })));
+  const arbs: fc.Arbitrary<Edit>[] = [];
+  /** Each edit needs nodes of some shape; a tree without any (a bundle has no tags) skips it. */
+  const when = (xs: number[], make: (nodes: fc.Arbitrary<number>) => fc.Arbitrary<Edit>) => {
+    if (xs.length > 0) arbs.push(make(pick(xs)));
+  };
+  const tagNumber = fc.oneof(fc.constantFrom(...INTERESTING_TAGS), fc.nat());
+  when(any, (n) => n.chain((i) => valueNotOf(classOf(refs[i]!.node)).map((value): Edit => ({ op: 'confuse', at: i, value }))));
+  when(headable, (n) => n.chain((i) => headStyle(lengthOf(refs[i]!.node)!).map((style): Edit => ({ op: 'head', at: i, style }))));
+  when(maps, (n) => fc.record({ at: n, from: fc.nat(), to: fc.nat(), value: fc.option(anyCbor, { nil: null }) }).map((r): Edit => ({ op: 'dup-key', ...r })));
+  when(maps, (n) => fc.record({ at: n, key: fc.oneof(valueOfClass.int, valueOfClass.string, valueOfClass.bytes, valueOfClass.float), value: anyCbor }).map((r): Edit => ({ op: 'add-entry', ...r })));
+  when(maps, (n) => fc.record({ at: n, index: fc.nat() }).map((r): Edit => ({ op: 'remove-entry', ...r })));
+  when(reorderable, (n) => fc.record({ at: n, i: fc.nat(), j: fc.nat() }).map((r): Edit => ({ op: 'reorder', ...r })));
+  when(any, (n) =>
+    fc.record({ at: n, kind: fc.constantFrom('array' as const, 'map' as const, 'tag' as const, 'indefinite' as const), depth: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 600 })) }).map((r): Edit => ({ op: 'nest', ...r })),
+  );
+  when(any, (n) => fc.record({ at: n, tag: tagNumber }).map((r): Edit => ({ op: 'wrap-tag', ...r })));
+  when(tags, (n) => fc.record({ at: n, tag: tagNumber.filter((t) => t !== 18) }).map((r): Edit => ({ op: 'retag', ...r })));
+  when(wraps, (n) => n.map((i): Edit => ({ op: 'unwrap', at: i })));
   if (!forResign) {
-    arbs.push(pick(any).chain((i) => valueOfClass[classOf(refs[i]!.node) as ValueClass]?.map((value): Edit => ({ op: 'swap-same', at: i, value })) ?? fc.constant<Edit>({ op: 'unwrap', at: i })));
-    arbs.push(pick(any).map((i): Edit => ({ op: 'wrap-bstr', at: i })));
+    when(any, (n) => n.chain((i) => valueOfClass[classOf(refs[i]!.node) as ValueClass]?.map((value): Edit => ({ op: 'swap-same', at: i, value })) ?? fc.constant<Edit>({ op: 'wrap-bstr', at: i })));
+    when(any, (n) => n.map((i): Edit => ({ op: 'wrap-bstr', at: i })));
   }
   return fc.oneof(...arbs).filter((e) => !forResign || RESIGNABLE.has(e.op));
 }
@@ -225,7 +231,15 @@ export function byteMutation(bytes: Uint8Array, opts: { maxBytes: number; ceilin
 
 /** Every kind of mutant of `valid`, weighted towards the envelope-aware ones. */
 export function envelopeMutant(valid: Uint8Array, opts: EnvelopeFuzzOptions): fc.Arbitrary<Mutant> {
-  const tree = envelopeTree(valid);
+  return mutantOf(envelopeTree(valid), valid, opts);
+}
+
+/** The same mutations on any CBOR item (a proof bundle, a block header); nothing is re-signed. */
+export function cborMutant(valid: Uint8Array, opts: Omit<EnvelopeFuzzOptions, 'sign'>): fc.Arbitrary<Mutant> {
+  return mutantOf({ item: toAst(decode(valid)) }, valid, opts);
+}
+
+function mutantOf(tree: Root, valid: Uint8Array, opts: EnvelopeFuzzOptions): fc.Arbitrary<Mutant> {
   const ceiling = opts.ceiling ?? opts.maxBytes * 4;
   const cap = (b: Uint8Array) => (b.length > ceiling ? b.subarray(0, ceiling) : b);
   const structural = (forResign: boolean) =>

@@ -45,3 +45,22 @@ export class Tally {
     return [...this.counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${String(v).padStart(9)}  ${k}`);
   }
 }
+
+/**
+ * What every HTTP answer to a hostile request must be: not a 5xx, and for a 4xx an error body `{code, message}` whose
+ * code is in the API's registry (gateway/http/error-registry.ts). HEAD answers have no body to check.
+ */
+export function judgeHttp(method: string, status: number, body: string, knownCodes: readonly string[]): Judgement {
+  if (status >= 500) return { ok: false, problem: `HTTP ${status}: ${body.slice(0, 300)}` };
+  if (status < 400 || method === 'HEAD') return { ok: true, code: String(status) };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { ok: false, problem: `HTTP ${status} with a body that is not JSON: ${body.slice(0, 200)}` };
+  }
+  const code = (parsed as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !knownCodes.includes(code)) return { ok: false, problem: `HTTP ${status} without a registered code: ${body.slice(0, 200)}` };
+  if (typeof (parsed as { message?: unknown }).message !== 'string') return { ok: false, problem: `HTTP ${status} ${code} without a message` };
+  return { ok: true, code: `${status} ${code}` };
+}
