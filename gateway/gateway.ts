@@ -125,7 +125,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024 },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections },
   );
 
   let ready = false;
