@@ -14,6 +14,8 @@ import { COSE_SIGN1_TAG } from '../protocol/cose-sign1.js';
 
 export interface FuzzRequest {
   kind: string;
+  /** The route it was made for, as `METHOD url`. */
+  route: string;
   method: string;
   url: string;
   headers: Record<string, string>;
@@ -136,6 +138,7 @@ export function requestFor(route: RouteSummary, ctx: HttpFuzzContext): fc.Arbitr
     if (r.body !== undefined && r.contentType !== '') headers['content-type'] = r.contentType;
     return {
       kind: r.body?.kind ?? (r.trick ? 'path-trick' : 'params'),
+      route: `${route.method} ${route.url}`,
       method: r.method,
       url: `${r.path}${r.trick ?? ''}${r.query}`,
       headers,
