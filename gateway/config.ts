@@ -27,6 +27,10 @@ export const GatewayConfigSchema = Type.Object(
     /** Readings admitted but not yet in a block; above this, publishers are paused (backpressure). */
     queueHighWater: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     verifyWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
+    /** An MQTT connection that has not sent CONNECT by then is closed (silent sockets hold no slot for long). */
+    mqttConnectTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    /** Most MQTT connections not yet authenticated at once; over it the oldest of them is dropped. */
+    mqttMaxPendingConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -51,6 +55,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   blockMaxMs: 50,
   queueHighWater: 5000,
   verifyWorkers: 2,
+  mqttConnectTimeoutMs: 10_000,
+  mqttMaxPendingConnections: 1000,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -69,6 +75,8 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
   ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
+  ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: 'mqttConnectTimeoutMs',
+  ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',
 };
 
 export class ConfigError extends Error {

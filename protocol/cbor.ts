@@ -36,6 +36,12 @@ const codec = new Encoder({
 } as ConstructorParameters<typeof Encoder>[0]);
 
 const UINT32_MAX = 0xffffffff;
+/**
+ * Deepest nesting of arrays, maps and tags we decode. Our structures nest a few levels (a bundle, the deepest,
+ * about 4); without a bound, hostile input nested thousands deep that cbor-x still decodes overflowed the stack
+ * in the recursive walks after it (normalize, canonical, the biometric scan) with a RangeError, not MALFORMED.
+ */
+export const MAX_CBOR_DEPTH = 32;
 
 // The path of a value is only needed when something fails, so it is built lazily from (parent, key).
 const at = (parent: string, key: unknown): string => (key === undefined ? parent : `${parent}.${String(key)}`);
@@ -114,7 +120,7 @@ export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
   } catch (err) {
     fail('MALFORMED', `${what} is not well-formed CBOR: ${(err as Error).message}`, '', err);
   }
-  return normalize(value, what);
+  return normalize(value, what, 0);
 }
 
 /** Decode and require deterministic encoding: the bytes must equal the re-encoding of what they decode to. */
@@ -155,26 +161,29 @@ function inCanonicalShape(value: unknown): boolean {
 
 // Buffers -> Uint8Array, safe BigInts -> number, so callers see one shape whatever the runtime. In place: what
 // cbor-x returns is fresh, and rebuilding every map and array doubled the garbage on the gateway's hot path.
-function normalize(value: unknown, what: string): unknown {
+function normalize(value: unknown, what: string, depth: number): unknown {
   if (value instanceof Uint8Array) return asPlainBytes(value);
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_CBOR_DEPTH) fail('MALFORMED', `${what} nests arrays, maps or tags deeper than ${MAX_CBOR_DEPTH} levels`);
+  const d = depth + 1;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], what);
+    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], what, d);
     return value;
   }
   if (value instanceof Map) {
     let keysPlain = true;
     for (const k of value.keys()) if (k instanceof Uint8Array || typeof k === 'bigint' || typeof k === 'object') keysPlain = false;
     if (keysPlain) {
-      for (const [k, v] of value) value.set(k, normalize(v, what)); // updating existing keys keeps the order
+      for (const [k, v] of value) value.set(k, normalize(v, what, d)); // updating existing keys keeps the order
       return value;
     }
     const m = new Map();
-    for (const [k, v] of value) m.set(normalize(k, what), normalize(v, what));
+    for (const [k, v] of value) m.set(normalize(k, what, d), normalize(v, what, d));
     return m;
   }
   if (value instanceof Tag) {
-    value.value = normalize(value.value, what);
+    value.value = normalize(value.value, what, d);
     return value;
   }
   if (value instanceof Date) fail('MALFORMED', `${what} uses a date tag, which is not allowed`);

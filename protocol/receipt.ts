@@ -31,6 +31,19 @@ export interface Rejection {
 }
 
 export const MAX_RECEIPT_BYTES = 4096;
+/** Longest message and path a rejection carries (characters); the gateway shortens longer ones. */
+export const MAX_REJECTION_MESSAGE = 1024, MAX_REJECTION_PATH = 256;
+
+// Lone UTF-16 surrogates (from hostile map keys quoted in a message) have no UTF-8 encoding: U+FFFD instead.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Well-formed text of at most `max` characters, cut on a code point boundary and marked with an ellipsis. */
+function clip(text: string, max: number): string {
+  const t = text.replace(LONE_SURROGATE, '\ufffd');
+  if (t.length <= max) return t;
+  const end = /[\ud800-\udbff]/.test(t[max - 2]!) ? max - 2 : max - 1;
+  return `${t.slice(0, end)}\u2026`;
+}
 
 export function encodeReceipt(r: Receipt): Uint8Array {
   return encode(new Map<number, unknown>([[1, r.seq], [2, r.index], [3, r.receivedAtMs], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]));
@@ -50,8 +63,13 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   };
 }
 
+/**
+ * Messages and paths quote what was rejected (a claim key, a topic), which a sender controls: they are clipped to
+ * the limits `decodeRejection` enforces, so every rejection stays decodable by the device it is meant for.
+ */
 export function encodeRejection(r: Rejection): Uint8Array {
-  return encode(new Map<number, unknown>([[1, r.seq], [2, r.code], [3, r.message], [4, r.path]]));
+  const message = clip(r.message, MAX_REJECTION_MESSAGE) || r.code;
+  return encode(new Map<number, unknown>([[1, r.seq], [2, r.code], [3, message], [4, clip(r.path, MAX_REJECTION_PATH)]]));
 }
 
 export function decodeRejection(bytes: Uint8Array): Rejection {
@@ -62,8 +80,8 @@ export function decodeRejection(bytes: Uint8Array): Rejection {
   const code = m.get(2);
   if (!isErrorCode(code)) fail('MALFORMED', `unknown rejection code ${String(code)}`, 'rejection.code');
   const path = m.get(4);
-  if (typeof path !== 'string' || path.length > 256) fail('MALFORMED', 'rejection path must be text (may be empty)', 'rejection.path');
-  return { seq: seq as number | null, code, message: checkText(m.get(3), 'rejection.message', { max: 1024 }), path };
+  if (typeof path !== 'string' || path.length > MAX_REJECTION_PATH) fail('MALFORMED', 'rejection path must be text (may be empty)', 'rejection.path');
+  return { seq: seq as number | null, code, message: checkText(m.get(3), 'rejection.message', { max: MAX_REJECTION_MESSAGE }), path };
 }
 
 /**

@@ -34,12 +34,37 @@ export interface HttpAppOptions {
   webRoot?: string | null;
 }
 
+/** A route the app serves, as registered (its schema says which params, query and body it takes). */
+export interface RouteSummary {
+  method: string;
+  url: string;
+  schema?: { params?: unknown; querystring?: unknown; body?: unknown };
+}
+
+const routeLists = new WeakMap<object, RouteSummary[]>();
+
+/** Every route of an app built here, plugins' (docs, static files) included: what the HTTP fuzzer walks. */
+export function routesOf(app: HttpApp): readonly RouteSummary[] {
+  return routeLists.get(app) ?? [];
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
+    // Errors the router answers before any route runs (a bad URL escape, a path parameter over maxParamLength) get
+    // the same `{code, message}` body as every other error; without this they had Fastify's own shape.
+    frameworkErrors: (err, _request, reply) => {
+      const { status, body } = toErrorBody(err);
+      void (reply as import('fastify').FastifyReply).status(status).send(body);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const routes: RouteSummary[] = [];
+  routeLists.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, ...(r.schema ? { schema: r.schema as RouteSummary['schema'] } : {}) });
+  });
 
   await app.register(swagger, {
     openapi: {

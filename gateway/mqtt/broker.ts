@@ -4,12 +4,16 @@
  * - authenticate: client id = username = device id, password = connect token (protocol/connect-token.ts)
  * - authorizePublish: a device may publish only to its own readings topic; the payload goes to the pipeline
  * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
+ * Before any hook: a connection must send CONNECT within `connectTimeoutMs`, and at most `maxPendingConnections`
+ * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
  */
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, rejectionsTopic } from '../../protocol/topics.js';
+import { PendingConnections } from './pending-connections.js';
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
 export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -72,17 +76,33 @@ export interface EmbeddedBroker {
   /** Close every device connection authenticated in an earlier connection epoch. */
   closeStaleConnections(): void;
   listen(host: string, port: number, wsPort: number | null): Promise<{ mqttPort: number; wsPort: number | null }>;
+  /** Connections not authenticated yet, and how many were dropped to stay under the cap. */
+  pending: { readonly size: number; readonly droppedCount: number };
   close(): Promise<void>;
 }
 
-export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes: number }): Promise<EmbeddedBroker> {
+export interface BrokerOptions {
+  /** Largest MQTT frame read; a larger one closes the connection before it is buffered. */
+  maxPacketBytes: number;
+  /** A connection that has not sent CONNECT by then is closed (aedes `connectTimeout`). */
+  connectTimeoutMs: number;
+  /** Most connections unauthenticated at once; over it the oldest of them is dropped. */
+  maxPendingConnections: number;
+}
+
+export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
   // concurrency 0: mqemitter routes every message at once instead of queueing beyond a limit; its queue is an array
   // drained with shift(), O(n) per message once thousands of receipts wait (6.7% of the gateway's CPU under load).
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
-  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0 });
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs });
   const deviceOf = new WeakMap<Client, string>();
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
+  const pending = new PendingConnections(opts.maxPendingConnections);
+  const accept = (conn: Duplex) => {
+    pending.add(conn);
+    (aedes.handle as unknown as (c: Duplex) => void)(conn);
+  };
 
   // aedes buffers a whole packet before any hook sees it, so cap the frame size in its parser: a frame above the
   // cap closes the connection before it is buffered. Frames below it but above the reading limit get TOO_LARGE.
@@ -113,6 +133,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
         () => {
           deviceOf.set(client, id);
           epochOf.set(client, epoch());
+          pending.authenticated((client as unknown as { conn?: Duplex }).conn);
           done(null, true);
         },
         (err: unknown) => done(connackError(connackCodeFor(err), (err as Error).message), false),
@@ -162,7 +183,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
     if (id) policy.onDisconnect?.(id);
   });
 
-  const tcp = createServer({ noDelay: true }, aedes.handle as unknown as (socket: import('node:net').Socket) => void);
+  const tcp = createServer({ noDelay: true }, accept);
   let ws: WebSocketServer | null = null;
 
   const publish = (topic: string, payload: Uint8Array): Promise<void> =>
@@ -184,6 +205,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
       const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
       for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
     },
+    pending,
     async listen(host, port, wsPort) {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
@@ -197,10 +219,7 @@ export async function createBroker(policy: BrokerPolicy, opts: { maxPacketBytes:
           ws!.once('listening', () => resolve());
           ws!.once('error', reject);
         });
-        ws.on('connection', (socket) => {
-          const stream = createWebSocketStream(socket);
-          (aedes.handle as unknown as (s: unknown) => void)(stream);
-        });
+        ws.on('connection', (socket) => accept(createWebSocketStream(socket)));
         boundWs = (ws.address() as import('node:net').AddressInfo).port;
       }
       return { mqttPort, wsPort: boundWs };
