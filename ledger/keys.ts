@@ -15,6 +15,8 @@
  *   s                         -> state record, m -> meta record
  */
 export const TILE_WIDTH = 256;
+/** Tree levels per tile level (C2SP tlog-tiles' tile height): tile level k stores tree level k * TILE_HEIGHT. */
+export const TILE_HEIGHT = 1;
 /** Entries per entry bundle (as tlog-tiles entry bundles). */
 export const BUNDLE_WIDTH = 256;
 /** Widest span of receivedAtMs in one time cluster: a time query scans from (fromMs - this). */
