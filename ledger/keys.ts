@@ -7,7 +7,9 @@
  *   h|u64 height              -> block header bytes
  *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
  *   c|u64 treeSize            -> checkpoint note (UTF-8)
- *   d|u8 len|deviceId|u64 seq -> u64 index || u64 receivedAtMs
+ *   D|u64 height              -> device rows of a block not yet merged into runs (ledger/device-index.ts)
+ *   d|u8 len|deviceId|u64 seq -> device run: rows (seq, index, receivedAtMs) of one device, keyed by its last seq
+ *   l|u8 len|deviceId         -> u64 the device's highest seq in its runs
  *   t|u64 minMs|u64 minIndex  -> time cluster: the entries of one block whose receivedAtMs lie in
  *                                [minMs, minMs + TIME_WINDOW_MS], rows (u32 ms - minMs, u32 index - minIndex)
  *                                sorted by (ms, index); usually one cluster per block
@@ -24,6 +26,7 @@ export const TIME_WINDOW_MS = 60_000;
 
 export const P_ENTRY = 0x65, P_NODE = 0x6e, P_HEADER = 0x68, P_BLOCK_END = 0x62, P_CHECKPOINT = 0x63;
 export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_META = 0x6d;
+export const P_DEVICE_ROWS = 0x44, P_DEVICE_HEAD = 0x6c;
 
 const TWO32 = 2 ** 32;
 
@@ -61,6 +64,7 @@ export const headerKey = (height: number): Uint8Array => prefixed(P_HEADER, heig
 export const blockEndKey = (lastIndex: number): Uint8Array => prefixed(P_BLOCK_END, lastIndex);
 export const checkpointKey = (treeSize: number): Uint8Array => prefixed(P_CHECKPOINT, treeSize);
 export const timeKey = (minMs: number, minIndex: number): Uint8Array => prefixed(P_TIME, minMs, minIndex);
+export const blockRowsKey = (height: number): Uint8Array => prefixed(P_DEVICE_ROWS, height);
 export const STATE_KEY = new Uint8Array([P_STATE]);
 export const META_KEY = new Uint8Array([P_META]);
 
@@ -82,16 +86,18 @@ export function typeKey(type: number, index: number): Uint8Array {
 
 const enc = new TextEncoder();
 
-/** d|len|deviceId: the prefix of one device's keys. */
-export function devicePrefix(deviceId: string): Uint8Array {
+/** d|len|deviceId: the prefix of one device's keys (l|len|deviceId with P_DEVICE_HEAD). */
+export function devicePrefix(deviceId: string, prefix = P_DEVICE): Uint8Array {
   const id = enc.encode(deviceId);
   if (id.length === 0 || id.length > 255) throw new RangeError('deviceId must be 1..255 bytes');
   const b = new Uint8Array(2 + id.length);
-  b[0] = P_DEVICE;
+  b[0] = prefix;
   b[1] = id.length;
   b.set(id, 2);
   return b;
 }
+
+export const deviceHeadKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_DEVICE_HEAD);
 
 // Device prefixes are built once per device id (a bounded cache: it is cleared when full).
 const prefixCache = new Map<string, Uint8Array>();

@@ -1,14 +1,19 @@
 /**
  * LevelDB backend (`level` 10 / classic-level): one block = one chained `batch` (atomic in LevelDB's write log).
- * A block is few records (ledger/keys.ts): its entries packed into 256-entry bundles, one time cluster, tiles,
- * header, checkpoint, state; only the device and registry-type indexes are one small row per entry.
+ * A block is few records (ledger/keys.ts): its entries packed into 256-entry bundles, one time cluster, one
+ * record of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header,
+ * checkpoint, state; only the registry-type index (rare entries) is one small row per entry.
  */
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
 import {
-  blockEndKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, checkpointKey, deviceKey, devicePrefix, headerKey, META_KEY,
-  P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64, STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64,
-  unpackBundle, writeU64,
+  chunkRuns, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun, MERGE_BLOCKS, MERGE_ROWS, mergeRows,
+  sortRows, type DeviceRow,
+} from './device-index.js';
+import {
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, checkpointKey, deviceHeadKey, deviceKey,
+  devicePrefix, headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64, STATE_KEY,
+  tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64, unpackBundle,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -20,6 +25,8 @@ const ENTRY_END = prefixEnd(new Uint8Array([P_ENTRY]));
 export interface LevelBackendOptions {
   /** fsync each block (default true: a receipt is only sent after the block is durable). */
   sync?: boolean;
+  /** When device rows are merged into runs (ledger/device-index.ts; default MERGE_ROWS / MERGE_BLOCKS). */
+  deviceMerge?: { rows?: number; blocks?: number };
 }
 
 /** The last, partial entry bundle as stored (kept so a block need not read it back). */
@@ -33,17 +40,26 @@ export class LevelBackend implements LedgerBackend {
   readonly #db: Level<Bytes, Bytes>;
   readonly #sync: boolean;
   #tail: Tail | undefined;
+  readonly #overlay = new DeviceOverlay();
+  readonly #mergeRows: number;
+  readonly #mergeBlocks: number;
 
-  private constructor(db: Level<Bytes, Bytes>, sync: boolean) {
+  private constructor(db: Level<Bytes, Bytes>, opts: LevelBackendOptions) {
     this.#db = db;
-    this.#sync = sync;
+    this.#sync = opts.sync ?? true;
+    this.#mergeRows = opts.deviceMerge?.rows ?? MERGE_ROWS;
+    this.#mergeBlocks = opts.deviceMerge?.blocks ?? MERGE_BLOCKS;
   }
 
   static async open(dir: string, opts: LevelBackendOptions = {}): Promise<LevelBackend> {
     // Bounded native memory whatever the log's size: block cache and open table files are capped.
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256 } as never);
     await db.open();
-    return new LevelBackend(db, opts.sync ?? true);
+    const backend = new LevelBackend(db, opts);
+    // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
+    const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
+    for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) backend.#overlay.add(readU64(k, 1), decodeBlockRows(plain(v)));
+    return backend;
   }
 
   async readState(): Promise<Bytes | undefined> {
@@ -77,6 +93,14 @@ export class LevelBackend implements LedgerBackend {
     const n = entries.length;
     let bundleEntries = (await this.#tailFor(b.firstIndex)).slice();
     let bundle = Math.floor(b.firstIndex / BUNDLE_WIDTH);
+    const rows: DeviceRow[] = [];
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      if (e.deviceId !== undefined && e.seq !== undefined) rows.push({ deviceId: e.deviceId, seq: e.seq, index: e.index, receivedAtMs: e.receivedAtMs });
+    }
+    const ov = this.#overlay;
+    const merge = ov.rows + rows.length > 0 && (ov.rows + rows.length >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
+    const merged = merge ? await this.#mergeRuns(rows) : undefined;
     const batch = this.#db.batch();
     try {
       for (let i = 0; i < n; i++) {
@@ -89,14 +113,14 @@ export class LevelBackend implements LedgerBackend {
           bundleEntries = [];
         }
         if (e.type !== READING) batch.put(typeKey(e.type, e.index), EMPTY);
-        if (e.deviceId !== undefined && e.seq !== undefined) {
-          const v = new Uint8Array(16);
-          writeU64(v, 0, e.index);
-          writeU64(v, 8, e.receivedAtMs);
-          batch.put(deviceKey(e.deviceId, e.seq), v);
-        }
       }
       if (bundleEntries.length > 0) batch.put(bundleKey(bundle), packBundle(bundleEntries));
+      if (merged) {
+        for (const k of merged.dels) batch.del(k); // before the puts: a rewritten run may keep its key
+        for (const [k, v] of merged.puts) batch.put(k, v);
+      } else if (rows.length > 0) {
+        batch.put(blockRowsKey(b.height), encodeBlockRows(rows));
+      }
       for (const [key, value] of timeClusters(b)) batch.put(key, value);
       for (const t of b.tiles) batch.put(tileKey(t.level, t.tile), t.hashes);
       batch.put(headerKey(b.height), b.header);
@@ -109,6 +133,53 @@ export class LevelBackend implements LedgerBackend {
     }
     await batch.write({ sync: this.#sync } as never);
     this.#tail = bundleEntries.length > 0 ? { bundle, entries: bundleEntries } : undefined;
+    if (merged) ov.clear();
+    else if (rows.length > 0) ov.add(b.height, rows);
+  }
+
+  /**
+   * The records that move the overlay's rows and this block's into per-device runs, and delete the D records.
+   * A device whose new rows all come after its stored ones (the usual case) only gets new runs; otherwise the
+   * runs they overlap are read, merged with them and rewritten.
+   */
+  async #mergeRuns(blockRows: readonly DeviceRow[]): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
+    const byDevice = new Map<string, DeviceHit[]>();
+    for (const d of this.#overlay.devices()) byDevice.set(d, [...this.#overlay.hits(d)]);
+    const fresh = new Map<string, DeviceHit[]>();
+    for (const r of blockRows) {
+      let l = fresh.get(r.deviceId);
+      if (!l) fresh.set(r.deviceId, (l = []));
+      l.push({ seq: r.seq, index: r.index, receivedAtMs: r.receivedAtMs });
+    }
+    for (const [d, l] of fresh) byDevice.set(d, mergeRows(byDevice.get(d) ?? [], sortRows(l)));
+    const devices = [...byDevice.keys()];
+    const heads = await this.#db.getMany(devices.map(deviceHeadKey));
+    const dels: Bytes[] = this.#overlay.heights.map(blockRowsKey);
+    const puts: [Bytes, Bytes][] = [];
+    for (let i = 0; i < devices.length; i++) {
+      const deviceId = devices[i]!;
+      let rows = byDevice.get(deviceId)!;
+      const head = heads[i];
+      if (head !== undefined && readU64(head) >= rows[0]!.seq) {
+        const stored = await this.#runsFrom(deviceId, rows[0]!.seq);
+        dels.push(...stored.keys);
+        rows = mergeRows(stored.rows, rows);
+      }
+      for (const run of chunkRuns(rows)) puts.push([deviceKey(deviceId, run[run.length - 1]!.seq), encodeRun(run)]);
+      puts.push([deviceHeadKey(deviceId), u64(rows[rows.length - 1]!.seq)]);
+    }
+    return { dels, puts };
+  }
+
+  /** Every stored run of a device that may hold a seq >= `seq` (keys and rows, ascending). */
+  async #runsFrom(deviceId: string, seq: number): Promise<{ keys: Bytes[]; rows: DeviceHit[] }> {
+    const keys: Bytes[] = [];
+    let rows: DeviceHit[] = [];
+    for await (const [k, v] of this.#db.iterator({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)) })) {
+      keys.push(plain(k).slice());
+      rows = rows.concat(decodeRun(plain(v)));
+    }
+    return { keys, rows };
   }
 
   async getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
@@ -142,17 +213,53 @@ export class LevelBackend implements LedgerBackend {
     return v === undefined ? undefined : new TextDecoder().decode(v);
   }
 
+  /** Stored runs merged with the overlay's rows (read first, in the same tick as the iterator's snapshot). */
   async *deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit> {
-    const p = devicePrefix(deviceId);
-    const range = opts.afterSeq === undefined ? { gte: deviceKey(deviceId, 0) } : { gt: deviceKey(deviceId, opts.afterSeq) };
-    for await (const [k, v] of this.#db.iterator({ ...range, lt: prefixEnd(p), limit: opts.limit ?? -1, reverse: opts.reverse ?? false })) {
-      yield { seq: readU64(k, p.length), index: readU64(v, 0), receivedAtMs: readU64(v, 8) };
+    const after = opts.afterSeq;
+    const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
+    if (limit === 0) return;
+    const reverse = opts.reverse ?? false;
+    let recent = this.#overlay.hits(deviceId).filter((h) => after === undefined || h.seq > after);
+    if (reverse) recent = recent.reverse();
+    // A run is keyed by its last seq: runs from the first one whose last seq >= after can hold seqs > after.
+    const it = this.#db.values({ gte: deviceKey(deviceId, after ?? 0), lt: prefixEnd(devicePrefix(deviceId)), reverse });
+    const before = reverse ? (a: DeviceHit, b: DeviceHit) => a.seq > b.seq : (a: DeviceHit, b: DeviceHit) => a.seq < b.seq;
+    let j = 0;
+    let sent = 0;
+    try {
+      for await (const v of it) {
+        const run = decodeRun(plain(v));
+        if (reverse) run.reverse();
+        for (const h of run) {
+          if (after !== undefined && h.seq <= after) {
+            if (reverse) break; // descending: nothing further qualifies in this run (earlier runs are below it)
+            continue;
+          }
+          while (j < recent.length && before(recent[j]!, h)) {
+            yield recent[j++]!;
+            if (++sent >= limit) return;
+          }
+          if (j < recent.length && recent[j]!.seq === h.seq) continue; // the newer overlay row is yielded instead
+          yield h;
+          if (++sent >= limit) return;
+        }
+      }
+      while (j < recent.length) {
+        yield recent[j++]!;
+        if (++sent >= limit) return;
+      }
+    } finally {
+      await it.close();
     }
   }
 
   async deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined> {
-    const v = await this.#db.get(deviceKey(deviceId, seq));
-    return v === undefined ? undefined : { seq, index: readU64(v, 0), receivedAtMs: readU64(v, 8) };
+    const recent = this.#overlay.hits(deviceId).find((h) => h.seq === seq);
+    if (recent) return recent;
+    for await (const v of this.#db.values({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)), limit: 1 })) {
+      return decodeRun(plain(v)).find((h) => h.seq === seq);
+    }
+    return undefined;
   }
 
   async *timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {

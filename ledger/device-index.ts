@@ -1,0 +1,152 @@
+/**
+ * The LevelDB device index (by device id and sequence number) without one record per entry: a LevelDB batch
+ * costs per record, and with many devices a block holds about one entry per device. Records (ledger/keys.ts):
+ *   D|u64 height                 -> the block's device rows until they are merged (`encodeBlockRows`)
+ *   d|u8 len|deviceId|u64 maxSeq -> a run: up to RUN_ROWS rows of one device ascending by seq; a device's runs
+ *                                   never overlap, so the first run with maxSeq >= s is the only one that can hold s
+ *   l|u8 len|deviceId            -> u64 the device's highest stored seq (lets a merge see overlaps in one read)
+ * Rows of blocks not merged yet are also held in memory (`DeviceOverlay`, rebuilt from the D records on open).
+ * When the overlay reaches MERGE_ROWS rows or MERGE_BLOCKS blocks, the next block's batch writes every device's
+ * rows as runs and deletes the D records: a few records per device per merge instead of one per entry.
+ * Sequence numbers normally ascend per device (the gateway's replay check); when they do not, the merge reads and
+ * rewrites the runs the new rows overlap. For an equal (device, seq) the later entry wins, as a keyed put would.
+ */
+import type { DeviceHit } from './backend.js';
+import { readU64, writeU64 } from './keys.js';
+
+export const MERGE_ROWS = 65_536;
+export const MERGE_BLOCKS = 256;
+export const RUN_ROWS = 1024;
+const ROW = 24;
+
+export interface DeviceRow extends DeviceHit {
+  deviceId: string;
+}
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/** D record: per row u8 id length | id | u64 seq | u64 index | u64 receivedAtMs. */
+export function encodeBlockRows(rows: readonly DeviceRow[]): Uint8Array {
+  const ids = rows.map((r) => utf8.encode(r.deviceId));
+  let size = 0;
+  for (const id of ids) size += 1 + id.length + ROW;
+  const out = new Uint8Array(size);
+  let at = 0;
+  rows.forEach((r, i) => {
+    const id = ids[i]!;
+    out[at] = id.length;
+    out.set(id, at + 1);
+    at += 1 + id.length;
+    writeU64(out, at, r.seq);
+    writeU64(out, at + 8, r.index);
+    writeU64(out, at + 16, r.receivedAtMs);
+    at += ROW;
+  });
+  return out;
+}
+
+export function decodeBlockRows(b: Uint8Array): DeviceRow[] {
+  const out: DeviceRow[] = [];
+  for (let at = 0; at < b.length; ) {
+    const len = b[at]!;
+    if (len === 0 || at + 1 + len + ROW > b.length) throw new RangeError('device rows record is malformed');
+    const deviceId = text.decode(b.subarray(at + 1, at + 1 + len));
+    at += 1 + len;
+    out.push({ deviceId, seq: readU64(b, at), index: readU64(b, at + 8), receivedAtMs: readU64(b, at + 16) });
+    at += ROW;
+  }
+  return out;
+}
+
+/** Run record value: rows (u64 seq, u64 index, u64 receivedAtMs), ascending by seq. */
+export function encodeRun(rows: readonly DeviceHit[]): Uint8Array {
+  const out = new Uint8Array(rows.length * ROW);
+  rows.forEach((r, i) => {
+    writeU64(out, i * ROW, r.seq);
+    writeU64(out, i * ROW + 8, r.index);
+    writeU64(out, i * ROW + 16, r.receivedAtMs);
+  });
+  return out;
+}
+
+export function decodeRun(b: Uint8Array): DeviceHit[] {
+  if (b.length % ROW !== 0) throw new RangeError('device run is malformed');
+  const out: DeviceHit[] = new Array(b.length / ROW);
+  for (let i = 0; i < out.length; i++) out[i] = { seq: readU64(b, i * ROW), index: readU64(b, i * ROW + 8), receivedAtMs: readU64(b, i * ROW + 16) };
+  return out;
+}
+
+/** Ascending by seq; of equal seqs only the last given is kept (rows come in log order). */
+export function sortRows(rows: DeviceHit[]): DeviceHit[] {
+  const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.seq - b.r.seq || a.i - b.i);
+  const out: DeviceHit[] = [];
+  for (const { r } of sorted) {
+    if (out.length > 0 && out[out.length - 1]!.seq === r.seq) out[out.length - 1] = r;
+    else out.push(r);
+  }
+  return out;
+}
+
+/** Merge two ascending row lists; on an equal seq the row from `newer` wins. */
+export function mergeRows(older: readonly DeviceHit[], newer: readonly DeviceHit[]): DeviceHit[] {
+  const out: DeviceHit[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < older.length || j < newer.length) {
+    const a = older[i];
+    const b = newer[j];
+    if (b === undefined || (a !== undefined && a.seq < b.seq)) {
+      out.push(a!);
+      i++;
+    } else {
+      if (a !== undefined && a.seq === b.seq) i++;
+      out.push(b);
+      j++;
+    }
+  }
+  return out;
+}
+
+/** Rows of the stored-but-unmerged blocks, per device, in log order. */
+export class DeviceOverlay {
+  readonly #byDevice = new Map<string, { rows: DeviceHit[]; sorted?: DeviceHit[] }>();
+  /** Heights of the blocks whose D records hold these rows. */
+  readonly heights: number[] = [];
+  rows = 0;
+
+  add(height: number, rows: readonly DeviceRow[]): void {
+    this.heights.push(height);
+    this.rows += rows.length;
+    for (const r of rows) {
+      let d = this.#byDevice.get(r.deviceId);
+      if (!d) this.#byDevice.set(r.deviceId, (d = { rows: [] }));
+      d.rows.push({ seq: r.seq, index: r.index, receivedAtMs: r.receivedAtMs });
+      d.sorted = undefined;
+    }
+  }
+
+  /** One device's rows ascending by seq (latest wins on an equal seq). */
+  hits(deviceId: string): readonly DeviceHit[] {
+    const d = this.#byDevice.get(deviceId);
+    if (!d) return [];
+    return (d.sorted ??= sortRows(d.rows));
+  }
+
+  devices(): IterableIterator<string> {
+    return this.#byDevice.keys();
+  }
+
+  clear(): void {
+    this.#byDevice.clear();
+    this.heights.length = 0;
+    this.rows = 0;
+  }
+}
+
+/** Split ascending rows into runs of at most RUN_ROWS (each keyed by its last seq). */
+export function chunkRuns(rows: readonly DeviceHit[]): DeviceHit[][] {
+  const out: DeviceHit[][] = [];
+  for (let i = 0; i < rows.length; i += RUN_ROWS) out.push(rows.slice(i, i + RUN_ROWS));
+  return out;
+}
