@@ -11,7 +11,7 @@
  * Sequence numbers normally ascend per device (the gateway's replay check); when they do not, the merge reads and
  * rewrites the runs the new rows overlap. For an equal (device, seq) the later entry wins, as a keyed put would.
  */
-import type { DeviceHit } from './backend.js';
+import type { BlockWrite, DeviceHit } from './backend.js';
 import { readU64, writeU64 } from './keys.js';
 
 export const MERGE_ROWS = 65_536;
@@ -26,21 +26,43 @@ export interface DeviceRow extends DeviceHit {
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
-/** D record: per row u8 id length | id | u64 seq | u64 index | u64 receivedAtMs. */
-export function encodeBlockRows(rows: readonly DeviceRow[]): Uint8Array {
-  const ids = rows.map((r) => utf8.encode(r.deviceId));
+// Device ids are encoded once per id (a bounded cache: it is cleared when full).
+const idCache = new Map<string, Uint8Array>();
+function idBytes(deviceId: string): Uint8Array {
+  let b = idCache.get(deviceId);
+  if (!b) {
+    b = utf8.encode(deviceId);
+    if (b.length === 0 || b.length > 255) throw new RangeError('deviceId must be 1..255 bytes');
+    if (idCache.size >= 65_536) idCache.clear();
+    idCache.set(deviceId, b);
+  }
+  return b;
+}
+
+/** Calls `row` for each entry of the block that carries a device id and seq, in log order. */
+export function forEachRow(b: BlockWrite, row: (deviceId: string, seq: number, index: number, receivedAtMs: number) => void): void {
+  const meta = b.meta;
+  for (let i = 0; i < meta.length; i++) {
+    const m = meta[i]!;
+    if (m.deviceId !== undefined && m.seq !== undefined) row(m.deviceId, m.seq, b.firstIndex + i, m.receivedAtMs ?? b.timeMs);
+  }
+}
+
+/** D record of a block: per row u8 id length | id | u64 seq | u64 index | u64 receivedAtMs (undefined: no rows). */
+export function encodeBlockRows(b: BlockWrite): Uint8Array | undefined {
   let size = 0;
-  for (const id of ids) size += 1 + id.length + ROW;
+  forEachRow(b, (deviceId) => (size += 1 + idBytes(deviceId).length + ROW));
+  if (size === 0) return undefined;
   const out = new Uint8Array(size);
   let at = 0;
-  rows.forEach((r, i) => {
-    const id = ids[i]!;
+  forEachRow(b, (deviceId, seq, index, receivedAtMs) => {
+    const id = idBytes(deviceId);
     out[at] = id.length;
     out.set(id, at + 1);
     at += 1 + id.length;
-    writeU64(out, at, r.seq);
-    writeU64(out, at + 8, r.index);
-    writeU64(out, at + 16, r.receivedAtMs);
+    writeU64(out, at, seq);
+    writeU64(out, at + 8, index);
+    writeU64(out, at + 16, receivedAtMs);
     at += ROW;
   });
   return out;
@@ -79,6 +101,9 @@ export function decodeRun(b: Uint8Array): DeviceHit[] {
 
 /** Ascending by seq; of equal seqs only the last given is kept (rows come in log order). */
 export function sortRows(rows: DeviceHit[]): DeviceHit[] {
+  let ascending = true;
+  for (let i = 1; i < rows.length && ascending; i++) ascending = rows[i - 1]!.seq < rows[i]!.seq;
+  if (ascending) return rows; // the usual case: a device's seqs ascend
   const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.seq - b.r.seq || a.i - b.i);
   const out: DeviceHit[] = [];
   for (const { r } of sorted) {
@@ -108,29 +133,33 @@ export function mergeRows(older: readonly DeviceHit[], newer: readonly DeviceHit
   return out;
 }
 
-/** Rows of the stored-but-unmerged blocks, per device, in log order. */
+/** Rows of the stored-but-unmerged blocks, per device, in log order (as numbers: no object per row). */
 export class DeviceOverlay {
-  readonly #byDevice = new Map<string, { rows: DeviceHit[]; sorted?: DeviceHit[] }>();
+  readonly #byDevice = new Map<string, { seq: number[]; index: number[]; ms: number[]; sorted?: DeviceHit[] }>();
   /** Heights of the blocks whose D records hold these rows. */
   readonly heights: number[] = [];
   rows = 0;
 
-  add(height: number, rows: readonly DeviceRow[]): void {
+  add(deviceId: string, seq: number, index: number, receivedAtMs: number): void {
+    let d = this.#byDevice.get(deviceId);
+    if (!d) this.#byDevice.set(deviceId, (d = { seq: [], index: [], ms: [] }));
+    d.seq.push(seq);
+    d.index.push(index);
+    d.ms.push(receivedAtMs);
+    d.sorted = undefined;
+    this.rows++;
+  }
+
+  /** A block whose rows were all added. */
+  sealed(height: number): void {
     this.heights.push(height);
-    this.rows += rows.length;
-    for (const r of rows) {
-      let d = this.#byDevice.get(r.deviceId);
-      if (!d) this.#byDevice.set(r.deviceId, (d = { rows: [] }));
-      d.rows.push({ seq: r.seq, index: r.index, receivedAtMs: r.receivedAtMs });
-      d.sorted = undefined;
-    }
   }
 
   /** One device's rows ascending by seq (latest wins on an equal seq). */
   hits(deviceId: string): readonly DeviceHit[] {
     const d = this.#byDevice.get(deviceId);
     if (!d) return [];
-    return (d.sorted ??= sortRows(d.rows));
+    return (d.sorted ??= sortRows(d.seq.map((seq, i) => ({ seq, index: d.index[i]!, receivedAtMs: d.ms[i]! }))));
   }
 
   devices(): IterableIterator<string> {

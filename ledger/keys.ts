@@ -18,7 +18,7 @@
  */
 export const TILE_WIDTH = 256;
 /** Tree levels per tile level (C2SP tlog-tiles' tile height): tile level k stores tree level k * TILE_HEIGHT. */
-export const TILE_HEIGHT = 1;
+export const TILE_HEIGHT = 8;
 /** Entries per entry bundle (as tlog-tiles entry bundles). */
 export const BUNDLE_WIDTH = 256;
 /** Widest span of receivedAtMs in one time cluster: a time query scans from (fromMs - this). */
@@ -123,25 +123,51 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
 }
 
 /**
- * Entry bundle: u32 count, count x u32 end offset (relative to the data), then the entries' bytes back to back.
- * Entry k of the bundle is data[end[k-1] .. end[k]).
+ * Consecutive entries stored back to back: entry k is data[k ? ends[k - 1] : 0 .. ends[k]), for k in [from, to).
+ * A block hands its entries over as one run; a bundle is packed from one or more runs.
  */
-export function packBundle(entries: readonly Uint8Array[]): Uint8Array {
-  const n = entries.length;
-  let size = 4 + 4 * n;
-  for (let i = 0; i < n; i++) size += entries[i]!.length;
-  const out = new Uint8Array(size);
+export interface EntryRun {
+  data: Uint8Array;
+  ends: ArrayLike<number>;
+  from: number;
+  to: number;
+}
+
+const runStart = (r: EntryRun, k: number): number => (k === 0 ? 0 : r.ends[k - 1]!);
+
+/**
+ * Entry bundle: u32 count, count x u32 end offset (relative to the data), then the entries' bytes back to back.
+ * Entry k of the bundle is data[end[k-1] .. end[k]). Packed from runs with one copy per run.
+ */
+export function packBundle(runs: readonly EntryRun[]): Uint8Array {
+  let n = 0;
+  let size = 0;
+  for (const r of runs) {
+    n += r.to - r.from;
+    size += runStart(r, r.to) - runStart(r, r.from);
+  }
+  const base = 4 + 4 * n;
+  const out = new Uint8Array(base + size);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, n);
-  let at = 4 + 4 * n;
-  const base = at;
-  for (let i = 0; i < n; i++) {
-    const e = entries[i]!;
-    out.set(e, at);
-    at += e.length;
-    dv.setUint32(4 + 4 * i, at - base);
+  let k = 0;
+  let at = 0;
+  for (const r of runs) {
+    const start = runStart(r, r.from);
+    out.set(r.data.subarray(start, runStart(r, r.to)), base + at);
+    for (let i = r.from; i < r.to; i++) dv.setUint32(4 + 4 * k++, at + r.ends[i]! - start);
+    at += runStart(r, r.to) - start;
   }
   return out;
+}
+
+/** A stored bundle as one run (throws on a malformed bundle). */
+export function bundleRun(bundle: Uint8Array): EntryRun {
+  const entries = unpackBundle(bundle);
+  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
+  const ends = new Uint32Array(entries.length);
+  for (let k = 0; k < entries.length; k++) ends[k] = dv.getUint32(4 + 4 * k);
+  return { data: bundle.subarray(4 + 4 * entries.length), ends, from: 0, to: entries.length };
 }
 
 /** Byte range [start, end) of entry k inside a packed bundle, or undefined when the bundle is short or malformed. */

@@ -11,14 +11,15 @@ import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import { encodeLogEntryScratch, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
-import type { MerkleHasher } from '../protocol/merkle/index.js';
-import type { BlockWrite, EntryWrite, LedgerBackend } from './backend.js';
+import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
+import type { BlockWrite, LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
 import { LedgerTree } from './tree.js';
 import { LedgerQueries } from './queries.js';
 
+/** One entry to append. The ledger reads it again when its block is written: do not change it until then. */
 export interface EntryInput {
   type: EntryType;
   payload: Uint8Array;
@@ -65,7 +66,8 @@ interface Prepared {
   height: number;
   blockHash: Uint8Array;
   treeSize: number;
-  leaves: Uint8Array[];
+  /** Leaf hashes, 32 bytes each, in entry order. */
+  leaves: Uint8Array;
   write: Promise<BlockWrite>;
 }
 
@@ -197,28 +199,29 @@ export class Ledger extends LedgerQueries {
       const first = this.#tree.size;
       const inputs = job.inputs;
       const n = inputs.length;
-      const entries: EntryWrite[] = new Array(n);
-      const leaves: Uint8Array[] = new Array(n);
-      // The block's entries are encoded into one buffer (views of it go to the backend): no allocation per entry.
+      const leaves = new Uint8Array(n * HASH_SIZE);
+      const ends = new Uint32Array(n);
+      // The block's entries are encoded back to back into one buffer: no allocation per entry.
       let room = 0;
       for (let i = 0; i < n; i++) room += inputs[i]!.payload.length + ENTRY_OVERHEAD;
-      let buf = new Uint8Array(room);
+      let data = new Uint8Array(room);
       let at = 0;
       for (let i = 0; i < n; i++) {
         const inp = inputs[i]!;
         const index = first + i;
         const receivedAtMs = inp.receivedAtMs ?? now;
-        const scratch = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
-        if (at + scratch.length > buf.length) { // only if ENTRY_OVERHEAD were too small
-          buf = new Uint8Array(Math.max(room, scratch.length));
-          at = 0;
+        const bytes = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
+        if (at + bytes.length > data.length) { // only if ENTRY_OVERHEAD were too small
+          const bigger = new Uint8Array(2 * data.length + bytes.length);
+          bigger.set(data.subarray(0, at));
+          data = bigger;
         }
-        buf.set(scratch, at);
-        const bytes = buf.subarray(at, (at += scratch.length));
-        const leaf = this.hasher.hashLeaf(bytes);
+        data.set(bytes, at);
+        const leaf = this.hasher.hashLeaf(data.subarray(at, at + bytes.length));
+        at += bytes.length;
+        ends[i] = at;
+        leaves.set(leaf, i * HASH_SIZE);
         this.#tree.append(leaf);
-        entries[i] = { index, bytes, type: inp.type, receivedAtMs, deviceId: inp.deviceId, seq: inp.seq };
-        leaves[i] = leaf;
       }
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
@@ -231,7 +234,7 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
       const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
-        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, entries, tiles, state }));
+        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs: now, meta: inputs, data, ends, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
     } catch (err) {
@@ -261,10 +264,11 @@ export class Ledger extends LedgerQueries {
     this.#height = p.height;
     this.#latestCheckpoint = block.checkpoint;
     this.committedSize = p.treeSize;
-    const { checkpoint, entries } = block;
-    const results: SubmitResult[] = new Array(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      results[i] = { index: entries[i]!.index, leafHash: p.leaves[i]!, receivedAtMs: entries[i]!.receivedAtMs, checkpoint, blockHeight: p.height };
+    const { checkpoint, meta, firstIndex, timeMs } = block;
+    const results: SubmitResult[] = new Array(meta.length);
+    for (let i = 0; i < meta.length; i++) {
+      const leafHash = p.leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+      results[i] = { index: firstIndex + i, leafHash, receivedAtMs: meta[i]!.receivedAtMs ?? timeMs, checkpoint, blockHeight: p.height };
     }
     p.job.settle(results);
   }

@@ -7,13 +7,13 @@
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
 import {
-  chunkRuns, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun, MERGE_BLOCKS, MERGE_ROWS, mergeRows,
-  sortRows, type DeviceRow,
+  chunkRuns, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun, forEachRow, MERGE_BLOCKS, MERGE_ROWS,
+  mergeRows, sortRows,
 } from './device-index.js';
 import {
-  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, checkpointKey, deviceHeadKey, deviceKey,
-  devicePrefix, headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64, STATE_KEY,
-  tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64, unpackBundle,
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, bundleRun, checkpointKey, deviceHeadKey,
+  deviceKey, devicePrefix, headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64,
+  STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64, unpackBundle, type EntryRun,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -32,7 +32,8 @@ export interface LevelBackendOptions {
 /** The last, partial entry bundle as stored (kept so a block need not read it back). */
 interface Tail {
   bundle: number;
-  entries: Uint8Array[];
+  runs: EntryRun[];
+  count: number;
 }
 
 export class LevelBackend implements LedgerBackend {
@@ -58,7 +59,10 @@ export class LevelBackend implements LedgerBackend {
     const backend = new LevelBackend(db, opts);
     // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
     const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
-    for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) backend.#overlay.add(readU64(k, 1), decodeBlockRows(plain(v)));
+    for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
+      for (const r of decodeBlockRows(plain(v))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
+      backend.#overlay.sealed(readU64(k, 1));
+    }
     return backend;
   }
 
@@ -76,50 +80,48 @@ export class LevelBackend implements LedgerBackend {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
   }
 
-  /** Entries of the partial bundle that `firstIndex` continues (empty when it starts a bundle). */
-  async #tailFor(firstIndex: number): Promise<Uint8Array[]> {
+  /** Entries of the partial bundle that `firstIndex` continues (none when it starts a bundle). */
+  async #tailFor(firstIndex: number): Promise<EntryRun[]> {
     const have = firstIndex % BUNDLE_WIDTH;
     if (have === 0) return [];
     const bundle = Math.floor(firstIndex / BUNDLE_WIDTH);
-    if (this.#tail && this.#tail.bundle === bundle && this.#tail.entries.length === have) return this.#tail.entries;
+    if (this.#tail && this.#tail.bundle === bundle && this.#tail.count === have) return this.#tail.runs;
     const v = await this.#db.get(bundleKey(bundle));
-    const entries = v === undefined ? [] : unpackBundle(plain(v));
-    if (entries.length !== have) throw new Error(`entry bundle ${bundle} holds ${entries.length} entries, expected ${have}`);
-    return entries.map((e) => e.slice());
+    const run = v === undefined ? undefined : bundleRun(plain(v));
+    if (run?.to !== have) throw new Error(`entry bundle ${bundle} holds ${run?.to ?? 0} entries, expected ${have}`);
+    return [run];
   }
 
   async writeBlock(b: BlockWrite): Promise<void> {
-    const entries = b.entries;
-    const n = entries.length;
-    let bundleEntries = (await this.#tailFor(b.firstIndex)).slice();
+    const n = b.meta.length;
+    if (b.ends.length !== n || b.lastIndex !== b.firstIndex + n - 1) throw new Error(`block ${b.height} has ${n} entries for [${b.firstIndex}, ${b.lastIndex}]`);
+    let runs = await this.#tailFor(b.firstIndex);
     let bundle = Math.floor(b.firstIndex / BUNDLE_WIDTH);
-    const rows: DeviceRow[] = [];
-    for (let i = 0; i < n; i++) {
-      const e = entries[i]!;
-      if (e.deviceId !== undefined && e.seq !== undefined) rows.push({ deviceId: e.deviceId, seq: e.seq, index: e.index, receivedAtMs: e.receivedAtMs });
-    }
+    let count = b.firstIndex % BUNDLE_WIDTH;
     const ov = this.#overlay;
-    const merge = ov.rows + rows.length > 0 && (ov.rows + rows.length >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
-    const merged = merge ? await this.#mergeRuns(rows) : undefined;
+    let rows = 0;
+    forEachRow(b, () => rows++);
+    const merge = ov.rows + rows > 0 && (ov.rows + rows >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
+    const merged = merge ? await this.#mergeRuns(b) : undefined;
     const batch = this.#db.batch();
     try {
-      for (let i = 0; i < n; i++) {
-        const e = entries[i]!;
-        if (e.index !== b.firstIndex + i) throw new Error(`entry ${e.index} out of order in block ${b.height}`);
-        bundleEntries.push(e.bytes);
-        if (bundleEntries.length === BUNDLE_WIDTH) {
-          batch.put(bundleKey(bundle), packBundle(bundleEntries));
-          bundle++;
-          bundleEntries = [];
-        }
-        if (e.type !== READING) batch.put(typeKey(e.type, e.index), EMPTY);
+      for (let i = 0; i < n; ) {
+        const take = Math.min(BUNDLE_WIDTH - count, n - i);
+        runs = [...runs, { data: b.data, ends: b.ends, from: i, to: i + take }];
+        batch.put(bundleKey(bundle), packBundle(runs));
+        i += take;
+        count += take;
+        if (count === BUNDLE_WIDTH) [bundle, count, runs] = [bundle + 1, 0, []];
       }
-      if (bundleEntries.length > 0) batch.put(bundleKey(bundle), packBundle(bundleEntries));
+      for (let i = 0; i < n; i++) {
+        const type = b.meta[i]!.type;
+        if (type !== READING) batch.put(typeKey(type, b.firstIndex + i), EMPTY);
+      }
       if (merged) {
         for (const k of merged.dels) batch.del(k); // before the puts: a rewritten run may keep its key
         for (const [k, v] of merged.puts) batch.put(k, v);
-      } else if (rows.length > 0) {
-        batch.put(blockRowsKey(b.height), encodeBlockRows(rows));
+      } else if (rows > 0) {
+        batch.put(blockRowsKey(b.height), encodeBlockRows(b)!);
       }
       for (const [key, value] of timeClusters(b)) batch.put(key, value);
       for (const t of b.tiles) batch.put(tileKey(t.level, t.tile), t.hashes);
@@ -132,9 +134,13 @@ export class LevelBackend implements LedgerBackend {
       throw err;
     }
     await batch.write({ sync: this.#sync } as never);
-    this.#tail = bundleEntries.length > 0 ? { bundle, entries: bundleEntries } : undefined;
-    if (merged) ov.clear();
-    else if (rows.length > 0) ov.add(b.height, rows);
+    this.#tail = count > 0 ? { bundle, runs, count } : undefined;
+    if (merged) {
+      ov.clear();
+    } else if (rows > 0) {
+      forEachRow(b, (deviceId, seq, index, ms) => ov.add(deviceId, seq, index, ms));
+      ov.sealed(b.height);
+    }
   }
 
   /**
@@ -142,15 +148,15 @@ export class LevelBackend implements LedgerBackend {
    * A device whose new rows all come after its stored ones (the usual case) only gets new runs; otherwise the
    * runs they overlap are read, merged with them and rewritten.
    */
-  async #mergeRuns(blockRows: readonly DeviceRow[]): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
+  async #mergeRuns(b: BlockWrite): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
     const byDevice = new Map<string, DeviceHit[]>();
     for (const d of this.#overlay.devices()) byDevice.set(d, [...this.#overlay.hits(d)]);
     const fresh = new Map<string, DeviceHit[]>();
-    for (const r of blockRows) {
-      let l = fresh.get(r.deviceId);
-      if (!l) fresh.set(r.deviceId, (l = []));
-      l.push({ seq: r.seq, index: r.index, receivedAtMs: r.receivedAtMs });
-    }
+    forEachRow(b, (deviceId, seq, index, receivedAtMs) => {
+      let l = fresh.get(deviceId);
+      if (!l) fresh.set(deviceId, (l = []));
+      l.push({ seq, index, receivedAtMs });
+    });
     for (const [d, l] of fresh) byDevice.set(d, mergeRows(byDevice.get(d) ?? [], sortRows(l)));
     const devices = [...byDevice.keys()];
     const heads = await this.#db.getMany(devices.map(deviceHeadKey));
@@ -347,31 +353,31 @@ const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - 
  * would span more than TIME_WINDOW_MS. A block whose clock ran normally is one cluster.
  */
 function timeClusters(b: BlockWrite): [Uint8Array, Uint8Array][] {
-  const es = b.entries;
+  const n = b.meta.length;
+  const ms = new Float64Array(n);
   let order: number[] | undefined;
-  for (let i = 1; i < es.length; i++) {
-    if (es[i]!.receivedAtMs < es[i - 1]!.receivedAtMs) {
-      order = es.map((_, j) => j).sort((x, y) => es[x]!.receivedAtMs - es[y]!.receivedAtMs || x - y);
-      break;
-    }
+  for (let i = 0; i < n; i++) {
+    ms[i] = b.meta[i]!.receivedAtMs ?? b.timeMs;
+    if (i > 0 && ms[i]! < ms[i - 1]! && !order) order = [];
   }
-  const at = (i: number) => es[order ? order[i]! : i]!;
+  if (order) order = Array.from({ length: n }, (_, j) => j).sort((x, y) => ms[x]! - ms[y]! || x - y);
+  const at = (k: number): number => (order ? order[k]! : k); // position in the block of the k-th by time
   const out: [Uint8Array, Uint8Array][] = [];
-  for (let start = 0; start < es.length; ) {
-    const minMs = at(start).receivedAtMs;
+  for (let start = 0; start < n; ) {
+    const minMs = ms[at(start)]!;
     let end = start + 1;
-    let minIndex = at(start).index;
-    while (end < es.length && at(end).receivedAtMs - minMs <= TIME_WINDOW_MS) {
-      minIndex = Math.min(minIndex, at(end).index);
+    let minPos = at(start);
+    while (end < n && ms[at(end)]! - minMs <= TIME_WINDOW_MS) {
+      minPos = Math.min(minPos, at(end));
       end++;
     }
     const v = new Uint8Array(8 * (end - start));
     const dv = new DataView(v.buffer);
-    for (let i = start; i < end; i++) {
-      dv.setUint32(8 * (i - start), at(i).receivedAtMs - minMs);
-      dv.setUint32(8 * (i - start) + 4, at(i).index - minIndex);
+    for (let k = start; k < end; k++) {
+      dv.setUint32(8 * (k - start), ms[at(k)]! - minMs);
+      dv.setUint32(8 * (k - start) + 4, at(k) - minPos);
     }
-    out.push([timeKey(minMs, minIndex), v]);
+    out.push([timeKey(minMs, b.firstIndex + minPos), v]);
     start = end;
   }
   return out;
