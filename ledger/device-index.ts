@@ -39,32 +39,41 @@ function idBytes(deviceId: string): Uint8Array {
   return b;
 }
 
-/** Calls `row` for each entry of the block that carries a device id and seq, in log order. */
-export function forEachRow(b: BlockWrite, row: (deviceId: string, seq: number, index: number, receivedAtMs: number) => void): void {
-  const meta = b.meta;
-  for (let i = 0; i < meta.length; i++) {
-    const m = meta[i]!;
-    if (m.deviceId !== undefined && m.seq !== undefined) row(m.deviceId, m.seq, b.firstIndex + i, m.receivedAtMs ?? b.timeMs);
-  }
+/** Number of the block's entries that carry a device id and seq. */
+export function countRows(b: BlockWrite): number {
+  let n = 0;
+  for (const m of b.meta) if (m.deviceId !== undefined && m.seq !== undefined) n++;
+  return n;
 }
 
 /** D record of a block: per row u8 id length | id | u64 seq | u64 index | u64 receivedAtMs (undefined: no rows). */
 export function encodeBlockRows(b: BlockWrite): Uint8Array | undefined {
+  const meta = b.meta;
+  const ids: Uint8Array[] = [];
+  const at: number[] = [];
   let size = 0;
-  forEachRow(b, (deviceId) => (size += 1 + idBytes(deviceId).length + ROW));
+  for (let i = 0; i < meta.length; i++) {
+    const m = meta[i]!;
+    if (m.deviceId === undefined || m.seq === undefined) continue;
+    const id = idBytes(m.deviceId);
+    ids.push(id);
+    at.push(i);
+    size += 1 + id.length + ROW;
+  }
   if (size === 0) return undefined;
   const out = new Uint8Array(size);
-  let at = 0;
-  forEachRow(b, (deviceId, seq, index, receivedAtMs) => {
-    const id = idBytes(deviceId);
-    out[at] = id.length;
-    out.set(id, at + 1);
-    at += 1 + id.length;
-    writeU64(out, at, seq);
-    writeU64(out, at + 8, index);
-    writeU64(out, at + 16, receivedAtMs);
-    at += ROW;
-  });
+  let o = 0;
+  for (let r = 0; r < ids.length; r++) {
+    const id = ids[r]!;
+    const m = meta[at[r]!]!;
+    out[o] = id.length;
+    for (let k = 0; k < id.length; k++) out[o + 1 + k] = id[k]!; // short: a loop beats set()
+    o += 1 + id.length;
+    writeU64(out, o, m.seq!);
+    writeU64(out, o + 8, b.firstIndex + at[r]!);
+    writeU64(out, o + 16, m.receivedAtMs ?? b.timeMs);
+    o += ROW;
+  }
   return out;
 }
 
@@ -153,6 +162,16 @@ export class DeviceOverlay {
   /** A block whose rows were all added. */
   sealed(height: number): void {
     this.heights.push(height);
+  }
+
+  /** Add a written block's rows (log order) and seal it. */
+  addBlock(b: BlockWrite): void {
+    const meta = b.meta;
+    for (let i = 0; i < meta.length; i++) {
+      const m = meta[i]!;
+      if (m.deviceId !== undefined && m.seq !== undefined) this.add(m.deviceId, m.seq, b.firstIndex + i, m.receivedAtMs ?? b.timeMs);
+    }
+    this.sealed(b.height);
   }
 
   /** One device's rows ascending by seq (latest wins on an equal seq). */
