@@ -1,8 +1,8 @@
 /**
  * LevelDB key layout: one prefix byte, then big-endian fixed-width fields so that byte order is numeric order.
  * Few, packed records per block (a LevelDB batch costs per record, not per byte):
- *   e|u64 bundle              -> entry bundle: entries bundle*256 .. +255 (see `packBundle`; a partial bundle
- *                                is rewritten as it grows, like a partial tile)
+ *   e|u64 bundle              -> where entries bundle*256 .. +255 lie in their segment file (the bytes are not in
+ *                                LevelDB: ledger/entry-segments.ts); a partial bundle's record is rewritten as it grows
  *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each
  *   h|u64 height              -> block header bytes
  *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
@@ -14,7 +14,7 @@
  *                                [minMs, minMs + TIME_WINDOW_MS], rows (u32 ms - minMs, u32 index - minIndex)
  *                                sorted by (ms, index); usually one cluster per block
  *   y|u8 type|u64 index       -> (empty)                     (registry events: every type but readings)
- *   s                         -> state record, m -> meta record
+ *   s                         -> state record, m -> meta record, g -> store config (u32 bundles per segment file)
  */
 export const TILE_WIDTH = 256;
 /** Tree levels per tile level (C2SP tlog-tiles' tile height): tile level k stores tree level k * TILE_HEIGHT. */
@@ -57,15 +57,15 @@ function prefixed(prefix: number, ...u64s: number[]): Uint8Array {
   return b;
 }
 
+/** Key of the index record of entry bundle `bundle` (entries bundle * BUNDLE_WIDTH ..). */
 export const bundleKey = (bundle: number): Uint8Array => prefixed(P_ENTRY, bundle);
-/** Key of the bundle holding entry `index`. */
-export const entryKey = (index: number): Uint8Array => bundleKey(Math.floor(index / BUNDLE_WIDTH));
 export const headerKey = (height: number): Uint8Array => prefixed(P_HEADER, height);
 export const blockEndKey = (lastIndex: number): Uint8Array => prefixed(P_BLOCK_END, lastIndex);
 export const checkpointKey = (treeSize: number): Uint8Array => prefixed(P_CHECKPOINT, treeSize);
 export const timeKey = (minMs: number, minIndex: number): Uint8Array => prefixed(P_TIME, minMs, minIndex);
 export const blockRowsKey = (height: number): Uint8Array => prefixed(P_DEVICE_ROWS, height);
 export const STATE_KEY = new Uint8Array([P_STATE]);
+export const CONFIG_KEY = new Uint8Array([0x67]);
 export const META_KEY = new Uint8Array([P_META]);
 
 export function tileKey(level: number, tile: number): Uint8Array {
@@ -120,84 +120,4 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   const b = new Uint8Array(prefix.length + 9).fill(0xff);
   b.set(prefix);
   return b;
-}
-
-/**
- * Consecutive entries stored back to back: entry k is data[k ? ends[k - 1] : 0 .. ends[k]), for k in [from, to).
- * A block hands its entries over as one run; a bundle is packed from one or more runs.
- */
-export interface EntryRun {
-  data: Uint8Array;
-  ends: ArrayLike<number>;
-  from: number;
-  to: number;
-}
-
-const runStart = (r: EntryRun, k: number): number => (k === 0 ? 0 : r.ends[k - 1]!);
-
-/**
- * Entry bundle: u32 count, count x u32 end offset (relative to the data), then the entries' bytes back to back.
- * Entry k of the bundle is data[end[k-1] .. end[k]). Packed from runs with one copy per run.
- */
-export function packBundle(runs: readonly EntryRun[]): Uint8Array {
-  let n = 0;
-  let size = 0;
-  for (const r of runs) {
-    n += r.to - r.from;
-    size += runStart(r, r.to) - runStart(r, r.from);
-  }
-  const base = 4 + 4 * n;
-  const out = new Uint8Array(base + size);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, n);
-  let k = 0;
-  let at = 0;
-  for (const r of runs) {
-    const start = runStart(r, r.from);
-    out.set(r.data.subarray(start, runStart(r, r.to)), base + at);
-    for (let i = r.from; i < r.to; i++) dv.setUint32(4 + 4 * k++, at + r.ends[i]! - start);
-    at += runStart(r, r.to) - start;
-  }
-  return out;
-}
-
-/** A stored bundle as one run (throws on a malformed bundle). */
-export function bundleRun(bundle: Uint8Array): EntryRun {
-  const entries = unpackBundle(bundle);
-  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
-  const ends = new Uint32Array(entries.length);
-  for (let k = 0; k < entries.length; k++) ends[k] = dv.getUint32(4 + 4 * k);
-  return { data: bundle.subarray(4 + 4 * entries.length), ends, from: 0, to: entries.length };
-}
-
-/** Byte range [start, end) of entry k inside a packed bundle, or undefined when the bundle is short or malformed. */
-export function bundleEntryRange(bundle: Uint8Array, k: number): [number, number] | undefined {
-  if (bundle.length < 4) return undefined;
-  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
-  const n = dv.getUint32(0);
-  const base = 4 + 4 * n;
-  if (k >= n || base > bundle.length) return undefined;
-  const start = k === 0 ? 0 : dv.getUint32(4 + 4 * (k - 1));
-  const end = dv.getUint32(4 + 4 * k);
-  if (start > end || base + end > bundle.length) return undefined;
-  return [base + start, base + end];
-}
-
-/** Every entry of a packed bundle (views into it); throws on a malformed bundle. */
-export function unpackBundle(bundle: Uint8Array): Uint8Array[] {
-  if (bundle.length < 4) throw new RangeError('entry bundle is too short');
-  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
-  const n = dv.getUint32(0);
-  const base = 4 + 4 * n;
-  if (n > BUNDLE_WIDTH || base > bundle.length) throw new RangeError('entry bundle header is malformed');
-  const out: Uint8Array[] = new Array(n);
-  let start = 0;
-  for (let k = 0; k < n; k++) {
-    const end = dv.getUint32(4 + 4 * k);
-    if (end < start || base + end > bundle.length) throw new RangeError(`entry bundle offset ${k} is malformed`);
-    out[k] = bundle.subarray(base + start, base + end);
-    start = end;
-  }
-  if (base + start !== bundle.length) throw new RangeError('entry bundle has trailing bytes');
-  return out;
 }

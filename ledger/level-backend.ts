@@ -1,8 +1,9 @@
 /**
- * LevelDB backend (`level` 10 / classic-level): one block = one chained `batch` (atomic in LevelDB's write log).
- * A block is few records (ledger/keys.ts): its entries packed into 256-entry bundles, one time cluster, one
- * record of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header,
- * checkpoint, state; only the registry-type index (rare entries) is one small row per entry.
+ * LevelDB backend (`level` 10 / classic-level): the entries' bytes go to append-only segment files, written and
+ * fdatasync'ed first (ledger/entry-segments.ts); then one chained `batch` (atomic in LevelDB's write log) commits
+ * the block: few records (ledger/keys.ts): the entries' index per 256-entry bundle, one time cluster, one record
+ * of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header, checkpoint,
+ * state; only the registry-type index (rare entries) is one small row per entry.
  */
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
@@ -10,10 +11,11 @@ import {
   chunkRuns, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun, MERGE_BLOCKS, MERGE_ROWS,
   mergeRows,
 } from './device-index.js';
+import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
 import {
-  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, bundleRun, checkpointKey, deviceHeadKey,
-  deviceKey, devicePrefix, headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64,
-  STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64, unpackBundle, type EntryRun,
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceHeadKey, deviceKey, devicePrefix,
+  headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey,
+  u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -29,28 +31,27 @@ export interface LevelBackendOptions {
   deviceMerge?: { rows?: number; blocks?: number };
   /** LevelDB write buffer (memtable) size (default WRITE_BUFFER_BYTES). */
   writeBufferBytes?: number;
+  /** Bundles per entry segment file when the store is created (default SEGMENT_BUNDLES; then read from the store). */
+  segmentBundles?: number;
 }
 
 export const WRITE_BUFFER_BYTES = 16 << 20;
-
-/** The last, partial entry bundle as stored (kept so a block need not read it back). */
-interface Tail {
-  bundle: number;
-  runs: EntryRun[];
-  count: number;
-}
 
 export class LevelBackend implements LedgerBackend {
   readonly kind = 'leveldb';
   readonly #db: Level<Bytes, Bytes>;
   readonly #sync: boolean;
-  #tail: Tail | undefined;
+  readonly #segments: EntrySegments;
+  /** Index of the last bundle stored (complete or not): where the next entry goes. */
+  #last: BundleIndex | undefined;
   readonly #overlay = new DeviceOverlay();
   readonly #mergeRows: number;
   readonly #mergeBlocks: number;
 
-  private constructor(db: Level<Bytes, Bytes>, opts: LevelBackendOptions) {
+  private constructor(db: Level<Bytes, Bytes>, segments: EntrySegments, last: BundleIndex | undefined, opts: LevelBackendOptions) {
     this.#db = db;
+    this.#segments = segments;
+    this.#last = last;
     this.#sync = opts.sync ?? true;
     this.#mergeRows = opts.deviceMerge?.rows ?? MERGE_ROWS;
     this.#mergeBlocks = opts.deviceMerge?.blocks ?? MERGE_BLOCKS;
@@ -64,7 +65,24 @@ export class LevelBackend implements LedgerBackend {
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     await db.open();
-    const backend = new LevelBackend(db, opts);
+    let segments: EntrySegments;
+    let last: BundleIndex | undefined;
+    try {
+      // The store's config record (u32 bundles per segment file), written when the store is created.
+      let config = await db.get(CONFIG_KEY);
+      if (config === undefined) {
+        config = u32(opts.segmentBundles ?? SEGMENT_BUNDLES);
+        await db.put(CONFIG_KEY, config, { sync: opts.sync ?? true } as never);
+      }
+      segments = await EntrySegments.open(dir, new DataView(config.buffer, config.byteOffset, 4).getUint32(0));
+      for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = decodeBundleIndex(readU64(k, 1), plain(v));
+      const next = nextEntry(last, segments);
+      await segments.cut(next.index, next.offset);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    const backend = new LevelBackend(db, segments, last, opts);
     // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
     const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
     for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
@@ -88,38 +106,21 @@ export class LevelBackend implements LedgerBackend {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
   }
 
-  /** Entries of the partial bundle that `firstIndex` continues (none when it starts a bundle). */
-  async #tailFor(firstIndex: number): Promise<EntryRun[]> {
-    const have = firstIndex % BUNDLE_WIDTH;
-    if (have === 0) return [];
-    const bundle = Math.floor(firstIndex / BUNDLE_WIDTH);
-    if (this.#tail && this.#tail.bundle === bundle && this.#tail.count === have) return this.#tail.runs;
-    const v = await this.#db.get(bundleKey(bundle));
-    const run = v === undefined ? undefined : bundleRun(plain(v));
-    if (run?.to !== have) throw new Error(`entry bundle ${bundle} holds ${run?.to ?? 0} entries, expected ${have}`);
-    return [run];
-  }
-
   async writeBlock(b: BlockWrite): Promise<void> {
     const n = b.meta.length;
     if (b.ends.length !== n || b.lastIndex !== b.firstIndex + n - 1) throw new Error(`block ${b.height} has ${n} entries for [${b.firstIndex}, ${b.lastIndex}]`);
-    let runs = await this.#tailFor(b.firstIndex);
-    let bundle = Math.floor(b.firstIndex / BUNDLE_WIDTH);
-    let count = b.firstIndex % BUNDLE_WIDTH;
+    const next = nextEntry(this.#last, this.#segments);
+    if (b.firstIndex !== next.index) throw new Error(`block ${b.height} starts at entry ${b.firstIndex}, the store at ${next.index}`);
+    const bundles = bundleIndexes(b, this.#last, next.offset, this.#segments.entries);
     const ov = this.#overlay;
     const rows = countRows(b);
     const merge = ov.rows + rows > 0 && (ov.rows + rows >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
     const merged = merge ? await this.#mergeRuns(b) : undefined;
+    // The entries' bytes are durable before the batch that indexes them commits.
+    await this.#segments.write(b.firstIndex, b.data, b.ends, next.offset, this.#sync);
     const batch = this.#db.batch();
     try {
-      for (let i = 0; i < n; ) {
-        const take = Math.min(BUNDLE_WIDTH - count, n - i);
-        runs = [...runs, { data: b.data, ends: b.ends, from: i, to: i + take }];
-        batch.put(bundleKey(bundle), packBundle(runs));
-        i += take;
-        count += take;
-        if (count === BUNDLE_WIDTH) [bundle, count, runs] = [bundle + 1, 0, []];
-      }
+      for (const x of bundles) batch.put(bundleKey(x.bundle), encodeBundleIndex(x));
       for (let i = 0; i < n; i++) {
         const type = b.meta[i]!.type;
         if (type !== READING) batch.put(typeKey(type, b.firstIndex + i), EMPTY);
@@ -141,7 +142,7 @@ export class LevelBackend implements LedgerBackend {
       throw err;
     }
     await batch.write({ sync: this.#sync } as never);
-    this.#tail = count > 0 ? { bundle, runs, count } : undefined;
+    this.#last = bundles[bundles.length - 1];
     if (merged) {
       ov.clear();
     } else if (rows > 0) {
@@ -190,14 +191,33 @@ export class LevelBackend implements LedgerBackend {
     return { keys, rows };
   }
 
+  /** One index read for all bundles asked for, then one file read per bundle (its entries asked for and between). */
   async getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
-    const bundles = [...new Set(indexes.map((i) => Math.floor(i / BUNDLE_WIDTH)))];
-    const vs = await this.#db.getMany(bundles.map(bundleKey));
-    const byBundle = new Map(bundles.map((b, i) => [b, vs[i]]));
+    const wanted = new Map<number, { lo: number; hi: number }>();
+    for (const i of indexes) {
+      const bundle = Math.floor(i / BUNDLE_WIDTH);
+      const k = i % BUNDLE_WIDTH;
+      const w = wanted.get(bundle);
+      wanted.set(bundle, w ? { lo: Math.min(w.lo, k), hi: Math.max(w.hi, k) } : { lo: k, hi: k });
+    }
+    const bundles = [...wanted.keys()];
+    const records = await this.#db.getMany(bundles.map(bundleKey));
+    const got = new Map<number, { x: BundleIndex; from: number; bytes: Bytes }>();
+    await Promise.all(bundles.map(async (bundle, j) => {
+      const v = records[j];
+      if (v === undefined) return;
+      const x = decodeBundleIndex(bundle, plain(v));
+      const { lo, hi } = wanted.get(bundle)!;
+      if (lo >= x.ends.length) return;
+      const from = lo === 0 ? 0 : x.ends[lo - 1]!;
+      const to = x.ends[Math.min(hi, x.ends.length - 1)]!;
+      got.set(bundle, { x, from, bytes: await this.#segments.read(this.#segments.segmentOf(bundle * BUNDLE_WIDTH), x.base + from, x.base + to) });
+    }));
     return indexes.map((i) => {
-      const v = byBundle.get(Math.floor(i / BUNDLE_WIDTH));
-      const r = v === undefined ? undefined : bundleEntryRange(v, i % BUNDLE_WIDTH);
-      return r === undefined ? undefined : v!.slice(r[0], r[1]);
+      const g = got.get(Math.floor(i / BUNDLE_WIDTH));
+      const k = i % BUNDLE_WIDTH;
+      if (!g || k >= g.x.ends.length) return undefined;
+      return g.bytes.subarray((k === 0 ? 0 : g.x.ends[k - 1]!) - g.from, g.x.ends[k]! - g.from);
     });
   }
 
@@ -316,18 +336,27 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
-  /** Streams bundles with a big-batch iterator (`nextv`, reading ahead); one run per bundle. */
+  /**
+   * Streams bundles: index records read in pages (`nextv`), each page's entry bytes read with one file read per
+   * bundle, the next page read ahead while this one is consumed; one run per bundle.
+   */
   async *entriesFrom(index: number): AsyncIterable<[number, Bytes[]]> {
     const it = this.#db.iterator({ gte: bundleKey(Math.floor(index / BUNDLE_WIDTH)), lt: ENTRY_END });
-    let next = it.nextv(16);
+    const page = async (): Promise<[number, Bytes[]][]> => {
+      const rows = await it.nextv(16);
+      return Promise.all(rows.map(async ([k, v]): Promise<[number, Bytes[]]> => {
+        const x = decodeBundleIndex(readU64(k, 1), plain(v));
+        const bytes = await this.#segments.read(this.#segments.segmentOf(x.bundle * BUNDLE_WIDTH), x.base, x.base + (x.ends[x.ends.length - 1] ?? 0));
+        return [x.bundle * BUNDLE_WIDTH, x.ends.map((end, k2) => bytes.subarray(k2 === 0 ? 0 : x.ends[k2 - 1]!, end))];
+      }));
+    };
+    let next = page();
     try {
       for (;;) {
-        const page = await next;
-        if (page.length === 0) return;
-        next = it.nextv(16); // read ahead while this page is consumed
-        for (const [k, v] of page) {
-          const first = readU64(k, 1) * BUNDLE_WIDTH;
-          const list = unpackBundle(plain(v));
+        const runs = await next;
+        if (runs.length === 0) return;
+        next = page(); // read ahead while this page is consumed
+        for (const [first, list] of runs) {
           if (first >= index) yield [first, list];
           else if (first + list.length > index) yield [index, list.slice(index - first)];
         }
@@ -342,12 +371,42 @@ export class LevelBackend implements LedgerBackend {
     for await (const [k, v] of this.#db.iterator({ gte: headerKey(height), lt: prefixEnd(new Uint8Array([P_HEADER])) })) yield [readU64(k, 1), plain(v)];
   }
 
-  close(): Promise<void> {
-    return this.#db.close();
+  async close(): Promise<void> {
+    await this.#segments.close();
+    await this.#db.close();
   }
 }
 
 const EMPTY = new Uint8Array(0);
+const u32 = (n: number): Uint8Array => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+
+/** The first entry not stored yet and its byte offset in its segment, from the last bundle's index. */
+function nextEntry(last: BundleIndex | undefined, segments: EntrySegments): { index: number; offset: number } {
+  if (!last) return { index: 0, offset: 0 };
+  const index = last.bundle * BUNDLE_WIDTH + last.ends.length;
+  const same = segments.segmentOf(index) === segments.segmentOf(last.bundle * BUNDLE_WIDTH);
+  return { index, offset: same ? last.base + (last.ends[last.ends.length - 1] ?? 0) : 0 };
+}
+
+/** The index records of the bundles a block touches (the last stored bundle continued when it is partial). */
+function bundleIndexes(b: BlockWrite, last: BundleIndex | undefined, offset: number, segmentEntries: number): BundleIndex[] {
+  const out: BundleIndex[] = [];
+  let cur = last && last.ends.length < BUNDLE_WIDTH ? { bundle: last.bundle, base: last.base, ends: last.ends.slice() } : undefined;
+  for (let i = 0; i < b.ends.length; i++) {
+    const index = b.firstIndex + i;
+    if (index % segmentEntries === 0) offset = 0; // a new segment file
+    const bundle = Math.floor(index / BUNDLE_WIDTH);
+    if (cur?.bundle !== bundle) cur = { bundle, base: offset, ends: [] };
+    if (out[out.length - 1] !== cur) out.push(cur);
+    offset += b.ends[i]! - (i === 0 ? 0 : b.ends[i - 1]!);
+    cur.ends.push(offset - cur.base);
+  }
+  return out;
+}
 const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - b.receivedAtMs || a.index - b.index);
 
 /**

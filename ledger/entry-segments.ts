@@ -1,0 +1,186 @@
+/**
+ * Entry bytes in append-only segment files beside the LevelDB store (as Kafka log segments, or Tessera's
+ * POSIX entry bundles): LevelDB writes every value again and again (its log, level 0, each compaction), which
+ * measured as most of the append cost; a segment file is written once. LevelDB keeps the index (ledger/keys.ts):
+ *   e|u64 bundle -> u64 byte offset of the bundle's first entry in its segment | count x u32 entry end (relative)
+ * Files: <dir>/entries/<segment as 16 hex digits>.cbor, each a CBOR sequence (RFC 8742) of the log entries
+ * segment * S .. + S - 1, S = bundles per segment * 256 (bundle-aligned: a bundle never spans two files; S is
+ * fixed when the store is created and kept in its config record).
+ * Durability order: a block's bytes are written and fdatasync'ed before the LevelDB batch holding their index
+ * commits, so a committed block never points past what is on disk. Bytes after the last committed entry (a crash
+ * between the two) are cut off on open, and would be overwritten by the next block anyway.
+ */
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BUNDLE_WIDTH, readU64, writeU64 } from './keys.js';
+
+/** Default bundles per segment file: 4096 x 256 = 1,048,576 entries (about 250 MB of 180-byte readings). */
+export const SEGMENT_BUNDLES = 4096;
+
+/** The index of one bundle: where its entries lie in their segment. */
+export interface BundleIndex {
+  bundle: number;
+  /** Byte offset of the bundle's first entry in its segment. */
+  base: number;
+  /** End of each entry, relative to `base`. */
+  ends: number[];
+}
+
+export function encodeBundleIndex(x: BundleIndex): Uint8Array {
+  const out = new Uint8Array(8 + 4 * x.ends.length);
+  writeU64(out, 0, x.base);
+  const dv = new DataView(out.buffer);
+  x.ends.forEach((e, k) => dv.setUint32(8 + 4 * k, e));
+  return out;
+}
+
+/** Throws on a malformed record (ascending ends, at most one bundle's worth). */
+export function decodeBundleIndex(bundle: number, v: Uint8Array): BundleIndex {
+  const n = (v.length - 8) / 4;
+  if (v.length < 12 || !Number.isInteger(n) || n > BUNDLE_WIDTH) throw new RangeError(`entry index of bundle ${bundle} is malformed`);
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const ends: number[] = new Array(n);
+  for (let k = 0; k < n; k++) {
+    ends[k] = dv.getUint32(8 + 4 * k);
+    if (ends[k]! < (k === 0 ? 0 : ends[k - 1]!)) throw new RangeError(`entry index of bundle ${bundle} is malformed`);
+  }
+  return { bundle, base: readU64(v, 0), ends };
+}
+
+export const segmentName = (segment: number): string => `${segment.toString(16).padStart(16, '0')}.cbor`;
+const MAX_READ_HANDLES = 32;
+
+interface Reader {
+  fh: Promise<FileHandle>;
+  busy: number;
+  evicted: boolean;
+}
+const closeReader = (r: Reader): void => void r.fh.then((h) => h.close()).catch(() => undefined);
+
+export class EntrySegments {
+  /** Entries per segment file. */
+  readonly entries: number;
+  readonly #dir: string;
+  #writer: { segment: number; fh: FileHandle } | undefined;
+  readonly #readers = new Map<number, Reader>();
+
+  private constructor(dir: string, bundles: number) {
+    this.#dir = dir;
+    this.entries = bundles * BUNDLE_WIDTH;
+  }
+
+  segmentOf(index: number): number {
+    return Math.floor(index / this.entries);
+  }
+
+  /** Open `<dir>/entries` (segments of `bundles` bundles); call `cut` before writing. */
+  static async open(dir: string, bundles: number): Promise<EntrySegments> {
+    const s = new EntrySegments(join(dir, 'entries'), bundles);
+    await mkdir(s.#dir, { recursive: true });
+    return s;
+  }
+
+  /**
+   * Cut every segment back to the committed entries: `next` is the index of the first entry not committed,
+   * which goes at byte `offset` of its segment; later bytes and segments are removed.
+   */
+  async cut(next: number, offset: number): Promise<void> {
+    const s = this;
+    const keep = s.segmentOf(next);
+    for (const name of await readdir(s.#dir)) {
+      const seg = Number.parseInt(name, 16);
+      if (!/^[0-9a-f]{16}\.cbor$/.test(name) || seg < keep) continue;
+      if (seg > keep || offset === 0) await rm(join(s.#dir, name), { force: true });
+      else {
+        const fh = await open(join(s.#dir, name), 'r+');
+        try {
+          if ((await fh.stat()).size > offset) await fh.truncate(offset);
+        } finally {
+          await fh.close();
+        }
+      }
+    }
+  }
+
+  /**
+   * Write entry bytes `data` (entries first .. first + count - 1, back to back) at byte `offset` of the segment
+   * of `first`, splitting at segment ends; `ends` gives each entry's end in `data`. Durable when `sync`.
+   */
+  async write(first: number, data: Uint8Array, ends: ArrayLike<number>, offset: number, sync: boolean): Promise<void> {
+    const n = ends.length;
+    for (let i = 0; i < n; ) {
+      const segment = this.segmentOf(first + i);
+      const take = Math.min(n - i, (segment + 1) * this.entries - (first + i));
+      const start = i === 0 ? 0 : ends[i - 1]!;
+      const end = ends[i + take - 1]!;
+      const fh = await this.#writerFor(segment);
+      let at = 0;
+      while (at < end - start) at += (await fh.write(data, start + at, end - start - at, (i === 0 ? offset : 0) + at)).bytesWritten;
+      if (sync) await fh.datasync();
+      i += take;
+    }
+  }
+
+  async #writerFor(segment: number): Promise<FileHandle> {
+    if (this.#writer?.segment === segment) return this.#writer.fh;
+    await this.#writer?.fh.close();
+    this.#writer = undefined;
+    // Created if missing; not O_APPEND (which would ignore the write positions).
+    const fh = await open(join(this.#dir, segmentName(segment)), constants.O_RDWR | constants.O_CREAT);
+    // The new file's directory entry must be durable too.
+    const d = await open(this.#dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+    this.#writer = { segment, fh };
+    return fh;
+  }
+
+  /** Bytes [from, to) of a segment. */
+  async read(segment: number, from: number, to: number): Promise<Uint8Array> {
+    const r = this.#reader(segment);
+    r.busy++;
+    try {
+      const fh = await r.fh;
+      const out = new Uint8Array(to - from);
+      let at = 0;
+      while (at < out.length) {
+        const { bytesRead } = await fh.read(out, at, out.length - at, from + at);
+        if (bytesRead === 0) throw new RangeError(`segment ${segment} ends before byte ${from + at}`);
+        at += bytesRead;
+      }
+      return out;
+    } finally {
+      if (--r.busy === 0 && r.evicted) closeReader(r);
+    }
+  }
+
+  /** A read handle per segment, at most MAX_READ_HANDLES open (the oldest is closed once its reads are done). */
+  #reader(segment: number): Reader {
+    let r = this.#readers.get(segment);
+    if (!r) {
+      if (this.#readers.size >= MAX_READ_HANDLES) {
+        const [old, oldest] = this.#readers.entries().next().value as [number, Reader];
+        this.#readers.delete(old);
+        oldest.evicted = true;
+        if (oldest.busy === 0) closeReader(oldest);
+      }
+      r = { fh: open(join(this.#dir, segmentName(segment)), 'r'), busy: 0, evicted: false };
+      const mine = r;
+      r.fh.catch(() => this.#readers.get(segment) === mine && this.#readers.delete(segment));
+      this.#readers.set(segment, r);
+    }
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await this.#writer?.fh.close();
+    this.#writer = undefined;
+    const readers = [...this.#readers.values()];
+    this.#readers.clear();
+    await Promise.all(readers.map((r) => r.fh.then((h) => h.close()).catch(() => undefined)));
+  }
+}
