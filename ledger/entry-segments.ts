@@ -8,7 +8,8 @@
  * fixed when the store is created and kept in its config record).
  * Durability order: a block's bytes are written and fdatasync'ed before the LevelDB batch holding their index
  * commits, so a committed block never points past what is on disk. Bytes after the last committed entry (a crash
- * between the two) are cut off on open, and would be overwritten by the next block anyway.
+ * between the two) are never read; the first block written after opening cuts them off (opening itself, as
+ * `ledger verify` does, changes nothing).
  */
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
@@ -65,20 +66,14 @@ export class EntrySegments {
   #writer: { segment: number; fh: FileHandle } | undefined;
   readonly #readers = new Map<number, Reader>();
 
-  private constructor(dir: string, bundles: number) {
-    this.#dir = dir;
-    this.entries = bundles * BUNDLE_WIDTH;
-  }
-
   segmentOf(index: number): number {
     return Math.floor(index / this.entries);
   }
 
-  /** Open `<dir>/entries` (segments of `bundles` bundles); call `cut` before writing. */
-  static async open(dir: string, bundles: number): Promise<EntrySegments> {
-    const s = new EntrySegments(join(dir, 'entries'), bundles);
-    await mkdir(s.#dir, { recursive: true });
-    return s;
+  /** The segments in `<dir>/entries` (created on the first write), of `bundles` bundles each. */
+  constructor(dir: string, bundles: number) {
+    this.#dir = join(dir, 'entries');
+    this.entries = bundles * BUNDLE_WIDTH;
   }
 
   /**
@@ -88,6 +83,7 @@ export class EntrySegments {
   async cut(next: number, offset: number): Promise<void> {
     const s = this;
     const keep = s.segmentOf(next);
+    await mkdir(s.#dir, { recursive: true });
     for (const name of await readdir(s.#dir)) {
       const seg = Number.parseInt(name, 16);
       if (!/^[0-9a-f]{16}\.cbor$/.test(name) || seg < keep) continue;

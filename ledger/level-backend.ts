@@ -44,6 +44,10 @@ export class LevelBackend implements LedgerBackend {
   readonly #segments: EntrySegments;
   /** Index of the last bundle stored (complete or not): where the next entry goes. */
   #last: BundleIndex | undefined;
+  /** Segment bytes past the committed entries (a crash's leftovers) are cut before the first write. */
+  #uncut = false;
+  /** The store's config record (u32 bundles per segment file), until the first block's batch writes it. */
+  #config: Bytes | undefined;
   readonly #overlay = new DeviceOverlay();
   readonly #mergeRows: number;
   readonly #mergeBlocks: number;
@@ -65,24 +69,21 @@ export class LevelBackend implements LedgerBackend {
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     await db.open();
+    // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
     let segments: EntrySegments;
     let last: BundleIndex | undefined;
+    let config: Bytes | undefined;
     try {
-      // The store's config record (u32 bundles per segment file), written when the store is created.
-      let config = await db.get(CONFIG_KEY);
-      if (config === undefined) {
-        config = u32(opts.segmentBundles ?? SEGMENT_BUNDLES);
-        await db.put(CONFIG_KEY, config, { sync: opts.sync ?? true } as never);
-      }
-      segments = await EntrySegments.open(dir, new DataView(config.buffer, config.byteOffset, 4).getUint32(0));
+      config = await db.get(CONFIG_KEY);
+      segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
       for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = decodeBundleIndex(readU64(k, 1), plain(v));
-      const next = nextEntry(last, segments);
-      await segments.cut(next.index, next.offset);
     } catch (err) {
       await db.close();
       throw err;
     }
     const backend = new LevelBackend(db, segments, last, opts);
+    backend.#uncut = true;
+    if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
     // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
     const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
     for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
@@ -116,10 +117,15 @@ export class LevelBackend implements LedgerBackend {
     const rows = countRows(b);
     const merge = ov.rows + rows > 0 && (ov.rows + rows >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
     const merged = merge ? await this.#mergeRuns(b) : undefined;
+    if (this.#uncut) {
+      await this.#segments.cut(next.index, next.offset);
+      this.#uncut = false;
+    }
     // The entries' bytes are durable before the batch that indexes them commits.
     await this.#segments.write(b.firstIndex, b.data, b.ends, next.offset, this.#sync);
     const batch = this.#db.batch();
     try {
+      if (this.#config) batch.put(CONFIG_KEY, this.#config);
       for (const x of bundles) batch.put(bundleKey(x.bundle), encodeBundleIndex(x));
       for (let i = 0; i < n; i++) {
         const type = b.meta[i]!.type;
@@ -143,6 +149,7 @@ export class LevelBackend implements LedgerBackend {
     }
     await batch.write({ sync: this.#sync } as never);
     this.#last = bundles[bundles.length - 1];
+    this.#config = undefined;
     if (merged) {
       ov.clear();
     } else if (rows > 0) {

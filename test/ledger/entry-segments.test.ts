@@ -1,6 +1,7 @@
 // Entry bytes in segment files (ledger/entry-segments.ts), with segments of one bundle (256 entries) so that
 // blocks cross segment ends: every entry reads back, `ledger verify` passes, and bytes a crash left past the
-// last committed block (in the last segment, or a segment of its own) are cut off on open.
+// last committed block (in the last segment, or a segment of its own) are cut off by the next write, while
+// opening alone (as `ledger verify` does) leaves the files as they are.
 import { afterEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,32 +54,40 @@ describe('entry segment files', () => {
     await ledger.close();
   });
 
-  it('bytes past the last committed entry are cut off on open, in its segment and in later ones', async () => {
+  it('bytes past the last committed entry are cut off by the next write, in its segment and in later ones', async () => {
     const { dir, open } = await setup();
     let ledger = await open(true);
     await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(i))); // ends inside segment 1
     await ledger.close();
     const last = await entryLocation(dir, 299);
     // what a crash between the segment write and the LevelDB batch leaves behind
-    await appendFile(last.file, new Uint8Array(77).fill(0xee));
+    await appendFile(last.file, new Uint8Array(5000).fill(0xee));
     await writeFile(join(dir, 'entries', segmentName(2)), new Uint8Array(10).fill(0xee));
     ledger = await open();
-    expect((await stat(last.file)).size).toBe(last.end);
+    expect((await stat(last.file)).size).toBe(last.end + 5000); // opening changed nothing
+    await ledger.appendBlock([reading(300)]);
+    await ledger.close();
+    expect((await stat(last.file)).size).toBe((await entryLocation(dir, 300)).end);
     expect(await readdir(join(dir, 'entries'))).toEqual([segmentName(0), segmentName(1)]);
-    await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(300 + i)));
+    ledger = await open();
+    await ledger.appendBlock(Array.from({ length: 299 }, (_, i) => reading(301 + i)));
     await expectAll(ledger, 600);
     await ledger.close();
   });
 
-  it('a new segment that only a crash wrote is removed when the committed entries end a segment', async () => {
+  it('a new segment that only a crash wrote is cut when the committed entries end a segment', async () => {
     const { dir, open } = await setup();
     let ledger = await open(true);
     await ledger.appendBlock(Array.from({ length: 512 }, (_, i) => reading(i))); // exactly segments 0 and 1
     await ledger.close();
-    await writeFile(join(dir, 'entries', segmentName(2)), new Uint8Array(10).fill(0xee));
+    const stale = join(dir, 'entries', segmentName(2));
+    await writeFile(stale, new Uint8Array(5000).fill(0xee));
     ledger = await open();
-    expect(await readdir(join(dir, 'entries'))).toEqual([segmentName(0), segmentName(1)]);
+    expect((await stat(stale)).size).toBe(5000);
     await ledger.appendBlock([reading(512)]);
+    await ledger.close();
+    expect((await stat(stale)).size).toBe((await entryLocation(dir, 512)).end);
+    ledger = await open();
     await expectAll(ledger, 513);
     await ledger.close();
   });
