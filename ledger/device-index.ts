@@ -142,9 +142,38 @@ export function mergeRows(older: readonly DeviceHit[], newer: readonly DeviceHit
   return out;
 }
 
+/** One device's rows as columns, in log order. */
+export interface RowColumns {
+  seq: number[];
+  index: number[];
+  ms: number[];
+}
+
+/** Strictly ascending seqs: the columns are already a run (the usual case). */
+export function ascending(c: RowColumns): boolean {
+  for (let i = 1; i < c.seq.length; i++) if (c.seq[i - 1]! >= c.seq[i]!) return false;
+  return true;
+}
+
+export function columnRows(c: RowColumns): DeviceHit[] {
+  return c.seq.map((seq, i) => ({ seq, index: c.index[i]!, receivedAtMs: c.ms[i]! }));
+}
+
+/** Run record value of rows [from, to) of ascending columns (as `encodeRun`, without row objects). */
+export function encodeRunColumns(c: RowColumns, from: number, to: number): Uint8Array {
+  const out = new Uint8Array((to - from) * ROW);
+  for (let i = from; i < to; i++) {
+    const o = (i - from) * ROW;
+    writeU64(out, o, c.seq[i]!);
+    writeU64(out, o + 8, c.index[i]!);
+    writeU64(out, o + 16, c.ms[i]!);
+  }
+  return out;
+}
+
 /** Rows of the stored-but-unmerged blocks, per device, in log order (as numbers: no object per row). */
 export class DeviceOverlay {
-  readonly #byDevice = new Map<string, { seq: number[]; index: number[]; ms: number[]; sorted?: DeviceHit[] }>();
+  readonly #byDevice = new Map<string, RowColumns & { sorted?: DeviceHit[] }>();
   /** Heights of the blocks whose D records hold these rows. */
   readonly heights: number[] = [];
   rows = 0;
@@ -178,7 +207,12 @@ export class DeviceOverlay {
   hits(deviceId: string): readonly DeviceHit[] {
     const d = this.#byDevice.get(deviceId);
     if (!d) return [];
-    return (d.sorted ??= sortRows(d.seq.map((seq, i) => ({ seq, index: d.index[i]!, receivedAtMs: d.ms[i]! }))));
+    return (d.sorted ??= sortRows(columnRows(d)));
+  }
+
+  /** One device's rows as columns in log order (not to be changed by the caller). */
+  columns(deviceId: string): RowColumns | undefined {
+    return this.#byDevice.get(deviceId);
   }
 
   devices(): IterableIterator<string> {

@@ -8,8 +8,8 @@
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
 import {
-  chunkRuns, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun, MERGE_BLOCKS, MERGE_ROWS,
-  mergeRows,
+  ascending, chunkRuns, columnRows, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun,
+  encodeRunColumns, MERGE_BLOCKS, MERGE_ROWS, mergeRows, RUN_ROWS, sortRows, type RowColumns,
 } from './device-index.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
 import {
@@ -163,20 +163,44 @@ export class LevelBackend implements LedgerBackend {
    * runs they overlap are read, merged with them and rewritten.
    */
   async #mergeRuns(b: BlockWrite): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
-    const byDevice = new Map<string, DeviceHit[]>();
-    for (const d of this.#overlay.devices()) byDevice.set(d, [...this.#overlay.hits(d)]);
-    const fresh = new DeviceOverlay();
-    fresh.addBlock(b);
-    for (const d of fresh.devices()) byDevice.set(d, mergeRows(byDevice.get(d) ?? [], fresh.hits(d)));
-    const devices = [...byDevice.keys()];
+    // Per device the overlay's columns, then this block's rows (on copies: the overlay changes only once the
+    // batch has committed).
+    const cols = new Map<string, RowColumns>();
+    for (const d of this.#overlay.devices()) cols.set(d, this.#overlay.columns(d)!);
+    const copied = new Set<string>();
+    for (let i = 0; i < b.meta.length; i++) {
+      const m = b.meta[i]!;
+      if (m.deviceId === undefined || m.seq === undefined) continue;
+      let c = cols.get(m.deviceId);
+      if (!copied.has(m.deviceId)) {
+        c = c ? { seq: c.seq.slice(), index: c.index.slice(), ms: c.ms.slice() } : { seq: [], index: [], ms: [] };
+        cols.set(m.deviceId, c);
+        copied.add(m.deviceId);
+      }
+      c!.seq.push(m.seq);
+      c!.index.push(b.firstIndex + i);
+      c!.ms.push(m.receivedAtMs ?? b.timeMs);
+    }
+    const devices = [...cols.keys()];
     const heads = await this.#db.getMany(devices.map(deviceHeadKey));
     const dels: Bytes[] = this.#overlay.heights.map(blockRowsKey);
     const puts: [Bytes, Bytes][] = [];
     for (let i = 0; i < devices.length; i++) {
       const deviceId = devices[i]!;
-      let rows = byDevice.get(deviceId)!;
-      const head = heads[i];
-      if (head !== undefined && readU64(head) >= rows[0]!.seq) {
+      const c = cols.get(deviceId)!;
+      const head = heads[i] === undefined ? undefined : readU64(heads[i]!);
+      const n = c.seq.length;
+      if (ascending(c) && (head === undefined || head < c.seq[0]!)) {
+        // The usual case: the rows follow the stored ones and are a run already.
+        for (let from = 0; from < n; from += RUN_ROWS) {
+          const to = Math.min(n, from + RUN_ROWS);
+          puts.push([deviceKey(deviceId, c.seq[to - 1]!), encodeRunColumns(c, from, to)]);
+        }
+        puts.push([deviceHeadKey(deviceId), u64(c.seq[n - 1]!)]);
+        continue;
+      }
+      let rows = sortRows(columnRows(c));
+      if (head !== undefined && head >= rows[0]!.seq) {
         const stored = await this.#runsFrom(deviceId, rows[0]!.seq);
         dels.push(...stored.keys);
         rows = mergeRows(stored.rows, rows);
