@@ -49,6 +49,17 @@ export function decodeBundleIndex(bundle: number, v: Uint8Array): BundleIndex {
   return { bundle, base: readU64(v, 0), ends };
 }
 
+/** fsync a directory (so a file created in it survives a crash); Windows cannot open directories, and needs not. */
+async function syncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
 export const segmentName = (segment: number): string => `${segment.toString(16).padStart(16, '0')}.cbor`;
 const MAX_READ_HANDLES = 32;
 
@@ -83,7 +94,7 @@ export class EntrySegments {
   async cut(next: number, offset: number): Promise<void> {
     const s = this;
     const keep = s.segmentOf(next);
-    await mkdir(s.#dir, { recursive: true });
+    if ((await mkdir(s.#dir, { recursive: true })) !== undefined) await syncDir(join(s.#dir, '..'));
     for (const name of await readdir(s.#dir)) {
       const seg = Number.parseInt(name, 16);
       if (!/^[0-9a-f]{16}\.cbor$/.test(name) || seg < keep) continue;
@@ -124,13 +135,7 @@ export class EntrySegments {
     this.#writer = undefined;
     // Created if missing; not O_APPEND (which would ignore the write positions).
     const fh = await open(join(this.#dir, segmentName(segment)), constants.O_RDWR | constants.O_CREAT);
-    // The new file's directory entry must be durable too.
-    const d = await open(this.#dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await syncDir(this.#dir); // the new file's directory entry must be durable too
     this.#writer = { segment, fh };
     return fh;
   }

@@ -121,7 +121,9 @@ export class LevelBackend implements LedgerBackend {
       await this.#segments.cut(next.index, next.offset);
       this.#uncut = false;
     }
-    // The entries' bytes are durable before the batch that indexes them commits.
+    // The entries' bytes are durable before the batch that indexes them commits. When either fails, what was
+    // written past the committed entries is cut before the next write.
+    this.#uncut = true;
     await this.#segments.write(b.firstIndex, b.data, b.ends, next.offset, this.#sync);
     const batch = this.#db.batch();
     try {
@@ -148,6 +150,7 @@ export class LevelBackend implements LedgerBackend {
       throw err;
     }
     await batch.write({ sync: this.#sync } as never);
+    this.#uncut = false;
     this.#last = bundles[bundles.length - 1];
     this.#config = undefined;
     if (merged) {

@@ -75,6 +75,25 @@ describe('entry segment files', () => {
     await ledger.close();
   });
 
+  it('a block that fails after its bytes reached the segment leaves nothing behind once the next one is written', async () => {
+    const { dir, open } = await setup();
+    let ledger = await open(true);
+    await ledger.appendBlock(Array.from({ length: 20 }, (_, i) => reading(i)));
+    const backend = (ledger as unknown as { backend: LevelBackend }).backend;
+    const real = backend.writeBlock.bind(backend);
+    // fails in the LevelDB batch (no header value), after the segment write
+    backend.writeBlock = (b) => real({ ...b, header: undefined as never });
+    await expect(ledger.appendBlock(Array.from({ length: 200 }, (_, i) => reading(20 + i)))).rejects.toThrow();
+    backend.writeBlock = real;
+    await ledger.appendBlock(Array.from({ length: 10 }, (_, i) => reading(20 + i)));
+    await ledger.close();
+    const last = await entryLocation(dir, 29);
+    expect((await stat(last.file)).size).toBe(last.end);
+    ledger = await open();
+    await expectAll(ledger, 30);
+    await ledger.close();
+  });
+
   it('a new segment that only a crash wrote is cut when the committed entries end a segment', async () => {
     const { dir, open } = await setup();
     let ledger = await open(true);
