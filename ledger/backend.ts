@@ -32,6 +32,8 @@ export interface BlockWrite {
   meta: readonly EntryMeta[];
   data: Uint8Array;
   ends: Uint32Array;
+  /** The entries' leaf hashes, 32 bytes each (also in `tiles` at level 0). */
+  leaves: Uint8Array;
   tiles: TileWrite[];
   /** The small record `open` recovers from (ledger/state.ts). */
   state: Uint8Array;

@@ -5,8 +5,10 @@
  *   e|u64 bundle -> u64 byte offset of the bundle's first entry in its segment | count x u32 entry end (relative)
  * Files: <dir>/entries/<segment as 16 hex digits>.cbor, each a CBOR sequence (RFC 8742) of the log entries
  * segment * S .. + S - 1, S = bundles per segment * 256 (bundle-aligned: a bundle never spans two files; S is
- * fixed when the store is created and kept in its config record).
- * Durability order: a block's bytes are written and fdatasync'ed before the LevelDB batch holding their index
+ * fixed when the store is created and kept in its config record), and beside it `.leaves`: their leaf hashes,
+ * 32 bytes each at (index - segment * S) * 32 (the level-0 tiles, kept out of LevelDB as well; `ledger verify`
+ * compares them with the hashes it recomputes, which names a tampered entry).
+ * Durability order: a block's bytes and leaf hashes are written and fdatasync'ed before the LevelDB batch holding their index
  * commits, so a committed block never points past what is on disk. Bytes after the last committed entry (a crash
  * between the two) are never read; the first block written after opening cuts them off (opening itself, as
  * `ledger verify` does, changes nothing).
@@ -14,6 +16,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { BUNDLE_WIDTH, readU64, writeU64 } from './keys.js';
 
 /** Default bundles per segment file: 4096 x 256 = 1,048,576 entries (about 250 MB of 180-byte readings). */
@@ -60,7 +63,10 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-export const segmentName = (segment: number): string => `${segment.toString(16).padStart(16, '0')}.cbor`;
+export type SegmentKind = 'cbor' | 'leaves';
+/** `<segment as 16 hex digits>.cbor` (the entries) or `.leaves` (their leaf hashes, 32 bytes each, in order). */
+export const segmentName = (segment: number, kind: SegmentKind = 'cbor'): string => `${segment.toString(16).padStart(16, '0')}.${kind}`;
+const NAME = /^([0-9a-f]{16})\.(cbor|leaves)$/;
 const MAX_READ_HANDLES = 32;
 
 interface Reader {
@@ -74,8 +80,8 @@ export class EntrySegments {
   /** Entries per segment file. */
   readonly entries: number;
   readonly #dir: string;
-  #writer: { segment: number; fh: FileHandle } | undefined;
-  readonly #readers = new Map<number, Reader>();
+  #writer: { segment: number; cbor: FileHandle; leaves: FileHandle } | undefined;
+  readonly #readers = new Map<string, Reader>();
 
   segmentOf(index: number): number {
     return Math.floor(index / this.entries);
@@ -89,20 +95,22 @@ export class EntrySegments {
 
   /**
    * Cut every segment back to the committed entries: `next` is the index of the first entry not committed,
-   * which goes at byte `offset` of its segment; later bytes and segments are removed.
+   * whose bytes go at byte `offset` of its segment; later bytes, leaf hashes and segments are removed.
    */
   async cut(next: number, offset: number): Promise<void> {
-    const s = this;
-    const keep = s.segmentOf(next);
-    if ((await mkdir(s.#dir, { recursive: true })) !== undefined) await syncDir(join(s.#dir, '..'));
-    for (const name of await readdir(s.#dir)) {
-      const seg = Number.parseInt(name, 16);
-      if (!/^[0-9a-f]{16}\.cbor$/.test(name) || seg < keep) continue;
-      if (seg > keep || offset === 0) await rm(join(s.#dir, name), { force: true });
+    const keep = this.segmentOf(next);
+    const keepLeaves = (next - keep * this.entries) * HASH_SIZE;
+    if ((await mkdir(this.#dir, { recursive: true })) !== undefined) await syncDir(join(this.#dir, '..'));
+    for (const name of await readdir(this.#dir)) {
+      const m = NAME.exec(name);
+      const seg = m ? Number.parseInt(m[1]!, 16) : -1;
+      if (seg < keep) continue;
+      const size = m![2] === 'cbor' ? offset : keepLeaves;
+      if (seg > keep || size === 0) await rm(join(this.#dir, name), { force: true });
       else {
-        const fh = await open(join(s.#dir, name), 'r+');
+        const fh = await open(join(this.#dir, name), 'r+');
         try {
-          if ((await fh.stat()).size > offset) await fh.truncate(offset);
+          if ((await fh.stat()).size > size) await fh.truncate(size);
         } finally {
           await fh.close();
         }
@@ -111,38 +119,57 @@ export class EntrySegments {
   }
 
   /**
-   * Write entry bytes `data` (entries first .. first + count - 1, back to back) at byte `offset` of the segment
-   * of `first`, splitting at segment ends; `ends` gives each entry's end in `data`. Durable when `sync`.
+   * Write entries first .. first + count - 1: their bytes `data` (back to back, `ends` giving each one's end) at
+   * byte `offset` of the segment of `first`, and their leaf hashes `leaves` (32 bytes each) at their place in the
+   * segment's leaves file, splitting at segment ends. Durable when `sync`.
    */
-  async write(first: number, data: Uint8Array, ends: ArrayLike<number>, offset: number, sync: boolean): Promise<void> {
+  async write(first: number, data: Uint8Array, ends: ArrayLike<number>, leaves: Uint8Array, offset: number, sync: boolean): Promise<void> {
     const n = ends.length;
     for (let i = 0; i < n; ) {
       const segment = this.segmentOf(first + i);
       const take = Math.min(n - i, (segment + 1) * this.entries - (first + i));
       const start = i === 0 ? 0 : ends[i - 1]!;
-      const end = ends[i + take - 1]!;
-      const fh = await this.#writerFor(segment);
-      let at = 0;
-      while (at < end - start) at += (await fh.write(data, start + at, end - start - at, (i === 0 ? offset : 0) + at)).bytesWritten;
-      if (sync) await fh.datasync();
+      const w = await this.#writerFor(segment);
+      await Promise.all([
+        writeAll(w.cbor, data.subarray(start, ends[i + take - 1]!), i === 0 ? offset : 0),
+        writeAll(w.leaves, leaves.subarray(i * HASH_SIZE, (i + take) * HASH_SIZE), (first + i - segment * this.entries) * HASH_SIZE),
+      ]);
+      if (sync) await Promise.all([w.cbor.datasync(), w.leaves.datasync()]);
       i += take;
     }
   }
 
-  async #writerFor(segment: number): Promise<FileHandle> {
-    if (this.#writer?.segment === segment) return this.#writer.fh;
-    await this.#writer?.fh.close();
+  async #writerFor(segment: number): Promise<{ segment: number; cbor: FileHandle; leaves: FileHandle }> {
+    if (this.#writer?.segment === segment) return this.#writer;
+    await this.#writer?.cbor.close();
+    await this.#writer?.leaves.close();
     this.#writer = undefined;
     // Created if missing; not O_APPEND (which would ignore the write positions).
-    const fh = await open(join(this.#dir, segmentName(segment)), constants.O_RDWR | constants.O_CREAT);
-    await syncDir(this.#dir); // the new file's directory entry must be durable too
-    this.#writer = { segment, fh };
-    return fh;
+    const flags = constants.O_RDWR | constants.O_CREAT;
+    const cbor = await open(join(this.#dir, segmentName(segment, 'cbor')), flags);
+    const leaves = await open(join(this.#dir, segmentName(segment, 'leaves')), flags).catch(async (err: unknown) => {
+      await cbor.close();
+      throw err;
+    });
+    await syncDir(this.#dir); // the new files' directory entries must be durable too
+    this.#writer = { segment, cbor, leaves };
+    return this.#writer;
   }
 
-  /** Bytes [from, to) of a segment. */
-  async read(segment: number, from: number, to: number): Promise<Uint8Array> {
-    const r = this.#reader(segment);
+  /** Bytes [from, to) of a segment's entries file. */
+  read(segment: number, from: number, to: number): Promise<Uint8Array> {
+    return this.#read(segment, 'cbor', from, to);
+  }
+
+  /** Leaf hashes of entries [first, first + count) (all in one segment), 32 bytes each. */
+  readLeaves(first: number, count: number): Promise<Uint8Array> {
+    const segment = this.segmentOf(first);
+    const at = (first - segment * this.entries) * HASH_SIZE;
+    return this.#read(segment, 'leaves', at, at + count * HASH_SIZE);
+  }
+
+  async #read(segment: number, kind: SegmentKind, from: number, to: number): Promise<Uint8Array> {
+    const r = this.#reader(segment, kind);
     r.busy++;
     try {
       const fh = await r.fh;
@@ -150,7 +177,7 @@ export class EntrySegments {
       let at = 0;
       while (at < out.length) {
         const { bytesRead } = await fh.read(out, at, out.length - at, from + at);
-        if (bytesRead === 0) throw new RangeError(`segment ${segment} ends before byte ${from + at}`);
+        if (bytesRead === 0) throw new RangeError(`segment ${segmentName(segment, kind)} ends before byte ${from + at}`);
         at += bytesRead;
       }
       return out;
@@ -159,29 +186,35 @@ export class EntrySegments {
     }
   }
 
-  /** A read handle per segment, at most MAX_READ_HANDLES open (the oldest is closed once its reads are done). */
-  #reader(segment: number): Reader {
-    let r = this.#readers.get(segment);
+  /** A read handle per file, at most MAX_READ_HANDLES open (the oldest is closed once its reads are done). */
+  #reader(segment: number, kind: SegmentKind): Reader {
+    const name = segmentName(segment, kind);
+    let r = this.#readers.get(name);
     if (!r) {
       if (this.#readers.size >= MAX_READ_HANDLES) {
-        const [old, oldest] = this.#readers.entries().next().value as [number, Reader];
+        const [old, oldest] = this.#readers.entries().next().value as [string, Reader];
         this.#readers.delete(old);
         oldest.evicted = true;
         if (oldest.busy === 0) closeReader(oldest);
       }
-      r = { fh: open(join(this.#dir, segmentName(segment)), 'r'), busy: 0, evicted: false };
+      r = { fh: open(join(this.#dir, name), 'r'), busy: 0, evicted: false };
       const mine = r;
-      r.fh.catch(() => this.#readers.get(segment) === mine && this.#readers.delete(segment));
-      this.#readers.set(segment, r);
+      r.fh.catch(() => this.#readers.get(name) === mine && this.#readers.delete(name));
+      this.#readers.set(name, r);
     }
     return r;
   }
 
   async close(): Promise<void> {
-    await this.#writer?.fh.close();
+    await this.#writer?.cbor.close();
+    await this.#writer?.leaves.close();
     this.#writer = undefined;
     const readers = [...this.#readers.values()];
     this.#readers.clear();
     await Promise.all(readers.map((r) => r.fh.then((h) => h.close()).catch(() => undefined)));
   }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at, position + at)).bytesWritten;
 }

@@ -3,7 +3,8 @@
  * Few, packed records per block (a LevelDB batch costs per record, not per byte):
  *   e|u64 bundle              -> where entries bundle*256 .. +255 lie in their segment file (the bytes are not in
  *                                LevelDB: ledger/entry-segments.ts); a partial bundle's record is rewritten as it grows
- *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each
+ *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each; tile
+ *                                levels >= 1 only (tree levels 8, 16, ..): the leaf hashes are in segment files
  *   h|u64 height              -> block header bytes
  *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
  *   c|u64 treeSize            -> checkpoint note (UTF-8)

@@ -234,7 +234,7 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
       const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
-        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs: now, meta: inputs, data, ends, tiles, state }));
+        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs: now, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
     } catch (err) {

@@ -14,8 +14,8 @@ import {
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
 import {
   blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceHeadKey, deviceKey, devicePrefix,
-  headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey,
-  u64,
+  headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, TILE_WIDTH, tileKey,
+  TIME_WINDOW_MS, timeKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -124,7 +124,7 @@ export class LevelBackend implements LedgerBackend {
     // The entries' bytes are durable before the batch that indexes them commits. When either fails, what was
     // written past the committed entries is cut before the next write.
     this.#uncut = true;
-    await this.#segments.write(b.firstIndex, b.data, b.ends, next.offset, this.#sync);
+    await this.#segments.write(b.firstIndex, b.data, b.ends, b.leaves, next.offset, this.#sync);
     const batch = this.#db.batch();
     try {
       if (this.#config) batch.put(CONFIG_KEY, this.#config);
@@ -140,7 +140,8 @@ export class LevelBackend implements LedgerBackend {
         batch.put(blockRowsKey(b.height), encodeBlockRows(b)!);
       }
       for (const [key, value] of timeClusters(b)) batch.put(key, value);
-      for (const t of b.tiles) batch.put(tileKey(t.level, t.tile), t.hashes);
+      // Level-0 tiles (leaf hashes) are in the segments' leaves files.
+      for (const t of b.tiles) if (t.level > 0) batch.put(tileKey(t.level, t.tile), t.hashes);
       batch.put(headerKey(b.height), b.header);
       batch.put(blockEndKey(b.lastIndex), u64(b.height));
       batch.put(checkpointKey(b.treeSize), utf8.encode(b.checkpoint));
@@ -255,9 +256,24 @@ export class LevelBackend implements LedgerBackend {
     });
   }
 
+  /** Tiles of levels >= 1 in one LevelDB read; level-0 tiles from the segments' leaves files. */
   async getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Bytes | undefined)[]> {
-    const vs = await this.#db.getMany(ids.map((i) => tileKey(i.level, i.tile)));
-    return vs.map((v) => (v === undefined ? undefined : plain(v)));
+    const stored = ids.filter((i) => i.level > 0);
+    const committed = nextEntry(this.#last, this.#segments).index;
+    const [vs, leaves] = await Promise.all([
+      this.#db.getMany(stored.map((i) => tileKey(i.level, i.tile))),
+      Promise.all(ids.filter((i) => i.level === 0).map((i) => {
+        const first = i.tile * TILE_WIDTH;
+        return first < committed ? this.#segments.readLeaves(first, Math.min(TILE_WIDTH, committed - first)) : undefined;
+      })),
+    ]);
+    let s = 0;
+    let l = 0;
+    return ids.map((i) => {
+      if (i.level === 0) return leaves[l++];
+      const v = vs[s++];
+      return v === undefined ? undefined : plain(v);
+    });
   }
 
   async getHeader(height: number): Promise<Bytes | undefined> {

@@ -9,8 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tileKey } from '../../ledger/keys.js';
-import { entryLocation, flipFileByte } from './entry-location.js';
+import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -133,7 +132,8 @@ describe('ledger verify with worker threads (the compiled code, as the CLI runs 
     await flipFileByte(at2.file, at2.start + 3); // inside the index field
     expect((await check(dir2)).problem).toMatchObject({ block: 4, entry: 1300 });
     const dir3 = await build();
-    await flip(dir3, tileKey(0, 2), () => 32 * 9 + 1); // leaf 521
+    const leaf = await leafLocation(dir3, 521);
+    await flipFileByte(leaf.file, leaf.at + 1);
     expect(await check(dir3)).toMatchObject({ workers: 2, problem: { block: 1, entry: 521 } });
   }, 60_000);
 });

@@ -23,6 +23,20 @@ export async function entryLocation(dir: string, index: number): Promise<{ file:
   }
 }
 
+/** Where entry `index`'s leaf hash lies: its segment's leaves file and the hash's first byte. */
+export async function leafLocation(dir: string, index: number): Promise<{ file: string; at: number }> {
+  const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    const config = (await db.get(CONFIG_KEY))!;
+    const perSegment = new DataView(config.buffer, config.byteOffset, 4).getUint32(0) * BUNDLE_WIDTH;
+    const segment = Math.floor(index / perSegment);
+    return { file: join(dir, 'entries', segmentName(segment, 'leaves')), at: (index - segment * perSegment) * 32 };
+  } finally {
+    await db.close();
+  }
+}
+
 /** Flip the low bit of one byte of a file. */
 export async function flipFileByte(file: string, at: number): Promise<void> {
   const buf = await readFile(file);

@@ -10,7 +10,8 @@ import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { segmentName } from '../../ledger/entry-segments.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { decodeLogEntry } from '../../protocol/log-entry.js';
+import { concatBytes } from '../../protocol/bytes.js';
+import { decodeLogEntry, leafHash } from '../../protocol/log-entry.js';
 import { ORIGIN, reading, signer } from './contract.js';
 import { entryLocation } from './entry-location.js';
 
@@ -44,7 +45,12 @@ describe('entry segment files', () => {
       n += size;
     }
     await expectAll(ledger, n);
-    expect((await readdir(join(dir, 'entries'))).length).toBe(Math.ceil(n / 256));
+    expect((await readdir(join(dir, 'entries'))).length).toBe(2 * Math.ceil(n / 256)); // .cbor and .leaves
+    // level-0 tiles come from the leaves files: the leaf hashes of entries 1024.., the last tile, partial
+    const backend = (ledger as unknown as { backend: LevelBackend }).backend;
+    const [tile] = await backend.getTiles([{ level: 0, tile: 4 }]);
+    const want = await Promise.all(Array.from({ length: n - 1024 }, async (_, k) => leafHash((await ledger.getEntry(1024 + k))!)));
+    expect(tile).toEqual(concatBytes(...want));
     await ledger.close();
     ledger = await open();
     await expectAll(ledger, n);
@@ -61,14 +67,18 @@ describe('entry segment files', () => {
     await ledger.close();
     const last = await entryLocation(dir, 299);
     // what a crash between the segment write and the LevelDB batch leaves behind
+    const leaves = join(dir, 'entries', segmentName(1, 'leaves'));
     await appendFile(last.file, new Uint8Array(5000).fill(0xee));
+    await appendFile(leaves, new Uint8Array(5000).fill(0xee));
     await writeFile(join(dir, 'entries', segmentName(2)), new Uint8Array(10).fill(0xee));
+    await writeFile(join(dir, 'entries', segmentName(2, 'leaves')), new Uint8Array(64).fill(0xee));
     ledger = await open();
     expect((await stat(last.file)).size).toBe(last.end + 5000); // opening changed nothing
     await ledger.appendBlock([reading(300)]);
     await ledger.close();
     expect((await stat(last.file)).size).toBe((await entryLocation(dir, 300)).end);
-    expect(await readdir(join(dir, 'entries'))).toEqual([segmentName(0), segmentName(1)]);
+    expect((await stat(leaves)).size).toBe((301 - 256) * 32);
+    expect((await readdir(join(dir, 'entries'))).sort()).toEqual([0, 1].flatMap((x) => [segmentName(x), segmentName(x, 'leaves')]).sort());
     ledger = await open();
     await ledger.appendBlock(Array.from({ length: 299 }, (_, i) => reading(301 + i)));
     await expectAll(ledger, 600);
@@ -89,6 +99,7 @@ describe('entry segment files', () => {
     await ledger.close();
     const last = await entryLocation(dir, 29);
     expect((await stat(last.file)).size).toBe(last.end);
+    expect((await stat(last.file.replace(/\.cbor$/, '.leaves'))).size).toBe(30 * 32);
     ledger = await open();
     await expectAll(ledger, 30);
     await ledger.close();
@@ -100,12 +111,15 @@ describe('entry segment files', () => {
     await ledger.appendBlock(Array.from({ length: 512 }, (_, i) => reading(i))); // exactly segments 0 and 1
     await ledger.close();
     const stale = join(dir, 'entries', segmentName(2));
+    const staleLeaves = join(dir, 'entries', segmentName(2, 'leaves'));
     await writeFile(stale, new Uint8Array(5000).fill(0xee));
+    await writeFile(staleLeaves, new Uint8Array(5000).fill(0xee));
     ledger = await open();
     expect((await stat(stale)).size).toBe(5000);
     await ledger.appendBlock([reading(512)]);
     await ledger.close();
     expect((await stat(stale)).size).toBe((await entryLocation(dir, 512)).end);
+    expect((await stat(staleLeaves)).size).toBe(32);
     ledger = await open();
     await expectAll(ledger, 513);
     await ledger.close();

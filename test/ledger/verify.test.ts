@@ -9,7 +9,7 @@ import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { bundleKey, checkpointKey, headerKey, tileKey } from '../../ledger/keys.js';
-import { entryLocation, flipFileByte } from './entry-location.js';
+import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { ORIGIN, reading, signer } from './contract.js';
 
 const dirs: string[] = [];
@@ -62,7 +62,8 @@ describe('ledger verify', () => {
   });
   it('names a tampered tree node (leaf and inner)', async () => {
     const dir = await build();
-    await flip(dir, tileKey(0, 1), () => 32 * 5 + 7); // leaf 261
+    const leaf = await leafLocation(dir, 261); // leaf hashes (level-0 tiles) are in the segments' leaves files
+    await flipFileByte(leaf.file, leaf.at + 7);
     expect((await check(dir)).problem).toMatchObject({ block: 0, entry: 261 });
     const dir2 = await build();
     // tile level 1 holds tree level TILE_HEIGHT (8): node (8, 2) covers leaves 512..767, completed in block 2
