@@ -76,6 +76,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const ledger = await Ledger.open({ dir, ...base });
     const payload = new Uint8Array(payloadBytes).fill(0x42);
     const certRef = new Uint8Array(32).fill(7);
+    // 1,000 devices; each id is one string, as a gateway holds it per connection (not rebuilt per reading).
+    const deviceIds = Array.from({ length: 1000 }, (_, i) => `dev-${i}`);
     const samples: number[] = [];
     let anonMax = 0;
     const inflight = Math.max(1, opts.inflight ?? 2);
@@ -89,7 +91,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       const inputs: EntryInput[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const idx = first + i;
-        inputs[i] = { type: 1, payload, certRef, receivedAtMs: 1_700_000_000_000 + idx, deviceId: `dev-${idx % 1000}`, seq: Math.floor(idx / 1000) };
+        inputs[i] = { type: 1, payload, certRef, receivedAtMs: 1_700_000_000_000 + idx, deviceId: deviceIds[idx % 1000]!, seq: Math.floor(idx / 1000) };
       }
       window.push(ledger.appendBlock(inputs));
       if (window.length >= inflight) await window.shift();

@@ -10,11 +10,11 @@ export interface TileWrite {
   hashes: Uint8Array;
 }
 
-export interface EntryWrite {
-  index: number;
-  bytes: Uint8Array;
+/** What the indexes need of one entry (the ledger passes its inputs as they are: no object per entry). */
+export interface EntryMeta {
   type: number;
-  receivedAtMs: number;
+  /** Absent: the block's timeMs. */
+  receivedAtMs?: number;
   deviceId?: string;
   seq?: number;
 }
@@ -26,7 +26,14 @@ export interface BlockWrite {
   lastIndex: number;
   treeSize: number;
   checkpoint: string;
-  entries: EntryWrite[];
+  /** The block's sealing time: receivedAtMs of the entries that have none. */
+  timeMs: number;
+  /** Entry firstIndex + i: meta[i], and bytes data[i ? ends[i - 1] : 0 .. ends[i]) (the entries back to back). */
+  meta: readonly EntryMeta[];
+  data: Uint8Array;
+  ends: Uint32Array;
+  /** The entries' leaf hashes, 32 bytes each (also in `tiles` at level 0). */
+  leaves: Uint8Array;
   tiles: TileWrite[];
   /** The small record `open` recovers from (ledger/state.ts). */
   state: Uint8Array;

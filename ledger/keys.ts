@@ -1,20 +1,25 @@
 /**
  * LevelDB key layout: one prefix byte, then big-endian fixed-width fields so that byte order is numeric order.
  * Few, packed records per block (a LevelDB batch costs per record, not per byte):
- *   e|u64 bundle              -> entry bundle: entries bundle*256 .. +255 (see `packBundle`; a partial bundle
- *                                is rewritten as it grows, like a partial tile)
- *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each
+ *   e|u64 bundle              -> where entries bundle*256 .. +255 lie in their segment file (the bytes are not in
+ *                                LevelDB: ledger/entry-segments.ts); a partial bundle's record is rewritten as it grows
+ *   n|u8 level|u64 tile       -> tile: hashes of perfect subtrees (level, tile*256 .. +255), 32 bytes each; tile
+ *                                levels >= 1 only (tree levels 8, 16, ..): the leaf hashes are in segment files
  *   h|u64 height              -> block header bytes
  *   b|u64 lastIndex           -> u64 height                  (blockForIndex: first key >= index)
  *   c|u64 treeSize            -> checkpoint note (UTF-8)
- *   d|u8 len|deviceId|u64 seq -> u64 index || u64 receivedAtMs
+ *   D|u64 height              -> device rows of a block not yet merged into runs (ledger/device-index.ts)
+ *   d|u8 len|deviceId|u64 seq -> device run: rows (seq, index, receivedAtMs) of one device, keyed by its last seq
+ *   l|u8 len|deviceId         -> u64 the device's highest seq in its runs
  *   t|u64 minMs|u64 minIndex  -> time cluster: the entries of one block whose receivedAtMs lie in
  *                                [minMs, minMs + TIME_WINDOW_MS], rows (u32 ms - minMs, u32 index - minIndex)
  *                                sorted by (ms, index); usually one cluster per block
  *   y|u8 type|u64 index       -> (empty)                     (registry events: every type but readings)
- *   s                         -> state record, m -> meta record
+ *   s                         -> state record, m -> meta record, g -> store config (u32 bundles per segment file)
  */
 export const TILE_WIDTH = 256;
+/** Tree levels per tile level (C2SP tlog-tiles' tile height): tile level k stores tree level k * TILE_HEIGHT. */
+export const TILE_HEIGHT = 8;
 /** Entries per entry bundle (as tlog-tiles entry bundles). */
 export const BUNDLE_WIDTH = 256;
 /** Widest span of receivedAtMs in one time cluster: a time query scans from (fromMs - this). */
@@ -22,6 +27,7 @@ export const TIME_WINDOW_MS = 60_000;
 
 export const P_ENTRY = 0x65, P_NODE = 0x6e, P_HEADER = 0x68, P_BLOCK_END = 0x62, P_CHECKPOINT = 0x63;
 export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_META = 0x6d;
+export const P_DEVICE_ROWS = 0x44, P_DEVICE_HEAD = 0x6c;
 
 const TWO32 = 2 ** 32;
 
@@ -52,14 +58,15 @@ function prefixed(prefix: number, ...u64s: number[]): Uint8Array {
   return b;
 }
 
+/** Key of the index record of entry bundle `bundle` (entries bundle * BUNDLE_WIDTH ..). */
 export const bundleKey = (bundle: number): Uint8Array => prefixed(P_ENTRY, bundle);
-/** Key of the bundle holding entry `index`. */
-export const entryKey = (index: number): Uint8Array => bundleKey(Math.floor(index / BUNDLE_WIDTH));
 export const headerKey = (height: number): Uint8Array => prefixed(P_HEADER, height);
 export const blockEndKey = (lastIndex: number): Uint8Array => prefixed(P_BLOCK_END, lastIndex);
 export const checkpointKey = (treeSize: number): Uint8Array => prefixed(P_CHECKPOINT, treeSize);
 export const timeKey = (minMs: number, minIndex: number): Uint8Array => prefixed(P_TIME, minMs, minIndex);
+export const blockRowsKey = (height: number): Uint8Array => prefixed(P_DEVICE_ROWS, height);
 export const STATE_KEY = new Uint8Array([P_STATE]);
+export const CONFIG_KEY = new Uint8Array([0x67]);
 export const META_KEY = new Uint8Array([P_META]);
 
 export function tileKey(level: number, tile: number): Uint8Array {
@@ -80,16 +87,18 @@ export function typeKey(type: number, index: number): Uint8Array {
 
 const enc = new TextEncoder();
 
-/** d|len|deviceId: the prefix of one device's keys. */
-export function devicePrefix(deviceId: string): Uint8Array {
+/** d|len|deviceId: the prefix of one device's keys (l|len|deviceId with P_DEVICE_HEAD). */
+export function devicePrefix(deviceId: string, prefix = P_DEVICE): Uint8Array {
   const id = enc.encode(deviceId);
   if (id.length === 0 || id.length > 255) throw new RangeError('deviceId must be 1..255 bytes');
   const b = new Uint8Array(2 + id.length);
-  b[0] = P_DEVICE;
+  b[0] = prefix;
   b[1] = id.length;
   b.set(id, 2);
   return b;
 }
+
+export const deviceHeadKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_DEVICE_HEAD);
 
 // Device prefixes are built once per device id (a bounded cache: it is cleared when full).
 const prefixCache = new Map<string, Uint8Array>();
@@ -112,58 +121,4 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   const b = new Uint8Array(prefix.length + 9).fill(0xff);
   b.set(prefix);
   return b;
-}
-
-/**
- * Entry bundle: u32 count, count x u32 end offset (relative to the data), then the entries' bytes back to back.
- * Entry k of the bundle is data[end[k-1] .. end[k]).
- */
-export function packBundle(entries: readonly Uint8Array[]): Uint8Array {
-  const n = entries.length;
-  let size = 4 + 4 * n;
-  for (let i = 0; i < n; i++) size += entries[i]!.length;
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, n);
-  let at = 4 + 4 * n;
-  const base = at;
-  for (let i = 0; i < n; i++) {
-    const e = entries[i]!;
-    out.set(e, at);
-    at += e.length;
-    dv.setUint32(4 + 4 * i, at - base);
-  }
-  return out;
-}
-
-/** Byte range [start, end) of entry k inside a packed bundle, or undefined when the bundle is short or malformed. */
-export function bundleEntryRange(bundle: Uint8Array, k: number): [number, number] | undefined {
-  if (bundle.length < 4) return undefined;
-  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
-  const n = dv.getUint32(0);
-  const base = 4 + 4 * n;
-  if (k >= n || base > bundle.length) return undefined;
-  const start = k === 0 ? 0 : dv.getUint32(4 + 4 * (k - 1));
-  const end = dv.getUint32(4 + 4 * k);
-  if (start > end || base + end > bundle.length) return undefined;
-  return [base + start, base + end];
-}
-
-/** Every entry of a packed bundle (views into it); throws on a malformed bundle. */
-export function unpackBundle(bundle: Uint8Array): Uint8Array[] {
-  if (bundle.length < 4) throw new RangeError('entry bundle is too short');
-  const dv = new DataView(bundle.buffer, bundle.byteOffset, bundle.byteLength);
-  const n = dv.getUint32(0);
-  const base = 4 + 4 * n;
-  if (n > BUNDLE_WIDTH || base > bundle.length) throw new RangeError('entry bundle header is malformed');
-  const out: Uint8Array[] = new Array(n);
-  let start = 0;
-  for (let k = 0; k < n; k++) {
-    const end = dv.getUint32(4 + 4 * k);
-    if (end < start || base + end > bundle.length) throw new RangeError(`entry bundle offset ${k} is malformed`);
-    out[k] = bundle.subarray(base + start, base + end);
-    start = end;
-  }
-  if (base + start !== bundle.length) throw new RangeError('entry bundle has trailing bytes');
-  return out;
 }

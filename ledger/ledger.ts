@@ -10,15 +10,16 @@ import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
-import { encodeLogEntry, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
-import type { MerkleHasher } from '../protocol/merkle/index.js';
-import type { BlockWrite, EntryWrite, LedgerBackend } from './backend.js';
+import { encodeLogEntryScratch, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
+import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
+import type { BlockWrite, LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
 import { LedgerTree } from './tree.js';
 import { LedgerQueries } from './queries.js';
 
+/** One entry to append. The ledger reads it again when its block is written: do not change it until then. */
 export interface EntryInput {
   type: EntryType;
   payload: Uint8Array;
@@ -51,24 +52,27 @@ export interface LedgerOptions {
   sync?: boolean;
 }
 
-interface Pending {
-  input: EntryInput;
-  resolve: (r: SubmitResult) => void;
-  reject: (e: unknown) => void;
+/** One block's worth of inputs and how to settle its submitters (one callback per block, not per entry). */
+interface BlockJob {
+  inputs: readonly EntryInput[];
+  settle(results: SubmitResult[] | undefined, err?: unknown): void;
 }
 
 /** A block computed (tree, header, state, checkpoint) and waiting for its atomic write. */
 interface Prepared {
-  batch: Pending[];
+  job: BlockJob;
   epoch: number;
   restore: () => void;
   height: number;
   blockHash: Uint8Array;
   treeSize: number;
-  leaves: Uint8Array[];
-  receivedAt: number[];
+  /** Leaf hashes, 32 bytes each, in entry order. */
+  leaves: Uint8Array;
   write: Promise<BlockWrite>;
 }
+
+/** Upper bound of a log entry's bytes beyond its payload (CBOR map head, keys, uints, bstr heads, certRef). */
+const ENTRY_OVERHEAD = 72;
 
 const ZERO_HASH = new Uint8Array(32);
 
@@ -89,7 +93,8 @@ export class Ledger extends LedgerQueries {
   #epoch = 0;
   #failure: unknown;
   #latestCheckpoint: string | undefined;
-  #pending: Pending[] = [];
+  #pending: EntryInput[] = [];
+  #waiters: { resolve: (r: SubmitResult) => void; reject: (e: unknown) => void }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -146,7 +151,8 @@ export class Ledger extends LedgerQueries {
     if (this.#closed) return Promise.reject(fail('UNAVAILABLE', 'ledger is closed'));
     checkInput(input);
     return new Promise<SubmitResult>((resolve, reject) => {
-      this.#pending.push({ input, resolve, reject });
+      this.#pending.push(input);
+      this.#waiters.push({ resolve, reject });
       if (this.#pending.length >= this.#maxEntries) this.#seal();
       else if (!this.#timer) this.#timer = setTimeout(() => this.#seal(), this.#maxDelayMs);
     });
@@ -156,49 +162,66 @@ export class Ledger extends LedgerQueries {
   appendBlock(inputs: readonly EntryInput[]): Promise<SubmitResult[]> {
     if (this.#closed) return Promise.reject(fail('UNAVAILABLE', 'ledger is closed'));
     inputs.forEach(checkInput);
-    const batch: Pending[] = [];
-    const all = inputs.map((input) => new Promise<SubmitResult>((resolve, reject) => batch.push({ input, resolve, reject })));
-    if (batch.length > 0) this.#enqueueBlock(batch);
-    return Promise.all(all);
+    if (inputs.length === 0) return Promise.resolve([]);
+    return new Promise<SubmitResult[]>((resolve, reject) => {
+      this.#enqueueBlock({ inputs, settle: (results, err) => (results ? resolve(results) : reject(err)) });
+    });
   }
 
   #seal(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#pending.length > 0) this.#enqueueBlock(this.#pending.splice(0, this.#maxEntries));
+    while (this.#pending.length > 0) {
+      const waiters = this.#waiters.splice(0, this.#maxEntries);
+      this.#enqueueBlock({
+        inputs: this.#pending.splice(0, this.#maxEntries),
+        settle: (results, err) => waiters.forEach((w, i) => (results ? w.resolve(results[i]!) : w.reject(err))),
+      });
+    }
   }
 
-  #enqueueBlock(batch: Pending[]): void {
+  #enqueueBlock(job: BlockJob): void {
     let p: Prepared;
     try {
-      p = this.#prepare(batch);
+      p = this.#prepare(job);
     } catch (err) {
-      batch.forEach((x) => x.reject(err));
+      job.settle(undefined, err);
       return;
     }
     this.#writing = this.#writing.then(() => this.#commit(p));
   }
 
   /** Compute one block on top of the tip, synchronously (so blocks are computed in order). */
-  #prepare(batch: Pending[]): Prepared {
+  #prepare(job: BlockJob): Prepared {
     const restore = this.#snapshot();
     try {
       const now = this.#clock();
       const first = this.#tree.size;
-      const n = batch.length;
-      const entries: EntryWrite[] = new Array(n);
-      const leaves: Uint8Array[] = new Array(n);
-      const receivedAt: number[] = new Array(n);
+      const inputs = job.inputs;
+      const n = inputs.length;
+      const leaves = new Uint8Array(n * HASH_SIZE);
+      const ends = new Uint32Array(n);
+      // The block's entries are encoded back to back into one buffer: no allocation per entry.
+      let room = 0;
+      for (let i = 0; i < n; i++) room += inputs[i]!.payload.length + ENTRY_OVERHEAD;
+      let data = new Uint8Array(room);
+      let at = 0;
       for (let i = 0; i < n; i++) {
-        const inp = batch[i]!.input;
+        const inp = inputs[i]!;
         const index = first + i;
         const receivedAtMs = inp.receivedAtMs ?? now;
-        const bytes = encodeLogEntry(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
-        const leaf = this.hasher.hashLeaf(bytes);
+        const bytes = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
+        if (at + bytes.length > data.length) { // only if ENTRY_OVERHEAD were too small
+          const bigger = new Uint8Array(2 * data.length + bytes.length);
+          bigger.set(data.subarray(0, at));
+          data = bigger;
+        }
+        data.set(bytes, at);
+        const leaf = this.hasher.hashLeaf(data.subarray(at, at + bytes.length));
+        at += bytes.length;
+        ends[i] = at;
+        leaves.set(leaf, i * HASH_SIZE);
         this.#tree.append(leaf);
-        entries[i] = { index, bytes, type: inp.type, receivedAtMs, deviceId: inp.deviceId, seq: inp.seq };
-        leaves[i] = leaf;
-        receivedAt[i] = receivedAtMs;
       }
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
@@ -211,9 +234,9 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
       const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
-        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, entries, tiles, state }));
+        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs: now, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
-      return { batch, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, receivedAt, write };
+      return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
     } catch (err) {
       restore();
       throw err;
@@ -223,7 +246,7 @@ export class Ledger extends LedgerQueries {
   /** Write one computed block (in order); resolve its submitters once it is durable. */
   async #commit(p: Prepared): Promise<void> {
     if (p.epoch !== this.#epoch) {
-      p.batch.forEach((x) => x.reject(this.#failure));
+      p.job.settle(undefined, this.#failure);
       return;
     }
     let block: BlockWrite;
@@ -235,17 +258,19 @@ export class Ledger extends LedgerQueries {
       this.#epoch++;
       this.#failure = err;
       p.restore();
-      p.batch.forEach((x) => x.reject(err));
+      p.job.settle(undefined, err);
       return;
     }
     this.#height = p.height;
     this.#latestCheckpoint = block.checkpoint;
     this.committedSize = p.treeSize;
-    const { checkpoint } = block;
-    const first = block.firstIndex;
-    for (let i = 0; i < p.batch.length; i++) {
-      p.batch[i]!.resolve({ index: first + i, leafHash: p.leaves[i]!, receivedAtMs: p.receivedAt[i]!, checkpoint, blockHeight: p.height });
+    const { checkpoint, meta, firstIndex, timeMs } = block;
+    const results: SubmitResult[] = new Array(meta.length);
+    for (let i = 0; i < meta.length; i++) {
+      const leafHash = p.leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+      results[i] = { index: firstIndex + i, leafHash, receivedAtMs: meta[i]!.receivedAtMs ?? timeMs, checkpoint, blockHeight: p.height };
     }
+    p.job.settle(results);
   }
 
   /** Undo everything computed after this point (tree and tip). */

@@ -1,14 +1,21 @@
 /**
- * LevelDB backend (`level` 10 / classic-level): one block = one chained `batch` (atomic in LevelDB's write log).
- * A block is few records (ledger/keys.ts): its entries packed into 256-entry bundles, one time cluster, tiles,
- * header, checkpoint, state; only the device and registry-type indexes are one small row per entry.
+ * LevelDB backend (`level` 10 / classic-level): the entries' bytes go to append-only segment files, written and
+ * fdatasync'ed first (ledger/entry-segments.ts); then one chained `batch` (atomic in LevelDB's write log) commits
+ * the block: few records (ledger/keys.ts): the entries' index per 256-entry bundle, one time cluster, one record
+ * of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header, checkpoint,
+ * state; only the registry-type index (rare entries) is one small row per entry.
  */
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
 import {
-  blockEndKey, BUNDLE_WIDTH, bundleEntryRange, bundleKey, checkpointKey, deviceKey, devicePrefix, headerKey, META_KEY,
-  P_ENTRY, P_HEADER, packBundle, prefixEnd, readU64, STATE_KEY, tileKey, TIME_WINDOW_MS, timeKey, typeKey, u64,
-  unpackBundle, writeU64,
+  ascending, chunkRuns, columnRows, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun,
+  encodeRunColumns, MERGE_BLOCKS, MERGE_ROWS, mergeRows, RUN_ROWS, sortRows, type RowColumns,
+} from './device-index.js';
+import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
+import {
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceHeadKey, deviceKey, devicePrefix,
+  headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, TILE_WIDTH, tileKey,
+  TIME_WINDOW_MS, timeKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -20,30 +27,70 @@ const ENTRY_END = prefixEnd(new Uint8Array([P_ENTRY]));
 export interface LevelBackendOptions {
   /** fsync each block (default true: a receipt is only sent after the block is durable). */
   sync?: boolean;
+  /** When device rows are merged into runs (ledger/device-index.ts; default MERGE_ROWS / MERGE_BLOCKS). */
+  deviceMerge?: { rows?: number; blocks?: number };
+  /** LevelDB write buffer (memtable) size (default WRITE_BUFFER_BYTES). */
+  writeBufferBytes?: number;
+  /** Bundles per entry segment file when the store is created (default SEGMENT_BUNDLES; then read from the store). */
+  segmentBundles?: number;
 }
 
-/** The last, partial entry bundle as stored (kept so a block need not read it back). */
-interface Tail {
-  bundle: number;
-  entries: Uint8Array[];
-}
+export const WRITE_BUFFER_BYTES = 16 << 20;
 
 export class LevelBackend implements LedgerBackend {
   readonly kind = 'leveldb';
   readonly #db: Level<Bytes, Bytes>;
   readonly #sync: boolean;
-  #tail: Tail | undefined;
+  readonly #segments: EntrySegments;
+  /** Index of the last bundle stored (complete or not): where the next entry goes. */
+  #last: BundleIndex | undefined;
+  /** Segment bytes past the committed entries (a crash's leftovers) are cut before the first write. */
+  #uncut = false;
+  /** The store's config record (u32 bundles per segment file), until the first block's batch writes it. */
+  #config: Bytes | undefined;
+  readonly #overlay = new DeviceOverlay();
+  readonly #mergeRows: number;
+  readonly #mergeBlocks: number;
 
-  private constructor(db: Level<Bytes, Bytes>, sync: boolean) {
+  private constructor(db: Level<Bytes, Bytes>, segments: EntrySegments, last: BundleIndex | undefined, opts: LevelBackendOptions) {
     this.#db = db;
-    this.#sync = sync;
+    this.#segments = segments;
+    this.#last = last;
+    this.#sync = opts.sync ?? true;
+    this.#mergeRows = opts.deviceMerge?.rows ?? MERGE_ROWS;
+    this.#mergeBlocks = opts.deviceMerge?.blocks ?? MERGE_BLOCKS;
   }
 
   static async open(dir: string, opts: LevelBackendOptions = {}): Promise<LevelBackend> {
     // Bounded native memory whatever the log's size: block cache and open table files are capped.
-    const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256 } as never);
+    // A larger write buffer (memtable) than LevelDB's 4 MB: every block writes keys across the whole key space,
+    // so each level-0 file overlaps all of level 1 and each level-0 compaction rewrites level 1; fewer, bigger
+    // level-0 files halve the compaction work (README, Performance). Costs up to twice this in memory.
+    const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
+    const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     await db.open();
-    return new LevelBackend(db, opts.sync ?? true);
+    // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
+    let segments: EntrySegments;
+    let last: BundleIndex | undefined;
+    let config: Bytes | undefined;
+    try {
+      config = await db.get(CONFIG_KEY);
+      segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
+      for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = decodeBundleIndex(readU64(k, 1), plain(v));
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    const backend = new LevelBackend(db, segments, last, opts);
+    backend.#uncut = true;
+    if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
+    // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
+    const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
+    for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
+      for (const r of decodeBlockRows(plain(v))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
+      backend.#overlay.sealed(readU64(k, 1));
+    }
+    return backend;
   }
 
   async readState(): Promise<Bytes | undefined> {
@@ -60,45 +107,41 @@ export class LevelBackend implements LedgerBackend {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
   }
 
-  /** Entries of the partial bundle that `firstIndex` continues (empty when it starts a bundle). */
-  async #tailFor(firstIndex: number): Promise<Uint8Array[]> {
-    const have = firstIndex % BUNDLE_WIDTH;
-    if (have === 0) return [];
-    const bundle = Math.floor(firstIndex / BUNDLE_WIDTH);
-    if (this.#tail && this.#tail.bundle === bundle && this.#tail.entries.length === have) return this.#tail.entries;
-    const v = await this.#db.get(bundleKey(bundle));
-    const entries = v === undefined ? [] : unpackBundle(plain(v));
-    if (entries.length !== have) throw new Error(`entry bundle ${bundle} holds ${entries.length} entries, expected ${have}`);
-    return entries.map((e) => e.slice());
-  }
-
   async writeBlock(b: BlockWrite): Promise<void> {
-    const entries = b.entries;
-    const n = entries.length;
-    let bundleEntries = (await this.#tailFor(b.firstIndex)).slice();
-    let bundle = Math.floor(b.firstIndex / BUNDLE_WIDTH);
+    const n = b.meta.length;
+    if (b.ends.length !== n || b.lastIndex !== b.firstIndex + n - 1) throw new Error(`block ${b.height} has ${n} entries for [${b.firstIndex}, ${b.lastIndex}]`);
+    const next = nextEntry(this.#last, this.#segments);
+    if (b.firstIndex !== next.index) throw new Error(`block ${b.height} starts at entry ${b.firstIndex}, the store at ${next.index}`);
+    const bundles = bundleIndexes(b, this.#last, next.offset, this.#segments.entries);
+    const ov = this.#overlay;
+    const rows = countRows(b);
+    const merge = ov.rows + rows > 0 && (ov.rows + rows >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
+    const merged = merge ? await this.#mergeRuns(b) : undefined;
+    if (this.#uncut) {
+      await this.#segments.cut(next.index, next.offset);
+      this.#uncut = false;
+    }
+    // The entries' bytes are durable before the batch that indexes them commits. When either fails, what was
+    // written past the committed entries is cut before the next write.
+    this.#uncut = true;
+    await this.#segments.write(b.firstIndex, b.data, b.ends, b.leaves, next.offset, this.#sync);
     const batch = this.#db.batch();
     try {
+      if (this.#config) batch.put(CONFIG_KEY, this.#config);
+      for (const x of bundles) batch.put(bundleKey(x.bundle), encodeBundleIndex(x));
       for (let i = 0; i < n; i++) {
-        const e = entries[i]!;
-        if (e.index !== b.firstIndex + i) throw new Error(`entry ${e.index} out of order in block ${b.height}`);
-        bundleEntries.push(e.bytes);
-        if (bundleEntries.length === BUNDLE_WIDTH) {
-          batch.put(bundleKey(bundle), packBundle(bundleEntries));
-          bundle++;
-          bundleEntries = [];
-        }
-        if (e.type !== READING) batch.put(typeKey(e.type, e.index), EMPTY);
-        if (e.deviceId !== undefined && e.seq !== undefined) {
-          const v = new Uint8Array(16);
-          writeU64(v, 0, e.index);
-          writeU64(v, 8, e.receivedAtMs);
-          batch.put(deviceKey(e.deviceId, e.seq), v);
-        }
+        const type = b.meta[i]!.type;
+        if (type !== READING) batch.put(typeKey(type, b.firstIndex + i), EMPTY);
       }
-      if (bundleEntries.length > 0) batch.put(bundleKey(bundle), packBundle(bundleEntries));
+      if (merged) {
+        for (const k of merged.dels) batch.del(k); // before the puts: a rewritten run may keep its key
+        for (const [k, v] of merged.puts) batch.put(k, v);
+      } else if (rows > 0) {
+        batch.put(blockRowsKey(b.height), encodeBlockRows(b)!);
+      }
       for (const [key, value] of timeClusters(b)) batch.put(key, value);
-      for (const t of b.tiles) batch.put(tileKey(t.level, t.tile), t.hashes);
+      // Level-0 tiles (leaf hashes) are in the segments' leaves files.
+      for (const t of b.tiles) if (t.level > 0) batch.put(tileKey(t.level, t.tile), t.hashes);
       batch.put(headerKey(b.height), b.header);
       batch.put(blockEndKey(b.lastIndex), u64(b.height));
       batch.put(checkpointKey(b.treeSize), utf8.encode(b.checkpoint));
@@ -108,23 +151,129 @@ export class LevelBackend implements LedgerBackend {
       throw err;
     }
     await batch.write({ sync: this.#sync } as never);
-    this.#tail = bundleEntries.length > 0 ? { bundle, entries: bundleEntries } : undefined;
+    this.#uncut = false;
+    this.#last = bundles[bundles.length - 1];
+    this.#config = undefined;
+    if (merged) {
+      ov.clear();
+    } else if (rows > 0) {
+      ov.addBlock(b);
+    }
   }
 
+  /**
+   * The records that move the overlay's rows and this block's into per-device runs, and delete the D records.
+   * A device whose new rows all come after its stored ones (the usual case) only gets new runs; otherwise the
+   * runs they overlap are read, merged with them and rewritten.
+   */
+  async #mergeRuns(b: BlockWrite): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
+    // Per device the overlay's columns, then this block's rows (on copies: the overlay changes only once the
+    // batch has committed).
+    const cols = new Map<string, RowColumns>();
+    for (const d of this.#overlay.devices()) cols.set(d, this.#overlay.columns(d)!);
+    const copied = new Set<string>();
+    for (let i = 0; i < b.meta.length; i++) {
+      const m = b.meta[i]!;
+      if (m.deviceId === undefined || m.seq === undefined) continue;
+      let c = cols.get(m.deviceId);
+      if (!copied.has(m.deviceId)) {
+        c = c ? { seq: c.seq.slice(), index: c.index.slice(), ms: c.ms.slice() } : { seq: [], index: [], ms: [] };
+        cols.set(m.deviceId, c);
+        copied.add(m.deviceId);
+      }
+      c!.seq.push(m.seq);
+      c!.index.push(b.firstIndex + i);
+      c!.ms.push(m.receivedAtMs ?? b.timeMs);
+    }
+    const devices = [...cols.keys()];
+    const heads = await this.#db.getMany(devices.map(deviceHeadKey));
+    const dels: Bytes[] = this.#overlay.heights.map(blockRowsKey);
+    const puts: [Bytes, Bytes][] = [];
+    for (let i = 0; i < devices.length; i++) {
+      const deviceId = devices[i]!;
+      const c = cols.get(deviceId)!;
+      const head = heads[i] === undefined ? undefined : readU64(heads[i]!);
+      const n = c.seq.length;
+      if (ascending(c) && (head === undefined || head < c.seq[0]!)) {
+        // The usual case: the rows follow the stored ones and are a run already.
+        for (let from = 0; from < n; from += RUN_ROWS) {
+          const to = Math.min(n, from + RUN_ROWS);
+          puts.push([deviceKey(deviceId, c.seq[to - 1]!), encodeRunColumns(c, from, to)]);
+        }
+        puts.push([deviceHeadKey(deviceId), u64(c.seq[n - 1]!)]);
+        continue;
+      }
+      let rows = sortRows(columnRows(c));
+      if (head !== undefined && head >= rows[0]!.seq) {
+        const stored = await this.#runsFrom(deviceId, rows[0]!.seq);
+        dels.push(...stored.keys);
+        rows = mergeRows(stored.rows, rows);
+      }
+      for (const run of chunkRuns(rows)) puts.push([deviceKey(deviceId, run[run.length - 1]!.seq), encodeRun(run)]);
+      puts.push([deviceHeadKey(deviceId), u64(rows[rows.length - 1]!.seq)]);
+    }
+    return { dels, puts };
+  }
+
+  /** Every stored run of a device that may hold a seq >= `seq` (keys and rows, ascending). */
+  async #runsFrom(deviceId: string, seq: number): Promise<{ keys: Bytes[]; rows: DeviceHit[] }> {
+    const keys: Bytes[] = [];
+    let rows: DeviceHit[] = [];
+    for await (const [k, v] of this.#db.iterator({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)) })) {
+      keys.push(plain(k).slice());
+      rows = rows.concat(decodeRun(plain(v)));
+    }
+    return { keys, rows };
+  }
+
+  /** One index read for all bundles asked for, then one file read per bundle (its entries asked for and between). */
   async getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
-    const bundles = [...new Set(indexes.map((i) => Math.floor(i / BUNDLE_WIDTH)))];
-    const vs = await this.#db.getMany(bundles.map(bundleKey));
-    const byBundle = new Map(bundles.map((b, i) => [b, vs[i]]));
+    const wanted = new Map<number, { lo: number; hi: number }>();
+    for (const i of indexes) {
+      const bundle = Math.floor(i / BUNDLE_WIDTH);
+      const k = i % BUNDLE_WIDTH;
+      const w = wanted.get(bundle);
+      wanted.set(bundle, w ? { lo: Math.min(w.lo, k), hi: Math.max(w.hi, k) } : { lo: k, hi: k });
+    }
+    const bundles = [...wanted.keys()];
+    const records = await this.#db.getMany(bundles.map(bundleKey));
+    const got = new Map<number, { x: BundleIndex; from: number; bytes: Bytes }>();
+    await Promise.all(bundles.map(async (bundle, j) => {
+      const v = records[j];
+      if (v === undefined) return;
+      const x = decodeBundleIndex(bundle, plain(v));
+      const { lo, hi } = wanted.get(bundle)!;
+      if (lo >= x.ends.length) return;
+      const from = lo === 0 ? 0 : x.ends[lo - 1]!;
+      const to = x.ends[Math.min(hi, x.ends.length - 1)]!;
+      got.set(bundle, { x, from, bytes: await this.#segments.read(this.#segments.segmentOf(bundle * BUNDLE_WIDTH), x.base + from, x.base + to) });
+    }));
     return indexes.map((i) => {
-      const v = byBundle.get(Math.floor(i / BUNDLE_WIDTH));
-      const r = v === undefined ? undefined : bundleEntryRange(v, i % BUNDLE_WIDTH);
-      return r === undefined ? undefined : v!.slice(r[0], r[1]);
+      const g = got.get(Math.floor(i / BUNDLE_WIDTH));
+      const k = i % BUNDLE_WIDTH;
+      if (!g || k >= g.x.ends.length) return undefined;
+      return g.bytes.subarray((k === 0 ? 0 : g.x.ends[k - 1]!) - g.from, g.x.ends[k]! - g.from);
     });
   }
 
+  /** Tiles of levels >= 1 in one LevelDB read; level-0 tiles from the segments' leaves files. */
   async getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Bytes | undefined)[]> {
-    const vs = await this.#db.getMany(ids.map((i) => tileKey(i.level, i.tile)));
-    return vs.map((v) => (v === undefined ? undefined : plain(v)));
+    const stored = ids.filter((i) => i.level > 0);
+    const committed = nextEntry(this.#last, this.#segments).index;
+    const [vs, leaves] = await Promise.all([
+      this.#db.getMany(stored.map((i) => tileKey(i.level, i.tile))),
+      Promise.all(ids.filter((i) => i.level === 0).map((i) => {
+        const first = i.tile * TILE_WIDTH;
+        return first < committed ? this.#segments.readLeaves(first, Math.min(TILE_WIDTH, committed - first)) : undefined;
+      })),
+    ]);
+    let s = 0;
+    let l = 0;
+    return ids.map((i) => {
+      if (i.level === 0) return leaves[l++];
+      const v = vs[s++];
+      return v === undefined ? undefined : plain(v);
+    });
   }
 
   async getHeader(height: number): Promise<Bytes | undefined> {
@@ -142,17 +291,53 @@ export class LevelBackend implements LedgerBackend {
     return v === undefined ? undefined : new TextDecoder().decode(v);
   }
 
+  /** Stored runs merged with the overlay's rows (read first, in the same tick as the iterator's snapshot). */
   async *deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit> {
-    const p = devicePrefix(deviceId);
-    const range = opts.afterSeq === undefined ? { gte: deviceKey(deviceId, 0) } : { gt: deviceKey(deviceId, opts.afterSeq) };
-    for await (const [k, v] of this.#db.iterator({ ...range, lt: prefixEnd(p), limit: opts.limit ?? -1, reverse: opts.reverse ?? false })) {
-      yield { seq: readU64(k, p.length), index: readU64(v, 0), receivedAtMs: readU64(v, 8) };
+    const after = opts.afterSeq;
+    const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
+    if (limit === 0) return;
+    const reverse = opts.reverse ?? false;
+    let recent = this.#overlay.hits(deviceId).filter((h) => after === undefined || h.seq > after);
+    if (reverse) recent = recent.reverse();
+    // A run is keyed by its last seq: runs from the first one whose last seq >= after can hold seqs > after.
+    const it = this.#db.values({ gte: deviceKey(deviceId, after ?? 0), lt: prefixEnd(devicePrefix(deviceId)), reverse });
+    const before = reverse ? (a: DeviceHit, b: DeviceHit) => a.seq > b.seq : (a: DeviceHit, b: DeviceHit) => a.seq < b.seq;
+    let j = 0;
+    let sent = 0;
+    try {
+      for await (const v of it) {
+        const run = decodeRun(plain(v));
+        if (reverse) run.reverse();
+        for (const h of run) {
+          if (after !== undefined && h.seq <= after) {
+            if (reverse) break; // descending: nothing further qualifies in this run (earlier runs are below it)
+            continue;
+          }
+          while (j < recent.length && before(recent[j]!, h)) {
+            yield recent[j++]!;
+            if (++sent >= limit) return;
+          }
+          if (j < recent.length && recent[j]!.seq === h.seq) continue; // the newer overlay row is yielded instead
+          yield h;
+          if (++sent >= limit) return;
+        }
+      }
+      while (j < recent.length) {
+        yield recent[j++]!;
+        if (++sent >= limit) return;
+      }
+    } finally {
+      await it.close();
     }
   }
 
   async deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined> {
-    const v = await this.#db.get(deviceKey(deviceId, seq));
-    return v === undefined ? undefined : { seq, index: readU64(v, 0), receivedAtMs: readU64(v, 8) };
+    const recent = this.#overlay.hits(deviceId).find((h) => h.seq === seq);
+    if (recent) return recent;
+    for await (const v of this.#db.values({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)), limit: 1 })) {
+      return decodeRun(plain(v)).find((h) => h.seq === seq);
+    }
+    return undefined;
   }
 
   async *timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {
@@ -201,18 +386,27 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
-  /** Streams bundles with a big-batch iterator (`nextv`, reading ahead); one run per bundle. */
+  /**
+   * Streams bundles: index records read in pages (`nextv`), each page's entry bytes read with one file read per
+   * bundle, the next page read ahead while this one is consumed; one run per bundle.
+   */
   async *entriesFrom(index: number): AsyncIterable<[number, Bytes[]]> {
     const it = this.#db.iterator({ gte: bundleKey(Math.floor(index / BUNDLE_WIDTH)), lt: ENTRY_END });
-    let next = it.nextv(16);
+    const page = async (): Promise<[number, Bytes[]][]> => {
+      const rows = await it.nextv(16);
+      return Promise.all(rows.map(async ([k, v]): Promise<[number, Bytes[]]> => {
+        const x = decodeBundleIndex(readU64(k, 1), plain(v));
+        const bytes = await this.#segments.read(this.#segments.segmentOf(x.bundle * BUNDLE_WIDTH), x.base, x.base + (x.ends[x.ends.length - 1] ?? 0));
+        return [x.bundle * BUNDLE_WIDTH, x.ends.map((end, k2) => bytes.subarray(k2 === 0 ? 0 : x.ends[k2 - 1]!, end))];
+      }));
+    };
+    let next = page();
     try {
       for (;;) {
-        const page = await next;
-        if (page.length === 0) return;
-        next = it.nextv(16); // read ahead while this page is consumed
-        for (const [k, v] of page) {
-          const first = readU64(k, 1) * BUNDLE_WIDTH;
-          const list = unpackBundle(plain(v));
+        const runs = await next;
+        if (runs.length === 0) return;
+        next = page(); // read ahead while this page is consumed
+        for (const [first, list] of runs) {
           if (first >= index) yield [first, list];
           else if (first + list.length > index) yield [index, list.slice(index - first)];
         }
@@ -227,12 +421,42 @@ export class LevelBackend implements LedgerBackend {
     for await (const [k, v] of this.#db.iterator({ gte: headerKey(height), lt: prefixEnd(new Uint8Array([P_HEADER])) })) yield [readU64(k, 1), plain(v)];
   }
 
-  close(): Promise<void> {
-    return this.#db.close();
+  async close(): Promise<void> {
+    await this.#segments.close();
+    await this.#db.close();
   }
 }
 
 const EMPTY = new Uint8Array(0);
+const u32 = (n: number): Uint8Array => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+
+/** The first entry not stored yet and its byte offset in its segment, from the last bundle's index. */
+function nextEntry(last: BundleIndex | undefined, segments: EntrySegments): { index: number; offset: number } {
+  if (!last) return { index: 0, offset: 0 };
+  const index = last.bundle * BUNDLE_WIDTH + last.ends.length;
+  const same = segments.segmentOf(index) === segments.segmentOf(last.bundle * BUNDLE_WIDTH);
+  return { index, offset: same ? last.base + (last.ends[last.ends.length - 1] ?? 0) : 0 };
+}
+
+/** The index records of the bundles a block touches (the last stored bundle continued when it is partial). */
+function bundleIndexes(b: BlockWrite, last: BundleIndex | undefined, offset: number, segmentEntries: number): BundleIndex[] {
+  const out: BundleIndex[] = [];
+  let cur = last && last.ends.length < BUNDLE_WIDTH ? { bundle: last.bundle, base: last.base, ends: last.ends.slice() } : undefined;
+  for (let i = 0; i < b.ends.length; i++) {
+    const index = b.firstIndex + i;
+    if (index % segmentEntries === 0) offset = 0; // a new segment file
+    const bundle = Math.floor(index / BUNDLE_WIDTH);
+    if (cur?.bundle !== bundle) cur = { bundle, base: offset, ends: [] };
+    if (out[out.length - 1] !== cur) out.push(cur);
+    offset += b.ends[i]! - (i === 0 ? 0 : b.ends[i - 1]!);
+    cur.ends.push(offset - cur.base);
+  }
+  return out;
+}
 const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - b.receivedAtMs || a.index - b.index);
 
 /**
@@ -240,31 +464,31 @@ const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - 
  * would span more than TIME_WINDOW_MS. A block whose clock ran normally is one cluster.
  */
 function timeClusters(b: BlockWrite): [Uint8Array, Uint8Array][] {
-  const es = b.entries;
+  const n = b.meta.length;
+  const ms = new Float64Array(n);
   let order: number[] | undefined;
-  for (let i = 1; i < es.length; i++) {
-    if (es[i]!.receivedAtMs < es[i - 1]!.receivedAtMs) {
-      order = es.map((_, j) => j).sort((x, y) => es[x]!.receivedAtMs - es[y]!.receivedAtMs || x - y);
-      break;
-    }
+  for (let i = 0; i < n; i++) {
+    ms[i] = b.meta[i]!.receivedAtMs ?? b.timeMs;
+    if (i > 0 && ms[i]! < ms[i - 1]! && !order) order = [];
   }
-  const at = (i: number) => es[order ? order[i]! : i]!;
+  if (order) order = Array.from({ length: n }, (_, j) => j).sort((x, y) => ms[x]! - ms[y]! || x - y);
+  const at = (k: number): number => (order ? order[k]! : k); // position in the block of the k-th by time
   const out: [Uint8Array, Uint8Array][] = [];
-  for (let start = 0; start < es.length; ) {
-    const minMs = at(start).receivedAtMs;
+  for (let start = 0; start < n; ) {
+    const minMs = ms[at(start)]!;
     let end = start + 1;
-    let minIndex = at(start).index;
-    while (end < es.length && at(end).receivedAtMs - minMs <= TIME_WINDOW_MS) {
-      minIndex = Math.min(minIndex, at(end).index);
+    let minPos = at(start);
+    while (end < n && ms[at(end)]! - minMs <= TIME_WINDOW_MS) {
+      minPos = Math.min(minPos, at(end));
       end++;
     }
     const v = new Uint8Array(8 * (end - start));
     const dv = new DataView(v.buffer);
-    for (let i = start; i < end; i++) {
-      dv.setUint32(8 * (i - start), at(i).receivedAtMs - minMs);
-      dv.setUint32(8 * (i - start) + 4, at(i).index - minIndex);
+    for (let k = start; k < end; k++) {
+      dv.setUint32(8 * (k - start), ms[at(k)]! - minMs);
+      dv.setUint32(8 * (k - start) + 4, at(k) - minPos);
     }
-    out.push([timeKey(minMs, minIndex), v]);
+    out.push([timeKey(minMs, b.firstIndex + minPos), v]);
     start = end;
   }
   return out;

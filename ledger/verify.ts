@@ -16,7 +16,7 @@ import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
 import type { LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
-import { TILE_WIDTH } from './keys.js';
+import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
 import { decodeMeta, decodeState } from './state.js';
 import { checkRun, type RunResult } from './verify-run.js';
@@ -238,7 +238,9 @@ class LeafReader {
 class BlockNodes {
   readonly runs: { level: number; first: number; count: number; buf: Uint8Array }[] = [];
 
-  readonly visit = (level: number, index: number, hash: Uint8Array): void => {
+  readonly visit = (treeLevel: number, index: number, hash: Uint8Array): void => {
+    if (treeLevel % TILE_HEIGHT !== 0) return; // only stored levels are compared
+    const level = treeLevel / TILE_HEIGHT;
     let r = this.runs[level];
     if (!r) r = this.runs[level] = { level, first: index, count: 0, buf: new Uint8Array(64 * HASH_SIZE) };
     if (index !== r.first + r.count) throw new Error(`tree node (level ${level}, index ${index}) out of order`);
@@ -274,6 +276,6 @@ async function checkNodes(backend: LedgerBackend, nodes: BlockNodes, height: num
     let i = p.from;
     while (got && (i - p.from + 1) * HASH_SIZE <= got.length && bytesEqual(got.subarray((i - p.from) * HASH_SIZE, (i - p.from + 1) * HASH_SIZE), want.subarray((i - p.from) * HASH_SIZE, (i - p.from + 1) * HASH_SIZE))) i++;
     const entry = p.level === 0 ? i : undefined;
-    throw new Bad({ block: height, ...(entry === undefined ? {} : { entry }), message: `stored tree node (level ${p.level}, index ${i}) does not match the entries` });
+    throw new Bad({ block: height, ...(entry === undefined ? {} : { entry }), message: `stored tree node (level ${p.level * TILE_HEIGHT}, index ${i}) does not match the entries` });
   });
 }

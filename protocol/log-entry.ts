@@ -57,6 +57,25 @@ export function encodeLogEntry(e: LogEntry): Uint8Array {
   return encodeChecked(e);
 }
 
+// cbor-x 1.6.9 encode flags REUSE_BUFFER_MODE (512) | RESET_BUFFER_MODE (1024) (in its encode.js, not in its
+// typings): encode into the encoder's own buffer and rewind it afterwards, so no buffer is allocated per entry.
+const SCRATCH_MODE = 512 | 1024;
+const encodeWithMode = codec.encode as unknown as (value: unknown, mode: number) => Uint8Array & { start: number; end: number };
+
+/**
+ * As `encodeLogEntry`, but the result is a view into the encoder's scratch buffer, valid only until the next
+ * encode: copy it out at once. The ledger uses it to pack a block's entries into one buffer.
+ */
+export function encodeLogEntryScratch(e: LogEntry): Uint8Array {
+  check(e);
+  return encodeScratch(e);
+}
+
+function encodeScratch(e: LogEntry): Uint8Array {
+  const b = encodeWithMode.call(codec, entryMap(e), SCRATCH_MODE);
+  return new Uint8Array(b.buffer, b.byteOffset + b.start, b.end - b.start);
+}
+
 function entryMap(e: LogEntry): Map<number, unknown> {
   const m = new Map<number, unknown>();
   m.set(K_TYPE, e.type).set(K_INDEX, uint(e.index)).set(K_RECEIVED, uint(e.receivedAtMs)).set(K_PAYLOAD, asPlainBytes(e.payload));
@@ -92,7 +111,7 @@ export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   };
   if (m.has(K_CERTREF)) e.certRef = plainBytes(m.get(K_CERTREF)) as Uint8Array;
   check(e);
-  if (!sameBytes(encodeChecked(e), bytes)) fail('MALFORMED', 'log entry is not deterministically encoded (RFC 8949 §4.2.1)');
+  if (!sameBytes(encodeScratch(e), bytes)) fail('MALFORMED', 'log entry is not deterministically encoded (RFC 8949 §4.2.1)');
   return e;
 }
 

@@ -147,6 +147,29 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       await again.close();
     });
 
+    it('every entry reads back, whatever the block sizes (bundles filled by many blocks)', async () => {
+      const { ledger, reopen } = await fresh();
+      const sizes = [1, 2, 3, 250, 1, 7, 300, 255, 1, 1, 400, 1];
+      let next = 0;
+      for (const n of sizes) {
+        await ledger.appendBlock(Array.from({ length: n }, (_, i) => reading(next + i, `dev-${(next + i) % 3}`)));
+        next += n;
+      }
+      const check = async (l: Ledger) => {
+        for (let i = 0; i < next; i++) expect(decodeLogEntry((await l.getEntry(i))!).index).toBe(i);
+        expect(await l.getEntry(next)).toBeUndefined();
+        // many entries of several bundles in one read
+        const found = await l.entriesByDevice('dev-1', { limit: 10_000 });
+        expect(found.map((e) => decodeLogEntry(e.entry).index)).toEqual(found.map((e) => e.index));
+        expect(found.length).toBe(Math.floor((next + 1) / 3));
+      };
+      await check(ledger);
+      await ledger.close();
+      const again = await reopen();
+      await check(again);
+      await again.close();
+    });
+
     it('proof bundle: CBOR and JSON views round-trip and verify', async () => {
       const { ledger } = await fresh();
       await ledger.appendBlock(Array.from({ length: 10 }, (_, i) => reading(i)));

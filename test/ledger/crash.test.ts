@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE_WIDTH, bundleEntryRange, entryKey, tileKey } from '../../ledger/keys.js';
+import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -124,13 +124,16 @@ describe('ledger verify with worker threads (the compiled code, as the CLI runs 
   it('passes a clean ledger and names a tampered entry and tree node, as inline', async () => {
     expect(await check(await build())).toMatchObject({ ok: true, blocks: 6, entries: 1800, workers: 2 });
     const dir = await build();
-    await flip(dir, entryKey(1000), (v) => bundleEntryRange(v, 1000 % BUNDLE_WIDTH)![1] - 3);
+    const at = await entryLocation(dir, 1000);
+    await flipFileByte(at.file, at.end - 3);
     expect((await check(dir)).problem).toMatchObject({ block: 3, entry: 1000 });
     const dir2 = await build();
-    await flip(dir2, entryKey(1300), (v) => bundleEntryRange(v, 1300 % BUNDLE_WIDTH)![0] + 3); // inside the index field
+    const at2 = await entryLocation(dir2, 1300);
+    await flipFileByte(at2.file, at2.start + 3); // inside the index field
     expect((await check(dir2)).problem).toMatchObject({ block: 4, entry: 1300 });
     const dir3 = await build();
-    await flip(dir3, tileKey(0, 2), () => 32 * 9 + 1); // leaf 521
+    const leaf = await leafLocation(dir3, 521);
+    await flipFileByte(leaf.file, leaf.at + 1);
     expect(await check(dir3)).toMatchObject({ workers: 2, problem: { block: 1, entry: 521 } });
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeLogEntry, encodeLogEntry, leafHash, type LogEntry } from '../../protocol/log-entry.js';
+import { decodeLogEntry, encodeLogEntry, encodeLogEntryScratch, leafHash, type LogEntry } from '../../protocol/log-entry.js';
 import { encode } from '../../protocol/cbor.js';
 import { concatBytes } from '../../protocol/bytes.js';
 import { sha256 } from '../../protocol/hash.js';
@@ -19,9 +19,26 @@ describe('log entry (DESIGN.md)', () => {
           if (certRef) m.set(5, certRef);
           expect(bytes).toEqual(encode(m));
           expect(decodeLogEntry(bytes)).toEqual(e);
+          // the scratch encoding (a view into the encoder's rewound buffer) has the same bytes
+          expect(encodeLogEntryScratch(e).slice()).toEqual(encodeLogEntry(e));
         },
       ),
     );
+  });
+  it('scratch encoding: each call rewinds the same buffer and earlier encodings are untouched', () => {
+    const kept = encodeLogEntry({ type: 1, index: 5, receivedAtMs: 2 ** 40, payload: new Uint8Array(300).fill(1) });
+    const copy = kept.slice();
+    const ea: LogEntry = { type: 2, index: 1, receivedAtMs: 1, payload: new Uint8Array(10).fill(2) };
+    const eb: LogEntry = { type: 3, index: 2, receivedAtMs: 2, payload: new Uint8Array(10).fill(3) };
+    const a = encodeLogEntryScratch(ea);
+    const aBytes = a.slice();
+    const b = encodeLogEntryScratch(eb);
+    const bBytes = b.slice();
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset);
+    expect(aBytes).toEqual(encodeLogEntry(ea));
+    expect(bBytes).toEqual(encodeLogEntry(eb));
+    expect(kept).toEqual(copy);
   });
   it('leaf hash is SHA-256(0x00 || entry)', () => {
     const bytes = encodeLogEntry({ type: 1, index: 0, receivedAtMs: 1, payload: new Uint8Array([1, 2]) });

@@ -8,7 +8,8 @@ import { Level } from 'level';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { BUNDLE_WIDTH, bundleEntryRange, checkpointKey, entryKey, headerKey, tileKey } from '../../ledger/keys.js';
+import { bundleKey, checkpointKey, headerKey, tileKey } from '../../ledger/keys.js';
+import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { ORIGIN, reading, signer } from './contract.js';
 
 const dirs: string[] = [];
@@ -50,16 +51,24 @@ describe('ledger verify', () => {
   });
   it('names a tampered entry', async () => {
     const dir = await build();
-    await flip(dir, entryKey(700), (_, v) => bundleEntryRange(v, 700 % BUNDLE_WIDTH)![1] - 3); // inside entry 700's payload, in its bundle
+    const at = await entryLocation(dir, 700);
+    await flipFileByte(at.file, at.end - 3); // inside entry 700's payload, in its segment file
     expect((await check(dir)).problem).toMatchObject({ block: 2, entry: 700 });
+  });
+  it('names an entry whose index record is tampered', async () => {
+    const dir = await build();
+    await flip(dir, bundleKey(2), () => 8 + 4 * 10 + 3); // end of entry 522 (bundle 2, k = 10): 522 and 523 change
+    expect((await check(dir)).problem).toMatchObject({ block: 1, entry: 522 });
   });
   it('names a tampered tree node (leaf and inner)', async () => {
     const dir = await build();
-    await flip(dir, tileKey(0, 1), () => 32 * 5 + 7); // leaf 261
+    const leaf = await leafLocation(dir, 261); // leaf hashes (level-0 tiles) are in the segments' leaves files
+    await flipFileByte(leaf.file, leaf.at + 7);
     expect((await check(dir)).problem).toMatchObject({ block: 0, entry: 261 });
     const dir2 = await build();
-    await flip(dir2, tileKey(3, 0), () => 32 * 80 + 1); // node (3, 80), leaves 640..647
-    expect((await check(dir2)).problem).toMatchObject({ block: 2 });
+    // tile level 1 holds tree level TILE_HEIGHT (8): node (8, 2) covers leaves 512..767, completed in block 2
+    await flip(dir2, tileKey(1, 0), () => 32 * 2 + 1);
+    expect((await check(dir2)).problem).toMatchObject({ block: 2, message: expect.stringContaining('level 8, index 2') });
   });
   it('names a tampered header and a tampered checkpoint', async () => {
     const dir = await build();
@@ -76,9 +85,11 @@ describe('ledger verify', () => {
     const r = await verifyLedger(backend, { key: other }).finally(() => backend.close());
     expect(r.ok).toBe(false);
   });
-  it('detects a byte flipped in the on-disk LevelDB files', async () => {
-    const dir = await build(2, 200);
-    const files = (await readdir(dir)).filter((f) => f.endsWith('.log') || f.endsWith('.ldb'));
+  it('detects a byte flipped in the on-disk files (LevelDB tables and log, entry segments)', async () => {
+    // Enough blocks that the flip is not in the last one: LevelDB drops a record whose CRC fails (and the rest of
+    // its 32 KB log block), which for the last blocks would leave a consistent, shorter ledger (as a crash does).
+    const dir = await build(6, 200);
+    const files = [...(await readdir(dir)).filter((f) => f.endsWith('.log') || f.endsWith('.ldb')), ...(await readdir(join(dir, 'entries'))).map((f) => join('entries', f))];
     // find a file holding an entry payload and flip one byte of it
     const needle = Buffer.from('reading 150');
     let flipped = false;
