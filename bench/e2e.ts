@@ -14,6 +14,7 @@ import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, devi
 import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
 import { nodeVerifyRate } from './crypto.js';
+import { npmStartArgs } from '../scripts/npm-start.js';
 
 /** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
 export interface E2eFleet {
@@ -156,10 +157,11 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
 
 /** The gateway as `npm start` runs it, in its own process; memory and CPU read from its /metrics. */
 async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
-  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR)
+  // npm start's own command line (its node flags hold the gateway's heap budget), then the bench's settings.
+  // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const root = fileURLToPath(new URL('../..', import.meta.url));
   const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, main, 'gateway', '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', '--verify-workers', String(opts.verifyWorkers)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', '--verify-workers', String(opts.verifyWorkers)], {
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

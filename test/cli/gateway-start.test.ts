@@ -1,5 +1,5 @@
 /**
- * `npm start` is `node dist/cli/main.js gateway`: started here the same way, configured only by environment
+ * `npm start` is `node <heap flags> dist/cli/main.js gateway` (package.json): started here the same way, configured only by environment
  * variables (ports 0: tests never bind fixed ports), from another working directory, it serves /healthz, /docs and
  * the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a configuration that does not validate stops the start with a clear message.
  */
@@ -9,14 +9,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { npmStartArgs } from '../../scripts/npm-start.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
+// npm start's command line from package.json (node flags included), the built CLI made absolute
+const npmStart = npmStartArgs(process.cwd());
 
 describe('starting the gateway as npm start does', () => {
   test('environment-configured start serves /healthz, /docs and the verifier page, then shuts down on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-start-'));
     const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
-    const child = spawn(process.execPath, [main, 'gateway'], { env, cwd: dir }); // the page is found from the module, not the cwd
+    const child = spawn(process.execPath, npmStart, { env, cwd: dir }); // the page is found from the module, not the cwd
     const url = await new Promise<string>((resolve, reject) => {
       let text = '';
       child.stdout.on('data', (d: Buffer) => {
