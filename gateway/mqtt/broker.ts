@@ -67,11 +67,19 @@ interface ParserInternals {
   _emitError: (err: Error) => void;
 }
 
+/**
+ * Receipts and rejections go out at QoS 0. A device keeps every reading until its receipt arrives and resends it
+ * otherwise (SPEC §4, §7), and a resend gets its original receipt, so a lost answer costs a resend, never a reading.
+ * QoS 1 would add a PUBACK from the device and broker-side state per answer, kept in memory for devices that went
+ * away (clean session off), for no extra guarantee.
+ */
+const RECEIPT_QOS = 0;
+
 export interface EmbeddedBroker {
   aedes: Aedes;
   tcp: Server;
   ws: WebSocketServer | null;
-  /** Publish to a device's own topic (receipts, rejections) at QoS 1. */
+  /** Publish to a device's own topic (receipts, rejections) at QoS 0 (RECEIPT_QOS). */
   publish(topic: string, payload: Uint8Array): Promise<void>;
   /** Close every device connection authenticated in an earlier connection epoch. */
   closeStaleConnections(): void;
@@ -189,7 +197,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const publish = (topic: string, payload: Uint8Array): Promise<void> =>
     new Promise((resolve, reject) => {
       aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: 1, retain: false, dup: false } as PublishPacket,
+        { cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false } as PublishPacket,
         (err?: Error) => (err ? reject(err) : resolve()),
       );
     });
