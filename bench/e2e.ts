@@ -15,6 +15,7 @@ import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
 import { nodeVerifyRate } from './crypto.js';
 import { npmStartArgs } from '../scripts/npm-start.js';
+import { DEFAULT_CONFIG } from '../gateway/config.js';
 
 /** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
 export interface E2eFleet {
@@ -28,7 +29,8 @@ export interface E2eFleet {
 
 export interface E2eOptions {
   fleets: E2eFleet[];
-  verifyWorkers: number;
+  /** verify worker threads (default: the gateway's own default) */
+  verifyWorkers?: number;
   /** run the gateway inside the bench process instead of its own (default: its own process, as `npm start`) */
   inProcess?: boolean;
   /** gateway queueHighWater (default: the gateway's own) */
@@ -136,7 +138,7 @@ interface GatewayUnderTest {
 
 async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const gw: RunningGateway = await startGateway({
-    dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers,
+    dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers,
     writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}),
   });
   return {
@@ -161,7 +163,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR).
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', '--verify-workers', String(opts.verifyWorkers)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -273,7 +275,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     await gw.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtMaxRss: heapAtMax, verifyWorkers: opts.verifyWorkers };
+  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtMaxRss: heapAtMax, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers };
 }
 
 // Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--workers N] [--queue N] [--in-process]
@@ -284,7 +286,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   };
   runE2eBench({
     fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
-    verifyWorkers: arg('workers', 2),
+    ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}),
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     inProcess: process.argv.includes('--in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));

@@ -93,7 +93,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const proofSizes = [10_000, 1_000_000, 10_000_000].filter((n) => n < entries);
     results.ledger = await timed<LedgerBenchResult>('ledger', () => runLedgerBench({ entries, proofs: 2000, proofSizes }));
   }
-  if (run('e2e')) results.e2e = await timed<E2eResult>('e2e', () => runE2eBench({ fleets: fleets(args.quick), verifyWorkers: args.workers ?? 2 }));
+  if (run('e2e')) results.e2e = await timed<E2eResult>('e2e', () => runE2eBench({ fleets: fleets(args.quick), ...(args.workers !== undefined ? { verifyWorkers: args.workers } : {}) }));
 
   const env = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAvgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), started: started.toISOString() };
   const summary = summarize(results, { commit: commit(), date: started.toISOString() });
