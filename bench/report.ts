@@ -95,7 +95,7 @@ export function latestTable(r: BenchResults): string {
   if (r.e2e) {
     const big = [...r.e2e.fleets].sort((a, b) => b.devices - a.devices)[0];
     if (big) rows.push(['devices connected at once (each gets its receipts)', `${fmt(big.connected)} of ${fmt(big.devices)}`, '10,000']);
-    rows.push([`gateway peak RSS (own process, ${r.e2e.verifyWorkers} verify workers)`, `${r.e2e.maxRssMb} MB`, '< 500 MB']);
+    rows.push([`gateway peak RSS (own process, verify worker threads: ${r.e2e.verifyWorkers})`, `${r.e2e.maxRssMb} MB`, '< 500 MB']);
   }
   const l = r.ledger;
   if (l) {
