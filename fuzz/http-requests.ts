@@ -6,7 +6,9 @@
  * limit, and wrong or missing content types. Shared by the test suite and `npm run fuzz`.
  */
 import fc from 'fast-check';
-import type { RouteSummary } from '../gateway/http/app.js';
+import type { HttpApp, RouteSummary } from '../gateway/http/app.js';
+import { ALL_ERROR_CODES } from '../gateway/http/error-registry.js';
+import { judgeHttp, type Judgement } from './oracle.js';
 import { assemble } from './cbor-ast.js';
 import { anyCbor } from './cbor-values.js';
 import { byteMutation, cborMutant, envelopeMutant } from './envelope-mutations.js';
@@ -150,4 +152,11 @@ export function requestFor(route: RouteSummary, ctx: HttpFuzzContext): fc.Arbitr
 /** Hostile requests spread over all routes; routes that take a body get more (there is more to get wrong). */
 export function anyRequest(routes: readonly RouteSummary[], ctx: HttpFuzzContext): fc.Arbitrary<FuzzRequest> {
   return fc.oneof(...routes.map((r) => ({ weight: r.schema?.body ? 10 : 1, arbitrary: requestFor(r, ctx) })));
+}
+
+/** Send one hostile request through the real app (inject) and judge its answer; a finding names the request. */
+export async function probeHttp(app: HttpApp, req: FuzzRequest): Promise<Judgement> {
+  const res = await app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, ...(req.payload !== undefined ? { payload: req.payload } : {}) });
+  const j = judgeHttp(req.method, res.statusCode, res.body, ALL_ERROR_CODES);
+  return j.ok ? j : { ok: false, problem: `${req.kind} ${req.method} ${req.url.slice(0, 200)}: ${j.problem}` };
 }

@@ -13,10 +13,9 @@ import { createConnectToken } from '../protocol/connect-token.js';
 import { decodeRejection } from '../protocol/receipt.js';
 import { readingsTopic, receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import { routesOf } from '../gateway/http/app.js';
-import { ALL_ERROR_CODES } from '../gateway/http/error-registry.js';
 import { envelopeMutant, familyOf } from './envelope-mutations.js';
-import { anyRequest } from './http-requests.js';
-import { judgeHttp, judgeOutcome, Tally } from './oracle.js';
+import { anyRequest, probeHttp } from './http-requests.js';
+import { judgeOutcome, Tally } from './oracle.js';
 import { startFuzzTarget, type FuzzTarget } from './target.js';
 
 interface Options {
@@ -108,9 +107,8 @@ async function httpRequests(t: FuzzTarget, cases: number, seed: number): Promise
   try {
     await fc.assert(
       fc.asyncProperty(anyRequest(routes, ctx), async (req) => {
-        const res = await t.gw.app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, ...(req.payload !== undefined ? { payload: req.payload } : {}) });
-        const j = judgeHttp(req.method, res.statusCode, res.body, ALL_ERROR_CODES);
-        if (!j.ok) throw new Error(`${req.kind} ${req.method} ${req.url.slice(0, 200)}: ${j.problem}`);
+        const j = await probeHttp(t.gw.app, req);
+        if (!j.ok) throw new Error(j.problem);
         statuses.add(j.code);
       }),
       { numRuns: cases, seed },

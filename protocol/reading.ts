@@ -99,6 +99,18 @@ export function readingClaimsFromMap(m: ClaimMap, path = 'claims'): ReadingClaim
   return { ...claims, body: parseSensor(m.get(CLAIM_SENSOR), join(path, 'sensor')) };
 }
 
+/** A sensor value (value × 10^scale) as exact decimal text (215, -1 -> "21.5"): no floating point on the way. */
+export function decimalText(value: number, scale: number): string {
+  const neg = value < 0;
+  let digits = String(Math.abs(value));
+  if (scale >= 0) digits += '0'.repeat(scale);
+  else {
+    digits = digits.padStart(-scale + 1, '0');
+    digits = `${digits.slice(0, scale)}.${digits.slice(scale)}`;
+  }
+  return (neg ? '-' : '') + digits;
+}
+
 /** Sign a reading with the device key; the ueid must be the signer's device id. */
 export async function signReading(signer: Signer, claims: ReadingClaims): Promise<Uint8Array> {
   const key = publicKey(signer.alg, signer.publicKey);

@@ -3,6 +3,7 @@
  * score 0.93"), times, fingerprints, and the plain sentence of each verification check. Pure (no DOM).
  */
 import type { Check, Verdict } from '../protocol/verify-bundle.js';
+import { decimalText } from '../protocol/reading.js';
 import { codeKey, dataKey, translate, type Lang, type MessageKey } from './i18n.js';
 
 export type SensorBody = { kind: 'sensor'; type: string; value: number; scale: number; unit: string };
@@ -12,17 +13,8 @@ export type ReadingBody = SensorBody | BiometricBody;
 /** UCUM codes (what devices send) to what people read. */
 const UNITS: Record<string, string> = { Cel: '°C', '%': '%', 'ug/m3': 'µg/m³', L: 'L', 'L/min': 'L/min', Pa: 'Pa', hPa: 'hPa' };
 
-/** value × 10^scale as exact decimal text (215, -1 -> "21.5"): no floating point on the way. */
-export function decimal(value: number, scale: number): string {
-  const neg = value < 0;
-  let digits = String(Math.abs(value));
-  if (scale >= 0) digits += '0'.repeat(scale);
-  else {
-    digits = digits.padStart(-scale + 1, '0');
-    digits = `${digits.slice(0, scale)}.${digits.slice(scale)}`;
-  }
-  return (neg ? '-' : '') + digits;
-}
+/** value × 10^scale as exact decimal text (protocol's formatter; the page and the CLI print the same digits). */
+export const decimal = decimalText;
 
 /** A reading in words. Biometric purposes ending in `-counter-N` name the service counter. */
 export function formatReading(lang: Lang, body: ReadingBody): string {

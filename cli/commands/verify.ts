@@ -12,6 +12,7 @@ import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js
 import { parseNote } from '../../protocol/checkpoint.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
+import { decimalText } from '../../protocol/reading.js';
 import { parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
@@ -107,25 +108,13 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
 
 const ENTRY_TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency registration', 3: 'device registration', 4: 'revocation' };
 
-/** value x 10^scale as exact decimal text (215, -1 -> "21.5"). */
-function decimal(value: number, scale: number): string {
-  const neg = value < 0;
-  let digits = String(Math.abs(value));
-  if (scale >= 0) digits += '0'.repeat(scale);
-  else {
-    digits = digits.padStart(-scale + 1, '0');
-    digits = `${digits.slice(0, scale)}.${digits.slice(scale)}`;
-  }
-  return (neg ? '-' : '') + digits;
-}
-
 function recordLine(v: Verdict): string {
   const r = v.record;
   if (!r) return 'entry does not decode';
   const at = new Date(r.receivedAtMs).toISOString();
   if (r.entryType !== 1 || r.deviceId === undefined) return `${ENTRY_TYPE_NAMES[r.entryType] ?? `type ${r.entryType}`} at index ${r.index}, received ${at}`;
   const body = r.body as { kind: string; type?: string; value?: number; scale?: number; unit?: string; purpose?: string; result?: string };
-  const what = body.kind === 'sensor' ? `${body.type} = ${decimal(body.value!, body.scale!)} ${body.unit}` : `biometric ${body.purpose}: ${body.result}`;
+  const what = body.kind === 'sensor' ? `${body.type} = ${decimalText(body.value!, body.scale!)} ${body.unit}` : `biometric ${body.purpose}: ${body.result}`;
   return `reading #${r.seq} of device ${r.deviceId}${r.agency ? ` (${r.agency})` : ''}: ${what}, signed ${new Date(r.iat! * 1000).toISOString()}, logged at index ${r.index} ${at}`;
 }
 
