@@ -106,6 +106,7 @@ async function run(m: RunMsg): Promise<void> {
     };
   });
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const publishOne = (dev: Dev) => {
     const bytes = dev.readings[dev.next++]!;
     dev.sentAt.set(dev.next, performance.now());
@@ -134,9 +135,11 @@ async function run(m: RunMsg): Promise<void> {
   }
   await done;
   const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  const publisherCores = Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100) / 100;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 10) / 10;
-  send({ type: 'result', sent: total, receipts, rejected: Object.fromEntries(rejected), elapsedMs: Math.round(elapsedMs), perSec: Math.round((receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) });
+  send({ type: 'result', sent: total, receipts, rejected: Object.fromEntries(rejected), elapsedMs: Math.round(elapsedMs), perSec: Math.round((receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), publisherCores });
 }
 
 process.on('message', (m: SetupMsg | RunMsg | { type: 'exit' }) => {

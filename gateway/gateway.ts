@@ -122,8 +122,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers);
-  const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
-    broker!.publish(kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
+  const deliver = async (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
+    broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
   const pipeline = new Pipeline(
     registry,
     ledger,
@@ -156,9 +156,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
-        await broker!
-          .publish(rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`))
-          .catch(() => undefined);
+        broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),

@@ -8,6 +8,7 @@
  * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
  */
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -79,8 +80,13 @@ export interface EmbeddedBroker {
   aedes: Aedes;
   tcp: Server;
   ws: WebSocketServer | null;
-  /** Publish to a device's own topic (receipts, rejections) at QoS 0 (RECEIPT_QOS). */
+  /** Publish through the broker (routed to every matching subscription) at QoS 0 (RECEIPT_QOS). */
   publish(topic: string, payload: Uint8Array): Promise<void>;
+  /**
+   * Answer one device on one of its own topics (receipts, rejections) at QoS 0: written straight to its connection
+   * if it is connected and subscribed there, else dropped (it resends the reading and gets the same answer).
+   */
+  deliver(deviceId: string, topic: string, payload: Uint8Array): void;
   /** Close every device connection authenticated in an earlier connection epoch. */
   closeStaleConnections(): void;
   listen(host: string, port: number, wsPort: number | null): Promise<{ mqttPort: number; wsPort: number | null }>;
@@ -88,6 +94,12 @@ export interface EmbeddedBroker {
   pending: { readonly size: number; readonly droppedCount: number };
   close(): Promise<void>;
 }
+
+/**
+ * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading)
+ * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
+ */
+const MAX_ANSWER_BACKLOG = 256 * 1024;
 
 export interface BrokerOptions {
   /** Largest MQTT frame read; a larger one closes the connection before it is buffered. */
@@ -166,6 +178,16 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       .then(() => done(null), (err: Error) => done(err));
   };
 
+  // Readings are taken in authorizePublish and are never routed to subscribers: a device's accepted PUBLISH on its
+  // readings topic ends at its PUBACK instead of passing through aedes' router (a Packet copy, the retained store,
+  // mqemitter and a topic-trie match per reading, all for no subscriber). Everything else is routed as usual.
+  type Route = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void;
+  const route = (aedes.publish as unknown as Route).bind(aedes);
+  (aedes as unknown as { publish: Route }).publish = (packet, client, done) => {
+    if (client && typeof client === 'object' && done && deviceOf.has(client) && parseTopic(packet.topic)?.kind === 'readings') return done();
+    return route(packet, client, done);
+  };
+
   // Readings are taken in authorizePublish; nothing is routed onward to subscribers.
   aedes.authorizeForward = (client, packet) => {
     const t = parseTopic(packet.topic);
@@ -202,9 +224,27 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       );
     });
 
+  // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
+  // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
+  // receipts of one block for one device leave in one write.
+  const clients = (aedes as unknown as { clients: Record<string, Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } }> }).clients;
+  const deliver = (deviceId: string, topic: string, payload: Uint8Array): void => {
+    const client = clients[deviceId];
+    if (!client || !client.connected || client.closed || !deviceOf.has(client) || !(topic in client.subscriptions)) return;
+    const conn = client.conn;
+    if (conn.destroyed || conn.writableLength > MAX_ANSWER_BACKLOG) return;
+    const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
+    if (conn.writableCorked === 0) {
+      conn.cork();
+      process.nextTick(() => conn.uncork());
+    }
+    conn.write(frame);
+  };
+
   return {
     aedes,
     tcp,
+    deliver,
     get ws() {
       return ws;
     },
