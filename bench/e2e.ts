@@ -7,6 +7,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +172,8 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // OP_BENCH_GATEWAY_LOG=FILE: the gateway's stdout goes to FILE too (e.g. with --trace-gc in the node flags above)
+  if (process.env.OP_BENCH_GATEWAY_LOG) child.stdout!.pipe(createWriteStream(process.env.OP_BENCH_GATEWAY_LOG));
   const urls = await new Promise<{ http: string; mqtt: string }>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (d: Buffer) => {

@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ed25519NoteSigner, formatVerifierKey } from '../protocol/checkpoint.js';
+import { formatVerifierKey } from '../protocol/checkpoint.js';
+import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
 import { verifyConnectToken } from '../protocol/connect-token.js';
 import { fail } from '../protocol/errors.js';
@@ -76,7 +77,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const crashPlan = crashPlanFromEnv();
   const crash = crashPlan ? new CrashPoints(crashPlan) : null;
   const key = await loadOrCreateCheckpointKey(config.dataDir);
-  const noteSigner = ed25519NoteSigner(config.origin, key.secretKey);
+  const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
 

@@ -109,7 +109,20 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** Deterministically encoded CBOR (RFC 8949 §4.2.1). */
 export function encode(value: unknown): Uint8Array {
-  return asPlainBytes(codec.encode(canonical(value, '')) as Uint8Array);
+  // Values built in canonical shape already (receipts, Sig_structures, claim maps in key order) are written as
+  // they are; anything else is canonicalised first (a sorted copy).
+  return asPlainBytes(codec.encode(inCanonicalShape(value) ? value : canonical(value, '')) as Uint8Array);
+}
+
+// cbor-x 1.6.9 encode flags REUSE_BUFFER_MODE (512) | RESET_BUFFER_MODE (1024) (in its encode.js, not in its
+// typings; protocol/log-entry.ts uses them too): encode into the encoder's own buffer and rewind it afterwards.
+// The result is only valid until the next encode. Used for the comparison in decodeStrict, which otherwise
+// allocated two encodings per reading that pinned cbor-x's shared 8 kB output chunks alongside longer-lived ones.
+const SCRATCH_MODE = 512 | 1024;
+const encodeWithMode = codec.encode as unknown as (value: unknown, mode: number) => Uint8Array & { start: number; end: number };
+function encodeScratch(value: unknown): Uint8Array {
+  const b = encodeWithMode.call(codec, value, SCRATCH_MODE);
+  return new Uint8Array(b.buffer, b.byteOffset + b.start, b.end - b.start);
 }
 
 /** Decode one CBOR item; any failure (bad bytes, trailing data) is MALFORMED. Byte strings come back as Uint8Array. */
@@ -129,7 +142,7 @@ export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   let again: Uint8Array;
   try {
     // Fast path (every well-formed envelope): already in canonical shape, so encode it as is, without a copy.
-    again = inCanonicalShape(value) ? (codec.encode(value) as Uint8Array) : encode(value);
+    again = encodeScratch(inCanonicalShape(value) ? value : canonical(value, ''));
   } catch (err) {
     return fail('MALFORMED', `${what} contains values that are not allowed: ${(err as Error).message}`, '', err);
   }

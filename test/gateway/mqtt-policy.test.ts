@@ -128,6 +128,44 @@ describe('MQTT authorization: own topics only', () => {
   });
 });
 
+describe('MQTT answers', () => {
+  test("answers go only to the device's own connection, and only once it subscribed; a resend then gets the receipt", async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki);
+    try {
+      const agency = await pki.agency('psb.example');
+      const a = await pki.device(agency);
+      const b = await pki.device(agency);
+      await register(t.gw, agency, [a, b]);
+      const watcher = await connectDevice(t.gw, b); // another device, subscribed to its own answers
+      const iat = nowS();
+      const token = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
+      const bare = await mqtt.connectAsync(t.gw.mqttUrl, { clientId: a.id, username: a.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+      const seen: string[] = [];
+      bare.on('message', (topic) => seen.push(topic));
+      const before = t.gw.ledger.size();
+      const envelope = await reading(a, 1);
+      await bare.publishAsync(readingsTopic(a.id), Buffer.from(envelope), { qos: 1 }); // PUBACK: taken
+      const deadline = Date.now() + 5000;
+      while (t.gw.ledger.size() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(t.gw.ledger.size()).toBe(before + 1); // accepted and stored...
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toEqual([]); // ...but nobody was told: a was not subscribed
+      expect(watcher.answers).toEqual([]); // and b hears nothing of a's readings
+      await bare.endAsync(true);
+      const c = await connectDevice(t.gw, a);
+      await c.publish(envelope); // the device kept it (no receipt yet) and resends it
+      const ans = await c.next();
+      expect(ans.kind === 'receipt' && ans.receipt.seq).toBe(1);
+      expect(t.gw.ledger.size()).toBe(before + 1);
+      await c.end();
+      await watcher.end();
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 describe('MQTT frame cap', () => {
   test('a frame far over the reading limit closes the connection before it is buffered; others carry on', async () => {
     const pki = await Pki.create();

@@ -114,3 +114,32 @@ describe('VerifyPool', () => {
     }
   });
 });
+
+describe('verify worker priority', () => {
+  // Linux only: each thread's nice value is field 19 of /proc/<pid>/task/<tid>/stat.
+  const niceOfThreads = async (): Promise<number[]> => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const tids = await readdir(`/proc/${process.pid}/task`);
+    const out: number[] = [];
+    for (const tid of tids) {
+      const stat = await readFile(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+      if (stat) out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    }
+    return out;
+  };
+
+  test.runIf(process.platform === 'linux')('workers run at a lower OS priority than the event loop (nice VERIFY_WORKER_NICE)', async () => {
+    const { VERIFY_WORKER_NICE } = await import('../../gateway/crypto/verify-pool.js');
+    const before = (await niceOfThreads()).filter((n) => n === VERIFY_WORKER_NICE).length;
+    const pool = new VerifyPool(2);
+    try {
+      // a verification round trip on each worker: both have started (and set their priority) by then
+      await Promise.all(sample(ALG_EDDSA, 600).map((r) => pool.verify(r)));
+      const nices = await niceOfThreads();
+      expect(nices.filter((n) => n === VERIFY_WORKER_NICE).length).toBe(before + 2);
+      expect(nices[0]).toBe(0); // the main thread (listed first: its tid is the pid) keeps its priority
+    } finally {
+      await pool.close();
+    }
+  });
+});
