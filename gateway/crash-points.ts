@@ -72,7 +72,7 @@ export class CrashPoints {
   }
 
   /** Answers to devices, with the receipts passing through `before-receipt`. */
-  deliver(fn: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => Promise<void>): typeof fn {
+  deliver(fn: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => void | Promise<void>): typeof fn {
     return (deviceId, kind, payload) => {
       if (kind === 'receipts') this.reach('before-receipt');
       return fn(deviceId, kind, payload);

@@ -123,7 +123,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers);
-  const deliver = async (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
+  const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
     broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
   const pipeline = new Pipeline(
     registry,

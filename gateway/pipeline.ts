@@ -45,21 +45,46 @@ export interface PipelineOptions {
 
 export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: false; error: OriginProofError; seq: number | null };
 
+/** One reading between its arrival and its outcome, in its device's lane. */
+interface Job {
+  deviceId: string;
+  seq: number;
+  iat: number;
+  bytes: Uint8Array;
+  device: DeviceRecord;
+  receivedAtMs: number;
+  generation: number;
+  /** The signature check's result: undefined while the worker has it. */
+  sig: boolean | undefined;
+  sigError: unknown;
+  /** Signature and clock passed (checked once, before the lane's sequence state is loaded). */
+  prechecked: boolean;
+  resolve: (outcome: Outcome) => void;
+}
+
 interface DeviceLane {
+  deviceId: string;
   /** Highest sequence number admitted (in a block or on its way there). */
   lastSeq: number | undefined;
   loaded: boolean;
-  tail: Promise<unknown>;
+  /** Waiting for the store (first load of lastSeq, or a resend's lookup): later readings wait behind it. */
+  busy: boolean;
+  /** Readings in arrival order; the head is admitted once its signature result is in. */
+  jobs: Fifo<Job>;
   /** Readings admitted but not yet in a block, by seq: a resend waits for the same receipt. */
   pending: Map<number, { bytes: Uint8Array; done: Promise<Receipt> }>;
 }
+
+const ACCEPTED: Promise<void> = Promise.resolve();
 
 export class Pipeline {
   private readonly lanes = new Map<string, DeviceLane>();
   private depth = 0;
   private waiters = new Fifo<() => void>();
   private accepting = true;
-  private inflight = new Set<Promise<unknown>>();
+  /** Readings taken and not yet answered; drain() waits for none. */
+  private inflight = 0;
+  private idle = new Fifo<() => void>();
   private readonly now: () => number;
   /** Set while the store cannot be written (every reading is answered STORAGE_UNAVAILABLE). */
   private storageFailure: OriginProofError | null = null;
@@ -74,7 +99,7 @@ export class Pipeline {
     private readonly metrics: GatewayMetrics,
     private readonly opts: PipelineOptions,
     /** Delivers an answer to the device (MQTT receipts / rejections topic). */
-    private readonly deliver: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => Promise<void>,
+    private readonly deliver: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => void | Promise<void>,
   ) {
     this.now = opts.now ?? Date.now;
   }
@@ -126,67 +151,194 @@ export class Pipeline {
    * has been written: answers wait on the device's socket, and a device that is itself blocked writing to us would
    * otherwise hold queue capacity that only its own progress can free (a TCP backpressure cycle).
    */
-  async accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
+  accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     const generation = this.storageGeneration;
+    if (this.depth < this.opts.queueHighWater) {
+      this.setDepth(this.depth + 1);
+      this.start(deviceId, bytes, receivedAtMs, generation);
+      return ACCEPTED;
+    }
     // A full queue parks the publisher; a finishing reading hands its slot straight to one parked publisher.
-    if (this.depth >= this.opts.queueHighWater) await new Promise<void>((r) => this.waiters.push(r));
-    else this.setDepth(this.depth + 1);
+    return new Promise<void>((resolve) =>
+      this.waiters.push(() => {
+        this.start(deviceId, bytes, receivedAtMs, generation);
+        resolve();
+      }),
+    );
+  }
+
+  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number): void {
     const t0 = performance.now();
-    const job = this.process(deviceId, bytes, receivedAtMs, generation)
-      .then((outcome) => {
-        this.release();
-        this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
-        if (outcome.ok) {
-          if (!outcome.resent) this.metrics.accepted.inc({ kind: 'reading' });
-          return this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
-        }
+    this.inflight++;
+    void this.process(deviceId, bytes, receivedAtMs, generation).then((outcome) => this.finish(deviceId, outcome, t0));
+  }
+
+  /** The outcome is known: free the slot, count it, answer the device. */
+  private finish(deviceId: string, outcome: Outcome, t0: number): void {
+    this.release();
+    this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
+    try {
+      let sent: void | Promise<void>;
+      if (outcome.ok) {
+        if (!outcome.resent) this.metrics.accepted.inc({ kind: 'reading' });
+        sent = this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
+      } else {
         this.metrics.rejected.inc({ code: outcome.error.code });
-        return this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
-      })
-      .catch(() => undefined) // delivery to a device that went away: it resends and gets the original receipt
-      .finally(() => this.inflight.delete(job));
-    this.inflight.add(job);
+        sent = this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
+      }
+      if (sent) sent.catch(() => undefined); // a device that went away resends and gets the original receipt
+    } catch {
+      // as above
+    }
+    if (--this.inflight === 0) for (const w of this.idle.drain()) w();
   }
 
   /**
-   * The whole check-and-admit path for one reading; never throws (errors become rejections). Called in arrival
-   * order: the device's lane is taken here, synchronously, so admission follows arrival even though signature checks
-   * of consecutive readings finish in any order.
+   * The whole check-and-admit path for one reading; never rejects (errors become rejections). Called in arrival
+   * order: the reading joins its device's lane here, synchronously, so admission follows arrival even though
+   * signature checks of consecutive readings finish in any order.
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storageGeneration): Promise<Outcome> {
     let seq: number | null = null;
-    const rejectWith = (err: unknown): Outcome => {
-      if (err instanceof OriginProofError) return { ok: false, error: err, seq };
-      return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
-    };
-    let opened: OpenedReading;
-    let device: DeviceRecord;
+    let job: Job;
     let signature: Promise<boolean>;
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.checkStorage(generation);
-      opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
+      const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
       seq = opened.claims.seq;
-      const found = this.registry.deviceByKid(opened.kid);
-      if (!found) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
-      if (found.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
-      device = found;
+      const device = this.registry.deviceByKid(opened.kid);
+      if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
+      if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
       signature = this.pool.verify(this.checkPolicy(opened, device));
+      // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
+      job = { deviceId, seq, iat: opened.claims.iat, bytes, device, receivedAtMs, generation, sig: undefined, sigError: undefined, prechecked: false, resolve: noop };
     } catch (err) {
-      return Promise.resolve(rejectWith(err));
+      return Promise.resolve(rejectWith(err, seq));
     }
     const lane = this.lane(deviceId);
-    // Step 1, in lane order: wait for the signature, then replay check and hand-off to the ledger.
-    // (Wrapped in an object: a promise resolved with a promise would wait for the inner one, i.e. for the block.)
-    const queued = lane.tail.then(async (): Promise<{ outcome: Promise<Outcome> }> => {
-      if (!(await signature)) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-      this.checkClock(opened.claims.iat);
-      return this.admit(deviceId, lane, device, opened, receivedAtMs, generation);
-    });
-    // The next reading of this device may proceed once this one is queued for a block (not once it is durable).
-    lane.tail = queued.then(() => undefined, () => undefined);
-    // Step 2: the receipt, once the block holding the entry is durable.
-    return queued.then((q) => q.outcome).catch(rejectWith);
+    const outcome = new Promise<Outcome>((resolve) => (job.resolve = resolve));
+    lane.jobs.push(job);
+    signature.then(
+      (ok) => {
+        job.sig = ok;
+        this.pump(lane);
+      },
+      (err: unknown) => {
+        job.sig = false;
+        job.sigError = err;
+        this.pump(lane);
+      },
+    );
+    return outcome;
+  }
+
+  /**
+   * Admit the lane's readings in arrival order, as far as their signature results are in: signature and clock, then
+   * (with the device's sequence state loaded) replay check and hand-off to the ledger. A reading's outcome settles
+   * once its entry's block is durable; the next reading of the device goes on once this one is queued for a block.
+   */
+  private pump(lane: DeviceLane): void {
+    while (!lane.busy) {
+      const job = lane.jobs.peek();
+      if (!job || job.sig === undefined) return;
+      if (!job.prechecked) {
+        try {
+          if (job.sigError !== undefined) throw job.sigError;
+          if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+          this.checkClock(job.iat);
+        } catch (err) {
+          lane.jobs.shift();
+          job.resolve(rejectWith(err, job.seq));
+          continue;
+        }
+        job.prechecked = true;
+      }
+      if (!lane.loaded) return this.loadLane(lane);
+      lane.jobs.shift();
+      try {
+        this.admit(lane, job);
+      } catch (err) {
+        job.resolve(rejectWith(err, job.seq));
+      }
+    }
+  }
+
+  /** The device's last accepted seq, from the store, once per lane; its readings wait meanwhile. */
+  private loadLane(lane: DeviceLane): void {
+    lane.busy = true;
+    this.log.lastSeq(lane.deviceId).then(
+      (last) => {
+        lane.lastSeq = last;
+        lane.loaded = true;
+        lane.busy = false;
+        this.pump(lane);
+      },
+      (err: unknown) => {
+        // This reading is refused (the device resends it); the next one tries the store again.
+        const job = lane.jobs.shift()!;
+        lane.busy = false;
+        job.resolve(rejectWith(err, job.seq));
+        this.pump(lane);
+      },
+    );
+  }
+
+  /** Replay check, then append; or a resend's original receipt. Throws what it refuses. */
+  private admit(lane: DeviceLane, job: Job): void {
+    const seq = job.seq;
+    if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
+    this.checkStorage(job.generation); // here, just before the append: nothing newer than a refused reading gets in
+    const previous = lane.lastSeq;
+    lane.lastSeq = seq;
+    const certRef = job.device.cert.certRef;
+    const done = this.log.submit({ type: ENTRY_READING, payload: job.bytes, certRef, receivedAtMs: job.receivedAtMs, deviceId: lane.deviceId, seq }).then(
+      (e): Receipt => {
+        lane.pending.delete(seq);
+        const receipt: Receipt = { seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef, leafHash: e.leafHash, checkpoint: e.checkpoint };
+        job.resolve({ ok: true, receipt, resent: false });
+        return receipt;
+      },
+      (err: unknown): never => {
+        lane.pending.delete(seq);
+        // Not stored: let a resend of this seq through again (unless a later reading moved the lane on).
+        if (lane.lastSeq === seq) lane.lastSeq = previous;
+        job.resolve(rejectWith(err, seq));
+        throw err;
+      },
+    );
+    done.catch(noop); // settled through job.resolve; a resend waiting on it handles its own rejection
+    lane.pending.set(seq, { bytes: job.bytes, done });
+  }
+
+  private resendOrReplay(lane: DeviceLane, job: Job): void {
+    const seq = job.seq;
+    const pending = lane.pending.get(seq);
+    if (pending && bytesEqual(pending.bytes, job.bytes)) {
+      pending.done.then(
+        (receipt) => job.resolve({ ok: true, receipt, resent: true }),
+        (err: unknown) => job.resolve(rejectWith(err, seq)),
+      );
+      return;
+    }
+    const lastSeq = lane.lastSeq;
+    // The store is asked whether this very envelope is logged; the device's later readings wait for the answer.
+    lane.busy = true;
+    this.log
+      .findBySeq(lane.deviceId, seq)
+      .then((stored): Outcome => {
+        if (stored && bytesEqual(stored.payload, job.bytes)) {
+          const checkpoint = this.log.latestCheckpoint();
+          if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
+          return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
+        }
+        return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
+      })
+      .then(job.resolve, (err: unknown) => job.resolve(rejectWith(err, seq)))
+      .finally(() => {
+        lane.busy = false;
+        this.pump(lane);
+      });
   }
 
   /** Everything but the signature, synchronously; returns the Sig_structure job for the worker pool. */
@@ -217,56 +369,10 @@ export class Pipeline {
   private lane(deviceId: string): DeviceLane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { lastSeq: undefined, loaded: false, tail: Promise.resolve(), pending: new Map() };
+      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: new Map() };
       this.lanes.set(deviceId, lane);
     }
     return lane;
-  }
-
-  /**
-   * In lane order: replay check, then append. Returns (without waiting for it) the outcome that settles once the
-   * entry's block is durable; a resend gets its original receipt.
-   */
-  private async admit(deviceId: string, lane: DeviceLane, device: DeviceRecord, opened: OpenedReading, receivedAtMs: number, generation: number): Promise<{ outcome: Promise<Outcome> }> {
-    if (!lane.loaded) {
-      lane.lastSeq = await this.log.lastSeq(deviceId);
-      lane.loaded = true;
-    }
-    const seq = opened.claims.seq;
-    if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(deviceId, lane, opened);
-    this.checkStorage(generation); // here, just before the append: nothing newer than a refused reading gets in
-    const previous = lane.lastSeq;
-    lane.lastSeq = seq;
-    const done = this.log
-      .submit({ type: ENTRY_READING, payload: opened.bytes, certRef: device.cert.certRef, receivedAtMs, deviceId, seq })
-      .then((e): Receipt => ({ seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef: device.cert.certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }));
-    lane.pending.set(seq, { bytes: opened.bytes, done });
-    const outcome = done.then(
-      (receipt): Outcome => {
-        lane.pending.delete(seq);
-        return { ok: true, receipt, resent: false };
-      },
-      (err: unknown) => {
-        lane.pending.delete(seq);
-        // Not stored: let a resend of this seq through again (unless a later reading moved the lane on).
-        if (lane.lastSeq === seq) lane.lastSeq = previous;
-        throw err;
-      },
-    );
-    return { outcome };
-  }
-
-  private async resendOrReplay(deviceId: string, lane: DeviceLane, opened: OpenedReading): Promise<{ outcome: Promise<Outcome> }> {
-    const seq = opened.claims.seq;
-    const pending = lane.pending.get(seq);
-    if (pending && bytesEqual(pending.bytes, opened.bytes)) return { outcome: pending.done.then((receipt): Outcome => ({ ok: true, receipt, resent: true })) };
-    const stored = await this.log.findBySeq(deviceId, seq);
-    if (stored && bytesEqual(stored.payload, opened.bytes)) {
-      const checkpoint = this.log.latestCheckpoint();
-      if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
-      return { outcome: Promise.resolve({ ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } }) };
-    }
-    return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lane.lastSeq})`, 'claims.seq');
   }
 
   private setDepth(d: number): void {
@@ -292,9 +398,16 @@ export class Pipeline {
       this.setDepth(this.depth + 1);
       w();
     }
-    while (this.inflight.size > 0) {
+    while (this.inflight > 0) {
       await flush();
-      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, 10))]);
+      await Promise.race([new Promise<void>((r) => this.idle.push(r)), new Promise((r) => setTimeout(r, 10))]);
     }
   }
+}
+
+function noop(): void {}
+
+function rejectWith(err: unknown, seq: number | null): Outcome {
+  if (err instanceof OriginProofError) return { ok: false, error: err, seq };
+  return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
 }
