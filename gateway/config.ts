@@ -32,6 +32,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttConnectTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
     /** Most MQTT connections not yet authenticated at once; over it the oldest of them is dropped. */
     mqttMaxPendingConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    /** Longest a reading's PUBACK waits for the device's next answer, to leave in the same write (0: no wait). */
+    mqttAckHoldMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -60,6 +62,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   verifyWorkers: Math.max(1, availableParallelism() - 1),
   mqttConnectTimeoutMs: 10_000,
   mqttMaxPendingConnections: 1000,
+  // About two block intervals: a receipt follows its reading by one block interval plus the block write.
+  mqttAckHoldMs: 100,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -80,6 +84,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
   ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: 'mqttConnectTimeoutMs',
   ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',
+  ORIGINPROOF_MQTT_ACK_HOLD_MS: 'mqttAckHoldMs',
 };
 
 export class ConfigError extends Error {

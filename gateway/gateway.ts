@@ -163,7 +163,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
       connectionEpoch: () => pipeline.epoch,
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, ackHoldMs: config.mqttAckHoldMs },
   );
 
   let ready = false;

@@ -15,6 +15,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, rejectionsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
+import { AckHold } from './ack-hold.js';
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
 export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -62,6 +63,8 @@ function connackError(code: number, message: string): AuthenticateError {
   return err;
 }
 
+type AnswerClient = Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } };
+
 interface ParserInternals {
   packet: { length: number };
   _parseLength: (this: ParserInternals) => boolean;
@@ -108,6 +111,8 @@ export interface BrokerOptions {
   connectTimeoutMs: number;
   /** Most connections unauthenticated at once; over it the oldest of them is dropped. */
   maxPendingConnections: number;
+  /** Longest a reading's PUBACK waits for the device's next answer to leave with it (ack-hold.ts); 0: no wait. */
+  ackHoldMs: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -116,6 +121,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
   const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs });
   const deviceOf = new WeakMap<Client, string>();
+  const acks = new AckHold<AnswerClient>(opts.ackHoldMs);
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
@@ -173,6 +179,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     }
     if (epochOf.get(client) !== epoch()) return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
     const payload = packet.payload as Buffer;
+    acks.hold(client as AnswerClient); // before the reading can be answered: its PUBACK waits to leave with the answer
     policy
       .onReading(deviceId, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
       .then(() => done(null), (err: Error) => done(err));
@@ -209,6 +216,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     if (id) policy.onConnect?.(id);
   });
   aedes.on('clientDisconnect', (client) => {
+    acks.release(client as AnswerClient);
     const id = deviceOf.get(client);
     if (id) policy.onDisconnect?.(id);
   });
@@ -227,10 +235,12 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
   // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
   // receipts of one block for one device leave in one write.
-  const clients = (aedes as unknown as { clients: Record<string, Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } }> }).clients;
+  const clients = (aedes as unknown as { clients: Record<string, AnswerClient> }).clients;
   const deliver = (deviceId: string, topic: string, payload: Uint8Array): void => {
     const client = clients[deviceId];
-    if (!client || !client.connected || client.closed || !deviceOf.has(client) || !(topic in client.subscriptions)) return;
+    if (!client) return;
+    acks.release(client);
+    if (!client.connected || client.closed || !deviceOf.has(client) || !(topic in client.subscriptions)) return;
     const conn = client.conn;
     if (conn.destroyed || conn.writableLength > MAX_ANSWER_BACKLOG) return;
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
@@ -275,6 +285,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     async close() {
       // Let the last receipts reach the sockets (aedes' publish callback fires when a message is routed, not
       // written), then stop accepting, disconnect the clients, and wait for the listeners to finish closing.
+      acks.close();
       const deadline = Date.now() + 1000;
       await new Promise((r) => setTimeout(r, 50));
       const pending = () => Object.values((aedes as unknown as { clients: Record<string, { conn?: { writableLength?: number } }> }).clients).some((c) => (c.conn?.writableLength ?? 0) > 0);
