@@ -151,11 +151,14 @@ export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
 }
 
 /**
- * True when `canonical()` would return the value unchanged: integers within 32 bits (cbor-x writes them in their
- * shortest form), integer map keys already in RFC 8949 order, no floats. Anything else takes the slow path.
+ * True when `canonical()` would return the value unchanged: integers within 32 bits as numbers and beyond as BigInt
+ * (cbor-x writes both in their shortest form), integer map keys already in RFC 8949 order, no floats. Anything else
+ * takes the slow path.
  */
 function inCanonicalShape(value: unknown): boolean {
   if (typeof value === 'number') return Number.isInteger(value) && value <= UINT32_MAX && value >= -UINT32_MAX - 1;
+  // cbor-x writes a BigInt in 8 bytes, the shortest form only beyond 32 bits (canonical() makes smaller ones numbers)
+  if (typeof value === 'bigint') return value > BigInt(UINT32_MAX) || value < -BigInt(UINT32_MAX) - 1n;
   if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'boolean' || value === null) return true;
   if (Array.isArray(value)) return value.every(inCanonicalShape);
   if (value instanceof Map) {

@@ -45,8 +45,12 @@ function clip(text: string, max: number): string {
   return `${t.slice(0, end)}\u2026`;
 }
 
+// Times in ms need more than 32 bits: as BigInt the map is already in deterministic shape and `encode` writes it as
+// it is (one receipt per accepted reading), instead of making a canonical copy first.
+const uint = (n: number): number | bigint => (n > 0xffffffff ? BigInt(n) : n);
+
 export function encodeReceipt(r: Receipt): Uint8Array {
-  return encode(new Map<number, unknown>([[1, r.seq], [2, r.index], [3, r.receivedAtMs], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]));
+  return encode(new Map<number, unknown>([[1, uint(r.seq)], [2, uint(r.index)], [3, uint(r.receivedAtMs)], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]));
 }
 
 export function decodeReceipt(bytes: Uint8Array): Receipt {
