@@ -3,12 +3,17 @@
  * checked against the revoked certificate's issuer. Every change is first appended to the log as an entry
  * (so the chain tells the whole story) and the in-memory view is rebuilt from those entries on start.
  */
-import { bytesEqual, toHex } from '../protocol/bytes.js';
+import { bytesEqual } from '../protocol/bytes.js';
 import { decodeCertificate, type DecodedCertificate } from '../protocol/certificate.js';
 import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/chain.js';
 import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
+
+/** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
+function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
 
 export interface RegistryLog {
@@ -22,6 +27,8 @@ export interface AgencyRecord {
   cert: DecodedCertificate;
   index: number;
   revocation?: DecodedRevocation;
+  /** hex of cert.issuerKid (the root's kid), kept once it is first needed */
+  issuerKidHex?: string;
 }
 
 export interface DeviceRecord {
@@ -220,7 +227,7 @@ export class Registry {
   }
 
   anchorFor(agency: AgencyRecord): TrustAnchor | undefined {
-    return this.anchors.byKid.get(toHex(agency.cert.issuerKid));
+    return this.anchors.byKid.get((agency.issuerKidHex ??= toHex(agency.cert.issuerKid)));
   }
 
   /** Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency. */

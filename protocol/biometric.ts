@@ -64,13 +64,23 @@ export function looksLikeBlob(text: string): boolean {
 
 /** Walk every byte string of a decoded value; reject image/template magic (BIOMETRIC_RAW_DATA). */
 export function rejectImageMagic(value: unknown, path: string): void {
+  scanForImages(value, () => path);
+}
+
+// Runs on every reading: the path of a value is only built when something is found there.
+function scanForImages(value: unknown, path: () => string): void {
   if (value instanceof Uint8Array) {
     const name = imageMagic(value);
-    if (name) fail('BIOMETRIC_RAW_DATA', `byte string starts like ${name} data`, path);
+    if (name) fail('BIOMETRIC_RAW_DATA', `byte string starts like ${name} data`, path());
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => rejectImageMagic(v, `${path}[${i}]`));
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null) scanForImages(v, () => `${path()}[${i}]`);
+    }
   } else if (value instanceof Map) {
-    for (const [k, v] of value) rejectImageMagic(v, join(path, String(k)));
+    value.forEach((v: unknown, k: unknown) => {
+      if (typeof v === 'object' && v !== null) scanForImages(v, () => join(path(), String(k)));
+    });
   }
 }
 

@@ -162,14 +162,15 @@ function inCanonicalShape(value: unknown): boolean {
   if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'boolean' || value === null) return true;
   if (Array.isArray(value)) return value.every(inCanonicalShape);
   if (value instanceof Map) {
+    // forEach, not for..of: no [key, value] array per entry (this runs on every reading's maps)
     let prev: number | undefined;
-    for (const [k, v] of value) {
-      if (typeof k !== 'number' || !inCanonicalShape(k)) return false;
-      if (prev !== undefined && compareIntKeys(prev, k) >= 0) return false;
-      prev = k;
-      if (!inCanonicalShape(v)) return false;
-    }
-    return true;
+    let ok = true;
+    value.forEach((v: unknown, k: unknown) => {
+      if (!ok) return;
+      if (typeof k !== 'number' || !inCanonicalShape(k) || (prev !== undefined && compareIntKeys(prev, k) >= 0) || !inCanonicalShape(v)) ok = false;
+      prev = k as number;
+    });
+    return ok;
   }
   if (value instanceof Tag) return inCanonicalShape(value.value);
   return false;
@@ -191,7 +192,10 @@ function normalize(value: unknown, what: string, depth: number): unknown {
     let keysPlain = true;
     for (const k of value.keys()) if (k instanceof Uint8Array || typeof k === 'bigint' || typeof k === 'object') keysPlain = false;
     if (keysPlain) {
-      for (const [k, v] of value) value.set(k, normalize(v, what, d)); // updating existing keys keeps the order
+      // updating existing keys keeps the order; only values that can change are written back
+      value.forEach((v: unknown, k: unknown, m: Map<unknown, unknown>) => {
+        if (typeof v === 'object' || typeof v === 'bigint') m.set(k, normalize(v, what, d));
+      });
       return value;
     }
     const m = new Map();

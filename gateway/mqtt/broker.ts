@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { OriginProofError } from '../../protocol/errors.js';
-import { parseTopic, rejectionsTopic } from '../../protocol/topics.js';
+import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { AckHold } from './ack-hold.js';
 
@@ -121,6 +121,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
   const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs });
   const deviceOf = new WeakMap<Client, string>();
+  /** The one topic a device may publish on (compared as a string for every reading). */
+  const readingsTopicOf = new WeakMap<Client, string>();
   const acks = new AckHold<AnswerClient>(opts.ackHoldMs);
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
@@ -158,6 +160,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       .then(
         () => {
           deviceOf.set(client, id);
+          readingsTopicOf.set(client, readingsTopic(id));
           epochOf.set(client, epoch());
           pending.authenticated((client as unknown as { conn?: Duplex }).conn);
           done(null, true);
@@ -169,8 +172,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   aedes.authorizePublish = (client, packet: PublishPacket, done) => {
     const deviceId = client ? deviceOf.get(client) : undefined;
     if (!client || !deviceId) return done(new Error('not authenticated'));
-    const t = parseTopic(packet.topic);
-    if (!t || t.kind !== 'readings' || t.deviceIdHex !== deviceId) {
+    if (packet.topic !== readingsTopicOf.get(client)) {
       // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
       // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
       const deny = () => setTimeout(() => done(new Error(`device ${deviceId} may not publish to ${packet.topic}`)), 200);
@@ -191,7 +193,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   type Route = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) => void;
   const route = (aedes.publish as unknown as Route).bind(aedes);
   (aedes as unknown as { publish: Route }).publish = (packet, client, done) => {
-    if (client && typeof client === 'object' && done && deviceOf.has(client) && parseTopic(packet.topic)?.kind === 'readings') return done();
+    if (client && typeof client === 'object' && done && packet.topic === readingsTopicOf.get(client)) return done();
     return route(packet, client, done);
   };
 
