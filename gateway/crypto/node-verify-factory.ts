@@ -6,7 +6,12 @@
  * Measured on this machine (KNOWN-GROUND.md, and `npm run bench` -> crypto section): node:crypto verifies
  * Ed25519 ~10x and P-256 ~30x faster than @noble/curves, which stays the pure browser path in protocol/.
  */
-export type RawVerify = (alg: number, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+/**
+ * `keySlot`: a number the caller gives every distinct key object (verify-pool.ts does, per worker), so the KeyObject
+ * is found without turning the key into a string; the key bytes are still compared, so a reused slot cannot verify
+ * with a stale key.
+ */
+export type RawVerify = (alg: number, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, keySlot?: number) => boolean;
 
 export function makeNodeVerify(crypto: typeof import('node:crypto'), cacheSize = 100_000): RawVerify {
   // DER SubjectPublicKeyInfo prefixes for raw keys (RFC 8410 §4 for Ed25519; RFC 5480 for P-256 uncompressed).
@@ -16,28 +21,43 @@ export function makeNodeVerify(crypto: typeof import('node:crypto'), cacheSize =
     0x01, 0x07, 0x03, 0x42, 0x00,
   ]);
   // A KeyObject per device key, so the DER import is paid once (KNOWN-GROUND: import each time halves the rate).
-  const cache = new Map<string, import('node:crypto').KeyObject | null>();
-  function keyFor(alg: number, raw: Uint8Array): import('node:crypto').KeyObject | null {
+  type Key = import('node:crypto').KeyObject | null;
+  const cache = new Map<string, Key>();
+  const slots = new Map<number, { alg: number; raw: Uint8Array; key: Key }>();
+  function importKey(alg: number, raw: Uint8Array): Key {
+    const prefix = alg === -8 ? ED25519_SPKI : P256_SPKI;
+    const expected = alg === -8 ? 32 : 65;
+    if (raw.length !== expected) return null;
+    try {
+      return crypto.createPublicKey({ key: Buffer.concat([prefix, raw]), format: 'der', type: 'spki' });
+    } catch {
+      return null; // not a point on the curve
+    }
+  }
+  function keyFor(alg: number, raw: Uint8Array): Key {
     const id = alg + ':' + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
     let key = cache.get(id);
     if (key !== undefined) return key;
-    const prefix = alg === -8 ? ED25519_SPKI : P256_SPKI;
-    const expected = alg === -8 ? 32 : 65;
-    if (raw.length !== expected) key = null;
-    else {
-      try {
-        key = crypto.createPublicKey({ key: Buffer.concat([prefix, raw]), format: 'der', type: 'spki' });
-      } catch {
-        key = null; // not a point on the curve
-      }
-    }
+    key = importKey(alg, raw);
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
     cache.set(id, key);
     return key;
   }
-  return (alg, publicKey, message, signature) => {
+  function keyInSlot(slot: number, alg: number, raw: Uint8Array): Key {
+    const e = slots.get(slot);
+    if (e && e.alg === alg && e.raw.length === raw.length) {
+      let same = true;
+      for (let i = 0; i < raw.length; i++) if (e.raw[i] !== raw[i]) { same = false; break; }
+      if (same) return e.key;
+    }
+    const key = importKey(alg, raw);
+    if (!e && slots.size >= cacheSize) slots.delete(slots.keys().next().value as number);
+    slots.set(slot, { alg, raw: raw.slice(), key });
+    return key;
+  }
+  return (alg, publicKey, message, signature, keySlot) => {
     if (signature.length !== 64 || (alg !== -8 && alg !== -7)) return false;
-    const key = keyFor(alg, publicKey);
+    const key = keySlot === undefined ? keyFor(alg, publicKey) : keyInSlot(keySlot, alg, publicKey);
     if (!key) return false;
     try {
       if (alg === -8) return crypto.verify(null, message, key, signature);

@@ -115,6 +115,23 @@ describe('VerifyPool', () => {
   });
 });
 
+describe('key slots', () => {
+  test('a key object changed in place is verified with its new bytes, never with the KeyObject of the old ones', async () => {
+    const pool = new VerifyPool(1, 8);
+    try {
+      const [a] = sample(ALG_EDDSA, 1);
+      const [b] = sample(ALG_EDDSA, 1);
+      const key = Uint8Array.from(a!.publicKey); // one object: one slot
+      expect(await pool.verify({ ...a!, publicKey: key })).toBe(true);
+      key.set(b!.publicKey); // same object, other key
+      expect(await pool.verify({ ...a!, publicKey: key })).toBe(false);
+      expect(await pool.verify({ ...b!, publicKey: key })).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('verify worker priority', () => {
   // Linux only: each thread's nice value is field 19 of /proc/<pid>/task/<tid>/stat.
   const niceOfThreads = async (): Promise<number[]> => {
