@@ -51,6 +51,10 @@ export interface E2eFleetResult {
   maxPerSec: number;
   /** CPU cores the gateway process used during the maximum-rate phase */
   gatewayCores: number;
+  /** the gateway's CPU time (all its threads) per reading in the maximum-rate phase */
+  gatewayCpuUsPerReading: number;
+  /** CPU cores the publisher process (the simulated devices) used in the maximum-rate phase: not the gateway's */
+  publisherCores: number;
   rawVerifyPerSec: number;
   ratio: number;
   atMaxP99Ms: number;
@@ -288,7 +292,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       await pub.exit();
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
-        maxPerSec, gatewayCores: cores, rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99), paced,
+        maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99), paced,
         rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
     }
