@@ -43,7 +43,7 @@ function mainFleet(r: BenchResults, alg: 'EdDSA' | 'ES256'): E2eFleetResult | un
 }
 
 function rawRate(r: BenchResults, alg: 'EdDSA' | 'ES256'): number | null {
-  return mainFleet(r, alg)?.rawVerifyPerSec ?? r.crypto?.find((c) => c.alg === alg)?.nodePerSec ?? null;
+  return mainFleet(r, alg)?.rawVerifyPerSec ?? r.crypto?.find((c) => c.alg === alg && c.op !== 'sign')?.nodePerSec ?? null;
 }
 
 export function summarize(r: BenchResults, meta: { commit: string; date: string }): BenchSummary {
