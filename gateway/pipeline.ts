@@ -7,7 +7,7 @@
  */
 import { sigStructure } from '../protocol/cose-sign1.js';
 import { OriginProofError, fail } from '../protocol/errors.js';
-import { openReading, verifyReading, type OpenedReading } from '../protocol/reading.js';
+import { checkReading, openReading, type OpenedReading } from '../protocol/reading.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import type { Alg } from '../protocol/algorithms.js';
 import { encodeReceipt, encodeRejection, type Receipt } from '../protocol/receipt.js';
@@ -346,8 +346,8 @@ export class Pipeline {
     // Validity and revocation of the device and its agency at iat (the registry holds both revocations).
     this.registry.assertDeviceUsableAt(device, opened.claims.iat);
     let captured: { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } | undefined;
-    // verifyReading runs every claim check; the signature itself is captured here and checked off-thread.
-    verifyReading(opened, device.cert, {
+    // checkReading runs every claim check; the signature itself is captured here and checked off-thread.
+    checkReading(opened, device.cert, {
       verifier: (alg, publicKey, message, signature) => {
         captured = { alg, publicKey, message, signature };
         return true;
