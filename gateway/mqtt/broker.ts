@@ -83,8 +83,6 @@ export interface EmbeddedBroker {
   aedes: Aedes;
   tcp: Server;
   ws: WebSocketServer | null;
-  /** Publish through the broker (routed to every matching subscription) at QoS 0 (RECEIPT_QOS). */
-  publish(topic: string, payload: Uint8Array): Promise<void>;
   /**
    * Answer one device on one of its own topics (receipts, rejections) at QoS 0: written straight to its connection
    * if it is connected and subscribed there, else dropped (it resends the reading and gets the same answer).
@@ -226,14 +224,6 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const tcp = createServer({ noDelay: true }, accept);
   let ws: WebSocketServer | null = null;
 
-  const publish = (topic: string, payload: Uint8Array): Promise<void> =>
-    new Promise((resolve, reject) => {
-      aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false } as PublishPacket,
-        (err?: Error) => (err ? reject(err) : resolve()),
-      );
-    });
-
   // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
   // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
   // receipts of one block for one device leave in one write.
@@ -260,7 +250,6 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     get ws() {
       return ws;
     },
-    publish,
     closeStaleConnections() {
       const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
       for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
