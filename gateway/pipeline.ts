@@ -10,7 +10,7 @@ import { OriginProofError, fail } from '../protocol/errors.js';
 import { checkReading, openReading, type OpenedReading } from '../protocol/reading.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import type { Alg } from '../protocol/algorithms.js';
-import { encodeReceipt, encodeRejection, type Receipt } from '../protocol/receipt.js';
+import { encodeReceiptTransient, encodeRejection, type Receipt } from '../protocol/receipt.js';
 import type { VerifyPool } from './crypto/verify-pool.js';
 import type { Registry, DeviceRecord } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -98,7 +98,10 @@ export class Pipeline {
     private readonly pool: VerifyPool,
     private readonly metrics: GatewayMetrics,
     private readonly opts: PipelineOptions,
-    /** Delivers an answer to the device (MQTT receipts / rejections topic). */
+    /**
+     * Delivers an answer to the device (MQTT receipts / rejections topic). The payload is valid only during the call
+     * (a receipt is encoded in the CBOR encoder's scratch buffer): write or copy it before returning.
+     */
     private readonly deliver: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => void | Promise<void>,
   ) {
     this.now = opts.now ?? Date.now;
@@ -181,7 +184,7 @@ export class Pipeline {
       let sent: void | Promise<void>;
       if (outcome.ok) {
         if (!outcome.resent) this.metrics.accepted.inc({ kind: 'reading' });
-        sent = this.deliver(deviceId, 'receipts', encodeReceipt(outcome.receipt));
+        sent = this.deliver(deviceId, 'receipts', encodeReceiptTransient(outcome.receipt));
       } else {
         this.metrics.rejected.inc({ code: outcome.error.code });
         sent = this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));

@@ -52,9 +52,14 @@ const MAGIC: readonly { name: string; bytes: number[] }[] = [
 export function imageMagic(b: Uint8Array): string | undefined {
   for (const m of MAGIC) {
     if (m.bytes.length < 4 && b.length <= 32) continue;
-    if (b.length >= m.bytes.length && m.bytes.every((x, i) => b[i] === x)) return m.name;
+    if (b.length >= m.bytes.length && startsWith(b, m.bytes)) return m.name;
   }
   return undefined;
+}
+
+function startsWith(b: Uint8Array, prefix: readonly number[]): boolean {
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false;
+  return true;
 }
 
 /** Long runs of base64/base64url or hex: what an encoded image or template looks like in a text field. */
@@ -64,23 +69,30 @@ export function looksLikeBlob(text: string): boolean {
 
 /** Walk every byte string of a decoded value; reject image/template magic (BIOMETRIC_RAW_DATA). */
 export function rejectImageMagic(value: unknown, path: string): void {
-  scanForImages(value, () => path);
+  // Every reading is scanned: the scan builds no path strings; only a hit walks again to name where it is.
+  if (containsImage(value)) scanWithPaths(value, path);
 }
 
-// Runs on every reading: the path of a value is only built when something is found there.
-function scanForImages(value: unknown, path: () => string): void {
+function containsImage(value: unknown): boolean {
+  if (value instanceof Uint8Array) return imageMagic(value) !== undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (containsImage(value[i])) return true;
+    return false;
+  }
+  if (value instanceof Map) {
+    for (const v of value.values()) if (containsImage(v)) return true;
+  }
+  return false;
+}
+
+function scanWithPaths(value: unknown, path: string): void {
   if (value instanceof Uint8Array) {
     const name = imageMagic(value);
-    if (name) fail('BIOMETRIC_RAW_DATA', `byte string starts like ${name} data`, path());
+    if (name) fail('BIOMETRIC_RAW_DATA', `byte string starts like ${name} data`, path);
   } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (typeof v === 'object' && v !== null) scanForImages(v, () => `${path()}[${i}]`);
-    }
+    value.forEach((v, i) => scanWithPaths(v, `${path}[${i}]`));
   } else if (value instanceof Map) {
-    value.forEach((v: unknown, k: unknown) => {
-      if (typeof v === 'object' && v !== null) scanForImages(v, () => join(path(), String(k)));
-    });
+    for (const [k, v] of value) scanWithPaths(v, join(path, String(k)));
   }
 }
 

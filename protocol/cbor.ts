@@ -125,6 +125,15 @@ function encodeScratch(value: unknown): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset + b.start, b.end - b.start);
 }
 
+/**
+ * As `encode`, into the encoder's scratch buffer: the result is valid only until the next encode, so write or copy
+ * it at once. For bytes that are copied straight away (a receipt into its MQTT frame), without taking space in the
+ * output chunks that longer-lived encodings keep alive.
+ */
+export function encodeTransient(value: unknown): Uint8Array {
+  return encodeScratch(inCanonicalShape(value) ? value : canonical(value, ''));
+}
+
 /** Decode one CBOR item; any failure (bad bytes, trailing data) is MALFORMED. Byte strings come back as Uint8Array. */
 export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
   let value: unknown;

@@ -6,7 +6,7 @@
  *   receipt   = {1: seq, 2: index, 3: receivedAtMs, 4: certRef bstr32, 5: leafHash bstr32, 6: checkpoint text}
  *   rejection = {1: seq / null, 2: code text, 3: message text, 4: path text}
  */
-import { decodeStrict, encode } from './cbor.js';
+import { decodeStrict, encode, encodeTransient } from './cbor.js';
 import { fail, isErrorCode, type ErrorCode } from './errors.js';
 import { asMap, checkBytes, checkText, onlyKeys, reqInt } from './schema.js';
 import { bytesEqual } from './bytes.js';
@@ -50,7 +50,16 @@ function clip(text: string, max: number): string {
 const uint = (n: number): number | bigint => (n > 0xffffffff ? BigInt(n) : n);
 
 export function encodeReceipt(r: Receipt): Uint8Array {
-  return encode(new Map<number, unknown>([[1, uint(r.seq)], [2, uint(r.index)], [3, uint(r.receivedAtMs)], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]));
+  return encode(receiptMap(r));
+}
+
+/** The same bytes as `encodeReceipt`, valid only until the next CBOR encode (cbor.ts `encodeTransient`). */
+export function encodeReceiptTransient(r: Receipt): Uint8Array {
+  return encodeTransient(receiptMap(r));
+}
+
+function receiptMap(r: Receipt): Map<number, unknown> {
+  return new Map<number, unknown>([[1, uint(r.seq)], [2, uint(r.index)], [3, uint(r.receivedAtMs)], [4, r.certRef], [5, r.leafHash], [6, r.checkpoint]]);
 }
 
 export function decodeReceipt(bytes: Uint8Array): Receipt {

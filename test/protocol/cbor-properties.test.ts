@@ -1,7 +1,8 @@
 /** fast-check properties of the deterministic CBOR layer (protocol/cbor.ts): round trips and one encoding per value. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeStrict, encode } from '../../protocol/cbor.js';
+import { decodeStrict, encode, encodeTransient } from '../../protocol/cbor.js';
+import { encodeReceipt, encodeReceiptTransient } from '../../protocol/receipt.js';
 import { toHex } from '../../protocol/bytes.js';
 
 // Values of the shapes we sign: integers of every width (as number or BigInt), byte and text strings, booleans,
@@ -63,5 +64,21 @@ describe('deterministic CBOR', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('the scratch-buffer encoding writes the same bytes (read at once: the next encode reuses the buffer)', () => {
+    fc.assert(
+      fc.property(value, value, (v, w) => {
+        const transient = toHex(encodeTransient(v));
+        expect(transient).toBe(toHex(encode(v)));
+        const first = encodeTransient(v);
+        encodeTransient(w); // the buffer is reused: the earlier view is not to be kept
+        expect(toHex(encodeTransient(v))).toBe(transient);
+        expect(first.length).toBe(transient.length / 2);
+      }),
+      { numRuns: 1000 },
+    );
+    const r = { seq: 7, index: 2 ** 40 + 3, receivedAtMs: 1_764_000_000_123, certRef: new Uint8Array(32).fill(1), leafHash: new Uint8Array(32).fill(2), checkpoint: 'o\n5\nAA==\n\n\u2014 o AAAA\n' };
+    expect(toHex(encodeReceiptTransient(r))).toBe(toHex(encodeReceipt(r)));
   });
 });
