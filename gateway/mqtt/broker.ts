@@ -100,7 +100,7 @@ export interface EmbeddedBroker {
  * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading)
  * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
  */
-const MAX_ANSWER_BACKLOG = 256 * 1024;
+export const MAX_ANSWER_BACKLOG = 256 * 1024;
 
 export interface BrokerOptions {
   /** Largest MQTT frame read; a larger one closes the connection before it is buffered. */
