@@ -26,6 +26,8 @@ interface RunMsg {
   rate: number;
   /** how many of each device's prepared readings to send in this phase */
   count: number;
+  /** one reading per device at a time, each round once the previous one is answered (the warm-up: see bench/e2e.ts) */
+  rounds?: boolean;
 }
 
 interface Dev {
@@ -126,9 +128,16 @@ async function run(m: RunMsg): Promise<void> {
   rejected.clear();
   const total = devices.length * m.count;
   let answered = 0;
+  let roundTarget = 0;
+  let roundDone: (() => void) | null = null;
   const done = new Promise<void>((resolve) => {
     onAnswer = () => {
-      if (++answered >= total) resolve();
+      ++answered;
+      if (roundDone && answered >= roundTarget) {
+        roundDone();
+        roundDone = null;
+      }
+      if (answered >= total) resolve();
     };
   });
   const start = performance.now();
@@ -138,7 +147,14 @@ async function run(m: RunMsg): Promise<void> {
     dev.sentAt[dev.next] = performance.now(); // seq = next after the increment
     dev.socket.write(frame);
   };
-  if (m.rate === 0) {
+  if (m.rate === 0 && m.rounds) {
+    for (let k = 0; k < m.count; k++) {
+      roundTarget = (k + 1) * devices.length;
+      const round = new Promise<void>((resolve) => (roundDone = resolve));
+      for (const dev of devices) publishOne(dev);
+      await round;
+    }
+  } else if (m.rate === 0) {
     for (let k = 0; k < m.count; k++) for (const dev of devices) publishOne(dev);
   } else {
     // paced: every 10 ms, send what is due so far, round-robin over the devices
