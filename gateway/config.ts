@@ -58,8 +58,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   blockMaxMs: 50,
   queueHighWater: 5000,
   // One per core: the workers run at a lower OS priority than the event loop (crypto/verify-pool.ts), so they use
-  // every core the loop leaves idle without starving it. On the 2-core bench machine 2 niced workers gave
-  // 12.3k/14.4k readings/s (EdDSA/ES256) against 8.1k/9.7k with 1 (README, Performance).
+  // every core the loop leaves idle without starving it. On the 2-core bench machine, same code otherwise, one worker
+  // gave 8,781/9,858 readings/s (EdDSA/ES256) and two niced workers 10,541/12,070 (README, Performance).
   verifyWorkers: availableParallelism(),
   mqttConnectTimeoutMs: 10_000,
   mqttMaxPendingConnections: 1000,
