@@ -151,7 +151,7 @@ export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   let again: Uint8Array;
   try {
     // Fast path (every well-formed envelope): already in canonical shape, so encode it as is, without a copy.
-    again = encodeScratch(inCanonicalShape(value) ? value : canonical(value, ''));
+    again = encodeTransient(value);
   } catch (err) {
     return fail('MALFORMED', `${what} contains values that are not allowed: ${(err as Error).message}`, '', err);
   }

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSign1, encode, keyThumbprint, readingClaimsToMap, CT_READING, deviceIdFromKey, readingsTopic } from '../../protocol/index.js';
-import { connectDevice, FIRMWARE, nowS, Pki, pubOf, register, startTestGateway, type Device, type TestGateway } from '../gateway/harness.js';
+import { connectDevice, FIRMWARE, gatewayWithDevices, nowS, pubOf, type Device, type TestGateway } from '../gateway/harness.js';
 
 function nestedMaps(depth: number): string {
   const b = Buffer.alloc(2 * depth + 1);
@@ -19,11 +19,9 @@ describe('fuzz findings, through the gateway', () => {
   let t: TestGateway;
   let dev: Device;
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki);
-    const agency = await pki.agency('fuzz.example');
-    dev = await pki.device(agency);
-    await register(t.gw, agency, [dev]);
+    const g = await gatewayWithDevices(1, {}, 'fuzz.example');
+    t = g.t;
+    dev = g.devices[0]!;
   });
   afterAll(() => t.stop());
 

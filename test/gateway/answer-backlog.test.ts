@@ -7,16 +7,14 @@ import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { createConnectToken, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/broker.js';
-import { nowS, Pki, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { gatewayWithDevices, nowS, type Device, type TestGateway } from './harness.js';
 
 let t: TestGateway;
 let dev: Device;
 beforeAll(async () => {
-  const pki = await Pki.create();
-  t = await startTestGateway(pki);
-  const agency = await pki.agency('psb.example');
-  dev = await pki.device(agency);
-  await register(t.gw, agency, [dev]);
+  const g = await gatewayWithDevices(1);
+  t = g.t;
+  dev = g.devices[0]!;
 });
 afterAll(() => t.stop());
 

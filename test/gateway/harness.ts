@@ -103,6 +103,17 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
   return t;
 }
 
+/** A test gateway with one registered agency and `count` registered devices: where most suites start. */
+export async function gatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}, agencyId = 'psb.example'): Promise<{ t: TestGateway; agency: Party; devices: Device[] }> {
+  const pki = await Pki.create();
+  const t = await startTestGateway(pki, overrides);
+  const agency = await pki.agency(agencyId);
+  const devices: Device[] = [];
+  for (let i = 0; i < count; i++) devices.push(await pki.device(agency));
+  await register(t.gw, agency, devices);
+  return { t, agency, devices };
+}
+
 export async function post(gw: RunningGateway, url: string, body: unknown) {
   const res = await gw.app.inject({ method: 'POST', url, payload: body as object });
   return { status: res.statusCode, body: res.json() as Record<string, unknown> };

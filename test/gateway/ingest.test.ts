@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { connectDevice, gatewayWithDevices, reading, type Device, type TestGateway } from './harness.js';
 import { openCheckpoint, parseVerifierKey, leafHash, encodeLogEntry, toHex } from '../../protocol/index.js';
 
 describe('gateway ingestion: accept and receipt', () => {
   let t: TestGateway;
   let dev: Device;
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki);
-    const agency = await pki.agency('psb.example');
-    dev = await pki.device(agency);
-    await register(t.gw, agency, [dev]);
+    const g = await gatewayWithDevices(1);
+    t = g.t;
+    dev = g.devices[0]!;
   });
   afterAll(() => t.stop());
 

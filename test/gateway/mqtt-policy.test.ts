@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
 import { createConnectToken, receiptsTopic, readingsTopic } from '../../protocol/index.js';
-import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connectDevice, gatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
 
@@ -130,13 +130,9 @@ describe('MQTT authorization: own topics only', () => {
 
 describe('MQTT answers', () => {
   test("answers go only to the device's own connection, and only once it subscribed; a resend then gets the receipt", async () => {
-    const pki = await Pki.create();
-    const t = await startTestGateway(pki);
+    const { t, devices } = await gatewayWithDevices(2);
+    const [a, b] = devices as [Device, Device];
     try {
-      const agency = await pki.agency('psb.example');
-      const a = await pki.device(agency);
-      const b = await pki.device(agency);
-      await register(t.gw, agency, [a, b]);
       const watcher = await connectDevice(t.gw, b); // another device, subscribed to its own answers
       const iat = nowS();
       const token = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
@@ -191,11 +187,9 @@ describe('resend and replay', () => {
   let t: TestGateway;
   let a: Device;
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki);
-    const agency = await pki.agency('psb.example');
-    a = await pki.device(agency);
-    await register(t.gw, agency, [a]);
+    const g = await gatewayWithDevices(1);
+    t = g.t;
+    a = g.devices[0]!;
   });
   afterAll(() => t.stop());
 
