@@ -4,14 +4,14 @@
  * FailStopBackend, so after the first failed write nothing more is written until `reopen` has closed the store and
  * opened it again with its state re-derived from disk (storage/fail-stop-backend.ts says why).
  */
-import { Ledger } from '../ledger/ledger.js';
+import { Ledger, type EntryInput } from '../ledger/ledger.js';
 import { LevelBackend } from '../ledger/level-backend.js';
 import type { LedgerBackend } from '../ledger/backend.js';
 import { nodeMerkleHasher } from '../ledger/hasher.js';
 import type { NoteSigner } from '../protocol/checkpoint.js';
 import type { OriginProofError } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type EntryType } from '../protocol/log-entry.js';
-import type { AppendedEntry, ReadingLog } from './pipeline.js';
+import type { AppendedEntry, ReadingInput, ReadingLog } from './pipeline.js';
 import type { RegistryLog } from './registry.js';
 import { FailStopBackend, storageError } from './storage/fail-stop-backend.js';
 
@@ -21,6 +21,7 @@ export interface GatewayLedgerOptions {
   blockMaxEntries: number;
   blockMaxMs: number;
   clock?: () => number;
+  /** Once per durable block, with the tree size after it. */
   onBlock?: (treeSize: number) => void;
   /** Called once per failure episode, with the first failed write. */
   onStorageFailure?: (err: OriginProofError) => void;
@@ -85,10 +86,16 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
     return (this.#current ?? this.#last).size;
   }
 
-  async submit(input: { type: number; payload: Uint8Array; certRef: Uint8Array; receivedAtMs: number; deviceId: string; seq: number }): Promise<AppendedEntry> {
-    const r = await this.#writable().submit({ ...input, type: input.type as EntryType });
-    this.opts.onBlock?.(r.index + 1);
-    return { index: r.index, leafHash: r.leafHash, receivedAtMs: r.receivedAtMs, checkpoint: r.checkpoint };
+  submit(input: ReadingInput, done: (err: unknown, entry?: AppendedEntry) => void): void {
+    let ledger: Ledger;
+    try {
+      ledger = this.#writable();
+    } catch (err) {
+      queueMicrotask(() => done(err));
+      return;
+    }
+    // The ledger's result carries everything a receipt needs (AppendedEntry is a subset of it).
+    ledger.submitWith(input as EntryInput, done);
   }
 
   /** The open Ledger if writes may go to it; else the failure. */
@@ -114,7 +121,6 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
 
   async appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined): Promise<{ index: number }> {
     const r = await this.#writable().submit({ type: type as EntryType, payload, ...(certRef ? { certRef } : {}) });
-    this.opts.onBlock?.(r.index + 1);
     return { index: r.index };
   }
 
@@ -160,7 +166,7 @@ async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (e
   const level = await LevelBackend.open(dir, { sync: true });
   const backend = new FailStopBackend(opts.wrapBackend ? opts.wrapBackend(level) : level, onFailure);
   try {
-    return await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}) });
+    return await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) });
   } catch (err) {
     await level.close().catch(() => undefined);
     throw err;

@@ -50,7 +50,12 @@ export interface LedgerOptions {
   hasher?: MerkleHasher;
   /** fsync each block (LevelDB; default true). */
   sync?: boolean;
+  /** Called once per block, after it is durable and before its submitters are answered. */
+  onBlock?: (block: { height: number; treeSize: number; entries: number }) => void;
 }
+
+/** How `submitWith` answers: an error, or the entry's result once its block is durable. Called exactly once. */
+export type SubmitCallback = (err: unknown, result?: SubmitResult) => void;
 
 /** One block's worth of inputs and how to settle its submitters (one callback per block, not per entry). */
 interface BlockJob {
@@ -84,6 +89,7 @@ export class Ledger extends LedgerQueries {
   readonly #maxEntries: number;
   readonly #maxDelayMs: number;
   readonly #clock: () => number;
+  readonly #onBlock: LedgerOptions['onBlock'];
   /** Last durable block. */
   #height: number;
   /** Last computed block (runs ahead of #height while writes are in flight). */
@@ -94,7 +100,7 @@ export class Ledger extends LedgerQueries {
   #failure: unknown;
   #latestCheckpoint: string | undefined;
   #pending: EntryInput[] = [];
-  #waiters: { resolve: (r: SubmitResult) => void; reject: (e: unknown) => void }[] = [];
+  #waiters: SubmitCallback[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -108,6 +114,7 @@ export class Ledger extends LedgerQueries {
     this.#maxEntries = opts.blockMaxEntries ?? 1000;
     this.#maxDelayMs = opts.blockMaxDelayMs ?? 50;
     this.#clock = opts.clock ?? Date.now;
+    this.#onBlock = opts.onBlock;
     this.#height = height;
     this.#tipHeight = height;
     this.#tipHash = blockHash;
@@ -148,14 +155,25 @@ export class Ledger extends LedgerQueries {
 
   /** Queue one entry; resolves when its block is durable. */
   submit(input: EntryInput): Promise<SubmitResult> {
-    if (this.#closed) return Promise.reject(fail('UNAVAILABLE', 'ledger is closed'));
-    checkInput(input);
-    return new Promise<SubmitResult>((resolve, reject) => {
-      this.#pending.push(input);
-      this.#waiters.push({ resolve, reject });
-      if (this.#pending.length >= this.#maxEntries) this.#seal();
-      else if (!this.#timer) this.#timer = setTimeout(() => this.#seal(), this.#maxDelayMs);
-    });
+    return new Promise<SubmitResult>((resolve, reject) => this.submitWith(input, (err, result) => (result ? resolve(result) : reject(err))));
+  }
+
+  /**
+   * As `submit`, answered through a callback: the gateway's hot path, where a promise per entry (and the reactions
+   * on it) was measurable garbage. The callback is called exactly once, never synchronously.
+   */
+  submitWith(input: EntryInput, done: SubmitCallback): void {
+    try {
+      if (this.#closed) fail('UNAVAILABLE', 'ledger is closed');
+      checkInput(input);
+    } catch (err) {
+      queueMicrotask(() => done(err));
+      return;
+    }
+    this.#pending.push(input);
+    this.#waiters.push(done);
+    if (this.#pending.length >= this.#maxEntries) this.#seal();
+    else if (!this.#timer) this.#timer = setTimeout(() => this.#seal(), this.#maxDelayMs);
   }
 
   /** Append a whole block at once (bulk load, bench): resolves with each entry's result. */
@@ -175,7 +193,7 @@ export class Ledger extends LedgerQueries {
       const waiters = this.#waiters.splice(0, this.#maxEntries);
       this.#enqueueBlock({
         inputs: this.#pending.splice(0, this.#maxEntries),
-        settle: (results, err) => waiters.forEach((w, i) => (results ? w.resolve(results[i]!) : w.reject(err))),
+        settle: (results, err) => answerAll(waiters, results, err),
       });
     }
   }
@@ -270,6 +288,11 @@ export class Ledger extends LedgerQueries {
       const leafHash = p.leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
       results[i] = { index: firstIndex + i, leafHash, receivedAtMs: meta[i]!.receivedAtMs ?? timeMs, checkpoint, blockHeight: p.height };
     }
+    try {
+      this.#onBlock?.({ height: p.height, treeSize: p.treeSize, entries: meta.length });
+    } catch (err) {
+      rethrowLater(err);
+    }
     p.job.settle(results);
   }
 
@@ -300,6 +323,25 @@ export class Ledger extends LedgerQueries {
     await this.backend.close();
   }
 
+}
+
+/** Answer every submitter of a block; one callback that throws does not keep the others from their answers. */
+function answerAll(waiters: SubmitCallback[], results: SubmitResult[] | undefined, err: unknown): void {
+  for (let i = 0; i < waiters.length; i++) {
+    try {
+      if (results) waiters[i]!(undefined, results[i]!);
+      else waiters[i]!(err);
+    } catch (thrown) {
+      rethrowLater(thrown);
+    }
+  }
+}
+
+/** A caller's callback threw: that is the caller's bug, reported as an uncaught exception, not swallowed. */
+function rethrowLater(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
 }
 
 function checkInput(inp: EntryInput): void {

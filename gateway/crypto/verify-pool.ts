@@ -15,15 +15,13 @@ export interface VerifyRequest {
   signature: Uint8Array;
 }
 
-interface Pending {
-  resolve: (ok: boolean) => void;
-  reject: (err: Error) => void;
-}
+/** A signature check's answer: an error (the pool failed), or whether the signature verifies. */
+export type VerifyCallback = (err: Error | undefined, ok: boolean) => void;
 
 interface WorkerSlot {
   worker: Worker;
   inflight: number;
-  batches: Map<number, Pending[]>;
+  batches: Map<number, VerifyCallback[]>;
 }
 
 /**
@@ -109,7 +107,7 @@ parentPort.on('message', (batch) => {
 export class VerifyPool {
   private readonly slots: WorkerSlot[] = [];
   private readonly inline: RawVerify | null;
-  private queue: { req: VerifyRequest; pending: Pending }[] = [];
+  private queue: { req: VerifyRequest; done: VerifyCallback }[] = [];
   private scheduled = false;
   private nextId = 1;
   private readonly keySlots = new WeakMap<Uint8Array, number>();
@@ -135,7 +133,7 @@ export class VerifyPool {
         if (!batch) return;
         slot.batches.delete(msg.id);
         slot.inflight -= batch.length;
-        for (let k = 0; k < batch.length; k++) batch[k]!.resolve(msg.results[k] === 1);
+        for (let k = 0; k < batch.length; k++) answer(batch[k]!, undefined, msg.results[k] === 1);
         if (this.queue.length > 0) this.flush();
       });
       worker.on('error', (err) => this.failSlot(slot, err));
@@ -149,16 +147,29 @@ export class VerifyPool {
   }
 
   verify(req: VerifyRequest): Promise<boolean> {
-    if (this.closed) return Promise.reject(new Error('verify pool is closed'));
-    if (this.inline) return Promise.resolve(this.inline(req.alg, req.publicKey, req.message, req.signature));
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ req, pending: { resolve, reject } });
-      if (this.queue.length >= this.batchSize) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return new Promise<boolean>((resolve, reject) => this.check(req, (err, ok) => (err ? reject(err) : resolve(ok))));
+  }
+
+  /**
+   * As `verify`, answered through a callback (the gateway's hot path: no promise per reading). The callback is
+   * called exactly once, never synchronously.
+   */
+  check(req: VerifyRequest, done: VerifyCallback): void {
+    if (this.closed) {
+      queueMicrotask(() => done(new Error('verify pool is closed'), false));
+      return;
+    }
+    if (this.inline) {
+      const ok = this.inline(req.alg, req.publicKey, req.message, req.signature);
+      queueMicrotask(() => done(undefined, ok));
+      return;
+    }
+    this.queue.push({ req, done });
+    if (this.queue.length >= this.batchSize) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   /**
@@ -175,7 +186,7 @@ export class VerifyPool {
       if (!slot) return;
       const take = this.queue.splice(0, this.batchSize);
       const id = this.nextId++;
-      slot.batches.set(id, take.map((t) => t.pending));
+      slot.batches.set(id, take.map((t) => t.done));
       slot.inflight += take.length;
       const packed = packBatch(take.map((t) => t.req), this.slotOf);
       slot.worker.postMessage({ id, count: take.length, packed }, [packed]);
@@ -183,14 +194,25 @@ export class VerifyPool {
   }
 
   private failSlot(slot: WorkerSlot, err: Error): void {
-    for (const batch of slot.batches.values()) for (const p of batch) p.reject(err);
+    for (const batch of slot.batches.values()) for (const done of batch) answer(done, err, false);
     slot.batches.clear();
     slot.inflight = 0;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const q of this.queue.splice(0)) q.pending.reject(new Error('verify pool is closed'));
+    for (const q of this.queue.splice(0)) answer(q.done, new Error('verify pool is closed'), false);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** One caller's callback that throws must not keep the rest of a batch from their answers. */
+function answer(done: VerifyCallback, err: Error | undefined, ok: boolean): void {
+  try {
+    done(err, ok);
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown;
+    });
   }
 }

@@ -4,7 +4,7 @@ import {
   toBase64, fromBase64, decodeProofBundle, verifyBundle, parseTrust, openCheckpoint, parseVerifierKey, verifyConsistency,
   verifyInclusion, fromHex, issueCertificate, createSign1, encode, CT_REVOCATION, nobleSigner, generateSecretKey, ALG_EDDSA, decodeCertificate,
 } from '../../protocol/index.js';
-import { connectDevice, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { loadConfig, ConfigError } from '../../gateway/config.js';
 import { ALL_ERROR_CODES, HTTP_STATUS } from '../../gateway/http/error-registry.js';
 
@@ -224,6 +224,27 @@ describe('ops and config', () => {
     const spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     for (const p of ['/v1/agencies', '/v1/devices', '/v1/revocations', '/v1/entries/{index}/bundle', '/v1/verify', '/v1/checkpoints/latest']) expect(spec.paths).toHaveProperty([p]);
     expect((await t.gw.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
+    await t.stop();
+  });
+
+  test('originproof_blocks_total counts blocks and originproof_ledger_size is the tree size, whatever the readings per block', async () => {
+    const { t, devices } = await gatewayWithDevices(1);
+    const c = await connectDevice(t.gw, devices[0]!);
+    // Three bursts, each of several readings, a block interval apart: a few blocks of several entries each.
+    let seq = 0;
+    for (let burst = 0; burst < 3; burst++) {
+      const envs = await Promise.all([1, 2, 3, 4, 5].map(() => reading(devices[0]!, ++seq)));
+      await Promise.all(envs.map((e) => c.publish(e)));
+      for (let i = 0; i < envs.length; i++) expect((await c.next()).kind).toBe('receipt');
+    }
+    const latest = (await t.gw.app.inject({ method: 'GET', url: '/v1/blocks?limit=1' })).json() as { height: number; blocks: { treeSize: number }[] };
+    const metrics = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    // Registration events are entries in blocks too; the counter started with this gateway, as did the log.
+    expect(value('originproof_blocks_total')).toBe(latest.height + 1);
+    expect(latest.height + 1).toBeLessThan(latest.blocks[0]!.treeSize);
+    expect(value('originproof_ledger_size')).toBe(latest.blocks[0]!.treeSize);
+    await c.end();
     await t.stop();
   });
 
