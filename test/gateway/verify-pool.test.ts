@@ -113,6 +113,32 @@ describe('VerifyPool', () => {
       await inline.close();
     }
   });
+
+  test('check answers through its callback once, never synchronously, with workers or inline; a closed pool answers an error', async () => {
+    const reqs = [...sample(ALG_EDDSA, 3), ...sample(ALG_ES256, 3)];
+    reqs[4] = { ...reqs[4]!, signature: Uint8Array.from(reqs[4]!.signature, (b, i) => (i === 9 ? b ^ 1 : b)) };
+    for (const workers of [2, 0]) {
+      const pool = new VerifyPool(workers);
+      try {
+        const answers: (boolean | Error)[][] = reqs.map(() => []);
+        let sync = true;
+        const all = Promise.all(
+          reqs.map((r, i) => new Promise<void>((resolve) => pool.check(r, (err, ok) => {
+            answers[i]!.push(sync ? new Error('answered synchronously') : (err ?? ok));
+            resolve();
+          }))),
+        );
+        sync = false;
+        await all;
+        await new Promise((r) => setTimeout(r, 20)); // a second answer would have come by now
+        expect(answers).toEqual([[true], [true], [true], [true], [false], [true]]);
+      } finally {
+        await pool.close();
+      }
+      const afterClose = await new Promise<Error | undefined>((resolve) => pool.check(reqs[0]!, (err) => resolve(err)));
+      expect(afterClose).toBeInstanceOf(Error);
+    }
+  });
 });
 
 describe('key slots', () => {

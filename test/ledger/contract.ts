@@ -49,6 +49,40 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       await ledger.close();
     });
 
+    it('submitWith answers each entry once, after its block is durable (onBlock first), and never synchronously', async () => {
+      const s = await factory.create();
+      cleanups.push(s.cleanup);
+      const blocks: { height: number; treeSize: number; entries: number }[] = [];
+      const ledger = await Ledger.open({ backend: s.backend, origin: ORIGIN, signer, blockMaxEntries: 3, blockMaxDelayMs: 20, onBlock: (b) => blocks.push(b) });
+      const answers: { i: number; index?: number; blocksSeen: number; err?: unknown }[] = [];
+      let sync = true;
+      const all = new Promise<void>((resolve) => {
+        for (const i of [0, 1, 2, 3]) {
+          ledger.submitWith(reading(i), (err, r) => {
+            expect(sync).toBe(false);
+            answers.push({ i, index: r?.index, blocksSeen: blocks.length, err });
+            if (answers.length === 4) resolve();
+          });
+        }
+      });
+      sync = false;
+      await all;
+      expect(answers.map((a) => [a.i, a.index, a.err])).toEqual([0, 1, 2, 3].map((i) => [i, i, undefined]));
+      expect(blocks).toEqual([{ height: 0, treeSize: 3, entries: 3 }, { height: 1, treeSize: 4, entries: 1 }]);
+      // An entry is answered only once its block was reported durable.
+      expect(answers.map((a) => a.blocksSeen)).toEqual([1, 1, 1, 2]);
+      await ledger.close();
+      const closed = await new Promise<unknown>((resolve) => {
+        let answered = false;
+        ledger.submitWith(reading(9), (err) => {
+          answered = true;
+          resolve(err);
+        });
+        expect(answered).toBe(false);
+      });
+      expect((closed as { code?: string }).code).toBe('UNAVAILABLE');
+    });
+
     it('blocks are hash-linked; consistency between every pair of checkpoints', async () => {
       const { ledger } = await fresh();
       const key = parseVerifierKey(ledger.verifierKey);
