@@ -56,7 +56,11 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   maxReadingAgeSeconds: 7 * 86_400,
   blockMaxEntries: 1000,
   blockMaxMs: 50,
-  queueHighWater: 5000,
+  // 2,500 rather than 5,000: six interleaved pairs of standalone bench runs gave the same maximum rates (ratio
+  // 1.18/1.07 EdDSA/ES256 either way) and a lower receipt p99 at 80% load (mean 164/219 ms against 245/288 ms, lower
+  // in 11 of the 12 comparisons); fewer readings in flight is less for the young generation to copy and promote.
+  // 1,000 starved the verify workers (README, Performance).
+  queueHighWater: 2500,
   // One per core: the workers run at a lower OS priority than the event loop (crypto/verify-pool.ts), so they use
   // every core the loop leaves idle without starving it. On the 2-core bench machine, same code otherwise, one worker
   // gave 8,781/9,858 readings/s (EdDSA/ES256) and two niced workers 10,541/12,070 (README, Performance).
