@@ -1,9 +1,10 @@
 /**
- * Raw signature verification rates on this machine: node:crypto (the gateway's hot path) against @noble/curves
- * (the pure path in protocol/, used by browsers). The ratio decides which path the gateway uses.
+ * Raw signature verification rates on this machine: node:crypto and, for Ed25519, libsodium (the gateway's hot path)
+ * against @noble/curves (the pure path in protocol/, used by browsers). The rates decide which path the gateway uses.
  */
 import * as crypto from 'node:crypto';
 import { makeNodeVerify } from '../gateway/crypto/node-verify-factory.js';
+import { loadSodium } from '../gateway/crypto/sodium.js';
 import { ALG_EDDSA, ALG_ES256, generateSecretKey, nobleSigner, nobleVerify, type Alg } from '../protocol/algorithms.js';
 import { ed25519NoteSigner } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from '../gateway/crypto/node-note-signer.js';
@@ -15,6 +16,8 @@ export interface CryptoBenchResult {
   nodePerSec: number;
   noblePerSec: number;
   speedup: number;
+  /** EdDSA verify on libsodium (sodium-native), what the gateway's verify workers use where it loads; null if it does not */
+  sodiumPerSec?: number | null;
 }
 
 function rate(fn: () => void, minMs: number): number {
@@ -39,6 +42,21 @@ export function nodeVerifyRate(alg: Alg, ms = 1500): number {
   return rate(() => {
     const k = i++ & 63;
     if (!verify(alg, signer.publicKey, msgs[k]!, sigs[k]!)) throw new Error('bench signature failed');
+  }, ms);
+}
+
+/** Single-thread Ed25519 verification rate on libsodium (gateway/crypto/sodium.ts); null where sodium-native does not load. */
+export function sodiumVerifyRate(ms = 1500): number | null {
+  const sodium = loadSodium();
+  if (!sodium) return null;
+  const signer = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+  const msgs = Array.from({ length: 64 }, () => crypto.randomBytes(200));
+  const sigs = msgs.map((m) => signer.sign(m) as Uint8Array);
+  const verify = makeNodeVerify(crypto, 100, sodium.binding);
+  let i = 0;
+  return rate(() => {
+    const k = i++ & 63;
+    if (!verify(ALG_EDDSA, signer.publicKey, msgs[k]!, sigs[k]!)) throw new Error('bench signature failed');
   }, ms);
 }
 
@@ -68,6 +86,8 @@ function verifyRates(ms: number): CryptoBenchResult[] {
       if (!nobleVerify(alg, signer.publicKey, msgs[k]!, sigs[k]!)) throw new Error('bench signature failed');
     }, ms / 2);
     const nodePerSec = nodeVerifyRate(alg, ms);
-    return { alg: alg === ALG_EDDSA ? 'EdDSA' : 'ES256', op: 'verify', nodePerSec, noblePerSec, speedup: Math.round((nodePerSec / noblePerSec) * 10) / 10 };
+    const speedup = Math.round((nodePerSec / noblePerSec) * 10) / 10;
+    if (alg === ALG_ES256) return { alg: 'ES256', op: 'verify', nodePerSec, noblePerSec, speedup };
+    return { alg: 'EdDSA', op: 'verify', nodePerSec, noblePerSec, speedup, sodiumPerSec: sodiumVerifyRate(ms) };
   });
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
 import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
-import { nodeVerifyRate } from './crypto.js';
+import { nodeVerifyRate, sodiumVerifyRate } from './crypto.js';
 import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 
@@ -38,6 +38,8 @@ export interface E2eOptions {
   pacedFraction?: number;
   /** gateway queueHighWater (default: the gateway's own) */
   queueHighWater?: number;
+  /** gateway ed25519Library (default: the gateway's own, auto) */
+  ed25519Library?: 'auto' | 'libsodium' | 'node';
   log?: (line: string) => void;
 }
 
@@ -57,6 +59,9 @@ export interface E2eFleetResult {
   publisherCores: number;
   rawVerifyPerSec: number;
   ratio: number;
+  /** EdDSA: raw single-core libsodium verification (what the gateway uses where it loads) and end to end / that */
+  rawSodiumPerSec: number | null;
+  ratioSodium: number | null;
   atMaxP99Ms: number;
   /** at a fraction of the maximum rate: receipt latency, and the gateway's CPU time (all threads) per reading */
   paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number; gatewayCpuUsPerReading: number } | null;
@@ -72,6 +77,8 @@ export interface E2eResult {
   /** the gateway's heap figures at the end of the run */
   heapAtEnd: string;
   verifyWorkers: number;
+  /** who verified Ed25519 in the gateway: libsodium or node:crypto (its start banner) */
+  ed25519Verifier: string;
 }
 
 const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
@@ -135,6 +142,7 @@ async function makeFleet(post: Post, root: Signer, alg: Alg, n: number, agencyId
 
 interface GatewayUnderTest {
   mqttUrl: string;
+  ed25519Verifier: string;
   post: Post;
   rss(): Promise<number>;
   /** peak resident memory since the process started (getrusage maxrss): catches peaks between samples */
@@ -148,10 +156,11 @@ interface GatewayUnderTest {
 async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const gw: RunningGateway = await startGateway({
     dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers,
-    writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}),
+    writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}), ...(opts.ed25519Library ? { ed25519Library: opts.ed25519Library } : {}),
   });
   return {
     mqttUrl: gw.mqttUrl,
+    ed25519Verifier: gw.ed25519Verifier,
     post: async (url, payload) => {
       const r = await gw.app.inject({ method: 'POST', url, payload });
       return { status: r.statusCode, text: r.body };
@@ -173,18 +182,19 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
-    env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}) },
+    env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}), ...(opts.ed25519Library ? { ORIGINPROOF_ED25519_LIBRARY: opts.ed25519Library } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // OP_BENCH_GATEWAY_LOG=FILE: the gateway's stdout goes to FILE too (e.g. with --trace-gc in the node flags above)
   if (process.env.OP_BENCH_GATEWAY_LOG) child.stdout!.pipe(createWriteStream(process.env.OP_BENCH_GATEWAY_LOG));
-  const urls = await new Promise<{ http: string; mqtt: string }>((resolve, reject) => {
+  const urls = await new Promise<{ http: string; mqtt: string; ed25519: string }>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (d: Buffer) => {
       text += d.toString();
       const h = /HTTP API\s+(http:\/\/\S+)/.exec(text);
       const m = /MQTT\s+(mqtt:\/\/\S+)/.exec(text);
-      if (h && m) resolve({ http: h[1]!, mqtt: m[1]! });
+      const e = /Ed25519 verify\s+(\S+)/.exec(text);
+      if (h && m && e) resolve({ http: h[1]!, mqtt: m[1]!, ed25519: e[1]! });
     });
     child.once('exit', (c) => reject(new Error(`gateway exited ${c}: ${text}`)));
   });
@@ -211,6 +221,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   };
   return {
     mqttUrl: urls.mqtt,
+    ed25519Verifier: urls.ed25519,
     post: async (path, body) => {
       const r = await fetch(`${urls.http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       return { status: r.status, text: await r.text() };
@@ -281,6 +292,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
       log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading), publisher ${max.publisherCores}`);
       const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
+      const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
       let paced: E2eFleetResult['paced'] = null;
       let pacedRejected: Record<string, number> = {};
       if (fleet.paced) {
@@ -295,7 +307,8 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       await pub.exit();
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
-        maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100, atMaxP99Ms: Number(max.p99), paced,
+        maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100,
+        rawSodiumPerSec, ratioSodium: rawSodiumPerSec ? Math.round((maxPerSec / rawSodiumPerSec) * 100) / 100 : null, atMaxP99Ms: Number(max.p99), paced,
         rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
     }
@@ -307,10 +320,10 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     await gw.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers };
+  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers, ed25519Verifier: gw.ed25519Verifier };
 }
 
-// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--workers N] [--queue N] [--pace F] [--in-process]
+// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--in-process]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -321,6 +334,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}),
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     ...(arg('pace', 0) ? { pacedFraction: arg('pace', 0) } : {}),
+    ...(process.argv.includes('--ed25519') ? { ed25519Library: process.argv[process.argv.indexOf('--ed25519') + 1] as 'auto' | 'libsodium' | 'node' } : {}),
     inProcess: process.argv.includes('--in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));
 }

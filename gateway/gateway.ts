@@ -14,10 +14,11 @@ import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import type { LedgerBackend } from '../ledger/backend.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
 import { nodeVerify } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
+import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
 import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
@@ -46,6 +47,8 @@ export interface RunningGateway {
   mqttPort: number;
   /** C2SP verifier key of the checkpoint key: what verifiers put in their trust file. */
   checkpointVerifierKey: string;
+  /** Who verifies Ed25519 reading signatures (config ed25519Library; P-256 is node:crypto always). */
+  ed25519Verifier: 'libsodium' | 'node:crypto';
   trust: TrustMaterial;
   app: HttpApp;
   broker: EmbeddedBroker;
@@ -65,6 +68,12 @@ export interface GatewayRuntime {
 
 export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
   const config = loadConfig(overrides);
+  let sodium: LoadedSodium | null;
+  try {
+    sodium = resolveEd25519(config.ed25519Library);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const nowMs = runtime.now ?? Date.now;
   const nowS = () => Math.floor(nowMs() / 1000);
   // One KeyObject cache on the main thread for registry, token and verdict checks (workers keep their own).
@@ -122,7 +131,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const registry = new Registry(trust.anchors, ledger, verifier);
   await registry.load();
 
-  const pool = new VerifyPool(config.verifyWorkers);
+  const pool = new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
   const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
     broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
   const pipeline = new Pipeline(
@@ -216,6 +225,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     httpPort,
     mqttPort,
     checkpointVerifierKey,
+    ed25519Verifier: sodium ? 'libsodium' : 'node:crypto',
     trust,
     app,
     broker,

@@ -21,6 +21,7 @@ export function registerGateway(program: Command): void {
     .option('--block-max-entries <n>', `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
     .option('--block-max-ms <ms>', `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
     .option('--verify-workers <n>', `signature worker threads (default ${DEFAULT_CONFIG.verifyWorkers})`)
+    .option('--ed25519-library <lib>', `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
     .option('--log-level <level>', `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
     .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
     .action(async (o: Record<string, string | undefined>) => {
@@ -36,6 +37,7 @@ export function registerGateway(program: Command): void {
         blockMaxEntries: o.blockMaxEntries,
         blockMaxMs: o.blockMaxMs,
         verifyWorkers: o.verifyWorkers,
+        ed25519Library: o.ed25519Library,
         logLevel: o.logLevel,
       };
       let gw;
@@ -58,6 +60,7 @@ export function registerGateway(program: Command): void {
           `  data          ${gw.config.dataDir}`,
           `  root(s)       ${roots}`,
           `  checkpoint key ${gw.checkpointVerifierKey}`,
+          `  Ed25519 verify ${gw.ed25519Verifier} (P-256: node:crypto)`,
           '',
         ].join('\n'),
       );

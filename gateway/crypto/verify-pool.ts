@@ -1,12 +1,13 @@
 /**
- * Signature verification off the event loop: a small pool of worker threads running node:crypto. Requests are
- * batched per turn of the event loop (up to `batchSize`) and sent to the least-busy worker; a batch of 256 pays
- * the postMessage cost once (KNOWN-GROUND: 15.5k–18.3k Ed25519/s through 2 workers). With 0 workers it verifies
- * inline on the calling thread (still node:crypto).
+ * Signature verification off the event loop: a small pool of worker threads running node:crypto (P-256) and
+ * libsodium (Ed25519, when given: sodium.ts). Requests are batched per turn of the event loop (up to `batchSize`)
+ * and sent to the least-busy worker; a batch of 256 pays the postMessage cost once (KNOWN-GROUND: 15.5k–18.3k
+ * Ed25519/s through 2 workers on node:crypto). With 0 workers it verifies inline on the calling thread.
  */
 import { Worker } from 'node:worker_threads';
 import * as nodeCrypto from 'node:crypto';
 import { makeNodeVerify, type RawVerify } from './node-verify-factory.js';
+import type { LoadedSodium } from './sodium.js';
 
 export interface VerifyRequest {
   alg: number;
@@ -85,7 +86,7 @@ try {
   if (workerData.nice && Number.isInteger(tid) && tid > 0) require('node:os').setPriority(tid, workerData.nice);
 } catch {}
 const makeNodeVerify = ${makeNodeVerify.toString()};
-const verify = makeNodeVerify(crypto);
+const verify = makeNodeVerify(crypto, 100000, workerData.sodiumPath ? require(workerData.sodiumPath) : null);
 parentPort.on('message', (batch) => {
   const buf = new Uint8Array(batch.packed);
   const results = new Uint8Array(batch.count);
@@ -123,10 +124,11 @@ export class VerifyPool {
   };
   private closed = false;
 
-  constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE) {
-    this.inline = workers === 0 ? makeNodeVerify(nodeCrypto) : null;
+  /** `sodium`: verify Ed25519 with libsodium (sodium.ts), in the workers and inline; null: node:crypto only. */
+  constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE, sodium: LoadedSodium | null = null) {
+    this.inline = workers === 0 ? makeNodeVerify(nodeCrypto, undefined, sodium?.binding ?? null) : null;
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice, sodiumPath: sodium?.path ?? null } });
       const slot: WorkerSlot = { worker, inflight: 0, batches: new Map() };
       worker.on('message', (msg: { id: number; results: Uint8Array }) => {
         const batch = slot.batches.get(msg.id);
