@@ -5,10 +5,11 @@
  * - Roles: a root issues only agencies, an agency only devices, a device nothing (ROLE_VIOLATION).
  * - Every certificate must be valid at the given time: nbf <= t < exp (RFC 8392 §3.1.4, §3.1.5).
  * - Signatures (RFC 9052 §4.4) through an injectable SignatureVerifier (node:crypto on the gateway).
+ * - Every holder and anchor key must be usable (cose-key.ts assertUsableKey: no small-order Ed25519 keys).
  */
 import { SUPPORTED_ALGS, assertAlg, type Alg, type SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { keyThumbprint, publicKey, type PublicKey } from './cose-key.js';
+import { assertUsableKey, keyThumbprint, publicKey, type PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
 import { decodeCertificate, type DecodedCertificate, type Role } from './certificate.js';
 import { fail } from './errors.js';
@@ -34,6 +35,7 @@ export function trustAnchors(inputs: readonly TrustAnchorInput[]): TrustAnchors 
   const byKid = new Map<string, TrustAnchor>();
   for (const a of inputs) {
     const key = publicKey(a.key.alg, a.key.raw);
+    assertUsableKey(key, `anchor ${a.name}`);
     const kid = keyThumbprint(key);
     byKid.set(toHex(kid), { ...a, key, kid });
   }
@@ -106,6 +108,7 @@ export function validateChain(
     if (!bytesEqual(cert.issuerKid, issuerKid)) fail('CHAIN_INVALID', 'kid is not the issuer key thumbprint', `${path}.kid`);
     assertAlg(cert.sign1.alg, `${path}.protected.alg`, allowed);
     assertAlg(cert.holderKey.alg, `${path}.claims.cnf.alg`, allowed);
+    assertUsableKey(cert.holderKey, `${path}.claims.cnf`);
     verifySign1(cert.sign1, issuerKey, { allowedAlgs: allowed, ...(opts.verifier ? { verifier: opts.verifier } : {}) });
     if (ISSUER_ROLE[cert.claims.role] !== issuerRole) {
       fail('ROLE_VIOLATION', `a ${issuerRole} may not issue a ${cert.claims.role} certificate`, `${path}.claims.role`);

@@ -2,6 +2,7 @@
  * COSE_Key (RFC 9052 §7, RFC 9053 §7): OKP for Ed25519 and EC2 for P-256, and the key thumbprint of
  * RFC 9679 (SHA-256 over the deterministic encoding of the required parameters), which we use as `kid`.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { ALG_EDDSA, ALG_ES256, assertAlg, publicKeyLength, type Alg } from './algorithms.js';
 import { concatBytes } from './bytes.js';
 import { encode } from './cbor.js';
@@ -63,4 +64,22 @@ export function coseKeyFromMap(value: unknown, path = 'cose_key'): PublicKey {
 /** RFC 9679 COSE Key Thumbprint with SHA-256: 32 bytes. Used as `kid` everywhere. */
 export function keyThumbprint(key: PublicKey): Uint8Array {
   return sha256(encode(requiredParams(key)));
+}
+
+/**
+ * A key a certificate may bind: an Ed25519 key must decode strictly (RFC 8032 §5.1.3, canonical y) to a point of
+ * large order. Under a small-order key a signature anyone can make verifies for every message with cofactorless
+ * verifiers such as OpenSSL (R = identity, S = 0 under the identity key), so such a key proves nothing about who
+ * signed. Checked where certificates are validated (chain.ts), once per certificate. P-256 keys that are not points
+ * verify nothing (every verifier refuses them) and need no check here.
+ */
+export function assertUsableKey(key: PublicKey, path = 'key'): void {
+  if (key.alg !== ALG_EDDSA) return;
+  let smallOrder: boolean;
+  try {
+    smallOrder = ed25519.Point.fromBytes(key.raw, false).isSmallOrder();
+  } catch {
+    return fail('CLAIM_INVALID', 'Ed25519 key is not a canonical encoding of a curve point', path);
+  }
+  if (smallOrder) fail('CLAIM_INVALID', 'Ed25519 key is a point of small order: signatures under it prove nothing', path);
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   toBase64, fromBase64, decodeProofBundle, verifyBundle, parseTrust, openCheckpoint, parseVerifierKey, verifyConsistency,
   verifyInclusion, fromHex, issueCertificate, createSign1, encode, CT_REVOCATION, nobleSigner, generateSecretKey, ALG_EDDSA, decodeCertificate,
+  deviceIdFromKey, deviceIdToHex,
 } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { loadConfig, ConfigError } from '../../gateway/config.js';
@@ -62,6 +63,18 @@ describe('registry API', () => {
     expect(decodeCertificate(bytes).claims.role).toBe('agency');
     expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(bytes) })).body.code).toBe('UNKNOWN_KEY');
     expect((await post(t.gw, '/v1/devices', { certificate: toBase64(bytes) })).body.code).toBe('ROLE_VIOLATION');
+  });
+
+  test('CLAIM_INVALID: a device certificate binding a small-order Ed25519 key (a key anyone could sign for)', async () => {
+    const weak = { alg: ALG_EDDSA, raw: fromHex('01' + '00'.repeat(31)) } as const;
+    const t0 = nowS();
+    const bytes = await issueCertificate(psb.signer, kidOf(psb.signer), {
+      iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(weak)), role: 'device', holderKey: weak, iat: t0, nbf: t0 - 10, exp: t0 + 1000,
+      profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: new Uint8Array(32) },
+    });
+    const r = await post(t.gw, '/v1/devices', { certificate: toBase64(bytes) });
+    expect([r.status, r.body.code]).toEqual([422, 'CLAIM_INVALID']);
+    expect((await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${deviceIdToHex(deviceIdFromKey(weak))}` })).statusCode).toBe(404);
   });
 
   test("ROLE_VIOLATION: an agency cannot revoke another agency's device", async () => {

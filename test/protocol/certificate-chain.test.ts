@@ -48,6 +48,26 @@ describe('certificates', async () => {
     });
   }
 
+  // A small-order Ed25519 key admits signatures anyone can make (R = identity, S = 0 verifies under the identity key
+  // for every message on cofactorless verifiers such as OpenSSL): no certificate or anchor may bind one.
+  const identityKey = fromHex('01' + '00'.repeat(31));
+  const orderTwoKey = fromHex('ec' + 'ff'.repeat(30) + '7f'); // y = p - 1: the point of order 2
+  const nonCanonicalKey = fromHex('ee' + 'ff'.repeat(30) + '7f'); // y = p + 1 >= p: not a canonical encoding
+  for (const [name, raw] of [['the identity', identityKey], ['the order-2 point', orderTwoKey], ['a non-canonical encoding', nonCanonicalKey]] as const) {
+    it(`refuses a device or agency certificate whose Ed25519 key is ${name}: CLAIM_INVALID`, async () => {
+      const window = { iat: NOW - DAY, nbf: NOW - DAY, exp: NOW + DAY };
+      const key = { alg: ALG_EDDSA, raw } as const;
+      const device = decodeCertificate(await issueCertificate(c.agency, kidOf(c.agency), {
+        iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(key)), role: 'device', holderKey: key, ...window,
+        profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE },
+      }));
+      expect(await codeOf(() => validateChain([device, c.agencyCert], c.anchors, NOW))).toBe('CLAIM_INVALID');
+      const agency = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'weak.example', role: 'agency', holderKey: key, ...window }));
+      expect(await codeOf(() => validateChain([agency], c.anchors, NOW))).toBe('CLAIM_INVALID');
+      expect(await codeOf(() => trustAnchors([{ name: 'weak.root', key }]))).toBe('CLAIM_INVALID');
+    });
+  }
+
   it('rejects a self-described root whose kid is not its own key: CHAIN_INVALID', async () => {
     const m = claimsToMap({ ...c.rootCert.claims });
     expect(await codeOf(async () => decodeCertificate(await rawCert(c.agency, m)))).toBe('CHAIN_INVALID');
