@@ -16,7 +16,7 @@ import type { SignatureVerifier } from '../protocol/algorithms.js';
 import type { LedgerBackend } from '../ledger/backend.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
-import { nodeVerify } from './crypto/node-verifier.js';
+import { createNodeVerifier } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
 import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
 import { createMetrics } from './metrics.js';
@@ -76,8 +76,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   }
   const nowMs = runtime.now ?? Date.now;
   const nowS = () => Math.floor(nowMs() / 1000);
-  // One KeyObject cache on the main thread for registry, token and verdict checks (workers keep their own).
-  const verifier: SignatureVerifier = nodeVerify;
+  // One KeyObject cache on the main thread for registry and token checks (workers keep their own), on the same
+  // Ed25519 library as the readings so that one acceptance rule holds across the gateway (crypto/sodium.ts).
+  const verifier: SignatureVerifier = createNodeVerifier(100_000, sodium?.binding ?? null);
   const trust: TrustMaterial = config.trustFile
     ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };

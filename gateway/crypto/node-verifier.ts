@@ -8,9 +8,11 @@
 import * as crypto from 'node:crypto';
 import type { SignatureVerifier } from '../../protocol/algorithms.js';
 import { makeNodeVerify } from './node-verify-factory.js';
+import type { SodiumVerify } from './sodium.js';
 
-export function createNodeVerifier(cacheSize = 100_000): SignatureVerifier {
-  return makeNodeVerify(crypto, cacheSize);
+/** `sodium`: Ed25519 on libsodium (crypto/sodium.ts), as the gateway's reading checks use where it loads. */
+export function createNodeVerifier(cacheSize = 100_000, sodium: SodiumVerify | null = null): SignatureVerifier {
+  return makeNodeVerify(crypto, cacheSize, sodium);
 }
 
 /** Shared instance for the main thread. */
