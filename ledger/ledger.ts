@@ -177,10 +177,11 @@ export class Ledger extends LedgerQueries {
   }
 
   /** Append a whole block at once (bulk load, bench): resolves with each entry's result. */
-  appendBlock(inputs: readonly EntryInput[]): Promise<SubmitResult[]> {
-    if (this.#closed) return Promise.reject(fail('UNAVAILABLE', 'ledger is closed'));
+  async appendBlock(inputs: readonly EntryInput[]): Promise<SubmitResult[]> {
+    // async: a closed ledger or a bad input rejects the promise, as `submit` does, instead of throwing at the call.
+    if (this.#closed) fail('UNAVAILABLE', 'ledger is closed');
     inputs.forEach(checkInput);
-    if (inputs.length === 0) return Promise.resolve([]);
+    if (inputs.length === 0) return [];
     return new Promise<SubmitResult[]>((resolve, reject) => {
       this.#enqueueBlock({ inputs, settle: (results, err) => (results ? resolve(results) : reject(err)) });
     });

@@ -81,6 +81,10 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
         expect(answered).toBe(false);
       });
       expect((closed as { code?: string }).code).toBe('UNAVAILABLE');
+      // appendBlock answers the same way: a rejected promise, never a throw at the call.
+      let pending: Promise<unknown> | undefined;
+      expect(() => (pending = ledger.appendBlock([reading(10)]))).not.toThrow();
+      await expect(pending).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     });
 
     it('blocks are hash-linked; consistency between every pair of checkpoints', async () => {
