@@ -4,7 +4,7 @@
  * - Links: cert.iss == issuer sub (or anchor name) and cert kid == issuer key thumbprint (RFC 9679).
  * - Roles: a root issues only agencies, an agency only devices, a device nothing (ROLE_VIOLATION).
  * - Every certificate must be valid at the given time: nbf <= t < exp (RFC 8392 §3.1.4, §3.1.5).
- * - Signatures (RFC 9052 §4.4) through an injectable SignatureVerifier (node:crypto on the gateway).
+ * - Signatures (RFC 9052 §4.4) through an injectable SignatureVerifier (node:crypto and libsodium on the gateway).
  * - Every holder and anchor key must be usable (cose-key.ts assertUsableKey: no small-order Ed25519 keys).
  */
 import { SUPPORTED_ALGS, assertAlg, type Alg, type SignatureVerifier } from './algorithms.js';
