@@ -51,9 +51,9 @@ export function loadSodium(): LoadedSodium | null {
  * The library for a configured choice: 'auto' is libsodium where it loads, else node:crypto; 'libsodium' that is
  * missing is an error (the start stops with it); 'node' is node:crypto.
  */
-export function resolveEd25519(choice: Ed25519Library): LoadedSodium | null {
+export function resolveEd25519(choice: Ed25519Library, load: () => LoadedSodium | null = loadSodium): LoadedSodium | null {
   if (choice === 'node') return null;
-  const sodium = loadSodium();
+  const sodium = load();
   if (!sodium && choice === 'libsodium') {
     throw new Error('ed25519Library is libsodium but sodium-native does not load on this platform (use auto or node)');
   }

@@ -30,6 +30,10 @@ describe('libsodium for Ed25519', () => {
     expect(resolveEd25519('auto')?.path).toBe(sodium!.path);
     expect(resolveEd25519('libsodium')?.path).toBe(sodium!.path);
     expect(resolveEd25519('node')).toBeNull();
+    // Where sodium-native does not load: auto falls back to node:crypto, an explicit libsodium stops the start.
+    const missing = () => null;
+    expect(resolveEd25519('auto', missing)).toBeNull();
+    expect(() => resolveEd25519('libsodium', missing)).toThrow(/does not load/);
   });
 
   test('config: ed25519Library is auto by default, set by ORIGINPROOF_ED25519_LIBRARY, and anything else stops the start', () => {
