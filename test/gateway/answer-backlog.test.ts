@@ -2,23 +2,17 @@
  * A device that stops reading its socket cannot grow the gateway's memory with answers: beyond MAX_ANSWER_BACKLOG
  * bytes waiting on its connection, answers are dropped (QoS 0; the device resends and gets the same answer).
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { createConnectToken, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/broker.js';
-import { gatewayWithDevices, nowS, type Device, type TestGateway } from './harness.js';
+import { nowS, useGatewayWithDevices } from './harness.js';
 
-let t: TestGateway;
-let dev: Device;
-beforeAll(async () => {
-  const g = await gatewayWithDevices(1);
-  t = g.t;
-  dev = g.devices[0]!;
-});
-afterAll(() => t.stop());
+const fx = useGatewayWithDevices(1);
 
 test('answers beyond the backlog cap of a connection that is not read are dropped; every reading is still answered or counted', async () => {
+  const { t, dev } = fx;
   // The gateway's side of a connection whose device stopped reading: writes are taken until 4 kB, then never finish.
   let written = 0;
   const conn = new Duplex({
@@ -55,6 +49,6 @@ test('answers beyond the backlog cap of a connection that is not read are droppe
 });
 
 async function rejectedCount(): Promise<number> {
-  const text = await t.gw.app.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body);
+  const text = await fx.t.gw.app.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body);
   return [...text.matchAll(/^originproof_readings_rejected_total\{code="MALFORMED"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -15,7 +15,7 @@ import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import { loadSodium, resolveEd25519 } from '../../gateway/crypto/sodium.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
 import { ConfigError, loadConfig } from '../../gateway/config.js';
-import { connectDevice, gatewayWithDevices, reading, type Device, type TestGateway } from './harness.js';
+import { connectDevice, reading, useGatewayWithDevices } from './harness.js';
 
 const sodium = loadSodium();
 const viaSodium = makeNodeVerify(crypto, 100, sodium?.binding ?? null);
@@ -136,16 +136,10 @@ describe('libsodium for Ed25519', () => {
 });
 
 describe.each(['auto', 'node'] as const)('gateway with ed25519Library %s', (library) => {
-  let t: TestGateway;
-  let dev: Device;
-  beforeAll(async () => {
-    const g = await gatewayWithDevices(1, { ed25519Library: library });
-    t = g.t;
-    dev = g.devices[0]!;
-  });
-  afterAll(() => t.stop());
+  const fx = useGatewayWithDevices(1, { ed25519Library: library });
 
   test('says which library verifies, accepts a signed Ed25519 reading and refuses a forged one (BAD_SIGNATURE)', async () => {
+    const { t, dev } = fx;
     expect(t.gw.ed25519Verifier).toBe(library === 'auto' ? 'libsodium' : 'node:crypto');
     const c = await connectDevice(t.gw, dev);
     await c.publish(await reading(dev, 1));

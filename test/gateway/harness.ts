@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
   deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
@@ -112,6 +113,20 @@ export async function gatewayWithDevices(count = 1, overrides: Record<string, un
   for (let i = 0; i < count; i++) devices.push(await pki.device(agency));
   await register(t.gw, agency, devices);
   return { t, agency, devices };
+}
+
+/**
+ * `gatewayWithDevices` for a whole suite: registers its beforeAll/afterAll and returns the fixture, filled in once
+ * beforeAll has run (read it inside tests; `dev` is the first device).
+ */
+export function useGatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}): { t: TestGateway; agency: Party; devices: Device[]; dev: Device } {
+  const fx = {} as { t: TestGateway; agency: Party; devices: Device[]; dev: Device };
+  beforeAll(async () => {
+    Object.assign(fx, await gatewayWithDevices(count, overrides));
+    fx.dev = fx.devices[0]!;
+  });
+  afterAll(() => fx.t?.stop());
+  return fx;
 }
 
 export async function post(gw: RunningGateway, url: string, body: unknown) {

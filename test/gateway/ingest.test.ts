@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectDevice, gatewayWithDevices, reading, type Device, type TestGateway } from './harness.js';
+import { describe, expect, test } from 'vitest';
+import { connectDevice, reading, useGatewayWithDevices } from './harness.js';
 import { openCheckpoint, parseVerifierKey, leafHash, encodeLogEntry, toHex } from '../../protocol/index.js';
 
 describe('gateway ingestion: accept and receipt', () => {
-  let t: TestGateway;
-  let dev: Device;
-  beforeAll(async () => {
-    const g = await gatewayWithDevices(1);
-    t = g.t;
-    dev = g.devices[0]!;
-  });
-  afterAll(() => t.stop());
+  const fx = useGatewayWithDevices(1);
 
   test('a signed reading gets a receipt whose leaf hash and checkpoint the device can check', async () => {
+    const { t, dev } = fx;
     const c = await connectDevice(t.gw, dev);
     const bytes = await reading(dev, 1);
     await c.publish(bytes);

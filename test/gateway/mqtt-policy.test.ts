@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
 import { createConnectToken, receiptsTopic, readingsTopic } from '../../protocol/index.js';
-import { connectDevice, gatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connectDevice, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
 
@@ -184,16 +184,10 @@ describe('MQTT frame cap', () => {
 });
 
 describe('resend and replay', () => {
-  let t: TestGateway;
-  let a: Device;
-  beforeAll(async () => {
-    const g = await gatewayWithDevices(1);
-    t = g.t;
-    a = g.devices[0]!;
-  });
-  afterAll(() => t.stop());
+  const fx = useGatewayWithDevices(1);
 
   test('the very same envelope sent again gets its original receipt and is stored once', async () => {
+    const { t, dev: a } = fx;
     const c = await connectDevice(t.gw, a);
     const bytes = await reading(a, 7);
     await c.publish(bytes);
@@ -214,6 +208,7 @@ describe('resend and replay', () => {
   });
 
   test('after a gateway restart, a resend still gets the original receipt (sequence state is persisted)', async () => {
+    const { t, dev: a } = fx;
     let c = await connectDevice(t.gw, a);
     const bytes = await reading(a, 8);
     await c.publish(bytes);
