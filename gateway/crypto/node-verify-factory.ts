@@ -5,7 +5,10 @@
  *
  * Measured on this machine (KNOWN-GROUND.md, and `npm run bench` -> crypto section): node:crypto verifies
  * Ed25519 ~10x and P-256 ~30x faster than @noble/curves, which stays the pure browser path in protocol/.
+ * (Type imports are erased, so the one below does not reach the workers' source.)
  */
+import type { SodiumVerify } from './sodium.js';
+
 /**
  * `keySlot`: a number the caller gives every distinct key object (verify-pool.ts does, per worker), so the KeyObject
  * is found without turning the key into a string; the key bytes are still compared, so a reused slot cannot verify
@@ -20,7 +23,7 @@ export type RawVerify = (alg: number, publicKey: Uint8Array, message: Uint8Array
 export function makeNodeVerify(
   crypto: typeof import('node:crypto'),
   cacheSize = 100_000,
-  sodium: { crypto_sign_verify_detached(sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean } | null = null,
+  sodium: SodiumVerify | null = null,
 ): RawVerify {
   // DER SubjectPublicKeyInfo prefixes for raw keys (RFC 8410 §4 for Ed25519; RFC 5480 for P-256 uncompressed).
   const ED25519_SPKI = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
