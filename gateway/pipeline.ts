@@ -78,6 +78,7 @@ interface Job {
 
 /** A reading admitted and on its way into a block; resends of the same envelope meanwhile wait for its receipt. */
 interface PendingEntry {
+  seq: number;
   bytes: Uint8Array;
   followers: Job[] | null;
 }
@@ -91,8 +92,12 @@ interface DeviceLane {
   busy: boolean;
   /** Readings in arrival order; the head is admitted once its signature result is in. */
   jobs: Fifo<Job>;
-  /** Readings admitted but not yet in a block, by seq: a resend waits for the same receipt. */
-  pending: Map<number, PendingEntry>;
+  /**
+   * Readings admitted but not yet in a block, in admission order (so they leave from the front): a resend waits for
+   * the same receipt. An array, not a Map by seq: a device has a few at most, and a Map's table was reallocated at
+   * almost every insert or delete, each table then living long enough to be promoted to the old generation.
+   */
+  pending: PendingEntry[];
 }
 
 const ACCEPTED: Promise<void> = Promise.resolve();
@@ -325,10 +330,10 @@ export class Pipeline {
     const previous = lane.lastSeq;
     lane.lastSeq = seq;
     const certRef = job.device.cert.certRef;
-    const entry: PendingEntry = { bytes: job.bytes, followers: null };
-    lane.pending.set(seq, entry);
+    const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
+    lane.pending.push(entry);
     this.log.submit({ type: ENTRY_READING, payload: job.bytes, certRef, receivedAtMs: job.receivedAtMs, deviceId: lane.deviceId, seq }, (err, e) => {
-      if (lane.pending.get(seq) === entry) lane.pending.delete(seq);
+      removePending(lane.pending, entry);
       let outcome: Outcome;
       if (e) {
         outcome = { ok: true, receipt: { seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }, resent: false };
@@ -345,7 +350,7 @@ export class Pipeline {
 
   private resendOrReplay(lane: DeviceLane, job: Job): void {
     const seq = job.seq;
-    const pending = lane.pending.get(seq);
+    const pending = findPending(lane.pending, seq);
     if (pending && bytesEqual(pending.bytes, job.bytes)) {
       (pending.followers ??= []).push(job);
       return;
@@ -401,7 +406,7 @@ export class Pipeline {
   private lane(deviceId: string): DeviceLane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: new Map() };
+      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [] };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -435,6 +440,18 @@ export class Pipeline {
       await Promise.race([new Promise<void>((r) => this.idle.push(r)), new Promise((r) => setTimeout(r, 10))]);
     }
   }
+}
+
+function findPending(pending: readonly PendingEntry[], seq: number): PendingEntry | undefined {
+  for (let i = 0; i < pending.length; i++) if (pending[i]!.seq === seq) return pending[i];
+  return undefined;
+}
+
+/** Entries leave in admission order, so almost always from the front. */
+function removePending(pending: PendingEntry[], entry: PendingEntry): void {
+  const i = pending.indexOf(entry);
+  if (i === 0) pending.shift();
+  else if (i > 0) pending.splice(i, 1);
 }
 
 function rejectWith(err: unknown, seq: number | null): Outcome {

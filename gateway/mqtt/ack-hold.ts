@@ -14,10 +14,24 @@ export interface Held {
   conn: Writable;
 }
 
-export class AckHold<C extends Held> {
-  private readonly held = new Map<C, number>();
+interface HoldState {
+  /** When the current hold began (`now()`), or -1: not held. */
+  since: number;
   /** Released in this tick: the uncork runs at the end of it, taking along whatever is written until then. */
-  private readonly releasing = new Set<C>();
+  releasing: boolean;
+  /** In the sweep's list. */
+  listed: boolean;
+}
+
+export class AckHold<C extends Held> {
+  // Per connection, made once (a WeakMap entry per client, not a Map insert and delete per reading: with one reading
+  // per device per block interval, that churn reallocated the tables every few hundred readings, and each table
+  // lived long enough to be promoted to the old generation, a fifth of what a paced reading left there).
+  private readonly states = new WeakMap<C, HoldState>();
+  /** Connections held, for the sweep: `listed` entries in an array that keeps its capacity (no reallocation). */
+  private readonly list: (C | undefined)[] = [];
+  private listed = 0;
+  private heldCount = 0;
   private readonly sweeper: NodeJS.Timeout | null;
 
   constructor(
@@ -34,16 +48,25 @@ export class AckHold<C extends Held> {
    * its PUBACK first, until the device's next answer (or `holdMs` from the first hold).
    */
   hold(client: C): void {
-    if (this.holdMs <= 0 || this.releasing.has(client)) return; // a flush is due this tick: it takes this PUBACK too
-    const since = this.held.get(client);
-    if (since !== undefined) {
+    if (this.holdMs <= 0) return;
+    let s = this.states.get(client);
+    if (!s) this.states.set(client, (s = { since: -1, releasing: false, listed: false }));
+    if (s.releasing) return; // a flush is due this tick: it takes this PUBACK too
+    if (s.since >= 0) {
       // A device that sends faster than it is answered still gets its PUBACKs within holdMs.
-      if (this.now() - since >= this.holdMs) this.release(client);
+      if (this.now() - s.since >= this.holdMs) this.release(client);
       return;
     }
     if (client.conn.destroyed) return;
     client.conn.cork();
-    this.held.set(client, this.now());
+    s.since = this.now();
+    this.heldCount++;
+    if (!s.listed) {
+      s.listed = true;
+      if (this.listed < this.list.length) this.list[this.listed] = client;
+      else this.list.push(client);
+      this.listed++;
+    }
   }
 
   /**
@@ -51,25 +74,40 @@ export class AckHold<C extends Held> {
    * tick, so all answers written to this connection in the same tick leave in that one write too.
    */
   release(client: C): void {
-    if (!this.held.delete(client)) return;
-    this.releasing.add(client);
+    const s = this.states.get(client);
+    if (!s || s.since < 0) return;
+    s.since = -1;
+    this.heldCount--;
+    s.releasing = true;
     process.nextTick(() => {
-      this.releasing.delete(client);
+      s.releasing = false;
       client.conn.uncork();
     });
   }
 
   get size(): number {
-    return this.held.size;
+    return this.heldCount;
   }
 
   private sweep(): void {
     const limit = this.now() - this.holdMs;
-    for (const [client, since] of this.held) if (since <= limit) this.release(client);
+    const list = this.list;
+    let kept = 0;
+    for (let i = 0; i < this.listed; i++) {
+      const client = list[i]!;
+      const s = this.states.get(client)!;
+      if (s.since >= 0 && s.since <= limit) this.release(client);
+      if (s.since < 0) s.listed = false;
+      else list[kept++] = client;
+    }
+    list.fill(undefined, kept, this.listed); // no references to connections that are gone
+    this.listed = kept;
   }
 
   close(): void {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const client of [...this.held.keys()]) this.release(client);
+    for (let i = 0; i < this.listed; i++) this.release(this.list[i]!);
+    this.list.fill(undefined, 0, this.listed);
+    this.listed = 0;
   }
 }

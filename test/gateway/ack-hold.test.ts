@@ -82,6 +82,30 @@ describe('acknowledgements held for the answer', () => {
     acks.close();
   });
 
+  test('a connection held again after its answer is held afresh and still swept in time, however often', async () => {
+    let now = 0;
+    const acks = new AckHold(20, () => now);
+    const { client, writes } = connection();
+    for (let i = 1; i <= 50; i++) {
+      acks.hold(client);
+      client.conn.write(`puback ${i}`);
+      acks.release(client);
+      client.conn.write(`receipt ${i}`);
+      await tick();
+    }
+    expect(writes).toHaveLength(50);
+    expect(writes[49]).toEqual(['puback 50', 'receipt 50']);
+    acks.hold(client); // held again; its answer never comes
+    client.conn.write('puback 51');
+    expect(acks.size).toBe(1);
+    now += 25;
+    const deadline = Date.now() + 2000;
+    while (writes.length === 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(writes[50]).toEqual(['puback 51']);
+    expect(acks.size).toBe(0);
+    acks.close();
+  });
+
   test('holdMs 0 holds nothing', async () => {
     const acks = new AckHold(0);
     const { client, writes } = connection();
