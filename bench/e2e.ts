@@ -8,7 +8,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
@@ -55,6 +55,8 @@ export interface E2eFleetResult {
   gatewayCores: number;
   /** the gateway's CPU time (all its threads) per reading in the maximum-rate phase */
   gatewayCpuUsPerReading: number;
+  /** the same by thread kind (µs per reading: event loop, verify workers, helpers); null where /proc is missing */
+  gatewayThreadsUs: ThreadCpu | null;
   /** CPU cores the publisher process (the simulated devices) used in the maximum-rate phase: not the gateway's */
   publisherCores: number;
   rawVerifyPerSec: number;
@@ -64,7 +66,7 @@ export interface E2eFleetResult {
   ratioSodium: number | null;
   atMaxP99Ms: number;
   /** at a fraction of the maximum rate: receipt latency, and the gateway's CPU time (all threads) per reading */
-  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number; gatewayCpuUsPerReading: number } | null;
+  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number; gatewayCpuUsPerReading: number; gatewayThreadsUs: ThreadCpu | null } | null;
   rejected: Record<string, number>;
   /** the gateway's max RSS while this fleet ran */
   gatewayRssMb: number;
@@ -80,6 +82,14 @@ export interface E2eResult {
   /** who verified Ed25519 in the gateway: libsodium or node:crypto (its start banner) */
   ed25519Verifier: string;
 }
+
+/**
+ * OP_BENCH_MARKS=1: print each timed phase's start and end on the monotonic clock (µs), the clock of a V8 CPU
+ * profile's timestamps and of `perf record -k CLOCK_MONOTONIC`, so a profile of the gateway can be cut to one phase.
+ */
+const mark = (what: string) => {
+  if (process.env.OP_BENCH_MARKS) process.stderr.write(`mark ${Number(process.hrtime.bigint() / 1000n)} ${what}\n`);
+};
 
 const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
 const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
@@ -150,8 +160,25 @@ interface GatewayUnderTest {
   /** V8 heap and external memory, for the record of where RSS goes */
   heap?(): Promise<string>;
   cpuSeconds(): Promise<number>;
+  /** CPU seconds by thread kind (Linux /proc; null elsewhere): event loop, verify workers (niced), the rest */
+  threadCpu?(): Promise<ThreadCpu | null>;
   close(): Promise<void>;
 }
+
+/** CPU seconds of the gateway's threads by kind: the event loop, the verify workers, and V8's and libuv's helpers. */
+export interface ThreadCpu {
+  loop: number;
+  workers: number;
+  other: number;
+}
+
+/** µs per reading for each thread kind between two samples */
+function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number): ThreadCpu | null {
+  if (!a || !b || readings <= 0) return null;
+  const us = (x: number, y: number) => Math.round(((y - x) / readings) * 1e6);
+  return { loop: us(a.loop, b.loop), workers: us(a.workers, b.workers), other: us(a.other, b.other) };
+}
+
 
 async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const gw: RunningGateway = await startGateway({
@@ -185,6 +212,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}), ...(opts.ed25519Library ? { ORIGINPROOF_ED25519_LIBRARY: opts.ed25519Library } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  mark(`gateway spawned, pid ${child.pid}`);
   // OP_BENCH_GATEWAY_LOG=FILE: the gateway's stdout goes to FILE too (e.g. with --trace-gc in the node flags above)
   if (process.env.OP_BENCH_GATEWAY_LOG) child.stdout!.pipe(createWriteStream(process.env.OP_BENCH_GATEWAY_LOG));
   const urls = await new Promise<{ http: string; mqtt: string; ed25519: string }>((resolve, reject) => {
@@ -233,6 +261,23 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
       return `main-thread heap total ${await mb('originproof_nodejs_heap_size_total_bytes')} MB, used ${await mb('originproof_nodejs_heap_size_used_bytes')} MB, external ${await mb('originproof_nodejs_external_memory_bytes')} MB`;
     },
     cpuSeconds: async () => (await procCpu()) ?? metric('originproof_process_cpu_seconds_total'),
+    // Threads by kind: the main thread's tid is the pid; verify workers are the threads with a nice value above 0
+    // (verify-pool.ts sets it); everything else is V8's and libuv's helpers.
+    threadCpu: async () => {
+      const tids = await readdir(`/proc/${pid}/task`).catch(() => null);
+      if (!tids) return null;
+      const out: ThreadCpu = { loop: 0, workers: 0, other: 0 };
+      for (const tid of tids) {
+        const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => null);
+        if (!text) continue;
+        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        const sec = (Number(f[11]) + Number(f[12])) / ticks;
+        if (Number(tid) === pid) out.loop += sec;
+        else if (Number(f[16]) > 0) out.workers += sec; // nice (field 19)
+        else out.other += sec;
+      }
+      return out;
+    },
     close: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -240,6 +285,8 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
     },
   };
 }
+
+const threadsText = (t: ThreadCpu | null) => (t ? `: event loop ${t.loop}, verify workers ${t.workers}, helpers ${t.other}` : '');
 
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
@@ -286,11 +333,15 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       // reached the other worker in the timed phase (a KeyObject import each, ~5% of a worker's time there).
       await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true });
       const cpu0 = await gw.cpuSeconds();
+      const threads0 = (await gw.threadCpu?.()) ?? null;
+      mark(`${label} max`);
       const max = await pub.ask({ type: 'run', rate: 0, count: maxCount });
+      mark(`${label} max end`);
       const cpu = (await gw.cpuSeconds()) - cpu0;
+      const maxThreads = perReading(threads0, (await gw.threadCpu?.()) ?? null, Number(max.receipts));
       const maxPerSec = Number(max.perSec);
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
-      log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading), publisher ${max.publisherCores}`);
+      log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threadsText(maxThreads)}), publisher ${max.publisherCores}`);
       const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
       const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
       let paced: E2eFleetResult['paced'] = null;
@@ -298,16 +349,20 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       if (fleet.paced) {
         const rate = Math.floor(maxPerSec * (opts.pacedFraction ?? 0.8));
         const pcpu0 = await gw.cpuSeconds();
+        const pthreads0 = (await gw.threadCpu?.()) ?? null;
+        mark(`${label} paced`);
         const p = await pub.ask({ type: 'run', rate, count: pacedCount });
+        mark(`${label} paced end`);
         const cpuPerReadingUs = Math.round((((await gw.cpuSeconds()) - pcpu0) / (devices.length * pacedCount)) * 1e6);
-        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms; gateway CPU ${cpuPerReadingUs} µs per reading, publisher ${p.publisherCores} cores`);
-        paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), gatewayCpuUsPerReading: cpuPerReadingUs };
+        const pacedThreads = perReading(pthreads0, (await gw.threadCpu?.()) ?? null, devices.length * pacedCount);
+        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms; gateway CPU ${cpuPerReadingUs} µs per reading${threadsText(pacedThreads)}, publisher ${p.publisherCores} cores`);
+        paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), gatewayCpuUsPerReading: cpuPerReadingUs, gatewayThreadsUs: pacedThreads };
         pacedRejected = p.rejected as Record<string, number>;
       }
       await pub.exit();
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
-        maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100,
+        maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), gatewayThreadsUs: maxThreads, publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100,
         rawSodiumPerSec, ratioSodium: rawSodiumPerSec ? Math.round((maxPerSec / rawSodiumPerSec) * 100) / 100 : null, atMaxP99Ms: Number(max.p99), paced,
         rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
@@ -323,14 +378,14 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers, ed25519Verifier: gw.ed25519Verifier };
 }
 
-// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--in-process]
+// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--in-process]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : def;
   };
   runE2eBench({
-    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
+    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).filter((alg) => !process.argv.includes('--alg') || process.argv[process.argv.indexOf('--alg') + 1]?.toUpperCase() === algName(alg).toUpperCase()).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
     ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}),
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     ...(arg('pace', 0) ? { pacedFraction: arg('pace', 0) } : {}),
