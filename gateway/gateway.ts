@@ -146,6 +146,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       maxReadingAgeSeconds: config.maxReadingAgeSeconds,
       queueHighWater: config.queueHighWater,
       now: nowMs,
+      onSpace: () => broker?.resumeReading(),
     },
     crash ? crash.deliver(deliver) : deliver,
   );
@@ -172,9 +173,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
       connectionEpoch: () => pipeline.epoch,
+      full: () => pipeline.full,
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, ackHoldMs: config.mqttAckHoldMs },
   );
+
+  metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;
+  metrics.probes.parked = () => pipeline.parked;
 
   let ready = false;
   let ports: { port: number; wsPort: number | null } | null = null;

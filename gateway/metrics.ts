@@ -13,10 +13,15 @@ export interface GatewayMetrics {
   peakRss: Gauge;
   storageWritable: Gauge;
   storageFailures: Counter;
+  waitingToBeRead: Gauge;
+  parked: Gauge;
+  /** Read when /metrics is scraped; the gateway points them at its broker and pipeline once they exist. */
+  probes: { waitingToBeRead: () => number; parked: () => number };
 }
 
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
+  const probes = { waitingToBeRead: () => 0, parked: () => 0 };
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   return {
     registry,
@@ -42,5 +47,22 @@ export function createMetrics(defaults = false): GatewayMetrics {
     }),
     storageWritable: new Gauge({ name: 'originproof_storage_writable', help: '1 while the store takes writes, 0 after a failed write until it is reopened', registers: [registry] }),
     storageFailures: new Counter({ name: 'originproof_storage_failures_total', help: 'Failed store writes that stopped ingestion (disk full, I/O error)', registers: [registry] }),
+    waitingToBeRead: new Gauge({
+      name: 'originproof_mqtt_connections_waiting',
+      help: 'Device connections not read while the pipeline is full (their bytes wait in the socket)',
+      registers: [registry],
+      collect() {
+        this.set(probes.waitingToBeRead());
+      },
+    }),
+    parked: new Gauge({
+      name: 'originproof_pipeline_parked',
+      help: 'Readings taken above the queue high-water mark, waiting for a slot',
+      registers: [registry],
+      collect() {
+        this.set(probes.parked());
+      },
+    }),
+    probes,
   };
 }

@@ -52,6 +52,8 @@ export interface PipelineOptions {
   maxReadingAgeSeconds: number;
   queueHighWater: number;
   now?: () => number; // ms
+  /** A reading left the queue and the queue is below its high-water mark (the broker reads waiting devices again). */
+  onSpace?: () => void;
 }
 
 export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: false; error: OriginProofError; seq: number | null };
@@ -134,6 +136,16 @@ export class Pipeline {
 
   get queueDepth(): number {
     return this.depth;
+  }
+
+  /** At or above the high-water mark: a reading taken now would be parked (the broker stops reading devices). */
+  get full(): boolean {
+    return this.depth >= this.opts.queueHighWater;
+  }
+
+  /** Readings taken above the high-water mark, waiting for a slot (their publishers' MQTT flow is held). */
+  get parked(): number {
+    return this.waiters.length;
   }
 
   /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
@@ -421,7 +433,10 @@ export class Pipeline {
   private release(): void {
     const next = this.waiters.shift();
     if (next) next();
-    else this.setDepth(this.depth - 1);
+    else {
+      this.setDepth(this.depth - 1);
+      if (this.depth < this.opts.queueHighWater) this.opts.onSpace?.();
+    }
   }
 
   /**

@@ -16,6 +16,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { AckHold } from './ack-hold.js';
+import { ReadGate } from './read-gate.js';
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
 export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -36,6 +37,11 @@ export interface BrokerPolicy {
    * reconnects and resends what it holds in sequence order (see Pipeline.resume). Default: always 0.
    */
   connectionEpoch?(): number;
+  /**
+   * The pipeline takes no more readings now: devices' connections are not read until `resumeReading` (read-gate.ts).
+   * Default: never full.
+   */
+  full?(): boolean;
 }
 
 export function connackCodeFor(err: unknown): number {
@@ -88,6 +94,10 @@ export interface EmbeddedBroker {
    * if it is connected and subscribed there, else dropped (it resends the reading and gets the same answer).
    */
   deliver(deviceId: string, topic: string, payload: Uint8Array): void;
+  /** The pipeline has room again: read the connections that waited while it was full (read-gate.ts). */
+  resumeReading(): void;
+  /** Device connections waiting to be read while the pipeline is full. */
+  readonly waitingToBeRead: number;
   /** Close every device connection authenticated in an earlier connection epoch. */
   closeStaleConnections(): void;
   listen(host: string, port: number, wsPort: number | null): Promise<{ mqttPort: number; wsPort: number | null }>;
@@ -125,8 +135,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
+  const gate = new ReadGate(() => policy.full?.() ?? false);
   const accept = (conn: Duplex) => {
     pending.add(conn);
+    gate.wrap(conn);
     (aedes.handle as unknown as (c: Duplex) => void)(conn);
   };
 
@@ -160,7 +172,9 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
           deviceOf.set(client, id);
           readingsTopicOf.set(client, readingsTopic(id));
           epochOf.set(client, epoch());
-          pending.authenticated((client as unknown as { conn?: Duplex }).conn);
+          const conn = (client as unknown as { conn?: Duplex }).conn;
+          pending.authenticated(conn);
+          gate.authenticated(conn);
           done(null, true);
         },
         (err: unknown) => done(connackError(connackCodeFor(err), (err as Error).message), false),
@@ -247,6 +261,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     aedes,
     tcp,
     deliver,
+    resumeReading: () => gate.resume(),
+    get waitingToBeRead() {
+      return gate.size;
+    },
     get ws() {
       return ws;
     },

@@ -1,0 +1,76 @@
+/**
+ * Backpressure at the socket. aedes parses every packet of a chunk it reads from a connection at once and hands each
+ * PUBLISH to authorizePublish; the pipeline parks readings that arrive above its high-water mark, but a parked
+ * reading still holds its parsed packet, aedes' per-packet state and our callback in the JS heap. A burst of 20
+ * readings from each of 10,000 devices was 200,000 parked readings (~1.6 kB each) and ran the gateway out of heap.
+ *
+ * So while the pipeline is full, an authenticated connection's buffered bytes are not read at all: aedes asks for
+ * them (`conn.read()` once its previous packets are done) and gets nothing; the connection waits in a FIFO, its
+ * bytes stay in its socket's buffer and the kernel's (TCP flow control then slows the device down), and it is read
+ * again, oldest first, once the pipeline has room. What the heap holds is then bounded by the high-water mark plus
+ * the chunk of the connection read last, whatever the fleet sends. Unauthenticated connections are never gated
+ * (their CONNECT must get through; pending-connections.ts bounds them).
+ */
+import type { Duplex } from 'node:stream';
+import { Fifo } from '../fifo.js';
+
+type Read = (size?: number) => unknown;
+
+export class ReadGate {
+  private readonly subject = new WeakSet<Duplex>();
+  private readonly queued = new WeakSet<Duplex>();
+  private readonly waiting = new Fifo<Duplex>();
+  private scheduled = false;
+
+  /** `full`: the pipeline takes no more readings now (at or above its high-water mark). */
+  constructor(private readonly full: () => boolean) {}
+
+  /** Every connection, before aedes reads from it. */
+  wrap(conn: Duplex): void {
+    const read = conn.read as Read;
+    const gate = this;
+    // read(0) is how node:stream itself asks for a refill; only aedes' reads of data are gated.
+    (conn as unknown as { read: Read }).read = function (this: Duplex, size?: number) {
+      if (size !== 0 && gate.subject.has(conn) && gate.full()) {
+        gate.park(conn);
+        return null;
+      }
+      return read.call(this, size);
+    };
+  }
+
+  /** The connection authenticated as a device: from now on its reads wait while the pipeline is full. */
+  authenticated(conn: Duplex | undefined): void {
+    if (conn) this.subject.add(conn);
+  }
+
+  /** Connections waiting to be read. */
+  get size(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * The pipeline has room again: read waiting connections, oldest first, while it has. Deferred to a turn of its own
+   * (the caller is in the middle of answering readings) and coalesced, one pass per turn.
+   */
+  resume(): void {
+    if (this.scheduled || this.waiting.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      // Each 'readable' makes aedes read and parse the connection now (synchronously up to authorizePublish), so
+      // `full` sees what it took before the next one is read.
+      while (this.waiting.length > 0 && !this.full()) {
+        const conn = this.waiting.shift()!;
+        this.queued.delete(conn);
+        if (!conn.destroyed) conn.emit('readable');
+      }
+    });
+  }
+
+  private park(conn: Duplex): void {
+    if (this.queued.has(conn)) return;
+    this.queued.add(conn);
+    this.waiting.push(conn);
+  }
+}
