@@ -52,7 +52,7 @@ export interface PipelineOptions {
   maxReadingAgeSeconds: number;
   queueHighWater: number;
   now?: () => number; // ms
-  /** A reading left the queue and the queue is below its high-water mark (the broker reads waiting devices again). */
+  /** A reading left the queue and fewer than the high-water mark are parked (the broker reads waiting devices again). */
   onSpace?: () => void;
 }
 
@@ -138,9 +138,13 @@ export class Pipeline {
     return this.depth;
   }
 
-  /** At or above the high-water mark: a reading taken now would be parked (the broker stops reading devices). */
+  /**
+   * The queue is at its high-water mark and as many readings again are parked: the broker stops reading devices
+   * until this clears (mqtt/read-gate.ts). Parking (up to the mark) keeps a steady load's brief peaks in the
+   * pipeline's FIFO; the gate bounds bursts.
+   */
   get full(): boolean {
-    return this.depth >= this.opts.queueHighWater;
+    return this.waiters.length >= this.opts.queueHighWater;
   }
 
   /** Readings taken above the high-water mark, waiting for a slot (their publishers' MQTT flow is held). */
@@ -433,10 +437,8 @@ export class Pipeline {
   private release(): void {
     const next = this.waiters.shift();
     if (next) next();
-    else {
-      this.setDepth(this.depth - 1);
-      if (this.depth < this.opts.queueHighWater) this.opts.onSpace?.();
-    }
+    else this.setDepth(this.depth - 1);
+    if (this.waiters.length < this.opts.queueHighWater) this.opts.onSpace?.();
   }
 
   /**
