@@ -103,12 +103,18 @@ export function latestTable(r: BenchResults): string {
     rows.push(
       [
         `${alg} end to end, ${fmt(f.devices)} devices (publish -> verified on ${by} -> signed block -> receipt)`,
-        `${fmt(f.maxPerSec)} readings/s` + (f.gatewayCpuUsPerReading ? ` (gateway ${f.gatewayCpuUsPerReading} µs CPU per reading; devices' process ${f.publisherCores} cores)` : ''),
+        `${fmt(f.maxPerSec)} readings/s` +
+          (f.gatewayCpuUsPerReading
+            ? ` (gateway ${f.gatewayCpuUsPerReading} µs CPU per reading${threads(f.gatewayThreadsUs)}; devices' process ${f.publisherCores} cores)`
+            : ''),
         alg === 'EdDSA' ? '>= 10,000/s' : '>= 14,000/s',
       ],
       [`${alg} ratio end to end / raw node:crypto`, `${f.ratio}` + (f.ratioSodium ? ` (end to end / raw libsodium: ${f.ratioSodium})` : ''), '>= 1.0'],
     );
-    if (f.paced) rows.push([`${alg} receipt latency at 80% of max (${fmt(f.paced.ratePerSec)}/s): p50 / p95 / p99`, `${f.paced.p50Ms} / ${f.paced.p95Ms} / ${f.paced.p99Ms} ms`, 'p99 < 250 ms']);
+    if (f.paced) {
+      const cpu = f.paced.gatewayCpuUsPerReading ? ` (gateway ${f.paced.gatewayCpuUsPerReading} µs CPU per reading${threads(f.paced.gatewayThreadsUs)})` : '';
+      rows.push([`${alg} receipt latency at 80% of max (${fmt(f.paced.ratePerSec)}/s): p50 / p95 / p99`, `${f.paced.p50Ms} / ${f.paced.p95Ms} / ${f.paced.p99Ms} ms${cpu}`, 'p99 < 250 ms']);
+    }
   }
   if (r.e2e) {
     const big = [...r.e2e.fleets].sort((a, b) => b.devices - a.devices)[0];
@@ -142,4 +148,9 @@ export function scalingTable(r: BenchResults): string {
     rows.push([`inclusion proof, ${fmt(l.entries)} entries`, `${l.inclusionProofMedianMs} ms median`, `p99 ${l.inclusionProofP99Ms} ms`]);
   }
   return markdown(['scale', 'throughput / time', 'memory / tail'], rows);
+}
+
+/** The gateway's CPU per reading by thread kind, where the run measured it (older result files have none). */
+function threads(t: { loop: number; workers: number; other: number } | null | undefined): string {
+  return t ? `: event loop ${t.loop}, verify workers ${t.workers}, helpers ${t.other}` : '';
 }
