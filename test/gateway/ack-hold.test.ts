@@ -20,6 +20,12 @@ function connection() {
 }
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Wait (up to 2 s) until more than `count` writes have reached the socket: the sweep runs on a real timer. */
+async function writesBeyond(writes: unknown[], count: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (writes.length <= count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
 describe('acknowledgements held for the answer', () => {
   test('PUBACKs written while held leave with the answer, in one write', async () => {
     let now = 0;
@@ -75,8 +81,7 @@ describe('acknowledgements held for the answer', () => {
     acks.hold(client);
     client.conn.write('puback 1');
     expect(acks.size).toBe(1);
-    const deadline = Date.now() + 2000;
-    while (writes.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await writesBeyond(writes, 0);
     expect(writes).toEqual([['puback 1']]);
     expect(acks.size).toBe(0);
     acks.close();
@@ -99,8 +104,7 @@ describe('acknowledgements held for the answer', () => {
     client.conn.write('puback 51');
     expect(acks.size).toBe(1);
     now += 25;
-    const deadline = Date.now() + 2000;
-    while (writes.length === 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await writesBeyond(writes, 50);
     expect(writes[50]).toEqual(['puback 51']);
     expect(acks.size).toBe(0);
     acks.close();
