@@ -17,6 +17,7 @@ import { nodeSigner } from './node-signer.js';
 import { nodeVerifyRate, sodiumVerifyRate } from './crypto.js';
 import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
+import { threads } from './report.js';
 
 /** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
 export interface E2eFleet {
@@ -179,7 +180,6 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
   return { loop: us(a.loop, b.loop), workers: us(a.workers, b.workers), other: us(a.other, b.other) };
 }
 
-
 async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const gw: RunningGateway = await startGateway({
     dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers,
@@ -286,8 +286,6 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   };
 }
 
-const threadsText = (t: ThreadCpu | null) => (t ? `: event loop ${t.loop}, verify workers ${t.workers}, helpers ${t.other}` : '');
-
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const dir = await mkdtemp(join(tmpdir(), 'op-bench-e2e-'));
@@ -341,7 +339,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const maxThreads = perReading(threads0, (await gw.threadCpu?.()) ?? null, Number(max.receipts));
       const maxPerSec = Number(max.perSec);
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
-      log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threadsText(maxThreads)}), publisher ${max.publisherCores}`);
+      log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threads(maxThreads)}), publisher ${max.publisherCores}`);
       const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
       const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
       let paced: E2eFleetResult['paced'] = null;
@@ -355,7 +353,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
         mark(`${label} paced end`);
         const cpuPerReadingUs = Math.round((((await gw.cpuSeconds()) - pcpu0) / (devices.length * pacedCount)) * 1e6);
         const pacedThreads = perReading(pthreads0, (await gw.threadCpu?.()) ?? null, devices.length * pacedCount);
-        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms; gateway CPU ${cpuPerReadingUs} µs per reading${threadsText(pacedThreads)}, publisher ${p.publisherCores} cores`);
+        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms; gateway CPU ${cpuPerReadingUs} µs per reading${threads(pacedThreads)}, publisher ${p.publisherCores} cores`);
         paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), gatewayCpuUsPerReading: cpuPerReadingUs, gatewayThreadsUs: pacedThreads };
         pacedRejected = p.rejected as Record<string, number>;
       }

@@ -4,7 +4,7 @@
  */
 import type { CryptoBenchResult } from './crypto.js';
 import type { LedgerBenchResult } from './ledger.js';
-import type { E2eFleetResult, E2eResult } from './e2e.js';
+import type { E2eFleetResult, E2eResult, ThreadCpu } from './e2e.js';
 
 export interface BenchResults {
   crypto?: CryptoBenchResult[];
@@ -151,6 +151,6 @@ export function scalingTable(r: BenchResults): string {
 }
 
 /** The gateway's CPU per reading by thread kind, where the run measured it (older result files have none). */
-function threads(t: { loop: number; workers: number; other: number } | null | undefined): string {
+export function threads(t: ThreadCpu | null | undefined): string {
   return t ? `: event loop ${t.loop}, verify workers ${t.workers}, helpers ${t.other}` : '';
 }

@@ -38,7 +38,7 @@ export class ReadGate {
     const gate = this;
     // read(0) is how node:stream itself asks for a refill; only aedes' reads of data are gated.
     (conn as unknown as { read: Read }).read = function (this: Duplex, size?: number) {
-      if (size !== 0 && gate.subject.has(conn) && gate.full()) {
+      if (size !== 0 && gate.full() && gate.subject.has(conn)) {
         gate.park(conn);
         return null;
       }
