@@ -5,7 +5,7 @@
  * validity and revocation at the reading's time, reading type, firmware, signature (worker threads), clock,
  * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
  */
-import { sigStructure } from '../protocol/cose-sign1.js';
+import { LastProtectedHeader, sigStructure } from '../protocol/cose-sign1.js';
 import { OriginProofError, fail } from '../protocol/errors.js';
 import { checkReading, openReading, type OpenedReading } from '../protocol/reading.js';
 import { bytesEqual } from '../protocol/bytes.js';
@@ -100,6 +100,8 @@ interface DeviceLane {
    * almost every insert or delete, each table then living long enough to be promoted to the old generation.
    */
   pending: PendingEntry[];
+  /** The device's last protected header (alg, content type, kid), decoded: the same on all its readings. */
+  header: LastProtectedHeader;
 }
 
 const ACCEPTED: Promise<void> = Promise.resolve();
@@ -256,10 +258,11 @@ export class Pipeline {
     let seq: number | null = null;
     let job: Job;
     let request: VerifyRequest;
+    const lane = this.lane(deviceId);
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.checkStorage(generation);
-      const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes });
+      const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
       seq = opened.claims.seq;
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
@@ -272,7 +275,6 @@ export class Pipeline {
       queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0)));
       return;
     }
-    const lane = this.lane(deviceId);
     lane.jobs.push(job);
     this.pool.check(request, (err, ok) => {
       job.sig = ok && err === undefined;
@@ -422,7 +424,7 @@ export class Pipeline {
   private lane(deviceId: string): DeviceLane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [] };
+      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader() };
       this.lanes.set(deviceId, lane);
     }
     return lane;

@@ -6,6 +6,7 @@
  */
 import { nobleVerify, assertAlg, type Alg, type Signer, type SignatureVerifier, SUPPORTED_ALGS } from './algorithms.js';
 import { decode, decodeStrict, encode, Tag } from './cbor.js';
+import { bytesEqual } from './bytes.js';
 import { fail } from './errors.js';
 import type { PublicKey } from './cose-key.js';
 
@@ -61,6 +62,34 @@ export interface DecodeSign1Options {
   /** Accept alg in the unprotected bucket (some published examples do). Default false. */
   allowUnprotectedAlg?: boolean;
   what?: string;
+  /** With `strict`: reuse a protected bucket decoded before from the same bytes (see ProtectedHeaderCache). */
+  protectedCache?: ProtectedHeaderCache;
+}
+
+/**
+ * Decoded protected buckets by their bytes. A device puts the same bucket (alg, content type, kid) on every
+ * reading, so a receiver of many envelopes from one sender can keep what it decoded and skip decoding and strictly
+ * re-encoding the same bytes again: decoding is deterministic, so identical bytes give an identical map. Only
+ * buckets that passed the strict decode are remembered; the maps handed out are shared and must not be changed.
+ */
+export interface ProtectedHeaderCache {
+  lookup(bytes: Uint8Array): Map<unknown, unknown> | undefined;
+  remember(bytes: Uint8Array, headers: Map<unknown, unknown>): void;
+}
+
+/** The last protected bucket seen (one sender's): a copy of its bytes and its decoded map. */
+export class LastProtectedHeader implements ProtectedHeaderCache {
+  private bytes: Uint8Array | undefined;
+  private headers: Map<unknown, unknown> | undefined;
+
+  lookup(bytes: Uint8Array): Map<unknown, unknown> | undefined {
+    return this.bytes !== undefined && bytesEqual(bytes, this.bytes) ? this.headers : undefined;
+  }
+
+  remember(bytes: Uint8Array, headers: Map<unknown, unknown>): void {
+    this.bytes = bytes.slice(); // a copy: `bytes` is usually a view into a larger received buffer
+    this.headers = headers;
+  }
 }
 
 export function decodeSign1(bytes: Uint8Array, opts: DecodeSign1Options = {}): Sign1 {
@@ -80,9 +109,15 @@ export function decodeSign1(bytes: Uint8Array, opts: DecodeSign1Options = {}): S
   if (!(signature instanceof Uint8Array)) fail('MALFORMED', 'signature must be a byte string', 'signature');
   let protectedHeaders = new Map<unknown, unknown>();
   if (protectedBytes.length > 0) {
-    const p = opts.strict ? decodeStrict(protectedBytes, 'protected header') : decode(protectedBytes, 'protected header');
-    if (!(p instanceof Map)) fail('MALFORMED', 'protected header must encode a map', 'protected');
-    protectedHeaders = p;
+    const cache = opts.strict ? opts.protectedCache : undefined;
+    const cached = cache?.lookup(protectedBytes);
+    if (cached) protectedHeaders = cached;
+    else {
+      const p = opts.strict ? decodeStrict(protectedBytes, 'protected header') : decode(protectedBytes, 'protected header');
+      if (!(p instanceof Map)) fail('MALFORMED', 'protected header must encode a map', 'protected');
+      protectedHeaders = p;
+      cache?.remember(protectedBytes, p);
+    }
   }
   for (const label of protectedHeaders.keys()) {
     if (unprotected.has(label)) fail('MALFORMED', `header ${String(label)} appears in both buckets (RFC 9052 §3)`, 'unprotected');

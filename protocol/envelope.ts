@@ -6,7 +6,7 @@
  */
 import { assertAlg, type Alg } from './algorithms.js';
 import { decodeStrict } from './cbor.js';
-import { decodeSign1, type Sign1 } from './cose-sign1.js';
+import { decodeSign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { contentTypeName } from './content-types.js';
 import { fail } from './errors.js';
 import type { ClaimMap } from './schema.js';
@@ -18,10 +18,11 @@ export interface OpenedEnvelope {
   payload: ClaimMap;
 }
 
-export function openEnvelope(bytes: Uint8Array, contentType: number, what: string, maxBytes: number, allowedAlgs?: readonly Alg[]): OpenedEnvelope {
+/** `protectedCache`: see ProtectedHeaderCache (cose-sign1.ts); the checks below run on a cached bucket as well. */
+export function openEnvelope(bytes: Uint8Array, contentType: number, what: string, maxBytes: number, allowedAlgs?: readonly Alg[], protectedCache?: ProtectedHeaderCache): OpenedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail('MALFORMED', `${what} must be bytes`);
   if (bytes.length > maxBytes) fail('TOO_LARGE', `${what} is ${bytes.length} bytes; the limit is ${maxBytes}`);
-  const sign1 = decodeSign1(bytes, { strict: true, requireTag: true, what });
+  const sign1 = decodeSign1(bytes, protectedCache ? { strict: true, requireTag: true, what, protectedCache } : { strict: true, requireTag: true, what });
   if (sign1.contentType !== contentType) {
     const got = contentTypeName(sign1.contentType) ?? String(sign1.contentType);
     fail('MALFORMED', `${what} must have content type ${contentType}, got ${got}`, 'protected.content_type');

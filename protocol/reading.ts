@@ -13,7 +13,7 @@ import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
 import { encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
-import { createSign1, verifySign1, type Sign1 } from './cose-sign1.js';
+import { createSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
 import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
 import { openEnvelope } from './envelope.js';
@@ -136,9 +136,12 @@ export async function signReading(signer: Signer, claims: ReadingClaims): Promis
   return createSign1({ signer, payload: encode(map), kid: keyThumbprint(key), contentType: CT_READING });
 }
 
-/** Strict decode and schema checks; no signature check (verifyReading does that with the device certificate). */
-export function openReading(bytes: Uint8Array, opts: { maxBytes?: number } = {}): OpenedReading {
-  const env = openEnvelope(bytes, CT_READING, 'reading', opts.maxBytes ?? MAX_READING_BYTES);
+/**
+ * Strict decode and schema checks; no signature check (verifyReading does that with the device certificate).
+ * `protectedCache`: the gateway keeps each device's last protected bucket (ProtectedHeaderCache, cose-sign1.ts).
+ */
+export function openReading(bytes: Uint8Array, opts: { maxBytes?: number; protectedCache?: ProtectedHeaderCache } = {}): OpenedReading {
+  const env = openEnvelope(bytes, CT_READING, 'reading', opts.maxBytes ?? MAX_READING_BYTES, undefined, opts.protectedCache);
   return { bytes, sign1: env.sign1, kid: env.kid, claims: readingClaimsFromMap(env.payload) };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   signReading, openReading, verifyReading, readingClaimsToMap, createSign1, encode, CT_READING, subjectCommitment,
   createRevocation, verifyRevocation, utf8ToBytes, CLAIM_BIOMETRIC, CLAIM_SENSOR, CLAIM_SEQ, CLAIM_UEID, Tag,
-  imageMagic, looksLikeBlob, readingsTopic, parseTopic, assertReadingsTopic, deviceIdFromHex, deviceIdToHex,
+  imageMagic, looksLikeBlob, LastProtectedHeader, readingsTopic, parseTopic, assertReadingsTopic, deviceIdFromHex, deviceIdToHex,
   type ReadingClaims, type Signer,
 } from '../../protocol/index.js';
 import { makeChain, sensorClaims, NOW, kidOf, pubOf, codeOf, ALG_ES256, ALG_EDDSA, FIRMWARE } from './fixtures.js';
@@ -99,6 +99,26 @@ describe('reading rejections', async () => {
     expect(await codeOf(() => openReading(notMap))).toBe('MALFORMED');
     const noKid = await createSign1({ signer: c.device, payload: o.payload, contentType: CT_READING });
     expect(await codeOf(() => openReading(noKid))).toBe('MALFORMED');
+  });
+
+  it('a remembered protected header is reused for identical bytes only (non-canonical ones stay MALFORMED)', async () => {
+    const cache = new LastProtectedHeader();
+    const first = openReading(await good(), { protectedCache: cache });
+    const second = openReading(await signReading(c.device, sensorClaims(c, 2)), { protectedCache: cache });
+    expect(second.sign1.protectedHeaders).toBe(first.sign1.protectedHeaders); // the decoded map itself, not decoded again
+    expect(second.claims.seq).toBe(2);
+    const ec = await makeChain(ALG_ES256);
+    const es = openReading(await signReading(ec.device, sensorClaims(ec, 1)), { protectedCache: cache });
+    expect(es.kid).toEqual(kidOf(ec.device)); // other bytes: decoded afresh, not the remembered header
+    expect(es.sign1.protectedHeaders).not.toBe(first.sign1.protectedHeaders);
+    // The cache now holds this device's canonical header; the same header with alg -7 written in two bytes
+    // (0x38 0x06) instead of one (0x26) is not deterministically encoded and is refused.
+    const p = es.sign1.protectedBytes;
+    expect([...p.subarray(0, 3)]).toEqual([0xa3, 0x01, 0x26]);
+    const longAlg = new Uint8Array([0xa3, 0x01, 0x38, 0x06, ...p.subarray(3)]);
+    const nonCanonical = encode(new Tag([longAlg, new Map(), es.sign1.payload, es.sign1.signature], 18));
+    expect(await codeOf(() => openReading(nonCanonical, { protectedCache: cache }))).toBe('MALFORMED');
+    expect(await codeOf(() => openReading(nonCanonical))).toBe('MALFORMED');
   });
 
   it('verification: BAD_SIGNATURE, UNKNOWN_KEY, TYPE_NOT_ALLOWED, FIRMWARE_MISMATCH, CLOCK_SKEW, CERT_*', async () => {
