@@ -8,6 +8,7 @@ import { loadSodium } from '../gateway/crypto/sodium.js';
 import { ALG_EDDSA, ALG_ES256, generateSecretKey, nobleSigner, nobleVerify, type Alg } from '../protocol/algorithms.js';
 import { ed25519NoteSigner } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from '../gateway/crypto/node-note-signer.js';
+import { nodeSigner } from './node-signer.js';
 
 export interface CryptoBenchResult {
   alg: 'EdDSA' | 'ES256';
@@ -42,6 +43,25 @@ export function nodeVerifyRate(alg: Alg, ms = 1500): number {
   return rate(() => {
     const k = i++ & 63;
     if (!verify(alg, signer.publicKey, msgs[k]!, sigs[k]!)) throw new Error('bench signature failed');
+  }, ms);
+}
+
+/**
+ * As `nodeVerifyRate`, but over `keys` different keys in turn, each found by its key slot as the gateway's verify
+ * workers find a device's KeyObject: the like-for-like single-core baseline for a fleet of that many devices.
+ * Verifying one key over and over keeps its OpenSSL state in the CPU caches, which a fleet's keys do not enjoy.
+ */
+export function nodeVerifyRateOverKeys(alg: Alg, keys: number, ms = 1500): number {
+  const signers = Array.from({ length: keys }, () => nodeSigner(alg, generateSecretKey(alg)));
+  const n = Math.max(64, keys);
+  const msgs = Array.from({ length: n }, () => crypto.randomBytes(200));
+  const sigs = msgs.map((m, k) => signers[k % keys]!.sign(m) as Uint8Array);
+  const verify = makeNodeVerify(crypto);
+  for (let k = 0; k < n; k++) verify(alg, signers[k % keys]!.publicKey, msgs[k]!, sigs[k]!, k % keys); // import every key first
+  let i = 0;
+  return rate(() => {
+    const k = i++ % n;
+    if (!verify(alg, signers[k % keys]!.publicKey, msgs[k]!, sigs[k]!, k % keys)) throw new Error('bench signature failed');
   }, ms);
 }
 

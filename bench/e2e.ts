@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
 import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
-import { nodeVerifyRate, sodiumVerifyRate } from './crypto.js';
+import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './crypto.js';
 import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { threads } from './report.js';
@@ -62,6 +62,12 @@ export interface E2eFleetResult {
   publisherCores: number;
   rawVerifyPerSec: number;
   ratio: number;
+  /**
+   * Raw node:crypto on one core over this fleet's number of keys (at most 1,000) in turn, and end to end / that: the
+   * like-for-like baseline (`rawVerifyPerSec` verifies one key, which stays in the CPU caches). Fleets with latency only.
+   */
+  rawVerifyFleetKeysPerSec: number | null;
+  ratioFleetKeys: number | null;
   /** EdDSA: raw single-core libsodium verification (what the gateway uses where it loads) and end to end / that */
   rawSodiumPerSec: number | null;
   ratioSodium: number | null;
@@ -342,6 +348,8 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threads(maxThreads)}), publisher ${max.publisherCores}`);
       const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
       const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
+      const rawVerifyFleetKeysPerSec = fleet.paced ? nodeVerifyRateOverKeys(fleet.alg, Math.min(devices.length, 1000), 1500) : null;
+      log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key, ${rawVerifyFleetKeysPerSec ?? '-'}/s over ${Math.min(devices.length, 1000)} keys`);
       let paced: E2eFleetResult['paced'] = null;
       let pacedRejected: Record<string, number> = {};
       if (fleet.paced) {
@@ -361,6 +369,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
         maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), gatewayThreadsUs: maxThreads, publisherCores: Number(max.publisherCores), rawVerifyPerSec, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100,
+        rawVerifyFleetKeysPerSec, ratioFleetKeys: rawVerifyFleetKeysPerSec ? Math.round((maxPerSec / rawVerifyFleetKeysPerSec) * 100) / 100 : null,
         rawSodiumPerSec, ratioSodium: rawSodiumPerSec ? Math.round((maxPerSec / rawSodiumPerSec) * 100) / 100 : null, atMaxP99Ms: Number(max.p99), paced,
         rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
       });
