@@ -349,7 +349,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const rawVerifyPerSec = nodeVerifyRate(fleet.alg, 1500);
       const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
       const rawVerifyFleetKeysPerSec = fleet.paced ? nodeVerifyRateOverKeys(fleet.alg, Math.min(devices.length, 1000), 1500) : null;
-      log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key, ${rawVerifyFleetKeysPerSec ?? '-'}/s over ${Math.min(devices.length, 1000)} keys`);
+      log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key` + (rawVerifyFleetKeysPerSec ? `, ${rawVerifyFleetKeysPerSec}/s over ${Math.min(devices.length, 1000)} keys` : ''));
       let paced: E2eFleetResult['paced'] = null;
       let pacedRejected: Record<string, number> = {};
       if (fleet.paced) {
