@@ -104,7 +104,8 @@ export function latestTable(r: BenchResults): string {
   for (const alg of ['EdDSA', 'ES256'] as const) {
     const f = mainFleet(r, alg);
     const raw = rawRate(r, alg);
-    if (raw !== null) rows.push([`${alg} raw node:crypto verify, one core`, `${fmt(raw)}/s` + (f?.rawVerifyFleetKeysPerSec ? ` (${fmt(f.rawVerifyFleetKeysPerSec)}/s over the fleet's ${fmt(Math.min(f.devices, 1000))} keys in turn)` : ''), '']);
+    const samples = f?.rawVerifySamples && f.rawVerifySamples.length > 1 ? ` (median of ${f.rawVerifySamples.map(fmt).join(', ')})` : '';
+    if (raw !== null) rows.push([`${alg} raw node:crypto verify, one core`, `${fmt(raw)}/s${samples}` + (f?.rawVerifyFleetKeysPerSec ? ` (${fmt(f.rawVerifyFleetKeysPerSec)}/s over the fleet's ${fmt(Math.min(f.devices, 1000))} keys in turn)` : ''), '']);
     const sodium = alg === 'EdDSA' ? sodiumRate(r) : null;
     if (sodium !== null) rows.push([`${alg} raw libsodium verify, one core`, `${fmt(sodium)}/s`, '']);
     if (!f) continue;
