@@ -18,6 +18,7 @@ import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './cryp
 import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { threads } from './report.js';
+import { quantile } from './stats.js';
 
 /** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
 export interface E2eFleet {
@@ -107,11 +108,6 @@ const mark = (what: string) => {
 
 /** Length of each raw single-core verification sample taken around a fleet's phases (three per fleet). */
 const RAW_SAMPLE_MS = 1000;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
-};
 const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
 const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
 
@@ -381,7 +377,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       }
       await pub.exit();
       rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
-      const rawVerifyPerSec = median(rawVerifySamples);
+      const rawVerifyPerSec = quantile(rawVerifySamples);
       log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key (median of ${rawVerifySamples.join(', ')})` + (rawVerifyFleetKeysPerSec ? `, ${rawVerifyFleetKeysPerSec}/s over ${Math.min(devices.length, 1000)} keys` : ''));
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
@@ -404,16 +400,18 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
 
 // Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--in-process]
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name: string, def: number) => {
+  const text = (name: string): string | undefined => {
     const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? Number(process.argv[i + 1]) : def;
+    return i > 0 ? process.argv[i + 1] : undefined;
   };
+  const arg = (name: string, def: number) => Number(text(name) ?? def);
+  const only = text('alg')?.toUpperCase();
   runE2eBench({
-    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).filter((alg) => !process.argv.includes('--alg') || process.argv[process.argv.indexOf('--alg') + 1]?.toUpperCase() === algName(alg).toUpperCase()).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
+    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).filter((alg) => only === undefined || only === algName(alg).toUpperCase()).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
     ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}),
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     ...(arg('pace', 0) ? { pacedFraction: arg('pace', 0) } : {}),
-    ...(process.argv.includes('--ed25519') ? { ed25519Library: process.argv[process.argv.indexOf('--ed25519') + 1] as 'auto' | 'libsodium' | 'node' } : {}),
+    ...(text('ed25519') ? { ed25519Library: text('ed25519') as 'auto' | 'libsodium' | 'node' } : {}),
     inProcess: process.argv.includes('--in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));
 }

@@ -12,6 +12,7 @@ import { Ledger, type EntryInput } from '../ledger/ledger.js';
 import { LevelBackend } from '../ledger/level-backend.js';
 import { nodeNoteSigner } from '../ledger/signer.js';
 import { verifyLedger } from '../ledger/verify.js';
+import { quantile } from './stats.js';
 
 export interface LedgerBenchOptions {
   entries?: number;
@@ -52,7 +53,6 @@ export interface LedgerBenchResult {
   node: string;
 }
 
-const median = (xs: number[], q = 0.5): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
 const mb = (): number => Math.round(process.memoryUsage().rss / 1e6);
 /** Anonymous (heap, native allocations) and file-backed (LevelDB mmaps its table files) resident MB, on Linux. */
 function rssParts(): { anon: number; file: number } | undefined {
@@ -141,8 +141,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
       entries, blockSize, payloadBytes, appendPerSec: Math.round(entries / appendSeconds), appendSeconds: Math.round(appendSeconds * 10) / 10,
       appendPerCpuSec: Math.round(entries / appendCpuSeconds), loadAvg1,
       rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
-      openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(median(times) * 1000) / 1000,
-      inclusionProofP99Ms: Math.round(median(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }),
+      openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(quantile(times) * 1000) / 1000,
+      inclusionProofP99Ms: Math.round(quantile(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }),
       ...(proofsAtSize.length > 0 ? { proofsAtSize } : {}), ...(anonMax > 0 ? { rssAnonMaxMB: anonMax } : {}), ...(verifyRss ? { verifyRssAnonMB: verifyRss.anon, verifyRssFileMB: verifyRss.file } : {}), node: process.version,
     };
   } finally {
@@ -159,7 +159,7 @@ async function timeProofs(ledger: Ledger, size: number, count: number): Promise<
     await ledger.inclusionProof(index);
     times.push(performance.now() - p0);
   }
-  return { medianMs: Math.round(median(times) * 1000) / 1000, p99Ms: Math.round(median(times, 0.99) * 1000) / 1000 };
+  return { medianMs: Math.round(quantile(times) * 1000) / 1000, p99Ms: Math.round(quantile(times, 0.99) * 1000) / 1000 };
 }
 
 function arg(name: string): string | undefined {
