@@ -12,7 +12,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
-import { startGateway, type RunningGateway } from '../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type RunningGateway } from '../gateway/gateway.js';
 import { nodeSigner } from './node-signer.js';
 import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './crypto.js';
 import { npmStartArgs } from '../scripts/npm-start.js';
@@ -202,7 +202,7 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
     writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}), ...(opts.ed25519Library ? { ed25519Library: opts.ed25519Library } : {}),
   });
   return {
-    mqttUrl: gw.mqttUrl,
+    mqttUrl: plainMqttUrl(gw),
     ed25519Verifier: gw.ed25519Verifier,
     post: async (url, payload) => {
       const r = await gw.app.inject({ method: 'POST', url, payload });

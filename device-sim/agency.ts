@@ -41,10 +41,16 @@ export async function fetchCheckpointKey(httpUrl: string): Promise<string> {
  * The gateway's MQTT URL: its HTTP host and the MQTT port published on GET /v1/log (`mqtt.port`); port 1883 if
  * the gateway does not publish it.
  */
+/**
+ * The MQTT URL a device should use, from the gateway's `GET /v1/log`: MQTT over TLS where the gateway offers it
+ * (firmware-specs/SPEC.md §4), else plain MQTT; 1883 on the HTTP host if the gateway does not say.
+ */
 export async function fetchMqttUrl(httpUrl: string): Promise<string> {
-  const mqtt = (await getJson(`${httpUrl.replace(/\/$/, '')}/v1/log`)).mqtt as { port?: unknown } | null | undefined;
+  const mqtt = (await getJson(`${httpUrl.replace(/\/$/, '')}/v1/log`)).mqtt as { port?: unknown; tlsPort?: unknown } | null | undefined;
+  const host = new URL(httpUrl).hostname;
+  if (typeof mqtt?.tlsPort === 'number') return `mqtts://${host}:${mqtt.tlsPort}`;
   const port = typeof mqtt?.port === 'number' ? mqtt.port : 1883;
-  return `mqtt://${new URL(httpUrl).hostname}:${port}`;
+  return `mqtt://${host}:${port}`;
 }
 
 export class Agency {

@@ -269,6 +269,7 @@ const ATTACK_FNS: Record<AttackName, (ctx: AttackContext) => Promise<{ got: stri
     try {
       await mqtt.connectAsync(ctx.gateway.mqttUrl, {
         clientId: victim.id, username: victim.id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
+        ...(ctx.gateway.tlsCa ? { ca: ctx.gateway.tlsCa } : {}),
       }).then((c) => c.endAsync(true));
       return { got: null, detail: 'connected as another device!' };
     } catch (err) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decodeProofBundle, parseTrustText, verifyBundle, type Verdict } from '../protocol/index.js';
-import { startGateway } from '../gateway/gateway.js';
+import { plainMqttUrl, startGateway } from '../gateway/gateway.js';
 import { ATTACKS, type AttackName } from './attacks.js';
 import type { Device } from './device.js';
 import { runFleet, type FleetSummary } from './fleet.js';
@@ -62,7 +62,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     await env.registerSelf(gw.httpUrl);
     say(`2. agencies certified by the root and registered: ${psb.id} (public security bureau), ${env.id} (environmental bureau)`);
 
-    const endpoint = { httpUrl: gw.httpUrl, mqttUrl: gw.mqttUrl, aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey };
+    const endpoint = { httpUrl: gw.httpUrl, mqttUrl: plainMqttUrl(gw), aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey };
     const per = o.devicesPerKind ?? 3;
     const plan: [typeof psb, DeviceKind, number][] = [
       [psb, 'fingerprint-reader', per + 1],

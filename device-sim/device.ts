@@ -175,6 +175,8 @@ export class Device extends EventEmitter {
       reconnectPeriod: 0,
       connectTimeout: 5_000,
       keepalive: 30,
+      // mqtts: the gateway's certificate is checked against this CA, or the system's CAs without one
+      ...(this.state.gateway.tlsCa ? { ca: this.state.gateway.tlsCa } : {}),
     });
     client.on('message', (topic, payload) => this.onMessage(topic, new Uint8Array(payload)));
     await new Promise<void>((resolve, reject) => {

@@ -171,15 +171,17 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
 }
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
-export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
+export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
   const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), 'utf8')) as FleetManifest;
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
+  if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
   if (opts.count !== undefined && files.length < opts.count) throw new Error(`${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`);
   const devices = files.map((f) => {
     const statePath = join(dir, f);
     const state = readState(statePath);
     if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
+    if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
     return new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 });
   });
   let agency: Agency | null = null;

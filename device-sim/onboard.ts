@@ -26,6 +26,8 @@ export interface GatewayEndpoint {
   aud?: string;
   /** C2SP verifier key of the gateway's checkpoints; fetched from GET /v1/log when omitted. */
   checkpointVerifierKey?: string;
+  /** PEM of the CA that issued the gateway's TLS certificate (mqtts: URLs); omitted: the system's CAs. */
+  tlsCa?: string;
 }
 
 export interface OnboardOptions {
@@ -82,6 +84,7 @@ export async function onboardDevice(agency: Agency, o: OnboardOptions): Promise<
       mqttUrl: o.gateway.mqttUrl,
       aud: o.gateway.aud ?? DEFAULT_AUD,
       checkpointVerifierKey: o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl)),
+      ...(o.gateway.tlsCa ? { tlsCa: o.gateway.tlsCa } : {}),
     },
     seqReserved: -1,
     seqBlock: o.seqBlock ?? 100,

@@ -20,7 +20,8 @@ export interface DeviceStateFile {
   readingTypes: string[];
   /** Fingerprint readers: the agency-provisioned salt for subject commitments (hex, >= 16 bytes). */
   salt?: string;
-  gateway: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string | null };
+  /** `tlsCa`: PEM of the CA that issued the gateway's TLS certificate, for mqtts: URLs (absent: the system's CAs). */
+  gateway: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string | null; tlsCa?: string };
   /** Highest sequence number that may have been used (-1: none). */
   seqReserved: number;
   /** How many numbers one persist reserves (SPEC §5 "reserve blocks"). */

@@ -13,6 +13,7 @@ import { createConnectToken } from '../protocol/connect-token.js';
 import { decodeRejection } from '../protocol/receipt.js';
 import { readingsTopic, receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import { routesOf } from '../gateway/http/app.js';
+import { plainMqttUrl } from '../gateway/gateway.js';
 import { envelopeMutant, familyOf } from './envelope-mutations.js';
 import { anyRequest, probeHttp } from './http-requests.js';
 import { judgeOutcome, Tally } from './oracle.js';
@@ -61,7 +62,7 @@ async function envelopesOverMqtt(t: FuzzTarget, cases: number, seed: number, max
   const batch = fc.sample(envelopeMutant(t.validReading, { sign: (m) => t.device.sign(m), maxBytes, ceiling: 4 * maxBytes }), { numRuns: cases, seed }).filter((m) => !bytesEqual(m.bytes, t.validReading));
   const now = Math.floor(Date.now() / 1000);
   const token = await createConnectToken(t.device, { aud: 'originproof', iat: now, exp: now + 600 });
-  const client = await mqtt.connectAsync(t.gw.mqttUrl, { clientId: t.deviceId, username: t.deviceId, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+  const client = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: t.deviceId, username: t.deviceId, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
   const codes = new Tally();
   const problems: string[] = [];
   client.on('message', (topic, payload) => {

@@ -11,9 +11,16 @@ export const GatewayConfigSchema = Type.Object(
     dataDir: Type.String({ minLength: 1, description: 'LevelDB and key directory' }),
     host: Type.String({ minLength: 1, description: 'address the listeners bind to' }),
     httpPort: Type.Integer({ minimum: 0, maximum: 65535 }),
-    mqttPort: Type.Integer({ minimum: 0, maximum: 65535 }),
-    /** MQTT over WebSocket; off unless a port is given (0 = ephemeral). */
+    /** Plain MQTT over TCP; null (off) leaves only MQTT over TLS, which then must be on. */
+    mqttPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+    /** MQTT over TLS (firmware-specs/SPEC.md §4); off unless a port is given, and needs tlsCertFile and tlsKeyFile. */
+    mqttTlsPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+    /** MQTT over WebSocket; off unless a port is given (0 = ephemeral). With a TLS certificate it is WebSocket over TLS. */
     wsPort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()]),
+    /** The gateway's TLS certificate chain (PEM file: its certificate first, then any intermediates). */
+    tlsCertFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    /** The private key of that certificate (PEM file). */
+    tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     /** Checkpoint origin line (C2SP tlog-checkpoint): names this log. */
     origin: Type.String({ minLength: 1, pattern: '^[^\\s]+$' }),
     /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
@@ -50,7 +57,10 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   host: '0.0.0.0',
   httpPort: 8080,
   mqttPort: 1883,
+  mqttTlsPort: null,
   wsPort: null,
+  tlsCertFile: null,
+  tlsKeyFile: null,
   origin: 'originproof.local/log',
   trustFile: null,
   maxReadingBytes: 1024, // firmware-specs/SPEC.md §8; a reading is ~150–250 bytes
@@ -83,7 +93,10 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_HOST: 'host',
   ORIGINPROOF_HTTP_PORT: 'httpPort',
   ORIGINPROOF_MQTT_PORT: 'mqttPort',
+  ORIGINPROOF_MQTT_TLS_PORT: 'mqttTlsPort',
   ORIGINPROOF_WS_PORT: 'wsPort',
+  ORIGINPROOF_TLS_CERT: 'tlsCertFile',
+  ORIGINPROOF_TLS_KEY: 'tlsKeyFile',
   ORIGINPROOF_ORIGIN: 'origin',
   ORIGINPROOF_TRUST_FILE: 'trustFile',
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
@@ -107,10 +120,25 @@ const INTEGER_KEYS = new Set(
     .map(([k]) => k),
 );
 
+/** Listener ports that can be switched off ("off", "none" or empty in the environment or on the command line). */
+const OPTIONAL_PORTS = new Set<string>(['mqttPort', 'mqttTlsPort', 'wsPort']);
+
 function coerce(key: string, raw: unknown): unknown {
   if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
-  if (raw === '' || raw === 'off' || raw === 'none') return key === 'wsPort' ? null : raw;
+  if (raw === '' || raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
   return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+}
+
+/** Rules across keys, after each key has validated on its own. */
+function crossChecks(c: GatewayConfig): string[] {
+  const problems: string[] = [];
+  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither');
+  if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push('  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile');
+  if (c.mqttPort === null && c.mqttTlsPort === null) problems.push('  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all');
+  if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null) {
+    problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, or wsPort for WebSocket over TLS)');
+  }
+  return problems;
 }
 
 /** Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem. */
@@ -127,5 +155,7 @@ export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknow
     const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
     throw new ConfigError(`invalid gateway configuration:\n${lines.join('\n')}`);
   }
+  const problems = crossChecks(merged as GatewayConfig);
+  if (problems.length > 0) throw new ConfigError(`invalid gateway configuration:\n${problems.join('\n')}`);
   return merged as GatewayConfig;
 }

@@ -22,7 +22,8 @@ import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
 import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
-import { createBroker, type EmbeddedBroker } from './mqtt/broker.js';
+import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
+import { loadTlsMaterial, type TlsMaterial } from './mqtt/tls-material.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -41,10 +42,15 @@ const STORAGE_RETRY_MS = 500;
 export interface RunningGateway {
   config: GatewayConfig;
   httpUrl: string;
-  mqttUrl: string;
+  /** Plain MQTT (null when switched off), MQTT over TLS and MQTT over WebSocket (ws: or wss:; null when off). */
+  mqttUrl: string | null;
+  mqttTlsUrl: string | null;
   wsUrl: string | null;
   httpPort: number;
-  mqttPort: number;
+  mqttPort: number | null;
+  mqttTlsPort: number | null;
+  /** The TLS certificate the MQTT (and WebSocket) listeners present; null without TLS. */
+  tlsCertificate: { subject: string; notAfter: Date } | null;
   /** C2SP verifier key of the checkpoint key: what verifiers put in their trust file. */
   checkpointVerifierKey: string;
   /** Who verifies Ed25519 reading signatures (config ed25519Library; P-256 is node:crypto always). */
@@ -76,6 +82,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   }
   const nowMs = runtime.now ?? Date.now;
   const nowS = () => Math.floor(nowMs() / 1000);
+  // Read and checked before anything is opened: a bad certificate or key stops the start with a ConfigError.
+  const tlsMaterial: TlsMaterial | null =
+    config.tlsCertFile !== null && config.tlsKeyFile !== null ? await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, Date.now()) : null;
   // One KeyObject cache on the main thread for registry and token checks (workers keep their own), on the same
   // Ed25519 library as the readings so that one acceptance rule holds across the gateway (crypto/sodium.ts).
   const verifier: SignatureVerifier = createNodeVerifier(100_000, sodium?.binding ?? null);
@@ -182,7 +191,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   metrics.probes.parked = () => pipeline.parked;
 
   let ready = false;
-  let ports: { port: number; wsPort: number | null } | null = null;
+  let ports: ListeningPorts | null = null;
   const app = await buildHttpApp({
     logLevel: config.logLevel,
     writeRateLimit: config.writeRateLimit,
@@ -203,8 +212,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
 
   appRef = app;
-  const { mqttPort, wsPort } = await broker.listen(config.host, config.mqttPort, config.wsPort);
-  ports = { port: mqttPort, wsPort };
+  ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
+  const { mqttPort, mqttTlsPort, wsPort, wsTls } = ports;
   await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
   ready = true;
@@ -226,10 +235,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   return {
     config,
     httpUrl: `http://${shown}:${httpPort}`,
-    mqttUrl: `mqtt://${shown}:${mqttPort}`,
-    wsUrl: wsPort === null ? null : `ws://${shown}:${wsPort}`,
+    mqttUrl: mqttPort === null ? null : `mqtt://${shown}:${mqttPort}`,
+    mqttTlsUrl: mqttTlsPort === null ? null : `mqtts://${shown}:${mqttTlsPort}`,
+    wsUrl: wsPort === null ? null : `${wsTls ? 'wss' : 'ws'}://${shown}:${wsPort}`,
     httpPort,
     mqttPort,
+    mqttTlsPort,
+    tlsCertificate: tlsMaterial ? { subject: tlsMaterial.subject, notAfter: tlsMaterial.notAfter } : null,
     checkpointVerifierKey,
     ed25519Verifier: sodium ? 'libsodium' : 'node:crypto',
     trust,
@@ -242,6 +254,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     authenticateDevice,
     close,
   };
+}
+
+/** The plain MQTT URL of a gateway started with plain MQTT on (the demo, the bench, the fuzzer start their own). */
+export function plainMqttUrl(gw: Pick<RunningGateway, 'mqttUrl'>): string {
+  if (gw.mqttUrl === null) throw new Error('plain MQTT is off on this gateway (mqttPort off)');
+  return gw.mqttUrl;
 }
 
 function topicMismatchRejection(message: string): Uint8Array {

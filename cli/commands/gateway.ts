@@ -13,8 +13,11 @@ export function registerGateway(program: Command): void {
     .option('--data-dir <dir>', `data directory (default ${DEFAULT_CONFIG.dataDir})`)
     .option('--host <addr>', `listen address (default ${DEFAULT_CONFIG.host})`)
     .option('--http-port <port>', `HTTP API port (default ${DEFAULT_CONFIG.httpPort})`)
-    .option('--mqtt-port <port>', `MQTT port (default ${DEFAULT_CONFIG.mqttPort})`)
-    .option('--ws-port <port>', 'MQTT over WebSocket port (default: off)')
+    .option('--mqtt-port <port>', `plain MQTT port, or off (default ${DEFAULT_CONFIG.mqttPort})`)
+    .option('--mqtt-tls-port <port>', 'MQTT over TLS port, e.g. 8883 (default: off; needs --tls-cert and --tls-key)')
+    .option('--ws-port <port>', 'MQTT over WebSocket port (default: off; over TLS when --tls-cert is given)')
+    .option('--tls-cert <file>', "the gateway's TLS certificate chain (PEM)")
+    .option('--tls-key <file>', 'its private key (PEM)')
     .option('--trust <file>', 'trust file (JSON) with the root authority key(s)')
     .option('--origin <origin>', `checkpoint origin line (default ${DEFAULT_CONFIG.origin})`)
     .option('--clock-skew <seconds>', `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
@@ -30,7 +33,10 @@ export function registerGateway(program: Command): void {
         host: o.host,
         httpPort: o.httpPort,
         mqttPort: o.mqttPort,
+        mqttTlsPort: o.mqttTlsPort,
         wsPort: o.wsPort,
+        tlsCertFile: o.tlsCert,
+        tlsKeyFile: o.tlsKey,
         trustFile: o.trust,
         origin: o.origin,
         clockSkewSeconds: o.clockSkew,
@@ -50,20 +56,7 @@ export function registerGateway(program: Command): void {
         }
         throw err;
       }
-      const roots = gw.trust.roots.map((r) => r.name).join(', ') || 'none (start with --trust FILE to register agencies)';
-      process.stdout.write(
-        [
-          `OriginProof gateway ready`,
-          `  HTTP API      ${gw.httpUrl}   (docs: ${gw.httpUrl}/docs)`,
-          `  verifier page ${gw.httpUrl}/`,
-          `  MQTT          ${gw.mqttUrl}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
-          `  data          ${gw.config.dataDir}`,
-          `  root(s)       ${roots}`,
-          `  checkpoint key ${gw.checkpointVerifierKey}`,
-          `  Ed25519 verify ${gw.ed25519Verifier} (P-256: node:crypto)`,
-          '',
-        ].join('\n'),
-      );
+      // Signal handlers before the banner: whoever waits for it to say ready may send SIGTERM at once.
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -79,5 +72,20 @@ export function registerGateway(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      const roots = gw.trust.roots.map((r) => r.name).join(', ') || 'none (start with --trust FILE to register agencies)';
+      process.stdout.write(
+        [
+          `OriginProof gateway ready`,
+          `  HTTP API      ${gw.httpUrl}   (docs: ${gw.httpUrl}/docs)`,
+          `  verifier page ${gw.httpUrl}/`,
+          `  MQTT          ${[gw.mqttUrl, gw.mqttTlsUrl].filter(Boolean).join('   ')}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
+          ...(gw.tlsCertificate ? [`  TLS cert      ${gw.tlsCertificate.subject}, valid until ${gw.tlsCertificate.notAfter.toISOString()}`] : []),
+          `  data          ${gw.config.dataDir}`,
+          `  root(s)       ${roots}`,
+          `  checkpoint key ${gw.checkpointVerifierKey}`,
+          `  Ed25519 verify ${gw.ed25519Verifier} (P-256: node:crypto)`,
+          '',
+        ].join('\n'),
+      );
     });
 }

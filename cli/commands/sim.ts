@@ -51,12 +51,13 @@ export function registerSim(program: Command): void {
     .option('--kind <kind>', `${DEVICE_KINDS.join('|')}, a comma list, or mixed`, 'temperature-sensor')
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
     .option('--aud <id>', 'gateway id (aud of connect tokens)', 'originproof')
+    .option('--ca <file>', "CA certificate (PEM) that issued the gateway's TLS certificate, for mqtts: (default: the system's CAs)")
     .requiredOption('--out <dir>', 'directory for device state files and fleet.json')
-    .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud: string; out: string }) => {
+    .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud: string; ca?: string; out: string }) => {
       const agency = Agency.load(o.agencyKey, o.agencyCert);
       const count = Number(o.count);
       if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
-      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), aud: o.aud };
+      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), aud: o.aud, ...(o.ca ? { tlsCa: readFileSync(o.ca, 'utf8') } : {}) };
       const m = await onboardFleet({
         gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
         onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),
@@ -72,6 +73,7 @@ export function registerSim(program: Command): void {
     .option('--config <file>', 'JSON: {fleet, devices, rate, duration, attacks, mqtt, maxReadingBytes}; flags win')
     .option('--attack <name...>', `attack modes (or "all"): ${ATTACKS.join(', ')}`)
     .option('--mqtt <url>', "override the gateway MQTT URL from the devices' state")
+    .option('--ca <file>', "override the CA certificate (PEM) the devices check the gateway's TLS certificate with")
     .option('--max-reading-bytes <n>', "the gateway's reading size limit (for the oversized attack)")
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress bar')
@@ -91,6 +93,7 @@ export function registerSim(program: Command): void {
       const { manifest, devices, agency } = loadFleet(fleetDir, {
         ...(devicesOpt !== undefined ? { count: Number(devicesOpt) } : {}),
         ...(mqttUrl ? { mqttUrl } : {}),
+        ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
       });
       if (attackNames.length > 0 && !agency) throw new Error(`attacks need the agency key and certificate named in ${fleetDir}/fleet.json`);
       const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;

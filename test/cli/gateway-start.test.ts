@@ -51,3 +51,39 @@ describe('starting the gateway as npm start does', () => {
     expect(r.stderr).toMatch(/httpPort/);
   });
 });
+
+describe('starting with TLS from the command line', () => {
+  const tls = (name: string) => join(process.cwd(), 'test', 'fixtures', 'tls', name);
+
+  test('--mqtt-tls-port with --tls-cert/--tls-key and --mqtt-port off: the banner shows only the mqtts: listener and the certificate', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-start-tls-'));
+    const args = [...npmStart, '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('gateway.key'), '--log-level', 'warn'];
+    const child = spawn(process.execPath, args, { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const banner = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (/Ed25519 verify/.test(text)) resolve(text);
+      });
+      child.on('exit', (c) => reject(new Error(`exited ${c}: ${text}`)));
+    });
+    expect(banner).toMatch(/MQTT\s+mqtts:\/\/127\.0\.0\.1:\d+\n/);
+    expect(banner).not.toMatch(/mqtt:\/\//);
+    expect(banner).toMatch(/TLS cert\s+CN=localhost, valid until 2126-/);
+    const exit = new Promise<string>((r) => child.once('exit', (c, sig) => r(`${c} ${sig} ${stderr}`)));
+    child.kill('SIGTERM');
+    expect(await exit).toBe('0 null ');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("a key that is not the certificate's stops the start (exit 2) and names the setting", () => {
+    const r = spawnSync(process.execPath, [main, 'gateway', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('other.key')], {
+      env: { ...process.env, ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/tlsKeyFile: the key in .* does not belong to the certificate/);
+  });
+});

@@ -13,6 +13,7 @@ import { CONNACK } from '../../gateway/mqtt/broker.js';
 import { connectDevice, nowS, Pki, reading, register, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
 import { attempt, pool, type AttemptOutcome, type BadConnect } from './flood-clients.js';
 import { Tally } from '../../fuzz/oracle.js';
+import { plainMqttUrl } from '../../gateway/gateway.js';
 
 const FLOOD = Number(process.env.FUZZ_FLOOD ?? 2500);
 const CONNECT_TIMEOUT_MS = 1000;
@@ -87,7 +88,7 @@ describe('MQTT connection flood', () => {
     let launched = 0;
     const tasks = plan.map((p) => () => {
       launched++;
-      return attempt(t.gw.mqttUrl, p.connect, 4 * CONNECT_TIMEOUT_MS + 5000);
+      return attempt(plainMqttUrl(t.gw), p.connect, 4 * CONNECT_TIMEOUT_MS + 5000);
     });
     const flood = pool(tasks, 200);
     await waitFor(() => launched >= plan.length / 2, 'half the flood to be under way');
@@ -138,7 +139,7 @@ describe('MQTT connect guards', () => {
     const agency = await pki.agency('cap.example');
     const dev = await pki.device(agency);
     await register(t.gw, agency, [dev]);
-    const { sockets, closed } = await silentSockets(t.gw.mqttUrl, 200);
+    const { sockets, closed } = await silentSockets(plainMqttUrl(t.gw), 200);
     await waitFor(() => closed() === 150, '150 of 200 silent sockets to be dropped');
     expect(t.gw.broker.pending.size).toBe(50);
     expect(t.gw.broker.pending.droppedCount).toBe(150);
@@ -157,8 +158,8 @@ describe('MQTT connect guards', () => {
   test('a connection that sends no CONNECT, or half of one, is closed by the CONNECT timeout', async () => {
     const pki = await Pki.create();
     const t = await startTestGateway(pki, { mqttConnectTimeoutMs: 300, mqttMaxPendingConnections: 1000 });
-    const { closed } = await silentSockets(t.gw.mqttUrl, 100);
-    const half = await attempt(t.gw.mqttUrl, { kind: 'half-connect' }, 10_000);
+    const { closed } = await silentSockets(plainMqttUrl(t.gw), 100);
+    const half = await attempt(plainMqttUrl(t.gw), { kind: 'half-connect' }, 10_000);
     expect(half).toBe('closed');
     await waitFor(() => closed() === 100, 'the broker to close all 100 silent sockets');
     expect(t.gw.broker.pending.droppedCount).toBe(0); // closed by the timeout, not by the cap

@@ -13,7 +13,7 @@ import {
   parseVerifierKey, receiptsTopic, rejectionsTopic, readingsTopic, verifyReceipt, verifyConsistency, openCheckpoint, fromBase64, type Receipt,
 } from '../../protocol/index.js';
 import { OriginProofError } from '../../protocol/errors.js';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type RunningGateway } from '../../gateway/gateway.js';
 import type { Outcome } from '../../gateway/pipeline.js';
 import { mountTmpfs } from '../crash/tmpfs.js';
 
@@ -52,7 +52,7 @@ async function connect(gw: RunningGateway, v: Scenario) {
   const id = deviceIdToHex(openReading(fromHex(v.cbor)).claims.deviceId);
   const t = Math.floor(clock() / 1000);
   const token = await createConnectToken(signer, { aud: 'originproof', iat: t, exp: t + 300 });
-  const client = await mqtt.connectAsync(gw.mqttUrl, { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+  const client = await mqtt.connectAsync(plainMqttUrl(gw), { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
   const answers: ({ receipt: Receipt } | { code: string })[] = [];
   const waiters: (() => void)[] = [];
   client.on('message', (topic, payload) => {

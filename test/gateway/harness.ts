@@ -10,7 +10,7 @@ import {
   decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic,
   type Alg, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type RunningGateway } from '../../gateway/gateway.js';
 
 export const FIRMWARE = sha256(utf8ToBytes('firmware image v1.2.3'));
 export const nowS = () => Math.floor(Date.now() / 1000);
@@ -159,10 +159,12 @@ export interface ConnectedDevice {
 }
 
 /** Connect a device with a fresh connect token and subscribe to its answers. */
-export async function connectDevice(gw: RunningGateway, d: Device, opts: { token?: Uint8Array; clientId?: string; username?: string } = {}): Promise<ConnectedDevice> {
+/** `url`: another of the gateway's listeners (default its plain MQTT); `ca`: PEM to check a TLS listener's certificate. */
+export async function connectDevice(gw: RunningGateway, d: Device, opts: { token?: Uint8Array; clientId?: string; username?: string; url?: string; ca?: string } = {}): Promise<ConnectedDevice> {
   const t = nowS();
   const token = opts.token ?? (await createConnectToken(d.signer, { aud: 'originproof', iat: t, exp: t + 300 }));
-  const client = await mqtt.connectAsync(gw.mqttUrl, {
+  const client = await mqtt.connectAsync(opts.url ?? plainMqttUrl(gw), {
+    ...(opts.ca ? { ca: opts.ca } : {}),
     clientId: opts.clientId ?? d.id,
     username: opts.username ?? d.id,
     password: Buffer.from(token),

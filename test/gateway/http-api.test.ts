@@ -265,11 +265,11 @@ describe('ops and config', () => {
     const pki = await Pki.create();
     const t = await startTestGateway(pki, { wsPort: 0 });
     const log = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json();
-    expect(log.mqtt).toEqual({ port: t.gw.mqttPort, wsPort: Number(new URL(t.gw.wsUrl!).port) });
+    expect(log.mqtt).toEqual({ port: t.gw.mqttPort, tlsPort: null, wsPort: Number(new URL(t.gw.wsUrl!).port), wsTls: false });
     expect(log.mqtt.port).toBeGreaterThan(0);
     await t.stop();
     const u = await startTestGateway(pki);
-    expect((await u.gw.app.inject({ method: 'GET', url: '/v1/log' })).json().mqtt).toEqual({ port: u.gw.mqttPort, wsPort: null });
+    expect((await u.gw.app.inject({ method: 'GET', url: '/v1/log' })).json().mqtt).toEqual({ port: u.gw.mqttPort, tlsPort: null, wsPort: null, wsTls: false });
     await u.stop();
   });
 

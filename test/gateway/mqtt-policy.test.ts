@@ -5,10 +5,11 @@ import { createConnectToken, receiptsTopic, readingsTopic } from '../../protocol
 import { connectDevice, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
+import { plainMqttUrl } from '../../gateway/gateway.js';
 
 async function connackOf(t: TestGateway, clientId: string, username: string, password?: Uint8Array): Promise<number> {
   try {
-    const c = await mqtt.connectAsync(t.gw.mqttUrl, {
+    const c = await mqtt.connectAsync(plainMqttUrl(t.gw), {
       clientId, username, ...(password ? { password: Buffer.from(password) } : {}), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
     });
     await c.endAsync(true);
@@ -136,7 +137,7 @@ describe('MQTT answers', () => {
       const watcher = await connectDevice(t.gw, b); // another device, subscribed to its own answers
       const iat = nowS();
       const token = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
-      const bare = await mqtt.connectAsync(t.gw.mqttUrl, { clientId: a.id, username: a.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+      const bare = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: a.id, username: a.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
       const seen: string[] = [];
       bare.on('message', (topic) => seen.push(topic));
       const before = t.gw.ledger.size();

@@ -2,7 +2,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type RunningGateway } from '../../gateway/gateway.js';
 import { RootAuthority, type Agency } from '../../device-sim/index.js';
 
 export interface SimGateway {
@@ -29,7 +29,7 @@ export async function startSimGateway(overrides: Record<string, unknown> = {}): 
     dir,
     root,
     agency,
-    endpoint: { httpUrl: gw.httpUrl, mqttUrl: gw.mqttUrl, aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey },
+    endpoint: { httpUrl: gw.httpUrl, mqttUrl: plainMqttUrl(gw), aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey },
     async restart(samePorts = true) {
       const ports = { httpPort: t.gw.httpPort, mqttPort: t.gw.mqttPort };
       await t.gw.close();

@@ -79,3 +79,38 @@ describe('onboarding per SPEC §2', () => {
     expect(s.latencyMs.p99).toBeGreaterThan(0);
   });
 });
+
+describe('devices over MQTT over TLS (SPEC §4)', () => {
+  const tls = (name: string) => join(import.meta.dirname, '..', 'fixtures', 'tls', name);
+  let t: SimGateway;
+  let dir: string;
+  beforeAll(async () => {
+    t = await startSimGateway({ mqttTlsPort: 0, tlsCertFile: tls('gateway.pem'), tlsKeyFile: tls('gateway.key') });
+    dir = await mkdtemp(join(tmpdir(), 'op-sim-tls-'));
+  });
+  afterAll(async () => {
+    await t.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('onboarding finds the mqtts: address, and a device provisioned with the CA connects and gets its receipt', async () => {
+    expect(await fetchMqttUrl(t.gw.httpUrl)).toBe(t.gw.mqttTlsUrl);
+    const ca = await readFile(tls('ca.pem'), 'utf8');
+    const gateway = { ...t.endpoint, mqttUrl: t.gw.mqttTlsUrl!, tlsCa: ca };
+    const o = await onboardDevice(t.agency, { gateway, kind: 'temperature-sensor', alg: -7, dir });
+    expect(readState(o.statePath!).gateway).toMatchObject({ mqttUrl: t.gw.mqttTlsUrl, tlsCa: ca });
+    const d = new Device({ state: readState(o.statePath!), statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
+    await d.connect();
+    const seq = (await d.sendReading())!;
+    await d.nextReceipt(seq);
+    expect(d.stats.receiptInvalid).toBe(0);
+    await d.close();
+  });
+
+  test('without the CA the device refuses the gateway: the certificate is checked', async () => {
+    const o = await onboardDevice(t.agency, { gateway: { ...t.endpoint, mqttUrl: t.gw.mqttTlsUrl! }, kind: 'temperature-sensor', dir });
+    const d = new Device({ state: readState(o.statePath!), se: loadSecureElement(join(dir, o.state.keyFile)) });
+    await expect(d.connect()).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    await d.close();
+  });
+});

@@ -60,7 +60,11 @@ export interface RecordRouteDeps {
   checkpointVerifierKey: string;
   origin: string;
   /** Where devices connect (known only once the broker listens; routes are registered before that). */
-  mqttPorts?: () => { port: number; wsPort: number | null } | null;
+  mqttPorts?: () => { mqttPort: number | null; mqttTlsPort: number | null; wsPort: number | null; wsTls: boolean } | null;
+}
+
+function mqttView(p: ReturnType<NonNullable<RecordRouteDeps['mqttPorts']>>) {
+  return p ? { port: p.mqttPort, tlsPort: p.mqttTlsPort, wsPort: p.wsPort, wsTls: p.wsTls } : null;
 }
 
 export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
@@ -81,12 +85,23 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
             height: Type.Integer(),
             verifierKey: Type.String(),
             checkpoint: Type.Union([Type.String(), Type.Null()]),
-            mqtt: Type.Union([Type.Object({ port: Type.Integer(), wsPort: Type.Union([Type.Integer(), Type.Null()]) }), Type.Null()], { description: 'MQTT (TCP) and MQTT-over-WebSocket ports of this gateway, on its HTTP host; null if not listening' }),
+            mqtt: Type.Union(
+              [
+                Type.Object({
+                  port: Type.Union([Type.Integer(), Type.Null()], { description: 'plain MQTT over TCP (mqtt:); null when switched off' }),
+                  tlsPort: Type.Union([Type.Integer(), Type.Null()], { description: 'MQTT over TLS (mqtts:); null when off' }),
+                  wsPort: Type.Union([Type.Integer(), Type.Null()], { description: 'MQTT over WebSocket; null when off' }),
+                  wsTls: Type.Boolean({ description: 'the WebSocket listener speaks TLS (wss:)' }),
+                }),
+                Type.Null(),
+              ],
+              { description: "this gateway's MQTT listeners, on its HTTP host; null if not listening yet" },
+            ),
           }),
         },
       },
     },
-    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: deps.mqttPorts?.() ?? null }),
+    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
   );
 
   app.get(

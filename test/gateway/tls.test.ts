@@ -1,0 +1,205 @@
+/**
+ * MQTT over TLS (firmware-specs/SPEC.md §4) and WebSocket over TLS: off by default; with a certificate and key the
+ * gateway presents that certificate, a device that checks it against its CA connects and is answered exactly as over
+ * plain MQTT, plain MQTT can be switched off, and a connection that never completes its handshake is closed like a
+ * silent plain socket. Bad TLS settings stop the start with a ConfigError naming the setting.
+ * Certificates: test/fixtures/tls (make.sh says how they were made).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { ConfigError, loadConfig } from '../../gateway/config.js';
+import { loadTlsMaterial } from '../../gateway/mqtt/tls-material.js';
+import { startGateway } from '../../gateway/gateway.js';
+import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+
+const fixture = (name: string) => join(import.meta.dirname, '..', 'fixtures', 'tls', name);
+const CERT = fixture('gateway.pem');
+const KEY = fixture('gateway.key');
+const CA = readFileSync(fixture('ca.pem'), 'utf8');
+const TLS = { tlsCertFile: CERT, tlsKeyFile: KEY };
+
+const portOf = (url: string) => Number(new URL(url).port);
+
+describe('MQTT over TLS', () => {
+  let t: TestGateway;
+  let devs: Device[];
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { ...TLS, mqttTlsPort: 0, mqttConnectTimeoutMs: 500 });
+    const agency = await pki.agency('psb.example');
+    devs = [await pki.device(agency), await pki.device(agency)];
+    await register(t.gw, agency, devs);
+  });
+  afterAll(() => t.stop());
+
+  test('is off unless configured', async () => {
+    const off = await startTestGateway(t.pki);
+    expect(off.gw.mqttTlsUrl).toBeNull();
+    expect(off.gw.tlsCertificate).toBeNull();
+    expect(off.gw.broker.tls).toBeNull();
+    await off.stop();
+  });
+
+  test('the listener presents the configured certificate', async () => {
+    expect(t.gw.mqttTlsUrl).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
+    const presented = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: portOf(t.gw.mqttTlsUrl!), ca: CA, servername: 'localhost' }, () => {
+        resolve(s.getPeerX509Certificate()!.fingerprint256);
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+    expect(presented).toBe(new X509Certificate(readFileSync(CERT)).fingerprint256);
+    expect(t.gw.tlsCertificate!.subject).toContain('CN=localhost');
+  });
+
+  test('a device that checks the certificate against its CA publishes over mqtts:// and gets its receipt; a replay gets REPLAY', async () => {
+    const dev = devs[0]!;
+    const c = await connectDevice(t.gw, dev, { url: t.gw.mqttTlsUrl!, ca: CA });
+    const bytes = await reading(dev, 1);
+    await c.publish(bytes);
+    const first = await c.next();
+    expect(first.kind).toBe('receipt');
+    if (first.kind === 'receipt') expect(first.receipt.seq).toBe(1);
+    await c.publish(await reading(dev, 1, { iat: Math.floor(Date.now() / 1000) - 1 })); // same seq, other bytes
+    const second = await c.next();
+    expect(second.kind === 'rejection' && second.rejection.code).toBe('REPLAY');
+    await c.end();
+  });
+
+  test('a client that does not trust the CA refuses the gateway (TLS checks the certificate, not only encrypts)', async () => {
+    const err = await mqtt
+      .connectAsync(t.gw.mqttTlsUrl!, { clientId: devs[1]!.id, username: devs[1]!.id, password: Buffer.from('x'), reconnectPeriod: 0, connectTimeout: 3000 })
+      .then(() => null, (e: Error & { code?: string }) => e);
+    expect(err?.code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  });
+
+  test('plain MQTT spoken to the TLS port gets no CONNACK, and the listener keeps serving', async () => {
+    const plain = await new Promise<string>((resolve) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${portOf(t.gw.mqttTlsUrl!)}`, { clientId: devs[1]!.id, username: devs[1]!.id, password: Buffer.from('x'), reconnectPeriod: 0, connectTimeout: 4000 });
+      const done = (what: string) => {
+        c.end(true);
+        resolve(what);
+      };
+      c.once('connect', () => done('connected'));
+      c.once('close', () => done('closed by the gateway'));
+      c.once('error', () => undefined);
+    });
+    expect(plain).toBe('closed by the gateway');
+    const c = await connectDevice(t.gw, devs[1]!, { url: t.gw.mqttTlsUrl!, ca: CA });
+    await c.publish(await reading(devs[1]!, 5));
+    expect((await c.next()).kind).toBe('receipt');
+    await c.end();
+  });
+
+  test('a connection that never starts its handshake is closed after the CONNECT timeout', async () => {
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const t0 = Date.now();
+      const s = netConnect(portOf(t.gw.mqttTlsUrl!), '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Date.now() - t0));
+      setTimeout(() => reject(new Error('still open after 5 s')), 5000).unref();
+    });
+    expect(closedAfter).toBeGreaterThanOrEqual(400);
+    expect(closedAfter).toBeLessThan(5000);
+  });
+
+  test('a silent TLS connection counts against the pending-connection cap', async () => {
+    const capped = await startTestGateway(t.pki, { ...TLS, mqttTlsPort: 0, mqttMaxPendingConnections: 2 });
+    try {
+      const port = portOf(capped.gw.mqttTlsUrl!);
+      const closed: boolean[] = [false, false, false];
+      const sockets = [0, 1, 2].map((i) => {
+        const s = netConnect(port, '127.0.0.1');
+        s.on('error', () => undefined);
+        s.on('close', () => (closed[i] = true));
+        return s;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(closed).toEqual([true, false, false]); // the oldest was dropped to make room
+      expect(capped.gw.broker.pending.droppedCount).toBe(1);
+      for (const s of sockets) s.destroy();
+    } finally {
+      await capped.stop();
+    }
+  });
+});
+
+describe('TLS only, and WebSocket over TLS', () => {
+  let t: TestGateway;
+  let dev: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { ...TLS, mqttPort: 'off', mqttTlsPort: 0, wsPort: 0 });
+    const agency = await pki.agency('psb.example');
+    dev = await pki.device(agency);
+    await register(t.gw, agency, [dev]);
+  });
+  afterAll(() => t.stop());
+
+  test('plain MQTT switched off: no plain listener, and GET /v1/log names the listeners there are', async () => {
+    expect(t.gw.mqttUrl).toBeNull();
+    expect(t.gw.mqttPort).toBeNull();
+    expect(t.gw.broker.tcp).toBeNull();
+    const log = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json();
+    expect(log.mqtt).toEqual({ port: null, tlsPort: t.gw.mqttTlsPort, wsPort: portOf(t.gw.wsUrl!), wsTls: true });
+  });
+
+  test('a device publishes over wss:// and gets its receipt', async () => {
+    expect(t.gw.wsUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+    const c = await connectDevice(t.gw, dev, { url: t.gw.wsUrl!, ca: CA });
+    await c.publish(await reading(dev, 1));
+    const a = await c.next();
+    expect(a.kind === 'receipt' && a.receipt.seq).toBe(1);
+    await c.end();
+  });
+});
+
+describe('TLS settings', () => {
+  test('certificate and key go together, a TLS port needs them, and some MQTT listener must be on', () => {
+    expect(() => loadConfig({ tlsCertFile: CERT }, {})).toThrow(/tlsCertFile, tlsKeyFile: give both/);
+    expect(() => loadConfig({ mqttTlsPort: 8883 }, {})).toThrow(/mqttTlsPort: MQTT over TLS needs tlsCertFile/);
+    expect(() => loadConfig({ mqttPort: 'off' }, {})).toThrow(/mqttPort: off, and MQTT over TLS is off too/);
+    expect(() => loadConfig({ ...TLS }, {})).toThrow(/tlsCertFile: no listener uses it/);
+    expect(() => loadConfig({}, { ORIGINPROOF_MQTT_TLS_PORT: 'none', ORIGINPROOF_TLS_CERT: CERT })).toThrow(ConfigError);
+    const c = loadConfig({}, { ORIGINPROOF_MQTT_PORT: 'off', ORIGINPROOF_MQTT_TLS_PORT: '8883', ORIGINPROOF_TLS_CERT: CERT, ORIGINPROOF_TLS_KEY: KEY });
+    expect(c).toMatchObject({ mqttPort: null, mqttTlsPort: 8883, tlsCertFile: CERT, tlsKeyFile: KEY });
+    expect(loadConfig({}, {})).toMatchObject({ mqttPort: 1883, mqttTlsPort: null, tlsCertFile: null, tlsKeyFile: null });
+  });
+
+  const now = Date.now();
+  test.each([
+    ['an unreadable certificate file', fixture('missing.pem'), KEY, /tlsCertFile: cannot read/],
+    ['a key that is not PEM', CERT, fixture('make.sh'), /tlsKeyFile: .* does not hold a PEM private key/],
+    ['a certificate file that holds a key', KEY, KEY, /tlsCertFile: .* does not hold a PEM certificate/],
+    ["another certificate's key", CERT, fixture('other.key'), /tlsKeyFile: the key in .* does not belong to the certificate/],
+    ['an expired certificate', fixture('gateway-expired.pem'), KEY, /tlsCertFile: the certificate in .* expired on 2021-01-01T00:00:00.000Z/],
+  ])('refused at boot: %s', async (_what, cert, key, message) => {
+    const err = await loadTlsMaterial(cert, key, now).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  test('a bad certificate stops startGateway before anything is opened', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-tls-'));
+    try {
+      const pki = await Pki.create();
+      await writeFile(join(dir, 'trust.json'), pki.trustJson());
+      const err = await startGateway({
+        dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, mqttTlsPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'silent',
+        tlsCertFile: CERT, tlsKeyFile: fixture('other.key'),
+      }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(existsSync(join(dir, 'data'))).toBe(false); // not even the checkpoint key was created
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
