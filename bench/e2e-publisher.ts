@@ -9,6 +9,7 @@
  * (message-id store, per-packet streams), CPU the gateway under test then did not get.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { fromHex, deviceIdFromKey, publicKey, createConnectToken, signReading, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, type Alg } from '../protocol/index.js';
 import { nodeSigner } from './node-signer.js';
@@ -16,6 +17,8 @@ import { nodeSigner } from './node-signer.js';
 interface SetupMsg {
   type: 'setup';
   mqttUrl: string;
+  /** mqtts: the CA (PEM) that issued the gateway's certificate */
+  ca?: string;
   devices: { id: string; alg: Alg; secret: string }[];
   readingsPerDevice: number;
   firmware: string;
@@ -50,9 +53,12 @@ function send(msg: unknown): void {
 }
 
 /** Connect one device: CONNECT, wait for CONNACK 0, SUBSCRIBE to its answer topics, wait for SUBACK. */
-function connectDevice(host: string, port: number, id: string, token: Uint8Array, frames: Buffer[]): Promise<Dev> {
+function connectDevice(url: URL, ca: string | undefined, id: string, token: Uint8Array, frames: Buffer[]): Promise<Dev> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host, port, noDelay: true });
+    const host = url.hostname;
+    const port = Number(url.port);
+    // mqtts: node:tls with the gateway's certificate checked against `ca` (writes before the handshake wait for it)
+    const socket: Socket = url.protocol === 'mqtts:' ? tlsConnect({ host, port, ca, servername: 'localhost' }).setNoDelay(true) : tcpConnect({ host, port, noDelay: true });
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     const dev: Dev = { id, socket, frames, next: 0, sentAt: new Float64Array(frames.length + 1) };
     const receiptsAt = receiptsTopic(id);
@@ -107,7 +113,7 @@ async function connectAll(m: SetupMsg): Promise<void> {
   const signMs = performance.now() - signStart;
   const connectStart = performance.now();
   for (let i = 0; i < prepared.length; i += 100) {
-    devices.push(...(await Promise.all(prepared.slice(i, i + 100).map((p) => connectDevice(url.hostname, Number(url.port), p.d.id, p.token, p.frames)))));
+    devices.push(...(await Promise.all(prepared.slice(i, i + 100).map((p) => connectDevice(url, m.ca, p.d.id, p.token, p.frames)))));
   }
   send({ type: 'ready', signMs: Math.round(signMs), connectMs: Math.round(performance.now() - connectStart), connected: devices.length });
 }

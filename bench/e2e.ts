@@ -30,6 +30,18 @@ export interface E2eFleet {
   paced: boolean;
 }
 
+export interface BenchTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/** The repository's test-only TLS material (test/fixtures/tls: a certificate for localhost and 127.0.0.1). */
+export function fixtureTls(): BenchTls {
+  const dir = fileURLToPath(new URL('../../test/fixtures/tls/', import.meta.url));
+  return { certFile: join(dir, 'gateway.pem'), keyFile: join(dir, 'gateway.key'), caFile: join(dir, 'ca.pem') };
+}
+
 export interface E2eOptions {
   fleets: E2eFleet[];
   /** verify worker threads (default: the gateway's own default) */
@@ -42,6 +54,8 @@ export interface E2eOptions {
   queueHighWater?: number;
   /** gateway ed25519Library (default: the gateway's own, auto) */
   ed25519Library?: 'auto' | 'libsodium' | 'node';
+  /** devices connect over MQTT over TLS (plain MQTT off) with this certificate, key and CA (PEM files) */
+  tls?: BenchTls;
   log?: (line: string) => void;
 }
 
@@ -200,9 +214,10 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
   const gw: RunningGateway = await startGateway({
     dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers,
     writeRateLimit: 1_000_000, ...(opts.queueHighWater ? { queueHighWater: opts.queueHighWater } : {}), ...(opts.ed25519Library ? { ed25519Library: opts.ed25519Library } : {}),
+    ...(opts.tls ? { mqttPort: 'off', mqttTlsPort: 0, tlsCertFile: opts.tls.certFile, tlsKeyFile: opts.tls.keyFile } : {}),
   });
   return {
-    mqttUrl: plainMqttUrl(gw),
+    mqttUrl: opts.tls ? gw.mqttTlsUrl! : plainMqttUrl(gw),
     ed25519Verifier: gw.ed25519Verifier,
     post: async (url, payload) => {
       const r = await gw.app.inject({ method: 'POST', url, payload });
@@ -224,7 +239,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR).
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
+  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn', ...(opts.tls ? ['--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile] : ['--mqtt-port', '0']), ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}), ...(opts.ed25519Library ? { ORIGINPROOF_ED25519_LIBRARY: opts.ed25519Library } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -236,7 +251,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
     child.stdout!.on('data', (d: Buffer) => {
       text += d.toString();
       const h = /HTTP API\s+(http:\/\/\S+)/.exec(text);
-      const m = /MQTT\s+(mqtt:\/\/\S+)/.exec(text);
+      const m = /MQTT\s+(mqtts?:\/\/\S+)/.exec(text);
       const e = /Ed25519 verify\s+(\S+)/.exec(text);
       if (h && m && e) resolve({ http: h[1]!, mqtt: m[1]!, ed25519: e[1]! });
     });
@@ -340,7 +355,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const warm = Math.max(1, Math.floor(per * 0.1));
       const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
       const pacedCount = fleet.paced ? per - warm - maxCount : 0;
-      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
+      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, ...(opts.tls ? { ca: await readFile(opts.tls.caFile, 'utf8') } : {}), devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
       log(`e2e ${label}: ${ready.connected} connected in ${ready.connectMs} ms; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       // The warm-up goes round by round (one reading per device, then wait for the answers): sent at once, a device's
       // warm-up readings arrived in one TCP read and went to one verify worker together, so ~40% of the keys first
@@ -398,7 +413,8 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers, ed25519Verifier: gw.ed25519Verifier };
 }
 
-// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--in-process]
+// Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--tls] [--in-process]
+// --tls: devices connect over MQTT over TLS with the test certificate (test/fixtures/tls); npm run bench measures plain MQTT.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const text = (name: string): string | undefined => {
     const i = process.argv.indexOf(`--${name}`);
@@ -412,6 +428,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
     ...(arg('pace', 0) ? { pacedFraction: arg('pace', 0) } : {}),
     ...(text('ed25519') ? { ed25519Library: text('ed25519') as 'auto' | 'libsodium' | 'node' } : {}),
+    ...(process.argv.includes('--tls') ? { tls: fixtureTls() } : {}),
     inProcess: process.argv.includes('--in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));
 }
