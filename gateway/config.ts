@@ -21,6 +21,8 @@ export const GatewayConfigSchema = Type.Object(
     tlsCertFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     /** The private key of that certificate (PEM file). */
     tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    /** Serve the HTTP API over TLS (HTTPS) with that certificate. */
+    httpTls: Type.Boolean(),
     /** Checkpoint origin line (C2SP tlog-checkpoint): names this log. */
     origin: Type.String({ minLength: 1, pattern: '^[^\\s]+$' }),
     /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
@@ -61,6 +63,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   wsPort: null,
   tlsCertFile: null,
   tlsKeyFile: null,
+  httpTls: false,
   origin: 'originproof.local/log',
   trustFile: null,
   maxReadingBytes: 1024, // firmware-specs/SPEC.md §8; a reading is ~150–250 bytes
@@ -97,6 +100,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_WS_PORT: 'wsPort',
   ORIGINPROOF_TLS_CERT: 'tlsCertFile',
   ORIGINPROOF_TLS_KEY: 'tlsKeyFile',
+  ORIGINPROOF_HTTPS: 'httpTls',
   ORIGINPROOF_ORIGIN: 'origin',
   ORIGINPROOF_TRUST_FILE: 'trustFile',
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
@@ -123,7 +127,18 @@ const INTEGER_KEYS = new Set(
 /** Listener ports that can be switched off ("off", "none" or empty in the environment or on the command line). */
 const OPTIONAL_PORTS = new Set<string>(['mqttPort', 'mqttTlsPort', 'wsPort']);
 
+const BOOLEAN_KEYS = new Set(
+  Object.entries(GatewayConfigSchema.properties)
+    .filter(([, s]) => JSON.stringify(s).includes('"boolean"'))
+    .map(([k]) => k),
+);
+
 function coerce(key: string, raw: unknown): unknown {
+  if (typeof raw === 'string' && BOOLEAN_KEYS.has(key)) {
+    if (/^(true|1|yes|on)$/i.test(raw)) return true;
+    if (/^(false|0|no|off)$/i.test(raw)) return false;
+    return raw;
+  }
   if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
   if (raw === '' || raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
   return /^-?\d+$/.test(raw) ? Number(raw) : raw;
@@ -134,9 +149,10 @@ function crossChecks(c: GatewayConfig): string[] {
   const problems: string[] = [];
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither');
   if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push('  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile');
+  if (c.httpTls && c.tlsCertFile === null) problems.push('  httpTls: HTTPS needs tlsCertFile and tlsKeyFile');
   if (c.mqttPort === null && c.mqttTlsPort === null) problems.push('  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all');
-  if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null) {
-    problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, or wsPort for WebSocket over TLS)');
+  if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null && !c.httpTls) {
+    problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)');
   }
   return problems;
 }

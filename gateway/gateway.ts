@@ -203,6 +203,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       return failure ? { code: failure.code, message: failure.message } : null;
     },
     version: VERSION,
+    tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     routes: (a) => {
       registryRoutes(a, registry, nowS);
       recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, mqttPorts: () => ports });
@@ -234,7 +235,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   return {
     config,
-    httpUrl: `http://${shown}:${httpPort}`,
+    httpUrl: `${config.httpTls ? 'https' : 'http'}://${shown}:${httpPort}`,
     mqttUrl: mqttPort === null ? null : `mqtt://${shown}:${mqttPort}`,
     mqttTlsUrl: mqttTlsPort === null ? null : `mqtts://${shown}:${mqttTlsPort}`,
     wsUrl: wsPort === null ? null : `${wsTls ? 'wss' : 'ws'}://${shown}:${wsPort}`,

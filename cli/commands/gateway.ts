@@ -18,6 +18,7 @@ export function registerGateway(program: Command): void {
     .option('--ws-port <port>', 'MQTT over WebSocket port (default: off; over TLS when --tls-cert is given)')
     .option('--tls-cert <file>', "the gateway's TLS certificate chain (PEM)")
     .option('--tls-key <file>', 'its private key (PEM)')
+    .option('--https', 'serve the HTTP API over TLS with that certificate')
     .option('--trust <file>', 'trust file (JSON) with the root authority key(s)')
     .option('--origin <origin>', `checkpoint origin line (default ${DEFAULT_CONFIG.origin})`)
     .option('--clock-skew <seconds>', `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
@@ -37,6 +38,7 @@ export function registerGateway(program: Command): void {
         wsPort: o.wsPort,
         tlsCertFile: o.tlsCert,
         tlsKeyFile: o.tlsKey,
+        httpTls: o.https,
         trustFile: o.trust,
         origin: o.origin,
         clockSkewSeconds: o.clockSkew,

@@ -62,7 +62,7 @@ export function registerSim(program: Command): void {
         gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
         onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),
       });
-      process.stdout.write(`${JSON.stringify({ fleet: resolve(o.out, 'fleet.json'), agency: agency.id, devices: m.devices.length, gateway: m.gateway }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ fleet: resolve(o.out, 'fleet.json'), agency: agency.id, devices: m.devices.length, gateway: { ...m.gateway, ...(m.gateway.tlsCa ? { tlsCa: `PEM, ${m.gateway.tlsCa.length} characters` } : {}) } }, null, 2)}\n`);
     });
 
   sim.command('run').description('run an onboarded fleet: N devices, R readings/s in total, for a duration; attacks optional')

@@ -3,6 +3,8 @@
  * Schema-first: each route's TypeBox schema is its validation, serialization, types and OpenAPI entry.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -32,6 +34,8 @@ export interface HttpAppOptions {
   version: string;
   /** The built verifier web page served at `/` (default dist/web, found from this module; null: none). */
   webRoot?: string | null;
+  /** Serve HTTPS with this certificate (chain) and key (PEM), instead of plain HTTP. */
+  tls?: { cert: string; key: string } | null;
 }
 
 /** A route the app serves, as registered (its schema says which params, query and body it takes). */
@@ -52,6 +56,11 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
+    // HTTPS through node:https; an https.Server takes the same (req, res) handler and is typed as the http.Server
+    // the rest of the app is written against (the API does not touch the server beyond listen/address/close).
+    ...(opts.tls
+      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer({ cert: opts.tls!.cert, key: opts.tls!.key, minVersion: 'TLSv1.2' }, handler) as unknown as HttpServer }
+      : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
     // Errors the router answers before any route runs (a bad URL escape, a path parameter over maxParamLength) get
     // the same `{code, message}` body as every other error; without this they had Fastify's own shape.

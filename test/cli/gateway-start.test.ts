@@ -55,9 +55,9 @@ describe('starting the gateway as npm start does', () => {
 describe('starting with TLS from the command line', () => {
   const tls = (name: string) => join(process.cwd(), 'test', 'fixtures', 'tls', name);
 
-  test('--mqtt-tls-port with --tls-cert/--tls-key and --mqtt-port off: the banner shows only the mqtts: listener and the certificate', async () => {
+  test('--mqtt-tls-port with --tls-cert/--tls-key, --https and --mqtt-port off: the banner shows https:, only the mqtts: listener and the certificate', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-start-tls-'));
-    const args = [...npmStart, '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('gateway.key'), '--log-level', 'warn'];
+    const args = [...npmStart, '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('gateway.key'), '--https', '--log-level', 'warn'];
     const child = spawn(process.execPath, args, { cwd: dir });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -69,6 +69,7 @@ describe('starting with TLS from the command line', () => {
       });
       child.on('exit', (c) => reject(new Error(`exited ${c}: ${text}`)));
     });
+    expect(banner).toMatch(/HTTP API\s+https:\/\/127\.0\.0\.1:\d+ /);
     expect(banner).toMatch(/MQTT\s+mqtts:\/\/127\.0\.0\.1:\d+\n/);
     expect(banner).not.toMatch(/mqtt:\/\//);
     expect(banner).toMatch(/TLS cert\s+CN=localhost, valid until 2126-/);

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { get as httpsGet } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,16 +163,46 @@ describe('TLS only, and WebSocket over TLS', () => {
   });
 });
 
+describe('HTTPS for the API', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { ...TLS, httpTls: true });
+  });
+  afterAll(() => t.stop());
+
+  const getOverTls = (url: string, ca?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      httpsGet(url, { ...(ca ? { ca } : {}) }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      }).on('error', reject);
+    });
+
+  test('--https: the API answers over TLS with the configured certificate, and not over plain HTTP', async () => {
+    expect(t.gw.httpUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(await getOverTls(`${t.gw.httpUrl}/healthz`, CA)).toEqual({ status: 200, body: '{"status":"ok"}' });
+    const log = JSON.parse((await getOverTls(`${t.gw.httpUrl}/v1/log`, CA)).body);
+    expect(log.mqtt).toMatchObject({ port: t.gw.mqttPort, tlsPort: null });
+    await expect(getOverTls(`${t.gw.httpUrl}/healthz`)).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    await expect(fetch(`${t.gw.httpUrl.replace('https:', 'http:')}/healthz`)).rejects.toThrow();
+  });
+});
+
 describe('TLS settings', () => {
   test('certificate and key go together, a TLS port needs them, and some MQTT listener must be on', () => {
     expect(() => loadConfig({ tlsCertFile: CERT }, {})).toThrow(/tlsCertFile, tlsKeyFile: give both/);
     expect(() => loadConfig({ mqttTlsPort: 8883 }, {})).toThrow(/mqttTlsPort: MQTT over TLS needs tlsCertFile/);
     expect(() => loadConfig({ mqttPort: 'off' }, {})).toThrow(/mqttPort: off, and MQTT over TLS is off too/);
     expect(() => loadConfig({ ...TLS }, {})).toThrow(/tlsCertFile: no listener uses it/);
+    expect(() => loadConfig({ httpTls: true }, {})).toThrow(/httpTls: HTTPS needs tlsCertFile/);
+    expect(loadConfig({}, { ORIGINPROOF_HTTPS: 'yes', ORIGINPROOF_TLS_CERT: CERT, ORIGINPROOF_TLS_KEY: KEY }).httpTls).toBe(true);
+    expect(loadConfig({}, { ORIGINPROOF_HTTPS: 'off' }).httpTls).toBe(false);
+    expect(() => loadConfig({}, { ORIGINPROOF_HTTPS: 'maybe' })).toThrow(/httpTls/);
     expect(() => loadConfig({}, { ORIGINPROOF_MQTT_TLS_PORT: 'none', ORIGINPROOF_TLS_CERT: CERT })).toThrow(ConfigError);
     const c = loadConfig({}, { ORIGINPROOF_MQTT_PORT: 'off', ORIGINPROOF_MQTT_TLS_PORT: '8883', ORIGINPROOF_TLS_CERT: CERT, ORIGINPROOF_TLS_KEY: KEY });
     expect(c).toMatchObject({ mqttPort: null, mqttTlsPort: 8883, tlsCertFile: CERT, tlsKeyFile: KEY });
-    expect(loadConfig({}, {})).toMatchObject({ mqttPort: 1883, mqttTlsPort: null, tlsCertFile: null, tlsKeyFile: null });
+    expect(loadConfig({}, {})).toMatchObject({ mqttPort: 1883, mqttTlsPort: null, tlsCertFile: null, tlsKeyFile: null, httpTls: false });
   });
 
   const now = Date.now();
