@@ -49,8 +49,14 @@ export interface RunningGateway {
   httpPort: number;
   mqttPort: number | null;
   mqttTlsPort: number | null;
-  /** The TLS certificate the MQTT (and WebSocket) listeners present; null without TLS. */
-  tlsCertificate: { subject: string; notAfter: Date } | null;
+  /** The TLS certificate the MQTT (and WebSocket, HTTPS) listeners present; null without TLS. */
+  readonly tlsCertificate: { subject: string; notAfter: Date } | null;
+  /**
+   * Read the certificate and key files again and present them on every TLS listener from now on (SIGHUP in the CLI;
+   * open connections keep theirs). Checked as at start; a bad pair is refused with a ConfigError and the current
+   * certificate stays.
+   */
+  reloadTls(): Promise<{ subject: string; notAfter: Date }>;
   /** C2SP verifier key of the checkpoint key: what verifiers put in their trust file. */
   checkpointVerifierKey: string;
   /** Who verifies Ed25519 reading signatures (config ed25519Library; P-256 is node:crypto always). */
@@ -99,6 +105,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
+  if (tlsMaterial) metrics.tlsNotAfter.set(Math.floor(tlsMaterial.notAfter.getTime() / 1000));
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
@@ -220,6 +227,24 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   ready = true;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
+  let tlsInUse = tlsMaterial;
+  const reloadTls = async () => {
+    if (config.tlsCertFile === null || config.tlsKeyFile === null) throw new ConfigError('no TLS certificate is configured (tlsCertFile, tlsKeyFile)');
+    let next: TlsMaterial;
+    try {
+      next = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, Date.now());
+    } catch (err) {
+      metrics.tlsReloads.inc({ result: 'failed' });
+      throw err;
+    }
+    broker!.setTlsMaterial(next);
+    if (config.httpTls) (app.server as unknown as import('node:https').Server).setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+    tlsInUse = next;
+    metrics.tlsNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
+    metrics.tlsReloads.inc({ result: 'ok' });
+    return { subject: next.subject, notAfter: next.notAfter };
+  };
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
@@ -242,7 +267,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     httpPort,
     mqttPort,
     mqttTlsPort,
-    tlsCertificate: tlsMaterial ? { subject: tlsMaterial.subject, notAfter: tlsMaterial.notAfter } : null,
+    get tlsCertificate() {
+      return tlsInUse ? { subject: tlsInUse.subject, notAfter: tlsInUse.notAfter } : null;
+    },
+    reloadTls,
     checkpointVerifierKey,
     ed25519Verifier: sodium ? 'libsodium' : 'node:crypto',
     trust,

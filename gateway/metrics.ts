@@ -15,6 +15,9 @@ export interface GatewayMetrics {
   storageFailures: Counter;
   waitingToBeRead: Gauge;
   parked: Gauge;
+  /** When the TLS certificate in use expires (Unix seconds); not set without TLS. */
+  tlsNotAfter: Gauge;
+  tlsReloads: Counter<'result'>;
   /** Read when /metrics is scraped; the gateway points them at its broker and pipeline once they exist. */
   probes: { waitingToBeRead: () => number; parked: () => number };
 }
@@ -63,6 +66,8 @@ export function createMetrics(defaults = false): GatewayMetrics {
         this.set(probes.parked());
       },
     }),
+    tlsNotAfter: new Gauge({ name: 'originproof_tls_certificate_expiry_seconds', help: 'When the TLS certificate in use expires (Unix time, seconds); absent without TLS', registers: [registry] }),
+    tlsReloads: new Counter({ name: 'originproof_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP), by result: ok, or failed (the previous certificate stays)', labelNames: ['result'], registers: [registry] }),
     probes,
   };
 }

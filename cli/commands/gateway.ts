@@ -74,6 +74,16 @@ export function registerGateway(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // SIGHUP: present the certificate and key files' current contents on every TLS listener (renewal without a
+      // restart); a bad pair is refused and the certificate in use stays.
+      if (gw.tlsCertificate) {
+        process.on('SIGHUP', () => {
+          gw.reloadTls().then(
+            (c) => process.stdout.write(`SIGHUP: TLS certificate reloaded: ${c.subject}, valid until ${c.notAfter.toISOString()}\n`),
+            (err: unknown) => process.stderr.write(`SIGHUP: TLS certificate not reloaded, the current one stays: ${(err as Error).message.replace(/\n\s*/g, ' ')}\n`),
+          );
+        });
+      }
       const roots = gw.trust.roots.map((r) => r.name).join(', ') || 'none (start with --trust FILE to register agencies)';
       process.stdout.write(
         [

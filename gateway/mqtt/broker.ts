@@ -14,7 +14,7 @@ import mqttPacket from 'mqtt-packet';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, TLSSocket } from 'node:tls';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
@@ -109,6 +109,8 @@ export interface EmbeddedBroker {
   closeStaleConnections(): void;
   /** Open the listeners whose port is not null (0: an ephemeral port); resolves with the ports bound. */
   listen(o: ListenOptions): Promise<ListeningPorts>;
+  /** Present another certificate from now on (MQTT over TLS, WebSocket over TLS); open connections keep theirs. */
+  setTlsMaterial(material: TlsMaterial): void;
   /** Connections not authenticated yet, and how many were dropped to stay under the cap. */
   pending: { readonly size: number; readonly droppedCount: number };
   close(): Promise<void>;
@@ -264,6 +266,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   let tls: Server | null = null;
   let ws: WebSocketServer | null = null;
   let https: HttpsServer | null = null;
+  let secureContext: SecureContext | null = null;
 
   // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
   // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
@@ -305,6 +308,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
     },
     pending,
+    setTlsMaterial(material) {
+      if (tls) secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
+      https?.setSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
+    },
     async listen({ host, mqttPort, mqttTlsPort, wsPort, tls: material }) {
       const bound = (server: Server | HttpsServer) => (server.address() as import('node:net').AddressInfo).port;
       if (mqttPort !== null) {
@@ -316,9 +323,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
         // TLS in front of the same accept path: the TLSSocket is handed to aedes at once, before its handshake, so
         // the pending-connection cap and aedes' CONNECT timeout bound a slow or silent handshake as they bound a
         // silent plain socket. node:tls (OpenSSL) does the TLS; TLS 1.2 at least.
-        const secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
+        secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
         tls = createServer({ noDelay: true }, (socket: Socket) => {
-          const conn = new TLSSocket(socket, { isServer: true, secureContext });
+          // the context is read per connection: after a reload (setTlsMaterial) new connections get the new certificate
+          const conn = new TLSSocket(socket, { isServer: true, secureContext: secureContext! });
           conn.on('error', () => conn.destroy()); // a failed handshake; aedes adds its own handler for later errors
           accept(conn);
         });

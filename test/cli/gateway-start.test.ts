@@ -4,8 +4,10 @@
  * the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a configuration that does not validate stops the start with a clear message.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -86,5 +88,52 @@ describe('starting with TLS from the command line', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/tlsKeyFile: the key in .* does not belong to the certificate/);
+  });
+
+  test('SIGHUP reloads the certificate files: the next connection gets the new certificate, and the gateway runs on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-start-hup-'));
+    await copyFile(tls('gateway.pem'), join(dir, 'cert.pem'));
+    await copyFile(tls('gateway.key'), join(dir, 'key.pem'));
+    const args = [...npmStart, '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--mqtt-tls-port', '0', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'), '--log-level', 'warn'];
+    const child = spawn(process.execPath, args, { cwd: dir });
+    let out = '';
+    const waiters = new Set<() => void>();
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const w of waiters) w();
+    });
+    const waitFor = (re: RegExp) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m) {
+            waiters.delete(check);
+            resolve(m);
+          }
+        };
+        waiters.add(check);
+        check();
+        child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+      });
+    const port = Number((await waitFor(/MQTT\s+mqtt:\/\/\S+\s+mqtts:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const presented = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(tls('ca.pem')), servername: 'localhost' }, () => {
+          resolve(s.getPeerX509Certificate()!.fingerprint256);
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+    const fingerprint = (name: string) => new X509Certificate(readFileSync(tls(name))).fingerprint256;
+    expect(await presented()).toBe(fingerprint('gateway.pem'));
+    await copyFile(tls('gateway2.pem'), join(dir, 'cert.pem'));
+    await copyFile(tls('gateway2.key'), join(dir, 'key.pem'));
+    child.kill('SIGHUP');
+    await waitFor(/SIGHUP: TLS certificate reloaded: CN=localhost, valid until 2126-/);
+    expect(await presented()).toBe(fingerprint('gateway2.pem'));
+    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    await rm(dir, { recursive: true, force: true });
   });
 });

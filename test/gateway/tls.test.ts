@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { get as httpsGet } from 'node:https';
@@ -186,6 +186,76 @@ describe('HTTPS for the API', () => {
     expect(log.mqtt).toMatchObject({ port: t.gw.mqttPort, tlsPort: null });
     await expect(getOverTls(`${t.gw.httpUrl}/healthz`)).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
     await expect(fetch(`${t.gw.httpUrl.replace('https:', 'http:')}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)', () => {
+  let t: TestGateway;
+  let dev: Device;
+  let files: string;
+  const presented = (port: number, ca = CA) =>
+    new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+        resolve(s.getPeerX509Certificate()!.fingerprint256);
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  const fingerprint = (name: string) => new X509Certificate(readFileSync(fixture(name))).fingerprint256;
+  const metric = async (name: string) => {
+    const text = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+  };
+  beforeAll(async () => {
+    files = await mkdtemp(join(tmpdir(), 'op-tls-files-'));
+    await copyFile(CERT, join(files, 'cert.pem'));
+    await copyFile(KEY, join(files, 'key.pem'));
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { tlsCertFile: join(files, 'cert.pem'), tlsKeyFile: join(files, 'key.pem'), mqttTlsPort: 0, httpTls: true });
+    const agency = await pki.agency('psb.example');
+    dev = await pki.device(agency);
+    await register(t.gw, agency, [dev]);
+  });
+  afterAll(async () => {
+    await t.stop();
+    await rm(files, { recursive: true, force: true });
+  });
+
+  test('new connections get the new certificate, open ones carry on, a bad pair is refused and the current one stays', async () => {
+    const mqttTls = portOf(t.gw.mqttTlsUrl!);
+    const https = portOf(t.gw.httpUrl);
+    expect(await presented(mqttTls)).toBe(fingerprint('gateway.pem'));
+    expect(await metric('originproof_tls_certificate_expiry_seconds')).toBe(String(Math.floor(new Date(new X509Certificate(readFileSync(CERT)).validTo).getTime() / 1000)));
+    const c = await connectDevice(t.gw, dev, { url: t.gw.mqttTlsUrl!, ca: CA });
+
+    await copyFile(fixture('gateway2.pem'), join(files, 'cert.pem'));
+    await copyFile(fixture('gateway2.key'), join(files, 'key.pem'));
+    const reloaded = await t.gw.reloadTls();
+    expect(reloaded.subject).toContain('CN=localhost');
+    expect(await presented(mqttTls)).toBe(fingerprint('gateway2.pem'));
+    expect(await presented(https)).toBe(fingerprint('gateway2.pem'));
+    await c.publish(await reading(dev, 1)); // the connection made before the reload
+    const a = await c.next();
+    expect(a.kind === 'receipt' && a.receipt.seq).toBe(1);
+    await c.end();
+
+    await copyFile(fixture('other.key'), join(files, 'key.pem')); // a key that is not the certificate's
+    const err = await t.gw.reloadTls().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/tlsKeyFile: the key in .* does not belong/);
+    expect(await presented(mqttTls)).toBe(fingerprint('gateway2.pem'));
+    expect(t.gw.tlsCertificate!.notAfter).toEqual(reloaded.notAfter);
+    expect(await metric('originproof_tls_reloads_total{result="ok"}')).toBe('1');
+    expect(await metric('originproof_tls_reloads_total{result="failed"}')).toBe('1');
+  });
+
+  test('a gateway without TLS has nothing to reload', async () => {
+    const plain = await startTestGateway(t.pki);
+    try {
+      await expect(plain.gw.reloadTls()).rejects.toBeInstanceOf(ConfigError);
+    } finally {
+      await plain.stop();
+    }
   });
 });
 
