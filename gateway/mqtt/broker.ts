@@ -6,22 +6,23 @@
  * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
  * Before any hook: a connection must send CONNECT within `connectTimeoutMs`, and at most `maxPendingConnections`
  * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
- * Listeners: plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is optional, and every
- * connection, whatever its transport, takes the same path (`accept`) with the same bounds.
+ * Listeners (listeners.ts): plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is
+ * optional, and every connection, whatever its transport, takes the same path (`accept`) with the same bounds.
  */
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import mqttPacket from 'mqtt-packet';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { WebSocketServer } from 'ws';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { AckHold } from './ack-hold.js';
 import { ReadGate } from './read-gate.js';
 import type { TlsMaterial } from './tls-material.js';
+import { Listeners, type ListenOptions, type ListeningPorts } from './listeners.js';
+
+export type { ListenOptions, ListeningPorts };
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
 export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -121,23 +122,6 @@ export interface EmbeddedBroker {
  * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
  */
 export const MAX_ANSWER_BACKLOG = 256 * 1024;
-
-export interface ListenOptions {
-  host: string;
-  mqttPort: number | null;
-  mqttTlsPort: number | null;
-  wsPort: number | null;
-  /** Certificate and key for MQTT over TLS; with it the WebSocket listener is WebSocket over TLS too. */
-  tls: TlsMaterial | null;
-}
-
-export interface ListeningPorts {
-  mqttPort: number | null;
-  mqttTlsPort: number | null;
-  wsPort: number | null;
-  /** The WebSocket listener speaks TLS (wss:). */
-  wsTls: boolean;
-}
 
 export interface BrokerOptions {
   /** Largest MQTT frame read; a larger one closes the connection before it is buffered. */
@@ -262,11 +246,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     if (id) policy.onDisconnect?.(id);
   });
 
-  let tcp: Server | null = null;
-  let tls: Server | null = null;
-  let ws: WebSocketServer | null = null;
-  let https: HttpsServer | null = null;
-  let secureContext: SecureContext | null = null;
+  const listeners = new Listeners(accept, opts.maxPacketBytes + 1024);
 
   // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
   // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
@@ -290,10 +270,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   return {
     aedes,
     get tcp() {
-      return tcp;
+      return listeners.tcp;
     },
     get tls() {
-      return tls;
+      return listeners.tls;
     },
     deliver,
     resumeReading: () => gate.resume(),
@@ -301,61 +281,15 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       return gate.size;
     },
     get ws() {
-      return ws;
+      return listeners.ws;
     },
     closeStaleConnections() {
       const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
       for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
     },
     pending,
-    setTlsMaterial(material) {
-      if (tls) secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
-      https?.setSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
-    },
-    async listen({ host, mqttPort, mqttTlsPort, wsPort, tls: material }) {
-      const bound = (server: Server | HttpsServer) => (server.address() as import('node:net').AddressInfo).port;
-      if (mqttPort !== null) {
-        tcp = createServer({ noDelay: true }, accept);
-        await listenOn(tcp, host, mqttPort);
-      }
-      if (mqttTlsPort !== null) {
-        if (!material) throw new Error('MQTT over TLS needs a certificate and key');
-        // TLS in front of the same accept path: the TLSSocket is handed to aedes at once, before its handshake, so
-        // the pending-connection cap and aedes' CONNECT timeout bound a slow or silent handshake as they bound a
-        // silent plain socket. node:tls (OpenSSL) does the TLS; TLS 1.2 at least.
-        secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
-        tls = createServer({ noDelay: true }, (socket: Socket) => {
-          // the context is read per connection: after a reload (setTlsMaterial) new connections get the new certificate
-          const conn = new TLSSocket(socket, { isServer: true, secureContext: secureContext! });
-          conn.on('error', () => conn.destroy()); // a failed handshake; aedes adds its own handler for later errors
-          accept(conn);
-        });
-        await listenOn(tls, host, mqttTlsPort);
-      }
-      let wsTls = false;
-      if (wsPort !== null) {
-        const maxPayload = opts.maxPacketBytes + 1024;
-        if (material) {
-          https = createHttpsServer({ cert: material.cert, key: material.key, minVersion: 'TLSv1.2' });
-          ws = new WebSocketServer({ server: https, maxPayload });
-          await listenOn(https, host, wsPort);
-          wsTls = true;
-        } else {
-          ws = new WebSocketServer({ host, port: wsPort, maxPayload });
-          await new Promise<void>((resolve, reject) => {
-            ws!.once('listening', () => resolve());
-            ws!.once('error', reject);
-          });
-        }
-        ws.on('connection', (socket) => accept(createWebSocketStream(socket)));
-      }
-      return {
-        mqttPort: tcp ? bound(tcp) : null,
-        mqttTlsPort: tls ? bound(tls) : null,
-        wsPort: https ? bound(https) : ws ? (ws.address() as import('node:net').AddressInfo).port : null,
-        wsTls,
-      };
-    },
+    setTlsMaterial: (material) => listeners.setTlsMaterial(material),
+    listen: (o) => listeners.listen(o),
     async close() {
       // Let the last receipts reach the sockets (aedes' publish callback fires when a message is routed, not
       // written), then stop accepting, disconnect the clients, and wait for the listeners to finish closing.
@@ -364,22 +298,11 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       await new Promise((r) => setTimeout(r, 50));
       const pending = () => Object.values((aedes as unknown as { clients: Record<string, { conn?: { writableLength?: number } }> }).clients).some((c) => (c.conn?.writableLength ?? 0) > 0);
       while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      const closed = [tcp, tls, https].map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()));
-      const wsClosed = ws ? new Promise<void>((resolve) => ws!.close(() => resolve())) : Promise.resolve();
+      const listenersClosed = listeners.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await Promise.all([...closed, wsClosed]);
+      await listenersClosed;
     },
   };
-}
-
-function listenOn(server: Server | HttpsServer, host: string, port: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 export { rejectionsTopic };
