@@ -236,10 +236,13 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
 /** The gateway as `npm start` runs it, in its own process; memory and CPU read from its /metrics. */
 async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   // npm start's own command line (its node flags hold the gateway's heap budget), then the bench's settings.
-  // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  // OP_BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway process (e.g. --cpu-prof --cpu-prof-dir=DIR),
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const nodeArgs = (process.env.OP_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, ...npmStartArgs(root), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn', ...(opts.tls ? ['--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile] : ['--mqtt-port', '0']), ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
+  // after npm start's own node flags, so that one of them can be overridden (e.g. --max-old-space-size=512)
+  const start = npmStartArgs(root);
+  const script = start.findIndex((a) => !a.startsWith('-'));
+  const child = spawn(process.execPath, [...start.slice(0, script), ...nodeArgs, ...start.slice(script), '--trust', join(dir, 'trust.json'), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn', ...(opts.tls ? ['--mqtt-port', 'off', '--mqtt-tls-port', '0', '--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile] : ['--mqtt-port', '0']), ...(opts.verifyWorkers !== undefined ? ['--verify-workers', String(opts.verifyWorkers)] : [])], {
     env: { ...process.env, ORIGINPROOF_WRITE_RATE_LIMIT: '1000000', ...(opts.queueHighWater ? { ORIGINPROOF_QUEUE_HIGH_WATER: String(opts.queueHighWater) } : {}), ...(opts.ed25519Library ? { ORIGINPROOF_ED25519_LIBRARY: opts.ed25519Library } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
