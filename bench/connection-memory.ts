@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { fixtureTls } from './e2e.js';
+import { tlsServerOptions } from '../gateway/mqtt/tls-material.js';
 
 const tls = fixtureTls();
 
@@ -32,7 +33,7 @@ async function openConnections(port: number, useTls: boolean, n: number): Promis
 async function measure(useTls: boolean, n: number): Promise<{ heapBytes: number; rssBytes: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc');
-  const secureContext = createSecureContext({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), minVersion: 'TLSv1.2' });
+  const secureContext = createSecureContext(tlsServerOptions({ cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') }));
   const held: unknown[] = [];
   const server = createServer({ noDelay: true }, (socket) => {
     const conn = useTls ? new TLSSocket(socket, { isServer: true, secureContext }) : socket;

@@ -38,10 +38,6 @@ export async function fetchCheckpointKey(httpUrl: string): Promise<string> {
 }
 
 /**
- * The gateway's MQTT URL: its HTTP host and the MQTT port published on GET /v1/log (`mqtt.port`); port 1883 if
- * the gateway does not publish it.
- */
-/**
  * The MQTT URL a device should use, from the gateway's `GET /v1/log`: MQTT over TLS where the gateway offers it
  * (firmware-specs/SPEC.md §4), else plain MQTT; 1883 on the HTTP host if the gateway does not say.
  */

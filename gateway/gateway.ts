@@ -23,7 +23,7 @@ import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
-import { loadTlsMaterial, type TlsMaterial } from './mqtt/tls-material.js';
+import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -238,7 +238,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       throw err;
     }
     broker!.setTlsMaterial(next);
-    if (config.httpTls) (app.server as unknown as import('node:https').Server).setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+    if (config.httpTls) (app.server as unknown as import('node:https').Server).setSecureContext(tlsServerOptions(next));
     tlsInUse = next;
     metrics.tlsNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
     metrics.tlsReloads.inc({ result: 'ok' });

@@ -11,6 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
 
 export type HttpApp = FastifyInstance<
@@ -59,7 +60,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     // HTTPS through node:https; an https.Server takes the same (req, res) handler and is typed as the http.Server
     // the rest of the app is written against (the API does not touch the server beyond listen/address/close).
     ...(opts.tls
-      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer({ cert: opts.tls!.cert, key: opts.tls!.key, minVersion: 'TLSv1.2' }, handler) as unknown as HttpServer }
+      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer(tlsServerOptions(opts.tls!), handler) as unknown as HttpServer }
       : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
     // Errors the router answers before any route runs (a bad URL escape, a path parameter over maxParamLength) get

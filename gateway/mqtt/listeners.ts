@@ -9,7 +9,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { TlsMaterial } from './tls-material.js';
+import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 
 export interface ListenOptions {
   host: string;
@@ -27,8 +27,6 @@ export interface ListeningPorts {
   /** The WebSocket listener speaks TLS (wss:). */
   wsTls: boolean;
 }
-
-const MIN_TLS = 'TLSv1.2' as const;
 
 export class Listeners {
   tcp: Server | null = null;
@@ -54,7 +52,7 @@ export class Listeners {
       // TLS in front of the same accept path: the TLSSocket is handed to aedes at once, before its handshake, so the
       // pending-connection cap and aedes' CONNECT timeout bound a slow or silent handshake as they bound a silent
       // plain socket.
-      this.secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: MIN_TLS });
+      this.secureContext = createSecureContext(tlsServerOptions(material));
       this.tls = createServer({ noDelay: true }, (socket: Socket) => {
         // the context is read per connection: after a reload (setTlsMaterial) new connections get the new certificate
         const conn = new TLSSocket(socket, { isServer: true, secureContext: this.secureContext! });
@@ -65,7 +63,7 @@ export class Listeners {
     }
     if (wsPort !== null) {
       if (material) {
-        this.https = createHttpsServer({ cert: material.cert, key: material.key, minVersion: MIN_TLS });
+        this.https = createHttpsServer(tlsServerOptions(material));
         this.ws = new WebSocketServer({ server: this.https, maxPayload: this.maxWsPayload });
         await listenOn(this.https, host, wsPort);
       } else {
@@ -84,8 +82,8 @@ export class Listeners {
 
   /** Present another certificate from now on (MQTT over TLS, WebSocket over TLS); open connections keep theirs. */
   setTlsMaterial(material: TlsMaterial): void {
-    if (this.tls) this.secureContext = createSecureContext({ cert: material.cert, key: material.key, minVersion: MIN_TLS });
-    this.https?.setSecureContext({ cert: material.cert, key: material.key, minVersion: MIN_TLS });
+    if (this.tls) this.secureContext = createSecureContext(tlsServerOptions(material));
+    this.https?.setSecureContext(tlsServerOptions(material));
   }
 
   /** Stop accepting; resolves once every listener has closed (after its connections have). */

@@ -26,6 +26,11 @@ async function readPem(setting: string, file: string): Promise<string> {
   }
 }
 
+/** What every TLS listener is made, and re-made on a reload, with: the certificate (chain), its key, TLS 1.2 or later. */
+export function tlsServerOptions(m: Pick<TlsMaterial, 'cert' | 'key'>): { cert: string; key: string; minVersion: 'TLSv1.2' } {
+  return { cert: m.cert, key: m.key, minVersion: 'TLSv1.2' };
+}
+
 const invalid = (setting: string, message: string) => new ConfigError(`invalid gateway configuration:\n  ${setting}: ${message}`);
 
 /** Read and check the certificate (chain) and key files; `nowMs` is the gateway clock. */
@@ -50,7 +55,7 @@ export async function loadTlsMaterial(certFile: string, keyFile: string, nowMs: 
   if (nowMs < notBefore.getTime()) throw invalid('tlsCertFile', `the certificate in ${certFile} is not valid before ${notBefore.toISOString()}`);
   if (nowMs > notAfter.getTime()) throw invalid('tlsCertFile', `the certificate in ${certFile} expired on ${notAfter.toISOString()}`);
   try {
-    createSecureContext({ cert, key }); // what the listeners will do: any remaining OpenSSL objection surfaces here
+    createSecureContext(tlsServerOptions({ cert, key })); // what the listeners will do: any remaining OpenSSL objection surfaces here
   } catch (err) {
     throw invalid('tlsCertFile', `node:tls refuses the certificate and key: ${(err as Error).message}`);
   }

@@ -28,6 +28,17 @@ const TLS = { tlsCertFile: CERT, tlsKeyFile: KEY };
 
 const portOf = (url: string) => Number(new URL(url).port);
 
+/** The SHA-256 fingerprint of the certificate a TLS listener presents (checked against the test CA). */
+const presented = (port: number) =>
+  new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca: CA, servername: 'localhost' }, () => {
+      resolve(s.getPeerX509Certificate()!.fingerprint256);
+      s.destroy();
+    });
+    s.on('error', reject);
+  });
+const fingerprint = (name: string) => new X509Certificate(readFileSync(fixture(name))).fingerprint256;
+
 describe('MQTT over TLS', () => {
   let t: TestGateway;
   let devs: Device[];
@@ -50,14 +61,7 @@ describe('MQTT over TLS', () => {
 
   test('the listener presents the configured certificate', async () => {
     expect(t.gw.mqttTlsUrl).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
-    const presented = await new Promise<string>((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: portOf(t.gw.mqttTlsUrl!), ca: CA, servername: 'localhost' }, () => {
-        resolve(s.getPeerX509Certificate()!.fingerprint256);
-        s.destroy();
-      });
-      s.on('error', reject);
-    });
-    expect(presented).toBe(new X509Certificate(readFileSync(CERT)).fingerprint256);
+    expect(await presented(portOf(t.gw.mqttTlsUrl!))).toBe(fingerprint('gateway.pem'));
     expect(t.gw.tlsCertificate!.subject).toContain('CN=localhost');
   });
 
@@ -193,15 +197,6 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
   let t: TestGateway;
   let dev: Device;
   let files: string;
-  const presented = (port: number, ca = CA) =>
-    new Promise<string>((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-        resolve(s.getPeerX509Certificate()!.fingerprint256);
-        s.destroy();
-      });
-      s.on('error', reject);
-    });
-  const fingerprint = (name: string) => new X509Certificate(readFileSync(fixture(name))).fingerprint256;
   const metric = async (name: string) => {
     const text = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
     return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
