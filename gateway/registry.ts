@@ -9,6 +9,8 @@ import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/
 import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
+import { namesCertificate } from '../protocol/certificate-refs.js';
+import { assertMayReplace, assertStricter, inEffect, isStricter } from './registry-rules.js';
 
 /** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
 function toHex(b: Uint8Array): string {
@@ -42,14 +44,20 @@ export interface DeviceRecord {
 export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked';
 
 export class Registry {
-  private readonly agenciesByKid = new Map<string, AgencyRecord>();
-  private readonly agenciesById = new Map<string, AgencyRecord>();
-  private readonly devicesByKid = new Map<string, DeviceRecord>();
-  private readonly devicesById = new Map<string, DeviceRecord>();
-  private readonly revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
+  private agenciesByKid = new Map<string, AgencyRecord>();
+  private agenciesById = new Map<string, AgencyRecord>();
+  private devicesByKid = new Map<string, DeviceRecord>();
+  private devicesById = new Map<string, DeviceRecord>();
+  /** The strictest revocation per certificate (hex certRef of the registered encoding). */
+  private revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
+  /** Every certificate ever registered, by hex certRef; and each agency key's certificates in registration order. */
+  private certsByRef = new Map<string, DecodedCertificate>();
+  private agencyCerts = new Map<string, DecodedCertificate[]>();
+  /** Holder keys (hex kid) with a certificate revoked for keyCompromise. */
+  private compromised = new Map<string, DecodedRevocation>();
   private readonly writes = new Map<string, Promise<void>>();
-  /** Called after a revocation lands (the pipeline drops cached chain results). */
-  onRevoked: (certRef: Uint8Array) => void = () => {};
+  /** Set while load() rebuilds the view: writes wait for it, and it waits for the writes already running. */
+  private loading: Promise<void> | undefined;
 
   constructor(
     readonly anchors: TrustAnchors,
@@ -61,12 +69,28 @@ export class Registry {
     return this.anchors.byKid.size > 0;
   }
 
-  /** Rebuild the view from the log's registry events (signatures re-checked; times were checked at admission). */
+  /**
+   * Rebuild the view from the log's registry events (their signatures and times were checked at admission). The new
+   * view is built aside and swapped in at once, with registry writes held until then: on recovery from a storage
+   * failure a write landing halfway through the rebuild would otherwise be overwritten by the older events after it.
+   */
   async load(): Promise<void> {
-    for await (const ev of this.log.registryEvents()) {
-      if (ev.type === ENTRY_AGENCY) this.addAgency(decodeCertificate(ev.payload), ev.index);
-      else if (ev.type === ENTRY_DEVICE) this.addDevice(decodeCertificate(ev.payload), ev.index);
-      else if (ev.type === ENTRY_REVOCATION) this.applyRevocation(decodeRevocation(ev.payload), ev.index);
+    const run = (async () => {
+      await Promise.all([...this.writes.values()]);
+      const fresh = new Registry(this.anchors, this.log, this.verifier);
+      for await (const ev of this.log.registryEvents()) {
+        if (ev.type === ENTRY_AGENCY) fresh.addAgency(decodeCertificate(ev.payload), ev.index);
+        else if (ev.type === ENTRY_DEVICE) fresh.addDevice(decodeCertificate(ev.payload), ev.index);
+        else if (ev.type === ENTRY_REVOCATION) fresh.applyRevocation(decodeRevocation(ev.payload), ev.index);
+      }
+      ({ agenciesByKid: this.agenciesByKid, agenciesById: this.agenciesById, devicesByKid: this.devicesByKid, devicesById: this.devicesById } = fresh);
+      ({ revocations: this.revocations, certsByRef: this.certsByRef, agencyCerts: this.agencyCerts, compromised: this.compromised } = fresh);
+    })();
+    const settled = (this.loading = run.then(() => undefined, () => undefined));
+    try {
+      await run;
+    } finally {
+      if (this.loading === settled) this.loading = undefined;
     }
   }
 
@@ -75,7 +99,7 @@ export class Registry {
    * different subjects run concurrently and share a block, so registering a fleet costs a few blocks, not one each.
    */
   private serialize<T>(subject: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.writes.get(subject) ?? Promise.resolve();
+    const prev = Promise.all([this.writes.get(subject), this.loading]);
     const run = prev.then(fn, fn);
     const settled = run.then(() => undefined, () => undefined);
     this.writes.set(subject, settled);
@@ -104,11 +128,12 @@ export class Registry {
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
       const existing = this.agenciesByKid.get(toHex(cert.holderKid));
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
+      if (existing) assertMayReplace(existing, cert, now, this.compromised.get(toHex(cert.holderKid)));
       const other = this.agenciesById.get(cert.claims.sub);
-      if (other && !bytesEqual(other.cert.holderKid, cert.holderKid) && !other.revocation) {
+      if (other && other !== existing && !inEffect(other.revocation, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
-      validateChain([cert], this.anchors, now, { verifier: this.verifier });
+      validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined);
       return { record: this.addAgency(cert, index), created: true };
     });
@@ -123,17 +148,18 @@ export class Registry {
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
       const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
-      if (agency.revocation && now >= agency.revocation.claims.revokedFrom) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing && !existing.revocation && !bytesEqual(existing.cert.issuerKid, cert.issuerKid)) {
-        fail('ROLE_VIOLATION', 'this device is registered by another agency', 'protected.kid');
-      }
+      if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
+      if (existing) assertMayReplace(existing, cert, now, this.compromised.get(toHex(cert.holderKid)));
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef);
       return { record: this.addDevice(cert, index), created: true };
     });
   }
 
-  /** A revocation signed by the revoked certificate's issuer: the root for agencies, the agency for its devices. */
+  /**
+   * A revocation signed by the revoked certificate's issuer: the root for agencies, the agency for its devices. It
+   * may name any certificate registered here, the current one of a key or one it replaced, in either encoding.
+   */
   revoke(bytes: Uint8Array, now: number): Promise<{ revocation: DecodedRevocation; index: number; created: boolean }> {
     let target = '';
     try {
@@ -143,17 +169,25 @@ export class Registry {
     }
     return this.serialize(`sub:${target}`, async () => {
       const rev = decodeRevocation(bytes);
-      const prior = this.revocations.get(toHex(rev.claims.certRef));
-      if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
       const target = this.findCert(rev.claims.certRef);
       if (!target) fail('UNKNOWN_KEY', 'the revocation names a certificate this gateway does not know', 'claims.certRef');
+      const prior = this.revocations.get(toHex(target.certRef));
+      if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
       const issuerKey = this.issuerKeyFor(target, rev);
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
       if (rev.claims.iat > now + 300) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
+      if (prior) assertStricter(rev, prior.rev);
       const signerRef = target.claims.role === 'device' ? this.agenciesByKid.get(toHex(target.issuerKid))?.cert.certRef : undefined;
-      const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef);
-      this.applyRevocation(rev, index);
-      return { revocation: rev, index, created: true };
+      // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.
+      const undo = this.applyRevocation(rev, -1);
+      try {
+        const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef);
+        this.revocations.get(toHex(target.certRef))!.index = index;
+        return { revocation: rev, index, created: true };
+      } catch (err) {
+        undo();
+        throw err;
+      }
     });
   }
 
@@ -172,33 +206,90 @@ export class Registry {
     return agency.cert.holderKey;
   }
 
+  /** Any certificate ever registered here that `certRef` names (either encoding, certificate-refs.ts). */
   private findCert(certRef: Uint8Array): DecodedCertificate | undefined {
-    for (const a of this.agenciesByKid.values()) if (bytesEqual(a.cert.certRef, certRef)) return a.cert;
-    for (const d of this.devicesByKid.values()) if (bytesEqual(d.cert.certRef, certRef)) return d.cert;
+    const exact = this.certsByRef.get(toHex(certRef));
+    if (exact) return exact;
+    for (const c of this.certsByRef.values()) if (namesCertificate(certRef, c)) return c;
     return undefined;
   }
 
+  /** A replacement (same key) updates the record in place, so that an agency's devices follow its new certificate. */
   private addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
-    const record: AgencyRecord = { cert, index };
-    this.agenciesByKid.set(toHex(cert.holderKid), record);
+    const kid = toHex(cert.holderKid);
+    const record = this.agenciesByKid.get(kid) ?? ({} as AgencyRecord);
+    Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
+    this.agenciesByKid.set(kid, record);
     this.agenciesById.set(cert.claims.sub, record);
+    this.remember(cert);
+    const history = this.agencyCerts.get(kid);
+    if (history) history.push(cert);
+    else this.agencyCerts.set(kid, [cert]);
     return record;
   }
 
   private addDevice(cert: DecodedCertificate, index: number): DeviceRecord {
     const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
     if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
-    const record: DeviceRecord = { cert, agency, index, deviceId: cert.claims.sub };
-    this.devicesByKid.set(toHex(cert.holderKid), record);
+    const kid = toHex(cert.holderKid);
+    const record = this.devicesByKid.get(kid) ?? ({} as DeviceRecord);
+    Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
+    this.devicesByKid.set(kid, record);
     this.devicesById.set(cert.claims.sub, record);
+    this.remember(cert);
     return record;
   }
 
-  private applyRevocation(rev: DecodedRevocation, index: number): void {
-    this.revocations.set(toHex(rev.claims.certRef), { rev, index });
-    for (const a of this.agenciesByKid.values()) if (bytesEqual(a.cert.certRef, rev.claims.certRef)) a.revocation = rev;
-    for (const d of this.devicesByKid.values()) if (bytesEqual(d.cert.certRef, rev.claims.certRef)) d.revocation = rev;
-    this.onRevoked(rev.claims.certRef);
+  private remember(cert: DecodedCertificate): void {
+    this.certsByRef.set(toHex(cert.certRef), cert);
+  }
+
+  /**
+   * Keeps the strictest statement per certificate (registry-rules.ts); a later one that is not stricter, which only
+   * a log written before that rule can hold, changes nothing. Returns what puts the view back (a failed append).
+   */
+  private applyRevocation(rev: DecodedRevocation, index: number): () => void {
+    const target = this.findCert(rev.claims.certRef);
+    if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
+    const ref = toHex(target.certRef), kid = toHex(target.holderKid);
+    const prior = this.revocations.get(ref);
+    if (prior && !isStricter(rev, prior.rev)) return () => {};
+    const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
+    const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
+    this.revocations.set(ref, { rev, index });
+    if (rev.claims.reason === 'keyCompromise') this.compromised.set(kid, rev);
+    if (record && record.cert === target) record.revocation = rev;
+    return () => {
+      if (prior) this.revocations.set(ref, prior);
+      else this.revocations.delete(ref);
+      if (before.compromise) this.compromised.set(kid, before.compromise);
+      else this.compromised.delete(kid);
+      if (record && record.cert === target) record.revocation = before.revocation;
+    };
+  }
+
+  /** Every registered certificate by its certRef, for bundles of entries admitted under a certificate since replaced. */
+  certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
+    return this.certsByRef.get(toHex(certRef));
+  }
+
+  /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
+  agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    const kid = toHex(agencyKid);
+    const history = this.agencyCerts.get(kid) ?? [];
+    for (let i = history.length - 1; i >= 0; i--) {
+      const c = history[i]!;
+      if (at >= c.claims.nbf && at < c.claims.exp) return c;
+    }
+    return this.agenciesByKid.get(kid)?.cert;
+  }
+
+  /** The strictest revocation of each of `certs` (registry-rules.ts). */
+  revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
+    return certs.flatMap((c) => {
+      const r = this.revocations.get(toHex(c.certRef));
+      return r ? [r.rev] : [];
+    });
   }
 
   allRevocations(): DecodedRevocation[] {
@@ -232,8 +323,8 @@ export class Registry {
 
   /** Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency. */
   deviceStatus(d: DeviceRecord, at: number): DeviceStatus {
-    if (d.revocation && at >= d.revocation.claims.revokedFrom) return 'revoked';
-    if (d.agency.revocation && at >= d.agency.revocation.claims.revokedFrom) return 'agency-revoked';
+    if (inEffect(d.revocation, at)) return 'revoked';
+    if (inEffect(d.agency.revocation, at)) return 'agency-revoked';
     if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) return 'not-yet-valid';
     if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) return 'expired';
     return 'active';

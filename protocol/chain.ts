@@ -114,7 +114,7 @@ export function validateChain(
       fail('ROLE_VIOLATION', `a ${issuerRole} may not issue a ${cert.claims.role} certificate`, `${path}.claims.role`);
     }
     checkWindow(atSeconds, cert.claims.nbf, cert.claims.exp, path);
-    if (opts.revocations) assertNotRevokedAt(cert.certRef, opts.revocations, atSeconds, path);
+    if (opts.revocations) assertNotRevokedAt(cert, opts.revocations, atSeconds, path);
   }
   if (!anchor) return fail('CHAIN_INVALID', 'empty chain', 'chain');
   checkWindow(atSeconds, anchor.notBefore, anchor.notAfter, 'anchor');

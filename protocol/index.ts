@@ -12,6 +12,7 @@ export * from './schema.js';
 export * from './envelope.js';
 export * from './device-id.js';
 export * from './certificate.js';
+export * from './certificate-refs.js';
 export * from './chain.js';
 export * from './revocation.js';
 export * from './biometric.js';

@@ -185,7 +185,7 @@ export function checkReading(opened: OpenedReading, deviceCert: DecodedCertifica
   verifySign1(opened.sign1, deviceCert.holderKey, opts);
   if (claims.iat < deviceCert.claims.nbf) fail('CERT_NOT_YET_VALID', 'reading is dated before the device certificate', 'claims.iat');
   if (claims.iat >= deviceCert.claims.exp) fail('CERT_EXPIRED', 'reading is dated after the device certificate expired', 'claims.iat');
-  if (opts.revocations) assertNotRevokedAt(deviceCert.certRef, opts.revocations, claims.iat, 'certificate');
+  if (opts.revocations) assertNotRevokedAt(deviceCert, opts.revocations, claims.iat, 'certificate');
   const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
   if (!profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
   if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');

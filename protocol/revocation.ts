@@ -17,6 +17,7 @@ import { fail } from './errors.js';
 import { sha256 } from './hash.js';
 import { onlyKeys, reqBytes, reqText, reqTime, type ClaimMap } from './schema.js';
 import type { DecodedCertificate } from './certificate.js';
+import { namesCertificate } from './certificate-refs.js';
 
 export const REVOCATION_REASONS = ['keyCompromise', 'decommissioned', 'superseded', 'affiliationChanged', 'cessationOfOperation', 'unspecified'] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
@@ -83,7 +84,7 @@ export function verifyRevocation(
   opts: { verifier?: SignatureVerifier } = {},
 ): DecodedRevocation {
   const r = rev instanceof Uint8Array ? decodeRevocation(rev) : rev;
-  if (!bytesEqual(r.claims.certRef, revoked.certRef)) fail('CLAIM_INVALID', 'revocation names another certificate', 'claims.certRef');
+  if (!namesCertificate(r.claims.certRef, revoked)) fail('CLAIM_INVALID', 'revocation names another certificate', 'claims.certRef');
   if (r.claims.sub !== revoked.claims.sub) fail('CLAIM_INVALID', 'revocation sub is not the certificate subject', 'claims.sub');
   if (!bytesEqual(r.issuerKid, revoked.issuerKid)) fail('ROLE_VIOLATION', 'revocation is not signed by the issuer of the certificate', 'protected.kid');
   if (!bytesEqual(keyThumbprint(issuerKey), r.issuerKid)) fail('UNKNOWN_KEY', 'issuer key does not match the revocation kid', 'protected.kid');
@@ -91,13 +92,13 @@ export function verifyRevocation(
   return r;
 }
 
-/** The revocation covering `certRef` at time `at` (at >= revokedFrom), if any. */
-export function isRevokedAt(certRef: Uint8Array, revocations: readonly DecodedRevocation[], at: number): DecodedRevocation | undefined {
-  return revocations.find((r) => bytesEqual(r.claims.certRef, certRef) && at >= r.claims.revokedFrom);
+/** The revocation covering `cert` at time `at` (at >= revokedFrom), if any; either encoding (certificate-refs.ts). */
+export function isRevokedAt(cert: DecodedCertificate, revocations: readonly DecodedRevocation[], at: number): DecodedRevocation | undefined {
+  return revocations.find((r) => at >= r.claims.revokedFrom && namesCertificate(r.claims.certRef, cert));
 }
 
-export function assertNotRevokedAt(certRef: Uint8Array, revocations: readonly DecodedRevocation[], at: number, path = 'certificate'): void {
-  const r = isRevokedAt(certRef, revocations, at);
+export function assertNotRevokedAt(cert: DecodedCertificate, revocations: readonly DecodedRevocation[], at: number, path = 'certificate'): void {
+  const r = isRevokedAt(cert, revocations, at);
   if (r) fail('CERT_REVOKED', `certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})`, path);
 }
 

@@ -32,6 +32,7 @@ import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-en
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { BIOMETRIC_READING_TYPE } from './biometric.js';
 import { openReading, type OpenedReading } from './reading.js';
+import { namesCertificate } from './certificate-refs.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
 
@@ -235,8 +236,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
               if (err instanceof OriginProofError) fail(err.code, err.message, path);
               throw err;
             }
-            if (bytesEqual(rev.claims.certRef, d.certRef)) verified.push(verifyRevocation(rev, d, a.holderKey, v));
-            else if (bytesEqual(rev.claims.certRef, a.certRef)) {
+            if (namesCertificate(rev.claims.certRef, d)) verified.push(verifyRevocation(rev, d, a.holderKey, v));
+            else if (namesCertificate(rev.claims.certRef, a)) {
               const anchor = trust.anchors.byKid.get(toHex(a.issuerKid));
               if (!anchor) fail('UNKNOWN_KEY', 'cannot check a revocation of the agency: its root is not trusted', path);
               verified.push(verifyRevocation(rev, a, anchor.key, v));
@@ -247,8 +248,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
           };
           bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true));
           (opts.revocations ?? []).forEach((b, i) => check(b, `verifier revocations[${i}]`, false));
-          assertNotRevokedAt(d.certRef, verified, r.claims.iat, 'device');
-          assertNotRevokedAt(a.certRef, verified, r.claims.iat, 'agency');
+          assertNotRevokedAt(d, verified, r.claims.iat, 'device');
+          assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
           return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
         }),
       );

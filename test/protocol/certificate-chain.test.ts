@@ -149,9 +149,9 @@ describe('revocation', async () => {
   it('agency revokes a device from a time on; earlier readings stay valid', async () => {
     const bytes = await createRevocation(c.agency, c.deviceCert, { reason: 'keyCompromise', revokedFrom: NOW + 10, iat: NOW + 20 });
     const rev = verifyRevocation(bytes, c.deviceCert, pubOf(c.agency));
-    expect(isRevokedAt(c.deviceCert.certRef, [rev], NOW + 9)).toBeUndefined();
-    expect(isRevokedAt(c.deviceCert.certRef, [rev], NOW + 10)).toBeDefined();
-    expect(codeOfSync(() => assertNotRevokedAt(c.deviceCert.certRef, [rev], NOW + 10))).toBe('CERT_REVOKED');
+    expect(isRevokedAt(c.deviceCert, [rev], NOW + 9)).toBeUndefined();
+    expect(isRevokedAt(c.deviceCert, [rev], NOW + 10)).toBeDefined();
+    expect(codeOfSync(() => assertNotRevokedAt(c.deviceCert, [rev], NOW + 10))).toBe('CERT_REVOKED');
     expect(codeOfSync(() => validateChain([c.deviceCert, c.agencyCert], c.anchors, NOW + 11, { revocations: [rev] }))).toBe('CERT_REVOKED');
     expect(validateChain([c.deviceCert, c.agencyCert], c.anchors, NOW + 9, { revocations: [rev] }).leaf).toBeDefined();
   });

@@ -1,0 +1,63 @@
+/**
+ * What may change in the registry once something is registered. Everything the registry accepts is a signed object
+ * anyone can fetch from the log and post again, so the rules say which newer statement may replace an older one:
+ * - a certificate for a key that already has one replaces it only if it was issued later (iat), by the same issuer
+ *   unless the registered certificate's revocation is in effect, for the same subject; a key once revoked for
+ *   keyCompromise is never certified again. Re-posting an old certificate, or the other encoding of an ES256 one
+ *   (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
+ * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
+ *   keyCompromise. Re-posting an old statement with a later revokedFrom so cannot shorten a revocation.
+ */
+import { bytesEqual } from '../protocol/bytes.js';
+import type { DecodedCertificate } from '../protocol/certificate.js';
+import { fail } from '../protocol/errors.js';
+import type { DecodedRevocation } from '../protocol/revocation.js';
+import { ApiError } from './http/error-registry.js';
+
+export interface Registered {
+  cert: DecodedCertificate;
+  revocation?: DecodedRevocation;
+}
+
+export const inEffect = (r: DecodedRevocation | undefined, now: number): boolean => r !== undefined && now >= r.claims.revokedFrom;
+
+/**
+ * Throws unless `cert` may replace `existing` (the same holder key, other bytes) at `now`: CERT_REVOKED (the key was
+ * revoked for keyCompromise), ROLE_VIOLATION (another issuer while the registered certificate is not revoked),
+ * CONFLICT (another subject, or not issued later than the registered certificate).
+ */
+export function assertMayReplace(existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation): void {
+  const what = cert.claims.role;
+  if (compromise) {
+    fail('CERT_REVOKED', `this ${what} key was revoked for keyCompromise from ${compromise.claims.revokedFrom}; it is never certified again`, 'cnf');
+  }
+  if (!bytesEqual(existing.cert.issuerKid, cert.issuerKid) && !inEffect(existing.revocation, now)) {
+    const issuer = what === 'device' ? 'agency' : 'root';
+    fail('ROLE_VIOLATION', `this ${what} is registered by another ${issuer}; that ${issuer} must revoke it first`, 'protected.kid');
+  }
+  if (existing.cert.claims.sub !== cert.claims.sub) {
+    throw new ApiError('CONFLICT', `this key is registered as ${what} ${existing.cert.claims.sub}, not ${cert.claims.sub}`);
+  }
+  if (cert.claims.iat <= existing.cert.claims.iat) {
+    throw new ApiError(
+      'CONFLICT',
+      `a certificate for this key issued at ${existing.cert.claims.iat} is registered; a replacement must be issued later (this one: ${cert.claims.iat})`,
+    );
+  }
+}
+
+/** Whether `next` makes a revocation of the same certificate stricter than `prior`. */
+export function isStricter(next: DecodedRevocation, prior: DecodedRevocation): boolean {
+  const a = next.claims, b = prior.claims;
+  return a.revokedFrom < b.revokedFrom || (a.revokedFrom === b.revokedFrom && a.reason === 'keyCompromise' && b.reason !== 'keyCompromise');
+}
+
+/** Throws CONFLICT unless `next` makes `prior` stricter (see isStricter). */
+export function assertStricter(next: DecodedRevocation, prior: DecodedRevocation): void {
+  if (isStricter(next, prior)) return;
+  const p = prior.claims;
+  throw new ApiError(
+    'CONFLICT',
+    `${p.sub} is already revoked from ${p.revokedFrom} (${p.reason}); a further revocation may only bring that time forward, or mark the key compromised from the same time or earlier`,
+  );
+}

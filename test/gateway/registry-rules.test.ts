@@ -1,0 +1,210 @@
+/**
+ * What a re-posted signed object may change in the registry (gateway/registry-rules.ts). Certificates and
+ * revocations are public (they are in the log), so anyone can post an old one again: none of that may undo a
+ * revocation, bring back a revoked key or take a device from its agency. Renewals by the issuer still work.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { p256 } from '@noble/curves/nist.js';
+import {
+  toBase64, issueCertificate, decodeCertificate, createRevocation, decodeProofBundle, verifyBundle, parseTrust, certificateRefs,
+  type DecodedCertificate, type RevocationReason,
+} from '../../protocol/index.js';
+import { connectDevice, FIRMWARE, kidOf, nowS, Pki, post, pubOf, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+
+const DAY = 86_400;
+
+/** A certificate for `holder`'s key issued by `issuer` at `iat` (the harness issues at now - 1 day). */
+async function certify(issuer: Party, holder: Party, role: 'agency' | 'device', iat: number, sub = holder.cert.claims.sub): Promise<DecodedCertificate> {
+  return decodeCertificate(
+    await issueCertificate(issuer.signer, kidOf(issuer.signer), {
+      iss: issuer.cert.claims.sub, sub, role, holderKey: pubOf(holder.signer), iat, nbf: iat - 60, exp: iat + 365 * DAY,
+      ...(role === 'device' ? { profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE } } : {}),
+    }),
+  );
+}
+
+/** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
+function twinOf(cert: DecodedCertificate): Uint8Array {
+  const out = cert.bytes.slice();
+  const n = p256.Point.CURVE().n;
+  const s = BigInt('0x' + Buffer.from(out.subarray(out.length - 32)).toString('hex'));
+  out.set(Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'), out.length - 32);
+  return out;
+}
+
+const postCert = (t: TestGateway, kind: 'agencies' | 'devices', c: DecodedCertificate | Uint8Array) =>
+  post(t.gw, `/v1/${kind}`, { certificate: toBase64(c instanceof Uint8Array ? c : c.bytes) });
+const postRevocation = async (t: TestGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason) =>
+  post(t.gw, '/v1/revocations', { revocation: toBase64(await createRevocation(issuer.signer, cert, { reason, revokedFrom, iat: nowS() })) });
+const statusOf = async (t: TestGateway, d: Device) => (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json();
+
+describe('registry: re-posted statements change nothing they should not', () => {
+  let t: TestGateway;
+  let a: Party;
+  let b: Party;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { writeRateLimit: 1000 });
+    a = await pki.agency('a.example');
+    b = await pki.agency('b.example');
+    await register(t.gw, a, []);
+    await register(t.gw, b, []);
+  });
+  afterAll(() => t.stop());
+
+  test('CONFLICT: an older revocation with a later revokedFrom, re-posted by anyone, does not shorten a revocation', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const later = await createRevocation(a.signer, d.cert, { reason: 'decommissioned', revokedFrom: nowS() + 30 * DAY, iat: nowS() });
+    expect((await post(t.gw, '/v1/revocations', { revocation: toBase64(later) })).status).toBe(201);
+    expect((await postRevocation(t, a, d.cert, nowS() - 3600, 'keyCompromise')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+    const replay = await post(t.gw, '/v1/revocations', { revocation: toBase64(later) });
+    expect([replay.status, replay.body.code]).toEqual([409, 'CONFLICT']);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+    // and the reading path agrees: a reading from now on is refused
+    const c = await connectDevice(t.gw, d).catch(() => undefined);
+    expect(c).toBeUndefined();
+  });
+
+  test('a stricter revocation is taken: an earlier revokedFrom, or the same one marked keyCompromise', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const t0 = nowS() + 10 * DAY;
+    expect((await postRevocation(t, a, d.cert, t0, 'decommissioned')).status).toBe(201);
+    expect((await postRevocation(t, a, d.cert, t0, 'keyCompromise')).status).toBe(201);
+    expect((await postRevocation(t, a, d.cert, t0, 'decommissioned')).body.code).toBe('CONFLICT');
+    expect((await postRevocation(t, a, d.cert, t0 + 1, 'keyCompromise')).body.code).toBe('CONFLICT');
+    expect((await statusOf(t, d)).status).toBe('active'); // scheduled, not in effect yet
+    expect((await postRevocation(t, a, d.cert, nowS() - 10, 'keyCompromise')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+  });
+
+  test('renewal: a later certificate for the same key replaces the registered one; an older one or a twin is a CONFLICT', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const renewed = await certify(a, d, 'device', nowS());
+    expect((await postCert(t, 'devices', renewed)).status).toBe(201);
+    expect((await statusOf(t, d)).certRef).toBe(Buffer.from(renewed.certRef).toString('hex'));
+    const older = await postCert(t, 'devices', d.cert);
+    expect([older.status, older.body.code]).toEqual([409, 'CONFLICT']);
+    // a device key certified by an ES256 agency: the other encoding of the registered certificate
+    const twin = await postCert(t, 'devices', twinOf(renewed));
+    expect([twin.status, twin.body.code]).toEqual([409, 'CONFLICT']);
+    expect((await statusOf(t, d)).certRef).toBe(Buffer.from(renewed.certRef).toString('hex'));
+  });
+
+  test('CERT_REVOKED: a key revoked for keyCompromise is never certified again, by an older or a newer certificate', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const renewed = await certify(a, d, 'device', nowS() - 600);
+    expect((await postCert(t, 'devices', renewed)).status).toBe(201);
+    expect((await postRevocation(t, a, renewed, nowS() - 60, 'keyCompromise')).status).toBe(201);
+    for (const c of [d.cert, await certify(a, d, 'device', nowS())]) {
+      const r = await postCert(t, 'devices', c);
+      expect([r.status, r.body.code]).toEqual([422, 'CERT_REVOKED']);
+    }
+    expect((await statusOf(t, d)).status).toBe('revoked');
+  });
+
+  test('a decommissioned device may be certified again by its agency (a later certificate)', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    expect((await postRevocation(t, a, d.cert, nowS() - 60, 'decommissioned')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+    expect((await postCert(t, 'devices', await certify(a, d, 'device', nowS()))).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('active');
+  });
+
+  test("ROLE_VIOLATION: another agency cannot take a device whose revocation is only scheduled; once it is in effect it can", async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    expect((await postRevocation(t, a, d.cert, nowS() + DAY, 'affiliationChanged')).status).toBe(201);
+    const early = await postCert(t, 'devices', await certify(b, d, 'device', nowS()));
+    expect([early.status, early.body.code]).toEqual([403, 'ROLE_VIOLATION']);
+    expect((await statusOf(t, d)).agency).toBe('a.example');
+    expect((await postRevocation(t, a, d.cert, nowS() - 1, 'affiliationChanged')).status).toBe(201);
+    expect((await postCert(t, 'devices', await certify(b, d, 'device', nowS() + 1))).status).toBe(201);
+    expect(await statusOf(t, d)).toMatchObject({ agency: 'b.example', status: 'active' });
+  });
+});
+
+describe('registry: agencies', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+  });
+  afterAll(() => t.stop());
+
+  test('CERT_REVOKED: a root-revoked agency cannot come back through an older certificate or its revoked one', async () => {
+    const g = await t.pki.agency('gov.example');
+    const cert0 = await certify(t.pki.root, g, 'agency', nowS() - 2 * DAY);
+    expect((await postCert(t, 'agencies', cert0)).status).toBe(201);
+    expect((await postCert(t, 'agencies', g.cert)).status).toBe(201); // the harness issued it later (now - 1 day)
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 60, 'keyCompromise')).status).toBe(201);
+    const back = await postCert(t, 'agencies', cert0);
+    expect([back.status, back.body.code]).toEqual([422, 'CERT_REVOKED']);
+    expect((await postCert(t, 'agencies', g.cert)).status).toBe(200); // the same bytes: nothing changes
+    const shown = (await t.gw.app.inject({ method: 'GET', url: '/v1/agencies' })).json().find((x: { id: string }) => x.id === 'gov.example');
+    expect(shown.revoked).toBe(true);
+    const d = await t.pki.device(g);
+    const dev = await postCert(t, 'devices', d.cert);
+    expect([dev.status, dev.body.code]).toEqual([422, 'CERT_REVOKED']);
+  });
+
+  test("an agency's devices follow its renewed certificate, and its revocation", async () => {
+    const g = await t.pki.agency('water.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const renewed = await certify(t.pki.root, g, 'agency', nowS());
+    expect((await postCert(t, 'agencies', renewed)).status).toBe(201);
+    expect((await postRevocation(t, t.pki.root, renewed, nowS() - 1, 'cessationOfOperation')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('agency-revoked');
+  });
+
+  test('CONFLICT: a renewal that renames the agency, or is not issued later', async () => {
+    const g = await t.pki.agency('air.example');
+    await register(t.gw, g, []);
+    expect((await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS(), 'other.example'))).body.code).toBe('CONFLICT');
+    expect((await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', g.cert.claims.iat))).body.code).toBe('CONFLICT');
+  });
+
+  test('a revocation naming the other encoding of an ES256 certificate revokes it', async () => {
+    const g = await t.pki.agency('noise.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const claims = new Map<number, unknown>([[1, certificateRefs(d.cert)[1]!], [2, d.cert.claims.sub], [3, 'keyCompromise'], [4, nowS() - 1], [6, nowS()]]);
+    const { createSign1, encode, CT_REVOCATION } = await import('../../protocol/index.js');
+    const rev = await createSign1({ signer: g.signer, payload: encode(claims), kid: kidOf(g.signer), contentType: CT_REVOCATION });
+    expect((await post(t.gw, '/v1/revocations', { revocation: toBase64(rev) })).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+  });
+});
+
+describe('registry: bundles of readings admitted under a certificate since replaced', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+  });
+  afterAll(() => t.stop());
+
+  test('still verify offline after the device and its agency were renewed', async () => {
+    const g = await t.pki.agency('permits.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const c = await connectDevice(t.gw, d);
+    await c.publish(await reading(d, 1));
+    const first = await c.next();
+    await c.end();
+    if (first.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(first)}`);
+    // renewals valid only from a minute after the reading: the bundle must carry the certificates of its time
+    const later = nowS() + 60;
+    expect((await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', later))).status).toBe(201);
+    expect((await postCert(t, 'devices', await certify(g, d, 'device', later))).status).toBe(201);
+    const bundle = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${first.receipt.index}/bundle` });
+    const trust = parseTrust({ roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [t.gw.checkpointVerifierKey] });
+    const verdict = verifyBundle(decodeProofBundle(new Uint8Array(bundle.rawPayload)), trust);
+    expect(verdict.checks.filter((x) => x.status === 'fail')).toEqual([]);
+    expect(verdict.valid).toBe(true);
+  });
+});
