@@ -208,3 +208,21 @@ describe('registry: bundles of readings admitted under a certificate since repla
     expect(verdict.valid).toBe(true);
   });
 });
+
+describe('registry: a revocation is in force once submitted', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, blockMaxMs: 1500 });
+  });
+  afterAll(() => t.stop());
+
+  test('before its block is durable, not only after (a reading admitted meanwhile would be logged after it)', async () => {
+    const g = await t.pki.agency('slow.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const pending = postRevocation(t, g, d.cert, nowS() - 60, 'keyCompromise');
+    await new Promise((r) => setTimeout(r, 200)); // the revocation waits for its block (up to 1.5 s)
+    expect((await statusOf(t, d)).status).toBe('revoked');
+    expect((await pending).status).toBe(201);
+  });
+});
