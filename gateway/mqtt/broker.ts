@@ -203,6 +203,9 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       return;
     }
     if (epochOf.get(client) !== epoch()) return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
+    // Readings go at QoS 1 (SPEC §4). aedes keeps every QoS 2 PUBLISH in memory until its PUBREL (up to 1,000 per
+    // connection), which a device holding back PUBRELs could use to fill the heap: refused, the connection closed.
+    if (packet.qos === 2) return done(new Error(`device ${deviceId}: readings are published at QoS 1, not 2`));
     const payload = packet.payload as Buffer;
     acks.hold(client as AnswerClient); // before the reading can be answered: its PUBACK waits to leave with the answer
     policy
