@@ -3,6 +3,7 @@
  * RFC 9679 (SHA-256 over the deterministic encoding of the required parameters), which we use as `kid`.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
 import { ALG_EDDSA, ALG_ES256, assertAlg, publicKeyLength, type Alg } from './algorithms.js';
 import { concatBytes } from './bytes.js';
 import { encode } from './cbor.js';
@@ -70,10 +71,19 @@ export function keyThumbprint(key: PublicKey): Uint8Array {
  * A key a certificate may bind: an Ed25519 key must decode strictly (RFC 8032 §5.1.3, canonical y) to a point of
  * large order. Under a small-order key a signature anyone can make verifies for every message with cofactorless
  * verifiers such as OpenSSL (R = identity, S = 0 under the identity key), so such a key proves nothing about who
- * signed. Checked where certificates are validated (chain.ts), once per certificate. P-256 keys that are not points
- * verify nothing (every verifier refuses them) and need no check here.
+ * signed. A P-256 key must be a point on the curve (SEC 1 v2 §3.2.2.1): one that is not verifies nothing, and an
+ * agency that certifies one hears so at registration, not from its devices' readings. Checked where certificates
+ * are validated (chain.ts), once per certificate.
  */
 export function assertUsableKey(key: PublicKey, path = 'key'): void {
+  if (key.alg === ALG_ES256) {
+    try {
+      p256.Point.fromBytes(key.raw).assertValidity();
+    } catch {
+      fail('CLAIM_INVALID', 'P-256 key is not a point on the curve', path);
+    }
+    return;
+  }
   if (key.alg !== ALG_EDDSA) return;
   let smallOrder: boolean;
   try {

@@ -68,6 +68,23 @@ describe('certificates', async () => {
     });
   }
 
+  it('refuses a device or agency certificate whose P-256 key is not a point on the curve: CLAIM_INVALID', async () => {
+    const window = { iat: NOW - DAY, nbf: NOW - DAY, exp: NOW + DAY };
+    const good = pubOf(signerFor(ALG_ES256, 'on-curve'));
+    const raw = good.raw.slice();
+    raw[64]! ^= 1; // y changed: (x, y') is not on P-256
+    const key = { alg: ALG_ES256, raw } as const;
+    const device = decodeCertificate(await issueCertificate(c.agency, kidOf(c.agency), {
+      iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(key)), role: 'device', holderKey: key, ...window,
+      profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE },
+    }));
+    expect(await codeOf(() => validateChain([device, c.agencyCert], c.anchors, NOW))).toBe('CLAIM_INVALID');
+    const agency = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'bent.example', role: 'agency', holderKey: key, ...window }));
+    expect(await codeOf(() => validateChain([agency], c.anchors, NOW))).toBe('CLAIM_INVALID');
+    const fine = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'fine.example', role: 'agency', holderKey: good, ...window }));
+    expect(validateChain([fine], c.anchors, NOW).leaf.claims.sub).toBe('fine.example');
+  });
+
   it('rejects a self-described root whose kid is not its own key: CHAIN_INVALID', async () => {
     const m = claimsToMap({ ...c.rootCert.claims });
     expect(await codeOf(async () => decodeCertificate(await rawCert(c.agency, m)))).toBe('CHAIN_INVALID');
