@@ -32,7 +32,14 @@ export const P_DEVICE_ROWS = 0x44, P_DEVICE_HEAD = 0x6c;
 const TWO32 = 2 ** 32;
 
 // Byte arithmetic, no DataView per call (this runs several times per appended entry).
+/**
+ * Writes `n` as a big-endian u64. Only non-negative safe integers are encodable: anything else (2^64 and above,
+ * 1e300, Infinity, NaN, fractions, negatives) would wrap or truncate into another key, so it throws. Inputs from
+ * outside are validated before they reach a key (the HTTP schemas cap every integer at MAX_SAFE_INTEGER): a throw
+ * here is a programming error.
+ */
 export function writeU64(buf: Uint8Array, offset: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`u64 key field must be a non-negative safe integer, got ${n}`);
   const hi = Math.floor(n / TWO32);
   const lo = n - hi * TWO32;
   buf[offset] = hi >>> 24; buf[offset + 1] = (hi >>> 16) & 0xff; buf[offset + 2] = (hi >>> 8) & 0xff; buf[offset + 3] = hi & 0xff;

@@ -361,9 +361,19 @@ export class LevelBackend implements LedgerBackend {
           }
           const minIndex = readU64(k, 9);
           const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-          for (let o = 0; o + 8 <= v.length; o += 8) {
+          // A cluster's rows are sorted by time: binary-search the first at or after `lo` (the rows before it, up to
+          // TIME_WINDOW_MS of them, are before the range or the cursor) and stop at the first past `toMs`.
+          const rows = v.length >>> 3;
+          let first = 0;
+          for (let hi = rows; first < hi; ) {
+            const mid = (first + hi) >>> 1;
+            if (minMs + dv.getUint32(mid * 8) < lo) first = mid + 1;
+            else hi = mid;
+          }
+          for (let o = first * 8; o + 8 <= v.length; o += 8) {
             const ms = minMs + dv.getUint32(o);
-            if (ms < fromMs || ms > toMs) continue;
+            if (ms > toMs) break;
+            if (ms < fromMs) continue;
             const index = minIndex + dv.getUint32(o + 4);
             if (after && (ms < after.receivedAtMs || (ms === after.receivedAtMs && index <= after.index))) continue;
             hits.push({ receivedAtMs: ms, index });

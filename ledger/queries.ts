@@ -19,7 +19,29 @@ export interface DeviceQuery {
   limit?: number;
   /** Return entries with seq greater than this (paging cursor). */
   after?: number;
+  /**
+   * Most index rows read by one call (default DEVICE_SCAN_ROWS, never fewer than `limit`). The device index is in
+   * seq order, not time order, so rows outside [fromMs, toMs] are read and skipped: without this bound a narrow
+   * range would read the device's whole index for an empty page.
+   */
+  maxScan?: number;
 }
+
+/** One page of a device's entries and where to continue. */
+export interface DevicePage {
+  entries: FoundEntry[];
+  /**
+   * The last seq read when the call stopped early, to pass as `after` for the rest: the page filled up, or the
+   * scan budget (`maxScan`) ran out first (then `entries` may be short, even empty). Undefined: the device's index
+   * was read to its end.
+   */
+  next?: number;
+  /** Index rows read (rows past the cursor, matching the time range or not). */
+  scanned: number;
+}
+
+/** Default scan budget of a device query (DeviceQuery.maxScan): about ten runs of the device index. */
+export const DEVICE_SCAN_ROWS = 10_000;
 
 export interface TimeQuery {
   fromMs: number;
@@ -49,17 +71,36 @@ export class LedgerQueries {
     return (await this.backend.getEntries([index]))[0];
   }
 
+  /** A device's entries by seq (see devicePage: at most `maxScan` index rows are read). */
   async entriesByDevice(deviceId: string, q: DeviceQuery = {}): Promise<FoundEntry[]> {
+    return (await this.devicePage(deviceId, q)).entries;
+  }
+
+  /**
+   * A device's entries with seq > `after` and receivedAtMs in [fromMs, toMs], ascending by seq: up to `limit` of
+   * them, reading at most `maxScan` index rows, and the cursor to continue from.
+   */
+  async devicePage(deviceId: string, q: DeviceQuery = {}): Promise<DevicePage> {
     const limit = lim(q.limit);
+    const budget = Math.max(limit, q.maxScan ?? DEVICE_SCAN_ROWS);
     const hits = [];
+    let scanned = 0;
+    let next: number | undefined;
     for await (const h of this.backend.deviceHits(deviceId, q.after === undefined ? {} : { afterSeq: q.after })) {
-      if (q.fromMs !== undefined && h.receivedAtMs < q.fromMs) continue;
-      if (q.toMs !== undefined && h.receivedAtMs > q.toMs) continue;
-      hits.push(h);
-      if (hits.length >= limit) break;
+      scanned++;
+      const inRange = (q.fromMs === undefined || h.receivedAtMs >= q.fromMs) && (q.toMs === undefined || h.receivedAtMs <= q.toMs);
+      if (inRange) hits.push(h);
+      if (hits.length >= limit || scanned >= budget) {
+        next = h.seq;
+        break;
+      }
     }
     const entries = await this.backend.getEntries(hits.map((h) => h.index));
-    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! }));
+    return {
+      entries: hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! })),
+      ...(next === undefined ? {} : { next }),
+      scanned,
+    };
   }
 
   /** A device's latest `limit` readings, newest (highest seq) first: one reverse scan of its index. */

@@ -2,7 +2,8 @@
  * `originproof ledger verify`: re-check a whole ledger in one streaming pass (memory bounded by one block):
  * every entry decodes and carries its own index, its leaf hash and every stored tree node match the ones
  * recomputed (RFC 9162 §2.1.1), each block's root and size match its header, headers link by hash, each
- * checkpoint verifies with the trusted key and names the block's size and root, and the state record agrees.
+ * checkpoint verifies with the trusted key, names the block's size and root and binds its header (the extension
+ * line `block <height> <base64 SHA-256(header)>`), and the state record agrees.
  * Stops at the first problem and names the block or entry. Decoding and leaf-hashing entries runs in worker
  * threads ahead of the main thread (ledger/verify-run.ts); problems are still reported in log order.
  */
@@ -14,6 +15,7 @@ import { bytesEqual, toHex } from '../protocol/bytes.js';
 import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
 import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
+import { blockExtension } from '../protocol/verify-bundle.js';
 import type { LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
@@ -99,6 +101,8 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       try {
         const cp = openCheckpoint(note, trusted, { origin: meta.origin, verify: nodeEd25519Verify });
         if (cp.size !== hd.treeSize || !bytesEqual(cp.root, hd.root)) throw new Error('size or root differs from the block header');
+        // The extension line binds the header itself (its timeMs, prevHash, ...), as a bundle verifier checks it.
+        if (!cp.extensions.includes(blockExtension(height, bytes))) throw new Error(`does not bind the block header (no line "${blockExtension(height, bytes)}")`);
       } catch (err) {
         throw new Bad({ block: height, message: `checkpoint of block ${height}: ${(err as Error).message}` });
       }

@@ -13,6 +13,7 @@ import { toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
+import { safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -24,7 +25,7 @@ export type HttpApp = FastifyInstance<
 
 export interface HttpAppOptions {
   logLevel: string;
-  /** Write requests per minute per client address (registry writes, verdicts). */
+  /** Requests per minute per client address: one budget shared by the three registry writes (routes/registry.ts), another of its own for POST /v1/verify. */
   writeRateLimit: number;
   bodyLimit: number;
   metrics: GatewayMetrics;
@@ -62,7 +63,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     ...(opts.tls
       ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer(tlsServerOptions(opts.tls!), handler) as unknown as HttpServer }
       : {}),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } },
+    // safeIntegerKeyword: the integer parameters' check that no coerced "Infinity" passes (schemas.ts SafeUint).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' }, plugins: [(ajv) => (safeIntegerKeyword(ajv), ajv)] },
     // Errors the router answers before any route runs (a bad URL escape, a path parameter over maxParamLength) get
     // the same `{code, message}` body as every other error; without this they had Fastify's own shape.
     frameworkErrors: (err, _request, reply) => {

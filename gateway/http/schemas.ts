@@ -10,6 +10,35 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody' },
 );
 
+/**
+ * Ajv keyword of SafeUint: the value is a safe integer. Needed besides minimum/maximum because Ajv's type coercion
+ * turns query and path strings such as "Infinity", "-Infinity" or "1e400" into infinite numbers, accepts them as
+ * integers and skips minimum/maximum for non-finite numbers. An OpenAPI `x-` extension, so /docs stays valid.
+ */
+export const SAFE_INTEGER_KEYWORD = 'x-safe-integer';
+
+/** Registers SAFE_INTEGER_KEYWORD on the app's Ajv (app.ts passes it in Fastify's `ajv.plugins`). */
+export function safeIntegerKeyword(ajv: { addKeyword(def: { keyword: string; schemaType: 'boolean'; errors: false; validate: (schema: boolean, data: unknown) => boolean }): unknown }): void {
+  ajv.addKeyword({ keyword: SAFE_INTEGER_KEYWORD, schemaType: 'boolean', errors: false, validate: (on, data) => !on || Number.isSafeInteger(data) });
+}
+
+/**
+ * The one schema of every integer path and query parameter: a non-negative safe integer (0 ..
+ * Number.MAX_SAFE_INTEGER), narrowed per use. Larger numbers (2^64, 1e300) lose precision in JavaScript and would
+ * wrap in the ledger's u64 keys, so they are rejected with 400 BAD_REQUEST before any lookup; so are infinities.
+ */
+export function SafeUint(opts: { minimum?: number; maximum?: number; description?: string } = {}) {
+  const { minimum = 0, maximum = Number.MAX_SAFE_INTEGER, ...rest } = opts;
+  return Type.Integer({ ...rest, minimum: Math.max(0, minimum), maximum: Math.min(Number.MAX_SAFE_INTEGER, maximum), [SAFE_INTEGER_KEYWORD]: true });
+}
+
+/** The non-negative safe integer in a cursor's decimal digits, or undefined (the caller answers BAD_REQUEST). */
+export function safeUintOf(digits: string): number | undefined {
+  if (!/^\d{1,16}$/.test(digits)) return undefined;
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 65536, description: 'standard base64' });
 export const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 export const DeviceIdParam = Type.String({ pattern: '^[0-9a-f]{34}$', description: 'device id (34 hex chars)' });

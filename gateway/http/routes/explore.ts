@@ -14,7 +14,7 @@ import type { GatewayMetrics } from '../../metrics.js';
 import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
-import { DeviceIdParam, errorResponses } from '../schemas.js';
+import { DeviceIdParam, errorResponses, SafeUint } from '../schemas.js';
 import { entryView, EntryView } from './records.js';
 
 export interface ExploreRouteDeps {
@@ -72,7 +72,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'The latest block headers, newest first',
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }),
+        querystring: Type.Object({ limit: Type.Optional(SafeUint({ minimum: 1, maximum: 100 })) }),
         response: {
           200: Type.Object({
             height: Type.Integer({ description: 'height of the latest block (-1: no block yet)' }),
@@ -101,7 +101,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
         tags: ['records'],
         summary: "A device's latest readings, newest first",
         params: Type.Object({ deviceId: DeviceIdParam }),
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }),
+        querystring: Type.Object({ limit: Type.Optional(SafeUint({ minimum: 1, maximum: 100 })) }),
         response: { 200: Type.Object({ entries: Type.Array(EntryView) }), ...errorResponses },
       },
     },

@@ -5,12 +5,13 @@ import { decodeLogEntry } from '../../../protocol/log-entry.js';
 import { openReading } from '../../../protocol/reading.js';
 import { encodeProofBundle, proofBundleToJson } from '../../../protocol/bundle.js';
 import { nodeMerkleHasher } from '../../../ledger/hasher.js';
+import { DEVICE_SCAN_ROWS } from '../../../ledger/queries.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
 import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64out } from '../codec.js';
-import { Base64, DeviceIdParam, errorResponses } from '../schemas.js';
+import { Base64, DeviceIdParam, errorResponses, SafeUint, safeUintOf } from '../schemas.js';
 import { bundleMaterial } from '../../bundle-material.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
@@ -63,6 +64,16 @@ export interface RecordRouteDeps {
   mqttPorts?: () => { mqttPort: number | null; mqttTlsPort: number | null; wsPort: number | null; wsTls: boolean } | null;
 }
 
+/** The `after` cursor of a time query: two safe integers, its receivedAtMs inside the queried range. */
+function timeCursor(after: string, fromMs: number, toMs: number): { receivedAtMs: number; index: number } {
+  const [msText = '', indexText = ''] = after.split(':');
+  const receivedAtMs = safeUintOf(msText);
+  const index = safeUintOf(indexText);
+  if (receivedAtMs === undefined || index === undefined) throw new ApiError('BAD_REQUEST', 'after must be "receivedAtMs:index", both safe integers');
+  if (receivedAtMs < fromMs || receivedAtMs > toMs) throw new ApiError('BAD_REQUEST', `after's receivedAtMs ${receivedAtMs} is outside [fromMs, toMs] = [${fromMs}, ${toMs}]`);
+  return { receivedAtMs, index };
+}
+
 function mqttView(p: ReturnType<NonNullable<RecordRouteDeps['mqttPorts']>>) {
   return p ? { port: p.mqttPort, tlsPort: p.mqttTlsPort, wsPort: p.wsPort, wsTls: p.wsTls } : null;
 }
@@ -70,7 +81,7 @@ function mqttView(p: ReturnType<NonNullable<RecordRouteDeps['mqttPorts']>>) {
 export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
   const { ledger, registry } = deps;
   const L = ledger.ledger;
-  const Index = Type.Object({ index: Type.Integer({ minimum: 0 }) });
+  const Index = Type.Object({ index: SafeUint() });
 
   app.get(
     '/v1/log',
@@ -121,18 +132,18 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'Entries received in a time range (paginated by `after` = the last entry\'s "receivedAtMs:index")',
         querystring: Type.Object({
-          fromMs: Type.Integer({ minimum: 0 }),
-          toMs: Type.Integer({ minimum: 0 }),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-          after: Type.Optional(Type.String({ pattern: '^\\d+:\\d+$' })),
+          fromMs: SafeUint(),
+          toMs: SafeUint(),
+          limit: Type.Optional(SafeUint({ minimum: 1, maximum: 1000 })),
+          after: Type.Optional(Type.String({ pattern: '^\\d{1,16}:\\d{1,16}$', description: '`next` of the previous page: "receivedAtMs:index", safe integers, receivedAtMs in [fromMs, toMs]' })),
         }),
         response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
       },
     },
     async (req) => {
       const { fromMs, toMs, limit = 100, after } = req.query;
-      const [ms, idx] = after ? after.split(':').map(Number) : [];
-      const found = await L.entriesByTime({ fromMs, toMs, limit, ...(after ? { after: { receivedAtMs: ms!, index: idx! } } : {}) });
+      const cursor = after === undefined ? undefined : timeCursor(after, fromMs, toMs);
+      const found = await L.entriesByTime({ fromMs, toMs, limit, ...(cursor ? { after: cursor } : {}) });
       const last = found[found.length - 1];
       return { entries: found.map((f) => entryView(f.entry)), next: found.length === limit && last ? `${last.receivedAtMs}:${last.index}` : null };
     },
@@ -143,23 +154,23 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
-        summary: "A device's readings, by sequence number, optionally in a time range (paginated by `after` = last seq)",
+        summary: "A device's readings, by sequence number, optionally in a time range (paginated by `after` = `next`)",
+        description: `The device index is in sequence order, so a time range is a filter: one request reads at most ${DEVICE_SCAN_ROWS} index rows. \`next\` is where to continue (\`after=next\`) whenever the request stopped early, because the page is full or because that budget ran out first (then the page may be short, even empty); null when the device's readings were read to the end.`,
         params: Type.Object({ deviceId: DeviceIdParam }),
         querystring: Type.Object({
-          fromMs: Type.Optional(Type.Integer({ minimum: 0 })),
-          toMs: Type.Optional(Type.Integer({ minimum: 0 })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-          after: Type.Optional(Type.Integer({ minimum: 0 })),
+          fromMs: Type.Optional(SafeUint()),
+          toMs: Type.Optional(SafeUint()),
+          limit: Type.Optional(SafeUint({ minimum: 1, maximum: 1000 })),
+          after: Type.Optional(SafeUint({ description: 'a sequence number: `next` of the previous page' })),
         }),
-        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()]) }), ...errorResponses },
+        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last sequence number read, to pass as `after`; null at the end' }) }), ...errorResponses },
       },
     },
     async (req) => {
       if (!registry.deviceById(req.params.deviceId)) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
       const { limit = 100, ...q } = req.query;
-      const found = await L.entriesByDevice(req.params.deviceId, { ...q, limit });
-      const last = found[found.length - 1];
-      return { entries: found.map((f) => entryView(f.entry)), next: found.length === limit && last?.seq !== undefined ? last.seq : null };
+      const page = await L.devicePage(req.params.deviceId, { ...q, limit });
+      return { entries: page.entries.map((f) => entryView(f.entry)), next: page.next ?? null };
     },
   );
 
@@ -173,8 +184,8 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         params: Index,
         querystring: Type.Object({
           format: Type.Optional(Type.Union([Type.Literal('cbor'), Type.Literal('json')])),
-          treeSize: Type.Optional(Type.Integer({ minimum: 1 })),
-          since: Type.Optional(Type.Integer({ minimum: 1 })),
+          treeSize: Type.Optional(SafeUint({ minimum: 1 })),
+          since: Type.Optional(SafeUint({ minimum: 1 })),
         }),
       },
     },
@@ -210,7 +221,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'The checkpoint signed at a tree size (every block has one)',
-        params: Type.Object({ treeSize: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ treeSize: SafeUint({ minimum: 1 }) }),
         produces: ['text/plain'],
       },
     },
@@ -227,7 +238,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'RFC 9162 consistency proof between two tree sizes',
-        querystring: Type.Object({ from: Type.Integer({ minimum: 1 }), to: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        querystring: Type.Object({ from: SafeUint({ minimum: 1 }), to: Type.Optional(SafeUint({ minimum: 1 })) }),
         response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }), ...errorResponses },
       },
     },
@@ -244,7 +255,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'RFC 9162 inclusion proof of an entry in a tree size',
-        querystring: Type.Object({ index: Type.Integer({ minimum: 0 }), treeSize: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        querystring: Type.Object({ index: SafeUint(), treeSize: Type.Optional(SafeUint({ minimum: 1 })) }),
         response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }), ...errorResponses },
       },
     },
@@ -262,7 +273,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       schema: {
         tags: ['records'],
         summary: 'A block header (hash-linked to the previous one)',
-        params: Type.Object({ height: Type.Integer({ minimum: 0 }) }),
+        params: Type.Object({ height: SafeUint() }),
         response: {
           200: Type.Object({ height: Type.Integer(), prevHash: Type.String(), firstIndex: Type.Integer(), lastIndex: Type.Integer(), treeSize: Type.Integer(), root: Type.String(), timeMs: Type.Integer(), header: Base64 }),
           ...errorResponses,

@@ -36,7 +36,8 @@ export function deviceView(registry: Registry, d: DeviceRecord, at: number): Dev
   return view;
 }
 
-function agencyView(registry: Registry, a: AgencyRecord): AgencyViewT {
+/** `devices`: how many devices the agency has (counted by the caller, for all agencies in one pass). */
+function agencyView(a: AgencyRecord, devices: number): AgencyViewT {
   const view: AgencyViewT = {
     id: a.cert.claims.sub,
     kid: toHex(a.cert.holderKid),
@@ -46,7 +47,7 @@ function agencyView(registry: Registry, a: AgencyRecord): AgencyViewT {
     notAfter: a.cert.claims.exp,
     registeredAt: a.index,
     revoked: a.revocation !== undefined,
-    devices: registry.devices(a.cert.claims.sub).length,
+    devices,
     certificate: b64out(a.cert.bytes),
   };
   if (a.revocation) view.revokedFrom = a.revocation.claims.revokedFrom;
@@ -56,7 +57,11 @@ function agencyView(registry: Registry, a: AgencyRecord): AgencyViewT {
 /** `now` is the gateway clock in seconds (injectable for tests). */
 export function registryRoutes(app: HttpApp, registry: Registry, now: () => number): void {
   const nowSeconds = now;
-  const write = { config: { rateLimit: {} } };
+  // One limiter, so one store, for the three registry writes: each client address has one budget of writeRateLimit
+  // writes per minute across them all. (A per-route `config.rateLimit` gives every route a store of its own, so an
+  // address got the budget once per route; @fastify/rate-limit's `groupId` only suffixes the key inside those
+  // per-route stores and does not share them.) POST /v1/verify has its own budget (routes/verify.ts).
+  const write = { onRequest: app.rateLimit() };
 
   app.post(
     '/v1/agencies',
@@ -71,7 +76,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async (req, reply) => {
       const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'), nowSeconds());
-      return reply.status(created ? 201 : 200).send(agencyView(registry, record));
+      return reply.status(created ? 201 : 200).send(agencyView(record, registry.devices(record.cert.claims.sub).length));
     },
   );
 
@@ -117,7 +122,12 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
   app.get(
     '/v1/agencies',
     { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
-    async () => registry.agencies().map((a) => agencyView(registry, a)),
+    async () => {
+      // Devices per agency in one pass over the devices (not one registry.devices(sub) per agency).
+      const counts = new Map<string, number>();
+      for (const d of registry.devices()) counts.set(d.agency.cert.claims.sub, (counts.get(d.agency.cert.claims.sub) ?? 0) + 1);
+      return registry.agencies().map((a) => agencyView(a, counts.get(a.cert.claims.sub) ?? 0));
+    },
   );
 
   app.get(
