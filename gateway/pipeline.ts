@@ -89,6 +89,10 @@ interface DeviceLane {
   deviceId: string;
   /** Highest sequence number admitted (in a block or on its way there). */
   lastSeq: number | undefined;
+  /**
+   * lastSeq is known. Cleared when an append fails: lastSeq counted readings that are not stored, so it is read
+   * again from the store once none of the lane's appends is in flight (admission waits until then).
+   */
   loaded: boolean;
   /** Waiting for the store (first load of lastSeq, or a resend's lookup): later readings wait behind it. */
   busy: boolean;
@@ -310,7 +314,17 @@ export class Pipeline {
         }
         job.prechecked = true;
       }
-      if (!lane.loaded) return this.loadLane(lane);
+      if (!lane.loaded) {
+        if (lane.pending.length > 0) return; // after a failed append: its last one to settle pumps again
+        try {
+          this.checkStorage(job.generation); // no store read for a reading that admit() would refuse anyway
+        } catch (err) {
+          lane.jobs.shift();
+          this.settle(job, rejectWith(err, job.seq));
+          continue;
+        }
+        return this.loadLane(lane);
+      }
       lane.jobs.shift();
       try {
         this.admit(lane, job);
@@ -345,7 +359,9 @@ export class Pipeline {
     const seq = job.seq;
     if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
     this.checkStorage(job.generation); // here, just before the append: nothing newer than a refused reading gets in
-    const previous = lane.lastSeq;
+    // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
+    // was being verified or waited in its lane, refuses it; one applied later is logged after it.
+    this.registry.assertDeviceUsableAt(job.device, job.iat);
     lane.lastSeq = seq;
     const certRef = job.device.cert.certRef;
     const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
@@ -356,13 +372,16 @@ export class Pipeline {
       if (e) {
         outcome = { ok: true, receipt: { seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }, resent: false };
       } else {
-        // Not stored: let a resend of this seq through again (unless a later reading moved the lane on).
-        if (lane.lastSeq === seq) lane.lastSeq = previous;
+        // Not stored, nor perhaps the lane's other readings of the same block: the lane's lastSeq is wrong now
+        // (rolling back per reading left it at the earlier of two failed seqs, whose resend then looked like a
+        // REPLAY). It is read again from the store once the lane's appends in flight have settled.
+        lane.loaded = false;
         outcome = rejectWith(err, seq);
       }
       this.settle(job, outcome);
       // Resends of this very envelope that came while it was on its way get the same receipt (or the same error).
       if (entry.followers) for (const f of entry.followers) this.settle(f, outcome.ok ? { ok: true, receipt: outcome.receipt, resent: true } : outcome);
+      if (!lane.loaded && lane.pending.length === 0) this.pump(lane);
     });
   }
 

@@ -3,11 +3,18 @@
  * libsodium (Ed25519, when given: sodium.ts). Requests are batched per turn of the event loop (up to `batchSize`)
  * and sent to the least-busy worker; a batch of 256 pays the postMessage cost once (KNOWN-GROUND: 15.5k–18.3k
  * Ed25519/s through 2 workers on node:crypto). With 0 workers it verifies inline on the calling thread.
+ *
+ * A worker that dies (an uncaught error in it, or its thread ending for any other reason: 'error' and/or 'exit')
+ * leaves the pool at once: every request it held is checked once more on another worker (answered UNAVAILABLE if
+ * that one dies too, or none runs: the device keeps the reading and resends it), and a replacement is started, at once the first time, with a growing delay (RESTART_MIN_MS doubling up to
+ * RESTART_MAX_MS) while workers keep dying. While no worker is running, requests are answered UNAVAILABLE rather
+ * than held.
  */
 import { Worker } from 'node:worker_threads';
 import * as nodeCrypto from 'node:crypto';
 import { makeNodeVerify, type RawVerify } from './node-verify-factory.js';
 import type { LoadedSodium } from './sodium.js';
+import { OriginProofError } from '../../protocol/errors.js';
 
 export interface VerifyRequest {
   alg: number;
@@ -19,11 +26,26 @@ export interface VerifyRequest {
 /** A signature check's answer: an error (the pool failed), or whether the signature verifies. */
 export type VerifyCallback = (err: Error | undefined, ok: boolean) => void;
 
+/** A request waiting for, or in, a worker's batch; `retried`: it was in a batch whose worker died. */
+interface Queued {
+  req: VerifyRequest;
+  done: VerifyCallback;
+  retried: boolean;
+}
+
 interface WorkerSlot {
   worker: Worker;
   inflight: number;
-  batches: Map<number, VerifyCallback[]>;
+  batches: Map<number, Queued[]>;
+  /** The worker is gone ('error' or 'exit'): out of the pool, its batches answered. */
+  dead: boolean;
 }
+
+/** Delay before replacing a worker that died soon (DEATH_STREAK_RESET_MS) after another: doubles from MIN to MAX. */
+export const RESTART_MIN_MS = 100;
+export const RESTART_MAX_MS = 10_000;
+/** A worker death this long after the previous one is replaced at once again. */
+const DEATH_STREAK_RESET_MS = 60_000;
 
 /**
  * A batch crosses to a worker as ONE transferred ArrayBuffer: per item alg (1 byte: 0 = EdDSA -8, 1 = ES256 -7),
@@ -108,7 +130,7 @@ parentPort.on('message', (batch) => {
 export class VerifyPool {
   private readonly slots: WorkerSlot[] = [];
   private readonly inline: RawVerify | null;
-  private queue: { req: VerifyRequest; done: VerifyCallback }[] = [];
+  private queue: Queued[] = [];
   private scheduled = false;
   private nextId = 1;
   private readonly keySlots = new WeakMap<Uint8Array, number>();
@@ -123,29 +145,50 @@ export class VerifyPool {
     return slot;
   };
   private closed = false;
+  private readonly workerData: { nice: number; sodiumPath: string | null };
+  /** Workers that died and are not replaced yet. */
+  private missing = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  /** Deaths in a row, each within DEATH_STREAK_RESET_MS of the one before: sets the restart delay. */
+  private deathStreak = 0;
+  private lastDeathAt = -Infinity;
+  /** The answer while no worker runs (set when a worker dies). */
+  private outage: OriginProofError | null = null;
+  private replaced = 0;
 
   /** `sodium`: verify Ed25519 with libsodium (sodium.ts), in the workers and inline; null: node:crypto only. */
   constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE, sodium: LoadedSodium | null = null) {
     this.inline = workers === 0 ? makeNodeVerify(nodeCrypto, undefined, sodium?.binding ?? null) : null;
-    for (let i = 0; i < workers; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice, sodiumPath: sodium?.path ?? null } });
-      const slot: WorkerSlot = { worker, inflight: 0, batches: new Map() };
-      worker.on('message', (msg: { id: number; results: Uint8Array }) => {
-        const batch = slot.batches.get(msg.id);
-        if (!batch) return;
-        slot.batches.delete(msg.id);
-        slot.inflight -= batch.length;
-        for (let k = 0; k < batch.length; k++) answer(batch[k]!, undefined, msg.results[k] === 1);
-        if (this.queue.length > 0) this.flush();
-      });
-      worker.on('error', (err) => this.failSlot(slot, err));
-      worker.unref();
-      this.slots.push(slot);
-    }
+    this.workerData = { nice, sodiumPath: sodium?.path ?? null };
+    for (let i = 0; i < workers; i++) this.spawn();
   }
 
+  /** Workers running now (fewer than configured while a dead one waits for its replacement). */
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Workers started to replace ones that died. */
+  get restarts(): number {
+    return this.replaced;
+  }
+
+  private spawn(): void {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
+    const slot: WorkerSlot = { worker, inflight: 0, batches: new Map(), dead: false };
+    worker.on('message', (msg: { id: number; results: Uint8Array }) => {
+      const batch = slot.batches.get(msg.id);
+      if (!batch) return;
+      slot.batches.delete(msg.id);
+      slot.inflight -= batch.length;
+      for (let k = 0; k < batch.length; k++) answer(batch[k]!.done, undefined, msg.results[k] === 1);
+      if (this.queue.length > 0) this.flush();
+    });
+    // An uncaught error in the worker emits 'error' and then 'exit'; a thread ended otherwise only 'exit'.
+    worker.on('error', (err) => this.lost(slot, err));
+    worker.on('exit', (code) => this.lost(slot, new Error(`verify worker exited with code ${code}`)));
+    worker.unref();
+    this.slots.push(slot);
   }
 
   verify(req: VerifyRequest): Promise<boolean> {
@@ -158,7 +201,7 @@ export class VerifyPool {
    */
   check(req: VerifyRequest, done: VerifyCallback): void {
     if (this.closed) {
-      queueMicrotask(() => done(new Error('verify pool is closed'), false));
+      queueMicrotask(() => done(closedError(), false));
       return;
     }
     if (this.inline) {
@@ -166,7 +209,13 @@ export class VerifyPool {
       queueMicrotask(() => done(undefined, ok));
       return;
     }
-    this.queue.push({ req, done });
+    if (this.slots.length === 0) {
+      // Every worker died and the replacement waits for its restart delay: the device resends later.
+      const err = this.outage ?? unavailable(undefined);
+      queueMicrotask(() => done(err, false));
+      return;
+    }
+    this.queue.push({ req, done, retried: false });
     if (this.queue.length >= this.batchSize) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -185,27 +234,107 @@ export class VerifyPool {
     while (this.queue.length > 0) {
       let slot: WorkerSlot | undefined;
       for (const s of this.slots) if (s.batches.size < BATCHES_PER_WORKER && (!slot || s.inflight < slot.inflight)) slot = s;
-      if (!slot) return;
+      if (!slot) {
+        // No worker at all (they died): answer now instead of holding requests until a replacement runs.
+        if (this.slots.length === 0) this.failQueue(this.outage ?? unavailable(undefined));
+        return;
+      }
       const take = this.queue.splice(0, this.batchSize);
       const id = this.nextId++;
-      slot.batches.set(id, take.map((t) => t.done));
+      slot.batches.set(id, take);
       slot.inflight += take.length;
       const packed = packBatch(take.map((t) => t.req), this.slotOf);
       slot.worker.postMessage({ id, count: take.length, packed }, [packed]);
     }
   }
 
-  private failSlot(slot: WorkerSlot, err: Error): void {
-    for (const batch of slot.batches.values()) for (const done of batch) answer(done, err, false);
+  /**
+   * A worker died: out of the pool, everything it held answered (UNAVAILABLE: the device resends), a replacement
+   * started (unless closing). Called for 'error' and for 'exit'; the second call is a no-op.
+   */
+  private lost(slot: WorkerSlot, cause: Error): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    void slot.worker.terminate().catch(() => undefined); // after 'error' it is ending anyway; make sure
+    const err = this.closed ? closedError() : unavailable(cause);
+    const batches = [...slot.batches.values()];
     slot.batches.clear();
     slot.inflight = 0;
+    if (!this.closed) {
+      this.outage = err;
+      this.missing++;
+      this.scheduleRestart();
+    }
+    // Checked once more on another (or the replacement) worker: answered UNAVAILABLE, a device whose next reading
+    // got through first would have its resend refused as REPLAY. A request whose retry died too is answered.
+    const retry: Queued[] = [];
+    for (const batch of batches) {
+      for (const q of batch) {
+        if (this.closed || q.retried) answer(q.done, err, false);
+        else retry.push({ req: q.req, done: q.done, retried: true });
+      }
+    }
+    if (retry.length > 0) this.queue.unshift(...retry);
+    if (this.queue.length > 0) this.flush();
   }
 
+  /** Replace dead workers: at once after a lone death, later while they keep dying (no spinning). */
+  private scheduleRestart(): void {
+    const now = performance.now();
+    if (now - this.lastDeathAt > DEATH_STREAK_RESET_MS) this.deathStreak = 0;
+    this.lastDeathAt = now;
+    this.deathStreak++;
+    if (this.restartTimer) return; // the pending restart starts every missing worker
+    if (this.deathStreak === 1) return this.restart();
+    const delay = Math.min(RESTART_MIN_MS * 2 ** (this.deathStreak - 2), RESTART_MAX_MS);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restart();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private restart(): void {
+    while (this.missing > 0 && !this.closed) {
+      this.missing--;
+      this.replaced++;
+      try {
+        this.spawn();
+      } catch (err) {
+        // Could not even start one: count it as another death (the streak makes the next try wait).
+        this.missing++;
+        this.outage = unavailable(err);
+        this.scheduleRestart();
+        return;
+      }
+    }
+    if (this.queue.length > 0) this.flush();
+  }
+
+  private failQueue(err: Error): void {
+    for (const q of this.queue.splice(0)) answer(q.done, err, false);
+  }
+
+  /** Stop: queued requests and those the workers hold are answered (an error), the threads end. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const q of this.queue.splice(0)) answer(q.done, new Error('verify pool is closed'), false);
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.failQueue(closedError());
+    const slots = [...this.slots];
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    for (const s of slots) this.lost(s, new Error('verify pool closed')); // answered already by 'exit' if it came
   }
+}
+
+function closedError(): OriginProofError {
+  return new OriginProofError('UNAVAILABLE', 'verify pool is closed: the gateway is shutting down; resend after reconnecting');
+}
+
+function unavailable(cause: unknown): OriginProofError {
+  return new OriginProofError('UNAVAILABLE', 'the signature check could not be done (a verification worker stopped); resend the reading', cause === undefined ? {} : { cause });
 }
 
 /** One caller's callback that throws must not keep the rest of a batch from their answers. */

@@ -191,3 +191,126 @@ describe('verify worker priority', () => {
     }
   });
 });
+
+describe('a verify worker that dies', () => {
+  const threads = (p: VerifyPool) => (p as unknown as { slots: { worker: import('node:worker_threads').Worker }[] }).slots.map((s) => s.worker);
+  /** Crash a real worker: a message its handler cannot take throws inside it (uncaught: 'error', then 'exit'). */
+  const crash = (w: import('node:worker_threads').Worker) => w.postMessage({ id: 0, count: -1, packed: new ArrayBuffer(0) });
+  const codeOf = (p: Promise<boolean>) => p.then((ok) => ok, (err: { code?: string }) => err.code ?? 'no code');
+  const exited = (w: import('node:worker_threads').Worker) => new Promise((r) => w.once('exit', r));
+
+  test('the requests it held are checked again on another or the replacement worker; it is replaced; later requests verify', async () => {
+    const [r] = sample(ALG_EDDSA, 1);
+    for (const workers of [1, 2]) {
+      const pool = new VerifyPool(workers, 1); // batch size 1: a request is posted to a worker as it is made
+      try {
+        expect(await pool.verify(r!)).toBe(true);
+        const doomed = threads(pool)[0]!;
+        const gone = exited(doomed);
+        crash(doomed);
+        const held = codeOf(pool.verify(r!)); // posted behind the crashing message, to the least busy: the doomed one
+        expect(await held).toBe(true);
+        await gone;
+        expect(pool.size).toBe(workers);
+        expect(pool.restarts).toBe(1);
+        expect(threads(pool)).not.toContain(doomed);
+        const later = await Promise.all(Array.from({ length: 8 }, () => codeOf(pool.verify(r!))));
+        expect(later).toEqual(Array(8).fill(true));
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
+  test('UNAVAILABLE: a request whose second worker dies too (checked once more, not forever)', async () => {
+    const [r] = sample(ALG_EDDSA, 1);
+    const pool = new VerifyPool(1, 1);
+    try {
+      expect(await pool.verify(r!)).toBe(true);
+      const doomed = threads(pool)[0]!;
+      // The pool's own 'error' listener runs first: by this one the request is posted to the replacement, which is
+      // still starting; end that one too before it can answer.
+      let second: import('node:worker_threads').Worker | undefined;
+      doomed.once('error', () => {
+        second = threads(pool)[0];
+        void second?.terminate();
+      });
+      crash(doomed);
+      const held = codeOf(pool.verify(r!));
+      expect(await held).toBe('UNAVAILABLE');
+      expect(second).toBeDefined();
+      expect(second).not.toBe(doomed);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a worker thread that ends without an error (terminated) is replaced; what it held is verified', async () => {
+    const [r] = sample(ALG_ES256, 1);
+    const pool = new VerifyPool(1, 1);
+    try {
+      expect(await pool.verify(r!)).toBe(true);
+      const held = codeOf(pool.verify(r!)); // in flight to the worker
+      await threads(pool)[0]!.terminate();
+      // Answered before it ended, or checked again on its replacement: either way verified, not left waiting.
+      expect(await held).toBe(true);
+      expect(await codeOf(pool.verify(r!))).toBe(true);
+      expect(pool.restarts).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('workers that keep dying are restarted with a growing delay (no spinning), requests meanwhile are answered UNAVAILABLE', async () => {
+    const { RESTART_MIN_MS } = await import('../../gateway/crypto/verify-pool.js');
+    const [r] = sample(ALG_EDDSA, 1);
+    const pool = new VerifyPool(1, 1);
+    try {
+      const answers: (boolean | string)[] = [];
+      const killer = setInterval(() => {
+        for (const w of threads(pool)) void w.terminate();
+        void codeOf(pool.verify(r!)).then((a) => answers.push(a));
+      }, 5);
+      await new Promise((done) => setTimeout(done, 1500));
+      clearInterval(killer);
+      // Restarted at once, then after 100, 200, 400, 800 ms...: a handful in 1.5 s, not hundreds.
+      expect(pool.restarts).toBeGreaterThanOrEqual(3);
+      expect(pool.restarts).toBeLessThanOrEqual(6);
+      await new Promise((done) => setTimeout(done, 50));
+      expect(answers.length).toBeGreaterThan(20); // every request answered, promptly, while workers were dying
+      expect(answers.filter((a) => a !== true && a !== 'UNAVAILABLE')).toEqual([]);
+      expect(answers).toContain('UNAVAILABLE');
+      // Left alone, the last replacement comes up and verifies again.
+      let ok: boolean | string = false;
+      for (let i = 0; i < 200 && ok !== true; i++) {
+        ok = await codeOf(pool.verify(r!));
+        if (ok !== true) await new Promise((done) => setTimeout(done, RESTART_MIN_MS));
+      }
+      expect(ok).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+
+  test('close() answers what the workers hold, starts no replacement, ends every thread', async () => {
+    const [r] = sample(ALG_EDDSA, 1);
+    const pool = new VerifyPool(2, 1);
+    expect(await pool.verify(r!)).toBe(true);
+    const ws = threads(pool);
+    crash(ws[0]!);
+    await exited(ws[0]!); // replaced at once
+    crash(threads(pool)[0]!); // a second death soon after: its replacement waits (RESTART_MIN_MS)
+    const held = Array.from({ length: 4 }, () => codeOf(pool.verify(r!)));
+    await new Promise((done) => setTimeout(done, 20));
+    const restarts = pool.restarts;
+    const all = threads(pool);
+    const ended = Promise.all(all.map(exited));
+    await pool.close();
+    await ended;
+    for (const a of await Promise.all(held)) expect([true, 'UNAVAILABLE']).toContain(a);
+    expect(await codeOf(pool.verify(r!))).toBe('UNAVAILABLE');
+    await new Promise((done) => setTimeout(done, 300));
+    expect(pool.restarts).toBe(restarts);
+    expect(pool.size).toBe(0);
+  });
+});
