@@ -38,6 +38,15 @@ export async function fetchCheckpointKey(httpUrl: string): Promise<string> {
 }
 
 /**
+ * The gateway id (`aud` of connect tokens, firmware-specs/SPEC.md §2.4) the gateway publishes on `GET /v1/log` as
+ * `gatewayId`; undefined when it does not say (a gateway from before it did), and the caller falls back to DEFAULT_AUD.
+ */
+export async function fetchGatewayId(httpUrl: string): Promise<string | undefined> {
+  const id = (await getJson(`${httpUrl.replace(/\/$/, '')}/v1/log`)).gatewayId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
  * The MQTT URL a device should use, from the gateway's `GET /v1/log`: MQTT over TLS where the gateway offers it
  * (firmware-specs/SPEC.md §4), else plain MQTT; 1883 on the HTTP host if the gateway does not say.
  */

@@ -62,7 +62,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     await env.registerSelf(gw.httpUrl);
     say(`2. agencies certified by the root and registered: ${psb.id} (public security bureau), ${env.id} (environmental bureau)`);
 
-    const endpoint = { httpUrl: gw.httpUrl, mqttUrl: plainMqttUrl(gw), aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey };
+    const endpoint = { httpUrl: gw.httpUrl, mqttUrl: plainMqttUrl(gw), aud: gw.config.gatewayId, checkpointVerifierKey: gw.checkpointVerifierKey };
     const per = o.devicesPerKind ?? 3;
     const plan: [typeof psb, DeviceKind, number][] = [
       [psb, 'fingerprint-reader', per + 1],

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
 } from '../protocol/index.js';
-import { Agency, fetchCheckpointKey } from './agency.js';
+import { Agency, fetchCheckpointKey, fetchGatewayId } from './agency.js';
 import { Device, type DeviceOptions } from './device.js';
 import { READING_TYPES } from './kinds.js';
 import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
@@ -17,12 +17,13 @@ import { stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from
 
 /** The firmware image every simulated device runs (its SHA-256 is certified in the device profile). */
 export const SIM_FIRMWARE = sha256(utf8ToBytes('originproof device-sim firmware 1.0.0'));
+/** The gateway id devices are provisioned with when neither the installer nor the gateway names one (the gateway's default gatewayId). */
 export const DEFAULT_AUD = 'originproof';
 
 export interface GatewayEndpoint {
   httpUrl: string;
   mqttUrl: string;
-  /** The gateway id: `aud` of connect tokens. */
+  /** The gateway id: `aud` of connect tokens; default the one the gateway publishes on GET /v1/log, else DEFAULT_AUD. */
   aud?: string;
   /** C2SP verifier key of the gateway's checkpoints; fetched from GET /v1/log when omitted. */
   checkpointVerifierKey?: string;
@@ -82,7 +83,7 @@ export async function onboardDevice(agency: Agency, o: OnboardOptions): Promise<
     gateway: {
       httpUrl: o.gateway.httpUrl,
       mqttUrl: o.gateway.mqttUrl,
-      aud: o.gateway.aud ?? DEFAULT_AUD,
+      aud: o.gateway.aud ?? (await gatewayIdOf(o.gateway.httpUrl)),
       checkpointVerifierKey: o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl)),
       ...(o.gateway.tlsCa ? { tlsCa: o.gateway.tlsCa } : {}),
     },
@@ -97,6 +98,11 @@ export async function onboardDevice(agency: Agency, o: OnboardOptions): Promise<
     writeState(statePath, state);
   }
   return statePath ? { state, statePath, se, cert } : { state, se, cert };
+}
+
+/** The gateway id the gateway publishes, else DEFAULT_AUD. */
+async function gatewayIdOf(httpUrl: string): Promise<string> {
+  return (await fetchGatewayId(httpUrl)) ?? DEFAULT_AUD;
 }
 
 export function deviceFrom(o: Onboarded, extra: Partial<DeviceOptions> = {}): Device {
@@ -119,7 +125,7 @@ export async function onboardFleet(o: {
 }): Promise<FleetManifest> {
   await o.agency.registerSelf(o.gateway.httpUrl);
   const checkpointVerifierKey = o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl));
-  const gateway = { ...o.gateway, aud: o.gateway.aud ?? DEFAULT_AUD, checkpointVerifierKey };
+  const gateway = { ...o.gateway, aud: o.gateway.aud ?? (await gatewayIdOf(o.gateway.httpUrl)), checkpointVerifierKey };
   const devices: string[] = [];
   for (let i = 0; i < o.count; i++) {
     const kind = o.kinds[i % o.kinds.length]!;

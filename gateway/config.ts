@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { availableParallelism } from 'node:os';
+import { ENTITY_ID } from '../protocol/schema.js';
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -25,6 +26,11 @@ export const GatewayConfigSchema = Type.Object(
     httpTls: Type.Boolean(),
     /** Checkpoint origin line (C2SP tlog-checkpoint): names this log. */
     origin: Type.String({ minLength: 1, pattern: '^[^\\s]+$' }),
+    /**
+     * This gateway's id: the audience (`aud`) a device's connect token must name (firmware-specs/SPEC.md §2, §4), so
+     * that a token made for, or captured at, another gateway is refused here. Lowercase, like agency ids.
+     */
+    gatewayId: Type.String({ pattern: ENTITY_ID.source, description: 'gateway id: the aud of connect tokens' }),
     /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
     trustFile: Type.Union([Type.String(), Type.Null()]),
     maxReadingBytes: Type.Integer({ minimum: 256, maximum: 1_048_576 }),
@@ -65,6 +71,7 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   tlsKeyFile: null,
   httpTls: false,
   origin: 'originproof.local/log',
+  gatewayId: 'originproof', // what the device simulator provisions by default (device-sim DEFAULT_AUD)
   trustFile: null,
   maxReadingBytes: 1024, // firmware-specs/SPEC.md §8; a reading is ~150–250 bytes
   clockSkewSeconds: 300,
@@ -102,6 +109,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_TLS_KEY: 'tlsKeyFile',
   ORIGINPROOF_HTTPS: 'httpTls',
   ORIGINPROOF_ORIGIN: 'origin',
+  ORIGINPROOF_GATEWAY_ID: 'gatewayId',
   ORIGINPROOF_TRUST_FILE: 'trustFile',
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',

@@ -68,7 +68,10 @@ export interface RunningGateway {
   registry: Registry;
   pipeline: Pipeline;
   storage: StorageRecovery;
-  /** The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code). */
+  /**
+   * The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code): a registered, usable
+   * device, and a connect token it signed for this client id and for this gateway (`aud` = config gatewayId).
+   */
   authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
 }
@@ -76,6 +79,8 @@ export interface RunningGateway {
 export interface GatewayRuntime {
   /** The gateway clock in ms (tests run published vectors at their own fixed time). Default Date.now. */
   now?: () => number;
+  /** Test-only fault injection: wraps the store's LevelDB backend, below the fail-stop layer (storage/recovery.ts). */
+  wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
 }
 
 export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
@@ -120,8 +125,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.storageWritable.set(0);
       pipelineRef?.suspend(err);
     },
-    async onRecovered() {
-      await registry.load(); // a registration whose write "failed" may be on disk after all
+    // Registry writes are refused until this has finished: a registration whose write "failed" may be on disk after
+    // all, and one accepted meanwhile could be missed by the reload.
+    reload: () => registry.load(),
+    onRecovered() {
       pipelineRef!.resume();
       broker?.closeStaleConnections();
       metrics.ledgerSize.set(ledger.size());
@@ -140,12 +147,18 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.ledgerSize.set(size);
     },
     onStorageFailure: (err) => storage.failed(err),
-    ...(crash ? { wrapBackend: (b: LedgerBackend) => crash.backend(b) } : {}),
+    ...(crash || runtime.wrapBackend ? { wrapBackend: (b: LedgerBackend) => wrapTestBackend(b, runtime.wrapBackend, crash) } : {}),
   });
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
 
   const registry = new Registry(trust.anchors, ledger, verifier);
+  // Registry writes are refused at once (STORAGE_UNAVAILABLE, 503) from the first failed write until recovery has
+  // finished, reload included: one taken meanwhile would wait for the reload and then land, or not, by timing.
+  registry.writeGuard = () => {
+    const failure = storage.failure;
+    if (failure) throw failure;
+  };
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
@@ -168,13 +181,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   );
   pipelineRef = pipeline;
 
-  /** MQTT authentication: a registered, usable device and a connect token it signed for this client id. */
+  /** MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway. */
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
     const now = nowS();
     const device = registry.deviceById(deviceId);
     if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
     registry.assertDeviceUsableAt(device, now);
-    verifyConnectToken(token, device.cert, deviceId, now, { skewSeconds: config.clockSkewSeconds, verifier });
+    verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
   };
 
   let connected = 0;
@@ -213,7 +226,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     routes: (a) => {
       registryRoutes(a, registry, nowS);
-      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, mqttPorts: () => ports });
+      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports });
       verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
       exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs() });
     },
@@ -289,6 +302,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 export function plainMqttUrl(gw: Pick<RunningGateway, 'mqttUrl'>): string {
   if (gw.mqttUrl === null) throw new Error('plain MQTT is off on this gateway (mqttPort off)');
   return gw.mqttUrl;
+}
+
+/** Test-only wrappers of the LevelDB backend: injected faults under the crash points. */
+function wrapTestBackend(b: LedgerBackend, faults: GatewayRuntime['wrapBackend'], crash: CrashPoints | null): LedgerBackend {
+  const inner = faults ? faults(b) : b;
+  return crash ? crash.backend(inner) : inner;
 }
 
 function topicMismatchRejection(message: string): Uint8Array {

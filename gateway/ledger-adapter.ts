@@ -2,7 +2,8 @@
  * The gateway's view of the ledger: what the pipeline (ReadingLog), the registry (RegistryLog) and the record
  * routes need, over ledger/Ledger. No policy here, except storage failures: the store is opened behind a
  * FailStopBackend, so after the first failed write nothing more is written until `reopen` has closed the store and
- * opened it again with its state re-derived from disk (storage/fail-stop-backend.ts says why).
+ * opened it again with its state re-derived from disk (storage/fail-stop-backend.ts says why), and the gateway has
+ * re-derived its own state from it and called `resumeWrites` (storage/recovery.ts).
  */
 import { Ledger, type EntryInput } from '../ledger/ledger.js';
 import { LevelBackend } from '../ledger/level-backend.js';
@@ -23,9 +24,9 @@ export interface GatewayLedgerOptions {
   clock?: () => number;
   /** Once per durable block, with the tree size after it. */
   onBlock?: (treeSize: number) => void;
-  /** Called once per failure episode, with the first failed write. */
+  /** Called once per opened store that fails, with its first failed write (again for a reopened store that fails). */
   onStorageFailure?: (err: OriginProofError) => void;
-  /** Wraps the LevelDB backend (test-only crash points, gateway/crash-points.ts). */
+  /** Wraps the LevelDB backend, below the fail-stop layer (test-only: crash points, gateway/crash-points.ts, and injected faults). */
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
 }
 
@@ -33,7 +34,12 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   /** The open Ledger (null between closing a failed store and opening it again). */
   #current: Ledger | null;
   #last: Ledger;
+  /** Why writes are refused (null: writes go to the store): the failed write, or the ledger being closed. */
   #failure: OriginProofError | null = null;
+  /** Which opened store is current: a failure reported by an earlier one is old news. */
+  #generation = 0;
+  /** The current store has failed a write (since it was opened). */
+  #storeFailed = false;
   /**
    * The current Ledger, whichever that is: record routes keep this one reference while `reopen` swaps the store
    * underneath. While no store is open, using it throws STORAGE_UNAVAILABLE.
@@ -57,28 +63,42 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   }
 
   static async open(dir: string, opts: GatewayLedgerOptions): Promise<GatewayLedger> {
-    const gl: GatewayLedger = new GatewayLedger(await openLedger(dir, opts, (err) => gl.#failed(err)), dir, opts);
+    const gl: GatewayLedger = new GatewayLedger(await openLedger(dir, opts, (err) => gl.#failed(err, 0)), dir, opts);
     return gl;
   }
 
-  #failed(err: OriginProofError): void {
-    if (this.#failure) return;
+  #failed(err: OriginProofError, generation: number): void {
+    if (generation !== this.#generation || this.#storeFailed) return;
+    this.#storeFailed = true;
     this.#failure = err;
     this.opts.onStorageFailure?.(err);
   }
 
   /**
    * Close the store (pending blocks are rejected, nothing more is written) and open it again: LevelDB replays its
-   * log up to the last whole record, the ledger state comes from the state record on disk. Throws (and stays
-   * closed, failure kept) when the store cannot be opened yet; call again later.
+   * log up to the last whole record, the ledger state comes from the state record on disk. Reads go to the fresh
+   * store at once; writes stay refused (STORAGE_UNAVAILABLE, the failure kept) until `resumeWrites`, so that what
+   * the gateway re-derives from the store (the registry) is complete before anything is added to it. Throws (and
+   * stays closed, failure kept) when the store cannot be opened yet; call again later.
    */
   async reopen(): Promise<void> {
     const old = this.#current;
     this.#current = null;
+    this.#failure ??= storageError(new Error('the store is being reopened'));
     if (old) await old.close().catch(() => undefined);
-    const fresh = await openLedger(this.dir, this.opts, (err) => this.#failed(err));
+    const generation = ++this.#generation;
+    this.#storeFailed = false;
+    const fresh = await openLedger(this.dir, this.opts, (err) => this.#failed(err, generation));
     this.#current = fresh;
     this.#last = fresh;
+  }
+
+  /**
+   * Take writes again after `reopen`. Throws the failure (writes stay refused) if no store is open or the reopened
+   * store has failed a write meanwhile; recovery then starts over.
+   */
+  resumeWrites(): void {
+    if (!this.#current || this.#storeFailed) fail(this.#failure);
     this.#failure = null;
   }
 
@@ -153,6 +173,7 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   async close(): Promise<void> {
     const l = this.#current;
     this.#current = null;
+    this.#generation++; // a failure of the store being closed is nobody's business any more
     this.#failure ??= storageError(new Error('the ledger is closed'));
     await l?.close();
   }

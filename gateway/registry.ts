@@ -56,6 +56,8 @@ export class Registry {
   /** Holder keys (hex kid) with a certificate revoked for keyCompromise. */
   private compromised = new Map<string, DecodedRevocation>();
   private readonly writes = new Map<string, Promise<void>>();
+  /** Throws while writes may not be taken (the gateway: while its store recovers from a failure, reload included). */
+  writeGuard: () => void = () => {};
   /** Set while load() rebuilds the view: writes wait for it, and it waits for the writes already running. */
   private loading: Promise<void> | undefined;
 
@@ -109,6 +111,16 @@ export class Registry {
     return run;
   }
 
+  /** A write: refused at once while the write guard says so, else serialized by subject. */
+  private write<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      this.writeGuard();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.serialize(subject, fn);
+  }
+
   private static subjectOf(bytes: Uint8Array): string {
     try {
       return decodeCertificate(bytes).claims.sub;
@@ -122,7 +134,7 @@ export class Registry {
   }
 
   registerAgency(bytes: Uint8Array, now: number): Promise<{ record: AgencyRecord; created: boolean }> {
-    return this.serialize(`sub:${Registry.subjectOf(bytes)}`, async () => {
+    return this.write(`sub:${Registry.subjectOf(bytes)}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
@@ -140,7 +152,7 @@ export class Registry {
   }
 
   registerDevice(bytes: Uint8Array, now: number): Promise<{ record: DeviceRecord; created: boolean }> {
-    return this.serialize(`sub:${Registry.subjectOf(bytes)}`, async () => {
+    return this.write(`sub:${Registry.subjectOf(bytes)}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
@@ -167,7 +179,7 @@ export class Registry {
     } catch {
       /* reported inside */
     }
-    return this.serialize(`sub:${target}`, async () => {
+    return this.write(`sub:${target}`, async () => {
       const rev = decodeRevocation(bytes);
       const target = this.findCert(rev.claims.certRef);
       if (!target) fail('UNKNOWN_KEY', 'the revocation names a certificate this gateway does not know', 'claims.certRef');

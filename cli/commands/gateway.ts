@@ -21,6 +21,7 @@ export function registerGateway(program: Command): void {
     .option('--https', 'serve the HTTP API over TLS with that certificate')
     .option('--trust <file>', 'trust file (JSON) with the root authority key(s)')
     .option('--origin <origin>', `checkpoint origin line (default ${DEFAULT_CONFIG.origin})`)
+    .option('--gateway-id <id>', `this gateway's id: the aud devices' connect tokens must name (default ${DEFAULT_CONFIG.gatewayId})`)
     .option('--clock-skew <seconds>', `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
     .option('--block-max-entries <n>', `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
     .option('--block-max-ms <ms>', `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
@@ -41,6 +42,7 @@ export function registerGateway(program: Command): void {
         httpTls: o.https,
         trustFile: o.trust,
         origin: o.origin,
+        gatewayId: o.gatewayId,
         clockSkewSeconds: o.clockSkew,
         blockMaxEntries: o.blockMaxEntries,
         blockMaxMs: o.blockMaxMs,
@@ -92,6 +94,7 @@ export function registerGateway(program: Command): void {
           `  verifier page ${gw.httpUrl}/`,
           `  MQTT          ${[gw.mqttUrl, gw.mqttTlsUrl].filter(Boolean).join('   ')}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
           ...(gw.tlsCertificate ? [`  TLS cert      ${gw.tlsCertificate.subject}, valid until ${gw.tlsCertificate.notAfter.toISOString()}`] : []),
+          `  gateway id    ${gw.config.gatewayId} (aud of connect tokens)`,
           `  data          ${gw.config.dataDir}`,
           `  root(s)       ${roots}`,
           `  checkpoint key ${gw.checkpointVerifierKey}`,

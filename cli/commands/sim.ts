@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import {
-  Agency, ATTACK_HELP, ATTACKS, DEVICE_KINDS, fetchMqttUrl, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
+  Agency, ATTACK_HELP, ATTACKS, DEFAULT_AUD, DEVICE_KINDS, fetchMqttUrl, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
   type AttackName, type DeviceKind,
 } from '../../device-sim/index.js';
 import { runDemo } from '../../device-sim/demo.js';
@@ -50,14 +50,14 @@ export function registerSim(program: Command): void {
     .requiredOption('--count <n>', 'number of devices')
     .option('--kind <kind>', `${DEVICE_KINDS.join('|')}, a comma list, or mixed`, 'temperature-sensor')
     .option('--alg <alg>', 'ed25519 or es256', 'ed25519')
-    .option('--aud <id>', 'gateway id (aud of connect tokens)', 'originproof')
+    .option('--aud <id>', `gateway id (aud of connect tokens; default: the one the gateway publishes on GET /v1/log, else ${DEFAULT_AUD})`)
     .option('--ca <file>', "CA certificate (PEM) that issued the gateway's TLS certificate, for mqtts: (default: the system's CAs)")
     .requiredOption('--out <dir>', 'directory for device state files and fleet.json')
-    .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud: string; ca?: string; out: string }) => {
+    .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud?: string; ca?: string; out: string }) => {
       const agency = Agency.load(o.agencyKey, o.agencyCert);
       const count = Number(o.count);
       if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
-      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), aud: o.aud, ...(o.ca ? { tlsCa: readFileSync(o.ca, 'utf8') } : {}) };
+      const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), ...(o.aud ? { aud: o.aud } : {}), ...(o.ca ? { tlsCa: readFileSync(o.ca, 'utf8') } : {}) };
       const m = await onboardFleet({
         gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
         onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),

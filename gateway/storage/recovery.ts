@@ -3,15 +3,19 @@
  *  1. at the first failed write: stop taking readings and registry writes (STORAGE_UNAVAILABLE), readiness red;
  *     nothing more is written to the store (FailStopBackend), so nothing unwritten is ever receipted;
  *  2. every `retryMs`: probe the data directory (write and fsync a file of PROBE_BYTES, then delete it);
- *  3. when the probe succeeds: close and reopen the store (state re-derived from disk), then `onRecovered`
- *     (the gateway reloads the registry, resumes the pipeline, closes device connections from before) and
- *     readiness is green again. A reopen that fails (still no room for LevelDB's recovery) goes back to 2.
+ *  3. when the probe succeeds: close and reopen the store (state re-derived from disk), with writes still refused;
+ *     `reload` (the gateway reloads the registry from the reopened store); then writes are taken again and
+ *     `onRecovered` (the gateway resumes the pipeline, closes device connections from before) and readiness is green
+ *     again. A reopen or reload that fails (still no room for LevelDB's recovery, a read error) goes back to 2.
+ * A failure reported while an attempt runs (the reopened store failed a write) is not lost: the attempt sees it,
+ * does not resume, and goes back to 2; readiness stays red throughout.
  * The gateway stays up throughout: health, reads of the log (from the old handle until the reopen) and metrics.
  */
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OriginProofError } from '../../protocol/errors.js';
 import type { GatewayLedger } from '../ledger-adapter.js';
+import { storageError } from './fail-stop-backend.js';
 
 /** Room the probe must find: a few LevelDB log blocks and a small table, not a guarantee for the reopen. */
 export const PROBE_BYTES = 1 << 20;
@@ -19,15 +23,21 @@ export const PROBE_FILE = '.storage-probe';
 
 export interface StorageRecoveryOptions {
   dataDir: string;
-  ledger: () => GatewayLedger;
+  ledger: () => Pick<GatewayLedger, 'reopen' | 'resumeWrites'>;
   retryMs: number;
+  /** The store failed (once per episode, i.e. until `onRecovered`): stop taking readings. */
   onFailure: (err: OriginProofError) => void;
-  onRecovered: () => Promise<void>;
+  /** After the reopen, writes still refused: re-derive state from the store (reads only). */
+  reload: () => Promise<void>;
+  /** Writes are taken again: take readings again. Synchronous, so that no failure can come between. */
+  onRecovered: () => void;
   log: (level: 'error' | 'info', msg: string) => void;
 }
 
 export class StorageRecovery {
   #failure: OriginProofError | null = null;
+  /** Failures reported so far: an attempt that saw this change under it does not resume. */
+  #reported = 0;
   #timer: NodeJS.Timeout | null = null;
   #attempt: Promise<void> | null = null;
   #stopped = false;
@@ -39,9 +49,17 @@ export class StorageRecovery {
     return this.#failure;
   }
 
-  /** A write failed (called once per episode by the ledger). */
+  /** A write failed (the ledger calls this once per opened store that fails). */
   failed(err: OriginProofError): void {
-    if (this.#failure || this.#stopped) return;
+    if (this.#stopped) return;
+    this.#reported++;
+    if (this.#failure) {
+      // Recovering already (an attempt in progress or scheduled): that attempt, or the next, starts over.
+      this.#failure = err;
+      this.opts.log('error', `${err.message}: failed again while recovering; retrying`);
+      if (!this.#timer && !this.#attempt) this.#schedule();
+      return;
+    }
     this.#failure = err;
     this.opts.log('error', `${err.message}: not taking readings until the store is writable again`);
     this.opts.onFailure(err);
@@ -57,17 +75,30 @@ export class StorageRecovery {
   }
 
   async #tryRecover(): Promise<void> {
+    const reported = this.#reported;
     try {
       await probe(this.opts.dataDir);
       if (this.#stopped) return;
-      await this.opts.ledger().reopen();
+      const ledger = this.opts.ledger();
+      await ledger.reopen();
       if (this.#stopped) return;
-      await this.opts.onRecovered();
-      this.#failure = null;
-      this.opts.log('info', 'store writable again: reopened, state re-derived from disk, taking readings');
+      await this.opts.reload();
+      if (this.#stopped) return;
+      // Nothing awaited from here on: a failure is either seen now or reported after `onRecovered` (a new episode).
+      if (this.#reported !== reported) throw this.#failure;
+      ledger.resumeWrites(); // throws if the reopened store failed meanwhile
     } catch {
       this.#schedule();
+      return;
     }
+    this.#failure = null;
+    try {
+      this.opts.onRecovered();
+    } catch (err) {
+      this.failed(storageError(err)); // not expected; start over rather than run half-resumed
+      return;
+    }
+    this.opts.log('info', 'store writable again: reopened, state re-derived from disk, taking readings');
   }
 
   /** Stop probing (gateway shutdown); waits for an attempt in progress. */

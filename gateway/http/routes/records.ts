@@ -60,6 +60,8 @@ export interface RecordRouteDeps {
   registry: Registry;
   checkpointVerifierKey: string;
   origin: string;
+  /** The audience devices' connect tokens must name (config gatewayId), published so onboarding can use it. */
+  gatewayId?: string;
   /** Where devices connect (known only once the broker listens; routes are registered before that). */
   mqttPorts?: () => { mqttPort: number | null; mqttTlsPort: number | null; wsPort: number | null; wsTls: boolean } | null;
 }
@@ -88,10 +90,11 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
-        summary: "The log: origin, size, block height, checkpoint verifier key, latest checkpoint, and the gateway's MQTT ports",
+        summary: "The log: origin, size, block height, checkpoint verifier key, latest checkpoint; the gateway's id and MQTT ports",
         response: {
           200: Type.Object({
             origin: Type.String(),
+            gatewayId: Type.Union([Type.String(), Type.Null()], { description: "this gateway's id: the aud a device's connect token must name" }),
             size: Type.Integer(),
             height: Type.Integer(),
             verifierKey: Type.String(),
@@ -112,7 +115,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         },
       },
     },
-    async () => ({ origin: deps.origin, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
+    async () => ({ origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
   );
 
   app.get(
