@@ -1,18 +1,66 @@
 /**
- * The certificates and revocations a verifier needs beside an entry: the device certificate the entry was admitted
- * under (by its certRef, even if the device has a newer one since) and the agency certificate valid at the reading's
- * time, with the strictest revocation of each.
+ * The certificates and revocations a verifier needs beside an entry (protocol/verify-bundle.ts checks each):
+ * - a reading: the device certificate the entry was admitted under (by its certRef, even if the device has a newer
+ *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each;
+ * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation;
+ * - a device registration: the agency certificate the entry's certRef names (the one it was checked against), the
+ *   revocations of the device and of that agency;
+ * - a revocation: the certificate it names and, for a device, the agency certificate the entry's certRef names (its
+ *   issuer when it was logged), with that agency's revocation.
  */
-import type { LogEntry } from '../protocol/log-entry.js';
+import type { DecodedCertificate } from '../protocol/certificate.js';
+import { decodeCertificate } from '../protocol/certificate.js';
+import { namesCertificate } from '../protocol/certificate-refs.js';
+import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_READING, ENTRY_REVOCATION, type LogEntry } from '../protocol/log-entry.js';
 import { openReading } from '../protocol/reading.js';
+import { decodeRevocation } from '../protocol/revocation.js';
 import type { Registry } from './registry.js';
 
-export function bundleMaterial(registry: Registry, entry: LogEntry): { certificates: Uint8Array[]; revocations: Uint8Array[] } {
-  if (entry.type !== 1) return { certificates: [], revocations: [] };
+export interface BundleMaterial {
+  certificates: Uint8Array[];
+  revocations: Uint8Array[];
+}
+
+export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
+  if (entry.type !== ENTRY_READING) return registryMaterial(registry, entry);
   const reading = openReading(entry.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
   const device = (entry.certRef && registry.certificateByRef(entry.certRef)) || registry.deviceByKid(reading.kid)?.cert;
   if (!device) return { certificates: [], revocations: [] };
   const agency = registry.agencyCertificateAt(device.issuerKid, reading.claims.iat);
   const certs = agency ? [device, agency] : [device];
   return { certificates: certs.map((c) => c.bytes), revocations: registry.revocationsOf(certs).map((r) => r.bytes) };
+}
+
+/** Material for a registry event; a payload the registry cannot place gets none (the verifier then says why). */
+function registryMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
+  const of = (carried: DecodedCertificate[], revocationsOf: DecodedCertificate[]): BundleMaterial => ({
+    certificates: carried.map((c) => c.bytes),
+    revocations: registry.revocationsOf(revocationsOf).map((r) => r.bytes),
+  });
+  const agencyByRef = (): DecodedCertificate[] => {
+    const a = entry.certRef && registry.certificateByRef(entry.certRef);
+    return a ? [a] : [];
+  };
+  try {
+    if (entry.type === ENTRY_AGENCY_REGISTRATION) return of([], [decodeCertificate(entry.payload)]);
+    if (entry.type === ENTRY_DEVICE_REGISTRATION) {
+      const agency = agencyByRef();
+      return of(agency, [decodeCertificate(entry.payload), ...agency]);
+    }
+    if (entry.type === ENTRY_REVOCATION) {
+      const rev = decodeRevocation(entry.payload);
+      const ref = rev.claims.certRef;
+      // The registered encoding, or (a revocation may name either encoding of an ES256-signed certificate) the
+      // subject's current certificate when the statement names its twin.
+      const candidates = [registry.certificateByRef(ref), registry.deviceById(rev.claims.sub)?.cert, registry.agencyById(rev.claims.sub)?.cert];
+      const revoked = candidates.find((c): c is DecodedCertificate => c !== undefined && namesCertificate(ref, c));
+      if (!revoked) return { certificates: [], revocations: [] };
+      if (revoked.claims.role !== 'device') return of([revoked], []);
+      const agency = agencyByRef();
+      return of([revoked, ...agency], agency);
+    }
+  } catch {
+    /* a payload that does not decode: no material */
+  }
+  return { certificates: [], revocations: [] };
 }

@@ -306,7 +306,7 @@ export class Pipeline {
         try {
           if (job.sigError !== undefined) throw job.sigError;
           if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-          this.checkClock(job.iat);
+          this.checkClock(job.iat, job.receivedAtMs);
         } catch (err) {
           lane.jobs.shift();
           this.settle(job, rejectWith(err, job.seq));
@@ -434,8 +434,12 @@ export class Pipeline {
     return captured;
   }
 
-  private checkClock(iat: number): void {
-    const now = Math.floor(this.now() / 1000);
+  /**
+   * Against the time the reading arrived (its entry's receivedAt), not when its turn came: an offline verifier checks
+   * the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue is judged as it came.
+   */
+  private checkClock(iat: number, receivedAtMs: number): void {
+    const now = Math.floor(receivedAtMs / 1000);
     if (iat > now + this.opts.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - now} s in the future (limit ${this.opts.clockSkewSeconds} s)`, 'claims.iat');
     if (iat < now - this.opts.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${now - iat} s old (limit ${this.opts.maxReadingAgeSeconds} s)`, 'claims.iat');
   }

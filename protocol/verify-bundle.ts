@@ -10,11 +10,18 @@
  *                the block header (extension line `block <height> <base64 SHA-256(header)>`)
  *   consistency  optionally, against an older (or newer) trusted checkpoint: the log only grew (RFC 9162 §2.1.4);
  *                the proof comes from `since.proof` or from the bundle's own consistency field (key 9)
+ * Registry events (agency and device registrations, revocations) get the same four payload checks, at the entry's
+ * receivedAt (see `registryChecks`): an entry is valid only if its payload is what the gateway had to check.
  * Every byte of a bundle is covered: unused certificates or revocations that name neither the device nor its
  * agency are rejected (nothing unverifiable rides along), and each bundle revocation's signature is checked.
- * Checkpoint keys are chosen by time: for the checkpoint that binds the entry's block, keys valid at the block
- * time (header timeMs, bound by the extension line); for a later checkpoint, keys not expired at the entry time;
- * for the verifier's own `since` checkpoint, keys whose window has begun by `now` (it may predate a rotation).
+ * What the revocation check cannot see: a revocation left out of the bundle (the bundle's producer chooses them and
+ * they are not bound to the log). Completeness comes only from revocations the verifier brings (`revocations`).
+ * Times: the signed time (a reading's or revocation's iat) <= the entry's receivedAt + the gateway's clock skew,
+ * and receivedAt <= the block's time; only then is a checkpoint key chosen by time: for the checkpoint that binds
+ * the entry's block, keys valid at the block time (header timeMs, bound by the extension line); for a later
+ * checkpoint, keys not expired at the entry time; for the verifier's own `since` checkpoint, keys whose window has
+ * begun by `now` (it may predate a rotation). So a retired key (notAfter T) cannot vouch for what was signed after
+ * T + skew, however the log's times are set. Readings may be much older than receivedAt (kept while offline).
  * Pure: runs in browsers (pass nothing node-specific; `verifier` defaults to @noble/curves and is also used
  * for the Ed25519 checkpoint signatures).
  */
@@ -23,28 +30,21 @@ import { bytesEqual, toBase64, toHex } from './bytes.js';
 import { decodeBlockHeader, decodeProofBundle, type BlockHeader, type ProofBundle } from './bundle.js';
 import { decodeCertificate, type DecodedCertificate } from './certificate.js';
 import { validateChain } from './chain.js';
-import { openCheckpoint, type Checkpoint, type Ed25519Verify, type NoteVerifier } from './checkpoint.js';
+import { openCheckpoint, parseCheckpoint, parseNote, type Checkpoint, type Ed25519Verify, type NoteVerifier } from './checkpoint.js';
 import { verifySign1 } from './cose-sign1.js';
 import { deviceIdMatchesKey } from './device-id.js';
-import { OriginProofError, fail, type ErrorCode } from './errors.js';
+import { OriginProofError, fail } from './errors.js';
 import { sha256 } from './hash.js';
 import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { BIOMETRIC_READING_TYPE } from './biometric.js';
-import { openReading, type OpenedReading } from './reading.js';
-import { namesCertificate } from './certificate-refs.js';
-import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
+import { DEFAULT_MAX_SKEW_SECONDS, openReading, type OpenedReading } from './reading.js';
+import { assertNotRevokedAt } from './revocation.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
+import { CHECK_NAMES, collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
 
-export const CHECK_NAMES = ['signature', 'chain', 'revocation', 'claims', 'inclusion', 'checkpoint', 'consistency'] as const;
-export type CheckName = (typeof CHECK_NAMES)[number];
-
-export interface Check {
-  name: CheckName;
-  status: 'pass' | 'fail' | 'skip';
-  code?: ErrorCode;
-  message: string;
-}
+export { CHECK_NAMES, type Check, type CheckName } from './verify-checks.js';
 
 export interface VerdictRecord {
   index: number;
@@ -79,23 +79,18 @@ export interface VerifyBundleOptions {
   since?: { checkpoint: string; proof?: readonly Uint8Array[] };
   /** Verifier clock (seconds), for checkpoint keys of the `since` checkpoint. Default: now. */
   now?: number;
+  /**
+   * How far (seconds) a signed time (a reading's or a revocation's iat) may be ahead of the entry's receivedAt: the
+   * gateway's clock skew allowance. Default DEFAULT_MAX_SKEW_SECONDS (300), the gateway's default `clockSkewSeconds`;
+   * for a gateway configured with more, pass its value. Readings may be any age: no lower bound is checked.
+   */
+  maxClockSkewSeconds?: number;
 }
 
 /** A block header is bound to its checkpoint by this extension line (ledger/ledger.ts writes it). */
 export function blockExtension(height: number, headerBytes: Uint8Array): string {
   return `block ${height} ${toBase64(sha256(headerBytes))}`;
 }
-
-function run(name: CheckName, fn: () => string): Check {
-  try {
-    return { name, status: 'pass', message: fn() };
-  } catch (err) {
-    if (err instanceof OriginProofError) return { name, status: 'fail', code: err.code, message: err.message + (err.path ? ` (at ${err.path})` : '') };
-    return { name, status: 'fail', code: 'MALFORMED', message: (err as Error).message };
-  }
-}
-
-const skip = (name: CheckName, message: string): Check => ({ name, status: 'skip', message });
 
 /** Decode the bundle; a bundle that does not decode is unusable input (the CLI exits 2). */
 export function verifyBundleBytes(bytes: Uint8Array, trust: TrustMaterial, opts: VerifyBundleOptions = {}): Verdict {
@@ -114,12 +109,16 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   const v = opts.verifier ? { verifier: opts.verifier } : {};
   const ed: Ed25519Verify | undefined = opts.verifier ? ((sig, msg, pub) => opts.verifier!(ALG_EDDSA, pub, msg, sig)) : undefined;
   const nowS = opts.now ?? Math.floor(Date.now() / 1000);
+  const skew = opts.maxClockSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
   const cpOpts = { ...(trust.origin ? { origin: trust.origin } : {}), ...(ed ? { verify: ed } : {}) };
   let entry: LogEntry | undefined;
   let opened: OpenedReading | undefined;
   let cp: (Checkpoint & { verified: string[] }) | undefined;
   let header: BlockHeader | undefined;
   let rootName: string | undefined;
+  /** The time the payload's signer put in it (a reading's or revocation's iat): it bounds the entry's receivedAt. */
+  let signedAt: SignedAt | undefined;
+  let registryRecord: RegistryRecord = {};
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {
@@ -129,53 +128,14 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
     return 'entry decodes';
   });
 
-  // Checkpoint and block header (needed for inclusion). `cp` is set only once the whole check passed.
-  checks.set(
-    'checkpoint',
-    run('checkpoint', () => {
-      header = decodeBlockHeader(bundle.blockHeader);
-      const h = header;
-      if (bundle.index < h.firstIndex || bundle.index > h.lastIndex) fail('CHECKPOINT_INVALID', `block ${h.height} does not hold entry ${bundle.index}`, 'blockHeader');
-      if (h.treeSize > bundle.treeSize) fail('CHECKPOINT_INVALID', `block ${h.height} (tree size ${h.treeSize}) is newer than the checkpoint (tree size ${bundle.treeSize})`, 'blockHeader');
-      const bound = h.treeSize === bundle.treeSize;
-      const entryTime = entry ? Math.floor(entry.receivedAtMs / 1000) : nowS;
-      const keys = bound ? checkpointKeysAt(trust, Math.floor(h.timeMs / 1000)) : keysDuring(trust, entryTime);
-      if (keys.length === 0) {
-        fail('CHECKPOINT_INVALID', bound ? `the trust material has no checkpoint key valid at the block time ${Math.floor(h.timeMs / 1000)}` : `the trust material has no checkpoint key valid after the entry time ${entryTime}`, 'trust.checkpointKeys');
-      }
-      const c = openCheckpoint(bundle.checkpoint, keys, cpOpts);
-      if (c.size !== bundle.treeSize) fail('CHECKPOINT_INVALID', `checkpoint is for tree size ${c.size}, bundle says ${bundle.treeSize}`, 'treeSize');
-      let message: string;
-      if (bound) {
-        if (!bytesEqual(h.root, c.root)) fail('CHECKPOINT_INVALID', 'block header root is not the checkpoint root', 'blockHeader.root');
-        if (!c.extensions.includes(blockExtension(h.height, bundle.blockHeader))) fail('CHECKPOINT_INVALID', 'the checkpoint does not bind this block header', 'blockHeader');
-        message = `signed by ${c.verified.join(', ')}; tree size ${c.size}; binds block ${h.height}`;
-      } else {
-        message = `signed by ${c.verified.join(', ')}; tree size ${c.size} (later than block ${h.height}, whose header it does not bind)`;
-      }
-      cp = c;
-      return message;
-    }),
-  );
-
-  checks.set(
-    'inclusion',
-    entryCheck.status === 'fail'
-      ? { ...entryCheck, name: 'inclusion' }
-      : cp
-        ? run('inclusion', () => {
-            verifyInclusion(bundle.index, bundle.treeSize, leafHash(bundle.entry), bundle.inclusionProof, cp!.root);
-            return `entry ${bundle.index} is in the tree of size ${bundle.treeSize} (${bundle.inclusionProof.length} proof hashes)`;
-          })
-        : skip('inclusion', 'no trusted checkpoint to prove against'),
-  );
-
+  // The payload (a reading or a registry event), against the certificates: no checkpoint needed.
   let agency: DecodedCertificate | undefined;
   if (entry && entry.type === ENTRY_READING) {
     const claims = run('claims', () => {
       opened = openReading(entry!.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
       return `reading ${opened.claims.seq} of device ${toHex(opened.claims.deviceId)} is well formed; no raw biometric data`;
     });
+    if (opened) signedAt = { at: opened.claims.iat, what: 'the reading was signed at', path: 'claims.iat' };
     let device: DecodedCertificate | undefined;
     const certs = run('chain', () => {
       const decoded = bundle.certificates.map((c) => decodeCertificate(c));
@@ -186,12 +146,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       agency = decoded.find((c) => bytesEqual(c.holderKid, device!.issuerKid));
       if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
       // Nothing unverified rides along: every other certificate must be a trusted root's own.
-      decoded.forEach((c, i) => {
-        if (c === device || c === agency) return;
-        const anchor = c.claims.role === 'root' ? trust.anchors.byKid.get(toHex(c.holderKid)) : undefined;
-        if (!anchor) fail('CHAIN_INVALID', `certificate ${i} (${c.claims.sub}) is not part of the reading's chain`, `certificates[${i}]`);
-        verifySign1(c.sign1, anchor.key, v);
-      });
+      onlyRootsBesides(decoded, [device, agency], trust, v, "the reading's chain");
       return 'certificates decode';
     });
     if (!opened) {
@@ -227,27 +182,10 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       checks.set(
         'revocation',
         run('revocation', () => {
-          const verified: DecodedRevocation[] = [];
-          const check = (bytes: Uint8Array, path: string, fromBundle: boolean): void => {
-            let rev: DecodedRevocation;
-            try {
-              rev = decodeRevocation(bytes);
-            } catch (err) {
-              if (err instanceof OriginProofError) fail(err.code, err.message, path);
-              throw err;
-            }
-            if (namesCertificate(rev.claims.certRef, d)) verified.push(verifyRevocation(rev, d, a.holderKey, v));
-            else if (namesCertificate(rev.claims.certRef, a)) {
-              const anchor = trust.anchors.byKid.get(toHex(a.issuerKid));
-              if (!anchor) fail('UNKNOWN_KEY', 'cannot check a revocation of the agency: its root is not trusted', path);
-              verified.push(verifyRevocation(rev, a, anchor.key, v));
-            } else if (fromBundle) {
-              // A bundle carries only the revocations of its own chain; anything else is unverifiable baggage.
-              fail('CLAIM_INVALID', `bundle revocation of ${rev.claims.sub} names neither the device nor its agency`, path);
-            }
-          };
-          bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true));
-          (opts.revocations ?? []).forEach((b, i) => check(b, `verifier revocations[${i}]`, false));
+          const verified = collectRevocations(bundle, opts.revocations ?? [], [
+            { cert: d, key: a.holderKey, what: 'device' },
+            { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
+          ], v, 'neither the device nor its agency');
           assertNotRevokedAt(d, verified, r.claims.iat, 'device');
           assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
           return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
@@ -267,16 +205,71 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
             }),
       );
     }
+  } else if (entry) {
+    const reg = registryChecks(entry, bundle, trust, opts.revocations ?? [], v);
+    for (const c of [reg.signature, reg.chain, reg.revocation, reg.claims]) checks.set(c.name, c);
+    registryRecord = reg.record;
+    signedAt = reg.signedAt;
   } else {
-    const why = entry ? `entry ${bundle.index} is a registry event, not a reading` : `the entry does not check out (${entryCheck.message})`;
+    const why = `the entry does not check out (${entryCheck.message})`;
     checks.set('signature', skip('signature', why));
     checks.set('chain', skip('chain', why));
     checks.set('revocation', skip('revocation', why));
-    checks.set('claims', entryCheck.status === 'fail' ? entryCheck : skip('claims', why));
-    if (entry && (bundle.certificates.length > 0 || bundle.revocations.length > 0)) {
-      checks.set('chain', { name: 'chain', status: 'fail', code: 'CHAIN_INVALID', message: `a bundle for a registry event carries no certificates or revocations (${why})` });
-    }
+    checks.set('claims', entryCheck);
   }
+
+  // Checkpoint and block header (needed for inclusion). `cp` is set only once the whole check passed.
+  checks.set(
+    'checkpoint',
+    run('checkpoint', () => {
+      header = decodeBlockHeader(bundle.blockHeader);
+      const h = header;
+      if (bundle.index < h.firstIndex || bundle.index > h.lastIndex) fail('CHECKPOINT_INVALID', `block ${h.height} does not hold entry ${bundle.index}`, 'blockHeader');
+      if (h.treeSize > bundle.treeSize) fail('CHECKPOINT_INVALID', `block ${h.height} (tree size ${h.treeSize}) is newer than the checkpoint (tree size ${bundle.treeSize})`, 'blockHeader');
+      // The key is chosen by a time (the block's, or the entry's), so the times are checked against each other first:
+      // signed by the device (or issuer) <= received by the gateway (+ the clock skew it allows) <= block sealed. A
+      // key retired at T then cannot vouch for anything signed after T + skew, however the log's times are set.
+      if (entry) {
+        if (entry.receivedAtMs > h.timeMs) {
+          fail('CHECKPOINT_INVALID', `block ${h.height} is dated ${h.timeMs} ms, before the entry it holds was received (${entry.receivedAtMs} ms)`, 'blockHeader.timeMs');
+        }
+        const received = Math.floor(entry.receivedAtMs / 1000);
+        if (signedAt && signedAt.at > received + skew) {
+          fail('CLOCK_SKEW', `${signedAt.what} ${signedAt.at}, ${signedAt.at - received} s after the log received it (${received}; at most ${skew} s allowed): its log time cannot choose a checkpoint key`, signedAt.path);
+        }
+      }
+      const bound = h.treeSize === bundle.treeSize;
+      const entryTime = entry ? Math.floor(entry.receivedAtMs / 1000) : nowS;
+      const keys = bound ? checkpointKeysAt(trust, Math.floor(h.timeMs / 1000)) : keysDuring(trust, entryTime);
+      if (keys.length === 0) {
+        fail('CHECKPOINT_INVALID', bound ? `the trust material has no checkpoint key valid at the block time ${Math.floor(h.timeMs / 1000)}` : `the trust material has no checkpoint key valid after the entry time ${entryTime}`, 'trust.checkpointKeys');
+      }
+      const c = openCheckpoint(bundle.checkpoint, keys, cpOpts);
+      if (c.size !== bundle.treeSize) fail('CHECKPOINT_INVALID', `checkpoint is for tree size ${c.size}, bundle says ${bundle.treeSize}`, 'treeSize');
+      let message: string;
+      if (bound) {
+        if (!bytesEqual(h.root, c.root)) fail('CHECKPOINT_INVALID', 'block header root is not the checkpoint root', 'blockHeader.root');
+        if (!c.extensions.includes(blockExtension(h.height, bundle.blockHeader))) fail('CHECKPOINT_INVALID', 'the checkpoint does not bind this block header', 'blockHeader');
+        message = `signed by ${c.verified.join(', ')}; tree size ${c.size}; binds block ${h.height}`;
+      } else {
+        message = `signed by ${c.verified.join(', ')}; tree size ${c.size} (later than block ${h.height}, whose header it does not bind)`;
+      }
+      cp = c;
+      return message;
+    }),
+  );
+
+  checks.set(
+    'inclusion',
+    entryCheck.status === 'fail'
+      ? { ...entryCheck, name: 'inclusion' }
+      : cp
+        ? run('inclusion', () => {
+            verifyInclusion(bundle.index, bundle.treeSize, leafHash(bundle.entry), bundle.inclusionProof, cp!.root);
+            return `entry ${bundle.index} is in the tree of size ${bundle.treeSize} (${bundle.inclusionProof.length} proof hashes)`;
+          })
+        : untrustedInclusion(bundle),
+  );
 
   checks.set(
     'consistency',
@@ -289,18 +282,39 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   const verdict: Verdict = { valid: list.every((c) => c.status !== 'fail') && list.some((c) => c.name === 'inclusion' && c.status === 'pass'), checks: list };
   if (entry) {
     verdict.record = { index: entry.index, treeSize: bundle.treeSize, entryType: entry.type, receivedAtMs: entry.receivedAtMs };
+    const rec = verdict.record;
     if (opened) {
-      const rec = verdict.record;
       rec.deviceId = toHex(opened.claims.deviceId);
       rec.seq = opened.claims.seq;
       rec.iat = opened.claims.iat;
       rec.body = opened.claims.body.kind === 'biometric' ? { ...opened.claims.body, subjectCommitment: toHex(opened.claims.body.subjectCommitment) } : opened.claims.body;
       if (agency) rec.agency = agency.claims.sub;
       if (rootName !== undefined) rec.root = rootName;
+    } else {
+      Object.assign(rec, registryRecord);
     }
   }
   if (cp) verdict.checkpoint = { origin: cp.origin, size: cp.size, root: toBase64(cp.root), signedBy: cp.verified };
   return verdict;
+}
+
+/**
+ * Without a trusted checkpoint nothing can be proven, but an inclusion proof (RFC 9162 §2.1.3.2) that does not even
+ * lead to the root the checkpoint claims is a failure whoever signed it: a changed entry is INCLUSION_INVALID either
+ * way, also when its changed times fail the checkpoint check before any key is chosen.
+ */
+function untrustedInclusion(bundle: ProofBundle): Check {
+  let claimed: Uint8Array;
+  try {
+    claimed = parseCheckpoint(parseNote(bundle.checkpoint).text).root;
+  } catch {
+    return skip('inclusion', 'no trusted checkpoint to prove against');
+  }
+  const c = run('inclusion', () => {
+    verifyInclusion(bundle.index, bundle.treeSize, leafHash(bundle.entry), bundle.inclusionProof, claimed);
+    return '';
+  });
+  return c.status === 'fail' ? c : skip('inclusion', 'no trusted checkpoint to prove against');
 }
 
 function consistencyCheck(

@@ -1,8 +1,8 @@
 /**
- * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocations FILE...] [--json]`:
+ * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocations FILE...] [--max-skew SECONDS] [--json]`:
  * check a proof bundle offline (protocol/verify-bundle.ts) with nothing but the trust file.
  * Exit codes: 0 valid, 1 invalid, 2 unusable input (unreadable file, a bundle that does not decode, a bad
- * trust file, a --since file that is not a signed note, a revocation file that does not decode).
+ * trust file, a --since file that is not a signed note, a revocation file that does not decode, a bad --max-skew).
  * The bundle may be CBOR or its JSON view; signatures are checked with node:crypto.
  */
 import { readFileSync } from 'node:fs';
@@ -27,6 +27,8 @@ export interface VerifyCliOptions {
   json?: boolean;
   /** Verifier clock (seconds), default now. */
   now?: number;
+  /** The gateway's clock skew allowance in seconds (verify-bundle `maxClockSkewSeconds`), default 300. */
+  maxSkew?: number | string;
 }
 
 export interface VerifyCliResult {
@@ -71,7 +73,12 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   let trust: TrustMaterial;
   let since: string | undefined;
   let revocations: Uint8Array[];
+  let maxSkew: number | undefined;
   try {
+    if (o.maxSkew !== undefined) {
+      maxSkew = typeof o.maxSkew === 'number' ? o.maxSkew : /^\d+$/.test(o.maxSkew) ? Number(o.maxSkew) : NaN;
+      if (!Number.isSafeInteger(maxSkew) || maxSkew < 0) throw new Unusable('MALFORMED', `--max-skew must be a whole number of seconds, got ${String(o.maxSkew)}`);
+    }
     const trustBytes = readInput(o.trust, 'trust file');
     trust = usable('trust file', o.trust, () => parseTrustText(new TextDecoder().decode(trustBytes)));
     if (trust.checkpointKeys.length === 0) throw new Unusable('MALFORMED', `trust file ${o.trust} has no checkpointKeys: nothing can prove inclusion`);
@@ -101,6 +108,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
     ...(revocations.length > 0 ? { revocations } : {}),
     ...(since !== undefined ? { since: { checkpoint: since } } : {}),
     ...(o.now !== undefined ? { now: o.now } : {}),
+    ...(maxSkew !== undefined ? { maxClockSkewSeconds: maxSkew } : {}),
   });
   const output = o.json ? `${JSON.stringify({ file: o.bundle, ...verdict }, null, 2)}\n` : formatVerdict(verdict, o.bundle);
   return { exitCode: verdict.valid ? EXIT_VALID : EXIT_INVALID, output, verdict };
@@ -108,11 +116,21 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
 
 const ENTRY_TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency registration', 3: 'device registration', 4: 'revocation' };
 
+/** Whom a registry event is about (the verdict names it once its payload decodes). */
+function registrySubject(r: NonNullable<Verdict['record']>): string {
+  const agency = r.agency !== undefined ? ` (${r.agency})` : '';
+  if (r.entryType === 3 && r.deviceId !== undefined) return ` of ${r.deviceId}${agency}`;
+  if (r.entryType === 2 && r.agency !== undefined) return ` of ${r.agency}`;
+  if (r.entryType === 4 && r.deviceId !== undefined) return ` of device ${r.deviceId}${agency}`;
+  if (r.entryType === 4 && r.agency !== undefined) return ` of agency ${r.agency}`;
+  return '';
+}
+
 function recordLine(v: Verdict): string {
   const r = v.record;
   if (!r) return 'entry does not decode';
   const at = new Date(r.receivedAtMs).toISOString();
-  if (r.entryType !== 1 || r.deviceId === undefined) return `${ENTRY_TYPE_NAMES[r.entryType] ?? `type ${r.entryType}`} at index ${r.index}, received ${at}`;
+  if (r.entryType !== 1 || r.deviceId === undefined) return `${ENTRY_TYPE_NAMES[r.entryType] ?? `type ${r.entryType}`}${registrySubject(r)} at index ${r.index}, received ${at}`;
   const body = r.body as { kind: string; type?: string; value?: number; scale?: number; unit?: string; purpose?: string; result?: string };
   const what = body.kind === 'sensor' ? `${body.type} = ${decimalText(body.value!, body.scale!)} ${body.unit}` : `biometric ${body.purpose}: ${body.result}`;
   return `reading #${r.seq} of device ${r.deviceId}${r.agency ? ` (${r.agency})` : ''}: ${what}, signed ${new Date(r.iat! * 1000).toISOString()}, logged at index ${r.index} ${at}`;
@@ -142,9 +160,10 @@ export function registerVerify(program: Command): void {
     .argument('<bundle>', 'proof bundle file (CBOR, or its JSON view)')
     .requiredOption('--trust <file>', 'trust file: roots and checkpoint keys (README "Verifiers")')
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
-    .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files)')
+    .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
+    .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time", '300')
     .option('--json', 'print the verdict as JSON')
-    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; json?: boolean }) => {
+    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; maxSkew?: string; json?: boolean }) => {
       const r = runVerify({ bundle, ...o });
       process.stdout.write(r.output);
       process.exitCode = r.exitCode;

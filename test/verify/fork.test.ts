@@ -14,17 +14,25 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Ledger, type EntryInput } from '../../ledger/ledger.js';
 import { encodeProofBundle } from '../../protocol/bundle.js';
 import { toBase64, utf8ToBytes } from '../../protocol/bytes.js';
+import { sha256 } from '../../protocol/hash.js';
 import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/checkpoint.js';
 import { ENTRY_AGENCY_REGISTRATION } from '../../protocol/log-entry.js';
 import { loadState, monitorOnce } from '../../cli/commands/monitor.js';
 import { runVerify } from '../../cli/commands/verify.js';
 import { parseTrustText } from '../../protocol/trust.js';
+import { issueCertificate } from '../../protocol/certificate.js';
+import { ALG_EDDSA, ALG_ES256, DAY, kidOf, pubOf, signerFor } from '../protocol/fixtures.js';
 
 const ORIGIN = 'fork.example/log';
 const T0 = 1_767_225_600_000;
 const seed = new Uint8Array(32).fill(7);
-const entries = (tag: string, n: number, from: number): EntryInput[] =>
-  Array.from({ length: n }, (_, i) => ({ type: ENTRY_AGENCY_REGISTRATION, payload: utf8ToBytes(`${tag}-${from + i}`), receivedAtMs: T0 + from + i }));
+// Each entry is a real agency registration (the verifier checks registry payloads), received before its block's time.
+const root = signerFor(ALG_EDDSA, 'fork root');
+const window = { iat: T0 / 1000 - DAY, nbf: T0 / 1000 - DAY, exp: T0 / 1000 + 365 * DAY };
+const agencyCert = (sub: string) =>
+  issueCertificate(root, kidOf(root), { iss: 'root.example', sub, role: 'agency', holderKey: pubOf(signerFor(ALG_ES256, sub)), cti: sha256(utf8ToBytes(sub)).slice(0, 16), ...window });
+const entries = async (tag: string, n: number, from: number): Promise<EntryInput[]> =>
+  Promise.all(Array.from({ length: n }, async (_, i) => ({ type: ENTRY_AGENCY_REGISTRATION, payload: await agencyCert(`${tag}-${from + i}`), receivedAtMs: T0 - 100 + from + i })));
 
 /** What the stand-in gateway serves: a ledger, as of one of its checkpointed sizes. */
 interface View {
@@ -75,13 +83,13 @@ describe('a forked log is caught by monitor and by verify --since', () => {
     const open = (name: string) => Ledger.open({ dir: join(dir, name), origin: ORIGIN, signer: ed25519NoteSigner(ORIGIN, seed), sync: false, clock: () => T0 });
     [A, B] = await Promise.all([open('a'), open('b')]);
     for (const L of [A, B]) {
-      await L.appendBlock(entries('common', 2, 0)); // size 2
-      await L.appendBlock(entries('common', 2, 2)); // size 4
+      await L.appendBlock(await entries('common', 2, 0)); // size 2
+      await L.appendBlock(await entries('common', 2, 2)); // size 4
     }
     current = { ledger: A, size: 4 };
     srv = await serve(() => current);
     trustPath = p('trust.json');
-    await writeFile(trustPath, JSON.stringify({ roots: [], checkpointKeys: [{ key: A.verifierKey }] }));
+    await writeFile(trustPath, JSON.stringify({ roots: [{ name: 'root.example', alg: 'EdDSA', publicKey: Buffer.from(root.publicKey).toString('hex') }], checkpointKeys: [{ key: A.verifierKey }] }));
   }, 120_000);
   afterAll(async () => {
     await new Promise((r) => srv.server.close(r));
@@ -92,9 +100,9 @@ describe('a forked log is caught by monitor and by verify --since', () => {
   test('same key, same origin, same first 4 entries, then diverging', async () => {
     expect(A.verifierKey).toBe(B.verifierKey);
     expect(await A.checkpoint(4)).toBe(await B.checkpoint(4));
-    await A.appendBlock(entries('honest', 3, 4)); // A: size 7
-    await B.appendBlock(entries('forged', 2, 4)); // B: size 6
-    await B.appendBlock(entries('forged', 2, 6)); // B: size 8
+    await A.appendBlock(await entries('honest', 3, 4)); // A: size 7
+    await B.appendBlock(await entries('forged', 2, 4)); // B: size 6
+    await B.appendBlock(await entries('forged', 2, 6)); // B: size 8
     expect([A.size, B.size]).toEqual([7, 8]);
   });
 

@@ -1,0 +1,89 @@
+/**
+ * What every check of the offline verifier is (verify-bundle.ts) and the helpers the reading's and the registry
+ * events' checks share (verify-registry-event.ts): a check runs a function and turns an OriginProofError into a
+ * failed check with its code; certificates and revocations a bundle carries must each be accounted for.
+ */
+import type { SignatureVerifier } from './algorithms.js';
+import { toHex } from './bytes.js';
+import type { ProofBundle } from './bundle.js';
+import type { DecodedCertificate } from './certificate.js';
+import { namesCertificate } from './certificate-refs.js';
+import type { PublicKey } from './cose-key.js';
+import { verifySign1 } from './cose-sign1.js';
+import { OriginProofError, fail, type ErrorCode } from './errors.js';
+import { decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
+import type { TrustMaterial } from './trust.js';
+
+export const CHECK_NAMES = ['signature', 'chain', 'revocation', 'claims', 'inclusion', 'checkpoint', 'consistency'] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+
+export interface Check {
+  name: CheckName;
+  status: 'pass' | 'fail' | 'skip';
+  code?: ErrorCode;
+  message: string;
+}
+
+export function run(name: CheckName, fn: () => string): Check {
+  try {
+    return { name, status: 'pass', message: fn() };
+  } catch (err) {
+    if (err instanceof OriginProofError) return { name, status: 'fail', code: err.code, message: err.message + (err.path ? ` (at ${err.path})` : '') };
+    return { name, status: 'fail', code: 'MALFORMED', message: (err as Error).message };
+  }
+}
+
+export const skip = (name: CheckName, message: string): Check => ({ name, status: 'skip', message });
+
+/** The time the payload's signer put in it (a reading's or revocation's iat): it bounds the entry's receivedAt. */
+export interface SignedAt {
+  at: number;
+  what: string;
+  path: string;
+}
+
+/** Every bundle certificate outside `used` must be a trusted root's own certificate (nothing unverified rides along). */
+export function onlyRootsBesides(decoded: readonly DecodedCertificate[], used: readonly DecodedCertificate[], trust: TrustMaterial, v: { verifier?: SignatureVerifier }, what: string): void {
+  decoded.forEach((c, i) => {
+    if (used.includes(c)) return;
+    const anchor = c.claims.role === 'root' ? trust.anchors.byKid.get(toHex(c.holderKid)) : undefined;
+    if (!anchor) fail('CHAIN_INVALID', `certificate ${i} (${c.claims.sub}) is not part of ${what}`, `certificates[${i}]`);
+    verifySign1(c.sign1, anchor.key, v);
+  });
+}
+
+export interface RevocationTarget {
+  cert: DecodedCertificate;
+  /** Its issuer's key; undefined when that issuer is not trusted (a revocation of it then cannot be checked). */
+  key: PublicKey | undefined;
+  what: string;
+}
+
+/**
+ * The bundle's and the verifier's revocations that name one of `targets`, each verified against the target's issuer.
+ * A bundle revocation naming none of them is rejected (CLAIM_INVALID): a bundle carries only its chain's revocations.
+ */
+export function collectRevocations(
+  bundle: ProofBundle, held: readonly Uint8Array[], targets: readonly RevocationTarget[], v: { verifier?: SignatureVerifier }, names: string,
+): DecodedRevocation[] {
+  const verified: DecodedRevocation[] = [];
+  const check = (bytes: Uint8Array, path: string, fromBundle: boolean): void => {
+    let rev: DecodedRevocation;
+    try {
+      rev = decodeRevocation(bytes);
+    } catch (err) {
+      if (err instanceof OriginProofError) fail(err.code, err.message, path);
+      throw err;
+    }
+    const t = targets.find((x) => namesCertificate(rev.claims.certRef, x.cert));
+    if (t) {
+      if (!t.key) fail('UNKNOWN_KEY', `cannot check a revocation of the ${t.what}: its issuer is not trusted`, path);
+      verified.push(verifyRevocation(rev, t.cert, t.key, v));
+    } else if (fromBundle) {
+      fail('CLAIM_INVALID', `bundle revocation of ${rev.claims.sub} names ${names}`, path);
+    }
+  };
+  bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true));
+  held.forEach((b, i) => check(b, `verifier revocations[${i}]`, false));
+  return verified;
+}
