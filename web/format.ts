@@ -66,6 +66,10 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
     return r && r.entryType !== 1 ? t('skip.registry') : t('skip.generic');
   }
   const unknown = t('record.unknown');
+  if (r && r.entryType !== 1 && (c.name === 'signature' || c.name === 'chain' || c.name === 'revocation' || c.name === 'claims')) {
+    // A registry event is checked at the time it was logged (protocol/verify-registry-event.ts).
+    return t(`pass.registry.${c.name}`, { time: formatTime(lang, r.receivedAtMs), root: r.root ?? unknown });
+  }
   const time = r?.iat !== undefined ? formatTime(lang, r.iat * 1000) : unknown;
   switch (c.name) {
     case 'signature':

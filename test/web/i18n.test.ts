@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { ERROR_CODES } from '../../protocol/errors.js';
 import { CHECK_NAMES, type Check, type Verdict } from '../../protocol/verify-bundle.js';
-import { checkSentence, decimal, formatReading, groupHex, verdictHeadline } from '../../web/format.js';
+import { checkSentence, decimal, formatReading, formatTime, groupHex, verdictHeadline } from '../../web/format.js';
 import { DICTIONARIES, en, translate, zh, type Lang, type MessageKey } from '../../web/i18n.js';
 import { parseEntryInput } from '../../web/verification.js';
 
@@ -87,6 +87,20 @@ describe('human forms', () => {
     expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 5 })).toContain('(size 5 to 9)');
     expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 9 })).toBe(en['pass.consistencySame'].replace('{size}', '9'));
     expect(verdictHeadline('en', { ...verdict, checks: [{ name: 'revocation', status: 'fail', code: 'CERT_REVOKED', message: '' }] })).toBe('INVALID: Revocation CERT_REVOKED');
+  });
+
+  test('registry events are described as such, at the time they were logged, in both languages', () => {
+    const registry: Verdict = { valid: true, checks: [], record: { index: 2, treeSize: 9, entryType: 3, receivedAtMs: 1_767_225_600_000, deviceId: '01ab', agency: 'psb.example', root: 'root.example' } };
+    for (const lang of LANGS) {
+      for (const name of ['signature', 'chain', 'revocation', 'claims'] as const) {
+        const s = checkSentence(lang, { name, status: 'pass', message: '' }, registry);
+        expect(s).toBe(translate(lang, `pass.registry.${name}`, { time: formatTime(lang, 1_767_225_600_000), root: 'root.example' }));
+        expect(s).not.toMatch(/[{}]/);
+      }
+      expect(checkSentence(lang, { name: 'chain', status: 'pass', message: '' }, registry)).toContain('root.example');
+      expect(checkSentence(lang, { name: 'chain', status: 'skip', message: '' }, registry)).toBe(DICTIONARIES[lang]['skip.registry']);
+    }
+    expect(checkSentence('en', { name: 'signature', status: 'pass', message: '' }, registry)).not.toContain('device 01ab'); // not a reading's wording
   });
 });
 
