@@ -162,6 +162,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   await registry.load();
 
   const pool = new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
+  pool.onWorkerLost = (cause) => {
+    metrics.verifyWorkersLost.inc();
+    const msg = `verify worker died (${cause.message}); what it held is checked again, a replacement starts`;
+    if (appRef) appRef.log.error(msg);
+    else process.stderr.write(`${msg}\n`);
+  };
   const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
     broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
   const pipeline = new Pipeline(
@@ -209,6 +215,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;
   metrics.probes.parked = () => pipeline.parked;
+  metrics.probes.verifyWorkers = () => pool.size;
 
   let ready = false;
   let ports: ListeningPorts | null = null;

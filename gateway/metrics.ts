@@ -18,13 +18,15 @@ export interface GatewayMetrics {
   /** When the TLS certificate in use expires (Unix seconds); not set without TLS. */
   tlsNotAfter: Gauge;
   tlsReloads: Counter<'result'>;
-  /** Read when /metrics is scraped; the gateway points them at its broker and pipeline once they exist. */
-  probes: { waitingToBeRead: () => number; parked: () => number };
+  verifyWorkers: Gauge;
+  verifyWorkersLost: Counter;
+  /** Read when /metrics is scraped; the gateway points them at its broker, pipeline and verify pool once they exist. */
+  probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number };
 }
 
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
-  const probes = { waitingToBeRead: () => 0, parked: () => 0 };
+  const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0 };
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   return {
     registry,
@@ -66,6 +68,15 @@ export function createMetrics(defaults = false): GatewayMetrics {
         this.set(probes.parked());
       },
     }),
+    verifyWorkers: new Gauge({
+      name: 'originproof_verify_workers',
+      help: 'Signature verification worker threads running (fewer than configured while a dead one waits to be replaced)',
+      registers: [registry],
+      collect() {
+        this.set(probes.verifyWorkers());
+      },
+    }),
+    verifyWorkersLost: new Counter({ name: 'originproof_verify_workers_lost_total', help: 'Verification worker threads that died and were replaced', registers: [registry] }),
     tlsNotAfter: new Gauge({ name: 'originproof_tls_certificate_expiry_seconds', help: 'When the TLS certificate in use expires (Unix time, seconds); absent without TLS', registers: [registry] }),
     tlsReloads: new Counter({ name: 'originproof_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP), by result: ok, or failed (the previous certificate stays)', labelNames: ['result'], registers: [registry] }),
     probes,

@@ -168,6 +168,9 @@ export class VerifyPool {
     return this.slots.length;
   }
 
+  /** Told of each worker that died while the pool was open (the gateway counts and logs them). */
+  onWorkerLost: (cause: Error) => void = () => {};
+
   /** Workers started to replace ones that died. */
   get restarts(): number {
     return this.replaced;
@@ -263,6 +266,11 @@ export class VerifyPool {
     slot.batches.clear();
     slot.inflight = 0;
     if (!this.closed) {
+      try {
+        this.onWorkerLost(cause);
+      } catch {
+        /* an observer's failure must not stop the recovery below */
+      }
       this.outage = err;
       this.missing++;
       this.scheduleRestart();

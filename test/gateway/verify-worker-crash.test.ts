@@ -38,6 +38,9 @@ describe('a verify worker that dies', () => {
       expect(answers.map((x) => (x.kind === 'receipt' ? x.receipt.seq : x.rejection.code))).toEqual([2, 3, 1]);
       expect(pool.size).toBe(2);
       expect(pool.restarts).toBe(1);
+      const metrics = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^originproof_verify_workers_lost_total 1$/m);
+      expect(metrics).toMatch(/^originproof_verify_workers 2$/m);
       await ca.end();
       await cb.end();
       await within(t.gw.close(), 5000, 'gateway.close()');
