@@ -7,6 +7,7 @@ import { registerLedgerCommand } from './ledger.js';
 import { registerSim } from './sim.js';
 import { registerVerify } from './verify.js';
 import { registerFetchBundle } from './fetch-bundle.js';
+import { registerFetchRevocations } from './fetch-revocations.js';
 import { registerMonitor } from './monitor.js';
 
 /** Each concern adds its subcommands here. */
@@ -19,5 +20,6 @@ export function registerCommands(program: Command): void {
   registerSim(program);
   registerVerify(program);
   registerFetchBundle(program);
+  registerFetchRevocations(program);
   registerMonitor(program);
 }

@@ -120,6 +120,28 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
   );
 
   app.get(
+    '/v1/revocations',
+    {
+      schema: {
+        tags: ['registry'],
+        summary: 'Every revocation in the log: the strictest statement per revoked certificate, with its log index',
+        description:
+          "For a verifier's `--revocations` (`originproof fetch-revocations`): each statement is signed by the revoked certificate's issuer and can be proven in the log by its entry's bundle. A bundle's own revocations are chosen by whoever made the bundle; this list is the gateway's whole set.",
+        response: {
+          200: Type.Array(
+            Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
+          ),
+        },
+      },
+    },
+    async () =>
+      registry.loggedRevocations().map(({ rev, index }) => {
+        const c = rev.claims;
+        return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(rev.bytes) };
+      }),
+  );
+
+  app.get(
     '/v1/agencies',
     { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
     async () => {
