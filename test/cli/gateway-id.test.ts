@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { npmStartArgs } from '../../scripts/npm-start.js';
+import { readyBanner } from './gateway-process.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 
@@ -17,14 +18,7 @@ describe('the gateway id on the command line and in the environment', () => {
     const args = [...npmStartArgs(process.cwd()), '--data-dir', join(dir, 'data'), '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--gateway-id', 'gw-b.example', '--log-level', 'warn'];
     const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ORIGINPROOF_GATEWAY_ID: 'gw-env.example' } });
     try {
-      const banner = await new Promise<string>((resolve, reject) => {
-        let text = '';
-        child.stdout.on('data', (d: Buffer) => {
-          text += d.toString();
-          if (/Ed25519 verify/.test(text)) resolve(text);
-        });
-        child.on('exit', (c) => reject(new Error(`exited ${c}: ${text}`)));
-      });
+      const banner = await readyBanner(child);
       expect(banner).toMatch(/^ {2}gateway id\s+gw-b\.example /m);
       const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
       child.kill('SIGTERM');

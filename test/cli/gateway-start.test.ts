@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { npmStartArgs } from '../../scripts/npm-start.js';
+import { readyBanner } from './gateway-process.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 // npm start's command line from package.json (node flags included), the built CLI made absolute
@@ -63,14 +64,7 @@ describe('starting with TLS from the command line', () => {
     const child = spawn(process.execPath, args, { cwd: dir });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const banner = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => {
-        text += d.toString();
-        if (/Ed25519 verify/.test(text)) resolve(text);
-      });
-      child.on('exit', (c) => reject(new Error(`exited ${c}: ${text}`)));
-    });
+    const banner = await readyBanner(child);
     expect(banner).toMatch(/HTTP API\s+https:\/\/127\.0\.0\.1:\d+ /);
     expect(banner).toMatch(/MQTT\s+mqtts:\/\/127\.0\.0\.1:\d+\n/);
     expect(banner).not.toMatch(/mqtt:\/\//);
