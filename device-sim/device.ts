@@ -24,6 +24,14 @@ import { makeGenerator, type Generator } from './kinds.js';
 /** MQTT 3.1.1 CONNACK return codes. */
 export const CONNACK_NAMES: Record<number, string> = { 1: 'CONNACK_BAD_PROTOCOL', 2: 'CONNACK_IDENTIFIER_REJECTED', 3: 'CONNACK_SERVER_UNAVAILABLE', 4: 'CONNACK_BAD_CREDENTIALS', 5: 'CONNACK_NOT_AUTHORIZED' };
 
+/** A connection attempt given up because close() was called meanwhile. */
+export class DeviceClosed extends Error {
+  override readonly name = 'DeviceClosed';
+  constructor() {
+    super('device closed while connecting');
+  }
+}
+
 export class ConnackRefused extends Error {
   override readonly name = 'ConnackRefused';
   constructor(readonly returnCode: number) {
@@ -108,6 +116,10 @@ export class Device extends EventEmitter {
   private readonly checkpointKey: NoteVerifier | null;
   private readonly generator: Generator;
   private client: MqttClient | null = null;
+  /** The client of a connection attempt still waiting for its CONNACK (close() ends it). */
+  private connecting: MqttClient | null = null;
+  /** The connection attempt in flight (connect() or a reconnect), awaited by close(). */
+  private opening: Promise<void> | null = null;
   private connected = false;
   private closing = false;
   private reconnectDelay: number;
@@ -160,12 +172,28 @@ export class Device extends EventEmitter {
     this.closing = false;
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
-    await this.openOnce();
+    await this.open();
   }
 
+  /** One connection attempt, known to close() while it is in flight. */
+  private open(): Promise<void> {
+    const p = this.openOnce();
+    this.opening = p;
+    const done = () => {
+      if (this.opening === p) this.opening = null;
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Connect once. close() may run at any of its awaits: after each one it checks `closing` and, if set, ends the
+   * client it made and rejects (DeviceClosed), so a device never connects after close() resolved.
+   */
   private async openOnce(): Promise<void> {
     const t = this.clock.now();
     const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
+    if (this.closing) throw new DeviceClosed();
     const client = mqtt.connect(this.state.gateway.mqttUrl, {
       clientId: this.id,
       username: this.id,
@@ -179,7 +207,43 @@ export class Device extends EventEmitter {
       ...(this.state.gateway.tlsCa ? { ca: this.state.gateway.tlsCa } : {}),
     });
     client.on('message', (topic, payload) => this.onMessage(topic, new Uint8Array(payload)));
-    await new Promise<void>((resolve, reject) => {
+    this.connecting = client;
+    try {
+      await this.connackOf(client);
+    } catch (err) {
+      throw this.closing ? new DeviceClosed() : err;
+    } finally {
+      if (this.connecting === client) this.connecting = null;
+    }
+    if (this.closing) {
+      client.end(true);
+      throw new DeviceClosed();
+    }
+    this.client = client;
+    client.on('error', () => undefined);
+    client.on('close', () => this.onClose(client));
+    await client.subscribeAsync([receiptsTopic(this.id), rejectionsTopic(this.id)], { qos: 1 });
+    if (this.closing) {
+      if (this.client === client) this.client = null;
+      client.end(true);
+      throw new DeviceClosed();
+    }
+    if (this.client !== client) throw new Error('connection closed while subscribing'); // onClose reconnects
+    this.connected = true;
+    this.stats.connects++;
+    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.emit('connected');
+    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order.
+    const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
+    for (const e of pending) {
+      if (e.attempts > 0) this.stats.resent++;
+      this.publishEntry(e);
+    }
+  }
+
+  /** Resolves on the client's CONNACK; rejects on a refusal (ConnackRefused), an error, or a close before it. */
+  private connackOf(client: MqttClient): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const onError = (err: Error & { code?: unknown }) => {
         cleanup();
         client.end(true);
@@ -196,26 +260,14 @@ export class Device extends EventEmitter {
       const cleanup = () => {
         client.off('error', onError);
         client.off('close', onClose);
+        client.off('end', onClose);
         client.off('connect', onConnect);
       };
       client.on('error', onError);
       client.on('close', onClose);
+      client.on('end', onClose); // ended by close() before it connected
       client.on('connect', onConnect);
     });
-    this.client = client;
-    client.on('error', () => undefined);
-    client.on('close', () => this.onClose(client));
-    await client.subscribeAsync([receiptsTopic(this.id), rejectionsTopic(this.id)], { qos: 1 });
-    this.connected = true;
-    this.stats.connects++;
-    this.reconnectDelay = this.opts.reconnectMinMs;
-    this.emit('connected');
-    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order.
-    const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
-    for (const e of pending) {
-      if (e.attempts > 0) this.stats.resent++;
-      this.publishEntry(e);
-    }
   }
 
   private onClose(client: MqttClient): void {
@@ -233,7 +285,8 @@ export class Device extends EventEmitter {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closing) return;
-      this.openOnce().catch((err: unknown) => {
+      this.open().catch((err: unknown) => {
+        if (err instanceof DeviceClosed) return;
         if (err instanceof ConnackRefused) this.emit('connack-refused', err);
         if (err instanceof ConnackRefused && err.returnCode === 5) {
           this.halted ??= 'CONNACK_NOT_AUTHORIZED';
@@ -412,16 +465,20 @@ export class Device extends EventEmitter {
     return this.outbox.size;
   }
 
+  /** Disconnect and stop reconnecting; a connection attempt in flight is ended and awaited, so none outlives this. */
   async close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const c = this.client;
+    const clients = [this.connecting, this.client].filter((c): c is MqttClient => c !== null);
+    this.connecting = null;
     this.client = null;
     this.connected = false;
-    if (c) await c.endAsync(true).catch(() => undefined);
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    const opening = this.opening;
+    if (opening) await opening.then(() => undefined, () => undefined);
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
   }

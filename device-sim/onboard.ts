@@ -4,7 +4,7 @@
  * agency checks it and issues the certificate; the agency registers it at the gateway over HTTP; the device is
  * provisioned (gateway address, gateway id, checkpoint key, salt for fingerprint readers) and its state written.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
@@ -133,13 +133,26 @@ export async function onboardFleet(o: {
     devices.push(`${d.state.deviceId}.json`);
     o.onDevice?.(i, d);
   }
+  // Onboarding again into the same directory adds to its fleet: the devices already listed stay listed (each state
+  // file carries its own gateway and agency; the manifest's are those of the latest onboarding).
+  const path = join(o.out, MANIFEST_NAME);
+  const earlier = existsSync(path) ? readManifest(path).devices : [];
   const manifest: FleetManifest = {
     version: 1,
     gateway,
     agency: { id: o.agency.id, keyFile: o.agencyKeyFile, certFile: o.agencyCertFile, salt: toHex(o.agency.salt) },
-    devices,
+    devices: [...new Set([...earlier, ...devices])],
   };
   mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  renameSync(tmp, path);
   return manifest;
+}
+
+/** An existing fleet.json; one that cannot be read is an error, never silently replaced (its device list would be lost). */
+function readManifest(path: string): FleetManifest {
+  const m = JSON.parse(readFileSync(path, 'utf8')) as FleetManifest;
+  if (m.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')) throw new Error(`${path} is not a fleet manifest; not overwriting it`);
+  return m;
 }

@@ -6,7 +6,7 @@
  * device state, read only by `loadSecureElement`.
  */
 import * as nodeCrypto from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ALG_EDDSA, ALG_ES256, fromHex, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
 
 export interface SecureElement extends Signer {
@@ -79,10 +79,26 @@ export function createSecureElement(alg: Alg, backend: SecureElementBackend = ha
   return new NobleSecureElement(alg, generateSecretKey(alg));
 }
 
-/** Write the element's sealed storage (mode 0600). */
+/**
+ * Write the element's sealed storage, mode 0600, atomically: a temp file (created 0600, written and synced), then
+ * renamed over `path`, so a crash leaves the old key file or the new one, never a truncated key.
+ */
 export function saveSecureElement(se: SecureElement, path: string): void {
   if (!(se instanceof NodeSecureElement) && !(se instanceof NobleSecureElement)) throw new Error('this secure element cannot be persisted');
-  writeFileSync(path, se.seal() + '\n', { mode: 0o600 });
+  const tmp = `${path}.${process.pid}.${nodeCrypto.randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeFileSync(fd, se.seal() + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function loadSecureElement(path: string): SecureElement {

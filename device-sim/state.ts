@@ -59,18 +59,26 @@ export class SequenceCounter {
   get peek(): number {
     return this.next;
   }
+  /**
+   * The next number. A new block is persisted first, and only once that write succeeded is it reserved in memory
+   * too: a failed write (disk full) throws, reserves nothing, and the next call tries to persist the block again,
+   * so a number is never handed out unless non-volatile memory says it may have been used.
+   */
   take(): number {
-    const seq = this.next++;
-    if (seq > this.state.seqReserved) {
-      this.state.seqReserved = seq + Math.max(1, this.state.seqBlock) - 1;
-      this.persist(this.state);
-    }
+    const seq = this.next;
+    if (seq > this.state.seqReserved) this.reserve(seq + Math.max(1, this.state.seqBlock) - 1);
+    this.next = seq + 1;
     return seq;
   }
   /** After a REPLAY: a number was reused somewhere; jump ahead (and persist) past `atLeast`. */
   jumpPast(atLeast: number): void {
-    this.next = Math.max(this.next, atLeast + 1) + Math.max(1, this.state.seqBlock);
-    this.state.seqReserved = Math.max(this.state.seqReserved, this.next - 1);
-    this.persist(this.state);
+    const next = Math.max(this.next, atLeast + 1) + Math.max(1, this.state.seqBlock);
+    this.reserve(Math.max(this.state.seqReserved, next - 1));
+    this.next = next;
+  }
+  /** Persist `seqReserved = upTo` (a copy of the state), then take it in memory; throws, changing nothing, if the write does. */
+  private reserve(upTo: number): void {
+    this.persist({ ...this.state, seqReserved: upTo });
+    this.state.seqReserved = upTo;
   }
 }

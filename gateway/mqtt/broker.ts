@@ -81,6 +81,33 @@ interface ParserInternals {
   packet: { length: number };
   _parseLength: (this: ParserInternals) => boolean;
   _emitError: (err: Error) => void;
+  /** Set by capFrames: the largest frame this parser takes. */
+  _frameCap?: number;
+}
+
+/**
+ * mqtt-packet's parser reads a frame's declared length (up to 268 MB) and then buffers until all of it is there.
+ * This replaces, on one parser, the step that reads the length with one that fails once the length exceeds the cap:
+ * the parser emits an error and aedes closes the connection. One shared function, one comparison per frame.
+ */
+function capFrames(parser: ParserInternals | undefined, cap: number): boolean {
+  const parseLength = parser ? (Object.getPrototypeOf(parser) as Partial<ParserInternals>)._parseLength : undefined;
+  if (!parser || typeof parseLength !== 'function') return false; // not the aedes / mqtt-packet this was written for
+  parseLengthOf ??= parseLength;
+  parser._frameCap = cap;
+  parser._parseLength = cappedParseLength;
+  return true;
+}
+
+let parseLengthOf: ((this: ParserInternals) => boolean) | undefined;
+
+function cappedParseLength(this: ParserInternals): boolean {
+  const ok = parseLengthOf!.call(this);
+  if (ok && this.packet.length > this._frameCap!) {
+    this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes exceeds the ${this._frameCap}-byte limit`));
+    return false;
+  }
+  return ok;
 }
 
 /**
@@ -147,29 +174,23 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
   const gate = new ReadGate(() => policy.full?.() ?? false);
+  // aedes buffers a whole packet before any hook sees it, so cap the frame size in each connection's parser from its
+  // first byte (CONNECT included): a frame above the cap closes the connection before it is buffered, whether or
+  // not the connection has authenticated. Frames below it but above the reading limit get TOO_LARGE.
+  // aedes.handle makes the Client (and its parser) synchronously and reads nothing before the next turn, so patching
+  // here, before any byte is parsed, covers every transport and any caller of aedes.handle.
+  const frameCap = opts.maxPacketBytes;
+  const handle = (aedes.handle as unknown as (c: Duplex, req?: unknown) => Client).bind(aedes);
+  (aedes as unknown as { handle: (c: Duplex, req?: unknown) => Client }).handle = (conn, req) => {
+    const client = handle(conn, req);
+    // deny by default: a connection whose frames cannot be capped is not served
+    if (!capFrames((client as unknown as { _parser?: ParserInternals })._parser, frameCap)) conn.destroy();
+    return client;
+  };
   const accept = (conn: Duplex) => {
     pending.add(conn);
     gate.wrap(conn);
-    (aedes.handle as unknown as (c: Duplex) => void)(conn);
-  };
-
-  // aedes buffers a whole packet before any hook sees it, so cap the frame size in its parser: a frame above the
-  // cap closes the connection before it is buffered. Frames below it but above the reading limit get TOO_LARGE.
-  const frameCap = opts.maxPacketBytes;
-  aedes.preConnect = (client, _packet, done) => {
-    const parser = (client as unknown as { _parser?: ParserInternals })._parser;
-    if (parser && typeof parser._parseLength === 'function') {
-      const parseLength = parser._parseLength;
-      parser._parseLength = function (this: ParserInternals) {
-        const ok = parseLength.call(this);
-        if (ok && this.packet.length > frameCap) {
-          this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes exceeds the ${frameCap}-byte limit`));
-          return false;
-        }
-        return ok;
-      };
-    }
-    done(null, true);
+    aedes.handle(conn as never);
   };
 
   aedes.authenticate = (client, username, password, done) => {
@@ -239,14 +260,34 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     done(null, sub);
   };
 
+  // The device's live connection, kept here rather than read from aedes.clients: aedes 1.2 unregisters a closing
+  // client by its id without checking that the map still holds that client, so when two CONNECTs with one client id
+  // race (clean session off adds a turn between authentication and registration), the one closing last can remove
+  // the entry of the one still connected, whose answers would then all be dropped. Here the last connection to
+  // register is the device's; any other connection of that id still open is closed then; an entry is removed only
+  // by its own client's disconnect; and aedes' entry is put back when another client's disconnect removed it (aedes
+  // reads it to take over the session at the device's next CONNECT).
+  const live = new Map<string, AnswerClient>();
+  const aedesClients = (aedes as unknown as { clients: Record<string, Client> }).clients;
   aedes.on('client', (client) => {
     const id = deviceOf.get(client);
-    if (id) policy.onConnect?.(id);
+    if (!id) return;
+    const previous = live.get(id);
+    live.set(id, client as AnswerClient);
+    if (!previous) policy.onConnect?.(id);
+    else if (previous !== client && !previous.closed) previous.close();
   });
   aedes.on('clientDisconnect', (client) => {
     acks.release(client as AnswerClient);
     const id = deviceOf.get(client);
-    if (id) policy.onDisconnect?.(id);
+    if (!id) return;
+    const current = live.get(id);
+    if (current === client) {
+      live.delete(id);
+      policy.onDisconnect?.(id);
+    } else if (current && !aedesClients[id]) {
+      aedesClients[id] = current;
+    }
   });
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024);
@@ -254,9 +295,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
   // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
   // receipts of one block for one device leave in one write.
-  const clients = (aedes as unknown as { clients: Record<string, AnswerClient> }).clients;
   const deliver = (deviceId: string, topic: string, payload: Uint8Array): void => {
-    const client = clients[deviceId];
+    const client = live.get(deviceId);
     if (!client) return;
     acks.release(client);
     if (!client.connected || client.closed || !deviceOf.has(client) || !(topic in client.subscriptions)) return;
@@ -287,8 +327,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       return listeners.ws;
     },
     closeStaleConnections() {
-      const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
-      for (const c of clients) if (deviceOf.has(c) && epochOf.get(c) !== epoch()) c.close();
+      for (const c of [...live.values()]) if (epochOf.get(c) !== epoch()) c.close();
     },
     pending,
     setTlsMaterial: (material) => listeners.setTlsMaterial(material),
@@ -299,7 +338,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       acks.close();
       const deadline = Date.now() + 1000;
       await new Promise((r) => setTimeout(r, 50));
-      const pending = () => Object.values((aedes as unknown as { clients: Record<string, { conn?: { writableLength?: number } }> }).clients).some((c) => (c.conn?.writableLength ?? 0) > 0);
+      const pending = () => [...live.values()].some((c) => c.conn.writableLength > 0);
       while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const listenersClosed = listeners.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
