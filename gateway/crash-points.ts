@@ -6,8 +6,11 @@
  * The points, in the order one block goes through them:
  *   checkpoint-sign      the block is computed (tree, header) and its checkpoint is being signed; nothing of it is written
  *   before-block-write   signed, about to be handed to LevelDB
- *   during-block-write   handed to LevelDB (log append and fsync on its thread), killed without waiting for the write:
- *                        after the restart the block is there or not, depending on how far LevelDB got, but whole
+ *   after-segment-write  its entries' bytes written and fdatasync'ed to the segment files, its batch not handed to
+ *                        LevelDB yet: after the restart the block is absent and its bytes are cut by the next write
+ *   during-block-write   the batch handed to LevelDB (batch.write called: log append and fsync on its thread),
+ *                        killed without waiting for the write: after the restart the block is there or not,
+ *                        depending on how far LevelDB got, but whole
  *   after-block-write    the write (with fsync) returned: durable, but none of its receipts has been sent
  *   before-receipt       about to publish the n-th receipt: some receipts of a block are out, others not
  */
@@ -17,7 +20,7 @@ import type { BlockWrite, LedgerBackend } from '../ledger/backend.js';
 import { ConfigError } from './config.js';
 
 export const CRASH_ENV = 'ORIGINPROOF_TEST_CRASH_AT';
-export const CRASH_POINTS = ['checkpoint-sign', 'before-block-write', 'during-block-write', 'after-block-write', 'before-receipt'] as const;
+export const CRASH_POINTS = ['checkpoint-sign', 'before-block-write', 'after-segment-write', 'during-block-write', 'after-block-write', 'before-receipt'] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export interface CrashPlan {
@@ -52,14 +55,19 @@ export class CrashPoints {
     return { ...signer, sign: (msg: Uint8Array) => (this.reach('checkpoint-sign'), signer.sign(msg)) };
   }
 
-  /** The backend with its writeBlock passing through the block-write points (everything else untouched). */
+  /**
+   * The backend with its writeBlock passing through the block-write points (everything else untouched). The two
+   * points inside a write are the backend's own stages (LedgerBackend.setWriteStageHook), installed only when planned.
+   */
   backend(inner: LedgerBackend): LedgerBackend {
+    const point = this.plan.point;
+    if (point === 'after-segment-write' || point === 'during-block-write') {
+      if (!inner.setWriteStageHook) throw new Error(`${CRASH_ENV}: the ${inner.kind} backend has no write stages for ${point}`);
+      inner.setWriteStageHook((stage) => this.reach(stage === 'segments-written' ? 'after-segment-write' : 'during-block-write'));
+    }
     const writeBlock = async (block: BlockWrite): Promise<void> => {
       this.reach('before-block-write');
-      const written = inner.writeBlock(block);
-      // By the next turn LevelDB's thread has the batch (log append, fsync); the kill does not wait for it.
-      if (this.plan.point === 'during-block-write') setImmediate(() => this.reach('during-block-write'));
-      await written;
+      await inner.writeBlock(block);
       this.reach('after-block-write');
     };
     return new Proxy(inner, {

@@ -55,6 +55,46 @@ export interface RangeOptions {
   reverse?: boolean;
 }
 
+/** One block as `ledger verify` read it from its entries: what the indexes must say of it. */
+export interface IndexBlock {
+  height: number;
+  firstIndex: number;
+  lastIndex: number;
+  /** Entry firstIndex + i: its type and receivedAtMs. */
+  types: Uint8Array;
+  receivedAtMs: Float64Array;
+}
+
+export interface IndexProblem {
+  block?: number;
+  entry?: number;
+  message: string;
+}
+
+/** A backend's check of its indexes against the log (`ledger verify`), block by block in log order, streaming. */
+export interface IndexAudit {
+  /** The index records of one block (every block once, in order, after its entries verified). */
+  block(b: IndexBlock): Promise<IndexProblem | undefined>;
+  /** After the last block (`entries` in the log): records that belong to no block, and what needs the whole log. */
+  finish(entries: number): Promise<IndexProblem | undefined>;
+  close(): Promise<void>;
+}
+
+export interface IndexAuditOptions {
+  /**
+   * Every reading carries a device id and seq, and no (device id, seq) is logged twice, as the gateway logs them:
+   * then every reading must be in the device index exactly once. Off, only the device index rows there are checked.
+   */
+  readingsIndexed: boolean;
+}
+
+/**
+ * Where a block's write stands (test-only: the crash points, gateway/crash-points.ts, kill the process there):
+ * `segments-written` its entries' bytes are durable in the segment files, its batch not yet handed to the store;
+ * `batch-handed-over` the store has the batch (LevelDB: batch.write called, its thread appending and syncing).
+ */
+export type WriteStage = 'segments-written' | 'batch-handed-over';
+
 export interface LedgerBackend {
   readonly kind: string;
   readState(): Promise<Uint8Array | undefined>;
@@ -78,5 +118,9 @@ export interface LedgerBackend {
   /** Runs of consecutive entries from `index` on: [index of the run's first entry, the entries' bytes]. */
   entriesFrom(index: number): AsyncIterable<[number, Uint8Array[]]>;
   headersFrom(height: number): AsyncIterable<[number, Uint8Array]>;
+  /** Optional: a check of the indexes against the log, for `ledger verify` (ledger/verify.ts). */
+  auditIndexes?(opts: IndexAuditOptions): IndexAudit;
+  /** Test-only, optional: `hook` is called synchronously at each stage of every writeBlock (undefined: none). */
+  setWriteStageHook?(hook: ((stage: WriteStage) => void) | undefined): void;
   close(): Promise<void>;
 }

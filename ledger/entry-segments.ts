@@ -100,6 +100,10 @@ export class EntrySegments {
   async cut(next: number, offset: number): Promise<void> {
     const keep = this.segmentOf(next);
     const keepLeaves = (next - keep * this.entries) * HASH_SIZE;
+    // Handles to files about to be removed or truncated go first: a cached writer of a removed file would write
+    // the next block into an unlinked inode (datasynced, indexed, and gone), a cached reader would read it.
+    await this.#closeWriter();
+    this.#dropReaders(keep);
     if ((await mkdir(this.#dir, { recursive: true })) !== undefined) await syncDir(join(this.#dir, '..'));
     for (const name of await readdir(this.#dir)) {
       const m = NAME.exec(name);
@@ -141,9 +145,7 @@ export class EntrySegments {
 
   async #writerFor(segment: number): Promise<{ segment: number; cbor: FileHandle; leaves: FileHandle }> {
     if (this.#writer?.segment === segment) return this.#writer;
-    await this.#writer?.cbor.close();
-    await this.#writer?.leaves.close();
-    this.#writer = undefined;
+    await this.#closeWriter();
     // Created if missing; not O_APPEND (which would ignore the write positions).
     const flags = constants.O_RDWR | constants.O_CREAT;
     const cbor = await open(join(this.#dir, segmentName(segment, 'cbor')), flags);
@@ -205,10 +207,27 @@ export class EntrySegments {
     return r;
   }
 
-  async close(): Promise<void> {
-    await this.#writer?.cbor.close();
-    await this.#writer?.leaves.close();
+  async #closeWriter(): Promise<void> {
+    const w = this.#writer;
     this.#writer = undefined;
+    if (!w) return;
+    const closed = await Promise.allSettled([w.cbor.close(), w.leaves.close()]);
+    for (const c of closed) if (c.status === 'rejected') throw c.reason;
+  }
+
+  /** Forget the read handles of segments `from` on (closed once their reads are done), so they are opened again. */
+  #dropReaders(from: number): void {
+    for (const [name, r] of this.#readers) {
+      const m = NAME.exec(name);
+      if (m && Number.parseInt(m[1]!, 16) < from) continue;
+      this.#readers.delete(name);
+      r.evicted = true;
+      if (r.busy === 0) closeReader(r);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#closeWriter();
     const readers = [...this.#readers.values()];
     this.#readers.clear();
     await Promise.all(readers.map((r) => r.fh.then((h) => h.close()).catch(() => undefined)));

@@ -129,3 +129,33 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   b.set(prefix);
   return b;
 }
+
+/**
+ * The time cluster records of a block's entries firstIndex.. with receivedAtMs `ms` (`ascending`: no entry's is below
+ * the one before; `ledger verify` recomputes them with this too).
+ */
+export function timeClusters(firstIndex: number, ms: Float64Array, ascending = !ms.some((x, i) => i > 0 && x < ms[i - 1]!)): [Uint8Array, Uint8Array][] {
+  const n = ms.length;
+  let order: number[] | undefined;
+  if (!ascending) order = Array.from({ length: n }, (_, j) => j).sort((x, y) => ms[x]! - ms[y]! || x - y);
+  const at = (k: number): number => (order ? order[k]! : k); // position in the block of the k-th by time
+  const out: [Uint8Array, Uint8Array][] = [];
+  for (let start = 0; start < n; ) {
+    const minMs = ms[at(start)]!;
+    let end = start + 1;
+    let minPos = at(start);
+    while (end < n && ms[at(end)]! - minMs <= TIME_WINDOW_MS) {
+      minPos = Math.min(minPos, at(end));
+      end++;
+    }
+    const v = new Uint8Array(8 * (end - start));
+    const dv = new DataView(v.buffer);
+    for (let k = start; k < end; k++) {
+      dv.setUint32(8 * (k - start), ms[at(k)]! - minMs);
+      dv.setUint32(8 * (k - start) + 4, at(k) - minPos);
+    }
+    out.push([timeKey(minMs, firstIndex + minPos), v]);
+    start = end;
+  }
+  return out;
+}

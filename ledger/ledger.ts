@@ -123,7 +123,20 @@ export class Ledger extends LedgerQueries {
 
   /** Open (or create) a ledger; state comes from the small state record, not a replay. */
   static async open(opts: LedgerOptions): Promise<Ledger> {
-    const backend = opts.backend ?? (opts.dir ? await LevelBackend.open(opts.dir, { sync: opts.sync ?? true }) : fail('MALFORMED', 'ledger needs dir or backend', 'dir'));
+    if (opts.backend) return Ledger.#openOn(opts.backend, opts);
+    if (!opts.dir) fail('MALFORMED', 'ledger needs dir or backend', 'dir');
+    // A store opened here is closed here when opening the ledger fails (wrong origin, bad state, a missing tile):
+    // the caller gets that error, and the store's lock is free for the next open.
+    const backend = await LevelBackend.open(opts.dir, { sync: opts.sync ?? true });
+    try {
+      return await Ledger.#openOn(backend, opts);
+    } catch (err) {
+      await backend.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  static async #openOn(backend: LedgerBackend, opts: LedgerOptions): Promise<Ledger> {
     const hasher = opts.hasher ?? nodeMerkleHasher;
     const vkey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
     const metaBytes = await backend.readMeta();
@@ -350,4 +363,10 @@ function checkInput(inp: EntryInput): void {
   if (!(inp.payload instanceof Uint8Array)) fail('MALFORMED', 'payload must be bytes', 'payload');
   if ((inp.deviceId === undefined) !== (inp.seq === undefined)) fail('MALFORMED', 'deviceId and seq go together', 'seq');
   if (inp.seq !== undefined && (!Number.isSafeInteger(inp.seq) || inp.seq < 0)) fail('MALFORMED', 'seq must be a uint', 'seq');
+  // The device index keys it by its UTF-8 bytes, 1..255 (ledger/keys.ts): refused here, the submitter gets the error;
+  // found while writing the block, the whole block would fail. Up to 85 UTF-16 units are at most 255 bytes.
+  const id = inp.deviceId;
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || (id.length > 85 && Buffer.byteLength(id, 'utf8') > 255))) {
+    fail('MALFORMED', 'deviceId must be 1..255 UTF-8 bytes', 'deviceId');
+  }
 }

@@ -6,16 +6,17 @@
  * state; only the registry-type index (rare entries) is one small row per entry.
  */
 import { Level } from 'level';
-import type { BlockWrite, DeviceHit, LedgerBackend, RangeOptions, TimeHit } from './backend.js';
+import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import {
   ascending, chunkRuns, columnRows, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun,
   encodeRunColumns, MERGE_BLOCKS, MERGE_ROWS, mergeRows, RUN_ROWS, sortRows, type RowColumns,
 } from './device-index.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
+import { LevelIndexAudit } from './level-audit.js';
 import {
   blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceHeadKey, deviceKey, devicePrefix,
   headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, TILE_WIDTH, tileKey,
-  TIME_WINDOW_MS, timeKey, typeKey, u64,
+  TIME_WINDOW_MS, timeClusters, timeKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
@@ -51,6 +52,8 @@ export class LevelBackend implements LedgerBackend {
   readonly #overlay = new DeviceOverlay();
   readonly #mergeRows: number;
   readonly #mergeBlocks: number;
+  /** Test-only (crash points): called at each stage of a block's write; unset, one check per block. */
+  #stageHook: ((stage: WriteStage) => void) | undefined;
 
   private constructor(db: Level<Bytes, Bytes>, segments: EntrySegments, last: BundleIndex | undefined, opts: LevelBackendOptions) {
     this.#db = db;
@@ -70,27 +73,27 @@ export class LevelBackend implements LedgerBackend {
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     await db.open();
     // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
-    let segments: EntrySegments;
-    let last: BundleIndex | undefined;
-    let config: Bytes | undefined;
+    // Whatever fails after the store is open closes it (and its lock): the caller gets the original error, and
+    // the next open in this process is not refused with `LOCK: already held`.
     try {
-      config = await db.get(CONFIG_KEY);
-      segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
+      const config = await db.get(CONFIG_KEY);
+      const segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
+      let last: BundleIndex | undefined;
       for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = decodeBundleIndex(readU64(k, 1), plain(v));
+      const backend = new LevelBackend(db, segments, last, opts);
+      backend.#uncut = true;
+      if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
+      // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
+      const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
+      for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
+        for (const r of decodeBlockRows(plain(v))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
+        backend.#overlay.sealed(readU64(k, 1));
+      }
+      return backend;
     } catch (err) {
-      await db.close();
+      await db.close().catch(() => undefined);
       throw err;
     }
-    const backend = new LevelBackend(db, segments, last, opts);
-    backend.#uncut = true;
-    if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
-    // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
-    const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
-    for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
-      for (const r of decodeBlockRows(plain(v))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
-      backend.#overlay.sealed(readU64(k, 1));
-    }
-    return backend;
   }
 
   async readState(): Promise<Bytes | undefined> {
@@ -125,6 +128,7 @@ export class LevelBackend implements LedgerBackend {
     // written past the committed entries is cut before the next write.
     this.#uncut = true;
     await this.#segments.write(b.firstIndex, b.data, b.ends, b.leaves, next.offset, this.#sync);
+    this.#stageHook?.('segments-written');
     const batch = this.#db.batch();
     try {
       if (this.#config) batch.put(CONFIG_KEY, this.#config);
@@ -139,7 +143,7 @@ export class LevelBackend implements LedgerBackend {
       } else if (rows > 0) {
         batch.put(blockRowsKey(b.height), encodeBlockRows(b)!);
       }
-      for (const [key, value] of timeClusters(b)) batch.put(key, value);
+      for (const [key, value] of timeClustersOf(b)) batch.put(key, value);
       // Level-0 tiles (leaf hashes) are in the segments' leaves files.
       for (const t of b.tiles) if (t.level > 0) batch.put(tileKey(t.level, t.tile), t.hashes);
       batch.put(headerKey(b.height), b.header);
@@ -150,7 +154,10 @@ export class LevelBackend implements LedgerBackend {
       await batch.close();
       throw err;
     }
-    await batch.write({ sync: this.#sync } as never);
+    // batch.write hands the batch to LevelDB's thread before it returns its promise (classic-level: binding.batch_write).
+    const written = batch.write({ sync: this.#sync } as never);
+    this.#stageHook?.('batch-handed-over');
+    await written;
     this.#uncut = false;
     this.#last = bundles[bundles.length - 1];
     this.#config = undefined;
@@ -431,6 +438,15 @@ export class LevelBackend implements LedgerBackend {
     for await (const [k, v] of this.#db.iterator({ gte: headerKey(height), lt: prefixEnd(new Uint8Array([P_HEADER])) })) yield [readU64(k, 1), plain(v)];
   }
 
+  /** `ledger verify`'s check of the indexes (ledger/level-audit.ts). */
+  auditIndexes(opts: IndexAuditOptions): IndexAudit {
+    return new LevelIndexAudit(this.#db, this, opts);
+  }
+
+  setWriteStageHook(hook: ((stage: WriteStage) => void) | undefined): void {
+    this.#stageHook = hook;
+  }
+
   async close(): Promise<void> {
     await this.#segments.close();
     await this.#db.close();
@@ -473,33 +489,14 @@ const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - 
  * The block's time clusters (ledger/keys.ts): entries sorted by (receivedAtMs, index), cut whenever a cluster
  * would span more than TIME_WINDOW_MS. A block whose clock ran normally is one cluster.
  */
-function timeClusters(b: BlockWrite): [Uint8Array, Uint8Array][] {
+function timeClustersOf(b: BlockWrite): [Uint8Array, Uint8Array][] {
   const n = b.meta.length;
   const ms = new Float64Array(n);
-  let order: number[] | undefined;
+  let ascending = true;
   for (let i = 0; i < n; i++) {
     ms[i] = b.meta[i]!.receivedAtMs ?? b.timeMs;
-    if (i > 0 && ms[i]! < ms[i - 1]! && !order) order = [];
+    if (i > 0 && ms[i]! < ms[i - 1]!) ascending = false;
   }
-  if (order) order = Array.from({ length: n }, (_, j) => j).sort((x, y) => ms[x]! - ms[y]! || x - y);
-  const at = (k: number): number => (order ? order[k]! : k); // position in the block of the k-th by time
-  const out: [Uint8Array, Uint8Array][] = [];
-  for (let start = 0; start < n; ) {
-    const minMs = ms[at(start)]!;
-    let end = start + 1;
-    let minPos = at(start);
-    while (end < n && ms[at(end)]! - minMs <= TIME_WINDOW_MS) {
-      minPos = Math.min(minPos, at(end));
-      end++;
-    }
-    const v = new Uint8Array(8 * (end - start));
-    const dv = new DataView(v.buffer);
-    for (let k = start; k < end; k++) {
-      dv.setUint32(8 * (k - start), ms[at(k)]! - minMs);
-      dv.setUint32(8 * (k - start) + 4, at(k) - minPos);
-    }
-    out.push([timeKey(minMs, b.firstIndex + minPos), v]);
-    start = end;
-  }
-  return out;
+  return timeClusters(b.firstIndex, ms, ascending);
 }
+

@@ -10,22 +10,30 @@ import { nodeMerkleHasher } from './hasher.js';
 export interface RunResult {
   /** Leaf hashes, 32 bytes each, of the entries before the first bad one (all of them when none is bad). */
   leaves: Uint8Array;
+  /** Each entry's type and receivedAtMs (what the indexes hold of it), as far as `leaves`. */
+  types: Uint8Array;
+  receivedAtMs: Float64Array;
   bad?: { entry: number; message: string };
 }
 
 export function checkRun(first: number, entries: readonly Uint8Array[]): RunResult {
   const leaves = new Uint8Array(entries.length * HASH_SIZE);
+  const types = new Uint8Array(entries.length);
+  const receivedAtMs = new Float64Array(entries.length);
   for (let k = 0; k < entries.length; k++) {
     const index = first + k;
     const bytes = entries[k]!;
-    let carried: number;
+    const upTo = (bad: { entry: number; message: string }): RunResult => ({ leaves: leaves.subarray(0, k * HASH_SIZE), types, receivedAtMs, bad });
+    let e: { index: number; type: number; receivedAtMs: number };
     try {
-      carried = decodeLogEntry(bytes).index;
+      e = decodeLogEntry(bytes);
     } catch (err) {
-      return { leaves: leaves.subarray(0, k * HASH_SIZE), bad: { entry: index, message: `entry ${index} does not decode: ${(err as Error).message}` } };
+      return upTo({ entry: index, message: `entry ${index} does not decode: ${(err as Error).message}` });
     }
-    if (carried !== index) return { leaves: leaves.subarray(0, k * HASH_SIZE), bad: { entry: index, message: `entry ${index} carries index ${carried}` } };
+    if (e.index !== index) return upTo({ entry: index, message: `entry ${index} carries index ${e.index}` });
+    types[k] = e.type;
+    receivedAtMs[k] = e.receivedAtMs;
     leaves.set(nodeMerkleHasher.hashLeaf(bytes), k * HASH_SIZE);
   }
-  return { leaves };
+  return { leaves, types, receivedAtMs };
 }

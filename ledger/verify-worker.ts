@@ -4,5 +4,5 @@ import { checkRun } from './verify-run.js';
 
 parentPort?.on('message', (m: { id: number; first: number; entries: Uint8Array[] }) => {
   const r = checkRun(m.first, m.entries);
-  parentPort!.postMessage({ id: m.id, ...r }, [r.leaves.buffer as ArrayBuffer]);
+  parentPort!.postMessage({ id: m.id, ...r }, [r.leaves.buffer as ArrayBuffer, r.types.buffer as ArrayBuffer, r.receivedAtMs.buffer as ArrayBuffer]);
 });

@@ -3,7 +3,8 @@
  * every entry decodes and carries its own index, its leaf hash and every stored tree node match the ones
  * recomputed (RFC 9162 §2.1.1), each block's root and size match its header, headers link by hash, each
  * checkpoint verifies with the trusted key, names the block's size and root and binds its header (the extension
- * line `block <height> <base64 SHA-256(header)>`), and the state record agrees.
+ * line `block <height> <base64 SHA-256(header)>`), the state record agrees, and the backend's indexes agree with the
+ * entries (LedgerBackend.auditIndexes; LevelDB: ledger/level-audit.ts): block ends, type, time and device indexes.
  * Stops at the first problem and names the block or entry. Decoding and leaf-hashing entries runs in worker
  * threads ahead of the main thread (ledger/verify-run.ts); problems are still reported in log order.
  */
@@ -16,7 +17,7 @@ import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
 import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
-import type { LedgerBackend } from './backend.js';
+import type { IndexAudit, LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
@@ -55,6 +56,12 @@ export interface VerifyOptions {
    * 0 checks inline; inline is also used when the worker script is not there (running from TypeScript sources).
    */
   workers?: number;
+  /**
+   * The device index holds every reading exactly once (default true): every reading carries a device id and a seq,
+   * and no (device id, seq) is logged twice, as the gateway logs them. false (a ledger written otherwise through the
+   * Ledger API): only the rows the device index holds are checked.
+   */
+  readingsIndexed?: boolean;
 }
 
 export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions = {}): Promise<VerifyReport> {
@@ -62,6 +69,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
   let blocks = 0;
   let entries = 0;
   let reader: LeafReader | undefined;
+  let audit: IndexAudit | undefined;
   const report = (problem?: VerifyProblem): VerifyReport => ({ ok: !problem, blocks, entries, elapsedMs: performance.now() - started, workers: reader?.workers ?? 0, ...(problem ? { problem } : {}) });
   try {
     const metaBytes = await backend.readMeta();
@@ -71,6 +79,8 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     const h = nodeMerkleHasher;
     const range = new CompactRange(h);
     reader = new LeafReader(backend.entriesFrom(0)[Symbol.asyncIterator](), startChecker(opts.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1))));
+    audit = backend.auditIndexes?.({ readingsIndexed: opts.readingsIndexed ?? true });
+    const facts = new BlockFacts();
     let prevHash: Uint8Array = new Uint8Array(32);
     let last: BlockHeader | undefined;
     for await (const [height, bytes] of backend.headersFrom(0)) {
@@ -85,10 +95,12 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       if (!bytesEqual(hd.prevHash, prevHash)) throw new Bad({ block: height - 1, message: `hash of block ${height - 1} does not match prevHash of block ${height}` });
       if (hd.firstIndex !== range.size) throw new Bad({ block: height, message: `firstIndex ${hd.firstIndex}, expected ${range.size}` });
       const nodes = new BlockNodes();
+      const seen = audit ? facts.reset() : undefined;
       for (let index = hd.firstIndex; index <= hd.lastIndex; index++) {
         if (!(reader.ready() || (await reader.fill())) || reader.index !== index) throw new Bad({ block: height, entry: index, message: `entry ${index} is missing` });
         const bad = reader.bad();
         if (bad) throw new Bad({ block: height, entry: index, message: bad });
+        if (seen) facts.push(reader.type(), reader.receivedAtMs());
         range.append(reader.take(), nodes.visit);
         entries++;
       }
@@ -106,12 +118,20 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       } catch (err) {
         throw new Bad({ block: height, message: `checkpoint of block ${height}: ${(err as Error).message}` });
       }
+      if (audit) {
+        const problem = await audit.block({ height, firstIndex: hd.firstIndex, lastIndex: hd.lastIndex, ...facts.view() });
+        if (problem) throw new Bad(problem);
+      }
       prevHash = nodeSha256(bytes);
       last = hd;
       blocks++;
       opts.onBlock?.(height, entries);
     }
     if (reader.ready() || (await reader.fill())) throw new Bad({ entry: reader.index, message: `entry ${reader.index} is outside every block` });
+    if (audit) {
+      const problem = await audit.finish(range.size);
+      if (problem) throw new Bad(problem);
+    }
     const stateBytes = await backend.readState();
     if (!stateBytes) {
       if (last) throw new Bad({ message: 'state record is missing' });
@@ -129,6 +149,35 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     return report({ message: (err as Error).message });
   } finally {
     await reader?.close();
+    await audit?.close();
+  }
+}
+
+/** The types and receivedAtMs of one block's entries (buffers reused from block to block). */
+class BlockFacts {
+  #types = new Uint8Array(1024);
+  #ms = new Float64Array(1024);
+  #n = 0;
+
+  reset(): this {
+    this.#n = 0;
+    return this;
+  }
+
+  push(type: number, receivedAtMs: number): void {
+    if (this.#n === this.#types.length) {
+      const types = new Uint8Array(2 * this.#n);
+      types.set(this.#types);
+      const ms = new Float64Array(2 * this.#n);
+      ms.set(this.#ms);
+      [this.#types, this.#ms] = [types, ms];
+    }
+    this.#types[this.#n] = type;
+    this.#ms[this.#n++] = receivedAtMs;
+  }
+
+  view(): { types: Uint8Array; receivedAtMs: Float64Array } {
+    return { types: this.#types.subarray(0, this.#n), receivedAtMs: this.#ms.subarray(0, this.#n) };
   }
 }
 
@@ -180,7 +229,7 @@ class LeafReader {
   #first = 0;
   #count = 0;
   #pos = 0;
-  #run: RunResult = { leaves: new Uint8Array(0) };
+  #run: RunResult = { leaves: new Uint8Array(0), types: new Uint8Array(0), receivedAtMs: new Float64Array(0) };
   #done = false;
 
   constructor(private readonly it: AsyncIterator<[number, Uint8Array[]]>, private readonly checker: Checker) {}
@@ -223,7 +272,17 @@ class LeafReader {
     return b && b.entry === this.index ? b.message : undefined;
   }
 
-  /** Leaf hash of the entry at the cursor (a view, valid while this run is current). */
+  /** Type of the entry at the cursor. */
+  type(): number {
+    return this.#run.types[this.#pos]!;
+  }
+
+  /** receivedAtMs of the entry at the cursor. */
+  receivedAtMs(): number {
+    return this.#run.receivedAtMs[this.#pos]!;
+  }
+
+  /** Leaf hash of the entry at the cursor (a view, valid while this run is current); moves the cursor on. */
   take(): Uint8Array {
     const off = this.#pos++ * HASH_SIZE;
     return this.#run.leaves.subarray(off, off + HASH_SIZE);

@@ -1,7 +1,8 @@
 /**
  * Crash safety of the whole gateway: it runs as its own process (as `npm start` runs it) while a fleet of real
  * devices publishes over MQTT at QoS 1, and is killed with SIGKILL again and again: at each test-only crash point
- * (gateway/crash-points.ts: during checkpoint signing, before / during / after a block's write, between receipts)
+ * (gateway/crash-points.ts: during checkpoint signing, before a block's write, after its segment write, with its
+ * batch in LevelDB's hands, after its write, between receipts)
  * and at random times. After every kill the ledger is read as left on disk and must hold: `ledger verify` passes,
  * no reading twice, per device seqs 0..n without a gap, the device index (the gateway's last accepted seq) equal to
  * what is logged, and every receipt a device got for an entry that is there. The gateway then restarts on the same
@@ -9,6 +10,7 @@
  * At the end: every reading every device signed is in the ledger exactly once and receipted, and the sequence
  * state carries on (one more reading per device is accepted).
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RootAuthority } from '../../device-sim/index.js';
@@ -17,6 +19,7 @@ import {
   checkCrashInvariants, checkEverythingReceipted, cliLedgerVerify, FleetRecorder, killGateway, newRoot, readLedger, removeDirs, setUpFleet,
   spawnGateway, until, type GatewayProcess,
 } from './harness.js';
+import { entryLocation } from '../ledger/entry-location.js';
 
 const DEVICES = 8;
 const RATE = 300; // readings/s over the fleet
@@ -84,6 +87,12 @@ describe('crash safety: the gateway SIGKILLed while a fleet publishes (QoS 1)', 
       // Each run did real work before its kill (before-receipt counts receipts, which may all be for resends).
       if (step !== 'before-receipt') expect(l.size, `step ${i} (${step}): the ledger did not grow`).toBeGreaterThan(lastSize);
       lastSize = l.size;
+      if (step === 'after-segment-write') {
+        // Killed between the segment write (fdatasync'ed) and the batch: the block's bytes lie past the committed
+        // entries, unindexed (the restarted gateway cuts them before its first write).
+        const last = await entryLocation(join(dataDir, 'ledger'), l.size - 1);
+        expect((await stat(last.file)).size, 'bytes of the block killed after its segment write').toBeGreaterThan(last.end);
+      }
       if (step === 'after-block-write') {
         // The block written just before the kill is durable, and not one of its receipts went out.
         const unreceipted = fleet.devices.some((d) => [...l.readings.get(d.id)!.keys()].some((seq) => !fleet.receipts.get(d.id)!.has(seq)));

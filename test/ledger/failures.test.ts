@@ -1,0 +1,179 @@
+// Failures around a block's write and around opening (LevelDB in a temp dir, faults injected at the backend):
+// a block that fails after its bytes reached a segment that it started, entries the device index cannot key,
+// opens that fail (the store must be closed again, its lock free), and the hasher's fallback for Node < 20.12.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHash, hash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
+import type { BlockWrite } from '../../ledger/backend.js';
+import { Ledger, type EntryInput } from '../../ledger/ledger.js';
+import { LevelBackend } from '../../ledger/level-backend.js';
+import { segmentName } from '../../ledger/entry-segments.js';
+import { createHashSha256, nodeSha256, pickSha256 } from '../../ledger/hasher.js';
+import { blockRowsKey } from '../../ledger/keys.js';
+import { verifyLedger } from '../../ledger/verify.js';
+import { decodeLogEntry } from '../../protocol/log-entry.js';
+import { ORIGIN, reading, signer } from './contract.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'op-ledger-fail-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const backendOf = (ledger: Ledger): LevelBackend => (ledger as unknown as { backend: LevelBackend }).backend;
+const readings = (from: number, n: number, deviceId = 'dev-a'): EntryInput[] => Array.from({ length: n }, (_, i) => reading(from + i, deviceId));
+
+async function expectWhole(ledger: Ledger, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) expect(decodeLogEntry((await ledger.getEntry(i))!).index).toBe(i);
+  expect(await verifyLedger(backendOf(ledger), { workers: 0 })).toMatchObject({ ok: true, entries: n });
+}
+
+describe('a block that fails after its bytes reached a segment it starts', () => {
+  // Segments of one bundle (256 entries): the failed block is the first of segment 1, so cutting its bytes removes
+  // the segment's files, which the writer had open.
+  const faults: [string, (backend: LevelBackend) => () => void][] = [
+    ['the batch cannot be built', (backend) => {
+      const real = backend.writeBlock.bind(backend);
+      backend.writeBlock = (b: BlockWrite) => real({ ...b, header: undefined as never });
+      return () => (backend.writeBlock = real);
+    }],
+    ['the write fails once the segments are written', (backend) => {
+      backend.setWriteStageHook((stage) => {
+        if (stage === 'segments-written') throw new Error('injected: write failed after the segment write');
+      });
+      return () => backend.setWriteStageHook(undefined);
+    }],
+  ];
+
+  it.each(faults)('%s: the next block is readable, verifies and survives a reopen', async (_, inject) => {
+    const dir = await tempDir();
+    let ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { segmentBundles: 1 }), origin: ORIGIN, signer });
+    await ledger.appendBlock(readings(0, 256)); // fills segment 0 exactly
+    const undo = inject(backendOf(ledger));
+    await expect(ledger.appendBlock(readings(256, 10))).rejects.toThrow();
+    undo();
+    const results = await ledger.appendBlock(readings(256, 10));
+    expect(results.map((r) => r.index)).toEqual(Array.from({ length: 10 }, (_, i) => 256 + i));
+    await expectWhole(ledger, 266);
+    expect((await readdir(join(dir, 'entries'))).sort()).toEqual([0, 1].flatMap((s) => [segmentName(s), segmentName(s, 'leaves')]).sort());
+    await ledger.close();
+    ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    expect(ledger.size).toBe(266);
+    await expectWhole(ledger, 266);
+    await ledger.appendBlock(readings(266, 300)); // on into segment 2
+    await expectWhole(ledger, 566);
+    await ledger.close();
+  });
+
+  it('the same, twice in a row, and a failed block in the middle of a segment after it', async () => {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { segmentBundles: 1 }), origin: ORIGIN, signer });
+    await ledger.appendBlock(readings(0, 256));
+    for (const inject of [faults[0]![1], faults[1]![1], faults[0]![1]]) {
+      const undo = inject(backendOf(ledger));
+      await expect(ledger.appendBlock(readings(256, 40))).rejects.toThrow();
+      undo();
+    }
+    await ledger.appendBlock(readings(256, 20));
+    const undo = faults[1]![1](backendOf(ledger));
+    await expect(ledger.appendBlock(readings(276, 300))).rejects.toThrow(); // would run into segment 2
+    undo();
+    await ledger.appendBlock(readings(276, 5));
+    await expectWhole(ledger, 281);
+    await ledger.close();
+  });
+});
+
+describe('device ids the device index cannot key are refused at submit', () => {
+  const euro = '\u20ac'; // 3 UTF-8 bytes
+  const e = '\u00e9'; // 2 UTF-8 bytes
+
+  it.each([
+    ['empty', ''],
+    ['256 ASCII bytes', 'x'.repeat(256)],
+    ['256 UTF-8 bytes in 128 characters', e.repeat(128)],
+    ['258 UTF-8 bytes in 86 characters', euro.repeat(86)],
+  ])('%s: MALFORMED for its submitter, the others of the block are written', async (_, deviceId) => {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer, blockMaxEntries: 3, blockMaxDelayMs: 20 });
+    const good = [ledger.submit(reading(0, 'dev-a')), ledger.submit(reading(0, 'dev-b'))];
+    await expect(ledger.submit(reading(0, deviceId))).rejects.toMatchObject({ code: 'MALFORMED', path: 'deviceId' });
+    const results = await Promise.all(good);
+    expect(results.map((r) => r.blockHeight)).toEqual([0, 0]);
+    // appendBlock refuses the whole call before anything is computed or written
+    await expect(ledger.appendBlock([reading(1, 'dev-a'), reading(1, deviceId)])).rejects.toMatchObject({ code: 'MALFORMED', path: 'deviceId' });
+    expect(ledger.size).toBe(2);
+    await ledger.appendBlock([reading(1, 'dev-a')]);
+    expect(await ledger.lastSeq('dev-a')).toBe(1);
+    await expectWhole(ledger, 3);
+    await ledger.close();
+  });
+
+  it('1 and 255 UTF-8 bytes (85 three-byte characters, 127 two-byte ones and one ASCII) are accepted', async () => {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    const ids = ['a', 'x'.repeat(255), euro.repeat(85), `${e.repeat(127)}a`];
+    await ledger.appendBlock(ids.map((id) => reading(7, id)));
+    for (const id of ids) expect(await ledger.lastSeq(id)).toBe(7);
+    await ledger.close();
+  });
+});
+
+describe('a failed open closes the store it opened', () => {
+  it('a wrong origin fails with its own error; the right one then opens in the same process', async () => {
+    const dir = await tempDir();
+    let ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0)]);
+    await ledger.close();
+    for (let k = 0; k < 2; k++) {
+      await expect(Ledger.open({ dir, origin: 'wrong.example/log', signer })).rejects.toThrow(`ledger origin is ${ORIGIN}, not wrong.example/log`);
+    }
+    ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    expect(ledger.size).toBe(1);
+    await ledger.close();
+  });
+
+  it('a malformed device rows record fails every open with that error, not with the lock', async () => {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0)]);
+    await ledger.close();
+    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    const good = (await db.get(blockRowsKey(0)))!;
+    await db.put(blockRowsKey(0), new Uint8Array([5, 1, 2]));
+    await db.close();
+    await expect(LevelBackend.open(dir)).rejects.toThrow('device rows record is malformed');
+    await expect(Ledger.open({ dir, origin: ORIGIN, signer })).rejects.toThrow('device rows record is malformed');
+    // the store is not held: it can be repaired and opened
+    await db.open();
+    await db.put(blockRowsKey(0), good);
+    await db.close();
+    const again = await Ledger.open({ dir, origin: ORIGIN, signer });
+    expect(await again.lastSeq('dev-a')).toBe(0);
+    await again.close();
+  });
+});
+
+describe('ledger hasher', () => {
+  it('createHash, the fallback where crypto.hash is missing (Node < 20.12), gives the same digests', () => {
+    const fallback = pickSha256(undefined);
+    expect(fallback).toBe(createHashSha256);
+    expect(pickSha256(hash)).not.toBe(createHashSha256);
+    for (const n of [0, 1, 55, 64, 181, 4096]) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+      const want = createHash('sha256').update(data).digest();
+      expect(Buffer.from(fallback(data), 'binary')).toEqual(want);
+      expect(Buffer.from(pickSha256(hash)(data), 'binary')).toEqual(want);
+      expect(Buffer.from(nodeSha256(data))).toEqual(want);
+    }
+  });
+});
