@@ -12,6 +12,7 @@
  * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
  */
 import { concatBytes, utf8ToBytes } from './bytes.js';
+import { Tag } from './cbor.js';
 import { fail } from './errors.js';
 import { sha256 } from './hash.js';
 import { asMap, checkBytes, join, onlyKeys, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
@@ -73,6 +74,8 @@ export function rejectImageMagic(value: unknown, path: string): void {
   if (containsImage(value)) scanWithPaths(value, path);
 }
 
+// Map keys and tagged values are walked too: raw data hidden there is still raw data (BIOMETRIC_RAW_DATA, which tells
+// firmware never to resend), not merely a schema error.
 function containsImage(value: unknown): boolean {
   if (value instanceof Uint8Array) return imageMagic(value) !== undefined;
   if (Array.isArray(value)) {
@@ -80,8 +83,11 @@ function containsImage(value: unknown): boolean {
     return false;
   }
   if (value instanceof Map) {
+    for (const k of value.keys()) if (typeof k === 'object' && containsImage(k)) return true;
     for (const v of value.values()) if (containsImage(v)) return true;
+    return false;
   }
+  if (value instanceof Tag) return containsImage(value.value);
   return false;
 }
 
@@ -92,7 +98,12 @@ function scanWithPaths(value: unknown, path: string): void {
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => scanWithPaths(v, `${path}[${i}]`));
   } else if (value instanceof Map) {
-    for (const [k, v] of value) scanWithPaths(v, join(path, String(k)));
+    for (const [k, v] of value) {
+      scanWithPaths(k, join(path, '(key)'));
+      scanWithPaths(v, join(path, keyName(k)));
+    }
+  } else if (value instanceof Tag) {
+    scanWithPaths(value.value, join(path, `(tag ${value.tag})`));
   }
 }
 
@@ -100,8 +111,17 @@ function rejectRaw(value: unknown, path: string): void {
   if (value instanceof Uint8Array && value.length > 32) fail('BIOMETRIC_RAW_DATA', 'byte strings in a biometric event are at most 32 bytes', path);
   if (typeof value === 'string' && looksLikeBlob(value)) fail('BIOMETRIC_RAW_DATA', 'text looks like encoded binary data', path);
   if (Array.isArray(value)) value.forEach((v, i) => rejectRaw(v, `${path}[${i}]`));
-  if (value instanceof Map) for (const [k, v] of value) rejectRaw(v, join(path, String(k)));
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      rejectRaw(k, join(path, '(key)'));
+      rejectRaw(v, join(path, keyName(k)));
+    }
+  }
+  if (value instanceof Tag) rejectRaw(value.value, join(path, `(tag ${value.tag})`));
 }
+
+/** A map key as a path segment: numbers and text as they are, anything else by its kind. */
+const keyName = (k: unknown): string => (typeof k === 'number' || typeof k === 'string' || typeof k === 'bigint' ? String(k) : k instanceof Uint8Array ? '(bytes)' : '(key)');
 
 /** Privacy checks then schema checks of a biometric body. */
 export function parseBiometricBody(value: unknown, path: string): BiometricBody {

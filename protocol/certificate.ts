@@ -111,7 +111,11 @@ export function claimsFromMap(m: ClaimMap, path = 'claims'): CertificateClaims {
   onlyKeys(cnf, [CNF_COSE_KEY], cnfPath);
   if (!cnf.has(CNF_COSE_KEY)) fail('CLAIM_INVALID', 'cnf must hold a COSE_Key (RFC 8747 §3.2)', cnfPath);
   const keyPath = join(cnfPath, 'COSE_Key');
-  const key = coseKeyFromMap(asMap(cnf.get(CNF_COSE_KEY), keyPath), keyPath);
+  const coseKey = asMap(cnf.get(CNF_COSE_KEY), keyPath);
+  // Closed like every signed structure: a certified key carries its public parameters only (RFC 9053 §7.1, §7.2:
+  // kty, alg, crv, x, and y for EC2), never the private `d` (-4) a misbuilt tool could leave in, nor anything else.
+  onlyKeys(coseKey, coseKey.get(1) === 2 ? [1, 3, -1, -2, -3] : [1, 3, -1, -2], keyPath);
+  const key = coseKeyFromMap(coseKey, keyPath);
   const holderKey = publicKey(key.alg, key.raw);
   const profilePath = join(path, 'profile');
   let profile: DeviceProfile | undefined;

@@ -12,6 +12,8 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesEqual, concatBytes, fromBase64, fromHex, toBase64, toHex, utf8ToBytes } from './bytes.js';
+import { ALG_EDDSA } from './algorithms.js';
+import { assertUsableKey } from './cose-key.js';
 import { fail } from './errors.js';
 import { sha256 } from './hash.js';
 
@@ -42,7 +44,7 @@ export interface NoteVerifier {
 export type Ed25519Verify = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
 const nobleVerify: Ed25519Verify = (sig, msg, pub) => {
   try {
-    return ed25519.verify(sig, msg, pub);
+    return ed25519.verify(sig, msg, pub, { zip215: false }); // RFC 8032 §5.1.7, as node:crypto and algorithms.ts
   } catch {
     return false;
   }
@@ -55,7 +57,8 @@ export interface NoteSignature {
 }
 
 function checkKeyName(name: string, path: string): void {
-  if (name.length === 0 || /[\s+]/u.test(name)) fail('CHECKPOINT_INVALID', 'key name must be non-empty without spaces or "+"', path);
+  // C2SP signed-note: no Unicode space (Go's unicode.IsSpace: \p{White_Space}) and no '+'; well-formed text.
+  if (name.length === 0 || /[\p{White_Space}+]/u.test(name) || /\p{Cs}/u.test(name)) fail('CHECKPOINT_INVALID', 'key name must be non-empty without spaces or "+"', path);
 }
 
 /** SHA-256(name || 0x0A || 0x01 || public key)[:4] (signed-note "Ed25519 signatures"). */
@@ -83,6 +86,11 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
   }
   if (key.length !== 33 || key[0] !== SIG_ED25519) fail('CHECKPOINT_INVALID', 'verifier key is not an Ed25519 key', 'key');
   const publicKey = key.slice(1);
+  try {
+    assertUsableKey({ alg: ALG_EDDSA, raw: publicKey }, 'key'); // not small order, canonical: else anyone could sign
+  } catch (err) {
+    fail('CHECKPOINT_INVALID', `verifier key: ${(err as Error).message}`, 'key');
+  }
   const keyId = fromHex(idHex);
   if (!bytesEqual(keyId, noteKeyId(name, publicKey))) fail('CHECKPOINT_INVALID', 'verifier key ID does not match the key', 'key');
   return { name, keyId, publicKey };

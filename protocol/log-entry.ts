@@ -28,12 +28,17 @@ export interface LogEntry {
   certRef?: Uint8Array;
 }
 
+/** A decoded value in an error message: numbers and text as they are, anything else (a hostile object) by its kind. */
+function shown(v: unknown): string {
+  return typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' ? String(v) : v === null ? 'null' : typeof v;
+}
+
 function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 function check(e: LogEntry, path = ''): void {
-  if (!(ENTRY_TYPES as readonly unknown[]).includes(e.type)) fail('MALFORMED', `unknown entry type ${String(e.type)}`, `${path}type`);
+  if (!(ENTRY_TYPES as readonly unknown[]).includes(e.type)) fail('MALFORMED', `unknown entry type ${shown(e.type)}`, `${path}type`);
   if (!isUint(e.index)) fail('MALFORMED', 'index must be a non-negative integer', `${path}index`);
   if (!isUint(e.receivedAtMs)) fail('MALFORMED', 'receivedAtMs must be a non-negative integer', `${path}receivedAtMs`);
   if (!(e.payload instanceof Uint8Array)) fail('MALFORMED', 'payload must be a byte string', `${path}payload`);
@@ -101,7 +106,7 @@ export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   }
   if (!(m instanceof Map)) return fail('MALFORMED', 'log entry must be a CBOR map');
   for (const k of m.keys()) {
-    if (![K_TYPE, K_INDEX, K_RECEIVED, K_PAYLOAD, K_CERTREF].includes(k as number)) fail('MALFORMED', `unknown log entry key ${String(k)}`, String(k));
+    if (![K_TYPE, K_INDEX, K_RECEIVED, K_PAYLOAD, K_CERTREF].includes(k as number)) fail('MALFORMED', `unknown log entry key ${shown(k)}`, shown(k));
   }
   const e: LogEntry = {
     type: m.get(K_TYPE) as EntryType,

@@ -5,7 +5,7 @@ import {
   CLAIM_SUB, CLAIM_CTI, CLAIM_EXP, deviceIdFromKey, deviceIdToHex, toHex, Tag, fromHex, type CertificateClaims,
   type Signer,
 } from '../../protocol/index.js';
-import { makeChain, NOW, DAY, kidOf, pubOf, signerFor, codeOf, FIRMWARE, ALG_EDDSA, ALG_ES256 } from './fixtures.js';
+import { makeChain, NOW, DAY, kidOf, pubOf, signerFor, codeOf, codeOfSync, FIRMWARE, ALG_EDDSA, ALG_ES256 } from './fixtures.js';
 
 async function rawCert(signer: Signer, map: Map<unknown, unknown>, kid = kidOf(signer)) {
   return createSign1({ signer, payload: encode(map), kid, contentType: CT_CERTIFICATE });
@@ -200,12 +200,4 @@ function decodeRevocationPayload(bytes: Uint8Array): Map<unknown, unknown> {
   return new Map<unknown, unknown>([[1, r.claims.certRef], [2, r.claims.sub], [3, r.claims.reason], [4, r.claims.revokedFrom], [6, r.claims.iat]]);
 }
 
-function codeOfSync(fn: () => unknown): string {
-  try {
-    fn();
-    return 'NO_ERROR';
-  } catch (e) {
-    return (e as { code?: string }).code ?? `NON_OP_ERROR ${(e as Error).message}`;
-  }
-}
 void fromHex;

@@ -58,6 +58,17 @@ export function sensorClaims(c: Chain, seq = 1, over: Partial<ReadingClaims> = {
 
 export { ALG_EDDSA, ALG_ES256 };
 
+/** Run fn; return the OriginProofError code it throws (or 'NO_ERROR'); anything without a code is NON_OP_ERROR. */
+export function codeOfSync(fn: () => unknown): string {
+  try {
+    fn();
+    return 'NO_ERROR';
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? code : `NON_OP_ERROR ${(e as Error).message}`;
+  }
+}
+
 /** Run fn; return the OriginProofError code it throws (or 'NO_ERROR'). */
 export async function codeOf(fn: () => unknown): Promise<string> {
   try {
