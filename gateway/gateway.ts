@@ -234,8 +234,17 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     routes: (a) => {
       registryRoutes(a, registry, nowS);
       recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports });
-      verifyRoutes(a, { ledger, registry, trust, checkpointVerifierKey });
-      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs() });
+      verifyRoutes(a, {
+        ledger,
+        registry,
+        trust,
+        checkpointVerifierKey,
+        maxReadingBytes: config.maxReadingBytes,
+        clockSkewSeconds: config.clockSkewSeconds,
+        maxReadingAgeSeconds: config.maxReadingAgeSeconds,
+        now: nowMs,
+      });
+      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },
   });
 

@@ -25,6 +25,7 @@ export const en = {
   'trust.roots': 'Root authorities',
   'trust.gateways': 'Gateway checkpoint keys',
   'trust.origin': 'Log',
+  'trust.skew': 'Clock skew allowance of this gateway: {seconds} s (used to check the times of its bundles)',
   'trust.name': 'Name',
   'trust.alg': 'Algorithm',
   'trust.fingerprint': 'Fingerprint',
@@ -56,6 +57,7 @@ export const en = {
   'verify.sourceFile': 'Bundle file {name}',
   'verify.sourceEntry': 'Entry {index}, bundle fetched from this gateway',
   'verify.link': 'Link to this record',
+  'verify.wrongEntry': 'INVALID: entry {requested} was asked for, but the gateway sent the bundle of entry {got}. This is no proof of entry {requested}.',
 
   'verdict.valid': 'VALID: every check passed',
   'verdict.invalid': 'INVALID: {checks}',
@@ -228,6 +230,7 @@ export const zh: Record<MessageKey, string> = {
   'trust.roots': '根证书机构',
   'trust.gateways': '网关检查点密钥',
   'trust.origin': '日志',
+  'trust.skew': '本网关的时钟偏差容限：{seconds} 秒（用于检查其证明包中的时间）',
   'trust.name': '名称',
   'trust.alg': '算法',
   'trust.fingerprint': '指纹',
@@ -259,6 +262,7 @@ export const zh: Record<MessageKey, string> = {
   'verify.sourceFile': '证明包文件 {name}',
   'verify.sourceEntry': '条目 {index}，证明包取自本网关',
   'verify.link': '本记录的链接',
+  'verify.wrongEntry': '无效：请求的是条目 {requested}，网关发来的却是条目 {got} 的证明包。这不能证明条目 {requested}。',
 
   'verdict.valid': '有效：全部核验通过',
   'verdict.invalid': '无效：{checks}',

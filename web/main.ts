@@ -12,7 +12,7 @@ import {
   fetchBundle, fetchConsistencyProof, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
 } from './storage.js';
 import { trustView } from './trust-view.js';
-import { parseEntryInput, readKeptCheckpoint, verifyBundleFile } from './verification.js';
+import { forRequestedEntry, parseEntryInput, readKeptCheckpoint, verifyBundleFile } from './verification.js';
 import { verifyView } from './verify-view.js';
 
 const root = document.getElementById('app')!;
@@ -145,7 +145,12 @@ const app: App = {
     this.render();
     // Let the "Verifying…" line paint before the (synchronous) signature checks run.
     await new Promise((r) => setTimeout(r, 0));
-    const outcome = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof);
+    // With the gateway's published clock skew allowance (a gateway configured above 300 s admits readings dated
+    // further ahead of their arrival, and its bundles verify only with its value).
+    const skew = trust.maxClockSkewSeconds;
+    const verified = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof, skew !== undefined ? { maxClockSkewSeconds: skew } : {});
+    // A bundle fetched for entry N proves entry N only if it is entry N's.
+    const outcome = 'entry' in source ? forRequestedEntry(verified, source.entry) : verified;
     this.state.busy = false;
     this.state.result = { outcome, source };
     this.render();

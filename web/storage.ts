@@ -6,16 +6,27 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
-import { readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher } from './verification.js';
+import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
+/**
+ * `maxClockSkewSeconds`: the gateway's clock skew allowance, which bundles of this gateway are verified with: the
+ * one its trust material publishes (GET /v1/trust), or for the verifier's own trust file the file's if it has one
+ * (never the server's: with their own file a verifier trusts nothing the gateway says); none: the library default (300 s).
+ */
 export type TrustState =
   | { source: 'loading' }
-  | { source: 'server'; text: string; material: TrustMaterial; savedAtMs?: number }
-  | { source: 'file'; name: string; text: string; material: TrustMaterial }
+  | { source: 'server'; text: string; material: TrustMaterial; savedAtMs?: number; maxClockSkewSeconds?: number }
+  | { source: 'file'; name: string; text: string; material: TrustMaterial; maxClockSkewSeconds?: number }
   | { source: 'none'; reason?: string };
+
+const withSkew = (skew: number | undefined) => (skew !== undefined ? { maxClockSkewSeconds: skew } : {});
+
+function fileTrust(name: string, text: string): TrustState {
+  return { source: 'file', name, text, material: parseTrustText(text), ...withSkew(publishedSkew(text)) };
+}
 
 function get(key: string): string | null {
   try {
@@ -50,7 +61,7 @@ export async function loadTrust(): Promise<TrustState> {
   if (own) {
     try {
       const { name, text } = JSON.parse(own) as { name: string; text: string };
-      return { source: 'file', name, text, material: parseTrustText(text) };
+      return fileTrust(name, text);
     } catch {
       put(K.trustFile, null);
     }
@@ -66,7 +77,7 @@ export async function serverTrust(): Promise<TrustState> {
     const text = await res.text();
     const material = parseTrustText(text);
     put(K.serverTrust, JSON.stringify({ text, savedAtMs: Date.now() }));
-    return { source: 'server', text, material };
+    return { source: 'server', text, material, ...withSkew(publishedSkew(text)) };
   } catch (err) {
     reason = err instanceof OriginProofError ? err.code : (err as Error).message;
   }
@@ -74,7 +85,7 @@ export async function serverTrust(): Promise<TrustState> {
   if (saved) {
     try {
       const { text, savedAtMs } = JSON.parse(saved) as { text: string; savedAtMs: number };
-      return { source: 'server', text, material: parseTrustText(text), savedAtMs };
+      return { source: 'server', text, material: parseTrustText(text), savedAtMs, ...withSkew(publishedSkew(text)) };
     } catch {
       put(K.serverTrust, null);
     }
@@ -84,9 +95,9 @@ export async function serverTrust(): Promise<TrustState> {
 
 /** Parse and keep the verifier's own trust file (throws OriginProofError if it cannot be used). */
 export function useTrustFile(name: string, text: string): TrustState {
-  const material = parseTrustText(text);
+  const trust = fileTrust(name, text);
   put(K.trustFile, JSON.stringify({ name, text }));
-  return { source: 'file', name, text, material };
+  return trust;
 }
 
 export function forgetTrustFile(): void {

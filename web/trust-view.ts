@@ -51,6 +51,9 @@ export function trustView(app: App): HTMLElement {
               h('thead', {}, h('tr', {}, h('th', {}, t('trust.name')), h('th', {}, t('trust.keyId')), h('th', {}, t('trust.fingerprint')), h('th', {}, t('trust.validity')))),
               h('tbody', {}, d.keys.map((k) => h('tr', { 'data-key': k.keyId }, h('td', {}, k.name), h('td', { class: 'fp' }, k.keyId), h('td', { class: 'fp' }, groupHex(k.fingerprint)), h('td', {}, windowText(app, k)))))),
         d.origin ? h('p', {}, `${t('trust.origin')}: `, h('code', {}, d.origin)) : null,
+        trust.source !== 'loading' && trust.source !== 'none' && trust.maxClockSkewSeconds !== undefined
+          ? h('p', { id: 'trust-skew', 'data-seconds': trust.maxClockSkewSeconds }, t('trust.skew', { seconds: trust.maxClockSkewSeconds }))
+          : null,
       ]
     : [];
 

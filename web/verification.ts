@@ -82,9 +82,54 @@ export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | 
 
 export type Outcome =
   | { kind: 'verdict'; verdict: Verdict; bundle: ProofBundle; ctx: SentenceContext }
-  | { kind: 'unusable'; code: string; message: string };
+  | { kind: 'unusable'; code: string; message: string }
+  /** The gateway answered entry `requested` with the bundle of another entry: no proof of the requested one. */
+  | { kind: 'wrongEntry'; requested: number; got: number };
 
-export async function verifyBundleFile(bytes: Uint8Array, trust: TrustMaterial, kept: KeptCheckpoint | null, fetchProof: ProofFetcher): Promise<Outcome> {
+/** The gateway config range of clockSkewSeconds: a published value outside it is not used. */
+const MAX_PUBLISHED_SKEW_SECONDS = 86_400;
+
+/**
+ * The clock skew allowance a gateway publishes with its trust material (`clockSkewSeconds` in GET /v1/trust, or in
+ * a trust file saved from it): a whole number of seconds from 1 to 86,400 (the gateway's config range), else none
+ * (verification then uses the library default, 300 s).
+ */
+export function publishedSkew(trustText: string | undefined): number | undefined {
+  if (trustText === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = (JSON.parse(trustText) as { clockSkewSeconds?: unknown } | null)?.clockSkewSeconds;
+  } catch {
+    return undefined;
+  }
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_PUBLISHED_SKEW_SECONDS ? v : undefined;
+}
+
+/**
+ * A bundle fetched for entry `requested` proves that entry only if it is that entry's bundle: a gateway answering
+ * with another entry's (genuine) bundle must not make the page say entry `requested` is valid.
+ */
+export function forRequestedEntry(outcome: Outcome, requested: number): Outcome {
+  if (outcome.kind !== 'verdict') return outcome;
+  const got = outcome.bundle.index;
+  const recorded = outcome.verdict.record?.index;
+  if (got !== requested) return { kind: 'wrongEntry', requested, got };
+  if (recorded !== undefined && recorded !== requested) return { kind: 'wrongEntry', requested, got: recorded };
+  return outcome;
+}
+
+export interface VerifyFileOptions {
+  /** The gateway's clock skew allowance (publishedSkew); default the library's (300 s). */
+  maxClockSkewSeconds?: number;
+}
+
+export async function verifyBundleFile(
+  bytes: Uint8Array,
+  trust: TrustMaterial,
+  kept: KeptCheckpoint | null,
+  fetchProof: ProofFetcher,
+  opts: VerifyFileOptions = {},
+): Promise<Outcome> {
   let bundle: ProofBundle;
   try {
     bundle = decodeProofBundleAny(bytes);
@@ -105,7 +150,10 @@ export async function verifyBundleFile(bytes: Uint8Array, trust: TrustMaterial, 
       else since = proof === 'refused' ? { checkpoint: kept.note, proof: [] } : { checkpoint: kept.note, proof };
     }
   }
-  const verdict = verifyBundle(bundle, trust, since ? { since } : {});
+  const verdict = verifyBundle(bundle, trust, {
+    ...(since ? { since } : {}),
+    ...(opts.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: opts.maxClockSkewSeconds } : {}),
+  });
   const signers = verdict.checkpoint?.signedBy ?? [];
   if (signers.length > 0) {
     ctx.gatewayLabel = signers

@@ -113,29 +113,40 @@ function keptView(app: App, outcome?: Extract<Outcome, { kind: 'verdict' }>): HT
   );
 }
 
+/** The result of one verification, headed by where the bundle came from. */
+function resultView(app: App, result: NonNullable<App['state']['result']>): HTMLElement {
+  const t = app.t.bind(app);
+  const o = result.outcome;
+  if (o.kind === 'wrongEntry') {
+    // Never a VALID headline, a record or a link for the entry asked for: the bundle is of another entry.
+    return h('section', { id: 'verdict', class: 'verdict invalid', 'data-valid': 'false', 'data-wrong-entry': String(o.got) },
+      h('p', { class: 'source' }, t('verify.sourceEntry', { index: o.requested })),
+      h('p', { class: 'headline', id: 'verdict-headline' }, t('verify.wrongEntry', { requested: o.requested, got: o.got })));
+  }
+  if (o.kind === 'unusable') {
+    const source = 'file' in result.source ? t('verify.sourceFile', { name: result.source.file }) : t('verify.sourceEntry', { index: result.source.entry });
+    return h('section', { id: 'verdict', class: 'verdict invalid', 'data-valid': 'false', 'data-unusable': o.code },
+      h('p', { class: 'source' }, source),
+      h('p', { class: 'headline' }, t('verify.unusable', { code: o.code, message: o.message })));
+  }
+  // The source line and the link name the entry the bundle proves (forRequestedEntry made sure it is the one asked for).
+  const source = 'file' in result.source ? t('verify.sourceFile', { name: result.source.file }) : t('verify.sourceEntry', { index: o.bundle.index });
+  const link = 'entry' in result.source ? new URL(`#/entry/${o.bundle.index}`, document.baseURI).href : null;
+  return h('section', { id: 'verdict', class: `verdict ${o.verdict.valid ? 'valid' : 'invalid'}`, 'data-valid': String(o.verdict.valid) },
+    h('p', { class: 'source' }, source, link ? [' · ', h('a', { href: link, id: 'record-link' }, t('verify.link'))] : null),
+    h('p', { class: 'headline', id: 'verdict-headline' }, verdictHeadline(app.state.lang, o.verdict)),
+    recordView(app, o.verdict),
+    checksView(app, o),
+  );
+}
+
 export function verifyView(app: App): HTMLElement {
   const t = app.t.bind(app);
   const { result, notice, busy } = app.state;
   let out: HTMLElement | null = null;
   if (busy) out = h('p', { class: 'note', id: 'busy' }, t('verify.working'));
   else if (notice) out = h('p', { class: 'error', id: 'notice' }, t(notice.key, notice.params));
-  else if (result) {
-    const o = result.outcome;
-    const source = 'file' in result.source ? t('verify.sourceFile', { name: result.source.file }) : t('verify.sourceEntry', { index: result.source.entry });
-    if (o.kind === 'unusable') {
-      out = h('section', { id: 'verdict', class: 'verdict invalid', 'data-valid': 'false', 'data-unusable': o.code },
-        h('p', { class: 'source' }, source),
-        h('p', { class: 'headline' }, t('verify.unusable', { code: o.code, message: o.message })));
-    } else {
-      const link = 'entry' in result.source ? new URL(`#/entry/${result.source.entry}`, document.baseURI).href : null;
-      out = h('section', { id: 'verdict', class: `verdict ${o.verdict.valid ? 'valid' : 'invalid'}`, 'data-valid': String(o.verdict.valid) },
-        h('p', { class: 'source' }, source, link ? [' · ', h('a', { href: link, id: 'record-link' }, t('verify.link'))] : null),
-        h('p', { class: 'headline', id: 'verdict-headline' }, verdictHeadline(app.state.lang, o.verdict)),
-        recordView(app, o.verdict),
-        checksView(app, o),
-      );
-    }
-  }
+  else if (result) out = resultView(app, result);
   const verdictOutcome = result?.outcome.kind === 'verdict' ? result.outcome : undefined;
   return h('div', { id: 'verify-view' },
     h('section', { class: 'panel' }, h('h2', {}, t('verify.title')), inputArea(app), out),

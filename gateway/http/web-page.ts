@@ -5,7 +5,7 @@
  * never the working directory, so `npm start` serves it from anywhere.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { HttpApp } from './app.js';
@@ -29,6 +29,7 @@ export async function registerWebPage(app: HttpApp, root: string): Promise<void>
     );
     return;
   }
+  const absRoot = resolve(root);
   await app.register(fastifyStatic, {
     root,
     prefix: '/',
@@ -38,7 +39,9 @@ export async function registerWebPage(app: HttpApp, root: string): Promise<void>
     cacheControl: false,
     setHeaders(res, path) {
       res.setHeader('x-content-type-options', 'nosniff');
-      if (path.includes(`${sep}assets${sep}`)) {
+      // Judged on the path inside the web root: a root that itself lies under a folder named `assets` must not
+      // make index.html or sw.js immutable for a year.
+      if (relative(absRoot, path).split(sep)[0] === 'assets') {
         res.setHeader('cache-control', 'public, max-age=31536000, immutable'); // content-hashed names
       } else {
         res.setHeader('cache-control', 'no-cache');

@@ -3,7 +3,7 @@
  * static files: /v1/trust (a usable trust file), /v1/blocks, /v1/devices/:id/latest, /v1/rejections, `/` with
  * its CSP, and a clear answer when the page is not built.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, parseTrust, toHex, verifyBundle } from '../../protocol/index.js';
@@ -44,6 +44,7 @@ describe('explore routes', () => {
     ]);
     expect(body.checkpointKeys).toEqual([{ key: t.gw.checkpointVerifierKey }]);
     expect(body.origin).toBe('originproof.local/log');
+    expect(body.clockSkewSeconds).toBe(300); // the gateway's config (default), for verifiers of its bundles
     const bundle = decodeProofBundle(new Uint8Array((await get('/v1/entries/2/bundle')).rawPayload));
     const verdict = verifyBundle(bundle, parseTrust(body));
     expect(verdict.valid).toBe(true);
@@ -108,6 +109,24 @@ describe('the verifier page as static files', () => {
   test('the page is found relative to the module (dist/web), and it is built', () => {
     expect(defaultWebRoot()).toBe(join(process.cwd(), 'dist', 'web'));
     expect(readdirSync(join(defaultWebRoot(), 'assets')).some((f) => f.endsWith('.js'))).toBe(true);
+  });
+
+  test('a web root that itself lies under a folder named assets: only its own assets/ are immutable', async () => {
+    const root = join(t.dir, 'assets', 'web');
+    cpSync(defaultWebRoot(), root, { recursive: true });
+    const app = await buildHttpApp({ logLevel: 'silent', writeRateLimit: 10, bodyLimit: 1024, metrics: createMetrics(), notReady: () => null, routes: () => {}, version: '0', webRoot: root });
+    try {
+      const cache = async (url: string) => {
+        const res = await app.inject({ method: 'GET', url });
+        expect([url, res.statusCode]).toEqual([url, 200]);
+        return res.headers['cache-control'];
+      };
+      for (const url of ['/', '/index.html', '/sw.js']) expect([url, await cache(url)]).toEqual([url, 'no-cache']);
+      const script = readdirSync(join(root, 'assets')).find((f) => f.endsWith('.js'))!;
+      expect(await cache(`/assets/${script}`)).toBe('public, max-age=31536000, immutable');
+    } finally {
+      await app.close();
+    }
   });
 
   test('without a built page, GET / says so (NOT_FOUND naming npm run build)', async () => {

@@ -5,9 +5,9 @@
  * fails with CONSISTENCY_INVALID; bytes that are no bundle are unusable (MALFORMED).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { fromBase64, parseTrust } from '../../protocol/index.js';
-import { readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher } from '../../web/verification.js';
-import { connectDevice, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+import { decodeProofBundle, fromBase64, parseTrust } from '../../protocol/index.js';
+import { forRequestedEntry, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher } from '../../web/verification.js';
+import { connectDevice, nowS, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
 let kept: KeptCheckpoint;
@@ -76,5 +76,51 @@ describe('verification in the page', () => {
     const o = await verifyBundleFile(new TextEncoder().encode('{"entry": 5}'), await trust(), null, realProof);
     expect(o).toMatchObject({ kind: 'unusable', code: 'MALFORMED' });
     expect((await verifyBundleFile(new Uint8Array([0xa1, 0x01]), await trust(), null, realProof)).kind).toBe('unusable');
+  });
+});
+
+describe('an entry asked for by number', () => {
+  test('a bundle of another entry is no proof of it (wrongEntry); the right one passes through unchanged', async () => {
+    const index = decodeProofBundle(later).index;
+    const o = await verifyBundleFile(later, await trust(), null, realProof);
+    expect(o.kind === 'verdict' && o.verdict.valid).toBe(true);
+    expect(forRequestedEntry(o, index)).toBe(o);
+    for (const requested of [index + 1, 0, 424242]) expect(forRequestedEntry(o, requested)).toEqual({ kind: 'wrongEntry', requested, got: index });
+    const unusable = await verifyBundleFile(new Uint8Array([0xa1, 0x01]), await trust(), null, realProof);
+    expect(forRequestedEntry(unusable, 5)).toBe(unusable);
+  });
+});
+
+describe("the gateway's clock skew allowance", () => {
+  test('publishedSkew: a whole number of seconds from 1 to 86,400 in the trust text, else none', () => {
+    expect(publishedSkew('{"roots":[],"clockSkewSeconds":900}')).toBe(900);
+    for (const text of ['{"roots":[]}', '{"clockSkewSeconds":0}', '{"clockSkewSeconds":86401}', '{"clockSkewSeconds":1.5}', '{"clockSkewSeconds":"900"}', 'null', 'not json', undefined]) {
+      expect([text, publishedSkew(text)]).toEqual([text, undefined]);
+    }
+  });
+
+  test("a gateway with clockSkewSeconds 900: its bundle of a reading dated now+600 verifies with the published value, not with the default", async () => {
+    const pki = await Pki.create();
+    const g = await startTestGateway(pki, { blockMaxMs: 5, clockSkewSeconds: 900 });
+    try {
+      const psb = await pki.agency('psb.example');
+      const d = await pki.device(psb);
+      await register(g.gw, psb, [d]);
+      const c = await connectDevice(g.gw, d);
+      await c.publish(await reading(d, 1, { iat: nowS() + 600 }));
+      const a = await c.next();
+      await c.end();
+      if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a.rejection)}`);
+      const bytes = new Uint8Array((await g.gw.app.inject({ method: 'GET', url: `/v1/entries/${a.receipt.index}/bundle` })).rawPayload);
+      const text = (await g.gw.app.inject({ method: 'GET', url: '/v1/trust' })).body;
+      const skew = publishedSkew(text);
+      expect(skew).toBe(900);
+      const withSkew = await verifyBundleFile(bytes, parseTrust(JSON.parse(text)), null, realProof, { maxClockSkewSeconds: skew! });
+      expect(withSkew.kind === 'verdict' && withSkew.verdict.valid).toBe(true);
+      const strict = await verifyBundleFile(bytes, parseTrust(JSON.parse(text)), null, realProof);
+      expect(strict.kind === 'verdict' && [strict.verdict.valid, strict.verdict.checks.find((x) => x.name === 'checkpoint')?.code]).toEqual([false, 'CLOCK_SKEW']);
+    } finally {
+      await g.stop();
+    }
   });
 });

@@ -17,7 +17,7 @@ import {
   decodeLogEntry, decodeProofBundle, encodeLogEntry, encodeProofBundle, formatVerifierKey, keyThumbprint, proofBundleToJson, sha256, toBase64, toHex,
   utf8ToBytes,
 } from '../../protocol/index.js';
-import { en, zh } from '../../web/i18n.js';
+import { en, translate, zh } from '../../web/i18n.js';
 import { groupHex } from '../../web/format.js';
 import { connectDevice, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
 
@@ -191,6 +191,37 @@ describe('verifier web page (Chromium)', () => {
     expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
     expect(await page.textContent('#record-reading')).toBe('identity check at counter 3: match, score 0.93');
     await shot('3-biometric-link');
+  });
+
+  test('an entry number answered with the bundle of another entry: INVALID for the number asked, never VALID, no link', async () => {
+    const asked = 424242;
+    const real = await bundleBytes(idx.sensor1);
+    const pattern = `**/v1/entries/${asked}/bundle*`;
+    // A lying gateway: entry `asked` answered with entry sensor1's genuine bundle.
+    await page.route(pattern, (route) => route.fulfill({ status: 200, contentType: 'application/cbor', body: Buffer.from(real) }));
+    try {
+      await verifyEntry(String(asked));
+      expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+      expect(await page.getAttribute('#verdict', 'data-wrong-entry')).toBe(String(idx.sensor1));
+      expect(await page.textContent('#verdict .source')).toBe(translate('en', 'verify.sourceEntry', { index: asked }));
+      expect(await page.textContent('#verdict-headline')).toBe(translate('en', 'verify.wrongEntry', { requested: asked, got: idx.sensor1 }));
+      expect(await page.$('#record-link')).toBeNull();
+      expect(await page.$('#checks')).toBeNull();
+      expect(await page.$('#keep-checkpoint')).toBeNull();
+      await shot('3b-wrong-entry');
+      await page.click('#lang-switch');
+      expect(await page.textContent('#verdict-headline')).toBe(translate('zh', 'verify.wrongEntry', { requested: asked, got: idx.sensor1 }));
+      await page.click('#lang-switch');
+    } finally {
+      await page.unroute(pattern);
+    }
+    // The entry itself: the source line and the shareable link name the entry the bundle proves.
+    await verifyEntry(String(idx.sensor1));
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+    expect(await page.textContent('#verdict .source')).toContain(translate('en', 'verify.sourceEntry', { index: idx.sensor1 }));
+    expect(await page.getAttribute('#record-link', 'href')).toBe(`${t.gw.httpUrl}/#/entry/${idx.sensor1}`);
+    // The gateway's clock skew allowance (GET /v1/trust), which its bundles are verified with, is shown.
+    expect(await page.getAttribute('#trust-skew', 'data-seconds')).toBe('300');
   });
 
   test('a tampered bundle: the signature check red with BAD_SIGNATURE', async () => {

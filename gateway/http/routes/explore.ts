@@ -26,6 +26,8 @@ export interface ExploreRouteDeps {
   metrics: GatewayMetrics;
   /** When this gateway process started (ms): rejection counts are since then. */
   startedAtMs: number;
+  /** The gateway's clock skew allowance (config clockSkewSeconds), published for verifiers of its bundles. */
+  clockSkewSeconds: number;
 }
 
 const Window = { notBefore: Type.Optional(Type.Integer()), notAfter: Type.Optional(Type.Integer()) };
@@ -35,6 +37,12 @@ const TrustFile = Type.Object({
   roots: Type.Array(Type.Object({ name: Type.String(), alg: Type.String(), publicKey: Type.String({ description: 'raw public key, hex' }), ...Window })),
   checkpointKeys: Type.Array(Type.Object({ key: Type.String({ description: 'C2SP signed-note verifier key' }), ...Window })),
   origin: Type.String(),
+  clockSkewSeconds: Type.Integer({
+    minimum: 1,
+    description:
+      "this gateway's clock skew allowance (config clockSkewSeconds): how far a reading's iat may be ahead of its entry's receivedAt. " +
+      'Verifiers of its bundles pass it as maxClockSkewSeconds (`originproof verify --max-skew`); trust-file readers that do not know it ignore it.',
+  }),
 });
 
 const window = (w: { notBefore?: number; notAfter?: number }) => ({
@@ -62,6 +70,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
         roots: deps.trust.roots.map((r) => ({ name: r.name, alg: algName(r.key.alg), publicKey: toHex(r.key.raw), ...window(r) })),
         checkpointKeys: keys,
         origin: deps.trust.origin ?? deps.origin,
+        clockSkewSeconds: deps.clockSkewSeconds,
       };
     },
   );

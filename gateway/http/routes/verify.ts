@@ -1,20 +1,29 @@
 /**
  * Verdict routes: POST a proof bundle (checked exactly as an offline verifier would, with the gateway's trust
- * material plus its own checkpoint key) or a reading envelope (checked as the pipeline would, without admitting
- * it). The answer lists every check with its result and, on failure, its code.
+ * material plus its own checkpoint key and its clock skew allowance) or a reading envelope (checked as the
+ * pipeline would, without admitting it: signature, chain, revocation, claims with the clock against the gateway's
+ * time and the sequence number against the device's last accepted one). An envelope alone proves who signed it,
+ * not that it was logged: unless it is the very envelope the log holds (whose bundle is then verified), inclusion,
+ * checkpoint and consistency are not checked and the verdict is not valid. The answer lists every check, one per
+ * name in CHECK_NAMES order, with its result and, on failure, its code.
  */
 import { Type } from '@sinclair/typebox';
-import { CHECK_NAMES, verifyBundle, type Check, type Verdict } from '../../../protocol/verify-bundle.js';
+import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
+import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundle } from '../../../protocol/bundle.js';
 import { parseVerifierKey } from '../../../protocol/checkpoint.js';
-import { OriginProofError } from '../../../protocol/errors.js';
-import { openReading, verifyReading } from '../../../protocol/reading.js';
-import { toHex } from '../../../protocol/bytes.js';
+import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
+import { verifySign1 } from '../../../protocol/cose-sign1.js';
+import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
+import { fail } from '../../../protocol/errors.js';
+import { decodeLogEntry } from '../../../protocol/log-entry.js';
+import { openReading, type OpenedReading } from '../../../protocol/reading.js';
+import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
-import type { SignatureVerifier } from '../../../protocol/algorithms.js';
+import { bundleMaterial } from '../../bundle-material.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
-import type { Registry } from '../../registry.js';
+import type { DeviceRecord, Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
@@ -28,9 +37,18 @@ const CheckSchema = Type.Object({
 });
 
 const VerdictSchema = Type.Object({
-  valid: Type.Boolean(),
-  checks: Type.Array(CheckSchema),
-  record: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  valid: Type.Boolean({
+    description:
+      'true only if no check failed and inclusion passed: the record is proven to be in the log. An envelope that is not in the log is never valid, ' +
+      'even when every check that could run passed (inclusion, checkpoint and consistency are then skip).',
+  }),
+  checks: Type.Array(CheckSchema, { description: 'one per check name, in the order signature, chain, revocation, claims, inclusion, checkpoint, consistency' }),
+  record: Type.Optional(
+    Type.Object({}, {
+      additionalProperties: true,
+      description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)',
+    }),
+  ),
   checkpoint: Type.Optional(Type.Object({ origin: Type.String(), size: Type.Integer(), root: Type.String(), signedBy: Type.Array(Type.String(), { description: 'names of the trusted keys whose signatures verified' }) })),
 });
 
@@ -39,11 +57,21 @@ export interface VerifyRouteDeps {
   registry: Registry;
   trust: TrustMaterial;
   checkpointVerifierKey: string;
+  /** The gateway's config: the same limits the pipeline applies. */
+  maxReadingBytes: number;
+  clockSkewSeconds: number;
+  maxReadingAgeSeconds: number;
+  /** The gateway's clock (ms). */
+  now: () => number;
 }
+
+/** What the three log checks say for an envelope the log does not hold. */
+export const NOT_LOGGED = 'not in the log: an envelope alone proves who signed it, not that it was logged';
 
 export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   const own = parseVerifierKey(deps.checkpointVerifierKey);
   const trust: TrustMaterial = { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, { verifier: own }] };
+  const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
 
   app.post(
     '/v1/verify',
@@ -52,6 +80,12 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       schema: {
         tags: ['verify'],
         summary: 'Verdict on a proof bundle (offline-equivalent checks) or on a reading envelope (pipeline checks, not admitted)',
+        description:
+          "{bundle}: checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
+          "{envelope}: checked as the pipeline would (signature, chain, revocation; claims including the clock against this gateway's time and " +
+          'the sequence number against the last one it accepted: CLOCK_SKEW, REPLAY), without admitting it. If the log holds this very envelope, ' +
+          "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
+          'false: an envelope alone proves who signed it, not that it was logged.',
         body: Type.Union([Type.Object({ bundle: Base64 }), Type.Object({ envelope: Base64 })]),
         response: { 200: VerdictSchema, ...errorResponses },
       },
@@ -60,41 +94,97 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       const body = req.body as { bundle?: string; envelope?: string };
       if (body.bundle !== undefined) {
         const bundle = decodeProofBundle(b64in(body.bundle, 'bundle'));
-        return verifyBundle(bundle, trust, { verifier: nodeVerify });
+        return verifyBundle(bundle, trust, bundleOpts);
       }
-      if (body.envelope !== undefined) return envelopeVerdict(deps.registry, b64in(body.envelope, 'envelope'), nodeVerify);
+      if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
       throw new ApiError('BAD_REQUEST', 'send {bundle} or {envelope}');
     },
   );
 }
 
-function envelopeVerdict(registry: Registry, bytes: Uint8Array, verifier: SignatureVerifier): Verdict {
-  const checks: Check[] = [];
-  const fail = (name: Check['name'], err: unknown) =>
-    checks.push({ name, status: 'fail', code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message });
-  let opened;
+/** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
+type EnvelopeRecord = Omit<VerdictRecord, 'index' | 'treeSize' | 'receivedAtMs'>;
+type EnvelopeVerdict = Omit<Verdict, 'record'> & { record?: EnvelopeRecord | VerdictRecord };
+
+function verdictOf(checks: Map<CheckName, Check>, otherwise: string, record?: EnvelopeRecord): EnvelopeVerdict {
+  const list = CHECK_NAMES.map((n) => checks.get(n) ?? skip(n, otherwise));
+  const verdict: EnvelopeVerdict = { valid: list.every((c) => c.status !== 'fail') && list.some((c) => c.name === 'inclusion' && c.status === 'pass'), checks: list };
+  if (record) verdict.record = record;
+  return verdict;
+}
+
+async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bundleOpts: Parameters<typeof verifyBundle>[2], bytes: Uint8Array): Promise<EnvelopeVerdict> {
+  const checks = new Map<CheckName, Check>();
+  let opened: OpenedReading;
   try {
-    opened = openReading(bytes);
-    checks.push({ name: 'claims', status: 'pass', message: 'well formed; no raw biometric data' });
+    opened = openReading(bytes, { maxBytes: deps.maxReadingBytes });
   } catch (err) {
-    fail('claims', err);
-    return { valid: false, checks };
+    checks.set('claims', run('claims', () => { throw err; }));
+    return verdictOf(checks, 'not checked: the envelope does not open');
   }
-  const device = registry.deviceByKid(opened.kid);
+  const { claims } = opened;
+  const record: EnvelopeRecord = {
+    entryType: 1,
+    deviceId: toHex(claims.deviceId),
+    seq: claims.seq,
+    iat: claims.iat,
+    body: claims.body.kind === 'sensor' ? claims.body : { ...claims.body, subjectCommitment: toHex(claims.body.subjectCommitment) },
+  };
+  const device = deps.registry.deviceByKid(opened.kid);
   if (!device) {
-    checks.push({ name: 'chain', status: 'fail', code: 'UNKNOWN_KEY', message: 'no registered device has this key' });
-    return { valid: false, checks };
+    checks.set('chain', { name: 'chain', status: 'fail', code: 'UNKNOWN_KEY', message: 'no registered device has the key this reading names (kid)' });
+    return verdictOf(checks, 'not checked: no registered device has this key', record);
   }
-  try {
-    registry.assertDeviceUsableAt(device, opened.claims.iat);
-    verifyReading(opened, device.cert, { verifier, revocations: registry.allRevocations() });
-    checks.push({ name: 'signature', status: 'pass', message: `verifies with the key of device ${device.deviceId}` });
-    checks.push({ name: 'chain', status: 'pass', message: `${device.deviceId} <- ${device.agency.cert.claims.sub}, valid at ${opened.claims.iat}` });
-    checks.push({ name: 'revocation', status: 'pass', message: 'not revoked at the reading time' });
-  } catch (err) {
-    const code = err instanceof OriginProofError ? err.code : 'MALFORMED';
-    const name: Check['name'] = code === 'BAD_SIGNATURE' || code === 'ALG_NOT_ALLOWED' ? 'signature' : code === 'CERT_REVOKED' ? 'revocation' : code === 'TYPE_NOT_ALLOWED' || code === 'FIRMWARE_MISMATCH' || code === 'CLAIM_INVALID' ? 'claims' : 'chain';
-    fail(name, err);
+
+  // The very envelope the log holds: its bundle's verdict (inclusion proven, times judged as when it arrived).
+  const stored = await deps.ledger.findBySeq(device.deviceId, claims.seq);
+  if (stored && bytesEqual(stored.payload, bytes)) {
+    const L = deps.ledger.ledger;
+    const entryBytes = await L.getEntry(stored.index);
+    if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
+    const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
+    return verifyBundle(bundle, trust, bundleOpts);
   }
-  return { valid: checks.every((c) => c.status === 'pass'), checks, record: { index: -1, treeSize: 0, entryType: 1, receivedAtMs: 0, deviceId: toHex(opened.claims.deviceId), seq: opened.claims.seq, iat: opened.claims.iat, body: opened.claims.body.kind === 'sensor' ? opened.claims.body : { ...opened.claims.body, subjectCommitment: toHex(opened.claims.body.subjectCommitment) } } };
+  const lastSeq = await deps.ledger.lastSeq(device.deviceId);
+  const iat = claims.iat;
+
+  checks.set('signature', run('signature', () => {
+    verifySign1(opened.sign1, device.cert.holderKey, { verifier: nodeVerify });
+    return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
+  }));
+  checks.set('chain', run('chain', () => {
+    chainValidAt(deps.registry, device, iat);
+    return `${device.deviceId} <- ${device.agency.cert.claims.sub} <- trusted root, valid at ${iat}`;
+  }));
+  checks.set('revocation', run('revocation', () => {
+    const status = deps.registry.deviceStatus(device, iat);
+    if (status === 'revoked' || status === 'agency-revoked') deps.registry.assertDeviceUsableAt(device, iat); // throws CERT_REVOKED
+    return 'no revocation known to this gateway covers the device or its agency at the reading time';
+  }));
+  checks.set('claims', run('claims', () => {
+    // The pipeline's checks, in its order: ueid, reading type, firmware, clock (against now), sequence number.
+    if (!isDeviceIdOfThumbprint(claims.deviceId, device.cert.holderKid)) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
+    const profile = device.cert.claims.profile;
+    const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
+    if (!profile || !profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
+    if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
+    const now = Math.floor(deps.now() / 1000);
+    if (iat > now + deps.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - now} s in the future (limit ${deps.clockSkewSeconds} s)`, 'claims.iat');
+    if (iat < now - deps.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${now - iat} s old (limit ${deps.maxReadingAgeSeconds} s)`, 'claims.iat');
+    if (lastSeq !== undefined && claims.seq <= lastSeq) fail('REPLAY', `sequence number ${claims.seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
+    return `reading ${claims.seq} of device ${device.deviceId} is well formed; no raw biometric data; type ${type} allowed; firmware as certified; dated within the clock limits; sequence number above the last accepted one`;
+  }));
+  for (const name of ['inclusion', 'checkpoint', 'consistency'] as const) checks.set(name, skip(name, NOT_LOGGED));
+  record.agency = device.agency.cert.claims.sub;
+  return verdictOf(checks, NOT_LOGGED, record);
+}
+
+/** The device and agency certificates valid at `at` and the root still trusted then (revocation is its own check). */
+function chainValidAt(registry: Registry, d: DeviceRecord, at: number): void {
+  if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) fail('CERT_NOT_YET_VALID', `certificate not valid yet at ${at}`, 'certificate');
+  if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) fail('CERT_EXPIRED', `certificate expired at ${at}`, 'certificate');
+  const anchor = registry.anchorFor(d.agency);
+  if (!anchor) fail('CHAIN_INVALID', 'the root of this device is no longer trusted', 'certificate');
+  if (anchor.notBefore !== undefined && at < anchor.notBefore) fail('CERT_NOT_YET_VALID', 'the root trust anchor is not valid yet at that time', 'certificate');
+  if (anchor.notAfter !== undefined && at >= anchor.notAfter) fail('CERT_EXPIRED', 'the root trust anchor has expired at that time', 'certificate');
 }
