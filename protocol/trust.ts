@@ -25,6 +25,11 @@ export interface TrustMaterial {
   roots: TrustAnchorInput[];
   checkpointKeys: CheckpointKey[];
   origin?: string;
+  /**
+   * The gateway's clock skew allowance in seconds (its config clockSkewSeconds, 1..86,400), when the trust file
+   * names it: verifyBundle's default for maxClockSkewSeconds (verify-bundle.ts).
+   */
+  clockSkewSeconds?: number;
 }
 
 function optTime(v: unknown, path: string): number | undefined {
@@ -79,6 +84,11 @@ export function parseTrust(json: unknown, opts: { verifier?: SignatureVerifier }
   if (t.origin !== undefined) {
     if (typeof t.origin !== 'string' || t.origin.length === 0) fail('MALFORMED', 'origin must be text', 'origin');
     material.origin = t.origin;
+  }
+  if (t.clockSkewSeconds !== undefined) {
+    const v = t.clockSkewSeconds;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 86_400) fail('MALFORMED', 'clockSkewSeconds must be whole seconds from 1 to 86400', 'clockSkewSeconds');
+    material.clockSkewSeconds = v;
   }
   return material;
 }

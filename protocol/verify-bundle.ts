@@ -81,7 +81,8 @@ export interface VerifyBundleOptions {
   now?: number;
   /**
    * How far (seconds) a signed time (a reading's or a revocation's iat) may be ahead of the entry's receivedAt: the
-   * gateway's clock skew allowance. Default DEFAULT_MAX_SKEW_SECONDS (300), the gateway's default `clockSkewSeconds`;
+   * gateway's clock skew allowance. Default: the trust material's `clockSkewSeconds`, else DEFAULT_MAX_SKEW_SECONDS
+   * (300), the gateway's default `clockSkewSeconds`;
    * for a gateway configured with more, pass its value. Readings may be any age: no lower bound is checked.
    */
   maxClockSkewSeconds?: number;
@@ -109,7 +110,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   const v = opts.verifier ? { verifier: opts.verifier } : {};
   const ed: Ed25519Verify | undefined = opts.verifier ? ((sig, msg, pub) => opts.verifier!(ALG_EDDSA, pub, msg, sig)) : undefined;
   const nowS = opts.now ?? Math.floor(Date.now() / 1000);
-  const skew = opts.maxClockSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
+  const skew = opts.maxClockSkewSeconds ?? trust.clockSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
   const cpOpts = { ...(trust.origin ? { origin: trust.origin } : {}), ...(ed ? { verify: ed } : {}) };
   let entry: LogEntry | undefined;
   let opened: OpenedReading | undefined;

@@ -19,7 +19,7 @@ import { referencePath, referenceRoot } from '../../protocol/merkle/reference.js
 import { DEFAULT_MAX_SKEW_SECONDS } from '../../protocol/reading.js';
 import { parseTrust } from '../../protocol/trust.js';
 import { blockExtension, verifyBundle, type Check, type Verdict, type VerifyBundleOptions } from '../../protocol/verify-bundle.js';
-import { DAY, FIRMWARE, NOW, kidOf, makeChain, pubOf, sensorClaims, signerFor, type Chain } from '../protocol/fixtures.js';
+import { DAY, FIRMWARE, NOW, kidOf, makeChain, pubOf, sensorClaims, signerFor, type Chain , codeOf } from '../protocol/fixtures.js';
 
 const ORIGIN = 'registry.example/log';
 const K1 = ed25519NoteSigner(ORIGIN, new Uint8Array(32).fill(21));
@@ -310,6 +310,20 @@ describe('times: a checkpoint key is chosen only once the reading, log and block
     expectInvalid(over, [['checkpoint', 'CLOCK_SKEW']]);
     expect(get(over, 'checkpoint').message).toMatch(/301 s after the log received it/);
     expect((await readingBundle(c, { iat: received + DEFAULT_MAX_SKEW_SECONDS + 1 }, { maxClockSkewSeconds: 600 })).valid).toBe(true);
+  });
+
+  it("the trust file's clockSkewSeconds sets the allowance (the gateway publishes it in GET /v1/trust); the option overrides it", async () => {
+    const c = await makeChain();
+    const received = Math.floor(RECEIVED_MS / 1000);
+    const r = await signReading(c.device, sensorClaims(c, 1, { iat: received + 600 }));
+    const b = await bundleFor([entryOf(1, r, c.deviceCert.certRef, RECEIVED_MS)], 0, { certificates: [c.deviceCert.bytes, c.agencyCert.bytes], signer: K2 });
+    const trust = (extra: Record<string, unknown>) =>
+      parseTrust({ roots: [{ certificate: toBase64(c.rootCert.bytes) }], checkpointKeys: rotated, origin: ORIGIN, ...extra });
+    expectInvalid(verifyBundle(b, trust({})), [['checkpoint', 'CLOCK_SKEW']]);
+    expect(trust({ clockSkewSeconds: 900 }).clockSkewSeconds).toBe(900);
+    expect(verifyBundle(b, trust({ clockSkewSeconds: 900 })).valid).toBe(true);
+    expectInvalid(verifyBundle(b, trust({ clockSkewSeconds: 900 }), { maxClockSkewSeconds: 300 }), [['checkpoint', 'CLOCK_SKEW']]);
+    for (const bad of [0, 86_401, 1.5, '900', null]) expect(await codeOf(() => trust({ clockSkewSeconds: bad }))).toBe('MALFORMED');
   });
 
   it('readings may be much older than their log time (kept while offline): no age bound', async () => {
