@@ -123,6 +123,9 @@ export async function onboardFleet(o: {
   gateway: GatewayEndpoint; agency: Agency; agencyKeyFile: string; agencyCertFile: string; count: number; kinds: DeviceKind[]; alg?: Alg; out: string;
   onDevice?: (i: number, d: Onboarded) => void;
 }): Promise<FleetManifest> {
+  // Read an existing manifest first: one that is not a manifest stops the command before any device is registered.
+  const path = join(o.out, MANIFEST_NAME);
+  const earlier = existsSync(path) ? readManifest(path).devices : [];
   await o.agency.registerSelf(o.gateway.httpUrl);
   const checkpointVerifierKey = o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl));
   const gateway = { ...o.gateway, aud: o.gateway.aud ?? (await gatewayIdOf(o.gateway.httpUrl)), checkpointVerifierKey };
@@ -135,8 +138,6 @@ export async function onboardFleet(o: {
   }
   // Onboarding again into the same directory adds to its fleet: the devices already listed stay listed (each state
   // file carries its own gateway and agency; the manifest's are those of the latest onboarding).
-  const path = join(o.out, MANIFEST_NAME);
-  const earlier = existsSync(path) ? readManifest(path).devices : [];
   const manifest: FleetManifest = {
     version: 1,
     gateway,

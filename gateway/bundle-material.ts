@@ -55,9 +55,10 @@ function registryMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
       const candidates = [registry.certificateByRef(ref), registry.deviceById(rev.claims.sub)?.cert, registry.agencyById(rev.claims.sub)?.cert];
       const revoked = candidates.find((c): c is DecodedCertificate => c !== undefined && namesCertificate(ref, c));
       if (!revoked) return { certificates: [], revocations: [] };
+      // No revocations: revoking only restricts, so an issuer revoked or expired since may still revoke (the gateway
+      // takes it, and verify-registry-event.ts does not ask).
       if (revoked.claims.role !== 'device') return of([revoked], []);
-      const agency = agencyByRef();
-      return of([revoked, ...agency], agency);
+      return of([revoked, ...agencyByRef()], []);
     }
   } catch {
     /* a payload that does not decode: no material */

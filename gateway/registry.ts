@@ -56,6 +56,8 @@ export class Registry {
   /** Holder keys (hex kid) with a certificate revoked for keyCompromise. */
   private compromised = new Map<string, DecodedRevocation>();
   private readonly writes = new Map<string, Promise<void>>();
+  /** How far ahead of the gateway's clock a revocation's iat may be (config clockSkewSeconds, as the offline verifier allows). */
+  clockSkewSeconds = 300;
   /** Throws while writes may not be taken (the gateway: while its store recovers from a failure, reload included). */
   writeGuard: () => void = () => {};
   /** Set while load() rebuilds the view: writes wait for it, and it waits for the writes already running. */
@@ -187,7 +189,7 @@ export class Registry {
       if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
       const issuerKey = this.issuerKeyFor(target, rev);
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
-      if (rev.claims.iat > now + 300) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
+      if (rev.claims.iat > now + this.clockSkewSeconds) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
       if (prior) assertStricter(rev, prior.rev);
       const signerRef = target.claims.role === 'device' ? this.agenciesByKid.get(toHex(target.issuerKid))?.cert.certRef : undefined;
       // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.

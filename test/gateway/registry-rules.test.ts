@@ -226,3 +226,34 @@ describe('registry: a revocation is in force once submitted', () => {
     expect((await pending).status).toBe(201);
   });
 });
+
+describe('registry: revocation entries verify offline as the gateway took them', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, clockSkewSeconds: 60 });
+  });
+  afterAll(() => t.stop());
+
+  test("a device revoked by its agency after the root revoked the agency: taken, and the entry's bundle is valid", async () => {
+    const g = await t.pki.agency('closing.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 5, 'cessationOfOperation')).status).toBe(201);
+    const r = await postRevocation(t, g, d.cert, nowS() - 5, 'decommissioned');
+    expect(r.status).toBe(201);
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${r.body.index}/bundle` });
+    const trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+    const verdict = verifyBundle(decodeProofBundle(new Uint8Array(raw.rawPayload)), trust);
+    expect(verdict.checks.filter((x) => x.status === 'fail')).toEqual([]);
+    expect(verdict.valid).toBe(true);
+  });
+
+  test("CLAIM_INVALID: a revocation dated beyond the gateway's clockSkewSeconds (60 s here), as the offline check would fail it", async () => {
+    const g = await t.pki.agency('ahead.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const bytes = await createRevocation(g.signer, d.cert, { reason: 'decommissioned', revokedFrom: nowS(), iat: nowS() + 200 });
+    const r = await post(t.gw, '/v1/revocations', { revocation: toBase64(bytes) });
+    expect([r.status, r.body.code]).toEqual([422, 'CLAIM_INVALID']);
+  });
+});

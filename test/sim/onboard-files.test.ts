@@ -43,6 +43,8 @@ describe('onboarding again into the same directory', () => {
     writeFileSync(join(out, MANIFEST_NAME), '{"something": "else"}\n');
     await expect(onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'k', agencyCertFile: 'c', count: 1, kinds: ['water-meter'], out })).rejects.toThrow(/not a fleet manifest/);
     expect(readFileSync(join(out, MANIFEST_NAME), 'utf8')).toBe('{"something": "else"}\n');
+    // refused before any device was made or registered: no state or key file beside it
+    expect(readdirSync(out)).toEqual([MANIFEST_NAME]);
   });
 });
 
