@@ -238,10 +238,12 @@ export class Ledger extends LedgerQueries {
       for (let i = 0; i < n; i++) room += inputs[i]!.payload.length + ENTRY_OVERHEAD;
       let data = new Uint8Array(room);
       let at = 0;
+      let latest = now;
       for (let i = 0; i < n; i++) {
         const inp = inputs[i]!;
         const index = first + i;
         const receivedAtMs = inp.receivedAtMs ?? now;
+        if (receivedAtMs > latest) latest = receivedAtMs;
         const bytes = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
         if (at + bytes.length > data.length) { // only if ENTRY_OVERHEAD were too small
           const bigger = new Uint8Array(2 * data.length + bytes.length);
@@ -258,7 +260,10 @@ export class Ledger extends LedgerQueries {
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
       const height = this.#tipHeight + 1;
-      const header = encodeBlockHeader({ height, prevHash: this.#tipHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs: now });
+      // Never dated before an entry it holds (a verifier checks receivedAt <= block time): a clock stepped back between
+      // an entry's arrival and its block would otherwise leave that entry's bundles failing for good.
+      const timeMs = latest;
+      const header = encodeBlockHeader({ height, prevHash: this.#tipHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs });
       const blockHash = nodeSha256(header);
       const state = encodeState({ treeSize, frontier: this.#tree.frontier(), height, blockHash });
       const tiles = this.#tree.flush();
@@ -266,7 +271,7 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
       const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
-        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs: now, meta: inputs, data, ends, leaves, tiles, state }));
+        .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
     } catch (err) {

@@ -177,3 +177,21 @@ describe('ledger hasher', () => {
     }
   });
 });
+
+describe('a block is never dated before an entry it holds', () => {
+  it("a clock stepped back between an entry's arrival and its block: the block takes the latest receivedAt", async () => {
+    const { decodeBlockHeader } = await import('../../protocol/bundle.js');
+    let clock = 5_000;
+    const ledger = await Ledger.open({ dir: await tempDir(), origin: ORIGIN, signer, sync: false, clock: () => clock });
+    try {
+      await ledger.appendBlock([{ ...reading(0), receivedAtMs: 9_000 }, { ...reading(1), receivedAtMs: 7_000 }]);
+      expect(decodeBlockHeader((await ledger.proofBundle(0)).blockHeader).timeMs).toBe(9_000);
+      clock = 20_000;
+      await ledger.appendBlock([{ ...reading(2), receivedAtMs: 12_000 }]);
+      expect(decodeBlockHeader((await ledger.proofBundle(2)).blockHeader).timeMs).toBe(20_000);
+      await expectWhole(ledger, 3);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
