@@ -439,9 +439,7 @@ export class Pipeline {
    * the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue is judged as it came.
    */
   private checkClock(iat: number, receivedAtMs: number): void {
-    const now = Math.floor(receivedAtMs / 1000);
-    if (iat > now + this.opts.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - now} s in the future (limit ${this.opts.clockSkewSeconds} s)`, 'claims.iat');
-    if (iat < now - this.opts.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${now - iat} s old (limit ${this.opts.maxReadingAgeSeconds} s)`, 'claims.iat');
+    assertReadingClock(iat, Math.floor(receivedAtMs / 1000), this.opts);
   }
 
   private lane(deviceId: string): DeviceLane {
@@ -499,4 +497,10 @@ function removePending(pending: PendingEntry[], entry: PendingEntry): void {
 function rejectWith(err: unknown, seq: number | null): Outcome {
   if (err instanceof OriginProofError) return { ok: false, error: err, seq };
   return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
+}
+
+/** CLOCK_SKEW unless `iat` is at most clockSkewSeconds ahead of `nowS` and at most maxReadingAgeSeconds behind it. */
+export function assertReadingClock(iat: number, nowS: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): void {
+  if (iat > nowS + limits.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - nowS} s in the future (limit ${limits.clockSkewSeconds} s)`, 'claims.iat');
+  if (iat < nowS - limits.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${nowS - iat} s old (limit ${limits.maxReadingAgeSeconds} s)`, 'claims.iat');
 }

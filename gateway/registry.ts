@@ -356,8 +356,13 @@ export class Registry {
       const r = status === 'revoked' ? d.revocation! : d.agency.revocation!;
       fail('CERT_REVOKED', `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})`, path);
     }
-    if (status === 'not-yet-valid') fail('CERT_NOT_YET_VALID', `certificate not valid yet at ${at}`, path);
-    if (status === 'expired') fail('CERT_EXPIRED', `certificate expired at ${at}`, path);
+    this.assertChainValidAt(d, at, path);
+  }
+
+  /** The device's and its agency's certificates valid at `at`, and their root still trusted then (not revocation). */
+  assertChainValidAt(d: DeviceRecord, at: number, path = 'certificate'): void {
+    if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) fail('CERT_NOT_YET_VALID', `certificate not valid yet at ${at}`, path);
+    if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) fail('CERT_EXPIRED', `certificate expired at ${at}`, path);
     const anchor = this.anchorFor(d.agency);
     if (!anchor) fail('CHAIN_INVALID', 'the root of this device is no longer trusted', path);
     if (anchor.notBefore !== undefined && at < anchor.notBefore) fail('CERT_NOT_YET_VALID', 'the root trust anchor is not valid yet at that time', path);

@@ -22,8 +22,9 @@ import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
 import { bundleMaterial } from '../../bundle-material.js';
+import { assertReadingClock } from '../../pipeline.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
-import type { DeviceRecord, Registry } from '../../registry.js';
+import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
@@ -153,7 +154,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
   }));
   checks.set('chain', run('chain', () => {
-    chainValidAt(deps.registry, device, iat);
+    deps.registry.assertChainValidAt(device, iat);
     return `${device.deviceId} <- ${device.agency.cert.claims.sub} <- trusted root, valid at ${iat}`;
   }));
   checks.set('revocation', run('revocation', () => {
@@ -168,23 +169,11 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
     if (!profile || !profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
     if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
-    const now = Math.floor(deps.now() / 1000);
-    if (iat > now + deps.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - now} s in the future (limit ${deps.clockSkewSeconds} s)`, 'claims.iat');
-    if (iat < now - deps.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${now - iat} s old (limit ${deps.maxReadingAgeSeconds} s)`, 'claims.iat');
+    assertReadingClock(iat, Math.floor(deps.now() / 1000), deps);
     if (lastSeq !== undefined && claims.seq <= lastSeq) fail('REPLAY', `sequence number ${claims.seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
     return `reading ${claims.seq} of device ${device.deviceId} is well formed; no raw biometric data; type ${type} allowed; firmware as certified; dated within the clock limits; sequence number above the last accepted one`;
   }));
   for (const name of ['inclusion', 'checkpoint', 'consistency'] as const) checks.set(name, skip(name, NOT_LOGGED));
   record.agency = device.agency.cert.claims.sub;
   return verdictOf(checks, NOT_LOGGED, record);
-}
-
-/** The device and agency certificates valid at `at` and the root still trusted then (revocation is its own check). */
-function chainValidAt(registry: Registry, d: DeviceRecord, at: number): void {
-  if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) fail('CERT_NOT_YET_VALID', `certificate not valid yet at ${at}`, 'certificate');
-  if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) fail('CERT_EXPIRED', `certificate expired at ${at}`, 'certificate');
-  const anchor = registry.anchorFor(d.agency);
-  if (!anchor) fail('CHAIN_INVALID', 'the root of this device is no longer trusted', 'certificate');
-  if (anchor.notBefore !== undefined && at < anchor.notBefore) fail('CERT_NOT_YET_VALID', 'the root trust anchor is not valid yet at that time', 'certificate');
-  if (anchor.notAfter !== undefined && at >= anchor.notAfter) fail('CERT_EXPIRED', 'the root trust anchor has expired at that time', 'certificate');
 }
