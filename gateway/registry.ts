@@ -351,10 +351,11 @@ export class Registry {
 
   /** Throws the code matching deviceStatus when the device may not act at `at`. */
   assertDeviceUsableAt(d: DeviceRecord, at: number, path = 'certificate'): void {
-    const status = this.deviceStatus(d, at);
-    if (status === 'revoked' || status === 'agency-revoked') {
-      const r = status === 'revoked' ? d.revocation! : d.agency.revocation!;
-      fail('CERT_REVOKED', `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})`, path);
+    // deviceStatus's order (revocation first), without working out the windows twice: this runs twice per reading.
+    const own = inEffect(d.revocation, at);
+    if (own || inEffect(d.agency.revocation, at)) {
+      const r = own ? d.revocation! : d.agency.revocation!;
+      fail('CERT_REVOKED', `${own ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})`, path);
     }
     this.assertChainValidAt(d, at, path);
   }
