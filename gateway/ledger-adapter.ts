@@ -12,7 +12,7 @@ import { nodeMerkleHasher } from '../ledger/hasher.js';
 import type { NoteSigner } from '../protocol/checkpoint.js';
 import type { OriginProofError } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type EntryType } from '../protocol/log-entry.js';
-import type { AppendedEntry, ReadingInput, ReadingLog } from './pipeline.js';
+import type { AppendedEntry, ReadingInput, ReadingLog } from './reading-log.js';
 import type { RegistryLog } from './registry.js';
 import { FailStopBackend, storageError } from './storage/fail-stop-backend.js';
 

@@ -5,45 +5,21 @@
  * validity and revocation at the reading's time, reading type, firmware, signature (worker threads), clock,
  * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
  */
-import { LastProtectedHeader, sigStructure } from '../protocol/cose-sign1.js';
 import { OriginProofError, fail } from '../protocol/errors.js';
-import { checkReading, openReading, type OpenedReading } from '../protocol/reading.js';
+import { openReading } from '../protocol/reading.js';
 import { bytesEqual } from '../protocol/bytes.js';
-import type { Alg } from '../protocol/algorithms.js';
-import { encodeReceiptTransient, encodeRejection, type Receipt } from '../protocol/receipt.js';
+import { encodeReceiptTransient, encodeRejection } from '../protocol/receipt.js';
 import type { VerifyPool, VerifyRequest } from './crypto/verify-pool.js';
-import type { Registry, DeviceRecord } from './registry.js';
+import type { Registry } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import { Fifo } from './fifo.js';
 import { storageError } from './storage/fail-stop-backend.js';
+import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
+import { assertReadingClock, checkReadingPolicy } from './reading-policy.js';
+import type { ReadingLog } from './reading-log.js';
 
-export interface AppendedEntry {
-  index: number;
-  leafHash: Uint8Array;
-  receivedAtMs: number;
-  checkpoint: string;
-}
-
-/** One accepted reading for the log. The log reads it again when its block is written: a fresh object each time. */
-export interface ReadingInput {
-  type: number;
-  payload: Uint8Array;
-  certRef: Uint8Array;
-  receivedAtMs: number;
-  deviceId: string;
-  seq: number;
-}
-
-/** What the pipeline needs from the ledger. */
-export interface ReadingLog {
-  /** Append; `done` is called once (never synchronously): with the entry once its block is durable, or an error. */
-  submit(input: ReadingInput, done: (err: unknown, entry?: AppendedEntry) => void): void;
-  lastSeq(deviceId: string): Promise<number | undefined>;
-  /** The stored reading for (device, seq), to answer a resend with its original receipt. */
-  findBySeq(deviceId: string, seq: number): Promise<{ payload: Uint8Array; index: number; receivedAtMs: number; certRef: Uint8Array; leafHash: Uint8Array } | undefined>;
-  latestCheckpoint(): string | undefined;
-}
+export type { Outcome } from './device-lane.js';
 
 export interface PipelineOptions {
   maxReadingBytes: number;
@@ -54,58 +30,6 @@ export interface PipelineOptions {
   now?: () => number; // ms
   /** A reading left the queue and fewer than the high-water mark are parked (the broker reads waiting devices again). */
   onSpace?: () => void;
-}
-
-export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: false; error: OriginProofError; seq: number | null };
-
-/** One reading between its arrival and its outcome, in its device's lane. */
-interface Job {
-  deviceId: string;
-  seq: number;
-  iat: number;
-  bytes: Uint8Array;
-  device: DeviceRecord;
-  receivedAtMs: number;
-  generation: number;
-  /** The signature check's result: undefined while the worker has it. */
-  sig: boolean | undefined;
-  sigError: unknown;
-  /** Signature and clock passed (checked once, before the lane's sequence state is loaded). */
-  prechecked: boolean;
-  /** When the reading was taken (pipeline latency metric). */
-  t0: number;
-  /** Who gets the outcome: a `process()` caller, or (null) the pipeline's own `finish`, which answers the device. */
-  done: ((outcome: Outcome) => void) | null;
-}
-
-/** A reading admitted and on its way into a block; resends of the same envelope meanwhile wait for its receipt. */
-interface PendingEntry {
-  seq: number;
-  bytes: Uint8Array;
-  followers: Job[] | null;
-}
-
-interface DeviceLane {
-  deviceId: string;
-  /** Highest sequence number admitted (in a block or on its way there). */
-  lastSeq: number | undefined;
-  /**
-   * lastSeq is known. Cleared when an append fails: lastSeq counted readings that are not stored, so it is read
-   * again from the store once none of the lane's appends is in flight (admission waits until then).
-   */
-  loaded: boolean;
-  /** Waiting for the store (first load of lastSeq, or a resend's lookup): later readings wait behind it. */
-  busy: boolean;
-  /** Readings in arrival order; the head is admitted once its signature result is in. */
-  jobs: Fifo<Job>;
-  /**
-   * Readings admitted but not yet in a block, in admission order (so they leave from the front): a resend waits for
-   * the same receipt. An array, not a Map by seq: a device has a few at most, and a Map's table was reallocated at
-   * almost every insert or delete, each table then living long enough to be promoted to the old generation.
-   */
-  pending: PendingEntry[];
-  /** The device's last protected header (alg, content type, kid), decoded: the same on all its readings. */
-  header: LastProtectedHeader;
 }
 
 const ACCEPTED: Promise<void> = Promise.resolve();
@@ -271,7 +195,7 @@ export class Pipeline {
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
       if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
-      request = this.checkPolicy(opened, device);
+      request = checkReadingPolicy(this.registry, opened, device);
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
       job = { deviceId, seq, iat: opened.claims.iat, bytes, device, receivedAtMs, generation, sig: undefined, sigError: undefined, prechecked: false, t0, done };
     } catch (err) {
@@ -415,25 +339,6 @@ export class Pipeline {
       });
   }
 
-  /** Everything but the signature, synchronously; returns the Sig_structure job for the worker pool. */
-  private checkPolicy(opened: OpenedReading, device: DeviceRecord): { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } {
-    // Validity and revocation of the device and its agency at iat (the registry holds both revocations).
-    this.registry.assertDeviceUsableAt(device, opened.claims.iat);
-    let captured: { alg: Alg; publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array } | undefined;
-    // checkReading runs every claim check; the signature itself is captured here and checked off-thread.
-    checkReading(opened, device.cert, {
-      verifier: (alg, publicKey, message, signature) => {
-        captured = { alg, publicKey, message, signature };
-        return true;
-      },
-    });
-    if (!captured) {
-      const s = opened.sign1;
-      captured = { alg: device.cert.holderKey.alg, publicKey: device.cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
-    }
-    return captured;
-  }
-
   /**
    * Against the time the reading arrived (its entry's receivedAt), not when its turn came: an offline verifier checks
    * the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue is judged as it came.
@@ -444,10 +349,7 @@ export class Pipeline {
 
   private lane(deviceId: string): DeviceLane {
     let lane = this.lanes.get(deviceId);
-    if (!lane) {
-      lane = { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader() };
-      this.lanes.set(deviceId, lane);
-    }
+    if (!lane) this.lanes.set(deviceId, (lane = createLane(deviceId)));
     return lane;
   }
 
@@ -482,25 +384,3 @@ export class Pipeline {
   }
 }
 
-function findPending(pending: readonly PendingEntry[], seq: number): PendingEntry | undefined {
-  for (let i = 0; i < pending.length; i++) if (pending[i]!.seq === seq) return pending[i];
-  return undefined;
-}
-
-/** Entries leave in admission order, so almost always from the front. */
-function removePending(pending: PendingEntry[], entry: PendingEntry): void {
-  const i = pending.indexOf(entry);
-  if (i === 0) pending.shift();
-  else if (i > 0) pending.splice(i, 1);
-}
-
-function rejectWith(err: unknown, seq: number | null): Outcome {
-  if (err instanceof OriginProofError) return { ok: false, error: err, seq };
-  return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
-}
-
-/** CLOCK_SKEW unless `iat` is at most clockSkewSeconds ahead of `nowS` and at most maxReadingAgeSeconds behind it. */
-export function assertReadingClock(iat: number, nowS: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): void {
-  if (iat > nowS + limits.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - nowS} s in the future (limit ${limits.clockSkewSeconds} s)`, 'claims.iat');
-  if (iat < nowS - limits.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${nowS - iat} s old (limit ${limits.maxReadingAgeSeconds} s)`, 'claims.iat');
-}

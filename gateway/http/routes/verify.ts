@@ -22,7 +22,7 @@ import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
 import { bundleMaterial } from '../../bundle-material.js';
-import { assertReadingClock } from '../../pipeline.js';
+import { assertReadingClock } from '../../reading-policy.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
 import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';

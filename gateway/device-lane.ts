@@ -1,0 +1,82 @@
+/**
+ * A device's lane in the pipeline: its readings in arrival order, its sequence state, and the readings admitted and
+ * on their way into a block (pipeline.ts admits from it). Plus the outcome every reading ends with.
+ */
+import { LastProtectedHeader } from '../protocol/cose-sign1.js';
+import { OriginProofError } from '../protocol/errors.js';
+import type { Receipt } from '../protocol/receipt.js';
+import { Fifo } from './fifo.js';
+import type { DeviceRecord } from './registry.js';
+
+export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: false; error: OriginProofError; seq: number | null };
+
+/** One reading between its arrival and its outcome, in its device's lane. */
+export interface Job {
+  deviceId: string;
+  seq: number;
+  iat: number;
+  bytes: Uint8Array;
+  device: DeviceRecord;
+  receivedAtMs: number;
+  generation: number;
+  /** The signature check's result: undefined while the worker has it. */
+  sig: boolean | undefined;
+  sigError: unknown;
+  /** Signature and clock passed (checked once, before the lane's sequence state is loaded). */
+  prechecked: boolean;
+  /** When the reading was taken (pipeline latency metric). */
+  t0: number;
+  /** Who gets the outcome: a `process()` caller, or (null) the pipeline's own `finish`, which answers the device. */
+  done: ((outcome: Outcome) => void) | null;
+}
+
+/** A reading admitted and on its way into a block; resends of the same envelope meanwhile wait for its receipt. */
+export interface PendingEntry {
+  seq: number;
+  bytes: Uint8Array;
+  followers: Job[] | null;
+}
+
+export interface DeviceLane {
+  deviceId: string;
+  /** Highest sequence number admitted (in a block or on its way there). */
+  lastSeq: number | undefined;
+  /**
+   * lastSeq is known. Cleared when an append fails: lastSeq counted readings that are not stored, so it is read
+   * again from the store once none of the lane's appends is in flight (admission waits until then).
+   */
+  loaded: boolean;
+  /** Waiting for the store (first load of lastSeq, or a resend's lookup): later readings wait behind it. */
+  busy: boolean;
+  /** Readings in arrival order; the head is admitted once its signature result is in. */
+  jobs: Fifo<Job>;
+  /**
+   * Readings admitted but not yet in a block, in admission order (so they leave from the front): a resend waits for
+   * the same receipt. An array, not a Map by seq: a device has a few at most, and a Map's table was reallocated at
+   * almost every insert or delete, each table then living long enough to be promoted to the old generation.
+   */
+  pending: PendingEntry[];
+  /** The device's last protected header (alg, content type, kid), decoded: the same on all its readings. */
+  header: LastProtectedHeader;
+}
+
+export function createLane(deviceId: string): DeviceLane {
+  return { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader() };
+}
+
+export function findPending(pending: readonly PendingEntry[], seq: number): PendingEntry | undefined {
+  for (let i = 0; i < pending.length; i++) if (pending[i]!.seq === seq) return pending[i];
+  return undefined;
+}
+
+/** Entries leave in admission order, so almost always from the front. */
+export function removePending(pending: PendingEntry[], entry: PendingEntry): void {
+  const i = pending.indexOf(entry);
+  if (i === 0) pending.shift();
+  else if (i > 0) pending.splice(i, 1);
+}
+
+export function rejectWith(err: unknown, seq: number | null): Outcome {
+  if (err instanceof OriginProofError) return { ok: false, error: err, seq };
+  return { ok: false, error: new OriginProofError('UNAVAILABLE', 'internal error while admitting the reading; resend it', { cause: err }), seq };
+}

@@ -1,0 +1,43 @@
+/**
+ * The pipeline's checks of one reading that need no store: everything but the signature (run synchronously on
+ * arrival, the signature captured for the verify workers) and the clock bound (once the signature is in).
+ */
+import type { Alg } from '../protocol/algorithms.js';
+import { sigStructure } from '../protocol/cose-sign1.js';
+import { fail } from '../protocol/errors.js';
+import { checkReading, type OpenedReading } from '../protocol/reading.js';
+import type { DeviceRecord, Registry } from './registry.js';
+
+export interface SignatureJob {
+  alg: Alg;
+  publicKey: Uint8Array;
+  message: Uint8Array;
+  signature: Uint8Array;
+}
+
+/**
+ * Everything but the signature: the device's and its agency's validity and revocation at iat (the registry holds
+ * both revocations), then every claim check of checkReading. Returns the Sig_structure job for the worker pool.
+ */
+export function checkReadingPolicy(registry: Registry, opened: OpenedReading, device: DeviceRecord): SignatureJob {
+  registry.assertDeviceUsableAt(device, opened.claims.iat);
+  let captured: SignatureJob | undefined;
+  // checkReading runs every claim check; the signature itself is captured here and checked off-thread.
+  checkReading(opened, device.cert, {
+    verifier: (alg, publicKey, message, signature) => {
+      captured = { alg, publicKey, message, signature };
+      return true;
+    },
+  });
+  if (!captured) {
+    const s = opened.sign1;
+    captured = { alg: device.cert.holderKey.alg, publicKey: device.cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
+  }
+  return captured;
+}
+
+/** CLOCK_SKEW unless `iat` is at most clockSkewSeconds ahead of `nowS` and at most maxReadingAgeSeconds behind it. */
+export function assertReadingClock(iat: number, nowS: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): void {
+  if (iat > nowS + limits.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - nowS} s in the future (limit ${limits.clockSkewSeconds} s)`, 'claims.iat');
+  if (iat < nowS - limits.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${nowS - iat} s old (limit ${limits.maxReadingAgeSeconds} s)`, 'claims.iat');
+}
