@@ -11,8 +11,9 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { fromHex, deviceIdFromKey, publicKey, createConnectToken, signReading, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, type Alg } from '../protocol/index.js';
-import { nodeSigner } from './node-signer.js';
+import { fromHex, deviceIdFromKey, publicKey, createConnectToken, signReading, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, parseVerifierKey, type Alg } from '../protocol/index.js';
+import { nodeEd25519Verify, nodeSigner } from './node-signer.js';
+import { ReceiptAudit, emptyTally, type AnswerTally } from './receipt-audit.js';
 
 interface SetupMsg {
   type: 'setup';
@@ -22,6 +23,8 @@ interface SetupMsg {
   devices: { id: string; alg: Alg; secret: string }[];
   readingsPerDevice: number;
   firmware: string;
+  /** the gateway's checkpoint verifier key (GET /v1/log): every receipt is audited against it */
+  checkpointKey: string;
 }
 interface RunMsg {
   type: 'run';
@@ -36,33 +39,55 @@ interface RunMsg {
 interface Dev {
   id: string;
   socket: Socket;
-  /** PUBLISH frames (QoS 1, message id = seq mod 65535 + 1), made before the timed phase */
+  /** PUBLISH frames (QoS 1, message id = seq mod 65535 + 1), made before the timed phase; frames[seq - 1] */
   frames: Buffer[];
+  /** the signed readings the frames carry, envelopes[seq - 1] (for the receipt audit) */
+  envelopes: Uint8Array[];
   next: number;
+  /** by seq: when the reading was due (paced: its slot in the schedule; otherwise when it was written) */
   sentAt: Float64Array;
+  /** by seq: 0 unanswered, 1 receipt, 2 rejection */
+  answer: Uint8Array;
+  /** by seq: the receipt's bytes, kept until the phase's audit */
+  receipt: (Uint8Array | undefined)[];
 }
 
 const devices: Dev[] = [];
 let latencies: number[] = [];
-let receipts = 0;
-const rejected = new Map<string, number>();
+let tally: AnswerTally = emptyTally();
+/** The seqs the running phase sends (the same for every device). */
+let phaseLo = 1, phaseHi = 0;
 let onAnswer: () => void = () => {};
+/** Fails the running phase (a device's connection closed under it). */
+let onLost: (err: Error) => void = () => {};
+let exiting = false;
+/** The first connection lost since setup: every later phase fails with it. */
+let lost: Error | undefined;
+let audit: ReceiptAudit | undefined;
 
 function send(msg: unknown): void {
   process.send!(msg);
 }
 
 /** Connect one device: CONNECT, wait for CONNACK 0, SUBSCRIBE to its answer topics, wait for SUBACK. */
-function connectDevice(url: URL, ca: string | undefined, id: string, token: Uint8Array, frames: Buffer[]): Promise<Dev> {
+function connectDevice(url: URL, ca: string | undefined, id: string, token: Uint8Array, frames: Buffer[], envelopes: Uint8Array[]): Promise<Dev> {
   return new Promise((resolve, reject) => {
     const host = url.hostname;
     const port = Number(url.port);
     // mqtts: node:tls with the gateway's certificate checked against `ca` (writes before the handshake wait for it)
     const socket: Socket = url.protocol === 'mqtts:' ? tlsConnect({ host, port, ca, servername: 'localhost' }).setNoDelay(true) : tcpConnect({ host, port, noDelay: true });
     const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const dev: Dev = { id, socket, frames, next: 0, sentAt: new Float64Array(frames.length + 1) };
+    const n = frames.length + 1;
+    const dev: Dev = { id, socket, frames, envelopes, next: 0, sentAt: new Float64Array(n), answer: new Uint8Array(n), receipt: new Array<Uint8Array | undefined>(n) };
     const receiptsAt = receiptsTopic(id);
     socket.on('error', reject);
+    // A connection lost once connected fails the phase: its readings would never be answered.
+    socket.on('close', () => {
+      if (exiting) return;
+      lost ??= new Error(`device ${id}: connection closed by the gateway`);
+      reject(lost); // still connecting
+      onLost(lost);
+    });
     socket.on('data', (chunk) => parser.parse(chunk));
     parser.on('error', reject);
     parser.on('packet', (p: Packet) => {
@@ -74,14 +99,25 @@ function connectDevice(url: URL, ca: string | undefined, id: string, token: Uint
         resolve(dev);
       } else if (p.cmd === 'publish') {
         const payload = p.payload as Buffer;
+        const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+        let seq: number;
+        let kind: 1 | 2;
         if (p.topic === receiptsAt) {
-          const seq = readSeq(payload);
-          const at = seq > 0 && seq < dev.sentAt.length ? dev.sentAt[seq]! : 0;
-          if (at > 0) latencies.push(performance.now() - at);
-          receipts++;
+          seq = readSeq(payload);
+          kind = 1;
         } else {
-          const code = decodeRejection(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)).code;
-          rejected.set(code, (rejected.get(code) ?? 0) + 1);
+          const r = decodeRejection(bytes);
+          seq = r.seq ?? -1;
+          kind = 2;
+          tally.rejected[r.code] = (tally.rejected[r.code] ?? 0) + 1;
+        }
+        if (seq < phaseLo || seq > phaseHi) return void tally.unexpected++;
+        if (dev.answer[seq] !== 0) return void tally.duplicates++;
+        dev.answer[seq] = kind;
+        if (kind === 1) {
+          latencies.push(performance.now() - dev.sentAt[seq]!);
+          tally.receipts++;
+          dev.receipt[seq] = Uint8Array.from(bytes); // a copy: the payload is a view of the socket's read chunk
         }
         onAnswer();
       }
@@ -95,6 +131,7 @@ async function connectAll(m: SetupMsg): Promise<void> {
   const t = Math.floor(Date.now() / 1000);
   const firmware = fromHex(m.firmware);
   const url = new URL(m.mqttUrl);
+  audit = new ReceiptAudit(parseVerifierKey(m.checkpointKey), nodeEd25519Verify);
   const signStart = performance.now();
   const prepared = await Promise.all(
     m.devices.map(async (d) => {
@@ -102,18 +139,20 @@ async function connectAll(m: SetupMsg): Promise<void> {
       const deviceId = deviceIdFromKey(publicKey(d.alg, signer.publicKey));
       const topic = readingsTopic(d.id);
       const frames: Buffer[] = [];
+      const envelopes: Uint8Array[] = [];
       for (let s = 1; s <= m.readingsPerDevice; s++) {
         const bytes = await signReading(signer, { deviceId, seq: s, iat: t, firmware, body: { kind: 'sensor', type: 'temperature', value: 200 + (s % 50), scale: -1, unit: 'Cel' } });
+        envelopes.push(bytes);
         frames.push(mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(bytes), qos: 1, messageId: (s % 65535) + 1, retain: false, dup: false }));
       }
       const token = await createConnectToken(signer, { aud: 'originproof', iat: t, exp: t + 600 });
-      return { d, token, frames };
+      return { d, token, frames, envelopes };
     }),
   );
   const signMs = performance.now() - signStart;
   const connectStart = performance.now();
   for (let i = 0; i < prepared.length; i += 100) {
-    devices.push(...(await Promise.all(prepared.slice(i, i + 100).map((p) => connectDevice(url, m.ca, p.d.id, p.token, p.frames)))));
+    devices.push(...(await Promise.all(prepared.slice(i, i + 100).map((p) => connectDevice(url, m.ca, p.d.id, p.token, p.frames, p.envelopes)))));
   }
   send({ type: 'ready', signMs: Math.round(signMs), connectMs: Math.round(performance.now() - connectStart), connected: devices.length });
 }
@@ -129,48 +168,59 @@ function readSeq(p: Buffer): number {
 }
 
 async function run(m: RunMsg): Promise<void> {
-  latencies = [];
-  receipts = 0;
-  rejected.clear();
+  if (lost) throw lost;
   const total = devices.length * m.count;
+  latencies = [];
+  tally = emptyTally(total);
+  phaseLo = (devices[0]?.next ?? 0) + 1;
+  phaseHi = (devices[0]?.next ?? 0) + m.count;
   let answered = 0;
   let roundTarget = 0;
   let roundDone: (() => void) | null = null;
-  const done = new Promise<void>((resolve) => {
+  const done = new Promise<void>((resolve, reject) => {
     onAnswer = () => {
-      ++answered;
+      ++answered; // distinct readings answered (duplicates and strays are not counted here)
       if (roundDone && answered >= roundTarget) {
         roundDone();
         roundDone = null;
       }
       if (answered >= total) resolve();
     };
+    onLost = reject;
   });
+  done.catch(() => undefined); // awaited below; a loss during sending must not be unhandled meanwhile
   const start = performance.now();
   const cpu0 = process.cpuUsage();
-  const publishOne = (dev: Dev) => {
+  let maxLagMs = 0;
+  // `due`: when the reading was due. Paced, that is its slot in the schedule, not when the timer got to it: a
+  // latency taken from the write would leave out the time a late timer held it (coordinated omission).
+  const publishOne = (dev: Dev, due: number) => {
     const frame = dev.frames[dev.next++]!;
-    dev.sentAt[dev.next] = performance.now(); // seq = next after the increment
+    dev.sentAt[dev.next] = due; // seq = next after the increment
     dev.socket.write(frame);
   };
   if (m.rate === 0 && m.rounds) {
     for (let k = 0; k < m.count; k++) {
       roundTarget = (k + 1) * devices.length;
       const round = new Promise<void>((resolve) => (roundDone = resolve));
-      for (const dev of devices) publishOne(dev);
-      await round;
+      for (const dev of devices) publishOne(dev, performance.now());
+      await Promise.race([round, done]);
     }
   } else if (m.rate === 0) {
-    for (let k = 0; k < m.count; k++) for (const dev of devices) publishOne(dev);
+    for (let k = 0; k < m.count; k++) for (const dev of devices) publishOne(dev, performance.now());
   } else {
-    // paced: every 10 ms, send what is due so far, round-robin over the devices
+    // paced: reading i (0-based, round-robin over the devices) is due at start + i / rate; every 1 ms, send what is due
     let sent = 0;
     let di = 0;
-    await new Promise<void>((resolve) => {
+    const msPerReading = 1000 / m.rate;
+    await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        const due = Math.min(total, Math.round(((performance.now() - start) / 1000) * m.rate));
-        while (sent < due) {
-          publishOne(devices[di]!);
+        const now = performance.now();
+        while (sent < total) {
+          const due = start + sent * msPerReading;
+          if (due > now) break;
+          maxLagMs = Math.max(maxLagMs, now - due);
+          publishOne(devices[di]!, due);
           di = (di + 1) % devices.length;
           sent++;
         }
@@ -178,19 +228,33 @@ async function run(m: RunMsg): Promise<void> {
           clearInterval(timer);
           resolve();
         }
-      }, 10);
+      }, 1);
+      done.catch((err: unknown) => {
+        clearInterval(timer);
+        reject(err as Error);
+      });
     });
   }
   await done;
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
   const publisherCores = Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100) / 100;
+  // The audit, outside the timing: every receipt of the phase against its reading and the gateway's key.
+  for (const dev of devices) {
+    for (let seq = phaseLo; seq <= phaseHi; seq++) {
+      const r = dev.receipt[seq];
+      if (r) audit!.tallyCheck(tally, seq, dev.envelopes[seq - 1]!, r);
+      dev.receipt[seq] = undefined;
+    }
+  }
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 10) / 10;
-  send({ type: 'result', sent: total, receipts, rejected: Object.fromEntries(rejected), elapsedMs: Math.round(elapsedMs), perSec: Math.round((receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), publisherCores });
+  // nearest rank: the smallest latency with at least p of the sample at or below it
+  const pct = (p: number) => Math.round((latencies[Math.max(0, Math.ceil(latencies.length * p) - 1)] ?? 0) * 10) / 10;
+  send({ type: 'result', sent: total, receipts: tally.receipts, tally, elapsedMs: Math.round(elapsedMs), perSec: Math.round((tally.receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), maxSendLagMs: Math.round(maxLagMs * 10) / 10, publisherCores });
 }
 
 function disconnectAll(): Promise<void> {
+  exiting = true;
   const bye = mqttPacket.generate({ cmd: 'disconnect' });
   return Promise.all(devices.map((d) => new Promise<void>((resolve) => d.socket.end(bye, () => resolve())))).then(() => undefined);
 }

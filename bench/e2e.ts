@@ -19,6 +19,7 @@ import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { threads } from './report.js';
 import { quantile } from './stats.js';
+import { addTallies, tallyProblem, type AnswerTally } from './receipt-audit.js';
 
 /** One fleet: N devices of one algorithm, each its own MQTT connection, all connected at once. */
 export interface E2eFleet {
@@ -56,6 +57,9 @@ export interface E2eOptions {
   ed25519Library?: 'auto' | 'libsodium' | 'node';
   /** devices connect over MQTT over TLS (plain MQTT off) with this certificate, key and CA (PEM files) */
   tls?: BenchTls;
+  /** the checkpoint key receipts are audited against (default: the gateway's own, from GET /v1/log; another key
+   * makes every receipt fail the audit, which is how the audit itself is tested) */
+  auditKey?: string;
   log?: (line: string) => void;
 }
 
@@ -90,20 +94,29 @@ export interface E2eFleetResult {
    */
   rawVerifyFleetKeysPerSec: number | null;
   ratioFleetKeys: number | null;
-  /** EdDSA: raw single-core libsodium verification (what the gateway uses where it loads) and end to end / that */
+  /** EdDSA: raw single-core libsodium verification (what the gateway uses where it loads; median of three samples taken
+   * with `rawVerifySamples`) and end to end / that */
   rawSodiumPerSec: number | null;
+  rawSodiumSamples?: number[];
   ratioSodium: number | null;
   atMaxP99Ms: number;
-  /** at a fraction of the maximum rate: receipt latency, and the gateway's CPU time (all threads) per reading */
-  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number; gatewayCpuUsPerReading: number; gatewayThreadsUs: ThreadCpu | null } | null;
-  rejected: Record<string, number>;
-  /** the gateway's max RSS while this fleet ran */
+  /**
+   * At a fraction of the maximum rate: receipt latency, each taken from when its reading was due in the schedule (not
+   * when the publisher got to write it), the publisher's worst lag behind the schedule, and the gateway's CPU time
+   * (all threads) per reading.
+   */
+  paced: { ratePerSec: number; perSec: number; p50Ms: number; p95Ms: number; p99Ms: number; maxSendLagMs: number; gatewayCpuUsPerReading: number; gatewayThreadsUs: ThreadCpu | null } | null;
+  /** how the fleet's readings were answered, all phases (warm-up included): see receipt-audit.ts */
+  answers: AnswerTally;
+  /** what was wrong with the answers (rejections, missing, duplicate or invalid receipts), or null: a clean fleet */
+  answerProblem: string | null;
+  /** the gateway's peak RSS (MB, 10^6 bytes) while this fleet ran: its peak is reset as the fleet starts (Linux) */
   gatewayRssMb: number;
 }
 
 export interface E2eResult {
   fleets: E2eFleetResult[];
-  /** the gateway process's resident memory (its own process unless inProcess), max over the run */
+  /** the gateway process's peak resident memory (MB, 10^6 bytes; its own process unless inProcess) over the run */
   maxRssMb: number;
   /** the gateway's heap figures at the end of the run */
   heapAtEnd: string;
@@ -125,9 +138,13 @@ const RAW_SAMPLE_MS = 1000;
 const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
 const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
 
+/** How long a publisher step (setup, or one phase) may take before the run fails instead of hanging. */
+const PUBLISHER_STEP_TIMEOUT_MS = 300_000;
+
 class Publisher {
   private child: ChildProcess;
   private waiting: ((m: Record<string, unknown>) => void) | null = null;
+  private exited: Error | null = null;
   constructor() {
     this.child = fork(new URL('./e2e-publisher.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Record<string, unknown>) => {
@@ -135,10 +152,24 @@ class Publisher {
       this.waiting = null;
       w?.(m);
     });
+    this.child.on('exit', (code, signal) => {
+      this.exited = new Error(`the bench's publisher exited (${signal ?? code})`);
+      this.waiting?.({ type: 'error', message: this.exited.message });
+    });
   }
   ask(msg: unknown): Promise<Record<string, unknown>> {
+    if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
-      this.waiting = (m) => (m.type === 'error' ? reject(new Error(String(m.message))) : resolve(m));
+      const timer = setTimeout(() => {
+        this.waiting = null;
+        this.child.kill();
+        reject(new Error(`the bench's publisher did not finish ${(msg as { type: string }).type} within ${PUBLISHER_STEP_TIMEOUT_MS / 1000} s`));
+      }, PUBLISHER_STEP_TIMEOUT_MS);
+      this.waiting = (m) => {
+        clearTimeout(timer);
+        if (m.type === 'error') reject(new Error(String(m.message)));
+        else resolve(m);
+      };
       this.child.send(msg as object);
     });
   }
@@ -185,6 +216,10 @@ interface GatewayUnderTest {
   mqttUrl: string;
   ed25519Verifier: string;
   post: Post;
+  /** GET a JSON resource of the HTTP API */
+  getJson(path: string): Promise<Record<string, unknown>>;
+  /** Start a new peak for peakRss (Linux: /proc/<pid>/clear_refs); false where it cannot */
+  resetPeak(): Promise<boolean>;
   rss(): Promise<number>;
   /** peak resident memory since the process started (getrusage maxrss): catches peaks between samples */
   peakRss(): Promise<number>;
@@ -210,6 +245,24 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
   return { loop: us(a.loop, b.loop), workers: us(a.workers, b.workers), other: us(a.other, b.other) };
 }
 
+/** Reset a process's peak RSS (VmHWM) to its current RSS: `echo 5 > /proc/<pid>/clear_refs` (Linux 4.0+). */
+async function clearPeak(pid: string): Promise<boolean> {
+  return writeFile(`/proc/${pid}/clear_refs`, '5').then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A /proc/<pid>/status field in bytes (Linux), else null. */
+async function procStatusOf(pid: string, field: string): Promise<number | null> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
+  const m = text && new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+/** Bytes as MB (10^6 bytes), the unit of the issue's memory target and of every memory figure the bench reports. */
+export const toMB = (bytes: number): number => Math.round(bytes / 1e6);
+
 async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayUnderTest> {
   const gw: RunningGateway = await startGateway({
     dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'warn', verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers,
@@ -223,8 +276,10 @@ async function inProcessGateway(dir: string, opts: E2eOptions): Promise<GatewayU
       const r = await gw.app.inject({ method: 'POST', url, payload });
       return { status: r.statusCode, text: r.body };
     },
+    getJson: async (url) => (await gw.app.inject({ method: 'GET', url })).json(),
+    resetPeak: () => clearPeak('self'),
     rss: async () => process.memoryUsage().rss,
-    peakRss: async () => process.resourceUsage().maxRSS * 1024,
+    peakRss: async () => (await procStatusOf('self', 'VmHWM')) ?? process.resourceUsage().maxRSS * 1024,
     cpuSeconds: async () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
@@ -269,11 +324,7 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
   // ~15 ms with 1,000 sockets open (prom-client's default metrics list every handle and open fd), ~3% of it at a
   // 500 ms sampling interval. /metrics is the fallback elsewhere and is read once for the heap figures.
   const pid = child.pid!;
-  const procStatus = async (field: string): Promise<number | null> => {
-    const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
-    const m = text && new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
-    return m ? Number(m[1]) * 1024 : null;
-  };
+  const procStatus = (field: string) => procStatusOf(String(pid), field);
   const ticks = 100; // USER_HZ: /proc/<pid>/stat times are in clock ticks of 1/100 s on Linux
   const procCpu = async (): Promise<number | null> => {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
@@ -288,6 +339,8 @@ async function childGateway(dir: string, opts: E2eOptions): Promise<GatewayUnder
       const r = await fetch(`${urls.http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       return { status: r.status, text: await r.text() };
     },
+    getJson: async (path) => (await (await fetch(`${urls.http}${path}`)).json()) as Record<string, unknown>,
+    resetPeak: () => clearPeak(String(pid)),
     rss: async () => (await procStatus('VmRSS')) ?? metric('originproof_process_resident_memory_bytes'),
     peakRss: async () => (await procStatus('VmHWM')) ?? metric('originproof_process_peak_resident_memory_bytes'),
     heap: async () => {
@@ -331,25 +384,34 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const gw = opts.inProcess
     ? await inProcessGateway(dir, opts)
     : await childGateway(dir, opts);
+  // Peak RSS: the kernel's own high-water mark (VmHWM), restarted as each fleet starts so that a fleet's figure is its
+  // own peak (the gateway process is shared by the fleets); the run's peak is the highest of them. A 500 ms sampler
+  // of the current RSS is the fallback where VmHWM cannot be reset.
   let maxRss = 0;
-  let phase = 'setup';
-  const rssByPhase: Record<string, number> = {};
+  let sampledPeak = 0;
   let sampling = true;
   let heapAtEnd = '';
   const sampler = (async () => {
     while (sampling) {
-      const rss = await gw.rss().catch(() => 0);
-      maxRss = Math.max(maxRss, rss);
-      rssByPhase[phase] = Math.max(rssByPhase[phase] ?? 0, Math.round(rss / 1048576));
+      sampledPeak = Math.max(sampledPeak, await gw.rss().catch(() => 0));
       await new Promise((r) => setTimeout(r, 500));
     }
   })();
+  /** The peak since the last call (or since the process started), and a new peak started. */
+  const takePeak = async (): Promise<number> => {
+    const peak = Math.max(await gw.peakRss().catch(() => 0), sampledPeak);
+    maxRss = Math.max(maxRss, peak);
+    if (await gw.resetPeak()) sampledPeak = 0;
+    return peak;
+  };
+  const verifierKey = opts.auditKey ?? (await gw.getJson('/v1/log')).verifierKey;
+  if (typeof verifierKey !== 'string') throw new Error('GET /v1/log gave no verifierKey');
   const results: E2eFleetResult[] = [];
   try {
     for (const [k, fleet] of opts.fleets.entries()) {
       const name = algName(fleet.alg);
       const label = `${name}, ${fleet.devices.toLocaleString('en-US')} devices`;
-      phase = label;
+      await takePeak(); // what came before (setup, earlier fleets) is not this fleet's
       log(`e2e ${label}: onboarding...`);
       const devices = await makeFleet(gw.post, root, fleet.alg, fleet.devices, `agency-${k}-${name.toLowerCase()}.bench`);
       const pub = new Publisher();
@@ -358,13 +420,20 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const warm = Math.max(1, Math.floor(per * 0.1));
       const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
       const pacedCount = fleet.paced ? per - warm - maxCount : 0;
-      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, ...(opts.tls ? { ca: await readFile(opts.tls.caFile, 'utf8') } : {}), devices, readingsPerDevice: per, firmware: toHex(FIRMWARE) });
+      const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, ...(opts.tls ? { ca: await readFile(opts.tls.caFile, 'utf8') } : {}), devices, readingsPerDevice: per, firmware: toHex(FIRMWARE), checkpointKey: verifierKey });
       log(`e2e ${label}: ${ready.connected} connected in ${ready.connectMs} ms; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       // The warm-up goes round by round (one reading per device, then wait for the answers): sent at once, a device's
       // warm-up readings arrived in one TCP read and went to one verify worker together, so ~40% of the keys first
       // reached the other worker in the timed phase (a KeyObject import each, ~5% of a worker's time there).
-      await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true });
+      const warmup = await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true });
+      const sodium = fleet.alg === ALG_EDDSA;
       const rawVerifySamples = [nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS)];
+      const rawSodiumSamples: number[] = [];
+      const sampleSodium = () => {
+        const r = sodium ? sodiumVerifyRate(RAW_SAMPLE_MS) : null; // null: sodium-native does not load here
+        if (r !== null) rawSodiumSamples.push(r);
+      };
+      sampleSodium();
       const cpu0 = await gw.cpuSeconds();
       const threads0 = (await gw.threadCpu?.()) ?? null;
       mark(`${label} max`);
@@ -376,10 +445,11 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
       log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threads(maxThreads)}), publisher ${max.publisherCores}`);
       rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
-      const rawSodiumPerSec = fleet.alg === ALG_EDDSA ? sodiumVerifyRate(1000) : null;
+      sampleSodium();
       const rawVerifyFleetKeysPerSec = fleet.paced ? nodeVerifyRateOverKeys(fleet.alg, Math.min(devices.length, 1000), 1500) : null;
       let paced: E2eFleetResult['paced'] = null;
-      let pacedRejected: Record<string, number> = {};
+      let answers = warmup.tally as AnswerTally;
+      answers = addTallies(answers, max.tally as AnswerTally);
       if (fleet.paced) {
         const rate = Math.floor(maxPerSec * (opts.pacedFraction ?? 0.8));
         const pcpu0 = await gw.cpuSeconds();
@@ -389,23 +459,28 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
         mark(`${label} paced end`);
         const cpuPerReadingUs = Math.round((((await gw.cpuSeconds()) - pcpu0) / (devices.length * pacedCount)) * 1e6);
         const pacedThreads = perReading(pthreads0, (await gw.threadCpu?.()) ?? null, devices.length * pacedCount);
-        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms; gateway CPU ${cpuPerReadingUs} µs per reading${threads(pacedThreads)}, publisher ${p.publisherCores} cores`);
-        paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), gatewayCpuUsPerReading: cpuPerReadingUs, gatewayThreadsUs: pacedThreads };
-        pacedRejected = p.rejected as Record<string, number>;
+        log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms from each reading's slot in the schedule (publisher at most ${p.maxSendLagMs} ms behind it); gateway CPU ${cpuPerReadingUs} µs per reading${threads(pacedThreads)}, publisher ${p.publisherCores} cores`);
+        paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), maxSendLagMs: Number(p.maxSendLagMs), gatewayCpuUsPerReading: cpuPerReadingUs, gatewayThreadsUs: pacedThreads };
+        answers = addTallies(answers, p.tally as AnswerTally);
       }
       await pub.exit();
       rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
+      sampleSodium();
       const rawVerifyPerSec = quantile(rawVerifySamples);
+      const rawSodiumPerSec = rawSodiumSamples.length > 0 ? quantile(rawSodiumSamples) : null;
+      const answerProblem = tallyProblem(answers);
+      log(`e2e ${label}: answers ${answerProblem ? `NOT CLEAN: ${answerProblem}` : `clean (${answers.receipts} readings, each one valid receipt)`}`);
+      const gatewayRssMb = toMB(await takePeak());
       log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key (median of ${rawVerifySamples.join(', ')})` + (rawVerifyFleetKeysPerSec ? `, ${rawVerifyFleetKeysPerSec}/s over ${Math.min(devices.length, 1000)} keys` : ''));
       results.push({
         alg: name, devices: devices.length, readings: devices.length * maxCount, connected: Number(ready.connected), connectMs: Number(ready.connectMs),
         maxPerSec, gatewayCores: cores, gatewayCpuUsPerReading: Math.round((cpu / Number(max.receipts)) * 1e6), gatewayThreadsUs: maxThreads, publisherCores: Number(max.publisherCores), rawVerifyPerSec, rawVerifySamples, ratio: Math.round((maxPerSec / rawVerifyPerSec) * 100) / 100,
         rawVerifyFleetKeysPerSec, ratioFleetKeys: rawVerifyFleetKeysPerSec ? Math.round((maxPerSec / rawVerifyFleetKeysPerSec) * 100) / 100 : null,
-        rawSodiumPerSec, ratioSodium: rawSodiumPerSec ? Math.round((maxPerSec / rawSodiumPerSec) * 100) / 100 : null, atMaxP99Ms: Number(max.p99), paced,
-        rejected: { ...(max.rejected as Record<string, number>), ...pacedRejected }, gatewayRssMb: rssByPhase[label] ?? 0,
+        rawSodiumPerSec, ...(rawSodiumSamples.length > 0 ? { rawSodiumSamples } : {}), ratioSodium: rawSodiumPerSec ? Math.round((maxPerSec / rawSodiumPerSec) * 100) / 100 : null, atMaxP99Ms: Number(max.p99), paced,
+        answers, answerProblem, gatewayRssMb,
       });
     }
-    maxRss = Math.max(maxRss, await gw.peakRss());
+    await takePeak();
     if (gw.heap) heapAtEnd = await gw.heap().catch(() => '');
   } finally {
     sampling = false;
@@ -413,7 +488,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     await gw.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { fleets: results, maxRssMb: Math.round(maxRss / 1048576), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers, ed25519Verifier: gw.ed25519Verifier };
+  return { fleets: results, maxRssMb: toMB(maxRss), heapAtEnd, verifyWorkers: opts.verifyWorkers ?? DEFAULT_CONFIG.verifyWorkers, ed25519Verifier: gw.ed25519Verifier };
 }
 
 // Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--tls] [--in-process]

@@ -37,7 +37,9 @@ export interface LedgerBenchResult {
   appendPerCpuSec: number;
   /** Load average (1 min) when the append finished: other work on the machine slows the wall-clock figures. */
   loadAvg1: number;
+  /** Peak RSS (MB, 10^6 bytes) while appending: the kernel's high-water mark, reset as the append starts (Linux), else the samples' highest */
   rssMaxMB: number;
+  /** RSS every 50 blocks while appending (at most ~20 of them kept, evenly spaced) */
   rssSamplesMB: number[];
   /** Anonymous resident memory (what the process allocated, without mapped file pages) while appending. */
   rssAnonMaxMB?: number;
@@ -59,7 +61,17 @@ function rssParts(): { anon: number; file: number } | undefined {
   try {
     const st = readFileSync('/proc/self/status', 'utf8');
     const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN);
-    return { anon: Math.round(kb('RssAnon') / 1024), file: Math.round(kb('RssFile') / 1024) };
+    return { anon: Math.round((kb('RssAnon') * 1024) / 1e6), file: Math.round((kb('RssFile') * 1024) / 1e6) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process's peak RSS (VmHWM) in MB, on Linux. */
+function vmHwmMB(): number | undefined {
+  try {
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+    return Number.isFinite(kb) ? Math.round((kb * 1024) / 1e6) : undefined;
   } catch {
     return undefined;
   }
@@ -80,6 +92,8 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const deviceIds = Array.from({ length: 1000 }, (_, i) => `dev-${i}`);
     const samples: number[] = [];
     let anonMax = 0;
+    // The peak from here on (the process ran other sections before): echo 5 > /proc/self/clear_refs (Linux 4.0+).
+    const peakReset = await writeFile('/proc/self/clear_refs', '5').then(() => true, () => false);
     const inflight = Math.max(1, opts.inflight ?? 2);
     const window: Promise<unknown>[] = [];
     const c0 = process.cpuUsage();
@@ -101,7 +115,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
         proofsAtSize.push({ entries: first + n, ...(await timeProofs(ledger, first + n, 500)) });
         pausedMs += performance.now() - p0;
       }
-      if ((first / blockSize) % 500 === 0) {
+      if ((first / blockSize) % 50 === 0) {
         samples.push(mb());
         anonMax = Math.max(anonMax, rssParts()?.anon ?? 0);
       }
@@ -112,6 +126,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     const appendCpuSeconds = (cpu.user + cpu.system) / 1e6;
     const loadAvg1 = Math.round(loadavg()[0]! * 100) / 100;
     samples.push(mb());
+    const peakMB = peakReset ? vmHwmMB() : undefined;
     await ledger.close();
 
     const o0 = performance.now();
@@ -140,7 +155,7 @@ export async function runLedgerBench(opts: LedgerBenchOptions = {}): Promise<Led
     return {
       entries, blockSize, payloadBytes, appendPerSec: Math.round(entries / appendSeconds), appendSeconds: Math.round(appendSeconds * 10) / 10,
       appendPerCpuSec: Math.round(entries / appendCpuSeconds), loadAvg1,
-      rssMaxMB: Math.max(...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
+      rssMaxMB: Math.max(peakMB ?? 0, ...samples), rssSamplesMB: samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0),
       openMs: Math.round(openMs * 10) / 10, inclusionProofMedianMs: Math.round(quantile(times) * 1000) / 1000,
       inclusionProofP99Ms: Math.round(quantile(times, 0.99) * 1000) / 1000, ...(verifyPerSec === undefined ? {} : { verifyPerSec }),
       ...(proofsAtSize.length > 0 ? { proofsAtSize } : {}), ...(anonMax > 0 ? { rssAnonMaxMB: anonMax } : {}), ...(verifyRss ? { verifyRssAnonMB: verifyRss.anon, verifyRssFileMB: verifyRss.file } : {}), node: process.version,

@@ -17,7 +17,7 @@ import { runCryptoBench, type CryptoBenchResult } from './crypto.js';
 import { runLedgerBench, type LedgerBenchResult } from './ledger.js';
 import { runE2eBench, type E2eFleet, type E2eResult } from './e2e.js';
 import { ALG_EDDSA, ALG_ES256 } from '../protocol/algorithms.js';
-import { latestTable, scalingTable, summarize, type BenchResults } from './report.js';
+import { OBSERVING_ONLY, answerProblems, latestTable, scalingTable, settingsFromEnv, summarize, type BenchResults } from './report.js';
 
 export interface Args {
   only?: string[];
@@ -95,12 +95,18 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   }
   if (run('e2e')) results.e2e = await timed<E2eResult>('e2e', () => runE2eBench({ fleets: fleets(args.quick), ...(args.workers !== undefined ? { verifyWorkers: args.workers } : {}) }));
 
-  const env = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAvgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), started: started.toISOString() };
+  const settings = settingsFromEnv(process.env);
+  const env = { node: process.version, nodeFlags: process.execArgv, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAvgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), started: started.toISOString(), settings };
   const summary = summarize(results, { commit: commit(), date: started.toISOString() });
   const tables = `${latestTable(results)}\n\n${scalingTable(results)}`;
   process.stdout.write(`\n${tables}\n`);
   await mkdir(args.out, { recursive: true });
-  const complete = !args.only && !args.quick && args.entries === undefined;
+  // Complete: every section at full size, default settings, and every reading answered with one valid receipt.
+  const nonDefault = Object.keys(settings).filter((k) => !OBSERVING_ONLY.has(k));
+  const problems = answerProblems(results);
+  for (const p of problems) process.stdout.write(`NOT CLEAN: ${p}\n`);
+  if (nonDefault.length > 0) process.stdout.write(`settings from the environment: ${nonDefault.join(', ')} (not a complete run)\n`);
+  const complete = !args.only && !args.quick && args.entries === undefined && args.workers === undefined && nonDefault.length === 0 && problems.length === 0;
   const body = `${JSON.stringify({ ...summary, complete, env, args, seconds, results }, null, 2)}\n`;
   const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, '-');
   const dated = join(args.out, `${complete ? 'bench' : (args.only ?? ['quick']).join('+')}-${stamp}.json`);
@@ -112,7 +118,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     process.stdout.write(`written to ${join(args.out, 'latest.json')}\n`);
     if (args.readme) await rewriteReadme(tables);
   } else if (args.readme) {
-    process.stdout.write('README not rewritten: only a complete run (no --only/--quick/--entries) updates it\n');
+    process.stdout.write('README not rewritten: only a complete run (no --only/--quick/--entries/--workers, no OP_BENCH_*/ORIGINPROOF_* settings, every reading answered) updates it\n');
   }
 }
 
