@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
+import { describeFailure } from './failure.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,7 +15,6 @@ const program = new Command()
 registerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`originproof: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
+  process.stderr.write(`originproof: ${describeFailure(err)}\n`);
   process.exit(2);
 });

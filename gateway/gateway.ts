@@ -19,7 +19,7 @@ import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
 import { createNodeVerifier } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
 import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, setTlsExpiry } from './metrics.js';
 import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
@@ -110,7 +110,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
-  if (tlsMaterial) metrics.tlsNotAfter.set(Math.floor(tlsMaterial.notAfter.getTime() / 1000));
+  if (tlsMaterial) setTlsExpiry(metrics, tlsMaterial.notAfter);
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
@@ -270,7 +270,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     broker!.setTlsMaterial(next);
     if (config.httpTls) (app.server as unknown as import('node:https').Server).setSecureContext(tlsServerOptions(next));
     tlsInUse = next;
-    metrics.tlsNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
+    setTlsExpiry(metrics, next.notAfter);
     metrics.tlsReloads.inc({ result: 'ok' });
     return { subject: next.subject, notAfter: next.notAfter };
   };

@@ -24,6 +24,8 @@ export interface GatewayMetrics {
   probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number };
 }
 
+const TLS_EXPIRY = 'originproof_tls_certificate_expiry_seconds';
+
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
   const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0 };
@@ -77,8 +79,15 @@ export function createMetrics(defaults = false): GatewayMetrics {
       },
     }),
     verifyWorkersLost: new Counter({ name: 'originproof_verify_workers_lost_total', help: 'Verification worker threads that died and were replaced', registers: [registry] }),
-    tlsNotAfter: new Gauge({ name: 'originproof_tls_certificate_expiry_seconds', help: 'When the TLS certificate in use expires (Unix time, seconds); absent without TLS', registers: [registry] }),
+    // Registered only once a certificate is in use (setTlsExpiry): unset, prom-client would show 0, an expiry alert's trigger.
+    tlsNotAfter: new Gauge({ name: TLS_EXPIRY, help: 'When the TLS certificate in use expires (Unix time, seconds); absent without TLS', registers: [] }),
     tlsReloads: new Counter({ name: 'originproof_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP), by result: ok, or failed (the previous certificate stays)', labelNames: ['result'], registers: [registry] }),
     probes,
   };
+}
+
+/** Publish when the TLS certificate in use expires (at start and on each reload); the metric exists only with TLS. */
+export function setTlsExpiry(m: GatewayMetrics, notAfter: Date): void {
+  if (!m.registry.getSingleMetric(TLS_EXPIRY)) m.registry.registerMetric(m.tlsNotAfter);
+  m.tlsNotAfter.set(Math.floor(notAfter.getTime() / 1000));
 }

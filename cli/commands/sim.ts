@@ -108,6 +108,11 @@ export function registerSim(program: Command): void {
       bar?.stop();
       process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
       if (!summary.attacksOk) process.exitCode = 1;
+      // A fleet that could not connect measured nothing: say so in the exit code too (scripts, CI).
+      if (summary.connected < summary.devices) {
+        process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);
+        process.exitCode = 1;
+      }
     });
 
   sim.command('demo').description('the one-command demo (same as npm run demo)').action(async () => {

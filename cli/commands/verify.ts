@@ -50,7 +50,8 @@ function readInput(path: string, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (err) {
-    throw new Unusable('UNREADABLE', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', `cannot read ${what} ${path}: ${code ?? (err as Error).message}`);
   }
 }
 

@@ -72,6 +72,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       void (reply as import('fastify').FastifyReply).status(status).send(body);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // JSON bodies only: Fastify also parses text/plain by default, which then failed schema validation (400) where every
+  // other content type is refused 415.
+  app.removeContentTypeParser('text/plain');
   const routes: RouteSummary[] = [];
   routeLists.set(app, routes);
   app.addHook('onRoute', (r) => {

@@ -116,6 +116,13 @@ describe('registry API', () => {
     expect([huge.statusCode, huge.json().code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
   });
 
+  test('a body that is not JSON is 415 BAD_REQUEST, whatever its content type (text/plain included)', async () => {
+    for (const type of ['text/plain', 'application/xml', 'application/octet-stream', 'application/cbor']) {
+      const r = await t.gw.app.inject({ method: 'POST', url: '/v1/devices', headers: { 'content-type': type }, payload: 'x' });
+      expect([type, r.statusCode, r.json().code]).toEqual([type, 415, 'BAD_REQUEST']);
+    }
+  });
+
   test('NOT_FOUND: unknown device, agency, entry, route', async () => {
     for (const url of ['/v1/devices/01' + '0'.repeat(32), '/v1/agencies/nobody/devices', '/v1/entries/999999', '/v1/nope']) {
       const r = await t.gw.app.inject({ method: 'GET', url });
@@ -238,6 +245,8 @@ describe('ops and config', () => {
     for (const m of ['originproof_readings_accepted_total', 'originproof_pipeline_seconds', 'originproof_pipeline_queue_depth', 'originproof_connected_devices', 'originproof_ledger_size']) {
       expect(metrics).toContain(m);
     }
+    // without TLS the certificate expiry is absent, not 0 (an expiry alert would fire on it)
+    expect(metrics).not.toContain('originproof_tls_certificate_expiry_seconds');
     const spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     for (const p of ['/v1/agencies', '/v1/devices', '/v1/revocations', '/v1/entries/{index}/bundle', '/v1/verify', '/v1/checkpoints/latest']) expect(spec.paths).toHaveProperty([p]);
     expect((await t.gw.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);

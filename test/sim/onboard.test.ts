@@ -1,4 +1,5 @@
 import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -77,6 +78,18 @@ describe('onboarding per SPEC §2', () => {
     expect(s.rejected).toEqual({});
     expect(s.pending).toBe(0);
     expect(s.latencyMs.p99).toBeGreaterThan(0);
+  });
+
+  test('sim run exits 1 when devices cannot connect (here: nothing listens on the MQTT address)', async () => {
+    const out = join(dir, 'fleet');
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['dist/cli/main.js', 'sim', 'run', '--fleet', out, '--mqtt', 'mqtt://127.0.0.1:1', '--duration', '1s', '--no-progress'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (status) => resolve({ status, stderr }));
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('4 of 4 devices could not connect');
   });
 });
 

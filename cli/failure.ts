@@ -1,0 +1,35 @@
+/**
+ * How the CLI names a failure: with a code from the closed set (protocol/errors.ts, and the HTTP-only codes of
+ * gateway/http/error-registry.ts) in brackets, as the gateway's answers do; a library's own code (LevelDB's,
+ * node's) is not one of ours and goes after the message instead. A LevelDB directory held by another process (a
+ * running gateway) is UNAVAILABLE, with what to do.
+ */
+import { isErrorCode } from '../protocol/errors.js';
+import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
+
+const isOurs = (code: unknown): code is string => isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code);
+
+interface Failure {
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+}
+
+/** The error and its causes, outermost first (at most ten). */
+function causes(err: unknown): Failure[] {
+  const out: Failure[] = [];
+  for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as Failure).cause) out.push(e as Failure);
+  return out;
+}
+
+export function describeFailure(err: unknown): string {
+  const chain = causes(err);
+  const e: Failure = chain[0] ?? {};
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (isOurs(e.code)) return `[${e.code}] ${message}`;
+  if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {
+    return `[UNAVAILABLE] the data directory is in use by another process (a running gateway?): stop it first (${message})`;
+  }
+  const code = chain.map((c) => c.code).find((c) => typeof c === 'string');
+  return code ? `${message} (${code})` : message;
+}
