@@ -41,7 +41,8 @@ export interface DeviceRecord {
   revocation?: DecodedRevocation;
 }
 
-export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked';
+/** 'untrusted': the root that certified its agency is not in this gateway's trust file (any more). */
+export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked' | 'untrusted';
 
 export class Registry {
   private agenciesByKid = new Map<string, AgencyRecord>();
@@ -340,12 +341,19 @@ export class Registry {
     return this.anchors.byKid.get((agency.issuerKidHex ??= toHex(agency.cert.issuerKid)));
   }
 
-  /** Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency. */
+  /**
+   * Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency, then its
+   * root (as assertDeviceUsableAt decides: a device shown active can connect and publish).
+   */
   deviceStatus(d: DeviceRecord, at: number): DeviceStatus {
     if (inEffect(d.revocation, at)) return 'revoked';
     if (inEffect(d.agency.revocation, at)) return 'agency-revoked';
+    const anchor = this.anchorFor(d.agency);
     if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) return 'not-yet-valid';
     if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) return 'expired';
+    if (!anchor) return 'untrusted';
+    if (anchor.notBefore !== undefined && at < anchor.notBefore) return 'not-yet-valid';
+    if (anchor.notAfter !== undefined && at >= anchor.notAfter) return 'expired';
     return 'active';
   }
 

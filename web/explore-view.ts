@@ -69,6 +69,7 @@ function deviceStatus(app: App, d: Device): string {
     case 'expired': return app.t('status.expired', { time: time(d.notAfter) });
     case 'not-yet-valid': return app.t('status.not-yet-valid', { time: time(d.notBefore) });
     case 'agency-revoked': return app.t('status.agency-revoked');
+    case 'untrusted': return app.t('status.untrusted');
     default: return app.t('status.active');
   }
 }

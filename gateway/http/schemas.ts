@@ -49,6 +49,7 @@ export const DeviceStatus = Type.Union([
   Type.Literal('expired'),
   Type.Literal('not-yet-valid'),
   Type.Literal('agency-revoked'),
+  Type.Literal('untrusted'),
 ]);
 
 export const Profile = Type.Object({

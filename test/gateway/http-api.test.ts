@@ -7,6 +7,8 @@ import {
 } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { loadConfig, ConfigError } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/gateway.js';
+import { join } from 'node:path';
 import { ALL_ERROR_CODES, HTTP_STATUS } from '../../gateway/http/error-registry.js';
 
 describe('registry API', () => {
@@ -95,6 +97,17 @@ describe('registry API', () => {
     bytes[bytes.length - 2]! ^= 1;
     const r = await post(t.gw, '/v1/revocations', { revocation: toBase64(bytes) });
     expect(r.body.code).toBe('BAD_SIGNATURE');
+  });
+
+  test('restarted without the root in its trust file, a device shows untrusted and cannot connect (CONNACK 5)', async () => {
+    const { t: u, devices } = await gatewayWithDevices(1);
+    const d = devices[0]!;
+    expect((await u.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json().status).toBe('active');
+    await u.gw.close();
+    u.gw = await startGateway({ dataDir: join(u.dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, logLevel: 'silent', verifyWorkers: 1 });
+    expect((await u.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json().status).toBe('untrusted');
+    await expect(connectDevice(u.gw, d)).rejects.toMatchObject({ code: 5 });
+    await u.stop();
   });
 
   test('the root can revoke an agency; its devices then show agency-revoked', async () => {
