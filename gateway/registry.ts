@@ -25,6 +25,11 @@ export interface RegistryLog {
   registryEvents(): AsyncIterable<{ type: number; payload: Uint8Array; index: number }>;
 }
 
+/**
+ * `revocation`: the strictest revocation in force against the record: of its current certificate, or, for
+ * keyCompromise, of any certificate of the same key (one it replaced): a compromised key signs nothing valid after
+ * revokedFrom, whichever certificate names it.
+ */
 export interface AgencyRecord {
   cert: DecodedCertificate;
   index: number;
@@ -273,13 +278,15 @@ export class Registry {
     const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
     this.revocations.set(ref, { rev, index });
     if (rev.claims.reason === 'keyCompromise') this.compromised.set(kid, rev);
-    if (record && record.cert === target) record.revocation = rev;
+    // The current certificate's own revocation, or the compromise of its key named through a replaced certificate.
+    const applies = record !== undefined && (record.cert === target || rev.claims.reason === 'keyCompromise');
+    if (applies && (!record.revocation || isStricter(rev, record.revocation))) record.revocation = rev;
     return () => {
       if (prior) this.revocations.set(ref, prior);
       else this.revocations.delete(ref);
       if (before.compromise) this.compromised.set(kid, before.compromise);
       else this.compromised.delete(kid);
-      if (record && record.cert === target) record.revocation = before.revocation;
+      if (record) record.revocation = before.revocation;
     };
   }
 

@@ -107,6 +107,24 @@ describe('registry: re-posted statements change nothing they should not', () => 
     expect((await statusOf(t, d)).status).toBe('revoked');
   });
 
+  test('keyCompromise named through a replaced certificate revokes the key: the current certificate is unusable from then on', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    const renewed = await certify(a, d, 'device', nowS() - 600);
+    expect((await postCert(t, 'devices', renewed)).status).toBe(201);
+    // The agency revokes the old certificate (the one it replaced) for keyCompromise: the same key is in the current one.
+    expect((await postRevocation(t, a, d.cert, nowS() - 60, 'keyCompromise')).status).toBe(201);
+    const shown = await statusOf(t, d);
+    expect([shown.status, shown.revocationReason, shown.certRef]).toEqual(['revoked', 'keyCompromise', Buffer.from(renewed.certRef).toString('hex')]);
+    await expect(connectDevice(t.gw, d)).rejects.toMatchObject({ code: 5 });
+    // A later, less strict revocation of the current certificate does not lift it.
+    expect((await postRevocation(t, a, renewed, nowS(), 'decommissioned')).status).toBe(201);
+    expect((await statusOf(t, d)).revocationReason).toBe('keyCompromise');
+    // rebuilt from the log on a restart, the same
+    await t.restart();
+    expect([(await statusOf(t, d)).status, (await statusOf(t, d)).revocationReason]).toEqual(['revoked', 'keyCompromise']);
+  });
+
   test('a decommissioned device may be certified again by its agency (a later certificate)', async () => {
     const d = await t.pki.device(a);
     await register(t.gw, a, [d]);
