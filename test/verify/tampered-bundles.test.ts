@@ -1,0 +1,198 @@
+/**
+ * Bundles made from protocol functions (a root -> agency -> device chain, a small log, a checkpoint signed by a key
+ * the trust material holds), each tampered in one field and re-signed where needed, so that exactly the check under
+ * test fails with its code. Also a receipt whose checkpoint does not cover its entry.
+ */
+import { describe, expect, test } from 'vitest';
+import {
+  CT_READING, ENTRY_READING, ENTRY_REVOCATION, createRevocation, createSign1, decodeCertificate, deviceIdFromKey, encode, encodeLogEntry,
+  issueCertificate, keyThumbprint, leafHash, parseTrust, readingClaimsToMap, signReading, toBase64, verifyReceipt,
+  type DecodedCertificate, type ProofBundle, type ReadingClaims, type TrustMaterial, type Verdict,
+} from '../../protocol/index.js';
+import { encodeBlockHeader } from '../../protocol/bundle.js';
+import { ed25519NoteSigner, formatVerifierKey, signCheckpoint, type NoteSigner } from '../../protocol/checkpoint.js';
+import { referencePath, referenceRoot } from '../../protocol/merkle/reference.js';
+import { blockExtension, verifyBundle } from '../../protocol/verify-bundle.js';
+import { ALG_EDDSA, DAY, FIRMWARE, NOW, codeOf, kidOf, makeChain, pubOf, seedKey, sensorClaims, signerFor } from '../protocol/fixtures.js';
+
+const ORIGIN = 'tamper.example/log';
+const RECEIVED_MS = NOW * 1000 + 100;
+const BLOCK_MS = NOW * 1000 + 500; // block time NOW (seconds)
+const CP = ed25519NoteSigner(ORIGIN, seedKey('checkpoint'));
+const CP2 = ed25519NoteSigner(ORIGIN, seedKey('checkpoint 2'));
+const vkey = (s: NoteSigner & { publicKey: Uint8Array }) => formatVerifierKey(s.name, s.publicKey);
+const c = await makeChain();
+const window = { iat: NOW - DAY, nbf: NOW - DAY, exp: NOW + 365 * DAY };
+const profile = { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE };
+
+const fails = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
+const trustWith = (checkpointKeys: unknown[] = [vkey(CP)], extra: object = { origin: ORIGIN }): TrustMaterial =>
+  parseTrust({ roots: [{ certificate: toBase64(c.rootCert.bytes) }], checkpointKeys, ...extra });
+
+async function readingEntry(o: { index?: number; seq?: number; certRef?: Uint8Array; payload?: Uint8Array } = {}): Promise<Uint8Array> {
+  const payload = o.payload ?? (await signReading(c.device, sensorClaims(c, o.seq ?? 1)));
+  return encodeLogEntry({ type: ENTRY_READING, index: o.index ?? 0, receivedAtMs: RECEIVED_MS, payload, certRef: o.certRef ?? c.deviceCert.certRef });
+}
+
+interface Spec {
+  entries: Uint8Array[]; // the log's leaves
+  index?: number; // the bundle's entry (default 0)
+  treeSize?: number; // default: all entries
+  block?: { first: number; last: number; root?: Uint8Array }; // default: one block holding the whole tree
+  cp?: { size?: number; origin?: string; signer?: NoteSigner; bind?: boolean }; // bind: default when the block ends the tree
+  certificates?: Uint8Array[];
+}
+
+async function make(s: Spec): Promise<ProofBundle> {
+  const index = s.index ?? 0, treeSize = s.treeSize ?? s.entries.length, leaves = s.entries.slice(0, treeSize);
+  const first = s.block?.first ?? 0, last = s.block?.last ?? treeSize - 1;
+  const blockHeader = encodeBlockHeader({
+    height: 0, prevHash: new Uint8Array(32), firstIndex: first, lastIndex: last, treeSize: last + 1, root: s.block?.root ?? referenceRoot(s.entries.slice(0, last + 1)), timeMs: BLOCK_MS,
+  });
+  const bind = s.cp?.bind ?? last + 1 === treeSize;
+  const checkpoint = await signCheckpoint(
+    { origin: s.cp?.origin ?? ORIGIN, size: s.cp?.size ?? treeSize, root: referenceRoot(leaves), extensions: bind ? [blockExtension(0, blockHeader)] : [] }, s.cp?.signer ?? CP,
+  );
+  return {
+    entry: s.entries[index]!, index, treeSize, inclusionProof: referencePath(index, leaves), checkpoint, blockHeader,
+    certificates: s.certificates ?? [c.deviceCert.bytes, c.agencyCert.bytes], revocations: [],
+  };
+}
+
+/** The certificate's bytes with one bit of its signature flipped (the signature is the last 64 bytes). */
+function badSignature(bytes: Uint8Array): Uint8Array {
+  const t = bytes.slice();
+  t[t.length - 64]! ^= 1;
+  return t;
+}
+
+/** A device revocation entry by the agency, of `revoked` (checked against the agency certificate). */
+async function revocationBundle(revoked: DecodedCertificate): Promise<ProofBundle> {
+  const payload = await createRevocation(c.agency, revoked, { reason: 'keyCompromise', revokedFrom: NOW, iat: NOW });
+  const entry = encodeLogEntry({ type: ENTRY_REVOCATION, index: 0, receivedAtMs: RECEIVED_MS, payload, certRef: c.agencyCert.certRef });
+  return make({ entries: [entry], certificates: [revoked.bytes, c.agencyCert.bytes] });
+}
+
+describe('tampered bundles fail the check under test', () => {
+  test('baselines: the untampered reading and revocation bundles verify', async () => {
+    expect(fails(verifyBundle(await make({ entries: [await readingEntry()] }), trustWith()))).toEqual([]);
+    expect(verifyBundle(await make({ entries: [await readingEntry()] }), trustWith()).valid).toBe(true);
+    expect(verifyBundle(await revocationBundle(c.deviceCert), trustWith()).valid).toBe(true);
+  });
+
+  // verify-bundle.ts: the entry's certRef must name the bundle's device certificate, not another one for the same key.
+  test('another certificate for the same device key than the entry names: CHAIN_INVALID', async () => {
+    const other = await issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), cti: new Uint8Array(16).fill(9), ...window, profile });
+    const b = await make({ entries: [await readingEntry()], certificates: [other, c.agencyCert.bytes] });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['chain', 'CHAIN_INVALID']]);
+  });
+
+  // verify-bundle.ts: the reading's ueid must be the device id of the certified key that signed it.
+  test('a reading whose ueid names another device than its signing key: signature CLAIM_INVALID', async () => {
+    const claims: ReadingClaims = { ...sensorClaims(c), deviceId: deviceIdFromKey(pubOf(signerFor(ALG_EDDSA, 'someone else'))) };
+    const key = pubOf(c.device);
+    const payload = await createSign1({ signer: c.device, payload: encode(readingClaimsToMap(claims)), kid: keyThumbprint(key), contentType: CT_READING });
+    const b = await make({ entries: [await readingEntry({ payload })] });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['signature', 'CLAIM_INVALID']]);
+  });
+
+  // verify-bundle.ts: the entry's own index must be the bundle's.
+  test("an entry whose index is not the bundle's: INCLUSION_INVALID", async () => {
+    const b = await make({ entries: [await readingEntry({ index: 1 })] });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['claims', 'INCLUSION_INVALID'], ['inclusion', 'INCLUSION_INVALID']]);
+  });
+
+  // verify-bundle.ts: the checkpoint must be for the bundle's tree size.
+  test('a checkpoint (validly signed, binding the header) naming another tree size: CHECKPOINT_INVALID', async () => {
+    const b = await make({ entries: [await readingEntry()], cp: { size: 2 } });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts: the block header must hold the bundle's entry.
+  test('a block header that does not hold the entry: CHECKPOINT_INVALID', async () => {
+    const entries = [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
+    const b = await make({ entries, index: 0, block: { first: 1, last: 1 } });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts: the block header may not be newer than the checkpoint.
+  test('a block header newer than the checkpoint: CHECKPOINT_INVALID', async () => {
+    const entries = [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
+    const b = await make({ entries, treeSize: 1, block: { first: 0, last: 1 } });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts: a bound header's root must be the checkpoint's root.
+  test('a block header whose root is not the checkpoint root (checkpoint re-signed to bind it): CHECKPOINT_INVALID', async () => {
+    const b = await make({ entries: [await readingEntry()], block: { first: 0, last: 0, root: new Uint8Array(32).fill(5) } });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts / trust.ts checkpointKeysAt: the key must be valid at the block time (notBefore <= t < notAfter).
+  test('a checkpoint signed by a key whose window does not cover the block time: CHECKPOINT_INVALID', async () => {
+    const b = await make({ entries: [await readingEntry()] });
+    const cases: [object, boolean][] = [
+      [{ notAfter: NOW - 10 }, false], [{ notAfter: NOW }, false], [{ notBefore: NOW + 1 }, false], [{ notBefore: NOW, notAfter: NOW + 1 }, true],
+    ];
+    for (const [w, ok] of cases) {
+      const v = verifyBundle(b, trustWith([{ key: vkey(CP), ...w }]));
+      expect(fails(v), JSON.stringify(w)).toEqual(ok ? [] : [['checkpoint', 'CHECKPOINT_INVALID']]);
+    }
+  });
+
+  // verify-bundle.ts keysDuring: a later checkpoint needs a key not expired at the entry time.
+  test('a later checkpoint signed by a key expired before the entry was received: CHECKPOINT_INVALID', async () => {
+    const entries = [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
+    const b = await make({ entries, block: { first: 0, last: 0 } }); // checkpoint at 2, header of block 0 (size 1)
+    expect(fails(verifyBundle(b, trustWith([{ key: vkey(CP), notAfter: NOW + 1 }])))).toEqual([]);
+    expect(fails(verifyBundle(b, trustWith([{ key: vkey(CP), notAfter: NOW }])))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts consistencyCheck: the `since` checkpoint's key must have begun by `now`.
+  test('a since checkpoint signed by a key whose window begins after now: CHECKPOINT_INVALID', async () => {
+    const b = await make({ entries: [await readingEntry()] });
+    const since = { checkpoint: (await make({ entries: [await readingEntry()], cp: { signer: CP2 } })).checkpoint };
+    const trust = trustWith([vkey(CP), { key: vkey(CP2), notBefore: NOW + 2000 }]);
+    expect(fails(verifyBundle(b, trust, { since, now: NOW + 3000 }))).toEqual([]);
+    expect(fails(verifyBundle(b, trust, { since, now: NOW + 1000 }))).toEqual([['consistency', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts consistencyCheck: without an origin in the trust, the since checkpoint must be of the same log.
+  test('a since checkpoint of another origin (trust names none): CONSISTENCY_INVALID', async () => {
+    const b = await make({ entries: [await readingEntry()] });
+    const since = { checkpoint: (await make({ entries: [await readingEntry()], cp: { origin: 'other.example/log' } })).checkpoint };
+    expect(fails(verifyBundle(b, trustWith([vkey(CP)], {}), { since }))).toEqual([['consistency', 'CONSISTENCY_INVALID']]);
+  });
+
+  // verify-checks.ts onlyRootsBesides: an extra root certificate must carry the anchor's valid self-signature.
+  test("a bundle carrying the trusted root's certificate with a bad signature: BAD_SIGNATURE", async () => {
+    const b = await make({ entries: [await readingEntry()], certificates: [c.deviceCert.bytes, c.agencyCert.bytes, badSignature(c.rootCert.bytes)] });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['chain', 'BAD_SIGNATURE']]);
+  });
+
+  // verify-registry-event.ts: the revoked certificate's iss must be the issuing agency.
+  test('a revocation of a certificate whose iss is not its issuing agency: CHAIN_INVALID', async () => {
+    const forged = decodeCertificate(await issueCertificate(c.agency, kidOf(c.agency), { iss: 'other.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), ...window, profile }));
+    expect(fails(verifyBundle(await revocationBundle(forged), trustWith()))).toEqual([['chain', 'CHAIN_INVALID']]);
+  });
+
+  // verify-registry-event.ts: the revoked certificate must be signed by the issuing agency.
+  test('a revocation of a certificate with a bad signature: BAD_SIGNATURE', async () => {
+    const forged = decodeCertificate(badSignature(c.deviceCert.bytes));
+    expect(fails(verifyBundle(await revocationBundle(forged), trustWith()))).toEqual([['chain', 'BAD_SIGNATURE']]);
+  });
+});
+
+describe('receipts', () => {
+  // receipt.ts verifyReceipt: a checkpoint of size n covers indexes < n only.
+  test('a receipt whose checkpoint size equals its index: CHECKPOINT_INVALID', async () => {
+    const envelope = await signReading(c.device, sensorClaims(c));
+    const entry = encodeLogEntry({ type: ENTRY_READING, index: 1, receivedAtMs: RECEIVED_MS, payload: envelope, certRef: c.deviceCert.certRef });
+    const receiptAt = async (size: number) => ({
+      seq: 1, index: 1, receivedAtMs: RECEIVED_MS, certRef: c.deviceCert.certRef, leafHash: leafHash(entry),
+      checkpoint: await signCheckpoint({ origin: ORIGIN, size, root: new Uint8Array(32), extensions: [] }, CP),
+    });
+    expect(verifyReceipt(await receiptAt(2), envelope, [CP])).toBe(2);
+    expect(await codeOf(async () => verifyReceipt(await receiptAt(1), envelope, [CP]))).toBe('CHECKPOINT_INVALID');
+  });
+});
