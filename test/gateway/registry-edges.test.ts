@@ -1,0 +1,28 @@
+/**
+ * Registry edges found by mutation testing: a second keyCompromise statement that is not stricter, and a second
+ * agency certificate for a registered agency id under another key. Codes only, never messages.
+ */
+import { describe, expect, test } from 'vitest';
+import { createRevocation, toBase64 } from '../../protocol/index.js';
+import { nowS, post, useGatewayWithDevices } from './harness.js';
+
+describe('registry writes that must be refused', () => {
+  const fx = useGatewayWithDevices(1);
+
+  // guards registry-rules.ts isStricter: keyCompromise after keyCompromise at the same revokedFrom is not stricter
+  test('a second keyCompromise revocation, same certificate and revokedFrom, another statement: 409 CONFLICT', async () => {
+    const from = nowS() - 60;
+    const mk = (iat: number) => createRevocation(fx.agency.signer, fx.dev.cert, { reason: 'keyCompromise', revokedFrom: from, iat });
+    const first = await post(fx.t.gw, '/v1/revocations', { revocation: toBase64(await mk(from + 10)) });
+    expect(first.status).toBe(201);
+    const second = await post(fx.t.gw, '/v1/revocations', { revocation: toBase64(await mk(from + 20)) });
+    expect([second.status, second.body.code]).toEqual([409, 'CONFLICT']);
+  });
+
+  // guards registry.ts registerAgency: one agency id, one key, until it is revoked
+  test('a second agency certificate with the same id and another key, the first not revoked: 403 ROLE_VIOLATION', async () => {
+    const again = await fx.t.pki.agency(fx.agency.cert.claims.sub);
+    const r = await post(fx.t.gw, '/v1/agencies', { certificate: toBase64(again.cert.bytes) });
+    expect([r.status, r.body.code]).toEqual([403, 'ROLE_VIOLATION']);
+  });
+});
