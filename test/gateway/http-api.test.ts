@@ -305,4 +305,16 @@ describe('ops and config', () => {
     expect(loadConfig({}, { ORIGINPROOF_HTTP_PORT: '9090', ORIGINPROOF_DATA_DIR: '/tmp/x' })).toMatchObject({ httpPort: 9090, dataDir: '/tmp/x', mqttPort: 1883 });
     expect(loadConfig({ httpPort: '7070' }, { ORIGINPROOF_HTTP_PORT: '9090' }).httpPort).toBe(7070);
   });
+
+  test.each([
+    ['clockSkewSeconds', 1, 86_400],
+    ['maxReadingBytes', 256, 1_048_576],
+    ['maxReadingAgeSeconds', 60, 31_536_000],
+    ['queueHighWater', 1, 1_000_000],
+    ['blockMaxMs', 1, 60_000],
+  ] as const)('%s: taken at its bounds (%i, %i), refused one past either, naming the field', (key, min, max) => {
+    expect(loadConfig({ [key]: min }, {})[key]).toBe(min);
+    expect(loadConfig({ [key]: max }, {})[key]).toBe(max);
+    for (const v of [min - 1, max + 1]) expect(() => loadConfig({ [key]: v }, {})).toThrow(new RegExp(key));
+  });
 });
