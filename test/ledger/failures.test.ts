@@ -127,6 +127,20 @@ describe('device ids the device index cannot key are refused at submit', () => {
   });
 });
 
+describe('sequence numbers the device index cannot key are refused at submit', () => {
+  it.each([
+    ['negative', -1],
+    ['fractional', 1.5],
+    ['above 2^53', 2 ** 53],
+  ])('%s: MALFORMED (path seq), nothing written', async (_, seq) => {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await expect(ledger.appendBlock([{ ...reading(0, 'dev-a'), seq }])).rejects.toMatchObject({ code: 'MALFORMED', path: 'seq' });
+    expect(ledger.size).toBe(0);
+    await ledger.close();
+  });
+});
+
 describe('a failed open closes the store it opened', () => {
   it('a wrong origin fails with its own error; the right one then opens in the same process', async () => {
     const dir = await tempDir();
