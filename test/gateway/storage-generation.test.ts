@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { gatewayWithDevices, reading } from './harness.js';
+import { connectDevice, gatewayWithDevices, reading } from './harness.js';
+import { readingsTopic } from '../../protocol/index.js';
 import { GatewayLedger } from '../../gateway/ledger-adapter.js';
 import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
@@ -44,6 +45,34 @@ test('a reading verified across a storage failure and recovery is STORAGE_UNAVAI
     await pool.close();
     await ledger.close();
     await rm(dir, { recursive: true, force: true });
+    await t.stop();
+  }
+});
+
+test('a connection from before a storage recovery that publishes is closed, its reading not taken; after reconnecting it is', async () => {
+  const { t, devices } = await gatewayWithDevices(1);
+  const dev = devices[0]!;
+  try {
+    const c = await connectDevice(t.gw, dev);
+    await c.publish(await reading(dev, 1));
+    expect((await c.next()).kind).toBe('receipt');
+    const size = t.gw.ledger.size();
+    // The pipeline recovers (a new connection epoch); the broker's own sweep of stale connections is left out here,
+    // so that only the check on each PUBLISH stands between this connection and the pipeline.
+    t.gw.pipeline.suspend(storageError(new Error('disk full (injected)')));
+    t.gw.pipeline.resume();
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    c.client.publish(readingsTopic(dev.id), Buffer.from(await reading(dev, 2)), { qos: 1 });
+    await closed;
+    await new Promise((r) => setTimeout(r, 200)); // a block interval: nothing may have been appended meanwhile
+    expect(c.answers).toHaveLength(1);
+    expect(t.gw.ledger.size()).toBe(size);
+    await c.end();
+    const again = await connectDevice(t.gw, dev);
+    await again.publish(await reading(dev, 2));
+    expect((await again.next()).kind).toBe('receipt');
+    await again.end();
+  } finally {
     await t.stop();
   }
 });
