@@ -61,7 +61,10 @@ test('a connection from before a storage recovery that publishes is closed, its 
     // so that only the check on each PUBLISH stands between this connection and the pipeline.
     t.gw.pipeline.suspend(storageError(new Error('disk full (injected)')));
     t.gw.pipeline.resume();
-    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    const closed = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the stale connection was not closed within 5 s')), 5000);
+      c.client.once('close', () => (clearTimeout(timer), resolve()));
+    });
     c.client.publish(readingsTopic(dev.id), Buffer.from(await reading(dev, 2)), { qos: 1 });
     await closed;
     await new Promise((r) => setTimeout(r, 200)); // a block interval: nothing may have been appended meanwhile
