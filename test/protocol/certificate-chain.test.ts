@@ -28,6 +28,18 @@ describe('certificates', async () => {
     expect(validateChain([c.deviceCert, c.agencyCert, c.rootCert], c.anchors, NOW).certs).toHaveLength(2);
   });
 
+  it('a trailing root certificate must carry the anchor\'s own signature: one flipped bit is BAD_SIGNATURE', () => {
+    const tampered = c.rootCert.bytes.slice();
+    tampered[tampered.length - 1]! ^= 1; // the last byte of the COSE_Sign1 signature
+    let code = 'no error';
+    try {
+      validateChain([c.deviceCert, c.agencyCert, tampered], c.anchors, NOW);
+    } catch (err) {
+      code = (err as { code: string }).code;
+    }
+    expect(code).toBe('BAD_SIGNATURE');
+  });
+
   const base = (): CertificateClaims => ({ ...c.deviceCert.claims });
   const cases: [string, (m: Map<unknown, unknown>) => void, string][] = [
     ['missing role', (m) => m.delete(CLAIM_ROLE), 'CLAIM_INVALID'],
