@@ -12,7 +12,8 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { fromHex, deviceIdFromKey, publicKey, createConnectToken, signReading, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, parseVerifierKey, type Alg } from '../protocol/index.js';
-import { nodeEd25519Verify, nodeSigner } from './node-signer.js';
+import { nodeSigner } from './node-signer.js';
+import { nodeEd25519Verify } from '../ledger/signer.js';
 import { ReceiptAudit, emptyTally, type AnswerTally } from './receipt-audit.js';
 
 interface SetupMsg {

@@ -18,14 +18,3 @@ export function nodeSigner(alg: Alg, secretKey: Uint8Array): Signer {
     sign: (m) => new Uint8Array(alg === ALG_EDDSA ? crypto.sign(null, m, key) : crypto.sign('sha256', m, { key, dsaEncoding: 'ieee-p1363' })),
   };
 }
-
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
-
-/** Ed25519 verification on node:crypto (checkpoint signatures in the bench's receipt audit). */
-export function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
-  try {
-    return crypto.verify(null, msg, crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, pub]), format: 'der', type: 'spki' }), sig);
-  } catch {
-    return false;
-  }
-}

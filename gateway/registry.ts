@@ -355,9 +355,9 @@ export class Registry {
   deviceStatus(d: DeviceRecord, at: number): DeviceStatus {
     if (inEffect(d.revocation, at)) return 'revoked';
     if (inEffect(d.agency.revocation, at)) return 'agency-revoked';
-    const anchor = this.anchorFor(d.agency);
     if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) return 'not-yet-valid';
     if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) return 'expired';
+    const anchor = this.anchorFor(d.agency);
     if (!anchor) return 'untrusted';
     if (anchor.notBefore !== undefined && at < anchor.notBefore) return 'not-yet-valid';
     if (anchor.notAfter !== undefined && at >= anchor.notAfter) return 'expired';

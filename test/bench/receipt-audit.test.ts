@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { connectDevice, reading, useGatewayWithDevices } from '../gateway/harness.js';
 import { ed25519NoteSigner, encodeReceipt, generateSecretKey, ALG_EDDSA, parseVerifierKey, signCheckpoint, parseCheckpoint, parseNote, type Receipt } from '../../protocol/index.js';
 import { ReceiptAudit, addTallies, emptyTally, tallyProblem } from '../../bench/receipt-audit.js';
-import { nodeEd25519Verify } from '../../bench/node-signer.js';
+import { nodeEd25519Verify } from '../../ledger/signer.js';
 
 const codeOf = (f: () => void): string => {
   try {
