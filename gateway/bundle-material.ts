@@ -1,13 +1,15 @@
 /**
  * The certificates and revocations a verifier needs beside an entry (protocol/verify-bundle.ts checks each):
  * - a reading: the device certificate the entry was admitted under (by its certRef, even if the device has a newer
- *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each;
+ *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each,
+ *   and a keyCompromise of an earlier certificate of either key (addKeyCompromises);
  * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation;
  * - a device registration: the agency certificate the entry's certRef names (the one it was checked against), the
  *   revocations of the device and of that agency;
  * - a revocation: the certificate it names and, for a device, the agency certificate the entry's certRef names (its
  *   issuer when it was logged), with that agency's revocation.
  */
+import { bytesEqual } from '../protocol/bytes.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { decodeCertificate } from '../protocol/certificate.js';
 import { namesCertificate } from '../protocol/certificate-refs.js';
@@ -28,7 +30,27 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
   if (!device) return { certificates: [], revocations: [] };
   const agency = registry.agencyCertificateAt(device.issuerKid, reading.claims.iat);
   const certs = agency ? [device, agency] : [device];
-  return { certificates: certs.map((c) => c.bytes), revocations: registry.revocationsOf(certs).map((r) => r.bytes) };
+  const material = { certificates: certs.map((c) => c.bytes), revocations: registry.revocationsOf(certs).map((r) => r.bytes) };
+  if (agency) addKeyCompromises(registry, device, agency, material);
+  return material;
+}
+
+/**
+ * A keyCompromise revocation of an earlier certificate of the device's or the agency's key revokes the key (the
+ * registry applies it to the current certificate): the bundle carries that certificate and revocation, and for a
+ * device certificate from another agency that agency's certificate, so the offline verifier sees it too.
+ */
+function addKeyCompromises(registry: Registry, device: DecodedCertificate, agency: DecodedCertificate, material: BundleMaterial): void {
+  for (const chain of [device, agency]) {
+    const c = registry.compromiseOf(chain.holderKid);
+    if (!c || namesCertificate(c.rev.claims.certRef, chain)) continue;
+    material.certificates.push(c.cert.bytes);
+    material.revocations.push(c.rev.bytes);
+    if (chain === device && !bytesEqual(c.cert.issuerKid, agency.holderKid)) {
+      const issuer = registry.agencyCertificateAt(c.cert.issuerKid, c.cert.claims.iat);
+      if (issuer) material.certificates.push(issuer.bytes);
+    }
+  }
 }
 
 /** Material for a registry event; a payload the registry cannot place gets none (the verifier then says why). */

@@ -6,7 +6,8 @@
  *   keyCompromise is never certified again. Re-posting an old certificate, or the other encoding of an ES256 one
  *   (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
- *   keyCompromise. Re-posting an old statement with a later revokedFrom so cannot shorten a revocation.
+ *   keyCompromise; once keyCompromise, only keyCompromise. Re-posting an old statement with a later revokedFrom so
+ *   cannot shorten a revocation.
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
@@ -52,10 +53,22 @@ export function isStricter(next: DecodedRevocation, prior: DecodedRevocation): b
   return a.revokedFrom < b.revokedFrom || (a.revokedFrom === b.revokedFrom && a.reason === 'keyCompromise' && b.reason !== 'keyCompromise');
 }
 
-/** Throws CONFLICT unless `next` makes `prior` stricter (see isStricter). */
+/**
+ * Whether `next` may replace `prior`, a revocation of the same certificate: stricter, and a keyCompromise stays one
+ * (the statement that the key is compromised revokes its other certificates too, so it is never traded for another).
+ */
+export function mayReplaceRevocation(next: DecodedRevocation, prior: DecodedRevocation): boolean {
+  if (prior.claims.reason === 'keyCompromise' && next.claims.reason !== 'keyCompromise') return false;
+  return isStricter(next, prior);
+}
+
+/** Throws CONFLICT unless `next` may replace `prior`, a revocation of the same certificate (mayReplaceRevocation). */
 export function assertStricter(next: DecodedRevocation, prior: DecodedRevocation): void {
-  if (isStricter(next, prior)) return;
+  if (mayReplaceRevocation(next, prior)) return;
   const p = prior.claims;
+  if (p.reason === 'keyCompromise' && next.claims.reason !== 'keyCompromise') {
+    throw new ApiError('CONFLICT', `${p.sub} is revoked for keyCompromise from ${p.revokedFrom}; a further revocation must say keyCompromise too (from the same time or earlier)`);
+  }
   throw new ApiError(
     'CONFLICT',
     `${p.sub} is already revoked from ${p.revokedFrom} (${p.reason}); a further revocation may only bring that time forward, or mark the key compromised from the same time or earlier`,

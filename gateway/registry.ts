@@ -10,7 +10,7 @@ import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import { namesCertificate } from '../protocol/certificate-refs.js';
-import { assertMayReplace, assertStricter, inEffect, isStricter } from './registry-rules.js';
+import { assertMayReplace, assertStricter, inEffect, isStricter, mayReplaceRevocation } from './registry-rules.js';
 
 /** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
 function toHex(b: Uint8Array): string {
@@ -59,7 +59,7 @@ export class Registry {
   /** Every certificate ever registered, by hex certRef; and each agency key's certificates in registration order. */
   private certsByRef = new Map<string, DecodedCertificate>();
   private agencyCerts = new Map<string, DecodedCertificate[]>();
-  /** Holder keys (hex kid) with a certificate revoked for keyCompromise. */
+  /** Holder keys (hex kid) with a certificate revoked for keyCompromise: the strictest such revocation. */
   private compromised = new Map<string, DecodedRevocation>();
   private readonly writes = new Map<string, Promise<void>>();
   /** How far ahead of the gateway's clock a revocation's iat may be (config clockSkewSeconds, as the offline verifier allows). */
@@ -273,11 +273,11 @@ export class Registry {
     if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
     const ref = toHex(target.certRef), kid = toHex(target.holderKid);
     const prior = this.revocations.get(ref);
-    if (prior && !isStricter(rev, prior.rev)) return () => {};
+    if (prior && !mayReplaceRevocation(rev, prior.rev)) return () => {};
     const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
     const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
     this.revocations.set(ref, { rev, index });
-    if (rev.claims.reason === 'keyCompromise') this.compromised.set(kid, rev);
+    if (rev.claims.reason === 'keyCompromise' && (!before.compromise || isStricter(rev, before.compromise))) this.compromised.set(kid, rev);
     // The current certificate's own revocation, or the compromise of its key named through a replaced certificate.
     const applies = record !== undefined && (record.cert === target || rev.claims.reason === 'keyCompromise');
     if (applies && (!record.revocation || isStricter(rev, record.revocation))) record.revocation = rev;
@@ -288,6 +288,16 @@ export class Registry {
       else this.compromised.delete(kid);
       if (record) record.revocation = before.revocation;
     };
+  }
+
+  /**
+   * The strictest keyCompromise revocation of any certificate of `holderKid`'s key, with the certificate it names:
+   * bundles carry it when that is not the chain's certificate (protocol/key-compromise.ts).
+   */
+  compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
+    const rev = this.compromised.get(toHex(holderKid));
+    const cert = rev && this.findCert(rev.claims.certRef);
+    return rev && cert ? { rev, cert } : undefined;
   }
 
   /** Every registered certificate by its certRef, for bundles of entries admitted under a certificate since replaced. */

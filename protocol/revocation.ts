@@ -85,8 +85,21 @@ export function verifyRevocation(
 ): DecodedRevocation {
   const r = rev instanceof Uint8Array ? decodeRevocation(rev) : rev;
   if (!namesCertificate(r.claims.certRef, revoked)) fail('CLAIM_INVALID', 'revocation names another certificate', 'claims.certRef');
-  if (r.claims.sub !== revoked.claims.sub) fail('CLAIM_INVALID', 'revocation sub is not the certificate subject', 'claims.sub');
-  if (!bytesEqual(r.issuerKid, revoked.issuerKid)) fail('ROLE_VIOLATION', 'revocation is not signed by the issuer of the certificate', 'protected.kid');
+  return verifyRevocationOfSubject(r, revoked, issuerKey, opts);
+}
+
+/**
+ * verifyRevocation without the certRef: a statement by the issuer of `cert` about a certificate of the same subject
+ * (for a device, whose subject is its key's id, a certificate of the same key: key-compromise.ts).
+ */
+export function verifyRevocationOfSubject(
+  r: DecodedRevocation,
+  cert: DecodedCertificate,
+  issuerKey: PublicKey,
+  opts: { verifier?: SignatureVerifier } = {},
+): DecodedRevocation {
+  if (r.claims.sub !== cert.claims.sub) fail('CLAIM_INVALID', 'revocation sub is not the certificate subject', 'claims.sub');
+  if (!bytesEqual(r.issuerKid, cert.issuerKid)) fail('ROLE_VIOLATION', 'revocation is not signed by the issuer of the certificate', 'protected.kid');
   if (!bytesEqual(keyThumbprint(issuerKey), r.issuerKid)) fail('UNKNOWN_KEY', 'issuer key does not match the revocation kid', 'protected.kid');
   verifySign1(r.sign1, issuerKey, opts.verifier ? { verifier: opts.verifier } : {});
   return r;

@@ -4,14 +4,14 @@
  * failed check with its code; certificates and revocations a bundle carries must each be accounted for.
  */
 import type { SignatureVerifier } from './algorithms.js';
-import { toHex } from './bytes.js';
+import { bytesEqual, toHex } from './bytes.js';
 import type { ProofBundle } from './bundle.js';
 import type { DecodedCertificate } from './certificate.js';
 import { namesCertificate } from './certificate-refs.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
 import { OriginProofError, fail, type ErrorCode } from './errors.js';
-import { decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
+import { decodeRevocation, verifyRevocation, verifyRevocationOfSubject, type DecodedRevocation, type RevocationReason } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 
 export const CHECK_NAMES = ['signature', 'chain', 'revocation', 'claims', 'inclusion', 'checkpoint', 'consistency'] as const;
@@ -57,11 +57,24 @@ export interface RevocationTarget {
   /** Its issuer's key; undefined when that issuer is not trusted (a revocation of it then cannot be checked). */
   key: PublicKey | undefined;
   what: string;
+  /** Only a revocation for this reason is wanted (an earlier certificate's keyCompromise); the bundle carries no other. */
+  reason?: RevocationReason;
+  /**
+   * Also take a keyCompromise revocation by the same issuer of another certificate of the same subject: for a device,
+   * whose subject is its key's id, that revokes the key (key-compromise.ts), even without that certificate at hand.
+   */
+  subjectCompromise?: boolean;
+}
+
+/** Whether `rev` is a keyCompromise statement by `t`'s issuer about another certificate of `t`'s subject. */
+export function compromisesSubject(rev: DecodedRevocation, t: { cert: DecodedCertificate }): boolean {
+  return rev.claims.reason === 'keyCompromise' && rev.claims.sub === t.cert.claims.sub && bytesEqual(rev.issuerKid, t.cert.issuerKid) && !namesCertificate(rev.claims.certRef, t.cert);
 }
 
 /**
  * The bundle's and the verifier's revocations that name one of `targets`, each verified against the target's issuer.
- * A bundle revocation naming none of them is rejected (CLAIM_INVALID): a bundle carries only its chain's revocations.
+ * A bundle revocation naming none of them, or one of them for another reason than the target's `reason`, is rejected
+ * (CLAIM_INVALID): a bundle carries only the revocations its checks need. The verifier's own such are passed over.
  */
 export function collectRevocations(
   bundle: ProofBundle, held: readonly Uint8Array[], targets: readonly RevocationTarget[], v: { verifier?: SignatureVerifier }, names: string,
@@ -75,10 +88,13 @@ export function collectRevocations(
       if (err instanceof OriginProofError) fail(err.code, err.message, path);
       throw err;
     }
-    const t = targets.find((x) => namesCertificate(rev.claims.certRef, x.cert));
-    if (t) {
+    const named = targets.find((x) => namesCertificate(rev.claims.certRef, x.cert));
+    const t = named ?? targets.find((x) => x.subjectCompromise && compromisesSubject(rev, x));
+    if (t && t.reason !== undefined && rev.claims.reason !== t.reason) {
+      if (fromBundle) fail('CLAIM_INVALID', `bundle revocation of the ${t.what} (${rev.claims.sub}) is for ${rev.claims.reason}; only ${t.reason} is carried for it`, path);
+    } else if (t) {
       if (!t.key) fail('UNKNOWN_KEY', `cannot check a revocation of the ${t.what}: its issuer is not trusted`, path);
-      verified.push(verifyRevocation(rev, t.cert, t.key, v));
+      verified.push(named ? verifyRevocation(rev, t.cert, t.key, v) : verifyRevocationOfSubject(rev, t.cert, t.key, v));
     } else if (fromBundle) {
       fail('CLAIM_INVALID', `bundle revocation of ${rev.claims.sub} names ${names}`, path);
     }

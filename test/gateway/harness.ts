@@ -219,3 +219,18 @@ export function reading(d: Device, seq: number, over: Partial<ReadingClaims> = {
   };
   return signReading(d.signer, claims);
 }
+
+/** A certificate for `holder`'s key issued by `issuer` at `iat` (the harness issues at now - 1 day). */
+export async function certify(issuer: Party, holder: Party, role: 'agency' | 'device', iat: number, sub = holder.cert.claims.sub): Promise<DecodedCertificate> {
+  return decodeCertificate(
+    await issueCertificate(issuer.signer, kidOf(issuer.signer), {
+      iss: issuer.cert.claims.sub, sub, role, holderKey: pubOf(holder.signer), iat, nbf: iat - 60, exp: iat + 365 * DAY,
+      ...(role === 'device' ? { profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE } } : {}),
+    }),
+  );
+}
+
+export const postCert = (t: TestGateway, kind: 'agencies' | 'devices', c: DecodedCertificate | Uint8Array) =>
+  post(t.gw, `/v1/${kind}`, { certificate: toBase64(c instanceof Uint8Array ? c : c.bytes) });
+export const postRevocation = async (t: TestGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason) =>
+  post(t.gw, '/v1/revocations', { revocation: toBase64(await createRevocation(issuer.signer, cert, { reason, revokedFrom, iat: nowS() })) });

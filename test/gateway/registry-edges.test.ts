@@ -19,6 +19,20 @@ describe('registry writes that must be refused', () => {
     expect([second.status, second.body.code]).toEqual([409, 'CONFLICT']);
   });
 
+  // guards registry-rules.ts mayReplaceRevocation: a keyCompromise is never traded for another reason, even an earlier one
+  test('after keyCompromise, a revocation of the same certificate for another reason, even from earlier: 409 CONFLICT', async () => {
+    const d = await fx.t.pki.device(fx.agency);
+    expect((await post(fx.t.gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) })).status).toBe(201);
+    const rev = (reason: 'keyCompromise' | 'decommissioned', revokedFrom: number) =>
+      createRevocation(fx.agency.signer, d.cert, { reason, revokedFrom, iat: nowS() }).then((b) => post(fx.t.gw, '/v1/revocations', { revocation: toBase64(b) }));
+    expect((await rev('keyCompromise', nowS() - 60)).status).toBe(201);
+    const other = await rev('decommissioned', nowS() - 3600);
+    expect([other.status, other.body.code]).toEqual([409, 'CONFLICT']);
+    expect((await rev('keyCompromise', nowS() - 3600)).status).toBe(201);
+    const listed = (await fx.t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { sub: string; reason: string }[];
+    expect(listed.filter((x) => x.sub === d.id).map((x) => x.reason)).toEqual(['keyCompromise']);
+  });
+
   // guards registry.ts registerAgency: one agency id, one key, until it is revoked
   test('a second agency certificate with the same id and another key, the first not revoked: 403 ROLE_VIOLATION', async () => {
     const again = await fx.t.pki.agency(fx.agency.cert.claims.sub);

@@ -6,22 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { p256 } from '@noble/curves/nist.js';
 import {
-  toBase64, issueCertificate, decodeCertificate, createRevocation, decodeProofBundle, verifyBundle, parseTrust, certificateRefs,
-  type DecodedCertificate, type RevocationReason,
+  toBase64, createRevocation, decodeProofBundle, verifyBundle, parseTrust, certificateRefs, type DecodedCertificate,
 } from '../../protocol/index.js';
-import { connectDevice, FIRMWARE, kidOf, nowS, Pki, post, pubOf, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { certify, connectDevice, kidOf, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 const DAY = 86_400;
-
-/** A certificate for `holder`'s key issued by `issuer` at `iat` (the harness issues at now - 1 day). */
-async function certify(issuer: Party, holder: Party, role: 'agency' | 'device', iat: number, sub = holder.cert.claims.sub): Promise<DecodedCertificate> {
-  return decodeCertificate(
-    await issueCertificate(issuer.signer, kidOf(issuer.signer), {
-      iss: issuer.cert.claims.sub, sub, role, holderKey: pubOf(holder.signer), iat, nbf: iat - 60, exp: iat + 365 * DAY,
-      ...(role === 'device' ? { profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE } } : {}),
-    }),
-  );
-}
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
 function twinOf(cert: DecodedCertificate): Uint8Array {
@@ -32,10 +21,6 @@ function twinOf(cert: DecodedCertificate): Uint8Array {
   return out;
 }
 
-const postCert = (t: TestGateway, kind: 'agencies' | 'devices', c: DecodedCertificate | Uint8Array) =>
-  post(t.gw, `/v1/${kind}`, { certificate: toBase64(c instanceof Uint8Array ? c : c.bytes) });
-const postRevocation = async (t: TestGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason) =>
-  post(t.gw, '/v1/revocations', { revocation: toBase64(await createRevocation(issuer.signer, cert, { reason, revokedFrom, iat: nowS() })) });
 const statusOf = async (t: TestGateway, d: Device) => (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json();
 
 describe('registry: re-posted statements change nothing they should not', () => {

@@ -6,65 +6,17 @@
 import { describe, expect, test } from 'vitest';
 import {
   CT_READING, ENTRY_READING, ENTRY_REVOCATION, createRevocation, createSign1, decodeCertificate, deviceIdFromKey, encode, encodeLogEntry,
-  issueCertificate, keyThumbprint, leafHash, parseTrust, readingClaimsToMap, signReading, toBase64, verifyReceipt,
-  type DecodedCertificate, type ProofBundle, type ReadingClaims, type TrustMaterial, type Verdict,
+  issueCertificate, keyThumbprint, leafHash, readingClaimsToMap, signReading, verifyReceipt,
+  type DecodedCertificate, type ProofBundle, type ReadingClaims,
 } from '../../protocol/index.js';
-import { encodeBlockHeader } from '../../protocol/bundle.js';
-import { ed25519NoteSigner, formatVerifierKey, signCheckpoint, type NoteSigner } from '../../protocol/checkpoint.js';
-import { referencePath, referenceRoot } from '../../protocol/merkle/reference.js';
-import { blockExtension, verifyBundle } from '../../protocol/verify-bundle.js';
-import { ALG_EDDSA, DAY, FIRMWARE, NOW, codeOf, kidOf, makeChain, pubOf, seedKey, sensorClaims, signerFor } from '../protocol/fixtures.js';
+import { ed25519NoteSigner, signCheckpoint } from '../../protocol/checkpoint.js';
+import { verifyBundle } from '../../protocol/verify-bundle.js';
+import { ALG_EDDSA, DAY, FIRMWARE, NOW, codeOf, kidOf, pubOf, seedKey, sensorClaims, signerFor } from '../protocol/fixtures.js';
+import { CP, ORIGIN, RECEIVED_MS, badSignature, c, fails, make, readingEntry, trustWith, vkey } from './bundle-fixtures.js';
 
-const ORIGIN = 'tamper.example/log';
-const RECEIVED_MS = NOW * 1000 + 100;
-const BLOCK_MS = NOW * 1000 + 500; // block time NOW (seconds)
-const CP = ed25519NoteSigner(ORIGIN, seedKey('checkpoint'));
 const CP2 = ed25519NoteSigner(ORIGIN, seedKey('checkpoint 2'));
-const vkey = (s: NoteSigner & { publicKey: Uint8Array }) => formatVerifierKey(s.name, s.publicKey);
-const c = await makeChain();
 const window = { iat: NOW - DAY, nbf: NOW - DAY, exp: NOW + 365 * DAY };
 const profile = { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE };
-
-const fails = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-const trustWith = (checkpointKeys: unknown[] = [vkey(CP)], extra: object = { origin: ORIGIN }): TrustMaterial =>
-  parseTrust({ roots: [{ certificate: toBase64(c.rootCert.bytes) }], checkpointKeys, ...extra });
-
-async function readingEntry(o: { index?: number; seq?: number; certRef?: Uint8Array; payload?: Uint8Array } = {}): Promise<Uint8Array> {
-  const payload = o.payload ?? (await signReading(c.device, sensorClaims(c, o.seq ?? 1)));
-  return encodeLogEntry({ type: ENTRY_READING, index: o.index ?? 0, receivedAtMs: RECEIVED_MS, payload, certRef: o.certRef ?? c.deviceCert.certRef });
-}
-
-interface Spec {
-  entries: Uint8Array[]; // the log's leaves
-  index?: number; // the bundle's entry (default 0)
-  treeSize?: number; // default: all entries
-  block?: { first: number; last: number; root?: Uint8Array }; // default: one block holding the whole tree
-  cp?: { size?: number; origin?: string; signer?: NoteSigner; bind?: boolean }; // bind: default when the block ends the tree
-  certificates?: Uint8Array[];
-}
-
-async function make(s: Spec): Promise<ProofBundle> {
-  const index = s.index ?? 0, treeSize = s.treeSize ?? s.entries.length, leaves = s.entries.slice(0, treeSize);
-  const first = s.block?.first ?? 0, last = s.block?.last ?? treeSize - 1;
-  const blockHeader = encodeBlockHeader({
-    height: 0, prevHash: new Uint8Array(32), firstIndex: first, lastIndex: last, treeSize: last + 1, root: s.block?.root ?? referenceRoot(s.entries.slice(0, last + 1)), timeMs: BLOCK_MS,
-  });
-  const bind = s.cp?.bind ?? last + 1 === treeSize;
-  const checkpoint = await signCheckpoint(
-    { origin: s.cp?.origin ?? ORIGIN, size: s.cp?.size ?? treeSize, root: referenceRoot(leaves), extensions: bind ? [blockExtension(0, blockHeader)] : [] }, s.cp?.signer ?? CP,
-  );
-  return {
-    entry: s.entries[index]!, index, treeSize, inclusionProof: referencePath(index, leaves), checkpoint, blockHeader,
-    certificates: s.certificates ?? [c.deviceCert.bytes, c.agencyCert.bytes], revocations: [],
-  };
-}
-
-/** The certificate's bytes with one bit of its signature flipped (the signature is the last 64 bytes). */
-function badSignature(bytes: Uint8Array): Uint8Array {
-  const t = bytes.slice();
-  t[t.length - 64]! ^= 1;
-  return t;
-}
 
 /** A device revocation entry by the agency, of `revoked` (checked against the agency certificate). */
 async function revocationBundle(revoked: DecodedCertificate): Promise<ProofBundle> {

@@ -1,0 +1,118 @@
+/**
+ * A revocation for keyCompromise revokes the key, not only the certificate it names (RFC 5280 §5.3.1: the key is
+ * known or suspected to be compromised): nothing that key signs at or after revokedFrom is valid, under whichever
+ * certificate. The gateway applies it so (gateway/registry.ts): when an agency revokes a device certificate that it
+ * has since renewed (or the root an agency certificate) for keyCompromise, the key's current certificate is revoked
+ * from the same time. A reading's bundle then carries, beside its own chain, that earlier certificate of the same key
+ * and its keyCompromise revocation, and for a device certificate issued by another agency (before a transfer) that
+ * agency's certificate, so the offline verifier reaches the gateway's verdict.
+ *
+ * Here, for verify-bundle.ts: which carried certificates are such earlier certificates (`earlierCertificates`, in the
+ * chain check: anything else still fails it), whose key signed each (`earlierIssuerKeys`, each signature checked: a
+ * revocation only restricts, so the issuer is not asked to be valid or unrevoked, as the gateway does not ask), and
+ * whether a verified keyCompromise revocation of one covers the reading's time (`assertKeyNotCompromisedAt`).
+ */
+import type { SignatureVerifier } from './algorithms.js';
+import { bytesEqual, toHex } from './bytes.js';
+import type { DecodedCertificate } from './certificate.js';
+import { namesCertificate } from './certificate-refs.js';
+import type { PublicKey } from './cose-key.js';
+import { verifySign1 } from './cose-sign1.js';
+import { fail } from './errors.js';
+import type { DecodedRevocation } from './revocation.js';
+import type { TrustMaterial } from './trust.js';
+import { compromisesSubject } from './verify-checks.js';
+
+export interface EarlierCertificate {
+  cert: DecodedCertificate;
+  /** The chain certificate whose key it certifies. */
+  of: 'device' | 'agency';
+}
+
+export interface EarlierCertificates {
+  earlier: EarlierCertificate[];
+  /** Agency certificates that issued an earlier device certificate and are not the chain's agency (another key). */
+  issuers: DecodedCertificate[];
+}
+
+/** The carried certificates, besides `device` and `agency`, that certify the key of either with the same role. */
+export function earlierCertificates(decoded: readonly DecodedCertificate[], device: DecodedCertificate, agency: DecodedCertificate): EarlierCertificates {
+  const earlier: EarlierCertificate[] = [];
+  for (const c of decoded) {
+    // The chain's own certificates (or their ES256 twins) are not earlier ones.
+    if (namesCertificate(c.certRef, device) || namesCertificate(c.certRef, agency)) continue;
+    if (c.claims.role === 'device' && bytesEqual(c.holderKid, device.holderKid)) earlier.push({ cert: c, of: 'device' });
+    else if (c.claims.role === 'agency' && bytesEqual(c.holderKid, agency.holderKid)) earlier.push({ cert: c, of: 'agency' });
+  }
+  const issuers = decoded.filter(
+    (c) =>
+      c.claims.role === 'agency' &&
+      !bytesEqual(c.holderKid, agency.holderKid) &&
+      earlier.some((e) => e.of === 'device' && bytesEqual(e.cert.issuerKid, c.holderKid)),
+  );
+  return { earlier, issuers };
+}
+
+/**
+ * The key that issued each earlier certificate, its signature checked: the chain agency's key, another carried
+ * agency certificate signed by a trusted root, or (an agency's) a trusted root. UNKNOWN_KEY when that key is not
+ * at hand or not trusted, BAD_SIGNATURE when a certificate is not signed by it.
+ */
+export function earlierIssuerKeys(
+  found: EarlierCertificates, agency: DecodedCertificate, trust: TrustMaterial, v: { verifier?: SignatureVerifier },
+): Map<EarlierCertificate, PublicKey> {
+  const rootKey = (c: DecodedCertificate, what: string): PublicKey => {
+    const anchor = trust.anchors.byKid.get(toHex(c.issuerKid));
+    if (!anchor) fail('UNKNOWN_KEY', `the root that issued ${what} ${c.claims.sub} is not trusted`, 'certificates');
+    return anchor.key;
+  };
+  const checkedIssuers = new Set<DecodedCertificate>();
+  const keys = new Map<EarlierCertificate, PublicKey>();
+  for (const e of found.earlier) {
+    let key: PublicKey;
+    if (e.of === 'agency') key = rootKey(e.cert, 'the earlier agency certificate of');
+    else if (bytesEqual(e.cert.issuerKid, agency.holderKid)) key = agency.holderKey;
+    else {
+      const issuer = found.issuers.find((c) => bytesEqual(c.holderKid, e.cert.issuerKid));
+      if (!issuer) fail('UNKNOWN_KEY', `the bundle has no certificate of the agency that issued the earlier certificate of ${e.cert.claims.sub}`, 'certificates');
+      if (!checkedIssuers.has(issuer)) {
+        verifySign1(issuer.sign1, rootKey(issuer, 'agency'), v);
+        checkedIssuers.add(issuer);
+      }
+      key = issuer.holderKey;
+    }
+    verifySign1(e.cert.sign1, key, v);
+    keys.set(e, key);
+  }
+  return keys;
+}
+
+/**
+ * CERT_REVOKED when the device's agency declared the device key compromised from a time at or before `at` through
+ * another certificate of the same subject: a device's subject is its key's id (certificate.ts), so that certificate
+ * certified the same key, and the agency that certifies the device may revoke it anyway. This needs no certificate
+ * at hand: a revocation the verifier brings (`--revocations`) counts even from a bundle stripped of that material.
+ */
+export function assertDeviceKeyNotCompromisedAt(device: DecodedCertificate, revocations: readonly DecodedRevocation[], at: number): void {
+  const r = revocations.find((x) => compromisesSubject(x, { cert: device }) && at >= x.claims.revokedFrom);
+  if (r) {
+    fail('CERT_REVOKED', `the device key of ${device.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} by its agency (through another certificate of the key): nothing it signs from then on is valid`, 'device');
+  }
+}
+
+/**
+ * CERT_REVOKED when a verified keyCompromise revocation of an earlier certificate covers `at`. Every earlier
+ * certificate must be named by one (CLAIM_INVALID otherwise: nothing rides along that no check needs).
+ */
+export function assertKeyNotCompromisedAt(earlier: readonly EarlierCertificate[], revocations: readonly DecodedRevocation[], at: number): void {
+  for (const e of earlier) {
+    const compromise = revocations.filter((r) => r.claims.reason === 'keyCompromise' && namesCertificate(r.claims.certRef, e.cert));
+    if (compromise.length === 0) {
+      fail('CLAIM_INVALID', `the bundle carries an earlier certificate of the ${e.of} key (${e.cert.claims.sub}, issued at ${e.cert.claims.iat}) without a keyCompromise revocation of it`, 'certificates');
+    }
+    const r = compromise.find((x) => at >= x.claims.revokedFrom);
+    if (r) {
+      fail('CERT_REVOKED', `the ${e.of} key of ${e.cert.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} (through its certificate issued at ${e.cert.claims.iat}): nothing it signs from then on is valid`, e.of);
+    }
+  }
+}

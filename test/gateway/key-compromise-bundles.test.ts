@@ -1,0 +1,130 @@
+/**
+ * A keyCompromise revocation of a certificate since replaced revokes the key at the gateway (registry.ts) and, with
+ * the bundles the gateway now serves, offline too (protocol/key-compromise.ts): readings the key signed from
+ * revokedFrom on are CERT_REVOKED in their bundles, also those admitted under the current certificate before the
+ * compromise was posted; earlier readings stay valid. Renewal by the same agency, a transfer from another agency,
+ * and an agency key compromised through its earlier certificate; rebuilt the same from the log.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodeProofBundle, parseTrust, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import {
+  certify, connectDevice, nowS, Pki, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
+} from './harness.js';
+
+const DAY = 86_400;
+const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
+
+/** Publish readings signed at the given times (seq 1, 2, ...); their log indexes. */
+async function publishAt(t: TestGateway, d: Device, times: number[]): Promise<number[]> {
+  const c = await connectDevice(t.gw, d);
+  const indexes: number[] = [];
+  try {
+    for (const [i, iat] of times.entries()) {
+      await c.publish(await reading(d, i + 1, { iat }));
+      const a = await c.next();
+      if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a)}`);
+      indexes.push(a.receipt.index);
+    }
+  } finally {
+    await c.end();
+  }
+  return indexes;
+}
+
+async function bundleVerdict(t: TestGateway, index: number, trust: TrustMaterial): Promise<{ verdict: Verdict; certificates: number }> {
+  const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+  expect(res.statusCode).toBe(200);
+  const bundle = decodeProofBundle(new Uint8Array(res.rawPayload));
+  return { verdict: verifyBundle(bundle, trust), certificates: bundle.certificates.length };
+}
+
+const statusOf = async (t: TestGateway, d: Device) => (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json();
+
+describe('bundles carry a keyCompromise named through a replaced certificate', () => {
+  let t: TestGateway;
+  let trust: TrustMaterial;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+    trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+  });
+  afterAll(() => t.stop());
+
+  test('renewed device: readings from revokedFrom on are CERT_REVOKED offline, earlier ones valid; the same after a restart', async () => {
+    const g = await t.pki.agency('renew.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    expect((await postCert(t, 'devices', await certify(g, d, 'device', nowS() - 600))).status).toBe(201);
+    const [before, after] = await publishAt(t, d, [nowS() - 300, nowS()]);
+    // Admitted under the renewed certificate; then the agency reports the key compromised through the old one.
+    expect((await postRevocation(t, g, d.cert, nowS() - 120, 'keyCompromise')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('revoked');
+    for (let round = 0; round < 2; round++) {
+      const ok = await bundleVerdict(t, before!, trust);
+      expect([ok.verdict.valid, failed(ok.verdict), ok.certificates]).toEqual([true, [], 3]);
+      const revoked = await bundleVerdict(t, after!, trust);
+      expect([revoked.verdict.valid, failed(revoked.verdict)]).toEqual([false, [['revocation', 'CERT_REVOKED']]]);
+      await t.restart();
+    }
+  });
+
+  test("a bundle stripped to its chain: the gateway's revocations (GET /v1/revocations) still catch the compromise", async () => {
+    const g = await t.pki.agency('stripped.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    expect((await postCert(t, 'devices', await certify(g, d, 'device', nowS() - 600))).status).toBe(201);
+    const [index] = await publishAt(t, d, [nowS()]);
+    expect((await postRevocation(t, g, d.cert, nowS() - 120, 'keyCompromise')).status).toBe(201);
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+    const full = decodeProofBundle(new Uint8Array(raw.rawPayload));
+    const stripped = { ...full, certificates: full.certificates.slice(0, 2), revocations: [] };
+    expect(verifyBundle(stripped, trust).valid).toBe(true); // whoever stripped it hid the compromise
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { revocation: string }[];
+    const held = listed.map((x) => new Uint8Array(Buffer.from(x.revocation, 'base64')));
+    expect(failed(verifyBundle(stripped, trust, { revocations: held }))).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+
+  test('two earlier certificates reported compromised: the bundle carries the strictest (earliest) compromise', async () => {
+    const g = await t.pki.agency('twice.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const second = await certify(g, d, 'device', nowS() - 1000);
+    expect((await postCert(t, 'devices', second)).status).toBe(201);
+    expect((await postCert(t, 'devices', await certify(g, d, 'device', nowS() - 600))).status).toBe(201);
+    const [index] = await publishAt(t, d, [nowS() - 200]);
+    expect((await postRevocation(t, g, d.cert, nowS() - 300, 'keyCompromise')).status).toBe(201);
+    expect((await postRevocation(t, g, second, nowS() - 100, 'keyCompromise')).status).toBe(201);
+    expect(failed((await bundleVerdict(t, index!, trust)).verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+
+  test("transferred device: the previous agency's keyCompromise of its certificate, with that agency's certificate", async () => {
+    const a = await t.pki.agency('before.example');
+    const b = await t.pki.agency('after.example');
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    await register(t.gw, b, []);
+    const from = nowS() - 100;
+    expect((await postRevocation(t, a, d.cert, from, 'affiliationChanged')).status).toBe(201);
+    expect((await postCert(t, 'devices', await certify(b, d, 'device', nowS()))).status).toBe(201);
+    const [index] = await publishAt(t, d, [nowS()]);
+    expect((await bundleVerdict(t, index!, trust)).verdict.valid).toBe(true);
+    // the same time, now marked keyCompromise (stricter, so taken)
+    expect((await postRevocation(t, a, d.cert, from, 'keyCompromise')).status).toBe(201);
+    const v = await bundleVerdict(t, index!, trust);
+    expect([failed(v.verdict), v.certificates]).toEqual([[['revocation', 'CERT_REVOKED']], 4]);
+  });
+
+  test("an agency key compromised through its earlier certificate: its devices' later readings are CERT_REVOKED offline", async () => {
+    const g = await t.pki.agency('older.example');
+    const old = await certify(t.pki.root, g, 'agency', nowS() - 2 * DAY);
+    expect((await postCert(t, 'agencies', old)).status).toBe(201);
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]); // the harness's agency certificate, issued later (now - 1 day): a renewal
+    const [before, after] = await publishAt(t, d, [nowS() - 300, nowS()]);
+    const earlier = (await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${before}/bundle` })).rawPayload;
+    expect(decodeProofBundle(new Uint8Array(earlier)).certificates.length).toBe(2);
+    expect((await postRevocation(t, t.pki.root, old, nowS() - 120, 'keyCompromise')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('agency-revoked');
+    expect((await bundleVerdict(t, before!, trust)).verdict.valid).toBe(true);
+    expect(failed((await bundleVerdict(t, after!, trust)).verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+});
