@@ -1,5 +1,10 @@
 /**
- * How the CLI names a failure: with a code from the closed set (protocol/errors.ts, and the HTTP-only codes of
+ * How the CLI names a failure, and which exit code it gets. Exit 1: a check ran and said no (`verify`: the bundle is
+ * invalid; `cert verify`: the chain does not hold; `register`: the gateway refused the object). Exit 2: no verdict
+ * could be reached (unusable input, bad options, the gateway unreachable or unavailable). Commands mark the first
+ * kind by throwing `Refused`; anything else thrown is the second.
+ *
+ * Names: with a code from the closed set (protocol/errors.ts, and the HTTP-only codes of
  * gateway/http/error-registry.ts) in brackets, as the gateway's answers do; a library's own code (LevelDB's,
  * node's) is not one of ours and goes after the message instead. A LevelDB directory held by another process (a
  * running gateway) is UNAVAILABLE, with what to do.
@@ -33,3 +38,15 @@ export function describeFailure(err: unknown): string {
   const code = chain.map((c) => c.code).find((c) => typeof c === 'string');
   return code ? `${message} (${code})` : message;
 }
+
+/** A check that ran and said no: exit 1. Shown as the error it wraps (its code and message). */
+export class Refused extends Error {
+  readonly code: unknown;
+  constructor(readonly refusal: Error & { code?: unknown }) {
+    super(refusal.message, { cause: refusal });
+    this.name = 'Refused';
+    this.code = refusal.code;
+  }
+}
+
+export const exitCodeFor = (err: unknown): 1 | 2 => (err instanceof Refused ? 1 : 2);

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
-import { describeFailure } from './failure.js';
+import { describeFailure, exitCodeFor } from './failure.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,5 +16,5 @@ registerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`originproof: ${describeFailure(err)}\n`);
-  process.exit(2);
+  process.exit(exitCodeFor(err));
 });

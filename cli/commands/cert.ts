@@ -9,6 +9,7 @@ import {
   keyThumbprint, publicKey, toHex, trustAnchors, validateChain, verifyRevocation, CT_CERTIFICATE, CT_REVOCATION,
   REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
+import { Refused } from '../failure.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
 const DAY = 86_400;
@@ -86,6 +87,15 @@ export async function certRevoke(o: { issuerKey: string; cert: string; reason: s
   return showFile(o.out);
 }
 
+/** Run a check on input already read and decoded: its failure is a verdict (exit 1), not unusable input. */
+function refusedIfFails<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw err instanceof Error ? new Refused(err) : err;
+  }
+}
+
 /** Verify [device, agency] or [agency] against a root certificate, optionally with revocations checked by their issuer. */
 export function certVerify(o: { root: string; chain: string[]; at?: string | number; revocations?: string[] }): Record<string, unknown> {
   const root = readCert(o.root);
@@ -97,10 +107,10 @@ export function certVerify(o: { root: string; chain: string[]; at?: string | num
     const target = certs.find((c) => toHex(c.certRef) === toHex(r.claims.certRef));
     const issuer = byKid.get(toHex(r.issuerKid));
     if (!target || !issuer) fail('UNKNOWN_KEY', `${p} names a certificate or issuer not in this chain`, p);
-    return verifyRevocation(r, target, issuer.holderKey);
+    return refusedIfFails(() => verifyRevocation(r, target, issuer.holderKey));
   });
   const at = nowSeconds(o.at);
-  const v = validateChain(certs, anchors, at, { revocations });
+  const v = refusedIfFails(() => validateChain(certs, anchors, at, { revocations }));
   return { valid: true, at, anchor: v.anchor.name, chain: v.certs.map((c) => ({ role: c.claims.role, sub: c.claims.sub, certRef: toHex(c.certRef) })) };
 }
 

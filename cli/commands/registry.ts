@@ -9,8 +9,11 @@ import type { Command } from 'commander';
 import { toBase64 } from '../../protocol/bytes.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
-import { fail } from '../../protocol/errors.js';
+import { OriginProofError, fail } from '../../protocol/errors.js';
+import { Refused } from '../failure.js';
 import { gatewayGet } from './fetch-bundle.js';
+
+const REFUSALS = new Set([403, 404, 409, 422]);
 
 function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Record<string, string>; what: string } {
   try {
@@ -32,7 +35,12 @@ export async function register(gateway: string, files: string[], out: (line: str
     const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const answer = (await res.json()) as Record<string, unknown>;
-    if (!res.ok) fail((answer.code as never) ?? 'MALFORMED', `${file}: ${String(answer.message ?? res.statusText)}`, file);
+    if (!res.ok) {
+      const err = new OriginProofError((answer.code as never) ?? 'MALFORMED', `${file}: ${String(answer.message ?? res.statusText)}`, { path: file });
+      // The gateway checked it and said no (403, 404, 409, 422): exit 1. Unusable input (400, 413, 415), a rate
+      // limit or an unavailable gateway (429, 5xx): no verdict, exit 2.
+      throw REFUSALS.has(res.status) ? new Refused(err) : err;
+    }
     out(`${res.status === 201 ? 'registered' : 'already registered'}: ${what} (log index ${String(answer.registeredAt ?? answer.index)})`);
   }
 }

@@ -70,11 +70,17 @@ describe('agency walkthrough with the built CLI', () => {
     expect(list[0]!.status).toBe('revoked');
   });
 
-  test("a rejected registration exits non-zero with the gateway's error code", async () => {
-    // the root certificate is not something the registry takes
-    const r = await run(dir, 'register', '--gateway', url, 'root.cert');
-    expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/ROLE_VIOLATION/);
+  test("a refused registration exits 1 with the gateway's error code; no verdict (not registrable, gateway unreachable) exits 2", async () => {
+    // a later, less strict revocation of the revoked device: the gateway checks it and says no
+    const later = await run(dir, 'cert', 'revoke', '--issuer-key', 'keys/psb.key', '--cert', 'reader1.cert', '--reason', 'decommissioned', '--from', String(Math.floor(Date.now() / 1000) + 86_400), '--out', 'later.rev');
+    expect(later.code).toBe(0);
+    const refused = await run(dir, 'register', '--gateway', url, 'later.rev');
+    expect([refused.code, /\[CONFLICT\]/.test(refused.err)]).toEqual([1, true]);
+    // the root certificate is not something the registry takes: refused before any request
+    const root = await run(dir, 'register', '--gateway', url, 'root.cert');
+    expect([root.code, /\[ROLE_VIOLATION\]/.test(root.err)]).toEqual([2, true]);
+    const unreachable = await run(dir, 'register', '--gateway', 'http://127.0.0.1:1', 'psb.cert');
+    expect(unreachable.code).toBe(2);
   });
 
   test('a verifier trust file gets the checkpoint key and origin from the gateway', async () => {

@@ -67,8 +67,11 @@ describe('cli binary (built)', () => {
     expect(shown.role).toBe('device');
     expect(shown.sub).toBe((JSON.parse(readFileSync(join(dir, 'k/dev.pub.json'), 'utf8')) as { deviceId: string }).deviceId);
     expect(JSON.parse(run('cert', 'verify', '--root', 'root.cert', 'dev.cert', 'agency.cert')).valid).toBe(true);
+    // a chain that does not hold is a verdict (exit 1); a file that cannot be used gives none (exit 2)
     const bad = spawnSync('node', [main, 'cert', 'verify', '--root', 'root.cert', 'agency.cert', 'dev.cert'], { cwd: dir, encoding: 'utf8' });
-    expect(bad.status).toBe(2);
+    expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('[CHAIN_INVALID]');
+    const missing = spawnSync('node', [main, 'cert', 'verify', '--root', 'root.cert', 'none.cert'], { cwd: dir, encoding: 'utf8' });
+    expect(missing.status).toBe(2);
   });
 });
