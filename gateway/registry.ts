@@ -10,7 +10,7 @@ import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import { namesCertificate } from '../protocol/certificate-refs.js';
-import { assertMayReplace, assertStricter, inEffect, isStricter, mayReplaceRevocation } from './registry-rules.js';
+import { assertMayReplace, assertStricter, inEffect, isStricter } from './registry-rules.js';
 
 /** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
 function toHex(b: Uint8Array): string {
@@ -273,7 +273,9 @@ export class Registry {
     if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
     const ref = toHex(target.certRef), kid = toHex(target.holderKid);
     const prior = this.revocations.get(ref);
-    if (prior && !mayReplaceRevocation(rev, prior.rev)) return () => {};
+    // isStricter, not mayReplaceRevocation: a log written before keyCompromise became final may hold another reason
+    // after it, with an earlier revokedFrom, and the view is rebuilt as it was taken then (the earlier time).
+    if (prior && !isStricter(rev, prior.rev)) return () => {};
     const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
     const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
     this.revocations.set(ref, { rev, index });

@@ -3,8 +3,8 @@
  * agency certificate for a registered agency id under another key. Codes only, never messages.
  */
 import { describe, expect, test } from 'vitest';
-import { createRevocation, toBase64 } from '../../protocol/index.js';
-import { nowS, post, useGatewayWithDevices } from './harness.js';
+import { ENTRY_REVOCATION, createRevocation, toBase64 } from '../../protocol/index.js';
+import { certify, nowS, post, useGatewayWithDevices } from './harness.js';
 
 describe('registry writes that must be refused', () => {
   const fx = useGatewayWithDevices(1);
@@ -31,6 +31,24 @@ describe('registry writes that must be refused', () => {
     expect((await rev('keyCompromise', nowS() - 3600)).status).toBe(201);
     const listed = (await fx.t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { sub: string; reason: string }[];
     expect(listed.filter((x) => x.sub === d.id).map((x) => x.reason)).toEqual(['keyCompromise']);
+  });
+
+  // guards registry.ts applyRevocation: a log written before that rule is rebuilt as it was taken (the earlier time)
+  test('a log holding a downgrade from before the rule (keyCompromise, then another reason from earlier): rebuilt with the earlier time', async () => {
+    const d = await fx.t.pki.device(fx.agency);
+    expect((await post(fx.t.gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) })).status).toBe(201);
+    const t1 = nowS() - 60, t0 = nowS() - 3600;
+    const kc = await createRevocation(fx.agency.signer, d.cert, { reason: 'keyCompromise', revokedFrom: t1, iat: nowS() });
+    expect((await post(fx.t.gw, '/v1/revocations', { revocation: toBase64(kc) })).status).toBe(201);
+    // what an older gateway took: the statement appended to the log as registry.revoke appends one
+    const dec = await createRevocation(fx.agency.signer, d.cert, { reason: 'decommissioned', revokedFrom: t0, iat: nowS() });
+    await fx.t.gw.ledger.appendRegistryEvent(ENTRY_REVOCATION, dec, fx.agency.cert.certRef);
+    await fx.t.restart();
+    const shown = (await fx.t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json();
+    expect([shown.status, shown.revokedFrom, shown.revocationReason]).toEqual(['revoked', t0, 'decommissioned']);
+    // the key stays compromised: never certified again
+    const again = await post(fx.t.gw, '/v1/devices', { certificate: toBase64((await certify(fx.agency, d, 'device', nowS())).bytes) });
+    expect([again.status, again.body.code]).toEqual([422, 'CERT_REVOKED']);
   });
 
   // guards registry.ts registerAgency: one agency id, one key, until it is revoked
