@@ -1,7 +1,8 @@
 /**
  * The registry of agencies and devices: certificates checked against the root trust anchors, revocations
  * checked against the revoked certificate's issuer. Every change is first appended to the log as an entry
- * (so the chain tells the whole story) and the in-memory view is rebuilt from those entries on start.
+ * (so the chain tells the whole story) and the in-memory view (registry-view.ts) is rebuilt from those entries on
+ * start. Here: the writes (checked, serialized per subject, logged, then applied), the load, and device status.
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import { decodeCertificate, type DecodedCertificate } from '../protocol/certificate.js';
@@ -9,14 +10,12 @@ import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/
 import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
-import { namesCertificate } from '../protocol/certificate-refs.js';
-import { assertMayReplace, assertStricter, inEffect, isStricter } from './registry-rules.js';
+import { assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
+import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
 
-/** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
+
+export type { AgencyRecord, DeviceRecord } from './registry-view.js';
 
 export interface RegistryLog {
   /** Append one registry event; resolves when it is durable in a block. */
@@ -25,42 +24,12 @@ export interface RegistryLog {
   registryEvents(): AsyncIterable<{ type: number; payload: Uint8Array; index: number }>;
 }
 
-/**
- * `revocation`: the strictest revocation in force against the record: of its current certificate, or, for
- * keyCompromise, of any certificate of the same key (one it replaced): a compromised key signs nothing valid after
- * revokedFrom, whichever certificate names it.
- */
-export interface AgencyRecord {
-  cert: DecodedCertificate;
-  index: number;
-  revocation?: DecodedRevocation;
-  /** hex of cert.issuerKid (the root's kid), kept once it is first needed */
-  issuerKidHex?: string;
-}
-
-export interface DeviceRecord {
-  cert: DecodedCertificate;
-  agency: AgencyRecord;
-  index: number;
-  deviceId: string;
-  revocation?: DecodedRevocation;
-}
-
 /** 'untrusted': the root that certified its agency is not in this gateway's trust file (any more). */
 export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked' | 'untrusted';
 
 export class Registry {
-  private agenciesByKid = new Map<string, AgencyRecord>();
-  private agenciesById = new Map<string, AgencyRecord>();
-  private devicesByKid = new Map<string, DeviceRecord>();
-  private devicesById = new Map<string, DeviceRecord>();
-  /** The strictest revocation per certificate (hex certRef of the registered encoding). */
-  private revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
-  /** Every certificate ever registered, by hex certRef; and each agency key's certificates in registration order. */
-  private certsByRef = new Map<string, DecodedCertificate>();
-  private agencyCerts = new Map<string, DecodedCertificate[]>();
-  /** Holder keys (hex kid) with a certificate revoked for keyCompromise: the strictest such revocation. */
-  private compromised = new Map<string, DecodedRevocation>();
+  /** Swapped whole by load(); read through the lookups below. */
+  private view = new RegistryView();
   private readonly writes = new Map<string, Promise<void>>();
   /** How far ahead of the gateway's clock a revocation's iat may be (config clockSkewSeconds, as the offline verifier allows). */
   clockSkewSeconds = 300;
@@ -87,14 +56,13 @@ export class Registry {
   async load(): Promise<void> {
     const run = (async () => {
       await Promise.all([...this.writes.values()]);
-      const fresh = new Registry(this.anchors, this.log, this.verifier);
+      const fresh = new RegistryView();
       for await (const ev of this.log.registryEvents()) {
         if (ev.type === ENTRY_AGENCY) fresh.addAgency(decodeCertificate(ev.payload), ev.index);
         else if (ev.type === ENTRY_DEVICE) fresh.addDevice(decodeCertificate(ev.payload), ev.index);
         else if (ev.type === ENTRY_REVOCATION) fresh.applyRevocation(decodeRevocation(ev.payload), ev.index);
       }
-      ({ agenciesByKid: this.agenciesByKid, agenciesById: this.agenciesById, devicesByKid: this.devicesByKid, devicesById: this.devicesById } = fresh);
-      ({ revocations: this.revocations, certsByRef: this.certsByRef, agencyCerts: this.agencyCerts, compromised: this.compromised } = fresh);
+      this.view = fresh;
     })();
     const settled = (this.loading = run.then(() => undefined, () => undefined));
     try {
@@ -146,16 +114,16 @@ export class Registry {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
-      const existing = this.agenciesByKid.get(toHex(cert.holderKid));
+      const existing = this.view.agencyByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
-      if (existing) assertMayReplace(existing, cert, now, this.compromised.get(toHex(cert.holderKid)));
-      const other = this.agenciesById.get(cert.claims.sub);
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
+      const other = this.view.agencyById(cert.claims.sub);
       if (other && other !== existing && !inEffect(other.revocation, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
-      validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.allRevocations() });
+      validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined);
-      return { record: this.addAgency(cert, index), created: true };
+      return { record: this.view.addAgency(cert, index), created: true };
     });
   }
 
@@ -164,15 +132,15 @@ export class Registry {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
-      const existing = this.devicesByKid.get(toHex(cert.holderKid));
+      const existing = this.view.deviceByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
-      const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
+      const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing) assertMayReplace(existing, cert, now, this.compromised.get(toHex(cert.holderKid)));
-      validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.allRevocations() });
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
+      validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef);
-      return { record: this.addDevice(cert, index), created: true };
+      return { record: this.view.addDevice(cert, index), created: true };
     });
   }
 
@@ -189,20 +157,20 @@ export class Registry {
     }
     return this.write(`sub:${target}`, async () => {
       const rev = decodeRevocation(bytes);
-      const target = this.findCert(rev.claims.certRef);
+      const target = this.view.findCert(rev.claims.certRef);
       if (!target) fail('UNKNOWN_KEY', 'the revocation names a certificate this gateway does not know', 'claims.certRef');
-      const prior = this.revocations.get(toHex(target.certRef));
+      const prior = this.view.revocationOf(target);
       if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
       const issuerKey = this.issuerKeyFor(target, rev);
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
       if (rev.claims.iat > now + this.clockSkewSeconds) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
       if (prior) assertStricter(rev, prior.rev);
-      const signerRef = target.claims.role === 'device' ? this.agenciesByKid.get(toHex(target.issuerKid))?.cert.certRef : undefined;
+      const signerRef = target.claims.role === 'device' ? this.view.agencyByKid(target.issuerKid)?.cert.certRef : undefined;
       // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.
-      const undo = this.applyRevocation(rev, -1);
+      const undo = this.view.applyRevocation(rev, -1);
       try {
         const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef);
-        this.revocations.get(toHex(target.certRef))!.index = index;
+        this.view.revocationOf(target)!.index = index;
         return { revocation: rev, index, created: true };
       } catch (err) {
         undo();
@@ -221,139 +189,41 @@ export class Registry {
       if (!anchor) fail('UNKNOWN_KEY', 'the root that issued this agency is not trusted here', 'protected.kid');
       return anchor.key;
     }
-    const agency = this.agenciesByKid.get(toHex(target.issuerKid));
+    const agency = this.view.agencyByKid(target.issuerKid);
     if (!agency) fail('UNKNOWN_KEY', 'the issuing agency is not registered', 'protected.kid');
     return agency.cert.holderKey;
   }
 
-  /** Any certificate ever registered here that `certRef` names (either encoding, certificate-refs.ts). */
-  private findCert(certRef: Uint8Array): DecodedCertificate | undefined {
-    const exact = this.certsByRef.get(toHex(certRef));
-    if (exact) return exact;
-    for (const c of this.certsByRef.values()) if (namesCertificate(certRef, c)) return c;
-    return undefined;
-  }
-
-  /** A replacement (same key) updates the record in place, so that an agency's devices follow its new certificate. */
-  private addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
-    const kid = toHex(cert.holderKid);
-    const record = this.agenciesByKid.get(kid) ?? ({} as AgencyRecord);
-    Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
-    this.agenciesByKid.set(kid, record);
-    this.agenciesById.set(cert.claims.sub, record);
-    this.remember(cert);
-    const history = this.agencyCerts.get(kid);
-    if (history) history.push(cert);
-    else this.agencyCerts.set(kid, [cert]);
-    return record;
-  }
-
-  private addDevice(cert: DecodedCertificate, index: number): DeviceRecord {
-    const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
-    if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
-    const kid = toHex(cert.holderKid);
-    const record = this.devicesByKid.get(kid) ?? ({} as DeviceRecord);
-    Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
-    this.devicesByKid.set(kid, record);
-    this.devicesById.set(cert.claims.sub, record);
-    this.remember(cert);
-    return record;
-  }
-
-  private remember(cert: DecodedCertificate): void {
-    this.certsByRef.set(toHex(cert.certRef), cert);
-  }
-
-  /**
-   * Keeps the strictest statement per certificate (registry-rules.ts); a later one that is not stricter, which only
-   * a log written before that rule can hold, changes nothing. Returns what puts the view back (a failed append).
-   */
-  private applyRevocation(rev: DecodedRevocation, index: number): () => void {
-    const target = this.findCert(rev.claims.certRef);
-    if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
-    const ref = toHex(target.certRef), kid = toHex(target.holderKid);
-    const prior = this.revocations.get(ref);
-    // isStricter, not mayReplaceRevocation: a log written before keyCompromise became final may hold another reason
-    // after it, with an earlier revokedFrom, and the view is rebuilt as it was taken then (the earlier time).
-    if (prior && !isStricter(rev, prior.rev)) return () => {};
-    const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
-    const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
-    this.revocations.set(ref, { rev, index });
-    if (rev.claims.reason === 'keyCompromise' && (!before.compromise || isStricter(rev, before.compromise))) this.compromised.set(kid, rev);
-    // The current certificate's own revocation, or the compromise of its key named through a replaced certificate.
-    const applies = record !== undefined && (record.cert === target || rev.claims.reason === 'keyCompromise');
-    if (applies && (!record.revocation || isStricter(rev, record.revocation))) record.revocation = rev;
-    return () => {
-      if (prior) this.revocations.set(ref, prior);
-      else this.revocations.delete(ref);
-      if (before.compromise) this.compromised.set(kid, before.compromise);
-      else this.compromised.delete(kid);
-      if (record) record.revocation = before.revocation;
-    };
-  }
-
-  /**
-   * The strictest keyCompromise revocation of any certificate of `holderKid`'s key, with the certificate it names:
-   * bundles carry it when that is not the chain's certificate (protocol/key-compromise.ts).
-   */
+  // Lookups in the current view (registry-view.ts).
   compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
-    const rev = this.compromised.get(toHex(holderKid));
-    const cert = rev && this.findCert(rev.claims.certRef);
-    return rev && cert ? { rev, cert } : undefined;
+    return this.view.compromiseOf(holderKid);
   }
-
-  /** Every registered certificate by its certRef, for bundles of entries admitted under a certificate since replaced. */
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
-    return this.certsByRef.get(toHex(certRef));
+    return this.view.certificateByRef(certRef);
   }
-
-  /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    const kid = toHex(agencyKid);
-    const history = this.agencyCerts.get(kid) ?? [];
-    for (let i = history.length - 1; i >= 0; i--) {
-      const c = history[i]!;
-      if (at >= c.claims.nbf && at < c.claims.exp) return c;
-    }
-    return this.agenciesByKid.get(kid)?.cert;
+    return this.view.agencyCertificateAt(agencyKid, at);
   }
-
-  /** The strictest revocation of each revoked certificate that is in the log (not one still on its way), by index. */
   loggedRevocations(): { rev: DecodedRevocation; index: number }[] {
-    return [...this.revocations.values()].filter((r) => r.index >= 0).sort((a, b) => a.index - b.index);
+    return this.view.loggedRevocations();
   }
-
-  /** The strictest revocation of each of `certs` (registry-rules.ts). */
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
-    return certs.flatMap((c) => {
-      const r = this.revocations.get(toHex(c.certRef));
-      return r ? [r.rev] : [];
-    });
+    return this.view.revocationsOf(certs);
   }
-
-  allRevocations(): DecodedRevocation[] {
-    return [...this.revocations.values()].map((r) => r.rev);
-  }
-
   deviceByKid(kid: Uint8Array): DeviceRecord | undefined {
-    return this.devicesByKid.get(toHex(kid));
+    return this.view.deviceByKid(kid);
   }
-
   deviceById(id: string): DeviceRecord | undefined {
-    return this.devicesById.get(id);
+    return this.view.deviceById(id);
   }
-
   agencyById(id: string): AgencyRecord | undefined {
-    return this.agenciesById.get(id);
+    return this.view.agencyById(id);
   }
-
   agencies(): AgencyRecord[] {
-    return [...this.agenciesById.values()];
+    return this.view.agencies();
   }
-
   devices(agencyId?: string): DeviceRecord[] {
-    const all = [...this.devicesById.values()];
-    return agencyId === undefined ? all : all.filter((d) => d.agency.cert.claims.sub === agencyId);
+    return this.view.devices(agencyId);
   }
 
   anchorFor(agency: AgencyRecord): TrustAnchor | undefined {

@@ -1,0 +1,194 @@
+/**
+ * The registry's in-memory view: agency and device records by key and by id, every certificate ever registered, the
+ * strictest revocation per certificate and per compromised key. Registry.load rebuilds one from the log's registry
+ * events and swaps it in whole; Registry's writes apply theirs once checked. Nothing is checked here: what may be
+ * added is decided before the event is logged (registry.ts, registry-rules.ts); this applies it.
+ */
+import type { DecodedCertificate } from '../protocol/certificate.js';
+import { namesCertificate } from '../protocol/certificate-refs.js';
+import type { DecodedRevocation } from '../protocol/revocation.js';
+import { isStricter } from './registry-rules.js';
+
+/** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/**
+ * `revocation`: the strictest revocation in force against the record: of its current certificate, or, for
+ * keyCompromise, of any certificate of the same key (one it replaced): a compromised key signs nothing valid after
+ * revokedFrom, whichever certificate names it.
+ */
+export interface AgencyRecord {
+  cert: DecodedCertificate;
+  index: number;
+  revocation?: DecodedRevocation;
+  /** hex of cert.issuerKid (the root's kid), kept once it is first needed */
+  issuerKidHex?: string;
+}
+
+export interface DeviceRecord {
+  cert: DecodedCertificate;
+  agency: AgencyRecord;
+  index: number;
+  deviceId: string;
+  revocation?: DecodedRevocation;
+}
+
+export class RegistryView {
+  private agenciesByKid = new Map<string, AgencyRecord>();
+  private agenciesById = new Map<string, AgencyRecord>();
+  private devicesByKid = new Map<string, DeviceRecord>();
+  private devicesById = new Map<string, DeviceRecord>();
+  /** The strictest revocation per certificate (hex certRef of the registered encoding). */
+  private revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
+  /** Every certificate ever registered, by hex certRef; and each agency key's certificates in registration order. */
+  private certsByRef = new Map<string, DecodedCertificate>();
+  private agencyCerts = new Map<string, DecodedCertificate[]>();
+  /** Holder keys (hex kid) with a certificate revoked for keyCompromise: the strictest such revocation. */
+  private compromised = new Map<string, DecodedRevocation>();
+
+  /** Any certificate ever registered here that `certRef` names (either encoding, certificate-refs.ts). */
+  findCert(certRef: Uint8Array): DecodedCertificate | undefined {
+    const exact = this.certsByRef.get(toHex(certRef));
+    if (exact) return exact;
+    for (const c of this.certsByRef.values()) if (namesCertificate(certRef, c)) return c;
+    return undefined;
+  }
+
+  /** A replacement (same key) updates the record in place, so that an agency's devices follow its new certificate. */
+  addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
+    const kid = toHex(cert.holderKid);
+    const record = this.agenciesByKid.get(kid) ?? ({} as AgencyRecord);
+    Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
+    this.agenciesByKid.set(kid, record);
+    this.agenciesById.set(cert.claims.sub, record);
+    this.remember(cert);
+    const history = this.agencyCerts.get(kid);
+    if (history) history.push(cert);
+    else this.agencyCerts.set(kid, [cert]);
+    return record;
+  }
+
+  addDevice(cert: DecodedCertificate, index: number): DeviceRecord {
+    const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
+    if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
+    const kid = toHex(cert.holderKid);
+    const record = this.devicesByKid.get(kid) ?? ({} as DeviceRecord);
+    Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
+    this.devicesByKid.set(kid, record);
+    this.devicesById.set(cert.claims.sub, record);
+    this.remember(cert);
+    return record;
+  }
+
+  private remember(cert: DecodedCertificate): void {
+    this.certsByRef.set(toHex(cert.certRef), cert);
+  }
+
+  /**
+   * Keeps the strictest statement per certificate (registry-rules.ts); a later one that is not stricter, which only
+   * a log written before that rule can hold, changes nothing. Returns what puts the view back (a failed append).
+   */
+  applyRevocation(rev: DecodedRevocation, index: number): () => void {
+    const target = this.findCert(rev.claims.certRef);
+    if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
+    const ref = toHex(target.certRef), kid = toHex(target.holderKid);
+    const prior = this.revocations.get(ref);
+    // isStricter, not mayReplaceRevocation: a log written before keyCompromise became final may hold another reason
+    // after it, with an earlier revokedFrom, and the view is rebuilt as it was taken then (the earlier time).
+    if (prior && !isStricter(rev, prior.rev)) return () => {};
+    const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
+    const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
+    this.revocations.set(ref, { rev, index });
+    if (rev.claims.reason === 'keyCompromise' && (!before.compromise || isStricter(rev, before.compromise))) this.compromised.set(kid, rev);
+    // The current certificate's own revocation, or the compromise of its key named through a replaced certificate.
+    const applies = record !== undefined && (record.cert === target || rev.claims.reason === 'keyCompromise');
+    if (applies && (!record.revocation || isStricter(rev, record.revocation))) record.revocation = rev;
+    return () => {
+      if (prior) this.revocations.set(ref, prior);
+      else this.revocations.delete(ref);
+      if (before.compromise) this.compromised.set(kid, before.compromise);
+      else this.compromised.delete(kid);
+      if (record) record.revocation = before.revocation;
+    };
+  }
+
+  /** The strictest revocation logged (index) or being logged (-1) for the certificate `certRef` names exactly. */
+  revocationOf(cert: DecodedCertificate): { rev: DecodedRevocation; index: number } | undefined {
+    return this.revocations.get(toHex(cert.certRef));
+  }
+
+  /** The strictest keyCompromise revocation of any certificate of `holderKid`'s key. */
+  compromisedKey(holderKid: Uint8Array): DecodedRevocation | undefined {
+    return this.compromised.get(toHex(holderKid));
+  }
+
+  agencyByKid(kid: Uint8Array): AgencyRecord | undefined {
+    return this.agenciesByKid.get(toHex(kid));
+  }
+
+  /**
+   * The strictest keyCompromise revocation of any certificate of `holderKid`'s key, with the certificate it names:
+   * bundles carry it when that is not the chain's certificate (protocol/key-compromise.ts).
+   */
+  compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
+    const rev = this.compromised.get(toHex(holderKid));
+    const cert = rev && this.findCert(rev.claims.certRef);
+    return rev && cert ? { rev, cert } : undefined;
+  }
+
+  /** Every registered certificate by its certRef, for bundles of entries admitted under a certificate since replaced. */
+  certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
+    return this.certsByRef.get(toHex(certRef));
+  }
+
+  /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
+  agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    const kid = toHex(agencyKid);
+    const history = this.agencyCerts.get(kid) ?? [];
+    for (let i = history.length - 1; i >= 0; i--) {
+      const c = history[i]!;
+      if (at >= c.claims.nbf && at < c.claims.exp) return c;
+    }
+    return this.agenciesByKid.get(kid)?.cert;
+  }
+
+  /** The strictest revocation of each revoked certificate that is in the log (not one still on its way), by index. */
+  loggedRevocations(): { rev: DecodedRevocation; index: number }[] {
+    return [...this.revocations.values()].filter((r) => r.index >= 0).sort((a, b) => a.index - b.index);
+  }
+
+  /** The strictest revocation of each of `certs` (registry-rules.ts). */
+  revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
+    return certs.flatMap((c) => {
+      const r = this.revocations.get(toHex(c.certRef));
+      return r ? [r.rev] : [];
+    });
+  }
+
+  allRevocations(): DecodedRevocation[] {
+    return [...this.revocations.values()].map((r) => r.rev);
+  }
+
+  deviceByKid(kid: Uint8Array): DeviceRecord | undefined {
+    return this.devicesByKid.get(toHex(kid));
+  }
+
+  deviceById(id: string): DeviceRecord | undefined {
+    return this.devicesById.get(id);
+  }
+
+  agencyById(id: string): AgencyRecord | undefined {
+    return this.agenciesById.get(id);
+  }
+
+  agencies(): AgencyRecord[] {
+    return [...this.agenciesById.values()];
+  }
+
+  devices(agencyId?: string): DeviceRecord[] {
+    const all = [...this.devicesById.values()];
+    return agencyId === undefined ? all : all.filter((d) => d.agency.cert.claims.sub === agencyId);
+  }
+}
