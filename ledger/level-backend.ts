@@ -4,26 +4,28 @@
  * the block: few records (ledger/keys.ts): the entries' index per 256-entry bundle, one time cluster, one record
  * of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header, checkpoint,
  * state; only the registry-type index (rare entries) is one small row per entry.
+ * This class holds the db handle and the write path's state and writes the block; the records it computes come
+ * from ledger/level-records.ts (pure) and ledger/level-device-merge.ts (device runs); the reads are in
+ * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
  */
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
-import {
-  ascending, chunkRuns, columnRows, countRows, decodeBlockRows, decodeRun, DeviceOverlay, encodeBlockRows, encodeRun,
-  encodeRunColumns, MERGE_BLOCKS, MERGE_ROWS, mergeRows, RUN_ROWS, sortRows, type RowColumns,
-} from './device-index.js';
+import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
 import { LevelIndexAudit } from './level-audit.js';
+import { mergeRuns } from './level-device-merge.js';
+import { readEntries, readTiles, streamEntriesFrom, streamHeadersFrom } from './level-entry-reads.js';
+import { findDeviceHits, findDeviceSeq, findTimeHits, findTypeHits } from './level-index-queries.js';
+import { bundleIndexes, ENTRY_END, nextEntry, plain, timeClustersOf, u32 } from './level-records.js';
 import {
-  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceHeadKey, deviceKey, devicePrefix,
-  headerKey, META_KEY, P_DEVICE_ROWS, P_ENTRY, P_HEADER, prefixEnd, readU64, STATE_KEY, TILE_WIDTH, tileKey,
-  TIME_WINDOW_MS, timeClusters, timeKey, typeKey, u64,
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, headerKey, META_KEY, P_DEVICE_ROWS,
+  prefixEnd, readU64, STATE_KEY, tileKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
 const READING = 1;
-const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const utf8 = new TextEncoder();
-const ENTRY_END = prefixEnd(new Uint8Array([P_ENTRY]));
+const EMPTY = new Uint8Array(0);
 
 export interface LevelBackendOptions {
   /** fsync each block (default true: a receipt is only sent after the block is durable). */
@@ -119,7 +121,7 @@ export class LevelBackend implements LedgerBackend {
     const ov = this.#overlay;
     const rows = countRows(b);
     const merge = ov.rows + rows > 0 && (ov.rows + rows >= this.#mergeRows || ov.heights.length + 1 >= this.#mergeBlocks);
-    const merged = merge ? await this.#mergeRuns(b) : undefined;
+    const merged = merge ? await mergeRuns(this.#db, this.#overlay, b) : undefined;
     if (this.#uncut) {
       await this.#segments.cut(next.index, next.offset);
       this.#uncut = false;
@@ -168,119 +170,14 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
-  /**
-   * The records that move the overlay's rows and this block's into per-device runs, and delete the D records.
-   * A device whose new rows all come after its stored ones (the usual case) only gets new runs; otherwise the
-   * runs they overlap are read, merged with them and rewritten.
-   */
-  async #mergeRuns(b: BlockWrite): Promise<{ dels: Bytes[]; puts: [Bytes, Bytes][] }> {
-    // Per device the overlay's columns, then this block's rows (on copies: the overlay changes only once the
-    // batch has committed).
-    const cols = new Map<string, RowColumns>();
-    for (const d of this.#overlay.devices()) cols.set(d, this.#overlay.columns(d)!);
-    const copied = new Set<string>();
-    for (let i = 0; i < b.meta.length; i++) {
-      const m = b.meta[i]!;
-      if (m.deviceId === undefined || m.seq === undefined) continue;
-      let c = cols.get(m.deviceId);
-      if (!copied.has(m.deviceId)) {
-        c = c ? { seq: c.seq.slice(), index: c.index.slice(), ms: c.ms.slice() } : { seq: [], index: [], ms: [] };
-        cols.set(m.deviceId, c);
-        copied.add(m.deviceId);
-      }
-      c!.seq.push(m.seq);
-      c!.index.push(b.firstIndex + i);
-      c!.ms.push(m.receivedAtMs ?? b.timeMs);
-    }
-    const devices = [...cols.keys()];
-    const heads = await this.#db.getMany(devices.map(deviceHeadKey));
-    const dels: Bytes[] = this.#overlay.heights.map(blockRowsKey);
-    const puts: [Bytes, Bytes][] = [];
-    for (let i = 0; i < devices.length; i++) {
-      const deviceId = devices[i]!;
-      const c = cols.get(deviceId)!;
-      const head = heads[i] === undefined ? undefined : readU64(heads[i]!);
-      const n = c.seq.length;
-      if (ascending(c) && (head === undefined || head < c.seq[0]!)) {
-        // The usual case: the rows follow the stored ones and are a run already.
-        for (let from = 0; from < n; from += RUN_ROWS) {
-          const to = Math.min(n, from + RUN_ROWS);
-          puts.push([deviceKey(deviceId, c.seq[to - 1]!), encodeRunColumns(c, from, to)]);
-        }
-        puts.push([deviceHeadKey(deviceId), u64(c.seq[n - 1]!)]);
-        continue;
-      }
-      let rows = sortRows(columnRows(c));
-      if (head !== undefined && head >= rows[0]!.seq) {
-        const stored = await this.#runsFrom(deviceId, rows[0]!.seq);
-        dels.push(...stored.keys);
-        rows = mergeRows(stored.rows, rows);
-      }
-      for (const run of chunkRuns(rows)) puts.push([deviceKey(deviceId, run[run.length - 1]!.seq), encodeRun(run)]);
-      puts.push([deviceHeadKey(deviceId), u64(rows[rows.length - 1]!.seq)]);
-    }
-    return { dels, puts };
-  }
-
-  /** Every stored run of a device that may hold a seq >= `seq` (keys and rows, ascending). */
-  async #runsFrom(deviceId: string, seq: number): Promise<{ keys: Bytes[]; rows: DeviceHit[] }> {
-    const keys: Bytes[] = [];
-    let rows: DeviceHit[] = [];
-    for await (const [k, v] of this.#db.iterator({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)) })) {
-      keys.push(plain(k).slice());
-      rows = rows.concat(decodeRun(plain(v)));
-    }
-    return { keys, rows };
-  }
-
-  /** One index read for all bundles asked for, then one file read per bundle (its entries asked for and between). */
-  async getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
-    const wanted = new Map<number, { lo: number; hi: number }>();
-    for (const i of indexes) {
-      const bundle = Math.floor(i / BUNDLE_WIDTH);
-      const k = i % BUNDLE_WIDTH;
-      const w = wanted.get(bundle);
-      wanted.set(bundle, w ? { lo: Math.min(w.lo, k), hi: Math.max(w.hi, k) } : { lo: k, hi: k });
-    }
-    const bundles = [...wanted.keys()];
-    const records = await this.#db.getMany(bundles.map(bundleKey));
-    const got = new Map<number, { x: BundleIndex; from: number; bytes: Bytes }>();
-    await Promise.all(bundles.map(async (bundle, j) => {
-      const v = records[j];
-      if (v === undefined) return;
-      const x = decodeBundleIndex(bundle, plain(v));
-      const { lo, hi } = wanted.get(bundle)!;
-      if (lo >= x.ends.length) return;
-      const from = lo === 0 ? 0 : x.ends[lo - 1]!;
-      const to = x.ends[Math.min(hi, x.ends.length - 1)]!;
-      got.set(bundle, { x, from, bytes: await this.#segments.read(this.#segments.segmentOf(bundle * BUNDLE_WIDTH), x.base + from, x.base + to) });
-    }));
-    return indexes.map((i) => {
-      const g = got.get(Math.floor(i / BUNDLE_WIDTH));
-      const k = i % BUNDLE_WIDTH;
-      if (!g || k >= g.x.ends.length) return undefined;
-      return g.bytes.subarray((k === 0 ? 0 : g.x.ends[k - 1]!) - g.from, g.x.ends[k]! - g.from);
-    });
+  /** One index read for all bundles asked for, then one file read per bundle (ledger/level-entry-reads.ts). */
+  getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
+    return readEntries(this.#db, this.#segments, indexes);
   }
 
   /** Tiles of levels >= 1 in one LevelDB read; level-0 tiles from the segments' leaves files. */
-  async getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Bytes | undefined)[]> {
-    const stored = ids.filter((i) => i.level > 0);
-    const committed = nextEntry(this.#last, this.#segments).index;
-    const [vs, leaves] = await Promise.all([
-      this.#db.getMany(stored.map((i) => tileKey(i.level, i.tile))),
-      Promise.all(ids.filter((i) => i.level === 0).map((i) => {
-        const first = i.tile * TILE_WIDTH;
-        return first < committed ? this.#segments.readLeaves(first, Math.min(TILE_WIDTH, committed - first)) : undefined;
-      })),
-    ]);
-    let s = 0;
-    let l = 0;
-    return ids.map((i) => {
-      if (i.level === 0) return leaves[l++];
-      const v = vs[s++];
-      return v === undefined ? undefined : plain(v);
-    });
+  getTiles(ids: readonly { level: number; tile: number }[]): Promise<(Bytes | undefined)[]> {
+    return readTiles(this.#db, this.#segments, this.#last, ids);
   }
 
   async getHeader(height: number): Promise<Bytes | undefined> {
@@ -298,144 +195,30 @@ export class LevelBackend implements LedgerBackend {
     return v === undefined ? undefined : new TextDecoder().decode(v);
   }
 
-  /** Stored runs merged with the overlay's rows (read first, in the same tick as the iterator's snapshot). */
-  async *deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit> {
-    const after = opts.afterSeq;
-    const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
-    if (limit === 0) return;
-    const reverse = opts.reverse ?? false;
-    let recent = this.#overlay.hits(deviceId).filter((h) => after === undefined || h.seq > after);
-    if (reverse) recent = recent.reverse();
-    // A run is keyed by its last seq: runs from the first one whose last seq >= after can hold seqs > after.
-    const it = this.#db.values({ gte: deviceKey(deviceId, after ?? 0), lt: prefixEnd(devicePrefix(deviceId)), reverse });
-    const before = reverse ? (a: DeviceHit, b: DeviceHit) => a.seq > b.seq : (a: DeviceHit, b: DeviceHit) => a.seq < b.seq;
-    let j = 0;
-    let sent = 0;
-    try {
-      for await (const v of it) {
-        const run = decodeRun(plain(v));
-        if (reverse) run.reverse();
-        for (const h of run) {
-          if (after !== undefined && h.seq <= after) {
-            if (reverse) break; // descending: nothing further qualifies in this run (earlier runs are below it)
-            continue;
-          }
-          while (j < recent.length && before(recent[j]!, h)) {
-            yield recent[j++]!;
-            if (++sent >= limit) return;
-          }
-          if (j < recent.length && recent[j]!.seq === h.seq) continue; // the newer overlay row is yielded instead
-          yield h;
-          if (++sent >= limit) return;
-        }
-      }
-      while (j < recent.length) {
-        yield recent[j++]!;
-        if (++sent >= limit) return;
-      }
-    } finally {
-      await it.close();
-    }
+  /** Stored runs merged with the overlay's rows (ledger/level-index-queries.ts). */
+  deviceHits(deviceId: string, opts: RangeOptions & { afterSeq?: number }): AsyncIterable<DeviceHit> {
+    return findDeviceHits(this.#db, this.#overlay, deviceId, opts);
   }
 
-  async deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined> {
-    const recent = this.#overlay.hits(deviceId).find((h) => h.seq === seq);
-    if (recent) return recent;
-    for await (const v of this.#db.values({ gte: deviceKey(deviceId, seq), lt: prefixEnd(devicePrefix(deviceId)), limit: 1 })) {
-      return decodeRun(plain(v)).find((h) => h.seq === seq);
-    }
-    return undefined;
+  deviceSeq(deviceId: string, seq: number): Promise<DeviceHit | undefined> {
+    return findDeviceSeq(this.#db, this.#overlay, deviceId, seq);
   }
 
-  async *timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {
-    const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
-    const after = opts.after;
-    const lo = Math.max(fromMs, after?.receivedAtMs ?? fromMs);
-    // A cluster holding an entry at time t starts at or after t - TIME_WINDOW_MS, and at or before t.
-    const it = this.#db.iterator({ gte: timeKey(Math.max(0, lo - TIME_WINDOW_MS), 0), lte: timeKey(toMs, Number.MAX_SAFE_INTEGER) });
-    let hits: TimeHit[] = [];
-    try {
-      for (;;) {
-        const page = await it.nextv(64);
-        if (page.length === 0) break;
-        let done = false;
-        for (const [k, v] of page) {
-          const minMs = readU64(k, 1);
-          // Every later cluster starts at or after minMs: once `limit` hits come before it, they are final.
-          if (hits.length >= limit && hits[limit - 1]!.receivedAtMs < minMs) {
-            done = true;
-            break;
-          }
-          const minIndex = readU64(k, 9);
-          const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-          // A cluster's rows are sorted by time: binary-search the first at or after `lo` (the rows before it, up to
-          // TIME_WINDOW_MS of them, are before the range or the cursor) and stop at the first past `toMs`.
-          const rows = v.length >>> 3;
-          let first = 0;
-          for (let hi = rows; first < hi; ) {
-            const mid = (first + hi) >>> 1;
-            if (minMs + dv.getUint32(mid * 8) < lo) first = mid + 1;
-            else hi = mid;
-          }
-          for (let o = first * 8; o + 8 <= v.length; o += 8) {
-            const ms = minMs + dv.getUint32(o);
-            if (ms > toMs) break;
-            if (ms < fromMs) continue;
-            const index = minIndex + dv.getUint32(o + 4);
-            if (after && (ms < after.receivedAtMs || (ms === after.receivedAtMs && index <= after.index))) continue;
-            hits.push({ receivedAtMs: ms, index });
-          }
-          if (hits.length > limit) hits = sortHits(hits).slice(0, limit);
-          else if (hits.length === limit) sortHits(hits);
-        }
-        if (done) break;
-      }
-    } finally {
-      await it.close();
-    }
-    yield* sortHits(hits).slice(0, limit);
+  timeHits(fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {
+    return findTimeHits(this.#db, fromMs, toMs, opts);
   }
 
-  async *typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number> {
-    const lower = opts.afterIndex === undefined ? { gte: typeKey(type, 0) } : { gt: typeKey(type, opts.afterIndex) };
-    for await (const k of this.#db.keys({ ...lower, lte: typeKey(type, Number.MAX_SAFE_INTEGER), limit: opts.limit ?? -1, reverse: opts.reverse ?? false })) {
-      yield readU64(k, 2);
-    }
+  typeHits(type: number, opts: RangeOptions & { afterIndex?: number }): AsyncIterable<number> {
+    return findTypeHits(this.#db, type, opts);
   }
 
-  /**
-   * Streams bundles: index records read in pages (`nextv`), each page's entry bytes read with one file read per
-   * bundle, the next page read ahead while this one is consumed; one run per bundle.
-   */
-  async *entriesFrom(index: number): AsyncIterable<[number, Bytes[]]> {
-    const it = this.#db.iterator({ gte: bundleKey(Math.floor(index / BUNDLE_WIDTH)), lt: ENTRY_END });
-    const page = async (): Promise<[number, Bytes[]][]> => {
-      const rows = await it.nextv(16);
-      return Promise.all(rows.map(async ([k, v]): Promise<[number, Bytes[]]> => {
-        const x = decodeBundleIndex(readU64(k, 1), plain(v));
-        const bytes = await this.#segments.read(this.#segments.segmentOf(x.bundle * BUNDLE_WIDTH), x.base, x.base + (x.ends[x.ends.length - 1] ?? 0));
-        return [x.bundle * BUNDLE_WIDTH, x.ends.map((end, k2) => bytes.subarray(k2 === 0 ? 0 : x.ends[k2 - 1]!, end))];
-      }));
-    };
-    let next = page();
-    try {
-      for (;;) {
-        const runs = await next;
-        if (runs.length === 0) return;
-        next = page(); // read ahead while this page is consumed
-        for (const [first, list] of runs) {
-          if (first >= index) yield [first, list];
-          else if (first + list.length > index) yield [index, list.slice(index - first)];
-        }
-      }
-    } finally {
-      await next.catch(() => undefined);
-      await it.close();
-    }
+  /** Streams bundles, one run per bundle (ledger/level-entry-reads.ts). */
+  entriesFrom(index: number): AsyncIterable<[number, Bytes[]]> {
+    return streamEntriesFrom(this.#db, this.#segments, index);
   }
 
-  async *headersFrom(height: number): AsyncIterable<[number, Bytes]> {
-    for await (const [k, v] of this.#db.iterator({ gte: headerKey(height), lt: prefixEnd(new Uint8Array([P_HEADER])) })) yield [readU64(k, 1), plain(v)];
+  headersFrom(height: number): AsyncIterable<[number, Bytes]> {
+    return streamHeadersFrom(this.#db, height);
   }
 
   /** `ledger verify`'s check of the indexes (ledger/level-audit.ts). */
@@ -451,52 +234,5 @@ export class LevelBackend implements LedgerBackend {
     await this.#segments.close();
     await this.#db.close();
   }
-}
-
-const EMPTY = new Uint8Array(0);
-const u32 = (n: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-};
-
-/** The first entry not stored yet and its byte offset in its segment, from the last bundle's index. */
-function nextEntry(last: BundleIndex | undefined, segments: EntrySegments): { index: number; offset: number } {
-  if (!last) return { index: 0, offset: 0 };
-  const index = last.bundle * BUNDLE_WIDTH + last.ends.length;
-  const same = segments.segmentOf(index) === segments.segmentOf(last.bundle * BUNDLE_WIDTH);
-  return { index, offset: same ? last.base + (last.ends[last.ends.length - 1] ?? 0) : 0 };
-}
-
-/** The index records of the bundles a block touches (the last stored bundle continued when it is partial). */
-function bundleIndexes(b: BlockWrite, last: BundleIndex | undefined, offset: number, segmentEntries: number): BundleIndex[] {
-  const out: BundleIndex[] = [];
-  let cur = last && last.ends.length < BUNDLE_WIDTH ? { bundle: last.bundle, base: last.base, ends: last.ends.slice() } : undefined;
-  for (let i = 0; i < b.ends.length; i++) {
-    const index = b.firstIndex + i;
-    if (index % segmentEntries === 0) offset = 0; // a new segment file
-    const bundle = Math.floor(index / BUNDLE_WIDTH);
-    if (cur?.bundle !== bundle) cur = { bundle, base: offset, ends: [] };
-    if (out[out.length - 1] !== cur) out.push(cur);
-    offset += b.ends[i]! - (i === 0 ? 0 : b.ends[i - 1]!);
-    cur.ends.push(offset - cur.base);
-  }
-  return out;
-}
-const sortHits = (h: TimeHit[]): TimeHit[] => h.sort((a, b) => a.receivedAtMs - b.receivedAtMs || a.index - b.index);
-
-/**
- * The block's time clusters (ledger/keys.ts): entries sorted by (receivedAtMs, index), cut whenever a cluster
- * would span more than TIME_WINDOW_MS. A block whose clock ran normally is one cluster.
- */
-function timeClustersOf(b: BlockWrite): [Uint8Array, Uint8Array][] {
-  const n = b.meta.length;
-  const ms = new Float64Array(n);
-  let ascending = true;
-  for (let i = 0; i < n; i++) {
-    ms[i] = b.meta[i]!.receivedAtMs ?? b.timeMs;
-    if (i > 0 && ms[i]! < ms[i - 1]!) ascending = false;
-  }
-  return timeClusters(b.firstIndex, ms, ascending);
 }
 
