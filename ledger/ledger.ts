@@ -5,37 +5,24 @@
  * Blocks are pipelined: block N+1 is computed (hashes, tree, header, signature) while block N's batch is
  * being written and fsynced on LevelDB's thread; writes stay strictly in order, and when one fails every
  * block computed on top of it is rejected too and the tree is rolled back to the last durable block.
+ * An entry's input, its checks and answering submitters: ledger/submission.ts; a block's entries encoded and
+ * hashed into the tree: ledger/block-entries.ts.
  */
 import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
-import { encodeLogEntryScratch, ENTRY_TYPES, type EntryType } from '../protocol/log-entry.js';
 import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
 import type { BlockWrite, LedgerBackend } from './backend.js';
+import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
+import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
 import { LedgerQueries } from './queries.js';
 
-/** One entry to append. The ledger reads it again when its block is written: do not change it until then. */
-export interface EntryInput {
-  type: EntryType;
-  payload: Uint8Array;
-  certRef?: Uint8Array;
-  receivedAtMs?: number;
-  deviceId?: string;
-  seq?: number;
-}
-
-export interface SubmitResult {
-  index: number;
-  leafHash: Uint8Array;
-  receivedAtMs: number;
-  checkpoint: string;
-  blockHeight: number;
-}
+export type { EntryInput, SubmitCallback, SubmitResult } from './submission.js';
 
 export interface LedgerOptions {
   /** LevelDB directory (or pass `backend`). */
@@ -53,9 +40,6 @@ export interface LedgerOptions {
   /** Called once per block, after it is durable and before its submitters are answered. */
   onBlock?: (block: { height: number; treeSize: number; entries: number }) => void;
 }
-
-/** How `submitWith` answers: an error, or the entry's result once its block is durable. Called exactly once. */
-export type SubmitCallback = (err: unknown, result?: SubmitResult) => void;
 
 /** One block's worth of inputs and how to settle its submitters (one callback per block, not per entry). */
 interface BlockJob {
@@ -75,9 +59,6 @@ interface Prepared {
   leaves: Uint8Array;
   write: Promise<BlockWrite>;
 }
-
-/** Upper bound of a log entry's bytes beyond its payload (CBOR map head, keys, uints, bstr heads, certRef). */
-const ENTRY_OVERHEAD = 72;
 
 const ZERO_HASH = new Uint8Array(32);
 
@@ -230,33 +211,7 @@ export class Ledger extends LedgerQueries {
       const now = this.#clock();
       const first = this.#tree.size;
       const inputs = job.inputs;
-      const n = inputs.length;
-      const leaves = new Uint8Array(n * HASH_SIZE);
-      const ends = new Uint32Array(n);
-      // The block's entries are encoded back to back into one buffer: no allocation per entry.
-      let room = 0;
-      for (let i = 0; i < n; i++) room += inputs[i]!.payload.length + ENTRY_OVERHEAD;
-      let data = new Uint8Array(room);
-      let at = 0;
-      let latest = now;
-      for (let i = 0; i < n; i++) {
-        const inp = inputs[i]!;
-        const index = first + i;
-        const receivedAtMs = inp.receivedAtMs ?? now;
-        if (receivedAtMs > latest) latest = receivedAtMs;
-        const bytes = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
-        if (at + bytes.length > data.length) { // only if ENTRY_OVERHEAD were too small
-          const bigger = new Uint8Array(2 * data.length + bytes.length);
-          bigger.set(data.subarray(0, at));
-          data = bigger;
-        }
-        data.set(bytes, at);
-        const leaf = this.hasher.hashLeaf(data.subarray(at, at + bytes.length));
-        at += bytes.length;
-        ends[i] = at;
-        leaves.set(leaf, i * HASH_SIZE);
-        this.#tree.append(leaf);
-      }
+      const { data, ends, leaves, latest } = encodeBlockEntries(inputs, first, now, this.hasher, this.#tree);
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
       const height = this.#tipHeight + 1;
@@ -342,36 +297,4 @@ export class Ledger extends LedgerQueries {
     await this.backend.close();
   }
 
-}
-
-/** Answer every submitter of a block; one callback that throws does not keep the others from their answers. */
-function answerAll(waiters: SubmitCallback[], results: SubmitResult[] | undefined, err: unknown): void {
-  for (let i = 0; i < waiters.length; i++) {
-    try {
-      if (results) waiters[i]!(undefined, results[i]!);
-      else waiters[i]!(err);
-    } catch (thrown) {
-      rethrowLater(thrown);
-    }
-  }
-}
-
-/** A caller's callback threw: that is the caller's bug, reported as an uncaught exception, not swallowed. */
-function rethrowLater(err: unknown): void {
-  queueMicrotask(() => {
-    throw err;
-  });
-}
-
-function checkInput(inp: EntryInput): void {
-  if (!(ENTRY_TYPES as readonly number[]).includes(inp.type)) fail('MALFORMED', `unknown entry type ${String(inp.type)}`, 'type');
-  if (!(inp.payload instanceof Uint8Array)) fail('MALFORMED', 'payload must be bytes', 'payload');
-  if ((inp.deviceId === undefined) !== (inp.seq === undefined)) fail('MALFORMED', 'deviceId and seq go together', 'seq');
-  if (inp.seq !== undefined && (!Number.isSafeInteger(inp.seq) || inp.seq < 0)) fail('MALFORMED', 'seq must be a uint', 'seq');
-  // The device index keys it by its UTF-8 bytes, 1..255 (ledger/keys.ts): refused here, the submitter gets the error;
-  // found while writing the block, the whole block would fail. Up to 85 UTF-16 units are at most 255 bytes.
-  const id = inp.deviceId;
-  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || (id.length > 85 && Buffer.byteLength(id, 'utf8') > 255))) {
-    fail('MALFORMED', 'deviceId must be 1..255 UTF-8 bytes', 'deviceId');
-  }
 }
