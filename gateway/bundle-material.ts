@@ -2,7 +2,7 @@
  * The certificates and revocations a verifier needs beside an entry (protocol/verify-bundle.ts checks each):
  * - a reading: the device certificate the entry was admitted under (by its certRef, even if the device has a newer
  *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each,
- *   and a keyCompromise of an earlier certificate of either key (addKeyCompromises);
+ *   and a keyCompromise of another certificate of either key (addKeyCompromises);
  * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation;
  * - a device registration: the agency certificate the entry's certRef names (the one it was checked against), the
  *   revocations of the device and of that agency;
@@ -36,7 +36,8 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
 }
 
 /**
- * A keyCompromise revocation of an earlier certificate of the device's or the agency's key revokes the key (the
+ * A keyCompromise revocation of another certificate of the device's or the agency's key (one it replaced, or one
+ * that replaced it) revokes the key (the
  * registry applies it to the current certificate): the bundle carries that certificate and revocation, and for a
  * device certificate from another agency that agency's certificate, so the offline verifier sees it too.
  */

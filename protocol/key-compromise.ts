@@ -3,12 +3,12 @@
  * known or suspected to be compromised): nothing that key signs at or after revokedFrom is valid, under whichever
  * certificate. The gateway applies it so (gateway/registry.ts): when an agency revokes a device certificate that it
  * has since renewed (or the root an agency certificate) for keyCompromise, the key's current certificate is revoked
- * from the same time. A reading's bundle then carries, beside its own chain, that earlier certificate of the same key
- * and its keyCompromise revocation, and for a device certificate issued by another agency (before a transfer) that
+ * from the same time. A reading's bundle then carries, beside its own chain, that other certificate of the same key
+ * (one its chain certificate replaced, or one that replaced it since) and its keyCompromise revocation, and for a device certificate issued by another agency (before a transfer) that
  * agency's certificate, so the offline verifier reaches the gateway's verdict.
  *
- * Here, for verify-bundle.ts: which carried certificates are such earlier certificates (`earlierCertificates`, in the
- * chain check: anything else still fails it), whose key signed each (`earlierIssuerKeys`, each signature checked: a
+ * Here, for verify-bundle.ts: which carried certificates are such other certificates (`sameKeyCertificates`, in the
+ * chain check: anything else still fails it), whose key signed each (`sameKeyIssuerKeys`, each signature checked: a
  * revocation only restricts, so the issuer is not asked to be valid or unrevoked, as the gateway does not ask), and
  * whether a verified keyCompromise revocation of one covers the reading's time (`assertKeyNotCompromisedAt`).
  */
@@ -23,58 +23,58 @@ import type { DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 import { compromisesSubject } from './verify-checks.js';
 
-export interface EarlierCertificate {
+export interface SameKeyCertificate {
   cert: DecodedCertificate;
   /** The chain certificate whose key it certifies. */
   of: 'device' | 'agency';
 }
 
-export interface EarlierCertificates {
-  earlier: EarlierCertificate[];
-  /** Agency certificates that issued an earlier device certificate and are not the chain's agency (another key). */
+export interface SameKeyCertificates {
+  others: SameKeyCertificate[];
+  /** Agency certificates that issued such a device certificate and are not the chain's agency (another key). */
   issuers: DecodedCertificate[];
 }
 
 /** The carried certificates, besides `device` and `agency`, that certify the key of either with the same role. */
-export function earlierCertificates(decoded: readonly DecodedCertificate[], device: DecodedCertificate, agency: DecodedCertificate): EarlierCertificates {
-  const earlier: EarlierCertificate[] = [];
+export function sameKeyCertificates(decoded: readonly DecodedCertificate[], device: DecodedCertificate, agency: DecodedCertificate): SameKeyCertificates {
+  const others: SameKeyCertificate[] = [];
   for (const c of decoded) {
-    // The chain's own certificates (or their ES256 twins) are not earlier ones.
+    // The chain's own certificates (or their ES256 twins) are not other ones.
     if (namesCertificate(c.certRef, device) || namesCertificate(c.certRef, agency)) continue;
-    if (c.claims.role === 'device' && bytesEqual(c.holderKid, device.holderKid)) earlier.push({ cert: c, of: 'device' });
-    else if (c.claims.role === 'agency' && bytesEqual(c.holderKid, agency.holderKid)) earlier.push({ cert: c, of: 'agency' });
+    if (c.claims.role === 'device' && bytesEqual(c.holderKid, device.holderKid)) others.push({ cert: c, of: 'device' });
+    else if (c.claims.role === 'agency' && bytesEqual(c.holderKid, agency.holderKid)) others.push({ cert: c, of: 'agency' });
   }
   const issuers = decoded.filter(
     (c) =>
       c.claims.role === 'agency' &&
       !bytesEqual(c.holderKid, agency.holderKid) &&
-      earlier.some((e) => e.of === 'device' && bytesEqual(e.cert.issuerKid, c.holderKid)),
+      others.some((e) => e.of === 'device' && bytesEqual(e.cert.issuerKid, c.holderKid)),
   );
-  return { earlier, issuers };
+  return { others, issuers };
 }
 
 /**
- * The key that issued each earlier certificate, its signature checked: the chain agency's key, another carried
+ * The key that issued each such certificate, its signature checked: the chain agency's key, another carried
  * agency certificate signed by a trusted root, or (an agency's) a trusted root. UNKNOWN_KEY when that key is not
  * at hand or not trusted, BAD_SIGNATURE when a certificate is not signed by it.
  */
-export function earlierIssuerKeys(
-  found: EarlierCertificates, agency: DecodedCertificate, trust: TrustMaterial, v: { verifier?: SignatureVerifier },
-): Map<EarlierCertificate, PublicKey> {
+export function sameKeyIssuerKeys(
+  found: SameKeyCertificates, agency: DecodedCertificate, trust: TrustMaterial, v: { verifier?: SignatureVerifier },
+): Map<SameKeyCertificate, PublicKey> {
   const rootKey = (c: DecodedCertificate, what: string): PublicKey => {
     const anchor = trust.anchors.byKid.get(toHex(c.issuerKid));
     if (!anchor) fail('UNKNOWN_KEY', `the root that issued ${what} ${c.claims.sub} is not trusted`, 'certificates');
     return anchor.key;
   };
   const checkedIssuers = new Set<DecodedCertificate>();
-  const keys = new Map<EarlierCertificate, PublicKey>();
-  for (const e of found.earlier) {
+  const keys = new Map<SameKeyCertificate, PublicKey>();
+  for (const e of found.others) {
     let key: PublicKey;
-    if (e.of === 'agency') key = rootKey(e.cert, 'the earlier agency certificate of');
+    if (e.of === 'agency') key = rootKey(e.cert, 'another agency certificate of');
     else if (bytesEqual(e.cert.issuerKid, agency.holderKid)) key = agency.holderKey;
     else {
       const issuer = found.issuers.find((c) => bytesEqual(c.holderKid, e.cert.issuerKid));
-      if (!issuer) fail('UNKNOWN_KEY', `the bundle has no certificate of the agency that issued the earlier certificate of ${e.cert.claims.sub}`, 'certificates');
+      if (!issuer) fail('UNKNOWN_KEY', `the bundle has no certificate of the agency that issued another certificate of ${e.cert.claims.sub}`, 'certificates');
       if (!checkedIssuers.has(issuer)) {
         verifySign1(issuer.sign1, rootKey(issuer, 'agency'), v);
         checkedIssuers.add(issuer);
@@ -101,14 +101,14 @@ export function assertDeviceKeyNotCompromisedAt(device: DecodedCertificate, revo
 }
 
 /**
- * CERT_REVOKED when a verified keyCompromise revocation of an earlier certificate covers `at`. Every earlier
+ * CERT_REVOKED when a verified keyCompromise revocation of another certificate of a chain key covers `at`. Every such
  * certificate must be named by one (CLAIM_INVALID otherwise: nothing rides along that no check needs).
  */
-export function assertKeyNotCompromisedAt(earlier: readonly EarlierCertificate[], revocations: readonly DecodedRevocation[], at: number): void {
-  for (const e of earlier) {
+export function assertKeyNotCompromisedAt(others: readonly SameKeyCertificate[], revocations: readonly DecodedRevocation[], at: number): void {
+  for (const e of others) {
     const compromise = revocations.filter((r) => r.claims.reason === 'keyCompromise' && namesCertificate(r.claims.certRef, e.cert));
     if (compromise.length === 0) {
-      fail('CLAIM_INVALID', `the bundle carries an earlier certificate of the ${e.of} key (${e.cert.claims.sub}, issued at ${e.cert.claims.iat}) without a keyCompromise revocation of it`, 'certificates');
+      fail('CLAIM_INVALID', `the bundle carries another certificate of the ${e.of} key (${e.cert.claims.sub}, issued at ${e.cert.claims.iat}) without a keyCompromise revocation of it`, 'certificates');
     }
     const r = compromise.find((x) => at >= x.claims.revokedFrom);
     if (r) {

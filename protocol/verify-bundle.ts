@@ -4,7 +4,7 @@
  *   signature    the reading's COSE_Sign1 against the device key in its certificate (RFC 9052 §4.4)
  *   chain        device -> agency -> root: links, roles, algorithms and validity at the reading's time
  *   revocation   no revocation (in the bundle or given by the verifier) covers the reading's time, and no
- *                keyCompromise revocation of an earlier certificate of the device's or agency's key (key-compromise.ts)
+ *                keyCompromise revocation of another certificate of the device's or agency's key (key-compromise.ts)
  *   claims       the reading's claims are well formed, the biometric privacy rule holds, type and firmware match
  *   inclusion    the entry's leaf hash and its RFC 9162 inclusion proof lead to the checkpoint's root
  *   checkpoint   the checkpoint is signed by a trusted gateway key, names the bundle's tree size, and binds
@@ -14,7 +14,7 @@
  * Registry events (agency and device registrations, revocations) get the same four payload checks, at the entry's
  * receivedAt (see `registryChecks`): an entry is valid only if its payload is what the gateway had to check.
  * Every byte of a bundle is covered: certificates and revocations that no check uses are rejected (nothing
- * unverifiable rides along; an earlier certificate of a chain key only with its keyCompromise revocation), and each
+ * unverifiable rides along; another certificate of a chain key only with its keyCompromise revocation), and each
  * bundle certificate's and revocation's signature is checked.
  * What the revocation check cannot see: a revocation left out of the bundle (the bundle's producer chooses them and
  * they are not bound to the log). Completeness comes only from revocations the verifier brings (`revocations`).
@@ -37,7 +37,7 @@ import { verifySign1 } from './cose-sign1.js';
 import { deviceIdMatchesKey } from './device-id.js';
 import { OriginProofError, fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { assertDeviceKeyNotCompromisedAt, assertKeyNotCompromisedAt, earlierCertificates, earlierIssuerKeys, type EarlierCertificates } from './key-compromise.js';
+import { assertDeviceKeyNotCompromisedAt, assertKeyNotCompromisedAt, sameKeyCertificates, sameKeyIssuerKeys, type SameKeyCertificates } from './key-compromise.js';
 import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { BIOMETRIC_READING_TYPE } from './biometric.js';
@@ -141,7 +141,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
     });
     if (opened) signedAt = { at: opened.claims.iat, what: 'the reading was signed at', path: 'claims.iat' };
     let device: DecodedCertificate | undefined;
-    let earlier: EarlierCertificates | undefined;
+    let sameKey: SameKeyCertificates | undefined;
     const certs = run('chain', () => {
       const decoded = bundle.certificates.map((c) => decodeCertificate(c));
       if (!opened) fail('CLAIM_INVALID', 'cannot check the chain of a malformed reading', 'entry');
@@ -155,9 +155,9 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       const agencies = decoded.filter((c) => bytesEqual(c.holderKid, device!.issuerKid));
       agency = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp).reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined) ?? agencies[0];
       if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
-      earlier = earlierCertificates(decoded, device, agency);
+      sameKey = sameKeyCertificates(decoded, device, agency);
       // Nothing unverified rides along: every other certificate must be a trusted root's own.
-      onlyRootsBesides(decoded, [device, agency, ...earlier.earlier.map((e) => e.cert), ...earlier.issuers], trust, v, "the reading's chain");
+      onlyRootsBesides(decoded, [device, agency, ...sameKey.others.map((e) => e.cert), ...sameKey.issuers], trust, v, "the reading's chain");
       return 'certificates decode';
     });
     if (!opened) {
@@ -193,17 +193,17 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       checks.set(
         'revocation',
         run('revocation', () => {
-          const found = earlier!;
-          const earlierKeys = earlierIssuerKeys(found, a, trust, v);
+          const found = sameKey!;
+          const otherKeys = sameKeyIssuerKeys(found, a, trust, v);
           const verified = collectRevocations(bundle, opts.revocations ?? [], [
             { cert: d, key: a.holderKey, what: 'device', subjectCompromise: true },
             { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
-            ...found.earlier.map((e) => ({ cert: e.cert, key: earlierKeys.get(e), what: `earlier ${e.of} certificate`, reason: 'keyCompromise' as const })),
+            ...found.others.map((e) => ({ cert: e.cert, key: otherKeys.get(e), what: `other ${e.of} certificate of the key`, reason: 'keyCompromise' as const })),
           ], v, 'neither the device nor its agency');
           assertNotRevokedAt(d, verified, r.claims.iat, 'device');
           assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
           assertDeviceKeyNotCompromisedAt(d, verified, r.claims.iat);
-          assertKeyNotCompromisedAt(found.earlier, verified, r.claims.iat);
+          assertKeyNotCompromisedAt(found.others, verified, r.claims.iat);
           return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
         }),
       );

@@ -57,7 +57,7 @@ export interface RevocationTarget {
   /** Its issuer's key; undefined when that issuer is not trusted (a revocation of it then cannot be checked). */
   key: PublicKey | undefined;
   what: string;
-  /** Only a revocation for this reason is wanted (an earlier certificate's keyCompromise); the bundle carries no other. */
+  /** Only a revocation for this reason is wanted (another certificate of a chain key: its keyCompromise); the bundle carries no other. */
   reason?: RevocationReason;
   /**
    * Also take a keyCompromise revocation by the same issuer of another certificate of the same subject: for a device,
