@@ -69,6 +69,9 @@ describe('offline verify: keyCompromise through an earlier certificate of the de
     const stranger = signerFor(ALG_EDDSA, 'another device');
     const foreign = await issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(pubOf(stranger))), role: 'device', holderKey: pubOf(stranger), ...issued(NOW - DAY), profile });
     expect(fails(verifyBundle(await bundleWith([foreign], []), trustWith()))).toEqual([['chain', 'CHAIN_INVALID']]);
+    // the device's key certified as an agency (by the root): not another certificate of the device, whatever it says
+    const asAgency = await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'odd.example', role: 'agency', holderKey: pubOf(c.device), ...issued(NOW - DAY) });
+    expect(fails(verifyBundle(await bundleWith([asAgency], []), trustWith()))).toEqual([['chain', 'CHAIN_INVALID']]);
   });
 
   test('the earlier certificate may come first: the device certificate is the one the entry names', async () => {
