@@ -37,9 +37,9 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
 
 /**
  * A keyCompromise revocation of another certificate of the device's or the agency's key (one it replaced, or one
- * that replaced it) revokes the key (the
- * registry applies it to the current certificate): the bundle carries that certificate and revocation, and for a
- * device certificate from another agency that agency's certificate, so the offline verifier sees it too.
+ * that replaced it) revokes the key (the registry applies it to the current certificate): the bundle carries that
+ * certificate and revocation, and for a device certificate from another agency that agency's certificate, so the
+ * offline verifier sees it too.
  */
 function addKeyCompromises(registry: Registry, device: DecodedCertificate, agency: DecodedCertificate, material: BundleMaterial): void {
   for (const chain of [device, agency]) {
