@@ -3,9 +3,10 @@
  * - a reading: the device certificate the entry was admitted under (by its certRef, even if the device has a newer
  *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each,
  *   and a keyCompromise of another certificate of either key (addKeyCompromises);
- * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation;
+ * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation, and a
+ *   keyCompromise of another certificate of its key;
  * - a device registration: the agency certificate the entry's certRef names (the one it was checked against), the
- *   revocations of the device and of that agency;
+ *   revocations of the device and of that agency, and a keyCompromise of another certificate of either key;
  * - a revocation: the certificate it names and, for a device, the agency certificate the entry's certRef names (its
  *   issuer when it was logged), with that agency's revocation.
  */
@@ -41,8 +42,8 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
  * certificate and revocation, and for a device certificate from another agency that agency's certificate, so the
  * offline verifier sees it too.
  */
-function addKeyCompromises(registry: Registry, device: DecodedCertificate, agency: DecodedCertificate, material: BundleMaterial): void {
-  for (const chain of [device, agency]) {
+function addKeyCompromises(registry: Registry, device: DecodedCertificate | undefined, agency: DecodedCertificate, material: BundleMaterial): BundleMaterial {
+  for (const chain of device ? [device, agency] : [agency]) {
     const c = registry.compromiseOf(chain.holderKid);
     if (!c || namesCertificate(c.rev.claims.certRef, chain)) continue;
     material.certificates.push(c.cert.bytes);
@@ -52,6 +53,7 @@ function addKeyCompromises(registry: Registry, device: DecodedCertificate, agenc
       if (issuer) material.certificates.push(issuer.bytes);
     }
   }
+  return material;
 }
 
 /** Material for a registry event; a payload the registry cannot place gets none (the verifier then says why). */
@@ -65,10 +67,15 @@ function registryMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
     return a ? [a] : [];
   };
   try {
-    if (entry.type === ENTRY_AGENCY_REGISTRATION) return of([], [decodeCertificate(entry.payload)]);
+    if (entry.type === ENTRY_AGENCY_REGISTRATION) {
+      const agency = decodeCertificate(entry.payload);
+      return addKeyCompromises(registry, undefined, agency, of([], [agency]));
+    }
     if (entry.type === ENTRY_DEVICE_REGISTRATION) {
       const agency = agencyByRef();
-      return of(agency, [decodeCertificate(entry.payload), ...agency]);
+      const device = decodeCertificate(entry.payload);
+      const material = of(agency, [device, ...agency]);
+      return agency[0] ? addKeyCompromises(registry, device, agency[0], material) : material;
     }
     if (entry.type === ENTRY_REVOCATION) {
       const rev = decodeRevocation(entry.payload);

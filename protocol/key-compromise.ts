@@ -35,13 +35,16 @@ export interface SameKeyCertificates {
   issuers: DecodedCertificate[];
 }
 
-/** The carried certificates, besides `device` and `agency`, that certify the key of either with the same role. */
-export function sameKeyCertificates(decoded: readonly DecodedCertificate[], device: DecodedCertificate, agency: DecodedCertificate): SameKeyCertificates {
+/**
+ * The carried certificates, besides `device` and `agency`, that certify the key of either with the same role. No
+ * `device` for an agency's own registration entry (verify-registry-event.ts).
+ */
+export function sameKeyCertificates(decoded: readonly DecodedCertificate[], device: DecodedCertificate | undefined, agency: DecodedCertificate): SameKeyCertificates {
   const others: SameKeyCertificate[] = [];
   for (const c of decoded) {
     // The chain's own certificates (or their ES256 twins) are not other ones.
-    if (namesCertificate(c.certRef, device) || namesCertificate(c.certRef, agency)) continue;
-    if (c.claims.role === 'device' && bytesEqual(c.holderKid, device.holderKid)) others.push({ cert: c, of: 'device' });
+    if ((device && namesCertificate(c.certRef, device)) || namesCertificate(c.certRef, agency)) continue;
+    if (device && c.claims.role === 'device' && bytesEqual(c.holderKid, device.holderKid)) others.push({ cert: c, of: 'device' });
     else if (c.claims.role === 'agency' && bytesEqual(c.holderKid, agency.holderKid)) others.push({ cert: c, of: 'agency' });
   }
   const issuers = decoded.filter(

@@ -11,6 +11,7 @@ import { validateChain, type TrustAnchor } from './chain.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
 import { fail } from './errors.js';
+import { assertDeviceKeyNotCompromisedAt, assertKeyNotCompromisedAt, sameKeyCertificates, sameKeyIssuerKeys, type SameKeyCertificates } from './key-compromise.js';
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type LogEntry } from './log-entry.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
@@ -36,7 +37,8 @@ const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency'
  *                          valid at `at`; revocation: none covers the agency at `at`.
  *   3 device registration  claims: a device certificate, certRef present; chain: [device, agency] valid at `at`, the
  *                          agency certificate being the one certRef names (the bundle carries it); signature: by that
- *                          agency; revocation: none covers the device or the agency at `at`.
+ *                          agency; revocation: none covers the device or the agency at `at`, nor a keyCompromise of
+ *                          another certificate of either key (key-compromise.ts; for 2, of the agency's key).
  *   4 revocation           claims: a revocation statement; chain: the bundle carries the certificate it names and,
  *                          for a device, the agency certificate certRef names (an agency's has no certRef); the issuer
  *                          (that agency, or the trusted root) had authority at `at`, and the revoked certificate links
@@ -77,6 +79,7 @@ export function registryChecks(
   let subject: DecodedCertificate | undefined;
   let issuer: DecodedCertificate | undefined;
   let anchor: TrustAnchor | undefined;
+  let sameKey: SameKeyCertificates | undefined;
   const material = run('chain', () => {
     const decoded = bundle.certificates.map((c) => decodeCertificate(c));
     const used: DecodedCertificate[] = [];
@@ -98,6 +101,11 @@ export function registryChecks(
       used.push(issuer);
     } else {
       anchor = trust.anchors.byKid.get(toHex(subject.issuerKid));
+    }
+    // A registration: other certificates of the registered (or its agency's) key, each with its keyCompromise.
+    if (!rev) {
+      sameKey = subject.claims.role === 'device' ? sameKeyCertificates(decoded, subject, issuer!) : sameKeyCertificates(decoded, undefined, subject);
+      used.push(...sameKey.others.map((e) => e.cert), ...sameKey.issuers);
     }
     onlyRootsBesides(decoded, used, trust, v, `the ${kind}'s chain`);
     return 'certificates decode';
@@ -160,11 +168,16 @@ export function registryChecks(
       collectRevocations(bundle, held, [], v, 'nothing: a revocation entry is not subject to revocation');
       return 'a revocation only restricts: no revocation of its issuer applies';
     }
-    const targets: RevocationTarget[] = [{ cert: s, key: issuer ? issuer.holderKey : anchor?.key, what: s.claims.role }];
+    const targets: RevocationTarget[] = [{ cert: s, key: issuer ? issuer.holderKey : anchor?.key, what: s.claims.role, subjectCompromise: s.claims.role === 'device' }];
     if (issuer) targets.push({ cert: issuer, key: trust.anchors.byKid.get(toHex(issuer.issuerKid))?.key, what: 'agency' });
     const names = `neither ${targets.map((t) => `the ${t.what}`).join(' nor ')}`;
-    const verified = collectRevocations(bundle, held, targets, v, names);
+    const found = sameKey!;
+    const otherKeys = sameKeyIssuerKeys(found, issuer ?? s, trust, v);
+    const others = found.others.map((e) => ({ cert: e.cert, key: otherKeys.get(e), what: `other ${e.of} certificate of the key`, reason: 'keyCompromise' as const }));
+    const verified = collectRevocations(bundle, held, [...targets, ...others], v, names);
     for (const t of targets) assertNotRevokedAt(t.cert, verified, at, t.what);
+    if (s.claims.role === 'device') assertDeviceKeyNotCompromisedAt(s, verified, at);
+    assertKeyNotCompromisedAt(found.others, verified, at);
     return verified.length === 0 ? `no revocation covers ${targets.map((t) => `the ${t.what}`).join(' or ')}` : `${verified.length} revocation(s) known; none covers time ${at}`;
   });
 

@@ -96,6 +96,40 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
     expect(failed((await bundleVerdict(t, index!, trust)).verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
   });
 
+  test("registration entries: a compromise through another certificate of the key covering the entry's time is CERT_REVOKED offline", async () => {
+    const verdictOf = async (index: number) => {
+      const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+      return failed(verifyBundle(decodeProofBundle(new Uint8Array(raw.rawPayload)), trust));
+    };
+    const deviceEntry = async (d: Device) => ((await statusOf(t, d)) as { registeredAt: number }).registeredAt;
+    const agencyEntry = async (id: string) =>
+      ((await t.gw.app.inject({ method: 'GET', url: '/v1/agencies' })).json() as { id: string; registeredAt: number }[]).find((x) => x.id === id)!.registeredAt;
+
+    // a device key reported compromised, through its renewed certificate, from a day before it was registered
+    const g = await t.pki.agency('registered.example');
+    const d = await t.pki.device(g);
+    const e = await t.pki.device(g);
+    await register(t.gw, g, [d, e]);
+    const [dIndex, eIndex] = [await deviceEntry(d), await deviceEntry(e)];
+    const renewed = await certify(g, d, 'device', nowS() - 600);
+    expect((await postCert(t, 'devices', renewed)).status).toBe(201);
+    expect((await postRevocation(t, g, renewed, nowS() - DAY, 'keyCompromise')).status).toBe(201);
+    expect(await verdictOf(dIndex)).toEqual([['revocation', 'CERT_REVOKED']]);
+    expect(await verdictOf(eIndex)).toEqual([]); // another device of the agency: untouched
+
+    // an agency key: compromised from later than its entries (valid), then from earlier (stricter, taken): revoked
+    const h = await t.pki.agency('registered2.example');
+    const f = await t.pki.device(h);
+    await register(t.gw, h, [f]);
+    const [hIndex, fIndex] = [await agencyEntry('registered2.example'), await deviceEntry(f)];
+    const hRenewed = await certify(t.pki.root, h, 'agency', nowS() - 600);
+    expect((await postCert(t, 'agencies', hRenewed)).status).toBe(201);
+    expect((await postRevocation(t, t.pki.root, hRenewed, nowS() + 3600, 'keyCompromise')).status).toBe(201);
+    expect([await verdictOf(hIndex), await verdictOf(fIndex)]).toEqual([[], []]);
+    expect((await postRevocation(t, t.pki.root, hRenewed, nowS() - DAY, 'keyCompromise')).status).toBe(201);
+    expect([await verdictOf(hIndex), await verdictOf(fIndex)]).toEqual([[['revocation', 'CERT_REVOKED']], [['revocation', 'CERT_REVOKED']]]);
+  });
+
   test("transferred device: the previous agency's keyCompromise of its certificate, with that agency's certificate", async () => {
     const a = await t.pki.agency('before.example');
     const b = await t.pki.agency('after.example');

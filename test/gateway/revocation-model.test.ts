@@ -11,11 +11,12 @@
  *   certificates' nbf; else receipted;
  * - at the end, each receipted reading's bundle verifies offline, its revocation check failing CERT_REVOKED exactly
  *   when a taken revocation covers its iat and names the certificate it was admitted under, or the agency certificate
- *   of its time, or is a keyCompromise of any certificate of either key.
+ *   of its time, or is a keyCompromise of any certificate of either key; the device's and the agency's registration
+ *   entries the same at their receivedAt, against the certificates they registered.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, parseTrust, verifyBundle, type DecodedCertificate, type RevocationReason, type TrustMaterial } from '../../protocol/index.js';
+import { decodeLogEntry, decodeProofBundle, parseTrust, verifyBundle, type DecodedCertificate, type RevocationReason, type TrustMaterial } from '../../protocol/index.js';
 import { certify, connectDevice, nowS, Pki, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type KeyName = 'device' | 'agency';
@@ -83,6 +84,10 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
         const agency: Party = await t.pki.agency(`model-${run++}.example`);
         const device: Device = await t.pki.device(agency);
         await register(t.gw, agency, [device]);
+        const registrations = {
+          device: ((await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${device.id}` })).json() as { registeredAt: number }).registeredAt,
+          agency: ((await t.gw.app.inject({ method: 'GET', url: '/v1/agencies' })).json() as { id: string; registeredAt: number }[]).find((x) => x.id === agency.cert.claims.sub)!.registeredAt,
+        };
         const m = new Model(device.cert, agency.cert);
         const renewals: Record<KeyName, number> = { device: 0, agency: 0 };
         const admitted: { index: number; iat: number; cert: DecodedCertificate }[] = [];
@@ -141,6 +146,16 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
           const revoked = m.revokedAt(r.cert, 'device', r.iat) || m.revokedAt(m.agencyAt(r.iat), 'agency', r.iat);
           const failed = verdict.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
           expect(failed, `bundle of the reading at ${r.iat}`).toEqual(revoked ? [['revocation', 'CERT_REVOKED']] : []);
+        }
+        // The registration entries, checked at their receivedAt against the first certificates.
+        const [d0, a0] = [m.certs.device[0]!, m.certs.agency[0]!];
+        for (const [what, index] of Object.entries(registrations)) {
+          const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+          const bundle = decodeProofBundle(new Uint8Array(raw.rawPayload));
+          const at = Math.floor(decodeLogEntry(bundle.entry).receivedAtMs / 1000);
+          const revoked = (what === 'device' && m.revokedAt(d0, 'device', at)) || m.revokedAt(a0, 'agency', at);
+          const failed = verifyBundle(bundle, trust).checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
+          expect(failed, `bundle of the ${what} registration`).toEqual(revoked ? [['revocation', 'CERT_REVOKED']] : []);
         }
       }),
       { numRuns: 40 },
