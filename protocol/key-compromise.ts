@@ -21,7 +21,7 @@ import { verifySign1 } from './cose-sign1.js';
 import { fail } from './errors.js';
 import type { DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
-import { compromisesSubject } from './verify-checks.js';
+import { compromisesSubject, type RevocationTarget } from './verify-checks.js';
 
 export interface SameKeyCertificate {
   cert: DecodedCertificate;
@@ -61,7 +61,7 @@ export function sameKeyCertificates(decoded: readonly DecodedCertificate[], devi
  * agency certificate signed by a trusted root, or (an agency's) a trusted root. UNKNOWN_KEY when that key is not
  * at hand or not trusted, BAD_SIGNATURE when a certificate is not signed by it.
  */
-export function sameKeyIssuerKeys(
+function sameKeyIssuerKeys(
   found: SameKeyCertificates, agency: DecodedCertificate, trust: TrustMaterial, v: { verifier?: SignatureVerifier },
 ): Map<SameKeyCertificate, PublicKey> {
   const rootKey = (c: DecodedCertificate, what: string): PublicKey => {
@@ -88,6 +88,23 @@ export function sameKeyIssuerKeys(
     keys.set(e, key);
   }
   return keys;
+}
+
+/** The carried certificates these account for (besides the chain's own). */
+export function carriedSameKey(found: SameKeyCertificates): DecodedCertificate[] {
+  return [...found.others.map((e) => e.cert), ...found.issuers];
+}
+
+/** The revocation targets of the other certificates: only their keyCompromise, each checked by its issuer's key. */
+export function compromiseTargets(found: SameKeyCertificates, agency: DecodedCertificate, trust: TrustMaterial, v: { verifier?: SignatureVerifier }): RevocationTarget[] {
+  const keys = sameKeyIssuerKeys(found, agency, trust, v);
+  return found.others.map((e) => ({ cert: e.cert, key: keys.get(e), what: `other ${e.of} certificate of the key`, reason: 'keyCompromise' as const }));
+}
+
+/** Both checks below: through the device's subject (when there is a device), and through the carried certificates. */
+export function assertNoKeyCompromiseAt(device: DecodedCertificate | undefined, found: SameKeyCertificates, revocations: readonly DecodedRevocation[], at: number): void {
+  if (device) assertDeviceKeyNotCompromisedAt(device, revocations, at);
+  assertKeyNotCompromisedAt(found.others, revocations, at);
 }
 
 /**

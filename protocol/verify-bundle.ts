@@ -37,7 +37,7 @@ import { verifySign1 } from './cose-sign1.js';
 import { deviceIdMatchesKey } from './device-id.js';
 import { OriginProofError, fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { assertDeviceKeyNotCompromisedAt, assertKeyNotCompromisedAt, sameKeyCertificates, sameKeyIssuerKeys, type SameKeyCertificates } from './key-compromise.js';
+import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { BIOMETRIC_READING_TYPE } from './biometric.js';
@@ -157,7 +157,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
       sameKey = sameKeyCertificates(decoded, device, agency);
       // Nothing unverified rides along: every other certificate must be a trusted root's own.
-      onlyRootsBesides(decoded, [device, agency, ...sameKey.others.map((e) => e.cert), ...sameKey.issuers], trust, v, "the reading's chain");
+      onlyRootsBesides(decoded, [device, agency, ...carriedSameKey(sameKey)], trust, v, "the reading's chain");
       return 'certificates decode';
     });
     if (!opened) {
@@ -193,17 +193,14 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       checks.set(
         'revocation',
         run('revocation', () => {
-          const found = sameKey!;
-          const otherKeys = sameKeyIssuerKeys(found, a, trust, v);
           const verified = collectRevocations(bundle, opts.revocations ?? [], [
             { cert: d, key: a.holderKey, what: 'device', subjectCompromise: true },
             { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
-            ...found.others.map((e) => ({ cert: e.cert, key: otherKeys.get(e), what: `other ${e.of} certificate of the key`, reason: 'keyCompromise' as const })),
+            ...compromiseTargets(sameKey!, a, trust, v),
           ], v, 'neither the device nor its agency');
           assertNotRevokedAt(d, verified, r.claims.iat, 'device');
           assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
-          assertDeviceKeyNotCompromisedAt(d, verified, r.claims.iat);
-          assertKeyNotCompromisedAt(found.others, verified, r.claims.iat);
+          assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
           return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
         }),
       );

@@ -11,7 +11,7 @@ import { validateChain, type TrustAnchor } from './chain.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
 import { fail } from './errors.js';
-import { assertDeviceKeyNotCompromisedAt, assertKeyNotCompromisedAt, sameKeyCertificates, sameKeyIssuerKeys, type SameKeyCertificates } from './key-compromise.js';
+import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type LogEntry } from './log-entry.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
@@ -105,7 +105,7 @@ export function registryChecks(
     // A registration: other certificates of the registered (or its agency's) key, each with its keyCompromise.
     if (!rev) {
       sameKey = subject.claims.role === 'device' ? sameKeyCertificates(decoded, subject, issuer!) : sameKeyCertificates(decoded, undefined, subject);
-      used.push(...sameKey.others.map((e) => e.cert), ...sameKey.issuers);
+      used.push(...carriedSameKey(sameKey));
     }
     onlyRootsBesides(decoded, used, trust, v, `the ${kind}'s chain`);
     return 'certificates decode';
@@ -171,13 +171,9 @@ export function registryChecks(
     const targets: RevocationTarget[] = [{ cert: s, key: issuer ? issuer.holderKey : anchor?.key, what: s.claims.role, subjectCompromise: s.claims.role === 'device' }];
     if (issuer) targets.push({ cert: issuer, key: trust.anchors.byKid.get(toHex(issuer.issuerKid))?.key, what: 'agency' });
     const names = `neither ${targets.map((t) => `the ${t.what}`).join(' nor ')}`;
-    const found = sameKey!;
-    const otherKeys = sameKeyIssuerKeys(found, issuer ?? s, trust, v);
-    const others = found.others.map((e) => ({ cert: e.cert, key: otherKeys.get(e), what: `other ${e.of} certificate of the key`, reason: 'keyCompromise' as const }));
-    const verified = collectRevocations(bundle, held, [...targets, ...others], v, names);
+    const verified = collectRevocations(bundle, held, [...targets, ...compromiseTargets(sameKey!, issuer ?? s, trust, v)], v, names);
     for (const t of targets) assertNotRevokedAt(t.cert, verified, at, t.what);
-    if (s.claims.role === 'device') assertDeviceKeyNotCompromisedAt(s, verified, at);
-    assertKeyNotCompromisedAt(found.others, verified, at);
+    assertNoKeyCompromiseAt(s.claims.role === 'device' ? s : undefined, sameKey!, verified, at);
     return verified.length === 0 ? `no revocation covers ${targets.map((t) => `the ${t.what}`).join(' or ')}` : `${verified.length} revocation(s) known; none covers time ${at}`;
   });
 
