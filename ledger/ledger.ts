@@ -12,7 +12,9 @@ import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
+import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
+import { appendRevocation, commitRevocations, EMPTY_REVOCATIONS, revocationsExtension, type RevocationCommitment } from '../protocol/revocation-log.js';
 import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
@@ -76,6 +78,8 @@ export class Ledger extends LedgerQueries {
   /** Last computed block (runs ahead of #height while writes are in flight). */
   #tipHeight: number;
   #tipHash: Uint8Array;
+  /** The revocation entries up to the tip, as every checkpoint commits to them (protocol/revocation-log.ts). */
+  #tipRevocations: RevocationCommitment;
   /** Bumped when a write fails: blocks computed before that are rejected, not written. */
   #epoch = 0;
   #failure: unknown;
@@ -86,7 +90,10 @@ export class Ledger extends LedgerQueries {
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(backend: LedgerBackend, opts: LedgerOptions, tree: LedgerTree, height: number, blockHash: Uint8Array, cp: string | undefined, hasher: MerkleHasher) {
+  private constructor(
+    backend: LedgerBackend, opts: LedgerOptions, tree: LedgerTree, height: number, blockHash: Uint8Array, revocations: RevocationCommitment,
+    cp: string | undefined, hasher: MerkleHasher,
+  ) {
     super(backend, hasher, tree.size);
     this.origin = opts.origin;
     this.verifierKey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
@@ -99,6 +106,7 @@ export class Ledger extends LedgerQueries {
     this.#height = height;
     this.#tipHeight = height;
     this.#tipHash = blockHash;
+    this.#tipRevocations = revocations;
     this.#latestCheckpoint = cp;
   }
 
@@ -131,7 +139,11 @@ export class Ledger extends LedgerQueries {
     const state = stateBytes ? decodeState(stateBytes) : { treeSize: 0, frontier: [], height: -1, blockHash: ZERO_HASH };
     const tree = await LedgerTree.load(backend, hasher, state.treeSize, state.frontier);
     const cp = state.treeSize > 0 ? await backend.getCheckpoint(state.treeSize) : undefined;
-    return new Ledger(backend, opts, tree, state.height, state.blockHash, cp, hasher);
+    const ledger = new Ledger(backend, opts, tree, state.height, state.blockHash, state.revocations ?? EMPTY_REVOCATIONS, cp, hasher);
+    // A ledger written before checkpoints committed to revocations: fold its revocation entries once (the type
+    // index names them); the next block's state record keeps the result.
+    if (!state.revocations && state.treeSize > 0) ledger.#tipRevocations = commitRevocations(await ledger.revocationLog(state.treeSize), nodeSha256);
+    return ledger;
   }
 
   /** Committed tree size (entries in durable blocks). */
@@ -212,6 +224,8 @@ export class Ledger extends LedgerQueries {
       const first = this.#tree.size;
       const inputs = job.inputs;
       const { data, ends, leaves, latest } = encodeBlockEntries(inputs, first, now, this.hasher, this.#tree);
+      let revocations = this.#tipRevocations;
+      for (let i = 0; i < inputs.length; i++) if (inputs[i]!.type === ENTRY_REVOCATION) revocations = appendRevocation(revocations, first + i, inputs[i]!.payload, nodeSha256);
       const treeSize = this.#tree.size;
       const root = this.#tree.root();
       const height = this.#tipHeight + 1;
@@ -220,12 +234,15 @@ export class Ledger extends LedgerQueries {
       const timeMs = latest;
       const header = encodeBlockHeader({ height, prevHash: this.#tipHash, firstIndex: first, lastIndex: treeSize - 1, treeSize, root, timeMs });
       const blockHash = nodeSha256(header);
-      const state = encodeState({ treeSize, frontier: this.#tree.frontier(), height, blockHash });
+      const state = encodeState({ treeSize, frontier: this.#tree.frontier(), height, blockHash, revocations });
       const tiles = this.#tree.flush();
       this.#tipHeight = height;
       this.#tipHash = blockHash;
-      // The extension line binds this block's header to the signed checkpoint (protocol/verify-bundle.ts).
-      const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions: [blockExtension(height, header)] }, this.#signer)
+      this.#tipRevocations = revocations;
+      // The extension lines bind this block's header to the signed checkpoint (protocol/verify-bundle.ts) and commit
+      // to every revocation entry so far (protocol/revocation-log.ts).
+      const extensions = [blockExtension(height, header), revocationsExtension(revocations)];
+      const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions }, this.#signer)
         .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
@@ -275,10 +292,12 @@ export class Ledger extends LedgerQueries {
     const tree = this.#tree.snapshot();
     const height = this.#tipHeight;
     const hash = this.#tipHash;
+    const revocations = this.#tipRevocations;
     return () => {
       tree();
       this.#tipHeight = height;
       this.#tipHash = hash;
+      this.#tipRevocations = revocations;
     };
   }
 

@@ -1,7 +1,9 @@
 /** Read side of the ledger for the gateway: entries, indexes, proofs, checkpoints, headers, bundles. */
 import { decodeBlockHeader, encodeProofBundle, type BlockHeader, type ProofBundle } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
+import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { consistencyPlan, inclusionPlan, type MerkleHasher } from '../protocol/merkle/index.js';
+import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 
@@ -123,6 +125,30 @@ export class LedgerQueries {
     const out: number[] = [];
     for await (const i of this.backend.typeHits(type, { limit: lim(q.limit), ...(q.afterIndex === undefined ? {} : { afterIndex: q.afterIndex }) })) out.push(i);
     return out;
+  }
+
+  /**
+   * Every revocation entry below `treeSize` (default: the committed size), in log order, with its statement: the
+   * list a checkpoint of that size commits to (protocol/revocation-log.ts).
+   */
+  async revocationLog(treeSize = this.committedSize): Promise<LoggedRevocation[]> {
+    const indexes: number[] = [];
+    let after: number | undefined;
+    for (;;) {
+      const page: number[] = [];
+      for await (const i of this.backend.typeHits(ENTRY_REVOCATION, { limit: MAX_LIMIT, ...(after === undefined ? {} : { afterIndex: after }) })) page.push(i);
+      for (const i of page) if (i < treeSize) indexes.push(i);
+      if (page.length < MAX_LIMIT || page[page.length - 1]! >= treeSize) break;
+      after = page[page.length - 1];
+    }
+    const entries = await this.backend.getEntries(indexes);
+    return indexes.map((index, k) => {
+      const bytes = entries[k];
+      if (!bytes) fail('MALFORMED', `revocation entry ${index} is missing`, 'index');
+      const e = decodeLogEntry(bytes);
+      if (e.type !== ENTRY_REVOCATION || e.index !== index) fail('MALFORMED', `entry ${index} is not the revocation entry the type index names`, 'index');
+      return { index, statement: e.payload };
+    });
   }
 
   /** Highest seq stored for a device, or undefined. */

@@ -1,16 +1,20 @@
 /**
  * The state record (key `s`), rewritten in every block's batch, so `open` recovers without a replay:
- * CBOR {1: treeSize, 2: frontier (array of bstr 32, highest level first), 3: last block height, 4: last block hash}.
+ * CBOR {1: treeSize, 2: frontier (array of bstr 32, highest level first), 3: last block height, 4: last block hash,
+ * 5: revocation entries so far, 6: their digest R (protocol/revocation-log.ts)}; 5 and 6 are absent in a state
+ * written before checkpoints committed to revocations (the ledger then recomputes them when it opens).
  * The meta record (key `m`), written once: {1: origin, 2: checkpoint verifier key (C2SP vkey text)}.
  */
 import { decodeStrict, encode } from '../protocol/cbor.js';
 import { fail } from '../protocol/errors.js';
+import type { RevocationCommitment } from '../protocol/revocation-log.js';
 
 export interface LedgerState {
   treeSize: number;
   frontier: Uint8Array[];
   height: number;
   blockHash: Uint8Array;
+  revocations?: RevocationCommitment;
 }
 
 export interface LedgerMeta {
@@ -19,7 +23,9 @@ export interface LedgerMeta {
 }
 
 export function encodeState(s: LedgerState): Uint8Array {
-  return encode(new Map<number, unknown>([[1, s.treeSize], [2, s.frontier], [3, s.height], [4, s.blockHash]]));
+  const m = new Map<number, unknown>([[1, s.treeSize], [2, s.frontier], [3, s.height], [4, s.blockHash]]);
+  if (s.revocations) m.set(5, s.revocations.count).set(6, s.revocations.digest);
+  return encode(m);
 }
 
 export function decodeState(bytes: Uint8Array): LedgerState {
@@ -28,6 +34,11 @@ export function decodeState(bytes: Uint8Array): LedgerState {
   const s = { treeSize: m.get(1), frontier: m.get(2), height: m.get(3), blockHash: m.get(4) } as LedgerState;
   if (!Number.isSafeInteger(s.treeSize) || !Array.isArray(s.frontier) || !Number.isSafeInteger(s.height) || !(s.blockHash instanceof Uint8Array)) {
     fail('MALFORMED', 'ledger state has the wrong shape', 'state');
+  }
+  if (m.has(5) || m.has(6)) {
+    const count = m.get(5), digest = m.get(6);
+    if (!Number.isSafeInteger(count) || (count as number) < 0 || !(digest instanceof Uint8Array) || digest.length !== 32) fail('MALFORMED', 'ledger state has the wrong shape', 'state');
+    s.revocations = { count: count as number, digest };
   }
   return s;
 }

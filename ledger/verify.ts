@@ -5,6 +5,8 @@
  * checkpoint verifies with the trusted key, names the block's size and root and binds its header (the extension
  * line `block <height> <base64 SHA-256(header)>`), the state record agrees, and the backend's indexes agree with the
  * entries (LedgerBackend.auditIndexes; LevelDB: ledger/level-audit.ts): block ends, type, time and device indexes.
+ * Each checkpoint's `revocations` line commits to exactly the revocation entries up to its size (recomputed here;
+ * protocol/revocation-log.ts); once a checkpoint has the line, every later one must (older ledgers start without).
  * Stops at the first problem and names the block or entry. Decoding and leaf-hashing entries runs in worker
  * threads ahead of the main thread (ledger/verify-run.ts); problems are still reported in log order.
  */
@@ -16,6 +18,8 @@ import { bytesEqual, toHex } from '../protocol/bytes.js';
 import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
 import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
+import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
+import { EMPTY_REVOCATIONS, nextRevocationDigest, revocationsOfCheckpoint, type RevocationCommitment } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import type { IndexAudit, LedgerBackend } from './backend.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
@@ -83,6 +87,8 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     const facts = new BlockFacts();
     let prevHash: Uint8Array = new Uint8Array(32);
     let last: BlockHeader | undefined;
+    let revocations: RevocationCommitment = EMPTY_REVOCATIONS;
+    let committing = false; // a checkpoint so far had a revocations line
     for await (const [height, bytes] of backend.headersFrom(0)) {
       if (height !== blocks) throw new Bad({ block: blocks, message: `block ${blocks} is missing (next header is ${height})` });
       let hd: BlockHeader;
@@ -101,6 +107,9 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
         const bad = reader.bad();
         if (bad) throw new Bad({ block: height, entry: index, message: bad });
         if (seen) facts.push(reader.type(), reader.receivedAtMs());
+        if (reader.type() === ENTRY_REVOCATION) {
+          revocations = { count: revocations.count + 1, digest: nextRevocationDigest(revocations.digest, index, reader.statementHash(), nodeSha256) };
+        }
         range.append(reader.take(), nodes.visit);
         entries++;
       }
@@ -115,6 +124,13 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
         if (cp.size !== hd.treeSize || !bytesEqual(cp.root, hd.root)) throw new Error('size or root differs from the block header');
         // The extension line binds the header itself (its timeMs, prevHash, ...), as a bundle verifier checks it.
         if (!cp.extensions.includes(blockExtension(height, bytes))) throw new Error(`does not bind the block header (no line "${blockExtension(height, bytes)}")`);
+        const line = revocationsOfCheckpoint(cp.extensions);
+        if (line) {
+          committing = true;
+          if (line.count !== revocations.count || !bytesEqual(line.digest, revocations.digest)) {
+            throw new Error(`commits to ${line.count} revocation(s) that are not the log's ${revocations.count} up to tree size ${hd.treeSize}`);
+          }
+        } else if (committing) throw new Error('has no revocations line, though an earlier checkpoint had one');
       } catch (err) {
         throw new Bad({ block: height, message: `checkpoint of block ${height}: ${(err as Error).message}` });
       }
@@ -143,6 +159,9 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     }
     const fr = range.frontier();
     if (fr.length !== st.frontier.length || fr.some((x, i) => !bytesEqual(x, st.frontier[i]!))) throw new Bad({ block: last.height, message: 'state frontier does not match the tree' });
+    if (st.revocations && (st.revocations.count !== revocations.count || !bytesEqual(st.revocations.digest, revocations.digest))) {
+      throw new Bad({ block: last.height, message: `state record's revocations (${st.revocations.count}) are not the log's (${revocations.count})` });
+    }
     return report();
   } catch (err) {
     if (err instanceof Bad) return report(err.problem);
@@ -229,7 +248,9 @@ class LeafReader {
   #first = 0;
   #count = 0;
   #pos = 0;
-  #run: RunResult = { leaves: new Uint8Array(0), types: new Uint8Array(0), receivedAtMs: new Float64Array(0) };
+  #run: RunResult = { leaves: new Uint8Array(0), types: new Uint8Array(0), receivedAtMs: new Float64Array(0), revocations: [] };
+  /** Next of the run's revocation hashes. */
+  #rev = 0;
   #done = false;
 
   constructor(private readonly it: AsyncIterator<[number, Uint8Array[]]>, private readonly checker: Checker) {}
@@ -253,7 +274,7 @@ class LeafReader {
       const head = this.#queue.shift();
       if (!head) return false;
       this.#run = await head.result;
-      [this.#first, this.#count, this.#pos] = [head.first, head.count, 0];
+      [this.#first, this.#count, this.#pos, this.#rev] = [head.first, head.count, 0, 0];
     }
     return true;
   }
@@ -280,6 +301,14 @@ class LeafReader {
   /** receivedAtMs of the entry at the cursor. */
   receivedAtMs(): number {
     return this.#run.receivedAtMs[this.#pos]!;
+  }
+
+  /** SHA-256 of the payload of the revocation entry at the cursor. */
+  statementHash(): Uint8Array {
+    const r = this.#run.revocations[this.#rev];
+    if (!r || r.index !== this.index) throw new Error(`entry ${this.index}: its statement was not hashed`);
+    this.#rev++;
+    return r.statementHash;
   }
 
   /** Leaf hash of the entry at the cursor (a view, valid while this run is current); moves the cursor on. */

@@ -8,6 +8,7 @@ import { openCheckpoint, parseVerifierKey } from '../../protocol/checkpoint.js';
 import { decodeLogEntry, leafHash } from '../../protocol/log-entry.js';
 import { verifyConsistency, verifyInclusion } from '../../protocol/merkle/index.js';
 import { sha256 } from '../../protocol/hash.js';
+import { commitRevocations, revocationsOfCheckpoint } from '../../protocol/revocation-log.js';
 
 export interface BackendFactory {
   /** A fresh, empty store; `reopen` opens the same store again after close. */
@@ -18,6 +19,10 @@ export const ORIGIN = 'test.originproof/log';
 export const signer = nodeNoteSigner(ORIGIN, new Uint8Array(32).fill(3));
 export const reading = (i: number, deviceId = 'dev-a'): EntryInput => ({
   type: 1, payload: new TextEncoder().encode(`reading ${i}`), certRef: new Uint8Array(32).fill(1), receivedAtMs: 1_000 + i, deviceId, seq: i,
+});
+
+export const revocation = (i: number): EntryInput => ({
+  type: 4, payload: new TextEncoder().encode(`revocation ${i}`), certRef: new Uint8Array(32).fill(2), receivedAtMs: 1_000 + i,
 });
 
 export function ledgerContract(name: string, factory: BackendFactory): void {
@@ -240,6 +245,30 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       expect(r!.index).toBe(1);
       expect(r!.blockHeight).toBe(1);
       await ledger.close();
+    });
+
+    it('every checkpoint commits to the revocation entries below its size; the commitment survives reopen and a failed write', async () => {
+      const { ledger, reopen } = await fresh();
+      const key = parseVerifierKey(ledger.verifierKey);
+      expect(revocationsOfCheckpoint(openCheckpoint((await ledger.appendBlock([reading(0)]))[0]!.checkpoint, [key]).extensions)).toEqual(commitRevocations([]));
+      await ledger.appendBlock([revocation(1), reading(2), revocation(3)]);
+      const backend = (ledger as unknown as { backend: LedgerBackend }).backend;
+      const orig = backend.writeBlock.bind(backend);
+      backend.writeBlock = () => Promise.reject(new Error('disk full'));
+      await expect(ledger.appendBlock([revocation(4)])).rejects.toThrow('disk full'); // its revocation must not count
+      backend.writeBlock = orig;
+      await ledger.close();
+      const ledger2 = await reopen();
+      const committed = async (size: number) => revocationsOfCheckpoint(openCheckpoint((await ledger2.checkpoint(size))!, [key]).extensions);
+      await ledger2.appendBlock([reading(4), revocation(5)]);
+      const log = await ledger2.revocationLog();
+      expect(log.map((r) => r.index)).toEqual([1, 3, 5]);
+      expect(new TextDecoder().decode(log[2]!.statement)).toBe('revocation 5');
+      expect(await committed(6)).toEqual(commitRevocations(log));
+      expect(await committed(4)).toEqual(commitRevocations(log.slice(0, 2)));
+      expect(await ledger2.revocationLog(4)).toEqual(log.slice(0, 2));
+      expect(await ledger2.revocationLog(1)).toEqual([]);
+      await ledger2.close();
     });
   });
 }

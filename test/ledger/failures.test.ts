@@ -15,7 +15,11 @@ import { createHashSha256, nodeSha256, pickSha256 } from '../../ledger/hasher.js
 import { blockRowsKey } from '../../ledger/keys.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
-import { ORIGIN, reading, signer } from './contract.js';
+import { ORIGIN, reading, revocation, signer } from './contract.js';
+import { STATE_KEY } from '../../ledger/keys.js';
+import { decodeState, encodeState } from '../../ledger/state.js';
+import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
+import { commitRevocations, revocationsOfCheckpoint } from '../../protocol/revocation-log.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -26,6 +30,16 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'op-ledger-fail-'));
   dirs.push(dir);
   return dir;
+}
+
+async function withDb(dir: string, fn: (db: Level<Uint8Array, Uint8Array>) => Promise<void>): Promise<void> {
+  const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    await fn(db);
+  } finally {
+    await db.close();
+  }
 }
 
 const backendOf = (ledger: Ledger): LevelBackend => (ledger as unknown as { backend: LevelBackend }).backend;
@@ -189,6 +203,29 @@ describe('ledger hasher', () => {
       expect(Buffer.from(pickSha256(hash)(data), 'binary')).toEqual(want);
       expect(Buffer.from(nodeSha256(data))).toEqual(want);
     }
+  });
+});
+
+describe('a ledger written before checkpoints committed to revocations', () => {
+  it('is folded once when it opens: the next checkpoint commits to its earlier revocation entries, and it verifies', async () => {
+    const dir = await tempDir();
+    let ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0), revocation(1), reading(2)]);
+    await ledger.appendBlock([revocation(3)]);
+    await ledger.close();
+    // Strip the state record's revocation fields, as a state written by the earlier code has none.
+    await withDb(dir, async (db) => {
+      const st = decodeState((await db.get(STATE_KEY))!);
+      delete st.revocations;
+      await db.put(STATE_KEY, encodeState(st));
+    });
+    ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    const [r] = await ledger.appendBlock([reading(4)]);
+    const want = commitRevocations(await ledger.revocationLog());
+    expect(want.count).toBe(2);
+    expect(revocationsOfCheckpoint(parseCheckpoint(parseNote(r!.checkpoint).text).extensions)).toEqual(want);
+    await expectWhole(ledger, 5);
+    await ledger.close();
   });
 });
 

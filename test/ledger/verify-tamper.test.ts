@@ -14,7 +14,8 @@ import { bundleKey, checkpointKey, deviceKey, headerKey, STATE_KEY } from '../..
 import { decodeState, encodeState } from '../../ledger/state.js';
 import { nodeMerkleHasher } from '../../ledger/hasher.js';
 import { decodeBlockHeader, encodeBlockHeader, type BlockHeader } from '../../protocol/bundle.js';
-import { signCheckpoint, type Checkpoint } from '../../protocol/checkpoint.js';
+import { parseCheckpoint, parseNote, signCheckpoint, type Checkpoint } from '../../protocol/checkpoint.js';
+import { commitRevocations, revocationsExtension } from '../../protocol/revocation-log.js';
 import { blockExtension } from '../../protocol/verify-bundle.js';
 import { CompactRange } from '../../protocol/merkle/index.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
@@ -67,13 +68,16 @@ async function check(dir: string) {
 
 /**
  * Rewrites the LAST block's header (`header`), re-signs its checkpoint with the log key (`checkpoint` may change it,
- * the extension line binds the rewritten header) and patches the state record (block hash, height, `frontier`).
+ * the extension line binds the rewritten header, the revocations line is kept) and patches the state record (block
+ * hash, height, `frontier`).
  */
 async function forgeLast(dir: string, height: number, opts: { header?: (h: BlockHeader) => BlockHeader; checkpoint?: (c: Checkpoint) => Checkpoint; frontier?: Uint8Array[] }): Promise<void> {
   await withDb(dir, async (db) => {
     const hd = (opts.header ?? ((h) => h))(decodeBlockHeader((await db.get(headerKey(height)))!));
     const bytes = encodeBlockHeader(hd);
-    const cp = (opts.checkpoint ?? ((c) => c))({ origin: ORIGIN, size: hd.treeSize, root: hd.root, extensions: [blockExtension(height, bytes)] });
+    const old = parseCheckpoint(parseNote(new TextDecoder().decode((await db.get(checkpointKey(hd.treeSize)))!)).text);
+    const kept = old.extensions.filter((e) => e.startsWith('revocations '));
+    const cp = (opts.checkpoint ?? ((c) => c))({ origin: ORIGIN, size: hd.treeSize, root: hd.root, extensions: [blockExtension(height, bytes), ...kept] });
     await db.put(headerKey(height), bytes);
     await db.put(checkpointKey(hd.treeSize), new TextEncoder().encode(await signCheckpoint(cp, signer)));
     const st = decodeState((await db.get(STATE_KEY))!);
@@ -151,6 +155,51 @@ describe('ledger verify: each check finds what only it can find', () => {
     await backend.close();
     await forgeLast(dir, 1, { header: (h) => ({ ...h, root: range.root() }), frontier: range.frontier() });
     expect(await check(dir)).toMatchObject({ ok: false, problem: { block: 1, entry: 7, message: expect.stringMatching(/^entry 7 carries index 8/) } });
+  });
+});
+
+describe('ledger verify: the checkpoints\' revocations line', () => {
+  const revocation = (i: number): EntryInput => ({ type: 4, payload: new TextEncoder().encode(`revocation ${i}`), certRef: new Uint8Array(32).fill(2), receivedAtMs: 1_000 + i });
+  /** Two blocks: readings 0-4 and revocation 2; readings 5-9 and revocations 6 and 8. */
+  async function buildWithRevocations(): Promise<string> {
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ backend: await LevelBackend.open(dir), origin: ORIGIN, signer });
+    for (const b of [0, 1]) await ledger.appendBlock(Array.from({ length: 5 }, (_, k) => (5 * b + k === 2 || 5 * b + k === 6 || 5 * b + k === 8 ? revocation(5 * b + k) : reading(5 * b + k))));
+    await ledger.close();
+    return dir;
+  }
+  const stmt = (i: number) => ({ index: i, statement: new TextEncoder().encode(`revocation ${i}`) });
+
+  it('a ledger with revocation entries verifies, each checkpoint committing to those below its size', async () => {
+    const dir = await buildWithRevocations();
+    expect(await check(dir)).toMatchObject({ ok: true, entries: 10 });
+    await withDb(dir, async (db) => {
+      const lines = async (size: number) => parseCheckpoint(parseNote(new TextDecoder().decode((await db.get(checkpointKey(size)))!)).text).extensions;
+      expect(await lines(5)).toContain(revocationsExtension(commitRevocations([stmt(2)])));
+      expect(await lines(10)).toContain(revocationsExtension(commitRevocations([stmt(2), stmt(6), stmt(8)])));
+    });
+  });
+
+  it.each([
+    ['one revocation left out', () => revocationsExtension(commitRevocations([stmt(2), stmt(6)])), /commits to 2 revocation\(s\) that are not the log's 3 up to tree size 10/],
+    ['the right count over other statements', () => revocationsExtension(commitRevocations([stmt(2), stmt(6), { index: 8, statement: new Uint8Array([1]) }])), /commits to 3 revocation\(s\) that are not the log's 3/],
+    ['no line after a checkpoint that had one', () => undefined, /has no revocations line, though an earlier checkpoint had one/],
+    ['a malformed line', () => 'revocations 3 x', /malformed revocations line/],
+  ])('a re-signed checkpoint with %s', async (_, line, message) => {
+    // guards verify.ts: the revocations line against the fold of the log's revocation entries
+    const dir = await buildWithRevocations();
+    await forgeLast(dir, 1, { checkpoint: (c) => ({ ...c, extensions: [c.extensions[0]!, ...(line() === undefined ? [] : [line()!])] }) });
+    expect(await check(dir)).toMatchObject({ ok: false, problem: { block: 1, message: expect.stringMatching(message) } });
+  });
+
+  it('a state record whose revocations are not the log\'s', async () => {
+    // guards verify.ts: the state record's revocation fields
+    const dir = await buildWithRevocations();
+    await withDb(dir, async (db) => {
+      const st = decodeState((await db.get(STATE_KEY))!);
+      await db.put(STATE_KEY, encodeState({ ...st, revocations: { count: 2, digest: st.revocations!.digest } }));
+    });
+    expect(await check(dir)).toMatchObject({ ok: false, problem: { block: 1, message: expect.stringMatching(/^state record's revocations \(2\) are not the log's \(3\)/) } });
   });
 });
 
