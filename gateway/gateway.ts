@@ -233,7 +233,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     version: VERSION,
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     routes: (a) => {
-      registryRoutes(a, registry, nowS);
+      registryRoutes(a, registry, nowS, ledger.ledger);
       recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports });
       verifyRoutes(a, {
         ledger,

@@ -154,11 +154,6 @@ export class RegistryView {
     return this.agenciesByKid.get(kid)?.cert;
   }
 
-  /** The strictest revocation of each revoked certificate that is in the log (not one still on its way), by index. */
-  loggedRevocations(): { rev: DecodedRevocation; index: number }[] {
-    return [...this.revocations.values()].filter((r) => r.index >= 0).sort((a, b) => a.index - b.index);
-  }
-
   /** The strictest revocation of each of `certs` (registry-rules.ts). */
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return certs.flatMap((c) => {

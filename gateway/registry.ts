@@ -204,9 +204,6 @@ export class Registry {
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
     return this.view.agencyCertificateAt(agencyKid, at);
   }
-  loggedRevocations(): { rev: DecodedRevocation; index: number }[] {
-    return this.view.loggedRevocations();
-  }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return this.view.revocationsOf(certs);
   }

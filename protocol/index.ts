@@ -27,3 +27,4 @@ export * from './bundle.js';
 export * from './receipt.js';
 export * from './trust.js';
 export * from './verify-bundle.js';
+export * from './verify-revocation-log.js';

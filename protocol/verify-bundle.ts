@@ -17,7 +17,8 @@
  * unverifiable rides along; another certificate of a chain key only with its keyCompromise revocation), and each
  * bundle certificate's and revocation's signature is checked.
  * What the revocation check cannot see: a revocation left out of the bundle (the bundle's producer chooses them and
- * they are not bound to the log). Completeness comes only from revocations the verifier brings (`revocations`).
+ * they are not bound to the log). Completeness comes only from revocations the verifier brings: `revocationLog`, the
+ * log's whole list proven by a checkpoint's revocations line (verify-revocation-log.ts), or `revocations`.
  * Times: the signed time (a reading's or revocation's iat) <= the entry's receivedAt + the gateway's clock skew,
  * and receivedAt <= the block's time; only then is a checkpoint key chosen by time: for the checkpoint that binds
  * the entry's block, keys valid at the block time (header timeMs, bound by the extension line); for a later
@@ -46,6 +47,7 @@ import { assertNotRevokedAt } from './revocation.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
 import { CHECK_NAMES, collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
+import { heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
 
 export { CHECK_NAMES, type Check, type CheckName } from './verify-checks.js';
 
@@ -75,6 +77,11 @@ export interface VerifyBundleOptions {
   verifier?: SignatureVerifier;
   /** Extra revocation statements the verifier holds (e.g. an agency's published list). */
   revocations?: readonly Uint8Array[];
+  /**
+   * The log's whole revocation list with the checkpoint that commits to it (GET /v1/revocations): its statements
+   * are held as `revocations` are, and the revocation check then holds up to that checkpoint's tree size.
+   */
+  revocationLog?: RevocationLogInput;
   /**
    * A checkpoint the verifier already trusts, and the consistency proof between it and the bundle's
    * (default: the bundle's consistency field, which must start at the `since` checkpoint's size).
@@ -123,6 +130,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   /** The time the payload's signer put in it (a reading's or revocation's iat): it bounds the entry's receivedAt. */
   let signedAt: SignedAt | undefined;
   let registryRecord: RegistryRecord = {};
+  const log = opts.revocationLog ? openHeldRevocationLog(opts.revocationLog, trust, nowS, cpOpts) : undefined;
+  const held = [...(opts.revocations ?? []), ...heldStatements(log)];
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {
@@ -193,7 +202,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       checks.set(
         'revocation',
         run('revocation', () => {
-          const verified = collectRevocations(bundle, opts.revocations ?? [], [
+          const verified = collectRevocations(bundle, held, [
             { cert: d, key: a.holderKey, what: 'device', subjectCompromise: true },
             { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
             ...compromiseTargets(sameKey!, a, trust, v),
@@ -219,7 +228,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       );
     }
   } else if (entry) {
-    const reg = registryChecks(entry, bundle, trust, opts.revocations ?? [], v);
+    const reg = registryChecks(entry, bundle, trust, held, v);
     for (const c of [reg.signature, reg.chain, reg.revocation, reg.claims]) checks.set(c.name, c);
     registryRecord = reg.record;
     signedAt = reg.signedAt;
@@ -271,6 +280,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       return message;
     }),
   );
+
+  if (log) checks.set('revocation', withRevocationLog(checks.get('revocation')!, log, entry?.index, cp));
 
   checks.set(
     'inclusion',

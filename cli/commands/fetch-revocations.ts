@@ -1,16 +1,22 @@
 /**
- * `originproof fetch-revocations --gateway URL --out DIR`: every revocation the gateway holds (GET /v1/revocations,
- * the strictest statement per revoked certificate), one file per statement (DIR/<log index>.rev: the signed COSE
- * bytes as logged), for `verify --revocations DIR/*.rev`. A bundle's own revocations are chosen by whoever made the
- * bundle; these are the gateway's whole set. Nothing is trusted here: `verify` checks each statement's signature
- * against the revoked certificate's issuer, and each one's entry can be proven in the log with `fetch-bundle`.
+ * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations: every
+ * revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log index>.rev: the signed
+ * COSE bytes as logged), and the checkpoint that commits to exactly that list (DIR/checkpoint, the signed note). For
+ * `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the checkpoint's
+ * `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale `<index>.rev` files in
+ * DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the checkpoint's signature,
+ * the list against it, and each statement's signature against the revoked certificate's issuer.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { fromBase64 } from '../../protocol/bytes.js';
+import { parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
 import { gatewayGet } from './fetch-bundle.js';
+
+export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
+export const CHECKPOINT_FILE = 'checkpoint';
 
 export interface FetchedRevocation {
   index: number;
@@ -20,29 +26,50 @@ export interface FetchedRevocation {
   revokedFrom: number;
 }
 
-export async function fetchRevocations(o: { gateway: string; out: string }): Promise<FetchedRevocation[]> {
+export interface FetchedRevocationLog {
+  treeSize: number;
+  /** DIR/checkpoint, or undefined while the gateway's log is empty. */
+  checkpointFile?: string;
+  revocations: FetchedRevocation[];
+}
+
+export async function fetchRevocations(o: { gateway: string; out: string }): Promise<FetchedRevocationLog> {
   const res = await gatewayGet(o.gateway, 'v1/revocations');
-  const list = (await res.json()) as { index: number; revocation: string }[];
-  mkdirSync(o.out, { recursive: true });
-  return list.map(({ index, revocation }) => {
-    const bytes = fromBase64(revocation);
-    const rev = decodeRevocation(bytes); // a statement, not anything the gateway sent: fails with its code otherwise
+  const body = (await res.json()) as { treeSize: number; checkpoint: string | null; revocations: { index: number; revocation: string }[] };
+  if (!body || !Array.isArray(body.revocations)) throw new Error('the gateway did not answer with a revocation list (an older gateway?)');
+  if (body.checkpoint !== null) parseNote(body.checkpoint); // a signed note; its signature and line are verify's business
+  const statements = body.revocations.map(({ index, revocation }) => {
     if (!Number.isSafeInteger(index) || index < 0) throw new Error(`the gateway listed a revocation at index ${String(index)}`);
+    const bytes = fromBase64(revocation);
+    return { index, bytes, rev: decodeRevocation(bytes) }; // a statement, not anything the gateway sent: fails with its code otherwise
+  });
+  mkdirSync(o.out, { recursive: true });
+  const keep = new Set(statements.map((s) => `${s.index}.rev`));
+  for (const f of readdirSync(o.out)) if (REVOCATION_FILE.test(f) && !keep.has(f)) rmSync(join(o.out, f));
+  const revocations = statements.map(({ index, bytes, rev }) => {
     const file = join(o.out, `${index}.rev`);
     writeFileSync(file, bytes);
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });
+  const checkpointFile = join(o.out, CHECKPOINT_FILE);
+  if (body.checkpoint === null) {
+    rmSync(checkpointFile, { force: true });
+    return { treeSize: 0, revocations };
+  }
+  writeFileSync(checkpointFile, body.checkpoint);
+  return { treeSize: body.treeSize, checkpointFile, revocations };
 }
 
 export function registerFetchRevocations(program: Command): void {
   program
     .command('fetch-revocations')
-    .description('download every revocation a gateway holds, one file each, for `verify --revocations DIR/*.rev`')
+    .description("download the log's whole revocation list and the checkpoint committing to it, for `verify --revocation-log DIR`")
     .requiredOption('--gateway <url>', 'gateway base URL, e.g. http://localhost:8080')
-    .requiredOption('--out <dir>', 'directory to write <log index>.rev files into (created if missing)')
+    .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing)')
     .action(async (o: { gateway: string; out: string }) => {
       const fetched = await fetchRevocations(o);
-      for (const f of fetched) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
-      process.stderr.write(`wrote ${fetched.length} revocation${fetched.length === 1 ? '' : 's'} to ${o.out}\n`);
+      for (const f of fetched.revocations) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
+      const n = fetched.revocations.length;
+      process.stderr.write(`wrote ${n} revocation${n === 1 ? '' : 's'} to ${o.out}${fetched.checkpointFile ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them` : ' (the log is empty: no checkpoint yet)'}\n`);
     });
 }

@@ -1,11 +1,14 @@
 /**
- * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocations FILE...] [--max-skew SECONDS] [--json]`:
- * check a proof bundle offline (protocol/verify-bundle.ts) with nothing but the trust file.
+ * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocation-log DIR] [--revocations FILE...]
+ * [--max-skew SECONDS] [--json]`: check a proof bundle offline (protocol/verify-bundle.ts) with nothing but the trust
+ * file. `--revocation-log DIR` is what `fetch-revocations` wrote: DIR/checkpoint and DIR/<log index>.rev.
  * Exit codes: 0 valid, 1 invalid, 2 unusable input (unreadable file, a bundle that does not decode, a bad
- * trust file, a --since file that is not a signed note, a revocation file that does not decode, a bad --max-skew).
+ * trust file, a --since file that is not a signed note, a revocation file that does not decode, a --revocation-log
+ * directory without its checkpoint, a bad --max-skew).
  * The bundle may be CBOR or its JSON view; signatures are checked with node:crypto.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as nodeCrypto from 'node:crypto';
 import type { Command } from 'commander';
 import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js';
@@ -16,6 +19,8 @@ import { decimalText } from '../../protocol/reading.js';
 import { parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
+import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
+import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
 
@@ -24,6 +29,8 @@ export interface VerifyCliOptions {
   trust: string;
   since?: string;
   revocations?: string[];
+  /** A directory written by fetch-revocations: DIR/checkpoint and DIR/<log index>.rev. */
+  revocationLog?: string;
   json?: boolean;
   /** Verifier clock (seconds), default now. */
   now?: number;
@@ -66,6 +73,33 @@ function usable<T>(what: string, path: string, fn: () => T): T {
   }
 }
 
+/** DIR/checkpoint and every DIR/<index>.rev (each must decode as a revocation statement). */
+function readRevocationLog(dir: string): RevocationLogInput {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', `cannot read revocation log directory ${dir}: ${code ?? (err as Error).message}`);
+  }
+  const cpPath = join(dir, CHECKPOINT_FILE);
+  const cpBytes = readInput(cpPath, 'revocation log checkpoint');
+  const checkpoint = usable('revocation log checkpoint', cpPath, () => {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(cpBytes);
+    parseNote(text);
+    return text;
+  });
+  const revocations = names.flatMap((name) => {
+    const m = REVOCATION_FILE.exec(name);
+    if (!m) return [];
+    const path = join(dir, name);
+    const statement = readInput(path, 'revocation');
+    usable('revocation', path, () => decodeRevocation(statement));
+    return [{ index: Number(m[1]), statement }];
+  });
+  return { checkpoint, revocations };
+}
+
 let nodeVerify: ReturnType<typeof makeNodeVerify> | undefined;
 
 /** The whole command as a function: reads the files, verifies, formats. Never throws. */
@@ -74,6 +108,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   let trust: TrustMaterial;
   let since: string | undefined;
   let revocations: Uint8Array[];
+  let revocationLog: RevocationLogInput | undefined;
   let maxSkew: number | undefined;
   try {
     if (o.maxSkew !== undefined) {
@@ -98,6 +133,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
       usable('revocation', p, () => decodeRevocation(bytes));
       return bytes;
     });
+    if (o.revocationLog !== undefined) revocationLog = readRevocationLog(o.revocationLog);
   } catch (err) {
     const e = err instanceof Unusable ? { code: err.code, message: err.message } : { code: 'MALFORMED', message: (err as Error).message };
     const output = o.json ? `${JSON.stringify({ file: o.bundle, valid: false, error: e }, null, 2)}\n` : `UNUSABLE INPUT [${e.code}] ${e.message}\n`;
@@ -107,6 +143,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   const verdict = verifyBundle(bundle, trust, {
     verifier: nodeVerify,
     ...(revocations.length > 0 ? { revocations } : {}),
+    ...(revocationLog ? { revocationLog } : {}),
     ...(since !== undefined ? { since: { checkpoint: since } } : {}),
     ...(o.now !== undefined ? { now: o.now } : {}),
     ...(maxSkew !== undefined ? { maxClockSkewSeconds: maxSkew } : {}),
@@ -161,10 +198,11 @@ export function registerVerify(program: Command): void {
     .argument('<bundle>', 'proof bundle file (CBOR, or its JSON view)')
     .requiredOption('--trust <file>', 'trust file: roots and checkpoint keys (README "Verifiers")')
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
+    .option('--revocation-log <dir>', "the log's whole revocation list and its checkpoint (written by fetch-revocations): the revocation check is then complete up to that checkpoint")
     .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
     .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time", '300')
     .option('--json', 'print the verdict as JSON')
-    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; maxSkew?: string; json?: boolean }) => {
+    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; revocationLog?: string; maxSkew?: string; json?: boolean }) => {
       const r = runVerify({ bundle, ...o });
       process.stdout.write(r.output);
       process.exitCode = r.exitCode;

@@ -1,61 +1,140 @@
 /**
- * `fetch-revocations` (GET /v1/revocations): the gateway's whole set of revocations, for `verify --revocations`.
- * A bundle's own revocations are chosen by whoever made the bundle; one stripped of them verifies, and the
- * revocations fetched from the gateway catch it.
+ * `fetch-revocations` (GET /v1/revocations) and `verify --revocation-log`: the log's whole revocation list with the
+ * checkpoint that commits to it. A bundle's own revocations are chosen by whoever made the bundle; one stripped of
+ * them verifies, and the fetched list catches it, complete up to the checkpoint's tree size. A list that is not
+ * the committed one (a statement left out, changed or added, another key's checkpoint) fails CHECKPOINT_INVALID.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, encodeProofBundle, toBase64 } from '../../protocol/index.js';
+import {
+  decodeProofBundle, ed25519NoteSigner, encodeProofBundle, parseCheckpoint, parseNote, signCheckpoint, toBase64,
+} from '../../protocol/index.js';
 import { fetchRevocations } from '../../cli/commands/fetch-revocations.js';
 import { runVerify } from '../../cli/commands/verify.js';
-import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type TestGateway } from '../gateway/harness.js';
+import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from '../gateway/harness.js';
 
-describe('fetch-revocations', () => {
+describe('fetch-revocations and verify --revocation-log', () => {
   let t: TestGateway;
   let dir: string;
+  let trust: string;
+  let agency: Party;
+  let d: Device;
+  let stripped: string;
+  let index: number;
+  const revCheck = (r: ReturnType<typeof runVerify>) => r.verdict?.checks.find((x) => x.name === 'revocation');
+
   beforeAll(async () => {
     t = await startTestGateway(await Pki.create());
     dir = await mkdtemp(join(tmpdir(), 'op-revs-'));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  test('a bundle stripped of its revocation verifies; the revocations fetched from the gateway make it CERT_REVOKED', async () => {
-    const agency = await t.pki.agency('psb.example');
-    const d = await t.pki.device(agency);
+    trust = join(dir, 'trust.json');
+    await writeFile(trust, JSON.stringify({ roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [{ key: t.gw.checkpointVerifierKey }] }));
+    agency = await t.pki.agency('psb.example');
+    d = await t.pki.device(agency);
     await register(t.gw, agency, [d]);
     const c = await connectDevice(t.gw, d);
     await c.publish(await reading(d, 1));
     const answer = await c.next();
     await c.end();
     if (answer.kind !== 'receipt') throw new Error('expected a receipt');
-    // A key compromise found later, dated from before the reading.
+    index = answer.receipt.index;
+    stripped = join(dir, 'stripped.cbor');
+  });
+  afterAll(async () => {
+    await t.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an empty list is complete too: a log without revocations, a bundle that verifies', async () => {
+    const out = join(dir, 'none');
+    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(fetched.revocations).toEqual([]);
+    expect(fetched.treeSize).toBeGreaterThan(index);
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+    const file = join(dir, 'before.cbor');
+    await writeFile(file, new Uint8Array(raw.rawPayload));
+    const r = runVerify({ bundle: file, trust, revocationLog: out });
+    expect(r.exitCode).toBe(0);
+    expect(revCheck(r)?.message).toMatch(new RegExp(`complete up to tree size ${fetched.treeSize}: the log's 0 revocation\\(s\\) below it`));
+  });
+
+  test('a bundle stripped of its revocation verifies; the fetched list makes it CERT_REVOKED, complete up to its checkpoint', async () => {
+    // A key compromise found later, dated from before the reading; and a second device's revocation besides.
     expect((await revoke(t.gw, agency, d.cert, nowS() - 3600, 'keyCompromise')).status).toBe(201);
+    const other = await t.pki.device(agency);
+    await register(t.gw, agency, [other]);
+    expect((await revoke(t.gw, agency, other.cert, nowS(), 'decommissioned')).status).toBe(201);
 
     const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json();
-    expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ sub: d.id, reason: 'keyCompromise' });
+    expect(listed.revocations.map((x: { sub: string; reason: string }) => [x.sub, x.reason])).toEqual([[d.id, 'keyCompromise'], [other.id, 'decommissioned']]);
+    expect(parseCheckpoint(parseNote(listed.checkpoint).text).size).toBe(listed.treeSize);
 
-    const trust = join(dir, 'trust.json');
-    await writeFile(trust, JSON.stringify({ roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [{ key: t.gw.checkpointVerifierKey }] }));
-    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${answer.receipt.index}/bundle` });
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
     const bundle = decodeProofBundle(new Uint8Array(raw.rawPayload));
     expect(bundle.revocations).toHaveLength(1);
-    const whole = join(dir, 'whole.cbor'), stripped = join(dir, 'stripped.cbor');
-    await writeFile(whole, encodeProofBundle(bundle));
     await writeFile(stripped, encodeProofBundle({ ...bundle, revocations: [] }));
-    const revCheck = (r: ReturnType<typeof runVerify>) => r.verdict?.checks.find((x) => x.name === 'revocation');
-    expect(revCheck(runVerify({ bundle: whole, trust }))).toMatchObject({ status: 'fail', code: 'CERT_REVOKED' });
     expect(runVerify({ bundle: stripped, trust }).exitCode).toBe(0); // what a bundle alone cannot show
 
-    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out: join(dir, 'revs') });
-    expect(fetched.map((f) => [f.sub, f.reason])).toEqual([[d.id, 'keyCompromise']]);
-    const withFetched = runVerify({ bundle: stripped, trust, revocations: fetched.map((f) => f.file) });
-    expect(withFetched.exitCode).toBe(1);
-    expect(revCheck(withFetched)).toMatchObject({ status: 'fail', code: 'CERT_REVOKED' });
+    const out = join(dir, 'revs');
+    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(fetched.revocations.map((f) => [f.sub, f.reason])).toEqual([[d.id, 'keyCompromise'], [other.id, 'decommissioned']]);
+    const complete = runVerify({ bundle: stripped, trust, revocationLog: out });
+    expect(complete.exitCode).toBe(1);
+    expect(revCheck(complete)).toMatchObject({ status: 'fail', code: 'CERT_REVOKED' });
+    // each statement on its own, as before
+    const loose = runVerify({ bundle: stripped, trust, revocations: fetched.revocations.map((f) => f.file) });
+    expect(revCheck(loose)).toMatchObject({ status: 'fail', code: 'CERT_REVOKED' });
+  });
+
+  test('a list that is not the committed one fails CHECKPOINT_INVALID: one left out, one added, one changed', async () => {
+    const listed = (await fetchRevocations({ gateway: t.gw.httpUrl, out: join(dir, 'revs') })).revocations;
+    expect(listed).toHaveLength(2);
+    const [kc, later] = listed.map((f) => `${f.index}.rev`) as [string, string];
+    const variant = async (name: string, edit: (v: string) => Promise<void>) => {
+      const v = join(dir, name);
+      await rm(v, { recursive: true, force: true });
+      await fetchRevocations({ gateway: t.gw.httpUrl, out: v });
+      await edit(v);
+      return runVerify({ bundle: stripped, trust, revocationLog: v });
+    };
+    // The key compromise left out: without completeness the stripped bundle would pass.
+    const dropped = await variant('dropped', (v) => rm(join(v, kc)));
+    expect([dropped.exitCode, revCheck(dropped)?.code]).toEqual([1, 'CHECKPOINT_INVALID']);
+    const added = await variant('added', (v) => copyFile(join(v, later), join(v, '999999.rev')));
+    expect([added.exitCode, revCheck(added)?.code]).toEqual([1, 'CHECKPOINT_INVALID']);
+    const moved = await variant('moved', async (v) => {
+      await copyFile(join(v, later), join(v, `${listed[1]!.index + 1}.rev`));
+      await rm(join(v, later));
+    });
+    expect([moved.exitCode, revCheck(moved)?.code]).toEqual([1, 'CHECKPOINT_INVALID']);
+  });
+
+  test('a checkpoint not signed by a trusted key fails CHECKPOINT_INVALID; a directory without its checkpoint is unusable (exit 2)', async () => {
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json();
+    const cp = parseCheckpoint(parseNote(listed.checkpoint).text);
+    // The same text signed by a key with the gateway's name that the trust file does not hold.
+    const name = listed.checkpoint.split('\n').find((l: string) => l.startsWith('\u2014 ')).split(' ')[1];
+    const forged = join(dir, 'forged');
+    await rm(forged, { recursive: true, force: true });
+    await fetchRevocations({ gateway: t.gw.httpUrl, out: forged });
+    await writeFile(join(forged, 'checkpoint'), await signCheckpoint(cp, ed25519NoteSigner(name, new Uint8Array(32).fill(9))));
+    const r = runVerify({ bundle: stripped, trust, revocationLog: forged });
+    expect([r.exitCode, revCheck(r)?.code]).toEqual([1, 'CHECKPOINT_INVALID']);
+    await rm(join(forged, 'checkpoint'));
+    const unusable = runVerify({ bundle: stripped, trust, revocationLog: forged });
+    expect([unusable.exitCode, unusable.error?.code]).toEqual([2, 'NOT_FOUND']);
+  });
+
+  test('a fetch into a directory holding an earlier list leaves exactly the new list', async () => {
+    const out = join(dir, 'stale');
+    await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    await writeFile(join(out, '123456.rev'), new Uint8Array([1]));
+    await writeFile(join(out, 'notes.txt'), 'mine');
+    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'notes.txt', ...fetched.revocations.map((f) => `${f.index}.rev`)].sort());
+    expect(existsSync(join(out, '123456.rev'))).toBe(false);
+    expect(runVerify({ bundle: stripped, trust, revocationLog: out }).exitCode).toBe(1); // CERT_REVOKED, the list complete
   });
 });

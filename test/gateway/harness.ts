@@ -80,7 +80,8 @@ export interface TestGateway {
   dir: string;
   pki: Pki;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /** Close the gateway, run `between` (e.g. read its closed store), start it again on the same data. */
+  restart(between?: () => Promise<void>): Promise<void>;
 }
 
 export async function startTestGateway(pki: Pki, overrides: Record<string, unknown> = {}, dir?: string): Promise<TestGateway> {
@@ -96,8 +97,9 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
       await t.gw.close();
       await rm(d, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(between) {
       await t.gw.close();
+      await between?.();
       t.gw = await startGateway(opts);
     },
   };

@@ -78,9 +78,15 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
     const full = decodeProofBundle(new Uint8Array(raw.rawPayload));
     const stripped = { ...full, certificates: full.certificates.slice(0, 2), revocations: [] };
     expect(verifyBundle(stripped, trust).valid).toBe(true); // whoever stripped it hid the compromise
-    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { revocation: string }[];
-    const held = listed.map((x) => new Uint8Array(Buffer.from(x.revocation, 'base64')));
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { checkpoint: string; revocations: { index: number; revocation: string }[] };
+    const held = listed.revocations.map((x) => new Uint8Array(Buffer.from(x.revocation, 'base64')));
     expect(failed(verifyBundle(stripped, trust, { revocations: held }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // the whole list with its checkpoint: the same verdict, now from a list the checkpoint proves complete
+    const log = { checkpoint: listed.checkpoint, revocations: listed.revocations.map((x, i) => ({ index: x.index, statement: held[i]! })) };
+    expect(failed(verifyBundle(stripped, trust, { revocationLog: log }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    const compromise = log.revocations.findIndex((r) => r.index === Math.max(...log.revocations.map((x) => x.index)));
+    const withoutIt = { ...log, revocations: log.revocations.filter((_, i) => i !== compromise) };
+    expect(failed(verifyBundle(stripped, trust, { revocationLog: withoutIt }))).toEqual([['revocation', 'CHECKPOINT_INVALID']]);
   });
 
   test('two earlier certificates reported compromised: the bundle carries the strictest (earliest) compromise', async () => {

@@ -5,6 +5,9 @@
 import { Type } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
 import { algName } from '../../../protocol/algorithms.js';
+import { parseCheckpoint, parseNote } from '../../../protocol/checkpoint.js';
+import { decodeRevocation } from '../../../protocol/revocation.js';
+import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
@@ -55,7 +58,7 @@ function agencyView(a: AgencyRecord, devices: number): AgencyViewT {
 }
 
 /** `now` is the gateway clock in seconds (injectable for tests). */
-export function registryRoutes(app: HttpApp, registry: Registry, now: () => number): void {
+export function registryRoutes(app: HttpApp, registry: Registry, now: () => number, ledger: Ledger): void {
   const nowSeconds = now;
   // One limiter, so one store, for the three registry writes: each client address has one budget of writeRateLimit
   // writes per minute across them all. (A per-route `config.rateLimit` gives every route a store of its own, so an
@@ -124,21 +127,32 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
-        summary: 'Every revocation in the log: the strictest statement per revoked certificate, with its log index',
+        summary: 'Every revocation entry in the log, with the signed checkpoint that commits to exactly this list',
         description:
-          "For a verifier's `--revocations` (`originproof fetch-revocations`): each statement is signed by the revoked certificate's issuer and can be proven in the log by its entry's bundle. A bundle's own revocations are chosen by whoever made the bundle; this list is the gateway's whole set.",
+          "For a verifier's `--revocation-log` (`originproof fetch-revocations`): every revocation entry below the checkpoint's tree size, in log order, each statement signed by the revoked certificate's issuer. The checkpoint's `revocations <count> <base64 R>` line commits to the list (docs/DESIGN.md), so a verifier holding it and trusting the checkpoint key knows that no revocation logged before that size is missing.",
         response: {
-          200: Type.Array(
-            Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
-          ),
+          200: Type.Object({
+            origin: Type.String(),
+            treeSize: Type.Integer(),
+            checkpoint: Type.Union([Type.String(), Type.Null()], { description: 'signed note; null while the log is empty' }),
+            revocations: Type.Array(
+              Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
+            ),
+          }),
         },
       },
     },
-    async () =>
-      registry.loggedRevocations().map(({ rev, index }) => {
-        const c = rev.claims;
-        return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(rev.bytes) };
-      }),
+    async () => {
+      // The committed checkpoint and the entries below its size: appends after it cannot change this list.
+      const checkpoint = ledger.latestCheckpoint ?? null;
+      const treeSize = checkpoint === null ? 0 : parseCheckpoint(parseNote(checkpoint).text).size;
+      const logged = await ledger.revocationLog(treeSize);
+      const revocations = logged.map(({ index, statement }) => {
+        const c = decodeRevocation(statement).claims;
+        return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement) };
+      });
+      return { origin: ledger.origin, treeSize, checkpoint, revocations };
+    },
   );
 
   app.get(
