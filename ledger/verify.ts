@@ -10,10 +10,7 @@
  * Stops at the first problem and names the block or entry. Decoding and leaf-hashing entries runs in worker
  * threads ahead of the main thread (ledger/verify-run.ts); problems are still reported in log order.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { bytesEqual, toHex } from '../protocol/bytes.js';
 import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
 import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
@@ -26,7 +23,7 @@ import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
 import { decodeMeta, decodeState } from './state.js';
-import { checkRun, type RunResult } from './verify-run.js';
+import { LeafReader, startChecker } from './verify-reader.js';
 
 export interface VerifyProblem {
   block?: number;
@@ -197,129 +194,6 @@ class BlockFacts {
 
   view(): { types: Uint8Array; receivedAtMs: Float64Array } {
     return { types: this.#types.subarray(0, this.#n), receivedAtMs: this.#ms.subarray(0, this.#n) };
-  }
-}
-
-interface Checker {
-  workers: number;
-  check(first: number, entries: Uint8Array[]): Promise<RunResult>;
-  close(): Promise<void>;
-}
-
-/** Worker threads running ledger/verify-worker.js when it sits next to this file (compiled), else inline. */
-function startChecker(workers: number): Checker {
-  const script = new URL('./verify-worker.js', import.meta.url);
-  if (workers < 1 || !import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(script))) {
-    return { workers: 0, check: async (first, entries) => checkRun(first, entries), close: async () => undefined };
-  }
-  const pool = Array.from({ length: workers }, () => new Worker(script));
-  const waiting = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
-  let next = 0;
-  const failAll = (err: unknown): void => {
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
-  };
-  for (const w of pool) {
-    w.on('message', (m: RunResult & { id: number }) => {
-      const p = waiting.get(m.id);
-      waiting.delete(m.id);
-      p?.resolve(m);
-    });
-    w.on('error', failAll);
-  }
-  return {
-    workers,
-    check: (first, entries) => new Promise<RunResult>((resolve, reject) => {
-      const id = next++;
-      waiting.set(id, { resolve, reject });
-      pool[id % pool.length]!.postMessage({ id, first, entries });
-    }),
-    close: async () => {
-      failAll(new Error('verify finished'));
-      await Promise.all(pool.map((w) => w.terminate()));
-    },
-  };
-}
-
-/** Leaf hashes in entry order: runs are checked ahead (up to DEPTH runs in flight), consumed without an await per entry. */
-class LeafReader {
-  static readonly DEPTH = 8;
-  readonly #queue: { first: number; count: number; result: Promise<RunResult> }[] = [];
-  #first = 0;
-  #count = 0;
-  #pos = 0;
-  #run: RunResult = { leaves: new Uint8Array(0), types: new Uint8Array(0), receivedAtMs: new Float64Array(0), revocations: [] };
-  /** Next of the run's revocation hashes. */
-  #rev = 0;
-  #done = false;
-
-  constructor(private readonly it: AsyncIterator<[number, Uint8Array[]]>, private readonly checker: Checker) {}
-
-  ready(): boolean {
-    return this.#pos < this.#count;
-  }
-
-  /** Load the next run; false at the end. */
-  async fill(): Promise<boolean> {
-    while (!this.ready()) {
-      while (!this.#done && this.#queue.length < LeafReader.DEPTH) {
-        const r = await this.it.next();
-        if (r.done) this.#done = true;
-        else {
-          const result = this.checker.check(r.value[0], r.value[1]);
-          result.catch(() => undefined);
-          this.#queue.push({ first: r.value[0], count: r.value[1].length, result });
-        }
-      }
-      const head = this.#queue.shift();
-      if (!head) return false;
-      this.#run = await head.result;
-      [this.#first, this.#count, this.#pos, this.#rev] = [head.first, head.count, 0, 0];
-    }
-    return true;
-  }
-
-  get index(): number {
-    return this.#first + this.#pos;
-  }
-
-  get workers(): number {
-    return this.checker.workers;
-  }
-
-  /** The problem with the entry at the cursor, if it is the run's bad entry. */
-  bad(): string | undefined {
-    const b = this.#run.bad;
-    return b && b.entry === this.index ? b.message : undefined;
-  }
-
-  /** Type of the entry at the cursor. */
-  type(): number {
-    return this.#run.types[this.#pos]!;
-  }
-
-  /** receivedAtMs of the entry at the cursor. */
-  receivedAtMs(): number {
-    return this.#run.receivedAtMs[this.#pos]!;
-  }
-
-  /** SHA-256 of the payload of the revocation entry at the cursor. */
-  statementHash(): Uint8Array {
-    const r = this.#run.revocations[this.#rev];
-    if (!r || r.index !== this.index) throw new Error(`entry ${this.index}: its statement was not hashed`);
-    this.#rev++;
-    return r.statementHash;
-  }
-
-  /** Leaf hash of the entry at the cursor (a view, valid while this run is current); moves the cursor on. */
-  take(): Uint8Array {
-    const off = this.#pos++ * HASH_SIZE;
-    return this.#run.leaves.subarray(off, off + HASH_SIZE);
-  }
-
-  async close(): Promise<void> {
-    await this.it.return?.();
-    await this.checker.close();
   }
 }
 

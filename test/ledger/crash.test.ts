@@ -13,7 +13,7 @@ import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { ORIGIN, reading, signer } from './contract.js';
+import { ORIGIN, reading, revocation, signer } from './contract.js';
 
 const root = resolve(__dirname, '../..');
 // Compiled inside node_modules/.cache so that the compiled files resolve `level` from the project.
@@ -99,7 +99,8 @@ describe('ledger verify with worker threads (the compiled code, as the CLI runs 
     const dir = await mkdtemp(join(tmpdir(), 'op-ledger-workers-'));
     dirs.push(dir);
     const ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
-    for (let b = 0; b < 6; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => reading(b * 300 + i)));
+    // Revocation entries among the readings: their statements are hashed in the workers for the revocations line.
+    for (let b = 0; b < 6; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => ((b * 300 + i) % 97 === 5 ? revocation(b * 300 + i) : reading(b * 300 + i))));
     await ledger.close();
     return dir;
   }
