@@ -6,6 +6,9 @@
  *   CHECKPOINT_INVALID  the checkpoint does not verify (unknown key, bad signature, other origin)
  *   CONSISTENCY_INVALID the new checkpoint does not extend the last one (rewritten or forked log), the same
  *                       size with another root, or the gateway cannot give the proof
+ *   CHECKPOINT_INVALID  "REVOCATIONS: ..." the new checkpoint's `revocations` line does not extend the last one:
+ *                       fewer, other, or a list (GET /v1/revocations) whose earlier entries are not the ones once
+ *                       committed to (monitor-revocations.ts)
  * Without --trust the first run pins the key the gateway advertises (/v1/log) in the state file
  * (trust on first use); with --trust only the trust file's checkpoint keys are accepted.
  * An alarm leaves the last good checkpoint in place (and records the alarm), so every later run alarms again.
@@ -19,6 +22,7 @@ import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js
 import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { gatewayGet } from './fetch-bundle.js';
+import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 
 export interface MonitorState {
   version: 1;
@@ -27,7 +31,7 @@ export interface MonitorState {
   /** Pinned on first use when no trust file is given. */
   verifierKey?: string;
   /** The last checkpoint that verified and was consistent with everything before it. */
-  latest?: { size: number; root: string; note: string; seenAt: string };
+  latest?: { size: number; root: string; note: string; seenAt: string; revocations?: SeenRevocations };
   /** Every checkpoint seen (size, root), oldest first; capped. */
   history: { size: number; root: string; seenAt: string }[];
   alarms: { at: string; code: ErrorCode; message: string; from?: number; to?: number }[];
@@ -154,8 +158,17 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       }
       result = { status: 'grew', message: `tree size ${last.size} -> ${cp.size}: consistent`, from: last.size, to: cp.size, checkpoint: { size: cp.size, root } };
     }
+    let revocations: SeenRevocations | undefined;
+    try {
+      revocations = seenRevocations(cp);
+    } catch (err) {
+      if (!(err instanceof OriginProofError)) throw err;
+      throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
+    }
+    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations);
+    if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     state.origin = cp.origin;
-    state.latest = { size: cp.size, root, note, seenAt };
+    state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };
     if (state.history[state.history.length - 1]?.size !== cp.size) state.history.push({ size: cp.size, root, seenAt });
   } catch (err) {
     if (!(err instanceof Alarm)) throw err;

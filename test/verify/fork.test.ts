@@ -5,7 +5,7 @@
  * Also: the built `originproof verify` exits 0 / 1 / 2.
  */
 import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/checkpoint.
 import { ENTRY_AGENCY_REGISTRATION } from '../../protocol/log-entry.js';
 import { loadState, monitorOnce } from '../../cli/commands/monitor.js';
 import { runVerify } from '../../cli/commands/verify.js';
+import { serve, type View } from './stand-in-gateway.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { issueCertificate } from '../../protocol/certificate.js';
 import { ALG_EDDSA, ALG_ES256, DAY, kidOf, pubOf, signerFor } from '../protocol/fixtures.js';
@@ -33,32 +34,6 @@ const agencyCert = (sub: string) =>
   issueCertificate(root, kidOf(root), { iss: 'root.example', sub, role: 'agency', holderKey: pubOf(signerFor(ALG_ES256, sub)), cti: sha256(utf8ToBytes(sub)).slice(0, 16), ...window });
 const entries = async (tag: string, n: number, from: number): Promise<EntryInput[]> =>
   Promise.all(Array.from({ length: n }, async (_, i) => ({ type: ENTRY_AGENCY_REGISTRATION, payload: await agencyCert(`${tag}-${from + i}`), receivedAtMs: T0 - 100 + from + i })));
-
-/** What the stand-in gateway serves: a ledger, as of one of its checkpointed sizes. */
-interface View {
-  ledger: Ledger;
-  size: number;
-}
-
-/** A stand-in for a gateway's record routes (same paths and answers), served from the current view. */
-function serve(get: () => View): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const { ledger: L, size } = get();
-      const u = new URL(req.url!, 'http://x');
-      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (u.pathname === '/v1/log') return json(200, { origin: L.origin, size, verifierKey: L.verifierKey, checkpoint: (await L.checkpoint(size)) ?? null });
-      if (u.pathname === '/v1/checkpoints/latest') return res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(await L.checkpoint(size));
-      if (u.pathname === '/v1/proofs/consistency') {
-        const from = Number(u.searchParams.get('from')), to = Number(u.searchParams.get('to') ?? size);
-        if (!(from >= 1 && from <= to && to <= size)) return json(400, { code: 'BAD_REQUEST', message: `need 1 <= from <= to <= ${size}` });
-        return json(200, { from, to, proof: (await L.consistencyProof(from, to)).map(toBase64) });
-      }
-      json(404, { code: 'NOT_FOUND', message: u.pathname });
-    })().catch((err: Error) => res.writeHead(500).end(err.message));
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` })));
-}
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,0 +1,97 @@
+/**
+ * `monitor` and the checkpoints' revocations line: a gateway holding the checkpoint key signs whatever it likes, but
+ * revocations are only appended, so each checkpoint's commitment must extend the last one the monitor saw. A real
+ * ledger (LevelDB in a temp dir) behind a stand-in gateway whose checkpoint and list can be forged: a revocation
+ * dropped, altered or committed to no more is CHECKPOINT_INVALID ("REVOCATIONS: ..."), naming both tree sizes.
+ */
+import type { Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Ledger } from '../../ledger/ledger.js';
+import { ed25519NoteSigner, openCheckpoint, parseVerifierKey, signCheckpoint } from '../../protocol/checkpoint.js';
+import { commitRevocations, revocationsExtension, type LoggedRevocation } from '../../protocol/revocation-log.js';
+import { loadState, monitorOnce } from '../../cli/commands/monitor.js';
+import { ORIGIN, reading, revocation } from '../ledger/contract.js';
+import { serve, type View } from './stand-in-gateway.js';
+
+const seed = new Uint8Array(32).fill(5);
+const signer = ed25519NoteSigner(ORIGIN, seed);
+
+describe('monitor: the revocations line only grows', () => {
+  let dir: string;
+  let L: Ledger;
+  let current: View;
+  let srv: { server: Server; url: string };
+  let round: () => ReturnType<typeof monitorOnce>;
+  let statePath: string;
+
+  /** The honest checkpoint at `size`, re-signed with another revocations line (the tree and block line untouched). */
+  const forged = async (size: number, line: string | undefined) => {
+    const cp = openCheckpoint((await L.checkpoint(size))!, [parseVerifierKey(L.verifierKey)]);
+    const extensions = [...cp.extensions.filter((e) => !e.startsWith('revocations ')), ...(line ? [line] : [])];
+    return signCheckpoint({ origin: cp.origin, size: cp.size, root: cp.root, extensions }, signer);
+  };
+  const stmt = (i: number, text = `revocation ${i}`): LoggedRevocation => ({ index: i, statement: new TextEncoder().encode(text) });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'op-monrev-'));
+    L = await Ledger.open({ dir: join(dir, 'ledger'), origin: ORIGIN, signer, sync: false });
+    await L.appendBlock([reading(0), revocation(1), reading(2)]); // size 3
+    current = { ledger: L, size: 3 };
+    srv = await serve(() => current);
+    statePath = join(dir, 'monitor.json');
+    round = () => monitorOnce({ gateway: srv.url, statePath });
+  });
+  afterAll(async () => {
+    await new Promise((r) => srv.server.close(r));
+    await L.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('honest growth: first, grew, unchanged; the state keeps the commitment', async () => {
+    expect(await round()).toMatchObject({ status: 'first' });
+    expect(loadState(statePath, srv.url).latest?.revocations).toMatchObject({ size: 3, count: 1 });
+    await L.appendBlock([revocation(3), reading(4)]); // size 5
+    current = { ledger: L, size: 5 };
+    expect(await round()).toMatchObject({ status: 'grew', from: 3, to: 5 });
+    expect(await round()).toMatchObject({ status: 'unchanged' });
+    expect(loadState(statePath, srv.url).latest?.revocations).toMatchObject({ size: 5, count: 2 });
+    await L.appendBlock([reading(5)]); // size 6, for the forgeries below
+  });
+
+  test.each([
+    ['fewer revocations committed (the first one dropped from line and list)', () => [stmt(3)], /commits to 1 revocation\(s\), fewer than the 2 committed at tree size 5/],
+    ['the first one altered, one added: line and list agree with each other but not with what was seen', () => [stmt(1, 'revocation 1, reworded'), stmt(3), stmt(5)], /committed at tree size 5 \(2\) are not the first ones of the list/],
+    ['as many, but other ones', () => [stmt(1), stmt(4)], /commits to other revocations than the one at tree size 5/],
+  ])('%s: alarm CHECKPOINT_INVALID, naming both sizes', async (_, list, message) => {
+    const revs = list();
+    current = { ledger: L, size: 6, checkpoint: await forged(6, revocationsExtension(commitRevocations(revs))), revocations: revs };
+    const r = await round();
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', from: 5, to: 6 });
+    expect(r.message).toMatch(/^REVOCATIONS: /);
+    expect(r.message).toMatch(message);
+    expect(loadState(statePath, srv.url).latest?.size).toBe(5); // the last good checkpoint stays
+  });
+
+  test('the honest list, but a line that hides one (count right, list honest): the list does not open', async () => {
+    current = { ledger: L, size: 6, checkpoint: await forged(6, revocationsExtension(commitRevocations([stmt(1), stmt(3), stmt(5)]))) };
+    const r = await round();
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
+    expect(r.message).toMatch(/revocation list does not open against its checkpoint/);
+  });
+
+  test('a checkpoint that drops the line, or carries a malformed one: alarm', async () => {
+    current = { ledger: L, size: 6, checkpoint: await forged(6, undefined) };
+    expect((await round()).message).toMatch(/^REVOCATIONS: the checkpoint has no revocations line, though the one at tree size 5 had \(2 revocations\)/);
+    current = { ledger: L, size: 6, checkpoint: await forged(6, 'revocations 2 x') };
+    expect(await round()).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', message: expect.stringMatching(/malformed revocations line/) });
+  });
+
+  test('the honest checkpoint after the alarms: grew from the last good one', async () => {
+    current = { ledger: L, size: 6 };
+    expect(await round()).toMatchObject({ status: 'grew', from: 5, to: 6 });
+    expect(loadState(statePath, srv.url).alarms).toHaveLength(6);
+  });
+});
