@@ -54,6 +54,10 @@ export interface SentenceContext {
   keptSize?: number;
   /** A kept checkpoint exists, but no consistency proof could be had offline. */
   consistencyOffline?: boolean;
+  /** The log's revocation list the revocation check held (complete up to this checkpoint size, if it passed). */
+  revocationLog?: { size: number; count: number };
+  /** No revocation list could be had: the check saw only the bundle's own revocations. */
+  revocationsUnchecked?: 'offline' | 'refused' | 'otherLog';
 }
 
 /** The plain sentence of one check, in the page's language, built from the verdict's data (not its English text). */
@@ -66,9 +70,12 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
     return r && r.entryType !== 1 ? t('skip.registry') : t('skip.generic');
   }
   const unknown = t('record.unknown');
+  const log = ctx.revocationLog;
   if (r && r.entryType !== 1 && (c.name === 'signature' || c.name === 'chain' || c.name === 'revocation' || c.name === 'claims')) {
     // A registry event is checked at the time it was logged (protocol/verify-registry-event.ts).
-    return t(`pass.registry.${c.name}`, { time: formatTime(lang, r.receivedAtMs), root: r.root ?? unknown });
+    const time = formatTime(lang, r.receivedAtMs);
+    if (c.name === 'revocation' && log) return t('pass.registry.revocationComplete', { time, size: log.size, count: log.count });
+    return t(`pass.registry.${c.name}`, { time, root: r.root ?? unknown });
   }
   const time = r?.iat !== undefined ? formatTime(lang, r.iat * 1000) : unknown;
   switch (c.name) {
@@ -77,7 +84,9 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
     case 'chain':
       return t('pass.chain', { time, agency: r?.agency ?? unknown, root: r?.root ?? unknown });
     case 'revocation':
-      return t('pass.revocation', { time });
+      // Only a list proven by a checkpoint lets the page say "not revoked"; else it says what it saw.
+      if (log) return t('pass.revocation', { time, size: log.size, count: log.count });
+      return t(ctx.revocationsUnchecked === 'offline' ? 'pass.revocationBundleOffline' : 'pass.revocationBundleOnly', { time });
     case 'claims': {
       const body = r?.body as ReadingBody | undefined;
       const code = !body ? undefined : body.kind === 'sensor' ? body.type : 'biometric';

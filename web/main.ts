@@ -9,7 +9,7 @@ import { h } from './dom.js';
 import { emptyExplore, exploreView, loadExplore } from './explore-view.js';
 import { translate, type Lang } from './i18n.js';
 import {
-  fetchBundle, fetchConsistencyProof, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
+  fetchBundle, fetchConsistencyProof, fetchRevocationLog, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
 } from './storage.js';
 import { trustView } from './trust-view.js';
 import { forRequestedEntry, parseEntryInput, readKeptCheckpoint, verifyBundleFile } from './verification.js';
@@ -148,7 +148,8 @@ const app: App = {
     // With the gateway's published clock skew allowance (a gateway configured above 300 s admits readings dated
     // further ahead of their arrival, and its bundles verify only with its value).
     const skew = trust.maxClockSkewSeconds;
-    const verified = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof, skew !== undefined ? { maxClockSkewSeconds: skew } : {});
+    // With the log's whole revocation list, so that "not revoked" is complete up to its checkpoint.
+    const verified = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof, { fetchRevocationLog, ...(skew !== undefined ? { maxClockSkewSeconds: skew } : {}) });
     // A bundle fetched for entry N proves entry N only if it is entry N's.
     const outcome = 'entry' in source ? forRequestedEntry(verified, source.entry) : verified;
     this.state.busy = false;

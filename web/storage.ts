@@ -6,7 +6,7 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
-import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher } from './verification.js';
+import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
@@ -145,6 +145,24 @@ export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
   try {
     const body = (await res.json()) as { proof: string[] };
     return body.proof.map((p) => fromBase64(p));
+  } catch {
+    return 'refused';
+  }
+};
+
+/** The log's whole revocation list with the checkpoint committing to it; checked by the verifier, not trusted. */
+export const fetchRevocationLog: RevocationLogFetcher = async () => {
+  let res: Response;
+  try {
+    res = await fetch(api('v1/revocations'), { cache: 'no-store' });
+  } catch {
+    return 'offline';
+  }
+  if (!res.ok) return 'refused';
+  try {
+    const body = (await res.json()) as { checkpoint: string | null; revocations: { index: number; revocation: string }[] };
+    if (typeof body.checkpoint !== 'string') return 'refused';
+    return { checkpoint: body.checkpoint, revocations: body.revocations.map((r) => ({ index: r.index, statement: fromBase64(r.revocation) })) };
   } catch {
     return 'refused';
   }

@@ -12,6 +12,7 @@ import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
 import type { TrustMaterial } from '../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
+import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
 export type EntryInput = { index: number } | { otherHost: string } | null;
@@ -80,6 +81,9 @@ export function readKeptCheckpoint(note: string, keptAtMs: number): KeptCheckpoi
 /** A consistency proof between two sizes from the gateway: proof hashes, 'offline' (no network), or 'refused'. */
 export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | 'offline' | 'refused'>;
 
+/** The log's whole revocation list with its checkpoint (GET /v1/revocations), 'offline', or 'refused'. */
+export type RevocationLogFetcher = () => Promise<RevocationLogInput | 'offline' | 'refused'>;
+
 export type Outcome =
   | { kind: 'verdict'; verdict: Verdict; bundle: ProofBundle; ctx: SentenceContext }
   | { kind: 'unusable'; code: string; message: string }
@@ -121,7 +125,23 @@ export function forRequestedEntry(outcome: Outcome, requested: number): Outcome 
 export interface VerifyFileOptions {
   /** The gateway's clock skew allowance (publishedSkew); default the library's (300 s). */
   maxClockSkewSeconds?: number;
+  /**
+   * Where the log's revocation list comes from: with it the revocation check is complete up to its checkpoint
+   * (checked against the trust anchors' checkpoint keys, so the server that sent it need not be trusted).
+   */
+  fetchRevocationLog?: RevocationLogFetcher;
 }
+
+/** A note's checkpoint origin and size, unverified (undefined if it is none). */
+function peek(note: string): { origin: string; size: number } | undefined {
+  try {
+    return parseCheckpoint(parseNote(note).text);
+  } catch {
+    return undefined;
+  }
+}
+const logOrigin = (note: string) => peek(note)?.origin;
+const logSize = (note: string) => peek(note)?.size;
 
 export async function verifyBundleFile(
   bytes: Uint8Array,
@@ -150,8 +170,22 @@ export async function verifyBundleFile(
       else since = proof === 'refused' ? { checkpoint: kept.note, proof: [] } : { checkpoint: kept.note, proof };
     }
   }
+  let revocationLog: RevocationLogInput | undefined;
+  if (opts.fetchRevocationLog) {
+    const got = await opts.fetchRevocationLog();
+    if (got === 'offline' || got === 'refused') ctx.revocationsUnchecked = got;
+    else if (logOrigin(got.checkpoint) !== undefined && logOrigin(got.checkpoint) !== logOrigin(bundle.checkpoint)) {
+      // A bundle of another log (a file dropped on this gateway's page): this gateway's list says nothing about it.
+      ctx.revocationsUnchecked = 'otherLog';
+    } else {
+      revocationLog = got; // not a checkpoint at all: the revocation check fails on it (CHECKPOINT_INVALID)
+      const size = logSize(got.checkpoint);
+      if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
+    }
+  } else ctx.revocationsUnchecked = 'refused';
   const verdict = verifyBundle(bundle, trust, {
     ...(since ? { since } : {}),
+    ...(revocationLog ? { revocationLog } : {}),
     ...(opts.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: opts.maxClockSkewSeconds } : {}),
   });
   const signers = verdict.checkpoint?.signedBy ?? [];

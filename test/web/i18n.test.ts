@@ -76,13 +76,20 @@ describe('human forms', () => {
     for (const lang of LANGS) {
       for (const name of CHECK_NAMES) {
         for (const c of [{ name, status: 'pass', message: '' }, { name, status: 'fail', code: 'CERT_REVOKED', message: '' }, { name, status: 'skip', message: '' }] as Check[]) {
-          const s = checkSentence(lang, c, verdict, { keptSize: 5 });
-          expect(s).not.toMatch(/[{}]/);
-          expect(s.length).toBeGreaterThan(5);
+          for (const ctx of [{ keptSize: 5 }, { revocationLog: { size: 9, count: 2 } }, { revocationsUnchecked: 'offline' as const }]) {
+            const s = checkSentence(lang, c, verdict, ctx);
+            expect(s).not.toMatch(/[{}]/);
+            expect(s.length).toBeGreaterThan(5);
+          }
         }
       }
     }
     expect(checkSentence('en', { name: 'signature', status: 'pass', message: '' }, verdict)).toBe('Signed by device 01ab of agency psb.example.');
+    // "not revoked" only with the log's list; otherwise what was seen, and why no more
+    const revPass = { name: 'revocation', status: 'pass', message: '' } as Check;
+    expect(checkSentence('en', revPass, verdict, { revocationLog: { size: 9, count: 2 } })).toMatch(/^Not revoked at that time \(.*\): none of the log's 2 revocation\(s\) up to checkpoint 9 covers it\.$/);
+    expect(checkSentence('en', revPass, verdict)).toBe(en['pass.revocationBundleOnly'].replace('{time}', formatTime('en', verdict.record!.iat! * 1000)));
+    expect(checkSentence('zh', revPass, verdict, { revocationsUnchecked: 'offline' })).toBe(zh['pass.revocationBundleOffline'].replace('{time}', formatTime('zh', verdict.record!.iat! * 1000)));
     expect(checkSentence('zh', { name: 'revocation', status: 'fail', code: 'CERT_REVOKED', message: '' }, verdict)).toBe(`未通过：${zh['code.CERT_REVOKED']}`);
     expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 5 })).toContain('(size 5 to 9)');
     expect(checkSentence('en', { name: 'consistency', status: 'pass', message: '' }, verdict, { keptSize: 9 })).toBe(en['pass.consistencySame'].replace('{size}', '9'));

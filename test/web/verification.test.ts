@@ -6,8 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, fromBase64, parseTrust } from '../../protocol/index.js';
-import { forRequestedEntry, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher } from '../../web/verification.js';
-import { connectDevice, nowS, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+import { forRequestedEntry, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from '../../web/verification.js';
+import { ed25519NoteSigner, signCheckpoint } from '../../protocol/checkpoint.js';
+import { checkSentence } from '../../web/format.js';
+import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
 let kept: KeptCheckpoint;
@@ -122,5 +124,52 @@ describe("the gateway's clock skew allowance", () => {
     } finally {
       await g.stop();
     }
+  });
+});
+
+describe("the log's revocation list", () => {
+  const realLog: RevocationLogFetcher = async () => {
+    const body = (await get('/v1/revocations')).json() as { checkpoint: string; revocations: { index: number; revocation: string }[] };
+    return { checkpoint: body.checkpoint, revocations: body.revocations.map((r) => ({ index: r.index, statement: fromBase64(r.revocation) })) };
+  };
+  const revocation = (o: Awaited<ReturnType<typeof verifyBundleFile>>) => (o.kind === 'verdict' ? o.verdict.checks.find((c) => c.name === 'revocation') : undefined);
+
+  test('fetched and proven by its checkpoint: "not revoked", complete up to that checkpoint', async () => {
+    // another device of the agency revoked, so the list is not empty
+    const psb = await t.pki.agency('revs.example');
+    const other = await t.pki.device(psb);
+    await register(t.gw, psb, [other]);
+    expect((await revoke(t.gw, psb, other.cert, nowS(), 'decommissioned')).status).toBe(201);
+    const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: realLog });
+    if (o.kind !== 'verdict') throw new Error(o.kind);
+    expect([o.verdict.valid, revocation(o)?.status]).toEqual([true, 'pass']);
+    expect(o.ctx.revocationLog).toMatchObject({ count: 1 });
+    expect(checkSentence('en', revocation(o)!, o.verdict, o.ctx)).toMatch(new RegExp(`none of the log's 1 revocation\\(s\\) up to checkpoint ${o.ctx.revocationLog!.size} covers it`));
+  });
+
+  test('a list with one left out fails the revocation check CHECKPOINT_INVALID', async () => {
+    const dropped: RevocationLogFetcher = async () => {
+      const l = await realLog();
+      return typeof l === 'string' ? l : { ...l, revocations: l.revocations.slice(1) };
+    };
+    const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: dropped });
+    expect(o.kind === 'verdict' && [o.verdict.valid, revocation(o)?.code]).toEqual([false, 'CHECKPOINT_INVALID']);
+  });
+
+  test('offline or refused: the bundle still verifies, and the page says the check saw only its own revocations', async () => {
+    for (const answer of ['offline', 'refused'] as const) {
+      const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: async () => answer });
+      if (o.kind !== 'verdict') throw new Error(o.kind);
+      expect([o.verdict.valid, o.ctx.revocationsUnchecked, o.ctx.revocationLog]).toEqual([true, answer, undefined]);
+    }
+  });
+
+  test("another log's list (a bundle dropped on another gateway's page) is not used against the bundle", async () => {
+    const l = await realLog();
+    if (typeof l === 'string') throw new Error(l);
+    const other = ed25519NoteSigner('other.example/log', new Uint8Array(32).fill(6));
+    const checkpoint = await signCheckpoint({ origin: 'other.example/log', size: 3, root: new Uint8Array(32), extensions: [] }, other);
+    const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: async () => ({ checkpoint, revocations: [] }) });
+    expect(o.kind === 'verdict' && [o.verdict.valid, o.ctx.revocationsUnchecked]).toEqual([true, 'otherLog']);
   });
 });

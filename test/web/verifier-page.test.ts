@@ -150,6 +150,8 @@ describe('verifier web page (Chromium)', () => {
     expect(await page.textContent('#record-reading')).toBe('Temperature: 21.6 °C');
     expect(await page.textContent('#checks [data-check="signature"] .sentence')).toBe(`Signed by device ${sensor.id} of agency psb.example.`);
     expect(await page.textContent('#checks [data-check="checkpoint"] .sentence')).toMatch(/^Included in checkpoint \d+, signed by gateway originproof\.local\/log \([0-9a-f]{8}\)\.$/);
+    // the log's revocation list fetched and proven by its checkpoint: "not revoked" is complete up to it
+    expect(await page.textContent('#checks [data-check="revocation"] .sentence')).toMatch(/^Not revoked at that time \(.*\): none of the log's \d+ revocation\(s\) up to checkpoint \d+ covers it\.$/);
     await shot('1-valid-entry');
     await page.click('#keep-checkpoint');
     expect(Number(await page.getAttribute('#kept-state', 'data-size'))).toBeGreaterThan(idx.sensor1);
@@ -168,6 +170,8 @@ describe('verifier web page (Chromium)', () => {
       const rows = await checkRows();
       expect(rows).toEqual(CHECKS.map((c) => [c, 'pass', '']));
       expect(await page.textContent('#checks [data-check="consistency"] .sentence')).toContain(`(size ${kept} to ${decodeProofBundle(bytes).treeSize})`);
+      // offline: only the bundle's own revocations were seen, and the page says so
+      expect(await page.textContent('#checks [data-check="revocation"] .sentence')).toMatch(/^No revocation the record carries covers that time .*cannot be fetched while offline/);
       await shot('2-dropped-bundle-offline-all-green');
 
       // Opened again without a network: the service worker serves the page, the saved anchors verify.
