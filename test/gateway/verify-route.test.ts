@@ -6,8 +6,8 @@
  * it admitted under a wider allowance than the default 300 s verifies, and GET /v1/trust publishes that allowance.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECK_NAMES, decodeProofBundle, parseTrust, sha256, toBase64, utf8ToBytes, verifyBundle } from '../../protocol/index.js';
-import { connectDevice, Pki, nowS, reading, register, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
+import { CHECK_NAMES, decodeProofBundle, encodeProofBundle, parseTrust, sha256, toBase64, utf8ToBytes, verifyBundle } from '../../protocol/index.js';
+import { connectDevice, Pki, nowS, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
 
 interface CheckOut {
   name: string;
@@ -198,5 +198,42 @@ describe('clockSkewSeconds above 300: the gateway verifies what it admitted, and
     expect(verifyBundle(decodeProofBundle(bundle), trust).valid).toBe(true);
     const strict = verifyBundle(decodeProofBundle(bundle), trust, { maxClockSkewSeconds: 300 });
     expect([strict.valid, strict.checks.find((x) => x.name === 'checkpoint')?.code]).toEqual([false, 'CLOCK_SKEW']);
+  });
+});
+
+describe("POST /v1/verify {bundle}: the revocation check with the log's whole revocation list", () => {
+  let t: TestGateway;
+  let dev: Device;
+  let psb: Awaited<ReturnType<Pki['agency']>>;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
+    psb = await pki.agency('psb.example');
+    dev = await pki.device(psb);
+    await register(t.gw, psb, [dev]);
+  });
+  afterAll(() => t.stop());
+
+  test('a bundle stripped of its revocation is CERT_REVOKED all the same; an unrevoked one says complete up to the latest checkpoint', async () => {
+    const c = await connectDevice(t.gw, dev);
+    let index: number;
+    try {
+      const a = await published(c, await reading(dev, 1));
+      if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a.rejection)}`);
+      index = a.receipt.index;
+    } finally {
+      await c.end();
+    }
+    const fetch = async () => decodeProofBundle(new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` })).rawPayload));
+    const before = await verdict(t, 'bundle', encodeProofBundle(await fetch()));
+    expect(before.valid).toBe(true);
+    const size = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json().treeSize as number;
+    expect(check(before, 'revocation').message).toContain(`complete up to tree size ${size}: the log's 0 revocation(s) below it`);
+    // a key compromise reported later, dated from before the reading
+    expect((await revoke(t.gw, psb, dev.cert, nowS() - 3600, 'keyCompromise')).status).toBe(201);
+    const stripped = { ...(await fetch()), revocations: [] };
+    expect(verifyBundle(stripped, parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json())).valid).toBe(true); // offline, the bundle alone
+    const v = await verdict(t, 'bundle', encodeProofBundle(stripped));
+    expect([v.valid, check(v, 'revocation').status, check(v, 'revocation').code]).toEqual([false, 'fail', 'CERT_REVOKED']);
   });
 });

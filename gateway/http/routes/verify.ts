@@ -1,6 +1,8 @@
 /**
  * Verdict routes: POST a proof bundle (checked exactly as an offline verifier would, with the gateway's trust
- * material plus its own checkpoint key and its clock skew allowance) or a reading envelope (checked as the
+ * material plus its own checkpoint key and its clock skew allowance, and for a bundle of this log with the log's
+ * whole revocation list as `verify --revocation-log` takes it, so the revocation check is complete up to the latest
+ * checkpoint whatever the bundle carries) or a reading envelope (checked as the
  * pipeline would, without admitting it: signature, chain, revocation, claims with the clock against the gateway's
  * time and the sequence number against the device's last accepted one). An envelope alone proves who signed it,
  * not that it was logged: unless it is the very envelope the log holds (whose bundle is then verified), inclusion,
@@ -11,7 +13,9 @@ import { Type } from '@sinclair/typebox';
 import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundle } from '../../../protocol/bundle.js';
-import { parseVerifierKey } from '../../../protocol/checkpoint.js';
+import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
+import type { ProofBundle } from '../../../protocol/bundle.js';
+import type { RevocationLogInput } from '../../../protocol/verify-revocation-log.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
 import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
@@ -95,12 +99,31 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       const body = req.body as { bundle?: string; envelope?: string };
       if (body.bundle !== undefined) {
         const bundle = decodeProofBundle(b64in(body.bundle, 'bundle'));
-        return verifyBundle(bundle, trust, bundleOpts);
+        return verifyBundle(bundle, trust, await withOwnRevocations(deps.ledger, bundle, bundleOpts));
       }
       if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
       throw new ApiError('BAD_REQUEST', 'send {bundle} or {envelope}');
     },
   );
+}
+
+/**
+ * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
+ * of this log (by its checkpoint's origin); a bundle of another log, or an empty log, is verified without.
+ */
+async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
+  const L = ledger.ledger;
+  const checkpoint = L.latestCheckpoint;
+  let origin: string | undefined;
+  try {
+    origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
+  } catch {
+    origin = undefined; // the checkpoint check names what is wrong with it
+  }
+  if (!checkpoint || origin !== L.origin) return opts;
+  const size = parseCheckpoint(parseNote(checkpoint).text).size;
+  const revocationLog: RevocationLogInput = { checkpoint, revocations: await L.revocationLog(size) };
+  return { ...opts, revocationLog };
 }
 
 /** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
@@ -144,7 +167,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const entryBytes = await L.getEntry(stored.index);
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
-    return verifyBundle(bundle, trust, bundleOpts);
+    return verifyBundle(bundle, trust, await withOwnRevocations(deps.ledger, bundle, bundleOpts));
   }
   const lastSeq = await deps.ledger.lastSeq(device.deviceId);
   const iat = claims.iat;
