@@ -2,21 +2,11 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519NoteSigner, formatVerifierKey, parseVerifierKey, signCheckpoint } from '../../protocol/checkpoint.js';
-import { OriginProofError } from '../../protocol/errors.js';
+import { codeOfSync } from './fixtures.js';
 import {
   EMPTY_REVOCATIONS, appendRevocation, commitRevocations, openRevocationLog, revocationsExtension, revocationsOfCheckpoint,
   type LoggedRevocation,
 } from '../../protocol/revocation-log.js';
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(OriginProofError);
-    return (err as OriginProofError).code;
-  }
-  return 'OK';
-}
 
 /** The fold written out with node:crypto, independently of protocol/revocation-log.ts. */
 function referenceDigest(list: readonly LoggedRevocation[]): Buffer {
@@ -51,9 +41,9 @@ describe('revocation commitment', () => {
   });
 
   it('rejects lists out of log order or with an entry twice', () => {
-    expect(code(() => commitRevocations([list[1]!, list[0]!]))).toBe('MALFORMED');
-    expect(code(() => commitRevocations([list[0]!, list[0]!]))).toBe('MALFORMED');
-    expect(code(() => appendRevocation(EMPTY_REVOCATIONS, -1, new Uint8Array()))).toBe('MALFORMED');
+    expect(codeOfSync(() => commitRevocations([list[1]!, list[0]!]))).toBe('MALFORMED');
+    expect(codeOfSync(() => commitRevocations([list[0]!, list[0]!]))).toBe('MALFORMED');
+    expect(codeOfSync(() => appendRevocation(EMPTY_REVOCATIONS, -1, new Uint8Array()))).toBe('MALFORMED');
   });
 
   it('parses the checkpoint line, and none is undefined', () => {
@@ -70,7 +60,7 @@ describe('revocation commitment', () => {
     ['no digest', ['revocations 1']],
     ['extra fields', [`revocations 1 ${'A'.repeat(43)}= more`]],
   ])('a checkpoint with %s is CHECKPOINT_INVALID', (_, ext) => {
-    expect(code(() => revocationsOfCheckpoint(ext))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => revocationsOfCheckpoint(ext))).toBe('CHECKPOINT_INVALID');
   });
 
   it('property: the fold agrees with the reference, and dropping or changing any entry changes it', () => {
@@ -108,17 +98,17 @@ describe('openRevocationLog', () => {
     ['one at another index', [list[0]!, { index: 10, statement: list[1]!.statement }, list[2]!]],
     ['one added', [...list, { index: 18, statement: new Uint8Array([7]) }]],
   ])('a list with %s is CHECKPOINT_INVALID', async (_, l) => {
-    expect(code(() => openRevocationLog(l, note0, trusted))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog(l, note0, trusted))).toBe('CHECKPOINT_INVALID');
   });
 
   it('rejects an entry at or past the tree size, a checkpoint without the line, another key, another origin', async () => {
-    expect(code(() => openRevocationLog([...list, { index: 20, statement: new Uint8Array([1]) }], note0, trusted))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog([...list, { index: 20, statement: new Uint8Array([1]) }], note0, trusted))).toBe('CHECKPOINT_INVALID');
     const bare = await signCheckpoint({ origin: signer.name, size: 20, root: new Uint8Array(32).fill(1), extensions: ['block 0 AAAA'] }, signer);
-    expect(code(() => openRevocationLog(list, bare, trusted))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog(list, bare, trusted))).toBe('CHECKPOINT_INVALID');
     const other = ed25519NoteSigner(signer.name, new Uint8Array(32).fill(4));
     const forged = await signCheckpoint({ origin: signer.name, size: 20, root: new Uint8Array(32).fill(1), extensions: [revocationsExtension(commitRevocations(list))] }, other);
-    expect(code(() => openRevocationLog(list, forged, trusted))).toBe('CHECKPOINT_INVALID');
-    expect(code(() => openRevocationLog(list, note0, trusted, { origin: 'another.gov/log' }))).toBe('CHECKPOINT_INVALID');
-    expect(code(() => openRevocationLog([list[0]!, list[0]!, list[1]!, list[2]!], note0, trusted))).toBe('MALFORMED');
+    expect(codeOfSync(() => openRevocationLog(list, forged, trusted))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog(list, note0, trusted, { origin: 'another.gov/log' }))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog([list[0]!, list[0]!, list[1]!, list[2]!], note0, trusted))).toBe('MALFORMED');
   });
 });
