@@ -6,7 +6,7 @@
  * its checkpoint's line, or a checkpoint not signed by a trusted key or of another log, fails the revocation check
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
  */
-import type { Checkpoint, Ed25519Verify } from './checkpoint.js';
+import type { Checkpoint, Ed25519Verify, NoteVerifier } from './checkpoint.js';
 import { fail } from './errors.js';
 import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
 import type { TrustMaterial } from './trust.js';
@@ -21,13 +21,18 @@ export interface RevocationLogInput {
 
 export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };
 
+/** The keys a revocation list's checkpoint may be signed by: the trust material's whose window has begun by `now`. */
+export function revocationLogKeys(trust: TrustMaterial, now: number): NoteVerifier[] {
+  return trust.checkpointKeys.filter((k) => k.notBefore === undefined || k.notBefore <= now).map((k) => k.verifier);
+}
+
 /** Open the list against the trust material's checkpoint keys whose window has begun by `now` (as `since`). */
 export function openHeldRevocationLog(
   input: RevocationLogInput, trust: TrustMaterial, now: number, cpOpts: { origin?: string; verify?: Ed25519Verify },
 ): HeldRevocationLog {
   let opened: OpenedRevocationLog | undefined;
   const check = run('revocation', () => {
-    const keys = trust.checkpointKeys.filter((k) => k.notBefore === undefined || k.notBefore <= now).map((k) => k.verifier);
+    const keys = revocationLogKeys(trust, now);
     if (keys.length === 0) fail('CHECKPOINT_INVALID', `the trust material has no checkpoint key valid by ${now}`, 'trust.checkpointKeys');
     opened = openRevocationLog(input.revocations, input.checkpoint, keys, cpOpts);
     return '';

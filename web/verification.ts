@@ -5,14 +5,14 @@
  */
 import { toHex } from '../protocol/bytes.js';
 import { decodeProofBundleAny, type ProofBundle } from '../protocol/bundle.js';
-import { parseCheckpoint, parseNote } from '../protocol/checkpoint.js';
+import { openNote, parseCheckpoint, parseNote } from '../protocol/checkpoint.js';
 import { keyThumbprint } from '../protocol/cose-key.js';
 import { algName } from '../protocol/algorithms.js';
 import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
 import type { TrustMaterial } from '../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
-import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
+import { revocationLogKeys, type RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
 export type EntryInput = { index: number } | { otherHost: string } | null;
@@ -141,6 +141,14 @@ function peek(note: string): { origin: string; size: number } | undefined {
   }
 }
 const logOrigin = (note: string) => peek(note)?.origin;
+function signedByTrusted(note: string, trust: TrustMaterial): boolean {
+  try {
+    openNote(note, revocationLogKeys(trust, Math.floor(Date.now() / 1000)));
+    return true;
+  } catch {
+    return false;
+  }
+}
 const logSize = (note: string) => peek(note)?.size;
 
 export async function verifyBundleFile(
@@ -177,6 +185,11 @@ export async function verifyBundleFile(
     else if (logOrigin(got.checkpoint) !== undefined && logOrigin(got.checkpoint) !== logOrigin(bundle.checkpoint)) {
       // A bundle of another log (a file dropped on this gateway's page): this gateway's list says nothing about it.
       ctx.revocationsUnchecked = 'otherLog';
+    } else if (!signedByTrusted(got.checkpoint, trust)) {
+      // Not signed by a key the verifier trusts now (e.g. its own trust file predates a key rotation): the list is
+      // no evidence either way, so the page does not use it, and says it saw only the record's own revocations.
+      // A list whose checkpoint a trusted key signed is used, and fails the check if it is not the committed one.
+      ctx.revocationsUnchecked = 'untrusted';
     } else {
       revocationLog = got; // not a checkpoint at all: the revocation check fails on it (CHECKPOINT_INVALID)
       const size = logSize(got.checkpoint);

@@ -164,6 +164,16 @@ describe("the log's revocation list", () => {
     }
   });
 
+  test('a list whose checkpoint no trusted key signed is not used either: the bundle verifies, the page says what it saw', async () => {
+    const l = await realLog();
+    if (typeof l === 'string') throw new Error(l);
+    const origin = readKeptCheckpoint(l.checkpoint, 0).origin;
+    const stranger = ed25519NoteSigner(origin, new Uint8Array(32).fill(8));
+    const checkpoint = await signCheckpoint({ origin, size: 3, root: new Uint8Array(32), extensions: [] }, stranger);
+    const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: async () => ({ checkpoint, revocations: [] }) });
+    expect(o.kind === 'verdict' && [o.verdict.valid, o.ctx.revocationsUnchecked, revocation(o)?.status]).toEqual([true, 'untrusted', 'pass']);
+  });
+
   test("another log's list (a bundle dropped on another gateway's page) is not used against the bundle", async () => {
     const l = await realLog();
     if (typeof l === 'string') throw new Error(l);
