@@ -38,6 +38,8 @@ export interface VerifyReport {
   elapsedMs: number;
   /** Worker threads that checked entries (0: inline). */
   workers: number;
+  /** Revocation entries among them (what the last checkpoint's revocations line commits to). */
+  revocations: number;
   problem?: VerifyProblem;
 }
 
@@ -71,7 +73,10 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
   let entries = 0;
   let reader: LeafReader | undefined;
   let audit: IndexAudit | undefined;
-  const report = (problem?: VerifyProblem): VerifyReport => ({ ok: !problem, blocks, entries, elapsedMs: performance.now() - started, workers: reader?.workers ?? 0, ...(problem ? { problem } : {}) });
+  let revocations: RevocationCommitment = EMPTY_REVOCATIONS;
+  const report = (problem?: VerifyProblem): VerifyReport => ({
+    ok: !problem, blocks, entries, elapsedMs: performance.now() - started, workers: reader?.workers ?? 0, revocations: revocations.count, ...(problem ? { problem } : {}),
+  });
   try {
     const metaBytes = await backend.readMeta();
     if (!metaBytes) return report({ message: 'no ledger meta record (not a ledger?)' });
@@ -84,7 +89,6 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     const facts = new BlockFacts();
     let prevHash: Uint8Array = new Uint8Array(32);
     let last: BlockHeader | undefined;
-    let revocations: RevocationCommitment = EMPTY_REVOCATIONS;
     let committing = false; // a checkpoint so far had a revocations line
     for await (const [height, bytes] of backend.headersFrom(0)) {
       if (height !== blocks) throw new Bad({ block: blocks, message: `block ${blocks} is missing (next header is ${height})` });

@@ -26,7 +26,7 @@ export function registerLedgerCommand(program: Command): void {
         const r = await verifyLedger(backend, o.key ? { key: o.key } : {});
         const rate = r.elapsedMs > 0 ? Math.round(r.entries / (r.elapsedMs / 1000)) : 0;
         if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-        else if (r.ok) process.stdout.write(`ok: ${r.blocks} blocks, ${r.entries} entries verified in ${Math.round(r.elapsedMs)} ms (${rate} entries/s)\n`);
+        else if (r.ok) process.stdout.write(`ok: ${r.blocks} blocks, ${r.entries} entries (${r.revocations} revocations, as the checkpoints commit) verified in ${Math.round(r.elapsedMs)} ms (${rate} entries/s)\n`);
         else {
           const p = r.problem!;
           const where = [p.block !== undefined ? `block ${p.block}` : '', p.entry !== undefined ? `entry ${p.entry}` : ''].filter(Boolean).join(', ');
