@@ -11,8 +11,9 @@
  *                the block header (extension line `block <height> <base64 SHA-256(header)>`)
  *   consistency  optionally, against an older (or newer) trusted checkpoint: the log only grew (RFC 9162 §2.1.4);
  *                the proof comes from `since.proof` or from the bundle's own consistency field (key 9)
- * Registry events (agency and device registrations, revocations) get the same four payload checks, at the entry's
- * receivedAt (see `registryChecks`): an entry is valid only if its payload is what the gateway had to check.
+ * A reading's four payload checks are in verify-reading.ts. Registry events (agency and device registrations,
+ * revocations) get the same four, at the entry's receivedAt (verify-registry-event.ts): an entry is valid only if
+ * its payload is what the gateway had to check.
  * Every byte of a bundle is covered: certificates and revocations that no check uses are rejected (nothing
  * unverifiable rides along; another certificate of a chain key only with its keyCompromise revocation), and each
  * bundle certificate's and revocation's signature is checked.
@@ -31,21 +32,16 @@
 import { ALG_EDDSA, type SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toBase64, toHex } from './bytes.js';
 import { decodeBlockHeader, decodeProofBundle, type BlockHeader, type ProofBundle } from './bundle.js';
-import { decodeCertificate, type DecodedCertificate } from './certificate.js';
-import { validateChain } from './chain.js';
+import type { DecodedCertificate } from './certificate.js';
 import { openCheckpoint, parseCheckpoint, parseNote, type Checkpoint, type Ed25519Verify, type NoteVerifier } from './checkpoint.js';
-import { verifySign1 } from './cose-sign1.js';
-import { deviceIdMatchesKey } from './device-id.js';
 import { OriginProofError, fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
-import { BIOMETRIC_READING_TYPE } from './biometric.js';
-import { DEFAULT_MAX_SKEW_SECONDS, openReading, type OpenedReading } from './reading.js';
-import { assertNotRevokedAt } from './revocation.js';
+import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
-import { CHECK_NAMES, collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { CHECK_NAMES, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
 import { heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
 
@@ -144,89 +140,9 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   // The payload (a reading or a registry event), against the certificates: no checkpoint needed.
   let agency: DecodedCertificate | undefined;
   if (entry && entry.type === ENTRY_READING) {
-    const claims = run('claims', () => {
-      opened = openReading(entry!.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
-      return `reading ${opened.claims.seq} of device ${toHex(opened.claims.deviceId)} is well formed; no raw biometric data`;
-    });
-    if (opened) signedAt = { at: opened.claims.iat, what: 'the reading was signed at', path: 'claims.iat' };
-    let device: DecodedCertificate | undefined;
-    let sameKey: SameKeyCertificates | undefined;
-    const certs = run('chain', () => {
-      const decoded = bundle.certificates.map((c) => decodeCertificate(c));
-      if (!opened) fail('CLAIM_INVALID', 'cannot check the chain of a malformed reading', 'entry');
-      const ofKey = decoded.filter((c) => bytesEqual(c.holderKid, opened!.kid));
-      if (ofKey.length === 0) fail('UNKNOWN_KEY', 'the bundle has no certificate for the key that signed the reading', 'certificates');
-      device = ofKey.find((c) => entry!.certRef !== undefined && bytesEqual(entry!.certRef, c.certRef));
-      if (!device) fail('CHAIN_INVALID', 'the entry was admitted against another certificate', 'entry.certRef');
-      // The agency certificate of the reading's time, the latest issued if several are (as the gateway registers
-      // renewals): the bundle may also carry an earlier one of the same key (key-compromise.ts).
-      const iat = opened!.claims.iat;
-      const agencies = decoded.filter((c) => bytesEqual(c.holderKid, device!.issuerKid));
-      agency = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp).reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined) ?? agencies[0];
-      if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
-      sameKey = sameKeyCertificates(decoded, device, agency);
-      // Nothing unverified rides along: every other certificate must be a trusted root's own.
-      onlyRootsBesides(decoded, [device, agency, ...carriedSameKey(sameKey)], trust, v, "the reading's chain");
-      return 'certificates decode';
-    });
-    if (!opened) {
-      checks.set('signature', skip('signature', 'the reading does not decode'));
-      checks.set('chain', skip('chain', 'the reading does not decode'));
-      checks.set('revocation', skip('revocation', 'the reading does not decode'));
-      checks.set('claims', claims);
-    } else if (certs.status === 'fail') {
-      checks.set('signature', skip('signature', 'no device certificate to check against'));
-      checks.set('chain', certs);
-      checks.set('revocation', skip('revocation', 'no certificate chain'));
-      checks.set('claims', claims);
-    } else {
-      const r = opened;
-      const d = device!;
-      const a = agency!;
-      checks.set(
-        'signature',
-        run('signature', () => {
-          if (!deviceIdMatchesKey(r.claims.deviceId, d.holderKey)) fail('CLAIM_INVALID', 'ueid is not the device id of the certified key', 'claims.ueid');
-          verifySign1(r.sign1, d.holderKey, v);
-          return `COSE_Sign1 verifies with the key of device ${d.claims.sub}`;
-        }),
-      );
-      checks.set(
-        'chain',
-        run('chain', () => {
-          const chain = validateChain([d, a], trust.anchors, r.claims.iat, v);
-          rootName = chain.anchor.name;
-          return `${d.claims.sub} <- ${a.claims.sub} <- ${chain.anchor.name}, valid at ${r.claims.iat}`;
-        }),
-      );
-      checks.set(
-        'revocation',
-        run('revocation', () => {
-          const verified = collectRevocations(bundle, held, [
-            { cert: d, key: a.holderKey, what: 'device', subjectCompromise: true },
-            { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
-            ...compromiseTargets(sameKey!, a, trust, v),
-          ], v, 'neither the device nor its agency');
-          assertNotRevokedAt(d, verified, r.claims.iat, 'device');
-          assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
-          assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
-          return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
-        }),
-      );
-      checks.set(
-        'claims',
-        claims.status === 'fail'
-          ? claims
-          : run('claims', () => {
-              const profile = d.claims.profile;
-              if (d.claims.role !== 'device' || !profile) fail('ROLE_VIOLATION', 'the signing certificate is not a device certificate', 'certificate');
-              const type = r.claims.body.kind === 'sensor' ? r.claims.body.type : BIOMETRIC_READING_TYPE;
-              if (!profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
-              if (!bytesEqual(r.claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
-              return claims.message + `; type ${type} allowed; firmware as certified`;
-            }),
-      );
-    }
+    const rd = readingChecks(entry, bundle, trust, held, v);
+    for (const [name, c] of rd.checks) checks.set(name, c);
+    ({ opened, agency, rootName, signedAt } = rd);
   } else if (entry) {
     const reg = registryChecks(entry, bundle, trust, held, v);
     for (const c of [reg.signature, reg.chain, reg.revocation, reg.claims]) checks.set(c.name, c);
