@@ -129,16 +129,28 @@ export class LedgerQueries {
 
   /**
    * Every revocation entry below `treeSize` (default: the committed size), in log order, with its statement: the
-   * list a checkpoint of that size commits to (protocol/revocation-log.ts).
+   * list a checkpoint of that size commits to (protocol/revocation-log.ts). Entries never change, so what was read
+   * is kept and only entries logged since are read again (GET /v1/revocations and POST /v1/verify ask per request).
    */
   async revocationLog(treeSize = this.committedSize): Promise<LoggedRevocation[]> {
+    const known = this.#revocations;
+    if (treeSize <= known.size) return known.list.filter((r) => r.index < treeSize);
+    const list = [...known.list, ...(await this.#readRevocations(known.size, treeSize))];
+    if (treeSize <= this.committedSize && treeSize > this.#revocations.size) this.#revocations = { size: treeSize, list };
+    return list.slice();
+  }
+
+  #revocations: { size: number; list: LoggedRevocation[] } = { size: 0, list: [] };
+
+  /** Revocation entries with from <= index < to, through the type index. */
+  async #readRevocations(from: number, to: number): Promise<LoggedRevocation[]> {
     const indexes: number[] = [];
-    let after: number | undefined;
+    let after: number | undefined = from > 0 ? from - 1 : undefined;
     for (;;) {
       const page: number[] = [];
       for await (const i of this.backend.typeHits(ENTRY_REVOCATION, { limit: MAX_LIMIT, ...(after === undefined ? {} : { afterIndex: after }) })) page.push(i);
-      for (const i of page) if (i < treeSize) indexes.push(i);
-      if (page.length < MAX_LIMIT || page[page.length - 1]! >= treeSize) break;
+      for (const i of page) if (i >= from && i < to) indexes.push(i);
+      if (page.length < MAX_LIMIT || page[page.length - 1]! >= to) break;
       after = page[page.length - 1];
     }
     const entries = await this.backend.getEntries(indexes);

@@ -160,6 +160,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     }
     const fr = range.frontier();
     if (fr.length !== st.frontier.length || fr.some((x, i) => !bytesEqual(x, st.frontier[i]!))) throw new Bad({ block: last.height, message: 'state frontier does not match the tree' });
+    if (!st.revocations && committing) throw new Bad({ block: last.height, message: "state record has no revocations, though the checkpoints commit to them" });
     if (st.revocations && (st.revocations.count !== revocations.count || !bytesEqual(st.revocations.digest, revocations.digest))) {
       throw new Bad({ block: last.height, message: `state record's revocations (${st.revocations.count}) are not the log's (${revocations.count})` });
     }

@@ -79,6 +79,8 @@ export interface OpenedRevocationLog {
   /** The checkpoint's origin and tree size: the list holds every revocation entry below this size. */
   origin: string;
   size: number;
+  /** The checkpoint's root: a bundle's checkpoint of the same size must have it too (else the log forked). */
+  root: Uint8Array;
   /** Names of the trusted keys whose signatures verified. */
   signedBy: string[];
   revocations: LoggedRevocation[];
@@ -97,9 +99,13 @@ export function openRevocationLog(
   const committed = revocationsOfCheckpoint(cp.extensions);
   if (!committed) fail('CHECKPOINT_INVALID', 'the checkpoint does not commit to the log\'s revocations (no revocations line)', 'checkpoint');
   const sorted = [...list].sort((a, b) => a.index - b.index);
-  for (const r of sorted) if (r.index >= cp.size) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is not below the checkpoint's tree size ${cp.size}`, 'revocations');
+  sorted.forEach((r, i) => {
+    if (!Number.isSafeInteger(r.index) || r.index < 0) fail('CHECKPOINT_INVALID', `revocation entry index ${String(r.index)} is not a log index`, 'revocations');
+    if (r.index >= cp.size) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is not below the checkpoint's tree size ${cp.size}`, 'revocations');
+    if (i > 0 && sorted[i - 1]!.index === r.index) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is listed twice`, 'revocations');
+  });
   const got = commitRevocations(sorted, opts.hash);
   if (got.count !== committed.count) fail('CHECKPOINT_INVALID', `the list has ${got.count} revocation(s), the checkpoint at tree size ${cp.size} commits to ${committed.count}`, 'revocations');
   if (!bytesEqual(got.digest, committed.digest)) fail('CHECKPOINT_INVALID', `the list does not hash to the revocations the checkpoint at tree size ${cp.size} commits to`, 'revocations');
-  return { origin: cp.origin, size: cp.size, signedBy: cp.verified, revocations: sorted };
+  return { origin: cp.origin, size: cp.size, root: cp.root, signedBy: cp.verified, revocations: sorted };
 }

@@ -7,6 +7,7 @@
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
  */
 import type { Checkpoint, Ed25519Verify, NoteVerifier } from './checkpoint.js';
+import { bytesEqual } from './bytes.js';
 import { fail } from './errors.js';
 import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
 import type { TrustMaterial } from './trust.js';
@@ -21,19 +22,24 @@ export interface RevocationLogInput {
 
 export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };
 
-/** The keys a revocation list's checkpoint may be signed by: the trust material's whose window has begun by `now`. */
+/**
+ * The keys a revocation list's checkpoint may be signed by: the trust material's valid at `now`. The list speaks of
+ * now, so a retired key (notAfter passed), kept to verify what it signed in its time, cannot vouch for it.
+ */
 export function revocationLogKeys(trust: TrustMaterial, now: number): NoteVerifier[] {
-  return trust.checkpointKeys.filter((k) => k.notBefore === undefined || k.notBefore <= now).map((k) => k.verifier);
+  return trust.checkpointKeys
+    .filter((k) => (k.notBefore === undefined || k.notBefore <= now) && (k.notAfter === undefined || now < k.notAfter))
+    .map((k) => k.verifier);
 }
 
-/** Open the list against the trust material's checkpoint keys whose window has begun by `now` (as `since`). */
+/** Open the list against the trust material's checkpoint keys valid at `now`. */
 export function openHeldRevocationLog(
   input: RevocationLogInput, trust: TrustMaterial, now: number, cpOpts: { origin?: string; verify?: Ed25519Verify },
 ): HeldRevocationLog {
   let opened: OpenedRevocationLog | undefined;
   const check = run('revocation', () => {
     const keys = revocationLogKeys(trust, now);
-    if (keys.length === 0) fail('CHECKPOINT_INVALID', `the trust material has no checkpoint key valid by ${now}`, 'trust.checkpointKeys');
+    if (keys.length === 0) fail('CHECKPOINT_INVALID', `the trust material has no checkpoint key valid now (${now})`, 'trust.checkpointKeys');
     opened = openRevocationLog(input.revocations, input.checkpoint, keys, cpOpts);
     return '';
   });
@@ -45,16 +51,25 @@ export function heldStatements(held: HeldRevocationLog | undefined): Uint8Array[
   return held && 'opened' in held ? held.opened.revocations.map((r) => r.statement) : [];
 }
 
+/** What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. */
+function listProblem(log: OpenedRevocationLog, cp: Checkpoint | undefined): Check | undefined {
+  const failed = (message: string): Check => ({ name: 'revocation', status: 'fail', code: 'CHECKPOINT_INVALID', message: `revocation log: ${message}` });
+  if (!cp) return undefined;
+  if (cp.origin !== log.origin) return failed(`of the log ${log.origin}, not ${cp.origin}`);
+  if (cp.size === log.size && !bytesEqual(cp.root, log.root)) return failed(`its checkpoint and the bundle's are both of tree size ${cp.size} with different roots: a forked log`);
+  return undefined;
+}
+
 /**
- * The revocation check with the list's verdict: failed if the list did not open or is of another log than the
- * bundle's trusted checkpoint; a passed check says how far it is complete. A failed or skipped check is kept.
+ * The revocation check with the list's verdict. A list that did not open, is of another log than the bundle's
+ * trusted checkpoint or of a fork of it fails the check (CHECKPOINT_INVALID); a check that failed already keeps its
+ * own code (say CERT_REVOKED from the bundle's own revocation) with the list's problem added to its message. A
+ * passed check says how far it is complete; a skipped one is kept.
  */
 export function withRevocationLog(check: Check, held: HeldRevocationLog, entryIndex: number | undefined, cp: Checkpoint | undefined): Check {
-  if ('failed' in held) return held.failed;
-  const log = held.opened;
-  if (cp && cp.origin !== log.origin) {
-    return { name: 'revocation', status: 'fail', code: 'CHECKPOINT_INVALID', message: `revocation log: of the log ${log.origin}, not ${cp.origin}` };
-  }
+  const problem = 'failed' in held ? held.failed : listProblem(held.opened, cp);
+  if (problem) return check.status === 'fail' ? { ...check, message: `${check.message}; ${problem.message}` } : problem;
+  const log = (held as { opened: OpenedRevocationLog }).opened;
   if (check.status !== 'pass') return check;
   const after = entryIndex !== undefined && entryIndex >= log.size ? ` (this entry, at index ${entryIndex}, is past it: revocations logged since are not covered)` : '';
   return {

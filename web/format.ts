@@ -57,7 +57,7 @@ export interface SentenceContext {
   /** The log's revocation list the revocation check held (complete up to this checkpoint size, if it passed). */
   revocationLog?: { size: number; count: number };
   /** No revocation list could be had: the check saw only the bundle's own revocations. */
-  revocationsUnchecked?: 'offline' | 'refused' | 'otherLog' | 'untrusted';
+  revocationsUnchecked?: 'offline' | 'refused' | 'otherLog' | 'untrusted' | 'stale';
 }
 
 /** The plain sentence of one check, in the page's language, built from the verdict's data (not its English text). */

@@ -193,7 +193,10 @@ export async function verifyBundleFile(
     } else {
       revocationLog = got; // not a checkpoint at all: the revocation check fails on it (CHECKPOINT_INVALID)
       const size = logSize(got.checkpoint);
-      if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
+      // A list older than the record (its checkpoint was fetched before the record was logged): its revocations
+      // count, but it says nothing of those logged since, so the page does not say "not revoked".
+      if (size !== undefined && bundle.index >= size) ctx.revocationsUnchecked = 'stale';
+      else if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
     }
   } else ctx.revocationsUnchecked = 'refused';
   const verdict = verifyBundle(bundle, trust, {

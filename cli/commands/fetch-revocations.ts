@@ -28,7 +28,7 @@ export interface FetchedRevocation {
 
 export interface FetchedRevocationLog {
   treeSize: number;
-  /** DIR/checkpoint, or undefined while the gateway's log is empty. */
+  /** DIR/checkpoint; undefined while the log is empty or its latest checkpoint has no revocations line. */
   checkpointFile?: string;
   revocations: FetchedRevocation[];
 }
@@ -54,7 +54,7 @@ export async function fetchRevocations(o: { gateway: string; out: string }): Pro
   const checkpointFile = join(o.out, CHECKPOINT_FILE);
   if (body.checkpoint === null) {
     rmSync(checkpointFile, { force: true });
-    return { treeSize: 0, revocations };
+    return { treeSize: body.treeSize, revocations };
   }
   writeFileSync(checkpointFile, body.checkpoint);
   return { treeSize: body.treeSize, checkpointFile, revocations };
@@ -70,6 +70,11 @@ export function registerFetchRevocations(program: Command): void {
       const fetched = await fetchRevocations(o);
       for (const f of fetched.revocations) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
       const n = fetched.revocations.length;
-      process.stderr.write(`wrote ${n} revocation${n === 1 ? '' : 's'} to ${o.out}${fetched.checkpointFile ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them` : ' (the log is empty: no checkpoint yet)'}\n`);
+      const how = fetched.checkpointFile
+        ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them`
+        : fetched.treeSize === 0
+          ? ' (the log is empty: no checkpoint yet)'
+          : ` (the gateway's latest checkpoint, tree size ${fetched.treeSize}, does not commit to revocations yet: use verify --revocations ${join(o.out, '*.rev')})`;
+      process.stderr.write(`wrote ${n} revocation${n === 1 ? '' : 's'} to ${o.out}${how}\n`);
     });
 }

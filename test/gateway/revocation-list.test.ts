@@ -11,6 +11,11 @@ import { withRevocationLog } from '../../protocol/verify-revocation-log.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { join } from 'node:path';
+import { Level } from 'level';
+import { checkpointKey, STATE_KEY } from '../../ledger/keys.js';
+import { decodeState, encodeState } from '../../ledger/state.js';
+import { ed25519NoteSigner, parseCheckpoint, parseNote, signCheckpoint } from '../../protocol/checkpoint.js';
+import { loadOrCreateCheckpointKey } from '../../gateway/checkpoint-key.js';
 import { nowS, Pki, register, revoke, startTestGateway, type TestGateway } from './harness.js';
 
 interface Listed {
@@ -79,11 +84,61 @@ describe('GET /v1/revocations', () => {
     expect([dropped.valid, dropped.checks.find((c) => c.name === 'revocation')!.code]).toEqual([false, 'CHECKPOINT_INVALID']);
   });
 
-  test('a list of another log fails the revocation check CHECKPOINT_INVALID, whatever it says', () => {
+  test('a list of another log, or of a fork (same size, another root), fails CHECKPOINT_INVALID; a check that failed already keeps its code', () => {
     const pass = { name: 'revocation' as const, status: 'pass' as const, message: 'no revocation covers the device or its agency' };
-    const held = { opened: { origin: 'other.example/log', size: 10, signedBy: ['other.example/log'], revocations: [] } };
+    const revoked = { name: 'revocation' as const, status: 'fail' as const, code: 'CERT_REVOKED' as const, message: 'device revoked' };
     const cp = { origin: 'gw.example/log', size: 12, root: new Uint8Array(32), extensions: [] };
-    expect(withRevocationLog(pass, held, 3, cp)).toMatchObject({ status: 'fail', code: 'CHECKPOINT_INVALID' });
-    expect(withRevocationLog(pass, { opened: { ...held.opened, origin: cp.origin } }, 11, cp).message).toMatch(/this entry, at index 11, is past it/);
+    const opened = { origin: cp.origin, size: 12, root: new Uint8Array(32), signedBy: [cp.origin], revocations: [] };
+    expect(withRevocationLog(pass, { opened: { ...opened, origin: 'other.example/log' } }, 3, cp)).toMatchObject({ status: 'fail', code: 'CHECKPOINT_INVALID' });
+    expect(withRevocationLog(pass, { opened: { ...opened, root: new Uint8Array(32).fill(1) } }, 3, cp)).toMatchObject({ status: 'fail', code: 'CHECKPOINT_INVALID' });
+    expect(withRevocationLog(revoked, { opened: { ...opened, root: new Uint8Array(32).fill(1) } }, 3, cp)).toMatchObject({ status: 'fail', code: 'CERT_REVOKED' });
+    expect(withRevocationLog(pass, { opened }, 3, cp)).toMatchObject({ status: 'pass' });
+    expect(withRevocationLog(pass, { opened: { ...opened, size: 10 } }, 11, cp).message).toMatch(/this entry, at index 11, is past it/);
+  });
+
+  test("a retired checkpoint key (notAfter passed), kept to verify what it signed, cannot vouch for a list: CHECKPOINT_INVALID", async () => {
+    const listed = await list();
+    const index = (await t.gw.ledger.ledger.indexesByType(ENTRY_DEVICE_REGISTRATION)).at(-1)!;
+    const bundle = decodeProofBundle(new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` })).rawPayload));
+    const log = { checkpoint: listed.checkpoint!, revocations: statements(listed) };
+    const later = nowS() + 3600; // the verifier's clock, after the key's retirement
+    const retired: TrustMaterial = { ...trust, checkpointKeys: trust.checkpointKeys.map((k) => ({ ...k, notAfter: later - 60 })) };
+    const v = verifyBundle(bundle, retired, { now: later, revocationLog: log });
+    expect(v.checks.find((c) => c.name === 'checkpoint')!.status).toBe('pass'); // the bundle's checkpoint was signed in the key's time
+    expect([v.valid, v.checks.find((c) => c.name === 'revocation')!.code]).toEqual([false, 'CHECKPOINT_INVALID']);
+    expect(verifyBundle(bundle, trust, { now: later, revocationLog: log }).valid).toBe(true);
+  });
+
+  test('a ledger written before the line: until its next block no checkpoint is offered as committing, and POST /v1/verify goes without', async () => {
+    // As an older gateway left it: the latest checkpoint without the revocations line, the state without fields 5/6.
+    const name = t.gw.checkpointVerifierKey.split('+')[0]!;
+    const { secretKey } = await loadOrCreateCheckpointKey(join(t.dir, 'data'));
+    await t.restart(async () => {
+      const db = new Level<Uint8Array, Uint8Array>(join(t.dir, 'data', 'ledger'), { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open();
+      try {
+        const st = decodeState((await db.get(STATE_KEY))!);
+        const note = new TextDecoder().decode((await db.get(checkpointKey(st.treeSize)))!);
+        const cp = parseCheckpoint(parseNote(note).text);
+        const legacy = await signCheckpoint({ ...cp, extensions: cp.extensions.filter((e) => !e.startsWith('revocations ')) }, ed25519NoteSigner(name, secretKey));
+        await db.put(checkpointKey(st.treeSize), new TextEncoder().encode(legacy));
+        delete st.revocations;
+        await db.put(STATE_KEY, encodeState(st));
+      } finally {
+        await db.close();
+      }
+    });
+    const before = await list();
+    expect([before.checkpoint, before.revocations.length]).toEqual([null, 4]);
+    const index = (await t.gw.ledger.ledger.indexesByType(ENTRY_DEVICE_REGISTRATION)).at(-1)!;
+    const raw = new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` })).rawPayload);
+    const posted = (await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: Buffer.from(raw).toString('base64') } })).json();
+    expect(posted.valid).toBe(true);
+    expect(posted.checks.find((c: { name: string }) => c.name === 'revocation').message).not.toMatch(/complete up to/);
+    // the next block commits again, to every revocation so far (the ledger folded them when it opened)
+    const agency = await t.pki.agency('next.example');
+    await register(t.gw, agency, []);
+    const after = await list();
+    expect(openRevocationLog(statements(after), after.checkpoint!, [parseVerifierKey(t.gw.checkpointVerifierKey)]).revocations).toHaveLength(4);
   });
 });

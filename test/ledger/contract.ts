@@ -268,6 +268,12 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       expect(await committed(4)).toEqual(commitRevocations(log.slice(0, 2)));
       expect(await ledger2.revocationLog(4)).toEqual(log.slice(0, 2));
       expect(await ledger2.revocationLog(1)).toEqual([]);
+      // read again after growth: the entries already read are kept, only the new ones are read
+      await ledger2.appendBlock([revocation(6), reading(7)]);
+      const grown = await ledger2.revocationLog();
+      expect(grown.map((r) => r.index)).toEqual([1, 3, 5, 6]);
+      expect(await committed(8)).toEqual(commitRevocations(grown));
+      expect(await ledger2.revocationLog(6)).toEqual(log);
       await ledger2.close();
     });
   });

@@ -109,6 +109,7 @@ describe('openRevocationLog', () => {
     const forged = await signCheckpoint({ origin: signer.name, size: 20, root: new Uint8Array(32).fill(1), extensions: [revocationsExtension(commitRevocations(list))] }, other);
     expect(codeOfSync(() => openRevocationLog(list, forged, trusted))).toBe('CHECKPOINT_INVALID');
     expect(codeOfSync(() => openRevocationLog(list, note0, trusted, { origin: 'another.gov/log' }))).toBe('CHECKPOINT_INVALID');
-    expect(codeOfSync(() => openRevocationLog([list[0]!, list[0]!, list[1]!, list[2]!], note0, trusted))).toBe('MALFORMED');
+    expect(codeOfSync(() => openRevocationLog([list[0]!, list[0]!, list[1]!, list[2]!], note0, trusted))).toBe('CHECKPOINT_INVALID');
+    expect(codeOfSync(() => openRevocationLog([{ index: -1, statement: new Uint8Array() }, ...list], note0, trusted))).toBe('CHECKPOINT_INVALID');
   });
 });

@@ -174,6 +174,17 @@ describe("the log's revocation list", () => {
     expect(o.kind === 'verdict' && [o.verdict.valid, o.ctx.revocationsUnchecked, revocation(o)?.status]).toEqual([true, 'untrusted', 'pass']);
   });
 
+  test('a list older than the record is used for what it holds, but the page does not say "not revoked" on it', async () => {
+    const l = await realLog();
+    if (typeof l === 'string') throw new Error(l);
+    const { index } = decodeProofBundle(later);
+    // the checkpoint the device got with its first receipt: a tree size at or below the later record's index
+    const o = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: async () => ({ checkpoint: kept.note, revocations: [] }) });
+    expect(kept.size).toBeLessThanOrEqual(index);
+    if (o.kind !== 'verdict') throw new Error(o.kind);
+    expect([o.ctx.revocationsUnchecked, o.ctx.revocationLog]).toEqual(['stale', undefined]);
+  });
+
   test("another log's list (a bundle dropped on another gateway's page) is not used against the bundle", async () => {
     const l = await realLog();
     if (typeof l === 'string') throw new Error(l);

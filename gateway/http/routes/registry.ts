@@ -7,6 +7,7 @@ import { toHex } from '../../../protocol/bytes.js';
 import { algName } from '../../../protocol/algorithms.js';
 import { parseCheckpoint, parseNote } from '../../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../../protocol/revocation.js';
+import { revocationsOfCheckpoint } from '../../../protocol/revocation-log.js';
 import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
@@ -134,7 +135,9 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
           200: Type.Object({
             origin: Type.String(),
             treeSize: Type.Integer(),
-            checkpoint: Type.Union([Type.String(), Type.Null()], { description: 'signed note; null while the log is empty' }),
+            checkpoint: Type.Union([Type.String(), Type.Null()], {
+              description: "the latest signed checkpoint (note); null while the log is empty, or while the latest checkpoint has no revocations line (a ledger written before the line existed, until its next block): the list is then each statement's own, complete up to nothing",
+            }),
             revocations: Type.Array(
               Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
             ),
@@ -144,8 +147,10 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async () => {
       // The committed checkpoint and the entries below its size: appends after it cannot change this list.
-      const checkpoint = ledger.latestCheckpoint ?? null;
-      const treeSize = checkpoint === null ? 0 : parseCheckpoint(parseNote(checkpoint).text).size;
+      const latest = ledger.latestCheckpoint;
+      const cp = latest === undefined ? undefined : parseCheckpoint(parseNote(latest).text);
+      const treeSize = cp?.size ?? 0;
+      const checkpoint = cp && revocationsOfCheckpoint(cp.extensions) ? latest! : null;
       const logged = await ledger.revocationLog(treeSize);
       const revocations = logged.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;

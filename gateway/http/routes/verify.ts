@@ -16,6 +16,7 @@ import { decodeProofBundle } from '../../../protocol/bundle.js';
 import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
 import type { RevocationLogInput } from '../../../protocol/verify-revocation-log.js';
+import { revocationsOfCheckpoint } from '../../../protocol/revocation-log.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
 import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
@@ -109,7 +110,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
 
 /**
  * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
- * of this log (by its checkpoint's origin); a bundle of another log, or an empty log, is verified without.
+ * of this log (by its checkpoint's origin); a bundle of another log, an empty log, or a latest checkpoint without a
+ * revocations line (a ledger written before it, until its next block) is verified without.
  */
 async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
   const L = ledger.ledger;
@@ -121,8 +123,9 @@ async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, op
     origin = undefined; // the checkpoint check names what is wrong with it
   }
   if (!checkpoint || origin !== L.origin) return opts;
-  const size = parseCheckpoint(parseNote(checkpoint).text).size;
-  const revocationLog: RevocationLogInput = { checkpoint, revocations: await L.revocationLog(size) };
+  const latest = parseCheckpoint(parseNote(checkpoint).text);
+  if (!revocationsOfCheckpoint(latest.extensions)) return opts; // a ledger written before the line, until its next block
+  const revocationLog: RevocationLogInput = { checkpoint, revocations: await L.revocationLog(latest.size) };
   return { ...opts, revocationLog };
 }
 
