@@ -51,6 +51,7 @@ async function fetchList(gateway: string): Promise<{ checkpoint: string; revocat
  */
 export async function revocationProblem(
   gateway: string, keys: readonly NoteVerifier[], origin: string, last: SeenRevocations | undefined, now: SeenRevocations | undefined,
+  roots: ReadonlyMap<number, string> = new Map(),
 ): Promise<string | undefined> {
   if (!now) return last ? `the checkpoint has no revocations line, though the one at tree size ${last.size} had (${last.count} revocations)` : undefined;
   if (last) {
@@ -68,6 +69,9 @@ export async function revocationProblem(
     if (err instanceof OriginProofError) return `the gateway's revocation list does not open against its checkpoint: ${err.message}`;
     throw err;
   }
+  // The list's checkpoint is verified but not proven consistent with the ones seen: of a size seen, it must have its root.
+  const seenRoot = roots.get(log.size);
+  if (seenRoot !== undefined && seenRoot !== toBase64(log.root)) return `the revocation list's checkpoint (tree size ${log.size}) has another root than the checkpoint seen at that size: a forked log`;
   for (const seen of last ? [last, now] : [now]) {
     if (log.size < seen.size) return `the gateway's revocation list (tree size ${log.size}) is older than its checkpoint at tree size ${seen.size}`;
     const c = commitRevocations(log.revocations.filter((r) => r.index < seen.size));

@@ -165,7 +165,8 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations);
+    const roots = new Map<number, string>([...(last ? [[last.size, last.root] as [number, string]] : []), [cp.size, root]]);
+    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, roots);
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     state.origin = cp.origin;
     state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };

@@ -94,4 +94,16 @@ describe('monitor: the revocations line only grows', () => {
     expect(await round()).toMatchObject({ status: 'grew', from: 5, to: 6 });
     expect(loadState(statePath, srv.url).alarms).toHaveLength(6);
   });
+
+  test("a list whose checkpoint has the size of the one seen but another root (a fork shown only to the list's readers): alarm", async () => {
+    await L.appendBlock([revocation(6)]); // size 7, a third revocation: the line changes, so the list is fetched
+    const honest = openCheckpoint((await L.checkpoint(7))!, [parseVerifierKey(L.verifierKey)]);
+    const fork = await signCheckpoint({ ...honest, root: new Uint8Array(32).fill(4) }, signer);
+    current = { ledger: L, size: 7, listCheckpoint: fork };
+    const r = await round();
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', from: 6, to: 7 });
+    expect(r.message).toMatch(/has another root than the checkpoint seen at that size: a forked log/);
+    current = { ledger: L, size: 7 };
+    expect(await round()).toMatchObject({ status: 'grew', from: 6, to: 7 });
+  });
 });

@@ -15,6 +15,8 @@ export interface View {
   checkpoint?: string;
   /** Served instead of the ledger's revocation entries below `size`. */
   revocations?: LoggedRevocation[];
+  /** Served with the revocation list instead of `checkpoint`. */
+  listCheckpoint?: string;
 }
 
 export function serve(get: () => View): Promise<{ server: Server; url: string }> {
@@ -34,7 +36,7 @@ export function serve(get: () => View): Promise<{ server: Server; url: string }>
       }
       if (u.pathname === '/v1/revocations') {
         const list = view.revocations ?? (await L.revocationLog(size));
-        return json(200, { origin: L.origin, treeSize: size, checkpoint: (await checkpoint()) ?? null, revocations: list.map((r) => ({ index: r.index, revocation: toBase64(r.statement) })) });
+        return json(200, { origin: L.origin, treeSize: size, checkpoint: view.listCheckpoint ?? (await checkpoint()) ?? null, revocations: list.map((r) => ({ index: r.index, revocation: toBase64(r.statement) })) });
       }
       json(404, { code: 'NOT_FOUND', message: u.pathname });
     })().catch((err: Error) => res.writeHead(500).end(err.message));
