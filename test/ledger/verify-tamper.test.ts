@@ -235,16 +235,17 @@ describe('a failed block write', () => {
       written.push(b.height);
       return real(b);
     };
-    // both computed now, before the first one's write fails
-    const a = ledger.appendBlock([reading(1)]);
-    const b = ledger.appendBlock([reading(2)]);
+    // both computed now, before the first one's write fails; each holds a revocation, which must not count
+    const a = ledger.appendBlock([reading(1), { type: 4, payload: new Uint8Array([1]), certRef: new Uint8Array(32), receivedAtMs: 1 }]);
+    const b = ledger.appendBlock([{ type: 4, payload: new Uint8Array([2]), certRef: new Uint8Array(32), receivedAtMs: 2 }]);
     await expect(a).rejects.toBe(failure);
     await expect(b).rejects.toBe(failure);
     expect(written).toEqual([]);
     const [r] = await ledger.appendBlock([reading(3)]);
     expect(r).toMatchObject({ index: 1, blockHeight: 1 });
     expect(written).toEqual([1]);
-    expect(await verifyLedger(backend, { workers: 0 })).toMatchObject({ ok: true, blocks: 2, entries: 2 });
+    expect(parseCheckpoint(parseNote(r!.checkpoint).text).extensions).toContain(revocationsExtension(commitRevocations([])));
+    expect(await verifyLedger(backend, { workers: 0 })).toMatchObject({ ok: true, blocks: 2, entries: 2, revocations: 0 });
     await ledger.close();
   });
 });
