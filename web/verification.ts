@@ -186,12 +186,13 @@ export async function verifyBundleFile(
       // A bundle of another log (a file dropped on this gateway's page): this gateway's list says nothing about it.
       ctx.revocationsUnchecked = 'otherLog';
     } else if (!signedByTrusted(got.checkpoint, trust)) {
-      // Not signed by a key the verifier trusts now (e.g. its own trust file predates a key rotation): the list is
-      // no evidence either way, so the page does not use it, and says it saw only the record's own revocations.
-      // A list whose checkpoint a trusted key signed is used, and fails the check if it is not the committed one.
+      // Not a note signed by a key the verifier trusts now (e.g. its own trust file predates a key rotation): the
+      // list is no evidence either way, so the page does not use it, and says it saw only the record's own
+      // revocations. A list whose checkpoint a trusted key signed is used, and fails the check if it is not the
+      // committed one.
       ctx.revocationsUnchecked = 'untrusted';
     } else {
-      revocationLog = got; // not a checkpoint at all: the revocation check fails on it (CHECKPOINT_INVALID)
+      revocationLog = got; // signed by a trusted key: a list that is not the committed one fails CHECKPOINT_INVALID
       const size = logSize(got.checkpoint);
       // A list older than the record (its checkpoint was fetched before the record was logged): its revocations
       // count, but it says nothing of those logged since, so the page does not say "not revoked".
