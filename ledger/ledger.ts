@@ -8,13 +8,15 @@
  * An entry's input, its checks and answering submitters: ledger/submission.ts; a block's entries encoded and
  * hashed into the tree: ledger/block-entries.ts.
  */
-import { formatVerifierKey, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
+import { formatVerifierKey, parseCheckpoint, parseNote, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
-import { appendRevocation, commitRevocations, EMPTY_REVOCATIONS, revocationsExtension, type RevocationCommitment } from '../protocol/revocation-log.js';
+import {
+  appendRevocation, commitRevocations, EMPTY_REVOCATIONS, revocationsExtension, revocationsOfCheckpoint, type LoggedRevocation, type RevocationCommitment,
+} from '../protocol/revocation-log.js';
 import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
@@ -157,6 +159,18 @@ export class Ledger extends LedgerQueries {
 
   get latestCheckpoint(): string | undefined {
     return this.#latestCheckpoint;
+  }
+
+  /**
+   * The revocation list as a verifier takes it (GET /v1/revocations, POST /v1/verify): every revocation entry below the
+   * latest checkpoint's size, and that checkpoint when it commits to them (null while the log is empty, or while its
+   * latest checkpoint has no revocations line: a ledger written before the line, until its next block).
+   */
+  async revocationListing(): Promise<{ treeSize: number; checkpoint: string | null; revocations: LoggedRevocation[] }> {
+    const latest = this.#latestCheckpoint;
+    const cp = latest === undefined ? undefined : parseCheckpoint(parseNote(latest).text);
+    const treeSize = cp?.size ?? 0;
+    return { treeSize, checkpoint: cp && revocationsOfCheckpoint(cp.extensions) ? latest! : null, revocations: await this.revocationLog(treeSize) };
   }
 
   /** Queue one entry; resolves when its block is durable. */

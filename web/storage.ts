@@ -8,6 +8,7 @@ import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
 import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
+import { parseRevocationListing } from '../protocol/verify-revocation-log.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -160,9 +161,8 @@ export const fetchRevocationLog: RevocationLogFetcher = async () => {
   }
   if (!res.ok) return 'refused';
   try {
-    const body = (await res.json()) as { checkpoint: string | null; revocations: { index: number; revocation: string }[] };
-    if (typeof body.checkpoint !== 'string') return 'refused';
-    return { checkpoint: body.checkpoint, revocations: body.revocations.map((r) => ({ index: r.index, statement: fromBase64(r.revocation) })) };
+    const { checkpoint, revocations } = parseRevocationListing(await res.json());
+    return checkpoint === null ? 'refused' : { checkpoint, revocations };
   } catch {
     return 'refused';
   }

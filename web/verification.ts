@@ -10,9 +10,9 @@ import { keyThumbprint } from '../protocol/cose-key.js';
 import { algName } from '../protocol/algorithms.js';
 import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
-import type { TrustMaterial } from '../protocol/trust.js';
+import { checkpointKeysAt, type TrustMaterial } from '../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
-import { revocationLogKeys, type RevocationLogInput } from '../protocol/verify-revocation-log.js';
+import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
 export type EntryInput = { index: number } | { otherHost: string } | null;
@@ -143,7 +143,7 @@ function peek(note: string): { origin: string; size: number } | undefined {
 const logOrigin = (note: string) => peek(note)?.origin;
 function signedByTrusted(note: string, trust: TrustMaterial): boolean {
   try {
-    openNote(note, revocationLogKeys(trust, Math.floor(Date.now() / 1000)));
+    openNote(note, checkpointKeysAt(trust, Math.floor(Date.now() / 1000)));
     return true;
   } catch {
     return false;

@@ -10,9 +10,9 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { fromBase64 } from '../../protocol/bytes.js';
 import { parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
+import { parseRevocationListing, type RevocationListing } from '../../protocol/verify-revocation-log.js';
 import { gatewayGet } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
@@ -35,14 +35,15 @@ export interface FetchedRevocationLog {
 
 export async function fetchRevocations(o: { gateway: string; out: string }): Promise<FetchedRevocationLog> {
   const res = await gatewayGet(o.gateway, 'v1/revocations');
-  const body = (await res.json()) as { treeSize: number; checkpoint: string | null; revocations: { index: number; revocation: string }[] };
-  if (!body || !Array.isArray(body.revocations)) throw new Error('the gateway did not answer with a revocation list (an older gateway?)');
+  let body: RevocationListing;
+  try {
+    body = parseRevocationListing(await res.json());
+  } catch (err) {
+    throw new Error(`the gateway did not answer with a revocation list (an older gateway?): ${(err as Error).message}`);
+  }
   if (body.checkpoint !== null) parseNote(body.checkpoint); // a signed note; its signature and line are verify's business
-  const statements = body.revocations.map(({ index, revocation }) => {
-    if (!Number.isSafeInteger(index) || index < 0) throw new Error(`the gateway listed a revocation at index ${String(index)}`);
-    const bytes = fromBase64(revocation);
-    return { index, bytes, rev: decodeRevocation(bytes) }; // a statement, not anything the gateway sent: fails with its code otherwise
-  });
+  // Each a statement, not anything the gateway sent: fails with its code otherwise.
+  const statements = body.revocations.map(({ index, statement }) => ({ index, bytes: statement, rev: decodeRevocation(statement) }));
   mkdirSync(o.out, { recursive: true });
   const keep = new Set(statements.map((s) => `${s.index}.rev`));
   for (const f of readdirSync(o.out)) if (REVOCATION_FILE.test(f) && !keep.has(f)) rmSync(join(o.out, f));

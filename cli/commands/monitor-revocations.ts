@@ -10,6 +10,7 @@ import { bytesEqual, fromBase64, toBase64 } from '../../protocol/bytes.js';
 import type { Checkpoint, NoteVerifier } from '../../protocol/checkpoint.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { commitRevocations, openRevocationLog, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
+import { parseRevocationListing } from '../../protocol/verify-revocation-log.js';
 import { gatewayGet } from './fetch-bundle.js';
 
 /** A checkpoint's revocation commitment, as the monitor's state file keeps it. */
@@ -27,20 +28,16 @@ export function seenRevocations(cp: Checkpoint): SeenRevocations | undefined {
 }
 
 async function fetchList(gateway: string): Promise<{ checkpoint: string; revocations: LoggedRevocation[] } | string> {
-  let body: { checkpoint?: unknown; revocations?: unknown };
+  let body: unknown;
   try {
-    body = (await (await gatewayGet(gateway, 'v1/revocations')).json()) as typeof body;
+    body = await (await gatewayGet(gateway, 'v1/revocations')).json();
   } catch (err) {
     if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoints commit to: ${(err as Error).message}`;
     throw err;
   }
-  if (typeof body?.checkpoint !== 'string' || !Array.isArray(body.revocations)) return 'the gateway answered a malformed revocation list';
   try {
-    const revocations = (body.revocations as { index?: unknown; revocation?: unknown }[]).map((r) => {
-      if (typeof r?.index !== 'number' || typeof r.revocation !== 'string') throw new Error('malformed');
-      return { index: r.index, statement: fromBase64(r.revocation) };
-    });
-    return { checkpoint: body.checkpoint, revocations };
+    const { checkpoint, revocations } = parseRevocationListing(body);
+    return checkpoint === null ? 'the gateway offers no checkpoint for its revocation list' : { checkpoint, revocations };
   } catch {
     return 'the gateway answered a malformed revocation list';
   }

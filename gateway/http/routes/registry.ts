@@ -5,9 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
 import { algName } from '../../../protocol/algorithms.js';
-import { parseCheckpoint, parseNote } from '../../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../../protocol/revocation.js';
-import { revocationsOfCheckpoint } from '../../../protocol/revocation-log.js';
 import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
@@ -147,11 +145,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async () => {
       // The committed checkpoint and the entries below its size: appends after it cannot change this list.
-      const latest = ledger.latestCheckpoint;
-      const cp = latest === undefined ? undefined : parseCheckpoint(parseNote(latest).text);
-      const treeSize = cp?.size ?? 0;
-      const checkpoint = cp && revocationsOfCheckpoint(cp.extensions) ? latest! : null;
-      const logged = await ledger.revocationLog(treeSize);
+      const { treeSize, checkpoint, revocations: logged } = await ledger.revocationListing();
       const revocations = logged.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
         return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement) };

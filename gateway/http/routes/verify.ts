@@ -15,8 +15,6 @@ import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundle } from '../../../protocol/bundle.js';
 import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
-import type { RevocationLogInput } from '../../../protocol/verify-revocation-log.js';
-import { revocationsOfCheckpoint } from '../../../protocol/revocation-log.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
 import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
@@ -114,19 +112,15 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
  * revocations line (a ledger written before it, until its next block) is verified without.
  */
 async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
-  const L = ledger.ledger;
-  const checkpoint = L.latestCheckpoint;
   let origin: string | undefined;
   try {
     origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
   } catch {
     origin = undefined; // the checkpoint check names what is wrong with it
   }
-  if (!checkpoint || origin !== L.origin) return opts;
-  const latest = parseCheckpoint(parseNote(checkpoint).text);
-  if (!revocationsOfCheckpoint(latest.extensions)) return opts; // a ledger written before the line, until its next block
-  const revocationLog: RevocationLogInput = { checkpoint, revocations: await L.revocationLog(latest.size) };
-  return { ...opts, revocationLog };
+  if (origin !== ledger.ledger.origin) return opts;
+  const { checkpoint, revocations } = await ledger.ledger.revocationListing();
+  return checkpoint === null ? opts : { ...opts, revocationLog: { checkpoint, revocations } };
 }
 
 /** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
