@@ -73,6 +73,16 @@ function usable<T>(what: string, path: string, fn: () => T): T {
   }
 }
 
+/** A signed note's text from a file (UTF-8, note syntax; its signatures are checked by the verifier). */
+function readNote(path: string, what: string): string {
+  const bytes = readInput(path, what);
+  return usable(what, path, () => {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    parseNote(text);
+    return text;
+  });
+}
+
 /** DIR/checkpoint and every DIR/<index>.rev (each must decode as a revocation statement). */
 function readRevocationLog(dir: string): RevocationLogInput {
   let names: string[];
@@ -82,13 +92,7 @@ function readRevocationLog(dir: string): RevocationLogInput {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', `cannot read revocation log directory ${dir}: ${code ?? (err as Error).message}`);
   }
-  const cpPath = join(dir, CHECKPOINT_FILE);
-  const cpBytes = readInput(cpPath, 'revocation log checkpoint');
-  const checkpoint = usable('revocation log checkpoint', cpPath, () => {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(cpBytes);
-    parseNote(text);
-    return text;
-  });
+  const checkpoint = readNote(join(dir, CHECKPOINT_FILE), 'revocation log checkpoint');
   const revocations = names.flatMap((name) => {
     const m = REVOCATION_FILE.exec(name);
     if (!m) return [];
@@ -121,12 +125,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
     const bundleBytes = readInput(o.bundle, 'bundle');
     bundle = usable('bundle', o.bundle, () => decodeProofBundleAny(bundleBytes));
     if (o.since !== undefined) {
-      const sinceBytes = readInput(o.since, 'checkpoint');
-      since = usable('checkpoint', o.since, () => {
-        const text = new TextDecoder('utf-8', { fatal: true }).decode(sinceBytes);
-        parseNote(text);
-        return text;
-      });
+      since = readNote(o.since, 'checkpoint');
     }
     revocations = (o.revocations ?? []).map((p) => {
       const bytes = readInput(p, 'revocation');
