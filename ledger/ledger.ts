@@ -24,7 +24,7 @@ import { LevelBackend } from './level-backend.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
 import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
-import { LedgerQueries } from './queries.js';
+import { LedgerQueries, type RevocationPage } from './queries.js';
 
 export type { EntryInput, SubmitCallback, SubmitResult } from './submission.js';
 
@@ -65,6 +65,21 @@ interface Prepared {
 }
 
 const ZERO_HASH = new Uint8Array(32);
+
+export interface RevocationListingQuery {
+  /** The tree size of a signed checkpoint (default: the latest). */
+  treeSize?: number;
+  /** Entries after this log index (paging cursor: `next` of the previous page). */
+  after?: number;
+  limit?: number;
+}
+
+/** Ledger.revocationListing: a page of the revocation list and the checkpoint it is below. */
+export interface RevocationListingPage extends RevocationPage {
+  treeSize: number;
+  /** The signed checkpoint at treeSize; null while the log is empty or when it has no revocations line. */
+  checkpoint: string | null;
+}
 
 export class Ledger extends LedgerQueries {
   readonly origin: string;
@@ -162,15 +177,21 @@ export class Ledger extends LedgerQueries {
   }
 
   /**
-   * The revocation list as a verifier takes it (GET /v1/revocations, POST /v1/verify): every revocation entry below the
-   * latest checkpoint's size, and that checkpoint when it commits to them (null while the log is empty, or while its
-   * latest checkpoint has no revocations line: a ledger written before the line, until its next block).
+   * The revocation list as a verifier takes it (GET /v1/revocations, POST /v1/verify): the revocation entries below a
+   * checkpoint's size (the latest, or the one signed at `treeSize`), and that checkpoint when it commits to them (null
+   * while the log is empty, or when that checkpoint has no revocations line: a ledger written before the line, until
+   * its next block). `after`/`limit` page the entries. Undefined when no checkpoint was signed at `treeSize`.
    */
-  async revocationListing(): Promise<{ treeSize: number; checkpoint: string | null; revocations: LoggedRevocation[] }> {
-    const latest = this.#latestCheckpoint;
-    const cp = latest === undefined ? undefined : parseCheckpoint(parseNote(latest).text);
+  revocationListing(q?: RevocationListingQuery & { treeSize?: undefined }): Promise<RevocationListingPage>;
+  revocationListing(q: RevocationListingQuery): Promise<RevocationListingPage | undefined>;
+  async revocationListing(q: RevocationListingQuery = {}): Promise<RevocationListingPage | undefined> {
+    const note = q.treeSize === undefined ? this.#latestCheckpoint : await this.checkpoint(q.treeSize);
+    if (q.treeSize !== undefined && note === undefined) return undefined;
+    const cp = note === undefined ? undefined : parseCheckpoint(parseNote(note).text);
     const treeSize = cp?.size ?? 0;
-    return { treeSize, checkpoint: cp && revocationsOfCheckpoint(cp.extensions) ? latest! : null, revocations: await this.revocationLog(treeSize) };
+    const { after, limit } = q;
+    const page = await this.revocationPage(treeSize, { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) });
+    return { treeSize, checkpoint: cp && revocationsOfCheckpoint(cp.extensions) ? note! : null, ...page };
   }
 
   /** Queue one entry; resolves when its block is durable. */

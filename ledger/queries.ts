@@ -53,6 +53,27 @@ export interface TimeQuery {
   after?: TimeHit;
 }
 
+/** A page of the revocation list (LedgerQueries.revocationPage). */
+export interface RevocationPage {
+  /** Revocation entries below the tree size, in all (not only this page's). */
+  count: number;
+  revocations: LoggedRevocation[];
+  /** The last index of this page when more follow (pass it as `after`). */
+  next?: number;
+}
+
+/** How many entries of an index-ordered list have an index below `index` (binary search). */
+function countBelow(list: readonly LoggedRevocation[], index: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.index < index) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 10_000;
 const lim = (n: number | undefined): number => Math.min(Math.max(1, n ?? DEFAULT_LIMIT), MAX_LIMIT);
@@ -134,10 +155,23 @@ export class LedgerQueries {
    */
   async revocationLog(treeSize = this.committedSize): Promise<LoggedRevocation[]> {
     const known = this.#revocations;
-    if (treeSize <= known.size) return known.list.filter((r) => r.index < treeSize);
+    if (treeSize <= known.size) return known.list.slice(0, countBelow(known.list, treeSize));
     const list = [...known.list, ...(await this.#readRevocations(known.size, treeSize))];
     if (treeSize <= this.committedSize && treeSize > this.#revocations.size) this.#revocations = { size: treeSize, list };
     return list.slice();
+  }
+
+  /**
+   * One page of the revocation list below `treeSize`: the entries after index `after` (all when undefined), at most
+   * `limit` (all when undefined), how many the whole list holds, and the index to pass as `after` for the rest
+   * (undefined: the list was read to its end).
+   */
+  async revocationPage(treeSize: number, q: { after?: number; limit?: number } = {}): Promise<RevocationPage> {
+    const list = await this.revocationLog(treeSize);
+    const start = q.after === undefined ? 0 : countBelow(list, q.after + 1);
+    const end = q.limit === undefined ? list.length : Math.min(list.length, start + q.limit);
+    const revocations = list.slice(start, end);
+    return { count: list.length, revocations, ...(end < list.length ? { next: revocations[revocations.length - 1]!.index } : {}) };
   }
 
   #revocations: { size: number; list: LoggedRevocation[] } = { size: 0, list: [] };

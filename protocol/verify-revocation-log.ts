@@ -7,7 +7,7 @@
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
  */
 import type { Checkpoint, Ed25519Verify } from './checkpoint.js';
-import { bytesEqual, fromBase64 } from './bytes.js';
+import { bytesEqual } from './bytes.js';
 import { fail } from './errors.js';
 import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
@@ -18,34 +18,6 @@ export interface RevocationLogInput {
   checkpoint: string;
   /** Every revocation entry of the log below the checkpoint's tree size: index and statement (the logged payload). */
   revocations: readonly LoggedRevocation[];
-}
-
-/** GET /v1/revocations' answer, as far as a client reads it (nothing in it is trusted: openRevocationLog checks it). */
-export interface RevocationListing {
-  treeSize: number;
-  /** null while the log is empty or its latest checkpoint does not commit to revocations. */
-  checkpoint: string | null;
-  revocations: LoggedRevocation[];
-}
-
-/** Read GET /v1/revocations' JSON body for its shape only: MALFORMED if it is not a listing. */
-export function parseRevocationListing(body: unknown): RevocationListing {
-  const b = body as { treeSize?: unknown; checkpoint?: unknown; revocations?: unknown } | null;
-  if (typeof b !== 'object' || b === null || !Array.isArray(b.revocations)) fail('MALFORMED', 'not a revocation list', 'revocations');
-  if (!Number.isSafeInteger(b.treeSize) || (b.treeSize as number) < 0) fail('MALFORMED', 'the revocation list has no tree size', 'treeSize');
-  if (b.checkpoint !== null && typeof b.checkpoint !== 'string') fail('MALFORMED', 'the revocation list\'s checkpoint is not a note', 'checkpoint');
-  const revocations = (b.revocations as { index?: unknown; revocation?: unknown }[]).map((r, i) => {
-    const index = r?.index;
-    if (!Number.isSafeInteger(index) || (index as number) < 0 || typeof r.revocation !== 'string') fail('MALFORMED', 'a listed revocation needs an index and base64 bytes', `revocations[${i}]`);
-    let statement: Uint8Array;
-    try {
-      statement = fromBase64(r.revocation);
-    } catch {
-      return fail('MALFORMED', 'a listed revocation is not base64', `revocations[${i}].revocation`);
-    }
-    return { index: index as number, statement };
-  });
-  return { treeSize: b.treeSize as number, checkpoint: b.checkpoint as string | null, revocations };
 }
 
 export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };

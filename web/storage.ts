@@ -8,7 +8,7 @@ import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
 import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
-import { parseRevocationListing } from '../protocol/verify-revocation-log.js';
+import { collectRevocationListing, type RevocationListingQuery } from '../protocol/revocation-listing.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -151,20 +151,34 @@ export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
   }
 };
 
-/** The log's whole revocation list with the checkpoint committing to it; checked by the verifier, not trusted. */
-export const fetchRevocationLog: RevocationLogFetcher = async () => {
+/** A page of GET /v1/revocations could not be had: no network, or the gateway said no. */
+class PageUnavailable extends Error {
+  constructor(readonly why: 'offline' | 'refused') {
+    super(why);
+  }
+}
+
+async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
+  const url = api('v1/revocations');
+  if (q.treeSize !== undefined) url.searchParams.set('treeSize', String(q.treeSize));
+  if (q.after !== undefined) url.searchParams.set('after', String(q.after));
   let res: Response;
   try {
-    res = await fetch(api('v1/revocations'), { cache: 'no-store' });
+    res = await fetch(url, { cache: 'no-store' });
   } catch {
-    return 'offline';
+    throw new PageUnavailable('offline');
   }
-  if (!res.ok) return 'refused';
+  if (!res.ok) throw new PageUnavailable('refused');
+  return res.json();
+}
+
+/** The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not trusted. */
+export const fetchRevocationLog: RevocationLogFetcher = async () => {
   try {
-    const { checkpoint, revocations } = parseRevocationListing(await res.json());
+    const { checkpoint, revocations } = await collectRevocationListing(revocationPage);
     return checkpoint === null ? 'refused' : { checkpoint, revocations };
-  } catch {
-    return 'refused';
+  } catch (err) {
+    return err instanceof PageUnavailable ? err.why : 'refused';
   }
 };
 

@@ -1,18 +1,20 @@
 /**
- * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations: every
- * revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log index>.rev: the signed
- * COSE bytes as logged), and the checkpoint that commits to exactly that list (DIR/checkpoint, the signed note). For
- * `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the checkpoint's
- * `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale `<index>.rev` files in
- * DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the checkpoint's signature,
- * the list against it, and each statement's signature against the revoked certificate's issuer.
+ * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations, page
+ * by page: every revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log
+ * index>.rev: the signed COSE bytes as logged), and the checkpoint that commits to exactly that list (DIR/checkpoint,
+ * the signed note). For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the
+ * checkpoint's `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale
+ * `<index>.rev` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
+ * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseNote } from '../../protocol/checkpoint.js';
+import { bytesEqual } from '../../protocol/bytes.js';
+import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
-import { parseRevocationListing, type RevocationListing } from '../../protocol/verify-revocation-log.js';
+import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
+import { collectRevocationListing, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher } from '../../protocol/revocation-listing.js';
 import { gatewayGet } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
@@ -31,34 +33,100 @@ export interface FetchedRevocationLog {
   /** DIR/checkpoint; undefined while the log is empty or its latest checkpoint has no revocations line. */
   checkpointFile?: string;
   revocations: FetchedRevocation[];
+  /** Of `revocations`, how many were already in DIR (below its earlier checkpoint) and were not fetched again. */
+  kept: number;
 }
 
-export async function fetchRevocations(o: { gateway: string; out: string }): Promise<FetchedRevocationLog> {
-  const res = await gatewayGet(o.gateway, 'v1/revocations');
-  let body: RevocationListing;
+/** GET /v1/revocations pages from a gateway, for protocol's collectRevocationListing. */
+export function revocationPages(gateway: string): RevocationPageFetcher {
+  return async (q: RevocationListingQuery) => {
+    const params = new URLSearchParams();
+    if (q.treeSize !== undefined) params.set('treeSize', String(q.treeSize));
+    if (q.after !== undefined) params.set('after', String(q.after));
+    const query = params.toString();
+    return (await gatewayGet(gateway, `v1/revocations${query ? `?${query}` : ''}`)).json();
+  };
+}
+
+async function collect(gateway: string, from: RevocationListingQuery): Promise<RevocationListing> {
   try {
-    body = parseRevocationListing(await res.json());
+    return await collectRevocationListing(revocationPages(gateway), from);
   } catch (err) {
+    if ((err as { status?: number }).status !== undefined || (err as { code?: string }).code === 'UNAVAILABLE') throw err;
     throw new Error(`the gateway did not answer with a revocation list (an older gateway?): ${(err as Error).message}`);
   }
-  if (body.checkpoint !== null) parseNote(body.checkpoint); // a signed note; its signature and line are verify's business
+}
+
+/** The list an earlier fetch left in DIR: its checkpoint's origin and size, and the statements below that size. */
+function heldList(dir: string): { origin: string; size: number; revocations: LoggedRevocation[] } | undefined {
+  const file = join(dir, CHECKPOINT_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const cp = parseCheckpoint(parseNote(readFileSync(file, 'utf8')).text);
+    const revocations = readdirSync(dir)
+      .filter((f) => REVOCATION_FILE.test(f))
+      .map((f) => ({ index: Number(f.slice(0, -4)), statement: new Uint8Array(readFileSync(join(dir, f))) }))
+      .filter((r) => r.index < cp.size)
+      .sort((a, b) => a.index - b.index);
+    return { origin: cp.origin, size: cp.size, revocations };
+  } catch {
+    return undefined; // not a list this command wrote: fetch it whole
+  }
+}
+
+/** Whether `list` hashes to what `checkpoint` (of `origin`) commits to; nothing is trusted, this only spares a fetch. */
+function committedBy(list: readonly LoggedRevocation[], checkpoint: string | null, origin: string): boolean {
+  if (checkpoint === null) return false;
+  try {
+    const cp = parseCheckpoint(parseNote(checkpoint).text);
+    const line = revocationsOfCheckpoint(cp.extensions);
+    if (cp.origin !== origin || !line) return false;
+    const got = commitRevocations(list);
+    return got.count === line.count && bytesEqual(got.digest, line.digest);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Fetch the list into DIR. When DIR holds a list from an earlier fetch (its checkpoint and .rev files), only the
+ * entries logged since are fetched (GET /v1/revocations?after=), and the held ones are kept if, with the new ones,
+ * they hash to the new checkpoint's line; otherwise (another log, a file changed or missing, `full`) the whole list
+ * is fetched again. Either way `verify` checks the list against the checkpoint's signature.
+ */
+export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean }): Promise<FetchedRevocationLog> {
+  const held = o.full ? undefined : heldList(o.out);
+  let listing = await collect(o.gateway, held ? { after: held.size - 1 } : {});
+  let list = listing.revocations;
+  let kept = 0;
+  if (held) {
+    const joined = [...held.revocations, ...list];
+    if (listing.treeSize >= held.size && committedBy(joined, listing.checkpoint, held.origin)) {
+      list = joined;
+      kept = held.revocations.length;
+    } else {
+      listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {});
+      list = listing.revocations;
+    }
+  }
+  if (listing.checkpoint !== null) parseNote(listing.checkpoint); // a signed note; its signature and line are verify's business
   // Each a statement, not anything the gateway sent: fails with its code otherwise.
-  const statements = body.revocations.map(({ index, statement }) => ({ index, bytes: statement, rev: decodeRevocation(statement) }));
+  const statements = list.map(({ index, statement }) => ({ index, bytes: statement, rev: decodeRevocation(statement) }));
   mkdirSync(o.out, { recursive: true });
   const keep = new Set(statements.map((s) => `${s.index}.rev`));
   for (const f of readdirSync(o.out)) if (REVOCATION_FILE.test(f) && !keep.has(f)) rmSync(join(o.out, f));
-  const revocations = statements.map(({ index, bytes, rev }) => {
+  const revocations = statements.map(({ index, bytes, rev }, i) => {
     const file = join(o.out, `${index}.rev`);
-    writeFileSync(file, bytes);
+    if (i >= kept) writeFileSync(file, bytes);
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });
   const checkpointFile = join(o.out, CHECKPOINT_FILE);
-  if (body.checkpoint === null) {
+  if (listing.checkpoint === null) {
     rmSync(checkpointFile, { force: true });
-    return { treeSize: body.treeSize, revocations };
+    return { treeSize: listing.treeSize, revocations, kept };
   }
-  writeFileSync(checkpointFile, body.checkpoint);
-  return { treeSize: body.treeSize, checkpointFile, revocations };
+  writeFileSync(checkpointFile, listing.checkpoint);
+  return { treeSize: listing.treeSize, checkpointFile, revocations, kept };
 }
 
 export function registerFetchRevocations(program: Command): void {
@@ -66,16 +134,18 @@ export function registerFetchRevocations(program: Command): void {
     .command('fetch-revocations')
     .description("download the log's whole revocation list and the checkpoint committing to it, for `verify --revocation-log DIR`")
     .requiredOption('--gateway <url>', 'gateway base URL, e.g. http://localhost:8080')
-    .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing)')
-    .action(async (o: { gateway: string; out: string }) => {
+    .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing); a list an earlier fetch left there is only brought up to date')
+    .option('--full', 'fetch the whole list again, even where DIR holds an earlier one')
+    .action(async (o: { gateway: string; out: string; full?: boolean }) => {
       const fetched = await fetchRevocations(o);
-      for (const f of fetched.revocations) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
+      for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
       const n = fetched.revocations.length;
       const how = fetched.checkpointFile
         ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them`
         : fetched.treeSize === 0
           ? ' (the log is empty: no checkpoint yet)'
           : ` (the gateway's latest checkpoint, tree size ${fetched.treeSize}, does not commit to revocations yet: use verify --revocations ${join(o.out, '*.rev')})`;
-      process.stderr.write(`wrote ${n} revocation${n === 1 ? '' : 's'} to ${o.out}${how}\n`);
+      const kept = fetched.kept > 0 ? ` (${fetched.kept} kept from the earlier fetch, ${n - fetched.kept} new)` : '';
+      process.stderr.write(`${n} revocation${n === 1 ? '' : 's'} in ${o.out}${kept}${how}\n`);
     });
 }

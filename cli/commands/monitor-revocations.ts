@@ -1,17 +1,20 @@
 /**
  * The monitor's watch on the checkpoints' `revocations` line (protocol/revocation-log.ts): revocations are only ever
  * appended, so each checkpoint's commitment must extend the last one seen. When the line changes (or is first
- * seen), the gateway's list (GET /v1/revocations) is fetched and opened against its own checkpoint, and the entries
- * below each of the two tree sizes must fold to the commitment seen at that size: a gateway that drops or alters a
- * revocation it once committed to, or commits to fewer, is caught. What this cannot see: a revocation entry the
- * gateway never committed to at all (only replaying the log, `ledger verify`, finds that).
+ * seen), the gateway's revocation entries logged since the last checkpoint seen (all of them, the first time) are
+ * fetched at the new checkpoint's tree size (GET /v1/revocations?treeSize=&after=), and the commitment seen before,
+ * extended by them, must be the new one: a gateway that drops or alters a revocation it once committed to, or commits
+ * to fewer or to entries it does not show, is caught. The list comes with the checkpoint at that size, which must be
+ * the one the monitor verified (same root and line): a fork shown only to the list's readers is caught too. What
+ * this cannot see: a revocation entry the gateway never committed to at all (only replaying the log, `ledger
+ * verify`, finds that).
  */
 import { bytesEqual, fromBase64, toBase64 } from '../../protocol/bytes.js';
-import type { Checkpoint, NoteVerifier } from '../../protocol/checkpoint.js';
+import { openCheckpoint, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
 import { OriginProofError } from '../../protocol/errors.js';
-import { commitRevocations, openRevocationLog, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
-import { parseRevocationListing } from '../../protocol/verify-revocation-log.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { appendRevocation, EMPTY_REVOCATIONS, revocationsOfCheckpoint, type RevocationCommitment } from '../../protocol/revocation-log.js';
+import { collectRevocationListing, type RevocationListing } from '../../protocol/revocation-listing.js';
+import { revocationPages } from './fetch-revocations.js';
 
 /** A checkpoint's revocation commitment, as the monitor's state file keeps it. */
 export interface SeenRevocations {
@@ -27,28 +30,23 @@ export function seenRevocations(cp: Checkpoint): SeenRevocations | undefined {
   return c ? { size: cp.size, count: c.count, digest: toBase64(c.digest) } : undefined;
 }
 
-async function fetchList(gateway: string): Promise<{ checkpoint: string; revocations: LoggedRevocation[] } | string> {
-  let body: unknown;
+/** The entries after `sinceSize` (all when undefined) below the checkpoint at `size`, or a problem. */
+async function fetchSince(gateway: string, size: number, sinceSize: number | undefined): Promise<RevocationListing | string> {
   try {
-    body = await (await gatewayGet(gateway, 'v1/revocations')).json();
+    return await collectRevocationListing(revocationPages(gateway), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) });
   } catch (err) {
-    if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoints commit to: ${(err as Error).message}`;
+    if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoint at tree size ${size} commits to: ${(err as Error).message}`;
+    if (err instanceof OriginProofError && err.code === 'MALFORMED') return `the gateway answered a malformed revocation list: ${err.message}`;
     throw err;
-  }
-  try {
-    const { checkpoint, revocations } = parseRevocationListing(body);
-    return checkpoint === null ? 'the gateway offers no checkpoint for its revocation list' : { checkpoint, revocations };
-  } catch {
-    return 'the gateway answered a malformed revocation list';
   }
 }
 
 /**
- * A problem (text for an alarm), or undefined when `now` extends `last`. `keys`/`origin`: those the monitor trusts.
+ * A problem (text for an alarm), or undefined when `now` extends `last`. `keys`/`origin`: those the monitor trusts;
+ * `nowRoot`: the root (base64) of the verified checkpoint `now` was read from.
  */
 export async function revocationProblem(
-  gateway: string, keys: readonly NoteVerifier[], origin: string, last: SeenRevocations | undefined, now: SeenRevocations | undefined,
-  roots: ReadonlyMap<number, string> = new Map(),
+  gateway: string, keys: readonly NoteVerifier[], origin: string, last: SeenRevocations | undefined, now: SeenRevocations | undefined, nowRoot: string,
 ): Promise<string | undefined> {
   if (!now) return last ? `the checkpoint has no revocations line, though the one at tree size ${last.size} had (${last.count} revocations)` : undefined;
   if (last) {
@@ -57,24 +55,25 @@ export async function revocationProblem(
       return now.digest === last.digest ? undefined : `the checkpoint at tree size ${now.size} commits to other revocations than the one at tree size ${last.size} (both ${now.count})`;
     }
   }
-  const list = await fetchList(gateway);
+  const list = await fetchSince(gateway, now.size, last?.size);
   if (typeof list === 'string') return list;
-  let log: ReturnType<typeof openRevocationLog>;
+  if (list.checkpoint === null) return `the gateway offers no checkpoint for its revocation list at tree size ${now.size}`;
+  let listed: Checkpoint;
   try {
-    log = openRevocationLog(list.revocations, list.checkpoint, keys, { origin });
+    listed = openCheckpoint(list.checkpoint, keys, { origin });
   } catch (err) {
-    if (err instanceof OriginProofError) return `the gateway's revocation list does not open against its checkpoint: ${err.message}`;
+    if (err instanceof OriginProofError) return `the revocation list's checkpoint does not open: ${err.message}`;
     throw err;
   }
-  // The list's checkpoint is verified but not proven consistent with the ones seen: of a size seen, it must have its root.
-  const seenRoot = roots.get(log.size);
-  if (seenRoot !== undefined && seenRoot !== toBase64(log.root)) return `the revocation list's checkpoint (tree size ${log.size}) has another root than the checkpoint seen at that size: a forked log`;
-  for (const seen of last ? [last, now] : [now]) {
-    if (log.size < seen.size) return `the gateway's revocation list (tree size ${log.size}) is older than its checkpoint at tree size ${seen.size}`;
-    const c = commitRevocations(log.revocations.filter((r) => r.index < seen.size));
-    if (c.count !== seen.count || !bytesEqual(c.digest, fromBase64(seen.digest))) {
-      return `the revocations committed at tree size ${seen.size} (${seen.count}) are not the first ones of the list the gateway serves now (${c.count} below that size): a revocation dropped or changed`;
-    }
+  // Of the size just verified, it must be that checkpoint: another root is a fork, another line two lists.
+  if (toBase64(listed.root) !== nowRoot) return `the revocation list's checkpoint (tree size ${listed.size}) has another root than the checkpoint seen at that size: a forked log`;
+  const line = seenRevocations(listed);
+  if (!line || line.count !== now.count || line.digest !== now.digest) return `the revocation list's checkpoint (tree size ${listed.size}) commits to other revocations than the checkpoint seen at that size`;
+  let c: RevocationCommitment = last ? { count: last.count, digest: fromBase64(last.digest) } : EMPTY_REVOCATIONS;
+  for (const r of list.revocations) c = appendRevocation(c, r.index, r.statement);
+  if (c.count !== now.count || !bytesEqual(c.digest, fromBase64(now.digest))) {
+    const from = last ? `the ${last.count} committed at tree size ${last.size}` : 'none';
+    return `the gateway lists ${list.revocations.length} revocation(s) logged ${last ? `from tree size ${last.size} ` : ''}below tree size ${now.size}, which do not extend ${from} to the ${now.count} committed at tree size ${now.size}: a revocation dropped, changed or not shown`;
   }
   return undefined;
 }

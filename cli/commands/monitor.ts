@@ -7,8 +7,9 @@
  *   CONSISTENCY_INVALID the new checkpoint does not extend the last one (rewritten or forked log), the same
  *                       size with another root, or the gateway cannot give the proof
  *   CHECKPOINT_INVALID  "REVOCATIONS: ..." the new checkpoint's `revocations` line does not extend the last one:
- *                       fewer, other, or a list (GET /v1/revocations) whose earlier entries are not the ones once
- *                       committed to (monitor-revocations.ts)
+ *                       fewer, other, or not by the entries the gateway lists as logged since (GET /v1/revocations
+ *                       at the new checkpoint's size), or that list comes with another checkpoint of that size
+ *                       (monitor-revocations.ts)
  * Without --trust the first run pins the key the gateway advertises (/v1/log) in the state file
  * (trust on first use); with --trust only the trust file's checkpoint keys are accepted.
  * An alarm leaves the last good checkpoint in place (and records the alarm), so every later run alarms again.
@@ -165,8 +166,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const roots = new Map<number, string>([...(last ? [[last.size, last.root] as [number, string]] : []), [cp.size, root]]);
-    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, roots);
+    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root);
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     state.origin = cp.origin;
     state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };

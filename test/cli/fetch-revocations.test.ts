@@ -4,13 +4,13 @@
  * them verifies, and the fetched list catches it, complete up to the checkpoint's tree size. A list that is not
  * the committed one (a statement left out, changed or added, another key's checkpoint) fails CHECKPOINT_INVALID.
  */
-import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  decodeProofBundle, ed25519NoteSigner, encodeProofBundle, parseCheckpoint, parseNote, signCheckpoint, toBase64,
+  decodeProofBundle, ed25519NoteSigner, encodeProofBundle, openRevocationLog, parseCheckpoint, parseNote, parseVerifierKey, signCheckpoint, toBase64,
 } from '../../protocol/index.js';
 import { fetchRevocations } from '../../cli/commands/fetch-revocations.js';
 import { runVerify } from '../../cli/commands/verify.js';
@@ -136,5 +136,35 @@ describe('fetch-revocations and verify --revocation-log', () => {
     expect((await readdir(out)).sort()).toEqual(['checkpoint', 'notes.txt', ...fetched.revocations.map((f) => `${f.index}.rev`)].sort());
     expect(existsSync(join(out, '123456.rev'))).toBe(false);
     expect(runVerify({ bundle: stripped, trust, revocationLog: out }).exitCode).toBe(1); // CERT_REVOKED, the list complete
+  });
+
+  test('a fetch into a directory holding an earlier list fetches only what was logged since; a list it cannot extend is fetched whole', async () => {
+    const out = join(dir, 'incremental');
+    const first = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(first.kept).toBe(0);
+    const later = await t.pki.device(agency);
+    await register(t.gw, agency, [later]);
+    expect((await revoke(t.gw, agency, later.cert, nowS(), 'decommissioned')).status).toBe(201);
+    const grown = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(grown.kept).toBe(first.revocations.length);
+    expect(grown.revocations.map((f) => f.sub)).toEqual([...first.revocations.map((f) => f.sub), later.id]);
+    expect(grown.treeSize).toBeGreaterThan(first.treeSize);
+    const complete = runVerify({ bundle: stripped, trust, revocationLog: out });
+    expect([complete.exitCode, revCheck(complete)?.code]).toEqual([1, 'CERT_REVOKED']);
+    // DIR holds exactly the list the new checkpoint commits to
+    const heldList = await Promise.all(grown.revocations.map(async (f) => ({ index: f.index, statement: new Uint8Array(await readFile(f.file)) })));
+    const opened = openRevocationLog(heldList, await readFile(grown.checkpointFile!, 'utf8'), [parseVerifierKey(t.gw.checkpointVerifierKey)]);
+    expect([opened.size, opened.revocations.length]).toEqual([grown.treeSize, grown.revocations.length]);
+    // a held file changed: the held list no longer hashes to the new line, so the whole list is fetched again
+    const held = first.revocations[0]!.file;
+    await writeFile(held, new Uint8Array([0xa0]));
+    await register(t.gw, agency, [await t.pki.device(agency)]); // a newer checkpoint
+    const refetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(refetched.kept).toBe(0);
+    expect(runVerify({ bundle: stripped, trust, revocationLog: out }).exitCode).toBe(1); // CERT_REVOKED, the list complete again
+    expect(revCheck(runVerify({ bundle: stripped, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
+    // --full fetches everything even when the held list would do
+    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out, full: true })).kept).toBe(0);
+    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(grown.revocations.length);
   });
 });

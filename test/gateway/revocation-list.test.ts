@@ -1,6 +1,7 @@
 /**
  * GET /v1/revocations: every revocation entry in the log (not only the strictest per certificate) with the checkpoint
- * that commits to exactly that list, so a verifier can hold the revocation check complete up to its tree size.
+ * that commits to exactly that list, so a verifier can hold the revocation check complete up to its tree size; in
+ * pages of one checkpoint (`after` = `next`, `treeSize` pinned).
  * Real gateway (aedes on port 0, LevelDB in a temp dir); the list is opened with protocol/revocation-log.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -23,6 +24,8 @@ interface Listed {
   treeSize: number;
   checkpoint: string | null;
   revocations: { index: number; sub: string; reason: string; revocation: string }[];
+  count: number;
+  next: number | null;
 }
 const statements = (l: Listed) => l.revocations.map((r) => ({ index: r.index, statement: new Uint8Array(Buffer.from(r.revocation, 'base64')) }));
 
@@ -68,6 +71,31 @@ describe('GET /v1/revocations', () => {
     expect(openRevocationLog(statements(after), after.checkpoint!, key).size).toBe(after.treeSize);
     // the earlier list is complete only up to its own checkpoint: against the later one it fails
     expect(() => openRevocationLog(statements(listed), after.checkpoint!, key)).toThrow(/commits to 4/);
+  });
+
+  test('pages: at most `limit`, the rest after `next`, at a pinned tree size; `count` on every page; an earlier checkpoint\'s list; errors', async () => {
+    const get = async (q: string) => t.gw.app.inject({ method: 'GET', url: `/v1/revocations?${q}` });
+    const whole = await list();
+    expect(whole).toMatchObject({ count: 4, next: null });
+    const p1 = (await get('limit=3')).json() as Listed;
+    expect(p1).toMatchObject({ treeSize: whole.treeSize, checkpoint: whole.checkpoint, count: 4, next: whole.revocations[2]!.index });
+    expect(p1.revocations).toEqual(whole.revocations.slice(0, 3));
+    const p2 = (await get(`limit=3&after=${p1.next}&treeSize=${p1.treeSize}`)).json() as Listed;
+    expect(p2).toMatchObject({ treeSize: whole.treeSize, count: 4, next: null });
+    expect(p2.revocations).toEqual(whole.revocations.slice(3));
+    // the checkpoint signed just after the third revocation: its own list, which opens against it
+    let early = whole.revocations[2]!.index + 1;
+    while (!(await t.gw.ledger.ledger.checkpoint(early))) early++;
+    const e = (await get(`treeSize=${early}`)).json() as Listed;
+    expect(e.count).toBe(whole.revocations.filter((r) => r.index < early).length);
+    expect(openRevocationLog(statements(e), e.checkpoint!, [parseVerifierKey(t.gw.checkpointVerifierKey)]).size).toBe(early);
+    // no checkpoint at a size past the log; bounds
+    const past = await get(`treeSize=${whole.treeSize + 1000}`);
+    expect([past.statusCode, past.json().code]).toEqual([404, 'NOT_FOUND']);
+    for (const q of ['limit=0', 'limit=1001', 'after=-1', 'treeSize=0', 'after=x']) {
+      const r = await get(q);
+      expect([r.statusCode, r.json().code], q).toEqual([400, 'BAD_REQUEST']);
+    }
   });
 
   test("a registration entry's bundle verified with the list: the revocation check is complete up to its tree size", async () => {

@@ -274,6 +274,16 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       expect(grown.map((r) => r.index)).toEqual([1, 3, 5, 6]);
       expect(await committed(8)).toEqual(commitRevocations(grown));
       expect(await ledger2.revocationLog(6)).toEqual(log);
+      // pages of a checkpoint's list: `after` an index, at most `limit`, `next` while more follow
+      expect(await ledger2.revocationPage(8, { limit: 3 })).toEqual({ count: 4, revocations: grown.slice(0, 3), next: 5 });
+      expect(await ledger2.revocationPage(8, { after: 5, limit: 3 })).toEqual({ count: 4, revocations: grown.slice(3) });
+      expect(await ledger2.revocationPage(8, { after: 2 })).toEqual({ count: 4, revocations: grown.slice(1) });
+      expect(await ledger2.revocationPage(6, { after: 4, limit: 1 })).toEqual({ count: 3, revocations: [log[2]] });
+      const listing = await ledger2.revocationListing({ treeSize: 6, after: 1, limit: 1 });
+      expect(listing).toMatchObject({ treeSize: 6, checkpoint: await ledger2.checkpoint(6), count: 3, revocations: [log[1]], next: 3 });
+      expect(await ledger2.revocationListing({ treeSize: 5 })).toBeUndefined(); // no block ended at 5
+      expect(await ledger2.revocationListing({ treeSize: 9 })).toBeUndefined(); // past the log
+      expect(await ledger2.revocationListing()).toMatchObject({ treeSize: 8, count: 4, revocations: grown });
       await ledger2.close();
     });
   });

@@ -7,7 +7,6 @@ import {
   EMPTY_REVOCATIONS, appendRevocation, commitRevocations, openRevocationLog, revocationsExtension, revocationsOfCheckpoint,
   type LoggedRevocation,
 } from '../../protocol/revocation-log.js';
-import { parseRevocationListing } from '../../protocol/verify-revocation-log.js';
 
 /** The fold written out with node:crypto, independently of protocol/revocation-log.ts. */
 function referenceDigest(list: readonly LoggedRevocation[]): Buffer {
@@ -112,23 +111,5 @@ describe('openRevocationLog', () => {
     expect(codeOfSync(() => openRevocationLog(list, note0, trusted, { origin: 'another.gov/log' }))).toBe('CHECKPOINT_INVALID');
     expect(codeOfSync(() => openRevocationLog([list[0]!, list[0]!, list[1]!, list[2]!], note0, trusted))).toBe('CHECKPOINT_INVALID');
     expect(codeOfSync(() => openRevocationLog([{ index: -1, statement: new Uint8Array() }, ...list], note0, trusted))).toBe('CHECKPOINT_INVALID');
-  });
-});
-
-describe('parseRevocationListing (GET /v1/revocations, read for its shape)', () => {
-  it('reads a listing and a listing without checkpoint', () => {
-    expect(parseRevocationListing({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, revocation: 'AQID' }] }))
-      .toEqual({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, statement: new Uint8Array([1, 2, 3]) }] });
-    expect(parseRevocationListing({ treeSize: 0, checkpoint: null, revocations: [] }).checkpoint).toBeNull();
-  });
-  it.each([
-    ['an array (the shape before the checkpoint)', []],
-    ['no tree size', { checkpoint: null, revocations: [] }],
-    ['a checkpoint that is no text', { treeSize: 1, checkpoint: 3, revocations: [] }],
-    ['an index that is no log index', { treeSize: 1, checkpoint: null, revocations: [{ index: -1, revocation: 'AQID' }] }],
-    ['bytes that are not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: '!!' }] }],
-    ['null', null],
-  ])('%s is MALFORMED', (_, body) => {
-    expect(codeOfSync(() => parseRevocationListing(body))).toBe('MALFORMED');
   });
 });

@@ -63,7 +63,7 @@ describe('monitor: the revocations line only grows', () => {
 
   test.each([
     ['fewer revocations committed (the first one dropped from line and list)', () => [stmt(3)], /commits to 1 revocation\(s\), fewer than the 2 committed at tree size 5/],
-    ['the first one altered, one added: line and list agree with each other but not with what was seen', () => [stmt(1, 'revocation 1, reworded'), stmt(3), stmt(5)], /committed at tree size 5 \(2\) are not the first ones of the list/],
+    ['the first one altered, one added: line and list agree with each other but not with what was seen', () => [stmt(1, 'revocation 1, reworded'), stmt(3), stmt(5)], /lists 1 revocation\(s\) logged from tree size 5 below tree size 6, which do not extend the 2 committed at tree size 5 to the 3 committed at tree size 6/],
     ['as many, but other ones', () => [stmt(1), stmt(4)], /commits to other revocations than the one at tree size 5/],
   ])('%s: alarm CHECKPOINT_INVALID, naming both sizes', async (_, list, message) => {
     const revs = list();
@@ -75,11 +75,28 @@ describe('monitor: the revocations line only grows', () => {
     expect(loadState(statePath, srv.url).latest?.size).toBe(5); // the last good checkpoint stays
   });
 
-  test('the honest list, but a line that hides one (count right, list honest): the list does not open', async () => {
+  test('the honest list, but a line that commits to one it does not show: alarm', async () => {
     current = { ledger: L, size: 6, checkpoint: await forged(6, revocationsExtension(commitRevocations([stmt(1), stmt(3), stmt(5)]))) };
     const r = await round();
     expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
-    expect(r.message).toMatch(/revocation list does not open against its checkpoint/);
+    expect(r.message).toMatch(/lists 0 revocation\(s\) logged from tree size 5 below tree size 6, which do not extend the 2 committed at tree size 5 to the 3/);
+  });
+
+  test('the list served with another checkpoint of the same size and root but another line (two lists): alarm', async () => {
+    const line = revocationsExtension(commitRevocations([stmt(1), stmt(3), stmt(5)]));
+    current = { ledger: L, size: 6, checkpoint: await forged(6, line), revocations: [stmt(1), stmt(3), stmt(5)], listCheckpoint: await forged(6, revocationsExtension(commitRevocations([stmt(1), stmt(3), stmt(4)]))) };
+    const r = await round();
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', from: 5, to: 6 });
+    expect(r.message).toMatch(/the revocation list's checkpoint \(tree size 6\) commits to other revocations than the checkpoint seen at that size/);
+  });
+
+  test('a gateway whose pages do not follow its cursor (entries before `after`): alarm, the list malformed', async () => {
+    const line = revocationsExtension(commitRevocations([stmt(1), stmt(3), stmt(5)]));
+    const served = [stmt(1), stmt(3), stmt(5)];
+    current = { ledger: L, size: 6, checkpoint: await forged(6, line), revocations: served, ignoreAfter: true };
+    const r = await round();
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
+    expect(r.message).toMatch(/malformed revocation list: revocation entry 1 is not after 4/);
   });
 
   test('a checkpoint that drops the line, or carries a malformed one: alarm', async () => {
@@ -92,7 +109,7 @@ describe('monitor: the revocations line only grows', () => {
   test('the honest checkpoint after the alarms: grew from the last good one', async () => {
     current = { ledger: L, size: 6 };
     expect(await round()).toMatchObject({ status: 'grew', from: 5, to: 6 });
-    expect(loadState(statePath, srv.url).alarms).toHaveLength(6);
+    expect(loadState(statePath, srv.url).alarms).toHaveLength(8);
   });
 
   test("a list whose checkpoint has the size of the one seen but another root (a fork shown only to the list's readers): alarm", async () => {
@@ -105,5 +122,16 @@ describe('monitor: the revocations line only grows', () => {
     expect(r.message).toMatch(/has another root than the checkpoint seen at that size: a forked log/);
     current = { ledger: L, size: 7 };
     expect(await round()).toMatchObject({ status: 'grew', from: 6, to: 7 });
+  });
+
+  test('a list in pages of one entry: a new monitor reads every page at the checkpoint it verified', async () => {
+    current = { ledger: L, size: 7, pageSize: 1 };
+    const fresh = () => monitorOnce({ gateway: srv.url, statePath: join(dir, 'paged.json') });
+    expect(await fresh()).toMatchObject({ status: 'first' });
+    expect(loadState(join(dir, 'paged.json'), srv.url).latest?.revocations).toMatchObject({ size: 7, count: 3 });
+    await L.appendBlock([revocation(7), revocation(8), reading(9)]); // size 10: two more, read from after index 6 on
+    current = { ledger: L, size: 10, pageSize: 1 };
+    expect(await fresh()).toMatchObject({ status: 'grew', from: 7, to: 10 });
+    expect(loadState(join(dir, 'paged.json'), srv.url).latest?.revocations).toMatchObject({ size: 10, count: 5 });
   });
 });

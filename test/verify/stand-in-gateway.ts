@@ -1,7 +1,8 @@
 /**
  * A stand-in for a gateway's log routes (same paths and answers as gateway/http/routes), served from a real ledger
- * as of one of its checkpointed sizes, for monitor and verifier tests. A view may replace the checkpoint and the
- * revocation list it serves (a lying gateway: the key's holder signs whatever it likes).
+ * as of one of its checkpointed sizes, for monitor and verifier tests (GET /v1/revocations honours `treeSize` and
+ * `after` as the route does). A view may replace the checkpoint and the revocation list it serves (a lying gateway:
+ * the key's holder signs whatever it likes).
  */
 import { createServer, type Server } from 'node:http';
 import type { Ledger } from '../../ledger/ledger.js';
@@ -17,6 +18,10 @@ export interface View {
   revocations?: LoggedRevocation[];
   /** Served with the revocation list instead of `checkpoint`. */
   listCheckpoint?: string;
+  /** Most revocation entries per page of GET /v1/revocations (default: all after `after` in one page). */
+  pageSize?: number;
+  /** Serve GET /v1/revocations from its start whatever `after` asks (a broken gateway). */
+  ignoreAfter?: boolean;
 }
 
 export function serve(get: () => View): Promise<{ server: Server; url: string }> {
@@ -35,8 +40,16 @@ export function serve(get: () => View): Promise<{ server: Server; url: string }>
         return json(200, { from, to, proof: (await L.consistencyProof(from, to)).map(toBase64) });
       }
       if (u.pathname === '/v1/revocations') {
+        const treeSize = u.searchParams.get('treeSize'), after = u.searchParams.get('after');
+        if (treeSize !== null && Number(treeSize) !== size) return json(404, { code: 'NOT_FOUND', message: `no checkpoint at tree size ${treeSize}` });
         const list = view.revocations ?? (await L.revocationLog(size));
-        return json(200, { origin: L.origin, treeSize: size, checkpoint: view.listCheckpoint ?? (await checkpoint()) ?? null, revocations: list.map((r) => ({ index: r.index, revocation: toBase64(r.statement) })) });
+        const rest = list.filter((r) => after === null || view.ignoreAfter || r.index > Number(after));
+        const shown = rest.slice(0, view.pageSize ?? rest.length);
+        return json(200, {
+          origin: L.origin, treeSize: size, checkpoint: view.listCheckpoint ?? (await checkpoint()) ?? null, count: list.length,
+          revocations: shown.map((r) => ({ index: r.index, revocation: toBase64(r.statement) })),
+          next: rest.length > shown.length ? shown[shown.length - 1]!.index : null,
+        });
       }
       json(404, { code: 'NOT_FOUND', message: u.pathname });
     })().catch((err: Error) => res.writeHead(500).end(err.message));

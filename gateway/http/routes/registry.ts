@@ -10,8 +10,11 @@ import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
-import { AgencyView, Base64, DeviceIdParam, DeviceView, errorResponses, type AgencyViewT, type DeviceViewT } from '../schemas.js';
+import { AgencyView, Base64, DeviceIdParam, DeviceView, errorResponses, SafeUint, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
+
+/** Most revocation entries in one page of GET /v1/revocations (and the default). */
+export const REVOCATION_PAGE = 1000;
 
 export function deviceView(registry: Registry, d: DeviceRecord, at: number): DeviceViewT {
   const view: DeviceViewT = {
@@ -126,31 +129,41 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
-        summary: 'Every revocation entry in the log, with the signed checkpoint that commits to exactly this list',
+        summary: 'The revocation entries in the log, with the signed checkpoint that commits to exactly this list (paginated by `after` = `next`)',
         description:
-          "For a verifier's `--revocation-log` (`originproof fetch-revocations`): every revocation entry below the checkpoint's tree size, in log order, each statement signed by the revoked certificate's issuer. The checkpoint's `revocations <count> <base64 R>` line commits to the list (docs/DESIGN.md), so a verifier holding it and trusting the checkpoint key knows that no revocation logged before that size is missing.",
+          `For a verifier's \`--revocation-log\` (\`originproof fetch-revocations\`): the revocation entries below the checkpoint's tree size, in log order, each statement signed by the revoked certificate's issuer. The checkpoint's \`revocations <count> <base64 R>\` line commits to the whole list (docs/DESIGN.md), so a verifier holding all \`count\` of them and trusting the checkpoint key knows that no revocation logged before that size is missing. A page holds at most \`limit\` (default and most ${REVOCATION_PAGE}); ask for the next with \`after=next&treeSize=treeSize\`, so that every page is of the same checkpoint. A client holding the list below an earlier tree size S asks only for \`after=S-1\`.`,
+        querystring: Type.Object({
+          treeSize: Type.Optional(SafeUint({ minimum: 1, description: 'the tree size of a signed checkpoint (default: the latest); NOT_FOUND if none was signed at it' })),
+          after: Type.Optional(SafeUint({ description: 'list entries after this log index: `next` of the previous page' })),
+          limit: Type.Optional(SafeUint({ minimum: 1, maximum: REVOCATION_PAGE })),
+        }),
         response: {
           200: Type.Object({
             origin: Type.String(),
             treeSize: Type.Integer(),
             checkpoint: Type.Union([Type.String(), Type.Null()], {
-              description: "the latest signed checkpoint (note); null while the log is empty, or while the latest checkpoint has no revocations line (a ledger written before the line existed, until its next block): the list is then each statement's own, complete up to nothing",
+              description: "the signed checkpoint (note) at treeSize; null while the log is empty, or while the checkpoint has no revocations line (a ledger written before the line existed, until its next block): the list is then each statement's own, complete up to nothing",
             }),
+            count: Type.Integer({ description: 'revocation entries below treeSize in all, on every page (the checkpoint line\'s count)' }),
             revocations: Type.Array(
               Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
             ),
+            next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last index of this page when more follow, to pass as `after`; null at the end' }),
           }),
+          ...errorResponses,
         },
       },
     },
-    async () => {
-      // The committed checkpoint and the entries below its size: appends after it cannot change this list.
-      const { treeSize, checkpoint, revocations: logged } = await ledger.revocationListing();
-      const revocations = logged.map(({ index, statement }) => {
+    async (req) => {
+      const { treeSize, after, limit = REVOCATION_PAGE } = req.query;
+      // A committed checkpoint and the entries below its size: appends after it cannot change this list.
+      const listing = await ledger.revocationListing({ ...(treeSize === undefined ? {} : { treeSize }), ...(after === undefined ? {} : { after }), limit });
+      if (!listing) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${treeSize}`);
+      const revocations = listing.revocations.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
         return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement) };
       });
-      return { origin: ledger.origin, treeSize, checkpoint, revocations };
+      return { origin: ledger.origin, treeSize: listing.treeSize, checkpoint: listing.checkpoint, count: listing.count, revocations, next: listing.next ?? null };
     },
   );
 
