@@ -107,6 +107,7 @@ const app: App = {
     delete this.state.result;
     this.state.trust = await serverTrust();
     this.render();
+    if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   },
 
   keep(note) {
@@ -158,16 +159,31 @@ const app: App = {
   },
 };
 
+/** How often the page asks the server for its anchors again while it shows the saved copy. */
+const TRUST_RETRY_MS = 3000;
+let trustRetry: ReturnType<typeof setTimeout> | undefined;
+const onSavedCopy = (): boolean => app.state.trust.source === 'server' && app.state.trust.savedAtMs !== undefined;
+
+/**
+ * Anchors read from the saved copy (the server unreachable): fetch the server's again, now and then every few
+ * seconds until it answers. Not only on the 'online' event: a browser need not fire it when the network comes back
+ * (Chromium 150 driven offline and back by Playwright does not), and a server can be down with the network up.
+ */
+function refreshServerTrust(): void {
+  clearTimeout(trustRetry);
+  if (!onSavedCopy()) return;
+  void serverTrust().then((trust) => {
+    if (!onSavedCopy()) return; // the verifier loaded a trust file meanwhile: theirs stays
+    if (trust.source === 'server') app.state.trust = trust;
+    app.render();
+    if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
+  });
+}
+
 window.addEventListener('online', () => {
   app.state.offline = false;
   app.render();
-  // Anchors read from the saved copy while offline: fetch the server's again.
-  if (app.state.trust.source === 'server' && app.state.trust.savedAtMs !== undefined) {
-    void serverTrust().then((trust) => {
-      if (trust.source === 'server') app.state.trust = trust;
-      app.render();
-    });
-  }
+  refreshServerTrust();
 });
 window.addEventListener('offline', () => {
   app.state.offline = true;
@@ -178,6 +194,7 @@ async function start(): Promise<void> {
   app.render();
   app.state.trust = await loadTrust();
   app.render();
+  if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   const m = /^#\/entry\/(\d{1,15})$/.exec(location.hash);
   if (m) await app.verifyEntry(Number(m[1]));
   else if (app.state.tab === 'explore') void loadExplore(app);
