@@ -150,6 +150,12 @@ export interface EmbeddedBroker {
  */
 export const MAX_ANSWER_BACKLOG = 256 * 1024;
 
+/** Deny by default: a device may subscribe to its own receipts and rejections topics, nothing else. */
+export function maySubscribe(deviceId: string | undefined, topic: string): boolean {
+  const t = parseTopic(topic);
+  return deviceId !== undefined && t !== null && t.deviceIdHex === deviceId && t.kind !== 'readings';
+}
+
 export interface BrokerOptions {
   /** Largest MQTT frame read; a larger one closes the connection before it is buffered. */
   maxPacketBytes: number;
@@ -193,8 +199,18 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     aedes.handle(conn as never);
   };
 
+  // A will is a PUBLISH the broker makes for the device once it has gone: on its readings topic, a reading admitted
+  // with no connection for its receipt and past the read gate; elsewhere, a topic the device may not use. Devices
+  // set none (SPEC §4): a CONNECT carrying one is refused (CONNACK 5).
+  const withWill = new WeakSet<Client>();
+  aedes.preConnect = (client, packet, done) => {
+    if (packet.will) withWill.add(client);
+    done(null, true);
+  };
+
   aedes.authenticate = (client, username, password, done) => {
     const id = client.id;
+    if (withWill.has(client)) return done(connackError(CONNACK.NOT_AUTHORIZED, 'a device sets no will message (SPEC §4)'), false);
     if (username !== id) return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
     if (!password || password.length === 0) return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
     Promise.resolve()
@@ -252,13 +268,19 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   };
 
   aedes.authorizeSubscribe = (client, sub: Subscription, done) => {
-    const deviceId = client ? deviceOf.get(client) : undefined;
-    const t = parseTopic(sub.topic);
-    if (!deviceId || !t || t.deviceIdHex !== deviceId || t.kind === 'readings') {
+    if (!maySubscribe(client ? deviceOf.get(client) : undefined, sub.topic)) {
       return done(null, null as unknown as Subscription); // negated subscription: SUBACK 0x80
     }
     done(null, sub);
   };
+
+  // aedes 1.2 stores a session's subscriptions (clean session off) from the whole SUBSCRIBE packet once any one of
+  // its topics is granted, refused topics included (handlers/subscribe.js storeSubscriptions), and never drops them:
+  // a device could grow the heap without bound by sending its receipts topic with thousands of others, again on
+  // every connection. Only what authorizeSubscribe grants is kept.
+  const persistence = (aedes as unknown as { persistence: { addSubscriptions: (c: Client, subs: Subscription[]) => Promise<void> } }).persistence;
+  const addSubscriptions = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs) => addSubscriptions(client, subs.filter((sub) => maySubscribe(deviceOf.get(client), sub.topic)));
 
   // The device's live connection, kept here rather than read from aedes.clients: aedes 1.2 unregisters a closing
   // client by its id without checking that the map still holds that client, so when two CONNECTs with one client id

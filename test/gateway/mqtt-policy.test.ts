@@ -1,7 +1,7 @@
 /** MQTT authentication and authorization: deny by default, CONNACK codes, topic spoofing, other devices' receipts. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
-import { createConnectToken, receiptsTopic, readingsTopic } from '../../protocol/index.js';
+import { createConnectToken, receiptsTopic, readingsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
@@ -55,6 +55,17 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
   test("connecting with another device's id fails (its token cannot be made without its key)", async () => {
     expect(await connackOf(t, b.id, b.id, await token(a, nowS(), nowS() + 300, b.id))).toBe(CONNACK.BAD_CREDENTIALS);
     expect(await connackOf(t, b.id, b.id, await token(a))).toBe(CONNACK.BAD_CREDENTIALS);
+  });
+
+  test('MQTT 5 is refused: unacceptable protocol version (1); devices speak 3.1.1 (SPEC §4)', async () => {
+    let code = 0;
+    try {
+      const c = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: a.id, username: a.id, password: Buffer.from(await token(a)), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
+      await c.endAsync(true);
+    } catch (err) {
+      code = (err as { code?: number }).code ?? -1;
+    }
+    expect(code).toBe(1);
   });
 
   test('username other than the client id: identifier rejected (2)', async () => {
@@ -125,6 +136,50 @@ describe('MQTT authorization: own topics only', () => {
       granted = (err as { packet?: { granted?: number[] } }).packet?.granted ?? [];
     }
     expect(granted).toEqual([128, 128, 128]);
+    await c.end();
+  });
+
+  test('a kept session holds only the subscriptions granted: refused topics sent beside the own ones are not stored', async () => {
+    const persistence = (t.gw.broker.aedes as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[] | null> } }).persistence;
+    const stored = async () => ((await persistence.subscriptionsByClient({ id: a.id })) ?? []).map((x) => x.topic).sort();
+    const junk = Array.from({ length: 50 }, (_, i) => `junk/${i}`);
+    const own = [receiptsTopic(a.id), rejectionsTopic(a.id)];
+    for (let round = 0; round < 2; round++) {
+      const iat = nowS();
+      const c = await mqtt.connectAsync(plainMqttUrl(t.gw), {
+        clientId: a.id, username: a.id, password: Buffer.from(await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 })),
+        clean: false, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
+      });
+      let granted: number[] = [];
+      try {
+        granted = (await c.subscribeAsync([...own, receiptsTopic(b.id), ...junk], { qos: 1 })).map((g) => g.qos);
+      } catch (err) {
+        granted = (err as { packet?: { granted?: number[] } }).packet?.granted ?? [];
+      }
+      expect(granted).toEqual([1, 1, 128, ...junk.map(() => 128)]);
+      await c.endAsync();
+      expect(await stored()).toEqual(own.sort()); // not 53, and not 106 after the second session
+    }
+  });
+
+  test('a CONNECT carrying a will is not authorized (5): the broker would publish it after the device has gone', async () => {
+    const before = t.gw.ledger.size();
+    const iat = nowS();
+    const tok = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
+    let code = 0;
+    try {
+      const c = await mqtt.connectAsync(plainMqttUrl(t.gw), {
+        clientId: a.id, username: a.id, password: Buffer.from(tok), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
+        will: { topic: readingsTopic(a.id), payload: Buffer.from(await reading(a, 50)), qos: 1, retain: false },
+      });
+      await c.endAsync(true);
+    } catch (err) {
+      code = (err as { code?: number }).code ?? -1;
+    }
+    expect(code).toBe(CONNACK.NOT_AUTHORIZED);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.gw.ledger.size()).toBe(before);
+    const c = await connectDevice(t.gw, a); // the same device without a will is served
     await c.end();
   });
 });
