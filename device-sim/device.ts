@@ -120,8 +120,6 @@ export class Device extends EventEmitter {
   private connecting: MqttClient | null = null;
   /** The connection attempt in flight (connect() or a reconnect), awaited by close(). */
   private opening: Promise<void> | null = null;
-  /** iat of the last connect token made: the next one is dated later. */
-  private lastTokenIat = -Infinity;
   private connected = false;
   private closing = false;
   private reconnectDelay: number;
@@ -193,10 +191,7 @@ export class Device extends EventEmitter {
    * client it made and rejects (DeviceClosed), so a device never connects after close() resolved.
    */
   private async openOnce(): Promise<void> {
-    // Each token is accepted once (SPEC §4), and an Ed25519 token signed again in the same second is the same token:
-    // a reconnect within that second dates its token a second on (within the gateway's clock skew allowance).
-    const t = Math.max(this.clock.now(), this.lastTokenIat + 1);
-    this.lastTokenIat = t;
+    const t = this.clock.now();
     const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
     if (this.closing) throw new DeviceClosed();
     const client = mqtt.connect(this.state.gateway.mqttUrl, {

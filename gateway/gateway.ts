@@ -34,8 +34,6 @@ import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
-import { toHex } from '../protocol/bytes.js';
-import { UsedConnectTokens } from './used-connect-tokens.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -190,18 +188,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   );
   pipelineRef = pipeline;
 
-  /**
-   * MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway,
-   * not used before (used-connect-tokens.ts).
-   */
-  const usedTokens = new UsedConnectTokens();
+  /** MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway. */
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
     const now = nowS();
     const device = registry.deviceById(deviceId);
     if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
     registry.assertDeviceUsableAt(device, now);
-    const t = verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
-    usedTokens.use(toHex(t.id), t.exp + config.clockSkewSeconds, now);
+    verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
   };
 
   let connected = 0;

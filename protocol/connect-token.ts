@@ -4,8 +4,7 @@
  * 4 exp, 6 iat}; exp - iat is 1..600 seconds. The device sends it as the MQTT password, client id = username = sub.
  */
 import type { SignatureVerifier, Signer } from './algorithms.js';
-import { bytesEqual, concatBytes } from './bytes.js';
-import { sha256 } from './hash.js';
+import { bytesEqual } from './bytes.js';
 import { encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
 import { createSign1, verifySign1 } from './cose-sign1.js';
@@ -62,25 +61,10 @@ export interface VerifyConnectTokenOptions {
   verifier?: SignatureVerifier;
 }
 
-export interface VerifiedConnectToken extends ConnectTokenClaims {
-  /**
-   * What makes this token the one it is, for refusing it a second time (SPEC §4: each token is accepted once):
-   * SHA-256(protected header bytes || payload || the signature's first half). Not the token's bytes: the second half
-   * of a signature can be changed without the key (ECDSA's s -> n - s; Ed25519's S + L where a verifier allows it),
-   * the first half (r, or Ed25519's R) cannot, and the strict envelope leaves nothing else to vary.
-   */
-  id: Uint8Array;
-}
-
-/** The token's id (VerifiedConnectToken.id) from its decoded COSE_Sign1. */
-export function connectTokenId(sign1: { protectedBytes: Uint8Array; payload: Uint8Array; signature: Uint8Array }): Uint8Array {
-  return sha256(concatBytes(sign1.protectedBytes, sign1.payload, sign1.signature.subarray(0, sign1.signature.length >> 1)));
-}
-
 /**
  * Verify a connect token for MQTT client id `clientId` at `now`: CLAIM_INVALID (sub is not the client id or the
  * certificate's device, wrong audience), UNKNOWN_KEY (kid is not the certificate's key), BAD_SIGNATURE,
- * TOKEN_EXPIRED (now + skew < iat, or now - skew >= exp). Whether it was used before is the gateway's to remember.
+ * TOKEN_EXPIRED (now + skew < iat, or now - skew >= exp).
  */
 export function verifyConnectToken(
   bytes: Uint8Array,
@@ -88,7 +72,7 @@ export function verifyConnectToken(
   clientId: string,
   now: number,
   opts: VerifyConnectTokenOptions = {},
-): VerifiedConnectToken {
+): ConnectTokenClaims {
   const env = openEnvelope(bytes, CT_CONNECT_TOKEN, 'connect token', MAX_CONNECT_TOKEN_BYTES);
   const claims = fromMap(env.payload);
   if (claims.sub !== clientId) fail('CLAIM_INVALID', 'token sub is not the MQTT client id', 'claims.sub');
@@ -100,5 +84,5 @@ export function verifyConnectToken(
   const skew = opts.skewSeconds ?? DEFAULT_TOKEN_SKEW_SECONDS;
   if (now + skew < claims.iat) fail('TOKEN_EXPIRED', 'token is not valid yet (issued in the future)', 'claims.iat');
   if (now - skew >= claims.exp) fail('TOKEN_EXPIRED', 'token has expired', 'claims.exp');
-  return { ...claims, id: connectTokenId(env.sign1) };
+  return claims;
 }

@@ -162,20 +162,9 @@ export interface ConnectedDevice {
 
 /** Connect a device with a fresh connect token and subscribe to its answers. */
 /** `url`: another of the gateway's listeners (default its plain MQTT); `ca`: PEM to check a TLS listener's certificate. */
-const lastTokenIat = new WeakMap<object, number>();
-
-/**
- * A connect token not made before: each is accepted once (SPEC §4), and an Ed25519 token signed again in the same
- * second is the same token, so a device's next one is dated at least a second after its last (as device-sim does).
- */
-export async function freshToken(d: Pick<Device, 'signer'>, lifetime = 300, aud = 'originproof'): Promise<Uint8Array> {
-  const iat = Math.max(nowS(), (lastTokenIat.get(d.signer) ?? -Infinity) + 1);
-  lastTokenIat.set(d.signer, iat);
-  return createConnectToken(d.signer, { aud, iat, exp: iat + lifetime });
-}
-
 export async function connectDevice(gw: RunningGateway, d: Device, opts: { token?: Uint8Array; clientId?: string; username?: string; url?: string; ca?: string } = {}): Promise<ConnectedDevice> {
-  const token = opts.token ?? (await freshToken(d));
+  const t = nowS();
+  const token = opts.token ?? (await createConnectToken(d.signer, { aud: 'originproof', iat: t, exp: t + 300 }));
   const client = await mqtt.connectAsync(opts.url ?? plainMqttUrl(gw), {
     ...(opts.ca ? { ca: opts.ca } : {}),
     clientId: opts.clientId ?? d.id,
