@@ -60,7 +60,13 @@ export interface RevocationListingQuery {
   after?: number;
 }
 
-/** Fetch one page (GET /v1/revocations with these query parameters) and return its JSON body. */
+/** The relative path of one page: `v1/revocations`, with `treeSize` and `after` when given. */
+export function revocationListingPath(q: RevocationListingQuery): string {
+  const params = [...(q.treeSize !== undefined ? [`treeSize=${q.treeSize}`] : []), ...(q.after !== undefined ? [`after=${q.after}`] : [])];
+  return params.length > 0 ? `v1/revocations?${params.join('&')}` : 'v1/revocations';
+}
+
+/** Fetch one page (GET revocationListingPath(query)) and return its JSON body. */
 export type RevocationPageFetcher = (query: RevocationListingQuery) => Promise<unknown>;
 
 /**

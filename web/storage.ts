@@ -8,7 +8,7 @@ import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
 import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
-import { collectRevocationListing, type RevocationListingQuery } from '../protocol/revocation-listing.js';
+import { collectRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -159,12 +159,9 @@ class PageUnavailable extends Error {
 }
 
 async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
-  const url = api('v1/revocations');
-  if (q.treeSize !== undefined) url.searchParams.set('treeSize', String(q.treeSize));
-  if (q.after !== undefined) url.searchParams.set('after', String(q.after));
   let res: Response;
   try {
-    res = await fetch(url, { cache: 'no-store' });
+    res = await fetch(api(revocationListingPath(q)), { cache: 'no-store' });
   } catch {
     throw new PageUnavailable('offline');
   }

@@ -14,7 +14,9 @@ import { bytesEqual } from '../../protocol/bytes.js';
 import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
-import { collectRevocationListing, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher } from '../../protocol/revocation-listing.js';
+import {
+  collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
+} from '../../protocol/revocation-listing.js';
 import { gatewayGet } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
@@ -39,13 +41,7 @@ export interface FetchedRevocationLog {
 
 /** GET /v1/revocations pages from a gateway, for protocol's collectRevocationListing. */
 export function revocationPages(gateway: string): RevocationPageFetcher {
-  return async (q: RevocationListingQuery) => {
-    const params = new URLSearchParams();
-    if (q.treeSize !== undefined) params.set('treeSize', String(q.treeSize));
-    if (q.after !== undefined) params.set('after', String(q.after));
-    const query = params.toString();
-    return (await gatewayGet(gateway, `v1/revocations${query ? `?${query}` : ''}`)).json();
-  };
+  return async (q: RevocationListingQuery) => (await gatewayGet(gateway, revocationListingPath(q))).json();
 }
 
 async function collect(gateway: string, from: RevocationListingQuery): Promise<RevocationListing> {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { toBase64 } from '../../protocol/bytes.js';
-import { collectRevocationListing, parseRevocationListing, type RevocationListingQuery } from '../../protocol/revocation-listing.js';
+import { collectRevocationListing, parseRevocationListing, revocationListingPath, type RevocationListingQuery } from '../../protocol/revocation-listing.js';
 import type { LoggedRevocation } from '../../protocol/revocation-log.js';
 import { codeOf, codeOfSync } from './fixtures.js';
 
@@ -93,6 +93,11 @@ describe('collectRevocationListing (every page of one checkpoint)', () => {
     ['a page answering a tree size not asked for', (q) => ({ ...page(s, q), treeSize: q.treeSize === undefined ? 40 : 39 })],
   ])('%s: MALFORMED', async (_, serve) => {
     expect(await codeOf(() => collectRevocationListing(async (q) => serve(q)))).toBe('MALFORMED');
+  });
+
+  it('the path of a page carries only the parameters given', () => {
+    expect([revocationListingPath({}), revocationListingPath({ after: 4 }), revocationListingPath({ treeSize: 40, after: 4 })])
+      .toEqual(['v1/revocations', 'v1/revocations?after=4', 'v1/revocations?treeSize=40&after=4']);
   });
 
   it('a first page of another tree size than asked for: MALFORMED', async () => {
