@@ -120,6 +120,8 @@ export class Device extends EventEmitter {
   private connecting: MqttClient | null = null;
   /** The connection attempt in flight (connect() or a reconnect), awaited by close(). */
   private opening: Promise<void> | null = null;
+  /** iat of the last connect token made: the next one is dated later. */
+  private lastTokenIat = -Infinity;
   private connected = false;
   private closing = false;
   private reconnectDelay: number;
@@ -191,7 +193,10 @@ export class Device extends EventEmitter {
    * client it made and rejects (DeviceClosed), so a device never connects after close() resolved.
    */
   private async openOnce(): Promise<void> {
-    const t = this.clock.now();
+    // The gateway takes a token only if dated later than the device's last accepted one (SPEC §4): a reconnect
+    // within the same second dates its token a second on (within the gateway's clock skew allowance).
+    const t = Math.max(this.clock.now(), this.lastTokenIat + 1);
+    this.lastTokenIat = t;
     const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
     if (this.closing) throw new DeviceClosed();
     const client = mqtt.connect(this.state.gateway.mqttUrl, {

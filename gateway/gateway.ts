@@ -9,7 +9,7 @@ import { formatVerifierKey } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
 import { verifyConnectToken } from '../protocol/connect-token.js';
-import { fail } from '../protocol/errors.js';
+import { fail, OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
@@ -34,6 +34,7 @@ import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
+import { ConnectTokenOrder } from './connect-token-order.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -70,7 +71,8 @@ export interface RunningGateway {
   storage: StorageRecovery;
   /**
    * The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code): a registered, usable
-   * device, and a connect token it signed for this client id and for this gateway (`aud` = config gatewayId).
+   * device, and a connect token it signed for this client id and for this gateway (`aud` = config gatewayId), dated
+   * later than its last accepted one (REPLAY otherwise). Refusals are counted in originproof_mqtt_connects_refused_total.
    */
   authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
@@ -188,19 +190,32 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   );
   pipelineRef = pipeline;
 
-  /** MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway. */
+  /**
+   * MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway,
+   * dated later than its last accepted one (connect-token-order.ts).
+   */
+  const tokenOrder = new ConnectTokenOrder(nowS(), config.clockSkewSeconds);
   const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
     const now = nowS();
     const device = registry.deviceById(deviceId);
     if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
     registry.assertDeviceUsableAt(device, now);
-    verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
+    const t = verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
+    tokenOrder.take(device.deviceId, t.iat);
+  };
+  const authenticateCounted = (deviceId: string, token: Uint8Array): void => {
+    try {
+      authenticateDevice(deviceId, token);
+    } catch (err) {
+      metrics.connectsRefused.inc({ code: err instanceof OriginProofError ? err.code : 'INTERNAL' });
+      throw err;
+    }
   };
 
   let connected = 0;
   broker = await createBroker(
     {
-      authenticate: authenticateDevice,
+      authenticate: authenticateCounted,
       onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
@@ -310,7 +325,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     registry,
     pipeline,
     storage,
-    authenticateDevice,
+    authenticateDevice: authenticateCounted,
     close,
   };
 }

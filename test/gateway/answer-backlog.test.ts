@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { createConnectToken, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/broker.js';
-import { nowS, useGatewayWithDevices } from './harness.js';
+import { freshToken, nowS, useGatewayWithDevices } from './harness.js';
 
 const fx = useGatewayWithDevices(1);
 
@@ -23,8 +23,7 @@ test('answers beyond the backlog cap of a connection that is not read are droppe
     },
   });
   (t.gw.broker.aedes.handle as unknown as (c: Duplex) => void)(conn);
-  const iat = nowS();
-  const token = await createConnectToken(dev.signer, { aud: 'originproof', iat, exp: iat + 300 });
+  const token = await freshToken(dev);
   conn.push(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: dev.id, username: dev.id, password: Buffer.from(token), keepalive: 600 }));
   conn.push(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: receiptsTopic(dev.id), qos: 1 }, { topic: rejectionsTopic(dev.id), qos: 1 }] }));
   const client = () => (t.gw.broker.aedes as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients[dev.id];

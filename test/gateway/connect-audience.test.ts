@@ -10,8 +10,9 @@ import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../gateway/config.js
 import { CONNACK } from '../../gateway/mqtt/broker.js';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { ConnackRefused, DEFAULT_AUD, Device, onboardDevice, type Onboarded } from '../../device-sim/index.js';
-import { createConnectToken, OriginProofError } from '../../protocol/index.js';
+import { OriginProofError } from '../../protocol/index.js';
 import { startSimGateway, type SimGateway } from '../sim/helpers.js';
+import { freshToken } from './harness.js';
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
@@ -25,7 +26,7 @@ async function connackOf(gw: RunningGateway, id: string, token: Uint8Array): Pro
   }
 }
 
-const tokenFor = (o: Onboarded, aud: string) => createConnectToken(o.se, { aud, iat: nowS(), exp: nowS() + 300 });
+const tokenFor = (o: Onboarded, aud: string) => freshToken({ signer: o.se }, 300, aud);
 
 /** The error code behind the CONNACK, from the gateway's own check. */
 function authCode(gw: RunningGateway, id: string, token: Uint8Array): string | null {

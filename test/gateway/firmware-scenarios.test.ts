@@ -47,10 +47,14 @@ async function gatewayFor(dataDir?: string): Promise<{ gw: RunningGateway; dir: 
   return { gw, dir };
 }
 
+/** The last connect token's iat per device: the gateway takes a token only if dated later than the last (SPEC §4). */
+const lastIat = new Map<string, number>();
+
 async function connect(gw: RunningGateway, v: Scenario) {
   const signer = nobleSigner(ALG_EDDSA, fromHex(v.secretKey));
   const id = deviceIdToHex(openReading(fromHex(v.cbor)).claims.deviceId);
-  const t = Math.floor(clock() / 1000);
+  const t = Math.max(Math.floor(clock() / 1000), (lastIat.get(id) ?? -Infinity) + 1);
+  lastIat.set(id, t);
   const token = await createConnectToken(signer, { aud: 'originproof', iat: t, exp: t + 300 });
   const client = await mqtt.connectAsync(plainMqttUrl(gw), { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
   const answers: ({ receipt: Receipt } | { code: string })[] = [];

@@ -162,9 +162,20 @@ export interface ConnectedDevice {
 
 /** Connect a device with a fresh connect token and subscribe to its answers. */
 /** `url`: another of the gateway's listeners (default its plain MQTT); `ca`: PEM to check a TLS listener's certificate. */
+const lastTokenIat = new WeakMap<object, number>();
+
+/**
+ * A connect token the gateway takes: each must be dated later than the device's last accepted one (SPEC §4), so a
+ * device's next one is dated at least a second after its last (as device-sim does).
+ */
+export async function freshToken(d: Pick<Device, 'signer'>, lifetime = 300, aud = 'originproof'): Promise<Uint8Array> {
+  const iat = Math.max(nowS(), (lastTokenIat.get(d.signer) ?? -Infinity) + 1);
+  lastTokenIat.set(d.signer, iat);
+  return createConnectToken(d.signer, { aud, iat, exp: iat + lifetime });
+}
+
 export async function connectDevice(gw: RunningGateway, d: Device, opts: { token?: Uint8Array; clientId?: string; username?: string; url?: string; ca?: string } = {}): Promise<ConnectedDevice> {
-  const t = nowS();
-  const token = opts.token ?? (await createConnectToken(d.signer, { aud: 'originproof', iat: t, exp: t + 300 }));
+  const token = opts.token ?? (await freshToken(d));
   const client = await mqtt.connectAsync(opts.url ?? plainMqttUrl(gw), {
     ...(opts.ca ? { ca: opts.ca } : {}),
     clientId: opts.clientId ?? d.id,

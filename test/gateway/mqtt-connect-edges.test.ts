@@ -10,7 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { createConnectToken, decodeReceipt, decodeRejection, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
-import { connectDevice, gatewayWithDevices, nowS, reading, type Device, type TestGateway } from './harness.js';
+import { connectDevice, freshToken, gatewayWithDevices, nowS, reading, type Device, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -123,8 +123,7 @@ async function rawOpen(port: number): Promise<Raw> {
 }
 
 async function connectFrame(d: Device): Promise<Buffer> {
-  const t = nowS();
-  const token = await createConnectToken(d.signer, { aud: 'originproof', iat: t, exp: t + 300 });
+  const token = await freshToken(d); // each CONNECT its own token, dated later than the last
   // clean session off, as devices connect (SPEC): restoring the session adds a turn before the client registers
   return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: d.id, username: d.id, password: Buffer.from(token), keepalive: 60 });
 }
@@ -147,7 +146,7 @@ describe('one live connection per device id', () => {
 
   test('concurrent CONNECTs with one id: exactly one connection stays, and it gets its receipts and rejections', async () => {
     // an ordinary device connection first (clean session off, subscribed: the session keeps its subscriptions)
-    const tok = await createConnectToken(dev.signer, { aud: 'originproof', iat: nowS(), exp: nowS() + 300 });
+    const tok = await freshToken(dev);
     const a = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: dev.id, username: dev.id, password: Buffer.from(tok), clean: false, reconnectPeriod: 0, protocolVersion: 4 });
     a.on('error', () => undefined);
     await a.subscribeAsync([receiptsTopic(dev.id), rejectionsTopic(dev.id)], { qos: 1 });

@@ -1,8 +1,10 @@
 /** MQTT authentication and authorization: deny by default, CONNACK codes, topic spoofing, other devices' receipts. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
-import { createConnectToken, receiptsTopic, readingsTopic, rejectionsTopic } from '../../protocol/index.js';
-import { connectDevice, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { createConnectToken, decodeConnectToken, receiptsTopic, readingsTopic, rejectionsTopic } from '../../protocol/index.js';
+import { ALG_ES256 } from '../../protocol/index.js';
+import { p256 } from '@noble/curves/nist.js';
+import { connectDevice, freshToken, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
@@ -36,7 +38,8 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
   });
   afterAll(() => t.stop());
 
-  const token = (d: Device, iat = nowS(), exp = nowS() + 300, sub?: string) => createConnectToken(d.signer, { aud: 'originproof', iat, exp, ...(sub ? { sub } : {}) });
+  const token = (d: Device, iat?: number, exp?: number, sub?: string) =>
+    iat === undefined && exp === undefined && sub === undefined ? freshToken(d) : createConnectToken(d.signer, { aud: 'originproof', iat: iat ?? nowS(), exp: exp ?? nowS() + 300, ...(sub ? { sub } : {}) });
 
   test('a registered device with a fresh token connects', async () => {
     expect(await connackOf(t, a.id, a.id, await token(a))).toBe(0);
@@ -55,6 +58,36 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
   test("connecting with another device's id fails (its token cannot be made without its key)", async () => {
     expect(await connackOf(t, b.id, b.id, await token(a, nowS(), nowS() + 300, b.id))).toBe(CONNACK.BAD_CREDENTIALS);
     expect(await connackOf(t, b.id, b.id, await token(a))).toBe(CONNACK.BAD_CREDENTIALS);
+  });
+
+  const refused = async (code: string): Promise<number> => {
+    const text = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(new RegExp(`^originproof_mqtt_connects_refused_total\\{code="${code}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  };
+
+  test('REPLAY: a token is accepted once and only if dated later than the last accepted; the same token again, an older one or an ECDSA re-encoding is bad credentials (4)', async () => {
+    const replays = await refused('REPLAY');
+    const tok = await freshToken(a);
+    expect(await connackOf(t, a.id, a.id, tok)).toBe(0);
+    expect(await connackOf(t, a.id, a.id, tok)).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await refused('REPLAY')).toBe(replays + 1);
+    const iat = decodeConnectToken(tok).claims.iat;
+    const older = await createConnectToken(a.signer, { aud: 'originproof', iat: iat - 1, exp: iat + 299 }); // never used, but dated earlier
+    expect(await connackOf(t, a.id, a.id, older)).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await refused('REPLAY')).toBe(replays + 2);
+    expect(await connackOf(t, a.id, a.id, await freshToken(a))).toBe(0); // a fresh one is fine
+    // ES256: s -> n - s makes other token bytes that verify; they are the same token
+    const es = await t.pki.device(agency, { alg: ALG_ES256 });
+    await register(t.gw, agency, [es]);
+    const esTok = await freshToken(es);
+    const twin = esTok.slice();
+    const n = p256.Point.CURVE().n;
+    const s = BigInt('0x' + Buffer.from(twin.subarray(twin.length - 32)).toString('hex'));
+    twin.set(Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'), twin.length - 32);
+    expect(await connackOf(t, es.id, es.id, esTok)).toBe(0);
+    expect(await connackOf(t, es.id, es.id, twin)).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await refused('REPLAY')).toBe(replays + 3);
+    expect(connackCodeFor(new OriginProofError('REPLAY', 'used'))).toBe(CONNACK.BAD_CREDENTIALS);
   });
 
   test('MQTT 5 is refused: unacceptable protocol version (1); devices speak 3.1.1 (SPEC §4)', async () => {
@@ -88,6 +121,36 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
     expect(code('BAD_SIGNATURE')).toBe(4);
     expect(code('MALFORMED')).toBe(4);
     expect(code('UNAVAILABLE')).toBe(3);
+  });
+});
+
+describe('connect tokens across a gateway restart (connect-token-order.ts)', () => {
+  test('a token used before the restart and dated more than the skew before it is REPLAY after it; a fresh one connects', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { clockSkewSeconds: 1 });
+    try {
+      const agency = await pki.agency('psb.example');
+      const d = await pki.device(agency);
+      await register(t.gw, agency, [d]);
+      const iat = nowS();
+      const tok = await createConnectToken(d.signer, { aud: 'originproof', iat, exp: iat + 300 });
+      expect(await connackOf(t, d.id, d.id, tok)).toBe(0);
+      // restarted more than the skew (1 s) after the token's iat: the token is still within its lifetime
+      await t.restart(async () => {
+        while (nowS() < iat + 2) await new Promise((r) => setTimeout(r, 100));
+      });
+      let code = 'NO_ERROR';
+      try {
+        t.gw.authenticateDevice(d.id, tok);
+      } catch (err) {
+        code = err instanceof OriginProofError ? err.code : String(err);
+      }
+      expect(code).toBe('REPLAY');
+      expect(await connackOf(t, d.id, d.id, tok)).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connackOf(t, d.id, d.id, await freshToken(d))).toBe(0);
+    } finally {
+      await t.stop();
+    }
   });
 });
 
@@ -145,9 +208,8 @@ describe('MQTT authorization: own topics only', () => {
     const junk = Array.from({ length: 50 }, (_, i) => `junk/${i}`);
     const own = [receiptsTopic(a.id), rejectionsTopic(a.id)];
     for (let round = 0; round < 2; round++) {
-      const iat = nowS();
       const c = await mqtt.connectAsync(plainMqttUrl(t.gw), {
-        clientId: a.id, username: a.id, password: Buffer.from(await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 })),
+        clientId: a.id, username: a.id, password: Buffer.from(await freshToken(a)),
         clean: false, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
       });
       let granted: number[] = [];
@@ -164,8 +226,7 @@ describe('MQTT authorization: own topics only', () => {
 
   test('a CONNECT carrying a will is not authorized (5): the broker would publish it after the device has gone', async () => {
     const before = t.gw.ledger.size();
-    const iat = nowS();
-    const tok = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
+    const tok = await freshToken(a);
     let code = 0;
     try {
       const c = await mqtt.connectAsync(plainMqttUrl(t.gw), {
@@ -190,8 +251,7 @@ describe('MQTT answers', () => {
     const [a, b] = devices as [Device, Device];
     try {
       const watcher = await connectDevice(t.gw, b); // another device, subscribed to its own answers
-      const iat = nowS();
-      const token = await createConnectToken(a.signer, { aud: 'originproof', iat, exp: iat + 300 });
+      const token = await freshToken(a);
       const bare = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: a.id, username: a.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
       const seen: string[] = [];
       bare.on('message', (topic) => seen.push(topic));

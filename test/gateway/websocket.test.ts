@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
 import { createConnectToken, decodeReceipt, readingsTopic, receiptsTopic } from '../../protocol/index.js';
-import { nowS, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { freshToken, nowS, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 describe('MQTT over WebSocket', () => {
   let t: TestGateway;
@@ -24,7 +24,7 @@ describe('MQTT over WebSocket', () => {
 
   test('a device publishes over ws:// and gets its receipt', async () => {
     expect(t.gw.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
-    const token = await createConnectToken(dev.signer, { aud: 'originproof', iat: nowS(), exp: nowS() + 300 });
+    const token = await freshToken(dev);
     const client = await mqtt.connectAsync(t.gw.wsUrl!, { clientId: dev.id, username: dev.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
     await client.subscribeAsync(receiptsTopic(dev.id), { qos: 1 });
     const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
