@@ -17,7 +17,7 @@ import type { DeviceKind } from './state.js';
 
 export const ATTACKS = [
   'tampered', 'replay', 'wrong-key', 'unregistered', 'revoked', 'expired', 'clock-skew', 'oversized', 'malformed', 'biometric-raw',
-  'topic-mismatch', 'impersonate',
+  'topic-mismatch', 'impersonate', 'token-replay',
 ] as const;
 export type AttackName = (typeof ATTACKS)[number];
 
@@ -35,6 +35,7 @@ export const EXPECTED: Readonly<Record<AttackName, string>> = {
   'biometric-raw': 'BIOMETRIC_RAW_DATA',
   'topic-mismatch': 'TOPIC_MISMATCH',
   impersonate: 'CONNACK_BAD_CREDENTIALS',
+  'token-replay': 'CONNACK_BAD_CREDENTIALS',
 };
 
 export const ATTACK_HELP: Readonly<Record<AttackName, string>> = {
@@ -50,6 +51,7 @@ export const ATTACK_HELP: Readonly<Record<AttackName, string>> = {
   'biometric-raw': 'a biometric event carrying a fingerprint template (ISO 19794-2 FMR)',
   'topic-mismatch': "publishing on another device's readings topic",
   impersonate: "connecting with another device's id (token signed with the wrong key)",
+  'token-replay': "connecting with a device's connect token seen on the wire after the device used it",
 };
 
 export interface AttackResult {
@@ -266,18 +268,36 @@ const ATTACK_FNS: Record<AttackName, (ctx: AttackContext) => Promise<{ got: stri
     const attacker = createSecureElement(-8);
     const t = nowS();
     const token = await createConnectToken(attacker, { sub: victim.id, aud: ctx.gateway.aud, iat: t, exp: t + 300 });
-    try {
-      await mqtt.connectAsync(ctx.gateway.mqttUrl, {
-        clientId: victim.id, username: victim.id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
-        ...(ctx.gateway.tlsCa ? { ca: ctx.gateway.tlsCa } : {}),
-      }).then((c) => c.endAsync(true));
-      return { got: null, detail: 'connected as another device!' };
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      return { got: typeof code === 'number' ? new ConnackRefused(code).code : String((err as Error).message), detail: `client id ${victim.id.slice(0, 10)}.., token signed by another key` };
-    }
+    const got = await connackRefusal(ctx, victim.id, token);
+    return { got, detail: got === null ? 'connected as another device!' : `client id ${victim.id.slice(0, 10)}.., token signed by another key` };
+  },
+
+  async 'token-replay'(ctx) {
+    // The device connects with a token an eavesdropper sees (plain MQTT); the eavesdropper then connects with it.
+    const victim = await newDevice(ctx);
+    const t = nowS();
+    const token = await createConnectToken(victim.se, { aud: ctx.gateway.aud, iat: t, exp: t + 300 });
+    const first = await connackRefusal(ctx, victim.id, token);
+    if (first !== null) return { got: null, detail: `the device's own connection was refused (${first})` };
+    const got = await connackRefusal(ctx, victim.id, token);
+    return { got, detail: got === null ? "connected with the device's used token!" : `client id ${victim.id.slice(0, 10)}.., the token the device connected with moments before` };
   },
 };
+
+/** Connect with client id = username = `id` and `token` as the password; the CONNACK refusal's code, or null. */
+async function connackRefusal(ctx: AttackContext, id: string, token: Uint8Array): Promise<string | null> {
+  try {
+    const c = await mqtt.connectAsync(ctx.gateway.mqttUrl, {
+      clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4,
+      ...(ctx.gateway.tlsCa ? { ca: ctx.gateway.tlsCa } : {}),
+    });
+    await c.endAsync(true);
+    return null;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'number' ? new ConnackRefused(code).code : String((err as Error).message);
+  }
+}
 
 export async function runAttack(name: AttackName, ctx: AttackContext): Promise<AttackResult> {
   const expected = EXPECTED[name];

@@ -120,8 +120,6 @@ export class Device extends EventEmitter {
   private connecting: MqttClient | null = null;
   /** The connection attempt in flight (connect() or a reconnect), awaited by close(). */
   private opening: Promise<void> | null = null;
-  /** iat of the last connect token made: the next one is dated later. */
-  private lastTokenIat = -Infinity;
   private connected = false;
   private closing = false;
   private reconnectDelay: number;
@@ -130,6 +128,7 @@ export class Device extends EventEmitter {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly firmware: Uint8Array;
   private readonly deviceIdBytes: Uint8Array;
+  private readonly persistState: () => void;
   private readonly opts: Required<Pick<DeviceOptions, 'resendTimeoutMs' | 'maxResendMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'tokenLifetimeSeconds'>>;
 
   constructor(o: DeviceOptions) {
@@ -148,6 +147,7 @@ export class Device extends EventEmitter {
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
     this.reconnectDelay = this.opts.reconnectMinMs;
     const path = o.statePath;
+    this.persistState = () => (path ? writeState(path, this.state) : undefined);
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
     this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
@@ -194,9 +194,15 @@ export class Device extends EventEmitter {
    */
   private async openOnce(): Promise<void> {
     // The gateway takes a token only if dated later than the device's last accepted one (SPEC §4): a reconnect
-    // within the same second dates its token a second on (within the gateway's clock skew allowance).
-    const t = Math.max(this.clock.now(), this.lastTokenIat + 1);
-    this.lastTokenIat = t;
+    // within the same second, before or after a restart, dates its token a second on (within the clock skew).
+    const t = Math.max(this.clock.now(), (this.state.lastTokenIat ?? -Infinity) + 1);
+    this.state.lastTokenIat = t;
+    try {
+      this.persistState();
+    } catch {
+      // Not kept: after a restart within this second the gateway may refuse the next token (REPLAY, CONNACK 4) and
+      // a reconnect dates one later. Refusing to connect would gain nothing: the gateway enforces the order.
+    }
     const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
     if (this.closing) throw new DeviceClosed();
     const client = mqtt.connect(this.state.gateway.mqttUrl, {

@@ -26,6 +26,11 @@ export interface DeviceStateFile {
   seqReserved: number;
   /** How many numbers one persist reserves (SPEC §5 "reserve blocks"). */
   seqBlock: number;
+  /**
+   * iat of the last connect token made (SPEC §4: the gateway takes a device's token only if dated later than the
+   * last it accepted), kept so a device restarted within the same second dates its next token later still.
+   */
+  lastTokenIat?: number;
 }
 
 export type DeviceKind = 'fingerprint-reader' | 'temperature-sensor' | 'air-quality-sensor' | 'water-meter';

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Device, loadSecureElement, onboardDevice, readState, SequenceCounter, writeState } from '../../device-sim/index.js';
+import { Device, DeviceClock, loadSecureElement, onboardDevice, readState, SequenceCounter, writeState } from '../../device-sim/index.js';
 import { startSimGateway, type SimGateway } from './helpers.js';
 
 /** Make every write of the state at `path` fail (EISDIR) until the returned function is called. */
@@ -81,5 +81,22 @@ describe('sequence reservations that fail to persist', () => {
     expect(again.stats.rejected).toEqual({}); // no REPLAY
     expect(seq).toBeGreaterThan(Math.max(...used));
     await again.close();
+  });
+  test("the last connect token's iat is kept in the state: a device restarted at once dates its next token later (else REPLAY, CONNACK 4)", async () => {
+    const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter', dir });
+    const path = o.statePath!;
+    const se = () => loadSecureElement(join(dir, o.state.keyFile));
+    // a clock fixed at one second: every restart happens "within the same second"
+    const fixed = Date.now();
+    const clock = new DeviceClock(0, () => fixed);
+    const first = new Device({ state: readState(path), statePath: path, se: se(), clock });
+    await first.connect();
+    await first.close();
+    const kept = readState(path).lastTokenIat!;
+    expect(kept).toBe(clock.now());
+    const again = new Device({ state: readState(path), statePath: path, se: se(), clock });
+    await again.connect(); // its token is dated kept + 1
+    await again.close();
+    expect(readState(path).lastTokenIat).toBe(kept + 1);
   });
 });
