@@ -154,24 +154,33 @@ export class LedgerQueries {
    * is kept and only entries logged since are read again (GET /v1/revocations and POST /v1/verify ask per request).
    */
   async revocationLog(treeSize = this.committedSize): Promise<LoggedRevocation[]> {
-    const known = this.#revocations;
-    if (treeSize <= known.size) return known.list.slice(0, countBelow(known.list, treeSize));
-    const list = [...known.list, ...(await this.#readRevocations(known.size, treeSize))];
-    if (treeSize <= this.committedSize && treeSize > this.#revocations.size) this.#revocations = { size: treeSize, list };
-    return list.slice();
+    const { list, count } = await this.#revocationsBelow(treeSize);
+    return list.slice(0, count);
   }
 
   /**
    * One page of the revocation list below `treeSize`: the entries after index `after` (all when undefined), at most
    * `limit` (all when undefined), how many the whole list holds, and the index to pass as `after` for the rest
-   * (undefined: the list was read to its end).
+   * (undefined: the list was read to its end). Copies only the page out of the kept list.
    */
   async revocationPage(treeSize: number, q: { after?: number; limit?: number } = {}): Promise<RevocationPage> {
-    const list = await this.revocationLog(treeSize);
-    const start = q.after === undefined ? 0 : countBelow(list, q.after + 1);
-    const end = q.limit === undefined ? list.length : Math.min(list.length, start + q.limit);
+    const { list, count } = await this.#revocationsBelow(treeSize);
+    const start = q.after === undefined ? 0 : Math.min(count, countBelow(list, q.after + 1));
+    const end = q.limit === undefined ? count : Math.min(count, start + q.limit);
     const revocations = list.slice(start, end);
-    return { count: list.length, revocations, ...(end < list.length ? { next: revocations[revocations.length - 1]!.index } : {}) };
+    return { count, revocations, ...(end < count ? { next: revocations[revocations.length - 1]!.index } : {}) };
+  }
+
+  /**
+   * The kept list (not a copy: callers only read it) and how many of its first entries lie below `treeSize`. Entries
+   * logged since the list was kept are read and, at a committed size, kept too: each new size is read once.
+   */
+  async #revocationsBelow(treeSize: number): Promise<{ list: readonly LoggedRevocation[]; count: number }> {
+    const known = this.#revocations;
+    if (treeSize <= known.size) return { list: known.list, count: countBelow(known.list, treeSize) };
+    const list = [...known.list, ...(await this.#readRevocations(known.size, treeSize))];
+    if (treeSize <= this.committedSize && treeSize > this.#revocations.size) this.#revocations = { size: treeSize, list };
+    return { list, count: list.length };
   }
 
   #revocations: { size: number; list: LoggedRevocation[] } = { size: 0, list: [] };

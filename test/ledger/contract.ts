@@ -279,6 +279,13 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       expect(await ledger2.revocationPage(8, { after: 5, limit: 3 })).toEqual({ count: 4, revocations: grown.slice(3) });
       expect(await ledger2.revocationPage(8, { after: 2 })).toEqual({ count: 4, revocations: grown.slice(1) });
       expect(await ledger2.revocationPage(6, { after: 4, limit: 1 })).toEqual({ count: 3, revocations: [log[2]] });
+      // below a smaller tree size than the list kept: only its entries, and nothing after its end
+      expect(await ledger2.revocationPage(6, { limit: 2 })).toEqual({ count: 3, revocations: log.slice(0, 2), next: 3 });
+      expect(await ledger2.revocationPage(4, { after: 5 })).toEqual({ count: 2, revocations: [] });
+      // what callers get are copies: changing one changes no later answer
+      (await ledger2.revocationLog()).pop();
+      (await ledger2.revocationPage(8)).revocations.pop();
+      expect(await ledger2.revocationLog()).toEqual(grown);
       const listing = await ledger2.revocationListing({ treeSize: 6, after: 1, limit: 1 });
       expect(listing).toMatchObject({ treeSize: 6, checkpoint: await ledger2.checkpoint(6), count: 3, revocations: [log[1]], next: 3 });
       expect(await ledger2.revocationListing({ treeSize: 5 })).toBeUndefined(); // no block ended at 5
