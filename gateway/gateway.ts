@@ -8,8 +8,6 @@ import { join } from 'node:path';
 import { formatVerifierKey } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
-import { verifyConnectToken } from '../protocol/connect-token.js';
-import { fail, OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
@@ -34,7 +32,7 @@ import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
-import { ConnectTokenOrder } from './connect-token-order.js';
+import { deviceAuthenticator } from './mqtt/device-auth.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -190,32 +188,14 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   );
   pipelineRef = pipeline;
 
-  /**
-   * MQTT authentication: a registered, usable device and a connect token it signed for this client id and gateway,
-   * dated later than its last accepted one (connect-token-order.ts).
-   */
-  const tokenOrder = new ConnectTokenOrder(nowS(), config.clockSkewSeconds);
-  const authenticateDevice = (deviceId: string, token: Uint8Array): void => {
-    const now = nowS();
-    const device = registry.deviceById(deviceId);
-    if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
-    registry.assertDeviceUsableAt(device, now);
-    const t = verifyConnectToken(token, device.cert, deviceId, now, { audience: config.gatewayId, skewSeconds: config.clockSkewSeconds, verifier });
-    tokenOrder.take(device.deviceId, t.iat);
-  };
-  const authenticateCounted = (deviceId: string, token: Uint8Array): void => {
-    try {
-      authenticateDevice(deviceId, token);
-    } catch (err) {
-      metrics.connectsRefused.inc({ code: err instanceof OriginProofError ? err.code : 'INTERNAL' });
-      throw err;
-    }
-  };
+  const authenticateDevice = deviceAuthenticator({
+    registry, verifier, gatewayId: config.gatewayId, skewSeconds: config.clockSkewSeconds, nowS, refused: metrics.connectsRefused,
+  });
 
   let connected = 0;
   broker = await createBroker(
     {
-      authenticate: authenticateCounted,
+      authenticate: authenticateDevice,
       onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
@@ -325,7 +305,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     registry,
     pipeline,
     storage,
-    authenticateDevice: authenticateCounted,
+    authenticateDevice,
     close,
   };
 }

@@ -1,6 +1,6 @@
 /** gateway/connect-token-order.ts: a device's connect tokens are taken in order of their iat, each at most once. */
 import { describe, expect, test } from 'vitest';
-import { ConnectTokenOrder } from '../../gateway/connect-token-order.js';
+import { ConnectTokenOrder } from '../../gateway/mqtt/connect-token-order.js';
 import { OriginProofError } from '../../protocol/errors.js';
 
 const codeOf = (fn: () => void): string => {

@@ -15,7 +15,7 @@
  * Kept in memory: after a restart the floor is the start time minus the skew for every device, so a token dated
  * before that is refused, and one dated within the skew before the restart can be used once more at most.
  */
-import { fail } from '../protocol/errors.js';
+import { fail } from '../../protocol/errors.js';
 
 export class ConnectTokenOrder {
   /** device id -> iat of the last token accepted from it */
