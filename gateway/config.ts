@@ -49,6 +49,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttConnectTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
     /** Most MQTT connections not yet authenticated at once; over it the oldest of them is dropped. */
     mqttMaxPendingConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    /** Most device connections at once; a CONNECT above it gets CONNACK 3 (server unavailable). */
+    mqttMaxConnections: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
     /** Longest a reading's PUBACK waits for the device's next answer, to leave in the same write (0: no wait). */
     mqttAckHoldMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
     /** Writes per minute per client IP on the registry API. */
@@ -91,6 +93,10 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   ed25519Library: 'auto',
   mqttConnectTimeoutMs: 10_000,
   mqttMaxPendingConnections: 1000,
+  // What npm start's 256 MB old space holds with every device publishing at once (`node dist/bench/e2e.js --devices N
+  // --readings 4`): 10,000 and 11,000 ran at 7,480 and 6,000 readings/s; 12,000 went into back-to-back mark-compacts
+  // (1,759/s) and 15,000 ran out of heap. Raise it with the heap (README "Capacity").
+  mqttMaxConnections: 11_000,
   // About two block intervals: a receipt follows its reading by one block interval plus the block write.
   mqttAckHoldMs: 100,
   writeRateLimit: 600,
@@ -118,6 +124,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
   ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: 'mqttConnectTimeoutMs',
   ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',
+  ORIGINPROOF_MQTT_MAX_CONNECTIONS: 'mqttMaxConnections',
   ORIGINPROOF_MQTT_ACK_HOLD_MS: 'mqttAckHoldMs',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
 };

@@ -205,8 +205,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
+      onRefused: (code) => metrics.connectsRefused.inc({ code }),
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, ackHoldMs: config.mqttAckHoldMs },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs },
   );
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;

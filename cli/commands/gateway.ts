@@ -26,6 +26,7 @@ export function registerGateway(program: Command): void {
     .option('--block-max-entries <n>', `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
     .option('--block-max-ms <ms>', `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
     .option('--verify-workers <n>', `signature worker threads (default ${DEFAULT_CONFIG.verifyWorkers})`)
+    .option('--mqtt-max-connections <n>', `most device connections at once; more get CONNACK 3 (default ${DEFAULT_CONFIG.mqttMaxConnections})`)
     .option('--ed25519-library <lib>', `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
     .option('--log-level <level>', `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
     .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
@@ -47,6 +48,7 @@ export function registerGateway(program: Command): void {
         blockMaxEntries: o.blockMaxEntries,
         blockMaxMs: o.blockMaxMs,
         verifyWorkers: o.verifyWorkers,
+        mqttMaxConnections: o.mqttMaxConnections,
         ed25519Library: o.ed25519Library,
         logLevel: o.logLevel,
       };

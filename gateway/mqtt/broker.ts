@@ -14,7 +14,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import { OriginProofError } from '../../protocol/errors.js';
+import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { AckHold } from './ack-hold.js';
@@ -48,6 +48,8 @@ export interface BrokerPolicy {
    * Default: never full.
    */
   full?(): boolean;
+  /** A CONNECT the broker refused before `authenticate` was asked (UNAVAILABLE: at `maxConnections`), for metrics. */
+  onRefused?(code: ErrorCode): void;
 }
 
 export function connackCodeFor(err: unknown): number {
@@ -163,6 +165,11 @@ export interface BrokerOptions {
   connectTimeoutMs: number;
   /** Most connections unauthenticated at once; over it the oldest of them is dropped. */
   maxPendingConnections: number;
+  /**
+   * Most device connections at once (authenticated, or being authenticated): a CONNECT above it is refused with
+   * CONNACK 3 (server unavailable) before its token is checked, unless it takes over its device's own connection.
+   */
+  maxConnections: number;
   /** Longest a reading's PUBACK waits for the device's next answer to leave with it (ack-hold.ts); 0: no wait. */
   ackHoldMs: number;
 }
@@ -208,13 +215,26 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     done(null, true);
   };
 
+  // Each device connection holds ~6 kB of heap and more while its readings are in flight: past the cap the gateway
+  // refuses connections instead of running out of heap (README "Capacity"). A device that reconnects while the
+  // broker still holds its old connection replaces it, so it is let through.
+  const brokerState = aedes as unknown as { connectedClients: number; clients: Record<string, unknown> };
+  let authenticating = 0;
+  const atCapacity = (id: string) => brokerState.connectedClients + authenticating >= opts.maxConnections && !Object.hasOwn(brokerState.clients, id);
+
   aedes.authenticate = (client, username, password, done) => {
     const id = client.id;
     if (withWill.has(client)) return done(connackError(CONNACK.NOT_AUTHORIZED, 'a device sets no will message (SPEC §4)'), false);
     if (username !== id) return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
     if (!password || password.length === 0) return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
+    if (atCapacity(id)) {
+      policy.onRefused?.('UNAVAILABLE');
+      return done(connackError(CONNACK.SERVER_UNAVAILABLE, `the gateway holds its most device connections (${opts.maxConnections}): connect again later`), false);
+    }
+    authenticating++;
     Promise.resolve()
       .then(() => policy.authenticate(id, new Uint8Array(password.buffer, password.byteOffset, password.byteLength)))
+      .finally(() => authenticating--)
       .then(
         () => {
           deviceOf.set(client, id);
