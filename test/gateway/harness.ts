@@ -221,6 +221,12 @@ export async function connectDevice(gw: RunningGateway, d: Device, opts: { token
   };
 }
 
+/** originproof_mqtt_connects_refused_total for `code` (CONNECTs refused with that error code), from /metrics. */
+export async function connectsRefused(gw: RunningGateway, code: string): Promise<number> {
+  const text = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  return Number(new RegExp(`^originproof_mqtt_connects_refused_total\\{code="${code}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+}
+
 export function reading(d: Device, seq: number, over: Partial<ReadingClaims> = {}): Promise<Uint8Array> {
   const claims: ReadingClaims = {
     deviceId: deviceIdFromKey(pubOf(d.signer)),

@@ -4,7 +4,7 @@
  * own connection is let through, and a slot freed by a disconnect is taken again.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectDevice, gatewayWithDevices, reading, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
+import { connectDevice, connectsRefused, gatewayWithDevices, reading, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
 import { CONNACK } from '../../gateway/mqtt/broker.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -19,10 +19,7 @@ async function connackOf(t: TestGateway, d: Device): Promise<number> {
   }
 }
 
-async function refusedUnavailable(t: TestGateway): Promise<number> {
-  const text = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
-  return Number(/^originproof_mqtt_connects_refused_total\{code="UNAVAILABLE"\} (\d+)/m.exec(text)?.[1] ?? 0);
-}
+const refusedUnavailable = (t: TestGateway) => connectsRefused(t.gw, 'UNAVAILABLE');
 
 describe('most device connections at once (mqttMaxConnections)', () => {
   let t: TestGateway;

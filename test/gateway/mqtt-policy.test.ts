@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import { createConnectToken, decodeConnectToken, receiptsTopic, readingsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { ALG_ES256 } from '../../protocol/index.js';
 import { p256 } from '@noble/curves/nist.js';
-import { connectDevice, freshToken, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connectDevice, connectsRefused, freshToken, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
@@ -60,10 +60,7 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
     expect(await connackOf(t, b.id, b.id, await token(a))).toBe(CONNACK.BAD_CREDENTIALS);
   });
 
-  const refused = async (code: string): Promise<number> => {
-    const text = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
-    return Number(new RegExp(`^originproof_mqtt_connects_refused_total\\{code="${code}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-  };
+  const refused = (code: string) => connectsRefused(t.gw, code);
 
   test('REPLAY: a token is accepted once and only if dated later than the last accepted; the same token again, an older one or an ECDSA re-encoding is bad credentials (4)', async () => {
     const replays = await refused('REPLAY');
