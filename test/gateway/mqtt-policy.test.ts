@@ -267,6 +267,12 @@ describe('MQTT answers', () => {
       const ans = await c.next();
       expect(ans.kind === 'receipt' && ans.receipt.seq).toBe(1);
       expect(t.gw.ledger.size()).toBe(before + 1);
+      // answers go straight to the connection: the granted subscriptions are in the session, not in aedes' router
+      const matcher = (t.gw.broker.aedes as unknown as { mq: { _matcher: { match(topic: string): unknown[] } } }).mq._matcher;
+      const session = (t.gw.broker.aedes as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients[a.id]!;
+      expect(Object.keys(session.subscriptions).sort()).toEqual([receiptsTopic(a.id), rejectionsTopic(a.id)].sort());
+      expect(matcher.match(receiptsTopic(a.id))).toEqual([]);
+      expect(matcher.match(rejectionsTopic(b.id))).toEqual([]);
       await c.end();
       await watcher.end();
     } finally {
