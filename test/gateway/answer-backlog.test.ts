@@ -5,9 +5,9 @@
 import { expect, test } from 'vitest';
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
-import { createConnectToken, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
+import { readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/broker.js';
-import { freshToken, nowS, useGatewayWithDevices } from './harness.js';
+import { freshToken, useGatewayWithDevices } from './harness.js';
 
 const fx = useGatewayWithDevices(1);
 

@@ -14,8 +14,6 @@ import { OriginProofError } from '../../protocol/index.js';
 import { startSimGateway, type SimGateway } from '../sim/helpers.js';
 import { freshToken } from './harness.js';
 
-const nowS = () => Math.floor(Date.now() / 1000);
-
 async function connackOf(gw: RunningGateway, id: string, token: Uint8Array): Promise<number> {
   try {
     const c = await mqtt.connectAsync(plainMqttUrl(gw), { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4 });

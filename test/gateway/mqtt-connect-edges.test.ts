@@ -8,9 +8,9 @@ import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { createConnectToken, decodeReceipt, decodeRejection, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
+import { decodeReceipt, decodeRejection, readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
-import { connectDevice, freshToken, gatewayWithDevices, nowS, reading, type Device, type TestGateway } from './harness.js';
+import { connectDevice, freshToken, gatewayWithDevices, reading, type Device, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

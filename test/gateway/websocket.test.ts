@@ -1,8 +1,8 @@
 /** MQTT over WebSocket: off by default; when a port is given, a device connects and gets receipts the same way. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
-import { createConnectToken, decodeReceipt, readingsTopic, receiptsTopic } from '../../protocol/index.js';
-import { freshToken, nowS, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { decodeReceipt, readingsTopic, receiptsTopic } from '../../protocol/index.js';
+import { freshToken, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 describe('MQTT over WebSocket', () => {
   let t: TestGateway;
