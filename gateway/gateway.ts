@@ -70,7 +70,8 @@ export interface RunningGateway {
   /**
    * The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code): a registered, usable
    * device, and a connect token it signed for this client id and for this gateway (`aud` = config gatewayId), dated
-   * later than its last accepted one (REPLAY otherwise). Refusals are counted in originproof_mqtt_connects_refused_total.
+   * later than its last accepted one (REPLAY otherwise). Refusals over MQTT are counted in
+   * originproof_mqtt_connects_refused_total.
    */
   authenticateDevice(deviceId: string, token: Uint8Array): void;
   close(): Promise<void>;
@@ -189,7 +190,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   pipelineRef = pipeline;
 
   const authenticateDevice = deviceAuthenticator({
-    registry, verifier, gatewayId: config.gatewayId, skewSeconds: config.clockSkewSeconds, nowS, refused: metrics.connectsRefused,
+    registry, verifier, gatewayId: config.gatewayId, skewSeconds: config.clockSkewSeconds, nowS,
   });
 
   let connected = 0;

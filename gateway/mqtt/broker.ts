@@ -48,8 +48,11 @@ export interface BrokerPolicy {
    * Default: never full.
    */
   full?(): boolean;
-  /** A CONNECT the broker refused before `authenticate` was asked (UNAVAILABLE: at `maxConnections`), for metrics. */
-  onRefused?(code: ErrorCode): void;
+  /**
+   * A CONNECT refused, with the code behind it: `authenticate`'s error, or UNAVAILABLE at `maxConnections` (for
+   * metrics; INTERNAL for an error that is not an OriginProofError).
+   */
+  onRefused?(code: ErrorCode | 'INTERNAL'): void;
 }
 
 export function connackCodeFor(err: unknown): number {
@@ -245,7 +248,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
           gate.authenticated(conn);
           done(null, true);
         },
-        (err: unknown) => done(connackError(connackCodeFor(err), (err as Error).message), false),
+        (err: unknown) => {
+          policy.onRefused?.(err instanceof OriginProofError ? err.code : 'INTERNAL');
+          done(connackError(connackCodeFor(err), (err as Error).message), false);
+        },
       );
   };
 

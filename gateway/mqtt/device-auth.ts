@@ -2,12 +2,11 @@
  * The check behind MQTT CONNECT (broker.ts `authenticate`): a registered device usable now, and a connect token it
  * signed for this client id and this gateway (`aud` = the gateway id), dated later than the last one accepted from
  * it (connect-token-order.ts). Throws the OriginProofError whose code decides the CONNACK (broker.ts
- * `connackCodeFor`); every refusal is counted by its code.
+ * `connackCodeFor`).
  */
-import type { Counter } from 'prom-client';
 import type { SignatureVerifier } from '../../protocol/algorithms.js';
 import { verifyConnectToken } from '../../protocol/connect-token.js';
-import { fail, OriginProofError } from '../../protocol/errors.js';
+import { fail } from '../../protocol/errors.js';
 import type { Registry } from '../registry.js';
 import { ConnectTokenOrder } from './connect-token-order.js';
 
@@ -18,28 +17,18 @@ export interface DeviceAuthOptions {
   gatewayId: string;
   skewSeconds: number;
   nowS: () => number;
-  /** originproof_mqtt_connects_refused_total */
-  refused: Counter<'code'>;
 }
 
 export type DeviceAuthenticator = (deviceId: string, token: Uint8Array) => void;
 
 export function deviceAuthenticator(o: DeviceAuthOptions): DeviceAuthenticator {
   const order = new ConnectTokenOrder(o.nowS(), o.skewSeconds);
-  const check = (deviceId: string, token: Uint8Array): void => {
+  return (deviceId, token) => {
     const now = o.nowS();
     const device = o.registry.deviceById(deviceId);
     if (!device) fail('UNKNOWN_DEVICE', `device ${deviceId} is not registered`);
     o.registry.assertDeviceUsableAt(device, now);
     const t = verifyConnectToken(token, device.cert, deviceId, now, { audience: o.gatewayId, skewSeconds: o.skewSeconds, verifier: o.verifier });
     order.take(device.deviceId, t.iat); // only now: a token whose signature failed must not move the device's order
-  };
-  return (deviceId, token) => {
-    try {
-      check(deviceId, token);
-    } catch (err) {
-      o.refused.inc({ code: err instanceof OriginProofError ? err.code : 'INTERNAL' });
-      throw err;
-    }
   };
 }
