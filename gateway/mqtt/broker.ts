@@ -9,23 +9,22 @@
  * Listeners (listeners.ts): plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is
  * optional, and every connection, whatever its transport, takes the same path (`accept`) with the same bounds.
  */
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import mqttPacket from 'mqtt-packet';
+import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
-import { parseTopic, readingsTopic, rejectionsTopic } from '../../protocol/topics.js';
+import { parseTopic, readingsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { AckHold } from './ack-hold.js';
+import { CONNACK, connackCodeFor, connackError } from './connack.js';
+import { capFrameSize } from './frame-cap.js';
+import { DeviceConnections, keepAnswersOutOfRouter, type AnswerClient } from './device-connections.js';
 import { ReadGate } from './read-gate.js';
 import type { TlsMaterial } from './tls-material.js';
 import { Listeners, type ListenOptions, type ListeningPorts } from './listeners.js';
 
 export type { ListenOptions, ListeningPorts };
-
-/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
-export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
 
 export interface BrokerPolicy {
   /** Throws OriginProofError when the device may not connect. */
@@ -55,74 +54,6 @@ export interface BrokerPolicy {
   onRefused?(code: ErrorCode | 'INTERNAL'): void;
 }
 
-export function connackCodeFor(err: unknown): number {
-  const code = err instanceof OriginProofError ? err.code : undefined;
-  switch (code) {
-    case 'UNKNOWN_DEVICE':
-    case 'CERT_REVOKED':
-    case 'CERT_EXPIRED':
-    case 'CERT_NOT_YET_VALID':
-    case 'CHAIN_INVALID':
-    case 'ROLE_VIOLATION':
-      return CONNACK.NOT_AUTHORIZED;
-    case 'UNAVAILABLE':
-      return CONNACK.SERVER_UNAVAILABLE;
-    case 'TOPIC_MISMATCH':
-      return CONNACK.IDENTIFIER_REJECTED;
-    default:
-      return CONNACK.BAD_CREDENTIALS; // malformed, expired or forged token
-  }
-}
-
-function connackError(code: number, message: string): AuthenticateError {
-  const err = new Error(message) as AuthenticateError;
-  err.returnCode = code;
-  return err;
-}
-
-type AnswerClient = Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } };
-
-interface ParserInternals {
-  packet: { length: number };
-  _parseLength: (this: ParserInternals) => boolean;
-  _emitError: (err: Error) => void;
-  /** Set by capFrames: the largest frame this parser takes. */
-  _frameCap?: number;
-}
-
-/**
- * mqtt-packet's parser reads a frame's declared length (up to 268 MB) and then buffers until all of it is there.
- * This replaces, on one parser, the step that reads the length with one that fails once the length exceeds the cap:
- * the parser emits an error and aedes closes the connection. One shared function, one comparison per frame.
- */
-function capFrames(parser: ParserInternals | undefined, cap: number): boolean {
-  const parseLength = parser ? (Object.getPrototypeOf(parser) as Partial<ParserInternals>)._parseLength : undefined;
-  if (!parser || typeof parseLength !== 'function') return false; // not the aedes / mqtt-packet this was written for
-  parseLengthOf ??= parseLength;
-  parser._frameCap = cap;
-  parser._parseLength = cappedParseLength;
-  return true;
-}
-
-let parseLengthOf: ((this: ParserInternals) => boolean) | undefined;
-
-function cappedParseLength(this: ParserInternals): boolean {
-  const ok = parseLengthOf!.call(this);
-  if (ok && this.packet.length > this._frameCap!) {
-    this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes exceeds the ${this._frameCap}-byte limit`));
-    return false;
-  }
-  return ok;
-}
-
-/**
- * Receipts and rejections go out at QoS 0. A device keeps every reading until its receipt arrives and resends it
- * otherwise (SPEC §4, §7), and a resend gets its original receipt, so a lost answer costs a resend, never a reading.
- * QoS 1 would add a PUBACK from the device and broker-side state per answer, kept in memory for devices that went
- * away (clean session off), for no extra guarantee.
- */
-const RECEIPT_QOS = 0;
-
 export interface EmbeddedBroker {
   aedes: Aedes;
   /** Plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket: each null until listening, and when off. */
@@ -148,12 +79,6 @@ export interface EmbeddedBroker {
   pending: { readonly size: number; readonly droppedCount: number };
   close(): Promise<void>;
 }
-
-/**
- * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading)
- * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
- */
-export const MAX_ANSWER_BACKLOG = 256 * 1024;
 
 /** Deny by default: a device may subscribe to its own receipts and rejections topics, nothing else. */
 export function maySubscribe(deviceId: string | undefined, topic: string): boolean {
@@ -190,19 +115,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
   const gate = new ReadGate(() => policy.full?.() ?? false);
-  // aedes buffers a whole packet before any hook sees it, so cap the frame size in each connection's parser from its
-  // first byte (CONNECT included): a frame above the cap closes the connection before it is buffered, whether or
-  // not the connection has authenticated. Frames below it but above the reading limit get TOO_LARGE.
-  // aedes.handle makes the Client (and its parser) synchronously and reads nothing before the next turn, so patching
-  // here, before any byte is parsed, covers every transport and any caller of aedes.handle.
-  const frameCap = opts.maxPacketBytes;
-  const handle = (aedes.handle as unknown as (c: Duplex, req?: unknown) => Client).bind(aedes);
-  (aedes as unknown as { handle: (c: Duplex, req?: unknown) => Client }).handle = (conn, req) => {
-    const client = handle(conn, req);
-    // deny by default: a connection whose frames cannot be capped is not served
-    if (!capFrames((client as unknown as { _parser?: ParserInternals })._parser, frameCap)) conn.destroy();
-    return client;
-  };
+  capFrameSize(aedes, opts.maxPacketBytes);
   const accept = (conn: Duplex) => {
     pending.add(conn);
     gate.wrap(conn);
@@ -286,19 +199,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     return route(packet, client, done);
   };
 
-  // A device's answers skip the router too (deliver() below writes them to its own connection), so its granted
-  // subscriptions are kept where the SUBACK, the session and deliver() read them (client.subscriptions) but not added
-  // to the router's topic trie, where nothing would ever be published to them: ~0.7 kB of heap per connected
-  // device (aedes' Qlobber held 7.1 MB at 10,000 devices in a heap snapshot; README "Capacity").
-  type Listen = (topic: string, func: unknown, done?: (err?: Error) => void) => void;
-  const answerTopic = (topic: string) => {
-    const kind = parseTopic(topic)?.kind;
-    return kind === 'receipts' || kind === 'rejections';
-  };
-  for (const name of ['subscribe', 'unsubscribe'] as const) {
-    const listen = (aedes[name] as unknown as Listen).bind(aedes);
-    (aedes as unknown as Record<typeof name, Listen>)[name] = (topic, func, done) => (answerTopic(topic) ? done?.() : listen(topic, func, done));
-  }
+  // A device's answers skip the router too (device-connections.ts).
+  keepAnswersOutOfRouter(aedes);
 
   // Readings are taken in authorizePublish; nothing is routed onward to subscribers.
   aedes.authorizeForward = (client, packet) => {
@@ -322,55 +224,9 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => addSubscriptions(client, subs.filter((sub) => maySubscribe(deviceOf.get(client), sub.topic)));
 
-  // The device's live connection, kept here rather than read from aedes.clients: aedes 1.2 unregisters a closing
-  // client by its id without checking that the map still holds that client, so when two CONNECTs with one client id
-  // race (clean session off adds a turn between authentication and registration), the one closing last can remove
-  // the entry of the one still connected, whose answers would then all be dropped. Here the last connection to
-  // register is the device's; any other connection of that id still open is closed then; an entry is removed only
-  // by its own client's disconnect; and aedes' entry is put back when another client's disconnect removed it (aedes
-  // reads it to take over the session at the device's next CONNECT).
-  const live = new Map<string, AnswerClient>();
-  const aedesClients = (aedes as unknown as { clients: Record<string, Client> }).clients;
-  aedes.on('client', (client) => {
-    const id = deviceOf.get(client);
-    if (!id) return;
-    const previous = live.get(id);
-    live.set(id, client as AnswerClient);
-    if (!previous) policy.onConnect?.(id);
-    else if (previous !== client && !previous.closed) previous.close();
-  });
-  aedes.on('clientDisconnect', (client) => {
-    acks.release(client as AnswerClient);
-    const id = deviceOf.get(client);
-    if (!id) return;
-    const current = live.get(id);
-    if (current === client) {
-      live.delete(id);
-      policy.onDisconnect?.(id);
-    } else if (current && !aedesClients[id]) {
-      aedesClients[id] = current;
-    }
-  });
+  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024);
-
-  // A device's answers go to its own connection only, so they skip the router too: the PUBLISH frame is made once
-  // (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
-  // receipts of one block for one device leave in one write.
-  const deliver = (deviceId: string, topic: string, payload: Uint8Array): void => {
-    const client = live.get(deviceId);
-    if (!client) return;
-    acks.release(client);
-    if (!client.connected || client.closed || !deviceOf.has(client) || !(topic in client.subscriptions)) return;
-    const conn = client.conn;
-    if (conn.destroyed || conn.writableLength > MAX_ANSWER_BACKLOG) return;
-    const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
-    if (conn.writableCorked === 0) {
-      conn.cork();
-      process.nextTick(() => conn.uncork());
-    }
-    conn.write(frame);
-  };
 
   return {
     aedes,
@@ -380,7 +236,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     get tls() {
       return listeners.tls;
     },
-    deliver,
+    deliver: (deviceId, topic, payload) => connections.deliver(deviceId, topic, payload),
     resumeReading: () => gate.resume(),
     get waitingToBeRead() {
       return gate.size;
@@ -389,7 +245,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       return listeners.ws;
     },
     closeStaleConnections() {
-      for (const c of [...live.values()]) if (epochOf.get(c) !== epoch()) c.close();
+      for (const c of connections.all()) if (epochOf.get(c) !== epoch()) c.close();
     },
     pending,
     setTlsMaterial: (material) => listeners.setTlsMaterial(material),
@@ -400,8 +256,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       acks.close();
       const deadline = Date.now() + 1000;
       await new Promise((r) => setTimeout(r, 50));
-      const pending = () => [...live.values()].some((c) => c.conn.writableLength > 0);
-      while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (connections.writing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const listenersClosed = listeners.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await listenersClosed;
@@ -409,4 +264,3 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   };
 }
 
-export { rejectionsTopic };

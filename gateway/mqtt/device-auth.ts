@@ -1,7 +1,7 @@
 /**
  * The check behind MQTT CONNECT (broker.ts `authenticate`): a registered device usable now, and a connect token it
  * signed for this client id and this gateway (`aud` = the gateway id), dated later than the last one accepted from
- * it (connect-token-order.ts). Throws the OriginProofError whose code decides the CONNACK (broker.ts
+ * it (connect-token-order.ts). Throws the OriginProofError whose code decides the CONNACK (connack.ts
  * `connackCodeFor`).
  */
 import type { SignatureVerifier } from '../../protocol/algorithms.js';

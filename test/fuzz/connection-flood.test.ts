@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { createConnectToken, generateSecretKey, nobleSigner, ALG_EDDSA } from '../../protocol/index.js';
-import { CONNACK } from '../../gateway/mqtt/broker.js';
+import { CONNACK } from '../../gateway/mqtt/connack.js';
 import { connectDevice, nowS, Pki, reading, register, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
 import { attempt, pool, type AttemptOutcome, type BadConnect } from './flood-clients.js';
 import { Tally } from '../../fuzz/oracle.js';

@@ -6,7 +6,7 @@ import { expect, test } from 'vitest';
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/index.js';
-import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/broker.js';
+import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/device-connections.js';
 import { freshToken, useGatewayWithDevices } from './harness.js';
 
 const fx = useGatewayWithDevices(1);

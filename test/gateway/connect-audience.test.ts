@@ -7,7 +7,7 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../gateway/config.js';
-import { CONNACK } from '../../gateway/mqtt/broker.js';
+import { CONNACK } from '../../gateway/mqtt/connack.js';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { ConnackRefused, DEFAULT_AUD, Device, onboardDevice, type Onboarded } from '../../device-sim/index.js';
 import { OriginProofError } from '../../protocol/index.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { connectDevice, connectsRefused, gatewayWithDevices, reading, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
-import { CONNACK } from '../../gateway/mqtt/broker.js';
+import { CONNACK } from '../../gateway/mqtt/connack.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@ import { createConnectToken, decodeConnectToken, receiptsTopic, readingsTopic, r
 import { ALG_ES256 } from '../../protocol/index.js';
 import { p256 } from '@noble/curves/nist.js';
 import { connectDevice, connectsRefused, freshToken, gatewayWithDevices, useGatewayWithDevices, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
-import { connackCodeFor, CONNACK } from '../../gateway/mqtt/broker.js';
+import { connackCodeFor, CONNACK } from '../../gateway/mqtt/connack.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 

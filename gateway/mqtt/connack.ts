@@ -1,0 +1,34 @@
+/**
+ * CONNACK return codes (MQTT 3.1.1 §3.2.2.3) and which of them a refused CONNECT gets: the mapping firmware reads
+ * back (SPEC §4: 3 = try again later with backoff, 4 = make a new token, 5 = the device may not connect).
+ */
+import type { AuthenticateError } from 'aedes';
+import { OriginProofError } from '../../protocol/errors.js';
+
+export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
+
+export function connackCodeFor(err: unknown): number {
+  const code = err instanceof OriginProofError ? err.code : undefined;
+  switch (code) {
+    case 'UNKNOWN_DEVICE':
+    case 'CERT_REVOKED':
+    case 'CERT_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+    case 'CHAIN_INVALID':
+    case 'ROLE_VIOLATION':
+      return CONNACK.NOT_AUTHORIZED;
+    case 'UNAVAILABLE':
+      return CONNACK.SERVER_UNAVAILABLE;
+    case 'TOPIC_MISMATCH':
+      return CONNACK.IDENTIFIER_REJECTED;
+    default:
+      return CONNACK.BAD_CREDENTIALS; // malformed, expired or forged token
+  }
+}
+
+/** The error aedes' authenticate callback takes to send CONNACK `code`. */
+export function connackError(code: number, message: string): AuthenticateError {
+  const err = new Error(message) as AuthenticateError;
+  err.returnCode = code;
+  return err;
+}

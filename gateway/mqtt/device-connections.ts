@@ -1,0 +1,124 @@
+/**
+ * Each device's live connection, and the answers (receipts, rejections) written straight to it. A device's answers
+ * go to its own connection only, so they skip aedes' router: no Packet copy, no retained store, no topic-trie match.
+ */
+import type { Aedes, Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+import type { Duplex } from 'node:stream';
+import { parseTopic } from '../../protocol/topics.js';
+import type { AckHold } from './ack-hold.js';
+
+export type AnswerClient = Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } };
+
+/**
+ * Receipts and rejections go out at QoS 0. A device keeps every reading until its receipt arrives and resends it
+ * otherwise (SPEC §4, §7), and a resend gets its original receipt, so a lost answer costs a resend, never a reading.
+ * QoS 1 would add a PUBACK from the device and broker-side state per answer, kept in memory for devices that went
+ * away (clean session off), for no extra guarantee.
+ */
+const RECEIPT_QOS = 0;
+
+/**
+ * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading)
+ * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
+ */
+export const MAX_ANSWER_BACKLOG = 256 * 1024;
+
+/**
+ * A device's answer subscriptions are kept where the SUBACK, the session and `deliver` read them
+ * (client.subscriptions) but not added to the router's topic trie, where nothing would ever be published to them:
+ * ~0.7 kB of heap per connected device (aedes' Qlobber held 7.1 MB at 10,000 devices in a heap snapshot; README
+ * "Capacity"). Other topics are routed as usual.
+ */
+export function keepAnswersOutOfRouter(aedes: Aedes): void {
+  type Listen = (topic: string, func: unknown, done?: (err?: Error) => void) => void;
+  const answerTopic = (topic: string) => {
+    const kind = parseTopic(topic)?.kind;
+    return kind === 'receipts' || kind === 'rejections';
+  };
+  for (const name of ['subscribe', 'unsubscribe'] as const) {
+    const listen = (aedes[name] as unknown as Listen).bind(aedes);
+    (aedes as unknown as Record<typeof name, Listen>)[name] = (topic, func, done) => (answerTopic(topic) ? done?.() : listen(topic, func, done));
+  }
+}
+
+export interface ConnectionEvents {
+  onConnect?(deviceId: string): void;
+  onDisconnect?(deviceId: string): void;
+}
+
+/**
+ * The device's live connection is kept here rather than read from aedes.clients: aedes 1.2 unregisters a closing
+ * client by its id without checking that the map still holds that client, so when two CONNECTs with one client id
+ * race (clean session off adds a turn between authentication and registration), the one closing last can remove the
+ * entry of the one still connected, whose answers would then all be dropped. Here the last connection to register is
+ * the device's; any other connection of that id still open is closed then; an entry is removed only by its own
+ * client's disconnect; and aedes' entry is put back when another client's disconnect removed it (aedes reads it to
+ * take over the session at the device's next CONNECT).
+ */
+export class DeviceConnections {
+  readonly #live = new Map<string, AnswerClient>();
+
+  constructor(
+    aedes: Aedes,
+    /** The device a client authenticated as (undefined: not authenticated). */
+    private readonly deviceOf: (client: Client) => string | undefined,
+    /** PUBACKs waiting to leave with the device's next answer (ack-hold.ts). */
+    private readonly acks: AckHold<AnswerClient>,
+    events: ConnectionEvents,
+  ) {
+    const aedesClients = (aedes as unknown as { clients: Record<string, Client> }).clients;
+    aedes.on('client', (client) => {
+      const id = deviceOf(client);
+      if (!id) return;
+      const previous = this.#live.get(id);
+      this.#live.set(id, client as AnswerClient);
+      if (!previous) events.onConnect?.(id);
+      else if (previous !== client && !previous.closed) previous.close();
+    });
+    aedes.on('clientDisconnect', (client) => {
+      acks.release(client as AnswerClient);
+      const id = deviceOf(client);
+      if (!id) return;
+      const current = this.#live.get(id);
+      if (current === client) {
+        this.#live.delete(id);
+        events.onDisconnect?.(id);
+      } else if (current && !aedesClients[id]) {
+        aedesClients[id] = current;
+      }
+    });
+  }
+
+  /** Every device's live connection (a copy: closing one while iterating is safe). */
+  all(): AnswerClient[] {
+    return [...this.#live.values()];
+  }
+
+  /** Some connection still has answers in its write buffer. */
+  get writing(): boolean {
+    for (const c of this.#live.values()) if (c.conn.writableLength > 0) return true;
+    return false;
+  }
+
+  /**
+   * Answer one device on one of its own topics at QoS 0: written straight to its connection if it is connected and
+   * subscribed there, else dropped (it resends the reading and gets the same answer). The PUBLISH frame is made once
+   * (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
+   * receipts of one block for one device leave in one write, with the PUBACKs held for them.
+   */
+  deliver(deviceId: string, topic: string, payload: Uint8Array): void {
+    const client = this.#live.get(deviceId);
+    if (!client) return;
+    this.acks.release(client);
+    if (!client.connected || client.closed || this.deviceOf(client) === undefined || !(topic in client.subscriptions)) return;
+    const conn = client.conn;
+    if (conn.destroyed || conn.writableLength > MAX_ANSWER_BACKLOG) return;
+    const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
+    if (conn.writableCorked === 0) {
+      conn.cork();
+      process.nextTick(() => conn.uncork());
+    }
+    conn.write(frame);
+  }
+}
