@@ -14,6 +14,7 @@ import type { Registry } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import { Fifo } from './fifo.js';
+import { AdmissionQueue } from './admission-queue.js';
 import { storageError } from './storage/fail-stop-backend.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
 import { assertReadingClock, checkReadingPolicy } from './reading-policy.js';
@@ -36,8 +37,7 @@ const ACCEPTED: Promise<void> = Promise.resolve();
 
 export class Pipeline {
   private readonly lanes = new Map<string, DeviceLane>();
-  private depth = 0;
-  private waiters = new Fifo<() => void>();
+  private readonly queue: AdmissionQueue;
   private accepting = true;
   /** Readings taken and not yet answered; drain() waits for none. */
   private inflight = 0;
@@ -62,24 +62,21 @@ export class Pipeline {
     private readonly deliver: (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) => void | Promise<void>,
   ) {
     this.now = opts.now ?? Date.now;
+    this.queue = new AdmissionQueue(opts.queueHighWater, (d) => metrics.queueDepth.set(d), opts.onSpace);
   }
 
   get queueDepth(): number {
-    return this.depth;
+    return this.queue.depth;
   }
 
-  /**
-   * The queue is at its high-water mark and as many readings again are parked: the broker stops reading devices
-   * until this clears (mqtt/read-gate.ts). Parking (up to the mark) keeps a steady load's brief peaks in the
-   * pipeline's FIFO; the gate bounds bursts.
-   */
+  /** The broker stops reading devices until this clears (admission-queue.ts, mqtt/read-gate.ts). */
   get full(): boolean {
-    return this.waiters.length >= this.opts.queueHighWater;
+    return this.queue.full;
   }
 
   /** Readings taken above the high-water mark, waiting for a slot (their publishers' MQTT flow is held). */
   get parked(): number {
-    return this.waiters.length;
+    return this.queue.parked;
   }
 
   /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
@@ -127,18 +124,11 @@ export class Pipeline {
    */
   accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     const generation = this.storageGeneration;
-    if (this.depth < this.opts.queueHighWater) {
-      this.setDepth(this.depth + 1);
+    if (this.queue.tryEnter()) {
       this.start(deviceId, bytes, receivedAtMs, generation);
       return ACCEPTED;
     }
-    // A full queue parks the publisher; a finishing reading hands its slot straight to one parked publisher.
-    return new Promise<void>((resolve) =>
-      this.waiters.push(() => {
-        this.start(deviceId, bytes, receivedAtMs, generation);
-        resolve();
-      }),
-    );
+    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation));
   }
 
   private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number): void {
@@ -148,7 +138,7 @@ export class Pipeline {
 
   /** The outcome is known: free the slot, count it, answer the device. */
   private finish(deviceId: string, outcome: Outcome, t0: number): void {
-    this.release();
+    this.queue.release();
     this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
     try {
       let sent: void | Promise<void>;
@@ -353,30 +343,13 @@ export class Pipeline {
     return lane;
   }
 
-  private setDepth(d: number): void {
-    this.depth = d;
-    this.metrics.queueDepth.set(d);
-  }
-
-  /** A reading's slot: to the next parked publisher if any (depth unchanged), else back to the queue. */
-  private release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.setDepth(this.depth - 1);
-    if (this.waiters.length < this.opts.queueHighWater) this.opts.onSpace?.();
-  }
-
   /**
    * Stop taking readings; seal what is pending (`flush`) until every admitted reading has its receipt or rejection
    * delivered. Readings still being verified reach the ledger on a later turn, hence the loop.
    */
   async drain(flush: () => Promise<void>): Promise<void> {
     this.accepting = false;
-    // Parked publishers each get a slot (they will be answered UNAVAILABLE and release it).
-    for (const w of this.waiters.drain()) {
-      this.setDepth(this.depth + 1);
-      w();
-    }
+    this.queue.admitParked(); // each is answered UNAVAILABLE and releases its slot
     while (this.inflight > 0) {
       await flush();
       await Promise.race([new Promise<void>((r) => this.idle.push(r)), new Promise((r) => setTimeout(r, 10))]);
