@@ -10,7 +10,8 @@ import {
 } from '../protocol/index.js';
 import mqtt from 'mqtt';
 import type { Agency } from './agency.js';
-import { ConnackRefused, type Device } from './device.js';
+import { ConnackRefused } from './connack.js';
+import type { Device } from './device.js';
 import { deviceFrom, onboardDevice, SIM_FIRMWARE, type GatewayEndpoint } from './onboard.js';
 import { createSecureElement } from './secure-element.js';
 import type { DeviceKind } from './state.js';

@@ -8,45 +8,18 @@
  * Uses protocol/ only, plus mqtt.js and node IO.
  */
 import { EventEmitter } from 'node:events';
-import * as nodeCrypto from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  bytesEqual, createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, encodeLogEntry, ENTRY_READING, fromHex,
-  leafHash, OriginProofError, parseVerifierKey, readingsTopic, verifyReceipt, receiptsTopic, rejectionsTopic, signReading,
-  type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
+  createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, receiptsTopic,
+  rejectionsTopic, signReading, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
 import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
 import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
-
-/** MQTT 3.1.1 CONNACK return codes. */
-export const CONNACK_NAMES: Record<number, string> = { 1: 'CONNACK_BAD_PROTOCOL', 2: 'CONNACK_IDENTIFIER_REJECTED', 3: 'CONNACK_SERVER_UNAVAILABLE', 4: 'CONNACK_BAD_CREDENTIALS', 5: 'CONNACK_NOT_AUTHORIZED' };
-
-/** A connection attempt given up because close() was called meanwhile. */
-export class DeviceClosed extends Error {
-  override readonly name = 'DeviceClosed';
-  constructor() {
-    super('device closed while connecting');
-  }
-}
-
-export class ConnackRefused extends Error {
-  override readonly name = 'ConnackRefused';
-  constructor(readonly returnCode: number) {
-    super(`connection refused: ${CONNACK_NAMES[returnCode] ?? returnCode}`);
-  }
-  get code(): string {
-    return CONNACK_NAMES[this.returnCode] ?? `CONNACK_${this.returnCode}`;
-  }
-}
-
-/** Rejections after which the device keeps the reading and resends it later (SPEC §8). */
-export const KEEP_CODES: readonly ErrorCode[] = ['UNAVAILABLE', 'STORAGE_UNAVAILABLE'];
-
-/** Rejections after which the device stops sending (SPEC §8 "stop sending; alert"). */
-export const STOP_CODES: readonly ErrorCode[] = ['UNKNOWN_DEVICE', 'CERT_EXPIRED', 'CERT_REVOKED', 'CHAIN_INVALID', 'ROLE_VIOLATION'];
+import { ConnackRefused, connackOf, DeviceClosed } from './connack.js';
+import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -87,15 +60,6 @@ export interface DeviceOptions {
   /** Override the gateway's MQTT URL from the state file. */
   mqttUrl?: string;
   generator?: Generator;
-}
-
-function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
-  try {
-    const key = nodeCrypto.createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), pub]), format: 'der', type: 'spki' });
-    return nodeCrypto.verify(null, msg, key, sig);
-  } catch {
-    return false;
-  }
 }
 
 export class Device extends EventEmitter {
@@ -220,7 +184,7 @@ export class Device extends EventEmitter {
     client.on('message', (topic, payload) => this.onMessage(topic, new Uint8Array(payload)));
     this.connecting = client;
     try {
-      await this.connackOf(client);
+      await connackOf(client);
     } catch (err) {
       throw this.closing ? new DeviceClosed() : err;
     } finally {
@@ -250,35 +214,6 @@ export class Device extends EventEmitter {
       if (e.attempts > 0) this.stats.resent++;
       this.publishEntry(e);
     }
-  }
-
-  /** Resolves on the client's CONNACK; rejects on a refusal (ConnackRefused), an error, or a close before it. */
-  private connackOf(client: MqttClient): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onError = (err: Error & { code?: unknown }) => {
-        cleanup();
-        client.end(true);
-        reject(typeof err.code === 'number' ? new ConnackRefused(err.code) : err);
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error('connection closed before CONNACK'));
-      };
-      const onConnect = () => {
-        cleanup();
-        resolve();
-      };
-      const cleanup = () => {
-        client.off('error', onError);
-        client.off('close', onClose);
-        client.off('end', onClose);
-        client.off('connect', onConnect);
-      };
-      client.on('error', onError);
-      client.on('close', onClose);
-      client.on('end', onClose); // ended by close() before it connected
-      client.on('connect', onConnect);
-    });
   }
 
   private onClose(client: MqttClient): void {
@@ -383,19 +318,9 @@ export class Device extends EventEmitter {
     }
   }
 
-  /** SPEC §7: rebuild the entry from what was sent, compare the leaf hash, verify the checkpoint signature. */
+  /** SPEC §7: the receipt for the reading `bytes` holds (null), or the code of what failed (answers.ts). */
   checkReceipt(r: Receipt, bytes: Uint8Array): ErrorCode | null {
-    if (!this.checkpointKey) {
-      // Without the gateway's key only the leaf hash can be checked.
-      const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
-      return bytesEqual(leafHash(entry), r.leafHash) ? null : 'INCLUSION_INVALID';
-    }
-    try {
-      verifyReceipt(r, bytes, [this.checkpointKey], { verify: nodeEd25519Verify });
-      return null;
-    } catch (err) {
-      return err instanceof OriginProofError ? err.code : 'CHECKPOINT_INVALID';
-    }
+    return checkReceipt(r, bytes, this.checkpointKey);
   }
 
   private onReceipt(r: Receipt): void {
@@ -435,37 +360,13 @@ export class Device extends EventEmitter {
     if (e && this.outbox.size === 0) this.emit('idle');
   }
 
-  /** Next rejection (or the first one matching `code`), within timeoutMs. */
+  /** Next rejection (or the first one matching `pred`), within timeoutMs. */
   nextRejection(timeoutMs = 10_000, pred: (r: Rejection) => boolean = () => true): Promise<Rejection> {
-    return new Promise((resolve, reject) => {
-      const on = (r: Rejection) => {
-        if (!pred(r)) return;
-        clearTimeout(timer);
-        this.off('rejection', on);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        this.off('rejection', on);
-        reject(new Error(`device ${this.id}: no rejection within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('rejection', on);
-    });
+    return nextEvent(this, 'rejection', pred, timeoutMs, `device ${this.id}: no rejection`);
   }
 
   nextReceipt(seq: number, timeoutMs = 10_000): Promise<Receipt> {
-    return new Promise((resolve, reject) => {
-      const on = (r: Receipt) => {
-        if (r.seq !== seq) return;
-        clearTimeout(timer);
-        this.off('receipt', on);
-        resolve(r);
-      };
-      const timer = setTimeout(() => {
-        this.off('receipt', on);
-        reject(new Error(`device ${this.id}: no receipt for seq ${seq} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('receipt', on);
-    });
+    return nextEvent<Receipt>(this, 'receipt', (r) => r.seq === seq, timeoutMs, `device ${this.id}: no receipt for seq ${seq}`);
   }
 
   /** Resolve once every reading has its answer (or after timeoutMs; returns what is still pending). */

@@ -4,6 +4,8 @@ export * from './clock.js';
 export * from './state.js';
 export * from './kinds.js';
 export * from './outbox.js';
+export * from './connack.js';
+export * from './answers.js';
 export * from './device.js';
 export * from './agency.js';
 export * from './onboard.js';
