@@ -93,6 +93,8 @@ function connectDevice(url: URL, ca: string | undefined, id: string, token: Uint
     parser.on('error', reject);
     parser.on('packet', (p: Packet) => {
       if (p.cmd === 'connack') {
+        // The bench holds every device connected at once, so a connection cap (CONNACK 3) would not free up by retrying.
+        if (p.returnCode === 3) return reject(new Error(`device ${id}: CONNACK 3, the gateway holds its most device connections: for a fleet this large set ORIGINPROOF_MQTT_MAX_CONNECTIONS, and a larger old space in OP_BENCH_GATEWAY_NODE_ARGS (README "Capacity")`));
         if (p.returnCode !== 0) return reject(new Error(`device ${id}: CONNACK ${p.returnCode}`));
         socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: receiptsAt, qos: 1 }, { topic: rejectionsTopic(id), qos: 1 }] }));
       } else if (p.cmd === 'suback') {
