@@ -6,6 +6,7 @@
 import { Encoder } from 'cbor-x';
 import { asPlainBytes, bytesEqual } from './bytes.js';
 import { fail } from './errors.js';
+import { viewForDecoder } from './cbor.js';
 import { defaultMerkleHasher, type MerkleHasher } from './merkle/hasher.js';
 
 export const ENTRY_READING = 1;
@@ -100,7 +101,7 @@ function encodeChecked(e: LogEntry): Uint8Array {
 export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   let m: unknown;
   try {
-    m = codec.decode(bytes);
+    m = codec.decode(viewForDecoder(bytes)); // the caller's bytes stay as they are (cbor.ts)
   } catch (err) {
     fail('MALFORMED', `log entry is not well-formed CBOR: ${(err as Error).message}`, '', err);
   }

@@ -22,6 +22,13 @@ describe('certificates', async () => {
     expect(decodeCertificate(c.deviceCert.bytes).claims).toEqual(c.deviceCert.claims);
   });
 
+  it('decoding leaves the caller\'s bytes as they were: no property added to any buffer the decoded certificate keeps', () => {
+    const bytes = c.deviceCert.bytes.slice();
+    const cert = decodeCertificate(bytes);
+    // cbor-x caches a DataView on what it decodes from (~120 bytes per buffer a registry would keep)
+    for (const kept of [bytes, cert.bytes, cert.sign1.protectedBytes, cert.sign1.payload, cert.sign1.signature]) expect(Object.keys(kept).filter((k) => !/^\d+$/.test(k))).toEqual([]);
+  });
+
   it('validates [device, agency] and [agency] chains', () => {
     expect(validateChain([c.deviceCert.bytes, c.agencyCert.bytes], c.anchors, NOW).leaf.claims.sub).toBe(c.deviceIdHex);
     expect(validateChain([c.agencyCert], c.anchors, NOW).anchor.name).toBe('root.example');
