@@ -33,6 +33,7 @@ import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
 import { deviceAuthenticator } from './mqtt/device-auth.js';
+import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -191,6 +192,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   const authenticateDevice = deviceAuthenticator({
     registry, verifier, gatewayId: config.gatewayId, skewSeconds: config.clockSkewSeconds, nowS,
+    order: await ConnectTokenOrder.load(ledger, nowS(), config.clockSkewSeconds),
   });
 
   let connected = 0;

@@ -14,6 +14,7 @@ import type { OriginProofError } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type EntryType } from '../protocol/log-entry.js';
 import type { AppendedEntry, ReadingInput, ReadingLog } from './reading-log.js';
 import type { RegistryLog } from './registry.js';
+import type { TokenIatStore } from './mqtt/connect-token-order.js';
 import { FailStopBackend, storageError } from './storage/fail-stop-backend.js';
 
 export interface GatewayLedgerOptions {
@@ -30,10 +31,12 @@ export interface GatewayLedgerOptions {
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
 }
 
-export class GatewayLedger implements ReadingLog, RegistryLog {
+export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
   /** The open Ledger (null between closing a failed store and opening it again). */
   #current: Ledger | null;
   #last: Ledger;
+  /** The current store (the Ledger's backend): also holds the connect tokens' iats, beside the log. */
+  #backend: LedgerBackend;
   /** Why writes are refused (null: writes go to the store): the failed write, or the ledger being closed. */
   #failure: OriginProofError | null = null;
   /** Which opened store is current: a failure reported by an earlier one is old news. */
@@ -47,12 +50,13 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
   readonly ledger: Ledger;
 
   private constructor(
-    first: Ledger,
+    [first, backend]: Opened,
     private readonly dir: string,
     private readonly opts: GatewayLedgerOptions,
   ) {
     this.#current = first;
     this.#last = first;
+    this.#backend = backend;
     this.ledger = new Proxy({} as Ledger, {
       get: (_target, prop) => {
         const l = this.#current ?? fail(this.#failure);
@@ -88,9 +92,10 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
     if (old) await old.close().catch(() => undefined);
     const generation = ++this.#generation;
     this.#storeFailed = false;
-    const fresh = await openLedger(this.dir, this.opts, (err) => this.#failed(err, generation));
+    const [fresh, backend] = await openLedger(this.dir, this.opts, (err) => this.#failed(err, generation));
     this.#current = fresh;
     this.#last = fresh;
+    this.#backend = backend;
   }
 
   /**
@@ -104,6 +109,17 @@ export class GatewayLedger implements ReadingLog, RegistryLog {
 
   size(): number {
     return (this.#current ?? this.#last).size;
+  }
+
+  tokenIats(): AsyncIterable<[string, number]> {
+    if (!this.#current) fail(this.#failure);
+    return this.#backend.tokenIats();
+  }
+
+  /** Durable when it resolves; refused (STORAGE_UNAVAILABLE) while writes are (storage/recovery.ts). */
+  async writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
+    this.#writable();
+    await this.#backend.writeTokenIats(rows);
   }
 
   submit(input: ReadingInput, done: (err: unknown, entry?: AppendedEntry) => void): void {
@@ -183,11 +199,13 @@ function fail(failure: OriginProofError | null): never {
   throw failure ?? storageError(new Error('the store is not open'));
 }
 
-async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (err: OriginProofError) => void): Promise<Ledger> {
+type Opened = [Ledger, LedgerBackend];
+
+async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (err: OriginProofError) => void): Promise<Opened> {
   const level = await LevelBackend.open(dir, { sync: true });
   const backend = new FailStopBackend(opts.wrapBackend ? opts.wrapBackend(level) : level, onFailure);
   try {
-    return await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) });
+    return [await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) }), backend];
   } catch (err) {
     await level.close().catch(() => undefined);
     throw err;

@@ -118,6 +118,13 @@ export interface LedgerBackend {
   /** Runs of consecutive entries from `index` on: [index of the run's first entry, the entries' bytes]. */
   entriesFrom(index: number): AsyncIterable<[number, Uint8Array[]]>;
   headersFrom(height: number): AsyncIterable<[number, Uint8Array]>;
+  /**
+   * Beside the log, not part of it: per device, the iat of the last MQTT connect token the gateway accepted (SPEC
+   * §4), so that no token is taken twice, across restarts too. `writeTokenIats` sets each row (a later write of a
+   * device replaces its row) and is durable when it resolves; `tokenIats` reads every row, in no particular order.
+   */
+  tokenIats(): AsyncIterable<[deviceId: string, iat: number]>;
+  writeTokenIats(rows: readonly (readonly [deviceId: string, iat: number])[]): Promise<void>;
   /** Optional: a check of the indexes against the log, for `ledger verify` (ledger/verify.ts). */
   auditIndexes?(opts: IndexAuditOptions): IndexAudit;
   /** Test-only, optional: `hook` is called synchronously at each stage of every writeBlock (undefined: none). */

@@ -15,6 +15,7 @@
  *                                [minMs, minMs + TIME_WINDOW_MS], rows (u32 ms - minMs, u32 index - minIndex)
  *                                sorted by (ms, index); usually one cluster per block
  *   y|u8 type|u64 index       -> (empty)                     (registry events: every type but readings)
+ *   k|u8 len|deviceId         -> u64 iat of the device's last accepted MQTT connect token (beside the log, not in it)
  *   s                         -> state record, m -> meta record, g -> store config (u32 bundles per segment file)
  */
 export const TILE_WIDTH = 256;
@@ -27,7 +28,7 @@ export const TIME_WINDOW_MS = 60_000;
 
 export const P_ENTRY = 0x65, P_NODE = 0x6e, P_HEADER = 0x68, P_BLOCK_END = 0x62, P_CHECKPOINT = 0x63;
 export const P_DEVICE = 0x64, P_TIME = 0x74, P_TYPE = 0x79, P_STATE = 0x73, P_META = 0x6d;
-export const P_DEVICE_ROWS = 0x44, P_DEVICE_HEAD = 0x6c;
+export const P_DEVICE_ROWS = 0x44, P_DEVICE_HEAD = 0x6c, P_TOKEN_IAT = 0x6b;
 
 const TWO32 = 2 ** 32;
 
@@ -106,6 +107,7 @@ export function devicePrefix(deviceId: string, prefix = P_DEVICE): Uint8Array {
 }
 
 export const deviceHeadKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_DEVICE_HEAD);
+export const tokenIatKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_TOKEN_IAT);
 
 // Device prefixes are built once per device id (a bounded cache: it is cleared when full).
 const prefixCache = new Map<string, Uint8Array>();

@@ -19,12 +19,13 @@ import { findDeviceHits, findDeviceSeq, findTimeHits, findTypeHits } from './lev
 import { bundleIndexes, ENTRY_END, nextEntry, plain, timeClustersOf, u32 } from './level-records.js';
 import {
   blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, headerKey, META_KEY, P_DEVICE_ROWS,
-  prefixEnd, readU64, STATE_KEY, tileKey, typeKey, u64,
+  P_TOKEN_IAT, prefixEnd, readU64, STATE_KEY, tileKey, tokenIatKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
 const READING = 1;
 const utf8 = new TextEncoder();
+const text = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
 export interface LevelBackendOptions {
@@ -110,6 +111,18 @@ export class LevelBackend implements LedgerBackend {
 
   async writeMeta(meta: Bytes): Promise<void> {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
+  }
+
+  async *tokenIats(): AsyncIterable<[string, number]> {
+    const prefix = new Uint8Array([P_TOKEN_IAT]);
+    for await (const [k, v] of this.#db.iterator({ gt: prefix, lt: prefixEnd(prefix) })) {
+      yield [text.decode(k.subarray(2, 2 + k[1]!)), readU64(v)];
+    }
+  }
+
+  async writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.#db.batch(rows.map(([deviceId, iat]) => ({ type: 'put' as const, key: tokenIatKey(deviceId), value: u64(iat) })), { sync: this.#sync } as never);
   }
 
   async writeBlock(b: BlockWrite): Promise<void> {

@@ -18,6 +18,7 @@ export function connackCodeFor(err: unknown): number {
     case 'ROLE_VIOLATION':
       return CONNACK.NOT_AUTHORIZED;
     case 'UNAVAILABLE':
+    case 'STORAGE_UNAVAILABLE': // the token could not be recorded as used: try again later
       return CONNACK.SERVER_UNAVAILABLE;
     case 'TOPIC_MISMATCH':
       return CONNACK.IDENTIFIER_REJECTED;

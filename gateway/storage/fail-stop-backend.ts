@@ -36,6 +36,10 @@ export class FailStopBackend implements LedgerBackend {
     return this.#write(() => this.inner.writeMeta(meta));
   }
 
+  async writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
+    return this.#write(() => this.inner.writeTokenIats(rows));
+  }
+
   async #write(fn: () => Promise<void>): Promise<void> {
     if (this.#failure) throw this.#failure;
     try {
@@ -51,6 +55,7 @@ export class FailStopBackend implements LedgerBackend {
 
   readState = () => this.inner.readState();
   readMeta = () => this.inner.readMeta();
+  tokenIats = () => this.inner.tokenIats();
   getEntries: LedgerBackend['getEntries'] = (indexes) => this.inner.getEntries(indexes);
   getTiles: LedgerBackend['getTiles'] = (ids) => this.inner.getTiles(ids);
   getHeader: LedgerBackend['getHeader'] = (height) => this.inner.getHeader(height);

@@ -118,6 +118,7 @@ describe('MQTT authentication (CONNACK return codes, MQTT 3.1.1 §3.2.2.3)', () 
     expect(code('BAD_SIGNATURE')).toBe(4);
     expect(code('MALFORMED')).toBe(4);
     expect(code('UNAVAILABLE')).toBe(3);
+    expect(code('STORAGE_UNAVAILABLE')).toBe(3); // the token could not be recorded as used
   });
 });
 
@@ -144,6 +145,29 @@ describe('connect tokens across a gateway restart (connect-token-order.ts)', () 
       }
       expect(code).toBe('REPLAY');
       expect(await connackOf(t, d.id, d.id, tok)).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connackOf(t, d.id, d.id, await freshToken(d))).toBe(0);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('connect tokens are recorded as used in the store (connect-token-order.ts)', () => {
+  test('a token used before a restart is REPLAY after it, though dated well within the skew; a fresh one connects; a second device\'s row is kept too', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki); // clock skew 300 s: the start floor alone would take both tokens again
+    try {
+      const agency = await pki.agency('psb.example');
+      const [d, e] = [await pki.device(agency), await pki.device(agency)];
+      await register(t.gw, agency, [d, e]);
+      const [tokD, tokE] = [await freshToken(d), await freshToken(e)];
+      // both CONNECTs in one turn: one group-committed write
+      expect(await Promise.all([connackOf(t, d.id, d.id, tokD), connackOf(t, e.id, e.id, tokE)])).toEqual([0, 0]);
+      await t.restart();
+      const before = await connectsRefused(t.gw, 'REPLAY');
+      expect(await connackOf(t, d.id, d.id, tokD)).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connackOf(t, e.id, e.id, tokE)).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connectsRefused(t.gw, 'REPLAY')).toBe(before + 2);
       expect(await connackOf(t, d.id, d.id, await freshToken(d))).toBe(0);
     } finally {
       await t.stop();

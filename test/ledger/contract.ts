@@ -190,6 +190,30 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       await again.close();
     });
 
+    it('connect token iats: set per device, a later write replaces the row, durable across reopen, apart from the log', async () => {
+      const s = await factory.create();
+      cleanups.push(s.cleanup);
+      const rows = async (b: LedgerBackend) => {
+        const out: [string, number][] = [];
+        for await (const r of b.tokenIats()) out.push(r);
+        return out.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+      };
+      expect(await rows(s.backend)).toEqual([]);
+      await s.backend.writeTokenIats([['dev-a', 1_700_000_000], ['dev-b', 1_700_000_005]]);
+      await s.backend.writeTokenIats([['dev-a', 1_700_000_010]]);
+      await s.backend.writeTokenIats([]);
+      expect(await rows(s.backend)).toEqual([['dev-a', 1_700_000_010], ['dev-b', 1_700_000_005]]);
+      const ledger = await Ledger.open({ backend: s.backend, origin: ORIGIN, signer });
+      await ledger.appendBlock([reading(0, 'dev-a')]);
+      await ledger.close();
+      const again = await s.reopen();
+      expect(await rows(again)).toEqual([['dev-a', 1_700_000_010], ['dev-b', 1_700_000_005]]);
+      const reopened = await Ledger.open({ backend: again, origin: ORIGIN, signer });
+      expect(reopened.size).toBe(1); // the rows are no entries
+      expect(await reopened.lastSeq('dev-a')).toBe(0);
+      await reopened.close();
+    });
+
     it('every entry reads back, whatever the block sizes (bundles filled by many blocks)', async () => {
       const { ledger, reopen } = await fresh();
       const sizes = [1, 2, 3, 250, 1, 7, 300, 255, 1, 1, 400, 1];
