@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createConnectToken } from '../../protocol/index.js';
-import { killGateway, newRoot, removeDirs, setUpFleet, spawnGateway, type GatewayProcess } from './harness.js';
+import { cliLedgerVerify, killGateway, newRoot, removeDirs, setUpFleet, spawnGateway, type GatewayProcess } from './harness.js';
 
 async function connackOf(url: string, id: string, token: Uint8Array): Promise<number> {
   try {
@@ -42,5 +42,10 @@ describe('connect tokens: used means used, across a SIGKILL', () => {
     expect(await connackOf(gw.mqttUrl, d.id, token)).toBe(4);
     const fresh = await createConnectToken(d.se, { aud: d.state.gateway.aud, iat: now + 1, exp: now + 301 });
     expect(await connackOf(gw.mqttUrl, d.id, fresh)).toBe(0);
+    // the rows beside the log do not disturb the store's own audit
+    await killGateway(gw);
+    const cli = cliLedgerVerify(dataDir);
+    expect(cli.stdout).toMatch(/^ok: /);
+    expect(cli.status).toBe(0);
   }, 60_000);
 });
