@@ -71,10 +71,11 @@ export interface RunningGateway {
   /**
    * The check behind MQTT CONNECT (throws the OriginProofError that decides the CONNACK code): a registered, usable
    * device, and a connect token it signed for this client id and for this gateway (`aud` = config gatewayId), dated
-   * later than its last accepted one (REPLAY otherwise). Refusals over MQTT are counted in
+   * later than its last accepted one (REPLAY otherwise). Returns a promise when the token was taken: it resolves once
+   * the token is recorded as used in the store (the CONNACK waits for it). Refusals over MQTT are counted in
    * originproof_mqtt_connects_refused_total.
    */
-  authenticateDevice(deviceId: string, token: Uint8Array): void;
+  authenticateDevice(deviceId: string, token: Uint8Array): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
