@@ -16,7 +16,7 @@ import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
 import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
 import { ENTRY_AGENCY_REGISTRATION } from '../../protocol/log-entry.js';
 import { toBase64, utf8ToBytes } from '../../protocol/index.js';
-import { connectDevice, Pki, post, reading, register, type Device, type Party } from './harness.js';
+import { connectDevice, connectsRefused, Pki, post, reading, register, type Device, type Party } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -150,6 +150,22 @@ async function receipted(f: Fixture, dev: Device, seq: number): Promise<void> {
 }
 
 describe('storage recovery with failures while it runs', () => {
+  test('a CONNECT while the store cannot be written is refused with CONNACK 3 (STORAGE_UNAVAILABLE: its token cannot be recorded as used); accepted again after recovery', async () => {
+    const f = await start();
+    await failStore(f, 0);
+    let code: unknown = 'connected';
+    try {
+      await connectDevice(f.gw, f.dev);
+    } catch (err) {
+      code = (err as { code?: unknown }).code;
+    }
+    expect(code).toBe(3);
+    expect(await connectsRefused(f.gw, 'STORAGE_UNAVAILABLE')).toBe(1);
+    f.faults.failWrites = false;
+    await untilReady(f);
+    await receipted(f, f.dev, 0);
+  });
+
   test('a registry write during the registry reload is refused (503 STORAGE_UNAVAILABLE) and reaches no store; then all is taken again', async () => {
     const f = await start();
     await failStore(f, 0);
