@@ -3,9 +3,10 @@
  * return code decides whether to retry with backoff, make a new token, or stop).
  */
 import type { MqttClient } from 'mqtt';
+import { CONNACK } from '../protocol/index.js';
 
-/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
-export const CONNACK_NAMES: Record<number, string> = { 1: 'CONNACK_BAD_PROTOCOL', 2: 'CONNACK_IDENTIFIER_REJECTED', 3: 'CONNACK_SERVER_UNAVAILABLE', 4: 'CONNACK_BAD_CREDENTIALS', 5: 'CONNACK_NOT_AUTHORIZED' };
+/** CONNACK return codes by number, as the device reports them: 4 -> 'CONNACK_BAD_CREDENTIALS'. */
+export const CONNACK_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(CONNACK).map(([name, code]) => [code, `CONNACK_${name}`]));
 
 /** A connection attempt given up because close() was called meanwhile. */
 export class DeviceClosed extends Error {

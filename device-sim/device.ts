@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, receiptsTopic,
+  CONNACK, createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, receiptsTopic,
   rejectionsTopic, signReading, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
@@ -234,7 +234,7 @@ export class Device extends EventEmitter {
       this.open().catch((err: unknown) => {
         if (err instanceof DeviceClosed) return;
         if (err instanceof ConnackRefused) this.emit('connack-refused', err);
-        if (err instanceof ConnackRefused && err.returnCode === 5) {
+        if (err instanceof ConnackRefused && err.returnCode === CONNACK.NOT_AUTHORIZED) {
           this.halted ??= 'CONNACK_NOT_AUTHORIZED';
           return; // not authorized any more (revoked, expired, unknown): stop (SPEC §8)
         }

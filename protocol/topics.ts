@@ -37,3 +37,9 @@ export function assertReadingsTopic(t: string, clientDeviceIdHex: string): void 
     fail('TOPIC_MISMATCH', `device ${clientDeviceIdHex} may publish only on ${TOPIC_PREFIX}${clientDeviceIdHex}/readings`, 'topic');
   }
 }
+
+/**
+ * MQTT 3.1.1 CONNACK return codes (§3.2.2.3) and what each means for a device (SPEC §4): 3 try again later with
+ * backoff, 4 make a new token (or fix the clock), 5 stop, the device may not connect.
+ */
+export const CONNACK = { BAD_PROTOCOL: 1, IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;

@@ -4,8 +4,9 @@
  */
 import type { AuthenticateError } from 'aedes';
 import { OriginProofError } from '../../protocol/errors.js';
+import { CONNACK } from '../../protocol/topics.js';
 
-export const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
+export { CONNACK };
 
 export function connackCodeFor(err: unknown): number {
   const code = err instanceof OriginProofError ? err.code : undefined;
