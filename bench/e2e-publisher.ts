@@ -11,8 +11,9 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { fromHex, deviceIdFromKey, publicKey, createConnectToken, signReading, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, parseVerifierKey, type Alg } from '../protocol/index.js';
+import { fromHex, deviceIdFromKey, publicKey, createConnectToken, readingsTopic, receiptsTopic, rejectionsTopic, decodeRejection, parseVerifierKey, type Alg } from '../protocol/index.js';
 import { nodeSigner } from './node-signer.js';
+import { benchReading } from './fleet.js';
 import { nodeEd25519Verify } from '../ledger/signer.js';
 import { ReceiptAudit, emptyTally, type AnswerTally } from './receipt-audit.js';
 
@@ -144,7 +145,7 @@ async function connectAll(m: SetupMsg): Promise<void> {
       const frames: Buffer[] = [];
       const envelopes: Uint8Array[] = [];
       for (let s = 1; s <= m.readingsPerDevice; s++) {
-        const bytes = await signReading(signer, { deviceId, seq: s, iat: t, firmware, body: { kind: 'sensor', type: 'temperature', value: 200 + (s % 50), scale: -1, unit: 'Cel' } });
+        const bytes = await benchReading(signer, deviceId, s, t, firmware);
         envelopes.push(bytes);
         frames.push(mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(bytes), qos: 1, messageId: (s % 65535) + 1, retain: false, dup: false }));
       }

@@ -7,17 +7,17 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALG_EDDSA, ALG_ES256, algName, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
-import { nodeSigner } from './node-signer.js';
+import { ALG_EDDSA, ALG_ES256, algName, toHex, type Alg } from '../protocol/index.js';
+import { FIRMWARE, benchRoot, makeFleet } from './fleet.js';
 import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './crypto.js';
 import { threads } from './report.js';
 import { quantile } from './stats.js';
 import { addTallies, tallyProblem, type AnswerTally } from './receipt-audit.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
-import { childGateway, inProcessGateway, mark, toMB, type GatewayUnderTest, type Post, type ThreadCpu } from './gateway-under-test.js';
+import { childGateway, inProcessGateway, mark, toMB, type GatewayUnderTest, type ThreadCpu } from './gateway-under-test.js';
 
 export type { ThreadCpu } from './gateway-under-test.js';
 
@@ -127,8 +127,6 @@ export interface E2eResult {
 
 /** Length of each raw single-core verification sample taken around a fleet's phases (three per fleet). */
 const RAW_SAMPLE_MS = 1000;
-const FIRMWARE = sha256(utf8ToBytes('bench firmware'));
-const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
 
 /** How long a publisher step (setup, or one phase) may take before the run fails instead of hanging. */
 const PUBLISHER_STEP_TIMEOUT_MS = 300_000;
@@ -173,33 +171,6 @@ class Publisher {
   }
 }
 
-async function makeFleet(post: Post, root: Signer, alg: Alg, n: number, agencyId: string) {
-  const t = Math.floor(Date.now() / 1000);
-  const agency = nodeSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
-  const agencyCert = await issueCertificate(root, kid(root), { iss: 'root.bench', sub: agencyId, role: 'agency', holderKey: publicKey(agency.alg, agency.publicKey), iat: t, nbf: t - 60, exp: t + 86_400 });
-  const reg = await post('/v1/agencies', { certificate: toBase64(agencyCert) });
-  if (reg.status >= 300) throw new Error(reg.text);
-  const devices: { id: string; alg: Alg; secret: string }[] = [];
-  const certs: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const secret = generateSecretKey(alg);
-    const signer = nodeSigner(alg, secret);
-    const id = deviceIdToHex(deviceIdFromKey(publicKey(alg, signer.publicKey)));
-    certs.push(
-      await issueCertificate(agency, kid(agency), {
-        iss: agencyId, sub: id, role: 'device', holderKey: publicKey(alg, signer.publicKey), iat: t, nbf: t - 60, exp: t + 86_400,
-        profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE },
-      }),
-    );
-    devices.push({ id, alg, secret: toHex(secret) });
-  }
-  for (let i = 0; i < certs.length; i += 200) {
-    const res = await Promise.all(certs.slice(i, i + 200).map((c) => post('/v1/devices', { certificate: toBase64(c) })));
-    const bad = res.find((r) => r.status >= 300);
-    if (bad) throw new Error(bad.text);
-  }
-  return devices;
-}
 
 /** µs per reading for each thread kind between two samples */
 function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number): ThreadCpu | null {
@@ -211,11 +182,7 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const dir = await mkdtemp(join(tmpdir(), 'op-bench-e2e-'));
-  const rootSecret = generateSecretKey(ALG_EDDSA);
-  const root = nodeSigner(ALG_EDDSA, rootSecret);
-  const t = Math.floor(Date.now() / 1000);
-  const rootCert = await issueCertificate(root, kid(root), { iss: 'root.bench', sub: 'root.bench', role: 'root', holderKey: publicKey(root.alg, root.publicKey), iat: t, nbf: t - 60, exp: t + 86_400 });
-  await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [{ certificate: toBase64(rootCert) }] }));
+  const root = await benchRoot(dir);
   const gw = opts.inProcess
     ? await inProcessGateway(dir, opts)
     : await childGateway(dir, opts);

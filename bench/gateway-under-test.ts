@@ -12,7 +12,9 @@ import { npmStartArgs } from '../scripts/npm-start.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import type { E2eOptions } from './e2e.js';
 
-export type Post = (path: string, body: object) => Promise<{ status: number; text: string }>;
+import type { Post } from './fleet.js';
+
+export type { Post } from './fleet.js';
 
 /**
  * OP_BENCH_MARKS=1: print each timed phase's start and end on the monotonic clock (µs), the clock of a V8 CPU
@@ -46,6 +48,29 @@ export interface ThreadCpu {
   loop: number;
   workers: number;
   other: number;
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ: /proc/<pid>/stat times are in clock ticks of 1/100 s on Linux
+
+/**
+ * CPU seconds of a process's threads by kind (Linux /proc; null elsewhere). The main thread's tid is the pid; verify
+ * workers are the threads with a nice value above 0 (verify-pool.ts sets it); everything else is V8's and libuv's
+ * helpers. Threads that have exited are not counted.
+ */
+export async function threadCpuOf(pid: number): Promise<ThreadCpu | null> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => null);
+  if (!tids) return null;
+  const out: ThreadCpu = { loop: 0, workers: 0, other: 0 };
+  for (const tid of tids) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => null);
+    if (!text) continue;
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const sec = (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND; // utime, stime (fields 14 and 15)
+    if (Number(tid) === pid) out.loop += sec;
+    else if (Number(f[16]) > 0) out.workers += sec; // nice (field 19)
+    else out.other += sec;
+  }
+  return out;
 }
 
 /** Reset a process's peak RSS (VmHWM) to its current RSS: `echo 5 > /proc/<pid>/clear_refs` (Linux 4.0+). */
@@ -128,12 +153,11 @@ export async function childGateway(dir: string, opts: E2eOptions): Promise<Gatew
   // 500 ms sampling interval. /metrics is the fallback elsewhere and is read once for the heap figures.
   const pid = child.pid!;
   const procStatus = (field: string) => procStatusOf(String(pid), field);
-  const ticks = 100; // USER_HZ: /proc/<pid>/stat times are in clock ticks of 1/100 s on Linux
   const procCpu = async (): Promise<number | null> => {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
     if (!text) return null;
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / ticks; // utime, stime (fields 14 and 15)
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND; // utime, stime (fields 14 and 15)
   };
   return {
     mqttUrl: urls.mqtt,
@@ -151,23 +175,7 @@ export async function childGateway(dir: string, opts: E2eOptions): Promise<Gatew
       return `main-thread heap total ${await mb('originproof_nodejs_heap_size_total_bytes')} MB, used ${await mb('originproof_nodejs_heap_size_used_bytes')} MB, external ${await mb('originproof_nodejs_external_memory_bytes')} MB`;
     },
     cpuSeconds: async () => (await procCpu()) ?? metric('originproof_process_cpu_seconds_total'),
-    // Threads by kind: the main thread's tid is the pid; verify workers are the threads with a nice value above 0
-    // (verify-pool.ts sets it); everything else is V8's and libuv's helpers.
-    threadCpu: async () => {
-      const tids = await readdir(`/proc/${pid}/task`).catch(() => null);
-      if (!tids) return null;
-      const out: ThreadCpu = { loop: 0, workers: 0, other: 0 };
-      for (const tid of tids) {
-        const text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => null);
-        if (!text) continue;
-        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-        const sec = (Number(f[11]) + Number(f[12])) / ticks;
-        if (Number(tid) === pid) out.loop += sec;
-        else if (Number(f[16]) > 0) out.workers += sec; // nice (field 19)
-        else out.other += sec;
-      }
-      return out;
-    },
+    threadCpu: () => threadCpuOf(pid),
     close: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

@@ -5,10 +5,13 @@
 import type { CryptoBenchResult } from './crypto.js';
 import type { LedgerBenchResult } from './ledger.js';
 import type { E2eFleetResult, E2eResult, ThreadCpu } from './e2e.js';
+import type { PipelineBenchResult } from './pipeline.js';
 
 export interface BenchResults {
   crypto?: CryptoBenchResult[];
   ledger?: LedgerBenchResult;
+  /** the ingestion pipeline alone, no MQTT (bench/pipeline.ts): one result per algorithm */
+  pipeline?: PipelineBenchResult[];
   e2e?: E2eResult;
 }
 
@@ -39,6 +42,11 @@ export interface BenchSummary {
   gateway_peak_rss_mb: number | null;
   /** every reading of every fleet got exactly one receipt, each valid (bench/receipt-audit.ts); null: no e2e section */
   e2e_answers_clean: boolean | null;
+  /** the pipeline alone, no MQTT (1,000 devices): readings/s and the event loop's CPU µs per reading (medians of rounds) */
+  pipeline_ed25519_per_s: number | null;
+  pipeline_es256_per_s: number | null;
+  pipeline_ed25519_loop_us: number | null;
+  pipeline_es256_loop_us: number | null;
   ledger_entries: number | null;
   ledger_append_per_s: number | null;
   ledger_proof_ms_10m: number | null;
@@ -52,6 +60,10 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 function mainFleet(r: BenchResults, alg: 'EdDSA' | 'ES256'): E2eFleetResult | undefined {
   return r.e2e?.fleets.find((f) => f.alg === alg && f.devices === MAIN_FLEET);
+}
+
+function pipelineOf(r: BenchResults, alg: 'EdDSA' | 'ES256'): PipelineBenchResult | undefined {
+  return r.pipeline?.find((p) => p.alg === alg);
 }
 
 function rawRate(r: BenchResults, alg: 'EdDSA' | 'ES256'): number | null {
@@ -89,6 +101,10 @@ export function summarize(r: BenchResults, meta: { commit: string; date: string 
     receipt_p99_ms_es256: es?.paced?.p99Ms ?? null,
     gateway_peak_rss_mb: r.e2e?.maxRssMb ?? null,
     e2e_answers_clean: r.e2e ? answerProblems(r).length === 0 : null,
+    pipeline_ed25519_per_s: pipelineOf(r, 'EdDSA')?.perSec ?? null,
+    pipeline_es256_per_s: pipelineOf(r, 'ES256')?.perSec ?? null,
+    pipeline_ed25519_loop_us: pipelineOf(r, 'EdDSA')?.loopUs ?? null,
+    pipeline_es256_loop_us: pipelineOf(r, 'ES256')?.loopUs ?? null,
     ledger_entries: l?.entries ?? null,
     ledger_append_per_s: l?.appendPerSec ?? null,
     ledger_proof_ms_10m: at10m ? l.inclusionProofMedianMs : null,
@@ -130,6 +146,14 @@ export function latestTable(r: BenchResults): string {
     if (raw !== null) rows.push([`${alg} raw node:crypto verify, one core`, `${fmt(raw)}/s${samples}` + (f?.rawVerifyFleetKeysPerSec ? ` (${fmt(f.rawVerifyFleetKeysPerSec)}/s over the fleet's ${fmt(Math.min(f.devices, 1000))} keys in turn)` : ''), '']);
     const sodium = alg === 'EdDSA' ? sodiumRate(r) : null;
     if (sodium !== null) rows.push([`${alg} raw libsodium verify, one core`, `${fmt(sodium)}/s`, '']);
+    const p = pipelineOf(r, alg);
+    if (p) {
+      rows.push([
+        `${alg} pipeline alone, ${fmt(p.devices)} devices, no MQTT (accepted -> verified -> signed block -> receipt encoded)`,
+        `${fmt(p.perSec)} readings/s (${p.loopUs} µs event loop CPU per reading; verify workers ${p.workersUs}, helpers ${p.otherUs}; medians of ${p.rounds.length} rounds)`,
+        '',
+      ]);
+    }
     if (!f) continue;
     const by = alg === 'ES256' ? 'node:crypto' : (r.e2e?.ed25519Verifier ?? 'node:crypto');
     rows.push(

@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: the whole measurement in one command (~5 minutes on 2 cores): raw verification rates, the ledger
- * at 10,000,000 entries (with proof times at 10^4, 10^6 and 10^7 on the way), and the gateway end to end in its own
- * process with fleets of 10, 1,000 and 10,000 devices publishing from another process. Prints the table and the
+ * at 10,000,000 entries (with proof times at 10^4, 10^6 and 10^7 on the way), the ingestion pipeline alone (no MQTT:
+ * the gateway's own CPU per reading), and the gateway end to end in its own process with fleets of 10, 1,000 and
+ * 10,000 devices publishing from another process. Prints the table and the
  * scaling table, writes bench/results/latest.json (flat keys, see `summarize`) and a dated copy.
  *   npm run bench                          everything
  *   npm run bench -- --quick               ledger at 1,000,000 entries and smaller fleets (~1.5 minutes; no latest.json)
- *   npm run bench -- --only ledger,crypto  some sections (no latest.json); --entries N sets the ledger size
+ *   npm run bench -- --only ledger,crypto  some sections (crypto, ledger, pipeline, e2e; no latest.json); --entries N sets the ledger size
  *   npm run bench -- --readme              also rewrite README's bench table (between the bench:latest markers)
  * Rates depend on what else runs on the machine: each result file records the load average.
  */
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { runCryptoBench, type CryptoBenchResult } from './crypto.js';
 import { runLedgerBench, type LedgerBenchResult } from './ledger.js';
 import { runE2eBench, type E2eFleet, type E2eResult } from './e2e.js';
+import { runPipelineBenches, type PipelineBenchResult } from './pipeline.js';
 import { ALG_EDDSA, ALG_ES256 } from '../protocol/algorithms.js';
 import { OBSERVING_ONLY, answerProblems, latestTable, scalingTable, settingsFromEnv, summarize, type BenchResults } from './report.js';
 
@@ -28,7 +30,7 @@ export interface Args {
   workers?: number;
 }
 
-const SECTIONS = ['crypto', 'ledger', 'e2e'] as const;
+const SECTIONS = ['crypto', 'ledger', 'pipeline', 'e2e'] as const;
 
 export function parseArgs(argv: string[]): Args {
   const val = (name: string): string | undefined => {
@@ -93,6 +95,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const proofSizes = [10_000, 1_000_000, 10_000_000].filter((n) => n < entries);
     results.ledger = await timed<LedgerBenchResult>('ledger', () => runLedgerBench({ entries, proofs: 2000, proofSizes }));
   }
+  if (run('pipeline')) results.pipeline = await timed<PipelineBenchResult[]>('pipeline', () => runPipelineBenches(args.quick, args.workers));
   if (run('e2e')) results.e2e = await timed<E2eResult>('e2e', () => runE2eBench({ fleets: fleets(args.quick), ...(args.workers !== undefined ? { verifyWorkers: args.workers } : {}) }));
 
   const settings = settingsFromEnv(process.env);

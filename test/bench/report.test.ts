@@ -30,6 +30,13 @@ describe('bench report', () => {
     expect(summarize(r, { commit: 'x', date: 'd' }).e2e_answers_clean).toBe(false);
   });
 
+  test('the pipeline alone gets a row per algorithm and its medians in latest.json, also without an e2e section', () => {
+    const pipeline = [{ alg: 'ES256', devices: 1000, readingsPerRound: 20, verifyWorkers: 2, rounds: [{ perSec: 19_000, threadsUs: { loop: 26, workers: 64, other: 4 } }], perSec: 19_000, loopUs: 26, workersUs: 64, otherUs: 4 }];
+    expect(latestTable({ pipeline })).toContain('| ES256 pipeline alone, 1,000 devices, no MQTT (accepted -> verified -> signed block -> receipt encoded) | 19,000 readings/s (26 µs event loop CPU per reading; verify workers 64, helpers 4; medians of 1 rounds) |');
+    const s = summarize({ ...results(null), pipeline }, { commit: 'x', date: 'd' });
+    expect([s.pipeline_es256_per_s, s.pipeline_es256_loop_us, s.pipeline_ed25519_per_s]).toEqual([19_000, 26, null]);
+  });
+
   test('settings that change the measurement are picked up from the environment', () => {
     const s = settingsFromEnv({ OP_BENCH_SYNC: '0', ORIGINPROOF_QUEUE_HIGH_WATER: '1500', OP_BENCH_MARKS: '1', PATH: '/bin', HOME: '/root' });
     expect(s).toEqual({ OP_BENCH_SYNC: '0', ORIGINPROOF_QUEUE_HIGH_WATER: '1500', OP_BENCH_MARKS: '1' });
