@@ -18,7 +18,7 @@ import { resolveEd25519 } from '../gateway/crypto/sodium.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { benchReading, benchRoot, makeFleet } from './fleet.js';
 import { nodeSigner } from './node-signer.js';
-import { threadCpuOf, type ThreadCpu } from './gateway-under-test.js';
+import { mark, threadCpuOf, type ThreadCpu } from './gateway-under-test.js';
 import { quantile } from './stats.js';
 
 export interface PipelineBenchOptions {
@@ -142,7 +142,9 @@ export async function runPipelineBench(opts: PipelineBenchOptions): Promise<Pipe
       const n = opts.readingsPerRound * ids.length;
       const cpu0 = await threadCpuOf(process.pid);
       const t0 = performance.now();
+      mark(`${label} round ${r + 1}`); // OP_BENCH_MARKS=1: on the clock of a --cpu-prof profile
       await send(from, from + opts.readingsPerRound - 1);
+      mark(`${label} round ${r + 1} end`);
       const seconds = (performance.now() - t0) / 1000;
       const cpu1 = await threadCpuOf(process.pid);
       if (!cpu0 || !cpu1) throw new Error('the pipeline bench reads thread CPU from /proc (Linux)');

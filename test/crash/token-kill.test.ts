@@ -4,20 +4,10 @@
  * token is still within its lifetime and dated within the clock skew of the restart.
  */
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createConnectToken } from '../../protocol/index.js';
+import { connackCode } from '../gateway/harness.js';
 import { cliLedgerVerify, killGateway, newRoot, removeDirs, setUpFleet, spawnGateway, type GatewayProcess } from './harness.js';
-
-async function connackOf(url: string, id: string, token: Uint8Array): Promise<number> {
-  try {
-    const c = await mqtt.connectAsync(url, { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4 });
-    await c.endAsync(true);
-    return 0;
-  } catch (err) {
-    return (err as { code?: number }).code ?? -1;
-  }
-}
 
 describe('connect tokens: used means used, across a SIGKILL', () => {
   const dirs: string[] = [];
@@ -36,12 +26,12 @@ describe('connect tokens: used means used, across a SIGKILL', () => {
     const d = devices[0]!;
     const now = Math.floor(Date.now() / 1000);
     const token = await createConnectToken(d.se, { aud: d.state.gateway.aud, iat: now, exp: now + 300 });
-    expect(await connackOf(gw.mqttUrl, d.id, token)).toBe(0);
+    expect(await connackCode(gw.mqttUrl, d.id, token)).toBe(0);
     await killGateway(gw); // no shutdown: only what was durable before the CONNACK is there
     gw = await spawnGateway({ dataDir, trustFile });
-    expect(await connackOf(gw.mqttUrl, d.id, token)).toBe(4);
+    expect(await connackCode(gw.mqttUrl, d.id, token)).toBe(4);
     const fresh = await createConnectToken(d.se, { aud: d.state.gateway.aud, iat: now + 1, exp: now + 301 });
-    expect(await connackOf(gw.mqttUrl, d.id, fresh)).toBe(0);
+    expect(await connackCode(gw.mqttUrl, d.id, fresh)).toBe(0);
     // the rows beside the log do not disturb the store's own audit
     await killGateway(gw);
     const cli = cliLedgerVerify(dataDir);

@@ -221,6 +221,20 @@ export async function connectDevice(gw: RunningGateway, d: Device, opts: { token
   };
 }
 
+/**
+ * The CONNACK return code a bare mqtt.js CONNECT gets (MQTT 3.1.1 §3.2.2.3): 0 when let in (the client then leaves),
+ * the refusal's code otherwise, -1 for a failure without one.
+ */
+export async function connackCode(url: string, clientId: string, password?: Uint8Array, username = clientId): Promise<number> {
+  try {
+    const c = await mqtt.connectAsync(url, { clientId, username, ...(password ? { password: Buffer.from(password) } : {}), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4 });
+    await c.endAsync(true);
+    return 0;
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1;
+  }
+}
+
 /** originproof_mqtt_connects_refused_total for `code` (CONNECTs refused with that error code), from /metrics. */
 export async function connectsRefused(gw: RunningGateway, code: string): Promise<number> {
   const text = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body;
