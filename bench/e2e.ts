@@ -171,7 +171,6 @@ class Publisher {
   }
 }
 
-
 /** µs per reading for each thread kind between two samples */
 function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number): ThreadCpu | null {
   if (!a || !b || readings <= 0) return null;
