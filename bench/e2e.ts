@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALG_EDDSA, ALG_ES256, algName, toHex, type Alg } from '../protocol/index.js';
+import { ALG_EDDSA, algName, toHex, type Alg } from '../protocol/index.js';
 import { FIRMWARE, benchRoot, makeFleet } from './fleet.js';
 import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './crypto.js';
 import { threads } from './report.js';
 import { quantile } from './stats.js';
+import { standaloneArgs } from './standalone-args.js';
 import { addTallies, tallyProblem, type AnswerTally } from './receipt-audit.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { childGateway, inProcessGateway, mark, toMB, type GatewayUnderTest, type ThreadCpu } from './gateway-under-test.js';
@@ -295,19 +296,15 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
 // Standalone: node dist/bench/e2e.js [--devices N] [--readings N] [--alg eddsa|es256] [--workers N] [--queue N] [--pace F] [--ed25519 auto|libsodium|node] [--tls] [--in-process]
 // --tls: devices connect over MQTT over TLS with the test certificate (test/fixtures/tls); npm run bench measures plain MQTT.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const text = (name: string): string | undefined => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
-  const arg = (name: string, def: number) => Number(text(name) ?? def);
-  const only = text('alg')?.toUpperCase();
+  const args = standaloneArgs();
+  const workers = args.number('workers', -1);
   runE2eBench({
-    fleets: ([ALG_EDDSA, ALG_ES256] as Alg[]).filter((alg) => only === undefined || only === algName(alg).toUpperCase()).map((alg) => ({ alg, devices: arg('devices', 1000), readingsPerDevice: arg('readings', 100), paced: true })),
-    ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}),
-    ...(arg('queue', 0) ? { queueHighWater: arg('queue', 0) } : {}),
-    ...(arg('pace', 0) ? { pacedFraction: arg('pace', 0) } : {}),
-    ...(text('ed25519') ? { ed25519Library: text('ed25519') as 'auto' | 'libsodium' | 'node' } : {}),
-    ...(process.argv.includes('--tls') ? { tls: fixtureTls() } : {}),
-    inProcess: process.argv.includes('--in-process'),
+    fleets: args.algs().map((alg) => ({ alg, devices: args.number('devices', 1000), readingsPerDevice: args.number('readings', 100), paced: true })),
+    ...(workers >= 0 ? { verifyWorkers: workers } : {}),
+    ...(args.number('queue', 0) ? { queueHighWater: args.number('queue', 0) } : {}),
+    ...(args.number('pace', 0) ? { pacedFraction: args.number('pace', 0) } : {}),
+    ...(args.text('ed25519') ? { ed25519Library: args.text('ed25519') as 'auto' | 'libsodium' | 'node' } : {}),
+    ...(args.has('tls') ? { tls: fixtureTls() } : {}),
+    inProcess: args.has('in-process'),
   }).then((r) => console.log(JSON.stringify(r, null, 2)));
 }

@@ -13,6 +13,7 @@ import { LevelBackend } from '../ledger/level-backend.js';
 import { nodeNoteSigner } from '../ledger/signer.js';
 import { verifyLedger } from '../ledger/verify.js';
 import { quantile } from './stats.js';
+import { standaloneArgs } from './standalone-args.js';
 
 export interface LedgerBenchOptions {
   entries?: number;
@@ -177,12 +178,8 @@ async function timeProofs(ledger: Ledger, size: number, count: number): Promise<
   return { medianMs: Math.round(quantile(times) * 1000) / 1000, p99Ms: Math.round(quantile(times, 0.99) * 1000) / 1000 };
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = standaloneArgs().text;
   const entries = Number(arg('entries') ?? 1_000_000);
   const result = await runLedgerBench({ entries, blockSize: Number(arg('block') ?? 1000), proofs: Number(arg('proofs') ?? 2000), inflight: Number(arg('inflight') ?? 2) });
   const out = arg('out') ?? 'bench/results';

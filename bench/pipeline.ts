@@ -20,6 +20,7 @@ import { benchReading, benchRoot, makeFleet } from './fleet.js';
 import { nodeSigner } from './node-signer.js';
 import { mark, threadCpuOf, type ThreadCpu } from './gateway-under-test.js';
 import { quantile } from './stats.js';
+import { standaloneArgs } from './standalone-args.js';
 
 export interface PipelineBenchOptions {
   alg: Alg;
@@ -172,16 +173,11 @@ export async function runPipelineBench(opts: PipelineBenchOptions): Promise<Pipe
 
 // Standalone: node dist/bench/pipeline.js [--alg eddsa|es256] [--devices N] [--rounds N] [--per-round N] [--workers N]
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const text = (name: string): string | undefined => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
-  const arg = (name: string, def: number) => Number(text(name) ?? def);
-  const only = text('alg')?.toUpperCase();
-  const algs = ([ALG_EDDSA, ALG_ES256] as Alg[]).filter((alg) => only === undefined || only === algName(alg).toUpperCase());
+  const args = standaloneArgs();
   const out: PipelineBenchResult[] = [];
-  for (const alg of algs) {
-    out.push(await runPipelineBench({ alg, devices: arg('devices', 1000), rounds: arg('rounds', 5), readingsPerRound: arg('per-round', 20), ...(arg('workers', -1) >= 0 ? { verifyWorkers: arg('workers', -1) } : {}) }));
+  for (const alg of args.algs()) {
+    const workers = args.number('workers', -1);
+    out.push(await runPipelineBench({ alg, devices: args.number('devices', 1000), rounds: args.number('rounds', 5), readingsPerRound: args.number('per-round', 20), ...(workers >= 0 ? { verifyWorkers: workers } : {}) }));
   }
   console.log(JSON.stringify(out, null, 2));
 }
