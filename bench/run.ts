@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the whole measurement in one command (~5 minutes on 2 cores): raw verification rates, the ledger
+ * `npm run bench`: the whole measurement in one command (~5 minutes on 2 cores, ~6 with the build): raw verification rates, the ledger
  * at 10,000,000 entries (with proof times at 10^4, 10^6 and 10^7 on the way), the ingestion pipeline alone (no MQTT:
  * the gateway's own CPU per reading), and the gateway end to end in its own process with fleets of 10, 1,000 and
  * 10,000 devices publishing from another process. Prints the table and the
