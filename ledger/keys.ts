@@ -106,6 +106,11 @@ export function devicePrefix(deviceId: string, prefix = P_DEVICE): Uint8Array {
   return b;
 }
 
+const dec = new TextDecoder();
+
+/** The device id of a key that starts with a device prefix (any of the `x|len|deviceId` keys above). */
+export const deviceIdOfKey = (key: Uint8Array): string => dec.decode(key.subarray(2, 2 + key[1]!));
+
 export const deviceHeadKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_DEVICE_HEAD);
 export const tokenIatKey = (deviceId: string): Uint8Array => devicePrefix(deviceId, P_TOKEN_IAT);
 

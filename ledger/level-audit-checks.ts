@@ -5,7 +5,7 @@
  */
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import type { IndexBlock, IndexProblem } from './backend.js';
-import { readU64 } from './keys.js';
+import { deviceIdOfKey, readU64 } from './keys.js';
 
 type Bytes = Uint8Array;
 const text = new TextDecoder();
@@ -47,7 +47,7 @@ export class RowSums {
 }
 
 /** A device's key bytes (u8 length | id) as text, for messages. */
-export const idOf = (k: Bytes): string => text.decode(k.subarray(2, 2 + k[1]!));
+export const idOf = deviceIdOfKey;
 export const sameBytes = (a: Bytes, b: Bytes): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
 export function wrongTypeProblem(b: IndexBlock, type: number, at: number): IndexProblem {

@@ -18,14 +18,13 @@ import { readEntries, readTiles, streamEntriesFrom, streamHeadersFrom } from './
 import { findDeviceHits, findDeviceSeq, findTimeHits, findTypeHits } from './level-index-queries.js';
 import { bundleIndexes, ENTRY_END, nextEntry, plain, timeClustersOf, u32 } from './level-records.js';
 import {
-  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, headerKey, META_KEY, P_DEVICE_ROWS,
+  blockEndKey, blockRowsKey, BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, deviceIdOfKey, headerKey, META_KEY, P_DEVICE_ROWS,
   P_TOKEN_IAT, prefixEnd, readU64, STATE_KEY, tileKey, tokenIatKey, typeKey, u64,
 } from './keys.js';
 
 type Bytes = Uint8Array;
 const READING = 1;
 const utf8 = new TextEncoder();
-const text = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
 export interface LevelBackendOptions {
@@ -116,7 +115,7 @@ export class LevelBackend implements LedgerBackend {
   async *tokenIats(): AsyncIterable<[string, number]> {
     const prefix = new Uint8Array([P_TOKEN_IAT]);
     for await (const [k, v] of this.#db.iterator({ gt: prefix, lt: prefixEnd(prefix) })) {
-      yield [text.decode(k.subarray(2, 2 + k[1]!)), readU64(v)];
+      yield [deviceIdOfKey(k), readU64(v)];
     }
   }
 
