@@ -246,6 +246,7 @@ export class Ledger extends LedgerQueries {
       p = this.#prepare(job);
     } catch (err) {
       job.settle(undefined, err);
+      this.#failUnsealed(err);
       return;
     }
     this.#writing = this.#writing.then(() => this.#commit(p));
@@ -303,6 +304,7 @@ export class Ledger extends LedgerQueries {
       this.#failure = err;
       p.restore();
       p.job.settle(undefined, err);
+      this.#failUnsealed(err);
       return;
     }
     this.#height = p.height;
@@ -320,6 +322,18 @@ export class Ledger extends LedgerQueries {
       rethrowLater(err);
     }
     p.job.settle(results);
+  }
+
+  /**
+   * A block failed: the entries submitted before that was known and not sealed yet fail with it, as the blocks
+   * computed on top of it do. Stored later, they would land in the log after an earlier entry that was refused: a
+   * device's reading 6 logged while its reading 5 failed turns 5's resend into a replay (pipeline.ts).
+   */
+  #failUnsealed(err: unknown): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending.length = 0;
+    answerAll(this.#waiters.splice(0), undefined, err);
   }
 
   /** Undo everything computed after this point (tree and tip). */

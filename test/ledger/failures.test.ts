@@ -246,3 +246,46 @@ describe('a block is never dated before an entry it holds', () => {
     }
   });
 });
+
+describe('a failed block fails the entries submitted before the failure was known', () => {
+  // ledger.ts #failUnsealed. The checkpoint signer (an HSM, say) holds block 1's signature and then refuses: the
+  // store is untouched. Entry 2, submitted meanwhile and not sealed yet, must fail too; stored in a later block it
+  // would be logged after an earlier entry that was refused (a device's later reading ahead of its resent one).
+  it('an entry waiting for the next block when the signature is refused is refused with it, and later ones are taken', async () => {
+    let hold = false;
+    let signing = () => {};
+    let refuse = () => {};
+    const signingStarted = new Promise<void>((r) => (signing = r));
+    const hsm = {
+      ...signer,
+      sign: (m: Uint8Array) => {
+        if (!hold) return signer.sign(m);
+        hold = false;
+        signing();
+        return new Promise<Uint8Array>((_, reject) => (refuse = () => reject(new Error('HSM refused (injected)'))));
+      },
+    };
+    const ledger = await Ledger.open({ dir: await tempDir(), origin: ORIGIN, signer: hsm, sync: false, blockMaxEntries: 100, blockMaxDelayMs: 5 });
+    try {
+      await ledger.submit(reading(0, 'dev-a'));
+      hold = true;
+      const first = ledger.submit(reading(1, 'dev-a'));
+      first.catch(() => undefined);
+      await signingStarted; // entry 1's block is sealed and being signed
+      const second = ledger.submit(reading(2, 'dev-a')); // waits for the next block
+      second.catch(() => undefined);
+      refuse();
+      await expect(first).rejects.toThrow('HSM refused');
+      await expect(second).rejects.toThrow('HSM refused');
+      await ledger.flush();
+      expect(ledger.size).toBe(1);
+      expect(await ledger.findBySeq('dev-a', 2)).toBeUndefined();
+      // The ledger takes entries again after the failure, in order.
+      expect((await ledger.submit(reading(1, 'dev-a'))).index).toBe(1);
+      expect((await ledger.submit(reading(2, 'dev-a'))).index).toBe(2);
+      await expectWhole(ledger, 3);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
