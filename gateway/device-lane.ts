@@ -4,6 +4,7 @@
  */
 import { LastProtectedHeader } from '../protocol/cose-sign1.js';
 import { OriginProofError } from '../protocol/errors.js';
+import type { DecodedCertificate } from '../protocol/certificate.js';
 import type { Receipt } from '../protocol/receipt.js';
 import { Fifo } from './fifo.js';
 import type { DeviceRecord } from './registry.js';
@@ -17,8 +18,18 @@ export interface Job {
   iat: number;
   bytes: Uint8Array;
   device: DeviceRecord;
+  /** The device certificate its claims were checked against (a renewal may replace the record's meanwhile). */
+  cert: DecodedCertificate;
   receivedAtMs: number;
   generation: number;
+  /** The lane's `order` when the reading arrived: once it moved on, the reading is refused (see DeviceLane.order). */
+  order: number;
+  /**
+   * A certificate, claim or clock check that failed: the answer, unless the reading turns out to be the resend of an
+   * envelope already logged, which gets its original receipt (SPEC §5: a resend is always safe). Its signature is
+   * then not checked: the logged bytes were, when they were logged.
+   */
+  carried: OriginProofError | undefined;
   /** The signature check's result: undefined while the worker has it. */
   sig: boolean | undefined;
   sigError: unknown;
@@ -58,10 +69,16 @@ export interface DeviceLane {
   pending: PendingEntry[];
   /** The device's last protected header (alg, content type, kid), decoded: the same on all its readings. */
   header: LastProtectedHeader;
+  /**
+   * Moves on when one of the lane's readings is refused UNAVAILABLE (the device keeps it and resends it): every
+   * reading that arrived before is refused UNAVAILABLE too, and the device's connection is closed, so that it resends
+   * them in seq order after reconnecting. A later reading accepted first would make the refused one a REPLAY.
+   */
+  order: number;
 }
 
 export function createLane(deviceId: string): DeviceLane {
-  return { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader() };
+  return { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader(), order: 0 };
 }
 
 export function findPending(pending: readonly PendingEntry[], seq: number): PendingEntry | undefined {

@@ -186,6 +186,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       queueHighWater: config.queueHighWater,
       now: nowMs,
       onSpace: () => broker?.resumeReading(),
+      onOrderBroken: (deviceId) => broker?.closeDevice(deviceId),
     },
     crash ? crash.deliver(deliver) : deliver,
   );

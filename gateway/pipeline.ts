@@ -6,7 +6,7 @@
  * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
  */
 import { OriginProofError, fail } from '../protocol/errors.js';
-import { openReading } from '../protocol/reading.js';
+import { openReading, readingSeqOf } from '../protocol/reading.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { encodeReceiptTransient, encodeRejection } from '../protocol/receipt.js';
 import type { VerifyPool, VerifyRequest } from './crypto/verify-pool.js';
@@ -31,7 +31,14 @@ export interface PipelineOptions {
   now?: () => number; // ms
   /** A reading left the queue and fewer than the high-water mark are parked (the broker reads waiting devices again). */
   onSpace?: () => void;
+  /**
+   * A reading of this device was refused UNAVAILABLE after it joined its lane: the readings it sent after that one
+   * are refused too (DeviceLane.order); close its connection, so that it reconnects and resends them in seq order.
+   */
+  onOrderBroken?: (deviceId: string) => void;
 }
+
+const OUT_OF_ORDER = 'an earlier reading of this device was refused UNAVAILABLE: reconnect, then resend every kept reading in seq order';
 
 const ACCEPTED: Promise<void> = Promise.resolve();
 
@@ -124,16 +131,18 @@ export class Pipeline {
    */
   accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     const generation = this.storageGeneration;
+    // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
+    const order = this.lane(deviceId).order;
     if (this.queue.tryEnter()) {
-      this.start(deviceId, bytes, receivedAtMs, generation);
+      this.start(deviceId, bytes, receivedAtMs, generation, order);
       return ACCEPTED;
     }
-    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation));
+    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation, order));
   }
 
-  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number): void {
+  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number): void {
     this.inflight++;
-    this.run(deviceId, bytes, receivedAtMs, generation, performance.now(), null);
+    this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), null);
   }
 
   /** The outcome is known: free the slot, count it, answer the device. */
@@ -162,7 +171,8 @@ export class Pipeline {
    * signature checks of consecutive readings finish in any order.
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storageGeneration): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => this.run(deviceId, bytes, receivedAtMs, generation, performance.now(), resolve));
+    const order = this.lane(deviceId).order;
+    return new Promise<Outcome>((resolve) => this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), resolve));
   }
 
   /**
@@ -172,28 +182,48 @@ export class Pipeline {
    * synchronously from here (a parked publisher started by `finish` would otherwise recurse through its neighbours'
    * rejections).
    */
-  private run(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, t0: number, done: Job['done']): void {
+  private run(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number, done: Job['done']): void {
     let seq: number | null = null;
+    let opening = false;
     let job: Job;
-    let request: VerifyRequest;
+    let request: VerifyRequest | undefined;
     const lane = this.lane(deviceId);
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.checkStorage(generation);
+      if (order !== lane.order) fail('UNAVAILABLE', OUT_OF_ORDER);
+      opening = true;
       const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
+      opening = false;
       seq = opened.claims.seq;
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
       if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
-      request = checkReadingPolicy(this.registry, opened, device);
+      let carried: OriginProofError | undefined;
+      try {
+        request = checkReadingPolicy(this.registry, opened, device);
+      } catch (err) {
+        if (!(err instanceof OriginProofError)) throw err;
+        carried = err;
+      }
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
-      job = { deviceId, seq, iat: opened.claims.iat, bytes, device, receivedAtMs, generation, sig: undefined, sigError: undefined, prechecked: false, t0, done };
+      job = {
+        deviceId, seq, iat: opened.claims.iat, bytes, device, cert: device.cert, receivedAtMs, generation, order, carried,
+        sig: carried ? false : undefined, sigError: undefined, prechecked: false, t0, done,
+      };
     } catch (err) {
+      // A reading that does not open still names its seq when it can be read, so the device knows which to drop.
+      if (opening && bytes.length <= this.opts.maxReadingBytes) seq = readingSeqOf(bytes);
       const outcome = rejectWith(err, seq);
       queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0)));
       return;
     }
     lane.jobs.push(job);
+    if (!request) {
+      // Refused unless it is a resend of a logged envelope (Job.carried): its turn in the lane decides, no signature.
+      queueMicrotask(() => this.pump(lane));
+      return;
+    }
     this.pool.check(request, (err, ok) => {
       job.sig = ok && err === undefined;
       if (err !== undefined) job.sigError = err;
@@ -205,6 +235,19 @@ export class Pipeline {
   private settle(job: Job, outcome: Outcome): void {
     if (job.done) job.done(outcome);
     else this.finish(job.deviceId, outcome, job.t0);
+    if (!outcome.ok && outcome.error.code === 'UNAVAILABLE') this.breakOrder(job);
+  }
+
+  /**
+   * A reading in its lane was refused UNAVAILABLE: the device keeps it and resends it, so nothing it sent after it
+   * may be admitted first (DeviceLane.order). Readings that arrived before this point are refused; the device's
+   * connection is closed, and what it sends after reconnecting (the kept readings first, SPEC §7) is taken.
+   */
+  private breakOrder(job: Job): void {
+    const lane = this.lanes.get(job.deviceId);
+    if (!lane || job.order !== lane.order) return; // refused because of an earlier break: nothing new
+    lane.order++;
+    this.opts.onOrderBroken?.(job.deviceId);
   }
 
   /**
@@ -216,11 +259,18 @@ export class Pipeline {
     while (!lane.busy) {
       const job = lane.jobs.peek();
       if (!job || job.sig === undefined) return;
+      if (job.order !== lane.order) {
+        lane.jobs.shift();
+        this.settle(job, rejectWith(new OriginProofError('UNAVAILABLE', OUT_OF_ORDER), job.seq));
+        continue;
+      }
       if (!job.prechecked) {
         try {
-          if (job.sigError !== undefined) throw job.sigError;
-          if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-          this.checkClock(job.iat, job.receivedAtMs);
+          if (!job.carried) {
+            if (job.sigError !== undefined) throw job.sigError;
+            if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+            job.carried = this.clockProblem(job.iat, job.receivedAtMs);
+          }
         } catch (err) {
           lane.jobs.shift();
           this.settle(job, rejectWith(err, job.seq));
@@ -272,12 +322,14 @@ export class Pipeline {
   private admit(lane: DeviceLane, job: Job): void {
     const seq = job.seq;
     if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
+    if (job.carried) throw job.carried;
     this.checkStorage(job.generation); // here, just before the append: nothing newer than a refused reading gets in
     // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
     // was being verified or waited in its lane, refuses it; one applied later is logged after it.
     this.registry.assertDeviceUsableAt(job.device, job.iat);
+    if (job.device.cert !== job.cert) this.recheckClaims(job);
     lane.lastSeq = seq;
-    const certRef = job.device.cert.certRef;
+    const certRef = job.cert.certRef;
     const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
     lane.pending.push(entry);
     this.log.submit({ type: ENTRY_READING, payload: job.bytes, certRef, receivedAtMs: job.receivedAtMs, deviceId: lane.deviceId, seq }, (err, e) => {
@@ -317,6 +369,7 @@ export class Pipeline {
           if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
           return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
         }
+        if (job.carried) throw job.carried; // not a logged envelope: refused as it would have been on arrival
         return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
       })
       .then(
@@ -333,8 +386,25 @@ export class Pipeline {
    * Against the time the reading arrived (its entry's receivedAt), not when its turn came: an offline verifier checks
    * the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue is judged as it came.
    */
-  private checkClock(iat: number, receivedAtMs: number): void {
-    assertReadingClock(iat, Math.floor(receivedAtMs / 1000), this.opts);
+  private clockProblem(iat: number, receivedAtMs: number): OriginProofError | undefined {
+    try {
+      assertReadingClock(iat, Math.floor(receivedAtMs / 1000), this.opts);
+      return undefined;
+    } catch (err) {
+      if (err instanceof OriginProofError) return err;
+      throw err;
+    }
+  }
+
+  /**
+   * The device's certificate was replaced (a renewal: same key, perhaps another profile) after the reading's claims
+   * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
+   * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
+   */
+  private recheckClaims(job: Job): void {
+    const cert = job.device.cert;
+    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device);
+    job.cert = cert;
   }
 
   private lane(deviceId: string): DeviceLane {

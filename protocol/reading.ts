@@ -11,9 +11,9 @@
  */
 import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { encode } from './cbor.js';
+import { decode, encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
-import { createSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
+import { createSign1, decodeSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
 import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
 import { openEnvelope } from './envelope.js';
@@ -143,6 +143,21 @@ export async function signReading(signer: Signer, claims: ReadingClaims): Promis
 export function openReading(bytes: Uint8Array, opts: { maxBytes?: number; protectedCache?: ProtectedHeaderCache } = {}): OpenedReading {
   const env = openEnvelope(bytes, CT_READING, 'reading', opts.maxBytes ?? MAX_READING_BYTES, undefined, opts.protectedCache);
   return { bytes, sign1: env.sign1, kid: env.kid, claims: readingClaimsFromMap(env.payload) };
+}
+
+/**
+ * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode; nothing is
+ * verified): its rejection names it (reading.cddl: seq "when the reading could be parsed that far") so the device
+ * can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no uint.
+ */
+export function readingSeqOf(bytes: Uint8Array): number | null {
+  try {
+    const payload = decode(decodeSign1(bytes, { requireTag: false }).payload);
+    const seq = payload instanceof Map ? payload.get(CLAIM_SEQ) : undefined;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface VerifyReadingOptions {

@@ -71,6 +71,8 @@ export interface EmbeddedBroker {
   readonly waitingToBeRead: number;
   /** Close every device connection authenticated in an earlier connection epoch. */
   closeStaleConnections(): void;
+  /** Close the device's connection (it reconnects and resends what it keeps, in seq order: Pipeline.breakOrder). */
+  closeDevice(deviceId: string): void;
   /** Open the listeners whose port is not null (0: an ephemeral port); resolves with the ports bound. */
   listen(o: ListenOptions): Promise<ListeningPorts>;
   /** Present another certificate from now on (MQTT over TLS, WebSocket over TLS); open connections keep theirs. */
@@ -171,6 +173,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   aedes.authorizePublish = (client, packet: PublishPacket, done) => {
     const deviceId = client ? deviceOf.get(client) : undefined;
     if (!client || !deviceId) return done(new Error('not authenticated'));
+    // A connection closed by the gateway (closeDevice) takes no reading it had sent but not yet been handed over.
+    if ((client as AnswerClient).closed) return done(new Error(`device ${deviceId}: connection closed`));
     if (packet.topic !== readingsTopicOf.get(client)) {
       // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
       // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
@@ -246,6 +250,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
     closeStaleConnections() {
       for (const c of connections.all()) if (epochOf.get(c) !== epoch()) c.close();
+    },
+    closeDevice(deviceId) {
+      const c = connections.live(deviceId);
+      if (c && !c.closed) c.close();
     },
     pending,
     setTlsMaterial: (material) => listeners.setTlsMaterial(material),

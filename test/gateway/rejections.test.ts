@@ -71,6 +71,29 @@ describe('pipeline rejections, each with its code', () => {
     expect(await rejectionCode(c, await signMap(dev, m))).toBe('BIOMETRIC_RAW_DATA');
   });
 
+  // pipeline.ts run / protocol readingSeqOf: reading.cddl gives seq "when the reading could be parsed that far", and a
+  // device matches a rejection to the reading it keeps by seq; with null it kept resending a never-resend reading.
+  test('a rejection of claims that do not check out names their seq; bytes that do not decode name none', async () => {
+    const answer = async (bytes: Uint8Array) => {
+      await c.publish(bytes);
+      const a = await c.next();
+      if (a.kind !== 'rejection') throw new Error(`expected a rejection, got receipt for seq ${a.receipt.seq}`);
+      return [a.rejection.code, a.rejection.seq];
+    };
+    const s1 = ++seq;
+    const m = readingClaimsToMap(claimsOf(dev, s1, { body: { kind: 'biometric', purpose: 'identity-check', result: 'match', score: 900, subjectCommitment: sha256(utf8ToBytes('salt|subject')) } }));
+    (m.get(CLAIM_BIOMETRIC) as Map<unknown, unknown>).set(5, new Uint8Array([0x46, 0x4d, 0x52, 0x00, ...new Uint8Array(400).fill(7)]));
+    expect(await answer(await signMap(dev, m))).toEqual(['BIOMETRIC_RAW_DATA', s1]);
+    const s2 = ++seq;
+    const extra = readingClaimsToMap(claimsOf(dev, s2));
+    extra.set(-70000, 1); // a claim a reading does not have
+    expect(await answer(await signMap(dev, extra))).toEqual(['CLAIM_INVALID', s2]);
+    const textSeq = readingClaimsToMap(claimsOf(dev, ++seq));
+    textSeq.set(-65539, 'seven');
+    expect(await answer(await signMap(dev, textSeq))).toEqual(['CLAIM_INVALID', null]);
+    expect(await answer(new Uint8Array([0xff, 0x00, 0x13]))).toEqual(['MALFORMED', null]);
+  });
+
   test('ALG_NOT_ALLOWED: an algorithm outside the allowed set', async () => {
     expect(await rejectionCode(c, await signMap(dev, readingClaimsToMap(claimsOf(dev, ++seq)), -35))).toBe('ALG_NOT_ALLOWED');
   });

@@ -1,0 +1,115 @@
+/**
+ * A reading refused UNAVAILABLE after it joined its device's lane (a block that failed, a verify worker outage, a
+ * store read that failed) is kept by the device and resent (SPEC §8). Nothing the device sent after it may be admitted
+ * first: a later reading logged first turned the resend into a REPLAY, which the device drops (found by review: a
+ * reading lost for good). The readings that arrived before the refusal are refused too, and the device's connection
+ * is closed, so that it reconnects and resends in seq order (SPEC §7).
+ */
+import { describe, expect, test } from 'vitest';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Worker } from 'node:worker_threads';
+import { connectDevice, gatewayWithDevices, reading } from './harness.js';
+import { readingsTopic } from '../../protocol/topics.js';
+import { GatewayLedger } from '../../gateway/ledger-adapter.js';
+import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
+import { createMetrics } from '../../gateway/metrics.js';
+import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
+
+const codeOf = (o: Outcome) => (o.ok ? (o.resent ? 'resent receipt' : 'receipt') : o.error.code);
+
+describe('a reading refused UNAVAILABLE in its lane', () => {
+  test('the readings that arrived before the refusal are refused too, the device is told to reconnect once, and its resends in order are all logged', async () => {
+    const { t, devices } = await gatewayWithDevices(1);
+    const dev = devices[0]!;
+    const dir = await mkdtemp(join(tmpdir(), 'op-reading-order-'));
+    const real = nodeEd25519NoteSigner('test.local/log', new Uint8Array(randomBytes(32)));
+    // The checkpoint signer (an HSM, say) holds one signature and then refuses it: a block that fails, store untouched.
+    let hold = false;
+    let signing = () => {};
+    let refuse = () => {};
+    const signingStarted = new Promise<void>((r) => (signing = r));
+    const hsm = {
+      ...real,
+      sign: (m: Uint8Array) => {
+        if (!hold) return real.sign(m);
+        hold = false;
+        signing();
+        return new Promise<Uint8Array>((_, reject) => (refuse = () => reject(new Error('HSM refused (injected)'))));
+      },
+    };
+    const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: hsm, blockMaxEntries: 100, blockMaxMs: 5 });
+    const pool = new VerifyPool(1);
+    const broken: string[] = [];
+    const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), {
+      maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100, onOrderBroken: (id) => broken.push(id),
+    }, () => {});
+    try {
+      const r = await Promise.all([4, 5, 6, 7].map((s) => reading(dev, s)));
+      const [r4, r5, r6, r7] = r as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+      expect(codeOf(await pipeline.process(dev.id, r4, Date.now()))).toBe('receipt');
+      hold = true;
+      const o5 = pipeline.process(dev.id, r5, Date.now());
+      await signingStarted; // 5's block is sealed and being signed
+      const o6 = pipeline.process(dev.id, r6, Date.now());
+      await new Promise((res) => setTimeout(res, 50)); // 6 verified and submitted: waiting for the next block
+      const o7 = pipeline.process(dev.id, r7, Date.now()); // 7 in its lane, its signature in the worker
+      refuse();
+      expect((await Promise.all([o5, o6, o7])).map(codeOf)).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+      expect(broken).toEqual([dev.id]); // once, for the first refusal
+      for (const seq of [5, 6, 7]) expect(await ledger.findBySeq(dev.id, seq)).toBeUndefined();
+      // After reconnecting the device resends what it kept, in seq order: each is logged, none is a REPLAY.
+      const again = [];
+      for (const bytes of [r5, r6, r7]) again.push(codeOf(await pipeline.process(dev.id, bytes, Date.now())));
+      expect(again).toEqual(['receipt', 'receipt', 'receipt']);
+      expect(await ledger.lastSeq(dev.id)).toBe(7);
+      expect(broken).toEqual([dev.id]);
+    } finally {
+      await pool.close();
+      await ledger.close();
+      await t.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('over MQTT, in a verify worker outage: the connection is closed, and after reconnecting the kept reading and the next are receipted', async () => {
+    const { t, devices } = await gatewayWithDevices(1, { verifyWorkers: 1 });
+    const dev = devices[0]!;
+    try {
+      const c = await connectDevice(t.gw, dev);
+      await c.publish(await reading(dev, 4));
+      expect((await c.next()).kind).toBe('receipt');
+      // The worker dies twice in a row: its replacement waits (verify-pool.ts RESTART_MIN_MS), no worker runs meanwhile.
+      const pool = (t.gw.pipeline as unknown as { pool: VerifyPool }).pool;
+      for (let i = 0; i < 2; i++) {
+        const w = (pool as unknown as { slots: { worker: Worker }[] }).slots[0]!.worker;
+        const exited = once(w, 'exit');
+        await w.terminate();
+        await exited;
+      }
+      expect(pool.size).toBe(0);
+      const closed = new Promise<void>((r) => c.client.once('close', () => r()));
+      const r5 = await reading(dev, 5);
+      c.client.publish(readingsTopic(dev.id), Buffer.from(r5), { qos: 1 }); // its PUBACK would leave with the answer
+      // the gateway closed the connection: nothing newer is taken before 5 comes back
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the connection was not closed')), 5000))]);
+      const metrics = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^originproof_readings_rejected_total\{code="UNAVAILABLE"\} 1$/m);
+      await c.end();
+      await new Promise((r) => setTimeout(r, 300)); // the replacement worker runs
+      expect(pool.size).toBe(1);
+      const again = await connectDevice(t.gw, dev);
+      await again.publish(r5);
+      await again.publish(await reading(dev, 6));
+      const answers = [await again.next(), await again.next()];
+      expect(answers.map((a) => (a.kind === 'receipt' ? a.receipt.seq : a.rejection.code))).toEqual([5, 6]);
+      await again.end();
+    } finally {
+      await t.stop();
+    }
+  });
+});
