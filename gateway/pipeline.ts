@@ -4,6 +4,9 @@
  * size, CBOR and schema (incl. the biometric privacy rule), key/certificate lookup, certificate and agency
  * validity and revocation at the reading's time, reading type, firmware, signature (worker threads), clock,
  * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
+ * A certificate, claim or clock failure is answered at the reading's turn in its device's lane, where a resend of a
+ * logged envelope is recognised first (and gets its original receipt); a reading refused UNAVAILABLE in its lane
+ * refuses the device's readings that arrived before the refusal too (DeviceLane.order).
  */
 import { OriginProofError, fail } from '../protocol/errors.js';
 import { openReading, readingSeqOf } from '../protocol/reading.js';
