@@ -34,7 +34,7 @@ export interface VerifyCliOptions {
   json?: boolean;
   /** Verifier clock (seconds), default now. */
   now?: number;
-  /** The gateway's clock skew allowance in seconds (verify-bundle `maxClockSkewSeconds`), default 300. */
+  /** The gateway's clock skew allowance in seconds (verify-bundle `maxClockSkewSeconds`); default: the trust file's clockSkewSeconds, else 300. */
   maxSkew?: number | string;
 }
 
@@ -199,7 +199,9 @@ export function registerVerify(program: Command): void {
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
     .option('--revocation-log <dir>', "the log's whole revocation list and its checkpoint (written by fetch-revocations): the revocation check is then complete up to that checkpoint")
     .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
-    .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time", '300')
+    // No commander default: an absent --max-skew must leave verifyBundle's own default (the trust file's
+    // clockSkewSeconds, else 300) in force.
+    .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time (default: the trust file's clockSkewSeconds, else 300)")
     .option('--json', 'print the verdict as JSON')
     .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; revocationLog?: string; maxSkew?: string; json?: boolean }) => {
       const r = runVerify({ bundle, ...o });
