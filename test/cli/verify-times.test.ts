@@ -1,6 +1,7 @@
 /**
  * The built `originproof verify` (spawned, as users run it) and a bundle's times: the clock skew allowance is the
- * trust file's clockSkewSeconds unless --max-skew is given (README "Verify", Times).
+ * trust file's clockSkewSeconds unless --max-skew is given (README "Verify", Times); times no Date can hold (safe
+ * integers past ±8.64e15 ms, which anyone can put in a bundle) are printed as numbers, with the verdict.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,5 +51,26 @@ describe('verify: the clock skew allowance', () => {
     expect(narrowed.code).toBe(1);
     expect(failed(narrowed.stdout)).toEqual([['checkpoint', 'CLOCK_SKEW']]);
     expect(verifyCli(await aheadBy(200), { clockSkewSeconds: 60 }, ['--max-skew', '300']).code).toBe(0);
+  });
+});
+
+describe('verify: times beyond what Date can hold', () => {
+  // receivedAtMs past 8.64e15 ms; a reading iat past 8.64e12 s. Each is invalid; the table must still be printed.
+  const cases: [string, () => Promise<ProofBundle>, RegExp, [string, string][]][] = [
+    ['receivedAtMs 9e15', async () => make({ entries: [await readingEntry({ receivedAtMs: 9e15 })] }), /, logged at index 0 9000000000000000 ms since 1970 \(out of range\)$/m,
+      [['checkpoint', 'CHECKPOINT_INVALID']]],
+    ['iat 9e12', async () => make({ entries: [await readingEntry({ claims: { iat: 9e12 } })] }), /, signed 9000000000000 s since 1970 \(out of range\), logged at index 0 2026-/m,
+      [['chain', 'CERT_EXPIRED'], ['checkpoint', 'CLOCK_SKEW']]],
+  ];
+  test.each(cases)('%s: exit 1 with the verdict, the time printed as its number', async (_, bundle, record, codes) => {
+    const b = await bundle();
+    const table = verifyCli(b, {});
+    expect(table.code, table.stdout + table.stderr).toBe(1);
+    expect(table.stdout).toMatch(/^record {6}reading #1 of device /m);
+    expect(table.stdout).toMatch(record);
+    expect(table.stdout).toMatch(new RegExp(`^INVALID: ${codes.map(([n, k]) => `${n} ${k}`).join(', ')}$`, 'm'));
+    const json = verifyCli(b, {}, ['--json']);
+    expect(json.code).toBe(1);
+    expect(failed(json.stdout)).toEqual(codes);
   });
 });
