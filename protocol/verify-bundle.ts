@@ -21,11 +21,13 @@
  * they are not bound to the log). Completeness comes only from revocations the verifier brings: `revocationLog`, the
  * log's whole list proven by a checkpoint's revocations line (verify-revocation-log.ts), or `revocations`.
  * Times: the signed time (a reading's or revocation's iat) <= the entry's receivedAt + the gateway's clock skew,
- * and receivedAt <= the block's time; only then is a checkpoint key chosen by time: for the checkpoint that binds
- * the entry's block, keys valid at the block time (header timeMs, bound by the extension line); for a later
- * checkpoint, keys not expired at the entry time; for the verifier's own `since` checkpoint, keys whose window has
- * begun by `now` (it may predate a rotation). So a retired key (notAfter T) cannot vouch for what was signed after
- * T + skew, however the log's times are set. Readings may be much older than receivedAt (kept while offline).
+ * receivedAt <= the block's time <= the verifier's `now` + the skew; only then is a checkpoint key chosen by time,
+ * and only among keys whose window has begun by `now`: for the checkpoint that binds the entry's block, keys valid
+ * at the block time (header timeMs, bound by the extension line); for a later checkpoint, keys not expired at the
+ * entry time; for the verifier's own `since` checkpoint, any (it may predate a rotation). So a retired key
+ * (notAfter T) cannot vouch for what was signed after T + skew, however the log's times are set, and a next key
+ * published ahead of its notBefore vouches for nothing before then, however the producer dates the block.
+ * Readings may be much older than receivedAt (kept while offline).
  * Pure: runs in browsers (pass nothing node-specific; `verifier` defaults to @noble/curves and is also used
  * for the Ed25519 checkpoint signatures).
  */
@@ -39,7 +41,7 @@ import { sha256 } from './hash.js';
 import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
-import { checkpointKeysAt, type TrustMaterial } from './trust.js';
+import type { TrustMaterial } from './trust.js';
 import { CHECK_NAMES, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
 import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
@@ -83,13 +85,17 @@ export interface VerifyBundleOptions {
    * (default: the bundle's consistency field, which must start at the `since` checkpoint's size).
    */
   since?: { checkpoint: string; proof?: readonly Uint8Array[] };
-  /** Verifier clock (seconds), for checkpoint keys of the `since` checkpoint. Default: now. */
+  /**
+   * Verifier clock (seconds). Default: now. No checkpoint key vouches before its notBefore by this clock, and a block
+   * dated after it (+ the clock skew) is CHECKPOINT_INVALID.
+   */
   now?: number;
   /**
    * How far (seconds) a signed time (a reading's or a revocation's iat) may be ahead of the entry's receivedAt: the
    * gateway's clock skew allowance. Default: the trust material's `clockSkewSeconds`, else DEFAULT_MAX_SKEW_SECONDS
    * (300), the gateway's default `clockSkewSeconds`;
    * for a gateway configured with more, pass its value. Readings may be any age: no lower bound is checked.
+   * It also bounds how far a block may be dated after `now`.
    */
   maxClockSkewSeconds?: number;
 }
@@ -104,10 +110,17 @@ export function verifyBundleBytes(bytes: Uint8Array, trust: TrustMaterial, opts:
   return verifyBundle(decodeProofBundle(bytes), trust, opts);
 }
 
-/** Keys of the trust material whose validity window intersects [from, to] (seconds; `to` undefined = open). */
-function keysDuring(trust: TrustMaterial, from: number, to?: number): NoteVerifier[] {
+/** Keys of the trust material whose validity window intersects [from, to] (seconds). */
+function keysDuring(trust: TrustMaterial, from: number, to: number): NoteVerifier[] {
   return trust.checkpointKeys
-    .filter((k) => (k.notAfter === undefined || k.notAfter > from) && (to === undefined || k.notBefore === undefined || k.notBefore <= to))
+    .filter((k) => (k.notAfter === undefined || k.notAfter > from) && (k.notBefore === undefined || k.notBefore <= to))
+    .map((k) => k.verifier);
+}
+
+/** Keys valid at `at` (notBefore <= at < notAfter) whose window has also begun by `now` (seconds). */
+function keysAt(trust: TrustMaterial, at: number, now: number): NoteVerifier[] {
+  return trust.checkpointKeys
+    .filter((k) => (k.notBefore === undefined || (k.notBefore <= at && k.notBefore <= now)) && (k.notAfter === undefined || at < k.notAfter))
     .map((k) => k.verifier);
 }
 
@@ -176,11 +189,18 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
           fail('CLOCK_SKEW', `${signedAt.what} ${signedAt.at}, ${signedAt.at - received} s after the log received it (${received}; at most ${skew} s allowed): its log time cannot choose a checkpoint key`, signedAt.path);
         }
       }
+      // The producer sets the block time: one dated in the verifier's future could choose a key whose window has not
+      // begun (a pre-published next key, leaked). The block (and, by the check above, the entry) must be dated by now
+      // + the clock skew, and a key vouches only once its window has begun by now.
+      const blockTime = Math.floor(h.timeMs / 1000);
+      if (blockTime > nowS + skew) {
+        fail('CHECKPOINT_INVALID', `block ${h.height} is dated ${blockTime}, ${blockTime - nowS} s after the verifier's clock (${nowS}; at most ${skew} s allowed)`, 'blockHeader.timeMs');
+      }
       const bound = h.treeSize === bundle.treeSize;
       const entryTime = entry ? Math.floor(entry.receivedAtMs / 1000) : nowS;
-      const keys = bound ? checkpointKeysAt(trust, Math.floor(h.timeMs / 1000)) : keysDuring(trust, entryTime);
+      const keys = bound ? keysAt(trust, blockTime, nowS) : keysDuring(trust, entryTime, nowS);
       if (keys.length === 0) {
-        fail('CHECKPOINT_INVALID', bound ? `the trust material has no checkpoint key valid at the block time ${Math.floor(h.timeMs / 1000)}` : `the trust material has no checkpoint key valid after the entry time ${entryTime}`, 'trust.checkpointKeys');
+        fail('CHECKPOINT_INVALID', bound ? `the trust material has no checkpoint key valid at the block time ${blockTime} and begun by now (${nowS})` : `the trust material has no checkpoint key valid after the entry time ${entryTime} and begun by now (${nowS})`, 'trust.checkpointKeys');
       }
       const c = openCheckpoint(bundle.checkpoint, keys, cpOpts);
       if (c.size !== bundle.treeSize) fail('CHECKPOINT_INVALID', `checkpoint is for tree size ${c.size}, bundle says ${bundle.treeSize}`, 'treeSize');

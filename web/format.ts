@@ -32,10 +32,16 @@ export function formatReading(lang: Lang, body: ReadingBody): string {
   return at ? t('reading.biometricAt', { purpose, counter: at[2]!, result, score }) : t('reading.biometric', { purpose, result, score });
 }
 
-/** Local date and time, seconds precision, in the page's language. */
+/**
+ * Local date and time, seconds precision, in the page's language. A time no Date can hold (beyond ±8.64e15 ms,
+ * ECMA-262 §21.4.1.1), which a bundle or trust file may carry as a safe integer, is shown as its number: formatting
+ * it would throw and leave the page without a verdict. Never throws.
+ */
 export function formatTime(lang: Lang, ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return translate(lang, 'time.unknown');
-  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(ms));
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return translate(lang, 'time.outOfRange', { ms: String(ms) });
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
 }
 
 /** Hex in groups of four, as fingerprints are read aloud over the phone. */

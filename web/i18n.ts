@@ -210,6 +210,7 @@ export const en = {
   'code.STORAGE_UNAVAILABLE': 'the gateway could not write to its storage (disk full or a write error); nothing was stored',
 
   'time.unknown': 'unknown time',
+  'time.outOfRange': '{ms} ms since 1970 (out of range)',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -419,6 +420,7 @@ export const zh: Record<MessageKey, string> = {
   'code.STORAGE_UNAVAILABLE': '网关无法写入存储（磁盘已满或写入错误），未保存任何内容',
 
   'time.unknown': '时间未知',
+  'time.outOfRange': '1970 年起 {ms} 毫秒（超出日期范围）',
 };
 
 export const DICTIONARIES: Record<Lang, Record<MessageKey, string>> = { en, zh };

@@ -66,8 +66,8 @@ function recordView(app: App, v: Verdict): HTMLElement {
     h('dl', {},
       field(t('record.device'), r.deviceId ?? t('record.unknown'), 'record-device'),
       field(t('record.agency'), r.agency ?? t('record.unknown'), 'record-agency'),
-      field(t('record.signedAt'), formatTime(lang, r.iat !== undefined ? r.iat * 1000 : undefined)),
-      field(t('record.loggedAt'), formatTime(lang, r.receivedAtMs)),
+      field(t('record.signedAt'), formatTime(lang, r.iat !== undefined ? r.iat * 1000 : undefined), 'record-signed-at'),
+      field(t('record.loggedAt'), formatTime(lang, r.receivedAtMs), 'record-logged-at'),
       field(t('record.entry'), t('record.entryOf', { index: r.index, size: r.treeSize })),
     ),
   );

@@ -1,5 +1,5 @@
 /**
- * `originproof monitor --gateway URL --state FILE [--trust TRUST.json] [--interval S] [--once]`:
+ * `originproof monitor --gateway URL --state FILE [--trust TRUST.json] [--interval S] [--once] [--acknowledge]`:
  * follow a gateway's checkpoints. Each round fetches /v1/checkpoints/latest, verifies it against the trusted
  * checkpoint key(s), and proves it consistent (RFC 9162 §2.1.4, /v1/proofs/consistency) with the last
  * checkpoint seen, which the state file keeps. Anything else is an alarm, named with both tree sizes:
@@ -12,7 +12,11 @@
  *                       (monitor-revocations.ts)
  * Without --trust the first run pins the key the gateway advertises (/v1/log) in the state file
  * (trust on first use); with --trust only the trust file's checkpoint keys are accepted.
- * An alarm leaves the last good checkpoint in place (and records the alarm), so every later run alarms again.
+ * An alarm leaves the last good checkpoint in place and is recorded with its evidence (the served checkpoint note;
+ * for a failed consistency check both checkpoints and the gateway's proof, if any). Alarms are sticky: while the
+ * state file holds one not acknowledged, every round reports an alarm (naming the first and the count), though it
+ * still does its own round and advances the last good checkpoint when the new one extends it. `--acknowledge`
+ * marks the alarms acknowledged (with the time) before the round, once someone has looked.
  * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, unreachable gateway with --once).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,30 @@ import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../prot
 import { gatewayGet } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 
+/** A failed consistency check, as recorded: what was compared, and the gateway's proof if it gave one. */
+export interface ConsistencyEvidence {
+  /** The last good checkpoint (its note as the gateway signed it). */
+  last: { size: number; root: string; note: string };
+  /** The checkpoint the gateway served (its note is the alarm's `note`). */
+  served: { size: number; root: string };
+  /** The gateway's consistency proof (RFC 9162 §2.1.4) between the two sizes, base64 hashes; absent if none came. */
+  proof?: { from: number; to: number; hashes: string[] };
+}
+
+export interface MonitorAlarm {
+  at: string;
+  code: ErrorCode;
+  message: string;
+  from?: number;
+  to?: number;
+  /** The checkpoint note the gateway served, verbatim (up to NOTE_EVIDENCE_CAP characters). */
+  note?: string;
+  consistency?: ConsistencyEvidence;
+  /** Set by --acknowledge; until then every round reports an alarm. */
+  acknowledgedAt?: string;
+}
+
+/** Version 1 throughout: the alarm's evidence and acknowledgedAt are optional, so older state files still load. */
 export interface MonitorState {
   version: 1;
   gateway: string;
@@ -35,16 +63,25 @@ export interface MonitorState {
   latest?: { size: number; root: string; note: string; seenAt: string; revocations?: SeenRevocations };
   /** Every checkpoint seen (size, root), oldest first; capped. */
   history: { size: number; root: string; seenAt: string }[];
-  alarms: { at: string; code: ErrorCode; message: string; from?: number; to?: number }[];
+  alarms: MonitorAlarm[];
 }
 
 export interface MonitorResult {
+  /** 'alarm' when this round found one, or when the state file holds unacknowledged alarms. */
   status: 'first' | 'unchanged' | 'grew' | 'alarm';
+  /** This round's alarm; or, when only earlier alarms stand, the first of them, the count and this round. */
   message: string;
   code?: ErrorCode;
   from?: number;
   to?: number;
   checkpoint?: { size: number; root: string };
+  /** With status 'alarm' when this round itself found none: what it saw. */
+  round?: 'first' | 'unchanged' | 'grew';
+  /** With status 'alarm': the unacknowledged alarms in the state file (this round's included), and the first. */
+  unacknowledged?: number;
+  firstUnacknowledged?: MonitorAlarm;
+  /** With `acknowledge`: how many alarms this run acknowledged. */
+  acknowledged?: number;
 }
 
 export interface MonitorOptions {
@@ -53,9 +90,13 @@ export interface MonitorOptions {
   /** Trust file text or parsed material; absent = pin the gateway's key on first use. */
   trust?: TrustMaterial;
   now?: () => number;
+  /** Mark the state file's alarms acknowledged before the round (someone has looked). */
+  acknowledge?: boolean;
 }
 
 const HISTORY_CAP = 10_000;
+/** A real note is a few hundred bytes (at most 100 signatures); a hostile gateway's answer must not bloat the state. */
+const NOTE_EVIDENCE_CAP = 65_536;
 
 export function loadState(path: string, gateway: string): MonitorState {
   let text: string;
@@ -78,6 +119,7 @@ function saveState(path: string, s: MonitorState): void {
 }
 
 class Alarm extends Error {
+  consistency?: ConsistencyEvidence;
   constructor(readonly code: ErrorCode, message: string, readonly from?: number, readonly to?: number) {
     super(message);
   }
@@ -121,10 +163,18 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
   const nowMs = (o.now ?? Date.now)();
   const seenAt = new Date(nowMs).toISOString();
   const state = loadState(o.statePath, o.gateway);
+  let acknowledged: number | undefined;
+  if (o.acknowledge) {
+    const open = state.alarms.filter((a) => a.acknowledgedAt === undefined);
+    for (const a of open) a.acknowledgedAt = seenAt;
+    acknowledged = open.length;
+    saveState(o.statePath, state); // kept even if the round below cannot reach the gateway
+  }
   let result: MonitorResult;
+  let note: string | undefined;
   try {
     const keys = await trustedKeys(o, state, Math.floor(nowMs / 1000));
-    const note = await (await gatewayGet(o.gateway, 'v1/checkpoints/latest')).text();
+    note = await (await gatewayGet(o.gateway, 'v1/checkpoints/latest')).text();
     const last = state.latest;
     let cp: Checkpoint;
     try {
@@ -135,27 +185,43 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       throw new Alarm('CHECKPOINT_INVALID', `the gateway's latest checkpoint${size ? ` (tree size ${size})` : ''} cannot be verified: ${err.message}${last ? `; last good checkpoint is at tree size ${last.size}` : ''}`, last?.size, size ? Number(size) : undefined);
     }
     const root = toBase64(cp.root);
+    /** A consistency alarm with what was compared and the proof the gateway gave, if any. */
+    const inconsistent = (message: string, proof?: { from: number; to: number; hashes: Uint8Array[] }): Alarm => {
+      const a = new Alarm('CONSISTENCY_INVALID', message, last!.size, cp.size);
+      a.consistency = {
+        last: { size: last!.size, root: last!.root, note: last!.note }, served: { size: cp.size, root },
+        ...(proof ? { proof: { from: proof.from, to: proof.to, hashes: proof.hashes.map(toBase64) } } : {}),
+      };
+      return a;
+    };
     if (!last) {
       result = { status: 'first', message: `first checkpoint of ${cp.origin}: tree size ${cp.size}, root ${root}`, checkpoint: { size: cp.size, root } };
     } else if (cp.size === last.size) {
-      if (root !== last.root) throw new Alarm('CONSISTENCY_INVALID', `FORK: two checkpoints at tree size ${cp.size} with different roots (${last.root} before, ${root} now)`, last.size, cp.size);
+      if (root !== last.root) throw inconsistent(`FORK: two checkpoints at tree size ${cp.size} with different roots (${last.root} before, ${root} now)`);
       result = { status: 'unchanged', message: `tree size ${cp.size} unchanged`, checkpoint: { size: cp.size, root } };
     } else if (cp.size < last.size) {
       // A log never shrinks: alarm either way, saying whether the older view is at least a prefix of what was seen.
+      let proof: Uint8Array[] | undefined;
       try {
-        const proof = await consistencyProof(o.gateway, cp.size, last.size);
+        proof = await consistencyProof(o.gateway, cp.size, last.size);
         verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
       } catch (err) {
         if (!(err instanceof Alarm) && !(err instanceof OriginProofError)) throw err;
-        throw new Alarm('CONSISTENCY_INVALID', `the log went back from tree size ${last.size} to ${cp.size} and is not a prefix of what was seen: ${(err as Error).message}`, last.size, cp.size);
+        throw inconsistent(`the log went back from tree size ${last.size} to ${cp.size} and is not a prefix of what was seen: ${(err as Error).message}`, proof && { from: cp.size, to: last.size, hashes: proof });
       }
-      throw new Alarm('CONSISTENCY_INVALID', `the gateway serves tree size ${cp.size}, older than tree size ${last.size} seen before (consistent, but the log must not shrink)`, last.size, cp.size);
+      throw inconsistent(`the gateway serves tree size ${cp.size}, older than tree size ${last.size} seen before (consistent, but the log must not shrink)`, { from: cp.size, to: last.size, hashes: proof });
     } else {
-      const proof = await consistencyProof(o.gateway, last.size, cp.size);
+      let proof: Uint8Array[];
+      try {
+        proof = await consistencyProof(o.gateway, last.size, cp.size);
+      } catch (err) {
+        if (err instanceof Alarm) throw inconsistent(err.message);
+        throw err;
+      }
       try {
         verifyConsistency(last.size, cp.size, proof, fromBase64(last.root), cp.root);
       } catch (err) {
-        throw new Alarm('CONSISTENCY_INVALID', `REWRITE: the checkpoint at tree size ${cp.size} does not extend the one at tree size ${last.size}: ${(err as Error).message}`, last.size, cp.size);
+        throw inconsistent(`REWRITE: the checkpoint at tree size ${cp.size} does not extend the one at tree size ${last.size}: ${(err as Error).message}`, { from: last.size, to: cp.size, hashes: proof });
       }
       result = { status: 'grew', message: `tree size ${last.size} -> ${cp.size}: consistent`, from: last.size, to: cp.size, checkpoint: { size: cp.size, root } };
     }
@@ -174,10 +240,28 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
   } catch (err) {
     if (!(err instanceof Alarm)) throw err;
     result = { status: 'alarm', code: err.code, message: err.message, ...(err.from !== undefined ? { from: err.from } : {}), ...(err.to !== undefined ? { to: err.to } : {}) };
-    state.alarms.push({ at: seenAt, code: err.code, message: err.message, ...(err.from !== undefined ? { from: err.from } : {}), ...(err.to !== undefined ? { to: err.to } : {}) });
+    state.alarms.push({
+      at: seenAt, code: err.code, message: err.message, ...(err.from !== undefined ? { from: err.from } : {}), ...(err.to !== undefined ? { to: err.to } : {}),
+      ...(note !== undefined ? { note: note.slice(0, NOTE_EVIDENCE_CAP) } : {}), ...(err.consistency ? { consistency: err.consistency } : {}),
+    });
   }
   saveState(o.statePath, state);
-  return result;
+  return withOpenAlarms(result, state, acknowledged);
+}
+
+/** The round's result, turned into an alarm while the state file holds unacknowledged ones. */
+function withOpenAlarms(result: MonitorResult, state: MonitorState, acknowledged: number | undefined): MonitorResult {
+  const r: MonitorResult = { ...result, ...(acknowledged !== undefined ? { acknowledged } : {}) };
+  const open = state.alarms.filter((a) => a.acknowledgedAt === undefined);
+  const first = open[0];
+  if (!first) return r;
+  if (r.status === 'alarm') return { ...r, unacknowledged: open.length, firstUnacknowledged: first };
+  const { checkpoint, status } = r;
+  return {
+    status: 'alarm', code: first.code, ...(first.from !== undefined ? { from: first.from } : {}), ...(first.to !== undefined ? { to: first.to } : {}),
+    message: `${open.length} unacknowledged alarm(s), the first at ${first.at}: [${first.code}] ${first.message}; this round: ${r.message}`,
+    ...(checkpoint ? { checkpoint } : {}), round: status, unacknowledged: open.length, firstUnacknowledged: first, ...(acknowledged !== undefined ? { acknowledged } : {}),
+  };
 }
 
 function loadTrust(path: string): TrustMaterial {
@@ -201,24 +285,29 @@ export function registerMonitor(program: Command): void {
     .option('--trust <file>', 'trust file with the checkpoint key(s); default: pin the key the gateway advertises on first use')
     .option('--interval <seconds>', 'seconds between rounds', '30')
     .option('--once', 'one round, then exit')
-    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean }) => {
+    .option('--acknowledge', "mark the state file's alarms acknowledged (someone has looked) before the first round; until then every round alarms")
+    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean; acknowledge?: boolean }) => {
       const trust = o.trust ? loadTrust(o.trust) : undefined;
       const interval = Number(o.interval);
       if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
-      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}) };
+      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}) };
       for (;;) {
         let r: MonitorResult;
         try {
           r = await monitorOnce(opts);
+          delete opts.acknowledge; // only what stood when the command was given; later alarms need a look of their own
         } catch (err) {
           if (o.once) throw err;
           process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
           await new Promise((res) => setTimeout(res, interval * 1000));
           continue;
         }
-        const line = `${new Date().toISOString()} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
+        const at = new Date().toISOString();
+        if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${o.state}\n`);
+        const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
         if (r.status === 'alarm') {
           process.stderr.write(line);
+          process.stderr.write(`${at} ${r.unacknowledged} unacknowledged alarm(s) in ${o.state}, the first at ${r.firstUnacknowledged!.at}; once someone has looked, run with --acknowledge\n`);
           process.exitCode = 1;
           return;
         }

@@ -34,7 +34,7 @@ export interface VerifyCliOptions {
   json?: boolean;
   /** Verifier clock (seconds), default now. */
   now?: number;
-  /** The gateway's clock skew allowance in seconds (verify-bundle `maxClockSkewSeconds`), default 300. */
+  /** The gateway's clock skew allowance in seconds (verify-bundle `maxClockSkewSeconds`); default: the trust file's clockSkewSeconds, else 300. */
   maxSkew?: number | string;
 }
 
@@ -163,14 +163,23 @@ function registrySubject(r: NonNullable<Verdict['record']>): string {
   return '';
 }
 
+/**
+ * A bundle's time as ISO 8601, or its raw value when Date cannot hold it (beyond ±8.64e15 ms, ECMA-262 §21.4.1.1):
+ * a safe integer from an untrusted bundle may be, and the verdict must still be printed. Never throws.
+ */
+export function timeText(value: number, unit: 's' | 'ms'): string {
+  const d = new Date(unit === 's' ? value * 1000 : value);
+  return Number.isNaN(d.getTime()) ? `${value} ${unit} since 1970 (out of range)` : d.toISOString();
+}
+
 function recordLine(v: Verdict): string {
   const r = v.record;
   if (!r) return 'entry does not decode';
-  const at = new Date(r.receivedAtMs).toISOString();
+  const at = timeText(r.receivedAtMs, 'ms');
   if (r.entryType !== 1 || r.deviceId === undefined) return `${ENTRY_TYPE_NAMES[r.entryType] ?? `type ${r.entryType}`}${registrySubject(r)} at index ${r.index}, received ${at}`;
   const body = r.body as { kind: string; type?: string; value?: number; scale?: number; unit?: string; purpose?: string; result?: string };
   const what = body.kind === 'sensor' ? `${body.type} = ${decimalText(body.value!, body.scale!)} ${body.unit}` : `biometric ${body.purpose}: ${body.result}`;
-  return `reading #${r.seq} of device ${r.deviceId}${r.agency ? ` (${r.agency})` : ''}: ${what}, signed ${new Date(r.iat! * 1000).toISOString()}, logged at index ${r.index} ${at}`;
+  return `reading #${r.seq} of device ${r.deviceId}${r.agency ? ` (${r.agency})` : ''}: ${what}, signed ${timeText(r.iat!, 's')}, logged at index ${r.index} ${at}`;
 }
 
 /** The readable table. */
@@ -199,7 +208,9 @@ export function registerVerify(program: Command): void {
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
     .option('--revocation-log <dir>', "the log's whole revocation list and its checkpoint (written by fetch-revocations): the revocation check is then complete up to that checkpoint")
     .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
-    .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time", '300')
+    // No commander default: an absent --max-skew must leave verifyBundle's own default (the trust file's
+    // clockSkewSeconds, else 300) in force.
+    .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time (default: the trust file's clockSkewSeconds, else 300)")
     .option('--json', 'print the verdict as JSON')
     .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; revocationLog?: string; maxSkew?: string; json?: boolean }) => {
       const r = runVerify({ bundle, ...o });

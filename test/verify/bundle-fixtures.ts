@@ -4,7 +4,7 @@
  * tamper with one field and check that exactly the check under test fails with its code.
  */
 import {
-  ENTRY_READING, encodeLogEntry, parseTrust, signReading, toBase64, type ProofBundle, type TrustMaterial, type Verdict,
+  ENTRY_READING, encodeLogEntry, parseTrust, signReading, toBase64, type ProofBundle, type ReadingClaims, type TrustMaterial, type Verdict,
 } from '../../protocol/index.js';
 import { encodeBlockHeader } from '../../protocol/bundle.js';
 import { ed25519NoteSigner, formatVerifierKey, signCheckpoint, type NoteSigner } from '../../protocol/checkpoint.js';
@@ -23,16 +23,19 @@ export const fails = (v: Verdict) => v.checks.filter((x) => x.status === 'fail')
 export const trustWith = (checkpointKeys: unknown[] = [vkey(CP)], extra: object = { origin: ORIGIN }): TrustMaterial =>
   parseTrust({ roots: [{ certificate: toBase64(c.rootCert.bytes) }], checkpointKeys, ...extra });
 
-export async function readingEntry(o: { index?: number; seq?: number; certRef?: Uint8Array; payload?: Uint8Array } = {}): Promise<Uint8Array> {
-  const payload = o.payload ?? (await signReading(c.device, sensorClaims(c, o.seq ?? 1)));
-  return encodeLogEntry({ type: ENTRY_READING, index: o.index ?? 0, receivedAtMs: RECEIVED_MS, payload, certRef: o.certRef ?? c.deviceCert.certRef });
+/** A reading's log entry; `claims` overrides the signed claims (e.g. iat), `receivedAtMs` the log time. */
+export async function readingEntry(
+  o: { index?: number; seq?: number; certRef?: Uint8Array; payload?: Uint8Array; claims?: Partial<ReadingClaims>; receivedAtMs?: number } = {},
+): Promise<Uint8Array> {
+  const payload = o.payload ?? (await signReading(c.device, sensorClaims(c, o.seq ?? 1, o.claims ?? {})));
+  return encodeLogEntry({ type: ENTRY_READING, index: o.index ?? 0, receivedAtMs: o.receivedAtMs ?? RECEIVED_MS, payload, certRef: o.certRef ?? c.deviceCert.certRef });
 }
 
 export interface Spec {
   entries: Uint8Array[]; // the log's leaves
   index?: number; // the bundle's entry (default 0)
   treeSize?: number; // default: all entries
-  block?: { first: number; last: number; root?: Uint8Array }; // default: one block holding the whole tree
+  block?: { first: number; last: number; root?: Uint8Array; timeMs?: number }; // default: one block holding the whole tree, sealed at BLOCK_MS
   cp?: { size?: number; origin?: string; signer?: NoteSigner; bind?: boolean }; // bind: default when the block ends the tree
   certificates?: Uint8Array[];
   revocations?: Uint8Array[];
@@ -42,7 +45,7 @@ export async function make(s: Spec): Promise<ProofBundle> {
   const index = s.index ?? 0, treeSize = s.treeSize ?? s.entries.length, leaves = s.entries.slice(0, treeSize);
   const first = s.block?.first ?? 0, last = s.block?.last ?? treeSize - 1;
   const blockHeader = encodeBlockHeader({
-    height: 0, prevHash: new Uint8Array(32), firstIndex: first, lastIndex: last, treeSize: last + 1, root: s.block?.root ?? referenceRoot(s.entries.slice(0, last + 1)), timeMs: BLOCK_MS,
+    height: 0, prevHash: new Uint8Array(32), firstIndex: first, lastIndex: last, treeSize: last + 1, root: s.block?.root ?? referenceRoot(s.entries.slice(0, last + 1)), timeMs: s.block?.timeMs ?? BLOCK_MS,
   });
   const bind = s.cp?.bind ?? last + 1 === treeSize;
   const checkpoint = await signCheckpoint(

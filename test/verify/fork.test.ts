@@ -1,7 +1,8 @@
 /**
  * A rewritten log: two real ledgers (LevelDB in temp dirs) with the same checkpoint key and origin share their
  * first entries and then diverge. `monitor` (its core function and the built CLI) alarms with
- * CONSISTENCY_INVALID naming both tree sizes, and `verify --since` fails with CONSISTENCY_INVALID.
+ * CONSISTENCY_INVALID naming both tree sizes, keeps the evidence, and alarms on every round until --acknowledge,
+ * also once the gateway shows the honest log again; `verify --since` fails with CONSISTENCY_INVALID.
  * Also: the built `originproof verify` exits 0 / 1 / 2.
  */
 import { execFile } from 'node:child_process';
@@ -15,7 +16,7 @@ import { Ledger, type EntryInput } from '../../ledger/ledger.js';
 import { encodeProofBundle } from '../../protocol/bundle.js';
 import { toBase64, utf8ToBytes } from '../../protocol/bytes.js';
 import { sha256 } from '../../protocol/hash.js';
-import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/checkpoint.js';
+import { ed25519NoteSigner, formatVerifierKey, openCheckpoint, parseVerifierKey } from '../../protocol/checkpoint.js';
 import { ENTRY_AGENCY_REGISTRATION } from '../../protocol/log-entry.js';
 import { loadState, monitorOnce } from '../../cli/commands/monitor.js';
 import { runVerify } from '../../cli/commands/verify.js';
@@ -100,6 +101,16 @@ describe('a forked log is caught by monitor and by verify --since', () => {
     expect(s.latest?.size).toBe(7); // the last good checkpoint stays
     expect(s.history.map((h) => h.size)).toEqual([4, 7]);
     expect(s.alarms).toHaveLength(2);
+    // The evidence: the forked checkpoint as served, the last good one, and the gateway's proof that fails.
+    const forkedNote = (await B.checkpoint(8))!;
+    expect(s.alarms[0]).toMatchObject({
+      code: 'CONSISTENCY_INVALID', from: 7, to: 8, note: forkedNote,
+      consistency: {
+        last: { size: 7, root: s.latest!.root, note: (await A.checkpoint(7))! }, served: { size: 8, root: toBase64(openCheckpoint(forkedNote, [parseVerifierKey(B.verifierKey)]).root) },
+        proof: { from: 7, to: 8, hashes: (await B.consistencyProof(7, 8)).map(toBase64) },
+      },
+    });
+    expect(s.alarms[0]!.acknowledgedAt).toBeUndefined();
 
     // A monitor that first saw the fork at 8 alarms when the honest log (7) comes back: the log must not shrink.
     const state2 = p('monitor2.json');
@@ -113,6 +124,7 @@ describe('a forked log is caught by monitor and by verify --since', () => {
     const bad = await monitorOnce({ gateway: srv.url, statePath: p('monitor3.json'), trust: other });
     expect(bad).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
     expect(bad.message).toMatch(/tree size 7/);
+    expect(loadState(p('monitor3.json'), srv.url).alarms[0]!.note).toBe(await A.checkpoint(7)); // the note it could not verify
   });
 
   test('verify --since: a forked bundle fails CONSISTENCY_INVALID against the honest checkpoint; the shared prefix passes', async () => {
@@ -156,5 +168,50 @@ describe('a forked log is caught by monitor and by verify --since', () => {
     const fresh = await run(['monitor', '--gateway', srv.url, '--state', p('monitor-fresh.json'), '--once']);
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(fresh.stdout).toMatch(/first: first checkpoint of fork\.example\/log: tree size 8/);
+  }, 60_000);
+
+  test('monitor: a fork shown once, then the honest log again: every round alarms (still following the log) until --acknowledge', async () => {
+    const trust = parseTrustText(await readFile(trustPath, 'utf8'));
+    const state = p('sticky.json');
+    const once = (acknowledge = false) => monitorOnce({ gateway: srv.url, statePath: state, trust, acknowledge });
+    current = { ledger: A, size: 7 };
+    expect(await once()).toMatchObject({ status: 'first', checkpoint: { size: 7 } });
+    current = { ledger: B, size: 8 }; // shown once
+    expect(await once()).toMatchObject({ status: 'alarm', code: 'CONSISTENCY_INVALID', from: 7, to: 8, unacknowledged: 1 });
+    const alarm = loadState(state, srv.url).alarms[0]!;
+    expect(alarm.note).toBe(await B.checkpoint(8));
+
+    // The honest log again: the round itself sees nothing wrong, but the alarm stands, named with the count.
+    current = { ledger: A, size: 7 };
+    const again = await once();
+    expect(again).toMatchObject({ status: 'alarm', round: 'unchanged', code: 'CONSISTENCY_INVALID', from: 7, to: 8, unacknowledged: 1, firstUnacknowledged: alarm });
+    expect(again.message).toMatch(/^1 unacknowledged alarm\(s\), the first at .*: \[CONSISTENCY_INVALID\] REWRITE: .*; this round: tree size 7 unchanged$/);
+    // It keeps following the log: the last good checkpoint advances, and no new alarm is recorded.
+    await A.appendBlock(await entries('honest', 2, 7)); // A: size 9
+    current = { ledger: A, size: 9 };
+    expect(await once()).toMatchObject({ status: 'alarm', round: 'grew', code: 'CONSISTENCY_INVALID', unacknowledged: 1, checkpoint: { size: 9 } });
+    expect(loadState(state, srv.url)).toMatchObject({ latest: { size: 9 }, alarms: [{ at: alarm.at }] });
+
+    // An older state file (alarms without evidence or acknowledgedAt) still loads, and its alarm stands too.
+    const old = loadState(state, srv.url);
+    const oldPath = p('sticky-old.json');
+    await writeFile(oldPath, JSON.stringify({ ...old, alarms: old.alarms.map(({ at, code, message, from, to }) => ({ at, code, message, from, to })) }));
+    expect(await monitorOnce({ gateway: srv.url, statePath: oldPath, trust })).toMatchObject({ status: 'alarm', round: 'unchanged', unacknowledged: 1 });
+
+    // The built CLI: exit 1 while the alarm is unacknowledged, 0 once --acknowledge marked it; later rounds stay quiet.
+    const cli = (...extra: string[]) => run(['monitor', '--gateway', srv.url, '--state', state, '--trust', trustPath, '--once', ...extra]);
+    const stuck = await cli();
+    expect(stuck.code, stuck.stdout + stuck.stderr).toBe(1);
+    expect(stuck.stderr).toMatch(/ALARM \[CONSISTENCY_INVALID\]: 1 unacknowledged alarm\(s\).*this round: tree size 9 unchanged/);
+    expect(stuck.stderr).toMatch(/run with --acknowledge/);
+    const acked = await cli('--acknowledge');
+    expect(acked.code, acked.stdout + acked.stderr).toBe(0);
+    expect(acked.stdout).toMatch(/acknowledged 1 alarm\(s\) in .*\n.* unchanged: tree size 9 unchanged/);
+    expect(loadState(state, srv.url).alarms[0]!.acknowledgedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect((await cli()).code).toBe(0);
+    expect(await once()).toMatchObject({ status: 'unchanged' });
+    // A new fork alarms again, on its own.
+    current = { ledger: B, size: 8 };
+    expect(await once()).toMatchObject({ status: 'alarm', code: 'CONSISTENCY_INVALID', from: 9, to: 8, unacknowledged: 1 });
   }, 60_000);
 });

@@ -24,7 +24,7 @@ describe('monitor: the revocations line only grows', () => {
   let L: Ledger;
   let current: View;
   let srv: { server: Server; url: string };
-  let round: () => ReturnType<typeof monitorOnce>;
+  let round: (acknowledge?: boolean) => ReturnType<typeof monitorOnce>;
   let statePath: string;
 
   /** The honest checkpoint at `size`, re-signed with another revocations line (the tree and block line untouched). */
@@ -42,7 +42,7 @@ describe('monitor: the revocations line only grows', () => {
     current = { ledger: L, size: 3 };
     srv = await serve(() => current);
     statePath = join(dir, 'monitor.json');
-    round = () => monitorOnce({ gateway: srv.url, statePath });
+    round = (acknowledge = false) => monitorOnce({ gateway: srv.url, statePath, acknowledge });
   });
   afterAll(async () => {
     await new Promise((r) => srv.server.close(r));
@@ -72,7 +72,9 @@ describe('monitor: the revocations line only grows', () => {
     expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', from: 5, to: 6 });
     expect(r.message).toMatch(/^REVOCATIONS: /);
     expect(r.message).toMatch(message);
-    expect(loadState(statePath, srv.url).latest?.size).toBe(5); // the last good checkpoint stays
+    const s = loadState(statePath, srv.url);
+    expect(s.latest?.size).toBe(5); // the last good checkpoint stays
+    expect(s.alarms.at(-1)!.note).toBe(current.checkpoint); // the forged checkpoint, kept as evidence
   });
 
   test('the honest list, but a line that commits to one it does not show: alarm', async () => {
@@ -106,10 +108,13 @@ describe('monitor: the revocations line only grows', () => {
     expect(await round()).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', message: expect.stringMatching(/malformed revocations line/) });
   });
 
-  test('the honest checkpoint after the alarms: grew from the last good one', async () => {
+  test('the honest checkpoint after the alarms, once acknowledged: grew from the last good one', async () => {
     current = { ledger: L, size: 6 };
-    expect(await round()).toMatchObject({ status: 'grew', from: 5, to: 6 });
-    expect(loadState(statePath, srv.url).alarms).toHaveLength(8);
+    // Alarms are sticky (monitor.ts): someone looks, then --acknowledge resumes monitoring.
+    expect(await round(true)).toMatchObject({ status: 'grew', from: 5, to: 6, acknowledged: 8 });
+    const alarms = loadState(statePath, srv.url).alarms;
+    expect(alarms).toHaveLength(8);
+    expect(alarms.every((a) => a.acknowledgedAt !== undefined)).toBe(true);
   });
 
   test("a list whose checkpoint has the size of the one seen but another root (a fork shown only to the list's readers): alarm", async () => {
@@ -121,7 +126,7 @@ describe('monitor: the revocations line only grows', () => {
     expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', from: 6, to: 7 });
     expect(r.message).toMatch(/has another root than the checkpoint seen at that size: a forked log/);
     current = { ledger: L, size: 7 };
-    expect(await round()).toMatchObject({ status: 'grew', from: 6, to: 7 });
+    expect(await round(true)).toMatchObject({ status: 'grew', from: 6, to: 7, acknowledged: 1 });
   });
 
   test('a list in pages of one entry: a new monitor reads every page at the checkpoint it verified', async () => {

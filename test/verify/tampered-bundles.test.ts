@@ -80,7 +80,7 @@ describe('tampered bundles fail the check under test', () => {
     expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
   });
 
-  // verify-bundle.ts / trust.ts checkpointKeysAt: the key must be valid at the block time (notBefore <= t < notAfter).
+  // verify-bundle.ts keysAt: the key must be valid at the block time (notBefore <= t < notAfter).
   test('a checkpoint signed by a key whose window does not cover the block time: CHECKPOINT_INVALID', async () => {
     const b = await make({ entries: [await readingEntry()] });
     const cases: [object, boolean][] = [
@@ -98,6 +98,55 @@ describe('tampered bundles fail the check under test', () => {
     const b = await make({ entries, block: { first: 0, last: 0 } }); // checkpoint at 2, header of block 0 (size 1)
     expect(fails(verifyBundle(b, trustWith([{ key: vkey(CP), notAfter: NOW + 1 }])))).toEqual([]);
     expect(fails(verifyBundle(b, trustWith([{ key: vkey(CP), notAfter: NOW }])))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // verify-bundle.ts: a key vouches only once its window has begun by the verifier's `now`, however the producer
+  // dates the block. NEXT is published a year ahead of its notBefore; the current key retires then.
+  describe('a checkpoint key whose window has not begun by now', () => {
+    const NEXT = ed25519NoteSigner(ORIGIN, seedKey('next checkpoint key'));
+    const ACTIVE = NOW + 365 * DAY;
+    const rotation = () => trustWith([{ key: vkey(CP), notAfter: ACTIVE }, { key: vkey(NEXT), notBefore: ACTIVE }]);
+    const two = async () => [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
+
+    test('a later checkpoint (unbound) signed by it: CHECKPOINT_INVALID until its notBefore', async () => {
+      const b = await make({ entries: await two(), block: { first: 0, last: 0 }, cp: { signer: NEXT } });
+      expect(fails(verifyBundle(b, rotation(), { now: NOW + 60 }))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(fails(verifyBundle(b, rotation(), { now: ACTIVE - 1 }))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(fails(verifyBundle(b, rotation(), { now: ACTIVE }))).toEqual([]); // once it has begun: a later checkpoint after the rotation
+      const current = await make({ entries: await two(), block: { first: 0, last: 0 } });
+      expect(fails(verifyBundle(current, rotation(), { now: NOW + 60 }))).toEqual([]);
+    });
+
+    test('the checkpoint binding a block dated at its notBefore, a year ahead: CHECKPOINT_INVALID until then', async () => {
+      const b = await make({ entries: [await readingEntry()], block: { first: 0, last: 0, timeMs: ACTIVE * 1000 }, cp: { signer: NEXT } });
+      const v = verifyBundle(b, rotation(), { now: NOW + 60 });
+      expect(fails(v)).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(v.checks.find((x) => x.name === 'checkpoint')!.message).toMatch(/after the verifier's clock/);
+      expect(fails(verifyBundle(b, rotation(), { now: ACTIVE }))).toEqual([]);
+    });
+
+    test('a block dated within the clock skew of now, by a key beginning in that span: CHECKPOINT_INVALID until it begins', async () => {
+      const soon = trustWith([{ key: vkey(CP), notAfter: NOW + 100 }, { key: vkey(NEXT), notBefore: NOW + 100 }]);
+      const b = await make({ entries: [await readingEntry()], block: { first: 0, last: 0, timeMs: (NOW + 100) * 1000 }, cp: { signer: NEXT } });
+      const v = verifyBundle(b, soon, { now: NOW + 50 });
+      expect(fails(v)).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(v.checks.find((x) => x.name === 'checkpoint')!.message).toMatch(/no checkpoint key valid at the block time \d+ and begun by now/);
+      expect(fails(verifyBundle(b, soon, { now: NOW + 100 }))).toEqual([]);
+    });
+  });
+
+  // verify-bundle.ts: the block time chooses the key (bound) and bounds the entry time (unbound), so a block dated
+  // after the verifier's now + skew is refused whoever signed it.
+  test('a block dated more than the clock skew after now: CHECKPOINT_INVALID, bound or not; within it, valid', async () => {
+    const at = (NOW + 1000) * 1000;
+    const bound = await make({ entries: [await readingEntry()], block: { first: 0, last: 0, timeMs: at } });
+    const unbound = await make({ entries: [await readingEntry(), await readingEntry({ index: 1, seq: 2 })], block: { first: 0, last: 0, timeMs: at } });
+    for (const b of [bound, unbound]) {
+      expect(fails(verifyBundle(b, trustWith(), { now: NOW + 699 }))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(fails(verifyBundle(b, trustWith(), { now: NOW + 700 }))).toEqual([]); // 300 s, the default skew
+      expect(fails(verifyBundle(b, trustWith(), { now: NOW + 499, maxClockSkewSeconds: 500 }))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+      expect(fails(verifyBundle(b, trustWith(), { now: NOW + 500, maxClockSkewSeconds: 500 }))).toEqual([]);
+    }
   });
 
   // verify-bundle.ts consistencyCheck: the `since` checkpoint's key must have begun by `now`.

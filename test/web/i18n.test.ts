@@ -62,6 +62,18 @@ describe('human forms', () => {
     expect(formatReading('en', { ...body, purpose: 'border-exit', score: 1000 })).toBe('border exit: match, score 1');
   });
 
+  // format.ts formatTime: a safe integer past what Date holds (±8.64e15 ms) is shown as its number, never thrown on.
+  test('times: a time no Date can hold is shown as its number, in both languages; the sentences using it too', () => {
+    expect(formatTime('en', 8.64e15)).toMatch(/275760/); // the last time Date holds
+    expect(formatTime('en', 8.64e15 + 1)).toBe('8640000000000001 ms since 1970 (out of range)');
+    expect(formatTime('zh', 9e15)).toBe('1970 年起 9000000000000000 毫秒（超出日期范围）');
+    expect(formatTime('en', 9e12 * 1000)).toBe('9000000000000000 ms since 1970 (out of range)');
+    const far: Verdict = { valid: false, checks: [], record: { index: 2, treeSize: 9, entryType: 3, receivedAtMs: 9e15, root: 'root.example' } };
+    expect(checkSentence('en', { name: 'chain', status: 'pass', message: '' }, far)).toContain('9000000000000000 ms since 1970 (out of range)');
+    const reading: Verdict = { valid: false, checks: [], record: { index: 4, treeSize: 9, entryType: 1, receivedAtMs: 1_767_225_600_000, iat: 9e12, body: { kind: 'sensor', type: 'temperature', value: 1, scale: 0, unit: 'Cel' } } };
+    expect(checkSentence('zh', { name: 'revocation', status: 'pass', message: '' }, reading)).toContain('1970 年起 9000000000000000 毫秒（超出日期范围）');
+  });
+
   test('fingerprints are grouped by four', () => {
     expect(groupHex('0123456789abcdef01')).toBe('0123 4567 89ab cdef 01');
   });

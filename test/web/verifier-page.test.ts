@@ -3,7 +3,7 @@
  * The verifier web page end to end: a real gateway (port 0, temp dir) serving the built page, real devices
  * publishing over MQTT, and Debian's Chromium driven by playwright-core. The page verifies in the browser with
  * protocol/; these tests check what a person sees: every check green, a tampered bundle red with its code, a
- * revoked device's later reading failing, the verifier's own trust file, offline verification, Explore, and the
+ * bundle with times no Date can hold still given its verdict, a revoked device's later reading failing, the verifier's own trust file, offline verification, Explore, and the
  * language switch. Screenshots of each state go to test/artifacts/ (not committed).
  */
 import { existsSync } from 'node:fs';
@@ -244,6 +244,26 @@ describe('verifier web page (Chromium)', () => {
     expect(red).toEqual(['rgb(198, 40, 40)', 'rgb(198, 40, 40)']);
     expect(await page.textContent('#verdict-headline')).toBe('INVALID: Signature BAD_SIGNATURE; In the log INCLUSION_INVALID');
     await shot('4-tampered-bundle');
+  });
+
+  // format.ts formatTime: a bundle may carry times no Date can hold; the page still shows its verdict.
+  test('a bundle whose times Date cannot hold (receivedAt 9e15 ms, a reading signed at 9e12 s): INVALID, the times shown as numbers', async () => {
+    const b = decodeProofBundle(await bundleBytes(idx.sensor1));
+    const e = decodeLogEntry(b.entry);
+    const late = encodeProofBundle({ ...b, entry: encodeLogEntry({ ...e, receivedAtMs: 9e15 }) });
+    await dropFile('late.cbor', late);
+    await page.waitForSelector('#verdict .source:text("Bundle file late.cbor")');
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+    expect((await checkRows()).find((r) => r[0] === 'checkpoint')).toEqual(['checkpoint', 'fail', 'CHECKPOINT_INVALID']);
+    expect(await page.textContent('#record-logged-at')).toBe('9000000000000000 ms since 1970 (out of range)');
+    await shot('4b-time-out-of-range');
+
+    const farIat = encodeProofBundle({ ...b, entry: encodeLogEntry({ ...e, payload: await reading(sensor, 1, { iat: 9e12 }) }) });
+    await dropFile('far-iat.cbor', farIat);
+    await page.waitForSelector('#verdict .source:text("Bundle file far-iat.cbor")');
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+    expect((await checkRows()).find((r) => r[0] === 'checkpoint')).toEqual(['checkpoint', 'fail', 'CLOCK_SKEW']);
+    expect(await page.textContent('#record-signed-at')).toBe('9000000000000000 ms since 1970 (out of range)');
   });
 
   test("a revoked device: its reading after the revocation's start fails, the one before still verifies", async () => {
