@@ -208,10 +208,13 @@ export class Device extends EventEmitter {
     this.stats.connects++;
     this.reconnectDelay = this.opts.reconnectMinMs;
     this.emit('connected');
-    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order.
+    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order. Each one's timer
+    // starts again from now: an overdue reading would otherwise go out a second time at the next sweep.
     const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
+    const now = Date.now();
     for (const e of pending) {
       if (e.attempts > 0) this.stats.resent++;
+      e.dueAtMs = now + e.delayMs;
       this.publishEntry(e);
     }
   }
