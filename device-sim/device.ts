@@ -20,6 +20,7 @@ import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
 import { ConnackRefused, connackOf, DeviceClosed } from './connack.js';
 import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
+import { LatencyHistogram } from './latency.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -40,7 +41,8 @@ export interface DeviceStats {
   receiptInvalid: number;
   rejected: Record<string, number>;
   connects: number;
-  latenciesMs: number[];
+  /** Receipt latencies (from the first publish), in constant memory: percentiles within 1.6 %, exact maximum. */
+  latencies: LatencyHistogram;
 }
 
 export interface DeviceOptions {
@@ -68,7 +70,7 @@ export class Device extends EventEmitter {
   readonly clock: DeviceClock;
   readonly state: DeviceStateFile;
   readonly outbox = new Map<number, OutboxEntry>();
-  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latenciesMs: [] };
+  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
   /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
   halted: ErrorCode | 'CONNACK_NOT_AUTHORIZED' | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
@@ -344,7 +346,7 @@ export class Device extends EventEmitter {
     this.journal?.remove(r.seq);
     const latency = Date.now() - e.firstSentMs;
     this.stats.receipted++;
-    this.stats.latenciesMs.push(latency);
+    this.stats.latencies.record(latency);
     this.lastReceipt = r;
     this.emit('receipt', r, latency);
     if (this.outbox.size === 0) this.emit('idle');

@@ -11,4 +11,5 @@ export * from './agency.js';
 export * from './onboard.js';
 export * from './attacks.js';
 export * from './fleet.js';
+export * from './latency.js';
 export * from './pki.js';
