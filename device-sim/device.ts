@@ -161,7 +161,9 @@ export class Device extends EventEmitter {
   private async openOnce(): Promise<void> {
     // The gateway takes a token only if dated later than the device's last accepted one (SPEC §4): a reconnect
     // within the same second, before or after a restart, dates its token a second on (within the clock skew).
-    const t = Math.max(this.clock.now(), (this.state.lastTokenIat ?? -Infinity) + 1);
+    // Recorded before the CONNECT (its outcome may never be known), taken back if the gateway refuses the token.
+    const before = this.state.lastTokenIat;
+    const t = Math.max(this.clock.now(), (before ?? -Infinity) + 1);
     this.state.lastTokenIat = t;
     try {
       this.persistState();
@@ -188,6 +190,7 @@ export class Device extends EventEmitter {
     try {
       await connackOf(client);
     } catch (err) {
+      if (err instanceof ConnackRefused && err.returnCode !== CONNACK.SERVER_UNAVAILABLE) this.untakeToken(t, before);
       throw this.closing ? new DeviceClosed() : err;
     } finally {
       if (this.connecting === client) this.connecting = null;
@@ -218,6 +221,22 @@ export class Device extends EventEmitter {
       if (e.attempts > 0) this.stats.resent++;
       e.dueAtMs = now + e.delayMs;
       this.publishEntry(e);
+    }
+  }
+
+  /**
+   * The gateway refused token `t` with CONNACK 1, 2, 4 or 5: it was not taken (SPEC §4), so the last token iat goes
+   * back to `before`. Kept instead, a token refused for a clock far ahead (TOKEN_EXPIRED) would date every later one
+   * after it, all refused until real time caught up. After CONNACK 3 or no CONNACK the token may have been taken.
+   */
+  private untakeToken(t: number, before: number | undefined): void {
+    if (this.state.lastTokenIat !== t) return; // a later attempt has dated its own token since
+    if (before === undefined) delete this.state.lastTokenIat;
+    else this.state.lastTokenIat = before;
+    try {
+      this.persistState();
+    } catch {
+      // The state file keeps `t`: a restart then dates tokens after it, as before this fix; nothing worse.
     }
   }
 
