@@ -21,6 +21,7 @@ import { makeGenerator, type Generator } from './kinds.js';
 import { ConnackRefused, connackOf, DeviceClosed } from './connack.js';
 import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
 import { LatencyHistogram } from './latency.js';
+import { Backoff } from './backoff.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -56,8 +57,11 @@ export interface DeviceOptions {
   /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
   resendTimeoutMs?: number;
   maxResendMs?: number;
+  /** Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /** Numbers in [0, 1) for the reconnect jitter; default Math.random (tests pass a fixed source). */
+  random?: () => number;
   tokenLifetimeSeconds?: number;
   /** Override the gateway's MQTT URL from the state file. */
   mqttUrl?: string;
@@ -88,7 +92,7 @@ export class Device extends EventEmitter {
   private opening: Promise<void> | null = null;
   private connected = false;
   private closing = false;
-  private reconnectDelay: number;
+  private readonly reconnectBackoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -111,7 +115,7 @@ export class Device extends EventEmitter {
       tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
     };
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
-    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.reconnectBackoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs, o.random);
     const path = o.statePath;
     this.persistState = () => (path ? writeState(path, this.state) : undefined);
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
@@ -211,7 +215,7 @@ export class Device extends EventEmitter {
     if (this.client !== client) throw new Error('connection closed while subscribing'); // onClose reconnects
     this.connected = true;
     this.stats.connects++;
-    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.reconnectBackoff.reset();
     this.emit('connected');
     // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order. Each one's timer
     // starts again from now: an overdue reading would otherwise go out a second time at the next sweep.
@@ -250,8 +254,8 @@ export class Device extends EventEmitter {
 
   private scheduleReconnect(): void {
     if (this.reconnectTimer || this.closing) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.opts.reconnectMaxMs, this.reconnectDelay * 2);
+    const delay = this.reconnectBackoff.next();
+    this.emit('reconnect-scheduled', delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closing) return;

@@ -12,4 +12,5 @@ export * from './onboard.js';
 export * from './attacks.js';
 export * from './fleet.js';
 export * from './latency.js';
+export * from './backoff.js';
 export * from './pki.js';
