@@ -60,6 +60,12 @@ export interface DeviceOptions {
   /** Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * Retries after CONNACK 5 (not authorized, SPEC §4), on their own longer schedule: default from 1 min, doubling up
+   * to 10 min, with the same jitter.
+   */
+  notAuthorizedMinMs?: number;
+  notAuthorizedMaxMs?: number;
   /** Numbers in [0, 1) for the reconnect jitter; default Math.random (tests pass a fixed source). */
   random?: () => number;
   tokenLifetimeSeconds?: number;
@@ -76,7 +82,7 @@ export class Device extends EventEmitter {
   readonly outbox = new Map<number, OutboxEntry>();
   readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
   /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
-  halted: ErrorCode | 'CONNACK_NOT_AUTHORIZED' | null = null;
+  halted: ErrorCode | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
   dropReceipts = false;
   lastReceipt: Receipt | null = null;
@@ -93,6 +99,7 @@ export class Device extends EventEmitter {
   private connected = false;
   private closing = false;
   private readonly reconnectBackoff: Backoff;
+  private readonly notAuthorizedBackoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -116,6 +123,7 @@ export class Device extends EventEmitter {
     };
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
     this.reconnectBackoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs, o.random);
+    this.notAuthorizedBackoff = new Backoff(o.notAuthorizedMinMs ?? 60_000, o.notAuthorizedMaxMs ?? 600_000, o.random);
     const path = o.statePath;
     this.persistState = () => (path ? writeState(path, this.state) : undefined);
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
@@ -216,6 +224,7 @@ export class Device extends EventEmitter {
     this.connected = true;
     this.stats.connects++;
     this.reconnectBackoff.reset();
+    this.notAuthorizedBackoff.reset();
     this.emit('connected');
     // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order. Each one's timer
     // starts again from now: an overdue reading would otherwise go out a second time at the next sweep.
@@ -252,9 +261,13 @@ export class Device extends EventEmitter {
     if (!this.closing) this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
+  /** `refusal`: why the last attempt failed, if the gateway said (its CONNACK code picks the schedule). */
+  private scheduleReconnect(refusal?: ConnackRefused): void {
     if (this.reconnectTimer || this.closing) return;
-    const delay = this.reconnectBackoff.next();
+    // CONNACK 5 may pass (a registration completed, a certificate becoming valid at the gateway's time) or not
+    // (revoked, expired): the device cannot tell, so it asks again, rarely, instead of never (SPEC §4).
+    const notAuthorized = refusal?.returnCode === CONNACK.NOT_AUTHORIZED;
+    const delay = (notAuthorized ? this.notAuthorizedBackoff : this.reconnectBackoff).next();
     this.emit('reconnect-scheduled', delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -262,11 +275,7 @@ export class Device extends EventEmitter {
       this.open().catch((err: unknown) => {
         if (err instanceof DeviceClosed) return;
         if (err instanceof ConnackRefused) this.emit('connack-refused', err);
-        if (err instanceof ConnackRefused && err.returnCode === CONNACK.NOT_AUTHORIZED) {
-          this.halted ??= 'CONNACK_NOT_AUTHORIZED';
-          return; // not authorized any more (revoked, expired, unknown): stop (SPEC §8)
-        }
-        this.scheduleReconnect();
+        this.scheduleReconnect(err instanceof ConnackRefused ? err : undefined);
       });
     }, delay);
   }
