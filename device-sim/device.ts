@@ -147,12 +147,24 @@ export class Device extends EventEmitter {
     return this.seq.peek;
   }
 
-  /** Connect (and keep reconnecting until close()). Rejects with ConnackRefused if the gateway refuses the first CONNECT. */
+  /**
+   * Connect, and keep connected until close(). Resolves once the first attempt has connected; rejects with that
+   * attempt's error (ConnackRefused, a network or TLS error), and then, unless close() was called, the device tries
+   * again after a backoff as after a dropped connection (SPEC §4: keep every reading, connect again), so a device
+   * refused at boot (CONNACK 3, the gateway down) connects later: 'connected' tells when. Give up with close().
+   */
   async connect(): Promise<void> {
     this.closing = false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer); // this attempt replaces a scheduled one
+    this.reconnectTimer = null;
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
-    await this.open();
+    try {
+      await this.open();
+    } catch (err) {
+      this.retryAfter(err);
+      throw err;
+    }
   }
 
   /** One connection attempt, known to close() while it is in flight. */
@@ -272,12 +284,15 @@ export class Device extends EventEmitter {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closing) return;
-      this.open().catch((err: unknown) => {
-        if (err instanceof DeviceClosed) return;
-        if (err instanceof ConnackRefused) this.emit('connack-refused', err);
-        this.scheduleReconnect(err instanceof ConnackRefused ? err : undefined);
-      });
+      this.open().catch((err: unknown) => this.retryAfter(err));
     }, delay);
+  }
+
+  /** A connection attempt failed with `err`: try again after a backoff, unless close() ended it. */
+  private retryAfter(err: unknown): void {
+    if (err instanceof DeviceClosed || this.closing) return;
+    if (err instanceof ConnackRefused) this.emit('connack-refused', err);
+    this.scheduleReconnect(err instanceof ConnackRefused ? err : undefined);
   }
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
