@@ -1,7 +1,8 @@
 /**
  * A simulated device, implementing firmware-specs/SPEC.md and nothing beyond it: its key behind a secure element,
  * persisted sequence numbers, a clock that may drift, one MQTT connection (client id = username = device id,
- * password = a fresh connect token per connection), an outbox of signed readings kept until their receipt
+ * password = a fresh connect token per connection; a failed or dropped connection is tried again after a backoff
+ * with jitter, SPEC §4), an outbox of signed readings kept until their receipt
  * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
  * after every reconnect, and after a restart), and receipt
  * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key).
@@ -261,7 +262,7 @@ export class Device extends EventEmitter {
     try {
       this.persistState();
     } catch {
-      // The state file keeps `t`: a restart then dates tokens after it, as before this fix; nothing worse.
+      // The state file keeps `t`: after a restart, tokens are dated after it (refused until the clock passes it).
     }
   }
 
