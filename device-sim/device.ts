@@ -1,7 +1,8 @@
 /**
  * A simulated device, implementing firmware-specs/SPEC.md and nothing beyond it: its key behind a secure element,
  * persisted sequence numbers, a clock that may drift, one MQTT connection (client id = username = device id,
- * password = a fresh connect token per connection), an outbox of signed readings kept until their receipt
+ * password = a fresh connect token per connection; a failed or dropped connection is tried again after a backoff
+ * with jitter, SPEC §4), an outbox of signed readings kept until their receipt
  * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
  * after every reconnect, and after a restart), and receipt
  * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key).
@@ -20,6 +21,8 @@ import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
 import { ConnackRefused, connackOf, DeviceClosed } from './connack.js';
 import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
+import { LatencyHistogram } from './latency.js';
+import { Backoff } from './backoff.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -40,7 +43,8 @@ export interface DeviceStats {
   receiptInvalid: number;
   rejected: Record<string, number>;
   connects: number;
-  latenciesMs: number[];
+  /** Receipt latencies (from the first publish), in constant memory: percentiles within 1.6 %, exact maximum. */
+  latencies: LatencyHistogram;
 }
 
 export interface DeviceOptions {
@@ -54,8 +58,17 @@ export interface DeviceOptions {
   /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
   resendTimeoutMs?: number;
   maxResendMs?: number;
+  /** Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * Retries after CONNACK 5 (not authorized, SPEC §4), on their own longer schedule: default from 1 min, doubling up
+   * to 10 min, with the same jitter.
+   */
+  notAuthorizedMinMs?: number;
+  notAuthorizedMaxMs?: number;
+  /** Numbers in [0, 1) for the reconnect jitter; default Math.random (tests pass a fixed source). */
+  random?: () => number;
   tokenLifetimeSeconds?: number;
   /** Override the gateway's MQTT URL from the state file. */
   mqttUrl?: string;
@@ -68,9 +81,9 @@ export class Device extends EventEmitter {
   readonly clock: DeviceClock;
   readonly state: DeviceStateFile;
   readonly outbox = new Map<number, OutboxEntry>();
-  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latenciesMs: [] };
+  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
   /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
-  halted: ErrorCode | 'CONNACK_NOT_AUTHORIZED' | null = null;
+  halted: ErrorCode | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
   dropReceipts = false;
   lastReceipt: Receipt | null = null;
@@ -86,7 +99,8 @@ export class Device extends EventEmitter {
   private opening: Promise<void> | null = null;
   private connected = false;
   private closing = false;
-  private reconnectDelay: number;
+  private readonly reconnectBackoff: Backoff;
+  private readonly notAuthorizedBackoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -109,7 +123,8 @@ export class Device extends EventEmitter {
       tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
     };
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
-    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.reconnectBackoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs, o.random);
+    this.notAuthorizedBackoff = new Backoff(o.notAuthorizedMinMs ?? 60_000, o.notAuthorizedMaxMs ?? 600_000, o.random);
     const path = o.statePath;
     this.persistState = () => (path ? writeState(path, this.state) : undefined);
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
@@ -133,12 +148,24 @@ export class Device extends EventEmitter {
     return this.seq.peek;
   }
 
-  /** Connect (and keep reconnecting until close()). Rejects with ConnackRefused if the gateway refuses the first CONNECT. */
+  /**
+   * Connect, and keep connected until close(). Resolves once the first attempt has connected; rejects with that
+   * attempt's error (ConnackRefused, a network or TLS error), and then, unless close() was called, the device tries
+   * again after a backoff as after a dropped connection (SPEC §4: keep every reading, connect again), so a device
+   * refused at boot (CONNACK 3, the gateway down) connects later: 'connected' tells when. Give up with close().
+   */
   async connect(): Promise<void> {
     this.closing = false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer); // this attempt replaces a scheduled one
+    this.reconnectTimer = null;
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
-    await this.open();
+    try {
+      await this.open();
+    } catch (err) {
+      this.retryAfter(err);
+      throw err;
+    }
   }
 
   /** One connection attempt, known to close() while it is in flight. */
@@ -159,7 +186,9 @@ export class Device extends EventEmitter {
   private async openOnce(): Promise<void> {
     // The gateway takes a token only if dated later than the device's last accepted one (SPEC §4): a reconnect
     // within the same second, before or after a restart, dates its token a second on (within the clock skew).
-    const t = Math.max(this.clock.now(), (this.state.lastTokenIat ?? -Infinity) + 1);
+    // Recorded before the CONNECT (its outcome may never be known), taken back if the gateway refuses the token.
+    const before = this.state.lastTokenIat;
+    const t = Math.max(this.clock.now(), (before ?? -Infinity) + 1);
     this.state.lastTokenIat = t;
     try {
       this.persistState();
@@ -186,6 +215,7 @@ export class Device extends EventEmitter {
     try {
       await connackOf(client);
     } catch (err) {
+      if (err instanceof ConnackRefused && err.returnCode !== CONNACK.SERVER_UNAVAILABLE) this.untakeToken(t, before);
       throw this.closing ? new DeviceClosed() : err;
     } finally {
       if (this.connecting === client) this.connecting = null;
@@ -206,13 +236,33 @@ export class Device extends EventEmitter {
     if (this.client !== client) throw new Error('connection closed while subscribing'); // onClose reconnects
     this.connected = true;
     this.stats.connects++;
-    this.reconnectDelay = this.opts.reconnectMinMs;
+    this.reconnectBackoff.reset();
+    this.notAuthorizedBackoff.reset();
     this.emit('connected');
-    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order.
+    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order. Each one's timer
+    // starts again from now: an overdue reading would otherwise go out a second time at the next sweep.
     const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
+    const now = Date.now();
     for (const e of pending) {
       if (e.attempts > 0) this.stats.resent++;
+      e.dueAtMs = now + e.delayMs;
       this.publishEntry(e);
+    }
+  }
+
+  /**
+   * The gateway refused token `t` with CONNACK 1, 2, 4 or 5: it was not taken (SPEC §4), so the last token iat goes
+   * back to `before`. Kept instead, a token refused for a clock far ahead (TOKEN_EXPIRED) would date every later one
+   * after it, all refused until real time caught up. After CONNACK 3 or no CONNACK the token may have been taken.
+   */
+  private untakeToken(t: number, before: number | undefined): void {
+    if (this.state.lastTokenIat !== t) return; // a later attempt has dated its own token since
+    if (before === undefined) delete this.state.lastTokenIat;
+    else this.state.lastTokenIat = before;
+    try {
+      this.persistState();
+    } catch {
+      // The state file keeps `t`: after a restart, tokens are dated after it (refused until the clock passes it).
     }
   }
 
@@ -224,23 +274,26 @@ export class Device extends EventEmitter {
     if (!this.closing) this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
+  /** `refusal`: why the last attempt failed, if the gateway said (its CONNACK code picks the schedule). */
+  private scheduleReconnect(refusal?: ConnackRefused): void {
     if (this.reconnectTimer || this.closing) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.opts.reconnectMaxMs, this.reconnectDelay * 2);
+    // CONNACK 5 may pass (a registration completed, a certificate becoming valid at the gateway's time) or not
+    // (revoked, expired): the device cannot tell, so it asks again, rarely, instead of never (SPEC §4).
+    const notAuthorized = refusal?.returnCode === CONNACK.NOT_AUTHORIZED;
+    const delay = (notAuthorized ? this.notAuthorizedBackoff : this.reconnectBackoff).next();
+    this.emit('reconnect-scheduled', delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.closing) return;
-      this.open().catch((err: unknown) => {
-        if (err instanceof DeviceClosed) return;
-        if (err instanceof ConnackRefused) this.emit('connack-refused', err);
-        if (err instanceof ConnackRefused && err.returnCode === CONNACK.NOT_AUTHORIZED) {
-          this.halted ??= 'CONNACK_NOT_AUTHORIZED';
-          return; // not authorized any more (revoked, expired, unknown): stop (SPEC §8)
-        }
-        this.scheduleReconnect();
-      });
+      this.open().catch((err: unknown) => this.retryAfter(err));
     }, delay);
+  }
+
+  /** A connection attempt failed with `err`: try again after a backoff, unless close() ended it. */
+  private retryAfter(err: unknown): void {
+    if (err instanceof DeviceClosed || this.closing) return;
+    if (err instanceof ConnackRefused) this.emit('connack-refused', err);
+    this.scheduleReconnect(err instanceof ConnackRefused ? err : undefined);
   }
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
@@ -341,7 +394,7 @@ export class Device extends EventEmitter {
     this.journal?.remove(r.seq);
     const latency = Date.now() - e.firstSentMs;
     this.stats.receipted++;
-    this.stats.latenciesMs.push(latency);
+    this.stats.latencies.record(latency);
     this.lastReceipt = r;
     this.emit('receipt', r, latency);
     if (this.outbox.size === 0) this.emit('idle');

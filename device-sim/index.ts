@@ -11,4 +11,6 @@ export * from './agency.js';
 export * from './onboard.js';
 export * from './attacks.js';
 export * from './fleet.js';
+export * from './latency.js';
+export * from './backoff.js';
 export * from './pki.js';

@@ -27,8 +27,9 @@ export interface DeviceStateFile {
   /** How many numbers one persist reserves (SPEC §5 "reserve blocks"). */
   seqBlock: number;
   /**
-   * iat of the last connect token made (SPEC §4: the gateway takes a device's token only if dated later than the
-   * last it accepted), kept so a device restarted within the same second dates its next token later still.
+   * iat of the last connect token the gateway may have taken (SPEC §4: it takes a device's token only if dated later
+   * than the last it accepted): every token made, less those refused with CONNACK 1, 2, 4 or 5 (not taken). Kept so
+   * a device restarted within the same second dates its next token later still.
    */
   lastTokenIat?: number;
 }

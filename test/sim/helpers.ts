@@ -2,7 +2,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plainMqttUrl, startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
 import { RootAuthority, type Agency } from '../../device-sim/index.js';
 
 export interface SimGateway {
@@ -15,13 +15,14 @@ export interface SimGateway {
   stop(): Promise<void>;
 }
 
-export async function startSimGateway(overrides: Record<string, unknown> = {}): Promise<SimGateway> {
+/** `runtime`: e.g. the gateway's clock (`now`), kept across restart(). */
+export async function startSimGateway(overrides: Record<string, unknown> = {}, runtime: GatewayRuntime = {}): Promise<SimGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'op-sim-'));
   const root = await RootAuthority.create('root.example');
   const trustFile = join(dir, 'trust.json');
   await writeFile(trustFile, root.trustJson());
   const opts: Record<string, unknown> = { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, ...overrides };
-  const gw = await startGateway(opts);
+  const gw = await startGateway(opts, runtime);
   const agency = await root.agency('env.example');
   await agency.registerSelf(gw.httpUrl);
   const t: SimGateway = {
@@ -33,7 +34,7 @@ export async function startSimGateway(overrides: Record<string, unknown> = {}): 
     async restart(samePorts = true) {
       const ports = { httpPort: t.gw.httpPort, mqttPort: t.gw.mqttPort };
       await t.gw.close();
-      t.gw = await startGateway({ ...opts, ...(samePorts ? ports : {}) });
+      t.gw = await startGateway({ ...opts, ...(samePorts ? ports : {}) }, runtime);
     },
     async stop() {
       await t.gw.close();

@@ -78,6 +78,8 @@ describe('onboarding per SPEC §2', () => {
     expect(s.rejected).toEqual({});
     expect(s.pending).toBe(0);
     expect(s.latencyMs.p99).toBeGreaterThan(0);
+    expect(s.latencyMs.max).toBeGreaterThanOrEqual(s.latencyMs.p99);
+    for (const d of devices) expect(d.stats.latencies.count).toBe(d.stats.receipted);
   });
 
   test('sim run exits 1 when devices cannot connect (here: nothing listens on the MQTT address)', async () => {

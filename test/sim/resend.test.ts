@@ -48,3 +48,35 @@ describe('resend after a gateway restart', () => {
     expect((await entriesOf(t, d.id)).filter((e) => e.reading.seq === s2)).toHaveLength(1);
   });
 });
+
+describe('resend after an outage longer than the resend timeout', () => {
+  let t: SimGateway;
+  beforeAll(async () => {
+    // Blocks sealed every 600 ms: a receipt comes up to 0.6 s after its reading, so a second publish within that
+    // time is answered twice.
+    t = await startSimGateway({ blockMaxMs: 600 });
+  });
+  afterAll(() => t.stop());
+
+  test('each kept reading is published once on reconnect, not again by the resend timer: no duplicate receipts', async () => {
+    const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter' });
+    const d = deviceFrom(o, { resendTimeoutMs: 2_000, reconnectMinMs: 100, reconnectMaxMs: 500 });
+    try {
+      await d.connect();
+      await t.gw.close();
+      await until(() => !d.isConnected);
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) seqs.push((await d.sendReading())!);
+      await new Promise((r) => setTimeout(r, 2_500)); // every kept reading is now overdue
+      await t.restart();
+      await until(() => d.outbox.size === 0, 15_000);
+      await new Promise((r) => setTimeout(r, 1_000)); // the answers to any second publish
+      expect(d.stats.receipted).toBe(5);
+      expect(d.stats.duplicateReceipts).toBe(0);
+      expect(d.stats.resent).toBe(0); // published for the first time on reconnect, never again
+      expect((await entriesOf(t, d.id)).map((e) => e.reading.seq)).toEqual(seqs);
+    } finally {
+      await d.close();
+    }
+  });
+});
