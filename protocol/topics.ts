@@ -39,7 +39,8 @@ export function assertReadingsTopic(t: string, clientDeviceIdHex: string): void 
 }
 
 /**
- * MQTT 3.1.1 CONNACK return codes (§3.2.2.3) and what each means for a device (SPEC §4): 3 try again later with
- * backoff, 4 make a new token (or fix the clock), 5 stop, the device may not connect.
+ * MQTT 3.1.1 CONNACK return codes (§3.2.2.3) and what each means for a device (SPEC §4, its table): 3 try again later
+ * with backoff, 4 make a new token (or fix the clock), 5 the device may not connect now (not registered, certificate
+ * not valid at the gateway's time, revoked): alert, and try again only after a long backoff.
  */
 export const CONNACK = { BAD_PROTOCOL: 1, IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;

@@ -1,6 +1,7 @@
 /**
  * CONNACK return codes (MQTT 3.1.1 §3.2.2.3) and which of them a refused CONNECT gets: the mapping firmware reads
- * back (SPEC §4: 3 = try again later with backoff, 4 = make a new token, 5 = the device may not connect).
+ * back (SPEC §4's table: 3 = try again later with backoff, 4 = make a new token, 5 = the device may not connect now;
+ * alert, and retry only after a long backoff).
  */
 import type { AuthenticateError } from 'aedes';
 import { OriginProofError } from '../../protocol/errors.js';
