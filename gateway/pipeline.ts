@@ -18,9 +18,9 @@ import type { GatewayMetrics } from './metrics.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import { Fifo } from './fifo.js';
 import { AdmissionQueue } from './admission-queue.js';
-import { storageError } from './storage/fail-stop-backend.js';
+import { StorageGate } from './storage-gate.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
-import { assertReadingClock, checkReadingPolicy } from './reading-policy.js';
+import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
 import type { ReadingLog } from './reading-log.js';
 
 export type { Outcome } from './device-lane.js';
@@ -53,11 +53,7 @@ export class Pipeline {
   private inflight = 0;
   private idle = new Fifo<() => void>();
   private readonly now: () => number;
-  /** Set while the store cannot be written (every reading is answered STORAGE_UNAVAILABLE). */
-  private storageFailure: OriginProofError | null = null;
-  /** Bumped when the store fails and again when it is back (see suspend/resume). */
-  private storageGeneration = 0;
-  private resumes = 0;
+  private readonly storage = new StorageGate();
 
   constructor(
     private readonly registry: Registry,
@@ -91,7 +87,7 @@ export class Pipeline {
 
   /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
   get epoch(): number {
-    return this.resumes;
+    return this.storage.resumes;
   }
 
   /**
@@ -99,8 +95,7 @@ export class Pipeline {
    * those already on their way to the ledger, until `resume`.
    */
   suspend(failure: OriginProofError): void {
-    this.storageFailure = failure;
-    this.storageGeneration++;
+    this.storage.suspend(failure);
   }
 
   /**
@@ -112,17 +107,7 @@ export class Pipeline {
    */
   resume(): void {
     this.lanes.clear();
-    this.storageGeneration++;
-    this.resumes++;
-    this.storageFailure = null;
-  }
-
-  /** Throws STORAGE_UNAVAILABLE if the store failed, or failed and recovered, since the reading arrived. */
-  private checkStorage(generation: number): void {
-    if (this.storageFailure) throw this.storageFailure;
-    if (generation !== this.storageGeneration) {
-      throw storageError(new Error('the store failed and was reopened while this reading was queued; resend it after reconnecting'));
-    }
+    this.storage.resume();
   }
 
   /**
@@ -133,7 +118,7 @@ export class Pipeline {
    * otherwise hold queue capacity that only its own progress can free (a TCP backpressure cycle).
    */
   accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
-    const generation = this.storageGeneration;
+    const generation = this.storage.generation;
     // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
     const order = this.lane(deviceId).order;
     if (this.queue.tryEnter()) {
@@ -173,7 +158,7 @@ export class Pipeline {
    * order: the reading joins its device's lane here, synchronously, so admission follows arrival even though
    * signature checks of consecutive readings finish in any order.
    */
-  process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storageGeneration): Promise<Outcome> {
+  process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storage.generation): Promise<Outcome> {
     const order = this.lane(deviceId).order;
     return new Promise<Outcome>((resolve) => this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), resolve));
   }
@@ -193,7 +178,7 @@ export class Pipeline {
     const lane = this.lane(deviceId);
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
-      this.checkStorage(generation);
+      this.storage.check(generation);
       if (order !== lane.order) fail('UNAVAILABLE', OUT_OF_ORDER);
       opening = true;
       const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
@@ -272,7 +257,7 @@ export class Pipeline {
           if (!job.carried) {
             if (job.sigError !== undefined) throw job.sigError;
             if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-            job.carried = this.clockProblem(job.iat, job.receivedAtMs);
+            job.carried = readingClockProblem(job.iat, job.receivedAtMs, this.opts);
           }
         } catch (err) {
           lane.jobs.shift();
@@ -284,7 +269,7 @@ export class Pipeline {
       if (!lane.loaded) {
         if (lane.pending.length > 0) return; // after a failed append: its last one to settle pumps again
         try {
-          this.checkStorage(job.generation); // no store read for a reading that admit() would refuse anyway
+          this.storage.check(job.generation); // no store read for a reading that admit() would refuse anyway
         } catch (err) {
           lane.jobs.shift();
           this.settle(job, rejectWith(err, job.seq));
@@ -326,7 +311,7 @@ export class Pipeline {
     const seq = job.seq;
     if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
     if (job.carried) throw job.carried;
-    this.checkStorage(job.generation); // here, just before the append: nothing newer than a refused reading gets in
+    this.storage.check(job.generation); // here, just before the append: nothing newer than a refused reading gets in
     // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
     // was being verified or waited in its lane, refuses it; one applied later is logged after it.
     this.registry.assertDeviceUsableAt(job.device, job.iat);
@@ -383,20 +368,6 @@ export class Pipeline {
         lane.busy = false;
         this.pump(lane);
       });
-  }
-
-  /**
-   * Against the time the reading arrived (its entry's receivedAt), not when its turn came: an offline verifier checks
-   * the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue is judged as it came.
-   */
-  private clockProblem(iat: number, receivedAtMs: number): OriginProofError | undefined {
-    try {
-      assertReadingClock(iat, Math.floor(receivedAtMs / 1000), this.opts);
-      return undefined;
-    } catch (err) {
-      if (err instanceof OriginProofError) return err;
-      throw err;
-    }
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 import type { Alg } from '../protocol/algorithms.js';
 import { sigStructure } from '../protocol/cose-sign1.js';
-import { fail } from '../protocol/errors.js';
+import { fail, OriginProofError } from '../protocol/errors.js';
 import { checkReading, type OpenedReading } from '../protocol/reading.js';
 import type { DeviceRecord, Registry } from './registry.js';
 
@@ -40,4 +40,20 @@ export function checkReadingPolicy(registry: Registry, opened: OpenedReading, de
 export function assertReadingClock(iat: number, nowS: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): void {
   if (iat > nowS + limits.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - nowS} s in the future (limit ${limits.clockSkewSeconds} s)`, 'claims.iat');
   if (iat < nowS - limits.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${nowS - iat} s old (limit ${limits.maxReadingAgeSeconds} s)`, 'claims.iat');
+}
+
+/**
+ * assertReadingClock against the time the reading arrived (its entry's receivedAt), not when its turn came: an
+ * offline verifier checks the same bound on the entry (verify-bundle.ts), and a reading that waited in a busy queue
+ * is judged as it came. The failure is returned, not thrown: the pipeline answers it at the reading's turn, unless
+ * the reading is the resend of a logged envelope.
+ */
+export function readingClockProblem(iat: number, receivedAtMs: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): OriginProofError | undefined {
+  try {
+    assertReadingClock(iat, Math.floor(receivedAtMs / 1000), limits);
+    return undefined;
+  } catch (err) {
+    if (err instanceof OriginProofError) return err;
+    throw err;
+  }
 }
