@@ -19,6 +19,7 @@ import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
 import { createMetrics } from '../../gateway/metrics.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
+import { refusingSigner } from '../fixtures/refusing-signer.js';
 
 const codeOf = (o: Outcome) => (o.ok ? (o.resent ? 'resent receipt' : 'receipt') : o.error.code);
 
@@ -28,21 +29,8 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
     const dev = devices[0]!;
     const dir = await mkdtemp(join(tmpdir(), 'op-reading-order-'));
     const real = nodeEd25519NoteSigner('test.local/log', new Uint8Array(randomBytes(32)));
-    // The checkpoint signer (an HSM, say) holds one signature and then refuses it: a block that fails, store untouched.
-    let hold = false;
-    let signing = () => {};
-    let refuse = () => {};
-    const signingStarted = new Promise<void>((r) => (signing = r));
-    const hsm = {
-      ...real,
-      sign: (m: Uint8Array) => {
-        if (!hold) return real.sign(m);
-        hold = false;
-        signing();
-        return new Promise<Uint8Array>((_, reject) => (refuse = () => reject(new Error('HSM refused (injected)'))));
-      },
-    };
-    const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: hsm, blockMaxEntries: 100, blockMaxMs: 5 });
+    const hsm = refusingSigner(real); // holds one checkpoint signature, then refuses it: a block that fails
+    const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: hsm.signer, blockMaxEntries: 100, blockMaxMs: 5 });
     const pool = new VerifyPool(1);
     const broken: string[] = [];
     const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), {
@@ -52,13 +40,13 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
       const r = await Promise.all([4, 5, 6, 7].map((s) => reading(dev, s)));
       const [r4, r5, r6, r7] = r as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
       expect(codeOf(await pipeline.process(dev.id, r4, Date.now()))).toBe('receipt');
-      hold = true;
+      hsm.holdNext();
       const o5 = pipeline.process(dev.id, r5, Date.now());
-      await signingStarted; // 5's block is sealed and being signed
+      await hsm.signing; // 5's block is sealed and being signed
       const o6 = pipeline.process(dev.id, r6, Date.now());
       await new Promise((res) => setTimeout(res, 50)); // 6 verified and submitted: waiting for the next block
       const o7 = pipeline.process(dev.id, r7, Date.now()); // 7 in its lane, its signature in the worker
-      refuse();
+      hsm.refuse();
       expect((await Promise.all([o5, o6, o7])).map(codeOf)).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
       expect(broken).toEqual([dev.id]); // once, for the first refusal
       for (const seq of [5, 6, 7]) expect(await ledger.findBySeq(dev.id, seq)).toBeUndefined();

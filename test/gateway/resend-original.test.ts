@@ -72,12 +72,17 @@ describe('a resend of a logged reading', () => {
   });
 });
 
+/** A gateway with one device, and a pipeline over its registry and ledger whose signature answers can be held. */
+async function withHeldPipeline() {
+  const { t, agency, devices } = await gatewayWithDevices(1);
+  const pool = new HeldPool(1);
+  const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: DAY, queueHighWater: 100 }, () => {});
+  return { t, agency, dev: devices[0]!, pool, pipeline };
+}
+
 describe('a certificate renewed while a reading is being verified', () => {
   test('for other firmware: the reading is checked again against the renewed certificate and refused, not logged under it', async () => {
-    const { t, agency, devices } = await gatewayWithDevices(1);
-    const dev = devices[0]!;
-    const pool = new HeldPool(1);
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: DAY, queueHighWater: 100 }, () => {});
+    const { t, agency, dev, pool, pipeline } = await withHeldPipeline();
     try {
       pool.holding = true;
       const outcome = pipeline.process(dev.id, await reading(dev, 1), Date.now()); // checked against the v1 certificate
@@ -92,10 +97,7 @@ describe('a certificate renewed while a reading is being verified', () => {
   });
 
   test('for the same firmware: logged under the renewed certificate, and its proof bundle verifies offline', async () => {
-    const { t, agency, devices } = await gatewayWithDevices(1);
-    const dev = devices[0]!;
-    const pool = new HeldPool(1);
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: DAY, queueHighWater: 100 }, () => {});
+    const { t, agency, dev, pool, pipeline } = await withHeldPipeline();
     try {
       pool.holding = true;
       const outcome = pipeline.process(dev.id, await reading(dev, 1), Date.now());

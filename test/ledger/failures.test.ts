@@ -16,6 +16,7 @@ import { blockRowsKey } from '../../ledger/keys.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
 import { ORIGIN, reading, revocation, signer } from './contract.js';
+import { refusingSigner } from '../fixtures/refusing-signer.js';
 import { STATE_KEY } from '../../ledger/keys.js';
 import { decodeState, encodeState } from '../../ledger/state.js';
 import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
@@ -252,29 +253,17 @@ describe('a failed block fails the entries submitted before the failure was know
   // store is untouched. Entry 2, submitted meanwhile and not sealed yet, must fail too; stored in a later block it
   // would be logged after an earlier entry that was refused (a device's later reading ahead of its resent one).
   it('an entry waiting for the next block when the signature is refused is refused with it, and later ones are taken', async () => {
-    let hold = false;
-    let signing = () => {};
-    let refuse = () => {};
-    const signingStarted = new Promise<void>((r) => (signing = r));
-    const hsm = {
-      ...signer,
-      sign: (m: Uint8Array) => {
-        if (!hold) return signer.sign(m);
-        hold = false;
-        signing();
-        return new Promise<Uint8Array>((_, reject) => (refuse = () => reject(new Error('HSM refused (injected)'))));
-      },
-    };
-    const ledger = await Ledger.open({ dir: await tempDir(), origin: ORIGIN, signer: hsm, sync: false, blockMaxEntries: 100, blockMaxDelayMs: 5 });
+    const hsm = refusingSigner(signer);
+    const ledger = await Ledger.open({ dir: await tempDir(), origin: ORIGIN, signer: hsm.signer, sync: false, blockMaxEntries: 100, blockMaxDelayMs: 5 });
     try {
       await ledger.submit(reading(0, 'dev-a'));
-      hold = true;
+      hsm.holdNext();
       const first = ledger.submit(reading(1, 'dev-a'));
       first.catch(() => undefined);
-      await signingStarted; // entry 1's block is sealed and being signed
+      await hsm.signing; // entry 1's block is sealed and being signed
       const second = ledger.submit(reading(2, 'dev-a')); // waits for the next block
       second.catch(() => undefined);
-      refuse();
+      hsm.refuse();
       await expect(first).rejects.toThrow('HSM refused');
       await expect(second).rejects.toThrow('HSM refused');
       await ledger.flush();
