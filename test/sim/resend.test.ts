@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Worker } from 'node:worker_threads';
 import { deviceFrom, onboardDevice, type Device } from '../../device-sim/index.js';
 import { entriesOf, startSimGateway, until, type SimGateway } from './helpers.js';
 
@@ -74,6 +75,44 @@ describe('resend after an outage longer than the resend timeout', () => {
       expect(d.stats.receipted).toBe(5);
       expect(d.stats.duplicateReceipts).toBe(0);
       expect(d.stats.resent).toBe(0); // published for the first time on reconnect, never again
+      expect((await entriesOf(t, d.id)).map((e) => e.reading.seq)).toEqual(seqs);
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('resend after a verification outage (the gateway refuses UNAVAILABLE and closes the connection)', () => {
+  let t: SimGateway;
+  beforeAll(async () => {
+    t = await startSimGateway({ verifyWorkers: 1 });
+  });
+  afterAll(() => t.stop());
+
+  // gateway/pipeline.ts breakOrder with device-sim's reconnect: the readings refused while no verify worker ran are
+  // resent in seq order after the reconnect, each logged once; none is answered REPLAY (a later one logged first).
+  test('readings sent while no verify worker runs are all logged once, in seq order', async () => {
+    const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter' });
+    const d = deviceFrom(o, { reconnectMinMs: 100, reconnectMaxMs: 400, resendTimeoutMs: 1_000 });
+    try {
+      await d.connect();
+      const seqs = [(await d.sendReading())!];
+      await d.nextReceipt(seqs[0]!);
+      // The worker dies twice in a row: its replacement waits (verify-pool.ts RESTART_MIN_MS), none runs meanwhile.
+      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
+      for (let i = 0; i < 2; i++) {
+        const w = pool.slots[0]!.worker;
+        const exited = new Promise((r) => w.once('exit', r));
+        await w.terminate();
+        await exited;
+      }
+      expect(pool.size).toBe(0);
+      for (let i = 0; i < 3; i++) seqs.push((await d.sendReading())!);
+      await until(() => pool.size === 1); // the replacement runs
+      seqs.push((await d.sendReading())!); // a newer reading, before the refused ones are back
+      await until(() => d.outbox.size === 0, 15_000);
+      expect(d.stats.rejected.REPLAY ?? 0).toBe(0);
+      expect(d.stats.connects).toBeGreaterThanOrEqual(2); // the gateway closed the connection after the refusal
       expect((await entriesOf(t, d.id)).map((e) => e.reading.seq)).toEqual(seqs);
     } finally {
       await d.close();
