@@ -234,6 +234,8 @@ export class Pipeline {
   private breakOrder(job: Job): void {
     const lane = this.lanes.get(job.deviceId);
     if (!lane || job.order !== lane.order) return; // refused because of an earlier break: nothing new
+    // From before a storage recovery: its lane is gone (resume), and the device reconnected and resends anyway.
+    if (job.generation !== this.storage.generation) return;
     lane.order++;
     this.opts.onOrderBroken?.(job.deviceId);
   }

@@ -20,6 +20,8 @@ import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
 import { createMetrics } from '../../gateway/metrics.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 import { refusingSigner } from '../fixtures/refusing-signer.js';
+import { HeldPool } from './held-pool.js';
+import { OriginProofError } from '../../protocol/errors.js';
 
 const codeOf = (o: Outcome) => (o.ok ? (o.resent ? 'resent receipt' : 'receipt') : o.error.code);
 
@@ -61,6 +63,33 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
       await ledger.close();
       await t.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // breakOrder: a reading from before a storage recovery, refused after it, must not break the lane the device's
+  // new connection has (found by review: resume() clears the lanes, whose order starts again at 0).
+  test('a reading from before a storage recovery, refused after it, leaves the new lane and connection alone', async () => {
+    const { t, devices } = await gatewayWithDevices(1);
+    const dev = devices[0]!;
+    const pool = new HeldPool(1);
+    const broken: string[] = [];
+    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), {
+      maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100, onOrderBroken: (id) => broken.push(id),
+    }, () => {});
+    try {
+      pool.holding = true;
+      const o5 = pipeline.process(dev.id, await reading(dev, 5), Date.now()); // its signature check held
+      pipeline.suspend(new OriginProofError('STORAGE_UNAVAILABLE', 'disk full (injected)'));
+      pipeline.resume(); // the store is back: lanes forgotten, the device reconnects
+      const o6 = pipeline.process(dev.id, await reading(dev, 6), Date.now()); // on its new connection
+      while (pool.waiting < 2) await new Promise((r) => setTimeout(r, 5));
+      pool.failOldest(new OriginProofError('UNAVAILABLE', 'verify worker died (injected)'));
+      pool.release();
+      expect([codeOf(await o5), codeOf(await o6)]).toEqual(['UNAVAILABLE', 'receipt']);
+      expect(broken).toEqual([]);
+    } finally {
+      await pool.close();
+      await t.stop();
     }
   });
 

@@ -10,7 +10,8 @@ import { issueCertificate, decodeCertificate, decodeProofBundle, parseTrust, sha
 import { bytesEqual } from '../../protocol/bytes.js';
 import { gatewayWithDevices, kidOf, nowS, postCert, pubOf, reading, type Party, type Device } from './harness.js';
 import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
-import { VerifyPool, type VerifyCallback, type VerifyRequest } from '../../gateway/crypto/verify-pool.js';
+import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
+import { HeldPool } from './held-pool.js';
 import { createMetrics } from '../../gateway/metrics.js';
 
 const DAY = 86_400;
@@ -24,19 +25,6 @@ async function renewal(agency: Party, dev: Device, firmware: Uint8Array): Promis
     iss: agency.cert.claims.sub, sub: dev.id, role: 'device', holderKey: pubOf(dev.signer), iat, nbf: iat - DAY, exp: iat + 365 * DAY,
     profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware },
   }));
-}
-
-/** The real pool, whose answers are held until `release` (a window between a reading's checks and its admission). */
-class HeldPool extends VerifyPool {
-  holding = false;
-  private readonly held: (() => void)[] = [];
-  override check(req: VerifyRequest, done: VerifyCallback): void {
-    super.check(req, (err, ok) => (this.holding ? this.held.push(() => done(err, ok)) : done(err, ok)));
-  }
-  release(): void {
-    this.holding = false;
-    for (const answer of this.held.splice(0)) answer();
-  }
 }
 
 describe('a resend of a logged reading', () => {
