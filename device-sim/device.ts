@@ -160,6 +160,9 @@ export class Device extends EventEmitter {
     this.reconnectTimer = null;
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
+    // An attempt in flight (a scheduled retry, or another connect()): its outcome is this call's, not a second
+    // connection under the same client id (the gateway would close the first, which would then reconnect).
+    if (this.opening) return this.opening;
     try {
       await this.open();
     } catch (err) {

@@ -21,6 +21,17 @@ async function newDevice(g: SimGateway): Promise<Device> {
   return d;
 }
 
+describe('connect() while an attempt is in flight', () => {
+  test('joins it: one connection, not two under the same client id', async () => {
+    t = await startSimGateway();
+    const d = await newDevice(t);
+    await Promise.all([d.connect(), d.connect()]);
+    await new Promise((r) => setTimeout(r, 500)); // a second connection would have replaced the first by now
+    expect(d.isConnected).toBe(true);
+    expect(d.stats.connects).toBe(1);
+  });
+});
+
 describe('a first connection that fails is tried again', () => {
   test('CONNACK 3 at boot (the gateway holds its most connections): the device keeps its reading and connects once a slot is free', async () => {
     t = await startSimGateway({ mqttMaxConnections: 1 });
