@@ -295,13 +295,15 @@ export function registerMonitor(program: Command): void {
         let r: MonitorResult;
         try {
           r = await monitorOnce(opts);
-          delete opts.acknowledge; // only what stood when the command was given; later alarms need a look of their own
         } catch (err) {
+          // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
+          delete opts.acknowledge;
           if (o.once) throw err;
           process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
           await new Promise((res) => setTimeout(res, interval * 1000));
           continue;
         }
+        delete opts.acknowledge; // only what stood when the command was given; later alarms need a look of their own
         const at = new Date().toISOString();
         if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${o.state}\n`);
         const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
