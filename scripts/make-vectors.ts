@@ -12,10 +12,12 @@ import {
   ALG_EDDSA, ALG_ES256, CT_CERTIFICATE, CT_CONNECT_TOKEN, CT_READING, CT_REVOCATION, Tag, claimsToMap, concatBytes, createConnectToken,
   createProofOfPossession, createRevocation, createSign1, decodeCertificate, decodeSign1, deviceIdFromKey, deviceIdToHex, encode,
   issueCertificate, keyThumbprint, nobleSigner, publicKey, readingClaimsToMap, sha256, signReading, subjectCommitment, toHex,
+  ENTRY_READING, ed25519NoteSigner, encodeLogEntry, encodeReceipt, formatVerifierKey, leafHash, signCheckpoint,
   utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
 } from '../protocol/index.js';
+import { merkleHasher, splitPoint } from '../protocol/merkle/index.js';
 
-export type VectorKind = 'reading' | 'certificate-chain' | 'connect-token' | 'revocation' | 'proof-of-possession' | 'scenario';
+export type VectorKind = 'reading' | 'certificate-chain' | 'connect-token' | 'revocation' | 'proof-of-possession' | 'receipt' | 'scenario';
 
 export interface Vector {
   name: string;
@@ -64,6 +66,13 @@ function highS(bytes: Uint8Array): Uint8Array {
   const sb = new Uint8Array(32);
   for (let i = 31; i >= 0; i--) { sb[i] = Number(s & 0xffn); s >>= 8n; }
   return encode(new Tag([s1.protectedBytes, new Map(), s1.payload, concatBytes(s1.signature.subarray(0, 32), sb)], 18));
+}
+
+/** RFC 9162 §2.1.1 MTH over leaf hashes (the receipts' checkpoints: a few leaves). */
+function treeRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 1) return leaves[0]!;
+  const k = splitPoint(leaves.length);
+  return merkleHasher().hashChildren(treeRoot(leaves.slice(0, k)), treeRoot(leaves.slice(k)));
 }
 
 function flipLast(bytes: Uint8Array): Uint8Array {
@@ -256,6 +265,37 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     scen('scenario-storage-unavailable', 'Reading published while the gateway cannot write to its store (disk full, write error): keep it, resend it after reconnecting', 'STORAGE_UNAVAILABLE'),
   ];
 
+  // ---------- receipts: what a device checks (SPEC §7): the leaf hash, the checkpoint's signature, its coverage ----------
+  // The checkpoint's root is the tree's real root; the device does not check it (a receipt carries no inclusion proof).
+  const cpSigner = ed25519NoteSigner('gw.example/log', seed('checkpoint'));
+  const cpKey = formatVerifierKey(cpSigner.name, cpSigner.publicKey);
+  const receivedAtMs = NOW * 1000 + 250;
+  const entryOf = (envelope: Uint8Array, index: number) => encodeLogEntry({ type: ENTRY_READING, index, receivedAtMs, payload: envelope, certRef: devEdCert.certRef });
+  const filler = (i: number) => sha256(utf8ToBytes(`filler entry ${i}`));
+  /** The receipt of `r5` at `index`, with a checkpoint of tree `size` (entries before and after it are fillers). */
+  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array }) => {
+    const entry = entryOf(r5, o.index);
+    const leaves = Array.from({ length: o.size }, (_, i) => (i === o.index ? leafHash(entry) : filler(i)));
+    const checkpoint = await signCheckpoint({ origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: [] }, o.by ?? cpSigner);
+    return { entry, cbor: encodeReceipt({ seq: 5, index: o.index, receivedAtMs, certRef: devEdCert.certRef, leafHash: o.leaf ?? leafHash(entry), checkpoint }) };
+  };
+  const receiptVec = async (name: string, description: string, o: Parameters<typeof receiptOf>[0], expectedError?: ErrorCode, envelope = r5): Promise<Vector> => {
+    const { entry, cbor } = await receiptOf(o);
+    return {
+      name, description, kind: 'receipt', alg: 'EdDSA', publicKey: hex(cpSigner.publicKey), cbor: hex(cbor), valid: !expectedError,
+      ...(expectedError ? { expectedError } : {}), now: NOW, params: { reading: hex(envelope), checkpointKey: cpKey, entry: hex(entry) },
+    };
+  };
+  const receipts: Vector[] = [
+    await receiptVec('receipt-valid', 'Receipt of the reading at index 2 in a checkpoint of tree size 3; params.entry is the log entry whose RFC 9162 leaf hash it carries', { index: 2, size: 3 }),
+    await receiptVec('receipt-later-checkpoint', 'Receipt of the reading at index 2 with a checkpoint of tree size 7 (a resend answered later)', { index: 2, size: 7 }),
+    await receiptVec('receipt-leaf-hash-altered', 'Receipt whose leaf hash has one bit changed', { index: 2, size: 3, leaf: flipLast(leafHash(entryOf(r5, 2))) }, 'INCLUSION_INVALID'),
+    await receiptVec('receipt-other-reading', 'A valid receipt checked against another reading than the one it answers (params.reading)', { index: 2, size: 3 }, 'INCLUSION_INVALID',
+      await signReading(devEd, claims(devEd, { seq: 6 }))),
+    await receiptVec('receipt-checkpoint-other-key', 'Receipt whose checkpoint is signed by a key other than params.checkpointKey (same name)', { index: 2, size: 3, by: ed25519NoteSigner('gw.example/log', seed('other checkpoint')) }, 'CHECKPOINT_INVALID'),
+    await receiptVec('receipt-checkpoint-not-covering', "Receipt of index 3 with a checkpoint of tree size 3: the checkpoint does not hold the entry", { index: 3, size: 3 }, 'CHECKPOINT_INVALID'),
+  ];
+
   return {
     'readings.json': readings,
     'certificates.json': certs,
@@ -263,6 +303,7 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     'connect-tokens.json': tokens,
     'proof-of-possession.json': pops,
     'gateway-scenarios.json': scenarios,
+    'receipts.json': receipts,
   };
 }
 

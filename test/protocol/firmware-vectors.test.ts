@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ERROR_CODES, anchorFromRootCertificate, decodeCertificate, decodeRevocation, fromHex, nobleVerify, openReading, publicKey,
   trustAnchors, validateChain, verifyConnectToken, verifyProofOfPossession, verifyReading, verifyRevocation, ALG_EDDSA, ALG_ES256,
-  type SignatureVerifier, type DecodedRevocation,
+  decodeReceipt, parseVerifierKey, verifyReceipt, type SignatureVerifier, type DecodedRevocation,
 } from '../../protocol/index.js';
 import { nodeVerify } from '../../gateway/crypto/node-verifier.js';
 import { makeVectors, renderVectors, type Vector } from '../../scripts/make-vectors.js';
@@ -62,6 +62,13 @@ function check(v: Vector, verifier: SignatureVerifier): void {
     case 'proof-of-possession': {
       const key = publicKey(v.alg === 'EdDSA' ? ALG_EDDSA : ALG_ES256, fromHex(v.publicKey));
       verifyProofOfPossession(cbor, key, { agencyId: String(v.params!.agencyId), nonce: fromHex(String(v.params!.nonce)), now: v.now, verifier });
+      return;
+    }
+    case 'receipt': {
+      const p = v.params!;
+      verifyReceipt(decodeReceipt(cbor), fromHex(String(p.reading)), [parseVerifierKey(String(p.checkpointKey))], {
+        verify: (sig, msg, pub) => verifier(ALG_EDDSA, pub, msg, sig),
+      });
       return;
     }
     default:
