@@ -1,9 +1,12 @@
 /**
  * What may change in the registry once something is registered. Everything the registry accepts is a signed object
  * anyone can fetch from the log and post again, so the rules say which newer statement may replace an older one:
+ * - a certificate is not dated ahead of the gateway's clock (iat, beyond the clock skew): one dated far ahead would
+ *   leave no later certificate that could replace it.
  * - a certificate for a key that already has one replaces it only if it was issued later (iat), by the same issuer
- *   unless the registered certificate's revocation is in effect, for the same subject; a key once revoked for
- *   keyCompromise is never certified again. Re-posting an old certificate, or the other encoding of an ES256 one
+ *   unless the registered certificate is revoked for affiliationChanged and that is in effect (its issuer released
+ *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
+ *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the other encoding of an ES256 one
  *   (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
  *   keyCompromise; once keyCompromise, only keyCompromise. Re-posting an old statement with a later revokedFrom so
@@ -22,19 +25,28 @@ export interface Registered {
 
 export const inEffect = (r: DecodedRevocation | undefined, now: number): boolean => r !== undefined && now >= r.claims.revokedFrom;
 
+/** CLAIM_INVALID when the certificate is dated more than `skewSeconds` after `now`. */
+export function assertIssuedBy(cert: DecodedCertificate, now: number, skewSeconds: number): void {
+  if (cert.claims.iat > now + skewSeconds) {
+    fail('CLAIM_INVALID', `certificate issued at ${cert.claims.iat}, ${cert.claims.iat - now} s after the gateway's clock (${now}; at most ${skewSeconds} s allowed)`, 'claims.iat');
+  }
+}
+
 /**
  * Throws unless `cert` may replace `existing` (the same holder key, other bytes) at `now`: CERT_REVOKED (the key was
- * revoked for keyCompromise), ROLE_VIOLATION (another issuer while the registered certificate is not revoked),
- * CONFLICT (another subject, or not issued later than the registered certificate).
+ * revoked for keyCompromise), ROLE_VIOLATION (another issuer while the registered certificate is not released:
+ * revoked for affiliationChanged, in effect), CONFLICT (another subject, or not issued later than the registered
+ * certificate).
  */
 export function assertMayReplace(existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation): void {
   const what = cert.claims.role;
   if (compromise) {
     fail('CERT_REVOKED', `this ${what} key was revoked for keyCompromise from ${compromise.claims.revokedFrom}; it is never certified again`, 'cnf');
   }
-  if (!bytesEqual(existing.cert.issuerKid, cert.issuerKid) && !inEffect(existing.revocation, now)) {
+  const released = inEffect(existing.revocation, now) && existing.revocation!.claims.reason === 'affiliationChanged';
+  if (!bytesEqual(existing.cert.issuerKid, cert.issuerKid) && !released) {
     const issuer = what === 'device' ? 'agency' : 'root';
-    fail('ROLE_VIOLATION', `this ${what} is registered by another ${issuer}; that ${issuer} must revoke it first`, 'protected.kid');
+    fail('ROLE_VIOLATION', `this ${what} is registered by another ${issuer}; that ${issuer} must release it first (a revocation for affiliationChanged, in effect)`, 'protected.kid');
   }
   if (existing.cert.claims.sub !== cert.claims.sub) {
     throw new ApiError('CONFLICT', `this key is registered as ${what} ${existing.cert.claims.sub}, not ${cert.claims.sub}`);

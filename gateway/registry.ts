@@ -10,7 +10,7 @@ import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/
 import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
-import { assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
+import { assertIssuedBy, assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
 import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
 
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
@@ -116,6 +116,7 @@ export class Registry {
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
       const existing = this.view.agencyByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
+      assertIssuedBy(cert, now, this.clockSkewSeconds);
       if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
       const other = this.view.agencyById(cert.claims.sub);
       if (other && other !== existing && !inEffect(other.revocation, now)) {
@@ -134,6 +135,7 @@ export class Registry {
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
       const existing = this.view.deviceByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
+      assertIssuedBy(cert, now, this.clockSkewSeconds);
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');

@@ -119,6 +119,30 @@ describe('registry: re-posted statements change nothing they should not', () => 
     expect((await statusOf(t, d)).status).toBe('active');
   });
 
+  // registry-rules.ts assertMayReplace (found by review): any revocation in effect let any other agency register the
+  // device's public key (it is in the log), and the unchanged device then reported as that agency's.
+  test('ROLE_VIOLATION: a device decommissioned (or superseded) by its agency is not free for another agency; its own agency certifies it again', async () => {
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    expect((await postRevocation(t, a, d.cert, nowS() - 60, 'decommissioned')).status).toBe(201);
+    const taken = await postCert(t, 'devices', await certify(b, d, 'device', nowS()));
+    expect([taken.status, taken.body.code]).toEqual([403, 'ROLE_VIOLATION']);
+    expect((await postCert(t, 'devices', await certify(a, d, 'device', nowS()))).status).toBe(201);
+    expect(await statusOf(t, d)).toMatchObject({ agency: 'a.example', status: 'active' });
+  });
+
+  // registry-rules.ts assertIssuedBy (found by review): a certificate dated far ahead could never be replaced (a
+  // replacement must be issued later), so one posted during a transfer held the key for good.
+  test('CLAIM_INVALID: a certificate dated ahead of the gateway clock beyond the skew is refused; within it, taken', async () => {
+    const d = await t.pki.device(a);
+    const ahead = await postCert(t, 'devices', await certify(a, d, 'device', nowS() + 3600));
+    expect([ahead.status, ahead.body.code]).toEqual([422, 'CLAIM_INVALID']);
+    const g = await t.pki.agency('ahead.example');
+    const agencyAhead = await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS() + 3600));
+    expect([agencyAhead.status, agencyAhead.body.code]).toEqual([422, 'CLAIM_INVALID']);
+    expect((await postCert(t, 'devices', await certify(a, d, 'device', nowS() + 60))).status).toBe(201);
+  });
+
   test("ROLE_VIOLATION: another agency cannot take a device whose revocation is only scheduled; once it is in effect it can", async () => {
     const d = await t.pki.device(a);
     await register(t.gw, a, [d]);
