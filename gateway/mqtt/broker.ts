@@ -130,6 +130,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const withWill = new WeakSet<Client>();
   aedes.preConnect = (client, packet, done) => {
     if (packet.will) withWill.add(client);
+    // MQTT 3.1.1 only (SPEC §4). aedes answers CONNACK 1 (unacceptable protocol version) to any level but 3 and 4,
+    // and takes 3 (MQTT 3.1, "MQIsdp"); its authenticate hook cannot answer 1 (it turns it into 5), so level 3 is
+    // handed on as a level aedes refuses. The CONNACK is the same bytes in 3.1 and 3.1.1.
+    if (packet.protocolVersion === 3) (packet as { protocolVersion: number }).protocolVersion = 0;
     done(null, true);
   };
 
