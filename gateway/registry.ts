@@ -76,8 +76,9 @@ export class Registry {
    * Writes about the same subject run one at a time (so two registrations of one device cannot race); writes about
    * different subjects run concurrently and share a block, so registering a fleet costs a few blocks, not one each.
    */
-  private serialize<T>(subject: string, fn: () => Promise<T>): Promise<T> {
-    const prev = Promise.all([this.writes.get(subject), this.loading]);
+  /** `afterLoad` false: a lock taken inside another (which waited for load() already): waiting again would deadlock. */
+  private serialize<T>(subject: string, fn: () => Promise<T>, afterLoad = true): Promise<T> {
+    const prev = Promise.all([this.writes.get(subject), afterLoad ? this.loading : undefined]);
     const run = prev.then(fn, fn);
     const settled = run.then(() => undefined, () => undefined);
     this.writes.set(subject, settled);
@@ -105,12 +106,22 @@ export class Registry {
     }
   }
 
+  private static holderOf(bytes: Uint8Array): string {
+    try {
+      return toHex(decodeCertificate(bytes).holderKid);
+    } catch {
+      return '';
+    }
+  }
+
   private requireRoots(): void {
     if (!this.hasRoots) fail('UNKNOWN_KEY', 'this gateway has no root authority configured (start it with --trust FILE)', 'trust');
   }
 
   registerAgency(bytes: Uint8Array, now: number): Promise<{ record: AgencyRecord; created: boolean }> {
-    return this.write(`sub:${Registry.subjectOf(bytes)}`, async () => {
+    // By subject and by key: two certificates for one key under two names, posted at once, must not both pass the
+    // rename check (a device's subject is its key's id, so its subject alone serializes it).
+    return this.write(`sub:${Registry.subjectOf(bytes)}`, () => this.serialize(`key:${Registry.holderOf(bytes)}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
@@ -125,7 +136,7 @@ export class Registry {
       validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined);
       return { record: this.view.addAgency(cert, index), created: true };
-    });
+    }, false));
   }
 
   registerDevice(bytes: Uint8Array, now: number): Promise<{ record: DeviceRecord; created: boolean }> {

@@ -189,6 +189,20 @@ describe('registry: agencies', () => {
     expect((await statusOf(t, d)).status).toBe('agency-revoked');
   });
 
+  // registry.ts registerAgency (found by review): writes were serialized by subject only, so two certificates for one
+  // key under two names, posted at once, both passed the rename check (one record, two ids, a listing showing it twice).
+  test('CONFLICT: two certificates for one agency key under two names, posted at once: one is taken', async () => {
+    const g = await t.pki.agency('x1.example');
+    const [one, two] = await Promise.all([
+      postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS() - 10, 'x1.example')),
+      postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS() - 5, 'x2.example')),
+    ]);
+    expect([one.status, two.status].sort()).toEqual([201, 409]);
+    expect([one, two].find((r) => r.status === 409)!.body.code).toBe('CONFLICT');
+    const ids = (await t.gw.app.inject({ method: 'GET', url: '/v1/agencies' })).json().map((x: { id: string }) => x.id);
+    expect(ids.filter((id: string) => id === 'x1.example' || id === 'x2.example')).toHaveLength(1);
+  });
+
   test('CONFLICT: a renewal that renames the agency, or is not issued later', async () => {
     const g = await t.pki.agency('air.example');
     await register(t.gw, g, []);
