@@ -15,6 +15,8 @@ import { ApiError } from '../error-registry.js';
 
 /** Most revocation entries in one page of GET /v1/revocations (and the default). */
 export const REVOCATION_PAGE = 1000;
+/** Most devices in one GET /v1/agencies/:agencyId/devices answer (the rest by `after`: its `x-next-after` header). */
+export const DEVICE_PAGE_MAX = 1000;
 
 export function deviceView(registry: Registry, d: DeviceRecord, at: number): DeviceViewT {
   const view: DeviceViewT = {
@@ -184,13 +186,31 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       schema: {
         tags: ['registry'],
         summary: "List an agency's devices with their status",
+        description:
+          'In registration order, at most `limit` (default and most 1000) per request: when more follow, the response header ' +
+          '`x-next-after` names the last device listed; pass it as `after` for the next page.',
         params: Type.Object({ agencyId: Type.String({ maxLength: 63 }) }),
+        querystring: Type.Object({
+          limit: Type.Optional(SafeUint({ minimum: 1, maximum: DEVICE_PAGE_MAX })),
+          after: Type.Optional(DeviceIdParam),
+        }),
         response: { 200: Type.Array(DeviceView), ...errorResponses },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       if (!registry.agencyById(req.params.agencyId)) throw new ApiError('NOT_FOUND', `no agency ${req.params.agencyId}`);
-      return registry.devices(req.params.agencyId).map((d) => deviceView(registry, d, nowSeconds()));
+      // Paged (found by review): 10,000 devices in one answer took the event loop 0.4-0.7 s and ~10 MB per request.
+      const all = registry.devices(req.params.agencyId);
+      const { limit = DEVICE_PAGE_MAX, after } = req.query;
+      let from = 0;
+      if (after !== undefined) {
+        from = all.findIndex((d) => d.deviceId === after) + 1;
+        if (from === 0) throw new ApiError('BAD_REQUEST', `after: ${after} is not a device of ${req.params.agencyId}`);
+      }
+      const page = all.slice(from, from + limit);
+      if (from + limit < all.length) void reply.header('x-next-after', page[page.length - 1]!.deviceId);
+      const now = nowSeconds();
+      return page.map((d) => deviceView(registry, d, now));
     },
   );
 
