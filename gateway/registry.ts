@@ -98,19 +98,13 @@ export class Registry {
     return this.serialize(subject, fn);
   }
 
-  private static subjectOf(bytes: Uint8Array): string {
+  /** The certificate's subject and holder key (hex), for the write locks; empty when it does not decode (reported inside). */
+  private static lockIdsOf(bytes: Uint8Array): { sub: string; key: string } {
     try {
-      return decodeCertificate(bytes).claims.sub;
+      const cert = decodeCertificate(bytes);
+      return { sub: cert.claims.sub, key: toHex(cert.holderKid) };
     } catch {
-      return '';
-    }
-  }
-
-  private static holderOf(bytes: Uint8Array): string {
-    try {
-      return toHex(decodeCertificate(bytes).holderKid);
-    } catch {
-      return '';
+      return { sub: '', key: '' };
     }
   }
 
@@ -121,7 +115,8 @@ export class Registry {
   registerAgency(bytes: Uint8Array, now: number): Promise<{ record: AgencyRecord; created: boolean }> {
     // By subject and by key: two certificates for one key under two names, posted at once, must not both pass the
     // rename check (a device's subject is its key's id, so its subject alone serializes it).
-    return this.write(`sub:${Registry.subjectOf(bytes)}`, () => this.serialize(`key:${Registry.holderOf(bytes)}`, async () => {
+    const ids = Registry.lockIdsOf(bytes);
+    return this.write(`sub:${ids.sub}`, () => this.serialize(`key:${ids.key}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
@@ -140,7 +135,7 @@ export class Registry {
   }
 
   registerDevice(bytes: Uint8Array, now: number): Promise<{ record: DeviceRecord; created: boolean }> {
-    return this.write(`sub:${Registry.subjectOf(bytes)}`, async () => {
+    return this.write(`sub:${Registry.lockIdsOf(bytes).sub}`, async () => {
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
