@@ -64,7 +64,8 @@ export class ConnectTokenOrder {
    * Take device `deviceId`'s verified token dated `iat` (only after its signature checked: a forged token must not
    * move the device's floor). Throws REPLAY if it is not dated later than the last one taken. Otherwise the token is
    * taken at once (a concurrent CONNECT with it is a REPLAY), and, with a store, the result resolves once that is
-   * durable: the CONNACK waits for it. If the write fails the token stays used and the device makes a new one.
+   * durable: the CONNACK waits for it. If the write fails the token stays used (its row goes with the next write) and
+   * the device makes a new one.
    */
   take(deviceId: string, iat: number): Promise<void> | undefined {
     const last = this.#last.get(deviceId);
@@ -93,6 +94,9 @@ export class ConnectTokenOrder {
         for (const w of waiters) w.resolve();
       },
       (err: unknown) => {
+        // The tokens stay used here; their rows go again with the next write (after a storage recovery), so a
+        // restart later cannot make them good again. A newer row of the same device taken meanwhile wins.
+        for (const [deviceId, iat] of rows) if (!this.#rows.has(deviceId)) this.#rows.set(deviceId, iat);
         for (const w of waiters) w.reject(err);
       },
     ).finally(() => {

@@ -80,4 +80,47 @@ describe('ConnectTokenOrder over a real store (LevelDB, temp dir)', () => {
     await expect(taken).rejects.toThrow();
     expect(codeOf(() => order.take('new', 10_000))).toBe('REPLAY');
   });
+
+  test('the rows of a failed write go with the next one, so a restart after the store recovers cannot make those tokens good again', async () => {
+    const { level } = await store();
+    let failures = 1;
+    // the real store, its first write refused (a full disk that recovers)
+    const flaky = {
+      tokenIats: () => level.tokenIats(),
+      writeTokenIats: (rows: readonly (readonly [string, number])[]) => (failures-- > 0 ? Promise.reject(new Error('disk full')) : level.writeTokenIats(rows)),
+    };
+    const order = await ConnectTokenOrder.load(flaky, 10_000, 300);
+    await expect(order.take('lost', 10_000)).rejects.toThrow('disk full');
+    await expect(order.take('later', 10_000)).resolves.toBeUndefined();
+    const restarted = await ConnectTokenOrder.load(level, 10_000, 300);
+    expect(codeOf(() => restarted.take('later', 10_000))).toBe('REPLAY');
+    expect(codeOf(() => restarted.take('lost', 10_000))).toBe('REPLAY');
+  });
+
+  test('a newer token of the same device taken while a write fails is the row kept', async () => {
+    const { level } = await store();
+    let failures = 1;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const flaky = {
+      tokenIats: () => level.tokenIats(),
+      writeTokenIats: async (rows: readonly (readonly [string, number])[]) => {
+        if (failures-- > 0) {
+          await held;
+          throw new Error('disk full');
+        }
+        return level.writeTokenIats(rows);
+      },
+    };
+    const order = await ConnectTokenOrder.load(flaky, 10_000, 300);
+    const first = order.take('a', 10_000);
+    await new Promise((r) => setImmediate(r)); // the first write is in flight
+    const newer = order.take('a', 10_005);
+    release();
+    await expect(first).rejects.toThrow('disk full');
+    await newer;
+    const restarted = await ConnectTokenOrder.load(level, 10_000, 300);
+    expect(codeOf(() => restarted.take('a', 10_005))).toBe('REPLAY');
+    await expect(restarted.take('a', 10_006)).resolves.toBeUndefined();
+  });
 });
