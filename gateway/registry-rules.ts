@@ -6,8 +6,10 @@
  * - a certificate for a key that already has one replaces it only if it was issued later (iat), by the same issuer
  *   unless the registered certificate is revoked for affiliationChanged and that is in effect (its issuer released
  *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
- *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the other encoding of an ES256 one
- *   (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
+ *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
+ *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
+ * - an agency whose key is revoked for keyCompromise, in effect, can release nothing any more (registry.ts refuses its
+ *   statements: whoever holds the key could make them), so its devices are free for another agency to certify.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
  *   keyCompromise; once keyCompromise, only keyCompromise. Re-posting an old statement with a later revokedFrom so
  *   cannot shorten a revocation.
@@ -35,18 +37,24 @@ export function assertIssuedBy(cert: DecodedCertificate, now: number, skewSecond
 /**
  * Throws unless `cert` may replace `existing` (the same holder key, other bytes) at `now`: CERT_REVOKED (the key was
  * revoked for keyCompromise), ROLE_VIOLATION (another issuer while the registered certificate is not released:
- * revoked for affiliationChanged, in effect), CONFLICT (another subject, or not issued later than the registered
- * certificate).
+ * revoked for affiliationChanged, in effect, or its issuer's key revoked for keyCompromise, in effect: `issuerCompromise`),
+ * CONFLICT (another subject, or not issued later than the registered certificate).
  */
-export function assertMayReplace(existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation): void {
+export function assertMayReplace(
+  existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation, issuerCompromise?: DecodedRevocation,
+): void {
   const what = cert.claims.role;
   if (compromise) {
     fail('CERT_REVOKED', `this ${what} key was revoked for keyCompromise from ${compromise.claims.revokedFrom}; it is never certified again`, 'cnf');
   }
-  const released = inEffect(existing.revocation, now) && existing.revocation!.claims.reason === 'affiliationChanged';
+  const released = (inEffect(existing.revocation, now) && existing.revocation!.claims.reason === 'affiliationChanged') || inEffect(issuerCompromise, now);
   if (!bytesEqual(existing.cert.issuerKid, cert.issuerKid) && !released) {
     const issuer = what === 'device' ? 'agency' : 'root';
-    fail('ROLE_VIOLATION', `this ${what} is registered by another ${issuer}; that ${issuer} must release it first (a revocation for affiliationChanged, in effect)`, 'protected.kid');
+    fail(
+      'ROLE_VIOLATION',
+      `this ${what} is registered by another ${issuer}; that ${issuer} must release it first (a revocation for affiliationChanged, in effect), unless its key is revoked for keyCompromise`,
+      'protected.kid',
+    );
   }
   if (existing.cert.claims.sub !== cert.claims.sub) {
     throw new ApiError('CONFLICT', `this key is registered as ${what} ${existing.cert.claims.sub}, not ${cert.claims.sub}`);

@@ -145,7 +145,7 @@ export class Registry {
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid), this.view.compromisedKey(existing.cert.issuerKid));
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef);
       return { record: this.view.addDevice(cert, index), created: true };
@@ -154,7 +154,8 @@ export class Registry {
 
   /**
    * A revocation signed by the revoked certificate's issuer: the root for agencies, the agency for its devices. It
-   * may name any certificate registered here, the current one of a key or one it replaced, in either encoding.
+   * may name any certificate registered here, the current one of a key or one it replaced, in either encoding. One by
+   * an agency whose key is revoked for keyCompromise, in effect, is refused (CERT_REVOKED).
    */
   revoke(bytes: Uint8Array, now: number): Promise<{ revocation: DecodedRevocation; index: number; created: boolean }> {
     let target = '';
@@ -171,6 +172,12 @@ export class Registry {
       if (prior && bytesEqual(prior.rev.bytes, bytes)) return { revocation: prior.rev, index: prior.index, created: false };
       const issuerKey = this.issuerKeyFor(target, rev);
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
+      // Any statement by a key known compromised could be the thief's (its iat is the signer's word): one revoking
+      // devices from a time before the compromise would void their logged readings. Its devices are free instead.
+      const stolen = target.claims.role === 'device' ? this.view.compromisedKey(target.issuerKid) : undefined;
+      if (stolen && inEffect(stolen, now)) {
+        fail('CERT_REVOKED', `the key of agency ${stolen.claims.sub} that signed this revocation is revoked for keyCompromise from ${stolen.claims.revokedFrom}; its statements are no longer taken`, 'protected.kid');
+      }
       if (rev.claims.iat > now + this.clockSkewSeconds) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
       if (prior) assertStricter(rev, prior.rev);
       const signerRef = target.claims.role === 'device' ? this.view.agencyByKid(target.issuerKid)?.cert.certRef : undefined;

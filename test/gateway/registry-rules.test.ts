@@ -189,6 +189,50 @@ describe('registry: agencies', () => {
     expect((await statusOf(t, d)).status).toBe('agency-revoked');
   });
 
+  // registry.ts revoke (found by review): a revocation signed by an agency key the root had revoked for keyCompromise
+  // was taken, so whoever stole the key could revoke the agency's devices from a time before the theft and void
+  // their logged readings (readings signed from revokedFrom on fail offline).
+  test("CERT_REVOKED: a revocation signed by an agency key revoked for keyCompromise, in effect; while only scheduled, taken", async () => {
+    const g = await t.pki.agency('stolen.example');
+    const [d1, d2] = [await t.pki.device(g), await t.pki.device(g)];
+    await register(t.gw, g, [d1, d2]);
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() + DAY, 'keyCompromise')).status).toBe(201);
+    expect((await postRevocation(t, g, d1.cert, nowS() - DAY, 'decommissioned')).status).toBe(201); // not in effect yet
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 60, 'keyCompromise')).status).toBe(201);
+    const backdated = await postRevocation(t, g, d2.cert, nowS() - DAY, 'keyCompromise');
+    expect([backdated.status, backdated.body.code]).toEqual([422, 'CERT_REVOKED']);
+    expect(await statusOf(t, d2)).toMatchObject({ status: 'agency-revoked' });
+    expect((await statusOf(t, d2)).revokedFrom).toBeUndefined();
+  });
+
+  test("a device whose agency's key is revoked for keyCompromise, in effect, may be certified by another agency; before that, ROLE_VIOLATION", async () => {
+    const [g, other] = [await t.pki.agency('lost.example'), await t.pki.agency('heir.example')];
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    await register(t.gw, other, []);
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() + DAY, 'keyCompromise')).status).toBe(201);
+    const early = await postCert(t, 'devices', await certify(other, d, 'device', nowS()));
+    expect([early.status, early.body.code]).toEqual([403, 'ROLE_VIOLATION']);
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 60, 'keyCompromise')).status).toBe(201);
+    expect(await statusOf(t, d)).toMatchObject({ agency: 'lost.example', status: 'agency-revoked' });
+    const moved = await postCert(t, 'devices', await certify(other, d, 'device', nowS() + 1));
+    expect(moved.status).toBe(201);
+    expect(await statusOf(t, d)).toMatchObject({ agency: 'heir.example', status: 'active' });
+    // it works again, and offline its reading (and its registration under the new agency) verifies
+    const c = await connectDevice(t.gw, d);
+    await c.publish(await reading(d, 1));
+    const answer = await c.next();
+    await c.end();
+    if (answer.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(answer)}`);
+    const trust = parseTrust({ roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [t.gw.checkpointVerifierKey] });
+    for (const index of [answer.receipt.index, moved.body.registeredAt]) {
+      const bundle = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+      const verdict = verifyBundle(decodeProofBundle(new Uint8Array(bundle.rawPayload)), trust);
+      expect(verdict.checks.filter((x) => x.status === 'fail')).toEqual([]);
+      expect(verdict.valid).toBe(true);
+    }
+  });
+
   // registry.ts registerAgency (found by review): writes were serialized by subject only, so two certificates for one
   // key under two names, posted at once, both passed the rename check (one record, two ids, a listing showing it twice).
   test('CONFLICT: two certificates for one agency key under two names, posted at once: one is taken', async () => {
