@@ -203,4 +203,24 @@ export class RegistryView {
     const all = [...this.devicesById.values()];
     return agencyId === undefined ? all : all.filter((d) => d.agency.cert.claims.sub === agencyId);
   }
+
+  /**
+   * At most `limit` of the agency's devices in registration order, those registered after device `after` (any
+   * registered device, of this agency or not: a device moved to another agency while a client pages still marks
+   * its place), and whether more follow. Undefined when `after` is not a registered device.
+   */
+  devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
+    let passed = after === undefined;
+    const page: DeviceRecord[] = [];
+    for (const d of this.devicesById.values()) {
+      if (!passed) {
+        passed = d.deviceId === after;
+        continue;
+      }
+      if (d.agency.cert.claims.sub !== agencyId) continue;
+      if (page.length === limit) return { page, more: true };
+      page.push(d);
+    }
+    return passed ? { page, more: false } : undefined;
+  }
 }

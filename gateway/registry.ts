@@ -237,6 +237,9 @@ export class Registry {
   devices(agencyId?: string): DeviceRecord[] {
     return this.view.devices(agencyId);
   }
+  devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
+    return this.view.devicesPage(agencyId, limit, after);
+  }
 
   anchorFor(agency: AgencyRecord): TrustAnchor | undefined {
     return this.anchors.byKid.get((agency.issuerKidHex ??= toHex(agency.cert.issuerKid)));

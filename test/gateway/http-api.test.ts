@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   toBase64, fromBase64, decodeProofBundle, verifyBundle, parseTrust, openCheckpoint, parseVerifierKey, verifyConsistency,
   verifyInclusion, fromHex, issueCertificate, createSign1, encode, CT_REVOCATION, nobleSigner, generateSecretKey, ALG_EDDSA, decodeCertificate,
-  deviceIdFromKey, deviceIdToHex,
+  deviceIdFromKey, deviceIdToHex, createRevocation,
 } from '../../protocol/index.js';
-import { connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { certify, connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { loadConfig, ConfigError } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { join } from 'node:path';
@@ -56,6 +56,14 @@ describe('registry API', () => {
     const rest = await t.gw.app.inject({ method: 'GET', url: `/v1/agencies/psb.example/devices?limit=2&after=${next}` });
     expect(rest.json().map((d: { deviceId: string }) => d.deviceId)).toEqual(all.slice(2, 4));
     expect(rest.headers['x-next-after']).toBe(all.length > 4 ? all[3] : undefined);
+    // A device that marks a client's place moves to another agency (released, then certified there) between two
+    // pages: the next page is still the rest, not a BAD_REQUEST.
+    const moved = more[0]!;
+    const release = await createRevocation(psb.signer, moved.cert, { reason: 'affiliationChanged', revokedFrom: nowS() - 1, iat: nowS() });
+    expect((await post(t.gw, '/v1/revocations', { revocation: toBase64(release) })).status).toBe(201);
+    expect((await post(t.gw, '/v1/devices', { certificate: toBase64((await certify(env, moved, 'device', nowS())).bytes) })).status).toBe(201);
+    const after = await t.gw.app.inject({ method: 'GET', url: `/v1/agencies/psb.example/devices?limit=2&after=${moved.id}` });
+    expect([after.statusCode, after.json().map((d: { deviceId: string }) => d.deviceId)]).toEqual([200, all.slice(all.indexOf(moved.id) + 1)]);
     for (const q of ['limit=1001', 'limit=0', `after=${'0'.repeat(34)}`]) {
       const bad = await t.gw.app.inject({ method: 'GET', url: `/v1/agencies/psb.example/devices?${q}` });
       expect([bad.statusCode, bad.json().code], q).toEqual([400, 'BAD_REQUEST']);
