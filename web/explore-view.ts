@@ -9,7 +9,7 @@ import type { App } from './app.js';
 import { h } from './dom.js';
 import { formatReading, formatTime, shortId, type ReadingBody } from './format.js';
 import { codeKey, dataKey } from './i18n.js';
-import { getJson, getText } from './storage.js';
+import { getJson, getJsonWithHeaders, getText } from './storage.js';
 
 interface LogInfo { origin: string; size: number; height: number }
 interface Block { height: number; firstIndex: number; lastIndex: number; treeSize: number; timeMs: number }
@@ -17,6 +17,15 @@ interface Agency { id: string; devices: number; revoked: boolean; revokedFrom?: 
 interface Device { deviceId: string; status: string; notBefore: number; notAfter: number; revokedFrom?: number; profile: { kind: string } }
 interface Entry { index: number; receivedAtMs: number; reading?: { seq: number; iat: number; body: ReadingBody } }
 interface Rejections { sinceMs: number; total: number; byCode: { code: string; count: number }[] }
+
+/** Most devices in one answer of GET /v1/agencies/:id/devices (the gateway's DEVICE_PAGE_MAX), and the page's default. */
+export const DEVICE_PAGE = 1000;
+
+/**
+ * An agency's devices shown so far. `next`: the gateway's `x-next-after` cursor while more follow; `loading`: a
+ * further page is on its way; `error`: why the last further page failed (the devices shown stay).
+ */
+export interface DeviceList { devices: Device[]; next?: string; loading: boolean; error?: string }
 
 export interface ExploreState {
   loading: boolean;
@@ -26,11 +35,20 @@ export interface ExploreState {
   blocks?: Block[];
   agencies?: Agency[];
   rejections?: Rejections;
-  devices: Record<string, Device[] | string>;
+  /** Devices asked for per request (1 to DEVICE_PAGE). */
+  devicePage: number;
+  /** By agency id: its devices, or why the first page could not be had. */
+  devices: Record<string, DeviceList | string>;
   readings: Record<string, Entry[] | string>;
 }
 
-export const emptyExplore = (): ExploreState => ({ loading: false, devices: {}, readings: {} });
+export const emptyExplore = (devicePage = DEVICE_PAGE): ExploreState => ({ loading: false, devicePage, devices: {}, readings: {} });
+
+/** Devices per request: DEVICE_PAGE, or fewer with `?devicePage=N` in the page's address (the browser test uses 2). */
+export function devicePageOf(search: string): number {
+  const n = Number(new URLSearchParams(search).get('devicePage'));
+  return Number.isInteger(n) && n >= 1 && n <= DEVICE_PAGE ? n : DEVICE_PAGE;
+}
 
 export async function loadExplore(app: App): Promise<void> {
   const s = app.state.explore;
@@ -59,6 +77,39 @@ async function loadInto<T, R = T>(app: App, into: Record<string, T | string>, ke
   } catch (err) {
     into[key] = (err as Error).message;
   }
+  app.render();
+}
+
+/**
+ * The first page of an agency's devices, or (a list shown) the page after it. A further page is appended; if it
+ * fails, its error is shown under the devices already listed and the button stays to try again.
+ */
+async function loadDevicePage(app: App, agencyId: string): Promise<void> {
+  const s = app.state.explore;
+  const shown = s.devices[agencyId];
+  const list = typeof shown === 'object' ? shown : undefined;
+  const query = new URLSearchParams({ limit: String(s.devicePage) });
+  if (list) {
+    if (list.loading || list.next === undefined) return;
+    query.set('after', list.next);
+    list.loading = true;
+    delete list.error;
+    app.render();
+  }
+  try {
+    const { body, headers } = await getJsonWithHeaders<Device[]>(`v1/agencies/${encodeURIComponent(agencyId)}/devices?${query}`);
+    const next = headers.get('x-next-after') ?? undefined;
+    if (!list) s.devices[agencyId] = { devices: body, loading: false, ...(next !== undefined ? { next } : {}) };
+    else {
+      list.devices.push(...body);
+      if (next !== undefined) list.next = next;
+      else delete list.next;
+    }
+  } catch (err) {
+    if (list) list.error = (err as Error).message;
+    else s.devices[agencyId] = (err as Error).message;
+  }
+  if (list) list.loading = false;
   app.render();
 }
 
@@ -94,17 +145,19 @@ function readingsTable(app: App, deviceId: string): HTMLElement | null {
 
 function agencyBlock(app: App, a: Agency): HTMLElement {
   const t = app.t.bind(app);
-  const devices = app.state.explore.devices[a.id];
+  const shown = app.state.explore.devices[a.id];
+  const list = typeof shown === 'object' ? shown : undefined;
+  const devices = list?.devices;
   const kindName = (k: string) => { const key = dataKey('kind', k); return key ? t(key) : k; };
   return h('li', { class: 'agency', 'data-agency': a.id },
     h('p', {},
       h('strong', {}, a.id), ' · ', t('agency.devices', { count: a.devices }), ' · ',
       h('span', { class: a.revoked ? 'bad' : 'good' }, a.revoked ? t('agency.revoked', { time: formatTime(app.state.lang, (a.revokedFrom ?? 0) * 1000) }) : t('agency.active')), ' ',
-      devices === undefined ? h('button', { type: 'button', class: 'show-devices', onclick: () => void loadInto(app, app.state.explore.devices, a.id, `v1/agencies/${encodeURIComponent(a.id)}/devices`) }, t('agency.show')) : null,
+      shown === undefined ? h('button', { type: 'button', class: 'show-devices', onclick: () => void loadDevicePage(app, a.id) }, t('agency.show')) : null,
     ),
-    typeof devices === 'string' ? h('p', { class: 'error' }, t('explore.failed', { reason: devices })) : null,
-    Array.isArray(devices) && devices.length === 0 ? h('p', { class: 'note' }, t('device.noDevices')) : null,
-    Array.isArray(devices) && devices.length > 0
+    typeof shown === 'string' ? h('p', { class: 'error' }, t('explore.failed', { reason: shown })) : null,
+    devices && devices.length === 0 ? h('p', { class: 'note' }, t('device.noDevices')) : null,
+    devices && devices.length > 0
       ? h('table', { class: 'devices' },
           h('thead', {}, h('tr', {}, h('th', {}, t('device.id')), h('th', {}, t('device.kind')), h('th', {}, t('device.status')), h('th', {}))),
           h('tbody', {}, devices.map((d) => [
@@ -117,6 +170,10 @@ function agencyBlock(app: App, a: Agency): HTMLElement {
             app.state.explore.readings[d.deviceId] !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
           ])),
         )
+      : null,
+    list?.error !== undefined ? h('p', { class: 'error more-devices-error' }, t('explore.failed', { reason: list.error })) : null,
+    list?.next !== undefined
+      ? h('button', { type: 'button', class: 'more-devices', disabled: list.loading, onclick: () => void loadDevicePage(app, a.id) }, t(list.loading ? 'explore.loading' : 'agency.more'))
       : null,
   );
 }

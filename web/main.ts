@@ -6,7 +6,7 @@
 import { OriginProofError } from '../protocol/errors.js';
 import type { App, State } from './app.js';
 import { h } from './dom.js';
-import { emptyExplore, exploreView, loadExplore } from './explore-view.js';
+import { devicePageOf, emptyExplore, exploreView, loadExplore } from './explore-view.js';
 import { translate, type Lang } from './i18n.js';
 import {
   fetchBundle, fetchConsistencyProof, fetchRevocationLog, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
@@ -28,7 +28,7 @@ const app: App = {
     entryText: '',
     kept: loadKept(),
     offline: !navigator.onLine,
-    explore: emptyExplore(),
+    explore: emptyExplore(devicePageOf(location.search)),
   } satisfies State,
 
   t(key, params) {

@@ -179,12 +179,20 @@ export const fetchRevocationLog: RevocationLogFetcher = async () => {
   }
 };
 
-/** JSON from this gateway (Explore view). */
-export async function getJson<T>(path: string): Promise<T> {
+/**
+ * JSON from this gateway (Explore view), with the answer's headers (a paged list's `x-next-after`). The page is
+ * served by the gateway it asks (CSP connect-src 'self'), so every header is readable: no CORS exposure needed.
+ */
+export async function getJsonWithHeaders<T>(path: string): Promise<{ body: T; headers: Headers }> {
   const res = await fetch(api(path), { cache: 'no-store' });
   const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string };
   if (!res.ok) throw new Error(`${body.code ?? `HTTP ${res.status}`}${body.message ? `: ${body.message}` : ''}`);
-  return body;
+  return { body, headers: res.headers };
+}
+
+/** JSON from this gateway (Explore view). */
+export async function getJson<T>(path: string): Promise<T> {
+  return (await getJsonWithHeaders<T>(path)).body;
 }
 
 export async function getText(path: string): Promise<string> {

@@ -264,6 +264,49 @@ function withOpenAlarms(result: MonitorResult, state: MonitorState, acknowledged
   };
 }
 
+export interface MonitorLoopOptions {
+  /** One round, then return; a round that fails is thrown instead of retried. */
+  once?: boolean;
+  intervalMs: number;
+  /** The wait between rounds (default: a timer). A test's may act between rounds, or throw to end the loop. */
+  pause?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The command's rounds: until one reports an alarm (returned; the command exits 1), or with `once` a single round.
+ * A round that fails (the gateway unreachable, say) is retried after the interval. `acknowledge` applies to the
+ * first round only, also when that round fails: monitorOnce saved the acknowledgement before reaching the gateway.
+ */
+export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions): Promise<MonitorResult> {
+  const pause = loop.pause ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+  const round: MonitorOptions = { ...opts };
+  for (;;) {
+    let r: MonitorResult;
+    try {
+      r = await monitorOnce(round);
+    } catch (err) {
+      // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
+      delete round.acknowledge;
+      if (loop.once) throw err;
+      process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
+      await pause(loop.intervalMs);
+      continue;
+    }
+    delete round.acknowledge; // only what stood when the command was given; later alarms need a look of their own
+    const at = new Date().toISOString();
+    if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${opts.statePath}\n`);
+    const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
+    if (r.status === 'alarm') {
+      process.stderr.write(line);
+      process.stderr.write(`${at} ${r.unacknowledged} unacknowledged alarm(s) in ${opts.statePath}, the first at ${r.firstUnacknowledged!.at}; once someone has looked, run with --acknowledge\n`);
+      return r;
+    }
+    process.stdout.write(line);
+    if (loop.once) return r;
+    await pause(loop.intervalMs);
+  }
+}
+
 function loadTrust(path: string): TrustMaterial {
   let text: string;
   try {
@@ -291,31 +334,7 @@ export function registerMonitor(program: Command): void {
       const interval = Number(o.interval);
       if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
       const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}) };
-      for (;;) {
-        let r: MonitorResult;
-        try {
-          r = await monitorOnce(opts);
-        } catch (err) {
-          // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
-          delete opts.acknowledge;
-          if (o.once) throw err;
-          process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
-          await new Promise((res) => setTimeout(res, interval * 1000));
-          continue;
-        }
-        delete opts.acknowledge; // only what stood when the command was given; later alarms need a look of their own
-        const at = new Date().toISOString();
-        if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${o.state}\n`);
-        const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
-        if (r.status === 'alarm') {
-          process.stderr.write(line);
-          process.stderr.write(`${at} ${r.unacknowledged} unacknowledged alarm(s) in ${o.state}, the first at ${r.firstUnacknowledged!.at}; once someone has looked, run with --acknowledge\n`);
-          process.exitCode = 1;
-          return;
-        }
-        process.stdout.write(line);
-        if (o.once) return;
-        await new Promise((res) => setTimeout(res, interval * 1000));
-      }
+      const r = await monitorLoop(opts, { intervalMs: interval * 1000, ...(o.once ? { once: true } : {}) });
+      if (r.status === 'alarm') process.exitCode = 1;
     });
 }

@@ -1,0 +1,80 @@
+/**
+ * `monitor --acknowledge` in loop mode (no --once) acknowledges the alarms that stood when the command was given,
+ * once: by the first round even when that round cannot reach the gateway (monitorOnce saves the acknowledgement
+ * first), and never again by a retry or a later round, so an alarm raised meanwhile stands. A real gateway (port 0,
+ * temp dir), stopped and started again on its port for the unreachable round; the rounds are monitorLoop's, the
+ * command's own, with a pause that acts between them.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadState, monitorLoop, monitorOnce } from '../../cli/commands/monitor.js';
+import { parseTrustText } from '../../protocol/trust.js';
+import { Pki, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+
+describe('monitor --acknowledge in loop mode', () => {
+  let pki: Pki;
+  let t: TestGateway;
+  let url: string;
+  let dir: string;
+
+  /** A real alarm in the state file, raised without the network: the trust given has no checkpoint key valid now. */
+  const raiseAlarm = async (statePath: string) => {
+    const expired = parseTrustText(JSON.stringify({ checkpointKeys: [{ key: t.gw.checkpointVerifierKey, notAfter: 1 }] }));
+    expect(await monitorOnce({ gateway: url, statePath, trust: expired })).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
+  };
+  const acknowledged = (statePath: string) => loadState(statePath, url).alarms.map((a) => a.acknowledgedAt !== undefined);
+
+  beforeAll(async () => {
+    pki = await Pki.create();
+    t = await startTestGateway(pki, { blockMaxMs: 5 });
+    url = t.gw.httpUrl;
+    await register(t.gw, await pki.agency('psb.example'), []); // a log entry, so there is a checkpoint to follow
+    dir = await mkdtemp(join(tmpdir(), 'op-monitor-ack-'));
+  });
+  afterAll(async () => {
+    await t?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('applied by the first round only: an alarm raised after it stands in the next round', async () => {
+    const statePath = join(dir, 'up.json');
+    await raiseAlarm(statePath);
+    let pauses = 0;
+    const r = await monitorLoop({ gateway: url, statePath, acknowledge: true }, {
+      intervalMs: 0,
+      pause: async () => {
+        if (++pauses > 1) throw new Error('the alarm raised after the first round was acknowledged by a later one');
+        expect(acknowledged(statePath)).toEqual([true]);
+        await raiseAlarm(statePath);
+      },
+    });
+    expect(r).toMatchObject({ status: 'alarm', round: 'unchanged', unacknowledged: 1 });
+    const alarms = loadState(statePath, url).alarms;
+    expect(r.firstUnacknowledged).toEqual(alarms[1]);
+    expect(acknowledged(statePath)).toEqual([true, false]);
+  });
+
+  test('applied by a first round that cannot reach the gateway, and not again by the retry', async () => {
+    const statePath = join(dir, 'down.json');
+    await raiseAlarm(statePath);
+    const port = Number(new URL(url).port);
+    await t.gw.close(); // the gateway down for the first round (its data dir kept)
+    let pauses = 0;
+    const r = await monitorLoop({ gateway: url, statePath, acknowledge: true }, {
+      intervalMs: 0,
+      pause: async () => {
+        if (++pauses > 1) throw new Error('the alarm raised after the failed first round was acknowledged by the retry');
+        // The first round failed (unreachable) after saving the acknowledgement.
+        expect(acknowledged(statePath)).toEqual([true]);
+        await raiseAlarm(statePath);
+        t = await startTestGateway(pki, { blockMaxMs: 5, httpPort: port }, t.dir);
+      },
+    });
+    expect(pauses).toBe(1);
+    expect(r).toMatchObject({ status: 'alarm', round: 'first', unacknowledged: 1 });
+    expect(r.firstUnacknowledged).toEqual(loadState(statePath, url).alarms[1]);
+    expect(acknowledged(statePath)).toEqual([true, false]);
+  });
+});
