@@ -19,7 +19,7 @@
  * marks the alarms acknowledged (with the time) before the round, once someone has looked.
  * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, unreachable gateway with --once).
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
@@ -28,43 +28,9 @@ import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { gatewayGet } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
+import { loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
-/** A failed consistency check, as recorded: what was compared, and the gateway's proof if it gave one. */
-export interface ConsistencyEvidence {
-  /** The last good checkpoint (its note as the gateway signed it). */
-  last: { size: number; root: string; note: string };
-  /** The checkpoint the gateway served (its note is the alarm's `note`). */
-  served: { size: number; root: string };
-  /** The gateway's consistency proof (RFC 9162 §2.1.4) between the two sizes, base64 hashes; absent if none came. */
-  proof?: { from: number; to: number; hashes: string[] };
-}
-
-export interface MonitorAlarm {
-  at: string;
-  code: ErrorCode;
-  message: string;
-  from?: number;
-  to?: number;
-  /** The checkpoint note the gateway served, verbatim (up to NOTE_EVIDENCE_CAP characters). */
-  note?: string;
-  consistency?: ConsistencyEvidence;
-  /** Set by --acknowledge; until then every round reports an alarm. */
-  acknowledgedAt?: string;
-}
-
-/** Version 1 throughout: the alarm's evidence and acknowledgedAt are optional, so older state files still load. */
-export interface MonitorState {
-  version: 1;
-  gateway: string;
-  origin?: string;
-  /** Pinned on first use when no trust file is given. */
-  verifierKey?: string;
-  /** The last checkpoint that verified and was consistent with everything before it. */
-  latest?: { size: number; root: string; note: string; seenAt: string; revocations?: SeenRevocations };
-  /** Every checkpoint seen (size, root), oldest first; capped. */
-  history: { size: number; root: string; seenAt: string }[];
-  alarms: MonitorAlarm[];
-}
+export { loadState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export interface MonitorResult {
   /** 'alarm' when this round found one, or when the state file holds unacknowledged alarms. */
@@ -94,29 +60,8 @@ export interface MonitorOptions {
   acknowledge?: boolean;
 }
 
-const HISTORY_CAP = 10_000;
 /** A real note is a few hundred bytes (at most 100 signatures); a hostile gateway's answer must not bloat the state. */
 const NOTE_EVIDENCE_CAP = 65_536;
-
-export function loadState(path: string, gateway: string): MonitorState {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
-    throw err;
-  }
-  const s = JSON.parse(text) as MonitorState;
-  if (s?.version !== 1 || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
-  return s;
-}
-
-function saveState(path: string, s: MonitorState): void {
-  if (s.history.length > HISTORY_CAP) s.history.splice(0, s.history.length - HISTORY_CAP);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
-  renameSync(tmp, path);
-}
 
 class Alarm extends Error {
   consistency?: ConsistencyEvidence;

@@ -1,0 +1,68 @@
+/**
+ * The monitor's state file (JSON, version 1): the last good checkpoint, the checkpoints seen and the alarms with
+ * their evidence. Written whole to a temporary file and renamed over the old one, so an interrupted run leaves the old
+ * file whole.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { ErrorCode } from '../../protocol/errors.js';
+import { fail } from '../../protocol/errors.js';
+import type { SeenRevocations } from './monitor-revocations.js';
+
+const HISTORY_CAP = 10_000;
+
+/** A failed consistency check, as recorded: what was compared, and the gateway's proof if it gave one. */
+export interface ConsistencyEvidence {
+  /** The last good checkpoint (its note as the gateway signed it). */
+  last: { size: number; root: string; note: string };
+  /** The checkpoint the gateway served (its note is the alarm's `note`). */
+  served: { size: number; root: string };
+  /** The gateway's consistency proof (RFC 9162 §2.1.4) between the two sizes, base64 hashes; absent if none came. */
+  proof?: { from: number; to: number; hashes: string[] };
+}
+
+export interface MonitorAlarm {
+  at: string;
+  code: ErrorCode;
+  message: string;
+  from?: number;
+  to?: number;
+  /** The checkpoint note the gateway served, verbatim (up to NOTE_EVIDENCE_CAP characters). */
+  note?: string;
+  consistency?: ConsistencyEvidence;
+  /** Set by --acknowledge; until then every round reports an alarm. */
+  acknowledgedAt?: string;
+}
+
+/** Version 1 throughout: the alarm's evidence and acknowledgedAt are optional, so older state files still load. */
+export interface MonitorState {
+  version: 1;
+  gateway: string;
+  origin?: string;
+  /** Pinned on first use when no trust file is given. */
+  verifierKey?: string;
+  /** The last checkpoint that verified and was consistent with everything before it. */
+  latest?: { size: number; root: string; note: string; seenAt: string; revocations?: SeenRevocations };
+  /** Every checkpoint seen (size, root), oldest first; capped. */
+  history: { size: number; root: string; seenAt: string }[];
+  alarms: MonitorAlarm[];
+}
+
+export function loadState(path: string, gateway: string): MonitorState {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
+    throw err;
+  }
+  const s = JSON.parse(text) as MonitorState;
+  if (s?.version !== 1 || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
+  return s;
+}
+
+export function saveState(path: string, s: MonitorState): void {
+  if (s.history.length > HISTORY_CAP) s.history.splice(0, s.history.length - HISTORY_CAP);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(tmp, path);
+}
