@@ -110,6 +110,8 @@ export class LedgerQueries {
     let scanned = 0;
     let next: number | undefined;
     for await (const h of this.backend.deviceHits(deviceId, q.after === undefined ? {} : { afterSeq: q.after })) {
+      // A device's seq order is its log order: from an entry not committed yet on, nothing is (uncommitted()).
+      if (this.uncommitted(h.index)) break;
       scanned++;
       const inRange = (q.fromMs === undefined || h.receivedAtMs >= q.fromMs) && (q.toMs === undefined || h.receivedAtMs <= q.toMs);
       if (inRange) hits.push(h);
@@ -129,14 +131,21 @@ export class LedgerQueries {
   /** A device's latest `limit` readings, newest (highest seq) first: one reverse scan of its index. */
   async latestByDevice(deviceId: string, limit?: number): Promise<FoundEntry[]> {
     const hits = [];
-    for await (const h of this.backend.deviceHits(deviceId, { reverse: true, limit: lim(limit) })) hits.push(h);
+    const n = lim(limit);
+    for await (const h of this.backend.deviceHits(deviceId, { reverse: true })) {
+      if (this.uncommitted(h.index)) continue; // newest first: at most one block's worth
+      hits.push(h);
+      if (hits.length >= n) break;
+    }
     const entries = await this.backend.getEntries(hits.map((h) => h.index));
     return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! }));
   }
 
   async entriesByTime(q: TimeQuery): Promise<FoundEntry[]> {
     const hits: TimeHit[] = [];
-    for await (const h of this.backend.timeHits(q.fromMs, q.toMs, { limit: lim(q.limit), ...(q.after ? { after: q.after } : {}) })) hits.push(h);
+    for await (const h of this.backend.timeHits(q.fromMs, q.toMs, { limit: lim(q.limit), ...(q.after ? { after: q.after } : {}) })) {
+      if (!this.uncommitted(h.index)) hits.push(h);
+    }
     const entries = await this.backend.getEntries(hits.map((h) => h.index));
     return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, entry: entries[i]! }));
   }
@@ -214,7 +223,7 @@ export class LedgerQueries {
 
   async findBySeq(deviceId: string, seq: number): Promise<FoundEntry | undefined> {
     const h = await this.backend.deviceSeq(deviceId, seq);
-    if (!h) return undefined;
+    if (!h || this.uncommitted(h.index)) return undefined;
     const [entry] = await this.backend.getEntries([h.index]);
     return entry ? { index: h.index, receivedAtMs: h.receivedAtMs, seq, entry } : undefined;
   }
@@ -231,17 +240,32 @@ export class LedgerQueries {
   }
 
   /** The checkpoint signed at `treeSize` (every block's checkpoint is kept), default the latest. */
-  checkpoint(treeSize = this.committedSize): Promise<string | undefined> {
-    return this.backend.getCheckpoint(treeSize);
+  async checkpoint(treeSize = this.committedSize): Promise<string | undefined> {
+    return treeSize > this.committedSize ? undefined : this.backend.getCheckpoint(treeSize);
   }
 
-  blockHeaderBytes(height: number): Promise<Uint8Array | undefined> {
-    return this.backend.getHeader(height);
+  async blockHeaderBytes(height: number): Promise<Uint8Array | undefined> {
+    return (await this.#committedHeader(height))?.bytes;
   }
 
   async blockHeader(height: number): Promise<BlockHeader | undefined> {
-    const b = await this.backend.getHeader(height);
-    return b ? decodeBlockHeader(b) : undefined;
+    return (await this.#committedHeader(height))?.header;
+  }
+
+  async #committedHeader(height: number): Promise<{ bytes: Uint8Array; header: BlockHeader } | undefined> {
+    const bytes = await this.backend.getHeader(height);
+    if (!bytes) return undefined;
+    const header = decodeBlockHeader(bytes);
+    return header.treeSize > this.committedSize ? undefined : { bytes, header };
+  }
+
+  /**
+   * Whether entry `index` is not committed yet: the store holds a block (and indexes it) a moment before the ledger
+   * counts it (committedSize, set once its write resolved). Reads answer from the committed log only, so that
+   * whatever a query lists can be fetched, proven and verified at once.
+   */
+  protected uncommitted(index: number): boolean {
+    return index >= this.committedSize;
   }
 
   /** The block that holds entry `index`. */

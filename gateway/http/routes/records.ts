@@ -196,6 +196,9 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       const { index } = req.params;
       const bytes = await L.getEntry(index);
       if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${index} (log size ${L.size})`);
+      if (req.query.treeSize !== undefined && req.query.treeSize <= index) {
+        throw new ApiError('BAD_REQUEST', `a tree of size ${req.query.treeSize} does not hold entry ${index}: ask for its own block's checkpoint (no treeSize) or a later one`);
+      }
       if (req.query.treeSize !== undefined && !(await L.checkpoint(req.query.treeSize))) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${req.query.treeSize}`);
       const material = bundleMaterial(registry, decodeLogEntry(bytes));
       const bundle = await L.proofBundle(index, { ...material, ...(req.query.treeSize !== undefined ? { treeSize: req.query.treeSize } : {}) });
