@@ -84,6 +84,8 @@ export interface GatewayRuntime {
   now?: () => number;
   /** Test-only fault injection: wraps the store's LevelDB backend, below the fail-stop layer (storage/recovery.ts). */
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
+  /** Test-only: makes the verify pool (a test holds its answers, as a slow verification would). */
+  verifyPool?: (workers: number, sodium: LoadedSodium | null) => VerifyPool;
 }
 
 export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
@@ -165,7 +167,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   };
   await registry.load();
 
-  const pool = new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
+  const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
   pool.onWorkerLost = (cause) => {
     metrics.verifyWorkersLost.inc();
     const msg = `verify worker died (${cause.message}); what it held is checked again, a replacement starts`;
@@ -235,7 +237,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     routes: (a) => {
       registryRoutes(a, registry, nowS, ledger.ledger);
-      recordRoutes(a, { ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports });
+      recordRoutes(a, {
+        ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports,
+        settledBeforeMs: () => Math.min(nowMs(), pipeline.oldestInFlightMs() ?? Infinity, ledger.ledger.oldestUncommittedMs() ?? Infinity),
+      });
       verifyRoutes(a, {
         ledger,
         registry,

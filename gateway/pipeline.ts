@@ -22,6 +22,7 @@ import { StorageGate } from './storage-gate.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
 import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
 import type { ReadingLog } from './reading-log.js';
+import { ArrivalTimes } from './arrival-times.js';
 
 export type { Outcome } from './device-lane.js';
 
@@ -54,6 +55,7 @@ export class Pipeline {
   private idle = new Fifo<() => void>();
   private readonly now: () => number;
   private readonly storage = new StorageGate();
+  private readonly arrivals = new ArrivalTimes();
 
   constructor(
     private readonly registry: Registry,
@@ -83,6 +85,11 @@ export class Pipeline {
   /** Readings taken above the high-water mark, waiting for a slot (their publishers' MQTT flow is held). */
   get parked(): number {
     return this.queue.parked;
+  }
+
+  /** The earliest arrival time (receivedAtMs) of a reading taken and not answered yet; undefined when none. */
+  oldestInFlightMs(): number | undefined {
+    return this.arrivals.oldest();
   }
 
   /** How many times ingestion resumed after a storage failure: the broker's connection epoch. */
@@ -121,6 +128,7 @@ export class Pipeline {
     const generation = this.storage.generation;
     // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
     const order = this.lane(deviceId).order;
+    this.arrivals.hold(receivedAtMs);
     if (this.queue.tryEnter()) {
       this.start(deviceId, bytes, receivedAtMs, generation, order);
       return ACCEPTED;
@@ -134,8 +142,9 @@ export class Pipeline {
   }
 
   /** The outcome is known: free the slot, count it, answer the device. */
-  private finish(deviceId: string, outcome: Outcome, t0: number): void {
+  private finish(deviceId: string, outcome: Outcome, t0: number, receivedAtMs: number): void {
     this.queue.release();
+    this.arrivals.release(receivedAtMs);
     this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
     try {
       let sent: void | Promise<void>;
@@ -160,7 +169,13 @@ export class Pipeline {
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storage.generation): Promise<Outcome> {
     const order = this.lane(deviceId).order;
-    return new Promise<Outcome>((resolve) => this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), resolve));
+    this.arrivals.hold(receivedAtMs);
+    return new Promise<Outcome>((resolve) =>
+      this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
+        this.arrivals.release(receivedAtMs);
+        resolve(outcome);
+      }),
+    );
   }
 
   /**
@@ -203,7 +218,7 @@ export class Pipeline {
       // A reading that does not open still names its seq when it can be read, so the device knows which to drop.
       if (opening && bytes.length <= this.opts.maxReadingBytes) seq = readingSeqOf(bytes);
       const outcome = rejectWith(err, seq);
-      queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0)));
+      queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0, receivedAtMs)));
       return;
     }
     lane.jobs.push(job);
@@ -222,7 +237,7 @@ export class Pipeline {
   /** A job's outcome, to whoever waits for it. */
   private settle(job: Job, outcome: Outcome): void {
     if (job.done) job.done(outcome);
-    else this.finish(job.deviceId, outcome, job.t0);
+    else this.finish(job.deviceId, outcome, job.t0, job.receivedAtMs);
     if (!outcome.ok && outcome.error.code === 'UNAVAILABLE') this.breakOrder(job);
   }
 

@@ -62,6 +62,8 @@ interface Prepared {
   /** Leaf hashes, 32 bytes each, in entry order. */
   leaves: Uint8Array;
   write: Promise<BlockWrite>;
+  /** The earliest receivedAtMs of its entries (oldestUncommittedMs). */
+  minMs: number;
 }
 
 const ZERO_HASH = new Uint8Array(32);
@@ -102,6 +104,8 @@ export class Ledger extends LedgerQueries {
   #failure: unknown;
   #latestCheckpoint: string | undefined;
   #pending: EntryInput[] = [];
+  /** Blocks computed and not yet written or failed (oldestUncommittedMs). */
+  readonly #inFlight = new Set<Prepared>();
   #waiters: SubmitCallback[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -194,6 +198,18 @@ export class Ledger extends LedgerQueries {
     return { treeSize, checkpoint: cp && revocationsOfCheckpoint(cp.extensions) ? note! : null, ...page };
   }
 
+  /**
+   * The earliest receivedAtMs an entry submitted and not yet committed (or failed) has, or will have once sealed,
+   * bar those that will be dated at their sealing (no receivedAtMs: not before the clock's now). Undefined when
+   * none. Below min(this, now), the log's entries are final: a time query up to there cannot miss a later one.
+   */
+  oldestUncommittedMs(): number | undefined {
+    let min = Infinity;
+    for (const p of this.#inFlight) if (p.minMs < min) min = p.minMs;
+    for (const e of this.#pending) if (e.receivedAtMs !== undefined && e.receivedAtMs < min) min = e.receivedAtMs;
+    return min === Infinity ? undefined : min;
+  }
+
   /** Queue one entry; resolves when its block is durable. */
   submit(input: EntryInput): Promise<SubmitResult> {
     return new Promise<SubmitResult>((resolve, reject) => this.submitWith(input, (err, result) => (result ? resolve(result) : reject(err))));
@@ -249,6 +265,7 @@ export class Ledger extends LedgerQueries {
       this.#failUnsealed(err);
       return;
     }
+    this.#inFlight.add(p);
     this.#writing = this.#writing.then(() => this.#commit(p));
   }
 
@@ -281,7 +298,9 @@ export class Ledger extends LedgerQueries {
       const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions }, this.#signer)
         .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
-      return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write };
+      let minMs = timeMs;
+      for (const e of inputs) minMs = Math.min(minMs, e.receivedAtMs ?? now); // as encodeBlockEntries dates them
+      return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write, minMs };
     } catch (err) {
       restore();
       throw err;
@@ -291,6 +310,7 @@ export class Ledger extends LedgerQueries {
   /** Write one computed block (in order); resolve its submitters once it is durable. */
   async #commit(p: Prepared): Promise<void> {
     if (p.epoch !== this.#epoch) {
+      this.#inFlight.delete(p);
       p.job.settle(undefined, this.#failure);
       return;
     }
@@ -302,6 +322,7 @@ export class Ledger extends LedgerQueries {
       // Nothing of this block is stored: roll back to before it, and drop every block computed on top of it.
       this.#epoch++;
       this.#failure = err;
+      this.#inFlight.delete(p);
       p.restore();
       p.job.settle(undefined, err);
       this.#failUnsealed(err);
@@ -310,6 +331,7 @@ export class Ledger extends LedgerQueries {
     this.#height = p.height;
     this.#latestCheckpoint = block.checkpoint;
     this.committedSize = p.treeSize;
+    this.#inFlight.delete(p);
     const { checkpoint, meta, firstIndex, timeMs } = block;
     const results: SubmitResult[] = new Array(meta.length);
     for (let i = 0; i < meta.length; i++) {

@@ -278,3 +278,43 @@ describe('a failed block fails the entries submitted before the failure was know
     }
   });
 });
+
+// ledger.ts oldestUncommittedMs: what a time query may list up to (gateway/http/routes/records.ts GET /v1/entries).
+describe('oldestUncommittedMs: the earliest time an entry not yet committed has', () => {
+  it('counts entries waiting for their block and blocks being written, until committed or failed', async () => {
+    const dir = await tempDir();
+    const backend = await LevelBackend.open(dir);
+    let release!: () => void;
+    let held: Promise<void> | null = null;
+    const real = backend.writeBlock.bind(backend);
+    backend.writeBlock = async (b: BlockWrite) => {
+      if (held) await held;
+      return real(b);
+    };
+    const ledger = await Ledger.open({ backend, origin: ORIGIN, signer, blockMaxEntries: 1000, blockMaxDelayMs: 10_000, clock: () => 5_000 });
+    try {
+      expect(ledger.oldestUncommittedMs()).toBeUndefined();
+      held = new Promise<void>((r) => (release = r));
+      const first = ledger.submit(reading(7)); // received at 1_007
+      const later = ledger.submit(reading(3)); // received at 1_003: submitted after, received before
+      const registry = ledger.submit({ type: 2, payload: new Uint8Array([1]) }); // dated when sealed: 5_000
+      expect(ledger.oldestUncommittedMs()).toBe(1_003); // waiting for their block
+      const flushed = ledger.flush();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(ledger.oldestUncommittedMs()).toBe(1_003); // sealed, being written
+      release();
+      held = null;
+      await Promise.all([first, later, registry, flushed]);
+      expect(ledger.oldestUncommittedMs()).toBeUndefined();
+      // a block that fails is no longer counted either
+      backend.writeBlock = () => Promise.reject(new Error('EIO (injected)'));
+      const failed = ledger.submit(reading(9));
+      expect(ledger.oldestUncommittedMs()).toBe(1_009);
+      await ledger.flush().catch(() => undefined);
+      await expect(failed).rejects.toThrow('EIO');
+      expect(ledger.oldestUncommittedMs()).toBeUndefined();
+    } finally {
+      await ledger.close().catch(() => undefined);
+    }
+  });
+});

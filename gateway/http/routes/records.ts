@@ -64,6 +64,12 @@ export interface RecordRouteDeps {
   gatewayId?: string;
   /** Where devices connect (known only once the broker listens; routes are registered before that). */
   mqttPorts?: () => { mqttPort: number | null; mqttTlsPort: number | null; wsPort: number | null; wsTls: boolean } | null;
+  /**
+   * A time (ms) below which the log's entries are final: no reading that arrived before it is still being checked,
+   * nor an entry before it still being written. Time queries list entries only below it, so that a client paging
+   * by time never pages past an entry logged later. Absent: every entry is final (a store no one writes).
+   */
+  settledBeforeMs?: () => number;
 }
 
 /** The `after` cursor of a time query: two safe integers, its receivedAtMs inside the queried range. */
@@ -133,22 +139,43 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
-        summary: 'Entries received in a time range (paginated by `after` = the last entry\'s "receivedAtMs:index")',
+        summary: 'Entries received in a time range, settled ones only (paginated by `after` = the last entry\'s "receivedAtMs:index")',
         querystring: Type.Object({
           fromMs: SafeUint(),
           toMs: SafeUint(),
           limit: Type.Optional(SafeUint({ minimum: 1, maximum: 1000 })),
           after: Type.Optional(Type.String({ pattern: '^\\d{1,16}:\\d{1,16}$', description: '`next` of the previous page: "receivedAtMs:index", safe integers, receivedAtMs in [fromMs, toMs]' })),
         }),
-        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+        response: {
+          200: Type.Object({
+            entries: Type.Array(EntryView),
+            next: Type.Union([Type.String(), Type.Null()], { description: 'the cursor for the next page when this one is full; null otherwise' }),
+            unsettledFromMs: Type.Optional(
+              Type.Integer({
+                description:
+                  'present when the range reaches times not settled yet (readings received from then on may still be being checked): ' +
+                  'entries from then on are not listed yet; ask again later with `after` = the last entry listed ("receivedAtMs:index")',
+              }),
+            ),
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
       const { fromMs, toMs, limit = 100, after } = req.query;
       const cursor = after === undefined ? undefined : timeCursor(after, fromMs, toMs);
-      const found = await L.entriesByTime({ fromMs, toMs, limit, ...(cursor ? { after: cursor } : {}) });
+      // Only up to the settled time: entries are logged in index order, not arrival order (signatures are checked in
+      // parallel), so one received earlier can still be on its way; a cursor past it would skip it for good.
+      const settled = deps.settledBeforeMs?.() ?? Infinity;
+      const upTo = Math.min(toMs, settled - 1);
+      const found = upTo < fromMs ? [] : await L.entriesByTime({ fromMs, toMs: upTo, limit, ...(cursor ? { after: cursor } : {}) });
       const last = found[found.length - 1];
-      return { entries: found.map((f) => entryView(f.entry)), next: found.length === limit && last ? `${last.receivedAtMs}:${last.index}` : null };
+      return {
+        entries: found.map((f) => entryView(f.entry)),
+        next: found.length === limit && last ? `${last.receivedAtMs}:${last.index}` : null,
+        ...(toMs >= settled ? { unsettledFromMs: settled } : {}),
+      };
     },
   );
 
