@@ -13,7 +13,7 @@ import { toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
-import { safeIntegerKeyword } from './schemas.js';
+import { decimalIntegerCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -79,6 +79,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   routeLists.set(app, routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url, ...(r.schema ? { schema: r.schema as RouteSummary['schema'] } : {}) });
+    // Integer path and query parameters must be decimal digits before Ajv's coercion reads "0x1" or " " as a number
+    // (schemas.ts decimalIntegerCheck); first among the route's preValidation hooks.
+    const digitsOnly = decimalIntegerCheck(r.schema as Parameters<typeof decimalIntegerCheck>[0]);
+    if (digitsOnly) r.preValidation = [digitsOnly, ...[r.preValidation ?? []].flat()];
   });
 
   await app.register(swagger, {

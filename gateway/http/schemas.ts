@@ -1,5 +1,6 @@
 /** Shared TypeBox schemas of the HTTP API (validation, serialization, types and OpenAPI from one source). */
 import { Type, type Static } from '@sinclair/typebox';
+import { ApiError } from './error-registry.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -13,7 +14,9 @@ export const ErrorBody = Type.Object(
 /**
  * Ajv keyword of SafeUint: the value is a safe integer. Needed besides minimum/maximum because Ajv's type coercion
  * turns query and path strings such as "Infinity", "-Infinity" or "1e400" into infinite numbers, accepts them as
- * integers and skips minimum/maximum for non-finite numbers. An OpenAPI `x-` extension, so /docs stays valid.
+ * integers and skips minimum/maximum for non-finite numbers. An OpenAPI `x-` extension, so /docs stays valid. (Path
+ * and query strings now have to be decimal digits first, decimalIntegerCheck below; the keyword stays as the
+ * schema's own guarantee.)
  */
 export const SAFE_INTEGER_KEYWORD = 'x-safe-integer';
 
@@ -30,6 +33,41 @@ export function safeIntegerKeyword(ajv: { addKeyword(def: { keyword: string; sch
 export function SafeUint(opts: { minimum?: number; maximum?: number; description?: string } = {}) {
   const { minimum = 0, maximum = Number.MAX_SAFE_INTEGER, ...rest } = opts;
   return Type.Integer({ ...rest, minimum: Math.max(0, minimum), maximum: Math.min(Number.MAX_SAFE_INTEGER, maximum), [SAFE_INTEGER_KEYWORD]: true });
+}
+
+/**
+ * Decimal digits: the only spelling of an integer path or query parameter. Fastify's Ajv runs with `coerceTypes`
+ * (app.ts), which turns the parameter's raw string into a number with Number() before any keyword sees it, so on its
+ * own the schema also took " " and "\t" for 0, "0x1", "1e0", "+1" and "1.0" for 1 and "0b11" for 3. At most 16
+ * digits (leading zeros allowed, as in the cursors: safeUintOf); the schema's maximum then bounds the value.
+ */
+const DECIMAL_DIGITS = /^[0-9]{1,16}$/;
+
+/** The parts of a route's schema whose values arrive as strings, by the name Fastify's validation errors use. */
+const STRING_PARTS = { params: 'params', querystring: 'query' } as const;
+
+/**
+ * For a route's schema, a preValidation hook that refuses BAD_REQUEST every integer path or query parameter
+ * (`type: 'integer'` at the top level of `params` or `querystring`: SafeUint) whose raw value is not DECIMAL_DIGITS,
+ * before Ajv coerces it; null when the route has no such parameter. A repeated query parameter is checked value by
+ * value. JSON bodies are not touched: they carry real numbers and are not coerced. app.ts adds it to every route
+ * (onRoute), so no route can forget it; the schema itself, and the OpenAPI description made from it, are unchanged.
+ */
+export function decimalIntegerCheck(schema: { params?: unknown; querystring?: unknown } | undefined): ((req: { params: unknown; query: unknown }) => Promise<void>) | null {
+  const fields: { part: keyof typeof STRING_PARTS; name: string }[] = [];
+  for (const part of Object.keys(STRING_PARTS) as (keyof typeof STRING_PARTS)[]) {
+    const props = (schema?.[part] as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+    for (const [name, s] of Object.entries(props)) if (s?.type === 'integer') fields.push({ part, name });
+  }
+  if (fields.length === 0) return null;
+  return async (req) => {
+    for (const { part, name } of fields) {
+      const raw = (req[STRING_PARTS[part]] as Record<string, unknown> | undefined)?.[name];
+      for (const v of [raw].flat()) {
+        if (typeof v === 'string' && !DECIMAL_DIGITS.test(v)) throw new ApiError('BAD_REQUEST', `${part}/${name} must be a decimal integer (digits 0-9 only)`);
+      }
+    }
+  };
 }
 
 /** The non-negative safe integer in a cursor's decimal digits, or undefined (the caller answers BAD_REQUEST). */
