@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { routesOf } from '../../gateway/http/app.js';
-import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { connectDevice, gatewayWithDevices, reading, type Device, type TestGateway } from './harness.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 /** Spellings Number() reads as a number but that are not a decimal integer's digits (URL-encoded as sent). */
@@ -26,11 +26,9 @@ describe('integer path and query parameters: decimal digits only', () => {
   };
 
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki, { blockMaxMs: 5 });
-    const agency = await pki.agency('psb.example');
-    dev = await pki.device(agency);
-    await register(t.gw, agency, [dev]);
+    const fx = await gatewayWithDevices(1, { blockMaxMs: 5 });
+    t = fx.t;
+    dev = fx.devices[0]!;
     const c = await connectDevice(t.gw, dev);
     await c.publish(await reading(dev, 1));
     expect((await c.next()).kind).toBe('receipt');

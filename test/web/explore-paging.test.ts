@@ -6,24 +6,19 @@
  * devices" follows the gateway's x-next-after header until it is gone, and a page that fails (the browser offline)
  * leaves the devices already shown in place.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { launchChromium, type Browser } from './chromium.js';
 import { en } from '../../web/i18n.js';
 import { Pki, register, startTestGateway, type Device, type TestGateway } from '../gateway/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AGENCY = 'many.example';
 
 let t: TestGateway;
 let context: BrowserContext;
 let page: Page;
-let profileDir: string;
+let browser: Browser | undefined;
 let devices: Device[];
-const pageErrors: string[] = [];
 
 const shownIds = () => page.$$eval(`.agency[data-agency="${AGENCY}"] tr.device`, (rows) => rows.map((r) => r.getAttribute('data-device')));
 const ids = (n: number) => devices.slice(0, n).map((d) => d.id);
@@ -36,7 +31,6 @@ async function openExplore(query: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
   const pki = await Pki.create();
   t = await startTestGateway(pki, { writeRateLimit: 1000 });
   const agency = await pki.agency(AGENCY);
@@ -44,27 +38,17 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) devices.push(await pki.device(agency));
   await register(t.gw, agency, devices);
 
-  profileDir = await mkdtemp(join(tmpdir(), 'op-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    chromiumSandbox: false,
-    locale: 'en-US',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(5_000);
-  page.on('pageerror', (err) => pageErrors.push(String(err)));
+  browser = await launchChromium();
+  ({ context, page } = browser);
 }, 60_000);
 
 afterEach(() => {
-  expect(pageErrors).toEqual([]);
+  expect(browser?.pageErrors).toEqual([]);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await t?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 describe('Explore: an agency with more devices than one page (Chromium)', () => {

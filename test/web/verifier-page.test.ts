@@ -6,33 +6,30 @@
  * bundle with times no Date can hold still given its verdict, a revoked device's later reading failing, the verifier's own trust file, offline verification, Explore, and the
  * language switch. Screenshots of each state go to test/artifacts/ (not committed).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   decodeLogEntry, decodeProofBundle, encodeLogEntry, encodeProofBundle, formatVerifierKey, keyThumbprint, proofBundleToJson, sha256, toBase64, toHex,
   utf8ToBytes,
 } from '../../protocol/index.js';
+import { launchChromium, type Browser } from './chromium.js';
 import { en, translate, zh } from '../../web/i18n.js';
 import { groupHex } from '../../web/format.js';
 import { connectDevice, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const CHECKS = ['signature', 'chain', 'revocation', 'claims', 'inclusion', 'checkpoint', 'consistency'];
 
 let t: TestGateway;
 let context: BrowserContext;
 let page: Page;
-let profileDir: string;
+let browser: Browser | undefined;
 let sensor: Device;
 let conn: ConnectedDevice;
 const idx = { sensor1: 0, bio: 0, revokedBefore: 0, revokedAfter: 0 };
-const pageErrors: string[] = [];
 
 async function published(c: ConnectedDevice, bytes: Uint8Array): Promise<number> {
   await c.publish(bytes);
@@ -75,7 +72,6 @@ async function dropFile(name: string, bytes: Uint8Array): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
   await mkdir(ARTIFACTS, { recursive: true });
   const pki = await Pki.create();
   t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
@@ -104,31 +100,20 @@ beforeAll(async () => {
   await conn.publish(forged);
   expect((await conn.next()).kind).toBe('rejection');
 
-  profileDir = await mkdtemp(join(tmpdir(), 'op-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    chromiumSandbox: false,
-    locale: 'en-US',
-    viewport: { width: 1100, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(5_000);
-  page.on('pageerror', (err) => pageErrors.push(String(err)));
+  browser = await launchChromium({ viewport: { width: 1100, height: 900 } });
+  ({ context, page } = browser);
   await page.goto(t.gw.httpUrl);
   await page.waitForSelector('body[data-ready="true"]');
 }, 60_000);
 
 afterEach(() => {
-  expect(pageErrors).toEqual([]);
+  expect(browser?.pageErrors).toEqual([]);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await conn?.end();
   await t?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 describe('verifier web page (Chromium)', () => {
