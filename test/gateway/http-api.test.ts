@@ -289,6 +289,11 @@ describe('ops and config', () => {
     expect(metrics).not.toContain('originproof_tls_certificate_expiry_seconds');
     const spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     for (const p of ['/v1/agencies', '/v1/devices', '/v1/revocations', '/v1/entries/{index}/bundle', '/v1/verify', '/v1/checkpoints/latest']) expect(spec.paths).toHaveProperty([p]);
+    // the routes that answer CBOR or a signed note say so, and list their errors (found by review: only "200" was)
+    const content = (p: string, status: string) => Object.keys(spec.paths[p].get.responses[status]?.content ?? {});
+    expect(content('/v1/entries/{index}/bundle', '200')).toEqual(['application/cbor', 'application/json']);
+    for (const p of ['/v1/checkpoints/latest', '/v1/checkpoints/{treeSize}']) expect(content(p, '200')).toEqual(['text/plain']);
+    for (const p of ['/v1/entries/{index}/bundle', '/v1/checkpoints/latest', '/v1/checkpoints/{treeSize}']) expect(content(p, '404')).toEqual(['application/json']);
     expect((await t.gw.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
     await t.stop();
   });

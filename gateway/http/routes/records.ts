@@ -72,6 +72,9 @@ export interface RecordRouteDeps {
   settledBeforeMs?: () => number;
 }
 
+/** OpenAPI only: a checkpoint is sent as the signed note's text (the payload is a string, sent as is). */
+const SignedNote = Type.Unsafe<string>({ description: 'a C2SP signed note', content: { 'text/plain': { schema: { type: 'string' } } } });
+
 /** The `after` cursor of a time query: two safe integers, its receivedAtMs inside the queried range. */
 function timeCursor(after: string, fromMs: number, toMs: number): { receivedAtMs: number; index: number } {
   const [msText = '', indexText = ''] = after.split(':');
@@ -217,6 +220,17 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
           treeSize: Type.Optional(SafeUint({ minimum: 1 })),
           since: Type.Optional(SafeUint({ minimum: 1 })),
         }),
+        response: {
+          // OpenAPI only (Type.Unsafe): the CBOR is sent as a Buffer, the JSON view as it is built (proofBundleToJson)
+          200: Type.Unsafe<unknown>({
+            description: 'the proof bundle: CBOR (protocol/bundle.ts), or its JSON view with format=json',
+            content: {
+              'application/cbor': { schema: { type: 'string', format: 'binary' } },
+              'application/json': { schema: { type: 'object', additionalProperties: true } },
+            },
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {
@@ -240,7 +254,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/checkpoints/latest',
-    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', produces: ['text/plain'] } },
+    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...errorResponses } } },
     async (_req, reply) => {
       const cp = L.latestCheckpoint;
       if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
@@ -255,7 +269,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'The checkpoint signed at a tree size (every block has one)',
         params: Type.Object({ treeSize: SafeUint({ minimum: 1 }) }),
-        produces: ['text/plain'],
+        response: { 200: SignedNote, ...errorResponses },
       },
     },
     async (req, reply) => {
