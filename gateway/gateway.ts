@@ -107,6 +107,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const trust: TrustMaterial = config.trustFile
     ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
+  // A trust file that names no root (a "root" for "roots", a key file given as --trust) would start a gateway that
+  // refuses every device: refused here, as any bad config.
+  if (config.trustFile && trust.roots.length === 0) {
+    throw new ConfigError(`trust file ${config.trustFile} names no root: it needs a "roots" array of root certificates (originproof trust --root ROOT.cert)`);
+  }
 
   // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
   const crashPlan = crashPlanFromEnv();

@@ -81,6 +81,8 @@ export function validateChain(
   opts: ValidateChainOptions = {},
 ): ValidatedChain {
   if (chain.length === 0 || chain.length > 3) fail('CHAIN_INVALID', 'a chain is [device, agency] or [agency] (optionally + root)', 'chain');
+  // A NaN time would pass every window and revocation comparison below (each is "fails if at < nbf", ...).
+  if (!Number.isFinite(atSeconds)) fail('MALFORMED', `the time to check the chain at is not a number: ${atSeconds}`, 'at');
   let certs = chain.map((c) => (c instanceof Uint8Array ? decodeCertificate(c) : c));
   const allowed = opts.allowedAlgs ?? SUPPORTED_ALGS;
   // A trailing root certificate is accepted when it is the anchor's own (self-signed) certificate.

@@ -10,13 +10,13 @@ import {
   REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
+import { timeOption, uintOption } from '../options.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
 const DAY = 86_400;
-const nowSeconds = (now?: string | number): number => (now === undefined ? Math.floor(Date.now() / 1000) : Number(now));
 
 function window(days: string | number, now?: string | number) {
-  const t = nowSeconds(now);
+  const t = timeOption(now, 'now');
   const d = Number(days);
   if (!Number.isInteger(d) || d <= 0) fail('CLAIM_INVALID', '--days must be a positive integer', 'days');
   return { iat: t, nbf: t, exp: t + d * DAY };
@@ -79,9 +79,9 @@ export function showFile(path: string): Record<string, unknown> {
 
 export async function certRevoke(o: { issuerKey: string; cert: string; reason: string; from?: string | number; out: string; now?: string | number }): Promise<Record<string, unknown>> {
   if (!(REVOCATION_REASONS as readonly string[]).includes(o.reason)) fail('CLAIM_INVALID', `reason must be one of ${REVOCATION_REASONS.join(', ')}`, 'reason');
-  const now = nowSeconds(o.now);
+  const now = timeOption(o.now, 'now');
   const bytes = await createRevocation(loadSigner(o.issuerKey), readCert(o.cert), {
-    reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : Number(o.from), iat: now,
+    reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : uintOption(o.from, 'from'), iat: now,
   });
   writeFileSync(o.out, bytes);
   return showFile(o.out);
@@ -109,7 +109,7 @@ export function certVerify(o: { root: string; chain: string[]; at?: string | num
     if (!target || !issuer) fail('UNKNOWN_KEY', `${p} names a certificate or issuer not in this chain`, p);
     return refusedIfFails(() => verifyRevocation(r, target, issuer.holderKey));
   });
-  const at = nowSeconds(o.at);
+  const at = timeOption(o.at, 'at');
   const v = refusedIfFails(() => validateChain(certs, anchors, at, { revocations }));
   return { valid: true, at, anchor: v.anchor.name, chain: v.certs.map((c) => ({ role: c.claims.role, sub: c.claims.sub, certRef: toHex(c.certRef) })) };
 }

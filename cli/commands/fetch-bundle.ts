@@ -6,7 +6,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { uintOption } from '../options.js';
 import { fail } from '../../protocol/errors.js';
+import { decodeProofBundleAny } from '../../protocol/bundle.js';
 
 export interface FetchBundleOptions {
   gateway: string;
@@ -15,12 +17,6 @@ export interface FetchBundleOptions {
   treeSize?: number | string;
   format?: 'cbor' | 'json';
   out?: string;
-}
-
-function uintOption(v: number | string, name: string, min: number): number {
-  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) fail('MALFORMED', `--${name} must be an integer >= ${min}`, name);
-  return n;
 }
 
 /** GET a gateway path; on a non-2xx answer, throw with the gateway's error code and message. */
@@ -58,6 +54,13 @@ export async function fetchBundle(o: FetchBundleOptions): Promise<Uint8Array> {
   if (o.treeSize !== undefined) q.set('treeSize', String(uintOption(o.treeSize, 'tree-size', 1)));
   const res = await gatewayGet(o.gateway, `v1/entries/${entry}/bundle?${q}`);
   let bytes = new Uint8Array(await res.arrayBuffer());
+  // A proof bundle, or nothing is written (a web server's or proxy's 200 page is not one): no trust is needed to
+  // decode it; `verify` checks it.
+  try {
+    decodeProofBundleAny(bytes);
+  } catch (err) {
+    fail('MALFORMED', `${res.url} answered with no proof bundle (${(err as Error).message}): is --gateway an OriginProof gateway's base URL?`, 'gateway', err);
+  }
   if (format === 'json') bytes = new TextEncoder().encode(`${JSON.stringify(JSON.parse(new TextDecoder().decode(bytes)), null, 2)}\n`);
   if (o.out) writeFileSync(o.out, bytes);
   return bytes;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
+import { parseVerifierKey } from '../../protocol/checkpoint.js';
 
 export function registerLedgerCommand(program: Command): void {
   const ledger = program.command('ledger').description('the verifiable log (LevelDB)');
@@ -21,6 +22,8 @@ export function registerLedgerCommand(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked.
+      if (o.key !== undefined) parseVerifierKey(o.key);
       const backend = await LevelBackend.open(dir, { sync: false });
       try {
         const r = await verifyLedger(backend, o.key ? { key: o.key } : {});

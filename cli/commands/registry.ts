@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { toBase64 } from '../../protocol/bytes.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
+import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
 import { gatewayGet } from './fetch-bundle.js';
@@ -33,15 +34,30 @@ export async function register(gateway: string, files: string[], out: (line: str
     const bytes = new Uint8Array(readFileSync(file));
     const { path, body, what } = endpointFor(bytes, file);
     const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const answer = (await res.json()) as Record<string, unknown>;
-    if (!res.ok) {
-      const err = new OriginProofError((answer.code as never) ?? 'MALFORMED', `${file}: ${String(answer.message ?? res.statusText)}`, { path: file });
-      // The gateway checked it and said no (403, 404, 409, 422): exit 1. Unusable input (400, 413, 415), a rate
-      // limit or an unavailable gateway (429, 5xx): no verdict, exit 2.
-      throw REFUSALS.has(res.status) ? new Refused(err) : err;
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    } catch (err) {
+      return fail('UNAVAILABLE', `cannot reach ${url.href}: ${(err as Error).message}`, 'gateway', err);
     }
-    out(`${res.status === 201 ? 'registered' : 'already registered'}: ${what} (log index ${String(answer.registeredAt ?? answer.index)})`);
+    const text = await res.text();
+    let answer: Record<string, unknown> = {};
+    try {
+      answer = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      /* judged below */
+    }
+    const notGateway = (why: string) => fail('MALFORMED', `${url.href} answered ${res.status} ${why}: is --gateway an OriginProof gateway's base URL?`, 'gateway');
+    if (!res.ok) {
+      if (typeof answer.code !== 'string') return notGateway(`without an error code (${text.slice(0, 120)})`);
+      const err = new OriginProofError(answer.code as never, `${file}: ${String(answer.message ?? res.statusText)}`, { path: file });
+      // The gateway checked it and said no (403, 404, 409, 422): exit 1. Unusable input (400, 413, 415), a rate
+      // limit or an unavailable gateway (429, 5xx), or no such route (NOT_FOUND: a wrong base URL): no verdict, exit 2.
+      throw REFUSALS.has(res.status) && answer.code !== 'NOT_FOUND' ? new Refused(err) : err;
+    }
+    const index = answer.registeredAt ?? answer.index;
+    if ((res.status !== 200 && res.status !== 201) || typeof index !== 'number') return notGateway('with no log index');
+    out(`${res.status === 201 ? 'registered' : 'already registered'}: ${what} (log index ${index})`);
   }
 }
 
@@ -51,7 +67,18 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
   if (cert.claims.role !== 'root') fail('ROLE_VIOLATION', `${rootCertFile} is not a root certificate`, rootCertFile);
   const trust: Record<string, unknown> = { roots: [{ certificate: toBase64(bytes) }] };
   if (gateway) {
-    const log = (await (await gatewayGet(gateway, 'v1/log')).json()) as { verifierKey: string; origin: string };
+    const res = await gatewayGet(gateway, 'v1/log');
+    let log: { verifierKey?: unknown; origin?: unknown } = {};
+    try {
+      log = (await res.json()) as typeof log;
+    } catch {
+      /* judged below */
+    }
+    // Checked here, not first by `verify`: a trust file with a broken checkpoint key would only fail there, later.
+    if (typeof log.verifierKey !== 'string' || typeof log.origin !== 'string' || log.origin.length === 0) {
+      fail('MALFORMED', `${gateway} answered GET /v1/log without a checkpoint verifier key and origin: is it an OriginProof gateway's base URL?`, 'gateway');
+    }
+    parseVerifierKey(log.verifierKey); // MALFORMED unless a verifier key
     trust.checkpointKeys = [{ key: log.verifierKey }];
     trust.origin = log.origin;
   }

@@ -122,6 +122,8 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
     const trustBytes = readInput(o.trust, 'trust file');
     trust = usable('trust file', o.trust, () => parseTrustText(new TextDecoder().decode(trustBytes)));
     if (trust.checkpointKeys.length === 0) throw new Unusable('MALFORMED', `trust file ${o.trust} has no checkpointKeys: nothing can prove inclusion`);
+    // No root: every chain would fail UNKNOWN_KEY, a verdict of INVALID on genuine records (a "root" for "roots").
+    if (trust.roots.length === 0) throw new Unusable('MALFORMED', `trust file ${o.trust} has no roots: no certificate chain can be checked (a "roots" array of root certificates)`);
     const bundleBytes = readInput(o.bundle, 'bundle');
     bundle = usable('bundle', o.bundle, () => decodeProofBundleAny(bundleBytes));
     if (o.since !== undefined) {

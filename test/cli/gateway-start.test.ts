@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,20 @@ describe('starting the gateway as npm start does', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/invalid gateway configuration/);
     expect(r.stderr).toMatch(/httpPort/);
+  });
+
+  // Found by review: a trust file with "root" for "roots" (or a key file given as --trust) started a gateway with no
+  // root, which refused every device.
+  test('a trust file that names no root stops the start (exit 2)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-no-root-'));
+    try {
+      await writeFile(join(dir, 'trust.json'), JSON.stringify({ root: [] }));
+      const r = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/names no root/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,0 +1,17 @@
+/**
+ * Numeric options as the CLI takes them: decimal digits only. `Number()` alone read "2027-01-01" as NaN, and a NaN
+ * time passed every validity comparison (`cert verify --at 2027-01-01` answered VALID for a revoked chain).
+ * MALFORMED (exit 2: no verdict) for anything else.
+ */
+import { fail } from '../protocol/errors.js';
+
+export function uintOption(v: number | string, name: string, min = 0): number {
+  const n = typeof v === 'number' ? v : /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) fail('MALFORMED', `--${name} must be a whole number >= ${min}, got ${String(v)}`, name);
+  return n;
+}
+
+/** A time option in Unix seconds; absent: now. */
+export function timeOption(v: number | string | undefined, name: string): number {
+  return v === undefined ? Math.floor(Date.now() / 1000) : uintOption(v, name);
+}

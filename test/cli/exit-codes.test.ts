@@ -1,0 +1,85 @@
+/**
+ * Exit codes as README promises them: 0 done, 1 a check ran and said no, 2 no verdict (found by review): usage
+ * errors were commander's exit 1 ("invalid"); a trust file with no root made every genuine bundle INVALID; a time
+ * option that is not a number (`cert verify --at 2027-01-01`) was NaN, which passed every validity comparison and
+ * answered VALID for a revoked chain; `ledger verify --key` with a bad key reported a bad ledger.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { encodeProofBundle, toBase64 } from '../../protocol/index.js';
+import { generateKeys } from '../../cli/commands/keys.js';
+import { certAgency, certDevice, certRevoke, certRoot } from '../../cli/commands/cert.js';
+import { CP, ORIGIN, c, make, readingEntry, vkey } from '../verify/bundle-fixtures.js';
+import { Ledger } from '../../ledger/ledger.js';
+import { signer } from '../ledger/contract.js';
+
+const main = join(process.cwd(), 'dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'op-exit-codes-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const p = (n: string) => join(dir, n);
+
+/** The built CLI, synchronously (no in-process server involved). */
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout + r.stderr };
+};
+const NOW = 1_767_225_600;
+const FW = 'ab'.repeat(32);
+
+describe('exit codes', () => {
+  test('a usage error (a required option or argument missing, an unknown option) is exit 2, not 1 ("invalid")', () => {
+    writeFileSync(p('any.cbor'), '');
+    const noTrust = cli('verify', p('any.cbor'));
+    expect(noTrust.out).toMatch(/required option '--trust/);
+    expect(noTrust.code).toBe(2);
+    expect(cli('verify', p('any.cbor'), '--trust', p('t.json'), '--jsn').code).toBe(2);
+    expect(cli('cert', 'verify', '--root', p('root.cert')).code).toBe(2);
+  });
+
+  test('verify with a trust file whose "roots" is misspelled (no root at all) is unusable input, exit 2, not INVALID', async () => {
+    const bundle = await make({ entries: [await readingEntry()] });
+    writeFileSync(p('good.cbor'), encodeProofBundle(bundle));
+    const roots = [{ certificate: toBase64(c.rootCert.bytes) }];
+    writeFileSync(p('trust-ok.json'), JSON.stringify({ roots, checkpointKeys: [vkey(CP)], origin: ORIGIN }));
+    writeFileSync(p('trust-typo.json'), JSON.stringify({ root: roots, checkpointKeys: [vkey(CP)], origin: ORIGIN }));
+    expect(cli('verify', p('good.cbor'), '--trust', p('trust-ok.json')).code).toBe(0); // the bundle is valid
+    const r = cli('verify', p('good.cbor'), '--trust', p('trust-typo.json'));
+    expect(r.code, r.out).toBe(2);
+  });
+});
+
+describe('cert', () => {
+  beforeAll(async () => {
+    const root = generateKeys({ alg: 'ed25519', out: p('k/root') });
+    const agency = generateKeys({ alg: 'es256', out: p('k/agency') });
+    const dev = generateKeys({ alg: 'ed25519', out: p('k/dev') });
+    await certRoot({ key: root.keyPath, id: 'root.example', days: 3650, out: p('root.cert'), now: NOW });
+    await certAgency({ issuerKey: root.keyPath, issuerCert: p('root.cert'), subjectKey: agency.pubPath, id: 'psb.example', days: 365, out: p('agency.cert'), now: NOW });
+    await certDevice({
+      issuerKey: agency.keyPath, issuerCert: p('agency.cert'), subjectKey: dev.pubPath, kind: 'temperature-sensor', types: 'temperature', firmware: FW,
+      days: 365, out: p('dev.cert'), now: NOW,
+    });
+    await certRevoke({ issuerKey: agency.keyPath, cert: p('dev.cert'), reason: 'keyCompromise', from: NOW + 100, out: p('dev.rev'), now: NOW + 200 });
+  });
+
+  test('cert verify --at that is not a number is refused, not VALID for a revoked chain (cli/options.ts)', () => {
+    const chain = ['--root', p('root.cert'), p('dev.cert'), p('agency.cert'), '--revocation', p('dev.rev')];
+    expect(cli('cert', 'verify', ...chain, '--at', String(NOW + 150)).code).toBe(1); // revoked then: CERT_REVOKED
+    const date = cli('cert', 'verify', ...chain, '--at', '2026-06-01');
+    expect(date.out).not.toMatch(/"valid": true/);
+    expect(date.code).toBe(2);
+  });
+});
+
+describe('ledger verify', () => {
+  test('a --key that is not a verifier key is unusable input (exit 2), not a bad ledger (exit 1)', async () => {
+    const ledger = await Ledger.open({ dir: p('ledger'), origin: ORIGIN, signer });
+    await ledger.close();
+    const r = cli('ledger', 'verify', '--data', p('ledger'), '--key', 'bogus');
+    expect(r.out).not.toMatch(/BAD/);
+    expect(r.code).toBe(2);
+  });
+});
