@@ -187,7 +187,6 @@ export class Pipeline {
    */
   private run(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number, done: Job['done']): void {
     let seq: number | null = null;
-    let opening = false;
     let job: Job;
     let request: VerifyRequest | undefined;
     const lane = this.lane(deviceId);
@@ -195,9 +194,7 @@ export class Pipeline {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.storage.check(generation);
       if (order !== lane.order) fail('UNAVAILABLE', OUT_OF_ORDER);
-      opening = true;
       const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
-      opening = false;
       seq = opened.claims.seq;
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
@@ -215,8 +212,9 @@ export class Pipeline {
         sig: carried ? false : undefined, sigError: undefined, prechecked: false, t0, done,
       };
     } catch (err) {
-      // A reading that does not open still names its seq when it can be read, so the device knows which to drop.
-      if (opening && bytes.length <= this.opts.maxReadingBytes) seq = readingSeqOf(bytes);
+      // A reading that does not open, or is refused before it is opened (shutting down, the store unavailable, out of
+      // order), still names its seq when it can be read: the device knows which reading the answer is about (SPEC §8).
+      if (seq === null && bytes.length <= this.opts.maxReadingBytes) seq = readingSeqOf(bytes);
       const outcome = rejectWith(err, seq);
       queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0, receivedAtMs)));
       return;

@@ -16,6 +16,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fail } from '../protocol/errors.js';
 import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { BUNDLE_WIDTH, readU64, writeU64 } from './keys.js';
 
@@ -82,6 +83,7 @@ export class EntrySegments {
   readonly #dir: string;
   #writer: { segment: number; cbor: FileHandle; leaves: FileHandle } | undefined;
   readonly #readers = new Map<string, Reader>();
+  #closed = false;
 
   segmentOf(index: number): number {
     return Math.floor(index / this.entries);
@@ -190,6 +192,9 @@ export class EntrySegments {
 
   /** A read handle per file, at most MAX_READ_HANDLES open (the oldest is closed once its reads are done). */
   #reader(segment: number, kind: SegmentKind): Reader {
+    // A read that reaches here after close() would open a handle no one closes (found by review: a bundle request
+    // straddling a storage recovery's reopen leaked one).
+    if (this.#closed) fail('STORAGE_UNAVAILABLE', 'the store was closed while this read ran (it is being reopened): ask again');
     const name = segmentName(segment, kind);
     let r = this.#readers.get(name);
     if (!r) {
@@ -227,10 +232,13 @@ export class EntrySegments {
   }
 
   async close(): Promise<void> {
-    await this.#closeWriter();
+    this.#closed = true;
     const readers = [...this.#readers.values()];
     this.#readers.clear();
-    await Promise.all(readers.map((r) => r.fh.then((h) => h.close()).catch(() => undefined)));
+    // A handle with reads in flight is closed by its last read (#read), not under it.
+    for (const r of readers) r.evicted = true;
+    await Promise.all(readers.filter((r) => r.busy === 0).map((r) => r.fh.then((h) => h.close()).catch(() => undefined)));
+    await this.#closeWriter();
   }
 }
 

@@ -243,8 +243,13 @@ export class LevelBackend implements LedgerBackend {
   }
 
   async close(): Promise<void> {
-    await this.#segments.close();
-    await this.#db.close();
+    // LevelDB is closed (its LOCK freed) even if a segment file fails to close (found by review: an EIO there left the
+    // lock held, and every reopen of the store in this process failed).
+    try {
+      await this.#segments.close();
+    } finally {
+      await this.#db.close();
+    }
   }
 }
 

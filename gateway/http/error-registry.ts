@@ -75,6 +75,10 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, body: { code: 'BAD_REQUEST', message: e.message ?? 'bad request' } };
   }
+  // A read on a store closed under it: a storage recovery reopened it meanwhile (found by review: a 500).
+  if (e && typeof e.code === 'string' && /^LEVEL_[A-Z_]*NOT_OPEN$/.test(e.code)) {
+    return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the store was reopened while this request read it: ask again' } };
+  }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
 

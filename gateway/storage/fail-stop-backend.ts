@@ -15,6 +15,8 @@ import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
 export class FailStopBackend implements LedgerBackend {
   readonly kind: string;
   #failure: OriginProofError | undefined;
+  /** The last write queued (#write): the next starts once it has settled. */
+  #queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly inner: LedgerBackend,
@@ -28,29 +30,40 @@ export class FailStopBackend implements LedgerBackend {
     return this.#failure !== undefined;
   }
 
-  async writeBlock(block: BlockWrite): Promise<void> {
+  writeBlock(block: BlockWrite): Promise<void> {
     return this.#write(() => this.inner.writeBlock(block));
   }
 
-  async writeMeta(meta: Uint8Array): Promise<void> {
+  writeMeta(meta: Uint8Array): Promise<void> {
     return this.#write(() => this.inner.writeMeta(meta));
   }
 
-  async writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
+  writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
     return this.#write(() => this.inner.writeTokenIats(rows));
   }
 
-  async #write(fn: () => Promise<void>): Promise<void> {
-    if (this.#failure) throw this.#failure;
-    try {
-      await fn();
-    } catch (err) {
-      if (!this.#failure) {
-        this.#failure = storageError(err);
-        this.onFailure(this.#failure);
+  /**
+   * One write at a time, each checked against the failures before it. Found by review: writes ran concurrently, so a
+   * block whose write began before a connect token's write failed (ENOSPC in LevelDB's log) went on to the same
+   * handle once space was back, was reported durable and receipted, and was gone after the reopen; the next block
+   * then signed a second checkpoint at its tree size. Block writes are one at a time anyway (the ledger chains
+   * them); token writes now wait for the block write in flight, and it for them: a few ms.
+   */
+  #write(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (this.#failure) throw this.#failure;
+      try {
+        await fn();
+      } catch (err) {
+        if (!this.#failure) {
+          this.#failure = storageError(err);
+          this.onFailure(this.#failure);
+        }
+        throw this.#failure;
       }
-      throw this.#failure;
-    }
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   readState = () => this.inner.readState();

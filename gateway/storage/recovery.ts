@@ -41,6 +41,8 @@ export class StorageRecovery {
   #timer: NodeJS.Timeout | null = null;
   #attempt: Promise<void> | null = null;
   #stopped = false;
+  /** The cause of the last failed attempt, as logged. */
+  #lastAttemptError: string | null = null;
 
   constructor(private readonly opts: StorageRecoveryOptions) {}
 
@@ -87,10 +89,15 @@ export class StorageRecovery {
       // Nothing awaited from here on: a failure is either seen now or reported after `onRecovered` (a new episode).
       if (this.#reported !== reported) throw this.#failure;
       ledger.resumeWrites(); // throws if the reopened store failed meanwhile
-    } catch {
+    } catch (err) {
+      // Said once per distinct cause (found by review: a reopen that failed for good, its LOCK still held, was silent).
+      const why = err instanceof Error ? err.message : String(err);
+      if (why !== this.#lastAttemptError) this.opts.log('error', `recovery attempt failed: ${why}; trying again every ${this.opts.retryMs} ms`);
+      this.#lastAttemptError = why;
       this.#schedule();
       return;
     }
+    this.#lastAttemptError = null;
     this.#failure = null;
     try {
       this.opts.onRecovered();
