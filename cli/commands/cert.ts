@@ -2,7 +2,7 @@
  * `originproof cert root|agency|device|show|revoke|verify`: make and check a root -> agency -> device chain on disk.
  * Certificates are the raw COSE_Sign1 bytes (protocol/certificate.ts); revocations likewise (protocol/revocation.ts).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, fromHex, issueCertificate,
@@ -11,6 +11,7 @@ import {
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
 import { timeOption, uintOption } from '../options.js';
+import { writeOutput } from '../files.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
 const DAY = 86_400;
@@ -28,7 +29,7 @@ export async function certRoot(o: { key: string; id: string; days: string | numb
   const signer = loadSigner(o.key);
   const key = publicKey(signer.alg, signer.publicKey);
   const bytes = await issueCertificate(signer, keyThumbprint(key), { iss: o.id, sub: o.id, role: 'root', holderKey: key, ...window(o.days, o.now) });
-  writeFileSync(o.out, bytes);
+  writeOutput(o, bytes, [o.key]);
   return decodeCertificate(bytes);
 }
 
@@ -38,7 +39,7 @@ export async function certAgency(o: { issuerKey: string; issuerCert: string; sub
   const bytes = await issueCertificate(signer, issuer.holderKid, {
     iss: issuer.claims.sub, sub: o.id, role: 'agency', holderKey: loadPublicKey(o.subjectKey), ...window(o.days, o.now),
   });
-  writeFileSync(o.out, bytes);
+  writeOutput(o, bytes, [o.issuerKey, o.issuerCert, o.subjectKey]);
   return decodeCertificate(bytes);
 }
 
@@ -52,7 +53,7 @@ export async function certDevice(o: {
     iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...window(o.days, o.now),
     profile: { kind: o.kind, readingTypes: o.types.split(',').map((t) => t.trim()).filter(Boolean), firmware: fromHex(o.firmware) },
   });
-  writeFileSync(o.out, bytes);
+  writeOutput(o, bytes, [o.issuerKey, o.issuerCert, o.subjectKey]);
   return decodeCertificate(bytes);
 }
 
@@ -83,7 +84,7 @@ export async function certRevoke(o: { issuerKey: string; cert: string; reason: s
   const bytes = await createRevocation(loadSigner(o.issuerKey), readCert(o.cert), {
     reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : uintOption(o.from, 'from'), iat: now,
   });
-  writeFileSync(o.out, bytes);
+  writeOutput(o, bytes, [o.issuerKey, o.cert]);
   return showFile(o.out);
 }
 

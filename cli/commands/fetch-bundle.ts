@@ -4,11 +4,11 @@
  * carries a consistency proof from SIZE (bundle key 9) so `verify --since` needs no network. Nothing is trusted
  * here: verification is `originproof verify`'s job. Uses global fetch (Node 20).
  */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { uintOption } from '../options.js';
 import { fail } from '../../protocol/errors.js';
 import { decodeProofBundleAny } from '../../protocol/bundle.js';
+import { writeOutput } from '../files.js';
 
 export interface FetchBundleOptions {
   gateway: string;
@@ -17,6 +17,8 @@ export interface FetchBundleOptions {
   treeSize?: number | string;
   format?: 'cbor' | 'json';
   out?: string;
+  /** Replace `out` if it exists (never a secret key file). */
+  force?: boolean;
 }
 
 /** GET a gateway path; on a non-2xx answer, throw with the gateway's error code and message. */
@@ -62,7 +64,7 @@ export async function fetchBundle(o: FetchBundleOptions): Promise<Uint8Array> {
     fail('MALFORMED', `${res.url} answered with no proof bundle (${(err as Error).message}): is --gateway an OriginProof gateway's base URL?`, 'gateway', err);
   }
   if (format === 'json') bytes = new TextEncoder().encode(`${JSON.stringify(JSON.parse(new TextDecoder().decode(bytes)), null, 2)}\n`);
-  if (o.out) writeFileSync(o.out, bytes);
+  if (o.out) writeOutput(o, bytes);
   return bytes;
 }
 

@@ -4,7 +4,7 @@
  *   name.pub.json  {"alg", "publicKey": hex (raw: Ed25519 32 bytes, P-256 65 bytes 04||x||y), "kid": hex (RFC 9679),
  *                   "deviceId": hex (what a device with this key is called)}
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -40,8 +40,10 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));
   mkdirSync(dirname(opts.out), { recursive: true });
   const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
+  // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use.
+  for (const f of [keyPath, pubPath]) if (existsSync(f)) throw new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
   writeFileSync(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', { mode: 0o600, flag: 'wx' });
-  writeFileSync(pubPath, JSON.stringify(pub, null, 2) + '\n');
+  writeFileSync(pubPath, JSON.stringify(pub, null, 2) + '\n', { flag: 'wx' });
   return { keyPath, pubPath, pub };
 }
 

@@ -4,7 +4,7 @@
  *   originproof trust --root ROOT.cert [--gateway URL] [--out trust.json]   a trust file for gateways and verifiers
  * The files are the signed objects `originproof cert` writes; the gateway checks every signature and role.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { toBase64 } from '../../protocol/bytes.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
@@ -12,6 +12,7 @@ import { decodeRevocation } from '../../protocol/revocation.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
+import { writeOutput } from '../files.js';
 import { gatewayGet } from './fetch-bundle.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
@@ -102,7 +103,7 @@ export function registerRegistryCommands(program: Command): void {
     .option('--out <file>', 'output file (default: stdout)')
     .action(async (o: { root: string; gateway?: string; out?: string }) => {
       const text = await makeTrust(o.root, o.gateway);
-      if (o.out) writeFileSync(o.out, text);
+      if (o.out) writeOutput(o, text, [o.root]);
       else process.stdout.write(text);
     });
 }

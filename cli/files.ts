@@ -1,0 +1,68 @@
+/**
+ * The user's files, as the CLI writes them.
+ *
+ * writeOutput: an output file (`--out`) is created, never replaced, unless the command was given `--force`; and
+ * even with `--force` never when it is one of the command's own inputs (`cert root --key k/root.key --out
+ * k/root.key`) or holds a secret key (a JSON file with `secretKey` or `pkcs8`, as `keys generate`, the simulator's
+ * sealed keys and the gateway's checkpoint key are; a PEM private key): that may be the only copy. State the CLI
+ * keeps updating (monitor --state, fetch-revocations --out DIR, sim onboard --out DIR) is not an output file.
+ */
+import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+
+/** Small enough to be a key file: anything larger is not read to look for a secret. */
+const KEY_FILE_MAX = 1 << 20;
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Whether the file holds a secret key; a file that cannot be read counts as one (it cannot be shown not to). */
+export function holdsSecretKey(path: string, st: Stats): boolean {
+  if (!st.isFile() || st.size > KEY_FILE_MAX) return false;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return true;
+  }
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return true;
+  try {
+    const j = JSON.parse(text) as unknown;
+    return j !== null && typeof j === 'object' && ('secretKey' in j || 'pkcs8' in j);
+  } catch {
+    return false;
+  }
+}
+
+const exists = (path: string): Error => new Error(`${path} exists; not overwriting it (give --force to replace it, or choose another --out)`);
+
+/**
+ * Write an output file: `o.out` (required here; a command without --out writes to stdout instead), replaced only with
+ * `o.force`, and never when it is one of `inputs` or holds a secret key. Exit 2 (no verdict) when refused.
+ */
+export function writeOutput(o: { out?: string; force?: boolean }, data: string | Uint8Array, inputs: readonly string[] = []): void {
+  const path = o.out;
+  if (!path) throw new Error('no output file given (--out)');
+  const st = statOrUndefined(path);
+  if (st) {
+    for (const input of inputs) {
+      const i = statOrUndefined(input);
+      if (i && i.dev === st.dev && i.ino === st.ino) {
+        throw new Error(`${path} is an input of this command${input === path ? '' : ` (${input})`}; not overwriting it, even with --force (choose another --out)`);
+      }
+    }
+    if (holdsSecretKey(path, st)) throw new Error(`${path} holds a secret key; not overwriting it, even with --force (choose another --out)`);
+    if (!o.force) throw exists(path);
+  }
+  try {
+    writeFileSync(path, data, { flag: o.force ? 'w' : 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(path); // created meanwhile
+    throw err;
+  }
+}
