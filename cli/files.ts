@@ -1,5 +1,9 @@
 /**
- * The user's files, as the CLI writes them.
+ * The user's files, as the CLI reads and writes them.
+ *
+ * readJsonFile / parseJsonFile (device-sim/json-file.ts, shared with the simulator): a JSON file the user named (a
+ * key file, the monitor's state, a `sim run --config`, a device's sealed key `<id>.se.json`) that does not parse is
+ * named in the error (`MALFORMED`, exit 2), not reported as a bare `Unexpected token ...`.
  *
  * writeOutput: an output file (`--out`) is created, never replaced, unless the command was given `--force`; and
  * even with `--force` never when it is one of the command's own inputs (`cert root --key k/root.key --out
@@ -8,6 +12,8 @@
  * keeps updating (monitor --state, fetch-revocations --out DIR, sim onboard --out DIR) is not an output file.
  */
 import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+
+export { parseJsonFile, readJsonFile } from '../device-sim/json-file.js';
 
 /** Small enough to be a key file: anything larger is not read to look for a secret. */
 const KEY_FILE_MAX = 1 << 20;

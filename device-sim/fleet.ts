@@ -3,7 +3,6 @@
  * duration, with attack modes running alongside; answers are counted and summarised (sent, receipted, rejected
  * by code, resent, receipt latency percentiles, each attack's outcome).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex } from '../protocol/index.js';
 import { Agency } from './agency.js';
@@ -14,6 +13,7 @@ import { LatencyHistogram } from './latency.js';
 import { MANIFEST_NAME, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
 import { readState } from './state.js';
+import { readJsonFile } from './json-file.js';
 
 export interface FleetProgress {
   elapsedMs: number;
@@ -182,7 +182,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
 export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
-  const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), 'utf8')) as FleetManifest;
+  const manifest = readJsonFile(join(dir, MANIFEST_NAME), 'fleet manifest') as FleetManifest;
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);

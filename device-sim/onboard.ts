@@ -4,7 +4,7 @@
  * agency checks it and issues the certificate; the agency registers it at the gateway over HTTP; the device is
  * provisioned (gateway address, gateway id, checkpoint key, salt for fingerprint readers) and its state written.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
@@ -14,6 +14,7 @@ import { Device, type DeviceOptions } from './device.js';
 import { READING_TYPES } from './kinds.js';
 import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
 import { stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
+import { readJsonFile } from './json-file.js';
 
 /** The firmware image every simulated device runs (its SHA-256 is certified in the device profile). */
 export const SIM_FIRMWARE = sha256(utf8ToBytes('originproof device-sim firmware 1.0.0'));
@@ -153,7 +154,7 @@ export async function onboardFleet(o: {
 
 /** An existing fleet.json; one that cannot be read is an error, never silently replaced (its device list would be lost). */
 function readManifest(path: string): FleetManifest {
-  const m = JSON.parse(readFileSync(path, 'utf8')) as FleetManifest;
-  if (m.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')) throw new Error(`${path} is not a fleet manifest; not overwriting it`);
+  const m = readJsonFile(path, 'fleet manifest') as FleetManifest | null;
+  if (m?.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')) throw new Error(`${path} is not a fleet manifest; not overwriting it`);
   return m;
 }

@@ -6,8 +6,9 @@
  * device state, read only by `loadSecureElement`.
  */
 import * as nodeCrypto from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ALG_EDDSA, ALG_ES256, fromHex, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
+import { readJsonFile } from './json-file.js';
 
 export interface SecureElement extends Signer {
   readonly alg: Alg;
@@ -102,7 +103,8 @@ export function saveSecureElement(se: SecureElement, path: string): void {
 }
 
 export function loadSecureElement(path: string): SecureElement {
-  const j = JSON.parse(readFileSync(path, 'utf8')) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string };
+  const j = readJsonFile(path, 'sealed key file') as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
+  if (j === null || typeof j !== 'object') throw new Error(`${path} is not a sealed key file`);
   const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : (() => { throw new Error(`${path}: unknown alg ${j.alg}`); })();
   if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {
     return new NodeSecureElement(alg, nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));

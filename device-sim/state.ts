@@ -3,8 +3,9 @@
  * Sequence numbers follow SPEC §5: a block of numbers is reserved by persisting its upper end *before* any of
  * them is sent; on boot the device continues above the persisted value, so a crash can never reuse a number.
  */
-import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readJsonFile } from './json-file.js';
 
 export interface DeviceStateFile {
   version: 1;
@@ -42,8 +43,8 @@ export function stateFilePath(dir: string, deviceId: string): string {
 }
 
 export function readState(path: string): DeviceStateFile {
-  const s = JSON.parse(readFileSync(path, 'utf8')) as DeviceStateFile;
-  if (s.version !== 1 || typeof s.deviceId !== 'string') throw new Error(`${path} is not a device state file`);
+  const s = readJsonFile(path, 'device state file') as DeviceStateFile | null;
+  if (s?.version !== 1 || typeof s.deviceId !== 'string') throw new Error(`${path} is not a device state file`);
   return s;
 }
 

@@ -4,13 +4,14 @@
  *   name.pub.json  {"alg", "publicKey": hex (raw: Ed25519 32 bytes, P-256 65 bytes 04||x||y), "kid": hex (RFC 9679),
  *                   "deviceId": hex (what a device with this key is called)}
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
+import { readJsonFile } from '../files.js';
 
 export type AlgName = 'ed25519' | 'es256';
 const ALGS: Record<AlgName, Alg> = { ed25519: ALG_EDDSA, es256: ALG_ES256 };
@@ -48,14 +49,14 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
 }
 
 export function loadSigner(path: string): Signer {
-  const j = JSON.parse(readFileSync(path, 'utf8')) as { alg?: string; secretKey?: string };
-  if (!j.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
+  const j = readJsonFile(path, 'key file') as { alg?: string; secretKey?: string } | null;
+  if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
   return nobleSigner(algFromName(j.alg), fromHex(j.secretKey));
 }
 
 export function loadPublicKey(path: string): PublicKey {
-  const j = JSON.parse(readFileSync(path, 'utf8')) as { alg?: string; publicKey?: string };
-  if (!j.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
+  const j = readJsonFile(path, 'public key file') as { alg?: string; publicKey?: string } | null;
+  if (!j?.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
   return publicKey(algFromName(j.alg), fromHex(j.publicKey));
 }
 

@@ -6,6 +6,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { fail } from '../../protocol/errors.js';
+import { parseJsonFile } from '../files.js';
 import type { SeenRevocations } from './monitor-revocations.js';
 
 const HISTORY_CAP = 10_000;
@@ -55,7 +56,7 @@ export function loadState(path: string, gateway: string): MonitorState {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
     throw err;
   }
-  const s = JSON.parse(text) as MonitorState;
+  const s = parseJsonFile(text, path, 'monitor state file') as MonitorState | null;
   if (s?.version !== 1 || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
   return s;
 }

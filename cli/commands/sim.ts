@@ -12,6 +12,7 @@ import {
   type AttackName, type DeviceKind,
 } from '../../device-sim/index.js';
 import { runDemo } from '../../device-sim/demo.js';
+import { parseJsonFile } from '../files.js';
 
 /** "30", "30s", "2m", "1500ms" -> milliseconds. */
 export function parseDuration(text: string): number {
@@ -80,7 +81,7 @@ export function registerSim(program: Command): void {
     .addHelpText('after', `\nAttacks:\n${ATTACKS.map((a) => `  ${a.padEnd(16)} ${ATTACK_HELP[a]}`).join('\n')}\n`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const src = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      const cfg: RunConfig = o.config ? (JSON.parse(readFileSync(String(o.config), 'utf8')) as RunConfig) : {};
+      const cfg: RunConfig = o.config ? (parseJsonFile(readFileSync(String(o.config), 'utf8'), String(o.config), 'sim run config') as RunConfig) : {};
       const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
       const fleetDir = String(pick('fleet', cfg.fleet));
       const devicesOpt = pick('devices', cfg.devices);

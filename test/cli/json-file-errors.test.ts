@@ -1,0 +1,65 @@
+/**
+ * A user's JSON file that does not parse is named in the error, exit 2 (device-sim/json-file.ts, re-exported by
+ * cli/files.ts): key and public key files, the monitor's state, a `sim run --config`, a simulated device's sealed
+ * key `<id>.se.json`, its state file and fleet.json. Not a bare `Unexpected token ...` / `Unexpected end of JSON input`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadPublicKey, loadSigner } from '../../cli/commands/keys.js';
+import { loadState } from '../../cli/commands/monitor-state.js';
+import { loadFleet } from '../../device-sim/fleet.js';
+import { loadSecureElement } from '../../device-sim/secure-element.js';
+import { readState } from '../../device-sim/state.js';
+import { Agency } from '../../device-sim/agency.js';
+
+const main = join(process.cwd(), 'dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'op-json-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const p = (n: string) => join(dir, n);
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, err: r.stderr };
+};
+
+writeFileSync(p('bad.key'), '{"alg": "ed25519", secretKey: 00}\n');
+writeFileSync(p('empty.json'), '');
+writeFileSync(p('bad.json'), '{"devices": 2,}\n');
+
+/** The error names the file and says it is not JSON, with the parser's reason after. */
+const namesFile = (file: string) => new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not (a .* \\(not JSON\\)|JSON): `);
+
+describe('with the built CLI: exit 2 and the file named', () => {
+  test.each([
+    ['cert root --key', ['cert', 'root', '--key', 'bad.key', '--id', 'r.example', '--days', '1', '--out', 'r.cert'], 'bad.key'],
+    ['monitor --state (empty)', ['monitor', '--gateway', 'http://127.0.0.1:1', '--state', 'empty.json', '--once'], 'empty.json'],
+    ['sim run --config', ['sim', 'run', '--config', 'bad.json', '--no-progress'], 'bad.json'],
+    ['sim onboard --agency-key', ['sim', 'onboard', '--gateway', 'http://127.0.0.1:1', '--agency-key', 'bad.key', '--agency-cert', 'x.cert', '--count', '1', '--out', 'fleet'], 'bad.key'],
+  ])('%s', (_name, args, file) => {
+    const r = cli(...args);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(namesFile(file));
+  });
+});
+
+describe('the loaders', () => {
+  test.each([
+    ['loadSigner', () => loadSigner(p('bad.key')), 'bad.key'],
+    ['loadPublicKey', () => loadPublicKey(p('empty.json')), 'empty.json'],
+    ['loadState (monitor)', () => loadState(p('empty.json'), 'http://gw'), 'empty.json'],
+    ['loadSecureElement (.se.json)', () => loadSecureElement(p('bad.json')), 'bad.json'],
+    ['readState (device state)', () => readState(p('bad.json')), 'bad.json'],
+    ['Agency.load', () => Agency.load(p('bad.key'), p('x.cert')), 'bad.key'],
+  ])('%s', (_name, load, file) => {
+    expect(load).toThrow(namesFile(p(file)));
+    expect(load).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+  });
+
+  test('loadFleet (fleet.json)', () => {
+    mkdirSync(p('fleet'));
+    writeFileSync(p('fleet/fleet.json'), '{');
+    expect(() => loadFleet(p('fleet'))).toThrow(namesFile(p('fleet/fleet.json')));
+  });
+});
