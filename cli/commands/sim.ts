@@ -17,7 +17,7 @@ import { parseJsonFile } from '../files.js';
 /** "30", "30s", "2m", "1500ms" -> milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new Error(`bad duration ${text} (e.g. 30s, 2m, 1500ms)`);
+  if (!m) throw new Error(`bad duration ${JSON.stringify(text)} (e.g. 30s, 2m, 1500ms)`);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
@@ -38,6 +38,39 @@ interface RunConfig {
   attacks?: string[];
   mqtt?: string;
   maxReadingBytes?: number;
+}
+
+const isPositiveInteger = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+const isPositiveNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isString = (v: unknown): boolean => typeof v === 'string';
+/** Each key a `sim run --config` file may hold, what it must be, and the check. */
+const CONFIG_KEYS: Record<keyof RunConfig, [string, (v: unknown) => boolean]> = {
+  fleet: ['a directory (string)', isString],
+  devices: ['an integer >= 1', isPositiveInteger],
+  rate: ['a number > 0 (readings per second)', isPositiveNumber],
+  duration: ['a duration such as "30s" or "2m", or a number of seconds > 0', (v) => isString(v) || isPositiveNumber(v)],
+  attacks: ['a list of attack names', (v) => Array.isArray(v) && v.every(isString)],
+  mqtt: ['a URL (string)', isString],
+  maxReadingBytes: ['an integer >= 1', isPositiveInteger],
+};
+
+/** A `sim run --config` file: a JSON object with only the keys above, each of its type (exit 2 otherwise). */
+export function parseRunConfig(text: string, path: string): RunConfig {
+  const cfg = parseJsonFile(text, path, 'sim run config');
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error(`${path}: a sim run config is a JSON object {${Object.keys(CONFIG_KEYS).join(', ')}}`);
+  for (const [k, v] of Object.entries(cfg)) {
+    const rule = CONFIG_KEYS[k as keyof RunConfig] as [string, (v: unknown) => boolean] | undefined;
+    if (!rule) throw new Error(`${path}: unknown key "${k}" (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+    if (!rule[1](v)) throw new Error(`${path}: "${k}" must be ${rule[0]}, not ${JSON.stringify(v)}`);
+  }
+  return cfg as RunConfig;
+}
+
+/** A count or rate from a flag or the config file: a number, checked (exit 2 otherwise). */
+function numberOption(v: unknown, name: string, integer: boolean): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (integer ? !isPositiveInteger(n) : !isPositiveNumber(n)) throw new Error(`${name} must be ${integer ? 'an integer >= 1' : 'a number > 0'}, not ${JSON.stringify(v)}`);
+  return n;
 }
 
 export function registerSim(program: Command): void {
@@ -81,18 +114,22 @@ export function registerSim(program: Command): void {
     .addHelpText('after', `\nAttacks:\n${ATTACKS.map((a) => `  ${a.padEnd(16)} ${ATTACK_HELP[a]}`).join('\n')}\n`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const src = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      const cfg: RunConfig = o.config ? (parseJsonFile(readFileSync(String(o.config), 'utf8'), String(o.config), 'sim run config') as RunConfig) : {};
+      const cfg: RunConfig = o.config ? parseRunConfig(readFileSync(String(o.config), 'utf8'), String(o.config)) : {};
       const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
       const fleetDir = String(pick('fleet', cfg.fleet));
       const devicesOpt = pick('devices', cfg.devices);
-      const rate = Number(pick('rate', cfg.rate));
+      const devicesCount = devicesOpt === undefined ? undefined : numberOption(devicesOpt, '--devices', true);
+      const rate = numberOption(pick('rate', cfg.rate), '--rate', false);
       const durationRaw = pick('duration', cfg.duration);
       const durationMs = typeof durationRaw === 'number' ? durationRaw * 1000 : parseDuration(String(durationRaw));
+      if (!(durationMs > 0)) throw new Error(`--duration must be longer than 0 (e.g. 30s, 2m, 1500ms), not ${JSON.stringify(durationRaw)}`);
+      const maxReadingBytesOpt = o.maxReadingBytes ?? cfg.maxReadingBytes;
+      const maxReadingBytes = maxReadingBytesOpt === undefined ? undefined : numberOption(maxReadingBytesOpt, '--max-reading-bytes', true);
       const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
       for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
       const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;
       const { manifest, devices, agency } = loadFleet(fleetDir, {
-        ...(devicesOpt !== undefined ? { count: Number(devicesOpt) } : {}),
+        ...(devicesCount !== undefined ? { count: devicesCount } : {}),
         ...(mqttUrl ? { mqttUrl } : {}),
         ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
       });
@@ -103,7 +140,7 @@ export function registerSim(program: Command): void {
       const summary = await runFleet({
         devices, rate, durationMs, attacks: attackNames as AttackName[],
         ...(agency ? { agency } : {}), gateway: manifest.gateway,
-        ...(o.maxReadingBytes ?? cfg.maxReadingBytes ? { maxReadingBytes: Number(o.maxReadingBytes ?? cfg.maxReadingBytes) } : {}),
+        ...(maxReadingBytes !== undefined ? { maxReadingBytes } : {}),
         onProgress: (p) => bar?.update(Math.min(expected, p.sent), { receipted: p.receipted, rejected: p.rejected }),
       });
       bar?.stop();

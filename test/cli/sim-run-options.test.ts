@@ -1,0 +1,89 @@
+/**
+ * `sim run` checks its options and its --config file before running (cli/commands/sim.ts): a rate that is not a
+ * number > 0, a device count that is not an integer >= 1, a duration that does not parse or is 0, a config key it
+ * does not know or of the wrong type are exit 2 with the option or key named, not a run that "sent 0" and exits 0.
+ * With the built CLI, on a fleet of no devices (fleet.json alone), so that no gateway is needed: what gets past the
+ * checks runs for the duration and exits 0.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+
+const main = join(process.cwd(), 'dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'op-sim-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+mkdirSync(join(dir, 'fleet'));
+writeFileSync(join(dir, 'fleet', 'fleet.json'), JSON.stringify({
+  version: 1,
+  gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: 'unused' },
+  agency: { id: 'env.example', keyFile: 'none.key', certFile: 'none.cert', salt: '00' },
+  devices: [],
+}));
+
+const run = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [main, 'sim', 'run', '--fleet', 'fleet', '--no-progress', ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+let configs = 0;
+const withConfig = (cfg: unknown, ...args: string[]) => {
+  const file = `run-${++configs}.json`;
+  writeFileSync(join(dir, file), JSON.stringify(cfg));
+  return { file, ...run('--config', file, ...args) };
+};
+
+describe('sim run options', () => {
+  test('valid options get past the checks (a fleet of no devices runs and exits 0)', () => {
+    const r = run('--rate', '2.5', '--duration', '100ms');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/sent 0/);
+    const c = withConfig({ fleet: 'fleet', rate: 5, duration: 0.1, attacks: [], mqtt: 'mqtt://127.0.0.1:1', maxReadingBytes: 4096 });
+    expect(c.code, c.err).toBe(0);
+  });
+
+  test.each([
+    [['--rate', 'abc'], /--rate must be a number > 0, not "abc"/],
+    [['--rate', '0'], /--rate must be a number > 0/],
+    [['--rate', '-5'], /--rate must be a number > 0/],
+    [['--rate', ''], /--rate must be a number > 0/],
+    [['--devices', 'abc'], /--devices must be an integer >= 1, not "abc"/],
+    [['--devices', '0'], /--devices must be an integer >= 1/],
+    [['--devices', '1.5'], /--devices must be an integer >= 1/],
+    [['--duration', 'soon'], /bad duration "soon"/],
+    [['--duration', '0'], /--duration must be longer than 0/],
+    [['--max-reading-bytes', 'big'], /--max-reading-bytes must be an integer >= 1/],
+  ])('%j: exit 2', (args, message) => {
+    const r = run(...args, '--duration', args[0] === '--duration' ? args[1]! : '100ms');
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.out).not.toMatch(/sent/);
+  });
+});
+
+describe('sim run --config', () => {
+  test.each([
+    [{ attacks: 'tampered' }, /"attacks" must be a list of attack names, not "tampered"/],
+    [{ attack: ['tampered'] }, /unknown key "attack" \(known: fleet, devices, rate, duration, attacks, mqtt, maxReadingBytes\)/],
+    [{ rate: '5' }, /"rate" must be a number > 0/],
+    [{ rate: 0 }, /"rate" must be a number > 0/],
+    [{ devices: 0 }, /"devices" must be an integer >= 1, not 0/],
+    [{ devices: 2.5 }, /"devices" must be an integer >= 1/],
+    [{ duration: 0 }, /"duration" must be a duration/],
+    [{ duration: true }, /"duration" must be a duration/],
+    [{ fleet: 3 }, /"fleet" must be a directory/],
+    [{ maxReadingBytes: -1 }, /"maxReadingBytes" must be an integer >= 1/],
+    [['rate', 5], /is a JSON object/],
+    [null, /is a JSON object/],
+  ])('%j: exit 2, the file and the key named', (cfg, message) => {
+    const r = withConfig(cfg, '--duration', '100ms');
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(r.err).toContain(r.file);
+    expect(r.err).toMatch(message);
+  });
+
+  test('a flag still wins over a valid config value, and is checked itself', () => {
+    expect(withConfig({ rate: 5 }, '--rate', '0', '--duration', '100ms').code).toBe(2);
+    expect(withConfig({ rate: 5 }, '--rate', '3', '--duration', '100ms').code).toBe(0);
+  });
+});
