@@ -57,8 +57,24 @@ export function loadState(path: string, gateway: string): MonitorState {
     throw err;
   }
   const s = parseJsonFile(text, path, 'monitor state file') as MonitorState | null;
-  if (s?.version !== 1 || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
-  return s;
+  if (s?.version !== 1 || typeof s.gateway !== 'string' || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
+  // Its checkpoints and alarms are another log's: compared with this gateway's they would raise a false alarm.
+  if (sameGateway(s.gateway, gateway)) return s;
+  return fail('MALFORMED', `${path} is the state of gateway ${s.gateway}, not of ${gateway}: give each gateway its own --state file`, 'state');
+}
+
+/** The same gateway base URL: scheme and host case, default port and trailing slashes aside. */
+export function sameGateway(a: string, b: string): boolean {
+  const norm = (u: string): string => {
+    try {
+      const url = new URL(u);
+      url.pathname = url.pathname.replace(/\/+$/, '');
+      return url.href.replace(/\/+$/, '');
+    } catch {
+      return u.replace(/\/+$/, '');
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 export function saveState(path: string, s: MonitorState): void {

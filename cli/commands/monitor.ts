@@ -17,7 +17,8 @@
  * state file holds one not acknowledged, every round reports an alarm (naming the first and the count), though it
  * still does its own round and advances the last good checkpoint when the new one extends it. `--acknowledge`
  * marks the alarms acknowledged (with the time) before the round, once someone has looked.
- * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, unreachable gateway with --once).
+ * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, a state file of another gateway,
+ * unreachable gateway with --once).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -269,7 +270,7 @@ export function registerMonitor(program: Command): void {
     .command('monitor')
     .description("follow a gateway's checkpoints; alarm (exit 1) on a checkpoint that does not verify or a log that was rewritten")
     .requiredOption('--gateway <url>', 'gateway base URL')
-    .requiredOption('--state <file>', 'local state file (created if missing): the last checkpoint seen and the alarms')
+    .requiredOption('--state <file>', 'local state file (created if missing), one per gateway: the last checkpoint seen and the alarms')
     .option('--trust <file>', 'trust file with the checkpoint key(s); default: pin the key the gateway advertises on first use')
     .option('--interval <seconds>', 'seconds between rounds', '30')
     .option('--once', 'one round, then exit')
