@@ -13,6 +13,8 @@ import {
 } from '../../device-sim/index.js';
 import { runDemo } from '../../device-sim/demo.js';
 import { parseJsonFile } from '../files.js';
+import { uintOption } from '../options.js';
+import { fail } from '../../protocol/errors.js';
 
 /** "30", "30s", "2m", "1500ms" -> milliseconds. */
 export function parseDuration(text: string): number {
@@ -66,10 +68,10 @@ export function parseRunConfig(text: string, path: string): RunConfig {
   return cfg as RunConfig;
 }
 
-/** A count or rate from a flag or the config file: a number, checked (exit 2 otherwise). */
-function numberOption(v: unknown, name: string, integer: boolean): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  if (integer ? !isPositiveInteger(n) : !isPositiveNumber(n)) throw new Error(`${name} must be ${integer ? 'an integer >= 1' : 'a number > 0'}, not ${JSON.stringify(v)}`);
+/** --rate, from the flag or the config file: a number > 0, decimals allowed (exit 2 otherwise). */
+function rateOption(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : NaN;
+  if (!isPositiveNumber(n)) fail('MALFORMED', `--rate must be a number > 0 (readings per second), got ${String(v)}`, 'rate');
   return n;
 }
 
@@ -118,13 +120,13 @@ export function registerSim(program: Command): void {
       const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
       const fleetDir = String(pick('fleet', cfg.fleet));
       const devicesOpt = pick('devices', cfg.devices);
-      const devicesCount = devicesOpt === undefined ? undefined : numberOption(devicesOpt, '--devices', true);
-      const rate = numberOption(pick('rate', cfg.rate), '--rate', false);
+      const devicesCount = devicesOpt === undefined ? undefined : uintOption(devicesOpt, 'devices', 1);
+      const rate = rateOption(pick('rate', cfg.rate));
       const durationRaw = pick('duration', cfg.duration);
       const durationMs = typeof durationRaw === 'number' ? durationRaw * 1000 : parseDuration(String(durationRaw));
       if (!(durationMs > 0)) throw new Error(`--duration must be longer than 0 (e.g. 30s, 2m, 1500ms), not ${JSON.stringify(durationRaw)}`);
       const maxReadingBytesOpt = o.maxReadingBytes ?? cfg.maxReadingBytes;
-      const maxReadingBytes = maxReadingBytesOpt === undefined ? undefined : numberOption(maxReadingBytesOpt, '--max-reading-bytes', true);
+      const maxReadingBytes = maxReadingBytesOpt === undefined ? undefined : uintOption(maxReadingBytesOpt as string | number, 'max-reading-bytes', 1);
       const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
       for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
       const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;

@@ -1,6 +1,6 @@
 /**
  * `sim run` checks its options and its --config file before running (cli/commands/sim.ts): a rate that is not a
- * number > 0, a device count that is not an integer >= 1, a duration that does not parse or is 0, a config key it
+ * number > 0, a device count that is not a whole number >= 1, a duration that does not parse or is 0, a config key it
  * does not know or of the wrong type are exit 2 with the option or key named, not a run that "sent 0" and exits 0.
  * With the built CLI, on a fleet of no devices (fleet.json alone), so that no gateway is needed: what gets past the
  * checks runs for the duration and exits 0.
@@ -43,16 +43,17 @@ describe('sim run options', () => {
   });
 
   test.each([
-    [['--rate', 'abc'], /--rate must be a number > 0, not "abc"/],
+    [['--rate', 'abc'], /\[MALFORMED\] --rate must be a number > 0 \(readings per second\), got abc/],
     [['--rate', '0'], /--rate must be a number > 0/],
     [['--rate', '-5'], /--rate must be a number > 0/],
+    [['--rate', '1e3'], /--rate must be a number > 0/],
     [['--rate', ''], /--rate must be a number > 0/],
-    [['--devices', 'abc'], /--devices must be an integer >= 1, not "abc"/],
-    [['--devices', '0'], /--devices must be an integer >= 1/],
-    [['--devices', '1.5'], /--devices must be an integer >= 1/],
+    [['--devices', 'abc'], /\[MALFORMED\] --devices must be a whole number >= 1, got abc/],
+    [['--devices', '0'], /--devices must be a whole number >= 1/],
+    [['--devices', '1.5'], /--devices must be a whole number >= 1/],
     [['--duration', 'soon'], /bad duration "soon"/],
     [['--duration', '0'], /--duration must be longer than 0/],
-    [['--max-reading-bytes', 'big'], /--max-reading-bytes must be an integer >= 1/],
+    [['--max-reading-bytes', 'big'], /--max-reading-bytes must be a whole number >= 1/],
   ])('%j: exit 2', (args, message) => {
     const r = run(...args, '--duration', args[0] === '--duration' ? args[1]! : '100ms');
     expect(r.code, r.out + r.err).toBe(2);
