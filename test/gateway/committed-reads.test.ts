@@ -5,20 +5,17 @@
  * Found by review: in it, the time, device and latest queries listed an entry that /v1/entries/N, its bundle and
  * POST /v1/verify answered 404, and /v1/blocks and /v1/checkpoints served a block /v1/log did not count yet.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
 import { toBase64 } from '../../protocol/index.js';
-import { gatewayWithDevices, Pki, reading, register, type Device, type TestGateway } from './harness.js';
+import { gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 type Page = { entries: { index: number }[]; next: unknown };
 
 describe('reads in the moment a block is stored and not yet counted', () => {
+  let t: TestGateway;
   let gw: RunningGateway;
-  let dir: string;
   let dev: Device;
   /** While set, a block write's continuation waits for it; `entered` says a write got there. */
   let hold: Promise<void> | null = null;
@@ -27,8 +24,6 @@ describe('reads in the moment a block is stored and not yet counted', () => {
 
   beforeAll(async () => {
     const pki = await Pki.create();
-    dir = await mkdtemp(join(tmpdir(), 'op-committed-'));
-    await writeFile(join(dir, 'trust.json'), pki.trustJson());
     const wrap = (inner: LedgerBackend): LedgerBackend =>
       new Proxy(inner, {
         get: (target, prop) => {
@@ -45,18 +40,13 @@ describe('reads in the moment a block is stored and not yet counted', () => {
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
       });
-    gw = await startGateway(
-      { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'silent', verifyWorkers: 1, blockMaxMs: 5 },
-      { wrapBackend: wrap },
-    );
+    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { wrapBackend: wrap });
+    gw = t.gw;
     const agency = await pki.agency('psb.example');
     dev = await pki.device(agency);
     await register(gw, agency, [dev]);
   }, 60_000);
-  afterAll(async () => {
-    await gw.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => t.stop());
 
   test('nothing lists, serves or vouches for the stored block until it is counted; then all do', async () => {
     let release!: () => void;

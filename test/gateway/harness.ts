@@ -10,7 +10,7 @@ import {
   decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic,
   type Alg, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
-import { plainMqttUrl, startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
 
 export const FIRMWARE = sha256(utf8ToBytes('firmware image v1.2.3'));
 export const nowS = () => Math.floor(Date.now() / 1000);
@@ -84,13 +84,14 @@ export interface TestGateway {
   restart(between?: () => Promise<void>): Promise<void>;
 }
 
-export async function startTestGateway(pki: Pki, overrides: Record<string, unknown> = {}, dir?: string): Promise<TestGateway> {
+/** `runtime`: test-only hooks (a wrapped store backend, a verify pool whose answers a test holds). */
+export async function startTestGateway(pki: Pki, overrides: Record<string, unknown> = {}, dir?: string, runtime: GatewayRuntime = {}): Promise<TestGateway> {
   const d = dir ?? (await mkdtemp(join(tmpdir(), 'op-gw-')));
   const trustFile = join(d, 'trust.json');
   await writeFile(trustFile, pki.trustJson());
   const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, ...overrides };
   const t: TestGateway = {
-    gw: await startGateway(opts),
+    gw: await startGateway(opts, runtime),
     dir: d,
     pki,
     async stop() {
@@ -100,7 +101,7 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
     async restart(between) {
       await t.gw.close();
       await between?.();
-      t.gw = await startGateway(opts);
+      t.gw = await startGateway(opts, runtime);
     },
   };
   return t;

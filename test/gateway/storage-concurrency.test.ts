@@ -9,16 +9,17 @@
  * - F3: an error closing a segment file left LevelDB's lock held, and recovery never completed.
  * - F4: readings refused before they were opened (store unavailable, shutting down) named no seq.
  */
-import fsp, { mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import fsp, { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
 import { parseCheckpoint, parseNote, toBase64 } from '../../protocol/index.js';
-import { connectDevice, Pki, reading, register, type Answer, type Device } from './harness.js';
+import { connectDevice, Pki, reading, register, startTestGateway, type Answer, type Device } from './harness.js';
 import { mountTmpfs, type Tmpfs } from '../crash/tmpfs.js';
+import { failStoreWith } from './storage-faults.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,13 +99,8 @@ afterEach(async () => {
 async function start(opts: { readings?: number; devices?: number; tmpfs?: Tmpfs } = {}): Promise<Fixture> {
   const dir = opts.tmpfs?.dir ?? (await mkdtemp(join(tmpdir(), 'op-storage-conc-')));
   const pki = await Pki.create();
-  const trustFile = join(dir, 'trust.json');
-  await writeFile(trustFile, pki.trustJson());
   const faults = new Faults();
-  const gw = await startGateway(
-    { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1 },
-    { wrapBackend: faults.wrap },
-  );
+  const { gw } = await startTestGateway(pki, {}, dir, { wrapBackend: faults.wrap });
   const agency = await pki.agency('psb.example');
   const devices: Device[] = [];
   for (let i = 0; i < (opts.devices ?? 1); i++) devices.push(await pki.device(agency));
@@ -121,14 +117,7 @@ async function start(opts: { readings?: number; devices?: number; tmpfs?: Tmpfs 
 }
 
 /** Fail the store: a reading is answered STORAGE_UNAVAILABLE, readiness turns red. */
-async function failStore(f: Fixture, seq: number): Promise<void> {
-  f.faults.failWrites = true;
-  const c = await connectDevice(f.gw, f.dev);
-  await c.publish(await reading(f.dev, seq));
-  const a = await c.next();
-  expect(a.kind === 'rejection' && a.rejection.code).toBe('STORAGE_UNAVAILABLE');
-  await c.end();
-}
+const failStore = (f: Fixture, seq: number): Promise<void> => failStoreWith(f.gw, f.dev, seq, () => (f.faults.failWrites = true));
 
 async function readyWithin(gw: RunningGateway, ms: number): Promise<number> {
   const until = Date.now() + ms;

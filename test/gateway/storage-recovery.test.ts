@@ -8,15 +8,16 @@
  * a write the reopened store fails while recovery runs is not lost (readiness stays red, recovery starts over);
  * a failed reload is retried; after each, readings and registry writes are taken again.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
 import { ENTRY_AGENCY_REGISTRATION } from '../../protocol/log-entry.js';
 import { toBase64, utf8ToBytes } from '../../protocol/index.js';
-import { connectDevice, connectsRefused, Pki, post, reading, register, type Device, type Party } from './harness.js';
+import { connectDevice, connectsRefused, Pki, post, reading, register, startTestGateway, type Device, type Party } from './harness.js';
+import { failStoreWith } from './storage-faults.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,13 +92,8 @@ afterEach(async () => {
 async function start(): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'op-recovery-'));
   const pki = await Pki.create();
-  const trustFile = join(dir, 'trust.json');
-  await writeFile(trustFile, pki.trustJson());
   const faults = new Faults();
-  const gw = await startGateway(
-    { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1 },
-    { wrapBackend: faults.wrap },
-  );
+  const { gw } = await startTestGateway(pki, {}, dir, { wrapBackend: faults.wrap });
   const agency = await pki.agency('psb.example');
   const dev = await pki.device(agency);
   open = { gw, pki, agency, dev, faults, dir };
@@ -131,13 +127,8 @@ async function untilReady(f: Fixture, ms = 10_000): Promise<{ status: number; re
 
 /** Fail the store: the device's reading is answered STORAGE_UNAVAILABLE, readiness turns red. */
 async function failStore(f: Fixture, seq: number): Promise<void> {
-  f.faults.failWrites = true;
-  const c = await connectDevice(f.gw, f.dev);
-  await c.publish(await reading(f.dev, seq));
-  const a = await c.next();
-  expect(a.kind === 'rejection' && a.rejection.code).toBe('STORAGE_UNAVAILABLE');
+  await failStoreWith(f.gw, f.dev, seq, () => (f.faults.failWrites = true));
   expect(await readyz(f.gw)).toEqual({ status: 503, code: 'STORAGE_UNAVAILABLE' });
-  await c.end();
 }
 
 /** A reading of `dev` gets a receipt (on a fresh connection: recovery closes the ones from before). */

@@ -6,19 +6,16 @@
  * is still being checked, no entry before it still being written) and says `unsettledFromMs` when the range reaches
  * past it; a client continues from its last entry and misses nothing.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startGateway, type RunningGateway } from '../../gateway/gateway.js';
-import { connectDevice, gatewayWithDevices, Pki, reading, register, type Device, type TestGateway } from './harness.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
+import { connectDevice, gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 import { HeldPool } from './held-pool.js';
 
 type Page = { entries: { index: number; receivedAtMs: number }[]; next: string | null; unsettledFromMs?: number };
 
 describe('a reading still being verified holds back the entries received after it', () => {
+  let t: TestGateway;
   let gw: RunningGateway;
-  let dir: string;
   let pool!: HeldPool;
   let a: Device;
   let b: Device;
@@ -26,20 +23,13 @@ describe('a reading still being verified holds back the entries received after i
 
   beforeAll(async () => {
     const pki = await Pki.create();
-    dir = await mkdtemp(join(tmpdir(), 'op-time-paging-'));
-    await writeFile(join(dir, 'trust.json'), pki.trustJson());
-    gw = await startGateway(
-      { dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(dir, 'trust.json'), logLevel: 'silent', verifyWorkers: 1, blockMaxMs: 5 },
-      { verifyPool: (workers) => (pool = new HeldPool(workers)) },
-    );
+    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { verifyPool: (workers) => (pool = new HeldPool(workers)) });
+    gw = t.gw;
     const agency = await pki.agency('psb.example');
     [a, b] = [await pki.device(agency), await pki.device(agency)];
     await register(gw, agency, [a, b]);
   }, 60_000);
-  afterAll(async () => {
-    await gw.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => t.stop());
 
   test('B, received after A, is logged first: it is not listed until A is decided; paging then gets both', async () => {
     const ta = Date.now();
