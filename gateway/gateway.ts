@@ -105,7 +105,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // Ed25519 library as the readings so that one acceptance rule holds across the gateway (crypto/sodium.ts).
   const verifier: SignatureVerifier = createNodeVerifier(100_000, sodium?.binding ?? null);
   const trust: TrustMaterial = config.trustFile
-    ? parseTrustText(await readFile(config.trustFile, 'utf8'), { verifier })
+    ? await readTrustFile(config.trustFile, verifier)
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
   // A trust file that names no root (a "root" for "roots", a key file given as --trust) would start a gateway that
   // refuses every device: refused here, as any bad config.
@@ -340,4 +340,13 @@ function wrapTestBackend(b: LedgerBackend, faults: GatewayRuntime['wrapBackend']
 
 function topicMismatchRejection(message: string): Uint8Array {
   return encodeRejection({ seq: null, code: 'TOPIC_MISMATCH', message, path: 'topic' });
+}
+
+/** The gateway's trust file, or a ConfigError naming it (a start with a bad config stops with a clear message). */
+async function readTrustFile(path: string, verifier: SignatureVerifier): Promise<TrustMaterial> {
+  try {
+    return parseTrustText(await readFile(path, 'utf8'), { verifier });
+  } catch (err) {
+    throw new ConfigError(`trust file ${path} is unusable: ${(err as Error).message}`);
+  }
 }

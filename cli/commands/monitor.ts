@@ -260,7 +260,12 @@ function loadTrust(path: string): TrustMaterial {
   } catch (err) {
     return fail('MALFORMED', `cannot read trust file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'trust');
   }
-  const t = parseTrustText(text);
+  let t: TrustMaterial;
+  try {
+    t = parseTrustText(text);
+  } catch (err) {
+    return fail('MALFORMED', `trust file ${path} is unusable: ${(err as Error).message}`, 'trust', err);
+  }
   if (t.checkpointKeys.length === 0) fail('MALFORMED', `trust file ${path} has no checkpointKeys`, 'checkpointKeys');
   return t;
 }

@@ -56,13 +56,19 @@ describe('starting the gateway as npm start does', () => {
 
   // Found by review: a trust file with "root" for "roots" (or a key file given as --trust) started a gateway with no
   // root, which refused every device.
-  test('a trust file that names no root stops the start (exit 2)', async () => {
+  test('a trust file that names no root, is not JSON or is missing stops the start (exit 2) and is named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-no-root-'));
     try {
       await writeFile(join(dir, 'trust.json'), JSON.stringify({ root: [] }));
       const r = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/names no root/);
+      // one that is not JSON, or missing: named in the message, exit 2
+      await writeFile(join(dir, 'broken.json'), '{"roots": [');
+      for (const file of ['broken.json', 'missing.json']) {
+        const bad = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+        expect([bad.status, bad.stderr.includes(`trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

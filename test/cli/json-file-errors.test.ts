@@ -42,6 +42,12 @@ describe('with the built CLI: exit 2 and the file named', () => {
     expect(r.code, r.err).toBe(2);
     expect(r.err).toMatch(namesFile(file));
   });
+
+  test('monitor --trust with a trust file that is not JSON', () => {
+    const r = cli('monitor', '--gateway', 'http://127.0.0.1:1', '--state', 'never.json', '--trust', 'bad.json', '--once');
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('trust file bad.json is unusable: trust file is not JSON');
+  });
 });
 
 describe('the loaders', () => {
