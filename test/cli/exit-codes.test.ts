@@ -4,11 +4,9 @@
  * option that is not a number (`cert verify --at 2027-01-01`) was NaN, which passed every validity comparison and
  * answered VALID for a revoked chain; `ledger verify --key` with a bad key reported a bad ledger.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { cliSandbox } from './cli-sandbox.js';
 import { encodeProofBundle, toBase64 } from '../../protocol/index.js';
 import { generateKeys } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRevoke, certRoot } from '../../cli/commands/cert.js';
@@ -16,16 +14,7 @@ import { CP, ORIGIN, c, make, readingEntry, vkey } from '../verify/bundle-fixtur
 import { Ledger } from '../../ledger/ledger.js';
 import { signer } from '../ledger/contract.js';
 
-const main = join(process.cwd(), 'dist/cli/main.js');
-const dir = mkdtempSync(join(tmpdir(), 'op-exit-codes-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const p = (n: string) => join(dir, n);
-
-/** The built CLI, synchronously (no in-process server involved). */
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout + r.stderr };
-};
+const { p, cli } = cliSandbox('op-exit-codes-');
 const NOW = 1_767_225_600;
 const FW = 'ab'.repeat(32);
 

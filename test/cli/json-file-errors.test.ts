@@ -3,11 +3,9 @@
  * cli/files.ts): key and public key files, the monitor's state, a `sim run --config`, a simulated device's sealed
  * key `<id>.se.json`, its state file and fleet.json. Not a bare `Unexpected token ...` / `Unexpected end of JSON input`.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { cliSandbox } from './cli-sandbox.js';
 import { loadPublicKey, loadSigner } from '../../cli/commands/keys.js';
 import { loadState } from '../../cli/commands/monitor-state.js';
 import { loadFleet } from '../../device-sim/fleet.js';
@@ -15,15 +13,7 @@ import { loadSecureElement } from '../../device-sim/secure-element.js';
 import { readState } from '../../device-sim/state.js';
 import { Agency } from '../../device-sim/agency.js';
 
-const main = join(process.cwd(), 'dist/cli/main.js');
-const dir = mkdtempSync(join(tmpdir(), 'op-json-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const p = (n: string) => join(dir, n);
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, err: r.stderr };
-};
-
+const { p, cli } = cliSandbox('op-json-');
 writeFileSync(p('bad.key'), '{"alg": "ed25519", secretKey: 00}\n');
 writeFileSync(p('empty.json'), '');
 writeFileSync(p('bad.json'), '{"devices": 2,}\n');

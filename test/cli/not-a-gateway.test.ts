@@ -3,28 +3,15 @@
  * "already registered" and a wrong path's 404 as a refusal (exit 1); `trust --gateway` wrote a trust file with an
  * empty checkpoint key; `fetch-bundle` saved a web server's page as the bundle. Each is now exit 2, nothing written.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { cliSandbox } from './cli-sandbox.js';
 import { generateKeys } from '../../cli/commands/keys.js';
 import { certAgency, certRoot } from '../../cli/commands/cert.js';
 
-const main = join(process.cwd(), 'dist/cli/main.js');
-const dir = mkdtempSync(join(tmpdir(), 'op-not-gateway-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const p = (n: string) => join(dir, n);
-
-/** The built CLI, asynchronously: for commands that talk to the stub server in this process. */
-const cliAsync = (...args: string[]) =>
-  new Promise<{ code: number | null; out: string }>((resolve) => {
-    execFile(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }));
-  });
-
+const { p, cliAsync } = cliSandbox('op-not-gateway-');
 const NOW = 1_767_225_600;
 
 describe('a gateway URL that is not an OriginProof gateway', () => {

@@ -4,31 +4,15 @@
  * command's inputs or holds a secret key (`keys generate`'s `.key`, the simulator's sealed `.se.json`, the gateway's
  * checkpoint key, a PEM private key). `keys generate` never replaces a file at all.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { cliSandbox } from './cli-sandbox.js';
 import { encodeProofBundle } from '../../protocol/index.js';
 import { make, readingEntry } from '../verify/bundle-fixtures.js';
 
-const main = join(process.cwd(), 'dist/cli/main.js');
-const dir = mkdtempSync(join(tmpdir(), 'op-out-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const p = (n: string) => join(dir, n);
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
-/** For commands that talk to the stub server in this process. */
-const cliAsync = (...args: string[]) =>
-  new Promise<{ code: number | null; err: string }>((resolve) => {
-    execFile(process.execPath, [main, ...args], { cwd: dir, encoding: 'utf8' }, (err, _out, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, err: stderr }));
-  });
-
+const { p, cli, cliAsync } = cliSandbox('op-out-');
 const NOW = '1767225600';
 const FW = 'ab'.repeat(32);
 const read = (n: string) => readFileSync(p(n));
