@@ -10,10 +10,9 @@ import { runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
 import { Device } from './device.js';
 import { LatencyHistogram } from './latency.js';
-import { MANIFEST_NAME, type FleetManifest, type GatewayEndpoint } from './onboard.js';
+import { MANIFEST_NAME, readManifest, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
 import { readState } from './state.js';
-import { readJsonFile } from './json-file.js';
 
 export interface FleetProgress {
   elapsedMs: number;
@@ -182,7 +181,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
 export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
-  const manifest = readJsonFile(join(dir, MANIFEST_NAME), 'fleet manifest') as FleetManifest;
+  const manifest = readManifest(join(dir, MANIFEST_NAME));
+  // A run of no devices would measure nothing and report "sent 0" as if it had worked.
+  if (manifest.devices.length === 0) throw new Error(`${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`);
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);

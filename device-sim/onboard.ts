@@ -152,9 +152,16 @@ export async function onboardFleet(o: {
   return manifest;
 }
 
-/** An existing fleet.json; one that cannot be read is an error, never silently replaced (its device list would be lost). */
-function readManifest(path: string): FleetManifest {
+/**
+ * A fleet.json read back (to run the fleet, or before onboarding more into it). One that is not a manifest is an
+ * error naming the file: never silently replaced (its device list would be lost), never run as far as a TypeError.
+ */
+export function readManifest(path: string): FleetManifest {
   const m = readJsonFile(path, 'fleet manifest') as FleetManifest | null;
-  if (m?.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')) throw new Error(`${path} is not a fleet manifest; not overwriting it`);
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (m?.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')
+    || !isObject(m.gateway) || typeof m.gateway.mqttUrl !== 'string' || !isObject(m.agency)) {
+    throw new Error(`${path} is not a fleet manifest (written by sim onboard)`);
+  }
   return m;
 }

@@ -3,7 +3,8 @@
  * number > 0, a device count that is not a whole number >= 1, a duration that does not parse or is 0, a config key it
  * does not know or of the wrong type are exit 2 with the option or key named, not a run that "sent 0" and exits 0.
  * With the built CLI, on a fleet of no devices (fleet.json alone), so that no gateway is needed: what gets past the
- * checks runs for the duration and exits 0.
+ * option checks reaches the fleet, which is refused too (exit 2, "lists no devices": a run of no devices measured
+ * nothing and reported "sent 0", exit 0), as is a fleet.json that is not a manifest.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,13 +34,30 @@ const withConfig = (cfg: unknown, ...args: string[]) => {
   return { file, ...run('--config', file, ...args) };
 };
 
+const noDevices = /fleet[/\\]fleet\.json lists no devices: onboard some first/;
+
 describe('sim run options', () => {
-  test('valid options get past the checks (a fleet of no devices runs and exits 0)', () => {
+  test('valid options get past the checks to the fleet, which lists no devices: exit 2, nothing run', () => {
     const r = run('--rate', '2.5', '--duration', '100ms');
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/sent 0/);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(noDevices);
+    expect(r.out).not.toMatch(/sent/);
     const c = withConfig({ fleet: 'fleet', rate: 5, duration: 0.1, attacks: [], mqtt: 'mqtt://127.0.0.1:1', maxReadingBytes: 4096 });
-    expect(c.code, c.err).toBe(0);
+    expect(c.code, c.err).toBe(2);
+    expect(c.err).toMatch(noDevices);
+  });
+
+  test.each([
+    [{ version: 1, gateway: { mqttUrl: 'mqtt://127.0.0.1:1' }, agency: {}, devices: 'a.json' }],
+    [{ version: 1, agency: {}, devices: ['a.json'] }],
+    [{ version: 2, gateway: { mqttUrl: 'mqtt://127.0.0.1:1' }, agency: {}, devices: ['a.json'] }],
+    [[]],
+  ])('a fleet.json that is not a manifest (%j): exit 2 naming it', (manifest) => {
+    mkdirSync(join(dir, 'odd'), { recursive: true });
+    writeFileSync(join(dir, 'odd', 'fleet.json'), JSON.stringify(manifest));
+    const r = spawnSync(process.execPath, [main, 'sim', 'run', '--fleet', 'odd', '--no-progress', '--duration', '100ms'], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/odd[/\\]fleet\.json is not a fleet manifest/);
   });
 
   test.each([
@@ -85,6 +103,6 @@ describe('sim run --config', () => {
 
   test('a flag still wins over a valid config value, and is checked itself', () => {
     expect(withConfig({ rate: 5 }, '--rate', '0', '--duration', '100ms').code).toBe(2);
-    expect(withConfig({ rate: 5 }, '--rate', '3', '--duration', '100ms').code).toBe(0);
+    expect(withConfig({ rate: 5 }, '--rate', '3', '--duration', '100ms').err).toMatch(noDevices);
   });
 });
