@@ -54,21 +54,27 @@ const exists = (path: string): Error => new Error(`${path} exists; not overwriti
 export function writeOutput(o: { out?: string; force?: boolean }, data: string | Uint8Array, inputs: readonly string[] = []): void {
   const path = o.out;
   if (!path) throw new Error('no output file given (--out)');
-  const st = statOrUndefined(path);
-  if (st) {
-    for (const input of inputs) {
-      const i = statOrUndefined(input);
-      if (i && i.dev === st.dev && i.ino === st.ino) {
-        throw new Error(`${path} is an input of this command${input === path ? '' : ` (${input})`}; not overwriting it, even with --force (choose another --out)`);
+  // A file created between the check and the write is not replaced unchecked, even with --force: a path found absent
+  // is created exclusively ('wx'), and one that appeared meanwhile is checked again.
+  for (let attempt = 0; ; attempt++) {
+    const st = statOrUndefined(path);
+    if (st) {
+      for (const input of inputs) {
+        const i = statOrUndefined(input);
+        if (i && i.dev === st.dev && i.ino === st.ino) {
+          throw new Error(`${path} is an input of this command${input === path ? '' : ` (${input})`}; not overwriting it, even with --force (choose another --out)`);
+        }
       }
+      if (holdsSecretKey(path, st)) throw new Error(`${path} holds a secret key; not overwriting it, even with --force (choose another --out)`);
+      if (!o.force) throw exists(path);
     }
-    if (holdsSecretKey(path, st)) throw new Error(`${path} holds a secret key; not overwriting it, even with --force (choose another --out)`);
-    if (!o.force) throw exists(path);
-  }
-  try {
-    writeFileSync(path, data, { flag: o.force ? 'w' : 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists(path); // created meanwhile
-    throw err;
+    try {
+      writeFileSync(path, data, { flag: st ? 'w' : 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!o.force) throw exists(path); // created meanwhile
+      if (attempt > 0) throw new Error(`${path} keeps appearing between check and write, or is a symbolic link to nothing; not writing through it (choose another --out)`);
+    }
   }
 }

@@ -21,6 +21,7 @@ import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
 import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
+import { uintOption } from '../options.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
 
@@ -115,10 +116,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   let revocationLog: RevocationLogInput | undefined;
   let maxSkew: number | undefined;
   try {
-    if (o.maxSkew !== undefined) {
-      maxSkew = typeof o.maxSkew === 'number' ? o.maxSkew : /^\d+$/.test(o.maxSkew) ? Number(o.maxSkew) : NaN;
-      if (!Number.isSafeInteger(maxSkew) || maxSkew < 0) throw new Unusable('MALFORMED', `--max-skew must be a whole number of seconds, got ${String(o.maxSkew)}`);
-    }
+    if (o.maxSkew !== undefined) maxSkew = uintOption(o.maxSkew, 'max-skew');
     const trustBytes = readInput(o.trust, 'trust file');
     trust = usable('trust file', o.trust, () => parseTrustText(new TextDecoder().decode(trustBytes)));
     if (trust.checkpointKeys.length === 0) throw new Unusable('MALFORMED', `trust file ${o.trust} has no checkpointKeys: nothing can prove inclusion`);

@@ -72,7 +72,7 @@ export function decimalIntegerCheck(schema: { params?: unknown; querystring?: un
 
 /** The non-negative safe integer in a cursor's decimal digits, or undefined (the caller answers BAD_REQUEST). */
 export function safeUintOf(digits: string): number | undefined {
-  if (!/^\d{1,16}$/.test(digits)) return undefined;
+  if (!DECIMAL_DIGITS.test(digits)) return undefined;
   const n = Number(digits);
   return Number.isSafeInteger(n) ? n : undefined;
 }

@@ -2,9 +2,11 @@
  * Output files (`--out`) with the built CLI (cli/files.ts writeOutput): an existing file is replaced only with
  * --force (exit 2 otherwise, naming the file and --force), and never, even with --force, when it is one of the
  * command's inputs or holds a secret key (`keys generate`'s `.key`, the simulator's sealed `.se.json`, the gateway's
- * checkpoint key, a PEM private key). `keys generate` never replaces a file at all.
+ * checkpoint key, a PEM private key). `keys generate` never replaces a file at all. A path found absent is created
+ * exclusively, so nothing that appears between the check and the write is replaced unchecked; a symbolic link to
+ * nothing (where a write would create its target unchecked) is the deterministic case of that.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -89,6 +91,19 @@ describe('cert root --out: no secret key is replaced, in any of the shapes one i
     expect(r.err).toContain(secret);
     expect(r.err).toMatch(/secret key/);
     expect(read(secret)).toEqual(before);
+  });
+});
+
+describe('cert root --out: a symbolic link to nothing', () => {
+  test('is not written through, even with --force', () => {
+    symlinkSync(p('elsewhere/target.key'), p('dangling.out'));
+    mkdirSync(p('elsewhere'));
+    for (const force of [[], ['--force']]) {
+      const r = cli(...COMMANDS[0]!.args('dangling.out'), ...force);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain('dangling.out');
+      expect(existsSync(p('elsewhere/target.key'))).toBe(false);
+    }
   });
 });
 
