@@ -32,6 +32,7 @@ import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
+import { MonotonicClock } from './monotonic-clock.js';
 import { deviceAuthenticator } from './mqtt/device-auth.js';
 import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
 
@@ -96,8 +97,6 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const nowMs = runtime.now ?? Date.now;
-  const nowS = () => Math.floor(nowMs() / 1000);
   // Read and checked before anything is opened: a bad certificate or key stops the start with a ConfigError.
   const tlsMaterial: TlsMaterial | null =
     config.tlsCertFile !== null && config.tlsKeyFile !== null ? await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, Date.now()) : null;
@@ -124,6 +123,14 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
+  // Never back (monotonic-clock.ts): entries dated before ones already listed by time would be skipped by a client.
+  const clock = new MonotonicClock(runtime.now ?? Date.now, (behindMs) => {
+    const msg = `the wall clock went back by ${behindMs} ms; the gateway's clock holds at its latest time until the wall clock catches up`;
+    if (appRef) appRef.log.warn(msg);
+    else process.stderr.write(`${msg}\n`);
+  });
+  const nowMs = clock.now;
+  const nowS = () => Math.floor(nowMs() / 1000);
   let broker: EmbeddedBroker | null = null;
   let pipelineRef: Pipeline | null = null;
   const storage: StorageRecovery = new StorageRecovery({
@@ -161,6 +168,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
+  // A clock set back while the gateway was down must not date new entries before the log's latest block either.
+  if (ledger.ledger.height >= 0) clock.notBefore((await ledger.ledger.blockHeader(ledger.ledger.height))?.timeMs ?? 0);
 
   const registry = new Registry(trust.anchors, ledger, verifier);
   registry.clockSkewSeconds = config.clockSkewSeconds;
