@@ -89,6 +89,12 @@ export interface GatewayRuntime {
   verifyPool?: (workers: number, sodium: LoadedSodium | null) => VerifyPool;
 }
 
+/**
+ * The largest step back of the wall clock the gateway's clock holds through (monotonic-clock.ts): NTP steps, a VM
+ * resumed, a leap second are seconds; a step of minutes corrects a clock that was wrong, and is taken.
+ */
+const CLOCK_HOLD_MAX_MS = 10_000;
+
 export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
   const config = loadConfig(overrides);
   let sodium: LoadedSodium | null;
@@ -123,9 +129,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
-  // Never back (monotonic-clock.ts): entries dated before ones already listed by time would be skipped by a client.
-  const clock = new MonotonicClock(runtime.now ?? Date.now, (behindMs) => {
-    const msg = `the wall clock went back by ${behindMs} ms; the gateway's clock holds at its latest time until the wall clock catches up`;
+  // Not back by a small step (monotonic-clock.ts): entries dated before ones already listed by time would be skipped
+  // by a client paging by time. Larger steps are corrections of a wrong clock, taken at once.
+  const maxHoldMs = Math.min(CLOCK_HOLD_MAX_MS, config.clockSkewSeconds * 1000);
+  const clock = new MonotonicClock(runtime.now ?? Date.now, maxHoldMs, (behindMs, held) => {
+    const msg = held
+      ? `the wall clock went back by ${behindMs} ms; entries are dated at the gateway's latest time until it catches up`
+      : `the wall clock went back by ${behindMs} ms, more than the ${maxHoldMs} ms the gateway holds its time for: entries from now on are dated before earlier ones, and a client paging GET /v1/entries by time past those may miss them`;
     if (appRef) appRef.log.warn(msg);
     else process.stderr.write(`${msg}\n`);
   });
@@ -168,7 +178,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
-  // A clock set back while the gateway was down must not date new entries before the log's latest block either.
+  // A clock set back while the gateway was down is held as well (within the bound) from the log's latest block time.
   if (ledger.ledger.height >= 0) clock.notBefore((await ledger.ledger.blockHeader(ledger.ledger.height))?.timeMs ?? 0);
 
   const registry = new Registry(trust.anchors, ledger, verifier);
