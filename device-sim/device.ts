@@ -1,6 +1,6 @@
 /**
  * A simulated device, implementing firmware-specs/SPEC.md and nothing beyond it: its key behind a secure element,
- * persisted sequence numbers, a clock that may drift, one MQTT connection (client id = username = device id,
+ * persisted sequence numbers, a clock that may drift, one MQTT connection (link.ts: client id = username = device id,
  * password = a fresh connect token per connection; a failed or dropped connection is tried again after a backoff
  * with jitter, SPEC §4), an outbox of signed readings kept until their receipt
  * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
@@ -9,20 +9,18 @@
  * Uses protocol/ only, plus mqtt.js and node IO.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type MqttClient } from 'mqtt';
 import {
-  CONNACK, createConnectToken, decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, receiptsTopic,
-  rejectionsTopic, signReading, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
+  decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, signReading, type ErrorCode, type NoteVerifier,
+  type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
 import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
 import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
-import { ConnackRefused, connackOf, DeviceClosed } from './connack.js';
 import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
 import { LatencyHistogram } from './latency.js';
-import { Backoff } from './backoff.js';
+import { DeviceLink } from './link.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -92,22 +90,13 @@ export class Device extends EventEmitter {
   readonly journal: OutboxJournal | null;
   private readonly checkpointKey: NoteVerifier | null;
   private readonly generator: Generator;
-  private client: MqttClient | null = null;
-  /** The client of a connection attempt still waiting for its CONNACK (close() ends it). */
-  private connecting: MqttClient | null = null;
-  /** The connection attempt in flight (connect() or a reconnect), awaited by close(). */
-  private opening: Promise<void> | null = null;
-  private connected = false;
-  private closing = false;
-  private readonly reconnectBackoff: Backoff;
-  private readonly notAuthorizedBackoff: Backoff;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** The MQTT connection, kept up until close(). */
+  private readonly link: DeviceLink;
   private sweepTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly firmware: Uint8Array;
   private readonly deviceIdBytes: Uint8Array;
-  private readonly persistState: () => void;
-  private readonly opts: Required<Pick<DeviceOptions, 'resendTimeoutMs' | 'maxResendMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'tokenLifetimeSeconds'>>;
+  private readonly opts: Required<Pick<DeviceOptions, 'resendTimeoutMs' | 'maxResendMs'>>;
 
   constructor(o: DeviceOptions) {
     super();
@@ -115,18 +104,22 @@ export class Device extends EventEmitter {
     this.id = o.state.deviceId;
     this.se = o.se;
     this.clock = o.clock ?? new DeviceClock();
-    this.opts = {
-      resendTimeoutMs: o.resendTimeoutMs ?? 30_000,
-      maxResendMs: o.maxResendMs ?? 600_000,
+    this.opts = { resendTimeoutMs: o.resendTimeoutMs ?? 30_000, maxResendMs: o.maxResendMs ?? 600_000 };
+    if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
+    const path = o.statePath;
+    this.link = new DeviceLink({
+      id: this.id, state: this.state, se: this.se, clock: this.clock,
+      persistState: () => (path ? writeState(path, this.state) : undefined),
+      tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
       reconnectMinMs: o.reconnectMinMs ?? 200,
       reconnectMaxMs: o.reconnectMaxMs ?? 5_000,
-      tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
-    };
-    if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
-    this.reconnectBackoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs, o.random);
-    this.notAuthorizedBackoff = new Backoff(o.notAuthorizedMinMs ?? 60_000, o.notAuthorizedMaxMs ?? 600_000, o.random);
-    const path = o.statePath;
-    this.persistState = () => (path ? writeState(path, this.state) : undefined);
+      notAuthorizedMinMs: o.notAuthorizedMinMs ?? 60_000,
+      notAuthorizedMaxMs: o.notAuthorizedMaxMs ?? 600_000,
+      random: o.random,
+      events: this,
+      onMessage: (topic, payload) => this.onMessage(topic, payload),
+      onConnected: () => this.onConnected(),
+    });
     this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
     this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
@@ -141,7 +134,7 @@ export class Device extends EventEmitter {
   }
 
   get isConnected(): boolean {
-    return this.connected;
+    return this.link.isConnected;
   }
 
   get nextSeq(): number {
@@ -153,97 +146,20 @@ export class Device extends EventEmitter {
    * attempt's error (ConnackRefused, a network or TLS error), and then, unless close() was called, the device tries
    * again after a backoff as after a dropped connection (SPEC §4: keep every reading, connect again), so a device
    * refused at boot (CONNACK 3, the gateway down) connects later: 'connected' tells when. Give up with close().
+   * The connection itself is link.ts.
    */
   async connect(): Promise<void> {
-    this.closing = false;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer); // this attempt replaces a scheduled one
-    this.reconnectTimer = null;
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
-    // An attempt in flight (a scheduled retry, or another connect()): its outcome is this call's, not a second
-    // connection under the same client id (the gateway would close the first, which would then reconnect).
-    if (this.opening) return this.opening;
-    try {
-      await this.open();
-    } catch (err) {
-      this.retryAfter(err);
-      throw err;
-    }
+    return this.link.connect();
   }
 
-  /** One connection attempt, known to close() while it is in flight. */
-  private open(): Promise<void> {
-    const p = this.openOnce();
-    this.opening = p;
-    const done = () => {
-      if (this.opening === p) this.opening = null;
-    };
-    p.then(done, done);
-    return p;
-  }
-
-  /**
-   * Connect once. close() may run at any of its awaits: after each one it checks `closing` and, if set, ends the
-   * client it made and rejects (DeviceClosed), so a device never connects after close() resolved.
-   */
-  private async openOnce(): Promise<void> {
-    // The gateway takes a token only if dated later than the device's last accepted one (SPEC §4): a reconnect
-    // within the same second, before or after a restart, dates its token a second on (within the clock skew).
-    // Recorded before the CONNECT (its outcome may never be known), taken back if the gateway refuses the token.
-    const before = this.state.lastTokenIat;
-    const t = Math.max(this.clock.now(), (before ?? -Infinity) + 1);
-    this.state.lastTokenIat = t;
-    try {
-      this.persistState();
-    } catch {
-      // Not kept: after a restart within this second the gateway may refuse the next token (REPLAY, CONNACK 4) and
-      // a reconnect dates one later. Refusing to connect would gain nothing: the gateway enforces the order.
-    }
-    const token = await createConnectToken(this.se, { aud: this.state.gateway.aud, iat: t, exp: t + this.opts.tokenLifetimeSeconds });
-    if (this.closing) throw new DeviceClosed();
-    const client = mqtt.connect(this.state.gateway.mqttUrl, {
-      clientId: this.id,
-      username: this.id,
-      password: Buffer.from(token),
-      clean: false,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: 5_000,
-      keepalive: 30,
-      // mqtts: the gateway's certificate is checked against this CA, or the system's CAs without one
-      ...(this.state.gateway.tlsCa ? { ca: this.state.gateway.tlsCa } : {}),
-    });
-    client.on('message', (topic, payload) => this.onMessage(topic, new Uint8Array(payload)));
-    this.connecting = client;
-    try {
-      await connackOf(client);
-    } catch (err) {
-      if (err instanceof ConnackRefused && err.returnCode !== CONNACK.SERVER_UNAVAILABLE) this.untakeToken(t, before);
-      throw this.closing ? new DeviceClosed() : err;
-    } finally {
-      if (this.connecting === client) this.connecting = null;
-    }
-    if (this.closing) {
-      client.end(true);
-      throw new DeviceClosed();
-    }
-    this.client = client;
-    client.on('error', () => undefined);
-    client.on('close', () => this.onClose(client));
-    await client.subscribeAsync([receiptsTopic(this.id), rejectionsTopic(this.id)], { qos: 1 });
-    if (this.closing) {
-      if (this.client === client) this.client = null;
-      client.end(true);
-      throw new DeviceClosed();
-    }
-    if (this.client !== client) throw new Error('connection closed while subscribing'); // onClose reconnects
-    this.connected = true;
+  /** Connected and subscribed: after every (re)connect, resend whatever has no receipt yet. */
+  private onConnected(): void {
     this.stats.connects++;
-    this.reconnectBackoff.reset();
-    this.notAuthorizedBackoff.reset();
     this.emit('connected');
-    // After every (re)connect: resend whatever has no receipt yet, unchanged, in sequence order. Each one's timer
-    // starts again from now: an overdue reading would otherwise go out a second time at the next sweep.
+    // Unchanged, in sequence order. Each one's timer starts again from now: an overdue reading would otherwise go
+    // out a second time at the next sweep.
     const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
     const now = Date.now();
     for (const e of pending) {
@@ -251,52 +167,6 @@ export class Device extends EventEmitter {
       e.dueAtMs = now + e.delayMs;
       this.publishEntry(e);
     }
-  }
-
-  /**
-   * The gateway refused token `t` with CONNACK 1, 2, 4 or 5: it was not taken (SPEC §4), so the last token iat goes
-   * back to `before`. Kept instead, a token refused for a clock far ahead (TOKEN_EXPIRED) would date every later one
-   * after it, all refused until real time caught up. After CONNACK 3 or no CONNACK the token may have been taken.
-   */
-  private untakeToken(t: number, before: number | undefined): void {
-    if (this.state.lastTokenIat !== t) return; // a later attempt has dated its own token since
-    if (before === undefined) delete this.state.lastTokenIat;
-    else this.state.lastTokenIat = before;
-    try {
-      this.persistState();
-    } catch {
-      // The state file keeps `t`: after a restart, tokens are dated after it (refused until the clock passes it).
-    }
-  }
-
-  private onClose(client: MqttClient): void {
-    if (this.client !== client) return;
-    this.connected = false;
-    this.client = null;
-    this.emit('disconnected');
-    if (!this.closing) this.scheduleReconnect();
-  }
-
-  /** `refusal`: why the last attempt failed, if the gateway said (its CONNACK code picks the schedule). */
-  private scheduleReconnect(refusal?: ConnackRefused): void {
-    if (this.reconnectTimer || this.closing) return;
-    // CONNACK 5 may pass (a registration completed, a certificate becoming valid at the gateway's time) or not
-    // (revoked, expired): the device cannot tell, so it asks again, rarely, instead of never (SPEC §4).
-    const notAuthorized = refusal?.returnCode === CONNACK.NOT_AUTHORIZED;
-    const delay = (notAuthorized ? this.notAuthorizedBackoff : this.reconnectBackoff).next();
-    this.emit('reconnect-scheduled', delay);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.closing) return;
-      this.open().catch((err: unknown) => this.retryAfter(err));
-    }, delay);
-  }
-
-  /** A connection attempt failed with `err`: try again after a backoff, unless close() ended it. */
-  private retryAfter(err: unknown): void {
-    if (err instanceof DeviceClosed || this.closing) return;
-    if (err instanceof ConnackRefused) this.emit('connack-refused', err);
-    this.scheduleReconnect(err instanceof ConnackRefused ? err : undefined);
   }
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
@@ -339,22 +209,22 @@ export class Device extends EventEmitter {
 
   /** Publish arbitrary bytes (not kept in the outbox): for attacks and tests. */
   publishRaw(bytes: Uint8Array, topic = readingsTopic(this.id)): void {
-    const c = this.client;
+    const c = this.link.client;
     if (!c) throw new Error('not connected');
     // No wait for the PUBACK: a broker that denies the publish closes the connection instead.
     c.publish(topic, Buffer.from(bytes), { qos: 1 }, () => undefined);
   }
 
   private publishEntry(e: OutboxEntry): void {
-    const c = this.client;
-    if (!c || !this.connected || !e.durable) return; // sent after the reconnect, or once written
+    const c = this.link.client;
+    if (!c || !this.link.isConnected || !e.durable) return; // sent after the reconnect, or once written
     e.attempts++;
     c.publish(readingsTopic(this.id), Buffer.from(e.bytes), { qos: 1 }, () => undefined);
   }
 
   /** Resend entries whose answer is overdue (exponential backoff). */
   private sweep(): void {
-    if (!this.connected) return;
+    if (!this.link.isConnected) return;
     const now = Date.now();
     for (const e of this.outbox.values()) {
       if (e.dueAtMs > now) continue;
@@ -435,18 +305,9 @@ export class Device extends EventEmitter {
 
   /** Disconnect and stop reconnecting; a connection attempt in flight is ended and awaited, so none outlives this. */
   async close(): Promise<void> {
-    this.closing = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const clients = [this.connecting, this.client].filter((c): c is MqttClient => c !== null);
-    this.connecting = null;
-    this.client = null;
-    this.connected = false;
-    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    const opening = this.opening;
-    if (opening) await opening.then(() => undefined, () => undefined);
+    await this.link.close();
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
   }

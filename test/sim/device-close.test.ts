@@ -5,9 +5,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeviceClosed, deviceFrom, onboardDevice, type Device } from '../../device-sim/index.js';
+import type { DeviceLink } from '../../device-sim/link.js';
 import { startSimGateway, until, type SimGateway } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The device's connection (device-sim/link.ts), which the stages below watch. */
+const linkOf = (d: Device) => (d as unknown as { link: DeviceLink }).link;
 const gatewayClient = (t: SimGateway, id: string) => (t.gw.broker.aedes as unknown as { clients: Record<string, { close(): void }> }).clients[id];
 
 /** Watches a device for connections made after a point in time. */
@@ -30,7 +33,7 @@ describe('Device.close during a connection attempt', () => {
   const stages: [string, (t: SimGateway, d: Device) => boolean][] = [
     ['the reconnect timer fired (connect token)', () => true],
     ['the gateway holds the TCP connection (CONNECT/CONNACK)', (t) => t.gw.broker.pending.size > 0],
-    ['connected, SUBSCRIBE not answered yet', (_t, d) => (d as unknown as { client: unknown }).client !== null],
+    ['connected, SUBSCRIBE not answered yet', (_t, d) => linkOf(d).client !== null],
   ];
   test.each(stages)('close() while a reconnect is in flight (%s): the device stays closed', async (_name, reached) => {
     const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter' });
@@ -42,8 +45,7 @@ describe('Device.close during a connection attempt', () => {
       const gone = new Promise((r) => d.once('disconnected', r));
       gatewayClient(t, d.id)!.close();
       await gone;
-      const timerOf = () => (d as unknown as { reconnectTimer: unknown }).reconnectTimer;
-      for (let i = 0; timerOf() !== null; i++) {
+      for (let i = 0; linkOf(d).reconnectScheduled; i++) {
         if (i > 100_000) throw new Error('the reconnect timer did not fire');
         await new Promise((r) => setImmediate(r));
       }
