@@ -42,7 +42,7 @@ import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-en
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
 import type { TrustMaterial } from './trust.js';
-import { CHECK_NAMES, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
 import { heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
@@ -140,7 +140,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   let signedAt: SignedAt | undefined;
   let registryRecord: RegistryRecord = {};
   const log = opts.revocationLog ? openHeldRevocationLog(opts.revocationLog, trust, nowS, cpOpts) : undefined;
-  const held = [...(opts.revocations ?? []), ...heldStatements(log)];
+  const held: HeldRevocation[] = [...(opts.revocations ?? []).map((bytes) => ({ bytes })), ...heldStatements(log).map((bytes) => ({ bytes, logged: true }))];
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {
