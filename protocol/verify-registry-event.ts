@@ -68,7 +68,11 @@ export function registryChecks(
     registered = c;
     return `${role} certificate of ${c.claims.sub} is well formed`;
   });
-  const signedAt: SignedAt | undefined = rev ? { at: rev.claims.iat, what: 'the revocation was issued at', path: 'entry.payload.claims.iat' } : undefined;
+  // The signed time bounds receivedAt as a reading's iat does; for a certificate, as the gateway's assertIssuedBy
+  // (gateway/registry-rules.ts) refuses one dated more than the clock skew after its clock.
+  const signedAt: SignedAt | undefined = rev
+    ? { at: rev.claims.iat, what: 'the revocation was issued at', path: 'entry.payload.claims.iat' }
+    : registered ? { at: registered.claims.iat, what: 'the certificate was issued at', path: 'entry.payload.claims.iat' } : undefined;
   const done = (signature: Check, chain: Check, revocation: Check, record: RegistryRecord = {}) => ({ signature, chain, revocation, claims, record, ...(signedAt ? { signedAt } : {}) });
   if (claims.status === 'fail') {
     const why = `the ${kind}'s payload does not check out`;
