@@ -73,7 +73,11 @@ export interface Verdict {
 
 export interface VerifyBundleOptions {
   verifier?: SignatureVerifier;
-  /** Extra revocation statements the verifier holds (e.g. an agency's published list). */
+  /**
+   * Extra revocation statements the verifier holds (e.g. an agency's published list). Not known to be logged, so a
+   * device revocation among them signed (iat) once a keyCompromise of its agency's key was in effect is passed over,
+   * as the gateway refuses it (verify-checks.ts collectRevocations).
+   */
   revocations?: readonly Uint8Array[];
   /**
    * The log's whole revocation list with the checkpoint that commits to it (GET /v1/revocations): its statements
