@@ -183,6 +183,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   const registry = new Registry(trust.anchors, ledger, verifier);
   registry.clockSkewSeconds = config.clockSkewSeconds;
+  registry.clock = nowMs;
   // Registry writes are refused at once (STORAGE_UNAVAILABLE, 503) from the first failed write until recovery has
   // finished, reload included: one taken meanwhile would wait for the reload and then land, or not, by timing.
   registry.writeGuard = () => {

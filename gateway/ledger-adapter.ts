@@ -155,8 +155,8 @@ export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
     return this.ledger.latestCheckpoint;
   }
 
-  async appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined): Promise<{ index: number }> {
-    const r = await this.#writable().submit({ type: type as EntryType, payload, ...(certRef ? { certRef } : {}) });
+  async appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined, receivedAtMs?: number): Promise<{ index: number }> {
+    const r = await this.#writable().submit({ type: type as EntryType, payload, ...(certRef ? { certRef } : {}), ...(receivedAtMs !== undefined ? { receivedAtMs } : {}) });
     return { index: r.index };
   }
 

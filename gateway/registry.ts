@@ -18,8 +18,11 @@ import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as
 export type { AgencyRecord, DeviceRecord } from './registry-view.js';
 
 export interface RegistryLog {
-  /** Append one registry event; resolves when it is durable in a block. */
-  appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined): Promise<{ index: number }>;
+  /**
+   * Append one registry event dated `receivedAtMs` (the time it was checked at: the offline verifier checks it at
+   * that time); resolves when it is durable in a block.
+   */
+  appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined, receivedAtMs?: number): Promise<{ index: number }>;
   /** Registry events in log order (for rebuilding on start). */
   registryEvents(): AsyncIterable<{ type: number; payload: Uint8Array; index: number }>;
 }
@@ -35,6 +38,13 @@ export class Registry {
   clockSkewSeconds = 300;
   /** Throws while writes may not be taken (the gateway: while its store recovers from a failure, reload included). */
   writeGuard: () => void = () => {};
+  /**
+   * The gateway clock (ms). A write reads it when its turn comes, checks at that time and logs its entry dated so,
+   * in the same turn of the event loop: the offline verifier checks a registry event at its entry's receivedAt
+   * (protocol/verify-registry-event.ts), where the time of its block's sealing, or of the request before the write
+   * waited for its locks, made a revocation or expiry in between void a registration the gateway took.
+   */
+  clock: () => number = Date.now;
   /** Set while load() rebuilds the view: writes wait for it, and it waits for the writes already running. */
   private loading: Promise<void> | undefined;
 
@@ -108,15 +118,23 @@ export class Registry {
     }
   }
 
+  /** The time a write is checked at and its entry dated: `now` (seconds) if the caller fixes it, else the clock's. */
+  private checkTime(now: number | undefined): { now: number; ms: number } {
+    if (now !== undefined) return { now, ms: now * 1000 };
+    const ms = this.clock();
+    return { now: Math.floor(ms / 1000), ms };
+  }
+
   private requireRoots(): void {
     if (!this.hasRoots) fail('UNKNOWN_KEY', 'this gateway has no root authority configured (start it with --trust FILE)', 'trust');
   }
 
-  registerAgency(bytes: Uint8Array, now: number): Promise<{ record: AgencyRecord; created: boolean }> {
+  registerAgency(bytes: Uint8Array, at?: number): Promise<{ record: AgencyRecord; created: boolean }> {
     // By subject and by key: two certificates for one key under two names, posted at once, must not both pass the
     // rename check (a device's subject is its key's id, so its subject alone serializes it).
     const ids = Registry.lockIdsOf(bytes);
     return this.write(`sub:${ids.sub}`, () => this.serialize(`key:${ids.key}`, async () => {
+      const { now, ms } = this.checkTime(at);
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'agency') fail('ROLE_VIOLATION', `an agency registration needs an agency certificate, got ${cert.claims.role}`, 'claims.role');
@@ -129,13 +147,14 @@ export class Registry {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
       validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
-      const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined);
+      const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
       return { record: this.view.addAgency(cert, index), created: true };
     }, false));
   }
 
-  registerDevice(bytes: Uint8Array, now: number): Promise<{ record: DeviceRecord; created: boolean }> {
+  registerDevice(bytes: Uint8Array, at?: number): Promise<{ record: DeviceRecord; created: boolean }> {
     return this.write(`sub:${Registry.lockIdsOf(bytes).sub}`, async () => {
+      const { now, ms } = this.checkTime(at);
       this.requireRoots();
       const cert = decodeCertificate(bytes);
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
@@ -147,7 +166,7 @@ export class Registry {
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
       if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid), this.view.compromisedKey(existing.cert.issuerKid));
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
-      const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef);
+      const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
       return { record: this.view.addDevice(cert, index), created: true };
     });
   }
@@ -157,7 +176,7 @@ export class Registry {
    * may name any certificate registered here, the current one of a key or one it replaced, in either encoding. One by
    * an agency whose key is revoked for keyCompromise, in effect, is refused (CERT_REVOKED).
    */
-  revoke(bytes: Uint8Array, now: number): Promise<{ revocation: DecodedRevocation; index: number; created: boolean }> {
+  revoke(bytes: Uint8Array, at?: number): Promise<{ revocation: DecodedRevocation; index: number; created: boolean }> {
     let target = '';
     try {
       target = decodeRevocation(bytes).claims.sub;
@@ -165,6 +184,7 @@ export class Registry {
       /* reported inside */
     }
     return this.write(`sub:${target}`, async () => {
+      const { now, ms } = this.checkTime(at);
       const rev = decodeRevocation(bytes);
       const target = this.view.findCert(rev.claims.certRef);
       if (!target) fail('UNKNOWN_KEY', 'the revocation names a certificate this gateway does not know', 'claims.certRef');
@@ -184,7 +204,7 @@ export class Registry {
       // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.
       const undo = this.view.applyRevocation(rev, -1);
       try {
-        const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef);
+        const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef, ms);
         this.view.revocationOf(target)!.index = index;
         return { revocation: rev, index, created: true };
       } catch (err) {

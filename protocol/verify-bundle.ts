@@ -20,7 +20,7 @@
  * What the revocation check cannot see: a revocation left out of the bundle (the bundle's producer chooses them and
  * they are not bound to the log). Completeness comes only from revocations the verifier brings: `revocationLog`, the
  * log's whole list proven by a checkpoint's revocations line (verify-revocation-log.ts), or `revocations`.
- * Times: the signed time (a reading's or revocation's iat) <= the entry's receivedAt + the gateway's clock skew,
+ * Times: the signed time (a reading's, revocation's or registered certificate's iat) <= the entry's receivedAt + the gateway's clock skew,
  * receivedAt <= the block's time <= the verifier's `now` + the skew; only then is a checkpoint key chosen by time,
  * and only among keys whose window has begun by `now`: for the checkpoint that binds the entry's block, keys valid
  * at the block time (header timeMs, bound by the extension line); for a later checkpoint, keys not expired at the
@@ -42,7 +42,7 @@ import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-en
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
 import type { TrustMaterial } from './trust.js';
-import { CHECK_NAMES, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
 import { heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
@@ -73,7 +73,11 @@ export interface Verdict {
 
 export interface VerifyBundleOptions {
   verifier?: SignatureVerifier;
-  /** Extra revocation statements the verifier holds (e.g. an agency's published list). */
+  /**
+   * Extra revocation statements the verifier holds (e.g. an agency's published list). Not known to be logged, so a
+   * device revocation among them signed (iat) once a keyCompromise of its agency's key was in effect is passed over,
+   * as the gateway refuses it (verify-checks.ts collectRevocations).
+   */
   revocations?: readonly Uint8Array[];
   /**
    * The log's whole revocation list with the checkpoint that commits to it (GET /v1/revocations): its statements
@@ -91,7 +95,7 @@ export interface VerifyBundleOptions {
    */
   now?: number;
   /**
-   * How far (seconds) a signed time (a reading's or a revocation's iat) may be ahead of the entry's receivedAt: the
+   * How far (seconds) a signed time (a reading's, a revocation's or a registered certificate's iat) may be ahead of the entry's receivedAt: the
    * gateway's clock skew allowance. Default: the trust material's `clockSkewSeconds`, else DEFAULT_MAX_SKEW_SECONDS
    * (300), the gateway's default `clockSkewSeconds`;
    * for a gateway configured with more, pass its value. Readings may be any age: no lower bound is checked.
@@ -136,11 +140,11 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   let cp: (Checkpoint & { verified: string[] }) | undefined;
   let header: BlockHeader | undefined;
   let rootName: string | undefined;
-  /** The time the payload's signer put in it (a reading's or revocation's iat): it bounds the entry's receivedAt. */
+  /** The time the payload's signer put in it (a reading's, revocation's or certificate's iat): it bounds the entry's receivedAt. */
   let signedAt: SignedAt | undefined;
   let registryRecord: RegistryRecord = {};
   const log = opts.revocationLog ? openHeldRevocationLog(opts.revocationLog, trust, nowS, cpOpts) : undefined;
-  const held = [...(opts.revocations ?? []), ...heldStatements(log)];
+  const held: HeldRevocation[] = [...(opts.revocations ?? []).map((bytes) => ({ bytes })), ...heldStatements(log).map((bytes) => ({ bytes, logged: true }))];
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {

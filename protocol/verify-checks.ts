@@ -72,15 +72,28 @@ export function compromisesSubject(rev: DecodedRevocation, t: { cert: DecodedCer
 }
 
 /**
+ * A revocation statement the verifier holds: `logged` when it comes from the log's own list (verify-revocation-log.ts),
+ * so the gateway took it; otherwise (`--revocations`) it may be one the gateway never saw, or refused.
+ */
+export interface HeldRevocation {
+  bytes: Uint8Array;
+  logged?: boolean;
+}
+
+/**
  * The bundle's and the verifier's revocations that name one of `targets`, each verified against the target's issuer.
  * A bundle revocation naming none of them, or one of them for another reason than the target's `reason`, is rejected
  * (CLAIM_INVALID): a bundle carries only the revocations its checks need. The verifier's own such are passed over.
+ * So is a device revocation the verifier holds from outside the log that was signed (iat) at or after the time from
+ * which a keyCompromise revocation among these (of a target agency certificate) revokes the key that signed it: the
+ * gateway refuses any statement of a key compromised, in effect (gateway/registry.ts revoke), as its thief could
+ * have made it. The bundle's and the log's statements were taken by the gateway, and count.
  */
 export function collectRevocations(
-  bundle: ProofBundle, held: readonly Uint8Array[], targets: readonly RevocationTarget[], v: { verifier?: SignatureVerifier }, names: string,
+  bundle: ProofBundle, held: readonly HeldRevocation[], targets: readonly RevocationTarget[], v: { verifier?: SignatureVerifier }, names: string,
 ): DecodedRevocation[] {
-  const verified: DecodedRevocation[] = [];
-  const check = (bytes: Uint8Array, path: string, fromBundle: boolean): void => {
+  const verified: { rev: DecodedRevocation; target: RevocationTarget; taken: boolean }[] = [];
+  const check = (bytes: Uint8Array, path: string, fromBundle: boolean, taken: boolean): void => {
     let rev: DecodedRevocation;
     try {
       rev = decodeRevocation(bytes);
@@ -94,12 +107,16 @@ export function collectRevocations(
       if (fromBundle) fail('CLAIM_INVALID', `bundle revocation of the ${t.what} (${rev.claims.sub}) is for ${rev.claims.reason}; only ${t.reason} is carried for it`, path);
     } else if (t) {
       if (!t.key) fail('UNKNOWN_KEY', `cannot check a revocation of the ${t.what}: its issuer is not trusted`, path);
-      verified.push(named ? verifyRevocation(rev, t.cert, t.key, v) : verifyRevocationOfSubject(rev, t.cert, t.key, v));
+      verified.push({ rev: named ? verifyRevocation(rev, t.cert, t.key, v) : verifyRevocationOfSubject(rev, t.cert, t.key, v), target: t, taken });
     } else if (fromBundle) {
       fail('CLAIM_INVALID', `bundle revocation of ${rev.claims.sub} names ${names}`, path);
     }
   };
-  bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true));
-  held.forEach((b, i) => check(b, `verifier revocations[${i}]`, false));
-  return verified;
+  bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true, true));
+  held.forEach((h, i) => check(h.bytes, `verifier revocations[${i}]`, false, h.logged === true));
+  const compromised = verified.filter((x) => x.rev.claims.reason === 'keyCompromise' && x.target.cert.claims.role === 'agency');
+  const byStolenKey = (x: (typeof verified)[number]): boolean =>
+    !x.taken && x.target.cert.claims.role === 'device' &&
+    compromised.some((k) => bytesEqual(k.target.cert.holderKid, x.rev.issuerKid) && x.rev.claims.iat >= k.rev.claims.revokedFrom);
+  return verified.filter((x) => !byStolenKey(x)).map((x) => x.rev);
 }

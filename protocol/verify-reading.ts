@@ -23,7 +23,7 @@ import type { LogEntry } from './log-entry.js';
 import { openReading, type OpenedReading } from './reading.js';
 import { assertNotRevokedAt } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
-import { collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type SignedAt } from './verify-checks.js';
+import { collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 
 export interface ReadingChecks {
   checks: Map<CheckName, Check>;
@@ -37,7 +37,7 @@ export interface ReadingChecks {
 }
 
 export function readingChecks(
-  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly Uint8Array[], v: { verifier?: SignatureVerifier },
+  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
 ): ReadingChecks {
   const checks = new Map<CheckName, Check>();
   let opened: OpenedReading | undefined;

@@ -15,7 +15,7 @@ import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCert
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type LogEntry } from './log-entry.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
-import { collectRevocations, onlyRootsBesides, run, skip, type Check, type RevocationTarget, type SignedAt } from './verify-checks.js';
+import { collectRevocations, onlyRootsBesides, run, skip, type Check, type HeldRevocation, type RevocationTarget, type SignedAt } from './verify-checks.js';
 
 /** What a registry event's verdict names (VerdictRecord's fields). */
 export interface RegistryRecord {
@@ -49,7 +49,7 @@ const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency'
  * roots' own; bundle revocations must name the registered certificate or its issuer (for 4: the issuing agency).
  */
 export function registryChecks(
-  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly Uint8Array[], v: { verifier?: SignatureVerifier },
+  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
 ): { signature: Check; chain: Check; revocation: Check; claims: Check; record: RegistryRecord; signedAt?: SignedAt } {
   const at = Math.floor(entry.receivedAtMs / 1000);
   const kind = ENTRY_KINDS[entry.type] ?? `entry type ${entry.type}`;
@@ -68,7 +68,11 @@ export function registryChecks(
     registered = c;
     return `${role} certificate of ${c.claims.sub} is well formed`;
   });
-  const signedAt: SignedAt | undefined = rev ? { at: rev.claims.iat, what: 'the revocation was issued at', path: 'entry.payload.claims.iat' } : undefined;
+  // The signed time bounds receivedAt as a reading's iat does; for a certificate, as the gateway's assertIssuedBy
+  // (gateway/registry-rules.ts) refuses one dated more than the clock skew after its clock.
+  const signedAt: SignedAt | undefined = rev
+    ? { at: rev.claims.iat, what: 'the revocation was issued at', path: 'entry.payload.claims.iat' }
+    : registered ? { at: registered.claims.iat, what: 'the certificate was issued at', path: 'entry.payload.claims.iat' } : undefined;
   const done = (signature: Check, chain: Check, revocation: Check, record: RegistryRecord = {}) => ({ signature, chain, revocation, claims, record, ...(signedAt ? { signedAt } : {}) });
   if (claims.status === 'fail') {
     const why = `the ${kind}'s payload does not check out`;

@@ -6,9 +6,9 @@
  * and an agency key compromised through its earlier certificate; rebuilt the same from the log.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, parseTrust, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import { createRevocation, decodeProofBundle, parseTrust, toBase64, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
-  certify, connectDevice, nowS, Pki, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
+  certify, connectDevice, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
 } from './harness.js';
 
 const DAY = 86_400;
@@ -166,5 +166,30 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
     expect((await statusOf(t, d)).status).toBe('agency-revoked');
     expect((await bundleVerdict(t, before!, trust)).verdict.valid).toBe(true);
     expect(failed((await bundleVerdict(t, after!, trust)).verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+  // registry.ts revoke refuses a device revocation signed by an agency key revoked for keyCompromise, in effect; the
+  // offline verifier counted such a statement when the verifier brought it (--revocations), so the thief's backdated
+  // revocation the gateway refused still voided the device's logged readings offline.
+  test('a device revocation by an agency key reported compromised: refused by the gateway, passed over offline too; one the gateway took before counts', async () => {
+    const g = await t.pki.agency('thief.example');
+    const [d1, d2] = [await t.pki.device(g), await t.pki.device(g)];
+    await register(t.gw, g, [d1, d2]);
+    const [r1] = await publishAt(t, d1, [nowS() - 300]);
+    const [r2] = await publishAt(t, d2, [nowS() - 300]);
+    expect((await postRevocation(t, g, d2.cert, nowS() - 600, 'decommissioned')).status).toBe(201); // before the compromise is known
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 120, 'keyCompromise')).status).toBe(201);
+    const thief = await createRevocation(g.signer, d1.cert, { reason: 'decommissioned', revokedFrom: nowS() - 600, iat: nowS() });
+    const refused = await post(t.gw, '/v1/revocations', { revocation: toBase64(thief) });
+    expect([refused.status, refused.body.code]).toEqual([422, 'CERT_REVOKED']);
+    const bundleOf = async (index: number) => decodeProofBundle(new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` })).rawPayload));
+    const b1 = await bundleOf(r1!);
+    expect(failed(verifyBundle(b1, trust))).toEqual([]);
+    expect(failed(verifyBundle(b1, trust, { revocations: [thief] }))).toEqual([]);
+    // d2's revocation, taken before: in its bundle, and from the log's list with the bundle stripped of it
+    const b2 = await bundleOf(r2!);
+    expect(failed(verifyBundle(b2, trust))).toEqual([['revocation', 'CERT_REVOKED']]);
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { checkpoint: string; revocations: { index: number; revocation: string }[] };
+    const log = { checkpoint: listed.checkpoint, revocations: listed.revocations.map((x) => ({ index: x.index, statement: new Uint8Array(Buffer.from(x.revocation, 'base64')) })) };
+    expect(failed(verifyBundle({ ...b2, revocations: [] }, trust, { revocationLog: log }))).toEqual([['revocation', 'CERT_REVOKED']]);
   });
 });

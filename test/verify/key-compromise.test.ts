@@ -163,3 +163,49 @@ describe("offline verify: the device's agency declares the device key compromise
     expect(v.valid).toBe(true);
   });
 });
+
+describe('offline verify: a device revocation signed by an agency key revoked for keyCompromise', () => {
+  // gateway/registry.ts revoke refuses such a statement (CERT_REVOKED) once the compromise is in effect: whoever stole
+  // the agency key could revoke its devices from a time before the theft and void their logged readings. A statement
+  // the verifier brings (--revocations) was counted anyway; now it counts only if signed (iat) before the compromise.
+  const COMPROMISED_FROM = READING_IAT + 60; // after the reading: the agency's own revocation does not cover it
+  const agencyCompromise = () => createRevocation(c.root, c.agencyCert, { reason: 'keyCompromise', revokedFrom: COMPROMISED_FROM, iat: COMPROMISED_FROM });
+  const deviceRevocation = (iat: number, reason: RevocationReason = 'decommissioned') =>
+    createRevocation(c.agency, c.deviceCert, { reason, revokedFrom: READING_IAT - 3600, iat });
+
+  test('passed over when signed at or after the compromise (the bundle carrying the agency compromise, as the gateway makes it)', async () => {
+    const b = await bundleWith([], [await agencyCompromise()]);
+    expect(verifyBundle(b, trustWith()).valid).toBe(true);
+    for (const iat of [COMPROMISED_FROM, COMPROMISED_FROM + DAY]) {
+      const v = verifyBundle(b, trustWith(), { revocations: [await deviceRevocation(iat)] });
+      expect([v.valid, fails(v)], `device revocation issued at ${iat}`).toEqual([true, []]);
+    }
+    // a keyCompromise of the device's subject by that key (key-compromise.ts) is passed over the same way
+    const earlier = await earlierDeviceCert();
+    const subject = await createRevocation(c.agency, earlier, { reason: 'keyCompromise', revokedFrom: READING_IAT - 60, iat: COMPROMISED_FROM });
+    expect(verifyBundle(b, trustWith(), { revocations: [subject] }).valid).toBe(true);
+  });
+
+  test('the agency compromise held by the verifier too, or named through an earlier certificate of the agency key', async () => {
+    const b = await bundleWith([], []);
+    const v = verifyBundle(b, trustWith(), { revocations: [await agencyCompromise(), await deviceRevocation(COMPROMISED_FROM + 1)] });
+    expect([v.valid, fails(v)]).toEqual([true, []]);
+    const earlierAgency = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'psb.example', role: 'agency', holderKey: pubOf(c.agency), ...issued(NOW - 5 * DAY) }));
+    const through = await createRevocation(c.root, earlierAgency, { reason: 'keyCompromise', revokedFrom: COMPROMISED_FROM, iat: COMPROMISED_FROM });
+    const viaEarlier = verifyBundle(await bundleWith([earlierAgency.bytes], [through]), trustWith(), { revocations: [await deviceRevocation(COMPROMISED_FROM + 1)] });
+    expect([viaEarlier.valid, fails(viaEarlier)]).toEqual([true, []]);
+  });
+
+  test('still CERT_REVOKED when signed before the compromise, or when the agency was revoked for another reason', async () => {
+    const b = await bundleWith([], [await agencyCompromise()]);
+    expect(fails(verifyBundle(b, trustWith(), { revocations: [await deviceRevocation(COMPROMISED_FROM - 1)] }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    const retired = await createRevocation(c.root, c.agencyCert, { reason: 'cessationOfOperation', revokedFrom: COMPROMISED_FROM, iat: COMPROMISED_FROM });
+    const other = await bundleWith([], [retired]);
+    expect(fails(verifyBundle(other, trustWith(), { revocations: [await deviceRevocation(COMPROMISED_FROM + 1)] }))).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+
+  test("one the bundle carries still counts: the gateway logged it (it took it before it knew of the compromise)", async () => {
+    const b = await bundleWith([], [await deviceRevocation(COMPROMISED_FROM + 1), await agencyCompromise()]);
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+});

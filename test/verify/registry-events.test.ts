@@ -106,7 +106,8 @@ describe('registry events: the payload is checked, not only its inclusion', () =
       // verified once that time has come: a block dated after the verifier's clock (+ skew) is refused
       expectInvalid(verifyBundle(await bundleFor([entryOf(2, c.agencyCert.bytes, undefined, late)], 0, { timeMs: late + 1, signer: K1 }), t, { now: late / 1000 }), [['chain', 'CERT_EXPIRED']]);
       const early = (NOW - 2 * DAY) * 1000;
-      expectInvalid(verifyBundle(await bundleFor([entryOf(2, c.agencyCert.bytes, undefined, early)], 0, { timeMs: early + 1 }), t), [['chain', 'CERT_NOT_YET_VALID']]);
+      // (the certificate was also issued, NOW - DAY, more than the skew after that entry time: CLOCK_SKEW as well)
+      expectInvalid(verifyBundle(await bundleFor([entryOf(2, c.agencyCert.bytes, undefined, early)], 0, { timeMs: early + 1 }), t), [['chain', 'CERT_NOT_YET_VALID'], ['checkpoint', 'CLOCK_SKEW']]);
     });
 
     it('a revocation of the agency covering the entry time fails it (bundle or verifier-held); a later one does not', async () => {
@@ -244,6 +245,23 @@ describe('registry events: the payload is checked, not only its inclusion', () =
       const late = (c.agencyCert.claims.exp + 10) * 1000;
       const afterExpiry = verifyBundle(await bundleFor([entryOf(4, rev, c.agencyCert.certRef, late)], 0, { certificates, timeMs: late + 500 }), trustOf(c, [{ key: vkey(K1) }]), { now: late / 1000 });
       expect(fails(afterExpiry)).toEqual([]);
+    });
+
+    // gateway/registry-rules.ts assertIssuedBy refuses a certificate dated more than the clock skew after the gateway's
+    // clock (CLAIM_INVALID); its registration entry verified offline all the same (only readings' and revocations' iat
+    // were checked against receivedAt), so a retired checkpoint key could vouch for a certificate issued after it.
+    it('a certificate issued later than the log received it (+ skew) fails the checkpoint check (CLOCK_SKEW), agency or device', async () => {
+      const c = await makeChain();
+      const ahead = (iat: number) => ({ iat, nbf: NOW - DAY, exp: NOW + 365 * DAY });
+      const agencyCert = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'psb.example', role: 'agency', holderKey: pubOf(c.agency), ...ahead(NOW + DEFAULT_MAX_SKEW_SECONDS + 1) }));
+      expectInvalid(verifyBundle(await bundleFor([entryOf(2, agencyCert.bytes)], 0), trustOf(c)), [['checkpoint', 'CLOCK_SKEW']]);
+      const profile = c.deviceCert.claims.profile!;
+      const device = (iat: number) => issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), ...ahead(iat), profile });
+      const late = await device(NOW + DEFAULT_MAX_SKEW_SECONDS + 1);
+      expectInvalid(verifyBundle(await bundleFor([entryOf(3, late, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes] }), trustOf(c)), [['checkpoint', 'CLOCK_SKEW']]);
+      // up to the skew: as the gateway takes it
+      const edge = await device(NOW + DEFAULT_MAX_SKEW_SECONDS);
+      expect(fails(verifyBundle(await bundleFor([entryOf(3, edge, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes] }), trustOf(c)))).toEqual([]);
     });
 
     it('a revocation issued later than the log received it (+ skew) fails the checkpoint check (CLOCK_SKEW)', async () => {

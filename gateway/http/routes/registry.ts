@@ -82,7 +82,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'), nowSeconds());
+      const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'));
       return reply.status(created ? 201 : 200).send(agencyView(record, registry.devices(record.cert.claims.sub).length));
     },
   );
@@ -99,7 +99,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'), nowSeconds());
+      const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'));
       return reply.status(created ? 201 : 200).send(deviceView(registry, record, nowSeconds()));
     },
   );
@@ -120,7 +120,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { revocation, index, created } = await registry.revoke(b64in(req.body.revocation, 'revocation'), nowSeconds());
+      const { revocation, index, created } = await registry.revoke(b64in(req.body.revocation, 'revocation'));
       const c = revocation.claims;
       return reply.status(created ? 201 : 200).send({ certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, index });
     },
