@@ -37,6 +37,8 @@ import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
+/** At shutdown, how long HTTP requests in progress may take to finish before their connections are closed. */
+const HTTP_CLOSE_GRACE_MS = 3000;
 
 
 export interface RunningGateway {
@@ -261,6 +263,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
 
   appRef = app;
+  // Every socket of the API, for the end of the shutdown grace period (close below).
+  const httpSockets = new Set<import('node:net').Socket>();
+  app.server.on('connection', (socket: import('node:net').Socket) => {
+    httpSockets.add(socket);
+    socket.once('close', () => httpSockets.delete(socket));
+  });
   ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
   const { mqttPort, mqttTlsPort, wsPort, wsTls } = ports;
   await app.listen({ host: config.host, port: config.httpPort });
@@ -294,7 +302,14 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
       await probing;
       await broker!.close();
+      // Requests in progress may finish; a connection still open after the grace period (a request whose headers or
+      // body never completed, a TLS handshake never finished: the API sets no request timeout) is cut off rather than
+      // holding the process open.
+      const cutOff = setTimeout(() => {
+        for (const socket of [...httpSockets]) socket.destroy();
+      }, HTTP_CLOSE_GRACE_MS);
       await app.close();
+      clearTimeout(cutOff);
       await pool.close();
       await ledger.close();
     })());

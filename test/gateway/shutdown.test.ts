@@ -1,6 +1,6 @@
 /**
  * Graceful shutdown (RunningGateway.close, what SIGINT/SIGTERM run) against connections that would hold it open:
- * MQTT connections that have not sent CONNECT (on each listener). The pending
+ * MQTT connections that have not sent CONNECT (on each listener), and HTTP requests that never finish. The pending
  * block is sealed and receipted first either way; what is checked here is that the close then finishes promptly.
  */
 import { connect as netConnect, type Socket } from 'node:net';
@@ -58,4 +58,20 @@ describe('graceful shutdown', () => {
     expect(await timed(() => t.stop())).toBeLessThan(5000);
     s.destroy();
   }, 30_000);
+
+  // Found by review: an HTTP request whose headers or body never finish held app.close(), and with it the
+  // process, forever (the API sets no request timeout); a second signal was ignored too (cli gateway-start test).
+  for (const https of [false, true]) {
+    test(`HTTP${https ? 'S' : ''} requests that never finish (handshake, headers, body) hold the shutdown only for a short grace period`, async () => {
+      const { t } = await gatewayWithDevices(0, https ? { httpTls: true, tlsCertFile: fixture('gateway.pem'), tlsKeyFile: fixture('gateway.key') } : {});
+      const sockets = [await silent(t.gw.httpPort)];
+      if (!https) {
+        sockets.push(await silent(t.gw.httpPort, 'GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+        sockets.push(await silent(t.gw.httpPort, 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":'));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await timed(() => t.stop())).toBeLessThan(8000);
+      for (const s of sockets) s.destroy();
+    }, 60_000);
+  }
 });
