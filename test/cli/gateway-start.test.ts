@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,32 @@ describe('starting the gateway as npm start does', () => {
     const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // Found by review: a second SIGINT/SIGTERM during a shutdown that takes long (here an HTTP request that never
+  // finishes, which the shutdown waits for up to a grace period) was ignored: the operator's Ctrl-C did nothing.
+  test('a second SIGTERM during the shutdown exits at once (exit 1) and says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-start-twice-'));
+    const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
+    const child = spawn(process.execPath, npmStart, { env, cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const port = Number(/HTTP API\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(await readyBanner(child))![1]);
+    const slow = netConnect(port, '127.0.0.1', () => slow.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    slow.on('error', () => undefined);
+    await new Promise((r) => slow.once('connect', r));
+    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const sealing = new Promise<void>((r) => child.stdout.on('data', (d: Buffer) => /SIGTERM: sealing/.test(d.toString()) && r()));
+    child.kill('SIGTERM');
+    await sealing;
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await exit).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(stderr).toMatch(/SIGTERM again: exiting now/);
+    slow.destroy();
     await rm(dir, { recursive: true, force: true });
   });
 
