@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -96,6 +96,46 @@ describe('starting the gateway as npm start does', () => {
         const bad = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
         expect([bad.status, bad.stderr.includes(`trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a data directory or checkpoint key that cannot be used stops the start (exit 2) with a message naming it', () => {
+  const start = (dataDir: string) =>
+    spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_DATA_DIR: dataDir, ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1' }, encoding: 'utf8', timeout: 20_000 });
+
+  // Found by review: a damaged key file stopped the start with JSON.parse's bare "Unexpected end of JSON input" (or a
+  // TypeError, or EISDIR), naming no file.
+  test('a checkpoint key file that is empty, cut short, not an object, or a directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-bad-key-'));
+    try {
+      const cases: [string, (path: string) => Promise<unknown>][] = [
+        ['empty', (p) => writeFile(p, '')],
+        ['cut', (p) => writeFile(p, '{"alg": "ed25519", "secretKey": "ab')],
+        ['null', (p) => writeFile(p, 'null\n')],
+        ['dir', (p) => mkdir(p)],
+      ];
+      for (const [name, make] of cases) {
+        const data = join(dir, name);
+        await mkdir(data);
+        const keyFile = join(data, 'gateway-checkpoint.key.json');
+        await make(keyFile);
+        const r = start(data);
+        expect([name, r.status, r.stderr.includes(`checkpoint key file ${keyFile} is unusable`), /\n\s+at /.test(r.stderr)], r.stderr).toEqual([name, 2, true, false]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a data directory that is a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-bad-data-'));
+    try {
+      await writeFile(join(dir, 'data'), 'not a directory');
+      const r = start(join(dir, 'data'));
+      expect([r.status, r.stderr.includes(`data directory ${join(dir, 'data')} is unusable`)], r.stderr).toEqual([2, true]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
