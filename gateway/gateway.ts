@@ -22,6 +22,7 @@ import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
+import { listenError } from './mqtt/listeners.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -269,9 +270,22 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     httpSockets.add(socket);
     socket.once('close', () => httpSockets.delete(socket));
   });
-  ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
+  try {
+    ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
+    await app.listen({ host: config.host, port: config.httpPort }).catch((err: NodeJS.ErrnoException) => {
+      throw listenError('httpPort', config.host, config.httpPort, err);
+    });
+  } catch (err) {
+    // A listener that cannot be opened (a ConfigError naming it): nothing of this start stays open, the store's
+    // lock and the verify workers included, so that the gateway can be started again at once.
+    await broker.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
+    await pool.close().catch(() => undefined);
+    await storage.stop();
+    await ledger.close().catch(() => undefined);
+    throw err;
+  }
   const { mqttPort, mqttTlsPort, wsPort, wsTls } = ports;
-  await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
   ready = true;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

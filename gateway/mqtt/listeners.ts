@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
+import { ConfigError } from '../config.js';
 
 export interface ListenOptions {
   host: string;
@@ -49,7 +50,7 @@ export class Listeners {
   async listen({ host, mqttPort, mqttTlsPort, wsPort, tls: material }: ListenOptions): Promise<ListeningPorts> {
     if (mqttPort !== null) {
       this.tcp = createServer({ noDelay: true }, this.accept);
-      await listenOn(this.tcp, host, mqttPort);
+      await listenOn(this.tcp, host, mqttPort, 'mqttPort');
     }
     if (mqttTlsPort !== null) {
       if (!material) throw new Error('MQTT over TLS needs a certificate and key');
@@ -63,7 +64,7 @@ export class Listeners {
         conn.on('error', () => conn.destroy()); // a failed handshake; aedes adds its own handler for later errors
         this.accept(conn);
       });
-      await listenOn(this.tls, host, mqttTlsPort);
+      await listenOn(this.tls, host, mqttTlsPort, 'mqttTlsPort');
     }
     if (wsPort !== null) {
       // The HTTP(S) server is ours either way, so that close() can drop the sockets that never upgraded.
@@ -73,8 +74,9 @@ export class Listeners {
         this.wsSockets.add(socket);
         socket.once('close', () => this.wsSockets.delete(socket));
       });
+      await listenOn(this.wsServer, host, wsPort, 'wsPort');
+      // Made once listening: a WebSocketServer re-emits its server's errors, unhandled (a crash) before this.
       this.ws = new WebSocketServer({ server: this.wsServer, maxPayload: this.maxWsPayload });
-      await listenOn(this.wsServer, host, wsPort);
       this.ws.on('connection', (socket) => this.accept(createWebSocketStream(socket)));
     }
     const bound = (server: Server | HttpServer | null) => (server ? (server.address() as AddressInfo).port : null);
@@ -99,12 +101,25 @@ export class Listeners {
   }
 }
 
-function listenOn(server: Server | HttpServer, host: string, port: number): Promise<void> {
+/** Listen, or reject with a ConfigError naming the setting (`setting`) and why (a port in use, no such address). */
+export function listenOn(server: Server | HttpServer, host: string, port: number, setting: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(setting, host, port, err));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
+}
+
+export function listenError(setting: string, host: string, port: number, err: NodeJS.ErrnoException): ConfigError {
+  const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: `${at} is in use (another gateway, or another program, listening there?)`,
+    EACCES: `${at}: permission denied (ports below 1024 need privileges)`,
+    EADDRNOTAVAIL: `${at}: no such address on this machine (host)`,
+    ENOTFOUND: `${at}: host ${host} not found (host)`,
+  };
+  return new ConfigError(`${setting} ${port}: ${why[err.code ?? ''] ?? `cannot listen on ${at}: ${err.message}`}`, { cause: err });
 }
