@@ -166,6 +166,12 @@ function crossChecks(c: GatewayConfig): string[] {
   if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push('  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile');
   if (c.httpTls && c.tlsCertFile === null) problems.push('  httpTls: HTTPS needs tlsCertFile and tlsKeyFile');
   if (c.mqttPort === null && c.mqttTlsPort === null) problems.push('  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all');
+  // Ephemeral ports (0) never clash; two listeners on one fixed port would fail at start with the port "in use".
+  const ports = (['httpPort', 'mqttPort', 'mqttTlsPort', 'wsPort'] as const).filter((k) => c[k] !== null && c[k] !== 0);
+  for (const [i, a] of ports.entries()) {
+    const b = ports.slice(i + 1).find((k) => c[k] === c[a]);
+    if (b) problems.push(`  ${a}, ${b}: both on port ${c[a]}; each listener needs a port of its own`);
+  }
   if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null && !c.httpTls) {
     problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)');
   }

@@ -22,6 +22,7 @@ import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
+import { listenError } from './mqtt/listeners.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -38,6 +39,8 @@ import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
+/** At shutdown, how long HTTP requests in progress may take to finish before their connections are closed. */
+const HTTP_CLOSE_GRACE_MS = 3000;
 
 
 export interface RunningGateway {
@@ -281,9 +284,28 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
 
   appRef = app;
-  ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
+  // Every socket of the API, for the end of the shutdown grace period (close below).
+  const httpSockets = new Set<import('node:net').Socket>();
+  app.server.on('connection', (socket: import('node:net').Socket) => {
+    httpSockets.add(socket);
+    socket.once('close', () => httpSockets.delete(socket));
+  });
+  try {
+    ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
+    await app.listen({ host: config.host, port: config.httpPort }).catch((err: NodeJS.ErrnoException) => {
+      throw listenError('httpPort', config.host, config.httpPort, err);
+    });
+  } catch (err) {
+    // A listener that cannot be opened (a ConfigError naming it): nothing of this start stays open, the store's
+    // lock and the verify workers included, so that the gateway can be started again at once.
+    await broker.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
+    await pool.close().catch(() => undefined);
+    await storage.stop();
+    await ledger.close().catch(() => undefined);
+    throw err;
+  }
   const { mqttPort, mqttTlsPort, wsPort, wsTls } = ports;
-  await app.listen({ host: config.host, port: config.httpPort });
   const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
   ready = true;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -314,7 +336,14 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
       await probing;
       await broker!.close();
+      // Requests in progress may finish; a connection still open after the grace period (a request whose headers or
+      // body never completed, a TLS handshake never finished: the API sets no request timeout) is cut off rather than
+      // holding the process open.
+      const cutOff = setTimeout(() => {
+        for (const socket of [...httpSockets]) socket.destroy();
+      }, HTTP_CLOSE_GRACE_MS);
       await app.close();
+      clearTimeout(cutOff);
       await pool.close();
       await ledger.close();
     })());

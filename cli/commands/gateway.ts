@@ -62,10 +62,15 @@ export function registerGateway(program: Command): void {
         }
         throw err;
       }
-      // Signal handlers before the banner: whoever waits for it to say ready may send SIGTERM at once.
+      // Signal handlers before the banner: whoever waits for it to say ready may send SIGTERM at once. A second
+      // signal during the shutdown exits at once: what is not receipted yet the devices keep and resend, and the
+      // store comes back as after a crash (README "Durability and crash safety").
       let stopping = false;
       const stop = (signal: string) => {
-        if (stopping) return;
+        if (stopping) {
+          process.stderr.write(`${signal} again: exiting now, without finishing the shutdown\n`);
+          process.exit(1);
+        }
         stopping = true;
         process.stdout.write(`${signal}: sealing the pending block and shutting down...\n`);
         gw.close().then(

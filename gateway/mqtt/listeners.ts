@@ -5,11 +5,13 @@
  * for all of them. TLS is node:tls and node:https (OpenSSL), TLS 1.2 or later.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
+import { ConfigError } from '../config.js';
 
 export interface ListenOptions {
   host: string;
@@ -33,6 +35,9 @@ export class Listeners {
   tls: Server | null = null;
   ws: WebSocketServer | null = null;
   private https: HttpsServer | null = null;
+  /** The HTTP server the WebSocket listener upgrades from (`https` with TLS, a plain one without), and its sockets. */
+  private wsServer: HttpServer | null = null;
+  private readonly wsSockets = new Set<Socket>();
   private secureContext: SecureContext | null = null;
 
   /** `maxWsPayload`: largest WebSocket message taken (a frame cap of the same kind as the MQTT parser's). */
@@ -45,7 +50,7 @@ export class Listeners {
   async listen({ host, mqttPort, mqttTlsPort, wsPort, tls: material }: ListenOptions): Promise<ListeningPorts> {
     if (mqttPort !== null) {
       this.tcp = createServer({ noDelay: true }, this.accept);
-      await listenOn(this.tcp, host, mqttPort);
+      await listenOn(this.tcp, host, mqttPort, 'mqttPort');
     }
     if (mqttTlsPort !== null) {
       if (!material) throw new Error('MQTT over TLS needs a certificate and key');
@@ -59,25 +64,23 @@ export class Listeners {
         conn.on('error', () => conn.destroy()); // a failed handshake; aedes adds its own handler for later errors
         this.accept(conn);
       });
-      await listenOn(this.tls, host, mqttTlsPort);
+      await listenOn(this.tls, host, mqttTlsPort, 'mqttTlsPort');
     }
     if (wsPort !== null) {
-      if (material) {
-        this.https = createHttpsServer(tlsServerOptions(material));
-        this.ws = new WebSocketServer({ server: this.https, maxPayload: this.maxWsPayload });
-        await listenOn(this.https, host, wsPort);
-      } else {
-        const ws = new WebSocketServer({ host, port: wsPort, maxPayload: this.maxWsPayload });
-        this.ws = ws;
-        await new Promise<void>((resolve, reject) => {
-          ws.once('listening', () => resolve());
-          ws.once('error', reject);
-        });
-      }
+      // The HTTP(S) server is ours either way, so that close() can drop the sockets that never upgraded.
+      if (material) this.https = createHttpsServer(tlsServerOptions(material));
+      this.wsServer = this.https ?? createHttpServer();
+      this.wsServer.on('connection', (socket: Socket) => {
+        this.wsSockets.add(socket);
+        socket.once('close', () => this.wsSockets.delete(socket));
+      });
+      await listenOn(this.wsServer, host, wsPort, 'wsPort');
+      // Made once listening: a WebSocketServer re-emits its server's errors, unhandled (a crash) before this.
+      this.ws = new WebSocketServer({ server: this.wsServer, maxPayload: this.maxWsPayload });
       this.ws.on('connection', (socket) => this.accept(createWebSocketStream(socket)));
     }
-    const bound = (server: Server | HttpsServer | WebSocketServer | null) => (server ? (server.address() as AddressInfo).port : null);
-    return { mqttPort: bound(this.tcp), mqttTlsPort: bound(this.tls), wsPort: bound(this.https ?? this.ws), wsTls: this.https !== null };
+    const bound = (server: Server | HttpServer | null) => (server ? (server.address() as AddressInfo).port : null);
+    return { mqttPort: bound(this.tcp), mqttTlsPort: bound(this.tls), wsPort: bound(this.wsServer), wsTls: this.https !== null };
   }
 
   /** Present another certificate from now on (MQTT over TLS, WebSocket over TLS); open connections keep theirs. */
@@ -88,18 +91,35 @@ export class Listeners {
 
   /** Stop accepting; resolves once every listener has closed (after its connections have). */
   close(): Promise<void> {
-    const servers = [this.tcp, this.tls, this.https].map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()));
+    const servers = [this.tcp, this.tls, this.wsServer].map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()));
+    // Every socket of the WebSocket port: one that never finished its TLS handshake or its upgrade request would
+    // hold the close for the server's timeouts (minutes); the upgraded ones are device connections, which the
+    // broker closes now anyway (after their last answers were written).
+    for (const socket of [...this.wsSockets]) socket.destroy();
     const ws = this.ws;
     return Promise.all([...servers, ws ? new Promise<void>((resolve) => ws.close(() => resolve())) : Promise.resolve()]).then(() => undefined);
   }
 }
 
-function listenOn(server: Server | HttpsServer, host: string, port: number): Promise<void> {
+/** Listen, or reject with a ConfigError naming the setting (`setting`) and why (a port in use, no such address). */
+export function listenOn(server: Server | HttpServer, host: string, port: number, setting: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(setting, host, port, err));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
+}
+
+export function listenError(setting: string, host: string, port: number, err: NodeJS.ErrnoException): ConfigError {
+  const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: `${at} is in use (another gateway, or another program, listening there?)`,
+    EACCES: `${at}: permission denied (ports below 1024 need privileges)`,
+    EADDRNOTAVAIL: `${at}: no such address on this machine (host)`,
+    ENOTFOUND: `${at}: host ${host} not found (host)`,
+  };
+  return new ConfigError(`${setting} ${port}: ${why[err.code ?? ''] ?? `cannot listen on ${at}: ${err.message}`}`, { cause: err });
 }

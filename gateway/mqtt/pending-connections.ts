@@ -30,6 +30,12 @@ export class PendingConnections {
     if (conn) this.pending.delete(conn);
   }
 
+  /** Shutdown: close every connection not authenticated yet (else each would hold its listener's close until its CONNECT timeout). */
+  closeAll(): void {
+    for (const conn of [...this.pending]) conn.destroy();
+    this.pending.clear();
+  }
+
   get size(): number {
     return this.pending.size;
   }

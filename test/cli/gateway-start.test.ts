@@ -5,7 +5,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,32 @@ describe('starting the gateway as npm start does', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  // Found by review: a second SIGINT/SIGTERM during a shutdown that takes long (here an HTTP request that never
+  // finishes, which the shutdown waits for up to a grace period) was ignored: the operator's Ctrl-C did nothing.
+  test('a second SIGTERM during the shutdown exits at once (exit 1) and says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-start-twice-'));
+    const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
+    const child = spawn(process.execPath, npmStart, { env, cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const port = Number(/HTTP API\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(await readyBanner(child))![1]);
+    const slow = netConnect(port, '127.0.0.1', () => slow.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    slow.on('error', () => undefined);
+    await new Promise((r) => slow.once('connect', r));
+    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const sealing = new Promise<void>((r) => child.stdout.on('data', (d: Buffer) => /SIGTERM: sealing/.test(d.toString()) && r()));
+    child.kill('SIGTERM');
+    await sealing;
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await exit).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(stderr).toMatch(/SIGTERM again: exiting now/);
+    slow.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   test('an invalid configuration stops the start (exit 2) and names the field', () => {
     const r = spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_HTTP_PORT: 'eighty', ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') }, encoding: 'utf8' });
     expect(r.status).toBe(2);
@@ -69,6 +96,46 @@ describe('starting the gateway as npm start does', () => {
         const bad = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
         expect([bad.status, bad.stderr.includes(`trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a data directory or checkpoint key that cannot be used stops the start (exit 2) with a message naming it', () => {
+  const start = (dataDir: string) =>
+    spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_DATA_DIR: dataDir, ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1' }, encoding: 'utf8', timeout: 20_000 });
+
+  // Found by review: a damaged key file stopped the start with JSON.parse's bare "Unexpected end of JSON input" (or a
+  // TypeError, or EISDIR), naming no file.
+  test('a checkpoint key file that is empty, cut short, not an object, or a directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-bad-key-'));
+    try {
+      const cases: [string, (path: string) => Promise<unknown>][] = [
+        ['empty', (p) => writeFile(p, '')],
+        ['cut', (p) => writeFile(p, '{"alg": "ed25519", "secretKey": "ab')],
+        ['null', (p) => writeFile(p, 'null\n')],
+        ['dir', (p) => mkdir(p)],
+      ];
+      for (const [name, make] of cases) {
+        const data = join(dir, name);
+        await mkdir(data);
+        const keyFile = join(data, 'gateway-checkpoint.key.json');
+        await make(keyFile);
+        const r = start(data);
+        expect([name, r.status, r.stderr.includes(`checkpoint key file ${keyFile} is unusable`), /\n\s+at /.test(r.stderr)], r.stderr).toEqual([name, 2, true, false]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a data directory that is a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-bad-data-'));
+    try {
+      await writeFile(join(dir, 'data'), 'not a directory');
+      const r = start(join(dir, 'data'));
+      expect([r.status, r.stderr.includes(`data directory ${join(dir, 'data')} is unusable`)], r.stderr).toEqual([2, true]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
