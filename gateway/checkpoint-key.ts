@@ -2,7 +2,8 @@
  * The gateway's checkpoint key: Ed25519, created on first start in the data directory (mode 0600) and loaded
  * afterwards. It signs checkpoints (C2SP signed notes); verifiers trust its public half.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
@@ -22,38 +23,91 @@ export interface CheckpointKeyFile {
  * ConfigError naming it (the start stops with that message). A damaged key file is never replaced: the log's
  * checkpoints are signed with it and verifiers trust its public half; restore it from a backup.
  */
-export async function loadOrCreateCheckpointKey(dataDir: string): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
+export async function loadOrCreateCheckpointKey(
+  dataDir: string,
+  hooks: { beforeLink?: () => void } = {},
+): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
   try {
     await mkdir(dataDir, { recursive: true });
   } catch (err) {
     throw new ConfigError(`data directory ${dataDir} is unusable (dataDir): ${(err as Error).message}`);
   }
-  let text: string | null = null;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw unusable(path, (err as Error).message);
-  }
-  if (text !== null) {
-    let file: Partial<CheckpointKeyFile> | null;
-    try {
-      file = JSON.parse(text) as Partial<CheckpointKeyFile> | null;
-    } catch (err) {
-      throw unusable(path, `not JSON (${(err as Error).message})`);
-    }
-    if (file?.alg !== 'ed25519' || typeof file.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(file.secretKey)) {
-      throw unusable(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
-    }
-    const secretKey = fromHex(file.secretKey);
-    return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey), created: false, path };
-  }
+  const existing = await readKeyFile(path);
+  if (existing) return { ...existing, created: false, path };
+  await removeStaleTempFiles(dataDir);
   const secret = generateSecretKey(ALG_EDDSA);
   const signer = nobleSigner(ALG_EDDSA, secret);
   const file: CheckpointKeyFile = { alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(signer.publicKey), createdAt: new Date().toISOString() };
-  // 'wx': never overwrite a key another process created meanwhile.
-  await writeFile(path, JSON.stringify(file, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  // Whole and on disk before it is in place, and in place before the first checkpoint is signed with it: written to
+  // a temp file and fsync'ed, then linked to its name (link fails if another process created the key meanwhile:
+  // never overwritten), then the directory fsync'ed. A crash before the link leaves a temp file, removed at the next
+  // start, never an empty or cut-short key file that would stop every later start.
+  const tmp = `${path}${TEMP_SUFFIX}${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(file, null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  hooks.beforeLink?.();
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unusable(path, (err as Error).message);
+    const theirs = await readKeyFile(path); // another process made it first: that one is the key
+    if (!theirs) throw unusable(path, 'created by another process and not readable');
+    return { ...theirs, created: false, path };
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+  await syncDirectory(dataDir);
   return { secretKey: secret, signer, created: true, path };
+}
+
+const TEMP_SUFFIX = '.tmp-';
+
+/** The key in `path`; null when there is no such file; a ConfigError naming it when it is not a key. */
+async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signer: Signer } | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw unusable(path, (err as Error).message);
+  }
+  let file: Partial<CheckpointKeyFile> | null;
+  try {
+    file = JSON.parse(text) as Partial<CheckpointKeyFile> | null;
+  } catch (err) {
+    throw unusable(path, `not JSON (${(err as Error).message})`);
+  }
+  if (file?.alg !== 'ed25519' || typeof file.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(file.secretKey)) {
+    throw unusable(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
+  }
+  const secretKey = fromHex(file.secretKey);
+  return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey) };
+}
+
+/** Temp files of a creation that crashed before its link (no key file exists, so none of them is in use). */
+async function removeStaleTempFiles(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir)) {
+    if (name.startsWith(CHECKPOINT_KEY_FILE + TEMP_SUFFIX)) await unlink(join(dataDir, name)).catch(() => undefined);
+  }
+}
+
+/** fsync a directory, so that a name linked into it survives a power loss (POSIX; a no-op where unsupported). */
+async function syncDirectory(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Windows and some file systems cannot open or fsync a directory; the key file itself is synced.
+  } finally {
+    await fh?.close();
+  }
 }
 
 function unusable(path: string, why: string): ConfigError {

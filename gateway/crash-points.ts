@@ -3,6 +3,9 @@
  * gateway kills itself with SIGKILL the n-th time (counted from its start) it reaches <point>. Never set it in
  * production. Unset, nothing is wrapped and nothing is counted: the hooks cost nothing.
  *
+ * key-create           the first start's checkpoint key is written and synced to a temp file, not yet linked to its name:
+ *                        after the restart no key exists, and one is made (gateway/checkpoint-key.ts)
+ *
  * The points, in the order one block goes through them:
  *   checkpoint-sign      the block is computed (tree, header) and its checkpoint is being signed; nothing of it is written
  *   before-block-write   signed, about to be handed to LevelDB
@@ -21,7 +24,10 @@ import { ConfigError } from './config.js';
 
 export const CRASH_ENV = 'ORIGINPROOF_TEST_CRASH_AT';
 export const CRASH_POINTS = ['checkpoint-sign', 'before-block-write', 'after-segment-write', 'during-block-write', 'after-block-write', 'before-receipt'] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+/** Points of a first start only (not of a block's path, which CRASH_POINTS lists for the kill test). */
+export const START_CRASH_POINTS = ['key-create'] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof START_CRASH_POINTS)[number];
+const ALL_POINTS: readonly string[] = [...START_CRASH_POINTS, ...CRASH_POINTS];
 
 export interface CrashPlan {
   point: CrashPoint;
@@ -33,8 +39,8 @@ export function crashPlanFromEnv(env: NodeJS.ProcessEnv = process.env): CrashPla
   const raw = env[CRASH_ENV];
   if (raw === undefined || raw === '') return null;
   const m = /^([a-z-]+):([1-9]\d{0,8})$/.exec(raw);
-  if (!m || !(CRASH_POINTS as readonly string[]).includes(m[1]!)) {
-    throw new ConfigError(`invalid gateway configuration:\n  ${CRASH_ENV}: expected <point>:<n> with point one of ${CRASH_POINTS.join(', ')} and n >= 1 (got ${JSON.stringify(raw)})`);
+  if (!m || !ALL_POINTS.includes(m[1]!)) {
+    throw new ConfigError(`invalid gateway configuration:\n  ${CRASH_ENV}: expected <point>:<n> with point one of ${ALL_POINTS.join(', ')} and n >= 1 (got ${JSON.stringify(raw)})`);
   }
   return { point: m[1] as CrashPoint, nth: Number(m[2]) };
 }

@@ -124,7 +124,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
   const crashPlan = crashPlanFromEnv();
   const crash = crashPlan ? new CrashPoints(crashPlan) : null;
-  const key = await loadOrCreateCheckpointKey(config.dataDir);
+  const key = await loadOrCreateCheckpointKey(config.dataDir, crash ? { beforeLink: () => crash.reach('key-create') } : {});
   const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
