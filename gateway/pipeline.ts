@@ -10,17 +10,16 @@
  */
 import { OriginProofError, fail } from '../protocol/errors.js';
 import { openReading, readingSeqOf } from '../protocol/reading.js';
-import { bytesEqual } from '../protocol/bytes.js';
 import { encodeReceiptTransient, encodeRejection } from '../protocol/receipt.js';
 import type { VerifyPool, VerifyRequest } from './crypto/verify-pool.js';
 import type { Registry } from './registry.js';
 import type { GatewayMetrics } from './metrics.js';
-import { ENTRY_READING } from '../protocol/log-entry.js';
 import { Fifo } from './fifo.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { StorageGate } from './storage-gate.js';
-import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
-import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
+import { rejectWith, type Job, type Outcome } from './device-lane.js';
+import { checkReadingPolicy } from './reading-policy.js';
+import { LaneAdmission, OUT_OF_ORDER } from './lane-admission.js';
 import type { ReadingLog } from './reading-log.js';
 import { ArrivalTimes } from './arrival-times.js';
 
@@ -42,12 +41,9 @@ export interface PipelineOptions {
   onOrderBroken?: (deviceId: string) => void;
 }
 
-const OUT_OF_ORDER = 'an earlier reading of this device was refused UNAVAILABLE: reconnect, then resend every kept reading in seq order';
-
 const ACCEPTED: Promise<void> = Promise.resolve();
 
 export class Pipeline {
-  private readonly lanes = new Map<string, DeviceLane>();
   private readonly queue: AdmissionQueue;
   private accepting = true;
   /** Readings taken and not yet answered; drain() waits for none. */
@@ -56,6 +52,8 @@ export class Pipeline {
   private readonly now: () => number;
   private readonly storage = new StorageGate();
   private readonly arrivals = new ArrivalTimes();
+  /** The devices' lanes: admission in arrival order, replay check, append (lane-admission.ts). */
+  private readonly admission: LaneAdmission;
 
   constructor(
     private readonly registry: Registry,
@@ -71,6 +69,7 @@ export class Pipeline {
   ) {
     this.now = opts.now ?? Date.now;
     this.queue = new AdmissionQueue(opts.queueHighWater, (d) => metrics.queueDepth.set(d), opts.onSpace);
+    this.admission = new LaneAdmission(registry, log, this.storage, opts, (job, outcome) => this.finish(job.deviceId, outcome, job.t0, job.receivedAtMs));
   }
 
   get queueDepth(): number {
@@ -113,7 +112,7 @@ export class Pipeline {
    * can be accepted. Without that, a newer reading accepted first would make the refused ones look like replays.
    */
   resume(): void {
-    this.lanes.clear();
+    this.admission.clear();
     this.storage.resume();
   }
 
@@ -127,7 +126,7 @@ export class Pipeline {
   accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     const generation = this.storage.generation;
     // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
-    const order = this.lane(deviceId).order;
+    const order = this.admission.lane(deviceId).order;
     this.arrivals.hold(receivedAtMs);
     if (this.queue.tryEnter()) {
       this.start(deviceId, bytes, receivedAtMs, generation, order);
@@ -168,7 +167,7 @@ export class Pipeline {
    * signature checks of consecutive readings finish in any order.
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storage.generation): Promise<Outcome> {
-    const order = this.lane(deviceId).order;
+    const order = this.admission.lane(deviceId).order;
     this.arrivals.hold(receivedAtMs);
     return new Promise<Outcome>((resolve) =>
       this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
@@ -189,7 +188,7 @@ export class Pipeline {
     let seq: number | null = null;
     let job: Job;
     let request: VerifyRequest | undefined;
-    const lane = this.lane(deviceId);
+    const lane = this.admission.lane(deviceId);
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.storage.check(generation);
@@ -222,184 +221,14 @@ export class Pipeline {
     lane.jobs.push(job);
     if (!request) {
       // Refused unless it is a resend of a logged envelope (Job.carried): its turn in the lane decides, no signature.
-      queueMicrotask(() => this.pump(lane));
+      queueMicrotask(() => this.admission.pump(lane));
       return;
     }
     this.pool.check(request, (err, ok) => {
       job.sig = ok && err === undefined;
       if (err !== undefined) job.sigError = err;
-      this.pump(lane);
+      this.admission.pump(lane);
     });
-  }
-
-  /** A job's outcome, to whoever waits for it. */
-  private settle(job: Job, outcome: Outcome): void {
-    if (job.done) job.done(outcome);
-    else this.finish(job.deviceId, outcome, job.t0, job.receivedAtMs);
-    if (!outcome.ok && outcome.error.code === 'UNAVAILABLE') this.breakOrder(job);
-  }
-
-  /**
-   * A reading in its lane was refused UNAVAILABLE: the device keeps it and resends it, so nothing it sent after it
-   * may be admitted first (DeviceLane.order). Readings that arrived before this point are refused; the device's
-   * connection is closed, and what it sends after reconnecting (the kept readings first, SPEC §7) is taken.
-   */
-  private breakOrder(job: Job): void {
-    const lane = this.lanes.get(job.deviceId);
-    if (!lane || job.order !== lane.order) return; // refused because of an earlier break: nothing new
-    // From before a storage recovery: its lane is gone (resume), and the device reconnected and resends anyway.
-    if (job.generation !== this.storage.generation) return;
-    lane.order++;
-    this.opts.onOrderBroken?.(job.deviceId);
-  }
-
-  /**
-   * Admit the lane's readings in arrival order, as far as their signature results are in: signature and clock, then
-   * (with the device's sequence state loaded) replay check and hand-off to the ledger. A reading's outcome settles
-   * once its entry's block is durable; the next reading of the device goes on once this one is queued for a block.
-   */
-  private pump(lane: DeviceLane): void {
-    while (!lane.busy) {
-      const job = lane.jobs.peek();
-      if (!job || job.sig === undefined) return;
-      if (job.order !== lane.order) {
-        lane.jobs.shift();
-        this.settle(job, rejectWith(new OriginProofError('UNAVAILABLE', OUT_OF_ORDER), job.seq));
-        continue;
-      }
-      if (!job.prechecked) {
-        try {
-          if (!job.carried) {
-            if (job.sigError !== undefined) throw job.sigError;
-            if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
-            job.carried = readingClockProblem(job.iat, job.receivedAtMs, this.opts);
-          }
-        } catch (err) {
-          lane.jobs.shift();
-          this.settle(job, rejectWith(err, job.seq));
-          continue;
-        }
-        job.prechecked = true;
-      }
-      if (!lane.loaded) {
-        if (lane.pending.length > 0) return; // after a failed append: its last one to settle pumps again
-        try {
-          this.storage.check(job.generation); // no store read for a reading that admit() would refuse anyway
-        } catch (err) {
-          lane.jobs.shift();
-          this.settle(job, rejectWith(err, job.seq));
-          continue;
-        }
-        return this.loadLane(lane);
-      }
-      lane.jobs.shift();
-      try {
-        this.admit(lane, job);
-      } catch (err) {
-        this.settle(job, rejectWith(err, job.seq));
-      }
-    }
-  }
-
-  /** The device's last accepted seq, from the store, once per lane; its readings wait meanwhile. */
-  private loadLane(lane: DeviceLane): void {
-    lane.busy = true;
-    this.log.lastSeq(lane.deviceId).then(
-      (last) => {
-        lane.lastSeq = last;
-        lane.loaded = true;
-        lane.busy = false;
-        this.pump(lane);
-      },
-      (err: unknown) => {
-        // This reading is refused (the device resends it); the next one tries the store again.
-        const job = lane.jobs.shift()!;
-        lane.busy = false;
-        this.settle(job, rejectWith(err, job.seq));
-        this.pump(lane);
-      },
-    );
-  }
-
-  /** Replay check, then append; or a resend's original receipt. Throws what it refuses. */
-  private admit(lane: DeviceLane, job: Job): void {
-    const seq = job.seq;
-    if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
-    if (job.carried) throw job.carried;
-    this.storage.check(job.generation); // here, just before the append: nothing newer than a refused reading gets in
-    // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
-    // was being verified or waited in its lane, refuses it; one applied later is logged after it.
-    this.registry.assertDeviceUsableAt(job.device, job.iat);
-    if (job.device.cert !== job.cert) this.recheckClaims(job);
-    lane.lastSeq = seq;
-    const certRef = job.cert.certRef;
-    const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
-    lane.pending.push(entry);
-    this.log.submit({ type: ENTRY_READING, payload: job.bytes, certRef, receivedAtMs: job.receivedAtMs, deviceId: lane.deviceId, seq }, (err, e) => {
-      removePending(lane.pending, entry);
-      let outcome: Outcome;
-      if (e) {
-        outcome = { ok: true, receipt: { seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }, resent: false };
-      } else {
-        // Not stored, nor perhaps the lane's other readings of the same block: the lane's lastSeq is wrong now
-        // (rolling back per reading left it at the earlier of two failed seqs, whose resend then looked like a
-        // REPLAY). It is read again from the store once the lane's appends in flight have settled.
-        lane.loaded = false;
-        outcome = rejectWith(err, seq);
-      }
-      this.settle(job, outcome);
-      // Resends of this very envelope that came while it was on its way get the same receipt (or the same error).
-      if (entry.followers) for (const f of entry.followers) this.settle(f, outcome.ok ? { ok: true, receipt: outcome.receipt, resent: true } : outcome);
-      if (!lane.loaded && lane.pending.length === 0) this.pump(lane);
-    });
-  }
-
-  private resendOrReplay(lane: DeviceLane, job: Job): void {
-    const seq = job.seq;
-    const pending = findPending(lane.pending, seq);
-    if (pending && bytesEqual(pending.bytes, job.bytes)) {
-      (pending.followers ??= []).push(job);
-      return;
-    }
-    const lastSeq = lane.lastSeq;
-    // The store is asked whether this very envelope is logged; the device's later readings wait for the answer.
-    lane.busy = true;
-    this.log
-      .findBySeq(lane.deviceId, seq)
-      .then((stored): Outcome => {
-        if (stored && bytesEqual(stored.payload, job.bytes)) {
-          const checkpoint = this.log.latestCheckpoint();
-          if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
-          return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
-        }
-        if (job.carried) throw job.carried; // not a logged envelope: refused as it would have been on arrival
-        return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
-      })
-      .then(
-        (outcome) => this.settle(job, outcome),
-        (err: unknown) => this.settle(job, rejectWith(err, seq)),
-      )
-      .finally(() => {
-        lane.busy = false;
-        this.pump(lane);
-      });
-  }
-
-  /**
-   * The device's certificate was replaced (a renewal: same key, perhaps another profile) after the reading's claims
-   * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
-   * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
-   */
-  private recheckClaims(job: Job): void {
-    const cert = job.device.cert;
-    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device);
-    job.cert = cert;
-  }
-
-  private lane(deviceId: string): DeviceLane {
-    let lane = this.lanes.get(deviceId);
-    if (!lane) this.lanes.set(deviceId, (lane = createLane(deviceId)));
-    return lane;
   }
 
   /**

@@ -1,0 +1,207 @@
+/**
+ * Admission per device, in arrival order (the pipeline's second half, pipeline.ts the first): each device's readings
+ * wait in its lane (device-lane.ts) until their signature results are in; then, in order, the signature and clock
+ * verdicts, the replay check against the device's last accepted seq (read from the store once per lane), a last
+ * look at the device's certificate, and the append to the log. A resend of a logged envelope gets its original
+ * receipt; a reading refused UNAVAILABLE in its lane refuses those that arrived before the refusal (DeviceLane.order).
+ */
+import { OriginProofError, fail } from '../protocol/errors.js';
+import { openReading } from '../protocol/reading.js';
+import { bytesEqual } from '../protocol/bytes.js';
+import { ENTRY_READING } from '../protocol/log-entry.js';
+import type { Registry } from './registry.js';
+import type { StorageGate } from './storage-gate.js';
+import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
+import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
+import type { ReadingLog } from './reading-log.js';
+import type { PipelineOptions } from './pipeline.js';
+
+export const OUT_OF_ORDER = 'an earlier reading of this device was refused UNAVAILABLE: reconnect, then resend every kept reading in seq order';
+
+export class LaneAdmission {
+  private readonly lanes = new Map<string, DeviceLane>();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: ReadingLog,
+    private readonly storage: StorageGate,
+    private readonly opts: Pick<PipelineOptions, 'maxReadingBytes' | 'clockSkewSeconds' | 'maxReadingAgeSeconds' | 'onOrderBroken'>,
+    /** The outcome of a job without its own `done`: the pipeline frees its slot and answers the device. */
+    private readonly finish: (job: Job, outcome: Outcome) => void,
+  ) {}
+
+  /** Forget every lane (after a storage recovery: the last accepted seqs are read again from the store). */
+  clear(): void {
+    this.lanes.clear();
+  }
+
+  lane(deviceId: string): DeviceLane {
+    let lane = this.lanes.get(deviceId);
+    if (!lane) this.lanes.set(deviceId, (lane = createLane(deviceId)));
+    return lane;
+  }
+
+  /** A job's outcome, to whoever waits for it. */
+  private settle(job: Job, outcome: Outcome): void {
+    if (job.done) job.done(outcome);
+    else this.finish(job, outcome);
+    if (!outcome.ok && outcome.error.code === 'UNAVAILABLE') this.breakOrder(job);
+  }
+
+  /**
+   * A reading in its lane was refused UNAVAILABLE: the device keeps it and resends it, so nothing it sent after it
+   * may be admitted first (DeviceLane.order). Readings that arrived before this point are refused; the device's
+   * connection is closed, and what it sends after reconnecting (the kept readings first, SPEC §7) is taken.
+   */
+  private breakOrder(job: Job): void {
+    const lane = this.lanes.get(job.deviceId);
+    if (!lane || job.order !== lane.order) return; // refused because of an earlier break: nothing new
+    // From before a storage recovery: its lane is gone (resume), and the device reconnected and resends anyway.
+    if (job.generation !== this.storage.generation) return;
+    lane.order++;
+    this.opts.onOrderBroken?.(job.deviceId);
+  }
+
+  /**
+   * Admit the lane's readings in arrival order, as far as their signature results are in: signature and clock, then
+   * (with the device's sequence state loaded) replay check and hand-off to the ledger. A reading's outcome settles
+   * once its entry's block is durable; the next reading of the device goes on once this one is queued for a block.
+   */
+  pump(lane: DeviceLane): void {
+    while (!lane.busy) {
+      const job = lane.jobs.peek();
+      if (!job || job.sig === undefined) return;
+      if (job.order !== lane.order) {
+        lane.jobs.shift();
+        this.settle(job, rejectWith(new OriginProofError('UNAVAILABLE', OUT_OF_ORDER), job.seq));
+        continue;
+      }
+      if (!job.prechecked) {
+        try {
+          if (!job.carried) {
+            if (job.sigError !== undefined) throw job.sigError;
+            if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+            job.carried = readingClockProblem(job.iat, job.receivedAtMs, this.opts);
+          }
+        } catch (err) {
+          lane.jobs.shift();
+          this.settle(job, rejectWith(err, job.seq));
+          continue;
+        }
+        job.prechecked = true;
+      }
+      if (!lane.loaded) {
+        if (lane.pending.length > 0) return; // after a failed append: its last one to settle pumps again
+        try {
+          this.storage.check(job.generation); // no store read for a reading that admit() would refuse anyway
+        } catch (err) {
+          lane.jobs.shift();
+          this.settle(job, rejectWith(err, job.seq));
+          continue;
+        }
+        return this.loadLane(lane);
+      }
+      lane.jobs.shift();
+      try {
+        this.admit(lane, job);
+      } catch (err) {
+        this.settle(job, rejectWith(err, job.seq));
+      }
+    }
+  }
+
+  /** The device's last accepted seq, from the store, once per lane; its readings wait meanwhile. */
+  private loadLane(lane: DeviceLane): void {
+    lane.busy = true;
+    this.log.lastSeq(lane.deviceId).then(
+      (last) => {
+        lane.lastSeq = last;
+        lane.loaded = true;
+        lane.busy = false;
+        this.pump(lane);
+      },
+      (err: unknown) => {
+        // This reading is refused (the device resends it); the next one tries the store again.
+        const job = lane.jobs.shift()!;
+        lane.busy = false;
+        this.settle(job, rejectWith(err, job.seq));
+        this.pump(lane);
+      },
+    );
+  }
+
+  /** Replay check, then append; or a resend's original receipt. Throws what it refuses. */
+  private admit(lane: DeviceLane, job: Job): void {
+    const seq = job.seq;
+    if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
+    if (job.carried) throw job.carried;
+    this.storage.check(job.generation); // here, just before the append: nothing newer than a refused reading gets in
+    // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
+    // was being verified or waited in its lane, refuses it; one applied later is logged after it.
+    this.registry.assertDeviceUsableAt(job.device, job.iat);
+    if (job.device.cert !== job.cert) this.recheckClaims(job);
+    lane.lastSeq = seq;
+    const certRef = job.cert.certRef;
+    const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
+    lane.pending.push(entry);
+    this.log.submit({ type: ENTRY_READING, payload: job.bytes, certRef, receivedAtMs: job.receivedAtMs, deviceId: lane.deviceId, seq }, (err, e) => {
+      removePending(lane.pending, entry);
+      let outcome: Outcome;
+      if (e) {
+        outcome = { ok: true, receipt: { seq, index: e.index, receivedAtMs: e.receivedAtMs, certRef, leafHash: e.leafHash, checkpoint: e.checkpoint }, resent: false };
+      } else {
+        // Not stored, nor perhaps the lane's other readings of the same block: the lane's lastSeq is wrong now
+        // (rolling back per reading left it at the earlier of two failed seqs, whose resend then looked like a
+        // REPLAY). It is read again from the store once the lane's appends in flight have settled.
+        lane.loaded = false;
+        outcome = rejectWith(err, seq);
+      }
+      this.settle(job, outcome);
+      // Resends of this very envelope that came while it was on its way get the same receipt (or the same error).
+      if (entry.followers) for (const f of entry.followers) this.settle(f, outcome.ok ? { ok: true, receipt: outcome.receipt, resent: true } : outcome);
+      if (!lane.loaded && lane.pending.length === 0) this.pump(lane);
+    });
+  }
+
+  private resendOrReplay(lane: DeviceLane, job: Job): void {
+    const seq = job.seq;
+    const pending = findPending(lane.pending, seq);
+    if (pending && bytesEqual(pending.bytes, job.bytes)) {
+      (pending.followers ??= []).push(job);
+      return;
+    }
+    const lastSeq = lane.lastSeq;
+    // The store is asked whether this very envelope is logged; the device's later readings wait for the answer.
+    lane.busy = true;
+    this.log
+      .findBySeq(lane.deviceId, seq)
+      .then((stored): Outcome => {
+        if (stored && bytesEqual(stored.payload, job.bytes)) {
+          const checkpoint = this.log.latestCheckpoint();
+          if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
+          return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
+        }
+        if (job.carried) throw job.carried; // not a logged envelope: refused as it would have been on arrival
+        return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
+      })
+      .then(
+        (outcome) => this.settle(job, outcome),
+        (err: unknown) => this.settle(job, rejectWith(err, seq)),
+      )
+      .finally(() => {
+        lane.busy = false;
+        this.pump(lane);
+      });
+  }
+
+  /**
+   * The device's certificate was replaced (a renewal: same key, perhaps another profile) after the reading's claims
+   * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
+   * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
+   */
+  private recheckClaims(job: Job): void {
+    const cert = job.device.cert;
+    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device);
+    job.cert = cert;
+  }
+}
