@@ -102,13 +102,18 @@ export interface BrokerOptions {
   maxConnections: number;
   /** Longest a reading's PUBACK waits for the device's next answer to leave with it (ack-hold.ts); 0: no wait. */
   ackHoldMs: number;
+  /**
+   * A device connection whose writes stay backed up this long (the device does not read its socket) is closed
+   * (aedes `drainTimeout`); meanwhile it is not read (read-gate.ts).
+   */
+  drainTimeoutMs: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
   // concurrency 0: mqemitter routes every message at once instead of queueing beyond a limit; its queue is an array
   // drained with shift(), O(n) per message once thousands of receipts wait (6.7% of the gateway's CPU under load).
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
-  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs });
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs, drainTimeout: opts.drainTimeoutMs });
   const deviceOf = new WeakMap<Client, string>();
   /** The one topic a device may publish on (compared as a string for every reading). */
   const readingsTopicOf = new WeakMap<Client, string>();
@@ -116,7 +121,16 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
-  const gate = new ReadGate(() => policy.full?.() ?? false);
+  type Draining = { client?: { waitForDrain(cb: (err?: Error | null) => void): void } };
+  const gate = new ReadGate(
+    () => policy.full?.() ?? false,
+    // aedes' own wait: one timer per client, the connection destroyed once it has waited `drainTimeout`
+    (conn, resume) => {
+      const client = (conn as unknown as Draining).client;
+      if (client) client.waitForDrain(resume);
+      else conn.destroy();
+    },
+  );
   capFrameSize(aedes, opts.maxPacketBytes);
   const accept = (conn: Duplex) => {
     pending.add(conn);
