@@ -248,7 +248,11 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
 
   const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy);
 
-  const listeners = new Listeners(accept, opts.maxPacketBytes + 1024);
+  const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
+    add: (conn) => pending.add(conn),
+    done: (conn) => pending.authenticated(conn),
+    timeoutMs: opts.connectTimeoutMs,
+  });
 
   return {
     aedes,
