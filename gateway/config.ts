@@ -55,6 +55,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttAckHoldMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
     /** A device connection whose writes stay backed up this long (the device does not read them) is closed. */
     mqttDrainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    /** Longest MQTT keep alive honoured; a CONNECT with 0 (off) or more gets this one. */
+    mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -103,6 +105,9 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   mqttAckHoldMs: 100,
   // aedes' default drainTimeout: a device that reads nothing for a minute is gone or broken; it reconnects and resends.
   mqttDrainTimeoutMs: 60_000,
+  // AWS IoT Core's: it takes 30-1,200 s and uses 1,200 for 0 or more. A device gone without a word frees its slot
+  // within 30 minutes.
+  mqttMaxKeepaliveS: 1200,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -131,6 +136,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MQTT_MAX_CONNECTIONS: 'mqttMaxConnections',
   ORIGINPROOF_MQTT_ACK_HOLD_MS: 'mqttAckHoldMs',
   ORIGINPROOF_MQTT_DRAIN_TIMEOUT_MS: 'mqttDrainTimeoutMs',
+  ORIGINPROOF_MQTT_MAX_KEEPALIVE_S: 'mqttMaxKeepaliveS',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
 };
 

@@ -107,6 +107,8 @@ export interface BrokerOptions {
    * (aedes `drainTimeout`); meanwhile it is not read (read-gate.ts).
    */
   drainTimeoutMs: number;
+  /** Longest keep alive honoured (s); a CONNECT with 0 (off) or more gets this one. */
+  maxKeepaliveS: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -148,6 +150,12 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     // and takes 3 (MQTT 3.1, "MQIsdp"); its authenticate hook cannot answer 1 (it turns it into 5), so level 3 is
     // handed on as a level aedes refuses. The CONNACK is the same bytes in 3.1 and 3.1.1.
     if (packet.protocolVersion === 3) (packet as { protocolVersion: number }).protocolVersion = 0;
+    // Keep alive 0 turns the check off: a device gone without closing its TCP connection (power loss, a dropped
+    // mobile link) would hold its connection and its slot under maxConnections for good, as the gateway writes to a
+    // device only to answer it. 0 and anything longer than the maximum get the maximum (aedes then closes the
+    // connection after 1.5 times it without a packet; MQTT 3.1.1 has no way to tell the device).
+    const keepalive = packet.keepalive ?? 0;
+    if (keepalive <= 0 || keepalive > opts.maxKeepaliveS) packet.keepalive = opts.maxKeepaliveS;
     done(null, true);
   };
 
