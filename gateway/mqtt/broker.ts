@@ -290,12 +290,14 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     listen: (o) => listeners.listen(o),
     async close() {
       // Let the last receipts reach the sockets (aedes' publish callback fires when a message is routed, not
-      // written), then stop accepting, disconnect the clients, and wait for the listeners to finish closing.
+      // written), then stop accepting, close the connections not authenticated yet (else a silent socket holds the
+      // listener's close up to the CONNECT timeout), disconnect the clients, and wait for the listeners to close.
       acks.close();
       const deadline = Date.now() + 1000;
       await new Promise((r) => setTimeout(r, 50));
       while (connections.writing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const listenersClosed = listeners.close();
+      pending.closeAll();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await listenersClosed;
     },

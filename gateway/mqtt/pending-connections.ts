@@ -30,6 +30,15 @@ export class PendingConnections {
     if (conn) this.pending.delete(conn);
   }
 
+  /**
+   * Shutdown: close every connection not authenticated yet. aedes closes the clients it registered, and a listener's
+   * close waits for all of its connections, so a silent socket would hold the shutdown up to the CONNECT timeout.
+   */
+  closeAll(): void {
+    for (const conn of this.pending) conn.destroy();
+    this.pending.clear();
+  }
+
   get size(): number {
     return this.pending.size;
   }
