@@ -6,6 +6,8 @@
  * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
  * Before any hook: a connection must send CONNECT within `connectTimeoutMs`, and at most `maxPendingConnections`
  * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
+ * After it: keep alive is at most `maxKeepaliveS` (0 included), and a device connection whose writes are backed up
+ * (a device not reading its socket) is not read until they drain, and closed after `drainTimeoutMs` (read-gate.ts).
  * Listeners (listeners.ts): plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is
  * optional, and every connection, whatever its transport, takes the same path (`accept`) with the same bounds.
  */
