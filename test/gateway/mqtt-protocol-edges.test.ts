@@ -88,6 +88,25 @@ describe('MQTT protocol edges', () => {
     c.end();
   });
 
+  test('a kept session (clean session off) queues no answers for a device that went away: they go at QoS 0 or not at all', async () => {
+    const d = fx.devices[1]!;
+    const before = fx.t.gw.ledger.size();
+    const c = raw();
+    c.send(await connectPacket(d, false));
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [receiptsTopic(d.id), rejectionsTopic(d.id)].map((topic) => ({ topic, qos: 1 })) });
+    await until(() => cmds(c).includes('suback'));
+    c.send({ cmd: 'publish', topic: readingsTopic(d.id), payload: Buffer.from(await reading(d, 1)), qos: 1, messageId: 2 });
+    c.send({ cmd: 'publish', topic: readingsTopic(d.id), payload: Buffer.from([0xff]), qos: 1, messageId: 3 });
+    await until(() => cmds(c).includes('puback'));
+    c.end(); // gone before its answers
+    expect(await until(() => fx.t.gw.ledger.size() === before + 1)).toBe(true);
+    await sleep(200);
+    const persistence = (fx.t.gw.broker.aedes as unknown as { persistence: { outgoingStream(c: { id: string }): AsyncIterable<unknown> } }).persistence;
+    const queued: unknown[] = [];
+    for await (const p of persistence.outgoingStream({ id: d.id })) queued.push(p);
+    expect(queued).toEqual([]);
+  });
+
   test('a PUBLISH on $SYS gets TOPIC_MISMATCH and a disconnect; one on a wildcard topic (not a topic name, MQTT-3.3.2-2) a disconnect', async () => {
     const d = fx.devices[1]!;
     for (const topic of ['$SYS/broker/new/clients', `op/v1/d/+/readings`, '#']) {
