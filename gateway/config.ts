@@ -53,6 +53,10 @@ export const GatewayConfigSchema = Type.Object(
     mqttMaxConnections: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
     /** Longest a reading's PUBACK waits for the device's next answer, to leave in the same write (0: no wait). */
     mqttAckHoldMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    /** A device connection whose writes stay backed up this long (the device does not read them) is closed. */
+    mqttDrainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+    /** Longest MQTT keep alive honoured; a CONNECT with 0 (off) or more gets this one. */
+    mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -99,6 +103,11 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   mqttMaxConnections: 11_000,
   // About two block intervals: a receipt follows its reading by one block interval plus the block write.
   mqttAckHoldMs: 100,
+  // aedes' default drainTimeout: a device that reads nothing for a minute is gone or broken; it reconnects and resends.
+  mqttDrainTimeoutMs: 60_000,
+  // AWS IoT Core's: it takes 30-1,200 s and uses 1,200 for 0 or more. A device gone without a word frees its slot
+  // within 30 minutes.
+  mqttMaxKeepaliveS: 1200,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -126,6 +135,8 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',
   ORIGINPROOF_MQTT_MAX_CONNECTIONS: 'mqttMaxConnections',
   ORIGINPROOF_MQTT_ACK_HOLD_MS: 'mqttAckHoldMs',
+  ORIGINPROOF_MQTT_DRAIN_TIMEOUT_MS: 'mqttDrainTimeoutMs',
+  ORIGINPROOF_MQTT_MAX_KEEPALIVE_S: 'mqttMaxKeepaliveS',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
 };
 

@@ -242,7 +242,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS },
   );
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;

@@ -6,6 +6,8 @@
  * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
  * Before any hook: a connection must send CONNECT within `connectTimeoutMs`, and at most `maxPendingConnections`
  * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
+ * After it: keep alive is at most `maxKeepaliveS` (0 included), and a device connection whose writes are backed up
+ * (a device not reading its socket) is not read until they drain, and closed after `drainTimeoutMs` (read-gate.ts).
  * Listeners (listeners.ts): plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is
  * optional, and every connection, whatever its transport, takes the same path (`accept`) with the same bounds.
  */
@@ -102,13 +104,20 @@ export interface BrokerOptions {
   maxConnections: number;
   /** Longest a reading's PUBACK waits for the device's next answer to leave with it (ack-hold.ts); 0: no wait. */
   ackHoldMs: number;
+  /**
+   * A device connection whose writes stay backed up this long (the device does not read its socket) is closed
+   * (aedes `drainTimeout`); meanwhile it is not read (read-gate.ts).
+   */
+  drainTimeoutMs: number;
+  /** Longest keep alive honoured (s); a CONNECT with 0 (off) or more gets this one. */
+  maxKeepaliveS: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
   // concurrency 0: mqemitter routes every message at once instead of queueing beyond a limit; its queue is an array
   // drained with shift(), O(n) per message once thousands of receipts wait (6.7% of the gateway's CPU under load).
   // In-flight work is bounded elsewhere: the pipeline's queue high-water and aedes' maxInflightInbound per client.
-  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs });
+  const aedes = await Aedes.createBroker({ heartbeatInterval: 600_000, maxClientsIdLength: 64, concurrency: 0, connectTimeout: opts.connectTimeoutMs, drainTimeout: opts.drainTimeoutMs });
   const deviceOf = new WeakMap<Client, string>();
   /** The one topic a device may publish on (compared as a string for every reading). */
   const readingsTopicOf = new WeakMap<Client, string>();
@@ -116,7 +125,16 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epochOf = new WeakMap<Client, number>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
-  const gate = new ReadGate(() => policy.full?.() ?? false);
+  type Draining = { client?: { waitForDrain(cb: (err?: Error | null) => void): void } };
+  const gate = new ReadGate(
+    () => policy.full?.() ?? false,
+    // aedes' own wait: one timer per client, the connection destroyed once it has waited `drainTimeout`
+    (conn, resume) => {
+      const client = (conn as unknown as Draining).client;
+      if (client) client.waitForDrain(resume);
+      else conn.destroy();
+    },
+  );
   capFrameSize(aedes, opts.maxPacketBytes);
   const accept = (conn: Duplex) => {
     pending.add(conn);
@@ -134,6 +152,12 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     // and takes 3 (MQTT 3.1, "MQIsdp"); its authenticate hook cannot answer 1 (it turns it into 5), so level 3 is
     // handed on as a level aedes refuses. The CONNACK is the same bytes in 3.1 and 3.1.1.
     if (packet.protocolVersion === 3) (packet as { protocolVersion: number }).protocolVersion = 0;
+    // Keep alive 0 turns the check off: a device gone without closing its TCP connection (power loss, a dropped
+    // mobile link) would hold its connection and its slot under maxConnections for good, as the gateway writes to a
+    // device only to answer it. 0 and anything longer than the maximum get the maximum (aedes then closes the
+    // connection after 1.5 times it without a packet; MQTT 3.1.1 has no way to tell the device).
+    const keepalive = packet.keepalive ?? 0;
+    if (keepalive <= 0 || keepalive > opts.maxKeepaliveS) packet.keepalive = opts.maxKeepaliveS;
     done(null, true);
   };
 
@@ -234,7 +258,11 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
 
   const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy);
 
-  const listeners = new Listeners(accept, opts.maxPacketBytes + 1024);
+  const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
+    add: (conn) => pending.add(conn),
+    done: (conn) => pending.authenticated(conn),
+    timeoutMs: opts.connectTimeoutMs,
+  });
 
   return {
     aedes,
@@ -264,8 +292,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     listen: (o) => listeners.listen(o),
     async close() {
       // Let the last receipts reach the sockets (aedes' publish callback fires when a message is routed, not
-      // written), then stop accepting, close the connections not authenticated yet, disconnect the clients, and wait
-      // for the listeners to finish closing.
+      // written), then stop accepting, close the connections not authenticated yet (else a silent socket holds the
+      // listener's close up to the CONNECT timeout), disconnect the clients, and wait for the listeners to close.
       acks.close();
       const deadline = Date.now() + 1000;
       await new Promise((r) => setTimeout(r, 50));

@@ -2,11 +2,12 @@
  * The broker's listeners: plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain, or over TLS when a
  * certificate is given). Each is optional, and each hands every connection, whatever its transport, to the same
  * `accept` (broker.ts: pending-connection cap, read gate, aedes), so the bounds on unauthenticated connections hold
- * for all of them. TLS is node:tls and node:https (OpenSSL), TLS 1.2 or later.
+ * for all of them. A WebSocket connection is bounded before that too, from its first byte: until its HTTP upgrade it
+ * counts against the same pending cap and is closed if it has not upgraded within the CONNECT timeout
+ * (`PreUpgradeBounds`). TLS is node:tls (OpenSSL), TLS 1.2 or later.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -30,20 +31,35 @@ export interface ListeningPorts {
   wsTls: boolean;
 }
 
+/**
+ * A WebSocket connection before its HTTP upgrade is not MQTT yet (aedes has not seen it): without these bounds a
+ * flood of sockets sending nothing or half a request was held by node:http for its minute of headersTimeout, as many
+ * as came.
+ */
+export interface PreUpgradeBounds {
+  /** Track a connection that is not authenticated yet (pending-connections.ts: capped, the oldest dropped). */
+  add(conn: Duplex): void;
+  /** No longer pending: upgraded (the MQTT stream over it is then tracked instead) or closed. */
+  done(conn: Duplex): void;
+  /** Longest wait for the upgrade (the CONNECT timeout; CONNECT then has as long again). */
+  timeoutMs: number;
+}
+
 export class Listeners {
   tcp: Server | null = null;
   tls: Server | null = null;
   ws: WebSocketServer | null = null;
-  private https: HttpsServer | null = null;
-  /** The HTTP server the WebSocket listener upgrades from (`https` with TLS, a plain one without), and its sockets. */
-  private wsServer: HttpServer | null = null;
-  private readonly wsSockets = new Set<Socket>();
+  /** The WebSocket listener's TCP server; its HTTP server takes each connection (over TLS when wsTls). */
+  private wsTcp: Server | null = null;
+  private wsTls = false;
   private secureContext: SecureContext | null = null;
+  private readonly upgradeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
 
   /** `maxWsPayload`: largest WebSocket message taken (a frame cap of the same kind as the MQTT parser's). */
   constructor(
     private readonly accept: (conn: Duplex) => void,
     private readonly maxWsPayload: number,
+    private readonly preUpgrade: PreUpgradeBounds,
   ) {}
 
   /** Open the listeners whose port is not null (0: an ephemeral port); resolves with the ports bound. */
@@ -67,37 +83,56 @@ export class Listeners {
       await listenOn(this.tls, host, mqttTlsPort, 'mqttTlsPort');
     }
     if (wsPort !== null) {
-      // The HTTP(S) server is ours either way, so that close() can drop the sockets that never upgraded.
-      if (material) this.https = createHttpsServer(tlsServerOptions(material));
-      this.wsServer = this.https ?? createHttpServer();
-      this.wsServer.on('connection', (socket: Socket) => {
-        this.wsSockets.add(socket);
-        socket.once('close', () => this.wsSockets.delete(socket));
+      // Our own TCP server in front of the HTTP server that carries the upgrade, as for MQTT over TLS: each connection
+      // is bounded from its first byte (pending cap, upgrade timeout), TLS handshake included.
+      this.wsTls = material !== null;
+      if (material) this.secureContext ??= createSecureContext(tlsServerOptions(material));
+      const http: HttpServer = createHttpServer((_req, res) => {
+        const body = STATUS_CODES[426]!; // not an upgrade: what ws answers on a port of its own
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain', Connection: 'close' });
+        res.end(body);
       });
-      await listenOn(this.wsServer, host, wsPort, 'wsPort');
-      // Made once listening: a WebSocketServer re-emits its server's errors, unhandled (a crash) before this.
-      this.ws = new WebSocketServer({ server: this.wsServer, maxPayload: this.maxWsPayload });
-      this.ws.on('connection', (socket) => this.accept(createWebSocketStream(socket)));
+      this.ws = new WebSocketServer({ server: http, maxPayload: this.maxWsPayload });
+      this.ws.on('connection', (socket, req) => {
+        this.upgraded(req.socket);
+        this.accept(createWebSocketStream(socket));
+      });
+      this.wsTcp = createServer({ noDelay: true }, (socket: Socket) => {
+        const conn = this.wsTls ? new TLSSocket(socket, { isServer: true, secureContext: this.secureContext! }) : socket;
+        conn.on('error', () => conn.destroy());
+        this.upgrading(conn);
+        http.emit('connection', conn);
+      });
+      await listenOn(this.wsTcp, host, wsPort, 'wsPort');
     }
-    const bound = (server: Server | HttpServer | null) => (server ? (server.address() as AddressInfo).port : null);
-    return { mqttPort: bound(this.tcp), mqttTlsPort: bound(this.tls), wsPort: bound(this.wsServer), wsTls: this.https !== null };
+    const bound = (server: Server | null) => (server ? (server.address() as AddressInfo).port : null);
+    return { mqttPort: bound(this.tcp), mqttTlsPort: bound(this.tls), wsPort: bound(this.wsTcp), wsTls: this.wsTls };
   }
 
   /** Present another certificate from now on (MQTT over TLS, WebSocket over TLS); open connections keep theirs. */
   setTlsMaterial(material: TlsMaterial): void {
-    if (this.tls) this.secureContext = createSecureContext(tlsServerOptions(material));
-    this.https?.setSecureContext(tlsServerOptions(material));
+    if (this.tls || this.wsTls) this.secureContext = createSecureContext(tlsServerOptions(material));
   }
 
   /** Stop accepting; resolves once every listener has closed (after its connections have). */
   close(): Promise<void> {
-    const servers = [this.tcp, this.tls, this.wsServer].map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()));
-    // Every socket of the WebSocket port: one that never finished its TLS handshake or its upgrade request would
-    // hold the close for the server's timeouts (minutes); the upgraded ones are device connections, which the
-    // broker closes now anyway (after their last answers were written).
-    for (const socket of [...this.wsSockets]) socket.destroy();
+    const servers = [this.tcp, this.tls, this.wsTcp].map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()));
     const ws = this.ws;
     return Promise.all([...servers, ws ? new Promise<void>((resolve) => ws.close(() => resolve())) : Promise.resolve()]).then(() => undefined);
+  }
+
+  /** A WebSocket listener's connection, before its upgrade: pending, and closed if it has not upgraded in time. */
+  private upgrading(conn: Duplex): void {
+    this.preUpgrade.add(conn);
+    const timer = setTimeout(() => conn.destroy(), this.preUpgrade.timeoutMs);
+    this.upgradeTimers.set(conn, timer);
+    conn.once('close', () => this.upgraded(conn));
+  }
+
+  private upgraded(conn: Duplex): void {
+    clearTimeout(this.upgradeTimers.get(conn));
+    this.upgradeTimers.delete(conn);
+    this.preUpgrade.done(conn);
   }
 }
 

@@ -23,14 +23,27 @@ import { Fifo } from '../fifo.js';
 
 type Read = (size?: number) => unknown;
 
+/**
+ * Wait until `conn`'s write buffer has drained, then call `resume` (with an error instead if it was closed for not
+ * draining in time: aedes' Client.waitForDrain and its `drainTimeout`).
+ */
+export type WaitForDrain = (conn: Duplex, resume: (err?: Error | null) => void) => void;
+
 export class ReadGate {
   private readonly subject = new WeakSet<Duplex>();
   private readonly queued = new WeakSet<Duplex>();
+  private readonly draining = new WeakSet<Duplex>();
   private readonly waiting = new Fifo<Duplex>();
   private scheduled = false;
 
-  /** `full`: the pipeline takes no more readings now (Pipeline.full). */
-  constructor(private readonly full: () => boolean) {}
+  /**
+   * `full`: the pipeline takes no more readings now (Pipeline.full). `waitForDrain`: for a connection whose own
+   * writes are backed up (below).
+   */
+  constructor(
+    private readonly full: () => boolean,
+    private readonly waitForDrain: WaitForDrain,
+  ) {}
 
   /** Every connection, before aedes reads from it. */
   wrap(conn: Duplex): void {
@@ -38,8 +51,9 @@ export class ReadGate {
     const gate = this;
     // read(0) is how node:stream itself asks for a refill; only aedes' reads of data are gated.
     (conn as unknown as { read: Read }).read = function (this: Duplex, size?: number) {
-      if (size !== 0 && gate.full() && gate.subject.has(conn)) {
-        gate.park(conn);
+      if (size !== 0 && (gate.full() || conn.writableNeedDrain) && gate.subject.has(conn)) {
+        if (gate.full()) gate.park(conn);
+        else gate.untilDrained(conn);
         return null;
       }
       return read.call(this, size);
@@ -72,6 +86,22 @@ export class ReadGate {
         this.queued.delete(conn);
         if (!conn.destroyed) conn.emit('readable');
       }
+    });
+  }
+
+  /**
+   * A device that does not read its socket: what the gateway writes to it (PUBACKs, answers) waits in the
+   * connection's write buffer, and would grow with every reading it sends, as mqtt-packet reports no backpressure for
+   * a PUBACK (aedes then never waits for 'drain'). So while the connection's writes are backed up (a write returned
+   * false and the buffer has not drained since) it is not read, like a connection of a full pipeline; it is read
+   * again once they drain, and closed if they do not within the drain timeout (`mqttDrainTimeoutMs`).
+   */
+  private untilDrained(conn: Duplex): void {
+    if (this.draining.has(conn)) return;
+    this.draining.add(conn);
+    this.waitForDrain(conn, (err) => {
+      this.draining.delete(conn);
+      if (!err && !conn.destroyed) conn.emit('readable');
     });
   }
 

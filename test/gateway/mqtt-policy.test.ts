@@ -1,6 +1,7 @@
 /** MQTT authentication and authorization: deny by default, CONNACK codes, topic spoofing, other devices' receipts. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
+import { connect as netConnect } from 'node:net';
 import { createConnectToken, decodeConnectToken, receiptsTopic, readingsTopic, rejectionsTopic } from '../../protocol/index.js';
 import { ALG_ES256 } from '../../protocol/index.js';
 import { p256 } from '@noble/curves/nist.js';
@@ -385,5 +386,21 @@ describe('graceful shutdown', () => {
     const t3 = await startTestGateway(pki, {}, t.dir);
     expect(t3.gw.ledger.size()).toBe(before + 5);
     await t3.stop();
+  });
+
+  test('connections not authenticated yet (silent, half a CONNECT, half a WebSocket upgrade) do not hold the close up to the CONNECT timeout', async () => {
+    const t = await startTestGateway(await Pki.create(), { wsPort: 0 }); // CONNECT timeout: the default 10 s
+    const open = (url: string, bytes: Buffer | string) => {
+      const s = netConnect(Number(new URL(url).port), '127.0.0.1', () => s.write(bytes));
+      s.on('error', () => undefined);
+      return s;
+    };
+    const sockets = [open(t.gw.mqttUrl!, ''), open(t.gw.mqttUrl!, Buffer.from([0x10, 0x40, 0x00])), open(t.gw.wsUrl!, 'GET / HTTP/1.1\r\n')];
+    await new Promise((r) => setTimeout(r, 200));
+    expect(t.gw.broker.pending.size).toBe(3);
+    const t0 = Date.now();
+    await t.stop();
+    expect(Date.now() - t0).toBeLessThan(3000); // docker stop's grace period is 10 s, the CONNECT timeout as long
+    for (const s of sockets) s.destroy();
   });
 });

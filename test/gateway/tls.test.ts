@@ -143,7 +143,7 @@ describe('TLS only, and WebSocket over TLS', () => {
   let dev: Device;
   beforeAll(async () => {
     const pki = await Pki.create();
-    t = await startTestGateway(pki, { ...TLS, mqttPort: 'off', mqttTlsPort: 0, wsPort: 0 });
+    t = await startTestGateway(pki, { ...TLS, mqttPort: 'off', mqttTlsPort: 0, wsPort: 0, mqttConnectTimeoutMs: 500 });
     const agency = await pki.agency('psb.example');
     dev = await pki.device(agency);
     await register(t.gw, agency, [dev]);
@@ -156,6 +156,20 @@ describe('TLS only, and WebSocket over TLS', () => {
     expect(t.gw.broker.tcp).toBeNull();
     const log = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json();
     expect(log.mqtt).toEqual({ port: null, tlsPort: t.gw.mqttTlsPort, wsPort: portOf(t.gw.wsUrl!), wsTls: true });
+  });
+
+  test('a wss:// connection that never starts its handshake counts as pending and is closed after the CONNECT timeout', async () => {
+    const t0 = Date.now();
+    const s = netConnect(portOf(t.gw.wsUrl!), '127.0.0.1');
+    s.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => s.on('close', () => resolve(Date.now() - t0)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(t.gw.broker.pending.size).toBe(1);
+    const after = await closed;
+    expect(after).toBeGreaterThanOrEqual(400);
+    expect(after).toBeLessThan(5000);
+    await new Promise((r) => setTimeout(r, 50)); // the gateway's side closes in a turn of its own
+    expect(t.gw.broker.pending.size).toBe(0);
   });
 
   test('a device publishes over wss:// and gets its receipt', async () => {
@@ -207,7 +221,7 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
     await copyFile(CERT, join(files, 'cert.pem'));
     await copyFile(KEY, join(files, 'key.pem'));
     const pki = await Pki.create();
-    t = await startTestGateway(pki, { tlsCertFile: join(files, 'cert.pem'), tlsKeyFile: join(files, 'key.pem'), mqttTlsPort: 0, httpTls: true });
+    t = await startTestGateway(pki, { tlsCertFile: join(files, 'cert.pem'), tlsKeyFile: join(files, 'key.pem'), mqttTlsPort: 0, wsPort: 0, httpTls: true });
     const agency = await pki.agency('psb.example');
     dev = await pki.device(agency);
     await register(t.gw, agency, [dev]);
@@ -220,7 +234,9 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
   test('new connections get the new certificate, open ones carry on, a bad pair is refused and the current one stays', async () => {
     const mqttTls = portOf(t.gw.mqttTlsUrl!);
     const https = portOf(t.gw.httpUrl);
+    const wss = portOf(t.gw.wsUrl!);
     expect(await presented(mqttTls)).toBe(fingerprint('gateway.pem'));
+    expect(await presented(wss)).toBe(fingerprint('gateway.pem'));
     expect(await metric('originproof_tls_certificate_expiry_seconds')).toBe(String(Math.floor(new Date(new X509Certificate(readFileSync(CERT)).validTo).getTime() / 1000)));
     const c = await connectDevice(t.gw, dev, { url: t.gw.mqttTlsUrl!, ca: CA });
 
@@ -230,6 +246,7 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
     expect(reloaded.subject).toContain('CN=localhost');
     expect(await presented(mqttTls)).toBe(fingerprint('gateway2.pem'));
     expect(await presented(https)).toBe(fingerprint('gateway2.pem'));
+    expect(await presented(wss)).toBe(fingerprint('gateway2.pem'));
     await c.publish(await reading(dev, 1)); // the connection made before the reload
     const a = await c.next();
     expect(a.kind === 'receipt' && a.receipt.seq).toBe(1);
@@ -240,6 +257,7 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/tlsKeyFile: the key in .* does not belong/);
     expect(await presented(mqttTls)).toBe(fingerprint('gateway2.pem'));
+    expect(await presented(wss)).toBe(fingerprint('gateway2.pem'));
     expect(t.gw.tlsCertificate!.notAfter).toEqual(reloaded.notAfter);
     expect(await metric('originproof_tls_reloads_total{result="ok"}')).toBe('1');
     expect(await metric('originproof_tls_reloads_total{result="failed"}')).toBe('1');

@@ -1,5 +1,6 @@
 /** MQTT over WebSocket: off by default; when a port is given, a device connects and gets receipts the same way. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { connect as netConnect } from 'node:net';
 import mqtt from 'mqtt';
 import { decodeReceipt, readingsTopic, receiptsTopic } from '../../protocol/index.js';
 import { freshToken, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
@@ -30,6 +31,65 @@ describe('MQTT over WebSocket', () => {
     const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
     await client.publishAsync(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
     expect(decodeReceipt(new Uint8Array(await got)).seq).toBe(1);
+    await client.endAsync(true);
+  });
+});
+
+describe('MQTT over WebSocket: connections before the upgrade', () => {
+  let t: TestGateway;
+  let dev: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { wsPort: 0, mqttConnectTimeoutMs: 500, mqttMaxPendingConnections: 2 });
+    const agency = await pki.agency('psb.example');
+    dev = await pki.device(agency);
+    await register(t.gw, agency, [dev]);
+  });
+  afterAll(() => t.stop());
+
+  const port = () => Number(new URL(t.gw.wsUrl!).port);
+  /** A socket to the WebSocket port that sends `bytes` (half an HTTP upgrade, or nothing) and then waits. */
+  const halfOpen = (bytes: string, onClose: () => void) => {
+    const s = netConnect(port(), '127.0.0.1', () => s.write(bytes));
+    s.on('error', () => undefined);
+    s.on('close', onClose);
+    return s;
+  };
+
+  test('one that sends half an upgrade request, or nothing, is closed after the CONNECT timeout, not HTTP\'s minute', async () => {
+    const t0 = Date.now();
+    const closedAfter = await Promise.all(
+      ['GET / HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\n', ''].map(
+        (bytes) =>
+          new Promise<number>((resolve, reject) => {
+            halfOpen(bytes, () => resolve(Date.now() - t0));
+            setTimeout(() => reject(new Error('still open after 5 s')), 5000).unref();
+          }),
+      ),
+    );
+    for (const ms of closedAfter) {
+      expect(ms).toBeGreaterThanOrEqual(400);
+      expect(ms).toBeLessThan(5000);
+    }
+  });
+
+  test('they count against the pending-connection cap: the oldest is dropped; a device still connects and is answered', async () => {
+    const dropped = t.gw.broker.pending.droppedCount;
+    const closed = [false, false, false];
+    const sockets = [0, 1, 2].map((i) => halfOpen('GET / HTTP/1.1\r\n', () => (closed[i] = true)));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closed).toEqual([true, false, false]);
+    expect(t.gw.broker.pending.droppedCount).toBe(dropped + 1);
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+
+    const token = await freshToken(dev);
+    const client = await mqtt.connectAsync(t.gw.wsUrl!, { clientId: dev.id, username: dev.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+    await client.subscribeAsync(receiptsTopic(dev.id), { qos: 1 });
+    const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
+    await client.publishAsync(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
+    expect(decodeReceipt(new Uint8Array(await got)).seq).toBe(1);
+    expect(t.gw.broker.pending.size).toBe(0); // the upgraded connection authenticated; nothing left pending
     await client.endAsync(true);
   });
 });

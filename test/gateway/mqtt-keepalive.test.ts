@@ -1,0 +1,46 @@
+/**
+ * MQTT keep alive (MQTT 3.1.1 §3.1.2.10). A device that sets keep alive 0 turns the mechanism off, and one that goes
+ * away without closing its TCP connection (power loss, a dropped mobile link, a NAT that forgot it) then held its
+ * connection, its slot under mqttMaxConnections and its memory for good: the gateway writes to a device only to
+ * answer it, so nothing ever found the connection dead. The gateway honours a keep alive of at most
+ * `mqttMaxKeepaliveS` and applies that to 0 and to anything longer (as AWS IoT Core does with 1,200 s).
+ */
+import { describe, expect, test } from 'vitest';
+import mqtt from 'mqtt';
+import { plainMqttUrl } from '../../gateway/gateway.js';
+import { freshToken, useGatewayWithDevices, type Device } from './harness.js';
+
+describe('keep alive', () => {
+  const fx = useGatewayWithDevices(3, { mqttMaxKeepaliveS: 1 });
+
+  const connectWith = async (d: Device, keepalive: number) =>
+    mqtt.connectAsync(plainMqttUrl(fx.t.gw), { clientId: d.id, username: d.id, password: Buffer.from(await freshToken(d)), keepalive, reconnectPeriod: 0, protocolVersion: 4 });
+  const closedWithin = (c: mqtt.MqttClient, ms: number) =>
+    new Promise<number | null>((resolve) => {
+      const t0 = Date.now();
+      const timer = setTimeout(() => resolve(null), ms);
+      c.once('close', () => {
+        clearTimeout(timer);
+        resolve(Date.now() - t0);
+      });
+    });
+
+  test('keep alive 0 (off) and keep alive above the maximum: a silent connection is closed after 1.5 x the maximum', async () => {
+    const [a, b] = fx.devices;
+    const off = await connectWith(a!, 0); // sends nothing after its CONNECT
+    const long = await connectWith(b!, 60); // would ping after 60 s
+    const [offClosed, longClosed] = await Promise.all([closedWithin(off, 5000), closedWithin(long, 5000)]);
+    for (const ms of [offClosed, longClosed]) {
+      expect(ms).not.toBeNull();
+      expect(ms!).toBeGreaterThanOrEqual(1000);
+    }
+    await Promise.all([off.endAsync(true), long.endAsync(true)]);
+    expect(Object.keys((fx.t.gw.broker.aedes as unknown as { clients: object }).clients)).not.toContain(a!.id);
+  });
+
+  test('a device that pings within the maximum stays connected', async () => {
+    const c = await connectWith(fx.devices[2]!, 1); // mqtt.js pings every second
+    expect(await closedWithin(c, 3500)).toBeNull();
+    await c.endAsync(true);
+  });
+});
