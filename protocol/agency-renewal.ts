@@ -62,7 +62,7 @@ export function assertAgencyNotRevokedThroughRenewalAt(
     if (!cert) {
       fail(
         'UNKNOWN_KEY',
-        `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (fetch-revocations writes it beside the statement; or give it with the revocation)`,
+        `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (the log's revocation list carries it: fetch-revocations writes it beside the statement, --full for a directory fetched by an earlier version; or give it with --certificates)`,
         'revocations',
       );
     }
