@@ -90,5 +90,9 @@ describe('offline verify: an agency certificate renewed with the same key', () =
     const forged = a2.bytes.slice();
     forged[forged.length - 1]! ^= 1; // another certRef: the revocation still names no certificate held
     expect(fails(verifyBundle(await bundleWith(c.agencyCert), trustWith(), { revocations: [rev], certificates: [forged] }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
+    // one that does not decode is left aside: it places nothing, and fails nothing it has no part in
+    const junk = new Uint8Array([0xa0]);
+    expect(fails(verifyBundle(await bundleWith(c.agencyCert), trustWith(), { revocations: [rev], certificates: [junk] }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
+    expect(fails(verifyBundle(await bundleWith(c.agencyCert), trustWith(), { revocations: [rev], certificates: [junk, a2.bytes] }))).toEqual([['revocation', 'CERT_REVOKED']]);
   });
 });
