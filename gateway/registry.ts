@@ -233,6 +233,10 @@ export class Registry {
   compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
     return this.view.compromiseOf(holderKid);
   }
+  /** Any certificate registered here that `certRef` names, in either encoding (certificate-refs.ts). */
+  findCertificate(certRef: Uint8Array): DecodedCertificate | undefined {
+    return this.view.findCert(certRef);
+  }
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
     return this.view.certificateByRef(certRef);
   }

@@ -16,7 +16,8 @@ export interface RevocationListing {
   checkpoint: string | null;
   /** Revocation entries below treeSize in all (the checkpoint line's count, if the gateway is honest). */
   count: number;
-  revocations: LoggedRevocation[];
+  /** `certificate`: for an agency's revocation, the certificate it names (not committed to: verify checks it). */
+  revocations: (LoggedRevocation & { certificate?: Uint8Array })[];
   /** The last index of this page when more follow (ask again with `after` = next); null at the end. */
   next: number | null;
 }
@@ -34,16 +35,23 @@ export function parseRevocationListing(body: unknown): RevocationListing {
   if (b.checkpoint !== null && typeof b.checkpoint !== 'string') fail('MALFORMED', 'the revocation list\'s checkpoint is not a note', 'checkpoint');
   if (b.count !== undefined && !isIndex(b.count)) fail('MALFORMED', 'the revocation list\'s count is not a whole number', 'count');
   if (b.next !== undefined && b.next !== null && !isIndex(b.next)) fail('MALFORMED', 'the revocation list\'s next is not a log index', 'next');
-  const revocations = (b.revocations as { index?: unknown; revocation?: unknown }[]).map((r, i) => {
+  const revocations = (b.revocations as { index?: unknown; revocation?: unknown; certificate?: unknown }[]).map((r, i) => {
     const index = r?.index;
     if (!isIndex(index) || typeof r.revocation !== 'string') fail('MALFORMED', 'a listed revocation needs an index and base64 bytes', `revocations[${i}]`);
+    if (r.certificate !== undefined && typeof r.certificate !== 'string') fail('MALFORMED', 'a listed revocation\'s certificate is not base64', `revocations[${i}].certificate`);
     let statement: Uint8Array;
+    let certificate: Uint8Array | undefined;
     try {
       statement = fromBase64(r.revocation);
     } catch {
       return fail('MALFORMED', 'a listed revocation is not base64', `revocations[${i}].revocation`);
     }
-    return { index, statement };
+    try {
+      if (r.certificate !== undefined) certificate = fromBase64(r.certificate);
+    } catch {
+      return fail('MALFORMED', 'a listed revocation\'s certificate is not base64', `revocations[${i}].certificate`);
+    }
+    return certificate ? { index, statement, certificate } : { index, statement };
   });
   return {
     treeSize: b.treeSize,
@@ -80,7 +88,7 @@ export async function collectRevocationListing(getPage: RevocationPageFetcher, f
   if (from.treeSize !== undefined && first.treeSize !== from.treeSize) {
     fail('MALFORMED', `asked for the revocation list at tree size ${from.treeSize}, got tree size ${first.treeSize}`, 'treeSize');
   }
-  const all: LoggedRevocation[] = [];
+  const all: RevocationListing['revocations'] = [];
   let after = from.after ?? -1;
   for (let page = first; ; ) {
     if (page.treeSize !== first.treeSize || page.checkpoint !== first.checkpoint || page.count !== first.count) {

@@ -45,7 +45,7 @@ import type { TrustMaterial } from './trust.js';
 import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
-import { heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
+import { heldCertificates, heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
 
 export { CHECK_NAMES, type Check, type CheckName } from './verify-checks.js';
 
@@ -79,6 +79,13 @@ export interface VerifyBundleOptions {
    * as the gateway refuses it (verify-checks.ts collectRevocations).
    */
   revocations?: readonly Uint8Array[];
+  /**
+   * Certificates the verifier holds for its revocations: a revocation by the agency's root of another certificate of
+   * the reading's agency (the subject) that covers the reading's time is placed by it (a later certificate of the
+   * same key, valid then, revoked: CERT_REVOKED) and without it fails UNKNOWN_KEY (protocol/agency-renewal.ts); the
+   * log's list (`revocationLog`) carries its own.
+   */
+  certificates?: readonly Uint8Array[];
   /**
    * The log's whole revocation list with the checkpoint that commits to it (GET /v1/revocations): its statements
    * are held as `revocations` are, and the revocation check then holds up to that checkpoint's tree size.
@@ -157,7 +164,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   // The payload (a reading or a registry event), against the certificates: no checkpoint needed.
   let agency: DecodedCertificate | undefined;
   if (entry && entry.type === ENTRY_READING) {
-    const rd = readingChecks(entry, bundle, trust, held, v);
+    const certificates = [...(opts.certificates ?? []), ...(opts.revocationLog ? heldCertificates(opts.revocationLog, log) : [])];
+    const rd = readingChecks(entry, bundle, trust, held, v, certificates);
     for (const [name, c] of rd.checks) checks.set(name, c);
     ({ opened, agency, rootName, signedAt } = rd);
   } else if (entry) {

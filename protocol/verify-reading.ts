@@ -18,10 +18,11 @@ import { validateChain } from './chain.js';
 import { verifySign1 } from './cose-sign1.js';
 import { deviceIdMatchesKey } from './device-id.js';
 import { fail } from './errors.js';
+import { assertAgencyNotRevokedThroughRenewalAt } from './agency-renewal.js';
 import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import type { LogEntry } from './log-entry.js';
 import { openReading, type OpenedReading } from './reading.js';
-import { assertNotRevokedAt } from './revocation.js';
+import { assertNotRevokedAt, decodeRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 import { collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 
@@ -36,8 +37,10 @@ export interface ReadingChecks {
   signedAt?: SignedAt;
 }
 
+/** `heldCertificates`: certificates the verifier holds for its revocations (agency-renewal.ts places them). */
 export function readingChecks(
   entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
+  heldCertificates: readonly Uint8Array[] = [],
 ): ReadingChecks {
   const checks = new Map<CheckName, Check>();
   let opened: OpenedReading | undefined;
@@ -51,8 +54,10 @@ export function readingChecks(
   if (opened) signedAt = { at: opened.claims.iat, what: 'the reading was signed at', path: 'claims.iat' };
   let device: DecodedCertificate | undefined;
   let sameKey: SameKeyCertificates | undefined;
+  let carried: DecodedCertificate[] = [];
   const certs = run('chain', () => {
     const decoded = bundle.certificates.map((c) => decodeCertificate(c));
+    carried = decoded;
     if (!opened) fail('CLAIM_INVALID', 'cannot check the chain of a malformed reading', 'entry');
     const ofKey = decoded.filter((c) => bytesEqual(c.holderKid, opened!.kid));
     if (ofKey.length === 0) fail('UNKNOWN_KEY', 'the bundle has no certificate for the key that signed the reading', 'certificates');
@@ -110,6 +115,8 @@ export function readingChecks(
         assertNotRevokedAt(d, verified, r.claims.iat, 'device');
         assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
         assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
+        // The entry does not pin the agency certificate: a revocation held of a later one of the same key counts.
+        assertAgencyNotRevokedThroughRenewalAt(a, carried, held.map((h) => decodeRevocation(h.bytes)), heldCertificates, trust, r.claims.iat, v);
         return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
       }),
     );

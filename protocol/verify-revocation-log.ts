@@ -16,8 +16,12 @@ import { run, type Check } from './verify-checks.js';
 export interface RevocationLogInput {
   /** The signed checkpoint note whose `revocations` line commits to `revocations`. */
   checkpoint: string;
-  /** Every revocation entry of the log below the checkpoint's tree size: index and statement (the logged payload). */
-  revocations: readonly LoggedRevocation[];
+  /**
+   * Every revocation entry of the log below the checkpoint's tree size: index and statement (the logged payload);
+   * for an agency's revocation, the certificate it names (not committed to by the checkpoint: it is checked against
+   * the statement's certRef and its root's signature, protocol/agency-renewal.ts).
+   */
+  revocations: readonly (LoggedRevocation & { certificate?: Uint8Array })[];
 }
 
 export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };
@@ -42,6 +46,11 @@ export function openHeldRevocationLog(
 /** The statements the list adds to what the verifier holds (none if it failed to open). */
 export function heldStatements(held: HeldRevocationLog | undefined): Uint8Array[] {
   return held && 'opened' in held ? held.opened.revocations.map((r) => r.statement) : [];
+}
+
+/** The certificates the list carries beside its statements (none if it failed to open). */
+export function heldCertificates(input: RevocationLogInput, held: HeldRevocationLog | undefined): Uint8Array[] {
+  return held && 'opened' in held ? input.revocations.flatMap((r) => (r.certificate ? [r.certificate] : [])) : [];
 }
 
 /** What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. */

@@ -2,9 +2,10 @@
  * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations, page
  * by page: every revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log
  * index>.rev: the signed COSE bytes as logged), and the checkpoint that commits to exactly that list (DIR/checkpoint,
- * the signed note). For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the
+ * the signed note), and beside an agency's revocation the certificate it names (DIR/<log index>.cert, as the gateway
+ * lists it: a verifier needs it to tell a renewed agency certificate, protocol/agency-renewal.ts). For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the
  * checkpoint's `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale
- * `<index>.rev` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
+ * `<index>.rev` and `<index>.cert` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import {
 import { gatewayGet } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
+export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;
 export const CHECKPOINT_FILE = 'checkpoint';
 
 export interface FetchedRevocation {
@@ -53,15 +55,22 @@ async function collect(gateway: string, from: RevocationListingQuery): Promise<R
   }
 }
 
+type Listed = RevocationListing['revocations'][number];
+
 /** The list an earlier fetch left in DIR: its checkpoint's origin and size, and the statements below that size. */
-function heldList(dir: string): { origin: string; size: number; revocations: LoggedRevocation[] } | undefined {
+function heldList(dir: string): { origin: string; size: number; revocations: Listed[] } | undefined {
   const file = join(dir, CHECKPOINT_FILE);
   if (!existsSync(file)) return undefined;
   try {
     const cp = parseCheckpoint(parseNote(readFileSync(file, 'utf8')).text);
     const revocations = readdirSync(dir)
       .filter((f) => REVOCATION_FILE.test(f))
-      .map((f) => ({ index: Number(f.slice(0, -4)), statement: new Uint8Array(readFileSync(join(dir, f))) }))
+      .map((f): Listed => {
+        const index = Number(f.slice(0, -4));
+        const cert = join(dir, `${index}.cert`);
+        const statement = new Uint8Array(readFileSync(join(dir, f)));
+        return existsSync(cert) ? { index, statement, certificate: new Uint8Array(readFileSync(cert)) } : { index, statement };
+      })
       .filter((r) => r.index < cp.size)
       .sort((a, b) => a.index - b.index);
     return { origin: cp.origin, size: cp.size, revocations };
@@ -107,13 +116,16 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
   }
   if (listing.checkpoint !== null) parseNote(listing.checkpoint); // a signed note; its signature and line are verify's business
   // Each a statement, not anything the gateway sent: fails with its code otherwise.
-  const statements = list.map(({ index, statement }) => ({ index, bytes: statement, rev: decodeRevocation(statement) }));
+  const statements = list.map(({ index, statement, certificate }) => ({ index, bytes: statement, certificate, rev: decodeRevocation(statement) }));
   mkdirSync(o.out, { recursive: true });
-  const keep = new Set(statements.map((s) => `${s.index}.rev`));
-  for (const f of readdirSync(o.out)) if (REVOCATION_FILE.test(f) && !keep.has(f)) rmSync(join(o.out, f));
-  const revocations = statements.map(({ index, bytes, rev }, i) => {
+  const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : [])]));
+  for (const f of readdirSync(o.out)) if ((REVOCATION_FILE.test(f) || CERTIFICATE_FILE.test(f)) && !keep.has(f)) rmSync(join(o.out, f));
+  const revocations = statements.map(({ index, bytes, certificate, rev }, i) => {
     const file = join(o.out, `${index}.rev`);
-    if (i >= kept) writeFileSync(file, bytes);
+    if (i >= kept) {
+      writeFileSync(file, bytes);
+      if (certificate) writeFileSync(join(o.out, `${index}.cert`), certificate);
+    }
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });
   const checkpointFile = join(o.out, CHECKPOINT_FILE);

@@ -1,9 +1,11 @@
 /**
  * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocation-log DIR] [--revocations FILE...]
- * [--max-skew SECONDS] [--json]`: check a proof bundle offline (protocol/verify-bundle.ts) with nothing but the trust
- * file. `--revocation-log DIR` is what `fetch-revocations` wrote: DIR/checkpoint and DIR/<log index>.rev.
+ * [--certificates FILE...] [--max-skew SECONDS] [--json]`: check a proof bundle offline (protocol/verify-bundle.ts)
+ * with nothing but the trust file. `--revocation-log DIR` is what `fetch-revocations` wrote: DIR/checkpoint,
+ * DIR/<log index>.rev and, for an agency's revocation, DIR/<log index>.cert (the certificate it names).
+ * `--certificates`: such certificates for the `--revocations` statements (protocol/agency-renewal.ts).
  * Exit codes: 0 valid, 1 invalid, 2 unusable input (unreadable file, a bundle that does not decode, a bad
- * trust file, a --since file that is not a signed note, a revocation file that does not decode, a --revocation-log
+ * trust file, a --since file that is not a signed note, a revocation or certificate file that does not decode, a --revocation-log
  * directory without its checkpoint, a bad --max-skew).
  * The bundle may be CBOR or its JSON view; signatures are checked with node:crypto.
  */
@@ -14,13 +16,14 @@ import type { Command } from 'commander';
 import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js';
 import { parseNote } from '../../protocol/checkpoint.js';
 import { OriginProofError } from '../../protocol/errors.js';
+import { decodeCertificate } from '../../protocol/certificate.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
 import { decimalText } from '../../protocol/reading.js';
 import { parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
-import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
+import { CERTIFICATE_FILE, CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 import { uintOption } from '../options.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
@@ -30,6 +33,8 @@ export interface VerifyCliOptions {
   trust: string;
   since?: string;
   revocations?: string[];
+  /** Certificates the revocations name (an agency's, renewed: protocol/agency-renewal.ts). */
+  certificates?: string[];
   /** A directory written by fetch-revocations: DIR/checkpoint and DIR/<log index>.rev. */
   revocationLog?: string;
   json?: boolean;
@@ -84,7 +89,10 @@ function readNote(path: string, what: string): string {
   });
 }
 
-/** DIR/checkpoint and every DIR/<index>.rev (each must decode as a revocation statement). */
+/**
+ * DIR/checkpoint, every DIR/<index>.rev (each must decode as a revocation statement) and its DIR/<index>.cert if
+ * there is one (must decode as a certificate; its match with the statement is the verifier's business).
+ */
 function readRevocationLog(dir: string): RevocationLogInput {
   let names: string[];
   try {
@@ -100,7 +108,12 @@ function readRevocationLog(dir: string): RevocationLogInput {
     const path = join(dir, name);
     const statement = readInput(path, 'revocation');
     usable('revocation', path, () => decodeRevocation(statement));
-    return [{ index: Number(m[1]), statement }];
+    const certName = `${m[1]}.cert`;
+    if (!names.includes(certName) || !CERTIFICATE_FILE.test(certName)) return [{ index: Number(m[1]), statement }];
+    const certPath = join(dir, certName);
+    const certificate = readInput(certPath, 'certificate');
+    usable('certificate', certPath, () => decodeCertificate(certificate));
+    return [{ index: Number(m[1]), statement, certificate }];
   });
   return { checkpoint, revocations };
 }
@@ -113,6 +126,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   let trust: TrustMaterial;
   let since: string | undefined;
   let revocations: Uint8Array[];
+  let certificates: Uint8Array[];
   let revocationLog: RevocationLogInput | undefined;
   let maxSkew: number | undefined;
   try {
@@ -132,6 +146,11 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
       usable('revocation', p, () => decodeRevocation(bytes));
       return bytes;
     });
+    certificates = (o.certificates ?? []).map((p) => {
+      const bytes = readInput(p, 'certificate');
+      usable('certificate', p, () => decodeCertificate(bytes));
+      return bytes;
+    });
     if (o.revocationLog !== undefined) revocationLog = readRevocationLog(o.revocationLog);
   } catch (err) {
     const e = err instanceof Unusable ? { code: err.code, message: err.message } : { code: 'MALFORMED', message: (err as Error).message };
@@ -142,6 +161,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
   const verdict = verifyBundle(bundle, trust, {
     verifier: nodeVerify,
     ...(revocations.length > 0 ? { revocations } : {}),
+    ...(certificates.length > 0 ? { certificates } : {}),
     ...(revocationLog ? { revocationLog } : {}),
     ...(since !== undefined ? { since: { checkpoint: since } } : {}),
     ...(o.now !== undefined ? { now: o.now } : {}),
@@ -208,11 +228,12 @@ export function registerVerify(program: Command): void {
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
     .option('--revocation-log <dir>', "the log's whole revocation list and its checkpoint (written by fetch-revocations): the revocation check is then complete up to that checkpoint")
     .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
+    .option('--certificates <files...>', "the agency certificates your --revocations statements name: a revocation of another certificate of the reading's agency is placed by it (UNKNOWN_KEY without it)")
     // No commander default: an absent --max-skew must leave verifyBundle's own default (the trust file's
     // clockSkewSeconds, else 300) in force.
     .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time (default: the trust file's clockSkewSeconds, else 300)")
     .option('--json', 'print the verdict as JSON')
-    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; revocationLog?: string; maxSkew?: string; json?: boolean }) => {
+    .action((bundle: string, o: { trust: string; since?: string; revocations?: string[]; certificates?: string[]; revocationLog?: string; maxSkew?: string; json?: boolean }) => {
       const r = runVerify({ bundle, ...o });
       process.stdout.write(r.output);
       process.exitCode = r.exitCode;

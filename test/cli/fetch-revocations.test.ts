@@ -14,7 +14,9 @@ import {
 } from '../../protocol/index.js';
 import { fetchRevocations } from '../../cli/commands/fetch-revocations.js';
 import { runVerify } from '../../cli/commands/verify.js';
-import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from '../gateway/harness.js';
+import {
+  certify, connectDevice, nowS, Pki, postCert, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway,
+} from '../gateway/harness.js';
 
 describe('fetch-revocations and verify --revocation-log', () => {
   let t: TestGateway;
@@ -166,5 +168,55 @@ describe('fetch-revocations and verify --revocation-log', () => {
     // --full fetches everything even when the held list would do
     expect((await fetchRevocations({ gateway: t.gw.httpUrl, out, full: true })).kept).toBe(0);
     expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(grown.revocations.length);
+  });
+  // A reading's entry pins its device certificate, not its agency's: a bundle carrying the agency's earlier certificate
+  // (same key) in place of the renewed, revoked one passed with the list (protocol/agency-renewal.ts).
+  test("an agency's renewed certificate revoked: the list carries it (<index>.cert), and a bundle with the earlier one fails", async () => {
+    const g = await t.pki.agency('renewed.example');
+    const e = await t.pki.device(g);
+    await register(t.gw, g, [e]);
+    const a2 = await certify(t.pki.root, g, 'agency', nowS() - 600);
+    expect((await postCert(t, 'agencies', a2)).status).toBe(201);
+    const c = await connectDevice(t.gw, e);
+    await c.publish(await reading(e, 1));
+    const answer = await c.next();
+    await c.end();
+    if (answer.kind !== 'receipt') throw new Error('expected a receipt');
+    expect((await revoke(t.gw, t.pki.root, a2, nowS() - 120, 'cessationOfOperation')).status).toBe(201);
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${answer.receipt.index}/bundle` });
+    const bundle = decodeProofBundle(new Uint8Array(raw.rawPayload));
+    const honest = join(dir, 'renewed-honest.cbor');
+    const swapped = join(dir, 'renewed-swapped.cbor');
+    await writeFile(honest, new Uint8Array(raw.rawPayload));
+    await writeFile(swapped, encodeProofBundle({ ...bundle, certificates: [e.cert.bytes, g.cert.bytes], revocations: [] }));
+    expect(runVerify({ bundle: swapped, trust }).exitCode).toBe(0); // what a bundle alone cannot show
+
+    const out = join(dir, 'renewed-revs');
+    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    const mine = fetched.revocations.find((f) => f.sub === 'renewed.example')!;
+    const certFile = join(out, `${mine.index}.cert`);
+    expect(new Uint8Array(await readFile(certFile))).toEqual(a2.bytes);
+    expect(existsSync(join(out, `${fetched.revocations.find((f) => f.sub === d.id)!.index}.cert`))).toBe(false); // a device's: none
+    for (const file of [honest, swapped]) {
+      const r = runVerify({ bundle: file, trust, revocationLog: out });
+      expect([file, r.exitCode, revCheck(r)?.code]).toEqual([file, 1, 'CERT_REVOKED']);
+    }
+    // the statement alone cannot be placed (UNKNOWN_KEY, not passed over); with --certificates it is
+    const alone = runVerify({ bundle: swapped, trust, revocations: [mine.file] });
+    expect([alone.exitCode, revCheck(alone)?.code]).toEqual([1, 'UNKNOWN_KEY']);
+    const placed = runVerify({ bundle: swapped, trust, revocations: [mine.file], certificates: [certFile] });
+    expect([placed.exitCode, revCheck(placed)?.code]).toEqual([1, 'CERT_REVOKED']);
+    // a certificate file that does not decode is unusable input
+    const junk = join(dir, 'junk.cert');
+    await writeFile(junk, new Uint8Array([1, 2, 3]));
+    expect(runVerify({ bundle: swapped, trust, revocations: [mine.file], certificates: [junk] }).exitCode).toBe(2);
+    // brought up to date, the kept entries keep their certificates; a stale one is removed
+    await writeFile(join(out, '999999.cert'), a2.bytes);
+    await register(t.gw, agency, [await t.pki.device(agency)]); // a newer checkpoint
+    const grown = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(grown.kept).toBe(fetched.revocations.length);
+    expect(existsSync(certFile)).toBe(true);
+    expect(existsSync(join(out, '999999.cert'))).toBe(false);
+    expect(revCheck(runVerify({ bundle: swapped, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
   });
 });

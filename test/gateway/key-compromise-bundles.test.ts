@@ -167,6 +167,64 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
     expect((await bundleVerdict(t, before!, trust)).verdict.valid).toBe(true);
     expect(failed((await bundleVerdict(t, after!, trust)).verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
   });
+  // A reading's entry pins its device certificate, not its agency's: a bundle carrying the agency's earlier
+  // certificate (same key, still valid, not revoked) in place of the renewed one the gateway checks readings against,
+  // and revoked, passed with the log's revocation list (the revocation named neither chain certificate).
+  test("an agency renewed with the same key, the renewal revoked: a bundle carrying the earlier certificate fails with the revocation list too", async () => {
+    const g = await t.pki.agency('swap.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]); // A1: the harness's agency certificate, issued now - 1 day
+    const a2 = await certify(t.pki.root, g, 'agency', nowS() - 600);
+    expect((await postCert(t, 'agencies', a2)).status).toBe(201);
+    const [before, after] = await publishAt(t, d, [nowS() - 300, nowS()]);
+    expect((await postRevocation(t, t.pki.root, a2, nowS() - 120, 'cessationOfOperation')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('agency-revoked'); // the gateway: the agency's current certificate is revoked
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${after}/bundle` });
+    const honest = decodeProofBundle(new Uint8Array(raw.rawPayload));
+    expect(failed(verifyBundle(honest, trust))).toEqual([['revocation', 'CERT_REVOKED']]);
+    const swapped = { ...honest, certificates: [d.cert.bytes, g.cert.bytes], revocations: [] };
+    expect(verifyBundle(swapped, trust).valid).toBe(true); // a bundle alone cannot tell
+
+    type Listed = { checkpoint: string; revocations: { index: number; revocation: string; certificate?: string }[] };
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as Listed;
+    const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+    const mine = listed.revocations.filter((x) => x.certificate !== undefined && bytes(x.certificate).length === a2.bytes.length && Buffer.from(bytes(x.certificate)).equals(Buffer.from(a2.bytes)));
+    expect(mine.length).toBe(1); // the list carries the agency certificate beside its revocation
+    const log = {
+      checkpoint: listed.checkpoint,
+      revocations: listed.revocations.map((x) => ({ index: x.index, statement: bytes(x.revocation), ...(x.certificate ? { certificate: bytes(x.certificate) } : {}) })),
+    };
+    expect(failed(verifyBundle(swapped, trust, { revocationLog: log }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // the statement alone cannot be placed: not passed over (UNKNOWN_KEY); with its certificate, CERT_REVOKED
+    const statement = bytes(mine[0]!.revocation);
+    expect(failed(verifyBundle(swapped, trust, { revocations: [statement] }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
+    expect(failed(verifyBundle(swapped, trust, { revocations: [statement], certificates: [a2.bytes] }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // a reading signed before revokedFrom stays valid, whichever certificate of the key its bundle carries
+    const early = decodeProofBundle(new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${before}/bundle` })).rawPayload));
+    expect(failed(verifyBundle(early, trust, { revocationLog: log }))).toEqual([]);
+    expect(failed(verifyBundle({ ...early, certificates: [d.cert.bytes, g.cert.bytes], revocations: [] }, trust, { revocationLog: log }))).toEqual([]);
+  });
+
+  test('an agency renewed, its earlier certificate revoked as superseded: the gateway and the list both pass its readings over', async () => {
+    const g = await t.pki.agency('superseded.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    expect((await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS() - 600))).status).toBe(201);
+    expect((await postRevocation(t, t.pki.root, g.cert, nowS() - 120, 'superseded')).status).toBe(201);
+    expect((await statusOf(t, d)).status).toBe('active');
+    const [index] = await publishAt(t, d, [nowS()]);
+    type Listed = { checkpoint: string; revocations: { index: number; revocation: string; certificate?: string }[] };
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as Listed;
+    const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+    const log = {
+      checkpoint: listed.checkpoint,
+      revocations: listed.revocations.map((x) => ({ index: x.index, statement: bytes(x.revocation), ...(x.certificate ? { certificate: bytes(x.certificate) } : {}) })),
+    };
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+    const v = verifyBundle(decodeProofBundle(new Uint8Array(raw.rawPayload)), trust, { revocationLog: log });
+    expect([v.valid, failed(v)]).toEqual([true, []]);
+  });
+
   // registry.ts revoke refuses a device revocation signed by an agency key revoked for keyCompromise, in effect; the
   // offline verifier counted such a statement when the verifier brought it (--revocations), so the thief's backdated
   // revocation the gateway refused still voided the device's logged readings offline.

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_NAMES, decodeProofBundle, encodeProofBundle, parseTrust, sha256, toBase64, utf8ToBytes, verifyBundle } from '../../protocol/index.js';
-import { connectDevice, Pki, nowS, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
+import { certify, connectDevice, Pki, nowS, postCert, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from './harness.js';
 
 interface CheckOut {
   name: string;
@@ -234,6 +234,39 @@ describe("POST /v1/verify {bundle}: the revocation check with the log's whole re
     const stripped = { ...(await fetch()), revocations: [] };
     expect(verifyBundle(stripped, parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json())).valid).toBe(true); // offline, the bundle alone
     const v = await verdict(t, 'bundle', encodeProofBundle(stripped));
+    expect([v.valid, check(v, 'revocation').status, check(v, 'revocation').code]).toEqual([false, 'fail', 'CERT_REVOKED']);
+  });
+  // The list's agency revocations come with their certificates (protocol/agency-renewal.ts): without them a revocation
+  // of an agency's earlier, superseded certificate could not be placed (UNKNOWN_KEY), and one of its renewed,
+  // revoked certificate was passed over in a bundle carrying the earlier one.
+  test('an agency renewed: its superseded certificate passed over (valid), a revoked renewal caught in a bundle carrying the earlier one', async () => {
+    const readingOf = async (d: Device) => {
+      const c = await connectDevice(t.gw, d);
+      try {
+        const a = await published(c, await reading(d, 1));
+        if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a.rejection)}`);
+        return async () => decodeProofBundle(new Uint8Array((await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${a.receipt.index}/bundle` })).rawPayload));
+      } finally {
+        await c.end();
+      }
+    };
+    const g = await t.pki.agency('superseded.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    expect((await postCert(t, 'agencies', await certify(t.pki.root, g, 'agency', nowS() - 600))).status).toBe(201);
+    expect((await revoke(t.gw, t.pki.root, g.cert, nowS() - 300, 'superseded')).status).toBe(201);
+    const honest = await verdict(t, 'bundle', encodeProofBundle(await (await readingOf(d))()));
+    expect([honest.valid, rows(honest).filter((r) => r[1] === 'fail')]).toEqual([true, []]);
+
+    const h = await t.pki.agency('swapped.example');
+    const e = await t.pki.device(h);
+    await register(t.gw, h, [e]);
+    const h2 = await certify(t.pki.root, h, 'agency', nowS() - 600);
+    expect((await postCert(t, 'agencies', h2)).status).toBe(201);
+    const fetch = await readingOf(e);
+    expect((await revoke(t.gw, t.pki.root, h2, nowS() - 120, 'cessationOfOperation')).status).toBe(201);
+    const swapped = { ...(await fetch()), certificates: [e.cert.bytes, h.cert.bytes], revocations: [] };
+    const v = await verdict(t, 'bundle', encodeProofBundle(swapped));
     expect([v.valid, check(v, 'revocation').status, check(v, 'revocation').code]).toEqual([false, 'fail', 'CERT_REVOKED']);
   });
 });

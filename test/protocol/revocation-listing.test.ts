@@ -40,6 +40,9 @@ describe('parseRevocationListing (one page, read for its shape)', () => {
       .toEqual({ treeSize: 5, checkpoint: 'cp', count: 3, revocations: [{ index: 2, statement: new Uint8Array([1, 2, 3]) }], next: 2 });
     expect(parseRevocationListing({ treeSize: 0, checkpoint: null, count: 0, revocations: [], next: null }).checkpoint).toBeNull();
     expect(parseRevocationListing({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, revocation: 'AQID' }] })).toMatchObject({ count: 1, next: null });
+    // an agency's revocation with the certificate it names (not committed to: the verifier checks it)
+    expect(parseRevocationListing({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, revocation: 'AQID', certificate: 'BAU=' }] }).revocations)
+      .toEqual([{ index: 2, statement: new Uint8Array([1, 2, 3]), certificate: new Uint8Array([4, 5]) }]);
   });
   it.each([
     ['an array (the shape before the checkpoint)', []],
@@ -47,6 +50,8 @@ describe('parseRevocationListing (one page, read for its shape)', () => {
     ['a checkpoint that is no text', { treeSize: 1, checkpoint: 3, revocations: [] }],
     ['an index that is no log index', { treeSize: 1, checkpoint: null, revocations: [{ index: -1, revocation: 'AQID' }] }],
     ['bytes that are not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: '!!' }] }],
+    ['a certificate that is not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: '!!' }] }],
+    ['a certificate that is no text', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: 3 }] }],
     ['a count that is no whole number', { treeSize: 1, checkpoint: null, count: 1.5, revocations: [] }],
     ['a next that is no log index', { treeSize: 1, checkpoint: null, count: 0, revocations: [], next: '3' }],
     ['null', null],

@@ -148,7 +148,14 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
             }),
             count: Type.Integer({ description: 'revocation entries below treeSize in all, on every page (the checkpoint line\'s count)' }),
             revocations: Type.Array(
-              Type.Object({ index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64 }),
+              Type.Object({
+                index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64,
+                certificate: Type.Optional(Type.String({
+                  pattern: Base64.pattern, maxLength: Base64.maxLength,
+                  description:
+                    "for a revocation of an agency certificate: that certificate (not committed to by the checkpoint; a verifier checks it against the statement's certRef and its root's signature). A revocation names its certificate by hash and subject only, and an agency's key may hold several certificates (renewal): with it the verifier can tell one of the agency's later certificate, which the reading's bundle may have left out (protocol/agency-renewal.ts)",
+                })),
+              }),
             ),
             next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last index of this page when more follow, to pass as `after`; null at the end' }),
           }),
@@ -163,7 +170,11 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       if (!listing) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${treeSize}`);
       const revocations = listing.revocations.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
-        return { index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement) };
+        const revoked = registry.findCertificate(c.certRef);
+        return {
+          index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement),
+          ...(revoked?.claims.role === 'agency' ? { certificate: b64out(revoked.bytes) } : {}),
+        };
       });
       return { origin: ledger.origin, treeSize: listing.treeSize, checkpoint: listing.checkpoint, count: listing.count, revocations, next: listing.next ?? null };
     },

@@ -21,6 +21,7 @@ import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
 import { fail } from '../../../protocol/errors.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
 import { openReading, type OpenedReading } from '../../../protocol/reading.js';
+import { decodeRevocation } from '../../../protocol/revocation.js';
 import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
@@ -98,7 +99,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       const body = req.body as { bundle?: string; envelope?: string };
       if (body.bundle !== undefined) {
         const bundle = decodeProofBundle(b64in(body.bundle, 'bundle'));
-        return verifyBundle(bundle, trust, await withOwnRevocations(deps.ledger, bundle, bundleOpts));
+        return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
       }
       if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
       throw new ApiError('BAD_REQUEST', 'send {bundle} or {envelope}');
@@ -109,9 +110,10 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
 /**
  * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
  * of this log (by its checkpoint's origin); a bundle of another log, an empty log, or a latest checkpoint without a
- * revocations line (a ledger written before it, until its next block) is verified without.
+ * revocations line (a ledger written before it, until its next block) is verified without. Beside an agency's
+ * revocation, the certificate it names, as GET /v1/revocations lists it (protocol/agency-renewal.ts).
  */
-async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
+async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
   let origin: string | undefined;
   try {
     origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
@@ -120,7 +122,12 @@ async function withOwnRevocations(ledger: GatewayLedger, bundle: ProofBundle, op
   }
   if (origin !== ledger.ledger.origin) return opts;
   const { checkpoint, revocations } = await ledger.ledger.revocationListing();
-  return checkpoint === null ? opts : { ...opts, revocationLog: { checkpoint, revocations } };
+  if (checkpoint === null) return opts;
+  const withCertificates = revocations.map((r) => {
+    const revoked = registry.findCertificate(decodeRevocation(r.statement).claims.certRef);
+    return revoked?.claims.role === 'agency' ? { ...r, certificate: revoked.bytes } : r;
+  });
+  return { ...opts, revocationLog: { checkpoint, revocations: withCertificates } };
 }
 
 /** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
@@ -164,7 +171,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const entryBytes = await L.getEntry(stored.index);
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
-    return verifyBundle(bundle, trust, await withOwnRevocations(deps.ledger, bundle, bundleOpts));
+    return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
   }
   const lastSeq = await deps.ledger.lastSeq(device.deviceId);
   const iat = claims.iat;

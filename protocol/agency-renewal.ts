@@ -1,0 +1,88 @@
+/**
+ * An agency's key may hold several certificates over time (renewal: the same key and subject, each issued later than
+ * the one it replaces; gateway/registry-rules.ts). The gateway checks a reading against the agency key's current
+ * certificate, the last registered, and takes a revocation of that certificate, whatever its reason, as the agency's
+ * (gateway/registry-view.ts: a replacement takes the record's place, and the record's revocation is the current
+ * certificate's, or a keyCompromise of any certificate of the key); a revocation of a certificate since replaced
+ * revokes nothing more unless it says keyCompromise. Its bundles carry the last registered agency certificate valid at
+ * the reading's time (gateway/bundle-material.ts).
+ *
+ * A reading's entry pins the device certificate (certRef) but not the agency's. So a bundle may carry an earlier
+ * certificate of the agency's key, still valid at the reading's time and not revoked, in place of the later one that
+ * is: the revocation the verifier holds (`--revocations`, `--revocation-log`) then names neither certificate of the
+ * chain and was passed over. A revocation names its certificate by hash and subject only, so to place it the verifier
+ * needs that certificate: the log's revocation list carries it beside each agency revocation (GET /v1/revocations),
+ * and `certificates` takes it for statements held otherwise. Here, for the reading's revocation check
+ * (verify-reading.ts), each held revocation by the chain agency's issuer of another certificate of the agency's subject
+ * that covers the reading's time:
+ * - its certificate not held: UNKNOWN_KEY (it cannot be told whether it revokes the agency key; never passed over);
+ * - a certificate of the same key, signed by the root, and the statement with it: CERT_REVOKED when it says
+ *   keyCompromise (the key is revoked, as the gateway applies it), or when that certificate was issued later than the
+ *   chain's and is valid at the reading's time (the bundle should have carried it: it is the agency certificate of
+ *   that time, and revoked);
+ * - otherwise (an earlier certificate of the key, a later one not valid then, another key of the same subject after
+ *   a re-keying) it is passed over, as the gateway passes it over.
+ */
+import type { SignatureVerifier } from './algorithms.js';
+import { bytesEqual, toHex } from './bytes.js';
+import { decodeCertificate, type DecodedCertificate } from './certificate.js';
+import { namesCertificate } from './certificate-refs.js';
+import { verifySign1 } from './cose-sign1.js';
+import { OriginProofError, fail } from './errors.js';
+import { verifyRevocation, type DecodedRevocation } from './revocation.js';
+import type { TrustMaterial } from './trust.js';
+
+/**
+ * Throws CERT_REVOKED or UNKNOWN_KEY as above. `held`: the verifier's revocations (decoded); `carried`: every
+ * certificate the bundle carries (a revocation naming one of them is the other checks' business); `certificates`:
+ * the certificates the verifier holds for its revocations (any that does not decode is left aside).
+ */
+export function assertAgencyNotRevokedThroughRenewalAt(
+  agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly DecodedRevocation[], certificates: readonly Uint8Array[],
+  trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier },
+): void {
+  const rootKey = trust.anchors.byKid.get(toHex(agency.issuerKid))?.key;
+  if (!rootKey) return; // the chain check fails already: no trusted root issued this agency
+  const relevant = held.filter(
+    (r) =>
+      r.claims.sub === agency.claims.sub && bytesEqual(r.issuerKid, agency.issuerKid) && at >= r.claims.revokedFrom &&
+      !carried.some((c) => namesCertificate(r.claims.certRef, c)),
+  );
+  if (relevant.length === 0) return;
+  // One that does not decode cannot be the certificate a revocation names (nor fail a verdict it has no part in: the
+  // list's certificates come from whoever served it, uncommitted).
+  const pool = certificates.flatMap((bytes) => {
+    try {
+      return [decodeCertificate(bytes)];
+    } catch (err) {
+      if (err instanceof OriginProofError) return [];
+      throw err;
+    }
+  });
+  for (const r of relevant) {
+    const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
+    if (!cert) {
+      fail(
+        'UNKNOWN_KEY',
+        `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (the log's revocation list carries it: fetch-revocations writes it beside the statement, --full for a directory fetched by an earlier version; or give it with --certificates)`,
+        'revocations',
+      );
+    }
+    if (cert.claims.role !== 'agency' || !bytesEqual(cert.issuerKid, agency.issuerKid)) {
+      fail('CHAIN_INVALID', `the certificate a revocation of agency ${r.claims.sub} names is not an agency certificate issued by its root`, 'certificates');
+    }
+    verifySign1(cert.sign1, rootKey, v);
+    verifyRevocation(r, cert, rootKey, v);
+    if (!bytesEqual(cert.holderKid, agency.holderKid)) continue; // another key of the same subject (re-keyed)
+    if (r.claims.reason === 'keyCompromise') {
+      fail('CERT_REVOKED', `the key of agency ${r.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} (through its certificate issued at ${cert.claims.iat}): nothing it signs from then on is valid`, 'agency');
+    }
+    if (cert.claims.iat > agency.claims.iat && at >= cert.claims.nbf && at < cert.claims.exp) {
+      fail(
+        'CERT_REVOKED',
+        `agency ${r.claims.sub} renewed its certificate (issued at ${agency.claims.iat}, carried) with one issued at ${cert.claims.iat}, valid at ${at} and revoked from ${r.claims.revokedFrom} (${r.claims.reason}): that is the agency certificate of the reading's time`,
+        'agency',
+      );
+    }
+  }
+}
