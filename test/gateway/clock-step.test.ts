@@ -51,6 +51,26 @@ describe('MonotonicClock', () => {
   });
 });
 
+/** A test gateway on the clock `now`, with one registered device. */
+async function gatewayWithClock(now: () => number): Promise<{ t: TestGateway; d: Device }> {
+  const pki = await Pki.create();
+  const t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { now });
+  const agency = await pki.agency('psb.example');
+  const d = await pki.device(agency);
+  await register(t.gw, agency, [d]);
+  return { t, d };
+}
+
+/** Connect, publish reading `seq`, and return its receipt (a rejection fails the test). */
+async function receiptFor(t: TestGateway, d: Device, seq: number) {
+  const c = await connectDevice(t.gw, d);
+  await c.publish(await reading(d, seq));
+  const a = await c.next();
+  await c.end();
+  if (a.kind !== 'receipt') throw new Error(`reading ${seq}: ${a.rejection.code}`);
+  return a.receipt;
+}
+
 type Page = { entries: { index: number; receivedAtMs: number }[]; next: string | null; unsettledFromMs?: number };
 
 describe('a client paging by time across a step back of the wall clock', () => {
@@ -69,21 +89,10 @@ describe('a client paging by time across a step back of the wall clock', () => {
       if (p.next === null) return { got, after };
     }
   };
-  const publishOne = async (seq: number) => {
-    const c = await connectDevice(t.gw, d);
-    await c.publish(await reading(d, seq));
-    const a = await c.next();
-    await c.end();
-    if (a.kind !== 'receipt') throw new Error(`reading ${seq}: ${a.rejection.code}`);
-    return a.receipt;
-  };
+  const publishOne = (seq: number) => receiptFor(t, d, seq);
 
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { now: () => wall });
-    const agency = await pki.agency('psb.example');
-    d = await pki.device(agency);
-    await register(t.gw, agency, [d]);
+    ({ t, d } = await gatewayWithClock(() => wall));
   }, 60_000);
   afterAll(() => t.stop());
 
@@ -119,23 +128,12 @@ describe('a step back beyond the hold of 10 s', () => {
   let d: Device;
   let aheadMs = 60_000; // the gateway's clock runs a minute ahead (within the clock skew its checks allow)
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { now: () => Date.now() + aheadMs });
-    const agency = await pki.agency('psb.example');
-    d = await pki.device(agency);
-    await register(t.gw, agency, [d]);
+    ({ t, d } = await gatewayWithClock(() => Date.now() + aheadMs));
   }, 60_000);
   afterAll(() => t.stop());
 
   test('is taken at once, in a run and across a restart: a wrong clock corrected keeps true time', async () => {
-    const published = async (seq: number) => {
-      const c = await connectDevice(t.gw, d);
-      await c.publish(await reading(d, seq));
-      const a = await c.next();
-      await c.end();
-      if (a.kind !== 'receipt') throw new Error(`reading ${seq}: ${a.rejection.code}`);
-      return a.receipt;
-    };
+    const published = (seq: number) => receiptFor(t, d, seq);
     expect((await published(1)).receivedAtMs).toBeGreaterThan(Date.now() + 50_000);
     aheadMs = 0; // corrected
     expect(Math.abs((await published(2)).receivedAtMs - Date.now())).toBeLessThan(5_000);
