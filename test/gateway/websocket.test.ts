@@ -5,6 +5,17 @@ import mqtt from 'mqtt';
 import { decodeReceipt, readingsTopic, receiptsTopic } from '../../protocol/index.js';
 import { freshToken, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
+/** A device connects over the gateway's ws:// URL, publishes reading 1 and gets its receipt; the client stays open. */
+async function receiptOverWebSocket(t: TestGateway, dev: Device): Promise<mqtt.MqttClient> {
+  const token = await freshToken(dev);
+  const client = await mqtt.connectAsync(t.gw.wsUrl!, { clientId: dev.id, username: dev.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
+  await client.subscribeAsync(receiptsTopic(dev.id), { qos: 1 });
+  const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
+  await client.publishAsync(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
+  expect(decodeReceipt(new Uint8Array(await got)).seq).toBe(1);
+  return client;
+}
+
 describe('MQTT over WebSocket', () => {
   let t: TestGateway;
   let dev: Device;
@@ -25,12 +36,7 @@ describe('MQTT over WebSocket', () => {
 
   test('a device publishes over ws:// and gets its receipt', async () => {
     expect(t.gw.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
-    const token = await freshToken(dev);
-    const client = await mqtt.connectAsync(t.gw.wsUrl!, { clientId: dev.id, username: dev.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
-    await client.subscribeAsync(receiptsTopic(dev.id), { qos: 1 });
-    const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
-    await client.publishAsync(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
-    expect(decodeReceipt(new Uint8Array(await got)).seq).toBe(1);
+    const client = await receiptOverWebSocket(t, dev);
     await client.endAsync(true);
   });
 });
@@ -83,12 +89,7 @@ describe('MQTT over WebSocket: connections before the upgrade', () => {
     for (const s of sockets) s.destroy();
     await new Promise((r) => setTimeout(r, 50));
 
-    const token = await freshToken(dev);
-    const client = await mqtt.connectAsync(t.gw.wsUrl!, { clientId: dev.id, username: dev.id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
-    await client.subscribeAsync(receiptsTopic(dev.id), { qos: 1 });
-    const got = new Promise<Buffer>((resolve) => client.once('message', (_t, p) => resolve(p)));
-    await client.publishAsync(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
-    expect(decodeReceipt(new Uint8Array(await got)).seq).toBe(1);
+    const client = await receiptOverWebSocket(t, dev);
     expect(t.gw.broker.pending.size).toBe(0); // the upgraded connection authenticated; nothing left pending
     await client.endAsync(true);
   });
