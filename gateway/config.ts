@@ -57,6 +57,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttDrainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
     /** Longest MQTT keep alive honoured; a CONNECT with 0 (off) or more gets this one. */
     mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
+    /** Longest an HTTP request may take to arrive whole (headers and body); a slower one gets 408 and is closed. */
+    httpRequestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -108,6 +110,9 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // AWS IoT Core's: it takes 30-1,200 s and uses 1,200 for 0 or more. A device gone without a word frees its slot
   // within 30 minutes.
   mqttMaxKeepaliveS: 1200,
+  // A body of the largest size (bodyLimit, 1 MiB by default) in 60 s is ~140 kbit/s: a slow agency link gets through,
+  // a client holding a request open (a connection and its buffers) for good does not.
+  httpRequestTimeoutMs: 60_000,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -130,6 +135,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
+  ORIGINPROOF_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
   ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: 'mqttConnectTimeoutMs',
   ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',

@@ -27,6 +27,11 @@ export interface HttpAppOptions {
   logLevel: string;
   /** Requests per minute per client address: one budget shared by the three registry writes (routes/registry.ts), another of its own for POST /v1/verify. */
   writeRateLimit: number;
+  /**
+   * Longest a request may take to arrive whole, headers and body (node's requestTimeout; 408 and closed after it).
+   * Default 60 s. Without it a client could hold a request, and its connection, open for good.
+   */
+  requestTimeoutMs?: number;
   bodyLimit: number;
   metrics: GatewayMetrics;
   /** Null when ready; else why not (GET /readyz answers 503 with it). */
@@ -54,14 +59,26 @@ export function routesOf(app: HttpApp): readonly RouteSummary[] {
   return routeLists.get(app) ?? [];
 }
 
+/**
+ * node:http's own bounds on a request's arrival: the whole request within `requestTimeout`, its headers within
+ * `headersTimeout` (at most a minute, node's default), checked every `connectionsCheckingInterval` (node's 30 s, less
+ * for a short timeout so that it holds to within a quarter of itself).
+ */
+function requestTimeouts(ms: number): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
+  return { requestTimeout: ms, headersTimeout: Math.min(ms, 60_000), connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(ms / 4))) };
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
+  const timeouts = requestTimeouts(opts.requestTimeoutMs ?? 60_000);
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
+    requestTimeout: timeouts.requestTimeout,
+    http: timeouts,
     // HTTPS through node:https; an https.Server takes the same (req, res) handler and is typed as the http.Server
     // the rest of the app is written against (the API does not touch the server beyond listen/address/close).
     ...(opts.tls
-      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer(tlsServerOptions(opts.tls!), handler) as unknown as HttpServer }
+      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer({ ...tlsServerOptions(opts.tls!), ...timeouts }, handler) as unknown as HttpServer }
       : {}),
     // safeIntegerKeyword: the integer parameters' check that no coerced "Infinity" passes (schemas.ts SafeUint).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' }, plugins: [(ajv) => (safeIntegerKeyword(ajv), ajv)] },
