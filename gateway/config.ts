@@ -31,8 +31,11 @@ export const GatewayConfigSchema = Type.Object(
      * that a token made for, or captured at, another gateway is refused here. Lowercase, like agency ids.
      */
     gatewayId: Type.String({ pattern: ENTITY_ID.source, description: 'gateway id: the aud of connect tokens' }),
-    /** Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). */
-    trustFile: Type.Union([Type.String(), Type.Null()]),
+    /**
+     * Trust file (JSON) with the root authority key(s); without one the registry refuses writes (README "Trust"). An
+     * empty name (`ORIGINPROOF_TRUST_FILE=` from an unset variable) is refused, not taken as "no trust file".
+     */
+    trustFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     maxReadingBytes: Type.Integer({ minimum: 256, maximum: 1_048_576 }),
     /** How far in the future a reading's iat may be (device clock ahead). */
     clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),

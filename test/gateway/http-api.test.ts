@@ -338,6 +338,15 @@ describe('ops and config', () => {
     expect(loadConfig({ httpPort: '7070' }, { ORIGINPROOF_HTTP_PORT: '9090' }).httpPort).toBe(7070);
   });
 
+  // Found by the operator review: ORIGINPROOF_TRUST_FILE= (an unset variable in a unit file) started a gateway with no
+  // trust file, which refuses every registration and device, with nothing said but "root(s) none" in the banner.
+  test('an empty trust file name is refused, naming trustFile; absent, there is none', () => {
+    expect(() => loadConfig({}, { ORIGINPROOF_TRUST_FILE: '' })).toThrow(/trustFile/);
+    expect(() => loadConfig({ trustFile: '' }, {})).toThrow(ConfigError);
+    expect(loadConfig({}, {}).trustFile).toBeNull();
+    expect(loadConfig({}, { ORIGINPROOF_TRUST_FILE: 'trust.json' }).trustFile).toBe('trust.json');
+  });
+
   test.each([
     ['clockSkewSeconds', 1, 86_400],
     ['maxReadingBytes', 256, 1_048_576],
