@@ -1,6 +1,6 @@
 /**
  * A device's lane in the pipeline: its readings in arrival order, its sequence state, and the readings admitted and
- * on their way into a block (pipeline.ts admits from it). Plus the outcome every reading ends with.
+ * on their way into a block (lane-admission.ts admits from it). Plus the outcome every reading ends with.
  */
 import { LastProtectedHeader } from '../protocol/cose-sign1.js';
 import { OriginProofError } from '../protocol/errors.js';

@@ -349,7 +349,7 @@ export class Ledger extends LedgerQueries {
   /**
    * A block failed: the entries submitted before that was known and not sealed yet fail with it, as the blocks
    * computed on top of it do. Stored later, they would land in the log after an earlier entry that was refused: a
-   * device's reading 6 logged while its reading 5 failed turns 5's resend into a replay (pipeline.ts).
+   * device's reading 6 logged while its reading 5 failed turns 5's resend into a replay (gateway/lane-admission.ts).
    */
   #failUnsealed(err: unknown): void {
     if (this.#timer) clearTimeout(this.#timer);

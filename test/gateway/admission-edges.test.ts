@@ -95,7 +95,7 @@ describe('an agency revoked by the root', () => {
   });
 });
 
-// guards pipeline.ts resendOrReplay: only the very same bytes follow a pending reading; other bytes are REPLAY
+// guards lane-admission.ts resendOrReplay: only the very same bytes follow a pending reading; other bytes are REPLAY
 test('another envelope with the seq of a reading still on its way into a block: REPLAY; the first gets its receipt', async () => {
   const { t, devices } = await gatewayWithDevices(1, { blockMaxMs: 1500 });
   const dev = devices[0]!;

@@ -89,7 +89,7 @@ describe('resend after a verification outage (the gateway refuses UNAVAILABLE an
   });
   afterAll(() => t.stop());
 
-  // gateway/pipeline.ts breakOrder with device-sim's reconnect: the readings refused while no verify worker ran are
+  // gateway/lane-admission.ts breakOrder with device-sim's reconnect: the readings refused while no verify worker ran are
   // resent in seq order after the reconnect, each logged once; none is answered REPLAY (a later one logged first).
   test('readings sent while no verify worker runs are all logged once, in seq order', async () => {
     const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter' });
