@@ -1,11 +1,12 @@
 /**
  * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations, page
  * by page: every revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log
- * index>.rev: the signed COSE bytes as logged), and the checkpoint that commits to exactly that list (DIR/checkpoint,
- * the signed note), and beside an agency's revocation the certificate it names (DIR/<log index>.cert, as the gateway
- * lists it: a verifier needs it to tell a renewed agency certificate, protocol/agency-renewal.ts). For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the
- * checkpoint's `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale
- * `<index>.rev` and `<index>.cert` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
+ * index>.rev: the signed COSE bytes as logged), the checkpoint that commits to exactly that list (DIR/checkpoint, the
+ * signed note), and beside an agency's revocation the certificate it names (DIR/<log index>.cert, as the gateway
+ * lists it: a verifier needs it to place a revocation of a renewed agency certificate, protocol/agency-renewal.ts).
+ * For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the checkpoint's
+ * `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale `<index>.rev` and
+ * `<index>.cert` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

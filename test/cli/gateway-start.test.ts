@@ -1,7 +1,8 @@
 /**
- * `npm start` is `node <heap flags> dist/cli/main.js gateway` (package.json): started here the same way, configured only by environment
- * variables (ports 0: tests never bind fixed ports), from another working directory, it serves /healthz, /docs and
- * the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a configuration that does not validate stops the start with a clear message.
+ * `npm start` is `node <heap flags> dist/cli/main.js gateway` (package.json): started here the same way, configured
+ * only by environment variables (ports 0: tests never bind fixed ports), from another working directory, it serves
+ * /healthz, /docs and the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a
+ * configuration that does not validate stops the start with a clear message.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
