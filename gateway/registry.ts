@@ -233,9 +233,14 @@ export class Registry {
   compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
     return this.view.compromiseOf(holderKid);
   }
-  /** Any certificate registered here that `certRef` names, in either encoding (certificate-refs.ts). */
-  findCertificate(certRef: Uint8Array): DecodedCertificate | undefined {
-    return this.view.findCert(certRef);
+  /**
+   * The agency certificate a revocation names (`certRef`, in either encoding: certificate-refs.ts), as the revocation
+   * list carries it beside the statement (GET /v1/revocations, POST /v1/verify; protocol/agency-renewal.ts); undefined
+   * for a device's certificate or one not registered here.
+   */
+  revokedAgencyCertificate(certRef: Uint8Array): Uint8Array | undefined {
+    const cert = this.view.findCert(certRef);
+    return cert?.claims.role === 'agency' ? cert.bytes : undefined;
   }
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
     return this.view.certificateByRef(certRef);

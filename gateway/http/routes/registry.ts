@@ -170,10 +170,10 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       if (!listing) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${treeSize}`);
       const revocations = listing.revocations.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
-        const revoked = registry.findCertificate(c.certRef);
+        const certificate = registry.revokedAgencyCertificate(c.certRef);
         return {
           index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement),
-          ...(revoked?.claims.role === 'agency' ? { certificate: b64out(revoked.bytes) } : {}),
+          ...(certificate ? { certificate: b64out(certificate) } : {}),
         };
       });
       return { origin: ledger.origin, treeSize: listing.treeSize, checkpoint: listing.checkpoint, count: listing.count, revocations, next: listing.next ?? null };

@@ -124,8 +124,8 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   const { checkpoint, revocations } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
   const withCertificates = revocations.map((r) => {
-    const revoked = registry.findCertificate(decodeRevocation(r.statement).claims.certRef);
-    return revoked?.claims.role === 'agency' ? { ...r, certificate: revoked.bytes } : r;
+    const certificate = registry.revokedAgencyCertificate(decodeRevocation(r.statement).claims.certRef);
+    return certificate ? { ...r, certificate } : r;
   });
   return { ...opts, revocationLog: { checkpoint, revocations: withCertificates } };
 }
