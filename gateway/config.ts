@@ -60,6 +60,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttDrainTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
     /** Longest MQTT keep alive honoured; a CONNECT with 0 (off) or more gets this one. */
     mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
+    /** MQTT CONNECTs per client address (IPv6: per /64) that may fail the device and token check, per minute (0: no limit). */
+    mqttConnectFailuresPerMinute: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
     /** Longest an HTTP request may take to arrive whole (headers and body); a slower one gets 408 and is closed. */
     httpRequestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
     /** Writes per minute per client IP on the registry API. */
@@ -113,6 +115,9 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // AWS IoT Core's: it takes 30-1,200 s and uses 1,200 for 0 or more. A device gone without a word frees its slot
   // within 30 minutes.
   mqttMaxKeepaliveS: 1200,
+  // A device that fails its CONNECT backs off (SPEC §4: seconds, then minutes), so even a few dozen broken devices
+  // behind one NAT address stay under one a second; a client trying forged tokens gets one signature check a second.
+  mqttConnectFailuresPerMinute: 60,
   // A body of the largest size (bodyLimit, 1 MiB by default) in 60 s is ~140 kbit/s: a slow agency link gets through,
   // a client holding a request open (a connection and its buffers) for good does not.
   httpRequestTimeoutMs: 60_000,
@@ -146,6 +151,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MQTT_ACK_HOLD_MS: 'mqttAckHoldMs',
   ORIGINPROOF_MQTT_DRAIN_TIMEOUT_MS: 'mqttDrainTimeoutMs',
   ORIGINPROOF_MQTT_MAX_KEEPALIVE_S: 'mqttMaxKeepaliveS',
+  ORIGINPROOF_MQTT_CONNECT_FAILURES_PER_MINUTE: 'mqttConnectFailuresPerMinute',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
 };
 

@@ -241,8 +241,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
+      onAddressLimited: (address) => {
+        const msg = `MQTT CONNECTs from ${address} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
+        if (appRef) appRef.log.warn(msg);
+        else process.stderr.write(`${msg}\n`);
+      },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs },
   );
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;

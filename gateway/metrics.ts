@@ -44,7 +44,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     }),
     queueDepth: new Gauge({ name: 'originproof_pipeline_queue_depth', help: 'Readings admitted and not yet receipted', registers: [registry] }),
     connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
-    connectsRefused: new Counter({ name: 'originproof_mqtt_connects_refused_total', help: 'MQTT CONNECTs refused, by error code (REPLAY: a connect token used again; UNAVAILABLE: at mqttMaxConnections)', labelNames: ['code'], registers: [registry] }),
+    connectsRefused: new Counter({ name: 'originproof_mqtt_connects_refused_total', help: 'MQTT CONNECTs refused, by error code (REPLAY: a connect token used again; UNAVAILABLE: at mqttMaxConnections; RATE_LIMITED: from an address over mqttConnectFailuresPerMinute)', labelNames: ['code'], registers: [registry] }),
     ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),
     blocks: new Counter({ name: 'originproof_blocks_total', help: 'Blocks sealed since start', registers: [registry] }),
     peakRss: new Gauge({

@@ -5,7 +5,8 @@
  * - authorizePublish: a device may publish only to its own readings topic; the payload goes to the pipeline
  * - authorizeSubscribe: a device may subscribe only to its own receipts and rejections topics
  * Before any hook: a connection must send CONNECT within `connectTimeoutMs`, and at most `maxPendingConnections`
- * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded.
+ * may be unauthenticated at once (pending-connections.ts), so floods of silent or junk sockets stay bounded; an
+ * address whose CONNECTs keep failing the device and token check is refused before it (connect-failure-limit.ts).
  * After it: keep alive is at most `maxKeepaliveS` (0 included), and a device connection whose writes are backed up
  * (a device not reading its socket) is not read until they drain, and closed after `drainTimeoutMs` (read-gate.ts).
  * Listeners (listeners.ts): plain MQTT over TCP, MQTT over TLS, MQTT over WebSocket (plain or TLS); each is
@@ -18,6 +19,7 @@ import type { WebSocketServer } from 'ws';
 import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
+import { addressKey, ConnectFailureLimit } from './connect-failure-limit.js';
 import { AckHold } from './ack-hold.js';
 import { CONNACK, connackCodeFor, connackError } from './connack.js';
 import { capFrameSize } from './frame-cap.js';
@@ -53,7 +55,9 @@ export interface BrokerPolicy {
    * A CONNECT refused, with the code behind it: `authenticate`'s error, or UNAVAILABLE at `maxConnections` (for
    * metrics; INTERNAL for an error that is not an OriginProofError).
    */
-  onRefused?(code: ErrorCode | 'INTERNAL'): void;
+  onRefused?(code: ErrorCode | 'INTERNAL' | 'RATE_LIMITED'): void;
+  /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
+  onAddressLimited?(address: string): void;
 }
 
 export interface EmbeddedBroker {
@@ -111,6 +115,10 @@ export interface BrokerOptions {
   drainTimeoutMs: number;
   /** Longest keep alive honoured (s); a CONNECT with 0 (off) or more gets this one. */
   maxKeepaliveS: number;
+  /** CONNECTs per client address that may fail the device and token check, in a burst and per minute (0: no limit). */
+  connectFailuresPerMinute: number;
+  /** The clock the failure budgets refill by (ms); Date.now by default. */
+  now?: () => number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -136,7 +144,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
   );
   capFrameSize(aedes, opts.maxPacketBytes);
-  const accept = (conn: Duplex) => {
+  const failures = new ConnectFailureLimit(opts.connectFailuresPerMinute, opts.now);
+  const addressOf = new WeakMap<Duplex, string>();
+  const accept = (conn: Duplex, remoteAddress: string | undefined) => {
+    addressOf.set(conn, addressKey(remoteAddress));
     pending.add(conn);
     gate.wrap(conn);
     aedes.handle(conn as never);
@@ -177,6 +188,12 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       policy.onRefused?.('UNAVAILABLE');
       return done(connackError(CONNACK.SERVER_UNAVAILABLE, `the gateway holds its most device connections (${opts.maxConnections}): connect again later`), false);
     }
+    const conn = (client as unknown as { conn?: Duplex }).conn;
+    const address = (conn && addressOf.get(conn)) ?? '';
+    if (!failures.allows(address)) {
+      policy.onRefused?.('RATE_LIMITED');
+      return done(connackError(CONNACK.SERVER_UNAVAILABLE, `too many refused CONNECTs from ${address}: connect again later`), false);
+    }
     authenticating++;
     Promise.resolve()
       .then(() => policy.authenticate(id, new Uint8Array(password.buffer, password.byteOffset, password.byteLength)))
@@ -186,13 +203,15 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
           deviceOf.set(client, id);
           readingsTopicOf.set(client, readingsTopic(id));
           epochOf.set(client, epoch());
-          const conn = (client as unknown as { conn?: Duplex }).conn;
           pending.authenticated(conn);
           gate.authenticated(conn);
           done(null, true);
         },
         (err: unknown) => {
-          policy.onRefused?.(err instanceof OriginProofError ? err.code : 'INTERNAL');
+          const code = err instanceof OriginProofError ? err.code : 'INTERNAL';
+          policy.onRefused?.(code);
+          // the gateway's own failures (its store, an internal error) are not the client's
+          if (code !== 'STORAGE_UNAVAILABLE' && code !== 'UNAVAILABLE' && code !== 'INTERNAL' && failures.failed(address)) policy.onAddressLimited?.(address);
           done(connackError(connackCodeFor(err), (err as Error).message), false);
         },
       );

@@ -57,7 +57,7 @@ export class Listeners {
 
   /** `maxWsPayload`: largest WebSocket message taken (a frame cap of the same kind as the MQTT parser's). */
   constructor(
-    private readonly accept: (conn: Duplex) => void,
+    private readonly accept: (conn: Duplex, remoteAddress: string | undefined) => void,
     private readonly maxWsPayload: number,
     private readonly preUpgrade: PreUpgradeBounds,
   ) {}
@@ -65,7 +65,7 @@ export class Listeners {
   /** Open the listeners whose port is not null (0: an ephemeral port); resolves with the ports bound. */
   async listen({ host, mqttPort, mqttTlsPort, wsPort, tls: material }: ListenOptions): Promise<ListeningPorts> {
     if (mqttPort !== null) {
-      this.tcp = createServer({ noDelay: true }, this.accept);
+      this.tcp = createServer({ noDelay: true }, (socket: Socket) => this.accept(socket, socket.remoteAddress));
       await listenOn(this.tcp, host, mqttPort, 'mqttPort');
     }
     if (mqttTlsPort !== null) {
@@ -78,7 +78,7 @@ export class Listeners {
         // the context is read per connection: after a reload (setTlsMaterial) new connections get the new certificate
         const conn = new TLSSocket(socket, { isServer: true, secureContext: this.secureContext! });
         conn.on('error', () => conn.destroy()); // a failed handshake; aedes adds its own handler for later errors
-        this.accept(conn);
+        this.accept(conn, socket.remoteAddress);
       });
       await listenOn(this.tls, host, mqttTlsPort, 'mqttTlsPort');
     }
@@ -95,7 +95,7 @@ export class Listeners {
       this.ws = new WebSocketServer({ server: http, maxPayload: this.maxWsPayload });
       this.ws.on('connection', (socket, req) => {
         this.upgraded(req.socket);
-        this.accept(createWebSocketStream(socket));
+        this.accept(createWebSocketStream(socket), req.socket.remoteAddress);
       });
       this.wsTcp = createServer({ noDelay: true }, (socket: Socket) => {
         const conn = this.wsTls ? new TLSSocket(socket, { isServer: true, secureContext: this.secureContext! }) : socket;

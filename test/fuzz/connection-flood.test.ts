@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { createConnectToken, generateSecretKey, nobleSigner, ALG_EDDSA } from '../../protocol/index.js';
 import { CONNACK } from '../../gateway/mqtt/connack.js';
-import { connectDevice, nowS, Pki, reading, register, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
+import { connectDevice, connectsRefused, nowS, Pki, reading, register, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
 import { attempt, pool, type AttemptOutcome, type BadConnect } from './flood-clients.js';
 import { Tally } from '../../fuzz/oracle.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
@@ -45,7 +45,9 @@ describe('MQTT connection flood', () => {
   let latecomer: Device;
   beforeAll(async () => {
     const pki = await Pki.create();
-    t = await startTestGateway(pki, { mqttConnectTimeoutMs: CONNECT_TIMEOUT_MS, mqttMaxPendingConnections: 400 });
+    // No per-address budget here: every bad connect gets its own check (the budget, which would refuse most of them
+    // unchecked, is the next suite's).
+    t = await startTestGateway(pki, { mqttConnectTimeoutMs: CONNECT_TIMEOUT_MS, mqttMaxPendingConnections: 400, mqttConnectFailuresPerMinute: 0 });
     agency = await pki.agency('flood.example');
     good = [await pki.device(agency), await pki.device(agency), await pki.device(agency)];
     latecomer = await pki.device(agency);
@@ -114,6 +116,62 @@ describe('MQTT connection flood', () => {
     expect(t.gw.ledger.size()).toBe(registrations + published.reduce((a, b) => a + b, 0) + 1);
     await Promise.all([...devices, late].map((c) => c.end()));
     await waitFor(() => t.gw.broker.pending.size === 0, 'every pending connection to be gone');
+  });
+});
+
+describe('MQTT connection flood from one address, with the per-address budget (mqttConnectFailuresPerMinute)', () => {
+  const FROM = '127.0.0.2'; // the flooding client; devices connect from 127.0.0.1
+  const BUDGET = 60; // the default
+
+  test('past the budget its CONNECTs are refused unchecked (CONNACK 3); devices on other addresses carry on', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { mqttConnectTimeoutMs: CONNECT_TIMEOUT_MS });
+    const agency = await pki.agency('flood.example');
+    const [dev, latecomer] = [await pki.device(agency), await pki.device(agency)];
+    await register(t.gw, agency, [dev, latecomer]);
+    const stranger = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+    const forged = await createConnectToken(stranger, { aud: 'originproof', iat: nowS(), exp: nowS() + 300, sub: dev.id });
+    const hex = fc.stringMatching(/^01[0-9a-f]{32}$/);
+    const bad = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 200 }).map((password) => ({ kind: 'bad-token', connect: { kind: 'credentials' as const, clientId: dev.id, username: dev.id, password } })),
+      fc.constant({ kind: 'forged-token', connect: { kind: 'credentials' as const, clientId: dev.id, username: dev.id, password: forged } }),
+      fc.tuple(hex, fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([id, password]) => ({ kind: 'unknown-id', connect: { kind: 'credentials' as const, clientId: id, username: id, password } })),
+    );
+    const plan = fc.sample(bad, { numRuns: Math.min(FLOOD, 600), seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) });
+
+    const c = await connectDevice(t.gw, dev);
+    let flooding = true;
+    const publisher = (async () => {
+      let seq = 0;
+      while (flooding) {
+        await c.publish(await reading(dev, ++seq));
+        const a = await c.next();
+        if (a.kind !== 'receipt') throw new Error(`device got ${a.rejection.code}`);
+      }
+      return seq;
+    })();
+    const started = Date.now();
+    let launched = 0;
+    const flood = pool(plan.map((p) => () => (launched++, attempt(plainMqttUrl(t.gw), p.connect, 4 * CONNECT_TIMEOUT_MS + 5000, FROM))), 50);
+    await waitFor(() => launched >= plan.length / 2, 'half the flood to be under way');
+    const late = await connectDevice(t.gw, latecomer); // throws if refused
+    await late.publish(await reading(latecomer, 1));
+    expect((await late.next()).kind).toBe('receipt');
+    const outcomes = await flood;
+    const elapsedS = (Date.now() - started) / 1000;
+    flooding = false;
+    await publisher;
+
+    const tally = new Tally();
+    for (const o of outcomes) tally.add(o);
+    console.log(`${plan.length} bad connects from ${FROM} in ${elapsedS.toFixed(1)} s:\n${tally.lines().join('\n')}`);
+    const checked = outcomes.filter((o) => o === `connack:${CONNACK.BAD_CREDENTIALS}` || o === `connack:${CONNACK.NOT_AUTHORIZED}`).length;
+    const limited = outcomes.filter((o) => o === `connack:${CONNACK.SERVER_UNAVAILABLE}`).length;
+    expect(checked + limited).toBe(plan.length); // each refused, by its check or by the budget
+    expect(checked).toBeLessThanOrEqual(BUDGET + Math.ceil((elapsedS * BUDGET) / 60));
+    expect(await connectsRefused(t.gw, 'RATE_LIMITED')).toBe(limited);
+    await Promise.all([c.end(), late.end()]);
+    await t.stop();
   });
 });
 

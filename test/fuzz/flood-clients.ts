@@ -47,9 +47,9 @@ const halfConnect = (() => {
 })();
 
 /** A raw socket that sends `bytes` (maybe none) and waits for the broker to answer or hang up. */
-function raw(host: string, port: number, bytes: Uint8Array, deadlineMs: number): Promise<AttemptOutcome> {
+function raw(host: string, port: number, bytes: Uint8Array, deadlineMs: number, localAddress?: string): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
-    const socket = tcpConnect({ host, port });
+    const socket = tcpConnect({ host, port, ...(localAddress ? { localAddress } : {}) });
     let got = Buffer.alloc(0);
     let settled = false;
     const settle = (o: AttemptOutcome) => {
@@ -73,17 +73,27 @@ function raw(host: string, port: number, bytes: Uint8Array, deadlineMs: number):
   });
 }
 
-export function attempt(url: string, a: BadConnect, deadlineMs: number): Promise<AttemptOutcome> {
+/** The CONNECT mqtt.js sends for these credentials (MQTT 3.1.1, clean session). */
+function connectPacket(a: Extract<BadConnect, { kind: 'credentials' }>): Uint8Array {
+  const password = a.password ? { password: Buffer.from(a.password) } : {};
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: a.clientId, username: a.username, ...password, clean: true, keepalive: 60 } as mqttPacket.IConnectPacket);
+}
+
+/**
+ * One bad connect; settles to what the broker did with it. `localAddress`: connect from this address (another
+ * loopback address, 127.0.0.2, stands for another client); credentials then go as a raw CONNECT.
+ */
+export function attempt(url: string, a: BadConnect, deadlineMs: number, localAddress?: string): Promise<AttemptOutcome> {
   const { hostname, port } = new URL(url);
   switch (a.kind) {
     case 'credentials':
-      return credentials(url, a, deadlineMs);
+      return localAddress ? raw(hostname, Number(port), connectPacket(a), deadlineMs, localAddress) : credentials(url, a, deadlineMs);
     case 'garbage':
-      return raw(hostname, Number(port), a.bytes, deadlineMs);
+      return raw(hostname, Number(port), a.bytes, deadlineMs, localAddress);
     case 'half-connect':
-      return raw(hostname, Number(port), halfConnect, deadlineMs);
+      return raw(hostname, Number(port), halfConnect, deadlineMs, localAddress);
     case 'silent':
-      return raw(hostname, Number(port), new Uint8Array(0), deadlineMs);
+      return raw(hostname, Number(port), new Uint8Array(0), deadlineMs, localAddress);
   }
 }
 

@@ -1,0 +1,73 @@
+/**
+ * An address whose CONNECTs keep failing the device and token check is refused before it, CONNACK 3, until its budget
+ * has refilled (`mqttConnectFailuresPerMinute`, gateway/mqtt/connect-failure-limit.ts): each such CONNECT for a
+ * registered device cost a signature check on the event loop, as many a second as one client sent. The refused
+ * token is not taken (SPEC §4), and CONNECTs that succeed never use the budget. The gateway runs on a clock the test
+ * moves; its devices connect from 127.0.0.1 over plain MQTT and over WebSocket, one address.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { plainMqttUrl } from '../../gateway/gateway.js';
+import { CONNACK } from '../../gateway/mqtt/connack.js';
+import type { Signer } from '../../protocol/algorithms.js';
+import { connackCode, connectsRefused, freshToken, Pki, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+
+const ACCEPTED = 0; // CONNACK 0
+
+/** A signer claiming `victim`'s key that signs with `key`'s. */
+const forged = (victim: Device, key: Device): { signer: Signer } => ({ signer: { alg: victim.signer.alg, publicKey: victim.signer.publicKey, sign: (m) => key.signer.sign(m) } });
+
+describe('refused CONNECTs per address', () => {
+  let t: TestGateway;
+  let d: Device;
+  let other: Device;
+  let offsetMs = 0;
+
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { mqttConnectFailuresPerMinute: 2, wsPort: 0 }, undefined, { now: () => Date.now() + offsetMs });
+    const agency = await pki.agency('psb.example');
+    d = await pki.device(agency);
+    other = await pki.device(agency);
+    await register(t.gw, agency, [d, other]);
+  });
+  afterAll(() => t?.stop());
+
+  const connack = (device: Device, token: Uint8Array, url = plainMqttUrl(t.gw)) => connackCode(url, device.id, token);
+
+  test('successful CONNECTs never use the budget', async () => {
+    for (let i = 0; i < 5; i++) expect(await connack(d, await freshToken(d))).toBe(ACCEPTED);
+  });
+
+  test('past the budget, a CONNECT is refused with CONNACK 3 before its token is checked, on every listener', async () => {
+    // tokens naming d's key, signed by another device's key: BAD_SIGNATURE, each a signature check
+    expect(await connack(d, await freshToken(forged(d, other)))).toBe(CONNACK.BAD_CREDENTIALS);
+    expect(await connack(d, await freshToken(forged(d, other)))).toBe(CONNACK.BAD_CREDENTIALS);
+    const good = await freshToken(d);
+    expect(await connack(d, good)).toBe(CONNACK.SERVER_UNAVAILABLE);
+    expect(await connack(other, await freshToken(other), t.gw.wsUrl!)).toBe(CONNACK.SERVER_UNAVAILABLE);
+    expect(await connectsRefused(t.gw, 'RATE_LIMITED')).toBe(2);
+    expect(await connectsRefused(t.gw, 'BAD_SIGNATURE')).toBe(2);
+
+    // 2 a minute: one refilled after 30 s. The token refused as limited was not taken: it still opens.
+    offsetMs += 30_000;
+    expect(await connack(d, good)).toBe(ACCEPTED);
+    expect(await connectsRefused(t.gw, 'RATE_LIMITED')).toBe(2);
+  });
+});
+
+describe('mqttConnectFailuresPerMinute 0', () => {
+  test('is no limit', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { mqttConnectFailuresPerMinute: 0 });
+    try {
+      const agency = await pki.agency('psb.example');
+      const [d, other] = [await pki.device(agency), await pki.device(agency)];
+      await register(t.gw, agency, [d, other]);
+      for (let i = 0; i < 5; i++) expect(await connackCode(plainMqttUrl(t.gw), d.id, await freshToken(forged(d, other)))).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connackCode(plainMqttUrl(t.gw), d.id, await freshToken(d))).toBe(ACCEPTED);
+      expect(await connectsRefused(t.gw, 'RATE_LIMITED')).toBe(0);
+    } finally {
+      await t.stop();
+    }
+  });
+});
