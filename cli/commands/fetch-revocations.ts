@@ -6,7 +6,7 @@
  * lists it: a verifier needs it to place a revocation of a renewed agency certificate, protocol/agency-renewal.ts).
  * For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the checkpoint's
  * `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale `<index>.rev` and
- * `<index>.cert` files in DIR are removed, so DIR always holds one list. Nothing is trusted here: `verify` checks the
+ * `<index>.cert` files in DIR are removed, so DIR always holds one list (DIR/format: which files it holds). Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,13 @@ import { gatewayGet } from './fetch-bundle.js';
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
 export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;
 export const CHECKPOINT_FILE = 'checkpoint';
+/**
+ * DIR/format names what the list's files hold. 2: an agency revocation has its certificate beside it. A DIR without
+ * it (written before the .cert files existed) or with another is fetched whole once, not brought up to date: its
+ * held agency revocations would stay without their certificates, and `verify` could not place them (UNKNOWN_KEY).
+ */
+export const FORMAT_FILE = 'format';
+const FORMAT = 'originproof revocation list 2\n';
 
 export interface FetchedRevocation {
   index: number;
@@ -63,6 +70,7 @@ function heldList(dir: string): { origin: string; size: number; revocations: Lis
   const file = join(dir, CHECKPOINT_FILE);
   if (!existsSync(file)) return undefined;
   try {
+    if (readFileSync(join(dir, FORMAT_FILE), 'utf8') !== FORMAT) return undefined;
     const cp = parseCheckpoint(parseNote(readFileSync(file, 'utf8')).text);
     const revocations = readdirSync(dir)
       .filter((f) => REVOCATION_FILE.test(f))
@@ -129,6 +137,7 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
     }
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });
+  writeFileSync(join(o.out, FORMAT_FILE), FORMAT);
   const checkpointFile = join(o.out, CHECKPOINT_FILE);
   if (listing.checkpoint === null) {
     rmSync(checkpointFile, { force: true });

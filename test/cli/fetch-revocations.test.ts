@@ -135,7 +135,7 @@ describe('fetch-revocations and verify --revocation-log', () => {
     await writeFile(join(out, '123456.rev'), new Uint8Array([1]));
     await writeFile(join(out, 'notes.txt'), 'mine');
     const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
-    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'notes.txt', ...fetched.revocations.map((f) => `${f.index}.rev`)].sort());
+    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'format', 'notes.txt', ...fetched.revocations.map((f) => `${f.index}.rev`)].sort());
     expect(existsSync(join(out, '123456.rev'))).toBe(false);
     expect(runVerify({ bundle: stripped, trust, revocationLog: out }).exitCode).toBe(1); // CERT_REVOKED, the list complete
   });
@@ -218,5 +218,16 @@ describe('fetch-revocations and verify --revocation-log', () => {
     expect(existsSync(certFile)).toBe(true);
     expect(existsSync(join(out, '999999.cert'))).toBe(false);
     expect(revCheck(runVerify({ bundle: swapped, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
+
+    // a list fetched before the .cert files existed (no DIR/format): fetched whole once, so its agency revocations
+    // get their certificates, where bringing it up to date left them without (UNKNOWN_KEY)
+    await rm(certFile);
+    await rm(join(out, 'format'));
+    expect(revCheck(runVerify({ bundle: swapped, trust, revocationLog: out }))?.code).toBe('UNKNOWN_KEY');
+    const refetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(refetched.kept).toBe(0);
+    expect(new Uint8Array(await readFile(certFile))).toEqual(a2.bytes);
+    expect(revCheck(runVerify({ bundle: swapped, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
+    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(refetched.revocations.length); // format 2 again
   });
 });
