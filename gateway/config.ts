@@ -62,6 +62,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
     /** MQTT CONNECTs per client address (IPv6: per /64) that may fail the device and token check, per minute (0: no limit). */
     mqttConnectFailuresPerMinute: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    /** Most bytes of answers waiting on connections whose device is not reading them, across the gateway. */
+    mqttMaxAnswerBacklogBytes: Type.Integer({ minimum: 0, maximum: 17_179_869_184 }),
     /** Longest an HTTP request may take to arrive whole (headers and body); a slower one gets 408 and is closed. */
     httpRequestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
     /** Writes per minute per client IP on the registry API. */
@@ -118,6 +120,9 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // A device that fails its CONNECT backs off (SPEC §4: seconds, then minutes), so even a few dozen broken devices
   // behind one NAT address stay under one a second; a client trying forged tokens gets one signature check a second.
   mqttConnectFailuresPerMinute: 60,
+  // 256 devices stuck at their own 256 kB cap; a quarter of npm start's heap, outside it (Buffers). Devices that read
+  // their sockets never wait on it.
+  mqttMaxAnswerBacklogBytes: 64 * 1024 * 1024,
   // A body of the largest size (bodyLimit, 1 MiB by default) in 60 s is ~140 kbit/s: a slow agency link gets through,
   // a client holding a request open (a connection and its buffers) for good does not.
   httpRequestTimeoutMs: 60_000,
@@ -152,6 +157,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MQTT_DRAIN_TIMEOUT_MS: 'mqttDrainTimeoutMs',
   ORIGINPROOF_MQTT_MAX_KEEPALIVE_S: 'mqttMaxKeepaliveS',
   ORIGINPROOF_MQTT_CONNECT_FAILURES_PER_MINUTE: 'mqttConnectFailuresPerMinute',
+  ORIGINPROOF_MQTT_MAX_ANSWER_BACKLOG_BYTES: 'mqttMaxAnswerBacklogBytes',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
 };
 

@@ -241,17 +241,19 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
+      onAnswerDropped: (reason) => metrics.answersDropped.inc({ reason }),
       onAddressLimited: (address) => {
         const msg = `MQTT CONNECTs from ${address} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
         if (appRef) appRef.log.warn(msg);
         else process.stderr.write(`${msg}\n`);
       },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes },
   );
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;
   metrics.probes.parked = () => pipeline.parked;
+  metrics.probes.answerBacklogBytes = () => broker!.answerBacklog.bytes;
   metrics.probes.verifyWorkers = () => pool.size;
 
   let ready = false;

@@ -16,6 +16,8 @@ export interface GatewayMetrics {
   storageWritable: Gauge;
   storageFailures: Counter;
   waitingToBeRead: Gauge;
+  answerBacklogBytes: Gauge;
+  answersDropped: Counter<'reason'>;
   parked: Gauge;
   /** When the TLS certificate in use expires (Unix seconds); not set without TLS. */
   tlsNotAfter: Gauge;
@@ -23,14 +25,14 @@ export interface GatewayMetrics {
   verifyWorkers: Gauge;
   verifyWorkersLost: Counter;
   /** Read when /metrics is scraped; the gateway points them at its broker, pipeline and verify pool once they exist. */
-  probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number };
+  probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number; answerBacklogBytes: () => number };
 }
 
 const TLS_EXPIRY = 'originproof_tls_certificate_expiry_seconds';
 
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
-  const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0 };
+  const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0, answerBacklogBytes: () => 0 };
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   return {
     registry,
@@ -65,6 +67,15 @@ export function createMetrics(defaults = false): GatewayMetrics {
         this.set(probes.waitingToBeRead());
       },
     }),
+    answerBacklogBytes: new Gauge({
+      name: 'originproof_mqtt_answer_backlog_bytes',
+      help: 'Answer bytes waiting on connections whose device is not reading them (at most mqttMaxAnswerBacklogBytes)',
+      registers: [registry],
+      collect() {
+        this.set(probes.answerBacklogBytes());
+      },
+    }),
+    answersDropped: new Counter({ name: 'originproof_mqtt_answers_dropped_total', help: 'Answers dropped for devices not reading their connections, by reason: connection (its own 256 kB), gateway (mqttMaxAnswerBacklogBytes)', labelNames: ['reason'], registers: [registry] }),
     parked: new Gauge({
       name: 'originproof_pipeline_parked',
       help: 'Readings taken above the queue high-water mark, waiting for a slot',

@@ -20,6 +20,7 @@ import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { addressKey, ConnectFailureLimit } from './connect-failure-limit.js';
+import { AnswerBacklog } from './answer-backlog.js';
 import { AckHold } from './ack-hold.js';
 import { CONNACK, connackCodeFor, connackError } from './connack.js';
 import { capFrameSize } from './frame-cap.js';
@@ -58,6 +59,8 @@ export interface BrokerPolicy {
   onRefused?(code: ErrorCode | 'INTERNAL' | 'RATE_LIMITED'): void;
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
   onAddressLimited?(address: string): void;
+  /** An answer dropped for a device not reading its connection (device-connections.ts). */
+  onAnswerDropped?(reason: 'connection' | 'gateway'): void;
 }
 
 export interface EmbeddedBroker {
@@ -85,6 +88,8 @@ export interface EmbeddedBroker {
   setTlsMaterial(material: TlsMaterial): void;
   /** Connections not authenticated yet, and how many were dropped to stay under the cap. */
   pending: { readonly size: number; readonly droppedCount: number };
+  /** Answer bytes waiting on connections whose device is not reading, and how many such connections (answer-backlog.ts). */
+  answerBacklog: { readonly bytes: number; readonly connections: number };
   close(): Promise<void>;
 }
 
@@ -119,6 +124,8 @@ export interface BrokerOptions {
   connectFailuresPerMinute: number;
   /** The clock the failure budgets refill by (ms); Date.now by default. */
   now?: () => number;
+  /** Most answer bytes waiting on connections whose device is not reading, across the gateway (answer-backlog.ts). */
+  maxAnswerBacklogBytes: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -275,7 +282,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => addSubscriptions(client, subs.filter((sub) => maySubscribe(deviceOf.get(client), sub.topic)));
 
-  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy);
+  const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
+  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy, answerBacklog);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
     add: (conn) => pending.add(conn),
@@ -307,6 +315,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       if (c && !c.closed) c.close();
     },
     pending,
+    answerBacklog,
     setTlsMaterial: (material) => listeners.setTlsMaterial(material),
     listen: (o) => listeners.listen(o),
     async close() {

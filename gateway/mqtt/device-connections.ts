@@ -7,6 +7,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Duplex } from 'node:stream';
 import { parseTopic } from '../../protocol/topics.js';
 import type { AckHold } from './ack-hold.js';
+import type { AnswerBacklog } from './answer-backlog.js';
 
 export type AnswerClient = Client & { subscriptions: Record<string, unknown>; conn: Duplex & { writableLength: number; writableCorked: number } };
 
@@ -45,6 +46,11 @@ export function keepAnswersOutOfRouter(aedes: Aedes): void {
 export interface ConnectionEvents {
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
+  /**
+   * An answer dropped for a device not reading its connection: `connection`, over its own MAX_ANSWER_BACKLOG;
+   * `gateway`, over the budget of all backed-up connections (answer-backlog.ts).
+   */
+  onAnswerDropped?(reason: 'connection' | 'gateway'): void;
 }
 
 /**
@@ -65,7 +71,9 @@ export class DeviceConnections {
     private readonly deviceOf: (client: Client) => string | undefined,
     /** PUBACKs waiting to leave with the device's next answer (ack-hold.ts). */
     private readonly acks: AckHold<AnswerClient>,
-    events: ConnectionEvents,
+    private readonly events: ConnectionEvents,
+    /** Answers waiting on backed-up connections, across the gateway (answer-backlog.ts). */
+    private readonly backlog: AnswerBacklog,
   ) {
     const aedesClients = (aedes as unknown as { clients: Record<string, Client> }).clients;
     aedes.on('client', (client) => {
@@ -108,9 +116,9 @@ export class DeviceConnections {
 
   /**
    * Answer one device on one of its own topics at QoS 0: written straight to its connection if it is connected and
-   * subscribed there, else dropped (it resends the reading and gets the same answer). The PUBLISH frame is made once
-   * (mqtt-packet, as aedes makes it) and written while the socket is corked until the end of this tick, so the
-   * receipts of one block for one device leave in one write, with the PUBACKs held for them.
+   * subscribed there and not backed up past the caps, else dropped (it resends the reading and gets the same answer).
+   * The PUBLISH frame is made once (mqtt-packet, as aedes makes it) and written while the socket is corked until the
+   * end of this tick, so the receipts of one block for one device leave in one write, with the PUBACKs held for them.
    */
   deliver(deviceId: string, topic: string, payload: Uint8Array): void {
     const client = this.#live.get(deviceId);
@@ -118,8 +126,10 @@ export class DeviceConnections {
     this.acks.release(client);
     if (!client.connected || client.closed || this.deviceOf(client) === undefined || !(topic in client.subscriptions)) return;
     const conn = client.conn;
-    if (conn.destroyed || conn.writableLength > MAX_ANSWER_BACKLOG) return;
+    if (conn.destroyed) return;
+    if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
+    if (conn.writableNeedDrain && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
     if (conn.writableCorked === 0) {
       conn.cork();
       process.nextTick(() => conn.uncork());
