@@ -53,8 +53,8 @@ export interface BrokerPolicy {
    */
   full?(): boolean;
   /**
-   * A CONNECT refused, with the code behind it: `authenticate`'s error, or UNAVAILABLE at `maxConnections` (for
-   * metrics; INTERNAL for an error that is not an OriginProofError).
+   * A CONNECT refused, with the code behind it: `authenticate`'s error, UNAVAILABLE at `maxConnections`, or
+   * RATE_LIMITED from an address past its failures (for metrics; INTERNAL for an error that is not an OriginProofError).
    */
   onRefused?(code: ErrorCode | 'INTERNAL' | 'RATE_LIMITED'): void;
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
