@@ -50,3 +50,43 @@ describe('reconnects while the gateway refuses readings UNAVAILABLE', () => {
     }
   });
 });
+
+describe('a reading refused UNAVAILABLE in its lane', () => {
+  let t: SimGateway;
+  beforeAll(async () => {
+    t = await startSimGateway({ verifyWorkers: 1 });
+  });
+  afterAll(() => t.stop());
+
+  // SPEC §8: the device is told (the rejection names the reading's seq), then the gateway closes the connection. The
+  // close used to destroy the socket in the same tick as the rejection was written (corked), so it never left.
+  test('the rejection reaches the device before the gateway closes the connection', async () => {
+    const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter' });
+    const d = deviceFrom(o, { reconnectMinMs: 200, reconnectMaxMs: 1_000, resendTimeoutMs: 60_000 });
+    try {
+      await d.connect();
+      const first = (await d.sendReading())!;
+      await d.nextReceipt(first);
+      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
+      const end = Date.now() + 1_000;
+      const outage = (async () => {
+        while (Date.now() < end) {
+          const w = pool.slots[0]?.worker;
+          if (w) await w.terminate();
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      await until(() => pool.size === 0);
+      const rejected = d.nextRejection(5_000);
+      const seq = (await d.sendReading())!;
+      const rj = await rejected;
+      expect(rj.code).toBe('UNAVAILABLE');
+      expect(rj.seq).toBe(seq);
+      expect(d.outbox.has(seq)).toBe(true); // kept, resent after the reconnect
+      await outage;
+      await d.nextReceipt(seq, 20_000);
+    } finally {
+      await d.close();
+    }
+  });
+});
