@@ -56,7 +56,10 @@ export interface DeviceOptions {
   /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
   resendTimeoutMs?: number;
   maxResendMs?: number;
-  /** Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts). */
+  /**
+   * Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts);
+   * back to the first step once a connection shows the gateway takes readings (a receipt, or nothing kept to resend).
+   */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /**
@@ -157,6 +160,7 @@ export class Device extends EventEmitter {
   /** Connected and subscribed: after every (re)connect, resend whatever has no receipt yet. */
   private onConnected(): void {
     this.stats.connects++;
+    if (this.outbox.size === 0) this.link.progress();
     this.emit('connected');
     // Unchanged, in sequence order. Each one's timer starts again from now: an overdue reading would otherwise go
     // out a second time at the next sweep.
@@ -251,6 +255,7 @@ export class Device extends EventEmitter {
 
   private onReceipt(r: Receipt): void {
     if (this.dropReceipts) return;
+    this.link.progress(); // the gateway takes readings again: a reconnect starts from the first backoff step
     const e = this.outbox.get(r.seq);
     if (!e) {
       this.stats.duplicateReceipts++;

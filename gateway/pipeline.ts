@@ -213,7 +213,9 @@ export class Pipeline {
     } catch (err) {
       // A reading that does not open, or is refused before it is opened (shutting down, the store unavailable, out of
       // order), still names its seq when it can be read: the device knows which reading the answer is about (SPEC §8).
-      if (seq === null && bytes.length <= this.opts.maxReadingBytes) seq = readingSeqOf(bytes);
+      // One over maxReadingBytes too (TOO_LARGE): else the device, unable to tell which reading to drop, kept it and
+      // resent it for good. What is decoded is bounded by the MQTT frame cap (4 x maxReadingBytes + 1 KiB).
+      if (seq === null) seq = readingSeqOf(bytes);
       const outcome = rejectWith(err, seq);
       queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0, receivedAtMs)));
       return;

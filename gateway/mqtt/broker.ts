@@ -138,6 +138,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const readingsTopicOf = new WeakMap<Client, string>();
   const acks = new AckHold<AnswerClient>(opts.ackHoldMs);
   const epochOf = new WeakMap<Client, number>();
+  /** Connections closeDevice is closing: they take no more readings; the close waits for the answer to leave. */
+  const closing = new WeakSet<Client>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
   type Draining = { client?: { waitForDrain(cb: (err?: Error | null) => void): void } };
@@ -228,7 +230,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     const deviceId = client ? deviceOf.get(client) : undefined;
     if (!client || !deviceId) return done(new Error('not authenticated'));
     // A connection closed by the gateway (closeDevice) takes no reading it had sent but not yet been handed over.
-    if ((client as AnswerClient).closed) return done(new Error(`device ${deviceId}: connection closed`));
+    if ((client as AnswerClient).closed || closing.has(client)) return done(new Error(`device ${deviceId}: connection closed`));
     if (packet.topic !== readingsTopicOf.get(client)) {
       // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
       // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
@@ -312,7 +314,11 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
     closeDevice(deviceId) {
       const c = connections.live(deviceId);
-      if (c && !c.closed) c.close();
+      if (!c || c.closed || closing.has(c)) return;
+      closing.add(c);
+      // The rejection that led here was written in this tick, corked until its end (deliver, ack-hold.ts): closed at
+      // once, the socket was destroyed with it still buffered, and the device never learnt why (SPEC §8 UNAVAILABLE).
+      setImmediate(() => c.close());
     },
     pending,
     answerBacklog,

@@ -57,10 +57,14 @@ async function connect(gw: RunningGateway, v: Scenario) {
   lastIat.set(id, t);
   const token = await createConnectToken(signer, { aud: 'originproof', iat: t, exp: t + 300 });
   const client = await mqtt.connectAsync(plainMqttUrl(gw), { clientId: id, username: id, password: Buffer.from(token), reconnectPeriod: 0, protocolVersion: 4 });
-  const answers: ({ receipt: Receipt } | { code: string })[] = [];
+  const answers: ({ receipt: Receipt } | { code: string; seq: number | null })[] = [];
   const waiters: (() => void)[] = [];
   client.on('message', (topic, payload) => {
-    answers.push(topic.endsWith('/receipts') ? { receipt: decodeReceipt(new Uint8Array(payload)) } : { code: decodeRejection(new Uint8Array(payload)).code });
+    const answer = () => {
+      const rj = decodeRejection(new Uint8Array(payload));
+      return { code: rj.code, seq: rj.seq };
+    };
+    answers.push(topic.endsWith('/receipts') ? { receipt: decodeReceipt(new Uint8Array(payload)) } : answer());
     waiters.shift()?.();
   });
   await client.subscribeAsync([receiptsTopic(id), rejectionsTopic(id)], { qos: 1 });
@@ -135,6 +139,8 @@ describe('gateway scenarios from the firmware vectors', () => {
     const c = await connect(gw, v);
     const a = await c.send(fromHex(v.cbor), String(v.params.topic));
     expect('code' in a && a.code).toBe(v.expectedError);
+    // SPEC §8: named by no seq (what was published elsewhere is not read), so the device keeps the reading and resends it
+    expect('code' in a && a.seq).toBeNull();
     c.client.end(true);
   });
 
