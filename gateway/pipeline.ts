@@ -3,7 +3,7 @@
  * answered with a receipt (after its block is durable) or a rejection (with a stable code). Checks, in order:
  * size, CBOR and schema (incl. the biometric privacy rule), key/certificate lookup, certificate and agency
  * validity and revocation at the reading's time, reading type, firmware, signature (worker threads), clock,
- * and replay. Signature checks of different readings run in parallel; admission per device is in arrival order.
+ * and replay (a reading dated past the skew whose certificate is expired or revoked at its iat gets CLOCK_SKEW). Signature checks of different readings run in parallel; admission per device is in arrival order.
  * A certificate, claim or clock failure is answered at the reading's turn in its device's lane, where a resend of a
  * logged envelope is recognised first (and gets its original receipt); a reading refused UNAVAILABLE in its lane
  * refuses the device's readings that arrived before the refusal too (DeviceLane.order).
@@ -18,7 +18,7 @@ import { Fifo } from './fifo.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { StorageGate } from './storage-gate.js';
 import { rejectWith, type Job, type Outcome } from './device-lane.js';
-import { checkReadingPolicy } from './reading-policy.js';
+import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
 import { LaneAdmission, OUT_OF_ORDER } from './lane-admission.js';
 import type { ReadingLog } from './reading-log.js';
 import { ArrivalTimes } from './arrival-times.js';
@@ -204,6 +204,12 @@ export class Pipeline {
       } catch (err) {
         if (!(err instanceof OriginProofError)) throw err;
         carried = err;
+        // Dated past the skew into the future, a reading can fall after its certificate's expiry or a revocation's
+        // start only because the device's clock runs ahead: CLOCK_SKEW says so (resync, drop the reading), where
+        // CERT_EXPIRED or CERT_REVOKED told a device with a good certificate to stop sending (SPEC §8).
+        if ((err.code === 'CERT_EXPIRED' || err.code === 'CERT_REVOKED') && opened.claims.iat > Math.floor(receivedAtMs / 1000) + this.opts.clockSkewSeconds) {
+          carried = readingClockProblem(opened.claims.iat, receivedAtMs, this.opts) ?? err;
+        }
       }
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
       job = {

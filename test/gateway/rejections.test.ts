@@ -171,6 +171,20 @@ describe('certificate validity at the reading time', () => {
     await c.end();
   });
 
+  test('CLOCK_SKEW, not CERT_EXPIRED or CERT_REVOKED, for a reading after the expiry or revocation only because it is dated past the skew', async () => {
+    // CERT_EXPIRED and CERT_REVOKED tell the device to stop sending; its certificate is good, its clock is ahead
+    const expiring = await t.pki.device(agency, { exp: nowS() + 60 });
+    const revoked = await t.pki.device(agency);
+    await register(t.gw, agency, [expiring, revoked]);
+    expect((await revoke(t.gw, agency, revoked.cert, nowS() + 120, 'cessationOfOperation')).status).toBe(201);
+    for (const dev of [expiring, revoked]) {
+      const c = await connectDevice(t.gw, dev);
+      expect(await rejectionCode(c, await reading(dev, 1, { iat: nowS() + 3600 }))).toBe('CLOCK_SKEW');
+      expect(await rejectionCode(c, await reading(dev, 2, { iat: nowS() + 200 }))).toBe(dev === expiring ? 'CERT_EXPIRED' : 'CERT_REVOKED'); // within the skew
+      await c.end();
+    }
+  });
+
   test('CERT_NOT_YET_VALID: a reading dated before the device certificate starts', async () => {
     const dev = await t.pki.device(agency, { nbf: nowS() - 10 });
     await register(t.gw, agency, [dev]);
