@@ -235,3 +235,38 @@ describe('LevelDB ledger against a naive model', () => {
     await expect(async () => ledger.inclusionProof(N, N)).rejects.toMatchObject({ code: 'INCLUSION_INVALID' });
   });
 });
+
+describe('proofs across the first tile of tile level 1 (2^16 leaves) against the RFC reference', () => {
+  it('inclusion and consistency at sizes around 2^8, 2^16 and the log size, through a reopen', async () => {
+    const bigDir = await mkdtemp(join(tmpdir(), 'op-ledger-diff16-'));
+    const open = async () => Ledger.open({ backend: await LevelBackend.open(bigDir, { sync: false }), origin: ORIGIN, signer });
+    let big = await open();
+    try {
+      const total = 2 ** 16 + 300;
+      const payload = (i: number) => new Uint8Array([i & 0xff, (i >> 8) & 0xff, i >> 16]);
+      for (let first = 0, b = 0; first < total; b++) {
+        if (b === 8) {
+          await big.close();
+          big = await open(); // the partial tiles of levels 0..2 are loaded from the store
+        }
+        // 4093 a block, so that block ends fall off every tile end; one block ends at exactly 2^16.
+        const n = Math.min(total - first, first < 2 ** 16 && first + 4093 > 2 ** 16 ? 2 ** 16 - first : 4093);
+        await big.appendBlock(Array.from({ length: n }, (_, i) => ({ type: 2, payload: payload(first + i), receivedAtMs: 1 })));
+        first += n;
+      }
+      const bigLeaves: Uint8Array[] = [];
+      for await (const [, run] of (big as unknown as { backend: LevelBackend }).backend.entriesFrom(0)) for (const e of run) bigLeaves.push(leafHash(e));
+      expect(bigLeaves.length).toBe(total);
+      const ref = referenceTree(bigLeaves);
+      const sizes = [1, 255, 256, 257, 2 ** 16 - 257, 2 ** 16 - 256, 2 ** 16 - 1, 2 ** 16, 2 ** 16 + 1, 2 ** 16 + 256, total - 1, total];
+      for (const size of sizes) {
+        const indexes = new Set([0, 1, 255, 256, 2 ** 16 - 1, 2 ** 16, size - 1, size - 2, Math.floor(size / 2)].filter((i) => i >= 0 && i < size));
+        for (const index of indexes) expect(await big.inclusionProof(index, size)).toEqual(ref.inclusion(index, size));
+      }
+      for (const s1 of sizes) for (const s2 of sizes) if (s1 <= s2) expect(await big.consistencyProof(s1, s2)).toEqual(ref.consistency(s1, s2));
+    } finally {
+      await big.close();
+      await rm(bigDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
