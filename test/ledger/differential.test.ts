@@ -270,3 +270,72 @@ describe('proofs across the first tile of tile level 1 (2^16 leaves) against the
     }
   }, 120_000);
 });
+
+describe('reads while blocks are appended', () => {
+  it('every read answers from the committed log: all entries below the size before it, none at or past the size after it', async () => {
+    const liveDir = await mkdtemp(join(tmpdir(), 'op-ledger-live-'));
+    const live = await Ledger.open({
+      backend: await LevelBackend.open(liveDir, { sync: false, segmentBundles: 1, deviceMerge: { rows: 50, blocks: 4 } }), origin: ORIGIN, signer,
+    });
+    let done = false;
+    try {
+      const ms = (i: number): number => 1_000 + i;
+      const input = (i: number): EntryInput => (i % 11 === 5
+        ? { type: 4, payload: new Uint8Array([4, i & 0xff, i >> 8]), receivedAtMs: ms(i) }
+        : { type: 1, payload: new Uint8Array([1, i & 0xff, i >> 8]), certRef: new Uint8Array(32).fill(1), receivedAtMs: ms(i), deviceId: 'dev-a', seq: i });
+      const total = 1_500;
+      const writer = (async () => {
+        // (its rejections, once the test failed and closed the ledger, are awaited below)
+        for (let i = 0; i < total; ) {
+          const n = 1 + (i % 37);
+          // Several blocks in flight at once: the next is computed while the one before is written.
+          await Promise.all(Array.from({ length: Math.min(n, total - i) }, (_, k) => live.submit(input(i + k))));
+          i += n;
+        }
+        done = true;
+      })();
+      writer.catch(() => undefined);
+      const readings = (lo: number, hi: number): number[] => Array.from({ length: hi - lo }, (_, k) => lo + k).filter((i) => i % 11 !== 5);
+      let rounds = 0;
+      while (!done) {
+        rounds++;
+        const before = live.size;
+        const byDevice = (await live.entriesByDevice('dev-a', { limit: 10_000, maxScan: 1e9 })).map((e) => e.index);
+        const byTime = (await live.entriesByTime({ fromMs: 0, toMs: 1e9, limit: 10_000 })).map((e) => e.index);
+        const revocations = await live.revocationLog();
+        const latest = (await live.latestByDevice('dev-a', 3)).map((e) => e.index);
+        const after = live.size;
+        const all = (lo: number, hi: number): number[] => Array.from({ length: hi - lo }, (_, k) => lo + k);
+        for (const [got, want] of [[byDevice, readings], [byTime, all]] as const) {
+          // A prefix of the log's (no gap, no duplicate), holding every entry committed before the reads began.
+          expect(got.slice(0, want(0, before).length)).toEqual(want(0, before));
+          expect(got.every((i) => i < after)).toBe(true);
+          expect(got).toEqual(want(0, got.length === 0 ? 0 : got[got.length - 1]! + 1));
+        }
+        const revs = revocations.map((r) => r.index);
+        expect(revs).toEqual(all(0, revs.length === 0 ? 0 : revs[revs.length - 1]! + 1).filter((i) => i % 11 === 5));
+        expect(revs.every((i) => i < after)).toBe(true);
+        expect(latest.every((i) => i < after)).toBe(true);
+        expect(latest[0] ?? -1).toBeGreaterThanOrEqual(readings(0, before).pop() ?? -1);
+        if (before > 0) {
+          const cp = (await live.checkpoint(before))!;
+          if (cp) {
+            const index = (rounds * 7919) % before;
+            const leaf = leafHash((await live.getEntry(index))!);
+            const proof = await live.inclusionProof(index, before);
+            const ref = referenceTree(await Promise.all(Array.from({ length: before }, async (_, i) => leafHash((await live.getEntry(i))!))));
+            expect(proof).toEqual(ref.inclusion(index, before));
+            expect(leaf).toBeDefined();
+          }
+        }
+      }
+      await writer;
+      expect(rounds).toBeGreaterThan(1);
+      expect(live.size).toBe(total);
+    } finally {
+      done = true;
+      await live.close();
+      await rm(liveDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
