@@ -16,13 +16,19 @@ export interface EncodedEntries {
   ends: Uint32Array;
   /** Leaf hashes, 32 bytes each, in entry order. */
   leaves: Uint8Array;
-  /** The latest receivedAtMs of the entries, or `now` if later. */
+  /** The block's time: the latest receivedAtMs of the entries, or `now` if later. */
   latest: number;
 }
 
-/** Encode entries `first`.. (receivedAtMs defaults to `now`), appending each one's leaf hash to `tree`. */
+/**
+ * Encode entries `first`.. (receivedAtMs defaults to the block's time, `latest`), appending each one's leaf hash to
+ * `tree`.
+ */
 export function encodeBlockEntries(inputs: readonly EntryInput[], first: number, now: number, hasher: MerkleHasher, tree: LedgerTree): EncodedEntries {
   const n = inputs.length;
+  // An entry without receivedAtMs is dated as its block, as the indexes and the submitter's result date it
+  // (BlockWrite.timeMs): `now` would differ when another entry is dated after the clock.
+  const latest = blockTime(inputs, now);
   const leaves = new Uint8Array(n * HASH_SIZE);
   const ends = new Uint32Array(n);
   // The block's entries are encoded back to back into one buffer: no allocation per entry.
@@ -30,12 +36,10 @@ export function encodeBlockEntries(inputs: readonly EntryInput[], first: number,
   for (let i = 0; i < n; i++) room += inputs[i]!.payload.length + ENTRY_OVERHEAD;
   let data = new Uint8Array(room);
   let at = 0;
-  let latest = now;
   for (let i = 0; i < n; i++) {
     const inp = inputs[i]!;
     const index = first + i;
-    const receivedAtMs = inp.receivedAtMs ?? now;
-    if (receivedAtMs > latest) latest = receivedAtMs;
+    const receivedAtMs = inp.receivedAtMs ?? latest;
     const bytes = encodeLogEntryScratch(inp.certRef ? { type: inp.type, index, receivedAtMs, payload: inp.payload, certRef: inp.certRef } : { type: inp.type, index, receivedAtMs, payload: inp.payload });
     if (at + bytes.length > data.length) { // only if ENTRY_OVERHEAD were too small
       const bigger = new Uint8Array(2 * data.length + bytes.length);
@@ -50,4 +54,11 @@ export function encodeBlockEntries(inputs: readonly EntryInput[], first: number,
     tree.append(leaf);
   }
   return { data, ends, leaves, latest };
+}
+
+/** The latest receivedAtMs of the entries, or `now` if later. */
+function blockTime(inputs: readonly EntryInput[], now: number): number {
+  let latest = now;
+  for (const inp of inputs) if (inp.receivedAtMs !== undefined && inp.receivedAtMs > latest) latest = inp.receivedAtMs;
+  return latest;
 }

@@ -299,7 +299,7 @@ export class Ledger extends LedgerQueries {
         .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       let minMs = timeMs;
-      for (const e of inputs) minMs = Math.min(minMs, e.receivedAtMs ?? now); // as encodeBlockEntries dates them
+      for (const e of inputs) minMs = Math.min(minMs, e.receivedAtMs ?? timeMs); // as encodeBlockEntries dates them
       return { job, epoch: this.#epoch, restore, height, blockHash, treeSize, leaves, write, minMs };
     } catch (err) {
       restore();

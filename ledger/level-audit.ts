@@ -3,6 +3,8 @@
  * block as it read it from its entries (types, receivedAtMs), in log order, and the index records are read in key
  * order alongside, so memory stays bounded by one block (and 16 bytes per 65,536 entries):
  *   b  block ends      one per block, at its last entry, naming its height; none elsewhere
+ *   c  checkpoints     one per block, at its tree size (verify checks the note); none elsewhere: GET
+ *                      /v1/checkpoints/SIZE would serve one at another size
  *   y  type index      one row per entry that is not a reading, none for readings or other indexes
  *   t  time clusters   exactly the records the block's receivedAtMs make (recomputed), no others (counted at the end)
  *   D  device rows     of a block not merged yet: rows of that block's readings, with their receivedAtMs, each once
@@ -19,7 +21,7 @@
 import type { Level } from 'level';
 import { ENTRY_READING, ENTRY_TYPES } from '../protocol/log-entry.js';
 import type { IndexAudit, IndexAuditOptions, IndexBlock, IndexProblem, LedgerBackend } from './backend.js';
-import { blockEndKey, blockRowsKey, P_BLOCK_END, P_DEVICE_ROWS, P_TYPE, prefixEnd, readU64, timeClusters, typeKey } from './keys.js';
+import { blockEndKey, blockRowsKey, checkpointKey, P_BLOCK_END, P_CHECKPOINT, P_DEVICE_ROWS, P_TYPE, prefixEnd, readU64, timeClusters, typeKey } from './keys.js';
 import { BUCKET, checkBlockRows, RowSums, sameBytes, wrongTypeProblem } from './level-audit-checks.js';
 import { checkRuns, extraTimeRecord, findRowProblem } from './level-audit-scans.js';
 import { Cursor } from './level-cursor.js';
@@ -34,6 +36,7 @@ export class LevelIndexAudit implements IndexAudit {
   readonly #backend: LedgerBackend;
   readonly #opts: IndexAuditOptions;
   readonly #ends: Cursor;
+  readonly #checkpoints: Cursor;
   readonly #types = new Map<number, Cursor>();
   readonly #rows: Cursor;
   /** Rows the readings need (readingsIndexed) and rows the device index holds. */
@@ -46,6 +49,7 @@ export class LevelIndexAudit implements IndexAudit {
     this.#backend = backend;
     this.#opts = opts;
     this.#ends = new Cursor(db, blockEndKey(0), prefixEnd(new Uint8Array([P_BLOCK_END])));
+    this.#checkpoints = new Cursor(db, checkpointKey(0), prefixEnd(new Uint8Array([P_CHECKPOINT])));
     for (const t of ENTRY_TYPES) this.#types.set(t, new Cursor(db, typeKey(t, 0), typeKey(t + 1, 0)));
     this.#rows = new Cursor(db, blockRowsKey(0), prefixEnd(new Uint8Array([P_DEVICE_ROWS])));
   }
@@ -62,6 +66,11 @@ export class LevelIndexAudit implements IndexAudit {
     if (endAt !== lastIndex) return { block: height, entry: lastIndex, message: `block-end record of block ${height} (at entry ${lastIndex}) is missing` };
     if (end![1].length !== 8 || readU64(end![1]) !== height) return { block: height, entry: lastIndex, message: `block-end record at entry ${lastIndex} names block ${end![1].length === 8 ? readU64(end![1]) : '(malformed)'}, not ${height}` };
     this.#ends.shift();
+    // Checkpoint records: the next is this block's (verify read and checked it by its tree size).
+    const cp = await this.#checkpoints.peek();
+    const cpAt = cp ? readU64(cp[0], 1) : undefined;
+    if (cpAt !== undefined && cpAt <= lastIndex) return { block: height, message: `checkpoint record at tree size ${cpAt} is not at the end of a block` };
+    if (cpAt === lastIndex + 1) this.#checkpoints.shift();
     // Type index: a row for each entry that is not a reading, in each type's own key range.
     for (let i = 0; i < n; i++) {
       const type = types[i]!;
@@ -110,6 +119,8 @@ export class LevelIndexAudit implements IndexAudit {
   async finish(entries: number): Promise<IndexProblem | undefined> {
     const end = await this.#ends.peek();
     if (end) return { entry: readU64(end[0], 1), message: `block-end record at entry ${readU64(end[0], 1)}, past the last block` };
+    const cp = await this.#checkpoints.peek();
+    if (cp) return { message: `checkpoint record at tree size ${readU64(cp[0], 1)}, past the last block` };
     for (const [type, cur] of this.#types) {
       const row = await cur.peek();
       if (row) return { entry: readU64(row[0], 2), message: `type index row (type ${type}) for entry ${readU64(row[0], 2)}, past the last block` };
@@ -129,6 +140,6 @@ export class LevelIndexAudit implements IndexAudit {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#ends.close(), this.#rows.close(), ...[...this.#types.values()].map((c) => c.close())]);
+    await Promise.all([this.#ends.close(), this.#checkpoints.close(), this.#rows.close(), ...[...this.#types.values()].map((c) => c.close())]);
   }
 }

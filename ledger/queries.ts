@@ -153,7 +153,10 @@ export class LedgerQueries {
   /** Entry indexes of one registry event type (2, 3, 4), ascending, after `afterIndex`. */
   async indexesByType(type: number, q: { limit?: number; afterIndex?: number } = {}): Promise<number[]> {
     const out: number[] = [];
-    for await (const i of this.backend.typeHits(type, { limit: lim(q.limit), ...(q.afterIndex === undefined ? {} : { afterIndex: q.afterIndex }) })) out.push(i);
+    for await (const i of this.backend.typeHits(type, { limit: lim(q.limit), ...(q.afterIndex === undefined ? {} : { afterIndex: q.afterIndex }) })) {
+      if (this.uncommitted(i)) break; // ascending: none after it is committed either
+      out.push(i);
+    }
     return out;
   }
 

@@ -50,6 +50,10 @@ export function checkInput(inp: EntryInput): void {
   if (!(inp.payload instanceof Uint8Array)) fail('MALFORMED', 'payload must be bytes', 'payload');
   if ((inp.deviceId === undefined) !== (inp.seq === undefined)) fail('MALFORMED', 'deviceId and seq go together', 'seq');
   if (inp.seq !== undefined && (!Number.isSafeInteger(inp.seq) || inp.seq < 0)) fail('MALFORMED', 'seq must be a uint', 'seq');
+  // As the log entry's encoding checks them (protocol/log-entry.ts), but now: found when the block is computed, they
+  // would fail every entry of the block and every one pending.
+  if (inp.receivedAtMs !== undefined && (!Number.isSafeInteger(inp.receivedAtMs) || inp.receivedAtMs < 0)) fail('MALFORMED', 'receivedAtMs must be a uint', 'receivedAtMs');
+  if (inp.certRef !== undefined && (!(inp.certRef instanceof Uint8Array) || inp.certRef.length !== 32)) fail('MALFORMED', 'certRef must be 32 bytes', 'certRef');
   // The device index keys it by its UTF-8 bytes, 1..255 (ledger/keys.ts): refused here, the submitter gets the error;
   // found while writing the block, the whole block would fail. Up to 85 UTF-16 units are at most 255 bytes.
   const id = inp.deviceId;

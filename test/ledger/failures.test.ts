@@ -156,6 +156,27 @@ describe('sequence numbers the device index cannot key are refused at submit', (
   });
 });
 
+describe('receivedAtMs and certRef a log entry cannot carry are refused at submit', () => {
+  it.each([
+    ['receivedAtMs negative', { receivedAtMs: -1 }, 'receivedAtMs'],
+    ['receivedAtMs fractional', { receivedAtMs: 1_000.5 }, 'receivedAtMs'],
+    ['receivedAtMs above 2^53', { receivedAtMs: 2 ** 53 }, 'receivedAtMs'],
+    ['certRef of 31 bytes', { certRef: new Uint8Array(31) }, 'certRef'],
+  ] as const)('%s: MALFORMED for its submitter, the others of the block are written', async (_, bad, path) => {
+    // Found by review: only the entry's encoding checked these, when its block was computed: the whole block failed
+    // (and every entry pending), as a bad device id did before checkInput refused it.
+    const dir = await tempDir();
+    const ledger = await Ledger.open({ dir, origin: ORIGIN, signer, blockMaxEntries: 3, blockMaxDelayMs: 20 });
+    const good = [ledger.submit(reading(0, 'dev-a')), ledger.submit(reading(0, 'dev-b'))];
+    await expect(ledger.submit({ ...reading(0, 'dev-c'), ...bad })).rejects.toMatchObject({ code: 'MALFORMED', path });
+    expect((await Promise.all(good)).map((r) => r.blockHeight)).toEqual([0, 0]);
+    await expect(ledger.appendBlock([reading(1, 'dev-a'), { ...reading(1, 'dev-c'), ...bad }])).rejects.toMatchObject({ code: 'MALFORMED', path });
+    expect(ledger.size).toBe(2);
+    await expectWhole(ledger, 2);
+    await ledger.close();
+  });
+});
+
 describe('a failed open closes the store it opened', () => {
   it('a wrong origin fails with its own error; the right one then opens in the same process', async () => {
     const dir = await tempDir();

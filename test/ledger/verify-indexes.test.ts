@@ -9,7 +9,7 @@ import { Level } from 'level';
 import { Ledger, type EntryInput } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import {
-  blockEndKey, blockRowsKey, deviceHeadKey, P_DEVICE, P_TIME, prefixEnd, readU64, timeKey, typeKey, u64,
+  blockEndKey, blockRowsKey, checkpointKey, deviceHeadKey, P_DEVICE, P_TIME, prefixEnd, readU64, timeKey, typeKey, u64,
 } from '../../ledger/keys.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from '../../ledger/verify.js';
 import { ORIGIN, reading, signer } from './contract.js';
@@ -102,6 +102,19 @@ describe('ledger verify checks the indexes', () => {
       dir = await build();
       await tamper(dir, (db) => db.put(blockEndKey(ENTRIES + 5), u64(5)));
       expect((await verify(dir)).problem).toEqual({ entry: ENTRIES + 5, message: `block-end record at entry ${ENTRIES + 5}, past the last block` });
+    });
+  });
+
+  describe('checkpoint records', () => {
+    it('one too many (a block\'s note copied to a size inside a later block, or past the last block) is named', async () => {
+      // Found by review: verify read each block's checkpoint by its tree size and never saw another one, which
+      // GET /v1/checkpoints/SIZE would serve.
+      let dir = await build();
+      await tamper(dir, async (db) => db.put(checkpointKey(first(2) + 3), (await db.get(checkpointKey(first(3))))!));
+      expect((await verify(dir)).problem).toEqual({ block: 2, message: `checkpoint record at tree size ${first(2) + 3} is not at the end of a block` });
+      dir = await build();
+      await tamper(dir, async (db) => db.put(checkpointKey(ENTRIES + 5), (await db.get(checkpointKey(ENTRIES)))!));
+      expect((await verify(dir)).problem).toEqual({ message: `checkpoint record at tree size ${ENTRIES + 5}, past the last block` });
     });
   });
 
