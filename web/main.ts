@@ -74,12 +74,14 @@ const app: App = {
   },
 
   async verifyEntry(index) {
+    const run = ++verification;
     this.state.tab = 'verify';
     this.state.entryText = String(index);
     history.replaceState(null, '', `#/entry/${index}`);
     this.state.busy = true;
     this.render();
     const got = await fetchBundle(index);
+    if (run !== verification) return; // the verifier gave something else meanwhile: that is what the page shows
     if ('error' in got) return this.showNotice({ key: 'verify.fetchFailed', params: { index, reason: got.error } });
     await this.verifyBytes(got.bytes, { entry: index });
   },
@@ -139,6 +141,7 @@ const app: App = {
   },
 
   async verifyBytes(bytes, source) {
+    const run = ++verification;
     const trust = this.state.trust;
     if (trust.source !== 'server' && trust.source !== 'file') return this.showNotice({ key: 'verify.noTrust' });
     this.state.busy = true;
@@ -153,11 +156,22 @@ const app: App = {
     const verified = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof, { fetchRevocationLog, ...(skew !== undefined ? { maxClockSkewSeconds: skew } : {}) });
     // A bundle fetched for entry N proves entry N only if it is entry N's.
     const outcome = 'entry' in source ? forRequestedEntry(verified, source.entry) : verified;
+    if (run !== verification) return; // the verifier gave something else meanwhile: that is what the page shows
+    // The anchors were replaced meanwhile (the verifier's trust file loaded): the page shows a verdict only with
+    // the anchors it shows, so the same bytes are verified again with those.
+    if (this.state.trust !== trust) return this.verifyBytes(bytes, source);
     this.state.busy = false;
     this.state.result = { outcome, source };
     this.render();
   },
 };
+
+/**
+ * Verifications started (an entry asked for, a file dropped or chosen): one shows its outcome only if it is the last
+ * started, so that of two quick drops, or an entry's bundle still on its way when a file is dropped, the page never
+ * shows the earlier one's verdict for the later.
+ */
+let verification = 0;
 
 /** How often the page asks the server for its anchors again while it shows the saved copy. */
 const TRUST_RETRY_MS = 3000;
