@@ -95,6 +95,7 @@ const app: App = {
   loadTrustFile(name, text) {
     try {
       this.state.trust = useTrustFile(name, text);
+      trustChange++;
       delete this.state.trustError;
       delete this.state.result;
     } catch (err) {
@@ -107,7 +108,10 @@ const app: App = {
     forgetTrustFile();
     delete this.state.trustError;
     delete this.state.result;
-    this.state.trust = await serverTrust();
+    const change = ++trustChange;
+    const trust = await serverTrust();
+    if (change !== trustChange) return; // a trust file loaded meanwhile: the verifier's own stays
+    this.state.trust = trust;
     this.render();
     if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   },
@@ -172,6 +176,11 @@ const app: App = {
  * shows the earlier one's verdict for the later.
  */
 let verification = 0;
+/**
+ * Changes of trust anchors the verifier made (a trust file loaded, the server's asked for): the server's anchors
+ * arriving after the verifier loaded their own file must not replace it.
+ */
+let trustChange = 0;
 
 /** How often the page asks the server for its anchors again while it shows the saved copy. */
 const TRUST_RETRY_MS = 3000;
@@ -206,7 +215,9 @@ window.addEventListener('offline', () => {
 
 async function start(): Promise<void> {
   app.render();
-  app.state.trust = await loadTrust();
+  const change = trustChange;
+  const trust = await loadTrust();
+  if (change === trustChange) app.state.trust = trust; // else the verifier loaded a trust file meanwhile: theirs stays
   app.render();
   if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   const m = /^#\/entry\/(\d{1,15})$/.exec(location.hash);

@@ -137,4 +137,24 @@ describe('the Verify view shows the last thing given, checked with the anchors s
     expect(await page.getAttribute('#checks [data-check="checkpoint"]', 'data-status')).toBe('fail');
     expect(await page.textContent('#checks [data-check="checkpoint"] .code')).toBe('CHECKPOINT_INVALID');
   });
+
+  test("the verifier's own trust file loaded while the server's anchors are still on their way: the file stays in use", async () => {
+    await openPage();
+    await page.evaluate(() => localStorage.clear());
+    const trust = await hold('**/v1/trust');
+    await page.goto(t.gw.httpUrl);
+    await trust.held;
+    await page.waitForSelector('#trust-panel[data-source="loading"]');
+    const wrongKey = formatVerifierKey('originproof.local/log', new Uint8Array(32).fill(3));
+    const own = { roots: [{ certificate: toBase64(t.pki.root.cert.bytes) }], checkpointKeys: [{ key: wrongKey }], origin: 'originproof.local/log' };
+    await page.setInputFiles('#trust-panel input[type=file]', { name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(own)) });
+    await page.waitForSelector('#trust-panel[data-source="file"]');
+    await trust.release();
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await page.getAttribute('#trust-panel', 'data-source')).toBe('file');
+    await dropFile('reading.cbor', bundle);
+    await page.waitForSelector('#verdict');
+    expect(await page.textContent('#checks [data-check="checkpoint"] .code')).toBe('CHECKPOINT_INVALID');
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('false');
+  });
 });
