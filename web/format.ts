@@ -3,6 +3,7 @@
  * score 0.93"), times, fingerprints, and the plain sentence of each verification check. Pure (no DOM).
  */
 import type { Check, Verdict } from '../protocol/verify-bundle.js';
+import { isErrorCode } from '../protocol/errors.js';
 import { decimalText } from '../protocol/reading.js';
 import { codeKey, dataKey, translate, type Lang, type MessageKey } from './i18n.js';
 
@@ -42,6 +43,11 @@ export function formatTime(lang: Lang, ms: number | undefined): string {
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) return translate(lang, 'time.outOfRange', { ms: String(ms) });
   return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+}
+
+/** What an error code means, in the page's language; a code the page does not know (from a server) as it is. */
+export function codeMeaning(lang: Lang, code: string): string {
+  return isErrorCode(code) ? translate(lang, codeKey(code)) : code;
 }
 
 /** Hex in groups of four, as fingerprints are read aloud over the phone. */

@@ -40,7 +40,7 @@ export const en = {
   'trust.load': 'Load my trust file…',
   'trust.useServer': "Use the server's anchors",
   'trust.save': 'Save these anchors as a trust file',
-  'trust.bad': 'This trust file cannot be used ({code}): {message}',
+  'trust.bad': 'This trust file cannot be used ({code}: {meaning}).',
 
   'verify.title': 'Verify a record',
   'verify.drop': 'Drop a proof bundle file here (.cbor or .json)',
@@ -52,7 +52,7 @@ export const en = {
   'verify.badEntry': 'Not an entry number or an entry link of this gateway.',
   'verify.otherHost': 'This page fetches bundles only from the gateway that served it ({host}). Download the bundle from the other gateway and drop the file here.',
   'verify.fetchFailed': 'The bundle of entry {index} could not be fetched: {reason}',
-  'verify.unusable': 'This file is not a usable proof bundle ({code}): {message}',
+  'verify.unusable': 'This file is not a usable proof bundle ({code}: {meaning}).',
   'verify.noTrust': 'Load trust anchors first.',
   'verify.sourceFile': 'Bundle file {name}',
   'verify.sourceEntry': 'Entry {index}, bundle fetched from this gateway',
@@ -118,7 +118,7 @@ export const en = {
   'keep.button': 'Keep checkpoint {size}',
   'keep.forget': 'Forget it',
   'keep.load': 'Load a checkpoint file…',
-  'keep.bad': 'Not a signed checkpoint ({code}): {message}',
+  'keep.bad': 'Not a signed checkpoint ({code}: {meaning}).',
 
   'reading.sensor': '{type}: {value} {unit}',
   'reading.biometric': '{purpose}: {result}, score {score}',
@@ -251,7 +251,7 @@ export const zh: Record<MessageKey, string> = {
   'trust.load': '加载我的信任文件…',
   'trust.useServer': '使用服务器的信任锚',
   'trust.save': '将这些信任锚保存为信任文件',
-  'trust.bad': '无法使用该信任文件（{code}）：{message}',
+  'trust.bad': '无法使用该信任文件（{code}：{meaning}）。',
 
   'verify.title': '核验记录',
   'verify.drop': '将证明包文件拖放到此处（.cbor 或 .json）',
@@ -263,7 +263,7 @@ export const zh: Record<MessageKey, string> = {
   'verify.badEntry': '不是条目编号，也不是本网关的条目链接。',
   'verify.otherHost': '本页面只从提供它的网关（{host}）获取证明包。请从另一网关下载证明包，再将文件拖放到此处。',
   'verify.fetchFailed': '无法获取条目 {index} 的证明包：{reason}',
-  'verify.unusable': '该文件不是可用的证明包（{code}）：{message}',
+  'verify.unusable': '该文件不是可用的证明包（{code}：{meaning}）。',
   'verify.noTrust': '请先加载信任锚。',
   'verify.sourceFile': '证明包文件 {name}',
   'verify.sourceEntry': '条目 {index}，证明包取自本网关',
@@ -329,7 +329,7 @@ export const zh: Record<MessageKey, string> = {
   'keep.button': '保存检查点 {size}',
   'keep.forget': '删除',
   'keep.load': '加载检查点文件…',
-  'keep.bad': '不是已签名的检查点（{code}）：{message}',
+  'keep.bad': '不是已签名的检查点（{code}：{meaning}）。',
 
   'reading.sensor': '{type}：{value} {unit}',
   'reading.biometric': '{purpose}：{result}，得分 {score}',
