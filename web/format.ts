@@ -34,7 +34,7 @@ export function formatReading(lang: Lang, body: ReadingBody): string {
 }
 
 /**
- * Local date and time, seconds precision, in the page's language. A time no Date can hold (beyond ±8.64e15 ms,
+ * Local date and time, seconds precision, with the time zone, in the page's language. A time no Date can hold (beyond ±8.64e15 ms,
  * ECMA-262 §21.4.1.1), which a bundle or trust file may carry as a safe integer, is shown as its number: formatting
  * it would throw and leave the page without a verdict. Never throws.
  */
@@ -42,7 +42,8 @@ export function formatTime(lang: Lang, ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return translate(lang, 'time.unknown');
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) return translate(lang, 'time.outOfRange', { ms: String(ms) });
-  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+  // timeStyle 'long' names the time zone (the verifier's own; the CLI prints UTC): a time read elsewhere is not ambiguous.
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'long' }).format(d);
 }
 
 /** What an error code means, in the page's language; a code the page does not know (from a server) as it is. */
