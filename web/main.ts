@@ -5,7 +5,7 @@
  */
 import { OriginProofError } from '../protocol/errors.js';
 import type { App, State } from './app.js';
-import { h } from './dom.js';
+import { fileBytes, h } from './dom.js';
 import { devicePageOf, emptyExplore, exploreView, loadExplore } from './explore-view.js';
 import { translate, type Lang } from './i18n.js';
 import {
@@ -86,10 +86,20 @@ const app: App = {
     await this.verifyBytes(got.bytes, { entry: index });
   },
 
-  async verifyFile(name, bytes) {
+  async verifyFile(file) {
+    const run = ++verification;
     this.state.tab = 'verify';
     this.state.entryText = '';
-    await this.verifyBytes(bytes, { file: name });
+    let bytes: Uint8Array;
+    try {
+      bytes = await fileBytes(file);
+    } catch {
+      // A folder dropped, or a file moved or changed since it was chosen: said so, no earlier outcome left shown.
+      if (run === verification) this.showNotice({ key: 'verify.unreadable', params: { name: file.name } });
+      return;
+    }
+    if (run !== verification) return;
+    await this.verifyBytes(bytes, { file: file.name });
   },
 
   loadTrustFile(name, text) {

@@ -1,7 +1,7 @@
 /** The Verify view: drop a bundle, paste a link or type an entry number; the verdict with each check in words. */
 import { CHECK_NAMES, type Verdict } from '../protocol/verify-bundle.js';
 import type { App } from './app.js';
-import { fileBytes, fileButton, h } from './dom.js';
+import { fileButton, h } from './dom.js';
 import { checkSentence, codeMeaning, formatReading, formatTime, verdictHeadline, type ReadingBody } from './format.js';
 import { dataKey } from './i18n.js';
 import { detail, errorLines, pickFile } from './trust-view.js';
@@ -17,7 +17,7 @@ function inputArea(app: App): HTMLElement {
     onchange: (ev: Event) => {
       const input = ev.target as HTMLInputElement;
       const f = input.files?.[0];
-      if (f) void fileBytes(f).then((b) => app.verifyFile(f.name, b));
+      if (f) void app.verifyFile(f);
       input.value = '';
     },
   });
@@ -34,7 +34,7 @@ function inputArea(app: App): HTMLElement {
     ev.preventDefault();
     drop.classList.remove('over');
     const f = ev.dataTransfer?.files[0];
-    if (f) void fileBytes(f).then((b) => app.verifyFile(f.name, b));
+    if (f) void app.verifyFile(f);
   });
 
   const entry = h('input', { id: 'entry-input', type: 'text', value: app.state.entryText, placeholder: t('verify.entryPlaceholder'), autocomplete: 'off', spellcheck: 'false' });

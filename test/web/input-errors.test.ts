@@ -3,13 +3,14 @@
  * What the verifier page says about input it cannot use (a file that is no bundle, a trust file or a checkpoint
  * file it refuses), in the page's language: a real gateway (port 0, temp dir) serving the built page and Debian's
  * Chromium driven by playwright-core. The error code's meaning is in the page's language (web/i18n.ts); the
- * library's own English wording is only under "Technical detail", as for a failed check.
+ * library's own English wording is only under "Technical detail", as for a failed check. A dropped file whose bytes
+ * cannot be read (a folder) is said so, and the earlier file's outcome does not stay shown.
  */
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { toBase64 } from '../../protocol/index.js';
 import { launchChromium, type Browser } from './chromium.js';
-import { zh } from '../../web/i18n.js';
+import { en, zh } from '../../web/i18n.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -50,7 +51,7 @@ afterAll(async () => {
   await t?.stop();
 });
 
-describe('input the page cannot use, said in Chinese (Chromium)', () => {
+describe('input the page cannot use (Chromium)', () => {
   test('a file that is no bundle, a refused trust file, a refused checkpoint file: the code and its meaning in Chinese, no English sentence', async () => {
     await page.click('#lang-switch');
     await page.waitForSelector('html[lang="zh-CN"]');
@@ -76,5 +77,19 @@ describe('input the page cannot use, said in Chinese (Chromium)', () => {
     expect(keptError).toContain('CHECKPOINT_INVALID');
     expect(keptError).toContain(zh['code.CHECKPOINT_INVALID']);
     expect(english(keptError, 'CHECKPOINT_INVALID')).toEqual([]);
+  });
+
+  test("a dropped file that cannot be read (a folder, a file gone since): the page says so, the earlier file's outcome is not left shown", async () => {
+    if ((await page.getAttribute('html', 'lang')) !== 'en') await page.click('#lang-switch');
+    await dropFile('earlier.cbor', new TextEncoder().encode('not a bundle'));
+    await page.waitForSelector('#verdict .source:text("Bundle file earlier.cbor")');
+    // What Chromium does for a dropped folder: the File's bytes cannot be read (NotFoundError).
+    await page.evaluate(() => {
+      File.prototype.arrayBuffer = () => Promise.reject(new DOMException('A requested file or directory could not be found', 'NotFoundError'));
+    });
+    await dropFile('photos', new Uint8Array(0));
+    await page.waitForSelector('#notice');
+    expect(await page.textContent('#notice')).toBe(en['verify.unreadable'].replace('{name}', 'photos'));
+    expect(await page.$('#verdict')).toBeNull();
   });
 });
