@@ -21,7 +21,8 @@ function inputArea(app: App): HTMLElement {
       input.value = '';
     },
   });
-  const drop = h('div', { id: 'drop-zone', class: 'drop-zone', tabindex: 0 },
+  // Not a focus stop itself: the keyboard opens the picker with the button inside (fileButton).
+  const drop = h('div', { id: 'drop-zone', class: 'drop-zone' },
     h('p', {}, t('verify.drop')),
     fileButton(t('verify.choose'), choose),
   );

@@ -93,3 +93,20 @@ describe('input the page cannot use (Chromium)', () => {
     expect(await page.$('#verdict')).toBeNull();
   });
 });
+
+describe('the drop zone by keyboard (Chromium)', () => {
+  test('the first thing Tab reaches in the drop zone opens the file picker with Enter, and again with Space', async () => {
+    await page.focus('#tab-verify');
+    let inZone = false;
+    for (let i = 0; i < 10 && !inZone; i++) {
+      await page.keyboard.press('Tab');
+      inZone = await page.evaluate(() => document.getElementById('drop-zone')?.contains(document.activeElement) ?? false);
+    }
+    expect(inZone).toBe(true);
+    for (const key of ['Enter', ' ']) {
+      const chooser = page.waitForEvent('filechooser', { timeout: 2_000 });
+      await page.keyboard.press(key);
+      expect((await chooser).isMultiple()).toBe(false);
+    }
+  });
+});
