@@ -30,7 +30,8 @@ export interface App {
   setTab(tab: State['tab']): void;
   verifyEntry(index: number): Promise<void>;
   verifyEntryText(text: string): Promise<void>;
-  verifyFile(name: string, bytes: Uint8Array): Promise<void>;
+  /** A dropped or chosen file: read, then verified (one that cannot be read is said so). */
+  verifyFile(file: File): Promise<void>;
   verifyBytes(bytes: Uint8Array, source: Source): Promise<void>;
   showNotice(notice: Notice): void;
   loadTrustFile(name: string, text: string): void;

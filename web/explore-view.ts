@@ -3,12 +3,10 @@
  * device's latest readings (each with a Verify button), and rejected-reading counts by code. All of it is
  * what the server reports; only verification (the other view) relies on nothing but the trust anchors.
  */
-import type { ErrorCode } from '../protocol/errors.js';
-import { ERROR_CODES } from '../protocol/errors.js';
 import type { App } from './app.js';
 import { h } from './dom.js';
-import { formatReading, formatTime, shortId, type ReadingBody } from './format.js';
-import { codeKey, dataKey } from './i18n.js';
+import { codeMeaning, formatReading, formatTime, shortId, type ReadingBody } from './format.js';
+import { dataKey } from './i18n.js';
 import { getJson, getJsonWithHeaders, getText } from './storage.js';
 
 interface LogInfo { origin: string; size: number; height: number }
@@ -182,7 +180,6 @@ export function exploreView(app: App): HTMLElement {
   const t = app.t.bind(app);
   const s = app.state.explore;
   const lang = app.state.lang;
-  const meaning = (code: string): string => ((ERROR_CODES as readonly string[]).includes(code) ? t(codeKey(code as ErrorCode)) : code);
   return h('div', { id: 'explore-view' },
     h('section', { class: 'panel' },
       h('h2', {}, t('explore.title')),
@@ -218,7 +215,7 @@ export function exploreView(app: App): HTMLElement {
             : [
                 h('table', {},
                   h('thead', {}, h('tr', {}, h('th', {}, t('rejections.code')), h('th', {}, t('rejections.count')), h('th', {}, t('rejections.meaning')))),
-                  h('tbody', {}, s.rejections.byCode.map((c) => h('tr', { class: 'rejection', 'data-code': c.code }, h('td', {}, h('code', {}, c.code)), h('td', { class: 'count' }, c.count), h('td', {}, meaning(c.code))))),
+                  h('tbody', {}, s.rejections.byCode.map((c) => h('tr', { class: 'rejection', 'data-code': c.code }, h('td', {}, h('code', {}, c.code)), h('td', { class: 'count' }, c.count), h('td', {}, codeMeaning(lang, c.code))))),
                 ),
                 h('p', {}, t('rejections.total', { count: s.rejections.total })),
               ],

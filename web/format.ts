@@ -3,6 +3,7 @@
  * score 0.93"), times, fingerprints, and the plain sentence of each verification check. Pure (no DOM).
  */
 import type { Check, Verdict } from '../protocol/verify-bundle.js';
+import { isErrorCode } from '../protocol/errors.js';
 import { decimalText } from '../protocol/reading.js';
 import { codeKey, dataKey, translate, type Lang, type MessageKey } from './i18n.js';
 
@@ -33,7 +34,7 @@ export function formatReading(lang: Lang, body: ReadingBody): string {
 }
 
 /**
- * Local date and time, seconds precision, in the page's language. A time no Date can hold (beyond ±8.64e15 ms,
+ * Local date and time, seconds precision, with the time zone, in the page's language. A time no Date can hold (beyond ±8.64e15 ms,
  * ECMA-262 §21.4.1.1), which a bundle or trust file may carry as a safe integer, is shown as its number: formatting
  * it would throw and leave the page without a verdict. Never throws.
  */
@@ -41,7 +42,13 @@ export function formatTime(lang: Lang, ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return translate(lang, 'time.unknown');
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) return translate(lang, 'time.outOfRange', { ms: String(ms) });
-  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+  // timeStyle 'long' names the time zone (the verifier's own; the CLI prints UTC): a time read elsewhere is not ambiguous.
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'long' }).format(d);
+}
+
+/** What an error code means, in the page's language; a code the page does not know (from a server) as it is. */
+export function codeMeaning(lang: Lang, code: string): string {
+  return isErrorCode(code) ? translate(lang, codeKey(code)) : code;
 }
 
 /** Hex in groups of four, as fingerprints are read aloud over the phone. */

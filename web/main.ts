@@ -5,7 +5,7 @@
  */
 import { OriginProofError } from '../protocol/errors.js';
 import type { App, State } from './app.js';
-import { h } from './dom.js';
+import { fileBytes, h } from './dom.js';
 import { devicePageOf, emptyExplore, exploreView, loadExplore } from './explore-view.js';
 import { translate, type Lang } from './i18n.js';
 import {
@@ -74,25 +74,38 @@ const app: App = {
   },
 
   async verifyEntry(index) {
+    const run = ++verification;
     this.state.tab = 'verify';
     this.state.entryText = String(index);
     history.replaceState(null, '', `#/entry/${index}`);
     this.state.busy = true;
     this.render();
     const got = await fetchBundle(index);
+    if (run !== verification) return; // the verifier gave something else meanwhile: that is what the page shows
     if ('error' in got) return this.showNotice({ key: 'verify.fetchFailed', params: { index, reason: got.error } });
     await this.verifyBytes(got.bytes, { entry: index });
   },
 
-  async verifyFile(name, bytes) {
+  async verifyFile(file) {
+    const run = ++verification;
     this.state.tab = 'verify';
     this.state.entryText = '';
-    await this.verifyBytes(bytes, { file: name });
+    let bytes: Uint8Array;
+    try {
+      bytes = await fileBytes(file);
+    } catch {
+      // A folder dropped, or a file moved or changed since it was chosen: said so, no earlier outcome left shown.
+      if (run === verification) this.showNotice({ key: 'verify.unreadable', params: { name: file.name } });
+      return;
+    }
+    if (run !== verification) return;
+    await this.verifyBytes(bytes, { file: file.name });
   },
 
   loadTrustFile(name, text) {
     try {
       this.state.trust = useTrustFile(name, text);
+      trustChange++;
       delete this.state.trustError;
       delete this.state.result;
     } catch (err) {
@@ -105,7 +118,10 @@ const app: App = {
     forgetTrustFile();
     delete this.state.trustError;
     delete this.state.result;
-    this.state.trust = await serverTrust();
+    const change = ++trustChange;
+    const trust = await serverTrust();
+    if (change !== trustChange) return; // a trust file loaded meanwhile: the verifier's own stays
+    this.state.trust = trust;
     this.render();
     if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   },
@@ -139,6 +155,7 @@ const app: App = {
   },
 
   async verifyBytes(bytes, source) {
+    const run = ++verification;
     const trust = this.state.trust;
     if (trust.source !== 'server' && trust.source !== 'file') return this.showNotice({ key: 'verify.noTrust' });
     this.state.busy = true;
@@ -153,11 +170,27 @@ const app: App = {
     const verified = await verifyBundleFile(bytes, trust.material, this.state.kept, fetchConsistencyProof, { fetchRevocationLog, ...(skew !== undefined ? { maxClockSkewSeconds: skew } : {}) });
     // A bundle fetched for entry N proves entry N only if it is entry N's.
     const outcome = 'entry' in source ? forRequestedEntry(verified, source.entry) : verified;
+    if (run !== verification) return; // the verifier gave something else meanwhile: that is what the page shows
+    // The anchors were replaced meanwhile (the verifier's trust file loaded): the page shows a verdict only with
+    // the anchors it shows, so the same bytes are verified again with those.
+    if (this.state.trust !== trust) return this.verifyBytes(bytes, source);
     this.state.busy = false;
     this.state.result = { outcome, source };
     this.render();
   },
 };
+
+/**
+ * Verifications started (an entry asked for, a file dropped or chosen): one shows its outcome only if it is the last
+ * started, so that of two quick drops, or an entry's bundle still on its way when a file is dropped, the page never
+ * shows the earlier one's verdict for the later.
+ */
+let verification = 0;
+/**
+ * Changes of trust anchors the verifier made (a trust file loaded, the server's asked for): the server's anchors
+ * arriving after the verifier loaded their own file must not replace it.
+ */
+let trustChange = 0;
 
 /** How often the page asks the server for its anchors again while it shows the saved copy. */
 const TRUST_RETRY_MS = 3000;
@@ -192,7 +225,9 @@ window.addEventListener('offline', () => {
 
 async function start(): Promise<void> {
   app.render();
-  app.state.trust = await loadTrust();
+  const change = trustChange;
+  const trust = await loadTrust();
+  if (change === trustChange) app.state.trust = trust; // else the verifier loaded a trust file meanwhile: theirs stays
   app.render();
   if (onSavedCopy()) trustRetry = setTimeout(refreshServerTrust, TRUST_RETRY_MS);
   const m = /^#\/entry\/(\d{1,15})$/.exec(location.hash);

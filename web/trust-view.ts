@@ -1,7 +1,7 @@
 /** The trust panel: the anchors verification uses, shown openly with fingerprints, and where they came from. */
 import type { App } from './app.js';
 import { download, fileButton, h } from './dom.js';
-import { formatTime, groupHex } from './format.js';
+import { codeMeaning, formatTime, groupHex } from './format.js';
 import { describeTrust } from './verification.js';
 
 function windowText(app: App, w: { notBefore?: number; notAfter?: number }): string {
@@ -24,6 +24,16 @@ function pickFile(accept: string, onText: (name: string, text: string) => void):
       input.value = '';
     },
   });
+}
+
+/** The library's own (English) wording of an error, under "Technical detail". */
+export function detail(app: App, message: string): HTMLElement {
+  return h('details', {}, h('summary', {}, app.t('check.detail')), h('code', { class: 'detail' }, message));
+}
+
+/** Input the page refuses: its code and what the code means in the page's language, then the technical detail. */
+export function errorLines(app: App, key: 'keep.bad' | 'trust.bad', err: { code: string; message: string }, id?: string): HTMLElement[] {
+  return [h('p', { class: 'error', ...(id ? { id } : {}) }, app.t(key, { code: err.code, meaning: codeMeaning(app.state.lang, err.code) })), detail(app, err.message)];
 }
 
 export function trustView(app: App): HTMLElement {
@@ -60,7 +70,7 @@ export function trustView(app: App): HTMLElement {
   return h('section', { id: 'trust-panel', class: 'panel', 'data-source': trust.source },
     h('h2', {}, t('trust.title')),
     h('p', { class: trust.source === 'none' ? 'warn' : 'note' }, source),
-    app.state.trustError ? h('p', { class: 'error', id: 'trust-error' }, t('trust.bad', app.state.trustError)) : null,
+    app.state.trustError ? errorLines(app, 'trust.bad', app.state.trustError, 'trust-error') : null,
     rows,
     h('div', { class: 'actions' },
       fileButton(t('trust.load'), pickFile('.json,application/json', (name, text) => app.loadTrustFile(name, text))),

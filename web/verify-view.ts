@@ -1,10 +1,10 @@
 /** The Verify view: drop a bundle, paste a link or type an entry number; the verdict with each check in words. */
 import { CHECK_NAMES, type Verdict } from '../protocol/verify-bundle.js';
 import type { App } from './app.js';
-import { fileBytes, fileButton, h } from './dom.js';
-import { checkSentence, formatReading, formatTime, verdictHeadline, type ReadingBody } from './format.js';
+import { fileButton, h } from './dom.js';
+import { checkSentence, codeMeaning, formatReading, formatTime, verdictHeadline, type ReadingBody } from './format.js';
 import { dataKey } from './i18n.js';
-import { pickFile } from './trust-view.js';
+import { detail, errorLines, pickFile } from './trust-view.js';
 import type { Outcome } from './verification.js';
 
 function inputArea(app: App): HTMLElement {
@@ -17,11 +17,12 @@ function inputArea(app: App): HTMLElement {
     onchange: (ev: Event) => {
       const input = ev.target as HTMLInputElement;
       const f = input.files?.[0];
-      if (f) void fileBytes(f).then((b) => app.verifyFile(f.name, b));
+      if (f) void app.verifyFile(f);
       input.value = '';
     },
   });
-  const drop = h('div', { id: 'drop-zone', class: 'drop-zone', tabindex: 0 },
+  // Not a focus stop itself: the keyboard opens the picker with the button inside (fileButton).
+  const drop = h('div', { id: 'drop-zone', class: 'drop-zone' },
     h('p', {}, t('verify.drop')),
     fileButton(t('verify.choose'), choose),
   );
@@ -34,7 +35,7 @@ function inputArea(app: App): HTMLElement {
     ev.preventDefault();
     drop.classList.remove('over');
     const f = ev.dataTransfer?.files[0];
-    if (f) void fileBytes(f).then((b) => app.verifyFile(f.name, b));
+    if (f) void app.verifyFile(f);
   });
 
   const entry = h('input', { id: 'entry-input', type: 'text', value: app.state.entryText, placeholder: t('verify.entryPlaceholder'), autocomplete: 'off', spellcheck: 'false' });
@@ -89,7 +90,7 @@ function checksView(app: App, outcome: Extract<Outcome, { kind: 'verdict' }>): H
               c.code ? h('code', { class: 'code' }, c.code) : null,
             ),
             h('p', { class: 'sentence' }, checkSentence(app.state.lang, c, v, outcome.ctx)),
-            h('details', {}, h('summary', {}, t('check.detail')), h('code', { class: 'detail' }, c.message)),
+            detail(app, c.message),
           ),
         ),
       ),
@@ -104,7 +105,7 @@ function keptView(app: App, outcome?: Extract<Outcome, { kind: 'verdict' }>): HT
   return h('section', { id: 'kept', class: 'panel' },
     h('h2', {}, t('keep.title')),
     h('p', { id: 'kept-state', 'data-size': k?.size ?? '' }, k ? t('keep.current', { size: k.size, origin: k.origin, time: formatTime(app.state.lang, k.keptAtMs) }) : t('keep.none')),
-    app.state.keptError ? h('p', { class: 'error' }, t('keep.bad', app.state.keptError)) : null,
+    app.state.keptError ? errorLines(app, 'keep.bad', app.state.keptError) : null,
     h('div', { class: 'actions' },
       keepable ? h('button', { type: 'button', id: 'keep-checkpoint', onclick: () => app.keep(outcome.bundle.checkpoint) }, t('keep.button', { size: outcome.verdict.checkpoint!.size })) : null,
       k ? h('button', { type: 'button', id: 'forget-checkpoint', onclick: () => app.forgetKept() }, t('keep.forget')) : null,
@@ -127,7 +128,8 @@ function resultView(app: App, result: NonNullable<App['state']['result']>): HTML
     const source = 'file' in result.source ? t('verify.sourceFile', { name: result.source.file }) : t('verify.sourceEntry', { index: result.source.entry });
     return h('section', { id: 'verdict', class: 'verdict invalid', 'data-valid': 'false', 'data-unusable': o.code },
       h('p', { class: 'source' }, source),
-      h('p', { class: 'headline' }, t('verify.unusable', { code: o.code, message: o.message })));
+      h('p', { class: 'headline' }, t('verify.unusable', { code: o.code, meaning: codeMeaning(app.state.lang, o.code) })),
+      detail(app, o.message));
   }
   // The source line and the link name the entry the bundle proves (forRequestedEntry made sure it is the one asked for).
   const source = 'file' in result.source ? t('verify.sourceFile', { name: result.source.file }) : t('verify.sourceEntry', { index: o.bundle.index });

@@ -74,6 +74,22 @@ describe('human forms', () => {
     expect(checkSentence('zh', { name: 'revocation', status: 'pass', message: '' }, reading)).toContain('1970 年起 9000000000000000 毫秒（超出日期范围）');
   });
 
+  // The page shows times in the verifier's time zone (the CLI prints UTC): a time without its zone is ambiguous once
+  // read elsewhere (a screenshot in a report, the CLI's output beside it).
+  test('times name their time zone, in both languages', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Asia/Shanghai';
+    try {
+      expect(formatTime('en', 0)).toMatch(/^1 Jan 1970, 08:00:00 GMT\+8$/);
+      expect(formatTime('zh', 0)).toMatch(/^1970年1月1日 GMT\+8 08:00:00$/);
+      process.env.TZ = 'UTC';
+      expect(formatTime('en', 1_767_225_600_000)).toMatch(/^1 Jan 2026, 00:00:00 UTC$/);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   test('fingerprints are grouped by four', () => {
     expect(groupHex('0123456789abcdef01')).toBe('0123 4567 89ab cdef 01');
   });
