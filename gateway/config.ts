@@ -145,6 +145,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_GATEWAY_ID: 'gatewayId',
   ORIGINPROOF_TRUST_FILE: 'trustFile',
   ORIGINPROOF_CLOCK_SKEW: 'clockSkewSeconds',
+  ORIGINPROOF_MAX_READING_BYTES: 'maxReadingBytes',
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',

@@ -336,6 +336,9 @@ describe('ops and config', () => {
     expect(() => loadConfig({}, { ORIGINPROOF_MQTT_PORT: '70000' })).toThrow(/mqttPort/);
     expect(loadConfig({}, { ORIGINPROOF_HTTP_PORT: '9090', ORIGINPROOF_DATA_DIR: '/tmp/x' })).toMatchObject({ httpPort: 9090, dataDir: '/tmp/x', mqttPort: 1883 });
     expect(loadConfig({ httpPort: '7070' }, { ORIGINPROOF_HTTP_PORT: '9090' }).httpPort).toBe(7070);
+    // an operator setting like the others (it had no variable: only a gateway started from code could change it)
+    expect(loadConfig({}, { ORIGINPROOF_MAX_READING_BYTES: '2048' }).maxReadingBytes).toBe(2048);
+    expect(() => loadConfig({}, { ORIGINPROOF_MAX_READING_BYTES: '255' })).toThrow(/maxReadingBytes/);
   });
 
   // Found by the operator review: ORIGINPROOF_TRUST_FILE= (an unset variable in a unit file) started a gateway with no
