@@ -193,6 +193,14 @@ class Publisher {
   }
 }
 
+/** Each device's readings per phase: 10% warm-up (at least one), half at the maximum rate (if paced), the rest paced. */
+function phaseCounts(fleet: E2eFleet): { warm: number; maxCount: number; pacedCount: number } {
+  const per = fleet.readingsPerDevice;
+  const warm = Math.max(1, Math.floor(per * 0.1));
+  const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
+  return { warm, maxCount, pacedCount: fleet.paced ? per - warm - maxCount : 0 };
+}
+
 /** µs per reading for each thread kind between two samples */
 function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number): ThreadCpu | null {
   if (!a || !b || readings <= 0) return null;
@@ -202,6 +210,11 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
 
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  // Each phase needs a reading per device: one of none waited for answers that never came (five minutes, then failed).
+  for (const f of opts.fleets) {
+    const p = phaseCounts(f);
+    if (p.maxCount < 1 || (f.paced && p.pacedCount < 1)) throw new Error(`a fleet's readingsPerDevice (${f.readingsPerDevice}) leaves a phase without readings: at least ${f.paced ? 3 : 2}`);
+  }
   const dir = await mkdtemp(join(tmpdir(), 'op-bench-e2e-'));
   const root = await benchRoot(dir);
   const gw = opts.inProcess
@@ -241,9 +254,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const pub = new Publisher();
       // the phases share the prepared readings: warm-up, max rate, paced at 80%
       const per = fleet.readingsPerDevice;
-      const warm = Math.max(1, Math.floor(per * 0.1));
-      const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
-      const pacedCount = fleet.paced ? per - warm - maxCount : 0;
+      const { warm, maxCount, pacedCount } = phaseCounts(fleet);
       const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, ...(opts.tls ? { ca: await readFile(opts.tls.caFile, 'utf8') } : {}), devices, readingsPerDevice: per, firmware: toHex(FIRMWARE), checkpointKey: verifierKey });
       log(`e2e ${label}: ${ready.connected} connected in ${ready.connectMs} ms; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       // The warm-up goes round by round (one reading per device, then wait for the answers): sent at once, a device's

@@ -36,4 +36,10 @@ describe('bench e2e harness', () => {
     expect(f.answers.inLog).toBe(0); // none passed the audit, so none was sampled to prove
     expect(f.answerProblem).toMatch(/^50 invalid receipts \(first: CHECKPOINT_INVALID: /);
   });
+
+  test('a fleet too small to give every phase a reading per device is refused at once (a phase of none never ended)', { timeout: 30_000 }, async () => {
+    // 2 readings: warm-up 1, maximum 1, paced 0; 1 reading unpaced: maximum 0
+    await expect(runE2eBench({ fleets: [{ alg: ALG_EDDSA, devices: 2, readingsPerDevice: 2, paced: true }], inProcess: true, verifyWorkers: 1, log: () => {} })).rejects.toThrow(/readingsPerDevice/);
+    await expect(runE2eBench({ fleets: [{ alg: ALG_EDDSA, devices: 2, readingsPerDevice: 1, paced: false }], inProcess: true, verifyWorkers: 1, log: () => {} })).rejects.toThrow(/readingsPerDevice/);
+  });
 });
