@@ -36,6 +36,8 @@ interface RunMsg {
   count: number;
   /** one reading per device at a time, each round once the previous one is answered (the warm-up: see bench/e2e.ts) */
   rounds?: boolean;
+  /** how many of the phase's valid receipts to hand back (at random), for the bench to prove in the gateway's log */
+  sample: number;
 }
 
 interface Dev {
@@ -243,18 +245,25 @@ async function run(m: RunMsg): Promise<void> {
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
   const publisherCores = Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 100) / 100;
-  // The audit, outside the timing: every receipt of the phase against its reading and the gateway's key.
+  // The audit, outside the timing: every receipt of the phase against its reading and the gateway's key; a uniform
+  // sample of the valid ones (reservoir) goes back to the bench, which proves them in the gateway's log.
+  const sample: string[] = [];
+  let valid = 0;
   for (const dev of devices) {
     for (let seq = phaseLo; seq <= phaseHi; seq++) {
       const r = dev.receipt[seq];
-      if (r) audit!.tallyCheck(tally, seq, dev.envelopes[seq - 1]!, r);
+      if (r && audit!.tallyCheck(tally, seq, dev.envelopes[seq - 1]!, r)) {
+        const i = valid++;
+        const k = i < m.sample ? i : Math.floor(Math.random() * (i + 1));
+        if (k < m.sample) sample[k] = Buffer.from(r).toString('base64');
+      }
       dev.receipt[seq] = undefined;
     }
   }
   latencies.sort((a, b) => a - b);
   // nearest rank: the smallest latency with at least p of the sample at or below it
   const pct = (p: number) => Math.round((latencies[Math.max(0, Math.ceil(latencies.length * p) - 1)] ?? 0) * 10) / 10;
-  send({ type: 'result', sent: total, receipts: tally.receipts, tally, elapsedMs: Math.round(elapsedMs), perSec: Math.round((tally.receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), maxSendLagMs: Math.round(maxLagMs * 10) / 10, publisherCores });
+  send({ type: 'result', sent: total, receipts: tally.receipts, tally, elapsedMs: Math.round(elapsedMs), perSec: Math.round((tally.receipts / elapsedMs) * 1000), p50: pct(0.5), p95: pct(0.95), p99: pct(0.99), maxSendLagMs: Math.round(maxLagMs * 10) / 10, publisherCores, sample });
 }
 
 function disconnectAll(): Promise<void> {

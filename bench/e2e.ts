@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALG_EDDSA, algName, toHex, type Alg } from '../protocol/index.js';
+import { ALG_EDDSA, algName, decodeReceipt, fromBase64, parseCheckpoint, parseNote, parseVerifierKey, toHex, type Alg } from '../protocol/index.js';
 import { FIRMWARE, benchRoot, makeFleet } from './fleet.js';
 import { nodeVerifyRate, nodeVerifyRateOverKeys, sodiumVerifyRate } from './crypto.js';
 import { threads } from './report.js';
 import { quantile } from './stats.js';
 import { standaloneArgs } from './standalone-args.js';
-import { addTallies, tallyProblem, type AnswerTally } from './receipt-audit.js';
+import { ReceiptAudit, addTallies, tallyProblem, type AnswerTally } from './receipt-audit.js';
+import { nodeEd25519Verify } from '../ledger/signer.js';
 import { DEFAULT_CONFIG } from '../gateway/config.js';
 import { childGateway, inProcessGateway, mark, toMB, type GatewayUnderTest, type ThreadCpu } from './gateway-under-test.js';
 
@@ -129,6 +130,26 @@ export interface E2eResult {
 /** Length of each raw single-core verification sample taken around a fleet's phases (three per fleet). */
 const RAW_SAMPLE_MS = 1000;
 
+/**
+ * How many receipts of each phase (at random, of those that passed the publisher's audit) are also proved in the
+ * gateway's log, after the fleet's phases: an RFC 9162 inclusion proof from GET /v1/proofs/inclusion against the root
+ * of the receipt's signed checkpoint. A receipt carries no proof, so without this a gateway that signed checkpoints
+ * without putting the readings in its tree would pass the audit; one leaving out a fraction f of them passes this
+ * with probability (1 - f)^200 per phase.
+ */
+const INCLUSION_SAMPLE = 200;
+
+/** Prove `sample` (receipts, base64) in the gateway's log, counted into `tally` (inLog, or invalid). */
+async function proveInLog(gw: GatewayUnderTest, audit: ReceiptAudit, tally: AnswerTally, sample: unknown): Promise<void> {
+  for (const b64 of (sample ?? []) as string[]) {
+    const bytes = fromBase64(b64);
+    const r = decodeReceipt(bytes);
+    const treeSize = parseCheckpoint(parseNote(r.checkpoint).text).size;
+    const res = await gw.getJson(`/v1/proofs/inclusion?index=${r.index}&treeSize=${treeSize}`);
+    audit.tallyInclusion(tally, bytes, Array.isArray(res.proof) ? res.proof.map((p) => fromBase64(String(p))) : null);
+  }
+}
+
 /** How long a publisher step (setup, or one phase) may take before the run fails instead of hanging. */
 const PUBLISHER_STEP_TIMEOUT_MS = 300_000;
 
@@ -172,6 +193,14 @@ class Publisher {
   }
 }
 
+/** Each device's readings per phase: 10% warm-up (at least one), half at the maximum rate (if paced), the rest paced. */
+function phaseCounts(fleet: E2eFleet): { warm: number; maxCount: number; pacedCount: number } {
+  const per = fleet.readingsPerDevice;
+  const warm = Math.max(1, Math.floor(per * 0.1));
+  const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
+  return { warm, maxCount, pacedCount: fleet.paced ? per - warm - maxCount : 0 };
+}
+
 /** µs per reading for each thread kind between two samples */
 function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number): ThreadCpu | null {
   if (!a || !b || readings <= 0) return null;
@@ -181,6 +210,11 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
 
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  // Each phase needs a reading per device: one of none waited for answers that never came (five minutes, then failed).
+  for (const f of opts.fleets) {
+    const p = phaseCounts(f);
+    if (p.maxCount < 1 || (f.paced && p.pacedCount < 1)) throw new Error(`a fleet's readingsPerDevice (${f.readingsPerDevice}) leaves a phase without readings: at least ${f.paced ? 3 : 2}`);
+  }
   const dir = await mkdtemp(join(tmpdir(), 'op-bench-e2e-'));
   const root = await benchRoot(dir);
   const gw = opts.inProcess
@@ -208,6 +242,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   };
   const verifierKey = opts.auditKey ?? (await gw.getJson('/v1/log')).verifierKey;
   if (typeof verifierKey !== 'string') throw new Error('GET /v1/log gave no verifierKey');
+  const audit = new ReceiptAudit(parseVerifierKey(verifierKey), nodeEd25519Verify);
   const results: E2eFleetResult[] = [];
   try {
     for (const [k, fleet] of opts.fleets.entries()) {
@@ -219,15 +254,13 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const pub = new Publisher();
       // the phases share the prepared readings: warm-up, max rate, paced at 80%
       const per = fleet.readingsPerDevice;
-      const warm = Math.max(1, Math.floor(per * 0.1));
-      const maxCount = fleet.paced ? Math.max(1, Math.floor(per * 0.5)) : per - warm;
-      const pacedCount = fleet.paced ? per - warm - maxCount : 0;
+      const { warm, maxCount, pacedCount } = phaseCounts(fleet);
       const ready = await pub.ask({ type: 'setup', mqttUrl: gw.mqttUrl, ...(opts.tls ? { ca: await readFile(opts.tls.caFile, 'utf8') } : {}), devices, readingsPerDevice: per, firmware: toHex(FIRMWARE), checkpointKey: verifierKey });
       log(`e2e ${label}: ${ready.connected} connected in ${ready.connectMs} ms; ${devices.length * per} readings signed in ${ready.signMs} ms`);
       // The warm-up goes round by round (one reading per device, then wait for the answers): sent at once, a device's
       // warm-up readings arrived in one TCP read and went to one verify worker together, so ~40% of the keys first
       // reached the other worker in the timed phase (a KeyObject import each, ~5% of a worker's time there).
-      const warmup = await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true });
+      const warmup = await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true, sample: INCLUSION_SAMPLE });
       const sodium = fleet.alg === ALG_EDDSA;
       const rawVerifySamples = [nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS)];
       const rawSodiumSamples: number[] = [];
@@ -239,7 +272,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const cpu0 = await gw.cpuSeconds();
       const threads0 = (await gw.threadCpu?.()) ?? null;
       mark(`${label} max`);
-      const max = await pub.ask({ type: 'run', rate: 0, count: maxCount });
+      const max = await pub.ask({ type: 'run', rate: 0, count: maxCount, sample: INCLUSION_SAMPLE });
       mark(`${label} max end`);
       const cpu = (await gw.cpuSeconds()) - cpu0;
       const maxThreads = perReading(threads0, (await gw.threadCpu?.()) ?? null, Number(max.receipts));
@@ -252,26 +285,30 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       let paced: E2eFleetResult['paced'] = null;
       let answers = warmup.tally as AnswerTally;
       answers = addTallies(answers, max.tally as AnswerTally);
+      const samples = [warmup.sample, max.sample];
       if (fleet.paced) {
         const rate = Math.floor(maxPerSec * (opts.pacedFraction ?? 0.8));
         const pcpu0 = await gw.cpuSeconds();
         const pthreads0 = (await gw.threadCpu?.()) ?? null;
         mark(`${label} paced`);
-        const p = await pub.ask({ type: 'run', rate, count: pacedCount });
+        const p = await pub.ask({ type: 'run', rate, count: pacedCount, sample: INCLUSION_SAMPLE });
         mark(`${label} paced end`);
         const cpuPerReadingUs = Math.round((((await gw.cpuSeconds()) - pcpu0) / (devices.length * pacedCount)) * 1e6);
         const pacedThreads = perReading(pthreads0, (await gw.threadCpu?.()) ?? null, devices.length * pacedCount);
         log(`e2e ${label}: at ${rate}/s (${Math.round((opts.pacedFraction ?? 0.8) * 100)}%): p50 ${p.p50} ms, p95 ${p.p95} ms, p99 ${p.p99} ms from each reading's slot in the schedule (publisher at most ${p.maxSendLagMs} ms behind it); gateway CPU ${cpuPerReadingUs} µs per reading${threads(pacedThreads)}, publisher ${p.publisherCores} cores`);
         paced = { ratePerSec: rate, perSec: Number(p.perSec), p50Ms: Number(p.p50), p95Ms: Number(p.p95), p99Ms: Number(p.p99), maxSendLagMs: Number(p.maxSendLagMs), gatewayCpuUsPerReading: cpuPerReadingUs, gatewayThreadsUs: pacedThreads };
         answers = addTallies(answers, p.tally as AnswerTally);
+        samples.push(p.sample);
       }
       await pub.exit();
       rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
       sampleSodium();
+      // after the last raw sample, so that the phases and the samples keep their order and spacing
+      for (const sample of samples) await proveInLog(gw, audit, answers, sample);
       const rawVerifyPerSec = quantile(rawVerifySamples);
       const rawSodiumPerSec = rawSodiumSamples.length > 0 ? quantile(rawSodiumSamples) : null;
       const answerProblem = tallyProblem(answers);
-      log(`e2e ${label}: answers ${answerProblem ? `NOT CLEAN: ${answerProblem}` : `clean (${answers.receipts} readings, each one valid receipt)`}`);
+      log(`e2e ${label}: answers ${answerProblem ? `NOT CLEAN: ${answerProblem}` : `clean (${answers.receipts} readings, each one valid receipt; ${answers.inLog} of them proved in the log)`}`);
       const gatewayRssMb = toMB(await takePeak());
       log(`e2e ${label}: raw node:crypto verify, one core: ${rawVerifyPerSec}/s one key (median of ${rawVerifySamples.join(', ')})` + (rawVerifyFleetKeysPerSec ? `, ${rawVerifyFleetKeysPerSec}/s over ${Math.min(devices.length, 1000)} keys` : ''));
       results.push({

@@ -4,12 +4,16 @@
  * (its seq; the leaf hash of the log entry holding that envelope; a checkpoint signed by the gateway's key that
  * covers the entry's index), no two receipts naming one log index. The publisher keeps the answers during a timed
  * phase and audits them after it, outside its timing: the devices' process shares the gateway's two cores.
+ * A receipt carries no inclusion proof, so those checks cannot tell a gateway that signs checkpoints without putting
+ * the readings in its tree: a sample of each phase's receipts is also proved in the log (`checkInclusion`, with an
+ * RFC 9162 proof from the gateway's GET /v1/proofs/inclusion against the root its signed checkpoint names).
  */
 import { decodeReceipt, verifyReceipt } from '../protocol/receipt.js';
-import type { Ed25519Verify, NoteVerifier } from '../protocol/checkpoint.js';
+import { openCheckpoint, type Ed25519Verify, type NoteVerifier } from '../protocol/checkpoint.js';
+import { verifyInclusion } from '../protocol/merkle/verify.js';
 import { OriginProofError } from '../protocol/errors.js';
 
-/** How a phase's readings were answered. A clean phase has receipts === readings and nothing else. */
+/** How a phase's readings were answered. A clean phase has receipts === readings, some of them proved in the log (inLog), and nothing else. */
 export interface AnswerTally {
   readings: number;
   receipts: number;
@@ -22,10 +26,12 @@ export interface AnswerTally {
   /** receipts that fail the audit, and the first failure */
   invalid: number;
   firstInvalid?: string;
+  /** receipts shown in the gateway's tree by an inclusion proof against their signed checkpoint (a sample) */
+  inLog: number;
 }
 
 export function emptyTally(readings = 0): AnswerTally {
-  return { readings, receipts: 0, rejected: {}, duplicates: 0, unexpected: 0, invalid: 0 };
+  return { readings, receipts: 0, rejected: {}, duplicates: 0, unexpected: 0, invalid: 0, inLog: 0 };
 }
 
 /** What is wrong with a phase's answers, or null when every reading got one valid receipt. */
@@ -37,6 +43,7 @@ export function tallyProblem(t: AnswerTally): string | null {
     t.duplicates > 0 ? `${t.duplicates} duplicate answers` : '',
     t.unexpected > 0 ? `${t.unexpected} unexpected answers` : '',
     t.invalid > 0 ? `${t.invalid} invalid receipts (first: ${t.firstInvalid})` : '',
+    t.receipts > 0 && t.inLog === 0 ? 'no receipt proved in the log' : '',
   ].filter(Boolean);
   return problems.length > 0 ? problems.join('; ') : null;
 }
@@ -47,7 +54,7 @@ export function addTallies(a: AnswerTally, b: AnswerTally): AnswerTally {
   for (const [code, n] of Object.entries(b.rejected)) rejected[code] = (rejected[code] ?? 0) + n;
   const sum: AnswerTally = {
     readings: a.readings + b.readings, receipts: a.receipts + b.receipts, rejected,
-    duplicates: a.duplicates + b.duplicates, unexpected: a.unexpected + b.unexpected, invalid: a.invalid + b.invalid,
+    duplicates: a.duplicates + b.duplicates, unexpected: a.unexpected + b.unexpected, invalid: a.invalid + b.invalid, inLog: a.inLog + b.inLog,
   };
   const first = a.firstInvalid ?? b.firstInvalid;
   return first === undefined ? sum : { ...sum, firstInvalid: first };
@@ -83,10 +90,34 @@ export class ReceiptAudit {
     this.indexes.add(r.index);
   }
 
-  /** check(), counted into `tally` instead of thrown. */
-  tallyCheck(tally: AnswerTally, seq: number, envelope: Uint8Array, receiptBytes: Uint8Array): void {
+  /**
+   * Throws (INCLUSION_INVALID, CHECKPOINT_INVALID) unless `proof` (RFC 9162, from the gateway's log) leads from the
+   * receipt's leaf hash at its index to the root of the tree its signed checkpoint names.
+   */
+  checkInclusion(receiptBytes: Uint8Array, proof: readonly Uint8Array[] | null): void {
+    const r = decodeReceipt(receiptBytes);
+    const cp = openCheckpoint(r.checkpoint, [this.checkpointKey], { verify: this.verify });
+    if (proof === null) throw new OriginProofError('INCLUSION_INVALID', `no inclusion proof for entry ${r.index}`);
+    verifyInclusion(r.index, cp.size, r.leafHash, proof, cp.root);
+  }
+
+  /** check(), counted into `tally` instead of thrown; true when the receipt passed. */
+  tallyCheck(tally: AnswerTally, seq: number, envelope: Uint8Array, receiptBytes: Uint8Array): boolean {
     try {
       this.check(seq, envelope, receiptBytes);
+      return true;
+    } catch (err) {
+      tally.invalid++;
+      tally.firstInvalid ??= err instanceof OriginProofError ? `${err.code}: ${err.message}` : String(err);
+      return false;
+    }
+  }
+
+  /** checkInclusion(), counted into `tally` (inLog, or invalid) instead of thrown. */
+  tallyInclusion(tally: AnswerTally, receiptBytes: Uint8Array, proof: readonly Uint8Array[] | null): void {
+    try {
+      this.checkInclusion(receiptBytes, proof);
+      tally.inLog++;
     } catch (err) {
       tally.invalid++;
       tally.firstInvalid ??= err instanceof OriginProofError ? `${err.code}: ${err.message}` : String(err);

@@ -16,9 +16,10 @@ describe('bench e2e harness', () => {
     const r = await runE2eBench({ fleets: [{ alg: ALG_ES256, devices: 20, readingsPerDevice: 10, paced: true }], inProcess: true, verifyWorkers: 1, log: (l) => lines.push(l) });
     const f = r.fleets[0]!;
     expect(f.answerProblem).toBeNull();
-    // warm-up 1 + maximum 5 + paced 4 readings per device
-    expect(f.answers).toEqual({ readings: 200, receipts: 200, rejected: {}, duplicates: 0, unexpected: 0, invalid: 0 });
-    expect(lines.some((l) => l.includes('answers clean (200 readings, each one valid receipt)'))).toBe(true);
+    // warm-up 1 + maximum 5 + paced 4 readings per device; every receipt of these small phases (20, 100 and 80, each
+    // under the sample of 200) also proved in the gateway's log
+    expect(f.answers).toEqual({ readings: 200, receipts: 200, rejected: {}, duplicates: 0, unexpected: 0, invalid: 0, inLog: 200 });
+    expect(lines.some((l) => l.includes('answers clean (200 readings, each one valid receipt; 200 of them proved in the log)'))).toBe(true);
     expect(f.paced).not.toBeNull();
     expect(f.paced!.p99Ms).toBeGreaterThan(0);
     expect(f.paced!.maxSendLagMs).toBeGreaterThanOrEqual(0);
@@ -32,6 +33,13 @@ describe('bench e2e harness', () => {
     const f = r.fleets[0]!;
     expect(f.answers.receipts).toBe(50);
     expect(f.answers.invalid).toBe(50);
+    expect(f.answers.inLog).toBe(0); // none passed the audit, so none was sampled to prove
     expect(f.answerProblem).toMatch(/^50 invalid receipts \(first: CHECKPOINT_INVALID: /);
+  });
+
+  test('a fleet too small to give every phase a reading per device is refused at once (a phase of none never ended)', { timeout: 30_000 }, async () => {
+    // 2 readings: warm-up 1, maximum 1, paced 0; 1 reading unpaced: maximum 0
+    await expect(runE2eBench({ fleets: [{ alg: ALG_EDDSA, devices: 2, readingsPerDevice: 2, paced: true }], inProcess: true, verifyWorkers: 1, log: () => {} })).rejects.toThrow(/readingsPerDevice/);
+    await expect(runE2eBench({ fleets: [{ alg: ALG_EDDSA, devices: 2, readingsPerDevice: 1, paced: false }], inProcess: true, verifyWorkers: 1, log: () => {} })).rejects.toThrow(/readingsPerDevice/);
   });
 });

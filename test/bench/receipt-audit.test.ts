@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { connectDevice, reading, useGatewayWithDevices } from '../gateway/harness.js';
-import { ed25519NoteSigner, encodeReceipt, generateSecretKey, ALG_EDDSA, parseVerifierKey, signCheckpoint, parseCheckpoint, parseNote, type Receipt } from '../../protocol/index.js';
+import { ed25519NoteSigner, encodeReceipt, formatVerifierKey, fromBase64, generateSecretKey, ALG_EDDSA, parseVerifierKey, signCheckpoint, parseCheckpoint, parseNote, type Receipt } from '../../protocol/index.js';
 import { ReceiptAudit, addTallies, emptyTally, tallyProblem } from '../../bench/receipt-audit.js';
 import { nodeEd25519Verify } from '../../ledger/signer.js';
 
@@ -66,6 +66,31 @@ describe('bench receipt audit', () => {
     expect(codeOf(() => a.check(1, r1.bytes, encodeReceipt(r1.receipt)))).toBe('INCLUSION_INVALID');
   });
 
+  test('a checkpoint that does not hold the entry: the receipt alone passes, its inclusion proof from the log does not', async () => {
+    const [r1] = got as [(typeof got)[0]];
+    const cp = parseCheckpoint(parseNote(r1.receipt.checkpoint).text);
+    const proof = async (index: number, treeSize: number) => {
+      const res = await fx.t.gw.app.inject({ method: 'GET', url: `/v1/proofs/inclusion?index=${index}&treeSize=${treeSize}` });
+      return (res.json() as { proof: string[] }).proof.map(fromBase64);
+    };
+    const real = await proof(r1.receipt.index, cp.size);
+    expect(codeOf(() => audit().checkInclusion(encodeReceipt(r1.receipt), real))).toBe('no error');
+    // A gateway that signs checkpoints without putting the readings in its tree (here: any root, same size, signed by
+    // the key the audit trusts): check() cannot tell, as a receipt carries no proof; the log's proof refutes it.
+    const gw = ed25519NoteSigner(parseVerifierKey(fx.t.gw.checkpointVerifierKey).name, generateSecretKey(ALG_EDDSA));
+    const hollow = { ...r1.receipt, checkpoint: await signCheckpoint({ ...cp, root: new Uint8Array(32).fill(7) }, gw) };
+    const trusting = new ReceiptAudit(parseVerifierKey(formatVerifierKey(gw.name, gw.publicKey)), nodeEd25519Verify);
+    expect(codeOf(() => trusting.check(1, r1.bytes, encodeReceipt(hollow)))).toBe('no error');
+    expect(codeOf(() => trusting.checkInclusion(encodeReceipt(hollow), real))).toBe('INCLUSION_INVALID');
+    // a proof cut short, or none at all (an error answer), is refused too
+    expect(codeOf(() => audit().checkInclusion(encodeReceipt(r1.receipt), real.slice(1)))).toBe(cp.size > 1 ? 'INCLUSION_INVALID' : 'no error');
+    const t = emptyTally(1);
+    audit().tallyInclusion(t, encodeReceipt(hollow), real);
+    expect([t.invalid, t.inLog]).toEqual([1, 0]);
+    audit().tallyInclusion(t, encodeReceipt(r1.receipt), real);
+    expect([t.invalid, t.inLog]).toEqual([1, 1]);
+  });
+
   test('tallyCheck counts a failure with its code instead of throwing', () => {
     const [r1, r2] = got as [(typeof got)[0], (typeof got)[0]];
     const t = emptyTally(1);
@@ -77,17 +102,19 @@ describe('bench receipt audit', () => {
 
 describe('bench answer tallies', () => {
   test('clean only when every reading has one receipt and nothing else came', () => {
-    expect(tallyProblem({ ...emptyTally(3), receipts: 3 })).toBeNull();
-    expect(tallyProblem({ ...emptyTally(3), receipts: 2 })).toBe('2 receipts for 3 readings');
-    expect(tallyProblem({ ...emptyTally(3), receipts: 2, rejected: { BAD_SIGNATURE: 1 } })).toContain('1 rejected (BAD_SIGNATURE 1)');
-    expect(tallyProblem({ ...emptyTally(3), receipts: 3, duplicates: 1 })).toBe('1 duplicate answers');
-    expect(tallyProblem({ ...emptyTally(3), receipts: 3, unexpected: 2 })).toBe('2 unexpected answers');
-    expect(tallyProblem({ ...emptyTally(3), receipts: 3, invalid: 1, firstInvalid: 'X' })).toBe('1 invalid receipts (first: X)');
+    expect(tallyProblem({ ...emptyTally(3), receipts: 3, inLog: 1 })).toBeNull();
+    expect(tallyProblem({ ...emptyTally(3), receipts: 2, inLog: 1 })).toBe('2 receipts for 3 readings');
+    expect(tallyProblem({ ...emptyTally(3), receipts: 2, inLog: 1, rejected: { BAD_SIGNATURE: 1 } })).toContain('1 rejected (BAD_SIGNATURE 1)');
+    expect(tallyProblem({ ...emptyTally(3), receipts: 3, inLog: 1, duplicates: 1 })).toBe('1 duplicate answers');
+    expect(tallyProblem({ ...emptyTally(3), receipts: 3, inLog: 1, unexpected: 2 })).toBe('2 unexpected answers');
+    expect(tallyProblem({ ...emptyTally(3), receipts: 3, inLog: 1, invalid: 1, firstInvalid: 'X' })).toBe('1 invalid receipts (first: X)');
+    // receipts that all passed, but none proved in the gateway's log: not clean
+    expect(tallyProblem({ ...emptyTally(3), receipts: 3 })).toBe('no receipt proved in the log');
   });
 
   test('phases add up, rejections by code summed (not overwritten)', () => {
-    const a = { ...emptyTally(10), receipts: 5, rejected: { BAD_SIGNATURE: 5000, CLOCK_SKEW: 10 } };
-    const b = { ...emptyTally(4), receipts: 1, rejected: { BAD_SIGNATURE: 3 }, invalid: 1, firstInvalid: 'Y' };
-    expect(addTallies(a, b)).toEqual({ readings: 14, receipts: 6, rejected: { BAD_SIGNATURE: 5003, CLOCK_SKEW: 10 }, duplicates: 0, unexpected: 0, invalid: 1, firstInvalid: 'Y' });
+    const a = { ...emptyTally(10), receipts: 5, inLog: 2, rejected: { BAD_SIGNATURE: 5000, CLOCK_SKEW: 10 } };
+    const b = { ...emptyTally(4), receipts: 1, inLog: 1, rejected: { BAD_SIGNATURE: 3 }, invalid: 1, firstInvalid: 'Y' };
+    expect(addTallies(a, b)).toEqual({ readings: 14, receipts: 6, rejected: { BAD_SIGNATURE: 5003, CLOCK_SKEW: 10 }, duplicates: 0, unexpected: 0, invalid: 1, firstInvalid: 'Y', inLog: 3 });
   });
 });

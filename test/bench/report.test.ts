@@ -8,7 +8,7 @@ function fleet(alg: 'EdDSA' | 'ES256', devices: number, answerProblem: string | 
   return {
     alg, devices, readings: devices * 10, connected: devices, connectMs: 1, maxPerSec: 15_000, gatewayCores: 1.7, gatewayCpuUsPerReading: 110, gatewayThreadsUs: null,
     publisherCores: 0.2, rawVerifyPerSec: 15_000, rawVerifySamples: [15_000], ratio: 1, rawVerifyFleetKeysPerSec: null, ratioFleetKeys: null, rawSodiumPerSec: null,
-    ratioSodium: null, atMaxP99Ms: 300, paced: null, answers: { ...emptyTally(devices * 10), receipts: devices * 10 }, answerProblem, gatewayRssMb: 300,
+    ratioSodium: null, atMaxP99Ms: 300, paced: null, answers: { ...emptyTally(devices * 10), receipts: devices * 10, inLog: 400 }, answerProblem, gatewayRssMb: 300,
   };
 }
 
