@@ -10,6 +10,24 @@ import type { Worker } from 'node:worker_threads';
 import { deviceFrom, onboardDevice } from '../../device-sim/index.js';
 import { entriesOf, startSimGateway, until, type SimGateway } from './helpers.js';
 
+/**
+ * No verify worker runs for `ms`: each replacement is ended as soon as it appears. Resolves once none runs, with
+ * `over`, the outage's end (wrapped: an async function returning the promise itself would wait for it).
+ */
+async function verifyOutage(t: SimGateway, ms: number): Promise<{ over: Promise<void> }> {
+  const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
+  const end = Date.now() + ms;
+  const outage = (async () => {
+    while (Date.now() < end) {
+      const w = pool.slots[0]?.worker;
+      if (w) await w.terminate();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  await until(() => pool.size === 0);
+  return { over: outage };
+}
+
 describe('reconnects while the gateway refuses readings UNAVAILABLE', () => {
   let t: SimGateway;
   beforeAll(async () => {
@@ -28,16 +46,7 @@ describe('reconnects while the gateway refuses readings UNAVAILABLE', () => {
       const seqs = [(await d.sendReading())!];
       await d.nextReceipt(seqs[0]!);
       // No verify worker for ~2.5 s: each replacement is ended as soon as it appears (its restart delay grows).
-      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
-      const end = Date.now() + 2_500;
-      const outage = (async () => {
-        while (Date.now() < end) {
-          const w = pool.slots[0]?.worker;
-          if (w) await w.terminate();
-          await new Promise((r) => setTimeout(r, 2));
-        }
-      })();
-      await until(() => pool.size === 0);
+      const { over: outage } = await verifyOutage(t, 2_500);
       seqs.push((await d.sendReading())!);
       await outage;
       await until(() => d.outbox.size === 0, 20_000);
@@ -67,16 +76,7 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
       await d.connect();
       const first = (await d.sendReading())!;
       await d.nextReceipt(first);
-      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
-      const end = Date.now() + 1_000;
-      const outage = (async () => {
-        while (Date.now() < end) {
-          const w = pool.slots[0]?.worker;
-          if (w) await w.terminate();
-          await new Promise((r) => setTimeout(r, 2));
-        }
-      })();
-      await until(() => pool.size === 0);
+      const { over: outage } = await verifyOutage(t, 1_000);
       const rejected = d.nextRejection(5_000);
       const seq = (await d.sendReading())!;
       const rj = await rejected;

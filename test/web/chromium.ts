@@ -43,3 +43,16 @@ export async function launchChromium(opts: { viewport?: { width: number; height:
     },
   };
 }
+
+/** A real drop event carrying a File onto the Verify view's drop zone, as a person dragging a file onto the page makes. */
+export async function dropFile(page: Page, name: string, bytes: Uint8Array): Promise<void> {
+  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
+    const bin = atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer();
+    dt.items.add(new File([arr], name));
+    return dt;
+  }, { name, b64: Buffer.from(bytes).toString('base64') });
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
+}

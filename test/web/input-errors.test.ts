@@ -8,8 +8,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { toBase64 } from '../../protocol/index.js';
-import { launchChromium, type Browser } from './chromium.js';
+import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en, zh } from '../../web/i18n.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
@@ -17,18 +16,8 @@ let t: TestGateway;
 let page: Page;
 let browser: Browser | undefined;
 
-/** A real drop event carrying a File, as a person dragging a file onto the page makes. */
-async function dropFile(name: string, bytes: Uint8Array): Promise<void> {
-  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
-    const bin = atob(b64);
-    const arr = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
-    const dt = new DataTransfer();
-    dt.items.add(new File([arr], name));
-    return dt;
-  }, { name, b64: toBase64(bytes) });
-  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
-}
+/** A file dropped on the Verify view (chromium.ts dropFile). */
+const dropFile = (name: string, bytes: Uint8Array) => dropFileOn(page, name, bytes);
 
 /** Latin words in a text once `code` is taken out: English left in a Chinese sentence. */
 const english = (text: string | null, code: string) => (text ?? '').replace(code, '').match(/[A-Za-z]{3,}/g) ?? [];

@@ -15,7 +15,7 @@ import {
   decodeLogEntry, decodeProofBundle, encodeLogEntry, encodeProofBundle, formatVerifierKey, keyThumbprint, proofBundleToJson, sha256, toBase64, toHex,
   utf8ToBytes,
 } from '../../protocol/index.js';
-import { launchChromium, type Browser } from './chromium.js';
+import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en, translate, zh } from '../../web/i18n.js';
 import { groupHex } from '../../web/format.js';
 import { connectDevice, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
@@ -58,18 +58,8 @@ async function verifyEntry(text: string): Promise<void> {
   await page.waitForSelector('#verdict');
 }
 
-/** A real drop event carrying a File, as a person dragging a bundle onto the page makes. */
-async function dropFile(name: string, bytes: Uint8Array): Promise<void> {
-  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
-    const bin = atob(b64);
-    const arr = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
-    const dt = new DataTransfer();
-    dt.items.add(new File([arr], name));
-    return dt;
-  }, { name, b64: toBase64(bytes) });
-  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
-}
+/** A file dropped on the Verify view (chromium.ts dropFile). */
+const dropFile = (name: string, bytes: Uint8Array) => dropFileOn(page, name, bytes);
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });

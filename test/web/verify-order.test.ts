@@ -9,7 +9,7 @@
 import type { Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { formatVerifierKey, toBase64 } from '../../protocol/index.js';
-import { launchChromium, type Browser } from './chromium.js';
+import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { connectDevice, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -39,18 +39,8 @@ async function hold(pattern: string): Promise<{ held: Promise<void>; release: ()
   };
 }
 
-/** A real drop event carrying a File, as a person dragging a file onto the page makes. */
-async function dropFile(name: string, bytes: Uint8Array): Promise<void> {
-  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
-    const bin = atob(b64);
-    const arr = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
-    const dt = new DataTransfer();
-    dt.items.add(new File([arr], name));
-    return dt;
-  }, { name, b64: toBase64(bytes) });
-  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
-}
+/** A file dropped on the Verify view (chromium.ts dropFile). */
+const dropFile = (name: string, bytes: Uint8Array) => dropFileOn(page, name, bytes);
 
 /** Time for a released answer to reach the page and for whatever it sets off to render. */
 const settle = () => page.waitForTimeout(500);
