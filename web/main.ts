@@ -16,6 +16,9 @@ import { forRequestedEntry, parseEntryInput, readKeptCheckpoint, verifyBundleFil
 import { verifyView } from './verify-view.js';
 
 const root = document.getElementById('app')!;
+/** A live region outside `root`, which every render rebuilds: a screen reader announces what is put here. */
+const announce = document.getElementById('announce');
+let announced: { result: State['result']; lang: Lang } | undefined;
 
 const errorOf = (err: unknown) => ({ code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message });
 
@@ -42,6 +45,8 @@ const app: App = {
     const tab = (id: State['tab'], label: string) =>
       h('button', { type: 'button', id: `tab-${id}`, class: s.tab === id ? 'tab active' : 'tab', 'aria-pressed': String(s.tab === id), onclick: () => this.setTab(id) }, label);
     const other: Lang = s.lang === 'zh' ? 'en' : 'zh';
+    // Every render rebuilds the page: the control that had the focus gets it back (a keyboard user was sent to the top).
+    const focused = document.activeElement instanceof HTMLElement && root.contains(document.activeElement) ? document.activeElement.id : '';
     root.replaceChildren(
       h('header', {},
         h('div', { class: 'title' }, h('h1', { id: 'app-title' }, this.t('app.title')), h('p', { class: 'subtitle' }, this.t('app.subtitle'))),
@@ -51,6 +56,13 @@ const app: App = {
       h('p', { class: 'offline', id: 'offline', hidden: !s.offline }, this.t('net.offline')),
       h('main', {}, s.tab === 'verify' ? [verifyView(this), trustView(this)] : exploreView(this)),
     );
+    if (focused) document.getElementById(focused)?.focus({ preventScroll: true });
+    // A new outcome's headline is announced, and again in the other language after a switch (the region's text is
+    // the page's too); not when only the tab or something else changes.
+    if (announce && (s.result !== announced?.result || s.lang !== announced?.lang)) {
+      announced = { result: s.result, lang: s.lang };
+      announce.textContent = s.result ? (root.querySelector('#verdict .headline')?.textContent ?? '') : '';
+    }
   },
 
   setLang(lang) {

@@ -99,3 +99,31 @@ describe('the drop zone by keyboard (Chromium)', () => {
     }
   });
 });
+
+describe('keyboard and screen reader (Chromium)', () => {
+  test('a control used by keyboard keeps the focus through the re-render; a new outcome is announced in the live region', async () => {
+    await page.goto(t.gw.httpUrl); // a fresh page: an earlier test replaced File.prototype.arrayBuffer
+    await page.waitForSelector('body[data-ready="true"]');
+    // The page rebuilds #app on every render: the focus went to <body>, the keyboard user back to the top.
+    await page.focus('#lang-switch');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('html[lang="zh-CN"]');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('lang-switch');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('html[lang="en"]');
+
+    // #announce (role status, polite) is outside #app, so it survives renders and a screen reader reads what changes.
+    expect([await page.getAttribute('#announce', 'role'), await page.getAttribute('#announce', 'aria-live')]).toEqual(['status', 'polite']);
+    await dropFile('notes.cbor', new TextEncoder().encode('not a bundle'));
+    await page.waitForSelector('#verdict[data-unusable="MALFORMED"]');
+    const headline = await page.textContent('#verdict .headline');
+    expect(headline).toBeTruthy();
+    expect(await page.textContent('#announce')).toBe(headline);
+    await page.click('#lang-switch'); // the same outcome, in the page's other language
+    await page.waitForSelector('html[lang="zh-CN"]');
+    expect(await page.textContent('#announce')).toBe(await page.textContent('#verdict .headline'));
+    expect(await page.textContent('#announce')).not.toBe(headline);
+    await page.click('#lang-switch');
+    await page.waitForSelector('html[lang="en"]');
+  });
+});
