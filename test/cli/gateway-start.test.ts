@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { npmStartArgs } from '../../scripts/npm-start.js';
 import { readyBanner } from './gateway-process.js';
+import { connackCode } from '../gateway/harness.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 // npm start's command line from package.json (node flags included), the built CLI made absolute
@@ -43,6 +44,30 @@ describe('starting the gateway as npm start does', () => {
     const script = /src="\.\/(assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
     expect((await fetch(`${url}/${script}`)).status).toBe(200);
     expect(existsSync(join(dir, 'data', 'gateway-checkpoint.key.json'))).toBe(true);
+    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // The operator learns of an address whose CONNECTs keep failing (mqttConnectFailuresPerMinute) from the log, once
+  // per episode, not once per refused CONNECT.
+  test('an address past its failed CONNECTs is logged once (warn), naming the setting', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-start-limit-'));
+    const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn', ORIGINPROOF_MQTT_CONNECT_FAILURES_PER_MINUTE: '1' };
+    const child = spawn(process.execPath, npmStart, { env, cwd: dir });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const mqttUrl = /MQTT\s+(mqtt:\/\/127\.0\.0\.1:\d+)/.exec(await readyBanner(child))![1]!;
+    const unknown = `01${'ab'.repeat(16)}`; // a device id no one registered: UNKNOWN_DEVICE, CONNACK 5
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push(await connackCode(mqttUrl, unknown, new Uint8Array([1, 2, 3])));
+    expect(codes).toEqual([5, 3, 3]); // the budget of 1 spent by the first
+    const logged = () => stdout.split('\n').filter((line) => line.includes('refused for now'));
+    const deadline = Date.now() + 5000;
+    while (logged().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(logged()).toHaveLength(1);
+    expect(JSON.parse(logged()[0]!)).toMatchObject({ level: 40, msg: expect.stringMatching(/127\.0\.0\.1.*mqttConnectFailuresPerMinute/) });
     const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
