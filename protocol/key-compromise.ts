@@ -14,12 +14,12 @@
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import type { DecodedCertificate } from './certificate.js';
+import { decodeCertificate, type DecodedCertificate } from './certificate.js';
 import { namesCertificate } from './certificate-refs.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
-import { fail } from './errors.js';
-import type { DecodedRevocation } from './revocation.js';
+import { OriginProofError, fail } from './errors.js';
+import { verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 import { compromisesSubject, type RevocationTarget } from './verify-checks.js';
 
@@ -134,5 +134,58 @@ export function assertKeyNotCompromisedAt(others: readonly SameKeyCertificate[],
     if (r) {
       fail('CERT_REVOKED', `the ${e.of} key of ${e.cert.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} (through its certificate issued at ${e.cert.claims.iat}): nothing it signs from then on is valid`, e.of);
     }
+  }
+}
+
+/**
+ * A keyCompromise statement the verifier holds (`revocations`, `revocationLog`) about another certificate of the
+ * device's subject issued by another agency than the device's (the agency that certified the device before a
+ * transfer), covering `at`. A device's subject is its key's id (certificate.ts), so that certificate certified the same
+ * key, and the gateway revokes the key through any certificate of it, whoever issued it (gateway/registry-view.ts
+ * compromisedKey). The gateway's bundle carries that certificate and its agency's (sameKeyCertificates); one stripped of
+ * them must not have the statement passed over (RFC 5280 §5.3.1 keyCompromise: the key is compromised). So, unless the
+ * bundle carries the certificate it names (the checks above then place it): CERT_REVOKED when that certificate and its
+ * agency's are among `certificates` and verify up to a trusted root; when they are not at hand, UNKNOWN_KEY for a
+ * statement from the log's list (`logged`: the gateway took it, and revoked the key by it; whether it revokes this
+ * device key cannot be told here, as agency-renewal.ts does for an agency), and passed over for one the verifier brings
+ * otherwise (it may be anyone's, unverifiable).
+ */
+export function assertDeviceKeyNotCompromisedByOtherIssuerAt(
+  device: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly { rev: DecodedRevocation; logged: boolean }[],
+  certificates: readonly Uint8Array[], trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier },
+): void {
+  const relevant = held.filter(
+    ({ rev: r }) =>
+      r.claims.reason === 'keyCompromise' && r.claims.sub === device.claims.sub && !bytesEqual(r.issuerKid, device.issuerKid) &&
+      at >= r.claims.revokedFrom && !carried.some((c) => namesCertificate(r.claims.certRef, c)),
+  );
+  if (relevant.length === 0) return;
+  const pool = certificates.flatMap((bytes) => {
+    try {
+      return [decodeCertificate(bytes)];
+    } catch (err) {
+      if (err instanceof OriginProofError) return [];
+      throw err;
+    }
+  });
+  for (const { rev: r, logged } of relevant) {
+    const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
+    const issuer = cert && pool.find((c) => c.claims.role === 'agency' && bytesEqual(c.holderKid, cert.issuerKid));
+    const anchor = issuer && trust.anchors.byKid.get(toHex(issuer.issuerKid));
+    if (!cert || !issuer || !anchor) {
+      if (!logged) continue;
+      fail(
+        'UNKNOWN_KEY',
+        `a keyCompromise revocation of another certificate of device ${r.claims.sub} (${toHex(r.claims.certRef)}, by another agency, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate or its agency's, certified by a trusted root, is not at hand: whether it revokes this device key cannot be told`,
+        'revocations',
+      );
+    }
+    if (cert.claims.role !== 'device' || !bytesEqual(cert.holderKid, device.holderKid)) {
+      fail('CHAIN_INVALID', `the certificate a keyCompromise revocation of device ${r.claims.sub} names is not a device certificate of its key`, 'certificates');
+    }
+    verifySign1(issuer.sign1, anchor.key, v);
+    verifySign1(cert.sign1, issuer.holderKey, v);
+    verifyRevocation(r, cert, issuer.holderKey, v);
+    fail('CERT_REVOKED', `the device key of ${device.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} by agency ${issuer.claims.sub} (through its certificate issued at ${cert.claims.iat}): nothing it signs from then on is valid`, 'device');
   }
 }

@@ -19,7 +19,7 @@ import { verifySign1 } from './cose-sign1.js';
 import { deviceIdMatchesKey } from './device-id.js';
 import { fail } from './errors.js';
 import { assertAgencyNotRevokedThroughRenewalAt } from './agency-renewal.js';
-import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
+import { assertDeviceKeyNotCompromisedByOtherIssuerAt, assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import type { LogEntry } from './log-entry.js';
 import { openReading, type OpenedReading } from './reading.js';
 import { assertNotRevokedAt, decodeRevocation } from './revocation.js';
@@ -116,7 +116,10 @@ export function readingChecks(
         assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
         assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
         // The entry does not pin the agency certificate: a revocation held of a later one of the same key counts.
-        assertAgencyNotRevokedThroughRenewalAt(a, carried, held.map((h) => decodeRevocation(h.bytes)), heldCertificates, trust, r.claims.iat, v);
+        const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
+        assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded.map((h) => h.rev), heldCertificates, trust, r.claims.iat, v);
+        // Nor through a certificate of the device key by another agency (before a transfer) the bundle left out.
+        assertDeviceKeyNotCompromisedByOtherIssuerAt(d, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v);
         return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
       }),
     );
