@@ -163,13 +163,13 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
 
   // The payload (a reading or a registry event), against the certificates: no checkpoint needed.
   let agency: DecodedCertificate | undefined;
+  const certificates = [...(opts.certificates ?? []), ...(opts.revocationLog ? heldCertificates(opts.revocationLog, log) : [])];
   if (entry && entry.type === ENTRY_READING) {
-    const certificates = [...(opts.certificates ?? []), ...(opts.revocationLog ? heldCertificates(opts.revocationLog, log) : [])];
     const rd = readingChecks(entry, bundle, trust, held, v, certificates);
     for (const [name, c] of rd.checks) checks.set(name, c);
     ({ opened, agency, rootName, signedAt } = rd);
   } else if (entry) {
-    const reg = registryChecks(entry, bundle, trust, held, v);
+    const reg = registryChecks(entry, bundle, trust, held, v, certificates);
     for (const c of [reg.signature, reg.chain, reg.revocation, reg.claims]) checks.set(c.name, c);
     registryRecord = reg.record;
     signedAt = reg.signedAt;

@@ -11,7 +11,7 @@ import { validateChain, type TrustAnchor } from './chain.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
 import { fail } from './errors.js';
-import { assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
+import { assertDeviceKeyNotCompromisedByOtherIssuerAt, assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type LogEntry } from './log-entry.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
@@ -50,6 +50,7 @@ const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency'
  */
 export function registryChecks(
   entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
+  heldCertificates: readonly Uint8Array[] = [],
 ): { signature: Check; chain: Check; revocation: Check; claims: Check; record: RegistryRecord; signedAt?: SignedAt } {
   const at = Math.floor(entry.receivedAtMs / 1000);
   const kind = ENTRY_KINDS[entry.type] ?? `entry type ${entry.type}`;
@@ -84,8 +85,10 @@ export function registryChecks(
   let issuer: DecodedCertificate | undefined;
   let anchor: TrustAnchor | undefined;
   let sameKey: SameKeyCertificates | undefined;
+  let carried: DecodedCertificate[] = [];
   const material = run('chain', () => {
     const decoded = bundle.certificates.map((c) => decodeCertificate(c));
+    carried = decoded;
     const used: DecodedCertificate[] = [];
     if (rev) {
       const r = rev;
@@ -178,6 +181,11 @@ export function registryChecks(
     const verified = collectRevocations(bundle, held, [...targets, ...compromiseTargets(sameKey!, issuer ?? s, trust, v)], v, names);
     for (const t of targets) assertNotRevokedAt(t.cert, verified, at, t.what);
     assertNoKeyCompromiseAt(s.claims.role === 'device' ? s : undefined, sameKey!, verified, at);
+    // Nor through a certificate of the device key by another agency the bundle left out (key-compromise.ts).
+    if (s.claims.role === 'device') {
+      const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
+      assertDeviceKeyNotCompromisedByOtherIssuerAt(s, carried, heldDecoded, heldCertificates, trust, at, v);
+    }
     return verified.length === 0 ? `no revocation covers ${targets.map((t) => `the ${t.what}`).join(' or ')}` : `${verified.length} revocation(s) known; none covers time ${at}`;
   });
 

@@ -7,12 +7,12 @@
  * is passed over: key-compromise.test.ts).
  */
 import { describe, expect, test } from 'vitest';
-import { createRevocation, decodeCertificate, issueCertificate } from '../../protocol/index.js';
+import { ENTRY_DEVICE_REGISTRATION, createRevocation, decodeCertificate, encodeLogEntry, issueCertificate } from '../../protocol/index.js';
 import { signCheckpoint } from '../../protocol/checkpoint.js';
 import { commitRevocations, revocationsExtension } from '../../protocol/revocation-log.js';
 import { verifyBundle } from '../../protocol/verify-bundle.js';
 import { ALG_ES256, DAY, FIRMWARE, NOW, kidOf, pubOf, signerFor } from '../protocol/fixtures.js';
-import { CP, ORIGIN, c, fails, make, readingEntry, trustWith } from './bundle-fixtures.js';
+import { CP, ORIGIN, RECEIVED_MS, c, fails, make, readingEntry, trustWith } from './bundle-fixtures.js';
 
 const profile = { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE };
 const previous = signerFor(ALG_ES256, 'previous agency');
@@ -59,5 +59,19 @@ describe('a keyCompromise of the device key by its previous agency, stripped fro
     const { previousCert, earlier, rev } = await material();
     const full = await make({ entries: [await readingEntry()], certificates: [c.deviceCert.bytes, c.agencyCert.bytes, earlier.bytes, previousCert.bytes], revocations: [rev] });
     expect(fails(verifyBundle(full, trustWith()))).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+});
+
+describe('the same, for the device registration entry of the current certificate', () => {
+  test('UNKNOWN_KEY against the log revocation list, CERT_REVOKED with the certificates at hand; valid without the statement', async () => {
+    const { previousCert, earlier, rev } = await material();
+    const entry = encodeLogEntry({ type: ENTRY_DEVICE_REGISTRATION, index: 0, receivedAtMs: RECEIVED_MS, payload: c.deviceCert.bytes, certRef: c.agencyCert.certRef });
+    const stripped = await make({ entries: [entry], certificates: [c.agencyCert.bytes] });
+    expect(fails(verifyBundle(stripped, trustWith()))).toEqual([]);
+    const list = [{ index: 3, statement: rev }];
+    const checkpoint = await signCheckpoint({ origin: ORIGIN, size: 5, root: new Uint8Array(32).fill(7), extensions: [revocationsExtension(commitRevocations(list))] }, CP);
+    expect(fails(verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint, revocations: list } }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
+    const placed = verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint, revocations: list }, certificates: [earlier.bytes, previousCert.bytes] });
+    expect(fails(placed)).toEqual([['revocation', 'CERT_REVOKED']]);
   });
 });
