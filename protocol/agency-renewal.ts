@@ -35,16 +35,20 @@ import type { TrustMaterial } from './trust.js';
 /**
  * Throws CERT_REVOKED or UNKNOWN_KEY as above. `held`: the verifier's revocations (decoded); `carried`: every
  * certificate the bundle carries (a revocation naming one of them is the other checks' business); `certificates`:
- * the certificates the verifier holds for its revocations (any that does not decode is left aside).
+ * the certificates the verifier holds for its revocations (any that does not decode is left aside). `onlyKeyCompromise`:
+ * a registry event names the agency certificate it was checked against (certRef), so only a keyCompromise of another
+ * certificate of the key counts (the gateway refuses what a key compromised, in effect, signs or certifies:
+ * gateway/registry.ts, registry-rules.ts).
  */
 export function assertAgencyNotRevokedThroughRenewalAt(
   agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly DecodedRevocation[], certificates: readonly Uint8Array[],
-  trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier },
+  trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
 ): void {
   const rootKey = trust.anchors.byKid.get(toHex(agency.issuerKid))?.key;
   if (!rootKey) return; // the chain check fails already: no trusted root issued this agency
   const relevant = held.filter(
     (r) =>
+      (!onlyKeyCompromise || r.claims.reason === 'keyCompromise') &&
       r.claims.sub === agency.claims.sub && bytesEqual(r.issuerKid, agency.issuerKid) && at >= r.claims.revokedFrom &&
       !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );

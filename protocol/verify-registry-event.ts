@@ -3,6 +3,7 @@
  * checked them on admission (gateway/registry.ts). See `registryChecks`.
  */
 import type { SignatureVerifier } from './algorithms.js';
+import { assertAgencyNotRevokedThroughRenewalAt } from './agency-renewal.js';
 import { bytesEqual, toHex } from './bytes.js';
 import type { ProofBundle } from './bundle.js';
 import { decodeCertificate, type DecodedCertificate, type Role } from './certificate.js';
@@ -182,10 +183,10 @@ export function registryChecks(
     for (const t of targets) assertNotRevokedAt(t.cert, verified, at, t.what);
     assertNoKeyCompromiseAt(s.claims.role === 'device' ? s : undefined, sameKey!, verified, at);
     // Nor through a certificate of the device key by another agency the bundle left out (key-compromise.ts).
-    if (s.claims.role === 'device') {
-      const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
-      assertDeviceKeyNotCompromisedByOtherIssuerAt(s, carried, heldDecoded, heldCertificates, trust, at, v);
-    }
+    const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
+    if (s.claims.role === 'device') assertDeviceKeyNotCompromisedByOtherIssuerAt(s, carried, heldDecoded, heldCertificates, trust, at, v);
+    // Nor a keyCompromise of another certificate of the agency's key the bundle left out (agency-renewal.ts).
+    assertAgencyNotRevokedThroughRenewalAt(issuer ?? s, [...carried, s], heldDecoded.map((h) => h.rev), heldCertificates, trust, at, v, true);
     return verified.length === 0 ? `no revocation covers ${targets.map((t) => `the ${t.what}`).join(' or ')}` : `${verified.length} revocation(s) known; none covers time ${at}`;
   });
 

@@ -7,7 +7,7 @@
  * is passed over: key-compromise.test.ts).
  */
 import { describe, expect, test } from 'vitest';
-import { ENTRY_DEVICE_REGISTRATION, createRevocation, decodeCertificate, encodeLogEntry, issueCertificate } from '../../protocol/index.js';
+import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, createRevocation, decodeCertificate, encodeLogEntry, issueCertificate } from '../../protocol/index.js';
 import { signCheckpoint } from '../../protocol/checkpoint.js';
 import { commitRevocations, revocationsExtension } from '../../protocol/revocation-log.js';
 import { verifyBundle } from '../../protocol/verify-bundle.js';
@@ -73,5 +73,29 @@ describe('the same, for the device registration entry of the current certificate
     expect(fails(verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint, revocations: list } }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
     const placed = verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint, revocations: list }, certificates: [earlier.bytes, previousCert.bytes] });
     expect(fails(placed)).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
+});
+
+describe("a device registration by an agency whose key the log says is compromised (through another of its certificates)", () => {
+  test('CERT_REVOKED against the log revocation list that carries that certificate beside the statement', async () => {
+    const earlierAgency = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: c.agencyCert.claims.sub, role: 'agency', holderKey: pubOf(c.agency), iat: NOW - 20 * DAY, nbf: NOW - 20 * DAY, exp: NOW + 365 * DAY }));
+    const rev = await createRevocation(c.root, earlierAgency, { reason: 'keyCompromise', revokedFrom: NOW - 60, iat: NOW });
+    const entry = encodeLogEntry({ type: ENTRY_DEVICE_REGISTRATION, index: 0, receivedAtMs: RECEIVED_MS, payload: c.deviceCert.bytes, certRef: c.agencyCert.certRef });
+    const stripped = await make({ entries: [entry], certificates: [c.agencyCert.bytes] });
+    const list = [{ index: 3, statement: rev, certificate: earlierAgency.bytes }];
+    const checkpoint = await signCheckpoint({ origin: ORIGIN, size: 5, root: new Uint8Array(32).fill(7), extensions: [revocationsExtension(commitRevocations(list))] }, CP);
+    expect(fails(verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint, revocations: list } }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // the agency's own registration entry (of its current certificate)
+    const agencyEntry = encodeLogEntry({ type: ENTRY_AGENCY_REGISTRATION, index: 0, receivedAtMs: RECEIVED_MS, payload: c.agencyCert.bytes });
+    const registration = await make({ entries: [agencyEntry], certificates: [] });
+    expect(fails(verifyBundle(registration, trustWith()))).toEqual([]);
+    expect(fails(verifyBundle(registration, trustWith(), { revocationLog: { checkpoint, revocations: list } }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // another reason (superseded) revokes no key: passed over
+    const superseded = [{ index: 3, statement: await createRevocation(c.root, earlierAgency, { reason: 'superseded', revokedFrom: NOW - 60, iat: NOW }), certificate: earlierAgency.bytes }];
+    const cp2 = await signCheckpoint({ origin: ORIGIN, size: 5, root: new Uint8Array(32).fill(7), extensions: [revocationsExtension(commitRevocations(superseded))] }, CP);
+    expect(fails(verifyBundle(stripped, trustWith(), { revocationLog: { checkpoint: cp2, revocations: superseded } }))).toEqual([]);
+    // a reading of that time, for comparison (agency-renewal.ts)
+    const reading = await make({ entries: [await readingEntry()] });
+    expect(fails(verifyBundle(reading, trustWith(), { revocationLog: { checkpoint, revocations: list } }))).toEqual([['revocation', 'CERT_REVOKED']]);
   });
 });
