@@ -9,6 +9,7 @@ import { decodeCertificate, type DecodedCertificate } from '../protocol/certific
 import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/chain.js';
 import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
+import type { RevocationCertificates } from '../protocol/revocation-listing.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import { assertIssuedBy, assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
 import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
@@ -234,13 +235,18 @@ export class Registry {
     return this.view.compromiseOf(holderKid);
   }
   /**
-   * The agency certificate a revocation names (`certRef`, in either encoding: certificate-refs.ts), as the revocation
-   * list carries it beside the statement (GET /v1/revocations, POST /v1/verify; protocol/agency-renewal.ts); undefined
-   * for a device's certificate or one not registered here.
+   * What the revocation list carries beside a statement (GET /v1/revocations, POST /v1/verify) so that a verifier can
+   * place it: for an agency's certificate, that certificate (protocol/agency-renewal.ts); for a device's revoked for
+   * keyCompromise, that certificate and the agency certificate that certified it (the key may be another agency's
+   * device's since a transfer: protocol/key-compromise.ts). `certRef` in either encoding (certificate-refs.ts); nothing
+   * for another device revocation or a certificate not registered here.
    */
-  revokedAgencyCertificate(certRef: Uint8Array): Uint8Array | undefined {
-    const cert = this.view.findCert(certRef);
-    return cert?.claims.role === 'agency' ? cert.bytes : undefined;
+  revocationCertificates(rev: Pick<DecodedRevocation, 'claims'>): RevocationCertificates {
+    const cert = this.view.findCert(rev.claims.certRef);
+    if (cert?.claims.role === 'agency') return { certificate: cert.bytes };
+    if (cert?.claims.role !== 'device' || rev.claims.reason !== 'keyCompromise') return {};
+    const issuer = this.view.agencyCertificateAt(cert.issuerKid, cert.claims.iat);
+    return { certificate: cert.bytes, ...(issuer ? { issuer: issuer.bytes } : {}) };
   }
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
     return this.view.certificateByRef(certRef);

@@ -9,6 +9,15 @@ import { fromBase64 } from './bytes.js';
 import { fail } from './errors.js';
 import type { LoggedRevocation } from './revocation-log.js';
 
+/**
+ * What a list carries beside a statement so that a verifier can place it (protocol/agency-renewal.ts,
+ * key-compromise.ts): the certificate it names, and for a device certificate its agency's.
+ */
+export interface RevocationCertificates {
+  certificate?: Uint8Array;
+  issuer?: Uint8Array;
+}
+
 /** GET /v1/revocations' answer, as far as a client reads it. */
 export interface RevocationListing {
   treeSize: number;
@@ -16,8 +25,11 @@ export interface RevocationListing {
   checkpoint: string | null;
   /** Revocation entries below treeSize in all (the checkpoint line's count, if the gateway is honest). */
   count: number;
-  /** `certificate`: for an agency's revocation, the certificate it names (not committed to: verify checks it). */
-  revocations: (LoggedRevocation & { certificate?: Uint8Array })[];
+  /**
+   * `certificate`: the certificate a revocation names, for an agency's revocation and a device's keyCompromise;
+   * `issuer`: for such a device's, the agency certificate that certified it. Not committed to: verify checks them.
+   */
+  revocations: (LoggedRevocation & RevocationCertificates)[];
   /** The last index of this page when more follow (ask again with `after` = next); null at the end. */
   next: number | null;
 }
@@ -35,23 +47,22 @@ export function parseRevocationListing(body: unknown): RevocationListing {
   if (b.checkpoint !== null && typeof b.checkpoint !== 'string') fail('MALFORMED', 'the revocation list\'s checkpoint is not a note', 'checkpoint');
   if (b.count !== undefined && !isIndex(b.count)) fail('MALFORMED', 'the revocation list\'s count is not a whole number', 'count');
   if (b.next !== undefined && b.next !== null && !isIndex(b.next)) fail('MALFORMED', 'the revocation list\'s next is not a log index', 'next');
-  const revocations = (b.revocations as { index?: unknown; revocation?: unknown; certificate?: unknown }[]).map((r, i) => {
+  const revocations = (b.revocations as { index?: unknown; revocation?: unknown; certificate?: unknown; issuer?: unknown }[]).map((r, i) => {
     const index = r?.index;
     if (!isIndex(index) || typeof r.revocation !== 'string') fail('MALFORMED', 'a listed revocation needs an index and base64 bytes', `revocations[${i}]`);
-    if (r.certificate !== undefined && typeof r.certificate !== 'string') fail('MALFORMED', 'a listed revocation\'s certificate is not base64', `revocations[${i}].certificate`);
-    let statement: Uint8Array;
-    let certificate: Uint8Array | undefined;
-    try {
-      statement = fromBase64(r.revocation);
-    } catch {
-      return fail('MALFORMED', 'a listed revocation is not base64', `revocations[${i}].revocation`);
-    }
-    try {
-      if (r.certificate !== undefined) certificate = fromBase64(r.certificate);
-    } catch {
-      return fail('MALFORMED', 'a listed revocation\'s certificate is not base64', `revocations[${i}].certificate`);
-    }
-    return certificate ? { index, statement, certificate } : { index, statement };
+    const bytesOf = (v: unknown, what: string, path: string): Uint8Array | undefined => {
+      if (v === undefined) return undefined;
+      try {
+        if (typeof v !== 'string') throw new TypeError('not a string');
+        return fromBase64(v);
+      } catch {
+        return fail('MALFORMED', `a listed revocation${what} is not base64`, path);
+      }
+    };
+    const statement = bytesOf(r.revocation, '', `revocations[${i}].revocation`)!;
+    const certificate = bytesOf(r.certificate, "'s certificate", `revocations[${i}].certificate`);
+    const issuer = bytesOf(r.issuer, "'s issuer certificate", `revocations[${i}].issuer`);
+    return { index, statement, ...(certificate ? { certificate } : {}), ...(issuer ? { issuer } : {}) };
   });
   return {
     treeSize: b.treeSize,

@@ -10,6 +10,7 @@ import type { Checkpoint, Ed25519Verify } from './checkpoint.js';
 import { bytesEqual } from './bytes.js';
 import { fail } from './errors.js';
 import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
+import type { RevocationCertificates } from './revocation-listing.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
 import { run, type Check } from './verify-checks.js';
 
@@ -18,10 +19,11 @@ export interface RevocationLogInput {
   checkpoint: string;
   /**
    * Every revocation entry of the log below the checkpoint's tree size: index and statement (the logged payload);
-   * for an agency's revocation, the certificate it names (not committed to by the checkpoint: it is checked against
-   * the statement's certRef and its root's signature, protocol/agency-renewal.ts).
+   * for an agency's revocation, the certificate it names; for a device's keyCompromise, the certificate it names and
+   * its agency's (`issuer`). Not committed to by the checkpoint: they are checked against the statement's certRef and
+   * their issuers' signatures up to a trusted root (agency-renewal.ts, key-compromise.ts).
    */
-  revocations: readonly (LoggedRevocation & { certificate?: Uint8Array })[];
+  revocations: readonly (LoggedRevocation & RevocationCertificates)[];
 }
 
 export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };
@@ -50,7 +52,7 @@ export function heldStatements(held: HeldRevocationLog | undefined): Uint8Array[
 
 /** The certificates the list carries beside its statements (none if it failed to open). */
 export function heldCertificates(input: RevocationLogInput, held: HeldRevocationLog | undefined): Uint8Array[] {
-  return held && 'opened' in held ? input.revocations.flatMap((r) => (r.certificate ? [r.certificate] : [])) : [];
+  return held && 'opened' in held ? input.revocations.flatMap((r) => [r.certificate, r.issuer].filter((c): c is Uint8Array => c !== undefined)) : [];
 }
 
 /** What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. */

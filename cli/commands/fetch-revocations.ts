@@ -2,11 +2,13 @@
  * `originproof fetch-revocations --gateway URL --out DIR`: the log's whole revocation list (GET /v1/revocations, page
  * by page: every revocation entry below the latest checkpoint's tree size), one file per statement (DIR/<log
  * index>.rev: the signed COSE bytes as logged), the checkpoint that commits to exactly that list (DIR/checkpoint, the
- * signed note), and beside an agency's revocation the certificate it names (DIR/<log index>.cert, as the gateway
- * lists it: a verifier needs it to place a revocation of a renewed agency certificate, protocol/agency-renewal.ts).
+ * signed note), and beside an agency's revocation, or a device's for keyCompromise, the certificate it names
+ * (DIR/<log index>.cert) and for a device's its agency's certificate (DIR/<log index>.issuer.cert), as the gateway
+ * lists them: a verifier needs them to place a revocation of another certificate of a key (an agency's renewal,
+ * protocol/agency-renewal.ts; a device's previous agency, key-compromise.ts).
  * For `verify --revocation-log DIR` (complete up to that tree size: the list is checked against the checkpoint's
  * `revocations` line) or `verify --revocations DIR/*.rev` (each statement on its own). Stale `<index>.rev` and
- * `<index>.cert` files in DIR are removed, so DIR always holds one list (DIR/format: which files it holds). Nothing is trusted here: `verify` checks the
+ * `<index>.cert` and `<index>.issuer.cert` files in DIR are removed, so DIR always holds one list (DIR/format: which files it holds). Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,14 +25,16 @@ import { gatewayGet } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
 export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;
+export const ISSUER_FILE = /^(0|[1-9][0-9]*)\.issuer\.cert$/;
 export const CHECKPOINT_FILE = 'checkpoint';
 /**
- * DIR/format names what the list's files hold. 2: an agency revocation has its certificate beside it. A DIR without
- * it (written before the .cert files existed) or with another is fetched whole once, not brought up to date: its
- * held agency revocations would stay without their certificates, and `verify` could not place them (UNKNOWN_KEY).
+ * DIR/format names what the list's files hold. 2: an agency revocation has its certificate beside it; 3: a device's
+ * keyCompromise has too, with its agency's (.issuer.cert). A DIR without it (written before the .cert files existed)
+ * or with another is fetched whole once, not brought up to date: its held revocations would stay without their
+ * certificates, and `verify` could not place them (UNKNOWN_KEY).
  */
 export const FORMAT_FILE = 'format';
-const FORMAT = 'originproof revocation list 2\n';
+const FORMAT = 'originproof revocation list 3\n';
 
 export interface FetchedRevocation {
   index: number;
@@ -76,9 +80,9 @@ function heldList(dir: string): { origin: string; size: number; revocations: Lis
       .filter((f) => REVOCATION_FILE.test(f))
       .map((f): Listed => {
         const index = Number(f.slice(0, -4));
-        const cert = join(dir, `${index}.cert`);
-        const statement = new Uint8Array(readFileSync(join(dir, f)));
-        return existsSync(cert) ? { index, statement, certificate: new Uint8Array(readFileSync(cert)) } : { index, statement };
+        const held = (name: string) => (existsSync(join(dir, name)) ? new Uint8Array(readFileSync(join(dir, name))) : undefined);
+        const [certificate, issuer] = [held(`${index}.cert`), held(`${index}.issuer.cert`)];
+        return { index, statement: held(f)!, ...(certificate ? { certificate } : {}), ...(issuer ? { issuer } : {}) };
       })
       .filter((r) => r.index < cp.size)
       .sort((a, b) => a.index - b.index);
@@ -125,15 +129,18 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
   }
   if (listing.checkpoint !== null) parseNote(listing.checkpoint); // a signed note; its signature and line are verify's business
   // Each a statement, not anything the gateway sent: fails with its code otherwise.
-  const statements = list.map(({ index, statement, certificate }) => ({ index, bytes: statement, certificate, rev: decodeRevocation(statement) }));
+  const statements = list.map(({ index, statement, certificate, issuer }) => ({ index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) }));
   mkdirSync(o.out, { recursive: true });
-  const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : [])]));
-  for (const f of readdirSync(o.out)) if ((REVOCATION_FILE.test(f) || CERTIFICATE_FILE.test(f)) && !keep.has(f)) rmSync(join(o.out, f));
-  const revocations = statements.map(({ index, bytes, certificate, rev }, i) => {
+  const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : []), ...(s.issuer ? [`${s.index}.issuer.cert`] : [])]));
+  for (const f of readdirSync(o.out)) {
+    if ((REVOCATION_FILE.test(f) || CERTIFICATE_FILE.test(f) || ISSUER_FILE.test(f)) && !keep.has(f)) rmSync(join(o.out, f));
+  }
+  const revocations = statements.map(({ index, bytes, certificate, issuer, rev }, i) => {
     const file = join(o.out, `${index}.rev`);
     if (i >= kept) {
       writeFileSync(file, bytes);
       if (certificate) writeFileSync(join(o.out, `${index}.cert`), certificate);
+      if (issuer) writeFileSync(join(o.out, `${index}.issuer.cert`), issuer);
     }
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });

@@ -2,8 +2,9 @@
  * `originproof verify BUNDLE --trust TRUST.json [--since CHECKPOINT_FILE] [--revocation-log DIR] [--revocations FILE...]
  * [--certificates FILE...] [--max-skew SECONDS] [--json]`: check a proof bundle offline (protocol/verify-bundle.ts)
  * with nothing but the trust file. `--revocation-log DIR` is what `fetch-revocations` wrote: DIR/checkpoint,
- * DIR/<log index>.rev and, for an agency's revocation, DIR/<log index>.cert (the certificate it names).
- * `--certificates`: such certificates for the `--revocations` statements (protocol/agency-renewal.ts).
+ * DIR/<log index>.rev and, for an agency's revocation or a device's keyCompromise, DIR/<log index>.cert (the
+ * certificate it names) and for a device's DIR/<log index>.issuer.cert (its agency's). `--certificates`: such
+ * certificates for the `--revocations` statements (protocol/agency-renewal.ts, key-compromise.ts).
  * Exit codes: 0 valid, 1 invalid, 2 unusable input (unreadable file, a bundle that does not decode, a bad
  * trust file, a --since file that is not a signed note, a revocation or certificate file that does not decode, a --revocation-log
  * directory without its checkpoint, a bad --max-skew).
@@ -23,7 +24,7 @@ import { parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../../protocol/verify-bundle.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
-import { CERTIFICATE_FILE, CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
+import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 import { uintOption } from '../options.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
@@ -108,12 +109,16 @@ function readRevocationLog(dir: string): RevocationLogInput {
     const path = join(dir, name);
     const statement = readInput(path, 'revocation');
     usable('revocation', path, () => decodeRevocation(statement));
-    const certName = `${m[1]}.cert`;
-    if (!names.includes(certName) || !CERTIFICATE_FILE.test(certName)) return [{ index: Number(m[1]), statement }];
-    const certPath = join(dir, certName);
-    const certificate = readInput(certPath, 'certificate');
-    usable('certificate', certPath, () => decodeCertificate(certificate));
-    return [{ index: Number(m[1]), statement, certificate }];
+    // Beside it, the certificates that place it (fetch-revocations.ts): each must decode.
+    const beside = (name: string): Uint8Array | undefined => {
+      if (!names.includes(name)) return undefined;
+      const certPath = join(dir, name);
+      const certificate = readInput(certPath, 'certificate');
+      usable('certificate', certPath, () => decodeCertificate(certificate));
+      return certificate;
+    };
+    const [certificate, issuer] = [beside(`${m[1]}.cert`), beside(`${m[1]}.issuer.cert`)];
+    return [{ index: Number(m[1]), statement, ...(certificate ? { certificate } : {}), ...(issuer ? { issuer } : {}) }];
   });
   return { checkpoint, revocations };
 }
@@ -228,7 +233,7 @@ export function registerVerify(program: Command): void {
     .option('--since <checkpoint>', 'a checkpoint (signed note) you already trust: the log must only have grown since')
     .option('--revocation-log <dir>', "the log's whole revocation list and its checkpoint (written by fetch-revocations): the revocation check is then complete up to that checkpoint")
     .option('--revocations <files...>', 'revocation statements you hold (COSE_Sign1 files): the bundle\'s own may be incomplete')
-    .option('--certificates <files...>', "the agency certificates your --revocations statements name: a revocation of another certificate of the reading's agency is placed by it (UNKNOWN_KEY without it)")
+    .option('--certificates <files...>', "the certificates your --revocations statements name (an agency's; a device's by another agency, with that agency's): a revocation of another certificate of the reading's agency or device key is placed by it (UNKNOWN_KEY without it)")
     // No commander default: an absent --max-skew must leave verifyBundle's own default (the trust file's
     // clockSkewSeconds, else 300) in force.
     .option('--max-skew <seconds>', "the gateway's clock skew allowance (its clockSkewSeconds): how far a reading's iat may be ahead of its log time (default: the trust file's clockSkewSeconds, else 300)")

@@ -135,7 +135,9 @@ describe('fetch-revocations and verify --revocation-log', () => {
     await writeFile(join(out, '123456.rev'), new Uint8Array([1]));
     await writeFile(join(out, 'notes.txt'), 'mine');
     const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
-    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'format', 'notes.txt', ...fetched.revocations.map((f) => `${f.index}.rev`)].sort());
+    // a device's keyCompromise has its certificate and its agency's beside it; the decommissioning nothing
+    const files = fetched.revocations.flatMap((f) => [`${f.index}.rev`, ...(f.reason === 'keyCompromise' ? [`${f.index}.cert`, `${f.index}.issuer.cert`] : [])]);
+    expect((await readdir(out)).sort()).toEqual(['checkpoint', 'format', 'notes.txt', ...files].sort());
     expect(existsSync(join(out, '123456.rev'))).toBe(false);
     expect(runVerify({ bundle: stripped, trust, revocationLog: out }).exitCode).toBe(1); // CERT_REVOKED, the list complete
   });
@@ -196,7 +198,7 @@ describe('fetch-revocations and verify --revocation-log', () => {
     const mine = fetched.revocations.find((f) => f.sub === 'renewed.example')!;
     const certFile = join(out, `${mine.index}.cert`);
     expect(new Uint8Array(await readFile(certFile))).toEqual(a2.bytes);
-    expect(existsSync(join(out, `${fetched.revocations.find((f) => f.sub === d.id)!.index}.cert`))).toBe(false); // a device's: none
+    expect(existsSync(join(out, `${fetched.revocations.find((f) => f.reason === 'decommissioned')!.index}.cert`))).toBe(false); // a device's decommissioning: none
     for (const file of [honest, swapped]) {
       const r = runVerify({ bundle: file, trust, revocationLog: out });
       expect([file, r.exitCode, revCheck(r)?.code]).toEqual([file, 1, 'CERT_REVOKED']);
@@ -228,6 +230,58 @@ describe('fetch-revocations and verify --revocation-log', () => {
     expect(refetched.kept).toBe(0);
     expect(new Uint8Array(await readFile(certFile))).toEqual(a2.bytes);
     expect(revCheck(runVerify({ bundle: swapped, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
-    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(refetched.revocations.length); // format 2 again
+    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(refetched.revocations.length); // in format again
+  });
+
+  test("a transferred device's key reported compromised by its previous agency: the list carries that certificate and its agency's (<index>.issuer.cert)", async () => {
+    const before = await t.pki.agency('before-transfer.example');
+    const after = await t.pki.agency('after-transfer.example');
+    const e = await t.pki.device(before);
+    await register(t.gw, before, [e]);
+    await register(t.gw, after, []);
+    const from = nowS() - 100;
+    expect((await revoke(t.gw, before, e.cert, from, 'affiliationChanged')).status).toBe(201);
+    expect((await postCert(t, 'devices', await certify(after, e, 'device', nowS()))).status).toBe(201);
+    const c = await connectDevice(t.gw, e);
+    await c.publish(await reading(e, 1));
+    const answer = await c.next();
+    await c.end();
+    if (answer.kind !== 'receipt') throw new Error('expected a receipt');
+    expect((await revoke(t.gw, before, e.cert, from, 'keyCompromise')).status).toBe(201);
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${answer.receipt.index}/bundle` });
+    const bundle = decodeProofBundle(new Uint8Array(raw.rawPayload));
+    const chainOnly = join(dir, 'transferred-stripped.cbor');
+    await writeFile(chainOnly, encodeProofBundle({ ...bundle, certificates: bundle.certificates.slice(0, 2), revocations: [] }));
+    expect(runVerify({ bundle: chainOnly, trust }).exitCode).toBe(0); // what a bundle alone cannot show
+
+    const out = join(dir, 'transferred-revs');
+    const fetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    const mine = fetched.revocations.find((f) => f.sub === e.id && f.reason === 'keyCompromise')!;
+    const [certFile, issuerFile] = [join(out, `${mine.index}.cert`), join(out, `${mine.index}.issuer.cert`)];
+    expect(new Uint8Array(await readFile(certFile))).toEqual(e.cert.bytes);
+    expect(new Uint8Array(await readFile(issuerFile))).toEqual(before.cert.bytes);
+    const release = fetched.revocations.find((f) => f.sub === e.id && f.reason === 'affiliationChanged')!;
+    expect([existsSync(join(out, `${release.index}.cert`)), existsSync(join(out, `${release.index}.issuer.cert`))]).toEqual([false, false]);
+    const listed = runVerify({ bundle: chainOnly, trust, revocationLog: out });
+    expect([listed.exitCode, revCheck(listed)?.code]).toEqual([1, 'CERT_REVOKED']);
+    // the statement on its own with both certificates: placed too
+    const placed = runVerify({ bundle: chainOnly, trust, revocations: [mine.file], certificates: [certFile, issuerFile] });
+    expect([placed.exitCode, revCheck(placed)?.code]).toEqual([1, 'CERT_REVOKED']);
+    // an issuer file that does not decode is unusable input; one missing leaves the statement unplaced (UNKNOWN_KEY)
+    await writeFile(issuerFile, new Uint8Array([1, 2, 3]));
+    expect(runVerify({ bundle: chainOnly, trust, revocationLog: out }).exitCode).toBe(2);
+    await rm(issuerFile);
+    expect(revCheck(runVerify({ bundle: chainOnly, trust, revocationLog: out }))?.code).toBe('UNKNOWN_KEY');
+    // a list fetched in the earlier layout (format 2: agencies' certificates only) is fetched whole once
+    await writeFile(join(out, 'format'), 'originproof revocation list 2\n');
+    const refetched = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(refetched.kept).toBe(0);
+    expect(new Uint8Array(await readFile(issuerFile))).toEqual(before.cert.bytes);
+    expect(revCheck(runVerify({ bundle: chainOnly, trust, revocationLog: out }))?.code).toBe('CERT_REVOKED');
+    // a stale issuer file is removed when the list is brought up to date
+    await writeFile(join(out, '999999.issuer.cert'), before.cert.bytes);
+    await register(t.gw, before, [await t.pki.device(before)]); // a newer checkpoint
+    expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(refetched.revocations.length);
+    expect([existsSync(join(out, '999999.issuer.cert')), existsSync(issuerFile)]).toEqual([false, true]);
   });
 });

@@ -6,7 +6,10 @@
  * and an agency key compromised through its earlier certificate; rebuilt the same from the log.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createRevocation, decodeProofBundle, parseTrust, toBase64, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import {
+  createRevocation, decodeCertificate, decodeProofBundle, decodeRevocation, encodeProofBundle, parseTrust, toBase64, verifyBundle, type TrustMaterial, type Verdict,
+} from '../../protocol/index.js';
+import { parseRevocationListing } from '../../protocol/revocation-listing.js';
 import {
   certify, connectDevice, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
 } from './harness.js';
@@ -151,6 +154,27 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
     expect((await postRevocation(t, a, d.cert, from, 'keyCompromise')).status).toBe(201);
     const v = await bundleVerdict(t, index!, trust);
     expect([failed(v.verdict), v.certificates]).toEqual([[['revocation', 'CERT_REVOKED']], 4]);
+    // Stripped to its chain, the bundle hides the compromise; the log's list carries, beside the statement, the
+    // certificate it names and the previous agency's (UNKNOWN_KEY before: the statement could not be placed).
+    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+    const full = decodeProofBundle(new Uint8Array(raw.rawPayload));
+    const stripped = { ...full, certificates: full.certificates.slice(0, 2), revocations: [] };
+    expect(failed(verifyBundle(stripped, trust))).toEqual([]);
+    const listing = parseRevocationListing((await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json());
+    const ofDevice = listing.revocations.filter((r) => decodeRevocation(r.statement).claims.sub === d.id);
+    const listed = ofDevice.filter((r) => r.certificate && r.issuer);
+    expect(listed.map((r) => decodeRevocation(r.statement).claims.reason)).toEqual(['keyCompromise']);
+    expect(listed.map((r) => [decodeCertificate(r.certificate!).claims.sub, decodeCertificate(r.issuer!).claims.sub])).toEqual([[d.id, 'before.example']]);
+    const log = { checkpoint: listing.checkpoint!, revocations: listing.revocations };
+    expect(failed(verifyBundle(stripped, trust, { revocationLog: log }))).toEqual([['revocation', 'CERT_REVOKED']]);
+    // without the issuer beside it, the statement cannot be placed: not passed over
+    const noIssuer = { ...log, revocations: log.revocations.map(({ issuer: _, ...r }) => r) };
+    expect(failed(verifyBundle(stripped, trust, { revocationLog: noIssuer }))).toEqual([['revocation', 'UNKNOWN_KEY']]);
+    // POST /v1/verify checks a bundle of its own log against that list
+    const posted = await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: toBase64(encodeProofBundle(stripped)) } });
+    expect(failed(posted.json() as Verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
+    // a release (affiliationChanged) names a device certificate too, but places nothing: listed without certificates
+    expect(ofDevice.filter((r) => decodeRevocation(r.statement).claims.reason === 'affiliationChanged').map((r) => [r.certificate, r.issuer])).toEqual([[undefined, undefined]]);
   });
 
   test("an agency key compromised through its earlier certificate: its devices' later readings are CERT_REVOKED offline", async () => {

@@ -43,6 +43,9 @@ describe('parseRevocationListing (one page, read for its shape)', () => {
     // an agency's revocation with the certificate it names (not committed to: the verifier checks it)
     expect(parseRevocationListing({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, revocation: 'AQID', certificate: 'BAU=' }] }).revocations)
       .toEqual([{ index: 2, statement: new Uint8Array([1, 2, 3]), certificate: new Uint8Array([4, 5]) }]);
+    // a device's keyCompromise with the certificate it names and its agency's
+    expect(parseRevocationListing({ treeSize: 5, checkpoint: 'cp', revocations: [{ index: 2, revocation: 'AQID', certificate: 'BAU=', issuer: 'Bg==' }] }).revocations)
+      .toEqual([{ index: 2, statement: new Uint8Array([1, 2, 3]), certificate: new Uint8Array([4, 5]), issuer: new Uint8Array([6]) }]);
   });
   it.each([
     ['an array (the shape before the checkpoint)', []],
@@ -52,6 +55,9 @@ describe('parseRevocationListing (one page, read for its shape)', () => {
     ['bytes that are not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: '!!' }] }],
     ['a certificate that is not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: '!!' }] }],
     ['a certificate that is no text', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: 3 }] }],
+    ['an issuer certificate that is not base64', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: 'BAU=', issuer: '!!' }] }],
+    ['an issuer certificate that is no text', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 'AQID', certificate: 'BAU=', issuer: [6] }] }],
+    ['bytes that are no text', { treeSize: 1, checkpoint: null, revocations: [{ index: 0, revocation: 7 }] }],
     ['a count that is no whole number', { treeSize: 1, checkpoint: null, count: 1.5, revocations: [] }],
     ['a next that is no log index', { treeSize: 1, checkpoint: null, count: 0, revocations: [], next: '3' }],
     ['null', null],

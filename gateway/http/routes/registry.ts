@@ -153,7 +153,11 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
                 certificate: Type.Optional(Type.String({
                   pattern: Base64.pattern, maxLength: Base64.maxLength,
                   description:
-                    "for a revocation of an agency certificate: that certificate (not committed to by the checkpoint; a verifier checks it against the statement's certRef and its root's signature). A revocation names its certificate by hash and subject only, and an agency's key may hold several certificates (renewal): with it the verifier can tell one of the agency's later certificate, which the reading's bundle may have left out (protocol/agency-renewal.ts)",
+                    "for a revocation of an agency certificate, or of a device certificate for keyCompromise: that certificate (not committed to by the checkpoint; a verifier checks it against the statement's certRef and its issuer's signature). A revocation names its certificate by hash and subject only, and a key may hold several certificates (an agency's renewal, a device's transfer to another agency): with it the verifier can place a revocation of a certificate the reading's bundle may have left out (protocol/agency-renewal.ts, key-compromise.ts)",
+                })),
+                issuer: Type.Optional(Type.String({
+                  pattern: Base64.pattern, maxLength: Base64.maxLength,
+                  description: "beside a device certificate (`certificate`): the agency certificate that certified it, checked against a trusted root's signature",
                 })),
               }),
             ),
@@ -170,10 +174,11 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       if (!listing) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${treeSize}`);
       const revocations = listing.revocations.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
-        const certificate = registry.revokedAgencyCertificate(c.certRef);
+        const { certificate, issuer } = registry.revocationCertificates({ claims: c });
         return {
           index, certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, revocation: b64out(statement),
           ...(certificate ? { certificate: b64out(certificate) } : {}),
+          ...(issuer ? { issuer: b64out(issuer) } : {}),
         };
       });
       return { origin: ledger.origin, treeSize: listing.treeSize, checkpoint: listing.checkpoint, count: listing.count, revocations, next: listing.next ?? null };

@@ -110,8 +110,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
 /**
  * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
  * of this log (by its checkpoint's origin); a bundle of another log, an empty log, or a latest checkpoint without a
- * revocations line (a ledger written before it, until its next block) is verified without. Beside an agency's
- * revocation, the certificate it names, as GET /v1/revocations lists it (protocol/agency-renewal.ts).
+ * revocations line (a ledger written before it, until its next block) is verified without. Beside a statement, the
+ * certificates that place it, as GET /v1/revocations lists them (Registry.revocationCertificates).
  */
 async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
   let origin: string | undefined;
@@ -123,10 +123,7 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   if (origin !== ledger.ledger.origin) return opts;
   const { checkpoint, revocations } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
-  const withCertificates = revocations.map((r) => {
-    const certificate = registry.revokedAgencyCertificate(decodeRevocation(r.statement).claims.certRef);
-    return certificate ? { ...r, certificate } : r;
-  });
+  const withCertificates = revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) }));
   return { ...opts, revocationLog: { checkpoint, revocations: withCertificates } };
 }
 
