@@ -66,6 +66,7 @@ export async function findDeviceSeq(db: Db, overlay: DeviceOverlay, deviceId: st
 
 export async function* findTimeHits(db: Db, fromMs: number, toMs: number, opts: { limit?: number; after?: TimeHit }): AsyncIterable<TimeHit> {
   const limit = opts.limit === undefined || opts.limit < 0 ? Infinity : opts.limit;
+  if (limit === 0) return; // hits[limit - 1] below needs a limit of at least one
   const after = opts.after;
   const lo = Math.max(fromMs, after?.receivedAtMs ?? fromMs);
   // A cluster holding an entry at time t starts at or after t - TIME_WINDOW_MS, and at or before t.

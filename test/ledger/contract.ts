@@ -136,6 +136,25 @@ export function ledgerContract(name: string, factory: BackendFactory): void {
       await ledger.close();
     });
 
+    it('backend range queries: limit 0 yields nothing, limit 1 one (never a crash; the ledger clamps, a direct caller may not)', async () => {
+      const s = await factory.create();
+      cleanups.push(s.cleanup);
+      const ledger = await Ledger.open({ backend: s.backend, origin: ORIGIN, signer });
+      await ledger.appendBlock([reading(1), reading(2), { type: 3, payload: new Uint8Array([9]), receivedAtMs: 1_002 }, reading(3)]);
+      const all = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
+        const out: T[] = [];
+        for await (const x of it) out.push(x);
+        return out;
+      };
+      for (const limit of [0, 1]) {
+        expect((await all(s.backend.deviceHits('dev-a', { limit }))).length).toBe(limit);
+        expect((await all(s.backend.deviceHits('dev-a', { limit, reverse: true }))).length).toBe(limit);
+        expect((await all(s.backend.timeHits(0, 5_000, { limit }))).length).toBe(limit);
+        expect((await all(s.backend.typeHits(3, { limit }))).length).toBe(limit);
+      }
+      await ledger.close();
+    });
+
     it('time index: out-of-order and far-apart times, paging, equals a naive filter', async () => {
       const { ledger } = await fresh();
       // Times jump around within and across blocks, some hours apart (several clusters per block).
