@@ -7,6 +7,7 @@
  */
 import { OriginProofError, fail } from '../protocol/errors.js';
 import { openReading } from '../protocol/reading.js';
+import type { DecodedCertificate } from '../protocol/certificate.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
 import type { Registry } from './registry.js';
@@ -139,7 +140,8 @@ export class LaneAdmission {
     // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
     // was being verified or waited in its lane, refuses it; one applied later is logged after it.
     this.registry.assertDeviceUsableAt(job.device, job.iat);
-    if (job.device.cert !== job.cert) this.recheckClaims(job);
+    const cert = this.registry.deviceCertAt(job.device, job.iat);
+    if (cert !== job.cert) this.recheckClaims(job, cert);
     lane.lastSeq = seq;
     const certRef = job.cert.certRef;
     const entry: PendingEntry = { seq, bytes: job.bytes, followers: null };
@@ -199,9 +201,8 @@ export class LaneAdmission {
    * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
    * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
    */
-  private recheckClaims(job: Job): void {
-    const cert = job.device.cert;
-    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device);
+  private recheckClaims(job: Job, cert: DecodedCertificate): void {
+    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device, cert);
     job.cert = cert;
   }
 }

@@ -199,8 +199,10 @@ export class Pipeline {
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
       if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
       let carried: OriginProofError | undefined;
+      let cert = device.cert;
       try {
-        request = checkReadingPolicy(this.registry, opened, device);
+        cert = this.registry.deviceCertAt(device, opened.claims.iat);
+        request = checkReadingPolicy(this.registry, opened, device, cert);
       } catch (err) {
         if (!(err instanceof OriginProofError)) throw err;
         carried = err;
@@ -213,7 +215,7 @@ export class Pipeline {
       }
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
       job = {
-        deviceId, seq, iat: opened.claims.iat, bytes, device, cert: device.cert, receivedAtMs, generation, order, carried,
+        deviceId, seq, iat: opened.claims.iat, bytes, device, cert, receivedAtMs, generation, order, carried,
         sig: carried ? false : undefined, sigError: undefined, prechecked: false, t0, done,
       };
     } catch (err) {

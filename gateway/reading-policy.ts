@@ -5,6 +5,7 @@
 import type { Alg } from '../protocol/algorithms.js';
 import { sigStructure } from '../protocol/cose-sign1.js';
 import { fail, OriginProofError } from '../protocol/errors.js';
+import type { DecodedCertificate } from '../protocol/certificate.js';
 import { checkReading, type OpenedReading } from '../protocol/reading.js';
 import type { DeviceRecord, Registry } from './registry.js';
 
@@ -17,13 +18,15 @@ export interface SignatureJob {
 
 /**
  * Everything but the signature: the device's and its agency's validity and revocation at iat (the registry holds
- * both revocations), then every claim check of checkReading. Returns the Sig_structure job for the worker pool.
+ * both revocations), then every claim check of checkReading against `cert`, the device certificate the reading is
+ * logged under (Registry.deviceCertAt: an earlier one of the key for a reading signed before a renewal). Returns the
+ * Sig_structure job for the worker pool.
  */
-export function checkReadingPolicy(registry: Registry, opened: OpenedReading, device: DeviceRecord): SignatureJob {
+export function checkReadingPolicy(registry: Registry, opened: OpenedReading, device: DeviceRecord, cert: DecodedCertificate): SignatureJob {
   registry.assertDeviceUsableAt(device, opened.claims.iat);
   let captured: SignatureJob | undefined;
   // checkReading runs every claim check; the signature itself is captured here and checked off-thread.
-  checkReading(opened, device.cert, {
+  checkReading(opened, cert, {
     verifier: (alg, publicKey, message, signature) => {
       captured = { alg, publicKey, message, signature };
       return true;
@@ -31,7 +34,7 @@ export function checkReadingPolicy(registry: Registry, opened: OpenedReading, de
   });
   if (!captured) {
     const s = opened.sign1;
-    captured = { alg: device.cert.holderKey.alg, publicKey: device.cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
+    captured = { alg: cert.holderKey.alg, publicKey: cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
   }
   return captured;
 }

@@ -52,6 +52,8 @@ export class RegistryView {
   private certsByTwinRef = new Map<string, DecodedCertificate>();
   private twinsPending: DecodedCertificate[] = [];
   private agencyCerts = new Map<string, DecodedCertificate[]>();
+  /** Each device key's certificates in registration order (renewals, transfers), for readings signed before one. */
+  private deviceCerts = new Map<string, DecodedCertificate[]>();
   /** Holder keys (hex kid) with a certificate revoked for keyCompromise: the strictest such revocation. */
   private compromised = new Map<string, DecodedRevocation>();
 
@@ -95,6 +97,9 @@ export class RegistryView {
     this.devicesByKid.set(kid, record);
     this.devicesById.set(cert.claims.sub, record);
     this.remember(cert);
+    const history = this.deviceCerts.get(kid);
+    if (history) history.push(cert);
+    else this.deviceCerts.set(kid, [cert]);
     return record;
   }
 
@@ -163,12 +168,13 @@ export class RegistryView {
   /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
     const kid = toHex(agencyKid);
-    const history = this.agencyCerts.get(kid) ?? [];
-    for (let i = history.length - 1; i >= 0; i--) {
-      const c = history[i]!;
-      if (at >= c.claims.nbf && at < c.claims.exp) return c;
-    }
-    return this.agenciesByKid.get(kid)?.cert;
+    return lastValidAt(this.agencyCerts.get(kid), at) ?? this.agenciesByKid.get(kid)?.cert;
+  }
+
+  /** The device certificate of `deviceKid` that was registered last among those valid at `at` (else the current one). */
+  deviceCertificateAt(deviceKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    const kid = toHex(deviceKid);
+    return lastValidAt(this.deviceCerts.get(kid), at) ?? this.devicesByKid.get(kid)?.cert;
   }
 
   /** The strictest revocation of each of `certs` (registry-rules.ts). */
@@ -223,4 +229,12 @@ export class RegistryView {
     }
     return passed ? { page, more: false } : undefined;
   }
+}
+
+function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number): DecodedCertificate | undefined {
+  for (let i = (history?.length ?? 0) - 1; i >= 0; i--) {
+    const c = history![i]!;
+    if (at >= c.claims.nbf && at < c.claims.exp) return c;
+  }
+  return undefined;
 }

@@ -30,6 +30,16 @@ export interface RegistryLog {
 
 /** 'untrusted': the root that certified its agency is not in this gateway's trust file (any more). */
 export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked' | 'untrusted';
+const STANDING_CODES = {
+  revoked: 'CERT_REVOKED', 'agency-revoked': 'CERT_REVOKED', 'not-yet-valid': 'CERT_NOT_YET_VALID', expired: 'CERT_EXPIRED', untrusted: 'CHAIN_INVALID',
+} as const;
+
+/** The certificates a reading dated at some time is checked and logged under (Registry.chainAt). */
+export interface ReadingChain {
+  cert: DecodedCertificate;
+  agency: AgencyRecord;
+  agencyCert: DecodedCertificate;
+}
 
 export class Registry {
   /** Swapped whole by load(); read through the lookups below. */
@@ -281,39 +291,82 @@ export class Registry {
   }
 
   /**
+   * The certificates a device acts under at `at`: its current one and its agency's, unless `at` is before either's
+   * start (nbf). A reading signed before a renewal (kept while the device was offline, or on its way) is checked and
+   * logged under the certificates of the same keys valid then, the last registered such: its entry pins that device
+   * certificate (certRef), and its proof bundle carries the agency's picked the same way (bundle-material.ts,
+   * protocol/verify-reading.ts). Else renewing an agency's certificate refused every reading its devices had kept
+   * from before (CERT_NOT_YET_VALID, which a device drops: SPEC §8). After a transfer the earlier certificate is the
+   * previous agency's, and so is the chain.
+   */
+  chainAt(d: DeviceRecord, at: number): ReadingChain {
+    if (at >= d.cert.claims.nbf && at >= d.agency.cert.claims.nbf) return { cert: d.cert, agency: d.agency, agencyCert: d.agency.cert };
+    const cert = at < d.cert.claims.nbf ? (this.view.deviceCertificateAt(d.cert.holderKid, at) ?? d.cert) : d.cert;
+    const agency = cert === d.cert ? d.agency : this.view.agencyByKid(cert.issuerKid);
+    if (!agency) fail('CHAIN_INVALID', `the agency that certified device ${d.deviceId} before is not registered`, 'certificate');
+    const agencyCert = at < agency.cert.claims.nbf ? (this.view.agencyCertificateAt(agency.cert.holderKid, at) ?? agency.cert) : agency.cert;
+    return { cert, agency, agencyCert };
+  }
+
+  /** The device certificate a reading dated `at` is checked and logged under (chainAt). */
+  deviceCertAt(d: DeviceRecord, at: number): DecodedCertificate {
+    return at >= d.cert.claims.nbf && at >= d.agency.cert.claims.nbf ? d.cert : this.chainAt(d, at).cert;
+  }
+
+  /**
    * Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency, then its
    * root (as assertDeviceUsableAt decides: a device shown active can connect and publish).
    */
   deviceStatus(d: DeviceRecord, at: number): DeviceStatus {
-    if (inEffect(d.revocation, at)) return 'revoked';
-    if (inEffect(d.agency.revocation, at)) return 'agency-revoked';
-    if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) return 'not-yet-valid';
-    if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) return 'expired';
-    const anchor = this.anchorFor(d.agency);
-    if (!anchor) return 'untrusted';
-    if (anchor.notBefore !== undefined && at < anchor.notBefore) return 'not-yet-valid';
-    if (anchor.notAfter !== undefined && at >= anchor.notAfter) return 'expired';
-    return 'active';
+    return this.standing(d, at, true)?.status ?? 'active';
   }
 
   /** Throws the code matching deviceStatus when the device may not act at `at`. */
   assertDeviceUsableAt(d: DeviceRecord, at: number, path = 'certificate'): void {
-    // deviceStatus's order (revocation first), without working out the windows twice: this runs twice per reading.
-    const own = inEffect(d.revocation, at);
-    if (own || inEffect(d.agency.revocation, at)) {
-      const r = own ? d.revocation! : d.agency.revocation!;
-      fail('CERT_REVOKED', `${own ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})`, path);
-    }
-    this.assertChainValidAt(d, at, path);
+    const s = this.standing(d, at, true);
+    if (s) fail(STANDING_CODES[s.status], s.message, path);
   }
 
-  /** The device's and its agency's certificates valid at `at`, and their root still trusted then (not revocation). */
+  /** The device's and its agency's certificates (chainAt) valid at `at`, and their root still trusted then (not revocation). */
   assertChainValidAt(d: DeviceRecord, at: number, path = 'certificate'): void {
-    if (at < d.cert.claims.nbf || at < d.agency.cert.claims.nbf) fail('CERT_NOT_YET_VALID', `certificate not valid yet at ${at}`, path);
-    if (at >= d.cert.claims.exp || at >= d.agency.cert.claims.exp) fail('CERT_EXPIRED', `certificate expired at ${at}`, path);
-    const anchor = this.anchorFor(d.agency);
-    if (!anchor) fail('CHAIN_INVALID', 'the root of this device is no longer trusted', path);
-    if (anchor.notBefore !== undefined && at < anchor.notBefore) fail('CERT_NOT_YET_VALID', 'the root trust anchor is not valid yet at that time', path);
-    if (anchor.notAfter !== undefined && at >= anchor.notAfter) fail('CERT_EXPIRED', 'the root trust anchor has expired at that time', path);
+    const s = this.standing(d, at, false);
+    if (s) fail(STANDING_CODES[s.status], s.message, path);
   }
+
+  /**
+   * Why the device may not act at `at`, undefined if it may (nothing allocated then: this runs twice per reading).
+   * The current certificates' revocations count at any time (a keyCompromise through any certificate of the key is
+   * the device's: registry-view.ts); for an earlier chain (chainAt), its certificates' own too.
+   */
+  private standing(d: DeviceRecord, at: number, revocations: boolean): { status: Exclude<DeviceStatus, 'active'>; message: string } | undefined {
+    if (revocations && inEffect(d.revocation, at)) return revoked(d.revocation!, 'revoked');
+    if (revocations && inEffect(d.agency.revocation, at)) return revoked(d.agency.revocation!, 'agency-revoked');
+    let cert = d.cert;
+    let agencyCert = d.agency.cert;
+    let anchor: TrustAnchor | undefined;
+    if (at < cert.claims.nbf || at < agencyCert.claims.nbf) {
+      const c = this.chainAt(d, at);
+      if (revocations) {
+        const own = c.cert === d.cert ? undefined : this.view.revocationOf(c.cert)?.rev;
+        if (inEffect(own, at)) return revoked(own!, 'revoked');
+        if (c.agency !== d.agency && inEffect(c.agency.revocation, at)) return revoked(c.agency.revocation!, 'agency-revoked');
+        const agencyOwn = c.agencyCert === c.agency.cert ? undefined : this.view.revocationOf(c.agencyCert)?.rev;
+        if (inEffect(agencyOwn, at)) return revoked(agencyOwn!, 'agency-revoked');
+      }
+      ({ cert, agencyCert } = c);
+      anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
+    } else {
+      anchor = this.anchorFor(d.agency);
+    }
+    if (at < cert.claims.nbf || at < agencyCert.claims.nbf) return { status: 'not-yet-valid', message: `certificate not valid yet at ${at}` };
+    if (at >= cert.claims.exp || at >= agencyCert.claims.exp) return { status: 'expired', message: `certificate expired at ${at}` };
+    if (!anchor) return { status: 'untrusted', message: 'the root of this device is no longer trusted' };
+    if (anchor.notBefore !== undefined && at < anchor.notBefore) return { status: 'not-yet-valid', message: 'the root trust anchor is not valid yet at that time' };
+    if (anchor.notAfter !== undefined && at >= anchor.notAfter) return { status: 'expired', message: 'the root trust anchor has expired at that time' };
+    return undefined;
+  }
+}
+
+function revoked(r: DecodedRevocation, status: 'revoked' | 'agency-revoked'): { status: 'revoked' | 'agency-revoked'; message: string } {
+  return { status, message: `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})` };
 }

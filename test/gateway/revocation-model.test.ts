@@ -7,9 +7,11 @@
  *   renewal (201) unless its key was reported compromised or, for a
  *   device, its agency is revoked (422);
  * - a device connects unless its current certificate or its agency's is revoked now (CONNACK 5);
- * - a reading at iat is CERT_REVOKED when a taken revocation covers iat and names the current device (or agency)
- *   certificate, or is a keyCompromise of any certificate of that key; else CERT_NOT_YET_VALID before the current
- *   certificates' nbf; else receipted;
+ * - a reading at iat is checked under the current device (and agency) certificate, or, at an iat before its nbf, the
+ *   last registered certificate of the key valid then (a reading signed before a renewal); it is CERT_REVOKED when a
+ *   taken revocation covers iat and names the current certificate or the one it is checked under, or is a
+ *   keyCompromise of any certificate of that key; else CERT_NOT_YET_VALID before those certificates' nbf; else
+ *   receipted (under that device certificate);
  * - at the end, each receipted reading's bundle verifies offline, its revocation check failing CERT_REVOKED exactly
  *   when a taken revocation covers its iat and names the certificate it was admitted under, or the agency certificate
  *   of its time, or is a keyCompromise of any certificate of either key; the device's and the agency's registration
@@ -58,8 +60,17 @@ class Model {
   }
   /** The agency certificate a bundle carries for a reading at `at`: the last registered valid then. */
   agencyAt(at: number): DecodedCertificate {
-    const valid = this.certs.agency.filter((c) => at >= c.claims.nbf && at < c.claims.exp);
-    return valid[valid.length - 1] ?? this.current('agency');
+    return this.validAt('agency', at);
+  }
+  /** The last registered certificate of the key valid at `at`, else the current one. */
+  validAt(key: KeyName, at: number): DecodedCertificate {
+    const valid = this.certs[key].filter((c) => at >= c.claims.nbf && at < c.claims.exp);
+    return valid[valid.length - 1] ?? this.current(key);
+  }
+  /** The certificate a reading at `at` is checked under: the current one, unless `at` is before its nbf. */
+  checkedUnder(key: KeyName, at: number): DecodedCertificate {
+    const current = this.current(key);
+    return at < current.claims.nbf ? this.validAt(key, at) : current;
   }
 }
 
@@ -136,11 +147,12 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
               const iat = start - o.ago;
               await c.publish(await reading(device, ++seq, { iat }));
               const answer = await c.next();
-              const revoked = m.revokedAt(d, 'device', iat) || m.revokedAt(a, 'agency', iat);
-              const early = iat < d.claims.nbf || iat < a.claims.nbf;
+              const [dAt, aAt] = [m.checkedUnder('device', iat), m.checkedUnder('agency', iat)];
+              const revoked = m.revokedAt(d, 'device', iat) || m.revokedAt(a, 'agency', iat) || m.revokedAt(dAt, 'device', iat) || m.revokedAt(aAt, 'agency', iat);
+              const early = iat < dAt.claims.nbf || iat < aAt.claims.nbf;
               const expected = revoked ? 'CERT_REVOKED' : early ? 'CERT_NOT_YET_VALID' : 'receipt';
               expect(answer.kind === 'receipt' ? 'receipt' : answer.rejection.code, `reading at ${iat}`).toBe(expected);
-              if (answer.kind === 'receipt') admitted.push({ index: answer.receipt.index, iat, cert: d });
+              if (answer.kind === 'receipt') admitted.push({ index: answer.receipt.index, iat, cert: dAt });
             } finally {
               await c.end();
             }

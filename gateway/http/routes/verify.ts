@@ -28,7 +28,7 @@ import { nodeVerify } from '../../crypto/node-verifier.js';
 import { bundleMaterial } from '../../bundle-material.js';
 import { assertReadingClock } from '../../reading-policy.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
-import type { Registry } from '../../registry.js';
+import type { ReadingChain, Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
@@ -177,19 +177,23 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     verifySign1(opened.sign1, device.cert.holderKey, { verifier: nodeVerify });
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
   }));
+  // The chain the pipeline would log it under: an earlier one for a reading signed before a renewal (Registry.chainAt).
+  let chain: ReadingChain | undefined;
   checks.set('chain', run('chain', () => {
     deps.registry.assertChainValidAt(device, iat);
-    return `${device.deviceId} <- ${device.agency.cert.claims.sub} <- trusted root, valid at ${iat}`;
+    chain = deps.registry.chainAt(device, iat);
+    return `${device.deviceId} <- ${chain.agencyCert.claims.sub} <- trusted root, valid at ${iat}`;
   }));
   checks.set('revocation', run('revocation', () => {
     const status = deps.registry.deviceStatus(device, iat);
     if (status === 'revoked' || status === 'agency-revoked') deps.registry.assertDeviceUsableAt(device, iat); // throws CERT_REVOKED
     return 'no revocation known to this gateway covers the device or its agency at the reading time';
   }));
+  const cert = chain?.cert ?? device.cert;
   checks.set('claims', run('claims', () => {
     // The pipeline's checks, in its order: ueid, reading type, firmware, clock (against now), sequence number.
-    if (!isDeviceIdOfThumbprint(claims.deviceId, device.cert.holderKid)) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
-    const profile = device.cert.claims.profile;
+    if (!isDeviceIdOfThumbprint(claims.deviceId, cert.holderKid)) fail('CLAIM_INVALID', 'ueid is not this device', 'claims.ueid');
+    const profile = cert.claims.profile;
     const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
     if (!profile || !profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
     if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
