@@ -25,10 +25,10 @@
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decodeCertificate, type DecodedCertificate } from './certificate.js';
+import { decodableCertificates, type DecodedCertificate } from './certificate.js';
 import { namesCertificate } from './certificate-refs.js';
 import { verifySign1 } from './cose-sign1.js';
-import { OriginProofError, fail } from './errors.js';
+import { fail } from './errors.js';
 import { verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 
@@ -53,16 +53,7 @@ export function assertAgencyNotRevokedThroughRenewalAt(
       !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
-  // One that does not decode cannot be the certificate a revocation names (nor fail a verdict it has no part in: the
-  // list's certificates come from whoever served it, uncommitted).
-  const pool = certificates.flatMap((bytes) => {
-    try {
-      return [decodeCertificate(bytes)];
-    } catch (err) {
-      if (err instanceof OriginProofError) return [];
-      throw err;
-    }
-  });
+  const pool = decodableCertificates(certificates);
   for (const r of relevant) {
     const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
     if (!cert) {

@@ -16,7 +16,7 @@ import { coseKeyFromMap, coseKeyToMap, keyThumbprint, publicKey, type PublicKey 
 import { createSign1, type Sign1 } from './cose-sign1.js';
 import { CT_CERTIFICATE } from './content-types.js';
 import { deviceIdFromKey, deviceIdToHex } from './device-id.js';
-import { fail } from './errors.js';
+import { fail, OriginProofError } from './errors.js';
 import { sha256 } from './hash.js';
 import { openEnvelope } from './envelope.js';
 import { asMap, ENTITY_ID, join, onlyKeys, reqBytes, reqText, reqTime, TOKEN_NAME, checkText, reqInt, type ClaimMap } from './schema.js';
@@ -158,4 +158,20 @@ export function decodeCertificate(bytes: Uint8Array): DecodedCertificate {
     fail('CHAIN_INVALID', 'a root certificate must be signed by its own key (kid = holder thumbprint)', 'protected.kid');
   }
   return { bytes, claims, sign1: env.sign1, holderKey: claims.holderKey, holderKid, issuerKid: env.kid, certRef: sha256(bytes) };
+}
+
+/**
+ * The certificates among `bytes` that decode; any that does not is left aside. For certificates a verifier holds
+ * beside its revocations (uncommitted, from whoever served the list): one that does not decode cannot be the
+ * certificate a revocation names, nor fail a verdict it has no part in.
+ */
+export function decodableCertificates(bytes: readonly Uint8Array[]): DecodedCertificate[] {
+  return bytes.flatMap((b) => {
+    try {
+      return [decodeCertificate(b)];
+    } catch (err) {
+      if (err instanceof OriginProofError) return [];
+      throw err;
+    }
+  });
 }

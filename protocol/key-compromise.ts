@@ -14,11 +14,11 @@
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decodeCertificate, type DecodedCertificate } from './certificate.js';
+import { decodableCertificates, type DecodedCertificate } from './certificate.js';
 import { namesCertificate } from './certificate-refs.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
-import { OriginProofError, fail } from './errors.js';
+import { fail } from './errors.js';
 import { verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 import { compromisesSubject, type RevocationTarget } from './verify-checks.js';
@@ -160,14 +160,7 @@ export function assertDeviceKeyNotCompromisedByOtherIssuerAt(
       at >= r.claims.revokedFrom && !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
-  const pool = certificates.flatMap((bytes) => {
-    try {
-      return [decodeCertificate(bytes)];
-    } catch (err) {
-      if (err instanceof OriginProofError) return [];
-      throw err;
-    }
-  });
+  const pool = decodableCertificates(certificates);
   for (const { rev: r, logged } of relevant) {
     const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
     const issuer = cert && pool.find((c) => c.claims.role === 'agency' && bytesEqual(c.holderKid, cert.issuerKid));
