@@ -83,8 +83,11 @@ export function assertAgencyNotRevokedThroughRenewalAt(
     if (cert.claims.role !== 'agency' || !bytesEqual(cert.issuerKid, r.issuerKid)) {
       fail('CHAIN_INVALID', `the certificate a revocation of agency ${r.claims.sub} names is not an agency certificate issued by the statement's root`, 'certificates');
     }
+    // What the statement would revoke, were it verified: the key (keyCompromise), or the agency certificate of `at`.
+    const laterOfAt = cert.claims.iat > agency.claims.iat && at >= cert.claims.nbf && at < cert.claims.exp;
     if (!rootKey) {
-      if (!logged || !bytesEqual(cert.holderKid, agency.holderKid)) continue;
+      // A release (affiliationChanged) by a root the verifier no longer trusts, say, revokes nothing here either.
+      if (!logged || !bytesEqual(cert.holderKid, agency.holderKid) || !(r.claims.reason === 'keyCompromise' || laterOfAt)) continue;
       fail('UNKNOWN_KEY', `the log revokes a certificate of the key of agency ${r.claims.sub} (${r.claims.reason}, from ${r.claims.revokedFrom}) issued by a root the trust material does not hold: whether it revokes this agency cannot be told`, 'revocations');
     }
     verifySign1(cert.sign1, rootKey, v);
@@ -93,7 +96,7 @@ export function assertAgencyNotRevokedThroughRenewalAt(
     if (r.claims.reason === 'keyCompromise') {
       fail('CERT_REVOKED', `the key of agency ${r.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} (through its certificate issued at ${cert.claims.iat}): nothing it signs from then on is valid`, 'agency');
     }
-    if (cert.claims.iat > agency.claims.iat && at >= cert.claims.nbf && at < cert.claims.exp) {
+    if (laterOfAt) {
       fail(
         'CERT_REVOKED',
         `agency ${r.claims.sub} renewed its certificate (issued at ${agency.claims.iat}, carried) with one issued at ${cert.claims.iat}, valid at ${at} and revoked from ${r.claims.revokedFrom} (${r.claims.reason}): that is the agency certificate of the reading's time`,

@@ -155,5 +155,10 @@ describe('the same from protocol material: a second root in the trust material o
     expect(fails(verifyBundle(bundle, trustWith(), { revocations: [rev], certificates: [sameKey.bytes] }))).toEqual([]);
     expect(fails(verifyBundle(bundle, trustWith(), { revocations: [rev] }))).toEqual([]);
     expect(fails(verifyBundle(bundle, trustWith(), { revocationLog: await listOf(await compromise(rekeyed), rekeyed.bytes) }))).toEqual([]);
+    // the log's release of an earlier certificate of the key by that root (the agency moved from it): revokes nothing
+    const earlier = decodeCertificate(await issueCertificate(other, kidOf(other), { iss: 'root2.example', sub: c.agencyCert.claims.sub, role: 'agency', holderKey: c.agencyCert.holderKey, iat: c.agencyCert.claims.iat - 1, nbf: NOW - 20 * DAY, exp: NOW + DAY }));
+    const release = await createRevocation(other, earlier, { reason: 'affiliationChanged', revokedFrom: NOW - DAY, iat: NOW });
+    expect(fails(verifyBundle(bundle, trustWith(), { revocationLog: await listOf(release, earlier.bytes) }))).toEqual([]);
+    expect(fails(verifyBundle(bundle, both, { revocationLog: await listOf(release, earlier.bytes) }))).toEqual([]);
   });
 });
