@@ -13,8 +13,13 @@
  * chain and was passed over. A revocation names its certificate by hash and subject only, so to place it the verifier
  * needs that certificate: the log's revocation list carries it beside each agency revocation (GET /v1/revocations),
  * and `certificates` takes it for statements held otherwise. Here, for the reading's revocation check
- * (verify-reading.ts), each held revocation by the chain agency's issuer of another certificate of the agency's subject
- * that covers the reading's time:
+ * (verify-reading.ts), each held revocation by a trusted root of another certificate of the agency's subject that
+ * covers the reading's time. Any trusted root, not only the chain agency's: an agency released by its root
+ * (affiliationChanged) may be certified, same key and subject, by another root the gateway trusts
+ * (gateway/registry-rules.ts), which then revokes its key (keyCompromise, RFC 5280 §5.3.1) or its current
+ * certificate as the first could; a bundle carrying the first root's certificate must not hide that. A statement by a
+ * root not in the trust material is weighed only if it is the log's (`logged`: the gateway took it), as UNKNOWN_KEY
+ * when it is about this key or its certificate is not at hand:
  * - its certificate not held: UNKNOWN_KEY (it cannot be told whether it revokes the agency key; never passed over);
  * - a certificate of the same key, signed by the root, and the statement with it: CERT_REVOKED when it says
  *   keyCompromise (the key is revoked, as the gateway applies it), or when that certificate was issued later than the
@@ -33,7 +38,8 @@ import { verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
 
 /**
- * Throws CERT_REVOKED or UNKNOWN_KEY as above. `held`: the verifier's revocations (decoded); `carried`: every
+ * Throws CERT_REVOKED or UNKNOWN_KEY as above. `held`: the verifier's revocations (decoded; `logged` when from the
+ * log's list, verify-checks.ts HeldRevocation); `carried`: every
  * certificate the bundle carries (a revocation naming one of them is the other checks' business); `certificates`:
  * the certificates the verifier holds for its revocations (any that does not decode is left aside). `onlyKeyCompromise`:
  * a registry event names the agency certificate it was checked against (certRef), so only a keyCompromise of another
@@ -41,30 +47,39 @@ import type { TrustMaterial } from './trust.js';
  * gateway/registry.ts, registry-rules.ts).
  */
 export function assertAgencyNotRevokedThroughRenewalAt(
-  agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly DecodedRevocation[], certificates: readonly Uint8Array[],
-  trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
+  agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly { rev: DecodedRevocation; logged: boolean }[],
+  certificates: readonly Uint8Array[], trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
 ): void {
-  const rootKey = trust.anchors.byKid.get(toHex(agency.issuerKid))?.key;
-  if (!rootKey) return; // the chain check fails already: no trusted root issued this agency
+  if (!trust.anchors.byKid.has(toHex(agency.issuerKid))) return; // the chain check fails already: no trusted root issued this agency
+  // By whichever root signed it (not only the chain agency's): see above.
   const relevant = held.filter(
-    (r) =>
+    ({ rev: r }) =>
       (!onlyKeyCompromise || r.claims.reason === 'keyCompromise') &&
-      r.claims.sub === agency.claims.sub && bytesEqual(r.issuerKid, agency.issuerKid) && at >= r.claims.revokedFrom &&
+      r.claims.sub === agency.claims.sub && at >= r.claims.revokedFrom &&
       !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
   const pool = decodableCertificates(certificates);
-  for (const r of relevant) {
+  for (const { rev: r, logged } of relevant) {
     const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
+    const rootKey = trust.anchors.byKid.get(toHex(r.issuerKid))?.key;
     if (!cert) {
+      if (!rootKey && !logged) continue; // an untrusted key's word, not the log's: nothing to weigh
       fail(
         'UNKNOWN_KEY',
         `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (the log's revocation list carries it: fetch-revocations writes it beside the statement, --full for a directory fetched by an earlier version; or give it with --certificates)`,
         'revocations',
       );
     }
-    if (cert.claims.role !== 'agency' || !bytesEqual(cert.issuerKid, agency.issuerKid)) {
-      fail('CHAIN_INVALID', `the certificate a revocation of agency ${r.claims.sub} names is not an agency certificate issued by its root`, 'certificates');
+    if (cert.claims.role !== 'agency' || !bytesEqual(cert.issuerKid, r.issuerKid)) {
+      fail('CHAIN_INVALID', `the certificate a revocation of agency ${r.claims.sub} names is not an agency certificate issued by the statement's root`, 'certificates');
+    }
+    // What the statement would revoke, were it verified: the key (keyCompromise), or the agency certificate of `at`.
+    const laterOfAt = cert.claims.iat > agency.claims.iat && at >= cert.claims.nbf && at < cert.claims.exp;
+    if (!rootKey) {
+      // A release (affiliationChanged) by a root the verifier no longer trusts, say, revokes nothing here either.
+      if (!logged || !bytesEqual(cert.holderKid, agency.holderKid) || !(r.claims.reason === 'keyCompromise' || laterOfAt)) continue;
+      fail('UNKNOWN_KEY', `the log revokes a certificate of the key of agency ${r.claims.sub} (${r.claims.reason}, from ${r.claims.revokedFrom}) issued by a root the trust material does not hold: whether it revokes this agency cannot be told`, 'revocations');
     }
     verifySign1(cert.sign1, rootKey, v);
     verifyRevocation(r, cert, rootKey, v);
@@ -72,7 +87,7 @@ export function assertAgencyNotRevokedThroughRenewalAt(
     if (r.claims.reason === 'keyCompromise') {
       fail('CERT_REVOKED', `the key of agency ${r.claims.sub} was revoked for keyCompromise from ${r.claims.revokedFrom} (through its certificate issued at ${cert.claims.iat}): nothing it signs from then on is valid`, 'agency');
     }
-    if (cert.claims.iat > agency.claims.iat && at >= cert.claims.nbf && at < cert.claims.exp) {
+    if (laterOfAt) {
       fail(
         'CERT_REVOKED',
         `agency ${r.claims.sub} renewed its certificate (issued at ${agency.claims.iat}, carried) with one issued at ${cert.claims.iat}, valid at ${at} and revoked from ${r.claims.revokedFrom} (${r.claims.reason}): that is the agency certificate of the reading's time`,

@@ -69,7 +69,9 @@ function sameKeyIssuerKeys(
     if (!anchor) fail('UNKNOWN_KEY', `the root that issued ${what} ${c.claims.sub} is not trusted`, 'certificates');
     return anchor.key;
   };
-  const checkedIssuers = new Set<DecodedCertificate>();
+  // Every carried issuer, not only the first of its key that the loop below takes: each is accounted for in the chain
+  // check (carriedSameKey), so each must be what it says, signed by a trusted root (nothing unverified rides along).
+  for (const issuer of found.issuers) verifySign1(issuer.sign1, rootKey(issuer, 'agency'), v);
   const keys = new Map<SameKeyCertificate, PublicKey>();
   for (const e of found.others) {
     let key: PublicKey;
@@ -78,10 +80,6 @@ function sameKeyIssuerKeys(
     else {
       const issuer = found.issuers.find((c) => bytesEqual(c.holderKid, e.cert.issuerKid));
       if (!issuer) fail('UNKNOWN_KEY', `the bundle has no certificate of the agency that issued another certificate of ${e.cert.claims.sub}`, 'certificates');
-      if (!checkedIssuers.has(issuer)) {
-        verifySign1(issuer.sign1, rootKey(issuer, 'agency'), v);
-        checkedIssuers.add(issuer);
-      }
       key = issuer.holderKey;
     }
     verifySign1(e.cert.sign1, key, v);

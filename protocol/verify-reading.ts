@@ -117,7 +117,7 @@ export function readingChecks(
         assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
         // The entry does not pin the agency certificate: a revocation held of a later one of the same key counts.
         const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
-        assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded.map((h) => h.rev), heldCertificates, trust, r.claims.iat, v);
+        assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v);
         // Nor through a certificate of the device key by another agency (before a transfer) the bundle left out.
         assertDeviceKeyNotCompromisedByOtherIssuerAt(d, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v);
         return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;

@@ -186,7 +186,7 @@ export function registryChecks(
     const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
     if (s.claims.role === 'device') assertDeviceKeyNotCompromisedByOtherIssuerAt(s, carried, heldDecoded, heldCertificates, trust, at, v);
     // Nor a keyCompromise of another certificate of the agency's key the bundle left out (agency-renewal.ts).
-    assertAgencyNotRevokedThroughRenewalAt(issuer ?? s, [...carried, s], heldDecoded.map((h) => h.rev), heldCertificates, trust, at, v, true);
+    assertAgencyNotRevokedThroughRenewalAt(issuer ?? s, [...carried, s], heldDecoded, heldCertificates, trust, at, v, true);
     return verified.length === 0 ? `no revocation covers ${targets.map((t) => `the ${t.what}`).join(' or ')}` : `${verified.length} revocation(s) known; none covers time ${at}`;
   });
 
