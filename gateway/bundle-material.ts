@@ -44,7 +44,7 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
  */
 function addKeyCompromises(registry: Registry, device: DecodedCertificate | undefined, agency: DecodedCertificate, material: BundleMaterial): BundleMaterial {
   for (const chain of device ? [device, agency] : [agency]) {
-    const c = registry.compromiseOf(chain.holderKid);
+    const c = registry.compromiseOf(chain === device ? 'device' : 'agency', chain.holderKid);
     if (!c || namesCertificate(c.rev.claims.certRef, chain)) continue;
     material.certificates.push(c.cert.bytes);
     material.revocations.push(c.rev.bytes);

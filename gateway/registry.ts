@@ -141,7 +141,7 @@ export class Registry {
       const existing = this.view.agencyByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
       assertIssuedBy(cert, now, this.clockSkewSeconds);
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('agency', cert.holderKid));
       const other = this.view.agencyById(cert.claims.sub);
       if (other && other !== existing && !inEffect(other.revocation, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
@@ -164,7 +164,7 @@ export class Registry {
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid), this.view.compromisedKey(existing.cert.issuerKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid));
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
       return { record: this.view.addDevice(cert, index), created: true };
@@ -194,7 +194,7 @@ export class Registry {
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
       // Any statement by a key known compromised could be the thief's (its iat is the signer's word): one revoking
       // devices from a time before the compromise would void their logged readings. Its devices are free instead.
-      const stolen = target.claims.role === 'device' ? this.view.compromisedKey(target.issuerKid) : undefined;
+      const stolen = target.claims.role === 'device' ? this.view.compromisedKey('agency', target.issuerKid) : undefined;
       if (stolen && inEffect(stolen, now)) {
         fail('CERT_REVOKED', `the key of agency ${stolen.claims.sub} that signed this revocation is revoked for keyCompromise from ${stolen.claims.revokedFrom}; its statements are no longer taken`, 'protected.kid');
       }
@@ -230,8 +230,8 @@ export class Registry {
   }
 
   // Lookups in the current view (registry-view.ts).
-  compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
-    return this.view.compromiseOf(holderKid);
+  compromiseOf(role: 'agency' | 'device', holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
+    return this.view.compromiseOf(role, holderKid);
   }
   /**
    * The agency certificate a revocation names (`certRef`, in either encoding: certificate-refs.ts), as the revocation
