@@ -242,6 +242,10 @@ export class Registry {
     const cert = this.view.findCert(certRef);
     return cert?.claims.role === 'agency' ? cert.bytes : undefined;
   }
+  /** Any certificate registered here that `certRef` names, in either encoding (certificate-refs.ts). */
+  findCertificate(certRef: Uint8Array): DecodedCertificate | undefined {
+    return this.view.findCert(certRef);
+  }
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
     return this.view.certificateByRef(certRef);
   }
