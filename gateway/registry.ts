@@ -226,6 +226,9 @@ export class Registry {
     }
     const agency = this.view.agencyByKid(target.issuerKid);
     if (!agency) fail('UNKNOWN_KEY', 'the issuing agency is not registered', 'protected.kid');
+    // As for an agency's revocation by its root above (found by review): an agency whose root was taken out of the
+    // trust file is not an issuer here; its statement was taken, and its entry then failed offline (chain UNKNOWN_KEY).
+    if (!this.anchorFor(agency)) fail('UNKNOWN_KEY', `the root that certified agency ${agency.cert.claims.sub} is not trusted here`, 'protected.kid');
     return agency.cert.holderKey;
   }
 
