@@ -57,9 +57,20 @@ describe("review: an agency's keyCompromise of a device certificate holding anot
     if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a)}`);
     const check = async () => {
       const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${a.receipt.index}/bundle` });
-      const verdict = verifyBundle(decodeProofBundle(new Uint8Array(res.rawPayload)), trust);
-      expect(verdict.checks.filter((k) => k.status === 'fail').map((k) => [k.name, k.code])).toEqual([]);
-      expect(verdict.valid).toBe(true);
+      const bundle = decodeProofBundle(new Uint8Array(res.rawPayload));
+      // also with the gateway's whole revocation list, the attacker's statement in it
+      const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { checkpoint: string; revocations: { index: number; revocation: string; certificate?: string }[] };
+      const revocationLog = {
+        checkpoint: listed.checkpoint,
+        revocations: listed.revocations.map((x) => ({
+          index: x.index, statement: new Uint8Array(Buffer.from(x.revocation, 'base64')),
+          ...(x.certificate ? { certificate: new Uint8Array(Buffer.from(x.certificate, 'base64')) } : {}),
+        })),
+      };
+      for (const verdict of [verifyBundle(bundle, trust), verifyBundle(bundle, trust, { revocationLog })]) {
+        expect(verdict.checks.filter((k) => k.status === 'fail').map((k) => [k.name, k.code])).toEqual([]);
+        expect(verdict.valid).toBe(true);
+      }
     };
     await check();
     await t.restart();
