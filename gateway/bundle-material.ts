@@ -44,7 +44,7 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
  */
 function addKeyCompromises(registry: Registry, device: DecodedCertificate | undefined, agency: DecodedCertificate, material: BundleMaterial): BundleMaterial {
   for (const chain of device ? [device, agency] : [agency]) {
-    const c = registry.compromiseOf(chain.holderKid);
+    const c = registry.compromiseOf(chain === device ? 'device' : 'agency', chain.holderKid);
     if (!c || namesCertificate(c.rev.claims.certRef, chain)) continue;
     material.certificates.push(c.cert.bytes);
     material.revocations.push(c.rev.bytes);
@@ -80,10 +80,11 @@ function registryMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
     if (entry.type === ENTRY_REVOCATION) {
       const rev = decodeRevocation(entry.payload);
       const ref = rev.claims.certRef;
-      // The registered encoding, or (a revocation may name either encoding of an ES256-signed certificate) the
-      // subject's current certificate when the statement names its twin.
-      const candidates = [registry.certificateByRef(ref), registry.deviceById(rev.claims.sub)?.cert, registry.agencyById(rev.claims.sub)?.cert];
-      const revoked = candidates.find((c): c is DecodedCertificate => c !== undefined && namesCertificate(ref, c));
+      // The certificate the registry took it against: either encoding of an ES256-signed certificate, also one since
+      // replaced (found by review: the twin of a replaced certificate was looked up as the subject's current one, so
+      // the entry's bundle carried nothing and failed offline, UNKNOWN_KEY, though the gateway had taken it).
+      const found = registry.findCertificate(ref);
+      const revoked = found && namesCertificate(ref, found) ? found : undefined;
       if (!revoked) return { certificates: [], revocations: [] };
       // No revocations: revoking only restricts, so an issuer revoked or expired since may still revoke (the gateway
       // takes it, and verify-registry-event.ts does not ask).

@@ -14,6 +14,10 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
+/** The roles of registered certificates (a root is a trust anchor, never registered). */
+export type CompromiseRole = DecodedCertificate['claims']['role'];
+const compromiseKey = (role: CompromiseRole, holderKid: Uint8Array): string => `${role}:${toHex(holderKid)}`;
+
 /**
  * `revocation`: the strictest revocation in force against the record: of its current certificate, or, for
  * keyCompromise, of any certificate of the same key (one it replaced): a compromised key signs nothing valid after
@@ -54,7 +58,13 @@ export class RegistryView {
   private agencyCerts = new Map<string, DecodedCertificate[]>();
   /** Each device key's certificates in registration order (renewals, transfers), for readings signed before one. */
   private deviceCerts = new Map<string, DecodedCertificate[]>();
-  /** Holder keys (hex kid) with a certificate revoked for keyCompromise: the strictest such revocation. */
+  /**
+   * Holder keys with a certificate revoked for keyCompromise: the strictest such revocation, by role and hex kid
+   * (compromiseKey). By role (found by review): any agency may certify a device holding another agency's public key
+   * and revoke it for keyCompromise; keyed by the key alone, that counted as a compromise of the other agency's key
+   * (its devices free for the taking, its statements and renewal refused, its readings' bundles failing offline,
+   * where a compromise counts only through a certificate of the same role: protocol/key-compromise.ts).
+   */
   private compromised = new Map<string, DecodedRevocation>();
 
   /**
@@ -115,23 +125,23 @@ export class RegistryView {
   applyRevocation(rev: DecodedRevocation, index: number): () => void {
     const target = this.findCert(rev.claims.certRef);
     if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
-    const ref = toHex(target.certRef), kid = toHex(target.holderKid);
+    const ref = toHex(target.certRef), kid = toHex(target.holderKid), compromiseId = compromiseKey(target.claims.role, target.holderKid);
     const prior = this.revocations.get(ref);
     // isStricter, not mayReplaceRevocation: a log written before keyCompromise became final may hold another reason
     // after it, with an earlier revokedFrom, and the view is rebuilt as it was taken then (the earlier time).
     if (prior && !isStricter(rev, prior.rev)) return () => {};
     const record = target.claims.role === 'agency' ? this.agenciesByKid.get(kid) : this.devicesByKid.get(kid);
-    const before = { compromise: this.compromised.get(kid), revocation: record?.revocation };
+    const before = { compromise: this.compromised.get(compromiseId), revocation: record?.revocation };
     this.revocations.set(ref, { rev, index });
-    if (rev.claims.reason === 'keyCompromise' && (!before.compromise || isStricter(rev, before.compromise))) this.compromised.set(kid, rev);
+    if (rev.claims.reason === 'keyCompromise' && (!before.compromise || isStricter(rev, before.compromise))) this.compromised.set(compromiseId, rev);
     // The current certificate's own revocation, or the compromise of its key named through a replaced certificate.
     const applies = record !== undefined && (record.cert === target || rev.claims.reason === 'keyCompromise');
     if (applies && (!record.revocation || isStricter(rev, record.revocation))) record.revocation = rev;
     return () => {
       if (prior) this.revocations.set(ref, prior);
       else this.revocations.delete(ref);
-      if (before.compromise) this.compromised.set(kid, before.compromise);
-      else this.compromised.delete(kid);
+      if (before.compromise) this.compromised.set(compromiseId, before.compromise);
+      else this.compromised.delete(compromiseId);
       if (record) record.revocation = before.revocation;
     };
   }
@@ -141,9 +151,9 @@ export class RegistryView {
     return this.revocations.get(toHex(cert.certRef));
   }
 
-  /** The strictest keyCompromise revocation of any certificate of `holderKid`'s key. */
-  compromisedKey(holderKid: Uint8Array): DecodedRevocation | undefined {
-    return this.compromised.get(toHex(holderKid));
+  /** The strictest keyCompromise revocation of any `role` certificate of `holderKid`'s key. */
+  compromisedKey(role: CompromiseRole, holderKid: Uint8Array): DecodedRevocation | undefined {
+    return this.compromised.get(compromiseKey(role, holderKid));
   }
 
   agencyByKid(kid: Uint8Array): AgencyRecord | undefined {
@@ -151,11 +161,11 @@ export class RegistryView {
   }
 
   /**
-   * The strictest keyCompromise revocation of any certificate of `holderKid`'s key, with the certificate it names:
+   * The strictest keyCompromise revocation of any `role` certificate of `holderKid`'s key, with the certificate it names:
    * bundles carry it when that is not the chain's certificate (protocol/key-compromise.ts).
    */
-  compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
-    const rev = this.compromised.get(toHex(holderKid));
+  compromiseOf(role: CompromiseRole, holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
+    const rev = this.compromised.get(compromiseKey(role, holderKid));
     const cert = rev && this.findCert(rev.claims.certRef);
     return rev && cert ? { rev, cert } : undefined;
   }

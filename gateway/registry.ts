@@ -152,7 +152,7 @@ export class Registry {
       const existing = this.view.agencyByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
       assertIssuedBy(cert, now, this.clockSkewSeconds);
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('agency', cert.holderKid));
       const other = this.view.agencyById(cert.claims.sub);
       if (other && other !== existing && !inEffect(other.revocation, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
@@ -175,7 +175,7 @@ export class Registry {
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey(cert.holderKid), this.view.compromisedKey(existing.cert.issuerKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid));
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
       return { record: this.view.addDevice(cert, index), created: true };
@@ -205,7 +205,7 @@ export class Registry {
       verifyRevocation(rev, target, issuerKey, { verifier: this.verifier });
       // Any statement by a key known compromised could be the thief's (its iat is the signer's word): one revoking
       // devices from a time before the compromise would void their logged readings. Its devices are free instead.
-      const stolen = target.claims.role === 'device' ? this.view.compromisedKey(target.issuerKid) : undefined;
+      const stolen = target.claims.role === 'device' ? this.view.compromisedKey('agency', target.issuerKid) : undefined;
       if (stolen && inEffect(stolen, now)) {
         fail('CERT_REVOKED', `the key of agency ${stolen.claims.sub} that signed this revocation is revoked for keyCompromise from ${stolen.claims.revokedFrom}; its statements are no longer taken`, 'protected.kid');
       }
@@ -237,12 +237,15 @@ export class Registry {
     }
     const agency = this.view.agencyByKid(target.issuerKid);
     if (!agency) fail('UNKNOWN_KEY', 'the issuing agency is not registered', 'protected.kid');
+    // As for an agency's revocation by its root above (found by review): an agency whose root was taken out of the
+    // trust file is not an issuer here; its statement was taken, and its entry then failed offline (chain UNKNOWN_KEY).
+    if (!this.anchorFor(agency)) fail('UNKNOWN_KEY', `the root that certified agency ${agency.cert.claims.sub} is not trusted here`, 'protected.kid');
     return agency.cert.holderKey;
   }
 
   // Lookups in the current view (registry-view.ts).
-  compromiseOf(holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
-    return this.view.compromiseOf(holderKid);
+  compromiseOf(role: 'agency' | 'device', holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
+    return this.view.compromiseOf(role, holderKid);
   }
   /**
    * What the revocation list carries beside a statement (GET /v1/revocations, POST /v1/verify) so that a verifier can
@@ -257,6 +260,10 @@ export class Registry {
     if (cert?.claims.role !== 'device' || rev.claims.reason !== 'keyCompromise') return {};
     const issuer = this.view.agencyCertificateAt(cert.issuerKid, cert.claims.iat);
     return { certificate: cert.bytes, ...(issuer ? { issuer: issuer.bytes } : {}) };
+  }
+  /** Any certificate registered here that `certRef` names, in either encoding (certificate-refs.ts). */
+  findCertificate(certRef: Uint8Array): DecodedCertificate | undefined {
+    return this.view.findCert(certRef);
   }
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
     return this.view.certificateByRef(certRef);

@@ -152,7 +152,13 @@ export function registryChecks(
     let issuerKid: Uint8Array;
     let issuerKey: PublicKey;
     if (issuer) {
-      const within = Math.min(Math.max(at, issuer.claims.nbf), issuer.claims.exp - 1); // a time its own window covers
+      // A time its own window covers, and its root's trust window too (found by review: the root's was checked at
+      // `at`, so an agency's revocation logged after its root's certificate expired failed here, CERT_EXPIRED, where
+      // the root's own revocation of an agency then verifies, and the gateway takes both).
+      const rootWindow = trust.anchors.byKid.get(toHex(issuer.issuerKid));
+      const from = Math.max(issuer.claims.nbf, rootWindow?.notBefore ?? -Infinity);
+      const until = Math.min(issuer.claims.exp, rootWindow?.notAfter ?? Infinity);
+      const within = Math.min(Math.max(at, from), until - 1);
       const c = validateChain([issuer], trust.anchors, within, v);
       root = c.anchor.name;
       [issuerName, issuerKid, issuerKey] = [issuer.claims.sub, issuer.holderKid, issuer.holderKey];
