@@ -31,15 +31,32 @@ export interface TrustAnchors {
   readonly byKid: ReadonlyMap<string, TrustAnchor>;
 }
 
+/**
+ * One anchor per root key. A key listed twice (its root certificate re-issued with a new window, say) is trusted over
+ * both windows when they overlap or meet; taking only the last listed failed genuine chains of the other window. Two
+ * windows with a gap between them, or two names for one key (certificates name their root by it, `iss`), are MALFORMED:
+ * one anchor cannot say either.
+ */
 export function trustAnchors(inputs: readonly TrustAnchorInput[]): TrustAnchors {
   const byKid = new Map<string, TrustAnchor>();
   for (const a of inputs) {
     const key = publicKey(a.key.alg, a.key.raw);
     assertUsableKey(key, `anchor ${a.name}`);
     const kid = keyThumbprint(key);
-    byKid.set(toHex(kid), { ...a, key, kid });
+    const hex = toHex(kid);
+    const prior = byKid.get(hex);
+    byKid.set(hex, prior ? joinWindows(prior, a) : { ...a, key, kid });
   }
   return { byKid };
+}
+
+function joinWindows(prior: TrustAnchor, next: TrustAnchorInput): TrustAnchor {
+  if (prior.name !== next.name) fail('MALFORMED', `root key ${toHex(prior.kid)} is listed twice, as ${prior.name} and as ${next.name}`, 'roots');
+  const [lo1, hi1, lo2, hi2] = [prior.notBefore ?? -Infinity, prior.notAfter ?? Infinity, next.notBefore ?? -Infinity, next.notAfter ?? Infinity];
+  if (lo2 > hi1 || lo1 > hi2) fail('MALFORMED', `root ${prior.name} is listed twice with windows that leave a gap between them: an anchor has one window; list the key once, with the window to trust it in`, 'roots');
+  const { notBefore: _b, notAfter: _a, ...rest } = prior;
+  const lo = Math.min(lo1, lo2), hi = Math.max(hi1, hi2);
+  return { ...rest, ...(lo === -Infinity ? {} : { notBefore: lo }), ...(hi === Infinity ? {} : { notAfter: hi }) };
 }
 
 /** An anchor from a self-signed root certificate (its validity window becomes the anchor's). */

@@ -26,6 +26,19 @@ describe('trust windows', () => {
     expect(codeOfSync(() => validateChain([c.deviceCert, c.agencyCert], root(NOW).anchors, NOW))).toBe('CERT_EXPIRED');
   });
 
+  // chain.ts trustAnchors: one root key listed twice (a root certificate re-issued with a new window, same key) is
+  // trusted over both windows, not only the last listed (which failed genuine chains of the earlier window).
+  test('a root key listed twice with windows that meet or overlap: trusted over both; disjoint, or two names: MALFORMED', () => {
+    const entry = (notBefore: number, notAfter: number, name = 'root.example') => ({ name, alg: 'EdDSA', publicKey: toHex(c.root.publicKey), notBefore, notAfter });
+    const twice = parseTrust({ roots: [entry(NOW - 10 * DAY, NOW + 1), entry(NOW + 1, NOW + 10 * DAY)] });
+    expect(twice.anchors.byKid.size).toBe(1);
+    expect(validateChain([c.deviceCert, c.agencyCert], twice.anchors, NOW).anchor).toMatchObject({ notBefore: NOW - 10 * DAY, notAfter: NOW + 10 * DAY });
+    const reversed = parseTrust({ roots: [entry(NOW + 1, NOW + 10 * DAY), entry(NOW - 10 * DAY, NOW + 2)] });
+    expect(validateChain([c.deviceCert, c.agencyCert], reversed.anchors, NOW).anchor.name).toBe('root.example');
+    expect(codeOfSync(() => parseTrust({ roots: [entry(NOW - 10 * DAY, NOW - DAY), entry(NOW + DAY, NOW + 10 * DAY)] }))).toBe('MALFORMED');
+    expect(codeOfSync(() => parseTrust({ roots: [entry(NOW - 10 * DAY, NOW + 1), entry(NOW, NOW + 10 * DAY, 'other.example')] }))).toBe('MALFORMED');
+  });
+
   // checkpoint.ts parseVerifierKey: small-order and non-canonical Ed25519 keys are refused (anyone could sign).
   test('a small-order or non-canonical Ed25519 checkpoint key is refused: CHECKPOINT_INVALID', () => {
     const identity = new Uint8Array(32);
