@@ -42,17 +42,21 @@ export function assertIssuedBy(cert: DecodedCertificate, now: number, skewSecond
  */
 export function assertMayReplace(
   existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation, issuerCompromise?: DecodedRevocation,
+  issuerUntrusted = false,
 ): void {
   const what = cert.claims.role;
   if (compromise) {
     fail('CERT_REVOKED', `this ${what} key was revoked for keyCompromise from ${compromise.claims.revokedFrom}; it is never certified again`, 'cnf');
   }
-  const released = (inEffect(existing.revocation, now) && existing.revocation!.claims.reason === 'affiliationChanged') || inEffect(issuerCompromise, now);
+  // Released by its issuer, or its issuer can release nothing any more: its key compromised, or (issuerUntrusted) the
+  // root it answers to taken out of the trust material or past its window, which leaves its statements refused here.
+  const released =
+    (inEffect(existing.revocation, now) && existing.revocation!.claims.reason === 'affiliationChanged') || inEffect(issuerCompromise, now) || issuerUntrusted;
   if (!bytesEqual(existing.cert.issuerKid, cert.issuerKid) && !released) {
     const issuer = what === 'device' ? 'agency' : 'root';
     fail(
       'ROLE_VIOLATION',
-      `this ${what} is registered by another ${issuer}; that ${issuer} must release it first (a revocation for affiliationChanged, in effect), unless its key is revoked for keyCompromise`,
+      `this ${what} is registered by another ${issuer}; that ${issuer} must release it first (a revocation for affiliationChanged, in effect), unless its key is revoked for keyCompromise or its root is no longer trusted`,
       'protected.kid',
     );
   }

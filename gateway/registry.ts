@@ -152,7 +152,7 @@ export class Registry {
       const existing = this.view.agencyByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
       assertIssuedBy(cert, now, this.clockSkewSeconds);
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('agency', cert.holderKid));
+      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('agency', cert.holderKid), undefined, this.rootGoneAt(existing.cert, now));
       const other = this.view.agencyById(cert.claims.sub);
       if (other && other !== existing && !inEffect(other.revocation, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
@@ -175,7 +175,11 @@ export class Registry {
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');
       if (inEffect(agency.revocation, now)) fail('CERT_REVOKED', `agency ${agency.cert.claims.sub} is revoked`, 'issuer');
-      if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid));
+      if (existing) {
+        const previous = this.view.agencyByKid(existing.cert.issuerKid);
+        const untrusted = previous !== undefined && this.rootGoneAt(previous.cert, now);
+        assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid), untrusted);
+      }
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
       return { record: this.view.addDevice(cert, index), created: true };
@@ -291,6 +295,17 @@ export class Registry {
   }
   devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
     return this.view.devicesPage(agencyId, limit, after);
+  }
+
+  /**
+   * Whether the root that certified `agencyCert` can no longer act here at `now`: not among the trust anchors, or past
+   * its window. Its statements (and its agency's) are refused then, so what it certified may move to another issuer
+   * without a release (registry-rules.ts assertMayReplace): a root taken out of the trust file left its agencies, and
+   * their devices, registered for good otherwise.
+   */
+  private rootGoneAt(agencyCert: DecodedCertificate, now: number): boolean {
+    const anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
+    return !anchor || (anchor.notAfter !== undefined && now >= anchor.notAfter);
   }
 
   anchorFor(agency: AgencyRecord): TrustAnchor | undefined {
