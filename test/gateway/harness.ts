@@ -7,8 +7,8 @@ import { afterAll, beforeAll } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
   deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
-  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic,
-  type Alg, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
+  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust,
+  type Alg, type ProofBundle, type TrustMaterial, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
 
@@ -105,6 +105,18 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
     },
   };
   return t;
+}
+
+/** The gateway's own trust material (GET /v1/trust: its roots and checkpoint key), as a verifier takes it. */
+export async function gatewayTrust(t: TestGateway): Promise<TrustMaterial> {
+  return parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+}
+
+/** Entry `index`'s proof bundle (GET /v1/entries/:index/bundle), decoded; throws unless the gateway serves it. */
+export async function entryBundle(t: TestGateway, index: number): Promise<ProofBundle> {
+  const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
+  if (res.statusCode !== 200) throw new Error(`GET /v1/entries/${index}/bundle: ${res.statusCode} ${res.body}`);
+  return decodeProofBundle(new Uint8Array(res.rawPayload));
 }
 
 /** A test gateway with one registered agency and `count` registered devices: where most suites start. */

@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  createRevocation, decodeCertificate, decodeProofBundle, decodeRevocation, encodeProofBundle, parseTrust, toBase64, verifyBundle, type TrustMaterial, type Verdict,
+  createRevocation, decodeCertificate, decodeProofBundle, decodeRevocation, encodeProofBundle, toBase64, verifyBundle, type TrustMaterial, type Verdict,
 } from '../../protocol/index.js';
 import { parseRevocationListing } from '../../protocol/revocation-listing.js';
 import {
-  certify, connectDevice, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
+  certify, connectDevice, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
 } from './harness.js';
 
 const DAY = 86_400;
@@ -35,9 +35,7 @@ async function publishAt(t: TestGateway, d: Device, times: number[]): Promise<nu
 }
 
 async function bundleVerdict(t: TestGateway, index: number, trust: TrustMaterial): Promise<{ verdict: Verdict; certificates: number }> {
-  const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
-  expect(res.statusCode).toBe(200);
-  const bundle = decodeProofBundle(new Uint8Array(res.rawPayload));
+  const bundle = await entryBundle(t, index);
   return { verdict: verifyBundle(bundle, trust), certificates: bundle.certificates.length };
 }
 
@@ -48,7 +46,7 @@ describe('bundles carry a keyCompromise named through a replaced certificate', (
   let trust: TrustMaterial;
   beforeAll(async () => {
     t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+    trust = await gatewayTrust(t);
   });
   afterAll(() => t.stop());
 

@@ -7,8 +7,8 @@
  * earlier profile (what the renewal allows no longer is refused after it, not before).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, parseTrust, toBase64, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
-import { certify, connectDevice, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { toBase64, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import { certify, connectDevice, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
 
@@ -28,11 +28,7 @@ async function publish(t: TestGateway, d: Device, readings: Uint8Array[]): Promi
   return out;
 }
 
-async function bundleVerdict(t: TestGateway, index: number, trust: TrustMaterial): Promise<Verdict> {
-  const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
-  expect(res.statusCode).toBe(200);
-  return verifyBundle(decodeProofBundle(new Uint8Array(res.rawPayload)), trust);
-}
+const bundleVerdict = async (t: TestGateway, index: number, trust: TrustMaterial): Promise<Verdict> => verifyBundle(await entryBundle(t, index), trust);
 
 const humidity = { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: '%RH' } as const;
 
@@ -41,7 +37,7 @@ describe('readings signed before a renewal', () => {
   let trust: TrustMaterial;
   beforeAll(async () => {
     t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+    trust = await gatewayTrust(t);
   });
   afterAll(() => t.stop());
 
@@ -128,8 +124,7 @@ describe('readings signed before a renewal', () => {
     expect(after).toMatchObject({ certRef: toHex(taken.certRef) });
     for (const r of [before, after]) expect(failed(await bundleVerdict(t, (r as { index: number }).index, trust))).toEqual([]);
     // the earlier reading's bundle carries the previous agency's certificate
-    const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${(before as { index: number }).index}/bundle` });
-    const carried = decodeProofBundle(new Uint8Array(raw.rawPayload)).certificates.map((c) => toHex(c));
+    const carried = (await entryBundle(t, (before as { index: number }).index)).certificates.map((c) => toHex(c));
     expect([carried.includes(toHex(a.cert.bytes)), carried.includes(toHex(b.cert.bytes))]).toEqual([true, false]);
   });
 

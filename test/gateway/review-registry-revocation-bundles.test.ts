@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { p256 } from '@noble/curves/nist.js';
-import { createRevocation, decodeCertificate, decodeProofBundle, parseTrust, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
-import { certify, nowS, Pki, post, postCert, register, startTestGateway, type TestGateway } from './harness.js';
+import { createRevocation, decodeCertificate, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
+import { certify, entryBundle, gatewayTrust, nowS, Pki, post, postCert, register, startTestGateway, type TestGateway } from './harness.js';
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
 function twinOf(cert: DecodedCertificate): DecodedCertificate {
@@ -25,14 +25,12 @@ describe('review: revocation entries naming the other encoding of a replaced cer
   let trust: TrustMaterial;
   beforeAll(async () => {
     t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
+    trust = await gatewayTrust(t);
   });
   afterAll(() => t.stop());
 
   const verdictOf = async (index: number) => {
-    const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
-    expect(res.statusCode).toBe(200);
-    const v = verifyBundle(decodeProofBundle(new Uint8Array(res.rawPayload)), trust);
+    const v = verifyBundle(await entryBundle(t, index), trust);
     return { valid: v.valid, failed: v.checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code]) };
   };
 

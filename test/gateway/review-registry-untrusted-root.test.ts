@@ -8,14 +8,12 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, parseTrust, toBase64, verifyBundle } from '../../protocol/index.js';
-import { certify, nowS, Pki, postCert, postRevocation, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { toBase64, verifyBundle } from '../../protocol/index.js';
+import { certify, entryBundle, gatewayTrust, nowS, Pki, postCert, postRevocation, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 /** The failed checks of entry `index`'s bundle, verified with the gateway's own trust material. */
 async function entryFailures(t: TestGateway, index: number): Promise<(string | undefined)[][]> {
-  const trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
-  const raw = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
-  return verifyBundle(decodeProofBundle(new Uint8Array(raw.rawPayload)), trust).checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code]);
+  return verifyBundle(await entryBundle(t, index), await gatewayTrust(t)).checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code]);
 }
 
 describe('review: an agency whose root is no longer trusted', () => {
