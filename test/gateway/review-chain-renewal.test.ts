@@ -120,4 +120,23 @@ describe('review: readings signed before a renewal', () => {
     const v = await post(t.gw, '/v1/verify', { envelope: toBase64(await reading(d, 4, { iat: end })) });
     expect(failed(v.body as unknown as Verdict)).toEqual([['chain', 'CERT_EXPIRED']]);
   });
+  test("the same gap in the agency's certificates: CERT_EXPIRED, also after a restart", async () => {
+    const end = nowS() + 2;
+    const g = await t.pki.agency('agency-gap.example', { exp: end });
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    await new Promise((r) => setTimeout(r, 4000));
+    const now = nowS();
+    const renewed = decodeCertificate(
+      await issueCertificate(t.pki.root.signer, kidOf(t.pki.root.signer), {
+        iss: 'root.example', sub: g.cert.claims.sub, role: 'agency', holderKey: pubOf(g.signer), iat: now, nbf: end + 1, exp: now + 86_400,
+      }),
+    );
+    expect((await postCert(t, 'agencies', renewed)).status).toBe(201);
+    const out = await publish(t, d, [await reading(d, 1, { iat: end - 1 }), await reading(d, 2, { iat: end }), await reading(d, 3, { iat: end + 1 })]);
+    expect(out).toEqual([{ certRef: toHex(d.cert.certRef), index: expect.any(Number) }, 'CERT_EXPIRED', { certRef: toHex(d.cert.certRef), index: expect.any(Number) }]);
+    await offline(out);
+    await t.restart();
+    expect(await publish(t, d, [await reading(d, 4, { iat: end })])).toEqual(['CERT_EXPIRED']);
+  });
 });
