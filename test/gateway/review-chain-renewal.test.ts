@@ -139,4 +139,22 @@ describe('review: readings signed before a renewal', () => {
     await t.restart();
     expect(await publish(t, d, [await reading(d, 4, { iat: end })])).toEqual(['CERT_EXPIRED']);
   });
+  test("taken from an agency whose key is compromised: a reading from before the compromise is logged under it and verifies offline; one after, CERT_REVOKED", async () => {
+    const a = await t.pki.agency('compromised-a.example');
+    const b = await t.pki.agency('taker-b.example');
+    const d = await t.pki.device(a);
+    await register(t.gw, a, [d]);
+    await register(t.gw, b, []);
+    const now = nowS();
+    expect((await postRevocation(t, t.pki.root, a.cert, now - 2 * 3600, 'keyCompromise')).status).toBe(201);
+    const taken = await certify(b, d, 'device', now);
+    expect((await postCert(t, 'devices', taken)).status).toBe(201); // no release needed
+    const out = await publish(t, d, [await reading(d, 1, { iat: now - 3 * 3600 }), await reading(d, 2, { iat: now - 3600 }), await reading(d, 3)]);
+    expect(out).toEqual([
+      { certRef: toHex(d.cert.certRef), index: expect.any(Number) }, 'CERT_REVOKED', { certRef: toHex(taken.certRef), index: expect.any(Number) },
+    ]);
+    await offline(out);
+    const v = await post(t.gw, '/v1/verify', { envelope: toBase64(await reading(d, 4, { iat: now - 3600 })) });
+    expect(failed(v.body as unknown as Verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
+  });
 });
