@@ -3,6 +3,8 @@
  * agencies revoked), window boundaries, a gap between two certificates. Every accepted reading is proved offline
  * with its own bundle against the gateway's trust.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCertificate, issueCertificate, toBase64, toHex, verifyBundle, type DecodedCertificate, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
@@ -157,4 +159,31 @@ describe('review: readings signed before a renewal', () => {
     const v = await post(t.gw, '/v1/verify', { envelope: toBase64(await reading(d, 4, { iat: now - 3600 })) });
     expect(failed(v.body as unknown as Verdict)).toEqual([['revocation', 'CERT_REVOKED']]);
   });
+});
+
+describe('review: taken from an agency whose root is no longer trusted', () => {
+  test('a reading from before the taking falls under the untrusted chain: CHAIN_INVALID, also in POST /v1/verify; one after is logged and VALID offline', async () => {
+    const pki = await Pki.create();
+    const other = await Pki.create();
+    const t = await startTestGateway(pki, { writeRateLimit: 1000 });
+    try {
+      const both = JSON.stringify({ roots: [{ certificate: toBase64(pki.root.cert.bytes) }, { certificate: toBase64(other.root.cert.bytes) }] });
+      await t.restart(() => writeFile(join(t.dir, 'trust.json'), both));
+      const g = await other.agency('untrusted-later.example');
+      const d = await other.device(g);
+      await register(t.gw, g, [d]);
+      await t.restart(() => writeFile(join(t.dir, 'trust.json'), pki.trustJson()));
+      const h = await pki.agency('successor-chain.example');
+      await register(t.gw, h, []);
+      const taken = await certify(h, d, 'device', nowS());
+      expect((await postCert(t, 'devices', taken)).status).toBe(201);
+      const out = await publish(t, d, [await reading(d, 1, { iat: nowS() - 3600 }), await reading(d, 2)]);
+      expect(out).toEqual(['CHAIN_INVALID', { certRef: toHex(taken.certRef), index: expect.any(Number) }]);
+      expect(failed(verifyBundle(await entryBundle(t, (out[1] as { index: number }).index), await gatewayTrust(t)))).toEqual([]);
+      const v = await post(t.gw, '/v1/verify', { envelope: toBase64(await reading(d, 3, { iat: nowS() - 3600 })) });
+      expect(failed(v.body as unknown as Verdict)).toEqual([['chain', 'CHAIN_INVALID']]);
+    } finally {
+      await t.stop();
+    }
+  }, 30_000);
 });
