@@ -187,3 +187,26 @@ describe('review: taken from an agency whose root is no longer trusted', () => {
     }
   }, 30_000);
 });
+
+describe('review: a renewal registered while a reading is being verified', () => {
+  // A reading dated before the renewal is logged under the earlier certificate (its profile) whether it is admitted
+  // before or after the renewal reaches the view, and verifies offline.
+  test('a reading dated before it: logged under the earlier certificate, VALID offline', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { writeRateLimit: 1000 });
+    try {
+      const g = await pki.agency('in-flight.example');
+      const d = await pki.device(g);
+      await register(t.gw, g, [d]);
+      const before = await reading(d, 1, { iat: nowS() - 3600, body: humidity });
+      const renewed = await certify(g, d, 'device', nowS()); // temperature only
+      const o1 = t.gw.pipeline.process(d.id, before, Date.now());
+      await t.gw.registry.registerDevice(renewed.bytes);
+      const r1 = await o1;
+      expect(r1.ok ? toHex(r1.receipt.certRef) : r1.error.code).toBe(toHex(d.cert.certRef));
+      if (r1.ok) expect(failed(verifyBundle(await entryBundle(t, r1.receipt.index), await gatewayTrust(t)))).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+  }, 30_000);
+});
