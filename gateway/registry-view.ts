@@ -187,6 +187,20 @@ export class RegistryView {
     return lastValidAt(this.deviceCerts.get(kid), at) ?? this.devicesByKid.get(kid)?.cert;
   }
 
+  /**
+   * For chainAt: the certificate of the key (device or agency) a reading dated `at` falls under: the last registered
+   * valid then, else the last registered that started by then (expired at `at`: a gap between two certificates is
+   * CERT_EXPIRED, not CERT_NOT_YET_VALID, which SPEC §8 keeps for a time before every certificate of the key), else
+   * undefined (before every one).
+   */
+  certificateCovering(role: 'device' | 'agency', holderKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    const history = (role === 'device' ? this.deviceCerts : this.agencyCerts).get(toHex(holderKid));
+    const valid = lastValidAt(history, at);
+    if (valid || !history) return valid;
+    for (let i = history.length - 1; i >= 0; i--) if (at >= history[i]!.claims.nbf) return history[i];
+    return undefined;
+  }
+
   /** The strictest revocation of each of `certs` (registry-rules.ts). */
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return certs.flatMap((c) => {

@@ -323,10 +323,11 @@ export class Registry {
    */
   chainAt(d: DeviceRecord, at: number): ReadingChain {
     if (at >= d.cert.claims.nbf && at >= d.agency.cert.claims.nbf) return { cert: d.cert, agency: d.agency, agencyCert: d.agency.cert };
-    const cert = at < d.cert.claims.nbf ? (this.view.deviceCertificateAt(d.cert.holderKid, at) ?? d.cert) : d.cert;
+    // Valid at `at`, else expired at it (a gap between two certificates: CERT_EXPIRED), else the current (CERT_NOT_YET_VALID).
+    const cert = at < d.cert.claims.nbf ? (this.view.certificateCovering('device', d.cert.holderKid, at) ?? d.cert) : d.cert;
     const agency = cert === d.cert ? d.agency : this.view.agencyByKid(cert.issuerKid);
     if (!agency) fail('CHAIN_INVALID', `the agency that certified device ${d.deviceId} before is not registered`, 'certificate');
-    const agencyCert = at < agency.cert.claims.nbf ? (this.view.agencyCertificateAt(agency.cert.holderKid, at) ?? agency.cert) : agency.cert;
+    const agencyCert = at < agency.cert.claims.nbf ? (this.view.certificateCovering('agency', agency.cert.holderKid, at) ?? agency.cert) : agency.cert;
     return { cert, agency, agencyCert };
   }
 
