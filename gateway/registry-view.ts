@@ -181,12 +181,6 @@ export class RegistryView {
     return lastValidAt(this.agencyCerts.get(kid), at) ?? this.agenciesByKid.get(kid)?.cert;
   }
 
-  /** The device certificate of `deviceKid` that was registered last among those valid at `at` (else the current one). */
-  deviceCertificateAt(deviceKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    const kid = toHex(deviceKid);
-    return lastValidAt(this.deviceCerts.get(kid), at) ?? this.devicesByKid.get(kid)?.cert;
-  }
-
   /**
    * For chainAt: the certificate of the key (device or agency) a reading dated `at` falls under: the last registered
    * valid then, else the last registered that started by then (expired at `at`: a gap between two certificates is
