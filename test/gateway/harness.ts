@@ -7,7 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
   deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
-  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust,
+  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust, toHex,
   type Alg, type ProofBundle, type TrustMaterial, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
@@ -105,6 +105,25 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
     },
   };
   return t;
+}
+
+/** What one published reading got: its receipt's certRef (hex) and log index, or the rejection's code. */
+export type PublishOutcome = { certRef: string; index: number } | string;
+
+/** Connect `d`, publish `readings` one by one, each after the answer to the one before; then disconnect. */
+export async function publishEach(t: TestGateway, d: Device, readings: Uint8Array[]): Promise<PublishOutcome[]> {
+  const c = await connectDevice(t.gw, d);
+  const out: PublishOutcome[] = [];
+  try {
+    for (const r of readings) {
+      await c.publish(r);
+      const a = await c.next();
+      out.push(a.kind === 'receipt' ? { certRef: toHex(a.receipt.certRef), index: a.receipt.index } : a.rejection.code);
+    }
+  } finally {
+    await c.end();
+  }
+  return out;
 }
 
 /** The gateway's own trust material (GET /v1/trust: its roots and checkpoint key), as a verifier takes it. */

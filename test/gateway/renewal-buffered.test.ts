@@ -8,25 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toBase64, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
-import { certify, connectDevice, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { certify, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, publishEach, reading, register, startTestGateway, type TestGateway } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
 
-/** Publish the readings in order; each one's receipt (certRef, index) or rejection code. */
-async function publish(t: TestGateway, d: Device, readings: Uint8Array[]): Promise<({ certRef: string; index: number } | string)[]> {
-  const c = await connectDevice(t.gw, d);
-  const out: ({ certRef: string; index: number } | string)[] = [];
-  try {
-    for (const r of readings) {
-      await c.publish(r);
-      const a = await c.next();
-      out.push(a.kind === 'receipt' ? { certRef: toHex(a.receipt.certRef), index: a.receipt.index } : a.rejection.code);
-    }
-  } finally {
-    await c.end();
-  }
-  return out;
-}
+const publish = publishEach;
 
 const bundleVerdict = async (t: TestGateway, index: number, trust: TrustMaterial): Promise<Verdict> => verifyBundle(await entryBundle(t, index), trust);
 

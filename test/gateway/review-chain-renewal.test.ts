@@ -8,27 +8,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCertificate, issueCertificate, toBase64, toHex, verifyBundle, type DecodedCertificate, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
-  FIRMWARE, certify, connectDevice, entryBundle, gatewayTrust, kidOf, nowS, Pki, post, postCert, postRevocation, pubOf, reading, register, startTestGateway,
+  FIRMWARE, certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, post, postCert, postRevocation, pubOf, publishEach, reading, register, startTestGateway,
+  type PublishOutcome,
   type Device, type Party, type TestGateway,
 } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-type Outcome = { certRef: string; index: number } | string;
-
-async function publish(t: TestGateway, d: Device, readings: Uint8Array[]): Promise<Outcome[]> {
-  const c = await connectDevice(t.gw, d);
-  const out: Outcome[] = [];
-  try {
-    for (const r of readings) {
-      await c.publish(r);
-      const a = await c.next();
-      out.push(a.kind === 'receipt' ? { certRef: toHex(a.receipt.certRef), index: a.receipt.index } : a.rejection.code);
-    }
-  } finally {
-    await c.end();
-  }
-  return out;
-}
+type Outcome = PublishOutcome;
+const publish = publishEach;
 
 /** A device certificate with an explicit window (certify's is iat - 60 .. iat + 1 year). */
 async function deviceCert(issuer: Party, d: Device, w: { iat: number; nbf: number; exp: number; types?: string[] }): Promise<DecodedCertificate> {
