@@ -4,9 +4,10 @@
  * (bench/e2e.ts, whose publisher signs with `benchReading`) and the pipeline bench (bench/pipeline.ts), so that both
  * measure the same readings.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ALG_EDDSA, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, sha256, signReading, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
+import { ALG_EDDSA, generateSecretKey, toHex, toBase64, deviceIdFromKey, deviceIdToHex, publicKey, keyThumbprint, issueCertificate, createProofOfPossession, sha256, signReading, utf8ToBytes, type Alg, type Signer } from '../protocol/index.js';
 import { nodeSigner } from './node-signer.js';
 
 export type Post = (path: string, body: object) => Promise<{ status: number; text: string }>;
@@ -49,6 +50,7 @@ export async function makeFleet(post: Post, root: Signer, alg: Alg, n: number, a
       await issueCertificate(agency, kid(agency), {
         iss: agencyId, sub: id, role: 'device', holderKey: publicKey(alg, signer.publicKey), iat: t, nbf: t - 60, exp: t + 86_400,
         profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE },
+        proofOfPossession: await createProofOfPossession(signer, { agencyId, nonce: new Uint8Array(randomBytes(16)), iat: t }),
       }),
     );
     devices.push({ id, alg, secret: toHex(secret) });

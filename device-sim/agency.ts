@@ -96,6 +96,7 @@ export class Agency {
     const bytes = await issueCertificate(this.signer, this.cert.holderKid, {
       iss: this.id, sub: toHex(claims.deviceId), role: 'device', holderKey: key, iat: t,
       nbf: window.nbf ?? t - 60, exp: window.exp ?? t + (window.days ?? 365) * DAY, profile,
+      proofOfPossession: pop, // the device's consent, which the gateway requires (SPEC §2 step 3)
     });
     return decodeCertificate(bytes);
   }

@@ -13,6 +13,7 @@ import { deviceIdFromKey, deviceIdToHex } from '../protocol/device-id.js';
 import { sha256 } from '../protocol/hash.js';
 import { signReading } from '../protocol/reading.js';
 import { createRevocation } from '../protocol/revocation.js';
+import { createProofOfPossession } from '../protocol/proof-of-possession.js';
 import { toBase64, utf8ToBytes } from '../protocol/bytes.js';
 import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 
@@ -48,6 +49,7 @@ async function deviceCert(agency: Signer, device: Signer, now: number): Promise<
     await issueCertificate(agency, kidOf(agency), {
       iss: 'fuzz.example', sub: id, role: 'device', holderKey: publicKey(device.alg, device.publicKey), iat: now - DAY, nbf: now - DAY, exp: now + 365 * DAY,
       profile: { kind: 'temperature-sensor', readingTypes: ['temperature', 'biometric'], firmware: FIRMWARE },
+      proofOfPossession: await createProofOfPossession(device, { agencyId: 'fuzz.example', nonce: new Uint8Array(16).fill(1), iat: now }),
     }),
   );
 }

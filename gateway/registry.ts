@@ -171,6 +171,11 @@ export class Registry {
       if (cert.claims.role !== 'device') fail('ROLE_VIOLATION', `a device registration needs a device certificate, got ${cert.claims.role}`, 'claims.role');
       const existing = this.view.deviceByKid(cert.holderKid);
       if (existing && bytesEqual(existing.cert.bytes, bytes)) return { record: existing, created: false };
+      // The device's consent to this agency (its binding is checked on decoding, its signature with the chain):
+      // without it, any agency that learnt a device's public key could register the device before its own agency.
+      if (!cert.claims.proofOfPossession) {
+        fail('CLAIM_INVALID', "a device certificate must carry the device's proof of possession for its agency (claim -65543, firmware-specs/SPEC.md §2)", 'claims.pop');
+      }
       assertIssuedBy(cert, now, this.clockSkewSeconds);
       const agency = this.view.agencyByKid(cert.issuerKid);
       if (!agency) fail('CHAIN_INVALID', 'the issuing agency is not registered with this gateway', 'protected.kid');

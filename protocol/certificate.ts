@@ -5,6 +5,8 @@
  *   7 cti bstr 16 random (§3.1.7)  8 cnf {1: COSE_Key} (RFC 8747 §3.1, §3.2)
  *   -65537 role: uint 1 root, 2 agency, 3 device (private use, RFC 8392 §9.1: keys below -65536)
  *   -65538 device profile (devices only): {1: kind text, 2: reading types [+ text], 3: firmware SHA-256 bstr 32}
+ *   -65543 pop (devices only): the device's proof of possession for the issuing agency, a COSE_Sign1 bstr
+ *          (proof-of-possession.ts checkCertifiedPossession; the gateway registers no device certificate without it)
  * Root certificates are self-signed (iss == sub, kid == holder thumbprint). A device's sub is its device id hex
  * (DESIGN.md), derived from its cnf key; agencies and roots use short text ids.
  */
@@ -17,6 +19,7 @@ import { createSign1, type Sign1 } from './cose-sign1.js';
 import { CT_CERTIFICATE } from './content-types.js';
 import { deviceIdFromKey, deviceIdToHex } from './device-id.js';
 import { fail, OriginProofError } from './errors.js';
+import { checkCertifiedPossession, MAX_POP_BYTES, verifyCertifiedPossession } from './proof-of-possession.js';
 import { sha256 } from './hash.js';
 import { openEnvelope } from './envelope.js';
 import { asMap, ENTITY_ID, join, onlyKeys, reqBytes, reqText, reqTime, TOKEN_NAME, checkText, reqInt, type ClaimMap } from './schema.js';
@@ -25,6 +28,7 @@ export const CLAIM_ISS = 1, CLAIM_SUB = 2, CLAIM_AUD = 3, CLAIM_EXP = 4, CLAIM_N
 export const CNF_COSE_KEY = 1;
 export const CLAIM_ROLE = -65537;
 export const CLAIM_DEVICE_PROFILE = -65538;
+export const CLAIM_PROOF_OF_POSSESSION = -65543;
 export const PROFILE_KIND = 1, PROFILE_TYPES = 2, PROFILE_FIRMWARE = 3;
 
 export type Role = 'root' | 'agency' | 'device';
@@ -54,6 +58,8 @@ export interface CertificateClaims {
   holderKey: PublicKey;
   role: Role;
   profile?: DeviceProfile;
+  /** Devices: the proof of possession the device gave the issuing agency (SPEC §2), kept as its bytes. */
+  proofOfPossession?: Uint8Array;
 }
 
 export interface DecodedCertificate {
@@ -78,6 +84,7 @@ export function claimsToMap(c: CertificateClaims): ClaimMap {
       [PROFILE_KIND, c.profile.kind], [PROFILE_TYPES, c.profile.readingTypes], [PROFILE_FIRMWARE, c.profile.firmware],
     ]));
   }
+  if (c.proofOfPossession) m.set(CLAIM_PROOF_OF_POSSESSION, c.proofOfPossession);
   return m;
 }
 
@@ -96,7 +103,7 @@ function parseProfile(v: unknown, path: string): DeviceProfile {
 
 /** Schema checks of a certificate claim set (CLAIM_INVALID with the claim's path). */
 export function claimsFromMap(m: ClaimMap, path = 'claims'): CertificateClaims {
-  onlyKeys(m, [CLAIM_ISS, CLAIM_SUB, CLAIM_EXP, CLAIM_NBF, CLAIM_IAT, CLAIM_CTI, CLAIM_CNF, CLAIM_ROLE, CLAIM_DEVICE_PROFILE], path);
+  onlyKeys(m, [CLAIM_ISS, CLAIM_SUB, CLAIM_EXP, CLAIM_NBF, CLAIM_IAT, CLAIM_CTI, CLAIM_CNF, CLAIM_ROLE, CLAIM_DEVICE_PROFILE, CLAIM_PROOF_OF_POSSESSION], path);
   const roleCode = reqInt(m, CLAIM_ROLE, join(path, 'role'), 1, 3);
   const role = ROLE_BY_CODE.get(roleCode)!;
   const iss = reqText(m, CLAIM_ISS, join(path, 'iss'), { pattern: ENTITY_ID });
@@ -118,19 +125,29 @@ export function claimsFromMap(m: ClaimMap, path = 'claims'): CertificateClaims {
   const key = coseKeyFromMap(coseKey, keyPath);
   const holderKey = publicKey(key.alg, key.raw);
   const profilePath = join(path, 'profile');
+  const popPath = join(path, 'pop');
   let profile: DeviceProfile | undefined;
+  let proofOfPossession: Uint8Array | undefined;
   if (role === 'device') {
     if (!m.has(CLAIM_DEVICE_PROFILE)) fail('CLAIM_INVALID', 'a device certificate must carry a device profile', profilePath);
     profile = parseProfile(m.get(CLAIM_DEVICE_PROFILE), profilePath);
     if (sub !== deviceIdToHex(deviceIdFromKey(holderKey))) {
       fail('CLAIM_INVALID', 'a device certificate sub must be the device id derived from its cnf key', join(path, 'sub'));
     }
+    if (m.has(CLAIM_PROOF_OF_POSSESSION)) {
+      proofOfPossession = reqBytes(m, CLAIM_PROOF_OF_POSSESSION, popPath, 1, MAX_POP_BYTES);
+      checkCertifiedPossession(proofOfPossession, holderKey, iss, popPath);
+    }
   } else {
     if (m.has(CLAIM_DEVICE_PROFILE)) fail('CLAIM_INVALID', `a ${role} certificate must not carry a device profile`, profilePath);
+    if (m.has(CLAIM_PROOF_OF_POSSESSION)) fail('CLAIM_INVALID', `a ${role} certificate must not carry a device's proof of possession`, popPath);
     checkText(sub, join(path, 'sub'), { pattern: ENTITY_ID });
   }
   if (role === 'root' && iss !== sub) fail('CLAIM_INVALID', 'a root certificate is self-issued: iss must equal sub', join(path, 'iss'));
-  return profile ? { iss, sub, iat, nbf, exp, cti, holderKey, role, profile } : { iss, sub, iat, nbf, exp, cti, holderKey, role };
+  const claims: CertificateClaims = { iss, sub, iat, nbf, exp, cti, holderKey, role };
+  if (profile) claims.profile = profile;
+  if (proofOfPossession) claims.proofOfPossession = proofOfPossession;
+  return claims;
 }
 
 export type CertificateInput = Omit<CertificateClaims, 'cti'> & { cti?: Uint8Array };
@@ -143,6 +160,8 @@ export async function issueCertificate(issuer: Signer, issuerKid: Uint8Array, in
   const claims: CertificateClaims = { ...input, cti: input.cti ?? randomBytes(16) };
   const map = claimsToMap(claims);
   const checked = claimsFromMap(map);
+  // An agency signs no certificate around a proof that does not verify (claimsFromMap checked what it binds).
+  if (checked.proofOfPossession) verifyCertifiedPossession(checked.proofOfPossession, checked.holderKey, checked.iss, 'claims.pop');
   if (checked.role === 'root' && !bytesEqual(issuerKid, keyThumbprint(checked.holderKey))) {
     fail('CHAIN_INVALID', 'a root certificate must be signed by its own key', 'kid');
   }

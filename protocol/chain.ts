@@ -14,6 +14,7 @@ import { verifySign1 } from './cose-sign1.js';
 import { decodeCertificate, type DecodedCertificate, type Role } from './certificate.js';
 import { fail } from './errors.js';
 import { assertNotRevokedAt, type DecodedRevocation } from './revocation.js';
+import { verifyCertifiedPossession } from './proof-of-possession.js';
 
 export interface TrustAnchorInput {
   /** The root's id: certificates it issues carry this as `iss`. */
@@ -129,6 +130,8 @@ export function validateChain(
     assertAlg(cert.holderKey.alg, `${path}.claims.cnf.alg`, allowed);
     assertUsableKey(cert.holderKey, `${path}.claims.cnf`);
     verifySign1(cert.sign1, issuerKey, { allowedAlgs: allowed, ...(opts.verifier ? { verifier: opts.verifier } : {}) });
+    // The device's proof of possession the certificate carries (SPEC §2): its binding was checked on decoding.
+    if (cert.claims.proofOfPossession) verifyCertifiedPossession(cert.claims.proofOfPossession, cert.holderKey, cert.claims.iss, `${path}.claims.pop`, opts.verifier);
     if (ISSUER_ROLE[cert.claims.role] !== issuerRole) {
       fail('ROLE_VIOLATION', `a ${issuerRole} may not issue a ${cert.claims.role} certificate`, `${path}.claims.role`);
     }

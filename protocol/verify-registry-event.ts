@@ -36,8 +36,10 @@ const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency'
  * nbf <= at < exp RFC 8392 §3.1.4-3.1.5, revocations protocol/revocation.ts):
  *   2 agency registration  claims: an agency certificate, no certRef; signature: by a trusted root; chain: [agency]
  *                          valid at `at`; revocation: none covers the agency at `at`.
- *   3 device registration  claims: a device certificate, certRef present; chain: [device, agency] valid at `at`, the
- *                          agency certificate being the one certRef names (the bundle carries it); signature: by that
+ *   3 device registration  claims: a device certificate carrying the device's proof of possession for its agency
+ *                          (certificate.ts claim -65543), certRef present; chain: [device, agency] valid at `at`
+ *                          (the proof's signature too), the agency certificate being the one certRef names (the
+ *                          bundle carries it); signature: by that
  *                          agency; revocation: none covers the device or the agency at `at`, nor a keyCompromise of
  *                          another certificate of either key (key-compromise.ts; for 2, of the agency's key).
  *   4 revocation           claims: a revocation statement; chain: the bundle carries the certificate it names and,
@@ -67,6 +69,10 @@ export function registryChecks(
     if (c.claims.role !== role) fail('ROLE_VIOLATION', `${kind} entries hold ${role} certificates; this one is a ${c.claims.role} certificate`, 'entry.payload.claims.role');
     if (role === 'agency' && entry.certRef) fail('CLAIM_INVALID', 'an agency registration is checked against a root, not a certificate: it has no certRef', 'entry.certRef');
     if (role === 'device' && !entry.certRef) fail('CLAIM_INVALID', 'a device registration names the agency certificate it was checked against (certRef)', 'entry.certRef');
+    // The device's consent to its agency (SPEC §2), as the gateway requires it (its signature: the chain check).
+    if (role === 'device' && !c.claims.proofOfPossession) {
+      fail('CLAIM_INVALID', "a device registration's certificate carries the device's proof of possession for its agency; this one has none", 'entry.payload.claims.pop');
+    }
     registered = c;
     return `${role} certificate of ${c.claims.sub} is well formed`;
   });

@@ -92,8 +92,12 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   const rootCert = await issue(root, { iss: 'root.example', sub: 'root.example', role: 'root', holderKey: pub(root), cti: cti(1), ...CERT_WINDOW, exp: NOW + 3650 * DAY });
   const agencyCert = await issue(root, { iss: 'root.example', sub: 'psb.example', role: 'agency', holderKey: pub(agency), cti: cti(2), ...CERT_WINDOW });
   const profile = { kind: 'temperature-sensor', readingTypes: ['temperature', 'humidity', 'biometric'], firmware: FIRMWARE };
+  // Each carries the device's proof of possession for psb.example (SPEC §2), as the gateway requires.
   const devCert = async (d: Signer, n: number) =>
-    issue(agency, { iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(pub(d))), role: 'device', holderKey: pub(d), cti: cti(n), ...CERT_WINDOW, profile });
+    issue(agency, {
+      iss: 'psb.example', sub: deviceIdToHex(deviceIdFromKey(pub(d))), role: 'device', holderKey: pub(d), cti: cti(n), ...CERT_WINDOW, profile,
+      proofOfPossession: await createProofOfPossession(d, { agencyId: 'psb.example', nonce: new Uint8Array(16).fill(n), iat: CERT_WINDOW.iat }),
+    });
   const devEdCert = await devCert(devEd, 3);
   const devEsCert = await devCert(devEs, 4);
   const certOf = (d: Signer) => (d === devEd ? devEdCert : devEsCert);

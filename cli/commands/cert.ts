@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import {
   anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, fromHex, issueCertificate,
   keyThumbprint, publicKey, toHex, trustAnchors, validateChain, verifyRevocation, CT_CERTIFICATE, CT_REVOCATION,
-  REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, type DecodedCertificate, type RevocationReason,
+  REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
 import { timeOption, uintOption } from '../options.js';
@@ -43,17 +43,30 @@ export async function certAgency(o: { issuerKey: string; issuerCert: string; sub
   return decodeCertificate(bytes);
 }
 
+/**
+ * A device certificate carries the device's proof of possession for this agency (`--pop`, from `keys prove` or the
+ * device: SPEC §2), which the gateway requires. With `--nonce` (the challenge the agency gave for it) the proof is
+ * checked as onboarding does: that nonce, and made within 300 s of `--now`; without, its key, device id, agency and
+ * signature only (a renewal carries the proof kept from onboarding).
+ */
 export async function certDevice(o: {
-  issuerKey: string; issuerCert: string; subjectKey: string; kind: string; types: string; firmware: string; days: string | number; out: string; now?: string | number;
+  issuerKey: string; issuerCert: string; subjectKey: string; pop: string; nonce?: string; kind: string; types: string; firmware: string; days: string | number;
+  out: string; now?: string | number;
 }): Promise<DecodedCertificate> {
   const signer = loadSigner(o.issuerKey);
   const issuer = readCert(o.issuerCert);
   const holderKey = loadPublicKey(o.subjectKey);
+  const pop = new Uint8Array(readFileSync(o.pop));
+  const w = window(o.days, o.now);
+  // A proof that does not hold is a verdict (exit 1), as `cert verify`'s.
+  if (o.nonce !== undefined) refusedIfFails(() => verifyProofOfPossession(pop, holderKey, { agencyId: issuer.claims.sub, nonce: fromHex(o.nonce!), now: w.iat }));
+  refusedIfFails(() => verifyCertifiedPossession(pop, holderKey, issuer.claims.sub, 'pop'));
   const bytes = await issueCertificate(signer, issuer.holderKid, {
-    iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...window(o.days, o.now),
+    iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...w,
     profile: { kind: o.kind, readingTypes: o.types.split(',').map((t) => t.trim()).filter(Boolean), firmware: fromHex(o.firmware) },
+    proofOfPossession: pop,
   });
-  writeOutput(o, bytes, [o.issuerKey, o.issuerCert, o.subjectKey]);
+  writeOutput(o, bytes, [o.issuerKey, o.issuerCert, o.subjectKey, o.pop]);
   return decodeCertificate(bytes);
 }
 
@@ -64,6 +77,7 @@ export function certToJson(c: DecodedCertificate): Record<string, unknown> {
     cti: toHex(claims.cti), alg: algToName(claims.holderKey.alg), publicKey: toHex(claims.holderKey.raw), holderKid: toHex(c.holderKid),
     issuerKid: toHex(c.issuerKid), certRef: toHex(c.certRef),
     ...(claims.profile ? { profile: { kind: claims.profile.kind, readingTypes: claims.profile.readingTypes, firmware: toHex(claims.profile.firmware) } } : {}),
+    ...(claims.proofOfPossession ? { proofOfPossession: toHex(claims.proofOfPossession) } : {}),
   };
 }
 
@@ -131,6 +145,8 @@ export function registerCert(program: Command): void {
     .action(async (o) => print(certToJson(await certAgency(o))));
   cert.command('device').description('device certificate signed by an agency')
     .requiredOption('--issuer-key <file>').requiredOption('--issuer-cert <file>').requiredOption('--subject-key <file>', 'device .pub.json')
+    .requiredOption('--pop <file>', "the device's proof of possession for this agency (keys prove, or the device)")
+    .option('--nonce <hex>', 'the challenge the proof was made for: checked with its time, as at onboarding')
     .requiredOption('--kind <kind>', 'e.g. temperature-sensor').requiredOption('--types <list>', 'comma-separated reading types')
     .requiredOption('--firmware <hex>', 'SHA-256 of the firmware image (64 hex)').requiredOption('--days <n>').requiredOption('--out <file>').option('--now <seconds>')
     .action(async (o) => print(certToJson(await certDevice(o))));

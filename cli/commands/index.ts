@@ -30,7 +30,7 @@ export function registerCommands(program: Command): void {
  * --force, and never when it is one of the command's inputs or holds a secret key. `keys generate` never replaces a
  * file; the state a command keeps updating (monitor --state, fetch-revocations --out, sim onboard --out) is no output.
  */
-const OUTPUT_COMMANDS = [['cert', 'root'], ['cert', 'agency'], ['cert', 'device'], ['cert', 'revoke'], ['trust'], ['fetch-bundle']];
+const OUTPUT_COMMANDS = [['cert', 'root'], ['cert', 'agency'], ['cert', 'device'], ['cert', 'revoke'], ['keys', 'prove'], ['trust'], ['fetch-bundle']];
 
 function addForce(program: Command): void {
   for (const names of OUTPUT_COMMANDS) {

@@ -1,17 +1,21 @@
 /**
+ * `originproof keys prove --key DIR/name.key --agency ID [--nonce HEX] --out FILE`: the proof of possession a device
+ * gives its agency at onboarding (firmware-specs/SPEC.md §2), made with its key, for `cert device --pop`.
  * `originproof keys generate --alg ed25519|es256 --out DIR/name`: writes
  *   name.key       {"alg": "ed25519"|"es256", "secretKey": hex} with mode 0600 (the secret: keep it offline)
  *   name.pub.json  {"alg", "publicKey": hex (raw: Ed25519 32 bytes, P-256 65 bytes 04||x||y), "kid": hex (RFC 9679),
  *                   "deviceId": hex (what a device with this key is called)}
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
-  ALG_EDDSA, ALG_ES256, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
+  ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { readJsonFile } from '../files.js';
+import { readJsonFile, writeOutput } from '../files.js';
+import { timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
 const ALGS: Record<AlgName, Alg> = { ed25519: ALG_EDDSA, es256: ALG_ES256 };
@@ -60,6 +64,19 @@ export function loadPublicKey(path: string): PublicKey {
   return publicKey(algFromName(j.alg), fromHex(j.publicKey));
 }
 
+/**
+ * What a device does at onboarding (SPEC §2 step 2), for a key kept in a file: a proof of possession for agency
+ * `agency` over the agency's challenge `nonce` (hex, 8..64 bytes; 16 random bytes when the agency gave none).
+ */
+export async function proveKey(o: { key: string; agency: string; nonce?: string; out: string; now?: string | number; force?: boolean }): Promise<Record<string, unknown>> {
+  const signer = loadSigner(o.key);
+  const nonce = o.nonce === undefined ? new Uint8Array(randomBytes(16)) : fromHex(o.nonce);
+  const iat = timeOption(o.now, 'now');
+  const bytes = await createProofOfPossession(signer, { agencyId: o.agency, nonce, iat });
+  writeOutput(o, bytes, [o.key]);
+  return { deviceId: deviceIdToHex(deviceIdFromKey(publicKey(signer.alg, signer.publicKey))), agency: o.agency, nonce: toHex(nonce), iat, out: o.out };
+}
+
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('generate and inspect signing keys');
   keys
@@ -70,5 +87,16 @@ export function registerKeys(program: Command): void {
     .action((opts: { alg: string; out: string }) => {
       const r = generateKeys(opts);
       process.stdout.write(JSON.stringify({ ...r.pub, keyFile: r.keyPath, publicKeyFile: r.pubPath }, null, 2) + '\n');
+    });
+  keys
+    .command('prove')
+    .description("a device's proof of possession of its key for an agency (onboarding, SPEC §2): for cert device --pop")
+    .requiredOption('--key <file>', 'the device key (.key)')
+    .requiredOption('--agency <id>', 'the agency the proof is for, e.g. psb.example')
+    .option('--nonce <hex>', "the agency's challenge, 8..64 bytes (default: 16 random bytes)")
+    .requiredOption('--out <file>', 'output file (the proof, COSE_Sign1)')
+    .option('--now <seconds>', 'time of the proof (default: now)')
+    .action(async (o: { key: string; agency: string; nonce?: string; out: string; now?: string; force?: boolean }) => {
+      process.stdout.write(JSON.stringify(await proveKey(o), null, 2) + '\n');
     });
 }

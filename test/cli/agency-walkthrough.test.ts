@@ -51,7 +51,10 @@ describe('agency walkthrough with the built CLI', () => {
     const agency = await run(dir, 'cert', 'agency', '--issuer-key', 'keys/root.key', '--issuer-cert', 'root.cert', '--subject-key', 'keys/psb.pub.json', '--id', 'psb.example', '--days', '365', '--out', 'psb.cert');
     expect(agency.code).toBe(0);
     const firmware = 'ab'.repeat(32);
-    const device = await run(dir, 'cert', 'device', '--issuer-key', 'keys/psb.key', '--issuer-cert', 'psb.cert', '--subject-key', 'keys/reader1.pub.json', '--kind', 'fingerprint-reader', '--types', 'biometric', '--firmware', firmware, '--days', '365', '--out', 'reader1.cert');
+    // the device's proof of possession for psb.example, over the agency's challenge (SPEC §2)
+    const nonce = '5a'.repeat(16);
+    expect((await run(dir, 'keys', 'prove', '--key', 'keys/reader1.key', '--agency', 'psb.example', '--nonce', nonce, '--out', 'reader1.pop')).code).toBe(0);
+    const device = await run(dir, 'cert', 'device', '--issuer-key', 'keys/psb.key', '--issuer-cert', 'psb.cert', '--subject-key', 'keys/reader1.pub.json', '--pop', 'reader1.pop', '--nonce', nonce, '--kind', 'fingerprint-reader', '--types', 'biometric', '--firmware', firmware, '--days', '365', '--out', 'reader1.cert');
     expect(device.code).toBe(0);
     const reg = await run(dir, 'register', '--gateway', url, 'psb.cert', 'reader1.cert');
     expect(reg.code).toBe(0);

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeys } from '../../cli/commands/keys.js';
+import { generateKeys, proveKey } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRevoke, certRoot, certVerify, showFile } from '../../cli/commands/cert.js';
 
 const FW = 'ab'.repeat(32);
@@ -29,8 +29,9 @@ describe('cli functions: keys + cert', () => {
     const p = (n: string) => join(dir, n);
     await certRoot({ key: root.keyPath, id: 'root.example', days: 3650, out: p('root.cert'), now: NOW });
     await certAgency({ issuerKey: root.keyPath, issuerCert: p('root.cert'), subjectKey: agency.pubPath, id: 'psb.example', days: 365, out: p('agency.cert'), now: NOW });
+    await proveKey({ key: dev.keyPath, agency: 'psb.example', out: p('dev.pop'), now: NOW });
     const d = await certDevice({
-      issuerKey: agency.keyPath, issuerCert: p('agency.cert'), subjectKey: dev.pubPath, kind: 'temperature-sensor',
+      issuerKey: agency.keyPath, issuerCert: p('agency.cert'), subjectKey: dev.pubPath, pop: p('dev.pop'), kind: 'temperature-sensor',
       types: 'temperature,humidity', firmware: FW, days: 365, out: p('dev.cert'), now: NOW,
     });
     expect(d.claims.sub).toBe(dev.pub.deviceId);
@@ -62,7 +63,8 @@ describe('cli binary (built)', () => {
     run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/dev');
     run('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', '30', '--out', 'root.cert');
     run('cert', 'agency', '--issuer-key', 'k/root.key', '--issuer-cert', 'root.cert', '--subject-key', 'k/agency.pub.json', '--id', 'psb.example', '--days', '30', '--out', 'agency.cert');
-    run('cert', 'device', '--issuer-key', 'k/agency.key', '--issuer-cert', 'agency.cert', '--subject-key', 'k/dev.pub.json', '--kind', 'water-meter', '--types', 'volume', '--firmware', FW, '--days', '30', '--out', 'dev.cert');
+    run('keys', 'prove', '--key', 'k/dev.key', '--agency', 'psb.example', '--out', 'dev.pop');
+    run('cert', 'device', '--issuer-key', 'k/agency.key', '--issuer-cert', 'agency.cert', '--subject-key', 'k/dev.pub.json', '--pop', 'dev.pop', '--kind', 'water-meter', '--types', 'volume', '--firmware', FW, '--days', '30', '--out', 'dev.cert');
     const shown = JSON.parse(run('cert', 'show', 'dev.cert')) as { role: string; sub: string };
     expect(shown.role).toBe('device');
     expect(shown.sub).toBe((JSON.parse(readFileSync(join(dir, 'k/dev.pub.json'), 'utf8')) as { deviceId: string }).deviceId);
@@ -73,5 +75,5 @@ describe('cli binary (built)', () => {
     expect(bad.stderr).toContain('[CHAIN_INVALID]');
     const missing = spawnSync('node', [main, 'cert', 'verify', '--root', 'root.cert', 'none.cert'], { cwd: dir, encoding: 'utf8' });
     expect(missing.status).toBe(2);
-  });
+  }, 90_000); // eleven CLI processes one after another (~1 s each alone; up to 3 s each with the whole suite running)
 });

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cliSandbox } from './cli-sandbox.js';
 import { encodeProofBundle, toBase64 } from '../../protocol/index.js';
-import { generateKeys } from '../../cli/commands/keys.js';
+import { generateKeys, proveKey } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRevoke, certRoot } from '../../cli/commands/cert.js';
 import { CP, ORIGIN, c, make, readingEntry, vkey } from '../verify/bundle-fixtures.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -47,8 +47,9 @@ describe('cert', () => {
     const dev = generateKeys({ alg: 'ed25519', out: p('k/dev') });
     await certRoot({ key: root.keyPath, id: 'root.example', days: 3650, out: p('root.cert'), now: NOW });
     await certAgency({ issuerKey: root.keyPath, issuerCert: p('root.cert'), subjectKey: agency.pubPath, id: 'psb.example', days: 365, out: p('agency.cert'), now: NOW });
+    await proveKey({ key: dev.keyPath, agency: 'psb.example', out: p('dev.pop'), now: NOW });
     await certDevice({
-      issuerKey: agency.keyPath, issuerCert: p('agency.cert'), subjectKey: dev.pubPath, kind: 'temperature-sensor', types: 'temperature', firmware: FW,
+      issuerKey: agency.keyPath, issuerCert: p('agency.cert'), subjectKey: dev.pubPath, pop: p('dev.pop'), kind: 'temperature-sensor', types: 'temperature', firmware: FW,
       days: 365, out: p('dev.cert'), now: NOW,
     });
     await certRevoke({ issuerKey: agency.keyPath, cert: p('dev.cert'), reason: 'keyCompromise', from: NOW + 100, out: p('dev.rev'), now: NOW + 200 });

@@ -36,8 +36,8 @@ const COMMANDS: { name: string; args: (out: string) => string[]; inputs: string[
   },
   {
     name: 'cert device',
-    args: (out) => ['cert', 'device', '--issuer-key', 'k/psb.key', '--issuer-cert', 'psb.cert', '--subject-key', 'k/dev.pub.json', '--kind', 'temperature-sensor', '--types', 'temperature', '--firmware', FW, '--days', '10', '--now', NOW, '--out', out],
-    inputs: ['k/psb.key', 'psb.cert', 'k/dev.pub.json'],
+    args: (out) => ['cert', 'device', '--issuer-key', 'k/psb.key', '--issuer-cert', 'psb.cert', '--subject-key', 'k/dev.pub.json', '--pop', 'dev.pop', '--kind', 'temperature-sensor', '--types', 'temperature', '--firmware', FW, '--days', '10', '--now', NOW, '--out', out],
+    inputs: ['k/psb.key', 'psb.cert', 'k/dev.pub.json', 'dev.pop'],
   },
   {
     name: 'cert revoke',
@@ -45,6 +45,7 @@ const COMMANDS: { name: string; args: (out: string) => string[]; inputs: string[
     inputs: ['k/psb.key', 'dev.cert'],
   },
   { name: 'trust', args: (out) => ['trust', '--root', 'root.cert', '--out', out], inputs: ['root.cert'] },
+  { name: 'keys prove', args: (out) => ['keys', 'prove', '--key', 'k/dev.key', '--agency', 'psb.example', '--now', NOW, '--out', out], inputs: ['k/dev.key'] },
 ];
 
 beforeAll(() => {
@@ -54,6 +55,7 @@ beforeAll(() => {
   for (const [f, text] of Object.entries(SECRETS)) if (text) writeFileSync(p(f), text);
   expect(cli(...COMMANDS[0]!.args('root.cert')).code).toBe(0);
   expect(cli(...COMMANDS[1]!.args('psb.cert')).code).toBe(0);
+  expect(cli(...COMMANDS.find((c) => c.name === 'keys prove')!.args('dev.pop')).code).toBe(0);
   expect(cli(...COMMANDS[2]!.args('dev.cert')).code).toBe(0);
 });
 

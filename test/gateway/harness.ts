@@ -1,4 +1,5 @@
 /** Test harness: a real gateway (aedes on an ephemeral loopback port, LevelDB in a temp dir) and a PKI made now. */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
   deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
-  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust, toHex,
+  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust, toHex, createProofOfPossession,
   type Alg, type ProofBundle, type TrustMaterial, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
@@ -18,6 +19,9 @@ const DAY = 86_400;
 
 export const kidOf = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
 export const pubOf = (s: Signer) => publicKey(s.alg, s.publicKey);
+/** The proof of possession a device gives agency `agencyId` at onboarding (SPEC §2), for its certificates' claim. */
+export const possessionFor = (device: Signer, agencyId: string): Promise<Uint8Array> =>
+  createProofOfPossession(device, { agencyId, nonce: new Uint8Array(randomBytes(16)), iat: nowS() });
 
 export interface Party {
   signer: Signer;
@@ -65,6 +69,7 @@ export class Pki {
       await issueCertificate(agency.signer, kidOf(agency.signer), {
         iss: agency.cert.claims.sub, sub: id, role: 'device', holderKey: pubOf(signer), iat: t - DAY, nbf: opts.nbf ?? t - DAY, exp: opts.exp ?? t + 365 * DAY,
         profile: { kind: opts.kind ?? 'temperature-sensor', readingTypes: opts.types ?? ['temperature', 'humidity', 'biometric'], firmware: FIRMWARE },
+        proofOfPossession: await possessionFor(signer, agency.cert.claims.sub),
       }),
     );
     return { signer, cert, id };
@@ -290,7 +295,9 @@ export async function certify(issuer: Party, holder: Party, role: 'agency' | 'de
   return decodeCertificate(
     await issueCertificate(issuer.signer, kidOf(issuer.signer), {
       iss: issuer.cert.claims.sub, sub, role, holderKey: pubOf(holder.signer), iat, nbf: iat - 60, exp: iat + 365 * DAY,
-      ...(role === 'device' ? { profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE } } : {}),
+      ...(role === 'device'
+        ? { profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE }, proofOfPossession: await possessionFor(holder.signer, issuer.cert.claims.sub) }
+        : {}),
     }),
   );
 }

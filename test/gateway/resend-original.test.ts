@@ -23,7 +23,7 @@ async function renewal(agency: Party, dev: Device, firmware: Uint8Array): Promis
   const iat = nowS();
   return decodeCertificate(await issueCertificate(agency.signer, kidOf(agency.signer), {
     iss: agency.cert.claims.sub, sub: dev.id, role: 'device', holderKey: pubOf(dev.signer), iat, nbf: iat - DAY, exp: iat + 365 * DAY,
-    profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware },
+    profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware }, proofOfPossession: dev.cert.claims.proofOfPossession!,
   }));
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCertificate, issueCertificate, toBase64, toHex, verifyBundle, type DecodedCertificate, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
-  FIRMWARE, certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, post, postCert, postRevocation, pubOf, publishEach, reading, register, startTestGateway,
+  FIRMWARE, certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, possessionFor, post, postCert, postRevocation, pubOf, publishEach, reading, register, startTestGateway,
   type PublishOutcome,
   type Device, type Party, type TestGateway,
 } from './harness.js';
@@ -23,6 +23,7 @@ async function deviceCert(issuer: Party, d: Device, w: { iat: number; nbf: numbe
     await issueCertificate(issuer.signer, kidOf(issuer.signer), {
       iss: issuer.cert.claims.sub, sub: d.id, role: 'device', holderKey: pubOf(d.signer), iat: w.iat, nbf: w.nbf, exp: w.exp,
       profile: { kind: 'temperature-sensor', readingTypes: w.types ?? ['temperature'], firmware: FIRMWARE },
+      proofOfPossession: await possessionFor(d.signer, issuer.cert.claims.sub),
     }),
   );
 }

@@ -2,7 +2,7 @@
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, publicKey, keyThumbprint, issueCertificate, decodeCertificate, deviceIdFromKey,
   deviceIdToHex, trustAnchors, anchorFromRootCertificate, sha256, utf8ToBytes, type Alg, type Signer, type DecodedCertificate,
-  type ReadingClaims,
+  type ReadingClaims, createProofOfPossession,
 } from '../../protocol/index.js';
 
 export const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -19,6 +19,9 @@ export function signerFor(alg: Alg, label: string): Signer {
 export const kidOf = (s: Signer): Uint8Array => keyThumbprint(publicKey(s.alg, s.publicKey));
 export const pubOf = (s: Signer) => publicKey(s.alg, s.publicKey);
 export const FIRMWARE = sha256(utf8ToBytes('firmware image v1.2.3'));
+/** The proof of possession a device gives agency `agencyId` at onboarding (SPEC §2), dated NOW, fixed nonce. */
+export const possessionFor = (device: Signer, agencyId: string): Promise<Uint8Array> =>
+  createProofOfPossession(device, { agencyId, nonce: new Uint8Array(16).fill(7), iat: NOW });
 
 export interface Chain {
   root: Signer; agency: Signer; device: Signer;
@@ -44,6 +47,7 @@ export async function makeChain(deviceAlg: Alg = ALG_EDDSA, types = ['temperatur
   const deviceCert = decodeCertificate(await issueCertificate(agency, kidOf(agency), {
     iss: 'psb.example', sub: deviceIdHex, role: 'device', holderKey: pubOf(device), cti: cti(3), ...window,
     profile: { kind: 'temperature-sensor', readingTypes: types, firmware: FIRMWARE },
+    proofOfPossession: await possessionFor(device, 'psb.example'),
   }));
   const anchors = trustAnchors([anchorFromRootCertificate(rootCert)]);
   return { root, agency, device, rootCert, agencyCert, deviceCert, anchors, deviceIdHex };

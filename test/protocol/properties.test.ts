@@ -51,9 +51,13 @@ describe('properties', async () => {
 
   const c = await makeChain();
   it('certificate claims round trip (issue -> decode, map -> claims)', async () => {
-    await fc.assert(fc.asyncProperty(name, fc.array(name, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 2 ** 40 }), async (kind, types, nbf) => {
+    const proof = c.deviceCert.claims.proofOfPossession!;
+    await fc.assert(fc.asyncProperty(name, fc.array(name, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 2 ** 40 }), fc.boolean(), async (kind, types, nbf, withProof) => {
       const readingTypes = [...new Set(types)];
-      const input = { iss: 'psb.example', sub: c.deviceIdHex, role: 'device' as const, holderKey: pubOf(c.device), iat: nbf, nbf, exp: nbf + DAY, profile: { kind, readingTypes, firmware: FIRMWARE } };
+      const input = {
+        iss: 'psb.example', sub: c.deviceIdHex, role: 'device' as const, holderKey: pubOf(c.device), iat: nbf, nbf, exp: nbf + DAY, profile: { kind, readingTypes, firmware: FIRMWARE },
+        ...(withProof ? { proofOfPossession: proof } : {}),
+      };
       const cert = decodeCertificate(await issueCertificate(c.agency, kidOf(c.agency), input));
       expect(cert.claims).toMatchObject(input);
       expect(claimsFromMap(claimsToMap(cert.claims))).toEqual(cert.claims);

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ALG_EDDSA, ALG_ES256, createRevocation, decodeCertificate, deviceIdFromKey, deviceIdToHex, issueCertificate, signReading,
+  ALG_EDDSA, ALG_ES256, CT_CERTIFICATE, claimsToMap, createRevocation, createSign1, decodeCertificate, deviceIdFromKey, deviceIdToHex, encode, issueCertificate, signReading,
   type DecodedCertificate, type Signer,
 } from '../../protocol/index.js';
 import { toBase64 } from '../../protocol/bytes.js';
@@ -166,6 +166,22 @@ describe('registry events: the payload is checked, not only its inclusion', () =
       const v = verifyBundle(await bundleFor([entryOf(3, c.deviceCert.bytes, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes], revocations: [rev] }), trustOf(c));
       expectInvalid(v, [['revocation', 'CERT_REVOKED']]);
     });
+
+    // The gateway registers no device certificate without the device's proof of possession for its agency (squatting:
+    // test/gateway/device-possession.test.ts); an entry of one without it did not pass the gateway's checks.
+    it("a device certificate without the device's proof of possession fails claims (CLAIM_INVALID); one whose proof is forged fails the chain (BAD_SIGNATURE)", async () => {
+      const c = await makeChain();
+      const { proofOfPossession, ...claims } = c.deviceCert.claims;
+      const bare = await issueCertificate(c.agency, kidOf(c.agency), claims);
+      const v = verifyBundle(await bundleFor([entryOf(3, bare, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes] }), trustOf(c));
+      expectInvalid(v, [['claims', 'CLAIM_INVALID']]);
+      expect(get(v, 'claims').message).toContain('(at entry.payload.claims.pop)');
+      const forgedProof = proofOfPossession!.slice();
+      forgedProof[forgedProof.length - 1]! ^= 1;
+      const forged = await createSign1({ signer: c.agency, payload: encode(claimsToMap({ ...claims, proofOfPossession: forgedProof })), kid: kidOf(c.agency), contentType: CT_CERTIFICATE });
+      const f = verifyBundle(await bundleFor([entryOf(3, forged, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes] }), trustOf(c));
+      expectInvalid(f, [['chain', 'BAD_SIGNATURE']]);
+    });
   });
 
   describe('revocation (4)', () => {
@@ -256,7 +272,7 @@ describe('registry events: the payload is checked, not only its inclusion', () =
       const agencyCert = decodeCertificate(await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'psb.example', role: 'agency', holderKey: pubOf(c.agency), ...ahead(NOW + DEFAULT_MAX_SKEW_SECONDS + 1) }));
       expectInvalid(verifyBundle(await bundleFor([entryOf(2, agencyCert.bytes)], 0), trustOf(c)), [['checkpoint', 'CLOCK_SKEW']]);
       const profile = c.deviceCert.claims.profile!;
-      const device = (iat: number) => issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), ...ahead(iat), profile });
+      const device = (iat: number) => issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), ...ahead(iat), profile, proofOfPossession: c.deviceCert.claims.proofOfPossession! });
       const late = await device(NOW + DEFAULT_MAX_SKEW_SECONDS + 1);
       expectInvalid(verifyBundle(await bundleFor([entryOf(3, late, c.agencyCert.certRef)], 0, { certificates: [c.agencyCert.bytes] }), trustOf(c)), [['checkpoint', 'CLOCK_SKEW']]);
       // up to the skew: as the gateway takes it
