@@ -102,6 +102,17 @@ export class LaneAdmission {
         }
         return this.loadLane(lane);
       }
+      const replacing = job.device.replacing;
+      if (replacing) {
+        // The device's certificate is being replaced: its readings wait until the view has the new one (or the append
+        // failed), so that each is checked against the certificate in force where it lands in the log.
+        lane.busy = true;
+        void replacing.then(() => {
+          lane.busy = false;
+          this.pump(lane);
+        });
+        return;
+      }
       lane.jobs.shift();
       try {
         this.admit(lane, job);

@@ -37,6 +37,11 @@ export interface DeviceRecord {
   index: number;
   deviceId: string;
   revocation?: DecodedRevocation;
+  /**
+   * Set while a new certificate for this device (a renewal or a transfer) is being logged; settles once the view
+   * has it, or the append failed. Its readings wait for it (lane-admission.ts).
+   */
+  replacing?: Promise<void> | undefined;
 }
 
 export class RegistryView {
@@ -102,7 +107,7 @@ export class RegistryView {
     const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
     if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
     const kid = toHex(cert.holderKid);
-    const record = this.devicesByKid.get(kid) ?? ({} as DeviceRecord);
+    const record = this.devicesByKid.get(kid) ?? ({ replacing: undefined } as DeviceRecord);
     Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
     this.devicesByKid.set(kid, record);
     this.devicesById.set(cert.claims.sub, record);

@@ -186,8 +186,18 @@ export class Registry {
         assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid), untrusted);
       }
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
-      const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
-      return { record: this.view.addDevice(cert, index), created: true };
+      // A replacement's entry is logged before the readings admitted while it is appended, which the view (updated
+      // once it is durable) would otherwise check and log under the certificate it replaces, with that profile
+      // (found by review): the device's readings wait for it (lane-admission.ts).
+      let settle = (): void => {};
+      if (existing) existing.replacing = new Promise<void>((r) => (settle = r));
+      try {
+        const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
+        return { record: this.view.addDevice(cert, index), created: true };
+      } finally {
+        if (existing) existing.replacing = undefined;
+        settle();
+      }
     });
   }
 

@@ -197,4 +197,33 @@ describe('review: a renewal registered while a reading is being verified', () =>
       await t.stop();
     }
   }, 30_000);
+
+  // Found by the chain review: the view took a renewal only once its block was durable, so a reading dated after the
+  // renewal's start and admitted while the renewal was being appended was logged after the renewal's entry, under the
+  // certificate it replaced and that profile. The device's readings now wait for the renewal.
+  test('a reading dated after it, admitted while it is being logged: checked against the renewal (TYPE_NOT_ALLOWED), not the replaced certificate', async () => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 1000 });
+    try {
+      const g = await pki.agency('in-flight-after.example');
+      const d = await pki.device(g); // temperature, humidity, biometric
+      await register(t.gw, g, [d]);
+      const renewed = await certify(g, d, 'device', nowS()); // temperature only, from nowS() - 60
+      const record = t.gw.registry.deviceById(d.id)!;
+      const registering = t.gw.registry.registerDevice(renewed.bytes);
+      while (!record.replacing) await new Promise((r) => setImmediate(r)); // its entry is on its way to a block
+      const after = await reading(d, 1, { iat: nowS(), body: humidity });
+      const allowed = await reading(d, 2, { iat: nowS() });
+      const [r1, r2] = await Promise.all([t.gw.pipeline.process(d.id, after, Date.now()), t.gw.pipeline.process(d.id, allowed, Date.now())]);
+      expect((await registering).created).toBe(true);
+      expect(r1.ok ? 'accepted' : r1.error.code).toBe('TYPE_NOT_ALLOWED');
+      expect(r2.ok ? toHex(r2.receipt.certRef) : r2.error.code).toBe(toHex(renewed.certRef));
+      if (r2.ok) {
+        expect(r2.receipt.index).toBeGreaterThan(t.gw.registry.deviceById(d.id)!.index);
+        expect(failed(verifyBundle(await entryBundle(t, r2.receipt.index), await gatewayTrust(t)))).toEqual([]);
+      }
+    } finally {
+      await t.stop();
+    }
+  }, 30_000);
 });
