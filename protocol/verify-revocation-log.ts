@@ -6,9 +6,11 @@
  * its checkpoint's line, or a checkpoint not signed by a trusted key or of another log, fails the revocation check
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
  */
+import type { BundleConsistency } from './bundle.js';
 import type { Checkpoint, Ed25519Verify } from './checkpoint.js';
 import { bytesEqual } from './bytes.js';
-import { fail } from './errors.js';
+import { fail, OriginProofError } from './errors.js';
+import { verifyConsistency } from './merkle/verify.js';
 import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
 import type { RevocationCertificates } from './revocation-listing.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
@@ -24,9 +26,16 @@ export interface RevocationLogInput {
    * their issuers' signatures up to a trusted root (agency-renewal.ts, key-compromise.ts).
    */
   revocations: readonly (LoggedRevocation & RevocationCertificates)[];
+  /**
+   * An RFC 9162 consistency proof between the list's checkpoint and the bundle's (from the smaller tree size to the
+   * larger: GET /v1/proofs/consistency), when they differ in size: it shows they are one log's. Else the bundle's
+   * own consistency proof is used if it starts at the list's size (fetch-bundle --since); without either, the verdict
+   * says they are not linked.
+   */
+  consistency?: readonly Uint8Array[];
 }
 
-export type HeldRevocationLog = { opened: OpenedRevocationLog } | { failed: Check };
+export type HeldRevocationLog = { opened: OpenedRevocationLog; consistency?: readonly Uint8Array[] } | { failed: Check };
 
 /**
  * Open the list against the trust material's checkpoint keys valid at `now`: the list speaks of now, so a retired key
@@ -42,7 +51,8 @@ export function openHeldRevocationLog(
     opened = openRevocationLog(input.revocations, input.checkpoint, keys, cpOpts);
     return '';
   });
-  return opened ? { opened } : { failed: { ...check, message: `revocation log: ${check.message}` } };
+  if (!opened) return { failed: { ...check, message: `revocation log: ${check.message}` } };
+  return input.consistency ? { opened, consistency: input.consistency } : { opened };
 }
 
 /** The statements the list adds to what the verifier holds (none if it failed to open). */
@@ -55,13 +65,33 @@ export function heldCertificates(input: RevocationLogInput, held: HeldRevocation
   return held && 'opened' in held ? input.revocations.flatMap((r) => [r.certificate, r.issuer].filter((c): c is Uint8Array => c !== undefined)) : [];
 }
 
-/** What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. */
-function listProblem(log: OpenedRevocationLog, cp: Checkpoint | undefined): Check | undefined {
-  const failed = (message: string): Check => ({ name: 'revocation', status: 'fail', code: 'CHECKPOINT_INVALID', message: `revocation log: ${message}` });
-  if (!cp) return undefined;
+/**
+ * What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. The two
+ * checkpoints are one log's if they are of the same tree size with the same root, or (a list older than the bundle)
+ * the bundle's consistency proof starts at the list's size and leads from its root to the bundle's (fetch-bundle
+ * --since SIZE). Otherwise nothing here links them: `linked` false, and the verdict says how to link them.
+ */
+function listProblem(
+  log: OpenedRevocationLog, cp: Checkpoint | undefined, given: readonly Uint8Array[] | undefined, bundleProof: BundleConsistency | undefined,
+): { problem?: Check; linked: boolean } {
+  const failed = (message: string): { problem: Check; linked: boolean } => ({
+    problem: { name: 'revocation', status: 'fail', code: 'CHECKPOINT_INVALID', message: `revocation log: ${message}` }, linked: false,
+  });
+  if (!cp) return { linked: false };
   if (cp.origin !== log.origin) return failed(`of the log ${log.origin}, not ${cp.origin}`);
-  if (cp.size === log.size && !bytesEqual(cp.root, log.root)) return failed(`its checkpoint and the bundle's are both of tree size ${cp.size} with different roots: a forked log`);
-  return undefined;
+  if (cp.size === log.size) {
+    return bytesEqual(cp.root, log.root) ? { linked: true } : failed(`its checkpoint and the bundle's are both of tree size ${cp.size} with different roots: a forked log`);
+  }
+  const proof = given ?? (bundleProof && bundleProof.fromSize === log.size && log.size < cp.size ? bundleProof.proof : undefined);
+  if (!proof) return { linked: false };
+  const [small, large] = log.size < cp.size ? [log, cp] : [cp, log];
+  try {
+    verifyConsistency(small.size, large.size, proof, small.root, large.root);
+  } catch (err) {
+    if (!(err instanceof OriginProofError)) throw err;
+    return failed(`the log of tree size ${large.size} does not extend the log of tree size ${small.size} (the list's checkpoint is at ${log.size}, the bundle's at ${cp.size}; ${err.message}): a forked log`);
+  }
+  return { linked: true };
 }
 
 /**
@@ -70,14 +100,22 @@ function listProblem(log: OpenedRevocationLog, cp: Checkpoint | undefined): Chec
  * own code (say CERT_REVOKED from the bundle's own revocation) with the list's problem added to its message. A
  * passed check says how far it is complete; a skipped one is kept.
  */
-export function withRevocationLog(check: Check, held: HeldRevocationLog, entryIndex: number | undefined, cp: Checkpoint | undefined): Check {
-  const problem = 'failed' in held ? held.failed : listProblem(held.opened, cp);
+export function withRevocationLog(
+  check: Check, held: HeldRevocationLog, entryIndex: number | undefined, cp: Checkpoint | undefined, consistency?: BundleConsistency,
+): Check {
+  const { problem, linked } = 'failed' in held ? { problem: held.failed, linked: false } : listProblem(held.opened, cp, held.consistency, consistency);
   if (problem) return check.status === 'fail' ? { ...check, message: `${check.message}; ${problem.message}` } : problem;
   const log = (held as { opened: OpenedRevocationLog }).opened;
   if (check.status !== 'pass') return check;
   const after = entryIndex !== undefined && entryIndex >= log.size ? ` (this entry, at index ${entryIndex}, is past it: revocations logged since are not covered)` : '';
+  // Two checkpoints of different sizes, each signed by a trusted key, could be of two forks (found by review): say so.
+  let unlinked = '';
+  if (!linked && cp) {
+    const ways = [log.size < cp.size ? `--since ${log.size}` : '', entryIndex === undefined || entryIndex < log.size ? `--tree-size ${log.size}` : ''].filter(Boolean);
+    unlinked = `; its checkpoint (tree size ${log.size}) is not linked to the bundle's (tree size ${cp.size}): fetch the bundle with ${ways.join(' or ')} to check they are one log`;
+  }
   return {
     ...check,
-    message: `${check.message}; complete up to tree size ${log.size}: the log's ${log.revocations.length} revocation(s) below it, committed to by a checkpoint signed by ${log.signedBy.join(', ')}${after}`,
+    message: `${check.message}; complete up to tree size ${log.size}: the log's ${log.revocations.length} revocation(s) below it, committed to by a checkpoint signed by ${log.signedBy.join(', ')}${after}${unlinked}`,
   };
 }

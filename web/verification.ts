@@ -194,6 +194,12 @@ export async function verifyBundleFile(
     } else {
       revocationLog = got; // signed by a trusted key: a list that is not the committed one fails CHECKPOINT_INVALID
       const size = logSize(got.checkpoint);
+      // Of another size than the record's checkpoint: the gateway proves both are one log's (a fork fails the
+      // revocation check), as it proves the kept checkpoint's; one that will not fails it too (no proof given).
+      if (size !== undefined && size !== bundle.treeSize) {
+        const proof = await fetchProof(Math.min(size, bundle.treeSize), Math.max(size, bundle.treeSize));
+        if (proof !== 'offline') revocationLog = { ...got, consistency: proof === 'refused' ? [] : proof };
+      }
       // A list older than the record (its checkpoint was fetched before the record was logged): its revocations
       // count, but it says nothing of those logged since, so the page does not say "not revoked".
       if (size !== undefined && bundle.index >= size) ctx.revocationsUnchecked = 'stale';

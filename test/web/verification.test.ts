@@ -9,6 +9,9 @@ import { decodeProofBundle, fromBase64, parseTrust } from '../../protocol/index.
 import { forRequestedEntry, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from '../../web/verification.js';
 import { ed25519NoteSigner, signCheckpoint } from '../../protocol/checkpoint.js';
 import { checkSentence } from '../../web/format.js';
+import { commitRevocations, revocationsExtension } from '../../protocol/revocation-log.js';
+import { loadOrCreateCheckpointKey } from '../../gateway/checkpoint-key.js';
+import { join } from 'node:path';
 import { connectDevice, nowS, Pki, reading, register, revoke, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -183,6 +186,26 @@ describe("the log's revocation list", () => {
     expect(kept.size).toBeLessThanOrEqual(index);
     if (o.kind !== 'verdict') throw new Error(o.kind);
     expect([o.ctx.revocationsUnchecked, o.ctx.revocationLog]).toEqual(['stale', undefined]);
+  });
+
+  // A list served from a fork (found by review: it was compared with the record's checkpoint only at the same tree
+  // size): signed with the gateway's own key, the revocation left out, committed to at its size with another root.
+  test('a forked list of another size: the page has the gateway prove it one log with the record, and it fails CHECKPOINT_INVALID', async () => {
+    const l = await realLog();
+    if (typeof l === 'string') throw new Error(l);
+    const cp = readKeptCheckpoint(l.checkpoint, 0);
+    expect(cp.size).not.toBe(decodeProofBundle(later).treeSize);
+    const { secretKey } = await loadOrCreateCheckpointKey(join(t.dir, 'data'));
+    const key = ed25519NoteSigner(t.gw.checkpointVerifierKey.split('+')[0]!, secretKey);
+    const checkpoint = await signCheckpoint({ origin: cp.origin, size: cp.size, root: new Uint8Array(32).fill(3), extensions: [revocationsExtension(commitRevocations([]))] }, key);
+    const forged: RevocationLogFetcher = async () => ({ checkpoint, revocations: [] });
+    for (const proof of [realProof, (async () => 'refused') as ProofFetcher]) {
+      const o = await verifyBundleFile(later, await trust(), null, proof, { fetchRevocationLog: forged });
+      expect(o.kind === 'verdict' && [o.verdict.valid, revocation(o)?.code]).toEqual([false, 'CHECKPOINT_INVALID']);
+    }
+    // the real list, linked the same way, passes
+    const real = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: realLog });
+    expect(real.kind === 'verdict' && [real.verdict.valid, /not linked/.test(revocation(real)!.message)]).toEqual([true, false]);
   });
 
   test("another log's list (a bundle dropped on another gateway's page) is not used against the bundle", async () => {

@@ -121,10 +121,17 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
     origin = undefined; // the checkpoint check names what is wrong with it
   }
   if (origin !== ledger.ledger.origin) return opts;
-  const { checkpoint, revocations } = await ledger.ledger.revocationListing();
+  const { checkpoint, revocations, treeSize } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
   const withCertificates = revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) }));
-  return { ...opts, revocationLog: { checkpoint, revocations: withCertificates } };
+  // With the proof that the list's checkpoint and the bundle's are one log's (a bundle of a fork of this log, signed
+  // with its key, fails the revocation check); a bundle claiming a tree this log does not have gets an empty one.
+  let consistency: Uint8Array[] | undefined;
+  if (bundle.treeSize !== treeSize) {
+    const [small, large] = bundle.treeSize < treeSize ? [bundle.treeSize, treeSize] : [treeSize, bundle.treeSize];
+    consistency = large > ledger.ledger.size ? [] : await ledger.ledger.consistencyProof(small, large);
+  }
+  return { ...opts, revocationLog: { checkpoint, revocations: withCertificates, ...(consistency ? { consistency } : {}) } };
 }
 
 /** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
