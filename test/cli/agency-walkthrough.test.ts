@@ -71,7 +71,7 @@ describe('agency walkthrough with the built CLI', () => {
     expect(list).toHaveLength(1);
     if (id) expect(list[0]!.deviceId).toBe(id);
     expect(list[0]!.status).toBe('revoked');
-  });
+  }, 60_000); // seven CLI processes and three registrations one after another: ~20 s on this machine with the whole suite running
 
   test("a refused registration exits 1 with the gateway's error code; no verdict (not registrable, gateway unreachable) exits 2", async () => {
     // a later, less strict revocation of the revoked device: the gateway checks it and says no
