@@ -12,7 +12,7 @@
 import { Type } from '@sinclair/typebox';
 import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
-import { decodeProofBundle } from '../../../protocol/bundle.js';
+import { decodeProofBundleAny } from '../../../protocol/bundle.js';
 import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
@@ -86,7 +86,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
         tags: ['verify'],
         summary: 'Verdict on a proof bundle (offline-equivalent checks) or on a reading envelope (pipeline checks, not admitted)',
         description:
-          "{bundle}: checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
+          "{bundle} (base64 of a CBOR bundle or of its JSON view, as GET /v1/entries/{index}/bundle serves them): checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
           "{envelope}: checked as the pipeline would (signature, chain, revocation; claims including the clock against this gateway's time and " +
           'the sequence number against the last one it accepted: CLOCK_SKEW, REPLAY), without admitting it. If the log holds this very envelope, ' +
           "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
@@ -98,7 +98,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
     async (req) => {
       const body = req.body as { bundle?: string; envelope?: string };
       if (body.bundle !== undefined) {
-        const bundle = decodeProofBundle(b64in(body.bundle, 'bundle'));
+        // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
+        const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
         return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
       }
       if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
