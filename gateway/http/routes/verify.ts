@@ -203,6 +203,8 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     return `reading ${claims.seq} of device ${device.deviceId} is well formed; no raw biometric data; type ${type} allowed; firmware as certified; dated within the clock limits; sequence number above the last accepted one`;
   }));
   for (const name of ['inclusion', 'checkpoint', 'consistency'] as const) checks.set(name, skip(name, NOT_LOGGED));
-  record.agency = device.agency.cert.claims.sub;
+  // The agency of the chain it is checked (and would be logged) under: a previous one for a reading signed before a
+  // transfer (Registry.chainAt), as the verdict of its bundle names once it is logged.
+  record.agency = (chain?.agencyCert ?? device.agency.cert).claims.sub;
   return verdictOf(checks, NOT_LOGGED, record);
 }
