@@ -4,7 +4,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -68,6 +69,26 @@ function requestTimeouts(ms: number): { requestTimeout: number; headersTimeout: 
   return { requestTimeout: ms, headersTimeout: Math.min(ms, 60_000), connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(ms / 4))) };
 }
 
+/**
+ * A request node's HTTP parser refuses (malformed HTTP, a request line or headers over node's 16 KiB, a request not
+ * arrived whole within requestTimeout): answered as every other 4xx, `{code, message}`, then the connection closed.
+ * As Fastify's default handler otherwise (nothing to answer on a reset or destroyed socket).
+ */
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request did not arrive whole in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request line and headers are over the size limit (16 KiB)']
+        : [400, 'the request is not well-formed HTTP/1.1'];
+  const body = JSON.stringify({ code: 'BAD_REQUEST', message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const timeouts = requestTimeouts(opts.requestTimeoutMs ?? 60_000);
   const app = Fastify({
@@ -88,6 +109,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       const { status, body } = toErrorBody(err);
       void (reply as import('fastify').FastifyReply).status(status).send(body);
     },
+    // And those node's HTTP parser refuses before Fastify sees a request (found by review: Fastify's own body,
+    // {"error","message","statusCode"}, no code).
+    clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON bodies only: Fastify also parses text/plain by default, which then failed schema validation (400) where every
   // other content type is refused 415.
