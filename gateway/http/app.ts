@@ -10,7 +10,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { toErrorBody, type AnyErrorCode } from './error-registry.js';
+import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
@@ -112,6 +112,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     // And those node's HTTP parser refuses before Fastify sees a request (found by review: Fastify's own body,
     // {"error","message","statusCode"}, no code).
     clientErrorHandler: clientError,
+    // Requests arriving on an open connection while the app closes are answered UNAVAILABLE below (Fastify's own 503
+    // had the body {"error","message","statusCode"}, no code: found by review).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON bodies only: Fastify also parses text/plain by default, which then failed schema validation (400) where every
   // other content type is refused 415.
@@ -148,6 +151,15 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     const { status, body } = toErrorBody(err);
     if (status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(status).send(body);
+  });
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    void reply.header('connection', 'close').status(statusFor('UNAVAILABLE')).send({ code: 'UNAVAILABLE', message: 'the gateway is shutting down: ask again later' });
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });

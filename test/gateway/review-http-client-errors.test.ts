@@ -8,7 +8,7 @@
 import { connect } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { ALL_ERROR_CODES } from '../../gateway/http/error-registry.js';
-import { useGatewayWithDevices } from './harness.js';
+import { gatewayWithDevices, useGatewayWithDevices } from './harness.js';
 
 /** Send raw bytes to the API, read until the server closes (or 5 s). */
 function raw(port: number, data: string, keepOpen = false): Promise<string> {
@@ -58,5 +58,34 @@ describe('review-http: requests the HTTP parser refuses get a registered {code, 
 
   test('the API still answers afterwards', async () => {
     expect(parse(await raw(fx.t.gw.httpPort, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).body).toEqual({ status: 'ok' });
+  });
+});
+
+describe('review-http: a request on an open connection while the gateway shuts down', () => {
+  test('is answered 503 UNAVAILABLE, {code, message} (was Fastify\'s own body, no code)', async () => {
+    const { t } = await gatewayWithDevices(1);
+    const s = connect(t.gw.httpPort, '127.0.0.1');
+    let out = '';
+    s.on('data', (d) => (out += d.toString('latin1')));
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    // a request in progress keeps the connection open past the start of the shutdown
+    s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
+    const closing = t.stop();
+    while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
+    s.write(':"AA=="}GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\nGET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((r) => {
+      s.once('close', () => r());
+      setTimeout(r, 3000);
+    });
+    s.destroy();
+    await closing;
+    const answers = out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
+    expect(answers[0]!.status).toBe(200); // the request in progress is served
+    expect(answers.length).toBeGreaterThan(1);
+    for (const a of answers.slice(1)) {
+      expect(a.status).toBe(503);
+      expect(a.body).toEqual({ code: 'UNAVAILABLE', message: expect.any(String) });
+    }
   });
 });
