@@ -90,7 +90,8 @@ function clientError(err: Error & { code?: string }, socket: Socket): void {
 }
 
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
-  const timeouts = requestTimeouts(opts.requestTimeoutMs ?? 60_000);
+  // requireHostHeader: node's check answered 400 with no body; it is made again below (onRequest) with the registered one.
+  const timeouts = { ...requestTimeouts(opts.requestTimeoutMs ?? 60_000), requireHostHeader: false };
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
@@ -157,9 +158,24 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     closing = true;
     done();
   });
-  app.addHook('onRequest', (_request, reply, done) => {
-    if (!closing) return done();
-    void reply.header('connection', 'close').status(statusFor('UNAVAILABLE')).send({ code: 'UNAVAILABLE', message: 'the gateway is shutting down: ask again later' });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (closing) {
+      void reply.header('connection', 'close').status(statusFor('UNAVAILABLE')).send({ code: 'UNAVAILABLE', message: 'the gateway is shutting down: ask again later' });
+      return;
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400 (node's own check, off above, sent no body).
+    const { httpVersionMajor: major, httpVersionMinor: minor } = request.raw;
+    if ((major > 1 || (major === 1 && minor >= 1)) && request.headers.host === undefined) {
+      void reply.header('connection', 'close').status(400).send({ code: 'BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' });
+      return;
+    }
+    done();
+  });
+  // An Expect header other than 100-continue: node answered 417 with no body.
+  app.server.on('checkExpectation', (_req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const body = JSON.stringify({ code: 'BAD_REQUEST', message: 'the only expectation this server meets is Expect: 100-continue' });
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });

@@ -2,7 +2,8 @@
  * Review of the HTTP API's error bodies (review-http): README says every 4xx body is `{code, message}` with a code
  * from the closed set. Requests node's HTTP parser refuses before any route runs (a request line or headers over
  * node's 16 KiB, e.g. a long query string on GET /v1/entries; a malformed request line or header; a request not
- * arriving whole in time) were answered with Fastify's own body, `{"error","message","statusCode"}`, no `code`.
+ * arriving whole in time) were answered with Fastify's own body, `{"error","message","statusCode"}`, no `code`;
+ * an HTTP/1.1 request without Host (400) and an Expect other than 100-continue (417) by node with no body at all.
  * Found with raw sockets (inject() does not go through the parser).
  */
 import { connect } from 'node:net';
@@ -42,6 +43,8 @@ describe('review-http: requests the HTTP parser refuses get a registered {code, 
     ['a request line that is no HTTP', 400, 'GARBAGE\r\n\r\n'],
     ['a malformed header name', 400, 'GET /v1/log HTTP/1.1\r\nHo st: x\r\n\r\n'],
     ['two Content-Length headers', 400, 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n{}'],
+    ['an HTTP/1.1 request without Host', 400, 'GET /v1/entries/0 HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    ['an expectation other than 100-continue', 417, 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'],
     ['a bad chunk size', 400, 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
   ] as const)('%s: %i', async (_name, status, data) => {
     const r = parse(await raw(fx.t.gw.httpPort, data));
@@ -54,6 +57,14 @@ describe('review-http: requests the HTTP parser refuses get a registered {code, 
     expect(r.status).toBe(408);
     expect(r.body).toEqual({ code: 'BAD_REQUEST', message: expect.any(String) });
     expect(ALL_ERROR_CODES).toContain((r.body as { code: string }).code);
+  });
+
+  test('HTTP/1.0 needs no Host; 100-continue is met', async () => {
+    const old = parse(await raw(fx.t.gw.httpPort, 'GET /v1/entries/99999 HTTP/1.0\r\n\r\n'));
+    expect([old.status, (old.body as { code: string }).code]).toEqual([404, 'NOT_FOUND']);
+    const cont = await raw(fx.t.gw.httpPort, 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
+    expect(cont.startsWith('HTTP/1.1 100 Continue\r\n\r\n')).toBe(true);
+    expect(parse(cont.slice('HTTP/1.1 100 Continue\r\n\r\n'.length)).body).toEqual({ code: 'BAD_REQUEST', message: expect.any(String) });
   });
 
   test('the API still answers afterwards', async () => {
