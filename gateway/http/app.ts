@@ -160,7 +160,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   });
   app.addHook('onRequest', (request, reply, done) => {
     if (closing) {
-      void reply.header('connection', 'close').status(statusFor('UNAVAILABLE')).send({ code: 'UNAVAILABLE', message: 'the gateway is shutting down: ask again later' });
+      // /readyz says NOT_READY while stopping, as before the app closes (README); every other route UNAVAILABLE.
+      const code = request.url === '/readyz' || request.url.startsWith('/readyz?') ? 'NOT_READY' : 'UNAVAILABLE';
+      void reply.header('connection', 'close').status(statusFor(code)).send({ code, message: 'the gateway is shutting down: ask again later' });
       return;
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400 (node's own check, off above, sent no body).

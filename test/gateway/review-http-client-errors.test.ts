@@ -73,6 +73,28 @@ describe('review-http: requests the HTTP parser refuses get a registered {code, 
 });
 
 describe('review-http: a request on an open connection while the gateway shuts down', () => {
+  test('/readyz says NOT_READY then, as while the gateway stops before its HTTP app closes', async () => {
+    const { t } = await gatewayWithDevices(1);
+    const s = connect(t.gw.httpPort, '127.0.0.1');
+    let out = '';
+    s.on('data', (d) => (out += d.toString('latin1')));
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('connect', r));
+    s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
+    const closing = t.stop();
+    while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
+    s.write(':"AA=="}GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((r) => {
+      s.once('close', () => r());
+      setTimeout(r, 3000);
+    });
+    s.destroy();
+    await closing;
+    const answers = out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
+    expect(answers.map((a) => a.status)).toEqual([200, 503]);
+    expect(answers[1]!.body).toEqual({ code: 'NOT_READY', message: expect.any(String) });
+  });
+
   test('is answered 503 UNAVAILABLE, {code, message} (was Fastify\'s own body, no code)', async () => {
     const { t } = await gatewayWithDevices(1);
     const s = connect(t.gw.httpPort, '127.0.0.1');
@@ -84,7 +106,7 @@ describe('review-http: a request on an open connection while the gateway shuts d
     s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
     const closing = t.stop();
     while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
-    s.write(':"AA=="}GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\nGET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\n');
+    s.write(':"AA=="}GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\nGET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
     await new Promise<void>((r) => {
       s.once('close', () => r());
       setTimeout(r, 3000);
@@ -94,9 +116,8 @@ describe('review-http: a request on an open connection while the gateway shuts d
     const answers = out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
     expect(answers[0]!.status).toBe(200); // the request in progress is served
     expect(answers.length).toBeGreaterThan(1);
-    for (const a of answers.slice(1)) {
-      expect(a.status).toBe(503);
-      expect(a.body).toEqual({ code: 'UNAVAILABLE', message: expect.any(String) });
-    }
+    for (const a of answers.slice(1)) expect(a.status).toBe(503);
+    // (the connection is closed after the first refusal: the pipelined requests after it get no answer)
+    expect(answers[1]!.body).toEqual({ code: 'UNAVAILABLE', message: expect.any(String) });
   });
 });
