@@ -5,6 +5,9 @@
  * REPLAY ("at or below the last accepted one, with other bytes", which tells a device to drop it; the pipeline
  * answers a resend of it with its receipt). Now it is not a replay; another envelope with its seq still is.
  * The moment is widened as in committed-reads.test.ts (the block write's continuation held).
+ * Earlier still, a reading admitted by the pipeline and on its way into a block is not in the store at all: another
+ * envelope with its seq passed the claims check where the pipeline answers it REPLAY. The check now takes the
+ * pipeline's admitted seqs (Pipeline.admitted) as well (the block write held before it reaches the store).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
@@ -20,6 +23,8 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
   let dev: Device;
   let hold: Promise<void> | null = null;
   let entered: (() => void) | null = null;
+  /** As `hold`, before the block is handed to the store (the reading admitted, on its way, not stored). */
+  let holdBefore: Promise<void> | null = null;
 
   beforeAll(async () => {
     const pki = await Pki.create();
@@ -28,6 +33,10 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
         get: (target, prop) => {
           if (prop === 'writeBlock') {
             return async (b: BlockWrite) => {
+              if (holdBefore) {
+                entered?.();
+                await holdBefore;
+              }
               await target.writeBlock(b);
               if (hold) {
                 entered?.();
@@ -76,5 +85,33 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
     const after = await verify(envelope);
     expect([after.valid, after.record?.index]).toEqual([true, done.receipt.index]);
     expect(claims(await verify(other)).code).toBe('REPLAY');
+  });
+
+  test('admitted and on its way into a block, not stored yet: another envelope with its seq is REPLAY, as the pipeline says', async () => {
+    let release!: () => void;
+    holdBefore = new Promise((r) => (release = r));
+    const inWindow = new Promise<void>((r) => (entered = r));
+    const envelope = await reading(dev, 2);
+    const other = await reading(dev, 2, { body: { kind: 'sensor', type: 'humidity', value: 41, scale: 0, unit: '%RH' } });
+    const outcome = gw.pipeline.process(dev.id, envelope, Date.now());
+    await inWindow;
+    let during: Verdict;
+    let otherDuring: Verdict;
+    let pipelineSays: string;
+    try {
+      during = await verify(envelope);
+      otherDuring = await verify(other);
+      const o = await gw.pipeline.process(dev.id, other, Date.now());
+      pipelineSays = o.ok ? 'receipt' : o.error.code;
+    } finally {
+      holdBefore = null;
+      release();
+    }
+    expect(pipelineSays).toBe('REPLAY');
+    expect([claims(otherDuring).status, claims(otherDuring).code]).toEqual(['fail', 'REPLAY']); // was pass
+    expect([claims(during).status, claims(during).code, during.valid]).toEqual(['pass', undefined, false]);
+    const done = await outcome;
+    if (!done.ok) throw new Error(`expected a receipt, got ${done.error.code}`);
+    expect((await verify(envelope)).valid).toBe(true);
   });
 });

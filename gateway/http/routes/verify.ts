@@ -68,6 +68,11 @@ export interface VerifyRouteDeps {
   maxReadingAgeSeconds: number;
   /** The gateway's clock (ms). */
   now: () => number;
+  /**
+   * The pipeline's view of a device's admitted readings (Pipeline.admitted): the highest seq admitted and the envelopes
+   * on their way into a block, which the store does not hold yet. Absent: the store's only.
+   */
+  admitted?: (deviceId: string) => { lastSeq: number; pending: readonly { seq: number; bytes: Uint8Array }[] } | undefined;
 }
 
 /** What the three log checks say for an envelope the log does not hold. */
@@ -173,10 +178,15 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
     return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
   }
-  const lastSeq = await deps.ledger.lastSeq(device.deviceId);
-  // lastSeq reads the store, where a block is a moment before it is counted: this very envelope there is on its way
-  // into the log (the pipeline answers a resend of it with its receipt), not a replay of its seq.
-  const onItsWay = !stored && lastSeq !== undefined && claims.seq <= lastSeq && bytesEqualTo(await deps.ledger.ledger.storedPayloadBySeq(device.deviceId, claims.seq), bytes);
+  // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
+  // (not in the store yet), and the store's, which holds a block a moment before the log counts it. This very envelope
+  // on its way is not a replay of its seq (the pipeline answers a resend of it with its receipt); other bytes are.
+  const admitted = deps.admitted?.(device.deviceId);
+  const inStore = await deps.ledger.lastSeq(device.deviceId);
+  const lastSeq = admitted === undefined ? inStore : Math.max(admitted.lastSeq, inStore ?? -1);
+  const onItsWay = !stored && lastSeq !== undefined && claims.seq <= lastSeq &&
+    ((admitted?.pending.some((p) => p.seq === claims.seq && bytesEqual(p.bytes, bytes)) ?? false) ||
+      bytesEqualTo(await deps.ledger.ledger.storedPayloadBySeq(device.deviceId, claims.seq), bytes));
   const iat = claims.iat;
 
   checks.set('signature', run('signature', () => {
