@@ -286,6 +286,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         clockSkewSeconds: config.clockSkewSeconds,
         maxReadingAgeSeconds: config.maxReadingAgeSeconds,
         now: nowMs,
+        admitted: (deviceId) => pipeline.admitted(deviceId),
       });
       exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },

@@ -36,6 +36,16 @@ export class LaneAdmission {
     this.lanes.clear();
   }
 
+  /**
+   * A device's admitted readings as its replay check sees them (POST /v1/verify judges an envelope as this check
+   * would): the highest seq admitted and the envelopes on their way into a block. Undefined while the lane's seq
+   * state is not loaded (none yet, or being read again after a failed append): the store then has it. Creates no lane.
+   */
+  admitted(deviceId: string): { lastSeq: number; pending: readonly { seq: number; bytes: Uint8Array }[] } | undefined {
+    const lane = this.lanes.get(deviceId);
+    return lane?.loaded && lane.lastSeq !== undefined ? { lastSeq: lane.lastSeq, pending: lane.pending } : undefined;
+  }
+
   lane(deviceId: string): DeviceLane {
     let lane = this.lanes.get(deviceId);
     if (!lane) this.lanes.set(deviceId, (lane = createLane(deviceId)));

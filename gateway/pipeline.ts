@@ -86,6 +86,11 @@ export class Pipeline {
     return this.queue.parked;
   }
 
+  /** A device's admitted readings as its replay check sees them (LaneAdmission.admitted); creates no lane. */
+  admitted(deviceId: string): ReturnType<LaneAdmission['admitted']> {
+    return this.admission.admitted(deviceId);
+  }
+
   /** The earliest arrival time (receivedAtMs) of a reading taken and not answered yet; undefined when none. */
   oldestInFlightMs(): number | undefined {
     return this.arrivals.oldest();

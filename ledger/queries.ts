@@ -231,6 +231,18 @@ export class LedgerQueries {
     return entry ? { index: h.index, receivedAtMs: h.receivedAtMs, seq, entry } : undefined;
   }
 
+  /**
+   * The payload stored for a device's `seq`, whether its block is counted yet or not (findBySeq answers from the
+   * committed log only, lastSeq from the store): POST /v1/verify tells the very envelope on its way into the log (its
+   * block stored, not yet counted) from a replay of its seq.
+   */
+  async storedPayloadBySeq(deviceId: string, seq: number): Promise<Uint8Array | undefined> {
+    const h = await this.backend.deviceSeq(deviceId, seq);
+    if (!h) return undefined;
+    const [entry] = await this.backend.getEntries([h.index]);
+    return entry ? decodeLogEntry(entry).payload : undefined;
+  }
+
   /** Inclusion proof for `index` in the tree of `treeSize` (default: committed size): O(log n) tile reads. */
   inclusionProof(index: number, treeSize = this.committedSize): Promise<Uint8Array[]> {
     if (treeSize > this.committedSize) fail('INCLUSION_INVALID', `tree size ${treeSize} is beyond the log (${this.committedSize})`, 'treeSize');

@@ -4,12 +4,13 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { toErrorBody, type AnyErrorCode } from './error-registry.js';
+import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
@@ -68,8 +69,29 @@ function requestTimeouts(ms: number): { requestTimeout: number; headersTimeout: 
   return { requestTimeout: ms, headersTimeout: Math.min(ms, 60_000), connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(ms / 4))) };
 }
 
+/**
+ * A request node's HTTP parser refuses (malformed HTTP, a request line or headers over node's 16 KiB, a request not
+ * arrived whole within requestTimeout): answered as every other 4xx, `{code, message}`, then the connection closed.
+ * As Fastify's default handler otherwise (nothing to answer on a reset or destroyed socket).
+ */
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request did not arrive whole in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request line and headers are over the size limit (16 KiB)']
+        : [400, 'the request is not well-formed HTTP/1.1'];
+  const body = JSON.stringify({ code: 'BAD_REQUEST', message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
-  const timeouts = requestTimeouts(opts.requestTimeoutMs ?? 60_000);
+  // requireHostHeader: node's check answered 400 with no body; it is made again below (onRequest) with the registered one.
+  const timeouts = { ...requestTimeouts(opts.requestTimeoutMs ?? 60_000), requireHostHeader: false };
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
@@ -88,6 +110,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       const { status, body } = toErrorBody(err);
       void (reply as import('fastify').FastifyReply).status(status).send(body);
     },
+    // And those node's HTTP parser refuses before Fastify sees a request (found by review: Fastify's own body,
+    // {"error","message","statusCode"}, no code).
+    clientErrorHandler: clientError,
+    // Requests arriving on an open connection while the app closes are answered UNAVAILABLE below (Fastify's own 503
+    // had the body {"error","message","statusCode"}, no code: found by review).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON bodies only: Fastify also parses text/plain by default, which then failed schema validation (400) where every
   // other content type is refused 415.
@@ -124,6 +152,32 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     const { status, body } = toErrorBody(err);
     if (status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(status).send(body);
+  });
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (closing) {
+      // /readyz says NOT_READY while stopping, as before the app closes (README); every other route UNAVAILABLE.
+      const code = request.url === '/readyz' || request.url.startsWith('/readyz?') ? 'NOT_READY' : 'UNAVAILABLE';
+      void reply.header('connection', 'close').status(statusFor(code)).send({ code, message: 'the gateway is shutting down: ask again later' });
+      return;
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400 (node's own check, off above, sent no body).
+    const { httpVersionMajor: major, httpVersionMinor: minor } = request.raw;
+    if ((major > 1 || (major === 1 && minor >= 1)) && request.headers.host === undefined) {
+      void reply.header('connection', 'close').status(400).send({ code: 'BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' });
+      return;
+    }
+    done();
+  });
+  // An Expect header other than 100-continue: node answered 417 with no body.
+  app.server.on('checkExpectation', (_req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const body = JSON.stringify({ code: 'BAD_REQUEST', message: 'the only expectation this server meets is Expect: 100-continue' });
+    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });

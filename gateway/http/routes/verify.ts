@@ -12,7 +12,7 @@
 import { Type } from '@sinclair/typebox';
 import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
-import { decodeProofBundle } from '../../../protocol/bundle.js';
+import { decodeProofBundleAny } from '../../../protocol/bundle.js';
 import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
@@ -68,6 +68,11 @@ export interface VerifyRouteDeps {
   maxReadingAgeSeconds: number;
   /** The gateway's clock (ms). */
   now: () => number;
+  /**
+   * The pipeline's view of a device's admitted readings (Pipeline.admitted): the highest seq admitted and the envelopes
+   * on their way into a block, which the store does not hold yet. Absent: the store's only.
+   */
+  admitted?: (deviceId: string) => { lastSeq: number; pending: readonly { seq: number; bytes: Uint8Array }[] } | undefined;
 }
 
 /** What the three log checks say for an envelope the log does not hold. */
@@ -86,7 +91,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
         tags: ['verify'],
         summary: 'Verdict on a proof bundle (offline-equivalent checks) or on a reading envelope (pipeline checks, not admitted)',
         description:
-          "{bundle}: checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
+          "{bundle} (base64 of a CBOR bundle or of its JSON view, as GET /v1/entries/{index}/bundle serves them): checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
           "{envelope}: checked as the pipeline would (signature, chain, revocation; claims including the clock against this gateway's time and " +
           'the sequence number against the last one it accepted: CLOCK_SKEW, REPLAY), without admitting it. If the log holds this very envelope, ' +
           "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
@@ -98,7 +103,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
     async (req) => {
       const body = req.body as { bundle?: string; envelope?: string };
       if (body.bundle !== undefined) {
-        const bundle = decodeProofBundle(b64in(body.bundle, 'bundle'));
+        // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
+        const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
         return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
       }
       if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
@@ -133,6 +139,8 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   }
   return { ...opts, revocationLog: { checkpoint, revocations: withCertificates, ...(consistency ? { consistency } : {}) } };
 }
+
+const bytesEqualTo = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && bytesEqual(a, b);
 
 /** An envelope's record: index, treeSize and receivedAtMs only when it is in the log (never placeholders). */
 type EnvelopeRecord = Omit<VerdictRecord, 'index' | 'treeSize' | 'receivedAtMs'>;
@@ -177,7 +185,15 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
     return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
   }
-  const lastSeq = await deps.ledger.lastSeq(device.deviceId);
+  // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
+  // (not in the store yet), and the store's, which holds a block a moment before the log counts it. This very envelope
+  // on its way is not a replay of its seq (the pipeline answers a resend of it with its receipt); other bytes are.
+  const admitted = deps.admitted?.(device.deviceId);
+  const inStore = await deps.ledger.lastSeq(device.deviceId);
+  const lastSeq = admitted === undefined ? inStore : Math.max(admitted.lastSeq, inStore ?? -1);
+  const onItsWay = !stored && lastSeq !== undefined && claims.seq <= lastSeq &&
+    ((admitted?.pending.some((p) => p.seq === claims.seq && bytesEqual(p.bytes, bytes)) ?? false) ||
+      bytesEqualTo(await deps.ledger.ledger.storedPayloadBySeq(device.deviceId, claims.seq), bytes));
   const iat = claims.iat;
 
   checks.set('signature', run('signature', () => {
@@ -205,10 +221,12 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     if (!profile || !profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
     if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
     assertReadingClock(iat, Math.floor(deps.now() / 1000), deps);
-    if (lastSeq !== undefined && claims.seq <= lastSeq) fail('REPLAY', `sequence number ${claims.seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
-    return `reading ${claims.seq} of device ${device.deviceId} is well formed; no raw biometric data; type ${type} allowed; firmware as certified; dated within the clock limits; sequence number above the last accepted one`;
+    if (lastSeq !== undefined && claims.seq <= lastSeq && !onItsWay) fail('REPLAY', `sequence number ${claims.seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
+    return `reading ${claims.seq} of device ${device.deviceId} is well formed; no raw biometric data; type ${type} allowed; firmware as certified; dated within the clock limits; ${onItsWay ? 'the very envelope being logged under this sequence number' : 'sequence number above the last accepted one'}`;
   }));
   for (const name of ['inclusion', 'checkpoint', 'consistency'] as const) checks.set(name, skip(name, NOT_LOGGED));
-  record.agency = device.agency.cert.claims.sub;
+  // The agency of the chain it is checked (and would be logged) under: a previous one for a reading signed before a
+  // transfer (Registry.chainAt), as the verdict of its bundle names once it is logged.
+  record.agency = (chain?.agencyCert ?? device.agency.cert).claims.sub;
   return verdictOf(checks, NOT_LOGGED, record);
 }
