@@ -100,6 +100,12 @@ describe('device query scan budget', () => {
     expect(counter.rows()).toBe(DEVICE_SCAN_ROWS);
   });
 
+  it('fromMs after toMs (a range holding no time) reads no row and has no next', async () => {
+    counter.reset();
+    expect(await ledger.devicePage(DEVICE, { fromMs: msOf(1) + 1, toMs: msOf(1), limit: 1 })).toEqual({ entries: [], scanned: 0 });
+    expect(counter.rows()).toBe(0);
+  });
+
   it('a range past every row, paged with a small budget, visits every row once and finds nothing', async () => {
     const r = await pageAll({ fromMs: msOf(1) + ROWS * 10, maxScan: 1_500, limit: 10 }, 1_500);
     expect(r.seqs).toEqual([]);
