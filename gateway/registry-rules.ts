@@ -8,6 +8,8 @@
  *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
  *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
  *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
+ * - a device taken over by another agency brings the device's proof of possession for it made no earlier than the one
+ *   its registered certificate carries (assertConsentNotOlder): the proof of an earlier onboarding is no consent now.
  * - an agency whose key is revoked for keyCompromise, in effect, can release nothing any more (registry.ts refuses its
  *   statements: whoever holds the key could make them), so its devices are free for another agency to certify.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
@@ -17,6 +19,7 @@
 import { bytesEqual } from '../protocol/bytes.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { fail } from '../protocol/errors.js';
+import { certifiedPossessionClaims } from '../protocol/proof-of-possession.js';
 import type { DecodedRevocation } from '../protocol/revocation.js';
 import { ApiError } from './http/error-registry.js';
 
@@ -67,6 +70,28 @@ export function assertMayReplace(
     throw new ApiError(
       'CONFLICT',
       `a certificate for this key issued at ${existing.cert.claims.iat} is registered; a replacement must be issued later (this one: ${cert.claims.iat})`,
+    );
+  }
+}
+
+/**
+ * A device taken over by another agency (`cert`'s iss is not the registered certificate's) brings the device's consent
+ * to it given no earlier than the consent the registered certificate carries (SPEC §2 step 3: "another agency taking
+ * the device over needs a new one"). Found by review: only the proof's aud was checked, so an agency the device had
+ * left kept the proof of its earlier onboarding (public besides, in its registration entry) and, when the device's
+ * current agency released it to move on, re-registered it before the agency the device now consents to. CLAIM_INVALID
+ * (claims.pop.claims.iat); a renewal by the same agency carries the proof it kept, and a registered certificate from
+ * before proofs were carried bounds nothing.
+ */
+export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate): void {
+  if (cert.claims.iss === existing.claims.iss || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
+  const before = certifiedPossessionClaims(existing.claims.proofOfPossession).iat;
+  const given = certifiedPossessionClaims(cert.claims.proofOfPossession).iat;
+  if (given < before) {
+    fail(
+      'CLAIM_INVALID',
+      `the device's proof of possession for ${cert.claims.iss} was made at ${given}, before the one its registered certificate by ${existing.claims.iss} carries (${before}): taking a device over needs its consent given since`,
+      'claims.pop.claims.iat',
     );
   }
 }
