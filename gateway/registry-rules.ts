@@ -83,9 +83,11 @@ export function assertMayReplace(
  * (claims.pop.claims.iat); a renewal by the same agency carries the proof it kept, and a registered certificate from
  * before proofs were carried bounds nothing.
  */
-export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate): void {
+export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate, skewSeconds: number): void {
   if (cert.claims.iss === existing.claims.iss || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
-  const before = certifiedPossessionClaims(existing.claims.proofOfPossession).iat;
+  // The device's clock dates its proofs: one dated far ahead (a device clock wrong at that onboarding, taken by an
+  // agency that did not check it) bounds no later than its certificate's iat (the gateway's clock bounds that one).
+  const before = Math.min(certifiedPossessionClaims(existing.claims.proofOfPossession).iat, existing.claims.iat + skewSeconds);
   const given = certifiedPossessionClaims(cert.claims.proofOfPossession).iat;
   if (given < before) {
     fail(

@@ -184,7 +184,7 @@ export class Registry {
         const previous = this.view.agencyByKid(existing.cert.issuerKid);
         const untrusted = previous !== undefined && this.rootGoneAt(previous.cert, now);
         assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid), untrusted);
-        assertConsentNotOlder(existing.cert, cert);
+        assertConsentNotOlder(existing.cert, cert, this.clockSkewSeconds);
       }
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);

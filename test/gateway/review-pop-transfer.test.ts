@@ -68,6 +68,15 @@ describe('a takeover by another agency needs a proof newer than the registered o
     expect((await postCert(t, 'devices', await certAt(former, d, T - 3, T - 3))).status).toBe(201);
   });
 
+  test("a registered proof dated far ahead (the device's clock wrong then) does not block a genuine transfer", async () => {
+    const T = nowS();
+    const d = nobleDevice();
+    const ahead = await certAt(own, d, T - 900, T + 30 * DAY);
+    expect((await postCert(t, 'devices', ahead)).status).toBe(201);
+    expect((await releaseNow(t, own, ahead)).status).toBe(201);
+    expect((await postCert(t, 'devices', await certAt(next, d, T - 5, T - 5))).status).toBe(201);
+  });
+
   test('a renewal by the same agency keeps the proof from onboarding (unchanged)', async () => {
     const T = nowS();
     const d = nobleDevice();
