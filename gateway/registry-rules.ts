@@ -8,8 +8,10 @@
  *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
  *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
  *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
- * - a device taken over by another agency brings the device's proof of possession for it made no earlier than the one
- *   its registered certificate carries (assertConsentNotOlder): the proof of an earlier onboarding is no consent now.
+ * - a device taken over by another agency (another id, or the same id under another key and root) brings the device's
+ *   proof of possession for it made no earlier than the one its registered certificate carries, and not that one
+ *   (assertConsentNotOlder): the proof of an earlier onboarding, or one given to a former holder of the id, is no
+ *   consent now.
  * - an agency whose key is revoked for keyCompromise, in effect, can release nothing any more (registry.ts refuses its
  *   statements: whoever holds the key could make them), so its devices are free for another agency to certify.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
@@ -75,16 +77,26 @@ export function assertMayReplace(
 }
 
 /**
- * A device taken over by another agency (`cert`'s iss is not the registered certificate's) brings the device's consent
- * to it given no earlier than the consent the registered certificate carries (SPEC §2 step 3: "another agency taking
- * the device over needs a new one"). Found by review: only the proof's aud was checked, so an agency the device had
- * left kept the proof of its earlier onboarding (public besides, in its registration entry) and, when the device's
- * current agency released it to move on, re-registered it before the agency the device now consents to. CLAIM_INVALID
- * (claims.pop.claims.iat); a renewal by the same agency carries the proof it kept, and a registered certificate from
- * before proofs were carried bounds nothing.
+ * A device taken over by another agency brings the device's consent to it given no earlier than the consent the
+ * registered certificate carries (SPEC §2 step 3: "another agency taking the device over needs a new one"). Found by
+ * review: only the proof's aud was checked, so (1) an agency the device had left kept the proof of its earlier
+ * onboarding (public besides, in its registration entry) and, when the device's current agency released it to move
+ * on, re-registered it before the agency the device now consents to; (2) once an agency's key was revoked for
+ * keyCompromise (its devices free), another root could certify an agency of the same id with another key and take
+ * its devices with the proofs they gave the old one. `sameAgency`: the same id, and the same key or, re-keyed, under
+ * the same root as the agency the device is registered under; its renewals carry the proof it kept. Else the proof
+ * must not be the registered certificate's (CLAIM_INVALID, claims.pop) nor made before it (claims.pop.claims.iat). A
+ * registered certificate from before proofs were carried bounds nothing.
  */
-export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate, skewSeconds: number): void {
-  if (cert.claims.iss === existing.claims.iss || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
+export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate, skewSeconds: number, sameAgency: boolean): void {
+  if (sameAgency || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
+  if (bytesEqual(existing.claims.proofOfPossession, cert.claims.proofOfPossession)) {
+    fail(
+      'CLAIM_INVALID',
+      `the device's proof of possession is the one its registered certificate carries, which it gave agency ${existing.claims.iss} under another key and root: taking a device over needs its consent given since`,
+      'claims.pop',
+    );
+  }
   // The device's clock dates its proofs: one dated far ahead (a device clock wrong at that onboarding, taken by an
   // agency that did not check it) bounds no later than its certificate's iat (the gateway's clock bounds that one).
   const before = Math.min(certifiedPossessionClaims(existing.claims.proofOfPossession).iat, existing.claims.iat + skewSeconds);

@@ -184,7 +184,10 @@ export class Registry {
         const previous = this.view.agencyByKid(existing.cert.issuerKid);
         const untrusted = previous !== undefined && this.rootGoneAt(previous.cert, now);
         assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid), untrusted);
-        assertConsentNotOlder(existing.cert, cert, this.clockSkewSeconds);
+        // The same agency: its id, and its key or (re-keyed) its root; not another root's agency of a freed id.
+        const sameAgency = cert.claims.iss === existing.cert.claims.iss
+          && (bytesEqual(cert.issuerKid, existing.cert.issuerKid) || (previous !== undefined && bytesEqual(previous.cert.issuerKid, agency.cert.issuerKid)));
+        assertConsentNotOlder(existing.cert, cert, this.clockSkewSeconds, sameAgency);
       }
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
