@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toBase64, type DecodedCertificate,
 } from '../../protocol/index.js';
+import { verifyBundle } from '../../protocol/index.js';
 import {
-  FIRMWARE, kidOf, nobleDevice, nowS, Pki, postCert, postRevocation, pubOf, register, startTestGateway, type Device, type Party, type TestGateway,
+  FIRMWARE, entryBundle, gatewayTrust, kidOf, nobleDevice, nowS, Pki, postCert, postRevocation, pubOf, register, startTestGateway, type Device, type Party, type TestGateway,
 } from './review-pop-helpers.js';
 
 const DAY = 86_400;
@@ -94,5 +95,17 @@ describe('a takeover under the same agency id by another key', () => {
     const rekeyed = await pki.agencyBy(pki.root, 'own.example');
     expect((await postCert(t, 'agencies', rekeyed.cert)).status).toBe(201);
     expect((await postCert(t, 'devices', await certBy(rekeyed, d, T - 400, registered.claims.proofOfPossession!))).status).toBe(201);
+  });
+
+  test('every entry of the log verifies offline', async () => {
+    const trust = await gatewayTrust(t);
+    const size = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json().size as number;
+    const bad: unknown[] = [];
+    for (let i = 0; i < size; i++) {
+      const v = verifyBundle(await entryBundle(t, i), trust);
+      if (!v.valid) bad.push([i, v.checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code, c.message])]);
+    }
+    expect(size).toBeGreaterThan(6);
+    expect(bad).toEqual([]);
   });
 });
