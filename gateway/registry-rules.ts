@@ -85,26 +85,28 @@ export function assertMayReplace(
  * keyCompromise (its devices free), another root could certify an agency of the same id with another key and take
  * its devices with the proofs they gave the old one. `sameAgency`: the same id, and the same key or, re-keyed, under
  * the same root as the agency the device is registered under; its renewals carry the proof it kept. Else the proof
- * must not be the registered certificate's (CLAIM_INVALID, claims.pop) nor made before it (claims.pop.claims.iat). A
+ * must not be the registered certificate's, in either ES256 encoding (CLAIM_INVALID, claims.pop), nor made before it (claims.pop.claims.iat). A
  * registered certificate from before proofs were carried bounds nothing.
  */
 export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate, skewSeconds: number, sameAgency: boolean): void {
   if (sameAgency || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
-  if (bytesEqual(existing.claims.proofOfPossession, cert.claims.proofOfPossession)) {
+  const registered = certifiedPossessionClaims(existing.claims.proofOfPossession);
+  const given = certifiedPossessionClaims(cert.claims.proofOfPossession);
+  // The same consent in either encoding: an ES256 proof (r, s) has a twin (r, n - s) anyone can make.
+  if (given.agencyId === registered.agencyId && given.iat === registered.iat && bytesEqual(given.nonce, registered.nonce)) {
     fail(
       'CLAIM_INVALID',
-      `the device's proof of possession is the one its registered certificate carries, which it gave agency ${existing.claims.iss} under another key and root: taking a device over needs its consent given since`,
+      `the device's proof of possession is the one its registered certificate carries (in either encoding), which it gave agency ${existing.claims.iss} under another key and root: taking a device over needs its consent given since`,
       'claims.pop',
     );
   }
   // The device's clock dates its proofs: one dated far ahead (a device clock wrong at that onboarding, taken by an
   // agency that did not check it) bounds no later than its certificate's iat (the gateway's clock bounds that one).
-  const before = Math.min(certifiedPossessionClaims(existing.claims.proofOfPossession).iat, existing.claims.iat + skewSeconds);
-  const given = certifiedPossessionClaims(cert.claims.proofOfPossession).iat;
-  if (given < before) {
+  const before = Math.min(registered.iat, existing.claims.iat + skewSeconds);
+  if (given.iat < before) {
     fail(
       'CLAIM_INVALID',
-      `the device's proof of possession for ${cert.claims.iss} was made at ${given}, before the one its registered certificate by ${existing.claims.iss} carries (${before}): taking a device over needs its consent given since`,
+      `the device's proof of possession for ${cert.claims.iss} was made at ${given.iat}, before the one its registered certificate by ${existing.claims.iss} carries (${before}): taking a device over needs its consent given since`,
       'claims.pop.claims.iat',
     );
   }

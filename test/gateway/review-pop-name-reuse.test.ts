@@ -8,6 +8,7 @@
  * CLAIM_INVALID (claims.pop). The agency re-keyed by its own root keeps the proofs it kept.
  */
 import { randomBytes } from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toBase64, type DecodedCertificate,
@@ -81,6 +82,26 @@ describe('a takeover under the same agency id by another key', () => {
     expect(t.gw.registry.deviceById(d.id)!.cert.issuerKid).toEqual(registered.issuerKid);
     // with the device's fresh consent to it, the namesake may take it over (the device was released by the compromise)
     expect((await postCert(t, 'devices', await certBy(namesake, d, T - 300))).status).toBe(201);
+  });
+
+  test("the same, with the other ES256 encoding of the device's registered proof (r, n - s): 422 CLAIM_INVALID (claims.pop)", async () => {
+    const T = nowS();
+    const ex = await pki.agencyBy(pki.root, 'ex.example');
+    await register(t.gw, ex, []);
+    const d = nobleDevice(ALG_ES256);
+    const registered = await certBy(ex, d, T - 500);
+    expect((await postCert(t, 'devices', registered)).status).toBe(201);
+    await pause();
+    expect((await postRevocation(t, pki.root, ex.cert, nowS(), 'keyCompromise')).status).toBe(201);
+    const namesake = await pki.agencyBy(pki.root2, 'ex.example');
+    expect((await postCert(t, 'agencies', namesake.cert)).status).toBe(201);
+    const pop = registered.claims.proofOfPossession!;
+    const n = p256.Point.CURVE().n;
+    const s = BigInt('0x' + Buffer.from(pop.subarray(pop.length - 32)).toString('hex'));
+    const twin = Uint8Array.from([...pop.subarray(0, pop.length - 32), ...Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex')]);
+    expect(twin).not.toEqual(pop);
+    const r = await postCert(t, 'devices', await certBy(namesake, d, T - 400, twin));
+    expect([r.status, r.body.code, r.body.path]).toEqual([422, 'CLAIM_INVALID', 'claims.pop']);
   });
 
   test('the agency re-keyed by its own root keeps the proofs it kept (201)', async () => {
