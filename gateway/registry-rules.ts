@@ -8,6 +8,10 @@
  *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
  *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
  *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
+ * - a device taken over by another agency (another id, or the same id under another key and root) brings the device's
+ *   proof of possession for it made no earlier than the one its registered certificate carries, and not that one
+ *   (assertConsentNotOlder): the proof of an earlier onboarding, or one given to a former holder of the id, is no
+ *   consent now.
  * - an agency whose key is revoked for keyCompromise, in effect, can release nothing any more (registry.ts refuses its
  *   statements: whoever holds the key could make them), so its devices are free for another agency to certify.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
@@ -17,6 +21,7 @@
 import { bytesEqual } from '../protocol/bytes.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { fail } from '../protocol/errors.js';
+import { certifiedPossessionClaims } from '../protocol/proof-of-possession.js';
 import type { DecodedRevocation } from '../protocol/revocation.js';
 import { ApiError } from './http/error-registry.js';
 
@@ -67,6 +72,42 @@ export function assertMayReplace(
     throw new ApiError(
       'CONFLICT',
       `a certificate for this key issued at ${existing.cert.claims.iat} is registered; a replacement must be issued later (this one: ${cert.claims.iat})`,
+    );
+  }
+}
+
+/**
+ * A device taken over by another agency brings the device's consent to it given no earlier than the consent the
+ * registered certificate carries (SPEC §2 step 3: "another agency taking the device over needs a new one"). Found by
+ * review: only the proof's aud was checked, so (1) an agency the device had left kept the proof of its earlier
+ * onboarding (public besides, in its registration entry) and, when the device's current agency released it to move
+ * on, re-registered it before the agency the device now consents to; (2) once an agency's key was revoked for
+ * keyCompromise (its devices free), another root could certify an agency of the same id with another key and take
+ * its devices with the proofs they gave the old one. `sameAgency`: the same id, and the same key or, re-keyed, under
+ * the same root as the agency the device is registered under; its renewals carry the proof it kept. Else the proof
+ * must not be the registered certificate's, in either ES256 encoding (CLAIM_INVALID, claims.pop), nor made before it (claims.pop.claims.iat). A
+ * registered certificate from before proofs were carried bounds nothing.
+ */
+export function assertConsentNotOlder(existing: DecodedCertificate, cert: DecodedCertificate, skewSeconds: number, sameAgency: boolean): void {
+  if (sameAgency || !existing.claims.proofOfPossession || !cert.claims.proofOfPossession) return;
+  const registered = certifiedPossessionClaims(existing.claims.proofOfPossession);
+  const given = certifiedPossessionClaims(cert.claims.proofOfPossession);
+  // The same consent in either encoding: an ES256 proof (r, s) has a twin (r, n - s) anyone can make.
+  if (given.agencyId === registered.agencyId && given.iat === registered.iat && bytesEqual(given.nonce, registered.nonce)) {
+    fail(
+      'CLAIM_INVALID',
+      `the device's proof of possession is the one its registered certificate carries (in either encoding), which it gave agency ${existing.claims.iss} under another key and root: taking a device over needs its consent given since`,
+      'claims.pop',
+    );
+  }
+  // The device's clock dates its proofs: one dated far ahead (a device clock wrong at that onboarding, taken by an
+  // agency that did not check it) bounds no later than its certificate's iat (the gateway's clock bounds that one).
+  const before = Math.min(registered.iat, existing.claims.iat + skewSeconds);
+  if (given.iat < before) {
+    fail(
+      'CLAIM_INVALID',
+      `the device's proof of possession for ${cert.claims.iss} was made at ${given.iat}, before the one its registered certificate by ${existing.claims.iss} carries (${before}): taking a device over needs its consent given since`,
+      'claims.pop.claims.iat',
     );
   }
 }

@@ -11,7 +11,7 @@ import { fail } from '../protocol/errors.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { RevocationCertificates } from '../protocol/revocation-listing.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
-import { assertIssuedBy, assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
+import { assertConsentNotOlder, assertIssuedBy, assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
 import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
 
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
@@ -184,6 +184,10 @@ export class Registry {
         const previous = this.view.agencyByKid(existing.cert.issuerKid);
         const untrusted = previous !== undefined && this.rootGoneAt(previous.cert, now);
         assertMayReplace(existing, cert, now, this.view.compromisedKey('device', cert.holderKid), this.view.compromisedKey('agency', existing.cert.issuerKid), untrusted);
+        // The same agency: its id, and its key or (re-keyed) its root; not another root's agency of a freed id.
+        const sameAgency = cert.claims.iss === existing.cert.claims.iss
+          && (bytesEqual(cert.issuerKid, existing.cert.issuerKid) || (previous !== undefined && bytesEqual(previous.cert.issuerKid, agency.cert.issuerKid)));
+        assertConsentNotOlder(existing.cert, cert, this.clockSkewSeconds, sameAgency);
       }
       validateChain([cert, agency.cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
       // A replacement's entry is logged before the readings admitted while it is appended, which the view (updated

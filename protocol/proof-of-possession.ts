@@ -89,6 +89,11 @@ export function checkCertifiedPossession(bytes: Uint8Array, key: PublicKey, agen
   });
 }
 
+/** The claims of a proof whose structure was checked (checkCertifiedPossession, as decodeCertificate does). */
+export function certifiedPossessionClaims(bytes: Uint8Array): PopClaims {
+  return fromMap(openEnvelope(bytes, CT_PROOF_OF_POSSESSION, 'proof of possession', MAX_POP_BYTES).payload);
+}
+
 /** checkCertifiedPossession, then the proof's signature with the certified key (BAD_SIGNATURE). */
 export function verifyCertifiedPossession(bytes: Uint8Array, key: PublicKey, agencyId: string, path: string, verifier?: SignatureVerifier): void {
   const sign1 = checkCertifiedPossession(bytes, key, agencyId, path);

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import {
   anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, fromHex, issueCertificate,
   keyThumbprint, publicKey, toHex, trustAnchors, validateChain, verifyRevocation, CT_CERTIFICATE, CT_REVOCATION,
-  REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, type DecodedCertificate, type RevocationReason,
+  REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, certifiedPossessionClaims, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
 import { timeOption, uintOption } from '../options.js';
@@ -58,8 +58,12 @@ export async function certDevice(o: {
   const holderKey = loadPublicKey(o.subjectKey);
   const pop = new Uint8Array(readFileSync(o.pop));
   const w = window(o.days, o.now);
+  // A --nonce that is not hex is a bad option, a --pop file that is no proof of possession one that cannot be decoded:
+  // no verdict (exit 2; found by review: both were exit 1, as if a proof had been checked and refused).
+  const nonce = o.nonce === undefined ? undefined : fromHex(o.nonce);
+  certifiedPossessionClaims(pop);
   // A proof that does not hold is a verdict (exit 1), as `cert verify`'s.
-  if (o.nonce !== undefined) refusedIfFails(() => verifyProofOfPossession(pop, holderKey, { agencyId: issuer.claims.sub, nonce: fromHex(o.nonce!), now: w.iat }));
+  if (nonce !== undefined) refusedIfFails(() => verifyProofOfPossession(pop, holderKey, { agencyId: issuer.claims.sub, nonce, now: w.iat }));
   refusedIfFails(() => verifyCertifiedPossession(pop, holderKey, issuer.claims.sub, 'pop'));
   const bytes = await issueCertificate(signer, issuer.holderKid, {
     iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...w,
