@@ -83,5 +83,12 @@ describe('review: the not-linked advice', () => {
       expect(body.valid).toBe(true);
       expect(revocationCheck(body).message).not.toMatch(/not linked/);
     }
+    // its tree size changed (beyond the log, one above its checkpoint's): a verdict, not a 5xx
+    const json = (await get(`/v1/entries/${entry}/bundle?format=json`)).json() as Record<string, unknown>;
+    for (const treeSize of [size + 10, (json.treeSize as number) + 1, Number.MAX_SAFE_INTEGER]) {
+      const res = await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: Buffer.from(JSON.stringify({ ...json, treeSize })).toString('base64') } });
+      expect([treeSize, res.statusCode]).toEqual([treeSize, 200]);
+      expect(res.json().valid).toBe(false);
+    }
   });
 });
