@@ -6,9 +6,9 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
-import { decodeCertificate, decodeLogEntry, ENTRY_DEVICE_REGISTRATION, toHex } from '../../protocol/index.js';
+import { decodeCertificate, decodeLogEntry, ENTRY_DEVICE_REGISTRATION, issueCertificate, toHex } from '../../protocol/index.js';
 import type { Outcome } from '../../gateway/pipeline.js';
-import { certify, connectDevice, nowS, Pki, reading, register, startTestGateway, type TestGateway } from './harness.js';
+import { certify, connectDevice, FIRMWARE, kidOf, nowS, possessionFor, pubOf, Pki, reading, register, startTestGateway, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
@@ -128,5 +128,37 @@ describe('review: readings waiting for a renewal', () => {
       const inForce = registrations.filter((r) => r.index < o.receipt.index).at(-1)!;
       expect([o.receipt.index, toHex(o.receipt.certRef)]).toEqual([o.receipt.index, inForce.certRef]);
     }
+  }, 30_000);
+});
+
+describe('review: a reading refused by the replaced certificate while it waits for the renewal', () => {
+  test('a humidity reading arriving while a renewal that allows humidity is logged (the replaced certificate does not): accepted under the renewal, logged after it', async () => {
+    const writes = new Writes();
+    const { t, g, d, record } = await start(writes, { blockMaxMs: 300 });
+    const now = nowS();
+    const temperatureOnly = await certify(g, d, 'device', now - 5);
+    expect((await t.gw.registry.registerDevice(temperatureOnly.bytes)).created).toBe(true);
+    const both = decodeCertificate(
+      await issueCertificate(g.signer, kidOf(g.signer), {
+        iss: g.cert.claims.sub, sub: d.id, role: 'device', holderKey: pubOf(d.signer), iat: now, nbf: now - 60, exp: now + 86_400,
+        profile: { kind: 'temperature-sensor', readingTypes: ['temperature', 'humidity'], firmware: FIRMWARE },
+        proofOfPossession: await possessionFor(d.signer, g.cert.claims.sub),
+      }),
+    );
+    const registering = t.gw.registry.registerDevice(both.bytes);
+    while (!record.replacing) await new Promise((r) => setImmediate(r));
+    const humidity = { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: '%RH' } as const;
+    const forged = await reading(d, 1, { body: humidity });
+    forged[forged.length - 1]! ^= 1; // its signature no longer verifies: checked all the same
+    const biometric = await reading(d, 1, { body: { kind: 'sensor', type: 'pressure', value: 1013, scale: 0, unit: 'hPa' } }); // allowed by neither
+    const [bad, notAllowed, o] = await Promise.all([
+      t.gw.pipeline.process(d.id, forged, Date.now()),
+      t.gw.pipeline.process(d.id, biometric, Date.now()),
+      t.gw.pipeline.process(d.id, await reading(d, 1, { body: humidity }), Date.now()),
+    ]);
+    expect([code(bad), code(notAllowed)]).toEqual(['BAD_SIGNATURE', 'TYPE_NOT_ALLOWED']);
+    const { record: renewed } = await registering;
+    expect(o.ok ? toHex(o.receipt.certRef) : o.error.code).toBe(toHex(both.certRef));
+    if (o.ok) expect(o.receipt.index).toBeGreaterThan(renewed.index);
   }, 30_000);
 });
