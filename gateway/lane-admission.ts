@@ -219,11 +219,6 @@ export class LaneAdmission {
   }
 
   /**
-   * The device's certificate was replaced (a renewal: same key, perhaps another profile) after the reading's claims
-   * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
-   * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
-   */
-  /**
    * A reading refused by the certificate being replaced when it arrived (Job.recheck): against the certificate it
    * would be logged under now, if another, its claims, then its signature and clock as pump() checks them.
    */
@@ -243,6 +238,11 @@ export class LaneAdmission {
     job.carried = readingClockProblem(job.iat, job.receivedAtMs, this.opts);
   }
 
+  /**
+   * The device's certificate was replaced (a renewal: same key, perhaps another profile) after the reading's claims
+   * were checked: they are checked again against the certificate the entry is logged under, which its proof bundle
+   * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
+   */
   private recheckClaims(job: Job, cert: DecodedCertificate): void {
     checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device, cert);
     job.cert = cert;
