@@ -72,4 +72,20 @@ describe('review: a list the page cannot link to the record', () => {
     expect(real.kind === 'verdict' && real.verdict.valid).toBe(true);
     expect(revocationSentence(real)).toMatch(/^Not revoked/);
   });
+
+  test('a record that carries its own proof from the list\'s size (fetch-bundle --since): linked without asking the gateway, so a gateway that will not answer does not make it a fork', async () => {
+    const l = (await get('/v1/revocations')).json() as { treeSize: number; checkpoint: string; revocations: { index: number; revocation: string }[] };
+    const list: RevocationLogFetcher = async () => ({ checkpoint: l.checkpoint, revocations: l.revocations.map((r) => ({ index: r.index, statement: fromBase64(r.revocation) })) });
+    await register(t.gw, await t.pki.agency('unlinked-later.example'), []); // the log grows past the list
+    const size = t.gw.ledger.ledger.size;
+    expect(size).toBeGreaterThan(l.treeSize);
+    const index = decodeProofBundle(record).index;
+    const withSince = new Uint8Array((await get(`/v1/entries/${index}/bundle?treeSize=${size}&since=${l.treeSize}`)).rawPayload);
+    for (const proof of [realProof, offline, (async () => 'refused') as ProofFetcher]) {
+      const o = await verifyBundleFile(withSince, await trust(), null, proof, { fetchRevocationLog: list });
+      if (o.kind !== 'verdict') throw new Error(o.kind);
+      expect([o.verdict.valid, o.ctx.revocationLog]).toEqual([true, { size: l.treeSize, count: l.revocations.length }]);
+      expect(revocationSentence(o)).toMatch(/^Not revoked/);
+    }
+  });
 });
