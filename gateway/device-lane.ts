@@ -30,6 +30,12 @@ export interface Job {
    * then not checked: the logged bytes were, when they were logged.
    */
   carried: OriginProofError | undefined;
+  /**
+   * `carried` is what the certificate checks said while the device's certificate was being replaced (a renewal being
+   * logged: DeviceRecord.replacing): the reading waits for it, and its claims are checked again at its turn against
+   * the certificate it would be logged under. Its signature is checked meanwhile, as if nothing were carried.
+   */
+  recheck?: boolean;
   /** The signature check's result: undefined while the worker has it. */
   sig: boolean | undefined;
   sigError: unknown;

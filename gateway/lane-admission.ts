@@ -156,6 +156,7 @@ export class LaneAdmission {
   private admit(lane: DeviceLane, job: Job): void {
     const seq = job.seq;
     if (lane.lastSeq !== undefined && seq <= lane.lastSeq) return this.resendOrReplay(lane, job);
+    if (job.recheck) this.recheckCarried(job);
     if (job.carried) throw job.carried;
     this.storage.check(job.generation); // here, just before the append: nothing newer than a refused reading gets in
     // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
@@ -215,6 +216,26 @@ export class LaneAdmission {
         lane.busy = false;
         this.pump(lane);
       });
+  }
+
+  /**
+   * A reading refused by the certificate being replaced when it arrived (Job.recheck): against the certificate it
+   * would be logged under now, if another, its claims, then its signature and clock as pump() checks them.
+   */
+  private recheckCarried(job: Job): void {
+    job.recheck = false;
+    const cert = this.registry.deviceCertAt(job.device, job.iat);
+    if (cert === job.cert) return;
+    try {
+      this.recheckClaims(job, cert);
+    } catch (err) {
+      if (!(err instanceof OriginProofError)) throw err;
+      job.carried = err;
+      return;
+    }
+    if (job.sigError !== undefined) throw job.sigError;
+    if (!job.sig) fail('BAD_SIGNATURE', 'signature does not verify with the device key', 'signature');
+    job.carried = readingClockProblem(job.iat, job.receivedAtMs, this.opts);
   }
 
   /**

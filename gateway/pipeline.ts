@@ -18,7 +18,7 @@ import { Fifo } from './fifo.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { StorageGate } from './storage-gate.js';
 import { rejectWith, type Job, type Outcome } from './device-lane.js';
-import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
+import { checkReadingPolicy, readingClockProblem, signatureJobOf } from './reading-policy.js';
 import { LaneAdmission, OUT_OF_ORDER } from './lane-admission.js';
 import type { ReadingLog } from './reading-log.js';
 import { ArrivalTimes } from './arrival-times.js';
@@ -204,6 +204,7 @@ export class Pipeline {
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
       if (device.deviceId !== deviceId) fail('UNKNOWN_KEY', 'the reading is signed by another device than the connected one', 'protected.kid');
       let carried: OriginProofError | undefined;
+      let recheck = false;
       let cert = device.cert;
       try {
         cert = this.registry.deviceCertAt(device, opened.claims.iat);
@@ -211,6 +212,13 @@ export class Pipeline {
       } catch (err) {
         if (!(err instanceof OriginProofError)) throw err;
         carried = err;
+        // Its certificate is being replaced: it waits for the renewal and is checked again against the certificate
+        // it would be logged under, which may allow it (found by review: refused by the replaced one's profile or
+        // window, e.g. TYPE_NOT_ALLOWED, though logged after the renewal's entry). Its signature is needed then.
+        if (device.replacing) {
+          recheck = true;
+          request = signatureJobOf(opened, cert);
+        }
         // Dated past the skew into the future, a reading can fall after its certificate's expiry or a revocation's
         // start only because the device's clock runs ahead: CLOCK_SKEW says so (resync, drop the reading), where
         // CERT_EXPIRED or CERT_REVOKED told a device with a good certificate to stop sending (SPEC §8).
@@ -221,8 +229,9 @@ export class Pipeline {
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
       job = {
         deviceId, seq, iat: opened.claims.iat, bytes, device, cert, receivedAtMs, generation, order, carried,
-        sig: carried ? false : undefined, sigError: undefined, prechecked: false, t0, done,
+        sig: carried && !recheck ? false : undefined, sigError: undefined, prechecked: false, t0, done,
       };
+      if (recheck) job.recheck = true;
     } catch (err) {
       // A reading that does not open, or is refused before it is opened (shutting down, the store unavailable, out of
       // order), still names its seq when it can be read: the device knows which reading the answer is about (SPEC §8).

@@ -32,11 +32,13 @@ export function checkReadingPolicy(registry: Registry, opened: OpenedReading, de
       return true;
     },
   });
-  if (!captured) {
-    const s = opened.sign1;
-    captured = { alg: cert.holderKey.alg, publicKey: cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
-  }
-  return captured;
+  return captured ?? signatureJobOf(opened, cert);
+}
+
+/** The reading's signature to check with the certificate's key (a renewal keeps the key: either certificate's). */
+export function signatureJobOf(opened: OpenedReading, cert: DecodedCertificate): SignatureJob {
+  const s = opened.sign1;
+  return { alg: cert.holderKey.alg, publicKey: cert.holderKey.raw, message: sigStructure(s.protectedBytes, new Uint8Array(0), s.payload), signature: s.signature };
 }
 
 /** CLOCK_SKEW unless `iat` is at most clockSkewSeconds ahead of `nowS` and at most maxReadingAgeSeconds behind it. */

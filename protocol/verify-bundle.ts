@@ -229,7 +229,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
     }),
   );
 
-  if (log) checks.set('revocation', withRevocationLog(checks.get('revocation')!, log, entry?.index, cp, bundle.consistency));
+  if (log) checks.set('revocation', withRevocationLog(checks.get('revocation')!, log, entry?.index, cp, bundle.consistency, header?.treeSize));
 
   checks.set(
     'inclusion',

@@ -102,6 +102,8 @@ function listProblem(
  */
 export function withRevocationLog(
   check: Check, held: HeldRevocationLog, entryIndex: number | undefined, cp: Checkpoint | undefined, consistency?: BundleConsistency,
+  /** The tree size of the entry's own block (its header's): fetch-bundle without --tree-size proves against it. */
+  ownBlockSize?: number,
 ): Check {
   const { problem, linked } = 'failed' in held ? { problem: held.failed, linked: false } : listProblem(held.opened, cp, held.consistency, consistency);
   if (problem) return check.status === 'fail' ? { ...check, message: `${check.message}; ${problem.message}` } : problem;
@@ -111,7 +113,11 @@ export function withRevocationLog(
   // Two checkpoints of different sizes, each signed by a trusted key, could be of two forks (found by review): say so.
   let unlinked = '';
   if (!linked && cp) {
-    const ways = [log.size < cp.size ? `--since ${log.size}` : '', entryIndex === undefined || entryIndex < log.size ? `--tree-size ${log.size}` : ''].filter(Boolean);
+    // fetch-bundle --since alone proves against the entry's own block, and the gateway refuses a since beyond that
+    // (found by review: an entry whose block is before the list was told --since M, answered 400): then the bundle's
+    // own tree size is named with it.
+    const since = ownBlockSize !== undefined && ownBlockSize < log.size ? `--since ${log.size} --tree-size ${cp.size}` : `--since ${log.size}`;
+    const ways = [log.size < cp.size ? since : '', entryIndex === undefined || entryIndex < log.size ? `--tree-size ${log.size}` : ''].filter(Boolean);
     unlinked = `; its checkpoint (tree size ${log.size}) is not linked to the bundle's (tree size ${cp.size}): fetch the bundle with ${ways.join(' or ')} to check they are one log`;
   }
   return {

@@ -196,13 +196,22 @@ export async function verifyBundleFile(
       const size = logSize(got.checkpoint);
       // Of another size than the record's checkpoint: the gateway proves both are one log's (a fork fails the
       // revocation check), as it proves the kept checkpoint's; one that will not fails it too (no proof given).
-      if (size !== undefined && size !== bundle.treeSize) {
+      let unlinked = false;
+      // A record fetched with --since the list's size carries the proof itself (the verifier checks it): nothing to
+      // ask, and a gateway that would not answer does not turn the record's own link into a fork (found by review).
+      const ownLink = size !== undefined && size < bundle.treeSize && bundle.consistency?.fromSize === size;
+      if (size !== undefined && size !== bundle.treeSize && !ownLink) {
         const proof = await fetchProof(Math.min(size, bundle.treeSize), Math.max(size, bundle.treeSize));
         if (proof !== 'offline') revocationLog = { ...got, consistency: proof === 'refused' ? [] : proof };
+        // No proof to be had: the list is not linked to the record, and a fork's list cannot be told from the log's.
+        // Its revocations count, but the page does not say "not revoked" on it (found by review: it did, with the
+        // proof request failing).
+        else unlinked = true;
       }
       // A list older than the record (its checkpoint was fetched before the record was logged): its revocations
       // count, but it says nothing of those logged since, so the page does not say "not revoked".
       if (size !== undefined && bundle.index >= size) ctx.revocationsUnchecked = 'stale';
+      else if (unlinked) ctx.revocationsUnchecked = 'offline';
       else if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
     }
   } else ctx.revocationsUnchecked = 'refused';
