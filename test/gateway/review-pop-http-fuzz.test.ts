@@ -5,16 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CT_CERTIFICATE, claimsToMap, createSign1, encode, isErrorCode } from '../../protocol/index.js';
 import { kidOf, Pki, postCert, register, startTestGateway, type Party, type TestGateway } from './harness.js';
+import { mulberry32 } from '../prng.js';
 
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a |= 0; a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('fuzz: POST /v1/devices with hostile proof bytes', () => {
   let t: TestGateway;
@@ -30,7 +22,7 @@ describe('fuzz: POST /v1/devices with hostile proof bytes', () => {
   test('150 mutations: 4xx with a known code (or 201 where the proof stayed valid), never 500', async () => {
     const d = await t.pki.device(agency);
     const pop = d.cert.claims.proofOfPossession!;
-    const r = rng(7);
+    const r = mulberry32(7);
     const seen = new Set<string>();
     for (let i = 0; i < 150; i++) {
       const b = Array.from(pop);

@@ -15,6 +15,7 @@ import { decodeLogEntry, leafHash } from '../../protocol/log-entry.js';
 import { splitPoint } from '../../protocol/merkle/hasher.js';
 import { defaultMerkleHasher as H } from '../../protocol/merkle/index.js';
 import { ORIGIN, signer } from './contract.js';
+import { mulberry32 } from '../prng.js';
 
 /** RFC 9162 §2.1.1 MTH, §2.1.3.1 PATH and §2.1.4.1 SUBPROOF over leaf hashes, on ranges [b, e), memoized. */
 export function referenceTree(leaves: readonly Uint8Array[]) {
@@ -45,20 +46,10 @@ export function referenceTree(leaves: readonly Uint8Array[]) {
   };
 }
 
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible log. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Row { index: number; type: number; ms: number; deviceId?: string; seq?: number }
 
 const DEVICES = ['dev-a', 'dev-b', 'dev-c'];
-const rnd = prng(20_240_611);
+const rnd = mulberry32(20_240_611);
 const pick = (n: number): number => Math.floor(rnd() * n);
 
 /** The log as the model sees it, and the blocks to append. */

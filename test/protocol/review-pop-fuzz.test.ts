@@ -11,20 +11,11 @@ import {
 } from '../../protocol/index.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { ALG_ES256, kidOf, makeChain, NOW } from './fixtures.js';
+import { mulberry32 } from '../prng.js';
 
 const signedOver = (issuer: Signer, claims: CertificateClaims) =>
   createSign1({ signer: issuer, payload: encode(claimsToMap(claims)), kid: kidOf(issuer), contentType: CT_CERTIFICATE });
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a |= 0; a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(b: Uint8Array, r: () => number): Uint8Array {
   const out = Array.from(b);
@@ -56,7 +47,7 @@ describe('fuzz: hostile proof-of-possession bytes inside a validly signed device
     test(`random mutations give an OriginProofError code, never a crash (device ${alg ?? 'EdDSA'})`, async () => {
       const c = await makeChain(alg);
       const pop = c.deviceCert.claims.proofOfPossession!;
-      const r = rng(alg === undefined ? 1 : 2);
+      const r = mulberry32(alg === undefined ? 1 : 2);
       const crashes: string[] = [];
       for (let i = 0; i < 400; i++) {
         const bad = mutate(pop, r);
