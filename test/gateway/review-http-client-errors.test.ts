@@ -73,7 +73,11 @@ describe('review-http: requests the HTTP parser refuses get a registered {code, 
 });
 
 describe('review-http: a request on an open connection while the gateway shuts down', () => {
-  test('/readyz says NOT_READY then, as while the gateway stops before its HTTP app closes', async () => {
+  /**
+   * A request kept in progress on a raw connection past the start of the gateway's shutdown, then `after` sent on it
+   * once the listener is closed: every answer on the connection, in order.
+   */
+  async function answersDuringShutdown(after: string) {
     const { t } = await gatewayWithDevices(1);
     const s = connect(t.gw.httpPort, '127.0.0.1');
     let out = '';
@@ -83,37 +87,25 @@ describe('review-http: a request on an open connection while the gateway shuts d
     s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
     const closing = t.stop();
     while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
-    s.write(':"AA=="}GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+    s.write(`:"AA=="}${after}`);
     await new Promise<void>((r) => {
       s.once('close', () => r());
       setTimeout(r, 3000);
     });
     s.destroy();
     await closing;
-    const answers = out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
+    return out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
+  }
+
+  test('/readyz says NOT_READY then, as while the gateway stops before its HTTP app closes', async () => {
+    const answers = await answersDuringShutdown('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(answers.map((a) => a.status)).toEqual([200, 503]);
     expect(answers[1]!.body).toEqual({ code: 'NOT_READY', message: expect.any(String) });
   });
 
   test('is answered 503 UNAVAILABLE, {code, message} (was Fastify\'s own body, no code)', async () => {
-    const { t } = await gatewayWithDevices(1);
-    const s = connect(t.gw.httpPort, '127.0.0.1');
-    let out = '';
-    s.on('data', (d) => (out += d.toString('latin1')));
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    // a request in progress keeps the connection open past the start of the shutdown
-    s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
-    const closing = t.stop();
-    while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
-    s.write(':"AA=="}GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\nGET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
-    await new Promise<void>((r) => {
-      s.once('close', () => r());
-      setTimeout(r, 3000);
-    });
-    s.destroy();
-    await closing;
-    const answers = out.split(/(?=HTTP\/1\.1 \d{3} )/).map(parse);
+    // the request in progress keeps the connection open past the start of the shutdown
+    const answers = await answersDuringShutdown('GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\nGET /no/such/route HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(answers[0]!.status).toBe(200); // the request in progress is served
     expect(answers.length).toBeGreaterThan(1);
     for (const a of answers.slice(1)) expect(a.status).toBe(503);
