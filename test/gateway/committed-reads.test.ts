@@ -6,7 +6,7 @@
  * POST /v1/verify answered 404, and /v1/blocks and /v1/checkpoints served a block /v1/log did not count yet.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
+import { BlockWriteHold } from './block-hold.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
 import { toBase64 } from '../../protocol/index.js';
 import { gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
@@ -17,30 +17,13 @@ describe('reads in the moment a block is stored and not yet counted', () => {
   let t: TestGateway;
   let gw: RunningGateway;
   let dev: Device;
-  /** While set, a block write's continuation waits for it; `entered` says a write got there. */
-  let hold: Promise<void> | null = null;
-  let entered: (() => void) | null = null;
+  /** Block writes held at the store: `after` stored, not yet counted; `before` on their way, not stored. */
+  const holds = new BlockWriteHold();
   const get = (url: string) => gw.app.inject({ method: 'GET', url });
 
   beforeAll(async () => {
     const pki = await Pki.create();
-    const wrap = (inner: LedgerBackend): LedgerBackend =>
-      new Proxy(inner, {
-        get: (target, prop) => {
-          if (prop === 'writeBlock') {
-            return async (b: BlockWrite) => {
-              await target.writeBlock(b);
-              if (hold) {
-                entered?.();
-                await hold;
-              }
-            };
-          }
-          const value: unknown = Reflect.get(target, prop, target);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { wrapBackend: wrap });
+    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { wrapBackend: holds.wrap });
     gw = t.gw;
     const agency = await pki.agency('psb.example');
     dev = await pki.device(agency);
@@ -50,8 +33,8 @@ describe('reads in the moment a block is stored and not yet counted', () => {
 
   test('nothing lists, serves or vouches for the stored block until it is counted; then all do', async () => {
     let release!: () => void;
-    hold = new Promise((r) => (release = r));
-    const inWindow = new Promise<void>((r) => (entered = r));
+    holds.after = new Promise((r) => (release = r));
+    const inWindow = new Promise<void>((r) => (holds.entered = r));
     const envelope = await reading(dev, 1);
     const outcome = gw.pipeline.process(dev.id, envelope, Date.now());
     await inWindow;
@@ -70,7 +53,7 @@ describe('reads in the moment a block is stored and not yet counted', () => {
       const verdict = await gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { envelope: toBase64(envelope) } });
       expect(verdict.statusCode).toBe(200);
     } finally {
-      hold = null;
+      holds.after = null;
       release();
     }
     const done = await outcome;

@@ -10,7 +10,7 @@
  * pipeline's admitted seqs (Pipeline.admitted) as well (the block write held before it reaches the store).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
+import { BlockWriteHold } from './block-hold.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
 import { toBase64 } from '../../protocol/index.js';
 import { Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
@@ -21,34 +21,12 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
   let t: TestGateway;
   let gw: RunningGateway;
   let dev: Device;
-  let hold: Promise<void> | null = null;
-  let entered: (() => void) | null = null;
-  /** As `hold`, before the block is handed to the store (the reading admitted, on its way, not stored). */
-  let holdBefore: Promise<void> | null = null;
+  /** Block writes held at the store: `after` stored, not yet counted; `before` on their way, not stored. */
+  const holds = new BlockWriteHold();
 
   beforeAll(async () => {
     const pki = await Pki.create();
-    const wrap = (inner: LedgerBackend): LedgerBackend =>
-      new Proxy(inner, {
-        get: (target, prop) => {
-          if (prop === 'writeBlock') {
-            return async (b: BlockWrite) => {
-              if (holdBefore) {
-                entered?.();
-                await holdBefore;
-              }
-              await target.writeBlock(b);
-              if (hold) {
-                entered?.();
-                await hold;
-              }
-            };
-          }
-          const value: unknown = Reflect.get(target, prop, target);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { wrapBackend: wrap });
+    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { wrapBackend: holds.wrap });
     gw = t.gw;
     const agency = await pki.agency('psb.example');
     dev = await pki.device(agency);
@@ -62,8 +40,8 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
 
   test('the very envelope is not REPLAY (not yet valid either); another with its seq is REPLAY; once counted, valid', async () => {
     let release!: () => void;
-    hold = new Promise((r) => (release = r));
-    const inWindow = new Promise<void>((r) => (entered = r));
+    holds.after = new Promise((r) => (release = r));
+    const inWindow = new Promise<void>((r) => (holds.entered = r));
     const envelope = await reading(dev, 1);
     const other = await reading(dev, 1, { body: { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: '%RH' } });
     const outcome = gw.pipeline.process(dev.id, envelope, Date.now());
@@ -74,7 +52,7 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
       during = await verify(envelope);
       otherDuring = await verify(other);
     } finally {
-      hold = null;
+      holds.after = null;
       release();
     }
     expect([claims(during).status, claims(during).code]).toEqual(['pass', undefined]); // was fail REPLAY
@@ -89,8 +67,8 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
 
   test('admitted and on its way into a block, not stored yet: another envelope with its seq is REPLAY, as the pipeline says', async () => {
     let release!: () => void;
-    holdBefore = new Promise((r) => (release = r));
-    const inWindow = new Promise<void>((r) => (entered = r));
+    holds.before = new Promise((r) => (release = r));
+    const inWindow = new Promise<void>((r) => (holds.entered = r));
     const envelope = await reading(dev, 2);
     const other = await reading(dev, 2, { body: { kind: 'sensor', type: 'humidity', value: 41, scale: 0, unit: '%RH' } });
     const outcome = gw.pipeline.process(dev.id, envelope, Date.now());
@@ -104,7 +82,7 @@ describe('review-http: POST /v1/verify while the envelope\'s block is stored and
       const o = await gw.pipeline.process(dev.id, other, Date.now());
       pipelineSays = o.ok ? 'receipt' : o.error.code;
     } finally {
-      holdBefore = null;
+      holds.before = null;
       release();
     }
     expect(pipelineSays).toBe('REPLAY');
