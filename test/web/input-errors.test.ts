@@ -6,7 +6,7 @@
  * library's own English wording is only under "Technical detail", as for a failed check. A dropped file whose bytes
  * cannot be read (a folder) is said so, and the earlier file's outcome does not stay shown.
  */
-import type { Page } from 'playwright-core';
+import type { FileChooser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en, zh } from '../../web/i18n.js';
@@ -92,10 +92,22 @@ describe('the drop zone by keyboard (Chromium)', () => {
       inZone = await page.evaluate(() => document.getElementById('drop-zone')?.contains(document.activeElement) ?? false);
     }
     expect(inZone).toBe(true);
-    for (const key of ['Enter', ' ']) {
-      const chooser = page.waitForEvent('filechooser', { timeout: 2_000 });
-      await page.keyboard.press(key);
-      expect((await chooser).isMultiple()).toBe(false);
+    // Listening before the first press, with a round trip to the page after it: Playwright turns file chooser
+    // interception on with an asynchronous call when a listener is added, and a key pressed before that took effect
+    // opened the picker unseen (waitForEvent right before the press: about half the runs timed out with Chromium
+    // 156.0.8078.114).
+    const opened: FileChooser[] = [];
+    const onChooser = (c: FileChooser) => opened.push(c);
+    page.on('filechooser', onChooser);
+    try {
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(r))); // a round trip after the listener
+      for (const [i, key] of ['Enter', ' '].entries()) {
+        await page.keyboard.press(key);
+        await expect.poll(() => opened.length, { timeout: 2_000 }).toBe(i + 1);
+        expect(opened[i]!.isMultiple()).toBe(false);
+      }
+    } finally {
+      page.off('filechooser', onChooser);
     }
   });
 });
