@@ -136,6 +136,19 @@ export async function gatewayTrust(t: TestGateway): Promise<TrustMaterial> {
   return parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
 }
 
+/**
+ * A gateway for the describe block it is called in (writes rate-limited at 1,000 a minute) and its trust material
+ * (GET /v1/trust): started before the block's tests, `set` given both, stopped after them.
+ */
+export function useTrustedGateway(set: (g: { t: TestGateway; trust: TrustMaterial }) => void): void {
+  let t: TestGateway | undefined;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+    set({ t, trust: await gatewayTrust(t) });
+  });
+  afterAll(() => t?.stop());
+}
+
 /** Entry `index`'s proof bundle (GET /v1/entries/:index/bundle), decoded; throws unless the gateway serves it. */
 export async function entryBundle(t: TestGateway, index: number): Promise<ProofBundle> {
   const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });

@@ -5,13 +5,13 @@
  * compromise was posted; earlier readings stay valid. Renewal by the same agency, a transfer from another agency,
  * and an agency key compromised through its earlier certificate; rebuilt the same from the log.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   createRevocation, decodeCertificate, decodeProofBundle, decodeRevocation, encodeProofBundle, toBase64, verifyBundle, type TrustMaterial, type Verdict,
 } from '../../protocol/index.js';
 import { parseRevocationListing } from '../../protocol/revocation-listing.js';
 import {
-  certify, connectDevice, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type TestGateway,
+  certify, connectDevice, entryBundle, nowS, post, postCert, postRevocation, reading, register, type Device, type TestGateway, useTrustedGateway
 } from './harness.js';
 
 const DAY = 86_400;
@@ -44,11 +44,7 @@ const statusOf = async (t: TestGateway, d: Device) => (await t.gw.app.inject({ m
 describe('bundles carry a keyCompromise named through a replaced certificate', () => {
   let t: TestGateway;
   let trust: TrustMaterial;
-  beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = await gatewayTrust(t);
-  });
-  afterAll(() => t.stop());
+  useTrustedGateway((g) => ({ t, trust } = g));
 
   test('renewed device: readings from revokedFrom on are CERT_REVOKED offline, earlier ones valid; the same after a restart', async () => {
     const g = await t.pki.agency('renew.example');

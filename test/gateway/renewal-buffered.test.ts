@@ -6,9 +6,9 @@
  * Each is proved offline with its bundle; the earlier certificates' own revocations still count, and so does the
  * earlier profile (what the renewal allows no longer is refused after it, not before).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { toBase64, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
-import { certify, entryBundle, gatewayTrust, nowS, Pki, post, postCert, postRevocation, publishEach, reading, register, startTestGateway, type TestGateway } from './harness.js';
+import { certify, entryBundle, nowS, post, postCert, postRevocation, publishEach, reading, register, type TestGateway, useTrustedGateway } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
 
@@ -21,11 +21,7 @@ const humidity = { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: 
 describe('readings signed before a renewal', () => {
   let t: TestGateway;
   let trust: TrustMaterial;
-  beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = await gatewayTrust(t);
-  });
-  afterAll(() => t.stop());
+  useTrustedGateway((g) => ({ t, trust } = g));
 
   test("device renewed: a reading from before is logged under the earlier certificate, with the earlier profile; one after, under the new", async () => {
     const g = await t.pki.agency('device-renewed.example');

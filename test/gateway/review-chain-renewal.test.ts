@@ -5,12 +5,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { decodeCertificate, issueCertificate, toBase64, toHex, verifyBundle, type DecodedCertificate, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
   FIRMWARE, certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, possessionFor, post, postCert, postRevocation, pubOf, publishEach, reading, register, startTestGateway,
   type PublishOutcome,
-  type Device, type Party, type TestGateway,
+  type Device, type Party, type TestGateway, useTrustedGateway
 } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
@@ -33,11 +33,7 @@ const humidity = { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: 
 describe('review: readings signed before a renewal', () => {
   let t: TestGateway;
   let trust: TrustMaterial;
-  beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = await gatewayTrust(t);
-  });
-  afterAll(() => t.stop());
+  useTrustedGateway((g) => ({ t, trust } = g));
 
   const offline = async (outcomes: Outcome[]) => {
     for (const r of outcomes) if (typeof r !== 'string') expect(failed(verifyBundle(await entryBundle(t, r.index), trust))).toEqual([]);

@@ -6,10 +6,10 @@
  * revocation naming the other encoding of a replaced certificate (say `superseded` after a renewal) was taken (201)
  * but its entry's bundle carried nothing and failed offline (chain UNKNOWN_KEY).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { p256 } from '@noble/curves/nist.js';
 import { createRevocation, decodeCertificate, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
-import { certify, entryBundle, gatewayTrust, nowS, Pki, post, postCert, register, startTestGateway, type TestGateway } from './harness.js';
+import { certify, entryBundle, nowS, post, postCert, register, type TestGateway, useTrustedGateway } from './harness.js';
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
 function twinOf(cert: DecodedCertificate): DecodedCertificate {
@@ -23,11 +23,7 @@ function twinOf(cert: DecodedCertificate): DecodedCertificate {
 describe('review: revocation entries naming the other encoding of a replaced certificate', () => {
   let t: TestGateway;
   let trust: TrustMaterial;
-  beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
-    trust = await gatewayTrust(t);
-  });
-  afterAll(() => t.stop());
+  useTrustedGateway((g) => ({ t, trust } = g));
 
   const verdictOf = async (index: number) => {
     const v = verifyBundle(await entryBundle(t, index), trust);
