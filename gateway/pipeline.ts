@@ -46,7 +46,7 @@ const ACCEPTED: Promise<void> = Promise.resolve();
 export class Pipeline {
   private readonly queue: AdmissionQueue;
   private accepting = true;
-  /** Readings taken and not yet answered; drain() waits for none. */
+  /** Readings taken (accept, process) and not yet answered; drain() waits for none. */
   private inflight = 0;
   private idle = new Fifo<() => void>();
   private readonly now: () => number;
@@ -163,20 +163,28 @@ export class Pipeline {
     } catch {
       // as above
     }
+    this.settled();
+  }
+
+  /** One reading fewer in flight: drain() goes on when none is left. */
+  private settled(): void {
     if (--this.inflight === 0) for (const w of this.idle.drain()) w();
   }
 
   /**
    * The whole check-and-admit path for one reading; never rejects (errors become rejections). Called in arrival
    * order: the reading joins its device's lane here, synchronously, so admission follows arrival even though
-   * signature checks of consecutive readings finish in any order.
+   * signature checks of consecutive readings finish in any order. Counted in flight like `accept`'s readings:
+   * drain() waits for its outcome (it returned while one was still on its way to a block, and the store closed under it).
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storage.generation): Promise<Outcome> {
     const order = this.admission.lane(deviceId).order;
     this.arrivals.hold(receivedAtMs);
+    this.inflight++;
     return new Promise<Outcome>((resolve) =>
       this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
         this.arrivals.release(receivedAtMs);
+        this.settled();
         resolve(outcome);
       }),
     );
