@@ -28,9 +28,10 @@ export interface RevocationLogInput {
   revocations: readonly (LoggedRevocation & RevocationCertificates)[];
   /**
    * An RFC 9162 consistency proof between the list's checkpoint and the bundle's (from the smaller tree size to the
-   * larger: GET /v1/proofs/consistency), when they differ in size: it shows they are one log's. Else the bundle's
-   * own consistency proof is used if it starts at the list's size (fetch-bundle --since); without either, the verdict
-   * says they are not linked.
+   * larger: GET /v1/proofs/consistency), when they differ in size: it shows they are one log's. The bundle's own
+   * consistency proof, if it starts at the list's size (fetch-bundle --since), is tried too: either linking them is
+   * enough; one that does not link them, without another that does, fails the check; without either, the verdict says
+   * they are not linked.
    */
   consistency?: readonly Uint8Array[];
 }
@@ -68,8 +69,9 @@ export function heldCertificates(input: RevocationLogInput, held: HeldRevocation
 /**
  * What is wrong with an opened list against the bundle's trusted checkpoint: another log, or a fork of it. The two
  * checkpoints are one log's if they are of the same tree size with the same root, or (a list older than the bundle)
- * the bundle's consistency proof starts at the list's size and leads from its root to the bundle's (fetch-bundle
- * --since SIZE). Otherwise nothing here links them: `linked` false, and the verdict says how to link them.
+ * a consistency proof leads from the smaller's root to the larger's: the one given with the list, or the bundle's own
+ * if it starts at the list's size (fetch-bundle --since SIZE). Otherwise nothing here links them: `linked` false, and
+ * the verdict says how to link them.
  */
 function listProblem(
   log: OpenedRevocationLog, cp: Checkpoint | undefined, given: readonly Uint8Array[] | undefined, bundleProof: BundleConsistency | undefined,
@@ -82,16 +84,24 @@ function listProblem(
   if (cp.size === log.size) {
     return bytesEqual(cp.root, log.root) ? { linked: true } : failed(`its checkpoint and the bundle's are both of tree size ${cp.size} with different roots: a forked log`);
   }
-  const proof = given ?? (bundleProof && bundleProof.fromSize === log.size && log.size < cp.size ? bundleProof.proof : undefined);
-  if (!proof) return { linked: false };
+  // Both proofs are tried, the given one first: either that verifies links them, since a valid proof between two
+  // trusted checkpoints shows one log whatever else came with them (a wrong proof given with the list failed a
+  // bundle whose own proof linked it, suspected last session).
+  const own = bundleProof && bundleProof.fromSize === log.size && log.size < cp.size ? bundleProof.proof : undefined;
+  const proofs = [given, own].filter((p): p is readonly Uint8Array[] => p !== undefined);
+  if (proofs.length === 0) return { linked: false };
   const [small, large] = log.size < cp.size ? [log, cp] : [cp, log];
-  try {
-    verifyConsistency(small.size, large.size, proof, small.root, large.root);
-  } catch (err) {
-    if (!(err instanceof OriginProofError)) throw err;
-    return failed(`the log of tree size ${large.size} does not extend the log of tree size ${small.size} (the list's checkpoint is at ${log.size}, the bundle's at ${cp.size}; ${err.message}): a forked log`);
+  let first: OriginProofError | undefined;
+  for (const proof of proofs) {
+    try {
+      verifyConsistency(small.size, large.size, proof, small.root, large.root);
+      return { linked: true };
+    } catch (err) {
+      if (!(err instanceof OriginProofError)) throw err;
+      first ??= err;
+    }
   }
-  return { linked: true };
+  return failed(`the log of tree size ${large.size} does not extend the log of tree size ${small.size} (the list's checkpoint is at ${log.size}, the bundle's at ${cp.size}; ${first!.message}): a forked log`);
 }
 
 /**

@@ -110,6 +110,18 @@ describe('a revocation list and a bundle of different tree sizes', () => {
     expect(revocationCheck(unlinked).message).toContain(`fetch the bundle with --tree-size ${latest.treeSize}`);
   });
 
+  test('a wrong proof given with the list does not fail a bundle whose own proof links them (either proof is enough)', async () => {
+    const log = { checkpoint: listed.checkpoint, revocations: statements(listed) };
+    const bundle = await bundleAt(`treeSize=${size}&since=${listed.treeSize}`);
+    const v = verifyBundle(bundle, trust, { revocationLog: { ...log, consistency: [new Uint8Array(32).fill(7)] } });
+    expect([v.valid, revocationCheck(v).status]).toEqual([true, 'pass']); // was fail CHECKPOINT_INVALID
+    expect(revocationCheck(v).message).not.toMatch(/not linked/);
+    // a forked list is still a fork with any proof given beside the bundle's own
+    const forged = await forgedList();
+    const f = verifyBundle(bundle, trust, { revocationLog: { ...forged, consistency: await proof(listed.treeSize, size) } });
+    expect([f.valid, revocationCheck(f).code]).toEqual([false, 'CHECKPOINT_INVALID']);
+  });
+
   test('POST /v1/verify links its own list to the bundle it is given (it holds the log)', async () => {
     const raw = (await get(`/v1/entries/${entry}/bundle`)).rawPayload;
     const posted = (await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: Buffer.from(raw).toString('base64') } })).json();
