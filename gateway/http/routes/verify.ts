@@ -13,7 +13,7 @@ import { Type } from '@sinclair/typebox';
 import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundleAny } from '../../../protocol/bundle.js';
-import { parseCheckpoint, parseNote, parseVerifierKey } from '../../../protocol/checkpoint.js';
+import { parseCheckpoint, parseNote, parseVerifierKey, formatVerifierKey } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
@@ -79,8 +79,11 @@ export interface VerifyRouteDeps {
 export const NOT_LOGGED = 'not in the log: an envelope alone proves who signed it, not that it was logged';
 
 export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
-  const own = parseVerifierKey(deps.checkpointVerifierKey);
-  const trust: TrustMaterial = { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, { verifier: own }] };
+  // The gateway's own key is added only when the trust file does not name it, as GET /v1/trust serves the material:
+  // added again, without the window the file gives it, it verified checkpoints an offline verifier fails.
+  const named = deps.trust.checkpointKeys.some((k) => formatVerifierKey(k.verifier.name, k.verifier.publicKey) === deps.checkpointVerifierKey);
+  const own = { verifier: parseVerifierKey(deps.checkpointVerifierKey) };
+  const trust: TrustMaterial = named ? deps.trust : { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, own] };
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
 
   app.post(
