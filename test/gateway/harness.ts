@@ -8,7 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import {
   ALG_EDDSA, ALG_ES256, nobleSigner, generateSecretKey, publicKey, keyThumbprint, issueCertificate, decodeCertificate,
   deviceIdFromKey, deviceIdToHex, sha256, utf8ToBytes, toBase64, createConnectToken, signReading, createRevocation,
-  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust, toHex, createProofOfPossession,
+  decodeReceipt, decodeRejection, receiptsTopic, rejectionsTopic, readingsTopic, decodeProofBundle, parseTrust, toHex, createProofOfPossession, verifyBundle,
   type Alg, type ProofBundle, type TrustMaterial, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
@@ -154,6 +154,21 @@ export async function entryBundle(t: TestGateway, index: number): Promise<ProofB
   const res = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${index}/bundle` });
   if (res.statusCode !== 200) throw new Error(`GET /v1/entries/${index}/bundle: ${res.statusCode} ${res.body}`);
   return decodeProofBundle(new Uint8Array(res.rawPayload));
+}
+
+/**
+ * Every entry of the gateway's log checked offline with its own trust material (GET /v1/trust): the log's size and
+ * the entries whose bundle is not valid, each with its failed checks' names, codes and messages.
+ */
+export async function unverifiableEntries(t: TestGateway): Promise<{ size: number; bad: unknown[] }> {
+  const trust = await gatewayTrust(t);
+  const size = (await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json().size as number;
+  const bad: unknown[] = [];
+  for (let i = 0; i < size; i++) {
+    const v = verifyBundle(await entryBundle(t, i), trust);
+    if (!v.valid) bad.push([i, v.checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code, c.message])]);
+  }
+  return { size, bad };
 }
 
 /** A test gateway with one registered agency and `count` registered devices: where most suites start. */
