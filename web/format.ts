@@ -67,10 +67,12 @@ export interface SentenceContext {
   keptSize?: number;
   /** A kept checkpoint exists, but no consistency proof could be had offline. */
   consistencyOffline?: boolean;
+  /** A kept checkpoint exists, but the gateway could not give the consistency proof now (a 503, say). */
+  consistencyUnavailable?: boolean;
   /** The log's revocation list the revocation check held (complete up to this checkpoint size, if it passed). */
   revocationLog?: { size: number; count: number };
   /** No revocation list could be had: the check saw only the bundle's own revocations. */
-  revocationsUnchecked?: 'offline' | 'refused' | 'otherLog' | 'untrusted' | 'stale';
+  revocationsUnchecked?: 'offline' | 'unavailable' | 'refused' | 'otherLog' | 'untrusted' | 'stale';
 }
 
 /** The plain sentence of one check, in the page's language, built from the verdict's data (not its English text). */
@@ -79,7 +81,10 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
   const r = v.record;
   if (c.status === 'fail') return t('fail.prefix', { meaning: c.code ? t(codeKey(c.code)) : c.message });
   if (c.status === 'skip') {
-    if (c.name === 'consistency') return ctx.consistencyOffline ? t('skip.consistency.offline') : t('skip.consistency.none');
+    if (c.name === 'consistency') {
+      if (ctx.consistencyOffline) return t('skip.consistency.offline');
+      return ctx.consistencyUnavailable ? t('skip.consistency.unavailable') : t('skip.consistency.none');
+    }
     return r && r.entryType !== 1 ? t('skip.registry') : t('skip.generic');
   }
   const unknown = t('record.unknown');

@@ -6,7 +6,7 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
-import { publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
+import { noAnswerOf, publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type NoAnswer, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
 import { collectRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
 
@@ -142,7 +142,7 @@ export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
   } catch {
     return 'offline';
   }
-  if (!res.ok) return 'refused';
+  if (!res.ok) return noAnswerOf(res.status);
   try {
     const body = (await res.json()) as { proof: string[] };
     return body.proof.map((p) => fromBase64(p));
@@ -153,7 +153,7 @@ export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
 
 /** A page of GET /v1/revocations could not be had: no network, or the gateway said no. */
 class PageUnavailable extends Error {
-  constructor(readonly why: 'offline' | 'refused') {
+  constructor(readonly why: NoAnswer) {
     super(why);
   }
 }
@@ -165,7 +165,7 @@ async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
   } catch {
     throw new PageUnavailable('offline');
   }
-  if (!res.ok) throw new PageUnavailable('refused');
+  if (!res.ok) throw new PageUnavailable(noAnswerOf(res.status));
   return res.json();
 }
 

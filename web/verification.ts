@@ -78,11 +78,25 @@ export function readKeptCheckpoint(note: string, keptAtMs: number): KeptCheckpoi
   return { note, origin: cp.origin, size: cp.size, keptAtMs };
 }
 
-/** A consistency proof between two sizes from the gateway: proof hashes, 'offline' (no network), or 'refused'. */
-export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | 'offline' | 'refused'>;
+/**
+ * Why the gateway gave no answer to use: 'offline' (no network, or the connection failed), 'unavailable' (it could not
+ * answer now: 408, 429, 500, 502, 503, 504, say 503 while its store recovers), or 'refused' (any other answer that is
+ * not the proof or list asked for).
+ */
+export type NoAnswer = 'offline' | 'unavailable' | 'refused';
 
-/** The log's whole revocation list with its checkpoint (GET /v1/revocations), 'offline', or 'refused'. */
-export type RevocationLogFetcher = () => Promise<RevocationLogInput | 'offline' | 'refused'>;
+/** A consistency proof between two sizes from the gateway: proof hashes, or why there is none. */
+export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | NoAnswer>;
+
+/** The log's whole revocation list with its checkpoint (GET /v1/revocations), or why there is none. */
+export type RevocationLogFetcher = () => Promise<RevocationLogInput | NoAnswer>;
+
+const UNAVAILABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+
+/** What an HTTP status other than 2xx means for a proof or list request (NoAnswer). */
+export function noAnswerOf(status: number): 'unavailable' | 'refused' {
+  return UNAVAILABLE_STATUSES.has(status) ? 'unavailable' : 'refused';
+}
 
 export type Outcome =
   | { kind: 'verdict'; verdict: Verdict; bundle: ProofBundle; ctx: SentenceContext }
@@ -173,7 +187,10 @@ export async function verifyBundleFile(
     } else {
       const [from, to] = kept.size < bundle.treeSize ? [kept.size, bundle.treeSize] : [bundle.treeSize, kept.size];
       const proof = await fetchProof(from, to);
+      // A gateway that cannot answer now is left unchecked as offline is (a gateway could as well drop the
+      // connection: failing the record on a 503 while its store recovers said no more, and alarmed its reader).
       if (proof === 'offline') ctx.consistencyOffline = true;
+      else if (proof === 'unavailable') ctx.consistencyUnavailable = true;
       // A gateway that will not prove its log extends the kept checkpoint fails the check (no proof given).
       else since = proof === 'refused' ? { checkpoint: kept.note, proof: [] } : { checkpoint: kept.note, proof };
     }
@@ -181,7 +198,7 @@ export async function verifyBundleFile(
   let revocationLog: RevocationLogInput | undefined;
   if (opts.fetchRevocationLog) {
     const got = await opts.fetchRevocationLog();
-    if (got === 'offline' || got === 'refused') ctx.revocationsUnchecked = got;
+    if (typeof got === 'string') ctx.revocationsUnchecked = got;
     else if (logOrigin(got.checkpoint) !== undefined && logOrigin(got.checkpoint) !== logOrigin(bundle.checkpoint)) {
       // A bundle of another log (a file dropped on this gateway's page): this gateway's list says nothing about it.
       ctx.revocationsUnchecked = 'otherLog';
@@ -196,22 +213,22 @@ export async function verifyBundleFile(
       const size = logSize(got.checkpoint);
       // Of another size than the record's checkpoint: the gateway proves both are one log's (a fork fails the
       // revocation check), as it proves the kept checkpoint's; one that will not fails it too (no proof given).
-      let unlinked = false;
+      let unlinked: 'offline' | 'unavailable' | undefined;
       // A record fetched with --since the list's size carries the proof itself (the verifier checks it): nothing to
       // ask, and a gateway that would not answer does not turn the record's own link into a fork (found by review).
       const ownLink = size !== undefined && size < bundle.treeSize && bundle.consistency?.fromSize === size;
       if (size !== undefined && size !== bundle.treeSize && !ownLink) {
         const proof = await fetchProof(Math.min(size, bundle.treeSize), Math.max(size, bundle.treeSize));
-        if (proof !== 'offline') revocationLog = { ...got, consistency: proof === 'refused' ? [] : proof };
+        if (proof !== 'offline' && proof !== 'unavailable') revocationLog = { ...got, consistency: proof === 'refused' ? [] : proof };
         // No proof to be had: the list is not linked to the record, and a fork's list cannot be told from the log's.
         // Its revocations count, but the page does not say "not revoked" on it (found by review: it did, with the
         // proof request failing).
-        else unlinked = true;
+        else unlinked = proof;
       }
       // A list older than the record (its checkpoint was fetched before the record was logged): its revocations
       // count, but it says nothing of those logged since, so the page does not say "not revoked".
       if (size !== undefined && bundle.index >= size) ctx.revocationsUnchecked = 'stale';
-      else if (unlinked) ctx.revocationsUnchecked = 'offline';
+      else if (unlinked) ctx.revocationsUnchecked = unlinked;
       else if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
     }
   } else ctx.revocationsUnchecked = 'refused';

@@ -6,9 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, fromBase64, parseTrust } from '../../protocol/index.js';
-import { forRequestedEntry, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from '../../web/verification.js';
+import { forRequestedEntry, noAnswerOf, publishedSkew, readKeptCheckpoint, verifyBundleFile, type KeptCheckpoint, type ProofFetcher, type RevocationLogFetcher } from '../../web/verification.js';
 import { ed25519NoteSigner, signCheckpoint } from '../../protocol/checkpoint.js';
 import { checkSentence } from '../../web/format.js';
+import { translate } from '../../web/i18n.js';
 import { commitRevocations, revocationsExtension } from '../../protocol/revocation-log.js';
 import { loadOrCreateCheckpointKey } from '../../gateway/checkpoint-key.js';
 import { join } from 'node:path';
@@ -67,6 +68,22 @@ describe('verification in the page', () => {
       expect(consistency(o)).toMatchObject({ status: 'fail', code: 'CONSISTENCY_INVALID' });
       expect(o.kind === 'verdict' && o.verdict.valid).toBe(false);
     }
+  });
+
+  // A 503 while the gateway's store recovers (or a 429, a 500...) is no refusal: the record failed CONSISTENCY_INVALID
+  // on it, though a gateway that wanted to hide a fork could as well drop the connection (the offline case).
+  test('the gateway cannot answer now (503): consistency is left unchecked and says so, the rest still verifies', async () => {
+    const o = await verifyBundleFile(later, await trust(), kept, async () => 'unavailable');
+    expect(consistency(o)?.status).toBe('skip');
+    if (o.kind !== 'verdict') throw new Error(o.kind);
+    expect([o.verdict.valid, o.ctx.consistencyUnavailable, o.ctx.consistencyOffline]).toEqual([true, true, undefined]);
+    expect(checkSentence('en', consistency(o)!, o.verdict, o.ctx)).toBe(translate('en', 'skip.consistency.unavailable'));
+    expect(checkSentence('zh', consistency(o)!, o.verdict, o.ctx)).toBe(translate('zh', 'skip.consistency.unavailable'));
+  });
+
+  test('which answers are refusals: 4xx but 408 and 429; 5xx but 501 are "cannot answer now"', () => {
+    for (const s of [408, 429, 500, 502, 503, 504]) expect([s, noAnswerOf(s)]).toEqual([s, 'unavailable']);
+    for (const s of [300, 400, 401, 403, 404, 410, 413, 422, 501]) expect([s, noAnswerOf(s)]).toEqual([s, 'refused']);
   });
 
   test('without a kept checkpoint nothing is fetched and consistency is not checked', async () => {
@@ -206,6 +223,16 @@ describe("the log's revocation list", () => {
     // the real list, linked the same way, passes
     const real = await verifyBundleFile(later, await trust(), null, realProof, { fetchRevocationLog: realLog });
     expect(real.kind === 'verdict' && [real.verdict.valid, /not linked/.test(revocation(real)!.message)]).toEqual([true, false]);
+  });
+
+  test('the proof linking the list cannot be had now (503): its revocations count, not linked, no "not revoked"; valid', async () => {
+    const l = await realLog();
+    if (typeof l === 'string') throw new Error(l);
+    expect(readKeptCheckpoint(l.checkpoint, 0).size).not.toBe(decodeProofBundle(later).treeSize);
+    const o = await verifyBundleFile(later, await trust(), null, async () => 'unavailable', { fetchRevocationLog: realLog });
+    if (o.kind !== 'verdict') throw new Error(o.kind);
+    expect([o.verdict.valid, revocation(o)?.status, o.ctx.revocationsUnchecked, o.ctx.revocationLog]).toEqual([true, 'pass', 'unavailable', undefined]);
+    expect(checkSentence('en', revocation(o)!, o.verdict, o.ctx)).toMatch(/could not be had/);
   });
 
   test("another log's list (a bundle dropped on another gateway's page) is not used against the bundle", async () => {

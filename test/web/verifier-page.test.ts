@@ -313,4 +313,33 @@ describe('verifier web page (Chromium)', () => {
     await page.click('#lang-switch');
     expect(await page.textContent('#app-title')).toBe(en['app.title']);
   });
+
+  // The consistency proof against the kept checkpoint answered 503 (the gateway's store recovering, say): not a
+  // refusal, so the record is not failed on it; a refusal (404) still fails it.
+  test('the kept checkpoint\'s proof answered 503: consistency not checked, said so, VALID; answered 404: CONSISTENCY_INVALID', async () => {
+    const kept = Number(await page.getAttribute('#kept-state', 'data-size'));
+    const later = await published(conn, await reading(sensor, 10));
+    expect(later).toBeGreaterThanOrEqual(kept);
+    const pattern = '**/v1/proofs/consistency*';
+    let asked = 0;
+    const answer = (status: number) => page.route(pattern, (route) => {
+      asked++;
+      return route.fulfill({ status, contentType: 'application/json', body: JSON.stringify({ code: status === 503 ? 'STORAGE_UNAVAILABLE' : 'NOT_FOUND', message: 'test' }) });
+    });
+    await answer(503);
+    try {
+      await verifyEntry(String(later));
+      expect(asked).toBeGreaterThan(0);
+      expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+      expect((await checkRows())[6]).toEqual(['consistency', 'skip', '']);
+      expect(await page.textContent('#checks [data-check="consistency"] .sentence')).toBe(en['skip.consistency.unavailable']);
+      await page.unroute(pattern);
+      await answer(404);
+      await verifyEntry(String(idx.bio)); // another entry, so that the verdict shown is this one's
+      await page.waitForSelector('#verdict[data-valid="false"]');
+      expect((await checkRows())[6]).toEqual(['consistency', 'fail', 'CONSISTENCY_INVALID']);
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
 });
