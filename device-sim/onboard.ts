@@ -13,13 +13,11 @@ import { Agency, fetchCheckpointKey, fetchGatewayId } from './agency.js';
 import { Device, type DeviceOptions } from './device.js';
 import { READING_TYPES } from './kinds.js';
 import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
-import { stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
+import { DEFAULT_AUD, stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
 import { readJsonFile } from './json-file.js';
 
 /** The firmware image every simulated device runs (its SHA-256 is certified in the device profile). */
 export const SIM_FIRMWARE = sha256(utf8ToBytes('originproof device-sim firmware 1.0.0'));
-/** The gateway id devices are provisioned with when neither the installer nor the gateway names one (the gateway's default gatewayId). */
-export const DEFAULT_AUD = 'originproof';
 
 export interface GatewayEndpoint {
   httpUrl: string;

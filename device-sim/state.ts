@@ -35,6 +35,9 @@ export interface DeviceStateFile {
   lastTokenIat?: number;
 }
 
+/** The gateway id devices are provisioned with when neither the installer nor the gateway names one (the gateway's default gatewayId). */
+export const DEFAULT_AUD = 'originproof';
+
 export type DeviceKind = 'fingerprint-reader' | 'temperature-sensor' | 'air-quality-sensor' | 'water-meter';
 export const DEVICE_KINDS: readonly DeviceKind[] = ['fingerprint-reader', 'temperature-sensor', 'air-quality-sensor', 'water-meter'];
 

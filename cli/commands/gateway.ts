@@ -1,7 +1,6 @@
 /** `originproof gateway`: run the gateway. Flags override environment variables, which override the defaults. */
 import type { Command } from 'commander';
 import { ConfigError, DEFAULT_CONFIG, ENV_VARS, type GatewayConfig } from '../../gateway/config.js';
-import { startGateway } from '../../gateway/gateway.js';
 
 export function registerGateway(program: Command): void {
   const envHelp = Object.entries(ENV_VARS)
@@ -54,6 +53,8 @@ export function registerGateway(program: Command): void {
       };
       let gw;
       try {
+        // Loaded here, not with the CLI: every other command paid ~1 s a process for fastify, aedes and LevelDB.
+        const { startGateway } = await import('../../gateway/gateway.js');
         gw = await startGateway(overrides);
       } catch (err) {
         if (err instanceof ConfigError) {

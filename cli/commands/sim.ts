@@ -6,12 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import {
-  Agency, ATTACK_HELP, ATTACKS, DEFAULT_AUD, DEVICE_KINDS, fetchMqttUrl, formatSummary, isAttackName, loadFleet, onboardFleet, runFleet, algFromName,
-  type AttackName, type DeviceKind,
-} from '../../device-sim/index.js';
-import { runDemo } from '../../device-sim/demo.js';
+// What the commands' help needs, from modules that load no MQTT client; the simulator itself is loaded by the
+// command that runs it (every CLI command paid for loading it, and the gateway, at start: ~1 s a process).
+import { ATTACK_HELP, ATTACKS, isAttackName, type AttackName } from '../../device-sim/attack-names.js';
+import { algFromName } from '../../device-sim/secure-element.js';
+import { DEFAULT_AUD, DEVICE_KINDS, type DeviceKind } from '../../device-sim/state.js';
 import { parseJsonFile } from '../files.js';
 import { uintOption } from '../options.js';
 import { fail } from '../../protocol/errors.js';
@@ -90,6 +89,7 @@ export function registerSim(program: Command): void {
     .option('--ca <file>', "CA certificate (PEM) that issued the gateway's TLS certificate, for mqtts: (default: the system's CAs)")
     .requiredOption('--out <dir>', 'directory for device state files and fleet.json')
     .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud?: string; ca?: string; out: string }) => {
+      const { Agency, fetchMqttUrl, onboardFleet } = await import('../../device-sim/index.js');
       const agency = Agency.load(o.agencyKey, o.agencyCert);
       const count = Number(o.count);
       if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
@@ -130,6 +130,7 @@ export function registerSim(program: Command): void {
       const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
       for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
       const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;
+      const [{ formatSummary, loadFleet, runFleet }, { default: cliProgress }] = await Promise.all([import('../../device-sim/index.js'), import('cli-progress')]);
       const { manifest, devices, agency } = loadFleet(fleetDir, {
         ...(devicesCount !== undefined ? { count: devicesCount } : {}),
         ...(mqttUrl ? { mqttUrl } : {}),
@@ -156,6 +157,7 @@ export function registerSim(program: Command): void {
     });
 
   sim.command('demo').description('the one-command demo (same as npm run demo)').action(async () => {
+    const { runDemo } = await import('../../device-sim/demo.js');
     const r = await runDemo();
     process.exitCode = r.ok ? 0 : 1;
   });
