@@ -67,6 +67,8 @@ export interface SentenceContext {
   keptSize?: number;
   /** A kept checkpoint exists, but no consistency proof could be had offline. */
   consistencyOffline?: boolean;
+  /** The kept checkpoint is of another log (its origin): not applied to this record. */
+  keptOtherLog?: string;
   /** A kept checkpoint exists, but the gateway could not give the consistency proof now (a 503, say). */
   consistencyUnavailable?: boolean;
   /** The log's revocation list the revocation check held (complete up to this checkpoint size, if it passed). */
@@ -82,6 +84,7 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
   if (c.status === 'fail') return t('fail.prefix', { meaning: c.code ? t(codeKey(c.code)) : c.message });
   if (c.status === 'skip') {
     if (c.name === 'consistency') {
+      if (ctx.keptOtherLog !== undefined) return t('skip.consistency.otherLog', { origin: ctx.keptOtherLog });
       if (ctx.consistencyOffline) return t('skip.consistency.offline');
       return ctx.consistencyUnavailable ? t('skip.consistency.unavailable') : t('skip.consistency.none');
     }

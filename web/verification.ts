@@ -180,7 +180,13 @@ export async function verifyBundleFile(
   }
   const ctx: SentenceContext = {};
   let since: { checkpoint: string; proof?: Uint8Array[] } | undefined;
-  if (kept) {
+  const bundleOrigin = logOrigin(bundle.checkpoint);
+  if (kept && bundleOrigin !== undefined && kept.origin !== bundleOrigin) {
+    // Kept from another log (a trust file naming several gateways' keys, a bundle of another gateway dropped here):
+    // it says nothing about this log, and this gateway has no proof between them. Applied, it failed every record
+    // of the other log CONSISTENCY_INVALID; `originproof verify --since` still fails it, asked for explicitly.
+    ctx.keptOtherLog = kept.origin;
+  } else if (kept) {
     ctx.keptSize = kept.size;
     if (kept.size === bundle.treeSize || bundle.consistency?.fromSize === kept.size) {
       since = { checkpoint: kept.note };

@@ -86,6 +86,18 @@ describe('verification in the page', () => {
     for (const s of [300, 400, 401, 403, 404, 410, 413, 422, 501]) expect([s, noAnswerOf(s)]).toEqual([s, 'refused']);
   });
 
+  test('a checkpoint kept from another log is not applied: nothing fetched, consistency not checked and says why; valid', async () => {
+    const other = ed25519NoteSigner('other.example/log', new Uint8Array(32).fill(5));
+    const note = await signCheckpoint({ origin: 'other.example/log', size: 2, root: new Uint8Array(32), extensions: [] }, other);
+    const o = await verifyBundleFile(later, await trust(), readKeptCheckpoint(note, Date.now()), async () => {
+      throw new Error('must not fetch');
+    });
+    expect(consistency(o)?.status).toBe('skip'); // was fail CONSISTENCY_INVALID (checkpoints of different logs)
+    if (o.kind !== 'verdict') throw new Error(o.kind);
+    expect([o.verdict.valid, o.ctx.keptOtherLog, o.ctx.keptSize]).toEqual([true, 'other.example/log', undefined]);
+    expect(checkSentence('en', consistency(o)!, o.verdict, o.ctx)).toBe(translate('en', 'skip.consistency.otherLog', { origin: 'other.example/log' }));
+  });
+
   test('without a kept checkpoint nothing is fetched and consistency is not checked', async () => {
     const o = await verifyBundleFile(later, await trust(), null, async () => {
       throw new Error('must not fetch');
