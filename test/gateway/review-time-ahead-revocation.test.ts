@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { decodeLogEntry, type TrustMaterial, type Verdict, verifyBundle } from '../../protocol/index.js';
-import { connectDevice, entryBundle, nowS, postRevocation, reading, register, type Device, type TestGateway, useTrustedGateway } from './harness.js';
+import { certify, connectDevice, entryBundle, nowS, postCert, postRevocation, reading, register, type Device, type TestGateway, useTrustedGateway } from './harness.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
 
@@ -45,6 +45,16 @@ describe('review-time: a reading dated ahead within the skew, then a revocation 
     const { index, receivedS } = await publishAt(t, d, 1, nowS() + 200);
     expect(await verdictOf(index)).toEqual({ valid: true, failed: [], receivedS });
     expect((await postRevocation(t, g, d.cert, receivedS + 1, 'affiliationChanged')).status).toBe(201);
+    expect(await verdictOf(index)).toEqual({ valid: true, failed: [], receivedS });
+  });
+
+  test('the device renewed, its earlier certificate superseded from just after: the reading logged under it stays valid offline', async () => {
+    const g = await t.pki.agency('ahead-renew.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const { index, receivedS } = await publishAt(t, d, 1, nowS() + 200);
+    expect((await postCert(t, 'devices', await certify(g, d, 'device', receivedS + 1))).status).toBe(201);
+    expect((await postRevocation(t, g, d.cert, receivedS + 1, 'superseded')).status).toBe(201);
     expect(await verdictOf(index)).toEqual({ valid: true, failed: [], receivedS });
   });
 
