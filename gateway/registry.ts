@@ -294,6 +294,20 @@ export class Registry {
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
     return this.view.agencyCertificateAt(agencyKid, at);
   }
+  /**
+   * The agency certificate a reading signed at `at` was checked under, for its proof bundle (its entry pins the device
+   * certificate, not the agency's): the last registered valid at `at` whose root is trusted here and within its window
+   * then, else agencyCertificateAt's. Found by review: after a root rotation scheduled in the trust file (the new
+   * root's window beginning at E) and the agency's takeover by the new root, whose certificate for it began before E,
+   * the bundle of a reading signed before E and logged under the old root's carried the new root's and failed offline
+   * (chain CERT_NOT_YET_VALID) with the gateway's own trust material.
+   */
+  readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    return this.view.agencyCertificateAt(agencyKid, at, (c) => {
+      const anchor = this.anchors.byKid.get(toHex(c.issuerKid));
+      return anchor !== undefined && (anchor.notBefore === undefined || at >= anchor.notBefore) && (anchor.notAfter === undefined || at < anchor.notAfter);
+    });
+  }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return this.view.revocationsOf(certs);
   }

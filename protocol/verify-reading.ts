@@ -69,7 +69,16 @@ export function readingChecks(
     // renewals): the bundle may also carry an earlier one of the same key (key-compromise.ts).
     const iat = opened!.claims.iat;
     const agencies = decoded.filter((c) => bytesEqual(c.holderKid, device!.issuerKid));
-    agency = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp).reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined) ?? agencies[0];
+    const latest = (cs: DecodedCertificate[]) => cs.reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined);
+    const validAt = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp);
+    // One whose root is trusted then first (found by review: after a root rotation scheduled in the trust file, the new
+    // root's certificate of the agency key, carried with its keyCompromise, was taken for the chain's and failed it,
+    // CERT_NOT_YET_VALID; the gateway picks the same way, gateway/registry.ts readingAgencyCertificateAt).
+    const rootCovers = (c: DecodedCertificate) => {
+      const anchor = trust.anchors.byKid.get(toHex(c.issuerKid));
+      return anchor !== undefined && (anchor.notBefore === undefined || iat >= anchor.notBefore) && (anchor.notAfter === undefined || iat < anchor.notAfter);
+    };
+    agency = latest(validAt.filter(rootCovers)) ?? latest(validAt) ?? agencies[0];
     if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
     sameKey = sameKeyCertificates(decoded, device, agency);
     // Nothing unverified rides along: every other certificate must be a trusted root's own.
