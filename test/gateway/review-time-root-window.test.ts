@@ -62,6 +62,20 @@ describe('review-time: a reading signed before a scheduled root rotation, its ag
     expect((await postCert(t, 'agencies', a2)).status).toBe(201);
     const v = verifyBundle(await entryBundle(t, index), trust);
     expect([v.valid, failed(v)]).toEqual([true, []]);
+    // A reading the device signed before the switch, kept offline and sent after the takeover: the gateway takes it
+    // under the old root's certificate of the agency (valid then, its root trusted then), as its bundle verifies.
+    const c2 = await connectDevice(t.gw, d);
+    let later: number;
+    try {
+      await c2.publish(await reading(d, 2, { iat }));
+      const a = await c2.next();
+      expect(a.kind === 'receipt' ? 'receipt' : a.rejection.code).toBe('receipt');
+      later = a.kind === 'receipt' ? a.receipt.index : -1;
+    } finally {
+      await c2.end();
+    }
+    const u = verifyBundle(await entryBundle(t, later), trust);
+    expect([u.valid, failed(u)]).toEqual([true, []]);
     // The agency's key is later reported compromised through the new root's certificate, from after the reading: the
     // bundle carries that certificate beside the chain's (key-compromise.ts), and the verifier must not take it for the
     // chain's agency certificate (its root's window had not begun at the reading's time).
