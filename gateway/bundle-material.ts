@@ -1,7 +1,8 @@
 /**
  * The certificates and revocations a verifier needs beside an entry (protocol/verify-bundle.ts checks each):
  * - a reading: the device certificate the entry was admitted under (by its certRef, even if the device has a newer
- *   one since) and the agency certificate valid at the reading's time, with the strictest revocation of each,
+ *   one since) and the agency certificate valid at the reading's time (one whose root is trusted then first:
+ *   Registry.readingAgencyCertificateAt), with the strictest revocation of each,
  *   and a keyCompromise of another certificate of either key (addKeyCompromises);
  * - an agency registration: no certificate (the issuer is a trusted root), the agency's revocation, and a
  *   keyCompromise of another certificate of its key;
@@ -29,7 +30,7 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
   const reading = openReading(entry.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
   const device = (entry.certRef && registry.certificateByRef(entry.certRef)) || registry.deviceByKid(reading.kid)?.cert;
   if (!device) return { certificates: [], revocations: [] };
-  const agency = registry.agencyCertificateAt(device.issuerKid, reading.claims.iat);
+  const agency = registry.readingAgencyCertificateAt(device.issuerKid, reading.claims.iat);
   const certs = agency ? [device, agency] : [device];
   const material = { certificates: certs.map((c) => c.bytes), revocations: registry.revocationsOf(certs).map((r) => r.bytes) };
   if (agency) addKeyCompromises(registry, device, agency, material);

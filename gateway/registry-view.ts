@@ -180,10 +180,14 @@ export class RegistryView {
     return this.certsByRef.get(toHex(certRef));
   }
 
-  /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
-  agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+  /**
+   * The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one).
+   * With `rootCovers`, the last such whose root it accepts at `at` first.
+   */
+  agencyCertificateAt(agencyKid: Uint8Array, at: number, rootCovers?: (cert: DecodedCertificate) => boolean): DecodedCertificate | undefined {
     const kid = toHex(agencyKid);
-    return lastValidAt(this.agencyCerts.get(kid), at) ?? this.agenciesByKid.get(kid)?.cert;
+    const history = this.agencyCerts.get(kid);
+    return (rootCovers && lastValidAt(history, at, rootCovers)) || lastValidAt(history, at) || this.agenciesByKid.get(kid)?.cert;
   }
 
   /**
@@ -254,10 +258,10 @@ export class RegistryView {
   }
 }
 
-function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number): DecodedCertificate | undefined {
+function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number, also?: (cert: DecodedCertificate) => boolean): DecodedCertificate | undefined {
   for (let i = (history?.length ?? 0) - 1; i >= 0; i--) {
     const c = history![i]!;
-    if (at >= c.claims.nbf && at < c.claims.exp) return c;
+    if (at >= c.claims.nbf && at < c.claims.exp && (!also || also(c))) return c;
   }
   return undefined;
 }

@@ -294,6 +294,17 @@ export class Registry {
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
     return this.view.agencyCertificateAt(agencyKid, at);
   }
+  /**
+   * The agency certificate a reading signed at `at` was checked under, for its proof bundle (its entry pins the device
+   * certificate, not the agency's): the last registered valid at `at` whose root is trusted here and within its window
+   * then, else agencyCertificateAt's. Found by review: after a root rotation scheduled in the trust file (the new
+   * root's window beginning at E) and the agency's takeover by the new root, whose certificate for it began before E,
+   * the bundle of a reading signed before E and logged under the old root's carried the new root's and failed offline
+   * (chain CERT_NOT_YET_VALID) with the gateway's own trust material.
+   */
+  readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    return this.view.agencyCertificateAt(agencyKid, at, (c) => this.rootCoversAt(c, at));
+  }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return this.view.revocationsOf(certs);
   }
@@ -403,11 +414,28 @@ export class Registry {
     if (at < cert.claims.nbf || at < agencyCert.claims.nbf) return { status: 'not-yet-valid', message: `certificate not valid yet at ${at}` };
     if (at >= cert.claims.exp || at >= agencyCert.claims.exp) return { status: 'expired', message: `certificate expired at ${at}` };
     if (!anchor) return { status: 'untrusted', message: 'the root of this device is no longer trusted' };
+    if (windowCovers(anchor, at)) return undefined;
+    // Outside its root's trust window: an earlier certificate of the agency key valid then, under a root trusted then
+    // and not revoked then, is the agency's certificate of that time, as bundles pick it (readingAgencyCertificateAt).
+    // Found by review: after a root rotation scheduled in the trust file and the agency's takeover by the new root,
+    // whose certificate for it began before that root's window, readings signed before the switch (kept offline) were
+    // refused CERT_NOT_YET_VALID though the old root's certificate was valid then, and offline they verify.
+    const alt = this.readingAgencyCertificateAt(agencyCert.holderKid, at);
+    if (alt && alt !== agencyCert && at >= alt.claims.nbf && at < alt.claims.exp && this.rootCoversAt(alt, at) && !(revocations && inEffect(this.view.revocationOf(alt)?.rev, at))) {
+      return undefined;
+    }
     if (anchor.notBefore !== undefined && at < anchor.notBefore) return { status: 'not-yet-valid', message: 'the root trust anchor is not valid yet at that time' };
-    if (anchor.notAfter !== undefined && at >= anchor.notAfter) return { status: 'expired', message: 'the root trust anchor has expired at that time' };
-    return undefined;
+    return { status: 'expired', message: 'the root trust anchor has expired at that time' };
+  }
+
+  /** Whether the root that issued `agencyCert` is trusted here and within its trust window at `at`. */
+  private rootCoversAt(agencyCert: DecodedCertificate, at: number): boolean {
+    const anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
+    return anchor !== undefined && windowCovers(anchor, at);
   }
 }
+
+const windowCovers = (a: TrustAnchor, at: number): boolean => (a.notBefore === undefined || at >= a.notBefore) && (a.notAfter === undefined || at < a.notAfter);
 
 function revoked(r: DecodedRevocation, status: 'revoked' | 'agency-revoked'): { status: 'revoked' | 'agency-revoked'; message: string } {
   return { status, message: `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})` };

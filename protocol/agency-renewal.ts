@@ -41,7 +41,9 @@ import type { TrustMaterial } from './trust.js';
  * Throws CERT_REVOKED or UNKNOWN_KEY as above. `held`: the verifier's revocations (decoded; `logged` when from the
  * log's list, verify-checks.ts HeldRevocation); `carried`: every
  * certificate the bundle carries (a revocation naming one of them is the other checks' business); `certificates`:
- * the certificates the verifier holds for its revocations (any that does not decode is left aside). `onlyKeyCompromise`:
+ * the certificates the verifier holds for its revocations (any that does not decode is left aside). `at`: the time whose
+ * agency certificate counts; `revokedAt` (default `at`): the time a statement's revokedFrom is compared with (a
+ * reading's: no later than the log received it, verify-reading.ts). `onlyKeyCompromise`:
  * a registry event names the agency certificate it was checked against (certRef), so only a keyCompromise of another
  * certificate of the key counts (the gateway refuses what a key compromised, in effect, signs or certifies:
  * gateway/registry.ts, registry-rules.ts).
@@ -49,13 +51,14 @@ import type { TrustMaterial } from './trust.js';
 export function assertAgencyNotRevokedThroughRenewalAt(
   agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly { rev: DecodedRevocation; logged: boolean }[],
   certificates: readonly Uint8Array[], trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
+  revokedAt = at,
 ): void {
   if (!trust.anchors.byKid.has(toHex(agency.issuerKid))) return; // the chain check fails already: no trusted root issued this agency
   // By whichever root signed it (not only the chain agency's): see above.
   const relevant = held.filter(
     ({ rev: r }) =>
       (!onlyKeyCompromise || r.claims.reason === 'keyCompromise') &&
-      r.claims.sub === agency.claims.sub && at >= r.claims.revokedFrom &&
+      r.claims.sub === agency.claims.sub && revokedAt >= r.claims.revokedFrom &&
       !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
@@ -67,7 +70,7 @@ export function assertAgencyNotRevokedThroughRenewalAt(
       if (!rootKey && !logged) continue; // an untrusted key's word, not the log's: nothing to weigh
       fail(
         'UNKNOWN_KEY',
-        `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${at}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (the log's revocation list carries it: fetch-revocations writes it beside the statement, --full for a directory fetched by an earlier version; or give it with --certificates)`,
+        `a revocation of another certificate of agency ${r.claims.sub} (${toHex(r.claims.certRef)}, ${r.claims.reason}, from ${r.claims.revokedFrom}) covers time ${revokedAt}, and that certificate is not at hand: whether it is a later certificate of this agency's key the bundle left out cannot be told (the log's revocation list carries it: fetch-revocations writes it beside the statement, --full for a directory fetched by an earlier version; or give it with --certificates)`,
         'revocations',
       );
     }

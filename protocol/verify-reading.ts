@@ -5,7 +5,9 @@
  *   chain        device <- agency <- trusted root, roles and validity at the reading's iat (RFC 8392 §3.1.4-3.1.5);
  *                the device certificate is the one the entry was admitted against (certRef)
  *   revocation   no revocation (in the bundle or held by the verifier) covers the reading's time, and no
- *                keyCompromise revocation of another certificate of the device's or agency's key (key-compromise.ts)
+ *                keyCompromise revocation of another certificate of the device's or agency's key (key-compromise.ts);
+ *                the reading's time against a revokedFrom: its iat, or its entry's receivedAt when earlier (dated
+ *                ahead within the clock skew, it was signed by the time the log received it)
  *   claims       well formed, no raw biometric data, type in the device profile, firmware as certified
  * Pure, as verify-bundle.ts.
  */
@@ -67,7 +69,16 @@ export function readingChecks(
     // renewals): the bundle may also carry an earlier one of the same key (key-compromise.ts).
     const iat = opened!.claims.iat;
     const agencies = decoded.filter((c) => bytesEqual(c.holderKid, device!.issuerKid));
-    agency = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp).reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined) ?? agencies[0];
+    const latest = (cs: DecodedCertificate[]) => cs.reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined);
+    const validAt = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp);
+    // One whose root is trusted then first (found by review: after a root rotation scheduled in the trust file, the new
+    // root's certificate of the agency key, carried with its keyCompromise, was taken for the chain's and failed it,
+    // CERT_NOT_YET_VALID; the gateway picks the same way, gateway/registry.ts readingAgencyCertificateAt).
+    const rootCovers = (c: DecodedCertificate) => {
+      const anchor = trust.anchors.byKid.get(toHex(c.issuerKid));
+      return anchor !== undefined && (anchor.notBefore === undefined || iat >= anchor.notBefore) && (anchor.notAfter === undefined || iat < anchor.notAfter);
+    };
+    agency = latest(validAt.filter(rootCovers)) ?? latest(validAt) ?? agencies[0];
     if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
     sameKey = sameKeyCertificates(decoded, device, agency);
     // Nothing unverified rides along: every other certificate must be a trusted root's own.
@@ -112,15 +123,21 @@ export function readingChecks(
           { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
           ...compromiseTargets(sameKey!, a, trust, v),
         ], v, 'neither the device nor its agency');
-        assertNotRevokedAt(d, verified, r.claims.iat, 'device');
-        assertNotRevokedAt(a, verified, r.claims.iat, 'agency');
-        assertNoKeyCompromiseAt(d, sameKey!, verified, r.claims.iat);
+        // Placed at its iat, but no later than the log received it: a reading dated ahead of the gateway's clock (within
+        // the skew it allows) and received before a revocation's revokedFrom was signed before then, whatever the
+        // device's clock said (found by review: a release or decommissioning "from now", posted after such a reading
+        // was receipted, failed its bundle CERT_REVOKED). A revocation from a time the log had reached covers every
+        // reading dated from then on, as ever.
+        const placed = Math.min(r.claims.iat, Math.floor(entry.receivedAtMs / 1000));
+        assertNotRevokedAt(d, verified, placed, 'device');
+        assertNotRevokedAt(a, verified, placed, 'agency');
+        assertNoKeyCompromiseAt(d, sameKey!, verified, placed);
         // The entry does not pin the agency certificate: a revocation held of a later one of the same key counts.
         const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
-        assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v);
+        assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v, false, placed);
         // Nor through a certificate of the device key by another agency (before a transfer) the bundle left out.
-        assertDeviceKeyNotCompromisedByOtherIssuerAt(d, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v);
-        return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${r.claims.iat}`;
+        assertDeviceKeyNotCompromisedByOtherIssuerAt(d, carried, heldDecoded, heldCertificates, trust, placed, v);
+        return verified.length === 0 ? 'no revocation covers the device or its agency' : `${verified.length} revocation(s) known; none covers time ${placed}`;
       }),
     );
     checks.set(

@@ -82,8 +82,36 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
     parseVerifierKey(log.verifierKey); // MALFORMED unless a verifier key
     trust.checkpointKeys = [{ key: log.verifierKey }];
     trust.origin = log.origin;
+    // The gateway's clock skew allowance (GET /v1/trust): its bundles verify only with it, since the verifier bounds a
+    // reading's iat by its entry's receivedAt + that skew (found by review: a gateway configured above the default 300 s
+    // receipted readings whose bundles then failed `checkpoint CLOCK_SKEW` with the trust file written here). A gateway
+    // from before GET /v1/trust (404) leaves it out, and verify takes its default.
+    const skew = await gatewayClockSkew(gateway);
+    if (skew !== undefined) trust.clockSkewSeconds = skew;
   }
   return JSON.stringify(trust, null, 2) + '\n';
+}
+
+async function gatewayClockSkew(gateway: string): Promise<number | undefined> {
+  let res: Response;
+  try {
+    res = await gatewayGet(gateway, 'v1/trust');
+  } catch (err) {
+    if ((err as { status?: unknown }).status === 404) return undefined;
+    throw err;
+  }
+  let body: { clockSkewSeconds?: unknown } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    /* judged below */
+  }
+  const v = body.clockSkewSeconds;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 86_400) {
+    fail('MALFORMED', `${gateway} answered GET /v1/trust with a clockSkewSeconds that is not whole seconds from 1 to 86400`, 'gateway');
+  }
+  return v;
 }
 
 export function registerRegistryCommands(program: Command): void {
@@ -97,9 +125,9 @@ export function registerRegistryCommands(program: Command): void {
     });
   program
     .command('trust')
-    .description('write a trust file: the root certificate, and with --gateway its checkpoint key and log origin')
+    .description('write a trust file: the root certificate, and with --gateway its checkpoint key, log origin and clock skew allowance')
     .requiredOption('--root <file>', 'root certificate')
-    .option('--gateway <url>', 'fetch the checkpoint verifier key from this gateway (GET /v1/log)')
+    .option('--gateway <url>', 'fetch the checkpoint verifier key from this gateway (GET /v1/log), and its clockSkewSeconds (GET /v1/trust)')
     .option('--out <file>', 'output file (default: stdout)')
     .action(async (o: { root: string; gateway?: string; out?: string }) => {
       const text = await makeTrust(o.root, o.gateway);
