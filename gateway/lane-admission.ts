@@ -10,7 +10,7 @@ import { openReading } from '../protocol/reading.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
-import type { Registry } from './registry.js';
+import { readingRevokedAt, type Registry } from './registry.js';
 import type { StorageGate } from './storage-gate.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
 import { checkReadingPolicy, readingClockProblem } from './reading-policy.js';
@@ -161,7 +161,7 @@ export class LaneAdmission {
     this.storage.check(job.generation); // here, just before the append: nothing newer than a refused reading gets in
     // Again, just before the append (appends are ordered): a revocation applied since the reading arrived, while it
     // was being verified or waited in its lane, refuses it; one applied later is logged after it.
-    this.registry.assertDeviceUsableAt(job.device, job.iat);
+    this.registry.assertDeviceUsableAt(job.device, job.iat, 'certificate', readingRevokedAt(job.iat, job.receivedAtMs));
     const cert = this.registry.deviceCertAt(job.device, job.iat);
     if (cert !== job.cert) this.recheckClaims(job, cert);
     lane.lastSeq = seq;
@@ -244,7 +244,7 @@ export class LaneAdmission {
    * carries (a reading of the old firmware must not be logged under the new firmware's certificate).
    */
   private recheckClaims(job: Job, cert: DecodedCertificate): void {
-    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device, cert);
+    checkReadingPolicy(this.registry, openReading(job.bytes, { maxBytes: this.opts.maxReadingBytes }), job.device, cert, job.receivedAtMs);
     job.cert = cert;
   }
 }

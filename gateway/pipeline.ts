@@ -216,7 +216,7 @@ export class Pipeline {
       let cert = device.cert;
       try {
         cert = this.registry.deviceCertAt(device, opened.claims.iat);
-        request = checkReadingPolicy(this.registry, opened, device, cert);
+        request = checkReadingPolicy(this.registry, opened, device, cert, receivedAtMs);
       } catch (err) {
         if (!(err instanceof OriginProofError)) throw err;
         carried = err;

@@ -7,7 +7,7 @@ import { sigStructure } from '../protocol/cose-sign1.js';
 import { fail, OriginProofError } from '../protocol/errors.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { checkReading, type OpenedReading } from '../protocol/reading.js';
-import type { DeviceRecord, Registry } from './registry.js';
+import { readingRevokedAt, type DeviceRecord, type Registry } from './registry.js';
 
 export interface SignatureJob {
   alg: Alg;
@@ -22,8 +22,9 @@ export interface SignatureJob {
  * logged under (Registry.deviceCertAt: an earlier one of the key for a reading signed before a renewal). Returns the
  * Sig_structure job for the worker pool.
  */
-export function checkReadingPolicy(registry: Registry, opened: OpenedReading, device: DeviceRecord, cert: DecodedCertificate): SignatureJob {
-  registry.assertDeviceUsableAt(device, opened.claims.iat);
+export function checkReadingPolicy(registry: Registry, opened: OpenedReading, device: DeviceRecord, cert: DecodedCertificate, receivedAtMs: number): SignatureJob {
+  const iat = opened.claims.iat;
+  registry.assertDeviceUsableAt(device, iat, 'certificate', readingRevokedAt(iat, receivedAtMs));
   let captured: SignatureJob | undefined;
   // checkReading runs every claim check; the signature itself is captured here and checked off-thread.
   checkReading(opened, cert, {

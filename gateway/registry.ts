@@ -370,13 +370,16 @@ export class Registry {
    * Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency, then its
    * root (as assertDeviceUsableAt decides: a device shown active can connect and publish).
    */
-  deviceStatus(d: DeviceRecord, at: number): DeviceStatus {
-    return this.standing(d, at, true)?.status ?? 'active';
+  deviceStatus(d: DeviceRecord, at: number, revokedAt = at): DeviceStatus {
+    return this.standing(d, at, true, revokedAt)?.status ?? 'active';
   }
 
-  /** Throws the code matching deviceStatus when the device may not act at `at`. */
-  assertDeviceUsableAt(d: DeviceRecord, at: number, path = 'certificate'): void {
-    const s = this.standing(d, at, true);
+  /**
+   * Throws the code matching deviceStatus when the device may not act at `at`. `revokedAt` (default `at`): the time
+   * revocations are judged at; for a reading its iat, or when it arrived if earlier (readingRevokedAt).
+   */
+  assertDeviceUsableAt(d: DeviceRecord, at: number, path = 'certificate', revokedAt = at): void {
+    const s = this.standing(d, at, true, revokedAt);
     if (s) fail(STANDING_CODES[s.status], s.message, path);
   }
 
@@ -391,9 +394,9 @@ export class Registry {
    * The current certificates' revocations count at any time (a keyCompromise through any certificate of the key is
    * the device's: registry-view.ts); for an earlier chain (chainAt), its certificates' own too.
    */
-  private standing(d: DeviceRecord, at: number, revocations: boolean): { status: Exclude<DeviceStatus, 'active'>; message: string } | undefined {
-    if (revocations && inEffect(d.revocation, at)) return revoked(d.revocation!, 'revoked');
-    if (revocations && inEffect(d.agency.revocation, at)) return revoked(d.agency.revocation!, 'agency-revoked');
+  private standing(d: DeviceRecord, at: number, revocations: boolean, revAt = at): { status: Exclude<DeviceStatus, 'active'>; message: string } | undefined {
+    if (revocations && inEffect(d.revocation, revAt)) return revoked(d.revocation!, 'revoked');
+    if (revocations && inEffect(d.agency.revocation, revAt)) return revoked(d.agency.revocation!, 'agency-revoked');
     let cert = d.cert;
     let agencyCert = d.agency.cert;
     let anchor: TrustAnchor | undefined;
@@ -401,10 +404,10 @@ export class Registry {
       const c = this.chainAt(d, at);
       if (revocations) {
         const own = c.cert === d.cert ? undefined : this.view.revocationOf(c.cert)?.rev;
-        if (inEffect(own, at)) return revoked(own!, 'revoked');
-        if (c.agency !== d.agency && inEffect(c.agency.revocation, at)) return revoked(c.agency.revocation!, 'agency-revoked');
+        if (inEffect(own, revAt)) return revoked(own!, 'revoked');
+        if (c.agency !== d.agency && inEffect(c.agency.revocation, revAt)) return revoked(c.agency.revocation!, 'agency-revoked');
         const agencyOwn = c.agencyCert === c.agency.cert ? undefined : this.view.revocationOf(c.agencyCert)?.rev;
-        if (inEffect(agencyOwn, at)) return revoked(agencyOwn!, 'agency-revoked');
+        if (inEffect(agencyOwn, revAt)) return revoked(agencyOwn!, 'agency-revoked');
       }
       ({ cert, agencyCert } = c);
       anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
@@ -421,7 +424,7 @@ export class Registry {
     // whose certificate for it began before that root's window, readings signed before the switch (kept offline) were
     // refused CERT_NOT_YET_VALID though the old root's certificate was valid then, and offline they verify.
     const alt = this.readingAgencyCertificateAt(agencyCert.holderKid, at);
-    if (alt && alt !== agencyCert && at >= alt.claims.nbf && at < alt.claims.exp && this.rootCoversAt(alt, at) && !(revocations && inEffect(this.view.revocationOf(alt)?.rev, at))) {
+    if (alt && alt !== agencyCert && at >= alt.claims.nbf && at < alt.claims.exp && this.rootCoversAt(alt, at) && !(revocations && inEffect(this.view.revocationOf(alt)?.rev, revAt))) {
       return undefined;
     }
     if (anchor.notBefore !== undefined && at < anchor.notBefore) return { status: 'not-yet-valid', message: 'the root trust anchor is not valid yet at that time' };
@@ -436,6 +439,15 @@ export class Registry {
 }
 
 const windowCovers = (a: TrustAnchor, at: number): boolean => (a.notBefore === undefined || at >= a.notBefore) && (a.notAfter === undefined || at < a.notAfter);
+
+/**
+ * The time a reading's revocations are judged at: its iat, or when it arrived if earlier (ms). Dated ahead within the
+ * clock skew, a reading that arrived before a revocation's start was signed before it, whatever the device's clock
+ * said; the offline verifier places it the same way (protocol/verify-reading.ts: min(iat, the entry's receivedAt)).
+ * Found by review: a device whose clock ran ahead was refused CERT_REVOKED (which stops it, SPEC §8) by a revocation
+ * scheduled to start after the reading arrived.
+ */
+export const readingRevokedAt = (iat: number, receivedAtMs: number): number => Math.min(iat, Math.floor(receivedAtMs / 1000));
 
 function revoked(r: DecodedRevocation, status: 'revoked' | 'agency-revoked'): { status: 'revoked' | 'agency-revoked'; message: string } {
   return { status, message: `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})` };

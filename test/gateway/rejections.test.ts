@@ -180,7 +180,14 @@ describe('certificate validity at the reading time', () => {
     for (const dev of [expiring, revoked]) {
       const c = await connectDevice(t.gw, dev);
       expect(await rejectionCode(c, await reading(dev, 1, { iat: nowS() + 3600 }))).toBe('CLOCK_SKEW');
-      expect(await rejectionCode(c, await reading(dev, 2, { iat: nowS() + 200 }))).toBe(dev === expiring ? 'CERT_EXPIRED' : 'CERT_REVOKED'); // within the skew
+      if (dev === expiring) {
+        expect(await rejectionCode(c, await reading(dev, 2, { iat: nowS() + 200 }))).toBe('CERT_EXPIRED'); // within the skew
+      } else {
+        // Within the skew, arriving before the revocation's start: signed before it, so not covered (the offline
+        // verifier places it at min(iat, receivedAt) too: test/gateway/scheduled-revocation-ahead.test.ts).
+        await c.publish(await reading(dev, 2, { iat: nowS() + 200 }));
+        expect((await c.next()).kind).toBe('receipt');
+      }
       await c.end();
     }
   });

@@ -28,7 +28,7 @@ import { nodeVerify } from '../../crypto/node-verifier.js';
 import { bundleMaterial } from '../../bundle-material.js';
 import { assertReadingClock } from '../../reading-policy.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
-import type { ReadingChain, Registry } from '../../registry.js';
+import { readingRevokedAt, type ReadingChain, type Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
@@ -211,8 +211,10 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     return `${device.deviceId} <- ${chain.agencyCert.claims.sub} <- trusted root, valid at ${iat}`;
   }));
   checks.set('revocation', run('revocation', () => {
-    const status = deps.registry.deviceStatus(device, iat);
-    if (status === 'revoked' || status === 'agency-revoked') deps.registry.assertDeviceUsableAt(device, iat); // throws CERT_REVOKED
+    // As the pipeline judges it arriving now (Registry readingRevokedAt).
+    const revokedAt = readingRevokedAt(iat, deps.now());
+    const status = deps.registry.deviceStatus(device, iat, revokedAt);
+    if (status === 'revoked' || status === 'agency-revoked') deps.registry.assertDeviceUsableAt(device, iat, 'certificate', revokedAt); // throws CERT_REVOKED
     return 'no revocation known to this gateway covers the device or its agency at the reading time';
   }));
   const cert = chain?.cert ?? device.cert;
