@@ -26,7 +26,8 @@
  *   chain's and is valid at the reading's time (the bundle should have carried it: it is the agency certificate of
  *   that time, and revoked);
  * - otherwise (an earlier certificate of the key, a later one not valid then, another key of the same subject after
- *   a re-keying) it is passed over, as the gateway passes it over.
+ *   a re-keying) it is passed over. The gateway does so too, except for its current certificate's revocation, which
+ *   counts at any time there, also before that certificate's start (docs/DESIGN.md: stricter than this, never laxer).
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
