@@ -158,8 +158,19 @@ export class Registry {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
       validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
-      const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
-      return { record: this.view.addAgency(cert, index), created: true };
+      // As for a device's renewal below (found by review): the readings of its devices admitted while the entry is
+      // appended land after it in the log, and were checked and logged under the certificate it replaces (accepted
+      // with a bundle whose chain, the new certificate's, failed offline; or refused, expired or revoked, though the
+      // renewal allows them). They wait for it (lane-admission.ts).
+      let settle = (): void => {};
+      if (existing) existing.replacing = new Promise<void>((r) => (settle = r));
+      try {
+        const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
+        return { record: this.view.addAgency(cert, index), created: true };
+      } finally {
+        if (existing) existing.replacing = undefined;
+        settle();
+      }
     }, false));
   }
 
