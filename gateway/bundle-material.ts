@@ -29,7 +29,7 @@ export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMater
   const reading = openReading(entry.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
   const device = (entry.certRef && registry.certificateByRef(entry.certRef)) || registry.deviceByKid(reading.kid)?.cert;
   if (!device) return { certificates: [], revocations: [] };
-  const agency = registry.agencyCertificateAt(device.issuerKid, reading.claims.iat);
+  const agency = registry.readingAgencyCertificateAt(device.issuerKid, reading.claims.iat);
   const certs = agency ? [device, agency] : [device];
   const material = { certificates: certs.map((c) => c.bytes), revocations: registry.revocationsOf(certs).map((r) => r.bytes) };
   if (agency) addKeyCompromises(registry, device, agency, material);

@@ -185,10 +185,14 @@ export class RegistryView {
     return this.certsByRef.get(toHex(certRef));
   }
 
-  /** The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one). */
-  agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+  /**
+   * The agency certificate of `agencyKid` that was registered last among those valid at `at` (else the current one);
+   * with `usable`, among those it takes first (bundle-material.ts: whose root is trusted at `at`).
+   */
+  agencyCertificateAt(agencyKid: Uint8Array, at: number, usable?: (c: DecodedCertificate) => boolean): DecodedCertificate | undefined {
     const kid = toHex(agencyKid);
-    return lastValidAt(this.agencyCerts.get(kid), at) ?? this.agenciesByKid.get(kid)?.cert;
+    const history = this.agencyCerts.get(kid);
+    return (usable && lastValidAt(history, at, usable)) || lastValidAt(history, at) || this.agenciesByKid.get(kid)?.cert;
   }
 
   /**
@@ -259,10 +263,10 @@ export class RegistryView {
   }
 }
 
-function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number): DecodedCertificate | undefined {
+function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number, usable?: (c: DecodedCertificate) => boolean): DecodedCertificate | undefined {
   for (let i = (history?.length ?? 0) - 1; i >= 0; i--) {
     const c = history![i]!;
-    if (at >= c.claims.nbf && at < c.claims.exp) return c;
+    if (at >= c.claims.nbf && at < c.claims.exp && (!usable || usable(c))) return c;
   }
   return undefined;
 }

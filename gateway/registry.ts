@@ -305,6 +305,19 @@ export class Registry {
   agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
     return this.view.agencyCertificateAt(agencyKid, at);
   }
+  /**
+   * The agency certificate a reading dated `at` is proved with (bundle-material.ts): agencyCertificateAt among those
+   * whose root is trusted here at `at`, if any. Found by review: after an agency moved to another root (released by
+   * the first, same key and id, the new certificate dated back over earlier readings), the bundles of readings the
+   * gateway had taken under the first root's chain carried the second's, and failed offline where that root is
+   * trusted only from later on (CERT_NOT_YET_VALID), or no longer (UNKNOWN_KEY).
+   */
+  readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    return this.view.agencyCertificateAt(agencyKid, at, (c) => {
+      const anchor = this.anchors.byKid.get(toHex(c.issuerKid));
+      return anchor !== undefined && (anchor.notBefore === undefined || at >= anchor.notBefore) && (anchor.notAfter === undefined || at < anchor.notAfter);
+    });
+  }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return this.view.revocationsOf(certs);
   }
