@@ -310,13 +310,18 @@ export class Registry {
    * whose root is trusted here at `at`, if any. Found by review: after an agency moved to another root (released by
    * the first, same key and id, the new certificate dated back over earlier readings), the bundles of readings the
    * gateway had taken under the first root's chain carried the second's, and failed offline where that root is
-   * trusted only from later on (CERT_NOT_YET_VALID), or no longer (UNKNOWN_KEY).
+   * trusted only from later on (CERT_NOT_YET_VALID), or no longer (UNKNOWN_KEY). Not when that certificate is itself
+   * revoked at `at`: the bundle then carries it and its revocation, and the reading is invalid (the gateway holds the
+   * agency revoked then) rather than passed under the earlier root's certificate.
    */
   readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    return this.view.agencyCertificateAt(agencyKid, at, (c) => {
+    const latest = this.view.agencyCertificateAt(agencyKid, at);
+    const trustedAt = (c: DecodedCertificate): boolean => {
       const anchor = this.anchors.byKid.get(toHex(c.issuerKid));
       return anchor !== undefined && (anchor.notBefore === undefined || at >= anchor.notBefore) && (anchor.notAfter === undefined || at < anchor.notAfter);
-    });
+    };
+    if (!latest || trustedAt(latest) || inEffect(this.view.revocationOf(latest)?.rev, at)) return latest;
+    return this.view.agencyCertificateAt(agencyKid, at, trustedAt);
   }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return this.view.revocationsOf(certs);

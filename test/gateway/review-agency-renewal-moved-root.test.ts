@@ -79,4 +79,19 @@ describe('review: bundles of readings logged before their agency moved to anothe
     expect(failed(verifyBundle(bundle, await gatewayTrust(t)))).toEqual([]);
     expect(bundle.certificates.map((c) => toHex(c))).toContain(toHex(moved.bytes));
   }, 20_000);
+
+  test('the second root\'s certificate revoked over the reading\'s time: the bundle carries it and its revocation, and the reading is not VALID', async () => {
+    const g = await pki.agency('moving-revoked.example');
+    const d = await pki.device(g);
+    await register(t.gw, g, [d]);
+    const [logged] = await publishEach(t, d, [await reading(d, 1, { iat: now - 7200 })]);
+    if (logged === undefined || typeof logged === 'string') throw new Error(`refused: ${String(logged)}`);
+    expect((await revoke(t.gw, pki.root, g.cert, now - 600, 'affiliationChanged')).status).toBe(201);
+    const moved = await agencyCert(pki.root2, g, { iat: now, nbf: now - 2 * DAY, exp: now + 365 * DAY });
+    expect((await postCert(t, 'agencies', moved)).status).toBe(201);
+    expect((await revoke(t.gw, pki.root2, moved, now - DAY, 'cessationOfOperation')).status).toBe(201);
+    const bundle = await entryBundle(t, logged.index);
+    expect(bundle.certificates.map((c) => toHex(c))).toContain(toHex(moved.bytes));
+    expect(failed(verifyBundle(bundle, await gatewayTrust(t)))).toEqual([['chain', 'CERT_NOT_YET_VALID'], ['revocation', 'CERT_REVOKED']]);
+  }, 20_000);
 });
