@@ -112,10 +112,11 @@ export class LaneAdmission {
         }
         return this.loadLane(lane);
       }
-      const replacing = job.device.replacing;
+      const replacing = job.device.replacing ?? job.device.agency.replacing;
       if (replacing) {
-        // The device's certificate is being replaced: its readings wait until the view has the new one (or the append
-        // failed), so that each is checked against the certificate in force where it lands in the log.
+        // The device's certificate, or its agency's, is being replaced: its readings wait until the view has the new
+        // one (or the append failed), so that each is checked against the certificates in force where it lands in the
+        // log.
         lane.busy = true;
         void replacing.then(() => {
           lane.busy = false;
@@ -219,18 +220,21 @@ export class LaneAdmission {
   }
 
   /**
-   * A reading refused by the certificate being replaced when it arrived (Job.recheck): against the certificate it
-   * would be logged under now, if another, its claims, then its signature and clock as pump() checks them.
+   * A reading refused by the certificates being replaced when it arrived (Job.recheck): against the certificate it
+   * would be logged under now and its agency's, its claims, then its signature and clock as pump() checks them. Also
+   * when the device certificate is the same: an agency's renewal leaves it, and changes the chain's window and
+   * revocation (found by review: such a reading, refused as the replaced agency certificate's, was not checked again).
    */
   private recheckCarried(job: Job): void {
     job.recheck = false;
     const cert = this.registry.deviceCertAt(job.device, job.iat);
-    if (cert === job.cert) return;
     try {
       this.recheckClaims(job, cert);
     } catch (err) {
       if (!(err instanceof OriginProofError)) throw err;
-      job.carried = err;
+      // As on arrival (pipeline.ts): dated past the skew, expired or revoked only because the device's clock runs ahead.
+      const ahead = (err.code === 'CERT_EXPIRED' || err.code === 'CERT_REVOKED') && job.iat > Math.floor(job.receivedAtMs / 1000) + this.opts.clockSkewSeconds;
+      job.carried = (ahead && readingClockProblem(job.iat, job.receivedAtMs, this.opts)) || err;
       return;
     }
     if (job.sigError !== undefined) throw job.sigError;

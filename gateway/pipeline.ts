@@ -220,10 +220,11 @@ export class Pipeline {
       } catch (err) {
         if (!(err instanceof OriginProofError)) throw err;
         carried = err;
-        // Its certificate is being replaced: it waits for the renewal and is checked again against the certificate
-        // it would be logged under, which may allow it (found by review: refused by the replaced one's profile or
-        // window, e.g. TYPE_NOT_ALLOWED, though logged after the renewal's entry). Its signature is needed then.
-        if (device.replacing) {
+        // Its certificate, or its agency's, is being replaced: it waits for the renewal and is checked again against
+        // the certificates it would be logged under, which may allow it (found by review: refused by the replaced
+        // one's profile or window, e.g. TYPE_NOT_ALLOWED, or its agency's, CERT_EXPIRED, though logged after the
+        // renewal's entry). Its signature is needed then.
+        if (device.replacing || device.agency.replacing) {
           recheck = true;
           request = signatureJobOf(opened, cert);
         }

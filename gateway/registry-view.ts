@@ -29,6 +29,11 @@ export interface AgencyRecord {
   revocation?: DecodedRevocation;
   /** hex of cert.issuerKid (the root's kid), kept once it is first needed */
   issuerKidHex?: string;
+  /**
+   * Set while a new certificate for this agency's key (a renewal, or a move to another root) is being logged; settles
+   * once the view has it, or the append failed. Its devices' readings wait for it (lane-admission.ts), as for their own.
+   */
+  replacing?: Promise<void> | undefined;
 }
 
 export interface DeviceRecord {
@@ -92,7 +97,7 @@ export class RegistryView {
   /** A replacement (same key) updates the record in place, so that an agency's devices follow its new certificate. */
   addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
     const kid = toHex(cert.holderKid);
-    const record = this.agenciesByKid.get(kid) ?? ({} as AgencyRecord);
+    const record = this.agenciesByKid.get(kid) ?? ({ replacing: undefined } as AgencyRecord);
     Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
     this.agenciesByKid.set(kid, record);
     this.agenciesById.set(cert.claims.sub, record);

@@ -158,8 +158,19 @@ export class Registry {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
       validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });
-      const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
-      return { record: this.view.addAgency(cert, index), created: true };
+      // As for a device's renewal below (found by review): the readings of its devices admitted while the entry is
+      // appended land after it in the log, and were checked and logged under the certificate it replaces (accepted
+      // with a bundle whose chain, the new certificate's, failed offline; or refused, expired or revoked, though the
+      // renewal allows them). They wait for it (lane-admission.ts).
+      let settle = (): void => {};
+      if (existing) existing.replacing = new Promise<void>((r) => (settle = r));
+      try {
+        const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
+        return { record: this.view.addAgency(cert, index), created: true };
+      } finally {
+        if (existing) existing.replacing = undefined;
+        settle();
+      }
     }, false));
   }
 
@@ -297,12 +308,17 @@ export class Registry {
   /**
    * The agency certificate a reading signed at `at` was checked under, for its proof bundle (its entry pins the device
    * certificate, not the agency's): the last registered valid at `at` whose root is trusted here and within its window
-   * then, else agencyCertificateAt's. Found by review: after a root rotation scheduled in the trust file (the new
-   * root's window beginning at E) and the agency's takeover by the new root, whose certificate for it began before E,
-   * the bundle of a reading signed before E and logged under the old root's carried the new root's and failed offline
-   * (chain CERT_NOT_YET_VALID) with the gateway's own trust material.
+   * then, else agencyCertificateAt's. Found by two reviews: after a root rotation scheduled in the trust file (the new
+   * root's window beginning at E) and the agency's takeover by the new root, or an agency's move to another root
+   * (released by the first, same key and id, the new certificate dated back over earlier readings), the bundles of
+   * readings logged under the first root's chain carried the second's and failed offline (chain CERT_NOT_YET_VALID, or
+   * UNKNOWN_KEY once that root is no longer trusted). Not when the latest is itself revoked at `at`: the bundle then
+   * carries it and its revocation, and the reading is invalid (the gateway holds the agency revoked then) rather than
+   * passed under the earlier root's certificate.
    */
   readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
+    const latest = this.view.agencyCertificateAt(agencyKid, at);
+    if (!latest || this.rootCoversAt(latest, at) || inEffect(this.view.revocationOf(latest)?.rev, at)) return latest;
     return this.view.agencyCertificateAt(agencyKid, at, (c) => this.rootCoversAt(c, at));
   }
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {

@@ -66,19 +66,19 @@ export function readingChecks(
     device = ofKey.find((c) => entry.certRef !== undefined && bytesEqual(entry.certRef, c.certRef));
     if (!device) fail('CHAIN_INVALID', 'the entry was admitted against another certificate', 'entry.certRef');
     // The agency certificate of the reading's time, the latest issued if several are (as the gateway registers
-    // renewals): the bundle may also carry an earlier one of the same key (key-compromise.ts).
+    // renewals): the bundle may also carry an earlier one of the same key (key-compromise.ts). Among those whose root
+    // is trusted at that time first (found by review): an agency moved to another root trusted only from later on
+    // carries that root's certificate beside its chain for a keyCompromise of the key (gateway/bundle-material.ts),
+    // and the latest issued failed a reading the first root's chain holds (CERT_NOT_YET_VALID).
     const iat = opened!.claims.iat;
     const agencies = decoded.filter((c) => bytesEqual(c.holderKid, device!.issuerKid));
     const latest = (cs: DecodedCertificate[]) => cs.reduce<DecodedCertificate | undefined>((a, c) => (a && a.claims.iat >= c.claims.iat ? a : c), undefined);
     const validAt = agencies.filter((c) => iat >= c.claims.nbf && iat < c.claims.exp);
-    // One whose root is trusted then first (found by review: after a root rotation scheduled in the trust file, the new
-    // root's certificate of the agency key, carried with its keyCompromise, was taken for the chain's and failed it,
-    // CERT_NOT_YET_VALID; the gateway picks the same way, gateway/registry.ts readingAgencyCertificateAt).
-    const rootCovers = (c: DecodedCertificate) => {
-      const anchor = trust.anchors.byKid.get(toHex(c.issuerKid));
-      return anchor !== undefined && (anchor.notBefore === undefined || iat >= anchor.notBefore) && (anchor.notAfter === undefined || iat < anchor.notAfter);
-    };
-    agency = latest(validAt.filter(rootCovers)) ?? latest(validAt) ?? agencies[0];
+    // One whose root is trusted then first (found by two reviews: after a root rotation scheduled in the trust file,
+    // or an agency's move to a root trusted only from later on, that root's certificate of the agency key, carried with
+    // its keyCompromise, was taken for the chain's and failed it, CERT_NOT_YET_VALID; the gateway picks the same way,
+    // gateway/registry.ts readingAgencyCertificateAt).
+    agency = latest(validAt.filter((c) => rootTrustedAt(trust, c, iat))) ?? latest(validAt) ?? agencies[0];
     if (!agency) fail('CHAIN_INVALID', "the bundle has no certificate for the device's agency", 'certificates');
     sameKey = sameKeyCertificates(decoded, device, agency);
     // Nothing unverified rides along: every other certificate must be a trusted root's own.
@@ -155,4 +155,10 @@ export function readingChecks(
     );
   }
   return { checks, ...(opened ? { opened } : {}), ...(agency ? { agency } : {}), ...(rootName !== undefined ? { rootName } : {}), ...(signedAt ? { signedAt } : {}) };
+}
+
+/** Whether the root that issued `cert` is a trust anchor whose window holds `at`. */
+function rootTrustedAt(trust: TrustMaterial, cert: DecodedCertificate, at: number): boolean {
+  const anchor = trust.anchors.byKid.get(toHex(cert.issuerKid));
+  return anchor !== undefined && (anchor.notBefore === undefined || at >= anchor.notBefore) && (anchor.notAfter === undefined || at < anchor.notAfter);
 }

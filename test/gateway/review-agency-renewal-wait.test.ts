@@ -1,0 +1,159 @@
+/**
+ * Review of agency renewals racing readings (gateway/registry.ts registerAgency, gateway/lane-admission.ts pump): a
+ * reading of an agency's device that reaches its turn while a new certificate for the agency's key (a renewal, or a
+ * move to another root) is being logged lands in the log after that entry. Found by review: it was checked and logged
+ * under the replaced agency certificate, so
+ * - a reading the new certificate's chain refuses got a receipt, and its proof bundle (which carries the agency
+ *   certificate valid at the reading's time, the new one) failed offline: here an agency moved to a root whose trust
+ *   window starts after the reading's time;
+ * - a reading the replaced certificate refuses (expired or revoked at its time, not valid yet) was refused, though the
+ *   renewal logged before it allows it (CERT_EXPIRED and CERT_REVOKED tell a device to stop sending, SPEC §8).
+ * The device's readings now wait for the agency's renewal as they wait for their own (AgencyRecord.replacing).
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  ALG_EDDSA, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toBase64, verifyBundle, type DecodedCertificate, type Verdict,
+} from '../../protocol/index.js';
+import type { Outcome } from '../../gateway/pipeline.js';
+import { BlockWriteHold } from './block-hold.js';
+import { entryBundle, gatewayTrust, kidOf, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type Party, type TestGateway } from './harness.js';
+
+const DAY = 86_400;
+const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
+const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
+
+/** A PKI whose trust file also holds a second root, trusted from `root2Nbf` on (its certificate's window). */
+class TwoRoots extends Pki {
+  root2!: Party;
+  static async withSecond(root2Nbf: number): Promise<TwoRoots> {
+    const p = Object.assign(new TwoRoots(), await Pki.create());
+    const signer = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+    const cert = decodeCertificate(
+      await issueCertificate(signer, kidOf(signer), { iss: 'root2.example', sub: 'root2.example', role: 'root', holderKey: pubOf(signer), iat: root2Nbf, nbf: root2Nbf, exp: root2Nbf + 3650 * DAY }),
+    );
+    p.root2 = { signer, cert };
+    return p;
+  }
+  override trustJson(): string {
+    return JSON.stringify({ roots: [{ certificate: toBase64(this.root.cert.bytes) }, { certificate: toBase64(this.root2.cert.bytes) }] });
+  }
+}
+
+/** An agency certificate for `agency`'s key and id by `root` with the given window. */
+async function agencyCert(root: Party, agency: Party, w: { iat: number; nbf: number; exp: number }): Promise<DecodedCertificate> {
+  return decodeCertificate(
+    await issueCertificate(root.signer, kidOf(root.signer), { iss: root.cert.claims.sub, sub: agency.cert.claims.sub, role: 'agency', holderKey: pubOf(agency.signer), ...w }),
+  );
+}
+
+let open: TestGateway | null = null;
+afterEach(async () => {
+  const t = open;
+  open = null;
+  await t?.stop();
+});
+
+async function start(pki: Pki, hold: BlockWriteHold, agencyWindow: { nbf?: number; exp?: number } = {}) {
+  const t = (open = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
+  const g = await pki.agency('renewing.example', agencyWindow);
+  const d = await pki.device(g);
+  await register(t.gw, g, [d]);
+  return { t, g, d };
+}
+
+/**
+ * Register `renewal` with its block write held; meanwhile `readings` are taken by the pipeline and given time to reach
+ * their turn; then the write goes on. Returns the readings' outcomes and the renewal's log index.
+ */
+async function duringRenewal(t: TestGateway, hold: BlockWriteHold, renewal: DecodedCertificate, readings: Uint8Array[], deviceId: string) {
+  let release!: () => void;
+  let entered!: () => void;
+  const reached = new Promise<void>((r) => (entered = r));
+  hold.entered = () => entered();
+  hold.before = new Promise<void>((r) => (release = r));
+  const registering = t.gw.registry.registerAgency(renewal.bytes);
+  await reached;
+  const outcomes = readings.map((r) => t.gw.pipeline.process(deviceId, r, Date.now()));
+  await new Promise((r) => setTimeout(r, 300)); // signature checked, at its turn in the lane
+  hold.before = null;
+  hold.entered = null;
+  release();
+  const { record, created } = await registering;
+  expect(created).toBe(true);
+  return { outcomes: await Promise.all(outcomes), index: record.index };
+}
+
+describe('review: readings at their turn while their agency\'s new certificate is logged', () => {
+  test('agency moved to a root trusted only from after the reading\'s time: the reading is refused as after the move (CERT_NOT_YET_VALID), not accepted with a bundle that fails offline', async () => {
+    const now = nowS();
+    const pki = await TwoRoots.withSecond(now - 3600);
+    const hold = new BlockWriteHold();
+    const { t, g, d } = await start(pki, hold);
+    expect((await revoke(t.gw, pki.root, g.cert, now - 600, 'affiliationChanged')).status).toBe(201); // released by its root
+    const moved = await agencyCert(pki.root2, g, { iat: now, nbf: now - 2 * DAY, exp: now + 365 * DAY });
+    const before = await reading(d, 1, { iat: now - 7200 }); // valid under the first root's chain, before the second's window
+    const { outcomes: [o] } = await duringRenewal(t, hold, moved, [before], d.id);
+    if (o!.ok) expect(failed(verifyBundle(await entryBundle(t, o!.receipt.index), await gatewayTrust(t)))).toEqual([]);
+    expect(code(o!)).toBe('CERT_NOT_YET_VALID');
+    // As the same reading (another seq) is answered now that the move is registered.
+    expect(code(await t.gw.pipeline.process(d.id, await reading(d, 2, { iat: now - 7200 }), Date.now()))).toBe('CERT_NOT_YET_VALID');
+  }, 20_000);
+
+  test('renewal after a revocation of the agency (superseded): a reading dated after revokedFrom is accepted under the renewal, logged after it, and verifies offline', async () => {
+    const now = nowS();
+    const pki = await Pki.create();
+    const hold = new BlockWriteHold();
+    const { t, g, d } = await start(pki, hold);
+    expect((await revoke(t.gw, pki.root, g.cert, now - 600, 'superseded')).status).toBe(201);
+    const renewal = await agencyCert(pki.root, g, { iat: now, nbf: now - DAY, exp: now + 365 * DAY });
+    const { outcomes: [o], index } = await duringRenewal(t, hold, renewal, [await reading(d, 1, { iat: now - 60 })], d.id);
+    expect(code(o!)).toBe('accepted');
+    if (!o!.ok) return;
+    expect(o!.receipt.index).toBeGreaterThan(index);
+    expect(failed(verifyBundle(await entryBundle(t, o!.receipt.index), await gatewayTrust(t)))).toEqual([]);
+  }, 20_000);
+
+  test('renewal extending the agency\'s window (expiring now, starting later than the reading): readings after the old expiry and before its start are accepted, and verify offline', async () => {
+    const now = nowS();
+    const pki = await Pki.create();
+    const hold = new BlockWriteHold();
+    const { t, g, d } = await start(pki, hold, { nbf: now - 3600, exp: now + 100 });
+    const renewal = await agencyCert(pki.root, g, { iat: now, nbf: now - 2 * DAY, exp: now + 365 * DAY });
+    const readings = [await reading(d, 1, { iat: now - 7200 }), await reading(d, 2, { iat: now + 150 })];
+    const { outcomes, index } = await duringRenewal(t, hold, renewal, readings, d.id);
+    expect(outcomes.map(code)).toEqual(['accepted', 'accepted']);
+    const trust = await gatewayTrust(t);
+    for (const o of outcomes) {
+      if (!o.ok) continue;
+      expect(o.receipt.index).toBeGreaterThan(index);
+      expect(failed(verifyBundle(await entryBundle(t, o.receipt.index), trust))).toEqual([]);
+    }
+  }, 20_000);
+
+  test('the renewal\'s block write fails: the waiting reading is answered (STORAGE_UNAVAILABLE), not held, and the agency waits for nothing after', async () => {
+    const now = nowS();
+    const pki = await Pki.create();
+    const hold = new BlockWriteHold();
+    const { t, g, d } = await start(pki, hold);
+    const renewal = await agencyCert(pki.root, g, { iat: now, nbf: now - DAY, exp: now + 365 * DAY });
+    const record = t.gw.registry.agencyById(g.cert.claims.sub)!;
+    let fail!: (e: Error) => void;
+    let entered!: () => void;
+    const reached = new Promise<void>((r) => (entered = r));
+    hold.entered = () => entered();
+    hold.before = new Promise<void>((_, reject) => (fail = reject));
+    hold.before.catch(() => undefined);
+    const registering = t.gw.registry.registerAgency(renewal.bytes).then(() => 'registered', (e: { code?: string }) => e.code);
+    await reached;
+    expect(record.replacing).toBeDefined();
+    const waiting = t.gw.pipeline.process(d.id, await reading(d, 1), Date.now());
+    await new Promise((r) => setTimeout(r, 200));
+    hold.before = null;
+    hold.entered = null;
+    fail(new Error('EIO: i/o error (injected)'));
+    expect(await registering).toBe('STORAGE_UNAVAILABLE');
+    expect(code(await waiting)).toBe('STORAGE_UNAVAILABLE');
+    expect(record.replacing).toBeUndefined();
+    expect(record.cert.certRef).toEqual(g.cert.certRef);
+  }, 20_000);
+});
