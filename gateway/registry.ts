@@ -247,6 +247,13 @@ export class Registry {
       if (prior) assertStricter(rev, prior.rev);
       const signerRef = target.claims.role === 'device' ? this.view.agencyByKid(target.issuerKid)?.cert.certRef : undefined;
       // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.
+      // The holder's readings (the device's, or the agency's devices') also wait for the append, as for a renewal, and
+      // one refused meanwhile is checked again after it (Job.recheck): if the append fails the revocation is undone,
+      // and such a reading was told CERT_REVOKED, which stops a device (SPEC §8), for a revocation never logged
+      // (found by review).
+      const holder = target.claims.role === 'device' ? this.view.deviceByKid(target.holderKid) : this.view.agencyByKid(target.holderKid);
+      let settle = (): void => {};
+      if (holder) holder.replacing = new Promise<void>((r) => (settle = r));
       const undo = this.view.applyRevocation(rev, -1);
       try {
         const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef, ms);
@@ -255,6 +262,9 @@ export class Registry {
       } catch (err) {
         undo();
         throw err;
+      } finally {
+        if (holder) holder.replacing = undefined;
+        settle();
       }
     });
   }
