@@ -21,7 +21,7 @@ import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } fro
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
 } from '../../protocol/revocation-listing.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
 export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;
@@ -54,13 +54,13 @@ export interface FetchedRevocationLog {
 }
 
 /** GET /v1/revocations pages from a gateway, for protocol's collectRevocationListing. */
-export function revocationPages(gateway: string): RevocationPageFetcher {
-  return async (q: RevocationListingQuery) => (await gatewayGet(gateway, revocationListingPath(q))).json();
+export function revocationPages(gateway: string, req: GatewayRequest = {}): RevocationPageFetcher {
+  return async (q: RevocationListingQuery) => (await gatewayGet(gateway, revocationListingPath(q), req)).json();
 }
 
-async function collect(gateway: string, from: RevocationListingQuery): Promise<RevocationListing> {
+async function collect(gateway: string, from: RevocationListingQuery, req: GatewayRequest): Promise<RevocationListing> {
   try {
-    return await collectRevocationListing(revocationPages(gateway), from);
+    return await collectRevocationListing(revocationPages(gateway, req), from);
   } catch (err) {
     if ((err as { status?: number }).status !== undefined || (err as { code?: string }).code === 'UNAVAILABLE') throw err;
     throw new Error(`the gateway did not answer with a revocation list (an older gateway?): ${(err as Error).message}`);
@@ -112,9 +112,10 @@ function committedBy(list: readonly LoggedRevocation[], checkpoint: string | nul
  * they hash to the new checkpoint's line; otherwise (another log, a file changed or missing, `full`) the whole list
  * is fetched again. Either way `verify` checks the list against the checkpoint's signature.
  */
-export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean }): Promise<FetchedRevocationLog> {
+export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean; timeout?: number | string }): Promise<FetchedRevocationLog> {
+  const req = timeoutOption(o.timeout);
   const held = o.full ? undefined : heldList(o.out);
-  let listing = await collect(o.gateway, held ? { after: held.size - 1 } : {});
+  let listing = await collect(o.gateway, held ? { after: held.size - 1 } : {}, req);
   let list = listing.revocations;
   let kept = 0;
   if (held) {
@@ -123,7 +124,7 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
       list = joined;
       kept = held.revocations.length;
     } else {
-      listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {});
+      listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {}, req);
       list = listing.revocations;
     }
   }
@@ -161,7 +162,8 @@ export function registerFetchRevocations(program: Command): void {
     .requiredOption('--gateway <url>', 'gateway base URL, e.g. http://localhost:8080')
     .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing); a list an earlier fetch left there is only brought up to date')
     .option('--full', 'fetch the whole list again, even where DIR holds an earlier one')
-    .action(async (o: { gateway: string; out: string; full?: boolean }) => {
+    .option('--timeout <seconds>', `seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
+    .action(async (o: { gateway: string; out: string; full?: boolean; timeout?: string }) => {
       const fetched = await fetchRevocations(o);
       for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
       const n = fetched.revocations.length;

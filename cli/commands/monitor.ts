@@ -27,7 +27,7 @@ import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } 
 import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 import { loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
@@ -59,7 +59,11 @@ export interface MonitorOptions {
   now?: () => number;
   /** Mark the state file's alarms acknowledged before the round (someone has looked). */
   acknowledge?: boolean;
+  /** How long each request to the gateway may take (default DEFAULT_TIMEOUT_SECONDS): past it the round fails. */
+  timeoutMs?: number;
 }
+
+const requestOf = (o: MonitorOptions): GatewayRequest => (o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});
 
 /** A real note is a few hundred bytes (at most 100 signatures); a hostile gateway's answer must not bloat the state. */
 const NOTE_EVIDENCE_CAP = 65_536;
@@ -78,7 +82,7 @@ async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number)
     return keys;
   }
   if (!state.verifierKey) {
-    const log = (await (await gatewayGet(o.gateway, 'v1/log')).json()) as { verifierKey?: string };
+    const log = (await gatewayGet(o.gateway, 'v1/log', requestOf(o))).json() as { verifierKey?: string };
     if (typeof log.verifierKey !== 'string') fail('MALFORMED', 'the gateway did not advertise a checkpoint verifier key (/v1/log)', 'verifierKey');
     parseVerifierKey(log.verifierKey);
     state.verifierKey = log.verifierKey;
@@ -86,10 +90,10 @@ async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number)
   return [parseVerifierKey(state.verifierKey)];
 }
 
-async function consistencyProof(gateway: string, from: number, to: number): Promise<Uint8Array[]> {
+async function consistencyProof(gateway: string, from: number, to: number, req: GatewayRequest): Promise<Uint8Array[]> {
   let body: { from?: number; to?: number; proof?: unknown };
   try {
-    body = (await (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`)).json()) as typeof body;
+    body = (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`, req)).json() as typeof body;
   } catch (err) {
     if ((err as { status?: number }).status !== undefined) {
       throw new Alarm('CONSISTENCY_INVALID', `the gateway cannot prove that tree size ${to} extends tree size ${from}: ${(err as Error).message}`, from, to);
@@ -120,7 +124,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
   let note: string | undefined;
   try {
     const keys = await trustedKeys(o, state, Math.floor(nowMs / 1000));
-    note = await (await gatewayGet(o.gateway, 'v1/checkpoints/latest')).text();
+    note = (await gatewayGet(o.gateway, 'v1/checkpoints/latest', requestOf(o))).text();
     const last = state.latest;
     let cp: Checkpoint;
     try {
@@ -149,7 +153,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       // A log never shrinks: alarm either way, saying whether the older view is at least a prefix of what was seen.
       let proof: Uint8Array[] | undefined;
       try {
-        proof = await consistencyProof(o.gateway, cp.size, last.size);
+        proof = await consistencyProof(o.gateway, cp.size, last.size, requestOf(o));
         verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
       } catch (err) {
         if (!(err instanceof Alarm) && !(err instanceof OriginProofError)) throw err;
@@ -159,7 +163,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
     } else {
       let proof: Uint8Array[];
       try {
-        proof = await consistencyProof(o.gateway, last.size, cp.size);
+        proof = await consistencyProof(o.gateway, last.size, cp.size, requestOf(o));
       } catch (err) {
         if (err instanceof Alarm) throw inconsistent(err.message);
         throw err;
@@ -178,7 +182,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root);
+    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     state.origin = cp.origin;
     state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };
@@ -280,11 +284,13 @@ export function registerMonitor(program: Command): void {
     .option('--interval <seconds>', 'seconds between rounds', '30')
     .option('--once', 'one round, then exit')
     .option('--acknowledge', "mark the state file's alarms acknowledged (someone has looked) before the first round; until then every round alarms")
-    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean; acknowledge?: boolean }) => {
+    .option('--timeout <seconds>', `seconds each request to the gateway may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS}); past it the round fails (with --once: exit 2; in the loop: retried)`)
+    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean; acknowledge?: boolean; timeout?: string }) => {
       const trust = o.trust ? loadTrust(o.trust) : undefined;
+      const req = timeoutOption(o.timeout);
       const interval = Number(o.interval);
       if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
-      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}) };
+      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}), ...req };
       const r = await monitorLoop(opts, { intervalMs: interval * 1000, ...(o.once ? { once: true } : {}) });
       if (r.status === 'alarm') process.exitCode = 1;
     });
