@@ -46,6 +46,7 @@ export interface GatewayAnswer {
   status: number;
   bytes: Uint8Array;
   text(): string;
+  /** The answer as JSON; MALFORMED when it is none (a 200 answer is the gateway's word: not JSON, not a network error). */
   json(): unknown;
 }
 
@@ -127,7 +128,14 @@ export async function gatewayGet(gateway: string, path: string, req: GatewayRequ
     err.status = res.status;
     throw err;
   }
-  return { url: res.url, status: res.status, bytes, text, json: () => JSON.parse(text()) as unknown };
+  const json = (): unknown => {
+    try {
+      return JSON.parse(text()) as unknown;
+    } catch {
+      return fail('MALFORMED', `${what} answered ${res.status} with no JSON (${JSON.stringify(text().slice(0, 80))})`, 'gateway');
+    }
+  };
+  return { url: res.url, status: res.status, bytes, text, json };
 }
 
 /** Fetch the bundle bytes (CBOR or the JSON view's UTF-8), writing them to `out` when given. */

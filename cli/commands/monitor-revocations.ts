@@ -37,7 +37,7 @@ async function fetchSince(gateway: string, size: number, sinceSize: number | und
     return await collectRevocationListing(revocationPages(gateway, req), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) });
   } catch (err) {
     if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoint at tree size ${size} commits to: ${(err as Error).message}`;
-    if (err instanceof OriginProofError && err.code === 'MALFORMED') return `the gateway answered a malformed revocation list: ${err.message}`;
+    if (err instanceof OriginProofError && (err.code === 'MALFORMED' || err.code === 'TOO_LARGE')) return `the gateway answered a malformed revocation list: ${err.message}`;
     throw err;
   }
 }

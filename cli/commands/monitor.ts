@@ -90,12 +90,17 @@ async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number)
   return [parseVerifierKey(state.verifierKey)];
 }
 
+/** The gateway answered, but with no usable answer (gatewayGet's MALFORMED, TOO_LARGE): its word, not the network's. */
+export const answerRefused = (err: unknown): boolean => err instanceof OriginProofError && (err.code === 'MALFORMED' || err.code === 'TOO_LARGE');
+
 async function consistencyProof(gateway: string, from: number, to: number, req: GatewayRequest): Promise<Uint8Array[]> {
   let body: { from?: number; to?: number; proof?: unknown };
   try {
     body = (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`, req)).json() as typeof body;
   } catch (err) {
-    if ((err as { status?: number }).status !== undefined) {
+    // An error status, or a 200 answer that is no proof at all (not JSON, too large): the gateway cannot prove it. Only
+    // a failure to reach it (UNAVAILABLE) fails the round instead, to be retried.
+    if ((err as { status?: number }).status !== undefined || answerRefused(err)) {
       throw new Alarm('CONSISTENCY_INVALID', `the gateway cannot prove that tree size ${to} extends tree size ${from}: ${(err as Error).message}`, from, to);
     }
     throw err;
