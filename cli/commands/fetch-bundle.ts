@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { uintOption } from '../options.js';
 import { fail, OriginProofError } from '../../protocol/errors.js';
-import { decodeProofBundleAny } from '../../protocol/bundle.js';
+import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js';
 import { writeOutput } from '../files.js';
 
 export interface FetchBundleOptions {
@@ -138,22 +138,41 @@ export async function gatewayGet(gateway: string, path: string, req: GatewayRequ
   return { url: res.url, status: res.status, bytes, text, json };
 }
 
+/** Whether bundle bytes are the JSON view (first non-blank character `{`, as decodeProofBundleAny tells them apart). */
+function isJsonView(bytes: Uint8Array): boolean {
+  const i = bytes.findIndex((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0xef && b !== 0xbb && b !== 0xbf);
+  return bytes[i] === 0x7b;
+}
+
 /** Fetch the bundle bytes (CBOR or the JSON view's UTF-8), writing them to `out` when given. */
 export async function fetchBundle(o: FetchBundleOptions): Promise<Uint8Array> {
   const entry = uintOption(o.entry, 'entry', 0);
   const format = o.format ?? 'cbor';
   if (format !== 'cbor' && format !== 'json') fail('MALFORMED', '--format must be cbor or json', 'format');
   const q = new URLSearchParams({ format });
-  if (o.since !== undefined) q.set('since', String(uintOption(o.since, 'since', 1)));
-  if (o.treeSize !== undefined) q.set('treeSize', String(uintOption(o.treeSize, 'tree-size', 1)));
+  const since = o.since === undefined ? undefined : uintOption(o.since, 'since', 1);
+  const treeSize = o.treeSize === undefined ? undefined : uintOption(o.treeSize, 'tree-size', 1);
+  if (since !== undefined) q.set('since', String(since));
+  if (treeSize !== undefined) q.set('treeSize', String(treeSize));
   const res = await gatewayGet(o.gateway, `v1/entries/${entry}/bundle?${q}`, timeoutOption(o.timeout));
   let bytes = res.bytes;
   // A proof bundle, or nothing is written (a web server's or proxy's 200 page is not one): no trust is needed to
   // decode it; `verify` checks it.
+  let bundle: ProofBundle;
   try {
-    decodeProofBundleAny(bytes);
+    bundle = decodeProofBundleAny(bytes);
   } catch (err) {
-    fail('MALFORMED', `${res.url} answered with no proof bundle (${(err as Error).message}): is --gateway an OriginProof gateway's base URL?`, 'gateway', err);
+    return fail('MALFORMED', `${res.url} answered with no proof bundle (${(err as Error).message}): is --gateway an OriginProof gateway's base URL?`, 'gateway', err);
+  }
+  // And the one asked for: `verify` cannot tell which entry was wanted, so another entry's bundle (valid in itself)
+  // written here would be verified VALID in its place.
+  const answered = isJsonView(bytes) ? 'json' : 'cbor';
+  const wrong = (what: string) => fail('MALFORMED', `${res.url} answered with ${what}: not the bundle asked for, not written`, 'gateway');
+  if (answered !== format) wrong(`the ${answered === 'json' ? 'JSON view' : 'CBOR'} of a bundle for --format ${format}`);
+  if (bundle.index !== entry) wrong(`the bundle of entry ${bundle.index} for --entry ${entry}`);
+  if (treeSize !== undefined && bundle.treeSize !== treeSize) wrong(`a bundle at tree size ${bundle.treeSize} for --tree-size ${treeSize}`);
+  if (since !== undefined && bundle.consistency?.fromSize !== since) {
+    wrong(bundle.consistency ? `a consistency proof from tree size ${bundle.consistency.fromSize} for --since ${since}` : `no consistency proof for --since ${since}`);
   }
   if (format === 'json') bytes = new TextEncoder().encode(`${JSON.stringify(JSON.parse(new TextDecoder().decode(bytes)), null, 2)}\n`);
   if (o.out) writeOutput(o, bytes);
