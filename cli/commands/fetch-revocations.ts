@@ -17,6 +17,8 @@ import type { Command } from 'commander';
 import { bytesEqual } from '../../protocol/bytes.js';
 import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
+import { OriginProofError } from '../../protocol/errors.js';
+import { Refused } from '../failure.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
@@ -70,12 +72,13 @@ async function collect(gateway: string, from: RevocationListingQuery, req: Gatew
 type Listed = RevocationListing['revocations'][number];
 
 /** The list an earlier fetch left in DIR: its checkpoint's origin and size, and the statements below that size. */
-function heldList(dir: string): { origin: string; size: number; revocations: Listed[] } | undefined {
+function heldList(dir: string): { origin: string; size: number; checkpoint: string; revocations: Listed[] } | undefined {
   const file = join(dir, CHECKPOINT_FILE);
   if (!existsSync(file)) return undefined;
   try {
     if (readFileSync(join(dir, FORMAT_FILE), 'utf8') !== FORMAT) return undefined;
-    const cp = parseCheckpoint(parseNote(readFileSync(file, 'utf8')).text);
+    const checkpoint = readFileSync(file, 'utf8');
+    const cp = parseCheckpoint(parseNote(checkpoint).text);
     const revocations = readdirSync(dir)
       .filter((f) => REVOCATION_FILE.test(f))
       .map((f): Listed => {
@@ -86,7 +89,7 @@ function heldList(dir: string): { origin: string; size: number; revocations: Lis
       })
       .filter((r) => r.index < cp.size)
       .sort((a, b) => a.index - b.index);
-    return { origin: cp.origin, size: cp.size, revocations };
+    return { origin: cp.origin, size: cp.size, checkpoint, revocations };
   } catch {
     return undefined; // not a list this command wrote: fetch it whole
   }
@@ -106,11 +109,39 @@ function committedBy(list: readonly LoggedRevocation[], checkpoint: string | nul
   }
 }
 
+/** The origin of a checkpoint note, if it parses. */
+function originOf(checkpoint: string | null): string | undefined {
+  try {
+    return checkpoint === null ? undefined : parseCheckpoint(parseNote(checkpoint).text).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The held list is the verifier's evidence: when it is intact (it hashes to its own checkpoint's line), a list of the
+ * same log that does not extend it (an older tree size: a rolled-back log; or a line that is not the held one extended
+ * by the entries logged since: a revocation dropped or altered) must not replace it. Refused (exit 1), DIR untouched.
+ * A held list changed locally, or one of another log, is fetched whole again as before (`--full`: always).
+ */
+function refuseToGoBack(dir: string, held: NonNullable<ReturnType<typeof heldList>>, listing: RevocationListing): void {
+  if (!committedBy(held.revocations, held.checkpoint, held.origin)) return; // not intact: nothing to keep
+  const origin = originOf(listing.checkpoint);
+  if (origin !== undefined && origin !== held.origin) return; // another log
+  const then = `the list in ${dir} (tree size ${held.size}, ${held.revocations.length} revocation(s))`;
+  const look = 'kept as it was; once someone has looked, --full replaces it';
+  if (listing.treeSize < held.size) {
+    throw new Refused(new OriginProofError('CONSISTENCY_INVALID', `the gateway's log is at tree size ${listing.treeSize}, older than ${then}: a rolled-back log; ${look}`, { path: 'treeSize' }));
+  }
+  throw new Refused(new OriginProofError('CHECKPOINT_INVALID', `the gateway's checkpoint at tree size ${listing.treeSize} ${listing.checkpoint === null ? 'commits to no revocations' : 'does not commit to'} ${then} and the revocations logged since: a revocation dropped or altered; ${look}`, { path: 'revocations' }));
+}
+
 /**
  * Fetch the list into DIR. When DIR holds a list from an earlier fetch (its checkpoint and .rev files), only the
  * entries logged since are fetched (GET /v1/revocations?after=), and the held ones are kept if, with the new ones,
  * they hash to the new checkpoint's line; otherwise (another log, a file changed or missing, `full`) the whole list
- * is fetched again. Either way `verify` checks the list against the checkpoint's signature.
+ * is fetched again, unless the held list is intact and the gateway's does not extend it (refuseToGoBack: exit 1, DIR
+ * untouched). Either way `verify` checks the list against the checkpoint's signature.
  */
 export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean; timeout?: number | string }): Promise<FetchedRevocationLog> {
   const req = timeoutOption(o.timeout);
@@ -124,6 +155,7 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
       list = joined;
       kept = held.revocations.length;
     } else {
+      if (!o.full) refuseToGoBack(o.out, held, listing);
       listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {}, req);
       list = listing.revocations;
     }
