@@ -262,6 +262,8 @@ export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions
   }
 }
 
+const MAX_INTERVAL_SECONDS = 86_400;
+
 function loadTrust(path: string): TrustMaterial {
   let text: string;
   try {
@@ -286,7 +288,7 @@ export function registerMonitor(program: Command): void {
     .requiredOption('--gateway <url>', 'gateway base URL')
     .requiredOption('--state <file>', 'local state file (created if missing), one per gateway: the last checkpoint seen and the alarms')
     .option('--trust <file>', 'trust file with the checkpoint key(s); default: pin the key the gateway advertises on first use')
-    .option('--interval <seconds>', 'seconds between rounds', '30')
+    .option('--interval <seconds>', 'seconds between rounds (at most a day)', '30')
     .option('--once', 'one round, then exit')
     .option('--acknowledge', "mark the state file's alarms acknowledged (someone has looked) before the first round; until then every round alarms")
     .option('--timeout <seconds>', `seconds each request to the gateway may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS}); past it the round fails (with --once: exit 2; in the loop: retried)`)
@@ -294,7 +296,11 @@ export function registerMonitor(program: Command): void {
       const trust = o.trust ? loadTrust(o.trust) : undefined;
       const req = timeoutOption(o.timeout);
       const interval = Number(o.interval);
-      if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
+      // At most a day: setTimeout holds up to 2^31 - 1 ms (about 24.8 days) and fires after 1 ms beyond, which polled
+      // the gateway in a tight loop.
+      if (!Number.isFinite(interval) || interval <= 0 || interval > MAX_INTERVAL_SECONDS) {
+        fail('MALFORMED', `--interval must be a positive number of seconds, at most ${MAX_INTERVAL_SECONDS} (a day), got ${o.interval}`, 'interval');
+      }
       const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}), ...req };
       const r = await monitorLoop(opts, { intervalMs: interval * 1000, ...(o.once ? { once: true } : {}) });
       if (r.status === 'alarm') process.exitCode = 1;
