@@ -29,7 +29,7 @@ import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
-import { loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
+import { holdState, loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export { loadState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
@@ -113,8 +113,17 @@ async function consistencyProof(gateway: string, from: number, to: number, req: 
   }
 }
 
-/** One round: fetch, verify, prove consistency with the last seen checkpoint, update the state file. */
+/** One round: fetch, verify, prove consistency with the last seen checkpoint, update the state file (held meanwhile). */
 export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
+  const release = holdState(o.statePath);
+  try {
+    return await round(o);
+  } finally {
+    release();
+  }
+}
+
+async function round(o: MonitorOptions): Promise<MonitorResult> {
   const nowMs = (o.now ?? Date.now)();
   const seenAt = new Date(nowMs).toISOString();
   const state = loadState(o.statePath, o.gateway);
