@@ -9,6 +9,7 @@ import { uintOption } from '../options.js';
 import { fail, OriginProofError } from '../../protocol/errors.js';
 import { decodeProofBundleAny, type ProofBundle } from '../../protocol/bundle.js';
 import { writeOutput } from '../files.js';
+import { printable } from '../printable.js';
 
 export interface FetchBundleOptions {
   gateway: string;
@@ -124,7 +125,8 @@ export async function gatewayGet(gateway: string, path: string, req: GatewayRequ
     } catch {
       /* not JSON: keep the text */
     }
-    const err = new Error(`${what} answered ${res.status}: ${String(detail).slice(0, 300)}`) as Error & { status: number };
+    // The gateway's words, quoted: escaped so that they cannot add lines or control the terminal (printable.ts).
+    const err = new Error(`${what} answered ${res.status}: ${printable(String(detail).slice(0, 300))}`) as Error & { status: number };
     err.status = res.status;
     throw err;
   }

@@ -19,6 +19,7 @@ import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
+import { printable } from '../printable.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
@@ -197,7 +198,8 @@ export function registerFetchRevocations(program: Command): void {
     .option('--timeout <seconds>', `seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
     .action(async (o: { gateway: string; out: string; full?: boolean; timeout?: string }) => {
       const fetched = await fetchRevocations(o);
-      for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
+      // sub: any text the statement's signer chose (unchecked here): printed escaped.
+      for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${printable(f.sub)}  ${f.reason} from ${f.revokedFrom}\n`);
       const n = fetched.revocations.length;
       const how = fetched.checkpointFile
         ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them`

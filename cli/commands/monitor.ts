@@ -29,6 +29,7 @@ import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
+import { printable } from '../printable.js';
 import { holdState, loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export { loadState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
@@ -252,14 +253,15 @@ export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions
       // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
       delete round.acknowledge;
       if (loop.once) throw err;
-      process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
+      process.stderr.write(`${new Date().toISOString()} monitor: ${printable((err as Error).message)} (retrying)\n`);
       await pause(loop.intervalMs);
       continue;
     }
     delete round.acknowledge; // only what stood when the command was given; later alarms need a look of their own
     const at = new Date().toISOString();
     if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${opts.statePath}\n`);
-    const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
+    // The message may quote the gateway (its error message): printed escaped, so it cannot rewrite or hide the line.
+    const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${printable(r.message)}\n`;
     if (r.status === 'alarm') {
       process.stderr.write(line);
       process.stderr.write(`${at} ${r.unacknowledged} unacknowledged alarm(s) in ${opts.statePath}, the first at ${r.firstUnacknowledged!.at}; once someone has looked, run with --acknowledge\n`);
