@@ -17,7 +17,8 @@ import type { Command } from 'commander';
 import { bytesEqual } from '../../protocol/bytes.js';
 import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
-import { OriginProofError } from '../../protocol/errors.js';
+import { fail, OriginProofError } from '../../protocol/errors.js';
+import { decodeCertificate } from '../../protocol/certificate.js';
 import { Refused } from '../failure.js';
 import { printable } from '../printable.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
@@ -163,7 +164,19 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
   }
   if (listing.checkpoint !== null) parseNote(listing.checkpoint); // a signed note; its signature and line are verify's business
   // Each a statement, not anything the gateway sent: fails with its code otherwise.
-  const statements = list.map(({ index, statement, certificate, issuer }) => ({ index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) }));
+  // And each certificate beside one a certificate: `verify` reads them all, and one that does not decode would make
+  // every later `verify --revocation-log` unusable input, blamed on the verifier's directory.
+  const statements = list.map(({ index, statement, certificate, issuer }) => {
+    for (const [what, bytes] of [['certificate', certificate], ['issuer', issuer]] as const) {
+      if (!bytes) continue;
+      try {
+        decodeCertificate(bytes);
+      } catch (err) {
+        fail('MALFORMED', `the gateway listed revocation entry ${index} with a${what === 'issuer' ? 'n issuer' : ''} certificate that does not decode (${(err as Error).message}): nothing written`, `revocations.${index}.${what}`, err);
+      }
+    }
+    return { index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) };
+  });
   mkdirSync(o.out, { recursive: true });
   const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : []), ...(s.issuer ? [`${s.index}.issuer.cert`] : [])]));
   for (const f of readdirSync(o.out)) {
