@@ -4,7 +4,7 @@
  * file whole. A round holds the file (holdState) from loading to saving, so that two runs at once (cron jobs that
  * overlap) cannot write back a state that misses the other's alarm.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { fail } from '../../protocol/errors.js';
 import { parseJsonFile } from '../files.js';
@@ -102,24 +102,34 @@ function running(pid: number): boolean {
  */
 export function holdState(path: string): () => void {
   const lock = `${path}.lock`;
-  for (let attempt = 0; ; attempt++) {
+  let holder = NaN;
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
       return () => rmSync(lock, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let pid = NaN;
     try {
-      pid = Number(readFileSync(lock, 'utf8').trim());
+      holder = Number(readFileSync(lock, 'utf8').trim());
     } catch {
-      /* removed meanwhile: try again */
+      continue; // removed meanwhile: try again
     }
-    if (attempt < 2 && !(Number.isSafeInteger(pid) && pid > 0 && running(pid))) {
-      if (Number.isSafeInteger(pid) && pid > 0) rmSync(lock, { force: true }); // its process is gone
-      continue;
-    }
-    // CONFLICT: the HTTP API's code for "in the way of another" (gateway/http/error-registry.ts), shown in brackets.
-    throw Object.assign(new Error(`${path} is in use by another monitor (process ${Number.isNaN(pid) ? '?' : pid}, ${lock}); run one monitor per state file, or remove ${lock} if no monitor runs`), { code: 'CONFLICT' });
+    const valid = Number.isSafeInteger(holder) && holder > 0;
+    if (valid && running(holder)) break;
+    // Its process is gone; or no process id in it: just created (the id is written next), or left by a crash in
+    // between, which a few seconds tell apart.
+    if (valid || ageMs(lock) > 10_000) rmSync(lock, { force: true });
+    else break;
+  }
+  // CONFLICT: the HTTP API's code for "in the way of another" (gateway/http/error-registry.ts), shown in brackets.
+  throw Object.assign(new Error(`${path} is in use by another monitor (process ${Number.isSafeInteger(holder) && holder > 0 ? holder : '?'}, ${lock}); run one monitor per state file, or remove ${lock} if no monitor runs`), { code: 'CONFLICT' });
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
   }
 }

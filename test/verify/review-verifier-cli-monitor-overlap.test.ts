@@ -7,7 +7,7 @@
  * nothing; a lock left by a process that is gone is taken over.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,5 +85,15 @@ describe('monitor: one round at a time per state file', () => {
     writeFileSync(`${statePath}.lock`, '2147483646\n'); // no such process
     expect(await monitorOnce({ gateway: outer.url, statePath })).toMatchObject({ status: 'unchanged' });
     expect(existsSync(`${statePath}.lock`)).toBe(false);
+  });
+
+  test('a lock without a process id: held while fresh (CONFLICT), taken over once stale (a crash between create and write)', async () => {
+    writeFileSync(`${statePath}.lock`, '');
+    await expect(monitorOnce({ gateway: outer.url, statePath })).rejects.toMatchObject({ code: 'CONFLICT' });
+    const old = (Date.now() - 60_000) / 1000;
+    utimesSync(`${statePath}.lock`, old, old);
+    expect(await monitorOnce({ gateway: outer.url, statePath })).toMatchObject({ status: 'unchanged' });
+    expect(existsSync(`${statePath}.lock`)).toBe(false);
+    rmSync(`${statePath}.lock`, { force: true });
   });
 });
