@@ -124,14 +124,18 @@ function originOf(checkpoint: string | null): string | undefined {
  * The held list is the verifier's evidence: when it is intact (it hashes to its own checkpoint's line), a list of the
  * same log that does not extend it (an older tree size: a rolled-back log; or a line that is not the held one extended
  * by the entries logged since: a revocation dropped or altered) must not replace it. Refused (exit 1), DIR untouched.
- * A held list changed locally, or one of another log, is fetched whole again as before (`--full`: always).
+ * Nor by one of another log (a directory is for one log). A held list changed locally is fetched whole again as before
+ * (`--full`: always).
  */
 function refuseToGoBack(dir: string, held: NonNullable<ReturnType<typeof heldList>>, listing: RevocationListing): void {
   if (!committedBy(held.revocations, held.checkpoint, held.origin)) return; // not intact: nothing to keep
-  const origin = originOf(listing.checkpoint);
-  if (origin !== undefined && origin !== held.origin) return; // another log
   const then = `the list in ${dir} (tree size ${held.size}, ${held.revocations.length} revocation(s))`;
   const look = 'kept as it was; once someone has looked, --full replaces it';
+  // Another log's: the gateway's word for it is no reason to drop the evidence held (a directory is for one log).
+  const origin = originOf(listing.checkpoint);
+  if (origin !== undefined && origin !== held.origin) {
+    throw new Refused(new OriginProofError('CHECKPOINT_INVALID', `the gateway's checkpoint is of log ${printable(origin)}, ${then} of ${held.origin}; ${look} (or give another --out for another log)`, { path: 'origin' }));
+  }
   if (listing.treeSize < held.size) {
     throw new Refused(new OriginProofError('CONSISTENCY_INVALID', `the gateway's log is at tree size ${listing.treeSize}, older than ${then}: a rolled-back log; ${look}`, { path: 'treeSize' }));
   }

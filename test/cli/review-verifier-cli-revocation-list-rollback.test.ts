@@ -7,7 +7,8 @@
  * a reading that revocation covers. Now, when the held list is intact (it hashes to its own checkpoint's line), a list
  * that does not extend it is refused (exit 1: CONSISTENCY_INVALID for an older tree size, CHECKPOINT_INVALID for a line
  * that does not extend the held one) and the directory is left as it was; `--full` still replaces it, after a look.
- * A held list changed locally is fetched whole again, as before.
+ * A held list changed locally is fetched whole again, as before. Likewise (a second commit) a checkpoint of another
+ * log no longer replaces an intact held list: the gateway's word for "another log" is no reason to drop the evidence.
  */
 import type { Server } from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,7 @@ describe('fetch-revocations: a held list is only ever extended', () => {
   let srv: { server: Server; url: string };
   const fetchInto = (full = false) => fetchRevocations({ gateway: srv.url, out, ...(full ? { full } : {}) });
   const heldSize = () => parseCheckpoint(parseNote(readFileSync(join(out, 'checkpoint'), 'utf8')).text).size;
+  const heldOrigin = () => parseCheckpoint(parseNote(readFileSync(join(out, 'checkpoint'), 'utf8')).text).origin;
   const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: { code?: string }) => err.code);
 
   beforeAll(async () => {
@@ -86,5 +88,15 @@ describe('fetch-revocations: a held list is only ever extended', () => {
     current = { ledger: L, size: 3 };
     expect((await fetchInto(true)).revocations.map((r) => r.index)).toEqual([1]);
     expect(heldSize()).toBe(3);
+  });
+
+  test("a checkpoint of another log in the held list's place: refused (CHECKPOINT_INVALID), the held list kept; --full replaces it", async () => {
+    const honest = openCheckpoint((await L.checkpoint(3))!, [parseVerifierKey(L.verifierKey)]);
+    const other = await signCheckpoint({ ...honest, origin: 'other.example/log' }, ed25519NoteSigner('other.example/log', new Uint8Array(32).fill(9)));
+    current = { ledger: L, size: 3, checkpoint: other };
+    expect(await codeOf(fetchInto())).toBe('CHECKPOINT_INVALID');
+    expect(heldOrigin()).toBe(ORIGIN);
+    await fetchInto(true);
+    expect(heldOrigin()).toBe('other.example/log');
   });
 });
