@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
 import { describeFailure, exitCodeFor } from './failure.js';
+import { printable } from './printable.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +20,7 @@ registerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2); // commander printed it already
-  process.stderr.write(`originproof: ${describeFailure(err)}\n`);
+  // Its message may quote a gateway or a bundle: printed escaped (printable.ts).
+  process.stderr.write(`originproof: ${printable(describeFailure(err), { lines: true })}\n`);
   process.exit(exitCodeFor(err));
 });

@@ -17,11 +17,15 @@ import type { Command } from 'commander';
 import { bytesEqual } from '../../protocol/bytes.js';
 import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
 import { decodeRevocation } from '../../protocol/revocation.js';
+import { fail, OriginProofError } from '../../protocol/errors.js';
+import { decodeCertificate } from '../../protocol/certificate.js';
+import { Refused } from '../failure.js';
+import { printable } from '../printable.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
 } from '../../protocol/revocation-listing.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
 export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;
@@ -54,13 +58,13 @@ export interface FetchedRevocationLog {
 }
 
 /** GET /v1/revocations pages from a gateway, for protocol's collectRevocationListing. */
-export function revocationPages(gateway: string): RevocationPageFetcher {
-  return async (q: RevocationListingQuery) => (await gatewayGet(gateway, revocationListingPath(q))).json();
+export function revocationPages(gateway: string, req: GatewayRequest = {}): RevocationPageFetcher {
+  return async (q: RevocationListingQuery) => (await gatewayGet(gateway, revocationListingPath(q), req)).json();
 }
 
-async function collect(gateway: string, from: RevocationListingQuery): Promise<RevocationListing> {
+async function collect(gateway: string, from: RevocationListingQuery, req: GatewayRequest): Promise<RevocationListing> {
   try {
-    return await collectRevocationListing(revocationPages(gateway), from);
+    return await collectRevocationListing(revocationPages(gateway, req), from);
   } catch (err) {
     if ((err as { status?: number }).status !== undefined || (err as { code?: string }).code === 'UNAVAILABLE') throw err;
     throw new Error(`the gateway did not answer with a revocation list (an older gateway?): ${(err as Error).message}`);
@@ -70,12 +74,13 @@ async function collect(gateway: string, from: RevocationListingQuery): Promise<R
 type Listed = RevocationListing['revocations'][number];
 
 /** The list an earlier fetch left in DIR: its checkpoint's origin and size, and the statements below that size. */
-function heldList(dir: string): { origin: string; size: number; revocations: Listed[] } | undefined {
+function heldList(dir: string): { origin: string; size: number; checkpoint: string; revocations: Listed[] } | undefined {
   const file = join(dir, CHECKPOINT_FILE);
   if (!existsSync(file)) return undefined;
   try {
     if (readFileSync(join(dir, FORMAT_FILE), 'utf8') !== FORMAT) return undefined;
-    const cp = parseCheckpoint(parseNote(readFileSync(file, 'utf8')).text);
+    const checkpoint = readFileSync(file, 'utf8');
+    const cp = parseCheckpoint(parseNote(checkpoint).text);
     const revocations = readdirSync(dir)
       .filter((f) => REVOCATION_FILE.test(f))
       .map((f): Listed => {
@@ -86,7 +91,7 @@ function heldList(dir: string): { origin: string; size: number; revocations: Lis
       })
       .filter((r) => r.index < cp.size)
       .sort((a, b) => a.index - b.index);
-    return { origin: cp.origin, size: cp.size, revocations };
+    return { origin: cp.origin, size: cp.size, checkpoint, revocations };
   } catch {
     return undefined; // not a list this command wrote: fetch it whole
   }
@@ -106,15 +111,48 @@ function committedBy(list: readonly LoggedRevocation[], checkpoint: string | nul
   }
 }
 
+/** The origin of a checkpoint note, if it parses. */
+function originOf(checkpoint: string | null): string | undefined {
+  try {
+    return checkpoint === null ? undefined : parseCheckpoint(parseNote(checkpoint).text).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The held list is the verifier's evidence: when it is intact (it hashes to its own checkpoint's line), a list of the
+ * same log that does not extend it (an older tree size: a rolled-back log; or a line that is not the held one extended
+ * by the entries logged since: a revocation dropped or altered) must not replace it. Refused (exit 1), DIR untouched.
+ * Nor by one of another log (a directory is for one log). A held list changed locally is fetched whole again as before
+ * (`--full`: always).
+ */
+function refuseToGoBack(dir: string, held: NonNullable<ReturnType<typeof heldList>>, listing: RevocationListing): void {
+  if (!committedBy(held.revocations, held.checkpoint, held.origin)) return; // not intact: nothing to keep
+  const then = `the list in ${dir} (tree size ${held.size}, ${held.revocations.length} revocation(s))`;
+  const look = 'kept as it was; once someone has looked, --full replaces it';
+  // Another log's: the gateway's word for it is no reason to drop the evidence held (a directory is for one log).
+  const origin = originOf(listing.checkpoint);
+  if (origin !== undefined && origin !== held.origin) {
+    throw new Refused(new OriginProofError('CHECKPOINT_INVALID', `the gateway's checkpoint is of log ${printable(origin)}, ${then} of ${held.origin}; ${look} (or give another --out for another log)`, { path: 'origin' }));
+  }
+  if (listing.treeSize < held.size) {
+    throw new Refused(new OriginProofError('CONSISTENCY_INVALID', `the gateway's log is at tree size ${listing.treeSize}, older than ${then}: a rolled-back log; ${look}`, { path: 'treeSize' }));
+  }
+  throw new Refused(new OriginProofError('CHECKPOINT_INVALID', `the gateway's checkpoint at tree size ${listing.treeSize} ${listing.checkpoint === null ? 'commits to no revocations' : 'does not commit to'} ${then} and the revocations logged since: a revocation dropped or altered; ${look}`, { path: 'revocations' }));
+}
+
 /**
  * Fetch the list into DIR. When DIR holds a list from an earlier fetch (its checkpoint and .rev files), only the
  * entries logged since are fetched (GET /v1/revocations?after=), and the held ones are kept if, with the new ones,
  * they hash to the new checkpoint's line; otherwise (another log, a file changed or missing, `full`) the whole list
- * is fetched again. Either way `verify` checks the list against the checkpoint's signature.
+ * is fetched again, unless the held list is intact and the gateway's does not extend it (refuseToGoBack: exit 1, DIR
+ * untouched). Either way `verify` checks the list against the checkpoint's signature.
  */
-export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean }): Promise<FetchedRevocationLog> {
+export async function fetchRevocations(o: { gateway: string; out: string; full?: boolean; timeout?: number | string }): Promise<FetchedRevocationLog> {
+  const req = timeoutOption(o.timeout);
   const held = o.full ? undefined : heldList(o.out);
-  let listing = await collect(o.gateway, held ? { after: held.size - 1 } : {});
+  let listing = await collect(o.gateway, held ? { after: held.size - 1 } : {}, req);
   let list = listing.revocations;
   let kept = 0;
   if (held) {
@@ -123,13 +161,26 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
       list = joined;
       kept = held.revocations.length;
     } else {
-      listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {});
+      if (!o.full) refuseToGoBack(o.out, held, listing);
+      listing = await collect(o.gateway, listing.treeSize > 0 ? { treeSize: listing.treeSize } : {}, req);
       list = listing.revocations;
     }
   }
   if (listing.checkpoint !== null) parseNote(listing.checkpoint); // a signed note; its signature and line are verify's business
   // Each a statement, not anything the gateway sent: fails with its code otherwise.
-  const statements = list.map(({ index, statement, certificate, issuer }) => ({ index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) }));
+  // And each certificate beside one a certificate: `verify` reads them all, and one that does not decode would make
+  // every later `verify --revocation-log` unusable input, blamed on the verifier's directory.
+  const statements = list.map(({ index, statement, certificate, issuer }) => {
+    for (const [what, bytes] of [['certificate', certificate], ['issuer', issuer]] as const) {
+      if (!bytes) continue;
+      try {
+        decodeCertificate(bytes);
+      } catch (err) {
+        fail('MALFORMED', `the gateway listed revocation entry ${index} with a${what === 'issuer' ? 'n issuer' : ''} certificate that does not decode (${(err as Error).message}): nothing written`, `revocations.${index}.${what}`, err);
+      }
+    }
+    return { index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) };
+  });
   mkdirSync(o.out, { recursive: true });
   const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : []), ...(s.issuer ? [`${s.index}.issuer.cert`] : [])]));
   for (const f of readdirSync(o.out)) {
@@ -161,9 +212,11 @@ export function registerFetchRevocations(program: Command): void {
     .requiredOption('--gateway <url>', 'gateway base URL, e.g. http://localhost:8080')
     .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing); a list an earlier fetch left there is only brought up to date')
     .option('--full', 'fetch the whole list again, even where DIR holds an earlier one')
-    .action(async (o: { gateway: string; out: string; full?: boolean }) => {
+    .option('--timeout <seconds>', `seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
+    .action(async (o: { gateway: string; out: string; full?: boolean; timeout?: string }) => {
       const fetched = await fetchRevocations(o);
-      for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${f.sub}  ${f.reason} from ${f.revokedFrom}\n`);
+      // sub: any text the statement's signer chose (unchecked here): printed escaped.
+      for (const f of fetched.revocations.slice(fetched.kept)) process.stderr.write(`${f.file}  ${printable(f.sub)}  ${f.reason} from ${f.revokedFrom}\n`);
       const n = fetched.revocations.length;
       const how = fetched.checkpointFile
         ? `, with the checkpoint at tree size ${fetched.treeSize} committing to them`

@@ -15,6 +15,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { appendRevocation, EMPTY_REVOCATIONS, revocationsOfCheckpoint, type RevocationCommitment } from '../../protocol/revocation-log.js';
 import { collectRevocationListing, type RevocationListing } from '../../protocol/revocation-listing.js';
 import { revocationPages } from './fetch-revocations.js';
+import type { GatewayRequest } from './fetch-bundle.js';
 
 /** A checkpoint's revocation commitment, as the monitor's state file keeps it. */
 export interface SeenRevocations {
@@ -31,22 +32,23 @@ export function seenRevocations(cp: Checkpoint): SeenRevocations | undefined {
 }
 
 /** The entries after `sinceSize` (all when undefined) below the checkpoint at `size`, or a problem. */
-async function fetchSince(gateway: string, size: number, sinceSize: number | undefined): Promise<RevocationListing | string> {
+async function fetchSince(gateway: string, size: number, sinceSize: number | undefined, req: GatewayRequest): Promise<RevocationListing | string> {
   try {
-    return await collectRevocationListing(revocationPages(gateway), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) });
+    return await collectRevocationListing(revocationPages(gateway, req), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) });
   } catch (err) {
     if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoint at tree size ${size} commits to: ${(err as Error).message}`;
-    if (err instanceof OriginProofError && err.code === 'MALFORMED') return `the gateway answered a malformed revocation list: ${err.message}`;
+    if (err instanceof OriginProofError && (err.code === 'MALFORMED' || err.code === 'TOO_LARGE')) return `the gateway answered a malformed revocation list: ${err.message}`;
     throw err;
   }
 }
 
 /**
  * A problem (text for an alarm), or undefined when `now` extends `last`. `keys`/`origin`: those the monitor trusts;
- * `nowRoot`: the root (base64) of the verified checkpoint `now` was read from.
+ * `nowRoot`: the root (base64) of the verified checkpoint `now` was read from; `req`: each request's time limit.
  */
 export async function revocationProblem(
   gateway: string, keys: readonly NoteVerifier[], origin: string, last: SeenRevocations | undefined, now: SeenRevocations | undefined, nowRoot: string,
+  req: GatewayRequest = {},
 ): Promise<string | undefined> {
   if (!now) return last ? `the checkpoint has no revocations line, though the one at tree size ${last.size} had (${last.count} revocations)` : undefined;
   if (last) {
@@ -55,7 +57,7 @@ export async function revocationProblem(
       return now.digest === last.digest ? undefined : `the checkpoint at tree size ${now.size} commits to other revocations than the one at tree size ${last.size} (both ${now.count})`;
     }
   }
-  const list = await fetchSince(gateway, now.size, last?.size);
+  const list = await fetchSince(gateway, now.size, last?.size, req);
   if (typeof list === 'string') return list;
   if (list.checkpoint === null) return `the gateway offers no checkpoint for its revocation list at tree size ${now.size}`;
   let listed: Checkpoint;

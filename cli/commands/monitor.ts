@@ -27,9 +27,10 @@ import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } 
 import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
-import { loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
+import { printable } from '../printable.js';
+import { holdState, loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export { loadState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
@@ -59,7 +60,11 @@ export interface MonitorOptions {
   now?: () => number;
   /** Mark the state file's alarms acknowledged before the round (someone has looked). */
   acknowledge?: boolean;
+  /** How long each request to the gateway may take (default DEFAULT_TIMEOUT_SECONDS): past it the round fails. */
+  timeoutMs?: number;
 }
+
+const requestOf = (o: MonitorOptions): GatewayRequest => (o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});
 
 /** A real note is a few hundred bytes (at most 100 signatures); a hostile gateway's answer must not bloat the state. */
 const NOTE_EVIDENCE_CAP = 65_536;
@@ -78,7 +83,7 @@ async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number)
     return keys;
   }
   if (!state.verifierKey) {
-    const log = (await (await gatewayGet(o.gateway, 'v1/log')).json()) as { verifierKey?: string };
+    const log = (await gatewayGet(o.gateway, 'v1/log', requestOf(o))).json() as { verifierKey?: string };
     if (typeof log.verifierKey !== 'string') fail('MALFORMED', 'the gateway did not advertise a checkpoint verifier key (/v1/log)', 'verifierKey');
     parseVerifierKey(log.verifierKey);
     state.verifierKey = log.verifierKey;
@@ -86,12 +91,17 @@ async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number)
   return [parseVerifierKey(state.verifierKey)];
 }
 
-async function consistencyProof(gateway: string, from: number, to: number): Promise<Uint8Array[]> {
+/** The gateway answered, but with no usable answer (gatewayGet's MALFORMED, TOO_LARGE): its word, not the network's. */
+export const answerRefused = (err: unknown): boolean => err instanceof OriginProofError && (err.code === 'MALFORMED' || err.code === 'TOO_LARGE');
+
+async function consistencyProof(gateway: string, from: number, to: number, req: GatewayRequest): Promise<Uint8Array[]> {
   let body: { from?: number; to?: number; proof?: unknown };
   try {
-    body = (await (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`)).json()) as typeof body;
+    body = (await gatewayGet(gateway, `v1/proofs/consistency?from=${from}&to=${to}`, req)).json() as typeof body;
   } catch (err) {
-    if ((err as { status?: number }).status !== undefined) {
+    // An error status, or a 200 answer that is no proof at all (not JSON, too large): the gateway cannot prove it. Only
+    // a failure to reach it (UNAVAILABLE) fails the round instead, to be retried.
+    if ((err as { status?: number }).status !== undefined || answerRefused(err)) {
       throw new Alarm('CONSISTENCY_INVALID', `the gateway cannot prove that tree size ${to} extends tree size ${from}: ${(err as Error).message}`, from, to);
     }
     throw err;
@@ -104,8 +114,17 @@ async function consistencyProof(gateway: string, from: number, to: number): Prom
   }
 }
 
-/** One round: fetch, verify, prove consistency with the last seen checkpoint, update the state file. */
+/** One round: fetch, verify, prove consistency with the last seen checkpoint, update the state file (held meanwhile). */
 export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
+  const release = holdState(o.statePath);
+  try {
+    return await round(o);
+  } finally {
+    release();
+  }
+}
+
+async function round(o: MonitorOptions): Promise<MonitorResult> {
   const nowMs = (o.now ?? Date.now)();
   const seenAt = new Date(nowMs).toISOString();
   const state = loadState(o.statePath, o.gateway);
@@ -120,7 +139,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
   let note: string | undefined;
   try {
     const keys = await trustedKeys(o, state, Math.floor(nowMs / 1000));
-    note = await (await gatewayGet(o.gateway, 'v1/checkpoints/latest')).text();
+    note = (await gatewayGet(o.gateway, 'v1/checkpoints/latest', requestOf(o))).text();
     const last = state.latest;
     let cp: Checkpoint;
     try {
@@ -149,7 +168,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       // A log never shrinks: alarm either way, saying whether the older view is at least a prefix of what was seen.
       let proof: Uint8Array[] | undefined;
       try {
-        proof = await consistencyProof(o.gateway, cp.size, last.size);
+        proof = await consistencyProof(o.gateway, cp.size, last.size, requestOf(o));
         verifyConsistency(cp.size, last.size, proof, cp.root, fromBase64(last.root));
       } catch (err) {
         if (!(err instanceof Alarm) && !(err instanceof OriginProofError)) throw err;
@@ -159,7 +178,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
     } else {
       let proof: Uint8Array[];
       try {
-        proof = await consistencyProof(o.gateway, last.size, cp.size);
+        proof = await consistencyProof(o.gateway, last.size, cp.size, requestOf(o));
       } catch (err) {
         if (err instanceof Alarm) throw inconsistent(err.message);
         throw err;
@@ -178,7 +197,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root);
+    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     state.origin = cp.origin;
     state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };
@@ -234,14 +253,15 @@ export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions
       // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
       delete round.acknowledge;
       if (loop.once) throw err;
-      process.stderr.write(`${new Date().toISOString()} monitor: ${(err as Error).message} (retrying)\n`);
+      process.stderr.write(`${new Date().toISOString()} monitor: ${printable((err as Error).message)} (retrying)\n`);
       await pause(loop.intervalMs);
       continue;
     }
     delete round.acknowledge; // only what stood when the command was given; later alarms need a look of their own
     const at = new Date().toISOString();
     if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${opts.statePath}\n`);
-    const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${r.message}\n`;
+    // The message may quote the gateway (its error message): printed escaped, so it cannot rewrite or hide the line.
+    const line = `${at} ${r.status === 'alarm' ? `ALARM [${r.code}]` : r.status}: ${printable(r.message)}\n`;
     if (r.status === 'alarm') {
       process.stderr.write(line);
       process.stderr.write(`${at} ${r.unacknowledged} unacknowledged alarm(s) in ${opts.statePath}, the first at ${r.firstUnacknowledged!.at}; once someone has looked, run with --acknowledge\n`);
@@ -252,6 +272,8 @@ export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions
     await pause(loop.intervalMs);
   }
 }
+
+const MAX_INTERVAL_SECONDS = 86_400;
 
 function loadTrust(path: string): TrustMaterial {
   let text: string;
@@ -277,14 +299,20 @@ export function registerMonitor(program: Command): void {
     .requiredOption('--gateway <url>', 'gateway base URL')
     .requiredOption('--state <file>', 'local state file (created if missing), one per gateway: the last checkpoint seen and the alarms')
     .option('--trust <file>', 'trust file with the checkpoint key(s); default: pin the key the gateway advertises on first use')
-    .option('--interval <seconds>', 'seconds between rounds', '30')
+    .option('--interval <seconds>', 'seconds between rounds (at most a day)', '30')
     .option('--once', 'one round, then exit')
     .option('--acknowledge', "mark the state file's alarms acknowledged (someone has looked) before the first round; until then every round alarms")
-    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean; acknowledge?: boolean }) => {
+    .option('--timeout <seconds>', `seconds each request to the gateway may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS}); past it the round fails (with --once: exit 2; in the loop: retried)`)
+    .action(async (o: { gateway: string; state: string; trust?: string; interval: string; once?: boolean; acknowledge?: boolean; timeout?: string }) => {
       const trust = o.trust ? loadTrust(o.trust) : undefined;
+      const req = timeoutOption(o.timeout);
       const interval = Number(o.interval);
-      if (!Number.isFinite(interval) || interval <= 0) fail('MALFORMED', '--interval must be a positive number of seconds', 'interval');
-      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}) };
+      // At most a day: setTimeout holds up to 2^31 - 1 ms (about 24.8 days) and fires after 1 ms beyond, which polled
+      // the gateway in a tight loop.
+      if (!Number.isFinite(interval) || interval <= 0 || interval > MAX_INTERVAL_SECONDS) {
+        fail('MALFORMED', `--interval must be a positive number of seconds, at most ${MAX_INTERVAL_SECONDS} (a day), got ${o.interval}`, 'interval');
+      }
+      const opts: MonitorOptions = { gateway: o.gateway, statePath: o.state, ...(trust ? { trust } : {}), ...(o.acknowledge ? { acknowledge: true } : {}), ...req };
       const r = await monitorLoop(opts, { intervalMs: interval * 1000, ...(o.once ? { once: true } : {}) });
       if (r.status === 'alarm') process.exitCode = 1;
     });

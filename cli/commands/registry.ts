@@ -71,7 +71,7 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
     const res = await gatewayGet(gateway, 'v1/log');
     let log: { verifierKey?: unknown; origin?: unknown } = {};
     try {
-      log = (await res.json()) as typeof log;
+      log = res.json() as typeof log;
     } catch {
       /* judged below */
     }

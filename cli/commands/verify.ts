@@ -26,6 +26,7 @@ import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
 import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 import { uintOption } from '../options.js';
+import { printable } from '../printable.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
 
@@ -159,7 +160,7 @@ export function runVerify(o: VerifyCliOptions): VerifyCliResult {
     if (o.revocationLog !== undefined) revocationLog = readRevocationLog(o.revocationLog);
   } catch (err) {
     const e = err instanceof Unusable ? { code: err.code, message: err.message } : { code: 'MALFORMED', message: (err as Error).message };
-    const output = o.json ? `${JSON.stringify({ file: o.bundle, valid: false, error: e }, null, 2)}\n` : `UNUSABLE INPUT [${e.code}] ${e.message}\n`;
+    const output = o.json ? `${JSON.stringify({ file: o.bundle, valid: false, error: e }, null, 2)}\n` : `UNUSABLE INPUT [${e.code}] ${printable(e.message)}\n`;
     return { exitCode: EXIT_UNUSABLE, output, error: e };
   }
   nodeVerify ??= makeNodeVerify(nodeCrypto);
@@ -210,11 +211,12 @@ function recordLine(v: Verdict): string {
 /** The readable table. */
 export function formatVerdict(v: Verdict, file?: string): string {
   const lines: string[] = [];
-  if (file) lines.push(`bundle      ${file}`);
-  lines.push(`record      ${recordLine(v)}`);
-  if (v.checkpoint) lines.push(`checkpoint  ${v.checkpoint.origin} @ ${v.checkpoint.size} (root ${v.checkpoint.root})`);
+  // Every cell may quote the bundle (a subject name, a revocation's): printed escaped, one line each (printable.ts).
+  if (file) lines.push(`bundle      ${printable(file)}`);
+  lines.push(`record      ${printable(recordLine(v))}`);
+  if (v.checkpoint) lines.push(`checkpoint  ${printable(v.checkpoint.origin)} @ ${v.checkpoint.size} (root ${v.checkpoint.root})`);
   lines.push('');
-  const rows = v.checks.map((c) => [c.name, c.status.toUpperCase(), c.code ?? '', c.message]);
+  const rows = v.checks.map((c) => [c.name, c.status.toUpperCase(), c.code ?? '', c.message].map((cell) => printable(cell)));
   const head = ['CHECK', 'RESULT', 'CODE', 'DETAIL'];
   const w = [0, 1, 2].map((i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((cell, i) => (i < 3 ? cell.padEnd(w[i]!) : cell)).join('  ').trimEnd();
