@@ -13,7 +13,7 @@ import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
 import { writeOutput } from '../files.js';
-import { gatewayGet } from './fetch-bundle.js';
+import { gatewayGet, type GatewayAnswer } from './fetch-bundle.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
 
@@ -93,7 +93,7 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
 }
 
 async function gatewayClockSkew(gateway: string): Promise<number | undefined> {
-  let res: Response;
+  let res: GatewayAnswer;
   try {
     res = await gatewayGet(gateway, 'v1/trust');
   } catch (err) {
@@ -102,7 +102,7 @@ async function gatewayClockSkew(gateway: string): Promise<number | undefined> {
   }
   let body: { clockSkewSeconds?: unknown } = {};
   try {
-    body = (await res.json()) as typeof body;
+    body = res.json() as typeof body;
   } catch {
     /* judged below */
   }
