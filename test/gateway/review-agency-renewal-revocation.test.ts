@@ -1,7 +1,7 @@
 /**
  * Review of an agency's revocation (by its root) racing its devices' readings: the registry applies it at once,
  * before its block is durable (gateway/registry.ts revoke). Checked fine (no defect): a reading still being verified
- * is checked again just before its append and refused (CERT_REVOKED); one already on its way into a block is logged
+ * waits for the revocation's append (since revocation-append-wait.test.ts) and is refused then (CERT_REVOKED); one already on its way into a block is logged
  * before the revocation's entry and gets its receipt, and its bundle then carries the revocation: dated from
  * revokedFrom on it is CERT_REVOKED offline (a revocation voids what the key signed from then, logged or not), dated
  * before it stays VALID.
@@ -46,10 +46,13 @@ describe('review: an agency revoked while its devices\' readings are in flight',
     while (!admitted(d1.id) || !admitted(d2.id)) await new Promise((r) => setTimeout(r, 5)); // both on their way to the held write
     const verifying = t.gw.pipeline.process(d3.id, await reading(d3, 1), Date.now());
     const revoked = t.gw.registry.revoke(revocation);
-    expect(code(await verifying)).toBe('CERT_REVOKED');
+    // The one being verified waits for the revocation's append (test/gateway/revocation-append-wait.test.ts), which
+    // comes after the held write: answered once the revocation is durable.
+    await new Promise((r) => setTimeout(r, 200));
     hold.before = null;
     hold.entered = null;
     release();
+    expect(code(await verifying)).toBe('CERT_REVOKED');
     const { index } = await revoked;
     const [a, b] = await Promise.all([after, before]);
     expect([code(a!), code(b!)]).toEqual(['accepted', 'accepted']);
