@@ -8,47 +8,16 @@
  * never break the bundles of older readings". The bundle now carries a certificate whose root is trusted at the
  * reading's time when there is one.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  ALG_EDDSA, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toBase64, toHex, verifyBundle, type DecodedCertificate, type Verdict,
-} from '../../protocol/index.js';
-import { entryBundle, gatewayTrust, kidOf, nowS, Pki, postCert, publishEach, pubOf, reading, register, revoke, startTestGateway, type Party, type TestGateway } from './harness.js';
-
-const DAY = 86_400;
-const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-
-/** A PKI whose trust file also holds a second root, trusted from `root2Nbf` on (its certificate's window). */
-class TwoRoots extends Pki {
-  root2!: Party;
-  static async withSecond(root2Nbf: number): Promise<TwoRoots> {
-    const p = Object.assign(new TwoRoots(), await Pki.create());
-    const signer = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
-    const cert = decodeCertificate(
-      await issueCertificate(signer, kidOf(signer), { iss: 'root2.example', sub: 'root2.example', role: 'root', holderKey: pubOf(signer), iat: root2Nbf, nbf: root2Nbf, exp: root2Nbf + 3650 * DAY }),
-    );
-    p.root2 = { signer, cert };
-    return p;
-  }
-  override trustJson(): string {
-    return JSON.stringify({ roots: [{ certificate: toBase64(this.root.cert.bytes) }, { certificate: toBase64(this.root2.cert.bytes) }] });
-  }
-}
-
-async function agencyCert(root: Party, agency: Party, w: { iat: number; nbf: number; exp: number }): Promise<DecodedCertificate> {
-  return decodeCertificate(
-    await issueCertificate(root.signer, kidOf(root.signer), { iss: root.cert.claims.sub, sub: agency.cert.claims.sub, role: 'agency', holderKey: pubOf(agency.signer), ...w }),
-  );
-}
+import { describe, expect, test } from 'vitest';
+import { toHex, verifyBundle } from '../../protocol/index.js';
+import { entryBundle, gatewayTrust, nowS, postCert, publishEach, reading, register, revoke, type TestGateway } from './harness.js';
+import { agencyCert, DAY, failedChecks as failed, useTwoRootsGateway, type TwoRoots } from './agency-roots.js';
 
 describe('review: bundles of readings logged before their agency moved to another root', () => {
   let t: TestGateway;
   let pki: TwoRoots;
   const now = nowS();
-  beforeAll(async () => {
-    pki = await TwoRoots.withSecond(now - 3600);
-    t = await startTestGateway(pki, { writeRateLimit: 1000 });
-  });
-  afterAll(() => t?.stop());
+  useTwoRootsGateway(now - 3600, (g) => ({ t, pki } = g));
 
   test('the second root is trusted only from after the reading\'s time: the bundle carries the first root\'s certificate and verifies', async () => {
     const g = await pki.agency('moving.example');

@@ -6,29 +6,20 @@
  * on arrival is taken under the new; every receipt's bundle verifies offline. The new key's registration itself holds
  * nothing: the first key's devices keep their (revoked) agency record.
  */
-import { afterEach, describe, expect, test } from 'vitest';
-import { ALG_ES256, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toHex, verifyBundle, type Verdict } from '../../protocol/index.js';
-import type { Outcome } from '../../gateway/pipeline.js';
+import { describe, expect, test } from 'vitest';
+import { ALG_ES256, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toHex, verifyBundle } from '../../protocol/index.js';
 import { BlockWriteHold } from './block-hold.js';
-import { certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type Party, type TestGateway } from './harness.js';
+import { DAY, failedChecks as failed, outcomeCode as code, stopAfterEach } from './agency-roots.js';
+import { certify, entryBundle, gatewayTrust, kidOf, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type Party } from './harness.js';
 
-const DAY = 86_400;
-const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
-const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-
-let open: TestGateway | null = null;
-afterEach(async () => {
-  const t = open;
-  open = null;
-  await t?.stop();
-});
+const track = stopAfterEach();
 
 describe('review: agency re-keyed under the same root, its device moved over, readings in flight', () => {
   test('readings at their turn while the move is logged: each under the chain of its time and place in the log, each bundle VALID offline', async () => {
     const now = nowS();
     const pki = await Pki.create();
     const hold = new BlockWriteHold();
-    const t = (open = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
+    const t = track(await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
     const first = await pki.agency('rekeyed.example');
     const d = await pki.device(first);
     await register(t.gw, first, [d]);

@@ -6,27 +6,19 @@
  * revokedFrom on it is CERT_REVOKED offline (a revocation voids what the key signed from then, logged or not), dated
  * before it stays VALID.
  */
-import { afterEach, describe, expect, test } from 'vitest';
-import { createRevocation, verifyBundle, type Verdict } from '../../protocol/index.js';
-import type { Outcome } from '../../gateway/pipeline.js';
+import { describe, expect, test } from 'vitest';
+import { createRevocation, verifyBundle } from '../../protocol/index.js';
 import { BlockWriteHold } from './block-hold.js';
-import { entryBundle, gatewayTrust, nowS, Pki, reading, register, startTestGateway, type TestGateway } from './harness.js';
+import { failedChecks as failed, outcomeCode as code, stopAfterEach } from './agency-roots.js';
+import { entryBundle, gatewayTrust, nowS, Pki, reading, register, startTestGateway } from './harness.js';
 
-const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
-const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-
-let open: TestGateway | null = null;
-afterEach(async () => {
-  const t = open;
-  open = null;
-  await t?.stop();
-});
+const track = stopAfterEach();
 
 describe('review: an agency revoked while its devices\' readings are in flight', () => {
   test('being verified: CERT_REVOKED; on its way into a block: logged before the revocation, CERT_REVOKED offline from revokedFrom on, VALID before', async () => {
     const pki = await Pki.create();
     const hold = new BlockWriteHold();
-    const t = (open = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
+    const t = track(await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
     const g = await pki.agency('revoked-midway.example');
     const [d1, d2, d3] = [await pki.device(g), await pki.device(g), await pki.device(g)];
     await register(t.gw, g, [d1, d2, d3]);

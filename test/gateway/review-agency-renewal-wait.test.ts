@@ -10,51 +10,16 @@
  *   renewal logged before it allows it (CERT_EXPIRED and CERT_REVOKED tell a device to stop sending, SPEC §8).
  * The device's readings now wait for the agency's renewal as they wait for their own (AgencyRecord.replacing).
  */
-import { afterEach, describe, expect, test } from 'vitest';
-import {
-  ALG_EDDSA, decodeCertificate, generateSecretKey, issueCertificate, nobleSigner, toBase64, verifyBundle, type DecodedCertificate, type Verdict,
-} from '../../protocol/index.js';
-import type { Outcome } from '../../gateway/pipeline.js';
+import { describe, expect, test } from 'vitest';
+import { verifyBundle, type DecodedCertificate } from '../../protocol/index.js';
 import { BlockWriteHold } from './block-hold.js';
-import { entryBundle, gatewayTrust, kidOf, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type Party, type TestGateway } from './harness.js';
+import { agencyCert, DAY, failedChecks as failed, outcomeCode as code, stopAfterEach, TwoRoots } from './agency-roots.js';
+import { entryBundle, gatewayTrust, nowS, Pki, reading, register, revoke, startTestGateway, type TestGateway } from './harness.js';
 
-const DAY = 86_400;
-const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
-const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-
-/** A PKI whose trust file also holds a second root, trusted from `root2Nbf` on (its certificate's window). */
-class TwoRoots extends Pki {
-  root2!: Party;
-  static async withSecond(root2Nbf: number): Promise<TwoRoots> {
-    const p = Object.assign(new TwoRoots(), await Pki.create());
-    const signer = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
-    const cert = decodeCertificate(
-      await issueCertificate(signer, kidOf(signer), { iss: 'root2.example', sub: 'root2.example', role: 'root', holderKey: pubOf(signer), iat: root2Nbf, nbf: root2Nbf, exp: root2Nbf + 3650 * DAY }),
-    );
-    p.root2 = { signer, cert };
-    return p;
-  }
-  override trustJson(): string {
-    return JSON.stringify({ roots: [{ certificate: toBase64(this.root.cert.bytes) }, { certificate: toBase64(this.root2.cert.bytes) }] });
-  }
-}
-
-/** An agency certificate for `agency`'s key and id by `root` with the given window. */
-async function agencyCert(root: Party, agency: Party, w: { iat: number; nbf: number; exp: number }): Promise<DecodedCertificate> {
-  return decodeCertificate(
-    await issueCertificate(root.signer, kidOf(root.signer), { iss: root.cert.claims.sub, sub: agency.cert.claims.sub, role: 'agency', holderKey: pubOf(agency.signer), ...w }),
-  );
-}
-
-let open: TestGateway | null = null;
-afterEach(async () => {
-  const t = open;
-  open = null;
-  await t?.stop();
-});
+const track = stopAfterEach();
 
 async function start(pki: Pki, hold: BlockWriteHold, agencyWindow: { nbf?: number; exp?: number } = {}) {
-  const t = (open = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
+  const t = track(await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 50 }, undefined, { wrapBackend: hold.wrap }));
   const g = await pki.agency('renewing.example', agencyWindow);
   const d = await pki.device(g);
   await register(t.gw, g, [d]);

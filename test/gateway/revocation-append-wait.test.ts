@@ -6,24 +6,17 @@
  * revocation that was never logged. Now it is answered as the store's failure says (STORAGE_UNAVAILABLE: keep it,
  * resend); a revocation that lands still refuses it (CERT_REVOKED).
  */
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createRevocation, type DecodedCertificate } from '../../protocol/index.js';
-import type { Outcome } from '../../gateway/device-lane.js';
 import { BlockWriteHold } from './block-hold.js';
+import { outcomeCode as code, stopAfterEach } from './agency-roots.js';
 import { nowS, Pki, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
-const code = (o: Outcome) => (o.ok ? 'accepted' : o.error.code);
-
-let open: TestGateway | null = null;
-afterEach(async () => {
-  const t = open;
-  open = null;
-  await t?.stop();
-});
+const track = stopAfterEach();
 
 async function start(hold: BlockWriteHold): Promise<{ t: TestGateway; g: Party; d: Device }> {
   const pki = await Pki.create();
-  const t = (open = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 20 }, undefined, { wrapBackend: hold.wrap }));
+  const t = track(await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 20 }, undefined, { wrapBackend: hold.wrap }));
   const g = await pki.agency('revoking.example');
   const d = await pki.device(g);
   await register(t.gw, g, [d]);
