@@ -60,7 +60,7 @@ export function timeoutOption(v: number | string | undefined): GatewayRequest {
 }
 
 /** The body, at most `max` bytes (TOO_LARGE beyond, without reading the rest). */
-async function readCapped(res: Response, max: number, what: string): Promise<Uint8Array> {
+export async function readCapped(res: Response, max: number, what: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length'));
   const tooLarge = () => fail('TOO_LARGE', `${what} is larger than ${max} bytes: not read`, 'gateway');
   if (declared > max) {

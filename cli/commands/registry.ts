@@ -13,7 +13,7 @@ import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
 import { writeOutput } from '../files.js';
-import { gatewayGet, type GatewayAnswer } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, MAX_ANSWER_BYTES, readCapped, timeoutOption, type GatewayAnswer, type GatewayRequest } from './fetch-bundle.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
 
@@ -30,18 +30,34 @@ function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Rec
   return { path: 'v1/revocations', body: { revocation: toBase64(bytes) }, what: `revocation of ${rev.claims.sub}` };
 }
 
-export async function register(gateway: string, files: string[], out: (line: string) => void): Promise<void> {
+/**
+ * POST each file to the gateway. Each request, answer included, within `req.timeoutMs` (default DEFAULT_TIMEOUT_SECONDS;
+ * UNAVAILABLE past it, as for the commands that GET: it waited without end for a gateway that did not answer,
+ * suspected by the review of those), its answer read up to MAX_ANSWER_BYTES (TOO_LARGE).
+ */
+export async function register(gateway: string, files: string[], out: (line: string) => void, req: GatewayRequest = {}): Promise<void> {
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_SECONDS * 1000;
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
     const { path, body, what } = endpointFor(bytes, file);
     const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+    const signal = AbortSignal.timeout(timeoutMs);
+    const late = () => fail('UNAVAILABLE', `${url.origin} did not answer POST ${url.pathname} within ${timeoutMs / 1000} s`, 'gateway');
     let res: Response;
     try {
-      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
     } catch (err) {
+      if (signal.aborted) return late();
       return fail('UNAVAILABLE', `cannot reach ${url.href}: ${(err as Error).message}`, 'gateway', err);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = new TextDecoder().decode(await readCapped(res, MAX_ANSWER_BYTES, `the answer to POST ${url.pathname}`));
+    } catch (err) {
+      if (err instanceof OriginProofError) throw err;
+      if (signal.aborted) return late();
+      return fail('UNAVAILABLE', `the answer to POST ${url.pathname} was cut off: ${(err as Error).message}`, 'gateway', err);
+    }
     let answer: Record<string, unknown> = {};
     try {
       answer = JSON.parse(text) as Record<string, unknown>;
@@ -120,8 +136,9 @@ export function registerRegistryCommands(program: Command): void {
     .description('register agency or device certificates, or submit revocation statements, at a gateway')
     .requiredOption('--gateway <url>', 'gateway HTTP API, e.g. http://127.0.0.1:8080')
     .argument('<files...>', 'certificate (.cert) or revocation (.rev) files')
-    .action(async (files: string[], o: { gateway: string }) => {
-      await register(o.gateway, files, (l) => process.stdout.write(l + '\n'));
+    .option('--timeout <seconds>', `seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
+    .action(async (files: string[], o: { gateway: string; timeout?: string }) => {
+      await register(o.gateway, files, (l) => process.stdout.write(l + '\n'), timeoutOption(o.timeout));
     });
   program
     .command('trust')

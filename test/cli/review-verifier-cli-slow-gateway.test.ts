@@ -5,11 +5,12 @@
  * now has a time limit (`--timeout SECONDS`, default 30): past it, UNAVAILABLE, exit 2, nothing written. And an answer
  * was buffered whole, however large (a gateway could send gigabytes): at most 64 MiB of it is read now (TOO_LARGE).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cliSandbox } from './cli-sandbox.js';
+import { Pki } from '../gateway/harness.js';
 
 const { p, cliAsync } = cliSandbox('op-slow-gw-');
 
@@ -94,6 +95,16 @@ describe.concurrent('a gateway that never finishes its answer', () => {
     expect(existsSync(p('mon.json'))).toBe(false);
   }, 20_000);
 
+  // Suspected by this review, fixed after it: register (a POST) had no time limit either.
+  test('register: no answer within --timeout is UNAVAILABLE (exit 2)', async () => {
+    const pki = await Pki.create();
+    writeFileSync(p('agency.cert'), (await pki.agency('hang.example')).cert.bytes);
+    const r = await timed('register', '--gateway', `${url}/hang/`, '--timeout', '1', p('agency.cert'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\[UNAVAILABLE\]/);
+    expect(r.ms).toBeLessThan(12_000);
+  }, 20_000);
+
   test('fetch-bundle: an answer announced larger than 64 MiB is not read (TOO_LARGE, exit 2), nothing written', async () => {
     const r = await timed('fetch-bundle', '--gateway', `${url}/declared/`, '--entry', '2', '--out', p('big.cbor'), '--timeout', '20');
     expect(r.code).toBe(2);
@@ -110,7 +121,10 @@ describe.concurrent('a gateway that never finishes its answer', () => {
   }, 20_000);
 
   test('--timeout must be a whole number of seconds, 1 to a day (MALFORMED, exit 2)', async () => {
-    const runs = await Promise.all(['0', '1.5', '86401'].map((bad) => cliAsync('fetch-bundle', '--gateway', url, '--entry', '2', '--out', p('x.cbor'), '--timeout', bad)));
+    const runs = await Promise.all(['0', '1.5', '86401'].flatMap((bad) => [
+      cliAsync('fetch-bundle', '--gateway', url, '--entry', '2', '--out', p('x.cbor'), '--timeout', bad),
+      cliAsync('register', '--gateway', url, '--timeout', bad, p('none.cert')),
+    ]));
     for (const r of runs) {
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/\[MALFORMED\]/);
