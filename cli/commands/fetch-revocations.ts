@@ -11,7 +11,7 @@
  * `<index>.cert` and `<index>.issuer.cert` files in DIR are removed, so DIR always holds one list (DIR/format: which files it holds). Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { bytesEqual } from '../../protocol/bytes.js';
@@ -182,6 +182,12 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
     return { index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) };
   });
   mkdirSync(o.out, { recursive: true });
+  // The checkpoint goes first and comes back last (through a temporary file): a run cut off while it rewrites the
+  // files (killed, disk full) leaves a directory without its checkpoint, which verify refuses as unusable (exit 2) and
+  // the next fetch takes whole, not an old checkpoint beside a mix of old and new files (verify said INVALID then:
+  // suspected by the verifier-CLI review).
+  const checkpointFile = join(o.out, CHECKPOINT_FILE);
+  rmSync(checkpointFile, { force: true });
   const keep = new Set(statements.flatMap((s) => [`${s.index}.rev`, ...(s.certificate ? [`${s.index}.cert`] : []), ...(s.issuer ? [`${s.index}.issuer.cert`] : [])]));
   for (const f of readdirSync(o.out)) {
     if ((REVOCATION_FILE.test(f) || CERTIFICATE_FILE.test(f) || ISSUER_FILE.test(f)) && !keep.has(f)) rmSync(join(o.out, f));
@@ -196,12 +202,9 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
     return { index, file, sub: rev.claims.sub, reason: rev.claims.reason, revokedFrom: rev.claims.revokedFrom };
   });
   writeFileSync(join(o.out, FORMAT_FILE), FORMAT);
-  const checkpointFile = join(o.out, CHECKPOINT_FILE);
-  if (listing.checkpoint === null) {
-    rmSync(checkpointFile, { force: true });
-    return { treeSize: listing.treeSize, revocations, kept };
-  }
-  writeFileSync(checkpointFile, listing.checkpoint);
+  if (listing.checkpoint === null) return { treeSize: listing.treeSize, revocations, kept };
+  writeFileSync(`${checkpointFile}.tmp`, listing.checkpoint);
+  renameSync(`${checkpointFile}.tmp`, checkpointFile);
   return { treeSize: listing.treeSize, checkpointFile, revocations, kept };
 }
 

@@ -4,7 +4,7 @@
  * them verifies, and the fetched list catches it, complete up to the checkpoint's tree size. A list that is not
  * the committed one (a statement left out, changed or added, another key's checkpoint) fails CHECKPOINT_INVALID.
  */
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -283,5 +283,26 @@ describe('fetch-revocations and verify --revocation-log', () => {
     await register(t.gw, before, [await t.pki.device(before)]); // a newer checkpoint
     expect((await fetchRevocations({ gateway: t.gw.httpUrl, out })).kept).toBe(refetched.revocations.length);
     expect([existsSync(join(out, '999999.issuer.cert')), existsSync(issuerFile)]).toEqual([false, true]);
+  });
+
+  // Suspected by the verifier-CLI review: a fetch cut off while it rewrote the files left the old checkpoint beside a
+  // mix of old and new files. A directory in place of the new statement's file makes the write fail midway here.
+  test('a fetch cut off while it rewrites the files leaves no checkpoint (verify refuses the directory); the next fetch takes it whole', async () => {
+    const out = join(dir, 'cut');
+    await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect(existsSync(join(out, 'checkpoint'))).toBe(true);
+    const extra = await t.pki.device(agency);
+    await register(t.gw, agency, [extra]);
+    expect((await revoke(t.gw, agency, extra.cert, nowS(), 'decommissioned')).status).toBe(201);
+    const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { revocations: { index: number }[] };
+    const last = listed.revocations.at(-1)!.index;
+    await mkdir(join(out, `${last}.rev`));
+    await expect(fetchRevocations({ gateway: t.gw.httpUrl, out })).rejects.toThrow();
+    expect(existsSync(join(out, 'checkpoint'))).toBe(false); // was true: the earlier checkpoint, kept beside the mix
+    const r = runVerify({ bundle: stripped, trust, revocationLog: out });
+    expect(r.exitCode).toBe(2);
+    await rm(join(out, `${last}.rev`), { recursive: true });
+    const again = await fetchRevocations({ gateway: t.gw.httpUrl, out });
+    expect([again.kept, existsSync(join(out, 'checkpoint')), again.revocations.at(-1)!.index]).toEqual([0, true, last]);
   });
 });
