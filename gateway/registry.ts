@@ -8,6 +8,7 @@ import { bytesEqual } from '../protocol/bytes.js';
 import { decodeCertificate, type DecodedCertificate } from '../protocol/certificate.js';
 import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/chain.js';
 import { fail } from '../protocol/errors.js';
+import { inTrustWindow } from '../protocol/trust.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { RevocationCertificates } from '../protocol/revocation-listing.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
@@ -162,15 +163,10 @@ export class Registry {
       // appended land after it in the log, and were checked and logged under the certificate it replaces (accepted
       // with a bundle whose chain, the new certificate's, failed offline; or refused, expired or revoked, though the
       // renewal allows them). They wait for it (lane-admission.ts).
-      let settle = (): void => {};
-      if (existing) existing.replacing = new Promise<void>((r) => (settle = r));
-      try {
+      return holding(existing, async () => {
         const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
         return { record: this.view.addAgency(cert, index), created: true };
-      } finally {
-        if (existing) existing.replacing = undefined;
-        settle();
-      }
+      });
     }, false));
   }
 
@@ -204,15 +200,10 @@ export class Registry {
       // A replacement's entry is logged before the readings admitted while it is appended, which the view (updated
       // once it is durable) would otherwise check and log under the certificate it replaces, with that profile
       // (found by review): the device's readings wait for it (lane-admission.ts).
-      let settle = (): void => {};
-      if (existing) existing.replacing = new Promise<void>((r) => (settle = r));
-      try {
+      return holding(existing, async () => {
         const { index } = await this.log.appendRegistryEvent(ENTRY_DEVICE, bytes, agency.cert.certRef, ms);
         return { record: this.view.addDevice(cert, index), created: true };
-      } finally {
-        if (existing) existing.replacing = undefined;
-        settle();
-      }
+      });
     });
   }
 
@@ -252,20 +243,17 @@ export class Registry {
       // and such a reading was told CERT_REVOKED, which stops a device (SPEC §8), for a revocation never logged
       // (found by review).
       const holder = target.claims.role === 'device' ? this.view.deviceByKid(target.holderKid) : this.view.agencyByKid(target.holderKid);
-      let settle = (): void => {};
-      if (holder) holder.replacing = new Promise<void>((r) => (settle = r));
-      const undo = this.view.applyRevocation(rev, -1);
-      try {
-        const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef, ms);
-        this.view.revocationOf(target)!.index = index;
-        return { revocation: rev, index, created: true };
-      } catch (err) {
-        undo();
-        throw err;
-      } finally {
-        if (holder) holder.replacing = undefined;
-        settle();
-      }
+      return holding(holder, async () => {
+        const undo = this.view.applyRevocation(rev, -1);
+        try {
+          const { index } = await this.log.appendRegistryEvent(ENTRY_REVOCATION, bytes, signerRef, ms);
+          this.view.revocationOf(target)!.index = index;
+          return { revocation: rev, index, created: true };
+        } catch (err) {
+          undo();
+          throw err;
+        }
+      });
     });
   }
 
@@ -443,7 +431,7 @@ export class Registry {
     if (at < cert.claims.nbf || at < agencyCert.claims.nbf) return { status: 'not-yet-valid', message: `certificate not valid yet at ${at}` };
     if (at >= cert.claims.exp || at >= agencyCert.claims.exp) return { status: 'expired', message: `certificate expired at ${at}` };
     if (!anchor) return { status: 'untrusted', message: 'the root of this device is no longer trusted' };
-    if (windowCovers(anchor, at)) return undefined;
+    if (inTrustWindow(anchor, at)) return undefined;
     // Outside its root's trust window: an earlier certificate of the agency key valid then, under a root trusted then
     // and not revoked then, is the agency's certificate of that time, as bundles pick it (readingAgencyCertificateAt).
     // Found by review: after a root rotation scheduled in the trust file and the agency's takeover by the new root,
@@ -460,11 +448,10 @@ export class Registry {
   /** Whether the root that issued `agencyCert` is trusted here and within its trust window at `at`. */
   private rootCoversAt(agencyCert: DecodedCertificate, at: number): boolean {
     const anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
-    return anchor !== undefined && windowCovers(anchor, at);
+    return anchor !== undefined && inTrustWindow(anchor, at);
   }
 }
 
-const windowCovers = (a: TrustAnchor, at: number): boolean => (a.notBefore === undefined || at >= a.notBefore) && (a.notAfter === undefined || at < a.notAfter);
 
 /**
  * The time a reading's revocations are judged at: its iat, or when it arrived if earlier (ms). Dated ahead within the
@@ -474,6 +461,22 @@ const windowCovers = (a: TrustAnchor, at: number): boolean => (a.notBefore === u
  * scheduled to start after the reading arrived.
  */
 export const readingRevokedAt = (iat: number, receivedAtMs: number): number => Math.min(iat, Math.floor(receivedAtMs / 1000));
+
+/**
+ * Run `append` with `record.replacing` set (when there is a record): the record's readings wait for it at their turn
+ * (lane-admission.ts) and are checked against what it leaves in the view, whether it succeeds or fails.
+ */
+async function holding<T>(record: { replacing?: Promise<void> | undefined } | undefined, append: () => Promise<T>): Promise<T> {
+  if (!record) return append();
+  let settle = (): void => {};
+  record.replacing = new Promise<void>((r) => (settle = r));
+  try {
+    return await append();
+  } finally {
+    record.replacing = undefined;
+    settle();
+  }
+}
 
 function revoked(r: DecodedRevocation, status: 'revoked' | 'agency-revoked'): { status: 'revoked' | 'agency-revoked'; message: string } {
   return { status, message: `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})` };

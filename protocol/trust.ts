@@ -103,9 +103,14 @@ export function parseTrustText(text: string, opts: { verifier?: SignatureVerifie
   return parseTrust(json, opts);
 }
 
+/** Whether `at` (seconds) is within a trust anchor's or checkpoint key's window (notBefore <= at < notAfter). */
+export function inTrustWindow(w: { notBefore?: number | undefined; notAfter?: number | undefined }, at: number): boolean {
+  return (w.notBefore === undefined || at >= w.notBefore) && (w.notAfter === undefined || at < w.notAfter);
+}
+
 /** Checkpoint keys usable at `at` (seconds). */
 export function checkpointKeysAt(trust: TrustMaterial, at: number): NoteVerifier[] {
   return trust.checkpointKeys
-    .filter((k) => (k.notBefore === undefined || at >= k.notBefore) && (k.notAfter === undefined || at < k.notAfter))
+    .filter((k) => inTrustWindow(k, at))
     .map((k) => k.verifier);
 }

@@ -25,7 +25,7 @@ import { assertDeviceKeyNotCompromisedByOtherIssuerAt, assertNoKeyCompromiseAt, 
 import type { LogEntry } from './log-entry.js';
 import { openReading, type OpenedReading } from './reading.js';
 import { assertNotRevokedAt, decodeRevocation } from './revocation.js';
-import type { TrustMaterial } from './trust.js';
+import { inTrustWindow, type TrustMaterial } from './trust.js';
 import { collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
 
 export interface ReadingChecks {
@@ -160,5 +160,5 @@ export function readingChecks(
 /** Whether the root that issued `cert` is a trust anchor whose window holds `at`. */
 function rootTrustedAt(trust: TrustMaterial, cert: DecodedCertificate, at: number): boolean {
   const anchor = trust.anchors.byKid.get(toHex(cert.issuerKid));
-  return anchor !== undefined && (anchor.notBefore === undefined || at >= anchor.notBefore) && (anchor.notAfter === undefined || at < anchor.notAfter);
+  return anchor !== undefined && inTrustWindow(anchor, at);
 }
