@@ -31,10 +31,14 @@ export function seenRevocations(cp: Checkpoint): SeenRevocations | undefined {
   return c ? { size: cp.size, count: c.count, digest: toBase64(c.digest) } : undefined;
 }
 
-/** The entries after `sinceSize` (all when undefined) below the checkpoint at `size`, or a problem. */
-async function fetchSince(gateway: string, size: number, sinceSize: number | undefined, req: GatewayRequest): Promise<RevocationListing | string> {
+/**
+ * The entries after `sinceSize` (all when undefined) below the checkpoint at `size`, or a problem. `most`: how many
+ * the verified lines say were logged since, which bounds the pages (collectRevocationListing): a round ends even
+ * with a hostile gateway.
+ */
+async function fetchSince(gateway: string, size: number, most: number, sinceSize: number | undefined, req: GatewayRequest): Promise<RevocationListing | string> {
   try {
-    return await collectRevocationListing(revocationPages(gateway, req), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) });
+    return await collectRevocationListing(revocationPages(gateway, req), { treeSize: size, ...(sinceSize ? { after: sinceSize - 1 } : {}) }, most);
   } catch (err) {
     if ((err as { status?: number }).status !== undefined) return `the gateway cannot show the revocations its checkpoint at tree size ${size} commits to: ${(err as Error).message}`;
     if (err instanceof OriginProofError && (err.code === 'MALFORMED' || err.code === 'TOO_LARGE')) return `the gateway answered a malformed revocation list: ${err.message}`;
@@ -57,7 +61,7 @@ export async function revocationProblem(
       return now.digest === last.digest ? undefined : `the checkpoint at tree size ${now.size} commits to other revocations than the one at tree size ${last.size} (both ${now.count})`;
     }
   }
-  const list = await fetchSince(gateway, now.size, last?.size, req);
+  const list = await fetchSince(gateway, now.size, now.count - (last?.count ?? 0), last?.size, req);
   if (typeof list === 'string') return list;
   if (list.checkpoint === null) return `the gateway offers no checkpoint for its revocation list at tree size ${now.size}`;
   let listed: Checkpoint;

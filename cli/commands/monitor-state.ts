@@ -6,7 +6,7 @@
  */
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { ErrorCode } from '../../protocol/errors.js';
-import { fail } from '../../protocol/errors.js';
+import { OriginProofError } from '../../protocol/errors.js';
 import { parseJsonFile } from '../files.js';
 import type { SeenRevocations } from './monitor-revocations.js';
 
@@ -49,19 +49,35 @@ export interface MonitorState {
   alarms: MonitorAlarm[];
 }
 
+/**
+ * The monitor's own input cannot be used (the state file, or a trust file with no key valid now): no round can check
+ * anything until someone fixes it, so the command stops (exit 2) even in its loop, and no alarm is recorded against
+ * the gateway.
+ */
+export class UnusableInput extends OriginProofError {}
+
+function unusable(message: string, path: string): never {
+  throw new UnusableInput('MALFORMED', message, { path });
+}
+
 export function loadState(path: string, gateway: string): MonitorState {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
-    throw err;
+    return unusable(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'state');
   }
-  const s = parseJsonFile(text, path, 'monitor state file') as MonitorState | null;
-  if (s?.version !== 1 || typeof s.gateway !== 'string' || !Array.isArray(s.history) || !Array.isArray(s.alarms)) fail('MALFORMED', `${path} is not a monitor state file`, 'state');
+  let s: MonitorState | null;
+  try {
+    s = parseJsonFile(text, path, 'monitor state file') as MonitorState | null;
+  } catch (err) {
+    throw new UnusableInput('MALFORMED', (err as Error).message, { path: 'state', cause: err });
+  }
+  if (s?.version !== 1 || typeof s.gateway !== 'string' || !Array.isArray(s.history) || !Array.isArray(s.alarms)) unusable(`${path} is not a monitor state file`, 'state');
   // Its checkpoints and alarms are another log's: compared with this gateway's they would raise a false alarm.
   if (sameGateway(s.gateway, gateway)) return s;
-  return fail('MALFORMED', `${path} is the state of gateway ${s.gateway}, not of ${gateway}: give each gateway its own --state file`, 'state');
+  return unusable(`${path} is the state of gateway ${s.gateway}, not of ${gateway}: give each gateway its own --state file`, 'state');
 }
 
 /** The same gateway base URL: scheme and host case, default port and trailing slashes aside. */

@@ -17,8 +17,8 @@
  * state file holds one not acknowledged, every round reports an alarm (naming the first and the count), though it
  * still does its own round and advances the last good checkpoint when the new one extends it. `--acknowledge`
  * marks the alarms acknowledged (with the time) before the round, once someone has looked.
- * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, a state file of another gateway,
- * unreachable gateway with --once).
+ * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, a state file of another gateway, a
+ * trust file with no checkpoint key valid now: the loop ends on these too), or with --once an unreachable gateway.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -30,9 +30,9 @@ import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../prot
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 import { printable } from '../printable.js';
-import { holdState, loadState, saveState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
+import { holdState, loadState, saveState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
-export { loadState, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
+export { loadState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export interface MonitorResult {
   /** 'alarm' when this round found one, or when the state file holds unacknowledged alarms. */
@@ -62,6 +62,8 @@ export interface MonitorOptions {
   acknowledge?: boolean;
   /** How long each request to the gateway may take (default DEFAULT_TIMEOUT_SECONDS): past it the round fails. */
   timeoutMs?: number;
+  /** Called once `acknowledge` is saved in the state file (monitorLoop: not to acknowledge again). */
+  onAcknowledged?: () => void;
 }
 
 const requestOf = (o: MonitorOptions): GatewayRequest => (o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});
@@ -79,7 +81,11 @@ class Alarm extends Error {
 async function trustedKeys(o: MonitorOptions, state: MonitorState, nowS: number): Promise<NoteVerifier[]> {
   if (o.trust) {
     const keys = checkpointKeysAt(o.trust, nowS);
-    if (keys.length === 0) throw new Alarm('CHECKPOINT_INVALID', `the trust file has no checkpoint key valid now (${nowS})`);
+    // The verifier's configuration, not the gateway's doing: no alarm against it (each round raised one, sticky until
+    // acknowledged, when a key's notAfter passed: suspected by the verifier-CLI review), but unusable input.
+    if (keys.length === 0) {
+      throw new UnusableInput('MALFORMED', `the trust file has no checkpoint key valid now (${new Date(nowS * 1000).toISOString()}): give it the gateway's current key (originproof trust --gateway)`, { path: 'checkpointKeys' });
+    }
     return keys;
   }
   if (!state.verifierKey) {
@@ -134,6 +140,7 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
     for (const a of open) a.acknowledgedAt = seenAt;
     acknowledged = open.length;
     saveState(o.statePath, state); // kept even if the round below cannot reach the gateway
+    o.onAcknowledged?.();
   }
   let result: MonitorResult;
   let note: string | undefined;
@@ -239,25 +246,25 @@ export interface MonitorLoopOptions {
 
 /**
  * The command's rounds: until one reports an alarm (returned; the command exits 1), or with `once` a single round.
- * A round that fails (the gateway unreachable, say) is retried after the interval. `acknowledge` applies to the
- * first round only, also when that round fails: monitorOnce saved the acknowledgement before reaching the gateway.
+ * A round that fails (the gateway unreachable, another monitor holding the state file) is retried after the
+ * interval; one whose own input is unusable (UnusableInput) ends the command. `acknowledge` applies once, to what
+ * stood when the command was given: in the first round that gets to load the state file, also when that round then
+ * fails (monitorOnce saves the acknowledgement before reaching the gateway). A round failing before it (the state
+ * file held by another monitor) leaves it to the retry (it was lost: suspected by the verifier-CLI review).
  */
 export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions): Promise<MonitorResult> {
   const pause = loop.pause ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
-  const round: MonitorOptions = { ...opts };
+  const round: MonitorOptions = { ...opts, onAcknowledged: () => delete round.acknowledge };
   for (;;) {
     let r: MonitorResult;
     try {
       r = await monitorOnce(round);
     } catch (err) {
-      // The acknowledgement was saved before the round failed: a retry must not acknowledge alarms raised since.
-      delete round.acknowledge;
-      if (loop.once) throw err;
+      if (loop.once || err instanceof UnusableInput) throw err;
       process.stderr.write(`${new Date().toISOString()} monitor: ${printable((err as Error).message)} (retrying)\n`);
       await pause(loop.intervalMs);
       continue;
     }
-    delete round.acknowledge; // only what stood when the command was given; later alarms need a look of their own
     const at = new Date().toISOString();
     if (r.acknowledged !== undefined) process.stdout.write(`${at} acknowledged ${r.acknowledged} alarm(s) in ${opts.statePath}\n`);
     // The message may quote the gateway (its error message): printed escaped, so it cannot rewrite or hide the line.

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadState, monitorLoop, monitorOnce } from '../../cli/commands/monitor.js';
+import { rmSync, writeFileSync } from 'node:fs';
+import { loadState, monitorLoop, monitorOnce, UnusableInput } from '../../cli/commands/monitor.js';
+import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/checkpoint.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { Pki, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
@@ -19,10 +21,11 @@ describe('monitor --acknowledge in loop mode', () => {
   let url: string;
   let dir: string;
 
-  /** A real alarm in the state file, raised without the network: the trust given has no checkpoint key valid now. */
+  /** A real alarm in the state file: a trust file naming another checkpoint key than the gateway's. */
   const raiseAlarm = async (statePath: string) => {
-    const expired = parseTrustText(JSON.stringify({ checkpointKeys: [{ key: t.gw.checkpointVerifierKey, notAfter: 1 }] }));
-    expect(await monitorOnce({ gateway: url, statePath, trust: expired })).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
+    const other = formatVerifierKey('other.example/log', ed25519NoteSigner('other.example/log', new Uint8Array(32).fill(9)).publicKey);
+    const trust = parseTrustText(JSON.stringify({ checkpointKeys: [{ key: other }] }));
+    expect(await monitorOnce({ gateway: url, statePath, trust })).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID' });
   };
   const acknowledged = (statePath: string) => loadState(statePath, url).alarms.map((a) => a.acknowledgedAt !== undefined);
 
@@ -68,13 +71,51 @@ describe('monitor --acknowledge in loop mode', () => {
         if (++pauses > 1) throw new Error('the alarm raised after the failed first round was acknowledged by the retry');
         // The first round failed (unreachable) after saving the acknowledgement.
         expect(acknowledged(statePath)).toEqual([true]);
-        await raiseAlarm(statePath);
         t = await startTestGateway(pki, { blockMaxMs: 5, httpPort: port }, t.dir);
+        await raiseAlarm(statePath);
       },
     });
     expect(pauses).toBe(1);
     expect(r).toMatchObject({ status: 'alarm', round: 'first', unacknowledged: 1 });
     expect(r.firstUnacknowledged).toEqual(loadState(statePath, url).alarms[1]);
     expect(acknowledged(statePath)).toEqual([true, false]);
+  });
+
+  test('a first round refused because another monitor holds the state file leaves the acknowledgement to the retry', async () => {
+    // It was dropped with the failed round (suspected by the verifier-CLI review): the alarm stood after the retry.
+    const statePath = join(dir, 'held.json');
+    await raiseAlarm(statePath);
+    writeFileSync(`${statePath}.lock`, `${process.pid}\n`); // a running process holds it
+    let pauses = 0;
+    const r = await monitorLoop({ gateway: url, statePath, acknowledge: true }, {
+      intervalMs: 0,
+      pause: async () => {
+        pauses++;
+        if (pauses === 1) {
+          expect(acknowledged(statePath)).toEqual([false]); // the refused round read nothing, wrote nothing
+          rmSync(`${statePath}.lock`);
+        } else if (pauses === 2) {
+          expect(acknowledged(statePath)).toEqual([true]);
+          await raiseAlarm(statePath);
+        } else throw new Error('the alarm raised after the acknowledging round was acknowledged by a later one');
+      },
+    });
+    expect(r).toMatchObject({ status: 'alarm', round: 'unchanged', unacknowledged: 1 });
+    expect(acknowledged(statePath)).toEqual([true, false]);
+  });
+
+  test('a trust file with no checkpoint key valid now: unusable input, ending the loop, and no alarm against the gateway', async () => {
+    // It was a CHECKPOINT_INVALID alarm, recorded and sticky, each round, for the verifier's own stale configuration.
+    const statePath = join(dir, 'expired.json');
+    const expired = parseTrustText(JSON.stringify({ checkpointKeys: [{ key: t.gw.checkpointVerifierKey, notAfter: 1 }] }));
+    const err = await monitorLoop({ gateway: url, statePath, trust: expired }, {
+      intervalMs: 0,
+      pause: async () => {
+        throw new Error('retried');
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnusableInput);
+    expect(err).toMatchObject({ code: 'MALFORMED', path: 'checkpointKeys' });
+    expect(loadState(statePath, url).alarms).toEqual([]);
   });
 });

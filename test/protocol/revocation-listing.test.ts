@@ -114,4 +114,15 @@ describe('collectRevocationListing (every page of one checkpoint)', () => {
   it('a first page of another tree size than asked for: MALFORMED', async () => {
     expect(await codeOf(() => collectRevocationListing(async (q) => page(s, q), { treeSize: 39 }))).toBe('MALFORMED');
   });
+
+  it('most (known from a verified checkpoint): pages holding more are MALFORMED as soon as they do', async () => {
+    // One-entry pages under a count the gateway chose went on as long as it liked (all.length never passed it).
+    const asked: RevocationListingQuery[] = [];
+    const lying = (q: RevocationListingQuery) => (asked.push(q), { ...page({ ...s, limit: 1 }, q), count: 1_000_000 });
+    expect(await codeOf(() => collectRevocationListing(async (q) => lying(q), {}, 2))).toBe('MALFORMED');
+    expect(asked).toEqual([{}, { treeSize: 40, after: 1 }, { treeSize: 40, after: 4 }]);
+    expect(await collectRevocationListing(async (q) => lying(q))).toMatchObject({ count: 1_000_000, revocations: s.list });
+    expect((await collectRevocationListing(async (q) => page(s, q), { after: 9 }, 3)).revocations).toEqual(s.list.slice(3));
+    expect(await codeOf(() => collectRevocationListing(async (q) => page(s, q), { after: 9 }, 2))).toBe('MALFORMED');
+  });
 });

@@ -139,4 +139,16 @@ describe('monitor: the revocations line only grows', () => {
     expect(await fresh()).toMatchObject({ status: 'grew', from: 7, to: 10 });
     expect(loadState(join(dir, 'paged.json'), srv.url).latest?.revocations).toMatchObject({ size: 10, count: 5 });
   });
+
+  test('a list holding more entries than the verified lines say were logged since: alarm as soon as it does', async () => {
+    // Its pages of one entry under a count it chose kept a round going as long as the gateway liked (suspected by
+    // the verifier-CLI review); the lines the monitor verified say how many to expect (here 5 from the start).
+    const requests: string[] = [];
+    const made = [1, 3, 5, 6, 7, 8, 9].map((i) => stmt(i));
+    current = { ledger: L, size: 10, pageSize: 1, count: 1_000_000, revocations: made, requests };
+    const r = await monitorOnce({ gateway: srv.url, statePath: join(dir, 'counted.json') });
+    expect(r).toMatchObject({ status: 'alarm', code: 'CHECKPOINT_INVALID', to: 10 });
+    expect(r.message).toMatch(/^REVOCATIONS: the gateway answered a malformed revocation list: the pages hold more than the 5/);
+    expect(requests.filter((q) => q.startsWith('/v1/revocations'))).toHaveLength(6);
+  });
 });

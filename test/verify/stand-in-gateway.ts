@@ -22,6 +22,10 @@ export interface View {
   pageSize?: number;
   /** Serve GET /v1/revocations from its start whatever `after` asks (a broken gateway). */
   ignoreAfter?: boolean;
+  /** Served as the revocation list's `count` instead of the number of entries (a lying gateway). */
+  count?: number;
+  /** Each request's path and query, in order. */
+  requests?: string[];
 }
 
 export function serve(get: () => View): Promise<{ server: Server; url: string }> {
@@ -30,6 +34,7 @@ export function serve(get: () => View): Promise<{ server: Server; url: string }>
       const view = get();
       const { ledger: L, size } = view;
       const u = new URL(req.url!, 'http://x');
+      view.requests?.push(req.url!);
       const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       const checkpoint = async () => view.checkpoint ?? (await L.checkpoint(size));
       if (u.pathname === '/v1/log') return json(200, { origin: L.origin, size, verifierKey: L.verifierKey, checkpoint: (await checkpoint()) ?? null });
@@ -46,7 +51,7 @@ export function serve(get: () => View): Promise<{ server: Server; url: string }>
         const rest = list.filter((r) => after === null || view.ignoreAfter || r.index > Number(after));
         const shown = rest.slice(0, view.pageSize ?? rest.length);
         return json(200, {
-          origin: L.origin, treeSize: size, checkpoint: view.listCheckpoint ?? (await checkpoint()) ?? null, count: list.length,
+          origin: L.origin, treeSize: size, checkpoint: view.listCheckpoint ?? (await checkpoint()) ?? null, count: view.count ?? list.length,
           revocations: shown.map((r) => ({ index: r.index, revocation: toBase64(r.statement) })),
           next: rest.length > shown.length ? shown[shown.length - 1]!.index : null,
         });
