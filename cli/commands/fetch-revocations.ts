@@ -25,7 +25,7 @@ import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } fro
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,
 } from '../../protocol/revocation-listing.js';
-import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from '../gateway-http.js';
 
 export const REVOCATION_FILE = /^(0|[1-9][0-9]*)\.rev$/;
 export const CERTIFICATE_FILE = /^(0|[1-9][0-9]*)\.cert$/;

@@ -15,7 +15,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { appendRevocation, EMPTY_REVOCATIONS, revocationsOfCheckpoint, type RevocationCommitment } from '../../protocol/revocation-log.js';
 import { collectRevocationListing, type RevocationListing } from '../../protocol/revocation-listing.js';
 import { revocationPages } from './fetch-revocations.js';
-import type { GatewayRequest } from './fetch-bundle.js';
+import type { GatewayRequest } from '../gateway-http.js';
 
 /** A checkpoint's revocation commitment, as the monitor's state file keeps it. */
 export interface SeenRevocations {

@@ -27,7 +27,7 @@ import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } 
 import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
-import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from '../gateway-http.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 import { printable } from '../printable.js';
 import { holdState, loadState, saveState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';

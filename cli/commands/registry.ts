@@ -13,7 +13,7 @@ import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
 import { writeOutput } from '../files.js';
-import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, MAX_ANSWER_BYTES, readCapped, timeoutOption, type GatewayAnswer, type GatewayRequest } from './fetch-bundle.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, gatewayRequest, timeoutOption, type GatewayAnswer, type GatewayRequest } from '../gateway-http.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
 
@@ -31,43 +31,25 @@ function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Rec
 }
 
 /**
- * POST each file to the gateway. Each request, answer included, within `req.timeoutMs` (default DEFAULT_TIMEOUT_SECONDS;
- * UNAVAILABLE past it, as for the commands that GET: it waited without end for a gateway that did not answer,
- * suspected by the review of those), its answer read up to MAX_ANSWER_BYTES (TOO_LARGE).
+ * POST each file to the gateway, each request within `req.timeoutMs` (gatewayRequest: UNAVAILABLE past it, the
+ * answer read up to MAX_ANSWER_BYTES).
  */
 export async function register(gateway: string, files: string[], out: (line: string) => void, req: GatewayRequest = {}): Promise<void> {
-  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_SECONDS * 1000;
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
     const { path, body, what } = endpointFor(bytes, file);
-    const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
-    const signal = AbortSignal.timeout(timeoutMs);
-    const late = () => fail('UNAVAILABLE', `${url.origin} did not answer POST ${url.pathname} within ${timeoutMs / 1000} s`, 'gateway');
-    let res: Response;
-    try {
-      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-    } catch (err) {
-      if (signal.aborted) return late();
-      return fail('UNAVAILABLE', `cannot reach ${url.href}: ${(err as Error).message}`, 'gateway', err);
-    }
-    let text: string;
-    try {
-      text = new TextDecoder().decode(await readCapped(res, MAX_ANSWER_BYTES, `the answer to POST ${url.pathname}`));
-    } catch (err) {
-      if (err instanceof OriginProofError) throw err;
-      if (signal.aborted) return late();
-      return fail('UNAVAILABLE', `the answer to POST ${url.pathname} was cut off: ${(err as Error).message}`, 'gateway', err);
-    }
+    const res = await gatewayRequest(gateway, path, req, body);
+    const text = res.text();
     let answer: Record<string, unknown> = {};
     try {
       answer = JSON.parse(text) as Record<string, unknown>;
     } catch {
       /* judged below */
     }
-    const notGateway = (why: string) => fail('MALFORMED', `${url.href} answered ${res.status} ${why}: is --gateway an OriginProof gateway's base URL?`, 'gateway');
+    const notGateway = (why: string) => fail('MALFORMED', `${res.url} answered ${res.status} ${why}: is --gateway an OriginProof gateway's base URL?`, 'gateway');
     if (!res.ok) {
       if (typeof answer.code !== 'string') return notGateway(`without an error code (${text.slice(0, 120)})`);
-      const err = new OriginProofError(answer.code as never, `${file}: ${String(answer.message ?? res.statusText)}`, { path: file });
+      const err = new OriginProofError(answer.code as never, `${file}: ${String(answer.message ?? `HTTP ${res.status}`)}`, { path: file });
       // The gateway checked it and said no (403, 404, 409, 422): exit 1. Unusable input (400, 413, 415), a rate
       // limit or an unavailable gateway (429, 5xx), or no such route (NOT_FOUND: a wrong base URL): no verdict, exit 2.
       throw REFUSALS.has(res.status) && answer.code !== 'NOT_FOUND' ? new Refused(err) : err;

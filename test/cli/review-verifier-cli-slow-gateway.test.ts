@@ -105,6 +105,28 @@ describe.concurrent('a gateway that never finishes its answer', () => {
     expect(r.ms).toBeLessThan(12_000);
   }, 20_000);
 
+  // register's POST shares the GET commands' request (cli/gateway-http.ts): the same cap, and the same reason given.
+  test('register: an answer that grows past 64 MiB is cut off (TOO_LARGE, exit 2)', async () => {
+    const pki = await Pki.create();
+    writeFileSync(p('flood-agency.cert'), (await pki.agency('flood.example')).cert.bytes);
+    const r = await timed('register', '--gateway', `${url}/flood/`, '--timeout', '20', p('flood-agency.cert'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\[TOO_LARGE\]/);
+  }, 20_000);
+
+  test('register: a gateway that cannot be reached is UNAVAILABLE (exit 2), naming why, not only "fetch failed"', async () => {
+    const pki = await Pki.create();
+    writeFileSync(p('nowhere-agency.cert'), (await pki.agency('nowhere.example')).cert.bytes);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const r = await timed('register', '--gateway', `http://127.0.0.1:${port}`, p('nowhere-agency.cert'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\[UNAVAILABLE\]/);
+    expect(r.err).toMatch(/ECONNREFUSED/);
+  }, 20_000);
+
   test('fetch-bundle: an answer announced larger than 64 MiB is not read (TOO_LARGE, exit 2), nothing written', async () => {
     const r = await timed('fetch-bundle', '--gateway', `${url}/declared/`, '--entry', '2', '--out', p('big.cbor'), '--timeout', '20');
     expect(r.code).toBe(2);
