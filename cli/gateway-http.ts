@@ -6,7 +6,7 @@
  */
 import { fail, OriginProofError } from '../protocol/errors.js';
 import { uintOption } from './options.js';
-import { printable } from './printable.js';
+import { printable } from '../protocol/printable.js';
 
 /** How long one request to a gateway may take, answer included, unless `--timeout` says otherwise. */
 export const DEFAULT_TIMEOUT_SECONDS = 30;

@@ -3,6 +3,7 @@ import type { App } from './app.js';
 import { download, fileButton, h } from './dom.js';
 import { codeMeaning, formatTime, groupHex } from './format.js';
 import { describeTrust } from './verification.js';
+import { printable } from '../protocol/printable.js';
 
 function windowText(app: App, w: { notBefore?: number; notAfter?: number }): string {
   const day = (s: number) => formatTime(app.state.lang, s * 1000);
@@ -27,8 +28,9 @@ function pickFile(accept: string, onText: (name: string, text: string) => void):
 }
 
 /** The library's own (English) wording of an error, under "Technical detail". */
+/** A check's or an error's technical message, which may quote a bundle's or a gateway's text: shown escaped (printable). */
 export function detail(app: App, message: string): HTMLElement {
-  return h('details', {}, h('summary', {}, app.t('check.detail')), h('code', { class: 'detail' }, message));
+  return h('details', {}, h('summary', {}, app.t('check.detail')), h('code', { class: 'detail' }, printable(message)));
 }
 
 /** Input the page refuses: its code and what the code means in the page's language, then the technical detail. */

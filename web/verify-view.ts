@@ -6,6 +6,7 @@ import { checkSentence, codeMeaning, formatReading, formatTime, verdictHeadline,
 import { dataKey } from './i18n.js';
 import { detail, errorLines, pickFile } from './trust-view.js';
 import type { Outcome } from './verification.js';
+import { printable } from '../protocol/printable.js';
 
 function inputArea(app: App): HTMLElement {
   const t = app.t.bind(app);
@@ -60,7 +61,8 @@ function recordView(app: App, v: Verdict): HTMLElement {
     const key = names[r.entryType] ? dataKey('entry', names[r.entryType]!) : undefined;
     return h('section', { class: 'record' }, h('p', { id: 'record-reading', class: 'reading' }, t('record.registry', { type: key ? t(key) : t('entry.other', { type: r.entryType }), index: r.index })));
   }
-  const field = (label: string, value: string, id?: string) => [h('dt', {}, label), h('dd', id ? { id } : {}, value)];
+  // Values from the record (a bundle dropped on the page is anyone's bytes until verified): shown escaped.
+  const field = (label: string, value: string, id?: string) => [h('dt', {}, label), h('dd', id ? { id } : {}, printable(value))];
   return h('section', { class: 'record' },
     h('h3', {}, t('record.title')),
     h('p', { id: 'record-reading', class: 'reading' }, formatReading(lang, r.body as ReadingBody)),

@@ -20,7 +20,7 @@ import { decodeRevocation } from '../../protocol/revocation.js';
 import { fail, OriginProofError } from '../../protocol/errors.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
 import { Refused } from '../failure.js';
-import { printable } from '../printable.js';
+import { printable } from '../../protocol/printable.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
 import {
   collectRevocationListing, revocationListingPath, type RevocationListing, type RevocationListingQuery, type RevocationPageFetcher,

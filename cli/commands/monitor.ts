@@ -29,7 +29,7 @@ import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from '../gateway-http.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
-import { printable } from '../printable.js';
+import { printable } from '../../protocol/printable.js';
 import { holdState, loadState, saveState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
 export { loadState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';

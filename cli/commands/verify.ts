@@ -26,7 +26,7 @@ import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js';
 import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 import { uintOption } from '../options.js';
-import { printable } from '../printable.js';
+import { printable } from '../../protocol/printable.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
 

@@ -16,6 +16,7 @@ import {
   utf8ToBytes,
 } from '../../protocol/index.js';
 import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
+import { createRevocation } from '../../protocol/revocation.js';
 import { en, translate, zh } from '../../web/i18n.js';
 import { groupHex } from '../../web/format.js';
 import { connectDevice, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type ConnectedDevice, type Device, type TestGateway } from '../gateway/harness.js';
@@ -28,6 +29,7 @@ let context: BrowserContext;
 let page: Page;
 let browser: Browser | undefined;
 let sensor: Device;
+let psb: Awaited<ReturnType<Pki['agency']>>;
 let conn: ConnectedDevice;
 const idx = { sensor1: 0, bio: 0, revokedBefore: 0, revokedAfter: 0 };
 
@@ -65,7 +67,7 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   const pki = await Pki.create();
   t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
-  const psb = await pki.agency('psb.example');
+  psb = await pki.agency('psb.example');
   sensor = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
   const reader = await pki.device(psb, { kind: 'fingerprint-reader', types: ['biometric'] });
   const lost = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
@@ -219,6 +221,20 @@ describe('verifier web page (Chromium)', () => {
     expect(red).toEqual(['rgb(198, 40, 40)', 'rgb(198, 40, 40)']);
     expect(await page.textContent('#verdict-headline')).toBe('INVALID: Signature BAD_SIGNATURE; In the log INCLUSION_INVALID');
     await shot('4-tampered-bundle');
+  });
+
+  test("text a bundle carries (a revocation's subject) is shown escaped: a bidi override cannot reorder the detail line", async () => {
+    // A revocation naming no certificate of the record, its subject "evil<RLO>elpmaxe.bsp" (shown as evilpsb.example
+    // were the override applied): CLAIM_INVALID, and the detail quotes the subject with the override written out.
+    const b = decodeProofBundle(await bundleBytes(idx.sensor1));
+    const other = { ...sensor.cert, certRef: new Uint8Array(32).fill(7), claims: { ...sensor.cert.claims, sub: 'evil\u202eelpmaxe.bsp' } };
+    const rev = await createRevocation(psb.signer, other, { reason: 'keyCompromise', revokedFrom: nowS(), iat: nowS() });
+    await dropFile('rlo.cbor', encodeProofBundle({ ...b, revocations: [rev] }));
+    await page.waitForSelector('#verdict .source:text("Bundle file rlo.cbor")');
+    expect((await checkRows()).find((r) => r[0] === 'revocation')).toEqual(['revocation', 'fail', 'CLAIM_INVALID']);
+    const detailText = await page.textContent('#checks [data-check="revocation"] .detail');
+    expect(detailText).toContain('evil\\u{202e}elpmaxe.bsp');
+    expect(detailText).not.toContain('\u202e');
   });
 
   // format.ts formatTime: a bundle may carry times no Date can hold; the page still shows its verdict.
