@@ -180,11 +180,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
 }
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
-export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
+export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; httpUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
   const manifest = readManifest(join(dir, MANIFEST_NAME));
   // A run of no devices would measure nothing and report "sent 0" as if it had worked.
   if (manifest.devices.length === 0) throw new Error(`${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`);
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
+  if (opts.httpUrl) manifest.gateway.httpUrl = opts.httpUrl;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
   if (opts.count !== undefined && files.length < opts.count) throw new Error(`${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`);
@@ -192,6 +193,7 @@ export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string;
     const statePath = join(dir, f);
     const state = readState(statePath);
     if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
+    if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
     if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
     return new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 });
   });

@@ -38,6 +38,7 @@ interface RunConfig {
   duration?: string | number;
   attacks?: string[];
   mqtt?: string;
+  gateway?: string;
   maxReadingBytes?: number;
 }
 
@@ -52,6 +53,7 @@ const CONFIG_KEYS: Record<keyof RunConfig, [string, (v: unknown) => boolean]> = 
   duration: ['a duration such as "30s" or "2m", or a number of seconds > 0', (v) => isString(v) || isPositiveNumber(v)],
   attacks: ['a list of attack names', (v) => Array.isArray(v) && v.every(isString)],
   mqtt: ['a URL (string)', isString],
+  gateway: ['a URL (string)', isString],
   maxReadingBytes: ['an integer >= 1', isPositiveInteger],
 };
 
@@ -106,9 +108,10 @@ export function registerSim(program: Command): void {
     .option('--devices <n>', 'how many of the fleet to run (default: all)')
     .option('--rate <r>', 'readings per second over the fleet', '10')
     .option('--duration <d>', 'e.g. 30s, 2m', '10s')
-    .option('--config <file>', 'JSON: {fleet, devices, rate, duration, attacks, mqtt, maxReadingBytes}; flags win')
+    .option('--config <file>', 'JSON: {fleet, devices, rate, duration, attacks, mqtt, gateway, maxReadingBytes}; flags win')
     .option('--attack <name...>', `attack modes (or "all"): ${ATTACKS.join(', ')}`)
     .option('--mqtt <url>', "override the gateway MQTT URL from the devices' state")
+    .option('--gateway <url>', 'override the gateway HTTP URL from fleet.json (the attacks register their devices there)')
     .option('--ca <file>', "override the CA certificate (PEM) the devices check the gateway's TLS certificate with")
     .option('--max-reading-bytes <n>', "the gateway's reading size limit (for the oversized attack)")
     .option('--json', 'print the summary as JSON')
@@ -130,10 +133,14 @@ export function registerSim(program: Command): void {
       const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
       for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
       const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;
+      // With --mqtt alone the attacks still registered their devices at the HTTP URL saved at onboarding (found by
+      // the README walk: "fetch failed" once the gateway had moved).
+      const httpUrl = (pick('gateway', cfg.gateway) as string | undefined)?.replace(/\/$/, '');
       const [{ formatSummary, loadFleet, runFleet }, { default: cliProgress }] = await Promise.all([import('../../device-sim/index.js'), import('cli-progress')]);
       const { manifest, devices, agency } = loadFleet(fleetDir, {
         ...(devicesCount !== undefined ? { count: devicesCount } : {}),
         ...(mqttUrl ? { mqttUrl } : {}),
+        ...(httpUrl ? { httpUrl } : {}),
         ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
       });
       if (attackNames.length > 0 && !agency) throw new Error(`attacks need the agency key and certificate named in ${fleetDir}/fleet.json`);
