@@ -99,8 +99,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     http: timeouts,
     // HTTPS through node:https; an https.Server takes the same (req, res) handler and is typed as the http.Server
     // the rest of the app is written against (the API does not touch the server beyond listen/address/close).
+    // `https: true` only tells Fastify the scheme (its "Server listening at https://..." log line, listeningOrigin):
+    // serverFactory makes the server (it said http:// under --https: found by the README walk).
     ...(opts.tls
-      ? { serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer({ ...tlsServerOptions(opts.tls!), ...timeouts }, handler) as unknown as HttpServer }
+      ? { https: true, serverFactory: (handler: import('node:http').RequestListener) => createHttpsServer({ ...tlsServerOptions(opts.tls!), ...timeouts }, handler) as unknown as HttpServer }
       : {}),
     // safeIntegerKeyword: the integer parameters' check that no coerced "Infinity" passes (schemas.ts SafeUint).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' }, plugins: [(ajv) => (safeIntegerKeyword(ajv), ajv)] },

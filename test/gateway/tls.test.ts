@@ -200,6 +200,8 @@ describe('HTTPS for the API', () => {
 
   test('--https: the API answers over TLS with the configured certificate, and not over plain HTTP', async () => {
     expect(t.gw.httpUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // What Fastify logs as "Server listening at ...": https too (it said http://, found by the README walk).
+    expect(t.gw.app.listeningOrigin).toBe(t.gw.httpUrl);
     expect(await getOverTls(`${t.gw.httpUrl}/healthz`, CA)).toEqual({ status: 200, body: '{"status":"ok"}' });
     const log = JSON.parse((await getOverTls(`${t.gw.httpUrl}/v1/log`, CA)).body);
     expect(log.mqtt).toMatchObject({ port: t.gw.mqttPort, tlsPort: null });
