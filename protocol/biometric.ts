@@ -7,7 +7,10 @@
  * - byte strings longer than 32 bytes anywhere in a biometric body,
  * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
  *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
- * - text fields in a biometric body that are long base64 or hex blobs.
+ * - text fields in a biometric body that are long base64 or hex blobs,
+ * - a subjectCommitment that is no digest: text (a name, a national id), padding (a run of 8 equal bytes) or
+ *   fewer than 17 distinct byte values (looksLikeDigest). An unsalted subject id written into the field would be
+ *   logged in clear for good. A SHA-256 output is refused by these once in about 10^11.
  * Magic of fewer than 4 bytes is only looked for in byte strings over 32 bytes: a 32-byte digest starts with
  * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
  */
@@ -66,6 +69,36 @@ function startsWith(b: Uint8Array, prefix: readonly number[]): boolean {
 /** Long runs of base64/base64url or hex: what an encoded image or template looks like in a text field. */
 export function looksLikeBlob(text: string): boolean {
   return text.length >= 40 && (/^[0-9a-fA-F]+$/.test(text) || /^[A-Za-z0-9+/_-]+={0,2}$/.test(text));
+}
+
+/**
+ * Whether 32 bytes can be a SHA-256 output rather than an identifier written in place of one. For uniform bytes:
+ * UTF-8 text without control characters (after trailing NUL padding) about 1e-11, a run of 8 equal bytes 4e-16,
+ * at most 16 distinct values 2e-15.
+ */
+export function looksLikeDigest(b: Uint8Array): boolean {
+  let run = 1;
+  for (let i = 1; i < b.length; i++) {
+    run = b[i] === b[i - 1] ? run + 1 : 1;
+    if (run >= 8) return false;
+  }
+  if (new Set(b).size <= 16) return false;
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return !isPrintableUtf8(b.subarray(0, end));
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Valid UTF-8 with no C0 control character nor DEL: what a name or an id number typed as text is. */
+function isPrintableUtf8(b: Uint8Array): boolean {
+  for (const x of b) if (x < 0x20 || x === 0x7f) return false;
+  try {
+    UTF8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Walk every byte string of a decoded value; reject image/template magic (BIOMETRIC_RAW_DATA). */
@@ -133,8 +166,14 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
     purpose: reqText(m, BIO_PURPOSE, join(path, 'purpose'), { pattern: TOKEN_NAME }),
     result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: ['match', 'no-match'] }) as BiometricResult,
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
-    subjectCommitment: checkBytes(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment'), 32),
+    subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };
+}
+
+function commitmentOf(v: unknown, path: string): Uint8Array {
+  const c = checkBytes(v, path, 32);
+  if (!looksLikeDigest(c)) fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is no SHA-256 digest (text or padding): never send the subject id, only SHA-256(salt || subject id)', path);
+  return c;
 }
 
 export function biometricBodyToMap(b: BiometricBody): ClaimMap {
