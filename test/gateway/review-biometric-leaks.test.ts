@@ -62,4 +62,25 @@ describe('the biometric privacy rule at the gateway', () => {
     }
     expect(await logSize()).toBe(size);
   });
+
+  test('raw data under an unknown key is BIOMETRIC_RAW_DATA, and neither the rejection nor the verdict quotes the key', async () => {
+    const size = await logSize();
+    const secret = `Jane Doe ${NATIONAL_ID}`;
+    const keys: unknown[] = [secret, utf8ToBytes(NATIONAL_ID), 1101011990];
+    for (const key of keys) {
+      for (const where of ['body', 'claims'] as const) {
+        const m = readingClaimsToMap(claimsOf(fx.dev, ++seq, bio()));
+        (where === 'body' ? (m.get(CLAIM_BIOMETRIC) as Map<unknown, unknown>) : m).set(key, 1);
+        const bytes = await signMap(fx.dev, m);
+        const r = await answer(bytes);
+        expect([r.code, r.seq]).toEqual(['BIOMETRIC_RAW_DATA', seq]);
+        const claims = (await verifyEnvelope(bytes)).checks.find((x) => x.name === 'claims')!;
+        expect(claims.code).toBe('BIOMETRIC_RAW_DATA');
+        for (const text of [r.message, r.path, claims.message]) {
+          for (const leak of ['Jane', NATIONAL_ID.slice(0, 6), '49,49,48', '1101011990']) expect(text).not.toContain(leak);
+        }
+      }
+    }
+    expect(await logSize()).toBe(size);
+  });
 });
