@@ -8,6 +8,7 @@
  * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
  *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
  * - text fields in a biometric body that are long base64 or hex blobs,
+ * - a purpose holding 6 or more digits in a row (an id number or a date of birth: the purpose says why, not whom),
  * - a subjectCommitment that is no digest: text (a name, a national id), padding (a run of 8 equal bytes) or
  *   fewer than 17 distinct byte values (looksLikeDigest). An unsalted subject id written into the field would be
  *   logged in clear for good. A SHA-256 output is refused by these once in about 10^11.
@@ -176,11 +177,21 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
   onlyBiometricKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path);
   return {
     kind: 'biometric',
-    purpose: reqText(m, BIO_PURPOSE, join(path, 'purpose'), { pattern: TOKEN_NAME }),
+    purpose: purposeOf(m, join(path, 'purpose')),
     result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: ['match', 'no-match'] }) as BiometricResult,
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
     subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };
+}
+
+/**
+ * The purpose names why the finger was checked ("identity-check", "door-access-counter-3"), never whose: a run of 6
+ * or more digits in it is an id number, a date of birth or a phone number (BIOMETRIC_RAW_DATA), not a purpose.
+ */
+function purposeOf(m: ClaimMap, path: string): string {
+  const purpose = reqText(m, BIO_PURPOSE, path, { pattern: TOKEN_NAME });
+  if (/[0-9]{6}/.test(purpose)) fail('BIOMETRIC_RAW_DATA', 'purpose holds a number of 6 or more digits (an id number, a date of birth?)', path);
+  return purpose;
 }
 
 function commitmentOf(v: unknown, path: string): Uint8Array {

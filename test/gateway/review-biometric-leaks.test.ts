@@ -83,4 +83,14 @@ describe('the biometric privacy rule at the gateway', () => {
     }
     expect(await logSize()).toBe(size);
   });
+
+  test('an id number in the purpose is BIOMETRIC_RAW_DATA, never logged', async () => {
+    const size = await logSize();
+    const m = readingClaimsToMap(claimsOf(fx.dev, ++seq, bio()));
+    (m.get(CLAIM_BIOMETRIC) as Map<unknown, unknown>).set(1, `nid-${NATIONAL_ID}`);
+    const r = await answer(await signMap(fx.dev, m));
+    expect([r.code, r.seq]).toEqual(['BIOMETRIC_RAW_DATA', seq]);
+    expect(await logSize()).toBe(size);
+  });
 });
+

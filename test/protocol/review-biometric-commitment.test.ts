@@ -65,3 +65,25 @@ describe('a subject commitment that is no digest is BIOMETRIC_RAW_DATA', async (
     }
   });
 });
+
+describe('a purpose holding an id number is BIOMETRIC_RAW_DATA', async () => {
+  const c = await makeChain();
+  const withPurpose = (purpose: string): BiometricBody =>
+    ({ kind: 'biometric', purpose, result: 'match', score: 912, subjectCommitment: subjectCommitment(sha256(utf8ToBytes('salt')), 'subject') });
+
+  it('a national id, a date of birth, a phone number: refused opened and signed', async () => {
+    for (const purpose of ['nid-110101199001011234', 'door-access-19900101', 'check-0612345678', 'x123456']) {
+      const m = readingClaimsToMap(sensorClaims(c, 1, { body: withPurpose('identity-check') }));
+      (m.get(CLAIM_BIOMETRIC) as Map<unknown, unknown>).set(1, purpose);
+      expect(await codeOf(async () => openReading(await signed(c.device, m)))).toBe('BIOMETRIC_RAW_DATA');
+      expect(await codeOf(() => signReading(c.device, sensorClaims(c, 1, { body: withPurpose(purpose) })))).toBe('BIOMETRIC_RAW_DATA');
+    }
+  });
+
+  it('purposes naming a counter or a door still pass', async () => {
+    for (const purpose of ['identity-check-counter-3', 'door-access-12345', 'gate-2-lane-14']) {
+      expect(openReading(await signReading(c.device, sensorClaims(c, 1, { body: withPurpose(purpose) }))).claims.body).toMatchObject({ purpose });
+    }
+  });
+});
+
