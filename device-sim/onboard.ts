@@ -4,7 +4,7 @@
  * agency checks it and issues the certificate; the agency registers it at the gateway over HTTP; the device is
  * provisioned (gateway address, gateway id, checkpoint key, salt for fingerprint readers) and its state written.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
@@ -13,7 +13,7 @@ import { Agency, fetchCheckpointKey, fetchGatewayId } from './agency.js';
 import { Device, type DeviceOptions } from './device.js';
 import { READING_TYPES } from './kinds.js';
 import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
-import { DEFAULT_AUD, stateFilePath, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
+import { DEFAULT_AUD, stateFilePath, writePrivateFile, writeState, type DeviceKind, type DeviceStateFile } from './state.js';
 import { readJsonFile } from './json-file.js';
 
 /** The firmware image every simulated device runs (its SHA-256 is certified in the device profile). */
@@ -144,9 +144,7 @@ export async function onboardFleet(o: {
     devices: [...new Set([...earlier, ...devices])],
   };
   mkdirSync(o.out, { recursive: true });
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
-  renameSync(tmp, path);
+  writePrivateFile(path, JSON.stringify(manifest, null, 2) + '\n');
   return manifest;
 }
 

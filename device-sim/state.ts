@@ -3,7 +3,7 @@
  * Sequence numbers follow SPEC §5: a block of numbers is reserved by persisting its upper end *before* any of
  * them is sent; on boot the device continues above the persisted value, so a crash can never reuse a number.
  */
-import { renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readJsonFile } from './json-file.js';
 
@@ -54,8 +54,24 @@ export function readState(path: string): DeviceStateFile {
 /** Atomic write (temp file + rename): a crash leaves the old or the new state, never half of one. */
 export function writeState(path: string, s: DeviceStateFile): void {
   mkdirSync(dirname(path), { recursive: true });
+  writePrivateFile(path, JSON.stringify(s, null, 2) + '\n');
+}
+
+/**
+ * `data` to `path` through a temp file created 0600 and renamed over it: a fingerprint reader's state, and the fleet
+ * manifest, hold the agency's salt, which is all that keeps a subject commitment from being undone by trying every
+ * id number (SPEC §3); found by review written 0644, readable by every local user. A temp file a crash left behind
+ * is set to 0600 before it is written, as it may have an older mode.
+ */
+export function writePrivateFile(path: string, data: string): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n');
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeFileSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
 }
 

@@ -7,7 +7,11 @@
  * - byte strings longer than 32 bytes anywhere in a biometric body,
  * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
  *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
- * - text fields in a biometric body that are long base64 or hex blobs.
+ * - text fields in a biometric body that are long base64 or hex blobs,
+ * - a purpose holding 6 or more digits in a row (an id number or a date of birth: the purpose says why, not whom),
+ * - a subjectCommitment that is no digest: text (a name, a national id), padding (a run of 8 equal bytes) or
+ *   fewer than 17 distinct byte values (looksLikeDigest). An unsalted subject id written into the field would be
+ *   logged in clear for good. A SHA-256 output is refused by these once in about 10^11.
  * Magic of fewer than 4 bytes is only looked for in byte strings over 32 bytes: a 32-byte digest starts with
  * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
  */
@@ -15,7 +19,7 @@ import { concatBytes, utf8ToBytes } from './bytes.js';
 import { Tag } from './cbor.js';
 import { fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { asMap, checkBytes, join, onlyKeys, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
+import { asMap, checkBytes, join, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
 
 export const BIO_PURPOSE = 1, BIO_RESULT = 2, BIO_SCORE = 3, BIO_SUBJECT_COMMITMENT = 4;
 export const BIOMETRIC_READING_TYPE = 'biometric';
@@ -66,6 +70,36 @@ function startsWith(b: Uint8Array, prefix: readonly number[]): boolean {
 /** Long runs of base64/base64url or hex: what an encoded image or template looks like in a text field. */
 export function looksLikeBlob(text: string): boolean {
   return text.length >= 40 && (/^[0-9a-fA-F]+$/.test(text) || /^[A-Za-z0-9+/_-]+={0,2}$/.test(text));
+}
+
+/**
+ * Whether 32 bytes can be a SHA-256 output rather than an identifier written in place of one. For uniform bytes:
+ * UTF-8 text without control characters (after trailing NUL padding) about 1e-11, a run of 8 equal bytes 4e-16,
+ * at most 16 distinct values 2e-15.
+ */
+export function looksLikeDigest(b: Uint8Array): boolean {
+  let run = 1;
+  for (let i = 1; i < b.length; i++) {
+    run = b[i] === b[i - 1] ? run + 1 : 1;
+    if (run >= 8) return false;
+  }
+  if (new Set(b).size <= 16) return false;
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return !isPrintableUtf8(b.subarray(0, end));
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Valid UTF-8 with no C0 control character nor DEL: what a name or an id number typed as text is. */
+function isPrintableUtf8(b: Uint8Array): boolean {
+  for (const x of b) if (x < 0x20 || x === 0x7f) return false;
+  try {
+    UTF8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Walk every byte string of a decoded value; reject image/template magic (BIOMETRIC_RAW_DATA). */
@@ -120,21 +154,50 @@ function rejectRaw(value: unknown, path: string): void {
   if (value instanceof Tag) rejectRaw(value.value, join(path, `(tag ${value.tag})`));
 }
 
-/** A map key as a path segment: numbers and text as they are, anything else by its kind. */
-const keyName = (k: unknown): string => (typeof k === 'number' || typeof k === 'string' || typeof k === 'bigint' ? String(k) : k instanceof Uint8Array ? '(bytes)' : '(key)');
+/**
+ * A map key as a path segment: an integer claim key as it is, anything else by its kind. A rejection for raw data
+ * never quotes what it rejects (found by review: a text key such as a subject's name and id number came back in the
+ * rejection's message and path, on the device's MQTT topic and in POST /v1/verify's verdict).
+ */
+const keyName = (k: unknown): string =>
+  typeof k === 'number' && Number.isSafeInteger(k) && Math.abs(k) <= MAX_QUOTED_KEY ? String(k)
+    : typeof k === 'string' ? '(text key)' : k instanceof Uint8Array ? '(bytes)' : typeof k === 'number' || typeof k === 'bigint' ? '(integer key)' : '(key)';
+/** Claim keys go down to -65543 (private use, RFC 8392 §9.1); a larger number may be an id number. */
+const MAX_QUOTED_KEY = 99_999;
+
+/** onlyKeys for biometric events: BIOMETRIC_RAW_DATA, and the key named by keyName, never quoted. */
+export function onlyBiometricKeys(m: ClaimMap, allowed: readonly unknown[], path: string): void {
+  for (const k of m.keys()) if (!allowed.includes(k)) fail('BIOMETRIC_RAW_DATA', `unknown field ${keyName(k)} in a biometric event`, join(path, keyName(k)));
+}
 
 /** Privacy checks then schema checks of a biometric body. */
 export function parseBiometricBody(value: unknown, path: string): BiometricBody {
   rejectRaw(value, path);
   const m: ClaimMap = asMap(value, path);
-  onlyKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path, 'BIOMETRIC_RAW_DATA');
+  onlyBiometricKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path);
   return {
     kind: 'biometric',
-    purpose: reqText(m, BIO_PURPOSE, join(path, 'purpose'), { pattern: TOKEN_NAME }),
+    purpose: purposeOf(m, join(path, 'purpose')),
     result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: ['match', 'no-match'] }) as BiometricResult,
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
-    subjectCommitment: checkBytes(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment'), 32),
+    subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };
+}
+
+/**
+ * The purpose names why the finger was checked ("identity-check", "door-access-counter-3"), never whose: a run of 6
+ * or more digits in it is an id number, a date of birth or a phone number (BIOMETRIC_RAW_DATA), not a purpose.
+ */
+function purposeOf(m: ClaimMap, path: string): string {
+  const purpose = reqText(m, BIO_PURPOSE, path, { pattern: TOKEN_NAME });
+  if (/[0-9]{6}/.test(purpose)) fail('BIOMETRIC_RAW_DATA', 'purpose holds a number of 6 or more digits (an id number, a date of birth?)', path);
+  return purpose;
+}
+
+function commitmentOf(v: unknown, path: string): Uint8Array {
+  const c = checkBytes(v, path, 32);
+  if (!looksLikeDigest(c)) fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is no SHA-256 digest (text or padding): never send the subject id, only SHA-256(salt || subject id)', path);
+  return c;
 }
 
 export function biometricBodyToMap(b: BiometricBody): ClaimMap {
