@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
+import { OriginProofError } from '../../../protocol/errors.js';
 import { openReading } from '../../../protocol/reading.js';
 import { encodeProofBundle, proofBundleToJson } from '../../../protocol/bundle.js';
 import { nodeMerkleHasher } from '../../../ledger/hasher.js';
@@ -43,7 +44,15 @@ export function entryView(bytes: Uint8Array): EntryViewT {
   const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), payload: b64out(e.payload) };
   if (e.certRef) view.certRef = toHex(e.certRef);
   if (e.type === 1) {
-    const c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
+    // A reading logged under rules since tightened (the biometric privacy rule's, say) no longer opens: the entry is
+    // still served, its payload as logged, without the decoded view (it made every page holding it fail).
+    let c: ReturnType<typeof openReading>['claims'];
+    try {
+      c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
+    } catch (err) {
+      if (err instanceof OriginProofError) return view;
+      throw err;
+    }
     view.reading = {
       deviceId: toHex(c.deviceId),
       seq: c.seq,
