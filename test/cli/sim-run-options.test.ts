@@ -83,7 +83,7 @@ describe('sim run options', () => {
 describe('sim run --config', () => {
   test.each([
     [{ attacks: 'tampered' }, /"attacks" must be a list of attack names, not "tampered"/],
-    [{ attack: ['tampered'] }, /unknown key "attack" \(known: fleet, devices, rate, duration, attacks, mqtt, maxReadingBytes\)/],
+    [{ attack: ['tampered'] }, /unknown key "attack" \(known: fleet, devices, rate, duration, attacks, mqtt, gateway, maxReadingBytes\)/],
     [{ rate: '5' }, /"rate" must be a number > 0/],
     [{ rate: 0 }, /"rate" must be a number > 0/],
     [{ devices: 0 }, /"devices" must be an integer >= 1, not 0/],
