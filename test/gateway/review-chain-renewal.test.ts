@@ -28,6 +28,11 @@ async function deviceCert(issuer: Party, d: Device, w: { iat: number; nbf: numbe
   );
 }
 
+/** Wait until the clock (whole seconds, as certificates and readings count) reads at least `s`. */
+async function clockAt(s: number): Promise<void> {
+  while (nowS() < s) await new Promise((r) => setTimeout(r, 20));
+}
+
 const humidity = { kind: 'sensor', type: 'humidity', value: 40, scale: 0, unit: '%RH' } as const;
 
 describe('review: readings signed before a renewal', () => {
@@ -94,7 +99,7 @@ describe('review: readings signed before a renewal', () => {
     const end = nowS() + 2; // registered while valid, expired by the renewal
     const d = await t.pki.device(g, { exp: end });
     await register(t.gw, g, [d]);
-    await new Promise((r) => setTimeout(r, 4000));
+    await clockAt(end + 1); // expired, and the renewal (from end + 1) begun
     const now = nowS();
     const renewed = await deviceCert(g, d, { iat: now, nbf: end + 1, exp: now + 86_400 });
     expect((await postCert(t, 'devices', renewed)).status).toBe(201);
@@ -111,7 +116,7 @@ describe('review: readings signed before a renewal', () => {
     const g = await t.pki.agency('agency-gap.example', { exp: end });
     const d = await t.pki.device(g);
     await register(t.gw, g, [d]);
-    await new Promise((r) => setTimeout(r, 4000));
+    await clockAt(end + 1); // expired, and the renewal (from end + 1) begun
     const now = nowS();
     const renewed = decodeCertificate(
       await issueCertificate(t.pki.root.signer, kidOf(t.pki.root.signer), {
