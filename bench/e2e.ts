@@ -62,6 +62,9 @@ export interface E2eOptions {
   /** the checkpoint key receipts are audited against (default: the gateway's own, from GET /v1/log; another key
    * makes every receipt fail the audit, which is how the audit itself is tested) */
   auditKey?: string;
+  /** length of each raw single-core verification sample around a fleet's phases (default RAW_SAMPLE_MS, 1 s; the
+   * sample over the fleet's keys 1.5 times that): the tests of the harness, which assert no rate, take short ones */
+  rawSampleMs?: number;
   log?: (line: string) => void;
 }
 
@@ -210,6 +213,7 @@ function perReading(a: ThreadCpu | null, b: ThreadCpu | null, readings: number):
 
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const rawMs = opts.rawSampleMs ?? RAW_SAMPLE_MS;
   // Each phase needs a reading per device: one of none waited for answers that never came (five minutes, then failed).
   for (const f of opts.fleets) {
     const p = phaseCounts(f);
@@ -262,10 +266,10 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       // reached the other worker in the timed phase (a KeyObject import each, ~5% of a worker's time there).
       const warmup = await pub.ask({ type: 'run', rate: 0, count: warm, rounds: true, sample: INCLUSION_SAMPLE });
       const sodium = fleet.alg === ALG_EDDSA;
-      const rawVerifySamples = [nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS)];
+      const rawVerifySamples = [nodeVerifyRate(fleet.alg, rawMs)];
       const rawSodiumSamples: number[] = [];
       const sampleSodium = () => {
-        const r = sodium ? sodiumVerifyRate(RAW_SAMPLE_MS) : null; // null: sodium-native does not load here
+        const r = sodium ? sodiumVerifyRate(rawMs) : null; // null: sodium-native does not load here
         if (r !== null) rawSodiumSamples.push(r);
       };
       sampleSodium();
@@ -279,9 +283,9 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       const maxPerSec = Number(max.perSec);
       const cores = Math.round((cpu / (Number(max.elapsedMs) / 1000)) * 100) / 100;
       log(`e2e ${label}: max ${maxPerSec} readings/s (${max.receipts} receipts in ${max.elapsedMs} ms, p99 ${max.p99} ms); gateway used ${cores} cores (${Math.round((cpu / Number(max.receipts)) * 1e6)} µs per reading${threads(maxThreads)}), publisher ${max.publisherCores}`);
-      rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
+      rawVerifySamples.push(nodeVerifyRate(fleet.alg, rawMs));
       sampleSodium();
-      const rawVerifyFleetKeysPerSec = fleet.paced ? nodeVerifyRateOverKeys(fleet.alg, Math.min(devices.length, 1000), 1500) : null;
+      const rawVerifyFleetKeysPerSec = fleet.paced ? nodeVerifyRateOverKeys(fleet.alg, Math.min(devices.length, 1000), Math.round(rawMs * 1.5)) : null;
       let paced: E2eFleetResult['paced'] = null;
       let answers = warmup.tally as AnswerTally;
       answers = addTallies(answers, max.tally as AnswerTally);
@@ -301,7 +305,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
         samples.push(p.sample);
       }
       await pub.exit();
-      rawVerifySamples.push(nodeVerifyRate(fleet.alg, RAW_SAMPLE_MS));
+      rawVerifySamples.push(nodeVerifyRate(fleet.alg, rawMs));
       sampleSodium();
       // after the last raw sample, so that the phases and the samples keep their order and spacing
       for (const sample of samples) await proveInLog(gw, audit, answers, sample);

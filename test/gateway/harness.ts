@@ -137,13 +137,13 @@ export async function gatewayTrust(t: TestGateway): Promise<TrustMaterial> {
 }
 
 /**
- * A gateway for the describe block it is called in (writes rate-limited at 1,000 a minute) and its trust material
+ * A gateway for the describe block it is called in (writes rate-limited at 1,000 a minute; `overrides` for more) and its trust material
  * (GET /v1/trust): started before the block's tests, `set` given both, stopped after them.
  */
-export function useTrustedGateway(set: (g: { t: TestGateway; trust: TrustMaterial }) => void): void {
+export function useTrustedGateway(set: (g: { t: TestGateway; trust: TrustMaterial }) => void, overrides: Record<string, unknown> = {}): void {
   let t: TestGateway | undefined;
   beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, ...overrides });
     set({ t, trust: await gatewayTrust(t) });
   });
   afterAll(() => t?.stop());

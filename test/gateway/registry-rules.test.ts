@@ -11,6 +11,13 @@ import {
 import { certify, connectDevice, kidOf, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 const DAY = 86_400;
+/**
+ * Blocks sealed every 5 ms, not the default 50 (a number these tests did not choose), where no test races two
+ * writes: each registration and revocation still waits for its block to be durable and signed before its answer.
+ * 'registry: agencies' keeps the default (two certificates posted at once must still meet while one is pending),
+ * and the test of a revocation in force before its block is durable keeps its blocks of 1.5 s.
+ */
+const FAST_BLOCKS = 5;
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
 function twinOf(cert: DecodedCertificate): Uint8Array {
@@ -29,7 +36,7 @@ describe('registry: re-posted statements change nothing they should not', () => 
   let b: Party;
   beforeAll(async () => {
     const pki = await Pki.create();
-    t = await startTestGateway(pki, { writeRateLimit: 1000 });
+    t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: FAST_BLOCKS });
     a = await pki.agency('a.example');
     b = await pki.agency('b.example');
     await register(t.gw, a, []);
@@ -269,7 +276,7 @@ describe('registry: agencies', () => {
 describe('registry: bundles of readings admitted under a certificate since replaced', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000 });
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, blockMaxMs: FAST_BLOCKS });
   });
   afterAll(() => t.stop());
 
@@ -315,7 +322,7 @@ describe('registry: a revocation is in force once submitted', () => {
 describe('registry: revocation entries verify offline as the gateway took them', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, clockSkewSeconds: 60 });
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, clockSkewSeconds: 60, blockMaxMs: FAST_BLOCKS });
   });
   afterAll(() => t.stop());
 

@@ -84,7 +84,10 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
   let trust: TrustMaterial;
   let run = 0;
   beforeAll(async () => {
-    t = await startTestGateway(await Pki.create(), { writeRateLimit: 100_000 });
+    // Blocks sealed every 5 ms, not the default 50: every reading, registration and revocation still waits for its
+    // block (sealed by the timer, never by size) to be written and signed before its answer; the test, 40 runs of
+    // up to 9 such steps each, waited on those timers most of its time (same CPU either way).
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 100_000, blockMaxMs: 5 });
     trust = parseTrust((await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).json());
   });
   afterAll(() => t.stop());
