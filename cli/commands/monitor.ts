@@ -62,6 +62,8 @@ export interface MonitorOptions {
   acknowledge?: boolean;
   /** How long each request to the gateway may take (default DEFAULT_TIMEOUT_SECONDS): past it the round fails. */
   timeoutMs?: number;
+  /** With `acknowledge`: only alarms raised up to this time (ISO 8601, as MonitorAlarm.at), e.g. the command's start. */
+  acknowledgeUpTo?: string;
   /** Called once `acknowledge` is saved in the state file (monitorLoop: not to acknowledge again). */
   onAcknowledged?: () => void;
 }
@@ -136,7 +138,7 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
   const state = loadState(o.statePath, o.gateway);
   let acknowledged: number | undefined;
   if (o.acknowledge) {
-    const open = state.alarms.filter((a) => a.acknowledgedAt === undefined);
+    const open = state.alarms.filter((a) => a.acknowledgedAt === undefined && (o.acknowledgeUpTo === undefined || a.at <= o.acknowledgeUpTo));
     for (const a of open) a.acknowledgedAt = seenAt;
     acknowledged = open.length;
     saveState(o.statePath, state); // kept even if the round below cannot reach the gateway
@@ -254,7 +256,10 @@ export interface MonitorLoopOptions {
  */
 export async function monitorLoop(opts: MonitorOptions, loop: MonitorLoopOptions): Promise<MonitorResult> {
   const pause = loop.pause ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
-  const round: MonitorOptions = { ...opts, onAcknowledged: () => delete round.acknowledge };
+  // What stood when the command was given: a retry must not take alarms raised since (by another monitor whose lock
+  // made the first round fail, say).
+  const upTo = opts.acknowledge ? { acknowledgeUpTo: new Date((opts.now ?? Date.now)()).toISOString() } : {};
+  const round: MonitorOptions = { ...opts, ...upTo, onAcknowledged: () => delete round.acknowledge };
   for (;;) {
     let r: MonitorResult;
     try {
