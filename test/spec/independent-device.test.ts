@@ -164,6 +164,16 @@ describe('an independent device against a real gateway', () => {
     const prot = cbor(new Map<number, unknown>([[1, -35], [3, CT_READING], [4, dev.kid]]));
     const forged = cbor(new Tag([prot, new Map(), cbor(dev.readingClaims(seq2, now(), sensor())), new Uint8Array(64)], 18));
     await expectRejection(forged, 'ALG_NOT_ALLOWED', seq2);
+    // several failures: the first in SPEC §8's order (certificates at iat, type, firmware, signature, clock, replay)
+    c = claims((m) => m.set(6, now() - 31 * DAY)); // before the certificate's start (30 days ago) and older than 7 days
+    await expectRejection(c.bytes, 'CERT_NOT_YET_VALID', c.seq);
+    c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'humidity'], [2, 1], [3, 0], [4, '%RH']])));
+    const badSigType = Uint8Array.from(c.bytes);
+    badSigType[badSigType.length - 1]! ^= 1;
+    await expectRejection(badSigType, 'TYPE_NOT_ALLOWED', c.seq);
+    const badSigOldSeq = dev.signReadingClaims(dev.readingClaims(0, now(), sensor()));
+    badSigOldSeq[badSigOldSeq.length - 1]! ^= 1;
+    await expectRejection(badSigOldSeq, 'BAD_SIGNATURE', 0);
     // every rejection so far said drop: nothing of these is kept
     expect([...dev.kept.keys()]).toEqual([]);
   });
