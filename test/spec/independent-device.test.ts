@@ -145,6 +145,10 @@ describe('an independent device against a real gateway', () => {
     // CLAIM_INVALID: scale out of range; a seq over 2^53 - 1
     c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'temperature'], [2, 1], [3, 19], [4, 'Cel']])));
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
+    const big = dev.newReading(now(), { type: 'temperature', value: 2 ** 40, scale: 0, unit: 'Cel' }); // 1b, not a float
+    await expectReceipt(s, dev, big.seq, big.bytes);
+    c = claims(() => {}, 2 ** 53);
+    await expectRejection(c.bytes, 'CLAIM_INVALID', null);
     // TYPE_NOT_ALLOWED, FIRMWARE_MISMATCH
     c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'humidity'], [2, 1], [3, 0], [4, '%RH']])));
     await expectRejection(c.bytes, 'TYPE_NOT_ALLOWED', c.seq);

@@ -21,7 +21,15 @@ export const CT_POP = 65004;
 // Deterministic CBOR (SPEC conventions): the device builds every map with its keys already in sorted order.
 const enc = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false, useFloat32: 0 } as never);
 const dec = new Decoder({ useRecords: false, mapsAsObjects: false } as never);
-export const cbor = (v: unknown): Uint8Array => new Uint8Array(enc.encode(v));
+/** cbor-x writes a JS number over 32 bits as a float64 (the gateway's MALFORMED): such integers go as bigints (1b). */
+function ints(v: unknown): unknown {
+  if (typeof v === 'number' && Number.isInteger(v) && (v > 0xffffffff || v < -0x100000000)) return BigInt(v);
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, ints(x)]));
+  if (Array.isArray(v)) return v.map(ints);
+  if (v instanceof Tag) return new Tag(ints(v.value), v.tag);
+  return v;
+}
+export const cbor = (v: unknown): Uint8Array => new Uint8Array(enc.encode(ints(v)));
 export const uncbor = (b: Uint8Array): unknown => dec.decode(b);
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
