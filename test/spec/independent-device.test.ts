@@ -145,6 +145,11 @@ describe('an independent device against a real gateway', () => {
     // CLAIM_INVALID: scale out of range; a seq over 2^53 - 1
     c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'temperature'], [2, 1], [3, 19], [4, 'Cel']])));
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
+    // an unknown sensor field, an unknown claim: CLAIM_INVALID (a biometric body's unknown field is BIOMETRIC_RAW_DATA)
+    c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'temperature'], [2, 1], [3, 0], [4, 'Cel'], [5, 1]])));
+    await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
+    c = claims((m) => m.set(-65550, 1));
+    await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
     const big = dev.newReading(now(), { type: 'temperature', value: 2 ** 40, scale: 0, unit: 'Cel' }); // 1b, not a float
     await expectReceipt(s, dev, big.seq, big.bytes);
     c = claims(() => {}, 2 ** 53);
