@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { decodeCertificate, issueCertificate, publicKey, type Alg as ProtocolAlg } from '../../protocol/index.js';
-import { Pki, kidOf, post, pubOf, startTestGateway, type Party, type TestGateway } from '../gateway/harness.js';
+import { Pki, kidOf, post, revoke, startTestGateway, type Party, type TestGateway } from '../gateway/harness.js';
 import {
   EDDSA, ES256, IndependentDevice, checkReceipt, cbor, hex, subjectCommitment, thumbprint, rawPublicKey, unhex, uncbor, verifySign1,
   checkCheckpoint, CT_READING, CT_TOKEN, type Alg, type Session,
@@ -21,16 +21,17 @@ const now = () => Math.floor(Date.now() / 1000);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
 /** The agency's part (SPEC §2): challenge, proof of possession from the device, certificate, registration. */
-async function onboard(t: TestGateway, agency: Party, d: IndependentDevice, types: string[]): Promise<void> {
+async function onboard(t: TestGateway, agency: Party, d: IndependentDevice, types: string[], exp = now() + 365 * DAY): Promise<Uint8Array> {
   const nonce = new Uint8Array(randomBytes(16));
   const pop = d.proofOfPossession(agency.cert.claims.sub, nonce, now());
   const cert = await issueCertificate(agency.signer, kidOf(agency.signer), {
     iss: agency.cert.claims.sub, sub: d.idHex, role: 'device', holderKey: publicKey(d.alg as ProtocolAlg, d.publicKey),
-    iat: now() - 30 * DAY, nbf: now() - 30 * DAY, exp: now() + 365 * DAY,
+    iat: now() - 30 * DAY, nbf: now() - 30 * DAY, exp,
     profile: { kind: 'temperature-sensor', readingTypes: types, firmware: d.firmware }, proofOfPossession: pop,
   });
   const r = await post(t.gw, '/v1/devices', { certificate: b64(cert) });
   expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+  return cert;
 }
 
 const sensor = (value = 215) => ({ type: 'temperature', value, scale: -1, unit: 'Cel' });
@@ -43,6 +44,7 @@ describe('an independent device against a real gateway', () => {
   const devs: Record<string, IndependentDevice> = {};
   let s: Session;
   let dev: IndependentDevice;
+  let revokedCert: Uint8Array;
 
   beforeAll(async () => {
     const pki = await Pki.create();
@@ -54,6 +56,10 @@ describe('an independent device against a real gateway', () => {
       await onboard(t, agency, devs[name]!, ['temperature', 'biometric']);
     }
     dev = devs.ed!;
+    devs.expiring = new IndependentDevice(EDDSA);
+    await onboard(t, agency, devs.expiring, ['temperature'], now() + 60);
+    devs.revoked = new IndependentDevice(ES256);
+    revokedCert = await onboard(t, agency, devs.revoked, ['temperature']);
     url = plainMqttUrl(t.gw);
     // SPEC §2: the checkpoint verifier key, provisioned (here the agency read it off the gateway it runs).
     verifierKey = ((await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json() as { verifierKey: string }).verifierKey;
@@ -200,6 +206,26 @@ describe('an independent device against a real gateway', () => {
     s = await dev.connect(url, 'originproof');
     for (const [seq, bytes] of [...dev.kept].sort((x, y) => x[0] - y[0])) await expectReceipt(s, dev, seq, bytes);
     expect(dev.kept.size).toBe(0);
+  });
+
+  it('3c. CERT_EXPIRED and CERT_REVOKED at iat: stop sending', async () => {
+    const ex = devs.expiring!;
+    const s1 = await ex.connect(url, 'originproof');
+    const r = ex.newReading(now() + 120, sensor()); // within the skew, after the certificate's exp (now + 60)
+    const a = await s1.send(r.bytes);
+    expect([a.map.get(1), a.map.get(2)]).toEqual([r.seq, 'CERT_EXPIRED']);
+    expect(ex.handleRejection(r.seq, 'CERT_EXPIRED')).toBe('stop');
+    await s1.end();
+    const rv = devs.revoked!;
+    const s2 = await rv.connect(url, 'originproof');
+    const ok = rv.newReading(now() - 10, sensor());
+    await expectReceipt(s2, rv, ok.seq, ok.bytes);
+    expect((await revoke(t.gw, agency, decodeCertificate(revokedCert), now() - 5)).status).toBeLessThan(300);
+    const after = rv.newReading(now(), sensor());
+    const b = await s2.send(after.bytes);
+    expect([b.map.get(1), b.map.get(2)]).toEqual([after.seq, 'CERT_REVOKED']);
+    expect(rv.handleRejection(after.seq, 'CERT_REVOKED')).toBe('stop');
+    await s2.end().catch(() => {});
   });
 
   it('4. CONNACK codes: aud, old iat (REPLAY), a clock an hour ahead, a will, an unregistered device', async () => {
