@@ -13,7 +13,7 @@ import { decodeCertificate, issueCertificate, publicKey, type Alg as ProtocolAlg
 import { Pki, kidOf, post, revoke, startTestGateway, type Party, type TestGateway } from '../gateway/harness.js';
 import {
   EDDSA, ES256, IndependentDevice, checkReceipt, cbor, hex, subjectCommitment, thumbprint, rawPublicKey, unhex, uncbor, verifySign1,
-  checkCheckpoint, CT_READING, CT_TOKEN, type Alg, type Session,
+  checkCheckpoint, CT_READING, CT_TOKEN, type Alg, type Answer, type Session,
 } from './independent-device.js';
 
 const DAY = 86_400;
@@ -80,6 +80,14 @@ describe('an independent device against a real gateway', () => {
     return a;
   }
 
+  /** The original receipt, with the latest checkpoint (SPEC §5): fields 1..5 as the first's, and it checks. */
+  function expectOriginal(first: Answer, again: Answer, bytes: Uint8Array) {
+    expect(again.topic).toBe('receipts');
+    for (const k of [1, 2, 3]) expect(again.map.get(k)).toBe(first.map.get(k));
+    for (const k of [4, 5]) expect(hex(again.map.get(k) as Uint8Array)).toBe(hex(first.map.get(k) as Uint8Array));
+    expect(checkReceipt(again.map, bytes, verifierKey)).toBe('OK');
+  }
+
   async function expectRejection(bytes: Uint8Array, code: string, seq: number | null, topic?: string) {
     const a = await s.send(bytes, topic);
     expect(a.topic).toBe('rejections');
@@ -108,8 +116,7 @@ describe('an independent device against a real gateway', () => {
     const r = dev.newReading(now(), sensor(300));
     const first = await expectReceipt(s, dev, r.seq, r.bytes);
     const again = await expectReceipt(s, dev, r.seq, r.bytes);
-    expect(again.bytes).toEqual(first.bytes.length === again.bytes.length ? again.bytes : first.bytes);
-    expect(again.map.get(2)).toBe(first.map.get(2));
+    expectOriginal(first, again, r.bytes);
     expect(again.map.get(3)).toBe(first.map.get(3));
     const old = dev.signReadingClaims(dev.readingClaims(r.seq, now(), sensor(301)));
     expect(await expectRejection(old, 'REPLAY', r.seq)).toBe('drop-jump-seq');
@@ -225,6 +232,13 @@ describe('an independent device against a real gateway', () => {
     const b = await s2.send(after.bytes);
     expect([b.map.get(1), b.map.get(2)]).toEqual([after.seq, 'CERT_REVOKED']);
     expect(rv.handleRejection(after.seq, 'CERT_REVOKED')).toBe('stop');
+    // SPEC §5: a resend of a logged reading gets its original receipt, whatever certificate the device holds now
+    const first = s2.answers.find((x) => x.topic === 'receipts')!;
+    const again = await s2.send(ok.bytes);
+    expect(again.topic).toBe('receipts');
+    expectOriginal(first, again, ok.bytes);
+    expect(again.map.get(6)).not.toBe(first.map.get(6)); // a later checkpoint: the revocation was logged since
+    expect(again.map.get(2)).toBe(first.map.get(2));
     await s2.end().catch(() => {});
   });
 
@@ -241,8 +255,22 @@ describe('an independent device against a real gateway', () => {
     expect(d.nvm.lastIat).toBe(kept);
     tok = d.connectToken('originproof', now());
     expect(await d.connackFor(url, tok.token, tok.iat)).toBe(0);
-    // the same token again: REPLAY, 4
+    // the same token again: REPLAY, 4; and re-encoded with s -> n - s (SPEC §4)
     expect(await d.connackFor(url, tok.token, tok.iat)).toBe(4);
+    const arr = (uncbor(tok.token) as Tag).value as Uint8Array[];
+    const sig = new Uint8Array(arr[3]!);
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const sFlip = n - BigInt('0x' + hex(sig.subarray(32)));
+    sig.set(unhex(sFlip.toString(16).padStart(64, '0')), 32);
+    const flipped = cbor(new Tag([new Uint8Array(arr[0]!), new Map(), new Uint8Array(arr[2]!), sig], 18));
+    expect(verifySign1(flipped, ES256, d.publicKey)).not.toBeNull();
+    expect(await d.connackFor(url, flipped, tok.iat)).toBe(4);
+    // MQTT 5: CONNACK 1
+    const v5 = d.connectToken('originproof', now());
+    const code5 = await mqtt
+      .connectAsync(url, { clientId: d.idHex, username: d.idHex, password: Buffer.from(v5.token), protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 })
+      .then(async (c) => (await c.endAsync(true), 0), (e: { code?: number }) => e.code ?? -1);
+    expect(code5).toBe(1);
     // a will: 5
     const w = d.connectToken('originproof', now());
     const code = await mqtt
