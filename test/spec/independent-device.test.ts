@@ -112,6 +112,15 @@ describe('an independent device against a real gateway', () => {
     await s2.end();
   });
 
+  it('1b. only the two exact answer topics may be subscribed: a wildcard over its own gets SUBACK 0x80', async () => {
+    for (const filter of [`op/v1/d/${dev.idHex}/+`, `op/v1/d/${dev.idHex}/#`]) {
+      const code = await new Promise<number | undefined>((res) => s.client.subscribe(filter, { qos: 1 }, (err) => res((err as { packet?: { granted?: number[] } } | null)?.packet?.granted?.[0])));
+      expect(code, filter).toBe(0x80); // the SUBACK return code
+    }
+    const r = dev.newReading(now(), sensor(250)); // the session still works
+    await expectReceipt(s, dev, r.seq, r.bytes);
+  });
+
   it('2. a resend of the same bytes gets the original receipt; a new reading with an old seq is REPLAY', async () => {
     const r = dev.newReading(now(), sensor(300));
     const first = await expectReceipt(s, dev, r.seq, r.bytes);
