@@ -119,6 +119,13 @@ describe('an independent device against a real gateway', () => {
     }
     const r = dev.newReading(now(), sensor(250)); // the session still works
     await expectReceipt(s, dev, r.seq, r.bytes);
+    // a reading at QoS 0 (SPEC §4: readings go at QoS 1) is taken and answered all the same
+    const q0 = dev.newReading(now(), sensor(251));
+    await s.client.publishAsync(dev.readingsTopic(), Buffer.from(q0.bytes), { qos: 0 });
+    const a = await s.next();
+    expect([a.topic, a.map.get(1)]).toEqual(['receipts', q0.seq]);
+    expect(checkReceipt(a.map, q0.bytes, verifierKey)).toBe('OK');
+    dev.kept.delete(q0.seq);
   });
 
   it('2. a resend of the same bytes gets the original receipt; a new reading with an old seq is REPLAY', async () => {
