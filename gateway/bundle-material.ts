@@ -16,8 +16,7 @@ import type { DecodedCertificate } from '../protocol/certificate.js';
 import { decodeCertificate } from '../protocol/certificate.js';
 import { namesCertificate } from '../protocol/certificate-refs.js';
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_READING, ENTRY_REVOCATION, type LogEntry } from '../protocol/log-entry.js';
-import { OriginProofError } from '../protocol/errors.js';
-import { openReading } from '../protocol/reading.js';
+import { openLoggedReading } from '../protocol/reading.js';
 import { decodeRevocation } from '../protocol/revocation.js';
 import type { Registry } from './registry.js';
 
@@ -28,19 +27,11 @@ export interface BundleMaterial {
 
 export function bundleMaterial(registry: Registry, entry: LogEntry): BundleMaterial {
   if (entry.type !== ENTRY_READING) return registryMaterial(registry, entry);
-  let kid: Uint8Array | undefined;
-  let at: number;
-  try {
-    const reading = openReading(entry.payload, { maxBytes: Number.MAX_SAFE_INTEGER });
-    [kid, at] = [reading.kid, reading.claims.iat];
-  } catch (err) {
-    // A reading logged under rules since tightened (the biometric privacy rule's, say) no longer opens: its bundle is
-    // still made, placed by the certificate its entry pins and its arrival, and the verifier says why it fails (it
-    // could not be fetched at all: 422).
-    if (!(err instanceof OriginProofError)) throw err;
-    at = Math.floor(entry.receivedAtMs / 1000);
-  }
-  const device = (entry.certRef && registry.certificateByRef(entry.certRef)) || (kid && registry.deviceByKid(kid)?.cert);
+  // One that no longer opens (logged under rules since tightened) is placed by the certificate its entry pins and its
+  // arrival; the verifier says why it fails (its bundle could not be fetched at all: 422).
+  const reading = openLoggedReading(entry.payload);
+  const at = reading?.claims.iat ?? Math.floor(entry.receivedAtMs / 1000);
+  const device = (entry.certRef && registry.certificateByRef(entry.certRef)) || (reading && registry.deviceByKid(reading.kid)?.cert);
   if (!device) return { certificates: [], revocations: [] };
   const agency = registry.readingAgencyCertificateAt(device.issuerKid, at);
   const certs = agency ? [device, agency] : [device];

@@ -17,7 +17,7 @@ import { createSign1, decodeSign1, verifySign1, type ProtectedHeaderCache, type 
 import { CT_READING } from './content-types.js';
 import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
 import { openEnvelope } from './envelope.js';
-import { fail } from './errors.js';
+import { fail, OriginProofError } from './errors.js';
 import { asMap, join, onlyKeys, reqBytes, reqInt, reqText, reqTime, TOKEN_NAME, type ClaimMap } from './schema.js';
 import { BIOMETRIC_READING_TYPE, biometricBodyToMap, onlyBiometricKeys, parseBiometricBody, rejectImageMagic, type BiometricBody } from './biometric.js';
 import type { DecodedCertificate } from './certificate.js';
@@ -144,6 +144,19 @@ export async function signReading(signer: Signer, claims: ReadingClaims): Promis
 export function openReading(bytes: Uint8Array, opts: { maxBytes?: number; protectedCache?: ProtectedHeaderCache } = {}): OpenedReading {
   const env = openEnvelope(bytes, CT_READING, 'reading', opts.maxBytes ?? MAX_READING_BYTES, undefined, opts.protectedCache);
   return { bytes, sign1: env.sign1, kid: env.kid, claims: readingClaimsFromMap(env.payload) };
+}
+
+/**
+ * A reading as the log holds it (no size limit: it was taken once), or undefined when it no longer opens: logged under
+ * rules since tightened (the biometric privacy rule's, say). Views and bundles of its entry are still served.
+ */
+export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined {
+  try {
+    return openReading(bytes, { maxBytes: Number.MAX_SAFE_INTEGER });
+  } catch (err) {
+    if (err instanceof OriginProofError) return undefined;
+    throw err;
+  }
 }
 
 /**

@@ -2,8 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
-import { OriginProofError } from '../../../protocol/errors.js';
-import { openReading } from '../../../protocol/reading.js';
+import { openLoggedReading } from '../../../protocol/reading.js';
 import { encodeProofBundle, proofBundleToJson } from '../../../protocol/bundle.js';
 import { nodeMerkleHasher } from '../../../ledger/hasher.js';
 import { DEVICE_SCAN_ROWS } from '../../../ledger/queries.js';
@@ -44,15 +43,9 @@ export function entryView(bytes: Uint8Array): EntryViewT {
   const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), payload: b64out(e.payload) };
   if (e.certRef) view.certRef = toHex(e.certRef);
   if (e.type === 1) {
-    // A reading logged under rules since tightened (the biometric privacy rule's, say) no longer opens: the entry is
-    // still served, its payload as logged, without the decoded view (it made every page holding it fail).
-    let c: ReturnType<typeof openReading>['claims'];
-    try {
-      c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
-    } catch (err) {
-      if (err instanceof OriginProofError) return view;
-      throw err;
-    }
+    // One that no longer opens (logged under rules since tightened) is served as logged, without the decoded view.
+    const c = openLoggedReading(e.payload)?.claims;
+    if (!c) return view;
     view.reading = {
       deviceId: toHex(c.deviceId),
       seq: c.seq,
