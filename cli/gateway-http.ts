@@ -78,12 +78,15 @@ export async function readCapped(res: Response, max: number, what: string): Prom
 /** Why fetch failed, as undici says it: the cause (a refused connection, a TLS certificate not trusted), not "fetch failed". */
 const reason = (err: unknown): string => (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
 
+/** A path under the gateway's base URL (with or without its trailing slash). */
+const gatewayUrl = (gateway: string, path: string): URL => new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+
 /**
  * Send a request to a gateway path and read its answer whole, whatever its status, within the request's time limit
  * and size cap. `post`: a JSON body to POST instead of a GET.
  */
 export async function gatewayRequest(gateway: string, path: string, req: GatewayRequest = {}, post?: unknown): Promise<GatewayAnswer> {
-  const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+  const url = gatewayUrl(gateway, path);
   const what = `${post === undefined ? 'GET' : 'POST'} ${url.pathname}${url.search}`;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_SECONDS * 1000;
   const signal = AbortSignal.timeout(timeoutMs);
@@ -128,7 +131,7 @@ export async function gatewayGet(gateway: string, path: string, req: GatewayRequ
   } catch {
     /* not JSON: keep the text */
   }
-  const url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+  const url = gatewayUrl(gateway, path);
   // The gateway's words, quoted: escaped so that they cannot add lines or control the terminal (printable.ts).
   const err = new Error(`GET ${url.pathname}${url.search} answered ${answer.status}: ${printable(String(detail).slice(0, 300))}`) as Error & { status: number };
   err.status = answer.status;
