@@ -236,6 +236,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
         broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
+      onOversizeReading: () => metrics.rejected.inc({ code: 'TOO_LARGE' }),
       onConnect: () => metrics.connectedDevices.set(++connected),
       onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
       connectionEpoch: () => pipeline.epoch,

@@ -37,7 +37,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   return {
     registry,
     accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings admitted to the ledger', labelNames: ['kind'], registers: [registry] }),
-    rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings rejected, by error code', labelNames: ['code'], registers: [registry] }),
+    rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings refused, by error code: each answered with a rejection carrying it, once; TOO_LARGE also counts a PUBLISH over the MQTT frame cap (its connection closed unanswered)', labelNames: ['code'], registers: [registry] }),
     pipelineSeconds: new Histogram({
       name: 'originproof_pipeline_seconds',
       help: 'Time from a reading arriving to its outcome: durable in a signed block, or rejected',

@@ -39,6 +39,11 @@ export interface BrokerPolicy {
   /** A device published where it may not (another device's topic, a receipts topic, anything else). */
   /** Resolves once the device has been told (TOPIC_MISMATCH on its rejections topic). */
   onTopicViolation(deviceId: string, topic: string): Promise<void>;
+  /**
+   * An authenticated device sent a PUBLISH over the MQTT frame cap: a reading refused TOO_LARGE, though not answered
+   * (the connection is closed before the frame is read). Once per connection.
+   */
+  onOversizeReading?(deviceId: string): void;
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
   /**
@@ -152,7 +157,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       else conn.destroy();
     },
   );
-  capFrameSize(aedes, opts.maxPacketBytes);
+  capFrameSize(aedes, opts.maxPacketBytes, (client, cmd) => {
+    const deviceId = deviceOf.get(client);
+    if (cmd === 'publish' && deviceId !== undefined) policy.onOversizeReading?.(deviceId);
+  });
   const failures = new ConnectFailureLimit(opts.connectFailuresPerMinute, opts.now);
   const addressOf = new WeakMap<Duplex, string>();
   const accept = (conn: Duplex, remoteAddress: string | undefined) => {
