@@ -133,16 +133,18 @@ export class Pipeline {
     // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
     const order = this.admission.lane(deviceId).order;
     this.arrivals.hold(receivedAtMs);
+    // The latency metric counts from here: a reading's wait for a slot is part of its latency.
+    const t0 = performance.now();
     if (this.queue.tryEnter()) {
-      this.start(deviceId, bytes, receivedAtMs, generation, order);
+      this.start(deviceId, bytes, receivedAtMs, generation, order, t0);
       return ACCEPTED;
     }
-    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation, order));
+    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation, order, t0));
   }
 
-  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number): void {
+  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number): void {
     this.inflight++;
-    this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), null);
+    this.run(deviceId, bytes, receivedAtMs, generation, order, t0, null);
   }
 
   /** The outcome is known: free the slot, count it, answer the device. */

@@ -6,7 +6,8 @@ import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readingsTopic } from '../../protocol/index.js';
 import type { RunningGateway } from '../../gateway/gateway.js';
-import { connectDevice, gatewayWithDevices, type Device, type TestGateway } from './harness.js';
+import { HeldPool } from './held-pool.js';
+import { connectDevice, gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,5 +61,38 @@ describe('readings refused before the pipeline are counted', () => {
     sock.write(Buffer.from([0x32, 0x80, 0x40]));
     await closed;
     expect(await sample(t.gw, 'originproof_readings_rejected_total{code="TOO_LARGE"}')).toBe(before);
+  });
+});
+
+describe('pipeline latency', () => {
+  let t: TestGateway;
+  let devs: Device[];
+  let pool!: HeldPool;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { queueHighWater: 1, blockMaxMs: 5 }, undefined, { verifyPool: (workers, sodium) => (pool = new HeldPool(workers, undefined, undefined, sodium)) });
+    const agency = await pki.agency('env.example');
+    devs = [await pki.device(agency), await pki.device(agency)];
+    await register(t.gw, agency, devs);
+  });
+  afterAll(() => t.stop());
+
+  test('counts from arrival: a reading parked above the high-water mark has its wait in its latency', async () => {
+    // the first reading holds the only slot for HOLD ms (its signature answer held); the second is parked meanwhile
+    const HOLD = 400;
+    const [a, b] = [await connectDevice(t.gw, devs[0]!), await connectDevice(t.gw, devs[1]!)];
+    const fast = await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25"}');
+    pool.holding = true;
+    void a.publish(await reading(devs[0]!, 1));
+    expect(await waitFor(() => pool.waiting === 1, 3000)).toBe(true);
+    void b.publish(await reading(devs[1]!, 1));
+    expect(await waitFor(() => t.gw.pipeline.parked === 1, 3000)).toBe(true);
+    await sleep(HOLD);
+    pool.release();
+    expect([(await a.next()).kind, (await b.next()).kind]).toEqual(['receipt', 'receipt']);
+    // both waited at least HOLD ms from their arrival: neither is under 250 ms
+    expect(await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25"}')).toBe(fast);
+    await a.end();
+    await b.end();
   });
 });
