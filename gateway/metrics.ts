@@ -36,7 +36,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   return {
     registry,
-    accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings admitted to the ledger', labelNames: ['kind'], registers: [registry] }),
+    accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings newly admitted to the ledger (durable in a signed block); a resend answered with its original receipt is not counted again', labelNames: ['kind'], registers: [registry] }),
     rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings refused, by error code: each answered with a rejection carrying it, once; TOO_LARGE also counts a PUBLISH over the MQTT frame cap (its connection closed unanswered)', labelNames: ['code'], registers: [registry] }),
     pipelineSeconds: new Histogram({
       name: 'originproof_pipeline_seconds',
@@ -44,7 +44,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    queueDepth: new Gauge({ name: 'originproof_pipeline_queue_depth', help: 'Readings admitted and not yet receipted', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'originproof_pipeline_queue_depth', help: 'Readings holding a pipeline slot: taken and their outcome (durable in a block, or rejected) not known yet; at most queueHighWater (parked readings: originproof_pipeline_parked)', registers: [registry] }),
     connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
     connectsRefused: new Counter({ name: 'originproof_mqtt_connects_refused_total', help: 'MQTT CONNECTs refused, by error code (REPLAY: a connect token used again; UNAVAILABLE: at mqttMaxConnections; RATE_LIMITED: from an address over mqttConnectFailuresPerMinute)', labelNames: ['code'], registers: [registry] }),
     ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),

@@ -5,9 +5,10 @@
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readingsTopic } from '../../protocol/index.js';
-import type { RunningGateway } from '../../gateway/gateway.js';
+import mqttPacket from 'mqtt-packet';
+import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { HeldPool } from './held-pool.js';
-import { connectDevice, gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { connackCode, connectDevice, freshToken, gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -92,7 +93,94 @@ describe('pipeline latency', () => {
     expect([(await a.next()).kind, (await b.next()).kind]).toEqual(['receipt', 'receipt']);
     // both waited at least HOLD ms from their arrival: neither is under 250 ms
     expect(await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25"}')).toBe(fast);
+    expect(await sample(t.gw, 'originproof_pipeline_queue_depth')).toBe(0);
     await a.end();
     await b.end();
+  });
+});
+
+describe('originproof_connected_devices is the devices connected', () => {
+  let t: TestGateway;
+  let devs: Device[];
+  beforeAll(async () => {
+    const fx = await gatewayWithDevices(3, { mqttMaxKeepaliveS: 1 });
+    t = fx.t;
+    devs = fx.devices;
+  });
+  afterAll(() => t.stop());
+  const gauge = () => sample(t.gw, 'originproof_connected_devices');
+  const settlesAt = (n: number) => waitFor(async () => (await gauge()) === n, 4000);
+
+  test('after an abrupt disconnect, a takeover, a keep alive timeout and a refused CONNECT, it is back to 0', async () => {
+    const [a, b, c] = devs as [Device, Device, Device];
+    // abrupt: the socket destroyed, no DISCONNECT
+    const ca = await connectDevice(t.gw, a);
+    expect(await settlesAt(1)).toBe(true);
+    ca.client.stream.destroy();
+    expect(await settlesAt(0)).toBe(true);
+    await ca.end().catch(() => undefined);
+
+    // takeover: the same client id twice; one device connected, then none
+    const b1 = await connectDevice(t.gw, b);
+    b1.client.on('error', () => undefined);
+    const b2 = await connectDevice(t.gw, b);
+    expect(await settlesAt(1)).toBe(true);
+    await sleep(100);
+    expect(await gauge()).toBe(1);
+    await b2.end();
+    await b1.end().catch(() => undefined);
+    expect(await settlesAt(0)).toBe(true);
+
+    // keep alive timeout: a raw CONNECT (keep alive 1 s), then silence; the gateway closes it after 1.5 s
+    const sock = netConnect(t.gw.mqttPort!, '127.0.0.1');
+    sock.on('error', () => undefined);
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.resume(); // read (and drop) the CONNACK, so that the gateway's close is seen
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: c.id, username: c.id, password: Buffer.from(await freshToken(c)), keepalive: 1 }));
+    expect(await settlesAt(1)).toBe(true);
+    await closed;
+    expect(await settlesAt(0)).toBe(true);
+
+    // refused: a token of another device
+    expect(await connackCode(plainMqttUrl(t.gw), a.id, await freshToken(b))).not.toBe(0);
+    await sleep(50);
+    expect(await gauge()).toBe(0);
+    expect(t.gw.broker.aedes.connectedClients).toBe(0);
+  });
+});
+
+describe('accepted readings and the ledger size', () => {
+  let t: TestGateway;
+  let dev: Device;
+  beforeAll(async () => {
+    const fx = await gatewayWithDevices(1, { blockMaxMs: 20 });
+    t = fx.t;
+    dev = fx.devices[0]!;
+  });
+  afterAll(() => t.stop());
+  const accepted = () => sample(t.gw, 'originproof_readings_accepted_total{kind="reading"}');
+  const logSize = async () => (await t.gw.app.inject({ url: '/v1/log' })).json().size as number;
+
+  test('a resend answered with its original receipt is not counted again, pending or durable', async () => {
+    const c = await connectDevice(t.gw, dev);
+    const bytes = await reading(dev, 1);
+    await c.publish(bytes);
+    await c.publish(bytes); // while the first may still wait for its block
+    expect([(await c.next()).kind, (await c.next()).kind]).toEqual(['receipt', 'receipt']);
+    await c.publish(bytes); // durable by now
+    expect((await c.next()).kind).toBe('receipt');
+    expect(await accepted()).toBe(1);
+    await c.end();
+  });
+
+  test('ledger size is the tree size at once after a restart, before any new reading', async () => {
+    const size = await logSize();
+    expect(size).toBe(3); // agency, device, reading
+    expect(await sample(t.gw, 'originproof_ledger_size')).toBe(size);
+    await t.restart();
+    expect(await sample(t.gw, 'originproof_ledger_size')).toBe(size);
+    expect(await accepted()).toBe(0); // counters are since start
+    expect((await t.gw.app.inject({ url: '/readyz' })).statusCode).toBe(200);
   });
 });
