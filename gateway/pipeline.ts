@@ -151,7 +151,7 @@ export class Pipeline {
   private finish(deviceId: string, outcome: Outcome, t0: number, receivedAtMs: number): void {
     this.queue.release();
     this.arrivals.release(receivedAtMs);
-    this.metrics.pipelineSeconds.observe((performance.now() - t0) / 1000);
+    this.metrics.pipelineSeconds.observe({ outcome: outcome.ok ? 'receipt' : 'rejection' }, (performance.now() - t0) / 1000);
     try {
       let sent: void | Promise<void>;
       if (outcome.ok) {

@@ -82,7 +82,8 @@ describe('pipeline latency', () => {
     // the first reading holds the only slot for HOLD ms (its signature answer held); the second is parked meanwhile
     const HOLD = 400;
     const [a, b] = [await connectDevice(t.gw, devs[0]!), await connectDevice(t.gw, devs[1]!)];
-    const fast = await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25"}');
+    const fast = await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25",outcome="receipt"}');
+    const receipts = await sample(t.gw, 'originproof_pipeline_seconds_count{outcome="receipt"}');
     pool.holding = true;
     void a.publish(await reading(devs[0]!, 1));
     expect(await waitFor(() => pool.waiting === 1, 3000)).toBe(true);
@@ -92,10 +93,32 @@ describe('pipeline latency', () => {
     pool.release();
     expect([(await a.next()).kind, (await b.next()).kind]).toEqual(['receipt', 'receipt']);
     // both waited at least HOLD ms from their arrival: neither is under 250 ms
-    expect(await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25"}')).toBe(fast);
+    expect(await sample(t.gw, 'originproof_pipeline_seconds_count{outcome="receipt"}')).toBe(receipts + 2);
+    expect(await sample(t.gw, 'originproof_pipeline_seconds_bucket{le="0.25",outcome="receipt"}')).toBe(fast);
     expect(await sample(t.gw, 'originproof_pipeline_queue_depth')).toBe(0);
     await a.end();
     await b.end();
+  });
+
+  test('receipts and rejections are told apart: fast rejections do not hide a slow receipt', async () => {
+    const bucket = (outcome: string, le: string) => sample(t.gw, `originproof_pipeline_seconds_bucket{le="${le}",outcome="${outcome}"}`);
+    const count = (outcome: string) => sample(t.gw, `originproof_pipeline_seconds_count{outcome="${outcome}"}`);
+    const [receipts, rejections, fastReceipts] = [await count('receipt'), await count('rejection'), await bucket('receipt', '0.25')];
+    const a = await connectDevice(t.gw, devs[0]!);
+    pool.holding = true;
+    void a.publish(await reading(devs[0]!, 2));
+    expect(await waitFor(() => pool.waiting === 1, 3000)).toBe(true);
+    await sleep(300);
+    pool.release();
+    expect((await a.next()).kind).toBe('receipt');
+    for (let i = 0; i < 20; i++) {
+      await a.publish(new Uint8Array([0xff, i])); // not CBOR: refused at once
+      expect((await a.next()).kind).toBe('rejection');
+    }
+    expect(await count('receipt')).toBe(receipts + 1);
+    expect(await bucket('receipt', '0.25')).toBe(fastReceipts); // the receipt took over 250 ms
+    expect(await count('rejection')).toBe(rejections + 20);
+    await a.end();
   });
 });
 
