@@ -1,5 +1,6 @@
 /** Prometheus metrics (prom-client), one registry per gateway instance so several can run in one process (tests). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ERROR_CODES } from '../protocol/errors.js';
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -34,7 +35,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
   const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0, answerBacklogBytes: () => 0 };
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
-  return {
+  const m: GatewayMetrics = {
     registry,
     accepted: new Counter({ name: 'originproof_readings_accepted_total', help: 'Readings newly admitted to the ledger (durable in a signed block); a resend answered with its original receipt is not counted again', labelNames: ['kind'], registers: [registry] }),
     rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings refused, by error code: each answered with a rejection carrying it, once; TOO_LARGE also counts a PUBLISH over the MQTT frame cap (its connection closed unanswered)', labelNames: ['code'], registers: [registry] }),
@@ -100,6 +101,16 @@ export function createMetrics(defaults = false): GatewayMetrics {
     tlsReloads: new Counter({ name: 'originproof_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP), by result: ok, or failed (the previous certificate stays)', labelNames: ['result'], registers: [registry] }),
     probes,
   };
+  // Every label value a counter can take is a series at 0 from the start (each set is closed, so the series are
+  // bounded): Prometheus' increase() and rate() ignore a series' first sample, so one that first appeared at 1 hid
+  // that event from alerts (a single CERT_REVOKED, a replayed connect token).
+  m.accepted.inc({ kind: 'reading' }, 0);
+  for (const code of ERROR_CODES) m.rejected.inc({ code }, 0);
+  for (const code of [...ERROR_CODES, 'RATE_LIMITED', 'INTERNAL']) m.connectsRefused.inc({ code }, 0);
+  for (const outcome of ['receipt', 'rejection']) m.pipelineSeconds.zero({ outcome });
+  for (const reason of ['connection', 'gateway']) m.answersDropped.inc({ reason }, 0);
+  for (const result of ['ok', 'failed']) m.tlsReloads.inc({ result }, 0);
+  return m;
 }
 
 /** Publish when the TLS certificate in use expires (at start and on each reload); the metric exists only with TLS. */

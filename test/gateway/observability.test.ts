@@ -4,7 +4,7 @@
  */
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readingsTopic } from '../../protocol/index.js';
+import { isErrorCode, readingsTopic } from '../../protocol/index.js';
 import mqttPacket from 'mqtt-packet';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { HeldPool } from './held-pool.js';
@@ -32,6 +32,34 @@ async function waitFor(cond: () => Promise<boolean> | boolean, ms: number): Prom
   }
   return cond();
 }
+
+describe('labelled counters exist at 0 from the start', () => {
+  // Prometheus' increase() and rate() see nothing in a series' first sample: a series that first appears at 1 hides
+  // that first event, so an alert on a rare rejection (one CERT_REVOKED, one REPLAYed connect token) never fired.
+  test('every reading outcome code, every connect refusal code and the other labelled counters, before any reading', async () => {
+    const fx = await gatewayWithDevices(0);
+    try {
+      const text = await metricsText(fx.t.gw);
+      const series = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))].map((m) => [m[1] ?? '', Number(m[2])] as const);
+      expect(series('originproof_readings_accepted_total')).toEqual([['kind="reading"', 0]]);
+      const rejected = new Map(series('originproof_readings_rejected_total'));
+      for (const code of ['MALFORMED', 'TOO_LARGE', 'BAD_SIGNATURE', 'CERT_REVOKED', 'REPLAY', 'CLOCK_SKEW', 'TOPIC_MISMATCH', 'UNAVAILABLE', 'STORAGE_UNAVAILABLE']) {
+        expect(rejected.get(`code="${code}"`)).toBe(0);
+      }
+      expect([...rejected.keys()].every((k) => isErrorCode(/^code="(.*)"$/.exec(k)?.[1]))).toBe(true);
+      const refused = new Map(series('originproof_mqtt_connects_refused_total'));
+      for (const code of ['REPLAY', 'UNKNOWN_DEVICE', 'BAD_SIGNATURE', 'TOKEN_EXPIRED', 'UNAVAILABLE', 'RATE_LIMITED', 'STORAGE_UNAVAILABLE', 'INTERNAL']) {
+        expect(refused.get(`code="${code}"`)).toBe(0);
+      }
+      expect(new Map(series('originproof_mqtt_answers_dropped_total'))).toEqual(new Map([['reason="connection"', 0], ['reason="gateway"', 0]]));
+      expect(new Map(series('originproof_tls_reloads_total'))).toEqual(new Map([['result="ok"', 0], ['result="failed"', 0]]));
+      // and GET /v1/rejections still lists only codes that happened
+      expect((await fx.t.gw.app.inject({ url: '/v1/rejections' })).json()).toMatchObject({ total: 0, byCode: [] });
+    } finally {
+      await fx.t.stop();
+    }
+  });
+});
 
 describe('readings refused before the pipeline are counted', () => {
   let t: TestGateway;
