@@ -1,6 +1,7 @@
 /** Prometheus metrics (prom-client), one registry per gateway instance so several can run in one process (tests). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES } from '../protocol/errors.js';
+import { FIRMWARE_REFUSALS } from './mqtt/connack.js';
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -49,7 +50,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     }),
     queueDepth: new Gauge({ name: 'originproof_pipeline_queue_depth', help: 'Readings holding a pipeline slot: taken and their outcome (durable in a block, or rejected) not known yet; at most queueHighWater (parked readings: originproof_pipeline_parked)', registers: [registry] }),
     connectedDevices: new Gauge({ name: 'originproof_connected_devices', help: 'Devices connected over MQTT', registers: [registry] }),
-    connectsRefused: new Counter({ name: 'originproof_mqtt_connects_refused_total', help: 'MQTT CONNECTs refused, by error code (REPLAY: a connect token used again; UNAVAILABLE: at mqttMaxConnections; RATE_LIMITED: from an address over mqttConnectFailuresPerMinute)', labelNames: ['code'], registers: [registry] }),
+    connectsRefused: new Counter({ name: 'originproof_mqtt_connects_refused_total', help: 'MQTT CONNECTs refused, every one, by error code (REPLAY: a connect token used again; UNAVAILABLE: at mqttMaxConnections; RATE_LIMITED: from an address over mqttConnectFailuresPerMinute; firmware bugs, refused before the token is looked at: PROTOCOL_VERSION not MQTT 3.1.1, WILL_MESSAGE, USERNAME_MISMATCH not the client id, NO_TOKEN)', labelNames: ['code'], registers: [registry] }),
     ledgerSize: new Gauge({ name: 'originproof_ledger_size', help: 'Entries in the log (tree size of the latest checkpoint)', registers: [registry] }),
     blocks: new Counter({ name: 'originproof_blocks_total', help: 'Blocks sealed since start', registers: [registry] }),
     peakRss: new Gauge({
@@ -106,7 +107,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   // that event from alerts (a single CERT_REVOKED, a replayed connect token).
   m.accepted.inc({ kind: 'reading' }, 0);
   for (const code of ERROR_CODES) m.rejected.inc({ code }, 0);
-  for (const code of [...ERROR_CODES, 'RATE_LIMITED', 'INTERNAL']) m.connectsRefused.inc({ code }, 0);
+  for (const code of [...ERROR_CODES, 'RATE_LIMITED', 'INTERNAL', ...FIRMWARE_REFUSALS]) m.connectsRefused.inc({ code }, 0);
   for (const outcome of ['receipt', 'rejection']) m.pipelineSeconds.zero({ outcome });
   for (const reason of ['connection', 'gateway']) m.answersDropped.inc({ reason }, 0);
   for (const result of ['ok', 'failed']) m.tlsReloads.inc({ result }, 0);

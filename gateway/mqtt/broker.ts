@@ -16,13 +16,13 @@ import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
+import { OriginProofError } from '../../protocol/errors.js';
 import { parseTopic, readingsTopic } from '../../protocol/topics.js';
 import { PendingConnections } from './pending-connections.js';
 import { addressKey, ConnectFailureLimit } from './connect-failure-limit.js';
 import { AnswerBacklog } from './answer-backlog.js';
 import { AckHold } from './ack-hold.js';
-import { CONNACK, connackCodeFor, connackError } from './connack.js';
+import { CONNACK, connackCodeFor, connackError, type ConnectRefusal } from './connack.js';
 import { capFrameSize } from './frame-cap.js';
 import { DeviceConnections, keepAnswersOutOfRouter, type AnswerClient } from './device-connections.js';
 import { ReadGate } from './read-gate.js';
@@ -58,10 +58,11 @@ export interface BrokerPolicy {
    */
   full?(): boolean;
   /**
-   * A CONNECT refused, with the code behind it: `authenticate`'s error, UNAVAILABLE at `maxConnections`, or
-   * RATE_LIMITED from an address past its failures (for metrics; INTERNAL for an error that is not an OriginProofError).
+   * A CONNECT refused, with the code behind it: `authenticate`'s error, UNAVAILABLE at `maxConnections`,
+   * RATE_LIMITED from an address past its failures, or a firmware bug refused before the token is looked at
+   * (connack.ts FIRMWARE_REFUSALS); for metrics (INTERNAL for an error that is not an OriginProofError).
    */
-  onRefused?(code: ErrorCode | 'INTERNAL' | 'RATE_LIMITED'): void;
+  onRefused?(code: ConnectRefusal): void;
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
   onAddressLimited?(address: string): void;
   /** An answer dropped for a device not reading its connection (device-connections.ts). */
@@ -176,6 +177,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const withWill = new WeakSet<Client>();
   aedes.preConnect = (client, packet, done) => {
     if (packet.will) withWill.add(client);
+    // aedes refuses every level but 4 (3 below) with CONNACK 1 before authenticate: counted here
+    if (packet.protocolVersion !== 4) policy.onRefused?.('PROTOCOL_VERSION');
     // MQTT 3.1.1 only (SPEC §4). aedes answers CONNACK 1 (unacceptable protocol version) to any level but 3 and 4,
     // and takes 3 (MQTT 3.1, "MQIsdp"); its authenticate hook cannot answer 1 (it turns it into 5), so level 3 is
     // handed on as a level aedes refuses. The CONNACK is the same bytes in 3.1 and 3.1.1.
@@ -198,9 +201,18 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
 
   aedes.authenticate = (client, username, password, done) => {
     const id = client.id;
-    if (withWill.has(client)) return done(connackError(CONNACK.NOT_AUTHORIZED, 'a device sets no will message (SPEC §4)'), false);
-    if (username !== id) return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
-    if (!password || password.length === 0) return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
+    if (withWill.has(client)) {
+      policy.onRefused?.('WILL_MESSAGE');
+      return done(connackError(CONNACK.NOT_AUTHORIZED, 'a device sets no will message (SPEC §4)'), false);
+    }
+    if (username !== id) {
+      policy.onRefused?.('USERNAME_MISMATCH');
+      return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
+    }
+    if (!password || password.length === 0) {
+      policy.onRefused?.('NO_TOKEN');
+      return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
+    }
     if (atCapacity(id)) {
       policy.onRefused?.('UNAVAILABLE');
       return done(connackError(CONNACK.SERVER_UNAVAILABLE, `the gateway holds its most device connections (${opts.maxConnections}): connect again later`), false);

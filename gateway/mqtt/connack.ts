@@ -4,10 +4,15 @@
  * alert, and retry only after a long backoff).
  */
 import type { AuthenticateError } from 'aedes';
-import { OriginProofError } from '../../protocol/errors.js';
+import { OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { CONNACK } from '../../protocol/topics.js';
 
 export { CONNACK };
+
+/** CONNECTs refused before the token is looked at (SPEC §4's CONNACK table): not the device's credentials, its firmware. */
+export const FIRMWARE_REFUSALS = ['PROTOCOL_VERSION', 'WILL_MESSAGE', 'USERNAME_MISMATCH', 'NO_TOKEN'] as const;
+/** Why a CONNECT was refused (a closed set: the label values of originproof_mqtt_connects_refused_total). */
+export type ConnectRefusal = ErrorCode | 'INTERNAL' | 'RATE_LIMITED' | (typeof FIRMWARE_REFUSALS)[number];
 
 export function connackCodeFor(err: unknown): number {
   const code = err instanceof OriginProofError ? err.code : undefined;

@@ -5,6 +5,7 @@
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isErrorCode, readingsTopic } from '../../protocol/index.js';
+import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { HeldPool } from './held-pool.js';
@@ -233,5 +234,46 @@ describe('accepted readings and the ledger size', () => {
     expect(await sample(t.gw, 'originproof_ledger_size')).toBe(size);
     expect(await accepted()).toBe(0); // counters are since start
     expect((await t.gw.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+  });
+});
+
+describe('every refused CONNECT is counted', () => {
+  let t: TestGateway;
+  let dev: Device;
+  beforeAll(async () => {
+    const fx = await gatewayWithDevices(1);
+    t = fx.t;
+    dev = fx.devices[0]!;
+  });
+  afterAll(() => t.stop());
+  const refused = (code: string) => sample(t.gw, `originproof_mqtt_connects_refused_total{code="${code}"}`);
+  const tryConnect = async (opts: mqtt.IClientOptions): Promise<number> => {
+    try {
+      const c = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: dev.id, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...opts });
+      await c.endAsync(true);
+      return 0;
+    } catch (err) {
+      return (err as { code?: number }).code ?? -1;
+    }
+  };
+
+  test('the firmware bugs refused before the token is looked at: protocol level, will, username, no token', async () => {
+    const token = () => freshToken(dev).then((b) => Buffer.from(b));
+    const cases: [string, () => Promise<mqtt.IClientOptions>, number][] = [
+      ['PROTOCOL_VERSION', async () => ({ protocolVersion: 3, protocolId: 'MQIsdp', username: dev.id, password: await token() }), 1],
+      ['PROTOCOL_VERSION', async () => ({ protocolVersion: 5, username: dev.id, password: await token() }), 1],
+      ['WILL_MESSAGE', async () => ({ username: dev.id, password: await token(), will: { topic: readingsTopic(dev.id), payload: Buffer.from('x'), qos: 0, retain: false } }), 5],
+      ['USERNAME_MISMATCH', async () => ({ username: 'someone-else', password: await token() }), 2],
+      ['NO_TOKEN', async () => ({ username: dev.id }), 4],
+    ];
+    for (const [code, opts, connack] of cases) {
+      const before = await refused(code);
+      const got = await tryConnect(await opts());
+      // MQTT 5's CONNACK reason code for an unsupported version is 0x84; mqtt.js may report either
+      if (connack === 1) expect([1, 0x84, -1]).toContain(got);
+      else expect(got).toBe(connack);
+      expect(await waitFor(async () => (await refused(code)) === before + 1, 1000)).toBe(true);
+    }
+    expect(await sample(t.gw, 'originproof_connected_devices')).toBe(0);
   });
 });
