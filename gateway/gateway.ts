@@ -243,6 +243,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
       onAnswerDropped: (reason) => metrics.answersDropped.inc({ reason }),
+      onPublishRefused: (reason) => metrics.publishesRefused.inc({ reason }),
       onAddressLimited: (address) => {
         const msg = `MQTT CONNECTs from ${address} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
         if (appRef) appRef.log.warn(msg);

@@ -20,6 +20,8 @@ export interface GatewayMetrics {
   waitingToBeRead: Gauge;
   answerBacklogBytes: Gauge;
   answersDropped: Counter<'reason'>;
+  /** Readings PUBLISHed in a way the gateway does not take (QoS 2): the connection closed, no answer. */
+  publishesRefused: Counter<'reason'>;
   parked: Gauge;
   /** When the TLS certificate in use expires (Unix seconds); not set without TLS. */
   tlsNotAfter: Gauge;
@@ -80,6 +82,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
       },
     }),
     answersDropped: new Counter({ name: 'originproof_mqtt_answers_dropped_total', help: 'Answers dropped for devices not reading their connections, by reason: connection (its own 256 kB), gateway (mqttMaxAnswerBacklogBytes)', labelNames: ['reason'], registers: [registry] }),
+    publishesRefused: new Counter({ name: 'originproof_mqtt_publishes_refused_total', help: 'Readings not taken, their connection closed unanswered (the device keeps them), by reason: qos2 (published at QoS 2, SPEC §4); not in readings_rejected_total, whose readings get a code', labelNames: ['reason'], registers: [registry] }),
     parked: new Gauge({
       name: 'originproof_pipeline_parked',
       help: 'Readings taken above the queue high-water mark, waiting for a slot',
@@ -110,6 +113,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   for (const code of [...ERROR_CODES, 'RATE_LIMITED', 'INTERNAL', ...FIRMWARE_REFUSALS]) m.connectsRefused.inc({ code }, 0);
   for (const outcome of ['receipt', 'rejection']) m.pipelineSeconds.zero({ outcome });
   for (const reason of ['connection', 'gateway']) m.answersDropped.inc({ reason }, 0);
+  m.publishesRefused.inc({ reason: 'qos2' }, 0);
   for (const result of ['ok', 'failed']) m.tlsReloads.inc({ result }, 0);
   return m;
 }

@@ -65,6 +65,11 @@ export interface BrokerPolicy {
   onRefused?(code: ConnectRefusal): void;
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
   onAddressLimited?(address: string): void;
+  /**
+   * A PUBLISH on the device's readings topic refused by closing its connection, unanswered and not taken (the device
+   * keeps the reading): `qos2`, published at QoS 2 (SPEC §4). Counted apart from rejections, which carry a code.
+   */
+  onPublishRefused?(reason: 'qos2'): void;
   /** An answer dropped for a device not reading its connection (device-connections.ts). */
   onAnswerDropped?(reason: 'connection' | 'gateway'): void;
 }
@@ -261,7 +266,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     if (epochOf.get(client) !== epoch()) return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
     // Readings go at QoS 1 (SPEC §4). aedes keeps every QoS 2 PUBLISH in memory until its PUBREL (up to 1,000 per
     // connection), which a device holding back PUBRELs could use to fill the heap: refused, the connection closed.
-    if (packet.qos === 2) return done(new Error(`device ${deviceId}: readings are published at QoS 1, not 2`));
+    if (packet.qos === 2) {
+      policy.onPublishRefused?.('qos2');
+      return done(new Error(`device ${deviceId}: readings are published at QoS 1, not 2`));
+    }
     const payload = packet.payload as Buffer;
     acks.hold(client as AnswerClient); // before the reading can be answered: its PUBACK waits to leave with the answer
     policy

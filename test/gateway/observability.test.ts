@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { HeldPool } from './held-pool.js';
-import { connackCode, connectDevice, freshToken, gatewayWithDevices, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { connackCode, connectDevice, freshToken, gatewayWithDevices, Pki, reading, register, startTestGateway, useGatewayWithDevices, type Device, type TestGateway } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,6 +53,7 @@ describe('labelled counters exist at 0 from the start', () => {
         expect(refused.get(`code="${code}"`)).toBe(0);
       }
       expect(new Map(series('originproof_mqtt_answers_dropped_total'))).toEqual(new Map([['reason="connection"', 0], ['reason="gateway"', 0]]));
+      expect(series('originproof_mqtt_publishes_refused_total')).toEqual([['reason="qos2"', 0]]);
       expect(new Map(series('originproof_tls_reloads_total'))).toEqual(new Map([['result="ok"', 0], ['result="failed"', 0]]));
       // and GET /v1/rejections still lists only codes that happened
       expect((await fx.t.gw.app.inject({ url: '/v1/rejections' })).json()).toMatchObject({ total: 0, byCode: [] });
@@ -275,5 +276,21 @@ describe('every refused CONNECT is counted', () => {
       expect(await waitFor(async () => (await refused(code)) === before + 1, 1000)).toBe(true);
     }
     expect(await sample(t.gw, 'originproof_connected_devices')).toBe(0);
+  });
+});
+
+describe('a reading published at QoS 2 is refused and counted', () => {
+  const fx = useGatewayWithDevices(1);
+
+  test('the connection is closed, nothing is stored, originproof_mqtt_publishes_refused_total{reason="qos2"} counts it once', async () => {
+    const { t, dev } = fx;
+    const before = await sample(t.gw, 'originproof_mqtt_publishes_refused_total{reason="qos2"}');
+    const c = await connectDevice(t.gw, dev);
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    c.client.publish(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 2 });
+    await closed;
+    await c.end().catch(() => undefined);
+    expect(await sample(t.gw, 'originproof_mqtt_publishes_refused_total{reason="qos2"}')).toBe(before + 1);
+    expect(await sample(t.gw, 'originproof_readings_accepted_total{kind="reading"}')).toBe(0);
   });
 });
