@@ -257,6 +257,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   metrics.probes.parked = () => pipeline.parked;
   metrics.probes.answerBacklogBytes = () => broker!.answerBacklog.bytes;
   metrics.probes.verifyWorkers = () => pool.size;
+  metrics.probes.pendingConnections = () => broker!.pending.size;
+  metrics.probes.pendingDropped = () => broker!.pending.droppedCount;
 
   let ready = false;
   let ports: ListeningPorts | null = null;

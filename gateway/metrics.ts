@@ -23,20 +23,24 @@ export interface GatewayMetrics {
   /** Readings PUBLISHed in a way the gateway does not take (QoS 2): the connection closed, no answer. */
   publishesRefused: Counter<'reason'>;
   parked: Gauge;
+  /** MQTT connections not authenticated yet, and those dropped over mqttMaxPendingConnections (read from the broker). */
+  pendingConnections: Gauge;
+  pendingDropped: Counter;
   /** When the TLS certificate in use expires (Unix seconds); not set without TLS. */
   tlsNotAfter: Gauge;
   tlsReloads: Counter<'result'>;
   verifyWorkers: Gauge;
   verifyWorkersLost: Counter;
   /** Read when /metrics is scraped; the gateway points them at its broker, pipeline and verify pool once they exist. */
-  probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number; answerBacklogBytes: () => number };
+  probes: { waitingToBeRead: () => number; parked: () => number; verifyWorkers: () => number; answerBacklogBytes: () => number; pendingConnections: () => number; pendingDropped: () => number };
 }
 
 const TLS_EXPIRY = 'originproof_tls_certificate_expiry_seconds';
 
 export function createMetrics(defaults = false): GatewayMetrics {
   const registry = new Registry();
-  const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0, answerBacklogBytes: () => 0 };
+  const probes = { waitingToBeRead: () => 0, parked: () => 0, verifyWorkers: () => 0, answerBacklogBytes: () => 0, pendingConnections: () => 0, pendingDropped: () => 0 };
+  let droppedSeen = 0;
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'originproof_' });
   const m: GatewayMetrics = {
     registry,
@@ -89,6 +93,24 @@ export function createMetrics(defaults = false): GatewayMetrics {
       registers: [registry],
       collect() {
         this.set(probes.parked());
+      },
+    }),
+    pendingConnections: new Gauge({
+      name: 'originproof_mqtt_pending_connections',
+      help: 'MQTT connections not authenticated yet (no CONNECT, or one being checked); at most mqttMaxPendingConnections',
+      registers: [registry],
+      collect() {
+        this.set(probes.pendingConnections());
+      },
+    }),
+    pendingDropped: new Counter({
+      name: 'originproof_mqtt_pending_connections_dropped_total',
+      help: 'MQTT connections not authenticated yet dropped to stay under mqttMaxPendingConnections (the oldest first): a flood of silent sockets, or devices pushed out by one',
+      registers: [registry],
+      collect() {
+        const dropped = probes.pendingDropped();
+        if (dropped > droppedSeen) this.inc(dropped - droppedSeen);
+        droppedSeen = Math.max(droppedSeen, dropped);
       },
     }),
     verifyWorkers: new Gauge({

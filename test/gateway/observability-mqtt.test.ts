@@ -151,3 +151,25 @@ describe('a reading published at QoS 2 is refused and counted', () => {
     expect(await sample(t.gw, 'originproof_readings_accepted_total{kind="reading"}')).toBe(0);
   });
 });
+
+describe('connections not authenticated yet', () => {
+  const fx = useGatewayWithDevices(0, { mqttMaxPendingConnections: 2 });
+
+  test('the pending ones are a gauge, those dropped over mqttMaxPendingConnections a counter', async () => {
+    const { t } = fx;
+    const dropped = await sample(t.gw, 'originproof_mqtt_pending_connections_dropped_total');
+    const socks = [];
+    for (let i = 0; i < 5; i++) {
+      const sock = netConnect(t.gw.mqttPort!, '127.0.0.1'); // silent: no CONNECT
+      sock.on('error', () => undefined);
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      socks.push(sock);
+    }
+    expect(await waitFor(() => t.gw.broker.pending.droppedCount >= 3, 2000)).toBe(true);
+    expect(await sample(t.gw, 'originproof_mqtt_pending_connections')).toBe(2);
+    expect(await sample(t.gw, 'originproof_mqtt_pending_connections_dropped_total')).toBe(dropped + 3);
+    for (const s of socks) s.destroy();
+    expect(await waitFor(async () => (await sample(t.gw, 'originproof_mqtt_pending_connections')) === 0, 2000)).toBe(true);
+    expect(await sample(t.gw, 'originproof_mqtt_pending_connections_dropped_total')).toBe(dropped + 3); // a counter: it stays
+  });
+});
