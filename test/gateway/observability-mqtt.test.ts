@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { readingsTopic } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
-import { sample, sleep, waitFor } from './metrics-sample.js';
+import { metricsText, sample, sleep, waitFor } from './metrics-sample.js';
 import { connackCode, connectDevice, freshToken, gatewayWithDevices, reading, useGatewayWithDevices, type Device, type TestGateway } from './harness.js';
 
 describe('readings refused before the pipeline are counted', () => {
@@ -30,6 +30,21 @@ describe('readings refused before the pipeline are counted', () => {
     await closed;
     await c.end().catch(() => undefined);
     expect(await sample(t.gw, 'originproof_readings_rejected_total{code="TOO_LARGE"}')).toBe(before + 1);
+  });
+
+  test('a PUBLISH on another topic counts once as TOPIC_MISMATCH; no device id or topic becomes a label', async () => {
+    const before = await sample(t.gw, 'originproof_readings_rejected_total{code="TOPIC_MISMATCH"}');
+    const c = await connectDevice(t.gw, dev);
+    c.client.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    c.client.publish(`op/v1/d/${dev.id}/evil-topic"} 1e9`, Buffer.from(await reading(dev, 1)), { qos: 1 });
+    expect((await c.next()).kind).toBe('rejection');
+    await closed;
+    await c.end().catch(() => undefined);
+    expect(await sample(t.gw, 'originproof_readings_rejected_total{code="TOPIC_MISMATCH"}')).toBe(before + 1);
+    const text = await metricsText(t.gw);
+    expect(text).not.toContain(dev.id);
+    expect(text).not.toContain('evil-topic');
   });
 
   test('a frame over the cap before CONNECT is no reading: not counted', async () => {
