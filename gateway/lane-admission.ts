@@ -10,6 +10,7 @@ import { openReading } from '../protocol/reading.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
+import type { Receipt } from '../protocol/receipt.js';
 import { readingRevokedAt, type Registry } from './registry.js';
 import type { StorageGate } from './storage-gate.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
@@ -188,6 +189,18 @@ export class LaneAdmission {
     });
   }
 
+  /**
+   * The original receipt of this very envelope when the device's entry with this seq holds it (in a block: what is on
+   * its way there has its own followers), else undefined. Its signature is not checked again: it was when logged.
+   */
+  async loggedResend(deviceId: string, seq: number, bytes: Uint8Array): Promise<Receipt | undefined> {
+    const stored = await this.log.findBySeq(deviceId, seq);
+    if (!stored || !bytesEqual(stored.payload, bytes)) return undefined;
+    const checkpoint = this.log.latestCheckpoint();
+    if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
+    return { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint };
+  }
+
   private resendOrReplay(lane: DeviceLane, job: Job): void {
     const seq = job.seq;
     const pending = findPending(lane.pending, seq);
@@ -198,14 +211,9 @@ export class LaneAdmission {
     const lastSeq = lane.lastSeq;
     // The store is asked whether this very envelope is logged; the device's later readings wait for the answer.
     lane.busy = true;
-    this.log
-      .findBySeq(lane.deviceId, seq)
-      .then((stored): Outcome => {
-        if (stored && bytesEqual(stored.payload, job.bytes)) {
-          const checkpoint = this.log.latestCheckpoint();
-          if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
-          return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
-        }
+    this.loggedResend(lane.deviceId, seq, job.bytes)
+      .then((receipt): Outcome => {
+        if (receipt) return { ok: true, resent: true, receipt };
         if (job.carried) throw job.carried; // not a logged envelope: refused as it would have been on arrival
         return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
       })

@@ -199,6 +199,7 @@ export class Pipeline {
    */
   private run(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number, done: Job['done']): void {
     let seq: number | null = null;
+    let opening = false;
     let job: Job;
     let request: VerifyRequest | undefined;
     const lane = this.admission.lane(deviceId);
@@ -206,7 +207,9 @@ export class Pipeline {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.storage.check(generation);
       if (order !== lane.order) fail('UNAVAILABLE', OUT_OF_ORDER);
+      opening = true;
       const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
+      opening = false;
       seq = opened.claims.seq;
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
@@ -247,8 +250,19 @@ export class Pipeline {
       // One over maxReadingBytes too (TOO_LARGE): else the device, unable to tell which reading to drop, kept it and
       // resent it for good. What is decoded is bounded by the MQTT frame cap (4 x maxReadingBytes + 1 KiB).
       if (seq === null) seq = readingSeqOf(bytes);
+      const answer = done ?? ((outcome: Outcome) => this.finish(deviceId, outcome, t0, receivedAtMs));
+      // Refused by the envelope's own checks, it may still be a logged envelope sent again: logged under rules since
+      // tightened (the biometric privacy rule's, a lower maxReadingBytes), it gets its original receipt (SPEC §5), as
+      // a resend refused by the certificate checks does (Job.carried). Only a readable seq is looked up.
+      if (opening && seq !== null && err instanceof OriginProofError) {
+        this.admission.loggedResend(deviceId, seq, bytes).then(
+          (receipt) => answer(receipt ? { ok: true, receipt, resent: true } : rejectWith(err, seq)),
+          (lookupErr: unknown) => answer(rejectWith(lookupErr, seq)),
+        );
+        return;
+      }
       const outcome = rejectWith(err, seq);
-      queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0, receivedAtMs)));
+      queueMicrotask(() => answer(outcome));
       return;
     }
     lane.jobs.push(job);
