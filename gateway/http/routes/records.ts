@@ -11,7 +11,7 @@ import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64out } from '../codec.js';
-import { Base64, DeviceIdParam, errorResponses, SafeUint, safeUintOf } from '../schemas.js';
+import { Base64, DeviceIdParam, readErrors, SafeUint, safeUintOf } from '../schemas.js';
 import { bundleMaterial } from '../../bundle-material.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
@@ -131,7 +131,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/entries/:index',
-    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...errorResponses } } },
+    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...readErrors } } },
     async (req) => {
       const bytes = await L.getEntry(req.params.index);
       if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${req.params.index} (log size ${L.size})`);
@@ -163,7 +163,6 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
               }),
             ),
           }),
-          ...errorResponses,
         },
       },
     },
@@ -198,7 +197,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
           limit: Type.Optional(SafeUint({ minimum: 1, maximum: 1000 })),
           after: Type.Optional(SafeUint({ description: 'a sequence number: `next` of the previous page' })),
         }),
-        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last sequence number read, to pass as `after`; null at the end' }) }), ...errorResponses },
+        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last sequence number read, to pass as `after`; null at the end' }) }), ...readErrors },
       },
     },
     async (req) => {
@@ -231,7 +230,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
               'application/json': { schema: { type: 'object', additionalProperties: true } },
             },
           }),
-          ...errorResponses,
+          ...readErrors,
         },
       },
     },
@@ -256,7 +255,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/checkpoints/latest',
-    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...errorResponses } } },
+    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...readErrors } } },
     async (_req, reply) => {
       const cp = L.latestCheckpoint;
       if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
@@ -271,7 +270,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'The checkpoint signed at a tree size (every block has one)',
         params: Type.Object({ treeSize: SafeUint({ minimum: 1 }) }),
-        response: { 200: SignedNote, ...errorResponses },
+        response: { 200: SignedNote, ...readErrors },
       },
     },
     async (req, reply) => {
@@ -288,7 +287,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'RFC 9162 consistency proof between two tree sizes',
         querystring: Type.Object({ from: SafeUint({ minimum: 1 }), to: Type.Optional(SafeUint({ minimum: 1 })) }),
-        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }), ...errorResponses },
+        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }) },
       },
     },
     async (req) => {
@@ -305,7 +304,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'RFC 9162 inclusion proof of an entry in a tree size',
         querystring: Type.Object({ index: SafeUint(), treeSize: Type.Optional(SafeUint({ minimum: 1 })) }),
-        response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }), ...errorResponses },
+        response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }) },
       },
     },
     async (req) => {
@@ -325,7 +324,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         params: Type.Object({ height: SafeUint() }),
         response: {
           200: Type.Object({ height: Type.Integer(), prevHash: Type.String(), firstIndex: Type.Integer(), lastIndex: Type.Integer(), treeSize: Type.Integer(), root: Type.String(), timeMs: Type.Integer(), header: Base64 }),
-          ...errorResponses,
+          ...readErrors,
         },
       },
     },

@@ -32,7 +32,7 @@ import { readingRevokedAt, type ReadingChain, type Registry } from '../../regist
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
-import { Base64, errorResponses } from '../schemas.js';
+import { Base64, errors } from '../schemas.js';
 
 const CheckSchema = Type.Object({
   name: Type.String({ enum: [...CHECK_NAMES] }),
@@ -100,7 +100,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
           "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
           'false: an envelope alone proves who signed it, not that it was logged.',
         body: Type.Union([Type.Object({ bundle: Base64 }), Type.Object({ envelope: Base64 })]),
-        response: { 200: VerdictSchema, ...errorResponses },
+        response: { 200: VerdictSchema, ...errors(404, 413, 422, 429) },
       },
     },
     async (req) => {
