@@ -74,6 +74,20 @@ export interface RecordRouteDeps {
   settledBeforeMs?: () => number;
 }
 
+/** The JSON view of a proof bundle (protocol/bundle.ts ProofBundleJson): byte strings in standard base64. */
+const B64 = Type.String({ description: 'standard base64' });
+export const ProofBundleJsonView = Type.Object({
+  entry: B64,
+  index: Type.Integer(),
+  treeSize: Type.Integer(),
+  inclusionProof: Type.Array(B64),
+  checkpoint: Type.String({ description: 'the C2SP signed note' }),
+  blockHeader: B64,
+  certificates: Type.Array(B64),
+  revocations: Type.Array(B64),
+  consistency: Type.Optional(Type.Object({ fromSize: Type.Integer(), proof: Type.Array(B64) }, { description: 'with since=SIZE: the consistency proof from SIZE' })),
+});
+
 /** OpenAPI only: a checkpoint is sent as the signed note's text (the payload is a string, sent as is). */
 const SignedNote = Type.Unsafe<string>({ description: 'a C2SP signed note', content: { 'text/plain': { schema: { type: 'string' } } } });
 
@@ -222,12 +236,12 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
           since: Type.Optional(SafeUint({ minimum: 1 })),
         }),
         response: {
-          // OpenAPI only (Type.Unsafe): the CBOR is sent as a Buffer, the JSON view as it is built (proofBundleToJson)
+          // The CBOR is sent as a Buffer (not serialized); the JSON view (proofBundleToJson) by its schema
           200: Type.Unsafe<unknown>({
             description: 'the proof bundle: CBOR (protocol/bundle.ts), or its JSON view with format=json',
             content: {
               'application/cbor': { schema: { type: 'string', format: 'binary' } },
-              'application/json': { schema: { type: 'object', additionalProperties: true } },
+              'application/json': { schema: ProofBundleJsonView },
             },
           }),
           ...readErrors,

@@ -99,7 +99,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
           'the sequence number against the last one it accepted: CLOCK_SKEW, REPLAY), without admitting it. If the log holds this very envelope, ' +
           "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
           'false: an envelope alone proves who signed it, not that it was logged.',
-        body: Type.Union([Type.Object({ bundle: Base64 }), Type.Object({ envelope: Base64 })]),
+        // One or the other: a body with both (or with another field) is BAD_REQUEST, not one of them taken silently.
+        body: Type.Union([Type.Object({ bundle: Base64 }, { additionalProperties: false }), Type.Object({ envelope: Base64 }, { additionalProperties: false })]),
         response: { 200: VerdictSchema, ...errors(404, 413, 422, 429) },
       },
     },
