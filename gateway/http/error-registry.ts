@@ -44,10 +44,11 @@ export const HTTP_STATUS: Record<AnyErrorCode, number> = {
 
 /**
  * Statuses a code is answered with besides its own (HTTP_STATUS): BAD_REQUEST is also the code of the client errors
- * HTTP itself defines, with their own status (toErrorBody and app.ts): 408 (request not whole in time), 415 (a body
- * that is not JSON), 417 (an Expect other than 100-continue), 431 (headers over the size limit).
+ * HTTP itself defines, with their own status (toErrorBody and app.ts): 408 (request not whole in time), 414 (a path
+ * parameter over the router's 100 characters), 415 (a body that is not JSON), 417 (an Expect other than
+ * 100-continue), 431 (headers over the size limit).
  */
-export const OTHER_STATUSES: Partial<Record<AnyErrorCode, readonly number[]>> = { BAD_REQUEST: [408, 415, 417, 431] };
+export const OTHER_STATUSES: Partial<Record<AnyErrorCode, readonly number[]>> = { BAD_REQUEST: [408, 414, 415, 417, 431] };
 
 /** Every code an answer with this status can carry (what the OpenAPI description lists for it). */
 export function codesWithStatus(status: number): AnyErrorCode[] {
