@@ -227,7 +227,7 @@ describe('the OpenAPI document describes every answer of every route', () => {
       'POST /v1/agencies': [cert(agency.cert), cert(devices[2]!.cert)],
       'POST /v1/devices': [cert(devices[2]!.cert), cert(agency.cert)],
       'POST /v1/revocations': [{ revocation: toBase64(revocation) }, { revocation: toBase64(revocation) }],
-      'POST /v1/verify': [{ bundle: toBase64(bundle) }, { bundle: Buffer.from(bundleJson).toString('base64') }, { envelope: toBase64(await reading(d1, 1)) }, { envelope: toBase64(await reading(d1, 99)) }],
+      'POST /v1/verify': [{ bundle: toBase64(bundle) }, { bundle: toBase64((await t.gw.app.inject({ method: 'GET', url: '/v1/entries/0/bundle' })).rawPayload) }, { bundle: Buffer.from(bundleJson).toString('base64') }, { envelope: toBase64(await reading(d1, 1)) }, { envelope: toBase64(await reading(d1, 99)) }],
     };
     spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ method, path, op })));
@@ -297,7 +297,7 @@ describe('the OpenAPI document describes every answer of every route', () => {
 
   test('POST /v1/verify takes {bundle} or {envelope}: a body with both is BAD_REQUEST, not the bundle taken silently', async () => {
     const o = ops.find((x) => x.path === '/v1/verify')!;
-    const [bundle, , envelope] = bodies['POST /v1/verify'] as [Json, Json, Json];
+    const [bundle, , , envelope] = bodies['POST /v1/verify'] as [Json, Json, Json, Json];
     const both = await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { ...bundle, ...envelope } });
     expect(both.statusCode).toBe(400);
     expect(both.json().code).toBe('BAD_REQUEST');

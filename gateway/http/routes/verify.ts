@@ -49,10 +49,21 @@ const VerdictSchema = Type.Object({
   }),
   checks: Type.Array(CheckSchema, { description: 'one per check name, in the order signature, chain, revocation, claims, inclusion, checkpoint, consistency' }),
   record: Type.Optional(
-    Type.Object({}, {
-      additionalProperties: true,
-      description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)',
-    }),
+    Type.Object(
+      {
+        index: Type.Optional(Type.Integer({ description: 'the entry in the log' })),
+        treeSize: Type.Optional(Type.Integer({ description: 'the tree size it was proven in' })),
+        receivedAtMs: Type.Optional(Type.Integer()),
+        entryType: Type.Integer({ description: '1 reading, 2 agency registration, 3 device registration, 4 revocation' }),
+        deviceId: Type.Optional(Type.String()),
+        agency: Type.Optional(Type.String()),
+        root: Type.Optional(Type.String({ description: 'the trust anchor the chain ended at, when the chain check passed' })),
+        seq: Type.Optional(Type.Integer()),
+        iat: Type.Optional(Type.Integer()),
+        body: Type.Optional(Type.Unknown({ description: "a reading's body, as GET /v1/entries/{index} shows it" })),
+      },
+      { description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)' },
+    ),
   ),
   checkpoint: Type.Optional(Type.Object({ origin: Type.String(), size: Type.Integer(), root: Type.String(), signedBy: Type.Array(Type.String(), { description: 'names of the trusted keys whose signatures verified' }) })),
 });
