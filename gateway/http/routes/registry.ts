@@ -211,7 +211,12 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
           limit: Type.Optional(SafeUint({ minimum: 1, maximum: DEVICE_PAGE_MAX })),
           after: Type.Optional(DeviceIdParam),
         }),
-        response: { 200: Type.Array(DeviceView), ...readErrors },
+        response: {
+          200: Type.Array(DeviceView, {
+            headers: { 'x-next-after': { type: 'string', description: 'present when more devices follow: the last device listed, to pass as `after`' } },
+          }),
+          ...readErrors,
+        },
       },
     },
     async (req, reply) => {
