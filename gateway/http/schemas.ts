@@ -8,11 +8,15 @@ import { ApiError, codesWithStatus } from './error-registry.js';
  * status, so the OpenAPI description says which codes each status carries.
  */
 export function ErrorBody(status: number) {
-  return Type.Object({
-    code: Type.String({ enum: codesWithStatus(status), description: 'stable error code (README "Error codes")' }),
-    message: Type.String(),
-    path: Type.Optional(Type.String({ description: 'the offending field' })),
-  });
+  const codes = codesWithStatus(status);
+  return Type.Object(
+    {
+      code: Type.String({ enum: codes, description: 'stable error code (README "Error codes")' }),
+      message: Type.String(),
+      path: Type.Optional(Type.String({ description: 'the offending field' })),
+    },
+    { description: `error: ${codes.join(', ')}` },
+  );
 }
 
 /** The error answers of a route, by status (each with its codes: ErrorBody). */

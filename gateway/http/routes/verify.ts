@@ -18,7 +18,7 @@ import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
 import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
-import { fail } from '../../../protocol/errors.js';
+import { ERROR_CODES, fail } from '../../../protocol/errors.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
 import { openReading, type OpenedReading } from '../../../protocol/reading.js';
 import { decodeRevocation } from '../../../protocol/revocation.js';
@@ -37,7 +37,7 @@ import { Base64, errors } from '../schemas.js';
 const CheckSchema = Type.Object({
   name: Type.String({ enum: [...CHECK_NAMES] }),
   status: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('skip')]),
-  code: Type.Optional(Type.String()),
+  code: Type.Optional(Type.String({ enum: [...ERROR_CODES], description: 'why the check failed (README "Error codes")' })),
   message: Type.String(),
 });
 
