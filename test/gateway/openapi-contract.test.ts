@@ -345,7 +345,11 @@ describe('the OpenAPI document describes every answer of every route', () => {
 
   test('a request on an open connection while the gateway shuts down: every route answers as documented', async () => {
     // One connection per operation, each holding a request in progress past the start of the shutdown, then the
-    // operation's request on it once the listener is closed (the request in progress is served first).
+    // operation's request on it once the listener is closed (the request in progress is served first). The shutdown
+    // starts once the server has all of those requests' headers: one that arrived after it would be refused itself.
+    let arrived = 0;
+    const count = () => arrived++;
+    t.gw.app.server.on('request', count);
     const sockets = await Promise.all(ops.map(async () => {
       const s = connect(t.gw.httpPort, '127.0.0.1');
       let out = '';
@@ -355,6 +359,9 @@ describe('the OpenAPI document describes every answer of every route', () => {
       s.write('POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"envelope"');
       return { s, text: () => out };
     }));
+    while (arrived < ops.length) await new Promise((r) => setTimeout(r, 5));
+    t.gw.app.server.off('request', count);
+    await new Promise((r) => setImmediate(r));
     const closing = t.gw.close();
     while (t.gw.app.server.listening) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(ops.map(async (o, i) => {
