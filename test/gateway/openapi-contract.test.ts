@@ -5,10 +5,11 @@
  * resources, wrong-typed and out-of-bounds parameters, bodies of the wrong JSON type, content type or size, a
  * second write within a rate limit of one, a store that fails its writes or its reads, and a request on an open
  * connection while the gateway shuts down. Every answer must have a status the operation documents, a content type
- * it documents for that status, and a JSON body that the documented schema validates (an error's `code` one the
- * registry gives that status); and the object the route answered must reach the client whole: a field the
- * response schema leaves out is dropped silently by fast-json-stringify (GatewayRuntime.observePayload sees the
- * object before it is serialized).
+ * it documents for that status, a JSON body that the documented schema validates, closed to fields it does not
+ * name (an error's `code` one the registry gives that status), and only x- headers it documents; and the object the
+ * route answered must reach the client whole: a field the response schema leaves out is dropped silently by
+ * fast-json-stringify (GatewayRuntime.observePayload sees the object before it is serialized). README's HTTP API
+ * table must name every operation.
  */
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -335,11 +336,14 @@ describe('the OpenAPI document describes every answer of every route', () => {
 
   test('a store that fails its writes: registry writes and reads answer as documented', async () => {
     faults.failWrites = true;
-    const newAgency = await pki.agency('env.example');
-    const agencies = ops.find((o) => o.path === '/v1/agencies' && o.method === 'post')!;
-    expect(await ask(agencies, { method: 'POST', url: '/v1/agencies', payload: { certificate: toBase64(newAgency.cert.bytes) } })).toBe(503);
-    for (const o of ops) for (const req of requests(o).slice(0, 3)) await ask(o, req);
-    faults.failWrites = false;
+    try {
+      const newAgency = await pki.agency('env.example');
+      const agencies = ops.find((o) => o.path === '/v1/agencies' && o.method === 'post')!;
+      expect(await ask(agencies, { method: 'POST', url: '/v1/agencies', payload: { certificate: toBase64(newAgency.cert.bytes) } })).toBe(503);
+      for (const o of ops) for (const req of requests(o).slice(0, 3)) await ask(o, req);
+    } finally {
+      faults.failWrites = false;
+    }
     expect(found).toEqual([]);
   });
 
