@@ -23,7 +23,7 @@ import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
-import { buildHttpApp, type HttpApp } from './http/app.js';
+import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
 import { verifyRoutes } from './http/routes/verify.js';
@@ -90,6 +90,8 @@ export interface GatewayRuntime {
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
   /** Test-only: makes the verify pool (a test holds its answers, as a slow verification would). */
   verifyPool?: (workers: number, sodium: LoadedSodium | null) => VerifyPool;
+  /** Test-only: every object the HTTP API answers, before serialization (HttpAppOptions.observePayload). */
+  observePayload?: HttpAppOptions['observePayload'];
 }
 
 /**
@@ -271,6 +273,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     version: VERSION,
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
+    ...(runtime.observePayload ? { observePayload: runtime.observePayload } : {}),
     routes: (a) => {
       registryRoutes(a, registry, nowS, ledger.ledger);
       recordRoutes(a, {

@@ -42,6 +42,19 @@ export const HTTP_STATUS: Record<AnyErrorCode, number> = {
   CONFLICT: 409,
 };
 
+/**
+ * Statuses a code is answered with besides its own (HTTP_STATUS): BAD_REQUEST is also the code of the client errors
+ * HTTP itself defines, with their own status (toErrorBody and app.ts): 408 (request not whole in time), 414 (a path
+ * parameter over the router's 100 characters), 415 (a body that is not JSON), 417 (an Expect other than
+ * 100-continue), 431 (headers over the size limit).
+ */
+export const OTHER_STATUSES: Partial<Record<AnyErrorCode, readonly number[]>> = { BAD_REQUEST: [408, 414, 415, 417, 431] };
+
+/** Every code an answer with this status can carry (what the OpenAPI description lists for it). */
+export function codesWithStatus(status: number): AnyErrorCode[] {
+  return ALL_ERROR_CODES.filter((c) => HTTP_STATUS[c] === status || (OTHER_STATUSES[c] ?? []).includes(status));
+}
+
 /** Fails to compile when protocol adds a code this registry does not map. */
 export function statusFor(code: AnyErrorCode): number {
   return HTTP_STATUS[code] ?? 500;
