@@ -92,6 +92,12 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (e && typeof e.code === 'string' && /^LEVEL_[A-Z_]*NOT_OPEN$/.test(e.code)) {
     return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the store was reopened while this request read it: ask again' } };
   }
+  // A read the store failed with an I/O error (classic-level's code for LevelDB's IOError: EIO, a disk going away):
+  // the store is unavailable, as for a failed write, and the client may ask again; it was a 500 (found by the
+  // OpenAPI review). LEVEL_CORRUPTION and anything else stay 500 INTERNAL: asking again will not help.
+  if (e && e.code === 'LEVEL_IO_ERROR') {
+    return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the gateway could not read its store (I/O error): ask again later' } };
+  }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
 

@@ -31,10 +31,17 @@ interface Req { method: string; url: string; payload?: string | object; headers?
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
-/** Faults below the fail-stop layer: writes fail while `failWrites`, reads while `failReads` (EIO). */
+/**
+ * Faults below the fail-stop layer: writes fail while `failWrites`, reads while `failReads` (EIO: classic-level's
+ * LEVEL_IO_ERROR, or without a code, an error the gateway cannot place, while `readErrorCode` is undefined).
+ */
 class Faults {
   failWrites = false;
   failReads = false;
+  readErrorCode: string | undefined = 'LEVEL_IO_ERROR';
+  private readError(): Error {
+    return Object.assign(new Error('EIO: read error (injected)'), this.readErrorCode ? { code: this.readErrorCode } : {});
+  }
   readonly wrap = (inner: LedgerBackend): LedgerBackend => {
     const reads = new Set(['getEntries', 'getTiles', 'getHeader', 'blockHeightFor', 'getCheckpoint', 'deviceHits', 'deviceSeq', 'timeHits', 'typeHits']);
     const writes = new Set(['writeBlock', 'writeMeta', 'writeTokenIats']);
@@ -48,11 +55,12 @@ class Faults {
           return (...a: unknown[]) => {
             if (!this.failReads) return fn(...a);
             if (prop === 'deviceHits' || prop === 'timeHits' || prop === 'typeHits') {
+              const err = this.readError();
               return (async function* () {
-                throw new Error('EIO: read error (injected)');
+                throw err;
               })();
             }
-            return Promise.reject(new Error('EIO: read error (injected)'));
+            return Promise.reject(this.readError());
           };
         }
         return fn;
@@ -322,15 +330,29 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(found).toEqual([]);
   });
 
-  test('a store that fails its reads: every route still answers as documented', async () => {
+  test('a store that fails its reads: every route still answers as documented; an I/O error is 503, an unknown one 500', async () => {
+    for (const [code, status] of [['LEVEL_IO_ERROR', 503], [undefined, 500]] as const) {
+      faults.failReads = true;
+      faults.readErrorCode = code;
+      const statuses = new Set<number>();
+      try {
+        for (const o of ops) if (o.method === 'get') for (const req of requests(o).slice(0, 3)) statuses.add(await ask(o, req));
+      } finally {
+        faults.failReads = false;
+      }
+      expect(statuses).toContain(status);
+      expect(statuses).not.toContain(status === 503 ? 500 : 503);
+    }
+    const entry = await t.gw.app.inject({ method: 'GET', url: '/v1/entries/0' });
+    expect(entry.statusCode).toBe(200);
     faults.failReads = true;
-    const statuses = new Set<number>();
+    faults.readErrorCode = 'LEVEL_IO_ERROR';
     try {
-      for (const o of ops) if (o.method === 'get') for (const req of requests(o).slice(0, 3)) statuses.add(await ask(o, req));
+      const failed = await t.gw.app.inject({ method: 'GET', url: '/v1/entries/0' });
+      expect([failed.statusCode, failed.json().code]).toEqual([503, 'STORAGE_UNAVAILABLE']);
     } finally {
       faults.failReads = false;
     }
-    expect(statuses).toContain(500);
     expect(found).toEqual([]);
   });
 
