@@ -237,7 +237,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
       onConnect: () => metrics.connectedDevices.set(++connected),
-      onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
+      onDisconnect: (deviceId) => {
+        metrics.connectedDevices.set(Math.max(0, --connected));
+        pipeline.deviceLeft(deviceId);
+      },
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
