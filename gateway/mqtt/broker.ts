@@ -140,6 +140,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epochOf = new WeakMap<Client, number>();
   /** Connections closeDevice is closing: they take no more readings; the close waits for the answer to leave. */
   const closing = new WeakSet<Client>();
+  /** Connections being denied for a PUBLISH where they may not: that one's callback and those of the PUBLISHes after it. */
+  const denying = new WeakMap<Client, ((err?: Error | null) => void)[]>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
   type Draining = { client?: { waitForDrain(cb: (err?: Error | null) => void): void } };
@@ -232,9 +234,20 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     // A connection closed by the gateway (closeDevice) takes no reading it had sent but not yet been handed over.
     if ((client as AnswerClient).closed || closing.has(client)) return done(new Error(`device ${deviceId}: connection closed`));
     if (packet.topic !== readingsTopicOf.get(client)) {
+      // Told once per connection: aedes hands over every PUBLISH of a read at once, and one 64 kB read holds thousands
+      // of small ones; each was answered TOPIC_MISMATCH and given a timer of its own (found by review). The ones after
+      // the first wait for its denial, which closes the connection.
+      const waiting = denying.get(client);
+      if (waiting) return void waiting.push(done);
+      const dones = [done];
+      denying.set(client, dones);
       // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
       // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
-      const deny = () => setTimeout(() => done(new Error(`device ${deviceId} may not publish to ${packet.topic}`)), 200);
+      const deny = () =>
+        setTimeout(() => {
+          const err = new Error(`device ${deviceId} may not publish to ${packet.topic}`);
+          for (const d of dones.splice(0)) d(err);
+        }, 200);
       policy.onTopicViolation(deviceId, packet.topic).then(deny, deny);
       return;
     }
