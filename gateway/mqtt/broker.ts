@@ -293,12 +293,37 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // its topics is granted, refused topics included (handlers/subscribe.js storeSubscriptions), and never drops them:
   // a device could grow the heap without bound by sending its receipts topic with thousands of others, again on
   // every connection. Only what authorizeSubscribe grants is kept.
-  const persistence = (aedes as unknown as { persistence: { addSubscriptions: (c: Client, subs: Subscription[]) => Promise<void> } }).persistence;
+  const persistence = (aedes as unknown as {
+    persistence: { addSubscriptions: (c: Client, subs: Subscription[]) => Promise<void>; cleanSubscriptions: (c: Client) => Promise<void> };
+  }).persistence;
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => addSubscriptions(client, subs.filter((sub) => maySubscribe(deviceOf.get(client), sub.topic)));
 
+  // A kept session outlives its connection: aedes' persistence holds its subscriptions (a map entry and topic-trie
+  // nodes per device) until a clean-session CONNECT of the same id, so every device that ever connected with clean
+  // session off kept one for good (found by review: a registry of 100,000 devices connecting in turns held 100,000).
+  // At most `maxConnections` sessions of devices gone are kept, the oldest dropped first: its device's next CONNECT
+  // gets session present 0, and it subscribes again as it does at every connection (SPEC §4).
+  const gone = new Set<string>();
+  const sessionEvents = {
+    onConnect(deviceId: string) {
+      gone.delete(deviceId);
+      policy.onConnect?.(deviceId);
+    },
+    onDisconnect(deviceId: string) {
+      gone.delete(deviceId); // re-inserted last: the set's order is the order of leaving
+      gone.add(deviceId);
+      if (gone.size > opts.maxConnections) {
+        const oldest = gone.values().next().value as string;
+        gone.delete(oldest);
+        void persistence.cleanSubscriptions({ id: oldest } as Client).catch(() => undefined);
+      }
+      policy.onDisconnect?.(deviceId);
+    },
+    onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
+  };
   const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
-  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy, answerBacklog);
+  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
     add: (conn) => pending.add(conn),
