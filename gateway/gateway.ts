@@ -302,6 +302,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   appRef = app;
   // Every socket of the API, for the end of the shutdown grace period (close below).
   const httpSockets = new Set<import('node:net').Socket>();
+  // Over the cap, node closes a new connection as it arrives (before any byte of it is read).
+  app.server.maxConnections = config.httpMaxConnections;
   app.server.on('connection', (socket: import('node:net').Socket) => {
     httpSockets.add(socket);
     socket.once('close', () => httpSockets.delete(socket));
