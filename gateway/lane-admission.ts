@@ -53,6 +53,36 @@ export class LaneAdmission {
     return lane;
   }
 
+  /** Lanes kept now: one per device connected or with readings held (the devices that left have none). */
+  get size(): number {
+    return this.lanes.size;
+  }
+
+  /** A reading of the device is taken: its lane, kept until `release` (the reading's outcome is out). */
+  take(deviceId: string): DeviceLane {
+    const lane = this.lane(deviceId);
+    lane.held++;
+    return lane;
+  }
+
+  /** The outcome of a reading `take` counted is out: the lane goes if it was the last and the device has left. */
+  release(lane: DeviceLane): void {
+    if (--lane.held === 0 && lane.left && this.lanes.get(lane.deviceId) === lane) this.lanes.delete(lane.deviceId);
+  }
+
+  /**
+   * The device's connection closed: its lane goes now, or once the outcome of its last reading held is out. A lane
+   * per device that ever sent a reading was kept for good (found by review: a registry of 100,000 devices connecting
+   * in turns held 100,000 lanes, each with its last protected header); a device that comes back has its last seq
+   * read from the store again, once.
+   */
+  left(deviceId: string): void {
+    const lane = this.lanes.get(deviceId);
+    if (!lane) return;
+    if (lane.held === 0) this.lanes.delete(deviceId);
+    else lane.left = true;
+  }
+
   /** A job's outcome, to whoever waits for it. */
   private settle(job: Job, outcome: Outcome): void {
     if (job.done) job.done(outcome);
