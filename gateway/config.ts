@@ -66,6 +66,8 @@ export const GatewayConfigSchema = Type.Object(
     mqttMaxAnswerBacklogBytes: Type.Integer({ minimum: 0, maximum: 17_179_869_184 }),
     /** Longest an HTTP request may take to arrive whole (headers and body); a slower one gets 408 and is closed. */
     httpRequestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
+    /** Most HTTP connections open at once; a connection over it is closed as it arrives. */
+    httpMaxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
@@ -126,6 +128,9 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // A body of the largest size (bodyLimit, 1 MiB by default) in 60 s is ~140 kbit/s: a slow agency link gets through,
   // a client holding a request open (a connection and its buffers) for good does not.
   httpRequestTimeoutMs: 60_000,
+  // The API's clients are agencies, auditors and the verifier page, not the fleet (MQTT); without a cap, connections
+  // opened faster than they time out (httpRequestTimeoutMs) took file descriptors the MQTT listeners then lacked.
+  httpMaxConnections: 1024,
   writeRateLimit: 600,
   logLevel: 'info',
 };
@@ -150,6 +155,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
   ORIGINPROOF_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
+  ORIGINPROOF_HTTP_MAX_CONNECTIONS: 'httpMaxConnections',
   ORIGINPROOF_QUEUE_HIGH_WATER: 'queueHighWater',
   ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: 'mqttConnectTimeoutMs',
   ORIGINPROOF_MQTT_MAX_PENDING: 'mqttMaxPendingConnections',

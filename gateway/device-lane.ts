@@ -14,6 +14,8 @@ export type Outcome = { ok: true; receipt: Receipt; resent: boolean } | { ok: fa
 /** One reading between its arrival and its outcome, in its device's lane. */
 export interface Job {
   deviceId: string;
+  /** The lane that counts this reading as held (LaneAdmission.take): the device's lane when it arrived. */
+  held: DeviceLane;
   seq: number;
   iat: number;
   bytes: Uint8Array;
@@ -81,10 +83,17 @@ export interface DeviceLane {
    * them in seq order after reconnecting. A later reading accepted first would make the refused one a REPLAY.
    */
   order: number;
+  /**
+   * Readings of the device taken (Pipeline.accept, process) whose outcome is not out yet, parked ones included: the
+   * lane is kept while any is (they carry its `order`), and dropped once none is and the device has left.
+   */
+  held: number;
+  /** The device's connection closed while readings were held: the lane goes when the last one's outcome is out. */
+  left: boolean;
 }
 
 export function createLane(deviceId: string): DeviceLane {
-  return { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader(), order: 0 };
+  return { deviceId, lastSeq: undefined, loaded: false, busy: false, jobs: new Fifo(), pending: [], header: new LastProtectedHeader(), order: 0, held: 0, left: false };
 }
 
 export function findPending(pending: readonly PendingEntry[], seq: number): PendingEntry | undefined {

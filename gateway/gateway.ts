@@ -23,7 +23,7 @@ import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
-import { buildHttpApp, type HttpApp } from './http/app.js';
+import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
 import { verifyRoutes } from './http/routes/verify.js';
@@ -80,6 +80,8 @@ export interface RunningGateway {
    * originproof_mqtt_connects_refused_total.
    */
   authenticateDevice(deviceId: string, token: Uint8Array): Promise<void> | undefined;
+  /** KeyObjects cached now: the main thread's (tokens, registry) and the verify workers' (readings). */
+  keysCached(): { main: number; workers: number };
   close(): Promise<void>;
 }
 
@@ -90,6 +92,8 @@ export interface GatewayRuntime {
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
   /** Test-only: makes the verify pool (a test holds its answers, as a slow verification would). */
   verifyPool?: (workers: number, sodium: LoadedSodium | null) => VerifyPool;
+  /** Test-only: every object the HTTP API answers, before serialization (HttpAppOptions.observePayload). */
+  observePayload?: HttpAppOptions['observePayload'];
 }
 
 /**
@@ -110,8 +114,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const tlsMaterial: TlsMaterial | null =
     config.tlsCertFile !== null && config.tlsKeyFile !== null ? await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, Date.now()) : null;
   // One KeyObject cache on the main thread for registry and token checks (workers keep their own), on the same
-  // Ed25519 library as the readings so that one acceptance rule holds across the gateway (crypto/sodium.ts).
-  const verifier: SignatureVerifier = createNodeVerifier(100_000, sodium?.binding ?? null);
+  // Ed25519 library as the readings so that one acceptance rule holds across the gateway (crypto/sodium.ts). Each
+  // holds at most as many keys as devices may be connected at once (found by review: 100,000 each, ~3 kB per P-256
+  // KeyObject, 300 MB per thread once a registry of 100,000 ES256 devices had all connected in turns).
+  const verifier = createNodeVerifier(config.mqttMaxConnections, sodium?.binding ?? null);
   const trust: TrustMaterial = config.trustFile
     ? await readTrustFile(config.trustFile, verifier)
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
@@ -195,7 +201,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   };
   await registry.load();
 
-  const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium);
+  const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
   pool.onWorkerLost = (cause) => {
     metrics.verifyWorkersLost.inc();
     const msg = `verify worker died (${cause.message}); what it held is checked again, a replacement starts`;
@@ -238,7 +244,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       onOversizeReading: () => metrics.rejected.inc({ code: 'TOO_LARGE' }),
       onConnect: () => metrics.connectedDevices.set(++connected),
-      onDisconnect: () => metrics.connectedDevices.set(Math.max(0, --connected)),
+      onDisconnect: (deviceId) => {
+        metrics.connectedDevices.set(Math.max(0, --connected));
+        pipeline.deviceLeft(deviceId);
+      },
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
       onRefused: (code) => metrics.connectsRefused.inc({ code }),
@@ -275,6 +284,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     version: VERSION,
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
+    ...(runtime.observePayload ? { observePayload: runtime.observePayload } : {}),
     routes: (a) => {
       registryRoutes(a, registry, nowS, ledger.ledger);
       recordRoutes(a, {
@@ -299,6 +309,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   appRef = app;
   // Every socket of the API, for the end of the shutdown grace period (close below).
   const httpSockets = new Set<import('node:net').Socket>();
+  // Over the cap, node closes a new connection as it arrives (before any byte of it is read).
+  app.server.maxConnections = config.httpMaxConnections;
   app.server.on('connection', (socket: import('node:net').Socket) => {
     httpSockets.add(socket);
     socket.once('close', () => httpSockets.delete(socket));
@@ -384,6 +396,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     pipeline,
     storage,
     authenticateDevice,
+    keysCached: () => ({ main: verifier.keys(), workers: pool.keysCached }),
     close,
   };
 }

@@ -10,6 +10,7 @@ import { openReading } from '../protocol/reading.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { ENTRY_READING } from '../protocol/log-entry.js';
+import type { Receipt } from '../protocol/receipt.js';
 import { readingRevokedAt, type Registry } from './registry.js';
 import type { StorageGate } from './storage-gate.js';
 import { createLane, findPending, rejectWith, removePending, type DeviceLane, type Job, type Outcome, type PendingEntry } from './device-lane.js';
@@ -50,6 +51,36 @@ export class LaneAdmission {
     let lane = this.lanes.get(deviceId);
     if (!lane) this.lanes.set(deviceId, (lane = createLane(deviceId)));
     return lane;
+  }
+
+  /** Lanes kept now: one per device connected or with readings held (the devices that left have none). */
+  get size(): number {
+    return this.lanes.size;
+  }
+
+  /** A reading of the device is taken: its lane, kept until `release` (the reading's outcome is out). */
+  take(deviceId: string): DeviceLane {
+    const lane = this.lane(deviceId);
+    lane.held++;
+    return lane;
+  }
+
+  /** The outcome of a reading `take` counted is out: the lane goes if it was the last and the device has left. */
+  release(lane: DeviceLane): void {
+    if (--lane.held === 0 && lane.left && this.lanes.get(lane.deviceId) === lane) this.lanes.delete(lane.deviceId);
+  }
+
+  /**
+   * The device's connection closed: its lane goes now, or once the outcome of its last reading held is out. A lane
+   * per device that ever sent a reading was kept for good (found by review: a registry of 100,000 devices connecting
+   * in turns held 100,000 lanes, each with its last protected header); a device that comes back has its last seq
+   * read from the store again, once.
+   */
+  left(deviceId: string): void {
+    const lane = this.lanes.get(deviceId);
+    if (!lane) return;
+    if (lane.held === 0) this.lanes.delete(deviceId);
+    else lane.left = true;
   }
 
   /** A job's outcome, to whoever waits for it. */
@@ -188,6 +219,18 @@ export class LaneAdmission {
     });
   }
 
+  /**
+   * The original receipt of this very envelope when the device's entry with this seq holds it (in a block: what is on
+   * its way there has its own followers), else undefined. Its signature is not checked again: it was when logged.
+   */
+  async loggedResend(deviceId: string, seq: number, bytes: Uint8Array): Promise<Receipt | undefined> {
+    const stored = await this.log.findBySeq(deviceId, seq);
+    if (!stored || !bytesEqual(stored.payload, bytes)) return undefined;
+    const checkpoint = this.log.latestCheckpoint();
+    if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
+    return { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint };
+  }
+
   private resendOrReplay(lane: DeviceLane, job: Job): void {
     const seq = job.seq;
     const pending = findPending(lane.pending, seq);
@@ -198,14 +241,9 @@ export class LaneAdmission {
     const lastSeq = lane.lastSeq;
     // The store is asked whether this very envelope is logged; the device's later readings wait for the answer.
     lane.busy = true;
-    this.log
-      .findBySeq(lane.deviceId, seq)
-      .then((stored): Outcome => {
-        if (stored && bytesEqual(stored.payload, job.bytes)) {
-          const checkpoint = this.log.latestCheckpoint();
-          if (!checkpoint) fail('UNAVAILABLE', 'no checkpoint yet; resend later');
-          return { ok: true, resent: true, receipt: { seq, index: stored.index, receivedAtMs: stored.receivedAtMs, certRef: stored.certRef, leafHash: stored.leafHash, checkpoint } };
-        }
+    this.loggedResend(lane.deviceId, seq, job.bytes)
+      .then((receipt): Outcome => {
+        if (receipt) return { ok: true, resent: true, receipt };
         if (job.carried) throw job.carried; // not a logged envelope: refused as it would have been on arrival
         return fail('REPLAY', `sequence number ${seq} is not above the last accepted one (${lastSeq})`, 'claims.seq');
       })

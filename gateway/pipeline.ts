@@ -17,7 +17,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { Fifo } from './fifo.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { StorageGate } from './storage-gate.js';
-import { rejectWith, type Job, type Outcome } from './device-lane.js';
+import { rejectWith, type DeviceLane, type Job, type Outcome } from './device-lane.js';
 import { checkReadingPolicy, readingClockProblem, signatureJobOf } from './reading-policy.js';
 import { LaneAdmission, OUT_OF_ORDER } from './lane-admission.js';
 import type { ReadingLog } from './reading-log.js';
@@ -69,7 +69,7 @@ export class Pipeline {
   ) {
     this.now = opts.now ?? Date.now;
     this.queue = new AdmissionQueue(opts.queueHighWater, (d) => metrics.queueDepth.set(d), opts.onSpace);
-    this.admission = new LaneAdmission(registry, log, this.storage, opts, (job, outcome) => this.finish(job.deviceId, outcome, job.t0, job.receivedAtMs));
+    this.admission = new LaneAdmission(registry, log, this.storage, opts, (job, outcome) => this.finish(job.held, outcome, job.t0, job.receivedAtMs));
   }
 
   get queueDepth(): number {
@@ -89,6 +89,16 @@ export class Pipeline {
   /** A device's admitted readings as its replay check sees them (LaneAdmission.admitted); creates no lane. */
   admitted(deviceId: string): ReturnType<LaneAdmission['admitted']> {
     return this.admission.admitted(deviceId);
+  }
+
+  /** Device lanes kept now (LaneAdmission.size): one per device connected or with readings held. */
+  get lanes(): number {
+    return this.admission.size;
+  }
+
+  /** The device's connection closed: its lane goes once none of its readings is held (LaneAdmission.left). */
+  deviceLeft(deviceId: string): void {
+    this.admission.left(deviceId);
   }
 
   /** The earliest arrival time (receivedAtMs) of a reading taken and not answered yet; undefined when none. */
@@ -130,25 +140,28 @@ export class Pipeline {
    */
   accept(deviceId: string, bytes: Uint8Array, receivedAtMs: number = this.now()): Promise<void> {
     const generation = this.storage.generation;
-    // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment.
-    const order = this.admission.lane(deviceId).order;
+    // Taken as it arrives: a reading parked above the high-water mark starts later, but belongs to this moment. Its
+    // lane is kept until its outcome is out (LaneAdmission.take).
+    const held = this.admission.take(deviceId);
+    const order = held.order;
     this.arrivals.hold(receivedAtMs);
     // The latency metric counts from here: a reading's wait for a slot is part of its latency.
     const t0 = performance.now();
     if (this.queue.tryEnter()) {
-      this.start(deviceId, bytes, receivedAtMs, generation, order, t0);
+      this.start(held, bytes, receivedAtMs, generation, order, t0);
       return ACCEPTED;
     }
-    return this.queue.park(() => this.start(deviceId, bytes, receivedAtMs, generation, order, t0));
+    return this.queue.park(() => this.start(held, bytes, receivedAtMs, generation, order, t0));
   }
 
-  private start(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number): void {
+  private start(held: DeviceLane, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number): void {
     this.inflight++;
-    this.run(deviceId, bytes, receivedAtMs, generation, order, t0, null);
+    this.run(held, bytes, receivedAtMs, generation, order, t0, null);
   }
 
   /** The outcome is known: free the slot, count it, answer the device. */
-  private finish(deviceId: string, outcome: Outcome, t0: number, receivedAtMs: number): void {
+  private finish(held: DeviceLane, outcome: Outcome, t0: number, receivedAtMs: number): void {
+    const deviceId = held.deviceId;
     this.queue.release();
     this.arrivals.release(receivedAtMs);
     this.metrics.pipelineSeconds.observe({ outcome: outcome.ok ? 'receipt' : 'rejection' }, (performance.now() - t0) / 1000);
@@ -165,6 +178,7 @@ export class Pipeline {
     } catch {
       // as above
     }
+    this.admission.release(held);
     this.settled();
   }
 
@@ -180,11 +194,13 @@ export class Pipeline {
    * drain() waits for its outcome (it returned while one was still on its way to a block, and the store closed under it).
    */
   process(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation = this.storage.generation): Promise<Outcome> {
-    const order = this.admission.lane(deviceId).order;
+    const held = this.admission.take(deviceId);
+    const order = held.order;
     this.arrivals.hold(receivedAtMs);
     this.inflight++;
     return new Promise<Outcome>((resolve) =>
-      this.run(deviceId, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
+      this.run(held, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
+        this.admission.release(held);
         this.arrivals.release(receivedAtMs);
         this.settled();
         resolve(outcome);
@@ -199,16 +215,22 @@ export class Pipeline {
    * synchronously from here (a parked publisher started by `finish` would otherwise recurse through its neighbours'
    * rejections).
    */
-  private run(deviceId: string, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number, done: Job['done']): void {
+  private run(held: DeviceLane, bytes: Uint8Array, receivedAtMs: number, generation: number, order: number, t0: number, done: Job['done']): void {
+    const deviceId = held.deviceId;
     let seq: number | null = null;
+    let opening = false;
     let job: Job;
     let request: VerifyRequest | undefined;
-    const lane = this.admission.lane(deviceId);
+    let lane: DeviceLane;
     try {
       if (!this.accepting) fail('UNAVAILABLE', 'the gateway is shutting down; resend after reconnecting');
       this.storage.check(generation);
+      // `held` unless a storage recovery forgot the lanes since (then the generation check above refused it)
+      lane = this.admission.lane(deviceId);
       if (order !== lane.order) fail('UNAVAILABLE', OUT_OF_ORDER);
+      opening = true;
       const opened = openReading(bytes, { maxBytes: this.opts.maxReadingBytes, protectedCache: lane.header });
+      opening = false;
       seq = opened.claims.seq;
       const device = this.registry.deviceByKid(opened.kid);
       if (!device) fail('UNKNOWN_KEY', 'no registered device has the key this reading names (kid)', 'protected.kid');
@@ -239,7 +261,7 @@ export class Pipeline {
       }
       // Only what admission needs is kept: the decoded maps of `opened` are garbage from here on.
       job = {
-        deviceId, seq, iat: opened.claims.iat, bytes, device, cert, receivedAtMs, generation, order, carried,
+        deviceId, held, seq, iat: opened.claims.iat, bytes, device, cert, receivedAtMs, generation, order, carried,
         sig: carried && !recheck ? false : undefined, sigError: undefined, prechecked: false, t0, done,
       };
       if (recheck) job.recheck = true;
@@ -249,8 +271,19 @@ export class Pipeline {
       // One over maxReadingBytes too (TOO_LARGE): else the device, unable to tell which reading to drop, kept it and
       // resent it for good. What is decoded is bounded by the MQTT frame cap (4 x maxReadingBytes + 1 KiB).
       if (seq === null) seq = readingSeqOf(bytes);
+      const answer = done ?? ((outcome: Outcome) => this.finish(held, outcome, t0, receivedAtMs));
+      // Refused by the envelope's own checks, it may still be a logged envelope sent again: logged under rules since
+      // tightened (the biometric privacy rule's, a lower maxReadingBytes), it gets its original receipt (SPEC §5), as
+      // a resend refused by the certificate checks does (Job.carried). Only a readable seq is looked up.
+      if (opening && seq !== null && err instanceof OriginProofError) {
+        this.admission.loggedResend(deviceId, seq, bytes).then(
+          (receipt) => answer(receipt ? { ok: true, receipt, resent: true } : rejectWith(err, seq)),
+          (lookupErr: unknown) => answer(rejectWith(lookupErr, seq)),
+        );
+        return;
+      }
       const outcome = rejectWith(err, seq);
-      queueMicrotask(() => (done ? done(outcome) : this.finish(deviceId, outcome, t0, receivedAtMs)));
+      queueMicrotask(() => answer(outcome));
       return;
     }
     lane.jobs.push(job);

@@ -19,7 +19,7 @@ import { concatBytes, utf8ToBytes } from './bytes.js';
 import { Tag } from './cbor.js';
 import { fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { asMap, checkBytes, join, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
+import { asMap, checkBytes, claimKeyName, join, onlyKeys, reqInt, reqText, TOKEN_NAME, type ClaimMap } from './schema.js';
 
 export const BIO_PURPOSE = 1, BIO_RESULT = 2, BIO_SCORE = 3, BIO_SUBJECT_COMMITMENT = 4;
 export const BIOMETRIC_READING_TYPE = 'biometric';
@@ -134,7 +134,7 @@ function scanWithPaths(value: unknown, path: string): void {
   } else if (value instanceof Map) {
     for (const [k, v] of value) {
       scanWithPaths(k, join(path, '(key)'));
-      scanWithPaths(v, join(path, keyName(k)));
+      scanWithPaths(v, join(path, claimKeyName(k)));
     }
   } else if (value instanceof Tag) {
     scanWithPaths(value.value, join(path, `(tag ${value.tag})`));
@@ -148,33 +148,17 @@ function rejectRaw(value: unknown, path: string): void {
   if (value instanceof Map) {
     for (const [k, v] of value) {
       rejectRaw(k, join(path, '(key)'));
-      rejectRaw(v, join(path, keyName(k)));
+      rejectRaw(v, join(path, claimKeyName(k)));
     }
   }
   if (value instanceof Tag) rejectRaw(value.value, join(path, `(tag ${value.tag})`));
-}
-
-/**
- * A map key as a path segment: an integer claim key as it is, anything else by its kind. A rejection for raw data
- * never quotes what it rejects (found by review: a text key such as a subject's name and id number came back in the
- * rejection's message and path, on the device's MQTT topic and in POST /v1/verify's verdict).
- */
-const keyName = (k: unknown): string =>
-  typeof k === 'number' && Number.isSafeInteger(k) && Math.abs(k) <= MAX_QUOTED_KEY ? String(k)
-    : typeof k === 'string' ? '(text key)' : k instanceof Uint8Array ? '(bytes)' : typeof k === 'number' || typeof k === 'bigint' ? '(integer key)' : '(key)';
-/** Claim keys go down to -65543 (private use, RFC 8392 §9.1); a larger number may be an id number. */
-const MAX_QUOTED_KEY = 99_999;
-
-/** onlyKeys for biometric events: BIOMETRIC_RAW_DATA, and the key named by keyName, never quoted. */
-export function onlyBiometricKeys(m: ClaimMap, allowed: readonly unknown[], path: string): void {
-  for (const k of m.keys()) if (!allowed.includes(k)) fail('BIOMETRIC_RAW_DATA', `unknown field ${keyName(k)} in a biometric event`, join(path, keyName(k)));
 }
 
 /** Privacy checks then schema checks of a biometric body. */
 export function parseBiometricBody(value: unknown, path: string): BiometricBody {
   rejectRaw(value, path);
   const m: ClaimMap = asMap(value, path);
-  onlyBiometricKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path);
+  onlyKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path, 'BIOMETRIC_RAW_DATA');
   return {
     kind: 'biometric',
     purpose: purposeOf(m, join(path, 'purpose')),

@@ -19,7 +19,7 @@ import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RA
 import { openEnvelope } from './envelope.js';
 import { fail, OriginProofError } from './errors.js';
 import { asMap, join, onlyKeys, reqBytes, reqInt, reqText, reqTime, TOKEN_NAME, type ClaimMap } from './schema.js';
-import { BIOMETRIC_READING_TYPE, biometricBodyToMap, onlyBiometricKeys, parseBiometricBody, rejectImageMagic, type BiometricBody } from './biometric.js';
+import { BIOMETRIC_READING_TYPE, biometricBodyToMap, parseBiometricBody, rejectImageMagic, type BiometricBody } from './biometric.js';
 import type { DecodedCertificate } from './certificate.js';
 import { assertNotRevokedAt, type DecodedRevocation } from './revocation.js';
 
@@ -102,8 +102,7 @@ const SENSOR_KEYS = [SENSOR_TYPE, SENSOR_VALUE, SENSOR_SCALE, SENSOR_UNIT];
 export function readingClaimsFromMap(m: ClaimMap, path = 'claims'): ReadingClaims {
   rejectImageMagic(m, path);
   const bio = m.has(CLAIM_BIOMETRIC);
-  if (bio) onlyBiometricKeys(m, READING_KEYS, path);
-  else onlyKeys(m, READING_KEYS, path);
+  onlyKeys(m, READING_KEYS, path, bio ? 'BIOMETRIC_RAW_DATA' : 'CLAIM_INVALID');
   const p = pathsUnder(path);
   const deviceId = reqBytes(m, CLAIM_UEID, p.ueid, DEVICE_ID_LENGTH);
   if (deviceId[0] !== UEID_TYPE_RAND) fail('CLAIM_INVALID', 'ueid must be of type RAND (0x01)', p.ueid);

@@ -16,11 +16,28 @@ export function join(path: string, name: string): string {
   return path ? `${path}.${name}` : name;
 }
 
-/** Reject any key outside `allowed` (our signed structures are closed: unknown claims are not ignored). */
+/**
+ * Reject any key outside `allowed` (our signed structures are closed: unknown claims are not ignored). The key is
+ * named by claimKeyName, never quoted: `code` BIOMETRIC_RAW_DATA for a biometric event's keys.
+ */
 export function onlyKeys(m: ClaimMap, allowed: ReadonlyMap<unknown, string> | readonly unknown[], path: string, code: ErrorCode = 'CLAIM_INVALID'): void {
   const ok = allowed instanceof Map ? (k: unknown) => allowed.has(k) : (k: unknown) => (allowed as readonly unknown[]).includes(k);
-  for (const k of m.keys()) if (!ok(k)) fail(code, `unknown claim ${String(k)}`, join(path, String(k)));
+  for (const k of m.keys()) if (!ok(k)) fail(code, `unknown claim ${claimKeyName(k)}`, join(path, claimKeyName(k)));
 }
+
+/**
+ * A map key as a path segment: an integer claim key as it is, anything else by its kind. A rejection never quotes the
+ * key it rejects (found by the biometric review: a text key such as a subject's name and id number came back in the
+ * rejection's message and path, on the device's MQTT topic and in POST /v1/verify's verdict).
+ */
+export function claimKeyName(k: unknown): string {
+  if (typeof k === 'number' && Number.isSafeInteger(k) && Math.abs(k) <= MAX_QUOTED_KEY) return String(k);
+  if (typeof k === 'string') return '(text key)';
+  if (k instanceof Uint8Array) return '(bytes)';
+  return typeof k === 'number' || typeof k === 'bigint' ? '(integer key)' : '(key)';
+}
+/** Claim keys go down to -65543 (private use, RFC 8392 §9.1); a larger number may be an id number. */
+const MAX_QUOTED_KEY = 99_999;
 
 function need(m: ClaimMap, key: unknown, path: string): unknown {
   const v = m.get(key);

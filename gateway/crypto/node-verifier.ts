@@ -11,7 +11,7 @@ import { makeNodeVerify } from './node-verify-factory.js';
 import type { SodiumVerify } from './sodium.js';
 
 /** `sodium`: Ed25519 on libsodium (crypto/sodium.ts), as the gateway's reading checks use where it loads. */
-export function createNodeVerifier(cacheSize = 100_000, sodium: SodiumVerify | null = null): SignatureVerifier {
+export function createNodeVerifier(cacheSize = 100_000, sodium: SodiumVerify | null = null): SignatureVerifier & { keys(): number } {
   return makeNodeVerify(crypto, cacheSize, sodium);
 }
 

@@ -14,7 +14,10 @@ import type { SodiumVerify } from './sodium.js';
  * is found without turning the key into a string; the key bytes are still compared, so a reused slot cannot verify
  * with a stale key.
  */
-export type RawVerify = (alg: number, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, keySlot?: number) => boolean;
+export type RawVerify = ((alg: number, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, keySlot?: number) => boolean) & {
+  /** KeyObjects held now (at most `cacheSize` by key, and as many by slot). */
+  readonly keys: () => number;
+};
 
 /**
  * `sodium`: libsodium's crypto_sign_verify_detached (sodium.ts) verifies Ed25519 instead of node:crypto: ~2.2x the
@@ -66,7 +69,7 @@ export function makeNodeVerify(
     slots.set(slot, { alg, raw: raw.slice(), key });
     return key;
   }
-  return (alg, publicKey, message, signature, keySlot) => {
+  const verify = (alg: number, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, keySlot?: number): boolean => {
     if (signature.length !== 64 || (alg !== -8 && alg !== -7)) return false;
     if (alg === -8 && sodium) {
       if (publicKey.length !== 32) return false;
@@ -86,4 +89,5 @@ export function makeNodeVerify(
       return false;
     }
   };
+  return Object.assign(verify, { keys: () => cache.size + slots.size });
 }

@@ -66,7 +66,7 @@ try {
   if (workerData.nice && Number.isInteger(tid) && tid > 0) require('node:os').setPriority(tid, workerData.nice);
 } catch {}
 const makeNodeVerify = ${makeNodeVerify.toString()};
-const verify = makeNodeVerify(crypto, 100000, workerData.sodiumPath ? require(workerData.sodiumPath) : null);
+const verify = makeNodeVerify(crypto, workerData.keyCacheSize, workerData.sodiumPath ? require(workerData.sodiumPath) : null);
 parentPort.on('message', (batch) => {
   const buf = new Uint8Array(batch.packed);
   const results = new Uint8Array(batch.count);
@@ -81,6 +81,6 @@ parentPort.on('message', (batch) => {
     const sig = buf.subarray(o, o + sigLen); o += sigLen;
     results[i] = verify(alg, pk, msg, sig, slot) ? 1 : 0;
   }
-  parentPort.postMessage({ id: batch.id, results }, [results.buffer]);
+  parentPort.postMessage({ id: batch.id, results, keys: verify.keys() }, [results.buffer]);
 });
 `;

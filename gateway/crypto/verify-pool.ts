@@ -40,6 +40,8 @@ interface WorkerSlot {
   worker: Worker;
   inflight: number;
   batches: Map<number, Queued[]>;
+  /** KeyObjects the worker holds, as of its last answer. */
+  keys: number;
   /** The worker is gone ('error' or 'exit'): out of the pool, its batches answered. */
   dead: boolean;
 }
@@ -70,7 +72,7 @@ export class VerifyPool {
     return slot;
   };
   private closed = false;
-  private readonly workerData: { nice: number; sodiumPath: string | null };
+  private readonly workerData: { nice: number; sodiumPath: string | null; keyCacheSize: number };
   /** Workers that died and are not replaced yet. */
   private missing = 0;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -81,10 +83,13 @@ export class VerifyPool {
   private outage: OriginProofError | null = null;
   private replaced = 0;
 
-  /** `sodium`: verify Ed25519 with libsodium (sodium.ts), in the workers and inline; null: node:crypto only. */
-  constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE, sodium: LoadedSodium | null = null) {
-    this.inline = workers === 0 ? makeNodeVerify(nodeCrypto, undefined, sodium?.binding ?? null) : null;
-    this.workerData = { nice, sodiumPath: sodium?.path ?? null };
+  /**
+   * `sodium`: verify Ed25519 with libsodium (sodium.ts), in the workers and inline; null: node:crypto only.
+   * `keyCacheSize`: most KeyObjects each worker (and the inline verifier) keeps (the gateway: mqttMaxConnections).
+   */
+  constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE, sodium: LoadedSodium | null = null, keyCacheSize = 100_000) {
+    this.inline = workers === 0 ? makeNodeVerify(nodeCrypto, keyCacheSize, sodium?.binding ?? null) : null;
+    this.workerData = { nice, sodiumPath: sodium?.path ?? null, keyCacheSize };
     for (let i = 0; i < workers; i++) this.spawn();
   }
 
@@ -96,6 +101,14 @@ export class VerifyPool {
   /** Told of each worker that died while the pool was open (the gateway counts and logs them). */
   onWorkerLost: (cause: Error) => void = () => {};
 
+  /** KeyObjects the workers hold (as of their last answers), or the inline verifier with 0 workers. */
+  get keysCached(): number {
+    if (this.inline) return this.inline.keys();
+    let n = 0;
+    for (const s of this.slots) n += s.keys;
+    return n;
+  }
+
   /** Workers started to replace ones that died. */
   get restarts(): number {
     return this.replaced;
@@ -103,10 +116,11 @@ export class VerifyPool {
 
   private spawn(): void {
     const worker = new Worker(VERIFY_WORKER_SOURCE, { eval: true, workerData: this.workerData });
-    const slot: WorkerSlot = { worker, inflight: 0, batches: new Map(), dead: false };
-    worker.on('message', (msg: { id: number; results: Uint8Array }) => {
+    const slot: WorkerSlot = { worker, inflight: 0, batches: new Map(), keys: 0, dead: false };
+    worker.on('message', (msg: { id: number; results: Uint8Array; keys: number }) => {
       const batch = slot.batches.get(msg.id);
       if (!batch) return;
+      slot.keys = msg.keys;
       slot.batches.delete(msg.id);
       slot.inflight -= batch.length;
       for (let k = 0; k < batch.length; k++) answer(batch[k]!.done, undefined, msg.results[k] === 1);

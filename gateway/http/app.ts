@@ -14,7 +14,7 @@ import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
-import { decimalIntegerCheck, safeIntegerKeyword } from './schemas.js';
+import { decimalIntegerCheck, documentErrors, jsonBodyCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -44,6 +44,11 @@ export interface HttpAppOptions {
   webRoot?: string | null;
   /** Serve HTTPS with this certificate (chain) and key (PEM), instead of plain HTTP. */
   tls?: { cert: string; key: string } | null;
+  /**
+   * Test-only: sees every object a route answers before its response schema serializes it (Fastify's preSerialization),
+   * so that a contract test can tell a field the schema drops (fast-json-stringify leaves out what it does not name).
+   */
+  observePayload?: (route: { method: string; url: string }, status: number, payload: unknown) => void;
 }
 
 /** A route the app serves, as registered (its schema says which params, query and body it takes). */
@@ -129,7 +134,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     // Integer path and query parameters must be decimal digits before Ajv's coercion reads "0x1" or " " as a number
     // (schemas.ts decimalIntegerCheck); first among the route's preValidation hooks.
     const digitsOnly = decimalIntegerCheck(r.schema as Parameters<typeof decimalIntegerCheck>[0]);
-    if (digitsOnly) r.preValidation = [digitsOnly, ...[r.preValidation ?? []].flat()];
+    // A JSON body's values must be of their schema's types before the same coercion takes them (schemas.ts jsonBodyCheck).
+    const typedBody = jsonBodyCheck(r.schema as Parameters<typeof jsonBodyCheck>[0]);
+    const checks = [digitsOnly, typedBody].filter((c) => c !== null);
+    if (checks.length > 0) r.preValidation = [...checks, ...[r.preValidation ?? []].flat()];
+    // The error statuses every route can answer, in its OpenAPI entry and serialized by its schema (schemas.ts documentErrors).
+    documentErrors(r.schema as Parameters<typeof documentErrors>[0]);
   });
 
   await app.register(swagger, {
@@ -181,6 +191,13 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
     res.end(body);
   });
+  if (opts.observePayload) {
+    const observe = opts.observePayload;
+    app.addHook('preSerialization', async (request, reply, payload) => {
+      observe({ method: request.method, url: request.routeOptions.url ?? request.url }, reply.statusCode, payload);
+      return payload;
+    });
+  }
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
   });
@@ -195,7 +212,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       return reply.status(503).send(why);
     },
   );
-  app.get('/metrics', { schema: { tags: ['ops'], hide: false } }, async (_req, reply) => {
+  // OpenAPI only (Type.Unsafe-like plain schema): the exposition is sent as the registry's text.
+  const metricsText = { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } };
+  app.get('/metrics', { schema: { tags: ['ops'], hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();
   });

@@ -42,6 +42,19 @@ export const HTTP_STATUS: Record<AnyErrorCode, number> = {
   CONFLICT: 409,
 };
 
+/**
+ * Statuses a code is answered with besides its own (HTTP_STATUS): BAD_REQUEST is also the code of the client errors
+ * HTTP itself defines, with their own status (toErrorBody and app.ts): 408 (request not whole in time), 414 (a path
+ * parameter over the router's 100 characters), 415 (a body that is not JSON), 417 (an Expect other than
+ * 100-continue), 431 (headers over the size limit).
+ */
+export const OTHER_STATUSES: Partial<Record<AnyErrorCode, readonly number[]>> = { BAD_REQUEST: [408, 414, 415, 417, 431] };
+
+/** Every code an answer with this status can carry (what the OpenAPI description lists for it). */
+export function codesWithStatus(status: number): AnyErrorCode[] {
+  return ALL_ERROR_CODES.filter((c) => HTTP_STATUS[c] === status || (OTHER_STATUSES[c] ?? []).includes(status));
+}
+
 /** Fails to compile when protocol adds a code this registry does not map. */
 export function statusFor(code: AnyErrorCode): number {
   return HTTP_STATUS[code] ?? 500;
@@ -78,6 +91,12 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   // A read on a store closed under it: a storage recovery reopened it meanwhile (found by review: a 500).
   if (e && typeof e.code === 'string' && /^LEVEL_[A-Z_]*NOT_OPEN$/.test(e.code)) {
     return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the store was reopened while this request read it: ask again' } };
+  }
+  // A read the store failed with an I/O error (classic-level's code for LevelDB's IOError: EIO, a disk going away):
+  // the store is unavailable, as for a failed write, and the client may ask again; it was a 500 (found by the
+  // OpenAPI review). LEVEL_CORRUPTION and anything else stay 500 INTERNAL: asking again will not help.
+  if (e && e.code === 'LEVEL_IO_ERROR') {
+    return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the gateway could not read its store (I/O error): ask again later' } };
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }

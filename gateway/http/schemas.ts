@@ -1,15 +1,58 @@
 /** Shared TypeBox schemas of the HTTP API (validation, serialization, types and OpenAPI from one source). */
-import { Type, type Static } from '@sinclair/typebox';
-import { ApiError } from './error-registry.js';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ApiError, codesWithStatus } from './error-registry.js';
 
-export const ErrorBody = Type.Object(
-  {
-    code: Type.String({ description: 'stable error code (README "Error codes")' }),
-    message: Type.String(),
-    path: Type.Optional(Type.String({ description: 'the offending field' })),
-  },
-  { $id: 'ErrorBody' },
-);
+/**
+ * The error body answered with `status`: its `code` one of those the registry (error-registry.ts) answers with that
+ * status, so the OpenAPI description says which codes each status carries.
+ */
+export function ErrorBody(status: number) {
+  const codes = codesWithStatus(status);
+  return Type.Object(
+    {
+      code: Type.String({ enum: codes, description: 'stable error code (README "Error codes")' }),
+      message: Type.String(),
+      path: Type.Optional(Type.String({ description: 'the offending field' })),
+    },
+    { description: `error: ${codes.join(', ')}` },
+  );
+}
+
+/** The error answers of a route, by status (each with its codes: ErrorBody). */
+export function errors(...statuses: number[]): Record<number, ReturnType<typeof ErrorBody>> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody(s)]));
+}
+
+/**
+ * The error statuses every route can answer, whatever it does, added to each documented route's schema by app.ts
+ * (onRoute), so that no route can leave them out of its OpenAPI entry: 400 (a request HTTP/1.1 refuses, such as one
+ * without Host; and any parameter that does not validate), 500 (INTERNAL: a fault of the gateway, such as a read its
+ * store fails), 503 (the gateway shutting down: UNAVAILABLE; its store unavailable: STORAGE_UNAVAILABLE). A route
+ * that takes a body also answers 413 (over the body limit) and 415 (a body that is not JSON); one with path
+ * parameters 414 (a parameter over the router's maxParamLength, 100 characters, refused before the route runs).
+ */
+export function documentErrors(schema: { body?: unknown; params?: unknown; hide?: boolean; response?: Record<string, unknown> } | undefined): void {
+  if (!schema || schema.hide) return;
+  const response = (schema.response ??= {});
+  for (const status of [400, 500, 503, ...(schema.body ? [413, 415] : []), ...(schema.params ? [414] : [])]) response[status] ??= ErrorBody(status);
+}
+
+/**
+ * For a route's JSON body schema, a preValidation hook that refuses BAD_REQUEST a body whose values are not of the
+ * schema's JSON types, before Ajv's coercion (app.ts `coerceTypes`, meant for path and query strings) takes them:
+ * it took `true` for the string "true", `null` for "" and `["x"]` for "x", so a certificate sent in an array was
+ * registered. Null when the route has no TypeBox body schema.
+ */
+export function jsonBodyCheck(schema: { body?: unknown } | undefined): ((req: { body: unknown }) => Promise<void>) | null {
+  const body = schema?.body as TSchema | undefined;
+  if (!body || typeof body !== 'object') return null;
+  return async (req) => {
+    if (req.body === undefined || Value.Check(body, req.body)) return;
+    const first = Value.Errors(body, req.body).First();
+    throw new ApiError('BAD_REQUEST', `body${first?.path ?? ''}: ${first?.message ?? 'does not match the schema'}`);
+  };
+}
 
 /**
  * Ajv keyword of SafeUint: the value is a safe integer. Needed besides minimum/maximum because Ajv's type coercion
@@ -128,13 +171,7 @@ export const AgencyView = Type.Object({
 });
 export type AgencyViewT = Static<typeof AgencyView>;
 
-export const errorResponses = {
-  400: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  413: ErrorBody,
-  422: ErrorBody,
-  429: ErrorBody,
-  503: ErrorBody,
-};
+/** The errors of a read: not found (400, 500 and 503 every route has: documentErrors). */
+export const readErrors = errors(404);
+/** The errors of a signed write (POST): its object refused (403, 409, 422, 404 for what it names), rate limited. */
+export const writeErrors = errors(403, 404, 409, 413, 422, 429);

@@ -151,6 +151,8 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   const epochOf = new WeakMap<Client, number>();
   /** Connections closeDevice is closing: they take no more readings; the close waits for the answer to leave. */
   const closing = new WeakSet<Client>();
+  /** Connections being denied for a PUBLISH where they may not: that one's callback and those of the PUBLISHes after it. */
+  const denying = new WeakMap<Client, ((err?: Error | null) => void)[]>();
   const epoch = () => policy.connectionEpoch?.() ?? 0;
   const pending = new PendingConnections(opts.maxPendingConnections);
   type Draining = { client?: { waitForDrain(cb: (err?: Error | null) => void): void } };
@@ -257,9 +259,20 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     // A connection closed by the gateway (closeDevice) takes no reading it had sent but not yet been handed over.
     if ((client as AnswerClient).closed || closing.has(client)) return done(new Error(`device ${deviceId}: connection closed`));
     if (packet.topic !== readingsTopicOf.get(client)) {
+      // Told once per connection: aedes hands over every PUBLISH of a read at once, and one 64 kB read holds thousands
+      // of small ones; each was answered TOPIC_MISMATCH and given a timer of its own (found by review). The ones after
+      // the first wait for its denial, which closes the connection.
+      const waiting = denying.get(client);
+      if (waiting) return void waiting.push(done);
+      const dones = [done];
+      denying.set(client, dones);
       // Tell the device why, then deny: aedes closes the connection (MQTT-3.3.5-2).
       // aedes' publish callback fires when the rejection is queued, not written; give the socket a moment.
-      const deny = () => setTimeout(() => done(new Error(`device ${deviceId} may not publish to ${packet.topic}`)), 200);
+      const deny = () =>
+        setTimeout(() => {
+          const err = new Error(`device ${deviceId} may not publish to ${packet.topic}`);
+          for (const d of dones.splice(0)) d(err);
+        }, 200);
       policy.onTopicViolation(deviceId, packet.topic).then(deny, deny);
       return;
     }
@@ -308,12 +321,37 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   // its topics is granted, refused topics included (handlers/subscribe.js storeSubscriptions), and never drops them:
   // a device could grow the heap without bound by sending its receipts topic with thousands of others, again on
   // every connection. Only what authorizeSubscribe grants is kept.
-  const persistence = (aedes as unknown as { persistence: { addSubscriptions: (c: Client, subs: Subscription[]) => Promise<void> } }).persistence;
+  const persistence = (aedes as unknown as {
+    persistence: { addSubscriptions: (c: Client, subs: Subscription[]) => Promise<void>; cleanSubscriptions: (c: Client) => Promise<void> };
+  }).persistence;
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => addSubscriptions(client, subs.filter((sub) => maySubscribe(deviceOf.get(client), sub.topic)));
 
+  // A kept session outlives its connection: aedes' persistence holds its subscriptions (a map entry and topic-trie
+  // nodes per device) until a clean-session CONNECT of the same id, so every device that ever connected with clean
+  // session off kept one for good (found by review: a registry of 100,000 devices connecting in turns held 100,000).
+  // At most `maxConnections` sessions of devices gone are kept, the oldest dropped first: its device's next CONNECT
+  // gets session present 0, and it subscribes again as it does at every connection (SPEC §4).
+  const gone = new Set<string>();
+  const sessionEvents = {
+    onConnect(deviceId: string) {
+      gone.delete(deviceId);
+      policy.onConnect?.(deviceId);
+    },
+    onDisconnect(deviceId: string) {
+      gone.delete(deviceId); // re-inserted last: the set's order is the order of leaving
+      gone.add(deviceId);
+      if (gone.size > opts.maxConnections) {
+        const oldest = gone.values().next().value as string;
+        gone.delete(oldest);
+        void persistence.cleanSubscriptions({ id: oldest } as Client).catch(() => undefined);
+      }
+      policy.onDisconnect?.(deviceId);
+    },
+    onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
+  };
   const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
-  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, policy, answerBacklog);
+  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
     add: (conn) => pending.add(conn),

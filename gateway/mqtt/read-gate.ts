@@ -34,6 +34,8 @@ export class ReadGate {
   private readonly queued = new WeakSet<Duplex>();
   private readonly draining = new WeakSet<Duplex>();
   private readonly waiting = new Fifo<Duplex>();
+  /** Connections in `waiting` that closed meanwhile (no longer in `queued`): dropped once they are half of it. */
+  private dead = 0;
   private scheduled = false;
 
   /**
@@ -62,7 +64,22 @@ export class ReadGate {
 
   /** The connection authenticated as a device: from now on its reads wait while the pipeline is full. */
   authenticated(conn: Duplex | undefined): void {
-    if (conn) this.subject.add(conn);
+    if (!conn) return;
+    this.subject.add(conn);
+    conn.once('close', () => this.closed(conn));
+  }
+
+  /**
+   * A connection closed: if it waits to be read, it is dead weight (with its aedes client and buffers) until the
+   * pipeline has room, which may be long (a store that stalls); devices reconnecting meanwhile each added one (found
+   * by review: one device reconnecting every few seconds grew the queue by one dead connection each time). Once the
+   * dead are half the queue, they are dropped: the queue holds at most twice the connections waiting.
+   */
+  private closed(conn: Duplex): void {
+    if (!this.queued.delete(conn)) return;
+    if (++this.dead * 2 <= this.waiting.length) return;
+    for (const c of this.waiting.drain()) if (this.queued.has(c)) this.waiting.push(c);
+    this.dead = 0;
   }
 
   /** Connections waiting to be read. */
@@ -83,7 +100,10 @@ export class ReadGate {
       // `full` sees what it took before the next one is read.
       while (this.waiting.length > 0 && !this.full()) {
         const conn = this.waiting.shift()!;
-        this.queued.delete(conn);
+        if (!this.queued.delete(conn)) {
+          this.dead--; // closed while it waited
+          continue;
+        }
         if (!conn.destroyed) conn.emit('readable');
       }
     });

@@ -18,7 +18,7 @@ describe('MQTT protocol edges', () => {
   function raw() {
     const s = netConnect(Number(new URL(fx.t.gw.mqttUrl!).port), '127.0.0.1');
     const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const c = { packets: [] as Packet[], closed: false, send: (p: object) => s.write(mqttPacket.generate(p as Packet)), end: () => s.destroy() };
+    const c = { packets: [] as Packet[], closed: false, send: (p: object) => s.write(mqttPacket.generate(p as Packet)), write: (b: Buffer) => s.write(b), end: () => s.destroy() };
     parser.on('packet', (p) => c.packets.push(p));
     s.on('data', (d) => parser.parse(d));
     s.on('error', () => undefined);
@@ -105,6 +105,24 @@ describe('MQTT protocol edges', () => {
     const queued: unknown[] = [];
     for await (const p of persistence.outgoingStream({ id: d.id })) queued.push(p);
     expect(queued).toEqual([]);
+  });
+
+  test('a read holding many PUBLISHes where the device may not is told TOPIC_MISMATCH once, and closed', async () => {
+    const d = fx.devices[1]!;
+    const topicMismatches = async () =>
+      Number(/^originproof_readings_rejected_total\{code="TOPIC_MISMATCH"\} (\d+)/m.exec((await fx.t.gw.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
+    const before = await topicMismatches();
+    const c = raw();
+    c.send(await connectPacket(d));
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: rejectionsTopic(d.id), qos: 0 }] });
+    await until(() => cmds(c).includes('suback'));
+    // 2,000 PUBLISHes in one write (~40 kB): aedes hands them to authorizePublish together
+    const flood = mqttPacket.generate({ cmd: 'publish', topic: receiptsTopic(d.id), payload: Buffer.alloc(0), qos: 0, retain: false, dup: false } as Packet);
+    c.write(Buffer.concat(Array.from({ length: 2000 }, () => flood)));
+    expect(await until(() => c.closed)).toBe(true);
+    const answers = c.packets.filter((p) => p.cmd === 'publish') as mqttPacket.IPublishPacket[];
+    expect(answers.map((p) => decodeRejection(new Uint8Array(p.payload as Buffer)).code)).toEqual(['TOPIC_MISMATCH']);
+    expect((await topicMismatches()) - before).toBe(1);
   });
 
   test('a PUBLISH on $SYS gets TOPIC_MISMATCH and a disconnect; one on a wildcard topic (not a topic name, MQTT-3.3.2-2) a disconnect', async () => {

@@ -14,7 +14,7 @@ import type { GatewayMetrics } from '../../metrics.js';
 import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
-import { DeviceIdParam, errorResponses, SafeUint } from '../schemas.js';
+import { DeviceIdParam, readErrors, SafeUint } from '../schemas.js';
 import { entryView, EntryView } from './records.js';
 
 export interface ExploreRouteDeps {
@@ -87,7 +87,6 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
             height: Type.Integer({ description: 'height of the latest block (-1: no block yet)' }),
             blocks: Type.Array(Type.Object({ height: Type.Integer(), firstIndex: Type.Integer(), lastIndex: Type.Integer(), treeSize: Type.Integer(), root: Type.String(), timeMs: Type.Integer() })),
           }),
-          ...errorResponses,
         },
       },
     },
@@ -111,7 +110,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
         summary: "A device's latest readings, newest first",
         params: Type.Object({ deviceId: DeviceIdParam }),
         querystring: Type.Object({ limit: Type.Optional(SafeUint({ minimum: 1, maximum: 100 })) }),
-        response: { 200: Type.Object({ entries: Type.Array(EntryView) }), ...errorResponses },
+        response: { 200: Type.Object({ entries: Type.Array(EntryView) }), ...readErrors },
       },
     },
     async (req) => {

@@ -11,7 +11,7 @@ import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64out } from '../codec.js';
-import { Base64, DeviceIdParam, errorResponses, SafeUint, safeUintOf } from '../schemas.js';
+import { Base64, DeviceIdParam, readErrors, SafeUint, safeUintOf } from '../schemas.js';
 import { bundleMaterial } from '../../bundle-material.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
@@ -74,6 +74,20 @@ export interface RecordRouteDeps {
   settledBeforeMs?: () => number;
 }
 
+/** The JSON view of a proof bundle (protocol/bundle.ts ProofBundleJson): byte strings in standard base64. */
+const B64 = Type.String({ description: 'standard base64' });
+export const ProofBundleJsonView = Type.Object({
+  entry: B64,
+  index: Type.Integer(),
+  treeSize: Type.Integer(),
+  inclusionProof: Type.Array(B64),
+  checkpoint: Type.String({ description: 'the C2SP signed note' }),
+  blockHeader: B64,
+  certificates: Type.Array(B64),
+  revocations: Type.Array(B64),
+  consistency: Type.Optional(Type.Object({ fromSize: Type.Integer(), proof: Type.Array(B64) }, { description: 'with since=SIZE: the consistency proof from SIZE' })),
+});
+
 /** OpenAPI only: a checkpoint is sent as the signed note's text (the payload is a string, sent as is). */
 const SignedNote = Type.Unsafe<string>({ description: 'a C2SP signed note', content: { 'text/plain': { schema: { type: 'string' } } } });
 
@@ -131,7 +145,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/entries/:index',
-    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...errorResponses } } },
+    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...readErrors } } },
     async (req) => {
       const bytes = await L.getEntry(req.params.index);
       if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${req.params.index} (log size ${L.size})`);
@@ -163,7 +177,6 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
               }),
             ),
           }),
-          ...errorResponses,
         },
       },
     },
@@ -198,7 +211,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
           limit: Type.Optional(SafeUint({ minimum: 1, maximum: 1000 })),
           after: Type.Optional(SafeUint({ description: 'a sequence number: `next` of the previous page' })),
         }),
-        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last sequence number read, to pass as `after`; null at the end' }) }), ...errorResponses },
+        response: { 200: Type.Object({ entries: Type.Array(EntryView), next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last sequence number read, to pass as `after`; null at the end' }) }), ...readErrors },
       },
     },
     async (req) => {
@@ -223,15 +236,15 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
           since: Type.Optional(SafeUint({ minimum: 1 })),
         }),
         response: {
-          // OpenAPI only (Type.Unsafe): the CBOR is sent as a Buffer, the JSON view as it is built (proofBundleToJson)
+          // The CBOR is sent as a Buffer (not serialized); the JSON view (proofBundleToJson) by its schema
           200: Type.Unsafe<unknown>({
             description: 'the proof bundle: CBOR (protocol/bundle.ts), or its JSON view with format=json',
             content: {
               'application/cbor': { schema: { type: 'string', format: 'binary' } },
-              'application/json': { schema: { type: 'object', additionalProperties: true } },
+              'application/json': { schema: ProofBundleJsonView },
             },
           }),
-          ...errorResponses,
+          ...readErrors,
         },
       },
     },
@@ -256,7 +269,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/checkpoints/latest',
-    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...errorResponses } } },
+    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...readErrors } } },
     async (_req, reply) => {
       const cp = L.latestCheckpoint;
       if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
@@ -271,7 +284,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'The checkpoint signed at a tree size (every block has one)',
         params: Type.Object({ treeSize: SafeUint({ minimum: 1 }) }),
-        response: { 200: SignedNote, ...errorResponses },
+        response: { 200: SignedNote, ...readErrors },
       },
     },
     async (req, reply) => {
@@ -288,7 +301,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'RFC 9162 consistency proof between two tree sizes',
         querystring: Type.Object({ from: SafeUint({ minimum: 1 }), to: Type.Optional(SafeUint({ minimum: 1 })) }),
-        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }), ...errorResponses },
+        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }) },
       },
     },
     async (req) => {
@@ -305,7 +318,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         summary: 'RFC 9162 inclusion proof of an entry in a tree size',
         querystring: Type.Object({ index: SafeUint(), treeSize: Type.Optional(SafeUint({ minimum: 1 })) }),
-        response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }), ...errorResponses },
+        response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }) },
       },
     },
     async (req) => {
@@ -325,7 +338,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         params: Type.Object({ height: SafeUint() }),
         response: {
           200: Type.Object({ height: Type.Integer(), prevHash: Type.String(), firstIndex: Type.Integer(), lastIndex: Type.Integer(), treeSize: Type.Integer(), root: Type.String(), timeMs: Type.Integer(), header: Base64 }),
-          ...errorResponses,
+          ...readErrors,
         },
       },
     },

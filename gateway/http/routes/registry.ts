@@ -10,7 +10,7 @@ import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
-import { AgencyView, Base64, DeviceIdParam, DeviceView, errorResponses, SafeUint, type AgencyViewT, type DeviceViewT } from '../schemas.js';
+import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 
 /** Most revocation entries in one page of GET /v1/revocations (and the default). */
@@ -78,7 +78,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
         tags: ['registry'],
         summary: 'Register an agency: its certificate, signed by a trusted root',
         body: Type.Object({ certificate: Base64 }),
-        response: { 200: AgencyView, 201: AgencyView, ...errorResponses },
+        response: { 200: AgencyView, 201: AgencyView, ...writeErrors },
       },
     },
     async (req, reply) => {
@@ -95,7 +95,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
         tags: ['registry'],
         summary: 'Register a device: its certificate, signed by a registered agency',
         body: Type.Object({ certificate: Base64 }),
-        response: { 200: DeviceView, 201: DeviceView, ...errorResponses },
+        response: { 200: DeviceView, 201: DeviceView, ...writeErrors },
       },
     },
     async (req, reply) => {
@@ -115,7 +115,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
         response: {
           200: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
           201: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
-          ...errorResponses,
+          ...writeErrors,
         },
       },
     },
@@ -163,7 +163,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
             ),
             next: Type.Union([Type.Integer(), Type.Null()], { description: 'the last index of this page when more follow, to pass as `after`; null at the end' }),
           }),
-          ...errorResponses,
+          ...readErrors,
         },
       },
     },
@@ -211,7 +211,12 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
           limit: Type.Optional(SafeUint({ minimum: 1, maximum: DEVICE_PAGE_MAX })),
           after: Type.Optional(DeviceIdParam),
         }),
-        response: { 200: Type.Array(DeviceView), ...errorResponses },
+        response: {
+          200: Type.Array(DeviceView, {
+            headers: { 'x-next-after': { type: 'string', description: 'present when more devices follow: the last device listed, to pass as `after`' } },
+          }),
+          ...readErrors,
+        },
       },
     },
     async (req, reply) => {
@@ -234,7 +239,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
         tags: ['registry'],
         summary: 'Show one device and its status',
         params: Type.Object({ deviceId: DeviceIdParam }),
-        response: { 200: DeviceView, ...errorResponses },
+        response: { 200: DeviceView, ...readErrors },
       },
     },
     async (req) => {

@@ -18,7 +18,7 @@ import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
 import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
-import { fail } from '../../../protocol/errors.js';
+import { ERROR_CODES, fail } from '../../../protocol/errors.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
 import { openReading, type OpenedReading } from '../../../protocol/reading.js';
 import { decodeRevocation } from '../../../protocol/revocation.js';
@@ -32,12 +32,12 @@ import { readingRevokedAt, type ReadingChain, type Registry } from '../../regist
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
-import { Base64, errorResponses } from '../schemas.js';
+import { Base64, errors } from '../schemas.js';
 
 const CheckSchema = Type.Object({
   name: Type.String({ enum: [...CHECK_NAMES] }),
   status: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('skip')]),
-  code: Type.Optional(Type.String()),
+  code: Type.Optional(Type.String({ enum: [...ERROR_CODES], description: 'why the check failed (README "Error codes")' })),
   message: Type.String(),
 });
 
@@ -49,10 +49,21 @@ const VerdictSchema = Type.Object({
   }),
   checks: Type.Array(CheckSchema, { description: 'one per check name, in the order signature, chain, revocation, claims, inclusion, checkpoint, consistency' }),
   record: Type.Optional(
-    Type.Object({}, {
-      additionalProperties: true,
-      description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)',
-    }),
+    Type.Object(
+      {
+        index: Type.Optional(Type.Integer({ description: 'the entry in the log' })),
+        treeSize: Type.Optional(Type.Integer({ description: 'the tree size it was proven in' })),
+        receivedAtMs: Type.Optional(Type.Integer()),
+        entryType: Type.Integer({ description: '1 reading, 2 agency registration, 3 device registration, 4 revocation' }),
+        deviceId: Type.Optional(Type.String()),
+        agency: Type.Optional(Type.String()),
+        root: Type.Optional(Type.String({ description: 'the trust anchor the chain ended at, when the chain check passed' })),
+        seq: Type.Optional(Type.Integer()),
+        iat: Type.Optional(Type.Integer()),
+        body: Type.Optional(Type.Unknown({ description: "a reading's body, as GET /v1/entries/{index} shows it" })),
+      },
+      { description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)' },
+    ),
   ),
   checkpoint: Type.Optional(Type.Object({ origin: Type.String(), size: Type.Integer(), root: Type.String(), signedBy: Type.Array(Type.String(), { description: 'names of the trusted keys whose signatures verified' }) })),
 });
@@ -99,8 +110,9 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
           'the sequence number against the last one it accepted: CLOCK_SKEW, REPLAY), without admitting it. If the log holds this very envelope, ' +
           "the verdict is its bundle's (record.index names its entry). Otherwise inclusion, checkpoint and consistency are skip and `valid` is " +
           'false: an envelope alone proves who signed it, not that it was logged.',
-        body: Type.Union([Type.Object({ bundle: Base64 }), Type.Object({ envelope: Base64 })]),
-        response: { 200: VerdictSchema, ...errorResponses },
+        // One or the other: a body with both (or with another field) is BAD_REQUEST, not one of them taken silently.
+        body: Type.Union([Type.Object({ bundle: Base64 }, { additionalProperties: false }), Type.Object({ envelope: Base64 }, { additionalProperties: false })]),
+        response: { 200: VerdictSchema, ...errors(404, 413, 422, 429) },
       },
     },
     async (req) => {
