@@ -48,7 +48,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     rejected: new Counter({ name: 'originproof_readings_rejected_total', help: 'Readings refused, by error code: each answered with a rejection carrying it, once; TOO_LARGE also counts a PUBLISH over the MQTT frame cap (its connection closed unanswered)', labelNames: ['code'], registers: [registry] }),
     pipelineSeconds: new Histogram({
       name: 'originproof_pipeline_seconds',
-      help: 'Time from a reading arriving (its wait for a pipeline slot included) to its outcome, by outcome: receipt (durable in a signed block; a resend too) or rejection',
+      help: 'Time from a reading arriving (its wait for a pipeline slot included) to its outcome, by outcome: receipt (durable in a signed block; a resend too) or rejection (those refused before the pipeline, TOPIC_MISMATCH and over the MQTT frame cap, are counted in readings_rejected_total only)',
       labelNames: ['outcome'],
       // Finer around the 250 ms receipt target (p99), and up to the waits of a full pipeline.
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10, 30],
