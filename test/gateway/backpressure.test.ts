@@ -64,7 +64,9 @@ describe('backpressure at the socket', () => {
     // Each device publishes its whole burst in one turn (mqtt.js sends what one turn publishes in one write).
     for (let i = 0; i < devs.length; i++) for (const r of bursts[i]!) conns[i]!.client.publish(readingsTopic(devs[i]!.id), Buffer.from(r), { qos: 1 });
     // While the pipeline is full and connections wait, a device that connects now is still let in (CONNECT is never gated).
-    await new Promise((r) => setTimeout(r, 50));
+    // Waits until connections do wait: a fixed 50 ms could lapse while a loaded machine was still publishing the
+    // bursts, and the timer then fired before the gateway had read any of them (seen once under a busy CPU).
+    for (const until = Date.now() + 10_000; t.gw.broker.waitingToBeRead === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
     const waitingAtConnect = t.gw.broker.waitingToBeRead;
     const newcomer = await connectDevice(t.gw, late);
     void newcomer.publish(await reading(late, 1));
