@@ -54,6 +54,15 @@ export class RegistryView {
   private agenciesById = new Map<string, AgencyRecord>();
   private devicesByKid = new Map<string, DeviceRecord>();
   private devicesById = new Map<string, DeviceRecord>();
+  /**
+   * The devices listed under each agency id (their agency record's current claims.sub), in registration order (a
+   * device's first): kept as devices register, move and agencies are renamed, so that a page of an agency's devices,
+   * or how many it has, costs what the answer holds, not a pass over every device (found by review: GET
+   * /v1/agencies copied every device record per request, and each page of GET /v1/agencies/:id/devices scanned all
+   * devices from the first, O(N^2) to walk an agency of N). `order`: each device's place in registration order.
+   */
+  private devicesByAgencyId = new Map<string, DeviceRecord[]>();
+  private order = new Map<DeviceRecord, number>();
   /** The strictest revocation per certificate (hex certRef of the registered encoding). */
   private revocations = new Map<string, { rev: DecodedRevocation; index: number }>();
   /** Every certificate ever registered, by hex certRef; and each agency key's certificates in registration order. */
@@ -98,7 +107,10 @@ export class RegistryView {
   addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
     const kid = toHex(cert.holderKid);
     const record = this.agenciesByKid.get(kid) ?? ({ replacing: undefined } as AgencyRecord);
+    const formerId = (record.cert as DecodedCertificate | undefined)?.claims.sub;
     Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
+    // A renamed agency's devices are listed under its new id (they follow their record's claims.sub).
+    if (formerId !== undefined && formerId !== cert.claims.sub) this.moveAgencyDevices(record, formerId, cert.claims.sub);
     this.agenciesByKid.set(kid, record);
     this.agenciesById.set(cert.claims.sub, record);
     this.remember(cert);
@@ -112,15 +124,62 @@ export class RegistryView {
     const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
     if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
     const kid = toHex(cert.holderKid);
-    const record = this.devicesByKid.get(kid) ?? ({ replacing: undefined } as DeviceRecord);
+    const existing = this.devicesByKid.get(kid);
+    const record = existing ?? ({ replacing: undefined } as DeviceRecord);
+    const formerAgencyId = existing?.agency.cert.claims.sub;
     Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
     this.devicesByKid.set(kid, record);
+    if (!this.devicesById.has(cert.claims.sub)) this.order.set(record, this.order.size);
     this.devicesById.set(cert.claims.sub, record);
+    const agencyId = agency.cert.claims.sub;
+    if (formerAgencyId === undefined) this.listUnder(agencyId).push(record); // the last registered: at the end
+    else if (formerAgencyId !== agencyId) {
+      const from = this.devicesByAgencyId.get(formerAgencyId)!;
+      from.splice(this.firstAfter(from, this.order.get(record)! - 1), 1);
+      if (from.length === 0) this.devicesByAgencyId.delete(formerAgencyId);
+      const to = this.listUnder(agencyId);
+      to.splice(this.firstAfter(to, this.order.get(record)!), 0, record);
+    }
     this.remember(cert);
     const history = this.deviceCerts.get(kid);
     if (history) history.push(cert);
     else this.deviceCerts.set(kid, [cert]);
     return record;
+  }
+
+  private listUnder(agencyId: string): DeviceRecord[] {
+    let list = this.devicesByAgencyId.get(agencyId);
+    if (!list) this.devicesByAgencyId.set(agencyId, (list = []));
+    return list;
+  }
+
+  /** Where in `list` (in registration order) the first device registered after place `place` is: a binary search. */
+  private firstAfter(list: readonly DeviceRecord[], place: number): number {
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.order.get(list[mid]!)! <= place) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The devices of agency `record`, listed under `fromId`, listed under `toId` instead (merged in registration order). */
+  private moveAgencyDevices(record: AgencyRecord, fromId: string, toId: string): void {
+    const from = this.devicesByAgencyId.get(fromId) ?? [];
+    const moving = from.filter((d) => d.agency === record);
+    if (moving.length === 0) return;
+    const staying = from.filter((d) => d.agency !== record);
+    if (staying.length === 0) this.devicesByAgencyId.delete(fromId);
+    else this.devicesByAgencyId.set(fromId, staying);
+    const to = this.devicesByAgencyId.get(toId) ?? [];
+    const merged: DeviceRecord[] = [];
+    let i = 0, j = 0;
+    while (i < to.length || j < moving.length) {
+      if (j === moving.length || (i < to.length && this.order.get(to[i]!)! < this.order.get(moving[j]!)!)) merged.push(to[i++]!);
+      else merged.push(moving[j++]!);
+    }
+    this.devicesByAgencyId.set(toId, merged);
   }
 
   private remember(cert: DecodedCertificate): void {
@@ -237,29 +296,27 @@ export class RegistryView {
     return [...this.agenciesById.values()];
   }
 
-  devices(agencyId?: string): DeviceRecord[] {
-    const all = [...this.devicesById.values()];
-    return agencyId === undefined ? all : all.filter((d) => d.agency.cert.claims.sub === agencyId);
+  /** How many devices are listed under agency id `agencyId` (devicesPage): a lookup. */
+  deviceCount(agencyId: string): number {
+    return this.devicesByAgencyId.get(agencyId)?.length ?? 0;
   }
 
   /**
    * At most `limit` of the agency's devices in registration order, those registered after device `after` (any
    * registered device, of this agency or not: a device moved to another agency while a client pages still marks
-   * its place), and whether more follow. Undefined when `after` is not a registered device.
+   * its place), and whether more follow. Undefined when `after` is not a registered device. A binary search and the
+   * page: its cost does not grow with the page's place in the list, nor with the registry.
    */
   devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
-    let passed = after === undefined;
-    const page: DeviceRecord[] = [];
-    for (const d of this.devicesById.values()) {
-      if (!passed) {
-        passed = d.deviceId === after;
-        continue;
-      }
-      if (d.agency.cert.claims.sub !== agencyId) continue;
-      if (page.length === limit) return { page, more: true };
-      page.push(d);
+    let place = -1;
+    if (after !== undefined) {
+      const marker = this.devicesById.get(after);
+      if (!marker) return undefined;
+      place = this.order.get(marker)!;
     }
-    return passed ? { page, more: false } : undefined;
+    const list = this.devicesByAgencyId.get(agencyId) ?? [];
+    const start = this.firstAfter(list, place);
+    return { page: list.slice(start, start + limit), more: start + limit < list.length };
   }
 }
 

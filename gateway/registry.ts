@@ -334,8 +334,9 @@ export class Registry {
   agencies(): AgencyRecord[] {
     return this.view.agencies();
   }
-  devices(agencyId?: string): DeviceRecord[] {
-    return this.view.devices(agencyId);
+  /** How many devices agency id `agencyId` lists (devicesPage), without a pass over the devices. */
+  deviceCount(agencyId: string): number {
+    return this.view.deviceCount(agencyId);
   }
   devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
     return this.view.devicesPage(agencyId, limit, after);

@@ -43,7 +43,7 @@ export function deviceView(registry: Registry, d: DeviceRecord, at: number): Dev
   return view;
 }
 
-/** `devices`: how many devices the agency has (counted by the caller, for all agencies in one pass). */
+/** `devices`: how many devices the agency has (Registry.deviceCount). */
 function agencyView(a: AgencyRecord, devices: number): AgencyViewT {
   const view: AgencyViewT = {
     id: a.cert.claims.sub,
@@ -83,7 +83,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async (req, reply) => {
       const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'));
-      return reply.status(created ? 201 : 200).send(agencyView(record, registry.devices(record.cert.claims.sub).length));
+      return reply.status(created ? 201 : 200).send(agencyView(record, registry.deviceCount(record.cert.claims.sub)));
     },
   );
 
@@ -189,10 +189,8 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     '/v1/agencies',
     { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
     async () => {
-      // Devices per agency in one pass over the devices (not one registry.devices(sub) per agency).
-      const counts = new Map<string, number>();
-      for (const d of registry.devices()) counts.set(d.agency.cert.claims.sub, (counts.get(d.agency.cert.claims.sub) ?? 0) + 1);
-      return registry.agencies().map((a) => agencyView(a, counts.get(a.cert.claims.sub) ?? 0));
+      // Each agency's count is kept by the registry (found by review: a pass over every device per request).
+      return registry.agencies().map((a) => agencyView(a, registry.deviceCount(a.cert.claims.sub)));
     },
   );
 
