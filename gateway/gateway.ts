@@ -299,6 +299,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         maxReadingBytes: config.maxReadingBytes,
         clockSkewSeconds: config.clockSkewSeconds,
         maxReadingAgeSeconds: config.maxReadingAgeSeconds,
+        verifyMsPerSecond: config.httpVerifyMsPerSecond,
         now: nowMs,
         admitted: (deviceId) => pipeline.admitted(deviceId),
       });

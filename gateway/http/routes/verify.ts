@@ -10,6 +10,7 @@
  * name in CHECK_NAMES order, with its result and, on failure, its code.
  */
 import { Type } from '@sinclair/typebox';
+import { TimeBudget } from '../time-budget.js';
 import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundleAny } from '../../../protocol/bundle.js';
@@ -77,6 +78,8 @@ export interface VerifyRouteDeps {
   maxReadingBytes: number;
   clockSkewSeconds: number;
   maxReadingAgeSeconds: number;
+  /** Most milliseconds per second POST /v1/verify requests may take together (config httpVerifyMsPerSecond). */
+  verifyMsPerSecond: number;
   /** The gateway's clock (ms). */
   now: () => number;
   /**
@@ -96,6 +99,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   const own = { verifier: parseVerifierKey(deps.checkpointVerifierKey) };
   const trust: TrustMaterial = named ? deps.trust : { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, own] };
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
+  // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
+  const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)');
 
   app.post(
     '/v1/verify',
@@ -120,9 +125,15 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       if (body.bundle !== undefined) {
         // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
         const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
-        return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
+        budget.check();
+        const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
+        return budget.charge(() => verifyBundle(bundle, trust, opts));
       }
-      if (body.envelope !== undefined) return envelopeVerdict(deps, trust, bundleOpts, b64in(body.envelope, 'envelope'));
+      if (body.envelope !== undefined) {
+        const bytes = b64in(body.envelope, 'envelope');
+        budget.check();
+        return envelopeVerdict(deps, trust, bundleOpts, bytes, budget);
+      }
       throw new ApiError('BAD_REQUEST', 'send {bundle} or {envelope}');
     },
   );
@@ -134,7 +145,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
  * revocations line (a ledger written before it, until its next block) is verified without. Beside a statement, the
  * certificates that place it, as GET /v1/revocations lists them (Registry.revocationCertificates).
  */
-async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2]): Promise<Parameters<typeof verifyBundle>[2]> {
+async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2], budget: TimeBudget): Promise<Parameters<typeof verifyBundle>[2]> {
   let origin: string | undefined;
   try {
     origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
@@ -144,7 +155,7 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   if (origin !== ledger.ledger.origin) return opts;
   const { checkpoint, revocations, treeSize } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
-  const withCertificates = revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) }));
+  const withCertificates = budget.charge(() => revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) })));
   // With the proof that the list's checkpoint and the bundle's are one log's (a bundle of a fork of this log, signed
   // with its key, fails the revocation check); a bundle claiming a tree this log does not have gets an empty one.
   let consistency: Uint8Array[] | undefined;
@@ -168,7 +179,7 @@ function verdictOf(checks: Map<CheckName, Check>, otherwise: string, record?: En
   return verdict;
 }
 
-async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bundleOpts: Parameters<typeof verifyBundle>[2], bytes: Uint8Array): Promise<EnvelopeVerdict> {
+async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bundleOpts: Parameters<typeof verifyBundle>[2], bytes: Uint8Array, budget: TimeBudget): Promise<EnvelopeVerdict> {
   const checks = new Map<CheckName, Check>();
   let opened: OpenedReading;
   try {
@@ -198,7 +209,8 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const entryBytes = await L.getEntry(stored.index);
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
-    return verifyBundle(bundle, trust, await withOwnRevocations(deps, bundle, bundleOpts));
+    const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
+    return budget.charge(() => verifyBundle(bundle, trust, opts));
   }
   // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
   // (not in the store yet), and the store's, which holds a block a moment before the log counts it. This very envelope
@@ -211,10 +223,10 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
       bytesEqualTo(await deps.ledger.ledger.storedPayloadBySeq(device.deviceId, claims.seq), bytes));
   const iat = claims.iat;
 
-  checks.set('signature', run('signature', () => {
+  checks.set('signature', budget.charge(() => run('signature', () => {
     verifySign1(opened.sign1, device.cert.holderKey, { verifier: nodeVerify });
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
-  }));
+  })));
   // The chain the pipeline would log it under: an earlier one for a reading signed before a renewal (Registry.chainAt).
   let chain: ReadingChain | undefined;
   checks.set('chain', run('chain', () => {
