@@ -96,8 +96,11 @@ export class LaneAdmission {
    * connection is closed, and what it sends after reconnecting (the kept readings first, SPEC §7) is taken.
    */
   private breakOrder(job: Job): void {
-    const lane = this.lanes.get(job.deviceId);
-    if (!lane || job.order !== lane.order) return; // refused because of an earlier break: nothing new
+    // The job's own lane (Job.held), not the map's: the job's outcome is out (settle), so the lane may have gone
+    // already (its last reading held, and the device had left and come back: found by review, the connection was
+    // then not closed and a newer reading logged first made this one's resend a REPLAY).
+    const lane = job.held;
+    if (job.order !== lane.order) return; // refused because of an earlier break: nothing new
     // From before a storage recovery: its lane is gone (resume), and the device reconnected and resends anyway.
     if (job.generation !== this.storage.generation) return;
     lane.order++;
