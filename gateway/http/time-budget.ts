@@ -29,8 +29,13 @@ export class TimeBudget {
     }
   }
 
-  /** Run synchronous `work` and charge its time, whether it returns or throws. */
+  /**
+   * Run synchronous `work` and charge its time, whether it returns or throws; refused (check) first when the budget
+   * is used up. Checked here, just before the work, not only when a request starts: requests that arrive together all
+   * pass that check while they wait on the store, none charged yet (found by review).
+   */
   charge<T>(work: () => T): T {
+    this.check();
     const start = this.now();
     try {
       return work();

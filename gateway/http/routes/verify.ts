@@ -125,9 +125,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       if (body.bundle !== undefined) {
         // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
         const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
-        budget.check();
+        budget.check(); // before the store is asked; charge() checks again before the work
         const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
-        budget.check(); // again after the store's answer: verdicts asked at once all passed the first check
         return budget.charge(() => verifyBundle(bundle, trust, opts));
       }
       if (body.envelope !== undefined) {
@@ -156,7 +155,6 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   if (origin !== ledger.ledger.origin) return opts;
   const { checkpoint, revocations, treeSize } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
-  budget.check(); // after the store's answer: what other verdicts charged meanwhile counts (time-budget.ts)
   const withCertificates = budget.charge(() => revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) })));
   // With the proof that the list's checkpoint and the bundle's are one log's (a bundle of a fork of this log, signed
   // with its key, fails the revocation check); a bundle claiming a tree this log does not have gets an empty one.
@@ -212,7 +210,6 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
     const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
-    budget.check();
     return budget.charge(() => verifyBundle(bundle, trust, opts));
   }
   // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
@@ -226,9 +223,6 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
       bytesEqualTo(await deps.ledger.ledger.storedPayloadBySeq(device.deviceId, claims.seq), bytes));
   const iat = claims.iat;
 
-  // Checked again after the store's answers (verdicts asked at once all passed the route's check); from here on
-  // the verdict is synchronous.
-  budget.check();
   checks.set('signature', budget.charge(() => run('signature', () => {
     verifySign1(opened.sign1, device.cert.holderKey, { verifier: nodeVerify });
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
