@@ -9,11 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { gatewayWithDevices, reading } from './harness.js';
+import { gatewayWithDevices, reading, testPipeline } from './harness.js';
 import { GatewayLedger } from '../../gateway/ledger-adapter.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
-import { createMetrics } from '../../gateway/metrics.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 
 const codeOf = (o: Outcome) => (o.ok ? (o.resent ? 'resent receipt' : 'receipt') : o.error.code);
@@ -28,7 +27,7 @@ test('readings 5 and 6 of one device in a block that fails: both are resent and 
   const refusingOnce = { ...real, sign: (m: Uint8Array) => (++signs === 1 ? (() => { throw new Error('HSM busy (injected)'); })() : real.sign(m)) };
   const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: refusingOnce, blockMaxEntries: 100, blockMaxMs: 50 });
   const pool = new VerifyPool(1);
-  const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100 }, () => {});
+  const pipeline = testPipeline(t, pool, {}, ledger);
   try {
     const [r4, r5, r6, r7] = await Promise.all([4, 5, 6, 7].map((s) => reading(dev, s)));
     expect(codeOf(await pipeline.process(dev.id, r4!, Date.now()))).toBe('UNAVAILABLE'); // block 1 refused: signs 1
@@ -73,7 +72,7 @@ test('a resend that came while the failed block was on its way gets its rejectio
   const refusing = { ...real, sign: (m: Uint8Array) => (refuse ? (() => { refuse = false; throw new Error('HSM busy (injected)'); })() : real.sign(m)) };
   const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: refusing, blockMaxEntries: 100, blockMaxMs: 50 });
   const pool = new VerifyPool(0);
-  const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100 }, () => {});
+  const pipeline = testPipeline(t, pool, {}, ledger);
   try {
     const [r1, r2] = await Promise.all([1, 2].map((s) => reading(dev, s)));
     // 1 and 2 in the failing block; a resend of 1 while they are on their way waits for 1's answer (the same

@@ -12,6 +12,10 @@ import {
   type Alg, type ProofBundle, type TrustMaterial, type Signer, type DecodedCertificate, type ReadingClaims, type Receipt, type Rejection, type RevocationReason,
 } from '../../protocol/index.js';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
+import { Pipeline, type PipelineOptions } from '../../gateway/pipeline.js';
+import type { VerifyPool } from '../../gateway/crypto/verify-pool.js';
+import type { ReadingLog } from '../../gateway/reading-log.js';
+import { createMetrics } from '../../gateway/metrics.js';
 
 export const FIRMWARE = sha256(utf8ToBytes('firmware image v1.2.3'));
 export const nowS = () => Math.floor(Date.now() / 1000);
@@ -334,3 +338,11 @@ export const postCert = (t: TestGateway, kind: 'agencies' | 'devices', c: Decode
   post(t.gw, `/v1/${kind}`, { certificate: toBase64(c instanceof Uint8Array ? c : c.bytes) });
 export const postRevocation = async (t: TestGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason) =>
   post(t.gw, '/v1/revocations', { revocation: toBase64(await createRevocation(issuer.signer, cert, { reason, revokedFrom, iat: nowS() })) });
+
+/**
+ * A Pipeline over the test gateway's registry and `log` (its ledger, or one a test wraps), driven by the test through
+ * process() rather than by the broker, with the tests' limits (`opts` overrides them); its answers go nowhere.
+ */
+export function testPipeline(t: TestGateway, pool: VerifyPool, opts: Partial<PipelineOptions> = {}, log: ReadingLog = t.gw.ledger): Pipeline {
+  return new Pipeline(t.gw.registry, log, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86_400, queueHighWater: 100, ...opts }, () => {});
+}

@@ -5,9 +5,8 @@
  * else a newer reading is logged before the refused one, whose resend is then a REPLAY (a reading lost for good).
  */
 import { describe, expect, test } from 'vitest';
-import { gatewayWithDevices, reading } from './harness.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
-import { createMetrics } from '../../gateway/metrics.js';
+import { gatewayWithDevices, reading, testPipeline } from './harness.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { HeldPool } from './held-pool.js';
 import { OriginProofError } from '../../protocol/errors.js';
 
@@ -19,9 +18,7 @@ describe('a lane whose device left and came back', () => {
     const dev = devices[0]!;
     const pool = new HeldPool(1);
     const broken: string[] = [];
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), {
-      maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100, onOrderBroken: (id) => broken.push(id),
-    }, () => {});
+    const pipeline = testPipeline(t, pool, { onOrderBroken: (id) => broken.push(id) });
     try {
       const r5 = await reading(dev, 5);
       pool.holding = true;

@@ -12,12 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
-import { connectDevice, gatewayWithDevices, reading } from './harness.js';
+import { connectDevice, gatewayWithDevices, reading, testPipeline } from './harness.js';
 import { readingsTopic } from '../../protocol/topics.js';
 import { GatewayLedger } from '../../gateway/ledger-adapter.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
-import { createMetrics } from '../../gateway/metrics.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 import { refusingSigner } from '../fixtures/refusing-signer.js';
 import { HeldPool } from './held-pool.js';
@@ -35,9 +34,7 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
     const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: hsm.signer, blockMaxEntries: 100, blockMaxMs: 5 });
     const pool = new VerifyPool(1);
     const broken: string[] = [];
-    const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), {
-      maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100, onOrderBroken: (id) => broken.push(id),
-    }, () => {});
+    const pipeline = testPipeline(t, pool, { onOrderBroken: (id) => broken.push(id) }, ledger);
     try {
       const r = await Promise.all([4, 5, 6, 7].map((s) => reading(dev, s)));
       const [r4, r5, r6, r7] = r as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
@@ -73,9 +70,7 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
     const dev = devices[0]!;
     const pool = new HeldPool(1);
     const broken: string[] = [];
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), {
-      maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100, onOrderBroken: (id) => broken.push(id),
-    }, () => {});
+    const pipeline = testPipeline(t, pool, { onOrderBroken: (id) => broken.push(id) });
     try {
       pool.holding = true;
       const o5 = pipeline.process(dev.id, await reading(dev, 5), Date.now()); // its signature check held

@@ -8,11 +8,10 @@
 import { describe, expect, test } from 'vitest';
 import { issueCertificate, decodeCertificate, decodeProofBundle, parseTrust, sha256, utf8ToBytes, verifyBundle, type DecodedCertificate } from '../../protocol/index.js';
 import { bytesEqual } from '../../protocol/bytes.js';
-import { gatewayWithDevices, kidOf, nowS, postCert, pubOf, reading, type Party, type Device } from './harness.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import { gatewayWithDevices, kidOf, nowS, postCert, pubOf, reading, type Party, type Device, testPipeline } from './harness.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
 import { HeldPool } from './held-pool.js';
-import { createMetrics } from '../../gateway/metrics.js';
 
 const DAY = 86_400;
 const codeOf = (o: Outcome) => (o.ok ? (o.resent ? 'resent receipt' : 'receipt') : o.error.code);
@@ -32,7 +31,7 @@ describe('a resend of a logged reading', () => {
     const { t, agency, devices } = await gatewayWithDevices(1);
     const dev = devices[0]!;
     const pool = new VerifyPool(1);
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 7 * DAY, queueHighWater: 100 }, () => {});
+    const pipeline = testPipeline(t, pool, { maxReadingAgeSeconds: 7 * DAY });
     try {
       const r1 = await reading(dev, 1);
       const first = await pipeline.process(dev.id, r1, Date.now());
@@ -64,7 +63,7 @@ describe('a resend of a logged reading', () => {
 async function withHeldPipeline() {
   const { t, agency, devices } = await gatewayWithDevices(1);
   const pool = new HeldPool(1);
-  const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: DAY, queueHighWater: 100 }, () => {});
+  const pipeline = testPipeline(t, pool, { maxReadingAgeSeconds: DAY });
   return { t, agency, dev: devices[0]!, pool, pipeline };
 }
 

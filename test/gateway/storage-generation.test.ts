@@ -9,12 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connectDevice, gatewayWithDevices, reading } from './harness.js';
+import { connectDevice, gatewayWithDevices, reading, testPipeline } from './harness.js';
 import { readingsTopic } from '../../protocol/index.js';
 import { GatewayLedger } from '../../gateway/ledger-adapter.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
-import { createMetrics } from '../../gateway/metrics.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 import { storageError } from '../../gateway/storage/fail-stop-backend.js';
 
@@ -26,7 +25,7 @@ test('a reading verified across a storage failure and recovery is STORAGE_UNAVAI
   const dir = await mkdtemp(join(tmpdir(), 'op-storage-gen-'));
   const ledger = await GatewayLedger.open(dir, { origin: 'test.local/log', signer: nodeEd25519NoteSigner('test.local/log', new Uint8Array(randomBytes(32))), blockMaxEntries: 100, blockMaxMs: 20 });
   const pool = new VerifyPool(1);
-  const pipeline = new Pipeline(t.gw.registry, ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100 }, () => {});
+  const pipeline = testPipeline(t, pool, {}, ledger);
   try {
     const [r1, r2, r3] = await Promise.all([1, 2, 3].map((s) => reading(dev, s)));
     expect(codeOf(await pipeline.process(dev.id, r1!, Date.now()))).toBe('receipt'); // the lane is loaded (lastSeq 1)

@@ -6,10 +6,9 @@
 import { describe, expect, test } from 'vitest';
 import { rm } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
-import { gatewayWithDevices, connectDevice, reading } from './harness.js';
-import { Pipeline, type Outcome } from '../../gateway/pipeline.js';
+import { gatewayWithDevices, connectDevice, reading, testPipeline } from './harness.js';
+import type { Outcome } from '../../gateway/pipeline.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
-import { createMetrics } from '../../gateway/metrics.js';
 
 const threads = (p: VerifyPool) => (p as unknown as { slots: { worker: Worker }[] }).slots.map((s) => s.worker);
 const crash = (w: Worker) => w.postMessage({ id: 0, count: -1, packed: new ArrayBuffer(0) });
@@ -57,7 +56,7 @@ describe('a verify worker that dies', () => {
     // The gateway's registry and ledger, a pipeline over a one-worker pool with batch size 1: a reading's signature
     // check is posted to the worker as the reading is taken, so it is queued behind the crashing message.
     const pool = new VerifyPool(1, 1);
-    const pipeline = new Pipeline(t.gw.registry, t.gw.ledger, pool, createMetrics(false), { maxReadingBytes: 4096, clockSkewSeconds: 300, maxReadingAgeSeconds: 86400, queueHighWater: 100 }, () => {});
+    const pipeline = testPipeline(t, pool);
     try {
       const r1 = await reading(dev, 1);
       const r2 = await reading(dev, 2);
