@@ -33,7 +33,8 @@ describe('a resend of a reading logged under a rule since tightened', () => {
 
   test('gets its original receipt; other bytes under a logged or a new seq, and another device, are refused BIOMETRIC_RAW_DATA', async () => {
     const [dev, other] = g.devices as [Device, Device];
-    const legacy = await legacyEvent(dev, 1);
+    const legacyIat = nowS();
+    const legacy = await legacyEvent(dev, 1, legacyIat);
     const logged = await logDirectly({ type: ENTRY_READING, payload: legacy, certRef: dev.cert.certRef, receivedAtMs: Date.now(), deviceId: dev.id, seq: 1 });
     const sizeBefore = g.t.gw.ledger.size();
 
@@ -43,7 +44,8 @@ describe('a resend of a reading logged under a rule since tightened', () => {
       const a = await c.next();
       expect(a.kind === 'receipt' ? [a.receipt.seq, a.receipt.index, a.receipt.leafHash] : a.rejection.code).toEqual([1, logged.index, logged.leafHash]);
       // Another event under the logged seq (it differs in iat) is not the logged envelope: refused as on arrival.
-      await c.publish(await legacyEvent(dev, 1, nowS() - 1));
+      // Its iat is set from the logged one's: `nowS() - 1` equalled it when a second had passed, the same bytes.
+      await c.publish(await legacyEvent(dev, 1, legacyIat - 1));
       const b = await c.next();
       expect(b.kind === 'rejection' ? [b.rejection.code, b.rejection.seq] : b.kind).toEqual(['BIOMETRIC_RAW_DATA', 1]);
       await c.publish(await legacyEvent(dev, 2));
