@@ -107,7 +107,10 @@ describe('review: readings waiting for a renewal', () => {
   test('renewals in a row, readings all along: each accepted reading is logged under the certificate in force at its place in the log', async () => {
     const writes = new Writes();
     const { t, g, d } = await start(writes, { blockMaxMs: 50 });
-    const certs = [await certify(g, d, 'device', nowS() - 2), await certify(g, d, 'device', nowS() - 1), await certify(g, d, 'device', nowS())];
+    // Issued a second apart from one clock reading: three reads of nowS() gave two equal iats when a second boundary
+    // fell between the first and the second.
+    const at = nowS();
+    const certs = [await certify(g, d, 'device', at - 2), await certify(g, d, 'device', at - 1), await certify(g, d, 'device', at)];
     const outcomes: Promise<Outcome>[] = [];
     const regs = certs.map((c) => t.gw.registry.registerDevice(c.bytes));
     for (let seq = 1; seq <= 30; seq++) {
