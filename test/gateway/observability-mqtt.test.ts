@@ -4,25 +4,19 @@
  * mqtt.js clients and raw sockets.
  */
 import { connect as netConnect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { readingsTopic } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { metricsText, sample, sleep, waitFor } from './metrics-sample.js';
-import { connackCode, connectDevice, freshToken, gatewayWithDevices, reading, useGatewayWithDevices, type Device, type TestGateway } from './harness.js';
+import { connackCode, connectDevice, freshToken, reading, useGatewayWithDevices, type Device } from './harness.js';
 
 describe('readings refused before the pipeline are counted', () => {
-  let t: TestGateway;
-  let dev: Device;
-  beforeAll(async () => {
-    const fx = await gatewayWithDevices(1, { maxReadingBytes: 1024 });
-    t = fx.t;
-    dev = fx.devices[0]!;
-  });
-  afterAll(() => t.stop());
+  const fx = useGatewayWithDevices(1, { maxReadingBytes: 1024 });
 
   test('a PUBLISH over the MQTT frame cap counts once as TOO_LARGE', async () => {
+    const { t, dev } = fx;
     const before = await sample(t.gw, 'originproof_readings_rejected_total{code="TOO_LARGE"}');
     const c = await connectDevice(t.gw, dev);
     const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
@@ -33,6 +27,7 @@ describe('readings refused before the pipeline are counted', () => {
   });
 
   test('a PUBLISH on another topic counts once as TOPIC_MISMATCH; no device id or topic becomes a label', async () => {
+    const { t, dev } = fx;
     const before = await sample(t.gw, 'originproof_readings_rejected_total{code="TOPIC_MISMATCH"}');
     const c = await connectDevice(t.gw, dev);
     c.client.on('error', () => undefined);
@@ -48,6 +43,7 @@ describe('readings refused before the pipeline are counted', () => {
   });
 
   test('a frame over the cap before CONNECT is no reading: not counted', async () => {
+    const { t } = fx;
     const before = await sample(t.gw, 'originproof_readings_rejected_total{code="TOO_LARGE"}');
     const sock = netConnect(t.gw.mqttPort!, '127.0.0.1');
     sock.on('error', () => undefined);
@@ -60,18 +56,11 @@ describe('readings refused before the pipeline are counted', () => {
 });
 
 describe('every refused CONNECT is counted', () => {
-  let t: TestGateway;
-  let dev: Device;
-  beforeAll(async () => {
-    const fx = await gatewayWithDevices(1);
-    t = fx.t;
-    dev = fx.devices[0]!;
-  });
-  afterAll(() => t.stop());
-  const refused = (code: string) => sample(t.gw, `originproof_mqtt_connects_refused_total{code="${code}"}`);
+  const fx = useGatewayWithDevices(1);
+  const refused = (code: string) => sample(fx.t.gw, `originproof_mqtt_connects_refused_total{code="${code}"}`);
   const tryConnect = async (opts: mqtt.IClientOptions): Promise<number> => {
     try {
-      const c = await mqtt.connectAsync(plainMqttUrl(t.gw), { clientId: dev.id, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...opts });
+      const c = await mqtt.connectAsync(plainMqttUrl(fx.t.gw), { clientId: fx.dev.id, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...opts });
       await c.endAsync(true);
       return 0;
     } catch (err) {
@@ -80,6 +69,7 @@ describe('every refused CONNECT is counted', () => {
   };
 
   test('the firmware bugs refused before the token is looked at: protocol level, will, username, no token', async () => {
+    const { t, dev } = fx;
     const token = () => freshToken(dev).then((b) => Buffer.from(b));
     const cases: [string, () => Promise<mqtt.IClientOptions>, number][] = [
       ['PROTOCOL_VERSION', async () => ({ protocolVersion: 3, protocolId: 'MQIsdp', username: dev.id, password: await token() }), 1],
@@ -101,19 +91,13 @@ describe('every refused CONNECT is counted', () => {
 });
 
 describe('originproof_connected_devices is the devices connected', () => {
-  let t: TestGateway;
-  let devs: Device[];
-  beforeAll(async () => {
-    const fx = await gatewayWithDevices(3, { mqttMaxKeepaliveS: 1 });
-    t = fx.t;
-    devs = fx.devices;
-  });
-  afterAll(() => t.stop());
-  const gauge = () => sample(t.gw, 'originproof_connected_devices');
+  const fx = useGatewayWithDevices(3, { mqttMaxKeepaliveS: 1 });
+  const gauge = () => sample(fx.t.gw, 'originproof_connected_devices');
   const settlesAt = (n: number) => waitFor(async () => (await gauge()) === n, 4000);
 
   test('after an abrupt disconnect, a takeover, a keep alive timeout and a refused CONNECT, it is back to 0', async () => {
-    const [a, b, c] = devs as [Device, Device, Device];
+    const { t } = fx;
+    const [a, b, c] = fx.devices as [Device, Device, Device];
     // abrupt: the socket destroyed, no DISCONNECT
     const ca = await connectDevice(t.gw, a);
     expect(await settlesAt(1)).toBe(true);
