@@ -1,6 +1,7 @@
 /** `originproof gateway`: run the gateway. Flags override environment variables, which override the defaults. */
 import type { Command } from 'commander';
-import { ConfigError, DEFAULT_CONFIG, ENV_VARS, type GatewayConfig } from '../../gateway/config.js';
+import { ConfigError, DEFAULT_CONFIG, ENV_VARS } from '../../gateway/config-defaults.js';
+import type { GatewayConfig } from '../../gateway/config.js';
 
 export function registerGateway(program: Command): void {
   const envHelp = Object.entries(ENV_VARS)
