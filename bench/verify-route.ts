@@ -4,7 +4,9 @@
  * (app.inject: no sockets), with its own registry and LevelDB ledger; N devices are registered and revoked through the
  * HTTP API (one in ten for keyCompromise, whose list entries carry the certificate and its agency's), and one device
  * that is not revoked has a reading logged through the pipeline. Each verdict is timed alone (wall clock of the
- * inject, and the process's CPU time: the same here, as nothing else runs), after a warm-up; medians reported.
+ * inject, and the process's CPU time: the same here, as nothing else runs), after a warm-up; medians reported, for
+ * verdicts against one list and checkpoint, with a new block (a new latest checkpoint) before each, and with a
+ * revocation logged before each (the list changed).
  * Not part of `npm run bench` (building 3,000 revocations takes a while): docs/PERFORMANCE.md has its figures.
  *
  *   node dist/bench/verify-route.js [--revocations 0,300,3000] [--verdicts 40]
@@ -33,6 +35,10 @@ export interface VerifyRouteResult {
   cpuMs: number;
   /** verdicts a second the default httpVerifyMsPerSecond (250) admits at that cost */
   perSecondAtDefaultBudget: number;
+  /** the same with a new block (latest checkpoint) before each verdict */
+  newCheckpoint: { wallMs: number; wallP90Ms: number; cpuMs: number };
+  /** the same with a revocation logged (and its block) before each verdict: the list changed */
+  afterRevocation: { wallMs: number; wallP90Ms: number; cpuMs: number; verdicts: number };
 }
 
 const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
@@ -113,17 +119,43 @@ export async function runVerifyRouteBench(opts: { revocations: number; verdicts:
     };
     for (let i = 0; i < 5; i++) await verdict(); // warm-up
     const label = `verify route, ${opts.revocations} revocations`;
-    mark(label); // OP_BENCH_MARKS=1: on the clock of a --cpu-prof profile
-    const samples: { wall: number; cpu: number }[] = [];
-    for (let i = 0; i < opts.verdicts; i++) samples.push(await verdict());
-    mark(`${label} end`);
     const round = (x: number) => Math.round(x * 100) / 100;
-    const wallMs = round(quantile(samples.map((s) => s.wall)));
-    const result: VerifyRouteResult = {
-      revocations: opts.revocations, verdicts: samples.length, wallMs, wallP90Ms: round(quantile(samples.map((s) => s.wall), 0.9)),
-      cpuMs: round(quantile(samples.map((s) => s.cpu))), perSecondAtDefaultBudget: Math.floor(250 / wallMs),
+    const summary = (samples: { wall: number; cpu: number }[]) => ({
+      wallMs: round(quantile(samples.map((s) => s.wall))), wallP90Ms: round(quantile(samples.map((s) => s.wall), 0.9)), cpuMs: round(quantile(samples.map((s) => s.cpu))),
+    });
+    // 1. The same list and checkpoint for every verdict.
+    mark(label); // OP_BENCH_MARKS=1: on the clock of a --cpu-prof profile
+    const same: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < opts.verdicts; i++) same.push(await verdict());
+    mark(`${label} end`);
+    // 2. A new block (a new latest checkpoint, the list unchanged) before each verdict, as on a gateway taking readings.
+    let seq = 1;
+    const nextBlock = async () => {
+      const size = (await gw!.ledger.ledger.revocationListing()).treeSize;
+      await gw!.pipeline.accept(subject.cert.claims.sub, await benchReading(subject.signer, deviceId, ++seq, Math.floor(Date.now() / 1000)));
+      while ((await gw!.ledger.ledger.revocationListing()).treeSize <= size) await new Promise((r) => setTimeout(r, 5));
     };
-    log(`${label}: ${result.wallMs} ms per verdict (p90 ${result.wallP90Ms} ms, CPU ${result.cpuMs} ms; median of ${samples.length}): ~${result.perSecondAtDefaultBudget} verdicts/s within 250 ms/s`);
+    const newBlock: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < opts.verdicts; i++) {
+      await nextBlock();
+      newBlock.push(await verdict());
+    }
+    // 3. A revocation logged before each verdict (the list changed): the first verdict after it pays for the change.
+    const spare = await Promise.all(Array.from({ length: Math.min(10, opts.verdicts) }, () => device()));
+    for (const d of spare) await post('/v1/devices', { certificate: toBase64(d.cert.bytes) });
+    const added: { wall: number; cpu: number }[] = [];
+    for (const d of spare) {
+      await post('/v1/revocations', { revocation: toBase64(await createRevocation(agency, d.cert, { reason: 'decommissioned', revokedFrom: t - 30, iat: Math.floor(Date.now() / 1000) })) });
+      await nextBlock();
+      added.push(await verdict());
+    }
+    const result: VerifyRouteResult = {
+      revocations: opts.revocations, verdicts: same.length, ...summary(same), perSecondAtDefaultBudget: Math.floor(250 / summary(same).wallMs),
+      newCheckpoint: summary(newBlock), afterRevocation: { ...summary(added), verdicts: added.length },
+    };
+    log(`${label}: ${result.wallMs} ms per verdict (p90 ${result.wallP90Ms} ms, CPU ${result.cpuMs} ms; median of ${same.length}): ~${result.perSecondAtDefaultBudget} verdicts/s within 250 ms/s`);
+    log(`${label}: a new block before each verdict: ${result.newCheckpoint.wallMs} ms (p90 ${result.newCheckpoint.wallP90Ms} ms, CPU ${result.newCheckpoint.cpuMs} ms)`);
+    log(`${label}: a revocation logged before each verdict: ${result.afterRevocation.wallMs} ms (p90 ${result.afterRevocation.wallP90Ms} ms, CPU ${result.afterRevocation.cpuMs} ms; median of ${added.length})`);
     return result;
   } finally {
     await gw?.close();
