@@ -1,7 +1,8 @@
 /**
  * The revocation check made complete (verify-bundle.ts `revocationLog`): the verifier brings the log's whole
  * revocation list with the checkpoint that commits to it (GET /v1/revocations; protocol/revocation-log.ts). The
- * list is opened once, before the checks: its statements join the revocations the verifier holds, and the
+ * list is opened once, before the checks (or prepared once for many verdicts: PreparedRevocationList below): its
+ * statements join the revocations the verifier holds, and the
  * revocation check then says up to which tree size no revocation can be missing. A list that does not hash to
  * its checkpoint's line, or a checkpoint not signed by a trusted key or of another log, fails the revocation check
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
@@ -51,7 +52,8 @@ export type HeldRevocationLog = { opened: OpenedRevocationLog; consistency?: rea
  * comparisons) is remembered for the last two checkpoints. A verdict against it (verifyBundle with a
  * PreparedRevocationLog) looks only at the statements its bundle's certificates could be concerned by; a verdict
  * with the raw input (RevocationLogInput: `originproof verify --revocation-log`) prepares the list for itself and
- * weighs every statement, as ever: the same checks, the same verdict (test/protocol/prepared-revocation-log.test.ts).
+ * weighs every statement, as ever: the same checks, the same verdict (test/gateway/verify-prepared-revocations.test.ts,
+ * test/verify/prepared-revocation-log-property.test.ts).
  * Keep it only while its input does not change (entries, and the certificates beside them).
  */
 export interface PreparedRevocationList {
@@ -172,7 +174,8 @@ export function holdRevocationLog(
   const prepared = isPreparedRevocationLog(log);
   const list = prepared ? log.list : prepareRevocationList(log.revocations);
   const opened = openPreparedRevocationList(list, log.checkpoint, trust, now, opts);
-  const held: HeldRevocationLog = 'opened' in opened && log.consistency ? { ...opened, consistency: log.consistency } : opened;
+  // A copy: the verdict may carry the failed check, and the opening is kept for the next verdicts.
+  const held: HeldRevocationLog = 'opened' in opened ? { opened: opened.opened, ...(log.consistency ? { consistency: log.consistency } : {}) } : { failed: { ...opened.failed } };
   if (!('opened' in held)) return { held, statements: () => [], pool: undefined };
   const statements = (certs: readonly DecodedCertificate[], offset: number): HeldRevocation[] => {
     if (!prepared) return list.held.map((h, j) => ({ ...h, at: offset + j }));
