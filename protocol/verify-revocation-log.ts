@@ -17,7 +17,7 @@ import { bytesEqual, toHex } from './bytes.js';
 import { fail, OriginProofError } from './errors.js';
 import { verifyConsistency } from './merkle/verify.js';
 import { digestRevocationList, openDigestedRevocationLog, type DigestedRevocationList, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
-import { decodeRevocation } from './revocation.js';
+import { decodeRevocation, type DecodedRevocation } from './revocation.js';
 import type { RevocationCertificates } from './revocation-listing.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
 import { run, type Check, type HeldRevocation } from './verify-checks.js';
@@ -82,6 +82,14 @@ export function isPreparedRevocationLog(log: RevocationLogInput | PreparedRevoca
   return 'list' in log && log.list !== undefined;
 }
 
+/** A statement's certRef in hex, worked out once per decoded statement (a grown list is indexed again from them). */
+const refHexes = new WeakMap<DecodedRevocation, string>();
+const refHex = (rev: DecodedRevocation): string => {
+  let hex = refHexes.get(rev);
+  if (hex === undefined) refHexes.set(rev, (hex = toHex(rev.claims.certRef)));
+  return hex;
+};
+
 const push = (m: Map<string, number[]>, k: string, v: number): void => {
   const at = m.get(k);
   if (at) {
@@ -104,13 +112,13 @@ export function prepareRevocationList(revocations: RevocationLogInput['revocatio
   const held = digest.sorted.map((r, j): HeldRevocation => {
     const before = known.get(r.statement);
     if (before && 'rev' in before) {
-      push(byRef, toHex(before.rev.claims.certRef), j);
+      push(byRef, refHex(before.rev), j);
       push(bySub, before.rev.claims.sub, j);
       return { bytes: r.statement, logged: true, decoded: before };
     }
     try {
       const rev = decodeRevocation(r.statement);
-      push(byRef, toHex(rev.claims.certRef), j);
+      push(byRef, refHex(rev), j);
       push(bySub, rev.claims.sub, j);
       return { bytes: r.statement, logged: true, decoded: { rev } };
     } catch (error) {
