@@ -153,8 +153,8 @@ export function openPreparedRevocationList(
   });
   const result: HeldRevocationLog = opened ? { opened } : { failed: { ...check, message: `revocation log: ${check.message}` } };
   if (keys.length > 0) {
-    (list.opened as PreparedRevocationList['opened'][number][]).unshift({ checkpoint, keys, origin, verifier: opts.verifier, result });
-    (list.opened as unknown[]).splice(2);
+    list.opened.unshift({ checkpoint, keys, origin, verifier: opts.verifier, result });
+    list.opened.splice(2);
   }
   return result;
 }
