@@ -59,6 +59,16 @@ export class Registry {
   clock: () => number = Date.now;
   /** Set while load() rebuilds the view: writes wait for it, and it waits for the writes already running. */
   private loading: Promise<void> | undefined;
+  /**
+   * Moves whenever revocationCertificates may answer otherwise for a statement it answered before: an agency
+   * certificate registered (a device's keyCompromise carries the agency certificate of its certificate's time, the
+   * last registered valid then) or the registry read again. A device's registration changes no answer: a statement
+   * names a certificate registered before it was taken. POST /v1/verify keeps its prepared revocation list by it.
+   */
+  get certificatesEpoch(): number {
+    return this.epoch;
+  }
+  private epoch = 0;
 
   constructor(
     readonly anchors: TrustAnchors,
@@ -85,6 +95,7 @@ export class Registry {
         else if (ev.type === ENTRY_REVOCATION) fresh.applyRevocation(decodeRevocation(ev.payload), ev.index);
       }
       this.view = fresh;
+      this.epoch++;
     })();
     const settled = (this.loading = run.then(() => undefined, () => undefined));
     try {
@@ -165,7 +176,9 @@ export class Registry {
       // renewal allows them). They wait for it (lane-admission.ts).
       return holding(existing, async () => {
         const { index } = await this.log.appendRegistryEvent(ENTRY_AGENCY, bytes, undefined, ms);
-        return { record: this.view.addAgency(cert, index), created: true };
+        const record = this.view.addAgency(cert, index);
+        this.epoch++;
+        return { record, created: true };
       });
     }, false));
   }

@@ -31,7 +31,8 @@
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decodableCertificates, type DecodedCertificate } from './certificate.js';
+import type { DecodedCertificate } from './certificate.js';
+import { asCertificatePool, type CertificatePool } from './certificate-pool.js';
 import { namesCertificate } from './certificate-refs.js';
 import { verifySign1 } from './cose-sign1.js';
 import { fail } from './errors.js';
@@ -51,7 +52,7 @@ import type { TrustMaterial } from './trust.js';
  */
 export function assertAgencyNotRevokedThroughRenewalAt(
   agency: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly { rev: DecodedRevocation; logged: boolean }[],
-  certificates: readonly Uint8Array[], trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
+  certificates: readonly Uint8Array[] | CertificatePool, trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier }, onlyKeyCompromise = false,
   revokedAt = at,
 ): void {
   if (!trust.anchors.byKid.has(toHex(agency.issuerKid))) return; // the chain check fails already: no trusted root issued this agency
@@ -63,9 +64,9 @@ export function assertAgencyNotRevokedThroughRenewalAt(
       !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
-  const pool = decodableCertificates(certificates);
+  const pool = asCertificatePool(certificates);
   for (const { rev: r, logged } of relevant) {
-    const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
+    const cert = pool.naming(r.claims.certRef);
     const rootKey = trust.anchors.byKid.get(toHex(r.issuerKid))?.key;
     if (!cert) {
       if (!rootKey && !logged) continue; // an untrusted key's word, not the log's: nothing to weigh

@@ -14,7 +14,8 @@
  */
 import type { SignatureVerifier } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decodableCertificates, type DecodedCertificate } from './certificate.js';
+import type { DecodedCertificate } from './certificate.js';
+import { asCertificatePool, type CertificatePool } from './certificate-pool.js';
 import { namesCertificate } from './certificate-refs.js';
 import type { PublicKey } from './cose-key.js';
 import { verifySign1 } from './cose-sign1.js';
@@ -150,7 +151,7 @@ export function assertKeyNotCompromisedAt(others: readonly SameKeyCertificate[],
  */
 export function assertDeviceKeyNotCompromisedByOtherIssuerAt(
   device: DecodedCertificate, carried: readonly DecodedCertificate[], held: readonly { rev: DecodedRevocation; logged: boolean }[],
-  certificates: readonly Uint8Array[], trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier },
+  certificates: readonly Uint8Array[] | CertificatePool, trust: TrustMaterial, at: number, v: { verifier?: SignatureVerifier },
 ): void {
   const relevant = held.filter(
     ({ rev: r }) =>
@@ -158,10 +159,10 @@ export function assertDeviceKeyNotCompromisedByOtherIssuerAt(
       at >= r.claims.revokedFrom && !carried.some((c) => namesCertificate(r.claims.certRef, c)),
   );
   if (relevant.length === 0) return;
-  const pool = decodableCertificates(certificates);
+  const pool = asCertificatePool(certificates);
   for (const { rev: r, logged } of relevant) {
-    const cert = pool.find((c) => namesCertificate(r.claims.certRef, c));
-    const issuer = cert && pool.find((c) => c.claims.role === 'agency' && bytesEqual(c.holderKid, cert.issuerKid));
+    const cert = pool.naming(r.claims.certRef);
+    const issuer = cert && pool.agencyOfKey(cert.issuerKid);
     const anchor = issuer && trust.anchors.byKid.get(toHex(issuer.issuerKid));
     if (!cert || !issuer || !anchor) {
       if (!logged) continue;

@@ -87,6 +87,34 @@ export interface OpenedRevocationLog {
 }
 
 /**
+ * The part of opening a list that depends on the list alone (revocation-log's per-statement work): the entries
+ * sorted by index and, when every index is a log index and none is listed twice (`clean`), the commitment they hash
+ * to. Made once per list and opened against each checkpoint (openDigestedRevocationLog): a verifier that checks many
+ * bundles against one list (POST /v1/verify) does not hash every statement per verdict.
+ */
+export interface DigestedRevocationList {
+  sorted: LoggedRevocation[];
+  clean: boolean;
+  /** When clean: the commitment the sorted entries hash to. */
+  commitment?: RevocationCommitment;
+}
+
+export function digestRevocationList(list: readonly LoggedRevocation[], hash: Hasher = sha256, previous?: DigestedRevocationList): DigestedRevocationList {
+  const sorted = [...list].sort((a, b) => a.index - b.index);
+  const clean = sorted.every((r, i) => Number.isSafeInteger(r.index) && r.index >= 0 && (i === 0 || sorted[i - 1]!.index !== r.index));
+  if (!clean) return { sorted, clean };
+  // A list that grew (a log's list only does): fold only the entries after an earlier digest of its first ones, the
+  // very same entries (objects: the caller keeps them unchanged), made with the same hash.
+  const p = previous;
+  if (p?.commitment && p.sorted.length <= sorted.length && p.sorted.every((r, i) => r === sorted[i])) {
+    let c = p.commitment;
+    for (let i = p.sorted.length; i < sorted.length; i++) c = appendRevocation(c, sorted[i]!.index, sorted[i]!.statement, hash);
+    return { sorted, clean, commitment: c };
+  }
+  return { sorted, clean, commitment: commitRevocations(sorted, hash) };
+}
+
+/**
  * Check that `list` is exactly the log's revocation entries up to the checkpoint's tree size: the checkpoint
  * verifies with a trusted key, carries a revocations line, and the list (sorted by index here) hashes to it.
  * Fails CHECKPOINT_INVALID otherwise. Each statement's own signature is the revocation check's business.
@@ -95,16 +123,34 @@ export function openRevocationLog(
   list: readonly LoggedRevocation[], checkpoint: string, trusted: readonly NoteVerifier[],
   opts: { origin?: string; verify?: Ed25519Verify; hash?: Hasher } = {},
 ): OpenedRevocationLog {
+  return openDigestedRevocationLog(digestRevocationList(list, opts.hash), checkpoint, trusted, opts);
+}
+
+/** openRevocationLog with the list's own part done already (digestRevocationList): the same checks, in the same order. */
+export function openDigestedRevocationLog(
+  list: DigestedRevocationList, checkpoint: string, trusted: readonly NoteVerifier[],
+  opts: { origin?: string; verify?: Ed25519Verify; hash?: Hasher } = {},
+): OpenedRevocationLog {
   const cp = openCheckpoint(checkpoint, trusted, { ...(opts.origin !== undefined ? { origin: opts.origin } : {}), ...(opts.verify ? { verify: opts.verify } : {}) });
   const committed = revocationsOfCheckpoint(cp.extensions);
   if (!committed) fail('CHECKPOINT_INVALID', 'the checkpoint does not commit to the log\'s revocations (no revocations line)', 'checkpoint');
-  const sorted = [...list].sort((a, b) => a.index - b.index);
-  sorted.forEach((r, i) => {
-    if (!Number.isSafeInteger(r.index) || r.index < 0) fail('CHECKPOINT_INVALID', `revocation entry index ${String(r.index)} is not a log index`, 'revocations');
-    if (r.index >= cp.size) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is not below the checkpoint's tree size ${cp.size}`, 'revocations');
-    if (i > 0 && sorted[i - 1]!.index === r.index) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is listed twice`, 'revocations');
-  });
-  const got = commitRevocations(sorted, opts.hash);
+  const { sorted } = list;
+  let got: RevocationCommitment;
+  if (list.clean && list.commitment) {
+    // Every index a log index, each once: the first problem can only be one at or past the tree size (sorted).
+    if (sorted.length > 0 && sorted[sorted.length - 1]!.index >= cp.size) {
+      const r = sorted.find((x) => x.index >= cp.size)!;
+      fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is not below the checkpoint's tree size ${cp.size}`, 'revocations');
+    }
+    got = list.commitment;
+  } else {
+    sorted.forEach((r, i) => {
+      if (!Number.isSafeInteger(r.index) || r.index < 0) fail('CHECKPOINT_INVALID', `revocation entry index ${String(r.index)} is not a log index`, 'revocations');
+      if (r.index >= cp.size) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is not below the checkpoint's tree size ${cp.size}`, 'revocations');
+      if (i > 0 && sorted[i - 1]!.index === r.index) fail('CHECKPOINT_INVALID', `revocation entry ${r.index} is listed twice`, 'revocations');
+    });
+    got = commitRevocations(sorted, opts.hash);
+  }
   if (got.count !== committed.count) fail('CHECKPOINT_INVALID', `the list has ${got.count} revocation(s), the checkpoint at tree size ${cp.size} commits to ${committed.count}`, 'revocations');
   if (!bytesEqual(got.digest, committed.digest)) fail('CHECKPOINT_INVALID', `the list does not hash to the revocations the checkpoint at tree size ${cp.size} commits to`, 'revocations');
   return { origin: cp.origin, size: cp.size, root: cp.root, signedBy: cp.verified, revocations: sorted };

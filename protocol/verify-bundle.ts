@@ -42,10 +42,11 @@ import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-en
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
 import type { TrustMaterial } from './trust.js';
-import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
+import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type HeldRevocations, type SignedAt } from './verify-checks.js';
+import { certificatePool, chainedPools } from './certificate-pool.js';
 import { readingChecks } from './verify-reading.js';
 import { registryChecks, type RegistryRecord } from './verify-registry-event.js';
-import { heldCertificates, heldStatements, openHeldRevocationLog, withRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
+import { holdRevocationLog, withRevocationLog, type PreparedRevocationLog, type RevocationLogInput } from './verify-revocation-log.js';
 
 export { CHECK_NAMES, type Check, type CheckName } from './verify-checks.js';
 
@@ -88,9 +89,13 @@ export interface VerifyBundleOptions {
   certificates?: readonly Uint8Array[];
   /**
    * The log's whole revocation list with the checkpoint that commits to it (GET /v1/revocations): its statements
-   * are held as `revocations` are, and the revocation check then holds up to that checkpoint's tree size.
+   * are held as `revocations` are, and the revocation check then holds up to that checkpoint's tree size. Either the
+   * raw input, prepared for this verdict, or a list prepared once for many verdicts (prepareRevocationLog: its
+   * statements decoded, hashed and indexed once; a verdict weighs only those its bundle's certificates could be
+   * concerned by), with the same verdict. A prepared list is opened again here at `now` (the checkpoint keys valid
+   * then; the opening is remembered per checkpoint and keys).
    */
-  revocationLog?: RevocationLogInput;
+  revocationLog?: RevocationLogInput | PreparedRevocationLog;
   /**
    * A checkpoint the verifier already trusts, and the consistency proof between it and the bundle's
    * (default: the bundle's consistency field, which must start at the `since` checkpoint's size).
@@ -150,8 +155,13 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
   /** The time the payload's signer put in it (a reading's, revocation's or certificate's iat): it bounds the entry's receivedAt. */
   let signedAt: SignedAt | undefined;
   let registryRecord: RegistryRecord = {};
-  const log = opts.revocationLog ? openHeldRevocationLog(opts.revocationLog, trust, nowS, cpOpts) : undefined;
-  const held: HeldRevocation[] = [...(opts.revocations ?? []).map((bytes) => ({ bytes })), ...heldStatements(log).map((bytes) => ({ bytes, logged: true }))];
+  // The log's list, opened at now (prepared once by the caller, or here for this verdict), and every statement the
+  // verifier holds: its own first, then the list's (those the bundle's certificates could be concerned by, for a
+  // prepared list: verify-revocation-log.ts).
+  const listed = opts.revocationLog ? holdRevocationLog(opts.revocationLog, trust, nowS, { verifier: opts.verifier }) : undefined;
+  const log = listed?.held;
+  const own: HeldRevocation[] = (opts.revocations ?? []).map((bytes) => ({ bytes }));
+  const held: HeldRevocations = { about: (certs) => (listed ? [...own, ...listed.statements(certs, own.length)] : own) };
 
   // The entry itself: decodes, sits at the bundle's index.
   const entryCheck = run('claims', () => {
@@ -163,7 +173,8 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
 
   // The payload (a reading or a registry event), against the certificates: no checkpoint needed.
   let agency: DecodedCertificate | undefined;
-  const certificates = [...(opts.certificates ?? []), ...(opts.revocationLog ? heldCertificates(opts.revocationLog, log) : [])];
+  const ownCertificates = certificatePool(opts.certificates ?? []);
+  const certificates = listed?.pool ? chainedPools(ownCertificates, listed.pool) : ownCertificates;
   if (entry && entry.type === ENTRY_READING) {
     const rd = readingChecks(entry, bundle, trust, held, v, certificates);
     for (const [name, c] of rd.checks) checks.set(name, c);

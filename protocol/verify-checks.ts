@@ -78,6 +78,33 @@ export function compromisesSubject(rev: DecodedRevocation, t: { cert: DecodedCer
 export interface HeldRevocation {
   bytes: Uint8Array;
   logged?: boolean;
+  /** Its decoding, done once for a prepared list (verify-revocation-log.ts): the statement, or what decoding threw. */
+  decoded?: { rev: DecodedRevocation } | { error: unknown };
+  /** Its place among every statement the verifier holds (default: its place in the array given), for error paths. */
+  at?: number;
+}
+
+/** A held statement decoded (again, unless a prepared list did it once): throws what decodeRevocation throws. */
+export function decodeHeld(h: HeldRevocation): DecodedRevocation {
+  if (!h.decoded) return decodeRevocation(h.bytes);
+  if ('error' in h.decoded) throw h.decoded.error;
+  return h.decoded.rev;
+}
+
+/**
+ * The statements the verifier holds, as the checks ask for them: those that could concern a set of certificates
+ * (verify-revocation-log.ts: a prepared list answers from its index, not by walking every statement). Every check of
+ * a held statement is about certificates the bundle carries or the entry registers: it names one (certRef, either
+ * encoding) or is of its subject (`sub`); a statement of neither is passed over by every check, so leaving it out
+ * changes no verdict. One that does not decode is always given (it fails the check where it stands).
+ */
+export interface HeldRevocations {
+  about(certs: readonly DecodedCertificate[]): readonly HeldRevocation[];
+}
+
+/** A plain array of held statements: every one, whatever the certificates. */
+export function heldAll(held: readonly HeldRevocation[] | HeldRevocations): HeldRevocations {
+  return Array.isArray(held) ? { about: () => held } : (held as HeldRevocations);
 }
 
 /**
@@ -93,10 +120,10 @@ export function collectRevocations(
   bundle: ProofBundle, held: readonly HeldRevocation[], targets: readonly RevocationTarget[], v: { verifier?: SignatureVerifier }, names: string,
 ): DecodedRevocation[] {
   const verified: { rev: DecodedRevocation; target: RevocationTarget; taken: boolean }[] = [];
-  const check = (bytes: Uint8Array, path: string, fromBundle: boolean, taken: boolean): void => {
+  const check = (h: HeldRevocation, path: string, fromBundle: boolean, taken: boolean): void => {
     let rev: DecodedRevocation;
     try {
-      rev = decodeRevocation(bytes);
+      rev = decodeHeld(h);
     } catch (err) {
       if (err instanceof OriginProofError) fail(err.code, err.message, path);
       throw err;
@@ -112,8 +139,8 @@ export function collectRevocations(
       fail('CLAIM_INVALID', `bundle revocation of ${rev.claims.sub} names ${names}`, path);
     }
   };
-  bundle.revocations.forEach((b, i) => check(b, `revocations[${i}]`, true, true));
-  held.forEach((h, i) => check(h.bytes, `verifier revocations[${i}]`, false, h.logged === true));
+  bundle.revocations.forEach((b, i) => check({ bytes: b }, `revocations[${i}]`, true, true));
+  held.forEach((h, i) => check(h, `verifier revocations[${h.at ?? i}]`, false, h.logged === true));
   const compromised = verified.filter((x) => x.rev.claims.reason === 'keyCompromise' && x.target.cert.claims.role === 'agency');
   const byStolenKey = (x: (typeof verified)[number]): boolean =>
     !x.taken && x.target.cert.claims.role === 'device' &&

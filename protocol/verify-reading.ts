@@ -24,9 +24,10 @@ import { assertAgencyNotRevokedThroughRenewalAt } from './agency-renewal.js';
 import { assertDeviceKeyNotCompromisedByOtherIssuerAt, assertNoKeyCompromiseAt, carriedSameKey, compromiseTargets, sameKeyCertificates, type SameKeyCertificates } from './key-compromise.js';
 import type { LogEntry } from './log-entry.js';
 import { openReading, type OpenedReading } from './reading.js';
-import { assertNotRevokedAt, decodeRevocation } from './revocation.js';
+import { assertNotRevokedAt } from './revocation.js';
+import type { CertificatePool } from './certificate-pool.js';
 import { inTrustWindow, type TrustMaterial } from './trust.js';
-import { collectRevocations, onlyRootsBesides, run, skip, type Check, type CheckName, type HeldRevocation, type SignedAt } from './verify-checks.js';
+import { collectRevocations, decodeHeld, heldAll, onlyRootsBesides, run, skip, type Check, type CheckName, type HeldRevocation, type HeldRevocations, type SignedAt } from './verify-checks.js';
 
 export interface ReadingChecks {
   checks: Map<CheckName, Check>;
@@ -41,8 +42,8 @@ export interface ReadingChecks {
 
 /** `heldCertificates`: certificates the verifier holds for its revocations (agency-renewal.ts places them). */
 export function readingChecks(
-  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
-  heldCertificates: readonly Uint8Array[] = [],
+  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, heldIn: readonly HeldRevocation[] | HeldRevocations, v: { verifier?: SignatureVerifier },
+  heldCertificates: readonly Uint8Array[] | CertificatePool = [],
 ): ReadingChecks {
   const checks = new Map<CheckName, Check>();
   let opened: OpenedReading | undefined;
@@ -118,6 +119,8 @@ export function readingChecks(
     checks.set(
       'revocation',
       run('revocation', () => {
+        // The held statements that could concern the bundle's certificates (all of them, but for a prepared list).
+        const held = heldAll(heldIn).about(carried);
         const verified = collectRevocations(bundle, held, [
           { cert: d, key: a.holderKey, what: 'device', subjectCompromise: true },
           { cert: a, key: trust.anchors.byKid.get(toHex(a.issuerKid))?.key, what: 'agency' },
@@ -133,7 +136,7 @@ export function readingChecks(
         assertNotRevokedAt(a, verified, placed, 'agency');
         assertNoKeyCompromiseAt(d, sameKey!, verified, placed);
         // The entry does not pin the agency certificate: a revocation held of a later one of the same key counts.
-        const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
+        const heldDecoded = held.map((h) => ({ rev: decodeHeld(h), logged: h.logged === true }));
         assertAgencyNotRevokedThroughRenewalAt(a, carried, heldDecoded, heldCertificates, trust, r.claims.iat, v, false, placed);
         // Nor through a certificate of the device key by another agency (before a transfer) the bundle left out.
         assertDeviceKeyNotCompromisedByOtherIssuerAt(d, carried, heldDecoded, heldCertificates, trust, placed, v);

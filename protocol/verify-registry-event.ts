@@ -16,7 +16,8 @@ import { assertDeviceKeyNotCompromisedByOtherIssuerAt, assertNoKeyCompromiseAt, 
 import { ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type LogEntry } from './log-entry.js';
 import { assertNotRevokedAt, decodeRevocation, verifyRevocation, type DecodedRevocation } from './revocation.js';
 import type { TrustMaterial } from './trust.js';
-import { collectRevocations, onlyRootsBesides, run, skip, type Check, type HeldRevocation, type RevocationTarget, type SignedAt } from './verify-checks.js';
+import { collectRevocations, decodeHeld, heldAll, onlyRootsBesides, run, skip, type Check, type HeldRevocation, type HeldRevocations, type RevocationTarget, type SignedAt } from './verify-checks.js';
+import type { CertificatePool } from './certificate-pool.js';
 
 /** What a registry event's verdict names (VerdictRecord's fields). */
 export interface RegistryRecord {
@@ -52,8 +53,8 @@ const ISSUER_ROLE: Readonly<Record<Role, Role | undefined>> = { device: 'agency'
  * roots' own; bundle revocations must name the registered certificate or its issuer (for 4: the issuing agency).
  */
 export function registryChecks(
-  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, held: readonly HeldRevocation[], v: { verifier?: SignatureVerifier },
-  heldCertificates: readonly Uint8Array[] = [],
+  entry: LogEntry, bundle: ProofBundle, trust: TrustMaterial, heldIn: readonly HeldRevocation[] | HeldRevocations, v: { verifier?: SignatureVerifier },
+  heldCertificates: readonly Uint8Array[] | CertificatePool = [],
 ): { signature: Check; chain: Check; revocation: Check; claims: Check; record: RegistryRecord; signedAt?: SignedAt } {
   const at = Math.floor(entry.receivedAtMs / 1000);
   const kind = ENTRY_KINDS[entry.type] ?? `entry type ${entry.type}`;
@@ -183,6 +184,8 @@ export function registryChecks(
   });
 
   const revocation = run('revocation', () => {
+    // The held statements that could concern these certificates (all of them, but for a prepared list).
+    const held = heldAll(heldIn).about(rev ? [] : [...carried, s]);
     if (rev) {
       // Nothing a revocation of the issuer could change (see chain); a bundle carries none for it.
       collectRevocations(bundle, held, [], v, 'nothing: a revocation entry is not subject to revocation');
@@ -195,7 +198,7 @@ export function registryChecks(
     for (const t of targets) assertNotRevokedAt(t.cert, verified, at, t.what);
     assertNoKeyCompromiseAt(s.claims.role === 'device' ? s : undefined, sameKey!, verified, at);
     // Nor through a certificate of the device key by another agency the bundle left out (key-compromise.ts).
-    const heldDecoded = held.map((h) => ({ rev: decodeRevocation(h.bytes), logged: h.logged === true }));
+    const heldDecoded = held.map((h) => ({ rev: decodeHeld(h), logged: h.logged === true }));
     if (s.claims.role === 'device') assertDeviceKeyNotCompromisedByOtherIssuerAt(s, carried, heldDecoded, heldCertificates, trust, at, v);
     // Nor a keyCompromise of another certificate of the agency's key the bundle left out (agency-renewal.ts).
     assertAgencyNotRevokedThroughRenewalAt(issuer ?? s, [...carried, s], heldDecoded, heldCertificates, trust, at, v, true);

@@ -1,20 +1,26 @@
 /**
  * The revocation check made complete (verify-bundle.ts `revocationLog`): the verifier brings the log's whole
  * revocation list with the checkpoint that commits to it (GET /v1/revocations; protocol/revocation-log.ts). The
- * list is opened once, before the checks: its statements join the revocations the verifier holds, and the
+ * list is opened once, before the checks (or prepared once for many verdicts: PreparedRevocationList below): its
+ * statements join the revocations the verifier holds, and the
  * revocation check then says up to which tree size no revocation can be missing. A list that does not hash to
  * its checkpoint's line, or a checkpoint not signed by a trusted key or of another log, fails the revocation check
  * (CHECKPOINT_INVALID): the verifier asked for completeness and cannot have it.
  */
+import { ALG_EDDSA, type SignatureVerifier } from './algorithms.js';
 import type { BundleConsistency } from './bundle.js';
-import type { Checkpoint, Ed25519Verify } from './checkpoint.js';
-import { bytesEqual } from './bytes.js';
+import type { DecodedCertificate } from './certificate.js';
+import { certificatePool, type CertificatePool } from './certificate-pool.js';
+import { certificateRefs } from './certificate-refs.js';
+import type { Checkpoint, Ed25519Verify, NoteVerifier } from './checkpoint.js';
+import { bytesEqual, toHex } from './bytes.js';
 import { fail, OriginProofError } from './errors.js';
 import { verifyConsistency } from './merkle/verify.js';
-import { openRevocationLog, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
+import { digestRevocationList, openDigestedRevocationLog, type DigestedRevocationList, type LoggedRevocation, type OpenedRevocationLog } from './revocation-log.js';
+import { decodeRevocation, type DecodedRevocation } from './revocation.js';
 import type { RevocationCertificates } from './revocation-listing.js';
 import { checkpointKeysAt, type TrustMaterial } from './trust.js';
-import { run, type Check } from './verify-checks.js';
+import { run, type Check, type HeldRevocation } from './verify-checks.js';
 
 export interface RevocationLogInput {
   /** The signed checkpoint note whose `revocations` line commits to `revocations`. */
@@ -39,31 +45,166 @@ export interface RevocationLogInput {
 export type HeldRevocationLog = { opened: OpenedRevocationLog; consistency?: readonly Uint8Array[] } | { failed: Check };
 
 /**
+ * A revocation list with the work that depends on its statements alone done once (sigstore-js style: expensive trust
+ * material built once and handed to the verifier): sorted and hashed (revocation-log.ts digestRevocationList), each
+ * statement decoded, indexed by the certificate it names (certRef) and by its subject, and the certificates carried
+ * beside them kept as one pool, decoded on first use. Opening it against a checkpoint (a signature and two
+ * comparisons) is remembered for the last two checkpoints. A verdict against it (verifyBundle with a
+ * PreparedRevocationLog) looks only at the statements its bundle's certificates could be concerned by; a verdict
+ * with the raw input (RevocationLogInput: `originproof verify --revocation-log`) prepares the list for itself and
+ * weighs every statement, as ever: the same checks, the same verdict (test/gateway/verify-prepared-revocations.test.ts,
+ * test/verify/prepared-revocation-log-property.test.ts).
+ * Keep it only while its input does not change (entries, and the certificates beside them).
+ */
+export interface PreparedRevocationList {
+  readonly revocations: RevocationLogInput['revocations'];
+  readonly digest: DigestedRevocationList;
+  /** The statements in index order (the checkpoint's), each decoded once, as statements of the log (`logged`). */
+  readonly held: readonly HeldRevocation[];
+  /** Positions in `held` by the statement's certRef (hex) and by its subject; those that do not decode. */
+  readonly byRef: ReadonlyMap<string, readonly number[]>;
+  readonly bySub: ReadonlyMap<string, readonly number[]>;
+  readonly undecodable: readonly number[];
+  /** The certificates beside the statements, in the input's order. */
+  readonly pool: CertificatePool;
+  /** Opened against checkpoints, the latest first (at most two). */
+  readonly opened: { checkpoint: string; keys: readonly NoteVerifier[]; origin: string | undefined; verifier: SignatureVerifier | undefined; result: HeldRevocationLog }[];
+}
+
+/** The list prepared against one checkpoint (and the consistency proof given with it): what verifyBundle takes in place of RevocationLogInput. */
+export interface PreparedRevocationLog {
+  readonly list: PreparedRevocationList;
+  readonly checkpoint: string;
+  readonly consistency?: readonly Uint8Array[];
+}
+
+export function isPreparedRevocationLog(log: RevocationLogInput | PreparedRevocationLog): log is PreparedRevocationLog {
+  return 'list' in log && log.list !== undefined;
+}
+
+/** A statement's certRef in hex, worked out once per decoded statement (a grown list is indexed again from them). */
+const refHexes = new WeakMap<DecodedRevocation, string>();
+const refHex = (rev: DecodedRevocation): string => {
+  let hex = refHexes.get(rev);
+  if (hex === undefined) refHexes.set(rev, (hex = toHex(rev.claims.certRef)));
+  return hex;
+};
+
+const push = (m: Map<string, number[]>, k: string, v: number): void => {
+  const at = m.get(k);
+  if (at) {
+    if (at[at.length - 1] !== v) at.push(v);
+  } else m.set(k, [v]);
+};
+
+/**
+ * The per-statement work on a list, once (see PreparedRevocationList). `previous`: a preparation of an earlier state
+ * of the same list (a log's list only grows): the work on the entries it holds, the very same objects (the caller
+ * keeps them unchanged), is taken from it, so a revocation added costs its own work, not the whole list's again.
+ */
+export function prepareRevocationList(revocations: RevocationLogInput['revocations'], previous?: PreparedRevocationList): PreparedRevocationList {
+  const digest = digestRevocationList(revocations, undefined, previous?.digest);
+  const known = new Map<Uint8Array, HeldRevocation['decoded']>();
+  for (const h of previous?.held ?? []) known.set(h.bytes, h.decoded);
+  const byRef = new Map<string, number[]>();
+  const bySub = new Map<string, number[]>();
+  const undecodable: number[] = [];
+  const held = digest.sorted.map((r, j): HeldRevocation => {
+    const before = known.get(r.statement);
+    if (before && 'rev' in before) {
+      push(byRef, refHex(before.rev), j);
+      push(bySub, before.rev.claims.sub, j);
+      return { bytes: r.statement, logged: true, decoded: before };
+    }
+    try {
+      const rev = decodeRevocation(r.statement);
+      push(byRef, refHex(rev), j);
+      push(bySub, rev.claims.sub, j);
+      return { bytes: r.statement, logged: true, decoded: { rev } };
+    } catch (error) {
+      undecodable.push(j);
+      return { bytes: r.statement, logged: true, decoded: { error } };
+    }
+  });
+  const certificates = revocations.flatMap((r) => [r.certificate, r.issuer].filter((c): c is Uint8Array => c !== undefined));
+  return { revocations, digest, held, byRef, bySub, undecodable, pool: certificatePool(certificates), opened: [] };
+}
+
+/**
+ * Open a prepared list against `checkpoint` with the trust material's checkpoint keys valid at `now` (not a retired
+ * one: the list speaks of now), as openHeldRevocationLog does. The key choice is made per call, so a kept
+ * preparation never outlives a key's window; the opening itself is remembered by checkpoint, keys, origin and verifier.
+ */
+export function openPreparedRevocationList(
+  list: PreparedRevocationList, checkpoint: string, trust: TrustMaterial, now: number, opts: { verifier?: SignatureVerifier | undefined } = {},
+): HeldRevocationLog {
+  const keys = checkpointKeysAt(trust, now);
+  const origin = trust.origin;
+  const same = (a: readonly NoteVerifier[], b: readonly NoteVerifier[]) => a.length === b.length && a.every((k, i) => k === b[i]);
+  const known = keys.length > 0 && list.opened.find((o) => o.checkpoint === checkpoint && o.origin === origin && o.verifier === opts.verifier && same(o.keys, keys));
+  if (known) return known.result;
+  let opened: OpenedRevocationLog | undefined;
+  const check = run('revocation', () => {
+    if (keys.length === 0) fail('CHECKPOINT_INVALID', `the trust material has no checkpoint key valid now (${now})`, 'trust.checkpointKeys');
+    const verifier = opts.verifier;
+    const verify: Ed25519Verify | undefined = verifier ? (sig, msg, pub) => verifier(ALG_EDDSA, pub, msg, sig) : undefined;
+    opened = openDigestedRevocationLog(list.digest, checkpoint, keys, { ...(origin ? { origin } : {}), ...(verify ? { verify } : {}) });
+    return '';
+  });
+  const result: HeldRevocationLog = opened ? { opened } : { failed: { ...check, message: `revocation log: ${check.message}` } };
+  if (keys.length > 0) {
+    list.opened.unshift({ checkpoint, keys, origin, verifier: opts.verifier, result });
+    list.opened.splice(2);
+  }
+  return result;
+}
+
+/**
+ * The list prepared for verdicts (verifyBundle's `revocationLog`): `input.revocations` prepared once (or `list`, a
+ * preparation of the same entries kept from before: only the checkpoint changed) and opened at `now`.
+ */
+export function prepareRevocationLog(
+  input: RevocationLogInput, trust: TrustMaterial, now: number, opts: { verifier?: SignatureVerifier; list?: PreparedRevocationList } = {},
+): PreparedRevocationLog {
+  const list = opts.list ?? prepareRevocationList(input.revocations);
+  openPreparedRevocationList(list, input.checkpoint, trust, now, opts);
+  return { list, checkpoint: input.checkpoint, ...(input.consistency ? { consistency: input.consistency } : {}) };
+}
+
+/**
+ * The list as verifyBundle holds it: opened (or failed), and its statements as held revocations placed after the
+ * verifier's own `offset` ones. With a prepared list, those its bundle's certificates could be concerned by (by
+ * certRef or subject, and any that does not decode: verify-checks.ts HeldRevocations); with the raw input, every one.
+ */
+export function holdRevocationLog(
+  log: RevocationLogInput | PreparedRevocationLog, trust: TrustMaterial, now: number, opts: { verifier?: SignatureVerifier | undefined },
+): { held: HeldRevocationLog; statements(certs: readonly DecodedCertificate[], offset: number): HeldRevocation[]; pool: CertificatePool | undefined } {
+  const prepared = isPreparedRevocationLog(log);
+  const list = prepared ? log.list : prepareRevocationList(log.revocations);
+  const opened = openPreparedRevocationList(list, log.checkpoint, trust, now, opts);
+  // A copy: the verdict may carry the failed check, and the opening is kept for the next verdicts.
+  const held: HeldRevocationLog = 'opened' in opened ? { opened: opened.opened, ...(log.consistency ? { consistency: log.consistency } : {}) } : { failed: { ...opened.failed } };
+  if (!('opened' in held)) return { held, statements: () => [], pool: undefined };
+  const statements = (certs: readonly DecodedCertificate[], offset: number): HeldRevocation[] => {
+    if (!prepared) return list.held.map((h, j) => ({ ...h, at: offset + j }));
+    const picked = new Set<number>(list.undecodable);
+    for (const c of certs) {
+      for (const j of list.bySub.get(c.claims.sub) ?? []) picked.add(j);
+      for (const ref of certificateRefs(c)) for (const j of list.byRef.get(toHex(ref)) ?? []) picked.add(j);
+    }
+    return [...picked].sort((a, b) => a - b).map((j) => ({ ...list.held[j]!, at: offset + j }));
+  };
+  return { held, statements, pool: list.pool };
+}
+
+/**
  * Open the list against the trust material's checkpoint keys valid at `now`: the list speaks of now, so a retired key
  * (notAfter passed), kept to verify what it signed in its time, cannot vouch for it.
  */
 export function openHeldRevocationLog(
-  input: RevocationLogInput, trust: TrustMaterial, now: number, cpOpts: { origin?: string; verify?: Ed25519Verify },
+  input: RevocationLogInput, trust: TrustMaterial, now: number, opts: { verifier?: SignatureVerifier } = {},
 ): HeldRevocationLog {
-  let opened: OpenedRevocationLog | undefined;
-  const check = run('revocation', () => {
-    const keys = checkpointKeysAt(trust, now);
-    if (keys.length === 0) fail('CHECKPOINT_INVALID', `the trust material has no checkpoint key valid now (${now})`, 'trust.checkpointKeys');
-    opened = openRevocationLog(input.revocations, input.checkpoint, keys, cpOpts);
-    return '';
-  });
-  if (!opened) return { failed: { ...check, message: `revocation log: ${check.message}` } };
-  return input.consistency ? { opened, consistency: input.consistency } : { opened };
-}
-
-/** The statements the list adds to what the verifier holds (none if it failed to open). */
-export function heldStatements(held: HeldRevocationLog | undefined): Uint8Array[] {
-  return held && 'opened' in held ? held.opened.revocations.map((r) => r.statement) : [];
-}
-
-/** The certificates the list carries beside its statements (none if it failed to open). */
-export function heldCertificates(input: RevocationLogInput, held: HeldRevocationLog | undefined): Uint8Array[] {
-  return held && 'opened' in held ? input.revocations.flatMap((r) => [r.certificate, r.issuer].filter((c): c is Uint8Array => c !== undefined)) : [];
+  return holdRevocationLog(input, trust, now, opts).held;
 }
 
 /**

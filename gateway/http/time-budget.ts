@@ -4,7 +4,8 @@
  * before it starts.
  *
  * Why: POST /v1/verify checks a bundle against this log's whole revocation list, synchronously, on the event loop
- * that also takes the devices' readings. With 3,000 revocations a request took 150–220 ms (HTTP CPU review), so one
+ * that also takes the devices' readings. With 3,000 revocations a request took 150–220 ms (HTTP CPU review; the list
+ * is now prepared once per change and a verdict takes a few ms, routes/verify.ts PreparedRevocationLists), so one
  * client within the per-address rate limit (600 a minute) could hold the loop for most of every second. The rate limit
  * counts requests; this counts what they cost. Only synchronous work is charged (`charge`): the event loop is what is
  * shared, and a request waiting on the store, or on a loaded machine, holds none of it.

@@ -11,7 +11,10 @@
  */
 import { Type } from '@sinclair/typebox';
 import { TimeBudget } from '../time-budget.js';
-import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord } from '../../../protocol/verify-bundle.js';
+import { CHECK_NAMES, verifyBundle, type Check, type CheckName, type Verdict, type VerdictRecord, type VerifyBundleOptions } from '../../../protocol/verify-bundle.js';
+import { prepareRevocationList, type PreparedRevocationList, type PreparedRevocationLog } from '../../../protocol/verify-revocation-log.js';
+import type { LoggedRevocation } from '../../../protocol/revocation-log.js';
+import type { RevocationCertificates } from '../../../protocol/revocation-listing.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundleAny } from '../../../protocol/bundle.js';
 import { parseCheckpoint, parseNote, parseVerifierKey, formatVerifierKey } from '../../../protocol/checkpoint.js';
@@ -22,7 +25,7 @@ import { isDeviceIdOfThumbprint } from '../../../protocol/device-id.js';
 import { ERROR_CODES, fail } from '../../../protocol/errors.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
 import { openReading, type OpenedReading } from '../../../protocol/reading.js';
-import { decodeRevocation } from '../../../protocol/revocation.js';
+import { decodeRevocation, type DecodedRevocation } from '../../../protocol/revocation.js';
 import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
@@ -101,6 +104,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
   const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)');
+  // The log's revocation list, prepared once per change rather than per verdict (PreparedRevocationLists).
+  const lists = new PreparedRevocationLists(deps.registry);
 
   app.post(
     '/v1/verify',
@@ -126,13 +131,13 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
         // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
         const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
         budget.check(); // before the store is asked; charge() checks again before the work
-        const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
+        const opts = await withOwnRevocations(deps, lists, bundle, bundleOpts, budget);
         return budget.charge(() => verifyBundle(bundle, trust, opts));
       }
       if (body.envelope !== undefined) {
         const bytes = b64in(body.envelope, 'envelope');
         budget.check();
-        return envelopeVerdict(deps, trust, bundleOpts, bytes, budget);
+        return envelopeVerdict(deps, lists, trust, bundleOpts, bytes, budget);
       }
       throw new ApiError('BAD_REQUEST', 'send {bundle} or {envelope}');
     },
@@ -140,12 +145,45 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
 }
 
 /**
+ * The log's revocation list prepared for verdicts (protocol/verify-revocation-log.ts prepareRevocationList: each
+ * statement decoded, hashed into the list's commitment and indexed once), kept while the list and the certificates
+ * beside its statements stay as they are: the same entries (the ledger keeps the entries it has read, the very same
+ * objects, and its list only grows) and the same Registry.certificatesEpoch. One list is kept; a list that grew is
+ * prepared from the one kept (only the new statements' work is done). The latest checkpoint changes with every
+ * block: it is opened per verdict against the kept list (a signature, the line compared with the kept commitment;
+ * the last two openings remembered), with the checkpoint keys valid at the verdict's time.
+ */
+export class PreparedRevocationLists {
+  private kept: { entries: readonly LoggedRevocation[]; epoch: number; list: PreparedRevocationList } | undefined;
+
+  constructor(private readonly registry: Registry) {}
+
+  /** The prepared list of `entries` (the listing's, in log order). */
+  get(entries: readonly LoggedRevocation[]): PreparedRevocationList {
+    const k = this.kept;
+    const epoch = this.registry.certificatesEpoch;
+    const sameEntries = k !== undefined && k.entries.length === entries.length && k.entries.every((e, i) => e === entries[i]);
+    if (k && sameEntries && k.epoch === epoch) return k.list;
+    // Beside a statement, the certificates that place it, as GET /v1/revocations lists them; for the entries kept,
+    // the same as before while the epoch holds (and their statements decoded once).
+    const before = new Map<LoggedRevocation, LoggedRevocation & RevocationCertificates>();
+    if (k && k.epoch === epoch) k.list.revocations.forEach((r, i) => before.set(k.entries[i]!, r));
+    const decoded = new Map<Uint8Array, DecodedRevocation>();
+    for (const h of k?.list.held ?? []) if (h.decoded && 'rev' in h.decoded) decoded.set(h.bytes, h.decoded.rev);
+    const withCertificates = entries.map((r) => before.get(r) ?? { ...r, ...this.registry.revocationCertificates(decoded.get(r.statement) ?? decodeRevocation(r.statement)) });
+    const list = prepareRevocationList(withCertificates, k?.list);
+    this.kept = { entries: [...entries], epoch, list };
+    return list;
+  }
+}
+
+/**
  * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
  * of this log (by its checkpoint's origin); a bundle of another log, an empty log, or a latest checkpoint without a
- * revocations line (a ledger written before it, until its next block) is verified without. Beside a statement, the
- * certificates that place it, as GET /v1/revocations lists them (Registry.revocationCertificates).
+ * revocations line (a ledger written before it, until its next block) is verified without. The list is the one kept
+ * prepared (PreparedRevocationLists), prepared again, within the budget, when it changed.
  */
-async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle: ProofBundle, opts: Parameters<typeof verifyBundle>[2], budget: TimeBudget): Promise<Parameters<typeof verifyBundle>[2]> {
+async function withOwnRevocations({ ledger }: VerifyRouteDeps, lists: PreparedRevocationLists, bundle: ProofBundle, opts: VerifyBundleOptions, budget: TimeBudget): Promise<VerifyBundleOptions> {
   let origin: string | undefined;
   try {
     origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
@@ -155,7 +193,7 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
   if (origin !== ledger.ledger.origin) return opts;
   const { checkpoint, revocations, treeSize } = await ledger.ledger.revocationListing();
   if (checkpoint === null) return opts;
-  const withCertificates = budget.charge(() => revocations.map((r) => ({ ...r, ...registry.revocationCertificates(decodeRevocation(r.statement)) })));
+  const list = budget.charge(() => lists.get(revocations));
   // With the proof that the list's checkpoint and the bundle's are one log's (a bundle of a fork of this log, signed
   // with its key, fails the revocation check); a bundle claiming a tree this log does not have gets an empty one.
   let consistency: Uint8Array[] | undefined;
@@ -163,7 +201,9 @@ async function withOwnRevocations({ ledger, registry }: VerifyRouteDeps, bundle:
     const [small, large] = bundle.treeSize < treeSize ? [bundle.treeSize, treeSize] : [treeSize, bundle.treeSize];
     consistency = large > ledger.ledger.size ? [] : await ledger.ledger.consistencyProof(small, large);
   }
-  return { ...opts, revocationLog: { checkpoint, revocations: withCertificates, ...(consistency ? { consistency } : {}) } };
+  // Opened at the verdict's own time inside verifyBundle (the checkpoint keys valid then), charged with it.
+  const revocationLog: PreparedRevocationLog = { list, checkpoint, ...(consistency ? { consistency } : {}) };
+  return { ...opts, revocationLog };
 }
 
 const bytesEqualTo = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && bytesEqual(a, b);
@@ -179,7 +219,7 @@ function verdictOf(checks: Map<CheckName, Check>, otherwise: string, record?: En
   return verdict;
 }
 
-async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bundleOpts: Parameters<typeof verifyBundle>[2], bytes: Uint8Array, budget: TimeBudget): Promise<EnvelopeVerdict> {
+async function envelopeVerdict(deps: VerifyRouteDeps, lists: PreparedRevocationLists, trust: TrustMaterial, bundleOpts: VerifyBundleOptions, bytes: Uint8Array, budget: TimeBudget): Promise<EnvelopeVerdict> {
   const checks = new Map<CheckName, Check>();
   let opened: OpenedReading;
   try {
@@ -209,7 +249,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, trust: TrustMaterial, bund
     const entryBytes = await L.getEntry(stored.index);
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
-    const opts = await withOwnRevocations(deps, bundle, bundleOpts, budget);
+    const opts = await withOwnRevocations(deps, lists, bundle, bundleOpts, budget);
     return budget.charge(() => verifyBundle(bundle, trust, opts));
   }
   // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
