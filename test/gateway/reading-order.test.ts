@@ -97,7 +97,12 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
       expect((await c.next()).kind).toBe('receipt');
       // The worker dies twice in a row: its replacement waits (verify-pool.ts RESTART_MIN_MS), no worker runs meanwhile.
       const pool = (t.gw.pipeline as unknown as { pool: VerifyPool }).pool;
+      // The test holds that replacement until 5 is refused: the 100 ms wait was all the time 5 had to reach the
+      // pipeline, and on a loaded machine it came after the new worker, was receipted, and the connection stayed open.
+      const held = pool as unknown as { restart?: () => void };
+      let restartDue = false;
       for (let i = 0; i < 2; i++) {
+        if (i === 1) held.restart = () => void (restartDue = true);
         const w = (pool as unknown as { slots: { worker: Worker }[] }).slots[0]!.worker;
         const exited = once(w, 'exit');
         await w.terminate();
@@ -112,7 +117,9 @@ describe('a reading refused UNAVAILABLE in its lane', () => {
       const metrics = (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toMatch(/^originproof_readings_rejected_total\{code="UNAVAILABLE"\} 1$/m);
       await c.end();
-      await new Promise((r) => setTimeout(r, 300)); // the replacement worker runs
+      delete held.restart; // the pool's own again: started now if its timer fired meanwhile, else when it fires
+      if (restartDue) held.restart!();
+      for (const until = Date.now() + 5000; pool.size === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10)); // the replacement worker runs
       expect(pool.size).toBe(1);
       const again = await connectDevice(t.gw, dev);
       await again.publish(r5);

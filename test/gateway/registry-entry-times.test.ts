@@ -25,10 +25,14 @@ describe('registry entries carry the time they were checked at', () => {
     const g = await t.pki.agency('late.example');
     const d = await t.pki.device(g);
     await register(t.gw, g, []);
-    const from = nowS() + 4;
+    // 6 s ahead, not 4: the revocation's own POST waits for its 2 s block, and the registration below must be checked
+    // before `from` (a second boundary could leave 3 s, and a loaded machine took the rest).
+    const from = nowS() + 6;
     expect((await postRevocation(t, t.pki.root, g.cert, from, 'cessationOfOperation')).status).toBe(201); // scheduled
     const posting = postCert(t, 'devices', d.cert);
-    await new Promise((r) => setTimeout(r, 500)); // checked (agency not revoked yet), waiting for its block
+    // Checked (agency not revoked yet), waiting for its block: seen as an entry not yet committed, not assumed after a
+    // fixed 500 ms. (Were it dated at sealing, it would show no time; the 1.5 s bound then still lets the block seal late.)
+    for (const until = Date.now() + 1500; t.gw.ledger.ledger.oldestUncommittedMs() === undefined && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
     offsetMs = 10_000; // the block is sealed after the agency revocation took effect
     const taken = await posting;
     expect(taken.status).toBe(201);

@@ -312,9 +312,17 @@ describe('registry: a revocation is in force once submitted', () => {
     const g = await t.pki.agency('slow.example');
     const d = await t.pki.device(g);
     await register(t.gw, g, [d]);
-    const pending = postRevocation(t, g, d.cert, nowS() - 60, 'keyCompromise');
-    await new Promise((r) => setTimeout(r, 200)); // the revocation waits for its block (up to 1.5 s)
-    expect((await statusOf(t, d)).status).toBe('revoked');
+    const size = t.gw.ledger.size();
+    let answered = false;
+    const pending = postRevocation(t, g, d.cert, nowS() - 60, 'keyCompromise').finally(() => (answered = true));
+    // Polled, not read once after a fixed 200 ms (a loaded machine may not have taken the POST by then); the
+    // revocation waits for its block (up to 1.5 s): shown revoked while its entry is not yet durable (log size).
+    let status = (await statusOf(t, d)).status;
+    while (status !== 'revoked' && !answered) {
+      await new Promise((r) => setTimeout(r, 10));
+      status = (await statusOf(t, d)).status;
+    }
+    expect([status, t.gw.ledger.size()]).toEqual(['revoked', size]);
     expect((await pending).status).toBe(201);
   });
 });

@@ -128,7 +128,10 @@ describe('MQTT over TLS', () => {
         s.on('close', () => (closed[i] = true));
         return s;
       });
-      await new Promise((r) => setTimeout(r, 300));
+      // Until the oldest is dropped (not a fixed 300 ms: a stalled loop looked before the gateway had taken the third),
+      // then a moment for any other close to show.
+      for (const until = Date.now() + 5000; !closed[0] && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 100));
       expect(closed).toEqual([true, false, false]); // the oldest was dropped to make room
       expect(capped.gw.broker.pending.droppedCount).toBe(1);
       for (const s of sockets) s.destroy();
@@ -163,7 +166,8 @@ describe('TLS only, and WebSocket over TLS', () => {
     const s = netConnect(portOf(t.gw.wsUrl!), '127.0.0.1');
     s.on('error', () => undefined);
     const closed = new Promise<number>((resolve) => s.on('close', () => resolve(Date.now() - t0)));
-    await new Promise((r) => setTimeout(r, 200));
+    // Taken and pending (polled, not read once after a fixed 200 ms: a stalled loop looked before it took the socket).
+    for (const until = Date.now() + 5000; t.gw.broker.pending.size === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
     expect(t.gw.broker.pending.size).toBe(1);
     const after = await closed;
     expect(after).toBeGreaterThanOrEqual(400);

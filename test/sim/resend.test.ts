@@ -99,8 +99,12 @@ describe('resend after a verification outage (the gateway refuses UNAVAILABLE an
       const seqs = [(await d.sendReading())!];
       await d.nextReceipt(seqs[0]!);
       // The worker dies twice in a row: its replacement waits (verify-pool.ts RESTART_MIN_MS), none runs meanwhile.
-      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[] } }).pool;
+      const pool = (t.gw.pipeline as unknown as { pool: { size: number; slots: { worker: Worker }[]; restart?: () => void } }).pool;
+      // The test holds that replacement until a reading is refused: the 100 ms wait was all the time the first had to
+      // reach the pipeline; on a loaded machine it came after the new worker, was receipted, and no connection closed.
+      let restartDue = false;
       for (let i = 0; i < 2; i++) {
+        if (i === 1) pool.restart = () => void (restartDue = true);
         const w = pool.slots[0]!.worker;
         const exited = new Promise((r) => w.once('exit', r));
         await w.terminate();
@@ -108,6 +112,10 @@ describe('resend after a verification outage (the gateway refuses UNAVAILABLE an
       }
       expect(pool.size).toBe(0);
       for (let i = 0; i < 3; i++) seqs.push((await d.sendReading())!);
+      const unavailable = async () => Number(/^originproof_readings_rejected_total\{code="UNAVAILABLE"\} (\d+)$/m.exec((await t.gw.app.inject({ url: '/metrics' })).body)?.[1]);
+      await until(async () => (await unavailable()) > 0); // refused while no worker runs
+      delete pool.restart; // the pool's own again: started now if its timer fired meanwhile, else when it fires
+      if (restartDue) pool.restart!();
       await until(() => pool.size === 1); // the replacement runs
       seqs.push((await d.sendReading())!); // a newer reading, before the refused ones are back
       await until(() => d.outbox.size === 0, 15_000);
