@@ -98,7 +98,10 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
   const d = dir ?? (await mkdtemp(join(tmpdir(), 'op-gw-')));
   const trustFile = join(d, 'trust.json');
   await writeFile(trustFile, pki.trustJson());
-  const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, ...overrides };
+  // httpVerifyMsPerSecond at its most (1000: never reached by one event loop): the verdicts' budget is charged in
+  // wall-clock time, which a loaded CI machine stretches, so a file making a few dozen verdicts in a row could be
+  // refused RATE_LIMITED (flake audit). The budget's own tests (verify-time-budget*.test.ts) set it.
+  const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, httpVerifyMsPerSecond: 1000, ...overrides };
   const t: TestGateway = {
     gw: await startGateway(opts, runtime),
     dir: d,
