@@ -4,11 +4,11 @@
  * revocation, bring back a revoked key or take a device from its agency. Renewals by the issuer still work.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { p256 } from '@noble/curves/nist.js';
 import {
   toBase64, createRevocation, decodeProofBundle, verifyBundle, parseTrust, certificateRefs, type DecodedCertificate,
 } from '../../protocol/index.js';
 import { certify, connectDevice, kidOf, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { highSTwin } from '../protocol/high-s-twin.js';
 
 const DAY = 86_400;
 /**
@@ -20,13 +20,7 @@ const DAY = 86_400;
 const FAST_BLOCKS = 5;
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
-function twinOf(cert: DecodedCertificate): Uint8Array {
-  const out = cert.bytes.slice();
-  const n = p256.Point.CURVE().n;
-  const s = BigInt('0x' + Buffer.from(out.subarray(out.length - 32)).toString('hex'));
-  out.set(Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'), out.length - 32);
-  return out;
-}
+const twinOf = (cert: DecodedCertificate): Uint8Array => highSTwin(cert.bytes);
 
 const statusOf = async (t: TestGateway, d: Device) => (await t.gw.app.inject({ method: 'GET', url: `/v1/devices/${d.id}` })).json();
 

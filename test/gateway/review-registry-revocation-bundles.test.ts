@@ -7,18 +7,11 @@
  * but its entry's bundle carried nothing and failed offline (chain UNKNOWN_KEY).
  */
 import { describe, expect, test } from 'vitest';
-import { p256 } from '@noble/curves/nist.js';
-import { createRevocation, decodeCertificate, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
+import { createRevocation, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
 import { certify, entryBundle, nowS, post, postCert, register, type TestGateway, useTrustedGateway } from './harness.js';
+import { twinCertificate as twinOf } from '../protocol/high-s-twin.js';
 
 /** The same certificate with its ES256 signature's s replaced by n - s: a second valid encoding anyone can make. */
-function twinOf(cert: DecodedCertificate): DecodedCertificate {
-  const out = cert.bytes.slice();
-  const n = p256.Point.CURVE().n;
-  const s = BigInt('0x' + Buffer.from(out.subarray(out.length - 32)).toString('hex'));
-  out.set(Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'), out.length - 32);
-  return decodeCertificate(out);
-}
 
 describe('review: revocation entries naming the other encoding of a replaced certificate', () => {
   let t: TestGateway;

@@ -6,31 +6,18 @@
  * certificate, the first agency renewed, a device registered, the registry read again — the kept list must be the one
  * prepared afresh: the same certificates beside each statement, and the same verdicts (route and raw input alike).
  */
-import { p256 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  decodeCertificate, encodeProofBundle, parseCheckpoint, parseNote, toBase64, verifyBundle,
+  encodeProofBundle, parseCheckpoint, parseNote, toBase64, verifyBundle,
   type DecodedCertificate, type ProofBundle, type RevocationLogInput, type TrustMaterial, type Verdict,
 } from '../../protocol/index.js';
 import { parseRevocationListing } from '../../protocol/revocation-listing.js';
 import { nodeVerify } from '../../gateway/crypto/node-verifier.js';
 import { PreparedRevocationLists } from '../../gateway/http/routes/verify.js';
 import { certify, entryBundle, gatewayTrust, nowS, Pki, postCert, postRevocation, publishEach, reading, register, startTestGateway, type TestGateway } from './harness.js';
+import { twinCertificate as twinOf } from '../protocol/high-s-twin.js';
 
 const failed = (v: Verdict) => v.checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code]);
-const N = p256.Point.CURVE().n;
-/** The other encoding of an ES256-signed certificate (certificate-refs.ts). */
-function twinOf(cert: DecodedCertificate): DecodedCertificate {
-  const out = cert.bytes.slice();
-  let s = 0n;
-  for (let i = out.length - 32; i < out.length; i++) s = (s << 8n) | BigInt(out[i]!);
-  let t = N - s;
-  for (let i = out.length - 1; i >= out.length - 32; i--) {
-    out[i] = Number(t & 0xffn);
-    t >>= 8n;
-  }
-  return decodeCertificate(out);
-}
 
 describe('POST /v1/verify: the kept revocation list against one prepared afresh, after each registry change', () => {
   let t: TestGateway;

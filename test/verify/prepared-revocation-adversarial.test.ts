@@ -18,7 +18,6 @@
  * certRef lookup, the subject lookup dropped, the undecodable statements dropped, the opening remembered without its
  * verifier, origin or keys, the failed check handed out uncopied. Pure protocol.
  */
-import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, test } from 'vitest';
 import {
   commitRevocations, createRevocation, decodeCertificate, encodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION,
@@ -32,6 +31,7 @@ import { createNodeVerifier } from '../../gateway/crypto/node-verifier.js';
 import { ALG_EDDSA, ALG_ES256, DAY, FIRMWARE, NOW, kidOf, pubOf, seedKey, signerFor, possessionFor } from '../protocol/fixtures.js';
 import { ed25519NoteSigner } from '../../protocol/checkpoint.js';
 import { CP, ORIGIN, RECEIVED_MS, c, make, readingEntry, vkey } from './bundle-fixtures.js';
+import { twinCertificate as twinOf } from '../protocol/high-s-twin.js';
 
 const verifier = createNodeVerifier();
 const OTHER_CP = ed25519NoteSigner('other-key.example', seedKey('review-other-checkpoint-key'));
@@ -46,19 +46,6 @@ const certOf = async (issuer: Signer, iss: string, sub: string, holder: Signer, 
 const liar = (cert: DecodedCertificate): DecodedCertificate => ({ ...cert, claims: { ...cert.claims, sub: `not-${cert.claims.sub}` } });
 const revoke = (issuer: Signer, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason) => createRevocation(issuer, cert, { reason, revokedFrom, iat: NOW - 10 });
 
-/** The other encoding of an ES256-signed certificate: s replaced by n - s (certificate-refs.ts). */
-const N = p256.Point.CURVE().n;
-function twinOf(cert: DecodedCertificate): DecodedCertificate {
-  const out = cert.bytes.slice();
-  let s = 0n;
-  for (let i = out.length - 32; i < out.length; i++) s = (s << 8n) | BigInt(out[i]!);
-  let t = N - s;
-  for (let i = out.length - 1; i >= out.length - 32; i--) {
-    out[i] = Number(t & 0xffn);
-    t >>= 8n;
-  }
-  return decodeCertificate(out);
-}
 
 // A second trusted root, ES256 (its certificates have twins), certifying the same agency key and id.
 const rootEs = signerFor(ALG_ES256, 'review-root-es256');
