@@ -131,8 +131,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
         // Either encoding `originproof verify` takes: the CBOR bundle or its JSON view (GET ...?format=json).
         const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
         budget.check(); // before the store is asked; charge() checks again before the work
-        const opts = await withOwnRevocations(deps, lists, bundle, bundleOpts, budget);
-        return budget.charge(() => verifyBundle(bundle, trust, opts));
+        const withList = await withOwnRevocations(deps, lists, bundle, bundleOpts);
+        return budget.charge(() => verifyBundle(bundle, trust, withList()));
       }
       if (body.envelope !== undefined) {
         const bytes = b64in(body.envelope, 'envelope');
@@ -181,19 +181,20 @@ export class PreparedRevocationLists {
  * The verify options with this log's whole revocation list and the latest checkpoint committing to it, for a bundle
  * of this log (by its checkpoint's origin); a bundle of another log, an empty log, or a latest checkpoint without a
  * revocations line (a ledger written before it, until its next block) is verified without. The list is the one kept
- * prepared (PreparedRevocationLists), prepared again, within the budget, when it changed.
+ * prepared (PreparedRevocationLists), prepared again when it changed. Given as a function, called in the verdict's own
+ * charge: the store's answers awaited here, the preparation is part of the verdict's synchronous work, checked and
+ * charged with it once (charged apart, a preparation over the budget refused the verdict it had been done for).
  */
-async function withOwnRevocations({ ledger }: VerifyRouteDeps, lists: PreparedRevocationLists, bundle: ProofBundle, opts: VerifyBundleOptions, budget: TimeBudget): Promise<VerifyBundleOptions> {
+async function withOwnRevocations({ ledger }: VerifyRouteDeps, lists: PreparedRevocationLists, bundle: ProofBundle, opts: VerifyBundleOptions): Promise<() => VerifyBundleOptions> {
   let origin: string | undefined;
   try {
     origin = parseCheckpoint(parseNote(bundle.checkpoint).text).origin;
   } catch {
     origin = undefined; // the checkpoint check names what is wrong with it
   }
-  if (origin !== ledger.ledger.origin) return opts;
+  if (origin !== ledger.ledger.origin) return () => opts;
   const { checkpoint, revocations, treeSize } = await ledger.ledger.revocationListing();
-  if (checkpoint === null) return opts;
-  const list = budget.charge(() => lists.get(revocations));
+  if (checkpoint === null) return () => opts;
   // With the proof that the list's checkpoint and the bundle's are one log's (a bundle of a fork of this log, signed
   // with its key, fails the revocation check); a bundle claiming a tree this log does not have gets an empty one.
   let consistency: Uint8Array[] | undefined;
@@ -202,8 +203,10 @@ async function withOwnRevocations({ ledger }: VerifyRouteDeps, lists: PreparedRe
     consistency = large > ledger.ledger.size ? [] : await ledger.ledger.consistencyProof(small, large);
   }
   // Opened at the verdict's own time inside verifyBundle (the checkpoint keys valid then), charged with it.
-  const revocationLog: PreparedRevocationLog = { list, checkpoint, ...(consistency ? { consistency } : {}) };
-  return { ...opts, revocationLog };
+  return () => {
+    const revocationLog: PreparedRevocationLog = { list: lists.get(revocations), checkpoint, ...(consistency ? { consistency } : {}) };
+    return { ...opts, revocationLog };
+  };
 }
 
 const bytesEqualTo = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && bytesEqual(a, b);
@@ -249,8 +252,8 @@ async function envelopeVerdict(deps: VerifyRouteDeps, lists: PreparedRevocationL
     const entryBytes = await L.getEntry(stored.index);
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
-    const opts = await withOwnRevocations(deps, lists, bundle, bundleOpts, budget);
-    return budget.charge(() => verifyBundle(bundle, trust, opts));
+    const withList = await withOwnRevocations(deps, lists, bundle, bundleOpts);
+    return budget.charge(() => verifyBundle(bundle, trust, withList()));
   }
   // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
   // (not in the store yet), and the store's, which holds a block a moment before the log counts it. This very envelope
