@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { generateKeys, proveKey } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRevoke, certRoot, certVerify, showFile } from '../../cli/commands/cert.js';
 
@@ -21,6 +21,7 @@ function codeOf(fn: () => unknown): string {
 describe('cli functions: keys + cert', () => {
   it('creates a root -> agency -> device chain, shows, verifies and revokes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'op-cli-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const root = generateKeys({ alg: 'ed25519', out: join(dir, 'root') });
     const agency = generateKeys({ alg: 'es256', out: join(dir, 'agency') });
     const dev = generateKeys({ alg: 'es256', out: join(dir, 'dev') });
@@ -57,6 +58,7 @@ describe('cli binary (built)', () => {
   it('end to end: keys generate, cert root/agency/device, show, verify', () => {
     expect(existsSync(main)).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'op-bin-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const run = (...args: string[]) => execFileSync('node', [main, ...args], { cwd: dir, encoding: 'utf8' });
     run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/root');
     run('keys', 'generate', '--alg', 'es256', '--out', 'k/agency');

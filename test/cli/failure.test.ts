@@ -1,9 +1,9 @@
 /** How the CLI names a failure (cli/failure.ts): only codes of the closed set go in brackets. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { describeFailure } from '../../cli/failure.js';
 import { OriginProofError } from '../../protocol/errors.js';
 
@@ -22,6 +22,7 @@ describe('cli failures', () => {
 
   test('verify with a file that does not exist: exit 2, NOT_FOUND', () => {
     const dir = mkdtempSync(join(tmpdir(), 'op-cli-fail-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const r = spawnSync(process.execPath, ['dist/cli/main.js', 'verify', join(dir, 'none.cbor'), '--trust', join(dir, 'none.json')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stdout + r.stderr).toMatch(/\[NOT_FOUND\] cannot read /);

@@ -102,8 +102,16 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
   // wall-clock time, which a loaded CI machine stretches, so a file making a few dozen verdicts in a row could be
   // refused RATE_LIMITED (flake audit). The budget's own tests (verify-time-budget*.test.ts) set it.
   const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, httpVerifyMsPerSecond: 1000, ...overrides };
+  let gw: RunningGateway;
+  try {
+    gw = await startGateway(opts, runtime);
+  } catch (err) {
+    // A start the test expects to fail (bad config, unusable store) must not leave its temp dir behind.
+    if (dir === undefined) await rm(d, { recursive: true, force: true });
+    throw err;
+  }
   const t: TestGateway = {
-    gw: await startGateway(opts, runtime),
+    gw,
     dir: d,
     pki,
     async stop() {

@@ -5,10 +5,10 @@
  * bytes), exited 1 as if a proof had been checked and refused. They are exit 2 now; a proof for another agency, by
  * another key, with another nonce, stays exit 1.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateKeys, proveKey } from '../../cli/commands/keys.js';
 import { certAgency, certDevice, certRoot } from '../../cli/commands/cert.js';
 import { exitCodeFor } from '../../cli/failure.js';
@@ -17,6 +17,7 @@ const NOW = 1_767_225_600;
 const FW = 'ab'.repeat(32);
 const dir = mkdtempSync(join(tmpdir(), 'op-review-pop-cli-'));
 const p = (n: string) => join(dir, n);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The exit code the CLI gives what `fn` throws (0 when it does not), and the code of the error. */
 async function exitOf(fn: () => Promise<unknown>): Promise<[number, unknown]> {
