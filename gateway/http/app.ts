@@ -14,7 +14,7 @@ import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
-import { decimalIntegerCheck, documentErrors, jsonBodyCheck, safeIntegerKeyword } from './schemas.js';
+import { decimalIntegerCheck, documentErrors, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -131,12 +131,14 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   routeLists.set(app, routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url, ...(r.schema ? { schema: r.schema as RouteSummary['schema'] } : {}) });
-    // Integer path and query parameters must be decimal digits before Ajv's coercion reads "0x1" or " " as a number
-    // (schemas.ts decimalIntegerCheck); first among the route's preValidation hooks.
+    // Query parameters a /v1 route does not take are refused, not ignored (schemas.ts knownQueryCheck). Integer path and
+    // query parameters must be decimal digits before Ajv's coercion reads "0x1" or " " as a number (schemas.ts
+    // decimalIntegerCheck). Both come first among the route's preValidation hooks.
     const digitsOnly = decimalIntegerCheck(r.schema as Parameters<typeof decimalIntegerCheck>[0]);
     // A JSON body's values must be of their schema's types before the same coercion takes them (schemas.ts jsonBodyCheck).
     const typedBody = jsonBodyCheck(r.schema as Parameters<typeof jsonBodyCheck>[0]);
-    const checks = [digitsOnly, typedBody].filter((c) => c !== null);
+    const knownQuery = r.url.startsWith('/v1/') ? knownQueryCheck(r.schema as Parameters<typeof knownQueryCheck>[0]) : null;
+    const checks = [knownQuery, digitsOnly, typedBody].filter((c) => c !== null);
     if (checks.length > 0) r.preValidation = [...checks, ...[r.preValidation ?? []].flat()];
     // The error statuses every route can answer, in its OpenAPI entry and serialized by its schema (schemas.ts documentErrors).
     documentErrors(r.schema as Parameters<typeof documentErrors>[0]);

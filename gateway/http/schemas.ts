@@ -113,6 +113,23 @@ export function decimalIntegerCheck(schema: { params?: unknown; querystring?: un
   };
 }
 
+/**
+ * A preValidation check that refuses query parameters the route's schema does not name (BAD_REQUEST, naming the
+ * parameter and the ones the route takes). Ignoring them would answer a misspelt filter (`?fromMS=` for `?fromMs=`)
+ * as if no filter had been asked for, which a reader can take for the filtered answer. app.ts adds it to every /v1
+ * route (onRoute). A hook rather than `additionalProperties: false`: Ajv's error would not name the parameter.
+ */
+export function knownQueryCheck(schema: { querystring?: unknown } | undefined): (req: { query: unknown }) => Promise<void> {
+  const names = Object.keys((schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+  const known = new Set(names);
+  const takes = names.length === 0 ? 'this route takes no query parameters' : `this route takes ${names.join(', ')}`;
+  return async (req) => {
+    for (const name of Object.keys((req.query as Record<string, unknown> | undefined) ?? {})) {
+      if (!known.has(name)) throw new ApiError('BAD_REQUEST', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}: ${takes}`);
+    }
+  };
+}
+
 /** The non-negative safe integer in a cursor's decimal digits, or undefined (the caller answers BAD_REQUEST). */
 export function safeUintOf(digits: string): number | undefined {
   if (!DECIMAL_DIGITS.test(digits)) return undefined;
