@@ -149,7 +149,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       info: {
         title: 'OriginProof gateway API',
         version: opts.version,
-        description: 'Registry of agencies and devices, records in the Merkle log, proofs and verdicts. Errors are `{code, message, path?}`.',
+        description: 'Registry of agencies and devices, records in the Merkle log, proofs and verdicts. Errors are `{code, message, path?}`. A query parameter a route does not list is refused (400 BAD_REQUEST).',
       },
       tags: [
         { name: 'registry', description: 'agencies, devices, revocations (signed writes)' },
