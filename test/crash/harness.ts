@@ -11,7 +11,11 @@ import { expect } from 'vitest';
 import { Device, deviceFrom, onboardDevice, RootAuthority, type Agency, type DeviceKind } from '../../device-sim/index.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
+import { decodeState } from '../../ledger/state.js';
+import { readPlan } from '../../ledger/tree.js';
+import { nodeMerkleHasher } from '../../ledger/hasher.js';
 import { decodeLogEntry, ENTRY_READING, leafHash } from '../../protocol/log-entry.js';
+import { consistencyPlan } from '../../protocol/merkle/index.js';
 import { openReading } from '../../protocol/reading.js';
 import { toHex } from '../../protocol/bytes.js';
 import type { Receipt, Rejection } from '../../protocol/receipt.js';
@@ -188,24 +192,34 @@ export interface LedgerContents {
   /** device -> seq -> index, from the device index the gateway's replay check reads (what "last accepted" comes from). */
   deviceIndex: Map<string, Map<number, number>>;
   size: number;
+  /** Every entry's leaf hash (protocol leafHash), in log order: the roots of the log's prefixes fold from these. */
+  leaves: Uint8Array[];
+  /** The latest checkpoint on disk (the one stored at the state record's tree size, what a restart serves); undefined while empty. */
+  latestCheckpoint: string | undefined;
+  /** size -> consistency proof from that size to `size`, made from the stored tree as the ledger makes them (GET /v1/proofs/consistency). */
+  consistency: Map<number, Uint8Array[]>;
 }
 
-export async function readLedger(ledgerDir: string, deviceIds: readonly string[]): Promise<LedgerContents> {
+/** `proofsFrom`: the tree sizes to make a consistency proof from, up to the size on disk (those beyond it are skipped). */
+export async function readLedger(ledgerDir: string, deviceIds: readonly string[], proofsFrom: Iterable<number> = []): Promise<LedgerContents> {
   const backend = await LevelBackend.open(ledgerDir, { sync: false });
   try {
     const report = await verifyLedger(backend, { workers: 0 });
     const readings: LedgerContents['readings'] = new Map(deviceIds.map((id) => [id, new Map()]));
     let size = 0;
+    const leaves: Uint8Array[] = [];
     for await (const [first, run] of backend.entriesFrom(0)) {
       run.forEach((bytes, i) => {
         const e = decodeLogEntry(bytes);
         expect(e.index).toBe(first + i);
         size = Math.max(size, e.index + 1);
+        const leaf = leafHash(bytes);
+        leaves.push(leaf);
         if (e.type !== ENTRY_READING) return;
         const c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
         const bySeq = readings.get(toHex(c.deviceId));
         if (!bySeq) return;
-        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), { index: e.index, leaf: toHex(leafHash(bytes)), payload: e.payload }]);
+        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), { index: e.index, leaf: toHex(leaf), payload: e.payload }]);
       });
     }
     const deviceIndex: LedgerContents['deviceIndex'] = new Map();
@@ -214,7 +228,16 @@ export async function readLedger(ledgerDir: string, deviceIds: readonly string[]
       for await (const h of backend.deviceHits(id, {})) m.set(h.seq, h.index);
       deviceIndex.set(id, m);
     }
-    return { report, readings, deviceIndex, size: report.entries };
+    const state = await backend.readState();
+    const treeSize = state ? decodeState(state).treeSize : 0;
+    expect(treeSize).toBe(report.entries);
+    expect(leaves.length).toBe(treeSize);
+    const latestCheckpoint = treeSize > 0 ? await backend.getCheckpoint(treeSize) : undefined;
+    const consistency = new Map<number, Uint8Array[]>();
+    for (const from of proofsFrom) {
+      if (from > 0 && from <= treeSize) consistency.set(from, await readPlan(backend, consistencyPlan(from, treeSize), nodeMerkleHasher));
+    }
+    return { report, readings, deviceIndex, size: report.entries, leaves, latestCheckpoint, consistency };
   } finally {
     await backend.close();
   }
