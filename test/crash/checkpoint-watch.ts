@@ -7,7 +7,8 @@
  *   - no split view: each is of a prefix of the log left on disk (size at most the log's, root the root of the first
  *     `size` entries, folded by the protocol's CompactRange from the entries' leaf hashes), and a consistency proof
  *     from it to the latest checkpoint on disk, made from the stored tree as the ledger makes its proofs, verifies
- *     (protocol verifyConsistency);
+ *     (protocol verifyConsistency), and the checkpoint the ledger stores at that size is that very note (every block's is
+ *     kept: one signed again for the size, over the same root but another block header, would be a split view too);
  *   - never backwards: a restarted gateway's latest checkpoint is as large as any handed out before, same key.
  * A checkpoint proven consistent with the one on disk at some kill is not proven again: that one is recorded too and
  * is proven against the next kill's (consistency is transitive), so each check makes proofs only for what is new.
@@ -110,9 +111,11 @@ export class CheckpointWatch {
     for (const [note, { cp, from }] of this.#seen) {
       if (this.#proven.has(note) || cp.size === 0) continue;
       const proof = l.consistency.get(cp.size);
+      if (proof) expect(l.storedCheckpoints.get(cp.size), `${from}: the checkpoint stored at size ${cp.size} is another note`).toBe(note);
       if (!proof) {
         // Seen only now (the latest on disk): proven at the next kill's check.
         expect(cp.size, `${from}: no consistency proof was made from size ${cp.size}`).toBe(l.size);
+        expect(note).toBe(l.latestCheckpoint);
         continue;
       }
       let code: unknown;

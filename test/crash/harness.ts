@@ -198,9 +198,11 @@ export interface LedgerContents {
   latestCheckpoint: string | undefined;
   /** size -> consistency proof from that size to `size`, made from the stored tree as the ledger makes them (GET /v1/proofs/consistency). */
   consistency: Map<number, Uint8Array[]>;
+  /** size -> the checkpoint stored at that size (GET /v1/checkpoints/SIZE), for the same sizes as `consistency`. */
+  storedCheckpoints: Map<number, string | undefined>;
 }
 
-/** `proofsFrom`: the tree sizes to make a consistency proof from, up to the size on disk (those beyond it are skipped). */
+/** `proofsFrom`: the tree sizes to make a consistency proof from and read the stored checkpoint of, up to the size on disk (those beyond it are skipped). */
 export async function readLedger(ledgerDir: string, deviceIds: readonly string[], proofsFrom: Iterable<number> = []): Promise<LedgerContents> {
   const backend = await LevelBackend.open(ledgerDir, { sync: false });
   try {
@@ -234,10 +236,13 @@ export async function readLedger(ledgerDir: string, deviceIds: readonly string[]
     expect(leaves.length).toBe(treeSize);
     const latestCheckpoint = treeSize > 0 ? await backend.getCheckpoint(treeSize) : undefined;
     const consistency = new Map<number, Uint8Array[]>();
+    const storedCheckpoints = new Map<number, string | undefined>();
     for (const from of proofsFrom) {
-      if (from > 0 && from <= treeSize) consistency.set(from, await readPlan(backend, consistencyPlan(from, treeSize), nodeMerkleHasher));
+      if (from <= 0 || from > treeSize) continue;
+      consistency.set(from, await readPlan(backend, consistencyPlan(from, treeSize), nodeMerkleHasher));
+      storedCheckpoints.set(from, await backend.getCheckpoint(from));
     }
-    return { report, readings, deviceIndex, size: report.entries, leaves, latestCheckpoint, consistency };
+    return { report, readings, deviceIndex, size: report.entries, leaves, latestCheckpoint, consistency, storedCheckpoints };
   } finally {
     await backend.close();
   }
