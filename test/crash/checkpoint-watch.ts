@@ -111,13 +111,13 @@ export class CheckpointWatch {
     for (const [note, { cp, from }] of this.#seen) {
       if (this.#proven.has(note) || cp.size === 0) continue;
       const proof = l.consistency.get(cp.size);
-      if (proof) expect(l.storedCheckpoints.get(cp.size), `${from}: the checkpoint stored at size ${cp.size} is another note`).toBe(note);
       if (!proof) {
         // Seen only now (the latest on disk): proven at the next kill's check.
         expect(cp.size, `${from}: no consistency proof was made from size ${cp.size}`).toBe(l.size);
         expect(note).toBe(l.latestCheckpoint);
         continue;
       }
+      expect(l.storedCheckpoints.get(cp.size), `${from}: the checkpoint stored at size ${cp.size} is another note`).toBe(note);
       let code: unknown;
       try {
         verifyConsistency(cp.size, l.size, proof, cp.root, latest.root);
