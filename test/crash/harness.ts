@@ -121,6 +121,8 @@ export class FleetRecorder {
   readonly sent = new Map<string, number[]>();
   readonly receipts = new Map<string, Map<number, Receipt[]>>();
   readonly rejections = new Map<string, Rejection[]>();
+  /** Receipts a device refused (its own check, device-sim/answers.ts: leaf hash, checkpoint key, index below size): none may come. */
+  readonly refusedReceipts: { deviceId: string; receipt: Receipt; code: string }[] = [];
   receiptCount = 0;
   #stop = false;
   #loop: Promise<void> | null = null;
@@ -137,6 +139,7 @@ export class FleetRecorder {
         this.receiptCount++;
       });
       d.on('rejection', (r: Rejection) => this.rejections.get(d.id)!.push(r));
+      d.on('receipt-invalid', (r: Receipt, code: string) => this.refusedReceipts.push({ deviceId: d.id, receipt: r, code }));
     }
   }
 
@@ -252,11 +255,13 @@ export async function readLedger(ledgerDir: string, deviceIds: readonly string[]
  * The invariants after any crash: the ledger verifies; no reading is in it twice; per device its readings are
  * seqs 0..n (no gap) and the device index (where the gateway's last accepted seq comes from) holds exactly them,
  * so the last accepted seq is the highest in the ledger; every receipt a device got names an entry that is there,
- * with that reading and that leaf hash, and all receipts for one reading agree.
+ * with that reading and that leaf hash, and all receipts for one reading agree; no device refused a receipt.
  */
 export function checkCrashInvariants(l: LedgerContents, fleet: FleetRecorder): { readings: number; receipts: number } {
   expect(l.report.problem).toBeUndefined();
   expect(l.report.ok).toBe(true);
+  // At every kill, not only at the end (stats.receiptInvalid): its reading stays in the outbox and is resent.
+  expect(fleet.refusedReceipts.map((x) => [x.deviceId, x.receipt.seq, x.code])).toEqual([]);
   let readings = 0;
   let receipts = 0;
   for (const d of fleet.devices) {
