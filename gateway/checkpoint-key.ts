@@ -3,7 +3,7 @@
  * afterwards. It signs checkpoints (C2SP signed notes); verifiers trust its public half.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
@@ -21,11 +21,14 @@ export interface CheckpointKeyFile {
 /**
  * A data directory that cannot be made or used, or a key file that cannot be read or is not a checkpoint key, is a
  * ConfigError naming it (the start stops with that message). A damaged key file is never replaced: the log's
- * checkpoints are signed with it and verifiers trust its public half; restore it from a backup.
+ * checkpoints are signed with it and verifiers trust its public half; restore it from a backup. Nor is a missing one
+ * when `logDir` (the ledger's directory) exists: the key is made before the log, so that log's key is lost (found by
+ * review: a new key went on signing the log's checkpoints, trusted by none of its verifiers, and `ledger verify`,
+ * checking the key the ledger recorded, failed every later block).
  */
 export async function loadOrCreateCheckpointKey(
   dataDir: string,
-  hooks: { beforeLink?: () => void } = {},
+  hooks: { beforeLink?: () => void; logDir?: string } = {},
 ): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
   try {
@@ -35,6 +38,9 @@ export async function loadOrCreateCheckpointKey(
   }
   const existing = await readKeyFile(path);
   if (existing) return { ...existing, created: false, path };
+  if (hooks.logDir !== undefined && (await stat(hooks.logDir).catch(() => null))) {
+    throw new ConfigError(`checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
+  }
   await removeStaleTempFiles(dataDir);
   const secret = generateSecretKey(ALG_EDDSA);
   const signer = nobleSigner(ALG_EDDSA, secret);

@@ -130,7 +130,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
   const crashPlan = crashPlanFromEnv();
   const crash = crashPlan ? new CrashPoints(crashPlan) : null;
-  const key = await loadOrCreateCheckpointKey(config.dataDir, crash ? { beforeLink: () => crash.reach('key-create') } : {});
+  const ledgerDir = join(config.dataDir, 'ledger');
+  const key = await loadOrCreateCheckpointKey(config.dataDir, { logDir: ledgerDir, ...(crash ? { beforeLink: () => crash.reach('key-create') } : {}) });
   const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
   const metrics = createMetrics(true);
@@ -172,7 +173,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
   });
-  const ledger = await openGatewayLedger(join(config.dataDir, 'ledger'), {
+  const ledger = await openGatewayLedger(ledgerDir, {
     origin: config.origin,
     signer: crash ? crash.signer(noteSigner) : noteSigner,
     blockMaxEntries: config.blockMaxEntries,

@@ -11,7 +11,11 @@ import { expect } from 'vitest';
 import { Device, deviceFrom, onboardDevice, RootAuthority, type Agency, type DeviceKind } from '../../device-sim/index.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
+import { decodeState } from '../../ledger/state.js';
+import { readPlan } from '../../ledger/tree.js';
+import { nodeMerkleHasher } from '../../ledger/hasher.js';
 import { decodeLogEntry, ENTRY_READING, leafHash } from '../../protocol/log-entry.js';
+import { consistencyPlan } from '../../protocol/merkle/index.js';
 import { openReading } from '../../protocol/reading.js';
 import { toHex } from '../../protocol/bytes.js';
 import type { Receipt, Rejection } from '../../protocol/receipt.js';
@@ -117,6 +121,8 @@ export class FleetRecorder {
   readonly sent = new Map<string, number[]>();
   readonly receipts = new Map<string, Map<number, Receipt[]>>();
   readonly rejections = new Map<string, Rejection[]>();
+  /** Receipts a device refused (its own check, device-sim/answers.ts: leaf hash, checkpoint key, index below size): none may come. */
+  readonly refusedReceipts: { deviceId: string; receipt: Receipt; code: string }[] = [];
   receiptCount = 0;
   #stop = false;
   #loop: Promise<void> | null = null;
@@ -133,6 +139,7 @@ export class FleetRecorder {
         this.receiptCount++;
       });
       d.on('rejection', (r: Rejection) => this.rejections.get(d.id)!.push(r));
+      d.on('receipt-invalid', (r: Receipt, code: string) => this.refusedReceipts.push({ deviceId: d.id, receipt: r, code }));
     }
   }
 
@@ -188,24 +195,36 @@ export interface LedgerContents {
   /** device -> seq -> index, from the device index the gateway's replay check reads (what "last accepted" comes from). */
   deviceIndex: Map<string, Map<number, number>>;
   size: number;
+  /** Every entry's leaf hash (protocol leafHash), in log order: the roots of the log's prefixes fold from these. */
+  leaves: Uint8Array[];
+  /** The latest checkpoint on disk (the one stored at the state record's tree size, what a restart serves); undefined while empty. */
+  latestCheckpoint: string | undefined;
+  /** size -> consistency proof from that size to `size`, made from the stored tree as the ledger makes them (GET /v1/proofs/consistency). */
+  consistency: Map<number, Uint8Array[]>;
+  /** size -> the checkpoint stored at that size (GET /v1/checkpoints/SIZE), for the same sizes as `consistency`. */
+  storedCheckpoints: Map<number, string | undefined>;
 }
 
-export async function readLedger(ledgerDir: string, deviceIds: readonly string[]): Promise<LedgerContents> {
+/** `proofsFrom`: the tree sizes to make a consistency proof from and read the stored checkpoint of, up to the size on disk (those beyond it are skipped). */
+export async function readLedger(ledgerDir: string, deviceIds: readonly string[], proofsFrom: Iterable<number> = []): Promise<LedgerContents> {
   const backend = await LevelBackend.open(ledgerDir, { sync: false });
   try {
     const report = await verifyLedger(backend, { workers: 0 });
     const readings: LedgerContents['readings'] = new Map(deviceIds.map((id) => [id, new Map()]));
     let size = 0;
+    const leaves: Uint8Array[] = [];
     for await (const [first, run] of backend.entriesFrom(0)) {
       run.forEach((bytes, i) => {
         const e = decodeLogEntry(bytes);
         expect(e.index).toBe(first + i);
         size = Math.max(size, e.index + 1);
+        const leaf = leafHash(bytes);
+        leaves.push(leaf);
         if (e.type !== ENTRY_READING) return;
         const c = openReading(e.payload, { maxBytes: Number.MAX_SAFE_INTEGER }).claims;
         const bySeq = readings.get(toHex(c.deviceId));
         if (!bySeq) return;
-        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), { index: e.index, leaf: toHex(leafHash(bytes)), payload: e.payload }]);
+        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), { index: e.index, leaf: toHex(leaf), payload: e.payload }]);
       });
     }
     const deviceIndex: LedgerContents['deviceIndex'] = new Map();
@@ -214,7 +233,19 @@ export async function readLedger(ledgerDir: string, deviceIds: readonly string[]
       for await (const h of backend.deviceHits(id, {})) m.set(h.seq, h.index);
       deviceIndex.set(id, m);
     }
-    return { report, readings, deviceIndex, size: report.entries };
+    const state = await backend.readState();
+    const treeSize = state ? decodeState(state).treeSize : 0;
+    expect(treeSize).toBe(report.entries);
+    expect(leaves.length).toBe(treeSize);
+    const latestCheckpoint = treeSize > 0 ? await backend.getCheckpoint(treeSize) : undefined;
+    const consistency = new Map<number, Uint8Array[]>();
+    const storedCheckpoints = new Map<number, string | undefined>();
+    for (const from of proofsFrom) {
+      if (from <= 0 || from > treeSize) continue;
+      consistency.set(from, await readPlan(backend, consistencyPlan(from, treeSize), nodeMerkleHasher));
+      storedCheckpoints.set(from, await backend.getCheckpoint(from));
+    }
+    return { report, readings, deviceIndex, size: report.entries, leaves, latestCheckpoint, consistency, storedCheckpoints };
   } finally {
     await backend.close();
   }
@@ -224,11 +255,13 @@ export async function readLedger(ledgerDir: string, deviceIds: readonly string[]
  * The invariants after any crash: the ledger verifies; no reading is in it twice; per device its readings are
  * seqs 0..n (no gap) and the device index (where the gateway's last accepted seq comes from) holds exactly them,
  * so the last accepted seq is the highest in the ledger; every receipt a device got names an entry that is there,
- * with that reading and that leaf hash, and all receipts for one reading agree.
+ * with that reading and that leaf hash, and all receipts for one reading agree; no device refused a receipt.
  */
 export function checkCrashInvariants(l: LedgerContents, fleet: FleetRecorder): { readings: number; receipts: number } {
   expect(l.report.problem).toBeUndefined();
   expect(l.report.ok).toBe(true);
+  // At every kill, not only at the end (stats.receiptInvalid): its reading stays in the outbox and is resent.
+  expect(fleet.refusedReceipts.map((x) => [x.deviceId, x.receipt.seq, x.code])).toEqual([]);
   let readings = 0;
   let receipts = 0;
   for (const d of fleet.devices) {
