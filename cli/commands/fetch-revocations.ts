@@ -213,7 +213,7 @@ export function registerFetchRevocations(program: Command): void {
     .command('fetch-revocations')
     .description("download the log's whole revocation list and the checkpoint committing to it, for `verify --revocation-log DIR`")
     .requiredOption('--gateway <url>', 'gateway base URL, e.g. http://localhost:8080')
-    .requiredOption('--out <dir>', 'directory to write <log index>.rev files and the checkpoint into (created if missing); a list an earlier fetch left there is only brought up to date')
+    .requiredOption('--out <dir>', 'directory to write the list into (created if missing): <log index>.rev, beside it <log index>.cert and .issuer.cert where the list carries the certificates a revocation names, checkpoint and format; a list an earlier fetch left there is only brought up to date')
     .option('--full', 'fetch the whole list again, even where DIR holds an earlier one')
     .option('--timeout <seconds>', `seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
     .action(async (o: { gateway: string; out: string; full?: boolean; timeout?: string }) => {

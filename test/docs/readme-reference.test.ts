@@ -114,6 +114,15 @@ describe("README's originproof commands exist with the flags it gives them", () 
     }
   });
 
+  it("fetch-revocations --out's help names every file README says it writes", () => {
+    const out = program.commands.find((c) => c.name() === 'fetch-revocations')!.options.find((o) => o.long === '--out')!;
+    const line = readme.split('\n').find((l) => l.includes('npx originproof fetch-revocations'))!;
+    for (const file of ['.rev', '.cert', '.issuer.cert', 'checkpoint', 'format']) {
+      expect(line, `README's fetch-revocations line no longer names ${file}`).toContain(file);
+      expect(out.description, `fetch-revocations --out's help does not name ${file}`).toContain(file);
+    }
+  });
+
   it('every flag of originproof gateway is in README', () => {
     const gateway = program.commands.find((c) => c.name() === 'gateway')!;
     for (const o of gateway.options) expect(readme, `${o.long} is not in README`).toContain(`\`${o.long}`);
