@@ -110,12 +110,23 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
     if (dir === undefined) await rm(d, { recursive: true, force: true });
     throw err;
   }
+  // Dropped once stopped: test files share a worker (vitest.config.ts, isolate: false), and a file's closures keep its
+  // TestGateway reachable after the file ends; a stopped gateway's ledger, registry and caches then went with it.
+  let current: RunningGateway | undefined = gw;
   const t: TestGateway = {
-    gw,
+    get gw(): RunningGateway {
+      if (!current) throw new Error('this test gateway was stopped');
+      return current;
+    },
+    set gw(g: RunningGateway) {
+      current = g;
+    },
     dir: d,
     pki,
     async stop() {
-      await t.gw.close();
+      if (!current) return;
+      await current.close();
+      current = undefined;
       await rm(d, { recursive: true, force: true });
     },
     async restart(between) {
