@@ -78,7 +78,7 @@ export async function proveKey(o: { key: string; agency: string; nonce?: string;
 }
 
 export function registerKeys(program: Command): void {
-  const keys = program.command('keys').description('generate and inspect signing keys');
+  const keys = program.command('keys').description("generate signing keys, and sign a device's proof of possession with one");
   keys
     .command('generate')
     .description('generate a key pair: OUT.key (secret, mode 0600) and OUT.pub.json')
