@@ -8,6 +8,8 @@
  * from ledger/level-records.ts (pure) and ledger/level-device-merge.ts (device runs); the reads are in
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
  */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
@@ -72,6 +74,7 @@ export class LevelBackend implements LedgerBackend {
     // so each level-0 file overlaps all of level 1 and each level-0 compaction rewrites level 1; fewer, bigger
     // level-0 files halve the compaction work (README, Performance). Costs up to twice this in memory.
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
+    await refuseNewStoreOverLog(dir);
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     await db.open();
     // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
@@ -253,3 +256,29 @@ export class LevelBackend implements LedgerBackend {
   }
 }
 
+/**
+ * LevelDB creates a store where it finds none (no CURRENT file): right for a new ledger, wrong where a log's files are
+ * (its CURRENT lost or not restored, or the store's files gone and the entry segment files left): the new store
+ * starts the log again at entry 0, and its first block cuts the segment files back, so every entry logged before
+ * would be gone (found by review). Refused, naming what is there; nothing is created or changed. A store whose
+ * creation was cut short before any record was written (a manifest, an empty write-ahead log) holds no log, and is
+ * created again.
+ */
+async function refuseNewStoreOverLog(dir: string): Promise<void> {
+  if (await stat(join(dir, 'CURRENT')).then(() => true, () => false)) return;
+  // No directory (a new ledger), or not one: LevelDB's open makes it, or says why it cannot.
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const name of names) {
+    const isTable = /\.(ldb|sst)$/.test(name);
+    const isWal = /^[0-9]+\.log$/.test(name);
+    if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, () => false)))) found.push(name);
+  }
+  if (names.includes('entries')) for (const name of await readdir(join(dir, 'entries')).catch(() => [] as string[])) found.push(`entries/${name}`);
+  if (found.length === 0) return;
+  const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
+  throw new Error(
+    `ledger directory ${dir} holds a log's files (${shown}) but no LevelDB store (its CURRENT file is missing): a new store would start the log again at entry 0 and overwrite them. ` +
+      'Restore the whole ledger directory from a backup, or move it away to start a new log',
+  );
+}
