@@ -205,6 +205,8 @@ async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (e
   const level = await LevelBackend.open(dir, { sync: true });
   const backend = new FailStopBackend(opts.wrapBackend ? opts.wrapBackend(level) : level, onFailure);
   try {
+    // Segment files missing or cut short refuse the start (or a reopen), instead of a log with a hole in it.
+    await level.checkSegmentFiles();
     return [await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) }), backend];
   } catch (err) {
     await level.close().catch(() => undefined);

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
-import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
+import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex, type SegmentKind } from './entry-segments.js';
+import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { LevelIndexAudit } from './level-audit.js';
 import { mergeRuns } from './level-device-merge.js';
 import { readEntries, readTiles, streamEntriesFrom, streamHeadersFrom } from './level-entry-reads.js';
@@ -182,6 +183,44 @@ export class LevelBackend implements LedgerBackend {
       ov.clear();
     } else if (rows > 0) {
       ov.addBlock(b);
+    }
+  }
+
+  /**
+   * Throws, naming the file, unless the entry segment files hold every committed entry: each segment's entries file
+   * at least as long as its last committed entry's end, its leaves file a leaf hash for each of its entries. A
+   * segment file missing or cut short (a partial restore, a copy whose segments are older than its store, a damaged
+   * disk) was otherwise found only by the reads that reach it: the gateway started, served such entries as internal
+   * errors and appended past the hole (found by review). One index read per segment file, then a stat of each.
+   */
+  async checkSegmentFiles(): Promise<void> {
+    const last = this.#last;
+    if (!last) return;
+    const seg = this.#segments;
+    const perSegment = seg.entries / BUNDLE_WIDTH;
+    const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
+    for (let s = 0; s <= lastSegment; s++) {
+      let x = last;
+      if (s < lastSegment) {
+        const b = (s + 1) * perSegment - 1;
+        const v = await this.#db.get(bundleKey(b));
+        if (v === undefined) throw new Error(`ledger store ${seg.path(s, 'cbor')}: the index record of entry bundle ${b} is missing (the store is damaged)`);
+        x = decodeBundleIndex(b, plain(v));
+      }
+      const count = (x.bundle - s * perSegment) * BUNDLE_WIDTH + x.ends.length;
+      const need: [SegmentKind, number][] = [['cbor', x.base + (x.ends[x.ends.length - 1] ?? 0)], ['leaves', count * HASH_SIZE]];
+      for (const [kind, bytes] of need) {
+        const path = seg.path(s, kind);
+        const st = await stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+        const have = st === null ? 'is missing' : !st.isFile() ? 'is not a file' : st.size < bytes ? `holds ${st.size} bytes` : null;
+        if (have) {
+          throw new Error(
+            `ledger entry segment file ${path} ${have}, but the store's index says it holds entries ${s * seg.entries} to ${s * seg.entries + count - 1} (${bytes} bytes): ` +
+              'the segment files are incomplete, damaged or older than the LevelDB store beside them (a partial restore or copy?). ' +
+              'Restore the whole ledger directory from one backup; started on it, the gateway would serve and extend a log missing entries it accepted',
+          );
+        }
+      }
     }
   }
 
