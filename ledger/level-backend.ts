@@ -9,7 +9,7 @@
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
  */
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
@@ -195,8 +195,21 @@ export class LevelBackend implements LedgerBackend {
    */
   async checkSegmentFiles(): Promise<void> {
     const last = this.#last;
-    if (!last) return;
     const seg = this.#segments;
+    if (!last) {
+      // The meta record is written (synced) when a ledger is first opened, before any segment file: a store without
+      // it beside segment files lost its records (its tables and logs gone, CURRENT and MANIFEST left), and would
+      // start the log again at entry 0 over them (found by review).
+      const dir = dirname(seg.path(0, 'cbor'));
+      const files = await readdir(dir).catch(() => [] as string[]);
+      if (files.length > 0 && (await this.#db.get(META_KEY)) === undefined) {
+        throw new Error(
+          `ledger directory ${dirname(dir)}: its LevelDB store holds no ledger (no meta record: its table and log files lost?), but ${dir} holds entry segment files (${files.slice(0, 3).join(', ')}): ` +
+            'a new log would start again at entry 0 and overwrite them. Restore the whole ledger directory from a backup, or move it away to start a new log',
+        );
+      }
+      return;
+    }
     const perSegment = seg.entries / BUNDLE_WIDTH;
     const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
     for (let s = 0; s <= lastSegment; s++) {

@@ -50,6 +50,16 @@ describe('a damaged ledger directory', () => {
     expect(existsSync(join(led, 'CURRENT'))).toBe(false);
   }, 30_000);
 
+  test("LevelDB's tables and logs gone, its CURRENT and MANIFEST left: refused, the segments untouched", async () => {
+    // Found by review: LevelDB opened the empty store its manifest described, the gateway started a log at entry 0
+    // (`ledger verify` said BAD: no ledger meta record) and its first block would have cut the segment files back.
+    const { led } = await stoppedGateway();
+    for (const name of readdirSync(led)) if (/\.(log|ldb|sst)$/.test(name)) rmSync(join(led, name));
+    const before = segmentFiles(led);
+    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/its LevelDB store holds no ledger \(no meta record.*\), but .*entries holds entry segment files/);
+    expect(segmentFiles(led)).toEqual(before);
+  }, 30_000);
+
   test('entry segment files missing, cut short, or older than the store: refused, naming the file; whole again, the log starts as it was', async () => {
     // Found by review: a segment file cut short after the registrations (which the start reads) went unnoticed: the
     // gateway started, answered the lost entries' bundles with 500 INTERNAL and appended the next reading past the
