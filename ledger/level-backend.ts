@@ -77,7 +77,12 @@ export class LevelBackend implements LedgerBackend {
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
     await refuseNewStoreOverLog(dir);
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
-    await db.open();
+    // LevelDB's own reason (`IO error: .../CURRENT: Is a directory`, a corrupt manifest) is the cause of its error,
+    // whose message says only `Database failed to open`: named here, with the directory (the error's code kept).
+    await db.open().catch((err: Error & { code?: unknown; cause?: unknown }) => {
+      const why = err.cause instanceof Error ? err.cause.message : err.message;
+      throw Object.assign(new Error(`ledger store ${dir} cannot be opened: ${why}`, { cause: err }), { code: err.code });
+    });
     // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
     // Whatever fails after the store is open closes it (and its lock): the caller gets the original error, and
     // the next open in this process is not refused with `LOCK: already held`.

@@ -4,7 +4,7 @@
  * and nothing on disk is changed, instead of the gateway starting a log that hides, drops or overwrites entries it
  * accepted before.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { gatewayWithDevices, publishEach, reading, startTestGateway, type TestGateway } from './harness.js';
@@ -58,6 +58,13 @@ describe('a damaged ledger directory', () => {
     const before = segmentFiles(led);
     await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/its LevelDB store holds no ledger \(no meta record.*\), but .*entries holds entry segment files/);
     expect(segmentFiles(led)).toEqual(before);
+  }, 30_000);
+
+  test("a LevelDB file replaced by a directory: refused, naming LevelDB's reason, not only 'Database failed to open'", async () => {
+    const { led } = await stoppedGateway();
+    rmSync(join(led, 'CURRENT'));
+    mkdirSync(join(led, 'CURRENT'));
+    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/ledger store .*ledger cannot be opened: IO error: .*CURRENT: Is a directory/);
   }, 30_000);
 
   test('entry segment files missing, cut short, or older than the store: refused, naming the file; whole again, the log starts as it was', async () => {
