@@ -197,8 +197,12 @@ export class LevelBackend implements LedgerBackend {
    * segment file missing or cut short (a partial restore, a copy whose segments are older than its store, a damaged
    * disk) was otherwise found only by the reads that reach it: the gateway started, served such entries as internal
    * errors and appended past the hole (found by review). One index read per segment file, then a stat of each.
+   * `maxUncommitted`: also throws when the leaves files hold more entries past the committed ones than this. A crash
+   * leaves one block's at most (written before the batch indexing them); more means a LevelDB store older than its
+   * segment files (restored or copied apart from them, or its log's tail lost), whose first block would cut entries
+   * that were receipted and log others at their indexes. Fewer cannot be told from a crash's leftovers.
    */
-  async checkSegmentFiles(): Promise<void> {
+  async checkSegmentFiles(opts: { maxUncommitted?: number } = {}): Promise<void> {
     const last = this.#last;
     const seg = this.#segments;
     if (!last) {
@@ -213,7 +217,7 @@ export class LevelBackend implements LedgerBackend {
             'a new log would start again at entry 0 and overwrite them. Restore the whole ledger directory from a backup, or move it away to start a new log',
         );
       }
-      return;
+      return this.#checkUncommitted(0, opts.maxUncommitted);
     }
     const perSegment = seg.entries / BUNDLE_WIDTH;
     const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
@@ -222,7 +226,7 @@ export class LevelBackend implements LedgerBackend {
       if (s < lastSegment) {
         const b = (s + 1) * perSegment - 1;
         const v = await this.#db.get(bundleKey(b));
-        if (v === undefined) throw new Error(`ledger store ${seg.path(s, 'cbor')}: the index record of entry bundle ${b} is missing (the store is damaged)`);
+        if (v === undefined) throw new Error(`ledger store ${dirname(dirname(seg.path(s, 'cbor')))}: the index record of entry bundle ${b}, the last of segment file ${seg.path(s, 'cbor')}, is missing (the store is damaged)`);
         x = decodeBundleIndex(b, plain(v));
       }
       const count = (x.bundle - s * perSegment) * BUNDLE_WIDTH + x.ends.length;
@@ -239,6 +243,29 @@ export class LevelBackend implements LedgerBackend {
           );
         }
       }
+    }
+    return this.#checkUncommitted(last.bundle * BUNDLE_WIDTH + last.ends.length, opts.maxUncommitted);
+  }
+
+  /** Throws when the leaves files hold more than `max` entries past the first `committed` (checkSegmentFiles). */
+  async #checkUncommitted(committed: number, max: number | undefined): Promise<void> {
+    if (max === undefined) return;
+    const seg = this.#segments;
+    const dir = dirname(seg.path(0, 'cbor'));
+    const from = seg.segmentOf(committed);
+    let past = 0;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^([0-9a-f]{16})\.leaves$/.exec(name);
+      const s = m ? Number.parseInt(m[1]!, 16) : -1;
+      if (s < from) continue;
+      const entries = Math.floor((await stat(join(dir, name))).size / HASH_SIZE);
+      past += s === from ? Math.max(0, entries - (committed - from * seg.entries)) : entries;
+    }
+    if (past > max) {
+      throw new Error(
+        `ledger directory ${dirname(dir)}: its entry segment files hold ${past} entries past the ${committed} its LevelDB store indexes, more than one block holds (a crash leaves one block's at most): ` +
+          'the store is older than its segment files (restored or copied apart from them, or its log cut short?), and the next block would overwrite entries already logged. Restore the whole ledger directory from one backup',
+      );
     }
   }
 

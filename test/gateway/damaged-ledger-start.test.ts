@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
 import { gatewayWithDevices, publishEach, reading, startTestGateway, type TestGateway } from './harness.js';
 
 const segmentFiles = (led: string): Record<string, string> =>
@@ -100,4 +101,19 @@ describe('a damaged ledger directory', () => {
     expect(again.gw.ledger.size()).toBe(size);
     await again.gw.close();
   }, 60_000);
+
+  test('more entries in the segment files past the store\'s than one block holds (a store older than its segments): refused; one block\'s (a crash\'s leftovers) is not', async () => {
+    // A store older than its segment files (restored or copied apart from them) started, and its first block cut the
+    // newer entries, receipted ones, and logged others at their indexes (found by review). A crash leaves one
+    // block's entries at most past the committed ones (BLOCK_MAX_ENTRIES_LIMIT): those are cut at the first write.
+    const { led, size } = await stoppedGateway();
+    const leaves = join(led, 'entries', '0000000000000000.leaves');
+    truncateSync(leaves, (size + BLOCK_MAX_ENTRIES_LIMIT + 1) * 32); // zeros: only the count is looked at
+    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(new RegExp(`hold ${BLOCK_MAX_ENTRIES_LIMIT + 1} entries past the ${size} its LevelDB store indexes, more than one block holds`));
+    expect(statSync(leaves).size).toBe((size + BLOCK_MAX_ENTRIES_LIMIT + 1) * 32);
+    truncateSync(leaves, (size + BLOCK_MAX_ENTRIES_LIMIT) * 32);
+    const again = await startTestGateway(t!.pki, {}, t!.dir);
+    expect(again.gw.ledger.size()).toBe(size);
+    await again.gw.close();
+  }, 30_000);
 });
