@@ -4,7 +4,7 @@
  * and nothing on disk is changed, instead of the gateway starting a log that hides, drops or overwrites entries it
  * accepted before.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
@@ -115,5 +115,17 @@ describe('a damaged ledger directory', () => {
     const again = await startTestGateway(t!.pki, {}, t!.dir);
     expect(again.gw.ledger.size()).toBe(size);
     await again.gw.close();
+  }, 30_000);
+
+  test('a registration entry damaged in its segment file: refused, naming the log and `ledger verify`; the store closed, so a start again says the same', async () => {
+    // Found by review: the start failed in the registry's load with only the decoder's message, and left the store
+    // open: a second start in the same process was refused `LOCK: already held by process`.
+    const { led } = await stoppedGateway();
+    const fd = openSync(join(led, 'entries', '0000000000000000.cbor'), 'r+');
+    writeSync(fd, Buffer.from([0xff, 0xff, 0xff]), 0, 3, 5); // inside entry 0, the agency's registration
+    closeSync(fd);
+    const refused = /the log in .*ledger cannot be read back: log entry is not well-formed CBOR.*originproof ledger verify --data/;
+    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
+    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
   }, 30_000);
 });
