@@ -5,9 +5,11 @@
  * accepted before.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
+import { CLI_MAIN } from '../cli/cli-sandbox.js';
 import { gatewayWithDevices, publishEach, reading, startTestGateway, type TestGateway } from './harness.js';
 
 const segmentFiles = (led: string): Record<string, string> =>
@@ -38,6 +40,11 @@ describe('a damaged ledger directory', () => {
     await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/holds a log's files \(entries\/0+\.cbor, .*\) but no LevelDB store \(its CURRENT file is missing\)/);
     expect(readdirSync(led)).toEqual(['entries']);
     expect(segmentFiles(led)).toEqual(before);
+    // `ledger verify` names it too (it said only "no ledger in DIR"), and creates nothing either.
+    const verify = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
+    expect(verify.status).toBe(2);
+    expect(verify.stderr).toMatch(/ledger holds entry segment files but no LevelDB store \(its CURRENT file is missing\)/);
+    expect(readdirSync(led)).toEqual(['entries']);
   }, 30_000);
 
   test('its CURRENT file alone gone: refused, naming the write-ahead log left, no new store made', async () => {
