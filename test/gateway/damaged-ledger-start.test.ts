@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
+import { ConfigError } from '../../gateway/config.js';
 import { CLI_MAIN } from '../cli/cli-sandbox.js';
 import { gatewayWithDevices, publishEach, reading, startTestGateway, type TestGateway } from './harness.js';
 
@@ -134,5 +135,17 @@ describe('a damaged ledger directory', () => {
     const refused = /the log in .*ledger cannot be read back: log entry is not well-formed CBOR.*originproof ledger verify --data/;
     await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
     await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
+  }, 30_000);
+
+  test('the checkpoint key kept, its ledger directory gone: refused (ConfigError), no new log made under the key', async () => {
+    // Found by review: the gateway started a new log at entry 0 signed with the old log's key: a second log under
+    // one key, its checkpoints forking the ones the old log's verifiers hold. The ledger directory is now made before
+    // the key, so a key without it lost its log (a first start cut short between the two leaves the directory).
+    const { led } = await stoppedGateway();
+    rmSync(led, { recursive: true });
+    const refused = startTestGateway(t!.pki, {}, t!.dir);
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(/checkpoint key file .* is there, but the log it signs \(.*ledger\) is missing/);
+    expect(existsSync(led)).toBe(false);
   }, 30_000);
 });
