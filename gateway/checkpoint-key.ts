@@ -22,9 +22,10 @@ export interface CheckpointKeyFile {
  * A data directory that cannot be made or used, or a key file that cannot be read or is not a checkpoint key, is a
  * ConfigError naming it (the start stops with that message). A damaged key file is never replaced: the log's
  * checkpoints are signed with it and verifiers trust its public half; restore it from a backup. Nor is a missing one
- * when `logDir` (the ledger's directory) exists: the key is made before the log, so that log's key is lost (found by
- * review: a new key went on signing the log's checkpoints, trusted by none of its verifiers, and `ledger verify`,
- * checking the key the ledger recorded, failed every later block).
+ * when `logDir` (the ledger's directory) holds files: the key is made before the log, so that log's key is lost
+ * (found by review: a new key went on signing the log's checkpoints, trusted by none of its verifiers, and `ledger
+ * verify`, checking the key the ledger recorded, failed every later block). `logDir` is made (empty) before the key,
+ * so an existing key without it is refused as well: its log is lost, and a new one would fork it under the same key.
  */
 export async function loadOrCreateCheckpointKey(
   dataDir: string,
@@ -37,11 +38,28 @@ export async function loadOrCreateCheckpointKey(
     throw new ConfigError(`data directory ${dataDir} is unusable (dataDir): ${(err as Error).message}`);
   }
   const existing = await readKeyFile(path);
-  if (existing) return { ...existing, created: false, path };
-  if (hooks.logDir !== undefined && (await stat(hooks.logDir).catch(() => null))) {
+  if (existing) {
+    // The log's directory is made before the key (below): a key without it lost its log (not restored with the key,
+    // or removed). A new log under this key would be a second log signed by it, its checkpoints forking the ones
+    // verifiers hold (found by review).
+    if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch(() => null))) {
+      throw new ConfigError(`checkpoint key file ${path} is there, but the log it signs (${hooks.logDir}) is missing: restore the ledger directory from the same backup as the key (a new log under this key would fork the one its verifiers have seen), or, if this data directory never logged anything, remove the key file`);
+    }
+    return { ...existing, created: false, path };
+  }
+  if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch(() => [] as string[])).length > 0) {
     throw new ConfigError(`checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
   }
   await removeStaleTempFiles(dataDir);
+  if (hooks.logDir !== undefined) {
+    // Made (empty) and durable before the key is in place: a key file then always has its log's directory beside it.
+    try {
+      await mkdir(hooks.logDir, { recursive: true });
+    } catch (err) {
+      throw new ConfigError(`ledger directory ${hooks.logDir} cannot be made: ${(err as Error).message}`);
+    }
+    await syncDirectory(dataDir);
+  }
   const secret = generateSecretKey(ALG_EDDSA);
   const signer = nobleSigner(ALG_EDDSA, secret);
   const file: CheckpointKeyFile = { alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(signer.publicKey), createdAt: new Date().toISOString() };

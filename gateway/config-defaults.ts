@@ -6,6 +6,9 @@
 import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from './config.js';
 
+/** The most entries a block may hold (blockMaxEntries): also what a crash can leave past the log's committed entries. */
+export const BLOCK_MAX_ENTRIES_LIMIT = 100_000;
+
 export const DEFAULT_CONFIG: GatewayConfig = {
   dataDir: './data',
   host: '0.0.0.0',

@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ENTITY_ID } from '../protocol/schema.js';
-import { ConfigError, DEFAULT_CONFIG, ENV_VARS } from './config-defaults.js';
+import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, DEFAULT_CONFIG, ENV_VARS } from './config-defaults.js';
 
 export { ConfigError, DEFAULT_CONFIG, ENV_VARS };
 
@@ -43,7 +43,7 @@ export const GatewayConfigSchema = Type.Object(
     clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
     /** How old a reading may be on arrival (devices keep readings while offline and resend them). */
     maxReadingAgeSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }),
-    blockMaxEntries: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    blockMaxEntries: Type.Integer({ minimum: 1, maximum: BLOCK_MAX_ENTRIES_LIMIT }),
     blockMaxMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
     /** Readings admitted but not yet in a block; above this, publishers are paused (backpressure). */
     queueHighWater: Type.Integer({ minimum: 1, maximum: 1_000_000 }),

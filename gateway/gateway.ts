@@ -189,8 +189,6 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
   // A clock set back while the gateway was down is held as well (within the bound) from the log's latest block time.
-  if (ledger.ledger.height >= 0) clock.notBefore((await ledger.ledger.blockHeader(ledger.ledger.height))?.timeMs ?? 0);
-
   const registry = new Registry(trust.anchors, ledger, verifier);
   registry.clockSkewSeconds = config.clockSkewSeconds;
   registry.clock = nowMs;
@@ -200,7 +198,16 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     const failure = storage.failure;
     if (failure) throw failure;
   };
-  await registry.load();
+  try {
+    if (ledger.ledger.height >= 0) clock.notBefore((await ledger.ledger.blockHeader(ledger.ledger.height))?.timeMs ?? 0);
+    await registry.load();
+  } catch (err) {
+    // The log read back at start (its last block, the registry's entries) is damaged: said so, and the store closed
+    // (found by review: it stayed open, its LOCK held, and a start again in this process was refused `LOCK: already
+    // held by process` instead).
+    await ledger.close().catch(() => undefined);
+    throw new Error(`the log in ${ledgerDir} cannot be read back: ${(err as Error).message}; \`originproof ledger verify --data ${config.dataDir}\` names what is damaged: restore the whole data directory from a backup`, { cause: err });
+  }
 
   const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
   pool.onWorkerLost = (cause) => {

@@ -16,6 +16,7 @@ import type { AppendedEntry, ReadingInput, ReadingLog } from './reading-log.js';
 import type { RegistryLog } from './registry.js';
 import type { TokenIatStore } from './mqtt/connect-token-order.js';
 import { FailStopBackend, storageError } from './storage/fail-stop-backend.js';
+import { BLOCK_MAX_ENTRIES_LIMIT } from './config-defaults.js';
 
 export interface GatewayLedgerOptions {
   origin: string;
@@ -205,6 +206,9 @@ async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (e
   const level = await LevelBackend.open(dir, { sync: true });
   const backend = new FailStopBackend(opts.wrapBackend ? opts.wrapBackend(level) : level, onFailure);
   try {
+    // Segment files missing or cut short refuse the start (or a reopen), instead of a log with a hole in it; so do
+    // more entries past the committed ones than one block holds (a crash leaves one block's at most).
+    await level.checkSegmentFiles({ maxUncommitted: BLOCK_MAX_ENTRIES_LIMIT });
     return [await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) }), backend];
   } catch (err) {
     await level.close().catch(() => undefined);

@@ -160,6 +160,11 @@ export class EntrySegments {
     return this.#writer;
   }
 
+  /** A segment file's path (it may not exist). */
+  path(segment: number, kind: SegmentKind): string {
+    return join(this.#dir, segmentName(segment, kind));
+  }
+
   /** Bytes [from, to) of a segment's entries file. */
   read(segment: number, from: number, to: number): Promise<Uint8Array> {
     return this.#read(segment, 'cbor', from, to);

@@ -8,10 +8,13 @@
  * from ledger/level-records.ts (pure) and ledger/level-device-merge.ts (device runs); the reads are in
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
  */
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
-import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
+import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex, type SegmentKind } from './entry-segments.js';
+import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { LevelIndexAudit } from './level-audit.js';
 import { mergeRuns } from './level-device-merge.js';
 import { readEntries, readTiles, streamEntriesFrom, streamHeadersFrom } from './level-entry-reads.js';
@@ -72,8 +75,14 @@ export class LevelBackend implements LedgerBackend {
     // so each level-0 file overlaps all of level 1 and each level-0 compaction rewrites level 1; fewer, bigger
     // level-0 files halve the compaction work (README, Performance). Costs up to twice this in memory.
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
+    await refuseNewStoreOverLog(dir);
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
-    await db.open();
+    // LevelDB's own reason (`IO error: .../CURRENT: Is a directory`, a corrupt manifest) is the cause of its error,
+    // whose message says only `Database failed to open`: named here, with the directory (the error's code kept).
+    await db.open().catch((err: Error & { code?: unknown; cause?: unknown }) => {
+      const why = err.cause instanceof Error ? err.cause.message : err.message;
+      throw Object.assign(new Error(`ledger store ${dir} cannot be opened: ${why}`, { cause: err }), { code: err.code });
+    });
     // Opening writes nothing (`ledger verify` opens a store too): the config record goes with the first block.
     // Whatever fails after the store is open closes it (and its lock): the caller gets the original error, and
     // the next open in this process is not refused with `LOCK: already held`.
@@ -182,6 +191,84 @@ export class LevelBackend implements LedgerBackend {
     }
   }
 
+  /**
+   * Throws, naming the file, unless the entry segment files hold every committed entry: each segment's entries file
+   * at least as long as its last committed entry's end, its leaves file a leaf hash for each of its entries. A
+   * segment file missing or cut short (a partial restore, a copy whose segments are older than its store, a damaged
+   * disk) was otherwise found only by the reads that reach it: the gateway started, served such entries as internal
+   * errors and appended past the hole (found by review). One index read per segment file, then a stat of each.
+   * `maxUncommitted`: also throws when the leaves files hold more entries past the committed ones than this. A crash
+   * leaves one block's at most (written before the batch indexing them); more means a LevelDB store older than its
+   * segment files (restored or copied apart from them, or its log's tail lost), whose first block would cut entries
+   * that were receipted and log others at their indexes. Fewer cannot be told from a crash's leftovers.
+   */
+  async checkSegmentFiles(opts: { maxUncommitted?: number } = {}): Promise<void> {
+    const last = this.#last;
+    const seg = this.#segments;
+    if (!last) {
+      // The meta record is written (synced) when a ledger is first opened, before any segment file: a store without
+      // it beside segment files lost its records (its tables and logs gone, CURRENT and MANIFEST left), and would
+      // start the log again at entry 0 over them (found by review).
+      const dir = dirname(seg.path(0, 'cbor'));
+      const files = await readdir(dir).catch(() => [] as string[]);
+      if (files.length > 0 && (await this.#db.get(META_KEY)) === undefined) {
+        throw new Error(
+          `ledger directory ${dirname(dir)}: its LevelDB store holds no ledger (no meta record: its table and log files lost?), but ${dir} holds entry segment files (${files.slice(0, 3).join(', ')}): ` +
+            'a new log would start again at entry 0 and overwrite them. Restore the whole ledger directory from a backup, or move it away to start a new log',
+        );
+      }
+      return this.#checkUncommitted(0, opts.maxUncommitted);
+    }
+    const perSegment = seg.entries / BUNDLE_WIDTH;
+    const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
+    for (let s = 0; s <= lastSegment; s++) {
+      let x = last;
+      if (s < lastSegment) {
+        const b = (s + 1) * perSegment - 1;
+        const v = await this.#db.get(bundleKey(b));
+        if (v === undefined) throw new Error(`ledger store ${dirname(dirname(seg.path(s, 'cbor')))}: the index record of entry bundle ${b}, the last of segment file ${seg.path(s, 'cbor')}, is missing (the store is damaged)`);
+        x = decodeBundleIndex(b, plain(v));
+      }
+      const count = (x.bundle - s * perSegment) * BUNDLE_WIDTH + x.ends.length;
+      const need: [SegmentKind, number][] = [['cbor', x.base + (x.ends[x.ends.length - 1] ?? 0)], ['leaves', count * HASH_SIZE]];
+      for (const [kind, bytes] of need) {
+        const path = seg.path(s, kind);
+        const st = await stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+        const have = st === null ? 'is missing' : !st.isFile() ? 'is not a file' : st.size < bytes ? `holds ${st.size} bytes` : null;
+        if (have) {
+          throw new Error(
+            `ledger entry segment file ${path} ${have}, but the store's index says it holds entries ${s * seg.entries} to ${s * seg.entries + count - 1} (${bytes} bytes): ` +
+              'the segment files are incomplete, damaged or older than the LevelDB store beside them (a partial restore or copy?). ' +
+              'Restore the whole ledger directory from one backup; started on it, the gateway would serve and extend a log missing entries it accepted',
+          );
+        }
+      }
+    }
+    return this.#checkUncommitted(last.bundle * BUNDLE_WIDTH + last.ends.length, opts.maxUncommitted);
+  }
+
+  /** Throws when the leaves files hold more than `max` entries past the first `committed` (checkSegmentFiles). */
+  async #checkUncommitted(committed: number, max: number | undefined): Promise<void> {
+    if (max === undefined) return;
+    const seg = this.#segments;
+    const dir = dirname(seg.path(0, 'cbor'));
+    const from = seg.segmentOf(committed);
+    let past = 0;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^([0-9a-f]{16})\.leaves$/.exec(name);
+      const s = m ? Number.parseInt(m[1]!, 16) : -1;
+      if (s < from) continue;
+      const entries = Math.floor((await stat(join(dir, name))).size / HASH_SIZE);
+      past += s === from ? Math.max(0, entries - (committed - from * seg.entries)) : entries;
+    }
+    if (past > max) {
+      throw new Error(
+        `ledger directory ${dirname(dir)}: its entry segment files hold ${past} entries past the ${committed} its LevelDB store indexes, more than one block holds (a crash leaves one block's at most): ` +
+          'the store is older than its segment files (restored or copied apart from them, or its log cut short?), and the next block would overwrite entries already logged. Restore the whole ledger directory from one backup',
+      );
+    }
+  }
+
   /** One index read for all bundles asked for, then one file read per bundle (ledger/level-entry-reads.ts). */
   getEntries(indexes: readonly number[]): Promise<(Bytes | undefined)[]> {
     return readEntries(this.#db, this.#segments, indexes);
@@ -253,3 +340,29 @@ export class LevelBackend implements LedgerBackend {
   }
 }
 
+/**
+ * LevelDB creates a store where it finds none (no CURRENT file): right for a new ledger, wrong where a log's files are
+ * (its CURRENT lost or not restored, or the store's files gone and the entry segment files left): the new store
+ * starts the log again at entry 0, and its first block cuts the segment files back, so every entry logged before
+ * would be gone (found by review). Refused, naming what is there; nothing is created or changed. A store whose
+ * creation was cut short before any record was written (a manifest, an empty write-ahead log) holds no log, and is
+ * created again.
+ */
+async function refuseNewStoreOverLog(dir: string): Promise<void> {
+  if (await stat(join(dir, 'CURRENT')).then(() => true, () => false)) return;
+  // No directory (a new ledger), or not one: LevelDB's open makes it, or says why it cannot.
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const name of names) {
+    const isTable = /\.(ldb|sst)$/.test(name);
+    const isWal = /^[0-9]+\.log$/.test(name);
+    if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, () => false)))) found.push(name);
+  }
+  if (names.includes('entries')) for (const name of await readdir(join(dir, 'entries')).catch(() => [] as string[])) found.push(`entries/${name}`);
+  if (found.length === 0) return;
+  const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
+  throw new Error(
+    `ledger directory ${dir} holds a log's files (${shown}) but no LevelDB store (its CURRENT file is missing): a new store would start the log again at entry 0 and overwrite them. ` +
+      'Restore the whole ledger directory from a backup, or move it away to start a new log',
+  );
+}

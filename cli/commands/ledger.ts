@@ -1,6 +1,6 @@
 /** `originproof ledger verify --data DIR [--key VKEY]`: re-check a ledger; names the first bad block/entry. */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -18,7 +18,11 @@ export function registerLedgerCommand(program: Command): void {
       // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
       const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
       if (!existsSync(join(dir, 'CURRENT'))) {
-        process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
+        // Segment files without their store: a log whose index is lost (or not restored), not "no ledger".
+        const entries = [join(o.data, 'ledger', 'entries'), join(o.data, 'entries')].find((d) => existsSync(d));
+        process.stderr.write(entries
+          ? `originproof: ${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup\n`
+          : `originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
         process.exitCode = 2;
         return;
       }
