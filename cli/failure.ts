@@ -4,15 +4,17 @@
  * could be reached (unusable input, bad options, the gateway unreachable or unavailable). Commands mark the first
  * kind by throwing `Refused`; anything else thrown is the second.
  *
- * Names: with a code from the closed set (protocol/errors.ts, and the HTTP-only codes of
- * gateway/http/error-registry.ts) in brackets, as the gateway's answers do; a library's own code (LevelDB's,
+ * Names: with a code from the closed set (protocol/errors.ts, the HTTP-only codes of
+ * gateway/http/error-registry.ts, and the gateway's start codes, gateway/config-defaults.ts) in brackets, as the gateway's answers do; a library's own code (LevelDB's,
  * node's) is not one of ours and goes after the message instead. A LevelDB directory held by another process (a
  * running gateway) is UNAVAILABLE, with what to do.
  */
 import { isErrorCode } from '../protocol/errors.js';
 import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
+import { START_ERROR_CODES } from '../gateway/config-defaults.js';
 
-const isOurs = (code: unknown): code is string => isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code);
+const isOurs = (code: unknown): code is string =>
+  isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code) || (START_ERROR_CODES as readonly unknown[]).includes(code);
 
 interface Failure {
   code?: unknown;

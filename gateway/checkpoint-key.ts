@@ -35,7 +35,7 @@ export async function loadOrCreateCheckpointKey(
   try {
     await mkdir(dataDir, { recursive: true });
   } catch (err) {
-    throw new ConfigError(`data directory ${dataDir} is unusable (dataDir): ${(err as Error).message}`);
+    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${(err as Error).message}`);
   }
   const existing = await readKeyFile(path);
   if (existing) {
@@ -43,12 +43,12 @@ export async function loadOrCreateCheckpointKey(
     // or removed). A new log under this key would be a second log signed by it, its checkpoints forking the ones
     // verifiers hold (found by review).
     if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch(() => null))) {
-      throw new ConfigError(`checkpoint key file ${path} is there, but the log it signs (${hooks.logDir}) is missing: restore the ledger directory from the same backup as the key (a new log under this key would fork the one its verifiers have seen), or, if this data directory never logged anything, remove the key file`);
+      throw new ConfigError('LEDGER_MISSING', `checkpoint key file ${path} is there, but the log it signs (${hooks.logDir}) is missing: restore the ledger directory from the same backup as the key (a new log under this key would fork the one its verifiers have seen), or, if this data directory never logged anything, remove the key file`);
     }
     return { ...existing, created: false, path };
   }
   if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch(() => [] as string[])).length > 0) {
-    throw new ConfigError(`checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
+    throw new ConfigError('CHECKPOINT_KEY_MISSING', `checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
   }
   await removeStaleTempFiles(dataDir);
   if (hooks.logDir !== undefined) {
@@ -56,7 +56,7 @@ export async function loadOrCreateCheckpointKey(
     try {
       await mkdir(hooks.logDir, { recursive: true });
     } catch (err) {
-      throw new ConfigError(`ledger directory ${hooks.logDir} cannot be made: ${(err as Error).message}`);
+      throw new ConfigError('DATA_DIR_UNUSABLE', `ledger directory ${hooks.logDir} cannot be made: ${(err as Error).message}`);
     }
     await syncDirectory(dataDir);
   }
@@ -135,5 +135,5 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 function unusable(path: string, why: string): ConfigError {
-  return new ConfigError(`checkpoint key file ${path} is unusable: ${why}; it signs this log's checkpoints: restore it from a backup (a new key would not match the checkpoints already signed)`);
+  return new ConfigError('CHECKPOINT_KEY_UNUSABLE', `checkpoint key file ${path} is unusable: ${why}; it signs this log's checkpoints: restore it from a backup (a new key would not match the checkpoints already signed)`);
 }

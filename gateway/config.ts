@@ -5,9 +5,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ENTITY_ID } from '../protocol/schema.js';
-import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, DEFAULT_CONFIG, ENV_VARS } from './config-defaults.js';
+import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode } from './config-defaults.js';
 
-export { ConfigError, DEFAULT_CONFIG, ENV_VARS };
+export { ConfigError, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode };
 
 export const GatewayConfigSchema = Type.Object(
   {
@@ -138,9 +138,9 @@ export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknow
   const errors = [...Value.Errors(GatewayConfigSchema, merged)];
   if (errors.length > 0) {
     const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
-    throw new ConfigError(`invalid gateway configuration:\n${lines.join('\n')}`);
+    throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
   }
   const problems = crossChecks(merged as GatewayConfig);
-  if (problems.length > 0) throw new ConfigError(`invalid gateway configuration:\n${problems.join('\n')}`);
+  if (problems.length > 0) throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${problems.join('\n')}`);
   return merged as GatewayConfig;
 }

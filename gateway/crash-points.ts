@@ -40,7 +40,7 @@ export function crashPlanFromEnv(env: NodeJS.ProcessEnv = process.env): CrashPla
   if (raw === undefined || raw === '') return null;
   const m = /^([a-z-]+):([1-9]\d{0,8})$/.exec(raw);
   if (!m || !ALL_POINTS.includes(m[1]!)) {
-    throw new ConfigError(`invalid gateway configuration:\n  ${CRASH_ENV}: expected <point>:<n> with point one of ${ALL_POINTS.join(', ')} and n >= 1 (got ${JSON.stringify(raw)})`);
+    throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n  ${CRASH_ENV}: expected <point>:<n> with point one of ${ALL_POINTS.join(', ')} and n >= 1 (got ${JSON.stringify(raw)})`);
   }
   return { point: m[1] as CrashPoint, nth: Number(m[2]) };
 }

@@ -31,6 +31,7 @@ import { exploreRoutes } from './http/routes/explore.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
+import { ledgerOpenRefusal } from './start-refusal.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
 import { MonotonicClock } from './monotonic-clock.js';
@@ -108,7 +109,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   try {
     sodium = resolveEd25519(config.ed25519Library);
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError('CONFIG_INVALID', (err as Error).message, { cause: err });
   }
   // Read and checked before anything is opened: a bad certificate or key stops the start with a ConfigError.
   const tlsMaterial: TlsMaterial | null =
@@ -124,7 +125,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // A trust file that names no root (a "root" for "roots", a key file given as --trust) would start a gateway that
   // refuses every device: refused here, as any bad config.
   if (config.trustFile && trust.roots.length === 0) {
-    throw new ConfigError(`trust file ${config.trustFile} names no root: it needs a "roots" array of root certificates (originproof trust --root ROOT.cert)`);
+    throw new ConfigError('TRUST_FILE_UNUSABLE', `trust file ${config.trustFile} names no root: it needs a "roots" array of root certificates (originproof trust --root ROOT.cert)`);
   }
 
   // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
@@ -173,6 +174,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
   });
+  // Damaged, held by another process or unreadable: a ConfigError with its start code (start-refusal.ts).
   const ledger = await openGatewayLedger(ledgerDir, {
     origin: config.origin,
     signer: crash ? crash.signer(noteSigner) : noteSigner,
@@ -185,7 +187,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     onStorageFailure: (err) => storage.failed(err),
     ...(crash || runtime.wrapBackend ? { wrapBackend: (b: LedgerBackend) => wrapTestBackend(b, runtime.wrapBackend, crash) } : {}),
-  });
+  }).catch((err: unknown) => Promise.reject(ledgerOpenRefusal(err, ledgerDir)));
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
   // A clock set back while the gateway was down is held as well (within the bound) from the log's latest block time.
@@ -206,7 +208,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     // (found by review: it stayed open, its LOCK held, and a start again in this process was refused `LOCK: already
     // held by process` instead).
     await ledger.close().catch(() => undefined);
-    throw new Error(`the log in ${ledgerDir} cannot be read back: ${(err as Error).message}; \`originproof ledger verify --data ${config.dataDir}\` names what is damaged: restore the whole data directory from a backup`, { cause: err });
+    throw new ConfigError('LEDGER_DAMAGED', `the log in ${ledgerDir} cannot be read back: ${(err as Error).message}; \`originproof ledger verify --data ${config.dataDir}\` names what is damaged: restore the whole data directory from a backup`, { cause: err });
   }
 
   const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
@@ -346,7 +348,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   let tlsInUse = tlsMaterial;
   const reloadTls = async () => {
-    if (config.tlsCertFile === null || config.tlsKeyFile === null) throw new ConfigError('no TLS certificate is configured (tlsCertFile, tlsKeyFile)');
+    if (config.tlsCertFile === null || config.tlsKeyFile === null) throw new ConfigError('CONFIG_INVALID', 'no TLS certificate is configured (tlsCertFile, tlsKeyFile)');
     let next: TlsMaterial;
     try {
       next = await loadTlsMaterial(config.tlsCertFile, config.tlsKeyFile, Date.now());
@@ -431,6 +433,6 @@ async function readTrustFile(path: string, verifier: SignatureVerifier): Promise
   try {
     return parseTrustText(await readFile(path, 'utf8'), { verifier });
   } catch (err) {
-    throw new ConfigError(`trust file ${path} is unusable: ${(err as Error).message}`);
+    throw new ConfigError('TRUST_FILE_UNUSABLE', `trust file ${path} is unusable: ${(err as Error).message}`, { cause: err });
   }
 }

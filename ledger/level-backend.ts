@@ -15,6 +15,7 @@ import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBacken
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex, type SegmentKind } from './entry-segments.js';
 import { HASH_SIZE } from '../protocol/merkle/index.js';
+import { LedgerDamagedError } from './errors.js';
 import { LevelIndexAudit } from './level-audit.js';
 import { mergeRuns } from './level-device-merge.js';
 import { readEntries, readTiles, streamEntriesFrom, streamHeadersFrom } from './level-entry-reads.js';
@@ -212,7 +213,7 @@ export class LevelBackend implements LedgerBackend {
       const dir = dirname(seg.path(0, 'cbor'));
       const files = await readdir(dir).catch(() => [] as string[]);
       if (files.length > 0 && (await this.#db.get(META_KEY)) === undefined) {
-        throw new Error(
+        throw new LedgerDamagedError(
           `ledger directory ${dirname(dir)}: its LevelDB store holds no ledger (no meta record: its table and log files lost?), but ${dir} holds entry segment files (${files.slice(0, 3).join(', ')}): ` +
             'a new log would start again at entry 0 and overwrite them. Restore the whole ledger directory from a backup, or move it away to start a new log',
         );
@@ -221,12 +222,20 @@ export class LevelBackend implements LedgerBackend {
     }
     const perSegment = seg.entries / BUNDLE_WIDTH;
     const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
+    const entriesDir = dirname(seg.path(0, 'cbor'));
+    const dirStat = await stat(entriesDir).catch(() => null);
+    if (!dirStat?.isDirectory()) {
+      throw new LedgerDamagedError(
+        `ledger entries directory ${entriesDir} ${dirStat ? 'is not a directory' : 'is missing'}, but the store's index says it holds entries 0 to ${last.bundle * BUNDLE_WIDTH + last.ends.length - 1}: ` +
+          'restore the whole ledger directory from one backup',
+      );
+    }
     for (let s = 0; s <= lastSegment; s++) {
       let x = last;
       if (s < lastSegment) {
         const b = (s + 1) * perSegment - 1;
         const v = await this.#db.get(bundleKey(b));
-        if (v === undefined) throw new Error(`ledger store ${dirname(dirname(seg.path(s, 'cbor')))}: the index record of entry bundle ${b}, the last of segment file ${seg.path(s, 'cbor')}, is missing (the store is damaged)`);
+        if (v === undefined) throw new LedgerDamagedError(`ledger store ${dirname(dirname(seg.path(s, 'cbor')))}: the index record of entry bundle ${b}, the last of segment file ${seg.path(s, 'cbor')}, is missing (the store is damaged)`);
         x = decodeBundleIndex(b, plain(v));
       }
       const count = (x.bundle - s * perSegment) * BUNDLE_WIDTH + x.ends.length;
@@ -236,7 +245,7 @@ export class LevelBackend implements LedgerBackend {
         const st = await stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
         const have = st === null ? 'is missing' : !st.isFile() ? 'is not a file' : st.size < bytes ? `holds ${st.size} bytes` : null;
         if (have) {
-          throw new Error(
+          throw new LedgerDamagedError(
             `ledger entry segment file ${path} ${have}, but the store's index says it holds entries ${s * seg.entries} to ${s * seg.entries + count - 1} (${bytes} bytes): ` +
               'the segment files are incomplete, damaged or older than the LevelDB store beside them (a partial restore or copy?). ' +
               'Restore the whole ledger directory from one backup; started on it, the gateway would serve and extend a log missing entries it accepted',
@@ -262,7 +271,7 @@ export class LevelBackend implements LedgerBackend {
       past += s === from ? Math.max(0, entries - (committed - from * seg.entries)) : entries;
     }
     if (past > max) {
-      throw new Error(
+      throw new LedgerDamagedError(
         `ledger directory ${dirname(dir)}: its entry segment files hold ${past} entries past the ${committed} its LevelDB store indexes, more than one block holds (a crash leaves one block's at most): ` +
           'the store is older than its segment files (restored or copied apart from them, or its log cut short?), and the next block would overwrite entries already logged. Restore the whole ledger directory from one backup',
       );
@@ -361,7 +370,7 @@ async function refuseNewStoreOverLog(dir: string): Promise<void> {
   if (names.includes('entries')) for (const name of await readdir(join(dir, 'entries')).catch(() => [] as string[])) found.push(`entries/${name}`);
   if (found.length === 0) return;
   const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
-  throw new Error(
+  throw new LedgerDamagedError(
     `ledger directory ${dir} holds a log's files (${shown}) but no LevelDB store (its CURRENT file is missing): a new store would start the log again at entry 0 and overwrite them. ` +
       'Restore the whole ledger directory from a backup, or move it away to start a new log',
   );

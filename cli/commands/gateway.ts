@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError, DEFAULT_CONFIG, ENV_VARS } from '../../gateway/config-defaults.js';
 import type { GatewayConfig } from '../../gateway/config.js';
+import { describeFailure } from '../failure.js';
 
 export function registerGateway(program: Command): void {
   const envHelp = Object.entries(ENV_VARS)
@@ -59,7 +60,8 @@ export function registerGateway(program: Command): void {
         gw = await startGateway(overrides);
       } catch (err) {
         if (err instanceof ConfigError) {
-          process.stderr.write(`${err.message}\n`);
+          // `[CODE] message`, as every other CLI failure (cli/failure.ts): the code is for scripts and supervisors.
+          process.stderr.write(`${describeFailure(err)}\n`);
           process.exit(2);
         }
         throw err;

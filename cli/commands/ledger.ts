@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
@@ -20,9 +21,10 @@ export function registerLedgerCommand(program: Command): void {
       if (!existsSync(join(dir, 'CURRENT'))) {
         // Segment files without their store: a log whose index is lost (or not restored), not "no ledger".
         const entries = [join(o.data, 'ledger', 'entries'), join(o.data, 'entries')].find((d) => existsSync(d));
-        process.stderr.write(entries
-          ? `originproof: ${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup\n`
-          : `originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
+        if (entries) {
+          throw new LedgerDamagedError(`${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup`);
+        }
+        process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
         process.exitCode = 2;
         return;
       }

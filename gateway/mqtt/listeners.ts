@@ -156,5 +156,5 @@ export function listenError(setting: string, host: string, port: number, err: No
     EADDRNOTAVAIL: `${at}: no such address on this machine (host)`,
     ENOTFOUND: `${at}: host ${host} not found (host)`,
   };
-  return new ConfigError(`${setting} ${port}: ${why[err.code ?? ''] ?? `cannot listen on ${at}: ${err.message}`}`, { cause: err });
+  return new ConfigError('LISTEN_FAILED', `${setting} ${port}: ${why[err.code ?? ''] ?? `cannot listen on ${at}: ${err.message}`}`, { cause: err });
 }

@@ -22,7 +22,7 @@ async function readPem(setting: string, file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`invalid gateway configuration:\n  ${setting}: cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError('TLS_UNUSABLE', `invalid gateway configuration:\n  ${setting}: cannot read ${file}: ${(err as Error).message}`);
   }
 }
 
@@ -31,7 +31,7 @@ export function tlsServerOptions(m: Pick<TlsMaterial, 'cert' | 'key'>): { cert: 
   return { cert: m.cert, key: m.key, minVersion: 'TLSv1.2' };
 }
 
-const invalid = (setting: string, message: string) => new ConfigError(`invalid gateway configuration:\n  ${setting}: ${message}`);
+const invalid = (setting: string, message: string) => new ConfigError('TLS_UNUSABLE', `invalid gateway configuration:\n  ${setting}: ${message}`);
 
 /** Read and check the certificate (chain) and key files; `nowMs` is the gateway clock. */
 export async function loadTlsMaterial(certFile: string, keyFile: string, nowMs: number): Promise<TlsMaterial> {

@@ -38,7 +38,7 @@ describe('the gateway id on the command line and in the environment', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/invalid gateway configuration/);
+    expect(r.stderr).toMatch(/^\[CONFIG_INVALID\] invalid gateway configuration/);
     expect(r.stderr).toMatch(/gatewayId/);
   });
 });

@@ -103,7 +103,7 @@ describe('starting the gateway as npm start does', () => {
   test('an invalid configuration stops the start (exit 2) and names the field', () => {
     const r = spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_HTTP_PORT: 'eighty', ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') }, encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/invalid gateway configuration/);
+    expect(r.stderr).toMatch(/^\[CONFIG_INVALID\] invalid gateway configuration/);
     expect(r.stderr).toMatch(/httpPort/);
   });
 
@@ -115,12 +115,12 @@ describe('starting the gateway as npm start does', () => {
       await writeFile(join(dir, 'trust.json'), JSON.stringify({ root: [] }));
       const r = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
       expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(/names no root/);
+      expect(r.stderr).toMatch(/^\[TRUST_FILE_UNUSABLE\] .*names no root/);
       // one that is not JSON, or missing: named in the message, exit 2
       await writeFile(join(dir, 'broken.json'), '{"roots": [');
       for (const file of ['broken.json', 'missing.json']) {
         const bad = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
-        expect([bad.status, bad.stderr.includes(`trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
+        expect([bad.status, bad.stderr.startsWith(`[TRUST_FILE_UNUSABLE] trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -149,7 +149,7 @@ describe('a data directory or checkpoint key that cannot be used stops the start
         const keyFile = join(data, 'gateway-checkpoint.key.json');
         await make(keyFile);
         const r = start(data);
-        expect([name, r.status, r.stderr.includes(`checkpoint key file ${keyFile} is unusable`), /\n\s+at /.test(r.stderr)], r.stderr).toEqual([name, 2, true, false]);
+        expect([name, r.status, r.stderr.startsWith(`[CHECKPOINT_KEY_UNUSABLE] checkpoint key file ${keyFile} is unusable`), /\n\s+at /.test(r.stderr)], r.stderr).toEqual([name, 2, true, false]);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -161,7 +161,7 @@ describe('a data directory or checkpoint key that cannot be used stops the start
     try {
       await writeFile(join(dir, 'data'), 'not a directory');
       const r = start(join(dir, 'data'));
-      expect([r.status, r.stderr.includes(`data directory ${join(dir, 'data')} is unusable`)], r.stderr).toEqual([2, true]);
+      expect([r.status, r.stderr.startsWith(`[DATA_DIR_UNUSABLE] data directory ${join(dir, 'data')} is unusable`)], r.stderr).toEqual([2, true]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -194,7 +194,7 @@ describe('starting with TLS from the command line', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/tlsKeyFile: the key in .* does not belong to the certificate/);
+    expect(r.stderr).toMatch(/^\[TLS_UNUSABLE\] .*\n.*tlsKeyFile: the key in .* does not belong to the certificate/);
   });
 
   test('SIGHUP reloads the certificate files: the next connection gets the new certificate, and the gateway runs on', async () => {

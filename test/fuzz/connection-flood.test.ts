@@ -230,7 +230,7 @@ describe('MQTT connect guards', () => {
     expect([DEFAULT_CONFIG.mqttConnectTimeoutMs, DEFAULT_CONFIG.mqttMaxPendingConnections]).toEqual([10_000, 1000]);
     const c = loadConfig({}, { ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: '2500', ORIGINPROOF_MQTT_MAX_PENDING: '64' });
     expect([c.mqttConnectTimeoutMs, c.mqttMaxPendingConnections]).toEqual([2500, 64]);
-    expect(() => loadConfig({ mqttMaxPendingConnections: 0 }, {})).toThrow(ConfigError);
-    expect(() => loadConfig({ mqttConnectTimeoutMs: 10 }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ mqttMaxPendingConnections: 0 }, {})).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
+    expect(() => loadConfig({ mqttConnectTimeoutMs: 10 }, {})).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
   });
 });

@@ -32,7 +32,7 @@ describe('a log whose checkpoint key file is missing', () => {
 
     const keyFile = join(t.dir, 'data', CHECKPOINT_KEY_FILE);
     await rename(keyFile, `${keyFile}.away`);
-    await expect(startTestGateway(t.pki, {}, t.dir)).rejects.toThrow(ConfigError);
+    await expect(startTestGateway(t.pki, {}, t.dir)).rejects.toMatchObject({ name: 'ConfigError', code: 'CHECKPOINT_KEY_MISSING' });
     expect(existsSync(keyFile)).toBe(false);
 
     await rename(`${keyFile}.away`, keyFile);

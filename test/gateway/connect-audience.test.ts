@@ -112,7 +112,7 @@ describe('gatewayId configuration', () => {
   });
 
   test.each(['', 'Gateway B', 'gw_b', '-gw', 'a'.repeat(64)])('%j is not a gateway id (what a connect token could name as aud)', (id) => {
-    expect(() => loadConfig({}, { ORIGINPROOF_GATEWAY_ID: id })).toThrow(ConfigError);
+    expect(() => loadConfig({}, { ORIGINPROOF_GATEWAY_ID: id })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
     expect(() => loadConfig({ gatewayId: id }, {})).toThrow(/gatewayId/);
   });
 });

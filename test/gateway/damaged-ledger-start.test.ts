@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
-import { ConfigError } from '../../gateway/config.js';
+import type { StartErrorCode } from '../../gateway/config.js';
 import { CLI_MAIN } from '../cli/cli-sandbox.js';
 import { gatewayWithDevices, publishEach, reading, startTestGateway, type TestGateway } from './harness.js';
 
@@ -32,19 +32,29 @@ describe('a damaged ledger directory', () => {
     return { led: join(t.dir, 'data', 'ledger'), size };
   }
 
+  /** A start on `t`'s data directory is refused: a ConfigError with `code`, its message naming what is wrong. */
+  async function refusedStart(code: StartErrorCode, message: RegExp, what?: string): Promise<void> {
+    const err = await startTestGateway(t!.pki, {}, t!.dir).then(
+      async (started) => (await started.gw.close(), null),
+      (e: unknown) => e,
+    );
+    expect(err, what).toMatchObject({ name: 'ConfigError', code });
+    expect((err as Error).message, what).toMatch(message);
+  }
+
   test("LevelDB's files gone, the entry segment files left: refused, no new store made, the segments untouched", async () => {
     // Found by review: LevelDB made a new, empty store (createIfMissing), the gateway started a log at index 0, and
     // its first block cut the segment files back to nothing: every entry accepted before was gone.
     const { led } = await stoppedGateway();
     for (const name of readdirSync(led)) if (name !== 'entries') rmSync(join(led, name), { recursive: true });
     const before = segmentFiles(led);
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/holds a log's files \(entries\/0+\.cbor, .*\) but no LevelDB store \(its CURRENT file is missing\)/);
+    await refusedStart('LEDGER_DAMAGED', /holds a log's files \(entries\/0+\.cbor, .*\) but no LevelDB store \(its CURRENT file is missing\)/);
     expect(readdirSync(led)).toEqual(['entries']);
     expect(segmentFiles(led)).toEqual(before);
     // `ledger verify` names it too (it said only "no ledger in DIR"), and creates nothing either.
     const verify = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
     expect(verify.status).toBe(2);
-    expect(verify.stderr).toMatch(/ledger holds entry segment files but no LevelDB store \(its CURRENT file is missing\)/);
+    expect(verify.stderr).toMatch(/\[LEDGER_DAMAGED\] .*ledger holds entry segment files but no LevelDB store \(its CURRENT file is missing\)/);
     expect(readdirSync(led)).toEqual(['entries']);
   }, 30_000);
 
@@ -54,7 +64,7 @@ describe('a damaged ledger directory', () => {
     const { led } = await stoppedGateway();
     rmSync(join(led, 'CURRENT'));
     const before = readdirSync(led);
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/holds a log's files \([0-9]+\.log, .*\) but no LevelDB store/);
+    await refusedStart('LEDGER_DAMAGED', /holds a log's files \([0-9]+\.log, .*\) but no LevelDB store/);
     expect(readdirSync(led)).toEqual(before);
     expect(existsSync(join(led, 'CURRENT'))).toBe(false);
   }, 30_000);
@@ -65,7 +75,7 @@ describe('a damaged ledger directory', () => {
     const { led } = await stoppedGateway();
     for (const name of readdirSync(led)) if (/\.(log|ldb|sst)$/.test(name)) rmSync(join(led, name));
     const before = segmentFiles(led);
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/its LevelDB store holds no ledger \(no meta record.*\), but .*entries holds entry segment files/);
+    await refusedStart('LEDGER_DAMAGED', /its LevelDB store holds no ledger \(no meta record.*\), but .*entries holds entry segment files/);
     expect(segmentFiles(led)).toEqual(before);
   }, 30_000);
 
@@ -73,7 +83,7 @@ describe('a damaged ledger directory', () => {
     const { led } = await stoppedGateway();
     rmSync(join(led, 'CURRENT'));
     mkdirSync(join(led, 'CURRENT'));
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(/ledger store .*ledger cannot be opened: IO error: .*CURRENT: Is a directory/);
+    await refusedStart('LEDGER_DAMAGED', /ledger store .*ledger cannot be opened: IO error: .*CURRENT: Is a directory/);
   }, 30_000);
 
   test('entry segment files missing, cut short, or older than the store: refused, naming the file; whole again, the log starts as it was', async () => {
@@ -100,7 +110,7 @@ describe('a damaged ledger directory', () => {
     for (const [what, damage, message] of damages) {
       damage();
       const left = readdirSync(ent).map((n) => [n, statSync(join(ent, n)).size]);
-      await expect(startTestGateway(t.pki, {}, t.dir), what).rejects.toThrow(message);
+      await refusedStart('LEDGER_DAMAGED', message, what);
       expect(readdirSync(ent).map((n) => [n, statSync(join(ent, n)).size]), what).toEqual(left); // nothing cut or extended
       writeFileSync(cbor, whole.cbor);
       writeFileSync(leaves, whole.leaves);
@@ -110,6 +120,15 @@ describe('a damaged ledger directory', () => {
     await again.gw.close();
   }, 60_000);
 
+  test('the entry segment directory replaced by a file: refused, naming it (it was a raw ENOTDIR)', async () => {
+    const { led, size } = await stoppedGateway();
+    const ent = join(led, 'entries');
+    rmSync(ent, { recursive: true });
+    writeFileSync(ent, '');
+    await refusedStart('LEDGER_DAMAGED', new RegExp(`ledger entries directory .*entries is not a directory, but the store's index says it holds entries 0 to ${size - 1}`));
+    expect(statSync(ent).isFile()).toBe(true);
+  }, 30_000);
+
   test('more entries in the segment files past the store\'s than one block holds (a store older than its segments): refused; one block\'s (a crash\'s leftovers) is not', async () => {
     // A store older than its segment files (restored or copied apart from them) started, and its first block cut the
     // newer entries, receipted ones, and logged others at their indexes (found by review). A crash leaves one
@@ -117,7 +136,7 @@ describe('a damaged ledger directory', () => {
     const { led, size } = await stoppedGateway();
     const leaves = join(led, 'entries', '0000000000000000.leaves');
     truncateSync(leaves, (size + BLOCK_MAX_ENTRIES_LIMIT + 1) * 32); // zeros: only the count is looked at
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(new RegExp(`hold ${BLOCK_MAX_ENTRIES_LIMIT + 1} entries past the ${size} its LevelDB store indexes, more than one block holds`));
+    await refusedStart('LEDGER_DAMAGED', new RegExp(`hold ${BLOCK_MAX_ENTRIES_LIMIT + 1} entries past the ${size} its LevelDB store indexes, more than one block holds`));
     expect(statSync(leaves).size).toBe((size + BLOCK_MAX_ENTRIES_LIMIT + 1) * 32);
     truncateSync(leaves, (size + BLOCK_MAX_ENTRIES_LIMIT) * 32);
     const again = await startTestGateway(t!.pki, {}, t!.dir);
@@ -133,8 +152,8 @@ describe('a damaged ledger directory', () => {
     writeSync(fd, Buffer.from([0xff, 0xff, 0xff]), 0, 3, 5); // inside entry 0, the agency's registration
     closeSync(fd);
     const refused = /the log in .*ledger cannot be read back: log entry is not well-formed CBOR.*originproof ledger verify --data/;
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
-    await expect(startTestGateway(t!.pki, {}, t!.dir)).rejects.toThrow(refused);
+    await refusedStart('LEDGER_DAMAGED', refused);
+    await refusedStart('LEDGER_DAMAGED', refused);
   }, 30_000);
 
   test('the checkpoint key kept, its ledger directory gone: refused (ConfigError), no new log made under the key', async () => {
@@ -143,9 +162,7 @@ describe('a damaged ledger directory', () => {
     // the key, so a key without it lost its log (a first start cut short between the two leaves the directory).
     const { led } = await stoppedGateway();
     rmSync(led, { recursive: true });
-    const refused = startTestGateway(t!.pki, {}, t!.dir);
-    await expect(refused).rejects.toThrow(ConfigError);
-    await expect(refused).rejects.toThrow(/checkpoint key file .* is there, but the log it signs \(.*ledger\) is missing/);
+    await refusedStart('LEDGER_MISSING', /checkpoint key file .* is there, but the log it signs \(.*ledger\) is missing/);
     expect(existsSync(led)).toBe(false);
   }, 30_000);
 });

@@ -21,7 +21,7 @@ describe('listeners that cannot be opened', () => {
   // Found by review: ORIGINPROOF_HTTP_PORT=1883 (the default MQTT port) stopped the start with "listen EADDRINUSE:
   // address already in use 0.0.0.0:1883", with nothing else running: the gateway's own broker held it.
   test('two listeners configured on one port are refused by the config, naming both', () => {
-    expect(() => loadConfig({ httpPort: 1883 }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ httpPort: 1883 }, {})).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
     expect(() => loadConfig({ httpPort: 1883 }, {})).toThrow(/httpPort, mqttPort: both on port 1883/);
     expect(() => loadConfig({}, { ORIGINPROOF_WS_PORT: '8080' })).toThrow(/httpPort, wsPort: both on port 8080/);
     expect(loadConfig({ httpPort: 0, mqttPort: 0, wsPort: 0 }, {})).toMatchObject({ httpPort: 0, mqttPort: 0, wsPort: 0 }); // ephemeral: no clash
@@ -41,6 +41,7 @@ describe('listeners that cannot be opened', () => {
       try {
         const err = await startTestGateway(pki, { ...extra, [setting]: port }, first.dir).then((t) => t.stop().then(() => null), (e: unknown) => e);
         expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).code).toBe('LISTEN_FAILED');
         expect((err as Error).message).toMatch(new RegExp(`^${setting} ${port}: 127\\.0\\.0\\.1:${port} is in use`));
         const again = await startTestGateway(pki, {}, first.dir); // the failed start released the store
         await again.stop();

@@ -261,6 +261,7 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
     await copyFile(fixture('other.key'), join(files, 'key.pem')); // a key that is not the certificate's
     const err = await t.gw.reloadTls().then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('TLS_UNUSABLE');
     expect((err as Error).message).toMatch(/tlsKeyFile: the key in .* does not belong/);
     expect(await presented(mqttTls)).toBe(fingerprint('gateway2.pem'));
     expect(await presented(wss)).toBe(fingerprint('gateway2.pem'));
@@ -272,7 +273,7 @@ describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)',
   test('a gateway without TLS has nothing to reload', async () => {
     const plain = await startTestGateway(t.pki);
     try {
-      await expect(plain.gw.reloadTls()).rejects.toBeInstanceOf(ConfigError);
+      await expect(plain.gw.reloadTls()).rejects.toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
     } finally {
       await plain.stop();
     }
@@ -289,7 +290,7 @@ describe('TLS settings', () => {
     expect(loadConfig({}, { ORIGINPROOF_HTTPS: 'yes', ORIGINPROOF_TLS_CERT: CERT, ORIGINPROOF_TLS_KEY: KEY }).httpTls).toBe(true);
     expect(loadConfig({}, { ORIGINPROOF_HTTPS: 'off' }).httpTls).toBe(false);
     expect(() => loadConfig({}, { ORIGINPROOF_HTTPS: 'maybe' })).toThrow(/httpTls/);
-    expect(() => loadConfig({}, { ORIGINPROOF_MQTT_TLS_PORT: 'none', ORIGINPROOF_TLS_CERT: CERT })).toThrow(ConfigError);
+    expect(() => loadConfig({}, { ORIGINPROOF_MQTT_TLS_PORT: 'none', ORIGINPROOF_TLS_CERT: CERT })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
     const c = loadConfig({}, { ORIGINPROOF_MQTT_PORT: 'off', ORIGINPROOF_MQTT_TLS_PORT: '8883', ORIGINPROOF_TLS_CERT: CERT, ORIGINPROOF_TLS_KEY: KEY });
     expect(c).toMatchObject({ mqttPort: null, mqttTlsPort: 8883, tlsCertFile: CERT, tlsKeyFile: KEY });
     expect(loadConfig({}, {})).toMatchObject({ mqttPort: 1883, mqttTlsPort: null, tlsCertFile: null, tlsKeyFile: null, httpTls: false });
@@ -305,6 +306,7 @@ describe('TLS settings', () => {
   ])('refused at boot: %s', async (_what, cert, key, message) => {
     const err = await loadTlsMaterial(cert, key, now).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('TLS_UNUSABLE');
     expect((err as Error).message).toMatch(message);
   });
 
@@ -318,6 +320,7 @@ describe('TLS settings', () => {
         tlsCertFile: CERT, tlsKeyFile: fixture('other.key'),
       }).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe('TLS_UNUSABLE');
       expect(existsSync(join(dir, 'data'))).toBe(false); // not even the checkpoint key was created
     } finally {
       await rm(dir, { recursive: true, force: true });
