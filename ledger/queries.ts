@@ -6,6 +6,7 @@ import { consistencyPlan, inclusionPlan, type MerkleHasher } from '../protocol/m
 import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
+import { checkBundleAgainstStore } from './bundle-self-check.js';
 
 export interface FoundEntry {
   index: number;
@@ -305,6 +306,7 @@ export class LedgerQueries {
     const treeSize = extra.treeSize ?? block.header.treeSize;
     const [entry, checkpoint, inclusionProof] = await Promise.all([this.getEntry(index), this.checkpoint(treeSize), this.inclusionProof(index, treeSize)]);
     if (!entry || !checkpoint) return fail('MALFORMED', `no checkpoint at tree size ${treeSize}`, 'treeSize');
+    checkBundleAgainstStore(index, treeSize, entry, inclusionProof, checkpoint, block, this.hasher);
     return { entry, index, treeSize, inclusionProof, checkpoint, blockHeader: block.bytes, certificates: extra.certificates ?? [], revocations: extra.revocations ?? [] };
   }
 

@@ -164,6 +164,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = toErrorBody(err);
+    if ((err as { code?: unknown }).code === 'LEDGER_DAMAGED') opts.metrics.ledgerDamageFound.inc();
     if (status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(status).send(body);
   });

@@ -98,6 +98,9 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (e && e.code === 'LEVEL_IO_ERROR') {
     return { status: statusFor('STORAGE_UNAVAILABLE'), body: { code: 'STORAGE_UNAVAILABLE', message: 'the gateway could not read its store (I/O error): ask again later' } };
   }
+  // Damage the store's own checks found (ledger/bundle-self-check.ts): said so, naming the entry (no file paths), so
+  // that a client knows the record is not forged and the operator is asked to act; asking again will not help.
+  if (e && e.code === 'LEDGER_DAMAGED') return { status: 500, body: { code: 'INTERNAL', message: e.message ?? 'the store is damaged' } };
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
 
