@@ -4,10 +4,11 @@
  * could be reached (unusable input, bad options, the gateway unreachable or unavailable). Commands mark the first
  * kind by throwing `Refused`; anything else thrown is the second.
  *
- * Names: with a code from the closed set (protocol/errors.ts, the HTTP-only codes of
- * gateway/http/error-registry.ts, and the gateway's start codes, gateway/config-defaults.ts) in brackets, as the gateway's answers do; a library's own code (LevelDB's,
- * node's) is not one of ours and goes after the message instead. A LevelDB directory held by another process (a
- * running gateway) is UNAVAILABLE, with what to do.
+ * Names: with a code from the closed set (protocol/errors.ts, the HTTP-only codes of gateway/http/error-registry.ts,
+ * and the gateway's start codes of gateway/config-defaults.ts) in brackets, as the gateway's answers do; a library's
+ * own code (LevelDB's, node's) is not one of ours and goes after the message instead. A LevelDB directory held by
+ * another process (a running gateway) is UNAVAILABLE, with what to do (the gateway's own start says
+ * DATA_DIR_IN_USE).
  */
 import { isErrorCode } from '../protocol/errors.js';
 import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
