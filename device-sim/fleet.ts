@@ -1,7 +1,7 @@
 /**
  * The fleet runner: N devices, each on its own MQTT connection, sending R readings per second in total for a
  * duration, with attack modes running alongside; answers are counted and summarised (sent, receipted, rejected
- * by code, resent, receipt latency percentiles, each attack's outcome).
+ * by code, resent, receipt latency percentiles, each attack's outcome, devices that saw the log go back).
  */
 import { join } from 'node:path';
 import { fromHex } from '../protocol/index.js';
@@ -12,7 +12,7 @@ import { Device } from './device.js';
 import { LatencyHistogram } from './latency.js';
 import { MANIFEST_NAME, readManifest, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
-import { readState } from './state.js';
+import { readState, type LogEvidence } from './state.js';
 
 export interface FleetProgress {
   elapsedMs: number;
@@ -68,6 +68,11 @@ export interface FleetSummary {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   attacks: AttackResult[];
   attacksOk: boolean;
+  /**
+   * Devices whose receipts showed the log went back or forked (log-watch.ts, CONSISTENCY_INVALID): how many, and one
+   * example (its first evidence of the run). Each device's evidence, both signed notes, is in its state file.
+   */
+  logRollbacks: { devices: number; example: { deviceId: string; evidence: LogEvidence } | null };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,6 +86,15 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   // device keeps trying, SPEC §4). Until then it makes no readings.
   const live: Device[] = [];
   const joined = new Set<Device>();
+  let rollbackExample: FleetSummary['logRollbacks']['example'] = null;
+  const onRollback = (d: Device) => (evidence: LogEvidence) => {
+    rollbackExample ??= { deviceId: d.id, evidence };
+  };
+  const rollbackListeners = devices.map((d) => {
+    const on = onRollback(d);
+    d.on('log-rollback', on);
+    return () => d.off('log-rollback', on);
+  });
   const joiners = devices.map((d) => {
     const join = () => {
       if (joined.has(d)) return;
@@ -147,7 +161,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const attackResults = await Promise.all(attackRuns);
   o.onProgress?.({ elapsedMs: o.durationMs, durationMs: o.durationMs, ...total() });
   if (!o.keepOpen) await Promise.all(devices.map((d) => d.close()));
-  for (const off of joiners) off();
+  for (const off of [...joiners, ...rollbackListeners]) off();
 
   const rejected: Record<string, number> = {};
   let resent = 0, receiptInvalid = 0, pending = 0;
@@ -176,6 +190,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
     attacksOk: attackResults.every((a) => a.ok),
+    logRollbacks: { devices: devices.filter((d) => d.stats.logRollbacks > 0).length, example: rollbackExample },
   };
 }
 
@@ -220,6 +235,12 @@ export function formatSummary(s: FleetSummary): string {
     lines.push('attacks:');
     lines.push(`  ${'attack'.padEnd(16)} ${'expected'.padEnd(26)} ${'got'.padEnd(26)} ok`);
     for (const a of s.attacks) lines.push(`  ${a.name.padEnd(16)} ${a.expected.padEnd(26)} ${(a.got ?? '-').padEnd(26)} ${a.ok ? 'yes' : 'NO'}   ${a.detail}`);
+  }
+  const rb = s.logRollbacks;
+  if (rb.example) {
+    const e = rb.example.evidence;
+    const what = e.kind === 'rollback' ? `size ${e.keptSize} -> ${e.receivedSize}` : `fork at size ${e.keptSize}`;
+    lines.push(`LOG ROLLBACK (CONSISTENCY_INVALID): seen by ${rb.devices} device${rb.devices === 1 ? '' : 's'}, e.g. ${rb.example.deviceId}: ${e.origin} ${what}; both signed checkpoints are in each device's state file (evidence)`);
   }
   return lines.join('\n');
 }
