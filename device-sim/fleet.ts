@@ -70,7 +70,7 @@ export interface FleetSummary {
   attacksOk: boolean;
   /**
    * Devices whose receipts showed the log went back or forked (log-watch.ts, CONSISTENCY_INVALID): how many, and one
-   * example (its first evidence of the run). Each device's evidence, both signed notes, is in its state file.
+   * example (that device's latest evidence). Each device's evidence, both signed notes, is in its state file.
    */
   logRollbacks: { devices: number; example: { deviceId: string; evidence: LogEvidence } | null };
 }
@@ -86,15 +86,6 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   // device keeps trying, SPEC §4). Until then it makes no readings.
   const live: Device[] = [];
   const joined = new Set<Device>();
-  let rollbackExample: FleetSummary['logRollbacks']['example'] = null;
-  const onRollback = (d: Device) => (evidence: LogEvidence) => {
-    rollbackExample ??= { deviceId: d.id, evidence };
-  };
-  const rollbackListeners = devices.map((d) => {
-    const on = onRollback(d);
-    d.on('log-rollback', on);
-    return () => d.off('log-rollback', on);
-  });
   const joiners = devices.map((d) => {
     const join = () => {
       if (joined.has(d)) return;
@@ -161,7 +152,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const attackResults = await Promise.all(attackRuns);
   o.onProgress?.({ elapsedMs: o.durationMs, durationMs: o.durationMs, ...total() });
   if (!o.keepOpen) await Promise.all(devices.map((d) => d.close()));
-  for (const off of [...joiners, ...rollbackListeners]) off();
+  for (const off of joiners) off();
 
   const rejected: Record<string, number> = {};
   let resent = 0, receiptInvalid = 0, pending = 0;
@@ -190,8 +181,16 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
     attacksOk: attackResults.every((a) => a.ok),
-    logRollbacks: { devices: devices.filter((d) => d.stats.logRollbacks > 0).length, example: rollbackExample },
+    logRollbacks: rollbacksSeen(devices),
   };
+}
+
+/** Devices that saw the log go back since they were made (their stats), and the latest evidence of the first. */
+function rollbacksSeen(devices: Device[]): FleetSummary['logRollbacks'] {
+  const saw = devices.filter((d) => d.stats.logRollbacks > 0);
+  const first = saw[0];
+  const evidence = first?.state.evidence?.at(-1);
+  return { devices: saw.length, example: first && evidence ? { deviceId: first.id, evidence } : null };
 }
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
