@@ -16,8 +16,8 @@ import {
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
-import { SequenceCounter, writeState, type DeviceStateFile, type LogEvidence } from './state.js';
-import { describeEvidence, LogWatch } from './log-watch.js';
+import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
+import { LogWatch } from './log-watch.js';
 import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
 import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } from './answers.js';
@@ -101,7 +101,6 @@ export class Device extends EventEmitter {
   /** The largest checkpoint seen, kept to notice a log that went back. */
   readonly logWatch: LogWatch;
   private readonly statePath: string | undefined;
-  private readonly log: (line: string) => void;
   private readonly generator: Generator;
   /** The MQTT connection, kept up until close(). */
   private readonly link: DeviceLink;
@@ -121,7 +120,6 @@ export class Device extends EventEmitter {
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
     const path = o.statePath;
     this.statePath = path;
-    this.log = o.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.link = new DeviceLink({
       id: this.id, state: this.state, se: this.se, clock: this.clock,
       persistState: () => this.persist(this.state),
@@ -143,7 +141,10 @@ export class Device extends EventEmitter {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
     this.checkpointKey = this.state.gateway.checkpointVerifierKey ? parseVerifierKey(this.state.gateway.checkpointVerifierKey) : null;
-    this.logWatch = new LogWatch(this.state, this.checkpointKey, nodeEd25519Verify);
+    this.logWatch = new LogWatch(this.state, this.checkpointKey, {
+      verify: nodeEd25519Verify, persist: () => this.persist(this.state), deviceId: this.id, where: path ?? 'memory (no state file)',
+      log: o.log ?? ((line) => process.stderr.write(`${line}\n`)),
+    });
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
     this.generator = o.generator ?? makeGenerator(this.state.kind, this.state.salt ? { salt: fromHex(this.state.salt) } : {});
@@ -290,30 +291,17 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
-    if (this.checkpointKey) this.watchLog(r);
+    const evidence = this.checkpointKey ? this.logWatch.check(r.checkpoint, Date.now()) : null;
+    if (evidence) {
+      this.stats.logRollbacks++;
+      this.emit('log-rollback', evidence, r);
+    }
     const latency = Date.now() - e.firstSentMs;
     this.stats.receipted++;
     this.stats.latencies.record(latency);
     this.lastReceipt = r;
     this.emit('receipt', r, latency);
     if (this.outbox.size === 0) this.emit('idle');
-  }
-
-  /** A verified receipt's checkpoint, next to the largest kept (log-watch.ts). */
-  private watchLog(r: Receipt): void {
-    const seen = this.logWatch.observe(r.checkpoint, Date.now());
-    if (seen.persist) {
-      try {
-        this.persist(this.state);
-      } catch (err) {
-        // Kept in memory and written with the next state write; the alert below goes out regardless.
-        this.log(`device ${this.id}: could not write ${this.statePath}: ${(err as Error).message}`);
-      }
-    }
-    if (!seen.evidence) return;
-    this.stats.logRollbacks++;
-    this.log(describeEvidence(this.id, seen.evidence, this.statePath ?? 'memory (no state file)'));
-    this.emit('log-rollback', seen.evidence satisfies LogEvidence, r);
   }
 
   private onRejection(rj: Rejection): void {
@@ -353,12 +341,6 @@ export class Device extends EventEmitter {
     await this.link.close();
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
-    if (this.logWatch.dirty) {
-      try {
-        this.persist(this.state); // the latest reference, rather than the one of the last seq reservation
-      } catch {
-        // an older reference stays on disk: it only weakens detection (log-watch.ts)
-      }
-    }
+    this.logWatch.flush();
   }
 }

@@ -33,19 +33,31 @@ export interface LogObservation {
 
 const NOTHING: LogObservation = { evidence: null, persist: false };
 
+export interface LogWatchOptions {
+  /** Ed25519 verification for the kept note at boot (openCheckpoint's default otherwise). */
+  verify?: Ed25519Verify;
+  /** Write the state file (check() and flush() call it); throws if the write fails. */
+  persist?: () => void;
+  /** The alert line on evidence, and a failed write (default: none). */
+  log?: (line: string) => void;
+  deviceId?: string;
+  /** Where the evidence is kept, for the alert line. */
+  where?: string;
+}
+
 export class LogWatch {
   private kept: { note: string; cp: Checkpoint } | null = null;
   /** The reference in the state file as last written (undefined: none). */
   private written: string | undefined;
 
-  /** `key`: the provisioned checkpoint key (null: nothing is watched). `verify` as openCheckpoint's. */
-  constructor(private readonly state: DeviceStateFile, private readonly key: NoteVerifier | null, verify?: Ed25519Verify) {
+  /** `key`: the provisioned checkpoint key (null: nothing is watched). */
+  constructor(private readonly state: DeviceStateFile, private readonly key: NoteVerifier | null, private readonly o: LogWatchOptions = {}) {
     const note = state.logCheckpoint;
     this.written = note;
     if (!key || note === undefined) return;
     try {
       if (typeof note !== 'string') throw new Error('not a note');
-      this.kept = { note, cp: openCheckpoint(note, [key], verify ? { verify } : {}) };
+      this.kept = { note, cp: openCheckpoint(note, [key], o.verify ? { verify: o.verify } : {}) };
     } catch {
       delete state.logCheckpoint; // not signed by this key (or damaged): no evidence against this gateway
     }
@@ -84,6 +96,27 @@ export class LogWatch {
     const list = Array.isArray(this.state.evidence) ? this.state.evidence : [];
     this.state.evidence = [...list, evidence].slice(-MAX_EVIDENCE);
     return { evidence, persist: true };
+  }
+
+  /** observe(), then the write it asks for and the alert line; returns the evidence found, if any. */
+  check(note: string, nowMs: number): LogEvidence | null {
+    const seen = this.observe(note, nowMs);
+    if (seen.persist) this.write('kept in memory, written with the next state write');
+    if (seen.evidence) this.o.log?.(describeEvidence(this.o.deviceId ?? '?', seen.evidence, this.o.where ?? 'memory'));
+    return seen.evidence;
+  }
+
+  /** At close: the latest reference, rather than the one of the last state write. */
+  flush(): void {
+    if (this.dirty) this.write('an older reference stays on disk, which only weakens detection');
+  }
+
+  private write(otherwise: string): void {
+    try {
+      this.o.persist?.();
+    } catch (err) {
+      this.o.log?.(`device ${this.o.deviceId ?? '?'}: could not write ${this.o.where ?? 'the state file'} (${(err as Error).message}): ${otherwise}`);
+    }
   }
 }
 

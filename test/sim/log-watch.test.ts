@@ -79,6 +79,34 @@ describe('LogWatch', () => {
     expect(s.logCheckpoint).toBeUndefined();
   });
 
+  test('check(): the alert line even when the state file cannot be written; the evidence stays in memory for the next write', async () => {
+    const s = state();
+    const lines: string[] = [];
+    let fail = false;
+    const writes: DeviceStateFile[] = [];
+    const w = new LogWatch(s, verifier(gatewayKey), {
+      deviceId: 'dev1', where: 'dev1.json', log: (l) => lines.push(l),
+      persist: () => {
+        if (fail) throw new Error('ENOSPC');
+        writes.push(structuredClone(s));
+        w.wrote(s);
+      },
+    });
+    expect(w.check(await note(9), 1)).toBeNull();
+    expect(writes.map((x) => x.logCheckpoint)).toEqual([await note(9)]);
+    fail = true;
+    expect(w.check(await note(2), 2)).toMatchObject({ kind: 'rollback', keptSize: 9, receivedSize: 2 });
+    expect(lines).toEqual([
+      expect.stringMatching(/^device dev1: could not write dev1\.json \(ENOSPC\)/),
+      expect.stringMatching(/^device dev1: CONSISTENCY_INVALID: the log gw\.example\/log went back from size 9 to 2: .* kept in dev1\.json/),
+    ]);
+    expect(w.dirty).toBe(true);
+    fail = false;
+    w.flush();
+    expect(writes.at(-1)!.evidence).toHaveLength(1);
+    expect(w.dirty).toBe(false);
+  });
+
   test('evidence is bounded: the latest MAX_EVIDENCE are kept', async () => {
     const s = state();
     const w = new LogWatch(s, verifier(gatewayKey));
