@@ -236,10 +236,10 @@ export function formatSummary(s: FleetSummary): string {
     for (const a of s.attacks) lines.push(`  ${a.name.padEnd(16)} ${a.expected.padEnd(26)} ${(a.got ?? '-').padEnd(26)} ${a.ok ? 'yes' : 'NO'}   ${a.detail}`);
   }
   const rb = s.logRollbacks;
-  if (rb.example) {
-    const e = rb.example.evidence;
-    const what = e.kind === 'rollback' ? `size ${e.keptSize} -> ${e.receivedSize}` : `fork at size ${e.keptSize}`;
-    lines.push(`LOG ROLLBACK (CONSISTENCY_INVALID): seen by ${rb.devices} device${rb.devices === 1 ? '' : 's'}, e.g. ${rb.example.deviceId}: ${e.origin} ${what}; both signed checkpoints are in each device's state file (evidence)`);
+  if (rb.devices > 0) {
+    const e = rb.example?.evidence;
+    const what = !e ? '' : e.kind === 'rollback' ? `, e.g. ${rb.example!.deviceId}: ${e.origin} size ${e.keptSize} -> ${e.receivedSize}` : `, e.g. ${rb.example!.deviceId}: ${e.origin} fork at size ${e.keptSize}`;
+    lines.push(`LOG ROLLBACK (CONSISTENCY_INVALID): seen by ${rb.devices} device${rb.devices === 1 ? '' : 's'}${what}; both signed checkpoints are in each device's state file (evidence)`);
   }
   return lines.join('\n');
 }
