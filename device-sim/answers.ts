@@ -16,7 +16,7 @@ export const KEEP_CODES: readonly ErrorCode[] = ['UNAVAILABLE', 'STORAGE_UNAVAIL
 /** Rejections after which the device stops sending (SPEC §8 "stop sending; alert"). */
 export const STOP_CODES: readonly ErrorCode[] = ['UNKNOWN_DEVICE', 'CERT_EXPIRED', 'CERT_REVOKED', 'CHAIN_INVALID', 'ROLE_VIOLATION'];
 
-function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+export function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
   try {
     const key = nodeCrypto.createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), pub]), format: 'der', type: 'spki' });
     return nodeCrypto.verify(null, msg, key, sig);

@@ -5,7 +5,8 @@
  * with jitter, SPEC §4), an outbox of signed readings kept until their receipt
  * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
  * after every reconnect, and after a restart), and receipt
- * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key).
+ * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key), and a watch on
+ * the receipts' checkpoints that notices a log that went back (log-watch.ts, SPEC §7).
  * Uses protocol/ only, plus mqtt.js and node IO.
  */
 import { EventEmitter } from 'node:events';
@@ -16,9 +17,10 @@ import {
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
 import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
+import { LogWatch } from './log-watch.js';
 import { OutboxJournal, outboxFilePath } from './outbox.js';
 import { makeGenerator, type Generator } from './kinds.js';
-import { checkReceipt, KEEP_CODES, nextEvent, STOP_CODES } from './answers.js';
+import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } from './answers.js';
 import { LatencyHistogram } from './latency.js';
 import { DeviceLink } from './link.js';
 
@@ -39,6 +41,8 @@ export interface DeviceStats {
   receipted: number;
   duplicateReceipts: number;
   receiptInvalid: number;
+  /** Receipts whose checkpoint showed the log went back or forked (log-watch.ts); each is in the state's evidence. */
+  logRollbacks: number;
   rejected: Record<string, number>;
   connects: number;
   /** Receipt latencies (from the first publish), in constant memory: percentiles within 1.6 %, exact maximum. */
@@ -74,6 +78,8 @@ export interface DeviceOptions {
   /** Override the gateway's MQTT URL from the state file. */
   mqttUrl?: string;
   generator?: Generator;
+  /** Where the device's alert lines go (a rollback of the log); default stderr. */
+  log?: (line: string) => void;
 }
 
 export class Device extends EventEmitter {
@@ -82,7 +88,7 @@ export class Device extends EventEmitter {
   readonly clock: DeviceClock;
   readonly state: DeviceStateFile;
   readonly outbox = new Map<number, OutboxEntry>();
-  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
+  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, logRollbacks: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
   /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
   halted: ErrorCode | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
@@ -92,6 +98,9 @@ export class Device extends EventEmitter {
   /** The outbox in non-volatile memory (null without a statePath). */
   readonly journal: OutboxJournal | null;
   private readonly checkpointKey: NoteVerifier | null;
+  /** The largest checkpoint seen, kept to notice a log that went back. */
+  readonly logWatch: LogWatch;
+  private readonly statePath: string | undefined;
   private readonly generator: Generator;
   /** The MQTT connection, kept up until close(). */
   private readonly link: DeviceLink;
@@ -110,9 +119,10 @@ export class Device extends EventEmitter {
     this.opts = { resendTimeoutMs: o.resendTimeoutMs ?? 30_000, maxResendMs: o.maxResendMs ?? 600_000 };
     if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
     const path = o.statePath;
+    this.statePath = path;
     this.link = new DeviceLink({
       id: this.id, state: this.state, se: this.se, clock: this.clock,
-      persistState: () => (path ? writeState(path, this.state) : undefined),
+      persistState: () => this.persist(this.state),
       tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
       reconnectMinMs: o.reconnectMinMs ?? 200,
       reconnectMaxMs: o.reconnectMaxMs ?? 5_000,
@@ -123,7 +133,7 @@ export class Device extends EventEmitter {
       onMessage: (topic, payload) => this.onMessage(topic, payload),
       onConnected: () => this.onConnected(),
     });
-    this.seq = new SequenceCounter(this.state, (s) => (path ? writeState(path, s) : undefined));
+    this.seq = new SequenceCounter(this.state, (s) => this.persist(s));
     this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
     const now = Date.now();
@@ -131,9 +141,20 @@ export class Device extends EventEmitter {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
     this.checkpointKey = this.state.gateway.checkpointVerifierKey ? parseVerifierKey(this.state.gateway.checkpointVerifierKey) : null;
+    this.logWatch = new LogWatch(this.state, this.checkpointKey, {
+      verify: nodeEd25519Verify, persist: () => this.persist(this.state), deviceId: this.id, where: path ?? 'memory (no state file)',
+      log: o.log ?? ((line) => process.stderr.write(`${line}\n`)),
+    });
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
     this.generator = o.generator ?? makeGenerator(this.state.kind, this.state.salt ? { salt: fromHex(this.state.salt) } : {});
+  }
+
+  /** Every write of the state file (it carries the log watch's reference too). Throws as writeState does. */
+  private persist(s: DeviceStateFile): void {
+    if (!this.statePath) return;
+    writeState(this.statePath, s);
+    this.logWatch.wrote(s);
   }
 
   get isConnected(): boolean {
@@ -270,6 +291,11 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
+    const evidence = this.checkpointKey ? this.logWatch.check(r.checkpoint, Date.now()) : null;
+    if (evidence) {
+      this.stats.logRollbacks++;
+      this.emit('log-rollback', evidence, r);
+    }
     const latency = Date.now() - e.firstSentMs;
     this.stats.receipted++;
     this.stats.latencies.record(latency);
@@ -315,5 +341,6 @@ export class Device extends EventEmitter {
     await this.link.close();
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
+    this.logWatch.flush();
   }
 }

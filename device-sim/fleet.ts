@@ -1,7 +1,7 @@
 /**
  * The fleet runner: N devices, each on its own MQTT connection, sending R readings per second in total for a
  * duration, with attack modes running alongside; answers are counted and summarised (sent, receipted, rejected
- * by code, resent, receipt latency percentiles, each attack's outcome).
+ * by code, resent, receipt latency percentiles, each attack's outcome, devices that saw the log go back).
  */
 import { join } from 'node:path';
 import { fromHex } from '../protocol/index.js';
@@ -12,7 +12,7 @@ import { Device } from './device.js';
 import { LatencyHistogram } from './latency.js';
 import { MANIFEST_NAME, readManifest, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
-import { readState } from './state.js';
+import { readState, type LogEvidence } from './state.js';
 
 export interface FleetProgress {
   elapsedMs: number;
@@ -68,6 +68,11 @@ export interface FleetSummary {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   attacks: AttackResult[];
   attacksOk: boolean;
+  /**
+   * Devices whose receipts showed the log went back or forked (log-watch.ts, CONSISTENCY_INVALID): how many, and one
+   * example (that device's latest evidence). Each device's evidence, both signed notes, is in its state file.
+   */
+  logRollbacks: { devices: number; example: { deviceId: string; evidence: LogEvidence } | null };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,7 +181,16 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
     attacksOk: attackResults.every((a) => a.ok),
+    logRollbacks: rollbacksSeen(devices),
   };
+}
+
+/** Devices that saw the log go back since they were made (their stats), and the latest evidence of the first. */
+function rollbacksSeen(devices: Device[]): FleetSummary['logRollbacks'] {
+  const saw = devices.filter((d) => d.stats.logRollbacks > 0);
+  const first = saw[0];
+  const evidence = first?.state.evidence?.at(-1);
+  return { devices: saw.length, example: first && evidence ? { deviceId: first.id, evidence } : null };
 }
 
 /** Open a fleet onboarded by `sim onboard` (its fleet.json and state files). */
@@ -220,6 +234,12 @@ export function formatSummary(s: FleetSummary): string {
     lines.push('attacks:');
     lines.push(`  ${'attack'.padEnd(16)} ${'expected'.padEnd(26)} ${'got'.padEnd(26)} ok`);
     for (const a of s.attacks) lines.push(`  ${a.name.padEnd(16)} ${a.expected.padEnd(26)} ${(a.got ?? '-').padEnd(26)} ${a.ok ? 'yes' : 'NO'}   ${a.detail}`);
+  }
+  const rb = s.logRollbacks;
+  if (rb.devices > 0) {
+    const e = rb.example?.evidence;
+    const what = !e ? '' : e.kind === 'rollback' ? `, e.g. ${rb.example!.deviceId}: ${e.origin} size ${e.keptSize} -> ${e.receivedSize}` : `, e.g. ${rb.example!.deviceId}: ${e.origin} fork at size ${e.keptSize}`;
+    lines.push(`LOG ROLLBACK (CONSISTENCY_INVALID): seen by ${rb.devices} device${rb.devices === 1 ? '' : 's'}${what}; both signed checkpoints are in each device's state file (evidence)`);
   }
   return lines.join('\n');
 }

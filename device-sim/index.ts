@@ -6,6 +6,7 @@ export * from './kinds.js';
 export * from './outbox.js';
 export * from './connack.js';
 export * from './answers.js';
+export * from './log-watch.js';
 export * from './device.js';
 export * from './agency.js';
 export * from './onboard.js';

@@ -33,6 +33,26 @@ export interface DeviceStateFile {
    * a device restarted within the same second dates its next token later still.
    */
   lastTokenIat?: number;
+  /**
+   * The largest checkpoint this device's receipts carried, the signed note exactly as received (text and signature
+   * lines): the reference a later, smaller checkpoint is compared with (SPEC §7, log-watch.ts says when it is
+   * written). Absent in state files written before it, and while no checkpoint key is provisioned.
+   */
+  logCheckpoint?: string;
+  /** Pairs of checkpoints the gateway's key signed that no append-only log signs: the latest MAX_EVIDENCE (log-watch.ts). */
+  evidence?: LogEvidence[];
+}
+
+/** A rollback or fork a device saw: both signed notes as received, each verifying with the provisioned checkpoint key. */
+export interface LogEvidence {
+  /** rollback: `received` is a smaller tree than `kept`; fork: the same size with another root hash. */
+  kind: 'rollback' | 'fork';
+  detectedAtMs: number;
+  origin: string;
+  keptSize: number;
+  receivedSize: number;
+  kept: string;
+  received: string;
 }
 
 /** The gateway id devices are provisioned with when neither the installer nor the gateway names one (the gateway's default gatewayId). */

@@ -22,6 +22,7 @@ export * from './proof-of-possession.js';
 export * from './merkle/index.js';
 export * from './log-entry.js';
 export * from './checkpoint.js';
+export * from './checkpoint-compare.js';
 export * from './revocation-log.js';
 export * from './bundle.js';
 export * from './receipt.js';

@@ -156,6 +156,11 @@ export function registerSim(program: Command): void {
       bar?.stop();
       process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
       if (!summary.attacksOk) process.exitCode = 1;
+      // As an attack that was not refused: the run found the gateway misbehaving (the summary names an example).
+      if (summary.logRollbacks.devices > 0) {
+        process.stderr.write(`${summary.logRollbacks.devices} of ${summary.devices} devices saw the log go back (CONSISTENCY_INVALID)\n`);
+        process.exitCode = 1;
+      }
       // A fleet that could not connect measured nothing: say so in the exit code too (scripts, CI).
       if (summary.connected < summary.devices) {
         process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);

@@ -297,6 +297,10 @@ export function checkEverythingReceipted(l: LedgerContents, fleet: FleetRecorder
     const got = fleet.receipts.get(d.id)!;
     for (const seq of sent) expect(got.get(seq)?.length ?? 0, `device ${d.id} seq ${seq} never got a receipt`).toBeGreaterThan(0);
     expect(d.stats.receiptInvalid).toBe(0);
+    // Receipts go out only once their block is durable: a gateway killed at any point never signs a smaller tree
+    // after a restart, so no device may see the log go back (device-sim/log-watch.ts: no false alarm).
+    expect(d.stats.logRollbacks, `device ${d.id} saw the log go back`).toBe(0);
+    expect(d.logWatch.size, `device ${d.id} kept no checkpoint`).toBeGreaterThan(0); // it did watch
   }
 }
 

@@ -11,7 +11,8 @@ export interface SimGateway {
   root: RootAuthority;
   agency: Agency;
   endpoint: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string };
-  restart(samePorts?: boolean): Promise<void>;
+  /** Close the gateway, run `between` (e.g. copy or replace its data directory), start it again on the same data dir. */
+  restart(samePorts?: boolean, between?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,9 +32,10 @@ export async function startSimGateway(overrides: Record<string, unknown> = {}, r
     root,
     agency,
     endpoint: { httpUrl: gw.httpUrl, mqttUrl: plainMqttUrl(gw), aud: 'originproof', checkpointVerifierKey: gw.checkpointVerifierKey },
-    async restart(samePorts = true) {
+    async restart(samePorts = true, between) {
       const ports = { httpPort: t.gw.httpPort, mqttPort: t.gw.mqttPort };
       await t.gw.close();
+      await between?.();
       t.gw = await startGateway({ ...opts, ...(samePorts ? ports : {}) }, runtime);
     },
     async stop() {
