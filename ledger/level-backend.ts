@@ -3,7 +3,9 @@
  * fdatasync'ed first (ledger/entry-segments.ts); then one chained `batch` (atomic in LevelDB's write log) commits
  * the block: few records (ledger/keys.ts): the entries' index per 256-entry bundle, one time cluster, one record
  * of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header, checkpoint,
- * state; only the registry-type index (rare entries) is one small row per entry.
+ * state; only the registry-type index (rare entries) is one small row per entry. Once the batch is durable, the
+ * committed tree size goes to `entries/committed` (ledger/committed-hint.ts: one unsynced write, not waited for), so
+ * that opening for the gateway can tell a store older than its segment files from a crash's leftovers.
  * This class holds the db handle and the write path's state and writes the block; the records it computes come
  * from ledger/level-records.ts (pure) and ledger/level-device-merge.ts (device runs); the reads are in
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
