@@ -403,7 +403,8 @@ async function refuseNewStoreOverLog(dir: string): Promise<void> {
     const isWal = /^[0-9]+\.log$/.test(name);
     if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, () => false)))) found.push(name);
   }
-  if (names.includes('entries')) for (const name of await readdir(join(dir, 'entries')).catch(() => [] as string[])) found.push(`entries/${name}`);
+  // Sorted: the segment files (hex names) before `committed`, whatever order the file system lists them in.
+  if (names.includes('entries')) for (const name of (await readdir(join(dir, 'entries')).catch(() => [] as string[])).sort()) found.push(`entries/${name}`);
   if (found.length === 0) return;
   const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
   throw new LedgerDamagedError(
