@@ -7,7 +7,8 @@
  * segment * S .. + S - 1, S = bundles per segment * 256 (bundle-aligned: a bundle never spans two files; S is
  * fixed when the store is created and kept in its config record), and beside it `.leaves`: their leaf hashes,
  * 32 bytes each at (index - segment * S) * 32 (the level-0 tiles, kept out of LevelDB as well; `ledger verify`
- * compares them with the hashes it recomputes, which names a tampered entry).
+ * compares them with the hashes it recomputes, which names a tampered entry). Beside them, `committed`: the committed
+ * tree size, rewritten after each block commits (ledger/committed-hint.ts); not a segment, so never cut here.
  * Durability order: a block's bytes and leaf hashes are written and fdatasync'ed before the LevelDB batch holding their index
  * commits, so a committed block never points past what is on disk. Bytes after the last committed entry (a crash
  * between the two) are never read; the first block written after opening cuts them off (opening itself, as

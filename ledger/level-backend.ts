@@ -3,7 +3,9 @@
  * fdatasync'ed first (ledger/entry-segments.ts); then one chained `batch` (atomic in LevelDB's write log) commits
  * the block: few records (ledger/keys.ts): the entries' index per 256-entry bundle, one time cluster, one record
  * of device rows (merged into per-device runs now and then: ledger/device-index.ts), tiles, header, checkpoint,
- * state; only the registry-type index (rare entries) is one small row per entry.
+ * state; only the registry-type index (rare entries) is one small row per entry. Once the batch is durable, the
+ * committed tree size goes to `entries/committed` (ledger/committed-hint.ts: one unsynced write, not waited for), so
+ * that opening for the gateway can tell a store older than its segment files from a crash's leftovers.
  * This class holds the db handle and the write path's state and writes the block; the records it computes come
  * from ledger/level-records.ts (pure) and ledger/level-device-merge.ts (device runs); the reads are in
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type).
@@ -13,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
+import { CommittedHintWriter, HINT_NAME, readCommittedHint } from './committed-hint.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex, type SegmentKind } from './entry-segments.js';
 import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { LedgerDamagedError } from './errors.js';
@@ -58,6 +61,11 @@ export class LevelBackend implements LedgerBackend {
   readonly #overlay = new DeviceOverlay();
   readonly #mergeRows: number;
   readonly #mergeBlocks: number;
+  /**
+   * Writes `entries/committed` after each committed block (ledger/committed-hint.ts); only with `sync`: the hint may
+   * never be ahead of the store on disk, and an unsynced batch is not on disk yet when its hint would be written.
+   */
+  readonly #hint: CommittedHintWriter | undefined;
   /** Test-only (crash points): called at each stage of a block's write; unset, one check per block. */
   #stageHook: ((stage: WriteStage) => void) | undefined;
 
@@ -68,6 +76,11 @@ export class LevelBackend implements LedgerBackend {
     this.#sync = opts.sync ?? true;
     this.#mergeRows = opts.deviceMerge?.rows ?? MERGE_ROWS;
     this.#mergeBlocks = opts.deviceMerge?.blocks ?? MERGE_BLOCKS;
+    this.#hint = this.#sync ? new CommittedHintWriter(this.#hintPath()) : undefined;
+  }
+
+  #hintPath(): string {
+    return join(dirname(this.#segments.path(0, 'cbor')), HINT_NAME);
   }
 
   static async open(dir: string, opts: LevelBackendOptions = {}): Promise<LevelBackend> {
@@ -190,6 +203,10 @@ export class LevelBackend implements LedgerBackend {
     } else if (rows > 0) {
       ov.addBlock(b);
     }
+    // The batch is durable (synced) here, so the hint, written from now on and never ahead of it, cannot say more
+    // than the store holds, whatever reaches the disk (ledger/committed-hint.ts). Not awaited: one write, off the
+    // receipts' path.
+    this.#hint?.set({ treeSize: b.treeSize, height: b.height });
   }
 
   /**
@@ -201,7 +218,9 @@ export class LevelBackend implements LedgerBackend {
    * `maxUncommitted`: also throws when the leaves files hold more entries past the committed ones than this. A crash
    * leaves one block's at most (written before the batch indexing them); more means a LevelDB store older than its
    * segment files (restored or copied apart from them, or its log's tail lost), whose first block would cut entries
-   * that were receipted and log others at their indexes. Fewer cannot be told from a crash's leftovers.
+   * that were receipted and log others at their indexes. Fewer are told from a crash's leftovers by the
+   * committed-size hint (`entries/committed`, ledger/committed-hint.ts), checked whatever `maxUncommitted`: a valid
+   * hint larger than the store's committed size means the same (a missing or invalid one is ignored).
    */
   async checkSegmentFiles(opts: { maxUncommitted?: number } = {}): Promise<void> {
     const last = this.#last;
@@ -218,6 +237,7 @@ export class LevelBackend implements LedgerBackend {
             'a new log would start again at entry 0 and overwrite them. Restore the whole ledger directory from a backup, or move it away to start a new log',
         );
       }
+      await this.#checkCommittedHint(0);
       return this.#checkUncommitted(0, opts.maxUncommitted);
     }
     const perSegment = seg.entries / BUNDLE_WIDTH;
@@ -253,7 +273,22 @@ export class LevelBackend implements LedgerBackend {
         }
       }
     }
-    return this.#checkUncommitted(last.bundle * BUNDLE_WIDTH + last.ends.length, opts.maxUncommitted);
+    const committed = last.bundle * BUNDLE_WIDTH + last.ends.length;
+    await this.#checkCommittedHint(committed);
+    return this.#checkUncommitted(committed, opts.maxUncommitted);
+  }
+
+  /** Throws when the committed-size hint is valid and larger than `committed`, the entries the store indexes. */
+  async #checkCommittedHint(committed: number): Promise<void> {
+    const path = this.#hintPath();
+    const hint = await readCommittedHint(path);
+    if (!hint || hint.treeSize <= committed) return;
+    const height = committed > 0 ? await this.blockHeightFor(committed - 1) : undefined;
+    throw new LedgerDamagedError(
+      `ledger directory ${dirname(dirname(path))}: ${path} says ${hint.treeSize} entries were committed (blocks 0 to ${hint.height}), but its LevelDB store holds ${committed}` +
+        `${height === undefined ? '' : ` (blocks 0 to ${height})`}: the store is older than its segment files (restored or copied apart from them, or its log's tail lost), ` +
+        `and the next block would overwrite ${hint.treeSize - committed} entries already logged and receipted. Restore the whole ledger directory from one backup`,
+    );
   }
 
   /** Throws when the leaves files hold more than `max` entries past the first `committed` (checkSegmentFiles). */
@@ -342,6 +377,7 @@ export class LevelBackend implements LedgerBackend {
     // LevelDB is closed (its LOCK freed) even if a segment file fails to close (found by review: an EIO there left the
     // lock held, and every reopen of the store in this process failed).
     try {
+      await this.#hint?.close(); // the pending hint write first (it never throws)
       await this.#segments.close();
     } finally {
       await this.#db.close();
@@ -367,7 +403,8 @@ async function refuseNewStoreOverLog(dir: string): Promise<void> {
     const isWal = /^[0-9]+\.log$/.test(name);
     if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, () => false)))) found.push(name);
   }
-  if (names.includes('entries')) for (const name of await readdir(join(dir, 'entries')).catch(() => [] as string[])) found.push(`entries/${name}`);
+  // Sorted: the segment files (hex names) before `committed`, whatever order the file system lists them in.
+  if (names.includes('entries')) for (const name of (await readdir(join(dir, 'entries')).catch(() => [] as string[])).sort()) found.push(`entries/${name}`);
   if (found.length === 0) return;
   const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
   throw new LedgerDamagedError(

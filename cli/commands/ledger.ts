@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -32,6 +33,10 @@ export function registerLedgerCommand(program: Command): void {
       if (o.key !== undefined) parseVerifierKey(o.key);
       const backend = await LevelBackend.open(dir, { sync: false });
       try {
+        // What refuses the gateway's start refuses this too (LEDGER_DAMAGED, exit 2), before the log is read: segment
+        // files missing or cut short, or a store older than its segment files (the committed-size hint larger than
+        // the store, or more entries past it than a block holds), whose own log would verify "ok".
+        await backend.checkSegmentFiles({ maxUncommitted: BLOCK_MAX_ENTRIES_LIMIT });
         const r = await verifyLedger(backend, o.key ? { key: o.key } : {});
         const rate = r.elapsedMs > 0 ? Math.round(r.entries / (r.elapsedMs / 1000)) : 0;
         if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);

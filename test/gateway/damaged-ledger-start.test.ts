@@ -4,7 +4,7 @@
  * and nothing on disk is changed, instead of the gateway starting a log that hides, drops or overwrites entries it
  * accepted before.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -143,6 +143,46 @@ describe('a damaged ledger directory', () => {
     expect(again.gw.ledger.size()).toBe(size);
     await again.gw.close();
   }, 30_000);
+
+  test('a store restored from a copy a few blocks older than its segment files: refused, the segments untouched; `ledger verify` says the same', async () => {
+    // A gap smaller than one block's maximum was taken for a crash's leftovers: the gateway started on the older store
+    // and its first block cut the newer entries, receipted readings, and logged others at their indexes. The
+    // committed-size hint (entries/committed), written after each committed block, tells the two apart.
+    let devices;
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 2 }));
+    const led = join(t.dir, 'data', 'ledger');
+    const older = join(t.dir, 'older-store');
+    await t.restart(async () => {
+      mkdirSync(older);
+      for (const name of readdirSync(led)) if (name !== 'entries') cpSync(join(led, name), join(older, name), { recursive: true });
+    });
+    const olderSize = t.gw.ledger.size();
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => reading(devices[0]!, i)));
+    expect((await publishEach(t, devices[0]!, rs)).every((o) => typeof o === 'object')).toBe(true); // receipted: 3 blocks or more
+    const size = t.gw.ledger.size();
+    await t.gw.close();
+    const newer = join(t.dir, 'newer-store');
+    mkdirSync(newer);
+    for (const name of readdirSync(led)) {
+      if (name === 'entries') continue;
+      cpSync(join(led, name), join(newer, name), { recursive: true });
+      rmSync(join(led, name), { recursive: true });
+    }
+    for (const name of readdirSync(older)) cpSync(join(older, name), join(led, name), { recursive: true });
+    const before = segmentFiles(led);
+    const refused = new RegExp(`entries/committed says ${size} entries were committed \\(blocks 0 to \\d+\\), but its LevelDB store holds ${olderSize} \\(blocks 0 to \\d+\\): the store is older than its segment files`);
+    await refusedStart('LEDGER_DAMAGED', refused);
+    expect(segmentFiles(led)).toEqual(before);
+    const verify = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
+    expect([verify.status, verify.stderr]).toEqual([2, expect.stringMatching(new RegExp(`\\[LEDGER_DAMAGED\\] .*${refused.source}`))]);
+    expect(segmentFiles(led)).toEqual(before);
+    // The whole directory again (its own store back): it starts as it was.
+    for (const name of readdirSync(led)) if (name !== 'entries') rmSync(join(led, name), { recursive: true });
+    for (const name of readdirSync(newer)) cpSync(join(newer, name), join(led, name), { recursive: true });
+    const again = await startTestGateway(t.pki, {}, t.dir);
+    expect(again.gw.ledger.size()).toBe(size);
+    await again.gw.close();
+  }, 60_000);
 
   test('a registration entry damaged in its segment file: refused, naming the log and `ledger verify`; the store closed, so a start again says the same', async () => {
     // Found by review: the start failed in the registry's load with only the decoder's message, and left the store
