@@ -10,29 +10,17 @@
  * another process (a running gateway) is UNAVAILABLE, with what to do (the gateway's own start says
  * DATA_DIR_IN_USE).
  */
-import { isErrorCode } from '../protocol/errors.js';
+import { errorChain, isErrorCode, type ErrorLink } from '../protocol/errors.js';
 import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
 import { START_ERROR_CODES } from '../gateway/config-defaults.js';
 
 const isOurs = (code: unknown): code is string =>
   isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code) || (START_ERROR_CODES as readonly unknown[]).includes(code);
 
-interface Failure {
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-}
-
-/** The error and its causes, outermost first (at most ten). */
-function causes(err: unknown): Failure[] {
-  const out: Failure[] = [];
-  for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as Failure).cause) out.push(e as Failure);
-  return out;
-}
 
 export function describeFailure(err: unknown): string {
-  const chain = causes(err);
-  const e: Failure = chain[0] ?? {};
+  const chain = errorChain(err);
+  const e: ErrorLink = chain[0] ?? {};
   const message = typeof e.message === 'string' ? e.message : String(err);
   if (isOurs(e.code)) return `[${e.code}] ${message}`;
   if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {

@@ -3,19 +3,8 @@
  * START_ERROR_CODES), so that a supervisor or script can tell "another gateway holds this directory" (stop it, or
  * wait) from "the log is damaged" (restore it): both exit 2, and neither changes anything on disk.
  */
+import { errorChain } from '../protocol/errors.js';
 import { ConfigError } from './config-defaults.js';
-
-interface Failure {
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-}
-
-function chainOf(err: unknown): Failure[] {
-  const out: Failure[] = [];
-  for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as Failure).cause) out.push(e as Failure);
-  return out;
-}
 
 /** Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system), not that the log is damaged. */
 const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC']);
@@ -23,7 +12,7 @@ const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC']);
 /** `err`, thrown while opening the store in `ledgerDir`, as a ConfigError (an error already one is kept). */
 export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError {
   if (err instanceof ConfigError) return err;
-  const chain = chainOf(err);
+  const chain = errorChain(err);
   const message = typeof chain[0]?.message === 'string' ? chain[0].message : String(err);
   if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {
     return new ConfigError('DATA_DIR_IN_USE', `the log in ${ledgerDir} is in use by another process (a running gateway?): stop it first (${message})`, { cause: err });

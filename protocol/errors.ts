@@ -58,3 +58,17 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export function fail(code: ErrorCode, message: string, path?: string, cause?: unknown): never {
   throw new OriginProofError(code, message, { path: path ?? '', cause });
 }
+
+/** One error in a chain of causes, as far as code, message and cause are concerned (any thrown value may be one). */
+export interface ErrorLink {
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+}
+
+/** The error and its causes (`cause`), outermost first, at most ten: where a library's own code may sit deeper. */
+export function errorChain(err: unknown): ErrorLink[] {
+  const out: ErrorLink[] = [];
+  for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as ErrorLink).cause) out.push(e as ErrorLink);
+  return out;
+}
