@@ -17,8 +17,20 @@ function chainOf(err: unknown): Failure[] {
   return out;
 }
 
-/** Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system), not that the log is damaged. */
-const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC']);
+/** Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system, no room), not that the log is damaged. */
+const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
+/**
+ * The same reasons in LevelDB's own I/O errors, which carry no errno code (classic-level: LEVEL_IO_ERROR, message
+ * `IO error: <file>: <strerror>`); measured on a full tmpfs and a read-only one. Found by review: both were named
+ * LEDGER_DAMAGED, whose remedy (restore a backup) rolls the log back for a disk that only needed room.
+ */
+const UNUSABLE_LEVEL_IO = /: (Permission denied|Operation not permitted|Read-only file system|No space left on device|Disk quota exceeded)$/;
+
+function isUnusable(c: Failure): boolean {
+  if (typeof c.code !== 'string') return false;
+  if (UNUSABLE.has(c.code)) return true;
+  return c.code === 'LEVEL_IO_ERROR' && typeof c.message === 'string' && UNUSABLE_LEVEL_IO.test(c.message);
+}
 
 /** `err`, thrown while opening the store in `ledgerDir`, as a ConfigError (an error already one is kept). */
 export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError {
@@ -28,7 +40,7 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError 
   if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {
     return new ConfigError('DATA_DIR_IN_USE', `the log in ${ledgerDir} is in use by another process (a running gateway?): stop it first (${message})`, { cause: err });
   }
-  if (chain.some((c) => typeof c.code === 'string' && UNUSABLE.has(c.code))) {
+  if (chain.some(isUnusable)) {
     return new ConfigError('DATA_DIR_UNUSABLE', `the log in ${ledgerDir} cannot be opened: ${message}`, { cause: err });
   }
   return new ConfigError('LEDGER_DAMAGED', message, { cause: err });
