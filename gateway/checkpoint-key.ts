@@ -67,19 +67,28 @@ export async function loadOrCreateCheckpointKey(
   // a temp file and fsync'ed, then linked to its name (link fails if another process created the key meanwhile:
   // never overwritten), then the directory fsync'ed. A crash before the link leaves a temp file, removed at the next
   // start, never an empty or cut-short key file that would stop every later start.
+  // A write that fails here (a full or read-only disk, permissions) is the directory's fault, not a key's: named
+  // DATA_DIR_UNUSABLE (found by review: node's ENOSPC escaped the start without a start code).
   const tmp = `${path}${TEMP_SUFFIX}${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(file, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(file, null, 2) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be written to ${tmp}: ${(err as Error).message}`, { cause: err });
   }
   hooks.beforeLink?.();
   try {
     await link(tmp, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unusable(path, (err as Error).message);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be linked to ${path}: ${(err as Error).message}`, { cause: err });
+    }
     const theirs = await readKeyFile(path); // another process made it first: that one is the key
     if (!theirs) throw unusable(path, 'created by another process and not readable');
     return { ...theirs, created: false, path };
@@ -116,7 +125,10 @@ async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signe
 
 /** Temp files of a creation that crashed before its link (no key file exists, so none of them is in use). */
 async function removeStaleTempFiles(dataDir: string): Promise<void> {
-  for (const name of await readdir(dataDir)) {
+  const names = await readdir(dataDir).catch((err: Error) => {
+    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${err.message}`, { cause: err });
+  });
+  for (const name of names) {
     if (name.startsWith(CHECKPOINT_KEY_FILE + TEMP_SUFFIX)) await unlink(join(dataDir, name)).catch(() => undefined);
   }
 }
