@@ -3,6 +3,7 @@
  * START_ERROR_CODES), so that a supervisor or script can tell "another gateway holds this directory" (stop it, or
  * wait) from "the log is damaged" (restore it): both exit 2, and neither changes anything on disk.
  */
+import { OriginProofError } from '../protocol/errors.js';
 import { ConfigError } from './config-defaults.js';
 
 interface Failure {
@@ -37,6 +38,11 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError 
   if (err instanceof ConfigError) return err;
   const chain = chainOf(err);
   const message = typeof chain[0]?.message === 'string' ? chain[0].message : String(err);
+  // The log's origin is not the `origin` setting (Ledger.open: MALFORMED at path `origin`): a setting to put back, not
+  // damage (found by review: it was LEDGER_DAMAGED, whose remedy, a backup's restore, changes nothing here).
+  if (err instanceof OriginProofError && err.path === 'origin') {
+    return new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n  origin: ${message}: the log in ${ledgerDir} signs its checkpoints with its own origin; set origin back to it, or move the log away to start a new one`, { cause: err });
+  }
   if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {
     return new ConfigError('DATA_DIR_IN_USE', `the log in ${ledgerDir} is in use by another process (a running gateway?): stop it first (${message})`, { cause: err });
   }

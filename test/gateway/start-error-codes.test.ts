@@ -104,6 +104,18 @@ describe('start error codes', () => {
     expect((await again.gw.app.inject({ url: '/healthz' })).statusCode).toBe(200);
   }, 30_000);
 
+  test("an origin setting other than the log's: CONFIG_INVALID (set it back), not LEDGER_DAMAGED (restore a backup)", async () => {
+    // Found by review: Ledger.open's origin check (MALFORMED) fell through start-refusal.ts to LEDGER_DAMAGED.
+    const pki = await Pki.create();
+    const dir = await tempDir();
+    await (await startTestGateway(pki, { origin: 'gw.example/log' }, dir)).gw.close();
+    const err = await refusal(startTestGateway(pki, { origin: 'other.example/log' }, dir));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/origin/);
+    expect(err.message).toMatch(/gw\.example\/log/);
+    running.push(await startTestGateway(pki, { origin: 'gw.example/log' }, dir));
+  }, 30_000);
+
   test('the CLI shows the code in brackets, as for every other failure', () => {
     expect(describeFailure(new ConfigError('DATA_DIR_IN_USE', 'held'))).toBe('[DATA_DIR_IN_USE] held');
     expect(describeFailure(new LedgerDamagedError('cut short'))).toBe('[LEDGER_DAMAGED] cut short');
