@@ -1,60 +1,38 @@
 /**
  * A start on a full disk is refused DATA_DIR_UNUSABLE (free space), never LEDGER_DAMAGED (restore a backup: a
- * rollback of the log) nor a plain Error without a start code. Real: a small tmpfs mounted for the test and filled
- * up; run where the test may mount one (root with CAP_SYS_ADMIN, as in CI's container), skipped elsewhere.
+ * rollback of the log) nor a plain Error without a start code. Real: a small tmpfs filled up (test/crash/tmpfs.ts:
+ * needs root or CAP_SYS_ADMIN, as CI has; the test fails, not skips, without it).
  * Found by review: a store on a full disk was named LEDGER_DAMAGED (LevelDB's I/O errors carry no errno code), and
  * the checkpoint key's creation on a full disk threw node's ENOSPC, no ConfigError, so no start code at all.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConfigError } from '../../gateway/config.js';
+import { mountTmpfs, type Tmpfs } from '../crash/tmpfs.js';
 import { Pki, startTestGateway } from './harness.js';
 
-function tryMount(at: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', at], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Fills the file system at `dir` up to its last byte. */
-async function fill(dir: string): Promise<void> {
-  try {
-    execFileSync('dd', ['if=/dev/zero', `of=${join(dir, 'filler')}`, 'bs=4k'], { stdio: 'ignore' });
-  } catch {
-    // dd stops with "No space left on device": the point
-  }
-  for (let i = 0; ; i++) {
-    try {
-      await writeFile(join(dir, `small-${i}`), 'x'); // the last partial block, and inodes' room
-    } catch {
-      break;
-    }
-  }
-}
-
-const root = await mkdtemp(join(tmpdir(), 'op-full-disk-'));
-const mountPoint = join(root, 'mnt');
-execFileSync('mkdir', ['-p', mountPoint]);
-const mounted = process.getuid?.() === 0 && tryMount(mountPoint);
-
-describe.runIf(mounted)('a start on a full disk', () => {
+describe('a start on a full disk', () => {
   let pki: Pki;
+  let fs: Tmpfs;
+  const dirs: string[] = [];
   beforeAll(async () => {
     pki = await Pki.create();
+    fs = await mountTmpfs(4);
   });
   afterAll(async () => {
-    execFileSync('umount', [mountPoint], { stdio: 'ignore' });
-    await rm(root, { recursive: true, force: true });
+    await fs?.unmount();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
-
+  /** The test gateway's own files (its trust file) off the full disk; its data directory on it. */
+  const gatewayDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'op-full-disk-gw-'));
+    dirs.push(d);
+    return d;
+  };
   const refusal = async (dataDir: string): Promise<ConfigError> => {
-    const err = await startTestGateway(pki, { dataDir }, await mkdtemp(join(root, 'gw-'))).then(
+    const err = await startTestGateway(pki, { dataDir }, await gatewayDir()).then(
       async (t) => (await t.stop(), null),
       (e: unknown) => e,
     );
@@ -63,15 +41,18 @@ describe.runIf(mounted)('a start on a full disk', () => {
   };
 
   test('a data directory with a log: DATA_DIR_UNUSABLE; a new one (the key cannot be written): DATA_DIR_UNUSABLE', async () => {
-    const withLog = join(mountPoint, 'with-log');
-    const t = await startTestGateway(pki, { dataDir: withLog }, await mkdtemp(join(root, 'gw-')));
-    await t.stop();
-    await fill(mountPoint);
+    const withLog = join(fs.dir, 'with-log');
+    const t = await startTestGateway(pki, { dataDir: withLog }, await gatewayDir());
+    await t.gw.close();
+    await fs.fill();
     const held = await refusal(withLog);
     expect(held.code).toBe('DATA_DIR_UNUSABLE');
     expect(held.message).toMatch(/No space left on device/);
-    const fresh = await refusal(join(mountPoint, 'fresh'));
+    const fresh = await refusal(join(fs.dir, 'fresh'));
     expect(fresh.code).toBe('DATA_DIR_UNUSABLE');
     expect(fresh.message).toMatch(/no space left on device/i);
+    await fs.free();
+    const again = await startTestGateway(pki, { dataDir: withLog }, await gatewayDir());
+    await again.gw.close();
   }, 60_000);
 });
