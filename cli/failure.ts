@@ -13,25 +13,14 @@
 import { isErrorCode } from '../protocol/errors.js';
 import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
 import { START_ERROR_CODES } from '../gateway/config-defaults.js';
+import { chainOf, type Failure } from '../gateway/start-refusal.js';
 
 const isOurs = (code: unknown): code is string =>
   isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code) || (START_ERROR_CODES as readonly unknown[]).includes(code);
 
-interface Failure {
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-}
-
-/** The error and its causes, outermost first (at most ten). */
-function causes(err: unknown): Failure[] {
-  const out: Failure[] = [];
-  for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as Failure).cause) out.push(e as Failure);
-  return out;
-}
 
 export function describeFailure(err: unknown): string {
-  const chain = causes(err);
+  const chain = chainOf(err);
   const e: Failure = chain[0] ?? {};
   const message = typeof e.message === 'string' ? e.message : String(err);
   if (isOurs(e.code)) return `[${e.code}] ${message}`;

@@ -6,13 +6,15 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { ConfigError } from './config-defaults.js';
 
-interface Failure {
+/** What the error chains below are read for (any thrown value: an Error, LevelDB's, node's). */
+export interface Failure {
   code?: unknown;
   message?: unknown;
   cause?: unknown;
 }
 
-function chainOf(err: unknown): Failure[] {
+/** The error and its causes, outermost first (at most ten); cli/failure.ts reads them the same way. */
+export function chainOf(err: unknown): Failure[] {
   const out: Failure[] = [];
   for (let e: unknown = err; e !== null && typeof e === 'object' && out.length < 10; e = (e as Failure).cause) out.push(e as Failure);
   return out;
