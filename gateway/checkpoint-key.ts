@@ -42,12 +42,14 @@ export async function loadOrCreateCheckpointKey(
     // The log's directory is made before the key (below): a key without it lost its log (not restored with the key,
     // or removed). A new log under this key would be a second log signed by it, its checkpoints forking the ones
     // verifiers hold (found by review).
-    if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch(() => null))) {
+    if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(unlistable(hooks.logDir!, err)))))) {
       throw new ConfigError('LEDGER_MISSING', `checkpoint key file ${path} is there, but the log it signs (${hooks.logDir}) is missing: restore the ledger directory from the same backup as the key (a new log under this key would fork the one its verifiers have seen), or, if this data directory never logged anything, remove the key file`);
     }
     return { ...existing, created: false, path };
   }
-  if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch(() => [] as string[])).length > 0) {
+  // A ledger directory that cannot be listed is not an empty one (found by review: a new key was made beside a log
+  // signed with another, unreadable for the moment).
+  if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(unlistable(hooks.logDir!, err))))).length > 0) {
     throw new ConfigError('CHECKPOINT_KEY_MISSING', `checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
   }
   await removeStaleTempFiles(dataDir);
@@ -144,6 +146,10 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await fh?.close();
   }
+}
+
+function unlistable(logDir: string, err: Error): ConfigError {
+  return new ConfigError('DATA_DIR_UNUSABLE', `ledger directory ${logDir} cannot be listed: ${err.message}; nothing was written (fix its permissions or the disk, then start again)`, { cause: err });
 }
 
 function unusable(path: string, why: string): ConfigError {
