@@ -42,12 +42,14 @@ export async function loadOrCreateCheckpointKey(
     // The log's directory is made before the key (below): a key without it lost its log (not restored with the key,
     // or removed). A new log under this key would be a second log signed by it, its checkpoints forking the ones
     // verifiers hold (found by review).
-    if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch(() => null))) {
+    if (hooks.logDir !== undefined && !(await stat(hooks.logDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(unlistable(hooks.logDir!, err)))))) {
       throw new ConfigError('LEDGER_MISSING', `checkpoint key file ${path} is there, but the log it signs (${hooks.logDir}) is missing: restore the ledger directory from the same backup as the key (a new log under this key would fork the one its verifiers have seen), or, if this data directory never logged anything, remove the key file`);
     }
     return { ...existing, created: false, path };
   }
-  if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch(() => [] as string[])).length > 0) {
+  // A ledger directory that cannot be listed is not an empty one (found by review: a new key was made beside a log
+  // signed with another, unreadable for the moment).
+  if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(unlistable(hooks.logDir!, err))))).length > 0) {
     throw new ConfigError('CHECKPOINT_KEY_MISSING', `checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
   }
   await removeStaleTempFiles(dataDir);
@@ -67,19 +69,28 @@ export async function loadOrCreateCheckpointKey(
   // a temp file and fsync'ed, then linked to its name (link fails if another process created the key meanwhile:
   // never overwritten), then the directory fsync'ed. A crash before the link leaves a temp file, removed at the next
   // start, never an empty or cut-short key file that would stop every later start.
+  // A write that fails here (a full or read-only disk, permissions) is the directory's fault, not a key's: named
+  // DATA_DIR_UNUSABLE (found by review: node's ENOSPC escaped the start without a start code).
   const tmp = `${path}${TEMP_SUFFIX}${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(file, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(file, null, 2) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be written to ${tmp}: ${(err as Error).message}`, { cause: err });
   }
   hooks.beforeLink?.();
   try {
     await link(tmp, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unusable(path, (err as Error).message);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be linked to ${path}: ${(err as Error).message}`, { cause: err });
+    }
     const theirs = await readKeyFile(path); // another process made it first: that one is the key
     if (!theirs) throw unusable(path, 'created by another process and not readable');
     return { ...theirs, created: false, path };
@@ -116,7 +127,10 @@ async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signe
 
 /** Temp files of a creation that crashed before its link (no key file exists, so none of them is in use). */
 async function removeStaleTempFiles(dataDir: string): Promise<void> {
-  for (const name of await readdir(dataDir)) {
+  const names = await readdir(dataDir).catch((err: Error) => {
+    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${err.message}`, { cause: err });
+  });
+  for (const name of names) {
     if (name.startsWith(CHECKPOINT_KEY_FILE + TEMP_SUFFIX)) await unlink(join(dataDir, name)).catch(() => undefined);
   }
 }
@@ -132,6 +146,10 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await fh?.close();
   }
+}
+
+function unlistable(logDir: string, err: Error): ConfigError {
+  return new ConfigError('DATA_DIR_UNUSABLE', `ledger directory ${logDir} cannot be listed: ${err.message}; nothing was written (fix its permissions or the disk, then start again)`, { cause: err });
 }
 
 function unusable(path: string, why: string): ConfigError {

@@ -107,15 +107,16 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
 /**
  * Why a start (or a TLS reload) was refused: stable codes for scripts and supervisors, as the API's error codes
  * are for clients (one registry; README "Running the gateway" lists them). A start refused for any of them exits 2
- * and changes nothing on disk; whether to retry is the operator's call: LISTEN_FAILED and DATA_DIR_IN_USE may pass
- * once the other process is gone, the others need the setting or the data directory mended.
+ * and changes nothing the data directory held (a first start leaves the key and empty log it made); whether to
+ * retry is the operator's call: LISTEN_FAILED and DATA_DIR_IN_USE may pass once the other process is gone, the
+ * others need the setting or the data directory mended.
  */
 export const START_ERROR_CODES = [
   'CONFIG_INVALID', // a setting, flag or environment variable does not validate
   'TRUST_FILE_UNUSABLE', // the trust file cannot be read, does not parse, or names no root
   'TLS_UNUSABLE', // the TLS certificate or key file cannot be read, does not parse, do not match, or is outside its validity
   'LISTEN_FAILED', // a listener's port is in use, needs privileges, or its host is not this machine's
-  'DATA_DIR_UNUSABLE', // the data directory (or its ledger directory) cannot be made
+  'DATA_DIR_UNUSABLE', // the data directory (or its ledger directory) cannot be made, opened or written (permissions, read-only, full)
   'DATA_DIR_IN_USE', // another process (a running gateway) holds the data directory's store
   'CHECKPOINT_KEY_UNUSABLE', // the checkpoint key file cannot be read or is not a key
   'CHECKPOINT_KEY_MISSING', // the data directory holds a log but not the key that signs it

@@ -200,11 +200,15 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     const failure = storage.failure;
     if (failure) throw failure;
   };
+  let tokenOrder: ConnectTokenOrder;
   try {
     if (ledger.ledger.height >= 0) clock.notBefore((await ledger.ledger.blockHeader(ledger.ledger.height))?.timeMs ?? 0);
     await registry.load();
+    // The connect tokens' rows too, before anything else is started (found by review: read later, a store error
+    // escaped without a start code, the store and the verify workers left open).
+    tokenOrder = await ConnectTokenOrder.load(ledger, nowS(), config.clockSkewSeconds);
   } catch (err) {
-    // The log read back at start (its last block, the registry's entries) is damaged: said so, and the store closed
+    // The log read back at start (its last block, the registry's entries, the token rows) is damaged: said so, and the store closed
     // (found by review: it stayed open, its LOCK held, and a start again in this process was refused `LOCK: already
     // held by process` instead).
     await ledger.close().catch(() => undefined);
@@ -240,7 +244,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   const authenticateDevice = deviceAuthenticator({
     registry, verifier, gatewayId: config.gatewayId, skewSeconds: config.clockSkewSeconds, nowS,
-    order: await ConnectTokenOrder.load(ledger, nowS(), config.clockSkewSeconds),
+    order: tokenOrder,
   });
 
   let connected = 0;

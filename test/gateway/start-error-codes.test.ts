@@ -13,6 +13,7 @@ import { ConfigError, START_ERROR_CODES, type StartErrorCode } from '../../gatew
 import { CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-key.js';
 import { describeFailure } from '../../cli/failure.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
+import type { LedgerBackend } from '../../ledger/backend.js';
 import { Pki, startTestGateway, type TestGateway } from './harness.js';
 
 async function refusal(start: Promise<TestGateway>): Promise<ConfigError> {
@@ -74,6 +75,45 @@ describe('start error codes', () => {
     const dir = await tempDir();
     const err = await refusal(startTestGateway(pki, { trustFile: join(dir, 'missing.json') }, dir));
     expect(err.code).toBe('TRUST_FILE_UNUSABLE');
+  }, 30_000);
+
+  test("the store's connect-token rows unreadable at start: LEDGER_DAMAGED, and nothing of the start stays open", async () => {
+    // Found by review: ConnectTokenOrder.load read them after the ledger and the verify workers were up, outside the
+    // start's read-back check: a store error escaped without a start code, the store's LOCK held (a start again in
+    // this process was refused `LOCK: already held`).
+    const pki = await Pki.create();
+    const dir = await tempDir();
+    await (await startTestGateway(pki, {}, dir)).gw.close();
+    const unreadable = (inner: LedgerBackend): LedgerBackend =>
+      new Proxy(inner, {
+        get: (target, prop) => {
+          if (prop === 'tokenIats') {
+            return () => ({
+              [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(Object.assign(new Error('Corruption: block checksum mismatch'), { code: 'LEVEL_CORRUPTION' })) }),
+            });
+          }
+          const v: unknown = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const err = await refusal(startTestGateway(pki, {}, dir, { wrapBackend: unreadable }));
+    expect(err.code).toBe('LEDGER_DAMAGED');
+    expect(err.message).toMatch(/block checksum mismatch/);
+    const again = await startTestGateway(pki, {}, dir);
+    running.push(again);
+    expect((await again.gw.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+  }, 30_000);
+
+  test("an origin setting other than the log's: CONFIG_INVALID (set it back), not LEDGER_DAMAGED (restore a backup)", async () => {
+    // Found by review: Ledger.open's origin check (MALFORMED) fell through start-refusal.ts to LEDGER_DAMAGED.
+    const pki = await Pki.create();
+    const dir = await tempDir();
+    await (await startTestGateway(pki, { origin: 'gw.example/log' }, dir)).gw.close();
+    const err = await refusal(startTestGateway(pki, { origin: 'other.example/log' }, dir));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/origin/);
+    expect(err.message).toMatch(/gw\.example\/log/);
+    running.push(await startTestGateway(pki, { origin: 'gw.example/log' }, dir));
   }, 30_000);
 
   test('the CLI shows the code in brackets, as for every other failure', () => {
