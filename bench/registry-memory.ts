@@ -1,11 +1,11 @@
 /**
  * What one registered device costs the gateway's registry in memory: N device certificates (one agency, bench
- * profiles with a proof of possession, as bench/fleet.ts issues them) built into a RegistryView the way
- * Registry.load builds it (each certificate the payload of a decoded log entry), then one certificate lookup by
- * certRef (findCert, as the first revocation or verify request makes: ES256 certificates then also hold their twin
- * encoding's ref). The V8 heap and the ArrayBuffer backing stores (certificate bytes, hashes: outside heapUsed) are
- * read after full collections, before and after, and divided by N. The certificates wait their turn as one
- * concatenated buffer, so their own copies are not counted twice.
+ * profiles with a proof of possession, as bench/fleet.ts issues them; the agency's key of the devices' algorithm)
+ * built into a RegistryView the way Registry.load builds it (each certificate the payload of a decoded log entry),
+ * then one certificate lookup by certRef (findCert, as the first revocation or verify request makes: certificates an
+ * ES256 agency signed then also hold their twin encoding's ref). The V8 heap and the ArrayBuffer backing stores
+ * (certificate bytes, hashes: outside heapUsed) are read after full collections, before and after, and divided by N.
+ * The certificates wait their turn as one concatenated buffer, so their own copies are not counted twice.
  *
  *   node --expose-gc dist/bench/registry-memory.js [--devices N] [--alg es256|eddsa|both] [--snapshot]
  *
@@ -28,7 +28,7 @@ const kid = (s: Signer) => keyThumbprint(publicKey(s.alg, s.publicKey));
 async function issueFleet(alg: Alg, n: number): Promise<{ all: Buffer; ends: number[] }> {
   const t = Math.floor(Date.now() / 1000);
   const root = nodeSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
-  const agency = nodeSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
+  const agency = nodeSigner(alg, generateSecretKey(alg));
   const agencyId = `agency-memory-${algName(alg).toLowerCase()}.bench`;
   const entries: Uint8Array[] = [];
   const entry = (type: number, payload: Uint8Array) =>
