@@ -70,12 +70,13 @@ class KeptClaims implements CertificateClaims {
 }
 
 /**
- * A registered certificate as the view keeps it, ~1.3 kB smaller than as decoded (bench/registry-memory.ts; README
- * "Capacity"): its bytes, hash and holder kid in one buffer, the claims' byte strings as views of it, the same agency
- * id, issuer kid and device profile shared by all the certificates that carry them (never changed: nothing writes to
- * a certificate's claims), and the COSE_Sign1 structure, needed off the reading path only (checking a chain at a
- * registration, an ES256 certificate's twin encoding), decoded again from the bytes whenever it is asked for (~5 µs)
- * rather than kept as a dozen small objects and views. The same values as decodeCertificate gave, in another shape.
+ * A registered certificate as the view keeps it, in about half the memory of the decoded one with its map entries
+ * (bench/registry-memory.ts; README "Capacity"): its bytes, hash and holder kid in one buffer of its own, the holder
+ * key as a view of it (cti and the proof of possession: KeptClaims), the same agency id, issuer kid and device profile
+ * shared by all the certificates that carry them (never changed: nothing writes to a certificate's claims), and the
+ * COSE_Sign1 structure, needed off the reading path only (checking a chain at a registration, an ES256 certificate's
+ * twin encoding), decoded again from the bytes whenever it is asked for (a few µs) rather than kept as a dozen small
+ * objects and views. The same values as decodeCertificate gave, in another shape.
  */
 class KeptCertificate implements DecodedCertificate {
   constructor(
