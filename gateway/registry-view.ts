@@ -4,14 +4,97 @@
  * events and swaps it in whole; Registry's writes apply theirs once checked. Nothing is checked here: what may be
  * added is decided before the event is logged (registry.ts, registry-rules.ts); this applies it.
  */
-import type { DecodedCertificate } from '../protocol/certificate.js';
-import { certificateRefs } from '../protocol/certificate-refs.js';
+import type { CertificateClaims, DecodedCertificate, DeviceProfile } from '../protocol/certificate.js';
+import { twinCertificateRef } from '../protocol/certificate-refs.js';
+import { decodeSign1, type Sign1 } from '../protocol/cose-sign1.js';
 import type { DecodedRevocation } from '../protocol/revocation.js';
 import { isStricter } from './registry-rules.js';
 
-/** Lowercase hex of a kid or certRef, the registry's map key (node's native hex: looked up for every reading). */
+/** Lowercase hex of a kid or certRef (node's native hex). */
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/**
+ * A kid or certRef as the view's map key: one character per byte (node's native latin1, as quick as hex: looked up
+ * for every reading), 32 characters where hex takes 64 (~32 bytes less per key, two or three keys per certificate).
+ */
+const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+/** A copy of `s` that holds no other string (a decoded text is often a slice of a longer one, which it keeps). */
+const flat = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
+/**
+ * Where a byte string lies in a certificate's bytes, start * PLACE + end (one small integer: a pair in an array took
+ * ~64 bytes; a certificate has at most MAX_CERTIFICATE_BYTES); or, not in them, the byte string.
+ */
+type Place = number | Uint8Array;
+const PLACE = 4096;
+const within = (bytes: Uint8Array, p: Place): Uint8Array => (typeof p === 'number' ? bytes.subarray(Math.floor(p / PLACE), p % PLACE) : p);
+
+/**
+ * A registered certificate's claims (KeptCertificate): the same values, the two byte strings that nothing on the
+ * reading path reads (cti, the device's proof of possession) as views of the certificate's bytes made when asked
+ * for, not kept (~0.1 kB each).
+ */
+class KeptClaims implements CertificateClaims {
+  readonly #bytes: Uint8Array;
+  readonly #cti: Place;
+  readonly #pop: Place | undefined;
+
+  constructor(
+    readonly iss: string,
+    readonly sub: string,
+    readonly iat: number,
+    readonly nbf: number,
+    readonly exp: number,
+    readonly holderKey: CertificateClaims['holderKey'],
+    readonly role: CertificateClaims['role'],
+    readonly profile: DeviceProfile | undefined,
+    bytes: Uint8Array,
+    cti: Place,
+    pop: Place | undefined,
+  ) {
+    this.#bytes = bytes;
+    this.#cti = cti;
+    this.#pop = pop;
+  }
+
+  get cti(): Uint8Array {
+    return within(this.#bytes, this.#cti);
+  }
+
+  get proofOfPossession(): Uint8Array | undefined {
+    return this.#pop === undefined ? undefined : within(this.#bytes, this.#pop);
+  }
+}
+
+/**
+ * A registered certificate as the view keeps it, in about half the memory of the decoded one with its map entries
+ * (bench/registry-memory.ts; README "Capacity"): its bytes, hash and holder kid in one buffer of its own, the holder
+ * key as a view of it (cti and the proof of possession: KeptClaims), the same agency id, issuer kid and device profile
+ * shared by all the certificates that carry them (never changed: nothing writes to a certificate's claims), and the
+ * COSE_Sign1 structure, needed off the reading path only (checking a chain at a registration, an ES256 certificate's
+ * twin encoding), decoded again from the bytes whenever it is asked for (a few µs) rather than kept as a dozen small
+ * objects and views. The same values as decodeCertificate gave, in another shape.
+ */
+class KeptCertificate implements DecodedCertificate {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly claims: CertificateClaims,
+    readonly holderKid: Uint8Array,
+    readonly issuerKid: Uint8Array,
+    readonly certRef: Uint8Array,
+  ) {
+    this.holderKey = claims.holderKey;
+  }
+
+  readonly holderKey: CertificateClaims['holderKey'];
+
+  /** The bytes passed the strict decode when the certificate was first decoded: the same structure again. */
+  get sign1(): Sign1 {
+    return decodeSign1(this.bytes, { requireTag: true, what: 'certificate' });
+  }
 }
 
 /** The roles of registered certificates (a root is a trust anchor, never registered). */
@@ -74,9 +157,20 @@ export class RegistryView {
    */
   private certsByTwinRef = new Map<string, DecodedCertificate>();
   private twinsPending: DecodedCertificate[] = [];
-  private agencyCerts = new Map<string, DecodedCertificate[]>();
-  /** Each device key's certificates in registration order (renewals, transfers), for readings signed before one. */
+  /** A key's one certificate, or its certificates (more than one) in registration order: most keys have one. */
+  private agencyCerts = new Map<string, History>();
+  /**
+   * Each device key's certificates in registration order (renewals, transfers), for readings signed before one: of
+   * the keys with more than one only (most have one, their record's: ~40 bytes less each).
+   */
   private deviceCerts = new Map<string, DecodedCertificate[]>();
+  /**
+   * What registered certificates share (KeptCertificate): agency ids and other texts, issuer kids (by keyOf), device
+   * profiles (by kind, reading types and firmware). As many entries as distinct values: few.
+   */
+  private texts = new Map<string, string>();
+  private kids = new Map<string, Uint8Array>();
+  private profiles = new Map<string, DeviceProfile>();
   /**
    * Holder keys with a certificate revoked for keyCompromise: the strictest such revocation, by role and hex kid
    * (compromiseKey). By role (found by review): any agency may certify a device holding another agency's public key
@@ -92,20 +186,67 @@ export class RegistryView {
    * unknown certRef (it is looked up before the statement's signature can be checked).
    */
   findCert(certRef: Uint8Array): DecodedCertificate | undefined {
-    const hex = toHex(certRef);
-    const exact = this.certsByRef.get(hex);
+    const key = keyOf(certRef);
+    const exact = this.certsByRef.get(key);
     if (exact) return exact;
     // The other encodings are worked out (~17 µs per ES256-signed certificate) the first time one is asked for after
     // a certificate was added, not at each registration: loading a large registry at start stays quick.
     for (const cert of this.twinsPending.splice(0)) {
-      for (const ref of certificateRefs(cert)) if (ref !== cert.certRef) this.certsByTwinRef.set(toHex(ref), cert);
+      const twin = twinCertificateRef(cert);
+      if (twin) this.certsByTwinRef.set(keyOf(twin), cert);
     }
-    return this.certsByTwinRef.get(hex);
+    return this.certsByTwinRef.get(key);
+  }
+
+  /** `cert` as the view keeps it (KeptCertificate): its values, in less memory. */
+  private keep(cert: DecodedCertificate): DecodedCertificate {
+    if (cert instanceof KeptCertificate) return cert;
+    const from = cert.bytes, n = from.length;
+    const own = new Uint8Array(n + 64);
+    own.set(from);
+    own.set(cert.holderKid, n);
+    own.set(cert.certRef, n + 32);
+    // Decoding leaves the claims' byte strings as views of the certificate's bytes: the same places in the copy
+    // (else a copy of their own).
+    const placeOf = (v: Uint8Array): Place => {
+      const at = v.buffer === from.buffer ? v.byteOffset - from.byteOffset : -1;
+      return at >= 0 && at + v.length <= n && n < PLACE ? at * PLACE + (at + v.length) : v.slice();
+    };
+    const inOwn = (v: Uint8Array): Uint8Array => within(own, placeOf(v));
+    const c = cert.claims;
+    const holderKey = { alg: c.holderKey.alg, raw: inOwn(c.holderKey.raw) };
+    const bytes = own.subarray(0, n);
+    const claims = new KeptClaims(
+      this.text(c.iss), flat(c.sub), c.iat, c.nbf, c.exp, holderKey, c.role, c.profile && this.profile(c.profile),
+      bytes, placeOf(c.cti), c.proofOfPossession && placeOf(c.proofOfPossession),
+    );
+    return new KeptCertificate(bytes, claims, own.subarray(n, n + 32), this.kid(cert.issuerKid), own.subarray(n + 32, n + 64));
+  }
+
+  private text(s: string): string {
+    let kept = this.texts.get(s);
+    if (kept === undefined) this.texts.set(s, (kept = flat(s)));
+    return kept;
+  }
+
+  private kid(kid: Uint8Array): Uint8Array {
+    const key = keyOf(kid);
+    let kept = this.kids.get(key);
+    if (kept === undefined) this.kids.set(key, (kept = kid.slice()));
+    return kept;
+  }
+
+  private profile(p: DeviceProfile): DeviceProfile {
+    const key = `${p.kind}\0${p.readingTypes.join('\0')}\0${keyOf(p.firmware)}`;
+    let kept = this.profiles.get(key);
+    if (kept === undefined) this.profiles.set(key, (kept = { kind: this.text(p.kind), readingTypes: p.readingTypes.map((t) => this.text(t)), firmware: p.firmware.slice() }));
+    return kept;
   }
 
   /** A replacement (same key) updates the record in place, so that an agency's devices follow its new certificate. */
-  addAgency(cert: DecodedCertificate, index: number): AgencyRecord {
-    const kid = toHex(cert.holderKid);
+  addAgency(decoded: DecodedCertificate, index: number): AgencyRecord {
+    const cert = this.keep(decoded);
+    const kid = keyOf(cert.holderKid);
     const record = this.agenciesByKid.get(kid) ?? ({ replacing: undefined } as AgencyRecord);
     const formerId = (record.cert as DecodedCertificate | undefined)?.claims.sub;
     Object.assign(record, { cert, index, revocation: undefined, issuerKidHex: undefined });
@@ -114,20 +255,23 @@ export class RegistryView {
     this.agenciesByKid.set(kid, record);
     this.agenciesById.set(cert.claims.sub, record);
     this.remember(cert);
-    const history = this.agencyCerts.get(kid);
-    if (history) history.push(cert);
-    else this.agencyCerts.set(kid, [cert]);
+    this.agencyCerts.set(kid, added(this.agencyCerts.get(kid), cert));
     return record;
   }
 
-  addDevice(cert: DecodedCertificate, index: number): DeviceRecord {
-    const agency = this.agenciesByKid.get(toHex(cert.issuerKid));
-    if (!agency) throw new Error(`log inconsistency: device ${cert.claims.sub} registered before its agency`);
-    const kid = toHex(cert.holderKid);
+  addDevice(decoded: DecodedCertificate, index: number): DeviceRecord {
+    const agency = this.agenciesByKid.get(keyOf(decoded.issuerKid));
+    if (!agency) throw new Error(`log inconsistency: device ${decoded.claims.sub} registered before its agency`);
+    const cert = this.keep(decoded);
+    const kid = keyOf(cert.holderKid);
     const existing = this.devicesByKid.get(kid);
-    const record = existing ?? ({ replacing: undefined } as DeviceRecord);
     const formerAgencyId = existing?.agency.cert.claims.sub;
-    Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
+    const history = this.deviceCerts.get(kid);
+    if (history) history.push(cert);
+    else if (existing) this.deviceCerts.set(kid, [existing.cert, cert]);
+    // All its fields at once: a record built up field by field kept them in a second object (~0.1 kB each).
+    const record: DeviceRecord = existing ?? { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined, replacing: undefined };
+    if (existing) Object.assign(record, { cert, agency, index, deviceId: cert.claims.sub, revocation: undefined });
     this.devicesByKid.set(kid, record);
     if (!this.devicesById.has(cert.claims.sub)) this.order.set(record, this.order.size);
     this.devicesById.set(cert.claims.sub, record);
@@ -141,9 +285,6 @@ export class RegistryView {
       to.splice(this.firstAfter(to, this.order.get(record)!), 0, record);
     }
     this.remember(cert);
-    const history = this.deviceCerts.get(kid);
-    if (history) history.push(cert);
-    else this.deviceCerts.set(kid, [cert]);
     return record;
   }
 
@@ -183,7 +324,7 @@ export class RegistryView {
   }
 
   private remember(cert: DecodedCertificate): void {
-    this.certsByRef.set(toHex(cert.certRef), cert);
+    this.certsByRef.set(keyOf(cert.certRef), cert);
     this.twinsPending.push(cert);
   }
 
@@ -194,7 +335,7 @@ export class RegistryView {
   applyRevocation(rev: DecodedRevocation, index: number): () => void {
     const target = this.findCert(rev.claims.certRef);
     if (!target) throw new Error(`log inconsistency: revocation of ${rev.claims.sub} names no registered certificate`);
-    const ref = toHex(target.certRef), kid = toHex(target.holderKid), compromiseId = compromiseKey(target.claims.role, target.holderKid);
+    const ref = keyOf(target.certRef), kid = keyOf(target.holderKid), compromiseId = compromiseKey(target.claims.role, target.holderKid);
     const prior = this.revocations.get(ref);
     // isStricter, not mayReplaceRevocation: a log written before keyCompromise became final may hold another reason
     // after it, with an earlier revokedFrom, and the view is rebuilt as it was taken then (the earlier time).
@@ -217,7 +358,7 @@ export class RegistryView {
 
   /** The strictest revocation logged (index) or being logged (-1) for the certificate `certRef` names exactly. */
   revocationOf(cert: DecodedCertificate): { rev: DecodedRevocation; index: number } | undefined {
-    return this.revocations.get(toHex(cert.certRef));
+    return this.revocations.get(keyOf(cert.certRef));
   }
 
   /** The strictest keyCompromise revocation of any `role` certificate of `holderKid`'s key. */
@@ -226,7 +367,7 @@ export class RegistryView {
   }
 
   agencyByKid(kid: Uint8Array): AgencyRecord | undefined {
-    return this.agenciesByKid.get(toHex(kid));
+    return this.agenciesByKid.get(keyOf(kid));
   }
 
   /**
@@ -241,7 +382,7 @@ export class RegistryView {
 
   /** Every registered certificate by its certRef, for bundles of entries admitted under a certificate since replaced. */
   certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
-    return this.certsByRef.get(toHex(certRef));
+    return this.certsByRef.get(keyOf(certRef));
   }
 
   /**
@@ -249,7 +390,7 @@ export class RegistryView {
    * With `rootCovers`, the last such whose root it accepts at `at` first.
    */
   agencyCertificateAt(agencyKid: Uint8Array, at: number, rootCovers?: (cert: DecodedCertificate) => boolean): DecodedCertificate | undefined {
-    const kid = toHex(agencyKid);
+    const kid = keyOf(agencyKid);
     const history = this.agencyCerts.get(kid);
     return (rootCovers && lastValidAt(history, at, rootCovers)) || lastValidAt(history, at) || this.agenciesByKid.get(kid)?.cert;
   }
@@ -261,9 +402,11 @@ export class RegistryView {
    * undefined (before every one).
    */
   certificateCovering(role: 'device' | 'agency', holderKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    const history = (role === 'device' ? this.deviceCerts : this.agencyCerts).get(toHex(holderKid));
+    const kid = keyOf(holderKid);
+    const history = role === 'device' ? (this.deviceCerts.get(kid) ?? this.devicesByKid.get(kid)?.cert) : this.agencyCerts.get(kid);
     const valid = lastValidAt(history, at);
     if (valid || !history) return valid;
+    if (!Array.isArray(history)) return at >= history.claims.nbf ? history : undefined;
     for (let i = history.length - 1; i >= 0; i--) if (at >= history[i]!.claims.nbf) return history[i];
     return undefined;
   }
@@ -271,7 +414,7 @@ export class RegistryView {
   /** The strictest revocation of each of `certs` (registry-rules.ts). */
   revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
     return certs.flatMap((c) => {
-      const r = this.revocations.get(toHex(c.certRef));
+      const r = this.revocations.get(keyOf(c.certRef));
       return r ? [r.rev] : [];
     });
   }
@@ -281,7 +424,7 @@ export class RegistryView {
   }
 
   deviceByKid(kid: Uint8Array): DeviceRecord | undefined {
-    return this.devicesByKid.get(toHex(kid));
+    return this.devicesByKid.get(keyOf(kid));
   }
 
   deviceById(id: string): DeviceRecord | undefined {
@@ -320,10 +463,20 @@ export class RegistryView {
   }
 }
 
-function lastValidAt(history: readonly DecodedCertificate[] | undefined, at: number, also?: (cert: DecodedCertificate) => boolean): DecodedCertificate | undefined {
-  for (let i = (history?.length ?? 0) - 1; i >= 0; i--) {
-    const c = history![i]!;
-    if (at >= c.claims.nbf && at < c.claims.exp && (!also || also(c))) return c;
-  }
+/** A key's certificates in registration order: the one, or (more than one) their list. */
+type History = DecodedCertificate | DecodedCertificate[];
+
+function added(history: History | undefined, cert: DecodedCertificate): History {
+  if (history === undefined) return cert;
+  if (!Array.isArray(history)) return [history, cert];
+  history.push(cert);
+  return history;
+}
+
+function lastValidAt(history: History | undefined, at: number, also?: (cert: DecodedCertificate) => boolean): DecodedCertificate | undefined {
+  const validAt = (c: DecodedCertificate) => at >= c.claims.nbf && at < c.claims.exp && (!also || also(c));
+  if (history === undefined) return undefined;
+  if (!Array.isArray(history)) return validAt(history) ? history : undefined;
+  for (let i = history.length - 1; i >= 0; i--) if (validAt(history[i]!)) return history[i];
   return undefined;
 }

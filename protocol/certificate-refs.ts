@@ -19,11 +19,21 @@ const twins = new WeakMap<DecodedCertificate, readonly Uint8Array[]>();
 export function certificateRefs(cert: DecodedCertificate): readonly Uint8Array[] {
   let refs = twins.get(cert);
   if (!refs) {
-    const twin = cert.sign1.alg === ALG_ES256 ? twinBytes(cert.bytes, cert.sign1.signature) : undefined;
-    refs = twin ? [cert.certRef, sha256(twin)] : [cert.certRef];
+    const twin = twinCertificateRef(cert);
+    refs = twin ? [cert.certRef, twin] : [cert.certRef];
     twins.set(cert, refs);
   }
   return refs;
+}
+
+/**
+ * The certRef of an ES256-signed certificate's twin encoding, worked out each time (certificateRefs keeps what it
+ * works out for as long as the certificate lives: ~0.3 kB each, which a registry holding every certificate kept twice).
+ */
+export function twinCertificateRef(cert: DecodedCertificate): Uint8Array | undefined {
+  const sign1 = cert.sign1;
+  const twin = sign1.alg === ALG_ES256 ? twinBytes(cert.bytes, sign1.signature) : undefined;
+  return twin && sha256(twin);
 }
 
 /** Whether `certRef` names `cert` (either encoding of an ES256-signed one). */
