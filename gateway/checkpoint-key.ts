@@ -35,7 +35,7 @@ export async function loadOrCreateCheckpointKey(
   try {
     await mkdir(dataDir, { recursive: true });
   } catch (err) {
-    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${(err as Error).message}`);
+    throw dataDirUnusable(dataDir, (err as Error).message, err);
   }
   const existing = await readKeyFile(path);
   if (existing) {
@@ -82,14 +82,14 @@ export async function loadOrCreateCheckpointKey(
     }
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be written to ${tmp}: ${(err as Error).message}`, { cause: err });
+    throw dataDirUnusable(dataDir, `the checkpoint key cannot be written to ${tmp}: ${(err as Error).message}`, err);
   }
   hooks.beforeLink?.();
   try {
     await link(tmp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): the checkpoint key cannot be linked to ${path}: ${(err as Error).message}`, { cause: err });
+      throw dataDirUnusable(dataDir, `the checkpoint key cannot be linked to ${path}: ${(err as Error).message}`, err);
     }
     const theirs = await readKeyFile(path); // another process made it first: that one is the key
     if (!theirs) throw unusable(path, 'created by another process and not readable');
@@ -128,7 +128,7 @@ async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signe
 /** Temp files of a creation that crashed before its link (no key file exists, so none of them is in use). */
 async function removeStaleTempFiles(dataDir: string): Promise<void> {
   const names = await readdir(dataDir).catch((err: Error) => {
-    throw new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${err.message}`, { cause: err });
+    throw dataDirUnusable(dataDir, err.message, err);
   });
   for (const name of names) {
     if (name.startsWith(CHECKPOINT_KEY_FILE + TEMP_SUFFIX)) await unlink(join(dataDir, name)).catch(() => undefined);
@@ -146,6 +146,10 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await fh?.close();
   }
+}
+
+function dataDirUnusable(dataDir: string, why: string, cause: unknown): ConfigError {
+  return new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${why}`, { cause });
 }
 
 function unlistable(logDir: string, err: Error): ConfigError {
