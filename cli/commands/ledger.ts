@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
-import { verifyLedger } from '../../ledger/verify.js';
+import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
 
 export function registerLedgerCommand(program: Command): void {
@@ -17,38 +17,57 @@ export function registerLedgerCommand(program: Command): void {
     .option('--key <vkey>', 'trusted checkpoint verifier key (C2SP note key: name+hash+base64); default: the one recorded in the ledger')
     .option('--json', 'print the report as JSON')
     .action(async (o: { data: string; key?: string; json?: boolean }) => {
-      // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
-      const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
-      if (!existsSync(join(dir, 'CURRENT'))) {
-        // Segment files without their store: a log whose index is lost (or not restored), not "no ledger".
-        const entries = [join(o.data, 'ledger', 'entries'), join(o.data, 'entries')].find((d) => existsSync(d));
-        if (entries) {
-          throw new LedgerDamagedError(`${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup`);
-        }
-        process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
-        process.exitCode = 2;
-        return;
-      }
-      // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked.
-      if (o.key !== undefined) parseVerifierKey(o.key);
-      const backend = await LevelBackend.open(dir, { sync: false });
+      const started = performance.now();
       try {
-        // What refuses the gateway's start refuses this too (LEDGER_DAMAGED, exit 2), before the log is read: segment
-        // files missing or cut short, or a store older than its segment files (the committed-size hint larger than
-        // the store, or more entries past it than a block holds), whose own log would verify "ok".
-        await backend.checkSegmentFiles({ maxUncommitted: BLOCK_MAX_ENTRIES_LIMIT });
-        const r = await verifyLedger(backend, o.key ? { key: o.key } : {});
-        const rate = r.elapsedMs > 0 ? Math.round(r.entries / (r.elapsedMs / 1000)) : 0;
-        if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-        else if (r.ok) process.stdout.write(`ok: ${r.blocks} blocks, ${r.entries} entries (${r.revocations} revocations, as the checkpoints commit) verified in ${Math.round(r.elapsedMs)} ms (${rate} entries/s)\n`);
-        else {
-          const p = r.problem!;
-          const where = [p.block !== undefined ? `block ${p.block}` : '', p.entry !== undefined ? `entry ${p.entry}` : ''].filter(Boolean).join(', ');
-          process.stdout.write(`BAD ${where || 'ledger'}: ${p.message}\n`);
-        }
-        if (!r.ok) process.exitCode = 1;
-      } finally {
-        await backend.close();
+        await verifyCommand(o);
+      } catch (err) {
+        // The log's files found damaged, incomplete or restored apart from each other before its entries could be
+        // read (the checks that refuse the gateway's start): a check that ran and said no, so a report and exit 1,
+        // like a bad entry, not exit 2 ("no verdict"), which a script would take for a usage error.
+        if (!(err instanceof LedgerDamagedError)) throw err;
+        const r: VerifyReport = { ok: false, blocks: 0, entries: 0, elapsedMs: performance.now() - started, workers: 0, revocations: 0, problem: { message: err.message } };
+        printReport(r, o.json);
+        process.exitCode = 1;
       }
     });
+}
+
+async function verifyCommand(o: { data: string; key?: string; json?: boolean }): Promise<void> {
+  // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
+  const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
+  if (!existsSync(join(dir, 'CURRENT'))) {
+    // Segment files without their store: a log whose index is lost (or not restored), not "no ledger".
+    const entries = [join(o.data, 'ledger', 'entries'), join(o.data, 'entries')].find((d) => existsSync(d));
+    if (entries) {
+      throw new LedgerDamagedError(`${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup`);
+    }
+    process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked.
+  if (o.key !== undefined) parseVerifierKey(o.key);
+  const backend = await LevelBackend.open(dir, { sync: false });
+  try {
+    // What refuses the gateway's start is reported here too (LedgerDamagedError), before the log is read: segment
+    // files missing or cut short, or a store older than its segment files (the committed-size hint larger than
+    // the store, or more entries past it than a block holds), whose own log would verify "ok".
+    await backend.checkSegmentFiles({ maxUncommitted: BLOCK_MAX_ENTRIES_LIMIT });
+    const r = await verifyLedger(backend, o.key ? { key: o.key } : {});
+    printReport(r, o.json);
+    if (!r.ok) process.exitCode = 1;
+  } finally {
+    await backend.close();
+  }
+}
+
+function printReport(r: VerifyReport, json: boolean | undefined): void {
+  const rate = r.elapsedMs > 0 ? Math.round(r.entries / (r.elapsedMs / 1000)) : 0;
+  if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else if (r.ok) process.stdout.write(`ok: ${r.blocks} blocks, ${r.entries} entries (${r.revocations} revocations, as the checkpoints commit) verified in ${Math.round(r.elapsedMs)} ms (${rate} entries/s)\n`);
+  else {
+    const p = r.problem!;
+    const where = [p.block !== undefined ? `block ${p.block}` : '', p.entry !== undefined ? `entry ${p.entry}` : ''].filter(Boolean).join(', ');
+    process.stdout.write(`BAD ${where || 'ledger'}: ${p.message}\n`);
+  }
 }

@@ -53,8 +53,12 @@ describe('a damaged ledger directory', () => {
     expect(segmentFiles(led)).toEqual(before);
     // `ledger verify` names it too (it said only "no ledger in DIR"), and creates nothing either.
     const verify = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
-    expect(verify.status).toBe(2);
-    expect(verify.stderr).toMatch(/\[LEDGER_DAMAGED\] .*ledger holds entry segment files but no LevelDB store \(its CURRENT file is missing\)/);
+    // A check that ran and said no: a BAD report and exit 1, like a bad entry (it was exit 2, "no verdict").
+    expect(verify.status).toBe(1);
+    expect(verify.stdout).toMatch(/^BAD ledger: .*ledger holds entry segment files but no LevelDB store \(its CURRENT file is missing\)/);
+    const json = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--json', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, entries: 0, problem: { message: expect.stringMatching(/but no LevelDB store/) } });
     expect(readdirSync(led)).toEqual(['entries']);
   }, 30_000);
 
@@ -174,7 +178,7 @@ describe('a damaged ledger directory', () => {
     await refusedStart('LEDGER_DAMAGED', refused);
     expect(segmentFiles(led)).toEqual(before);
     const verify = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', '--data', join(t!.dir, 'data')], { encoding: 'utf8', timeout: 30_000 });
-    expect([verify.status, verify.stderr]).toEqual([2, expect.stringMatching(new RegExp(`\\[LEDGER_DAMAGED\\] .*${refused.source}`))]);
+    expect([verify.status, verify.stdout]).toEqual([1, expect.stringMatching(new RegExp(`^BAD ledger: .*${refused.source}`))]);
     expect(segmentFiles(led)).toEqual(before);
     // The whole directory again (its own store back): it starts as it was.
     for (const name of readdirSync(led)) if (name !== 'entries') rmSync(join(led, name), { recursive: true });
