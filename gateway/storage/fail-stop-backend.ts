@@ -11,6 +11,7 @@
  */
 import { OriginProofError } from '../../protocol/errors.js';
 import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
+import { storeFailureReason } from './failure-reason.js';
 
 export class FailStopBackend implements LedgerBackend {
   readonly kind: string;
@@ -83,9 +84,11 @@ export class FailStopBackend implements LedgerBackend {
   close = () => this.inner.close();
 }
 
-/** The stable code devices and clients see; the store's message (e.g. "No space left on device") stays in it. */
+/**
+ * The stable code devices and clients see, with why in words that name no file (failure-reason.ts: "its disk is
+ * full"); the store's own error, file names and all, is the cause, which the operator's log shows.
+ */
 export function storageError(err: unknown): OriginProofError {
   if (err instanceof OriginProofError && err.code === 'STORAGE_UNAVAILABLE') return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new OriginProofError('STORAGE_UNAVAILABLE', `the gateway cannot write to its store (${detail}); keep the reading and resend it later`, { cause: err });
+  return new OriginProofError('STORAGE_UNAVAILABLE', `the gateway cannot write to its store (${storeFailureReason(err)}); keep the reading and resend it later`, { cause: err });
 }

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { OriginProofError } from '../../protocol/errors.js';
 import type { GatewayLedger } from '../ledger-adapter.js';
 import { storageError } from './fail-stop-backend.js';
+import { storeFailureDetail } from './failure-reason.js';
 
 /** Room the probe must find: a few LevelDB log blocks and a small table, not a guarantee for the reopen. */
 export const PROBE_BYTES = 1 << 20;
@@ -58,12 +59,12 @@ export class StorageRecovery {
     if (this.#failure) {
       // Recovering already (an attempt in progress or scheduled): that attempt, or the next, starts over.
       this.#failure = err;
-      this.opts.log('error', `${err.message}: failed again while recovering; retrying`);
+      this.opts.log('error', `${withCause(err)}: failed again while recovering; retrying`);
       if (!this.#timer && !this.#attempt) this.#schedule();
       return;
     }
     this.#failure = err;
-    this.opts.log('error', `${err.message}: not taking readings until the store is writable again`);
+    this.opts.log('error', `${withCause(err)}: not taking readings until the store is writable again`);
     this.opts.onFailure(err);
     this.#schedule();
   }
@@ -128,4 +129,10 @@ async function probe(dir: string): Promise<void> {
     await fh.close();
     await unlink(path).catch(() => undefined);
   }
+}
+
+/** The failure as the operator's log shows it: what devices are told, then the store's own error (file names and all). */
+function withCause(err: OriginProofError): string {
+  const detail = err.cause === undefined ? '' : storeFailureDetail(err.cause);
+  return detail ? `${err.message} [${detail}]` : err.message;
 }

@@ -77,6 +77,9 @@ describe('disk full: the gateway stops accepting, never receipts what it did not
     expect(refused).toBeInstanceOf(HttpError);
     expect((refused as HttpError).status).toBe(503);
     expect(((refused as HttpError).body as { code: string }).code).toBe('STORAGE_UNAVAILABLE');
+    // Told why in words, naming no file (the store's error was quoted as it was: LevelDB's names the file it failed on).
+    expect(((refused as HttpError).body as { message: string }).message).toMatch(/^the gateway cannot write to its store \(its disk is full\)/);
+    for (const r of [...f.rejections.values()].flat()) expect(r.message).not.toContain(fs!.dir);
     // While full: readings keep arriving and are refused; the log does not move.
     const sizeWhileFull = Number((await getJson(`${g.httpUrl}/v1/log`)).body.size);
     const refusedBefore = storageRejections();
