@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
 import { ConfigError } from './config.js';
+import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
 
 export const CHECKPOINT_KEY_FILE = 'gateway-checkpoint.key.json';
 
@@ -109,7 +110,14 @@ async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signe
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    // Not the key's fault, and a backup's restore (CHECKPOINT_KEY_UNUSABLE's remedy) mends neither (found by review):
+    // a file the gateway's user may not read, or a process out of file descriptors.
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ConfigError('DATA_DIR_UNUSABLE', `checkpoint key file ${path} cannot be read: ${(err as Error).message}; fix its permissions (the gateway's user reads it), then start again; nothing was written`, { cause: err });
+    }
+    if (isOpenFilesLimit(err)) throw new ConfigError('DATA_DIR_UNUSABLE', `checkpoint key file ${path} cannot be read: ${(err as Error).message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
     throw unusable(path, (err as Error).message);
   }
   let file: Partial<CheckpointKeyFile> | null;

@@ -174,7 +174,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
   });
-  // Damaged, held by another process or unreadable: a ConfigError with its start code (start-refusal.ts).
+  // Damaged, held by another process, unreadable or signed with another key: a ConfigError with its start code
+  // (start-refusal.ts).
   const ledger = await openGatewayLedger(ledgerDir, {
     origin: config.origin,
     signer: crash ? crash.signer(noteSigner) : noteSigner,
@@ -187,7 +188,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     onStorageFailure: (err) => storage.failed(err),
     ...(crash || runtime.wrapBackend ? { wrapBackend: (b: LedgerBackend) => wrapTestBackend(b, runtime.wrapBackend, crash) } : {}),
-  }).catch((err: unknown) => Promise.reject(ledgerOpenRefusal(err, ledgerDir)));
+  }).catch((err: unknown) => Promise.reject(ledgerOpenRefusal(err, ledgerDir, key.path)));
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
   // A clock set back while the gateway was down is held as well (within the bound) from the log's latest block time.

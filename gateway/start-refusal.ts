@@ -1,9 +1,11 @@
 /**
  * The start's failures to open or read back the log, as ConfigErrors with a start code (config-defaults.ts
  * START_ERROR_CODES), so that a supervisor or script can tell "another gateway holds this directory" (stop it, or
- * wait) from "the log is damaged" (restore it): both exit 2, and neither changes anything on disk.
+ * wait) from "the log is damaged" (restore it) or "the key file is not this log's" (put the log's back): all exit 2,
+ * and none changes anything on disk.
  */
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
+import { LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
 
 /** Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system, no room), not that the log is damaged. */
@@ -15,17 +17,43 @@ const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
  */
 const UNUSABLE_LEVEL_IO = /: (Permission denied|Operation not permitted|Read-only file system|No space left on device|Disk quota exceeded)$/;
 
+/**
+ * The process out of file descriptors (its RLIMIT_NOFILE, or the system's table): node's EMFILE/ENFILE, or LevelDB's
+ * I/O error with their strerror (measured: a start under `prlimit --nofile` with a few descriptors left failed on the
+ * store's LOCK, CURRENT or MANIFEST file). A limit of the process, not damage: it was LEDGER_DAMAGED, whose remedy (a
+ * backup's restore) rolls the log back and leaves the limit as it was.
+ */
+const FILE_LIMIT = new Set(['EMFILE', 'ENFILE']);
+const FILE_LIMIT_LEVEL_IO = /: Too many open files( in system)?$/;
+
+/** Whether `err` (or one of its causes) says the process has no file descriptor left. */
+export function isOpenFilesLimit(err: unknown): boolean {
+  return errorChain(err).some((c) => typeof c.code === 'string' && (FILE_LIMIT.has(c.code) || (c.code === 'LEVEL_IO_ERROR' && typeof c.message === 'string' && FILE_LIMIT_LEVEL_IO.test(c.message))));
+}
+
+/** What to do about it, appended to the refusal's message. */
+export const OPEN_FILES_LIMIT_REMEDY = "the gateway has no file descriptor left: raise its open-files limit (ulimit -n; LimitNOFILE= under systemd), then start again; nothing is damaged";
+
 function isUnusable(c: ErrorLink): boolean {
   if (typeof c.code !== 'string') return false;
   if (UNUSABLE.has(c.code)) return true;
   return c.code === 'LEVEL_IO_ERROR' && typeof c.message === 'string' && UNUSABLE_LEVEL_IO.test(c.message);
 }
 
-/** `err`, thrown while opening the store in `ledgerDir`, as a ConfigError (an error already one is kept). */
-export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError {
+/**
+ * `err`, thrown while opening the store in `ledgerDir` with the key in `keyFile`, as a ConfigError (an error already
+ * one is kept).
+ */
+export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'the checkpoint key file'): ConfigError {
   if (err instanceof ConfigError) return err;
   const chain = errorChain(err);
   const message = typeof chain[0]?.message === 'string' ? chain[0].message : String(err);
+  // The key file is not the one this log was signed with (Ledger.open, before anything is written). Rotation would need
+  // the log's verifiers to learn the new key (not supported yet), so only its own key, or a new log, will do.
+  const mismatch = chain.find((c): c is LedgerKeyMismatchError => c instanceof LedgerKeyMismatchError);
+  if (mismatch) {
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });
+  }
   // The log's origin is not the `origin` setting (Ledger.open: MALFORMED at path `origin`): a setting to put back, not
   // damage (found by review: it was LEDGER_DAMAGED, whose remedy, a backup's restore, changes nothing here).
   if (err instanceof OriginProofError && err.path === 'origin') {
@@ -33,6 +61,9 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string): ConfigError 
   }
   if (chain.some((c) => c.code === 'LEVEL_LOCKED')) {
     return new ConfigError('DATA_DIR_IN_USE', `the log in ${ledgerDir} is in use by another process (a running gateway?): stop it first (${message})`, { cause: err });
+  }
+  if (isOpenFilesLimit(err)) {
+    return new ConfigError('DATA_DIR_UNUSABLE', `the log in ${ledgerDir} cannot be opened: ${message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
   }
   if (chain.some(isUnusable)) {
     return new ConfigError('DATA_DIR_UNUSABLE', `the log in ${ledgerDir} cannot be opened: ${message}`, { cause: err });

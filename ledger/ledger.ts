@@ -21,6 +21,7 @@ import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
+import { LedgerKeyMismatchError } from './errors.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
 import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
@@ -153,6 +154,10 @@ export class Ledger extends LedgerQueries {
     if (metaBytes) {
       const meta = decodeMeta(metaBytes);
       if (meta.origin !== opts.origin) fail('MALFORMED', `ledger origin is ${meta.origin}, not ${opts.origin}`, 'origin');
+      // Another key would sign the next checkpoints, trusted by none of this log's verifiers (found by review: a key
+      // file from another gateway or machine started without complaint). Every meta record has held the key since
+      // the first one (decodeMeta requires it), so there is no older meta to let through.
+      if (meta.verifierKey !== vkey) throw new LedgerKeyMismatchError(meta.verifierKey, vkey);
     } else {
       await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey }));
     }

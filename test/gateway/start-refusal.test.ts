@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest';
 import { ledgerOpenRefusal } from '../../gateway/start-refusal.js';
 import { ConfigError } from '../../gateway/config-defaults.js';
-import { LedgerDamagedError } from '../../ledger/errors.js';
+import { LedgerDamagedError, LedgerKeyMismatchError } from '../../ledger/errors.js';
 
 /** As LevelBackend.open wraps classic-level's open error (its code kept, LevelDB's reason as the cause's cause). */
 function levelOpenError(dir: string, reason: string, code = 'LEVEL_IO_ERROR'): Error {
@@ -47,5 +47,24 @@ describe('ledgerOpenRefusal', () => {
   test('node errors by their errno code', () => {
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     expect(ledgerOpenRefusal(enospc, dir).code).toBe('DATA_DIR_UNUSABLE');
+  });
+
+  // Found by review: the process's open-files limit was LEDGER_DAMAGED ("restore a backup"); the start under a real
+  // limit is in test/cli/start-unreadable-key-and-file-limit.test.ts.
+  test.each([
+    ['LevelDB, the process limit', levelOpenError(dir, `IO error: ${dir}/LOCK: Too many open files`)],
+    ['LevelDB, the system table', levelOpenError(dir, `IO error: ${dir}/CURRENT: Too many open files in system`)],
+    ['node, EMFILE', Object.assign(new Error(`EMFILE: too many open files, open '${dir}/000001.seg'`), { code: 'EMFILE' })],
+    ['node, ENFILE', Object.assign(new Error(`ENFILE: file table overflow, open '${dir}/000001.seg'`), { code: 'ENFILE' })],
+  ])('no file descriptor left (%s) is DATA_DIR_UNUSABLE, saying to raise the limit', (_what, err) => {
+    const refusal = ledgerOpenRefusal(err, dir);
+    expect(refusal.code).toBe('DATA_DIR_UNUSABLE');
+    expect(refusal.message).toMatch(/ulimit -n/);
+  });
+
+  test('a store signed with another key than the key file\'s is CHECKPOINT_KEY_MISMATCH, naming both', () => {
+    const refusal = ledgerOpenRefusal(new LedgerKeyMismatchError('log.example+01234567+AAAA', 'log.example+89abcdef+BBBB'), dir, '/srv/op/data/key.json');
+    expect(refusal.code).toBe('CHECKPOINT_KEY_MISMATCH');
+    expect(refusal.message).toMatch(/\/srv\/op\/data\/key\.json holds .*89abcdef.*signed with .*01234567/);
   });
 });

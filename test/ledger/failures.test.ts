@@ -18,9 +18,11 @@ import { verifyLedger } from '../../ledger/verify.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
 import { ORIGIN, reading, revocation, signer } from './contract.js';
 import { refusingSigner } from '../fixtures/refusing-signer.js';
+import { nodeNoteSigner } from '../../ledger/signer.js';
 import { STATE_KEY } from '../../ledger/keys.js';
 import { decodeState, encodeState } from '../../ledger/state.js';
-import { parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
+import { formatVerifierKey, parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
+import { LedgerKeyMismatchError } from '../../ledger/errors.js';
 import { commitRevocations, revocationsOfCheckpoint } from '../../protocol/revocation-log.js';
 
 const dirs: string[] = [];
@@ -189,6 +191,27 @@ describe('a failed open closes the store it opened', () => {
     }
     ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
     expect(ledger.size).toBe(1);
+    await ledger.close();
+  });
+
+  it('a signer other than the one the log recorded: CHECKPOINT_KEY_MISMATCH, nothing written; the right one then opens', async () => {
+    // Found by review: nothing compared the meta record's verifier key at open, so a ledger opened with another key
+    // signed its next checkpoints with it, and verifyLedger (the recorded key by default) failed from there on.
+    const dir = await tempDir();
+    let ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0)]);
+    const checkpoint = ledger.latestCheckpoint;
+    await ledger.close();
+    const other = nodeNoteSigner(ORIGIN, new Uint8Array(32).fill(4));
+    for (let k = 0; k < 2; k++) {
+      const err = await Ledger.open({ dir, origin: ORIGIN, signer: other }).then((l) => l.close().then(() => null), (e: unknown) => e);
+      expect(err).toBeInstanceOf(LedgerKeyMismatchError);
+      expect(err).toMatchObject({ code: 'CHECKPOINT_KEY_MISMATCH', logKey: formatVerifierKey(ORIGIN, signer.publicKey), signerKey: formatVerifierKey(ORIGIN, other.publicKey) });
+    }
+    ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    expect([ledger.size, ledger.latestCheckpoint]).toEqual([1, checkpoint]);
+    await ledger.appendBlock([reading(1)]);
+    await expectWhole(ledger, 2); // checkpoints still verify with the recorded key
     await ledger.close();
   });
 
