@@ -7,38 +7,33 @@
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
 import { LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
+import { errnoOf } from './storage/failure-reason.js';
 
-/** Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system, no room), not that the log is damaged. */
-const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
 /**
- * The same reasons in LevelDB's own I/O errors, which carry no errno code (classic-level: LEVEL_IO_ERROR, message
- * `IO error: <file>: <strerror>`); measured on a full tmpfs and a read-only one. Found by review: both were named
+ * Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system, no room), not
+ * that the log is damaged: node's own, or the one LevelDB's I/O error names in its text (errnoOf: classic-level's
+ * LEVEL_IO_ERROR carries no errno; measured on a full tmpfs and a read-only one). Found by review: both were named
  * LEDGER_DAMAGED, whose remedy (restore a backup) rolls the log back for a disk that only needed room.
  */
-const UNUSABLE_LEVEL_IO = /: (Permission denied|Operation not permitted|Read-only file system|No space left on device|Disk quota exceeded)$/;
+const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
 
 /**
- * The process out of file descriptors (its RLIMIT_NOFILE, or the system's table): node's EMFILE/ENFILE, or LevelDB's
- * I/O error with their strerror (measured: a start under `prlimit --nofile` with a few descriptors left failed on the
- * store's LOCK, CURRENT or MANIFEST file). A limit of the process, not damage: it was LEDGER_DAMAGED, whose remedy (a
- * backup's restore) rolls the log back and leaves the limit as it was.
+ * The process out of file descriptors (its RLIMIT_NOFILE, or the system's table): EMFILE/ENFILE, node's or in
+ * LevelDB's text (measured: a start under `prlimit --nofile` with a few descriptors left failed on the store's LOCK,
+ * CURRENT or MANIFEST file). A limit of the process, not damage: it was LEDGER_DAMAGED, whose remedy (a backup's
+ * restore) rolls the log back and leaves the limit as it was.
  */
 const FILE_LIMIT = new Set(['EMFILE', 'ENFILE']);
-const FILE_LIMIT_LEVEL_IO = /: Too many open files( in system)?$/;
 
 /** Whether `err` (or one of its causes) says the process has no file descriptor left. */
 export function isOpenFilesLimit(err: unknown): boolean {
-  return errorChain(err).some((c) => typeof c.code === 'string' && (FILE_LIMIT.has(c.code) || (c.code === 'LEVEL_IO_ERROR' && typeof c.message === 'string' && FILE_LIMIT_LEVEL_IO.test(c.message))));
+  return errorChain(err).some((c) => FILE_LIMIT.has(errnoOf(c) ?? ''));
 }
 
 /** What to do about it, appended to the refusal's message. */
 export const OPEN_FILES_LIMIT_REMEDY = "the gateway has no file descriptor left: raise its open-files limit (ulimit -n; LimitNOFILE= under systemd), then start again; nothing is damaged";
 
-function isUnusable(c: ErrorLink): boolean {
-  if (typeof c.code !== 'string') return false;
-  if (UNUSABLE.has(c.code)) return true;
-  return c.code === 'LEVEL_IO_ERROR' && typeof c.message === 'string' && UNUSABLE_LEVEL_IO.test(c.message);
-}
+const isUnusable = (c: ErrorLink): boolean => UNUSABLE.has(errnoOf(c) ?? '');
 
 /**
  * `err`, thrown while opening the store in `ledgerDir` with the key in `keyFile`, as a ConfigError (an error already

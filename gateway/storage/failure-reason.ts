@@ -14,7 +14,8 @@ const LEVEL_IO_TEXT: readonly (readonly [RegExp, string])[] = [
   [/: Read-only file system$/, 'EROFS'],
   [/: Permission denied$/, 'EACCES'],
   [/: Operation not permitted$/, 'EPERM'],
-  [/: Too many open files( in system)?$/, 'EMFILE'],
+  [/: Too many open files$/, 'EMFILE'],
+  [/: Too many open files in system$/, 'ENFILE'],
   [/: Input\/output error$/, 'EIO'],
 ];
 
