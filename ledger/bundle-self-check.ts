@@ -1,18 +1,20 @@
 /**
  * A proof bundle is checked against the log's own signed checkpoint before it leaves the store: its entry, through
  * its inclusion proof, must lead to the checkpoint's root, and its block header must be the one the checkpoint
- * binds. A byte changed on disk in an entry or a stored tree node (a failing disk, a bad restore) whose size and
- * encoding are still fine is otherwise found only by `originproof ledger verify`; the gateway handed such a bundle
- * to a verifier, where it fails as INCLUSION_INVALID: what a forged record looks like, sent to an auditor or a
- * court. Now the request fails instead (LedgerDamagedError, naming the entry), and the operator is told.
- * Cost: one parse of the checkpoint text and ~log2(size) SHA-256 of 65 bytes per bundle; no extra read.
+ * binds, and the checkpoint note's signature must verify with the log's own key (ledger/checkpoint-self-check.ts).
+ * A byte changed on disk in an entry, a stored tree node or a checkpoint note (a failing disk, a bad restore) whose
+ * size and encoding are still fine is otherwise found only by `originproof ledger verify`; the gateway handed such a
+ * bundle to a verifier, where it fails as INCLUSION_INVALID or CHECKPOINT_INVALID: what a forged record looks like,
+ * sent to an auditor or a court. Now the request fails instead (LedgerDamagedError, naming the entry), and the
+ * operator is told. Cost: ~log2(size) SHA-256 of 65 bytes per bundle, and one Ed25519 verification per distinct
+ * checkpoint note (then a lookup: checkpoint-self-check.ts); no extra read.
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import type { BlockHeader } from '../protocol/bundle.js';
-import { parseCheckpoint, parseNote } from '../protocol/checkpoint.js';
 import { rootFromInclusionProof, type MerkleHasher } from '../protocol/merkle/index.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
-import { LedgerDamagedError } from './errors.js';
+import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
+import { damagedInStore } from './errors.js';
 
 export function checkBundleAgainstStore(
   index: number,
@@ -22,19 +24,10 @@ export function checkBundleAgainstStore(
   checkpoint: string,
   block: { height: number; header: BlockHeader; bytes: Uint8Array },
   hasher: MerkleHasher,
+  log: LogKey,
 ): void {
-  const damaged = (what: string) =>
-    new LedgerDamagedError(`entry ${index} is damaged in the gateway's store: ${what}; the gateway's operator must run \`originproof ledger verify\` and restore the data directory from a backup`);
-  let root: Uint8Array;
-  let extensions: string[];
-  try {
-    const cp = parseCheckpoint(parseNote(checkpoint).text);
-    if (cp.size !== treeSize) throw damaged(`the checkpoint stored at tree size ${treeSize} says ${cp.size}`);
-    ({ root, extensions } = cp);
-  } catch (err) {
-    if (err instanceof LedgerDamagedError) throw err;
-    throw damaged(`the checkpoint stored at tree size ${treeSize} does not parse (${(err as Error).message})`);
-  }
+  const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
+  const { root, extensions } = openStoredCheckpoint(checkpoint, treeSize, log, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
   let led: Uint8Array;
   try {
     led = rootFromInclusionProof(index, treeSize, hasher.hashLeaf(entry), inclusionProof, hasher);

@@ -23,3 +23,12 @@ export class LedgerKeyMismatchError extends Error {
     super(`the log's checkpoints are signed with ${logKey}, not with the signer's key ${signerKey}`);
   }
 }
+
+/**
+ * Damage a read found in what it was about to serve (ledger/bundle-self-check.ts, entry-self-check.ts,
+ * checkpoint-self-check.ts): `subject` names the record ("entry 5"), `what` what is wrong with it. No file paths: the
+ * message goes to the client (500 INTERNAL), so that it knows the record is damaged, not forged.
+ */
+export function damagedInStore(subject: string, what: string): LedgerDamagedError {
+  return new LedgerDamagedError(`${subject} is damaged in the gateway's store: ${what}; the gateway's operator must run \`originproof ledger verify\` and restore the data directory from a backup`);
+}

@@ -3,6 +3,7 @@
  * then its bytes from the segment files), tiles and headers, by position or streamed from one.
  */
 import type { Level } from 'level';
+import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { decodeBundleIndex, type BundleIndex, type EntrySegments } from './entry-segments.js';
 import { BUNDLE_WIDTH, bundleKey, headerKey, P_HEADER, prefixEnd, readU64, TILE_WIDTH, tileKey } from './keys.js';
 import { ENTRY_END, nextEntry, plain } from './level-records.js';
@@ -42,7 +43,7 @@ export async function readEntries(db: Db, segments: EntrySegments, indexes: read
 
 /**
  * Tiles of levels >= 1 in one LevelDB read; level-0 tiles from the segments' leaves files (up to the entries
- * committed: `last` is the last bundle stored).
+ * committed: `last` is the last bundle stored), one file read per run of nearby tiles (readLeafTiles).
  */
 export async function readTiles(
   db: Db, segments: EntrySegments, last: BundleIndex | undefined, ids: readonly { level: number; tile: number }[],
@@ -50,11 +51,8 @@ export async function readTiles(
   const stored = ids.filter((i) => i.level > 0);
   const committed = nextEntry(last, segments).index;
   const [vs, leaves] = await Promise.all([
-    db.getMany(stored.map((i) => tileKey(i.level, i.tile))),
-    Promise.all(ids.filter((i) => i.level === 0).map((i) => {
-      const first = i.tile * TILE_WIDTH;
-      return first < committed ? segments.readLeaves(first, Math.min(TILE_WIDTH, committed - first)) : undefined;
-    })),
+    stored.length === 0 ? [] : db.getMany(stored.map((i) => tileKey(i.level, i.tile))),
+    readLeafTiles(segments, committed, ids.filter((i) => i.level === 0).map((i) => i.tile)),
   ]);
   let s = 0;
   let l = 0;
@@ -63,6 +61,45 @@ export async function readTiles(
     const v = vs[s++];
     return v === undefined ? undefined : plain(v);
   });
+}
+
+/** Tiles at most this far apart are read in one file read, the leaves between them read and dropped. */
+const LEAF_TILE_GAP = 4;
+/** The most tiles one such read spans (1 MiB). */
+const LEAF_RUN_TILES = 128;
+
+/**
+ * Level-0 tiles (leaf hashes of entries [tile * 256, ...) below `committed`), in the order asked. Nearby tiles of one
+ * segment file are read in one file read: a device's entries, listed, are spread over many tiles, and one read of
+ * them all measured several times faster than one each (100 entries 500 apart: 0.3 ms, not 2.0 ms;
+ * ledger/entry-self-check.ts). Tiles join a run while at most LEAF_TILE_GAP apart and while the tiles read only to be
+ * dropped are no more than those asked for (at most twice the bytes of reading each tile apart), up to LEAF_RUN_TILES.
+ */
+async function readLeafTiles(segments: EntrySegments, committed: number, tiles: readonly number[]): Promise<(Bytes | undefined)[]> {
+  const sorted = [...new Set(tiles)].filter((t) => t * TILE_WIDTH < committed).sort((a, b) => a - b);
+  const runs: { from: number; to: number; asked: number }[] = []; // tiles [from, to], `asked` of them asked for
+  for (const t of sorted) {
+    const r = runs[runs.length - 1];
+    const joins = r !== undefined && t - r.to <= LEAF_TILE_GAP && t - r.from < LEAF_RUN_TILES &&
+      t - r.from + 1 - (r.asked + 1) <= r.asked + 1 && segments.segmentOf(t * TILE_WIDTH) === segments.segmentOf(r.from * TILE_WIDTH);
+    if (joins) {
+      r.to = t;
+      r.asked++;
+    } else {
+      runs.push({ from: t, to: t, asked: 1 });
+    }
+  }
+  const byTile = new Map<number, Bytes>();
+  await Promise.all(runs.map(async ({ from, to }) => {
+    const first = from * TILE_WIDTH;
+    const end = Math.min((to + 1) * TILE_WIDTH, committed);
+    const bytes = await segments.readLeaves(first, end - first);
+    for (let t = from; t <= to; t++) {
+      const a = (t - from) * TILE_WIDTH * HASH_SIZE;
+      byTile.set(t, bytes.subarray(a, Math.min(a + TILE_WIDTH * HASH_SIZE, bytes.length)));
+    }
+  }));
+  return tiles.map((t) => byTile.get(t));
 }
 
 /**

@@ -1,4 +1,9 @@
-/** Read side of the ledger for the gateway: entries, indexes, proofs, checkpoints, headers, bundles. */
+/**
+ * Read side of the ledger for the gateway: entries, indexes, proofs, checkpoints, headers, bundles. What it hands out
+ * is checked against the log first: entries against their leaves (ledger/entry-self-check.ts), checkpoint notes
+ * with the log's key (ledger/checkpoint-self-check.ts), proof bundles to the signed root (ledger/bundle-self-check.ts);
+ * damage found is a LedgerDamagedError.
+ */
 import { decodeBlockHeader, encodeProofBundle, type BlockHeader, type ProofBundle } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
@@ -7,12 +12,16 @@ import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 import { checkBundleAgainstStore } from './bundle-self-check.js';
+import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
+import { readCheckedEntries } from './entry-self-check.js';
 
 export interface FoundEntry {
   index: number;
   receivedAtMs: number;
   /** The log entry bytes (protocol/log-entry.ts). */
   entry: Uint8Array;
+  /** Its leaf hash, as the tree holds it (the entry's bytes were checked to hash to it). */
+  leafHash: Uint8Array;
   seq?: number;
 }
 
@@ -79,7 +88,10 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 10_000;
 const lim = (n: number | undefined): number => Math.min(Math.max(1, n ?? DEFAULT_LIMIT), MAX_LIMIT);
 
-export class LedgerQueries {
+export abstract class LedgerQueries implements LogKey {
+  /** The log's origin and checkpoint verifier key (Ledger): what a stored checkpoint must be signed for. */
+  abstract readonly origin: string;
+  abstract readonly verifierKey: string;
   protected readonly backend: LedgerBackend;
   protected readonly hasher: MerkleHasher;
   protected committedSize: number;
@@ -90,9 +102,24 @@ export class LedgerQueries {
     this.committedSize = size;
   }
 
+  /** A committed entry's bytes, checked against its leaf (LedgerDamagedError when they differ or are missing). */
   async getEntry(index: number): Promise<Uint8Array | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;
+    return (await this.#checked([index])).entries[0];
+  }
+
+  /**
+   * A committed entry's bytes as stored, not checked here: for a caller that proves them to the signed checkpoint
+   * (proofBundle) or has just had them checked, and for the registry's replay at start.
+   */
+  async uncheckedEntry(index: number): Promise<Uint8Array | undefined> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;
     return (await this.backend.getEntries([index]))[0];
+  }
+
+  /** Committed entries' bytes, checked against their leaves in one batched tile read (ledger/entry-self-check.ts). */
+  #checked(indexes: readonly number[]): Promise<{ entries: Uint8Array[]; leafHashes: Uint8Array[] }> {
+    return readCheckedEntries(this.backend, this.hasher, indexes);
   }
 
   /** A device's entries by seq (see devicePage: at most `maxScan` index rows are read). */
@@ -124,9 +151,9 @@ export class LedgerQueries {
         break;
       }
     }
-    const entries = await this.backend.getEntries(hits.map((h) => h.index));
+    const { entries, leafHashes } = await this.#checked(hits.map((h) => h.index));
     return {
-      entries: hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! })),
+      entries: hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]!, leafHash: leafHashes[i]! })),
       ...(next === undefined ? {} : { next }),
       scanned,
     };
@@ -141,8 +168,8 @@ export class LedgerQueries {
       hits.push(h);
       if (hits.length >= n) break;
     }
-    const entries = await this.backend.getEntries(hits.map((h) => h.index));
-    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]! }));
+    const { entries, leafHashes } = await this.#checked(hits.map((h) => h.index));
+    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]!, leafHash: leafHashes[i]! }));
   }
 
   async entriesByTime(q: TimeQuery): Promise<FoundEntry[]> {
@@ -150,8 +177,8 @@ export class LedgerQueries {
     for await (const h of this.backend.timeHits(q.fromMs, q.toMs, { limit: lim(q.limit), ...(q.after ? { after: q.after } : {}) })) {
       if (!this.uncommitted(h.index)) hits.push(h);
     }
-    const entries = await this.backend.getEntries(hits.map((h) => h.index));
-    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, entry: entries[i]! }));
+    const { entries, leafHashes } = await this.#checked(hits.map((h) => h.index));
+    return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, entry: entries[i]!, leafHash: leafHashes[i]! }));
   }
 
   /** Entry indexes of one registry event type (2, 3, 4), ascending, after `afterIndex`. */
@@ -212,7 +239,7 @@ export class LedgerQueries {
       if (page.length < MAX_LIMIT || page[page.length - 1]! >= to) break;
       after = page[page.length - 1];
     }
-    const entries = await this.backend.getEntries(indexes);
+    const { entries } = await this.#checked(indexes);
     return indexes.map((index, k) => {
       const bytes = entries[k];
       if (!bytes) fail('MALFORMED', `revocation entry ${index} is missing`, 'index');
@@ -231,8 +258,8 @@ export class LedgerQueries {
   async findBySeq(deviceId: string, seq: number): Promise<FoundEntry | undefined> {
     const h = await this.backend.deviceSeq(deviceId, seq);
     if (!h || this.uncommitted(h.index)) return undefined;
-    const [entry] = await this.backend.getEntries([h.index]);
-    return entry ? { index: h.index, receivedAtMs: h.receivedAtMs, seq, entry } : undefined;
+    const { entries, leafHashes } = await this.#checked([h.index]);
+    return { index: h.index, receivedAtMs: h.receivedAtMs, seq, entry: entries[0]!, leafHash: leafHashes[0]! };
   }
 
   /**
@@ -258,8 +285,22 @@ export class LedgerQueries {
     return readPlan(this.backend, consistencyPlan(size1, size2), this.hasher);
   }
 
-  /** The checkpoint signed at `treeSize` (every block's checkpoint is kept), default the latest. */
+  /**
+   * The checkpoint signed at `treeSize` (every block's checkpoint is kept), default the latest, checked with the log's
+   * key (LedgerDamagedError when its signature does not verify).
+   */
   async checkpoint(treeSize = this.committedSize): Promise<string | undefined> {
+    const note = await this.#storedCheckpoint(treeSize);
+    return note === undefined ? undefined : this.checkedNote(note, treeSize);
+  }
+
+  /** `note`, signed at `treeSize` (Ledger.latestCheckpoint, read from the store at open), once it verifies with the log's key. */
+  checkedNote(note: string, treeSize: number): string {
+    openStoredCheckpoint(note, treeSize, this);
+    return note;
+  }
+
+  async #storedCheckpoint(treeSize: number): Promise<string | undefined> {
     return treeSize > this.committedSize ? undefined : this.backend.getCheckpoint(treeSize);
   }
 
@@ -304,9 +345,10 @@ export class LedgerQueries {
     const block = await this.blockForIndex(index);
     if (!block) return fail('MALFORMED', `no entry at index ${index}`, 'index');
     const treeSize = extra.treeSize ?? block.header.treeSize;
-    const [entry, checkpoint, inclusionProof] = await Promise.all([this.getEntry(index), this.checkpoint(treeSize), this.inclusionProof(index, treeSize)]);
+    // Read as stored: the whole bundle is checked to the signed checkpoint next, naming the entry.
+    const [entry, checkpoint, inclusionProof] = await Promise.all([this.uncheckedEntry(index), this.#storedCheckpoint(treeSize), this.inclusionProof(index, treeSize)]);
     if (!entry || !checkpoint) return fail('MALFORMED', `no checkpoint at tree size ${treeSize}`, 'treeSize');
-    checkBundleAgainstStore(index, treeSize, entry, inclusionProof, checkpoint, block, this.hasher);
+    checkBundleAgainstStore(index, treeSize, entry, inclusionProof, checkpoint, block, this.hasher, this);
     return { entry, index, treeSize, inclusionProof, checkpoint, blockHeader: block.bytes, certificates: extra.certificates ?? [], revocations: extra.revocations ?? [] };
   }
 

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { decodeBundleIndex, segmentName } from '../../ledger/entry-segments.js';
-import { BUNDLE_WIDTH, bundleKey, CONFIG_KEY } from '../../ledger/keys.js';
+import { BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY } from '../../ledger/keys.js';
 
 export async function entryLocation(dir: string, index: number): Promise<{ file: string; start: number; end: number }> {
   const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
@@ -42,4 +42,26 @@ export async function flipFileByte(file: string, at: number): Promise<void> {
   const buf = await readFile(file);
   buf[at]! ^= 0x01;
   await writeFile(file, buf);
+}
+
+/**
+ * Rewrite the checkpoint note stored at `treeSize` with `edit` (the store closed): damage of the note's bytes that
+ * LevelDB's own checksums do not see (a bad restore, a byte changed before it was written).
+ */
+export async function editStoredCheckpoint(dir: string, treeSize: number, edit: (note: string) => string): Promise<void> {
+  const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    const v = await db.get(checkpointKey(treeSize));
+    if (!v) throw new Error(`no checkpoint stored at tree size ${treeSize}`);
+    await db.put(checkpointKey(treeSize), new TextEncoder().encode(edit(new TextDecoder().decode(v))));
+  } finally {
+    await db.close();
+  }
+}
+
+/** A note with one base64 character of its (last) signature changed: the signature no longer verifies. */
+export function flipSignatureChar(note: string): string {
+  const at = note.length - 10; // inside the last signature line's base64, clear of its padding and newline
+  return note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);
 }

@@ -116,7 +116,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     async (req) => {
       if (!deps.registry.deviceById(req.params.deviceId)) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
       const found = await L.latestByDevice(req.params.deviceId, req.query.limit ?? 20);
-      return { entries: found.map((f) => entryView(f.entry)) };
+      return { entries: found.map((f) => entryView(f.entry, f.leafHash)) };
     },
   );
 

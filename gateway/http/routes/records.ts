@@ -38,9 +38,10 @@ export const EntryView = Type.Object({
 });
 type EntryViewT = Static<typeof EntryView>;
 
-export function entryView(bytes: Uint8Array): EntryViewT {
+/** `leafHash`: the entry's, when the read that found it has it (a listing's entries are checked against their leaves). */
+export function entryView(bytes: Uint8Array, leafHash: Uint8Array = nodeMerkleHasher.hashLeaf(bytes)): EntryViewT {
   const e = decodeLogEntry(bytes);
-  const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), payload: b64out(e.payload) };
+  const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(leafHash), payload: b64out(e.payload) };
   if (e.certRef) view.certRef = toHex(e.certRef);
   if (e.type === 1) {
     // One that no longer opens (logged under rules since tightened) is served as logged, without the decoded view.
@@ -109,6 +110,12 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
   const { ledger, registry } = deps;
   const L = ledger.ledger;
   const Index = Type.Object({ index: SafeUint() });
+  // The latest checkpoint as served: checked with the log's key like every stored one (read from the store at
+  // open; ledger/checkpoint-self-check.ts, a lookup once verified). Size and note change together, at a block's commit.
+  const latestCheckpoint = (): string | undefined => {
+    const cp = L.latestCheckpoint;
+    return cp === undefined ? undefined : L.checkedNote(cp, L.size);
+  };
 
   app.get(
     '/v1/log',
@@ -140,7 +147,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         },
       },
     },
-    async () => ({ origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: L.latestCheckpoint ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
+    async () => ({ origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: latestCheckpoint() ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
   );
 
   app.get(
@@ -190,7 +197,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       const found = upTo < fromMs ? [] : await L.entriesByTime({ fromMs, toMs: upTo, limit, ...(cursor ? { after: cursor } : {}) });
       const last = found[found.length - 1];
       return {
-        entries: found.map((f) => entryView(f.entry)),
+        entries: found.map((f) => entryView(f.entry, f.leafHash)),
         next: found.length === limit && last ? `${last.receivedAtMs}:${last.index}` : null,
         ...(toMs >= settled ? { unsettledFromMs: settled } : {}),
       };
@@ -218,7 +225,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       if (!registry.deviceById(req.params.deviceId)) throw new ApiError('NOT_FOUND', `no device ${req.params.deviceId}`);
       const { limit = 100, ...q } = req.query;
       const page = await L.devicePage(req.params.deviceId, { ...q, limit });
-      return { entries: page.entries.map((f) => entryView(f.entry)), next: page.next ?? null };
+      return { entries: page.entries.map((f) => entryView(f.entry, f.leafHash)), next: page.next ?? null };
     },
   );
 
@@ -250,7 +257,9 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     },
     async (req, reply) => {
       const { index } = req.params;
-      const bytes = await L.getEntry(index);
+      // As stored: proofBundle checks the whole bundle to the signed checkpoint (an entry whose own stored leaf is
+      // damaged is still proven by its siblings and served: ledger/entry-self-check.ts).
+      const bytes = await L.uncheckedEntry(index);
       if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${index} (log size ${L.size})`);
       if (req.query.treeSize !== undefined && req.query.treeSize <= index) {
         throw new ApiError('BAD_REQUEST', `a tree of size ${req.query.treeSize} does not hold entry ${index}: ask for its own block's checkpoint (no treeSize) or a later one`);
@@ -271,7 +280,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     '/v1/checkpoints/latest',
     { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...readErrors } } },
     async (_req, reply) => {
-      const cp = L.latestCheckpoint;
+      const cp = latestCheckpoint();
       if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
       return reply.header('content-type', 'text/plain; charset=utf-8').send(cp);
     },

@@ -172,6 +172,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       // A committed checkpoint and the entries below its size: appends after it cannot change this list.
       const listing = await ledger.revocationListing({ ...(treeSize === undefined ? {} : { treeSize }), ...(after === undefined ? {} : { after }), limit });
       if (!listing) throw new ApiError('NOT_FOUND', `no checkpoint at tree size ${treeSize}`);
+      if (listing.checkpoint) ledger.checkedNote(listing.checkpoint, listing.treeSize); // the latest too: LedgerDamagedError if its signature fails
       const revocations = listing.revocations.map(({ index, statement }) => {
         const c = decodeRevocation(statement).claims;
         const { certificate, issuer } = registry.revocationCertificates({ claims: c });

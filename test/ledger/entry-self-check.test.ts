@@ -1,0 +1,125 @@
+/**
+ * Entries are checked against their leaves in the tree before they are served (ledger/entry-self-check.ts), the
+ * leaves read one file read per run of nearby tiles (ledger/level-entry-reads.ts readLeafTiles). On a whole store the
+ * check never fires: every entry, by index, by time, by device, newest first, by seq and in the revocation list,
+ * over blocks of 1 to 700 entries, segment files of one and of four 256-entry bundles (runs of tiles cut at their
+ * edges), devices logging every 2nd, 7th and 300th entry (runs of adjacent tiles, of tiles a gap apart, and single
+ * tiles). A byte flipped in a stored leaf refuses exactly its entry, inside a listing's run of tiles.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ledger, type EntryInput } from '../../ledger/ledger.js';
+import { LevelBackend } from '../../ledger/level-backend.js';
+import { nodeMerkleHasher } from '../../ledger/hasher.js';
+import type { FoundEntry } from '../../ledger/queries.js';
+import { bytesEqual } from '../../protocol/bytes.js';
+import { ORIGIN, revocation, signer } from './contract.js';
+import { flipFileByte, leafLocation } from './entry-location.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+const open = async (dir: string, segmentBundles: number) => Ledger.open({ backend: await LevelBackend.open(dir, { sync: false, segmentBundles }), origin: ORIGIN, signer });
+
+/** Entry i: a revocation now and then, else a reading of the device whose turn it is (seqs from 0 per device). */
+function logInputs(total: number): { inputs: EntryInput[]; byDevice: Map<string, number[]> } {
+  const byDevice = new Map<string, number[]>();
+  const inputs: EntryInput[] = [];
+  for (let i = 0; i < total; i++) {
+    if (i % 97 === 11) {
+      inputs.push(revocation(i));
+      continue;
+    }
+    const deviceId = i % 300 === 3 ? 'dev-rare' : i % 7 === 1 ? 'dev-seventh' : i % 2 === 0 ? 'dev-even' : 'dev-rest';
+    const list = byDevice.get(deviceId) ?? [];
+    byDevice.set(deviceId, [...list, i]);
+    inputs.push({ type: 1, payload: new TextEncoder().encode(`reading ${i}`), certRef: new Uint8Array(32).fill(1), receivedAtMs: 1_000 + i - (i % 3), deviceId, seq: list.length });
+  }
+  return { inputs, byDevice };
+}
+
+const leafOk = (f: FoundEntry) => bytesEqual(f.leafHash, nodeMerkleHasher.hashLeaf(f.entry));
+
+describe('entries checked against their leaves', () => {
+  it.each([1, 4])('a whole store (segment files of %i bundles): every entry is served on every read, with its leaf hash', async (segmentBundles) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-entry-check-'));
+    dirs.push(dir);
+    const ledger = await open(dir, segmentBundles);
+    const sizes = [1, 1, 2, 5, 247, 1, 300, 3, 700, 40];
+    const { inputs, byDevice } = logInputs(sizes.reduce((a, b) => a + b, 0));
+    const blockEnds: number[] = [];
+    for (const n of sizes) {
+      await ledger.appendBlock(inputs.slice(ledger.size, ledger.size + n));
+      blockEnds.push(ledger.size);
+    }
+    const size = ledger.size;
+
+    for (let i = 0; i < size; i++) expect(bytesEqual((await ledger.getEntry(i))!, (await ledger.uncheckedEntry(i))!)).toBe(true);
+
+    for (const limit of [10_000, 97]) {
+      const listed: number[] = [];
+      let after: { receivedAtMs: number; index: number } | undefined;
+      for (;;) {
+        const page = await ledger.entriesByTime({ fromMs: 0, toMs: 1e9, limit, ...(after ? { after } : {}) });
+        expect(page.every(leafOk)).toBe(true);
+        listed.push(...page.map((f) => f.index));
+        if (page.length < limit) break;
+        after = page[page.length - 1]!;
+      }
+      expect(listed.sort((a, b) => a - b)).toEqual(Array.from({ length: size }, (_, i) => i));
+    }
+
+    for (const [deviceId, indexes] of byDevice) {
+      for (const limit of [10_000, 33]) {
+        const listed: number[] = [];
+        let after: number | undefined;
+        for (;;) {
+          const page = await ledger.devicePage(deviceId, { limit, ...(after === undefined ? {} : { after }) });
+          expect(page.entries.every(leafOk)).toBe(true);
+          listed.push(...page.entries.map((f) => f.index));
+          if (page.next === undefined) break;
+          after = page.next;
+        }
+        expect(listed).toEqual(indexes);
+      }
+      const latest = await ledger.latestByDevice(deviceId, 100);
+      expect(latest.every(leafOk)).toBe(true);
+      expect(latest.map((f) => f.index)).toEqual(indexes.slice(-100).reverse());
+      for (let seq = 0; seq < indexes.length; seq += 5) expect((await ledger.findBySeq(deviceId, seq))?.index).toBe(indexes[seq]);
+    }
+    expect((await ledger.revocationLog()).map((r) => r.index)).toEqual(Array.from({ length: size }, (_, i) => i).filter((i) => i % 97 === 11));
+    for (const s of blockEnds) expect(await ledger.checkpoint(s)).toBeDefined();
+    await ledger.close();
+  }, 60_000);
+
+  it('a flipped byte in a stored leaf: only its entry is refused, on each read that lists it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-entry-check-'));
+    dirs.push(dir);
+    let ledger = await open(dir, 4);
+    const { inputs, byDevice } = logInputs(1200);
+    for (let first = 0; first < inputs.length; first += 400) await ledger.appendBlock(inputs.slice(first, first + 400));
+    await ledger.close();
+    const even = byDevice.get('dev-even')!;
+    const damaged = even[300]!; // in tile 2 of segment file 0 (tiles 0-3), inside dev-even's run of tiles
+    const leaf = await leafLocation(dir, damaged);
+    await flipFileByte(leaf.file, leaf.at + 31);
+    ledger = await open(dir, 4);
+    const refused = { name: 'LedgerDamagedError', code: 'LEDGER_DAMAGED', message: expect.stringMatching(new RegExp(`^entry ${damaged} is damaged in the gateway's store: .*ledger verify`)) };
+    await expect(ledger.getEntry(damaged)).rejects.toMatchObject(refused);
+    await expect(ledger.devicePage('dev-even', { limit: 1000 })).rejects.toMatchObject(refused);
+    await expect(ledger.entriesByTime({ fromMs: 0, toMs: 1e9, limit: 1200 })).rejects.toMatchObject(refused);
+    await expect(ledger.latestByDevice('dev-even', 1000)).rejects.toMatchObject(refused);
+    await expect(ledger.findBySeq('dev-even', 300)).rejects.toMatchObject(refused);
+    // Its neighbours, in the same tile and run, and the other devices' entries are served.
+    for (const i of [damaged - 1, damaged + 1, damaged + 256, damaged - 256]) expect(await ledger.getEntry(i)).toBeDefined();
+    expect((await ledger.devicePage('dev-even', { after: 300, limit: 1000 })).entries.length).toBe(even.length - 301);
+    for (const d of ['dev-rest', 'dev-seventh', 'dev-rare']) expect((await ledger.devicePage(d, { limit: 1000 })).entries.length).toBe(byDevice.get(d)!.length);
+    // Its bundle is still whole: it is proven by its siblings, not its own stored leaf (ledger/bundle-self-check.ts).
+    expect((await ledger.proofBundle(damaged)).index).toBe(damaged);
+    await ledger.close();
+  }, 60_000);
+});
