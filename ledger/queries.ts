@@ -9,11 +9,13 @@ import { fail } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { consistencyPlan, inclusionPlan, type MerkleHasher } from '../protocol/merkle/index.js';
 import type { LoggedRevocation } from '../protocol/revocation-log.js';
+import { blockExtension } from '../protocol/verify-bundle.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 import { checkBundleAgainstStore } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
 import { readCheckedEntries } from './entry-self-check.js';
+import { damagedInStore } from './errors.js';
 
 export interface FoundEntry {
   index: number;
@@ -310,6 +312,24 @@ export abstract class LedgerQueries implements LogKey {
 
   async blockHeader(height: number): Promise<BlockHeader | undefined> {
     return (await this.#committedHeader(height))?.header;
+  }
+
+  /**
+   * A committed block's header as it is served (GET /v1/blocks...), checked to be the one its block's signed checkpoint
+   * binds (its `block` line; the note's signature with the log's key, once per note): a byte changed on disk in a
+   * header otherwise reached a client who checks the hash links, or the checkpoint, as a forged block. Damage:
+   * LedgerDamagedError naming the block. Cost: one checkpoint read, then a lookup for a note already verified.
+   */
+  async servedBlock(height: number): Promise<{ bytes: Uint8Array; header: BlockHeader } | undefined> {
+    const block = await this.#committedHeader(height);
+    if (!block) return undefined;
+    const { treeSize } = block.header;
+    const damaged = (what: string) => damagedInStore(`block ${height}`, what);
+    const note = await this.backend.getCheckpoint(treeSize);
+    if (note === undefined) throw damaged(`no checkpoint is stored at its tree size ${treeSize}`);
+    const cp = openStoredCheckpoint(note, treeSize, this, (problem) => damaged(`the checkpoint stored at its tree size ${treeSize} ${problem}`));
+    if (!cp.extensions.includes(blockExtension(height, block.bytes))) throw damaged(`its header is not the one the checkpoint at tree size ${treeSize} binds`);
+    return block;
   }
 
   async #committedHeader(height: number): Promise<{ bytes: Uint8Array; header: BlockHeader } | undefined> {

@@ -2,13 +2,15 @@
  * Every read that serves stored bytes checks them first, not only proof bundles: an entry against its leaf in the
  * log's tree (ledger/entry-self-check.ts) on GET /v1/entries/:index, the time and device listings, a device's latest
  * readings and GET /v1/proofs/inclusion; a checkpoint note with the log's own key (ledger/checkpoint-self-check.ts)
- * in a bundle, on GET /v1/checkpoints/..., /v1/log and /v1/revocations. Before, a byte changed on disk was served as
+ * in a bundle, on GET /v1/checkpoints/..., /v1/log and /v1/revocations; a block header against the block line of its
+ * block's checkpoint (GET /v1/blocks/:height, /v1/blocks). Before, a byte changed on disk was served as
  * it was (200), and a client found what looks like a forged record or checkpoint; now the request is 500 INTERNAL
  * naming what is damaged, counted in originproof_ledger_damage_found_total. A whole store serves everything.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { editStoredCheckpoint, entryLocation, flipFileByte, flipSignatureChar, leafLocation } from '../ledger/entry-location.js';
+import { decodeBlockHeader, encodeBlockHeader } from '../../protocol/bundle.js';
+import { editStoredCheckpoint, editStoredHeader, entryLocation, flipFileByte, flipSignatureChar, leafLocation } from '../ledger/entry-location.js';
 import { gatewayWithDevices, publishEach, reading, type Device, type TestGateway } from './harness.js';
 
 let t: TestGateway | undefined;
@@ -110,6 +112,27 @@ describe('checkpoints from a damaged store', () => {
   }, 60_000);
 });
 
+describe('block headers from a damaged store', () => {
+  test('a header changed on disk (still well-formed): GET /v1/blocks/:height and /v1/blocks 500 INTERNAL naming the block, counted; the others served', async () => {
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 1 }));
+    await publish(devices[0]!, 4);
+    const height = (await get('/v1/log')).json().height as number;
+    expect(height).toBeGreaterThanOrEqual(3);
+    const blockUrls = Array.from({ length: height + 1 }, (_, h) => `/v1/blocks/${h}`);
+    await served([...blockUrls, '/v1/blocks?limit=100']);
+    // Its time a millisecond later: a header that decodes, whose hash its checkpoint's block line no longer names.
+    await t.restart(() => editStoredHeader(ledgerDir(), 1, (bytes) => {
+      const h = decodeBlockHeader(bytes);
+      return encodeBlockHeader({ ...h, timeMs: h.timeMs + 1 });
+    }));
+    const [why] = await refused(['/v1/blocks/1', '/v1/blocks?limit=100'], 'block 1');
+    expect(why).toMatch(/its header is not the one the checkpoint at tree size 2 binds/);
+    await served(blockUrls.filter((u) => u !== '/v1/blocks/1'));
+    expect(await damageCount()).toBe(2);
+  }, 60_000);
+});
+
 describe('a whole store', () => {
   test('serves every entry on every route, every checkpoint and every bundle, over many blocks: nothing refused', async () => {
     let devices: Device[];
@@ -130,7 +153,8 @@ describe('a whole store', () => {
     expect(height).toBeGreaterThan(8);
     const urls: string[] = ['/v1/checkpoints/latest', '/v1/log', '/v1/revocations'];
     for (let i = 0; i < size; i++) urls.push(`/v1/entries/${i}`, `/v1/entries/${i}/bundle`, `/v1/entries/${i}/bundle?treeSize=${size}`, `/v1/proofs/inclusion?index=${i}`);
-    for (let h = 0; h <= height; h++) urls.push(`/v1/checkpoints/${(await get(`/v1/blocks/${h}`)).json().treeSize}`);
+    for (let h = 0; h <= height; h++) urls.push(`/v1/blocks/${h}`, `/v1/checkpoints/${(await get(`/v1/blocks/${h}`)).json().treeSize}`);
+    urls.push('/v1/blocks?limit=100');
     for (const d of devices) urls.push(`/v1/devices/${d.id}/latest`);
     await served(urls);
 

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { decodeBundleIndex, segmentName } from '../../ledger/entry-segments.js';
-import { BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY } from '../../ledger/keys.js';
+import { BUNDLE_WIDTH, bundleKey, checkpointKey, CONFIG_KEY, headerKey } from '../../ledger/keys.js';
 
 export async function entryLocation(dir: string, index: number): Promise<{ file: string; start: number; end: number }> {
   const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
@@ -55,6 +55,19 @@ export async function editStoredCheckpoint(dir: string, treeSize: number, edit: 
     const v = await db.get(checkpointKey(treeSize));
     if (!v) throw new Error(`no checkpoint stored at tree size ${treeSize}`);
     await db.put(checkpointKey(treeSize), new TextEncoder().encode(edit(new TextDecoder().decode(v))));
+  } finally {
+    await db.close();
+  }
+}
+
+/** Rewrites the block header stored at `height` (in the ledger's LevelDB, the gateway stopped). */
+export async function editStoredHeader(dir: string, height: number, edit: (header: Uint8Array) => Uint8Array): Promise<void> {
+  const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    const v = await db.get(headerKey(height));
+    if (!v) throw new Error(`no header stored at height ${height}`);
+    await db.put(headerKey(height), edit(v));
   } finally {
     await db.close();
   }

@@ -95,7 +95,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
       const bottom = Math.max(0, top - (req.query.limit ?? 10) + 1);
       const blocks = [];
       for (let h = top; h >= bottom; h--) {
-        const b = await L.blockHeader(h);
+        const b = (await L.servedBlock(h))?.header;
         if (b) blocks.push({ height: b.height, firstIndex: b.firstIndex, lastIndex: b.lastIndex, treeSize: b.treeSize, root: toHex(b.root), timeMs: b.timeMs });
       }
       return { height: top, blocks };

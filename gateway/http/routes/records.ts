@@ -352,10 +352,10 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       },
     },
     async (req) => {
-      const bytes = await L.blockHeaderBytes(req.params.height);
-      if (!bytes) throw new ApiError('NOT_FOUND', `no block ${req.params.height}`);
-      const h = (await L.blockHeader(req.params.height))!;
-      return { ...h, prevHash: toHex(h.prevHash), root: toHex(h.root), header: b64out(bytes) };
+      const block = await L.servedBlock(req.params.height);
+      if (!block) throw new ApiError('NOT_FOUND', `no block ${req.params.height}`);
+      const h = block.header;
+      return { ...h, prevHash: toHex(h.prevHash), root: toHex(h.root), header: b64out(block.bytes) };
     },
   );
 }
