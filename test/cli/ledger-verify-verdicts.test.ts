@@ -1,0 +1,63 @@
+/**
+ * `originproof ledger verify`'s two kinds of failure (cli/failure.ts): a check that ran and said no (a `BAD` report,
+ * `--json` `ok: false`, exit 1) and no verdict (`[CODE]`/the error on stderr, nothing on stdout, exit 2).
+ *  - a segment file the verifier may not read (EACCES) says nothing about the log: exit 2, no report. Found by
+ *    review: it was `BAD ledger: EACCES: permission denied, open ...`, exit 1, a damaged log to a script. The built
+ *    CLI runs as root without its capabilities (setpriv), as test/cli/start-unreadable-key-and-file-limit.test.ts does;
+ * Needs the built dist/ (npx tsc -b).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
+import { Ledger } from '../../ledger/ledger.js';
+import { CLI_MAIN } from './cli-sandbox.js';
+
+const verify = (dir: string, json: boolean, asRoot = true) => {
+  const args = [CLI_MAIN, 'ledger', 'verify', ...(json ? ['--json'] : []), '--data', dir];
+  return asRoot
+    ? spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 })
+    : spawnSync('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+};
+
+describe('ledger verify: a verdict (exit 1) or none (exit 2)', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  /** A LevelDB ledger directory holding three blocks. */
+  async function ledgerDir(): Promise<string> {
+    const root = await mkdtemp(join(tmpdir(), 'op-verify-verdict-'));
+    dirs.push(root);
+    const dir = join(root, 'ledger');
+    const signer = nodeEd25519NoteSigner('test.local/log', new Uint8Array(32).fill(1));
+    const l = await Ledger.open({ dir, origin: 'test.local/log', signer });
+    for (let i = 0; i < 3; i++) await l.appendBlock([{ type: 1, payload: new Uint8Array([i]), certRef: new Uint8Array(32), deviceId: 'dev', seq: i + 1 }]);
+    await l.close();
+    expect(verify(dir, false).status).toBe(0);
+    return dir;
+  }
+
+  test.runIf(process.getuid?.() === 0)('a segment file it may not read (EACCES): exit 2, no BAD report, no JSON', async () => {
+    const dir = await ledgerDir();
+    for (const name of (await readdir(join(dir, 'entries'))).filter((n) => /\.(cbor|leaves)$/.test(n))) {
+      const path = join(dir, 'entries', name);
+      await chmod(path, 0o000);
+      try {
+        for (const json of [false, true]) {
+          const r = verify(dir, json, false);
+          expect(r.status, `${name} ${r.stdout}`).toBe(2);
+          expect(r.stdout, name).toBe('');
+          expect(r.stderr, name).toMatch(/EACCES/);
+        }
+      } finally {
+        await chmod(path, 0o644);
+      }
+    }
+    expect(verify(dir, false).status).toBe(0);
+  }, 60_000);
+
+});
