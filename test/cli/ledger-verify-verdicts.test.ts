@@ -4,10 +4,13 @@
  *  - a segment file the verifier may not read (EACCES) says nothing about the log: exit 2, no report. Found by
  *    review: it was `BAD ledger: EACCES: permission denied, open ...`, exit 1, a damaged log to a script. The built
  *    CLI runs as root without its capabilities (setpriv), as test/cli/start-unreadable-key-and-file-limit.test.ts does;
+ *  - a store LevelDB refuses to open as corrupt (its CURRENT file garbled): damage, as the gateway's start says
+ *    (LEDGER_DAMAGED), so a BAD report and exit 1. Found by review: it was exit 2, "no verdict", while segment-file
+ *    damage found at the same point is reported BAD.
  * Needs the built dist/ (npx tsc -b).
  */
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -60,4 +63,15 @@ describe('ledger verify: a verdict (exit 1) or none (exit 2)', () => {
     expect(verify(dir, false).status).toBe(0);
   }, 60_000);
 
+  test('a store LevelDB finds corrupt at its open (CURRENT garbled): BAD ledger, --json ok:false, exit 1', async () => {
+    const dir = await ledgerDir();
+    await writeFile(join(dir, 'CURRENT'), 'garbage');
+    const r = verify(dir, false);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^BAD ledger: .*Corruption/);
+    const j = verify(dir, true);
+    expect(j.status, j.stderr).toBe(1);
+    expect(j.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, problem: { message: expect.stringMatching(/Corruption/) } });
+  }, 60_000);
 });
