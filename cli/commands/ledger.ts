@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
+import { refuseNewStoreOverLog } from '../../ledger/level-open-checks.js';
 import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { errorChain } from '../../protocol/errors.js';
@@ -42,6 +43,8 @@ async function verifyCommand(o: { data: string; key?: string; json?: boolean }):
     if (entries) {
       throw new LedgerDamagedError(`${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup`);
     }
+    // LevelDB's own files without their CURRENT, as the gateway's start refuses them (found by review: "no ledger").
+    for (const d of [join(o.data, 'ledger'), o.data]) await refuseNewStoreOverLog(d);
     process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
     process.exitCode = 2;
     return;

@@ -7,6 +7,8 @@
  *  - a store LevelDB refuses to open as corrupt (its CURRENT file garbled): damage, as the gateway's start says
  *    (LEDGER_DAMAGED), so a BAD report and exit 1. Found by review: it was exit 2, "no verdict", while segment-file
  *    damage found at the same point is reported BAD.
+ *  - LevelDB's tables and logs without their CURRENT, no segment files beside them: refused by the gateway's start
+ *    (LEDGER_DAMAGED), so BAD too. Found by review: only segment files were looked for, and this was "no ledger", exit 2.
  * Needs the built dist/ (npx tsc -b).
  */
 import { spawnSync } from 'node:child_process';
@@ -61,6 +63,24 @@ describe('ledger verify: a verdict (exit 1) or none (exit 2)', () => {
       }
     }
     expect(verify(dir, false).status).toBe(0);
+  }, 60_000);
+
+  test("a store's files without its CURRENT, and no segment files: BAD ledger, exit 1, as the start's LEDGER_DAMAGED", async () => {
+    // Found by review: only segment files were looked for, so LevelDB's tables and logs left without their CURRENT
+    // (what refuses the gateway's start: ledger/level-open-checks.ts refuseNewStoreOverLog) were "no ledger", exit 2.
+    const dir = await ledgerDir();
+    await rm(join(dir, 'CURRENT'));
+    await rm(join(dir, 'entries'), { recursive: true });
+    const before = (await readdir(dir)).sort();
+    for (const data of [dir, join(dir, '..')]) {
+      const r = verify(data, false);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/^BAD ledger: ledger directory .* holds a log's files \([0-9]+\.(log|ldb).*\) but no LevelDB store/);
+      const j = verify(data, true);
+      expect(j.status, j.stderr).toBe(1);
+      expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, problem: { message: expect.stringMatching(/but no LevelDB store/) } });
+    }
+    expect((await readdir(dir)).sort()).toEqual(before); // nothing created
   }, 60_000);
 
   test('a store LevelDB finds corrupt at its open (CURRENT garbled): BAD ledger, --json ok:false, exit 1', async () => {
