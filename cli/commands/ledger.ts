@@ -35,6 +35,9 @@ export function registerLedgerCommand(program: Command): void {
 }
 
 async function verifyCommand(o: { data: string; key?: string; json?: boolean }): Promise<void> {
+  // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked. First, so
+  // that no look at the directory turns it into a report (found by review: a BAD report for a damaged directory).
+  if (o.key !== undefined) parseVerifierKey(o.key);
   // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
   const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
   if (!existsSync(join(dir, 'CURRENT'))) {
@@ -49,8 +52,6 @@ async function verifyCommand(o: { data: string; key?: string; json?: boolean }):
     process.exitCode = 2;
     return;
   }
-  // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked.
-  if (o.key !== undefined) parseVerifierKey(o.key);
   // A store LevelDB itself finds corrupt (a garbled CURRENT or manifest, table files missing) is damage too, as the
   // gateway's start says (LEDGER_DAMAGED): a report (found by review: it was exit 2, "no verdict").
   const backend = await LevelBackend.open(dir, { sync: false }).catch((err: unknown) => {

@@ -9,6 +9,7 @@
  *    damage found at the same point is reported BAD.
  *  - LevelDB's tables and logs without their CURRENT, no segment files beside them: refused by the gateway's start
  *    (LEDGER_DAMAGED), so BAD too. Found by review: only segment files were looked for, and this was "no ledger", exit 2.
+ *  - a --key that does not parse: exit 2 whatever the directory holds (it was BAD, exit 1, for a damaged one).
  * Needs the built dist/ (npx tsc -b).
  */
 import { spawnSync } from 'node:child_process';
@@ -81,6 +82,19 @@ describe('ledger verify: a verdict (exit 1) or none (exit 2)', () => {
       expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, problem: { message: expect.stringMatching(/but no LevelDB store/) } });
     }
     expect((await readdir(dir)).sort()).toEqual(before); // nothing created
+  }, 60_000);
+
+  test('a --key that does not parse is exit 2 whatever the directory holds, never a BAD report', async () => {
+    // Found by review: the key was parsed after the looks for a store without its CURRENT, so a damaged directory
+    // and a mistyped key gave a BAD report (exit 1) for a run that never got as far as the key.
+    const dir = await ledgerDir();
+    await rm(join(dir, 'CURRENT'));
+    for (const json of [false, true]) {
+      const r = spawnSync(process.execPath, [CLI_MAIN, 'ledger', 'verify', ...(json ? ['--json'] : []), '--key', 'not-a-key', '--data', dir], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stdout).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^originproof: \[CHECKPOINT_INVALID\] /);
+    }
   }, 60_000);
 
   test('a store LevelDB finds corrupt at its open (CURRENT garbled): BAD ledger, --json ok:false, exit 1', async () => {
