@@ -21,7 +21,7 @@ import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
-import { LedgerKeyMismatchError } from './errors.js';
+import { LedgerDamagedError, LedgerKeyMismatchError } from './errors.js';
 import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
 import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
@@ -158,10 +158,15 @@ export class Ledger extends LedgerQueries {
       // file from another gateway or machine started without complaint). Every meta record has held the key since
       // the first one (decodeMeta requires it), so there is no older meta to let through.
       if (meta.verifierKey !== vkey) throw new LedgerKeyMismatchError(meta.verifierKey, vkey);
-    } else {
-      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey }));
     }
     const stateBytes = await backend.readState();
+    if (!metaBytes) {
+      // The meta record is written at the first open, before any block: blocks without it lost it (a damaged or
+      // partly restored store). Written again here, it would record whatever key this open was given, and the key
+      // check above would have let another key sign the log's next checkpoints (found by review).
+      if (stateBytes) throw new LedgerDamagedError("the ledger store holds blocks (its state record) but no meta record (the origin and checkpoint key of its first open): the store is damaged or partly restored; restore the whole ledger directory from a backup; nothing was written");
+      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey }));
+    }
     const state = stateBytes ? decodeState(stateBytes) : { treeSize: 0, frontier: [], height: -1, blockHash: ZERO_HASH };
     const tree = await LedgerTree.load(backend, hasher, state.treeSize, state.frontier);
     const cp = state.treeSize > 0 ? await backend.getCheckpoint(state.treeSize) : undefined;

@@ -19,6 +19,7 @@ import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { EMPTY_REVOCATIONS, nextRevocationDigest, revocationsOfCheckpoint, type RevocationCommitment } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import type { IndexAudit, LedgerBackend } from './backend.js';
+import { isAccessFailure } from './errno.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
@@ -167,6 +168,10 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     return report();
   } catch (err) {
     if (err instanceof Bad) return report(err.problem);
+    // A file this process may not read (permissions, its open-files limit) says nothing about the log: no verdict,
+    // thrown (the CLI's exit 2), not a problem (found by review: `BAD ledger: EACCES ...`, exit 1, a damaged log to
+    // a script). Anything else the store or its files fail with (a LevelDB corruption, EIO, a short read) is.
+    if (isAccessFailure(err)) throw err;
     return report({ message: (err as Error).message });
   } finally {
     await reader?.close();

@@ -5,8 +5,10 @@ import type { Command } from 'commander';
 import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
+import { refuseNewStoreOverLog } from '../../ledger/level-open-checks.js';
 import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
+import { errorChain } from '../../protocol/errors.js';
 
 export function registerLedgerCommand(program: Command): void {
   const ledger = program.command('ledger').description('the verifiable log (LevelDB)');
@@ -33,6 +35,9 @@ export function registerLedgerCommand(program: Command): void {
 }
 
 async function verifyCommand(o: { data: string; key?: string; json?: boolean }): Promise<void> {
+  // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked. First, so
+  // that no look at the directory turns it into a report (found by review: a BAD report for a damaged directory).
+  if (o.key !== undefined) parseVerifierKey(o.key);
   // Accept the gateway's --data-dir as well as the LevelDB directory itself; never create a database here.
   const dir = existsSync(join(o.data, 'ledger', 'CURRENT')) ? join(o.data, 'ledger') : o.data;
   if (!existsSync(join(dir, 'CURRENT'))) {
@@ -41,13 +46,17 @@ async function verifyCommand(o: { data: string; key?: string; json?: boolean }):
     if (entries) {
       throw new LedgerDamagedError(`${dirname(entries)} holds entry segment files but no LevelDB store (its CURRENT file is missing): the log's index is lost or was not restored; restore the whole ledger directory from a backup`);
     }
+    // LevelDB's own files without their CURRENT, as the gateway's start refuses them (found by review: "no ledger").
+    for (const d of [join(o.data, 'ledger'), o.data]) await refuseNewStoreOverLog(d);
     process.stderr.write(`originproof: no ledger in ${o.data} (expected a LevelDB directory, or a gateway data directory with ledger/)\n`);
     process.exitCode = 2;
     return;
   }
-  // A key that does not parse is unusable input (exit 2), not a bad ledger: the ledger was never checked.
-  if (o.key !== undefined) parseVerifierKey(o.key);
-  const backend = await LevelBackend.open(dir, { sync: false });
+  // A store LevelDB itself finds corrupt (a garbled CURRENT or manifest, table files missing) is damage too, as the
+  // gateway's start says (LEDGER_DAMAGED): a report (found by review: it was exit 2, "no verdict").
+  const backend = await LevelBackend.open(dir, { sync: false }).catch((err: unknown) => {
+    throw errorChain(err).some((c) => c.code === 'LEVEL_CORRUPTION') ? new LedgerDamagedError((err as Error).message, { cause: err }) : err;
+  });
   try {
     // What refuses the gateway's start is reported here too (LedgerDamagedError), before the log is read: segment
     // files missing or cut short, or a store older than its segment files (the committed-size hint larger than

@@ -5,29 +5,10 @@
  * every device how the gateway's disk is laid out (found by review). The operator's log keeps the whole text
  * (storage/recovery.ts logs the cause).
  */
-import { errorChain, type ErrorLink } from '../../protocol/errors.js';
+import { errorChain } from '../../protocol/errors.js';
+import { errnoOf } from '../../ledger/errno.js';
 
-/** LevelDB's I/O errors carry no errno code (classic-level: LEVEL_IO_ERROR), only strerror's text at the end. */
-const LEVEL_IO_TEXT: readonly (readonly [RegExp, string])[] = [
-  [/: No space left on device$/, 'ENOSPC'],
-  [/: Disk quota exceeded$/, 'EDQUOT'],
-  [/: Read-only file system$/, 'EROFS'],
-  [/: Permission denied$/, 'EACCES'],
-  [/: Operation not permitted$/, 'EPERM'],
-  [/: Too many open files$/, 'EMFILE'],
-  [/: Too many open files in system$/, 'ENFILE'],
-  [/: Input\/output error$/, 'EIO'],
-];
-
-/** The errno a link of an error chain stands for: node's own code, or the one LevelDB's I/O error text names. */
-export function errnoOf(link: ErrorLink): string | undefined {
-  if (typeof link.code !== 'string') return undefined;
-  if (/^E[A-Z]+$/.test(link.code)) return link.code;
-  if (link.code === 'LEVEL_IO_ERROR' && typeof link.message === 'string') {
-    for (const [text, errno] of LEVEL_IO_TEXT) if (text.test(link.message)) return errno;
-  }
-  return undefined;
-}
+export { errnoOf };
 
 const WORDS: Readonly<Record<string, string>> = {
   ENOSPC: 'its disk is full',

@@ -10,12 +10,15 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Level } from 'level';
 import { afterAll, describe, expect, test } from 'vitest';
 import { CHECKPOINT_KEY_FILE, loadOrCreateCheckpointKey } from '../../gateway/checkpoint-key.js';
 import { ConfigError } from '../../gateway/config.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 import { GatewayLedger } from '../../gateway/ledger-adapter.js';
+import { ledgerOpenRefusal } from '../../gateway/start-refusal.js';
 import { describeFailure } from '../../cli/failure.js';
+import { META_KEY } from '../../ledger/keys.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
@@ -66,6 +69,35 @@ describe('a checkpoint key file that did not sign the log', () => {
     const backend = await LevelBackend.open(join(t.dir, 'data', 'ledger'));
     try {
       expect(await verifyLedger(backend, { workers: 0 })).toMatchObject({ ok: true, entries: size });
+    } finally {
+      await backend.close();
+    }
+  }, 30_000);
+
+  test('a store whose meta record (the recorded key) is lost, its blocks kept: LEDGER_DAMAGED, no meta written under another key', async () => {
+    // Found by review: with no meta record the open wrote one with whatever key it was given, so the key check had
+    // nothing to compare and a log signed by one key went on under another (its verifiers' key lost with the record).
+    const dir = await mkdtemp(join(tmpdir(), 'op-key-nometa-'));
+    dirs.push(dir);
+    const origin = 'test.local/log';
+    const ours = nodeEd25519NoteSigner(origin, new Uint8Array(32).fill(1));
+    const theirs = nodeEd25519NoteSigner(origin, new Uint8Array(32).fill(2));
+    const ledgerDir = join(dir, 'ledger');
+    const l = await Ledger.open({ dir: ledgerDir, origin, signer: ours });
+    await l.appendBlock([{ type: 1, payload: new Uint8Array([1]), certRef: new Uint8Array(32), deviceId: 'dev', seq: 1 }]);
+    await l.close();
+    const db = new Level<Uint8Array, Uint8Array>(ledgerDir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.del(META_KEY);
+    await db.close();
+    const err = await GatewayLedger.open(ledgerDir, { origin, signer: theirs, blockMaxEntries: 100, blockMaxMs: 5 }).then(
+      (g) => g.close().then(() => null),
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'LedgerDamagedError', code: 'LEDGER_DAMAGED' });
+    expect(ledgerOpenRefusal(err, ledgerDir).code).toBe('LEDGER_DAMAGED');
+    const backend = await LevelBackend.open(ledgerDir);
+    try {
+      expect(await backend.readMeta()).toBeUndefined(); // nothing written
     } finally {
       await backend.close();
     }
