@@ -7,7 +7,7 @@
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
 import { LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
-import { errnoOf } from './storage/failure-reason.js';
+import { errnoOf } from '../ledger/errno.js';
 
 /**
  * Errno codes that say the directory cannot be used as it stands (permissions, a read-only file system, no room), not

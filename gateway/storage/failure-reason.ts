@@ -8,8 +8,6 @@
 import { errorChain } from '../../protocol/errors.js';
 import { errnoOf } from '../../ledger/errno.js';
 
-export { errnoOf };
-
 const WORDS: Readonly<Record<string, string>> = {
   ENOSPC: 'its disk is full',
   EDQUOT: 'its disk quota is used up',

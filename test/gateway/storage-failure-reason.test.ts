@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { storageError } from '../../gateway/storage/fail-stop-backend.js';
-import { errnoOf, storeFailureDetail, storeFailureReason } from '../../gateway/storage/failure-reason.js';
+import { storeFailureDetail, storeFailureReason } from '../../gateway/storage/failure-reason.js';
+import { errnoOf } from '../../ledger/errno.js';
 
 const DIR = '/srv/op/data/ledger';
 /** As classic-level fails a write: LEVEL_IO_ERROR, LevelDB's `IO error: <file>: <strerror>` as the message. */
