@@ -294,6 +294,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     metrics,
     notReady: () => {
       if (!ready) return { code: 'NOT_READY', message: 'gateway is starting or shutting down' };
+      // Damage that stopped storage recovery: said as such, not as a full disk that will recover (no file names: the
+      // gateway's log has them).
+      if (storage.damaged) return { code: 'STORAGE_UNAVAILABLE', message: "the gateway's store is damaged and will not take writes again: its operator must run `originproof ledger verify` and restore the data directory from a backup" };
       const failure = storage.failure;
       return failure ? { code: failure.code, message: failure.message } : null;
     },

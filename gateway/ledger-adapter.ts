@@ -32,6 +32,12 @@ export interface GatewayLedgerOptions {
   wrapBackend?: (backend: LedgerBackend) => LedgerBackend;
 }
 
+/**
+ * Registry entries read and checked per batch at start: one read of their entries and one of their tiles per page,
+ * not one read per entry; a page of entries (2 MB at most: certificates are 2 KiB at most) is all that is held at once.
+ */
+const REGISTRY_READ_PAGE = 1_000;
+
 export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
   /** The open Ledger (null between closing a failed store and opening it again). */
   #current: Ledger | null;
@@ -161,7 +167,13 @@ export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
     return { index: r.index };
   }
 
-  /** Registry events of all three types, merged in log order, read page by page. */
+  /**
+   * Registry events of all three types, merged in log order, read page by page: each page's entries checked against
+   * their leaves in the log's tree (ledger/entry-self-check.ts) in one batched read of the entries and one of their
+   * tiles. An entry whose bytes changed on disk but still decode was otherwise replayed as it was (a revocation
+   * moved or lost, a device's certificate changed) with nothing said; now it fails the start as LEDGER_DAMAGED
+   * naming the entry (gateway.ts), and the storage recovery's reload stops (storage/recovery.ts).
+   */
   async *registryEvents(): AsyncIterable<{ type: number; payload: Uint8Array; index: number }> {
     const indexes: number[] = [];
     for (const type of [ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION]) {
@@ -174,13 +186,13 @@ export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
       }
     }
     indexes.sort((a, b) => a - b);
-    // As stored (not checked against the leaves: one more read per registry entry at every start); what does not
-    // decode fails the start as LEDGER_DAMAGED (gateway.ts), and `ledger verify` checks every entry.
-    for (const index of indexes) {
-      const bytes = await this.ledger.uncheckedEntry(index);
-      if (!bytes) continue;
-      const e = decodeLogEntry(bytes);
-      yield { type: e.type, payload: e.payload, index };
+    for (let from = 0; from < indexes.length; from += REGISTRY_READ_PAGE) {
+      const page = indexes.slice(from, from + REGISTRY_READ_PAGE);
+      const entries = await this.ledger.checkedEntries(page);
+      for (const [k, bytes] of entries.entries()) {
+        const e = decodeLogEntry(bytes);
+        yield { type: e.type, payload: e.payload, index: page[k]! };
+      }
     }
   }
 

@@ -111,8 +111,18 @@ export abstract class LedgerQueries implements LogKey {
   }
 
   /**
+   * Committed entries' bytes (indexes below the committed size), each checked against its leaf, in one batched read
+   * of the entries and one of their tiles (the registry's replay at start reads its entries so, page by page).
+   */
+  async checkedEntries(indexes: readonly number[]): Promise<Uint8Array[]> {
+    const bad = indexes.find((i) => !Number.isSafeInteger(i) || i < 0 || i >= this.committedSize);
+    if (bad !== undefined) throw new RangeError(`entry ${bad} is not committed (the log holds ${this.committedSize})`);
+    return (await this.#checked(indexes)).entries;
+  }
+
+  /**
    * A committed entry's bytes as stored, not checked here: for a caller that proves them to the signed checkpoint
-   * (proofBundle) or has just had them checked, and for the registry's replay at start.
+   * (proofBundle) or has just had them checked.
    */
   async uncheckedEntry(index: number): Promise<Uint8Array | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;

@@ -6,7 +6,12 @@
  *  3. when the probe succeeds: close and reopen the store (state re-derived from disk), with writes still refused;
  *     `reload` (the gateway reloads the registry from the reopened store); then writes are taken again and
  *     `onRecovered` (the gateway resumes the pipeline, closes device connections from before) and readiness is green
- *     again. A reopen or reload that fails (still no room for LevelDB's recovery, a read error) goes back to 2.
+ *     again. A reopen or reload that fails (still no room for LevelDB's recovery, a read error) goes back to 2;
+ *     one that finds the store damaged (LedgerDamagedError: an entry that does not hash to its leaf, say) stops
+ *     there: damage does not heal, and each attempt would write its probe and replay the registry again for nothing.
+ *     Writes stay refused, `/readyz` (still 503 STORAGE_UNAVAILABLE) and the log say the store is damaged, the log
+ *     what is damaged; reads go on (each checked). A start on the directory would be refused LEDGER_DAMAGED alike:
+ *     the remedy is to restore it from a backup.
  * A failure reported while an attempt runs (the reopened store failed a write) is not lost: the attempt sees it,
  * does not resume, and goes back to 2; readiness stays red throughout.
  * The gateway stays up throughout: health, reads of the log (from the old handle until the reopen) and metrics.
@@ -14,6 +19,7 @@
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OriginProofError } from '../../protocol/errors.js';
+import { LedgerDamagedError } from '../../ledger/errors.js';
 import type { GatewayLedger } from '../ledger-adapter.js';
 import { storageError } from './fail-stop-backend.js';
 import { storeFailureDetail } from './failure-reason.js';
@@ -44,6 +50,8 @@ export class StorageRecovery {
   #stopped = false;
   /** The cause of the last failed attempt, as logged. */
   #lastAttemptError: string | null = null;
+  /** Damage an attempt found: recovery has stopped for good (writes stay refused). */
+  #damaged: LedgerDamagedError | null = null;
 
   constructor(private readonly opts: StorageRecoveryOptions) {}
 
@@ -52,9 +60,14 @@ export class StorageRecovery {
     return this.#failure;
   }
 
+  /** The damage that stopped recovery (null: none found). Writes stay refused (`failure` is kept). */
+  get damaged(): LedgerDamagedError | null {
+    return this.#damaged;
+  }
+
   /** A write failed (the ledger calls this once per opened store that fails). */
   failed(err: OriginProofError): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#damaged) return;
     this.#reported++;
     if (this.#failure) {
       // Recovering already (an attempt in progress or scheduled): that attempt, or the next, starts over.
@@ -91,6 +104,11 @@ export class StorageRecovery {
       if (this.#reported !== reported) throw this.#failure;
       ledger.resumeWrites(); // throws if the reopened store failed meanwhile
     } catch (err) {
+      if (err instanceof LedgerDamagedError) {
+        this.#damaged = err;
+        this.opts.log('error', `the store is damaged: recovery stopped, writes stay refused until the data directory is restored from a backup: ${err.message}`);
+        return;
+      }
       // Said once per distinct cause (found by review: a reopen that failed for good, its LOCK still held, was silent).
       const why = err instanceof Error ? err.message : String(err);
       if (why !== this.#lastAttemptError) this.opts.log('error', `recovery attempt failed: ${why}; trying again every ${this.opts.retryMs} ms`);

@@ -8,7 +8,7 @@
  * a write the reopened store fails while recovery runs is not lost (readiness stays red, recovery starts over);
  * a failed reload is retried; after each, readings and registry writes are taken again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -20,6 +20,24 @@ import { connectDevice, connectsRefused, Pki, post, reading, register, startTest
 import { failStoreWith } from './storage-faults.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Flip a bit in the first `inner` inside `outer` in the ledger's entry segment files, in place (the store open). */
+async function flipInSegments(dir: string, outer: Uint8Array, inner: Uint8Array): Promise<void> {
+  const ent = join(dir, 'data', 'ledger', 'entries');
+  for (const name of await readdir(ent)) {
+    if (!name.endsWith('.cbor')) continue;
+    const file = join(ent, name);
+    const buf = await readFile(file);
+    const at = buf.indexOf(outer);
+    if (at < 0) continue;
+    const i = at + Buffer.from(outer).indexOf(inner) + 3;
+    const fh = await openFile(file, 'r+');
+    await fh.write(Uint8Array.of(buf[i]! ^ 0x01), 0, 1, i);
+    await fh.close();
+    return;
+  }
+  throw new Error('not in the segment files');
+}
 
 /** Faults below the FailStopBackend, on every LevelDB backend the gateway opens (the first and each reopened one). */
 class Faults {
@@ -221,6 +239,33 @@ describe('storage recovery with failures while it runs', () => {
     expect(f.faults.failReads).toBe(0);
     expect(seen.at(-1)!.reloads - base).toBeGreaterThanOrEqual(2);
     await receipted(f, f.dev, 0);
+  });
+
+  test("a registry entry the reload finds damaged stops recovery: not retried, writes stay refused, readiness red saying so; the entry's reads 500 naming it", async () => {
+    const f = await start();
+    await failStore(f, 0);
+    const index = (await f.gw.app.inject({ url: `/v1/devices/${f.dev.id}` })).json().registeredAt as number;
+    // Meanwhile a byte of the device's registration changes on disk (its profile's kind: the entry still decodes).
+    await flipInSegments(f.dir, f.dev.cert.bytes, utf8ToBytes('temperature-sensor'));
+    const base = f.faults.reloads;
+    f.faults.failWrites = false;
+    for (const until = Date.now() + 10_000; f.faults.reloads === base; await sleep(20)) {
+      if (Date.now() > until) throw new Error('no reload within 10 s');
+    }
+    const writes = f.faults.writes;
+    await sleep(2_000); // four retry periods: no attempt after the one that found the damage
+    expect(f.faults.reloads - base).toBe(1);
+    const ready = await f.gw.app.inject({ url: '/readyz' });
+    expect([ready.statusCode, ready.json().code]).toEqual([503, 'STORAGE_UNAVAILABLE']);
+    expect(ready.json().message).toMatch(/store is damaged/);
+    expect(await storageWritable(f.gw)).toBe('0');
+    const extra = await f.pki.device(f.agency);
+    expect((await post(f.gw, '/v1/devices', { certificate: toBase64(extra.cert.bytes) })).body.code).toBe('STORAGE_UNAVAILABLE');
+    await expect(connectDevice(f.gw, f.dev)).rejects.toMatchObject({ code: 3 });
+    const entry = await f.gw.app.inject({ url: `/v1/entries/${index}` });
+    expect([entry.statusCode, entry.json().code]).toEqual([500, 'INTERNAL']);
+    expect(entry.json().message).toMatch(new RegExp(`^entry ${index} is damaged`));
+    expect(f.faults.writes).toBe(writes); // nothing reached the reopened store
   });
 
   test('a second failure after a recovery is a new episode and recovers too', async () => {
