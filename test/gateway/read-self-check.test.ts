@@ -9,7 +9,9 @@
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { fromHex } from '../../protocol/bytes.js';
 import { decodeBlockHeader, encodeBlockHeader } from '../../protocol/bundle.js';
+import { defaultMerkleHasher as H, splitPoint, verifyConsistency, verifyInclusion } from '../../protocol/merkle/index.js';
 import { editStoredCheckpoint, editStoredHeader, entryLocation, flipFileByte, flipSignatureChar, leafLocation } from '../ledger/entry-location.js';
 import { gatewayWithDevices, publishEach, reading, type Device, type TestGateway } from './harness.js';
 
@@ -83,6 +85,60 @@ describe('entries from a damaged store', () => {
   }, 60_000);
 });
 
+/** The root of a tree of these leaf hashes (RFC 9162). */
+function rootOf(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 1) return leaves[0]!;
+  const k = splitPoint(leaves.length);
+  return H.hashChildren(rootOf(leaves.slice(0, k)), rootOf(leaves.slice(k)));
+}
+
+describe('proofs from a damaged store', () => {
+  // Found by review: the proof routes served the stored tree's nodes unchecked, so a stored leaf (or node) changed on
+  // disk reached a client as an inclusion proof of another entry, or a consistency proof, that does not lead to the
+  // log's signed root: a forged-looking log.
+  test('a flipped stored leaf: every inclusion and consistency proof served leads to the signed root, those through it 500 INTERNAL, counted', async () => {
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 4 }));
+    const own = await publish(devices[0]!, 8);
+    const size = t.gw.ledger.size();
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < size; i++) leaves.push(fromHex((await get(`/v1/entries/${i}`)).json().leafHash as string));
+    const d = own[5]!;
+    const buddy = d ^ 1;
+    await t.restart(async () => {
+      const leaf = await leafLocation(ledgerDir(), d);
+      await flipFileByte(leaf.file, leaf.at + 7);
+    });
+    const root = rootOf(leaves);
+    let refusedCount = 0;
+    for (let i = 0; i < size; i++) {
+      const r = await get(`/v1/proofs/inclusion?index=${i}`);
+      if (r.statusCode === 200) {
+        const proof = (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64'));
+        verifyInclusion(i, size, leaves[i]!, proof, root, H);
+      } else {
+        expect([i, r.statusCode, r.json().code]).toEqual([i, 500, 'INTERNAL']);
+        expect(r.json().message).toMatch(new RegExp(`^entry ${i} is damaged in the gateway's store: `));
+        refusedCount++;
+      }
+    }
+    expect((await get(`/v1/proofs/inclusion?index=${buddy}`)).statusCode).toBe(500);
+    for (let from = 1; from < size; from++) {
+      const r = await get(`/v1/proofs/consistency?from=${from}`);
+      if (r.statusCode === 200) {
+        const proof = (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64'));
+        verifyConsistency(from, size, proof, rootOf(leaves.slice(0, from)), root, H);
+      } else {
+        expect([from, r.statusCode, r.json().code]).toEqual([from, 500, 'INTERNAL']);
+        expect(r.json().message).toMatch(/^the log's tree between tree sizes \d+ and \d+ is damaged in the gateway's store: /);
+        refusedCount++;
+      }
+    }
+    expect((await get(`/v1/proofs/consistency?from=${d}`)).statusCode).toBe(500);
+    expect(await damageCount()).toBe(refusedCount + 2);
+  }, 60_000);
+});
+
 describe('checkpoints from a damaged store', () => {
   test('a changed signature in a stored checkpoint note: its bundles and its route 500 INTERNAL, counted; the others served', async () => {
     let devices: Device[];
@@ -153,6 +209,11 @@ describe('a whole store', () => {
     expect(height).toBeGreaterThan(8);
     const urls: string[] = ['/v1/checkpoints/latest', '/v1/log', '/v1/revocations'];
     for (let i = 0; i < size; i++) urls.push(`/v1/entries/${i}`, `/v1/entries/${i}/bundle`, `/v1/entries/${i}/bundle?treeSize=${size}`, `/v1/proofs/inclusion?index=${i}`);
+    // Proofs between every pair of sizes, checkpointed (a block's) or not, and bundles with a consistency proof.
+    for (let from = 1; from <= size; from++) {
+      urls.push(`/v1/entries/${size - 1}/bundle?since=${from}`, `/v1/proofs/inclusion?index=${from - 1}&treeSize=${from}`);
+      for (let to = from; to <= size; to++) urls.push(`/v1/proofs/consistency?from=${from}&to=${to}`);
+    }
     for (let h = 0; h <= height; h++) urls.push(`/v1/blocks/${h}`, `/v1/checkpoints/${(await get(`/v1/blocks/${h}`)).json().treeSize}`);
     urls.push('/v1/blocks?limit=100');
     for (const d of devices) urls.push(`/v1/devices/${d.id}/latest`);

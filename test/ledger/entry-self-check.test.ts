@@ -93,6 +93,11 @@ describe('entries checked against their leaves', () => {
     }
     expect((await ledger.revocationLog()).map((r) => r.index)).toEqual(Array.from({ length: size }, (_, i) => i).filter((i) => i % 97 === 11));
     for (const s of blockEnds) expect(await ledger.checkpoint(s)).toBeDefined();
+    // Proofs as served, checked to the signed roots: between block sizes and sizes with no checkpoint, over tile
+    // (256) and segment file edges; none refused.
+    const sizesOf = [...blockEnds, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024, 1025];
+    for (const s1 of sizesOf) for (const s2 of sizesOf) if (s1 <= s2 && s2 <= size) await ledger.consistencyProof(s1, s2);
+    for (let i = 0; i < size; i += 13) for (const s of blockEnds) if (i < s) await ledger.servedInclusionProof(i, s, nodeMerkleHasher.hashLeaf((await ledger.getEntry(i))!));
     await ledger.close();
   }, 60_000);
 
