@@ -168,6 +168,31 @@ describe('checkpoints from a damaged store', () => {
   }, 60_000);
 });
 
+describe('the latest checkpoint, damaged, in a verdict', () => {
+  // Found by review: POST /v1/verify judged a bundle's revocations with the latest checkpoint as read from the store
+  // at start, unchecked: a note whose signature was changed on disk made the gateway call a whole bundle of its own
+  // log not valid (200), and a note that no longer parses was answered as the client's error.
+  test.each([
+    ['a changed signature', flipSignatureChar],
+    ['a size line that no longer parses', (note: string) => note.replace(/\n\d+\n/, '\nsize\n')],
+  ])('%s: POST /v1/verify of a bundle and GET /v1/revocations are 500 INTERNAL naming the checkpoint, counted', async (_what, edit) => {
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 4 }));
+    const [x] = await publish(devices[0]!, 2);
+    const latest = t.gw.ledger.size();
+    // Its own block's bundle (a consistency proof to the latest tree joins it) and one at the latest tree size.
+    const bundles = [(await get(`/v1/entries/${x}/bundle`)).rawPayload, (await get(`/v1/entries/${x}/bundle?treeSize=${latest}`)).rawPayload];
+    const verify = (b: Buffer) => t!.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: b.toString('base64') } });
+    for (const b of bundles) expect([(await verify(b)).statusCode, (await verify(b)).json().valid]).toEqual([200, true]);
+    await t.restart(() => editStoredCheckpoint(ledgerDir(), latest, edit));
+    for (const r of [await verify(bundles[0]!), await verify(bundles[1]!), await get('/v1/revocations')]) {
+      expect([r.statusCode, r.json().code, r.json().valid]).toEqual([500, 'INTERNAL', undefined]);
+      expect(r.json().message).toMatch(new RegExp(`^the checkpoint stored at tree size ${latest} is damaged in the gateway's store: `));
+    }
+    expect(await damageCount()).toBe(3);
+  }, 60_000);
+});
+
 describe('block headers from a damaged store', () => {
   test('a header changed on disk (still well-formed): GET /v1/blocks/:height and /v1/blocks 500 INTERNAL naming the block, counted; the others served', async () => {
     let devices: Device[];
