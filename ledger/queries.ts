@@ -15,7 +15,7 @@ import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 import { checkBundleAgainstStore } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
-import { readCheckedEntries } from './entry-self-check.js';
+import { readCheckedEntries, readStoredEntries } from './entry-self-check.js';
 import { damagedInStore } from './errors.js';
 
 export interface FoundEntry {
@@ -117,7 +117,7 @@ export abstract class LedgerQueries implements LogKey {
    */
   async uncheckedEntry(index: number): Promise<Uint8Array | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;
-    return (await this.backend.getEntries([index]))[0];
+    return (await readStoredEntries(this.backend, [index]))[0];
   }
 
   /** Committed entries' bytes, checked against their leaves in one batched tile read (ledger/entry-self-check.ts). */
