@@ -15,6 +15,7 @@ import { LevelBackend } from '../../ledger/level-backend.js';
 import { nodeMerkleHasher } from '../../ledger/hasher.js';
 import type { FoundEntry } from '../../ledger/queries.js';
 import { bytesEqual } from '../../protocol/bytes.js';
+import fc from 'fast-check';
 import { Level } from 'level';
 import { bundleKey } from '../../ledger/keys.js';
 import { ORIGIN, revocation, signer } from './contract.js';
@@ -153,4 +154,42 @@ describe('entries checked against their leaves', () => {
     expect(await ledger.getEntry(300)).toBeDefined();
     await ledger.close();
   }, 60_000);
+});
+
+describe('readLeafTiles (level-0 tiles, nearby ones in one file read)', () => {
+  // Property: any set of level-0 tiles, in any order, with repeats and tiles past the log, read together, is what
+  // reading each alone gives, and each tile holds its entries' leaf hashes up to the last stored entry.
+  it.each([
+    [1, 1], [255, 1], [256, 1], [257, 4], [1500, 1], [2100, 4],
+  ])('a store of %i entries (segment files of %i bundles): tiles read together are the tiles read alone', async (total, segmentBundles) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-leaf-tiles-'));
+    dirs.push(dir);
+    const backend = await LevelBackend.open(dir, { sync: false, segmentBundles });
+    const ledger = await Ledger.open({ backend, origin: ORIGIN, signer });
+    const { inputs } = logInputs(total);
+    for (let first = 0; first < total; first += 700) await ledger.appendBlock(inputs.slice(first, first + 700));
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < total; i++) leaves.push(nodeMerkleHasher.hashLeaf((await ledger.uncheckedEntry(i))!));
+    const tileCount = Math.ceil(total / 256);
+    const expected = (tile: number): Uint8Array | undefined => {
+      if (tile >= tileCount) return undefined;
+      const hs = leaves.slice(tile * 256, (tile + 1) * 256);
+      const out = new Uint8Array(hs.length * 32);
+      hs.forEach((h, k) => out.set(h, k * 32));
+      return out;
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat({ max: tileCount + 2 }), { minLength: 1, maxLength: 40 }), async (tiles) => {
+        const together = await backend.getTiles(tiles.map((tile) => ({ level: 0, tile })));
+        for (const [k, tile] of tiles.entries()) {
+          const [alone] = await backend.getTiles([{ level: 0, tile }]);
+          const want = expected(tile);
+          expect([tile, together[k] === undefined ? undefined : Buffer.from(together[k]!).toString('hex')]).toEqual([tile, want === undefined ? undefined : Buffer.from(want).toString('hex')]);
+          expect(alone === undefined ? undefined : Buffer.from(alone).toString('hex')).toEqual(want === undefined ? undefined : Buffer.from(want).toString('hex'));
+        }
+      }),
+      { numRuns: 60 },
+    );
+    await ledger.close();
+  }, 120_000);
 });
