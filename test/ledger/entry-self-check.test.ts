@@ -7,7 +7,7 @@
  * tiles). A byte flipped in a stored leaf refuses exactly its entry, inside a listing's run of tiles.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger, type EntryInput } from '../../ledger/ledger.js';
@@ -18,6 +18,7 @@ import { bytesEqual } from '../../protocol/bytes.js';
 import fc from 'fast-check';
 import { Level } from 'level';
 import { bundleKey } from '../../ledger/keys.js';
+import { segmentName } from '../../ledger/entry-segments.js';
 import { ORIGIN, revocation, signer } from './contract.js';
 import { flipFileByte, leafLocation } from './entry-location.js';
 
@@ -192,4 +193,24 @@ describe('readLeafTiles (level-0 tiles, nearby ones in one file read)', () => {
     );
     await ledger.close();
   }, 120_000);
+});
+
+describe('proofs from a store whose leaves file was cut short', () => {
+  // Found by review: a leaves file cut short under a running gateway (a bad restore, a disk fault) was a RangeError on
+  // every bundle and proof through its leaves, answered 500 'internal error', neither named as damage nor counted.
+  it('the leaves file cut short while open: bundles, proofs and entries through it are LedgerDamagedError', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-entry-check-'));
+    dirs.push(dir);
+    const ledger = await open(dir, 4);
+    const { inputs } = logInputs(700);
+    await ledger.appendBlock(inputs);
+    await truncate(join(dir, 'entries', segmentName(0, 'leaves')), 500 * 32); // entries 0-1023's leaves
+    const tree = { code: 'LEDGER_DAMAGED', message: expect.stringMatching(/^the log's tree is damaged in the gateway's store: /) };
+    await expect(ledger.proofBundle(600)).rejects.toMatchObject(tree);
+    await expect(ledger.inclusionProof(600)).rejects.toMatchObject(tree);
+    await expect(ledger.consistencyProof(600)).rejects.toMatchObject(tree);
+    await expect(ledger.getEntry(600)).rejects.toMatchObject({ code: 'LEDGER_DAMAGED', message: expect.stringMatching(/^entry 600 is damaged/) });
+    expect(await ledger.getEntry(100)).toBeDefined(); // its tile (entries 0-255) whole
+    await ledger.close();
+  }, 60_000);
 });
