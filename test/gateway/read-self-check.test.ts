@@ -139,6 +139,31 @@ describe('proofs from a damaged store', () => {
   }, 60_000);
 });
 
+describe("a resent reading's receipt from a damaged store", () => {
+  // Found by review: the resend of a logged reading whose entry is damaged was refused (its receipt is not handed
+  // out), but not counted in originproof_ledger_damage_found_total: the operator was not told.
+  test('a flipped byte in the logged entry: the resend is refused, counted', async () => {
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 4 }));
+    const d = devices[0]!;
+    const envelopes = await Promise.all([0, 1].map((seq) => reading(d, seq)));
+    const [first] = await publishEach(t, d, envelopes);
+    const index = (first as { index: number }).index;
+    const resent = await t.gw.pipeline.process(d.id, envelopes[0]!, Date.now());
+    expect([resent.ok, resent.ok && resent.resent]).toEqual([true, true]);
+    await t.restart(async () => {
+      const at = await entryLocation(ledgerDir(), index);
+      await flipFileByte(at.file, at.end - 36);
+    });
+    const refusedResend = await t.gw.pipeline.process(d.id, envelopes[0]!, Date.now());
+    expect(refusedResend.ok).toBe(false);
+    expect(await damageCount()).toBe(1);
+    const other = await t.gw.pipeline.process(d.id, envelopes[1]!, Date.now());
+    expect([other.ok, other.ok && other.resent]).toEqual([true, true]);
+    expect(await damageCount()).toBe(1);
+  }, 60_000);
+});
+
 describe('checkpoints from a damaged store', () => {
   test('a changed signature in a stored checkpoint note: its bundles and its route 500 INTERNAL, counted; the others served', async () => {
     let devices: Device[];
