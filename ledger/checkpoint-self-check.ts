@@ -4,8 +4,9 @@
  * log's. A byte changed on disk in a note (its text or its signature line) otherwise reached a verifier, where it
  * fails as CHECKPOINT_INVALID: what a forged checkpoint looks like. Now the read fails (LedgerDamagedError).
  * Cost: one Ed25519 verification per distinct note, then a lookup: a note whose exact text (tree size included) was
- * verified with this key for this log (origin) is not verified again in this process; at most KEPT notes are remembered (oldest dropped),
- * so a bundle proven against an old block's checkpoint costs one verification (~50 us) at worst.
+ * verified with this key for this log (origin) is not verified again in this process; at most KEPT notes are
+ * remembered (oldest dropped), so a bundle proven against an old block's checkpoint costs one verification (~50 us)
+ * at worst.
  */
 import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../protocol/checkpoint.js';
 import { damagedInStore } from './errors.js';
