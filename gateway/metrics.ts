@@ -71,7 +71,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     }),
     storageWritable: new Gauge({ name: 'originproof_storage_writable', help: '1 while the store takes writes, 0 after a failed write until it is reopened', registers: [registry] }),
     storageFailures: new Counter({ name: 'originproof_storage_failures_total', help: 'Failed store writes that stopped ingestion (disk full, I/O error)', registers: [registry] }),
-    ledgerDamageFound: new Counter({ name: 'originproof_ledger_damage_found_total', help: "Requests refused because what they would serve is damaged in the store: an entry that does not hash to its leaf in the log's tree, a proof bundle that does not lead to the log's own signed checkpoint, a checkpoint whose signature does not verify with the log's key (run `originproof ledger verify`)", registers: [registry] }),
+    ledgerDamageFound: new Counter({ name: 'originproof_ledger_damage_found_total', help: "Requests refused because what they would serve is damaged in the store: an entry that does not hash to its leaf in the log's tree, a proof bundle or proof that does not lead to the log's own signed checkpoint, a checkpoint whose signature does not verify with the log's key (run `originproof ledger verify`)", registers: [registry] }),
     waitingToBeRead: new Gauge({
       name: 'originproof_mqtt_connections_waiting',
       help: 'Device connections not read while the pipeline is full (their bytes wait in the socket)',

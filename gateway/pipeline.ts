@@ -165,6 +165,7 @@ export class Pipeline {
     this.queue.release();
     this.arrivals.release(receivedAtMs);
     this.metrics.pipelineSeconds.observe({ outcome: outcome.ok ? 'receipt' : 'rejection' }, (performance.now() - t0) / 1000);
+    this.countDamage(outcome);
     try {
       let sent: void | Promise<void>;
       if (outcome.ok) {
@@ -180,6 +181,14 @@ export class Pipeline {
     }
     this.admission.release(held);
     this.settled();
+  }
+
+  /**
+   * A resend whose logged entry was found damaged (ledger/entry-self-check.ts, its receipt not handed out) is counted
+   * in originproof_ledger_damage_found_total, as the HTTP reads are (found by review: the operator was not told).
+   */
+  private countDamage(outcome: Outcome): void {
+    if (!outcome.ok && (outcome.error.cause as { code?: unknown } | undefined)?.code === 'LEDGER_DAMAGED') this.metrics.ledgerDamageFound.inc();
   }
 
   /** One reading fewer in flight: drain() goes on when none is left. */
@@ -200,6 +209,7 @@ export class Pipeline {
     this.inflight++;
     return new Promise<Outcome>((resolve) =>
       this.run(held, bytes, receivedAtMs, generation, order, performance.now(), (outcome) => {
+        this.countDamage(outcome);
         this.admission.release(held);
         this.arrivals.release(receivedAtMs);
         this.settled();

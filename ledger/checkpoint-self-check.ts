@@ -4,8 +4,9 @@
  * log's. A byte changed on disk in a note (its text or its signature line) otherwise reached a verifier, where it
  * fails as CHECKPOINT_INVALID: what a forged checkpoint looks like. Now the read fails (LedgerDamagedError).
  * Cost: one Ed25519 verification per distinct note, then a lookup: a note whose exact text (tree size included) was
- * verified with this key is not verified again in this process; at most KEPT notes are remembered (oldest dropped),
- * so a bundle proven against an old block's checkpoint costs one verification (~50 us) at worst.
+ * verified with this key for this log (origin) is not verified again in this process; at most KEPT notes are
+ * remembered (oldest dropped), so a bundle proven against an old block's checkpoint costs one verification (~50 us)
+ * at worst.
  */
 import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../protocol/checkpoint.js';
 import { damagedInStore } from './errors.js';
@@ -18,7 +19,11 @@ export interface LogKey {
 }
 
 const KEPT = 1024;
-/** Notes verified, by verifier key + "\n" + exact note text (insertion order: the first is the oldest). */
+/**
+ * Notes verified, by origin + "\n" + verifier key + "\n" + exact note text (insertion order: the first is the oldest).
+ * The origin is in the key: one key may sign two logs (two gateways in one process), and a note verified for one
+ * is not the other's (found by review: it was taken for it unverified).
+ */
 const verified = new Map<string, Checkpoint>();
 const verifiers = new Map<string, NoteVerifier>();
 
@@ -33,7 +38,7 @@ export function openStoredCheckpoint(
   log: LogKey,
   damaged: (problem: string) => Error = (problem) => damagedInStore(`the checkpoint stored at tree size ${treeSize}`, `it ${problem}`),
 ): Checkpoint {
-  const key = `${log.verifierKey}\n${note}`;
+  const key = `${log.origin}\n${log.verifierKey}\n${note}`;
   let cp = verified.get(key);
   if (!cp) {
     let verifier = verifiers.get(log.verifierKey);

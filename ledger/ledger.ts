@@ -190,6 +190,12 @@ export class Ledger extends LedgerQueries {
     return this.#latestCheckpoint;
   }
 
+  /** The latest checkpoint, checked with the log's key (LedgerDamagedError when it does not verify). */
+  #latest(): string | undefined {
+    const note = this.#latestCheckpoint;
+    return note === undefined ? undefined : this.checkedNote(note, this.committedSize);
+  }
+
   /**
    * The revocation list as a verifier takes it (GET /v1/revocations, POST /v1/verify): the revocation entries below a
    * checkpoint's size (the latest, or the one signed at `treeSize`), and that checkpoint when it commits to them (null
@@ -199,7 +205,10 @@ export class Ledger extends LedgerQueries {
   revocationListing(q?: RevocationListingQuery & { treeSize?: undefined }): Promise<RevocationListingPage>;
   revocationListing(q: RevocationListingQuery): Promise<RevocationListingPage | undefined>;
   async revocationListing(q: RevocationListingQuery = {}): Promise<RevocationListingPage | undefined> {
-    const note = q.treeSize === undefined ? this.#latestCheckpoint : await this.checkpoint(q.treeSize);
+    // The latest, read from the store at open, is checked with the log's key here, before it is parsed (found by
+    // review: POST /v1/verify judged bundles with it unchecked, a note damaged on disk making a bundle of this very log
+    // not valid, or one that no longer parses the client's error); one checked by tree size was by checkpoint().
+    const note = q.treeSize === undefined ? this.#latest() : await this.checkpoint(q.treeSize);
     if (q.treeSize !== undefined && note === undefined) return undefined;
     const cp = note === undefined ? undefined : parseCheckpoint(parseNote(note).text);
     const treeSize = cp?.size ?? 0;

@@ -1,20 +1,21 @@
 /**
  * Read side of the ledger for the gateway: entries, indexes, proofs, checkpoints, headers, bundles. What it hands out
  * is checked against the log first: entries against their leaves (ledger/entry-self-check.ts), checkpoint notes
- * with the log's key (ledger/checkpoint-self-check.ts), proof bundles to the signed root (ledger/bundle-self-check.ts);
- * damage found is a LedgerDamagedError.
+ * with the log's key (ledger/checkpoint-self-check.ts), proof bundles (ledger/bundle-self-check.ts) and proofs served
+ * alone to the signed root; damage found is a LedgerDamagedError.
  */
 import { decodeBlockHeader, encodeProofBundle, type BlockHeader, type ProofBundle } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
-import { consistencyPlan, inclusionPlan, type MerkleHasher } from '../protocol/merkle/index.js';
+import { consistencyPlan, inclusionPlan, rootFromConsistencyProof, rootFromInclusionProof, rootPlan, type MerkleHasher } from '../protocol/merkle/index.js';
+import { bytesEqual } from '../protocol/bytes.js';
 import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 import { checkBundleAgainstStore } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
-import { readCheckedEntries } from './entry-self-check.js';
+import { readCheckedEntries, readStoredEntries } from './entry-self-check.js';
 import { damagedInStore } from './errors.js';
 
 export interface FoundEntry {
@@ -126,7 +127,7 @@ export abstract class LedgerQueries implements LogKey {
    */
   async uncheckedEntry(index: number): Promise<Uint8Array | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;
-    return (await this.backend.getEntries([index]))[0];
+    return (await readStoredEntries(this.backend, [index]))[0];
   }
 
   /** Committed entries' bytes, checked against their leaves in one batched tile read (ledger/entry-self-check.ts). */
@@ -292,9 +293,56 @@ export abstract class LedgerQueries implements LogKey {
     return readPlan(this.backend, inclusionPlan(index, treeSize), this.hasher);
   }
 
-  consistencyProof(size1: number, size2 = this.committedSize): Promise<Uint8Array[]> {
+  /**
+   * An inclusion proof as served (GET /v1/proofs/inclusion), checked with the entry's leaf hash to lead to the root of
+   * the checkpoint signed at `treeSize` when one is stored there (every block's size, the latest among them): a
+   * stored leaf or node changed on disk otherwise reached a client as the proof of another entry, one that does not
+   * lead to the signed root (found by review). Damage: LedgerDamagedError naming the entry. Cost: one checkpoint
+   * read beside the proof's tiles, a lookup for a note already verified, ~log2(size) SHA-256.
+   */
+  async servedInclusionProof(index: number, treeSize: number, leafHash: Uint8Array): Promise<Uint8Array[]> {
+    const [proof, note] = await Promise.all([this.inclusionProof(index, treeSize), this.#storedCheckpoint(treeSize)]);
+    if (note === undefined) return proof; // no signed root at this size to check it to
+    const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
+    const { root } = openStoredCheckpoint(note, treeSize, this, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
+    let led: Uint8Array;
+    try {
+      led = rootFromInclusionProof(index, treeSize, leafHash, proof, this.hasher);
+    } catch (err) {
+      throw damaged(`its inclusion proof has the wrong shape (${(err as Error).message})`);
+    }
+    if (!bytesEqual(led, root)) throw damaged(`the tree nodes of its inclusion proof do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
+    return proof;
+  }
+
+  /**
+   * Consistency proof from `size1` to `size2`, checked to lead to the root of the checkpoint signed at `size2` when one
+   * is stored there (the latest by default), from the root signed at `size1` (or, at a size with no checkpoint, the
+   * stored tree's): as served (GET /v1/proofs/consistency, a bundle's `since`) and as POST /v1/verify uses it. A stored
+   * node changed on disk otherwise reached a client as a proof that the log forked (found by review). Damage:
+   * LedgerDamagedError naming the tree sizes. Cost: one or two checkpoint reads beside the proof's tiles (the root at
+   * a size1 with none: its nodes' tiles), lookups for notes already verified, ~log2(size2) SHA-256.
+   */
+  async consistencyProof(size1: number, size2 = this.committedSize): Promise<Uint8Array[]> {
     if (size2 > this.committedSize) fail('CONSISTENCY_INVALID', `tree size ${size2} is beyond the log (${this.committedSize})`, 'size2');
-    return readPlan(this.backend, consistencyPlan(size1, size2), this.hasher);
+    const checked = size1 > 0 && size1 < size2;
+    const [proof, note2, note1] = await Promise.all([
+      readPlan(this.backend, consistencyPlan(size1, size2), this.hasher),
+      checked ? this.#storedCheckpoint(size2) : undefined,
+      checked ? this.#storedCheckpoint(size1) : undefined,
+    ]);
+    if (note2 === undefined) return proof; // no signed root at size2 to check it to
+    const root2 = openStoredCheckpoint(note2, size2, this).root;
+    const root1 = note1 !== undefined ? openStoredCheckpoint(note1, size1, this).root : (await readPlan(this.backend, [rootPlan(size1)], this.hasher))[0]!;
+    const damaged = (what: string) => damagedInStore(`the log's tree between tree sizes ${size1} and ${size2}`, what);
+    let led: Uint8Array;
+    try {
+      led = rootFromConsistencyProof(size1, size2, proof, root1, this.hasher);
+    } catch (err) {
+      throw damaged(`its consistency proof does not lead from the root at tree size ${size1} (${(err as Error).message})`);
+    }
+    if (!bytesEqual(led, root2)) throw damaged(`its consistency proof does not lead to the root of the signed checkpoint at tree size ${size2}`);
+    return proof;
   }
 
   /**

@@ -8,6 +8,7 @@ import type { MerkleHasher, PlanElement } from '../protocol/merkle/index.js';
 import { CompactRange, foldRange, HASH_SIZE } from '../protocol/merkle/index.js';
 import { fail } from '../protocol/errors.js';
 import type { LedgerBackend, TileWrite } from './backend.js';
+import { damagedInStore } from './errors.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 
 interface PartialTile {
@@ -148,13 +149,18 @@ export async function readPlan(backend: LedgerBackend, plan: PlanElement[], hash
     ids.set(`${s.k}/${s.tile}`, { level: s.k, tile: s.tile });
   }
   const list = [...ids.values()];
-  const tiles = await backend.getTiles(list);
+  // A tile the read cannot make sense of (leaves past the end of a leaves file cut short) or one missing is damage,
+  // not the client's error nor an unnamed 500 (found by review: MALFORMED, and a RangeError).
+  const damaged = (what: string) => damagedInStore("the log's tree", what);
+  const tiles = await backend.getTiles(list).catch((err: unknown) => {
+    throw err instanceof RangeError ? damaged('its stored hashes cannot be read as stored (cut short, or malformed)') : err;
+  });
   const byKey = new Map(list.map((t, i) => [`${t.level}/${t.tile}`, tiles[i]]));
   return plan.map((el) => foldRange(el.map((n) => {
     const s = storedSpan(n.level, n.index);
     const data = byKey.get(`${s.k}/${s.tile}`);
     const off = (s.first - s.tile * TILE_WIDTH) * HASH_SIZE;
-    if (!data || data.length < off + s.count * HASH_SIZE) fail('MALFORMED', `tree node ${n.level}/${n.index} is missing`, 'tiles');
+    if (!data || data.length < off + s.count * HASH_SIZE) throw damaged(`its node ${n.level}/${n.index} is missing from the store`);
     return subtreeHash(data, off, s.count, hasher);
   }), hasher));
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
+import { openStoredCheckpoint } from '../../ledger/checkpoint-self-check.js';
 import { ORIGIN, reading, revocation, signer } from './contract.js';
 
 const dirs: string[] = [];
@@ -41,4 +42,27 @@ describe('the bundle self-check on a whole store', () => {
     expect(checked).toBeGreaterThan(ledger.size);
     await ledger.close();
   }, 60_000);
+});
+
+describe('the checkpoint self-check of two logs in one process', () => {
+  // Found by review: notes verified were remembered by key and text, not by origin, so a note verified for one log was
+  // taken, unverified, for another log of the same key (a store restored from another log's backup, two gateways in
+  // one process), and served though its origin is not that log's.
+  it("a note verified for one log is refused for another log of the same key: its origin is not the other's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-checkpoint-logs-'));
+    dirs.push(dir);
+    const ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0)]);
+    const note = (await ledger.checkpoint(1))!;
+    expect(openStoredCheckpoint(note, 1, ledger).size).toBe(1);
+    const other = { origin: `${ORIGIN}/other`, verifierKey: ledger.verifierKey };
+    let err: unknown;
+    try {
+      openStoredCheckpoint(note, 1, other);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('LEDGER_DAMAGED');
+    await ledger.close();
+  });
 });

@@ -333,8 +333,9 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     async (req) => {
       const treeSize = req.query.treeSize ?? L.size;
       if (req.query.index >= treeSize || treeSize > L.size) throw new ApiError('BAD_REQUEST', `need index < treeSize <= ${L.size}`);
-      const bytes = (await L.getEntry(req.query.index))!;
-      return { index: req.query.index, treeSize, leafHash: toHex(nodeMerkleHasher.hashLeaf(bytes)), proof: (await L.inclusionProof(req.query.index, treeSize)).map(b64out) };
+      const leafHash = nodeMerkleHasher.hashLeaf((await L.getEntry(req.query.index))!);
+      // Checked to the checkpoint signed at treeSize (LedgerQueries.servedInclusionProof).
+      return { index: req.query.index, treeSize, leafHash: toHex(leafHash), proof: (await L.servedInclusionProof(req.query.index, treeSize, leafHash)).map(b64out) };
     },
   );
 
