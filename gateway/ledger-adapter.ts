@@ -8,7 +8,6 @@
 import { Ledger, type EntryInput } from '../ledger/ledger.js';
 import { LevelBackend } from '../ledger/level-backend.js';
 import type { LedgerBackend } from '../ledger/backend.js';
-import { nodeMerkleHasher } from '../ledger/hasher.js';
 import type { NoteSigner } from '../protocol/checkpoint.js';
 import type { OriginProofError } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION, ENTRY_REVOCATION, type EntryType } from '../protocol/log-entry.js';
@@ -155,11 +154,18 @@ export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
     const found = await this.ledger.findBySeq(deviceId, seq);
     if (!found) return undefined;
     const e = decodeLogEntry(found.entry);
-    return { payload: e.payload, index: e.index, receivedAtMs: e.receivedAtMs, certRef: e.certRef ?? new Uint8Array(32), leafHash: nodeMerkleHasher.hashLeaf(found.entry) };
+    // The leaf hash the check compared the entry with (ledger/entry-self-check.ts): not hashed again.
+    return { payload: e.payload, index: e.index, receivedAtMs: e.receivedAtMs, certRef: e.certRef ?? new Uint8Array(32), leafHash: found.leafHash };
   }
 
+  /**
+   * The latest checkpoint, for a resend's original receipt, checked with the log's key (once per note): the one read
+   * from the store at open is otherwise handed to the device as it was stored (found by review), and a device that
+   * checks it (SPEC §7) takes a damaged note for a gateway signing garbage.
+   */
   latestCheckpoint(): string | undefined {
-    return this.ledger.latestCheckpoint;
+    const note = this.ledger.latestCheckpoint;
+    return note === undefined ? undefined : this.ledger.checkedNote(note, this.ledger.size);
   }
 
   async appendRegistryEvent(type: number, payload: Uint8Array, certRef: Uint8Array | undefined, receivedAtMs?: number): Promise<{ index: number }> {

@@ -162,6 +162,20 @@ describe("a resent reading's receipt from a damaged store", () => {
     expect([other.ok, other.ok && other.resent]).toEqual([true, true]);
     expect(await damageCount()).toBe(1);
   }, 60_000);
+
+  test("a changed signature in the latest stored checkpoint: the resend's receipt (which carries it) is refused, counted", async () => {
+    // Found by review: the latest checkpoint, read from the store at open, went into a resend's receipt unchecked.
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 4 }));
+    const d = devices[0]!;
+    const envelope = await reading(d, 0);
+    await publishEach(t, d, [envelope]);
+    const latest = t.gw.ledger.size();
+    await t.restart(() => editStoredCheckpoint(ledgerDir(), latest, flipSignatureChar));
+    const refusedResend = await t.gw.pipeline.process(d.id, envelope, Date.now());
+    expect(refusedResend.ok).toBe(false);
+    expect(await damageCount()).toBe(1);
+  }, 60_000);
 });
 
 describe('checkpoints from a damaged store', () => {
