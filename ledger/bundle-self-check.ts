@@ -11,6 +11,7 @@
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import type { BlockHeader } from '../protocol/bundle.js';
+import type { Checkpoint } from '../protocol/checkpoint.js';
 import { rootFromInclusionProof, type MerkleHasher } from '../protocol/merkle/index.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
@@ -27,15 +28,36 @@ export function checkBundleAgainstStore(
   log: LogKey,
 ): void {
   const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
-  const { root, extensions } = openStoredCheckpoint(checkpoint, treeSize, log, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
-  let led: Uint8Array;
-  try {
-    led = rootFromInclusionProof(index, treeSize, hasher.hashLeaf(entry), inclusionProof, hasher);
-  } catch (err) {
-    throw damaged(`its inclusion proof has the wrong shape (${(err as Error).message})`);
-  }
-  if (!bytesEqual(led, root)) throw damaged(`its bytes or the tree nodes above them do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
+  const { extensions } = checkInclusionToCheckpoint(index, treeSize, hasher.hashLeaf(entry), inclusionProof, checkpoint, hasher, log, 'its bytes or the tree nodes above them');
   if (block.header.treeSize === treeSize && !extensions.includes(blockExtension(block.height, block.bytes))) {
     throw damaged(`the header of its block ${block.height} is not the one the checkpoint binds`);
   }
+}
+
+/**
+ * That `inclusionProof` leads from entry `index`'s `leafHash` to the root of `checkpoint` (stored at `treeSize`, its
+ * signature checked with the log's key): the check of a bundle and of an inclusion proof served alone
+ * (LedgerQueries.servedInclusionProof). Else LedgerDamagedError naming the entry; `what` names what does not lead
+ * there. Returns the checkpoint.
+ */
+export function checkInclusionToCheckpoint(
+  index: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  inclusionProof: readonly Uint8Array[],
+  checkpoint: string,
+  hasher: MerkleHasher,
+  log: LogKey,
+  what: string,
+): Checkpoint {
+  const damaged = (problem: string) => damagedInStore(`entry ${index}`, problem);
+  const cp = openStoredCheckpoint(checkpoint, treeSize, log, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
+  let led: Uint8Array;
+  try {
+    led = rootFromInclusionProof(index, treeSize, leafHash, inclusionProof, hasher);
+  } catch (err) {
+    throw damaged(`its inclusion proof has the wrong shape (${(err as Error).message})`);
+  }
+  if (!bytesEqual(led, cp.root)) throw damaged(`${what} do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
+  return cp;
 }

@@ -7,13 +7,13 @@
 import { decodeBlockHeader, encodeProofBundle, type BlockHeader, type ProofBundle } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
 import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
-import { consistencyPlan, inclusionPlan, rootFromConsistencyProof, rootFromInclusionProof, rootPlan, type MerkleHasher } from '../protocol/merkle/index.js';
+import { consistencyPlan, inclusionPlan, rootFromConsistencyProof, rootPlan, type MerkleHasher } from '../protocol/merkle/index.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
-import { checkBundleAgainstStore } from './bundle-self-check.js';
+import { checkBundleAgainstStore, checkInclusionToCheckpoint } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
 import { readCheckedEntries, readStoredEntries } from './entry-self-check.js';
 import { damagedInStore } from './errors.js';
@@ -303,15 +303,7 @@ export abstract class LedgerQueries implements LogKey {
   async servedInclusionProof(index: number, treeSize: number, leafHash: Uint8Array): Promise<Uint8Array[]> {
     const [proof, note] = await Promise.all([this.inclusionProof(index, treeSize), this.#storedCheckpoint(treeSize)]);
     if (note === undefined) return proof; // no signed root at this size to check it to
-    const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
-    const { root } = openStoredCheckpoint(note, treeSize, this, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
-    let led: Uint8Array;
-    try {
-      led = rootFromInclusionProof(index, treeSize, leafHash, proof, this.hasher);
-    } catch (err) {
-      throw damaged(`its inclusion proof has the wrong shape (${(err as Error).message})`);
-    }
-    if (!bytesEqual(led, root)) throw damaged(`the tree nodes of its inclusion proof do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
+    checkInclusionToCheckpoint(index, treeSize, leafHash, proof, note, this.hasher, this, 'the tree nodes of its inclusion proof');
     return proof;
   }
 
