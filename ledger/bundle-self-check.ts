@@ -52,12 +52,26 @@ export function checkInclusionToCheckpoint(
 ): Checkpoint {
   const damaged = (problem: string) => damagedInStore(`entry ${index}`, problem);
   const cp = openStoredCheckpoint(checkpoint, treeSize, log, (problem) => damaged(`the checkpoint stored at tree size ${treeSize} ${problem}`));
+  checkInclusionToRoot(index, treeSize, leafHash, inclusionProof, cp.root, hasher, `${what} do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
+  return cp;
+}
+
+/** That `inclusionProof` leads from entry `index`'s `leafHash` to `root`; else LedgerDamagedError naming the entry, saying `problem`. */
+export function checkInclusionToRoot(
+  index: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  inclusionProof: readonly Uint8Array[],
+  root: Uint8Array,
+  hasher: MerkleHasher,
+  problem: string,
+): void {
+  const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
   let led: Uint8Array;
   try {
     led = rootFromInclusionProof(index, treeSize, leafHash, inclusionProof, hasher);
   } catch (err) {
     throw damaged(`its inclusion proof has the wrong shape (${(err as Error).message})`);
   }
-  if (!bytesEqual(led, cp.root)) throw damaged(`${what} do not lead to the root of the signed checkpoint at tree size ${treeSize}`);
-  return cp;
+  if (!bytesEqual(led, root)) throw damaged(problem);
 }

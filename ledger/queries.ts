@@ -13,7 +13,7 @@ import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
 import type { LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
-import { checkBundleAgainstStore, checkInclusionToCheckpoint } from './bundle-self-check.js';
+import { checkBundleAgainstStore, checkInclusionToRoot } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
 import { readCheckedEntries, readStoredEntries } from './entry-self-check.js';
 import { damagedInStore } from './errors.js';
@@ -294,47 +294,83 @@ export abstract class LedgerQueries implements LogKey {
   }
 
   /**
-   * An inclusion proof as served (GET /v1/proofs/inclusion), checked with the entry's leaf hash to lead to the root of
-   * the checkpoint signed at `treeSize` when one is stored there (every block's size, the latest among them): a
-   * stored leaf or node changed on disk otherwise reached a client as the proof of another entry, one that does not
-   * lead to the signed root (found by review). Damage: LedgerDamagedError naming the entry. Cost: one checkpoint
-   * read beside the proof's tiles, a lookup for a note already verified, ~log2(size) SHA-256.
+   * An inclusion proof as served (GET /v1/proofs/inclusion), checked with the entry's leaf hash to lead to the root
+   * the log signed at `treeSize` (#provenRoot: its checkpoint's, or at a size where no block ended, the stored root
+   * there proven to the next checkpoint): a stored leaf or node changed on disk otherwise reached a client as the
+   * proof of another entry, one that does not lead to the signed root (found by review). Damage: LedgerDamagedError
+   * naming the entry. Cost: one checkpoint read beside the proof's tiles, a lookup for a note already verified,
+   * ~log2(size) SHA-256; at a size no block ended at, the tiles of a root and a consistency proof too.
    */
   async servedInclusionProof(index: number, treeSize: number, leafHash: Uint8Array): Promise<Uint8Array[]> {
-    const [proof, note] = await Promise.all([this.inclusionProof(index, treeSize), this.#storedCheckpoint(treeSize)]);
-    if (note === undefined) return proof; // no signed root at this size to check it to
-    checkInclusionToCheckpoint(index, treeSize, leafHash, proof, note, this.hasher, this, 'the tree nodes of its inclusion proof');
+    const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
+    const [proof, proven] = await Promise.all([this.inclusionProof(index, treeSize), this.#provenRoot(treeSize, damaged)]);
+    const to = proven.signed ? `the root of the signed checkpoint at tree size ${treeSize}` : `the root at tree size ${treeSize} proven to the signed checkpoint at tree size ${proven.by}`;
+    checkInclusionToRoot(index, treeSize, leafHash, proof, proven.root, this.hasher, `the tree nodes of its inclusion proof do not lead to ${to}`);
     return proof;
   }
 
   /**
-   * Consistency proof from `size1` to `size2`, checked to lead to the root of the checkpoint signed at `size2` when one
-   * is stored there (the latest by default), from the root signed at `size1` (or, at a size with no checkpoint, the
-   * stored tree's): as served (GET /v1/proofs/consistency, a bundle's `since`) and as POST /v1/verify uses it. A stored
-   * node changed on disk otherwise reached a client as a proof that the log forked (found by review). Damage:
-   * LedgerDamagedError naming the tree sizes. Cost: one or two checkpoint reads beside the proof's tiles (the root at
-   * a size1 with none: its nodes' tiles), lookups for notes already verified, ~log2(size2) SHA-256.
+   * Consistency proof from `size1` to `size2`, checked to lead to the root the log signed at `size2` (#provenRoot:
+   * the latest checkpoint's by default), from the root signed at `size1` (or, at a size with no checkpoint, the
+   * stored tree's, which the proof then pins: it must also lead to the signed root): as served (GET
+   * /v1/proofs/consistency, a bundle's `since`) and as POST /v1/verify uses it. A stored node changed on disk
+   * otherwise reached a client as a proof that the log forked (found by review). Damage: LedgerDamagedError naming the
+   * tree sizes. Cost: one or two checkpoint reads beside the proof's tiles (the root at a size1 with none: its nodes'
+   * tiles), lookups for notes already verified, ~log2(size2) SHA-256.
    */
   async consistencyProof(size1: number, size2 = this.committedSize): Promise<Uint8Array[]> {
     if (size2 > this.committedSize) fail('CONSISTENCY_INVALID', `tree size ${size2} is beyond the log (${this.committedSize})`, 'size2');
+    const damaged = (what: string) => damagedInStore(`the log's tree between tree sizes ${size1} and ${size2}`, what);
     const checked = size1 > 0 && size1 < size2;
-    const [proof, note2, note1] = await Promise.all([
+    const [proof, proven2, note1] = await Promise.all([
       readPlan(this.backend, consistencyPlan(size1, size2), this.hasher),
-      checked ? this.#storedCheckpoint(size2) : undefined,
+      checked ? this.#provenRoot(size2, damaged) : undefined,
       checked ? this.#storedCheckpoint(size1) : undefined,
     ]);
-    if (note2 === undefined) return proof; // no signed root at size2 to check it to
-    const root2 = openStoredCheckpoint(note2, size2, this).root;
+    if (!proven2) return proof; // size1 = 0 or size2: nothing to prove
     const root1 = note1 !== undefined ? openStoredCheckpoint(note1, size1, this).root : (await readPlan(this.backend, [rootPlan(size1)], this.hasher))[0]!;
-    const damaged = (what: string) => damagedInStore(`the log's tree between tree sizes ${size1} and ${size2}`, what);
     let led: Uint8Array;
     try {
       led = rootFromConsistencyProof(size1, size2, proof, root1, this.hasher);
     } catch (err) {
       throw damaged(`its consistency proof does not lead from the root at tree size ${size1} (${(err as Error).message})`);
     }
-    if (!bytesEqual(led, root2)) throw damaged(`its consistency proof does not lead to the root of the signed checkpoint at tree size ${size2}`);
+    const to = proven2.signed ? `the root of the signed checkpoint at tree size ${size2}` : `the root at tree size ${size2} proven to the signed checkpoint at tree size ${proven2.by}`;
+    if (!bytesEqual(led, proven2.root)) throw damaged(`its consistency proof does not lead to ${to}`);
     return proof;
+  }
+
+  /**
+   * The root the log signed at `treeSize` (0 < treeSize <= committedSize), for checking a proof before it is served:
+   * the root of the checkpoint stored there (every block's end, the latest among them); at a size where no block
+   * ended (a client may ask for proofs at any size), the stored tree's root there, proven by a consistency proof from
+   * the store to the checkpoint of the block holding entry treeSize - 1. Before, a proof at such a size was served
+   * unchecked (a changed node led a client to a root the log never had). `by` is the signed size it was proven to.
+   */
+  async #provenRoot(treeSize: number, damaged: (what: string) => Error): Promise<{ root: Uint8Array; signed: boolean; by: number }> {
+    const note = await this.#storedCheckpoint(treeSize);
+    const open = (n: string, size: number) => openStoredCheckpoint(n, size, this, (problem) => damaged(`the checkpoint stored at tree size ${size} ${problem}`)).root;
+    if (note !== undefined) return { root: open(note, treeSize), signed: true, by: treeSize };
+    const height = await this.backend.blockHeightFor(treeSize - 1);
+    const header = height === undefined ? undefined : (await this.#committedHeader(height))?.header;
+    // Any signed size at or above treeSize would do; a header naming a smaller one (or none) is damage itself.
+    if (!header || header.treeSize < treeSize) throw damaged(`no committed block is stored for entry ${treeSize - 1} to prove the root at tree size ${treeSize} to`);
+    const by = header.treeSize;
+    const signedNote = await this.#storedCheckpoint(by);
+    if (signedNote === undefined) throw damaged(`no checkpoint is stored at tree size ${by}, the end of block ${height}`);
+    const signedRoot = open(signedNote, by);
+    const [root, proof] = await Promise.all([
+      readPlan(this.backend, [rootPlan(treeSize)], this.hasher).then((r) => r[0]!),
+      readPlan(this.backend, consistencyPlan(treeSize, by), this.hasher),
+    ]);
+    let led: Uint8Array;
+    try {
+      led = rootFromConsistencyProof(treeSize, by, proof, root, this.hasher);
+    } catch (err) {
+      throw damaged(`the stored root at tree size ${treeSize} is not proven by its consistency proof (${(err as Error).message})`);
+    }
+    if (!bytesEqual(led, signedRoot)) throw damaged(`the stored tree at tree size ${treeSize} does not lead to the root of the signed checkpoint at tree size ${by}`);
+    return { root, signed: false, by };
   }
 
   /**

@@ -139,6 +139,63 @@ describe('proofs from a damaged store', () => {
   }, 60_000);
 });
 
+describe('proofs at tree sizes where no block ended', () => {
+  // Found by the last session's note: an inclusion or consistency proof at a size no checkpoint was signed at (a
+  // client may ask for any size) was served unchecked, so a stored leaf changed on disk led a client to a root the
+  // log never had. Now the stored root there is proven to the next signed checkpoint first.
+  test('a flipped stored leaf: every proof served at an unsigned size leads to the true root, those through it 500 INTERNAL, counted', async () => {
+    let devices: Device[];
+    ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 4 }));
+    const d0 = devices[0]!;
+    const outcomes = await Promise.all(Array.from({ length: 12 }, async (_, seq) => t!.gw.pipeline.process(d0.id, await reading(d0, seq), Date.now())));
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    const size = t.gw.ledger.size();
+    const height = (await get('/v1/log')).json().height as number;
+    const signed = new Set<number>();
+    for (let h = 0; h <= height; h++) signed.add((await get(`/v1/blocks/${h}`)).json().treeSize as number);
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < size; i++) leaves.push(fromHex((await get(`/v1/entries/${i}`)).json().leafHash as string));
+    const d = 5;
+    await t.restart(async () => {
+      const leaf = await leafLocation(ledgerDir(), d);
+      await flipFileByte(leaf.file, leaf.at + 7);
+    });
+    let refusedCount = 0;
+    const refusedAt = new Set<number>();
+    for (let s = 1; s < size; s++) {
+      if (signed.has(s)) continue;
+      const rootS = rootOf(leaves.slice(0, s));
+      for (let i = 0; i < s; i++) {
+        if (i === d) continue; // its entry itself is refused before any proof (the entry check)
+        const r = await get(`/v1/proofs/inclusion?index=${i}&treeSize=${s}`);
+        if (r.statusCode === 200) {
+          verifyInclusion(i, s, leaves[i]!, (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64')), rootS, H);
+        } else {
+          expect([i, s, r.statusCode, r.json().code]).toEqual([i, s, 500, 'INTERNAL']);
+          expect(r.json().message).toMatch(new RegExp(`^entry ${i} is damaged in the gateway's store: `));
+          refusedCount++;
+          refusedAt.add(s);
+        }
+      }
+      for (let from = 1; from < s; from++) {
+        const r = await get(`/v1/proofs/consistency?from=${from}&to=${s}`);
+        if (r.statusCode === 200) {
+          verifyConsistency(from, s, (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64')), rootOf(leaves.slice(0, from)), rootS, H);
+        } else {
+          expect([from, s, r.statusCode, r.json().code]).toEqual([from, s, 500, 'INTERNAL']);
+          expect(r.json().message).toMatch(new RegExp(`^the log's tree between tree sizes ${from} and ${s} is damaged in the gateway's store: `));
+          refusedCount++;
+        }
+      }
+    }
+    // The sizes past the damaged leaf where no block ended: the proofs through it there are refused.
+    const past = [...refusedAt].filter((s) => s > d + 1);
+    expect(past.length).toBeGreaterThan(0);
+    expect((await get(`/v1/proofs/inclusion?index=${d ^ 1}&treeSize=${past[0]}`)).statusCode).toBe(500);
+    expect(await damageCount()).toBe(refusedCount + 1);
+  }, 60_000);
+});
+
 describe("a resent reading's receipt from a damaged store", () => {
   // Found by review: the resend of a logged reading whose entry is damaged was refused (its receipt is not handed
   // out), but not counted in originproof_ledger_damage_found_total: the operator was not told.
