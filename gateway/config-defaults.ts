@@ -122,6 +122,7 @@ export const START_ERROR_CODES = [
   'CHECKPOINT_KEY_MISSING', // the data directory holds a log but not the key that signs it
   'CHECKPOINT_KEY_MISMATCH', // the checkpoint key file holds a valid key, but not the one the log is signed with (ledger/errors.ts)
   'LEDGER_MISSING', // the checkpoint key file is there but the log it signs is not
+  'LEDGER_FORMAT_UNSUPPORTED', // the log was written by a later version, in a store format this one does not read (ledger/errors.ts)
   'LEDGER_DAMAGED', // the log's store or segment files are damaged, incomplete or restored apart (ledger/errors.ts)
 ] as const;
 

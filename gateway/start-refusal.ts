@@ -5,7 +5,7 @@
  * and none changes anything on disk.
  */
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
-import { LedgerKeyMismatchError } from '../ledger/errors.js';
+import { LedgerFormatError, LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
 import { errnoOf } from '../ledger/errno.js';
 
@@ -49,6 +49,8 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'th
   if (mismatch) {
     return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });
   }
+  const format = chain.find((c): c is LedgerFormatError => c instanceof LedgerFormatError);
+  if (format) return new ConfigError('LEDGER_FORMAT_UNSUPPORTED', `the log in ${ledgerDir}: ${format.message}; nothing was written`, { cause: err });
   // The log's origin is not the `origin` setting (Ledger.open: MALFORMED at path `origin`): a setting to put back, not
   // damage (found by review: it was LEDGER_DAMAGED, whose remedy, a backup's restore, changes nothing here).
   if (err instanceof OriginProofError && err.path === 'origin') {

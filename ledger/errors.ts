@@ -25,6 +25,20 @@ export class LedgerKeyMismatchError extends Error {
 }
 
 /**
+ * The store was written by a later version, in a layout this one does not know (its meta record's format is above
+ * LEDGER_FORMAT, ledger/state.ts): opening it would misread it, and writing to it would add what that version cannot
+ * read. Thrown before anything is written or checked. `code` is the gateway's start-failure code of the same name.
+ */
+export class LedgerFormatError extends Error {
+  override readonly name = 'LedgerFormatError';
+  readonly code = 'LEDGER_FORMAT_UNSUPPORTED' as const;
+
+  constructor(readonly format: number, readonly supported: number) {
+    super(`the log was written by a later version of OriginProof, in store format ${format}; this version reads format ${supported} only: run that later version (or a newer one), or restore the data directory from a backup taken before the upgrade`);
+  }
+}
+
+/**
  * Damage a read found in what it was about to serve (ledger/bundle-self-check.ts, entry-self-check.ts,
  * checkpoint-self-check.ts): `subject` names the record ("entry 5"), `what` what is wrong with it. No file paths: the
  * message goes to the client (500 INTERNAL), so that it knows the record is damaged, not forged.

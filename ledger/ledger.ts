@@ -21,8 +21,8 @@ import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
-import { LedgerDamagedError, LedgerKeyMismatchError } from './errors.js';
-import { decodeMeta, decodeState, encodeMeta, encodeState } from './state.js';
+import { LedgerDamagedError, LedgerFormatError, LedgerKeyMismatchError } from './errors.js';
+import { decodeMeta, decodeState, encodeMeta, encodeState, LEDGER_FORMAT } from './state.js';
 import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
 import { LedgerQueries, type RevocationPage } from './queries.js';
@@ -153,6 +153,8 @@ export class Ledger extends LedgerQueries {
     const metaBytes = await backend.readMeta();
     if (metaBytes) {
       const meta = decodeMeta(metaBytes);
+      // First: a later version's layout may give the other fields (or the records read next) another meaning.
+      if (meta.format > LEDGER_FORMAT) throw new LedgerFormatError(meta.format, LEDGER_FORMAT);
       if (meta.origin !== opts.origin) fail('MALFORMED', `ledger origin is ${meta.origin}, not ${opts.origin}`, 'origin');
       // Another key would sign the next checkpoints, trusted by none of this log's verifiers (found by review: a key
       // file from another gateway or machine started without complaint). Every meta record has held the key since
@@ -165,7 +167,7 @@ export class Ledger extends LedgerQueries {
       // partly restored store). Written again here, it would record whatever key this open was given, and the key
       // check above would have let another key sign the log's next checkpoints (found by review).
       if (stateBytes) throw new LedgerDamagedError("the ledger store holds blocks (its state record) but no meta record (the origin and checkpoint key of its first open): the store is damaged or partly restored; restore the whole ledger directory from a backup; nothing was written");
-      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey }));
+      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey, format: LEDGER_FORMAT }));
     }
     const state = stateBytes ? decodeState(stateBytes) : { treeSize: 0, frontier: [], height: -1, blockHash: ZERO_HASH };
     const tree = await LedgerTree.load(backend, hasher, state.treeSize, state.frontier);

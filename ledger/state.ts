@@ -3,7 +3,8 @@
  * CBOR {1: treeSize, 2: frontier (array of bstr 32, highest level first), 3: last block height, 4: last block hash,
  * 5: revocation entries so far, 6: their digest R (protocol/revocation-log.ts)}; 5 and 6 are absent in a state
  * written before checkpoints committed to revocations (the ledger then recomputes them when it opens).
- * The meta record (key `m`), written once: {1: origin, 2: checkpoint verifier key (C2SP vkey text)}.
+ * The meta record (key `m`), written once: {1: origin, 2: checkpoint verifier key (C2SP vkey text), 3: the store's
+ * format (LEDGER_FORMAT; absent in a meta written before it was recorded, which is format 1)}.
  */
 import { decodeStrict, encode } from '../protocol/cbor.js';
 import { fail } from '../protocol/errors.js';
@@ -20,7 +21,16 @@ export interface LedgerState {
 export interface LedgerMeta {
   origin: string;
   verifierKey: string;
+  /** The store's layout (records, segment files, indexes) as it was written: LEDGER_FORMAT or, from a later version, more. */
+  format: number;
 }
+
+/**
+ * The store's layout this version writes and reads. A later version that changes what the store holds, or how, raises
+ * it, so that an earlier version refuses that store (LedgerFormatError) instead of misreading it or writing beside it
+ * what the later version would misread: nothing accepted may be lost to a downgrade.
+ */
+export const LEDGER_FORMAT = 1;
 
 export function encodeState(s: LedgerState): Uint8Array {
   const m = new Map<number, unknown>([[1, s.treeSize], [2, s.frontier], [3, s.height], [4, s.blockHash]]);
@@ -44,11 +54,13 @@ export function decodeState(bytes: Uint8Array): LedgerState {
 }
 
 export function encodeMeta(m: LedgerMeta): Uint8Array {
-  return encode(new Map<number, unknown>([[1, m.origin], [2, m.verifierKey]]));
+  return encode(new Map<number, unknown>([[1, m.origin], [2, m.verifierKey], [3, m.format]]));
 }
 
 export function decodeMeta(bytes: Uint8Array): LedgerMeta {
   const m = decodeStrict(bytes, 'ledger meta');
   if (!(m instanceof Map) || typeof m.get(1) !== 'string' || typeof m.get(2) !== 'string') return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
-  return { origin: m.get(1) as string, verifierKey: m.get(2) as string };
+  const format = m.get(3) ?? 1;
+  if (!Number.isSafeInteger(format) || (format as number) < 1) return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
+  return { origin: m.get(1) as string, verifierKey: m.get(2) as string, format: format as number };
 }

@@ -23,7 +23,8 @@ import { isAccessFailure } from './errno.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
-import { decodeMeta, decodeState } from './state.js';
+import { decodeMeta, decodeState, LEDGER_FORMAT } from './state.js';
+import { LedgerFormatError } from './errors.js';
 import { LeafReader, startChecker } from './verify-reader.js';
 
 export interface VerifyProblem {
@@ -82,6 +83,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     const metaBytes = await backend.readMeta();
     if (!metaBytes) return report({ message: 'no ledger meta record (not a ledger?)' });
     const meta = decodeMeta(metaBytes);
+    if (meta.format > LEDGER_FORMAT) throw new LedgerFormatError(meta.format, LEDGER_FORMAT); // no verdict: not read
     const trusted = [parseVerifierKey(opts.key ?? meta.verifierKey)];
     const h = nodeMerkleHasher;
     const range = new CompactRange(h);
@@ -171,7 +173,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     // A file this process may not read (permissions, its open-files limit) says nothing about the log: no verdict,
     // thrown (the CLI's exit 2), not a problem (found by review: `BAD ledger: EACCES ...`, exit 1, a damaged log to
     // a script). Anything else the store or its files fail with (a LevelDB corruption, EIO, a short read) is.
-    if (isAccessFailure(err)) throw err;
+    if (isAccessFailure(err) || err instanceof LedgerFormatError) throw err;
     return report({ message: (err as Error).message });
   } finally {
     await reader?.close();
