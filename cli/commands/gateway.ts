@@ -10,7 +10,7 @@ export function registerGateway(program: Command): void {
     .join('\n');
   program
     .command('gateway')
-    .description('run the gateway: embedded MQTT broker (aedes) + HTTP API (Fastify) + ledger (LevelDB)')
+    .description('run the gateway: embedded MQTT broker (aedes) + HTTP API (Fastify) + ledger (entry segment files + LevelDB)')
     .option('--data-dir <dir>', `data directory (default ${DEFAULT_CONFIG.dataDir})`)
     .option('--host <addr>', `listen address (default ${DEFAULT_CONFIG.host})`)
     .option('--http-port <port>', `HTTP API port (default ${DEFAULT_CONFIG.httpPort})`)

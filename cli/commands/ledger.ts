@@ -11,7 +11,7 @@ import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { errorChain } from '../../protocol/errors.js';
 
 export function registerLedgerCommand(program: Command): void {
-  const ledger = program.command('ledger').description('the verifiable log (LevelDB)');
+  const ledger = program.command('ledger').description('the verifiable log (entry segment files + LevelDB)');
   ledger
     .command('verify')
     .description('re-check entry hashes, tree nodes and roots, block links and checkpoint signatures')

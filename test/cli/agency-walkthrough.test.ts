@@ -4,6 +4,8 @@
  * made, found by the README walk). Placeholders get values (the agency's challenge, the firmware hash), the gateway
  * line gets a temp data dir and port 0 and runs in the background, and its URL replaces http://127.0.0.1:8080. Then
  * what the block leaves is checked: registrations, the device revoked, refusals' exit codes, a verifier trust file.
+ * Then the Verifier web page section's block runs on that log: its entry 8 must be the first reading (README says so
+ * beside it; in README's order, after the Devices section's fleet, 8 was a device registration: found by the walk).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -22,10 +24,11 @@ function run(cwd: string, ...args: string[]): Promise<{ code: number; out: strin
   });
 }
 
-/** The commands of README's Agencies block: continuation lines joined, comments dropped, placeholders filled in. */
-function readmeAgencyCommands(fill: (placeholder: string) => string): string[][] {
+/** The commands of README's first sh block under a heading: continuation lines joined, comments dropped, placeholders filled in. */
+function readmeCommands(heading: string, fill: (placeholder: string) => string): string[][] {
   const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
-  const section = readme.indexOf('\n## Agencies\n');
+  const section = readme.indexOf(`\n${heading}\n`);
+  expect(section, heading).toBeGreaterThan(0);
   const open = readme.indexOf('```sh\n', section) + '```sh\n'.length;
   const block = readme.slice(open, readme.indexOf('\n```', open));
   return block
@@ -46,7 +49,7 @@ describe('agency walkthrough with the built CLI', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'op-walk-'));
-    const commands = readmeAgencyCommands((p) => (/challenge/.test(p) ? nonce : /sha-256/.test(p) ? firmware : `UNFILLED ${p}`));
+    const commands = readmeCommands('## Agencies', (p) => (/challenge/.test(p) ? nonce : /sha-256/.test(p) ? firmware : `UNFILLED ${p}`));
     expect(commands.length).toBeGreaterThan(8);
     for (const [npx, cli, ...args] of commands) {
       expect([npx, cli]).toEqual(['npx', 'originproof']);
@@ -109,4 +112,25 @@ describe('agency walkthrough with the built CLI', () => {
     expect(trust.origin).toBe('originproof.local/log');
     expect(trust.checkpointKeys[0]!.key).toMatch(/^originproof\.local\/log\+[0-9a-f]{8}\+/);
   });
+
+  // Last: it relies on the log holding the Agencies block's three entries only (the refusals above log nothing).
+  test("then README's verifier page block: its entry 8 is the first reading, and verifies", async () => {
+    // keys/env.key and env.cert, "an agency made as psb's is in Agencies" (README's Devices block)
+    expect((await run(dir, 'keys', 'generate', '--alg', 'es256', '--out', 'keys/env')).code).toBe(0);
+    expect((await run(dir, 'cert', 'agency', '--issuer-key', 'keys/root.key', '--issuer-cert', 'root.cert', '--subject-key', 'keys/env.pub.json', '--id', 'env.example', '--days', '365', '--out', 'env.cert')).code).toBe(0);
+    const [start, ...commands] = readmeCommands('## Verifier web page', (p) => `UNFILLED ${p}`);
+    // `npm start -- --trust trust.json` in the project: the running gateway stands in (same trust file, same log)
+    expect(start!.join(' ')).toBe('npm install && npm start -- --trust trust.json');
+    expect(commands.map((c) => c[2])).toEqual(['sim', 'sim', 'fetch-bundle']);
+    for (const [, , ...args] of commands) {
+      const withUrl = args.map((a) => a.replace('http://127.0.0.1:8080', url));
+      const r = await run(dir, ...withUrl);
+      expect(r.code, `${withUrl.join(' ')}: ${r.err}`).toBe(0);
+    }
+    expect(commands[2]).toContain('reading-8.cbor');
+    expect((await run(dir, 'trust', '--root', 'root.cert', '--gateway', url, '--out', 'verifier-trust.json')).code).toBe(0);
+    const r = await run(dir, 'verify', 'reading-8.cbor', '--trust', 'verifier-trust.json', '--json');
+    const verdict = JSON.parse(r.out) as { valid: boolean; record: { index: number; entryType: number } };
+    expect([r.code, verdict.valid, verdict.record.index, verdict.record.entryType]).toEqual([0, true, 8, 1]); // 1: a reading
+  }, 60_000);
 });
