@@ -18,7 +18,7 @@ import { fail } from '../../protocol/errors.js';
 /** "30", "30s", "2m", "1500ms" -> milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new Error(`bad duration ${JSON.stringify(text)} (e.g. 30s, 2m, 1500ms)`);
+  if (!m) fail('MALFORMED', `bad duration ${JSON.stringify(text)} (e.g. 30s, 2m, 1500ms)`, 'duration');
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
@@ -27,7 +27,7 @@ export function parseDuration(text: string): number {
 function parseKinds(text: string): DeviceKind[] {
   if (text === 'mixed') return [...DEVICE_KINDS];
   const kinds = text.split(',').map((k) => k.trim());
-  for (const k of kinds) if (!(DEVICE_KINDS as readonly string[]).includes(k)) throw new Error(`unknown kind ${k} (${DEVICE_KINDS.join(', ')} or mixed)`);
+  for (const k of kinds) if (!(DEVICE_KINDS as readonly string[]).includes(k)) fail('MALFORMED', `unknown kind ${k} (${DEVICE_KINDS.join(', ')} or mixed)`, 'kind');
   return kinds as DeviceKind[];
 }
 
@@ -60,11 +60,11 @@ const CONFIG_KEYS: Record<keyof RunConfig, [string, (v: unknown) => boolean]> = 
 /** A `sim run --config` file: a JSON object with only the keys above, each of its type (exit 2 otherwise). */
 export function parseRunConfig(text: string, path: string): RunConfig {
   const cfg = parseJsonFile(text, path, 'sim run config');
-  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error(`${path}: a sim run config is a JSON object {${Object.keys(CONFIG_KEYS).join(', ')}}`);
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) fail('MALFORMED', `${path}: a sim run config is a JSON object {${Object.keys(CONFIG_KEYS).join(', ')}}`, '');
   for (const [k, v] of Object.entries(cfg)) {
     const rule = CONFIG_KEYS[k as keyof RunConfig] as [string, (v: unknown) => boolean] | undefined;
-    if (!rule) throw new Error(`${path}: unknown key "${k}" (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
-    if (!rule[1](v)) throw new Error(`${path}: "${k}" must be ${rule[0]}, not ${JSON.stringify(v)}`);
+    if (!rule) fail('MALFORMED', `${path}: unknown key "${k}" (known: ${Object.keys(CONFIG_KEYS).join(', ')})`, k);
+    if (!rule[1](v)) fail('MALFORMED', `${path}: "${k}" must be ${rule[0]}, not ${JSON.stringify(v)}`, k);
   }
   return cfg as RunConfig;
 }
@@ -94,7 +94,7 @@ export function registerSim(program: Command): void {
       const { Agency, fetchMqttUrl, onboardFleet } = await import('../../device-sim/index.js');
       const agency = Agency.load(o.agencyKey, o.agencyCert);
       const count = Number(o.count);
-      if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive integer');
+      if (!Number.isInteger(count) || count < 1) fail('MALFORMED', '--count must be a positive integer', 'count');
       const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), ...(o.aud ? { aud: o.aud } : {}), ...(o.ca ? { tlsCa: readFileSync(o.ca, 'utf8') } : {}) };
       const m = await onboardFleet({
         gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
@@ -127,11 +127,11 @@ export function registerSim(program: Command): void {
       const rate = rateOption(pick('rate', cfg.rate));
       const durationRaw = pick('duration', cfg.duration);
       const durationMs = typeof durationRaw === 'number' ? durationRaw * 1000 : parseDuration(String(durationRaw));
-      if (!(durationMs > 0)) throw new Error(`--duration must be longer than 0 (e.g. 30s, 2m, 1500ms), not ${JSON.stringify(durationRaw)}`);
+      if (!(durationMs > 0)) fail('MALFORMED', `--duration must be longer than 0 (e.g. 30s, 2m, 1500ms), not ${JSON.stringify(durationRaw)}`, 'duration');
       const maxReadingBytesOpt = o.maxReadingBytes ?? cfg.maxReadingBytes;
       const maxReadingBytes = maxReadingBytesOpt === undefined ? undefined : uintOption(maxReadingBytesOpt as string | number, 'max-reading-bytes', 1);
       const attackNames = (src('attack') ? (o.attack as string[]) : (cfg.attacks ?? (o.attack as string[] | undefined) ?? [])).flatMap((a) => (a === 'all' ? [...ATTACKS] : [a]));
-      for (const a of attackNames) if (!isAttackName(a)) throw new Error(`unknown attack ${a} (${ATTACKS.join(', ')})`);
+      for (const a of attackNames) if (!isAttackName(a)) fail('MALFORMED', `unknown attack ${a} (${ATTACKS.join(', ')})`, 'attack');
       const mqttUrl = pick('mqtt', cfg.mqtt) as string | undefined;
       // With --mqtt alone the attacks still registered their devices at the HTTP URL saved at onboarding (found by
       // the README walk: "fetch failed" once the gateway had moved).

@@ -4,7 +4,8 @@
  * does not know or of the wrong type are exit 2 with the option or key named, not a run that "sent 0" and exits 0.
  * With the built CLI, on a fleet of no devices (fleet.json alone), so that no gateway is needed: what gets past the
  * option checks reaches the fleet, which is refused too (exit 2, "lists no devices": a run of no devices measured
- * nothing and reported "sent 0", exit 0), as is a fleet.json that is not a manifest.
+ * nothing and reported "sent 0", exit 0), as is a fleet.json that is not a manifest. Each refusal names its code,
+ * `[MALFORMED]` (found by the README walk: a bad --duration or config key was a bare message, a bad --rate had it).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +76,7 @@ describe('sim run options', () => {
   ])('%j: exit 2', (args, message) => {
     const r = run(...args, '--duration', args[0] === '--duration' ? args[1]! : '100ms');
     expect(r.code, r.out + r.err).toBe(2);
+    expect(r.err).toContain('[MALFORMED] '); // the code, as every usage error of the CLI names it
     expect(r.err).toMatch(message);
     expect(r.out).not.toMatch(/sent/);
   });
@@ -98,6 +100,7 @@ describe('sim run --config', () => {
     const r = withConfig(cfg, '--duration', '100ms');
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.err).toContain(r.file);
+    expect(r.err).toContain('[MALFORMED] ');
     expect(r.err).toMatch(message);
   });
 
