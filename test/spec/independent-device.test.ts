@@ -179,6 +179,9 @@ describe('an independent device against a real gateway', () => {
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
     c = claims((m) => m.set(-65550, 1));
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
+    // SPEC §3: a sensor body never of type biometric, even where the device may send biometric events
+    c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'biometric'], [2, 1], [3, 0], [4, 'x']])));
+    await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
     const big = dev.newReading(now(), { type: 'temperature', value: 2 ** 40, scale: 0, unit: 'Cel' }); // 1b, not a float
     await expectReceipt(s, dev, big.seq, big.bytes);
     c = claims(() => {}, 2 ** 53);
@@ -243,6 +246,11 @@ describe('an independent device against a real gateway', () => {
     const s2 = await rv.connect(url, 'originproof');
     const ok = rv.newReading(now() - 10, sensor());
     await expectReceipt(s2, rv, ok.seq, ok.bytes);
+    // SPEC §3: a biometric event is of reading type biometric, which this device's types (temperature) lack
+    const bio = rv.newReading(now() - 10, { purpose: 'door-access', result: 'match', score: 870, subjectCommitment: subjectCommitment(new Uint8Array(randomBytes(16)), 'subject-4711') });
+    const tna = await s2.send(bio.bytes);
+    expect([tna.topic, tna.map.get(1), tna.map.get(2)]).toEqual(['rejections', bio.seq, 'TYPE_NOT_ALLOWED']);
+    expect(rv.handleRejection(bio.seq, 'TYPE_NOT_ALLOWED')).toBe('drop');
     expect((await revoke(t.gw, agency, decodeCertificate(revokedCert), now() - 5)).status).toBeLessThan(300);
     const after = rv.newReading(now(), sensor());
     const b = await s2.send(after.bytes);
