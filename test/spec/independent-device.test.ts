@@ -242,6 +242,10 @@ describe('an independent device against a real gateway', () => {
     expect([a.map.get(1), a.map.get(2)]).toEqual([r.seq, 'CERT_EXPIRED']);
     expect(ex.handleRejection(r.seq, 'CERT_EXPIRED')).toBe('stop');
     await s1.end();
+    // SPEC §8 "stop sending": reconnect as after CONNACK 5; its certificate is still valid at the gateway's time
+    // (only the reading was dated past its end), so the CONNECT is accepted and the device goes on
+    let tok = ex.connectToken('originproof', now());
+    expect(await ex.connackFor(url, tok.token, tok.iat)).toBe(0);
     const rv = devs.revoked!;
     const s2 = await rv.connect(url, 'originproof');
     const ok = rv.newReading(now() - 10, sensor());
@@ -264,6 +268,11 @@ describe('an independent device against a real gateway', () => {
     expect(again.map.get(6)).not.toBe(first.map.get(6)); // a later checkpoint: the revocation was logged since
     expect(again.map.get(2)).toBe(first.map.get(2));
     await s2.end().catch(() => {});
+    // SPEC §8 "stop sending": a revoked device's next CONNECT is refused with CONNACK 5 (not authorized), not taken
+    const kept = rv.nvm.lastIat;
+    tok = rv.connectToken('originproof', now());
+    expect(await rv.connackFor(url, tok.token, tok.iat)).toBe(5);
+    expect(rv.nvm.lastIat).toBe(kept);
   });
 
   it('4. CONNACK codes: aud, old iat (REPLAY), a clock an hour ahead, a will, an unregistered device', async () => {
