@@ -12,7 +12,7 @@ import {
   ALG_EDDSA, ALG_ES256, BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT, CT_CONNECT_TOKEN, CT_PROOF_OF_POSSESSION, CT_READING,
   DEVICE_ID_LENGTH, ENTRY_READING, ERROR_CODES, MAX_CONNECT_TOKEN_BYTES, MAX_READING_BYTES, MAX_RECEIPT_BYTES, MAX_REJECTION_MESSAGE,
   MAX_REJECTION_PATH, MAX_TOKEN_LIFETIME_SECONDS, OriginProofError, SENSOR_SCALE, SENSOR_TYPE, SENSOR_UNIT, SENSOR_VALUE,
-  createProofOfPossession, decimalText, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
+  ENTITY_ID, TOKEN_NAME, createProofOfPossession, decimalText, isUeidHex, parseBiometricBody, readingClaimsFromMap, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
   keyThumbprint, nobleSigner, nobleVerify, publicKey, publicKeyFromSecret, sha256, sigStructure, subjectCommitment, toHex, utf8ToBytes,
   verifyProofOfPossession, type Alg,
 } from '../../protocol/index.js';
@@ -424,5 +424,58 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
       code = (err as OriginProofError).code;
     }
     expect(code).toBe('CLAIM_INVALID');
+  });
+});
+
+// ---------------------------------------------------------------- reading.cddl's rules, against the code's checks
+
+describe('reading.cddl rules accept what the gateway accepts', () => {
+  const cddl = readFileSync(new URL('reading.cddl', specDir), 'utf8');
+  /** CDDL `.regexp` is an XSD regular expression: it matches the whole text. */
+  const rule = (re: RegExp): RegExp => {
+    const m = re.exec(cddl);
+    expect(m, `reading.cddl no longer has ${re}`).not.toBeNull();
+    return new RegExp(`^(?:${m![1]})$`);
+  };
+  const samples = [
+    '', 'a', 'A', '1', 'temperature', 'pm2-5', 'a_b', 'a b', 'a'.repeat(32), 'a'.repeat(33), '1abc', 'psb.example', 'gw-1', '.gw', 'x'.repeat(63), 'x'.repeat(64),
+    'Cel', '%RH', 'ug/m3', 'm3', '°C', 'x'.repeat(16), 'x'.repeat(17), `01${'0'.repeat(32)}`, `01${'A'.repeat(32)}`, `02${'0'.repeat(32)}`, `01${'f'.repeat(31)}`,
+  ];
+  const sensorClaims = (body: [number, unknown][]) =>
+    new Map<unknown, unknown>([[256, new Uint8Array([1, ...new Uint8Array(16)])], [6, 1], [-65539, 0], [-65540, new Uint8Array(32)], [-65541, new Map(body)]]);
+  const accepted = (f: () => unknown): boolean => {
+    try {
+      f();
+      return true;
+    } catch (err) {
+      if (!(err instanceof OriginProofError)) throw err;
+      return false;
+    }
+  };
+
+  test('reading-type, purpose, entity-id, device-id-hex and unit: the same texts pass', () => {
+    const type = rule(/^reading-type = tstr \.regexp "([^"]+)"$/m);
+    const purpose = rule(/^ {2}1 => tstr \.regexp "([^"]+)",/m);
+    const entity = rule(/^entity-id = tstr \.regexp "([^"]+)"/m);
+    const idHex = rule(/^device-id-hex = tstr \.regexp "([^"]+)"$/m);
+    const unit = rule(/^unit = tstr \.regexp "([^"]+)"$/m);
+    for (const s of samples) {
+      expect(type.test(s), `reading-type ${s}`).toBe(TOKEN_NAME.test(s));
+      expect(purpose.test(s), `purpose ${s}`).toBe(TOKEN_NAME.test(s));
+      expect(entity.test(s), `entity-id ${s}`).toBe(ENTITY_ID.test(s));
+      expect(idHex.test(s), `device-id-hex ${s}`).toBe(isUeidHex(s));
+      expect(unit.test(s), `unit ${s}`).toBe(accepted(() => readingClaimsFromMap(sensorClaims([[1, 'temperature'], [2, 1], [3, 0], [4, s]]))));
+    }
+  });
+
+  test('scale -18..18 and score 0..1000', () => {
+    const [, lo, hi] = /^ {2}3 => (-?\d+)\.\.(-?\d+),\s+; scale/m.exec(cddl)!;
+    for (const [scale, ok] of [[Number(lo), true], [Number(hi), true], [Number(lo) - 1, false], [Number(hi) + 1, false]] as const) {
+      expect(accepted(() => readingClaimsFromMap(sensorClaims([[1, 'temperature'], [2, 1], [3, scale], [4, 'Cel']]))), `scale ${scale}`).toBe(ok);
+    }
+    const [, max] = /^ {2}3 => 0\.\.(\d+),\s+; score/m.exec(cddl)!;
+    const commitment = sha256(utf8ToBytes('a subject'));
+    const body = (score: number) => new Map<unknown, unknown>([[1, 'door-access'], [2, 'match'], [3, score], [4, commitment]]);
+    expect([accepted(() => parseBiometricBody(body(Number(max)), 'b')), accepted(() => parseBiometricBody(body(Number(max) + 1), 'b'))]).toEqual([true, false]);
   });
 });
