@@ -231,6 +231,8 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     tokVec(devEd, 'token-from-future', 'Token issued more than 300 s in the future', await tok(devEd, NOW + 400, NOW + 900), 'TOKEN_EXPIRED'),
     tokVec(devEd, 'token-wrong-client-id', "Token sub is this device but the MQTT client id is another device's", await tok(devEd, NOW, NOW + 60), 'CLAIM_INVALID',
       { params: { clientId: devId(devEs), audience: 'gw.example', skewSeconds: 300 } }),
+    tokVec(devEd, 'token-other-gateway', 'Token made for another gateway (aud other.example) presented to gw.example (SPEC §4: aud is the gateway id)',
+      await createConnectToken(devEd, { aud: 'other.example', iat: NOW, exp: NOW + 60 }), 'CLAIM_INVALID'),
     tokVec(devEd, 'token-lifetime-too-long', 'exp - iat = 601 s (max 600)', await createSign1({ signer: devEd, kid: kid(devEd), contentType: CT_CONNECT_TOKEN,
       payload: encode(new Map<unknown, unknown>([[2, devId(devEd)], [3, 'gw.example'], [4, NOW + 601], [6, NOW]])) }), 'CLAIM_INVALID'),
     tokVec(devEd, 'token-bad-signature', 'Valid token with the last signature byte changed', flipLast(await tok(devEd, NOW, NOW + 60)), 'BAD_SIGNATURE'),
