@@ -205,6 +205,15 @@ describe('an independent device against a real gateway', () => {
     const prot = cbor(new Map<number, unknown>([[1, -35], [3, CT_READING], [4, dev.kid]]));
     const forged = cbor(new Tag([prot, new Map(), cbor(dev.readingClaims(seq2, now(), sensor())), new Uint8Array(64)], 18));
     await expectRejection(forged, 'ALG_NOT_ALLOWED', seq2);
+    // SPEC §8 order: an unknown alg is found with the CBOR and schema, before a claim out of range (scale 19) ...
+    const seq3 = dev.allocateSeq();
+    const badScale = dev.readingClaims(seq3, now(), { type: 'temperature', value: 1, scale: 19, unit: 'Cel' });
+    await expectRejection(cbor(new Tag([prot, new Map(), cbor(badScale), new Uint8Array(64)], 18)), 'ALG_NOT_ALLOWED', seq3);
+    // ... and an alg not the key's (ES256 on an Ed25519 key) before the reading type
+    const seq4 = dev.allocateSeq();
+    const es256Prot = cbor(new Map<number, unknown>([[1, ES256], [3, CT_READING], [4, dev.kid]]));
+    const humidity = dev.readingClaims(seq4, now(), { type: 'humidity', value: 1, scale: 0, unit: '%RH' });
+    await expectRejection(cbor(new Tag([es256Prot, new Map(), cbor(humidity), new Uint8Array(64)], 18)), 'ALG_NOT_ALLOWED', seq4);
     // several failures: the first in SPEC §8's order (certificates at iat, type, firmware, signature, clock, replay)
     c = claims((m) => m.set(6, now() - 31 * DAY)); // before the certificate's start (30 days ago) and older than 7 days
     await expectRejection(c.bytes, 'CERT_NOT_YET_VALID', c.seq);
