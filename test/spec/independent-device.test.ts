@@ -264,11 +264,14 @@ describe('an independent device against a real gateway', () => {
     const tna = await s2.send(bio.bytes);
     expect([tna.topic, tna.map.get(1), tna.map.get(2)]).toEqual(['rejections', bio.seq, 'TYPE_NOT_ALLOWED']);
     expect(rv.handleRejection(bio.seq, 'TYPE_NOT_ALLOWED')).toBe('drop');
+    const early = rv.newReading(now() - 8, sensor(101)); // kept, not sent yet: signed before the revocation's start
     expect((await revoke(t.gw, agency, decodeCertificate(revokedCert), now() - 5)).status).toBeLessThan(300);
     const after = rv.newReading(now(), sensor());
     const b = await s2.send(after.bytes);
     expect([b.map.get(1), b.map.get(2)]).toEqual([after.seq, 'CERT_REVOKED']);
     expect(rv.handleRejection(after.seq, 'CERT_REVOKED')).toBe('stop');
+    // SPEC §8 "stop sending": readings kept from before may still be taken, each checked at its own iat
+    await expectReceipt(s2, rv, early.seq, early.bytes);
     // SPEC §5: a resend of a logged reading gets its original receipt, whatever certificate the device holds now
     const first = s2.answers.find((x) => x.topic === 'receipts')!;
     const again = await s2.send(ok.bytes);
