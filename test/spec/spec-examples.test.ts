@@ -18,6 +18,7 @@ import {
 } from '../../protocol/index.js';
 import { connackCodeFor, FIRMWARE_REFUSALS } from '../../gateway/mqtt/connack.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
+import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
 
 const specDir = new URL('../../firmware-specs/', import.meta.url);
 const spec = readFileSync(new URL('SPEC.md', specDir), 'utf8');
@@ -478,5 +479,22 @@ describe('reading.cddl rules accept what the gateway accepts', () => {
     const commitment = sha256(utf8ToBytes('a subject'));
     const body = (score: number) => new Map<unknown, unknown>([[1, 'door-access'], [2, 'match'], [3, score], [4, commitment]]);
     expect([accepted(() => parseBiometricBody(body(Number(max)), 'b')), accepted(() => parseBiometricBody(body(Number(max) + 1), 'b'))]).toEqual([true, false]);
+  });
+});
+
+// ---------------------------------------------------------------- §8 device actions, against device-sim
+
+describe("SPEC §8's device actions are what device-sim does", () => {
+  const section = /^## 8\. Rejections$([\s\S]*?)^## /m.exec(spec)![1]!;
+  const actions = new Map([...section.matchAll(/^\| `([A-Z_]+)` \| [^|]* \| ([^|]*) \|$/gm)].map((m) => [m[1]!, m[2]!]));
+  /** The codes a device can receive on its rejections topic (the rest, SPEC says, never arrive there). */
+  const notOnTopic = ['UNKNOWN_DEVICE', 'TOKEN_EXPIRED', 'INCLUSION_INVALID', 'CHECKPOINT_INVALID', 'CONSISTENCY_INVALID'];
+
+  test('"stop sending" rows are STOP_CODES (UNKNOWN_DEVICE, a CONNACK, aside); "keep reading" rows are KEEP_CODES; every other is dropped', () => {
+    expect(stated(/The table names every error code, but some never arrive on the rejections topic: `UNKNOWN_DEVICE` only as CONNACK 5 and `TOKEN_EXPIRED` only as CONNACK 4/)).toBeDefined();
+    const onTopic = ERROR_CODES.filter((c) => !notOnTopic.includes(c));
+    expect(onTopic.filter((c) => /stop sending/.test(actions.get(c)!))).toEqual(STOP_CODES.filter((c) => c !== 'UNKNOWN_DEVICE'));
+    expect(onTopic.filter((c) => /^keep reading/.test(actions.get(c)!))).toEqual([...KEEP_CODES]);
+    for (const c of onTopic.filter((x) => !KEEP_CODES.includes(x) && x !== 'TOPIC_MISMATCH')) expect(actions.get(c), c).toMatch(/\bdrop\b/);
   });
 });
