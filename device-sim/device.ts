@@ -89,7 +89,10 @@ export class Device extends EventEmitter {
   readonly state: DeviceStateFile;
   readonly outbox = new Map<number, OutboxEntry>();
   readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, logRollbacks: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
-  /** Set when a rejection says stop sending (SPEC §8); readings are no longer made. */
+  /**
+   * Set when a rejection says stop sending (SPEC §8): no new readings are made; once nothing kept is left the device
+   * closes its connection and connects again on the CONNACK 5 schedule, and a CONNECT accepted clears it.
+   */
   halted: ErrorCode | null = null;
   /** Test hook: ignore incoming receipts (a lost receipt). */
   dropReceipts = false;
@@ -181,6 +184,7 @@ export class Device extends EventEmitter {
   /** Connected and subscribed: after every (re)connect, resend whatever has no receipt yet. */
   private onConnected(): void {
     this.stats.connects++;
+    this.halted = null; // SPEC §8 "stop sending": a CONNECT accepted again (a renewed certificate, say): go on
     if (this.outbox.size === 0) this.link.progress();
     this.emit('connected');
     // Unchanged, in sequence order. Each one's timer starts again from now: an overdue reading would otherwise go
@@ -301,7 +305,13 @@ export class Device extends EventEmitter {
     this.stats.latencies.record(latency);
     this.lastReceipt = r;
     this.emit('receipt', r, latency);
-    if (this.outbox.size === 0) this.emit('idle');
+    if (this.outbox.size === 0) this.idle();
+  }
+
+  /** Nothing kept is left: say so, and after a "stop sending" rejection leave and come back later (SPEC §8). */
+  private idle(): void {
+    if (this.halted) this.link.retryLater();
+    this.emit('idle');
   }
 
   private onRejection(rj: Rejection): void {
@@ -314,7 +324,7 @@ export class Device extends EventEmitter {
     if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);
     if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
     this.emit('rejection', rj, e ?? null);
-    if (e && this.outbox.size === 0) this.emit('idle');
+    if (e && this.outbox.size === 0) this.idle();
   }
 
   /** Next rejection (or the first one matching `pred`), within timeoutMs. */

@@ -42,6 +42,8 @@ export class DeviceLink {
   #connected = false;
   #closing = false;
   #reconnectTimer: NodeJS.Timeout | null = null;
+  /** The connection was closed by retryLater(): the reconnect waits as after CONNACK 5. */
+  #retryLater = false;
   readonly #reconnectBackoff: Backoff;
   readonly #notAuthorizedBackoff: Backoff;
 
@@ -184,15 +186,30 @@ export class DeviceLink {
     this.#connected = false;
     this.#client = null;
     this.o.events.emit('disconnected');
-    if (!this.#closing) this.#scheduleReconnect();
+    const later = this.#retryLater;
+    this.#retryLater = false;
+    if (!this.#closing) this.#scheduleReconnect(undefined, later);
   }
 
-  /** `refusal`: why the last attempt failed, if the gateway said (its CONNACK code picks the schedule). */
-  #scheduleReconnect(refusal?: ConnackRefused): void {
+  /**
+   * SPEC §8 "stop sending" (a certificate problem the device cannot mend): close the connection and connect again on
+   * the CONNACK 5 schedule, which is what the gateway answers until the certificate is renewed or trusted again.
+   */
+  retryLater(): void {
+    const client = this.#client;
+    if (!client || this.#closing) return;
+    this.#retryLater = true;
+    client.end(true);
+  }
+
+  /**
+   * `refusal`: why the last attempt failed, if the gateway said (its CONNACK code picks the schedule); `notAuthorized`:
+   * take CONNACK 5's schedule anyway (retryLater).
+   */
+  #scheduleReconnect(refusal?: ConnackRefused, notAuthorized = refusal?.returnCode === CONNACK.NOT_AUTHORIZED): void {
     if (this.#reconnectTimer || this.#closing) return;
     // CONNACK 5 may pass (a registration completed, a certificate becoming valid at the gateway's time) or not
     // (revoked, expired): the device cannot tell, so it asks again, rarely, instead of never (SPEC §4).
-    const notAuthorized = refusal?.returnCode === CONNACK.NOT_AUTHORIZED;
     const delay = (notAuthorized ? this.#notAuthorizedBackoff : this.#reconnectBackoff).next();
     this.o.events.emit('reconnect-scheduled', delay);
     this.#reconnectTimer = setTimeout(() => {

@@ -9,6 +9,9 @@ import type { GatewayConfig } from './config.js';
 /** The most entries a block may hold (blockMaxEntries): also what a crash can leave past the log's committed entries. */
 export const BLOCK_MAX_ENTRIES_LIMIT = 100_000;
 
+/** The longest log origin (config.ts `origin`): twice in every checkpoint, which every receipt carries. */
+export const MAX_ORIGIN_LENGTH = 256;
+
 export const DEFAULT_CONFIG: GatewayConfig = {
   dataDir: './data',
   host: '0.0.0.0',

@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ENTITY_ID } from '../protocol/schema.js';
-import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode } from './config-defaults.js';
+import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, MAX_ORIGIN_LENGTH, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode } from './config-defaults.js';
 
 export { ConfigError, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode };
 
@@ -26,8 +26,12 @@ export const GatewayConfigSchema = Type.Object(
     tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     /** Serve the HTTP API over TLS (HTTPS) with that certificate. */
     httpTls: Type.Boolean(),
-    /** Checkpoint origin line (C2SP tlog-checkpoint): names this log. */
-    origin: Type.String({ minLength: 1, pattern: '^[^\\s]+$' }),
+    /**
+     * Checkpoint origin line (C2SP tlog-checkpoint): names this log, and is the name of its checkpoint key. No '+'
+     * (the verifier key `<name>+<key id>+<key>` is split at its first two) and at most 256 characters: it is in every
+     * checkpoint twice, and a receipt, checkpoint included, stays within the 4,096 bytes devices make room for (SPEC §4).
+     */
+    origin: Type.String({ minLength: 1, maxLength: MAX_ORIGIN_LENGTH, pattern: '^[^\\s+]+$' }),
     /**
      * This gateway's id: the audience (`aud`) a device's connect token must name (firmware-specs/SPEC.md §2, §4), so
      * that a token made for, or captured at, another gateway is refused here. Lowercase, like agency ids.

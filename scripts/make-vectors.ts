@@ -13,7 +13,7 @@ import {
   createProofOfPossession, createRevocation, createSign1, decodeCertificate, decodeSign1, deviceIdFromKey, deviceIdToHex, encode,
   issueCertificate, keyThumbprint, nobleSigner, publicKey, readingClaimsToMap, sha256, signReading, subjectCommitment, toHex,
   ENTRY_READING, ed25519NoteSigner, encodeLogEntry, encodeReceipt, formatVerifierKey, leafHash, signCheckpoint,
-  utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
+  blockExtension, revocationsExtension, EMPTY_REVOCATIONS, utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
 } from '../protocol/index.js';
 import { merkleHasher, splitPoint } from '../protocol/merkle/index.js';
 
@@ -231,6 +231,8 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     tokVec(devEd, 'token-from-future', 'Token issued more than 300 s in the future', await tok(devEd, NOW + 400, NOW + 900), 'TOKEN_EXPIRED'),
     tokVec(devEd, 'token-wrong-client-id', "Token sub is this device but the MQTT client id is another device's", await tok(devEd, NOW, NOW + 60), 'CLAIM_INVALID',
       { params: { clientId: devId(devEs), audience: 'gw.example', skewSeconds: 300 } }),
+    tokVec(devEd, 'token-other-gateway', 'Token made for another gateway (aud other.example) presented to gw.example (SPEC §4: aud is the gateway id)',
+      await createConnectToken(devEd, { aud: 'other.example', iat: NOW, exp: NOW + 60 }), 'CLAIM_INVALID'),
     tokVec(devEd, 'token-lifetime-too-long', 'exp - iat = 601 s (max 600)', await createSign1({ signer: devEd, kid: kid(devEd), contentType: CT_CONNECT_TOKEN,
       payload: encode(new Map<unknown, unknown>([[2, devId(devEd)], [3, 'gw.example'], [4, NOW + 601], [6, NOW]])) }), 'CLAIM_INVALID'),
     tokVec(devEd, 'token-bad-signature', 'Valid token with the last signature byte changed', flipLast(await tok(devEd, NOW, NOW + 60)), 'BAD_SIGNATURE'),
@@ -277,10 +279,10 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   const entryOf = (envelope: Uint8Array, index: number) => encodeLogEntry({ type: ENTRY_READING, index, receivedAtMs, payload: envelope, certRef: devEdCert.certRef });
   const filler = (i: number) => sha256(utf8ToBytes(`filler entry ${i}`));
   /** The receipt of `r5` at `index`, with a checkpoint of tree `size` (entries before and after it are fillers). */
-  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array }) => {
+  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array; extensions?: string[] }) => {
     const entry = entryOf(r5, o.index);
     const leaves = Array.from({ length: o.size }, (_, i) => (i === o.index ? leafHash(entry) : filler(i)));
-    const checkpoint = await signCheckpoint({ origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: [] }, o.by ?? cpSigner);
+    const checkpoint = await signCheckpoint({ origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: o.extensions ?? [] }, o.by ?? cpSigner);
     return { entry, cbor: encodeReceipt({ seq: 5, index: o.index, receivedAtMs, certRef: devEdCert.certRef, leafHash: o.leaf ?? leafHash(entry), checkpoint }) };
   };
   const receiptVec = async (name: string, description: string, o: Parameters<typeof receiptOf>[0], expectedError?: ErrorCode, envelope = r5): Promise<Vector> => {
@@ -292,6 +294,9 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   };
   const receipts: Vector[] = [
     await receiptVec('receipt-valid', 'Receipt of the reading at index 2 in a checkpoint of tree size 3; params.entry is the log entry whose RFC 9162 leaf hash it carries', { index: 2, size: 3 }),
+    // The gateway's checkpoints carry extension lines after the root hash (SPEC §7); a device must not reject one it does not know.
+    await receiptVec('receipt-checkpoint-extensions', "Receipt whose checkpoint has extension lines after the root hash, as the gateway's do (block, revocations) and one a device does not know: still valid",
+      { index: 2, size: 3, extensions: [blockExtension(0, utf8ToBytes('example block header')), revocationsExtension(EMPTY_REVOCATIONS), 'witness-hint example'] }),
     await receiptVec('receipt-later-checkpoint', 'Receipt of the reading at index 2 with a checkpoint of tree size 7 (a resend answered later)', { index: 2, size: 7 }),
     await receiptVec('receipt-leaf-hash-altered', 'Receipt whose leaf hash has one bit changed', { index: 2, size: 3, leaf: flipLast(leafHash(entryOf(r5, 2))) }, 'INCLUSION_INVALID'),
     await receiptVec('receipt-other-reading', 'A valid receipt checked against another reading than the one it answers (params.reading)', { index: 2, size: 3 }, 'INCLUSION_INVALID',

@@ -179,6 +179,9 @@ describe('an independent device against a real gateway', () => {
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
     c = claims((m) => m.set(-65550, 1));
     await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
+    // SPEC §3: a sensor body never of type biometric, even where the device may send biometric events
+    c = claims((m) => m.set(-65541, new Map<number, unknown>([[1, 'biometric'], [2, 1], [3, 0], [4, 'x']])));
+    await expectRejection(c.bytes, 'CLAIM_INVALID', c.seq);
     const big = dev.newReading(now(), { type: 'temperature', value: 2 ** 40, scale: 0, unit: 'Cel' }); // 1b, not a float
     await expectReceipt(s, dev, big.seq, big.bytes);
     c = claims(() => {}, 2 ** 53);
@@ -202,6 +205,15 @@ describe('an independent device against a real gateway', () => {
     const prot = cbor(new Map<number, unknown>([[1, -35], [3, CT_READING], [4, dev.kid]]));
     const forged = cbor(new Tag([prot, new Map(), cbor(dev.readingClaims(seq2, now(), sensor())), new Uint8Array(64)], 18));
     await expectRejection(forged, 'ALG_NOT_ALLOWED', seq2);
+    // SPEC §8 order: an unknown alg is found with the CBOR and schema, before a claim out of range (scale 19) ...
+    const seq3 = dev.allocateSeq();
+    const badScale = dev.readingClaims(seq3, now(), { type: 'temperature', value: 1, scale: 19, unit: 'Cel' });
+    await expectRejection(cbor(new Tag([prot, new Map(), cbor(badScale), new Uint8Array(64)], 18)), 'ALG_NOT_ALLOWED', seq3);
+    // ... and an alg not the key's (ES256 on an Ed25519 key) before the reading type
+    const seq4 = dev.allocateSeq();
+    const es256Prot = cbor(new Map<number, unknown>([[1, ES256], [3, CT_READING], [4, dev.kid]]));
+    const humidity = dev.readingClaims(seq4, now(), { type: 'humidity', value: 1, scale: 0, unit: '%RH' });
+    await expectRejection(cbor(new Tag([es256Prot, new Map(), cbor(humidity), new Uint8Array(64)], 18)), 'ALG_NOT_ALLOWED', seq4);
     // several failures: the first in SPEC §8's order (certificates at iat, type, firmware, signature, clock, replay)
     c = claims((m) => m.set(6, now() - 31 * DAY)); // before the certificate's start (30 days ago) and older than 7 days
     await expectRejection(c.bytes, 'CERT_NOT_YET_VALID', c.seq);
@@ -239,15 +251,27 @@ describe('an independent device against a real gateway', () => {
     expect([a.map.get(1), a.map.get(2)]).toEqual([r.seq, 'CERT_EXPIRED']);
     expect(ex.handleRejection(r.seq, 'CERT_EXPIRED')).toBe('stop');
     await s1.end();
+    // SPEC §8 "stop sending": reconnect as after CONNACK 5; its certificate is still valid at the gateway's time
+    // (only the reading was dated past its end), so the CONNECT is accepted and the device goes on
+    let tok = ex.connectToken('originproof', now());
+    expect(await ex.connackFor(url, tok.token, tok.iat)).toBe(0);
     const rv = devs.revoked!;
     const s2 = await rv.connect(url, 'originproof');
     const ok = rv.newReading(now() - 10, sensor());
     await expectReceipt(s2, rv, ok.seq, ok.bytes);
+    // SPEC §3: a biometric event is of reading type biometric, which this device's types (temperature) lack
+    const bio = rv.newReading(now() - 10, { purpose: 'door-access', result: 'match', score: 870, subjectCommitment: subjectCommitment(new Uint8Array(randomBytes(16)), 'subject-4711') });
+    const tna = await s2.send(bio.bytes);
+    expect([tna.topic, tna.map.get(1), tna.map.get(2)]).toEqual(['rejections', bio.seq, 'TYPE_NOT_ALLOWED']);
+    expect(rv.handleRejection(bio.seq, 'TYPE_NOT_ALLOWED')).toBe('drop');
+    const early = rv.newReading(now() - 8, sensor(101)); // kept, not sent yet: signed before the revocation's start
     expect((await revoke(t.gw, agency, decodeCertificate(revokedCert), now() - 5)).status).toBeLessThan(300);
     const after = rv.newReading(now(), sensor());
     const b = await s2.send(after.bytes);
     expect([b.map.get(1), b.map.get(2)]).toEqual([after.seq, 'CERT_REVOKED']);
     expect(rv.handleRejection(after.seq, 'CERT_REVOKED')).toBe('stop');
+    // SPEC §8 "stop sending": readings kept from before may still be taken, each checked at its own iat
+    await expectReceipt(s2, rv, early.seq, early.bytes);
     // SPEC §5: a resend of a logged reading gets its original receipt, whatever certificate the device holds now
     const first = s2.answers.find((x) => x.topic === 'receipts')!;
     const again = await s2.send(ok.bytes);
@@ -256,6 +280,11 @@ describe('an independent device against a real gateway', () => {
     expect(again.map.get(6)).not.toBe(first.map.get(6)); // a later checkpoint: the revocation was logged since
     expect(again.map.get(2)).toBe(first.map.get(2));
     await s2.end().catch(() => {});
+    // SPEC §8 "stop sending": a revoked device's next CONNECT is refused with CONNACK 5 (not authorized), not taken
+    const kept = rv.nvm.lastIat;
+    tok = rv.connectToken('originproof', now());
+    expect(await rv.connackFor(url, tok.token, tok.iat)).toBe(5);
+    expect(rv.nvm.lastIat).toBe(kept);
   });
 
   it('4. CONNACK codes: aud, old iat (REPLAY), a clock an hour ahead, a will, an unregistered device', async () => {
