@@ -119,7 +119,7 @@ export const START_ERROR_CODES = [
   'TRUST_FILE_UNUSABLE', // the trust file cannot be read, does not parse, or names no root
   'TLS_UNUSABLE', // the TLS certificate or key file cannot be read, does not parse, do not match, or is outside its validity
   'LISTEN_FAILED', // a listener's port is in use, needs privileges, or its host is not this machine's
-  'DATA_DIR_UNUSABLE', // the data directory (or its ledger directory, or key file) cannot be made, opened, read or written (permissions, read-only, full, the open-files limit)
+  'DATA_DIR_UNUSABLE', // the data directory (or its ledger directory, or key file) cannot be made, opened, read or written (permissions, read-only, full), or the open-files limit at any start stage (gateway.ts openFilesRefusal)
   'DATA_DIR_IN_USE', // another process (a running gateway) holds the data directory's store
   'CHECKPOINT_KEY_UNUSABLE', // the checkpoint key file cannot be read (not for permissions or the open-files limit) or is not a key
   'CHECKPOINT_KEY_MISSING', // the data directory holds a log but not the key that signs it

@@ -31,7 +31,8 @@ import { exploreRoutes } from './http/routes/explore.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
-import { ledgerOpenRefusal } from './start-refusal.js';
+import { isOpenFilesLimit, ledgerOpenRefusal, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
+import { isAccessFailure } from '../ledger/errno.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
 import { MonotonicClock } from './monotonic-clock.js';
@@ -209,14 +210,32 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     // escaped without a start code, the store and the verify workers left open).
     tokenOrder = await ConnectTokenOrder.load(ledger, nowS(), config.clockSkewSeconds);
   } catch (err) {
-    // The log read back at start (its last block, the registry's entries, the token rows) is damaged: said so, and the store closed
+    // The log read back at start (its last block, the registry's entries, the token rows) is damaged, or may not be
+    // read (readBackRefusal): said so, and the store closed
     // (found by review: it stayed open, its LOCK held, and a start again in this process was refused `LOCK: already
     // held by process` instead).
     await ledger.close().catch(() => undefined);
-    throw new ConfigError('LEDGER_DAMAGED', `the log in ${ledgerDir} cannot be read back: ${(err as Error).message}; \`originproof ledger verify --data ${config.dataDir}\` names what is damaged: restore the whole data directory from a backup`, { cause: err });
+    throw readBackRefusal(err, ledgerDir, config.dataDir);
   }
 
-  const pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
+  let pool: VerifyPool;
+  try {
+    pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
+  } catch (err) {
+    await ledger.close().catch(() => undefined);
+    throw openFilesRefusal(err, 'the verify workers cannot start');
+  }
+  // A stage after this that fails (the broker, the HTTP API, a verify worker, a listener): nothing of this start stays
+  // open, the store's lock and the verify workers included, so that the gateway can be started again at once; and
+  // the process out of file descriptors is a refusal saying so (openFilesRefusal), not node's bare EMFILE: thrown.
+  const abandon = async (err: unknown, what: string): Promise<unknown> => {
+    await broker?.close().catch(() => undefined);
+    await appRef?.close().catch(() => undefined);
+    await pool.close().catch(() => undefined);
+    await storage.stop();
+    await ledger.close().catch(() => undefined);
+    return openFilesRefusal(err, what);
+  };
   pool.onWorkerLost = (cause) => {
     metrics.verifyWorkersLost.inc();
     const msg = `verify worker died (${cause.message}); what it held is checked again, a replacement starts`;
@@ -275,7 +294,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
     },
     { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes },
-  );
+  ).catch(async (err: unknown) => {
+    throw await abandon(err, 'the MQTT broker cannot be made');
+  });
 
   metrics.probes.waitingToBeRead = () => broker!.waitingToBeRead;
   metrics.probes.parked = () => pipeline.parked;
@@ -323,6 +344,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       });
       exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },
+  }).catch(async (err: unknown) => {
+    throw await abandon(err, 'the HTTP API cannot be built (its modules and files loaded)');
   });
 
   appRef = app;
@@ -335,19 +358,18 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     socket.once('close', () => httpSockets.delete(socket));
   });
   try {
+    // The verify workers started meanwhile: one that could not, for want of a file descriptor, refuses the start (the
+    // gateway would answer every reading UNAVAILABLE while it is replaced again and again); one that died otherwise
+    // is replaced, as at any time.
+    const workers = await pool.started();
+    if (workers && isOpenFilesLimit(workers)) throw openFilesRefusal(workers, 'a verify worker cannot start');
     ports = await broker.listen({ host: config.host, mqttPort: config.mqttPort, mqttTlsPort: config.mqttTlsPort, wsPort: config.wsPort, tls: tlsMaterial });
     await app.listen({ host: config.host, port: config.httpPort }).catch((err: NodeJS.ErrnoException) => {
       throw listenError('httpPort', config.host, config.httpPort, err);
     });
   } catch (err) {
-    // A listener that cannot be opened (a ConfigError naming it): nothing of this start stays open, the store's
-    // lock and the verify workers included, so that the gateway can be started again at once.
-    await broker.close().catch(() => undefined);
-    await app.close().catch(() => undefined);
-    await pool.close().catch(() => undefined);
-    await storage.stop();
-    await ledger.close().catch(() => undefined);
-    throw err;
+    // A listener that cannot be opened: a ConfigError naming it (mqtt/listeners.ts listenError).
+    throw await abandon(err, 'a listener cannot be opened');
   }
   const { mqttPort, mqttTlsPort, wsPort, wsTls } = ports;
   const httpPort = (app.server.address() as import('node:net').AddressInfo).port;
@@ -443,4 +465,30 @@ async function readTrustFile(path: string, verifier: SignatureVerifier): Promise
   } catch (err) {
     throw new ConfigError('TRUST_FILE_UNUSABLE', `trust file ${path} is unusable: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * The log read back at start (its last block, the registry's entries, the token rows) failed: damage, LEDGER_DAMAGED,
+ * unless the process may not read its files (permissions, its open-files limit: ledger/errno.ts isAccessFailure),
+ * which a backup's restore (LEDGER_DAMAGED's remedy) does not mend: DATA_DIR_UNUSABLE. Found by review: a segment file
+ * the gateway's user may not read, or no file descriptor left, was "restore the whole data directory from a backup".
+ */
+function readBackRefusal(err: unknown, ledgerDir: string, dataDir: string): ConfigError {
+  const message = (err as Error).message;
+  if (isOpenFilesLimit(err)) return new ConfigError('DATA_DIR_UNUSABLE', `the log in ${ledgerDir} cannot be read back: ${message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
+  if (isAccessFailure(err)) {
+    return new ConfigError('DATA_DIR_UNUSABLE', `the log in ${ledgerDir} cannot be read back: ${message}; fix its permissions (the gateway's user reads every file in it), then start again; nothing is damaged`, { cause: err });
+  }
+  return new ConfigError('LEDGER_DAMAGED', `the log in ${ledgerDir} cannot be read back: ${message}; \`originproof ledger verify --data ${dataDir}\` names what is damaged: restore the whole data directory from a backup`, { cause: err });
+}
+
+/**
+ * `err`, a start stage's after the store is open (`what`), as a refusal when the process had no file descriptor left
+ * (its open-files limit): DATA_DIR_UNUSABLE, as when the key or the store could not be opened for it, saying to raise
+ * the limit; otherwise `err` as it is. Found by review: a start under a tight limit that got past the store failed
+ * with node's bare EMFILE (the HTTP API's modules and files) or LISTEN_FAILED ("free the port").
+ */
+function openFilesRefusal(err: unknown, what: string): unknown {
+  if (err instanceof ConfigError || !isOpenFilesLimit(err)) return err;
+  return new ConfigError('DATA_DIR_UNUSABLE', `${what}: ${(err as Error).message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
 }

@@ -25,6 +25,7 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { isAccessFailure } from './errno.js';
 import { nodeSha256 } from './hasher.js';
 import { readU64, writeU64 } from './keys.js';
 
@@ -66,7 +67,11 @@ export function decodeCommittedHint(bytes: Uint8Array): CommittedHint | undefine
   return { treeSize, height };
 }
 
-/** The hint in the file at `path`; undefined when it is missing, unreadable or not a valid hint (never a throw). */
+/**
+ * The hint in the file at `path`; undefined when it is missing, cannot be read (EIO) or is not a valid hint. Thrown
+ * only when the process may not read it (permissions, its open-files limit: errno.ts isAccessFailure): ignored, the
+ * start went on without the check the hint is there for (found by review); the start's DATA_DIR_UNUSABLE instead.
+ */
 export async function readCommittedHint(path: string): Promise<CommittedHint | undefined> {
   let fh: FileHandle | undefined;
   try {
@@ -78,7 +83,8 @@ export async function readCommittedHint(path: string): Promise<CommittedHint | u
       if (bytesRead === 0 || (at += bytesRead) === buf.length) break;
     }
     return decodeCommittedHint(buf.subarray(0, at));
-  } catch {
+  } catch (err) {
+    if (isAccessFailure(err)) throw err;
     return undefined;
   } finally {
     await fh?.close().catch(() => undefined);

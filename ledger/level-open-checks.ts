@@ -1,6 +1,7 @@
 /**
  * The checks LevelBackend runs on a store before it is used (split from ledger/level-backend.ts): none changes
- * anything on disk, each throws LedgerDamagedError naming what it found. `refuseNewStoreOverLog` before LevelDB
+ * anything on disk, each throws LedgerDamagedError naming what it found (or the error of a file or directory it could
+ * not read, as it is: `ifMissing`). `refuseNewStoreOverLog` before LevelDB
  * creates a store where a log's files are; `checkSegmentFiles` (the gateway's start and storage-recovery reopen,
  * `ledger verify`) that the segment files hold every committed entry, and that the store is not older than them
  * (the committed-size hint, ledger/committed-hint.ts, or more entries past it than a block holds).
@@ -16,6 +17,21 @@ import { plain } from './level-records.js';
 import { HASH_SIZE } from '../protocol/merkle/index.js';
 
 type Bytes = Uint8Array;
+
+/**
+ * A look at the directory (readdir, stat) that failed because what it looks at is not there (ENOENT; ENOTDIR: a file where a
+ * directory of its path would be) finds `missing`; any other failure is thrown as it is. Found by review: every
+ * failure counted as "not there", so an `entries/` directory the process may not read (EACCES, EPERM, EMFILE) or
+ * cannot (EIO) passed for an empty one: a new store was made over a log's files, or an empty log verified "ok". Thrown,
+ * a permissions or open-files failure is the start's DATA_DIR_UNUSABLE (gateway/start-refusal.ts) and `ledger
+ * verify`'s exit 2 (no verdict).
+ */
+const ifMissing =
+  <T>(missing: T) =>
+  (err: NodeJS.ErrnoException): T => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return missing;
+    throw err;
+  };
 
 /** What the checks read of an open LevelBackend. */
 export interface OpenStore {
@@ -51,7 +67,7 @@ export async function checkSegmentFiles(s: OpenStore, opts: { maxUncommitted?: n
     // it beside segment files lost its records (its tables and logs gone, CURRENT and MANIFEST left), and would
     // start the log again at entry 0 over them (found by review).
     const dir = dirname(seg.path(0, 'cbor'));
-    const files = await readdir(dir).catch(() => [] as string[]);
+    const files = await readdir(dir).catch(ifMissing<string[]>([]));
     if (files.length > 0 && (await db.get(META_KEY)) === undefined) {
       throw new LedgerDamagedError(
         `ledger directory ${dirname(dir)}: its LevelDB store holds no ledger (no meta record: its table and log files lost?), but ${dir} holds entry segment files (${files.slice(0, 3).join(', ')}): ` +
@@ -64,7 +80,7 @@ export async function checkSegmentFiles(s: OpenStore, opts: { maxUncommitted?: n
   const perSegment = seg.entries / BUNDLE_WIDTH;
   const lastSegment = seg.segmentOf(last.bundle * BUNDLE_WIDTH);
   const entriesDir = dirname(seg.path(0, 'cbor'));
-  const dirStat = await stat(entriesDir).catch(() => null);
+  const dirStat = await stat(entriesDir).catch(ifMissing(null));
   if (!dirStat?.isDirectory()) {
     throw new LedgerDamagedError(
       `ledger entries directory ${entriesDir} ${dirStat ? 'is not a directory' : 'is missing'}, but the store's index says it holds entries 0 to ${last.bundle * BUNDLE_WIDTH + last.ends.length - 1}: ` +
@@ -83,7 +99,7 @@ export async function checkSegmentFiles(s: OpenStore, opts: { maxUncommitted?: n
     const need: [SegmentKind, number][] = [['cbor', x.base + (x.ends[x.ends.length - 1] ?? 0)], ['leaves', count * HASH_SIZE]];
     for (const [kind, bytes] of need) {
       const path = seg.path(s, kind);
-      const st = await stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+      const st = await stat(path).catch(ifMissing(null));
       const have = st === null ? 'is missing' : !st.isFile() ? 'is not a file' : st.size < bytes ? `holds ${st.size} bytes` : null;
       if (have) {
         throw new LedgerDamagedError(
@@ -118,7 +134,7 @@ async function checkUncommitted(seg: EntrySegments, committed: number, max: numb
   const dir = dirname(seg.path(0, 'cbor'));
   const from = seg.segmentOf(committed);
   let past = 0;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  for (const name of await readdir(dir).catch(ifMissing<string[]>([]))) {
     const m = /^([0-9a-f]{16})\.leaves$/.exec(name);
     const s = m ? Number.parseInt(m[1]!, 16) : -1;
     if (s < from) continue;
@@ -142,17 +158,17 @@ async function checkUncommitted(seg: EntrySegments, committed: number, max: numb
  * created again.
  */
 export async function refuseNewStoreOverLog(dir: string): Promise<void> {
-  if (await stat(join(dir, 'CURRENT')).then(() => true, () => false)) return;
+  if (await stat(join(dir, 'CURRENT')).then(() => true, ifMissing(false))) return;
   // No directory (a new ledger), or not one: LevelDB's open makes it, or says why it cannot.
-  const names = await readdir(dir).catch(() => [] as string[]);
+  const names = await readdir(dir).catch(ifMissing<string[]>([]));
   const found: string[] = [];
   for (const name of names) {
     const isTable = /\.(ldb|sst)$/.test(name);
     const isWal = /^[0-9]+\.log$/.test(name);
-    if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, () => false)))) found.push(name);
+    if (isTable || (isWal && (await stat(join(dir, name)).then((s) => s.size > 0, ifMissing(false))))) found.push(name);
   }
   // Sorted: the segment files (hex names) before `committed`, whatever order the file system lists them in.
-  if (names.includes('entries')) for (const name of (await readdir(join(dir, 'entries')).catch(() => [] as string[])).sort()) found.push(`entries/${name}`);
+  if (names.includes('entries')) for (const name of (await readdir(join(dir, 'entries')).catch(ifMissing<string[]>([]))).sort()) found.push(`entries/${name}`);
   if (found.length === 0) return;
   const shown = found.length > 3 ? `${found.slice(0, 3).join(', ')} and ${found.length - 3} more` : found.join(', ');
   throw new LedgerDamagedError(

@@ -67,6 +67,7 @@ try {
 } catch {}
 const makeNodeVerify = ${makeNodeVerify.toString()};
 const verify = makeNodeVerify(crypto, workerData.keyCacheSize, workerData.sodiumPath ? require(workerData.sodiumPath) : null);
+parentPort.postMessage({ ready: true });
 parentPort.on('message', (batch) => {
   const buf = new Uint8Array(batch.packed);
   const results = new Uint8Array(batch.count);

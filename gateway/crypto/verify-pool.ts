@@ -44,6 +44,8 @@ interface WorkerSlot {
   keys: number;
   /** The worker is gone ('error' or 'exit'): out of the pool, its batches answered. */
   dead: boolean;
+  /** One of the pool's first workers that has not said `ready` yet (VerifyPool.started). */
+  starting: boolean;
 }
 
 /** Delay before replacing a worker that died soon (DEATH_STREAK_RESET_MS) after another: doubles from MIN to MAX. */
@@ -82,6 +84,9 @@ export class VerifyPool {
   /** The answer while no worker runs (set when a worker dies). */
   private outage: OriginProofError | null = null;
   private replaced = 0;
+  private firstStarting: number;
+  private firstStarted!: (failure: Error | null) => void;
+  private readonly firstStart = new Promise<Error | null>((resolve) => (this.firstStarted = resolve));
 
   /**
    * `sodium`: verify Ed25519 with libsodium (sodium.ts), in the workers and inline; null: node:crypto only.
@@ -90,7 +95,18 @@ export class VerifyPool {
   constructor(workers: number, private readonly batchSize = 256, nice = VERIFY_WORKER_NICE, sodium: LoadedSodium | null = null, keyCacheSize = 100_000) {
     this.inline = workers === 0 ? makeNodeVerify(nodeCrypto, keyCacheSize, sodium?.binding ?? null) : null;
     this.workerData = { nice, sodiumPath: sodium?.path ?? null, keyCacheSize };
-    for (let i = 0; i < workers; i++) this.spawn();
+    this.firstStarting = workers;
+    if (workers === 0) this.firstStarted(null);
+    for (let i = 0; i < workers; i++) this.spawn(true);
+  }
+
+  /**
+   * Once the first workers have started (each loaded its verifier: null), or one of them died first: why (its cause;
+   * it is replaced as any worker that dies). The gateway's start waits for it, so that a worker that could not start
+   * for want of a file descriptor refuses the start, instead of a gateway answering every reading UNAVAILABLE.
+   */
+  started(): Promise<Error | null> {
+    return this.firstStart;
   }
 
   /** Workers running now (fewer than configured while a dead one waits for its replacement). */
@@ -114,10 +130,17 @@ export class VerifyPool {
     return this.replaced;
   }
 
-  private spawn(): void {
+  private spawn(first = false): void {
     const worker = new Worker(VERIFY_WORKER_SOURCE, { eval: true, workerData: this.workerData });
-    const slot: WorkerSlot = { worker, inflight: 0, batches: new Map(), keys: 0, dead: false };
-    worker.on('message', (msg: { id: number; results: Uint8Array; keys: number }) => {
+    const slot: WorkerSlot = { worker, inflight: 0, batches: new Map(), keys: 0, dead: false, starting: first };
+    worker.on('message', (msg: { id: number; results: Uint8Array; keys: number } | { ready: true }) => {
+      if ('ready' in msg) {
+        if (slot.starting) {
+          slot.starting = false;
+          if (--this.firstStarting === 0) this.firstStarted(null);
+        }
+        return;
+      }
       const batch = slot.batches.get(msg.id);
       if (!batch) return;
       slot.keys = msg.keys;
@@ -197,6 +220,7 @@ export class VerifyPool {
   private lost(slot: WorkerSlot, cause: Error): void {
     if (slot.dead) return;
     slot.dead = true;
+    if (slot.starting) this.firstStarted(cause);
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
     void slot.worker.terminate().catch(() => undefined); // after 'error' it is ending anyway; make sure

@@ -13,6 +13,7 @@ import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 import { ConfigError } from '../config.js';
+import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from '../start-refusal.js';
 
 export interface ListenOptions {
   host: string;
@@ -150,6 +151,9 @@ export function listenOn(server: Server | HttpServer, host: string, port: number
 
 export function listenError(setting: string, host: string, port: number, err: NodeJS.ErrnoException): ConfigError {
   const at = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // No file descriptor left for the socket: not the port's fault, and no retry passes while the limit stays (found by
+  // review: it was LISTEN_FAILED, "free the port"). Said as the start's other open-files failures are.
+  if (isOpenFilesLimit(err)) return new ConfigError('DATA_DIR_UNUSABLE', `${setting} ${port}: cannot listen on ${at}: ${err.message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
   const why: Record<string, string> = {
     EADDRINUSE: `${at} is in use (another gateway, or another program, listening there?)`,
     EACCES: `${at}: permission denied (ports below 1024 need privileges)`,
