@@ -15,6 +15,7 @@ describe('bench pipeline harness', () => {
     for (const round of r.rounds) {
       expect(round.perSec).toBeGreaterThan(0);
       // tick-granular (10 ms) figures over 30 readings: present and non-negative, not exact
+      expect(Object.keys(round.threadsUs).sort()).toEqual(['loop', 'other', 'workers']);
       for (const us of Object.values(round.threadsUs)) expect(us).toBeGreaterThanOrEqual(0);
     }
     expect(r.perSec).toBeGreaterThan(0);

@@ -89,7 +89,8 @@ describe('agency walkthrough with the built CLI', () => {
     const id = (JSON.parse(await readFile(join(dir, 'keys/reader1.pub.json'), 'utf8')) as { deviceId?: string }).deviceId;
     const list = (await (await fetch(`${url}/v1/agencies/psb.example/devices`)).json()) as { deviceId: string; status: string }[];
     expect(list).toHaveLength(1);
-    if (id) expect(list[0]!.deviceId).toBe(id);
+    expect(id, 'keys generate writes the device id beside the public key').toMatch(/^[0-9a-f]{34}$/);
+    expect(list[0]!.deviceId).toBe(id);
     expect(list[0]!.status).toBe('revoked');
   });
 

@@ -9,6 +9,7 @@ import {
 } from '../../protocol/index.js';
 import { certify, connectDevice, kidOf, nowS, Pki, post, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { highSTwin } from '../protocol/high-s-twin.js';
+import { CONNACK } from '../../gateway/mqtt/connack.js';
 
 const DAY = 86_400;
 /**
@@ -48,9 +49,9 @@ describe('registry: re-posted statements change nothing they should not', () => 
     const replay = await post(t.gw, '/v1/revocations', { revocation: toBase64(later) });
     expect([replay.status, replay.body.code]).toEqual([409, 'CONFLICT']);
     expect((await statusOf(t, d)).status).toBe('revoked');
-    // and the reading path agrees: a reading from now on is refused
-    const c = await connectDevice(t.gw, d).catch(() => undefined);
-    expect(c).toBeUndefined();
+    // and the reading path agrees: a reading from now on is refused (CONNACK 5, not any failure to connect)
+    const refused = await connectDevice(t.gw, d).then(async (c) => (await c.end(), 'connected'), (err: { code?: unknown }) => err.code);
+    expect(refused).toBe(CONNACK.NOT_AUTHORIZED);
   });
 
   test('a stricter revocation is taken: an earlier revokedFrom, or the same one marked keyCompromise', async () => {

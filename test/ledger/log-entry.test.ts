@@ -44,10 +44,11 @@ describe('log entry (DESIGN.md)', () => {
     const bytes = encodeLogEntry({ type: 1, index: 0, receivedAtMs: 1, payload: new Uint8Array([1, 2]) });
     expect(leafHash(bytes)).toEqual(sha256(concatBytes(new Uint8Array([0]), bytes)));
   });
-  it('rejects bad entries', () => {
-    expect(() => encodeLogEntry({ type: 9 as 1, index: 0, receivedAtMs: 0, payload: new Uint8Array() })).toThrow();
-    expect(() => encodeLogEntry({ type: 1, index: 0, receivedAtMs: 0, payload: new Uint8Array(), certRef: new Uint8Array(3) })).toThrow();
-    expect(() => decodeLogEntry(encode(new Map<number, unknown>([[1, 1], [2, 0], [3, 0], [4, new Uint8Array()], [9, 1]])))).toThrow();
-    expect(() => decodeLogEntry(encode(new Map([[1, 1], [2, 0], [3, 0]])))).toThrow();
+  it('rejects bad entries (MALFORMED, not any exception)', () => {
+    const malformed = expect.objectContaining({ name: 'OriginProofError', code: 'MALFORMED' });
+    expect(() => encodeLogEntry({ type: 9 as 1, index: 0, receivedAtMs: 0, payload: new Uint8Array() })).toThrow(malformed);
+    expect(() => encodeLogEntry({ type: 1, index: 0, receivedAtMs: 0, payload: new Uint8Array(), certRef: new Uint8Array(3) })).toThrow(malformed);
+    expect(() => decodeLogEntry(encode(new Map<number, unknown>([[1, 1], [2, 0], [3, 0], [4, new Uint8Array()], [9, 1]])))).toThrow(malformed);
+    expect(() => decodeLogEntry(encode(new Map([[1, 1], [2, 0], [3, 0]])))).toThrow(malformed);
   });
 });

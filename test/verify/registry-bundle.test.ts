@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCertificate, issueCertificate, type DecodedCertificate } from '../../protocol/certificate.js';
 import { decodeProofBundle, type ProofBundle } from '../../protocol/bundle.js';
+import { decodeRevocation } from '../../protocol/revocation.js';
 import { toBase64, toHex } from '../../protocol/bytes.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
 import { parseTrust, type TrustMaterial } from '../../protocol/trust.js';
@@ -82,7 +83,7 @@ describe('registry events: gateway bundles verify offline', () => {
       ['other', 2, [], ['other.example']],
       ['revokeOther', 4, [toHex(other.cert.certRef)], []],
     ];
-    for (const [name, type, certs] of expected) {
+    for (const [name, type, certs, revoked] of expected) {
       const b = await bundleOf(idx[name]!);
       const v = verifyBundle(b, trust);
       expect(fails(v), name).toEqual([]);
@@ -91,6 +92,7 @@ describe('registry events: gateway bundles verify offline', () => {
       expect(v.record?.entryType, name).toBe(type);
       expect(v.record?.root, name).toBe('root.example');
       expect(b.certificates.map((c) => toHex(decodeCertificate(c).certRef)), name).toEqual(certs);
+      expect(b.revocations.map((r) => decodeRevocation(r).claims.sub), name).toEqual(revoked);
     }
     // A device registration names the agency certificate it was checked against; the bundle carries that one.
     expect(toHex(decodeLogEntry((await bundleOf(idx.d2!)).entry).certRef!)).toBe(toHex(psb.cert.certRef));
