@@ -70,22 +70,35 @@ function base64Value(ctx: HttpFuzzContext, field: string): fc.Arbitrary<unknown>
     fc.integer({ min: 33, max: 20_000 }).map((n) => toB64(Uint8Array.from({ length: 2 * n + 1 }, (_, i) => (i < 2 * n ? (i % 2 === 0 ? 0xa1 : 0x00) : 0)))), // maps nested n deep
     fc.constantFrom('', '=', '====', 'A', 'AB=', 'A===', '@@@@', 'AA AA', 'AA\nAA', '-_-_', 'data:;base64,AA==', 'A'.repeat(65_537), '\u0000'),
   ];
-  if (real) {
-    const sign = real.sign;
-    const limits = { maxBytes: 4096, ceiling: 40_000 };
-    // A COSE_Sign1 (certificate, revocation, envelope) starts with tag 18 (0xd2); anything else is plain CBOR.
-    const mutants = real.bytes[0] === 0xc0 + COSE_SIGN1_TAG ? envelopeMutant(real.bytes, { ...limits, ...(sign ? { sign } : {}) }) : cborMutant(real.bytes, limits);
-    arbs.push(mutants.map((m) => toB64(m.bytes)));
-    arbs.push(byteMutation(real.bytes, { maxBytes: 4096, ceiling: 40_000 }).map((m) => toB64(m.bytes)));
-    arbs.push(fc.constant(toB64(real.bytes)));
-  }
+  if (real) arbs.push(signedMutant(ctx, field));
   return fc.oneof(...arbs);
+}
+
+/** A mutant of the real signed object of `field` (envelope-level or byte-level), or the object itself, in base64. */
+function signedMutant(ctx: HttpFuzzContext, field: string): fc.Arbitrary<string> {
+  const real = ctx.signed[field]!;
+  const limits = { maxBytes: 4096, ceiling: 40_000 };
+  const sign = real.sign;
+  // A COSE_Sign1 (certificate, revocation, envelope) starts with tag 18 (0xd2); anything else is plain CBOR.
+  const mutants = real.bytes[0] === 0xc0 + COSE_SIGN1_TAG ? envelopeMutant(real.bytes, { ...limits, ...(sign ? { sign } : {}) }) : cborMutant(real.bytes, limits);
+  return fc.oneof(
+    { weight: 6, arbitrary: mutants.map((m) => toB64(m.bytes)) },
+    { weight: 3, arbitrary: byteMutation(real.bytes, limits).map((m) => toB64(m.bytes)) },
+    { weight: 1, arbitrary: fc.constant(toB64(real.bytes)) },
+  );
 }
 
 function jsonBody(ctx: HttpFuzzContext, fields: string[]): fc.Arbitrary<{ kind: string; text: string }> {
   const names = fields.length > 0 ? fields : ['certificate'];
   const field = fc.constantFrom(...names);
   const valueOf = new Map(names.map((f) => [f, base64Value(ctx, f)]));
+  // Exactly the right key with a mutant of a real signed object (or the object itself): past the JSON schema, so the
+  // case reaches the checks of the signed object (CBOR, claims, signature, chain, role). Without it about 1 case in
+  // 500 got that far (an extra key, the wrong content type or a non-mutant value stopped the rest at the schema).
+  const realFields = names.filter((f) => ctx.signed[f]);
+  const signedMutants = realFields.length === 0 ? [] : [
+    { weight: 6, arbitrary: fc.constantFrom(...realFields).chain((f) => signedMutant(ctx, f).map((v) => ({ kind: 'signed-mutant', text: JSON.stringify({ [f]: v }) }))) },
+  ];
   const objects = fc.oneof(
     // the right keys with hostile base64 (and sometimes an extra key)
     fc.tuple(field.chain((f) => valueOf.get(f)!.map((v) => [f, v] as const)), fc.option(fc.tuple(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 })), { nil: undefined })).map(([[f, v], extra]) => ({
@@ -97,6 +110,7 @@ function jsonBody(ctx: HttpFuzzContext, fields: string[]): fc.Arbitrary<{ kind: 
     fc.jsonValue({ maxDepth: 4 }).map((v) => ({ kind: 'any-json', text: JSON.stringify(v) ?? 'null' })),
   );
   return fc.oneof(
+    ...signedMutants,
     { weight: 10, arbitrary: objects },
     { weight: 2, arbitrary: fc.string({ maxLength: 200 }).map((text) => ({ kind: 'bad-json', text })) },
     { weight: 2, arbitrary: objects.chain((o) => fc.nat(Math.max(0, o.text.length - 1)).map((n) => ({ kind: 'truncated-json', text: o.text.slice(0, n) }))) },
@@ -135,14 +149,18 @@ export function requestFor(route: RouteSummary, ctx: HttpFuzzContext): fc.Arbitr
   const post = route.method === 'POST';
   const body = fc.oneof({ weight: post ? 1 : 8, arbitrary: fc.constant(undefined) }, { weight: post ? 8 : 1, arbitrary: jsonBody(ctx, fields) });
   const method = fc.oneof({ weight: 9, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom(...OTHER_METHODS) });
-  return fc.record({ method, path: pathArb, trick: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: pathTrick }), query, body, contentType: fc.constantFrom(...CONTENT_TYPES) }).map((r) => {
+  return fc.record({ method, path: pathArb, trick: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: pathTrick }), query, body, contentType: fc.constantFrom(...CONTENT_TYPES), plain: fc.nat(9).map((n) => n > 0) }).map((r) => {
     const headers: Record<string, string> = {};
-    if (r.body !== undefined && r.contentType !== '') headers['content-type'] = r.contentType;
+    // A case made to reach the signed object's checks goes as it should 9 times in 10: the route's method, its path
+    // without a trick or a query, JSON (any of these stops it before the signed object is looked at).
+    const plain = r.body?.kind === 'signed-mutant' && r.plain;
+    const contentType = plain ? 'application/json' : r.contentType;
+    if (r.body !== undefined && contentType !== '') headers['content-type'] = contentType;
     return {
       kind: r.body?.kind ?? (r.trick ? 'path-trick' : 'params'),
       route: `${route.method} ${route.url}`,
-      method: r.method,
-      url: `${r.path}${r.trick ?? ''}${r.query}`,
+      method: plain ? route.method : r.method,
+      url: plain ? r.path : `${r.path}${r.trick ?? ''}${r.query}`,
       headers,
       ...(r.body !== undefined ? { payload: r.body.text } : {}),
     };
