@@ -137,6 +137,7 @@ export class VerifyPool {
       if ('ready' in msg) {
         if (slot.starting) {
           slot.starting = false;
+          worker.unref();
           if (--this.firstStarting === 0) this.firstStarted(null);
         }
         return;
@@ -152,7 +153,10 @@ export class VerifyPool {
     // An uncaught error in the worker emits 'error' and then 'exit'; a thread ended otherwise only 'exit'.
     worker.on('error', (err) => this.lost(slot, err));
     worker.on('exit', (code) => this.lost(slot, new Error(`verify worker exited with code ${code}`)));
-    worker.unref();
+    // Held (the process kept alive) while one of the first workers starts, so that started() settles: unreferenced,
+    // a process waiting on it with nothing else to do exited 13 ("unsettled top-level await") before a worker that
+    // could not start said so (seen in a CI run of start-file-limit-later-stages). Then unreferenced, as the others.
+    if (!first) worker.unref();
     this.slots.push(slot);
   }
 
