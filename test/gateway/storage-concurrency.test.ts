@@ -182,7 +182,10 @@ describe('F1: writes to the store are one at a time', () => {
     expect(await readyWithin(f.gw, 10_000)).toBe(200);
     // Expected: A's reading is refused STORAGE_UNAVAILABLE (the store had failed before its block reached LevelDB),
     // or, if receipted, it is in the log after the reopen and the log's checkpoint at that size is the receipt's.
-    if (answer.kind === 'rejection') return;
+    if (answer.kind === 'rejection') {
+      expect(answer.rejection.code).toBe('STORAGE_UNAVAILABLE'); // not any rejection: the one the comment above names
+      return;
+    }
     const receipted = answer.receipt;
     const after = { size: f.gw.ledger.size(), entry: (await f.gw.ledger.ledger.getEntry(receipted.index)) !== undefined };
     // Another reading after recovery (a new block) brings the log to at least the receipt's tree size again.

@@ -81,7 +81,7 @@ describe('properties', () => {
           if (proof.length > 0) {
             const bad = proof.map((p) => p.slice());
             bad[0]![0]! ^= 1;
-            expect(() => verifyInclusion(i, data.length, H.hashLeaf(data[i]!), bad, root)).toThrow();
+            expect(() => verifyInclusion(i, data.length, H.hashLeaf(data[i]!), bad, root)).toThrow(expect.objectContaining({ code: 'INCLUSION_INVALID' }));
           }
         }
       }),
@@ -98,7 +98,7 @@ describe('properties', () => {
           for (let b = a; b <= n; b++) {
             const proof = consistencyProof(a, b, read);
             verifyConsistency(a, b, proof, roots[a]!, roots[b]!);
-            if (a < b) expect(() => verifyConsistency(a, b, proof, roots[a]!, roots[b - 1]!)).toThrow();
+            if (a < b) expect(() => verifyConsistency(a, b, proof, roots[a]!, roots[b - 1]!)).toThrow(expect.objectContaining({ code: 'CONSISTENCY_INVALID' }));
           }
         }
       }),
