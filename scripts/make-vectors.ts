@@ -12,7 +12,7 @@ import {
   ALG_EDDSA, ALG_ES256, CT_CERTIFICATE, CT_CONNECT_TOKEN, CT_READING, CT_REVOCATION, Tag, claimsToMap, concatBytes, createConnectToken,
   createProofOfPossession, createRevocation, createSign1, decodeCertificate, decodeSign1, deviceIdFromKey, deviceIdToHex, encode,
   issueCertificate, keyThumbprint, nobleSigner, publicKey, readingClaimsToMap, sha256, signReading, subjectCommitment, toHex,
-  ENTRY_READING, ed25519NoteSigner, encodeLogEntry, encodeReceipt, formatVerifierKey, leafHash, signCheckpoint,
+  ENTRY_READING, ed25519NoteSigner, encodeLogEntry, encodeReceipt, formatVerifierKey, leafHash, signCheckpoint, signNote, formatCheckpoint,
   blockExtension, revocationsExtension, EMPTY_REVOCATIONS, utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
 } from '../protocol/index.js';
 import { merkleHasher, splitPoint } from '../protocol/merkle/index.js';
@@ -279,10 +279,11 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   const entryOf = (envelope: Uint8Array, index: number) => encodeLogEntry({ type: ENTRY_READING, index, receivedAtMs, payload: envelope, certRef: devEdCert.certRef });
   const filler = (i: number) => sha256(utf8ToBytes(`filler entry ${i}`));
   /** The receipt of `r5` at `index`, with a checkpoint of tree `size` (entries before and after it are fillers). */
-  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array; extensions?: string[] }) => {
+  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array; extensions?: string[]; cosignedFirstBy?: typeof cpSigner }) => {
     const entry = entryOf(r5, o.index);
     const leaves = Array.from({ length: o.size }, (_, i) => (i === o.index ? leafHash(entry) : filler(i)));
-    const checkpoint = await signCheckpoint({ origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: o.extensions ?? [] }, o.by ?? cpSigner);
+    const cp = { origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: o.extensions ?? [] };
+    const checkpoint = o.cosignedFirstBy ? await signNote(formatCheckpoint(cp), [o.cosignedFirstBy, o.by ?? cpSigner]) : await signCheckpoint(cp, o.by ?? cpSigner);
     return { entry, cbor: encodeReceipt({ seq: 5, index: o.index, receivedAtMs, certRef: devEdCert.certRef, leafHash: o.leaf ?? leafHash(entry), checkpoint }) };
   };
   const receiptVec = async (name: string, description: string, o: Parameters<typeof receiptOf>[0], expectedError?: ErrorCode, envelope = r5): Promise<Vector> => {
@@ -297,6 +298,9 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     // The gateway's checkpoints carry extension lines after the root hash (SPEC §7); a device must not reject one it does not know.
     await receiptVec('receipt-checkpoint-extensions', "Receipt whose checkpoint has extension lines after the root hash, as the gateway's do (block, revocations) and one a device does not know: still valid",
       { index: 2, size: 3, extensions: [blockExtension(0, utf8ToBytes('example block header')), revocationsExtension(EMPTY_REVOCATIONS), 'witness-hint example'] }),
+    // A note may carry other keys' signature lines (a witness's cosignature, SPEC §7): skipped, not a reason to reject.
+    await receiptVec('receipt-checkpoint-cosigned', "Receipt whose checkpoint carries a second signature line, by another key (a witness's cosignature), before the gateway's: still valid; a device verifies the line of the gateway's key and skips the other",
+      { index: 2, size: 3, cosignedFirstBy: ed25519NoteSigner('witness.example', seed('witness')) }),
     await receiptVec('receipt-later-checkpoint', 'Receipt of the reading at index 2 with a checkpoint of tree size 7 (a resend answered later)', { index: 2, size: 7 }),
     await receiptVec('receipt-leaf-hash-altered', 'Receipt whose leaf hash has one bit changed', { index: 2, size: 3, leaf: flipLast(leafHash(entryOf(r5, 2))) }, 'INCLUSION_INVALID'),
     await receiptVec('receipt-other-reading', 'A valid receipt checked against another reading than the one it answers (params.reading)', { index: 2, size: 3 }, 'INCLUSION_INVALID',
