@@ -14,6 +14,7 @@ import { Encoder } from 'cbor-x';
 import { Level } from 'level';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ConfigError } from '../../gateway/config.js';
+import { ledgerOpenRefusal } from '../../gateway/start-refusal.js';
 import { describeFailure } from '../../cli/failure.js';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
 import { LedgerFormatError } from '../../ledger/errors.js';
@@ -139,7 +140,6 @@ describe("the store's format", () => {
     await editMeta(dir, (m) => m.set(3, format));
     const err = await Ledger.open({ dir, origin, signer }).then((l) => l.close().then(() => null), (e: unknown) => e);
     expect(err).toMatchObject({ code: 'MALFORMED' });
-    const { ledgerOpenRefusal } = await import('../../gateway/start-refusal.js');
     expect(ledgerOpenRefusal(err, dir).code).toBe('LEDGER_DAMAGED');
   });
 });

@@ -44,6 +44,18 @@ async function refused(urls: string[], subject: string): Promise<string[]> {
   return messages;
 }
 
+/** A proof route's answer: 200 with a proof `check` accepts, or 500 INTERNAL naming `damaged`. Whether it was refused. */
+async function proofServedOrRefused(url: string, check: (proof: Uint8Array[]) => void, damaged: string): Promise<boolean> {
+  const r = await get(url);
+  if (r.statusCode === 200) {
+    check((r.json().proof as string[]).map((b) => Buffer.from(b, 'base64')));
+    return false;
+  }
+  expect([url, r.statusCode, r.json().code]).toEqual([url, 500, 'INTERNAL']);
+  expect(r.json().message).toMatch(new RegExp(`^${damaged} is damaged in the gateway's store: `));
+  return true;
+}
+
 async function served(urls: string[]): Promise<void> {
   for (const url of urls) expect([url, (await get(url)).statusCode]).toEqual([url, 200]);
 }
@@ -112,27 +124,12 @@ describe('proofs from a damaged store', () => {
     const root = rootOf(leaves);
     let refusedCount = 0;
     for (let i = 0; i < size; i++) {
-      const r = await get(`/v1/proofs/inclusion?index=${i}`);
-      if (r.statusCode === 200) {
-        const proof = (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64'));
-        verifyInclusion(i, size, leaves[i]!, proof, root, H);
-      } else {
-        expect([i, r.statusCode, r.json().code]).toEqual([i, 500, 'INTERNAL']);
-        expect(r.json().message).toMatch(new RegExp(`^entry ${i} is damaged in the gateway's store: `));
-        refusedCount++;
-      }
+      if (await proofServedOrRefused(`/v1/proofs/inclusion?index=${i}`, (p) => verifyInclusion(i, size, leaves[i]!, p, root, H), `entry ${i}`)) refusedCount++;
     }
     expect((await get(`/v1/proofs/inclusion?index=${buddy}`)).statusCode).toBe(500);
     for (let from = 1; from < size; from++) {
-      const r = await get(`/v1/proofs/consistency?from=${from}`);
-      if (r.statusCode === 200) {
-        const proof = (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64'));
-        verifyConsistency(from, size, proof, rootOf(leaves.slice(0, from)), root, H);
-      } else {
-        expect([from, r.statusCode, r.json().code]).toEqual([from, 500, 'INTERNAL']);
-        expect(r.json().message).toMatch(/^the log's tree between tree sizes \d+ and \d+ is damaged in the gateway's store: /);
-        refusedCount++;
-      }
+      const check = (p: Uint8Array[]) => verifyConsistency(from, size, p, rootOf(leaves.slice(0, from)), root, H);
+      if (await proofServedOrRefused(`/v1/proofs/consistency?from=${from}`, check, `the log's tree between tree sizes ${from} and ${size}`)) refusedCount++;
     }
     expect((await get(`/v1/proofs/consistency?from=${d}`)).statusCode).toBe(500);
     expect(await damageCount()).toBe(refusedCount + 2);
@@ -167,25 +164,14 @@ describe('proofs at tree sizes where no block ended', () => {
       const rootS = rootOf(leaves.slice(0, s));
       for (let i = 0; i < s; i++) {
         if (i === d) continue; // its entry itself is refused before any proof (the entry check)
-        const r = await get(`/v1/proofs/inclusion?index=${i}&treeSize=${s}`);
-        if (r.statusCode === 200) {
-          verifyInclusion(i, s, leaves[i]!, (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64')), rootS, H);
-        } else {
-          expect([i, s, r.statusCode, r.json().code]).toEqual([i, s, 500, 'INTERNAL']);
-          expect(r.json().message).toMatch(new RegExp(`^entry ${i} is damaged in the gateway's store: `));
+        if (await proofServedOrRefused(`/v1/proofs/inclusion?index=${i}&treeSize=${s}`, (p) => verifyInclusion(i, s, leaves[i]!, p, rootS, H), `entry ${i}`)) {
           refusedCount++;
           refusedAt.add(s);
         }
       }
       for (let from = 1; from < s; from++) {
-        const r = await get(`/v1/proofs/consistency?from=${from}&to=${s}`);
-        if (r.statusCode === 200) {
-          verifyConsistency(from, s, (r.json().proof as string[]).map((b) => Buffer.from(b, 'base64')), rootOf(leaves.slice(0, from)), rootS, H);
-        } else {
-          expect([from, s, r.statusCode, r.json().code]).toEqual([from, s, 500, 'INTERNAL']);
-          expect(r.json().message).toMatch(new RegExp(`^the log's tree between tree sizes ${from} and ${s} is damaged in the gateway's store: `));
-          refusedCount++;
-        }
+        const check = (p: Uint8Array[]) => verifyConsistency(from, s, p, rootOf(leaves.slice(0, from)), rootS, H);
+        if (await proofServedOrRefused(`/v1/proofs/consistency?from=${from}&to=${s}`, check, `the log's tree between tree sizes ${from} and ${s}`)) refusedCount++;
       }
     }
     // The sizes past the damaged leaf where no block ended: the proofs through it there are refused.
