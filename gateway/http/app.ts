@@ -14,6 +14,7 @@ import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
+import { throwsToDone } from './plugin-guard.js';
 import { decimalIntegerCheck, documentErrors, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
@@ -144,7 +145,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     documentErrors(r.schema as Parameters<typeof documentErrors>[0]);
   });
 
-  await app.register(swagger, {
+  // throwsToDone: swagger requires modules as it registers, and a failed require must fail this register (plugin-guard.ts).
+  await app.register(throwsToDone(swagger), {
     openapi: {
       info: {
         title: 'OriginProof gateway API',

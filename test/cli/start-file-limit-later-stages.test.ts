@@ -7,9 +7,8 @@
  * Real EMFILEs: a child under `prlimit --nofile` whose preload loads the start's modules, then takes every descriptor
  * but FREE_FDS; which stage runs out depends on how many are left, so the start runs for each count from 1 up to
  * one that starts, and every refusal must be one of ours. Needs the built dist/ (npx tsc -b).
- * Not covered: a module a dependency requires lazily while a Fastify plugin registers (@fastify/swagger's) whose
- * read fails is thrown outside the start's promise (avvio), an uncaught exception; with no verify worker (as below)
- * the count that would reach it is taken by the listeners first.
+ * A module @fastify/swagger requires as it registers, whose read fails, is the HTTP API's build refusal too (it was an
+ * uncaught exception thrown out of Fastify's loader): test/gateway/http-plugin-guard.test.ts makes it every time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
