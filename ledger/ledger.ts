@@ -172,6 +172,12 @@ export class Ledger extends LedgerQueries {
     const state = stateBytes ? decodeState(stateBytes) : { treeSize: 0, frontier: [], height: -1, blockHash: ZERO_HASH };
     const tree = await LedgerTree.load(backend, hasher, state.treeSize, state.frontier);
     const cp = state.treeSize > 0 ? await backend.getCheckpoint(state.treeSize) : undefined;
+    // Every block's batch holds its checkpoint: without the latest, the log would read as having none (the latest
+    // checkpoint, the revocation list's, a resend's receipt: "the log is empty"), and the next block would sign over
+    // the gap (found by review). Damage: nothing written.
+    if (state.treeSize > 0 && cp === undefined) {
+      throw new LedgerDamagedError(`the ledger store holds ${state.treeSize} entries but not the checkpoint of its latest block (at tree size ${state.treeSize}): the store is damaged; restore the whole ledger directory from a backup; nothing was written`);
+    }
     const ledger = new Ledger(backend, opts, tree, state.height, state.blockHash, state.revocations ?? EMPTY_REVOCATIONS, cp, hasher);
     // A ledger written before checkpoints committed to revocations: fold its revocation entries once (the type
     // index names them); the next block's state record keeps the result.

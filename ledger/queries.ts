@@ -6,6 +6,7 @@
  */
 import { decodeBlockHeader, encodeProofBundle, type BlockHeader, type ProofBundle } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
+import { parseCheckpoint, parseNote, type Checkpoint } from '../protocol/checkpoint.js';
 import { decodeLogEntry, ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { consistencyPlan, inclusionPlan, rootFromConsistencyProof, rootPlan, type MerkleHasher } from '../protocol/merkle/index.js';
 import { bytesEqual } from '../protocol/bytes.js';
@@ -85,6 +86,18 @@ function countBelow(list: readonly LoggedRevocation[], index: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * A stored block header, decoded; one that no longer decodes is damage (LedgerDamagedError naming the block), not the
+ * client's MALFORMED (found by review: GET /v1/blocks/:height and a bundle of its entries answered 400).
+ */
+function decodeStoredHeader(height: number, bytes: Uint8Array, damaged = (what: string): Error => damagedInStore(`block ${height}`, what)): BlockHeader {
+  try {
+    return decodeBlockHeader(bytes);
+  } catch (err) {
+    throw damaged(`its header no longer decodes (${(err as Error).message})`);
+  }
 }
 
 const DEFAULT_LIMIT = 100;
@@ -409,19 +422,42 @@ export abstract class LedgerQueries implements LogKey {
   async servedBlock(height: number): Promise<{ bytes: Uint8Array; header: BlockHeader } | undefined> {
     const block = await this.#committedHeader(height);
     if (!block) return undefined;
-    const { treeSize } = block.header;
-    const damaged = (what: string) => damagedInStore(`block ${height}`, what);
-    const note = await this.backend.getCheckpoint(treeSize);
-    if (note === undefined) throw damaged(`no checkpoint is stored at its tree size ${treeSize}`);
-    const cp = openStoredCheckpoint(note, treeSize, this, (problem) => damaged(`the checkpoint stored at its tree size ${treeSize} ${problem}`));
-    if (!cp.extensions.includes(blockExtension(height, block.bytes))) throw damaged(`its header is not the one the checkpoint at tree size ${treeSize} binds`);
+    await this.#boundHeader(height, block, (what) => damagedInStore(`block ${height}`, what));
     return block;
+  }
+
+  /**
+   * That `block`'s header is the one the checkpoint stored at its own tree size binds (its `block` line); else throws
+   * `damaged(problem)`; returns the note. `signature`: the note's signature is checked with the log's key too (once per
+   * note); false for a bundle, which checks it only where it carries the note: a bundle proven to a later checkpoint
+   * does not, and a damaged signature leaves the block line, and so the header, as good (its own note is checked).
+   */
+  async #boundHeader(height: number, block: { bytes: Uint8Array; header: BlockHeader }, damaged: (problem: string) => Error, signature = true): Promise<string> {
+    const { treeSize } = block.header;
+    const note = treeSize > this.committedSize ? undefined : await this.backend.getCheckpoint(treeSize);
+    if (note === undefined) throw damaged(`no checkpoint is stored at its tree size ${treeSize}`);
+    const noteDamaged = (problem: string) => damaged(`the checkpoint stored at its tree size ${treeSize} ${problem}`);
+    let extensions: readonly string[];
+    if (signature) {
+      extensions = openStoredCheckpoint(note, treeSize, this, noteDamaged).extensions;
+    } else {
+      let cp: Checkpoint;
+      try {
+        cp = parseCheckpoint(parseNote(note).text);
+      } catch (err) {
+        throw noteDamaged(`cannot be read (${(err as Error).message})`);
+      }
+      if (cp.size !== treeSize) throw noteDamaged(`says tree size ${cp.size}`);
+      extensions = cp.extensions;
+    }
+    if (!extensions.includes(blockExtension(height, block.bytes))) throw damaged(`its header is not the one the checkpoint at tree size ${treeSize} binds`);
+    return note;
   }
 
   async #committedHeader(height: number): Promise<{ bytes: Uint8Array; header: BlockHeader } | undefined> {
     const bytes = await this.backend.getHeader(height);
     if (!bytes) return undefined;
-    const header = decodeBlockHeader(bytes);
+    const header = decodeStoredHeader(height, bytes);
     return header.treeSize > this.committedSize ? undefined : { bytes, header };
   }
 
@@ -435,12 +471,12 @@ export abstract class LedgerQueries implements LogKey {
   }
 
   /** The block that holds entry `index`. */
-  async blockForIndex(index: number): Promise<{ height: number; header: BlockHeader; bytes: Uint8Array } | undefined> {
+  async blockForIndex(index: number, damaged?: (what: string) => Error): Promise<{ height: number; header: BlockHeader; bytes: Uint8Array } | undefined> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.committedSize) return undefined;
     const height = await this.backend.blockHeightFor(index);
     if (height === undefined) return undefined;
     const bytes = await this.backend.getHeader(height);
-    return bytes ? { height, header: decodeBlockHeader(bytes), bytes } : undefined;
+    return bytes ? { height, header: decodeStoredHeader(height, bytes, damaged && ((what) => damaged(`the header of its block ${height}: ${what}`))), bytes } : undefined;
   }
 
   /**
@@ -448,11 +484,22 @@ export abstract class LedgerQueries implements LogKey {
    * or of a later block when `treeSize` is given (it must be a checkpointed size).
    */
   async proofBundle(index: number, extra: { certificates?: Uint8Array[]; revocations?: Uint8Array[]; treeSize?: number } = {}): Promise<ProofBundle> {
-    const block = await this.blockForIndex(index);
+    const damaged = (what: string) => damagedInStore(`entry ${index}`, what);
+    const block = await this.blockForIndex(index, damaged);
     if (!block) return fail('MALFORMED', `no entry at index ${index}`, 'index');
-    const treeSize = extra.treeSize ?? block.header.treeSize;
+    const own = block.header.treeSize;
+    const treeSize = extra.treeSize ?? own;
+    // The header is bound by its own block's checkpoint, not by a later one (found by review: a bundle proven to a
+    // later one carried it unchecked); checked first, before its tree size is used (one changed on disk is damage,
+    // not the client's MALFORMED 'no checkpoint'). At its own checkpoint, checkBundleAgainstStore then checks the
+    // note's signature too.
+    const ownNote = await this.#boundHeader(block.height, block, (what) => damaged(`the header of its block ${block.height}: ${what}`), false);
     // Read as stored: the whole bundle is checked to the signed checkpoint next, naming the entry.
-    const [entry, checkpoint, inclusionProof] = await Promise.all([this.uncheckedEntry(index), this.#storedCheckpoint(treeSize), this.inclusionProof(index, treeSize)]);
+    const [entry, checkpoint, inclusionProof] = await Promise.all([
+      this.uncheckedEntry(index),
+      treeSize === own ? ownNote : this.#storedCheckpoint(treeSize),
+      this.inclusionProof(index, treeSize),
+    ]);
     if (!entry || !checkpoint) return fail('MALFORMED', `no checkpoint at tree size ${treeSize}`, 'treeSize');
     checkBundleAgainstStore(index, treeSize, entry, inclusionProof, checkpoint, block, this.hasher, this);
     return { entry, index, treeSize, inclusionProof, checkpoint, blockHeader: block.bytes, certificates: extra.certificates ?? [], revocations: extra.revocations ?? [] };

@@ -8,6 +8,7 @@
  */
 import { decodeStrict, encode } from '../protocol/cbor.js';
 import { fail } from '../protocol/errors.js';
+import { LedgerFormatError } from './errors.js';
 import type { RevocationCommitment } from '../protocol/revocation-log.js';
 
 export interface LedgerState {
@@ -57,10 +58,17 @@ export function encodeMeta(m: LedgerMeta): Uint8Array {
   return encode(new Map<number, unknown>([[1, m.origin], [2, m.verifierKey], [3, m.format]]));
 }
 
+/**
+ * The meta record; LedgerFormatError for a later version's (format above LEDGER_FORMAT), read before its other
+ * fields, whose shape that version may have changed (found by review: checked first, a later meta without a text
+ * origin was damage, LEDGER_DAMAGED, whose remedy, a backup's restore, rolls the log back).
+ */
 export function decodeMeta(bytes: Uint8Array): LedgerMeta {
   const m = decodeStrict(bytes, 'ledger meta');
-  if (!(m instanceof Map) || typeof m.get(1) !== 'string' || typeof m.get(2) !== 'string') return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
+  if (!(m instanceof Map)) return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
   const format = m.get(3) ?? 1;
   if (!Number.isSafeInteger(format) || (format as number) < 1) return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
+  if ((format as number) > LEDGER_FORMAT) throw new LedgerFormatError(format as number, LEDGER_FORMAT);
+  if (typeof m.get(1) !== 'string' || typeof m.get(2) !== 'string') return fail('MALFORMED', 'ledger meta has the wrong shape', 'meta');
   return { origin: m.get(1) as string, verifierKey: m.get(2) as string, format: format as number };
 }

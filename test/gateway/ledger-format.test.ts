@@ -135,6 +135,29 @@ describe("the store's format", () => {
     }
   }, 60_000);
 
+  // Found by review: the meta's origin and key were checked for their types before its format was read, so a later
+  // version's meta that gives them another shape (what the format is raised for) was "damage" (LEDGER_DAMAGED,
+  // restore a backup: the log rolled back) and a BAD verdict, not LEDGER_FORMAT_UNSUPPORTED.
+  test.each([
+    ['without an origin', (m: Map<number, unknown>) => m.delete(1)],
+    ['whose key is a map', (m: Map<number, unknown>) => m.set(2, new Map([[1, 'a key']]))],
+  ])("a later version's meta %s: LEDGER_FORMAT_UNSUPPORTED, and ledger verify gives no verdict", async (_what, edit) => {
+    const dir = await ledgerDir();
+    await editMeta(dir, (m) => {
+      m.set(3, LEDGER_FORMAT + 1);
+      edit(m);
+    });
+    const err = await Ledger.open({ dir, origin, signer }).then((l) => l.close().then(() => null), (e: unknown) => e);
+    expect(err).toBeInstanceOf(LedgerFormatError);
+    expect(ledgerOpenRefusal(err, dir).code).toBe('LEDGER_FORMAT_UNSUPPORTED');
+    const backend = await LevelBackend.open(dir);
+    try {
+      await expect(verifyLedger(backend, { workers: 0 })).rejects.toBeInstanceOf(LedgerFormatError);
+    } finally {
+      await backend.close();
+    }
+  });
+
   test.each([0, -1, 1.5, 'two'])('a format of %j is damage: LEDGER_DAMAGED', async (format) => {
     const dir = await ledgerDir();
     await editMeta(dir, (m) => m.set(3, format));

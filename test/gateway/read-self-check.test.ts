@@ -276,14 +276,17 @@ describe('the latest checkpoint, damaged, in a verdict', () => {
 });
 
 describe('block headers from a damaged store', () => {
-  test('a header changed on disk (still well-formed): GET /v1/blocks/:height and /v1/blocks 500 INTERNAL naming the block, counted; the others served', async () => {
+  test('a header changed on disk (still well-formed): GET /v1/blocks/:height, /v1/blocks and its entry\'s bundles (to its own checkpoint or a later one) 500 INTERNAL naming it, counted; the others served', async () => {
     let devices: Device[];
     ({ t, devices } = await gatewayWithDevices(1, { blockMaxEntries: 1 }));
     await publish(devices[0]!, 4);
     const height = (await get('/v1/log')).json().height as number;
     expect(height).toBeGreaterThanOrEqual(3);
     const blockUrls = Array.from({ length: height + 1 }, (_, h) => `/v1/blocks/${h}`);
-    await served([...blockUrls, '/v1/blocks?limit=100']);
+    // Its entry's bundles carry the header, proven to its own checkpoint or to the latest (which does not bind it).
+    const held = (await get('/v1/blocks/1')).json().firstIndex as number;
+    const bundles = [`/v1/entries/${held}/bundle`, `/v1/entries/${held}/bundle?treeSize=${t.gw.ledger.size()}`];
+    await served([...blockUrls, '/v1/blocks?limit=100', ...bundles]);
     // Its time a millisecond later: a header that decodes, whose hash its checkpoint's block line no longer names.
     await t.restart(() => editStoredHeader(ledgerDir(), 1, (bytes) => {
       const h = decodeBlockHeader(bytes);
@@ -291,8 +294,9 @@ describe('block headers from a damaged store', () => {
     }));
     const [why] = await refused(['/v1/blocks/1', '/v1/blocks?limit=100'], 'block 1');
     expect(why).toMatch(/its header is not the one the checkpoint at tree size 2 binds/);
+    await refused(bundles, `entry ${held}`);
     await served(blockUrls.filter((u) => u !== '/v1/blocks/1'));
-    expect(await damageCount()).toBe(2);
+    expect(await damageCount()).toBe(2 + bundles.length);
   }, 60_000);
 });
 

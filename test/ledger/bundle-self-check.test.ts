@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { openStoredCheckpoint } from '../../ledger/checkpoint-self-check.js';
+import { decodeBlockHeader, encodeBlockHeader, type BlockHeader } from '../../protocol/bundle.js';
 import { ORIGIN, reading, revocation, signer } from './contract.js';
+import { editStoredHeader } from './entry-location.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -63,6 +65,61 @@ describe('the checkpoint self-check of two logs in one process', () => {
       err = e;
     }
     expect((err as { code?: string }).code).toBe('LEDGER_DAMAGED');
+    await ledger.close();
+  });
+});
+
+describe("a block header changed on disk, in its entries' bundles", () => {
+  // Found by review: a bundle proven to a later checkpoint (GET /v1/entries/:index/bundle?treeSize=) carried its
+  // block's header unchecked (the later checkpoint does not bind it, nor does the verifier then), so a header changed
+  // on disk was served: a verifier fails it (CHECKPOINT_INVALID) when its indexes or tree size changed, and takes it
+  // otherwise. And a header whose tree size changed to one no checkpoint was signed at made the bundle the client's
+  // error (MALFORMED 'no checkpoint at tree size'). Each is damage, named: LEDGER_DAMAGED.
+  const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'SERVED', (err: { code?: string; message?: string }) => `${err.code} ${err.message?.split(' is damaged')[0]}`);
+
+  async function damagedStore(edit: (h: BlockHeader) => BlockHeader): Promise<Ledger> {
+    const dir = await mkdtemp(join(tmpdir(), 'op-bundle-header-'));
+    dirs.push(dir);
+    let ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer });
+    for (const n of [2, 3, 2]) {
+      const first = ledger.size;
+      await ledger.appendBlock(Array.from({ length: n }, (_, i) => reading(first + i)));
+    }
+    expect(ledger.size).toBe(7); // blocks 0 (entries 0, 1), 1 (2 to 4), 2 (5, 6): checkpoints at 2, 5 and 7
+    await ledger.close();
+    await editStoredHeader(dir, 1, (bytes) => encodeBlockHeader(edit(decodeBlockHeader(bytes))));
+    ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer });
+    return ledger;
+  }
+
+  it('its time a millisecond later: every bundle of its entries, to its own checkpoint or a later one, is refused naming the entry', async () => {
+    const ledger = await damagedStore((h) => ({ ...h, timeMs: h.timeMs + 1 }));
+    for (const index of [2, 3, 4]) {
+      for (const treeSize of [undefined, 7]) {
+        expect([index, treeSize, await codeOf(ledger.proofBundle(index, treeSize === undefined ? {} : { treeSize }))]).toEqual([index, treeSize, `LEDGER_DAMAGED entry ${index}`]);
+      }
+    }
+    for (const index of [0, 1, 5, 6]) expect([index, await codeOf(ledger.proofBundle(index, { treeSize: 7 }))]).toEqual([index, 'SERVED']);
+    await ledger.close();
+  });
+
+  it('its tree size changed (to one no checkpoint was signed at, or to a later checkpoint): refused naming the entry, not MALFORMED', async () => {
+    for (const size of [6, 7]) {
+      const ledger = await damagedStore((h) => ({ ...h, lastIndex: size - 1, treeSize: size }));
+      for (const treeSize of [undefined, 7]) {
+        expect([size, treeSize, await codeOf(ledger.proofBundle(3, treeSize === undefined ? {} : { treeSize }))]).toEqual([size, treeSize, 'LEDGER_DAMAGED entry 3']);
+      }
+      await ledger.close();
+    }
+  });
+
+  it('a header that no longer decodes: its bundles and the block itself are damage (LEDGER_DAMAGED), not the client\'s MALFORMED', async () => {
+    const ledger = await damagedStore((h) => ({ ...h, lastIndex: h.firstIndex - 1 })); // indexes inconsistent
+    for (const treeSize of [undefined, 7]) {
+      expect([treeSize, await codeOf(ledger.proofBundle(3, treeSize === undefined ? {} : { treeSize }))]).toEqual([treeSize, 'LEDGER_DAMAGED entry 3']);
+    }
+    expect(await codeOf(ledger.servedBlock(1))).toBe('LEDGER_DAMAGED block 1');
+    expect(await codeOf(ledger.servedBlock(2))).toBe('SERVED');
     await ledger.close();
   });
 });

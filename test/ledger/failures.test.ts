@@ -13,7 +13,7 @@ import { LevelBackend } from '../../ledger/level-backend.js';
 import { HINT_NAME } from '../../ledger/committed-hint.js';
 import { segmentName } from '../../ledger/entry-segments.js';
 import { createHashSha256, nodeSha256, pickSha256 } from '../../ledger/hasher.js';
-import { blockRowsKey } from '../../ledger/keys.js';
+import { blockRowsKey, checkpointKey } from '../../ledger/keys.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { decodeLogEntry } from '../../protocol/log-entry.js';
 import { ORIGIN, reading, revocation, signer } from './contract.js';
@@ -22,7 +22,7 @@ import { nodeNoteSigner } from '../../ledger/signer.js';
 import { STATE_KEY } from '../../ledger/keys.js';
 import { decodeState, encodeState } from '../../ledger/state.js';
 import { formatVerifierKey, parseCheckpoint, parseNote } from '../../protocol/checkpoint.js';
-import { LedgerKeyMismatchError } from '../../ledger/errors.js';
+import { LedgerDamagedError, LedgerKeyMismatchError } from '../../ledger/errors.js';
 import { commitRevocations, revocationsOfCheckpoint } from '../../protocol/revocation-log.js';
 
 const dirs: string[] = [];
@@ -234,6 +234,37 @@ describe('a failed open closes the store it opened', () => {
     const again = await Ledger.open({ dir, origin: ORIGIN, signer });
     expect(await again.lastSeq('dev-a')).toBe(0);
     await again.close();
+  });
+});
+
+describe("the latest block's checkpoint missing from the store", () => {
+  // Found by review: a store whose latest checkpoint record was lost opened as if the log had none: every read of the
+  // latest checkpoint (GET /v1/checkpoints/latest, the revocation list and POST /v1/verify's, a resend's receipt) said
+  // "the log is empty" (the revocation list: tree size 0, no revocations), past the self-checks, and the next block
+  // signed a new one over the gap. Every block's batch holds its checkpoint: it is damage, refused at open.
+  it('refuses the open LEDGER_DAMAGED, nothing written; ledger verify names it; put back, it opens', async () => {
+    const dir = await tempDir();
+    let ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    await ledger.appendBlock([reading(0)]);
+    await ledger.appendBlock([revocation(1), reading(2)]);
+    const note = ledger.latestCheckpoint!;
+    await ledger.close();
+    await withDb(dir, (db) => db.del(checkpointKey(3)));
+    for (let k = 0; k < 2; k++) {
+      const err = await Ledger.open({ dir, origin: ORIGIN, signer }).then((l) => l.close().then(() => 'opened'), (e: unknown) => e);
+      expect(err).toBeInstanceOf(LedgerDamagedError);
+      expect((err as LedgerDamagedError).message).toMatch(/tree size 3/);
+    }
+    const backend = await LevelBackend.open(dir);
+    try {
+      expect(await verifyLedger(backend, { workers: 0 })).toMatchObject({ ok: false, problem: { block: 1 } });
+    } finally {
+      await backend.close();
+    }
+    await withDb(dir, (db) => db.put(checkpointKey(3), new TextEncoder().encode(note)));
+    ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
+    expect([ledger.size, ledger.latestCheckpoint, (await ledger.revocationListing()).count]).toEqual([3, note, 1]);
+    await ledger.close();
   });
 });
 
