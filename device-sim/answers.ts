@@ -6,8 +6,8 @@
 import type { EventEmitter } from 'node:events';
 import * as nodeCrypto from 'node:crypto';
 import {
-  bytesEqual, encodeLogEntry, ENTRY_READING, leafHash, OriginProofError, verifyReceipt,
-  type ErrorCode, type NoteVerifier, type Receipt,
+  bytesEqual, encodeLogEntry, ENTRY_READING, followCheckpointKeys, leafHash, OriginProofError, verifyReceipt,
+  type CheckpointKeys, type ErrorCode, type Receipt,
 } from '../protocol/index.js';
 
 /** Rejections after which the device keeps the reading and resends it later (SPEC §8). */
@@ -26,16 +26,37 @@ export function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Ar
 }
 
 /**
- * The receipt `r` for the reading `bytes`: null if it holds, else the code of what failed. Without the gateway's
- * checkpoint key only the leaf hash can be checked.
+ * The receipt `r` for the reading `bytes`, checked with the gateway keys the device holds (SPEC §7): `code` null if
+ * it holds, else what failed; `keys` the keys held after it (a next key announced or withdrawn, a switch: SPEC §7 "A
+ * new checkpoint key"; unchanged when it fails). Without a key only the leaf hash can be checked. The leaf hash is
+ * checked first, as verifyReceipt does. Only a checkpoint that names a next key, or one checked while a next key is
+ * held, goes through the handover rules; any other is checked with the current key alone, as before.
  */
-export function checkReceipt(r: Receipt, bytes: Uint8Array, checkpointKey: NoteVerifier | null): ErrorCode | null {
-  if (!checkpointKey) {
-    const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
-    return bytesEqual(leafHash(entry), r.leafHash) ? null : 'INCLUSION_INVALID';
+export function checkReceipt(r: Receipt, bytes: Uint8Array, keys: CheckpointKeys | null): { code: ErrorCode | null; keys: CheckpointKeys | null; switched: boolean } {
+  const unchanged = { keys, switched: false };
+  if (!keys || (!keys.next && !r.checkpoint.includes('\nnext-key '))) {
+    if (!keys) {
+      const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
+      return { code: bytesEqual(leafHash(entry), r.leafHash) ? null : 'INCLUSION_INVALID', ...unchanged };
+    }
+    return { code: codeOf(() => verifyReceipt(r, bytes, [keys.current], { verify: nodeEd25519Verify })), ...unchanged };
   }
+  const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
+  if (!bytesEqual(leafHash(entry), r.leafHash)) return { code: 'INCLUSION_INVALID', ...unchanged };
+  let after: ReturnType<typeof followCheckpointKeys>;
   try {
-    verifyReceipt(r, bytes, [checkpointKey], { verify: nodeEd25519Verify });
+    after = followCheckpointKeys(r.checkpoint, keys, nodeEd25519Verify);
+  } catch (err) {
+    return { code: err instanceof OriginProofError ? err.code : 'CHECKPOINT_INVALID', ...unchanged };
+  }
+  // the coverage, with the key that signed it (its signature is checked again: only while keys are handed over)
+  const code = codeOf(() => verifyReceipt(r, bytes, [after.keys.current], { verify: nodeEd25519Verify }));
+  return code ? { code, ...unchanged } : { code: null, keys: after.keys, switched: after.switched };
+}
+
+function codeOf(check: () => unknown): ErrorCode | null {
+  try {
+    check();
     return null;
   } catch (err) {
     return err instanceof OriginProofError ? err.code : 'CHECKPOINT_INVALID';

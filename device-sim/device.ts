@@ -5,14 +5,15 @@
  * with jitter, SPEC §4), an outbox of signed readings kept until their receipt
  * arrives (persisted with the state, see outbox.ts; resent unchanged after a timeout with exponential backoff,
  * after every reconnect, and after a restart), and receipt
- * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key), and a watch on
- * the receipts' checkpoints that notices a log that went back (log-watch.ts, SPEC §7).
+ * checks (leaf hash of the rebuilt log entry, checkpoint signature with the provisioned gateway key, followed when the
+ * gateway hands it over to a next key it announced), and a watch on the receipts' checkpoints that notices a log that
+ * went back (log-watch.ts, SPEC §7).
  * Uses protocol/ only, plus mqtt.js and node IO.
  */
 import { EventEmitter } from 'node:events';
 import {
-  decodeReceipt, decodeRejection, deviceIdFromHex, fromHex, parseVerifierKey, readingsTopic, signReading, type ErrorCode, type NoteVerifier,
-  type ReadingBody, type Receipt, type Rejection,
+  decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingsTopic, signReading,
+  type CheckpointKeys, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
 import type { SecureElement } from './secure-element.js';
@@ -43,6 +44,8 @@ export interface DeviceStats {
   receiptInvalid: number;
   /** Receipts whose checkpoint showed the log went back or forked (log-watch.ts); each is in the state's evidence. */
   logRollbacks: number;
+  /** Times the gateway's checkpoint keys changed (a next key announced or withdrawn, a switch): SPEC §7. */
+  checkpointKeyChanges: number;
   rejected: Record<string, number>;
   connects: number;
   /** Receipt latencies (from the first publish), in constant memory: percentiles within 1.6 %, exact maximum. */
@@ -88,7 +91,7 @@ export class Device extends EventEmitter {
   readonly clock: DeviceClock;
   readonly state: DeviceStateFile;
   readonly outbox = new Map<number, OutboxEntry>();
-  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, logRollbacks: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
+  readonly stats: DeviceStats = { sent: 0, resent: 0, receipted: 0, duplicateReceipts: 0, receiptInvalid: 0, logRollbacks: 0, checkpointKeyChanges: 0, rejected: {}, connects: 0, latencies: new LatencyHistogram() };
   /**
    * Set when a rejection says stop sending (SPEC §8): no new readings are made; once nothing kept is left the device
    * closes its connection and connects again on the CONNACK 5 schedule, and a CONNECT accepted clears it.
@@ -100,7 +103,10 @@ export class Device extends EventEmitter {
   private readonly seq: SequenceCounter;
   /** The outbox in non-volatile memory (null without a statePath). */
   readonly journal: OutboxJournal | null;
-  private readonly checkpointKey: NoteVerifier | null;
+  /** The gateway's checkpoint keys receipts are checked with (null: none provisioned, only leaf hashes are checked). */
+  private gatewayKeys: CheckpointKeys | null;
+  /** Alert and notice lines (DeviceOptions.log; default stderr). */
+  private readonly log: (line: string) => void;
   /** The largest checkpoint seen, kept to notice a log that went back. */
   readonly logWatch: LogWatch;
   private readonly statePath: string | undefined;
@@ -143,10 +149,11 @@ export class Device extends EventEmitter {
     for (const { seq, bytes } of this.journal?.entries() ?? []) {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
-    this.checkpointKey = this.state.gateway.checkpointVerifierKey ? parseVerifierKey(this.state.gateway.checkpointVerifierKey) : null;
-    this.logWatch = new LogWatch(this.state, this.checkpointKey, {
+    this.log = o.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.gatewayKeys = gatewayKeysOf(this.state.gateway);
+    this.logWatch = new LogWatch(this.state, this.trustedKeys(), {
       verify: nodeEd25519Verify, persist: () => this.persist(this.state), deviceId: this.id, where: path ?? 'memory (no state file)',
-      log: o.log ?? ((line) => process.stderr.write(`${line}\n`)),
+      log: this.log,
     });
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
@@ -275,7 +282,43 @@ export class Device extends EventEmitter {
 
   /** SPEC §7: the receipt for the reading `bytes` holds (null), or the code of what failed (answers.ts). */
   checkReceipt(r: Receipt, bytes: Uint8Array): ErrorCode | null {
-    return checkReceipt(r, bytes, this.checkpointKey);
+    return checkReceipt(r, bytes, this.gatewayKeys).code;
+  }
+
+  /** The gateway keys a receipt's checkpoint may be signed by: the current one, and an announced next one. */
+  private trustedKeys(): NoteVerifier[] {
+    const k = this.gatewayKeys;
+    return k ? (k.next ? [k.current, k.next] : [k.current]) : [];
+  }
+
+  /** The gateway's checkpoint keys as the device holds them now (C2SP verifier key text; null: none). */
+  get checkpointKeys(): { current: string; next: string | null } | null {
+    const g = this.state.gateway;
+    return g.checkpointVerifierKey ? { current: g.checkpointVerifierKey, next: g.nextCheckpointVerifierKey ?? null } : null;
+  }
+
+  /**
+   * SPEC §7, a new checkpoint key: the keys after a receipt that held (a next key announced or withdrawn, a switch),
+   * kept in the state file at once: a device restarted after the switch with the old key only would fail every
+   * receipt.
+   */
+  private holdGatewayKeys(keys: CheckpointKeys, switched: boolean): void {
+    const g = this.state.gateway;
+    const current = formatVerifierKey(keys.current.name, keys.current.publicKey);
+    const next = keys.next ? formatVerifierKey(keys.next.name, keys.next.publicKey) : undefined;
+    if (current === g.checkpointVerifierKey && next === g.nextCheckpointVerifierKey) return;
+    this.gatewayKeys = keys;
+    g.checkpointVerifierKey = current;
+    if (next === undefined) delete g.nextCheckpointVerifierKey;
+    else g.nextCheckpointVerifierKey = next;
+    this.stats.checkpointKeyChanges++;
+    this.emit('checkpoint-key', { current, next: next ?? null, switched });
+    this.log(`device ${this.id}: gateway checkpoint key ${switched ? `switched to ${current}` : next ? `${next} announced as next` : 'announcement withdrawn'}`);
+    try {
+      this.persist(this.state);
+    } catch (err) {
+      this.log(`device ${this.id}: could not write its state file (${(err as Error).message}): the checkpoint keys are held in memory until the next write`);
+    }
   }
 
   private onReceipt(r: Receipt): void {
@@ -287,7 +330,8 @@ export class Device extends EventEmitter {
       this.emit('receipt', r, null);
       return;
     }
-    const bad = this.checkReceipt(r, e.bytes);
+    const checked = checkReceipt(r, e.bytes, this.gatewayKeys);
+    const bad = checked.code;
     if (bad) {
       this.stats.receiptInvalid++;
       this.emit('receipt-invalid', r, bad);
@@ -295,6 +339,7 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
+    if (checked.keys) this.holdGatewayKeys(checked.keys, checked.switched);
     const evidence = this.logWatch.check(r.checkpoint, Date.now()); // null without a checkpoint key: nothing is watched
     if (evidence) {
       this.stats.logRollbacks++;
@@ -353,4 +398,23 @@ export class Device extends EventEmitter {
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
     this.logWatch.flush();
   }
+}
+
+/**
+ * The keys a state file holds: its current checkpoint key (null: none provisioned) and the announced next one. A next
+ * key that does not parse (a damaged file) is dropped: the current key still checks receipts, and the gateway's next
+ * announcing checkpoint gives it again.
+ */
+function gatewayKeysOf(g: DeviceStateFile['gateway']): CheckpointKeys | null {
+  if (!g.checkpointVerifierKey) return null;
+  const current = parseVerifierKey(g.checkpointVerifierKey);
+  let next: NoteVerifier | null = null;
+  if (g.nextCheckpointVerifierKey !== undefined) {
+    try {
+      next = parseVerifierKey(g.nextCheckpointVerifierKey);
+    } catch {
+      delete g.nextCheckpointVerifierKey;
+    }
+  }
+  return { current, next };
 }

@@ -50,14 +50,22 @@ export class LogWatch {
   /** The reference in the state file as last written (undefined: none). */
   private written: string | undefined;
 
-  /** `key`: the provisioned checkpoint key (null: nothing is watched). */
-  constructor(private readonly state: DeviceStateFile, private readonly key: NoteVerifier | null, private readonly o: LogWatchOptions = {}) {
+  /** The checkpoint keys the kept note may be signed by (none: nothing is watched). */
+  private readonly keys: readonly NoteVerifier[];
+
+  /**
+   * `key`: the provisioned checkpoint key, or the keys the device holds (its current one and an announced next one,
+   * SPEC §7); null or none: nothing is watched. A note kept under a key handed over since no longer verifies at boot
+   * and is dropped, as one of another key is.
+   */
+  constructor(private readonly state: DeviceStateFile, key: NoteVerifier | readonly NoteVerifier[] | null, private readonly o: LogWatchOptions = {}) {
+    this.keys = key === null ? [] : 'publicKey' in key ? [key] : key;
     const note = state.logCheckpoint;
     this.written = note;
-    if (!key || note === undefined) return;
+    if (this.keys.length === 0 || note === undefined) return;
     try {
       if (typeof note !== 'string') throw new Error('not a note');
-      this.kept = { note, cp: openCheckpoint(note, [key], o.verify ? { verify: o.verify } : {}) };
+      this.kept = { note, cp: openCheckpoint(note, this.keys, o.verify ? { verify: o.verify } : {}) };
     } catch {
       delete state.logCheckpoint; // not signed by this key (or damaged): no evidence against this gateway
     }
@@ -83,7 +91,7 @@ export class LogWatch {
    * did: SPEC §7). Adopts it when it is larger (or of another origin, or evidence); returns what it found.
    */
   observe(note: string, nowMs: number): LogObservation {
-    if (!this.key) return NOTHING;
+    if (this.keys.length === 0) return NOTHING;
     const cp = parseCheckpoint(parseNote(note).text);
     const kept = this.kept;
     const change = kept ? compareCheckpoints(kept.cp, cp) : 'grew';

@@ -21,8 +21,12 @@ export interface DeviceStateFile {
   readingTypes: string[];
   /** Fingerprint readers: the agency-provisioned salt for subject commitments (hex, >= 16 bytes). */
   salt?: string;
-  /** `tlsCa`: PEM of the CA that issued the gateway's TLS certificate, for mqtts: URLs (absent: the system's CAs). */
-  gateway: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string | null; tlsCa?: string };
+  /**
+   * `tlsCa`: PEM of the CA that issued the gateway's TLS certificate, for mqtts: URLs (absent: the system's CAs).
+   * `checkpointVerifierKey`: the gateway's checkpoint key receipts are checked with (provisioned, then followed as
+   * the gateway hands it over: SPEC §7); `nextCheckpointVerifierKey`: the next key the gateway announced, if any.
+   */
+  gateway: { httpUrl: string; mqttUrl: string; aud: string; checkpointVerifierKey: string | null; nextCheckpointVerifierKey?: string; tlsCa?: string };
   /** Highest sequence number that may have been used (-1: none). */
   seqReserved: number;
   /** How many numbers one persist reserves (SPEC §5 "reserve blocks"). */

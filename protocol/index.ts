@@ -23,6 +23,7 @@ export * from './merkle/index.js';
 export * from './log-entry.js';
 export * from './checkpoint.js';
 export * from './checkpoint-compare.js';
+export * from './checkpoint-handover.js';
 export * from './revocation-log.js';
 export * from './bundle.js';
 export * from './receipt.js';

@@ -13,7 +13,7 @@ import {
   createProofOfPossession, createRevocation, createSign1, decodeCertificate, decodeSign1, deviceIdFromKey, deviceIdToHex, encode,
   issueCertificate, keyThumbprint, nobleSigner, publicKey, readingClaimsToMap, sha256, signReading, subjectCommitment, toHex,
   ENTRY_READING, ed25519NoteSigner, encodeLogEntry, encodeReceipt, formatVerifierKey, leafHash, signCheckpoint, signNote, formatCheckpoint,
-  blockExtension, revocationsExtension, EMPTY_REVOCATIONS, utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
+  blockExtension, nextKeyExtension, revocationsExtension, EMPTY_REVOCATIONS, utf8ToBytes, type Alg, type CertificateInput, type DecodedCertificate, type ErrorCode, type ReadingClaims, type Signer,
 } from '../protocol/index.js';
 import { merkleHasher, splitPoint } from '../protocol/merkle/index.js';
 
@@ -279,20 +279,29 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   const entryOf = (envelope: Uint8Array, index: number) => encodeLogEntry({ type: ENTRY_READING, index, receivedAtMs, payload: envelope, certRef: devEdCert.certRef });
   const filler = (i: number) => sha256(utf8ToBytes(`filler entry ${i}`));
   /** The receipt of `r5` at `index`, with a checkpoint of tree `size` (entries before and after it are fillers). */
-  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array; extensions?: string[]; cosignedFirstBy?: typeof cpSigner }) => {
+  const receiptOf = async (o: { index: number; size: number; by?: typeof cpSigner; leaf?: Uint8Array; extensions?: string[]; cosignedFirstBy?: typeof cpSigner; signedBy?: (typeof cpSigner)[] }) => {
     const entry = entryOf(r5, o.index);
     const leaves = Array.from({ length: o.size }, (_, i) => (i === o.index ? leafHash(entry) : filler(i)));
     const cp = { origin: 'gw.example/log', size: o.size, root: treeRoot(leaves), extensions: o.extensions ?? [] };
-    const checkpoint = o.cosignedFirstBy ? await signNote(formatCheckpoint(cp), [o.cosignedFirstBy, o.by ?? cpSigner]) : await signCheckpoint(cp, o.by ?? cpSigner);
+    const checkpoint = o.signedBy
+      ? await signNote(formatCheckpoint(cp), o.signedBy)
+      : o.cosignedFirstBy ? await signNote(formatCheckpoint(cp), [o.cosignedFirstBy, o.by ?? cpSigner]) : await signCheckpoint(cp, o.by ?? cpSigner);
     return { entry, cbor: encodeReceipt({ seq: 5, index: o.index, receivedAtMs, certRef: devEdCert.certRef, leafHash: o.leaf ?? leafHash(entry), checkpoint }) };
   };
-  const receiptVec = async (name: string, description: string, o: Parameters<typeof receiptOf>[0], expectedError?: ErrorCode, envelope = r5): Promise<Vector> => {
+  const receiptVec = async (name: string, description: string, o: Parameters<typeof receiptOf>[0], expectedError?: ErrorCode, envelope = r5, keys: Record<string, string> = {}): Promise<Vector> => {
     const { entry, cbor } = await receiptOf(o);
     return {
       name, description, kind: 'receipt', alg: 'EdDSA', publicKey: hex(cpSigner.publicKey), cbor: hex(cbor), valid: !expectedError,
-      ...(expectedError ? { expectedError } : {}), now: NOW, params: { reading: hex(envelope), checkpointKey: cpKey, entry: hex(entry) },
+      ...(expectedError ? { expectedError } : {}), now: NOW, params: { reading: hex(envelope), checkpointKey: cpKey, entry: hex(entry), ...keys },
     };
   };
+  // A new checkpoint key (SPEC §7): the next key the gateway announces, and the keys a device holds after each receipt.
+  // params.nextCheckpointKey: the next key the device holds before the receipt (absent: none); params.expectedKeys:
+  // "<current> <next>" after it ("-" for no next key).
+  const nextSigner = ed25519NoteSigner('gw.example/log', seed('next checkpoint'));
+  const nextKey = formatVerifierKey(nextSigner.name, nextSigner.publicKey);
+  const announced = [revocationsExtension(EMPTY_REVOCATIONS), nextKeyExtension(nextKey)];
+  const keysAfter = (current: string, next: string | null) => ({ expectedKeys: `${current} ${next ?? '-'}` });
   const receipts: Vector[] = [
     await receiptVec('receipt-valid', 'Receipt of the reading at index 2 in a checkpoint of tree size 3; params.entry is the log entry whose RFC 9162 leaf hash it carries', { index: 2, size: 3 }),
     // The gateway's checkpoints carry extension lines after the root hash (SPEC §7); a device must not reject one it does not know.
@@ -307,6 +316,16 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
       await signReading(devEd, claims(devEd, { seq: 6 }))),
     await receiptVec('receipt-checkpoint-other-key', 'Receipt whose checkpoint is signed by a key other than params.checkpointKey (same name)', { index: 2, size: 3, by: ed25519NoteSigner('gw.example/log', seed('other checkpoint')) }, 'CHECKPOINT_INVALID'),
     await receiptVec('receipt-checkpoint-not-covering', "Receipt of index 3 with a checkpoint of tree size 3: the checkpoint does not hold the entry", { index: 3, size: 3 }, 'CHECKPOINT_INVALID'),
+    await receiptVec('receipt-next-key-announced', "Receipt whose checkpoint announces the gateway's next key (extension line next-key) and is signed by both keys: valid; the device keeps the named key as its next one (params.expectedKeys)",
+      { index: 2, size: 3, extensions: announced, signedBy: [cpSigner, nextSigner] }, undefined, r5, keysAfter(cpKey, nextKey)),
+    await receiptVec('receipt-next-key-not-signed', 'Receipt whose checkpoint names a next key that did not sign it: valid, and no next key is kept',
+      { index: 2, size: 3, extensions: announced }, undefined, r5, keysAfter(cpKey, null)),
+    await receiptVec('receipt-next-key-switched', 'Receipt whose checkpoint is signed by the next key alone, checked by a device holding that next key (params.nextCheckpointKey): valid, and the next key becomes the current one',
+      { index: 2, size: 3, by: nextSigner }, undefined, r5, { nextCheckpointKey: nextKey, ...keysAfter(nextKey, null) }),
+    await receiptVec('receipt-next-key-not-held', 'The same receipt, checked by a device that holds no next key: the checkpoint is signed by no key it trusts',
+      { index: 2, size: 3, by: nextSigner }, 'CHECKPOINT_INVALID'),
+    await receiptVec('receipt-next-key-withdrawn', 'Receipt whose checkpoint, signed by the current key, names no next key, checked by a device holding one: valid, and the next key is dropped (the announcement was withdrawn)',
+      { index: 2, size: 3, extensions: [revocationsExtension(EMPTY_REVOCATIONS)] }, undefined, r5, { nextCheckpointKey: nextKey, ...keysAfter(cpKey, null) }),
   ];
 
   return {

@@ -13,7 +13,7 @@ import { decodeCertificate, issueCertificate, publicKey, type Alg as ProtocolAlg
 import { Pki, kidOf, post, revoke, startTestGateway, type Party, type TestGateway } from '../gateway/harness.js';
 import {
   EDDSA, ES256, IndependentDevice, checkReceipt, cbor, hex, subjectCommitment, thumbprint, rawPublicKey, unhex, uncbor, verifySign1,
-  checkCheckpoint, CT_READING, CT_TOKEN, type Alg, type Answer, type Session,
+  checkCheckpoint, followKeys, CT_READING, CT_TOKEN, type Alg, type Answer, type Session,
 } from './independent-device.js';
 
 const DAY = 86_400;
@@ -395,8 +395,16 @@ describe('firmware-specs/vectors, decoded and verified by the independent device
       const reading = unhex(v.params!.reading as string);
       const entry = cbor(new Map<number, unknown>([[1, 1], [2, receipt.get(2)], [3, receipt.get(3)], [4, reading], [5, new Uint8Array(receipt.get(4) as Uint8Array)]]));
       if (v.expectedError !== 'INCLUSION_INVALID' || v.name !== 'receipt-other-reading') expect(hex(entry), v.name).toBe(v.params!.entry);
-      expect(checkReceipt(receipt, reading, v.params!.checkpointKey as string), v.name).toBe(v.valid ? 'OK' : v.expectedError);
+      // The keys the device holds (SPEC §7, a new checkpoint key): its current one, and a next one it was given.
+      const held = [v.params!.checkpointKey as string, ...(v.params!.nextCheckpointKey ? [v.params!.nextCheckpointKey as string] : [])];
+      const results = held.map((k) => checkReceipt(receipt, reading, k));
+      expect(results.includes('OK') ? 'OK' : results[0], v.name).toBe(v.valid ? 'OK' : v.expectedError);
+      if (v.params!.expectedKeys) {
+        const [current, next] = (v.params!.expectedKeys as string).split(' ');
+        expect(followKeys(receipt.get(6) as string, { current: held[0]!, next: held[1] ?? null }), v.name).toEqual({ current, next: next === '-' ? null : next });
+      }
     }
+    expect(vectors('receipts.json').filter((v) => v.params!.expectedKeys).length).toBe(4);
     expect(checkCheckpoint('x\n1\nAAAA\n\n', vectors('receipts.json')[0]!.params!.checkpointKey as string, 0)).toBe('CHECKPOINT_INVALID');
   });
 });

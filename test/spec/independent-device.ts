@@ -289,3 +289,46 @@ export function checkCheckpoint(note: string, verifierKey: string, index: number
   }
   return 'CHECKPOINT_INVALID';
 }
+
+/** Whether the note carries a verifying signature line of `verifierKey` (any other line is skipped). */
+function signedBy(note: string, verifierKey: string): boolean {
+  const { name, keyId, publicKey } = parseVerifierKey(verifierKey);
+  const cut = note.lastIndexOf('\n\n');
+  if (cut < 0) return false;
+  const body = note.slice(0, cut + 1);
+  return note.slice(cut + 2).split('\n').some((line) => {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m || m[1] !== name) return false;
+    const raw = new Uint8Array(Buffer.from(m[2]!, 'base64'));
+    if (raw.length !== 68 || !equal(raw.subarray(0, 4), keyId)) return false;
+    try {
+      return ed25519.verify(raw.subarray(4), utf8(body), publicKey);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * SPEC §7, a new checkpoint key: the keys the device holds after a receipt whose checkpoint `note` checked. Signed by
+ * the current key, the note decides the next key (the one its `next-key` line names, if that key signed it too);
+ * signed by the next key alone, it makes the next key current (then its own `next-key` line decides again).
+ */
+export function followKeys(note: string, held: { current: string; next: string | null }): { current: string; next: string | null } | 'CHECKPOINT_INVALID' {
+  let current = held.current;
+  if (!signedBy(note, current)) {
+    if (!held.next || !signedBy(note, held.next)) return 'CHECKPOINT_INVALID';
+    current = held.next;
+  }
+  const body = note.slice(0, note.lastIndexOf('\n\n'));
+  const named = body.split('\n').slice(3).filter((l) => l.startsWith('next-key '));
+  const next = named.length === 1 && named[0]!.split(' ').length === 2 ? named[0]!.slice('next-key '.length) : null;
+  let signs = false;
+  try {
+    signs = next !== null && next !== current && signedBy(note, next);
+  } catch {
+    signs = false; // not a verifier key
+  }
+  return { current, next: signs ? next : null };
+}
+
