@@ -167,7 +167,13 @@ describe('an independent device against a real gateway', () => {
     // BAD_SIGNATURE: a tampered value (215 -> 216, same length)
     c = claims(() => {});
     const tampered = Uint8Array.from(c.bytes);
-    const at = hex(tampered).indexOf('0218d7') / 2 + 2;
+    // 215 sits 8 bytes before the payload's end (the body is the last claim: 02 18d7, 03 20, 04 63 "Cel"), which the
+    // signature (58 40 and 64 bytes) follows. Looked up from the start of the hex, '0218d7' could first be found in
+    // the random key id (and the device id made of it), at one of its 59 places (16^-6 each: one device in 300,000),
+    // odd ones too: a byte of the kid was changed (UNKNOWN_KEY), or none.
+    const end = tampered.length - 66;
+    expect(hex(tampered.subarray(end - 10, end + 2))).toBe('0218d70320046343656c5840');
+    const at = end - 8;
     expect(tampered[at]).toBe(0xd7);
     tampered[at] = 0xd8;
     expect(await expectRejection(tampered, 'BAD_SIGNATURE', c.seq)).toBe('drop');
