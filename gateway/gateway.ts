@@ -9,6 +9,7 @@ import { formatVerifierKey } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
+import { keyWindows } from '../ledger/key-history.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import type { LedgerBackend } from '../ledger/backend.js';
@@ -325,6 +326,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     ...(runtime.observePayload ? { observePayload: runtime.observePayload } : {}),
     routes: (a) => {
+      const ownCheckpointKeys = keyWindows(ledger.ledger.verifierKey, ledger.ledger.retiredKeys);
       registryRoutes(a, registry, nowS, ledger.ledger);
       recordRoutes(a, {
         ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports,
@@ -335,6 +337,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         registry,
         trust,
         checkpointVerifierKey,
+        ownCheckpointKeys,
         maxReadingBytes: config.maxReadingBytes,
         clockSkewSeconds: config.clockSkewSeconds,
         maxReadingAgeSeconds: config.maxReadingAgeSeconds,
@@ -342,7 +345,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         now: nowMs,
         admitted: (deviceId) => pipeline.admitted(deviceId),
       });
-      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
+      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, ownCheckpointKeys, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },
   }).catch(async (err: unknown) => {
     throw await abandon(err, 'the HTTP API cannot be built (its modules and files loaded)');

@@ -43,9 +43,12 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'th
   if (err instanceof ConfigError) return err;
   const chain = errorChain(err);
   const message = typeof chain[0]?.message === 'string' ? chain[0].message : String(err);
-  // The key file is not the one this log was signed with (Ledger.open, before anything is written). Rotation would need
-  // the log's verifiers to learn the new key (not supported yet), so only its own key, or a new log, will do.
+  // The key file is not the one this log is signed with now (Ledger.open, before anything is written): another log's,
+  // a wrong backup's, or the key the log retired at a rotation (a key file from before it).
   const mismatch = chain.find((c): c is LedgerKeyMismatchError => c instanceof LedgerKeyMismatchError);
+  if (mismatch?.retired) {
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, which the log in ${ledgerDir} retired at tree size ${mismatch.retired.lastTreeSize}; the log is signed with ${mismatch.logKey} now: restore that key's file (the one the rotation put in place, from this data directory's backup); nothing was written`, { cause: err });
+  }
   if (mismatch) {
     return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });
   }

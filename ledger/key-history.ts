@@ -47,3 +47,21 @@ export function checkRetiredKeys(current: string, retired: readonly RetiredKey[]
     at = r.retiredAtMs;
   }
 }
+
+/**
+ * The log's keys as a verifier's trust file lists them (protocol/trust.ts checkpointKeys, times in seconds): each
+ * retired key valid until its retirement (rounded up), the next from then (rounded down), so that a bundle's block,
+ * chosen a key by its time, finds the key that signed it; the windows meet, and a retired key cannot vouch for a
+ * block dated after its retirement (beyond the verifier's clock skew allowance). A log never rotated: its key alone,
+ * without a window, as before.
+ */
+export function keyWindows(current: string, retired: readonly RetiredKey[]): { key: string; notBefore?: number; notAfter?: number }[] {
+  const out: { key: string; notBefore?: number; notAfter?: number }[] = [];
+  let from: number | undefined;
+  for (const r of retired) {
+    out.push({ key: r.verifierKey, ...(from !== undefined ? { notBefore: from } : {}), notAfter: Math.ceil(r.retiredAtMs / 1000) });
+    from = Math.floor(r.retiredAtMs / 1000);
+  }
+  out.push({ key: current, ...(from !== undefined ? { notBefore: from } : {}) });
+  return out;
+}
