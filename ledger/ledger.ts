@@ -8,7 +8,8 @@
  * An entry's input, its checks and answering submitters: ledger/submission.ts; a block's entries encoded and
  * hashed into the tree: ledger/block-entries.ts.
  */
-import { formatVerifierKey, parseCheckpoint, parseNote, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
+import { formatCheckpoint, formatVerifierKey, parseCheckpoint, parseNote, signNote, type NoteSigner } from '../protocol/checkpoint.js';
+import { nextKeyExtension } from '../protocol/checkpoint-handover.js';
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
@@ -37,6 +38,12 @@ export interface LedgerOptions {
   /** Checkpoint origin line, e.g. `originproof.example/log`; also the key name. */
   origin: string;
   signer: NoteSigner & { publicKey: Uint8Array };
+  /**
+   * The announced next checkpoint key (gateway/checkpoint-next-key.ts): every checkpoint then names it in a last
+   * extension line (`next-key <verifier key>`, SPEC §7) and carries its signature line after the log key's. The log's
+   * key stays `signer` (the meta record's, every check of a stored checkpoint's); a reader skips the other line.
+   */
+  nextSigner?: NoteSigner & { publicKey: Uint8Array };
   blockMaxEntries?: number;
   blockMaxDelayMs?: number;
   clock?: () => number;
@@ -91,7 +98,12 @@ export class Ledger extends LedgerQueries {
   readonly verifierKey: string;
   /** Keys that signed its earlier checkpoints, oldest first (ledger/key-history.ts); empty for a log never rotated. */
   readonly retiredKeys: readonly RetiredKey[];
-  readonly #signer: NoteSigner;
+  /** The announced next key's verifier key (LedgerOptions.nextSigner); null when none. */
+  readonly nextVerifierKey: string | null;
+  /** The log's key, then the next key when one is announced. */
+  readonly #signers: readonly NoteSigner[];
+  /** The extension lines every checkpoint ends with: the next-key line, when one is announced. */
+  readonly #lastExtensions: readonly string[];
   readonly #tree: LedgerTree;
   readonly #maxEntries: number;
   readonly #maxDelayMs: number;
@@ -124,7 +136,10 @@ export class Ledger extends LedgerQueries {
     this.retiredKeys = retired;
     this.origin = opts.origin;
     this.verifierKey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
-    this.#signer = opts.signer;
+    const next = opts.nextSigner;
+    this.nextVerifierKey = next ? formatVerifierKey(next.name, next.publicKey) : null;
+    this.#signers = next ? [opts.signer, next] : [opts.signer];
+    this.#lastExtensions = this.nextVerifierKey === null ? [] : [nextKeyExtension(this.nextVerifierKey)];
     this.#tree = tree;
     this.#maxEntries = opts.blockMaxEntries ?? 1000;
     this.#maxDelayMs = opts.blockMaxDelayMs ?? 50;
@@ -366,9 +381,9 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       this.#tipRevocations = revocations;
       // The extension lines bind this block's header to the signed checkpoint (protocol/verify-bundle.ts) and commit
-      // to every revocation entry so far (protocol/revocation-log.ts).
-      const extensions = [blockExtension(height, header), revocationsExtension(revocations)];
-      const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions }, this.#signer)
+      // to every revocation entry so far (protocol/revocation-log.ts); an announced next key is named last (SPEC §7).
+      const extensions = [blockExtension(height, header), revocationsExtension(revocations), ...this.#lastExtensions];
+      const write = signNote(formatCheckpoint({ origin: this.origin, size: treeSize, root, extensions }), this.#signers)
         .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       let minMs = timeMs;
