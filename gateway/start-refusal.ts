@@ -5,6 +5,7 @@
  * and none changes anything on disk.
  */
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
+import { dirname } from 'node:path';
 import { LedgerFormatError, LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
 import { errnoOf } from '../ledger/errno.js';
@@ -47,7 +48,7 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'th
   // a wrong backup's, or the key the log retired at a rotation (a key file from before it).
   const mismatch = chain.find((c): c is LedgerKeyMismatchError => c instanceof LedgerKeyMismatchError);
   if (mismatch?.retired) {
-    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, which the log in ${ledgerDir} retired at tree size ${mismatch.retired.lastTreeSize}; the log is signed with ${mismatch.logKey} now: restore that key's file (the one the rotation put in place, from this data directory's backup); nothing was written`, { cause: err });
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, which the log in ${ledgerDir} retired at tree size ${mismatch.retired.lastTreeSize}; the log is signed with ${mismatch.logKey} now: if a rotation was cut short, run \`originproof ledger rotate-key --data-dir ${dirname(keyFile)}\` again to finish it; else restore that key's file (from this data directory's backup); nothing was written`, { cause: err });
   }
   if (mismatch) {
     return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });

@@ -52,7 +52,27 @@ export function registerLedgerCommand(program: Command): void {
           `next checkpoint key made: ${next.path}`,
           `  verifier key  ${next.verifierKey}`,
           'Restart the gateway to announce it: from then on every checkpoint names it and carries its signature, and GET /v1/log gives it as nextVerifierKey.',
-          'Switching the log to it is not supported yet; `originproof ledger withdraw-key` withdraws it.',
+          'Once its devices have had receipts naming it, stop the gateway and switch: `originproof ledger rotate-key`; `originproof ledger withdraw-key` withdraws it.',
+          '',
+        ].join('\n'),
+      );
+    });
+  ledger
+    .command('rotate-key')
+    .description("switch the log to the announced next checkpoint key (gateway stopped): the current key is retired at the log's size, the next key signs every later checkpoint")
+    .requiredOption('--data-dir <dir>', "the gateway's data directory")
+    .option('--origin <origin>', `the log's origin (default: ORIGINPROOF_ORIGIN, else ${DEFAULT_CONFIG.origin}, as the gateway)`)
+    .action(async (o: { dataDir: string; origin?: string }) => {
+      const origin = o.origin ?? process.env['ORIGINPROOF_ORIGIN'] ?? DEFAULT_CONFIG.origin;
+      const { rotateCheckpointKey } = await import('../../gateway/checkpoint-rotate.js');
+      const r = await rotateCheckpointKey(o.dataDir, origin);
+      process.stdout.write(
+        [
+          r.finished ? 'the rotation recorded before is finished: the key files are in place' : `checkpoint key rotated at tree size ${r.retired!.lastTreeSize}`,
+          `  checkpoint key  ${r.verifierKey}`,
+          `  retired key     kept in ${r.retiredFile} (keep it as secret as the key; the gateway no longer reads it)`,
+          'Start the gateway: it signs with the new key. Verifiers: take the trust file again (originproof trust --gateway URL):',
+          'GET /v1/trust lists the retired key until now and the new key from now. Devices that followed the announcement go on.',
           '',
         ].join('\n'),
       );
