@@ -4,8 +4,8 @@
  * in the same format and the same crash-safe way (checkpoint-key.ts createKeyFile); while its file is there, every
  * checkpoint the gateway signs names it (the `next-key` extension line) and carries its signature too, so that
  * devices learn it before a switch. `withdraw-key` removes the file. Both act on files only: the gateway reads the
- * file at its start, so an announcement (or its withdrawal) takes effect at the next start. The switch itself (the
- * log's key history, `rotate`) is not built: the current key stays the log's key.
+ * file at its start, so an announcement (or its withdrawal) takes effect at the next start. The switch itself is
+ * `originproof ledger rotate-key` (checkpoint-rotate.ts): until then the current key stays the log's key.
  */
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';

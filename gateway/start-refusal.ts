@@ -51,7 +51,7 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'th
     return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, which the log in ${ledgerDir} retired at tree size ${mismatch.retired.lastTreeSize}; the log is signed with ${mismatch.logKey} now: if a rotation was cut short, run \`originproof ledger rotate-key --data-dir ${dirname(keyFile)}\` again to finish it; else restore that key's file (from this data directory's backup); nothing was written`, { cause: err });
   }
   if (mismatch) {
-    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. To change the log's key, announce a next one and rotate (originproof ledger announce-key, then rotate-key)`, { cause: err });
   }
   const format = chain.find((c): c is LedgerFormatError => c instanceof LedgerFormatError);
   if (format) return new ConfigError('LEDGER_FORMAT_UNSUPPORTED', `the log in ${ledgerDir}: ${format.message}; nothing was written`, { cause: err });
