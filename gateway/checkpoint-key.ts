@@ -7,10 +7,12 @@ import { link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/prom
 import { join } from 'node:path';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
 import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
 
 export const CHECKPOINT_KEY_FILE = 'gateway-checkpoint.key.json';
+/** A key file being made is written as `<name>.tmp-<random>` first (createKeyFile). */
+const TEMP_SUFFIX = '.tmp-';
 
 export interface CheckpointKeyFile {
   alg: 'ed25519';
@@ -53,7 +55,7 @@ export async function loadOrCreateCheckpointKey(
   if (hooks.logDir !== undefined && (await readdir(hooks.logDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(unlistable(hooks.logDir!, err))))).length > 0) {
     throw new ConfigError('CHECKPOINT_KEY_MISSING', `checkpoint key file ${path} is missing, but ${hooks.logDir} holds a log signed with it: restore the key file from a backup (a new key would not match the checkpoints already signed), or move the log away to start a new one`);
   }
-  await removeStaleTempFiles(dataDir);
+  await removeStaleTempFiles(dataDir, CHECKPOINT_KEY_FILE);
   if (hooks.logDir !== undefined) {
     // Made (empty) and durable before the key is in place: a key file then always has its log's directory beside it.
     try {
@@ -63,15 +65,33 @@ export async function loadOrCreateCheckpointKey(
     }
     await syncDirectory(dataDir);
   }
+  const made = await createKeyFile(dataDir, path, hooks);
+  if (made === 'exists') {
+    const theirs = await readKeyFile(path); // another process made it first: that one is the key
+    if (!theirs) throw unusable(path, 'created by another process and not readable');
+    return { ...theirs, created: false, path };
+  }
+  return { ...made, created: true, path };
+}
+
+/**
+ * A new Ed25519 checkpoint key in a new file `path` (in `dataDir`, mode 0600), or 'exists' when `path` is there
+ * already (never overwritten). Whole and on disk before it is in place, and in place before anything is signed with
+ * it: written to a temp file and fsync'ed, then linked to its name (link fails if another process created the file
+ * meanwhile), then the directory fsync'ed. A crash before the link leaves a temp file, removed by the next creation
+ * (removeStaleTempFiles), never an empty or cut-short key file that would stop every later start. A write that fails
+ * here (a full or read-only disk, permissions) is the directory's fault, not a key's: DATA_DIR_UNUSABLE (found by
+ * review: node's ENOSPC escaped the start without a start code). The current key (above) and the announced next key
+ * (checkpoint-next-key.ts) are both made here.
+ */
+export async function createKeyFile(
+  dataDir: string,
+  path: string,
+  hooks: { beforeLink?: () => void } = {},
+): Promise<{ secretKey: Uint8Array; signer: Signer } | 'exists'> {
   const secret = generateSecretKey(ALG_EDDSA);
   const signer = nobleSigner(ALG_EDDSA, secret);
   const file: CheckpointKeyFile = { alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(signer.publicKey), createdAt: new Date().toISOString() };
-  // Whole and on disk before it is in place, and in place before the first checkpoint is signed with it: written to
-  // a temp file and fsync'ed, then linked to its name (link fails if another process created the key meanwhile:
-  // never overwritten), then the directory fsync'ed. A crash before the link leaves a temp file, removed at the next
-  // start, never an empty or cut-short key file that would stop every later start.
-  // A write that fails here (a full or read-only disk, permissions) is the directory's fault, not a key's: named
-  // DATA_DIR_UNUSABLE (found by review: node's ENOSPC escaped the start without a start code).
   const tmp = `${path}${TEMP_SUFFIX}${randomBytes(6).toString('hex')}`;
   try {
     const fh = await open(tmp, 'wx', 0o600);
@@ -92,20 +112,20 @@ export async function loadOrCreateCheckpointKey(
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw dataDirUnusable(dataDir, `the checkpoint key cannot be linked to ${path}: ${(err as Error).message}`, err);
     }
-    const theirs = await readKeyFile(path); // another process made it first: that one is the key
-    if (!theirs) throw unusable(path, 'created by another process and not readable');
-    return { ...theirs, created: false, path };
+    return 'exists';
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
   await syncDirectory(dataDir);
-  return { secretKey: secret, signer, created: true, path };
+  return { secretKey: secret, signer };
 }
 
-const TEMP_SUFFIX = '.tmp-';
-
-/** The key in `path`; null when there is no such file; a ConfigError naming it when it is not a key. */
-async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signer: Signer } | null> {
+/**
+ * The key in `path`; null when there is no such file; a ConfigError naming it when it is not a key
+ * (CHECKPOINT_KEY_UNUSABLE, `unusableAs` its message; by default the current key's) or cannot be read for its
+ * permissions or the open-files limit (DATA_DIR_UNUSABLE).
+ */
+export async function readKeyFile(path: string, unusableAs: (path: string, why: string) => ConfigError = unusable): Promise<{ secretKey: Uint8Array; signer: Signer } | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -118,33 +138,33 @@ async function readKeyFile(path: string): Promise<{ secretKey: Uint8Array; signe
       throw new ConfigError('DATA_DIR_UNUSABLE', `checkpoint key file ${path} cannot be read: ${(err as Error).message}; fix its permissions (the gateway's user reads it), then start again; nothing was written`, { cause: err });
     }
     if (isOpenFilesLimit(err)) throw new ConfigError('DATA_DIR_UNUSABLE', `checkpoint key file ${path} cannot be read: ${(err as Error).message}: ${OPEN_FILES_LIMIT_REMEDY}`, { cause: err });
-    throw unusable(path, (err as Error).message);
+    throw unusableAs(path, (err as Error).message);
   }
   let file: Partial<CheckpointKeyFile> | null;
   try {
     file = JSON.parse(text) as Partial<CheckpointKeyFile> | null;
   } catch (err) {
-    throw unusable(path, `not JSON (${(err as Error).message})`);
+    throw unusableAs(path, `not JSON (${(err as Error).message})`);
   }
   if (file?.alg !== 'ed25519' || typeof file.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(file.secretKey)) {
-    throw unusable(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
+    throw unusableAs(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
   }
   const secretKey = fromHex(file.secretKey);
   return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey) };
 }
 
-/** Temp files of a creation that crashed before its link (no key file exists, so none of them is in use). */
-async function removeStaleTempFiles(dataDir: string): Promise<void> {
+/** Temp files of a creation of `name` that crashed before its link (no such file exists, so none of them is in use). */
+export async function removeStaleTempFiles(dataDir: string, name: string): Promise<void> {
   const names = await readdir(dataDir).catch((err: Error) => {
     throw dataDirUnusable(dataDir, err.message, err);
   });
-  for (const name of names) {
-    if (name.startsWith(CHECKPOINT_KEY_FILE + TEMP_SUFFIX)) await unlink(join(dataDir, name)).catch(() => undefined);
+  for (const entry of names) {
+    if (entry.startsWith(name + TEMP_SUFFIX)) await unlink(join(dataDir, entry)).catch(() => undefined);
   }
 }
 
 /** fsync a directory, so that a name linked into it survives a power loss (POSIX; a no-op where unsupported). */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, 'r');
@@ -156,7 +176,7 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function dataDirUnusable(dataDir: string, why: string, cause: unknown): ConfigError {
+export function dataDirUnusable(dataDir: string, why: string, cause: unknown): ConfigError {
   return new ConfigError('DATA_DIR_UNUSABLE', `data directory ${dataDir} is unusable (dataDir): ${why}`, { cause });
 }
 

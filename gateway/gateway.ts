@@ -9,11 +9,13 @@ import { formatVerifierKey } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
+import { keyWindows } from '../ledger/key-history.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import type { LedgerBackend } from '../ledger/backend.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
+import { loadNextCheckpointKey } from './checkpoint-next-key.js';
 import { createNodeVerifier } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
 import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
@@ -65,6 +67,8 @@ export interface RunningGateway {
   reloadTls(): Promise<{ subject: string; notAfter: Date }>;
   /** C2SP verifier key of the checkpoint key: what verifiers put in their trust file. */
   checkpointVerifierKey: string;
+  /** The announced next checkpoint key's verifier key (gateway/checkpoint-next-key.ts); null when none is announced. */
+  nextCheckpointVerifierKey: string | null;
   /** Who verifies Ed25519 reading signatures (config ed25519Library; P-256 is node:crypto always). */
   ed25519Verifier: 'libsodium' | 'node:crypto';
   trust: TrustMaterial;
@@ -136,6 +140,11 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const key = await loadOrCreateCheckpointKey(config.dataDir, { logDir: ledgerDir, ...(crash ? { beforeLink: () => crash.reach('key-create') } : {}) });
   const noteSigner = nodeEd25519NoteSigner(config.origin, key.secretKey);
   const checkpointVerifierKey = formatVerifierKey(config.origin, noteSigner.publicKey);
+  // An announced next key (`originproof ledger announce-key`) signs every checkpoint beside the log's key and is named
+  // in it (SPEC §7), read here at the start only: an announcement or its withdrawal takes effect at the next start.
+  const nextKey = await loadNextCheckpointKey(config.dataDir, key);
+  const nextNoteSigner = nextKey ? nodeEd25519NoteSigner(config.origin, nextKey.secretKey) : null;
+  const nextCheckpointVerifierKey = nextNoteSigner ? formatVerifierKey(config.origin, nextNoteSigner.publicKey) : null;
   const metrics = createMetrics(true);
   if (tlsMaterial) setTlsExpiry(metrics, tlsMaterial.notAfter);
 
@@ -180,6 +189,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const ledger = await openGatewayLedger(ledgerDir, {
     origin: config.origin,
     signer: crash ? crash.signer(noteSigner) : noteSigner,
+    ...(nextNoteSigner ? { nextSigner: nextNoteSigner } : {}),
     blockMaxEntries: config.blockMaxEntries,
     blockMaxMs: config.blockMaxMs,
     clock: nowMs,
@@ -325,9 +335,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     ...(runtime.observePayload ? { observePayload: runtime.observePayload } : {}),
     routes: (a) => {
+      const ownCheckpointKeys = keyWindows(ledger.ledger.verifierKey, ledger.ledger.retiredKeys);
       registryRoutes(a, registry, nowS, ledger.ledger);
       recordRoutes(a, {
-        ledger, registry, checkpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports,
+        ledger, registry, checkpointVerifierKey, nextCheckpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports,
         settledBeforeMs: () => Math.min(nowMs(), pipeline.oldestInFlightMs() ?? Infinity, ledger.ledger.oldestUncommittedMs() ?? Infinity),
       });
       verifyRoutes(a, {
@@ -335,6 +346,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         registry,
         trust,
         checkpointVerifierKey,
+        ownCheckpointKeys,
         maxReadingBytes: config.maxReadingBytes,
         clockSkewSeconds: config.clockSkewSeconds,
         maxReadingAgeSeconds: config.maxReadingAgeSeconds,
@@ -342,7 +354,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         now: nowMs,
         admitted: (deviceId) => pipeline.admitted(deviceId),
       });
-      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
+      exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, ownCheckpointKeys, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },
   }).catch(async (err: unknown) => {
     throw await abandon(err, 'the HTTP API cannot be built (its modules and files loaded)');
@@ -428,6 +440,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     reloadTls,
     checkpointVerifierKey,
+    nextCheckpointVerifierKey,
     ed25519Verifier: sodium ? 'libsodium' : 'node:crypto',
     trust,
     app,

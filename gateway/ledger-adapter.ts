@@ -20,6 +20,8 @@ import { BLOCK_MAX_ENTRIES_LIMIT } from './config-defaults.js';
 export interface GatewayLedgerOptions {
   origin: string;
   signer: NoteSigner & { publicKey: Uint8Array };
+  /** The announced next checkpoint key, signing beside `signer` (Ledger's LedgerOptions.nextSigner). */
+  nextSigner?: NoteSigner & { publicKey: Uint8Array };
   blockMaxEntries: number;
   blockMaxMs: number;
   clock?: () => number;
@@ -229,7 +231,7 @@ async function openLedger(dir: string, opts: GatewayLedgerOptions, onFailure: (e
     // Segment files missing or cut short refuse the start (or a reopen), instead of a log with a hole in it; so do
     // more entries past the committed ones than one block holds (a crash leaves one block's at most).
     await level.checkSegmentFiles({ maxUncommitted: BLOCK_MAX_ENTRIES_LIMIT });
-    return [await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) }), backend];
+    return [await Ledger.open({ backend, origin: opts.origin, signer: opts.signer, ...(opts.nextSigner ? { nextSigner: opts.nextSigner } : {}), blockMaxEntries: opts.blockMaxEntries, blockMaxDelayMs: opts.blockMaxMs, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.onBlock ? { onBlock: (b: { treeSize: number }) => opts.onBlock!(b.treeSize) } : {}) }), backend];
   } catch (err) {
     await level.close().catch(() => undefined);
     throw err;

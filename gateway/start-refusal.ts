@@ -5,6 +5,7 @@
  * and none changes anything on disk.
  */
 import { errorChain, OriginProofError, type ErrorLink } from '../protocol/errors.js';
+import { dirname } from 'node:path';
 import { LedgerFormatError, LedgerKeyMismatchError } from '../ledger/errors.js';
 import { ConfigError } from './config-defaults.js';
 import { errnoOf } from '../ledger/errno.js';
@@ -43,11 +44,14 @@ export function ledgerOpenRefusal(err: unknown, ledgerDir: string, keyFile = 'th
   if (err instanceof ConfigError) return err;
   const chain = errorChain(err);
   const message = typeof chain[0]?.message === 'string' ? chain[0].message : String(err);
-  // The key file is not the one this log was signed with (Ledger.open, before anything is written). Rotation would need
-  // the log's verifiers to learn the new key (not supported yet), so only its own key, or a new log, will do.
+  // The key file is not the one this log is signed with now (Ledger.open, before anything is written): another log's,
+  // a wrong backup's, or the key the log retired at a rotation (a key file from before it).
   const mismatch = chain.find((c): c is LedgerKeyMismatchError => c instanceof LedgerKeyMismatchError);
+  if (mismatch?.retired) {
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, which the log in ${ledgerDir} retired at tree size ${mismatch.retired.lastTreeSize}; the log is signed with ${mismatch.logKey} now: if a rotation was cut short, run \`originproof ledger rotate-key --data-dir ${dirname(keyFile)}\` again to finish it; else restore that key's file (from this data directory's backup); nothing was written`, { cause: err });
+  }
   if (mismatch) {
-    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. Changing the checkpoint key is not supported yet: a new key needs a new log (another data directory)`, { cause: err });
+    return new ConfigError('CHECKPOINT_KEY_MISMATCH', `${keyFile} holds the checkpoint key ${mismatch.signerKey}, but the log in ${ledgerDir} is signed with ${mismatch.logKey}: restore the log's own key file (from this data directory's backup); nothing was written. To change the log's key, announce a next one and rotate (originproof ledger announce-key, then rotate-key)`, { cause: err });
   }
   const format = chain.find((c): c is LedgerFormatError => c instanceof LedgerFormatError);
   if (format) return new ConfigError('LEDGER_FORMAT_UNSUPPORTED', `the log in ${ledgerDir}: ${format.message}; nothing was written`, { cause: err });

@@ -12,10 +12,14 @@ import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } 
 import { damagedInStore } from './errors.js';
 import { nodeEd25519Verify } from './signer.js';
 
-/** The log a note must be signed for: its origin and its verifier key (Ledger.origin, Ledger.verifierKey). */
+/**
+ * The log a note must be signed for: its origin and its verifier key (Ledger.origin, Ledger.verifierKey), or the key
+ * of each tree size when the log's key was rotated (Ledger.verifierKeyAt).
+ */
 export interface LogKey {
   readonly origin: string;
   readonly verifierKey: string;
+  verifierKeyAt?(treeSize: number): string;
 }
 
 const KEPT = 1024;
@@ -38,14 +42,17 @@ export function openStoredCheckpoint(
   log: LogKey,
   damaged: (problem: string) => Error = (problem) => damagedInStore(`the checkpoint stored at tree size ${treeSize}`, `it ${problem}`),
 ): Checkpoint {
-  const key = `${log.origin}\n${log.verifierKey}\n${note}`;
+  // The key of the size the note is stored at: a note of another size fails below (its size), and one signed by a
+  // key of another part of the log's life does not verify (a later key cannot vouch for an earlier part).
+  const vkey = log.verifierKeyAt?.(treeSize) ?? log.verifierKey;
+  const key = `${log.origin}\n${vkey}\n${note}`;
   let cp = verified.get(key);
   if (!cp) {
-    let verifier = verifiers.get(log.verifierKey);
+    let verifier = verifiers.get(vkey);
     if (!verifier) {
-      verifier = parseVerifierKey(log.verifierKey); // the ledger's own key: it parses
+      verifier = parseVerifierKey(vkey); // the ledger's own key: it parses
       if (verifiers.size >= 16) verifiers.clear();
-      verifiers.set(log.verifierKey, verifier);
+      verifiers.set(vkey, verifier);
     }
     try {
       cp = openCheckpoint(note, [verifier], { origin: log.origin, verify: nodeEd25519Verify });

@@ -18,9 +18,14 @@ export class LedgerKeyMismatchError extends Error {
   override readonly name = 'LedgerKeyMismatchError';
   readonly code = 'CHECKPOINT_KEY_MISMATCH' as const;
 
-  /** `logKey`: the verifier key the log recorded; `signerKey`: the one of the signer given (C2SP vkey text both). */
-  constructor(readonly logKey: string, readonly signerKey: string) {
-    super(`the log's checkpoints are signed with ${logKey}, not with the signer's key ${signerKey}`);
+  /**
+   * `logKey`: the verifier key the log recorded; `signerKey`: the one of the signer given (C2SP vkey text both);
+   * `retired`: set when the signer's key is one the log retired (a key file from before a rotation).
+   */
+  constructor(readonly logKey: string, readonly signerKey: string, readonly retired?: { lastTreeSize: number }) {
+    super(retired
+      ? `the log's checkpoints are signed with ${logKey}; the signer's key ${signerKey} was retired at tree size ${retired.lastTreeSize} (a key file from before the rotation)`
+      : `the log's checkpoints are signed with ${logKey}, not with the signer's key ${signerKey}`);
   }
 }
 

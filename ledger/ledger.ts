@@ -8,7 +8,8 @@
  * An entry's input, its checks and answering submitters: ledger/submission.ts; a block's entries encoded and
  * hashed into the tree: ledger/block-entries.ts.
  */
-import { formatVerifierKey, parseCheckpoint, parseNote, signCheckpoint, type NoteSigner } from '../protocol/checkpoint.js';
+import { formatCheckpoint, formatVerifierKey, parseCheckpoint, parseNote, signNote, type NoteSigner } from '../protocol/checkpoint.js';
+import { nextKeyExtension } from '../protocol/checkpoint-handover.js';
 import { fail } from '../protocol/errors.js';
 import { encodeBlockHeader } from '../protocol/bundle.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
@@ -22,7 +23,8 @@ import { encodeBlockEntries } from './block-entries.js';
 import { nodeMerkleHasher, nodeSha256 } from './hasher.js';
 import { LevelBackend } from './level-backend.js';
 import { LedgerDamagedError, LedgerFormatError, LedgerKeyMismatchError } from './errors.js';
-import { decodeMeta, decodeState, encodeMeta, encodeState, LEDGER_FORMAT } from './state.js';
+import { decodeMeta, decodeState, encodeMeta, encodeState, LEDGER_FORMAT, metaFormat } from './state.js';
+import { keyForTreeSize, type RetiredKey } from './key-history.js';
 import { answerAll, checkInput, rethrowLater, type EntryInput, type SubmitCallback, type SubmitResult } from './submission.js';
 import { LedgerTree } from './tree.js';
 import { LedgerQueries, type RevocationPage } from './queries.js';
@@ -36,6 +38,12 @@ export interface LedgerOptions {
   /** Checkpoint origin line, e.g. `originproof.example/log`; also the key name. */
   origin: string;
   signer: NoteSigner & { publicKey: Uint8Array };
+  /**
+   * The announced next checkpoint key (gateway/checkpoint-next-key.ts): every checkpoint then names it in a last
+   * extension line (`next-key <verifier key>`, SPEC §7) and carries its signature line after the log key's. The log's
+   * key stays `signer` (the meta record's, every check of a stored checkpoint's); a reader skips the other line.
+   */
+  nextSigner?: NoteSigner & { publicKey: Uint8Array };
   blockMaxEntries?: number;
   blockMaxDelayMs?: number;
   clock?: () => number;
@@ -86,8 +94,16 @@ export interface RevocationListingPage extends RevocationPage {
 
 export class Ledger extends LedgerQueries {
   readonly origin: string;
+  /** The key that signs the log's checkpoints now (its signer's). */
   readonly verifierKey: string;
-  readonly #signer: NoteSigner;
+  /** Keys that signed its earlier checkpoints, oldest first (ledger/key-history.ts); empty for a log never rotated. */
+  readonly retiredKeys: readonly RetiredKey[];
+  /** The announced next key's verifier key (LedgerOptions.nextSigner); null when none. */
+  readonly nextVerifierKey: string | null;
+  /** The log's key, then the next key when one is announced. */
+  readonly #signers: readonly NoteSigner[];
+  /** The extension lines every checkpoint ends with: the next-key line, when one is announced. */
+  readonly #lastExtensions: readonly string[];
   readonly #tree: LedgerTree;
   readonly #maxEntries: number;
   readonly #maxDelayMs: number;
@@ -114,12 +130,16 @@ export class Ledger extends LedgerQueries {
 
   private constructor(
     backend: LedgerBackend, opts: LedgerOptions, tree: LedgerTree, height: number, blockHash: Uint8Array, revocations: RevocationCommitment,
-    cp: string | undefined, hasher: MerkleHasher,
+    cp: string | undefined, hasher: MerkleHasher, retired: readonly RetiredKey[],
   ) {
     super(backend, hasher, tree.size);
+    this.retiredKeys = retired;
     this.origin = opts.origin;
     this.verifierKey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
-    this.#signer = opts.signer;
+    const next = opts.nextSigner;
+    this.nextVerifierKey = next ? formatVerifierKey(next.name, next.publicKey) : null;
+    this.#signers = next ? [opts.signer, next] : [opts.signer];
+    this.#lastExtensions = this.nextVerifierKey === null ? [] : [nextKeyExtension(this.nextVerifierKey)];
     this.#tree = tree;
     this.#maxEntries = opts.blockMaxEntries ?? 1000;
     this.#maxDelayMs = opts.blockMaxDelayMs ?? 50;
@@ -130,6 +150,45 @@ export class Ledger extends LedgerQueries {
     this.#tipHash = blockHash;
     this.#tipRevocations = revocations;
     this.#latestCheckpoint = cp;
+  }
+
+  /** The key that signed the log's checkpoint of `treeSize` (a retired one for the sizes before its rotation). */
+  override verifierKeyAt(treeSize: number): string {
+    return keyForTreeSize(this.verifierKey, this.retiredKeys, treeSize);
+  }
+
+  /**
+   * Retire the log's checkpoint key for `next` (a rotation, ledger/key-history.ts): the checkpoints so far stay checked
+   * with the retired key, every later one is signed with `next`. The ledger must not be open (this takes its store's
+   * lock); `signer` is its current key (else LedgerKeyMismatchError). One synced write, the meta record (store format 2
+   * from then on): the log then opens with `next` as its signer, and with no other. Refused (MALFORMED, nothing written):
+   * no log there, or `next` the current key or one retired before.
+   */
+  static async rotateKey(opts: {
+    dir: string; origin: string; signer: { name: string; publicKey: Uint8Array }; next: { name: string; publicKey: Uint8Array }; nowMs?: number;
+  }): Promise<{ retired: RetiredKey; verifierKey: string }> {
+    const backend = await LevelBackend.open(opts.dir, { sync: true });
+    try {
+      const metaBytes = await backend.readMeta();
+      if (!metaBytes) fail('MALFORMED', `no log in ${opts.dir} (no meta record): nothing to rotate`, 'dir');
+      const meta = decodeMeta(metaBytes);
+      if (meta.format > LEDGER_FORMAT) throw new LedgerFormatError(meta.format, LEDGER_FORMAT);
+      if (meta.origin !== opts.origin) fail('MALFORMED', `ledger origin is ${meta.origin}, not ${opts.origin}`, 'origin');
+      const current = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
+      if (meta.verifierKey !== current) throw new LedgerKeyMismatchError(meta.verifierKey, current, meta.retired.find((r) => r.verifierKey === current));
+      const next = formatVerifierKey(opts.next.name, opts.next.publicKey);
+      if (next === current || meta.retired.some((r) => r.verifierKey === next)) fail('MALFORMED', `the next checkpoint key ${next} is the log's current key or one it retired: a new key is needed`, 'next');
+      const stateBytes = await backend.readState();
+      const treeSize = stateBytes ? decodeState(stateBytes).treeSize : 0;
+      const retired: RetiredKey = { verifierKey: current, lastTreeSize: treeSize, retiredAtMs: opts.nowMs ?? Date.now() };
+      const last = meta.retired.at(-1);
+      if (last && retired.retiredAtMs < last.retiredAtMs) fail('MALFORMED', `the clock (${retired.retiredAtMs}) is before the last rotation's (${last.retiredAtMs})`, 'nowMs');
+      const all = [...meta.retired, retired];
+      await backend.writeMeta(encodeMeta({ origin: meta.origin, verifierKey: next, format: metaFormat(all), retired: all }));
+      return { retired, verifierKey: next };
+    } finally {
+      await backend.close();
+    }
   }
 
   /** Open (or create) a ledger; state comes from the small state record, not a replay. */
@@ -151,6 +210,7 @@ export class Ledger extends LedgerQueries {
     const hasher = opts.hasher ?? nodeMerkleHasher;
     const vkey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
     const metaBytes = await backend.readMeta();
+    let retired: RetiredKey[] = [];
     if (metaBytes) {
       const meta = decodeMeta(metaBytes);
       // First: a later version's layout may give the other fields (or the records read next) another meaning.
@@ -159,7 +219,8 @@ export class Ledger extends LedgerQueries {
       // Another key would sign the next checkpoints, trusted by none of this log's verifiers (found by review: a key
       // file from another gateway or machine started without complaint). Every meta record has held the key since
       // the first one (decodeMeta requires it), so there is no older meta to let through.
-      if (meta.verifierKey !== vkey) throw new LedgerKeyMismatchError(meta.verifierKey, vkey);
+      if (meta.verifierKey !== vkey) throw new LedgerKeyMismatchError(meta.verifierKey, vkey, meta.retired.find((r) => r.verifierKey === vkey));
+      retired = meta.retired;
     }
     const stateBytes = await backend.readState();
     if (!metaBytes) {
@@ -167,7 +228,7 @@ export class Ledger extends LedgerQueries {
       // partly restored store). Written again here, it would record whatever key this open was given, and the key
       // check above would have let another key sign the log's next checkpoints (found by review).
       if (stateBytes) throw new LedgerDamagedError("the ledger store holds blocks (its state record) but no meta record (the origin and checkpoint key of its first open): the store is damaged or partly restored; restore the whole ledger directory from a backup; nothing was written");
-      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey, format: LEDGER_FORMAT }));
+      await backend.writeMeta(encodeMeta({ origin: opts.origin, verifierKey: vkey, format: metaFormat([]), retired: [] }));
     }
     const state = stateBytes ? decodeState(stateBytes) : { treeSize: 0, frontier: [], height: -1, blockHash: ZERO_HASH };
     const tree = await LedgerTree.load(backend, hasher, state.treeSize, state.frontier);
@@ -178,7 +239,7 @@ export class Ledger extends LedgerQueries {
     if (state.treeSize > 0 && cp === undefined) {
       throw new LedgerDamagedError(`the ledger store holds ${state.treeSize} entries but not the checkpoint of its latest block (at tree size ${state.treeSize}): the store is damaged; restore the whole ledger directory from a backup; nothing was written`);
     }
-    const ledger = new Ledger(backend, opts, tree, state.height, state.blockHash, state.revocations ?? EMPTY_REVOCATIONS, cp, hasher);
+    const ledger = new Ledger(backend, opts, tree, state.height, state.blockHash, state.revocations ?? EMPTY_REVOCATIONS, cp, hasher, retired);
     // A ledger written before checkpoints committed to revocations: fold its revocation entries once (the type
     // index names them); the next block's state record keeps the result.
     if (!state.revocations && state.treeSize > 0) ledger.#tipRevocations = commitRevocations(await ledger.revocationLog(state.treeSize), nodeSha256);
@@ -320,9 +381,9 @@ export class Ledger extends LedgerQueries {
       this.#tipHash = blockHash;
       this.#tipRevocations = revocations;
       // The extension lines bind this block's header to the signed checkpoint (protocol/verify-bundle.ts) and commit
-      // to every revocation entry so far (protocol/revocation-log.ts).
-      const extensions = [blockExtension(height, header), revocationsExtension(revocations)];
-      const write = signCheckpoint({ origin: this.origin, size: treeSize, root, extensions }, this.#signer)
+      // to every revocation entry so far (protocol/revocation-log.ts); an announced next key is named last (SPEC §7).
+      const extensions = [blockExtension(height, header), revocationsExtension(revocations), ...this.#lastExtensions];
+      const write = signNote(formatCheckpoint({ origin: this.origin, size: treeSize, root, extensions }), this.#signers)
         .then((checkpoint): BlockWrite => ({ height, header, firstIndex: first, lastIndex: treeSize - 1, treeSize, checkpoint, timeMs, meta: inputs, data, ends, leaves, tiles, state }));
       write.catch(() => undefined); // handled in #commit
       let minMs = timeMs;

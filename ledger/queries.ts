@@ -108,6 +108,11 @@ export abstract class LedgerQueries implements LogKey {
   /** The log's origin and checkpoint verifier key (Ledger): what a stored checkpoint must be signed for. */
   abstract readonly origin: string;
   abstract readonly verifierKey: string;
+
+  /** The key that signed the log's checkpoint of `treeSize` (Ledger: a retired one before a rotation). */
+  verifierKeyAt(_treeSize: number): string {
+    return this.verifierKey;
+  }
   protected readonly backend: LedgerBackend;
   protected readonly hasher: MerkleHasher;
   protected committedSize: number;

@@ -13,7 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { bytesEqual, toHex } from '../protocol/bytes.js';
 import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
-import { openCheckpoint, parseVerifierKey } from '../protocol/checkpoint.js';
+import { openCheckpoint, parseVerifierKey, type NoteVerifier } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
 import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { EMPTY_REVOCATIONS, nextRevocationDigest, revocationsOfCheckpoint, type RevocationCommitment } from '../protocol/revocation-log.js';
@@ -25,6 +25,7 @@ import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
 import { decodeMeta, decodeState, LEDGER_FORMAT } from './state.js';
 import { LedgerFormatError } from './errors.js';
+import { keyForTreeSize } from './key-history.js';
 import { LeafReader, startChecker } from './verify-reader.js';
 
 export interface VerifyProblem {
@@ -52,7 +53,7 @@ class Bad extends Error {
 }
 
 export interface VerifyOptions {
-  /** Trusted checkpoint verifier key (default: the one recorded in the ledger). */
+  /** Trusted checkpoint verifier key in place of the current one recorded in the ledger (retired keys: as recorded). */
   key?: string;
   onBlock?: (height: number, entries: number) => void;
   /**
@@ -84,7 +85,16 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     if (!metaBytes) return report({ message: 'no ledger meta record (not a ledger?)' });
     const meta = decodeMeta(metaBytes);
     if (meta.format > LEDGER_FORMAT) throw new LedgerFormatError(meta.format, LEDGER_FORMAT); // no verdict: not read
-    const trusted = [parseVerifierKey(opts.key ?? meta.verifierKey)];
+    // Each checkpoint with the key of its tree size: the retired keys' before their rotations (ledger/key-history.ts).
+    const current = opts.key ?? meta.verifierKey;
+    const verifiers = new Map<string, NoteVerifier[]>();
+    const trustedAt = (treeSize: number): NoteVerifier[] => {
+      const vkey = keyForTreeSize(current, meta.retired, treeSize);
+      let v = verifiers.get(vkey);
+      if (!v) verifiers.set(vkey, (v = [parseVerifierKey(vkey)]));
+      return v;
+    };
+    trustedAt(Number.MAX_SAFE_INTEGER); // the current key parses, before anything is read
     const h = nodeMerkleHasher;
     const range = new CompactRange(h);
     reader = new LeafReader(backend.entriesFrom(0)[Symbol.asyncIterator](), startChecker(opts.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1))));
@@ -124,7 +134,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       const note = await noteRead;
       if (!note) throw new Bad({ block: height, message: `checkpoint at tree size ${hd.treeSize} is missing` });
       try {
-        const cp = openCheckpoint(note, trusted, { origin: meta.origin, verify: nodeEd25519Verify });
+        const cp = openCheckpoint(note, trustedAt(hd.treeSize), { origin: meta.origin, verify: nodeEd25519Verify });
         if (cp.size !== hd.treeSize || !bytesEqual(cp.root, hd.root)) throw new Error('size or root differs from the block header');
         // The extension line binds the header itself (its timeMs, prevHash, ...), as a bundle verifier checks it.
         if (!cp.extensions.includes(blockExtension(height, bytes))) throw new Error(`does not bind the block header (no line "${blockExtension(height, bytes)}")`);

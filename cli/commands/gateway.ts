@@ -109,6 +109,7 @@ export function registerGateway(program: Command): void {
           `  data          ${gw.config.dataDir}`,
           `  root(s)       ${roots}`,
           `  checkpoint key ${gw.checkpointVerifierKey}`,
+          ...(gw.nextCheckpointVerifierKey ? [`  next key      ${gw.nextCheckpointVerifierKey} (announced: every checkpoint names it; \`originproof ledger withdraw-key\` and a restart withdraw it)`] : []),
           `  Ed25519 verify ${gw.ed25519Verifier} (P-256: node:crypto)`,
           '',
         ].join('\n'),

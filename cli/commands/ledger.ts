@@ -1,8 +1,13 @@
-/** `originproof ledger verify --data DIR [--key VKEY]`: re-check a ledger; names the first bad block/entry. */
+/**
+ * `originproof ledger verify --data DIR [--key VKEY]`: re-check a ledger; names the first bad block/entry.
+ * `originproof ledger announce-key --data-dir DIR` / `withdraw-key --data-dir DIR`: the next checkpoint key's file
+ * (gateway/checkpoint-next-key.ts), read by the gateway at its start.
+ */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { BLOCK_MAX_ENTRIES_LIMIT } from '../../gateway/config-defaults.js';
+import { BLOCK_MAX_ENTRIES_LIMIT, DEFAULT_CONFIG } from '../../gateway/config-defaults.js';
+import { announceNextCheckpointKey, withdrawNextCheckpointKey } from '../../gateway/checkpoint-next-key.js';
 import { LedgerDamagedError } from '../../ledger/errors.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { refuseNewStoreOverLog } from '../../ledger/level-open-checks.js';
@@ -31,6 +36,56 @@ export function registerLedgerCommand(program: Command): void {
         printReport(r, o.json);
         process.exitCode = 1;
       }
+    });
+  // The first step of a checkpoint key rotation (README "Checkpoint key rotation"). Files only, so that they may run
+  // beside a running gateway: it reads the next key's file at its start. Refusals are exit 2 with their code.
+  ledger
+    .command('announce-key')
+    .description("make the next checkpoint key beside the current one; the gateway announces it from its next start (every checkpoint names it and is signed by it too: devices follow it)")
+    .requiredOption('--data-dir <dir>', "the gateway's data directory")
+    .option('--origin <origin>', `the log's origin, which names the key in its verifier key (default: ORIGINPROOF_ORIGIN, else ${DEFAULT_CONFIG.origin}, as the gateway)`)
+    .action(async (o: { dataDir: string; origin?: string }) => {
+      const origin = o.origin ?? process.env['ORIGINPROOF_ORIGIN'] ?? DEFAULT_CONFIG.origin;
+      const next = await announceNextCheckpointKey(o.dataDir, origin);
+      process.stdout.write(
+        [
+          `next checkpoint key made: ${next.path}`,
+          `  verifier key  ${next.verifierKey}`,
+          'Restart the gateway to announce it: from then on every checkpoint names it and carries its signature, and GET /v1/log gives it as nextVerifierKey.',
+          'Once its devices have had receipts naming it, stop the gateway and switch: `originproof ledger rotate-key`; `originproof ledger withdraw-key` withdraws it.',
+          '',
+        ].join('\n'),
+      );
+    });
+  ledger
+    .command('rotate-key')
+    .description("switch the log to the announced next checkpoint key (gateway stopped): the current key is retired at the log's size, the next key signs every later checkpoint")
+    .requiredOption('--data-dir <dir>', "the gateway's data directory")
+    .option('--origin <origin>', `the log's origin (default: ORIGINPROOF_ORIGIN, else ${DEFAULT_CONFIG.origin}, as the gateway)`)
+    .action(async (o: { dataDir: string; origin?: string }) => {
+      const origin = o.origin ?? process.env['ORIGINPROOF_ORIGIN'] ?? DEFAULT_CONFIG.origin;
+      const { rotateCheckpointKey } = await import('../../gateway/checkpoint-rotate.js');
+      const r = await rotateCheckpointKey(o.dataDir, origin);
+      process.stdout.write(
+        [
+          r.finished ? 'the rotation recorded before is finished: the key files are in place' : `checkpoint key rotated at tree size ${r.retired!.lastTreeSize}`,
+          `  checkpoint key  ${r.verifierKey}`,
+          `  retired key     kept in ${r.retiredFile} (keep it as secret as the key; the gateway no longer reads it)`,
+          'Start the gateway: it signs with the new key. Verifiers: take the trust file again (originproof trust --gateway URL):',
+          'GET /v1/trust lists the retired key until now and the new key from now. Devices that followed the announcement go on.',
+          '',
+        ].join('\n'),
+      );
+    });
+  ledger
+    .command('withdraw-key')
+    .description('remove the next checkpoint key; the gateway stops announcing it from its next start')
+    .requiredOption('--data-dir <dir>', "the gateway's data directory")
+    .action(async (o: { dataDir: string }) => {
+      const removed = await withdrawNextCheckpointKey(o.dataDir);
+      process.stdout.write(removed
+        ? 'next checkpoint key removed. Restart the gateway to withdraw the announcement: its checkpoints then name no next key, and devices drop it.\n'
+        : `no next checkpoint key is announced in ${o.dataDir}: nothing to withdraw\n`);
     });
 }
 

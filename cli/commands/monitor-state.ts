@@ -40,8 +40,10 @@ export interface MonitorState {
   version: 1;
   gateway: string;
   origin?: string;
-  /** Pinned on first use when no trust file is given. */
+  /** Pinned on first use when no trust file is given (then followed through an announced handover, SPEC §7). */
   verifierKey?: string;
+  /** The next key the gateway announced (a checkpoint signed by the pinned key naming it, and by it), if any. */
+  nextVerifierKey?: string;
   /** The last checkpoint that verified and was consistent with everything before it. */
   latest?: { size: number; root: string; note: string; seenAt: string; revocations?: SeenRevocations };
   /** Every checkpoint seen (size, root), oldest first; capped. */

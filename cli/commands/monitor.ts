@@ -23,7 +23,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
-import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
+import { formatVerifierKey, openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
+import { followCheckpointKeys, type CheckpointKeys } from '../../protocol/checkpoint-handover.js';
 import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
@@ -151,8 +152,21 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
     note = (await gatewayGet(o.gateway, 'v1/checkpoints/latest', requestOf(o))).text();
     const last = state.latest;
     let cp: Checkpoint;
+    /** The pinned keys after this checkpoint (no trust file): kept once the round finds nothing wrong. */
+    let followed: CheckpointKeys | undefined;
     try {
-      cp = openCheckpoint(note, keys, o.trust?.origin ? { origin: o.trust.origin } : state.origin ? { origin: state.origin } : {});
+      if (o.trust) {
+        cp = openCheckpoint(note, keys, o.trust.origin ? { origin: o.trust.origin } : state.origin ? { origin: state.origin } : {});
+      } else {
+        // The key pinned on first use, followed through the gateway's announced handover to its next key (SPEC §7, as
+        // a device does): a next key named by a checkpoint the pinned key signed, and signing it too, is kept; the
+        // first checkpoint signed by it alone makes it the pinned one. Any other key is still CHECKPOINT_INVALID.
+        const held: CheckpointKeys = { current: keys[0]!, next: state.nextVerifierKey ? parseVerifierKey(state.nextVerifierKey) : null };
+        const f = followCheckpointKeys(note, held);
+        if (state.origin && f.checkpoint.origin !== state.origin) fail('CHECKPOINT_INVALID', `checkpoint origin ${f.checkpoint.origin} is not ${state.origin}`, 'origin');
+        cp = f.checkpoint;
+        followed = f.keys;
+      }
     } catch (err) {
       if (!(err instanceof OriginProofError)) throw err;
       const size = /^[^\n]*\n(\d+)\n/.exec(note)?.[1];
@@ -206,8 +220,13 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const problem = await revocationProblem(o.gateway, keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
+    const problem = await revocationProblem(o.gateway, followed ? [followed.current] : keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
+    if (followed) {
+      state.verifierKey = formatVerifierKey(followed.current.name, followed.current.publicKey);
+      if (followed.next) state.nextVerifierKey = formatVerifierKey(followed.next.name, followed.next.publicKey);
+      else delete state.nextVerifierKey;
+    }
     state.origin = cp.origin;
     state.latest = { size: cp.size, root, note, seenAt, ...(revocations ? { revocations } : {}) };
     if (state.history[state.history.length - 1]?.size !== cp.size) state.history.push({ size: cp.size, root, seenAt });

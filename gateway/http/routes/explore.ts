@@ -22,6 +22,8 @@ export interface ExploreRouteDeps {
   registry: Registry;
   trust: TrustMaterial;
   checkpointVerifierKey: string;
+  /** The log's checkpoint keys with their windows (ledger/key-history.ts keyWindows): its own, and any it retired. */
+  ownCheckpointKeys: { key: string; notBefore?: number; notAfter?: number }[];
   origin: string;
   metrics: GatewayMetrics;
   /** When this gateway process started (ms): rejection counts are since then. */
@@ -65,7 +67,8 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     },
     async () => {
       const keys = deps.trust.checkpointKeys.map((k) => ({ key: formatVerifierKey(k.verifier.name, k.verifier.publicKey), ...window(k) }));
-      if (!keys.some((k) => k.key === deps.checkpointVerifierKey)) keys.push({ key: deps.checkpointVerifierKey });
+      // The log's own keys (a rotated log's retired ones too, with their windows), those the trust file does not name.
+      for (const own of deps.ownCheckpointKeys) if (!keys.some((k) => k.key === own.key)) keys.push(own);
       return {
         roots: deps.trust.roots.map((r) => ({ name: r.name, alg: algName(r.key.alg), publicKey: toHex(r.key.raw), ...window(r) })),
         checkpointKeys: keys,

@@ -62,6 +62,8 @@ export interface RecordRouteDeps {
   ledger: GatewayLedger;
   registry: Registry;
   checkpointVerifierKey: string;
+  /** The announced next checkpoint key's verifier key (null or absent: none announced). */
+  nextCheckpointVerifierKey?: string | null;
   origin: string;
   /** The audience devices' connect tokens must name (config gatewayId), published so onboarding can use it. */
   gatewayId?: string;
@@ -130,6 +132,9 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
             size: Type.Integer(),
             height: Type.Integer(),
             verifierKey: Type.String(),
+            nextVerifierKey: Type.Optional(
+              Type.String({ description: 'the announced next checkpoint key (originproof ledger announce-key): every checkpoint names it and carries its signature too, so that devices follow it (SPEC §7); absent when none is announced' }),
+            ),
             checkpoint: Type.Union([Type.String(), Type.Null()]),
             mqtt: Type.Union(
               [
@@ -147,7 +152,11 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         },
       },
     },
-    async () => ({ origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey, checkpoint: latestCheckpoint() ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null) }),
+    async () => ({
+      origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey,
+      ...(deps.nextCheckpointVerifierKey ? { nextVerifierKey: deps.nextCheckpointVerifierKey } : {}),
+      checkpoint: latestCheckpoint() ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null),
+    }),
   );
 
   app.get(

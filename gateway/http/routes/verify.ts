@@ -77,6 +77,8 @@ export interface VerifyRouteDeps {
   registry: Registry;
   trust: TrustMaterial;
   checkpointVerifierKey: string;
+  /** The log's checkpoint keys with their windows (ledger/key-history.ts keyWindows): its own, and any it retired. */
+  ownCheckpointKeys: { key: string; notBefore?: number; notAfter?: number }[];
   /** The gateway's config: the same limits the pipeline applies. */
   maxReadingBytes: number;
   clockSkewSeconds: number;
@@ -98,9 +100,10 @@ export const NOT_LOGGED = 'not in the log: an envelope alone proves who signed i
 export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   // The gateway's own key is added only when the trust file does not name it, as GET /v1/trust serves the material:
   // added again, without the window the file gives it, it verified checkpoints an offline verifier fails.
-  const named = deps.trust.checkpointKeys.some((k) => formatVerifierKey(k.verifier.name, k.verifier.publicKey) === deps.checkpointVerifierKey);
-  const own = { verifier: parseVerifierKey(deps.checkpointVerifierKey) };
-  const trust: TrustMaterial = named ? deps.trust : { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, own] };
+  // So are the keys the log retired (a rotation), with their windows (ledger/key-history.ts keyWindows).
+  const named = new Set(deps.trust.checkpointKeys.map((k) => formatVerifierKey(k.verifier.name, k.verifier.publicKey)));
+  const own = deps.ownCheckpointKeys.filter((k) => !named.has(k.key)).map(({ key, ...w }) => ({ verifier: parseVerifierKey(key), ...w }));
+  const trust: TrustMaterial = own.length === 0 ? deps.trust : { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, ...own] };
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
   const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)');

@@ -1,0 +1,98 @@
+/**
+ * A whole checkpoint key rotation, as an operator runs it (README "Checkpoint key rotation"): `ledger announce-key`,
+ * a restart (the gateway's checkpoints name the next key, cosigned: its devices keep it), then, gateway stopped,
+ * `ledger rotate-key` and a start: the gateway signs with the new key, a device that followed the announcement takes
+ * its receipts without a pause, every entry of both keys verifies offline with GET /v1/trust, and `ledger verify`
+ * passes. Refused with their codes (exit 2, nothing written): no next key, a next key the log has not announced yet.
+ * A rotation cut short after the log recorded it (the key files not moved): the start is refused saying to finish it,
+ * and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { formatVerifierKey } from '../../protocol/checkpoint.js';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { deviceFrom, onboardDevice, type Device } from '../../device-sim/index.js';
+import { NEXT_CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-next-key.js';
+import { CHECKPOINT_KEY_FILE, loadOrCreateCheckpointKey } from '../../gateway/checkpoint-key.js';
+import { ConfigError } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/gateway.js';
+import { Ledger } from '../../ledger/ledger.js';
+import { loadNextCheckpointKey } from '../../gateway/checkpoint-next-key.js';
+import { startSimGateway, type SimGateway } from '../sim/helpers.js';
+import { unverifiableEntries, type TestGateway } from '../gateway/harness.js';
+import { cliSandbox } from './cli-sandbox.js';
+
+const { p, cli } = cliSandbox('op-cli-rotate-');
+const ORIGIN = 'originproof.local/log';
+
+/** A gateway with one device-sim device whose receipts are checked with the gateway's key; the next key announced and logged. */
+async function announced(): Promise<{ t: SimGateway; d: Device; data: string; lines: string[] }> {
+  const t = await startSimGateway();
+  const data = join(t.dir, 'data');
+  const lines: string[] = [];
+  const d = deviceFrom(await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter', dir: p(`dev-${Math.random().toString(36).slice(2)}`) }), { reconnectMinMs: 20, reconnectMaxMs: 100, log: (l) => lines.push(l) });
+  await d.connect();
+  await d.nextReceipt((await d.sendReading())!);
+  await t.restart(true, async () => {
+    // nothing announced: refused, nothing written
+    const none = cli('ledger', 'rotate-key', '--data-dir', data);
+    expect([none.code, none.out]).toEqual([2, expect.stringMatching(/\[CHECKPOINT_KEY_MISSING\]/)]);
+    expect(cli('ledger', 'announce-key', '--data-dir', data).code).toBe(0);
+    // announced in the files, not yet in the log (no checkpoint names it): refused
+    const early = cli('ledger', 'rotate-key', '--data-dir', data);
+    expect([early.code, early.out]).toEqual([2, expect.stringMatching(/\[CHECKPOINT_INVALID\]/)]);
+    expect(existsSync(join(data, NEXT_CHECKPOINT_KEY_FILE))).toBe(true);
+  });
+  await d.nextReceipt((await d.sendReading())!); // its checkpoint names the next key: the device keeps it
+  expect(d.checkpointKeys?.next).not.toBeNull();
+  return { t, d, data, lines };
+}
+
+describe('originproof ledger rotate-key', () => {
+  test('announce, restart, rotate, start: devices follow without a pause; both keys\' entries verify; ledger verify passes', async () => {
+    const { t, d, data } = await announced();
+    const next = d.checkpointKeys!.next!;
+    let rotated = '';
+    await t.restart(true, async () => {
+      const r = cli('ledger', 'rotate-key', '--data-dir', data);
+      expect(r.code, r.out).toBe(0);
+      rotated = r.out;
+    });
+    expect(rotated).toContain(next);
+    expect(t.gw.checkpointVerifierKey).toBe(next);
+    expect(existsSync(join(data, NEXT_CHECKPOINT_KEY_FILE))).toBe(false);
+    // the device switches at its first receipt of the new key alone
+    await d.nextReceipt((await d.sendReading())!);
+    expect(d.checkpointKeys).toEqual({ current: next, next: null });
+    expect(d.stats.receiptInvalid).toBe(0);
+    expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    await d.close();
+    await t.gw.close();
+    const verified = cli('ledger', 'verify', '--data', data);
+    expect(verified.code, verified.out).toBe(0);
+    await rm(t.dir, { recursive: true, force: true });
+  }, 60_000);
+
+  test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it', async () => {
+    const { t, d, data } = await announced();
+    await d.close();
+    await t.gw.close();
+    // what rotate-key's first step does, alone (a crash before the key files moved)
+    const current = await loadOrCreateCheckpointKey(data);
+    const nextKey = (await loadNextCheckpointKey(data, current))!;
+    await Ledger.rotateKey({ dir: join(data, 'ledger'), origin: ORIGIN, signer: { name: ORIGIN, publicKey: current.signer.publicKey }, next: { name: ORIGIN, publicKey: nextKey.signer.publicKey } });
+    const opts = { dataDir: data, host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile: join(t.dir, 'trust.json'), logLevel: 'silent', verifyWorkers: 1 };
+    const refused = await startGateway(opts).then(async (g) => (await g.close(), null), (e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).code).toBe('CHECKPOINT_KEY_MISMATCH');
+    expect((refused as Error).message).toMatch(/rotate-key .* again to finish it/);
+    const finish = cli('ledger', 'rotate-key', '--data-dir', data);
+    expect([finish.code, finish.out]).toEqual([0, expect.stringMatching(/finished/)]);
+    expect(existsSync(join(data, CHECKPOINT_KEY_FILE))).toBe(true);
+    const g = await startGateway(opts);
+    expect(g.checkpointVerifierKey).toBe(formatVerifierKey(ORIGIN, nextKey.signer.publicKey));
+    await g.close();
+    await rm(t.dir, { recursive: true, force: true });
+  }, 60_000);
+});
