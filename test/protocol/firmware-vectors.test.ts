@@ -66,7 +66,9 @@ function check(v: Vector, verifier: SignatureVerifier): void {
     }
     case 'receipt': {
       const p = v.params!;
-      verifyReceipt(decodeReceipt(cbor), fromHex(String(p.reading)), [parseVerifierKey(String(p.checkpointKey))], {
+      // the keys the device holds: its current one, and the next one it keeps (SPEC §7 "A new checkpoint key")
+      const held = [p.checkpointKey, ...(p.nextCheckpointKey !== undefined ? [p.nextCheckpointKey] : [])].map((k) => parseVerifierKey(String(k)));
+      verifyReceipt(decodeReceipt(cbor), fromHex(String(p.reading)), held, {
         verify: (sig, msg, pub) => verifier(ALG_EDDSA, pub, msg, sig),
       });
       return;
