@@ -67,7 +67,7 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
   const trust: Record<string, unknown> = { roots: [{ certificate: toBase64(bytes) }] };
   if (gateway) {
     const res = await gatewayGet(gateway, 'v1/log');
-    let log: { verifierKey?: unknown; origin?: unknown } = {};
+    let log: { verifierKey?: unknown; origin?: unknown; checkpointKeys?: unknown } = {};
     try {
       log = res.json() as typeof log;
     } catch {
@@ -78,7 +78,9 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
       fail('MALFORMED', `${gateway} answered GET /v1/log without a checkpoint verifier key and origin: is it an OriginProof gateway's base URL?`, 'gateway');
     }
     parseVerifierKey(log.verifierKey); // MALFORMED unless a verifier key
-    trust.checkpointKeys = [{ key: log.verifierKey }];
+    // The log's keys over its life (a rotated log's retired ones, with their windows, so that its older bundles still
+    // verify); a gateway from before the field gives its one key.
+    trust.checkpointKeys = log.checkpointKeys === undefined ? [{ key: log.verifierKey }] : logKeys(gateway, log.checkpointKeys, log.verifierKey);
     trust.origin = log.origin;
     // The gateway's clock skew allowance (GET /v1/trust): its bundles verify only with it, since the verifier bounds a
     // reading's iat by its entry's receivedAt + that skew (found by review: a gateway configured above the default 300 s
@@ -88,6 +90,21 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
     if (skew !== undefined) trust.clockSkewSeconds = skew;
   }
   return JSON.stringify(trust, null, 2) + '\n';
+}
+
+/** GET /v1/log's checkpointKeys, checked (each a verifier key, windows in seconds, the current key among them). */
+function logKeys(gateway: string, keys: unknown, current: string): { key: string; notBefore?: number; notAfter?: number }[] {
+  const bad = (why: string): never => fail('MALFORMED', `${gateway} answered GET /v1/log with checkpointKeys ${why}`, 'checkpointKeys');
+  if (!Array.isArray(keys) || keys.length === 0) return bad('that are not a list of keys');
+  const out = keys.map((k: unknown) => {
+    if (typeof k !== 'object' || k === null || typeof (k as { key?: unknown }).key !== 'string') return bad('holding a non-key');
+    const { key, notBefore, notAfter } = k as { key: string; notBefore?: unknown; notAfter?: unknown };
+    parseVerifierKey(key);
+    for (const t of [notBefore, notAfter]) if (t !== undefined && !(Number.isSafeInteger(t) && (t as number) >= 0)) bad('with a window that is not seconds');
+    return { key, ...(notBefore !== undefined ? { notBefore: notBefore as number } : {}), ...(notAfter !== undefined ? { notAfter: notAfter as number } : {}) };
+  });
+  if (!out.some((k) => k.key === current)) bad('without its verifierKey');
+  return out;
 }
 
 async function gatewayClockSkew(gateway: string): Promise<number | undefined> {

@@ -8,7 +8,7 @@
  * and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { formatVerifierKey } from '../../protocol/checkpoint.js';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -23,7 +23,7 @@ import { startSimGateway, type SimGateway } from '../sim/helpers.js';
 import { unverifiableEntries, type TestGateway } from '../gateway/harness.js';
 import { cliSandbox } from './cli-sandbox.js';
 
-const { p, cli } = cliSandbox('op-cli-rotate-');
+const { p, cli, cliAsync } = cliSandbox('op-cli-rotate-');
 const ORIGIN = 'originproof.local/log';
 
 /** A gateway with one device-sim device whose receipts are checked with the gateway's key; the next key announced and logged. */
@@ -67,6 +67,20 @@ describe('originproof ledger rotate-key', () => {
     expect(d.checkpointKeys).toEqual({ current: next, next: null });
     expect(d.stats.receiptInvalid).toBe(0);
     expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    // a verifier takes its trust file again (the CLI run without blocking: the gateway answers it in this process): the log's keys with their windows, and the first entry's bundle verifies
+    const rootCert = p(`root-${Date.now()}.cert`);
+    await writeFile(rootCert, t.root.cert.bytes);
+    const trustFile = p(`trust-${Date.now()}.json`);
+    const trusted = await cliAsync('trust', '--root', rootCert, '--gateway', t.gw.httpUrl, '--out', trustFile);
+    expect(trusted.code, trusted.out).toBe(0);
+    const keys = (JSON.parse(await readFile(trustFile, 'utf8')) as { checkpointKeys: { key: string; notBefore?: number; notAfter?: number }[] }).checkpointKeys;
+    expect(keys.map((k) => [k.key === next, k.notBefore !== undefined, k.notAfter !== undefined])).toEqual([[false, false, true], [true, true, false]]);
+    for (const entry of ['0', String(t.gw.ledger.size() - 1)]) {
+      const bundle = p(`bundle-${entry}-${Date.now()}.cbor`);
+      expect((await cliAsync('fetch-bundle', '--gateway', t.gw.httpUrl, '--entry', entry, '--out', bundle)).code).toBe(0);
+      const v = cli('verify', bundle, '--trust', trustFile);
+      expect([entry, v.code], v.out).toEqual([entry, 0]);
+    }
     await d.close();
     await t.gw.close();
     const verified = cli('ledger', 'verify', '--data', data);

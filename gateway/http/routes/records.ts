@@ -13,6 +13,7 @@ import { ApiError } from '../error-registry.js';
 import { b64out } from '../codec.js';
 import { Base64, DeviceIdParam, readErrors, SafeUint, safeUintOf } from '../schemas.js';
 import { bundleMaterial } from '../../bundle-material.js';
+import { keyWindows } from '../../../ledger/key-history.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
 
@@ -135,6 +136,10 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
             nextVerifierKey: Type.Optional(
               Type.String({ description: 'the announced next checkpoint key (originproof ledger announce-key): every checkpoint names it and carries its signature too, so that devices follow it (SPEC §7); absent when none is announced' }),
             ),
+            checkpointKeys: Type.Array(
+              Type.Object({ key: Type.String(), notBefore: Type.Optional(Type.Integer()), notAfter: Type.Optional(Type.Integer()) }),
+              { description: "the log's checkpoint keys over its life, as a trust file lists them: after a key rotation (originproof ledger rotate-key) the retired keys until their switch (notAfter) and the current one from then (notBefore); one key, without a window, otherwise" },
+            ),
             checkpoint: Type.Union([Type.String(), Type.Null()]),
             mqtt: Type.Union(
               [
@@ -155,6 +160,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     async () => ({
       origin: deps.origin, gatewayId: deps.gatewayId ?? null, size: L.size, height: L.height, verifierKey: deps.checkpointVerifierKey,
       ...(deps.nextCheckpointVerifierKey ? { nextVerifierKey: deps.nextCheckpointVerifierKey } : {}),
+      checkpointKeys: keyWindows(L.verifierKey, L.retiredKeys),
       checkpoint: latestCheckpoint() ?? null, mqtt: mqttView(deps.mqttPorts?.() ?? null),
     }),
   );
