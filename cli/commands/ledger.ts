@@ -21,7 +21,7 @@ export function registerLedgerCommand(program: Command): void {
     .command('verify')
     .description('re-check entry hashes, tree nodes and roots, block links and checkpoint signatures')
     .requiredOption('--data <dir>', "the gateway's data directory (its ledger/ inside) or the ledger's LevelDB directory")
-    .option('--key <vkey>', 'trusted checkpoint verifier key (C2SP note key: name+hash+base64); default: the one recorded in the ledger')
+    .option('--key <vkey>', 'trusted checkpoint verifier key (C2SP note key: name+hash+base64); default: the one recorded in the ledger (after a key rotation: the current key; the earlier checkpoints are checked with the retired keys it records)')
     .option('--json', 'print the report as JSON')
     .action(async (o: { data: string; key?: string; json?: boolean }) => {
       const started = performance.now();
