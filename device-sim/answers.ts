@@ -34,24 +34,24 @@ export function nodeEd25519Verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Ar
  */
 export function checkReceipt(r: Receipt, bytes: Uint8Array, keys: CheckpointKeys | null): { code: ErrorCode | null; keys: CheckpointKeys | null; switched: boolean } {
   const unchanged = { keys, switched: false };
-  if (!keys || (!keys.next && !r.checkpoint.includes('\nnext-key '))) {
-    if (!keys) {
-      const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
-      return { code: bytesEqual(leafHash(entry), r.leafHash) ? null : 'INCLUSION_INVALID', ...unchanged };
-    }
-    return { code: codeOf(() => verifyReceipt(r, bytes, [keys.current], { verify: nodeEd25519Verify })), ...unchanged };
-  }
-  const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
-  if (!bytesEqual(leafHash(entry), r.leafHash)) return { code: 'INCLUSION_INVALID', ...unchanged };
-  let after: ReturnType<typeof followCheckpointKeys>;
-  try {
+  if (!keys) return { code: leafHolds(r, bytes) ? null : 'INCLUSION_INVALID', ...unchanged };
+  const verify = { verify: nodeEd25519Verify };
+  if (!keys.next && !r.checkpoint.includes('\nnext-key ')) return { code: codeOf(() => verifyReceipt(r, bytes, [keys.current], verify)), ...unchanged };
+  // The handover rules: the key that signed decides the keys after, and checks the coverage (its signature checked
+  // again: only while keys are handed over). The leaf hash first, as verifyReceipt checks it.
+  if (!leafHolds(r, bytes)) return { code: 'INCLUSION_INVALID', ...unchanged };
+  let after: ReturnType<typeof followCheckpointKeys> | undefined;
+  const code = codeOf(() => {
     after = followCheckpointKeys(r.checkpoint, keys, nodeEd25519Verify);
-  } catch (err) {
-    return { code: err instanceof OriginProofError ? err.code : 'CHECKPOINT_INVALID', ...unchanged };
-  }
-  // the coverage, with the key that signed it (its signature is checked again: only while keys are handed over)
-  const code = codeOf(() => verifyReceipt(r, bytes, [after.keys.current], { verify: nodeEd25519Verify }));
-  return code ? { code, ...unchanged } : { code: null, keys: after.keys, switched: after.switched };
+    verifyReceipt(r, bytes, [after.keys.current], verify);
+  });
+  return code !== null || !after ? { code, ...unchanged } : { code: null, keys: after.keys, switched: after.switched };
+}
+
+/** The receipt's leaf hash is the hash of the log entry rebuilt from the reading `bytes` and the receipt's fields. */
+function leafHolds(r: Receipt, bytes: Uint8Array): boolean {
+  const entry = encodeLogEntry({ type: ENTRY_READING, index: r.index, receivedAtMs: r.receivedAtMs, payload: bytes, certRef: r.certRef });
+  return bytesEqual(leafHash(entry), r.leafHash);
 }
 
 function codeOf(check: () => unknown): ErrorCode | null {
