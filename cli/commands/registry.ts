@@ -99,7 +99,11 @@ function logKeys(gateway: string, keys: unknown, current: string): { key: string
   const out = keys.map((k: unknown) => {
     if (typeof k !== 'object' || k === null || typeof (k as { key?: unknown }).key !== 'string') return bad('holding a non-key');
     const { key, notBefore, notAfter } = k as { key: string; notBefore?: unknown; notAfter?: unknown };
-    parseVerifierKey(key);
+    try {
+      parseVerifierKey(key);
+    } catch {
+      bad(`holding ${JSON.stringify(key.slice(0, 80))}, not a verifier key`);
+    }
     for (const t of [notBefore, notAfter]) if (t !== undefined && !(Number.isSafeInteger(t) && (t as number) >= 0)) bad('with a window that is not seconds');
     return { key, ...(notBefore !== undefined ? { notBefore: notBefore as number } : {}), ...(notAfter !== undefined ? { notAfter: notAfter as number } : {}) };
   });
