@@ -3,6 +3,7 @@
  * time passed every validity comparison (`cert verify --at 2027-01-01` answered VALID for a revoked chain).
  * MALFORMED (exit 2: no verdict) for anything else.
  */
+import { fromHex } from '../protocol/bytes.js';
 import { fail } from '../protocol/errors.js';
 
 export function uintOption(v: number | string, name: string, min = 0): number {
@@ -14,4 +15,10 @@ export function uintOption(v: number | string, name: string, min = 0): number {
 /** A time option in Unix seconds; absent: now. */
 export function timeOption(v: number | string | undefined, name: string): number {
   return v === undefined ? Math.floor(Date.now() / 1000) : uintOption(v, name);
+}
+
+/** A hex option (`--nonce`, `--firmware`): pairs of hex digits, either case; the hex library's own error named no option. */
+export function hexOption(v: string, name: string): Uint8Array {
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(v)) fail('MALFORMED', `--${name} must be hex (pairs of digits 0-9, a-f), got ${v}`, name);
+  return fromHex(v);
 }

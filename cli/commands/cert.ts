@@ -5,12 +5,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
-  anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, fromHex, issueCertificate,
+  anchorFromRootCertificate, createRevocation, decodeCertificate, decodeRevocation, decodeSign1, fail, issueCertificate,
   keyThumbprint, publicKey, toHex, trustAnchors, validateChain, verifyRevocation, CT_CERTIFICATE, CT_REVOCATION,
   REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, certifiedPossessionClaims, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
-import { timeOption, uintOption } from '../options.js';
+import { hexOption, timeOption, uintOption } from '../options.js';
 import { writeOutput } from '../files.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
@@ -60,14 +60,15 @@ export async function certDevice(o: {
   const w = window(o.days, o.now);
   // A --nonce that is not hex is a bad option, a --pop file that is no proof of possession one that cannot be decoded:
   // no verdict (exit 2; found by review: both were exit 1, as if a proof had been checked and refused).
-  const nonce = o.nonce === undefined ? undefined : fromHex(o.nonce);
+  const nonce = o.nonce === undefined ? undefined : hexOption(o.nonce, 'nonce');
+  const firmware = hexOption(o.firmware, 'firmware');
   certifiedPossessionClaims(pop);
   // A proof that does not hold is a verdict (exit 1), as `cert verify`'s.
   if (nonce !== undefined) refusedIfFails(() => verifyProofOfPossession(pop, holderKey, { agencyId: issuer.claims.sub, nonce, now: w.iat }));
   refusedIfFails(() => verifyCertifiedPossession(pop, holderKey, issuer.claims.sub, 'pop'));
   const bytes = await issueCertificate(signer, issuer.holderKid, {
     iss: issuer.claims.sub, sub: deviceIdToHex(deviceIdFromKey(holderKey)), role: 'device', holderKey, ...w,
-    profile: { kind: o.kind, readingTypes: o.types.split(',').map((t) => t.trim()).filter(Boolean), firmware: fromHex(o.firmware) },
+    profile: { kind: o.kind, readingTypes: o.types.split(',').map((t) => t.trim()).filter(Boolean), firmware },
     proofOfPossession: pop,
   });
   writeOutput(o, bytes, [o.issuerKey, o.issuerCert, o.subjectKey, o.pop]);

@@ -15,7 +15,7 @@ import {
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
 import { readJsonFile, writeOutput } from '../files.js';
-import { timeOption } from '../options.js';
+import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
 const ALGS: Record<AlgName, Alg> = { ed25519: ALG_EDDSA, es256: ALG_ES256 };
@@ -70,7 +70,7 @@ export function loadPublicKey(path: string): PublicKey {
  */
 export async function proveKey(o: { key: string; agency: string; nonce?: string; out: string; now?: string | number; force?: boolean }): Promise<Record<string, unknown>> {
   const signer = loadSigner(o.key);
-  const nonce = o.nonce === undefined ? new Uint8Array(randomBytes(16)) : fromHex(o.nonce);
+  const nonce = o.nonce === undefined ? new Uint8Array(randomBytes(16)) : hexOption(o.nonce, 'nonce');
   const iat = timeOption(o.now, 'now');
   const bytes = await createProofOfPossession(signer, { agencyId: o.agency, nonce, iat });
   writeOutput(o, bytes, [o.key]);
