@@ -145,9 +145,9 @@ export function registerRegistryCommands(program: Command): void {
     });
   program
     .command('trust')
-    .description('write a trust file: the root certificate, and with --gateway its checkpoint key, log origin and clock skew allowance')
+    .description("write a trust file: the root certificate, and with --gateway the log's checkpoint keys, origin and clock skew allowance")
     .requiredOption('--root <file>', 'root certificate')
-    .option('--gateway <url>', 'fetch the checkpoint verifier key from this gateway (GET /v1/log), and its clockSkewSeconds (GET /v1/trust)')
+    .option('--gateway <url>', "fetch the log's checkpoint verifier keys from this gateway (GET /v1/log checkpointKeys: after a key rotation the retired ones too, with their windows), and its clockSkewSeconds (GET /v1/trust)")
     .option('--out <file>', 'output file (default: stdout)')
     .action(async (o: { root: string; gateway?: string; out?: string }) => {
       const text = await makeTrust(o.root, o.gateway);
