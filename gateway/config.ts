@@ -2,7 +2,7 @@
  * Gateway configuration: defaults in one place, overridden by environment variables and then by CLI flags,
  * validated at boot (TypeBox). A config that does not validate stops the start with a clear message.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ENTITY_ID } from '../protocol/schema.js';
 import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, MAX_ORIGIN_LENGTH, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode } from './config-defaults.js';
@@ -138,6 +138,25 @@ function crossChecks(c: GatewayConfig): string[] {
   return problems;
 }
 
+/**
+ * TypeBox says only "Expected union value" for a value that fits none of a union's members (`mqttPort=abc`, an empty
+ * trust file name): the operator is told what each member takes instead. Other messages name their bound already.
+ */
+function describeError(path: string, message: string): string {
+  const key = path.replace(/^\//, '');
+  const schema = (GatewayConfigSchema.properties as Record<string, TSchema | undefined>)[key];
+  if (!schema || !Array.isArray(schema.anyOf)) return message;
+  return `expected ${(schema.anyOf as TSchema[]).map((member) => describeMember(key, member)).join(', or ')}`;
+}
+
+function describeMember(key: string, s: TSchema): string {
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.type === 'null') return OPTIONAL_PORTS.has(key) ? 'off (also "none" or empty)' : 'left unset';
+  if (s.type === 'integer') return `an integer from ${s.minimum as number} to ${s.maximum as number}`;
+  if (s.type === 'string') return key.endsWith('File') ? 'a file name (not empty)' : 'a string';
+  return JSON.stringify(s);
+}
+
 /** Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem. */
 export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
@@ -149,7 +168,7 @@ export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknow
   }
   const errors = [...Value.Errors(GatewayConfigSchema, merged)];
   if (errors.length > 0) {
-    const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${e.message} (got ${JSON.stringify(e.value)})`);
+    const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})`);
     throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
   }
   const problems = crossChecks(merged as GatewayConfig);

@@ -350,6 +350,25 @@ describe('ops and config', () => {
     expect(loadConfig({}, { ORIGINPROOF_TRUST_FILE: 'trust.json' }).trustFile).toBe('trust.json');
   });
 
+  // Found walking README: TypeBox's own words for a value that fits no member of a union, "Expected union value",
+  // told the operator nothing about what the setting takes.
+  test('a value that fits none of a setting\'s forms is refused saying what each form takes', () => {
+    const problem = (overrides: Record<string, unknown>, env: Record<string, string>): string => {
+      try {
+        loadConfig(overrides, env);
+      } catch (err) {
+        expect(err).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
+        return (err as Error).message;
+      }
+      throw new Error('no refusal');
+    };
+    expect(problem({}, { ORIGINPROOF_MQTT_PORT: 'abc' })).toContain('mqttPort: expected an integer from 0 to 65535, or off');
+    expect(problem({}, { ORIGINPROOF_TRUST_FILE: '' })).toContain('trustFile: expected a file name (not empty), or left unset (got "")');
+    expect(problem({ logLevel: 'loud' }, {})).toContain('logLevel: expected "fatal", or "error", or "warn", or "info", or "debug", or "silent" (got "loud")');
+    expect(problem({ ed25519Library: 'openssl' }, {})).toContain('ed25519Library: expected "auto", or "libsodium", or "node"');
+    expect(problem({ tlsCertFile: '' }, {})).not.toContain('union');
+  });
+
   test.each([
     ['clockSkewSeconds', 1, 86_400],
     ['maxReadingBytes', 256, 1_048_576],
