@@ -50,6 +50,8 @@ export interface NextKeyCoverage {
 export interface CoverageLog {
   /** Height of the latest committed block (-1: none). */
   readonly height: number;
+  /** Entries committed. */
+  readonly size: number;
   blockHeader(height: number): Promise<BlockHeader | undefined>;
   /** The checkpoint signed at `treeSize`, checked with the log's key. */
   checkpoint(treeSize: number): Promise<string | undefined>;
@@ -79,27 +81,101 @@ export function activeAt(d: DeviceRecord, nowS: number): boolean {
 }
 
 /**
+ * The announcement's last run of blocks, walked back lazily: from the blocks above `known.height` (known to name the
+ * key: entries from `known.size` on) down, block by block, only as far as a question needs and never twice. One
+ * question at a time (the walk is not safe to interleave).
+ */
+export class AnnouncementRun {
+  /** Entries from this index on are in the run (as far as the walk has gone). */
+  #from: number;
+  /** The next block down to look at; -1 once the walk has ended (a block not naming the key, or block 0 passed). */
+  #height: number;
+
+  constructor(private readonly log: CoverageLog, private readonly nextKey: string, known: { height: number; size: number }, private readonly verify: Ed25519Verify = nodeEd25519Verify) {
+    this.#from = known.size;
+    this.#height = known.height;
+  }
+
+  /** Whether entry `index` lies in a block of the run. */
+  async covers(index: number): Promise<boolean> {
+    while (index < this.#from && this.#height >= 0) {
+      const header = await this.log.blockHeader(this.#height);
+      const note = header && (await this.log.checkpoint(header.treeSize));
+      if (!header || note === undefined || !namesNextKey(note, this.nextKey, this.verify)) {
+        this.#height = -1;
+        break;
+      }
+      this.#from = header.firstIndex;
+      this.#height--;
+    }
+    return index >= this.#from;
+  }
+}
+
+/** Adds to `heard` each of `deviceIds` whose latest reading lies in `run` (one index read each; `heard` ones skipped). */
+async function findHeard(log: CoverageLog, run: AnnouncementRun, deviceIds: Iterable<string>, heard: Set<string>): Promise<void> {
+  for (const id of deviceIds) {
+    if (heard.has(id)) continue;
+    const hit = await log.lastDeviceHit(id);
+    if (hit && (await run.covers(hit.index))) heard.add(id);
+  }
+}
+
+/** The coverage among `devices` active at `nowMs`, `heard` those that heard (pure). */
+export function coverageOf(nextKey: string, devices: Iterable<DeviceRecord>, heard: ReadonlySet<string>, nowMs: number): NextKeyCoverage {
+  const nowS = Math.floor(nowMs / 1000);
+  let active = 0;
+  const unheard: string[] = [];
+  for (const d of devices) {
+    if (!activeAt(d, nowS)) continue;
+    active++;
+    if (!heard.has(d.deviceId)) unheard.push(d.deviceId);
+  }
+  return { nextKey, active, heard: active - unheard.length, unheard: unheard.sort() };
+}
+
+/**
  * The coverage of `nextKey` among `devices` active at `nowMs`, from `log` (see the top of this file). The log's latest
  * checkpoint should name the key (checkpoint-rotate.ts checks that first); if it does not, no device has heard.
  */
 export async function nextKeyCoverage(log: CoverageLog, devices: Iterable<DeviceRecord>, nextKey: string, nowMs: number, verify: Ed25519Verify = nodeEd25519Verify): Promise<NextKeyCoverage> {
   const nowS = Math.floor(nowMs / 1000);
-  const latest: { deviceId: string; index: number | undefined }[] = [];
-  for (const d of devices) {
-    if (activeAt(d, nowS)) latest.push({ deviceId: d.deviceId, index: (await log.lastDeviceHit(d.deviceId))?.index });
+  const active = [...devices].filter((d) => activeAt(d, nowS));
+  const heard = new Set<string>();
+  await findHeard(log, new AnnouncementRun(log, nextKey, { height: log.height, size: log.size }, verify), active.map((d) => d.deviceId), heard);
+  return coverageOf(nextKey, active, heard, nowMs);
+}
+
+/**
+ * The coverage while a gateway runs with `nextKey` announced (/metrics originproof_next_key_devices, metrics.ts): every
+ * block it signs names the key, so each reading it logs makes its device one that heard (`logged`, from the ledger's
+ * answer); those that heard in the blocks before its start are read from the log once, at the first question (the run
+ * walked back from the block before the start). A question costs a pass over the registry in memory then.
+ */
+export class NextKeyCoverageWatch {
+  readonly #heard = new Set<string>();
+  readonly #run: AnnouncementRun;
+  #loaded: Promise<void> | undefined;
+
+  /** Made at the start, before any block is logged: the blocks above `log`'s latest then are this gateway's. */
+  constructor(private readonly log: CoverageLog, readonly nextKey: string, private readonly devices: () => Iterable<DeviceRecord>) {
+    this.#run = new AnnouncementRun(log, nextKey, { height: log.height, size: log.size });
   }
-  let oldest = Infinity;
-  for (const l of latest) if (l.index !== undefined && l.index < oldest) oldest = l.index;
-  // The first entry index of the announcement's last run; walked back only as far as some device's latest reading.
-  let runStart = Infinity;
-  for (let h = log.height; h >= 0 && runStart > oldest; h--) {
-    const header = await log.blockHeader(h);
-    const note = header && (await log.checkpoint(header.treeSize));
-    if (!header || note === undefined || !namesNextKey(note, nextKey, verify)) break;
-    runStart = header.firstIndex;
+
+  /** A reading of `deviceId` was logged (in a block naming the next key). */
+  logged(deviceId: string): void {
+    this.#heard.add(deviceId);
   }
-  const unheard = latest.filter((l) => l.index === undefined || l.index < runStart).map((l) => l.deviceId).sort();
-  return { nextKey, active: latest.length, heard: latest.length - unheard.length, unheard };
+
+  async coverage(nowMs: number): Promise<NextKeyCoverage> {
+    const ids = () => [...this.devices()].map((d) => d.deviceId);
+    // A failed read (the store failing) is tried again at the next question; the walk keeps what it had done.
+    await (this.#loaded ??= findHeard(this.log, this.#run, ids(), this.#heard).catch((err: unknown) => {
+      this.#loaded = undefined;
+      throw err;
+    }));
+    return coverageOf(this.nextKey, this.devices(), this.#heard, nowMs);
+  }
 }
 
 /**

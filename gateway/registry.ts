@@ -355,6 +355,10 @@ export class Registry {
   agencies(): AgencyRecord[] {
     return this.view.agencies();
   }
+  /** Every registered device (revoked and expired ones too). */
+  devices(): IterableIterator<DeviceRecord> {
+    return this.view.devices();
+  }
   /** How many devices agency id `agencyId` lists (devicesPage), without a pass over the devices. */
   deviceCount(agencyId: string): number {
     return this.view.deviceCount(agencyId);
