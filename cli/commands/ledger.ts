@@ -52,7 +52,7 @@ export function registerLedgerCommand(program: Command): void {
           `next checkpoint key made: ${next.path}`,
           `  verifier key  ${next.verifierKey}`,
           'Restart the gateway to announce it: from then on every checkpoint names it and carries its signature, and GET /v1/log gives it as nextVerifierKey.',
-          'Once its devices have had receipts naming it, stop the gateway and switch: `originproof ledger rotate-key`; `originproof ledger withdraw-key` withdraws it.',
+          'Once its devices have had receipts naming it (/metrics: originproof_next_key_devices), stop the gateway and switch: `originproof ledger rotate-key` (refused while an active device has not); `originproof ledger withdraw-key` withdraws it.',
           '',
         ].join('\n'),
       );
