@@ -5,17 +5,17 @@
  * kind by throwing `Refused`; anything else thrown is the second.
  *
  * Names: with a code from the closed set (protocol/errors.ts, the HTTP-only codes of gateway/http/error-registry.ts,
- * and the gateway's start codes of gateway/config-defaults.ts) in brackets, as the gateway's answers do; a library's
- * own code (LevelDB's, node's) is not one of ours and goes after the message instead. A LevelDB directory held by
- * another process (a running gateway) is UNAVAILABLE, with what to do (the gateway's own start says
- * DATA_DIR_IN_USE).
+ * the gateway's start codes and the offline ledger commands' own of gateway/config-defaults.ts) in brackets, as the
+ * gateway's answers do; a library's own code (LevelDB's, node's) is not one of ours and goes after the message
+ * instead. A LevelDB directory held by another process (a running gateway) is UNAVAILABLE, with what to do (the
+ * gateway's own start says DATA_DIR_IN_USE).
  */
 import { errorChain, isErrorCode, type ErrorLink } from '../protocol/errors.js';
 import { API_ERROR_CODES } from '../gateway/http/error-registry.js';
-import { START_ERROR_CODES } from '../gateway/config-defaults.js';
+import { LEDGER_COMMAND_ERROR_CODES, START_ERROR_CODES } from '../gateway/config-defaults.js';
 
-const isOurs = (code: unknown): code is string =>
-  isErrorCode(code) || (API_ERROR_CODES as readonly unknown[]).includes(code) || (START_ERROR_CODES as readonly unknown[]).includes(code);
+const OTHER_CODES: readonly unknown[] = [...API_ERROR_CODES, ...START_ERROR_CODES, ...LEDGER_COMMAND_ERROR_CODES];
+const isOurs = (code: unknown): code is string => isErrorCode(code) || OTHER_CODES.includes(code);
 
 
 export function describeFailure(err: unknown): string {

@@ -131,6 +131,14 @@ export const START_ERROR_CODES = [
 
 export type StartErrorCode = (typeof START_ERROR_CODES)[number];
 
+/**
+ * Codes of the offline `originproof ledger` commands' own refusals, beside the start codes they share (shown in
+ * brackets by the CLI, exit 2, nothing written): README "Checkpoint key rotation".
+ */
+export const LEDGER_COMMAND_ERROR_CODES = [
+  'NEXT_KEY_NOT_HEARD', // rotate-key: an active device has had no receipt naming the announced next key (gateway/next-key-coverage.ts)
+] as const;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code: StartErrorCode;

@@ -19,7 +19,8 @@ import { loadNextCheckpointKey } from './checkpoint-next-key.js';
 import { createNodeVerifier } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
 import { resolveEd25519, type LoadedSodium } from './crypto/sodium.js';
-import { createMetrics, setTlsExpiry } from './metrics.js';
+import { createMetrics, setTlsExpiry, watchNextKeyCoverage } from './metrics.js';
+import { NextKeyCoverageWatch } from './next-key-coverage.js';
 import { Registry } from './registry.js';
 import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
@@ -184,6 +185,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     },
     log: (level, msg) => (appRef ? appRef.log[level](msg) : process.stderr.write(`${msg}\n`)),
   });
+  // While a next key is announced: which devices heard of it (/metrics originproof_next_key_devices).
+  let nextKeyWatch: NextKeyCoverageWatch | null = null;
   // Damaged, held by another process, unreadable or signed with another key: a ConfigError with its start code
   // (start-refusal.ts).
   const ledger = await openGatewayLedger(ledgerDir, {
@@ -198,6 +201,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.ledgerSize.set(size);
     },
     onStorageFailure: (err) => storage.failed(err),
+    ...(nextNoteSigner ? { onReadingLogged: (deviceId: string) => nextKeyWatch?.logged(deviceId) } : {}),
     ...(crash || runtime.wrapBackend ? { wrapBackend: (b: LedgerBackend) => wrapTestBackend(b, runtime.wrapBackend, crash) } : {}),
   }).catch((err: unknown) => Promise.reject(ledgerOpenRefusal(err, ledgerDir, key.path)));
   metrics.ledgerSize.set(ledger.size());
@@ -206,6 +210,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const registry = new Registry(trust.anchors, ledger, verifier);
   registry.clockSkewSeconds = config.clockSkewSeconds;
   registry.clock = nowMs;
+  if (nextCheckpointVerifierKey) {
+    const watch = (nextKeyWatch = new NextKeyCoverageWatch(ledger.ledger, nextCheckpointVerifierKey, () => registry.devices()));
+    watchNextKeyCoverage(metrics, () => watch.coverage(nowMs()));
+  }
   // Registry writes are refused at once (STORAGE_UNAVAILABLE, 503) from the first failed write until recovery has
   // finished, reload included: one taken meanwhile would wait for the reload and then land, or not, by timing.
   registry.writeGuard = () => {

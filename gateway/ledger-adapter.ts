@@ -27,6 +27,8 @@ export interface GatewayLedgerOptions {
   clock?: () => number;
   /** Once per durable block, with the tree size after it. */
   onBlock?: (treeSize: number) => void;
+  /** Once per reading logged (durable in a block), with its device's id: set only while someone listens. */
+  onReadingLogged?: (deviceId: string) => void;
   /** Called once per opened store that fails, with its first failed write (again for a reopened store that fails). */
   onStorageFailure?: (err: OriginProofError) => void;
   /** Wraps the LevelDB backend, below the fail-stop layer (test-only: crash points, gateway/crash-points.ts, and injected faults). */
@@ -139,7 +141,11 @@ export class GatewayLedger implements ReadingLog, RegistryLog, TokenIatStore {
       return;
     }
     // The ledger's result carries everything a receipt needs (AppendedEntry is a subset of it).
-    ledger.submitWith(input as EntryInput, done);
+    const logged = this.opts.onReadingLogged;
+    ledger.submitWith(input as EntryInput, logged ? (err, entry) => {
+      if (!err) logged(input.deviceId);
+      done(err, entry);
+    } : done);
   }
 
   /** The open Ledger if writes may go to it; else the failure. */

@@ -148,3 +148,27 @@ export function setTlsExpiry(m: GatewayMetrics, notAfter: Date): void {
   if (!m.registry.getSingleMetric(TLS_EXPIRY)) m.registry.registerMetric(m.tlsNotAfter);
   m.tlsNotAfter.set(Math.floor(notAfter.getTime() / 1000));
 }
+
+/**
+ * While a next checkpoint key is announced (README "Checkpoint key rotation"): the active devices that have heard of
+ * it and those that have not, as `ledger rotate-key` will count them (gateway/next-key-coverage.ts), read at each
+ * scrape. Absent without an announcement. A scrape while the store cannot be read keeps the last values.
+ */
+export function watchNextKeyCoverage(m: GatewayMetrics, coverage: () => Promise<{ heard: number; unheard: readonly string[] }>): void {
+  const gauge = new Gauge({
+    name: 'originproof_next_key_devices',
+    help: 'While a next checkpoint key is announced: active devices (registered, not revoked, not expired) that have had a receipt naming it (state="heard": a reading logged since the checkpoints name it) and those that have not (state="unheard": ledger rotate-key refuses while any)',
+    labelNames: ['state'],
+    registers: [m.registry],
+    async collect() {
+      try {
+        const c = await coverage();
+        this.set({ state: 'heard' }, c.heard);
+        this.set({ state: 'unheard' }, c.unheard.length);
+      } catch {
+        // the store failing: the last values stay (the storage metrics say why)
+      }
+    },
+  });
+  for (const state of ['heard', 'unheard']) gauge.set({ state }, 0);
+}

@@ -303,6 +303,11 @@ export class RegistryView {
     return this.agenciesById.get(id);
   }
 
+  /** Every registered device (revoked and expired ones too), one record each. */
+  devices(): IterableIterator<DeviceRecord> {
+    return this.devicesById.values();
+  }
+
   agencies(): AgencyRecord[] {
     return [...this.agenciesById.values()];
   }

@@ -29,6 +29,20 @@ export interface RegistryLog {
   registryEvents(): AsyncIterable<{ type: number; payload: Uint8Array; index: number }>;
 }
 
+/**
+ * The registry the log's registry events make, in log order (their signatures and times were checked at admission):
+ * the gateway's at its start (Registry.load), and rotate-key's offline (gateway/next-key-coverage.ts).
+ */
+export async function registryViewOf(events: AsyncIterable<{ type: number; payload: Uint8Array; index: number }>): Promise<RegistryView> {
+  const view = new RegistryView();
+  for await (const ev of events) {
+    if (ev.type === ENTRY_AGENCY) view.addAgency(decodeCertificate(ev.payload), ev.index);
+    else if (ev.type === ENTRY_DEVICE) view.addDevice(decodeCertificate(ev.payload), ev.index);
+    else if (ev.type === ENTRY_REVOCATION) view.applyRevocation(decodeRevocation(ev.payload), ev.index);
+  }
+  return view;
+}
+
 /** 'untrusted': the root that certified its agency is not in this gateway's trust file (any more). */
 export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked' | 'untrusted';
 const STANDING_CODES = {
@@ -88,13 +102,7 @@ export class Registry {
   async load(): Promise<void> {
     const run = (async () => {
       await Promise.all([...this.writes.values()]);
-      const fresh = new RegistryView();
-      for await (const ev of this.log.registryEvents()) {
-        if (ev.type === ENTRY_AGENCY) fresh.addAgency(decodeCertificate(ev.payload), ev.index);
-        else if (ev.type === ENTRY_DEVICE) fresh.addDevice(decodeCertificate(ev.payload), ev.index);
-        else if (ev.type === ENTRY_REVOCATION) fresh.applyRevocation(decodeRevocation(ev.payload), ev.index);
-      }
-      this.view = fresh;
+      this.view = await registryViewOf(this.log.registryEvents());
       this.epoch++;
     })();
     const settled = (this.loading = run.then(() => undefined, () => undefined));
@@ -346,6 +354,10 @@ export class Registry {
   }
   agencies(): AgencyRecord[] {
     return this.view.agencies();
+  }
+  /** Every registered device (revoked and expired ones too). */
+  devices(): IterableIterator<DeviceRecord> {
+    return this.view.devices();
   }
   /** How many devices agency id `agencyId` lists (devicesPage), without a pass over the devices. */
   deviceCount(agencyId: string): number {

@@ -12,7 +12,7 @@ import { consistencyPlan, inclusionPlan, rootFromConsistencyProof, rootPlan, typ
 import { bytesEqual } from '../protocol/bytes.js';
 import type { LoggedRevocation } from '../protocol/revocation-log.js';
 import { blockExtension } from '../protocol/verify-bundle.js';
-import type { LedgerBackend, TimeHit } from './backend.js';
+import type { DeviceHit, LedgerBackend, TimeHit } from './backend.js';
 import { readPlan } from './tree.js';
 import { checkBundleAgainstStore, checkInclusionToRoot } from './bundle-self-check.js';
 import { openStoredCheckpoint, type LogKey } from './checkpoint-self-check.js';
@@ -283,6 +283,17 @@ export abstract class LedgerQueries implements LogKey {
   /** Highest seq stored for a device, or undefined. */
   async lastSeq(deviceId: string): Promise<number | undefined> {
     for await (const h of this.backend.deviceHits(deviceId, { reverse: true, limit: 1 })) return h.seq;
+    return undefined;
+  }
+
+  /**
+   * A device's latest committed reading as the index holds it (seq, index, receivedAtMs; the entry is not read), or
+   * undefined: one reverse read of its index, whatever its number of entries. A device's seq order is its log order.
+   */
+  async lastDeviceHit(deviceId: string): Promise<DeviceHit | undefined> {
+    for await (const h of this.backend.deviceHits(deviceId, { reverse: true })) {
+      if (!this.uncommitted(h.index)) return h; // newest first: at most one block's worth is not committed
+    }
     return undefined;
   }
 

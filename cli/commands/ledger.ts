@@ -52,22 +52,30 @@ export function registerLedgerCommand(program: Command): void {
           `next checkpoint key made: ${next.path}`,
           `  verifier key  ${next.verifierKey}`,
           'Restart the gateway to announce it: from then on every checkpoint names it and carries its signature, and GET /v1/log gives it as nextVerifierKey.',
-          'Once its devices have had receipts naming it, stop the gateway and switch: `originproof ledger rotate-key`; `originproof ledger withdraw-key` withdraws it.',
+          'Once its devices have had receipts naming it (/metrics: originproof_next_key_devices), stop the gateway and switch: `originproof ledger rotate-key` (refused while an active device has not); `originproof ledger withdraw-key` withdraws it.',
           '',
         ].join('\n'),
       );
     });
   ledger
     .command('rotate-key')
-    .description("switch the log to the announced next checkpoint key (gateway stopped): the current key is retired at the log's size, the next key signs every later checkpoint")
+    .description(
+      "switch the log to the announced next checkpoint key (gateway stopped): the current key is retired at the log's size, the next key signs every later checkpoint. " +
+        'Refused (NEXT_KEY_NOT_HEARD, nothing written) while an active device (registered, not revoked, not expired) has no reading logged since the checkpoints named the next key: it never had a receipt naming it, and would fail every receipt after the switch',
+    )
     .requiredOption('--data-dir <dir>', "the gateway's data directory")
     .option('--origin <origin>', `the log's origin (default: ORIGINPROOF_ORIGIN, else ${DEFAULT_CONFIG.origin}, as the gateway)`)
-    .action(async (o: { dataDir: string; origin?: string }) => {
+    .option('--allow-unheard', 'switch even though some active devices have not heard of the next key (they are named: provision them with the new key)')
+    .action(async (o: { dataDir: string; origin?: string; allowUnheard?: boolean }) => {
       const origin = o.origin ?? process.env['ORIGINPROOF_ORIGIN'] ?? DEFAULT_CONFIG.origin;
       const { rotateCheckpointKey } = await import('../../gateway/checkpoint-rotate.js');
-      const r = await rotateCheckpointKey(o.dataDir, origin);
+      const { nameDevices } = await import('../../gateway/next-key-coverage.js');
+      const r = await rotateCheckpointKey(o.dataDir, origin, Date.now(), { allowUnheard: o.allowUnheard ?? false });
+      const c = r.coverage;
       process.stdout.write(
         [
+          ...(c ? [`next key heard by ${c.heard} of ${c.active} active devices (a receipt naming it)`] : []),
+          ...(c && c.unheard.length > 0 ? [`  not heard by ${c.unheard.length} (--allow-unheard): they fail every receipt from now on until provisioned with the new key: ${nameDevices(c.unheard)}`] : []),
           r.finished ? 'the rotation recorded before is finished: the key files are in place' : `checkpoint key rotated at tree size ${r.retired!.lastTreeSize}`,
           `  checkpoint key  ${r.verifierKey}`,
           `  retired key     kept in ${r.retiredFile} (keep it as secret as the key; the gateway no longer reads it)`,

@@ -60,6 +60,7 @@ describe('originproof ledger rotate-key', () => {
       rotated = r.out;
     });
     expect(rotated).toContain(next);
+    expect(rotated).toMatch(/^next key heard by 1 of 1 active devices/); // the device had a receipt naming it: no refusal
     expect(t.gw.checkpointVerifierKey).toBe(next);
     expect(existsSync(join(data, NEXT_CHECKPOINT_KEY_FILE))).toBe(false);
     // the device switches at its first receipt of the new key alone
