@@ -20,10 +20,16 @@ export function registerLedgerCommand(program: Command): void {
   ledger
     .command('verify')
     .description('re-check entry hashes, tree nodes and roots, block links and checkpoint signatures')
-    .requiredOption('--data <dir>', "the gateway's data directory (its ledger/ inside) or the ledger's LevelDB directory")
+    .option('--data <dir>', "the gateway's data directory (its ledger/ inside) or the ledger's LevelDB directory (required, or --data-dir)")
+    .option('--data-dir <dir>', 'the same as --data, as the other ledger commands name it')
     .option('--key <vkey>', 'trusted checkpoint verifier key (C2SP note key: name+hash+base64); default: the one recorded in the ledger (after a key rotation: the current key; the earlier checkpoints are checked with the retired keys it records)')
     .option('--json', 'print the report as JSON')
-    .action(async (o: { data: string; key?: string; json?: boolean }) => {
+    .action(async function (this: Command, opts: { data?: string; dataDir?: string; key?: string; json?: boolean }) {
+      // Both spellings, since announce-key, rotate-key and withdraw-key (and the gateway) take --data-dir.
+      if (opts.data !== undefined && opts.dataDir !== undefined && opts.data !== opts.dataDir) this.error('error: --data and --data-dir name different directories; give one');
+      const data = opts.data ?? opts.dataDir;
+      if (data === undefined) this.error("error: required option '--data <dir>' (or --data-dir) not specified");
+      const o = { data, key: opts.key, json: opts.json };
       const started = performance.now();
       try {
         await verifyCommand(o);
@@ -52,7 +58,7 @@ export function registerLedgerCommand(program: Command): void {
           `next checkpoint key made: ${next.path}`,
           `  verifier key  ${next.verifierKey}`,
           'Restart the gateway to announce it: from then on every checkpoint names it and carries its signature, and GET /v1/log gives it as nextVerifierKey.',
-          'Once its devices have had receipts naming it (/metrics: originproof_next_key_devices), stop the gateway and switch: `originproof ledger rotate-key` (refused while an active device has not); `originproof ledger withdraw-key` withdraws it.',
+          `Once its devices have had receipts naming it (/metrics: originproof_next_key_devices), stop the gateway and switch: \`originproof ledger rotate-key --data-dir ${o.dataDir}\` (refused while an active device has not); \`originproof ledger withdraw-key --data-dir ${o.dataDir}\` withdraws it.`,
           '',
         ].join('\n'),
       );

@@ -53,6 +53,9 @@ describe('originproof ledger announce-key / withdraw-key', () => {
     const next = VKEY.exec(announced.out)![0];
     expect(next).not.toBe(current);
     expect(announced.out).toMatch(/restart the gateway/i);
+    // The next steps as they are run: each names the directory (--data-dir is required).
+    expect(announced.out).toContain(`originproof ledger rotate-key --data-dir ${dataDir}`);
+    expect(announced.out).toContain(`originproof ledger withdraw-key --data-dir ${dataDir}`);
     expect(existsSync(join(dataDir, NEXT_CHECKPOINT_KEY_FILE))).toBe(true);
 
     // A second announcement: refused, the announced key printed, the file unchanged.
@@ -79,6 +82,12 @@ describe('originproof ledger announce-key / withdraw-key', () => {
     expect(verified.out).toMatch(/^ok: /);
     const withKey = cli('ledger', 'verify', '--data', dataDir, '--key', current);
     expect(withKey.code, withKey.out).toBe(0);
+    // --data-dir, as the other ledger commands take it, is the same option; two directories, or none: a usage error.
+    const dirSpelling = cli('ledger', 'verify', '--data-dir', dataDir);
+    expect([dirSpelling.code, dirSpelling.out.startsWith('ok: ')]).toEqual([0, true]);
+    expect(cli('ledger', 'verify', '--data', dataDir, '--data-dir', p('elsewhere')).code).toBe(2);
+    const neither = cli('ledger', 'verify');
+    expect([neither.code, /--data/.test(neither.err)]).toEqual([2, true]);
 
     const withdrawn = cli('ledger', 'withdraw-key', '--data-dir', dataDir);
     expect(withdrawn.code, withdrawn.out).toBe(0);
