@@ -158,15 +158,30 @@ export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
 /** Decode and require deterministic encoding: the bytes must equal the re-encoding of what they decode to. */
 export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   const value = decode(bytes, what);
+  // Fast path (every well-formed envelope): already in canonical shape (which holds no undefined), so encode it as is.
+  const shaped = inCanonicalShape(value);
+  if (!shaped) refuseUndefined(value, what);
   let again: Uint8Array;
   try {
-    // Fast path (every well-formed envelope): already in canonical shape, so encode it as is, without a copy.
-    again = encodeTransient(value);
+    again = encodeScratch(shaped ? value : canonical(value, ''));
   } catch (err) {
     return fail('MALFORMED', `${what} contains values that are not allowed: ${(err as Error).message}`, '', err);
   }
   if (!bytesEqual(again, bytes)) fail('MALFORMED', `${what} is not deterministically encoded (RFC 8949 §4.2.1)`);
   return value;
+}
+
+/**
+ * CBOR's undefined (simple value 23) decodes to JavaScript's undefined, which reads as an absent key: a signed map
+ * holding `k: undefined` was read as not holding k (found by review: a certificate's COSE_Key with `alg: undefined`
+ * decoded as a key without an alg). No structure of ours has the value (firmware-specs/reading.cddl), so strict
+ * decoding refuses it, as it refuses floats.
+ */
+function refuseUndefined(value: unknown, what: string): void {
+  if (value === undefined) fail('MALFORMED', `${what} holds the CBOR value undefined, which no field has`);
+  if (Array.isArray(value)) for (const v of value) refuseUndefined(v, what);
+  else if (value instanceof Map) value.forEach((v: unknown, k: unknown) => (refuseUndefined(k, what), refuseUndefined(v, what)));
+  else if (value instanceof Tag) refuseUndefined(value.value, what);
 }
 
 /**

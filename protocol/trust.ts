@@ -38,11 +38,27 @@ function optTime(v: unknown, path: string): number | undefined {
   return v;
 }
 
+/**
+ * Every field of an entry is one the verifier reads (found by review: a root certificate's entry read `certificate`
+ * alone, so a `notAfter` written beside it, ending the trust in that root, bounded nothing; a misspelt window field,
+ * `notafter` say, left a key trusted at any time). A window the verifier would not honour is refused, not ignored.
+ */
+function onlyFields(o: Record<string, unknown>, fields: readonly string[], path: string, why: string): void {
+  for (const k of Object.keys(o)) {
+    if (!fields.includes(k)) fail('MALFORMED', `${path} has a field ${JSON.stringify(k.slice(0, 40))} the verifier does not read: ${why}`, `${path}.${k.slice(0, 40)}`);
+  }
+}
+
+const ROOT_KEY_FIELDS = ['name', 'alg', 'publicKey', 'notBefore', 'notAfter'];
+const CHECKPOINT_KEY_FIELDS = ['key', 'notBefore', 'notAfter'];
+
 function rootFrom(v: unknown, i: number, verifier?: SignatureVerifier): TrustAnchorInput {
   const path = `roots[${i}]`;
-  if (typeof v !== 'object' || v === null) fail('MALFORMED', `${path} must be an object`, path);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('MALFORMED', `${path} must be an object`, path);
   const r = v as Record<string, unknown>;
-  if (typeof r.certificate === 'string') {
+  if (r.certificate !== undefined) {
+    onlyFields(r, ['certificate'], path, 'a root given by its certificate is trusted over the certificate\'s own window (nbf to exp); to trust it over another, give its key instead: {name, alg, publicKey, notBefore, notAfter}');
+    if (typeof r.certificate !== 'string') fail('MALFORMED', `${path}.certificate must be base64 text`, `${path}.certificate`);
     let bytes: Uint8Array;
     try {
       bytes = fromBase64(r.certificate);
@@ -51,6 +67,7 @@ function rootFrom(v: unknown, i: number, verifier?: SignatureVerifier): TrustAnc
     }
     return anchorFromRootCertificate(bytes, verifier);
   }
+  onlyFields(r, ROOT_KEY_FIELDS, path, `a root key's entry holds ${ROOT_KEY_FIELDS.join(', ')} (or certificate alone)`);
   if (typeof r.name !== 'string' || r.name.length === 0) fail('MALFORMED', `${path}.name is required`, `${path}.name`);
   const alg = r.alg === 'EdDSA' ? ALG_EDDSA : r.alg === 'ES256' ? ALG_ES256 : fail('ALG_NOT_ALLOWED', `${path}.alg must be EdDSA or ES256`, `${path}.alg`);
   if (typeof r.publicKey !== 'string' || !/^([0-9a-f]{2})+$/.test(r.publicKey)) fail('MALFORMED', `${path}.publicKey must be hex`, `${path}.publicKey`);
@@ -73,7 +90,8 @@ export function parseTrust(json: unknown, opts: { verifier?: SignatureVerifier }
   const checkpointKeys = keysIn.map((k, i): CheckpointKey => {
     const path = `checkpointKeys[${i}]`;
     const o = (typeof k === 'string' ? { key: k } : k) as Record<string, unknown>;
-    if (typeof o?.key !== 'string') fail('MALFORMED', `${path}.key must be a verifier key string`, `${path}.key`);
+    if (typeof o !== 'object' || o === null || Array.isArray(o) || typeof o.key !== 'string') fail('MALFORMED', `${path}.key must be a verifier key string`, `${path}.key`);
+    onlyFields(o, CHECKPOINT_KEY_FIELDS, path, `a checkpoint key's entry holds ${CHECKPOINT_KEY_FIELDS.join(', ')}`);
     const out: CheckpointKey = { verifier: parseVerifierKey(o.key) };
     const nb = optTime(o.notBefore, `${path}.notBefore`), na = optTime(o.notAfter, `${path}.notAfter`);
     if (nb !== undefined) out.notBefore = nb;

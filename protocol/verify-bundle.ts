@@ -38,7 +38,7 @@ import type { DecodedCertificate } from './certificate.js';
 import { openCheckpoint, parseCheckpoint, parseNote, type Checkpoint, type Ed25519Verify, type NoteVerifier } from './checkpoint.js';
 import { OriginProofError, fail } from './errors.js';
 import { sha256 } from './hash.js';
-import { decodeLogEntry, ENTRY_READING, leafHash, type LogEntry } from './log-entry.js';
+import { decodeLogEntry, ENTRY_READING, ENTRY_REVOCATION, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
 import type { TrustMaterial } from './trust.js';
@@ -116,6 +116,10 @@ export interface VerifyBundleOptions {
   maxClockSkewSeconds?: number;
 }
 
+/** What a passing revocation check adds without the log's revocation list (verifyBundle). */
+export const NOT_COMPLETE =
+  "not complete: only the revocations the bundle carries and those given were weighed, and the bundle's producer chooses which it carries (the log's revocation list, verify --revocation-log, makes this check complete)";
+
 /** A block header is bound to its checkpoint by this extension line (ledger/ledger.ts writes it). */
 export function blockExtension(height: number, headerBytes: Uint8Array): string {
   return `block ${height} ${toBase64(sha256(headerBytes))}`;
@@ -190,6 +194,15 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
     checks.set('chain', skip('chain', why));
     checks.set('revocation', skip('revocation', why));
     checks.set('claims', entryCheck);
+  }
+
+  // Without the log's list the check weighed only the revocations the bundle carries and those the verifier gave, and
+  // the bundle's producer chooses the former: a passing check says so, not "no revocation covers" as if that were
+  // proven (found by review: a bundle stripped of its device's revocation read as proven unrevoked). With the list,
+  // withRevocationLog says up to which tree size it is complete. A revocation entry is subject to none.
+  const weighed = checks.get('revocation');
+  if (!opts.revocationLog && entry && entry.type !== ENTRY_REVOCATION && weighed?.status === 'pass') {
+    checks.set('revocation', { ...weighed, message: `${weighed.message}; ${NOT_COMPLETE}` });
   }
 
   // Checkpoint and block header (needed for inclusion). `cp` is set only once the whole check passed.
