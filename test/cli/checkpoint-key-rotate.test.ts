@@ -5,7 +5,7 @@
  * its receipts without a pause, every entry of both keys verifies offline with GET /v1/trust, and `ledger verify`
  * passes. Refused with their codes (exit 2, nothing written): no next key, a next key the log has not announced yet.
  * A rotation cut short after the log recorded it (the key files not moved): the start is refused saying to finish it,
- * and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
+ * withdraw-key refuses to remove the next key (the log's key by then), and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -101,6 +101,10 @@ describe('originproof ledger rotate-key', () => {
     expect(refused).toBeInstanceOf(ConfigError);
     expect((refused as ConfigError).code).toBe('CHECKPOINT_KEY_MISMATCH');
     expect((refused as Error).message).toMatch(/rotate-key .* again to finish it/);
+    // the next key file is the log's key now: withdraw-key refuses to remove it (it deleted the log's only key)
+    const withdraw = cli('ledger', 'withdraw-key', '--data-dir', data);
+    expect([withdraw.code, withdraw.out]).toEqual([2, expect.stringMatching(/\[CHECKPOINT_KEY_MISMATCH\]/)]);
+    expect(existsSync(join(data, NEXT_CHECKPOINT_KEY_FILE))).toBe(true);
     const finish = cli('ledger', 'rotate-key', '--data-dir', data);
     expect([finish.code, finish.out]).toEqual([0, expect.stringMatching(/finished/)]);
     expect(existsSync(join(data, CHECKPOINT_KEY_FILE))).toBe(true);
