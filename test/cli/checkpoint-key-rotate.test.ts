@@ -85,6 +85,9 @@ describe('originproof ledger rotate-key', () => {
     await t.gw.close();
     const verified = cli('ledger', 'verify', '--data', data);
     expect(verified.code, verified.out).toBe(0);
+    // with the new key trusted: the retired key's part is vouched for by the switch's checkpoint, cosigned by the new key
+    const withKey = cli('ledger', 'verify', '--data', data, '--key', next);
+    expect(withKey.code, withKey.out).toBe(0);
     await rm(t.dir, { recursive: true, force: true });
   }, 60_000);
 
