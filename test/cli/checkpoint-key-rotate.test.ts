@@ -7,7 +7,7 @@
  * A rotation cut short after the log recorded it (the key files not moved): the start is refused saying to finish it,
  * withdraw-key refuses to remove the next key (the log's key by then), and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { formatVerifierKey } from '../../protocol/checkpoint.js';
 import { join } from 'node:path';
@@ -90,6 +90,43 @@ describe('originproof ledger rotate-key', () => {
     expect(withKey.code, withKey.out).toBe(0);
     await rm(t.dir, { recursive: true, force: true });
   }, 60_000);
+
+  test('rotated twice (A -> B -> C): the device follows both switches; every entry verifies with the trust file; ledger verify --key C passes', async () => {
+    const { t, d, data } = await announced();
+    const [a, b] = [d.checkpointKeys!.current, d.checkpointKeys!.next!];
+    await t.restart(true, async () => {
+      expect(cli('ledger', 'rotate-key', '--data-dir', data).code).toBe(0);
+      // C announced at once, logged by the gateway under B
+      expect(cli('ledger', 'announce-key', '--data-dir', data).code).toBe(0);
+    });
+    await d.nextReceipt((await d.sendReading())!);
+    const c = d.checkpointKeys!.next!;
+    expect([d.checkpointKeys!.current, [a, b].includes(c)]).toEqual([b, false]);
+    await t.restart(true, async () => {
+      const r = cli('ledger', 'rotate-key', '--data-dir', data);
+      expect(r.code, r.out).toBe(0);
+    });
+    expect(t.gw.checkpointVerifierKey).toBe(c);
+    await d.nextReceipt((await d.sendReading())!);
+    expect(d.checkpointKeys).toEqual({ current: c, next: null });
+    expect(d.stats.receiptInvalid).toBe(0);
+    // both retired key files kept, each its own
+    const retired = readdirSync(data).filter((f) => f.startsWith('gateway-checkpoint.key.retired-'));
+    expect(retired).toHaveLength(2);
+    // GET /v1/log: A until the first switch, B between, C from the second
+    const log = (await t.gw.app.inject({ url: '/v1/log' })).json() as { checkpointKeys: { key: string; notBefore?: number; notAfter?: number }[] };
+    expect(log.checkpointKeys.map((k) => k.key)).toEqual([a, b, c]);
+    expect([log.checkpointKeys[0]!.notBefore, log.checkpointKeys[2]!.notAfter]).toEqual([undefined, undefined]);
+    expect(log.checkpointKeys[1]!.notBefore! <= log.checkpointKeys[0]!.notAfter! && log.checkpointKeys[2]!.notBefore! <= log.checkpointKeys[1]!.notAfter!).toBe(true);
+    expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    await d.close();
+    await t.gw.close();
+    for (const key of [[], ['--key', c]]) {
+      const v = cli('ledger', 'verify', '--data', data, ...key);
+      expect([key.length, v.code], v.out).toEqual([key.length, 0]);
+    }
+    await rm(t.dir, { recursive: true, force: true });
+  }, 90_000);
 
   test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it', async () => {
     const { t, d, data } = await announced();
