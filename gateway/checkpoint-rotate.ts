@@ -7,8 +7,10 @@
  *  3. the files follow: the current key is kept as gateway-checkpoint.key.retired-<key id>.json (a link), the next
  *     key's file becomes the key file (rename, atomic), the directory is synced.
  * A crash between 2 and 3 leaves a log whose key is the next key's file: the gateway's start refuses the old key file
- * (CHECKPOINT_KEY_MISMATCH, saying to run this again), and running it again finishes step 3 only.
+ * (CHECKPOINT_KEY_MISMATCH, saying to run this again), and running it again finishes step 3 only. Run again once
+ * finished, it says so (`finished`), nothing done.
  */
+import { existsSync } from 'node:fs';
 import { link, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toHex } from '../protocol/bytes.js';
@@ -18,7 +20,7 @@ import { announcedNextKey } from '../protocol/checkpoint-handover.js';
 import { Ledger } from '../ledger/ledger.js';
 import { LedgerKeyMismatchError } from '../ledger/errors.js';
 import { LevelBackend } from '../ledger/level-backend.js';
-import { decodeState } from '../ledger/state.js';
+import { decodeMeta, decodeState } from '../ledger/state.js';
 import type { RetiredKey } from '../ledger/key-history.js';
 import { ConfigError } from './config-defaults.js';
 import { CHECKPOINT_KEY_FILE, dataDirUnusable, readKeyFile, syncDirectory } from './checkpoint-key.js';
@@ -41,7 +43,12 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
   const current = await readKeyFile(keyPath);
   if (!current) throw new ConfigError('CHECKPOINT_KEY_MISSING', `no checkpoint key in ${dataDir} (${keyPath} is missing): not a gateway's data directory; name the right one`);
   const next = await loadNextCheckpointKey(dataDir, current);
-  if (!next) throw new ConfigError('CHECKPOINT_KEY_MISSING', `no next checkpoint key is announced in ${dataDir} (${join(dataDir, NEXT_CHECKPOINT_KEY_FILE)}): announce one first (originproof ledger announce-key), run the gateway until its devices have had receipts naming it, then rotate`);
+  if (!next) {
+    // Run again once finished (a crash past the rename, before its output was seen): said so, nothing done.
+    const done = await finishedBefore(dataDir, origin, formatVerifierKey(origin, current.signer.publicKey));
+    if (done) return done;
+    throw new ConfigError('CHECKPOINT_KEY_MISSING', `no next checkpoint key is announced in ${dataDir} (${join(dataDir, NEXT_CHECKPOINT_KEY_FILE)}): announce one first (originproof ledger announce-key), run the gateway until its devices have had receipts naming it, then rotate`);
+  }
   const ledgerDir = join(dataDir, 'ledger');
   const currentKey = formatVerifierKey(origin, current.signer.publicKey);
   const nextKey = formatVerifierKey(origin, next.signer.publicKey);
@@ -62,6 +69,33 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
     throw dataDirUnusable(dataDir, `the log now has the next checkpoint key, but the key files could not be moved (${(err as Error).message}); fix that, then run originproof ledger rotate-key again to finish`, err);
   }
   return { ...(retired ? { retired } : {}), verifierKey: nextKey, retiredFile: join(dataDir, retiredFile), finished: retired === undefined };
+}
+
+/**
+ * A rotation finished before (found by review: run again after a crash past the rename, before its output was seen,
+ * as the start's refusal and the README say to, it said no next key was announced and to announce one): the key
+ * file is the log's key, the log records a key it retired, and that key's file is kept. Null otherwise, or when the
+ * log cannot be read (held by a running gateway, say): then the refusal stands.
+ */
+async function finishedBefore(dataDir: string, origin: string, currentKey: string): Promise<Rotation | null> {
+  const ledgerDir = join(dataDir, 'ledger');
+  if (!existsSync(join(ledgerDir, 'CURRENT'))) return null;
+  let meta: ReturnType<typeof decodeMeta> | undefined;
+  try {
+    const backend = await LevelBackend.open(ledgerDir, { sync: false });
+    try {
+      const bytes = await backend.readMeta();
+      meta = bytes ? decodeMeta(bytes) : undefined;
+    } finally {
+      await backend.close();
+    }
+  } catch {
+    return null;
+  }
+  const last = meta?.retired.at(-1);
+  if (!meta || !last || meta.verifierKey !== currentKey) return null;
+  const retiredFile = join(dataDir, retiredKeyFile(origin, parseVerifierKey(last.verifierKey).publicKey));
+  return existsSync(retiredFile) ? { verifierKey: currentKey, retiredFile, finished: true } : null;
 }
 
 /**

@@ -128,7 +128,7 @@ describe('originproof ledger rotate-key', () => {
     await rm(t.dir, { recursive: true, force: true });
   }, 90_000);
 
-  test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it', async () => {
+  test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it, and again says so', async () => {
     const { t, d, data } = await announced();
     await d.close();
     await t.gw.close();
@@ -148,6 +148,9 @@ describe('originproof ledger rotate-key', () => {
     const finish = cli('ledger', 'rotate-key', '--data-dir', data);
     expect([finish.code, finish.out]).toEqual([0, expect.stringMatching(/finished/)]);
     expect(existsSync(join(data, CHECKPOINT_KEY_FILE))).toBe(true);
+    // again, as after a crash past the rename (before its output was seen): finished, not "announce a key first"
+    const again = cli('ledger', 'rotate-key', '--data-dir', data);
+    expect([again.code, again.out]).toEqual([0, expect.stringMatching(/finished/)]);
     const g = await startGateway(opts);
     expect(g.checkpointVerifierKey).toBe(formatVerifierKey(ORIGIN, nextKey.signer.publicKey));
     await g.close();
