@@ -13,8 +13,8 @@ import { ConfigError } from '../../gateway/config.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { ALG_EDDSA, ed25519NoteSigner, formatVerifierKey, fromHex, generateSecretKey, toBase64, toHex, nobleSigner, openCheckpoint, parseTrust, parseVerifierKey, verifyBundle } from '../../protocol/index.js';
-import { entryBundle, gatewayWithDevices, publishEach, reading, startTestGateway, unverifiableEntries, type Device, type TestGateway } from './harness.js';
+import { ALG_EDDSA, decodeBlockHeader, ed25519NoteSigner, formatVerifierKey, fromHex, generateSecretKey, toBase64, toHex, nobleSigner, openCheckpoint, parseTrust, parseVerifierKey, verifyBundle } from '../../protocol/index.js';
+import { entryBundle, gatewayTrust, gatewayWithDevices, publishEach, reading, startTestGateway, unverifiableEntries, type Device, type TestGateway } from './harness.js';
 
 const ORIGIN = 'originproof.local/log'; // the gateway's default origin
 
@@ -26,13 +26,13 @@ describe('a gateway after its checkpoint key was rotated', () => {
   });
 
   /** While stopped: the log's key retired for a new one, and the key file replaced by it. Returns both verifier keys. */
-  async function rotate(dataDir: string): Promise<{ old: string; next: string; oldFile: string }> {
+  async function rotate(dataDir: string, nowMs?: number): Promise<{ old: string; next: string; oldFile: string }> {
     const keyPath = join(dataDir, CHECKPOINT_KEY_FILE);
     const oldFile = await readFile(keyPath, 'utf8');
     const current = ed25519NoteSigner(ORIGIN, fromHex((JSON.parse(oldFile) as { secretKey: string }).secretKey));
     const secret = generateSecretKey(ALG_EDDSA);
     const next = ed25519NoteSigner(ORIGIN, secret);
-    await Ledger.rotateKey({ dir: join(dataDir, 'ledger'), origin: ORIGIN, signer: current, next });
+    await Ledger.rotateKey({ dir: join(dataDir, 'ledger'), origin: ORIGIN, signer: current, next, ...(nowMs !== undefined ? { nowMs } : {}) });
     const publicKey = nobleSigner(ALG_EDDSA, secret).publicKey;
     await writeFile(keyPath, JSON.stringify({ alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(publicKey), createdAt: new Date().toISOString() }), { mode: 0o600 });
     return { old: formatVerifierKey(ORIGIN, current.publicKey), next: formatVerifierKey(ORIGIN, next.publicKey), oldFile };
@@ -101,5 +101,31 @@ describe('a gateway after its checkpoint key was rotated', () => {
     expect((err as Error).message).toMatch(/retired at tree size/);
     await rm(t.dir, { recursive: true, force: true });
     t = undefined;
+  }, 60_000);
+
+  test("rotated by a clock ahead of the gateway's: the new key's blocks are dated from the switch, so their bundles verify", async () => {
+    const fx = await gatewayWithDevices(1);
+    t = fx.t;
+    const dev = fx.devices[0]!;
+    await publish(dev, [1, 2]);
+    const dataDir = join(t.dir, 'data');
+    // rotate-key run where the clock is two minutes ahead (another host, a clock not yet corrected): the retired key's
+    // window ends, and the new key's begins, then; the gateway's blocks signed by the new key would be dated before it
+    const aheadMs = Date.now() + 120_000;
+    await t.restart(async () => {
+      await rotate(dataDir, aheadMs);
+    });
+    const after = await publish(dev, [3, 4]);
+    expect(decodeBlockHeader((await entryBundle(t, after[0]!.index)).blockHeader).timeMs).toBeGreaterThanOrEqual(aheadMs);
+    // every entry, of either key, verifies offline with GET /v1/trust once the verifier's clock has reached the switch
+    // (a key vouches only once its window has begun); the new key's blocks were dated before its window, for good
+    const trust = await gatewayTrust(t);
+    const size = ((await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json() as { size: number }).size;
+    expect(size).toBeGreaterThan(after[1]!.index);
+    const now = Math.floor(aheadMs / 1000) + 60;
+    for (let i = 0; i < size; i++) {
+      const v = verifyBundle(await entryBundle(t, i), trust, { now });
+      expect([i, v.valid, v.checks.filter((c) => c.status === 'fail').map((c) => c.code)]).toEqual([i, true, []]);
+    }
   }, 60_000);
 });
