@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { link, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toHex } from '../protocol/bytes.js';
+import { decodeBlockHeader } from '../protocol/bundle.js';
 import { fail } from '../protocol/errors.js';
 import { formatVerifierKey, noteKeyId, openNote, parseCheckpoint, parseNote, parseVerifierKey } from '../protocol/checkpoint.js';
 import { announcedNextKey } from '../protocol/checkpoint-handover.js';
@@ -55,8 +56,12 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
   const retiredFile = retiredKeyFile(origin, current.signer.publicKey);
   let retired: RetiredKey | undefined;
   try {
-    await announcedInLog(ledgerDir, nextKey);
-    retired = (await Ledger.rotateKey({ dir: ledgerDir, origin, signer: { name: origin, publicKey: current.signer.publicKey }, next: { name: origin, publicKey: next.signer.publicKey }, nowMs })).retired;
+    const lastBlockMs = await announcedInLog(ledgerDir, nextKey);
+    // Retired no earlier than its last block: verifiers choose a key by the block's time, and the retired key's window
+    // ends at the switch (found by review: run where the clock was behind the gateway's, its last blocks, those signed
+    // by it alone, were dated after its window and failed every verifier).
+    const at = Math.max(nowMs, lastBlockMs);
+    retired = (await Ledger.rotateKey({ dir: ledgerDir, origin, signer: { name: origin, publicKey: current.signer.publicKey }, next: { name: origin, publicKey: next.signer.publicKey }, nowMs: at })).retired;
   } catch (err) {
     // Recorded by an earlier run cut short: the log's key is the next key's already, the key file the one it retired.
     if (!(err instanceof LedgerKeyMismatchError && err.retired && err.logKey === nextKey && err.signerKey === currentKey)) throw err;
@@ -101,14 +106,15 @@ async function finishedBefore(dataDir: string, origin: string, currentKey: strin
 /**
  * The log's latest checkpoint names `nextKey` and carries its verifying signature (its devices had receipts saying so);
  * a log of size 0 has nothing to hand over. Else CHECKPOINT_INVALID, nothing written. A store the gateway holds is
- * refused by LevelDB's lock (UNAVAILABLE: stop the gateway first).
+ * refused by LevelDB's lock (UNAVAILABLE: stop the gateway first). Returns the time of the log's last block (0: none).
  */
-async function announcedInLog(ledgerDir: string, nextKey: string): Promise<void> {
+async function announcedInLog(ledgerDir: string, nextKey: string): Promise<number> {
   const backend = await LevelBackend.open(ledgerDir, { sync: true });
   try {
-    const state = await backend.readState();
-    const size = state ? decodeState(state).treeSize : 0;
-    if (size === 0) return;
+    const stateBytes = await backend.readState();
+    const state = stateBytes ? decodeState(stateBytes) : undefined;
+    const size = state?.treeSize ?? 0;
+    if (size === 0) return 0;
     const note = await backend.getCheckpoint(size);
     let announced = false;
     if (note !== undefined) {
@@ -122,6 +128,8 @@ async function announcedInLog(ledgerDir: string, nextKey: string): Promise<void>
     if (!announced) {
       fail('CHECKPOINT_INVALID', `the log's latest checkpoint (tree size ${size}) does not announce the next key ${nextKey}: start the gateway with it announced and let it log a block (its devices learn the next key from those receipts, SPEC §7), then rotate; nothing was written`, 'next');
     }
+    const header = await backend.getHeader(state!.height);
+    return header ? decodeBlockHeader(header).timeMs : 0;
   } finally {
     await backend.close();
   }

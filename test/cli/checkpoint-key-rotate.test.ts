@@ -19,6 +19,8 @@ import { ConfigError } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { loadNextCheckpointKey } from '../../gateway/checkpoint-next-key.js';
+import { rotateCheckpointKey } from '../../gateway/checkpoint-rotate.js';
+import { decodeBlockHeader } from '../../protocol/bundle.js';
 import { startSimGateway, type SimGateway } from '../sim/helpers.js';
 import { unverifiableEntries, type TestGateway } from '../gateway/harness.js';
 import { cliSandbox } from './cli-sandbox.js';
@@ -127,6 +129,24 @@ describe('originproof ledger rotate-key', () => {
     }
     await rm(t.dir, { recursive: true, force: true });
   }, 90_000);
+
+  test("rotated where the clock is behind the log's last block: the retired key's window still covers its blocks", async () => {
+    const { t, d, data } = await announced();
+    const behindMs = Date.now() - 600_000; // ten minutes behind the gateway's clock (another host, a clock not yet corrected)
+    let retiredAtMs = 0;
+    await t.restart(true, async () => {
+      retiredAtMs = (await rotateCheckpointKey(data, ORIGIN, behindMs)).retired!.retiredAtMs;
+    });
+    const last = t.gw.ledger.ledger;
+    expect(retiredAtMs).toBeGreaterThanOrEqual(decodeBlockHeader((await last.proofBundle(last.retiredKeys[0]!.lastTreeSize - 1)).blockHeader).timeMs);
+    await d.nextReceipt((await d.sendReading())!);
+    // every entry verifies with GET /v1/trust: the old key's blocks from before the announcement, signed by it alone,
+    // were dated after its window's end
+    expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    await d.close();
+    await t.gw.close();
+    await rm(t.dir, { recursive: true, force: true });
+  }, 60_000);
 
   test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it, and again says so', async () => {
     const { t, d, data } = await announced();
