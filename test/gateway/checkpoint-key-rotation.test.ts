@@ -9,6 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-key.js';
+import { NEXT_CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-next-key.js';
 import { ConfigError } from '../../gateway/config.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
@@ -44,7 +45,7 @@ describe('a gateway after its checkpoint key was rotated', () => {
     return out as { index: number }[];
   };
 
-  test('entries of both keys verify offline and in POST /v1/verify; ledger verify passes; the retired key file is refused', async () => {
+  test('entries of both keys verify offline and in POST /v1/verify; ledger verify passes; the retired key file is refused, as key and as next key', async () => {
     const fx = await gatewayWithDevices(1);
     t = fx.t;
     const dev = fx.devices[0]!;
@@ -93,6 +94,12 @@ describe('a gateway after its checkpoint key was rotated', () => {
     const report = await verifyLedger(backend, { workers: 1 });
     await backend.close();
     expect([report.ok, report.problem]).toEqual([true, undefined]);
+    // the retired key file copied as the next key: refused (CONFIG_INVALID), as a copy of the current key is; it
+    // started, announcing the retired key, which devices then took back as their next key
+    await writeFile(join(dataDir, NEXT_CHECKPOINT_KEY_FILE), keys.oldFile, { mode: 0o600 });
+    const asNext = await startTestGateway(t.pki, {}, t.dir).then(async (g) => (await g.gw.close(), null), (e: unknown) => e);
+    expect((asNext as ConfigError | null)?.code).toBe('CONFIG_INVALID');
+    await rm(join(dataDir, NEXT_CHECKPOINT_KEY_FILE));
     // the retired key file put back: refused, saying it was retired
     await writeFile(join(dataDir, CHECKPOINT_KEY_FILE), keys.oldFile, { mode: 0o600 });
     const err = await startTestGateway(t.pki, {}, t.dir).then(async (g) => (await g.gw.close(), null), (e: unknown) => e);
