@@ -339,7 +339,9 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
-    if (checked.keys) this.holdGatewayKeys(checked.keys, checked.switched);
+    // A checkpoint older than the kept one (a receipt replayed to a resent reading) decides nothing about the keys
+    // (SPEC §7): taken, its stale announcement dropped a next key announced since (found by review).
+    if (checked.keys && !this.logWatch.isOlder(r.checkpoint)) this.holdGatewayKeys(checked.keys, checked.switched);
     const evidence = this.logWatch.check(r.checkpoint, Date.now()); // null without a checkpoint key: nothing is watched
     if (evidence) {
       this.stats.logRollbacks++;

@@ -76,6 +76,16 @@ export class LogWatch {
     return this.kept?.cp.size;
   }
 
+  /**
+   * Whether `note` is older than the kept reference: of its origin and a smaller tree, as a receipt replayed to a
+   * resent reading carries (the broker kept the one it dropped). Such a checkpoint decides nothing about the gateway's
+   * keys (SPEC §7): its announcement is stale.
+   */
+  isOlder(note: string): boolean {
+    if (!this.kept) return false;
+    return compareCheckpoints(this.kept.cp, parseCheckpoint(parseNote(note).text)) === 'rollback';
+  }
+
   /** The reference changed since the state file was last written. */
   get dirty(): boolean {
     return this.state.logCheckpoint !== this.written;

@@ -10,8 +10,11 @@
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesEqual } from '../protocol/bytes.js';
-import { formatVerifierKey } from '../protocol/checkpoint.js';
+import { formatVerifierKey, parseVerifierKey } from '../protocol/checkpoint.js';
+import { errorChain } from '../protocol/errors.js';
 import type { Signer } from '../protocol/algorithms.js';
+import { LevelBackend } from '../ledger/level-backend.js';
+import { decodeMeta } from '../ledger/state.js';
 import { ConfigError } from './config-defaults.js';
 import { CHECKPOINT_KEY_FILE, createKeyFile, dataDirUnusable, readKeyFile, removeStaleTempFiles, syncDirectory } from './checkpoint-key.js';
 
@@ -69,6 +72,8 @@ export class NextKeyExists extends Error {
 /**
  * Remove the next key file (the announcement is withdrawn at the gateway's next start). False when there was none.
  * A directory without a current key file is no gateway's (a mistyped path): CHECKPOINT_KEY_MISSING, nothing removed.
+ * A next key the log is signed with already (a rotate-key cut short after the log recorded the switch, before the
+ * key files moved): CHECKPOINT_KEY_MISMATCH, nothing removed (the file is the log's key then, its only copy).
  * A failure to remove it is DATA_DIR_UNUSABLE.
  */
 export async function withdrawNextCheckpointKey(dataDir: string): Promise<boolean> {
@@ -77,6 +82,7 @@ export async function withdrawNextCheckpointKey(dataDir: string): Promise<boolea
     throw new ConfigError('CHECKPOINT_KEY_MISSING', `no checkpoint key in ${dataDir} (${currentPath} is missing): not a gateway's data directory; name the right one`);
   }
   const path = join(dataDir, NEXT_CHECKPOINT_KEY_FILE);
+  await refuseTheLogsKey(dataDir, path);
   try {
     await unlink(path);
   } catch (err) {
@@ -85,6 +91,36 @@ export async function withdrawNextCheckpointKey(dataDir: string): Promise<boolea
   }
   await syncDirectory(dataDir);
   return true;
+}
+
+/**
+ * Refuse to withdraw the next key when the log is signed with it (found by review: withdraw-key after a rotation cut
+ * short deleted the log's key, and nothing could sign the log again). The log's key is read from its meta record; a
+ * store held by another process (the running gateway, which its own key file opened: not the next key) or no store,
+ * and a next key file that is no key (the log's key cannot be in it), are not looked at further.
+ */
+async function refuseTheLogsKey(dataDir: string, path: string): Promise<void> {
+  const next = await readKeyFile(path).catch(() => null);
+  const ledgerDir = join(dataDir, 'ledger');
+  if (!next || !(await stat(join(ledgerDir, 'CURRENT')).catch(() => null))) return;
+  let backend: LevelBackend;
+  try {
+    backend = await LevelBackend.open(ledgerDir, { sync: false });
+  } catch (err) {
+    if (errorChain(err).some((c) => c.code === 'LEVEL_LOCKED')) return;
+    throw err;
+  }
+  let logKey: string;
+  try {
+    const meta = await backend.readMeta();
+    if (!meta) return;
+    logKey = decodeMeta(meta).verifierKey;
+  } finally {
+    await backend.close();
+  }
+  if (bytesEqual(parseVerifierKey(logKey).publicKey, next.signer.publicKey)) {
+    throw new ConfigError('CHECKPOINT_KEY_MISMATCH', `the log in ${ledgerDir} is signed with the next checkpoint key ${logKey} already (a rotation cut short after the log recorded the switch): ${path} is the log's key now; run originproof ledger rotate-key --data-dir ${dataDir} to finish the rotation; nothing was removed`);
+  }
 }
 
 /**

@@ -204,6 +204,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     ...(nextNoteSigner ? { onReadingLogged: (deviceId: string) => nextKeyWatch?.logged(deviceId) } : {}),
     ...(crash || runtime.wrapBackend ? { wrapBackend: (b: LedgerBackend) => wrapTestBackend(b, runtime.wrapBackend, crash) } : {}),
   }).catch((err: unknown) => Promise.reject(ledgerOpenRefusal(err, ledgerDir, key.path)));
+  // A key the log retired as the next key (its kept file copied over the next key's), as a copy of the current key is
+  // (checkpoint-next-key.ts): announced, devices took the retired key back as their next one (found by review).
+  if (nextKey && ledger.ledger.retiredKeys.some((r) => r.verifierKey === nextCheckpointVerifierKey)) {
+    await ledger.close().catch(() => undefined);
+    throw new ConfigError('CONFIG_INVALID', `the next checkpoint key ${nextKey.path} is ${nextCheckpointVerifierKey}, a key the log in ${ledgerDir} retired: a next key is a new key; remove it (originproof ledger withdraw-key), then announce one (originproof ledger announce-key)`);
+  }
   metrics.ledgerSize.set(ledger.size());
   metrics.storageWritable.set(1);
   // A clock set back while the gateway was down is held as well (within the bound) from the log's latest block time.

@@ -102,6 +102,8 @@ export class Ledger extends LedgerQueries {
   readonly nextVerifierKey: string | null;
   /** The log's key, then the next key when one is announced. */
   readonly #signers: readonly NoteSigner[];
+  /** When the log's key last switched (the last retired key's retiredAtMs; 0: never): no block is dated before it. */
+  readonly #switchedAtMs: number;
   /** The extension lines every checkpoint ends with: the next-key line, when one is announced. */
   readonly #lastExtensions: readonly string[];
   readonly #tree: LedgerTree;
@@ -134,6 +136,7 @@ export class Ledger extends LedgerQueries {
   ) {
     super(backend, hasher, tree.size);
     this.retiredKeys = retired;
+    this.#switchedAtMs = retired.at(-1)?.retiredAtMs ?? 0;
     this.origin = opts.origin;
     this.verifierKey = formatVerifierKey(opts.signer.name, opts.signer.publicKey);
     const next = opts.nextSigner;
@@ -361,7 +364,9 @@ export class Ledger extends LedgerQueries {
   #prepare(job: BlockJob): Prepared {
     const restore = this.#snapshot();
     try {
-      const now = this.#clock();
+      // Never dated before the log's last key switch either: a block signed by the new key dated before its window
+      // (rotate-key run where the clock was ahead of the gateway's) would fail every verifier's key choice by time.
+      const now = Math.max(this.#clock(), this.#switchedAtMs);
       const first = this.#tree.size;
       const inputs = job.inputs;
       const { data, ends, leaves, latest } = encodeBlockEntries(inputs, first, now, this.hasher, this.#tree);

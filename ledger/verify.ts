@@ -13,7 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { bytesEqual, toHex } from '../protocol/bytes.js';
 import { decodeBlockHeader, type BlockHeader } from '../protocol/bundle.js';
-import { openCheckpoint, parseVerifierKey, type NoteVerifier } from '../protocol/checkpoint.js';
+import { openCheckpoint, openNote, parseVerifierKey, type NoteVerifier } from '../protocol/checkpoint.js';
 import { CompactRange, HASH_SIZE } from '../protocol/merkle/index.js';
 import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { EMPTY_REVOCATIONS, nextRevocationDigest, revocationsOfCheckpoint, type RevocationCommitment } from '../protocol/revocation-log.js';
@@ -25,7 +25,7 @@ import { TILE_HEIGHT, TILE_WIDTH } from './keys.js';
 import { nodeEd25519Verify } from './signer.js';
 import { decodeMeta, decodeState, LEDGER_FORMAT } from './state.js';
 import { LedgerFormatError } from './errors.js';
-import { keyForTreeSize } from './key-history.js';
+import { keyForTreeSize, type RetiredKey } from './key-history.js';
 import { LeafReader, startChecker } from './verify-reader.js';
 
 export interface VerifyProblem {
@@ -95,6 +95,7 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       return v;
     };
     trustedAt(Number.MAX_SAFE_INTEGER); // the current key parses, before anything is read
+    const switches = opts.key === undefined ? new Map<number, string[]>() : handovers(current, meta.retired);
     const h = nodeMerkleHasher;
     const range = new CompactRange(h);
     reader = new LeafReader(backend.entriesFrom(0)[Symbol.asyncIterator](), startChecker(opts.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1))));
@@ -135,6 +136,14 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       if (!note) throw new Bad({ block: height, message: `checkpoint at tree size ${hd.treeSize} is missing` });
       try {
         const cp = openCheckpoint(note, trustedAt(hd.treeSize), { origin: meta.origin, verify: nodeEd25519Verify });
+        for (const after of switches.get(hd.treeSize) ?? []) {
+          try {
+            openNote(note, [parseVerifierKey(after)], nodeEd25519Verify);
+          } catch (err) {
+            throw new Error(`is a switch of checkpoint keys the store records, not signed by the key after it (${after}: ${(err as Error).message}): the trusted key does not vouch for the retired one`);
+          }
+        }
+        switches.delete(hd.treeSize);
         if (cp.size !== hd.treeSize || !bytesEqual(cp.root, hd.root)) throw new Error('size or root differs from the block header');
         // The extension line binds the header itself (its timeMs, prevHash, ...), as a bundle verifier checks it.
         if (!cp.extensions.includes(blockExtension(height, bytes))) throw new Error(`does not bind the block header (no line "${blockExtension(height, bytes)}")`);
@@ -158,6 +167,10 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
       opts.onBlock?.(height, entries);
     }
     if (reader.ready() || (await reader.fill())) throw new Bad({ entry: reader.index, message: `entry ${reader.index} is outside every block` });
+    const [unvouched] = switches; // a switch at a tree size no block ends at (past the log's end, say)
+    if (unvouched) {
+      throw new Bad({ message: `the store records a switch of checkpoint keys to ${unvouched[1].join(', ')} at tree size ${unvouched[0]}, where the log has no checkpoint: the trusted key does not vouch for the retired one` });
+    }
     if (audit) {
       const problem = await audit.finish(range.size);
       if (problem) throw new Bad(problem);
@@ -189,6 +202,25 @@ export async function verifyLedger(backend: LedgerBackend, opts: VerifyOptions =
     await reader?.close();
     await audit?.close();
   }
+}
+
+/**
+ * With a trusted key (--key), the retired keys the store records are trusted only as far as that key vouches for them
+ * (found by review: a store rewritten under another key, its meta record naming that key retired for the trusted one,
+ * passed with the trusted key checking nothing). Each switch is vouched for by the key after it: rotate-key switches
+ * only once the log's latest checkpoint is cosigned by the next key (the announcement), so the checkpoint at a retired
+ * key's last tree size carries the signature of the key after it, back from the trusted one. The switches to check:
+ * by tree size, the keys that must have signed the checkpoint there (a retired key that signed nothing, tree size 0,
+ * has none).
+ */
+function handovers(current: string, retired: readonly RetiredKey[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  retired.forEach((r, i) => {
+    if (r.lastTreeSize === 0) return;
+    const after = retired[i + 1]?.verifierKey ?? current;
+    out.set(r.lastTreeSize, [...(out.get(r.lastTreeSize) ?? []), after]);
+  });
+  return out;
 }
 
 /** The types and receivedAtMs of one block's entries (buffers reused from block to block). */

@@ -5,9 +5,9 @@
  * its receipts without a pause, every entry of both keys verifies offline with GET /v1/trust, and `ledger verify`
  * passes. Refused with their codes (exit 2, nothing written): no next key, a next key the log has not announced yet.
  * A rotation cut short after the log recorded it (the key files not moved): the start is refused saying to finish it,
- * and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
+ * withdraw-key refuses to remove the next key (the log's key by then), and rotate-key again finishes it. Real gateway (in process), device-sim over MQTT, the built CLI (dist/).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { formatVerifierKey } from '../../protocol/checkpoint.js';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ import { ConfigError } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { loadNextCheckpointKey } from '../../gateway/checkpoint-next-key.js';
+import { rotateCheckpointKey } from '../../gateway/checkpoint-rotate.js';
+import { decodeBlockHeader } from '../../protocol/bundle.js';
 import { startSimGateway, type SimGateway } from '../sim/helpers.js';
 import { unverifiableEntries, type TestGateway } from '../gateway/harness.js';
 import { cliSandbox } from './cli-sandbox.js';
@@ -86,10 +88,68 @@ describe('originproof ledger rotate-key', () => {
     await t.gw.close();
     const verified = cli('ledger', 'verify', '--data', data);
     expect(verified.code, verified.out).toBe(0);
+    // with the new key trusted: the retired key's part is vouched for by the switch's checkpoint, cosigned by the new key
+    const withKey = cli('ledger', 'verify', '--data', data, '--key', next);
+    expect(withKey.code, withKey.out).toBe(0);
     await rm(t.dir, { recursive: true, force: true });
   }, 60_000);
 
-  test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it', async () => {
+  test('rotated twice (A -> B -> C): the device follows both switches; every entry verifies with the trust file; ledger verify --key C passes', async () => {
+    const { t, d, data } = await announced();
+    const [a, b] = [d.checkpointKeys!.current, d.checkpointKeys!.next!];
+    await t.restart(true, async () => {
+      expect(cli('ledger', 'rotate-key', '--data-dir', data).code).toBe(0);
+      // C announced at once, logged by the gateway under B
+      expect(cli('ledger', 'announce-key', '--data-dir', data).code).toBe(0);
+    });
+    await d.nextReceipt((await d.sendReading())!);
+    const c = d.checkpointKeys!.next!;
+    expect([d.checkpointKeys!.current, [a, b].includes(c)]).toEqual([b, false]);
+    await t.restart(true, async () => {
+      const r = cli('ledger', 'rotate-key', '--data-dir', data);
+      expect(r.code, r.out).toBe(0);
+    });
+    expect(t.gw.checkpointVerifierKey).toBe(c);
+    await d.nextReceipt((await d.sendReading())!);
+    expect(d.checkpointKeys).toEqual({ current: c, next: null });
+    expect(d.stats.receiptInvalid).toBe(0);
+    // both retired key files kept, each its own
+    const retired = readdirSync(data).filter((f) => f.startsWith('gateway-checkpoint.key.retired-'));
+    expect(retired).toHaveLength(2);
+    // GET /v1/log: A until the first switch, B between, C from the second
+    const log = (await t.gw.app.inject({ url: '/v1/log' })).json() as { checkpointKeys: { key: string; notBefore?: number; notAfter?: number }[] };
+    expect(log.checkpointKeys.map((k) => k.key)).toEqual([a, b, c]);
+    expect([log.checkpointKeys[0]!.notBefore, log.checkpointKeys[2]!.notAfter]).toEqual([undefined, undefined]);
+    expect(log.checkpointKeys[1]!.notBefore! <= log.checkpointKeys[0]!.notAfter! && log.checkpointKeys[2]!.notBefore! <= log.checkpointKeys[1]!.notAfter!).toBe(true);
+    expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    await d.close();
+    await t.gw.close();
+    for (const key of [[], ['--key', c]]) {
+      const v = cli('ledger', 'verify', '--data', data, ...key);
+      expect([key.length, v.code], v.out).toEqual([key.length, 0]);
+    }
+    await rm(t.dir, { recursive: true, force: true });
+  }, 90_000);
+
+  test("rotated where the clock is behind the log's last block: the retired key's window still covers its blocks", async () => {
+    const { t, d, data } = await announced();
+    const behindMs = Date.now() - 600_000; // ten minutes behind the gateway's clock (another host, a clock not yet corrected)
+    let retiredAtMs = 0;
+    await t.restart(true, async () => {
+      retiredAtMs = (await rotateCheckpointKey(data, ORIGIN, behindMs)).retired!.retiredAtMs;
+    });
+    const last = t.gw.ledger.ledger;
+    expect(retiredAtMs).toBeGreaterThanOrEqual(decodeBlockHeader((await last.proofBundle(last.retiredKeys[0]!.lastTreeSize - 1)).blockHeader).timeMs);
+    await d.nextReceipt((await d.sendReading())!);
+    // every entry verifies with GET /v1/trust: the old key's blocks from before the announcement, signed by it alone,
+    // were dated after its window's end
+    expect(await unverifiableEntries(t as unknown as TestGateway)).toMatchObject({ bad: [] });
+    await d.close();
+    await t.gw.close();
+    await rm(t.dir, { recursive: true, force: true });
+  }, 60_000);
+
+  test('a rotation cut short after the log recorded it: the start says to finish it; rotate-key again finishes it, and again says so', async () => {
     const { t, d, data } = await announced();
     await d.close();
     await t.gw.close();
@@ -102,9 +162,16 @@ describe('originproof ledger rotate-key', () => {
     expect(refused).toBeInstanceOf(ConfigError);
     expect((refused as ConfigError).code).toBe('CHECKPOINT_KEY_MISMATCH');
     expect((refused as Error).message).toMatch(/rotate-key .* again to finish it/);
+    // the next key file is the log's key now: withdraw-key refuses to remove it (it deleted the log's only key)
+    const withdraw = cli('ledger', 'withdraw-key', '--data-dir', data);
+    expect([withdraw.code, withdraw.out]).toEqual([2, expect.stringMatching(/\[CHECKPOINT_KEY_MISMATCH\]/)]);
+    expect(existsSync(join(data, NEXT_CHECKPOINT_KEY_FILE))).toBe(true);
     const finish = cli('ledger', 'rotate-key', '--data-dir', data);
     expect([finish.code, finish.out]).toEqual([0, expect.stringMatching(/finished/)]);
     expect(existsSync(join(data, CHECKPOINT_KEY_FILE))).toBe(true);
+    // again, as after a crash past the rename (before its output was seen): finished, not "announce a key first"
+    const again = cli('ledger', 'rotate-key', '--data-dir', data);
+    expect([again.code, again.out]).toEqual([0, expect.stringMatching(/finished/)]);
     const g = await startGateway(opts);
     expect(g.checkpointVerifierKey).toBe(formatVerifierKey(ORIGIN, nextKey.signer.publicKey));
     await g.close();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  decodeProofBundle, ed25519NoteSigner, ENTRY_READING, formatCheckpoint, formatVerifierKey, nextKeyExtension, parseCheckpoint, parseNote, parseTrustText, signCheckpoint,
+  decodeProofBundle, ed25519NoteSigner, ENTRY_READING, formatCheckpoint, formatVerifierKey, fromHex, nextKeyExtension, parseCheckpoint, parseNote, parseTrustText, signCheckpoint,
   toHex, verifyBundle,
 } from '../../protocol/index.js';
 import { deviceFrom, onboardDevice, readState, type Device, type Onboarded } from '../../device-sim/index.js';
@@ -171,6 +171,22 @@ describe('refusals', () => {
     expect(await withdrawNextCheckpointKey(dataDir)).toBe(true);
     expect(await withdrawNextCheckpointKey(dataDir)).toBe(false);
     expect((await announceNextCheckpointKey(dataDir, ORIGIN)).verifierKey).not.toBe(first.verifierKey);
+  }, 30_000);
+
+  test('withdraw-key once the log switched to the next key (a rotation cut short): refused (CHECKPOINT_KEY_MISMATCH), the key kept', async () => {
+    const dataDir = await made('cut-short');
+    const next = await announceNextCheckpointKey(dataDir, ORIGIN);
+    const bytes = await readFile(next.path);
+    // rotate-key's first step alone (Ledger.rotateKey), as a crash before the key files moved leaves it: the log is
+    // signed by the next key now, and the next key file is the only copy of it
+    const current = JSON.parse(await readFile(join(dataDir, CHECKPOINT_KEY_FILE), 'utf8')) as { publicKey: string };
+    await Ledger.rotateKey({ dir: join(dataDir, 'ledger'), origin: ORIGIN, signer: { name: ORIGIN, publicKey: fromHex(current.publicKey) }, next: { name: ORIGIN, publicKey: next.signer.publicKey } });
+    expect(await codeOf(withdrawNextCheckpointKey(dataDir))).toBe('CHECKPOINT_KEY_MISMATCH');
+    expect(await readFile(next.path)).toEqual(bytes);
+    // a next key the log has not switched to is withdrawn as before (here: none left to sign the log otherwise)
+    const other = await made('not-switched');
+    await announceNextCheckpointKey(other, ORIGIN);
+    expect(await withdrawNextCheckpointKey(other)).toBe(true);
   }, 30_000);
 
   test('a next key file that is not a key: the start is refused (CHECKPOINT_KEY_UNUSABLE, naming it), the file never replaced', async () => {

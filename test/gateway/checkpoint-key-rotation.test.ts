@@ -9,12 +9,13 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-key.js';
+import { NEXT_CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-next-key.js';
 import { ConfigError } from '../../gateway/config.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { ALG_EDDSA, ed25519NoteSigner, formatVerifierKey, fromHex, generateSecretKey, toBase64, toHex, nobleSigner, openCheckpoint, parseTrust, parseVerifierKey, verifyBundle } from '../../protocol/index.js';
-import { entryBundle, gatewayWithDevices, publishEach, reading, startTestGateway, unverifiableEntries, type Device, type TestGateway } from './harness.js';
+import { ALG_EDDSA, decodeBlockHeader, ed25519NoteSigner, formatVerifierKey, fromHex, generateSecretKey, toBase64, toHex, nobleSigner, openCheckpoint, parseTrust, parseVerifierKey, verifyBundle } from '../../protocol/index.js';
+import { entryBundle, gatewayTrust, gatewayWithDevices, publishEach, reading, startTestGateway, unverifiableEntries, type Device, type TestGateway } from './harness.js';
 
 const ORIGIN = 'originproof.local/log'; // the gateway's default origin
 
@@ -26,13 +27,13 @@ describe('a gateway after its checkpoint key was rotated', () => {
   });
 
   /** While stopped: the log's key retired for a new one, and the key file replaced by it. Returns both verifier keys. */
-  async function rotate(dataDir: string): Promise<{ old: string; next: string; oldFile: string }> {
+  async function rotate(dataDir: string, nowMs?: number): Promise<{ old: string; next: string; oldFile: string }> {
     const keyPath = join(dataDir, CHECKPOINT_KEY_FILE);
     const oldFile = await readFile(keyPath, 'utf8');
     const current = ed25519NoteSigner(ORIGIN, fromHex((JSON.parse(oldFile) as { secretKey: string }).secretKey));
     const secret = generateSecretKey(ALG_EDDSA);
     const next = ed25519NoteSigner(ORIGIN, secret);
-    await Ledger.rotateKey({ dir: join(dataDir, 'ledger'), origin: ORIGIN, signer: current, next });
+    await Ledger.rotateKey({ dir: join(dataDir, 'ledger'), origin: ORIGIN, signer: current, next, ...(nowMs !== undefined ? { nowMs } : {}) });
     const publicKey = nobleSigner(ALG_EDDSA, secret).publicKey;
     await writeFile(keyPath, JSON.stringify({ alg: 'ed25519', secretKey: toHex(secret), publicKey: toHex(publicKey), createdAt: new Date().toISOString() }), { mode: 0o600 });
     return { old: formatVerifierKey(ORIGIN, current.publicKey), next: formatVerifierKey(ORIGIN, next.publicKey), oldFile };
@@ -44,7 +45,7 @@ describe('a gateway after its checkpoint key was rotated', () => {
     return out as { index: number }[];
   };
 
-  test('entries of both keys verify offline and in POST /v1/verify; ledger verify passes; the retired key file is refused', async () => {
+  test('entries of both keys verify offline and in POST /v1/verify; ledger verify passes; the retired key file is refused, as key and as next key', async () => {
     const fx = await gatewayWithDevices(1);
     t = fx.t;
     const dev = fx.devices[0]!;
@@ -93,6 +94,12 @@ describe('a gateway after its checkpoint key was rotated', () => {
     const report = await verifyLedger(backend, { workers: 1 });
     await backend.close();
     expect([report.ok, report.problem]).toEqual([true, undefined]);
+    // the retired key file copied as the next key: refused (CONFIG_INVALID), as a copy of the current key is; it
+    // started, announcing the retired key, which devices then took back as their next key
+    await writeFile(join(dataDir, NEXT_CHECKPOINT_KEY_FILE), keys.oldFile, { mode: 0o600 });
+    const asNext = await startTestGateway(t.pki, {}, t.dir).then(async (g) => (await g.gw.close(), null), (e: unknown) => e);
+    expect((asNext as ConfigError | null)?.code).toBe('CONFIG_INVALID');
+    await rm(join(dataDir, NEXT_CHECKPOINT_KEY_FILE));
     // the retired key file put back: refused, saying it was retired
     await writeFile(join(dataDir, CHECKPOINT_KEY_FILE), keys.oldFile, { mode: 0o600 });
     const err = await startTestGateway(t.pki, {}, t.dir).then(async (g) => (await g.gw.close(), null), (e: unknown) => e);
@@ -101,5 +108,31 @@ describe('a gateway after its checkpoint key was rotated', () => {
     expect((err as Error).message).toMatch(/retired at tree size/);
     await rm(t.dir, { recursive: true, force: true });
     t = undefined;
+  }, 60_000);
+
+  test("rotated by a clock ahead of the gateway's: the new key's blocks are dated from the switch, so their bundles verify", async () => {
+    const fx = await gatewayWithDevices(1);
+    t = fx.t;
+    const dev = fx.devices[0]!;
+    await publish(dev, [1, 2]);
+    const dataDir = join(t.dir, 'data');
+    // rotate-key run where the clock is two minutes ahead (another host, a clock not yet corrected): the retired key's
+    // window ends, and the new key's begins, then; the gateway's blocks signed by the new key would be dated before it
+    const aheadMs = Date.now() + 120_000;
+    await t.restart(async () => {
+      await rotate(dataDir, aheadMs);
+    });
+    const after = await publish(dev, [3, 4]);
+    expect(decodeBlockHeader((await entryBundle(t, after[0]!.index)).blockHeader).timeMs).toBeGreaterThanOrEqual(aheadMs);
+    // every entry, of either key, verifies offline with GET /v1/trust once the verifier's clock has reached the switch
+    // (a key vouches only once its window has begun); the new key's blocks were dated before its window, for good
+    const trust = await gatewayTrust(t);
+    const size = ((await t.gw.app.inject({ method: 'GET', url: '/v1/log' })).json() as { size: number }).size;
+    expect(size).toBeGreaterThan(after[1]!.index);
+    const now = Math.floor(aheadMs / 1000) + 60;
+    for (let i = 0; i < size; i++) {
+      const v = verifyBundle(await entryBundle(t, i), trust, { now });
+      expect([i, v.valid, v.checks.filter((c) => c.status === 'fail').map((c) => c.code)]).toEqual([i, true, []]);
+    }
   }, 60_000);
 });

@@ -14,7 +14,7 @@ import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { nodeNoteSigner } from '../../ledger/signer.js';
 import { verifyLedger } from '../../ledger/verify.js';
-import { decodeMeta } from '../../ledger/state.js';
+import { decodeMeta, encodeMeta } from '../../ledger/state.js';
 import { encode } from '../../protocol/cbor.js';
 import { LedgerKeyMismatchError } from '../../ledger/errors.js';
 import { formatVerifierKey, openCheckpoint, parseNote, parseVerifierKey, signNote } from '../../protocol/checkpoint.js';
@@ -74,6 +74,38 @@ async function rotatedLog(dir: string): Promise<Ledger> {
   return l;
 }
 
+/**
+ * The same log as rotate-key makes it: each key's checkpoints announce the next key (cosigned by it) before the switch,
+ * so each switch's checkpoint (sizes 3 and 7) carries the signature of the key after it.
+ */
+async function announcedRotatedLog(dir: string): Promise<Ledger> {
+  const openAnnouncing = async (signer: typeof k1, nextSigner: typeof k1) => Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer, nextSigner });
+  let l = await openAnnouncing(k1, k2);
+  await append(l, 1);
+  await append(l, 2);
+  await l.close();
+  await Ledger.rotateKey({ dir, origin: ORIGIN, signer: k1, next: k2, nowMs: 1_000 });
+  l = await openAnnouncing(k2, k3);
+  await append(l, 1);
+  await append(l, 3);
+  await l.close();
+  await Ledger.rotateKey({ dir, origin: ORIGIN, signer: k2, next: k3, nowMs: 2_000 });
+  l = await open(dir, k3);
+  await append(l, 1);
+  return l;
+}
+
+/** `ledger verify` of the store in `dir` (with `key`: --key), its verdict and problem. */
+const verdict = async (dir: string, key?: string) => {
+  const backend = await LevelBackend.open(dir, { sync: false });
+  try {
+    const report = await verifyLedger(backend, { workers: 1, ...(key !== undefined ? { key } : {}) });
+    return { ok: report.ok, problem: report.problem?.message };
+  } finally {
+    await backend.close();
+  }
+};
+
 describe('checkpoint key rotation in the ledger', () => {
   it('each checkpoint is signed by the key of its tree size, and every read and ledger verify check it so', async () => {
     const dir = await tempDir();
@@ -121,6 +153,39 @@ describe('checkpoint key rotation in the ledger', () => {
     const report = await verifyLedger(backend, { workers: 1 });
     await backend.close();
     expect([report.ok, report.problem?.block]).toEqual([false, 1]);
+  });
+
+  it('ledger verify --key: the retired keys the store records count only as far as the trusted key vouches for them, switch by switch', async () => {
+    // rotated as rotate-key does it: every switch cosigned by the key after it, back from the trusted one
+    const dir = await tempDir();
+    await (await announcedRotatedLog(dir)).close();
+    expect(await verdict(dir, vkey(k3))).toEqual({ ok: true, problem: undefined });
+    // a store rewritten under a key nobody trusts, its meta record saying that key was retired for the trusted one at
+    // the log's size: the trusted key signed nothing of it (it passed: every checkpoint checked with the forger's key)
+    const forger = nodeNoteSigner(ORIGIN, new Uint8Array(32).fill(9));
+    const forged = await tempDir();
+    let l = await open(forged, forger);
+    await append(l, 2);
+    await append(l, 1);
+    await l.close();
+    await Ledger.rotateKey({ dir: forged, origin: ORIGIN, signer: forger, next: k3 });
+    expect(await verdict(forged, vkey(k3))).toEqual({ ok: false, problem: expect.stringMatching(/checkpoint of block 1: .*switch/) });
+    // with a part of the trusted key's after it: the switch (tree size 3) is not cosigned by it
+    l = await open(forged, k3);
+    await append(l, 2);
+    await l.close();
+    expect(await verdict(forged, vkey(k3))).toEqual({ ok: false, problem: expect.stringMatching(/checkpoint of block 1: .*switch/) });
+    // without --key the store's own record is what is taken (its meta names the keys): as before
+    expect(await verdict(forged)).toEqual({ ok: true, problem: undefined });
+    // a key recorded as retired after the log's end (so the trusted key signed none of it): no switch to vouch for it
+    const past = await tempDir();
+    l = await open(past, forger);
+    await append(l, 2);
+    await l.close();
+    const b = await LevelBackend.open(past, { sync: false });
+    await b.writeMeta(encodeMeta({ origin: ORIGIN, verifierKey: vkey(k3), format: 2, retired: [{ verifierKey: vkey(forger), lastTreeSize: 5, retiredAtMs: 1 }] }));
+    await b.close();
+    expect(await verdict(past, vkey(k3))).toEqual({ ok: false, problem: expect.stringMatching(/tree size 5/) });
   });
 
   it('the retired key file no longer opens the log (CHECKPOINT_KEY_MISMATCH, saying it was retired); the current one does', async () => {

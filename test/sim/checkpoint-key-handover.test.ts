@@ -5,6 +5,8 @@
  * it current; a checkpoint of the old key alone then fails (CHECKPOINT_INVALID, the reading kept). The gateway's side
  * of a rotation is not built yet, so a real aedes broker on a loopback port plays the gateway here: a real mqtt.js
  * client takes each reading the device publishes and answers it with a receipt whose checkpoint the test signs.
+ * It also plays a hostile broker: a receipt held back and replayed when the device resends its reading (an older
+ * checkpoint) changes none of the device's keys.
  */
 import { createServer, type Server } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +25,7 @@ const ORIGIN = 'gw.example/log';
 const signer = (label: string) => ed25519NoteSigner(ORIGIN, new TextEncoder().encode(label.padEnd(32, '.')).slice(0, 32));
 const k1 = signer('current checkpoint key');
 const k2 = signer('next checkpoint key');
+const k3 = signer('key after the next one');
 const vkey = (s: NoteSigner & { publicKey: Uint8Array }) => formatVerifierKey(s.name, s.publicKey);
 
 describe('a device follows the checkpoint key handover (SPEC §7)', () => {
@@ -34,12 +37,17 @@ describe('a device follows the checkpoint key handover (SPEC §7)', () => {
   /** How the playing gateway signs its next receipts' checkpoints. */
   let sign: { by: NoteSigner[]; extensions: string[] } = { by: [k1], extensions: [] };
   let index = 0;
+  /** Receipts the playing gateway held back (lost on the way), by seq: a resend of that reading gets it replayed. */
+  const held = new Map<number, Buffer>();
+  let holdNext = false;
+  let agency: Awaited<ReturnType<RootAuthority['agency']>>;
+  let url: string;
 
   beforeAll(async () => {
     broker = await Aedes.createBroker();
     server = createServer(broker.handle);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+    url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
     gateway = await mqtt.connectAsync(url, { clientId: 'playing-gateway', reconnectPeriod: 0 });
     await gateway.subscribeAsync('op/v1/d/+/readings', { qos: 1 });
     gateway.on('message', (topic, payload) => {
@@ -53,12 +61,18 @@ describe('a device follows the checkpoint key handover (SPEC §7)', () => {
         const cp = { origin: ORIGIN, size: at + 1, root: leafHash(entry), extensions: [revocationsExtension(EMPTY_REVOCATIONS), ...sign.extensions] };
         const checkpoint = await signNote(formatCheckpoint(cp), sign.by);
         const seq = readingSeqOf(bytes)!;
-        await gateway.publishAsync(receiptsTopic(deviceId), Buffer.from(encodeReceipt({ seq, index: at, receivedAtMs, certRef, leafHash: leafHash(entry), checkpoint })), { qos: 1 });
+        const receipt = Buffer.from(encodeReceipt({ seq, index: at, receivedAtMs, certRef, leafHash: leafHash(entry), checkpoint }));
+        if (holdNext) {
+          held.set(seq, receipt);
+          holdNext = false;
+          return;
+        }
+        await gateway.publishAsync(receiptsTopic(deviceId), held.get(seq) ?? receipt, { qos: 1 });
       })();
     });
     dir = await mkdtemp(join(tmpdir(), 'op-handover-'));
     const root = await RootAuthority.create('root.example');
-    const agency = await root.agency('env.example');
+    agency = await root.agency('env.example');
     onboarded = await onboardDevice(agency, {
       gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: url, aud: 'originproof', checkpointVerifierKey: vkey(k1) }, kind: 'water-meter', dir, register: false,
     });
@@ -109,4 +123,37 @@ describe('a device follows the checkpoint key handover (SPEC §7)', () => {
     expect(d.outbox.size).toBe(1);
     await d.close();
   });
+
+  test('a receipt replayed to a resent reading, its checkpoint older than the kept one, decides nothing: the next key announced since is kept', async () => {
+    const own = await onboardDevice(agency, {
+      gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: url, aud: 'originproof', checkpointVerifierKey: vkey(k1) }, kind: 'water-meter', dir: join(dir, 'replayed'), register: false,
+    });
+    const make = () => new Device({ state: readState(own.statePath!), statePath: own.statePath!, se: own.se, reconnectMinMs: 20, log: (l) => lines.push(l) });
+    let d = make();
+    await d.connect();
+    // k2 announced (the device keeps it); the receipt of the next reading is held back by the broker (lost on the way)
+    sign = { by: [k1, k2], extensions: [nextKeyExtension(vkey(k2))] };
+    await d.nextReceipt((await d.sendReading())!);
+    expect(d.checkpointKeys).toEqual({ current: vkey(k1), next: vkey(k2) });
+    holdNext = true;
+    const first = (await d.sendReading())!;
+    await until(() => held.has(first));
+    // then the switch to k2, which announces k3 already
+    sign = { by: [k2, k3], extensions: [nextKeyExtension(vkey(k3))] };
+    await d.nextReceipt((await d.sendReading())!);
+    expect(d.checkpointKeys).toEqual({ current: vkey(k2), next: vkey(k3) });
+    await d.close();
+    // restarted, the device resends the first reading, and the broker replays its old receipt (k1 and k2, naming k2)
+    d = make();
+    await d.connect();
+    await d.nextReceipt(first);
+    expect(d.stats.logRollbacks).toBe(1); // noticed as a log that went back (SPEC §7)
+    expect(d.checkpointKeys).toEqual({ current: vkey(k2), next: vkey(k3) });
+    expect(readState(own.statePath!).gateway.nextCheckpointVerifierKey).toBe(vkey(k3));
+    await d.close();
+  });
 });
+
+async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !cond(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error('timed out');
+}
