@@ -127,6 +127,17 @@ export function inTrustWindow(w: { notBefore?: number | undefined; notAfter?: nu
 }
 
 /** Checkpoint keys usable at `at` (seconds). */
+/**
+ * The checkpoint keys for a checkpoint whose block is dated `at` (seconds): valid then (notBefore <= at < notAfter),
+ * and whose window has begun by `now` (the verifier's clock): a next key published ahead of its notBefore vouches
+ * for nothing before then, however the block is dated.
+ */
+export function checkpointKeysForBlock(trust: TrustMaterial, at: number, now: number): NoteVerifier[] {
+  return trust.checkpointKeys
+    .filter((k) => (k.notBefore === undefined || (k.notBefore <= at && k.notBefore <= now)) && (k.notAfter === undefined || at < k.notAfter))
+    .map((k) => k.verifier);
+}
+
 export function checkpointKeysAt(trust: TrustMaterial, at: number): NoteVerifier[] {
   return trust.checkpointKeys
     .filter((k) => inTrustWindow(k, at))

@@ -41,7 +41,7 @@ import { sha256 } from './hash.js';
 import { decodeLogEntry, ENTRY_READING, ENTRY_REVOCATION, leafHash, type LogEntry } from './log-entry.js';
 import { verifyConsistency, verifyInclusion } from './merkle/index.js';
 import { DEFAULT_MAX_SKEW_SECONDS, type OpenedReading } from './reading.js';
-import type { TrustMaterial } from './trust.js';
+import { checkpointKeysForBlock, type TrustMaterial } from './trust.js';
 import { CHECK_NAMES, run, skip, type Check, type CheckName, type HeldRevocation, type HeldRevocations, type SignedAt } from './verify-checks.js';
 import { certificatePool, chainedPools } from './certificate-pool.js';
 import { readingChecks } from './verify-reading.js';
@@ -137,12 +137,6 @@ function keysDuring(trust: TrustMaterial, from: number, to: number): NoteVerifie
     .map((k) => k.verifier);
 }
 
-/** Keys valid at `at` (notBefore <= at < notAfter) whose window has also begun by `now` (seconds). */
-function keysAt(trust: TrustMaterial, at: number, now: number): NoteVerifier[] {
-  return trust.checkpointKeys
-    .filter((k) => (k.notBefore === undefined || (k.notBefore <= at && k.notBefore <= now)) && (k.notAfter === undefined || at < k.notAfter))
-    .map((k) => k.verifier);
-}
 
 export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: VerifyBundleOptions = {}): Verdict {
   const checks = new Map<CheckName, Check>();
@@ -234,7 +228,7 @@ export function verifyBundle(bundle: ProofBundle, trust: TrustMaterial, opts: Ve
       }
       const bound = h.treeSize === bundle.treeSize;
       const entryTime = entry ? Math.floor(entry.receivedAtMs / 1000) : nowS;
-      const keys = bound ? keysAt(trust, blockTime, nowS) : keysDuring(trust, entryTime, nowS);
+      const keys = bound ? checkpointKeysForBlock(trust, blockTime, nowS) : keysDuring(trust, entryTime, nowS);
       if (keys.length === 0) {
         fail('CHECKPOINT_INVALID', bound ? `the trust material has no checkpoint key valid at the block time ${blockTime} and begun by now (${nowS})` : `the trust material has no checkpoint key valid after the entry time ${entryTime} and begun by now (${nowS})`, 'trust.checkpointKeys');
       }

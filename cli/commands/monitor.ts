@@ -11,7 +11,8 @@
  *                       at the new checkpoint's size), or that list comes with another checkpoint of that size
  *                       (monitor-revocations.ts)
  * Without --trust the first run pins the key the gateway advertises (/v1/log) in the state file
- * (trust on first use); with --trust only the trust file's checkpoint keys are accepted.
+ * (trust on first use); with --trust only the trust file's checkpoint keys are accepted, each for the time of the
+ * checkpoint's block (monitor-block-time.ts).
  * An alarm leaves the last good checkpoint in place and is recorded with its evidence (the served checkpoint note;
  * for a failed consistency check both checkpoints and the gateway's proof, if any). Alarms are sticky: while the
  * state file holds one not acknowledged, every round reports an alarm (naming the first and the count), though it
@@ -30,6 +31,7 @@ import { verifyConsistency } from '../../protocol/merkle/index.js';
 import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from '../gateway-http.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
+import { keysForCheckpoint } from './monitor-block-time.js';
 import { printable } from '../../protocol/printable.js';
 import { holdState, loadState, saveState, UnusableInput, type ConsistencyEvidence, type MonitorAlarm, type MonitorState } from './monitor-state.js';
 
@@ -154,9 +156,13 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
     let cp: Checkpoint;
     /** The pinned keys after this checkpoint (no trust file): kept once the round finds nothing wrong. */
     let followed: CheckpointKeys | undefined;
+    // With a trust file: the keys of the checkpoint's block time (monitor-block-time.ts), fetched outside the check below
+    // so that an unreachable gateway fails the round rather than raising an alarm.
+    const choice = o.trust ? await keysForCheckpoint(o.gateway, requestOf(o), o.trust, note, Math.floor(nowMs / 1000)) : undefined;
     try {
       if (o.trust) {
-        cp = openCheckpoint(note, keys, o.trust.origin ? { origin: o.trust.origin } : state.origin ? { origin: state.origin } : {});
+        if (choice && 'problem' in choice) fail('CHECKPOINT_INVALID', choice.problem, 'block');
+        cp = openCheckpoint(note, choice?.keys ?? keys, o.trust.origin ? { origin: o.trust.origin } : state.origin ? { origin: state.origin } : {});
       } else {
         // The key pinned on first use, followed through the gateway's announced handover to its next key (SPEC §7, as
         // a device does): a next key named by a checkpoint the pinned key signed, and signing it too, is kept; the
@@ -220,7 +226,8 @@ async function round(o: MonitorOptions): Promise<MonitorResult> {
       if (!(err instanceof OriginProofError)) throw err;
       throw new Alarm('CHECKPOINT_INVALID', `the checkpoint at tree size ${cp.size}: ${err.message}`, last?.size, cp.size);
     }
-    const problem = await revocationProblem(o.gateway, followed ? [followed.current] : keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
+    // The list comes with a checkpoint of the same tree size: checked with the keys this one was.
+    const problem = await revocationProblem(o.gateway, followed ? [followed.current] : choice && 'keys' in choice ? choice.keys : keys, cp.origin, last?.revocations, revocations, root, requestOf(o));
     if (problem) throw new Alarm('CHECKPOINT_INVALID', `REVOCATIONS: ${problem}`, last?.size, cp.size);
     if (followed) {
       state.verifierKey = formatVerifierKey(followed.current.name, followed.current.publicKey);

@@ -24,6 +24,8 @@ export interface View {
   ignoreAfter?: boolean;
   /** Served as the revocation list's `count` instead of the number of entries (a lying gateway). */
   count?: number;
+  /** Served as every block's header instead of the ledger's (a lying gateway). */
+  blockHeader?: Uint8Array;
   /** Each request's path and query, in order. */
   requests?: string[];
 }
@@ -39,6 +41,12 @@ export function serve(get: () => View): Promise<{ server: Server; url: string }>
       const checkpoint = async () => view.checkpoint ?? (await L.checkpoint(size));
       if (u.pathname === '/v1/log') return json(200, { origin: L.origin, size, verifierKey: L.verifierKey, checkpoint: (await checkpoint()) ?? null });
       if (u.pathname === '/v1/checkpoints/latest') return res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(await checkpoint());
+      const block = /^\/v1\/blocks\/(\d+)$/.exec(u.pathname);
+      if (block) {
+        const b = await L.servedBlock(Number(block[1]));
+        if (!b || b.header.treeSize > size) return json(404, { code: 'NOT_FOUND', message: `no block ${block[1]}` });
+        return json(200, { height: b.header.height, timeMs: b.header.timeMs, treeSize: b.header.treeSize, header: toBase64(view.blockHeader ?? b.bytes) });
+      }
       if (u.pathname === '/v1/proofs/consistency') {
         const from = Number(u.searchParams.get('from')), to = Number(u.searchParams.get('to') ?? size);
         if (!(from >= 1 && from <= to && to <= size)) return json(400, { code: 'BAD_REQUEST', message: `need 1 <= from <= to <= ${size}` });
