@@ -77,6 +77,8 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
   }
   try {
     await link(keyPath, join(dataDir, retiredFile)).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+    // The link made durable before the rename: a power cut must not keep the rename and lose the retired key's file.
+    await syncDirectory(dataDir);
     await rename(next.path, keyPath);
     await syncDirectory(dataDir);
   } catch (err) {
