@@ -51,6 +51,7 @@ function onlyFields(o: Record<string, unknown>, fields: readonly string[], path:
 
 const ROOT_KEY_FIELDS = ['name', 'alg', 'publicKey', 'notBefore', 'notAfter'];
 const CHECKPOINT_KEY_FIELDS = ['key', 'notBefore', 'notAfter'];
+const TRUST_FILE_FIELDS = ['roots', 'checkpointKeys', 'origin', 'clockSkewSeconds'];
 
 function rootFrom(v: unknown, i: number, verifier?: SignatureVerifier): TrustAnchorInput {
   const path = `roots[${i}]`;
@@ -82,6 +83,11 @@ function rootFrom(v: unknown, i: number, verifier?: SignatureVerifier): TrustAnc
 export function parseTrust(json: unknown, opts: { verifier?: SignatureVerifier } = {}): TrustMaterial {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('MALFORMED', 'trust file must be a JSON object', '');
   const t = json as Record<string, unknown>;
+  // Closed like its entries: a misspelt `origin` turned off the origin check, a misspelt `clockSkewSeconds` left the
+  // default allowance in force, without a word (found by review).
+  for (const k of Object.keys(t)) {
+    if (!TRUST_FILE_FIELDS.includes(k)) fail('MALFORMED', `the trust file has a field ${JSON.stringify(k.slice(0, 40))} the verifier does not read: it holds ${TRUST_FILE_FIELDS.join(', ')}`, k.slice(0, 40));
+  }
   const rootsIn = t.roots ?? [];
   const keysIn = t.checkpointKeys ?? [];
   if (!Array.isArray(rootsIn)) fail('MALFORMED', 'roots must be an array', 'roots');

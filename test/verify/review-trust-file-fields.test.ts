@@ -43,6 +43,11 @@ describe('trust file entries: a window is honoured or the file is refused', () =
     for (const r of [{ ...rootKey, notafter: NOW - 1 }, { ...rootKey, validUntil: NOW - 1 }]) {
       expect(codeOfSync(() => parseTrust({ roots: [r], checkpointKeys: [cpKey] })), JSON.stringify(Object.keys(r))).toBe('MALFORMED');
     }
+    // nor at the top: a misspelt origin turned the origin check off, a misspelt clockSkewSeconds left the default
+    for (const extra of [{ orgin: ORIGIN }, { clockSkew: 30 }, { checkpointkeys: [cpKey] }]) {
+      expect(codeOfSync(() => parseTrust({ roots: [rootCert], checkpointKeys: [cpKey], ...extra })), JSON.stringify(extra)).toBe('MALFORMED');
+    }
+    expect(codeOfSync(() => parseTrust({ roots: [rootCert], checkpointKeys: [cpKey], origin: ORIGIN, clockSkewSeconds: 30 }))).toBe('NO_ERROR');
     // the fields the verifier reads are still taken, each entry as before
     expect(codeOfSync(() => parseTrust({ roots: [rootCert, { ...rootKey, name: 'root.example', notBefore: 0, notAfter: NOW * 2 }], checkpointKeys: [vkey(CP), { ...cpKey, notBefore: 0, notAfter: null }] }))).toBe('NO_ERROR');
   });
