@@ -152,7 +152,12 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   readings.push(reading(devEd, 'reading-type-not-allowed', "Reading type pm25 is not in the device profile's reading types",
     await signReading(devEd, claims(devEd, { body: { kind: 'sensor', type: 'pm25', value: 12, scale: 0, unit: 'ug/m3' } })), 'TYPE_NOT_ALLOWED'));
   readings.push(reading(devEd, 'reading-firmware-mismatch', 'Firmware measurement differs from the certified one', await signReading(devEd, claims(devEd, { firmware: new Uint8Array(32) })), 'FIRMWARE_MISMATCH'));
-  readings.push(reading(devEd, 'reading-clock-skew', 'iat 301 s before the verifier clock (allowed skew 300 s, a gateway setting)', await signReading(devEd, claims(devEd, { iat: NOW - 301 })), 'CLOCK_SKEW'));
+  // The gateway's clock rule (SPEC §6): at most clockSkewSeconds (300 s) ahead, at most maxReadingAgeSeconds (7 days) old.
+  readings.push(reading(devEd, 'reading-clock-skew', 'iat 301 s ahead of the verifier clock (at most 300 s ahead: gateway setting clockSkewSeconds)', await signReading(devEd, claims(devEd, { iat: NOW + 301 })), 'CLOCK_SKEW'));
+  readings.push(reading(devEd, 'reading-too-old', 'iat 7 days and 1 s before the verifier clock (at most 7 days old: gateway setting maxReadingAgeSeconds)',
+    await signReading(devEd, claims(devEd, { iat: NOW - 7 * DAY - 1 })), 'CLOCK_SKEW'));
+  readings.push(reading(devEd, 'reading-kept-offline', 'A reading kept while offline, seq 44, sent 6 days after its iat: valid (the age allowance is 7 days; only 300 s ahead is skew)',
+    await signReading(devEd, claims(devEd, { iat: NOW - 6 * DAY, seq: 44 }))));
   readings.push(reading(devEd, 'reading-cert-expired', 'iat at the device certificate exp (exp is exclusive)',
     await signReading(devEd, claims(devEd, { iat: CERT_WINDOW.exp })), 'CERT_EXPIRED', { now: CERT_WINDOW.exp }));
   readings.push(reading(devEd, 'reading-cert-not-yet-valid', 'iat one second before the device certificate nbf',
