@@ -262,17 +262,17 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     ...reading(devEd, name, description, cbor, expectedError), kind: 'scenario', checkedBy: 'gateway', params,
   });
   const scenarios: Vector[] = [
-    { ...reading(devEd, 'scenario-resend', 'Publish this reading twice: both answers are the same receipt (same index); the log holds it once', r5), kind: 'scenario', checkedBy: 'gateway', params: { repeat: 2 } },
+    { ...reading(devEd, 'scenario-resend', 'Publish this reading twice: both answers are receipts of the same entry (same seq, index, receivedAtMs, certRef and leafHash; the second may carry a later checkpoint, so do not compare them byte for byte); the log holds it once', r5), kind: 'scenario', checkedBy: 'gateway', params: { repeat: 2 } },
     scen('scenario-replay', 'After seq 5 is accepted (params.after), another reading with the same seq 5 but other bytes is rejected', 'REPLAY',
       await signReading(devEd, claims(devEd, { seq: 5, body: { kind: 'sensor', type: 'temperature', value: 999, scale: -1, unit: 'Cel' } })), { after: hex(r5) }),
     scen('scenario-replay-lower', 'After seq 5 is accepted, a valid reading with seq 4 is rejected', 'REPLAY', await signReading(devEd, claims(devEd, { seq: 4 })), { after: hex(r5) }),
     scen('scenario-topic-mismatch', "Valid reading published on another device's readings topic", 'TOPIC_MISMATCH', r5, { topic: `op/v1/d/${devId(devEs)}/readings` }),
-    scen('scenario-unknown-device', 'Valid reading from a device whose certificate is not registered at the gateway', 'UNKNOWN_DEVICE',
+    scen('scenario-unknown-device', 'The device of this valid reading is not registered at the gateway: its CONNECT is refused with CONNACK 5 (UNKNOWN_DEVICE never arrives as a rejection)', 'UNKNOWN_DEVICE',
       await signReading(stranger, { ...claims(stranger), deviceId: deviceIdFromKey(pub(stranger)) })),
     scen('scenario-inclusion-invalid', 'Receipt for this reading whose leafHash or inclusion proof is altered: the device/verifier rejects it', 'INCLUSION_INVALID'),
     scen('scenario-consistency-invalid', 'Two checkpoints of a log that was rewritten between them: the consistency proof fails', 'CONSISTENCY_INVALID'),
     scen('scenario-checkpoint-invalid', 'Receipt whose checkpoint note signature does not verify with the gateway checkpoint key', 'CHECKPOINT_INVALID'),
-    scen('scenario-unavailable', 'Reading published while the gateway is shutting down or over capacity: resend later', 'UNAVAILABLE'),
+    scen('scenario-unavailable', 'Reading published while the gateway is shutting down: keep it, resend it after reconnecting', 'UNAVAILABLE'),
     scen('scenario-storage-unavailable', 'Reading published while the gateway cannot write to its store (disk full, write error): keep it, resend it after reconnecting', 'STORAGE_UNAVAILABLE'),
   ];
 
