@@ -11,7 +11,7 @@
  */
 import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decode, encode } from './cbor.js';
+import { decodeToLook, encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
 import { createSign1, decodeSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
@@ -166,7 +166,7 @@ export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined 
  */
 export function readingSeqOf(bytes: Uint8Array): number | null {
   try {
-    const payload = decode(decodeSign1(bytes, { requireTag: false }).payload);
+    const payload = decodeToLook(decodeSign1(bytes, { requireTag: false }).payload);
     const seq = payload instanceof Map ? payload.get(CLAIM_SEQ) : undefined;
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
   } catch {
