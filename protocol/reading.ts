@@ -161,7 +161,7 @@ export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined 
 
 /**
  * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode; nothing is
- * verified): its rejection names it (reading.cddl: seq "when the reading could be parsed that far") so the device
+ * verified): its rejection names it (reading.cddl and SPEC §8: seq "when the payload decodes as a map holding one") so the device
  * can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no uint.
  */
 export function readingSeqOf(bytes: Uint8Array): number | null {
