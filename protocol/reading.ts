@@ -160,9 +160,10 @@ export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined 
 }
 
 /**
- * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode; nothing is
- * verified): its rejection names it (reading.cddl and SPEC §8: seq "when the payload decodes as a map holding one") so the device
- * can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no uint.
+ * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode, date tags kept;
+ * nothing is verified): its rejection names it (SPEC §8: "whenever its payload decodes as a CBOR map with a seq") so
+ * the device can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no
+ * uint.
  */
 export function readingSeqOf(bytes: Uint8Array): number | null {
   try {
