@@ -155,6 +155,20 @@ export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
   return normalize(value, what, 0);
 }
 
+/**
+ * `decode` for a look at a value that failed its checks (reading.ts readingSeqOf), never to take it: a date tag, which
+ * cbor-x turns into a Date and `decode` refuses, is kept, so a reading whose iat carries one still names its seq.
+ */
+export function decodeToLook(bytes: Uint8Array, what = 'CBOR'): unknown {
+  let value: unknown;
+  try {
+    value = codec.decode(viewForDecoder(bytes));
+  } catch (err) {
+    fail('MALFORMED', `${what} is not well-formed CBOR: ${(err as Error).message}`, '', err);
+  }
+  return normalize(value, what, 0, true);
+}
+
 /** Decode and require deterministic encoding: the bytes must equal the re-encoding of what they decode to. */
 export function decodeStrict(bytes: Uint8Array, what = 'CBOR'): unknown {
   const value = decode(bytes, what);
@@ -212,14 +226,14 @@ function inCanonicalShape(value: unknown): boolean {
 
 // Buffers -> Uint8Array, safe BigInts -> number, so callers see one shape whatever the runtime. In place: what
 // cbor-x returns is fresh, and rebuilding every map and array doubled the garbage on the gateway's hot path.
-function normalize(value: unknown, what: string, depth: number): unknown {
+function normalize(value: unknown, what: string, depth: number, keepDates = false): unknown {
   if (value instanceof Uint8Array) return asPlainBytes(value);
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? Number(value) : value;
   if (typeof value !== 'object' || value === null) return value;
   if (depth >= MAX_CBOR_DEPTH) fail('MALFORMED', `${what} nests arrays, maps or tags deeper than ${MAX_CBOR_DEPTH} levels`);
   const d = depth + 1;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], what, d);
+    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], what, d, keepDates);
     return value;
   }
   if (value instanceof Map) {
@@ -228,18 +242,18 @@ function normalize(value: unknown, what: string, depth: number): unknown {
     if (keysPlain) {
       // updating existing keys keeps the order; only values that can change are written back
       value.forEach((v: unknown, k: unknown, m: Map<unknown, unknown>) => {
-        if (typeof v === 'object' || typeof v === 'bigint') m.set(k, normalize(v, what, d));
+        if (typeof v === 'object' || typeof v === 'bigint') m.set(k, normalize(v, what, d, keepDates));
       });
       return value;
     }
     const m = new Map();
-    for (const [k, v] of value) m.set(normalize(k, what, d), normalize(v, what, d));
+    for (const [k, v] of value) m.set(normalize(k, what, d, keepDates), normalize(v, what, d, keepDates));
     return m;
   }
   if (value instanceof Tag) {
-    value.value = normalize(value.value, what, d);
+    value.value = normalize(value.value, what, d, keepDates);
     return value;
   }
-  if (value instanceof Date) fail('MALFORMED', `${what} uses a date tag, which is not allowed`);
+  if (value instanceof Date && !keepDates) fail('MALFORMED', `${what} uses a date tag, which is not allowed`);
   return value;
 }

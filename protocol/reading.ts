@@ -11,7 +11,7 @@
  */
 import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decode, encode } from './cbor.js';
+import { decodeToLook, encode } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
 import { createSign1, decodeSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
@@ -28,6 +28,7 @@ export const CLAIM_SENSOR = -65541, CLAIM_BIOMETRIC = -65542;
 export const SENSOR_TYPE = 1, SENSOR_VALUE = 2, SENSOR_SCALE = 3, SENSOR_UNIT = 4;
 export const MAX_READING_BYTES = 1024;
 export const DEFAULT_MAX_SKEW_SECONDS = 300;
+export const DEFAULT_MAX_READING_AGE_SECONDS = 7 * 86_400;
 const READING_KEYS = [CLAIM_UEID, CLAIM_READING_IAT, CLAIM_SEQ, CLAIM_FIRMWARE, CLAIM_SENSOR, CLAIM_BIOMETRIC];
 
 export interface SensorBody {
@@ -159,13 +160,14 @@ export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined 
 }
 
 /**
- * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode; nothing is
- * verified): its rejection names it (reading.cddl: seq "when the reading could be parsed that far") so the device
- * can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no uint.
+ * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode, date tags kept;
+ * nothing is verified): its rejection names it (SPEC §8: "whenever its payload decodes as a CBOR map with a seq") so
+ * the device can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no
+ * uint.
  */
 export function readingSeqOf(bytes: Uint8Array): number | null {
   try {
-    const payload = decode(decodeSign1(bytes, { requireTag: false }).payload);
+    const payload = decodeToLook(decodeSign1(bytes, { requireTag: false }).payload);
     const seq = payload instanceof Map ? payload.get(CLAIM_SEQ) : undefined;
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
   } catch {
@@ -176,9 +178,13 @@ export function readingSeqOf(bytes: Uint8Array): number | null {
 export interface VerifyReadingOptions {
   verifier?: SignatureVerifier;
   allowedAlgs?: readonly Alg[];
-  /** Receiver clock (seconds); with it, |iat - now| > maxSkewSeconds is CLOCK_SKEW. */
+  /**
+   * Receiver clock (seconds); with it, an iat more than maxSkewSeconds ahead of it or more than maxAgeSeconds behind
+   * it is CLOCK_SKEW (assertReadingClock, the gateway's rule: SPEC §6).
+   */
   now?: number;
   maxSkewSeconds?: number;
+  maxAgeSeconds?: number;
   /** Verified revocations; the device certificate must not be revoked at the reading's iat. */
   revocations?: readonly DecodedRevocation[];
 }
@@ -217,7 +223,19 @@ export function checkReading(opened: OpenedReading, deviceCert: DecodedCertifica
   const type = claims.body.kind === 'sensor' ? claims.body.type : BIOMETRIC_READING_TYPE;
   if (!profile.readingTypes.includes(type)) fail('TYPE_NOT_ALLOWED', `reading type ${type} is not in the device profile`, 'claims.body.type');
   if (!bytesEqual(claims.firmware, profile.firmware)) fail('FIRMWARE_MISMATCH', 'firmware measurement differs from the certified one', 'claims.fwm');
-  if (opts.now !== undefined && Math.abs(claims.iat - opts.now) > (opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS)) {
-    fail('CLOCK_SKEW', `iat ${claims.iat} is too far from the receiver clock ${opts.now}`, 'claims.iat');
+  if (opts.now !== undefined) {
+    assertReadingClock(claims.iat, opts.now, {
+      clockSkewSeconds: opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS,
+      maxReadingAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_READING_AGE_SECONDS,
+    });
   }
+}
+
+/**
+ * CLOCK_SKEW unless `iat` is at most clockSkewSeconds ahead of `nowS` and at most maxReadingAgeSeconds behind it
+ * (SPEC §6): a reading kept while the device was offline may be days old, never ahead by more than the skew.
+ */
+export function assertReadingClock(iat: number, nowS: number, limits: { clockSkewSeconds: number; maxReadingAgeSeconds: number }): void {
+  if (iat > nowS + limits.clockSkewSeconds) fail('CLOCK_SKEW', `reading is dated ${iat - nowS} s in the future (limit ${limits.clockSkewSeconds} s)`, 'claims.iat');
+  if (iat < nowS - limits.maxReadingAgeSeconds) fail('CLOCK_SKEW', `reading is ${nowS - iat} s old (limit ${limits.maxReadingAgeSeconds} s)`, 'claims.iat');
 }

@@ -1,8 +1,12 @@
-/** MQTT topics per device id D (DESIGN.md, firmware-specs/SPEC.md §Topics): op/v1/d/D/{readings,receipts,rejections}, QoS 1. */
+/**
+ * MQTT topics per device id D (DESIGN.md, firmware-specs/SPEC.md §4): op/v1/d/D/{readings,receipts,rejections}.
+ * Readings are published at QoS 1; the gateway sends receipts and rejections at QoS 0 (device-connections.ts).
+ */
 import { fail } from './errors.js';
 import { isUeidHex } from './device-id.js';
 
 export const TOPIC_PREFIX = 'op/v1/d/';
+/** The QoS a device publishes its readings at (SPEC §4). */
 export const TOPIC_QOS = 1;
 export type TopicKind = 'readings' | 'receipts' | 'rejections';
 const KINDS: readonly TopicKind[] = ['readings', 'receipts', 'rejections'];

@@ -152,7 +152,12 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   readings.push(reading(devEd, 'reading-type-not-allowed', "Reading type pm25 is not in the device profile's reading types",
     await signReading(devEd, claims(devEd, { body: { kind: 'sensor', type: 'pm25', value: 12, scale: 0, unit: 'ug/m3' } })), 'TYPE_NOT_ALLOWED'));
   readings.push(reading(devEd, 'reading-firmware-mismatch', 'Firmware measurement differs from the certified one', await signReading(devEd, claims(devEd, { firmware: new Uint8Array(32) })), 'FIRMWARE_MISMATCH'));
-  readings.push(reading(devEd, 'reading-clock-skew', 'iat 301 s before the verifier clock (allowed skew 300 s, a gateway setting)', await signReading(devEd, claims(devEd, { iat: NOW - 301 })), 'CLOCK_SKEW'));
+  // The gateway's clock rule (SPEC §6): at most clockSkewSeconds (300 s) ahead, at most maxReadingAgeSeconds (7 days) old.
+  readings.push(reading(devEd, 'reading-clock-skew', 'iat 301 s ahead of the verifier clock (at most 300 s ahead: gateway setting clockSkewSeconds)', await signReading(devEd, claims(devEd, { iat: NOW + 301 })), 'CLOCK_SKEW'));
+  readings.push(reading(devEd, 'reading-too-old', 'iat 7 days and 1 s before the verifier clock (at most 7 days old: gateway setting maxReadingAgeSeconds)',
+    await signReading(devEd, claims(devEd, { iat: NOW - 7 * DAY - 1 })), 'CLOCK_SKEW'));
+  readings.push(reading(devEd, 'reading-kept-offline', 'A reading kept while offline, seq 44, sent 6 days after its iat: valid (the age allowance is 7 days; only 300 s ahead is skew)',
+    await signReading(devEd, claims(devEd, { iat: NOW - 6 * DAY, seq: 44 }))));
   readings.push(reading(devEd, 'reading-cert-expired', 'iat at the device certificate exp (exp is exclusive)',
     await signReading(devEd, claims(devEd, { iat: CERT_WINDOW.exp })), 'CERT_EXPIRED', { now: CERT_WINDOW.exp }));
   readings.push(reading(devEd, 'reading-cert-not-yet-valid', 'iat one second before the device certificate nbf',
@@ -257,17 +262,17 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     ...reading(devEd, name, description, cbor, expectedError), kind: 'scenario', checkedBy: 'gateway', params,
   });
   const scenarios: Vector[] = [
-    { ...reading(devEd, 'scenario-resend', 'Publish this reading twice: both answers are the same receipt (same index); the log holds it once', r5), kind: 'scenario', checkedBy: 'gateway', params: { repeat: 2 } },
+    { ...reading(devEd, 'scenario-resend', 'Publish this reading twice: both answers are receipts of the same entry (same seq, index, receivedAtMs, certRef and leafHash; the second may carry a later checkpoint, so do not compare them byte for byte); the log holds it once', r5), kind: 'scenario', checkedBy: 'gateway', params: { repeat: 2 } },
     scen('scenario-replay', 'After seq 5 is accepted (params.after), another reading with the same seq 5 but other bytes is rejected', 'REPLAY',
       await signReading(devEd, claims(devEd, { seq: 5, body: { kind: 'sensor', type: 'temperature', value: 999, scale: -1, unit: 'Cel' } })), { after: hex(r5) }),
     scen('scenario-replay-lower', 'After seq 5 is accepted, a valid reading with seq 4 is rejected', 'REPLAY', await signReading(devEd, claims(devEd, { seq: 4 })), { after: hex(r5) }),
     scen('scenario-topic-mismatch', "Valid reading published on another device's readings topic", 'TOPIC_MISMATCH', r5, { topic: `op/v1/d/${devId(devEs)}/readings` }),
-    scen('scenario-unknown-device', 'Valid reading from a device whose certificate is not registered at the gateway', 'UNKNOWN_DEVICE',
+    scen('scenario-unknown-device', 'The device of this valid reading is not registered at the gateway: its CONNECT is refused with CONNACK 5 (UNKNOWN_DEVICE never arrives as a rejection)', 'UNKNOWN_DEVICE',
       await signReading(stranger, { ...claims(stranger), deviceId: deviceIdFromKey(pub(stranger)) })),
     scen('scenario-inclusion-invalid', 'Receipt for this reading whose leafHash or inclusion proof is altered: the device/verifier rejects it', 'INCLUSION_INVALID'),
     scen('scenario-consistency-invalid', 'Two checkpoints of a log that was rewritten between them: the consistency proof fails', 'CONSISTENCY_INVALID'),
     scen('scenario-checkpoint-invalid', 'Receipt whose checkpoint note signature does not verify with the gateway checkpoint key', 'CHECKPOINT_INVALID'),
-    scen('scenario-unavailable', 'Reading published while the gateway is shutting down or over capacity: resend later', 'UNAVAILABLE'),
+    scen('scenario-unavailable', 'Reading published while the gateway is shutting down: keep it, resend it after reconnecting', 'UNAVAILABLE'),
     scen('scenario-storage-unavailable', 'Reading published while the gateway cannot write to its store (disk full, write error): keep it, resend it after reconnecting', 'STORAGE_UNAVAILABLE'),
   ];
 
