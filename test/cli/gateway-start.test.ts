@@ -112,10 +112,14 @@ describe('starting the gateway as npm start does', () => {
   test('a trust file that names no root, is not JSON or is missing stops the start (exit 2) and is named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-no-root-'));
     try {
-      await writeFile(join(dir, 'trust.json'), JSON.stringify({ root: [] }));
+      await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [] }));
       const r = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^\[TRUST_FILE_UNUSABLE\] .*names no root/);
+      // `root` for `roots`: the misspelt field is named (the file's fields are closed, protocol/trust.ts)
+      await writeFile(join(dir, 'misspelt.json'), JSON.stringify({ root: [] }));
+      const misspelt = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'misspelt.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+      expect([misspelt.status, misspelt.stderr], misspelt.stderr).toEqual([2, expect.stringMatching(/^\[TRUST_FILE_UNUSABLE\] .*a field "root" the verifier does not read/)]);
       // one that is not JSON, or missing: named in the message, exit 2
       await writeFile(join(dir, 'broken.json'), '{"roots": [');
       for (const file of ['broken.json', 'missing.json']) {
