@@ -297,7 +297,7 @@ describe('fetch-revocations and verify --revocation-log', () => {
     const listed = (await t.gw.app.inject({ method: 'GET', url: '/v1/revocations' })).json() as { revocations: { index: number }[] };
     const last = listed.revocations.at(-1)!.index;
     await mkdir(join(out, `${last}.rev`));
-    await expect(fetchRevocations({ gateway: t.gw.httpUrl, out })).rejects.toThrow();
+    await expect(fetchRevocations({ gateway: t.gw.httpUrl, out })).rejects.toMatchObject({ code: 'EISDIR' });
     expect(existsSync(join(out, 'checkpoint'))).toBe(false); // was true: the earlier checkpoint, kept beside the mix
     const r = runVerify({ bundle: stripped, trust, revocationLog: out });
     expect(r.exitCode).toBe(2);

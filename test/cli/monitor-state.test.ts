@@ -56,6 +56,6 @@ describe('a monitor state file is for its own gateway', () => {
 
   test('a state file without a gateway is not a monitor state file', () => {
     writeFileSync(p('nogw.json'), JSON.stringify({ version: 1, history: [], alarms: [] }));
-    expect(() => loadState(p('nogw.json'), A)).toThrow(/is not a monitor state file/);
+    expect(() => loadState(p('nogw.json'), A)).toThrow(expect.objectContaining({ code: 'MALFORMED', path: 'state', message: expect.stringMatching(/is not a monitor state file/) }));
   });
 });

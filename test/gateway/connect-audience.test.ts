@@ -113,6 +113,6 @@ describe('gatewayId configuration', () => {
 
   test.each(['', 'Gateway B', 'gw_b', '-gw', 'a'.repeat(64)])('%j is not a gateway id (what a connect token could name as aud)', (id) => {
     expect(() => loadConfig({}, { ORIGINPROOF_GATEWAY_ID: id })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
-    expect(() => loadConfig({ gatewayId: id }, {})).toThrow(/gatewayId/);
+    expect(() => loadConfig({ gatewayId: id }, {})).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID', message: expect.stringMatching(/gatewayId/) }));
   });
 });

@@ -77,7 +77,7 @@ describe('ConnectTokenOrder over a real store (LevelDB, temp dir)', () => {
     expect(codeOf(() => order.take('recent', 9_900))).toBe('REPLAY');
     await level.close(); // the store fails from here on
     const taken = order.take('new', 10_000);
-    await expect(taken).rejects.toThrow();
+    await expect(taken).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' }); // the store's own error, passed on
     expect(codeOf(() => order.take('new', 10_000))).toBe('REPLAY');
   });
 

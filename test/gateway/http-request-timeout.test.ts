@@ -58,5 +58,5 @@ for (const https of [false, true]) {
 }
 
 test('the setting is checked at boot: below 1000 ms is a configuration error', async () => {
-  await expect(gatewayWithDevices(0, { httpRequestTimeoutMs: 10 })).rejects.toThrow(/httpRequestTimeoutMs/);
+  await expect(gatewayWithDevices(0, { httpRequestTimeoutMs: 10 })).rejects.toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID', message: expect.stringMatching(/httpRequestTimeoutMs/) });
 });

@@ -22,6 +22,12 @@ afterEach(async () => {
 });
 
 const get = (url: string) => t!.gw.app.inject({ url });
+/** A refusal's status, code and message: a 500 alone (or INTERNAL) is also what any fault of the gateway answers. */
+const refusal = async (url: string): Promise<[number, unknown, unknown]> => {
+  const r = await get(url);
+  return [r.statusCode, r.json().code, r.json().message];
+};
+const DAMAGED: [number, string, unknown] = [500, 'INTERNAL', expect.stringMatching(/ is damaged in the gateway's store: /)];
 const damageCount = async () => Number(/^originproof_ledger_damage_found_total (\d+)$/m.exec((await get('/metrics')).body)?.[1]);
 const ledgerDir = () => join(t!.dir, 'data', 'ledger');
 const untilNow = () => `fromMs=0&toMs=${Date.now() + 3_600_000}`;
@@ -126,12 +132,12 @@ describe('proofs from a damaged store', () => {
     for (let i = 0; i < size; i++) {
       if (await proofServedOrRefused(`/v1/proofs/inclusion?index=${i}`, (p) => verifyInclusion(i, size, leaves[i]!, p, root, H), `entry ${i}`)) refusedCount++;
     }
-    expect((await get(`/v1/proofs/inclusion?index=${buddy}`)).statusCode).toBe(500);
+    expect(await refusal(`/v1/proofs/inclusion?index=${buddy}`)).toEqual(DAMAGED);
     for (let from = 1; from < size; from++) {
       const check = (p: Uint8Array[]) => verifyConsistency(from, size, p, rootOf(leaves.slice(0, from)), root, H);
       if (await proofServedOrRefused(`/v1/proofs/consistency?from=${from}`, check, `the log's tree between tree sizes ${from} and ${size}`)) refusedCount++;
     }
-    expect((await get(`/v1/proofs/consistency?from=${d}`)).statusCode).toBe(500);
+    expect(await refusal(`/v1/proofs/consistency?from=${d}`)).toEqual(DAMAGED);
     expect(await damageCount()).toBe(refusedCount + 2);
   }, 60_000);
 });
@@ -177,7 +183,7 @@ describe('proofs at tree sizes where no block ended', () => {
     // The sizes past the damaged leaf where no block ended: the proofs through it there are refused.
     const past = [...refusedAt].filter((s) => s > d + 1);
     expect(past.length).toBeGreaterThan(0);
-    expect((await get(`/v1/proofs/inclusion?index=${d ^ 1}&treeSize=${past[0]}`)).statusCode).toBe(500);
+    expect(await refusal(`/v1/proofs/inclusion?index=${d ^ 1}&treeSize=${past[0]}`)).toEqual(DAMAGED);
     expect(await damageCount()).toBe(refusedCount + 1);
   }, 60_000);
 });

@@ -59,7 +59,7 @@ async function connectThroughListener(t: TestGateway, dev: Device): Promise<Devi
   const client = () => (t.gw.broker.aedes as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients[dev.id];
   const deadline = Date.now() + 5000;
   while (!(client() && rejectionsTopic(dev.id) in client()!.subscriptions) && Date.now() < deadline) await sleep(10);
-  expect(client()).toBeDefined();
+  expect(Object.keys(client()?.subscriptions ?? {})).toContain(rejectionsTopic(dev.id)); // connected and subscribed, not timed out
   return conn;
 }
 

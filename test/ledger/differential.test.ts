@@ -13,7 +13,8 @@ import { LevelBackend } from '../../ledger/level-backend.js';
 import { verifyLedger } from '../../ledger/verify.js';
 import { decodeLogEntry, leafHash } from '../../protocol/log-entry.js';
 import { splitPoint } from '../../protocol/merkle/hasher.js';
-import { defaultMerkleHasher as H } from '../../protocol/merkle/index.js';
+import { defaultMerkleHasher as H, verifyInclusion } from '../../protocol/merkle/index.js';
+import { openCheckpoint, parseVerifierKey } from '../../protocol/checkpoint.js';
 import { ORIGIN, signer } from './contract.js';
 import { mulberry32 } from '../prng.js';
 
@@ -311,13 +312,17 @@ describe('reads while blocks are appended', () => {
         expect(latest[0] ?? -1).toBeGreaterThanOrEqual(readings(0, before).pop() ?? -1);
         if (before > 0) {
           // A committed size is a block end: its checkpoint is there (the proof below was skipped when it was not).
-          expect(await live.checkpoint(before), `checkpoint at committed size ${before}`).toBeDefined();
+          const note = await live.checkpoint(before);
+          expect(note, `checkpoint at committed size ${before}`).toBeDefined();
+          const cp = openCheckpoint(note!, [parseVerifierKey(live.verifierKey)], { origin: ORIGIN });
+          expect(cp.size).toBe(before);
           const index = (rounds * 7919) % before;
           const leaf = leafHash((await live.getEntry(index))!);
           const proof = await live.inclusionProof(index, before);
           const ref = referenceTree(await Promise.all(Array.from({ length: before }, async (_, i) => leafHash((await live.getEntry(i))!))));
           expect(proof).toEqual(ref.inclusion(index, before));
-          expect(leaf).toBeDefined();
+          // the entry as read, proved to the signed root of its committed size (was: expect(leaf).toBeDefined())
+          expect(() => verifyInclusion(index, before, leaf, proof, cp.root)).not.toThrow();
           proofs++;
         }
       }

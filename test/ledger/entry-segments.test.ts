@@ -94,7 +94,7 @@ describe('entry segment files', () => {
     const real = backend.writeBlock.bind(backend);
     // fails in the LevelDB batch (no header value), after the segment write
     backend.writeBlock = (b) => real({ ...b, header: undefined as never });
-    await expect(ledger.appendBlock(Array.from({ length: 200 }, (_, i) => reading(20 + i)))).rejects.toThrow();
+    await expect(ledger.appendBlock(Array.from({ length: 200 }, (_, i) => reading(20 + i)))).rejects.toMatchObject({ code: 'LEVEL_INVALID_VALUE' });
     backend.writeBlock = real;
     await ledger.appendBlock(Array.from({ length: 10 }, (_, i) => reading(20 + i)));
     await ledger.close();

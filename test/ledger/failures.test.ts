@@ -57,26 +57,27 @@ async function expectWhole(ledger: Ledger, n: number): Promise<void> {
 describe('a block that fails after its bytes reached a segment it starts', () => {
   // Segments of one bundle (256 entries): the failed block is the first of segment 1, so cutting its bytes removes
   // the segment's files, which the writer had open.
-  const faults: [string, (backend: LevelBackend) => () => void][] = [
+  // Each fault with the rejection it causes (not any rejection: a bug that threw before the fault would pass).
+  const faults: [string, (backend: LevelBackend) => () => void, object][] = [
     ['the batch cannot be built', (backend) => {
       const real = backend.writeBlock.bind(backend);
       backend.writeBlock = (b: BlockWrite) => real({ ...b, header: undefined as never });
       return () => (backend.writeBlock = real);
-    }],
+    }, { code: 'LEVEL_INVALID_VALUE' }],
     ['the write fails once the segments are written', (backend) => {
       backend.setWriteStageHook((stage) => {
         if (stage === 'segments-written') throw new Error('injected: write failed after the segment write');
       });
       return () => backend.setWriteStageHook(undefined);
-    }],
+    }, { message: 'injected: write failed after the segment write' }],
   ];
 
-  it.each(faults)('%s: the next block is readable, verifies and survives a reopen', async (_, inject) => {
+  it.each(faults)('%s: the next block is readable, verifies and survives a reopen', async (_, inject, rejection) => {
     const dir = await tempDir();
     let ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { segmentBundles: 1 }), origin: ORIGIN, signer });
     await ledger.appendBlock(readings(0, 256)); // fills segment 0 exactly
     const undo = inject(backendOf(ledger));
-    await expect(ledger.appendBlock(readings(256, 10))).rejects.toThrow();
+    await expect(ledger.appendBlock(readings(256, 10))).rejects.toMatchObject(rejection);
     undo();
     const results = await ledger.appendBlock(readings(256, 10));
     expect(results.map((r) => r.index)).toEqual(Array.from({ length: 10 }, (_, i) => 256 + i));
@@ -95,14 +96,14 @@ describe('a block that fails after its bytes reached a segment it starts', () =>
     const dir = await tempDir();
     const ledger = await Ledger.open({ backend: await LevelBackend.open(dir, { segmentBundles: 1 }), origin: ORIGIN, signer });
     await ledger.appendBlock(readings(0, 256));
-    for (const inject of [faults[0]![1], faults[1]![1], faults[0]![1]]) {
+    for (const [, inject, rejection] of [faults[0]!, faults[1]!, faults[0]!]) {
       const undo = inject(backendOf(ledger));
-      await expect(ledger.appendBlock(readings(256, 40))).rejects.toThrow();
+      await expect(ledger.appendBlock(readings(256, 40))).rejects.toMatchObject(rejection);
       undo();
     }
     await ledger.appendBlock(readings(256, 20));
     const undo = faults[1]![1](backendOf(ledger));
-    await expect(ledger.appendBlock(readings(276, 300))).rejects.toThrow(); // would run into segment 2
+    await expect(ledger.appendBlock(readings(276, 300))).rejects.toMatchObject(faults[1]![2]); // would run into segment 2
     undo();
     await ledger.appendBlock(readings(276, 5));
     await expectWhole(ledger, 281);
@@ -187,7 +188,7 @@ describe('a failed open closes the store it opened', () => {
     await ledger.appendBlock([reading(0)]);
     await ledger.close();
     for (let k = 0; k < 2; k++) {
-      await expect(Ledger.open({ dir, origin: 'wrong.example/log', signer })).rejects.toThrow(`ledger origin is ${ORIGIN}, not wrong.example/log`);
+      await expect(Ledger.open({ dir, origin: 'wrong.example/log', signer })).rejects.toMatchObject({ code: 'MALFORMED', path: 'origin', message: `ledger origin is ${ORIGIN}, not wrong.example/log` });
     }
     ledger = await Ledger.open({ dir, origin: ORIGIN, signer });
     expect(ledger.size).toBe(1);

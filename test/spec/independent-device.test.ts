@@ -342,7 +342,9 @@ const algOf = (v: Vector): Alg => (v.alg === 'EdDSA' ? EDDSA : ES256);
 
 describe('firmware-specs/vectors, decoded and verified by the independent device', () => {
   it('readings: every valid one verifies and is reproduced byte for byte from its secret key and claims', () => {
+    const seen = { EdDSA: 0, ES256: 0, highS: 0 };
     for (const v of vectors('readings.json').filter((x) => x.valid)) {
+      seen[v.alg === 'EdDSA' ? 'EdDSA' : 'ES256']++;
       const alg = algOf(v);
       const pub = unhex(v.publicKey);
       expect(hex(rawPublicKey(alg, unhex(v.secretKey!))), v.name).toBe(v.publicKey);
@@ -353,10 +355,13 @@ describe('firmware-specs/vectors, decoded and verified by the independent device
       expect(hex(got!.payload.get(256) as Uint8Array)).toBe(d.idHex);
       const again = d.signReadingClaims(got!.payload);
       if (v.name.includes('high-s')) {
+        seen.highS++;
         expect(hex(again).slice(0, -128), v.name).toBe(v.cbor.slice(0, -128));
         expect(verifySign1(again, alg, pub)).not.toBeNull();
       } else expect(hex(again), v.name).toBe(v.cbor);
     }
+    // each branch above taken: both algorithms, and an ES256 signature in high-s form (else they check nothing)
+    expect(Object.values(seen).every((n) => n > 0), JSON.stringify(seen)).toBe(true);
   });
 
   it('readings: the ones a device can tell apart itself fail its own checks', () => {
@@ -369,9 +374,12 @@ describe('firmware-specs/vectors, decoded and verified by the independent device
   });
 
   it('connect tokens and proofs of possession verify; their claims are as SPEC §2/§4 say', () => {
+    // each kind of vector below met at least once (else its branch checks nothing)
+    const seen = { tokenBadSignature: 0, tokenValid: 0, tokenInvalid: 0, proofValid: 0, proofInvalid: 0 };
     for (const v of vectors('connect-tokens.json')) {
       const got = verifySign1(unhex(v.cbor), algOf(v), unhex(v.publicKey));
       if (v.expectedError === 'BAD_SIGNATURE') {
+        seen.tokenBadSignature++;
         expect(got, v.name).toBeNull();
         continue;
       }
@@ -381,6 +389,7 @@ describe('firmware-specs/vectors, decoded and verified by the independent device
       const skew = Number(v.params!.skewSeconds);
       const ok = sub === v.params!.clientId && aud === v.params!.audience && exp - iat >= 1 && exp - iat <= 600 && iat - skew <= v.now && v.now < exp + skew;
       expect(ok, v.name).toBe(v.valid);
+      seen[v.valid ? 'tokenValid' : 'tokenInvalid']++;
       if (v.valid) expect(hex(new IndependentDevice(algOf(v), unhex(v.secretKey!)).sign(CT_TOKEN, got!.payload)).slice(0, -128), v.name).toBe(v.cbor.slice(0, -128));
     }
     for (const v of vectors('proof-of-possession.json')) {
@@ -388,11 +397,13 @@ describe('firmware-specs/vectors, decoded and verified by the independent device
       expect(got, v.name).not.toBeNull();
       const ok = got!.payload.get(3) === v.params!.agencyId && hex(got!.payload.get(10) as Uint8Array) === v.params!.nonce && Math.abs((got!.payload.get(6) as number) - v.now) <= 300;
       expect(ok, v.name).toBe(v.valid);
+      seen[v.valid ? 'proofValid' : 'proofInvalid']++;
       if (v.valid) {
         const d = new IndependentDevice(algOf(v), unhex(v.secretKey!));
         expect(hex(d.proofOfPossession(v.params!.agencyId as string, unhex(v.params!.nonce as string), got!.payload.get(6) as number)), v.name).toBe(v.cbor);
       }
     }
+    expect(Object.values(seen).every((n) => n > 0), JSON.stringify(seen)).toBe(true);
   });
 
   it('receipts: the device check (SPEC §7) gives each vector its expected result', () => {

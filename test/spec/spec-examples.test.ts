@@ -159,7 +159,9 @@ describe('SPEC §1 and §3 templates, on every valid reading vector', () => {
   test('kid: SHA-256 of the spelled-out COSE_Key bytes, which decode to the map SPEC gives', () => {
     for (const [alg, label] of [[ALG_EDDSA, 'Ed25519'], [ALG_ES256, 'P-256']] as const) {
       const m = stated(new RegExp(`- ${label}: \`([^\`]+)\` \\(\`(\\{[^\`]+\\})\`\\)`));
-      for (const v of validReadings.filter((x) => algOf(x) === alg)) {
+      const ofAlg = validReadings.filter((x) => algOf(x) === alg);
+      expect(ofAlg.length, `valid ${label} reading vectors`).toBeGreaterThan(0); // else this template is checked on none
+      for (const v of ofAlg) {
         const pub = fromHex(v.publicKey);
         const parts = { x: alg === ALG_EDDSA ? pub : pub.subarray(1, 33), y: pub.subarray(33, 65) } as Record<string, Uint8Array>;
         const template = m[1]!.replace(/<([xy]):32>/g, (_, c: string) => hex(parts[c]!)).replace(/ /g, '');
@@ -197,6 +199,7 @@ describe('SPEC §1 and §3 templates, on every valid reading vector', () => {
     expect(bio.map(([k, d]) => [k, word(d)])).toEqual([[BIO_PURPOSE, 'purpose'], [BIO_RESULT, 'match'], [BIO_SCORE, 'score'], [BIO_SUBJECT_COMMITMENT, 'subjectCommitment']]);
     const results = [...bio[1]![1].matchAll(/"([a-z-]+)"/g)].map((x) => x[1]);
     const maxScore = Number(/score 0\.\.(\d+)/.exec(bio[2]![1])![1]);
+    const bodies = { sensor: 0, biometric: 0 };
     for (const v of validReadings) {
       const t = raw(fromHex(v.cbor)) as Tag;
       const [p, u, payload] = t.value as [Uint8Array, Map<unknown, unknown>, Uint8Array];
@@ -207,15 +210,19 @@ describe('SPEC §1 and §3 templates, on every valid reading vector', () => {
       const keys = [...claims.keys()] as number[];
       expect(keys.slice(0, -1), v.name).toEqual(order);
       const body = claims.get(keys.at(-1)!) as Map<number, unknown>;
-      if (keys.at(-1) === sensorKey) expect([...body.keys()]).toEqual(sensor.map(([k]) => k));
-      else {
+      if (keys.at(-1) === sensorKey) {
+        expect([...body.keys()]).toEqual(sensor.map(([k]) => k));
+        bodies.sensor++;
+      } else {
         expect(keys.at(-1)).toBe(bioKey);
+        bodies.biometric++;
         expect([...body.keys()]).toEqual(bio.map(([k]) => k));
         expect(results).toContain(body.get(BIO_RESULT));
         expect(body.get(BIO_SCORE)).toBeLessThanOrEqual(maxScore);
         expect((body.get(BIO_SUBJECT_COMMITMENT) as Uint8Array).length).toBe(32);
       }
     }
+    expect(bodies.sensor > 0 && bodies.biometric > 0, `both bodies among the valid vectors: ${JSON.stringify(bodies)}`).toBe(true);
   });
 
   test('Sig_structure `84 6a "Signature1" <protected bstr> 40 <payload bstr>`: what every reading is signed over', () => {
