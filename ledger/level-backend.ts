@@ -14,6 +14,7 @@
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
+import { LedgerDamagedError } from './errors.js';
 import { CommittedHintWriter } from './committed-hint.js';
 import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
 import { LevelIndexAudit } from './level-audit.js';
@@ -99,14 +100,14 @@ export class LevelBackend implements LedgerBackend {
       const config = await db.get(CONFIG_KEY);
       const segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
       let last: BundleIndex | undefined;
-      for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = decodeBundleIndex(readU64(k, 1), plain(v));
+      for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = readAtOpen(dir, () => decodeBundleIndex(readU64(k, 1), plain(v)));
       const backend = new LevelBackend(db, segments, last, opts);
       backend.#uncut = true;
       if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
       // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
       const rowsPrefix = new Uint8Array([P_DEVICE_ROWS]);
       for await (const [k, v] of db.iterator({ gt: rowsPrefix, lt: prefixEnd(rowsPrefix) })) {
-        for (const r of decodeBlockRows(plain(v))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
+        for (const r of readAtOpen(dir, () => decodeBlockRows(plain(v)))) backend.#overlay.add(r.deviceId, r.seq, r.index, r.receivedAtMs);
         backend.#overlay.sealed(readU64(k, 1));
       }
       return backend;
@@ -278,5 +279,19 @@ export class LevelBackend implements LedgerBackend {
     } finally {
       await this.#db.close();
     }
+  }
+}
+
+/**
+ * A record read at open that does not decode (RangeError from its decoder) is damage, LedgerDamagedError: `ledger
+ * verify` reports it (BAD, exit 1) where it said only "device rows record is malformed", exit 2 (no verdict), and
+ * the gateway's start refuses LEDGER_DAMAGED as before (found by the test audit).
+ */
+function readAtOpen<T>(dir: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof RangeError) throw new LedgerDamagedError(`ledger store ${dir}: ${err.message} (the store is damaged)`, { cause: err });
+    throw err;
   }
 }

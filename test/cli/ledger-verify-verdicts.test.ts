@@ -18,7 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { nodeEd25519NoteSigner } from '../../gateway/crypto/node-note-signer.js';
+import { Level } from 'level';
 import { Ledger } from '../../ledger/ledger.js';
+import { blockRowsKey } from '../../ledger/keys.js';
 import { CLI_MAIN } from './cli-sandbox.js';
 
 const verify = (dir: string, json: boolean, asRoot = true) => {
@@ -109,5 +111,17 @@ describe('ledger verify: a verdict (exit 1) or none (exit 2)', () => {
     expect(j.status, j.stderr).toBe(1);
     expect(j.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, problem: { message: expect.stringMatching(/Corruption/) } });
+  }, 60_000);
+
+  // Found by the test audit: a record read at the store's open that does not decode was a bare RangeError, "device
+  // rows record is malformed", exit 2 (no verdict), where the gateway's start refuses it LEDGER_DAMAGED.
+  test("a block's device rows record that does not decode: BAD ledger, exit 1", async () => {
+    const dir = await ledgerDir();
+    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    await db.put(blockRowsKey(2), new Uint8Array([5, 1, 2]));
+    await db.close();
+    const r = verify(dir, false);
+    expect([r.status, r.stdout], r.stderr).toEqual([1, expect.stringMatching(/^BAD ledger: .*device rows record is malformed \(the store is damaged\)/)]);
   }, 60_000);
 });

@@ -226,8 +226,10 @@ describe('a failed open closes the store it opened', () => {
     const good = (await db.get(blockRowsKey(0)))!;
     await db.put(blockRowsKey(0), new Uint8Array([5, 1, 2]));
     await db.close();
-    await expect(LevelBackend.open(dir)).rejects.toThrow('device rows record is malformed');
-    await expect(Ledger.open({ dir, origin: ORIGIN, signer })).rejects.toThrow('device rows record is malformed');
+    // damage (LedgerDamagedError: `ledger verify` reports it, exit 1), not a bare RangeError
+    const damaged = { name: 'LedgerDamagedError', code: 'LEDGER_DAMAGED', message: expect.stringContaining('device rows record is malformed') };
+    await expect(LevelBackend.open(dir)).rejects.toMatchObject(damaged);
+    await expect(Ledger.open({ dir, origin: ORIGIN, signer })).rejects.toMatchObject(damaged);
     // the store is not held: it can be repaired and opened
     await db.open();
     await db.put(blockRowsKey(0), good);
