@@ -146,13 +146,7 @@ export function viewForDecoder(bytes: Uint8Array): Uint8Array {
 
 /** Decode one CBOR item; any failure (bad bytes, trailing data) is MALFORMED. Byte strings come back as Uint8Array. */
 export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
-  let value: unknown;
-  try {
-    value = codec.decode(viewForDecoder(bytes));
-  } catch (err) {
-    fail('MALFORMED', `${what} is not well-formed CBOR: ${(err as Error).message}`, '', err);
-  }
-  return normalize(value, what, 0);
+  return decodeItem(bytes, what, false);
 }
 
 /**
@@ -160,13 +154,17 @@ export function decode(bytes: Uint8Array, what = 'CBOR'): unknown {
  * cbor-x turns into a Date and `decode` refuses, is kept, so a reading whose iat carries one still names its seq.
  */
 export function decodeToLook(bytes: Uint8Array, what = 'CBOR'): unknown {
+  return decodeItem(bytes, what, true);
+}
+
+function decodeItem(bytes: Uint8Array, what: string, keepDates: boolean): unknown {
   let value: unknown;
   try {
     value = codec.decode(viewForDecoder(bytes));
   } catch (err) {
     fail('MALFORMED', `${what} is not well-formed CBOR: ${(err as Error).message}`, '', err);
   }
-  return normalize(value, what, 0, true);
+  return normalize(value, what, 0, keepDates);
 }
 
 /** Decode and require deterministic encoding: the bytes must equal the re-encoding of what they decode to. */

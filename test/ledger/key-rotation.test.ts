@@ -55,36 +55,21 @@ const append = async (l: Ledger, n: number) => {
   await l.appendBlock(Array.from({ length: n }, (_, i) => reading(first + i)));
 };
 
-/** A log of blocks ending at sizes 1, 3 under k1, rotated to k2 at 3, blocks to 4 and 7, rotated to k3 at 7, a block to 8. */
-async function rotatedLog(dir: string): Promise<Ledger> {
-  let l = await open(dir);
+/**
+ * A log of blocks ending at sizes 1, 3 under k1, rotated to k2 at 3, blocks to 4 and 7, rotated to k3 at 7, a block to 8.
+ * `announcing`: as rotate-key makes it: each key's checkpoints announce the next key (cosigned by it) before the
+ * switch, so each switch's checkpoint (sizes 3 and 7) carries the signature of the key after it.
+ */
+async function rotatedLog(dir: string, announcing = false): Promise<Ledger> {
+  const openFor = async (signer: typeof k1, nextSigner: typeof k1) =>
+    announcing ? Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer, nextSigner }) : open(dir, signer);
+  let l = await openFor(k1, k2);
   await append(l, 1);
   await append(l, 2);
   await l.close();
   expect((await meta(dir)).format).toBe(1);
   expect(await Ledger.rotateKey({ dir, origin: ORIGIN, signer: k1, next: k2, nowMs: 1_000 })).toEqual({ retired: { verifierKey: vkey(k1), lastTreeSize: 3, retiredAtMs: 1_000 }, verifierKey: vkey(k2) });
-  l = await open(dir, k2);
-  await append(l, 1);
-  await append(l, 3);
-  await l.close();
-  await Ledger.rotateKey({ dir, origin: ORIGIN, signer: k2, next: k3, nowMs: 2_000 });
-  l = await open(dir, k3);
-  await append(l, 1);
-  return l;
-}
-
-/**
- * The same log as rotate-key makes it: each key's checkpoints announce the next key (cosigned by it) before the switch,
- * so each switch's checkpoint (sizes 3 and 7) carries the signature of the key after it.
- */
-async function announcedRotatedLog(dir: string): Promise<Ledger> {
-  const openAnnouncing = async (signer: typeof k1, nextSigner: typeof k1) => Ledger.open({ backend: await LevelBackend.open(dir, { sync: false }), origin: ORIGIN, signer, nextSigner });
-  let l = await openAnnouncing(k1, k2);
-  await append(l, 1);
-  await append(l, 2);
-  await l.close();
-  await Ledger.rotateKey({ dir, origin: ORIGIN, signer: k1, next: k2, nowMs: 1_000 });
-  l = await openAnnouncing(k2, k3);
+  l = await openFor(k2, k3);
   await append(l, 1);
   await append(l, 3);
   await l.close();
@@ -157,7 +142,7 @@ describe('checkpoint key rotation in the ledger', () => {
   it('ledger verify --key: the retired keys the store records count only as far as the trusted key vouches for them, switch by switch', async () => {
     // rotated as rotate-key does it: every switch cosigned by the key after it, back from the trusted one
     const dir = await tempDir();
-    await (await announcedRotatedLog(dir)).close();
+    await (await rotatedLog(dir, true)).close();
     expect(await verdict(dir, vkey(k3))).toEqual({ ok: true, problem: undefined });
     // a store rewritten under a key nobody trusts, its meta record saying that key was retired for the trusted one at
     // the log's size: the trusted key signed nothing of it (it passed: every checkpoint checked with the forger's key)
