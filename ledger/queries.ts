@@ -192,13 +192,7 @@ export abstract class LedgerQueries implements LogKey {
 
   /** A device's latest `limit` readings, newest (highest seq) first: one reverse scan of its index. */
   async latestByDevice(deviceId: string, limit?: number): Promise<FoundEntry[]> {
-    const hits = [];
-    const n = lim(limit);
-    for await (const h of this.backend.deviceHits(deviceId, { reverse: true })) {
-      if (this.uncommitted(h.index)) continue; // newest first: at most one block's worth
-      hits.push(h);
-      if (hits.length >= n) break;
-    }
+    const hits = await this.#latestHits(deviceId, lim(limit));
     const { entries, leafHashes } = await this.#checked(hits.map((h) => h.index));
     return hits.map((h, i) => ({ index: h.index, receivedAtMs: h.receivedAtMs, seq: h.seq, entry: entries[i]!, leafHash: leafHashes[i]! }));
   }
@@ -291,10 +285,18 @@ export abstract class LedgerQueries implements LogKey {
    * undefined: one reverse read of its index, whatever its number of entries. A device's seq order is its log order.
    */
   async lastDeviceHit(deviceId: string): Promise<DeviceHit | undefined> {
+    return (await this.#latestHits(deviceId, 1))[0];
+  }
+
+  /** A device's `n` latest committed index hits, newest first (the entries are not read). */
+  async #latestHits(deviceId: string, n: number): Promise<DeviceHit[]> {
+    const hits: DeviceHit[] = [];
     for await (const h of this.backend.deviceHits(deviceId, { reverse: true })) {
-      if (!this.uncommitted(h.index)) return h; // newest first: at most one block's worth is not committed
+      if (this.uncommitted(h.index)) continue; // newest first: at most one block's worth
+      hits.push(h);
+      if (hits.length >= n) break;
     }
-    return undefined;
+    return hits;
   }
 
   async findBySeq(deviceId: string, seq: number): Promise<FoundEntry | undefined> {
