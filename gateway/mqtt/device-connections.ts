@@ -43,6 +43,18 @@ export function keepAnswersOutOfRouter(aedes: Aedes): void {
   }
 }
 
+/**
+ * Hand what the corks on `conn` hold (this tick's answers, PUBACKs held for them: ack-hold.ts) to the socket now,
+ * keeping the corks. What stays in the buffer then is what the socket did not take, i.e. a device not reading, not a
+ * burst written in this tick: one block's receipts for a device that resent a day of kept readings at once are more
+ * than MAX_ANSWER_BACKLOG, and were dropped while corked though the device read them at once (found by review).
+ */
+function flushCorked(conn: Duplex): void {
+  const corks = conn.writableCorked;
+  for (let i = 0; i < corks; i++) conn.uncork();
+  for (let i = 0; i < corks; i++) conn.cork();
+}
+
 export interface ConnectionEvents {
   onConnect?(deviceId: string): void;
   onDisconnect?(deviceId: string): void;
@@ -118,7 +130,8 @@ export class DeviceConnections {
    * Answer one device on one of its own topics at QoS 0: written straight to its connection if it is connected and
    * subscribed there and not backed up past the caps, else dropped (it resends the reading and gets the same answer).
    * The PUBLISH frame is made once (mqtt-packet, as aedes makes it) and written while the socket is corked until the
-   * end of this tick, so the receipts of one block for one device leave in one write, with the PUBACKs held for them.
+   * end of this tick, so the receipts of one block for one device leave in one write, with the PUBACKs held for them
+   * (in writes of MAX_ANSWER_BACKLOG when they are more: flushCorked).
    */
   deliver(deviceId: string, topic: string, payload: Uint8Array): void {
     const client = this.#live.get(deviceId);
@@ -127,7 +140,10 @@ export class DeviceConnections {
     if (!client.connected || client.closed || this.deviceOf(client) === undefined || !(topic in client.subscriptions)) return;
     const conn = client.conn;
     if (conn.destroyed) return;
-    if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
+    if (conn.writableLength > MAX_ANSWER_BACKLOG) {
+      flushCorked(conn);
+      if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
+    }
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
     if (conn.writableNeedDrain && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
     if (conn.writableCorked === 0) {
