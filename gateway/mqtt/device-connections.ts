@@ -45,14 +45,24 @@ export function keepAnswersOutOfRouter(aedes: Aedes): void {
 
 /**
  * Hand what the corks on `conn` hold (this tick's answers, PUBACKs held for them: ack-hold.ts) to the socket now,
- * keeping the corks. What stays in the buffer then is what the socket did not take, i.e. a device not reading, not a
- * burst written in this tick: one block's receipts for a device that resent a day of kept readings at once are more
- * than MAX_ANSWER_BACKLOG, and were dropped while corked though the device read them at once (found by review).
+ * keeping the corks; `deliver` does once they fill the write buffer. What stays in it then is what the socket did not
+ * take (a device not reading), which the caps are for, not a burst written in this tick. Found by review: one block's
+ * receipts for a device that resent its kept readings at once, all held by the cork, were dropped as if it had stopped
+ * reading: those past MAX_ANSWER_BACKLOG (~400 kB for a block of 1,000), and those past the write buffer's high-water
+ * mark (16 kB) once devices that had stopped reading held the gateway's whole budget (answer-backlog.ts).
  */
 function flushCorked(conn: Duplex): void {
   const corks = conn.writableCorked;
   for (let i = 0; i < corks; i++) conn.uncork();
   for (let i = 0; i < corks; i++) conn.cork();
+}
+
+/**
+ * The connection's writes are backed up: a write found its buffer full, and it still is (`writableNeedDrain` alone
+ * stays set until the 'drain' event, a turn after the socket took everything).
+ */
+function backedUp(conn: Duplex): boolean {
+  return conn.writableNeedDrain && conn.writableLength >= conn.writableHighWaterMark;
 }
 
 export interface ConnectionEvents {
@@ -131,7 +141,7 @@ export class DeviceConnections {
    * subscribed there and not backed up past the caps, else dropped (it resends the reading and gets the same answer).
    * The PUBLISH frame is made once (mqtt-packet, as aedes makes it) and written while the socket is corked until the
    * end of this tick, so the receipts of one block for one device leave in one write, with the PUBACKs held for them
-   * (in writes of MAX_ANSWER_BACKLOG when they are more: flushCorked).
+   * (in writes of about the write buffer's high-water mark when they are more: flushCorked).
    */
   deliver(deviceId: string, topic: string, payload: Uint8Array): void {
     const client = this.#live.get(deviceId);
@@ -140,12 +150,10 @@ export class DeviceConnections {
     if (!client.connected || client.closed || this.deviceOf(client) === undefined || !(topic in client.subscriptions)) return;
     const conn = client.conn;
     if (conn.destroyed) return;
-    if (conn.writableLength > MAX_ANSWER_BACKLOG) {
-      flushCorked(conn);
-      if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
-    }
+    if (conn.writableCorked > 0 && conn.writableLength >= conn.writableHighWaterMark) flushCorked(conn);
+    if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
-    if (conn.writableNeedDrain && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
+    if (backedUp(conn) && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
     if (conn.writableCorked === 0) {
       conn.cork();
       process.nextTick(() => conn.uncork());
