@@ -8,7 +8,10 @@
  *   it: a transfer; a device decommissioned or superseded is not free for any other agency to take), for the same
  *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
  *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
- * - a device taken over by another agency (another id, or the same id under another key and root) brings the device's
+ * - a renewal by the issuer that revoked the registered certificate (in effect or scheduled, for any reason but
+  superseded, which announces a replacement) is issued no earlier than that revocation: one signed before it,
+  posted after, would undo the issuer's later word.
+- a device taken over by another agency (another id, or the same id under another key and root) brings the device's
  *   proof of possession for it made no earlier than the one its registered certificate carries, and not that one
  *   (assertConsentNotOlder): the proof of an earlier onboarding, or one given to a former holder of the id, is no
  *   consent now.
@@ -43,7 +46,8 @@ export function assertIssuedBy(cert: DecodedCertificate, now: number, skewSecond
  * Throws unless `cert` may replace `existing` (the same holder key, other bytes) at `now`: CERT_REVOKED (the key was
  * revoked for keyCompromise), ROLE_VIOLATION (another issuer while the registered certificate is not released:
  * revoked for affiliationChanged, in effect, or its issuer's key revoked for keyCompromise, in effect: `issuerCompromise`),
- * CONFLICT (another subject, or not issued later than the registered certificate).
+ * CONFLICT (another subject, not issued later than the registered certificate, or, by the same issuer, issued before
+ * the registered certificate's revocation other than as superseded).
  */
 export function assertMayReplace(
   existing: Registered, cert: DecodedCertificate, now: number, compromise?: DecodedRevocation, issuerCompromise?: DecodedRevocation,
@@ -72,6 +76,17 @@ export function assertMayReplace(
     throw new ApiError(
       'CONFLICT',
       `a certificate for this key issued at ${existing.cert.claims.iat} is registered; a replacement must be issued later (this one: ${cert.claims.iat})`,
+    );
+  }
+  // The issuer's later word wins (found by review): a renewal it signed before revoking the registered certificate,
+  // posted after the revocation (from another gateway's log, or kept by a device or an operator), undid it. Not for
+  // `superseded`, which announces a replacement, nor for another issuer's certificate (a transfer: the device's
+  // consent dates that one, assertConsentNotOlder).
+  const revocation = existing.revocation;
+  if (revocation && revocation.claims.reason !== 'superseded' && bytesEqual(existing.cert.issuerKid, cert.issuerKid) && cert.claims.iat < revocation.claims.iat) {
+    throw new ApiError(
+      'CONFLICT',
+      `this ${what}'s certificate was revoked (${revocation.claims.reason}) by a statement issued at ${revocation.claims.iat}; a replacement by the same issuer must be issued no earlier (this one: ${cert.claims.iat})`,
     );
   }
 }

@@ -174,7 +174,9 @@ export class Registry {
       assertIssuedBy(cert, now, this.clockSkewSeconds);
       if (existing) assertMayReplace(existing, cert, now, this.view.compromisedKey('agency', cert.holderKid), undefined, this.rootGoneAt(existing.cert, now));
       const other = this.view.agencyById(cert.claims.sub);
-      if (other && other !== existing && !inEffect(other.revocation, now)) {
+      // The id is free once that agency is revoked, or once its root can act here no more (found by review: as its key
+      // may then move to another root, assertMayReplace; its id stayed taken for good, since nothing here can revoke it).
+      if (other && other !== existing && !inEffect(other.revocation, now) && !this.rootGoneAt(other.cert, now)) {
         fail('ROLE_VIOLATION', `agency ${cert.claims.sub} is already registered with another key; revoke it first`, 'claims.sub');
       }
       validateChain([cert], this.anchors, now, { verifier: this.verifier, revocations: this.view.allRevocations() });

@@ -181,7 +181,7 @@ export const AgencyView = Type.Object({
   notBefore: Type.Integer(),
   notAfter: Type.Integer(),
   registeredAt: Type.Integer(),
-  revoked: Type.Boolean(),
+  revoked: Type.Boolean({ description: 'its revocation is in effect now; `revokedFrom` without it: scheduled' }),
   revokedFrom: Type.Optional(Type.Integer()),
   devices: Type.Integer(),
   certificate: Base64,

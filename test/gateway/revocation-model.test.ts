@@ -5,7 +5,8 @@
  * - a revocation is taken (201) unless its certificate already has one it may not replace (409: not stricter, or a
  *   keyCompromise traded for another reason) or, for a device, its agency's key was reported compromised (422), a
  *   renewal (201) unless its key was reported compromised or, for a
- *   device, its agency is revoked (422);
+ *   device, its agency is revoked (422), or it was issued before the current certificate's revocation, other than
+ *   as superseded (409: the issuer's later word wins);
  * - a device connects unless its current certificate or its agency's is revoked now (CONNACK 5);
  * - a reading at iat is checked under the current device (and agency) certificate, or, at an iat before its nbf, the
  *   last registered certificate of the key valid then (a reading signed before a renewal); it is CERT_REVOKED when a
@@ -19,8 +20,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeLogEntry, decodeProofBundle, parseTrust, verifyBundle, type DecodedCertificate, type RevocationReason, type TrustMaterial } from '../../protocol/index.js';
-import { certify, connectDevice, nowS, Pki, postCert, postRevocation, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { createRevocation, decodeLogEntry, decodeProofBundle, parseTrust, toBase64, verifyBundle, type DecodedCertificate, type RevocationReason, type TrustMaterial } from '../../protocol/index.js';
+import { certify, connectDevice, nowS, Pki, post, postCert, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type KeyName = 'device' | 'agency';
 interface Taken {
@@ -28,6 +29,8 @@ interface Taken {
   key: KeyName;
   reason: RevocationReason;
   revokedFrom: number;
+  /** The statement's iat: a renewal issued before it does not undo it (but for superseded). */
+  iat: number;
 }
 
 const REASONS: RevocationReason[] = ['keyCompromise', 'decommissioned', 'superseded'];
@@ -118,7 +121,10 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
             const r = await postCert(t, o.key === 'device' ? 'devices' : 'agencies', cert);
             // refused: a compromised key; for a device also an agency revoked now (no new device certificates then)
             const agencyRevoked = o.key === 'device' && m.revokedAt(m.current('agency'), 'agency', nowS());
-            const expected = m.compromised(o.key) || agencyRevoked ? [422, 'CERT_REVOKED'] : [201, undefined];
+            // refused too: issued before the current certificate's revocation (its strictest), unless that says superseded
+            const revokedSince = m.strictest(m.current(o.key));
+            const beforeRevocation = revokedSince !== undefined && revokedSince.reason !== 'superseded' && iat < revokedSince.iat;
+            const expected = m.compromised(o.key) || agencyRevoked ? [422, 'CERT_REVOKED'] : beforeRevocation ? [409, 'CONFLICT'] : [201, undefined];
             expect([r.status, r.body.code], `renew ${o.key}`).toEqual(expected);
             if (r.status === 201) m.certs[o.key].push(cert);
           } else if (o.kind === 'revoke') {
@@ -126,7 +132,9 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
             const target = list[o.which % list.length]!;
             const revokedFrom = start - o.ago;
             const prior = m.strictest(target);
-            const r = await postRevocation(t, o.key === 'device' ? agency : t.pki.root, target, revokedFrom, o.reason);
+            const iat = nowS();
+            const statement = await createRevocation((o.key === 'device' ? agency : t.pki.root).signer, target, { reason: o.reason, revokedFrom, iat });
+            const r = await post(t.gw, '/v1/revocations', { revocation: toBase64(statement) });
             const ok = !prior || mayReplace({ reason: o.reason, revokedFrom }, prior);
             const what = `revoke ${o.key} ${o.reason} from ${revokedFrom} (prior ${prior?.reason} ${prior?.revokedFrom})`;
             if (prior && prior.reason === o.reason && prior.revokedFrom === revokedFrom && r.status === 200) continue; // the same bytes (signed in the same second): taken before
@@ -136,7 +144,7 @@ describe('revocation, renewal and key compromise: the gateway and the offline ve
               continue;
             }
             expect([r.status, r.body.code], what).toEqual(ok ? [201, undefined] : [409, 'CONFLICT']);
-            if (ok) m.taken.push({ target, key: o.key, reason: o.reason, revokedFrom });
+            if (ok) m.taken.push({ target, key: o.key, reason: o.reason, revokedFrom, iat });
           } else {
             const now = nowS();
             const d = m.current('device'), a = m.current('agency');

@@ -12,6 +12,7 @@ import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
 import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
+import { inEffect } from '../../registry-rules.js';
 
 /** Most revocation entries in one page of GET /v1/revocations (and the default). */
 export const REVOCATION_PAGE = 1000;
@@ -43,8 +44,12 @@ export function deviceView(registry: Registry, d: DeviceRecord, at: number): Dev
   return view;
 }
 
-/** `devices`: how many devices the agency has (Registry.deviceCount). */
-function agencyView(a: AgencyRecord, devices: number): AgencyViewT {
+/**
+ * `devices`: how many devices the agency has (Registry.deviceCount). `revoked`: its revocation is in effect at `at`, as
+ * its devices' status says (found by review: true for one only scheduled, while the agency still acted); `revokedFrom`
+ * shows a scheduled one too.
+ */
+function agencyView(a: AgencyRecord, devices: number, at: number): AgencyViewT {
   const view: AgencyViewT = {
     id: a.cert.claims.sub,
     kid: toHex(a.cert.holderKid),
@@ -53,7 +58,7 @@ function agencyView(a: AgencyRecord, devices: number): AgencyViewT {
     notBefore: a.cert.claims.nbf,
     notAfter: a.cert.claims.exp,
     registeredAt: a.index,
-    revoked: a.revocation !== undefined,
+    revoked: inEffect(a.revocation, at),
     devices,
     certificate: b64out(a.cert.bytes),
   };
@@ -83,7 +88,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async (req, reply) => {
       const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'));
-      return reply.status(created ? 201 : 200).send(agencyView(record, registry.deviceCount(record.cert.claims.sub)));
+      return reply.status(created ? 201 : 200).send(agencyView(record, registry.deviceCount(record.cert.claims.sub), nowSeconds()));
     },
   );
 
@@ -191,7 +196,8 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
     async () => {
       // Each agency's count is kept by the registry (found by review: a pass over every device per request).
-      return registry.agencies().map((a) => agencyView(a, registry.deviceCount(a.cert.claims.sub)));
+      const now = nowSeconds();
+      return registry.agencies().map((a) => agencyView(a, registry.deviceCount(a.cert.claims.sub), now));
     },
   );
 
