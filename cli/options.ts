@@ -12,9 +12,19 @@ export function uintOption(v: number | string, name: string, min = 0): number {
   return n;
 }
 
-/** A time option in Unix seconds; absent: now. */
+/** The last second of year 9999 (RFC 3339's last representable time), in Unix seconds. */
+export const MAX_UNIX_SECONDS = 253_402_300_799;
+
+/**
+ * A time option in Unix seconds; absent: now. Bounded by year 9999: a time in milliseconds (13 digits today) was taken
+ * as seconds near year 57,000, so `cert revoke --from <ms>` scheduled a revocation that never takes effect (found by
+ * the registry review).
+ */
 export function timeOption(v: number | string | undefined, name: string): number {
-  return v === undefined ? Math.floor(Date.now() / 1000) : uintOption(v, name);
+  if (v === undefined) return Math.floor(Date.now() / 1000);
+  const t = uintOption(v, name);
+  if (t > MAX_UNIX_SECONDS) fail('MALFORMED', `--${name} is Unix seconds (at most ${MAX_UNIX_SECONDS}, year 9999), got ${String(v)}: milliseconds?`, name);
+  return t;
 }
 
 /** A hex option (`--nonce`, `--firmware`): pairs of hex digits, either case; the hex library's own error named no option. */

@@ -10,7 +10,7 @@ import {
   REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, certifiedPossessionClaims, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
-import { hexOption, timeOption, uintOption } from '../options.js';
+import { hexOption, timeOption } from '../options.js';
 import { writeOutput } from '../files.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
@@ -101,7 +101,7 @@ export async function certRevoke(o: { issuerKey: string; cert: string; reason: s
   if (!(REVOCATION_REASONS as readonly string[]).includes(o.reason)) fail('CLAIM_INVALID', `reason must be one of ${REVOCATION_REASONS.join(', ')}`, 'reason');
   const now = timeOption(o.now, 'now');
   const bytes = await createRevocation(loadSigner(o.issuerKey), readCert(o.cert), {
-    reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : uintOption(o.from, 'from'), iat: now,
+    reason: o.reason as RevocationReason, revokedFrom: o.from === undefined ? now : timeOption(o.from, 'from'), iat: now,
   });
   writeOutput(o, bytes, [o.issuerKey, o.cert]);
   return showFile(o.out);

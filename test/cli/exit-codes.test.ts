@@ -4,7 +4,7 @@
  * option that is not a number (`cert verify --at 2027-01-01`) was NaN, which passed every validity comparison and
  * answered VALID for a revoked chain; `ledger verify --key` with a bad key reported a bad ledger.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cliSandbox } from './cli-sandbox.js';
 import { encodeProofBundle, toBase64 } from '../../protocol/index.js';
@@ -61,6 +61,17 @@ describe('cert', () => {
     const date = cli('cert', 'verify', ...chain, '--at', '2026-06-01');
     expect(date.out).not.toMatch(/"valid": true/);
     expect(date.code).toBe(2);
+  });
+
+  test('a time in milliseconds is refused (MALFORMED, exit 2), not taken as seconds near year 57,000 (cli/options.ts)', () => {
+    const ms = String(NOW * 1000);
+    const revoke = cli('cert', 'revoke', '--issuer-key', p('k/agency.key'), '--cert', p('dev.cert'), '--reason', 'decommissioned', '--from', ms, '--now', String(NOW), '--out', p('ms.rev'));
+    expect(revoke.out).toMatch(/\[MALFORMED\]/);
+    expect(revoke.code).toBe(2);
+    expect(existsSync(p('ms.rev'))).toBe(false);
+    const chain = ['--root', p('root.cert'), p('dev.cert'), p('agency.cert')];
+    expect(cli('cert', 'verify', ...chain, '--at', ms).code).toBe(2);
+    expect(cli('cert', 'verify', ...chain, '--at', '253402300799').code).toBe(1); // year 9999: taken, the chain expired
   });
 });
 
