@@ -127,6 +127,7 @@ export const START_ERROR_CODES = [
   'LEDGER_MISSING', // the checkpoint key file is there but the log it signs is not
   'LEDGER_FORMAT_UNSUPPORTED', // the log was written by a later version, in a store format this one does not read (ledger/errors.ts)
   'LEDGER_DAMAGED', // the log's store or segment files are damaged, incomplete or restored apart (ledger/errors.ts)
+  'THREADS_UNAVAILABLE', // a verify worker thread cannot be made: the process's limit on threads, or no memory for one (start-refusal.ts)
 ] as const;
 
 export type StartErrorCode = (typeof START_ERROR_CODES)[number];

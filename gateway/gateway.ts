@@ -34,7 +34,7 @@ import { exploreRoutes } from './http/routes/explore.js';
 import { VERSION } from './version.js';
 import { encodeRejection } from '../protocol/receipt.js';
 import { openGatewayLedger, type GatewayLedger } from './ledger-adapter.js';
-import { isOpenFilesLimit, ledgerOpenRefusal, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
+import { isOpenFilesLimit, ledgerOpenRefusal, OPEN_FILES_LIMIT_REMEDY, threadsRefusal } from './start-refusal.js';
 import { isAccessFailure } from '../ledger/errno.js';
 import { StorageRecovery } from './storage/recovery.js';
 import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
@@ -246,8 +246,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   try {
     pool = runtime.verifyPool?.(config.verifyWorkers, sodium) ?? new VerifyPool(config.verifyWorkers, undefined, undefined, sodium, config.mqttMaxConnections);
   } catch (err) {
+    // The pool ended the workers it had made (verify-pool.ts): a thread it could not make is THREADS_UNAVAILABLE.
     await ledger.close().catch(() => undefined);
-    throw openFilesRefusal(err, 'the verify workers cannot start');
+    throw (isOpenFilesLimit(err) ? null : threadsRefusal(err, config.verifyWorkers)) ?? openFilesRefusal(err, 'the verify workers cannot start');
   }
   // A stage after this that fails (the broker, the HTTP API, a verify worker, a listener): nothing of this start stays
   // open, the store's lock and the verify workers included, so that the gateway can be started again at once; and

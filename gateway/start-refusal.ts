@@ -31,6 +31,17 @@ export function isOpenFilesLimit(err: unknown): boolean {
   return errorChain(err).some((c) => FILE_LIMIT.has(errnoOf(c) ?? ''));
 }
 
+/**
+ * `new Worker` that cannot make its thread throws node's ERR_WORKER_INIT_FAILED at once, its text the errno: EAGAIN
+ * at the process's limit on threads (RLIMIT_NPROC, counted per user; a cgroup's pids.max, systemd's TasksMax=; the
+ * kernel's threads-max), or no memory for the thread. `workers`: the verifyWorkers setting. Null for any other error.
+ */
+export function threadsRefusal(err: unknown, workers: number): ConfigError | null {
+  const failed = errorChain(err).find((c) => c.code === 'ERR_WORKER_INIT_FAILED');
+  if (!failed) return null;
+  return new ConfigError('THREADS_UNAVAILABLE', `verifyWorkers ${workers}: a verify worker thread cannot be made (${errnoOf(failed) ?? String(failed.message)}): the process is at its limit of threads (ulimit -u; TasksMax= under systemd; a container's pids limit) or short of memory: raise the limit, or set fewer verifyWorkers (0 verifies on the main thread); no thread is left running, nothing is damaged`, { cause: err });
+}
+
 /** What to do about it, appended to the refusal's message. */
 export const OPEN_FILES_LIMIT_REMEDY = "the gateway has no file descriptor left: raise its open-files limit (ulimit -n; LimitNOFILE= under systemd), then start again; nothing is damaged";
 

@@ -1,8 +1,8 @@
 /**
  * The errno an error stands for, wherever it sits in its chain: node's own code, or the one a LevelDB I/O error's
  * text names (classic-level's LEVEL_IO_ERROR carries no errno, only strerror's text at the end; measured on a full
- * tmpfs and a read-only one), or a worker thread's that could not start (node's ERR_WORKER_INIT_FAILED, `Worker
- * initialization failure: EMFILE`). Used by the gateway (storage/failure-reason.ts, start-refusal.ts) and `ledger verify`.
+ * tmpfs and a read-only one), or a worker thread's that could not start (node's ERR_WORKER_INIT_FAILED: `Worker
+ * initialization failure: EMFILE` when the started thread fails, the bare `EAGAIN` when `new Worker` cannot make it). Used by the gateway (storage/failure-reason.ts, start-refusal.ts) and `ledger verify`.
  */
 import { errorChain, type ErrorLink } from '../protocol/errors.js';
 
@@ -24,7 +24,7 @@ export function errnoOf(link: ErrorLink): string | undefined {
   if (link.code === 'LEVEL_IO_ERROR' && typeof link.message === 'string') {
     for (const [text, errno] of LEVEL_IO_TEXT) if (text.test(link.message)) return errno;
   }
-  if (link.code === 'ERR_WORKER_INIT_FAILED' && typeof link.message === 'string') return /: (E[A-Z]+)$/.exec(link.message)?.[1];
+  if (link.code === 'ERR_WORKER_INIT_FAILED' && typeof link.message === 'string') return /(?:^|: )(E[A-Z]+)$/.exec(link.message)?.[1];
   return undefined;
 }
 

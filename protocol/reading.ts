@@ -11,9 +11,9 @@
  */
 import type { Alg, SignatureVerifier, Signer } from './algorithms.js';
 import { bytesEqual, toHex } from './bytes.js';
-import { decodeToLook, encode } from './cbor.js';
+import { decodeToLook, encode, Tag } from './cbor.js';
 import { keyThumbprint, publicKey } from './cose-key.js';
-import { createSign1, decodeSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
+import { createSign1, verifySign1, type ProtectedHeaderCache, type Sign1 } from './cose-sign1.js';
 import { CT_READING } from './content-types.js';
 import { deviceIdFromKey, isDeviceIdOfThumbprint, DEVICE_ID_LENGTH, UEID_TYPE_RAND } from './device-id.js';
 import { openEnvelope } from './envelope.js';
@@ -162,12 +162,18 @@ export function openLoggedReading(bytes: Uint8Array): OpenedReading | undefined 
 /**
  * The seq claim of a reading that failed its checks, when it can be read at all (a lenient decode, date tags kept;
  * nothing is verified): its rejection names it (SPEC §8: "whenever its payload decodes as a CBOR map with a seq") so
- * the device can tell which kept reading to drop. Null when the envelope or its payload does not decode, or seq is no
- * uint.
+ * the device can tell which kept reading to drop. The payload is the third of the envelope's four items, under any
+ * tag or none, whatever the other three hold: headers that do not check out (a kid as text, a label in both buckets,
+ * tag 17) are MALFORMED, and the payload still names the reading (found by review: such an envelope named none, as
+ * decodeSign1 refused it first). Null when the bytes are not one CBOR item, not four items with a byte-string payload,
+ * the payload does not decode as a map, or seq is no uint: nothing to read without guessing.
  */
 export function readingSeqOf(bytes: Uint8Array): number | null {
   try {
-    const payload = decodeToLook(decodeSign1(bytes, { requireTag: false }).payload);
+    let envelope = decodeToLook(bytes, 'reading');
+    if (envelope instanceof Tag) envelope = envelope.value;
+    const payloadBytes = Array.isArray(envelope) && envelope.length === 4 ? envelope[2] : undefined;
+    const payload = payloadBytes instanceof Uint8Array ? decodeToLook(payloadBytes) : undefined;
     const seq = payload instanceof Map ? payload.get(CLAIM_SEQ) : undefined;
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
   } catch {

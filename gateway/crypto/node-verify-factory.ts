@@ -35,6 +35,9 @@ export function makeNodeVerify(
     0x01, 0x07, 0x03, 0x42, 0x00,
   ]);
   // A KeyObject per device key, so the DER import is paid once (KNOWN-GROUND: import each time halves the rate).
+  // Both maps evict the least recently used key (a hit moves its entry to the end; the first entry goes): a fleet
+  // larger than `cacheSize` whose devices send at different rates keeps its busy devices' keys (evicted in insertion
+  // order, each new key pushed out the oldest however busy, and a busy device's key was imported again and again).
   type Key = import('node:crypto').KeyObject | null;
   const cache = new Map<string, Key>();
   const slots = new Map<number, { alg: number; raw: Uint8Array; key: Key }>();
@@ -51,7 +54,11 @@ export function makeNodeVerify(
   function keyFor(alg: number, raw: Uint8Array): Key {
     const id = alg + ':' + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
     let key = cache.get(id);
-    if (key !== undefined) return key;
+    if (key !== undefined) {
+      cache.delete(id);
+      cache.set(id, key);
+      return key;
+    }
     key = importKey(alg, raw);
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
     cache.set(id, key);
@@ -62,10 +69,15 @@ export function makeNodeVerify(
     if (e && e.alg === alg && e.raw.length === raw.length) {
       let same = true;
       for (let i = 0; i < raw.length; i++) if (e.raw[i] !== raw[i]) { same = false; break; }
-      if (same) return e.key;
+      if (same) {
+        slots.delete(slot);
+        slots.set(slot, e);
+        return e.key;
+      }
     }
     const key = importKey(alg, raw);
-    if (!e && slots.size >= cacheSize) slots.delete(slots.keys().next().value as number);
+    if (e) slots.delete(slot); // a slot reused for another key: its entry goes to the end as a new one
+    else if (slots.size >= cacheSize) slots.delete(slots.keys().next().value as number);
     slots.set(slot, { alg, raw: raw.slice(), key });
     return key;
   }

@@ -97,7 +97,20 @@ export class VerifyPool {
     this.workerData = { nice, sodiumPath: sodium?.path ?? null, keyCacheSize };
     this.firstStarting = workers;
     if (workers === 0) this.firstStarted(null);
-    for (let i = 0; i < workers; i++) this.spawn(true);
+    try {
+      for (let i = 0; i < workers; i++) this.spawn(true);
+    } catch (err) {
+      // A worker that cannot even be created (node throws at once: ERR_WORKER_INIT_FAILED when the thread cannot be
+      // made, e.g. EAGAIN at the process's thread limit): the ones made before it end, so that no thread is left
+      // holding the process with no pool to close it (found by review: the 2nd of 2 failing left the 1st running).
+      this.closed = true;
+      for (const slot of this.slots.splice(0)) {
+        slot.dead = true;
+        slot.worker.unref();
+        void slot.worker.terminate().catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   /**

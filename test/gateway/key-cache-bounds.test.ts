@@ -4,8 +4,10 @@
  * is connected. They held 100,000 each (found by review): ~3 kB per P-256 KeyObject, so a registry of 100,000 ES256
  * devices connecting in turns grew each thread by ~300 MB, beyond the gateway's 500 MB.
  */
+import * as nodeCrypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ALG_ES256 } from '../../protocol/index.js';
+import { ALG_ES256, generateSecretKey, nobleSigner } from '../../protocol/index.js';
+import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 describe('KeyObject caches are bounded by mqttMaxConnections', () => {
@@ -33,5 +35,69 @@ describe('KeyObject caches are bounded by mqttMaxConnections', () => {
     expect(workers).toBeLessThanOrEqual(2);
     expect(main).toBeGreaterThan(0);
     expect(main).toBeLessThanOrEqual(2);
+  });
+});
+
+/**
+ * Eviction is least recently used (found by review: it was insertion order, so in a fleet larger than the bound each
+ * new key pushed out the oldest one however busy its device, whose key was then imported again and again). node:crypto
+ * as given, its key imports counted: a key is imported again only if it was evicted.
+ */
+describe('KeyObject caches evict the least recently used key', () => {
+  const countingImports = () => {
+    const counted = { imports: 0 };
+    const crypto = {
+      ...nodeCrypto,
+      createPublicKey: ((key: Parameters<typeof nodeCrypto.createPublicKey>[0]) => {
+        counted.imports++;
+        return nodeCrypto.createPublicKey(key);
+      }) as typeof nodeCrypto.createPublicKey,
+    };
+    return { crypto, counted };
+  };
+  const signed = async () => {
+    const s = nobleSigner(ALG_ES256, generateSecretKey(ALG_ES256));
+    const message = new Uint8Array([1, 2, 3]);
+    return { publicKey: s.publicKey, message, signature: await s.sign(message) };
+  };
+
+  test('by key (the main thread: tokens, registry checks): a key used since its import stays, an older unused one goes', async () => {
+    const { crypto, counted } = countingImports();
+    const verify = makeNodeVerify(crypto, 2);
+    const [a, b, c] = [await signed(), await signed(), await signed()];
+    const use = (k: typeof a) => expect(verify(ALG_ES256, k.publicKey, k.message, k.signature)).toBe(true);
+    use(a);
+    use(b);
+    use(a); // a is now the most recently used: b goes when c comes
+    use(c);
+    expect([counted.imports, verify.keys()]).toEqual([3, 2]);
+    use(a); // kept
+    expect(counted.imports).toBe(3);
+    use(b); // went
+    expect(counted.imports).toBe(4);
+  });
+
+  test('by slot (the verify workers: readings): a key used since its import stays, an older unused one goes', async () => {
+    const { crypto, counted } = countingImports();
+    const verify = makeNodeVerify(crypto, 2);
+    const [a, b, c] = [await signed(), await signed(), await signed()];
+    const use = (k: typeof a, slot: number) => expect(verify(ALG_ES256, k.publicKey, k.message, k.signature, slot)).toBe(true);
+    use(a, 0);
+    use(b, 1);
+    use(a, 0);
+    use(c, 2);
+    expect([counted.imports, verify.keys()]).toEqual([3, 2]);
+    use(a, 0);
+    expect(counted.imports).toBe(3);
+    use(b, 1);
+    expect(counted.imports).toBe(4);
+    // A slot given another key (a registry reload's new key objects take new slots, but numbers wrap around) is
+    // checked by its bytes, imported again, and is then the most recently used: slot 1 goes next, not slot 0.
+    use(c, 0);
+    expect(counted.imports).toBe(5);
+    use(a, 3);
+    expect(counted.imports).toBe(6);
+    use(c, 0);
+    expect([counted.imports, verify.keys()]).toEqual([6, 2]);
   });
 });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createSign1, encode, readingClaimsToMap, CT_READING, CLAIM_BIOMETRIC, deviceIdFromKey, keyThumbprint, publicKey,
-  nobleSigner, generateSecretKey, ALG_EDDSA, ALG_ES256, sha256, utf8ToBytes, type ReadingClaims, decodeSign1,
+  nobleSigner, generateSecretKey, ALG_EDDSA, ALG_ES256, sha256, utf8ToBytes, type ReadingClaims, decodeSign1, Tag,
 } from '../../protocol/index.js';
 import { connectDevice, FIRMWARE, nowS, Pki, pubOf, reading, register, revoke, startTestGateway, type Device, type TestGateway, type Party, type ConnectedDevice } from './harness.js';
 
@@ -73,7 +73,7 @@ describe('pipeline rejections, each with its code', () => {
 
   // pipeline.ts run / protocol readingSeqOf: reading.cddl gives seq "when the reading could be parsed that far", and a
   // device matches a rejection to the reading it keeps by seq; with null it kept resending a never-resend reading.
-  test('a rejection of claims that do not check out names their seq; bytes that do not decode name none', async () => {
+  test('a rejection of claims or envelope headers that do not check out names their seq; bytes that do not decode name none', async () => {
     const answer = async (bytes: Uint8Array) => {
       await c.publish(bytes);
       const a = await c.next();
@@ -92,6 +92,17 @@ describe('pipeline rejections, each with its code', () => {
     textSeq.set(-65539, 'seven');
     expect(await answer(await signMap(dev, textSeq))).toEqual(['CLAIM_INVALID', null]);
     expect(await answer(new Uint8Array([0xff, 0x00, 0x13]))).toEqual(['MALFORMED', null]);
+    // The envelope's headers broken, its payload decoding (protocol readingSeqOf; they named none, found by review).
+    const s3 = ++seq;
+    const retagged = Uint8Array.from(await reading(dev, s3));
+    retagged[0] = 0xd1; // tag 17 (COSE_Mac0)
+    expect(await answer(retagged)).toEqual(['MALFORMED', s3]);
+    const s4 = ++seq;
+    const good = decodeSign1(await reading(dev, s4));
+    const textKid = encode(new Tag([encode(new Map<number, unknown>([[1, good.alg], [3, CT_READING], [4, 'kid as text']])), new Map(), good.payload, good.signature], 18));
+    expect(await answer(textKid)).toEqual(['MALFORMED', s4]);
+    const cut = await reading(dev, ++seq);
+    expect(await answer(cut.subarray(0, cut.length - 5))).toEqual(['MALFORMED', null]);
   });
 
   test('ALG_NOT_ALLOWED: an algorithm outside the allowed set', async () => {

@@ -12,6 +12,7 @@ import type { TrustMaterial } from '../../../protocol/trust.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
 import type { GatewayMetrics } from '../../metrics.js';
 import type { Registry } from '../../registry.js';
+import { trustWithLogKeys } from '../../trust-with-log-keys.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { DeviceIdParam, readErrors, SafeUint } from '../schemas.js';
@@ -54,6 +55,9 @@ const window = (w: { notBefore?: number; notAfter?: number }) => ({
 
 export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
   const L = deps.ledger.ledger;
+  // The log's own keys (a rotated log's retired ones too) with their windows, bounding the trust file's entries for
+  // them (trust-with-log-keys.ts), as POST /v1/verify checks bundles.
+  const checkpointKeys = trustWithLogKeys(deps.trust, deps.ownCheckpointKeys).checkpointKeys.map((k) => ({ key: formatVerifierKey(k.verifier.name, k.verifier.publicKey), ...window(k) }));
 
   app.get(
     '/v1/trust',
@@ -66,12 +70,9 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
       },
     },
     async () => {
-      const keys = deps.trust.checkpointKeys.map((k) => ({ key: formatVerifierKey(k.verifier.name, k.verifier.publicKey), ...window(k) }));
-      // The log's own keys (a rotated log's retired ones too, with their windows), those the trust file does not name.
-      for (const own of deps.ownCheckpointKeys) if (!keys.some((k) => k.key === own.key)) keys.push(own);
       return {
         roots: deps.trust.roots.map((r) => ({ name: r.name, alg: algName(r.key.alg), publicKey: toHex(r.key.raw), ...window(r) })),
-        checkpointKeys: keys,
+        checkpointKeys,
         origin: deps.trust.origin ?? deps.origin,
         clockSkewSeconds: deps.clockSkewSeconds,
       };

@@ -17,7 +17,7 @@ import type { LoggedRevocation } from '../../../protocol/revocation-log.js';
 import type { RevocationCertificates } from '../../../protocol/revocation-listing.js';
 import { run, skip } from '../../../protocol/verify-checks.js';
 import { decodeProofBundleAny } from '../../../protocol/bundle.js';
-import { parseCheckpoint, parseNote, parseVerifierKey, formatVerifierKey } from '../../../protocol/checkpoint.js';
+import { parseCheckpoint, parseNote } from '../../../protocol/checkpoint.js';
 import type { ProofBundle } from '../../../protocol/bundle.js';
 import { BIOMETRIC_READING_TYPE } from '../../../protocol/biometric.js';
 import { verifySign1 } from '../../../protocol/cose-sign1.js';
@@ -29,6 +29,7 @@ import { decodeRevocation, type DecodedRevocation } from '../../../protocol/revo
 import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
+import { trustWithLogKeys } from '../../trust-with-log-keys.js';
 import { bundleMaterial } from '../../bundle-material.js';
 import { assertReadingClock } from '../../reading-policy.js';
 import type { GatewayLedger } from '../../ledger-adapter.js';
@@ -98,12 +99,11 @@ export interface VerifyRouteDeps {
 export const NOT_LOGGED = 'not in the log: an envelope alone proves who signed it, not that it was logged';
 
 export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
-  // The gateway's own key is added only when the trust file does not name it, as GET /v1/trust serves the material:
-  // added again, without the window the file gives it, it verified checkpoints an offline verifier fails.
-  // So are the keys the log retired (a rotation), with their windows (ledger/key-history.ts keyWindows).
-  const named = new Set(deps.trust.checkpointKeys.map((k) => formatVerifierKey(k.verifier.name, k.verifier.publicKey)));
-  const own = deps.ownCheckpointKeys.filter((k) => !named.has(k.key)).map(({ key, ...w }) => ({ verifier: parseVerifierKey(key), ...w }));
-  const trust: TrustMaterial = own.length === 0 ? deps.trust : { ...deps.trust, checkpointKeys: [...deps.trust.checkpointKeys, ...own] };
+  // The material as GET /v1/trust serves it (trust-with-log-keys.ts): the log's own keys, current and retired, added
+  // with their windows unless the trust file names them, and bounded by those windows when it does (added again
+  // without the file's window, the own key verified checkpoints an offline verifier fails; the file's unbounded entry
+  // for a retired key let it vouch for blocks after its switch).
+  const trust = trustWithLogKeys(deps.trust, deps.ownCheckpointKeys);
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
   const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)');
