@@ -364,14 +364,21 @@ export class Device extends EventEmitter {
   private onRejection(rj: Rejection): void {
     this.stats.rejected[rj.code] = (this.stats.rejected[rj.code] ?? 0) + 1;
     const e = rj.seq !== null ? this.outbox.get(rj.seq) : undefined;
-    if (e && !KEEP_CODES.includes(rj.code)) {
+    if (!e) {
+      // It names no kept reading (a seq not outstanding, or none): SPEC §8's actions are about the rejected reading, so
+      // nothing changes. A "stop sending" code here halted the device for good (found by review): with nothing kept
+      // to answer, it never reached idle(), so it never left and came back, which is what clears a halt.
+      this.emit('rejection', rj, null);
+      return;
+    }
+    if (!KEEP_CODES.includes(rj.code)) {
       this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE, STORAGE_UNAVAILABLE: keep, resend later
       this.journal?.remove(e.seq);
     }
-    if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);
+    if (rj.code === 'REPLAY') this.seq.jumpPast(e.seq);
     if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
-    this.emit('rejection', rj, e ?? null);
-    if (e && this.outbox.size === 0) this.idle();
+    this.emit('rejection', rj, e);
+    if (this.outbox.size === 0) this.idle();
   }
 
   /** Next rejection (or the first one matching `pred`), within timeoutMs. */
