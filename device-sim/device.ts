@@ -25,9 +25,16 @@ import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } fr
 import { LatencyHistogram } from './latency.js';
 import { DeviceLink } from './link.js';
 
+/**
+ * Milliseconds on a clock that only goes forward (performance.now): what waits are measured on. The wall clock
+ * (DeviceClock) dates readings and tokens only; set back an hour, it held every resend deadline an hour (found by review).
+ */
+export const monotonicMs = (): number => performance.now();
+
 export interface OutboxEntry {
   seq: number;
   bytes: Uint8Array;
+  /** On the monotonic clock (monotonicMs), as dueAtMs: a wall clock set back would hold every resend for that long. */
   firstSentMs: number;
   dueAtMs: number;
   delayMs: number;
@@ -145,7 +152,7 @@ export class Device extends EventEmitter {
     this.seq = new SequenceCounter(this.state, (s) => this.persist(s));
     this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
-    const now = Date.now();
+    const now = monotonicMs();
     for (const { seq, bytes } of this.journal?.entries() ?? []) {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
@@ -197,7 +204,7 @@ export class Device extends EventEmitter {
     // Unchanged, in sequence order. Each one's timer starts again from now: an overdue reading would otherwise go
     // out a second time at the next sweep.
     const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
-    const now = Date.now();
+    const now = monotonicMs();
     for (const e of pending) {
       if (e.attempts > 0) this.stats.resent++;
       e.dueAtMs = now + e.delayMs;
@@ -211,7 +218,7 @@ export class Device extends EventEmitter {
       if (this.halted) return null;
       const seq = this.seq.take(); // persisted before the reading exists, let alone is sent
       const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
-      const now = Date.now();
+      const now = monotonicMs();
       const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0, durable: !this.journal };
       this.outbox.set(seq, e);
       this.stats.sent++;
@@ -261,7 +268,7 @@ export class Device extends EventEmitter {
   /** Resend entries whose answer is overdue (exponential backoff). */
   private sweep(): void {
     if (!this.link.isConnected) return;
-    const now = Date.now();
+    const now = monotonicMs();
     for (const e of this.outbox.values()) {
       if (e.dueAtMs > now) continue;
       e.delayMs = Math.min(this.opts.maxResendMs, e.delayMs * 2);
@@ -347,7 +354,7 @@ export class Device extends EventEmitter {
       this.stats.logRollbacks++;
       this.emit('log-rollback', evidence, r);
     }
-    const latency = Date.now() - e.firstSentMs;
+    const latency = Math.round(monotonicMs() - e.firstSentMs);
     this.stats.receipted++;
     this.stats.latencies.record(latency);
     this.lastReceipt = r;
@@ -392,9 +399,9 @@ export class Device extends EventEmitter {
 
   /** Resolve once every reading has its answer (or after timeoutMs; returns what is still pending). */
   async drain(timeoutMs = 10_000): Promise<number> {
-    const until = Date.now() + timeoutMs;
+    const until = monotonicMs() + timeoutMs;
     await this.chain;
-    while (this.outbox.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    while (this.outbox.size > 0 && monotonicMs() < until) await new Promise((r) => setTimeout(r, 25));
     return this.outbox.size;
   }
 

@@ -8,7 +8,7 @@ import { fromHex } from '../protocol/index.js';
 import { Agency } from './agency.js';
 import { runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
-import { Device } from './device.js';
+import { Device, monotonicMs } from './device.js';
 import { LatencyHistogram } from './latency.js';
 import { MANIFEST_NAME, readManifest, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
@@ -116,14 +116,14 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
   const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
 
-  const t0 = Date.now();
+  const t0 = monotonicMs(); // the run's length on a clock the wall clock's steps do not move
   let issued = 0;
   let rr = 0;
   const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const eventRuns: Promise<unknown>[] = [];
   let lastProgress = 0;
-  while (Date.now() - t0 < o.durationMs) {
-    const elapsed = Date.now() - t0;
+  while (monotonicMs() - t0 < o.durationMs) {
+    const elapsed = Math.round(monotonicMs() - t0);
     while (pendingEvents.length > 0 && pendingEvents[0]!.atMs <= elapsed) eventRuns.push(Promise.resolve(pendingEvents.shift()!.run()));
     const due = Math.floor((o.rate * elapsed) / 1000);
     let guard = live.length;
