@@ -24,6 +24,7 @@ import { makeGenerator, type Generator } from './kinds.js';
 import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } from './answers.js';
 import { LatencyHistogram } from './latency.js';
 import { DeviceLink } from './link.js';
+import { holdStateFile } from './state-lock.js';
 
 /**
  * Milliseconds on a clock that only goes forward (performance.now): what waits are measured on. The wall clock
@@ -117,6 +118,8 @@ export class Device extends EventEmitter {
   /** The largest checkpoint seen, kept to notice a log that went back. */
   readonly logWatch: LogWatch;
   private readonly statePath: string | undefined;
+  /** Lets go of the state file (state-lock.ts); null while not held. */
+  private releaseState: (() => void) | null = null;
   private readonly generator: Generator;
   /** The MQTT connection, kept up until close(). */
   private readonly link: DeviceLink;
@@ -165,6 +168,13 @@ export class Device extends EventEmitter {
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
     this.generator = o.generator ?? makeGenerator(this.state.kind, this.state.salt ? { salt: fromHex(this.state.salt) } : {});
+    // Last, so that a constructor that throws holds nothing; nothing above writes.
+    this.holdState();
+  }
+
+  /** Hold the state file for this device object (state-lock.ts); again after close() if it is used again. */
+  private holdState(): void {
+    if (this.statePath && !this.releaseState) this.releaseState = holdStateFile(this.statePath);
   }
 
   /** Every write of the state file (it carries the log watch's reference too). Throws as writeState does. */
@@ -190,6 +200,7 @@ export class Device extends EventEmitter {
    * The connection itself is link.ts.
    */
   async connect(): Promise<void> {
+    this.holdState();
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
     return this.link.connect();
@@ -214,6 +225,7 @@ export class Device extends EventEmitter {
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
   async sendReading(body: ReadingBody = this.generator(), opts: { iat?: number } = {}): Promise<number | null> {
+    this.holdState();
     const run = this.chain.then(async () => {
       if (this.halted) return null;
       const seq = this.seq.take(); // persisted before the reading exists, let alone is sent
@@ -245,6 +257,7 @@ export class Device extends EventEmitter {
 
   /** Sign claims exactly as sendReading would, without sending (attacks build on it). */
   async signOnly(body: ReadingBody = this.generator(), opts: { iat?: number; seq?: number } = {}): Promise<{ seq: number; bytes: Uint8Array }> {
+    this.holdState();
     const seq = opts.seq ?? this.seq.take();
     const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
     return { seq, bytes };
@@ -413,6 +426,8 @@ export class Device extends EventEmitter {
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
     this.logWatch.flush();
+    this.releaseState?.();
+    this.releaseState = null;
   }
 }
 
