@@ -4,7 +4,7 @@
  * by code, resent, receipt latency percentiles, each attack's outcome, devices that saw the log go back).
  */
 import { join } from 'node:path';
-import { fromHex } from '../protocol/index.js';
+import { fail, fromHex } from '../protocol/index.js';
 import { Agency } from './agency.js';
 import { runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
@@ -197,12 +197,12 @@ function rollbacksSeen(devices: Device[]): FleetSummary['logRollbacks'] {
 export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; httpUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
   const manifest = readManifest(join(dir, MANIFEST_NAME));
   // A run of no devices would measure nothing and report "sent 0" as if it had worked.
-  if (manifest.devices.length === 0) throw new Error(`${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`);
+  if (manifest.devices.length === 0) fail('MALFORMED', `${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`, 'devices');
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
   if (opts.httpUrl) manifest.gateway.httpUrl = opts.httpUrl;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
-  if (opts.count !== undefined && files.length < opts.count) throw new Error(`${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`);
+  if (opts.count !== undefined && files.length < opts.count) fail('MALFORMED', `${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`, 'devices');
   const devices = files.map((f) => {
     const statePath = join(dir, f);
     const state = readState(statePath);
