@@ -359,6 +359,7 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
+    this.seq.accepted(r.seq);
     // A checkpoint older than the kept one (a receipt replayed to a resent reading) decides nothing about the keys
     // (SPEC §7): taken, its stale announcement dropped a next key announced since (found by review).
     if (checked.keys && !this.logWatch.isOlder(r.checkpoint)) this.holdGatewayKeys(checked.keys, checked.switched);

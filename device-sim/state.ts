@@ -124,8 +124,15 @@ export function writePrivateFile(path: string, data: string): void {
 }
 
 /** Hands out sequence numbers, persisting each reserved block before the first number of it is used. */
+/** The largest jump past a REPLAY (2^32): doubling from one block, reached after a few dozen REPLAYs in a row. */
+const MAX_SEQ_JUMP = 2 ** 32;
+
 export class SequenceCounter {
   private next: number;
+  /** The last jump past a REPLAY (0: none since the gateway last took a reading numbered after it). */
+  private jump = 0;
+  /** The first number handed out after that jump. */
+  private jumpedTo = 0;
   constructor(private readonly state: DeviceStateFile, private readonly persist: (s: DeviceStateFile) => void) {
     // On boot: continue above everything that may have been used.
     this.next = state.seqReserved + 1;
@@ -144,11 +151,25 @@ export class SequenceCounter {
     this.next = seq + 1;
     return seq;
   }
-  /** After a REPLAY: a number was reused somewhere; jump ahead (and persist) past `atLeast`. */
-  jumpPast(atLeast: number): void {
-    const next = Math.max(this.next, atLeast + 1) + Math.max(1, this.state.seqBlock);
+  /**
+   * After a REPLAY of the reading numbered `rejected`: the gateway accepted a higher number (a state restored from an
+   * old backup, say); jump ahead (and persist) past it. One block past it at first; twice the last jump while readings
+   * numbered after that jump are REPLAYed too, so a device any distance behind catches up in a few readings (each
+   * REPLAY drops one): one block at a time, a device 10,000 behind lost 100 readings (found by review). A REPLAY of a
+   * reading numbered before the last jump tells nothing new: that jump passed it.
+   */
+  jumpPast(rejected: number): void {
+    if (this.jump > 0 && rejected < this.jumpedTo) return;
+    const jump = this.jump > 0 ? Math.min(MAX_SEQ_JUMP, this.jump * 2) : Math.max(1, this.state.seqBlock);
+    const next = Math.max(this.next, rejected + 1) + jump;
     this.reserve(Math.max(this.state.seqReserved, next - 1));
     this.next = next;
+    this.jump = jump;
+    this.jumpedTo = next;
+  }
+  /** The gateway took the reading numbered `seq` (a receipt): a later REPLAY jumps one block again. */
+  accepted(seq: number): void {
+    if (this.jump > 0 && seq >= this.jumpedTo) this.jump = 0;
   }
   /** Persist `seqReserved = upTo` (a copy of the state), then take it in memory; throws, changing nothing, if the write does. */
   private reserve(upTo: number): void {
