@@ -396,7 +396,15 @@ export class Device extends EventEmitter {
       this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE, STORAGE_UNAVAILABLE: keep, resend later
       this.journal?.remove(e.seq);
     }
-    if (rj.code === 'REPLAY') this.seq.jumpPast(e.seq);
+    if (rj.code === 'REPLAY') {
+      try {
+        this.seq.jumpPast(e.seq);
+      } catch (err) {
+        // Not written, so not made (SPEC §5): the next reading takes its number as before, and a REPLAY of it jumps
+        // again. Thrown on, it lost the rejection event and idle() (found by review).
+        this.log(`device ${this.id}: REPLAY of seq ${e.seq}: could not write its state file (${(err as Error).message}): the seq jump is not made`);
+      }
+    }
     if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
     this.emit('rejection', rj, e);
     if (this.outbox.size === 0) this.idle();

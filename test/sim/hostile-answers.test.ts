@@ -8,9 +8,12 @@
  *  - a receipt for a reading never sent, or a second copy of one, changes nothing;
  *  - a rejection that names no kept reading (a seq not outstanding, or none) changes nothing: found by this review,
  *    a "stop sending" code there halted the device for good (no reading kept, so it never left and came back, which
- *    is what clears a halt), and the fleet skipped it for the rest of the run.
+ *    is what clears a halt), and the fleet skipped it for the rest of the run;
+ *  - a REPLAY whose seq jump cannot be written (disk full) still drops the reading and is heard: found by this review,
+ *    the failed write was thrown out of the answer handler, so no 'rejection' event and no idle().
  */
 import { createServer, type Server } from 'node:net';
+import { mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +24,7 @@ import {
   ed25519NoteSigner, encodeLogEntry, encodeReceipt, encodeRejection, ENTRY_READING, EMPTY_REVOCATIONS, formatCheckpoint, formatVerifierKey,
   leafHash, readingSeqOf, receiptsTopic, rejectionsTopic, revocationsExtension, signNote, type ErrorCode, type NoteSigner, type Receipt,
 } from '../../protocol/index.js';
-import { Device, onboardDevice, RootAuthority, type Onboarded } from '../../device-sim/index.js';
+import { Device, onboardDevice, readState, RootAuthority, type Onboarded } from '../../device-sim/index.js';
 
 const ORIGIN = 'gw.example/log';
 const signer = (label: string) => ed25519NoteSigner(ORIGIN, new TextEncoder().encode(label.padEnd(32, '.')).slice(0, 32));
@@ -158,6 +161,33 @@ describe('a device among hostile answers (SPEC §7, §8)', () => {
     expect((await heard)[1]).not.toBeNull();
     expect(d.halted).toBe('CERT_REVOKED');
     expect([...d.outbox.keys()]).toEqual([a.seq]);
+  });
+
+  test('a REPLAY whose seq jump cannot be written (disk full): the reading is dropped and the rejection heard all the same', async () => {
+    await d.close(); // one connection per device id: this test runs its own, with the state file
+    const lines: string[] = [];
+    const own = new Device({ state: readState(onboarded.statePath!), statePath: onboarded.statePath!, se: onboarded.se, reconnectMinMs: 20, resendTimeoutMs: 60_000, log: (l) => lines.push(l) });
+    try {
+      await own.connect();
+      const seq = (await own.sendReading())!;
+      await until(() => received.has(seq));
+      mkdirSync(`${onboarded.statePath!}.tmp`); // every write of the state file fails (EISDIR) until removed
+      const heard = new Promise<unknown[]>((r) => own.once('rejection', (...args: unknown[]) => r(args)));
+      const idle = new Promise<void>((r) => own.once('idle', () => r()));
+      const badAnswers: unknown[] = [];
+      own.on('bad-answer', (err) => badAnswers.push(err));
+      await answer(rejectionsTopic(own.id), encodeRejection({ seq, code: 'REPLAY', message: 'from the playing gateway', path: 'claims.seq' }));
+      expect((await heard)[1]).toMatchObject({ seq });
+      await idle;
+      expect(own.outbox.size).toBe(0);
+      expect(badAnswers).toEqual([]);
+      expect(lines.some((l) => l.includes('REPLAY'))).toBe(true);
+      rmSync(`${onboarded.statePath!}.tmp`, { recursive: true });
+      expect((await own.signOnly()).seq).toBeGreaterThan(seq);
+    } finally {
+      rmSync(`${onboarded.statePath!}.tmp`, { recursive: true, force: true });
+      await own.close();
+    }
   });
 });
 
