@@ -233,7 +233,6 @@ export class Device extends EventEmitter {
       const now = monotonicMs();
       const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0, durable: !this.journal };
       this.outbox.set(seq, e);
-      this.stats.sent++;
       // Kept in the outbox log before it is published. The chain does not wait for the write, so the readings
       // signed meanwhile join the next single write (group commit, see outbox.ts).
       return { e, written: this.journal?.add(seq, bytes) };
@@ -251,6 +250,7 @@ export class Device extends EventEmitter {
       }
       r.e.durable = true;
     }
+    this.stats.sent++; // kept: published now, or after the reconnect (a reading not kept is not sent, ever)
     this.publishEntry(r.e);
     return r.e.seq;
   }

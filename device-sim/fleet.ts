@@ -64,6 +64,11 @@ export interface FleetSummary {
   receiptInvalid: number;
   /** Readings still without an answer at the end. */
   pending: number;
+  /**
+   * Readings a device could not make or keep (its sequence number or outbox log not written: ENOSPC, EISDIR, ...),
+   * by error code: never published (SPEC §5, §7), so not in `sent`.
+   */
+  notSent: Record<string, number>;
   /** Receipt latency over every device (percentiles within 1.6 % above the exact ones, see latency.ts). */
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   attacks: AttackResult[];
@@ -82,6 +87,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const attacks = o.attacks ?? [];
   if (attacks.length > 0 && (!o.agency || !o.gateway)) throw new Error('attacks need the agency (key and certificate) and the gateway endpoint');
   const connectFailures: Record<string, number> = {};
+  const notSent: Record<string, number> = {};
   // A device takes part once connected: at the start, or when a retry after a failed first attempt connects (a
   // device keeps trying, SPEC §4). Until then it makes no readings.
   const live: Device[] = [];
@@ -135,7 +141,11 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
       }
       guard = live.length;
       issued++;
-      void d.sendReading().catch(() => undefined);
+      void d.sendReading().catch((err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        const key = typeof code === 'string' ? code : 'ERROR';
+        notSent[key] = (notSent[key] ?? 0) + 1;
+      });
     }
     if (guard === 0) issued = due; // no device connected yet, or every one halted
     if (o.onProgress && elapsed - lastProgress >= 200) {
@@ -178,6 +188,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     resent,
     receiptInvalid,
     pending,
+    notSent,
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
     attacksOk: attackResults.every((a) => a.ok),
@@ -227,6 +238,8 @@ export function formatSummary(s: FleetSummary): string {
     `sent ${s.sent}   receipted ${s.receipted}   resent ${s.resent}   pending ${s.pending}   bad receipts ${s.receiptInvalid}`,
     `receipt latency  p50 ${s.latencyMs.p50} ms   p95 ${s.latencyMs.p95} ms   p99 ${s.latencyMs.p99} ms   max ${s.latencyMs.max} ms`,
   ];
+  const failed = Object.entries(s.notSent).sort();
+  if (failed.length) lines.push(`not sent (could not be made or kept): ${failed.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   const codes = Object.entries(s.rejected).sort();
   lines.push(codes.length ? 'rejected by code:' : 'rejected: none');
   for (const [c, n] of codes) lines.push(`  ${c.padEnd(26)} ${n}`);

@@ -174,6 +174,12 @@ export function registerSim(program: Command): void {
         process.stderr.write(`${summary.logRollbacks.devices} of ${summary.devices} devices saw the log go back (CONSISTENCY_INVALID)\n`);
         process.exitCode = 1;
       }
+      // Readings the devices could not keep (a full disk) were never sent: the run measured less than it says.
+      const notSent = Object.values(summary.notSent).reduce((a, b) => a + b, 0);
+      if (notSent > 0) {
+        process.stderr.write(`${notSent} readings could not be made or kept (${Object.keys(summary.notSent).join(', ')}) and were not sent\n`);
+        process.exitCode = 1;
+      }
       // A fleet that could not connect measured nothing: say so in the exit code too (scripts, CI).
       if (summary.connected < summary.devices) {
         process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);
