@@ -214,14 +214,21 @@ export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
   if (opts.count !== undefined && files.length < opts.count) fail('MALFORMED', `${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`, 'devices');
-  const devices = files.map((f) => {
-    const statePath = join(dir, f);
-    const state = readState(statePath);
-    if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
-    if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
-    if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
-    return new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 });
-  });
+  const devices: Device[] = [];
+  try {
+    for (const f of files) {
+      const statePath = join(dir, f);
+      const state = readState(statePath);
+      if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
+      if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
+      if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
+      devices.push(new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 }));
+    }
+  } catch (err) {
+    // The devices opened already let go of their state files (state-lock.ts): the caller never gets them to close.
+    for (const d of devices) void d.close().catch(() => undefined);
+    throw err;
+  }
   let agency: Agency | null = null;
   try {
     const a = Agency.load(manifest.agency.keyFile, manifest.agency.certFile);

@@ -6,14 +6,14 @@
  * child process holding it, then killed with SIGKILL: its lock is taken over, as after a crash).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/index.js';
-import { Device, loadSecureElement, onboardDevice, readState, RootAuthority, stateLockPath, type Onboarded } from '../../device-sim/index.js';
+import { Device, loadFleet, loadSecureElement, onboardDevice, readState, RootAuthority, stateLockPath, type Onboarded } from '../../device-sim/index.js';
 
 const key = ed25519NoteSigner('gw.example/log', new Uint8Array(32).fill(9));
 
@@ -46,6 +46,25 @@ describe('one device, one simulator', () => {
     await open().close();
   });
 
+  test('loadFleet refused on one device (held elsewhere) holds none of the others', async () => {
+    const agency = await (await RootAuthority.create('root.example')).agency('env.example');
+    const fleetDir = join(dir, 'fleet');
+    const gateway = { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: formatVerifierKey(key.name, key.publicKey) };
+    const members: Onboarded[] = [];
+    for (let i = 0; i < 2; i++) members.push(await onboardDevice(agency, { gateway, kind: 'water-meter', dir: fleetDir, register: false }));
+    writeFileSync(join(fleetDir, 'fleet.json'), JSON.stringify({ version: 1, gateway, agency: { id: agency.id, keyFile: 'none', certFile: 'none', salt: '00' }, devices: members.map((m) => `${m.state.deviceId}.json`) }));
+    const second = members[1]!;
+    const holder = new Device({ state: readState(second.statePath!), statePath: second.statePath!, se: second.se, log: () => undefined });
+    try {
+      expect(() => loadFleet(fleetDir)).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+      await until(() => !existsSync(stateLockPath(members[0]!.statePath!))); // the first device, opened before, lets go
+    } finally {
+      await holder.close();
+    }
+    const { devices } = loadFleet(fleetDir); // and the fleet opens once nothing holds it
+    await Promise.all(devices.map((d) => d.close()));
+  });
+
   test('held by another process: CONFLICT, and no sequence number is taken; taken over once that process is killed', async () => {
     const deviceSim = pathToFileURL(join(process.cwd(), 'dist/device-sim/index.js')).href;
     const script = `
@@ -75,3 +94,7 @@ describe('one device, one simulator', () => {
     }
   });
 });
+
+async function until(cond: () => boolean, timeoutMs = 2_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !cond(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error('timed out');
+}
