@@ -24,10 +24,18 @@ import { makeGenerator, type Generator } from './kinds.js';
 import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } from './answers.js';
 import { LatencyHistogram } from './latency.js';
 import { DeviceLink } from './link.js';
+import { holdStateFile } from './state-lock.js';
+
+/**
+ * Milliseconds on a clock that only goes forward (performance.now): what waits are measured on. The wall clock
+ * (DeviceClock) dates readings and tokens only; set back an hour, it held every resend deadline an hour (found by review).
+ */
+export const monotonicMs = (): number => performance.now();
 
 export interface OutboxEntry {
   seq: number;
   bytes: Uint8Array;
+  /** On the monotonic clock (monotonicMs), as dueAtMs: a wall clock set back would hold every resend for that long. */
   firstSentMs: number;
   dueAtMs: number;
   delayMs: number;
@@ -110,6 +118,8 @@ export class Device extends EventEmitter {
   /** The largest checkpoint seen, kept to notice a log that went back. */
   readonly logWatch: LogWatch;
   private readonly statePath: string | undefined;
+  /** Lets go of the state file (state-lock.ts); null while not held. */
+  private releaseState: (() => void) | null = null;
   private readonly generator: Generator;
   /** The MQTT connection, kept up until close(). */
   private readonly link: DeviceLink;
@@ -145,7 +155,7 @@ export class Device extends EventEmitter {
     this.seq = new SequenceCounter(this.state, (s) => this.persist(s));
     this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
-    const now = Date.now();
+    const now = monotonicMs();
     for (const { seq, bytes } of this.journal?.entries() ?? []) {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
@@ -158,6 +168,13 @@ export class Device extends EventEmitter {
     this.firmware = fromHex(this.state.firmware);
     this.deviceIdBytes = deviceIdFromHex(this.id);
     this.generator = o.generator ?? makeGenerator(this.state.kind, this.state.salt ? { salt: fromHex(this.state.salt) } : {});
+    // Last, so that a constructor that throws holds nothing; nothing above writes.
+    this.holdState();
+  }
+
+  /** Hold the state file for this device object (state-lock.ts); again after close() if it is used again. */
+  private holdState(): void {
+    if (this.statePath && !this.releaseState) this.releaseState = holdStateFile(this.statePath);
   }
 
   /** Every write of the state file (it carries the log watch's reference too). Throws as writeState does. */
@@ -183,6 +200,7 @@ export class Device extends EventEmitter {
    * The connection itself is link.ts.
    */
   async connect(): Promise<void> {
+    this.holdState();
     this.sweepTimer ??= setInterval(() => this.sweep(), 250);
     this.sweepTimer.unref?.();
     return this.link.connect();
@@ -197,7 +215,7 @@ export class Device extends EventEmitter {
     // Unchanged, in sequence order. Each one's timer starts again from now: an overdue reading would otherwise go
     // out a second time at the next sweep.
     const pending = [...this.outbox.values()].sort((a, b) => a.seq - b.seq);
-    const now = Date.now();
+    const now = monotonicMs();
     for (const e of pending) {
       if (e.attempts > 0) this.stats.resent++;
       e.dueAtMs = now + e.delayMs;
@@ -207,14 +225,14 @@ export class Device extends EventEmitter {
 
   /** Measure, sign (with the next persisted sequence number) and send one reading. Null when halted. */
   async sendReading(body: ReadingBody = this.generator(), opts: { iat?: number } = {}): Promise<number | null> {
+    this.holdState();
     const run = this.chain.then(async () => {
       if (this.halted) return null;
       const seq = this.seq.take(); // persisted before the reading exists, let alone is sent
       const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
-      const now = Date.now();
+      const now = monotonicMs();
       const e: OutboxEntry = { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 0, durable: !this.journal };
       this.outbox.set(seq, e);
-      this.stats.sent++;
       // Kept in the outbox log before it is published. The chain does not wait for the write, so the readings
       // signed meanwhile join the next single write (group commit, see outbox.ts).
       return { e, written: this.journal?.add(seq, bytes) };
@@ -232,12 +250,14 @@ export class Device extends EventEmitter {
       }
       r.e.durable = true;
     }
+    this.stats.sent++; // kept: published now, or after the reconnect (a reading not kept is not sent, ever)
     this.publishEntry(r.e);
     return r.e.seq;
   }
 
   /** Sign claims exactly as sendReading would, without sending (attacks build on it). */
   async signOnly(body: ReadingBody = this.generator(), opts: { iat?: number; seq?: number } = {}): Promise<{ seq: number; bytes: Uint8Array }> {
+    this.holdState();
     const seq = opts.seq ?? this.seq.take();
     const bytes = await signReading(this.se, { deviceId: this.deviceIdBytes, seq, iat: opts.iat ?? this.clock.now(), firmware: this.firmware, body });
     return { seq, bytes };
@@ -261,7 +281,7 @@ export class Device extends EventEmitter {
   /** Resend entries whose answer is overdue (exponential backoff). */
   private sweep(): void {
     if (!this.link.isConnected) return;
-    const now = Date.now();
+    const now = monotonicMs();
     for (const e of this.outbox.values()) {
       if (e.dueAtMs > now) continue;
       e.delayMs = Math.min(this.opts.maxResendMs, e.delayMs * 2);
@@ -339,6 +359,7 @@ export class Device extends EventEmitter {
     }
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
+    this.seq.accepted(r.seq);
     // A checkpoint older than the kept one (a receipt replayed to a resent reading) decides nothing about the keys
     // (SPEC §7): taken, its stale announcement dropped a next key announced since (found by review).
     if (checked.keys && !this.logWatch.isOlder(r.checkpoint)) this.holdGatewayKeys(checked.keys, checked.switched);
@@ -347,7 +368,7 @@ export class Device extends EventEmitter {
       this.stats.logRollbacks++;
       this.emit('log-rollback', evidence, r);
     }
-    const latency = Date.now() - e.firstSentMs;
+    const latency = Math.round(monotonicMs() - e.firstSentMs);
     this.stats.receipted++;
     this.stats.latencies.record(latency);
     this.lastReceipt = r;
@@ -364,14 +385,29 @@ export class Device extends EventEmitter {
   private onRejection(rj: Rejection): void {
     this.stats.rejected[rj.code] = (this.stats.rejected[rj.code] ?? 0) + 1;
     const e = rj.seq !== null ? this.outbox.get(rj.seq) : undefined;
-    if (e && !KEEP_CODES.includes(rj.code)) {
+    if (!e) {
+      // It names no kept reading (a seq not outstanding, or none): SPEC §8's actions are about the rejected reading, so
+      // nothing changes. A "stop sending" code here halted the device for good (found by review): with nothing kept
+      // to answer, it never reached idle(), so it never left and came back, which is what clears a halt.
+      this.emit('rejection', rj, null);
+      return;
+    }
+    if (!KEEP_CODES.includes(rj.code)) {
       this.outbox.delete(e.seq); // drop (SPEC §8); UNAVAILABLE, STORAGE_UNAVAILABLE: keep, resend later
       this.journal?.remove(e.seq);
     }
-    if (rj.code === 'REPLAY' && rj.seq !== null && e) this.seq.jumpPast(rj.seq);
+    if (rj.code === 'REPLAY') {
+      try {
+        this.seq.jumpPast(e.seq);
+      } catch (err) {
+        // Not written, so not made (SPEC §5): the next reading takes its number as before, and a REPLAY of it jumps
+        // again. Thrown on, it lost the rejection event and idle() (found by review).
+        this.log(`device ${this.id}: REPLAY of seq ${e.seq}: could not write its state file (${(err as Error).message}): the seq jump is not made`);
+      }
+    }
     if (STOP_CODES.includes(rj.code)) this.halted ??= rj.code;
-    this.emit('rejection', rj, e ?? null);
-    if (e && this.outbox.size === 0) this.idle();
+    this.emit('rejection', rj, e);
+    if (this.outbox.size === 0) this.idle();
   }
 
   /** Next rejection (or the first one matching `pred`), within timeoutMs. */
@@ -385,9 +421,9 @@ export class Device extends EventEmitter {
 
   /** Resolve once every reading has its answer (or after timeoutMs; returns what is still pending). */
   async drain(timeoutMs = 10_000): Promise<number> {
-    const until = Date.now() + timeoutMs;
+    const until = monotonicMs() + timeoutMs;
     await this.chain;
-    while (this.outbox.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    while (this.outbox.size > 0 && monotonicMs() < until) await new Promise((r) => setTimeout(r, 25));
     return this.outbox.size;
   }
 
@@ -399,6 +435,8 @@ export class Device extends EventEmitter {
     await this.chain;
     await this.journal?.close(); // pending removals written; the log is reopened if the device is used again
     this.logWatch.flush();
+    this.releaseState?.();
+    this.releaseState = null;
   }
 }
 

@@ -4,11 +4,11 @@
  * by code, resent, receipt latency percentiles, each attack's outcome, devices that saw the log go back).
  */
 import { join } from 'node:path';
-import { fromHex } from '../protocol/index.js';
+import { fail, fromHex } from '../protocol/index.js';
 import { Agency } from './agency.js';
 import { runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
-import { Device } from './device.js';
+import { Device, monotonicMs } from './device.js';
 import { LatencyHistogram } from './latency.js';
 import { MANIFEST_NAME, readManifest, type FleetManifest, type GatewayEndpoint } from './onboard.js';
 import { loadSecureElement } from './secure-element.js';
@@ -64,6 +64,11 @@ export interface FleetSummary {
   receiptInvalid: number;
   /** Readings still without an answer at the end. */
   pending: number;
+  /**
+   * Readings a device could not make or keep (its sequence number or outbox log not written: ENOSPC, EISDIR, ...),
+   * by error code: never published (SPEC §5, §7), so not in `sent`.
+   */
+  notSent: Record<string, number>;
   /** Receipt latency over every device (percentiles within 1.6 % above the exact ones, see latency.ts). */
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   attacks: AttackResult[];
@@ -82,6 +87,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const attacks = o.attacks ?? [];
   if (attacks.length > 0 && (!o.agency || !o.gateway)) throw new Error('attacks need the agency (key and certificate) and the gateway endpoint');
   const connectFailures: Record<string, number> = {};
+  const notSent: Record<string, number> = {};
   // A device takes part once connected: at the start, or when a retry after a failed first attempt connects (a
   // device keeps trying, SPEC §4). Until then it makes no readings.
   const live: Device[] = [];
@@ -116,14 +122,14 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
   const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
 
-  const t0 = Date.now();
+  const t0 = monotonicMs(); // the run's length on a clock the wall clock's steps do not move
   let issued = 0;
   let rr = 0;
   const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const eventRuns: Promise<unknown>[] = [];
   let lastProgress = 0;
-  while (Date.now() - t0 < o.durationMs) {
-    const elapsed = Date.now() - t0;
+  while (monotonicMs() - t0 < o.durationMs) {
+    const elapsed = Math.round(monotonicMs() - t0);
     while (pendingEvents.length > 0 && pendingEvents[0]!.atMs <= elapsed) eventRuns.push(Promise.resolve(pendingEvents.shift()!.run()));
     const due = Math.floor((o.rate * elapsed) / 1000);
     let guard = live.length;
@@ -135,7 +141,11 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
       }
       guard = live.length;
       issued++;
-      void d.sendReading().catch(() => undefined);
+      void d.sendReading().catch((err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        const key = typeof code === 'string' ? code : 'ERROR';
+        notSent[key] = (notSent[key] ?? 0) + 1;
+      });
     }
     if (guard === 0) issued = due; // no device connected yet, or every one halted
     if (o.onProgress && elapsed - lastProgress >= 200) {
@@ -178,6 +188,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     resent,
     receiptInvalid,
     pending,
+    notSent,
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
     attacksOk: attackResults.every((a) => a.ok),
@@ -197,20 +208,27 @@ function rollbacksSeen(devices: Device[]): FleetSummary['logRollbacks'] {
 export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string; httpUrl?: string; tlsCa?: string; resendTimeoutMs?: number } = {}): { manifest: FleetManifest; devices: Device[]; agency: Agency | null } {
   const manifest = readManifest(join(dir, MANIFEST_NAME));
   // A run of no devices would measure nothing and report "sent 0" as if it had worked.
-  if (manifest.devices.length === 0) throw new Error(`${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`);
+  if (manifest.devices.length === 0) fail('MALFORMED', `${join(dir, MANIFEST_NAME)} lists no devices: onboard some first (originproof sim onboard --out ${dir})`, 'devices');
   if (opts.mqttUrl) manifest.gateway.mqttUrl = opts.mqttUrl;
   if (opts.httpUrl) manifest.gateway.httpUrl = opts.httpUrl;
   if (opts.tlsCa) manifest.gateway.tlsCa = opts.tlsCa;
   const files = manifest.devices.slice(0, opts.count ?? manifest.devices.length);
-  if (opts.count !== undefined && files.length < opts.count) throw new Error(`${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`);
-  const devices = files.map((f) => {
-    const statePath = join(dir, f);
-    const state = readState(statePath);
-    if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
-    if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
-    if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
-    return new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 });
-  });
+  if (opts.count !== undefined && files.length < opts.count) fail('MALFORMED', `${dir} holds ${manifest.devices.length} devices; onboard more to run ${opts.count}`, 'devices');
+  const devices: Device[] = [];
+  try {
+    for (const f of files) {
+      const statePath = join(dir, f);
+      const state = readState(statePath);
+      if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
+      if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
+      if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
+      devices.push(new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 }));
+    }
+  } catch (err) {
+    // The devices opened already let go of their state files (state-lock.ts): the caller never gets them to close.
+    for (const d of devices) void d.close().catch(() => undefined);
+    throw err;
+  }
   let agency: Agency | null = null;
   try {
     const a = Agency.load(manifest.agency.keyFile, manifest.agency.certFile);
@@ -227,6 +245,8 @@ export function formatSummary(s: FleetSummary): string {
     `sent ${s.sent}   receipted ${s.receipted}   resent ${s.resent}   pending ${s.pending}   bad receipts ${s.receiptInvalid}`,
     `receipt latency  p50 ${s.latencyMs.p50} ms   p95 ${s.latencyMs.p95} ms   p99 ${s.latencyMs.p99} ms   max ${s.latencyMs.max} ms`,
   ];
+  const failed = Object.entries(s.notSent).sort();
+  if (failed.length) lines.push(`not sent (could not be made or kept): ${failed.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   const codes = Object.entries(s.rejected).sort();
   lines.push(codes.length ? 'rejected by code:' : 'rejected: none');
   for (const [c, n] of codes) lines.push(`  ${c.padEnd(26)} ${n}`);

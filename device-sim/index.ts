@@ -15,3 +15,4 @@ export * from './fleet.js';
 export * from './latency.js';
 export * from './backoff.js';
 export * from './pki.js';
+export * from './state-lock.js';

@@ -142,7 +142,17 @@ export class DeviceLink {
     this.#client = client;
     client.on('error', () => undefined);
     client.on('close', () => this.#onClose(client));
-    await client.subscribeAsync([receiptsTopic(this.o.id), rejectionsTopic(this.o.id)], { qos: 1 });
+    try {
+      await client.subscribeAsync([receiptsTopic(this.o.id), rejectionsTopic(this.o.id)], { qos: 1 });
+    } catch (err) {
+      // Refused (SUBACK 0x80: no answers would come) or the connection lost meanwhile: this attempt failed, and its
+      // connection goes too, rather than stay open until the next attempt replaces it (found by review).
+      if (this.#client === client) {
+        this.#client = null;
+        client.end(true);
+      }
+      throw this.#closing ? new DeviceClosed() : err;
+    }
     if (this.#closing) {
       if (this.#client === client) this.#client = null;
       client.end(true);

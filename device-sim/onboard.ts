@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  createProofOfPossession, deviceIdFromKey, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
+  createProofOfPossession, deviceIdFromKey, fail, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
 } from '../protocol/index.js';
 import { Agency, fetchCheckpointKey, fetchGatewayId } from './agency.js';
 import { Device, type DeviceOptions } from './device.js';
@@ -157,7 +157,7 @@ export function readManifest(path: string): FleetManifest {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (m?.version !== 1 || !Array.isArray(m.devices) || !m.devices.every((d) => typeof d === 'string')
     || !isObject(m.gateway) || typeof m.gateway.mqttUrl !== 'string' || !isObject(m.agency)) {
-    throw new Error(`${path} is not a fleet manifest (written by sim onboard)`);
+    fail('MALFORMED', `${path} is not a fleet manifest (written by sim onboard)`, path);
   }
   return m;
 }

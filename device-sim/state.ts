@@ -5,6 +5,7 @@
  */
 import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fail } from '../protocol/index.js';
 import { readJsonFile } from './json-file.js';
 
 export interface DeviceStateFile {
@@ -69,11 +70,34 @@ export function stateFilePath(dir: string, deviceId: string): string {
   return join(dir, `${deviceId}.json`);
 }
 
+/**
+ * A device's state file read back, its fields checked (MALFORMED naming the file and the field otherwise): a damaged
+ * or hand-edited file is refused, never run. Found by review: only `version` and `deviceId` were checked, so a
+ * `seqReserved` of "41" (text) made the counter hand out "411", "4111", ..., and one missing made every seq NaN.
+ */
 export function readState(path: string): DeviceStateFile {
-  const s = readJsonFile(path, 'device state file') as DeviceStateFile | null;
-  if (s?.version !== 1 || typeof s.deviceId !== 'string') throw new Error(`${path} is not a device state file`);
-  return s;
+  const s = readJsonFile(path, 'device state file') as Record<string, unknown> | null;
+  if (!isObject(s) || s.version !== 1 || typeof s.deviceId !== 'string') fail('MALFORMED', `${path} is not a device state file`, path);
+  const bad = (field: string, what: string): never => fail('MALFORMED', `${path}: device state field ${field} must be ${what}, not ${JSON.stringify(s[field] ?? null)}`, field);
+  const safeInt = (v: unknown, min: number): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+  if (!safeInt(s.seqReserved, -1)) bad('seqReserved', 'an integer from -1 to 2^53 - 1');
+  if (!safeInt(s.seqBlock, 1)) bad('seqBlock', 'an integer >= 1');
+  if (s.lastTokenIat !== undefined && !safeInt(s.lastTokenIat, 0)) bad('lastTokenIat', 'an integer >= 0 (seconds)');
+  if (typeof s.keyFile !== 'string' || s.keyFile === '') bad('keyFile', 'a file name');
+  if (typeof s.firmware !== 'string' || !/^[0-9a-f]{64}$/.test(s.firmware)) bad('firmware', '32 bytes of lowercase hex');
+  if (s.alg !== 'ed25519' && s.alg !== 'es256') bad('alg', '"ed25519" or "es256"');
+  if (!(DEVICE_KINDS as readonly unknown[]).includes(s.kind)) bad('kind', `one of ${DEVICE_KINDS.join(', ')}`);
+  const g = s.gateway;
+  if (!isObject(g)) return bad('gateway', 'an object {httpUrl, mqttUrl, aud, checkpointVerifierKey}');
+  const badGateway = (field: string, what: string): never =>
+    fail('MALFORMED', `${path}: device state field gateway.${field} must be ${what}, not ${JSON.stringify(g[field] ?? null)}`, `gateway.${field}`);
+  for (const field of ['httpUrl', 'mqttUrl', 'aud']) if (typeof g[field] !== 'string') badGateway(field, 'text');
+  if (g.checkpointVerifierKey !== null && typeof g.checkpointVerifierKey !== 'string') badGateway('checkpointVerifierKey', 'a verifier key (text) or null');
+  for (const field of ['nextCheckpointVerifierKey', 'tlsCa']) if (g[field] !== undefined && typeof g[field] !== 'string') badGateway(field, 'text');
+  return s as unknown as DeviceStateFile;
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Atomic write (temp file + rename): a crash leaves the old or the new state, never half of one. */
 export function writeState(path: string, s: DeviceStateFile): void {
@@ -100,8 +124,15 @@ export function writePrivateFile(path: string, data: string): void {
 }
 
 /** Hands out sequence numbers, persisting each reserved block before the first number of it is used. */
+/** The largest jump past a REPLAY (2^32): doubling from one block, reached after a few dozen REPLAYs in a row. */
+const MAX_SEQ_JUMP = 2 ** 32;
+
 export class SequenceCounter {
   private next: number;
+  /** The last jump past a REPLAY (0: none since the gateway last took a reading numbered after it). */
+  private jump = 0;
+  /** The first number handed out after that jump. */
+  private jumpedTo = 0;
   constructor(private readonly state: DeviceStateFile, private readonly persist: (s: DeviceStateFile) => void) {
     // On boot: continue above everything that may have been used.
     this.next = state.seqReserved + 1;
@@ -120,11 +151,25 @@ export class SequenceCounter {
     this.next = seq + 1;
     return seq;
   }
-  /** After a REPLAY: a number was reused somewhere; jump ahead (and persist) past `atLeast`. */
-  jumpPast(atLeast: number): void {
-    const next = Math.max(this.next, atLeast + 1) + Math.max(1, this.state.seqBlock);
+  /**
+   * After a REPLAY of the reading numbered `rejected`: the gateway accepted a higher number (a state restored from an
+   * old backup, say); jump ahead (and persist) past it. One block past it at first; twice the last jump while readings
+   * numbered after that jump are REPLAYed too, so a device any distance behind catches up in a few readings (each
+   * REPLAY drops one): one block at a time, a device 10,000 behind lost 100 readings (found by review). A REPLAY of a
+   * reading numbered before the last jump tells nothing new: that jump passed it.
+   */
+  jumpPast(rejected: number): void {
+    if (this.jump > 0 && rejected < this.jumpedTo) return;
+    const jump = this.jump > 0 ? Math.min(MAX_SEQ_JUMP, this.jump * 2) : Math.max(1, this.state.seqBlock);
+    const next = Math.max(this.next, rejected + 1) + jump;
     this.reserve(Math.max(this.state.seqReserved, next - 1));
     this.next = next;
+    this.jump = jump;
+    this.jumpedTo = next;
+  }
+  /** The gateway took the reading numbered `seq` (a receipt): a later REPLAY jumps one block again. */
+  accepted(seq: number): void {
+    if (this.jump > 0 && seq >= this.jumpedTo) this.jump = 0;
   }
   /** Persist `seqReserved = upTo` (a copy of the state), then take it in memory; throws, changing nothing, if the write does. */
   private reserve(upTo: number): void {

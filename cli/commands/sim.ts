@@ -4,7 +4,7 @@
  * fleet.json; `run` drives that fleet (optionally with attacks) and prints a summary; `demo` is `npm run demo`.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 // What the commands' help needs, from modules that load no MQTT client; the simulator itself is loaded by the
 // command that runs it (every CLI command paid for loading it, and the gateway, at start: ~1 s a process).
@@ -14,6 +14,7 @@ import { DEFAULT_AUD, DEVICE_KINDS, type DeviceKind } from '../../device-sim/sta
 import { parseJsonFile } from '../files.js';
 import { uintOption } from '../options.js';
 import { fail } from '../../protocol/errors.js';
+import type { Alg } from '../../protocol/index.js';
 
 /** "30", "30s", "2m", "1500ms" -> milliseconds. */
 export function parseDuration(text: string): number {
@@ -22,6 +23,15 @@ export function parseDuration(text: string): number {
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
+}
+
+/** --alg: ed25519 or es256 (MALFORMED otherwise). */
+function algOption(name: string): Alg {
+  try {
+    return algFromName(name);
+  } catch (err) {
+    return fail('MALFORMED', (err as Error).message, 'alg');
+  }
 }
 
 function parseKinds(text: string): DeviceKind[] {
@@ -91,13 +101,16 @@ export function registerSim(program: Command): void {
     .option('--ca <file>', "CA certificate (PEM) that issued the gateway's TLS certificate, for mqtts: (default: the system's CAs)")
     .requiredOption('--out <dir>', 'directory for device state files and fleet.json')
     .action(async (o: { gateway: string; mqtt?: string; agencyKey: string; agencyCert: string; count: string; kind: string; alg: string; aud?: string; ca?: string; out: string }) => {
-      const { Agency, fetchMqttUrl, onboardFleet } = await import('../../device-sim/index.js');
-      const agency = Agency.load(o.agencyKey, o.agencyCert);
+      // The flags first: a bad one is named before the agency's files are read or the gateway asked.
       const count = Number(o.count);
       if (!Number.isInteger(count) || count < 1) fail('MALFORMED', '--count must be a positive integer', 'count');
+      const kinds = parseKinds(o.kind);
+      const alg = algOption(o.alg);
+      const { Agency, fetchMqttUrl, onboardFleet } = await import('../../device-sim/index.js');
+      const agency = Agency.load(o.agencyKey, o.agencyCert);
       const gateway = { httpUrl: o.gateway.replace(/\/$/, ''), mqttUrl: o.mqtt ?? (await fetchMqttUrl(o.gateway)), ...(o.aud ? { aud: o.aud } : {}), ...(o.ca ? { tlsCa: readFileSync(o.ca, 'utf8') } : {}) };
       const m = await onboardFleet({
-        gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds: parseKinds(o.kind), alg: algFromName(o.alg), out: o.out,
+        gateway, agency, agencyKeyFile: resolve(o.agencyKey), agencyCertFile: resolve(o.agencyCert), count, kinds, alg, out: o.out,
         onDevice: (i, d) => process.stderr.write(`  ${String(i + 1).padStart(4)} ${d.state.deviceId} ${d.state.kind}\n`),
       });
       process.stdout.write(`${JSON.stringify({ fleet: resolve(o.out, 'fleet.json'), agency: agency.id, devices: m.devices.length, gateway: { ...m.gateway, ...(m.gateway.tlsCa ? { tlsCa: `PEM, ${m.gateway.tlsCa.length} characters` } : {}) } }, null, 2)}\n`);
@@ -143,7 +156,7 @@ export function registerSim(program: Command): void {
         ...(httpUrl ? { httpUrl } : {}),
         ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
       });
-      if (attackNames.length > 0 && !agency) throw new Error(`attacks need the agency key and certificate named in ${fleetDir}/fleet.json`);
+      if (attackNames.length > 0 && !agency) fail('MALFORMED', `attacks need the agency key and certificate named in ${join(fleetDir, 'fleet.json')}, which cannot be loaded`, 'attack');
       const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
       const expected = Math.round((rate * durationMs) / 1000);
       bar?.start(expected, 0, { receipted: 0, rejected: 0 });
@@ -159,6 +172,12 @@ export function registerSim(program: Command): void {
       // As an attack that was not refused: the run found the gateway misbehaving (the summary names an example).
       if (summary.logRollbacks.devices > 0) {
         process.stderr.write(`${summary.logRollbacks.devices} of ${summary.devices} devices saw the log go back (CONSISTENCY_INVALID)\n`);
+        process.exitCode = 1;
+      }
+      // Readings the devices could not keep (a full disk) were never sent: the run measured less than it says.
+      const notSent = Object.values(summary.notSent).reduce((a, b) => a + b, 0);
+      if (notSent > 0) {
+        process.stderr.write(`${notSent} readings could not be made or kept (${Object.keys(summary.notSent).join(', ')}) and were not sent\n`);
         process.exitCode = 1;
       }
       // A fleet that could not connect measured nothing: say so in the exit code too (scripts, CI).

@@ -1,0 +1,80 @@
+/**
+ * One device, one process: `<id>.json.lock` next to a device's state file, created exclusively with the holder's
+ * process id, held from the Device's construction until its close(). A device is one piece of hardware; two
+ * simulators running the same fleet directory (two `sim run`s, say) would each continue from the same persisted
+ * `seqReserved` and sign different readings under the same seqs (the gateway answers the later ones REPLAY), date
+ * connect tokens from the same `lastTokenIat`, and compact each other's outbox log away. Found by review: nothing
+ * stopped the second one.
+ *
+ * Held by a running process, or by another Device of this process not closed yet: CONFLICT (the code of "in the way
+ * of another", as the monitor's state lock, cli/commands/monitor-state.ts). Left by a process that is gone (killed,
+ * crashed): taken over.
+ */
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The state files this process holds. */
+const held = new Set<string>();
+
+export function stateLockPath(statePath: string): string {
+  return `${statePath}.lock`;
+}
+
+/** Whether a process of that id runs (signal 0 only checks); EPERM: it runs, as another user. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Hold the device state file at `statePath` for this process; returns the release. Throws CONFLICT when in use. */
+export function holdStateFile(statePath: string): () => void {
+  const lock = stateLockPath(statePath);
+  const release = () => {
+    if (!held.delete(lock)) return;
+    rmSync(lock, { force: true });
+  };
+  let holder = NaN;
+  if (!held.has(lock)) {
+    mkdirSync(dirname(lock), { recursive: true });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+        held.add(lock);
+        return release;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      try {
+        holder = Number(readFileSync(lock, 'utf8').trim());
+      } catch {
+        continue; // removed meanwhile: try again
+      }
+      const valid = Number.isSafeInteger(holder) && holder > 0;
+      // Our own id in a lock this process does not hold: left by an earlier process that had this id.
+      if (valid && holder !== process.pid && running(holder)) break;
+      // Its process is gone; or no process id in it: just created (the id is written next), or left by a crash in
+      // between, which a few seconds tell apart.
+      if (valid || ageMs(lock) > 10_000) rmSync(lock, { force: true });
+      else break;
+    }
+  } else {
+    holder = process.pid;
+  }
+  const who = holder === process.pid ? 'another device object of this process (close it first)' : `process ${Number.isSafeInteger(holder) && holder > 0 ? holder : '?'}`;
+  throw Object.assign(
+    new Error(`${statePath} is in use by ${who}, ${lock}: a device runs in one simulator at a time (two would reuse its sequence numbers); remove ${lock} if none runs`),
+    { code: 'CONFLICT' },
+  );
+}
