@@ -123,9 +123,10 @@ export function writePrivateFile(path: string, data: string): void {
   renameSync(tmp, path);
 }
 
-/** Hands out sequence numbers, persisting each reserved block before the first number of it is used. */
 /** The largest jump past a REPLAY (2^32): doubling from one block, reached after a few dozen REPLAYs in a row. */
 const MAX_SEQ_JUMP = 2 ** 32;
+
+/** Hands out sequence numbers, persisting each reserved block before the first number of it is used. */
 
 export class SequenceCounter {
   private next: number;
@@ -134,7 +135,7 @@ export class SequenceCounter {
   /** The first number handed out after that jump. */
   private jumpedTo = 0;
   constructor(private readonly state: DeviceStateFile, private readonly persist: (s: DeviceStateFile) => void) {
-    // On boot: continue above everything that may have been used.
+    // On boot: continue above everything that may have been used (SPEC §5: numbers are persisted before use).
     this.next = state.seqReserved + 1;
   }
   get peek(): number {
