@@ -115,6 +115,8 @@ export class Device extends EventEmitter {
   private gatewayKeys: CheckpointKeys | null;
   /** Alert and notice lines (DeviceOptions.log; default stderr). */
   private readonly log: (line: string) => void;
+  /** Codes of failed receipt checks already alerted (one line each). */
+  private readonly alertedReceiptCodes = new Set<ErrorCode>();
   /** The largest checkpoint seen, kept to notice a log that went back. */
   readonly logWatch: LogWatch;
   private readonly statePath: string | undefined;
@@ -354,6 +356,11 @@ export class Device extends EventEmitter {
     const bad = checked.code;
     if (bad) {
       this.stats.receiptInvalid++;
+      // SPEC §8 says alert: one line per code per device (a forger could send thousands; the count is in the stats)
+      if (!this.alertedReceiptCodes.has(bad)) {
+        this.alertedReceiptCodes.add(bad);
+        this.log(`device ${this.id}: ALERT a receipt for seq ${r.seq} fails its check (${bad}): the reading is kept and resent; a forged answer or a gateway not the provisioned one (further ${bad} receipts are counted, not logged)`);
+      }
       this.emit('receipt-invalid', r, bad);
       return; // keep the reading; it is resent on the timer (SPEC §8)
     }

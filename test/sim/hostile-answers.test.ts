@@ -41,6 +41,7 @@ describe('a device among hostile answers (SPEC §7, §8)', () => {
   /** What the playing gateway received, by seq: the reading's exact bytes. */
   const received = new Map<number, Uint8Array>();
   let d: Device;
+  let logged: string[] = [];
   let index = 0;
 
   beforeAll(async () => {
@@ -69,7 +70,8 @@ describe('a device among hostile answers (SPEC §7, §8)', () => {
     await rm(dir, { recursive: true, force: true });
   });
   beforeEach(async () => {
-    d = new Device({ state: onboarded.state, se: onboarded.se, reconnectMinMs: 20, resendTimeoutMs: 60_000, log: () => undefined });
+    logged = [];
+    d = new Device({ state: onboarded.state, se: onboarded.se, reconnectMinMs: 20, resendTimeoutMs: 60_000, log: (l) => logged.push(l) });
     await d.connect();
   });
   afterEach(() => d.close());
@@ -123,6 +125,11 @@ describe('a device among hostile answers (SPEC §7, §8)', () => {
     expect((await again)[1]).toBeNull();
     expect(d.stats).toMatchObject({ receipted: 1, duplicateReceipts: 1, receiptInvalid: 4 });
     expect([...d.outbox.keys()]).toEqual([b.seq]);
+    // SPEC §8: alert. One line per code (two CHECKPOINT_INVALID, two INCLUSION_INVALID above), naming the first seq
+    const alerts = logged.filter((l) => l.includes('ALERT'));
+    expect(alerts).toHaveLength(2);
+    expect(alerts[0]).toMatch(new RegExp(`seq ${a.seq} fails its check \\(CHECKPOINT_INVALID\\)`));
+    expect(alerts[1]).toMatch(/\(INCLUSION_INVALID\)/);
   });
 
   test('a receipt for a reading never sent, and answers that do not decode, change nothing', async () => {
