@@ -61,6 +61,7 @@ export const en = {
   'verify.wrongEntry': 'INVALID: entry {requested} was asked for, but the gateway sent the bundle of entry {got}. This is no proof of entry {requested}.',
 
   'verdict.valid': 'VALID: every check passed',
+  'verdict.validUnchecked': 'VALID: every check made passed; not checked: {checks}',
   'verdict.invalid': 'INVALID: {checks}',
   'verdict.notProven': 'INVALID: inclusion in the log is not proven',
 
@@ -275,6 +276,7 @@ export const zh: Record<MessageKey, string> = {
   'verify.wrongEntry': '无效：请求的是条目 {requested}，网关发来的却是条目 {got} 的证明包。这不能证明条目 {requested}。',
 
   'verdict.valid': '有效：全部核验通过',
+  'verdict.validUnchecked': '有效：已进行的核验全部通过；未核验：{checks}',
   'verdict.invalid': '无效：{checks}',
   'verdict.notProven': '无效：未能证明该记录在日志中',
 

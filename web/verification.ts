@@ -15,6 +15,20 @@ import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
 import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
+/**
+ * The most bytes the page takes as a proof bundle (a dropped file, or the gateway's answer for an entry). A bundle
+ * is a few kilobytes (an entry of at most 1,024 bytes, certificates of at most 2,048, an inclusion proof of at most
+ * 64 hashes); this is hundreds of times that, and as much as the gateway's POST /v1/verify takes by default. Above
+ * it: TOO_LARGE, unread. Verification runs on the page's thread: a 40 MB file of repeated certificates froze the tab
+ * for ~11 s before its verdict (found by the web review).
+ */
+export const MAX_BUNDLE_BYTES = 1024 * 1024;
+
+/** The outcome for `size` bytes over MAX_BUNDLE_BYTES: unusable, TOO_LARGE. */
+export function tooLargeBundle(size: number): Outcome {
+  return { kind: 'unusable', code: 'TOO_LARGE', message: `${size} bytes: a proof bundle is at most ${MAX_BUNDLE_BYTES} bytes here (not read)` };
+}
+
 export type EntryInput = { index: number } | { otherHost: string } | null;
 
 /** "42", "#/entry/42", or a link to this gateway ending in #/entry/42 or naming /v1/entries/42[/bundle]. */
@@ -172,6 +186,7 @@ export async function verifyBundleFile(
   fetchProof: ProofFetcher,
   opts: VerifyFileOptions = {},
 ): Promise<Outcome> {
+  if (bytes.length > MAX_BUNDLE_BYTES) return tooLargeBundle(bytes.length);
   let bundle: ProofBundle;
   try {
     bundle = decodeProofBundleAny(bytes);
