@@ -40,7 +40,10 @@ export interface ExploreState {
   readings: Record<string, Entry[] | string>;
 }
 
-export const emptyExplore = (devicePage = DEVICE_PAGE): ExploreState => ({ loading: false, devicePage, devices: {}, readings: {} });
+/** A record keyed by ids from the gateway: no prototype, so that "__proto__" or "constructor" is an id like any other. */
+const byId = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
+export const emptyExplore = (devicePage = DEVICE_PAGE): ExploreState => ({ loading: false, devicePage, devices: byId(), readings: byId() });
 
 /** Devices per request: DEVICE_PAGE, or fewer with `?devicePage=N` in the page's address (the browser test uses 2). */
 export function devicePageOf(search: string): number {
@@ -60,7 +63,8 @@ export async function loadExplore(app: App): Promise<void> {
       getJson<Agency[]>('v1/agencies'),
       getJson<Rejections>('v1/rejections'),
     ]);
-    Object.assign(s, { log, blocks: blocks.blocks, agencies, rejections, devices: {}, readings: {} });
+    if (!Array.isArray(blocks?.blocks) || !Array.isArray(agencies) || !Array.isArray(rejections?.byCode)) throw new Error('MALFORMED: the gateway answered lists that are none');
+    Object.assign(s, { log, blocks: blocks.blocks, agencies, rejections, devices: byId(), readings: byId() });
     s.checkpoint = log.size > 0 ? await getText('v1/checkpoints/latest') : undefined;
   } catch (err) {
     s.error = (err as Error).message;
@@ -84,7 +88,7 @@ async function loadInto<T, R = T>(app: App, into: Record<string, T | string>, ke
  */
 async function loadDevicePage(app: App, agencyId: string): Promise<void> {
   const s = app.state.explore;
-  const shown = s.devices[agencyId];
+  const shown = own(s.devices, agencyId);
   const list = typeof shown === 'object' ? shown : undefined;
   const query = new URLSearchParams({ limit: String(s.devicePage) });
   if (list) {
@@ -96,6 +100,7 @@ async function loadDevicePage(app: App, agencyId: string): Promise<void> {
   }
   try {
     const { body, headers } = await getJsonWithHeaders<Device[]>(`v1/agencies/${encodeURIComponent(agencyId)}/devices?${query}`);
+    if (!Array.isArray(body)) throw new Error('MALFORMED: the devices are not a list');
     const next = headers.get('x-next-after') ?? undefined;
     if (!list) s.devices[agencyId] = { devices: body, loading: false, ...(next !== undefined ? { next } : {}) };
     else {
@@ -123,9 +128,15 @@ function deviceStatus(app: App, d: Device): string {
   }
 }
 
+/**
+ * What is kept for `key` (an agency or device id from the gateway) in `by`: its own entry only. With plain objects an
+ * id such as "constructor" read Object.prototype's, and the view threw on it (found by the web review).
+ */
+const own = <T>(by: Record<string, T>, key: string): T | undefined => (Object.hasOwn(by, key) ? by[key] : undefined);
+
 function readingsTable(app: App, deviceId: string): HTMLElement | null {
   const t = app.t.bind(app);
-  const r = app.state.explore.readings[deviceId];
+  const r = own(app.state.explore.readings, deviceId);
   if (r === undefined) return null;
   if (typeof r === 'string') return h('p', { class: 'error' }, t('explore.failed', { reason: r }));
   if (r.length === 0) return h('p', { class: 'note' }, t('device.noReadings'));
@@ -143,7 +154,7 @@ function readingsTable(app: App, deviceId: string): HTMLElement | null {
 
 function agencyBlock(app: App, a: Agency): HTMLElement {
   const t = app.t.bind(app);
-  const shown = app.state.explore.devices[a.id];
+  const shown = own(app.state.explore.devices, a.id);
   const list = typeof shown === 'object' ? shown : undefined;
   const devices = list?.devices;
   const kindName = (k: string) => { const key = dataKey('kind', k); return key ? t(key) : k; };
@@ -163,9 +174,12 @@ function agencyBlock(app: App, a: Agency): HTMLElement {
               h('td', { title: d.deviceId }, h('code', {}, shortId(d.deviceId))),
               h('td', {}, kindName(d.profile.kind)),
               h('td', { class: d.status === 'active' ? 'good' : 'bad' }, deviceStatus(app, d)),
-              h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${d.deviceId}/latest?limit=10`, (r: { entries: Entry[] }) => r.entries) }, t('device.showReadings'))),
+              h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${encodeURIComponent(d.deviceId)}/latest?limit=10`, (r: { entries: Entry[] }) => {
+                if (!Array.isArray(r?.entries)) throw new Error('MALFORMED: the readings are not a list');
+                return r.entries;
+              }) }, t('device.showReadings'))),
             ),
-            app.state.explore.readings[d.deviceId] !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
+            own(app.state.explore.readings, d.deviceId) !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
           ])),
         )
       : null,

@@ -9,7 +9,7 @@ import type { Lang } from './i18n.js';
 import { MAX_BUNDLE_BYTES, noAnswerOf, publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type NoAnswer, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
 import { printable } from '../protocol/printable.js';
-import { collectRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
+import { collectRevocationListing, parseRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -261,11 +261,22 @@ async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
   return JSON.parse(textOf(res));
 }
 
-/** The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not trusted. */
-export const fetchRevocationLog: RevocationLogFetcher = async () => {
+/**
+ * The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not
+ * trusted. The pages hold at most what `bound` allows for the first page's checkpoint (the gateway's count does not
+ * bound them); with no bound, only the first page is taken.
+ */
+export const fetchRevocationLog: RevocationLogFetcher = async (bound) => {
   try {
-    const { checkpoint, revocations } = await collectRevocationListing(revocationPage);
-    return checkpoint === null ? 'refused' : { checkpoint, revocations };
+    const first = await revocationPage({});
+    const checkpoint = parseRevocationListing(first).checkpoint;
+    if (checkpoint === null) return 'refused';
+    const most = bound ? bound(checkpoint) : Number.POSITIVE_INFINITY;
+    if (most === undefined) return { checkpoint, revocations: parseRevocationListing(first).revocations };
+    let asked = false;
+    const pages = (q: RevocationListingQuery) => (asked ? revocationPage(q) : ((asked = true), Promise.resolve(first)));
+    const { revocations } = await collectRevocationListing(pages, {}, most);
+    return { checkpoint, revocations };
   } catch (err) {
     return err instanceof PageUnavailable ? err.why : 'refused';
   }

@@ -116,6 +116,64 @@ describe('a gateway that never answers (Chromium)', () => {
   });
 });
 
+describe('a gateway that pages its revocation list without end (Chromium)', () => {
+  test("one-entry pages under a tree size and count of a trillion, with the log's real checkpoint: the page stops at what that checkpoint commits to, and says the list could not be had", async () => {
+    const real = (await (await fetch(`${t.gw.httpUrl}/v1/revocations`)).json()) as { checkpoint: string };
+    const huge = 1e12;
+    let pages = 0;
+    await openPage();
+    await page.route('**/v1/revocations*', (route) => {
+      pages++;
+      const after = Number(new URL(route.request().url()).searchParams.get('after') ?? -1);
+      const index = after + 1;
+      return route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ treeSize: huge, checkpoint: real.checkpoint, count: huge, revocations: [{ index, revocation: 'oA==' }], next: index }),
+      });
+    });
+    await dropFile('reading.cbor', bundle);
+    await page.waitForSelector('#verdict', { timeout: 10_000 });
+    // The log's checkpoint commits to no revocation: the first page's one entry is already more than it holds.
+    expect(pages).toBeLessThanOrEqual(2);
+    expect(await page.getAttribute('#verdict', 'data-valid')).toBe('true');
+    expect(await page.textContent('#checks [data-check="revocation"] .sentence')).toMatch(/^No revocation the record carries covers that time .*could not be had/);
+  });
+});
+
+describe("Explore with a gateway's answers of the wrong shape (Chromium)", () => {
+  test('agencies that are no list: the view says it could not load them, the page keeps working', async () => {
+    await openPage();
+    await page.route('**/v1/agencies', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ agencies: 'none' }) }));
+    await page.click('#tab-explore');
+    await page.waitForSelector('#explore-view .error', { timeout: 5_000 });
+    expect(await page.textContent('#explore-view .error')).toMatch(/^Could not load: /);
+    await page.click('#tab-verify');
+    await page.waitForSelector('#verify-view');
+  });
+
+  test('a device whose id is "constructor" (an Object.prototype key) and "../../trust": listed, its readings asked for at its own path', async () => {
+    await openPage();
+    const ids = ['constructor', '../../trust'];
+    const asked: string[] = [];
+    await page.route('**/v1/agencies', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify([{ id: 'psb.example', devices: 2, revoked: false }]) }));
+    await page.route('**/v1/agencies/psb.example/devices*', (route) => route.fulfill({
+      status: 200, contentType: 'application/json',
+      body: JSON.stringify(ids.map((deviceId) => ({ deviceId, status: 'active', notBefore: 0, notAfter: 2e9, profile: { kind: 'temperature-sensor' } }))),
+    }));
+    page.on('request', (r) => { if (!r.url().includes('/v1/agencies')) asked.push(new URL(r.url()).pathname); });
+    await page.click('#tab-explore');
+    await page.click('.agency[data-agency="psb.example"] .show-devices');
+    await page.waitForSelector('tr.device[data-device="constructor"]');
+    expect(await page.$$eval('tr.device', (rows) => rows.map((r) => r.getAttribute('data-device')))).toEqual(ids);
+    for (const id of ids) {
+      await page.click(`tr.device[data-device="${id}"] .show-readings`);
+      await page.waitForFunction((d) => Array.from(document.querySelectorAll('tr.device')).find((r) => r.getAttribute('data-device') === d)?.nextElementSibling?.querySelector('.error, .note, table.readings'), id);
+    }
+    expect(asked.filter((p) => p.startsWith('/v1/devices/') || p.startsWith('/trust/'))).toEqual(ids.map((id) => `/v1/devices/${encodeURIComponent(id)}/latest`));
+  });
+});
+
 describe('too large to be a bundle (Chromium)', () => {
   test('a dropped file over MAX_BUNDLE_BYTES (the size of a bundle with 100,000 repeated certificates) is refused TOO_LARGE, unread', async () => {
     await openPage();
