@@ -116,6 +116,19 @@ describe('a gateway that never answers (Chromium)', () => {
   });
 });
 
+describe("a gateway's error text (Chromium)", () => {
+  test("an entry's error answer with a right-to-left override: shown escaped, as the CLI shows it", async () => {
+    await openPage();
+    await page.route(`**/v1/entries/${index}/bundle*`, (route) =>
+      route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ code: 'NOT_FOUND', message: 'no entry \u202eDILAV' }) }));
+    await enterEntry(index);
+    await page.waitForSelector('#notice');
+    const notice = await page.textContent('#notice');
+    expect(notice).toContain('NOT_FOUND: no entry \\u{202e}DILAV');
+    expect(notice).not.toContain('\u202e');
+  });
+});
+
 describe('a gateway that pages its revocation list without end (Chromium)', () => {
   test("one-entry pages under a tree size and count of a trillion, with the log's real checkpoint: the page stops at what that checkpoint commits to, and says the list could not be had", async () => {
     const real = (await (await fetch(`${t.gw.httpUrl}/v1/revocations`)).json()) as { checkpoint: string };
