@@ -124,7 +124,7 @@ async function gatewayGet(path: string, max = MAX_ANSWER_BYTES): Promise<Gateway
 }
 
 const textOf = (a: GatewayAnswer): string => new TextDecoder().decode(a.bytes);
-/** The answer as JSON; {} when it is none (an error answer need not be JSON). */
+/** The answer as JSON; undefined when it is none (an error answer need not be JSON). */
 function jsonOf(a: GatewayAnswer): unknown {
   try {
     return JSON.parse(textOf(a));
