@@ -8,6 +8,7 @@ import { h } from './dom.js';
 import { codeMeaning, formatReading, formatTime, shortId, type ReadingBody } from './format.js';
 import { dataKey } from './i18n.js';
 import { getJson, getJsonWithHeaders, getText } from './storage.js';
+import { printable } from '../protocol/printable.js';
 
 interface LogInfo { origin: string; size: number; height: number }
 interface Block { height: number; firstIndex: number; lastIndex: number; treeSize: number; timeMs: number }
@@ -160,7 +161,7 @@ function agencyBlock(app: App, a: Agency): HTMLElement {
   const kindName = (k: string) => { const key = dataKey('kind', k); return key ? t(key) : k; };
   return h('li', { class: 'agency', 'data-agency': a.id },
     h('p', {},
-      h('strong', {}, a.id), ' · ', t('agency.devices', { count: a.devices }), ' · ',
+      h('strong', {}, printable(String(a.id))), ' · ', t('agency.devices', { count: a.devices }), ' · ',
       h('span', { class: a.revoked ? 'bad' : 'good' }, a.revoked ? t('agency.revoked', { time: formatTime(app.state.lang, (a.revokedFrom ?? 0) * 1000) }) : t('agency.active')), ' ',
       shown === undefined ? h('button', { type: 'button', class: 'show-devices', onclick: () => void loadDevicePage(app, a.id) }, t('agency.show')) : null,
     ),
@@ -171,7 +172,7 @@ function agencyBlock(app: App, a: Agency): HTMLElement {
           h('thead', {}, h('tr', {}, h('th', {}, t('device.id')), h('th', {}, t('device.kind')), h('th', {}, t('device.status')), h('th', {}))),
           h('tbody', {}, devices.map((d) => [
             h('tr', { class: 'device', 'data-device': d.deviceId, 'data-status': d.status },
-              h('td', { title: d.deviceId }, h('code', {}, shortId(d.deviceId))),
+              h('td', { title: printable(String(d.deviceId)) }, h('code', {}, printable(shortId(String(d.deviceId))))),
               h('td', {}, kindName(d.profile.kind)),
               h('td', { class: d.status === 'active' ? 'good' : 'bad' }, deviceStatus(app, d)),
               h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${encodeURIComponent(d.deviceId)}/latest?limit=10`, (r: { entries: Entry[] }) => {
@@ -202,7 +203,7 @@ export function exploreView(app: App): HTMLElement {
       s.loading ? h('p', { class: 'note' }, t('explore.loading')) : null,
       s.error ? h('p', { class: 'error' }, t('explore.failed', { reason: s.error })) : null,
       s.log ? h('p', { id: 'explore-log' }, t('explore.log', { origin: s.log.origin, size: s.log.size, blocks: s.log.height + 1 })) : null,
-      s.checkpoint ? [h('h3', {}, t('explore.latestCheckpoint')), h('pre', { class: 'checkpoint' }, s.checkpoint)] : null,
+      s.checkpoint ? [h('h3', {}, t('explore.latestCheckpoint')), h('pre', { class: 'checkpoint' }, printable(s.checkpoint, { lines: true }))] : null,
     ),
     s.blocks
       ? h('section', { class: 'panel' },

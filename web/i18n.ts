@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from '../protocol/errors.js';
 import type { CheckName } from '../protocol/verify-bundle.js';
+import { printable } from '../protocol/printable.js';
 
 export const en = {
   'app.title': 'OriginProof record verifier',
@@ -436,8 +437,13 @@ export const zh: Record<MessageKey, string> = {
 export const DICTIONARIES: Record<Lang, Record<MessageKey, string>> = { en, zh };
 
 /** `{name}` placeholders filled from `params`; a missing parameter stays visible rather than vanishing. */
+/**
+ * The message `key` in `lang` with its placeholders filled. Every value is shown escaped (printable): values are data
+ * (a file's name, a root's or gateway key's name from a trust file, a log origin, a gateway's error text), and a
+ * right-to-left override in one reordered the sentence around it (found by the web review).
+ */
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return DICTIONARIES[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+  return DICTIONARIES[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? printable(String(params[name])) : m));
 }
 
 export const codeKey = (code: ErrorCode): MessageKey => `code.${code}`;

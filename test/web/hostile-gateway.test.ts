@@ -10,7 +10,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { decodeProofBundle, encodeProofBundle } from '../../protocol/index.js';
+import { decodeProofBundle, encodeProofBundle, toHex } from '../../protocol/index.js';
 import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en } from '../../web/i18n.js';
 import { GATEWAY_TIMEOUT_MS } from '../../web/storage.js';
@@ -126,6 +126,19 @@ describe("a gateway's error text (Chromium)", () => {
     const notice = await page.textContent('#notice');
     expect(notice).toContain('NOT_FOUND: no entry \\u{202e}DILAV');
     expect(notice).not.toContain('\u202e');
+  });
+});
+
+describe('names from a trust file or a dropped file (Chromium)', () => {
+  test('a root named with a right-to-left override in the trust file, and a dropped file named with one: both shown escaped', async () => {
+    await openPage();
+    const own = { roots: [{ name: 'root\u202eelpmaxe', alg: 'EdDSA', publicKey: toHex(t.pki.root.signer.publicKey) }], checkpointKeys: [{ key: t.gw.checkpointVerifierKey }], origin: 'originproof.local/log' };
+    await page.setInputFiles('#trust-panel input[type=file]', { name: 'mine\u202enosj.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(own)) });
+    await page.waitForSelector('#trust-panel[data-source="file"]');
+    await dropFile('reading\u202ecbor.exe', bundle);
+    await page.waitForSelector('#verdict');
+    const shown = [await page.textContent('#trust-roots tbody td'), await page.textContent('#trust-panel .note'), await page.textContent('#verdict .source')];
+    expect(shown).toEqual(['root\\u{202e}elpmaxe', 'From your trust file mine\\u{202e}nosj.json.', 'Bundle file reading\\u{202e}cbor.exe']);
   });
 });
 

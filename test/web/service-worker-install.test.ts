@@ -49,7 +49,8 @@ describe('service worker install (Chromium)', () => {
     await context.unrouteAll({ behavior: 'ignoreErrors' });
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
-    expect(await page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active?.state))).toBe('activated');
+    // `ready` resolves once a worker is active, possibly still 'activating' (its cache cleanup): wait for 'activated'.
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker.ready.then((r) => r.active?.state)), { timeout: 5_000 }).toBe('activated');
     await context.setOffline(true);
     try {
       const res = await page.reload();
