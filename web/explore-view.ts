@@ -8,6 +8,7 @@ import { h } from './dom.js';
 import { codeMeaning, formatReading, formatTime, shortId, type ReadingBody } from './format.js';
 import { dataKey } from './i18n.js';
 import { getJson, getJsonWithHeaders, getText } from './storage.js';
+import { printable } from '../protocol/printable.js';
 
 interface LogInfo { origin: string; size: number; height: number }
 interface Block { height: number; firstIndex: number; lastIndex: number; treeSize: number; timeMs: number }
@@ -40,7 +41,10 @@ export interface ExploreState {
   readings: Record<string, Entry[] | string>;
 }
 
-export const emptyExplore = (devicePage = DEVICE_PAGE): ExploreState => ({ loading: false, devicePage, devices: {}, readings: {} });
+/** A record keyed by ids from the gateway: no prototype, so that "__proto__" or "constructor" is an id like any other. */
+const byId = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
+export const emptyExplore = (devicePage = DEVICE_PAGE): ExploreState => ({ loading: false, devicePage, devices: byId(), readings: byId() });
 
 /** Devices per request: DEVICE_PAGE, or fewer with `?devicePage=N` in the page's address (the browser test uses 2). */
 export function devicePageOf(search: string): number {
@@ -60,7 +64,8 @@ export async function loadExplore(app: App): Promise<void> {
       getJson<Agency[]>('v1/agencies'),
       getJson<Rejections>('v1/rejections'),
     ]);
-    Object.assign(s, { log, blocks: blocks.blocks, agencies, rejections, devices: {}, readings: {} });
+    if (!Array.isArray(blocks?.blocks) || !Array.isArray(agencies) || !Array.isArray(rejections?.byCode)) throw new Error('MALFORMED: the gateway answered lists that are none');
+    Object.assign(s, { log, blocks: blocks.blocks, agencies, rejections, devices: byId(), readings: byId() });
     s.checkpoint = log.size > 0 ? await getText('v1/checkpoints/latest') : undefined;
   } catch (err) {
     s.error = (err as Error).message;
@@ -84,7 +89,7 @@ async function loadInto<T, R = T>(app: App, into: Record<string, T | string>, ke
  */
 async function loadDevicePage(app: App, agencyId: string): Promise<void> {
   const s = app.state.explore;
-  const shown = s.devices[agencyId];
+  const shown = own(s.devices, agencyId);
   const list = typeof shown === 'object' ? shown : undefined;
   const query = new URLSearchParams({ limit: String(s.devicePage) });
   if (list) {
@@ -96,6 +101,7 @@ async function loadDevicePage(app: App, agencyId: string): Promise<void> {
   }
   try {
     const { body, headers } = await getJsonWithHeaders<Device[]>(`v1/agencies/${encodeURIComponent(agencyId)}/devices?${query}`);
+    if (!Array.isArray(body)) throw new Error('MALFORMED: the devices are not a list');
     const next = headers.get('x-next-after') ?? undefined;
     if (!list) s.devices[agencyId] = { devices: body, loading: false, ...(next !== undefined ? { next } : {}) };
     else {
@@ -123,9 +129,15 @@ function deviceStatus(app: App, d: Device): string {
   }
 }
 
+/**
+ * What is kept for `key` (an agency or device id from the gateway) in `by`: its own entry only. With plain objects an
+ * id such as "constructor" read Object.prototype's, and the view threw on it (found by the web review).
+ */
+const own = <T>(by: Record<string, T>, key: string): T | undefined => (Object.hasOwn(by, key) ? by[key] : undefined);
+
 function readingsTable(app: App, deviceId: string): HTMLElement | null {
   const t = app.t.bind(app);
-  const r = app.state.explore.readings[deviceId];
+  const r = own(app.state.explore.readings, deviceId);
   if (r === undefined) return null;
   if (typeof r === 'string') return h('p', { class: 'error' }, t('explore.failed', { reason: r }));
   if (r.length === 0) return h('p', { class: 'note' }, t('device.noReadings'));
@@ -143,13 +155,13 @@ function readingsTable(app: App, deviceId: string): HTMLElement | null {
 
 function agencyBlock(app: App, a: Agency): HTMLElement {
   const t = app.t.bind(app);
-  const shown = app.state.explore.devices[a.id];
+  const shown = own(app.state.explore.devices, a.id);
   const list = typeof shown === 'object' ? shown : undefined;
   const devices = list?.devices;
   const kindName = (k: string) => { const key = dataKey('kind', k); return key ? t(key) : k; };
   return h('li', { class: 'agency', 'data-agency': a.id },
     h('p', {},
-      h('strong', {}, a.id), ' · ', t('agency.devices', { count: a.devices }), ' · ',
+      h('strong', {}, printable(String(a.id))), ' · ', t('agency.devices', { count: a.devices }), ' · ',
       h('span', { class: a.revoked ? 'bad' : 'good' }, a.revoked ? t('agency.revoked', { time: formatTime(app.state.lang, (a.revokedFrom ?? 0) * 1000) }) : t('agency.active')), ' ',
       shown === undefined ? h('button', { type: 'button', class: 'show-devices', onclick: () => void loadDevicePage(app, a.id) }, t('agency.show')) : null,
     ),
@@ -160,12 +172,15 @@ function agencyBlock(app: App, a: Agency): HTMLElement {
           h('thead', {}, h('tr', {}, h('th', {}, t('device.id')), h('th', {}, t('device.kind')), h('th', {}, t('device.status')), h('th', {}))),
           h('tbody', {}, devices.map((d) => [
             h('tr', { class: 'device', 'data-device': d.deviceId, 'data-status': d.status },
-              h('td', { title: d.deviceId }, h('code', {}, shortId(d.deviceId))),
+              h('td', { title: printable(String(d.deviceId)) }, h('code', {}, printable(shortId(String(d.deviceId))))),
               h('td', {}, kindName(d.profile.kind)),
               h('td', { class: d.status === 'active' ? 'good' : 'bad' }, deviceStatus(app, d)),
-              h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${d.deviceId}/latest?limit=10`, (r: { entries: Entry[] }) => r.entries) }, t('device.showReadings'))),
+              h('td', {}, h('button', { type: 'button', class: 'show-readings', onclick: () => void loadInto(app, app.state.explore.readings, d.deviceId, `v1/devices/${encodeURIComponent(d.deviceId)}/latest?limit=10`, (r: { entries: Entry[] }) => {
+                if (!Array.isArray(r?.entries)) throw new Error('MALFORMED: the readings are not a list');
+                return r.entries;
+              }) }, t('device.showReadings'))),
             ),
-            app.state.explore.readings[d.deviceId] !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
+            own(app.state.explore.readings, d.deviceId) !== undefined ? h('tr', {}, h('td', { colspan: 4 }, h('p', {}, h('strong', {}, t('device.readings'))), readingsTable(app, d.deviceId))) : null,
           ])),
         )
       : null,
@@ -188,7 +203,7 @@ export function exploreView(app: App): HTMLElement {
       s.loading ? h('p', { class: 'note' }, t('explore.loading')) : null,
       s.error ? h('p', { class: 'error' }, t('explore.failed', { reason: s.error })) : null,
       s.log ? h('p', { id: 'explore-log' }, t('explore.log', { origin: s.log.origin, size: s.log.size, blocks: s.log.height + 1 })) : null,
-      s.checkpoint ? [h('h3', {}, t('explore.latestCheckpoint')), h('pre', { class: 'checkpoint' }, s.checkpoint)] : null,
+      s.checkpoint ? [h('h3', {}, t('explore.latestCheckpoint')), h('pre', { class: 'checkpoint' }, printable(s.checkpoint, { lines: true }))] : null,
     ),
     s.blocks
       ? h('section', { class: 'panel' },

@@ -127,9 +127,16 @@ export function checkSentence(lang: Lang, c: Check, v: Verdict, ctx: SentenceCon
   }
 }
 
-/** The verdict's headline. */
+/**
+ * The verdict's headline. A valid verdict with a check left grey (consistency, with no checkpoint kept or its proof
+ * not to be had) names it: "every check passed" said so over a check shown as not checked (found by the web review).
+ */
 export function verdictHeadline(lang: Lang, v: Verdict): string {
-  if (v.valid) return translate(lang, 'verdict.valid');
+  if (v.valid) {
+    const skipped = v.checks.filter((c) => c.status === 'skip');
+    if (skipped.length === 0) return translate(lang, 'verdict.valid');
+    return translate(lang, 'verdict.validUnchecked', { checks: skipped.map((c) => translate(lang, `check.${c.name}`)).join(lang === 'zh' ? '、' : ', ') });
+  }
   const failed = v.checks.filter((c) => c.status === 'fail');
   if (failed.length === 0) return translate(lang, 'verdict.notProven');
   return translate(lang, 'verdict.invalid', { checks: failed.map((c) => `${translate(lang, `check.${c.name}`)} ${c.code ?? ''}`.trim()).join(lang === 'zh' ? '；' : '; ') });

@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from '../protocol/errors.js';
 import type { CheckName } from '../protocol/verify-bundle.js';
+import { printable } from '../protocol/printable.js';
 
 export const en = {
   'app.title': 'OriginProof record verifier',
@@ -61,6 +62,7 @@ export const en = {
   'verify.wrongEntry': 'INVALID: entry {requested} was asked for, but the gateway sent the bundle of entry {got}. This is no proof of entry {requested}.',
 
   'verdict.valid': 'VALID: every check passed',
+  'verdict.validUnchecked': 'VALID: every check made passed; not checked: {checks}',
   'verdict.invalid': 'INVALID: {checks}',
   'verdict.notProven': 'INVALID: inclusion in the log is not proven',
 
@@ -275,6 +277,7 @@ export const zh: Record<MessageKey, string> = {
   'verify.wrongEntry': '无效：请求的是条目 {requested}，网关发来的却是条目 {got} 的证明包。这不能证明条目 {requested}。',
 
   'verdict.valid': '有效：全部核验通过',
+  'verdict.validUnchecked': '有效：已进行的核验全部通过；未核验：{checks}',
   'verdict.invalid': '无效：{checks}',
   'verdict.notProven': '无效：未能证明该记录在日志中',
 
@@ -434,8 +437,13 @@ export const zh: Record<MessageKey, string> = {
 export const DICTIONARIES: Record<Lang, Record<MessageKey, string>> = { en, zh };
 
 /** `{name}` placeholders filled from `params`; a missing parameter stays visible rather than vanishing. */
+/**
+ * The message `key` in `lang` with its placeholders filled. Every value is shown escaped (printable): values are data
+ * (a file's name, a root's or gateway key's name from a trust file, a log origin, a gateway's error text), and a
+ * right-to-left override in one reordered the sentence around it (found by the web review).
+ */
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return DICTIONARIES[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+  return DICTIONARIES[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? printable(String(params[name])) : m));
 }
 
 export const codeKey = (code: ErrorCode): MessageKey => `code.${code}`;

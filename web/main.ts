@@ -12,7 +12,7 @@ import {
   fetchBundle, fetchConsistencyProof, fetchRevocationLog, forgetTrustFile, loadKept, loadTrust, saveKept, saveLang, savedLang, serverTrust, useTrustFile,
 } from './storage.js';
 import { trustView } from './trust-view.js';
-import { forRequestedEntry, parseEntryInput, readKeptCheckpoint, verifyBundleFile } from './verification.js';
+import { forRequestedEntry, MAX_BUNDLE_BYTES, parseEntryInput, readKeptCheckpoint, tooLargeBundle, verifyBundleFile } from './verification.js';
 import { verifyView } from './verify-view.js';
 
 const root = document.getElementById('app')!;
@@ -102,6 +102,13 @@ const app: App = {
     const run = ++verification;
     this.state.tab = 'verify';
     this.state.entryText = '';
+    if (file.size > MAX_BUNDLE_BYTES) {
+      // Refused unread: verification runs on the page's thread, and a file this large held it for seconds.
+      this.state.busy = false;
+      delete this.state.notice;
+      this.state.result = { outcome: tooLargeBundle(file.size), source: { file: file.name } };
+      return this.render();
+    }
     let bytes: Uint8Array;
     try {
       bytes = await fileBytes(file);

@@ -6,9 +6,10 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
-import { noAnswerOf, publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type NoAnswer, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
+import { MAX_BUNDLE_BYTES, noAnswerOf, publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type NoAnswer, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
 import { fromBase64 } from '../protocol/bytes.js';
-import { collectRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
+import { printable } from '../protocol/printable.js';
+import { collectRevocationListing, parseRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -48,6 +49,100 @@ function put(key: string, value: string | null): void {
 
 export const api = (path: string): URL => new URL(path, document.baseURI);
 
+/**
+ * How long one request to the gateway may take, answer included (the CLI's default --timeout): past it the page
+ * takes the gateway as unable to answer now. Without it a gateway that accepted the connection and never answered
+ * kept the page on "Verifying…" for good, even for a dropped file (found by the web review).
+ */
+export const GATEWAY_TIMEOUT_MS = 30_000;
+
+/**
+ * The most bytes of one answer read from the gateway (the CLI's MAX_ANSWER_BYTES): a page of the revocation list is a
+ * few megabytes; a bundle, at most MAX_BUNDLE_BYTES.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** Why a request got no answer to read: 'offline' (no connection), 'timeout' (none in time), 'tooLarge' (over the cap). */
+export class NoGatewayAnswer extends Error {
+  constructor(readonly why: 'offline' | 'timeout' | 'tooLarge', message: string) {
+    super(message);
+  }
+}
+
+/** An answer read whole (at most `max` bytes) within GATEWAY_TIMEOUT_MS. */
+interface GatewayAnswer {
+  ok: boolean;
+  status: number;
+  headers: Headers;
+  bytes: Uint8Array;
+}
+
+/** GET `path` of this gateway: the answer read whole, or NoGatewayAnswer. */
+async function gatewayGet(path: string, max = MAX_ANSWER_BYTES): Promise<GatewayAnswer> {
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, GATEWAY_TIMEOUT_MS);
+  try {
+    const res = await fetch(api(path), { cache: 'no-store', signal: abort.signal });
+    const tooLarge = () => new NoGatewayAnswer('tooLarge', `TOO_LARGE: the answer is larger than ${max} bytes: not read`);
+    if (Number(res.headers.get('content-length')) > max) {
+      abort.abort();
+      throw tooLarge();
+    }
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        length += value.length;
+        if (length > max) {
+          abort.abort();
+          throw tooLarge();
+        }
+        chunks.push(value);
+      }
+    }
+    const bytes = new Uint8Array(length);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.length;
+    }
+    return { ok: res.ok, status: res.status, headers: res.headers, bytes };
+  } catch (err) {
+    if (err instanceof NoGatewayAnswer) throw err;
+    if (timedOut) throw new NoGatewayAnswer('timeout', `no answer within ${GATEWAY_TIMEOUT_MS / 1000} s`);
+    throw new NoGatewayAnswer('offline', (err as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const textOf = (a: GatewayAnswer): string => new TextDecoder().decode(a.bytes);
+/** The answer as JSON; undefined when it is none (an error answer need not be JSON). */
+function jsonOf(a: GatewayAnswer): unknown {
+  try {
+    return JSON.parse(textOf(a));
+  } catch {
+    return undefined;
+  }
+}
+/** A gateway's error answer as one line: its code and message (shown escaped: it is the gateway's text). */
+function errorOf(a: GatewayAnswer): string {
+  const body = (jsonOf(a) ?? {}) as { code?: unknown; message?: unknown };
+  const code = typeof body.code === 'string' ? body.code : `HTTP ${a.status}`;
+  return printable(typeof body.message === 'string' && body.message ? `${code}: ${body.message}` : code);
+}
+
+/** A request that got no usable answer, as NoAnswer: a timeout is "cannot answer now", as 503 is; too large, a refusal. */
+const noAnswerOfError = (err: unknown): NoAnswer =>
+  err instanceof NoGatewayAnswer ? (err.why === 'offline' ? 'offline' : err.why === 'timeout' ? 'unavailable' : 'refused') : 'refused';
+
 export function savedLang(): Lang {
   const s = get(K.lang);
   if (s === 'en' || s === 'zh') return s;
@@ -73,9 +168,9 @@ export async function loadTrust(): Promise<TrustState> {
 export async function serverTrust(): Promise<TrustState> {
   let reason: string;
   try {
-    const res = await fetch(api('v1/trust'), { cache: 'no-store' });
+    const res = await gatewayGet('v1/trust');
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const text = await res.text();
+    const text = textOf(res);
     const material = parseTrustText(text);
     put(K.serverTrust, JSON.stringify({ text, savedAtMs: Date.now() }));
     return { source: 'server', text, material, ...withSkew(publishedSkew(text)) };
@@ -121,30 +216,27 @@ export function saveKept(kept: KeptCheckpoint | null): void {
   put(K.kept, kept ? JSON.stringify({ note: kept.note, keptAtMs: kept.keptAtMs }) : null);
 }
 
-/** A bundle from this gateway, or why not. */
+/** A bundle from this gateway (at most MAX_BUNDLE_BYTES), or why not. */
 export async function fetchBundle(index: number): Promise<{ bytes: Uint8Array } | { error: string }> {
   try {
-    const res = await fetch(api(`v1/entries/${index}/bundle?format=cbor`), { cache: 'no-store' });
-    if (!res.ok) {
-      const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
-      return { error: `${body.code ?? `HTTP ${res.status}`}${body.message ? `: ${body.message}` : ''}` };
-    }
-    return { bytes: new Uint8Array(await res.arrayBuffer()) };
+    const res = await gatewayGet(`v1/entries/${index}/bundle?format=cbor`, MAX_BUNDLE_BYTES);
+    if (!res.ok) return { error: errorOf(res) };
+    return { bytes: res.bytes };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: printable((err as Error).message) };
   }
 }
 
 export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
-  let res: Response;
+  let res: GatewayAnswer;
   try {
-    res = await fetch(api(`v1/proofs/consistency?from=${from}&to=${to}`), { cache: 'no-store' });
-  } catch {
-    return 'offline';
+    res = await gatewayGet(`v1/proofs/consistency?from=${from}&to=${to}`);
+  } catch (err) {
+    return noAnswerOfError(err);
   }
   if (!res.ok) return noAnswerOf(res.status);
   try {
-    const body = (await res.json()) as { proof: string[] };
+    const body = jsonOf(res) as { proof: string[] };
     return body.proof.map((p) => fromBase64(p));
   } catch {
     return 'refused';
@@ -159,21 +251,32 @@ class PageUnavailable extends Error {
 }
 
 async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
-  let res: Response;
+  let res: GatewayAnswer;
   try {
-    res = await fetch(api(revocationListingPath(q)), { cache: 'no-store' });
-  } catch {
-    throw new PageUnavailable('offline');
+    res = await gatewayGet(revocationListingPath(q));
+  } catch (err) {
+    throw new PageUnavailable(noAnswerOfError(err));
   }
   if (!res.ok) throw new PageUnavailable(noAnswerOf(res.status));
-  return res.json();
+  return JSON.parse(textOf(res));
 }
 
-/** The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not trusted. */
-export const fetchRevocationLog: RevocationLogFetcher = async () => {
+/**
+ * The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not
+ * trusted. The pages hold at most what `bound` allows for the first page's checkpoint (the gateway's count does not
+ * bound them); with no bound, only the first page is taken.
+ */
+export const fetchRevocationLog: RevocationLogFetcher = async (bound) => {
   try {
-    const { checkpoint, revocations } = await collectRevocationListing(revocationPage);
-    return checkpoint === null ? 'refused' : { checkpoint, revocations };
+    const first = await revocationPage({});
+    const checkpoint = parseRevocationListing(first).checkpoint;
+    if (checkpoint === null) return 'refused';
+    const most = bound ? bound(checkpoint) : Number.POSITIVE_INFINITY;
+    if (most === undefined) return { checkpoint, revocations: parseRevocationListing(first).revocations };
+    let asked = false;
+    const pages = (q: RevocationListingQuery) => (asked ? revocationPage(q) : ((asked = true), Promise.resolve(first)));
+    const { revocations } = await collectRevocationListing(pages, {}, most);
+    return { checkpoint, revocations };
   } catch (err) {
     return err instanceof PageUnavailable ? err.why : 'refused';
   }
@@ -184,10 +287,9 @@ export const fetchRevocationLog: RevocationLogFetcher = async () => {
  * served by the gateway it asks (CSP connect-src 'self'), so every header is readable: no CORS exposure needed.
  */
 export async function getJsonWithHeaders<T>(path: string): Promise<{ body: T; headers: Headers }> {
-  const res = await fetch(api(path), { cache: 'no-store' });
-  const body = (await res.json().catch(() => ({}))) as T & { code?: string; message?: string };
-  if (!res.ok) throw new Error(`${body.code ?? `HTTP ${res.status}`}${body.message ? `: ${body.message}` : ''}`);
-  return { body, headers: res.headers };
+  const res = await gatewayGet(path);
+  if (!res.ok) throw new Error(errorOf(res));
+  return { body: (jsonOf(res) ?? {}) as T, headers: res.headers };
 }
 
 /** JSON from this gateway (Explore view). */
@@ -196,7 +298,7 @@ export async function getJson<T>(path: string): Promise<T> {
 }
 
 export async function getText(path: string): Promise<string> {
-  const res = await fetch(api(path), { cache: 'no-store' });
+  const res = await gatewayGet(path);
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return res.text();
+  return textOf(res);
 }

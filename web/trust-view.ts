@@ -55,14 +55,14 @@ export function trustView(app: App): HTMLElement {
           ? h('p', { class: 'warn' }, t('trust.noRoots'))
           : h('table', { class: 'anchors', id: 'trust-roots' },
               h('thead', {}, h('tr', {}, h('th', {}, t('trust.name')), h('th', {}, t('trust.alg')), h('th', {}, t('trust.fingerprint')), h('th', {}, t('trust.validity')))),
-              h('tbody', {}, d.roots.map((r) => h('tr', { 'data-root': r.name }, h('td', {}, r.name), h('td', {}, r.alg), h('td', { class: 'fp' }, groupHex(r.fingerprint)), h('td', {}, windowText(app, r)))))),
+              h('tbody', {}, d.roots.map((r) => h('tr', { 'data-root': r.name }, h('td', {}, printable(r.name)), h('td', {}, r.alg), h('td', { class: 'fp' }, groupHex(r.fingerprint)), h('td', {}, windowText(app, r)))))),
         h('h3', {}, t('trust.gateways')),
         d.keys.length === 0
           ? h('p', { class: 'warn' }, t('trust.noKeys'))
           : h('table', { class: 'anchors', id: 'trust-keys' },
               h('thead', {}, h('tr', {}, h('th', {}, t('trust.name')), h('th', {}, t('trust.keyId')), h('th', {}, t('trust.fingerprint')), h('th', {}, t('trust.validity')))),
-              h('tbody', {}, d.keys.map((k) => h('tr', { 'data-key': k.keyId }, h('td', {}, k.name), h('td', { class: 'fp' }, k.keyId), h('td', { class: 'fp' }, groupHex(k.fingerprint)), h('td', {}, windowText(app, k)))))),
-        d.origin ? h('p', {}, `${t('trust.origin')}: `, h('code', {}, d.origin)) : null,
+              h('tbody', {}, d.keys.map((k) => h('tr', { 'data-key': k.keyId }, h('td', {}, printable(k.name)), h('td', { class: 'fp' }, k.keyId), h('td', { class: 'fp' }, groupHex(k.fingerprint)), h('td', {}, windowText(app, k)))))),
+        d.origin ? h('p', {}, `${t('trust.origin')}: `, h('code', {}, printable(d.origin))) : null,
         trust.source !== 'loading' && trust.source !== 'none' && trust.maxClockSkewSeconds !== undefined
           ? h('p', { id: 'trust-skew', 'data-seconds': trust.maxClockSkewSeconds }, t('trust.skew', { seconds: trust.maxClockSkewSeconds }))
           : null,

@@ -10,10 +10,25 @@ import { keyThumbprint } from '../protocol/cose-key.js';
 import { algName } from '../protocol/algorithms.js';
 import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
+import { revocationsOfCheckpoint } from '../protocol/revocation-log.js';
 import { checkpointKeysAt, type TrustMaterial } from '../protocol/trust.js';
 import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
 import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
+
+/**
+ * The most bytes the page takes as a proof bundle (a dropped file, or the gateway's answer for an entry). A bundle
+ * is a few kilobytes (an entry of at most 1,024 bytes, certificates of at most 2,048, an inclusion proof of at most
+ * 64 hashes); this is hundreds of times that, and as much as the gateway's POST /v1/verify takes by default. Above
+ * it: TOO_LARGE, unread. Verification runs on the page's thread: a 40 MB file of repeated certificates froze the tab
+ * for ~11 s before its verdict (found by the web review).
+ */
+export const MAX_BUNDLE_BYTES = 1024 * 1024;
+
+/** The outcome for `size` bytes over MAX_BUNDLE_BYTES: unusable, TOO_LARGE. */
+export function tooLargeBundle(size: number): Outcome {
+  return { kind: 'unusable', code: 'TOO_LARGE', message: `${size} bytes: a proof bundle is at most ${MAX_BUNDLE_BYTES} bytes here (not read)` };
+}
 
 export type EntryInput = { index: number } | { otherHost: string } | null;
 
@@ -88,8 +103,28 @@ export type NoAnswer = 'offline' | 'unavailable' | 'refused';
 /** A consistency proof between two sizes from the gateway: proof hashes, or why there is none. */
 export type ProofFetcher = (from: number, to: number) => Promise<Uint8Array[] | NoAnswer>;
 
-/** The log's whole revocation list with its checkpoint (GET /v1/revocations), or why there is none. */
-export type RevocationLogFetcher = () => Promise<RevocationLogInput | NoAnswer>;
+/**
+ * The log's whole revocation list with its checkpoint (GET /v1/revocations), or why there is none. `bound` (given by
+ * verifyBundleFile: revocationListBound with the verifier's anchors) says, for the checkpoint the first page names, how
+ * many revocations the pages may hold; undefined: only the first page is taken (the list will not be used anyway).
+ */
+export type RevocationLogFetcher = (bound?: (checkpoint: string) => number | undefined) => Promise<RevocationLogInput | NoAnswer>;
+
+/**
+ * How many revocations a list under checkpoint `note` can hold: the count its `revocations` line commits to (else its
+ * tree size), if a key the verifier trusts now signed it; undefined if none did (the page does not use such a list).
+ * The gateway's own `count` and `treeSize` bound nothing: one-entry pages under a count of a trillion kept the page
+ * on "Verifying…" for good (found by the web review).
+ */
+export function revocationListBound(note: string, trust: TrustMaterial): number | undefined {
+  try {
+    openNote(note, checkpointKeysAt(trust, Math.floor(Date.now() / 1000)));
+    const cp = parseCheckpoint(parseNote(note).text);
+    return revocationsOfCheckpoint(cp.extensions)?.count ?? cp.size;
+  } catch {
+    return undefined;
+  }
+}
 
 const UNAVAILABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -172,6 +207,7 @@ export async function verifyBundleFile(
   fetchProof: ProofFetcher,
   opts: VerifyFileOptions = {},
 ): Promise<Outcome> {
+  if (bytes.length > MAX_BUNDLE_BYTES) return tooLargeBundle(bytes.length);
   let bundle: ProofBundle;
   try {
     bundle = decodeProofBundleAny(bytes);
@@ -203,7 +239,7 @@ export async function verifyBundleFile(
   }
   let revocationLog: RevocationLogInput | undefined;
   if (opts.fetchRevocationLog) {
-    const got = await opts.fetchRevocationLog();
+    const got = await opts.fetchRevocationLog((note) => revocationListBound(note, trust));
     if (typeof got === 'string') ctx.revocationsUnchecked = got;
     else if (logOrigin(got.checkpoint) !== undefined && logOrigin(got.checkpoint) !== logOrigin(bundle.checkpoint)) {
       // A bundle of another log (a file dropped on this gateway's page): this gateway's list says nothing about it.

@@ -13,6 +13,9 @@ self.addEventListener('install', (event) => {
     (async () => {
       const cache = await caches.open(CACHE);
       const res = await fetch(scope, { cache: 'no-store' });
+      // Only the page itself is kept: an error answer (a gateway restarting for an upgrade, say) fails the install,
+      // which the next visit tries again. Kept, it was the page opened offline (found by the web review).
+      if (!res.ok) throw new Error(`the page answered ${res.status}`);
       const html = await res.clone().text();
       await cache.put(scope, res);
       const assets = [...html.matchAll(/(?:src|href)="(\.?\/?assets\/[^"]+)"/g)].map((m) => new URL(m[1], scope).href);
