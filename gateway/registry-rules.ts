@@ -9,9 +9,9 @@
  *   subject; a key once revoked for keyCompromise is never certified again. Re-posting an old certificate, or the
  *   other encoding of an ES256 one (certificate-refs.ts), so cannot undo a revocation or take a device from its agency.
  * - a renewal by the issuer that revoked the registered certificate (in effect or scheduled, for any reason but
-  superseded, which announces a replacement) is issued no earlier than that revocation: one signed before it,
-  posted after, would undo the issuer's later word.
-- a device taken over by another agency (another id, or the same id under another key and root) brings the device's
+ *   superseded, which announces a replacement) is issued no earlier than that revocation: one signed before it,
+ *   posted after, would undo the issuer's later word.
+ * - a device taken over by another agency (another id, or the same id under another key and root) brings the device's
  *   proof of possession for it made no earlier than the one its registered certificate carries, and not that one
  *   (assertConsentNotOlder): the proof of an earlier onboarding, or one given to a former holder of the id, is no
  *   consent now.
