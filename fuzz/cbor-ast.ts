@@ -90,6 +90,7 @@ export function toAst(v: unknown): Ast {
   if (v !== null && typeof v === 'object' && 'tag' in v && 'value' in v && typeof (v as { tag: unknown }).tag === 'number') {
     return { t: 'tag', tag: (v as { tag: number }).tag, item: toAst((v as { value: unknown }).value) };
   }
+  if (ArrayBuffer.isView(v)) return { t: 'leaf', v: ownCopy(v) };
   return { t: 'leaf', v };
 }
 
@@ -137,4 +138,20 @@ export function nodesOf(root: { item: Ast }): NodeRef[] {
   return out;
 }
 
+/**
+ * A byte string (or other typed array) in a buffer of its own. A decoded one is a view into the bytes decoded, which
+ * may themselves be a view into a large buffer (cbor-x writes into its encoder's shared one, which grows to the
+ * largest item it ever wrote), and structuredClone (cloneAst) copies a view's whole buffer: after another test file
+ * in the same worker had the encoder write tens of MB, every clone copied them, and the envelope fuzz suites took
+ * 150-220 s instead of 4 (found in the suite, where files share a worker: vitest.config.ts isolate false).
+ */
+function ownCopy(v: ArrayBufferView): ArrayBufferView {
+  const bytes = new Uint8Array(v.byteLength);
+  bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  if (Buffer.isBuffer(v)) return Buffer.from(bytes.buffer);
+  const Typed = v.constructor as new (b: ArrayBuffer) => ArrayBufferView;
+  return v instanceof DataView ? new DataView(bytes.buffer) : new Typed(bytes.buffer);
+}
+
+/** A deep copy (toAst gave every byte string a buffer of its own, so this copies no more than the tree holds). */
 export const cloneAst = (a: Ast): Ast => structuredClone(a);

@@ -43,7 +43,7 @@ interface Root {
 export function envelopeTree(bytes: Uint8Array): Root {
   const v = decode(bytes, 'envelope') as { tag: number; value: unknown[] };
   const [prot, unprot, payload, sig] = v.value as [Uint8Array, Map<unknown, unknown>, Uint8Array, Uint8Array];
-  const items: Ast[] = [{ t: 'wrap', item: toAst(decode(prot)) }, toAst(unprot), { t: 'wrap', item: toAst(decode(payload)) }, { t: 'leaf', v: sig }];
+  const items: Ast[] = [{ t: 'wrap', item: toAst(decode(prot)) }, toAst(unprot), { t: 'wrap', item: toAst(decode(payload)) }, toAst(sig)];
   return { item: { t: 'tag', tag: v.tag, item: { t: 'array', items } } };
 }
 
