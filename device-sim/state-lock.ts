@@ -38,6 +38,37 @@ function ageMs(path: string): number {
   }
 }
 
+/**
+ * Create `lock` exclusively, holding this process's id. A lock whose process is gone (killed, crashed) is taken
+ * over; so is one holding no id that is more than a few seconds old (a crash between creating it and writing the
+ * id). Returns null once taken, else the id of the process holding it (NaN: unreadable). `ownIdIsStale`: this
+ * process's own id in it is an earlier process's that had the id (the caller tracks what it holds itself).
+ * Also the monitor's state lock (cli/commands/monitor-state.ts holdState).
+ */
+export function takePidLock(lock: string, o: { ownIdIsStale?: boolean } = {}): number | null {
+  let holder = NaN;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    try {
+      holder = Number(readFileSync(lock, 'utf8').trim());
+    } catch {
+      continue; // removed meanwhile: try again
+    }
+    const valid = Number.isSafeInteger(holder) && holder > 0;
+    if (valid && !(o.ownIdIsStale && holder === process.pid) && running(holder)) return holder;
+    // Its process is gone; or no process id in it: just created (the id is written next), or left by a crash in
+    // between, which a few seconds tell apart.
+    if (valid || ageMs(lock) > 10_000) rmSync(lock, { force: true });
+    else return holder;
+  }
+  return holder;
+}
+
 /** Hold the device state file at `statePath` for this process; returns the release. Throws CONFLICT when in use. */
 export function holdStateFile(statePath: string): () => void {
   const lock = stateLockPath(statePath);
@@ -45,32 +76,16 @@ export function holdStateFile(statePath: string): () => void {
     if (!held.delete(lock)) return;
     rmSync(lock, { force: true });
   };
-  let holder = NaN;
+  let holder = process.pid;
   if (!held.has(lock)) {
     mkdirSync(dirname(lock), { recursive: true });
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
-        held.add(lock);
-        return release;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      try {
-        holder = Number(readFileSync(lock, 'utf8').trim());
-      } catch {
-        continue; // removed meanwhile: try again
-      }
-      const valid = Number.isSafeInteger(holder) && holder > 0;
-      // Our own id in a lock this process does not hold: left by an earlier process that had this id.
-      if (valid && holder !== process.pid && running(holder)) break;
-      // Its process is gone; or no process id in it: just created (the id is written next), or left by a crash in
-      // between, which a few seconds tell apart.
-      if (valid || ageMs(lock) > 10_000) rmSync(lock, { force: true });
-      else break;
+    // Our own id in a lock this process does not hold: left by an earlier process that had this id.
+    const h = takePidLock(lock, { ownIdIsStale: true });
+    if (h === null) {
+      held.add(lock);
+      return release;
     }
-  } else {
-    holder = process.pid;
+    holder = h;
   }
   const who = holder === process.pid ? 'another device object of this process (close it first)' : `process ${Number.isSafeInteger(holder) && holder > 0 ? holder : '?'}`;
   throw Object.assign(

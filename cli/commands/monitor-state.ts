@@ -4,7 +4,8 @@
  * file whole. A round holds the file (holdState) from loading to saving, so that two runs at once (cron jobs that
  * overlap) cannot write back a state that misses the other's alarm.
  */
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { takePidLock } from '../../device-sim/state-lock.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseJsonFile } from '../files.js';
@@ -103,16 +104,6 @@ export function saveState(path: string, s: MonitorState): void {
   renameSync(tmp, path);
 }
 
-/** Whether a process of that id runs (signal 0 only checks); EPERM: it runs, as another user. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Hold the state file for one round: PATH.lock, created exclusively, with this process's id. Held by a running
  * process (another monitor on the same state file): CONFLICT, exit 2, nothing loaded or recorded. Left by a process
@@ -120,34 +111,8 @@ function running(pid: number): boolean {
  */
 export function holdState(path: string): () => void {
   const lock = `${path}.lock`;
-  let holder = NaN;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(lock, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    try {
-      holder = Number(readFileSync(lock, 'utf8').trim());
-    } catch {
-      continue; // removed meanwhile: try again
-    }
-    const valid = Number.isSafeInteger(holder) && holder > 0;
-    if (valid && running(holder)) break;
-    // Its process is gone; or no process id in it: just created (the id is written next), or left by a crash in
-    // between, which a few seconds tell apart.
-    if (valid || ageMs(lock) > 10_000) rmSync(lock, { force: true });
-    else break;
-  }
+  const holder = takePidLock(lock);
+  if (holder === null) return () => rmSync(lock, { force: true });
   // CONFLICT: the HTTP API's code for "in the way of another" (gateway/http/error-registry.ts), shown in brackets.
   throw Object.assign(new Error(`${path} is in use by another monitor (process ${Number.isSafeInteger(holder) && holder > 0 ? holder : '?'}, ${lock}); run one monitor per state file, or remove ${lock} if no monitor runs`), { code: 'CONFLICT' });
-}
-
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
 }
