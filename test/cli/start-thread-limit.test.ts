@@ -100,7 +100,7 @@ describe.skipIf(!root)('a verify worker thread that cannot be made (the thread l
     const r = spawnSync(process.execPath, [file], { env: { ...process.env, ...env, DATA_DIR: join(dir, 'data'), THREAD_UID: String(uid) }, encoding: 'utf8', timeout: 30_000 });
     expect(r.signal, `the child did not end by itself (a thread left running?): ${r.stdout} ${r.stderr}`).toBeNull();
     expect(r.status, r.stderr).toBe(0);
-    console.log("OUT", r.stdout, r.stderr); return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
   };
 
   test('the pool: the 2nd worker throws ERR_WORKER_INIT_FAILED, the 1st is ended', async () => {
