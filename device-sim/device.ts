@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingsTopic, signReading,
+  decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingSeqOf, readingsTopic, signReading,
   type CheckpointKeys, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
@@ -155,7 +155,7 @@ export class Device extends EventEmitter {
       onConnected: () => this.onConnected(),
     });
     this.seq = new SequenceCounter(this.state, (s) => this.persist(s));
-    this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
+    this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0, readingSeqOf) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
     const now = monotonicMs();
     for (const { seq, bytes } of this.journal?.entries() ?? []) {
