@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingsTopic, signReading,
+  decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingSeqOf, readingsTopic, signReading,
   type CheckpointKeys, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
 import { DeviceClock } from './clock.js';
@@ -73,7 +73,7 @@ export interface DeviceOptions {
   maxResendMs?: number;
   /**
    * Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts);
-   * back to the first step once a connection shows the gateway takes readings (a receipt, or nothing kept to resend).
+   * back to the first step once a connection shows the gateway takes readings (a receipt that holds, or nothing kept to resend).
    */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -155,7 +155,7 @@ export class Device extends EventEmitter {
       onConnected: () => this.onConnected(),
     });
     this.seq = new SequenceCounter(this.state, (s) => this.persist(s));
-    this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0) : null;
+    this.journal = path ? new OutboxJournal(outboxFilePath(path), o.outboxFlushMs ?? 0, readingSeqOf) : null;
     // On boot: what was signed before the restart and has no receipt yet is resent after connecting.
     const now = monotonicMs();
     for (const { seq, bytes } of this.journal?.entries() ?? []) {
@@ -345,7 +345,6 @@ export class Device extends EventEmitter {
 
   private onReceipt(r: Receipt): void {
     if (this.dropReceipts) return;
-    this.link.progress(); // the gateway takes readings again: a reconnect starts from the first backoff step
     const e = this.outbox.get(r.seq);
     if (!e) {
       this.stats.duplicateReceipts++;
@@ -364,6 +363,10 @@ export class Device extends EventEmitter {
       this.emit('receipt-invalid', r, bad);
       return; // keep the reading; it is resent on the timer (SPEC §8)
     }
+    // Only a receipt that holds shows the gateway takes readings again: a reconnect starts from the first backoff
+    // step. One that fails its check, or names no kept reading, shows nothing (anyone on the path can send it):
+    // counted as progress, a gateway answering with bad receipts and closing kept the device at the first step.
+    this.link.progress();
     this.outbox.delete(r.seq);
     this.journal?.remove(r.seq);
     this.seq.accepted(r.seq);

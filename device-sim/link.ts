@@ -165,8 +165,8 @@ export class DeviceLink {
   }
 
   /**
-   * The gateway takes readings on this connection (a receipt came, or there is nothing kept to resend): the next
-   * reconnect starts from the first backoff step again. Not at CONNACK 0 itself: a gateway that cannot check readings
+   * The gateway takes readings on this connection (a receipt that holds came, or there is nothing kept to resend):
+   * the next reconnect starts from the first backoff step again. Not at CONNACK 0 itself: a gateway that cannot check readings
    * accepts the connection, refuses the resent ones (UNAVAILABLE) and closes it; started afresh at each CONNACK 0,
    * the device came back at the first step after every refusal, for as long as the outage lasted (SPEC §4, §8).
    */

@@ -17,12 +17,14 @@
  * Measured: 100 devices at 1000 readings/s in total do about one small async append per reading (each device sends
  * every ~100 ms, so there is little to group), none blocking; `flushMs` trades latency for fewer writes.
  * No fsync: like the state file, this survives a process restart (what the simulator models), not a power cut.
- * A torn last line (crash mid-append) belonged to a reading that was never published; loading skips it.
+ * A torn last line (crash mid-append) belonged to a reading that was never published; loading skips it. A kept
+ * reading whose line names another seq than its own signed envelope (a hand-edited or damaged line) is refused at
+ * load, MALFORMED naming the line: resent, its answer would be paired with the wrong kept reading (SPEC §7).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fromBase64, toBase64 } from '../protocol/index.js';
+import { fail, fromBase64, toBase64 } from '../protocol/index.js';
 
 /** Compact once the log holds more than this many lines beyond twice the live entries. */
 const COMPACT_SLACK = 1_000;
@@ -61,12 +63,16 @@ export class OutboxJournal {
   /** Number of file writes so far (appends and compactions). */
   writes = 0;
 
-  /** Open the log at `path`, reading what it holds (once, at boot). */
-  constructor(readonly path: string, private readonly flushMs = 0) {
+  /**
+   * Open the log at `path`, reading what it holds (once, at boot). `seqOf`: the seq inside a kept reading's own
+   * signed envelope (null: none readable); with it, a kept line whose seq is not that one is MALFORMED (the device
+   * passes readingSeqOf; without it, as for bytes that are no reading, the seqs are not compared).
+   */
+  constructor(readonly path: string, private readonly flushMs = 0, seqOf?: (bytes: Uint8Array) => number | null) {
     if (!existsSync(path)) return;
     const lines = readFileSync(path, 'utf8').split('\n');
     if (lines.pop() !== '') this.rewrite = true; // a torn last line: never complete, so never published
-    for (const line of lines) {
+    for (const [i, line] of lines.entries()) {
       const m = /^([+-])(\d+)(?: ([A-Za-z0-9+/=]+))?$/.exec(line);
       if (!m || (m[1] === '+' && !m[3]) || (m[3] && !isBase64(m[3]))) {
         this.rewrite = true;
@@ -74,6 +80,12 @@ export class OutboxJournal {
       }
       this.linesInFile++;
       const seq = Number(m[2]);
+      if (m[1] === '+' && seqOf) {
+        const signed = seqOf(fromBase64(m[3]!));
+        if (signed !== seq) {
+          fail('MALFORMED', `${path} line ${i + 1}: kept under seq ${seq}, but its reading is signed with ${signed === null ? 'no readable seq' : `seq ${signed}`}`, `line ${i + 1}`);
+        }
+      }
       if (m[1] === '+') this.live.set(seq, m[3]!);
       else this.live.delete(seq);
     }

@@ -107,7 +107,8 @@ export function saveState(path: string, s: MonitorState): void {
 /**
  * Hold the state file for one round: PATH.lock, created exclusively, with this process's id. Held by a running
  * process (another monitor on the same state file): CONFLICT, exit 2, nothing loaded or recorded. Left by a process
- * that is gone (killed mid-round): taken over. Returns the release.
+ * that is gone (killed mid-round), or whose id another process has now (Linux: takePidLock): taken over. Returns the
+ * release.
  */
 export function holdState(path: string): () => void {
   const lock = `${path}.lock`;

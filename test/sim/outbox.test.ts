@@ -1,8 +1,9 @@
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Device, loadSecureElement, onboardDevice, OutboxJournal, outboxFilePath, readState } from '../../device-sim/index.js';
+import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/index.js';
+import { Device, loadSecureElement, onboardDevice, OutboxJournal, outboxFilePath, readState, RootAuthority, type Onboarded } from '../../device-sim/index.js';
 import { entriesOf, startSimGateway, until, type SimGateway } from './helpers.js';
 
 describe('the outbox survives a device restart (SPEC §7)', () => {
@@ -101,5 +102,57 @@ describe('OutboxJournal', () => {
     await k.add(3, new Uint8Array([3]));
     await k.close();
     expect(await readFile(path, 'utf8')).toBe('+1 AQID\n+3 Aw==\n');
+  });
+});
+
+/**
+ * Each kept line names its reading's seq, and the reading's own signed envelope names it too. Found by review: load
+ * did not compare them, so a hand-edited or damaged line resent a reading under another seq's bookkeeping (its
+ * answer, paired by the envelope's seq, then dropped another kept reading or none). Now MALFORMED, naming the line.
+ */
+describe('a damaged outbox line (SPEC §7)', () => {
+  let dir: string;
+  let o: Onboarded;
+  let lines: string[];
+  const key = ed25519NoteSigner('gw.example/log', new Uint8Array(32).fill(5));
+  const boot = () => new Device({ state: readState(o.statePath!), statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'op-outbox-damage-'));
+    const root = await RootAuthority.create('root.example');
+    o = await onboardDevice(await root.agency('env.example'), {
+      gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: formatVerifierKey(key.name, key.publicKey) },
+      kind: 'water-meter', dir, register: false,
+    });
+    const d = boot(); // never connected: each reading is kept in the outbox log, not published
+    await d.sendReading();
+    await d.sendReading();
+    await d.close();
+    lines = (await readFile(outboxFilePath(o.statePath!), 'utf8')).trim().split('\n');
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  /** The outbox log with line `n` (1-based) replaced by `change(it)`. */
+  const withLine = (n: number, change: (line: string) => string) =>
+    writeFile(outboxFilePath(o.statePath!), lines.map((l, i) => (i === n - 1 ? change(l) : l)).join('\n') + '\n');
+
+  test('intact: the device keeps both readings under their seqs', async () => {
+    await withLine(1, (l) => l);
+    const d = boot();
+    expect([...d.outbox.keys()]).toEqual(lines.map((l) => Number(/^\+(\d+) /.exec(l)![1])));
+    await d.close();
+  });
+
+  test.each([
+    ['its seq changed', (l: string) => l.replace(/^\+(\d+) /, (_m, s: string) => `+${Number(s) + 5} `), /line 2: kept under seq \d+, but its reading is signed with seq \d+/],
+    ["the other line's reading under its seq", (l: string) => `${l.split(' ')[0]} ${lines[0]!.split(' ')[1]}`, /line 2: kept under seq \d+, but its reading is signed with seq \d+/],
+    ['bytes that are no reading', (l: string) => `${l.split(' ')[0]} AQID`, /line 2: kept under seq \d+, but its reading is signed with no readable seq/],
+  ])('%s: MALFORMED, naming the file and the line; the device is not made', async (_what, change, says) => {
+    await withLine(2, change);
+    expect(boot).toThrow(expect.objectContaining({ code: 'MALFORMED', message: expect.stringContaining(outboxFilePath(o.statePath!)) }));
+    expect(boot).toThrow(says);
+    await withLine(1, (l) => l); // mended: the device is made (the refused one held no lock)
+    const d = boot();
+    expect(d.outbox.size).toBe(2);
+    await d.close();
   });
 });

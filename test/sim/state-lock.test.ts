@@ -5,13 +5,14 @@
  * Here a second Device on the same state file is refused with CONFLICT, whether in this process or another (a real
  * child process holding it, then killed with SIGKILL: its lock is taken over, as after a crash).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
+import { holdState as holdMonitorState } from '../../cli/commands/monitor-state.js';
 import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/index.js';
 import { Device, loadFleet, loadSecureElement, onboardDevice, readState, RootAuthority, stateLockPath, type Onboarded } from '../../device-sim/index.js';
 
@@ -63,6 +64,84 @@ describe('one device, one simulator', () => {
     }
     const { devices } = loadFleet(fleetDir); // and the fleet opens once nothing holds it
     await Promise.all(devices.map((d) => d.close()));
+  });
+
+  /**
+   * Linux: the lock names when its process started (field 22 of /proc/<pid>/stat, ticks since boot, and the boot's
+   * id). Found by review: a lock naming a live process id was held whoever had the id, so after a reboot, or once the
+   * id was reused, it had to be removed by hand. Here the live process is a spawned `sleep`.
+   */
+  describe.skipIf(process.platform !== 'linux')('a lock naming a live process id that another process may have now', () => {
+    const lock = () => stateLockPath(o.statePath!);
+    const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    /** Field 22 of /proc/<pid>/stat, read here on its own (the fields after the last ')' start at field 3). */
+    const ticks = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+    };
+    let sleeper: ChildProcess;
+    beforeAll(async () => {
+      sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+      await new Promise((r) => sleeper.once('spawn', r));
+    });
+    afterAll(() => void sleeper.kill('SIGKILL'));
+
+    test('the lock a device holds names its process and when it started', async () => {
+      const d = open();
+      try {
+        expect(readFileSync(lock(), 'utf8')).toBe(`${process.pid} ${ticks(process.pid)}@${bootId()}\n`);
+      } finally {
+        await d.close();
+      }
+    });
+
+    test.each([
+      ['another start', () => `${sleeper.pid} ${Number(ticks(sleeper.pid!)) + 1}@${bootId()}\n`],
+      ['its start in an earlier boot', () => `${sleeper.pid} ${ticks(sleeper.pid!)}@00000000-0000-4000-8000-000000000000\n`],
+    ])('%s: stale, taken over', async (_what, text) => {
+      writeFileSync(lock(), text());
+      try {
+        const d = open();
+        expect(readFileSync(lock(), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+        await d.close();
+        expect(existsSync(lock())).toBe(false);
+      } finally {
+        rmSync(lock(), { force: true });
+      }
+    });
+
+    test.each([
+      ['its start', () => `${sleeper.pid} ${ticks(sleeper.pid!)}@${bootId()}\n`],
+      ['no start (a lock written before starts were kept)', () => `${sleeper.pid}\n`],
+      ['a start cut short (read while written)', () => `${sleeper.pid} ${ticks(sleeper.pid!)}9`],
+    ])('%s: held, CONFLICT naming the process', (_what, text) => {
+      writeFileSync(lock(), text());
+      try {
+        expect(open).toThrow(expect.objectContaining({ code: 'CONFLICT', message: expect.stringContaining(`process ${sleeper.pid}`) }));
+      } finally {
+        rmSync(lock(), { force: true });
+      }
+    });
+
+    test("the monitor's state lock: the same rules; its own process id and start are held, as before", () => {
+      const state = join(dir, 'monitor-state.json');
+      const monitorLock = `${state}.lock`;
+      onTestFinished(() => rmSync(monitorLock, { force: true }));
+      writeFileSync(monitorLock, `${sleeper.pid} ${ticks(sleeper.pid!)}@${bootId()}\n`);
+      expect(() => holdMonitorState(state)).toThrow(expect.objectContaining({ code: 'CONFLICT', message: expect.stringContaining(`process ${sleeper.pid}`) }));
+      writeFileSync(monitorLock, `${sleeper.pid} ${Number(ticks(sleeper.pid!)) + 1}@${bootId()}\n`);
+      const release = holdMonitorState(state);
+      expect(readFileSync(monitorLock, 'utf8')).toBe(`${process.pid} ${ticks(process.pid)}@${bootId()}\n`);
+      // Held by this process: a second round of the same process is refused (the monitor does not take its own id as stale).
+      expect(() => holdMonitorState(state)).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+      release();
+      writeFileSync(monitorLock, `${process.pid}\n`);
+      expect(() => holdMonitorState(state)).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+      // This process's id with another start: an earlier process's, taken over.
+      writeFileSync(monitorLock, `${process.pid} ${Number(ticks(process.pid)) + 1}@${bootId()}\n`);
+      holdMonitorState(state)();
+      expect(existsSync(monitorLock)).toBe(false);
+    });
   });
 
   test('held by another process: CONFLICT, and no sequence number is taken; taken over once that process is killed', async () => {
