@@ -75,8 +75,9 @@ export class OutboxJournal {
     for (const [i, line] of lines.entries()) {
       const m = /^([+-])(\d+)(?: ([A-Za-z0-9+/=]+))?$/.exec(line);
       if (!m || (m[1] === '+' && !m[3]) || (m[3] && !isBase64(m[3]))) {
-        this.rewrite = true;
-        continue;
+        // Only the last line can be torn by a crash (popped above; a failed write rewrites the file): a complete line
+        // that does not parse was damaged from outside, and may have been a kept reading, which must not vanish unsaid.
+        fail('MALFORMED', `${path} line ${i + 1}: not a kept-reading line ("+<seq> <base64>" or "-<seq>")`, `line ${i + 1}`);
       }
       this.linesInFile++;
       const seq = Number(m[2]);

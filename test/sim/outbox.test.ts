@@ -146,6 +146,9 @@ describe('a damaged outbox line (SPEC §7)', () => {
     ['its seq changed', (l: string) => l.replace(/^\+(\d+) /, (_m, s: string) => `+${Number(s) + 5} `), /line 2: kept under seq \d+, but its reading is signed with seq \d+/],
     ["the other line's reading under its seq", (l: string) => `${l.split(' ')[0]} ${lines[0]!.split(' ')[1]}`, /line 2: kept under seq \d+, but its reading is signed with seq \d+/],
     ['bytes that are no reading', (l: string) => `${l.split(' ')[0]} AQID`, /line 2: kept under seq \d+, but its reading is signed with no readable seq/],
+    // a complete line (not the last, torn one) that does not parse: before, skipped without a word, its reading lost
+    ['a line that does not parse', (l: string) => l.replace(/ /, ' !'), /line 2: not a kept-reading line/],
+    ['a kept line with no reading', (l: string) => l.split(' ')[0]!, /line 2: not a kept-reading line/],
   ])('%s: MALFORMED, naming the file and the line; the device is not made', async (_what, change, says) => {
     await withLine(2, change);
     expect(boot).toThrow(expect.objectContaining({ code: 'MALFORMED', message: expect.stringContaining(outboxFilePath(o.statePath!)) }));
