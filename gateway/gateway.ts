@@ -303,7 +303,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
       onOversizeReading: () => metrics.rejected.inc({ code: 'TOO_LARGE' }),
-      onConnect: () => metrics.connectedDevices.set(++connected),
+      onConnect: (deviceId) => {
+        metrics.connectedDevices.set(++connected);
+        pipeline.deviceConnected(deviceId);
+      },
       onDisconnect: (deviceId) => {
         metrics.connectedDevices.set(Math.max(0, --connected));
         pipeline.deviceLeft(deviceId);
