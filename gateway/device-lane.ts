@@ -88,7 +88,10 @@ export interface DeviceLane {
    * lane is kept while any is (they carry its `order`), and dropped once none is and the device has left.
    */
   held: number;
-  /** The device's connection closed while readings were held: the lane goes when the last one's outcome is out. */
+  /**
+   * The device's connection closed while readings were held: the lane goes when the last one's outcome is out, unless
+   * the device connected again meanwhile (cleared then: LaneAdmission.connected).
+   */
   left: boolean;
 }
 

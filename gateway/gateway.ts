@@ -26,6 +26,7 @@ import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
+import { maxConnectionAnswerBytes } from './mqtt/device-connections.js';
 import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -268,7 +269,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     else process.stderr.write(`${msg}\n`);
   };
   const deliver = (deviceId: string, kind: 'receipts' | 'rejections', payload: Uint8Array) =>
-    broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload);
+    broker!.deliver(deviceId, kind === 'receipts' ? receiptsTopic(deviceId) : rejectionsTopic(deviceId), payload, kind === 'receipts');
   const pipeline = new Pipeline(
     registry,
     ledger,
@@ -302,7 +303,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
       onOversizeReading: () => metrics.rejected.inc({ code: 'TOO_LARGE' }),
-      onConnect: () => metrics.connectedDevices.set(++connected),
+      onConnect: (deviceId) => {
+        metrics.connectedDevices.set(++connected);
+        pipeline.deviceConnected(deviceId);
+      },
       onDisconnect: (deviceId) => {
         metrics.connectedDevices.set(Math.max(0, --connected));
         pipeline.deviceLeft(deviceId);
@@ -318,7 +322,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         else process.stderr.write(`${msg}\n`);
       },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries) },
   ).catch(async (err: unknown) => {
     throw await abandon(err, 'the MQTT broker cannot be made');
   });

@@ -83,6 +83,16 @@ export class LaneAdmission {
     else lane.left = true;
   }
 
+  /**
+   * The device connected: a lane it left with readings held is its own again, kept while it is connected. Found by
+   * review: the lane kept its `left` mark, so it was dropped when the last reading held from before was answered,
+   * although its device was connected again, and the device's next reading read its last seq from the store again.
+   */
+  connected(deviceId: string): void {
+    const lane = this.lanes.get(deviceId);
+    if (lane) lane.left = false;
+  }
+
   /** A job's outcome, to whoever waits for it. */
   private settle(job: Job, outcome: Outcome): void {
     if (job.done) job.done(outcome);

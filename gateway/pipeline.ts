@@ -96,6 +96,11 @@ export class Pipeline {
     return this.admission.size;
   }
 
+  /** The device connected: a lane it left with readings held stays while it is connected (LaneAdmission.connected). */
+  deviceConnected(deviceId: string): void {
+    this.admission.connected(deviceId);
+  }
+
   /** The device's connection closed: its lane goes once none of its readings is held (LaneAdmission.left). */
   deviceLeft(deviceId: string): void {
     this.admission.left(deviceId);

@@ -83,8 +83,9 @@ export interface EmbeddedBroker {
   /**
    * Answer one device on one of its own topics (receipts, rejections) at QoS 0: written straight to its connection
    * if it is connected and subscribed there, else dropped (it resends the reading and gets the same answer).
+   * `receipt`: the answer is a receipt, one of a block's burst (device-connections.ts maxConnectionAnswerBytes).
    */
-  deliver(deviceId: string, topic: string, payload: Uint8Array): void;
+  deliver(deviceId: string, topic: string, payload: Uint8Array, receipt?: boolean): void;
   /** The pipeline has room again: read the connections that waited while it was full (read-gate.ts). */
   resumeReading(): void;
   /** Device connections waiting to be read while the pipeline is full. */
@@ -137,6 +138,8 @@ export interface BrokerOptions {
   now?: () => number;
   /** Most answer bytes waiting on connections whose device is not reading, across the gateway (answer-backlog.ts). */
   maxAnswerBacklogBytes: number;
+  /** Most answer bytes waiting on one connection (device-connections.ts maxConnectionAnswerBytes). */
+  maxConnectionAnswerBytes: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -351,7 +354,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
   };
   const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
-  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog);
+  const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog, opts.maxConnectionAnswerBytes);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
     add: (conn) => pending.add(conn),
@@ -367,7 +370,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     get tls() {
       return listeners.tls;
     },
-    deliver: (deviceId, topic, payload) => connections.deliver(deviceId, topic, payload),
+    deliver: (deviceId, topic, payload, receipt) => connections.deliver(deviceId, topic, payload, receipt),
     resumeReading: () => gate.resume(),
     get waitingToBeRead() {
       return gate.size;

@@ -20,10 +20,56 @@ export type AnswerClient = Client & { subscriptions: Record<string, unknown>; co
 const RECEIPT_QOS = 0;
 
 /**
- * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading)
- * they are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory.
+ * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading) they
+ * are dropped like any QoS 0 message, so a stuck device cannot grow the gateway's memory. Receipts are judged by what
+ * earlier ticks left unsent, not by what their own tick wrote (a device that reads takes that at the next turn of the
+ * event loop, however little of it the kernel took within the tick): that is bounded by `maxConnectionAnswerBytes`.
  */
 export const MAX_ANSWER_BACKLOG = 256 * 1024;
+
+/**
+ * Receipt bytes one tick may add to a connection past MAX_ANSWER_BACKLOG, per entry a block may hold (blockMaxEntries).
+ * One block's receipts for one device are written in one tick (a device that resends a day of kept readings at once,
+ * SPEC §7, may fill a block alone); as frames they are ~445 bytes each with the default origin, more with a long one
+ * (a checkpoint names it more than once): receipts of one tick past the bound are dropped, counted and sent again on
+ * the resend.
+ */
+export const ANSWER_BURST_BYTES_PER_BLOCK_ENTRY = 1024;
+
+/**
+ * The most answer bytes a connection holds (plus one rejection frame, and the MQTT acknowledgements aedes writes):
+ * MAX_ANSWER_BACKLOG, and one tick's receipts, which only a block of the device's own signed readings makes. Once
+ * what a device left unsent exceeds MAX_ANSWER_BACKLOG, nothing more is written to it until it drains, and the read
+ * gate has stopped reading it (read-gate.ts). Across the gateway, what backed-up connections hold past
+ * their write buffer's high-water mark also counts against one budget (answer-backlog.ts), this tick's receipts too.
+ */
+export function maxConnectionAnswerBytes(blockMaxEntries: number): number {
+  return MAX_ANSWER_BACKLOG + blockMaxEntries * ANSWER_BURST_BYTES_PER_BLOCK_ENTRY;
+}
+
+/**
+ * The current tick: moves on once the nextTick queue runs after the first answer of a tick (the corks of `deliver`
+ * and ack-hold.ts are lifted at that point too). One process.nextTick per tick, whatever the number of connections.
+ */
+let tick = 0;
+let tickEnding = false;
+const endTick = () => {
+  tickEnding = false;
+  tick++;
+};
+function currentTick(): number {
+  if (!tickEnding) {
+    tickEnding = true;
+    process.nextTick(endTick);
+  }
+  return tick;
+}
+
+/** Receipt bytes written to a connection in one tick (made once per connection: no allocation per answer). */
+interface TickReceipts {
+  tick: number;
+  bytes: number;
+}
 
 /**
  * A device's answer subscriptions are kept where the SUBACK, the session and `deliver` read them
@@ -46,10 +92,10 @@ export function keepAnswersOutOfRouter(aedes: Aedes): void {
 /**
  * Hand what the corks on `conn` hold (this tick's answers, PUBACKs held for them: ack-hold.ts) to the socket now,
  * keeping the corks; `deliver` does once they fill the write buffer. What stays in it then is what the socket did not
- * take (a device not reading), which the caps are for, not a burst written in this tick. Found by review: one block's
- * receipts for a device that resent its kept readings at once, all held by the cork, were dropped as if it had stopped
- * reading: those past MAX_ANSWER_BACKLOG (~400 kB for a block of 1,000), and those past the write buffer's high-water
- * mark (16 kB) once devices that had stopped reading held the gateway's whole budget (answer-backlog.ts).
+ * take in this tick, which counts against the gateway's budget once the connection is backed up (answer-backlog.ts).
+ * Found by review: the receipts of one block for a device that resent its kept readings at once, all held by the cork,
+ * were dropped past the write buffer's high-water mark (16 kB) once devices that had stopped reading held the whole
+ * budget.
  */
 function flushCorked(conn: Duplex): void {
   const corks = conn.writableCorked;
@@ -86,6 +132,7 @@ export interface ConnectionEvents {
  */
 export class DeviceConnections {
   readonly #live = new Map<string, AnswerClient>();
+  readonly #tickReceipts = new WeakMap<Duplex, TickReceipts>();
 
   constructor(
     aedes: Aedes,
@@ -96,6 +143,8 @@ export class DeviceConnections {
     private readonly events: ConnectionEvents,
     /** Answers waiting on backed-up connections, across the gateway (answer-backlog.ts). */
     private readonly backlog: AnswerBacklog,
+    /** The most answer bytes one connection holds (maxConnectionAnswerBytes). */
+    private readonly maxAnswerBytes: number,
   ) {
     const aedesClients = (aedes as unknown as { clients: Record<string, Client> }).clients;
     aedes.on('client', (client) => {
@@ -142,8 +191,16 @@ export class DeviceConnections {
    * The PUBLISH frame is made once (mqtt-packet, as aedes makes it) and written while the socket is corked until the
    * end of this tick, so the receipts of one block for one device leave in one write, with the PUBACKs held for them
    * (in writes of about the write buffer's high-water mark when they are more: flushCorked).
+   *
+   * A rejection is dropped when the connection holds more than MAX_ANSWER_BACKLOG. A receipt is dropped when what
+   * earlier ticks left unsent is over it (a device that reads its socket takes a tick's answers before the next
+   * tick), or when it would take the connection past maxAnswerBytes. Found by review: the cap counted a tick's own
+   * receipts too, so one block's receipts for a device that resent its kept readings at once (~445 kB for 1,000) were
+   * dropped past 256 kB when the socket took little of them in that tick (428 of 1,000 in a loaded suite run;
+   * test/gateway/answer-burst.test.ts). Only receipts: a tick's rejections are not bounded by a block (one socket
+   * read of junk makes thousands).
    */
-  deliver(deviceId: string, topic: string, payload: Uint8Array): void {
+  deliver(deviceId: string, topic: string, payload: Uint8Array, receipt = false): void {
     const client = this.#live.get(deviceId);
     if (!client) return;
     this.acks.release(client);
@@ -151,13 +208,27 @@ export class DeviceConnections {
     const conn = client.conn;
     if (conn.destroyed) return;
     if (conn.writableCorked > 0 && conn.writableLength >= conn.writableHighWaterMark) flushCorked(conn);
-    if (conn.writableLength > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
+    let burst: TickReceipts | undefined;
+    if (receipt) {
+      const now = currentTick();
+      burst = this.#tickReceipts.get(conn);
+      if (!burst) this.#tickReceipts.set(conn, (burst = { tick: now, bytes: 0 }));
+      else if (burst.tick !== now) {
+        burst.tick = now;
+        burst.bytes = 0;
+      }
+    }
+    // The buffer leaves in the order written: what it holds past this tick's receipts is from earlier ticks (or is
+    // this tick's other writes, counted as earlier: erring towards a drop).
+    if (conn.writableLength - (burst?.bytes ?? 0) > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
+    if (burst && conn.writableLength + frame.length > this.maxAnswerBytes) return this.events.onAnswerDropped?.('connection');
     if (backedUp(conn) && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
     if (conn.writableCorked === 0) {
       conn.cork();
       process.nextTick(() => conn.uncork());
     }
     conn.write(frame);
+    if (burst) burst.bytes += frame.length;
   }
 }

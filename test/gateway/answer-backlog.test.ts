@@ -6,7 +6,9 @@
  */
 import { describe, expect, test } from 'vitest';
 import type { Duplex } from 'node:stream';
-import { MAX_ANSWER_BACKLOG } from '../../gateway/mqtt/device-connections.js';
+import mqttPacket from 'mqtt-packet';
+import { MAX_ANSWER_BACKLOG, maxConnectionAnswerBytes } from '../../gateway/mqtt/device-connections.js';
+import { readingsTopic } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, reading, useGatewayWithDevices, type TestGateway } from './harness.js';
 import { stalledDevice } from './stalled-device.js';
 
@@ -44,6 +46,42 @@ describe('one connection', () => {
     expect(await metric(t, 'originproof_mqtt_answers_dropped_total{reason="connection"}')).toBeGreaterThan(0);
     d.conn.destroy();
   });
+});
+
+/**
+ * A block's receipts for one device are written in one tick and not judged by the connection's cap (a device that
+ * reads takes them before the next tick: answer-burst.test.ts); what earlier ticks left unsent is. So a device that
+ * stopped reading holds at most maxConnectionAnswerBytes: MAX_ANSWER_BACKLOG plus one tick's receipts, each tick's
+ * bounded by blockMaxEntries * ANSWER_BURST_BYTES_PER_BLOCK_ENTRY.
+ */
+describe('one connection, a block of receipts', () => {
+  const N = 1000;
+  const fx = useGatewayWithDevices(1, { blockMaxEntries: N, blockMaxMs: 2500 });
+
+  test('the receipts of its first block are written, all; those of its second block are dropped, all; the buffer stays within maxConnectionAnswerBytes', async () => {
+    const { t, dev } = fx;
+    const bound = maxConnectionAnswerBytes(N);
+    expect(bound).toBe(256 * 1024 + N * 1024);
+    const readings = await Promise.all(Array.from({ length: 2 * N }, (_, i) => reading(dev, i + 1)));
+    const d = await stalledDevice(t, dev);
+    const accepted = () => metric(t, 'originproof_readings_accepted_total{kind="reading"}');
+    const before = await accepted();
+    // Both blocks' readings are read before any answer backs the connection up (the read gate would stop reading it).
+    d.conn.push(Buffer.concat(readings.map((r) => mqttPacket.generate({ cmd: 'publish', topic: readingsTopic(dev.id), payload: Buffer.from(r), qos: 0, retain: false, dup: false }))));
+    const deadline = Date.now() + 30_000;
+    let max = 0;
+    while ((await accepted()) - before < 2 * N && Date.now() < deadline) {
+      max = Math.max(max, d.conn.writableLength);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    max = Math.max(max, d.conn.writableLength);
+    expect((await accepted()) - before).toBe(2 * N);
+    expect(max).toBeGreaterThan(N * 400); // the first block's receipts, all of them (~445 bytes each)...
+    expect(max).toBeGreaterThan(MAX_ANSWER_BACKLOG); // ...past the cap, which judges only what earlier ticks left
+    expect(max).toBeLessThanOrEqual(bound + 2048);
+    expect(await metric(t, 'originproof_mqtt_answers_dropped_total{reason="connection"}')).toBe(N); // the second block's
+    d.conn.destroy();
+  }, 60_000);
 });
 
 describe('many connections', () => {
