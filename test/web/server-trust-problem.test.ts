@@ -58,9 +58,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  expect(browser?.pageErrors).toEqual([]);
-  await browser?.close();
+  const pageErrors = browser?.pageErrors ?? [];
+  await browser?.close(); // first: a failed expectation must not leave the browser running
   browser = undefined;
+  expect(pageErrors).toEqual([]);
 });
 
 afterAll(async () => {
