@@ -77,7 +77,7 @@ export function trustView(app: App): HTMLElement {
 
   return h('section', { id: 'trust-panel', class: 'panel', 'data-source': trust.source },
     h('h2', {}, t('trust.title')),
-    h('p', { id: 'trust-source', class: trust.source === 'none' || problem ? 'warn' : 'note', 'data-problem': problem?.kind ?? '', 'data-code': invalid?.code ?? '' }, source),
+    h('p', { id: 'trust-source', class: trust.source === 'none' ? 'warn' : 'note', 'data-problem': problem?.kind ?? '', 'data-code': invalid?.code ?? '' }, source),
     problem?.kind === 'invalid' ? detail(app, problem.message) : null,
     app.state.trustError ? errorLines(app, 'trust.bad', app.state.trustError, 'trust-error') : null,
     rows,
