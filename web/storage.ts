@@ -20,9 +20,18 @@ const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', server
  */
 export type TrustState =
   | { source: 'loading' }
-  | { source: 'server'; text: string; material: TrustMaterial; savedAtMs?: number; maxClockSkewSeconds?: number }
+  /** `savedAtMs`: the saved copy, used because the server's own could not be had now (`problem` says why). */
+  | { source: 'server'; text: string; material: TrustMaterial; savedAtMs?: number; problem?: ServerTrustProblem; maxClockSkewSeconds?: number }
   | { source: 'file'; name: string; text: string; material: TrustMaterial; maxClockSkewSeconds?: number }
-  | { source: 'none'; reason?: string };
+  | { source: 'none'; problem?: ServerTrustProblem };
+
+/**
+ * Why the server's trust anchors could not be used: no answer, or an error answer ('unreachable', with the reason);
+ * or the server answered its trust file and that file is not valid ('invalid', with the parser's error code and
+ * message). Told apart because they call for different things: try again later, or ask the operator (a gateway
+ * publishing a broken trust file was reported "could not be fetched", as if it were down).
+ */
+export type ServerTrustProblem = { kind: 'unreachable'; reason: string } | { kind: 'invalid'; code: string; message: string };
 
 const withSkew = (skew: number | undefined) => (skew !== undefined ? { maxClockSkewSeconds: skew } : {});
 
@@ -165,28 +174,40 @@ export async function loadTrust(): Promise<TrustState> {
   return serverTrust();
 }
 
-export async function serverTrust(): Promise<TrustState> {
-  let reason: string;
+/** The server's trust anchors as it answers them now (kept as the saved copy), or why they cannot be used. */
+async function currentServerTrust(): Promise<Extract<TrustState, { source: 'server' }> | ServerTrustProblem> {
+  let res: GatewayAnswer;
   try {
-    const res = await gatewayGet('v1/trust');
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const text = textOf(res);
-    const material = parseTrustText(text);
-    put(K.serverTrust, JSON.stringify({ text, savedAtMs: Date.now() }));
-    return { source: 'server', text, material, ...withSkew(publishedSkew(text)) };
+    res = await gatewayGet('v1/trust');
   } catch (err) {
-    reason = err instanceof OriginProofError ? err.code : (err as Error).message;
+    return { kind: 'unreachable', reason: (err as Error).message };
   }
+  if (!res.ok) return { kind: 'unreachable', reason: `HTTP ${res.status}` };
+  const text = textOf(res);
+  let material: TrustMaterial;
+  try {
+    material = parseTrustText(text);
+  } catch (err) {
+    return { kind: 'invalid', code: err instanceof OriginProofError ? err.code : 'MALFORMED', message: (err as Error).message };
+  }
+  put(K.serverTrust, JSON.stringify({ text, savedAtMs: Date.now() }));
+  return { source: 'server', text, material, ...withSkew(publishedSkew(text)) };
+}
+
+/** The server's anchors; when they cannot be used now, the saved copy if there is one; else none, with why. */
+export async function serverTrust(): Promise<TrustState> {
+  const got = await currentServerTrust();
+  if (!('kind' in got)) return got;
   const saved = get(K.serverTrust);
   if (saved) {
     try {
       const { text, savedAtMs } = JSON.parse(saved) as { text: string; savedAtMs: number };
-      return { source: 'server', text, material: parseTrustText(text), savedAtMs, ...withSkew(publishedSkew(text)) };
+      return { source: 'server', text, material: parseTrustText(text), savedAtMs, problem: got, ...withSkew(publishedSkew(text)) };
     } catch {
       put(K.serverTrust, null);
     }
   }
-  return { source: 'none', reason };
+  return { source: 'none', problem: got };
 }
 
 /** Parse and keep the verifier's own trust file (throws OriginProofError if it cannot be used). */

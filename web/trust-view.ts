@@ -41,11 +41,17 @@ export function errorLines(app: App, key: 'keep.bad' | 'trust.bad', err: { code:
 export function trustView(app: App): HTMLElement {
   const { trust } = app.state;
   const t = app.t.bind(app);
+  // Why the server's own anchors are not shown: it did not answer, or it answered a trust file that is not valid.
+  const problem = trust.source === 'server' || trust.source === 'none' ? trust.problem : undefined;
+  const invalid = problem?.kind === 'invalid' ? { code: problem.code, meaning: codeMeaning(app.state.lang, problem.code) } : undefined;
   let source: string;
   if (trust.source === 'loading') source = t('trust.loading');
   else if (trust.source === 'file') source = t('trust.source.file', { name: trust.name });
-  else if (trust.source === 'server') source = trust.savedAtMs ? t('trust.source.serverSaved', { time: formatTime(app.state.lang, trust.savedAtMs) }) : t('trust.source.server');
-  else source = trust.reason ? t('trust.fetchFailed', { reason: trust.reason }) : t('trust.source.none');
+  else if (trust.source === 'server') {
+    const time = trust.savedAtMs ? formatTime(app.state.lang, trust.savedAtMs) : undefined;
+    source = time === undefined ? t('trust.source.server') : invalid ? t('trust.source.serverSavedInvalid', { time, ...invalid }) : t('trust.source.serverSaved', { time });
+  } else if (invalid) source = t('trust.serverInvalid', invalid);
+  else source = problem?.kind === 'unreachable' ? t('trust.fetchFailed', { reason: problem.reason }) : t('trust.source.none');
 
   const d = trust.source === 'server' || trust.source === 'file' ? describeTrust(trust.material) : undefined;
   const rows = d
@@ -71,7 +77,8 @@ export function trustView(app: App): HTMLElement {
 
   return h('section', { id: 'trust-panel', class: 'panel', 'data-source': trust.source },
     h('h2', {}, t('trust.title')),
-    h('p', { class: trust.source === 'none' ? 'warn' : 'note' }, source),
+    h('p', { id: 'trust-source', class: trust.source === 'none' ? 'warn' : 'note', 'data-problem': problem?.kind ?? '', 'data-code': invalid?.code ?? '' }, source),
+    problem?.kind === 'invalid' ? detail(app, problem.message) : null,
     app.state.trustError ? errorLines(app, 'trust.bad', app.state.trustError, 'trust-error') : null,
     rows,
     h('div', { class: 'actions' },

@@ -12,7 +12,7 @@ import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
 import { revocationsOfCheckpoint } from '../protocol/revocation-log.js';
 import { checkpointKeysAt, type TrustMaterial } from '../protocol/trust.js';
-import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
+import { verifyBundle, type Verdict, type VerifyBundleOptions } from '../protocol/verify-bundle.js';
 import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
@@ -20,8 +20,8 @@ import type { SentenceContext } from './format.js';
  * The most bytes the page takes as a proof bundle (a dropped file, or the gateway's answer for an entry). A bundle
  * is a few kilobytes (an entry of at most 1,024 bytes, certificates of at most 2,048, an inclusion proof of at most
  * 64 hashes); this is hundreds of times that, and as much as the gateway's POST /v1/verify takes by default. Above
- * it: TOO_LARGE, unread. Verification runs on the page's thread: a 40 MB file of repeated certificates froze the tab
- * for ~11 s before its verdict (found by the web review).
+ * it: TOO_LARGE, unread. A 40 MB file of repeated certificates froze the tab for ~11 s before its verdict (found by
+ * the web review); at this cap the checks take ~0.2-0.4 s, which the page runs in a Web Worker (web/verify-worker.ts).
  */
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
 
@@ -171,6 +171,30 @@ export function forRequestedEntry(outcome: Outcome, requested: number): Outcome 
   return outcome;
 }
 
+/**
+ * What verifyBundleFile has verifyBundle check, once it has what the network gives (proofs, the revocation list): all
+ * of it structured-clonable, so that a Web Worker can be sent it (the bundle as its bytes, decoded again there).
+ */
+export interface BundleCheckRequest {
+  bytes: Uint8Array;
+  since?: { checkpoint: string; proof?: Uint8Array[] };
+  revocationLog?: RevocationLogInput;
+  maxClockSkewSeconds?: number;
+}
+
+/** Runs a BundleCheckRequest (checkBundle) somewhere else: the page's runs it in a Web Worker (web/verify-in-worker.ts). */
+export type BundleChecker = (request: BundleCheckRequest) => Promise<Verdict>;
+
+/** verifyBundle on a BundleCheckRequest: here (verifyBundleFile by default) or in the page's worker, the same code. */
+export function checkBundle(request: BundleCheckRequest, trust: TrustMaterial, bundle: ProofBundle = decodeProofBundleAny(request.bytes)): Verdict {
+  const opts: VerifyBundleOptions = {
+    ...(request.since ? { since: request.since } : {}),
+    ...(request.revocationLog ? { revocationLog: request.revocationLog } : {}),
+    ...(request.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: request.maxClockSkewSeconds } : {}),
+  };
+  return verifyBundle(bundle, trust, opts);
+}
+
 export interface VerifyFileOptions {
   /** The gateway's clock skew allowance (publishedSkew); default the library's (300 s). */
   maxClockSkewSeconds?: number;
@@ -179,6 +203,8 @@ export interface VerifyFileOptions {
    * (checked against the trust anchors' checkpoint keys, so the server that sent it need not be trusted).
    */
   fetchRevocationLog?: RevocationLogFetcher;
+  /** Where verifyBundle runs (the page: a Web Worker); default here, on the caller's thread. */
+  check?: BundleChecker;
 }
 
 /** A note's checkpoint origin and size, unverified (undefined if it is none). */
@@ -274,11 +300,13 @@ export async function verifyBundleFile(
       else if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
     }
   } else ctx.revocationsUnchecked = 'refused';
-  const verdict = verifyBundle(bundle, trust, {
+  const request: BundleCheckRequest = {
+    bytes,
     ...(since ? { since } : {}),
     ...(revocationLog ? { revocationLog } : {}),
     ...(opts.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: opts.maxClockSkewSeconds } : {}),
-  });
+  };
+  const verdict = opts.check ? await opts.check(request) : checkBundle(request, trust, bundle);
   const signers = verdict.checkpoint?.signedBy ?? [];
   if (signers.length > 0) {
     ctx.gatewayLabel = signers

@@ -1,14 +1,47 @@
 /**
  * The verifier page's build: `vite build web` (run by `npm run build`, hence by `npm install`) writes dist/web/,
- * which the gateway serves at `/`. Relative asset URLs, so the page also works behind a path prefix.
+ * which the gateway serves at `/`. Relative asset URLs, so the page also works behind a path prefix. The service
+ * worker (web/sw.js) is written into dist/web/sw.js with this build's version and assets (serviceWorkerScript).
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
+
+const SW_TEMPLATE = fileURLToPath(new URL('./sw.js', import.meta.url));
+const BUILD_LINE = "const BUILD = { version: 'unbuilt', assets: [] }; // filled in by the build";
+
+/**
+ * web/sw.js (`template`) for one build: its BUILD line names the build's assets (paths relative to the page, e.g.
+ * `assets/index-3f2a.js`) and a version hashed from them and the page's HTML, so any change to the page makes a new
+ * worker, which deletes the older builds' caches when it activates.
+ */
+export function serviceWorkerScript(template: string, indexHtml: string, assets: readonly string[]): string {
+  if (!template.includes(BUILD_LINE)) throw new Error(`web/sw.js has no line ${BUILD_LINE}`);
+  const sorted = [...assets].sort();
+  const version = createHash('sha256').update(indexHtml).update('\0').update(sorted.join('\n')).digest('hex').slice(0, 16);
+  return template.replace(BUILD_LINE, `const BUILD = ${JSON.stringify({ version, assets: sorted })};`);
+}
+
+function serviceWorker(): Plugin {
+  return {
+    name: 'originproof-service-worker',
+    apply: 'build',
+    writeBundle(options, bundle) {
+      const page = bundle['index.html'];
+      if (!page || page.type !== 'asset') throw new Error('the build wrote no index.html');
+      const assets = Object.keys(bundle).filter((f) => f.startsWith('assets/'));
+      writeFileSync(join(options.dir!, 'sw.js'), serviceWorkerScript(readFileSync(SW_TEMPLATE, 'utf8'), String(page.source), assets));
+    },
+  };
+}
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   logLevel: 'warn',
+  plugins: [serviceWorker()],
   build: {
     outDir: '../dist/web',
     emptyOutDir: true,

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /**
- * The service worker's install (web/public/sw.js) keeps the page only if the gateway answered it: a real gateway
+ * The service worker's install (web/sw.js, as the build writes it) keeps the page only if the gateway answered it: a real gateway
  * (port 0, temp dir) serving the built page and Debian's Chromium driven by playwright-core, the worker's own request
  * for the page answered 503 with context.route (a gateway restarting for an upgrade, say). Found by the web review:
  * the install stored the 503 answer as the page, and the page opened offline was that error, not the verifier.
