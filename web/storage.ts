@@ -182,7 +182,8 @@ async function currentServerTrust(): Promise<Extract<TrustState, { source: 'serv
   } catch (err) {
     return { kind: 'unreachable', reason: (err as Error).message };
   }
-  if (!res.ok) return { kind: 'unreachable', reason: `HTTP ${res.status}` };
+  // An error answer names the gateway's code and message (errorOf), not only its status.
+  if (!res.ok) return { kind: 'unreachable', reason: `HTTP ${res.status}: ${errorOf(res)}` };
   const text = textOf(res);
   let material: TrustMaterial;
   try {

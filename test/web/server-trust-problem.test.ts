@@ -42,10 +42,10 @@ async function sourceLine(source: 'server' | 'none'): Promise<{ problem: string 
   return { problem: await el.getAttribute('data-problem'), code: await el.getAttribute('data-code'), text: await el.textContent() };
 }
 
-/** GET /v1/trust answered 200 with `body`, or (null) the connection refused. */
-async function trustAnswer(body: string | null): Promise<void> {
+/** GET /v1/trust answered `status` (200 unless said) with `body`, or (null) the connection refused. */
+async function trustAnswer(body: string | null, status = 200): Promise<void> {
   await page.unrouteAll({ behavior: 'wait' });
-  await page.route('**/v1/trust', (route) => (body === null ? route.abort('connectionrefused') : route.fulfill({ status: 200, contentType: 'application/json', body })));
+  await page.route('**/v1/trust', (route) => (body === null ? route.abort('connectionrefused') : route.fulfill({ status, contentType: 'application/json', body })));
 }
 
 async function open(): Promise<void> {
@@ -87,6 +87,12 @@ describe("the server's trust file not valid vs the server not answering (Chromiu
     const [before, after] = translate('en', 'trust.fetchFailed').split('{reason}');
     expect([line.text?.startsWith(before!), line.text?.endsWith(after!)]).toEqual([true, true]);
     expect(await page.$('#trust-panel details')).toBeNull();
+    // An error answer: "could not be fetched", naming the gateway's code and message, not only the status.
+    await trustAnswer(JSON.stringify({ code: 'UNAVAILABLE', message: 'the store is closing' }), 503);
+    await open();
+    const refused = await sourceLine('none');
+    expect([refused.problem, refused.code]).toEqual(['unreachable', '']);
+    expect(refused.text).toContain('HTTP 503: UNAVAILABLE: the store is closing');
   });
 
   test("with the saved copy of the server's anchors: used, and the line says which of the two it is", async () => {
