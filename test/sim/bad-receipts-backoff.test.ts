@@ -6,70 +6,28 @@
  * the first step, for as long as it went on. A real aedes broker on a loopback port plays the gateway (a real mqtt.js
  * client answers each reading the device publishes as the test says, and the broker closes the device's connection).
  */
-import { createServer, type Server } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aedes } from 'aedes';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { Aedes } from 'aedes';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  ed25519NoteSigner, encodeLogEntry, encodeReceipt, ENTRY_READING, EMPTY_REVOCATIONS, formatCheckpoint, formatVerifierKey,
-  leafHash, readingSeqOf, receiptsTopic, revocationsExtension, signNote, type NoteSigner, type Receipt,
-} from '../../protocol/index.js';
-import { Device, onboardDevice, RootAuthority, type Onboarded } from '../../device-sim/index.js';
+import { encodeReceipt, receiptsTopic, type NoteSigner, type Receipt } from '../../protocol/index.js';
+import { Device, type Onboarded } from '../../device-sim/index.js';
+import { otherKey, startPlayingGateway, type PlayingGateway } from './playing-gateway.js';
 import { until } from './helpers.js';
 
-const ORIGIN = 'gw.example/log';
-const signer = (label: string) => ed25519NoteSigner(ORIGIN, new TextEncoder().encode(label.padEnd(32, '.')).slice(0, 32));
-const gatewayKey = signer('the gateway checkpoint key');
-const otherKey = signer('a key the device does not hold');
-
 describe('reconnects while the gateway answers with receipts that do not hold (SPEC §4, §7)', () => {
+  let playing: PlayingGateway;
   let broker: Aedes;
-  let server: Server;
   let gateway: MqttClient;
-  let dir: string;
   let onboarded: Onboarded;
-  /** What the playing gateway received, by seq: the reading's exact bytes. */
-  const received = new Map<number, Uint8Array>();
-  let index = 0;
+  let received: Map<number, Uint8Array>;
+  /** A receipt for `bytes` at a fresh index, its checkpoint signed by `by` (the device's gateway key unless said). */
+  const receiptFor = (seq: number, bytes: Uint8Array, by?: NoteSigner) => playing.receiptFor(seq, bytes, by ? { by } : {});
 
   beforeAll(async () => {
-    broker = await Aedes.createBroker();
-    server = createServer(broker.handle);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
-    gateway = await mqtt.connectAsync(url, { clientId: 'playing-gateway', reconnectPeriod: 0 });
-    await gateway.subscribeAsync('op/v1/d/+/readings', { qos: 1 });
-    gateway.on('message', (_topic, payload) => {
-      const bytes = new Uint8Array(payload);
-      received.set(readingSeqOf(bytes)!, bytes);
-    });
-    dir = await mkdtemp(join(tmpdir(), 'op-bad-receipts-'));
-    const root = await RootAuthority.create('root.example');
-    const agency = await root.agency('env.example');
-    onboarded = await onboardDevice(agency, {
-      gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: url, aud: 'originproof', checkpointVerifierKey: formatVerifierKey(gatewayKey.name, gatewayKey.publicKey) },
-      kind: 'water-meter', dir, register: false,
-    });
+    playing = await startPlayingGateway('op-bad-receipts-');
+    ({ broker, gateway, onboarded, received } = playing);
   });
-  afterAll(async () => {
-    await gateway?.endAsync();
-    await new Promise<void>((r) => broker.close(() => r()));
-    await new Promise<void>((r) => server.close(() => r()));
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  /** A receipt for `bytes` at a fresh index, its checkpoint signed by `by`. */
-  async function receiptFor(seq: number, bytes: Uint8Array, by: NoteSigner = gatewayKey): Promise<Receipt> {
-    const at = index++;
-    const certRef = new Uint8Array(32).fill(7);
-    const receivedAtMs = Date.now();
-    const entry = encodeLogEntry({ type: ENTRY_READING, index: at, receivedAtMs, payload: bytes, certRef });
-    const checkpoint = await signNote(formatCheckpoint({ origin: ORIGIN, size: at + 1, root: leafHash(entry), extensions: [revocationsExtension(EMPTY_REVOCATIONS)] }), [by]);
-    return { seq, index: at, receivedAtMs, certRef, leafHash: leafHash(entry), checkpoint };
-  }
+  afterAll(() => playing?.close());
 
   test('a receipt that fails its check or names no kept reading does not start the backoff afresh; one that holds does', async () => {
     // random 0: each delay is half its step (100, 200, 400, ... ms)

@@ -12,63 +12,27 @@
  *  - a REPLAY whose seq jump cannot be written (disk full) still drops the reading and is heard: found by this review,
  *    the failed write was thrown out of the answer handler, so no 'rejection' event and no idle().
  */
-import { createServer, type Server } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aedes } from 'aedes';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, test } from 'vitest';
-import {
-  ed25519NoteSigner, encodeLogEntry, encodeReceipt, encodeRejection, ENTRY_READING, EMPTY_REVOCATIONS, formatCheckpoint, formatVerifierKey,
-  leafHash, readingSeqOf, receiptsTopic, rejectionsTopic, revocationsExtension, signNote, type ErrorCode, type NoteSigner, type Receipt,
-} from '../../protocol/index.js';
-import { Device, onboardDevice, readState, RootAuthority, type Onboarded } from '../../device-sim/index.js';
-
-const ORIGIN = 'gw.example/log';
-const signer = (label: string) => ed25519NoteSigner(ORIGIN, new TextEncoder().encode(label.padEnd(32, '.')).slice(0, 32));
-const gatewayKey = signer('the gateway checkpoint key');
-const otherKey = signer('a key the device does not hold');
+import { encodeReceipt, encodeRejection, receiptsTopic, rejectionsTopic, type ErrorCode, type Receipt } from '../../protocol/index.js';
+import { Device, readState, type Onboarded } from '../../device-sim/index.js';
+import { otherKey, startPlayingGateway, type PlayingGateway } from './playing-gateway.js';
 
 describe('a device among hostile answers (SPEC §7, §8)', () => {
-  let broker: Aedes;
-  let server: Server;
+  let playing: PlayingGateway;
   let gateway: MqttClient;
-  let dir: string;
   let onboarded: Onboarded;
-  let url: string;
-  /** What the playing gateway received, by seq: the reading's exact bytes. */
-  const received = new Map<number, Uint8Array>();
+  let received: Map<number, Uint8Array>;
+  let receiptFor: PlayingGateway['receiptFor'];
   let d: Device;
   let logged: string[] = [];
-  let index = 0;
 
   beforeAll(async () => {
-    broker = await Aedes.createBroker();
-    server = createServer(broker.handle);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
-    gateway = await mqtt.connectAsync(url, { clientId: 'playing-gateway', reconnectPeriod: 0 });
-    await gateway.subscribeAsync('op/v1/d/+/readings', { qos: 1 });
-    gateway.on('message', (_topic, payload) => {
-      const bytes = new Uint8Array(payload);
-      received.set(readingSeqOf(bytes)!, bytes);
-    });
-    dir = await mkdtemp(join(tmpdir(), 'op-hostile-'));
-    const root = await RootAuthority.create('root.example');
-    const agency = await root.agency('env.example');
-    onboarded = await onboardDevice(agency, {
-      gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: url, aud: 'originproof', checkpointVerifierKey: formatVerifierKey(gatewayKey.name, gatewayKey.publicKey) },
-      kind: 'water-meter', dir, register: false,
-    });
+    playing = await startPlayingGateway('op-hostile-');
+    ({ gateway, onboarded, received, receiptFor } = playing);
   });
-  afterAll(async () => {
-    await gateway?.endAsync();
-    await new Promise<void>((r) => broker.close(() => r()));
-    await new Promise<void>((r) => server.close(() => r()));
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => playing?.close());
   beforeEach(async () => {
     logged = [];
     d = new Device({ state: onboarded.state, se: onboarded.se, reconnectMinMs: 20, resendTimeoutMs: 60_000, log: (l) => logged.push(l) });
@@ -81,17 +45,6 @@ describe('a device among hostile answers (SPEC §7, §8)', () => {
     const seq = (await d.sendReading())!;
     await until(() => received.has(seq));
     return { seq, bytes: received.get(seq)! };
-  }
-
-  /** A receipt the gateway key signs for `bytes` at a fresh index; `change` alters it (or its checkpoint's making). */
-  async function receiptFor(seq: number, bytes: Uint8Array, o: { by?: NoteSigner; size?: (index: number) => number } = {}): Promise<Receipt> {
-    const at = index++;
-    const certRef = new Uint8Array(32).fill(7);
-    const receivedAtMs = Date.now();
-    const entry = encodeLogEntry({ type: ENTRY_READING, index: at, receivedAtMs, payload: bytes, certRef });
-    const cp = { origin: ORIGIN, size: o.size ? o.size(at) : at + 1, root: leafHash(entry), extensions: [revocationsExtension(EMPTY_REVOCATIONS)] };
-    const checkpoint = await signNote(formatCheckpoint(cp), [o.by ?? gatewayKey]);
-    return { seq, index: at, receivedAtMs, certRef, leafHash: leafHash(entry), checkpoint };
   }
 
   const answer = (topic: string, payload: Uint8Array) => gateway.publishAsync(topic, Buffer.from(payload), { qos: 1 });
