@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -42,6 +43,13 @@ export async function launchChromium(opts: { viewport?: { width: number; height:
       await rm(profileDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Close the browser, then expect its page had no uncaught errors (closed first: a failed expectation must not leave it running). */
+export async function closeExpectingNoPageErrors(browser: Browser | undefined): Promise<void> {
+  const pageErrors = browser?.pageErrors ?? [];
+  await browser?.close();
+  expect(pageErrors).toEqual([]);
 }
 
 /** A real drop event carrying a File onto the Verify view's drop zone, as a person dragging a file onto the page makes. */

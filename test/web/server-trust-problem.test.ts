@@ -13,7 +13,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { codeMeaning } from '../../web/format.js';
 import { translate } from '../../web/i18n.js';
-import { launchChromium, type Browser } from './chromium.js';
+import { closeExpectingNoPageErrors, launchChromium, type Browser } from './chromium.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -58,10 +58,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  const pageErrors = browser?.pageErrors ?? [];
-  await browser?.close(); // first: a failed expectation must not leave the browser running
+  const closing = browser;
   browser = undefined;
-  expect(pageErrors).toEqual([]);
+  await closeExpectingNoPageErrors(closing);
 });
 
 afterAll(async () => {

@@ -10,7 +10,8 @@ import type { Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { formatVerifierKey, toBase64 } from '../../protocol/index.js';
 import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
-import { connectDevice, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+import type { TestGateway } from '../gateway/harness.js';
+import { gatewayWithOneReading } from './one-reading-gateway.js';
 
 let t: TestGateway;
 let page: Page;
@@ -53,18 +54,7 @@ async function openPage(): Promise<void> {
 }
 
 beforeAll(async () => {
-  const pki = await Pki.create();
-  t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
-  const psb = await pki.agency('psb.example');
-  const sensor = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
-  await register(t.gw, psb, [sensor]);
-  const c = await connectDevice(t.gw, sensor);
-  await c.publish(await reading(sensor, 1));
-  const a = await c.next();
-  await c.end();
-  if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a.rejection)}`);
-  index = a.receipt.index;
-  bundle = new Uint8Array(await (await fetch(`${t.gw.httpUrl}/v1/entries/${index}/bundle`)).arrayBuffer());
+  ({ t, index, bundle } = await gatewayWithOneReading());
 
   browser = await launchChromium();
   ({ page } = browser);

@@ -11,8 +11,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, encodeProofBundle } from '../../protocol/index.js';
 import { MAX_BUNDLE_BYTES } from '../../web/verification.js';
-import { dropFile, launchChromium, type Browser } from './chromium.js';
-import { connectDevice, Pki, reading, register, startTestGateway, type TestGateway } from '../gateway/harness.js';
+import { closeExpectingNoPageErrors, dropFile, launchChromium, type Browser } from './chromium.js';
+import type { TestGateway } from '../gateway/harness.js';
+import { gatewayWithOneReading } from './one-reading-gateway.js';
 
 let t: TestGateway;
 let browser: Browser | undefined;
@@ -22,17 +23,7 @@ let atCap: Uint8Array;
 let tampered: Uint8Array;
 
 beforeAll(async () => {
-  const pki = await Pki.create();
-  t = await startTestGateway(pki, { writeRateLimit: 1000, blockMaxMs: 5 });
-  const psb = await pki.agency('psb.example');
-  const sensor = await pki.device(psb, { kind: 'temperature-sensor', types: ['temperature'] });
-  await register(t.gw, psb, [sensor]);
-  const c = await connectDevice(t.gw, sensor);
-  await c.publish(await reading(sensor, 1));
-  const a = await c.next();
-  await c.end();
-  if (a.kind !== 'receipt') throw new Error('expected a receipt');
-  valid = new Uint8Array(await (await fetch(`${t.gw.httpUrl}/v1/entries/${a.receipt.index}/bundle`)).arrayBuffer());
+  ({ t, bundle: valid } = await gatewayWithOneReading());
   const b = decodeProofBundle(valid);
   // As many repeated certificates as fit under the cap: the most checking a bundle the page reads can ask for.
   const withCerts = (n: number) => encodeProofBundle({ ...b, certificates: Array.from({ length: n }, (_, i) => b.certificates[i % b.certificates.length]!) });
@@ -46,10 +37,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  const pageErrors = browser?.pageErrors ?? [];
-  await browser?.close(); // first: a failed expectation must not leave the browser running
+  const closing = browser;
   browser = undefined;
-  expect(pageErrors).toEqual([]);
+  await closeExpectingNoPageErrors(closing);
 });
 
 afterAll(async () => {
