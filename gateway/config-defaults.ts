@@ -70,6 +70,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   // quarter of each second for them all, whoever asks: the readings keep the rest.
   httpVerifyMsPerSecond: 250,
   writeRateLimit: 600,
+  // No proxy is trusted: X-Forwarded-For is anyone's to send (README "Behind a reverse proxy").
+  trustProxy: null,
   logLevel: 'info',
 };
 
@@ -92,6 +94,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
+  ORIGINPROOF_TRUST_PROXY: 'trustProxy',
   ORIGINPROOF_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   ORIGINPROOF_HTTP_MAX_CONNECTIONS: 'httpMaxConnections',
   ORIGINPROOF_HTTP_VERIFY_MS_PER_SECOND: 'httpVerifyMsPerSecond',

@@ -4,6 +4,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isIPv4, isIPv6 } from 'node:net';
 import { ENTITY_ID } from '../protocol/schema.js';
 import { BLOCK_MAX_ENTRIES_LIMIT, ConfigError, MAX_ORIGIN_LENGTH, DEFAULT_CONFIG, ENV_VARS, START_ERROR_CODES, type StartErrorCode } from './config-defaults.js';
 
@@ -78,6 +79,13 @@ export const GatewayConfigSchema = Type.Object(
     httpVerifyMsPerSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
+    /**
+     * The reverse proxies in front of the HTTP API (addresses, CIDR ranges, or proxy-addr's `loopback`, `linklocal`,
+     * `uniquelocal`): a request from one of them is the client's that its X-Forwarded-For names, for the per-address
+     * rate limits and the request log (Fastify's trustProxy). Null (the default): none; the header is ignored, since
+     * any client can send it. What each entry must be is checked in crossChecks (trustedProxyProblem).
+     */
+    trustProxy: Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 64 }), Type.Null()]),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
   },
   { additionalProperties: false },
@@ -101,6 +109,10 @@ const BOOLEAN_KEYS = new Set(
 );
 
 function coerce(key: string, raw: unknown): unknown {
+  // A comma-separated list in the environment or on the command line; "off", "none" or empty: none.
+  if (key === 'trustProxy' && typeof raw === 'string') {
+    return raw.trim() === '' || /^(off|none)$/i.test(raw.trim()) ? null : raw.split(',').map((s) => s.trim());
+  }
   if (typeof raw === 'string' && BOOLEAN_KEYS.has(key)) {
     if (/^(true|1|yes|on)$/i.test(raw)) return true;
     if (/^(false|0|no|off)$/i.test(raw)) return false;
@@ -111,9 +123,35 @@ function coerce(key: string, raw: unknown): unknown {
   return /^-?\d+$/.test(raw) ? Number(raw) : raw;
 }
 
+/** proxy-addr's named ranges (loopback: 127.0.0.1/8 and ::1; linklocal; uniquelocal: 10/8, 172.16/12, 192.168/16, fc00::/7). */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Why `entry` cannot name a trusted proxy, or null: an IPv4 or IPv6 address, optionally with a prefix length (CIDR),
+ * or a named range. Refused: a hop count (Fastify 5 no longer trusts one: it cannot tell a proxy from a client that
+ * reached the gateway directly) and `true`, `*` or a /0 range, which would trust every address, so that any client
+ * could name its own address in X-Forwarded-For and get a fresh rate-limit budget per request.
+ */
+function trustedProxyProblem(entry: string): string | null {
+  if (PROXY_RANGES.has(entry)) return null;
+  if (/^\d+$/.test(entry)) return 'a hop count is not taken (it would trust whoever connects): name the proxies\' addresses';
+  if (/^(true|all|\*)$/i.test(entry)) return 'trusting every address would let any client choose its own in X-Forwarded-For: name the proxies\' addresses';
+  const [address = '', prefix, ...more] = entry.split('/');
+  const bits = isIPv4(address) ? 32 : isIPv6(address) && !address.includes('%') ? 128 : 0;
+  if (bits === 0 || more.length > 0) return 'expected an IP address, a CIDR range (address/prefix length), or loopback, linklocal, uniquelocal';
+  if (prefix === undefined) return null;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits) return `expected a prefix length from 1 to ${bits}`;
+  if (Number(prefix) === 0) return 'a /0 range trusts every address, so that any client could choose its own in X-Forwarded-For';
+  return null;
+}
+
 /** Rules across keys, after each key has validated on its own. */
 function crossChecks(c: GatewayConfig): string[] {
   const problems: string[] = [];
+  for (const entry of c.trustProxy ?? []) {
+    const why = trustedProxyProblem(entry);
+    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})`);
+  }
   // The origin is the checkpoint note's first line and its key's name: what signed-note refuses in either
   // (protocol/checkpoint.ts) is refused here, as a setting. The schema's pattern (JS \s) lets through a control
   // character (the gateway started, and then no block could be signed), U+0085 and a lone surrogate (the start
@@ -151,9 +189,10 @@ function describeError(path: string, message: string): string {
 
 function describeMember(key: string, s: TSchema): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
-  if (s.type === 'null') return OPTIONAL_PORTS.has(key) ? 'off (also "none" or empty)' : 'left unset';
+  if (s.type === 'null') return OPTIONAL_PORTS.has(key) || key === 'trustProxy' ? 'off (also "none" or empty)' : 'left unset';
   if (s.type === 'integer') return `an integer from ${s.minimum as number} to ${s.maximum as number}`;
   if (s.type === 'string') return key.endsWith('File') ? 'a file name (not empty)' : 'a string';
+  if (s.type === 'array' && key === 'trustProxy') return `a comma-separated list of at most ${s.maxItems as number} proxy addresses or CIDR ranges`;
   return JSON.stringify(s);
 }
 

@@ -339,6 +339,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const app = await buildHttpApp({
     logLevel: config.logLevel,
     writeRateLimit: config.writeRateLimit,
+    trustProxy: config.trustProxy,
     requestTimeoutMs: config.httpRequestTimeoutMs,
     bodyLimit: Math.max(1_048_576, config.maxReadingBytes * 4),
     metrics,

@@ -53,6 +53,13 @@ export interface DeviceRecord {
 export class RegistryView {
   private agenciesByKid = new Map<string, AgencyRecord>();
   private agenciesById = new Map<string, AgencyRecord>();
+  /**
+   * Agency ids in the order each was first registered, and each one's place in it: the order of GET /v1/agencies,
+   * paged by id (agenciesPage). An id is never removed (another key may take it over, in its place), so a page's
+   * cursor keeps its place.
+   */
+  private agencyIds: string[] = [];
+  private agencyIdPlace = new Map<string, number>();
   private devicesByKid = new Map<string, DeviceRecord>();
   private devicesById = new Map<string, DeviceRecord>();
   /**
@@ -121,6 +128,10 @@ export class RegistryView {
     // A renamed agency's devices are listed under its new id (they follow their record's claims.sub).
     if (formerId !== undefined && formerId !== cert.claims.sub) this.moveAgencyDevices(record, formerId, cert.claims.sub);
     this.agenciesByKid.set(kid, record);
+    if (!this.agenciesById.has(cert.claims.sub)) {
+      this.agencyIdPlace.set(cert.claims.sub, this.agencyIds.length);
+      this.agencyIds.push(cert.claims.sub);
+    }
     this.agenciesById.set(cert.claims.sub, record);
     this.remember(cert);
     this.agencyCerts.set(kid, added(this.agencyCerts.get(kid), cert));
@@ -310,6 +321,23 @@ export class RegistryView {
 
   agencies(): AgencyRecord[] {
     return [...this.agenciesById.values()];
+  }
+
+  /**
+   * At most `limit` agencies in the order their ids were first registered (that of agencies()), those after the id
+   * `after`, and `next`, the id to pass as `after` for the rest, while more follow. Undefined when `after` is no
+   * registered agency id. A lookup and the page.
+   */
+  agenciesPage(limit: number, after?: string): { page: AgencyRecord[]; next?: string } | undefined {
+    let start = 0;
+    if (after !== undefined) {
+      const place = this.agencyIdPlace.get(after);
+      if (place === undefined) return undefined;
+      start = place + 1;
+    }
+    const ids = this.agencyIds.slice(start, start + limit);
+    const page = ids.map((id) => this.agenciesById.get(id)!);
+    return start + limit < this.agencyIds.length ? { page, next: ids[ids.length - 1]! } : { page };
   }
 
   /** How many devices are listed under agency id `agencyId` (devicesPage): a lookup. */

@@ -357,6 +357,10 @@ export class Registry {
   agencies(): AgencyRecord[] {
     return this.view.agencies();
   }
+  /** A page of the agencies in registration order (RegistryView.agenciesPage); undefined when `after` is no agency id. */
+  agenciesPage(limit: number, after?: string): { page: AgencyRecord[]; next?: string } | undefined {
+    return this.view.agenciesPage(limit, after);
+  }
   /** Every registered device (revoked and expired ones too). */
   devices(): IterableIterator<DeviceRecord> {
     return this.view.devices();

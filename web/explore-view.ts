@@ -52,6 +52,28 @@ export function devicePageOf(search: string): number {
   return Number.isInteger(n) && n >= 1 && n <= DEVICE_PAGE ? n : DEVICE_PAGE;
 }
 
+/** Most pages of GET /v1/agencies read (of up to 1,000 agencies each): a gateway whose pages never end is refused. */
+const AGENCY_PAGES_MAX = 100;
+
+/**
+ * Every registered agency: GET /v1/agencies is paged like an agency's devices, so its pages are read in turn while
+ * the gateway's `x-next-after` says more follow.
+ */
+async function allAgencies(): Promise<Agency[]> {
+  const agencies: Agency[] = [];
+  let after: string | undefined;
+  for (let pages = 0; pages < AGENCY_PAGES_MAX; pages++) {
+    const { body, headers } = await getJsonWithHeaders<Agency[]>(after === undefined ? 'v1/agencies' : `v1/agencies?${new URLSearchParams({ after })}`);
+    if (!Array.isArray(body)) throw new Error('MALFORMED: the agencies are not a list');
+    agencies.push(...body);
+    const next = headers.get('x-next-after') ?? undefined;
+    if (next === undefined) return agencies;
+    if (next === after || body.length === 0) throw new Error('MALFORMED: the next page of agencies starts where this one did');
+    after = next;
+  }
+  throw new Error(`MALFORMED: more than ${AGENCY_PAGES_MAX} pages of agencies`);
+}
+
 export async function loadExplore(app: App): Promise<void> {
   const s = app.state.explore;
   s.loading = true;
@@ -61,7 +83,7 @@ export async function loadExplore(app: App): Promise<void> {
     const [log, blocks, agencies, rejections] = await Promise.all([
       getJson<LogInfo>('v1/log'),
       getJson<{ blocks: Block[] }>('v1/blocks?limit=8'),
-      getJson<Agency[]>('v1/agencies'),
+      allAgencies(),
       getJson<Rejections>('v1/rejections'),
     ]);
     if (!Array.isArray(blocks?.blocks) || !Array.isArray(agencies) || !Array.isArray(rejections?.byCode)) throw new Error('MALFORMED: the gateway answered lists that are none');

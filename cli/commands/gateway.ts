@@ -29,6 +29,7 @@ export function registerGateway(program: Command): void {
     .option('--verify-workers <n>', `signature worker threads (default ${DEFAULT_CONFIG.verifyWorkers})`)
     .option('--mqtt-max-connections <n>', `most device connections at once; more get CONNACK 3 (default ${DEFAULT_CONFIG.mqttMaxConnections})`)
     .option('--ed25519-library <lib>', `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
+    .option('--trust-proxy <addrs>', 'reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback (comma-separated; default: none)')
     .option('--log-level <level>', `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
     .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
     .action(async (o: Record<string, string | undefined>) => {
@@ -51,6 +52,7 @@ export function registerGateway(program: Command): void {
         verifyWorkers: o.verifyWorkers,
         mqttMaxConnections: o.mqttMaxConnections,
         ed25519Library: o.ed25519Library,
+        trustProxy: o.trustProxy,
         logLevel: o.logLevel,
       };
       let gw;
@@ -105,6 +107,7 @@ export function registerGateway(program: Command): void {
           `  verifier page ${gw.httpUrl}/`,
           `  MQTT          ${[gw.mqttUrl, gw.mqttTlsUrl].filter(Boolean).join('   ')}${gw.wsUrl ? `   WebSocket: ${gw.wsUrl}` : ''}`,
           ...(gw.tlsCertificate ? [`  TLS cert      ${gw.tlsCertificate.subject}, valid until ${gw.tlsCertificate.notAfter.toISOString()}`] : []),
+          ...(gw.config.trustProxy ? [`  proxies       ${gw.config.trustProxy.join(', ')} (trusted: their X-Forwarded-For names the client)`] : []),
           `  gateway id    ${gw.config.gatewayId} (aud of connect tokens)`,
           `  data          ${gw.config.dataDir}`,
           `  root(s)       ${roots}`,

@@ -30,6 +30,12 @@ export interface HttpAppOptions {
   /** Requests per minute per client address: one budget shared by the three registry writes (routes/registry.ts), another of its own for POST /v1/verify. */
   writeRateLimit: number;
   /**
+   * The reverse proxies whose X-Forwarded-For is believed (config trustProxy: addresses, CIDR ranges, proxy-addr's
+   * named ranges): a request from one of them is keyed, rate-limited and logged by the client address the header
+   * names. None (the default): the header is ignored and the address is the connection's.
+   */
+  trustProxy?: readonly string[] | null;
+  /**
    * Longest a request may take to arrive whole, headers and body (node's requestTimeout; 408 and closed after it).
    * Default 60 s. Without it a client could hold a request, and its connection, open for good.
    */
@@ -45,6 +51,8 @@ export interface HttpAppOptions {
   webRoot?: string | null;
   /** Serve HTTPS with this certificate (chain) and key (PEM), instead of plain HTTP. */
   tls?: { cert: string; key: string } | null;
+  /** Test-only: where the log lines go (default stdout). */
+  logStream?: { write(line: string): void };
   /**
    * Test-only: sees every object a route answers before its response schema serializes it (Fastify's preSerialization),
    * so that a contract test can tell a field the schema drops (fast-json-stringify leaves out what it does not name).
@@ -95,12 +103,31 @@ function clientError(err: Error & { code?: string }, socket: Socket): void {
   socket.destroy(err);
 }
 
+/**
+ * The request as logged: Fastify's own fields (its default serializer), and `proxyAddress`, the connection's address,
+ * when it is a trusted proxy's and `remoteAddress` is the client it named in X-Forwarded-For.
+ */
+function requestLogFields(req: import('fastify').FastifyRequest): Record<string, unknown> {
+  const connection = req.socket?.remoteAddress;
+  return {
+    method: req.method,
+    url: req.url,
+    version: req.headers?.['accept-version'],
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+    ...(connection !== undefined && connection !== req.ip ? { proxyAddress: connection } : {}),
+  };
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   // requireHostHeader: node's check answered 400 with no body; it is made again below (onRequest) with the registered one.
   const timeouts = { ...requestTimeouts(opts.requestTimeoutMs ?? 60_000), requireHostHeader: false };
   const app = Fastify({
-    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel },
+    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel, serializers: { req: requestLogFields }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: opts.bodyLimit,
+    // request.ip (the rate limits' key, the log's remoteAddress) is the connection's address unless it is a trusted proxy's.
+    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? [...opts.trustProxy] : false,
     requestTimeout: timeouts.requestTimeout,
     http: timeouts,
     // HTTPS through node:https; an https.Server takes the same (req, res) handler and is typed as the http.Server

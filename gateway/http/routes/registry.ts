@@ -18,6 +18,8 @@ import { inEffect } from '../../registry-rules.js';
 export const REVOCATION_PAGE = 1000;
 /** Most devices in one GET /v1/agencies/:agencyId/devices answer (the rest by `after`: its `x-next-after` header). */
 export const DEVICE_PAGE_MAX = 1000;
+/** Most agencies in one GET /v1/agencies answer, and the default (the rest by `after`: its `x-next-after` header). */
+export const AGENCY_PAGE_MAX = 1000;
 
 export function deviceView(registry: Registry, d: DeviceRecord, at: number): DeviceViewT {
   const view: DeviceViewT = {
@@ -193,11 +195,36 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
 
   app.get(
     '/v1/agencies',
-    { schema: { tags: ['registry'], summary: 'List registered agencies', response: { 200: Type.Array(AgencyView) } } },
-    async () => {
+    {
+      schema: {
+        tags: ['registry'],
+        summary: 'List registered agencies',
+        description:
+          `In registration order, at most \`limit\` (default and most ${AGENCY_PAGE_MAX}) per request: when more follow, the response ` +
+          'header `x-next-after` names the last agency listed; pass it as `after` for the next page (an agency id keeps its ' +
+          'place for good, also if another key takes it over).',
+        querystring: Type.Object({
+          limit: Type.Optional(SafeUint({ minimum: 1, maximum: AGENCY_PAGE_MAX })),
+          after: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'an agency id: `x-next-after` of the previous page' })),
+        }),
+        response: {
+          200: Type.Array(AgencyView, {
+            headers: { 'x-next-after': { type: 'string', description: 'present when more agencies follow: the last agency listed, to pass as `after`' } },
+          }),
+          ...readErrors,
+        },
+      },
+    },
+    async (req, reply) => {
+      // Paged as an agency's devices are: an answer's size, and its cost, are bounded whatever the registry holds.
+      const { limit = AGENCY_PAGE_MAX, after } = req.query;
+      const found = registry.agenciesPage(limit, after);
+      if (!found) throw new ApiError('BAD_REQUEST', `after: ${after} is not a registered agency`);
+      const { page, next } = found;
+      if (next !== undefined) void reply.header('x-next-after', next);
       // Each agency's count is kept by the registry (found by review: a pass over every device per request).
       const now = nowSeconds();
-      return registry.agencies().map((a) => agencyView(a, registry.deviceCount(a.cert.claims.sub), now));
+      return page.map((a) => agencyView(a, registry.deviceCount(a.cert.claims.sub), now));
     },
   );
 
