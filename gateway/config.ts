@@ -80,9 +80,10 @@ export const GatewayConfigSchema = Type.Object(
     /** Writes per minute per client IP on the registry API. */
     writeRateLimit: Type.Integer({ minimum: 1 }),
     /**
-     * The reverse proxies in front of the HTTP API (addresses, CIDR ranges, or proxy-addr's `loopback`, `linklocal`,
-     * `uniquelocal`): a request from one of them is the client's that its X-Forwarded-For names, for the per-address
-     * rate limits and the request log (Fastify's trustProxy). Null (the default): none; the header is ignored, since
+     * The reverse proxies in front of the HTTP API and MQTT over WebSocket (addresses, CIDR ranges, or proxy-addr's
+     * `loopback`, `linklocal`, `uniquelocal`): a request from one of them is the client's that its X-Forwarded-For
+     * names, for the per-address rate limits, the request log (Fastify's trustProxy) and the WebSocket listener's
+     * connect-failure limit (mqtt/listeners.ts clientAddressBehindProxies). Null (the default): none; the header is ignored, since
      * any client can send it. What each entry must be is checked in crossChecks (trustedProxyProblem).
      */
     trustProxy: Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 64 }), Type.Null()]),

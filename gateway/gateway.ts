@@ -322,7 +322,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         else process.stderr.write(`${msg}\n`);
       },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries) },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, trustProxy: config.trustProxy, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries) },
   ).catch(async (err: unknown) => {
     throw await abandon(err, 'the MQTT broker cannot be made');
   });

@@ -27,7 +27,7 @@ import { capFrameSize } from './frame-cap.js';
 import { DeviceConnections, keepAnswersOutOfRouter, type AnswerClient } from './device-connections.js';
 import { ReadGate } from './read-gate.js';
 import type { TlsMaterial } from './tls-material.js';
-import { Listeners, type ListenOptions, type ListeningPorts } from './listeners.js';
+import { clientAddressBehindProxies, Listeners, type ListenOptions, type ListeningPorts } from './listeners.js';
 
 export type { ListenOptions, ListeningPorts };
 
@@ -138,6 +138,8 @@ export interface BrokerOptions {
   now?: () => number;
   /** Most answer bytes waiting on connections whose device is not reading, across the gateway (answer-backlog.ts). */
   maxAnswerBacklogBytes: number;
+  /** Reverse proxies whose X-Forwarded-For names a WebSocket client's address (config trustProxy; listeners.ts). */
+  trustProxy?: readonly string[] | null;
   /** Most answer bytes waiting on one connection (device-connections.ts maxConnectionAnswerBytes). */
   maxConnectionAnswerBytes: number;
 }
@@ -360,7 +362,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     add: (conn) => pending.add(conn),
     done: (conn) => pending.authenticated(conn),
     timeoutMs: opts.connectTimeoutMs,
-  });
+  }, clientAddressBehindProxies(opts.trustProxy));
 
   return {
     aedes,

@@ -7,9 +7,10 @@
  * (`PreUpgradeBounds`). TLS is node:tls (OpenSSL), TLS 1.2 or later.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import proxyaddr from '@fastify/proxy-addr';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 import { ConfigError } from '../config.js';
@@ -46,6 +47,18 @@ export interface PreUpgradeBounds {
   timeoutMs: number;
 }
 
+/**
+ * The client's address for a WebSocket upgrade request behind the reverse proxies in `trustProxy` (config trustProxy,
+ * believed as the HTTP API believes them: @fastify/proxy-addr, Fastify's own module): the closest address in
+ * X-Forwarded-For that is not a trusted proxy. None configured: the connection's own address, the header ignored.
+ * The connect-failure limit keys on it (connect-failure-limit.ts); else every device behind one proxy shares one budget.
+ */
+export function clientAddressBehindProxies(trustProxy: readonly string[] | null | undefined): (req: IncomingMessage) => string | undefined {
+  if (!trustProxy || trustProxy.length === 0) return (req) => req.socket.remoteAddress;
+  const trusted = proxyaddr.compile([...trustProxy]);
+  return (req) => (req.socket.remoteAddress === undefined ? undefined : proxyaddr(req, trusted));
+}
+
 export class Listeners {
   tcp: Server | null = null;
   tls: Server | null = null;
@@ -56,11 +69,16 @@ export class Listeners {
   private secureContext: SecureContext | null = null;
   private readonly upgradeTimers = new WeakMap<Duplex, NodeJS.Timeout>();
 
-  /** `maxWsPayload`: largest WebSocket message taken (a frame cap of the same kind as the MQTT parser's). */
+  /**
+   * `maxWsPayload`: largest WebSocket message taken (a frame cap of the same kind as the MQTT parser's).
+   * `wsClientAddress`: the client's address for a WebSocket upgrade request (the connection's own unless it comes
+   * from a trusted reverse proxy: clientAddressBehindProxies).
+   */
   constructor(
     private readonly accept: (conn: Duplex, remoteAddress: string | undefined) => void,
     private readonly maxWsPayload: number,
     private readonly preUpgrade: PreUpgradeBounds,
+    private readonly wsClientAddress: (req: IncomingMessage) => string | undefined = (req) => req.socket.remoteAddress,
   ) {}
 
   /** Open the listeners whose port is not null (0: an ephemeral port); resolves with the ports bound. */
@@ -96,7 +114,7 @@ export class Listeners {
       this.ws = new WebSocketServer({ server: http, maxPayload: this.maxWsPayload });
       this.ws.on('connection', (socket, req) => {
         this.upgraded(req.socket);
-        this.accept(createWebSocketStream(socket), req.socket.remoteAddress);
+        this.accept(createWebSocketStream(socket), this.wsClientAddress(req));
       });
       this.wsTcp = createServer({ noDelay: true }, (socket: Socket) => {
         const conn = this.wsTls ? new TLSSocket(socket, { isServer: true, secureContext: this.secureContext! }) : socket;

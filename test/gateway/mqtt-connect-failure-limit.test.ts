@@ -5,6 +5,7 @@
  * token is not taken (SPEC §4), and CONNECTs that succeed never use the budget. The gateway runs on a clock the test
  * moves; its devices connect from 127.0.0.1 over plain MQTT and over WebSocket, one address.
  */
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { CONNACK } from '../../gateway/mqtt/connack.js';
@@ -66,6 +67,39 @@ describe('mqttConnectFailuresPerMinute 0', () => {
       for (let i = 0; i < 5; i++) expect(await connackCode(plainMqttUrl(t.gw), d.id, await freshToken(forged(d, other)))).toBe(CONNACK.BAD_CREDENTIALS);
       expect(await connackCode(plainMqttUrl(t.gw), d.id, await freshToken(d))).toBe(ACCEPTED);
       expect(await connectsRefused(t.gw, 'RATE_LIMITED')).toBe(0);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+/**
+ * MQTT over WebSocket behind a reverse proxy: with the proxy's address in `trustProxy` (as for the HTTP API's rate
+ * limits), the limit keys on the client X-Forwarded-For names; without it, on the connection's address, the header
+ * ignored. Before, the WebSocket listener always keyed on the connection's: behind a proxy every device shared one
+ * budget, which one client's failed CONNECTs spent for all (found with the HTTP API's trustProxy).
+ */
+describe('refused CONNECTs per address, MQTT over WebSocket behind a reverse proxy', () => {
+  /** CONNACK code of a WebSocket CONNECT whose upgrade request says it was forwarded for `client`. */
+  const wsConnack = (t: TestGateway, device: Device, token: Uint8Array, client: string) =>
+    mqtt.connectAsync(t.gw.wsUrl!, { clientId: device.id, username: device.id, password: Buffer.from(token), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, wsOptions: { headers: { 'X-Forwarded-For': client } } }).then(
+      async (c) => (await c.endAsync(true), ACCEPTED),
+      (err: { code?: number }) => err.code ?? -1,
+    );
+
+  test.each([
+    ['the proxy trusted (trustProxy loopback): each forwarded client has its own budget', ['loopback'], ACCEPTED],
+    ['no proxy trusted: the header is ignored, one budget for the connection address', null, CONNACK.SERVER_UNAVAILABLE],
+  ] as const)('%s', async (_what, trustProxy, otherClient) => {
+    const pki = await Pki.create();
+    const t = await startTestGateway(pki, { mqttConnectFailuresPerMinute: 2, wsPort: 0, trustProxy: trustProxy ? [...trustProxy] : null });
+    try {
+      const agency = await pki.agency('psb.example');
+      const [d, other] = [await pki.device(agency), await pki.device(agency)];
+      await register(t.gw, agency, [d, other]);
+      for (let i = 0; i < 2; i++) expect(await wsConnack(t, d, await freshToken(forged(d, other)), '198.51.100.7')).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await wsConnack(t, d, await freshToken(d), '198.51.100.7')).toBe(CONNACK.SERVER_UNAVAILABLE);
+      expect(await wsConnack(t, other, await freshToken(other), '198.51.100.8')).toBe(otherClient);
     } finally {
       await t.stop();
     }
