@@ -140,6 +140,8 @@ export interface BrokerOptions {
   maxAnswerBacklogBytes: number;
   /** Most answer bytes waiting on one connection (device-connections.ts maxConnectionAnswerBytes). */
   maxConnectionAnswerBytes: number;
+  /** What one tick's receipts may add past maxAnswerBacklogBytes (device-connections.ts maxTickReceiptBytes). */
+  maxTickReceiptBytes: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -353,7 +355,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
     onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
   };
-  const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
+  const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes, opts.maxTickReceiptBytes);
   const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog, opts.maxConnectionAnswerBytes);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {
