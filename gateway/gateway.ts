@@ -26,7 +26,7 @@ import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
-import { maxConnectionAnswerBytes } from './mqtt/device-connections.js';
+import { maxConnectionAnswerBytes, maxTickReceiptBytes } from './mqtt/device-connections.js';
 import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -322,7 +322,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         else process.stderr.write(`${msg}\n`);
       },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, trustProxy: config.trustProxy, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries) },
+    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, trustProxy: config.trustProxy, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries), maxTickReceiptBytes: maxTickReceiptBytes(config.blockMaxEntries) },
   ).catch(async (err: unknown) => {
     throw await abandon(err, 'the MQTT broker cannot be made');
   });

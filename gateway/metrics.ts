@@ -82,7 +82,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
     }),
     answerBacklogBytes: new Gauge({
       name: 'originproof_mqtt_answer_backlog_bytes',
-      help: 'Answer bytes waiting on connections whose device is not reading them (at most mqttMaxAnswerBacklogBytes)',
+      help: 'Answer bytes waiting on connections whose device is not reading them (at most mqttMaxAnswerBacklogBytes, and one tick\'s receipts past it)',
       registers: [registry],
       collect() {
         this.set(probes.answerBacklogBytes());

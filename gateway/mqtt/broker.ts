@@ -142,6 +142,8 @@ export interface BrokerOptions {
   trustProxy?: readonly string[] | null;
   /** Most answer bytes waiting on one connection (device-connections.ts maxConnectionAnswerBytes). */
   maxConnectionAnswerBytes: number;
+  /** What one tick's receipts may add past maxAnswerBacklogBytes (device-connections.ts maxTickReceiptBytes). */
+  maxTickReceiptBytes: number;
 }
 
 export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): Promise<EmbeddedBroker> {
@@ -355,7 +357,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
     onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
   };
-  const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes);
+  const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes, opts.maxTickReceiptBytes);
   const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog, opts.maxConnectionAnswerBytes);
 
   const listeners = new Listeners(accept, opts.maxPacketBytes + 1024, {

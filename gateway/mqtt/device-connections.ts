@@ -40,11 +40,20 @@ export const ANSWER_BURST_BYTES_PER_BLOCK_ENTRY = 1024;
  * The most answer bytes a connection holds (plus one rejection frame, and the MQTT acknowledgements aedes writes):
  * MAX_ANSWER_BACKLOG, and one tick's receipts, which only a block of the device's own signed readings makes. Once
  * what a device left unsent exceeds MAX_ANSWER_BACKLOG, nothing more is written to it until it drains, and the read
- * gate has stopped reading it (read-gate.ts). Across the gateway, what backed-up connections hold past
- * their write buffer's high-water mark also counts against one budget (answer-backlog.ts), this tick's receipts too.
+ * gate has stopped reading it (read-gate.ts). Across the gateway, what backed-up connections hold past their write
+ * buffer's high-water mark also counts against one budget, a tick's receipts against it plus maxTickReceiptBytes
+ * (answer-backlog.ts, which states the bound).
  */
 export function maxConnectionAnswerBytes(blockMaxEntries: number): number {
-  return MAX_ANSWER_BACKLOG + blockMaxEntries * ANSWER_BURST_BYTES_PER_BLOCK_ENTRY;
+  return MAX_ANSWER_BACKLOG + maxTickReceiptBytes(blockMaxEntries);
+}
+
+/**
+ * Receipt bytes one tick writes, bounded as one block's: on one connection past MAX_ANSWER_BACKLOG, and across the
+ * gateway past mqttMaxAnswerBacklogBytes (answer-backlog.ts).
+ */
+export function maxTickReceiptBytes(blockMaxEntries: number): number {
+  return blockMaxEntries * ANSWER_BURST_BYTES_PER_BLOCK_ENTRY;
 }
 
 /**
@@ -92,10 +101,10 @@ export function keepAnswersOutOfRouter(aedes: Aedes): void {
 /**
  * Hand what the corks on `conn` hold (this tick's answers, PUBACKs held for them: ack-hold.ts) to the socket now,
  * keeping the corks; `deliver` does once they fill the write buffer. What stays in it then is what the socket did not
- * take in this tick, which counts against the gateway's budget once the connection is backed up (answer-backlog.ts).
- * Found by review: the receipts of one block for a device that resent its kept readings at once, all held by the cork,
- * were dropped past the write buffer's high-water mark (16 kB) once devices that had stopped reading held the whole
- * budget.
+ * take in this tick, which counts against the gateway's budget once the connection is backed up (answer-backlog.ts:
+ * this tick's receipts against its allowance for them). Found by review: the receipts of one block for a device that
+ * resent its kept readings at once, all held by the cork, were dropped past the write buffer's high-water mark
+ * (16 kB) once devices that had stopped reading held the whole budget.
  */
 function flushCorked(conn: Duplex): void {
   const corks = conn.writableCorked;
@@ -199,6 +208,10 @@ export class DeviceConnections {
    * dropped past 256 kB when the socket took little of them in that tick (428 of 1,000 in a loaded suite run;
    * test/gateway/answer-burst.test.ts). Only receipts: a tick's rejections are not bounded by a block (one socket
    * read of junk makes thousands).
+   *
+   * Past the write buffer's high-water mark an answer counts against the gateway's budget (answer-backlog.ts); a
+   * receipt to a connection that earlier ticks left below that mark, against the budget plus one tick's receipts: a
+   * tick's own burst makes a connection look backed up even when its device reads it all at the next turn of the loop.
    */
   deliver(deviceId: string, topic: string, payload: Uint8Array, receipt = false): void {
     const client = this.#live.get(deviceId);
@@ -220,10 +233,11 @@ export class DeviceConnections {
     }
     // The buffer leaves in the order written: what it holds past this tick's receipts is from earlier ticks (or is
     // this tick's other writes, counted as earlier: erring towards a drop).
-    if (conn.writableLength - (burst?.bytes ?? 0) > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
+    const earlier = conn.writableLength - (burst?.bytes ?? 0);
+    if (earlier > MAX_ANSWER_BACKLOG) return this.events.onAnswerDropped?.('connection');
     const frame = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), qos: RECEIPT_QOS, retain: false, dup: false });
     if (burst && conn.writableLength + frame.length > this.maxAnswerBytes) return this.events.onAnswerDropped?.('connection');
-    if (backedUp(conn) && !this.backlog.take(conn, frame.length)) return this.events.onAnswerDropped?.('gateway');
+    if (backedUp(conn) && !this.backlog.take(conn, frame.length, burst !== undefined && earlier < conn.writableHighWaterMark)) return this.events.onAnswerDropped?.('gateway');
     if (conn.writableCorked === 0) {
       conn.cork();
       process.nextTick(() => conn.uncork());

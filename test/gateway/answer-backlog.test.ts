@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
-import { MAX_ANSWER_BACKLOG, maxConnectionAnswerBytes } from '../../gateway/mqtt/device-connections.js';
+import { MAX_ANSWER_BACKLOG, maxConnectionAnswerBytes, maxTickReceiptBytes } from '../../gateway/mqtt/device-connections.js';
 import { readingsTopic } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, reading, useGatewayWithDevices, type TestGateway } from './harness.js';
 import { stalledDevice } from './stalled-device.js';
@@ -115,4 +115,62 @@ describe('many connections', () => {
       await t.stop();
     }
   });
+});
+
+/**
+ * A tick's receipts to a connection that earlier ticks did not leave backed up are judged against the budget plus one
+ * tick's receipts (maxTickReceiptBytes), so that a device reading its socket gets its block's receipts while stalled
+ * devices hold the budget (answer-burst.test.ts). That allowance is one across the gateway, not one per connection:
+ * stalled devices that each get a block of receipts still hold at most the bound answer-backlog.ts states.
+ */
+describe('many connections, a block of receipts each', () => {
+  test('stalled devices hold at most the budget, one tick of receipts, and a write buffer and a frame each', async () => {
+    const BUDGET = 50_000;
+    const N = 200; // a block: ~89 kB of receipts for its device
+    const BURSTS = 5; // ~445 kB of receipts: past the budget and the allowance together (50,000 + 204,800)
+    // each device's block seals when its N readings are in, however slowly a loaded machine verifies them
+    const { t, devices } = await gatewayWithDevices(1 + BURSTS, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 10_000 });
+    try {
+      const allowance = maxTickReceiptBytes(N);
+      expect(allowance).toBe(N * 1024);
+      const junk = await stalledDevice(t, devices[0]!);
+      const conns = [junk.conn];
+      let max = 0;
+      const sample = () => (max = Math.max(max, conns.reduce((sum, c) => sum + c.writableLength, 0)));
+      const before = await rejected(t);
+      junk.junk(2000); // ~300 kB of rejections: the budget is spent by junk alone
+      sample();
+      expect(await whileRejecting(t, before, 2000, conns)).toBeLessThanOrEqual(BUDGET + junk.conn.writableHighWaterMark + 4096);
+      const gatewayDrops = () => metric(t, 'originproof_mqtt_answers_dropped_total{reason="gateway"}');
+      const spentDrops = await gatewayDrops();
+      expect(spentDrops).toBeGreaterThan(0);
+
+      const accepted = () => metric(t, 'originproof_readings_accepted_total{kind="reading"}');
+      const held: number[] = [];
+      for (const dev of devices.slice(1)) {
+        const readings = await Promise.all(Array.from({ length: N }, (_, i) => reading(dev, i + 1)));
+        const d = await stalledDevice(t, dev);
+        conns.push(d.conn);
+        const start = await accepted();
+        d.conn.push(Buffer.concat(readings.map((r) => mqttPacket.generate({ cmd: 'publish', topic: readingsTopic(dev.id), payload: Buffer.from(r), qos: 0, retain: false, dup: false }))));
+        const deadline = Date.now() + 20_000;
+        while ((await accepted()) - start < N && Date.now() < deadline) {
+          sample();
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        expect((await accepted()) - start).toBe(N); // its block is in; its receipts were written or dropped with it
+        sample();
+        held.push(d.conn.writableLength);
+      }
+      const unbudgeted = conns.reduce((sum, c) => sum + c.writableHighWaterMark + 4096, 0);
+      console.log(`stalled connections held at most ${max} bytes (bound ${BUDGET + allowance + unbudgeted}); burst devices: ${held.join(', ')}`);
+      expect(held[0]).toBeGreaterThan(N * 400); // the first block's receipts, all, though junk had spent the budget
+      expect(max).toBeLessThanOrEqual(BUDGET + allowance + unbudgeted);
+      expect(t.gw.broker.answerBacklog.bytes).toBeLessThanOrEqual(BUDGET + allowance);
+      expect(await gatewayDrops()).toBeGreaterThan(spentDrops); // the later blocks' found the allowance spent
+      for (const c of conns) c.destroy();
+    } finally {
+      await t.stop();
+    }
+  }, 90_000);
 });

@@ -130,3 +130,49 @@ describe('a burst of receipts while stalled devices hold the gateway budget', ()
     }
   }, 60_000);
 });
+
+/**
+ * The same, made deterministic, with a block's receipts: the device reads everything, but only at the next turn of the
+ * event loop (tick-reader.ts), so its burst is still in the connection's buffer when the tick ends. Found by review:
+ * the burst made the connection look backed up within its own tick, so its receipts past the write buffer's high-water
+ * mark were charged to the budget the stalled device had spent, and dropped (165 of 200). Only what earlier ticks left
+ * unsent is judged against the budget; a tick's receipts have an allowance of their own (answer-backlog.ts).
+ */
+describe('a block of receipts the socket takes only after its tick, while a stalled device holds the gateway budget', () => {
+  test('the device that reads between ticks gets all of them; none is dropped', async () => {
+    const BUDGET = 50_000;
+    const N = 200; // one block, ~89 kB of receipts: over the 16 kB high-water mark, under the connection's cap
+    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 2500 });
+    try {
+      const metrics = async () => (await t.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const rejected = async () => metric(await metrics(), 'originproof_readings_rejected_total{code="MALFORMED"}');
+      const stalled = await stalledDevice(t, devices[0]!);
+      const JUNK = 2000; // ~300 kB of rejections its device never reads: the budget is spent
+      stalled.junk(JUNK);
+      let deadline = Date.now() + 20_000;
+      while ((await rejected()) < JUNK && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(await rejected()).toBe(JUNK);
+      expect(t.gw.broker.answerBacklog.bytes).toBeGreaterThan(BUDGET - 1000);
+      const spentDrops = await dropped(t, 'gateway');
+      expect(spentDrops).toBeGreaterThan(0);
+
+      const readings = await Promise.all(Array.from({ length: N }, (_, i) => reading(devices[1]!, i + 1)));
+      const conn = await TickReader.connect(t, devices[1]!);
+      conn.publish(readings);
+      deadline = Date.now() + 20_000;
+      let drops = 0;
+      while (conn.receipts.size + drops < N && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        drops = (await dropped(t, 'gateway')) - spentDrops + (await dropped(t, 'connection'));
+      }
+      console.log(`block of ${N} receipts read between ticks, budget spent: ${drops} dropped`);
+      expect(drops).toBe(0);
+      expect(conn.receipts.size).toBe(N);
+      expect(conn.rejections).toBe(0);
+      conn.destroy();
+      stalled.conn.destroy();
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+});
