@@ -178,12 +178,12 @@ export class DeviceConnections {
     });
   }
 
-  /** Every device's live connection (a copy: closing one while iterating is safe). */
   /** The device's live connection, if any. */
   live(deviceId: string): AnswerClient | undefined {
     return this.#live.get(deviceId);
   }
 
+  /** Every device's live connection (a copy: closing one while iterating is safe). */
   all(): AnswerClient[] {
     return [...this.#live.values()];
   }
