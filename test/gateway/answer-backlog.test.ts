@@ -206,7 +206,9 @@ describe('one connection that earlier ticks left backed up, a block of receipts'
   test('its first block is written whole with the allowance; its second, judged against the spent budget alone, is dropped whole', async () => {
     const BUDGET = 50_000;
     const N = 200; // a block: ~89 kB of receipts; two are within budget + allowance (50,000 + 204,800) and the 256 kB cap
-    const { t, devices } = await gatewayWithDevices(1, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 10_000 });
+    // Blocks seal on their N readings, well within blockMaxMs: a longer timer (10 s) only slowed the gateway's start,
+    // which waits for its registrations' blocks on it (~20 s).
+    const { t, devices } = await gatewayWithDevices(1, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 5000 });
     try {
       const dev = devices[0]!;
       const readings = await Promise.all(Array.from({ length: 2 * N }, (_, i) => reading(dev, i + 1)));
@@ -236,7 +238,7 @@ describe('mqttMaxAnswerBacklogBytes 0', () => {
   const N = 200; // a block: ~89 kB of receipts; two stalled devices' blocks are within the allowance (204,800), three not
 
   test('rejections past the high-water mark are all dropped; a device that reads between ticks gets every receipt of its block', async () => {
-    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 10_000 });
+    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
     try {
       const junk = await stalledDevice(t, devices[0]!);
       const before = await rejected(t);
@@ -265,7 +267,7 @@ describe('mqttMaxAnswerBacklogBytes 0', () => {
   }, 60_000);
 
   test('the bytes stalled devices took with the allowance are released when one drains and one closes; a third block then fits whole', async () => {
-    const { t, devices } = await gatewayWithDevices(3, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 10_000 });
+    const { t, devices } = await gatewayWithDevices(3, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
     try {
       const backlog = t.gw.broker.answerBacklog;
       const stalled = [];
