@@ -69,7 +69,10 @@ export const GatewayConfigSchema = Type.Object(
     mqttMaxKeepaliveS: Type.Integer({ minimum: 1, maximum: 65_535 }),
     /** MQTT CONNECTs per client address (IPv6: per /64) that may fail the device and token check, per minute (0: no limit). */
     mqttConnectFailuresPerMinute: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
-    /** Most bytes of answers waiting on connections whose device is not reading them, across the gateway. */
+    /**
+     * Most bytes of answers waiting on connections whose device is not reading them, across the gateway; one tick's
+     * receipts may add 1 kB per blockMaxEntries past it (0: only those).
+     */
     mqttMaxAnswerBacklogBytes: Type.Integer({ minimum: 0, maximum: 17_179_869_184 }),
     /** Longest an HTTP request may take to arrive whole (headers and body); a slower one gets 408 and is closed. */
     httpRequestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),

@@ -36,8 +36,9 @@ export class AnswerBacklog {
   private readonly maxWithTickReceipts: number;
 
   /**
-   * `maxBytes`: most answer bytes waiting on backed-up connections at once (0: none); `tickReceiptBytes`: what a tick's
-   * receipts may add past it, across the gateway.
+   * `maxBytes`: most answer bytes waiting on backed-up connections at once; `tickReceiptBytes`: what a tick's receipts
+   * may add past it, across the gateway. 0 is none but those: a device that reads its socket still gets its block's
+   * receipts, and stalled devices hold at most `tickReceiptBytes` of them (answer-backlog.test.ts).
    */
   constructor(
     private readonly maxBytes: number,

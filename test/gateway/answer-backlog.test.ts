@@ -11,12 +11,33 @@ import { MAX_ANSWER_BACKLOG, maxConnectionAnswerBytes, maxTickReceiptBytes } fro
 import { readingsTopic } from '../../protocol/index.js';
 import { connectDevice, gatewayWithDevices, reading, useGatewayWithDevices, type TestGateway } from './harness.js';
 import { stalledDevice } from './stalled-device.js';
+import { TickReader } from './tick-reader.js';
 
 async function metric(t: TestGateway, name: string): Promise<number> {
   const text = await t.gw.app.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body);
   return [...text.matchAll(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 }
 const rejected = (t: TestGateway) => metric(t, 'originproof_readings_rejected_total{code="MALFORMED"}');
+const accepted = (t: TestGateway) => metric(t, 'originproof_readings_accepted_total{kind="reading"}');
+const dropped = (t: TestGateway, reason: 'connection' | 'gateway') => metric(t, `originproof_mqtt_answers_dropped_total{reason="${reason}"}`);
+
+/**
+ * `readings` sent at QoS 0 in one chunk on `conn` (read at once, before any answer backs it up); resolves once they are
+ * all accepted (their receipts written or dropped).
+ */
+async function sendAll(t: TestGateway, conn: Duplex, deviceId: string, readings: Uint8Array[]): Promise<void> {
+  const start = await accepted(t);
+  conn.push(Buffer.concat(readings.map((r) => mqttPacket.generate({ cmd: 'publish', topic: readingsTopic(deviceId), payload: Buffer.from(r), qos: 0, retain: false, dup: false }))));
+  const deadline = Date.now() + 20_000;
+  while ((await accepted(t)) - start < readings.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  expect((await accepted(t)) - start).toBe(readings.length);
+}
+
+/** Until `cond` holds, up to 5 s. */
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
 
 /** Until `n` more MALFORMED readings have been counted; the largest write backlog of `conns` seen meanwhile. */
 async function whileRejecting(t: TestGateway, before: number, n: number, conns: Duplex[]): Promise<number> {
@@ -169,6 +190,120 @@ describe('many connections, a block of receipts each', () => {
       expect(t.gw.broker.answerBacklog.bytes).toBeLessThanOrEqual(BUDGET + allowance);
       expect(await gatewayDrops()).toBeGreaterThan(spentDrops); // the later blocks' found the allowance spent
       for (const c of conns) c.destroy();
+    } finally {
+      await t.stop();
+    }
+  }, 90_000);
+});
+
+/**
+ * The allowance is for a tick's receipts to a connection that earlier ticks left below its high-water mark (a device
+ * that reads takes them at the next turn of the loop). A connection earlier ticks left backed up gets none: its
+ * receipts are judged against the budget alone, else a stalled device would have block after block taken from the
+ * allowance as if it read them, up to its own cap.
+ */
+describe('one connection that earlier ticks left backed up, a block of receipts', () => {
+  test('its first block is written whole with the allowance; its second, judged against the spent budget alone, is dropped whole', async () => {
+    const BUDGET = 50_000;
+    const N = 200; // a block: ~89 kB of receipts; two are within budget + allowance (50,000 + 204,800) and the 256 kB cap
+    // Blocks seal on their N readings, well within blockMaxMs: a longer timer (10 s) only slowed the gateway's start,
+    // which waits for its registrations' blocks on it (~20 s).
+    const { t, devices } = await gatewayWithDevices(1, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 5000 });
+    try {
+      const dev = devices[0]!;
+      const readings = await Promise.all(Array.from({ length: 2 * N }, (_, i) => reading(dev, i + 1)));
+      const d = await stalledDevice(t, dev);
+      await sendAll(t, d.conn, dev.id, readings); // two blocks, answered in two ticks
+      const held = d.conn.writableLength;
+      console.log(`stalled connection, two blocks of ${N}: holds ${held} bytes; ${await dropped(t, 'gateway')} dropped (gateway)`);
+      expect(held).toBeGreaterThan(N * 400); // the first block's receipts, all (~445 bytes each)...
+      expect(held).toBeLessThan(2 * N * 400); // ...and none of the second's
+      expect(await dropped(t, 'gateway')).toBe(N);
+      expect(await dropped(t, 'connection')).toBe(0);
+      expect(t.gw.broker.answerBacklog.bytes).toBeLessThanOrEqual(held);
+      d.conn.destroy();
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+});
+
+/**
+ * mqttMaxAnswerBacklogBytes 0: no answer waits on a connection past its high-water mark, but for a tick's receipts to a
+ * connection earlier ticks left below it, judged against the allowance alone (answer-backlog.ts): a device that reads
+ * its socket still gets its block's receipts. And bytes taken with the allowance are counted until their connection
+ * drains or closes, then released: the allowance does not shrink for good.
+ */
+describe('mqttMaxAnswerBacklogBytes 0', () => {
+  const N = 200; // a block: ~89 kB of receipts; two stalled devices' blocks are within the allowance (204,800), three not
+
+  test('rejections past the high-water mark are all dropped; a device that reads between ticks gets every receipt of its block', async () => {
+    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
+    try {
+      const junk = await stalledDevice(t, devices[0]!);
+      const before = await rejected(t);
+      junk.junk(2000); // ~300 kB of rejections
+      expect(await whileRejecting(t, before, 2000, [junk.conn])).toBeLessThanOrEqual(junk.conn.writableHighWaterMark + 4096);
+      const spentDrops = await dropped(t, 'gateway');
+      expect(spentDrops).toBeGreaterThan(0);
+      expect(t.gw.broker.answerBacklog.bytes).toBe(0);
+
+      const readings = await Promise.all(Array.from({ length: N }, (_, i) => reading(devices[1]!, i + 1)));
+      const conn = await TickReader.connect(t, devices[1]!);
+      conn.publish(readings);
+      const deadline = Date.now() + 20_000;
+      let drops = 0;
+      while (conn.receipts.size + drops < N && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        drops = (await dropped(t, 'gateway')) - spentDrops + (await dropped(t, 'connection'));
+      }
+      expect(drops).toBe(0);
+      expect(conn.receipts.size).toBe(N);
+      conn.destroy();
+      junk.conn.destroy();
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+
+  test('the bytes stalled devices took with the allowance are released when one drains and one closes; a third block then fits whole', async () => {
+    const { t, devices } = await gatewayWithDevices(3, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
+    try {
+      const backlog = t.gw.broker.answerBacklog;
+      const stalled = [];
+      for (const dev of devices.slice(0, 2)) {
+        const readings = await Promise.all(Array.from({ length: N }, (_, i) => reading(dev, i + 1)));
+        const d = await stalledDevice(t, dev);
+        stalled.push(d);
+        const counted = backlog.bytes;
+        await sendAll(t, d.conn, dev.id, readings);
+        expect(d.conn.writableLength).toBeGreaterThan(N * 400); // its block's receipts, all...
+        expect(backlog.bytes - counted).toBeGreaterThan(N * 400 - d.conn.writableHighWaterMark); // ...counted past 16 kB
+      }
+      expect(await dropped(t, 'gateway')).toBe(0);
+      expect(backlog.connections).toBe(2);
+
+      const [draining, closing] = stalled as [(typeof stalled)[0], (typeof stalled)[0]];
+      const closingCount = backlog.bytes;
+      draining.unstall(); // its device reads everything: the buffer drains
+      await until(() => draining.conn.writableLength === 0 && backlog.connections === 1);
+      expect(draining.conn.writableLength).toBe(0);
+      expect(backlog.connections).toBe(1);
+      expect(backlog.bytes).toBeLessThan(closingCount);
+      closing.conn.destroy(); // gone without reading (aedes' close emits 'drain' on it too, then 'close' follows)
+      await until(() => backlog.bytes === 0);
+      expect([backlog.bytes, backlog.connections]).toEqual([0, 0]);
+      expect(await metric(t, 'originproof_mqtt_answer_backlog_bytes')).toBe(0);
+
+      // the whole allowance again: a third stalled device's block fits (it would not beside the two others')
+      const dev = devices[2]!;
+      const readings = await Promise.all(Array.from({ length: N }, (_, i) => reading(dev, i + 1)));
+      const third = await stalledDevice(t, dev);
+      await sendAll(t, third.conn, dev.id, readings);
+      expect(third.conn.writableLength).toBeGreaterThan(N * 400);
+      expect(await dropped(t, 'gateway')).toBe(0);
+      third.conn.destroy();
+      draining.conn.destroy();
     } finally {
       await t.stop();
     }

@@ -6,16 +6,20 @@ import { readingsTopic, receiptsTopic, rejectionsTopic } from '../../protocol/in
 import { freshToken, type Device, type TestGateway } from './harness.js';
 
 /**
- * The gateway's side of a connection whose device stopped reading: writes are taken until 4 kB, then never finish.
- * Connected and subscribed to its answers; `junk(n)` sends n readings the pipeline rejects at once (MALFORMED).
+ * The gateway's side of a connection whose device stopped reading: writes are taken until 4 kB, then never finish
+ * until `unstall()` (the device reads everything from then on). Connected and subscribed to its answers; `junk(n)`
+ * sends n readings the pipeline rejects at once (MALFORMED).
  */
-export async function stalledDevice(t: TestGateway, dev: Device): Promise<{ conn: Duplex; junk(n: number): void }> {
+export async function stalledDevice(t: TestGateway, dev: Device): Promise<{ conn: Duplex; junk(n: number): void; unstall(): void }> {
   let written = 0;
+  let reading = false;
+  let held: (() => void) | undefined; // the write the device has not taken (one at a time: no writev)
   const conn = new Duplex({
     read() {},
     write(chunk: Buffer, _enc, cb) {
       written += chunk.length;
-      if (written <= 4096) cb();
+      if (reading || written <= 4096) cb();
+      else held = cb;
     },
   });
   (t.gw.broker.aedes.handle as unknown as (c: Duplex) => void)(conn);
@@ -27,5 +31,11 @@ export async function stalledDevice(t: TestGateway, dev: Device): Promise<{ conn
   while (!(client() && rejectionsTopic(dev.id) in client()!.subscriptions) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
   expect(Object.keys(client()?.subscriptions ?? {})).toContain(rejectionsTopic(dev.id)); // connected and subscribed, not timed out
   const frame = mqttPacket.generate({ cmd: 'publish', topic: readingsTopic(dev.id), payload: Buffer.from([0xff, 0x00]), qos: 0, retain: false, dup: false });
-  return { conn, junk: (n) => { for (let i = 0; i < n; i++) conn.push(frame); } };
+  const unstall = () => {
+    reading = true;
+    const cb = held;
+    held = undefined;
+    cb?.();
+  };
+  return { conn, junk: (n) => { for (let i = 0; i < n; i++) conn.push(frame); }, unstall };
 }
