@@ -150,7 +150,7 @@ describe('many connections, a block of receipts each', () => {
     const N = 200; // a block: ~89 kB of receipts for its device
     const BURSTS = 5; // ~445 kB of receipts: past the budget and the allowance together (50,000 + 204,800)
     // each device's block seals when its N readings are in, however slowly a loaded machine verifies them
-    const { t, devices } = await gatewayWithDevices(1 + BURSTS, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 10_000 });
+    const { t, devices } = await gatewayWithDevices(1 + BURSTS, { mqttMaxAnswerBacklogBytes: BUDGET, blockMaxEntries: N, blockMaxMs: 10_000 }, undefined, { atOnce: true });
     try {
       const allowance = maxTickReceiptBytes(N);
       expect(allowance).toBe(N * 1024);
@@ -238,7 +238,7 @@ describe('mqttMaxAnswerBacklogBytes 0', () => {
   const N = 200; // a block: ~89 kB of receipts; two stalled devices' blocks are within the allowance (204,800), three not
 
   test('rejections past the high-water mark are all dropped; a device that reads between ticks gets every receipt of its block', async () => {
-    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
+    const { t, devices } = await gatewayWithDevices(2, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 }, undefined, { atOnce: true });
     try {
       const junk = await stalledDevice(t, devices[0]!);
       const before = await rejected(t);
@@ -267,7 +267,7 @@ describe('mqttMaxAnswerBacklogBytes 0', () => {
   }, 60_000);
 
   test('the bytes stalled devices took with the allowance are released when one drains and one closes; a third block then fits whole', async () => {
-    const { t, devices } = await gatewayWithDevices(3, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 });
+    const { t, devices } = await gatewayWithDevices(3, { mqttMaxAnswerBacklogBytes: 0, blockMaxEntries: N, blockMaxMs: 5000 }, undefined, { atOnce: true });
     try {
       const backlog = t.gw.broker.answerBacklog;
       const stalled = [];

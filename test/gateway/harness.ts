@@ -198,13 +198,17 @@ export async function unverifiableEntries(t: TestGateway): Promise<{ size: numbe
 }
 
 /** A test gateway with one registered agency and `count` registered devices: where most suites start. */
-export async function gatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}, agencyId = 'psb.example'): Promise<{ t: TestGateway; agency: Party; devices: Device[] }> {
+/**
+ * A gateway with `count` devices of one agency registered. `atOnce`: the devices' registrations are posted together
+ * (registerAtOnce), for a gateway whose long block timer would otherwise be waited for once per device.
+ */
+export async function gatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}, agencyId = 'psb.example', { atOnce = false } = {}): Promise<{ t: TestGateway; agency: Party; devices: Device[] }> {
   const pki = await Pki.create();
   const t = await startTestGateway(pki, overrides);
   const agency = await pki.agency(agencyId);
   const devices: Device[] = [];
   for (let i = 0; i < count; i++) devices.push(await pki.device(agency));
-  await register(t.gw, agency, devices);
+  await (atOnce ? registerAtOnce : register)(t.gw, agency, devices);
   return { t, agency, devices };
 }
 
@@ -234,6 +238,17 @@ export async function register(gw: RunningGateway, agency: Party, devices: Devic
     const r = await post(gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) });
     if (r.status >= 300) throw new Error(`device registration failed: ${JSON.stringify(r.body)}`);
   }
+}
+
+/**
+ * Register `agency`, then all of `devices` at once: each registration answers once its block is durable, so posted
+ * together they share one block (in no set order) where posted in turn each waits for a block of its own.
+ */
+export async function registerAtOnce(gw: RunningGateway, agency: Party, devices: Device[]): Promise<void> {
+  const a = await post(gw, '/v1/agencies', { certificate: toBase64(agency.cert.bytes) });
+  if (a.status >= 300) throw new Error(`agency registration failed: ${JSON.stringify(a.body)}`);
+  const answers = await Promise.all(devices.map((d) => post(gw, '/v1/devices', { certificate: toBase64(d.cert.bytes) })));
+  for (const r of answers) if (r.status >= 300) throw new Error(`device registration failed: ${JSON.stringify(r.body)}`);
 }
 
 export async function revoke(gw: RunningGateway, issuer: Party, cert: DecodedCertificate, revokedFrom: number, reason: RevocationReason = 'keyCompromise') {

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -50,6 +50,21 @@ export async function closeExpectingNoPageErrors(browser: Browser | undefined): 
   const pageErrors = browser?.pageErrors ?? [];
   await browser?.close();
   expect(pageErrors).toEqual([]);
+}
+
+/**
+ * The hooks of a suite whose tests share one browser and one gateway: after each test, no uncaught page errors; after
+ * the suite, the browser closed and the gateway stopped. `get` reads them when the hooks run (they are made in beforeAll).
+ */
+export function browserAndGatewayHooks(get: () => { browser: Browser | undefined; gateway: { stop(): Promise<void> } | undefined }): void {
+  afterEach(() => {
+    expect(get().browser?.pageErrors).toEqual([]);
+  });
+  afterAll(async () => {
+    const { browser, gateway } = get();
+    await browser?.close();
+    await gateway?.stop();
+  });
 }
 
 /** A real drop event carrying a File onto the Verify view's drop zone, as a person dragging a file onto the page makes. */

@@ -5,8 +5,8 @@
  * agencies; the browser's requests for the listing are sent on with `limit=1` added, so that they make four pages.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { launchChromium, type Browser } from './chromium.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { browserAndGatewayHooks, launchChromium, type Browser } from './chromium.js';
 import { Pki, post, startTestGateway, type TestGateway } from '../gateway/harness.js';
 import { toBase64 } from '../../protocol/index.js';
 
@@ -24,14 +24,7 @@ beforeAll(async () => {
   ({ page } = browser);
 }, 60_000);
 
-afterEach(() => {
-  expect(browser?.pageErrors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+browserAndGatewayHooks(() => ({ browser, gateway: t }));
 
 describe('Explore: more agencies than one page of GET /v1/agencies (Chromium)', () => {
   test('every agency is shown, in registration order, from four pages of one', async () => {

@@ -7,8 +7,8 @@
  * leaves the devices already shown in place.
  */
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { launchChromium, type Browser } from './chromium.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { browserAndGatewayHooks, launchChromium, type Browser } from './chromium.js';
 import { en } from '../../web/i18n.js';
 import { Pki, register, startTestGateway, type Device, type TestGateway } from '../gateway/harness.js';
 
@@ -42,14 +42,7 @@ beforeAll(async () => {
   ({ context, page } = browser);
 }, 60_000);
 
-afterEach(() => {
-  expect(browser?.pageErrors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+browserAndGatewayHooks(() => ({ browser, gateway: t }));
 
 describe('Explore: an agency with more devices than one page (Chromium)', () => {
   test('"Show more devices" appends the next page until x-next-after is gone; a failed page keeps the devices shown', async () => {

@@ -7,8 +7,8 @@
  * cannot be read (a folder) is said so, and the earlier file's outcome does not stay shown.
  */
 import type { FileChooser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { browserAndGatewayHooks, launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en, zh } from '../../web/i18n.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
@@ -31,14 +31,7 @@ beforeAll(async () => {
   await page.waitForSelector('#trust-panel[data-source="server"]');
 }, 60_000);
 
-afterEach(() => {
-  expect(browser?.pageErrors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+browserAndGatewayHooks(() => ({ browser, gateway: t }));
 
 describe('input the page cannot use (Chromium)', () => {
   test('a file that is no bundle, a refused trust file, a refused checkpoint file: the code and its meaning in Chinese, no English sentence', async () => {

@@ -5,8 +5,8 @@
  * for the page answered 503 with context.route (a gateway restarting for an upgrade, say). Found by the web review:
  * the install stored the 503 answer as the page, and the page opened offline was that error, not the verifier.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { launchChromium, type Browser } from './chromium.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { browserAndGatewayHooks, launchChromium, type Browser } from './chromium.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -17,14 +17,7 @@ beforeAll(async () => {
   browser = await launchChromium();
 }, 60_000);
 
-afterEach(() => {
-  expect(browser?.pageErrors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+browserAndGatewayHooks(() => ({ browser, gateway: t }));
 
 describe('service worker install (Chromium)', () => {
   test("the worker's request for the page answered 503: not kept as the page; the next visit keeps the page, which then opens offline", async () => {

@@ -7,9 +7,9 @@
  * with the trust anchors it shows: never an earlier file's verdict, never one checked with anchors it replaced.
  */
 import type { Page, Route } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { formatVerifierKey, toBase64 } from '../../protocol/index.js';
-import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
+import { browserAndGatewayHooks, launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import type { TestGateway } from '../gateway/harness.js';
 import { gatewayWithOneReading } from './one-reading-gateway.js';
 
@@ -60,14 +60,7 @@ beforeAll(async () => {
   ({ page } = browser);
 }, 60_000);
 
-afterEach(() => {
-  expect(browser?.pageErrors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-});
+browserAndGatewayHooks(() => ({ browser, gateway: t }));
 
 describe('the Verify view shows the last thing given, checked with the anchors shown (Chromium)', () => {
   test('two quick drops: a valid bundle still waiting on the revocation list, then a file that is no bundle: the second stays shown', async () => {
