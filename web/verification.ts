@@ -187,12 +187,8 @@ export type BundleChecker = (request: BundleCheckRequest) => Promise<Verdict>;
 
 /** verifyBundle on a BundleCheckRequest: here (verifyBundleFile by default) or in the page's worker, the same code. */
 export function checkBundle(request: BundleCheckRequest, trust: TrustMaterial, bundle: ProofBundle = decodeProofBundleAny(request.bytes)): Verdict {
-  const opts: VerifyBundleOptions = {
-    ...(request.since ? { since: request.since } : {}),
-    ...(request.revocationLog ? { revocationLog: request.revocationLog } : {}),
-    ...(request.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: request.maxClockSkewSeconds } : {}),
-  };
-  return verifyBundle(bundle, trust, opts);
+  const { bytes: _bytes, ...opts } = request; // the rest are verifyBundle's options as they are
+  return verifyBundle(bundle, trust, opts satisfies VerifyBundleOptions);
 }
 
 export interface VerifyFileOptions {
