@@ -41,7 +41,7 @@ type Event =
 
 /** Run the writer on `dir` (blocks of `sizes` entries) and return its journal. */
 async function runWriter(dir: string, sizes: number[], segmentBundles = 1): Promise<Event[]> {
-  const journal = join(dir, '..', `${dir.split('/').pop()}.journal`);
+  const journal = `${dir}.journal`;
   await rm(journal, { force: true });
   const child = spawn(
     process.execPath,
