@@ -10,12 +10,13 @@
 //  - the batch is written with `sync: true`, and a block's receipts come after its batch completed.
 // `entries/committed` (ledger/committed-hint.ts) is advisory, written and never synced by design: not checked.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HINT_NAME } from '../../ledger/committed-hint.js';
+import { segmentName } from '../../ledger/entry-segments.js';
 
 const root = resolve(__dirname, '../..');
 // dist/ is built by the global setup (test/global-setup.ts).
@@ -118,17 +119,24 @@ function durabilityBreaks(dir: string, events: Event[]): string[] {
 }
 
 describe('durability order of a block: bytes and names synced before the batch, the batch before the receipts', () => {
-  it('a new store, blocks spanning segment files; then the same store reopened', async () => {
+  it('a new store, blocks spanning segment files; then the same store reopened over a crash\'s leftovers', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
     dirs.push(dir);
     // 256 entries per segment file: the 2nd and 3rd blocks each start a new one.
     const first = await runWriter(dir, [200, 200, 200]);
     expect(first.filter((e) => e.t === 'receipt')).toHaveLength(3);
     expect(durabilityBreaks(dir, first)).toEqual([]);
+    // What a crash between a block's segment write and its batch leaves: bytes past the 600 committed entries (in
+    // segment file 2), and a segment file of their own (3). The next block cuts them (truncated, removed).
+    await appendFile(join(dir, 'entries', segmentName(2)), new Uint8Array(3000).fill(0xee));
+    await appendFile(join(dir, 'entries', segmentName(2, 'leaves')), new Uint8Array(3000).fill(0xee));
+    await writeFile(join(dir, 'entries', segmentName(3)), new Uint8Array(100).fill(0xee));
+    await writeFile(join(dir, 'entries', segmentName(3, 'leaves')), new Uint8Array(64).fill(0xee));
     // Reopened: LevelDB's open renames a new CURRENT into place, and `entries/` and the segment files are found as a
     // previous process left them (which may have been killed before fsyncing their directory).
     const again = await runWriter(dir, [100, 300]);
     expect(again.filter((e) => e.t === 'receipt')).toHaveLength(2);
+    expect(again.filter((e) => e.t === 'truncate' || e.t === 'rm').length).toBeGreaterThanOrEqual(2); // the leftovers were cut
     expect(durabilityBreaks(dir, again)).toEqual([]);
   }, 60_000);
 });
