@@ -55,7 +55,7 @@ export function decodeBundleIndex(bundle: number, v: Uint8Array): BundleIndex {
 }
 
 /** fsync a directory (so a file created in it survives a crash); Windows cannot open directories, and needs not. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   const d = await open(dir, 'r');
   try {

@@ -16,7 +16,7 @@ import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBacken
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
 import { LedgerDamagedError } from './errors.js';
 import { CommittedHintWriter } from './committed-hint.js';
-import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, type BundleIndex } from './entry-segments.js';
+import { decodeBundleIndex, encodeBundleIndex, EntrySegments, SEGMENT_BUNDLES, syncDir, type BundleIndex } from './entry-segments.js';
 import { LevelIndexAudit } from './level-audit.js';
 import { checkSegmentFiles, hintPath, refuseNewStoreOverLog } from './level-open-checks.js';
 import { mergeRuns } from './level-device-merge.js';
@@ -97,6 +97,11 @@ export class LevelBackend implements LedgerBackend {
     // Whatever fails after the store is open closes it (and its lock): the caller gets the original error, and
     // the next open in this process is not refused with `LOCK: already held`.
     try {
+      // LevelDB's open renames a new CURRENT into place (it names the new MANIFEST) and unlinks the old manifest and
+      // logs without fsyncing the directory (LevelDB 1.20 SetCurrentFile; google/leveldb#195), and `entries/` may
+      // have been made by a process killed before it fsynced it: until the directory is synced, a power cut may keep
+      // neither, losing blocks this process receipts. Once per open, before any block (test/ledger/durability-order).
+      await syncDir(dir);
       const config = await db.get(CONFIG_KEY);
       const segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
       let last: BundleIndex | undefined;
