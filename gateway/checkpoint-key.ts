@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { syncDir } from '../ledger/entry-segments.js';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
 import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
@@ -35,11 +36,13 @@ export async function loadOrCreateCheckpointKey(
   hooks: { beforeLink?: () => void; logDir?: string } = {},
 ): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
+  let madeDir: string | undefined;
   try {
-    await mkdir(dataDir, { recursive: true });
+    madeDir = await mkdir(dataDir, { recursive: true });
   } catch (err) {
     throw dataDirUnusable(dataDir, (err as Error).message, err);
   }
+  if (madeDir !== undefined) await syncMadeDirectories(resolve(madeDir), resolve(dataDir));
   const existing = await readKeyFile(path);
   if (existing) {
     // The log's directory is made before the key (below): a key without it lost its log (not restored with the key,
@@ -163,16 +166,28 @@ export async function removeStaleTempFiles(dataDir: string, name: string): Promi
   }
 }
 
-/** fsync a directory, so that a name linked into it survives a power loss (POSIX; a no-op where unsupported). */
+/**
+ * fsync a directory, so that a name linked into it survives a power loss (POSIX; Windows cannot open a directory, and
+ * needs not). A failure is the directory's: DATA_DIR_UNUSABLE (found by review: every error was swallowed, EIO
+ * included, and the start went on as if the key file's name were durable). The ledger's directory syncs fail alike.
+ */
 export async function syncDirectory(dir: string): Promise<void> {
-  let fh;
   try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch {
-    // Windows and some file systems cannot open or fsync a directory; the key file itself is synced.
-  } finally {
-    await fh?.close();
+    await syncDir(dir);
+  } catch (err) {
+    throw dataDirUnusable(dir, `its entries cannot be made durable (fsync of the directory: ${(err as Error).message})`, err);
+  }
+}
+
+/**
+ * `mkdir -p` made `made` and the directories below it down to `dataDir`: each name is durable once the directory
+ * holding it is fsynced (found by review: a new data directory's own name was never synced, so a power cut soon
+ * after a first start could lose the whole directory, the blocks it had receipted with it).
+ */
+async function syncMadeDirectories(made: string, dataDir: string): Promise<void> {
+  for (let dir = dataDir; ; dir = dirname(dir)) {
+    await syncDirectory(dirname(dir));
+    if (dir === made || dirname(dir) === dir) return;
   }
 }
 
