@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  ALG_ES256, CT_REVOCATION, bytesEqual, createRevocation, createSign1, decodeRevocation, toBase64, type DecodedCertificate, type RevocationReason,
+  ALG_ES256, CT_CERTIFICATE, CT_REVOCATION, bytesEqual, createRevocation, createSign1, decodeRevocation, toBase64, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { kidOf, nowS, Pki, post, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 import { highSTwin, twinCertificate } from '../protocol/high-s-twin.js';
@@ -157,5 +157,16 @@ describe('registry: a revocation signed again is answered as the same bytes are'
     const resigned = await postRev(await createRevocation(c.signer, d.cert, claims));
     expect([resigned.status, resigned.body.code]).toEqual([422, 'CERT_REVOKED']);
     expect([(await postRev(first)).status]).toEqual([200]);
+  });
+
+  test("a certificate signed again is another certificate: still 409 CONFLICT (re-post the registered file's bytes)", async () => {
+    // The same payload (cti included: each certificate the CLI issues gets a random one) signed again by the root.
+    const g = await t.pki.agency('h.example');
+    await register(t.gw, g, []);
+    const again = await createSign1({ signer: t.pki.root.signer, payload: g.cert.sign1.payload, kid: kidOf(t.pki.root.signer), contentType: CT_CERTIFICATE });
+    expect(bytesEqual(again, g.cert.bytes)).toBe(false);
+    const r = await post(t.gw, '/v1/agencies', { certificate: toBase64(again) });
+    expect([r.status, r.body.code]).toEqual([409, 'CONFLICT']);
+    expect((await post(t.gw, '/v1/agencies', { certificate: toBase64(g.cert.bytes) })).status).toBe(200);
   });
 });
