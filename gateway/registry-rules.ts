@@ -19,7 +19,8 @@
  *   statements: whoever holds the key could make them), so its devices are free for another agency to certify.
  * - a further revocation of a certificate may only make it stricter: an earlier revokedFrom, or the same one marked
  *   keyCompromise; once keyCompromise, only keyCompromise. Re-posting an old statement with a later revokedFrom so
- *   cannot shorten a revocation.
+ *   cannot shorten a revocation. The registered statement signed again (sameStatement: other bytes, nothing else
+ *   other) is no further revocation: it is answered as its very bytes are.
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
@@ -125,6 +126,20 @@ export function assertConsentNotOlder(existing: DecodedCertificate, cert: Decode
       'claims.pop.claims.iat',
     );
   }
+}
+
+/**
+ * Whether `next` is `prior` signed again: every field of the statement equal (its protected header: alg, content type
+ * and kid, the signer's key; its payload: certRef, sub, reason, revokedFrom, iat), only the signature other. Both were
+ * opened strictly (deterministic CBOR, an empty unprotected header: protocol/envelope.ts), so equal fields are equal
+ * bytes. An ES256 signature is randomized by most signers (node:crypto, hardware, HSMs; not by RFC 6979 ones such as
+ * @noble/curves, the CLI's) and has a twin (r, n - s) anyone can make, so an issuer's tool that signs the same
+ * statement again on a retry posts other bytes; it is no further revocation (it was answered CONFLICT, as if it tried
+ * to change the registered one). `next`'s signature must have been checked against its issuer's key: the same kid
+ * names the key, not who signed.
+ */
+export function sameStatement(next: DecodedRevocation, prior: DecodedRevocation): boolean {
+  return bytesEqual(next.sign1.protectedBytes, prior.sign1.protectedBytes) && bytesEqual(next.sign1.payload, prior.sign1.payload);
 }
 
 /** Whether `next` makes a revocation of the same certificate stricter than `prior`. */

@@ -12,7 +12,7 @@ import { inTrustWindow } from '../protocol/trust.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
 import type { RevocationCertificates } from '../protocol/revocation-listing.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
-import { assertConsentNotOlder, assertIssuedBy, assertMayReplace, assertStricter, inEffect } from './registry-rules.js';
+import { assertConsentNotOlder, assertIssuedBy, assertMayReplace, assertStricter, inEffect, sameStatement } from './registry-rules.js';
 import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
 
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
@@ -258,7 +258,14 @@ export class Registry {
         fail('CERT_REVOKED', `the key of agency ${stolen.claims.sub} that signed this revocation is revoked for keyCompromise from ${stolen.claims.revokedFrom}; its statements are no longer taken`, 'protected.kid');
       }
       if (rev.claims.iat > now + this.clockSkewSeconds) fail('CLAIM_INVALID', 'revocation issued in the future', 'claims.iat');
-      if (prior) assertStricter(rev, prior.rev);
+      if (prior) {
+        // The registered statement signed again (a retry by a tool whose ES256 signatures are randomized, or the
+        // signature's twin): answered as its very bytes are, above, naming the entry registered; nothing is logged.
+        // Checked as any statement first (its signature by the issuer's key, the issuer still one here), so only what
+        // was a CONFLICT changes.
+        if (sameStatement(rev, prior.rev)) return { revocation: prior.rev, index: prior.index, created: false };
+        assertStricter(rev, prior.rev);
+      }
       const signerRef = target.claims.role === 'device' ? this.view.agencyByKid(target.issuerKid)?.cert.certRef : undefined;
       // In force from now, not from when its block is durable: a reading admitted meanwhile would be logged after it.
       // The holder's readings (the device's, or the agency's devices') also wait for the append, as for a renewal, and

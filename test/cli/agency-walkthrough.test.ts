@@ -9,10 +9,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { highSTwin } from '../protocol/high-s-twin.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 
@@ -105,6 +106,20 @@ describe('agency walkthrough with the built CLI', () => {
     expect([root.code, /\[ROLE_VIOLATION\]/.test(root.err)]).toEqual([2, true]);
     const unreachable = await run(dir, 'register', '--gateway', 'http://127.0.0.1:1', 'psb.cert');
     expect(unreachable.code).toBe(2);
+  });
+
+  test('a revocation posted again after a lost answer exits 0, already registered: the same file, made again the same, or signed again', async () => {
+    const shown = JSON.parse((await run(dir, 'cert', 'show', 'reader1.rev')).out) as { reason: string; revokedFrom: number; iat: number };
+    // made again with the same --reason, --from and --now: the same statement, and (RFC 6979 signatures) the same bytes
+    const again = await run(dir, 'cert', 'revoke', '--issuer-key', 'keys/psb.key', '--cert', 'reader1.cert', '--reason', shown.reason, '--from', String(shown.revokedFrom), '--now', String(shown.iat), '--out', 'again.rev');
+    expect(again.code).toBe(0);
+    expect(await readFile(join(dir, 'again.rev'))).toEqual(await readFile(join(dir, 'reader1.rev')));
+    // signed again by a signer whose signatures differ each time: here the signature's twin (r, n - s), other bytes
+    await writeFile(join(dir, 'twin.rev'), highSTwin(new Uint8Array(await readFile(join(dir, 'reader1.rev')))));
+    for (const file of ['reader1.rev', 'again.rev', 'twin.rev']) {
+      const r = await run(dir, 'register', '--gateway', url, file);
+      expect([r.code, r.out.trim()], `${file}: ${r.err}`).toEqual([0, expect.stringMatching(/^already registered: revocation of [0-9a-f]{34} \(log index 2\)$/)]);
+    }
   });
 
   test('a verifier trust file gets the checkpoint key and origin from the gateway', async () => {

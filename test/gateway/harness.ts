@@ -40,9 +40,9 @@ export class Pki {
   root!: Party;
   agencies = new Map<string, Party>();
 
-  static async create(): Promise<Pki> {
+  /** `root`: the root's signer (an EdDSA key unless a test brings another). */
+  static async create(root: Signer = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA))): Promise<Pki> {
     const p = new Pki();
-    const root = nobleSigner(ALG_EDDSA, generateSecretKey(ALG_EDDSA));
     const t = nowS();
     const cert = decodeCertificate(
       await issueCertificate(root, kidOf(root), { iss: 'root.example', sub: 'root.example', role: 'root', holderKey: pubOf(root), iat: t - 365 * DAY, nbf: t - 365 * DAY, exp: t + 3650 * DAY }),
@@ -51,8 +51,8 @@ export class Pki {
     return p;
   }
 
-  async agency(id: string, window: { nbf?: number; exp?: number } = {}): Promise<Party> {
-    const signer = nobleSigner(ALG_ES256, generateSecretKey(ALG_ES256));
+  /** `signer`: the agency's (an ES256 key signing as @noble/curves does, RFC 6979 deterministic, unless a test brings another). */
+  async agency(id: string, window: { nbf?: number; exp?: number } = {}, signer: Signer = nobleSigner(ALG_ES256, generateSecretKey(ALG_ES256))): Promise<Party> {
     const t = nowS();
     const cert = decodeCertificate(
       await issueCertificate(this.root.signer, kidOf(this.root.signer), {

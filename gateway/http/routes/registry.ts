@@ -118,6 +118,8 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       schema: {
         tags: ['registry'],
         summary: "Revoke a certificate: a statement signed by its issuer (the agency for its devices, the root for agencies)",
+        description:
+          "201: taken and logged. 200: the revocation registered for that certificate, posted again as its very bytes or signed again (every field of the statement equal, signed by the same issuer's key, only the signature other, as a randomized ES256 signer makes it on a retry): the answer names the registered entry (`index`) and nothing is logged. 409 CONFLICT: another statement about a revoked certificate that is not stricter (an earlier `revokedFrom`, or `keyCompromise` from the same time).",
         body: Type.Object({ revocation: Base64 }),
         response: {
           200: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
