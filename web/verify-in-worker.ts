@@ -10,6 +10,7 @@ import { consistencyProofFetcher, GATEWAY_TIMEOUT_MS, revocationLogFetcher } fro
 import { pageGet } from './storage.js';
 import { verifyBundleFile, type KeptCheckpoint, type Outcome } from './verification.js';
 import type { FromWorker, ToWorker } from './verify-worker.js';
+import verifyWorkerUrl from 'virtual:verify-worker-url';
 
 /** The worker, once started; null: none can be had (no Worker, or it failed), verification runs on the page's thread. */
 let worker: Worker | null | undefined;
@@ -32,8 +33,9 @@ function theWorker(): Worker | null {
   if (typeof Worker === 'undefined') return (worker = null);
   let w: Worker;
   try {
-    // Vite bundles the worker module and its imports as an asset of its own (the service worker keeps it for offline).
-    w = new Worker(new URL('./verify-worker.ts', import.meta.url), { type: 'module', name: 'originproof-verify' });
+    // The worker's entry, built with the page (web/vite.config.ts): it imports the chunk of code it shares with the
+    // page (the service worker keeps both for offline).
+    w = new Worker(new URL(verifyWorkerUrl, import.meta.url), { type: 'module', name: 'originproof-verify' });
   } catch {
     return (worker = null);
   }
