@@ -6,10 +6,11 @@
 import { OriginProofError } from '../protocol/errors.js';
 import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
 import type { Lang } from './i18n.js';
-import { MAX_BUNDLE_BYTES, noAnswerOf, publishedSkew, readKeptCheckpoint, type KeptCheckpoint, type NoAnswer, type ProofFetcher, type RevocationLogFetcher } from './verification.js';
-import { fromBase64 } from '../protocol/bytes.js';
+import { MAX_BUNDLE_BYTES, publishedSkew, readKeptCheckpoint, type KeptCheckpoint } from './verification.js';
 import { printable } from '../protocol/printable.js';
-import { collectRevocationListing, parseRevocationListing, revocationListingPath, type RevocationListingQuery } from '../protocol/revocation-listing.js';
+import { errorOf, gatewayGet, jsonOf, textOf, type GatewayAnswer, type GatewayGet } from './gateway-answers.js';
+
+export { GATEWAY_TIMEOUT_MS } from './gateway-answers.js';
 
 const K = { lang: 'originproof.lang', trustFile: 'originproof.trustFile', serverTrust: 'originproof.serverTrust', kept: 'originproof.keptCheckpoint' };
 
@@ -58,99 +59,8 @@ function put(key: string, value: string | null): void {
 
 export const api = (path: string): URL => new URL(path, document.baseURI);
 
-/**
- * How long one request to the gateway may take, answer included (the CLI's default --timeout): past it the page
- * takes the gateway as unable to answer now. Without it a gateway that accepted the connection and never answered
- * kept the page on "Verifying…" for good, even for a dropped file (found by the web review).
- */
-export const GATEWAY_TIMEOUT_MS = 30_000;
-
-/**
- * The most bytes of one answer read from the gateway (the CLI's MAX_ANSWER_BYTES): a page of the revocation list is a
- * few megabytes; a bundle, at most MAX_BUNDLE_BYTES.
- */
-export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
-
-/** Why a request got no answer to read: 'offline' (no connection), 'timeout' (none in time), 'tooLarge' (over the cap). */
-export class NoGatewayAnswer extends Error {
-  constructor(readonly why: 'offline' | 'timeout' | 'tooLarge', message: string) {
-    super(message);
-  }
-}
-
-/** An answer read whole (at most `max` bytes) within GATEWAY_TIMEOUT_MS. */
-interface GatewayAnswer {
-  ok: boolean;
-  status: number;
-  headers: Headers;
-  bytes: Uint8Array;
-}
-
-/** GET `path` of this gateway: the answer read whole, or NoGatewayAnswer. */
-async function gatewayGet(path: string, max = MAX_ANSWER_BYTES): Promise<GatewayAnswer> {
-  const abort = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    abort.abort();
-  }, GATEWAY_TIMEOUT_MS);
-  try {
-    const res = await fetch(api(path), { cache: 'no-store', signal: abort.signal });
-    const tooLarge = () => new NoGatewayAnswer('tooLarge', `TOO_LARGE: the answer is larger than ${max} bytes: not read`);
-    if (Number(res.headers.get('content-length')) > max) {
-      abort.abort();
-      throw tooLarge();
-    }
-    const chunks: Uint8Array[] = [];
-    let length = 0;
-    if (res.body) {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        length += value.length;
-        if (length > max) {
-          abort.abort();
-          throw tooLarge();
-        }
-        chunks.push(value);
-      }
-    }
-    const bytes = new Uint8Array(length);
-    let at = 0;
-    for (const c of chunks) {
-      bytes.set(c, at);
-      at += c.length;
-    }
-    return { ok: res.ok, status: res.status, headers: res.headers, bytes };
-  } catch (err) {
-    if (err instanceof NoGatewayAnswer) throw err;
-    if (timedOut) throw new NoGatewayAnswer('timeout', `no answer within ${GATEWAY_TIMEOUT_MS / 1000} s`);
-    throw new NoGatewayAnswer('offline', (err as Error).message);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const textOf = (a: GatewayAnswer): string => new TextDecoder().decode(a.bytes);
-/** The answer as JSON; undefined when it is none (an error answer need not be JSON). */
-function jsonOf(a: GatewayAnswer): unknown {
-  try {
-    return JSON.parse(textOf(a));
-  } catch {
-    return undefined;
-  }
-}
-/** A gateway's error answer as one line: its code and message (shown escaped: it is the gateway's text). */
-function errorOf(a: GatewayAnswer): string {
-  const body = (jsonOf(a) ?? {}) as { code?: unknown; message?: unknown };
-  const code = typeof body.code === 'string' ? body.code : `HTTP ${a.status}`;
-  return printable(typeof body.message === 'string' && body.message ? `${code}: ${body.message}` : code);
-}
-
-/** A request that got no usable answer, as NoAnswer: a timeout is "cannot answer now", as 503 is; too large, a refusal. */
-const noAnswerOfError = (err: unknown): NoAnswer =>
-  err instanceof NoGatewayAnswer ? (err.why === 'offline' ? 'offline' : err.why === 'timeout' ? 'unavailable' : 'refused') : 'refused';
+/** GET `path` of this gateway from the page's thread (gateway-answers.ts gatewayGet: time and size limits). */
+export const pageGet: GatewayGet = (path, max) => gatewayGet(api(path), max);
 
 export function savedLang(): Lang {
   const s = get(K.lang);
@@ -178,7 +88,7 @@ export async function loadTrust(): Promise<TrustState> {
 async function currentServerTrust(): Promise<Extract<TrustState, { source: 'server' }> | ServerTrustProblem> {
   let res: GatewayAnswer;
   try {
-    res = await gatewayGet('v1/trust');
+    res = await pageGet('v1/trust');
   } catch (err) {
     return { kind: 'unreachable', reason: (err as Error).message };
   }
@@ -241,7 +151,7 @@ export function saveKept(kept: KeptCheckpoint | null): void {
 /** A bundle from this gateway (at most MAX_BUNDLE_BYTES), or why not. */
 export async function fetchBundle(index: number): Promise<{ bytes: Uint8Array } | { error: string }> {
   try {
-    const res = await gatewayGet(`v1/entries/${index}/bundle?format=cbor`, MAX_BUNDLE_BYTES);
+    const res = await pageGet(`v1/entries/${index}/bundle?format=cbor`, MAX_BUNDLE_BYTES);
     if (!res.ok) return { error: errorOf(res) };
     return { bytes: res.bytes };
   } catch (err) {
@@ -249,67 +159,12 @@ export async function fetchBundle(index: number): Promise<{ bytes: Uint8Array } 
   }
 }
 
-export const fetchConsistencyProof: ProofFetcher = async (from, to) => {
-  let res: GatewayAnswer;
-  try {
-    res = await gatewayGet(`v1/proofs/consistency?from=${from}&to=${to}`);
-  } catch (err) {
-    return noAnswerOfError(err);
-  }
-  if (!res.ok) return noAnswerOf(res.status);
-  try {
-    const body = jsonOf(res) as { proof: string[] };
-    return body.proof.map((p) => fromBase64(p));
-  } catch {
-    return 'refused';
-  }
-};
-
-/** A page of GET /v1/revocations could not be had: no network, or the gateway said no. */
-class PageUnavailable extends Error {
-  constructor(readonly why: NoAnswer) {
-    super(why);
-  }
-}
-
-async function revocationPage(q: RevocationListingQuery): Promise<unknown> {
-  let res: GatewayAnswer;
-  try {
-    res = await gatewayGet(revocationListingPath(q));
-  } catch (err) {
-    throw new PageUnavailable(noAnswerOfError(err));
-  }
-  if (!res.ok) throw new PageUnavailable(noAnswerOf(res.status));
-  return JSON.parse(textOf(res));
-}
-
-/**
- * The log's whole revocation list (every page) with the checkpoint committing to it; checked by the verifier, not
- * trusted. The pages hold at most what `bound` allows for the first page's checkpoint (the gateway's count does not
- * bound them); with no bound, only the first page is taken.
- */
-export const fetchRevocationLog: RevocationLogFetcher = async (bound) => {
-  try {
-    const first = await revocationPage({});
-    const checkpoint = parseRevocationListing(first).checkpoint;
-    if (checkpoint === null) return 'refused';
-    const most = bound ? bound(checkpoint) : Number.POSITIVE_INFINITY;
-    if (most === undefined) return { checkpoint, revocations: parseRevocationListing(first).revocations };
-    let asked = false;
-    const pages = (q: RevocationListingQuery) => (asked ? revocationPage(q) : ((asked = true), Promise.resolve(first)));
-    const { revocations } = await collectRevocationListing(pages, {}, most);
-    return { checkpoint, revocations };
-  } catch (err) {
-    return err instanceof PageUnavailable ? err.why : 'refused';
-  }
-};
-
 /**
  * JSON from this gateway (Explore view), with the answer's headers (a paged list's `x-next-after`). The page is
  * served by the gateway it asks (CSP connect-src 'self'), so every header is readable: no CORS exposure needed.
  */
 export async function getJsonWithHeaders<T>(path: string): Promise<{ body: T; headers: Headers }> {
-  const res = await gatewayGet(path);
+  const res = await pageGet(path);
   if (!res.ok) throw new Error(errorOf(res));
   return { body: (jsonOf(res) ?? {}) as T, headers: res.headers };
 }
@@ -320,7 +175,7 @@ export async function getJson<T>(path: string): Promise<T> {
 }
 
 export async function getText(path: string): Promise<string> {
-  const res = await gatewayGet(path);
+  const res = await pageGet(path);
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   return textOf(res);
 }

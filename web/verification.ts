@@ -12,7 +12,7 @@ import { OriginProofError } from '../protocol/errors.js';
 import { sha256 } from '../protocol/hash.js';
 import { revocationsOfCheckpoint } from '../protocol/revocation-log.js';
 import { checkpointKeysAt, type TrustMaterial } from '../protocol/trust.js';
-import { verifyBundle, type Verdict, type VerifyBundleOptions } from '../protocol/verify-bundle.js';
+import { verifyBundle, type Verdict } from '../protocol/verify-bundle.js';
 import type { RevocationLogInput } from '../protocol/verify-revocation-log.js';
 import type { SentenceContext } from './format.js';
 
@@ -171,26 +171,6 @@ export function forRequestedEntry(outcome: Outcome, requested: number): Outcome 
   return outcome;
 }
 
-/**
- * What verifyBundleFile has verifyBundle check, once it has what the network gives (proofs, the revocation list): all
- * of it structured-clonable, so that a Web Worker can be sent it (the bundle as its bytes, decoded again there).
- */
-export interface BundleCheckRequest {
-  bytes: Uint8Array;
-  since?: { checkpoint: string; proof?: Uint8Array[] };
-  revocationLog?: RevocationLogInput;
-  maxClockSkewSeconds?: number;
-}
-
-/** Runs a BundleCheckRequest (checkBundle) somewhere else: the page's runs it in a Web Worker (web/verify-in-worker.ts). */
-export type BundleChecker = (request: BundleCheckRequest) => Promise<Verdict>;
-
-/** verifyBundle on a BundleCheckRequest: here (verifyBundleFile by default) or in the page's worker, the same code. */
-export function checkBundle(request: BundleCheckRequest, trust: TrustMaterial, bundle: ProofBundle = decodeProofBundleAny(request.bytes)): Verdict {
-  const { bytes: _bytes, ...opts } = request; // the rest are verifyBundle's options as they are
-  return verifyBundle(bundle, trust, opts satisfies VerifyBundleOptions);
-}
-
 export interface VerifyFileOptions {
   /** The gateway's clock skew allowance (publishedSkew); default the library's (300 s). */
   maxClockSkewSeconds?: number;
@@ -199,8 +179,6 @@ export interface VerifyFileOptions {
    * (checked against the trust anchors' checkpoint keys, so the server that sent it need not be trusted).
    */
   fetchRevocationLog?: RevocationLogFetcher;
-  /** Where verifyBundle runs (the page: a Web Worker); default here, on the caller's thread. */
-  check?: BundleChecker;
 }
 
 /** A note's checkpoint origin and size, unverified (undefined if it is none). */
@@ -222,6 +200,11 @@ function signedByTrusted(note: string, trust: TrustMaterial): boolean {
 }
 const logSize = (note: string) => peek(note)?.size;
 
+/**
+ * A bundle's bytes verified: decoded, with the kept checkpoint's consistency proof and the log's revocation list
+ * fetched through `fetchProof` and `opts`, and checked (verifyBundle). The page runs it in its verification worker,
+ * the network still the page's (web/verify-in-worker.ts), or on its own thread without one: the same code either way.
+ */
 export async function verifyBundleFile(
   bytes: Uint8Array,
   trust: TrustMaterial,
@@ -296,13 +279,11 @@ export async function verifyBundleFile(
       else if (size !== undefined) ctx.revocationLog = { size, count: got.revocations.length };
     }
   } else ctx.revocationsUnchecked = 'refused';
-  const request: BundleCheckRequest = {
-    bytes,
+  const verdict = verifyBundle(bundle, trust, {
     ...(since ? { since } : {}),
     ...(revocationLog ? { revocationLog } : {}),
     ...(opts.maxClockSkewSeconds !== undefined ? { maxClockSkewSeconds: opts.maxClockSkewSeconds } : {}),
-  };
-  const verdict = opts.check ? await opts.check(request) : checkBundle(request, trust, bundle);
+  });
   const signers = verdict.checkpoint?.signedBy ?? [];
   if (signers.length > 0) {
     ctx.gatewayLabel = signers
