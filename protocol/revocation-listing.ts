@@ -99,11 +99,14 @@ export type RevocationPageFetcher = (query: RevocationListingQuery) => Promise<u
  * before the cursor) bounds them by the revocations really logged: MALFORMED as soon as the pages hold more
  * (suspected by the verifier-CLI review: one-entry pages under a huge count kept a monitor round going as long as the
  * gateway liked).
+ *
+ * `parsedFirst`: the page `from` asks for, parsed already by a caller that read it to learn the checkpoint (the
+ * verifier page: a page of tens of megabytes was decoded twice).
  */
 export async function collectRevocationListing(
-  getPage: RevocationPageFetcher, from: RevocationListingQuery = {}, most = Number.POSITIVE_INFINITY,
+  getPage: RevocationPageFetcher, from: RevocationListingQuery = {}, most = Number.POSITIVE_INFINITY, parsedFirst?: RevocationListing,
 ): Promise<RevocationListing> {
-  const first = parseRevocationListing(await getPage(from));
+  const first = parsedFirst ?? parseRevocationListing(await getPage(from));
   if (from.treeSize !== undefined && first.treeSize !== from.treeSize) {
     fail('MALFORMED', `asked for the revocation list at tree size ${from.treeSize}, got tree size ${first.treeSize}`, 'treeSize');
   }

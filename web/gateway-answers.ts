@@ -162,14 +162,13 @@ export function revocationLogFetcher(get: GatewayGet): RevocationLogFetcher {
   };
   return async (bound) => {
     try {
-      const first = await revocationPage({});
-      const checkpoint = parseRevocationListing(first).checkpoint;
+      const first = parseRevocationListing(await revocationPage({}));
+      const checkpoint = first.checkpoint;
       if (checkpoint === null) return 'refused';
       const most = bound ? bound(checkpoint) : Number.POSITIVE_INFINITY;
-      if (most === undefined) return { checkpoint, revocations: parseRevocationListing(first).revocations };
-      let asked = false;
-      const pages = (q: RevocationListingQuery) => (asked ? revocationPage(q) : ((asked = true), Promise.resolve(first)));
-      const { revocations } = await collectRevocationListing(pages, {}, most);
+      if (most === undefined) return { checkpoint, revocations: first.revocations };
+      // The first page, decoded once (it may be tens of megabytes); the others are asked for at its tree size.
+      const { revocations } = await collectRevocationListing(revocationPage, {}, most, first);
       return { checkpoint, revocations };
     } catch (err) {
       return err instanceof PageUnavailable ? err.why : 'refused';

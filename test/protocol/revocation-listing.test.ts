@@ -77,6 +77,18 @@ describe('collectRevocationListing (every page of one checkpoint)', () => {
     expect((await collectRevocationListing(async (q) => page(s, q), { after: 36 })).revocations).toEqual([]);
   });
 
+  it('a first page parsed already by the caller is not asked for again; the rest are judged against it', async () => {
+    const s: Served = { treeSize: 40, checkpoint: 'cp40', list: entries([1, 4, 9, 16, 25, 36]), limit: 2 };
+    const first = parseRevocationListing(page(s, {}));
+    const asked: RevocationListingQuery[] = [];
+    const got = await collectRevocationListing(async (q) => (asked.push(q), page(s, q)), {}, Number.POSITIVE_INFINITY, first);
+    expect(got).toEqual({ treeSize: 40, checkpoint: 'cp40', count: 6, revocations: s.list, next: null });
+    expect(asked).toEqual([{ treeSize: 40, after: 4 }, { treeSize: 40, after: 16 }]);
+    // a later page of another checkpoint than the given first one is still MALFORMED
+    const other = { ...first, checkpoint: 'cp41' };
+    expect(await codeOf(() => collectRevocationListing(async (q) => page(s, q), {}, Number.POSITIVE_INFINITY, other))).toBe('MALFORMED');
+  });
+
   it('property: for any list, page size and cursor, the pages gather to the entries after the cursor, in log order', async () => {
     await fc.assert(
       fc.asyncProperty(
