@@ -33,7 +33,7 @@ function refusedStart(dataDir: string): Promise<{ code: number | null; err: stri
     const child = spawn(process.execPath, [CLI_MAIN, 'gateway', '--data-dir', dataDir, '--host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0', '--verify-workers', '1', '--log-level', 'warn']);
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => resolve({ code, err }));
+    child.once('close', (code) => resolve({ code, err })); // 'close', not 'exit': stderr read to the end
   });
 }
 

@@ -86,7 +86,7 @@ describe('starting the gateway as npm start does', () => {
     const slow = netConnect(port, '127.0.0.1', () => slow.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
     slow.on('error', () => undefined);
     await new Promise((r) => slow.once('connect', r));
-    const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const exit = new Promise<number | null>((r) => child.once('close', (c) => r(c))); // 'close': its stderr read to the end
     const sealing = new Promise<void>((r) => child.stdout.on('data', (d: Buffer) => /SIGTERM: sealing/.test(d.toString()) && r()));
     child.kill('SIGTERM');
     await sealing;
@@ -186,7 +186,7 @@ describe('starting with TLS from the command line', () => {
     expect(banner).toMatch(/MQTT\s+mqtts:\/\/127\.0\.0\.1:\d+\n/);
     expect(banner).not.toMatch(/mqtt:\/\//);
     expect(banner).toMatch(/TLS cert\s+CN=localhost, valid until 2126-/);
-    const exit = new Promise<string>((r) => child.once('exit', (c, sig) => r(`${c} ${sig} ${stderr}`)));
+    const exit = new Promise<string>((r) => child.once('close', (c, sig) => r(`${c} ${sig} ${stderr}`))); // 'close': stderr read to the end
     child.kill('SIGTERM');
     expect(await exit).toBe('0 null ');
     await rm(dir, { recursive: true, force: true });

@@ -29,7 +29,7 @@ export interface GatewayProcess {
   mqttUrl: string;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
-  /** Resolves when the process has exited. */
+  /** Resolves when the process has exited and all it wrote to stdout and stderr has been read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   alive(): boolean;
 }
@@ -50,11 +50,11 @@ export async function spawnGateway(opts: { dataDir: string; trustFile: string; e
   let out = '';
   let err = '';
   let running = true;
+  child.once('exit', () => (running = false));
+  // 'close', not 'exit': at 'exit' the pipes may still hold what the process wrote last (node's ChildProcess docs),
+  // such as a crash point's line right before its SIGKILL; one run under VM-like freezes found stderr still empty.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      running = false;
-      resolve({ code, signal });
-    }),
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const urls = await new Promise<{ httpUrl: string; mqttUrl: string }>((resolve, reject) => {

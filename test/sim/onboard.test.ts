@@ -88,7 +88,7 @@ describe('onboarding per SPEC §2', () => {
       const child = spawn(process.execPath, ['dist/cli/main.js', 'sim', 'run', '--fleet', out, '--mqtt', 'mqtt://127.0.0.1:1', '--duration', '1s', '--no-progress'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('exit', (status) => resolve({ status, stderr }));
+      child.on('close', (status) => resolve({ status, stderr })); // 'close', not 'exit': stderr read to the end
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('4 of 4 devices could not connect');
