@@ -67,6 +67,42 @@ export function browserAndGatewayHooks(get: () => { browser: Browser | undefined
   });
 }
 
+/**
+ * The hooks of a suite that opens a browser per test: after each, that browser closed (`take` hands it over and forgets
+ * it) and no uncaught page errors; after the suite, the gateway stopped.
+ */
+export function browserPerTestHooks(take: () => Browser | undefined, gateway: () => { stop(): Promise<void> } | undefined): void {
+  afterEach(async () => {
+    await closeExpectingNoPageErrors(take());
+  });
+  afterAll(async () => {
+    await gateway()?.stop();
+  });
+}
+
+/**
+ * The page's verification three ways, each in a browser of its own: in its worker; in a browser without Workers (the
+ * page's thread does it); and with the worker's script answered 404 (the worker fails, and the page does it itself).
+ * `open(setup?)` opens the page (`setup` runs before its scripts), `verify` returns what it showed, `asked` counts the
+ * page's messages to workers so far, `browser` is the one open now and `close` closes it. The worker must have been
+ * asked in the first and third ways and not in the second; the caller compares the three (the same verdicts).
+ */
+export async function verifyThreeWays<T>(s: { open(setup?: () => void): Promise<void>; verify(): Promise<T>; asked(): Promise<number>; browser(): Browser; close(): Promise<void> }): Promise<{ inWorker: T; onPage: T; failed: T }> {
+  await s.open();
+  const inWorker = await s.verify();
+  expect(await s.asked(), 'in the worker').toBeGreaterThan(0);
+  await s.close();
+  await s.open(() => void Reflect.deleteProperty(window, 'Worker'));
+  const onPage = await s.verify();
+  expect(await s.asked(), 'without Workers').toBe(0);
+  await s.close();
+  await s.open();
+  await s.browser().context.route('**/assets/verify-worker-*.js', (route) => route.fulfill({ status: 404, body: 'not here' }));
+  const failed = await s.verify();
+  expect(await s.asked(), 'the worker asked, and failing').toBeGreaterThan(0);
+  return { inWorker, onPage, failed };
+}
+
 /** A real drop event carrying a File onto the Verify view's drop zone, as a person dragging a file onto the page makes. */
 export async function dropFile(page: Page, name: string, bytes: Uint8Array): Promise<void> {
   const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {

@@ -13,7 +13,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { fromBase64, toBase64 } from '../../protocol/index.js';
-import { closeExpectingNoPageErrors, dropFile, launchChromium, type Browser } from './chromium.js';
+import { browserPerTestHooks, verifyThreeWays, dropFile, launchChromium, type Browser } from './chromium.js';
 import { connectDevice, Pki, postRevocation, reading, registerAtOnce, startTestGateway, nowS, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -64,15 +64,11 @@ beforeAll(async () => {
   largeBody = JSON.stringify({ ...realList, treeSize: n + 1, count: n, revocations: entries, next: null });
 }, 60_000);
 
-afterEach(async () => {
+browserPerTestHooks(() => {
   const closing = browser;
   browser = undefined;
-  await closeExpectingNoPageErrors(closing);
-});
-
-afterAll(async () => {
-  await t?.stop();
-});
+  return closing;
+}, () => t);
 
 /**
  * Opens the page (after `setup`, run before the page's own scripts), recording the page's long tasks, the longest
@@ -147,36 +143,26 @@ async function verifyEach(): Promise<{ shown: Record<string, Shown>; largeLonges
 }
 
 const posted = () => page.evaluate(() => (window as unknown as { posted: number }).posted);
+const closeBrowser = async () => {
+  await browser!.close();
+  browser = undefined;
+};
 /** The paths the page's thread fetched. */
 const fetchedHere = () => page.evaluate(() => (window as unknown as { fetched: string[] }).fetched);
 const longestParsed = () => page.evaluate(() => (window as unknown as { longestParsed: number }).longestParsed);
 
 describe('the revocation list read in the verification worker (Chromium)', () => {
   test('the same verdicts with the list read in the worker, without Workers, and with the worker failing', async () => {
-    await open();
-    const inWorker = await verifyEach();
+    const { inWorker, onPage, failed } = await verifyThreeWays({ open, verify: verifyEach, asked: posted, browser: () => browser!, close: closeBrowser });
     expect(inWorker.shown['real']!.headline).toMatch(/^VALID/);
     expect(inWorker.shown['real']!.revocation).toMatch(/none of the log's 3 revocation\(s\) up to checkpoint \d+ covers it/);
     expect(inWorker.shown['tampered']!.rows.find((r) => r[0] === 'revocation')).toEqual(['revocation', 'fail', 'CHECKPOINT_INVALID']);
     // More entries than the trusted checkpoint commits to: the list is not used, and the page says it could not be had.
     expect(inWorker.shown['large']!.headline).toMatch(/^VALID/);
     expect(inWorker.shown['large']!.revocation).toMatch(/^No revocation the record carries covers that time .*could not be had/);
-    await browser!.close();
-    browser = undefined;
-
-    // No Worker in this browser: the page reads the list itself, the same verdicts.
-    await open(() => void Reflect.deleteProperty(window, 'Worker'));
-    const onPage = await verifyEach();
+    // No Worker in this browser, or the worker's script not to be had: the page reads the list itself, the same verdicts.
     expect(onPage.shown).toEqual(inWorker.shown);
-    await browser!.close();
-    browser = undefined;
-
-    // The worker's script cannot be had: the worker fails, the page reads the list itself.
-    await open();
-    await browser!.context.route('**/assets/verify-worker-*.js', (route) => route.fulfill({ status: 404, body: 'not here' }));
-    const failed = await verifyEach();
     expect(failed.shown).toEqual(inWorker.shown);
-    expect(await posted()).toBeGreaterThan(0); // the worker was asked, and failed
   }, 120_000);
 
   test("a list of 16 MiB: fetched and parsed in the worker, never on the page's thread, which stays free", async () => {

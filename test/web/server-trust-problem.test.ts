@@ -13,7 +13,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { codeMeaning } from '../../web/format.js';
 import { translate } from '../../web/i18n.js';
-import { closeExpectingNoPageErrors, launchChromium, type Browser } from './chromium.js';
+import { browserPerTestHooks, launchChromium, type Browser } from './chromium.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -57,15 +57,11 @@ beforeAll(async () => {
   t = await startTestGateway(await Pki.create());
 }, 60_000);
 
-afterEach(async () => {
+browserPerTestHooks(() => {
   const closing = browser;
   browser = undefined;
-  await closeExpectingNoPageErrors(closing);
-});
-
-afterAll(async () => {
-  await t?.stop();
-});
+  return closing;
+}, () => t);
 
 describe("the server's trust file not valid vs the server not answering (Chromium)", () => {
   test('no saved copy: a broken trust file is "not valid" with the parser\'s code; a refused connection is "could not be fetched"', async () => {

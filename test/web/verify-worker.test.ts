@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, encodeProofBundle } from '../../protocol/index.js';
 import { MAX_BUNDLE_BYTES } from '../../web/verification.js';
-import { closeExpectingNoPageErrors, dropFile, launchChromium, type Browser } from './chromium.js';
+import { browserPerTestHooks, verifyThreeWays, dropFile, launchChromium, type Browser } from './chromium.js';
 import type { TestGateway } from '../gateway/harness.js';
 import { gatewayWithOneReading } from './one-reading-gateway.js';
 
@@ -36,15 +36,11 @@ beforeAll(async () => {
   tampered = encodeProofBundle({ ...b, entry });
 }, 60_000);
 
-afterEach(async () => {
+browserPerTestHooks(() => {
   const closing = browser;
   browser = undefined;
-  await closeExpectingNoPageErrors(closing);
-});
-
-afterAll(async () => {
-  await t?.stop();
-});
+  return closing;
+}, () => t);
 
 type Shown = { headline: string | null; rows: string[][] };
 
@@ -103,29 +99,31 @@ describe('verification in a Web Worker (Chromium)', () => {
     expect(atCap.length).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
     expect(atCap.length).toBeGreaterThan(MAX_BUNDLE_BYTES - 1024);
 
-    await open();
-    const inWorker = await verifyAll();
-    expect(await workerMessages()).toBe(3);
+    let way = 0;
+    let messagesInWorker: number | undefined;
+    const { inWorker, onPage, failed } = await verifyThreeWays({
+      open,
+      verify: async () => {
+        const shown = await verifyAll();
+        if (way++ === 0) messagesInWorker = await workerMessages(); // the first way: in the worker
+        return shown;
+      },
+      asked: workerMessages,
+      browser: () => browser!,
+      close: async () => {
+        await browser!.close();
+        browser = undefined;
+      },
+    });
+    expect(messagesInWorker).toBe(3);
     expect(inWorker.shown['valid.cbor']!.headline).toMatch(/^VALID/);
     expect(inWorker.shown['valid.cbor']!.rows.filter((r) => r[1] !== 'pass')).toEqual([['consistency', 'skip', '']]); // no kept checkpoint
     expect(inWorker.shown['tampered.cbor']!.rows.some((r) => r[1] === 'fail')).toBe(true);
     expect(inWorker.shown['at-cap.cbor']!.rows.find((r) => r[0] === 'chain')).toEqual(['chain', 'fail', 'CHAIN_INVALID']);
-    await browser!.close();
-    browser = undefined;
-
-    // No Worker in this browser: checked on the page's thread, the same verdicts.
-    await open(() => void Reflect.deleteProperty(window, 'Worker'));
-    const onPage = await verifyAll();
+    // No Worker in this browser, or the worker's script not to be had (offline without it, say): the page checks them
+    // itself, the same verdicts.
     expect(onPage.shown).toEqual(inWorker.shown);
-    await browser!.close();
-    browser = undefined;
-
-    // The worker's script cannot be had (offline without it, say): the worker fails, the page checks them itself.
-    await open();
-    await browser!.context.route('**/assets/verify-worker-*.js', (route) => route.fulfill({ status: 404, body: 'not here' }));
-    const failed = await verifyAll();
     expect(failed.shown).toEqual(inWorker.shown);
-    expect(await workerMessages()).toBeGreaterThan(0); // the worker was asked, and failed
 
     console.log(`longest task of the page while it verified a bundle at the cap: worker ${inWorker.capLongestMs} ms, page's thread ${onPage.capLongestMs} ms, worker failed ${failed.capLongestMs} ms`);
     // The at-cap bundle's checks held the page's thread for well over 100 ms when they ran there (no Worker, or the
