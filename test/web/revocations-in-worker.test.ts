@@ -64,11 +64,7 @@ beforeAll(async () => {
   largeBody = JSON.stringify({ ...realList, treeSize: n + 1, count: n, revocations: entries, next: null });
 }, 60_000);
 
-browserPerTestHooks(() => {
-  const closing = browser;
-  browser = undefined;
-  return closing;
-}, () => t);
+browserPerTestHooks(() => { const closing = browser; browser = undefined; return closing; }, () => t); // closed after each test
 
 /**
  * Opens the page (after `setup`, run before the page's own scripts), recording the page's long tasks, the longest

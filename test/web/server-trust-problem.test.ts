@@ -57,11 +57,7 @@ beforeAll(async () => {
   t = await startTestGateway(await Pki.create());
 }, 60_000);
 
-browserPerTestHooks(() => {
-  const closing = browser;
-  browser = undefined;
-  return closing;
-}, () => t);
+browserPerTestHooks(() => { const closing = browser; browser = undefined; return closing; }, () => t); // closed after each test
 
 describe("the server's trust file not valid vs the server not answering (Chromium)", () => {
   test('no saved copy: a broken trust file is "not valid" with the parser\'s code; a refused connection is "could not be fetched"', async () => {

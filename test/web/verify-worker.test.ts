@@ -36,11 +36,7 @@ beforeAll(async () => {
   tampered = encodeProofBundle({ ...b, entry });
 }, 60_000);
 
-browserPerTestHooks(() => {
-  const closing = browser;
-  browser = undefined;
-  return closing;
-}, () => t);
+browserPerTestHooks(() => { const closing = browser; browser = undefined; return closing; }, () => t); // closed after each test
 
 type Shown = { headline: string | null; rows: string[][] };
 
