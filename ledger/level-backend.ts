@@ -11,6 +11,8 @@
  * ledger/level-entry-reads.ts (entries, tiles, headers) and ledger/level-index-queries.ts (device, time, type); the
  * checks before a store is used in ledger/level-open-checks.ts.
  */
+import { statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { Level } from 'level';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
@@ -65,10 +67,19 @@ export class LevelBackend implements LedgerBackend {
    * never be ahead of the store on disk, and an unsynced batch is not on disk yet when its hint would be written.
    */
   readonly #hint: CommittedHintWriter | undefined;
+  /** The store's directory (LevelDB's files). */
+  readonly #dir: string;
+  /** LevelDB's write-ahead log names (`NNNNNN.log`) whose directory entries are known fsynced (#syncNewLogNames). */
+  #logNames: ReadonlySet<string> = new Set();
+  /** The directory's mtime when #logNames was listed, if old enough that any later change must alter it. */
+  #listedAt: bigint | undefined;
+  /** The last #syncNewLogNames check: each check starts once the one before has ended (its fsync included). */
+  #logCheck: Promise<void> = Promise.resolve();
   /** Test-only (crash points): called at each stage of a block's write; unset, one check per block. */
   #stageHook: ((stage: WriteStage) => void) | undefined;
 
-  private constructor(db: Level<Bytes, Bytes>, segments: EntrySegments, last: BundleIndex | undefined, opts: LevelBackendOptions) {
+  private constructor(dir: string, db: Level<Bytes, Bytes>, segments: EntrySegments, last: BundleIndex | undefined, opts: LevelBackendOptions) {
+    this.#dir = dir;
     this.#db = db;
     this.#segments = segments;
     this.#last = last;
@@ -101,12 +112,16 @@ export class LevelBackend implements LedgerBackend {
       // logs without fsyncing the directory (LevelDB 1.20 SetCurrentFile; google/leveldb#195), and `entries/` may
       // have been made by a process killed before it fsynced it: until the directory is synced, a power cut may keep
       // neither, losing blocks this process receipts. Once per open, before any block (test/ledger/durability-order).
+      // The write-ahead logs listed first are covered by this fsync; a new one is looked for after each synced write.
+      const listed = await listLogNames(dir);
       await syncDir(dir);
       const config = await db.get(CONFIG_KEY);
       const segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
       let last: BundleIndex | undefined;
       for await (const [k, v] of db.iterator({ gte: bundleKey(0), lt: ENTRY_END, reverse: true, limit: 1 })) last = readAtOpen(dir, () => decodeBundleIndex(readU64(k, 1), plain(v)));
-      const backend = new LevelBackend(db, segments, last, opts);
+      const backend = new LevelBackend(dir, db, segments, last, opts);
+      backend.#logNames = listed.names;
+      backend.#listedAt = listed.at;
       backend.#uncut = true;
       if (config === undefined) backend.#config = u32(segments.entries / BUNDLE_WIDTH);
       // Device rows of the blocks not merged yet (at most MERGE_BLOCKS records).
@@ -134,6 +149,7 @@ export class LevelBackend implements LedgerBackend {
 
   async writeMeta(meta: Bytes): Promise<void> {
     await this.#db.put(META_KEY, meta, { sync: this.#sync } as never);
+    await this.#syncNewLogNames();
   }
 
   async *tokenIats(): AsyncIterable<[string, number]> {
@@ -146,6 +162,7 @@ export class LevelBackend implements LedgerBackend {
   async writeTokenIats(rows: readonly (readonly [string, number])[]): Promise<void> {
     if (rows.length === 0) return;
     await this.#db.batch(rows.map(([deviceId, iat]) => ({ type: 'put' as const, key: tokenIatKey(deviceId), value: u64(iat) })), { sync: this.#sync } as never);
+    await this.#syncNewLogNames();
   }
 
   async writeBlock(b: BlockWrite): Promise<void> {
@@ -208,6 +225,36 @@ export class LevelBackend implements LedgerBackend {
     // than the store holds, whatever reaches the disk (ledger/committed-hint.ts). Not awaited: one write, off the
     // receipts' path.
     this.#hint?.set({ treeSize: b.treeSize, height: b.height });
+    await this.#syncNewLogNames();
+  }
+
+  /**
+   * When its memtable fills, LevelDB (1.20) writes on into a new `NNNNNN.log`: it fdatasyncs the log at each synced
+   * write, but fsyncs the directory, making the new name durable, only once the old memtable is flushed to a table, a
+   * fraction of a second later. A power cut in between, on a file system whose fsync of a new file does not commit
+   * its name too (ext4 and XFS do), could lose the log and every write receipted from it. So after each synced write,
+   * before its caller answers anyone, the directory is checked for a new .log name, and fsynced when there is one
+   * (once per memtable). The check is one stat of the directory (about 3 µs) while its mtime is the one seen at the
+   * last listing; a listing (one entry per table file: 2 ms at 4,000) only when it changed (LevelDB made or removed a
+   * file) or was too recent to tell (LIST_SETTLE_MS). Checks run one after another, so a write whose check finds nothing
+   * new still waits for the fsync an earlier check started for the log it went to. README, Durability.
+   */
+  #syncNewLogNames(): Promise<void> {
+    if (!this.#sync) return Promise.resolve();
+    const check = this.#logCheck.then(async () => {
+      if (this.#listedAt !== undefined && statSync(this.#dir, { bigint: true }).mtimeNs === this.#listedAt) return;
+      const listed = await listLogNames(this.#dir);
+      for (const n of listed.names) {
+        if (this.#logNames.has(n)) continue;
+        await syncDir(this.#dir);
+        break;
+      }
+      // After the fsync: one that failed is tried again at the next check.
+      this.#logNames = listed.names;
+      this.#listedAt = listed.at;
+    });
+    this.#logCheck = check.catch(() => undefined);
+    return check;
   }
 
   /** The segment files hold every committed entry, and the store is not older than them (ledger/level-open-checks.ts). */
@@ -285,6 +332,24 @@ export class LevelBackend implements LedgerBackend {
       await this.#db.close();
     }
   }
+}
+
+/**
+ * How long before a listing the directory's mtime must be for a later change to be sure to alter it: more than the
+ * coarsest timestamp of the file systems LevelDB may be on (ext2/ext3 with small inodes: 1 s; FAT: 2 s), so that a
+ * file made in the same tick as the mtime seen is never missed.
+ */
+const LIST_SETTLE_MS = 3000n;
+
+/**
+ * The names of LevelDB's write-ahead logs in the store's directory, and the directory's mtime (stat before the
+ * listing, so the listing holds every name the mtime stands for) when a later change must alter it, else undefined.
+ */
+async function listLogNames(dir: string): Promise<{ names: Set<string>; at: bigint | undefined }> {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const { mtimeNs } = statSync(dir, { bigint: true });
+  const names = new Set((await readdir(dir)).filter((n) => n.endsWith('.log')));
+  return { names, at: mtimeNs < now - LIST_SETTLE_MS * 1_000_000n ? mtimeNs : undefined };
 }
 
 /**

@@ -7,7 +7,10 @@
 //  - names: each file or directory created (a segment file, `entries/`, LevelDB's CURRENT, which its open renames into
 //    place) had its directory fsynced after it was made. A name found when the process starts counts as not durable:
 //    the process before may have been killed before it fsynced its directory (a start killed after making `entries/`).
-//  - the batch is written with `sync: true`, and a block's receipts come after its batch completed.
+//  - the batch is written with `sync: true`, and a block's receipts come after its batch completed;
+//  - LevelDB's write-ahead logs: each new `NNNNNN.log` (made at its open, and whenever its memtable fills, in the write
+//    of a block's batch) had the store's directory fsynced after it appeared and before the receipts of any block
+//    written to it (LevelDB fdatasyncs the log's bytes, but fsyncs the directory only once the old memtable is flushed).
 // `entries/committed` (ledger/committed-hint.ts) is advisory, written and never synced by design: not checked.
 import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -36,17 +39,18 @@ type Event =
   | { t: 'rename' | 'link'; path: string; to: string }
   | { t: 'write' | 'truncate' | 'sync' | 'datasync'; path: string }
   | { t: 'level-open'; path: string }
+  | { t: 'level-log'; path: string }
   | { t: 'batch'; sync: boolean }
   | { t: 'batch-done' | 'end' }
   | { t: 'receipt'; height: number; entries: number };
 
 /** Run the writer on `dir` (blocks of `sizes` entries) and return its journal. */
-async function runWriter(dir: string, sizes: number[], segmentBundles = 1): Promise<Event[]> {
+async function runWriter(dir: string, sizes: number[], segmentBundles = 1, writeBufferBytes?: number): Promise<Event[]> {
   const journal = `${dir}.journal`;
   await rm(journal, { force: true });
   const child = spawn(
     process.execPath,
-    ['--import', pathToFileURL(join(fixtures, 'fs-journal.mjs')).href, join(fixtures, 'durability-writer.mjs'), pathToFileURL(compiledLedger).href, dir, String(segmentBundles), sizes.join(',')],
+    ['--import', pathToFileURL(join(fixtures, 'fs-journal.mjs')).href, join(fixtures, 'durability-writer.mjs'), pathToFileURL(compiledLedger).href, dir, String(segmentBundles), sizes.join(','), ...(writeBufferBytes ? [String(writeBufferBytes)] : [])],
     { env: { ...process.env, FS_JOURNAL: journal, LEVEL_FROM: compiledLedger }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -76,6 +80,9 @@ function durabilityBreaks(dir: string, events: Event[]): string[] {
         break;
       case 'level-open':
         name(resolve(path, 'CURRENT')); // renamed into place by LevelDB's open (a new MANIFEST each open)
+        break;
+      case 'level-log':
+        name(path);
         break;
       case 'open':
         if (e.create) name(path);
@@ -112,6 +119,7 @@ function durabilityBreaks(dir: string, events: Event[]): string[] {
       case 'receipt':
         receipts++;
         if (done !== batches || done < receipts) breaks.push(`receipts of block ${e.height} before its batch completed`);
+        for (const n of unsyncedNames) breaks.push(`receipts of block ${e.height}: ${n.slice(dir.length + 1)} made and its directory not fsynced before them`);
         break;
     }
   }
@@ -138,5 +146,16 @@ describe('durability order of a block: bytes and names synced before the batch, 
     expect(again.filter((e) => e.t === 'receipt')).toHaveLength(2);
     expect(again.filter((e) => e.t === 'truncate' || e.t === 'rm').length).toBeGreaterThanOrEqual(2); // the leftovers were cut
     expect(durabilityBreaks(dir, again)).toEqual([]);
+  }, 60_000);
+
+  it('a small LevelDB write buffer: each new write-ahead log\'s name is fsynced before the receipts of the block written to it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
+    dirs.push(dir);
+    // 64 KB (LevelDB's least): a memtable fills every few blocks of 200 entries, so new logs appear as blocks go in.
+    const events = await runWriter(dir, Array.from({ length: 40 }, () => 200), 1, 64 << 10);
+    expect(events.filter((e) => e.t === 'receipt')).toHaveLength(40);
+    const afterOpen = events.findIndex((e) => e.t === 'batch');
+    expect(events.slice(afterOpen).filter((e) => e.t === 'level-log').length).toBeGreaterThanOrEqual(3);
+    expect(durabilityBreaks(dir, events)).toEqual([]);
   }, 60_000);
 });
