@@ -412,7 +412,9 @@ export class Ledger extends LedgerQueries {
       block = await p.write;
       await this.backend.writeBlock(block);
     } catch (err) {
-      // Nothing of this block is stored: roll back to before it, and drop every block computed on top of it.
+      // Nothing of this block is stored, or (the new write-ahead log's directory fsync failed after its batch landed,
+      // level-backend.ts) stored without a receipt out, as after a crash: roll back to before it, and drop every block
+      // computed on top of it. The store's recovery reopens it from disk, and a resent reading gets its receipt then.
       this.#epoch++;
       this.#failure = err;
       this.#inFlight.delete(p);
