@@ -203,7 +203,8 @@ const logSize = (note: string) => peek(note)?.size;
 /**
  * A bundle's bytes verified: decoded, with the kept checkpoint's consistency proof and the log's revocation list
  * fetched through `fetchProof` and `opts`, and checked (verifyBundle). The page runs it in its verification worker,
- * the network still the page's (web/verify-in-worker.ts), or on its own thread without one: the same code either way.
+ * requests included, their time limits on the page's clock (web/verify-in-worker.ts), or on its own thread without
+ * one: the same code either way.
  */
 export async function verifyBundleFile(
   bytes: Uint8Array,
