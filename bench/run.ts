@@ -7,11 +7,12 @@
  *   npm run bench                          everything
  *   npm run bench -- --quick               ledger at 1,000,000 entries and smaller fleets (~1.5 minutes; no latest.json)
  *   npm run bench -- --only ledger,crypto  some sections (crypto, ledger, pipeline, e2e; no latest.json); --entries N sets the ledger size
- *   npm run bench -- --readme              also rewrite README's bench table (between the bench:latest markers)
+ *   npm run bench -- --readme              also rewrite README's bench tables and its tally of every complete run
+ *                                          (between the bench:latest and bench:tally markers; bench/tally.ts)
  * Rates depend on what else runs on the machine: each result file records the load average.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { runCryptoBench, type CryptoBenchResult } from './crypto.js';
@@ -19,6 +20,8 @@ import { runLedgerBench, type LedgerBenchResult } from './ledger.js';
 import { runE2eBench, type E2eFleet, type E2eResult } from './e2e.js';
 import { runPipelineBenches, type PipelineBenchResult } from './pipeline.js';
 import { ALG_EDDSA, ALG_ES256 } from '../protocol/algorithms.js';
+import { rewriteReadmeBlock } from './readme-block.js';
+import { loadRuns, tallyTable } from './tally.js';
 import { OBSERVING_ONLY, answerProblems, latestTable, scalingTable, settingsFromEnv, summarize, type BenchResults } from './report.js';
 
 export interface Args {
@@ -66,16 +69,6 @@ function commit(): string {
   }
 }
 
-async function rewriteReadme(table: string): Promise<void> {
-  const begin = '<!-- bench:latest:begin -->';
-  const end = '<!-- bench:latest:end -->';
-  const text = await readFile('README.md', 'utf8');
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  if (i < 0 || j < i) throw new Error(`README.md has no ${begin} ... ${end} block`);
-  await writeFile('README.md', `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
-}
-
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const args = parseArgs(argv);
   const run = (s: (typeof SECTIONS)[number]) => !args.only || args.only.includes(s);
@@ -119,7 +112,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (complete) {
     await writeFile(join(args.out, 'latest.json'), body);
     process.stdout.write(`written to ${join(args.out, 'latest.json')}\n`);
-    if (args.readme) await rewriteReadme(tables);
+    if (args.readme) {
+      await rewriteReadmeBlock('latest', tables);
+      await rewriteReadmeBlock('tally', tallyTable(loadRuns(args.out)));
+    }
   } else if (args.readme) {
     process.stdout.write('README not rewritten: only a complete run (no --only/--quick/--entries/--workers, no OP_BENCH_*/ORIGINPROOF_* settings, every reading answered) updates it\n');
   }
