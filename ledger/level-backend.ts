@@ -44,6 +44,12 @@ export interface LevelBackendOptions {
   writeBufferBytes?: number;
   /** Bundles per entry segment file when the store is created (default SEGMENT_BUNDLES; then read from the store). */
   segmentBundles?: number;
+  /**
+   * How old the store directory's mtime must be at a listing of its write-ahead logs for the listing to stand until the
+   * mtime changes (#syncNewLogNames; default LIST_SETTLE_MS). Tests shorten it to reach the stat-only path without
+   * pauses of seconds; below the file system's timestamp granularity a new log made in the listing's tick is missed.
+   */
+  logListSettleMs?: number;
 }
 
 export const WRITE_BUFFER_BYTES = 16 << 20;
@@ -73,6 +79,8 @@ export class LevelBackend implements LedgerBackend {
   #logNames: ReadonlySet<string> = new Set();
   /** The directory's mtime when #logNames was listed, if old enough that any later change must alter it. */
   #listedAt: bigint | undefined;
+  /** How old that mtime must be at the listing (LevelBackendOptions.logListSettleMs), in ns. */
+  readonly #listSettleNs: bigint;
   /** The last #syncNewLogNames check: each check starts once the one before has ended (its fsync included). */
   #logCheck: Promise<void> = Promise.resolve();
   /** Test-only (crash points): called at each stage of a block's write; unset, one check per block. */
@@ -87,6 +95,7 @@ export class LevelBackend implements LedgerBackend {
     this.#mergeRows = opts.deviceMerge?.rows ?? MERGE_ROWS;
     this.#mergeBlocks = opts.deviceMerge?.blocks ?? MERGE_BLOCKS;
     this.#hint = this.#sync ? new CommittedHintWriter(hintPath(this.#segments)) : undefined;
+    this.#listSettleNs = listSettleNs(opts);
   }
 
 
@@ -113,7 +122,7 @@ export class LevelBackend implements LedgerBackend {
       // have been made by a process killed before it fsynced it: until the directory is synced, a power cut may keep
       // neither, losing blocks this process receipts. Once per open, before any block (test/ledger/durability-order).
       // The write-ahead logs listed first are covered by this fsync; a new one is looked for after each synced write.
-      const listed = await listLogNames(dir);
+      const listed = await listLogNames(dir, listSettleNs(opts));
       await syncDir(dir);
       const config = await db.get(CONFIG_KEY);
       const segments = new EntrySegments(dir, config ? new DataView(config.buffer, config.byteOffset, 4).getUint32(0) : (opts.segmentBundles ?? SEGMENT_BUNDLES));
@@ -236,14 +245,15 @@ export class LevelBackend implements LedgerBackend {
    * before its caller answers anyone, the directory is checked for a new .log name, and fsynced when there is one
    * (once per memtable). The check is one stat of the directory (about 3 µs) while its mtime is the one seen at the
    * last listing; a listing (one entry per table file: 2 ms at 4,000) only when it changed (LevelDB made or removed a
-   * file) or was too recent to tell (LIST_SETTLE_MS). Checks run one after another, so a write whose check finds nothing
-   * new still waits for the fsync an earlier check started for the log it went to. README, Durability.
+   * file) or was too recent to tell (LIST_SETTLE_MS; logListSettleMs). Checks run one after another, so a write whose
+   * check finds nothing new still waits for the fsync an earlier check started for the log it went to. README,
+   * Durability; test/ledger/durability-order.test.ts journals each stat, listing and fsync.
    */
   #syncNewLogNames(): Promise<void> {
     if (!this.#sync) return Promise.resolve();
     const check = this.#logCheck.then(async () => {
       if (this.#listedAt !== undefined && statSync(this.#dir, { bigint: true }).mtimeNs === this.#listedAt) return;
-      const listed = await listLogNames(this.#dir);
+      const listed = await listLogNames(this.#dir, this.#listSettleNs);
       for (const n of listed.names) {
         if (this.#logNames.has(n)) continue;
         await syncDir(this.#dir);
@@ -339,17 +349,22 @@ export class LevelBackend implements LedgerBackend {
  * coarsest timestamp of the file systems LevelDB may be on (ext2/ext3 with small inodes: 1 s; FAT: 2 s), so that a
  * file made in the same tick as the mtime seen is never missed.
  */
-const LIST_SETTLE_MS = 3000n;
+const LIST_SETTLE_MS = 3000;
+
+/** LevelBackendOptions.logListSettleMs (default LIST_SETTLE_MS) in ns, computed once per open. */
+function listSettleNs(opts: LevelBackendOptions): bigint {
+  return BigInt(Math.round((opts.logListSettleMs ?? LIST_SETTLE_MS) * 1e6));
+}
 
 /**
  * The names of LevelDB's write-ahead logs in the store's directory, and the directory's mtime (stat before the
  * listing, so the listing holds every name the mtime stands for) when a later change must alter it, else undefined.
  */
-async function listLogNames(dir: string): Promise<{ names: Set<string>; at: bigint | undefined }> {
+async function listLogNames(dir: string, settleNs: bigint): Promise<{ names: Set<string>; at: bigint | undefined }> {
   const now = BigInt(Date.now()) * 1_000_000n;
   const { mtimeNs } = statSync(dir, { bigint: true });
   const names = new Set((await readdir(dir)).filter((n) => n.endsWith('.log')));
-  return { names, at: mtimeNs < now - LIST_SETTLE_MS * 1_000_000n ? mtimeNs : undefined };
+  return { names, at: mtimeNs < now - settleNs ? mtimeNs : undefined };
 }
 
 /**

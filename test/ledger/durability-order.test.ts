@@ -41,16 +41,20 @@ type Event =
   | { t: 'level-open'; path: string }
   | { t: 'level-log'; path: string }
   | { t: 'batch'; sync: boolean }
-  | { t: 'batch-done' | 'end' }
-  | { t: 'receipt'; height: number; entries: number };
+  | { t: 'batch-done' | 'end' | 'pause' }
+  | { t: 'receipt'; height: number; entries: number }
+  | { t: 'readdir'; path: string }
+  | { t: 'stat'; path: string; mtimeNs: string };
 
-/** Run the writer on `dir` (blocks of `sizes` entries) and return its journal. */
-async function runWriter(dir: string, sizes: number[], segmentBundles = 1, writeBufferBytes?: number): Promise<Event[]> {
+type BackendOptions = { writeBufferBytes?: number; logListSettleMs?: number };
+
+/** Run the writer on `dir` (blocks of `steps` entries, or pauses: `pause50`) and return its journal. */
+async function runWriter(dir: string, steps: (number | `pause${number}`)[], segmentBundles = 1, opts: BackendOptions = {}): Promise<Event[]> {
   const journal = `${dir}.journal`;
   await rm(journal, { force: true });
   const child = spawn(
     process.execPath,
-    ['--import', pathToFileURL(join(fixtures, 'fs-journal.mjs')).href, join(fixtures, 'durability-writer.mjs'), pathToFileURL(compiledLedger).href, dir, String(segmentBundles), sizes.join(','), ...(writeBufferBytes ? [String(writeBufferBytes)] : [])],
+    ['--import', pathToFileURL(join(fixtures, 'fs-journal.mjs')).href, join(fixtures, 'durability-writer.mjs'), pathToFileURL(compiledLedger).href, dir, String(segmentBundles), steps.join(','), JSON.stringify(opts)],
     { env: { ...process.env, FS_JOURNAL: journal, LEVEL_FROM: compiledLedger }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -152,10 +156,95 @@ describe('durability order of a block: bytes and names synced before the batch, 
     const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
     dirs.push(dir);
     // 64 KB (LevelDB's least): a memtable fills every few blocks of 200 entries, so new logs appear as blocks go in.
-    const events = await runWriter(dir, Array.from({ length: 40 }, () => 200), 1, 64 << 10);
+    const events = await runWriter(dir, Array.from({ length: 40 }, () => 200), 1, { writeBufferBytes: 64 << 10 });
     expect(events.filter((e) => e.t === 'receipt')).toHaveLength(40);
     const afterOpen = events.findIndex((e) => e.t === 'batch');
     expect(events.slice(afterOpen).filter((e) => e.t === 'level-log').length).toBeGreaterThanOrEqual(3);
+    expect(durabilityBreaks(dir, events)).toEqual([]);
+  }, 60_000);
+});
+
+/** What one block's look for a new write-ahead log did: the file operations on the store's directory after its batch. */
+interface LogCheck {
+  height: number;
+  /** LevelDB made a new `.log` in the block's batch. */
+  newLog: boolean;
+  /** Stats of the store's directory (the mtime each saw), listings of it, fsyncs of it. */
+  mtimes: string[];
+  listings: number;
+  dirSyncs: number;
+}
+
+/** Each block's check, from its batch's completion to its receipts (when the writer's answers wait for it). */
+function logChecks(dir: string, events: Event[]): LogCheck[] {
+  const checks: LogCheck[] = [];
+  let newLog = false;
+  let check: Omit<LogCheck, 'height'> | undefined;
+  for (const e of events) {
+    const onDir = 'path' in e && resolve(e.path) === resolve(dir);
+    if (e.t === 'batch') newLog = false;
+    else if (e.t === 'level-log') newLog = true;
+    else if (e.t === 'batch-done') check = { newLog, mtimes: [], listings: 0, dirSyncs: 0 };
+    else if (e.t === 'receipt' && check) {
+      checks.push({ height: e.height, ...check });
+      check = undefined;
+    } else if (check && onDir && e.t === 'stat') check.mtimes.push(e.mtimeNs);
+    else if (check && onDir && e.t === 'readdir') check.listings++;
+    else if (check && onDir && e.t === 'sync') check.dirSyncs++;
+  }
+  return checks;
+}
+
+// The check after each synced write is one stat of the store's directory while its mtime is the one seen at the last
+// listing, and that listing was taken when the mtime was older than the settle time (LevelBackendOptions
+// logListSettleMs, 3 s by default): then no change can have kept the mtime. Shortened here, so that the stat-only path
+// is reached without pauses of seconds (50-100 ms: above the file system's timestamp granularity, a few ms).
+describe('the look for a new write-ahead log: a stat while the directory is unchanged since a settled listing', () => {
+  it('a directory unchanged since a listing older than the settle time: each write\'s check is one stat, no listing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
+    dirs.push(dir);
+    // The first block makes `entries/` (a change of the directory); then, past the settle time, blocks that make no
+    // file (a 16 MB write buffer: no new log).
+    const events = await runWriter(dir, [200, 'pause300', 200, 200, 200, 200, 200], 1, { logListSettleMs: 100 });
+    const checks = logChecks(dir, events);
+    expect(checks).toHaveLength(6);
+    const [, afterPause, ...settled] = checks;
+    // The first check after the pause lists at most once (when the listing before was too young to stand) ...
+    expect(afterPause!.listings).toBeLessThanOrEqual(1);
+    // ... and from then on, one stat per write, seeing the same mtime, and nothing else.
+    for (const c of settled) expect(c).toEqual({ height: c.height, newLog: false, mtimes: afterPause!.mtimes.slice(-1), listings: 0, dirSyncs: 0 });
+    expect(durabilityBreaks(dir, events)).toEqual([]);
+  }, 60_000);
+
+  it('a new log made while the checks are one stat: the changed mtime makes the check list, and fsync the directory before the receipts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
+    dirs.push(dir);
+    // A 64 KB write buffer: a new log every few blocks. Each block comes past the settle time, so the listing before it
+    // (if its check listed) stands, and its own check is one stat unless the directory changed.
+    const steps = Array.from({ length: 24 }, () => ['pause150' as const, 200]).flat();
+    const events = await runWriter(dir, steps, 1, { writeBufferBytes: 64 << 10, logListSettleMs: 50 });
+    const checks = logChecks(dir, events);
+    expect(checks).toHaveLength(24);
+    expect(checks.filter((c) => c.listings === 0 && c.mtimes.length === 1).length).toBeGreaterThan(0); // stat only
+    const withNewLog = checks.filter((c) => c.newLog);
+    expect(withNewLog.length).toBeGreaterThanOrEqual(2);
+    // Every block written to a new log: its check listed and fsynced the directory (before its receipts: the window).
+    for (const c of withNewLog) expect({ height: c.height, listed: c.listings, synced: c.dirSyncs }).toEqual({ height: c.height, listed: 1, synced: 1 });
+    // And at least one came from the stat-only state: its first stat (the mtime gate) saw a change, then it listed.
+    expect(withNewLog.filter((c) => c.mtimes.length === 2).length).toBeGreaterThan(0);
+    expect(durabilityBreaks(dir, events)).toEqual([]);
+  }, 60_000);
+
+  it('a listing taken while the directory\'s mtime is younger than the settle time does not stand: the next write lists again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-ledger-order-'));
+    dirs.push(dir);
+    // A settle time longer than the run: every listing is too young to stand, though the directory does not change.
+    const events = await runWriter(dir, [200, 200, 200, 200, 200], 1, { logListSettleMs: 600_000 });
+    const checks = logChecks(dir, events);
+    expect(checks).toHaveLength(5);
+    const [, ...later] = checks;
+    // No gate stat (nothing stood), one listing each, the same mtime throughout (no change made them list).
+    for (const c of later) expect(c).toEqual({ height: c.height, newLog: false, mtimes: checks[0]!.mtimes, listings: 1, dirSyncs: 0 });
     expect(durabilityBreaks(dir, events)).toEqual([]);
   }, 60_000);
 });
