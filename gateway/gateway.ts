@@ -102,6 +102,11 @@ export interface GatewayRuntime {
   verifyPool?: (workers: number, sodium: LoadedSodium | null) => VerifyPool;
   /** Test-only: every object the HTTP API answers, before serialization (HttpAppOptions.observePayload). */
   observePayload?: HttpAppOptions['observePayload'];
+  /**
+   * Test-only: the clock (ms) POST /v1/verify's time budget measures its work and its one-second window by
+   * (VerifyRouteDeps.budgetClock). Default performance.now.
+   */
+  verifyBudgetClock?: () => number;
 }
 
 /**
@@ -371,6 +376,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         clockSkewSeconds: config.clockSkewSeconds,
         maxReadingAgeSeconds: config.maxReadingAgeSeconds,
         verifyMsPerSecond: config.httpVerifyMsPerSecond,
+        ...(runtime.verifyBudgetClock ? { budgetClock: runtime.verifyBudgetClock } : {}),
         now: nowMs,
         admitted: (deviceId) => pipeline.admitted(deviceId),
       });

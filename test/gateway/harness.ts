@@ -100,7 +100,8 @@ export async function startTestGateway(pki: Pki, overrides: Record<string, unkno
   await writeFile(trustFile, pki.trustJson());
   // httpVerifyMsPerSecond at its most (1000: never reached by one event loop): the verdicts' budget is charged in
   // wall-clock time, which a loaded CI machine stretches, so a file making a few dozen verdicts in a row could be
-  // refused RATE_LIMITED (flake audit). The budget's own tests (verify-time-budget*.test.ts) set it.
+  // refused RATE_LIMITED (flake audit). The budget's own tests (verify-time-budget*.test.ts) set it, and all but one
+  // drive its clock (GatewayRuntime.verifyBudgetClock, stepping-clock.ts).
   const opts = { dataDir: join(d, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 1, httpVerifyMsPerSecond: 1000, ...overrides };
   let gw: RunningGateway;
   try {
@@ -200,11 +201,14 @@ export async function unverifiableEntries(t: TestGateway): Promise<{ size: numbe
 /** A test gateway with one registered agency and `count` registered devices: where most suites start. */
 /**
  * A gateway with `count` devices of one agency registered. `atOnce`: the devices' registrations are posted together
- * (registerAtOnce), for a gateway whose long block timer would otherwise be waited for once per device.
+ * (registerAtOnce), for a gateway whose long block timer would otherwise be waited for once per device. `runtime`:
+ * test-only hooks (startTestGateway).
  */
-export async function gatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}, agencyId = 'psb.example', { atOnce = false } = {}): Promise<{ t: TestGateway; agency: Party; devices: Device[] }> {
+export async function gatewayWithDevices(
+  count = 1, overrides: Record<string, unknown> = {}, agencyId = 'psb.example', { atOnce = false, runtime = {} as GatewayRuntime } = {},
+): Promise<{ t: TestGateway; agency: Party; devices: Device[] }> {
   const pki = await Pki.create();
-  const t = await startTestGateway(pki, overrides);
+  const t = await startTestGateway(pki, overrides, undefined, runtime);
   const agency = await pki.agency(agencyId);
   const devices: Device[] = [];
   for (let i = 0; i < count; i++) devices.push(await pki.device(agency));
@@ -216,10 +220,10 @@ export async function gatewayWithDevices(count = 1, overrides: Record<string, un
  * `gatewayWithDevices` for a whole suite: registers its beforeAll/afterAll and returns the fixture, filled in once
  * beforeAll has run (read it inside tests; `dev` is the first device).
  */
-export function useGatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}): { t: TestGateway; agency: Party; devices: Device[]; dev: Device } {
+export function useGatewayWithDevices(count = 1, overrides: Record<string, unknown> = {}, runtime: GatewayRuntime = {}): { t: TestGateway; agency: Party; devices: Device[]; dev: Device } {
   const fx = {} as { t: TestGateway; agency: Party; devices: Device[]; dev: Device };
   beforeAll(async () => {
-    Object.assign(fx, await gatewayWithDevices(count, overrides));
+    Object.assign(fx, await gatewayWithDevices(count, overrides, undefined, { runtime }));
     fx.dev = fx.devices[0]!;
   });
   afterAll(() => fx.t?.stop());

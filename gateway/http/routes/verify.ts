@@ -86,6 +86,11 @@ export interface VerifyRouteDeps {
   maxReadingAgeSeconds: number;
   /** Most milliseconds per second POST /v1/verify requests may take together (config httpVerifyMsPerSecond). */
   verifyMsPerSecond: number;
+  /**
+   * The clock (ms) that budget measures the verdicts' work and its one-second window by: a monotonic one, not the
+   * gateway's (`now`), which may be held or stepped. Default performance.now; a test drives its own.
+   */
+  budgetClock?: () => number;
   /** The gateway's clock (ms). */
   now: () => number;
   /**
@@ -106,7 +111,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   const trust = trustWithLogKeys(deps.trust, deps.ownCheckpointKeys);
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
-  const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)');
+  const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)', deps.budgetClock);
   // The log's revocation list, prepared once per change rather than per verdict (PreparedRevocationLists).
   const lists = new PreparedRevocationLists(deps.registry);
 
