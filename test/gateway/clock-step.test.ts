@@ -9,6 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MonotonicClock } from '../../gateway/monotonic-clock.js';
+import { toBase64 } from '../../protocol/bytes.js';
+import { createConnectToken } from '../../protocol/connect-token.js';
 import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 describe('MonotonicClock', () => {
@@ -142,5 +144,33 @@ describe('a step back beyond the hold of 10 s', () => {
     aheadMs = 0;
     await t.restart(); // the log's latest block is a minute ahead: not held from there either
     expect(Math.abs((await published(4)).receivedAtMs - Date.now())).toBeLessThan(5_000);
+  }, 30_000);
+});
+
+describe('POST /v1/verify judges at the gateway\'s time, as its readings are', () => {
+  const aheadMs = 60_000; // the gateway's clock a minute ahead of the host's, beyond the 30 s skew set below
+  let t: TestGateway;
+  let d: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await startTestGateway(pki, { blockMaxMs: 5, clockSkewSeconds: 30 }, undefined, { now: () => Date.now() + aheadMs });
+    const agency = await pki.agency('psb.example');
+    d = await pki.device(agency);
+    await register(t.gw, agency, [d]);
+  }, 60_000);
+  afterAll(() => t.stop());
+
+  test('a bundle of its own block, dated by its clock, is valid: not "after the verifier\'s clock"', async () => {
+    const gatewayNowS = Math.floor((Date.now() + aheadMs) / 1000); // the device's clock agrees with the gateway's
+    const c = await connectDevice(t.gw, d, { token: await createConnectToken(d.signer, { aud: 'originproof', iat: gatewayNowS, exp: gatewayNowS + 300 }) });
+    await c.publish(await reading(d, 1, { iat: gatewayNowS }));
+    const a = await c.next();
+    await c.end();
+    if (a.kind !== 'receipt') throw new Error(`reading 1: ${a.rejection.code}`);
+    const bundle = (await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${a.receipt.index}/bundle` })).rawPayload;
+    const res = await t.gw.app.inject({ method: 'POST', url: '/v1/verify', payload: { bundle: toBase64(new Uint8Array(bundle)) } });
+    const verdict = res.json() as { valid: boolean; checks: { name: string; status: string; code?: string }[] };
+    expect(verdict.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(verdict.valid).toBe(true);
   }, 30_000);
 });

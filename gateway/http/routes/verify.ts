@@ -109,6 +109,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   // without the file's window, the own key verified checkpoints an offline verifier fails; the file's unbounded entry
   // for a retired key let it vouch for blocks after its switch).
   const trust = trustWithLogKeys(deps.trust, deps.ownCheckpointKeys);
+  // Each verdict is judged at the gateway's time (`now`, given per verdict), as its readings are: the block times it
+  // checks against that clock are the ones it gave (test/gateway/clock-step.test.ts).
   const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
   const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)', deps.budgetClock);
@@ -140,7 +142,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
         const bundle = decodeProofBundleAny(b64in(body.bundle, 'bundle'));
         budget.check(); // before the store is asked; charge() checks again before the work
         const withList = await withOwnRevocations(deps, lists, bundle, bundleOpts);
-        return budget.charge(() => verifyBundle(bundle, trust, withList()));
+        return budget.charge(() => verifyBundle(bundle, trust, { ...withList(), now: Math.floor(deps.now() / 1000) }));
       }
       if (body.envelope !== undefined) {
         const bytes = b64in(body.envelope, 'envelope');
@@ -261,7 +263,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, lists: PreparedRevocationL
     if (!entryBytes) throw new ApiError('NOT_FOUND', `no entry ${stored.index}`);
     const bundle = await L.proofBundle(stored.index, bundleMaterial(deps.registry, decodeLogEntry(entryBytes)));
     const withList = await withOwnRevocations(deps, lists, bundle, bundleOpts);
-    return budget.charge(() => verifyBundle(bundle, trust, withList()));
+    return budget.charge(() => verifyBundle(bundle, trust, { ...withList(), now: Math.floor(deps.now() / 1000) }));
   }
   // The last accepted seq as the pipeline's replay check takes it: the readings it admitted, on their way into a block
   // (not in the store yet), and the store's, which holds a block a moment before the log counts it. This very envelope
