@@ -125,6 +125,13 @@ export class Ledger extends LedgerQueries {
   #pending: EntryInput[] = [];
   /** Blocks computed and not yet written or failed (oldestUncommittedMs). */
   readonly #inFlight = new Set<Prepared>();
+  /**
+   * The earliest receivedAtMs of the blocks whose write failed since the last one committed (Infinity: none). Such a
+   * block may be in the store all the same (its batch landed and a later step failed, or LevelDB replays a record
+   * whose sync failed), and a reopen of the store then counts it: its entries stay unsettled (oldestUncommittedMs)
+   * until a block after it commits here (the store has then dropped it) or the store is reopened.
+   */
+  #failedMinMs = Infinity;
   #waiters: SubmitCallback[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -291,11 +298,12 @@ export class Ledger extends LedgerQueries {
 
   /**
    * The earliest receivedAtMs an entry submitted and not yet committed (or failed) has, or will have once sealed,
-   * bar those that will be dated at their sealing (no receivedAtMs: not before the clock's now). Undefined when
-   * none. Below min(this, now), the log's entries are final: a time query up to there cannot miss a later one.
+   * bar those that will be dated at their sealing (no receivedAtMs: not before the clock's now), and a failed block's
+   * (#failedMinMs: the store may hold it yet). Undefined when none. Below min(this, now), the log's entries are final:
+   * a time query up to there cannot miss a later one.
    */
   oldestUncommittedMs(): number | undefined {
-    let min = Infinity;
+    let min = this.#failedMinMs;
     for (const p of this.#inFlight) if (p.minMs < min) min = p.minMs;
     for (const e of this.#pending) if (e.receivedAtMs !== undefined && e.receivedAtMs < min) min = e.receivedAtMs;
     return min === Infinity ? undefined : min;
@@ -417,6 +425,7 @@ export class Ledger extends LedgerQueries {
       // computed on top of it. The store's recovery reopens it from disk, and a resent reading gets its receipt then.
       this.#epoch++;
       this.#failure = err;
+      this.#failedMinMs = Math.min(this.#failedMinMs, p.minMs);
       this.#inFlight.delete(p);
       p.restore();
       p.job.settle(undefined, err);
@@ -426,6 +435,7 @@ export class Ledger extends LedgerQueries {
     this.#height = p.height;
     this.#latestCheckpoint = block.checkpoint;
     this.committedSize = p.treeSize;
+    this.#failedMinMs = Infinity;
     this.#inFlight.delete(p);
     const { checkpoint, meta, firstIndex, timeMs } = block;
     const results: SubmitResult[] = new Array(meta.length);
