@@ -13,7 +13,7 @@
  */
 import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 
-export { parseJsonFile, readJsonFile } from '../device-sim/json-file.js';
+export { parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
 
 /** Small enough to be a key file: anything larger is not read to look for a secret. */
 const KEY_FILE_MAX = 1 << 20;

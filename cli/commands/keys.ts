@@ -14,7 +14,7 @@ import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { readJsonFile, writeOutput } from '../files.js';
+import { readJsonFile, secretKeyHex, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -53,9 +53,10 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
 }
 
 export function loadSigner(path: string): Signer {
-  const j = readJsonFile(path, 'key file') as { alg?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'key file', true) as { alg?: string; secretKey?: string } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
-  return nobleSigner(algFromName(j.alg), fromHex(j.secretKey));
+  // Both algorithms' secret keys are 32 bytes (Ed25519 seed, P-256 scalar).
+  return nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
 }
 
 export function loadPublicKey(path: string): PublicKey {
