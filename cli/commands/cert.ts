@@ -9,7 +9,7 @@ import {
   REVOCATION_REASONS, deviceIdFromKey, deviceIdToHex, verifyProofOfPossession, verifyCertifiedPossession, certifiedPossessionClaims, type DecodedCertificate, type RevocationReason,
 } from '../../protocol/index.js';
 import { Refused } from '../failure.js';
-import { hexOption, timeOption } from '../options.js';
+import { hexOption, MAX_UNIX_SECONDS, timeOption, uintOption } from '../options.js';
 import { decodeInputFile, readInputFile, writeOutput } from '../files.js';
 import { algToName, loadPublicKey, loadSigner } from './keys.js';
 
@@ -17,8 +17,10 @@ const DAY = 86_400;
 
 function window(days: string | number, now?: string | number) {
   const t = timeOption(now, 'now');
-  const d = Number(days);
-  if (!Number.isInteger(d) || d <= 0) fail('CLAIM_INVALID', '--days must be a positive integer', 'days');
+  // Whole days in decimal (Number() took 1e3 and 0x10), ending by year 9999 (99999999999 days ended in year 273
+  // million, past what RFC 3339 and the verifier page show).
+  const d = uintOption(days, 'days', 1);
+  if (t + d * DAY > MAX_UNIX_SECONDS) fail('MALFORMED', `--days ${d} from ${t} ends after year 9999`, 'days');
   return { iat: t, nbf: t, exp: t + d * DAY };
 }
 

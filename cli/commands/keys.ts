@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
@@ -40,6 +40,10 @@ export function publicKeyFile(key: PublicKey): PublicKeyFile {
 
 export function generateKeys(opts: { alg: string; out: string }): { keyPath: string; pubPath: string; pub: PublicKeyFile } {
   const alg = algFromName(opts.alg);
+  // A directory is no name for the pair: `--out keys/` wrote keys/.key and keys/.pub.json.
+  if (/[/\\]$/.test(opts.out) || ['', '.', '..'].includes(basename(opts.out))) {
+    fail('MALFORMED', `--out is a path without extension, e.g. keys/root (writes keys/root.key and keys/root.pub.json); got ${opts.out}, a directory`, 'out');
+  }
   const secret = generateSecretKey(alg);
   const signer = nobleSigner(alg, secret);
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));

@@ -12,7 +12,7 @@ import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
 import { decodeInputFile, readInputFile, writeOutput } from '../files.js';
-import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, gatewayRequest, timeoutOption, type GatewayAnswer, type GatewayRequest } from '../gateway-http.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, gatewayUrl, gatewayRequest, timeoutOption, type GatewayAnswer, type GatewayRequest } from '../gateway-http.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
 
@@ -35,6 +35,7 @@ function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Rec
  * answer read up to MAX_ANSWER_BYTES).
  */
 export async function register(gateway: string, files: string[], out: (line: string) => void, req: GatewayRequest = {}): Promise<void> {
+  gatewayUrl(gateway); // MALFORMED unless an http(s) URL: an option's error before the files'
   // Every file read and decoded before any is posted: one that cannot be read or is no certificate or revocation stops
   // the command with nothing registered, not after the files before it.
   const posts = files.map((file) => ({ file, ...endpointFor(readInputFile(file), file) }));
