@@ -4,7 +4,7 @@
  * reported as a bare `Unexpected token ...`. Here, not in cli/, because device-sim uses protocol/ and node IO only;
  * cli/files.ts re-exports it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { fail, fromHex } from '../protocol/index.js';
 
 /**
@@ -25,8 +25,21 @@ export function parseJsonFile(text: string, path: string, what?: string, secret 
 /** V8's JSON message up to the first text it quotes ("Unexpected token 'x', ..."ab"... is not valid JSON"). */
 const unquoted = (message: string): string => message.replace(/\s*,?\s*['"].*$/s, '') || 'not valid JSON';
 
-export function readJsonFile(path: string, what?: string, secret = false): unknown {
-  return parseJsonFile(readFileSync(path, 'utf8'), path, what, secret);
+/** The most bytes read of a key file (the CLI's and the simulator's are under 300 bytes): /dev/zero never ends. */
+export const KEY_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * `secret`: a file holding a secret key (see parseJsonFile). `maxBytes`: read only a regular file of at most that many
+ * bytes (a key file: KEY_FILE_MAX_BYTES), else MALFORMED naming it, unread.
+ */
+export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
+  if (opts.maxBytes !== undefined) {
+    const st = statSync(path);
+    const not = (why: string): never => fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: ${why}`, path);
+    if (!st.isFile()) not(st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
+    if (st.size > opts.maxBytes) not(`it is ${st.size} bytes, more than ${opts.maxBytes}`);
+  }
+  return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
 }
 
 /**

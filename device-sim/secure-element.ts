@@ -8,7 +8,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ALG_EDDSA, ALG_ES256, fail, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
-import { readJsonFile, secretKeyHex } from './json-file.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
 
 export interface SecureElement extends Signer {
   readonly alg: Alg;
@@ -103,7 +103,7 @@ export function saveSecureElement(se: SecureElement, path: string): void {
 }
 
 export function loadSecureElement(path: string): SecureElement {
-  const j = readJsonFile(path, 'sealed key file', true) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'sealed key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
   if (j === null || typeof j !== 'object') fail('MALFORMED', `${path} is not a sealed key file`, path);
   const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : fail('MALFORMED', `${path}: unknown alg ${String(j.alg)}`, path);
   if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {

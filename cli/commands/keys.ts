@@ -14,7 +14,7 @@ import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { readJsonFile, secretKeyHex, writeOutput } from '../files.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -57,14 +57,14 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
 }
 
 export function loadSigner(path: string): Signer {
-  const j = readJsonFile(path, 'key file', true) as { alg?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
   // Both algorithms' secret keys are 32 bytes (Ed25519 seed, P-256 scalar).
   return nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
 }
 
 export function loadPublicKey(path: string): PublicKey {
-  const j = readJsonFile(path, 'public key file') as { alg?: string; publicKey?: string } | null;
+  const j = readJsonFile(path, 'public key file', { maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; publicKey?: string } | null;
   if (!j?.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
   return publicKey(algFromName(j.alg), fromHex(j.publicKey));
 }
