@@ -7,7 +7,7 @@
  *                   "deviceId": hex (what a device with this key is called)}
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -49,11 +49,35 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));
   mkdirSync(dirname(opts.out), { recursive: true });
   const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
-  // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use.
-  for (const f of [keyPath, pubPath]) if (existsSync(f)) throw new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
-  writeFileSync(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', { mode: 0o600, flag: 'wx' });
-  writeFileSync(pubPath, JSON.stringify(pub, null, 2) + '\n', { flag: 'wx' });
+  // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use. A symbolic link
+  // counts as there, also one to nothing (existsSync follows it: the secret half was written, the public half then
+  // refused).
+  const exists = (f: string) => new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
+  for (const f of [keyPath, pubPath]) if (lstatOrUndefined(f)) throw exists(f);
+  const create = (f: string, text: string, mode: number) => {
+    try {
+      writeFileSync(f, text, { mode, flag: 'wx' });
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? exists(f) : err;
+    }
+  };
+  create(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', 0o600);
+  try {
+    create(pubPath, JSON.stringify(pub, null, 2) + '\n', 0o666); // node's default: the umask decides
+  } catch (err) {
+    rmSync(keyPath, { force: true }); // both files or neither: a secret without its public half is of no use
+    throw err;
+  }
   return { keyPath, pubPath, pub };
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 export function loadSigner(path: string): Signer {
