@@ -12,8 +12,47 @@
  * keeps updating (monitor --state, fetch-revocations --out DIR, sim onboard --out DIR) is not an output file.
  */
 import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { isErrorCode, OriginProofError } from '../protocol/errors.js';
 
-export { parseJsonFile, readJsonFile } from '../device-sim/json-file.js';
+export { KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
+
+/** The most bytes read of a certificate, revocation or proof of possession file: each is well under 2 KB. */
+const SIGNED_OBJECT_MAX = 1 << 20;
+
+/**
+ * A certificate, revocation or proof file the user named, read whole: a regular file of at most SIGNED_OBJECT_MAX
+ * bytes. Errors name it (node's EISDIR did not), exit 2; a device or pipe is not read (/dev/zero never ends).
+ */
+export function readInputFile(path: string): Uint8Array {
+  const named = (why: string, code?: string): never => {
+    throw Object.assign(new Error(`${path}: ${why}`), code ? { code } : {});
+  };
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    return named(`cannot be read`, (err as NodeJS.ErrnoException).code);
+  }
+  if (!st.isFile()) return named(st.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
+  if (st.size > SIGNED_OBJECT_MAX) return named(`is ${st.size} bytes: too large for a certificate, revocation or proof (at most ${SIGNED_OBJECT_MAX})`);
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (err) {
+    return named('cannot be read', (err as NodeJS.ErrnoException).code);
+  }
+}
+
+/** Decode an input file's bytes: a failure names the file and what it should have been, keeping its code. */
+export function decodeInputFile<T>(path: string, what: string, decode: (bytes: Uint8Array) => T): T {
+  const bytes = readInputFile(path);
+  try {
+    return decode(bytes);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (!isErrorCode(code)) throw err;
+    throw new OriginProofError(code, `${path} is not a usable ${what}: ${(err as Error).message}`, { path, cause: err });
+  }
+}
 
 /** Small enough to be a key file: anything larger is not read to look for a secret. */
 const KEY_FILE_MAX = 1 << 20;

@@ -79,7 +79,19 @@ export async function readCapped(res: Response, max: number, what: string): Prom
 const reason = (err: unknown): string => (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
 
 /** A path under the gateway's base URL (with or without its trailing slash). */
-const gatewayUrl = (gateway: string, path: string): URL => new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+export function gatewayUrl(gateway: string, path = ''): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(path, gateway.endsWith('/') ? gateway : `${gateway}/`);
+  } catch {
+    /* named below */
+  }
+  // Checked here, not left to fetch: `127.0.0.1:8080` was a bare "Invalid URL", `localhost:8080` a scheme "localhost:".
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    fail('MALFORMED', `--gateway must be the gateway's http:// or https:// base URL, e.g. http://127.0.0.1:8080; got ${printable(gateway)}`, 'gateway');
+  }
+  return url;
+}
 
 /**
  * Send a request to a gateway path and read its answer whole, whatever its status, within the request's time limit

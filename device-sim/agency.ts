@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
-  ALG_EDDSA, ALG_ES256, createRevocation, decodeCertificate, fromHex, issueCertificate, nobleSigner, toBase64, toHex,
+  ALG_EDDSA, ALG_ES256, createRevocation, decodeCertificate, issueCertificate, nobleSigner, toBase64, toHex,
   verifyProofOfPossession, type DecodedCertificate, type DeviceProfile, type PublicKey, type RevocationReason, type Signer,
 } from '../protocol/index.js';
-import { readJsonFile } from './json-file.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
 
 const DAY = 86_400;
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -75,10 +75,10 @@ export class Agency {
 
   /** Key file ({"alg": "ed25519"|"es256", "secretKey": hex}) and certificate file. */
   static load(keyFile: string, certFile: string): Agency {
-    const j = readJsonFile(keyFile, 'key file') as { alg?: string; secretKey?: string } | null;
+    const j = readJsonFile(keyFile, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;
     if (!j?.alg || !j.secretKey) throw new Error(`${keyFile} is not a key file`);
     const alg = j.alg.toLowerCase() === 'ed25519' ? ALG_EDDSA : j.alg.toLowerCase() === 'es256' ? ALG_ES256 : (() => { throw new Error(`unknown alg ${j.alg}`); })();
-    return new Agency(nobleSigner(alg, fromHex(j.secretKey)), decodeCertificate(new Uint8Array(readFileSync(certFile))));
+    return new Agency(nobleSigner(alg, secretKeyHex(j.secretKey, keyFile, 32)), decodeCertificate(new Uint8Array(readFileSync(certFile))));
   }
 
   /** Step 2: a fresh nonce for the device to sign. */

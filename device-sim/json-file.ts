@@ -4,18 +4,50 @@
  * reported as a bare `Unexpected token ...`. Here, not in cli/, because device-sim uses protocol/ and node IO only;
  * cli/files.ts re-exports it.
  */
-import { readFileSync } from 'node:fs';
-import { fail } from '../protocol/index.js';
+import { readFileSync, statSync } from 'node:fs';
+import { fail, fromHex } from '../protocol/index.js';
 
-/** `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...". */
-export function parseJsonFile(text: string, path: string, what?: string): unknown {
+/**
+ * `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...".
+ * `secret`: the file holds a secret key, so the parser's message goes without the text it quotes (V8 quotes up to
+ * ten characters either side of the fault: a part of the secret).
+ */
+export function parseJsonFile(text: string, path: string, what?: string, secret = false): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    return fail('MALFORMED', `${path} is not ${what ? `a ${what} (not JSON)` : 'JSON'}: ${(err as Error).message}`, path, err);
+    const why = secret ? unquoted((err as Error).message) : (err as Error).message;
+    // Not chained as the cause either: a cause's message may be printed.
+    return fail('MALFORMED', `${path} is not ${what ? `a ${what} (not JSON)` : 'JSON'}: ${why}`, path, secret ? undefined : err);
   }
 }
 
-export function readJsonFile(path: string, what?: string): unknown {
-  return parseJsonFile(readFileSync(path, 'utf8'), path, what);
+/** V8's JSON message up to the first text it quotes ("Unexpected token 'x', ..."ab"... is not valid JSON"). */
+const unquoted = (message: string): string => message.replace(/\s*,?\s*['"].*$/s, '') || 'not valid JSON';
+
+/** The most bytes read of a key file (the CLI's and the simulator's are under 300 bytes): /dev/zero never ends. */
+export const KEY_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * `secret`: a file holding a secret key (see parseJsonFile). `maxBytes`: read only a regular file of at most that many
+ * bytes (a key file: KEY_FILE_MAX_BYTES), else MALFORMED naming it, unread.
+ */
+export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
+  if (opts.maxBytes !== undefined) {
+    const st = statSync(path);
+    const not = (why: string): never => fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: ${why}`, path);
+    if (!st.isFile()) not(st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
+    if (st.size > opts.maxBytes) not(`it is ${st.size} bytes, more than ${opts.maxBytes}`);
+  }
+  return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
+}
+
+/**
+ * A secret key's hex as a key file holds it: `bytes` bytes, else MALFORMED naming the file and what is wrong, never
+ * quoting the digits (the hex library's error quotes the pair at the fault).
+ */
+export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Array {
+  if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex)) fail('MALFORMED', `${path}: its secretKey is not hex digits`, path);
+  if (hex.length !== bytes * 2) fail('MALFORMED', `${path}: its secretKey is ${hex.length} hex digits, not ${bytes * 2} (${bytes} bytes)`, path);
+  return fromHex(hex);
 }

@@ -7,8 +7,8 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { ALG_EDDSA, ALG_ES256, fail, fromHex, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
-import { readJsonFile } from './json-file.js';
+import { ALG_EDDSA, ALG_ES256, fail, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
 
 export interface SecureElement extends Signer {
   readonly alg: Alg;
@@ -103,13 +103,13 @@ export function saveSecureElement(se: SecureElement, path: string): void {
 }
 
 export function loadSecureElement(path: string): SecureElement {
-  const j = readJsonFile(path, 'sealed key file') as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'sealed key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
   if (j === null || typeof j !== 'object') fail('MALFORMED', `${path} is not a sealed key file`, path);
   const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : fail('MALFORMED', `${path}: unknown alg ${String(j.alg)}`, path);
   if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {
     return new NodeSecureElement(alg, nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));
   }
-  if (j.secretKey) return new NobleSecureElement(alg, fromHex(j.secretKey));
+  if (j.secretKey) return new NobleSecureElement(alg, secretKeyHex(j.secretKey, path, 32));
   if (j.backend === 'node' && j.pkcs8) throw new Error(`${path}: cannot open this secure element here (node:crypto is not available)`);
   return fail('MALFORMED', `${path}: holds no key (neither pkcs8 nor secretKey)`, path);
 }

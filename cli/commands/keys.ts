@@ -7,14 +7,14 @@
  *                   "deviceId": hex (what a device with this key is called)}
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, mkdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { readJsonFile, writeOutput } from '../files.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -40,26 +40,55 @@ export function publicKeyFile(key: PublicKey): PublicKeyFile {
 
 export function generateKeys(opts: { alg: string; out: string }): { keyPath: string; pubPath: string; pub: PublicKeyFile } {
   const alg = algFromName(opts.alg);
+  // A directory is no name for the pair: `--out keys/` wrote keys/.key and keys/.pub.json.
+  if (/[/\\]$/.test(opts.out) || ['', '.', '..'].includes(basename(opts.out))) {
+    fail('MALFORMED', `--out is a path without extension, e.g. keys/root (writes keys/root.key and keys/root.pub.json); got ${opts.out}, a directory`, 'out');
+  }
   const secret = generateSecretKey(alg);
   const signer = nobleSigner(alg, secret);
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));
   mkdirSync(dirname(opts.out), { recursive: true });
   const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
-  // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use.
-  for (const f of [keyPath, pubPath]) if (existsSync(f)) throw new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
-  writeFileSync(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', { mode: 0o600, flag: 'wx' });
-  writeFileSync(pubPath, JSON.stringify(pub, null, 2) + '\n', { flag: 'wx' });
+  // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use. A symbolic link
+  // counts as there, also one to nothing (existsSync follows it: the secret half was written, the public half then
+  // refused).
+  const exists = (f: string) => new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
+  for (const f of [keyPath, pubPath]) if (lstatOrUndefined(f)) throw exists(f);
+  const create = (f: string, text: string, mode: number) => {
+    try {
+      writeFileSync(f, text, { mode, flag: 'wx' });
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? exists(f) : err;
+    }
+  };
+  create(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', 0o600);
+  try {
+    create(pubPath, JSON.stringify(pub, null, 2) + '\n', 0o666); // node's default: the umask decides
+  } catch (err) {
+    rmSync(keyPath, { force: true }); // both files or neither: a secret without its public half is of no use
+    throw err;
+  }
   return { keyPath, pubPath, pub };
 }
 
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export function loadSigner(path: string): Signer {
-  const j = readJsonFile(path, 'key file') as { alg?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
-  return nobleSigner(algFromName(j.alg), fromHex(j.secretKey));
+  // Both algorithms' secret keys are 32 bytes (Ed25519 seed, P-256 scalar).
+  return nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
 }
 
 export function loadPublicKey(path: string): PublicKey {
-  const j = readJsonFile(path, 'public key file') as { alg?: string; publicKey?: string } | null;
+  const j = readJsonFile(path, 'public key file', { maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; publicKey?: string } | null;
   if (!j?.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
   return publicKey(algFromName(j.alg), fromHex(j.publicKey));
 }

@@ -4,7 +4,6 @@
  *   originproof trust --root ROOT.cert [--gateway URL] [--out trust.json]   a trust file for gateways and verifiers
  * The files are the signed objects `originproof cert` writes; the gateway checks every signature and role.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { toBase64 } from '../../protocol/bytes.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
@@ -12,8 +11,8 @@ import { decodeRevocation } from '../../protocol/revocation.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { OriginProofError, fail } from '../../protocol/errors.js';
 import { Refused } from '../failure.js';
-import { writeOutput } from '../files.js';
-import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, gatewayRequest, timeoutOption, type GatewayAnswer, type GatewayRequest } from '../gateway-http.js';
+import { decodeInputFile, readInputFile, writeOutput } from '../files.js';
+import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, gatewayUrl, gatewayRequest, timeoutOption, type GatewayAnswer, type GatewayRequest } from '../gateway-http.js';
 
 const REFUSALS = new Set([403, 404, 409, 422]);
 
@@ -26,7 +25,8 @@ function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Rec
   } catch (err) {
     if ((err as { code?: string }).code === 'ROLE_VIOLATION') throw err;
   }
-  const rev = decodeRevocation(bytes); // throws MALFORMED for anything else
+  // MALFORMED for anything else, naming the file.
+  const rev = decodeInputFile(file, 'certificate or revocation', () => decodeRevocation(bytes));
   return { path: 'v1/revocations', body: { revocation: toBase64(bytes) }, what: `revocation of ${rev.claims.sub}` };
 }
 
@@ -35,9 +35,11 @@ function endpointFor(bytes: Uint8Array, file: string): { path: string; body: Rec
  * answer read up to MAX_ANSWER_BYTES).
  */
 export async function register(gateway: string, files: string[], out: (line: string) => void, req: GatewayRequest = {}): Promise<void> {
-  for (const file of files) {
-    const bytes = new Uint8Array(readFileSync(file));
-    const { path, body, what } = endpointFor(bytes, file);
+  gatewayUrl(gateway); // MALFORMED unless an http(s) URL: an option's error before the files'
+  // Every file read and decoded before any is posted: one that cannot be read or is no certificate or revocation stops
+  // the command with nothing registered, not after the files before it.
+  const posts = files.map((file) => ({ file, ...endpointFor(readInputFile(file), file) }));
+  for (const { file, path, body, what } of posts) {
     const res = await gatewayRequest(gateway, path, req, body);
     const text = res.text();
     let answer: Record<string, unknown> = {};
@@ -61,8 +63,8 @@ export async function register(gateway: string, files: string[], out: (line: str
 }
 
 export async function makeTrust(rootCertFile: string, gateway: string | undefined): Promise<string> {
-  const bytes = new Uint8Array(readFileSync(rootCertFile));
-  const cert = decodeCertificate(bytes);
+  const bytes = readInputFile(rootCertFile);
+  const cert = decodeInputFile(rootCertFile, 'root certificate', () => decodeCertificate(bytes));
   if (cert.claims.role !== 'root') fail('ROLE_VIOLATION', `${rootCertFile} is not a root certificate`, rootCertFile);
   const trust: Record<string, unknown> = { roots: [{ certificate: toBase64(bytes) }] };
   if (gateway) {
