@@ -20,10 +20,11 @@ export { KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '.
 const SIGNED_OBJECT_MAX = 1 << 20;
 
 /**
- * A certificate, revocation or proof file the user named, read whole: a regular file of at most SIGNED_OBJECT_MAX
- * bytes. Errors name it (node's EISDIR did not), exit 2; a device or pipe is not read (/dev/zero never ends).
+ * A file the user named, read whole when it is a regular file of at most `maxBytes` (`what` names what it should be
+ * in the message): errors name it (node's EISDIR did not), exit 2; a device or pipe is not read (/dev/zero never ends).
+ * The error carries node's errno code when the file could not be read.
  */
-export function readInputFile(path: string): Uint8Array {
+export function readBoundedFile(path: string, maxBytes: number, what: string): Uint8Array {
   const named = (why: string, code?: string): never => {
     throw Object.assign(new Error(`${path}: ${why}`), code ? { code } : {});
   };
@@ -34,12 +35,17 @@ export function readInputFile(path: string): Uint8Array {
     return named(`cannot be read`, (err as NodeJS.ErrnoException).code);
   }
   if (!st.isFile()) return named(st.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
-  if (st.size > SIGNED_OBJECT_MAX) return named(`is ${st.size} bytes: too large for a certificate, revocation or proof (at most ${SIGNED_OBJECT_MAX})`);
+  if (st.size > maxBytes) return named(`is ${st.size} bytes: too large for ${what} (at most ${maxBytes})`);
   try {
     return new Uint8Array(readFileSync(path));
   } catch (err) {
     return named('cannot be read', (err as NodeJS.ErrnoException).code);
   }
+}
+
+/** A certificate, revocation or proof of possession file the user named (readBoundedFile, SIGNED_OBJECT_MAX). */
+export function readInputFile(path: string): Uint8Array {
+  return readBoundedFile(path, SIGNED_OBJECT_MAX, 'a certificate, revocation or proof');
 }
 
 /** Decode an input file's bytes: a failure names the file and what it should have been, keeping its code. */

@@ -6,6 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { fail, fromHex } from '../protocol/index.js';
+import { jsonErrorUnquoted } from '../protocol/json-error.js';
 
 /**
  * `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...".
@@ -16,14 +17,11 @@ export function parseJsonFile(text: string, path: string, what?: string, secret 
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    const why = secret ? unquoted((err as Error).message) : (err as Error).message;
+    const why = secret ? jsonErrorUnquoted(err) : (err as Error).message;
     // Not chained as the cause either: a cause's message may be printed.
     return fail('MALFORMED', `${path} is not ${what ? `a ${what} (not JSON)` : 'JSON'}: ${why}`, path, secret ? undefined : err);
   }
 }
-
-/** V8's JSON message up to the first text it quotes ("Unexpected token 'x', ..."ab"... is not valid JSON"). */
-const unquoted = (message: string): string => message.replace(/\s*,?\s*['"].*$/s, '') || 'not valid JSON';
 
 /** The most bytes read of a key file (the CLI's and the simulator's are under 300 bytes): /dev/zero never ends. */
 export const KEY_FILE_MAX_BYTES = 64 * 1024;

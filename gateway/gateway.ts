@@ -3,12 +3,12 @@
  * pipeline -> MQTT broker + HTTP API. `startGateway` listens; `close` shuts down gracefully (stop taking
  * readings, seal and sign the pending block, deliver its receipts, close the broker, the API and the store).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatVerifierKey } from '../protocol/checkpoint.js';
 import { nodeEd25519NoteSigner } from './crypto/node-note-signer.js';
 import { trustAnchors } from '../protocol/chain.js';
-import { parseTrustText, type TrustMaterial } from '../protocol/trust.js';
+import { parseTrustText, TRUST_FILE_MAX_BYTES, type TrustMaterial } from '../protocol/trust.js';
 import { keyWindows } from '../ledger/key-history.js';
 import { receiptsTopic, rejectionsTopic } from '../protocol/topics.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
@@ -500,6 +500,10 @@ function topicMismatchRejection(message: string): Uint8Array {
 /** The gateway's trust file, or a ConfigError naming it (a start with a bad config stops with a clear message). */
 async function readTrustFile(path: string, verifier: SignatureVerifier): Promise<TrustMaterial> {
   try {
+    // Only a regular file of a trust file's size is read: /dev/zero never ends, and a directory is named as one.
+    const st = await stat(path);
+    if (!st.isFile()) throw new Error(st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
+    if (st.size > TRUST_FILE_MAX_BYTES) throw new Error(`it is ${st.size} bytes, more than a trust file's ${TRUST_FILE_MAX_BYTES}`);
     return parseTrustText(await readFile(path, 'utf8'), { verifier });
   } catch (err) {
     throw new ConfigError('TRUST_FILE_UNUSABLE', `trust file ${path} is unusable: ${(err as Error).message}`, { cause: err });

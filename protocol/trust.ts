@@ -13,6 +13,7 @@ import { anchorFromRootCertificate, trustAnchors, type TrustAnchorInput, type Tr
 import { parseVerifierKey, type NoteVerifier } from './checkpoint.js';
 import { publicKey } from './cose-key.js';
 import { fail } from './errors.js';
+import { jsonErrorUnquoted } from './json-error.js';
 
 export interface CheckpointKey {
   verifier: NoteVerifier;
@@ -117,12 +118,19 @@ export function parseTrust(json: unknown, opts: { verifier?: SignatureVerifier }
   return material;
 }
 
+/**
+ * The most bytes a trust file may have: its roots and checkpoint keys take a few kB; a reader stops at this before
+ * reading (/dev/zero given by mistake never ends).
+ */
+export const TRUST_FILE_MAX_BYTES = 4 << 20;
+
 export function parseTrustText(text: string, opts: { verifier?: SignatureVerifier } = {}): TrustMaterial {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return fail('MALFORMED', `trust file is not JSON: ${(err as Error).message}`, '', err);
+    // Without the text the parser quotes: a key file given as the trust file by mistake would show part of its secret.
+    return fail('MALFORMED', `trust file is not JSON: ${jsonErrorUnquoted(err)}`, '');
   }
   return parseTrust(json, opts);
 }

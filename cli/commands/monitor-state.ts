@@ -4,14 +4,17 @@
  * file whole. A round holds the file (holdState) from loading to saving, so that two runs at once (cron jobs that
  * overlap) cannot write back a state that misses the other's alarm.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { takePidLock } from '../../device-sim/state-lock.js';
 import type { ErrorCode } from '../../protocol/errors.js';
 import { OriginProofError } from '../../protocol/errors.js';
-import { parseJsonFile } from '../files.js';
+import { parseJsonFile, readBoundedFile } from '../files.js';
 import type { SeenRevocations } from './monitor-revocations.js';
 
 const HISTORY_CAP = 10_000;
+
+/** Far above what HISTORY_CAP checkpoints and the alarms take (~2 MB): a larger file is not this monitor's state. */
+const STATE_FILE_MAX_BYTES = 64 << 20;
 
 /** A failed consistency check, as recorded: what was compared, and the gateway's proof if it gave one. */
 export interface ConsistencyEvidence {
@@ -66,10 +69,11 @@ function unusable(message: string, path: string): never {
 export function loadState(path: string, gateway: string): MonitorState {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = new TextDecoder().decode(readBoundedFile(path, STATE_FILE_MAX_BYTES, 'a monitor state file'));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
-    return unusable(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'state');
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };
+    return unusable(code ? `cannot read ${path}: ${code}` : (err as Error).message, 'state');
   }
   let s: MonitorState | null;
   try {

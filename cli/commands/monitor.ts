@@ -21,14 +21,14 @@
  * Exit codes: 0 no alarm; 1 alarm; 2 unusable input (unreadable trust/state file, a state file of another gateway, a
  * trust file with no checkpoint key valid now: the loop ends on these too), or with --once an unreachable gateway.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fromBase64, toBase64 } from '../../protocol/bytes.js';
 import { formatVerifierKey, openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from '../../protocol/checkpoint.js';
 import { followCheckpointKeys, type CheckpointKeys } from '../../protocol/checkpoint-handover.js';
 import { fail, OriginProofError, type ErrorCode } from '../../protocol/errors.js';
 import { verifyConsistency } from '../../protocol/merkle/index.js';
-import { checkpointKeysAt, parseTrustText, type TrustMaterial } from '../../protocol/trust.js';
+import { checkpointKeysAt, parseTrustText, TRUST_FILE_MAX_BYTES, type TrustMaterial } from '../../protocol/trust.js';
+import { readBoundedFile } from '../files.js';
 import { DEFAULT_TIMEOUT_SECONDS, gatewayGet, timeoutOption, type GatewayRequest } from '../gateway-http.js';
 import { revocationProblem, seenRevocations, type SeenRevocations } from './monitor-revocations.js';
 import { keysForCheckpoint } from './monitor-block-time.js';
@@ -316,9 +316,10 @@ const MAX_INTERVAL_SECONDS = 86_400;
 function loadTrust(path: string): TrustMaterial {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = new TextDecoder().decode(readBoundedFile(path, TRUST_FILE_MAX_BYTES, 'a trust file'));
   } catch (err) {
-    return fail('MALFORMED', `cannot read trust file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'trust');
+    const code = (err as NodeJS.ErrnoException).code;
+    return fail('MALFORMED', code ? `cannot read trust file ${path}: ${code}` : `trust file ${(err as Error).message}`, 'trust');
   }
   let t: TrustMaterial;
   try {

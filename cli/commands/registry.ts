@@ -62,13 +62,13 @@ export async function register(gateway: string, files: string[], out: (line: str
   }
 }
 
-export async function makeTrust(rootCertFile: string, gateway: string | undefined): Promise<string> {
+export async function makeTrust(rootCertFile: string, gateway: string | undefined, req: GatewayRequest = {}): Promise<string> {
   const bytes = readInputFile(rootCertFile);
   const cert = decodeInputFile(rootCertFile, 'root certificate', () => decodeCertificate(bytes));
   if (cert.claims.role !== 'root') fail('ROLE_VIOLATION', `${rootCertFile} is not a root certificate`, rootCertFile);
   const trust: Record<string, unknown> = { roots: [{ certificate: toBase64(bytes) }] };
   if (gateway) {
-    const res = await gatewayGet(gateway, 'v1/log');
+    const res = await gatewayGet(gateway, 'v1/log', req);
     let log: { verifierKey?: unknown; origin?: unknown; checkpointKeys?: unknown } = {};
     try {
       log = res.json() as typeof log;
@@ -88,7 +88,7 @@ export async function makeTrust(rootCertFile: string, gateway: string | undefine
     // reading's iat by its entry's receivedAt + that skew (found by review: a gateway configured above the default 300 s
     // receipted readings whose bundles then failed `checkpoint CLOCK_SKEW` with the trust file written here). A gateway
     // from before GET /v1/trust (404) leaves it out, and verify takes its default.
-    const skew = await gatewayClockSkew(gateway);
+    const skew = await gatewayClockSkew(gateway, req);
     if (skew !== undefined) trust.clockSkewSeconds = skew;
   }
   return JSON.stringify(trust, null, 2) + '\n';
@@ -113,10 +113,10 @@ function logKeys(gateway: string, keys: unknown, current: string): { key: string
   return out;
 }
 
-async function gatewayClockSkew(gateway: string): Promise<number | undefined> {
+async function gatewayClockSkew(gateway: string, req: GatewayRequest): Promise<number | undefined> {
   let res: GatewayAnswer;
   try {
-    res = await gatewayGet(gateway, 'v1/trust');
+    res = await gatewayGet(gateway, 'v1/trust', req);
   } catch (err) {
     if ((err as { status?: unknown }).status === 404) return undefined;
     throw err;
@@ -151,8 +151,9 @@ export function registerRegistryCommands(program: Command): void {
     .requiredOption('--root <file>', 'root certificate')
     .option('--gateway <url>', "fetch the log's checkpoint verifier keys from this gateway (GET /v1/log checkpointKeys: after a key rotation the retired ones too, with their windows), and its clockSkewSeconds (GET /v1/trust)")
     .option('--out <file>', 'output file (default: stdout)')
-    .action(async (o: { root: string; gateway?: string; out?: string }) => {
-      const text = await makeTrust(o.root, o.gateway);
+    .option('--timeout <seconds>', `with --gateway: seconds each request may take, answer included (default ${DEFAULT_TIMEOUT_SECONDS})`)
+    .action(async (o: { root: string; gateway?: string; out?: string; timeout?: string }) => {
+      const text = await makeTrust(o.root, o.gateway, timeoutOption(o.timeout));
       if (o.out) writeOutput(o, text, [o.root]);
       else process.stdout.write(text);
     });

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { ATTACK_HELP, ATTACKS, isAttackName, type AttackName } from '../../device-sim/attack-names.js';
 import { algFromName } from '../../device-sim/secure-element.js';
 import { DEFAULT_AUD, DEVICE_KINDS, type DeviceKind } from '../../device-sim/state.js';
-import { parseJsonFile } from '../files.js';
+import { parseJsonFile, readBoundedFile } from '../files.js';
 import { uintOption } from '../options.js';
 import { fail } from '../../protocol/errors.js';
 import type { Alg } from '../../protocol/index.js';
@@ -51,6 +51,9 @@ interface RunConfig {
   gateway?: string;
   maxReadingBytes?: number;
 }
+
+/** A `sim run --config` file holds a dozen settings: a larger one is not one. */
+const RUN_CONFIG_MAX_BYTES = 1 << 20;
 
 const isPositiveInteger = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
 const isPositiveNumber = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
@@ -132,7 +135,7 @@ export function registerSim(program: Command): void {
     .addHelpText('after', `\nAttacks:\n${ATTACKS.map((a) => `  ${a.padEnd(16)} ${ATTACK_HELP[a]}`).join('\n')}\n`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const src = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      const cfg: RunConfig = o.config ? parseRunConfig(readFileSync(String(o.config), 'utf8'), String(o.config)) : {};
+      const cfg: RunConfig = o.config ? parseRunConfig(new TextDecoder().decode(readBoundedFile(String(o.config), RUN_CONFIG_MAX_BYTES, 'a sim run config')), String(o.config)) : {};
       const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
       const fleetDir = String(pick('fleet', cfg.fleet));
       const devicesOpt = pick('devices', cfg.devices);

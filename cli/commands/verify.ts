@@ -10,7 +10,7 @@
  * directory without its checkpoint, a bad --max-skew).
  * The bundle may be CBOR or its JSON view; signatures are checked with node:crypto.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as nodeCrypto from 'node:crypto';
 import type { Command } from 'commander';
@@ -27,6 +27,7 @@ import type { RevocationLogInput } from '../../protocol/verify-revocation-log.js
 import { CHECKPOINT_FILE, REVOCATION_FILE } from './fetch-revocations.js';
 import { uintOption } from '../options.js';
 import { printable } from '../../protocol/printable.js';
+import { readBoundedFile } from '../files.js';
 
 export const EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNUSABLE = 2;
 
@@ -61,12 +62,16 @@ class Unusable extends Error {
   }
 }
 
+/** More than any input of verify comes near (a bundle, a trust file, a note, a revocation or certificate). */
+const INPUT_MAX_BYTES = 64 << 20;
+
+/** An input file, read only when a regular file of at most INPUT_MAX_BYTES (/dev/zero never ends). */
 function readInput(path: string, what: string): Uint8Array {
   try {
-    return new Uint8Array(readFileSync(path));
+    return readBoundedFile(path, INPUT_MAX_BYTES, `a ${what}`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', `cannot read ${what} ${path}: ${code ?? (err as Error).message}`);
+    throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', code ? `cannot read ${what} ${path}: ${code}` : `${what} ${(err as Error).message}`);
   }
 }
 

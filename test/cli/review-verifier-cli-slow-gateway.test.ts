@@ -105,6 +105,17 @@ describe.concurrent('a gateway that never finishes its answer', () => {
     expect(r.ms).toBeLessThan(12_000);
   }, 20_000);
 
+  // Found by the CLI review: trust --gateway took no --timeout (each of its two requests waited the default 30 s).
+  test('trust --gateway: no answer within --timeout is UNAVAILABLE (exit 2), no trust file written', async () => {
+    const pki = await Pki.create();
+    writeFileSync(p('root.cert'), pki.root.cert.bytes);
+    const r = await timed('trust', '--root', p('root.cert'), '--gateway', `${url}/hang/`, '--timeout', '1', '--out', p('hang-trust.json'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/\[UNAVAILABLE\]/);
+    expect(r.ms).toBeLessThan(12_000);
+    expect(existsSync(p('hang-trust.json'))).toBe(false);
+  }, 20_000);
+
   // register's POST shares the GET commands' request (cli/gateway-http.ts): the same cap, and the same reason given.
   test('register: an answer that grows past 64 MiB is cut off (TOO_LARGE, exit 2)', async () => {
     const pki = await Pki.create();
