@@ -11,7 +11,7 @@
  * sealed keys and the gateway's checkpoint key are; a PEM private key): that may be the only copy. State the CLI
  * keeps updating (monitor --state, fetch-revocations --out DIR, sim onboard --out DIR) is not an output file.
  */
-import { readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { isErrorCode, OriginProofError } from '../protocol/errors.js';
 
 export { KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
@@ -63,9 +63,10 @@ export function decodeInputFile<T>(path: string, what: string, decode: (bytes: U
 /** Small enough to be a key file: anything larger is not read to look for a secret. */
 const KEY_FILE_MAX = 1 << 20;
 
-function statOrUndefined(path: string): Stats | undefined {
+/** The file's stat, or undefined when there is none; `link: true` stats a symbolic link itself (a dangling one exists). */
+export function statOrUndefined(path: string, opts: { link?: boolean } = {}): Stats | undefined {
   try {
-    return statSync(path);
+    return opts.link ? lstatSync(path) : statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

@@ -7,14 +7,14 @@
  *                   "deviceId": hex (what a device with this key is called)}
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, writeOutput } from '../files.js';
+import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -53,7 +53,7 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   // counts as there, also one to nothing (existsSync follows it: the secret half was written, the public half then
   // refused).
   const exists = (f: string) => new Error(`${f} exists; keys generate never overwrites a key (choose another --out)`);
-  for (const f of [keyPath, pubPath]) if (lstatOrUndefined(f)) throw exists(f);
+  for (const f of [keyPath, pubPath]) if (statOrUndefined(f, { link: true })) throw exists(f);
   const create = (f: string, text: string, mode: number) => {
     try {
       writeFileSync(f, text, { mode, flag: 'wx' });
@@ -71,14 +71,6 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   return { keyPath, pubPath, pub };
 }
 
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 export function loadSigner(path: string): Signer {
   const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;

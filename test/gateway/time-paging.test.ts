@@ -17,6 +17,17 @@ import { HeldPool } from './held-pool.js';
 
 type Page = { entries: { index: number; receivedAtMs: number }[]; next: string | null; unsettledFromMs?: number };
 
+/** A test gateway (blocks every 5 ms) whose verify pool the test holds, and two registered devices of one agency. */
+async function twoDevicesOnHeldPool(runtime: { wrapBackend?: (b: LedgerBackend) => LedgerBackend } = {}): Promise<{ t: TestGateway; pool: HeldPool; a: Device; b: Device }> {
+  let pool!: HeldPool;
+  const pki = await Pki.create();
+  const t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { verifyPool: (workers) => (pool = new HeldPool(workers)), ...runtime });
+  const agency = await pki.agency('psb.example');
+  const [a, b] = [await pki.device(agency), await pki.device(agency)];
+  await register(t.gw, agency, [a, b]);
+  return { t, pool, a, b };
+}
+
 describe('a reading still being verified holds back the entries received after it', () => {
   let t: TestGateway;
   let gw: RunningGateway;
@@ -26,12 +37,8 @@ describe('a reading still being verified holds back the entries received after i
   const get = async (url: string) => (await gw.app.inject({ method: 'GET', url })).json() as Page;
 
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { verifyPool: (workers) => (pool = new HeldPool(workers)) });
+    ({ t, pool, a, b } = await twoDevicesOnHeldPool());
     gw = t.gw;
-    const agency = await pki.agency('psb.example');
-    [a, b] = [await pki.device(agency), await pki.device(agency)];
-    await register(gw, agency, [a, b]);
   }, 60_000);
   afterAll(() => t.stop());
 
@@ -160,12 +167,8 @@ describe('a block whose write failed after it was stored', () => {
   const get = async (url: string) => (await gw.app.inject({ method: 'GET', url })).json() as Page;
 
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await startTestGateway(pki, { blockMaxMs: 5 }, undefined, { verifyPool: (workers) => (pool = new HeldPool(workers)), wrapBackend: wrap });
+    ({ t, pool, a, b } = await twoDevicesOnHeldPool({ wrapBackend: wrap }));
     gw = t.gw;
-    const agency = await pki.agency('psb.example');
-    [a, b] = [await pki.device(agency), await pki.device(agency)];
-    await register(gw, agency, [a, b]);
   }, 60_000);
   afterAll(() => t.stop());
 
