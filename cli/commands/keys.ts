@@ -71,7 +71,6 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   return { keyPath, pubPath, pub };
 }
 
-
 export function loadSigner(path: string): Signer {
   const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
