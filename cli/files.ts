@@ -13,6 +13,7 @@
  */
 import { lstatSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { isErrorCode, OriginProofError } from '../protocol/errors.js';
+import { notReadableWhole } from '../device-sim/json-file.js';
 
 export { KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
 
@@ -20,11 +21,11 @@ export { KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '.
 const SIGNED_OBJECT_MAX = 1 << 20;
 
 /**
- * A file the user named, read whole when it is a regular file of at most `maxBytes` (`what` names what it should be
- * in the message): errors name it (node's EISDIR did not), exit 2; a device or pipe is not read (/dev/zero never ends).
- * The error carries node's errno code when the file could not be read.
+ * A file the user named, read whole when it is a regular file of at most `maxBytes` (notReadableWhole): errors name
+ * it (node's EISDIR did not), exit 2; a device or pipe is not read (/dev/zero never ends). The error carries node's
+ * errno code when the file could not be read.
  */
-export function readBoundedFile(path: string, maxBytes: number, what: string): Uint8Array {
+export function readBoundedFile(path: string, maxBytes: number): Uint8Array {
   const named = (why: string, code?: string): never => {
     throw Object.assign(new Error(`${path}: ${why}`), code ? { code } : {});
   };
@@ -34,8 +35,8 @@ export function readBoundedFile(path: string, maxBytes: number, what: string): U
   } catch (err) {
     return named(`cannot be read`, (err as NodeJS.ErrnoException).code);
   }
-  if (!st.isFile()) return named(st.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
-  if (st.size > maxBytes) return named(`is ${st.size} bytes: too large for ${what} (at most ${maxBytes})`);
+  const why = notReadableWhole(st, maxBytes);
+  if (why) return named(why);
   try {
     return new Uint8Array(readFileSync(path));
   } catch (err) {
@@ -45,7 +46,7 @@ export function readBoundedFile(path: string, maxBytes: number, what: string): U
 
 /** A certificate, revocation or proof of possession file the user named (readBoundedFile, SIGNED_OBJECT_MAX). */
 export function readInputFile(path: string): Uint8Array {
-  return readBoundedFile(path, SIGNED_OBJECT_MAX, 'a certificate, revocation or proof');
+  return readBoundedFile(path, SIGNED_OBJECT_MAX);
 }
 
 /** Decode an input file's bytes: a failure names the file and what it should have been, keeping its code. */

@@ -4,7 +4,7 @@
  * reported as a bare `Unexpected token ...`. Here, not in cli/, because device-sim uses protocol/ and node IO only;
  * cli/files.ts re-exports it.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { fail, fromHex } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
 
@@ -23,6 +23,17 @@ export function parseJsonFile(text: string, path: string, what?: string, secret 
   }
 }
 
+/**
+ * Why a file is not one to read whole, at most `maxBytes` of it: "is a directory", "is not a regular file" (a device
+ * or pipe: /dev/zero never ends), "is N bytes, more than M"; undefined when it may be read. Shared by every reader of
+ * a file the user named (here and cli/files.ts readBoundedFile).
+ */
+export function notReadableWhole(st: Stats, maxBytes: number): string | undefined {
+  if (!st.isFile()) return st.isDirectory() ? 'is a directory' : 'is not a regular file';
+  if (st.size > maxBytes) return `is ${st.size} bytes, more than ${maxBytes}`;
+  return undefined;
+}
+
 /** The most bytes read of a key file (the CLI's and the simulator's are under 300 bytes): /dev/zero never ends. */
 export const KEY_FILE_MAX_BYTES = 64 * 1024;
 
@@ -32,10 +43,8 @@ export const KEY_FILE_MAX_BYTES = 64 * 1024;
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
   if (opts.maxBytes !== undefined) {
-    const st = statSync(path);
-    const not = (why: string): never => fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: ${why}`, path);
-    if (!st.isFile()) not(st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
-    if (st.size > opts.maxBytes) not(`it is ${st.size} bytes, more than ${opts.maxBytes}`);
+    const why = notReadableWhole(statSync(path), opts.maxBytes);
+    if (why) fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: it ${why}`, path);
   }
   return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
 }

@@ -69,7 +69,7 @@ function unusable(message: string, path: string): never {
 export function loadState(path: string, gateway: string): MonitorState {
   let text: string;
   try {
-    text = new TextDecoder().decode(readBoundedFile(path, STATE_FILE_MAX_BYTES, 'a monitor state file'));
+    text = new TextDecoder().decode(readBoundedFile(path, STATE_FILE_MAX_BYTES));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { version: 1, gateway, history: [], alarms: [] };

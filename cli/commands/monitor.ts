@@ -316,7 +316,7 @@ const MAX_INTERVAL_SECONDS = 86_400;
 function loadTrust(path: string): TrustMaterial {
   let text: string;
   try {
-    text = new TextDecoder().decode(readBoundedFile(path, TRUST_FILE_MAX_BYTES, 'a trust file'));
+    text = new TextDecoder().decode(readBoundedFile(path, TRUST_FILE_MAX_BYTES));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return fail('MALFORMED', code ? `cannot read trust file ${path}: ${code}` : `trust file ${(err as Error).message}`, 'trust');

@@ -135,7 +135,7 @@ export function registerSim(program: Command): void {
     .addHelpText('after', `\nAttacks:\n${ATTACKS.map((a) => `  ${a.padEnd(16)} ${ATTACK_HELP[a]}`).join('\n')}\n`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const src = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      const cfg: RunConfig = o.config ? parseRunConfig(new TextDecoder().decode(readBoundedFile(String(o.config), RUN_CONFIG_MAX_BYTES, 'a sim run config')), String(o.config)) : {};
+      const cfg: RunConfig = o.config ? parseRunConfig(new TextDecoder().decode(readBoundedFile(String(o.config), RUN_CONFIG_MAX_BYTES)), String(o.config)) : {};
       const pick = <T>(k: string, c: T | undefined): T | string | undefined => (src(k) || c === undefined ? (o[k] as string | undefined) : c);
       const fleetDir = String(pick('fleet', cfg.fleet));
       const devicesOpt = pick('devices', cfg.devices);

@@ -68,7 +68,7 @@ const INPUT_MAX_BYTES = 64 << 20;
 /** An input file, read only when a regular file of at most INPUT_MAX_BYTES (/dev/zero never ends). */
 function readInput(path: string, what: string): Uint8Array {
   try {
-    return readBoundedFile(path, INPUT_MAX_BYTES, `a ${what}`);
+    return readBoundedFile(path, INPUT_MAX_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Unusable(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_REQUEST', code ? `cannot read ${what} ${path}: ${code}` : `${what} ${(err as Error).message}`);
