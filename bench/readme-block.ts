@@ -8,21 +8,24 @@ export function blockMarkers(name: string): { begin: string; end: string } {
   return { begin: `<!-- bench:${name}:begin -->`, end: `<!-- bench:${name}:end -->` };
 }
 
-/** The block's body as README has it (without the markers and the newlines next to them). */
-export function readBlock(text: string, name: string): string {
+/** Where the block's body starts and ends in `text` (its markers excluded); throws when a marker is missing. */
+function bodyBounds(text: string, name: string): [number, number] {
   const { begin, end } = blockMarkers(name);
   const i = text.indexOf(begin);
   const j = text.indexOf(end);
   if (i < 0 || j < i) throw new Error(`README.md has no ${begin} ... ${end} block`);
-  return text.slice(i + begin.length, j).replace(/^\n/, '').replace(/\n$/, '');
+  return [i + begin.length, j];
+}
+
+/** The block's body as README has it (without the markers and the newlines next to them). */
+export function readBlock(text: string, name: string): string {
+  const [i, j] = bodyBounds(text, name);
+  return text.slice(i, j).replace(/^\n/, '').replace(/\n$/, '');
 }
 
 export function replaceBlock(text: string, name: string, body: string): string {
-  readBlock(text, name); // throws when the markers are missing
-  const { begin, end } = blockMarkers(name);
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  return `${text.slice(0, i + begin.length)}\n${body}\n${text.slice(j)}`;
+  const [i, j] = bodyBounds(text, name);
+  return `${text.slice(0, i)}\n${body}\n${text.slice(j)}`;
 }
 
 export async function rewriteReadmeBlock(name: string, body: string, path = 'README.md'): Promise<void> {
