@@ -72,6 +72,8 @@ export const DEFAULT_CONFIG: GatewayConfig = {
   writeRateLimit: 600,
   // No proxy is trusted: X-Forwarded-For is anyone's to send (README "Behind a reverse proxy").
   trustProxy: null,
+  // A flood of junk readings or CONNECTs writes 100 lines a second, not one per packet; the rest are counted.
+  eventLogPerSecond: 100,
   logLevel: 'info',
 };
 
@@ -93,6 +95,7 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MAX_READING_BYTES: 'maxReadingBytes',
   ORIGINPROOF_MAX_READING_AGE: 'maxReadingAgeSeconds',
   ORIGINPROOF_LOG_LEVEL: 'logLevel',
+  ORIGINPROOF_EVENT_LOG_PER_SECOND: 'eventLogPerSecond',
   ORIGINPROOF_WRITE_RATE_LIMIT: 'writeRateLimit',
   ORIGINPROOF_TRUST_PROXY: 'trustProxy',
   ORIGINPROOF_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',

@@ -90,6 +90,11 @@ export const GatewayConfigSchema = Type.Object(
      * any client can send it. What each entry must be is checked in crossChecks (trustedProxyProblem).
      */
     trustProxy: Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 64 }), Type.Null()]),
+    /**
+     * Security event lines (event-log.ts: refused CONNECTs, rejected readings, registrations, ...) a second across the
+     * gateway, and as many in a burst; past it they are counted in one events_suppressed line a second (0: none).
+     */
+    eventLogPerSecond: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('silent')]),
   },
   { additionalProperties: false },

@@ -42,6 +42,7 @@ import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
 import { MonotonicClock } from './monotonic-clock.js';
 import { deviceAuthenticator } from './mqtt/device-auth.js';
 import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
+import { EventLog } from './event-log.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -107,6 +108,8 @@ export interface GatewayRuntime {
    * (VerifyRouteDeps.budgetClock). Default performance.now.
    */
   verifyBudgetClock?: () => number;
+  /** Test-only: where the gateway's log lines go (HttpAppOptions.logStream; default stdout). */
+  logStream?: HttpAppOptions['logStream'];
 }
 
 /**
@@ -157,6 +160,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
+  // Security events (event-log.ts), through the HTTP app's logger once it exists: nothing connects before.
+  const events = new EventLog(config.eventLogPerSecond, () => appRef?.log);
   // Not back by a small step (monotonic-clock.ts): entries dated before ones already listed by time would be skipped
   // by a client paging by time. Larger steps are corrections of a wrong clock, taken at once.
   const maxHoldMs = Math.min(CLOCK_HOLD_MAX_MS, config.clockSkewSeconds * 1000);
@@ -288,6 +293,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       now: nowMs,
       onSpace: () => broker?.resumeReading(),
       onOrderBroken: (deviceId) => broker?.closeDevice(deviceId),
+      onRejected: (deviceId, code, seq) => events.readingRejected(deviceId, code, seq),
     },
     crash ? crash.deliver(deliver) : deliver,
   );
@@ -305,9 +311,13 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       onReading: (deviceId, payload) => pipeline.accept(deviceId, payload),
       async onTopicViolation(deviceId, topic) {
         metrics.rejected.inc({ code: 'TOPIC_MISMATCH' });
+        events.mqttPublishRefused(deviceId, topic, 'topic_mismatch');
         broker!.deliver(deviceId, rejectionsTopic(deviceId), topicMismatchRejection(`device ${deviceId} may publish only on its own readings topic, not ${topic}`));
       },
-      onOversizeReading: () => metrics.rejected.inc({ code: 'TOO_LARGE' }),
+      onOversizeReading: (deviceId) => {
+        metrics.rejected.inc({ code: 'TOO_LARGE' });
+        events.readingRejected(deviceId, 'TOO_LARGE', null);
+      },
       onConnect: (deviceId) => {
         metrics.connectedDevices.set(++connected);
         pipeline.deviceConnected(deviceId);
@@ -318,9 +328,18 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       },
       connectionEpoch: () => pipeline.epoch,
       full: () => pipeline.full,
-      onRefused: (code) => metrics.connectsRefused.inc({ code }),
+      onRefused: (code, clientId, address, username) => {
+        metrics.connectsRefused.inc({ code });
+        events.mqttConnectRefused(code, clientId, address, username);
+      },
+      onConnectionOpened: (deviceId, address) => events.mqttConnected(deviceId, address),
+      onConnectionClosed: (deviceId, address) => events.mqttDisconnected(deviceId, address),
+      onSubscribeRefused: (deviceId, topic) => events.mqttSubscribeRefused(deviceId, topic),
       onAnswerDropped: (reason) => metrics.answersDropped.inc({ reason }),
-      onPublishRefused: (reason) => metrics.publishesRefused.inc({ reason }),
+      onPublishRefused: (reason, deviceId, topic) => {
+        metrics.publishesRefused.inc({ reason });
+        events.mqttPublishRefused(deviceId, topic, reason);
+      },
       onAddressLimited: (address) => {
         const msg = `MQTT CONNECTs from ${address} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
         if (appRef) appRef.log.warn(msg);
@@ -359,9 +378,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     version: VERSION,
     tls: config.httpTls && tlsMaterial ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : null,
     ...(runtime.observePayload ? { observePayload: runtime.observePayload } : {}),
+    ...(runtime.logStream ? { logStream: runtime.logStream } : {}),
     routes: (a) => {
       const ownCheckpointKeys = keyWindows(ledger.ledger.verifierKey, ledger.ledger.retiredKeys);
-      registryRoutes(a, registry, nowS, ledger.ledger);
+      registryRoutes(a, registry, nowS, ledger.ledger, events);
       recordRoutes(a, {
         ledger, registry, checkpointVerifierKey, nextCheckpointVerifierKey, origin: config.origin, gatewayId: config.gatewayId, mqttPorts: () => ports,
         settledBeforeMs: () => Math.min(nowMs(), pipeline.oldestInFlightMs() ?? Infinity, ledger.ledger.oldestUncommittedMs() ?? Infinity),
@@ -450,6 +470,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       clearTimeout(cutOff);
       await pool.close();
       await ledger.close();
+      events.close();
     })());
 
   return {

@@ -8,7 +8,7 @@
  * logged envelope is recognised first (and gets its original receipt); a reading refused UNAVAILABLE in its lane
  * refuses the device's readings that arrived before the refusal too (DeviceLane.order).
  */
-import { OriginProofError, fail } from '../protocol/errors.js';
+import { OriginProofError, fail, type ErrorCode } from '../protocol/errors.js';
 import { openReading, readingSeqOf } from '../protocol/reading.js';
 import { encodeReceiptTransient, encodeRejection } from '../protocol/receipt.js';
 import type { VerifyPool, VerifyRequest } from './crypto/verify-pool.js';
@@ -39,6 +39,8 @@ export interface PipelineOptions {
    * are refused too (DeviceLane.order); close its connection, so that it reconnects and resends them in seq order.
    */
   onOrderBroken?: (deviceId: string) => void;
+  /** A reading taken from MQTT was answered with a rejection (`seq` when it could be read): the event log. */
+  onRejected?: (deviceId: string, code: ErrorCode, seq: number | null) => void;
 }
 
 const ACCEPTED: Promise<void> = Promise.resolve();
@@ -178,6 +180,7 @@ export class Pipeline {
         sent = this.deliver(deviceId, 'receipts', encodeReceiptTransient(outcome.receipt));
       } else {
         this.metrics.rejected.inc({ code: outcome.error.code });
+        this.opts.onRejected?.(deviceId, outcome.error.code, outcome.seq);
         sent = this.deliver(deviceId, 'rejections', encodeRejection({ seq: outcome.seq, code: outcome.error.code, message: outcome.error.message, path: outcome.error.path }));
       }
       if (sent) sent.catch(() => undefined); // a device that went away resends and gets the original receipt

@@ -60,16 +60,26 @@ export interface BrokerPolicy {
   /**
    * A CONNECT refused, with the code behind it: `authenticate`'s error, UNAVAILABLE at `maxConnections`,
    * RATE_LIMITED from an address past its failures, or a firmware bug refused before the token is looked at
-   * (connack.ts FIRMWARE_REFUSALS); for metrics (INTERNAL for an error that is not an OriginProofError).
+   * (connack.ts FIRMWARE_REFUSALS); for metrics (INTERNAL for an error that is not an OriginProofError) and the event
+   * log: the client id as the CONNECT claims it, the client's address (as accepted: a trusted proxy's client), and the
+   * username when it is not the client id (USERNAME_MISMATCH).
    */
-  onRefused?(code: ConnectRefusal): void;
+  onRefused?(code: ConnectRefusal, clientId: string | undefined, address: string | undefined, username?: string): void;
+  /**
+   * Each authenticated connection opened and closed (a device's new connection replacing its old one included; onConnect
+   * and onDisconnect count devices), with the client's address: for the event log.
+   */
+  onConnectionOpened?(deviceId: string, address: string | undefined): void;
+  onConnectionClosed?(deviceId: string, address: string | undefined): void;
+  /** A SUBSCRIBE topic refused (SUBACK 0x80): not the device's own receipts or rejections topic. */
+  onSubscribeRefused?(deviceId: string | undefined, topic: string): void;
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
   onAddressLimited?(address: string): void;
   /**
    * A PUBLISH on the device's readings topic refused by closing its connection, unanswered and not taken (the device
    * keeps the reading): `qos2`, published at QoS 2 (SPEC §4). Counted apart from rejections, which carry a code.
    */
-  onPublishRefused?(reason: 'qos2'): void;
+  onPublishRefused?(reason: 'qos2', deviceId: string, topic: string): void;
   /** An answer dropped for a device not reading its connection (device-connections.ts). */
   onAnswerDropped?(reason: 'connection' | 'gateway'): void;
 }
@@ -178,11 +188,18 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   });
   const failures = new ConnectFailureLimit(opts.connectFailuresPerMinute, opts.now);
   const addressOf = new WeakMap<Duplex, string>();
+  /** The client's address as accepted, for the event log (addressOf holds the key its failures count under). */
+  const remoteOf = new WeakMap<Duplex, string>();
   const accept = (conn: Duplex, remoteAddress: string | undefined) => {
     addressOf.set(conn, addressKey(remoteAddress));
+    if (remoteAddress !== undefined) remoteOf.set(conn, remoteAddress);
     pending.add(conn);
     gate.wrap(conn);
     aedes.handle(conn as never);
+  };
+  const remoteAddressOf = (client: Client): string | undefined => {
+    const conn = (client as unknown as { conn?: Duplex }).conn;
+    return conn ? remoteOf.get(conn) : undefined;
   };
 
   // A will is a PUBLISH the broker makes for the device once it has gone: on its readings topic, a reading admitted
@@ -192,7 +209,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   aedes.preConnect = (client, packet, done) => {
     if (packet.will) withWill.add(client);
     // aedes refuses every level but 4 (3 below) with CONNACK 1 before authenticate: counted here
-    if (packet.protocolVersion !== 4) policy.onRefused?.('PROTOCOL_VERSION');
+    if (packet.protocolVersion !== 4) policy.onRefused?.('PROTOCOL_VERSION', packet.clientId, remoteAddressOf(client));
     // MQTT 3.1.1 only (SPEC §4). aedes answers CONNACK 1 (unacceptable protocol version) to any level but 3 and 4,
     // and takes 3 (MQTT 3.1, "MQIsdp"); its authenticate hook cannot answer 1 (it turns it into 5), so level 3 is
     // handed on as a level aedes refuses. The CONNACK is the same bytes in 3.1 and 3.1.1.
@@ -216,25 +233,25 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   aedes.authenticate = (client, username, password, done) => {
     const id = client.id;
     if (withWill.has(client)) {
-      policy.onRefused?.('WILL_MESSAGE');
+      policy.onRefused?.('WILL_MESSAGE', id, remoteAddressOf(client));
       return done(connackError(CONNACK.NOT_AUTHORIZED, 'a device sets no will message (SPEC §4)'), false);
     }
     if (username !== id) {
-      policy.onRefused?.('USERNAME_MISMATCH');
+      policy.onRefused?.('USERNAME_MISMATCH', id, remoteAddressOf(client), username ?? '');
       return done(connackError(CONNACK.IDENTIFIER_REJECTED, 'username must equal the client id (the device id)'), false);
     }
     if (!password || password.length === 0) {
-      policy.onRefused?.('NO_TOKEN');
+      policy.onRefused?.('NO_TOKEN', id, remoteAddressOf(client));
       return done(connackError(CONNACK.BAD_CREDENTIALS, 'a connect token is required as password'), false);
     }
     if (atCapacity(id)) {
-      policy.onRefused?.('UNAVAILABLE');
+      policy.onRefused?.('UNAVAILABLE', id, remoteAddressOf(client));
       return done(connackError(CONNACK.SERVER_UNAVAILABLE, `the gateway holds its most device connections (${opts.maxConnections}): connect again later`), false);
     }
     const conn = (client as unknown as { conn?: Duplex }).conn;
     const address = (conn && addressOf.get(conn)) ?? '';
     if (!failures.allows(address)) {
-      policy.onRefused?.('RATE_LIMITED');
+      policy.onRefused?.('RATE_LIMITED', id, remoteAddressOf(client));
       return done(connackError(CONNACK.SERVER_UNAVAILABLE, `too many refused CONNECTs from ${address}: connect again later`), false);
     }
     authenticating++;
@@ -252,7 +269,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
         },
         (err: unknown) => {
           const code = err instanceof OriginProofError ? err.code : 'INTERNAL';
-          policy.onRefused?.(code);
+          policy.onRefused?.(code, id, remoteAddressOf(client));
           // the gateway's own failures (its store, an internal error) are not the client's
           if (code !== 'STORAGE_UNAVAILABLE' && code !== 'UNAVAILABLE' && code !== 'INTERNAL' && failures.failed(address)) policy.onAddressLimited?.(address);
           done(connackError(connackCodeFor(err), (err as Error).message), false);
@@ -287,7 +304,7 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     // Readings go at QoS 1 (SPEC §4). aedes keeps every QoS 2 PUBLISH in memory until its PUBREL (up to 1,000 per
     // connection), which a device holding back PUBRELs could use to fill the heap: refused, the connection closed.
     if (packet.qos === 2) {
-      policy.onPublishRefused?.('qos2');
+      policy.onPublishRefused?.('qos2', deviceId, packet.topic);
       return done(new Error(`device ${deviceId}: readings are published at QoS 1, not 2`));
     }
     const payload = packet.payload as Buffer;
@@ -318,7 +335,9 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
   };
 
   aedes.authorizeSubscribe = (client, sub: Subscription, done) => {
-    if (!maySubscribe(client ? deviceOf.get(client) : undefined, sub.topic)) {
+    const deviceId = client ? deviceOf.get(client) : undefined;
+    if (!maySubscribe(deviceId, sub.topic)) {
+      policy.onSubscribeRefused?.(deviceId, sub.topic);
       return done(null, null as unknown as Subscription); // negated subscription: SUBACK 0x80
     }
     done(null, sub);
@@ -357,6 +376,17 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     },
     onAnswerDropped: (reason: 'connection' | 'gateway') => policy.onAnswerDropped?.(reason),
   };
+  // Every authenticated connection, for the event log (sessionEvents count devices, a replaced connection not apart).
+  if (policy.onConnectionOpened || policy.onConnectionClosed) {
+    aedes.on('client', (client) => {
+      const deviceId = deviceOf.get(client);
+      if (deviceId !== undefined) policy.onConnectionOpened?.(deviceId, remoteAddressOf(client));
+    });
+    aedes.on('clientDisconnect', (client) => {
+      const deviceId = deviceOf.get(client);
+      if (deviceId !== undefined) policy.onConnectionClosed?.(deviceId, remoteAddressOf(client));
+    });
+  }
   const answerBacklog = new AnswerBacklog(opts.maxAnswerBacklogBytes, opts.maxTickReceiptBytes);
   const connections = new DeviceConnections(aedes, (client) => deviceOf.get(client), acks, sessionEvents, answerBacklog, opts.maxConnectionAnswerBytes);
 

@@ -13,6 +13,7 @@ import { b64in, b64out } from '../codec.js';
 import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 import { inEffect } from '../../registry-rules.js';
+import type { EventLog } from '../../event-log.js';
 
 /** Most revocation entries in one page of GET /v1/revocations (and the default). */
 export const REVOCATION_PAGE = 1000;
@@ -68,8 +69,11 @@ function agencyView(a: AgencyRecord, devices: number, at: number): AgencyViewT {
   return view;
 }
 
-/** `now` is the gateway clock in seconds (injectable for tests). */
-export function registryRoutes(app: HttpApp, registry: Registry, now: () => number, ledger: Ledger): void {
+/**
+ * `now` is the gateway clock in seconds (injectable for tests). `events`: a new registration or revocation is logged
+ * there (an idempotent repeat, answered 200, is not).
+ */
+export function registryRoutes(app: HttpApp, registry: Registry, now: () => number, ledger: Ledger, events?: EventLog): void {
   const nowSeconds = now;
   // One limiter, so one store, for the three registry writes: each client address has one budget of writeRateLimit
   // writes per minute across them all. (A per-route `config.rateLimit` gives every route a store of its own, so an
@@ -90,6 +94,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async (req, reply) => {
       const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'));
+      if (created) events?.agencyRegistered(record.cert.claims.sub, record.cert.holderKid, record.cert.certRef, record.index, req.ip);
       return reply.status(created ? 201 : 200).send(agencyView(record, registry.deviceCount(record.cert.claims.sub), nowSeconds()));
     },
   );
@@ -107,6 +112,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     },
     async (req, reply) => {
       const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'));
+      if (created) events?.deviceRegistered(record.deviceId, record.agency.cert.claims.sub, record.cert.holderKid, record.cert.certRef, record.index, req.ip);
       return reply.status(created ? 201 : 200).send(deviceView(registry, record, nowSeconds()));
     },
   );
@@ -131,6 +137,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     async (req, reply) => {
       const { revocation, index, created } = await registry.revoke(b64in(req.body.revocation, 'revocation'));
       const c = revocation.claims;
+      if (created) events?.revocationRegistered(c.certRef, c.sub, c.reason, c.revokedFrom, index, req.ip);
       return reply.status(created ? 201 : 200).send({ certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, index });
     },
   );

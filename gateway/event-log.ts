@@ -1,0 +1,162 @@
+/**
+ * The gateway's security event log: one JSON line per event an operator or an auditor asks about afterwards (a refused
+ * MQTT CONNECT, a forged reading, a publish on another device's topic, a registration or a revocation), written through
+ * the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable `event` name and its fields.
+ * /metrics counts these; the lines say who and what.
+ *
+ * What a client sends (client ids, usernames, topics) is bounded in length and passed as a field, which pino escapes as
+ * JSON, never spliced into the message text. Accepted readings are not logged: they are in the ledger.
+ *
+ * Flood-proof: one device can send thousands of junk readings a second, one address thousands of CONNECTs. The lines
+ * pass one token bucket across the gateway (`perSecond` a second, as many in a burst; 0: no events at all); an event
+ * the bucket refuses costs the bucket's check and a count, nothing else (no field is built before it is admitted),
+ * and once a second while any were refused one `events_suppressed` line (warn) gives their counts per event name.
+ */
+import { toHex } from '../protocol/bytes.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import type { ConnectRefusal } from './mqtt/connack.js';
+
+export type SecurityEvent =
+  | 'mqtt_connect_refused'
+  | 'mqtt_connected'
+  | 'mqtt_disconnected'
+  | 'mqtt_publish_refused'
+  | 'mqtt_subscribe_refused'
+  | 'reading_rejected'
+  | 'agency_registered'
+  | 'device_registered'
+  | 'revocation_registered';
+
+/** Why a PUBLISH was refused without a rejection of the reading: not on the device's own readings topic, or at QoS 2. */
+export type PublishRefusal = 'topic_mismatch' | 'qos2';
+
+/**
+ * Rejection codes that mean an attack or a compromised device, logged at warn (the rest at info: a device's bug, its
+ * clock, its size, the gateway's own state). A forged or replayed reading; a key or certificate the device may not use
+ * (unknown, revoked, not chained to a trusted root, a role doing what it may not); firmware other than the certified.
+ */
+export const ATTACK_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'BAD_SIGNATURE', 'UNKNOWN_KEY', 'CHAIN_INVALID', 'CERT_REVOKED', 'ROLE_VIOLATION', 'REPLAY', 'FIRMWARE_MISMATCH',
+]);
+
+/** The longest client-sent string written (client id, username, topic); longer ones are cut and marked. */
+export const MAX_FIELD_CHARS = 200;
+
+/** The logger calls used: pino's (Fastify's app.log). */
+export interface EventSink {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  /** pino's: an event whose level is off costs no token. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+type Level = 'info' | 'warn';
+
+/** `s` as written: at most MAX_FIELD_CHARS characters, a longer one cut and marked with how many were left out. */
+export function bounded(s: string | undefined | null): string | null {
+  if (s === undefined || s === null) return null;
+  return s.length <= MAX_FIELD_CHARS ? s : `${s.slice(0, MAX_FIELD_CHARS)}...(${s.length - MAX_FIELD_CHARS} more)`;
+}
+
+export class EventLog {
+  private tokens: number;
+  private lastMs: number;
+  /** Events refused by the bucket since the last events_suppressed line, by name. */
+  private suppressed = new Map<SecurityEvent, number>();
+  private report: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+
+  /**
+   * `perSecond`: the bucket's rate and size (0: off). `sink`: the logger, or null while there is none yet (the broker
+   * is made before the HTTP app and its logger; nothing connects before the gateway listens). `now`: a monotonic ms clock.
+   */
+  constructor(
+    private readonly perSecond: number,
+    private readonly sink: () => EventSink | null | undefined,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = perSecond;
+    this.lastMs = now();
+  }
+
+  mqttConnectRefused(code: ConnectRefusal, clientId: string | undefined, address: string | undefined, username?: string): void {
+    const log = this.admit('mqtt_connect_refused', 'warn');
+    if (!log) return;
+    const fields: Record<string, unknown> = { event: 'mqtt_connect_refused', code, clientId: bounded(clientId), address: address ?? null };
+    if (username !== undefined) fields.username = bounded(username);
+    log.warn(fields, 'MQTT CONNECT refused');
+  }
+
+  mqttConnected(deviceId: string, address: string | undefined): void {
+    this.admit('mqtt_connected', 'info')?.info({ event: 'mqtt_connected', deviceId, address: address ?? null }, 'device connected');
+  }
+
+  mqttDisconnected(deviceId: string, address: string | undefined): void {
+    this.admit('mqtt_disconnected', 'info')?.info({ event: 'mqtt_disconnected', deviceId, address: address ?? null }, 'device disconnected');
+  }
+
+  mqttPublishRefused(deviceId: string, topic: string, reason: PublishRefusal): void {
+    this.admit('mqtt_publish_refused', 'warn')?.warn({ event: 'mqtt_publish_refused', deviceId, topic: bounded(topic), reason }, 'MQTT PUBLISH refused');
+  }
+
+  mqttSubscribeRefused(deviceId: string | undefined, topic: string): void {
+    this.admit('mqtt_subscribe_refused', 'warn')?.warn({ event: 'mqtt_subscribe_refused', deviceId: deviceId ?? null, topic: bounded(topic), reason: 'not_own_topic' }, 'MQTT SUBSCRIBE refused');
+  }
+
+  /** A reading answered with a rejection (or refused unanswered over the frame cap, TOO_LARGE); `seq` when it could be read. */
+  readingRejected(deviceId: string, code: ErrorCode, seq: number | null): void {
+    const level: Level = ATTACK_CODES.has(code) ? 'warn' : 'info';
+    this.admit('reading_rejected', level)?.[level]({ event: 'reading_rejected', code, deviceId, seq }, 'reading rejected');
+  }
+
+  agencyRegistered(agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
+    this.admit('agency_registered', 'info')?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'agency registered');
+  }
+
+  deviceRegistered(deviceId: string, agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
+    this.admit('device_registered', 'info')?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'device registered');
+  }
+
+  revocationRegistered(certRef: Uint8Array, sub: string, reason: string, revokedFrom: number, index: number, address: string): void {
+    this.admit('revocation_registered', 'info')?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address }, 'revocation registered');
+  }
+
+  /** Write the suppressed counts not yet reported (at shutdown); no event is written after. */
+  close(): void {
+    if (this.closed) return;
+    this.reportSuppressed();
+    this.closed = true;
+  }
+
+  /** The logger when the event is to be written (its level on, a token taken); otherwise null, and it is counted. */
+  private admit(event: SecurityEvent, level: Level): EventSink | null {
+    if (this.perSecond === 0 || this.closed) return null;
+    const sink = this.sink();
+    if (!sink || (sink.isLevelEnabled && !sink.isLevelEnabled(level))) return null;
+    const t = this.now();
+    this.tokens = Math.min(this.perSecond, this.tokens + ((t - this.lastMs) * this.perSecond) / 1000);
+    this.lastMs = t;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return sink;
+    }
+    this.suppressed.set(event, (this.suppressed.get(event) ?? 0) + 1);
+    if (!this.report) {
+      this.report = setTimeout(() => this.reportSuppressed(), 1000);
+      this.report.unref();
+    }
+    return null;
+  }
+
+  private reportSuppressed(): void {
+    if (this.report) clearTimeout(this.report);
+    this.report = null;
+    if (this.suppressed.size === 0) return;
+    const counts = Object.fromEntries(this.suppressed);
+    let total = 0;
+    for (const n of this.suppressed.values()) total += n;
+    this.suppressed.clear();
+    // Not through the bucket: at most one a second.
+    this.sink()?.warn({ event: 'events_suppressed', suppressed: counts, total }, 'security events not logged: over eventLogPerSecond');
+  }
+}
