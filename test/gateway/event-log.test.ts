@@ -4,10 +4,10 @@
  * `event` and `code`, never by message.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readingsTopic, receiptsTopic, toBase64, toHex } from '../../protocol/index.js';
+import { createRevocation, readingsTopic, receiptsTopic, toBase64, toHex } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { MAX_FIELD_CHARS } from '../../gateway/event-log.js';
-import { connackCode, connectDevice, freshToken, nowS, Pki, post, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connackCode, connectDevice, freshToken, nowS, Pki, post, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type Line = Record<string, unknown> & { level: number; event?: string };
 const WARN = 40;
@@ -137,8 +137,10 @@ describe('security events, each with its fields', () => {
 
   test('revocation_registered names the certRef, subject, reason and entry index; the same statement again logs nothing', async () => {
     const before = lines.length;
-    const res = await revoke(t.gw, agency, b.cert, nowS() - 10, 'keyCompromise');
+    const statement = { revocation: toBase64(await createRevocation(agency.signer, b.cert, { reason: 'keyCompromise', revokedFrom: nowS() - 10, iat: nowS() })) };
+    const res = await post(t.gw, '/v1/revocations', statement);
     expect(res.status).toBe(201);
+    expect(await post(t.gw, '/v1/revocations', statement)).toMatchObject({ status: 200, body: { index: res.body.index } });
     expect(eventsNamed(lines.slice(before), 'revocation_registered')).toEqual([
       expect.objectContaining({ level: INFO, certRef: toHex(b.cert.certRef), sub: b.id, reason: 'keyCompromise', index: res.body.index }),
     ]);
