@@ -210,3 +210,26 @@ describe('eventLogPerSecond 0', () => {
     expect(lines.filter((l) => l.event !== undefined)).toEqual([]);
   });
 });
+
+describe('events below logLevel (warn)', () => {
+  const lines: Line[] = [];
+  let t: TestGateway;
+  afterAll(() => t.stop());
+
+  test('take no place in the bucket: after info events (connections) a forged reading is still logged, at eventLogPerSecond 1', async () => {
+    const pki = await Pki.create();
+    t = await loggingGateway(pki, lines, { logLevel: 'warn', eventLogPerSecond: 1 });
+    const agency = await pki.agency('env.example');
+    const d = await pki.device(agency);
+    await register(t.gw, agency, [d]);
+    await new Promise((r) => setTimeout(r, 1100)); // the bucket full again
+    for (let i = 0; i < 3; i++) await (await connectDevice(t.gw, d)).end(); // mqtt_connected, mqtt_disconnected: info
+    const c = await connectDevice(t.gw, d);
+    await c.publish(await forged(d, 5));
+    await c.next();
+    await c.end();
+    await until(() => eventsNamed(lines, 'reading_rejected').length > 0);
+    expect(eventsNamed(lines, 'reading_rejected')).toEqual([expect.objectContaining({ level: WARN, code: 'BAD_SIGNATURE', seq: 5 })]);
+    expect(lines.filter((l) => l.event === 'mqtt_connected' || l.event === 'events_suppressed')).toEqual([]);
+  });
+});
