@@ -4,8 +4,9 @@
  * the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable `event` name and its fields.
  * /metrics counts these; the lines say who and what.
  *
- * What a client sends (client ids, usernames, topics) is bounded in length and passed as a field, which pino escapes as
- * JSON, never spliced into the message text. Accepted readings are not logged: they are in the ledger.
+ * What a client sends (client ids, usernames, topics, an address a proxy's X-Forwarded-For names) is bounded in length
+ * and passed as a field, which pino escapes as JSON, never spliced into the message text. Accepted readings are not
+ * logged: they are in the ledger.
  *
  * Flood-proof: one device can send thousands of junk readings a second, one address thousands of CONNECTs. The lines
  * pass one token bucket across the gateway (`perSecond` a second, as many in a burst; 0: no events at all); an event
@@ -82,17 +83,17 @@ export class EventLog {
   mqttConnectRefused(code: ConnectRefusal, clientId: string | undefined, address: string | undefined, username?: string): void {
     const log = this.admit('mqtt_connect_refused', 'warn');
     if (!log) return;
-    const fields: Record<string, unknown> = { event: 'mqtt_connect_refused', code, clientId: bounded(clientId), address: address ?? null };
+    const fields: Record<string, unknown> = { event: 'mqtt_connect_refused', code, clientId: bounded(clientId), address: bounded(address) };
     if (username !== undefined) fields.username = bounded(username);
     log.warn(fields, 'MQTT CONNECT refused');
   }
 
   mqttConnected(deviceId: string, address: string | undefined): void {
-    this.admit('mqtt_connected', 'info')?.info({ event: 'mqtt_connected', deviceId, address: address ?? null }, 'device connected');
+    this.admit('mqtt_connected', 'info')?.info({ event: 'mqtt_connected', deviceId, address: bounded(address) }, 'device connected');
   }
 
   mqttDisconnected(deviceId: string, address: string | undefined): void {
-    this.admit('mqtt_disconnected', 'info')?.info({ event: 'mqtt_disconnected', deviceId, address: address ?? null }, 'device disconnected');
+    this.admit('mqtt_disconnected', 'info')?.info({ event: 'mqtt_disconnected', deviceId, address: bounded(address) }, 'device disconnected');
   }
 
   mqttPublishRefused(deviceId: string, topic: string, reason: PublishRefusal): void {
