@@ -9,9 +9,12 @@
  * logged: they are in the ledger.
  *
  * Flood-proof: one device can send thousands of junk readings a second, one address thousands of CONNECTs. The lines
- * pass one token bucket across the gateway (`perSecond` a second, as many in a burst; 0: no events at all); an event
- * the bucket refuses costs the bucket's check and a count, nothing else (no field is built before it is admitted),
- * and once a second while any were refused one `events_suppressed` line (warn) gives their counts per event name.
+ * pass a token bucket across the gateway per level (`perSecond` a second, as many in a burst; 0: no events at all):
+ * warn and info each their own, so that a flood of info events (junk readings, connections) cannot crowd out the
+ * warnings (forged readings, refused CONNECTs) of other devices. An event a bucket refuses costs the bucket's check
+ * and two counts, nothing else (no field is built before it is admitted), and once a second while any were refused
+ * one `events_suppressed` line (warn) gives their counts per event name and names the sources (device ids, client
+ * addresses) that had the most: the devices flooding the log are named even when their lines are not written.
  */
 import { toHex } from '../protocol/bytes.js';
 import type { ErrorCode } from '../protocol/errors.js';
@@ -53,6 +56,30 @@ export interface EventSink {
 
 type Level = 'info' | 'warn';
 
+/** Sources named in an events_suppressed line: those with the most suppressed events. */
+export const TOP_SUPPRESSED_SOURCES = 10;
+/** Distinct sources counted between two events_suppressed lines; events of further ones fall in `others` only. */
+const MAX_COUNTED_SOURCES = 1024;
+
+/** A token bucket: `perSecond` a second, as many in a burst. */
+class Bucket {
+  private tokens: number;
+  private lastMs: number;
+
+  constructor(private readonly perSecond: number, nowMs: number) {
+    this.tokens = perSecond;
+    this.lastMs = nowMs;
+  }
+
+  take(nowMs: number): boolean {
+    this.tokens = Math.min(this.perSecond, this.tokens + ((nowMs - this.lastMs) * this.perSecond) / 1000);
+    this.lastMs = nowMs;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
 /** `s` as written: at most MAX_FIELD_CHARS characters, a longer one cut and marked with how many were left out. */
 export function bounded(s: string | undefined | null): string | null {
   if (s === undefined || s === null) return null;
@@ -60,10 +87,11 @@ export function bounded(s: string | undefined | null): string | null {
 }
 
 export class EventLog {
-  private tokens: number;
-  private lastMs: number;
-  /** Events refused by the bucket since the last events_suppressed line, by name. */
+  private readonly buckets: Record<Level, Bucket>;
+  /** Events refused by a bucket since the last events_suppressed line, by name. */
   private suppressed = new Map<SecurityEvent, number>();
+  /** The same events by source (`event source`: a device id or a client address), up to MAX_COUNTED_SOURCES. */
+  private bySource = new Map<string, { event: SecurityEvent; source: string; count: number }>();
   private report: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
 
@@ -76,12 +104,12 @@ export class EventLog {
     private readonly sink: () => EventSink | null | undefined,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.tokens = perSecond;
-    this.lastMs = now();
+    const t = now();
+    this.buckets = { warn: new Bucket(perSecond, t), info: new Bucket(perSecond, t) };
   }
 
   mqttConnectRefused(code: ConnectRefusal, clientId: string | undefined, address: string | undefined, username?: string): void {
-    const log = this.admit('mqtt_connect_refused', 'warn');
+    const log = this.admit('mqtt_connect_refused', 'warn', address);
     if (!log) return;
     const fields: Record<string, unknown> = { event: 'mqtt_connect_refused', code, clientId: bounded(clientId), address: bounded(address) };
     if (username !== undefined) fields.username = bounded(username);
@@ -89,37 +117,37 @@ export class EventLog {
   }
 
   mqttConnected(deviceId: string, address: string | undefined): void {
-    this.admit('mqtt_connected', 'info')?.info({ event: 'mqtt_connected', deviceId, address: bounded(address) }, 'device connected');
+    this.admit('mqtt_connected', 'info', deviceId)?.info({ event: 'mqtt_connected', deviceId, address: bounded(address) }, 'device connected');
   }
 
   mqttDisconnected(deviceId: string, address: string | undefined): void {
-    this.admit('mqtt_disconnected', 'info')?.info({ event: 'mqtt_disconnected', deviceId, address: bounded(address) }, 'device disconnected');
+    this.admit('mqtt_disconnected', 'info', deviceId)?.info({ event: 'mqtt_disconnected', deviceId, address: bounded(address) }, 'device disconnected');
   }
 
   mqttPublishRefused(deviceId: string, topic: string, reason: PublishRefusal): void {
-    this.admit('mqtt_publish_refused', 'warn')?.warn({ event: 'mqtt_publish_refused', deviceId, topic: bounded(topic), reason }, 'MQTT PUBLISH refused');
+    this.admit('mqtt_publish_refused', 'warn', deviceId)?.warn({ event: 'mqtt_publish_refused', deviceId, topic: bounded(topic), reason }, 'MQTT PUBLISH refused');
   }
 
   mqttSubscribeRefused(deviceId: string | undefined, topic: string): void {
-    this.admit('mqtt_subscribe_refused', 'warn')?.warn({ event: 'mqtt_subscribe_refused', deviceId: deviceId ?? null, topic: bounded(topic), reason: 'not_own_topic' }, 'MQTT SUBSCRIBE refused');
+    this.admit('mqtt_subscribe_refused', 'warn', deviceId)?.warn({ event: 'mqtt_subscribe_refused', deviceId: deviceId ?? null, topic: bounded(topic), reason: 'not_own_topic' }, 'MQTT SUBSCRIBE refused');
   }
 
   /** A reading answered with a rejection (or refused unanswered over the frame cap, TOO_LARGE); `seq` when it could be read. */
   readingRejected(deviceId: string, code: ErrorCode, seq: number | null): void {
     const level: Level = ATTACK_CODES.has(code) ? 'warn' : 'info';
-    this.admit('reading_rejected', level)?.[level]({ event: 'reading_rejected', code, deviceId, seq }, 'reading rejected');
+    this.admit('reading_rejected', level, deviceId)?.[level]({ event: 'reading_rejected', code, deviceId, seq }, 'reading rejected');
   }
 
   agencyRegistered(agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('agency_registered', 'info')?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'agency registered');
+    this.admit('agency_registered', 'info', address)?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'agency registered');
   }
 
   deviceRegistered(deviceId: string, agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('device_registered', 'info')?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'device registered');
+    this.admit('device_registered', 'info', address)?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'device registered');
   }
 
   revocationRegistered(certRef: Uint8Array, sub: string, reason: string, revokedFrom: number, index: number, address: string): void {
-    this.admit('revocation_registered', 'info')?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address }, 'revocation registered');
+    this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address }, 'revocation registered');
   }
 
   /** Write the suppressed counts not yet reported (at shutdown); no event is written after. */
@@ -129,19 +157,20 @@ export class EventLog {
     this.closed = true;
   }
 
-  /** The logger when the event is to be written (its level on, a token taken); otherwise null, and it is counted. */
-  private admit(event: SecurityEvent, level: Level): EventSink | null {
+  /**
+   * The logger when the event is to be written (its level on, a token of its level's bucket taken); otherwise null,
+   * and it is counted, under its name and its `source` (a device id or a client address).
+   */
+  private admit(event: SecurityEvent, level: Level, source: string | undefined): EventSink | null {
     if (this.perSecond === 0 || this.closed) return null;
     const sink = this.sink();
     if (!sink || (sink.isLevelEnabled && !sink.isLevelEnabled(level))) return null;
-    const t = this.now();
-    this.tokens = Math.min(this.perSecond, this.tokens + ((t - this.lastMs) * this.perSecond) / 1000);
-    this.lastMs = t;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return sink;
-    }
+    if (this.buckets[level].take(this.now())) return sink;
     this.suppressed.set(event, (this.suppressed.get(event) ?? 0) + 1);
+    const key = `${event} ${source ?? ''}`;
+    const counted = this.bySource.get(key);
+    if (counted) counted.count++;
+    else if (this.bySource.size < MAX_COUNTED_SOURCES) this.bySource.set(key, { event, source: source ?? '', count: 1 });
     if (!this.report) {
       this.report = setTimeout(() => this.reportSuppressed(), 1000);
       this.report.unref();
@@ -157,7 +186,11 @@ export class EventLog {
     let total = 0;
     for (const n of this.suppressed.values()) total += n;
     this.suppressed.clear();
-    // Not through the bucket: at most one a second.
-    this.sink()?.warn({ event: 'events_suppressed', suppressed: counts, total }, 'security events not logged: over eventLogPerSecond');
+    const top = [...this.bySource.values()].sort((a, b) => b.count - a.count).slice(0, TOP_SUPPRESSED_SOURCES)
+      .map(({ event, source, count }) => ({ event, source: bounded(source), count }));
+    const others = total - top.reduce((n, x) => n + x.count, 0);
+    this.bySource.clear();
+    // Not through the buckets: at most one a second.
+    this.sink()?.warn({ event: 'events_suppressed', suppressed: counts, total, top, others }, 'security events not logged: over eventLogPerSecond');
   }
 }

@@ -184,6 +184,47 @@ describe('a flood of junk readings from one device (eventLogPerSecond 50)', () =
     expect(written.length).toBeLessThanOrEqual(50 + Math.ceil(50 * elapsedS));
     // one events_suppressed line a second at most, and one more at shutdown
     expect(suppressed.length).toBeLessThanOrEqual(Math.ceil(elapsedS) + 2);
+    // each names the device that flooded, with its count: every suppressed event is its (its disconnect too)
+    for (const s of suppressed) {
+      const top = s.top as { event: string; source: string; count: number }[];
+      expect(top.filter((x) => x.event === 'reading_rejected')).toEqual([{ event: 'reading_rejected', source: d.id, count: (s.suppressed as Record<string, number>).reading_rejected }]);
+      expect(top.every((x) => x.source === d.id)).toBe(true);
+      expect(top.reduce((n, x) => n + x.count, 0)).toBe(s.total);
+      expect(s.others).toBe(0);
+    }
+  });
+});
+
+describe('a flood of info events from one device, a forged reading from another (eventLogPerSecond 5)', () => {
+  const lines: Line[] = [];
+  let t: TestGateway;
+  let flooder: Device;
+  let forger: Device;
+  beforeAll(async () => {
+    const pki = await Pki.create();
+    t = await loggingGateway(pki, lines, { eventLogPerSecond: 5 });
+    const agency = await pki.agency('env.example');
+    flooder = await pki.device(agency);
+    forger = await pki.device(agency);
+    await register(t.gw, agency, [flooder, forger]);
+  });
+  afterAll(() => t.stop());
+
+  test('the warnings have a bucket of their own: the forgery is logged with its device; the suppressed junk names the flooder', async () => {
+    const c = await connectDevice(t.gw, forger);
+    await new Promise((r) => setTimeout(r, 1100)); // both buckets full again after the registrations and the connect
+    await junkFlood(t, flooder, 500); // MALFORMED: info, ~500 over the info bucket
+    await c.publish(await forged(forger, 9));
+    expect((await c.next()).kind).toBe('rejection');
+    await c.end();
+    await t.stop();
+    expect(eventsNamed(lines, 'reading_rejected').filter((l) => l.code === 'BAD_SIGNATURE')).toEqual([
+      expect.objectContaining({ level: WARN, deviceId: forger.id, seq: 9 }),
+    ]);
+    const suppressed = eventsNamed(lines, 'events_suppressed');
+    const junk = suppressed.flatMap((s) => s.top as { event: string; source: string; count: number }[]).filter((x) => x.source === flooder.id);
+    expect(junk.reduce((n, x) => n + x.count, 0)).toBeGreaterThan(400);
+    for (const s of suppressed) expect((s.top as { count: number }[]).reduce((n, x) => n + x.count, 0) + (s.others as number)).toBe(s.total);
   });
 });
 
