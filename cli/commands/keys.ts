@@ -7,14 +7,14 @@
  *                   "deviceId": hex (what a device with this key is called)}
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
+import { KEY_FILE_MAX_BYTES, makeDirectories, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -47,7 +47,7 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   const secret = generateSecretKey(alg);
   const signer = nobleSigner(alg, secret);
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));
-  mkdirSync(dirname(opts.out), { recursive: true });
+  makeDirectories(dirname(opts.out));
   const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
   // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use. A symbolic link
   // counts as there, also one to nothing (existsSync follows it: the secret half was written, the public half then
