@@ -7,6 +7,7 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { fail, fromHex } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
+import { exposedKeyFileMode } from '../protocol/key-file-mode.js';
 
 /**
  * `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...".
@@ -38,15 +39,32 @@ export function notReadableWhole(st: Stats, maxBytes: number): string | undefine
 export const KEY_FILE_MAX_BYTES = 64 * 1024;
 
 /**
- * `secret`: a file holding a secret key (see parseJsonFile). `maxBytes`: read only a regular file of at most that many
- * bytes (a key file: KEY_FILE_MAX_BYTES), else MALFORMED naming it, unread.
+ * `secret`: a file holding a secret key (see parseJsonFile), warned of on stderr when group or others may read it
+ * (warnIfExposed). `maxBytes`: read only a regular file of at most that many bytes (a key file: KEY_FILE_MAX_BYTES),
+ * else MALFORMED naming it, unread.
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
-  if (opts.maxBytes !== undefined) {
-    const why = notReadableWhole(statSync(path), opts.maxBytes);
+  if (opts.maxBytes !== undefined || opts.secret) {
+    const st = statSync(path);
+    const why = opts.maxBytes === undefined ? undefined : notReadableWhole(st, opts.maxBytes);
     if (why) fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: it ${why}`, path);
+    if (opts.secret) warnIfExposed(path, what ?? 'key file', st.mode);
   }
   return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
+}
+
+const warnedExposed = new Set<string>();
+
+/**
+ * One line on stderr per key file group or others may read (exposedKeyFileMode), naming it and its mode, never its
+ * content; the file is used all the same (keys mounted from a container's secrets are often 0644: warned of, not
+ * refused, as the gateway does).
+ */
+function warnIfExposed(path: string, what: string, mode: number): void {
+  const shown = exposedKeyFileMode(mode, process.platform);
+  if (shown === undefined || warnedExposed.has(path)) return;
+  warnedExposed.add(path);
+  process.stderr.write(`originproof: warning: ${what} ${path} may be read by group or others (mode ${shown}); keep it 0600 (chmod 600 ${path})\n`);
 }
 
 /**
