@@ -5,7 +5,7 @@
  * cli/files.ts re-exports it.
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fail, fromHex } from '../protocol/index.js';
+import { fail, fromHex, toHex } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
 import { exposedKeyFileMode } from '../protocol/key-file-mode.js';
 
@@ -75,4 +75,17 @@ export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Ar
   if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex)) fail('MALFORMED', `${path}: its secretKey is not hex digits`, path);
   if (hex.length !== bytes * 2) fail('MALFORMED', `${path}: its secretKey is ${hex.length} hex digits, not ${bytes * 2} (${bytes} bytes)`, path);
   return fromHex(hex);
+}
+
+/**
+ * A key file's `publicKey` (hex, as `keys generate` writes it beside the secret, and the .pub.json has it), when there,
+ * must be the public key of the secret it holds under its alg (`actual`): else MALFORMED naming the file, neither key
+ * quoted. Any 32 bytes are a P-256 scalar, so an Ed25519 seed under "alg": "es256" loaded as another key, and a
+ * secretKey with a digit changed became another key, unnoticed. A file without the field (older ones) is taken as is.
+ */
+export function checkStatedPublicKey(stated: unknown, actual: Uint8Array, path: string): void {
+  if (stated === undefined) return;
+  if (typeof stated !== 'string' || stated.toLowerCase() !== toHex(actual)) {
+    fail('MALFORMED', `${path}: its publicKey is not the public key of its secretKey under its alg (another key's, a damaged secretKey, or the wrong alg)`, path);
+  }
 }

@@ -161,7 +161,13 @@ export async function readKeyFile(path: string, unusableAs: (path: string, why: 
     throw unusableAs(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
   }
   const secretKey = fromHex(file.secretKey);
-  return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey), mode };
+  const signer = nobleSigner(ALG_EDDSA, secretKey);
+  // The file says which key it is (createKeyFile writes publicKey): a secretKey with a digit changed is another key,
+  // which would sign checkpoints none of the log's verifiers trust. Neither key is quoted.
+  if (file.publicKey !== undefined && (typeof file.publicKey !== 'string' || file.publicKey.toLowerCase() !== toHex(signer.publicKey))) {
+    throw unusableAs(path, 'its publicKey is not the public key of its secretKey (a damaged secretKey, or another key\'s publicKey)');
+  }
+  return { secretKey, signer, mode };
 }
 
 /** Temp files of a creation of `name` that crashed before its link (no such file exists, so none of them is in use). */
