@@ -11,11 +11,11 @@
  * sealed keys and the gateway's checkpoint key are; a PEM private key): that may be the only copy. State the CLI
  * keeps updating (monitor --state, fetch-revocations --out DIR, sim onboard --out DIR) is not an output file.
  */
-import { lstatSync, mkdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { lstatSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { isErrorCode, OriginProofError } from '../protocol/errors.js';
 import { notReadableWhole } from '../device-sim/json-file.js';
 
+export { makeDirectories } from '../gateway/make-directories.js';
 export { checkStatedPublicKey, KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
 
 /** The most bytes read of a certificate, revocation or proof of possession file: each is well under 2 KB. */
@@ -72,41 +72,6 @@ export function statOrUndefined(path: string, opts: { link?: boolean } = {}): St
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
-  }
-}
-
-/**
- * `mkdir -p dir`, one level at a time from the deepest directory that exists. Not node's `mkdirSync(dir, { recursive:
- * true })`: where mkdir answers ENOENT below a directory that exists (/proc, /sys), node's loop makes the parent again
- * (EEXIST, a directory), retries the child, and never ends (seen: `keys generate --out /proc/x/y` hung, strace showing
- * mkdir("/proc/x") = ENOENT forever). Here that is an error naming the directory.
- */
-export function makeDirectories(dir: string): void {
-  const cannot = (d: string, why: string, code?: string): never => {
-    throw Object.assign(new Error(`directory ${d} cannot be made: ${why}`), code ? { code } : {});
-  };
-  const missing: string[] = [];
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    let st: Stats | undefined;
-    try {
-      st = statOrUndefined(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err; // a file on the way: found below
-    }
-    if (st) {
-      if (!st.isDirectory()) cannot(missing[0] ?? d, `${d} is not a directory`);
-      break;
-    }
-    missing.unshift(d);
-    if (dirname(d) === d) break;
-  }
-  for (const d of missing) {
-    try {
-      mkdirSync(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue; // made meanwhile
-      cannot(d, (err as Error).message, (err as NodeJS.ErrnoException).code);
-    }
   }
 }
 

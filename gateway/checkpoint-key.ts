@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { syncDir } from '../ledger/entry-segments.js';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
+import { makeDirectoriesAsync } from './make-directories.js';
 import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
 import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
 
@@ -38,7 +39,7 @@ export async function loadOrCreateCheckpointKey(
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
   let madeDir: string | undefined;
   try {
-    madeDir = await mkdir(dataDir, { recursive: true });
+    madeDir = await makeDirectoriesAsync(dataDir); // not node's recursive mkdir, which never ends under /proc
   } catch (err) {
     throw dataDirUnusable(dataDir, (err as Error).message, err);
   }
