@@ -125,10 +125,10 @@ export async function createKeyFile(
 }
 
 /**
- * The key in `path` and the file's mode (gateway/key-file-exposure.ts); null when there is no such file; a
- * ConfigError naming it when it is not a key
- * (CHECKPOINT_KEY_UNUSABLE, `unusableAs` its message; by default the current key's) or cannot be read for its
- * permissions or the open-files limit (DATA_DIR_UNUSABLE).
+ * The key in `path` and the file's mode (gateway/key-file-exposure.ts); null when there is no such file; a ConfigError
+ * naming it when it is not a key, or not the one its publicKey names (CHECKPOINT_KEY_UNUSABLE, `unusableAs` its
+ * message; by default the current key's), or cannot be read for its permissions or the open-files limit
+ * (DATA_DIR_UNUSABLE).
  */
 export async function readKeyFile(path: string, unusableAs: (path: string, why: string) => ConfigError = unusable): Promise<{ secretKey: Uint8Array; signer: Signer; mode: number } | null> {
   let text: string;

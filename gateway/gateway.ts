@@ -152,15 +152,15 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // in it (SPEC §7), read here at the start only: an announcement or its withdrawal takes effect at the next start.
   const nextKey = await loadNextCheckpointKey(config.dataDir, key);
   const nextNoteSigner = nextKey ? nodeEd25519NoteSigner(config.origin, nextKey.secretKey) : null;
+  const nextCheckpointVerifierKey = nextNoteSigner ? formatVerifierKey(config.origin, nextNoteSigner.publicKey) : null;
+  const metrics = createMetrics(true);
+  if (tlsMaterial) setTlsExpiry(metrics, tlsMaterial.notAfter);
   // Logged once the logger is there (below), and the start goes on (key-file-exposure.ts).
   const keyFileWarnings = [
     exposedKeyFileWarning('checkpoint key file', key.path, key.mode),
     nextKey ? exposedKeyFileWarning('next checkpoint key file', nextKey.path, nextKey.mode) : null,
     tlsMaterial ? exposedKeyFileWarning('TLS key file (tlsKeyFile)', config.tlsKeyFile!, tlsMaterial.keyFileMode) : null,
   ];
-  const nextCheckpointVerifierKey = nextNoteSigner ? formatVerifierKey(config.origin, nextNoteSigner.publicKey) : null;
-  const metrics = createMetrics(true);
-  if (tlsMaterial) setTlsExpiry(metrics, tlsMaterial.notAfter);
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
