@@ -5,8 +5,9 @@
  * cli/files.ts re-exports it.
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fail, fromHex } from '../protocol/index.js';
+import { fail, fromHex, toHex } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
+import { exposedKeyFileMode } from '../protocol/key-file-mode.js';
 
 /**
  * `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...".
@@ -38,15 +39,32 @@ export function notReadableWhole(st: Stats, maxBytes: number): string | undefine
 export const KEY_FILE_MAX_BYTES = 64 * 1024;
 
 /**
- * `secret`: a file holding a secret key (see parseJsonFile). `maxBytes`: read only a regular file of at most that many
- * bytes (a key file: KEY_FILE_MAX_BYTES), else MALFORMED naming it, unread.
+ * `secret`: a file holding a secret key (see parseJsonFile), warned of on stderr when group or others may read it
+ * (warnIfExposed). `maxBytes`: read only a regular file of at most that many bytes (a key file: KEY_FILE_MAX_BYTES),
+ * else MALFORMED naming it, unread.
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
-  if (opts.maxBytes !== undefined) {
-    const why = notReadableWhole(statSync(path), opts.maxBytes);
+  if (opts.maxBytes !== undefined || opts.secret) {
+    const st = statSync(path);
+    const why = opts.maxBytes === undefined ? undefined : notReadableWhole(st, opts.maxBytes);
     if (why) fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: it ${why}`, path);
+    if (opts.secret) warnIfExposed(path, what ?? 'key file', st.mode);
   }
   return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
+}
+
+const warnedExposed = new Set<string>();
+
+/**
+ * One line on stderr per key file group or others may read (exposedKeyFileMode), naming it and its mode, never its
+ * content; the file is used all the same (keys mounted from a container's secrets are often 0644: warned of, not
+ * refused, as the gateway does).
+ */
+function warnIfExposed(path: string, what: string, mode: number): void {
+  const shown = exposedKeyFileMode(mode, process.platform);
+  if (shown === undefined || warnedExposed.has(path)) return;
+  warnedExposed.add(path);
+  process.stderr.write(`originproof: warning: ${what} ${path} may be read by group or others (mode ${shown}); keep it 0600 (chmod 600 ${path})\n`);
 }
 
 /**
@@ -57,4 +75,17 @@ export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Ar
   if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex)) fail('MALFORMED', `${path}: its secretKey is not hex digits`, path);
   if (hex.length !== bytes * 2) fail('MALFORMED', `${path}: its secretKey is ${hex.length} hex digits, not ${bytes * 2} (${bytes} bytes)`, path);
   return fromHex(hex);
+}
+
+/**
+ * A key file's `publicKey` (hex, as `keys generate` writes it beside the secret, and the .pub.json has it), when there,
+ * must be the public key of the secret it holds under its alg (`actual`): else MALFORMED naming the file, neither key
+ * quoted. Any 32 bytes are a P-256 scalar, so an Ed25519 seed under "alg": "es256" loaded as another key, and a
+ * secretKey with a digit changed became another key, unnoticed. A file without the field (older ones) is taken as is.
+ */
+export function checkStatedPublicKey(stated: unknown, actual: Uint8Array, path: string): void {
+  if (stated === undefined) return;
+  if (typeof stated !== 'string' || stated.toLowerCase() !== toHex(actual)) {
+    fail('MALFORMED', `${path}: its publicKey is not the public key of its secretKey under its alg (another key's, a damaged secretKey, or the wrong alg)`, path);
+  }
 }

@@ -8,7 +8,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ALG_EDDSA, ALG_ES256, fail, generateSecretKey, nobleSigner, toHex, type Alg, type Signer } from '../protocol/index.js';
-import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
+import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
 
 export interface SecureElement extends Signer {
   readonly alg: Alg;
@@ -46,7 +46,7 @@ class NodeSecureElement implements SecureElement {
   }
   /** Sealed storage of the element (simulation only). */
   seal(): string {
-    return JSON.stringify({ backend: 'node', alg: this.alg, pkcs8: (this.#key.export({ format: 'der', type: 'pkcs8' }) as Buffer).toString('base64') });
+    return JSON.stringify({ backend: 'node', alg: this.alg, pkcs8: (this.#key.export({ format: 'der', type: 'pkcs8' }) as Buffer).toString('base64'), publicKey: toHex(this.publicKey) });
   }
 }
 
@@ -65,7 +65,7 @@ class NobleSecureElement implements SecureElement {
     return this.#signer.sign(message);
   }
   seal(): string {
-    return JSON.stringify({ backend: 'noble', alg: this.alg, secretKey: toHex(this.#secret) });
+    return JSON.stringify({ backend: 'noble', alg: this.alg, secretKey: toHex(this.#secret), publicKey: toHex(this.publicKey) });
   }
 }
 
@@ -102,16 +102,30 @@ export function saveSecureElement(se: SecureElement, path: string): void {
   }
 }
 
+/**
+ * The element sealed in `path`. Its `publicKey` (hex; written by saveSecureElement since it was added) is checked
+ * against the key when there (json-file.ts checkStatedPublicKey: MALFORMED, nothing quoted), and a PKCS#8 key must be
+ * of its alg's type: an Ed25519 seed read as a P-256 scalar, or a damaged key, would sign as another device.
+ */
 export function loadSecureElement(path: string): SecureElement {
-  const j = readJsonFile(path, 'sealed key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'sealed key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { backend: SecureElementBackend; alg: number; pkcs8?: string; secretKey?: string; publicKey?: unknown } | null;
   if (j === null || typeof j !== 'object') fail('MALFORMED', `${path} is not a sealed key file`, path);
   const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : fail('MALFORMED', `${path}: unknown alg ${String(j.alg)}`, path);
+  let se: SecureElement;
   if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {
-    return new NodeSecureElement(alg, nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));
+    const key = nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const ofAlg = alg === ALG_EDDSA ? key.asymmetricKeyType === 'ed25519' : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    if (!ofAlg) fail('MALFORMED', `${path}: its pkcs8 key is not ${alg === ALG_EDDSA ? 'an Ed25519' : 'a P-256'} key, as its alg says`, path);
+    se = new NodeSecureElement(alg, key);
+  } else if (j.secretKey) {
+    se = new NobleSecureElement(alg, secretKeyHex(j.secretKey, path, 32));
+  } else if (j.backend === 'node' && j.pkcs8) {
+    throw new Error(`${path}: cannot open this secure element here (node:crypto is not available)`);
+  } else {
+    return fail('MALFORMED', `${path}: holds no key (neither pkcs8 nor secretKey)`, path);
   }
-  if (j.secretKey) return new NobleSecureElement(alg, secretKeyHex(j.secretKey, path, 32));
-  if (j.backend === 'node' && j.pkcs8) throw new Error(`${path}: cannot open this secure element here (node:crypto is not available)`);
-  return fail('MALFORMED', `${path}: holds no key (neither pkcs8 nor secretKey)`, path);
+  checkStatedPublicKey(j.publicKey, se.publicKey, path);
+  return se;
 }
 
 export function algFromName(name: string): Alg {

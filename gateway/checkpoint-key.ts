@@ -3,11 +3,12 @@
  * afterwards. It signs checkpoints (C2SP signed notes); verifiers trust its public half.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { syncDir } from '../ledger/entry-segments.js';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
+import { makeDirectoriesAsync } from './make-directories.js';
 import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
 import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
 
@@ -34,11 +35,11 @@ export interface CheckpointKeyFile {
 export async function loadOrCreateCheckpointKey(
   dataDir: string,
   hooks: { beforeLink?: () => void; logDir?: string } = {},
-): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string }> {
+): Promise<{ secretKey: Uint8Array; signer: Signer; created: boolean; path: string; mode: number }> {
   const path = join(dataDir, CHECKPOINT_KEY_FILE);
   let madeDir: string | undefined;
   try {
-    madeDir = await mkdir(dataDir, { recursive: true });
+    madeDir = await makeDirectoriesAsync(dataDir); // not node's recursive mkdir, which never ends under /proc
   } catch (err) {
     throw dataDirUnusable(dataDir, (err as Error).message, err);
   }
@@ -74,7 +75,7 @@ export async function loadOrCreateCheckpointKey(
     if (!theirs) throw unusable(path, 'created by another process and not readable');
     return { ...theirs, created: false, path };
   }
-  return { ...made, created: true, path };
+  return { ...made, created: true, path, mode: 0o600 }; // as created (the umask only takes bits away)
 }
 
 /**
@@ -124,14 +125,22 @@ export async function createKeyFile(
 }
 
 /**
- * The key in `path`; null when there is no such file; a ConfigError naming it when it is not a key
- * (CHECKPOINT_KEY_UNUSABLE, `unusableAs` its message; by default the current key's) or cannot be read for its
- * permissions or the open-files limit (DATA_DIR_UNUSABLE).
+ * The key in `path` and the file's mode (gateway/key-file-exposure.ts); null when there is no such file; a ConfigError
+ * naming it when it is not a key, or not the one its publicKey names (CHECKPOINT_KEY_UNUSABLE, `unusableAs` its
+ * message; by default the current key's), or cannot be read for its permissions or the open-files limit
+ * (DATA_DIR_UNUSABLE).
  */
-export async function readKeyFile(path: string, unusableAs: (path: string, why: string) => ConfigError = unusable): Promise<{ secretKey: Uint8Array; signer: Signer } | null> {
+export async function readKeyFile(path: string, unusableAs: (path: string, why: string) => ConfigError = unusable): Promise<{ secretKey: Uint8Array; signer: Signer; mode: number } | null> {
   let text: string;
+  let mode: number;
   try {
-    text = await readFile(path, 'utf8');
+    const fh = await open(path, 'r');
+    try {
+      mode = (await fh.stat()).mode;
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
@@ -153,7 +162,13 @@ export async function readKeyFile(path: string, unusableAs: (path: string, why: 
     throw unusableAs(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
   }
   const secretKey = fromHex(file.secretKey);
-  return { secretKey, signer: nobleSigner(ALG_EDDSA, secretKey) };
+  const signer = nobleSigner(ALG_EDDSA, secretKey);
+  // The file says which key it is (createKeyFile writes publicKey): a secretKey with a digit changed is another key,
+  // which would sign checkpoints none of the log's verifiers trust. Neither key is quoted.
+  if (file.publicKey !== undefined && (typeof file.publicKey !== 'string' || file.publicKey.toLowerCase() !== toHex(signer.publicKey))) {
+    throw unusableAs(path, 'its publicKey is not the public key of its secretKey (a damaged secretKey, or another key\'s publicKey)');
+  }
+  return { secretKey, signer, mode };
 }
 
 /** Temp files of a creation of `name` that crashed before its link (no such file exists, so none of them is in use). */

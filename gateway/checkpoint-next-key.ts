@@ -24,6 +24,8 @@ export interface NextKey {
   secretKey: Uint8Array;
   signer: Signer;
   path: string;
+  /** The file's mode (gateway/key-file-exposure.ts). */
+  mode: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function announceNextCheckpointKey(dataDir: string, origin: string)
     const theirs = await loadNextCheckpointKey(dataDir);
     throw new NextKeyExists(path, theirs ? formatVerifierKey(origin, theirs.signer.publicKey) : null);
   }
-  return { ...made, path, verifierKey: formatVerifierKey(origin, made.signer.publicKey) };
+  return { ...made, path, mode: 0o600, verifierKey: formatVerifierKey(origin, made.signer.publicKey) }; // as created
 }
 
 /**

@@ -15,6 +15,7 @@ import type { SignatureVerifier } from '../protocol/algorithms.js';
 import type { LedgerBackend } from '../ledger/backend.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { loadOrCreateCheckpointKey } from './checkpoint-key.js';
+import { exposedKeyFileWarning } from './key-file-exposure.js';
 import { loadNextCheckpointKey } from './checkpoint-next-key.js';
 import { createNodeVerifier } from './crypto/node-verifier.js';
 import { VerifyPool } from './crypto/verify-pool.js';
@@ -157,6 +158,12 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const nextCheckpointVerifierKey = nextNoteSigner ? formatVerifierKey(config.origin, nextNoteSigner.publicKey) : null;
   const metrics = createMetrics(true);
   if (tlsMaterial) setTlsExpiry(metrics, tlsMaterial.notAfter);
+  // Logged once the logger is there (below), and the start goes on (key-file-exposure.ts).
+  const keyFileWarnings = [
+    exposedKeyFileWarning('checkpoint key file', key.path, key.mode),
+    nextKey ? exposedKeyFileWarning('next checkpoint key file', nextKey.path, nextKey.mode) : null,
+    tlsMaterial ? exposedKeyFileWarning('TLS key file (tlsKeyFile)', config.tlsKeyFile!, tlsMaterial.keyFileMode) : null,
+  ];
 
   // Built further down; the storage callbacks only run after a failed write, i.e. once the gateway is up.
   let appRef: HttpApp | null = null;
@@ -407,6 +414,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   });
 
   appRef = app;
+  for (const w of keyFileWarnings) if (w) app.log.warn(w.fields, w.message);
   // Every socket of the API, for the end of the shutdown grace period (close below).
   const httpSockets = new Set<import('node:net').Socket>();
   // Over the cap, node closes a new connection as it arrives (before any byte of it is read).
@@ -444,6 +452,8 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
       metrics.tlsReloads.inc({ result: 'failed' });
       throw err;
     }
+    const exposed = exposedKeyFileWarning('TLS key file (tlsKeyFile)', config.tlsKeyFile, next.keyFileMode);
+    if (exposed) app.log.warn(exposed.fields, exposed.message);
     broker!.setTlsMaterial(next);
     if (config.httpTls) (app.server as unknown as import('node:https').Server).setSecureContext(tlsServerOptions(next));
     tlsInUse = next;

@@ -2,19 +2,20 @@
  * `originproof keys prove --key DIR/name.key --agency ID [--nonce HEX] --out FILE`: the proof of possession a device
  * gives its agency at onboarding (firmware-specs/SPEC.md §2), made with its key, for `cert device --pop`.
  * `originproof keys generate --alg ed25519|es256 --out DIR/name`: writes
- *   name.key       {"alg": "ed25519"|"es256", "secretKey": hex} with mode 0600 (the secret: keep it offline)
+ *   name.key       {"alg": "ed25519"|"es256", "secretKey": hex, "publicKey": hex (as in name.pub.json)} with mode
+ *                  0600 (the secret: keep it offline); a loader checks that the secret's public key is publicKey
  *   name.pub.json  {"alg", "publicKey": hex (raw: Ed25519 32 bytes, P-256 65 bytes 04||x||y), "kid": hex (RFC 9679),
  *                   "deviceId": hex (what a device with this key is called)}
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
   ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
+import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, makeDirectories, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -47,7 +48,7 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
   const secret = generateSecretKey(alg);
   const signer = nobleSigner(alg, secret);
   const pub = publicKeyFile(publicKey(alg, signer.publicKey));
-  mkdirSync(dirname(opts.out), { recursive: true });
+  makeDirectories(dirname(opts.out));
   const keyPath = `${opts.out}.key`, pubPath = `${opts.out}.pub.json`;
   // Never replaced, not even the public half: the pair on disk may be the only copy of a key in use. A symbolic link
   // counts as there, also one to nothing (existsSync follows it: the secret half was written, the public half then
@@ -61,7 +62,7 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
       throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? exists(f) : err;
     }
   };
-  create(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret) }) + '\n', 0o600);
+  create(keyPath, JSON.stringify({ alg: pub.alg, secretKey: toHex(secret), publicKey: pub.publicKey }) + '\n', 0o600);
   try {
     create(pubPath, JSON.stringify(pub, null, 2) + '\n', 0o666); // node's default: the umask decides
   } catch (err) {
@@ -72,10 +73,12 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
 }
 
 export function loadSigner(path: string): Signer {
-  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string } | null;
+  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string; publicKey?: unknown } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
   // Both algorithms' secret keys are 32 bytes (Ed25519 seed, P-256 scalar).
-  return nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
+  const signer = nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
+  checkStatedPublicKey(j.publicKey, signer.publicKey, path);
+  return signer;
 }
 
 export function loadPublicKey(path: string): PublicKey {

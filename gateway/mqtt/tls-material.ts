@@ -4,7 +4,7 @@
  * outside its validity period stops the start with a ConfigError naming the setting, instead of a listener that
  * fails every handshake later. TLS itself is node:tls (OpenSSL); nothing here touches the handshake.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../config.js';
@@ -13,14 +13,22 @@ export interface TlsMaterial {
   /** PEM: the certificate chain and its private key, as node:tls takes them. */
   cert: string;
   key: string;
+  /** The key file's mode, as read. */
+  keyFileMode: number;
   /** The leaf certificate's subject and end of validity (shown at start). */
   subject: string;
   notAfter: Date;
 }
 
-async function readPem(setting: string, file: string): Promise<string> {
+/** The file's text and mode (a key file group or others may read is warned of: gateway/key-file-exposure.ts). */
+async function readPem(setting: string, file: string): Promise<{ text: string; mode: number }> {
   try {
-    return await readFile(file, 'utf8');
+    const fh = await open(file, 'r');
+    try {
+      return { mode: (await fh.stat()).mode, text: await fh.readFile('utf8') };
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     throw new ConfigError('TLS_UNUSABLE', `invalid gateway configuration:\n  ${setting}: cannot read ${file}: ${(err as Error).message}`);
   }
@@ -35,8 +43,8 @@ const invalid = (setting: string, message: string) => new ConfigError('TLS_UNUSA
 
 /** Read and check the certificate (chain) and key files; `nowMs` is the gateway clock. */
 export async function loadTlsMaterial(certFile: string, keyFile: string, nowMs: number): Promise<TlsMaterial> {
-  const cert = await readPem('tlsCertFile', certFile);
-  const key = await readPem('tlsKeyFile', keyFile);
+  const cert = (await readPem('tlsCertFile', certFile)).text;
+  const { text: key, mode: keyFileMode } = await readPem('tlsKeyFile', keyFile);
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert); // the first certificate in the file
@@ -59,5 +67,5 @@ export async function loadTlsMaterial(certFile: string, keyFile: string, nowMs: 
   } catch (err) {
     throw invalid('tlsCertFile', `node:tls refuses the certificate and key: ${(err as Error).message}`);
   }
-  return { cert, key, subject: leaf.subject.replace(/\n/g, ', '), notAfter };
+  return { cert, key, keyFileMode, subject: leaf.subject.replace(/\n/g, ', '), notAfter };
 }
