@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRevocation, readingsTopic, receiptsTopic, toBase64, toHex } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { MAX_FIELD_CHARS } from '../../gateway/event-log.js';
-import { connackCode, connectDevice, freshToken, nowS, Pki, post, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { connackCode, connectDevice, freshToken, gatewayWithDevices, nowS, Pki, post, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type Line = Record<string, unknown> & { level: number; event?: string };
 const WARN = 40;
@@ -157,16 +157,19 @@ async function junkFlood(t: TestGateway, d: Device, count: number): Promise<void
   await c.end();
 }
 
+/** A logging gateway (as loggingGateway) with `count` devices of one agency registered. */
+async function loggingFleet(lines: Line[], count: number, overrides: Record<string, unknown>): Promise<{ t: TestGateway; devices: Device[] }> {
+  return gatewayWithDevices(count, { logLevel: 'info', ...overrides }, 'env.example', { runtime: { logStream: { write: (line) => void lines.push(JSON.parse(line) as Line) } } });
+}
+
 describe('a flood of junk readings from one device (eventLogPerSecond 50)', () => {
   const lines: Line[] = [];
   let t: TestGateway;
   let d: Device;
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await loggingGateway(pki, lines, { eventLogPerSecond: 50 });
-    const agency = await pki.agency('env.example');
-    d = await pki.device(agency);
-    await register(t.gw, agency, [d]);
+    let devices: Device[];
+    ({ t, devices } = await loggingFleet(lines, 1, { eventLogPerSecond: 50 }));
+    d = devices[0]!;
   });
   afterAll(() => t.stop());
 
@@ -201,12 +204,9 @@ describe('a flood of info events from one device, a forged reading from another 
   let flooder: Device;
   let forger: Device;
   beforeAll(async () => {
-    const pki = await Pki.create();
-    t = await loggingGateway(pki, lines, { eventLogPerSecond: 5 });
-    const agency = await pki.agency('env.example');
-    flooder = await pki.device(agency);
-    forger = await pki.device(agency);
-    await register(t.gw, agency, [flooder, forger]);
+    let devices: Device[];
+    ({ t, devices } = await loggingFleet(lines, 2, { eventLogPerSecond: 5 }));
+    [flooder, forger] = devices as [Device, Device];
   });
   afterAll(() => t.stop());
 
