@@ -234,12 +234,9 @@ describe('eventLogPerSecond 0', () => {
   afterAll(() => t.stop());
 
   test('no event is logged: no registration, rejection, refused CONNECT or suppressed count', async () => {
-    const pki = await Pki.create();
-    t = await loggingGateway(pki, lines, { eventLogPerSecond: 0 });
-    const agency = await pki.agency('env.example');
-    const d = await pki.device(agency);
-    const other = await pki.device(agency);
-    await register(t.gw, agency, [d, other]);
+    const fleet = await loggingFleet(lines, 2, { eventLogPerSecond: 0 });
+    t = fleet.t;
+    const [d, other] = fleet.devices as [Device, Device];
     expect(await connackCode(plainMqttUrl(t.gw), d.id, await freshToken(other))).toBe(4); // CLAIM_INVALID: the token is other's
     const c = await connectDevice(t.gw, d);
     await c.publish(await forged(d, 3));
@@ -258,11 +255,9 @@ describe('events below logLevel (warn)', () => {
   afterAll(() => t.stop());
 
   test('take no place in the bucket: after info events (connections) a forged reading is still logged, at eventLogPerSecond 1', async () => {
-    const pki = await Pki.create();
-    t = await loggingGateway(pki, lines, { logLevel: 'warn', eventLogPerSecond: 1 });
-    const agency = await pki.agency('env.example');
-    const d = await pki.device(agency);
-    await register(t.gw, agency, [d]);
+    const fleet = await loggingFleet(lines, 1, { logLevel: 'warn', eventLogPerSecond: 1 });
+    t = fleet.t;
+    const d = fleet.devices[0]!;
     await new Promise((r) => setTimeout(r, 1100)); // the bucket full again
     for (let i = 0; i < 3; i++) await (await connectDevice(t.gw, d)).end(); // mqtt_connected, mqtt_disconnected: info
     const c = await connectDevice(t.gw, d);
