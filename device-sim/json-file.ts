@@ -5,9 +5,9 @@
  * cli/files.ts re-exports it.
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fail, fromHex, toHex } from '../protocol/index.js';
+import { fail, fromHex } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
-import { exposedKeyFileMode } from '../protocol/key-file-mode.js';
+import { exposedKeyFileMode, statesOtherPublicKey } from '../protocol/key-file.js';
 
 /**
  * `what` names the kind of file in the message, e.g. "key file": "k/root.key is not a key file (not JSON): ...".
@@ -78,14 +78,11 @@ export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Ar
 }
 
 /**
- * A key file's `publicKey` (hex, as `keys generate` writes it beside the secret, and the .pub.json has it), when there,
- * must be the public key of the secret it holds under its alg (`actual`): else MALFORMED naming the file, neither key
- * quoted. Any 32 bytes are a P-256 scalar, so an Ed25519 seed under "alg": "es256" loaded as another key, and a
- * secretKey with a digit changed became another key, unnoticed. A file without the field (older ones) is taken as is.
+ * A key file's `publicKey`, when there, must be the public key of the secret it holds under its alg (`actual`): else
+ * MALFORMED naming the file, neither key quoted (protocol/key-file.ts statesOtherPublicKey).
  */
 export function checkStatedPublicKey(stated: unknown, actual: Uint8Array, path: string): void {
-  if (stated === undefined) return;
-  if (typeof stated !== 'string' || stated.toLowerCase() !== toHex(actual)) {
+  if (statesOtherPublicKey(stated, actual)) {
     fail('MALFORMED', `${path}: its publicKey is not the public key of its secretKey under its alg (another key's, a damaged secretKey, or the wrong alg)`, path);
   }
 }

@@ -9,6 +9,8 @@ import { syncDir } from '../ledger/entry-segments.js';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
 import { makeDirectoriesAsync } from './make-directories.js';
+import { readKeyFileWithMode } from './key-file-exposure.js';
+import { statesOtherPublicKey } from '../protocol/key-file.js';
 import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
 import { isOpenFilesLimit, OPEN_FILES_LIMIT_REMEDY } from './start-refusal.js';
 
@@ -134,13 +136,7 @@ export async function readKeyFile(path: string, unusableAs: (path: string, why: 
   let text: string;
   let mode: number;
   try {
-    const fh = await open(path, 'r');
-    try {
-      mode = (await fh.stat()).mode;
-      text = await fh.readFile('utf8');
-    } finally {
-      await fh.close();
-    }
+    ({ text, mode } = await readKeyFileWithMode(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
@@ -165,7 +161,7 @@ export async function readKeyFile(path: string, unusableAs: (path: string, why: 
   const signer = nobleSigner(ALG_EDDSA, secretKey);
   // The file says which key it is (createKeyFile writes publicKey): a secretKey with a digit changed is another key,
   // which would sign checkpoints none of the log's verifiers trust. Neither key is quoted.
-  if (file.publicKey !== undefined && (typeof file.publicKey !== 'string' || file.publicKey.toLowerCase() !== toHex(signer.publicKey))) {
+  if (statesOtherPublicKey(file.publicKey, signer.publicKey)) {
     throw unusableAs(path, 'its publicKey is not the public key of its secretKey (a damaged secretKey, or another key\'s publicKey)');
   }
   return { secretKey, signer, mode };

@@ -4,7 +4,8 @@
  * refuses such a private key, but keys mounted from a container's secrets are often 0644, and a gateway that would not
  * start on them helps no one. The files the gateway makes itself are 0600 (checkpoint-key.ts createKeyFile).
  */
-import { exposedKeyFileMode } from '../protocol/key-file-mode.js';
+import { open } from 'node:fs/promises';
+import { exposedKeyFileMode } from '../protocol/key-file.js';
 
 export interface KeyFileWarning {
   fields: { code: 'KEY_FILE_EXPOSED'; file: string; mode: string };
@@ -19,4 +20,14 @@ export function exposedKeyFileWarning(what: string, file: string, mode: number):
     fields: { code: 'KEY_FILE_EXPOSED', file, mode: shown },
     message: `${what} ${file} may be read by group or others (mode ${shown}); keep it readable by the gateway's user only (chmod 600 ${file})`,
   };
+}
+
+/** A key file's text and its mode, read through one handle (the mode is the file's that was read). */
+export async function readKeyFileWithMode(path: string): Promise<{ text: string; mode: number }> {
+  const fh = await open(path, 'r');
+  try {
+    return { mode: (await fh.stat()).mode, text: await fh.readFile('utf8') };
+  } finally {
+    await fh.close();
+  }
 }

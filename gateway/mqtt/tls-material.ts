@@ -4,10 +4,10 @@
  * outside its validity period stops the start with a ConfigError naming the setting, instead of a listener that
  * fails every handshake later. TLS itself is node:tls (OpenSSL); nothing here touches the handshake.
  */
-import { open } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../config.js';
+import { readKeyFileWithMode } from '../key-file-exposure.js';
 
 export interface TlsMaterial {
   /** PEM: the certificate chain and its private key, as node:tls takes them. */
@@ -23,12 +23,7 @@ export interface TlsMaterial {
 /** The file's text and mode (a key file group or others may read is warned of: gateway/key-file-exposure.ts). */
 async function readPem(setting: string, file: string): Promise<{ text: string; mode: number }> {
   try {
-    const fh = await open(file, 'r');
-    try {
-      return { mode: (await fh.stat()).mode, text: await fh.readFile('utf8') };
-    } finally {
-      await fh.close();
-    }
+    return await readKeyFileWithMode(file);
   } catch (err) {
     throw new ConfigError('TLS_UNUSABLE', `invalid gateway configuration:\n  ${setting}: cannot read ${file}: ${(err as Error).message}`);
   }
