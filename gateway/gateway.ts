@@ -466,21 +466,29 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   const close = () =>
     (closing ??= (async () => {
       ready = false;
+      // Every step runs though one before it failed (a drain whose store failed must still let the ports go, stop the
+      // workers and close the store); the first failure is close's answer.
+      const failures: unknown[] = [];
+      const step = async (run: () => Promise<unknown>): Promise<void> => {
+        await run().catch((err: unknown) => void failures.push(err));
+      };
       const probing = storage.stop(); // no new probes from here on
-      await pipeline.drain(() => ledger.flush()); // every admitted reading: block sealed and signed, receipt sent
-      await probing;
-      await broker!.close();
+      await step(() => pipeline.drain(() => ledger.flush())); // every admitted reading: block sealed and signed, receipt sent
+      await step(() => probing);
+      await step(() => broker!.close());
       // Requests in progress may finish; a connection still open after the grace period (a request whose headers or
       // body never completed, a TLS handshake never finished: the API sets no request timeout) is cut off rather than
       // holding the process open.
       const cutOff = setTimeout(() => {
         for (const socket of [...httpSockets]) socket.destroy();
       }, HTTP_CLOSE_GRACE_MS);
-      await app.close();
+      await step(() => app.close());
       clearTimeout(cutOff);
-      await pool.close();
-      await ledger.close();
+      await step(() => pool.close());
+      // The last suppressed counts before the store's close, which can fail: no event comes after the broker and API.
       events.close();
+      await step(() => ledger.close());
+      if (failures.length > 0) throw failures[0];
     })());
 
   return {
