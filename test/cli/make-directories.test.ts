@@ -1,6 +1,6 @@
 /**
  * `keys generate --out` and the gateway's `--data-dir` make the directories of their path, and fail at once, naming the
- * directory, where one cannot be made (gateway/make-directories.ts). Found by review: `keys generate --out /proc/x/y`
+ * directory, where one cannot be made (node-fs/make-directories.ts). Found by review: `keys generate --out /proc/x/y`
  * hung for good, and so did a gateway started with `--data-dir /proc/x/data` (node's recursive mkdir retries
  * mkdir("/proc/x"), ENOENT under the existing /proc, forever). Each run has a timeout: a hang fails the test instead of
  * holding it.
