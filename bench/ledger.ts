@@ -4,10 +4,11 @@
  *   node dist/bench/ledger.js --entries N [--block 1000] [--proofs 2000] [--out bench/results]
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { Ledger, type EntryInput } from '../ledger/ledger.js';
 import { LevelBackend } from '../ledger/level-backend.js';
 import { nodeNoteSigner } from '../ledger/signer.js';
@@ -183,7 +184,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const entries = Number(arg('entries') ?? 1_000_000);
   const result = await runLedgerBench({ entries, blockSize: Number(arg('block') ?? 1000), proofs: Number(arg('proofs') ?? 2000), inflight: Number(arg('inflight') ?? 2) });
   const out = arg('out') ?? 'bench/results';
-  await mkdir(out, { recursive: true });
+  await makeDirectoriesAsync(out);
   const file = join(out, `ledger-${new Date().toISOString().slice(0, 10)}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${file}\n`);

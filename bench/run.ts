@@ -12,9 +12,10 @@
  * Rates depend on what else runs on the machine: each result file records the load average.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { runCryptoBench, type CryptoBenchResult } from './crypto.js';
 import { runLedgerBench, type LedgerBenchResult } from './ledger.js';
 import { runE2eBench, type E2eFleet, type E2eResult } from './e2e.js';
@@ -96,7 +97,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const summary = summarize(results, { commit: commit(), date: started.toISOString() });
   const tables = `${latestTable(results)}\n\n${scalingTable(results)}`;
   process.stdout.write(`\n${tables}\n`);
-  await mkdir(args.out, { recursive: true });
+  await makeDirectoriesAsync(args.out);
   // Complete: every section at full size, default settings, and every reading answered with one valid receipt.
   const nonDefault = Object.keys(settings).filter((k) => !OBSERVING_ONLY.has(k));
   const problems = answerProblems(results);

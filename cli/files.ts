@@ -15,7 +15,7 @@ import { lstatSync, readFileSync, statSync, writeFileSync, type Stats } from 'no
 import { isErrorCode, OriginProofError } from '../protocol/errors.js';
 import { notReadableWhole } from '../device-sim/json-file.js';
 
-export { makeDirectories } from '../gateway/make-directories.js';
+export { makeDirectories } from '../node-fs/make-directories.js';
 export { checkStatedPublicKey, KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
 
 /** The most bytes read of a certificate, revocation or proof of possession file: each is well under 2 KB. */

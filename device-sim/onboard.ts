@@ -4,8 +4,9 @@
  * agency checks it and issues the certificate; the agency registers it at the gateway over HTTP; the device is
  * provisioned (gateway address, gateway id, checkpoint key, salt for fingerprint readers) and its state written.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectories } from '../node-fs/make-directories.js';
 import {
   createProofOfPossession, deviceIdFromKey, fail, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
 } from '../protocol/index.js';
@@ -91,7 +92,7 @@ export async function onboardDevice(agency: Agency, o: OnboardOptions): Promise<
   };
   let statePath: string | undefined;
   if (o.dir) {
-    mkdirSync(o.dir, { recursive: true });
+    makeDirectories(o.dir);
     statePath = stateFilePath(o.dir, deviceId);
     saveSecureElement(se, join(o.dir, state.keyFile));
     writeState(statePath, state);
@@ -125,6 +126,9 @@ export async function onboardFleet(o: {
   // Read an existing manifest first: one that is not a manifest stops the command before any device is registered.
   const path = join(o.out, MANIFEST_NAME);
   const earlier = existsSync(path) ? readManifest(path).devices : [];
+  // The directory next, before the gateway is asked anything: one that cannot be made stops the command naming it,
+  // with no agency or device registered for state files that could not be written.
+  makeDirectories(o.out);
   await o.agency.registerSelf(o.gateway.httpUrl);
   const checkpointVerifierKey = o.gateway.checkpointVerifierKey ?? (await fetchCheckpointKey(o.gateway.httpUrl));
   const gateway = { ...o.gateway, aud: o.gateway.aud ?? (await gatewayIdOf(o.gateway.httpUrl)), checkpointVerifierKey };
@@ -143,7 +147,7 @@ export async function onboardFleet(o: {
     agency: { id: o.agency.id, keyFile: o.agencyKeyFile, certFile: o.agencyCertFile, salt: toHex(o.agency.salt) },
     devices: [...new Set([...earlier, ...devices])],
   };
-  mkdirSync(o.out, { recursive: true });
+  makeDirectories(o.out);
   writePrivateFile(path, JSON.stringify(manifest, null, 2) + '\n');
   return manifest;
 }

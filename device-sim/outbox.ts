@@ -22,8 +22,9 @@
  * load, MALFORMED naming the line: resent, its answer would be paired with the wrong kept reading (SPEC §7).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { fail, fromBase64, toBase64 } from '../protocol/index.js';
 
 /** Compact once the log holds more than this many lines beyond twice the live entries. */
@@ -170,7 +171,7 @@ export class OutboxJournal {
 
   private async append(text: string, lines: number): Promise<void> {
     if (!this.fh) {
-      await mkdir(dirname(this.path), { recursive: true });
+      await makeDirectoriesAsync(dirname(this.path));
       this.fh = await open(this.path, 'a');
     }
     this.writes++;
@@ -185,7 +186,7 @@ export class OutboxJournal {
     const fh = this.fh;
     this.fh = null;
     await fh?.close();
-    await mkdir(dirname(this.path), { recursive: true });
+    await makeDirectoriesAsync(dirname(this.path));
     const tmp = `${this.path}.tmp`;
     this.writes++;
     await writeFile(tmp, text);

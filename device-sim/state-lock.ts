@@ -12,8 +12,9 @@
  * id now belongs to a process started at another time, or in an earlier boot, is taken over too. Found by review:
  * after a reboot another process could have the id, and the lock needed removing by hand.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeDirectories } from '../node-fs/make-directories.js';
 
 /** The state files this process holds. */
 const held = new Set<string>();
@@ -116,7 +117,7 @@ export function holdStateFile(statePath: string): () => void {
   };
   let holder = process.pid;
   if (!held.has(lock)) {
-    mkdirSync(dirname(lock), { recursive: true });
+    makeDirectories(dirname(lock));
     // Our own id in a lock this process does not hold: left by an earlier process that had this id.
     const h = takePidLock(lock, { ownIdIsStale: true });
     if (h === null) {

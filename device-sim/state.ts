@@ -3,8 +3,9 @@
  * Sequence numbers follow SPEC §5: a block of numbers is reserved by persisting its upper end *before* any of
  * them is sent; on boot the device continues above the persisted value, so a crash can never reuse a number.
  */
-import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { makeDirectories } from '../node-fs/make-directories.js';
 import { fail } from '../protocol/index.js';
 import { readJsonFile } from './json-file.js';
 
@@ -101,7 +102,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** Atomic write (temp file + rename): a crash leaves the old or the new state, never half of one. */
 export function writeState(path: string, s: DeviceStateFile): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectories(dirname(path));
   writePrivateFile(path, JSON.stringify(s, null, 2) + '\n');
 }
 

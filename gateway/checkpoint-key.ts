@@ -3,12 +3,12 @@
  * afterwards. It signs checkpoints (C2SP signed notes); verifiers trust its public half.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { syncDir } from '../ledger/entry-segments.js';
 import { ALG_EDDSA, generateSecretKey, nobleSigner, type Signer } from '../protocol/algorithms.js';
 import { fromHex, toHex } from '../protocol/bytes.js';
-import { makeDirectoriesAsync } from './make-directories.js';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { readKeyFileWithMode } from './key-file-exposure.js';
 import { statesOtherPublicKey } from '../protocol/key-file.js';
 import { ConfigError } from './config-defaults.js'; // not config.js: the CLI's key commands load no TypeBox
@@ -65,9 +65,9 @@ export async function loadOrCreateCheckpointKey(
   if (hooks.logDir !== undefined) {
     // Made (empty) and durable before the key is in place: a key file then always has its log's directory beside it.
     try {
-      await mkdir(hooks.logDir, { recursive: true });
+      await makeDirectoriesAsync(hooks.logDir);
     } catch (err) {
-      throw new ConfigError('DATA_DIR_UNUSABLE', `ledger directory ${hooks.logDir} cannot be made: ${(err as Error).message}`);
+      throw new ConfigError('DATA_DIR_UNUSABLE', `ledger directory ${hooks.logDir} is unusable: ${(err as Error).message}`);
     }
     await syncDirectory(dataDir);
   }

@@ -15,8 +15,9 @@
  * `ledger verify` does, changes nothing).
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { fail } from '../protocol/errors.js';
 import { HASH_SIZE } from '../protocol/merkle/index.js';
 import { BUNDLE_WIDTH, readU64, writeU64 } from './keys.js';
@@ -107,7 +108,7 @@ export class EntrySegments {
     // the next block into an unlinked inode (datasynced, indexed, and gone), a cached reader would read it.
     await this.#closeWriter();
     this.#dropReaders(keep);
-    if ((await mkdir(this.#dir, { recursive: true })) !== undefined) await syncDir(join(this.#dir, '..'));
+    if ((await makeDirectoriesAsync(this.#dir)) !== undefined) await syncDir(join(this.#dir, '..'));
     for (const name of await readdir(this.#dir)) {
       const m = NAME.exec(name);
       const seg = m ? Number.parseInt(m[1]!, 16) : -1;

@@ -14,6 +14,7 @@
 import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { Level } from 'level';
+import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import type { BlockWrite, DeviceHit, IndexAudit, IndexAuditOptions, LedgerBackend, RangeOptions, TimeHit, WriteStage } from './backend.js';
 import { countRows, decodeBlockRows, DeviceOverlay, encodeBlockRows, MERGE_BLOCKS, MERGE_ROWS } from './device-index.js';
 import { LedgerDamagedError } from './errors.js';
@@ -106,6 +107,11 @@ export class LevelBackend implements LedgerBackend {
     // level-0 files halve the compaction work (README, Performance). Costs up to twice this in memory.
     const writeBufferSize = opts.writeBufferBytes ?? WRITE_BUFFER_BYTES;
     await refuseNewStoreOverLog(dir);
+    // Made here, not by LevelDB's open (classic-level's is node's recursive mkdir, which never ends under /proc): one
+    // that cannot be made is an error naming it, the error's code kept.
+    await makeDirectoriesAsync(dir).catch((err: Error & { code?: unknown }) => {
+      throw Object.assign(new Error(`ledger store ${dir} cannot be opened: ${err.message}`, { cause: err }), { code: err.code });
+    });
     const db = new Level<Bytes, Bytes>(dir, { keyEncoding: 'view', valueEncoding: 'view', cacheSize: 8 << 20, maxOpenFiles: 256, writeBufferSize } as never);
     // LevelDB's own reason (`IO error: .../CURRENT: Is a directory`, a corrupt manifest) is the cause of its error,
     // whose message says only `Database failed to open`: named here, with the directory (the error's code kept).

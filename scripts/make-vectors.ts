@@ -4,9 +4,10 @@
  * (@noble/curves). Run `npm run build && npm run vectors`; test/protocol/firmware-vectors.test.ts regenerates them
  * byte for byte and checks each one as stated (valid, or rejected with `expectedError`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { makeDirectories } from '../node-fs/make-directories.js';
 import { p256 } from '@noble/curves/nist.js';
 import {
   ALG_EDDSA, ALG_ES256, CT_CERTIFICATE, CT_CONNECT_TOKEN, CT_READING, CT_REVOCATION, Tag, claimsToMap, concatBytes, createConnectToken,
@@ -352,7 +353,7 @@ export function renderVectors(vectors: Record<string, Vector[]>): Record<string,
 
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? join(process.cwd(), 'firmware-specs', 'vectors');
-  mkdirSync(dir, { recursive: true });
+  makeDirectories(dir);
   for (const [file, text] of Object.entries(renderVectors(await makeVectors()))) writeFileSync(join(dir, file), text);
   process.stdout.write(`wrote vectors to ${dir}\n`);
 }

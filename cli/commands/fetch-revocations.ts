@@ -11,7 +11,7 @@
  * `<index>.cert` and `<index>.issuer.cert` files in DIR are removed, so DIR always holds one list (DIR/format: which files it holds). Nothing is trusted here: `verify` checks the
  * checkpoint's signature, the list against it, and each statement's signature against the revoked certificate's issuer.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { bytesEqual } from '../../protocol/bytes.js';
@@ -20,6 +20,7 @@ import { decodeRevocation } from '../../protocol/revocation.js';
 import { fail, OriginProofError } from '../../protocol/errors.js';
 import { decodeCertificate } from '../../protocol/certificate.js';
 import { Refused } from '../failure.js';
+import { makeDirectories } from '../files.js';
 import { printable } from '../../protocol/printable.js';
 import { commitRevocations, revocationsOfCheckpoint, type LoggedRevocation } from '../../protocol/revocation-log.js';
 import {
@@ -181,7 +182,7 @@ export async function fetchRevocations(o: { gateway: string; out: string; full?:
     }
     return { index, bytes: statement, certificate, issuer, rev: decodeRevocation(statement) };
   });
-  mkdirSync(o.out, { recursive: true });
+  makeDirectories(o.out);
   // The checkpoint goes first and comes back last (through a temporary file): a run cut off while it rewrites the
   // files (killed, disk full) leaves a directory without its checkpoint, which verify refuses as unusable (exit 2) and
   // the next fetch takes whole, not an old checkpoint beside a mix of old and new files (verify said INVALID then:

@@ -1,10 +1,15 @@
 /**
+ * node-fs/: file-system helpers for every node-side layer (ledger, gateway, device-sim, cli, bench, scripts), which
+ * each may import them; they import only node: builtins, never a module of ours, so that no layer reaches into
+ * another for them (device-sim, which sees protocol only, could not import gateway/). protocol/ stays free of IO.
+ *
  * `mkdir -p dir`, one level at a time from the deepest directory that exists. Not node's `mkdir(dir, { recursive:
  * true })` (sync or async): where mkdir answers ENOENT below a directory that exists (/proc, /sys), node's loop makes
- * the parent again (EEXIST, a directory), retries the child, and never ends (seen: `keys generate --out /proc/x/y` and
- * a gateway started with `--data-dir /proc/x/data` hung, strace showing mkdir("/proc/x") = ENOENT forever). Here that is
- * an error naming the directory. The CLI's output paths make theirs synchronously (cli/files.ts), the gateway's data
- * directory through node:fs/promises (checkpoint-key.ts).
+ * the parent again (EEXIST, a directory), retries the child, and never ends (seen: `keys generate --out /proc/x/y`,
+ * `sim onboard --out /proc/x/y`, `fetch-revocations --out /proc/x/y`, a ledger opened at /proc/x/data (LevelDB's
+ * classic-level makes its directory so) and a gateway started with `--data-dir /proc/x/data` hung, strace showing
+ * mkdir("/proc/x") = ENOENT forever). Here that is an error naming the directory. Every directory our code makes on
+ * the way to a path is made here: no recursive mkdir of node's is left outside the tests.
  */
 import { mkdirSync, statSync, type Stats } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
