@@ -5,7 +5,7 @@
  * cli/files.ts re-exports it.
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fail, fromHex } from '../protocol/index.js';
+import { ALG_EDDSA, ALG_ES256, fail, fromHex, type Alg } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
 import { exposedKeyFileMode, statesOtherPublicKey } from '../protocol/key-file.js';
 
@@ -74,6 +74,27 @@ function warnIfExposed(path: string, what: string, mode: number): void {
 export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Array {
   if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex)) fail('MALFORMED', `${path}: its secretKey is not hex digits`, path);
   if (hex.length !== bytes * 2) fail('MALFORMED', `${path}: its secretKey is ${hex.length} hex digits, not ${bytes * 2} (${bytes} bytes)`, path);
+  return fromHex(hex);
+}
+
+/**
+ * A key file's `alg`: "ed25519" or "es256" (any case), else ALG_NOT_ALLOWED; one that is not text (a number, an
+ * object) MALFORMED naming the file (found by review: `"alg": 1` threw a TypeError from toLowerCase).
+ */
+export function keyFileAlg(alg: unknown, path: string): Alg {
+  if (typeof alg !== 'string') return fail('MALFORMED', `${path}: its alg is not text ("ed25519" or "es256")`, path);
+  const name = alg.toLowerCase();
+  if (name === 'ed25519') return ALG_EDDSA;
+  if (name === 'es256') return ALG_ES256;
+  return fail('ALG_NOT_ALLOWED', `${path}: unknown algorithm ${alg.slice(0, 40)} (ed25519 or es256)`, path);
+}
+
+/**
+ * A public key file's `publicKey`: hex digits, else MALFORMED naming the file (found by review: a number or "0x..."
+ * escaped as the hex library's error, without a code or the file's name).
+ */
+export function publicKeyHex(hex: unknown, path: string): Uint8Array {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) fail('MALFORMED', `${path}: its publicKey is not hex digits`, path);
   return fromHex(hex);
 }
 
