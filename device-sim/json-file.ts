@@ -4,7 +4,7 @@
  * reported as a bare `Unexpected token ...`. Here, not in cli/, because device-sim uses protocol/ and node IO only;
  * cli/files.ts re-exports it.
  */
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { ALG_EDDSA, ALG_ES256, fail, fromHex, type Alg } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
 import { exposedKeyFileMode, statesOtherPublicKey } from '../protocol/key-file.js';
@@ -44,13 +44,20 @@ export const KEY_FILE_MAX_BYTES = 64 * 1024;
  * else MALFORMED naming it, unread.
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
-  if (opts.maxBytes !== undefined || opts.secret) {
-    const st = statSync(path);
+  if (opts.maxBytes === undefined && !opts.secret) return parseJsonFile(readFileSync(path, 'utf8'), path, what, false);
+  // One open file for the checks and the read (found by review: stat'ed by path, then read by path, a file renamed
+  // over it in between was read unchecked, its size and its mode). Non-blocking, so that opening a FIFO does not wait
+  // for a writer: it is refused as not a regular file.
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
     const why = opts.maxBytes === undefined ? undefined : notReadableWhole(st, opts.maxBytes);
     if (why) fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: it ${why}`, path);
     if (opts.secret) warnIfExposed(path, what ?? 'key file', st.mode);
+    return parseJsonFile(readFileSync(fd, 'utf8'), path, what, opts.secret ?? false);
+  } finally {
+    closeSync(fd);
   }
-  return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
 }
 
 const warnedExposed = new Set<string>();
