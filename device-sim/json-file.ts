@@ -65,9 +65,9 @@ const warnedExposed = new Set<string>();
 /**
  * One line on stderr per key file group or others may read (exposedKeyFileMode), naming it and its mode, never its
  * content; the file is used all the same (keys mounted from a container's secrets are often 0644: warned of, not
- * refused, as the gateway does).
+ * refused, as the gateway does). Also for the gateway's checkpoint key files the CLI's `ledger` commands read.
  */
-function warnIfExposed(path: string, what: string, mode: number): void {
+export function warnIfExposed(path: string, what: string, mode: number): void {
   const shown = exposedKeyFileMode(mode, process.platform);
   if (shown === undefined || warnedExposed.has(path)) return;
   warnedExposed.add(path);
