@@ -138,16 +138,18 @@ export class EventLog {
     this.admit('reading_rejected', level, deviceId)?.[level]({ event: 'reading_rejected', code, deviceId, seq }, 'reading rejected');
   }
 
+  // The HTTP client's address is bounded too: behind a trusted proxy it is what X-Forwarded-For names (found by review:
+  // the registry events wrote it whole).
   agencyRegistered(agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('agency_registered', 'info', address)?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'agency registered');
+    this.admit('agency_registered', 'info', address)?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address: bounded(address) }, 'agency registered');
   }
 
   deviceRegistered(deviceId: string, agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('device_registered', 'info', address)?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'device registered');
+    this.admit('device_registered', 'info', address)?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address: bounded(address) }, 'device registered');
   }
 
   revocationRegistered(certRef: Uint8Array, sub: string, reason: string, revokedFrom: number, index: number, address: string): void {
-    this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address }, 'revocation registered');
+    this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address: bounded(address) }, 'revocation registered');
   }
 
   /** Write the suppressed counts not yet reported (at shutdown); no event is written after. */
@@ -167,10 +169,13 @@ export class EventLog {
     if (!sink || (sink.isLevelEnabled && !sink.isLevelEnabled(level))) return null;
     if (this.buckets[level].take(this.now())) return sink;
     this.suppressed.set(event, (this.suppressed.get(event) ?? 0) + 1);
-    const key = `${event} ${source ?? ''}`;
+    // Kept as written (bounded): a source is a client's text (an address a proxy's X-Forwarded-For names), and the
+    // table holds up to MAX_COUNTED_SOURCES of them a second (found by review: kept whole, 1,024 of 16 kB each).
+    const shown = bounded(source) ?? '';
+    const key = `${event} ${shown}`;
     const counted = this.bySource.get(key);
     if (counted) counted.count++;
-    else if (this.bySource.size < MAX_COUNTED_SOURCES) this.bySource.set(key, { event, source: source ?? '', count: 1 });
+    else if (this.bySource.size < MAX_COUNTED_SOURCES) this.bySource.set(key, { event, source: shown, count: 1 });
     if (!this.report) {
       this.report = setTimeout(() => this.reportSuppressed(), 1000);
       this.report.unref();
@@ -187,7 +192,7 @@ export class EventLog {
     for (const n of this.suppressed.values()) total += n;
     this.suppressed.clear();
     const top = [...this.bySource.values()].sort((a, b) => b.count - a.count).slice(0, TOP_SUPPRESSED_SOURCES)
-      .map(({ event, source, count }) => ({ event, source: bounded(source), count }));
+      .map(({ event, source, count }) => ({ event, source, count }));
     const others = total - top.reduce((n, x) => n + x.count, 0);
     this.bySource.clear();
     // Not through the buckets: at most one a second.

@@ -147,6 +147,35 @@ describe('security events, each with its fields', () => {
   });
 });
 
+describe('an HTTP client address behind a trusted proxy', () => {
+  const lines: Line[] = [];
+  let t: TestGateway;
+  let pki: Pki;
+  let mine: Party;
+  let theirs: Party;
+  let d: Device;
+  beforeAll(async () => {
+    pki = await Pki.create();
+    t = await loggingGateway(pki, lines, { trustProxy: ['127.0.0.1'] });
+    mine = await pki.agency('mine.example');
+    theirs = await pki.agency('theirs.example');
+    d = await pki.device(theirs);
+    await register(t.gw, mine, []);
+    await register(t.gw, theirs, [d]);
+  });
+  afterAll(() => t.stop());
+
+  test('the address X-Forwarded-For names is cut to its bound in a registration', async () => {
+    const before = lines.length;
+    const address = `"\n${'a'.repeat(2000)}`;
+    const inject = (url: string, payload: object) => t.gw.app.inject({ method: 'POST', url, payload, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': address } });
+    const other = await pki.device(theirs);
+    expect((await inject('/v1/devices', { certificate: toBase64(other.cert.bytes) })).statusCode).toBe(201);
+    const cut = `${address.slice(0, MAX_FIELD_CHARS)}...(${address.length - MAX_FIELD_CHARS} more)`;
+    expect(eventsNamed(lines.slice(before), 'device_registered')).toEqual([expect.objectContaining({ deviceId: other.id, address: cut })]);
+  });
+});
+
 /** `count` readings that are not CBOR from `d`, at once; resolves when all are answered. */
 async function junkFlood(t: TestGateway, d: Device, count: number): Promise<void> {
   const c = await connectDevice(t.gw, d);
