@@ -1,7 +1,8 @@
 /**
  * The gateway's security event log: one JSON line per event an operator or an auditor asks about afterwards (a refused
- * MQTT CONNECT, a forged reading, a publish on another device's topic, a registration or a revocation), written through
- * the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable `event` name and its fields.
+ * MQTT CONNECT, a forged reading, a publish on another device's topic, a registration or a revocation, or one of those
+ * refused), written through the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable
+ * `event` name and its fields.
  * /metrics counts these; the lines say who and what.
  *
  * What a client sends (client ids, usernames, topics, an address a proxy's X-Forwarded-For names) is bounded in length
@@ -29,7 +30,11 @@ export type SecurityEvent =
   | 'reading_rejected'
   | 'agency_registered'
   | 'device_registered'
-  | 'revocation_registered';
+  | 'revocation_registered'
+  | 'registry_write_refused';
+
+/** What a refused registry write posted: an agency's certificate, a device's, a revocation. */
+export type RegistryWrite = 'agency' | 'device' | 'revocation';
 
 /** Why a PUBLISH was refused without a rejection of the reading: not on the device's own readings topic, or at QoS 2. */
 export type PublishRefusal = 'topic_mismatch' | 'qos2';
@@ -150,6 +155,15 @@ export class EventLog {
 
   revocationRegistered(certRef: Uint8Array, sub: string, reason: string, revokedFrom: number, index: number, address: string): void {
     this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address: bounded(address) }, 'revocation registered');
+  }
+
+  /**
+   * A registry write refused with `code` (a forged or unchained certificate, an agency acting on another's devices, a
+   * revoked agency: warn, as ATTACK_CODES; the rest, a malformed body, a conflict, the store unavailable: info).
+   */
+  registryWriteRefused(what: RegistryWrite, code: string, address: string): void {
+    const level: Level = ATTACK_CODES.has(code as ErrorCode) ? 'warn' : 'info';
+    this.admit('registry_write_refused', level, address)?.[level]({ event: 'registry_write_refused', what, code, address: bounded(address) }, 'registry write refused');
   }
 
   /** Write the suppressed counts not yet reported (at shutdown); no event is written after. */
