@@ -74,18 +74,23 @@ describe('fields of the wrong type: MALFORMED naming the file', () => {
 });
 
 describe('a publicKey is read alike by every loader', () => {
-  const loaders = async (publicKey: string): Promise<unknown[]> => {
-    write('same.key', { alg: 'ed25519', secretKey: toHex(seed), publicKey });
-    const data = p(`gw-${publicKey.length}-${publicKey.slice(0, 2)}`);
+  let dirs = 0;
+  const loaders = async (publicKey: string, secretKey = toHex(seed)): Promise<unknown[]> => {
+    write('same.key', { alg: 'ed25519', secretKey, publicKey });
+    const data = p(`gw-same-${dirs++}`);
     mkdirSync(join(data, 'ledger'), { recursive: true });
-    writeFileSync(join(data, CHECKPOINT_KEY_FILE), JSON.stringify({ alg: 'ed25519', secretKey: toHex(seed), publicKey }));
-    const gateway = await loadOrCreateCheckpointKey(data, { logDir: join(data, 'ledger') }).then(() => 'loaded', (e: { code?: unknown }) => e.code);
-    write('same.se.json', { backend: 'noble', alg: ALG_EDDSA, secretKey: toHex(seed), publicKey });
+    writeFileSync(join(data, CHECKPOINT_KEY_FILE), JSON.stringify({ alg: 'ed25519', secretKey, publicKey }));
+    const gateway = await loadOrCreateCheckpointKey(data, { logDir: join(data, 'ledger') }).then((k) => (toHex(k.signer.publicKey) === pub ? 'loaded' : 'another key'), (e: { code?: unknown }) => e.code);
+    write('same.se.json', { backend: 'noble', alg: ALG_EDDSA, secretKey, publicKey });
     return [codeOf(() => loadSigner(p('same.key'))), codeOf(() => loadSecureElement(p('same.se.json'))), gateway];
   };
 
   test('upper case hex: the same key, loaded by all', async () => {
     expect(await loaders(pub.toUpperCase())).toEqual(['loaded', 'loaded', 'loaded']);
+  });
+
+  test("a secretKey in upper case hex too: loaded by all (the gateway's checkpoint key refused it, CHECKPOINT_KEY_UNUSABLE, where the CLI took it)", async () => {
+    expect(await loaders(pub.toUpperCase(), toHex(seed).toUpperCase())).toEqual(['loaded', 'loaded', 'loaded']);
   });
 
   test('"0x"-prefixed, or with a space: refused by all (MALFORMED; the gateway CHECKPOINT_KEY_UNUSABLE)', async () => {
