@@ -16,7 +16,7 @@ import { isErrorCode, OriginProofError } from '../protocol/errors.js';
 import { notReadableWhole } from '../device-sim/json-file.js';
 
 export { makeDirectories } from '../node-fs/make-directories.js';
-export { checkStatedPublicKey, KEY_FILE_MAX_BYTES, parseJsonFile, readJsonFile, secretKeyHex } from '../device-sim/json-file.js';
+export { checkStatedPublicKey, KEY_FILE_MAX_BYTES, keyFileAlg, parseJsonFile, publicKeyHex, readJsonFile, secretKeyHex, warnIfExposed } from '../device-sim/json-file.js';
 
 /** The most bytes read of a certificate, revocation or proof of possession file: each is well under 2 KB. */
 const SIGNED_OBJECT_MAX = 1 << 20;

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
-  ALG_EDDSA, ALG_ES256, createRevocation, decodeCertificate, issueCertificate, nobleSigner, toBase64, toHex,
+  createRevocation, decodeCertificate, fail, issueCertificate, nobleSigner, toBase64, toHex,
   verifyProofOfPossession, type DecodedCertificate, type DeviceProfile, type PublicKey, type RevocationReason, type Signer,
 } from '../protocol/index.js';
-import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, readJsonFile, secretKeyHex } from './json-file.js';
+import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, keyFileAlg, readJsonFile, secretKeyHex } from './json-file.js';
 
 const DAY = 86_400;
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -75,10 +75,9 @@ export class Agency {
 
   /** Key file ({"alg": "ed25519"|"es256", "secretKey": hex, "publicKey": hex (checked when there)}) and certificate file. */
   static load(keyFile: string, certFile: string): Agency {
-    const j = readJsonFile(keyFile, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string; publicKey?: unknown } | null;
-    if (!j?.alg || !j.secretKey) throw new Error(`${keyFile} is not a key file`);
-    const alg = j.alg.toLowerCase() === 'ed25519' ? ALG_EDDSA : j.alg.toLowerCase() === 'es256' ? ALG_ES256 : (() => { throw new Error(`unknown alg ${j.alg}`); })();
-    const signer = nobleSigner(alg, secretKeyHex(j.secretKey, keyFile, 32));
+    const j = readJsonFile(keyFile, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: unknown; secretKey?: unknown; publicKey?: unknown } | null;
+    if (!j?.alg || !j.secretKey) fail('MALFORMED', `${keyFile} is not a key file`, keyFile);
+    const signer = nobleSigner(keyFileAlg(j.alg, keyFile), secretKeyHex(j.secretKey, keyFile, 32));
     checkStatedPublicKey(j.publicKey, signer.publicKey, keyFile);
     return new Agency(signer, decodeCertificate(new Uint8Array(readFileSync(certFile))));
   }

@@ -4,8 +4,8 @@
  * reported as a bare `Unexpected token ...`. Here, not in cli/, because device-sim uses protocol/ and node IO only;
  * cli/files.ts re-exports it.
  */
-import { readFileSync, statSync, type Stats } from 'node:fs';
-import { fail, fromHex } from '../protocol/index.js';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { ALG_EDDSA, ALG_ES256, fail, fromHex, type Alg } from '../protocol/index.js';
 import { jsonErrorUnquoted } from '../protocol/json-error.js';
 import { exposedKeyFileMode, statesOtherPublicKey } from '../protocol/key-file.js';
 
@@ -44,13 +44,20 @@ export const KEY_FILE_MAX_BYTES = 64 * 1024;
  * else MALFORMED naming it, unread.
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
-  if (opts.maxBytes !== undefined || opts.secret) {
-    const st = statSync(path);
+  if (opts.maxBytes === undefined && !opts.secret) return parseJsonFile(readFileSync(path, 'utf8'), path, what, false);
+  // One open file for the checks and the read (found by review: stat'ed by path, then read by path, a file renamed
+  // over it in between was read unchecked, its size and its mode). Non-blocking, so that opening a FIFO does not wait
+  // for a writer: it is refused as not a regular file.
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
     const why = opts.maxBytes === undefined ? undefined : notReadableWhole(st, opts.maxBytes);
     if (why) fail('MALFORMED', `${path} is not ${what ? `a ${what}` : 'JSON'}: it ${why}`, path);
     if (opts.secret) warnIfExposed(path, what ?? 'key file', st.mode);
+    return parseJsonFile(readFileSync(fd, 'utf8'), path, what, opts.secret ?? false);
+  } finally {
+    closeSync(fd);
   }
-  return parseJsonFile(readFileSync(path, 'utf8'), path, what, opts.secret ?? false);
 }
 
 const warnedExposed = new Set<string>();
@@ -58,9 +65,9 @@ const warnedExposed = new Set<string>();
 /**
  * One line on stderr per key file group or others may read (exposedKeyFileMode), naming it and its mode, never its
  * content; the file is used all the same (keys mounted from a container's secrets are often 0644: warned of, not
- * refused, as the gateway does).
+ * refused, as the gateway does). Also for the gateway's checkpoint key files the CLI's `ledger` commands read.
  */
-function warnIfExposed(path: string, what: string, mode: number): void {
+export function warnIfExposed(path: string, what: string, mode: number): void {
   const shown = exposedKeyFileMode(mode, process.platform);
   if (shown === undefined || warnedExposed.has(path)) return;
   warnedExposed.add(path);
@@ -74,6 +81,27 @@ function warnIfExposed(path: string, what: string, mode: number): void {
 export function secretKeyHex(hex: unknown, path: string, bytes: number): Uint8Array {
   if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex)) fail('MALFORMED', `${path}: its secretKey is not hex digits`, path);
   if (hex.length !== bytes * 2) fail('MALFORMED', `${path}: its secretKey is ${hex.length} hex digits, not ${bytes * 2} (${bytes} bytes)`, path);
+  return fromHex(hex);
+}
+
+/**
+ * A key file's `alg`: "ed25519" or "es256" (any case), else ALG_NOT_ALLOWED; one that is not text (a number, an
+ * object) MALFORMED naming the file (found by review: `"alg": 1` threw a TypeError from toLowerCase).
+ */
+export function keyFileAlg(alg: unknown, path: string): Alg {
+  if (typeof alg !== 'string') return fail('MALFORMED', `${path}: its alg is not text ("ed25519" or "es256")`, path);
+  const name = alg.toLowerCase();
+  if (name === 'ed25519') return ALG_EDDSA;
+  if (name === 'es256') return ALG_ES256;
+  return fail('ALG_NOT_ALLOWED', `${path}: unknown algorithm ${alg.slice(0, 40)} (ed25519 or es256)`, path);
+}
+
+/**
+ * A public key file's `publicKey`: hex digits, else MALFORMED naming the file (found by review: a number or "0x..."
+ * escaped as the hex library's error, without a code or the file's name).
+ */
+export function publicKeyHex(hex: unknown, path: string): Uint8Array {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) fail('MALFORMED', `${path}: its publicKey is not hex digits`, path);
   return fromHex(hex);
 }
 

@@ -112,8 +112,9 @@ export function loadSecureElement(path: string): SecureElement {
   if (j === null || typeof j !== 'object') fail('MALFORMED', `${path} is not a sealed key file`, path);
   const alg = j.alg === ALG_EDDSA ? ALG_EDDSA : j.alg === ALG_ES256 ? ALG_ES256 : fail('MALFORMED', `${path}: unknown alg ${String(j.alg)}`, path);
   let se: SecureElement;
+  if (j.pkcs8 !== undefined && typeof j.pkcs8 !== 'string') fail('MALFORMED', `${path}: its pkcs8 key is not base64 text`, path);
   if (j.backend === 'node' && j.pkcs8 && hasNodeCrypto) {
-    const key = nodeCrypto.createPrivateKey({ key: Buffer.from(j.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const key = privateKeyOf(j.pkcs8, path);
     const ofAlg = alg === ALG_EDDSA ? key.asymmetricKeyType === 'ed25519' : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
     if (!ofAlg) fail('MALFORMED', `${path}: its pkcs8 key is not ${alg === ALG_EDDSA ? 'an Ed25519' : 'a P-256'} key, as its alg says`, path);
     se = new NodeSecureElement(alg, key);
@@ -126,6 +127,18 @@ export function loadSecureElement(path: string): SecureElement {
   }
   checkStatedPublicKey(j.publicKey, se.publicKey, path);
   return se;
+}
+
+/**
+ * A sealed key's PKCS#8 (base64 DER) as a node KeyObject; one node cannot read is MALFORMED naming the file, node's
+ * error (OpenSSL's, no code of ours) not chained: nothing of the key is quoted.
+ */
+function privateKeyOf(pkcs8: string, path: string): nodeCrypto.KeyObject {
+  try {
+    return nodeCrypto.createPrivateKey({ key: Buffer.from(pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+  } catch {
+    return fail('MALFORMED', `${path}: its pkcs8 key is not a PKCS#8 private key`, path);
+  }
 }
 
 export function algFromName(name: string): Alg {

@@ -154,7 +154,8 @@ export async function readKeyFile(path: string, unusableAs: (path: string, why: 
   } catch (err) {
     throw unusableAs(path, `not JSON (${(err as Error).message})`);
   }
-  if (file?.alg !== 'ed25519' || typeof file.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(file.secretKey)) {
+  // Hex in either case, as every other key file reader takes it (found by review: upper case was refused here only).
+  if (file?.alg !== 'ed25519' || typeof file.secretKey !== 'string' || !/^[0-9a-fA-F]{64}$/.test(file.secretKey)) {
     throw unusableAs(path, 'not a gateway checkpoint key ({"alg": "ed25519", "secretKey": 64 hex digits, ...})');
   }
   const secretKey = fromHex(file.secretKey);

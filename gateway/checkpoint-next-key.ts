@@ -34,7 +34,7 @@ export interface NextKey {
  * the current key (CHECKPOINT_KEY_MISSING) or its log's directory (LEDGER_MISSING), and when a next key is announced
  * already (NextKeyExists, CONFLICT, naming it: withdraw it first). An origin that is no key name: CHECKPOINT_INVALID.
  */
-export async function announceNextCheckpointKey(dataDir: string, origin: string): Promise<NextKey & { verifierKey: string }> {
+export async function announceNextCheckpointKey(dataDir: string, origin: string): Promise<NextKey & { verifierKey: string; current: { path: string; mode: number } }> {
   formatVerifierKey(origin, new Uint8Array(32)); // the name checked before anything is looked at
   const currentPath = join(dataDir, CHECKPOINT_KEY_FILE);
   const current = await readKeyFile(currentPath);
@@ -55,7 +55,8 @@ export async function announceNextCheckpointKey(dataDir: string, origin: string)
     const theirs = await loadNextCheckpointKey(dataDir);
     throw new NextKeyExists(path, theirs ? formatVerifierKey(origin, theirs.signer.publicKey) : null);
   }
-  return { ...made, path, mode: 0o600, verifierKey: formatVerifierKey(origin, made.signer.publicKey) }; // as created
+  // as created; `current`: the current key's file as read, for the CLI's warning of its mode
+  return { ...made, path, mode: 0o600, verifierKey: formatVerifierKey(origin, made.signer.publicKey), current: { path: currentPath, mode: current.mode } };
 }
 
 /**

@@ -41,6 +41,8 @@ export interface Rotation {
   finished: boolean;
   /** Which active devices had heard of the next key (absent when `finished`: judged when it was recorded). */
   coverage?: NextKeyCoverage;
+  /** The secret key files read, where they are now (the key file, the retired key's), with their modes: for the CLI's warning. */
+  keyFiles: { what: string; path: string; mode: number }[];
 }
 
 export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs = Date.now(), opts: { allowUnheard?: boolean } = {}): Promise<Rotation> {
@@ -51,7 +53,7 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
   if (!next) {
     // Run again once finished (a crash past the rename, before its output was seen): said so, nothing done.
     const done = await finishedBefore(dataDir, origin, formatVerifierKey(origin, current.signer.publicKey));
-    if (done) return done;
+    if (done) return { ...done, keyFiles: [{ what: 'checkpoint key file', path: keyPath, mode: current.mode }] };
     throw new ConfigError('CHECKPOINT_KEY_MISSING', `no next checkpoint key is announced in ${dataDir} (${join(dataDir, NEXT_CHECKPOINT_KEY_FILE)}): announce one first (originproof ledger announce-key), run the gateway until its devices have had receipts naming it, then rotate`);
   }
   const ledgerDir = join(dataDir, 'ledger');
@@ -84,7 +86,9 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
   } catch (err) {
     throw dataDirUnusable(dataDir, `the log now has the next checkpoint key, but the key files could not be moved (${(err as Error).message}); fix that, then run originproof ledger rotate-key again to finish`, err);
   }
-  return { ...(retired ? { retired, coverage } : {}), verifierKey: nextKey, retiredFile: join(dataDir, retiredFile), finished: retired === undefined };
+  // The next key's file is the key file now, the current key's the retired key's (a link: the same mode).
+  const keyFiles = [{ what: 'checkpoint key file', path: keyPath, mode: next.mode }, { what: 'retired checkpoint key file', path: join(dataDir, retiredFile), mode: current.mode }];
+  return { ...(retired ? { retired, coverage } : {}), verifierKey: nextKey, retiredFile: join(dataDir, retiredFile), finished: retired === undefined, keyFiles };
 }
 
 /**
@@ -93,7 +97,7 @@ export async function rotateCheckpointKey(dataDir: string, origin: string, nowMs
  * file is the log's key, the log records a key it retired, and that key's file is kept. Null otherwise, or when the
  * log cannot be read (held by a running gateway, say): then the refusal stands.
  */
-async function finishedBefore(dataDir: string, origin: string, currentKey: string): Promise<Rotation | null> {
+async function finishedBefore(dataDir: string, origin: string, currentKey: string): Promise<Omit<Rotation, 'keyFiles'> | null> {
   const ledgerDir = join(dataDir, 'ledger');
   if (!existsSync(join(ledgerDir, 'CURRENT'))) return null;
   let meta: ReturnType<typeof decodeMeta> | undefined;

@@ -1,7 +1,8 @@
 /**
  * The gateway's security event log: one JSON line per event an operator or an auditor asks about afterwards (a refused
- * MQTT CONNECT, a forged reading, a publish on another device's topic, a registration or a revocation), written through
- * the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable `event` name and its fields.
+ * MQTT CONNECT, a forged reading, a publish on another device's topic, a registration or a revocation, or one of those
+ * refused), written through the gateway's pino logger (Fastify's `app.log`, JSON lines on stdout), each with a stable
+ * `event` name and its fields.
  * /metrics counts these; the lines say who and what.
  *
  * What a client sends (client ids, usernames, topics, an address a proxy's X-Forwarded-For names) is bounded in length
@@ -29,7 +30,11 @@ export type SecurityEvent =
   | 'reading_rejected'
   | 'agency_registered'
   | 'device_registered'
-  | 'revocation_registered';
+  | 'revocation_registered'
+  | 'registry_write_refused';
+
+/** What a refused registry write posted: an agency's certificate, a device's, a revocation. */
+export type RegistryWrite = 'agency' | 'device' | 'revocation';
 
 /** Why a PUBLISH was refused without a rejection of the reading: not on the device's own readings topic, or at QoS 2. */
 export type PublishRefusal = 'topic_mismatch' | 'qos2';
@@ -138,16 +143,27 @@ export class EventLog {
     this.admit('reading_rejected', level, deviceId)?.[level]({ event: 'reading_rejected', code, deviceId, seq }, 'reading rejected');
   }
 
+  // The HTTP client's address is bounded too: behind a trusted proxy it is what X-Forwarded-For names (found by review:
+  // the registry events wrote it whole).
   agencyRegistered(agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('agency_registered', 'info', address)?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'agency registered');
+    this.admit('agency_registered', 'info', address)?.info({ event: 'agency_registered', agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address: bounded(address) }, 'agency registered');
   }
 
   deviceRegistered(deviceId: string, agencyId: string, kid: Uint8Array, certRef: Uint8Array, index: number, address: string): void {
-    this.admit('device_registered', 'info', address)?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address }, 'device registered');
+    this.admit('device_registered', 'info', address)?.info({ event: 'device_registered', deviceId, agencyId, kid: toHex(kid), certRef: toHex(certRef), index, address: bounded(address) }, 'device registered');
   }
 
   revocationRegistered(certRef: Uint8Array, sub: string, reason: string, revokedFrom: number, index: number, address: string): void {
-    this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address }, 'revocation registered');
+    this.admit('revocation_registered', 'info', address)?.info({ event: 'revocation_registered', certRef: toHex(certRef), sub, reason, revokedFrom, index, address: bounded(address) }, 'revocation registered');
+  }
+
+  /**
+   * A registry write refused with `code` (a forged or unchained certificate, an agency acting on another's devices, a
+   * revoked agency: warn, as ATTACK_CODES; the rest, a malformed body, a conflict, the store unavailable: info).
+   */
+  registryWriteRefused(what: RegistryWrite, code: string, address: string): void {
+    const level: Level = ATTACK_CODES.has(code as ErrorCode) ? 'warn' : 'info';
+    this.admit('registry_write_refused', level, address)?.[level]({ event: 'registry_write_refused', what, code, address: bounded(address) }, 'registry write refused');
   }
 
   /** Write the suppressed counts not yet reported (at shutdown); no event is written after. */
@@ -167,10 +183,13 @@ export class EventLog {
     if (!sink || (sink.isLevelEnabled && !sink.isLevelEnabled(level))) return null;
     if (this.buckets[level].take(this.now())) return sink;
     this.suppressed.set(event, (this.suppressed.get(event) ?? 0) + 1);
-    const key = `${event} ${source ?? ''}`;
+    // Kept as written (bounded): a source is a client's text (an address a proxy's X-Forwarded-For names), and the
+    // table holds up to MAX_COUNTED_SOURCES of them a second (found by review: kept whole, 1,024 of 16 kB each).
+    const shown = bounded(source) ?? '';
+    const key = `${event} ${shown}`;
     const counted = this.bySource.get(key);
     if (counted) counted.count++;
-    else if (this.bySource.size < MAX_COUNTED_SOURCES) this.bySource.set(key, { event, source: source ?? '', count: 1 });
+    else if (this.bySource.size < MAX_COUNTED_SOURCES) this.bySource.set(key, { event, source: shown, count: 1 });
     if (!this.report) {
       this.report = setTimeout(() => this.reportSuppressed(), 1000);
       this.report.unref();
@@ -187,7 +206,7 @@ export class EventLog {
     for (const n of this.suppressed.values()) total += n;
     this.suppressed.clear();
     const top = [...this.bySource.values()].sort((a, b) => b.count - a.count).slice(0, TOP_SUPPRESSED_SOURCES)
-      .map(({ event, source, count }) => ({ event, source: bounded(source), count }));
+      .map(({ event, source, count }) => ({ event, source, count }));
     const others = total - top.reduce((n, x) => n + x.count, 0);
     this.bySource.clear();
     // Not through the buckets: at most one a second.

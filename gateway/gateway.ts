@@ -43,7 +43,7 @@ import { CrashPoints, crashPlanFromEnv } from './crash-points.js';
 import { MonotonicClock } from './monotonic-clock.js';
 import { deviceAuthenticator } from './mqtt/device-auth.js';
 import { ConnectTokenOrder } from './mqtt/connect-token-order.js';
-import { EventLog } from './event-log.js';
+import { bounded, EventLog } from './event-log.js';
 
 /** How often a gateway whose store failed probes it again. */
 const STORAGE_RETRY_MS = 500;
@@ -348,8 +348,10 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         events.mqttPublishRefused(deviceId, topic, reason);
       },
       onAddressLimited: (address) => {
-        const msg = `MQTT CONNECTs from ${address} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
-        if (appRef) appRef.log.warn(msg);
+        // Cut as the event log's fields are: behind a trusted proxy the address is what X-Forwarded-For names.
+        const shown = bounded(address);
+        const msg = `MQTT CONNECTs from ${shown} refused for now (CONNACK 3): more than mqttConnectFailuresPerMinute (${config.mqttConnectFailuresPerMinute}) failed their check`;
+        if (appRef) appRef.log.warn({ code: 'RATE_LIMITED', address: shown }, msg);
         else process.stderr.write(`${msg}\n`);
       },
     },

@@ -12,10 +12,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Command } from 'commander';
 import {
-  ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, fromHex, generateSecretKey, keyThumbprint, nobleSigner,
+  ALG_EDDSA, ALG_ES256, createProofOfPossession, deviceIdFromKey, deviceIdToHex, fail, generateSecretKey, keyThumbprint, nobleSigner,
   publicKey, toHex, type Alg, type PublicKey, type Signer,
 } from '../../protocol/index.js';
-import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, makeDirectories, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
+import { checkStatedPublicKey, KEY_FILE_MAX_BYTES, keyFileAlg, makeDirectories, publicKeyHex, readJsonFile, secretKeyHex, statOrUndefined, writeOutput } from '../files.js';
 import { hexOption, timeOption } from '../options.js';
 
 export type AlgName = 'ed25519' | 'es256';
@@ -73,18 +73,18 @@ export function generateKeys(opts: { alg: string; out: string }): { keyPath: str
 }
 
 export function loadSigner(path: string): Signer {
-  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; secretKey?: string; publicKey?: unknown } | null;
+  const j = readJsonFile(path, 'key file', { secret: true, maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: unknown; secretKey?: unknown; publicKey?: unknown } | null;
   if (!j?.alg || !j.secretKey) fail('MALFORMED', `${path} is not a key file`, path);
   // Both algorithms' secret keys are 32 bytes (Ed25519 seed, P-256 scalar).
-  const signer = nobleSigner(algFromName(j.alg), secretKeyHex(j.secretKey, path, 32));
+  const signer = nobleSigner(keyFileAlg(j.alg, path), secretKeyHex(j.secretKey, path, 32));
   checkStatedPublicKey(j.publicKey, signer.publicKey, path);
   return signer;
 }
 
 export function loadPublicKey(path: string): PublicKey {
-  const j = readJsonFile(path, 'public key file', { maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: string; publicKey?: string } | null;
+  const j = readJsonFile(path, 'public key file', { maxBytes: KEY_FILE_MAX_BYTES }) as { alg?: unknown; publicKey?: unknown } | null;
   if (!j?.alg || !j.publicKey) fail('MALFORMED', `${path} is not a public key file`, path);
-  return publicKey(algFromName(j.alg), fromHex(j.publicKey));
+  return publicKey(keyFileAlg(j.alg, path), publicKeyHex(j.publicKey, path));
 }
 
 /**

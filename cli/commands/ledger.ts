@@ -14,6 +14,7 @@ import { refuseNewStoreOverLog } from '../../ledger/level-open-checks.js';
 import { verifyLedger, type VerifyReport } from '../../ledger/verify.js';
 import { parseVerifierKey } from '../../protocol/checkpoint.js';
 import { errorChain } from '../../protocol/errors.js';
+import { warnIfExposed } from '../files.js';
 
 export function registerLedgerCommand(program: Command): void {
   const ledger = program.command('ledger').description('the verifiable log (entry segment files + LevelDB)');
@@ -53,6 +54,8 @@ export function registerLedgerCommand(program: Command): void {
     .action(async (o: { dataDir: string; origin?: string }) => {
       const origin = o.origin ?? process.env['ORIGINPROOF_ORIGIN'] ?? DEFAULT_CONFIG.origin;
       const next = await announceNextCheckpointKey(o.dataDir, origin);
+      // The current key's file was read: warned of as every key file the CLI reads (the next key's is made 0600).
+      warnIfExposed(next.current.path, 'checkpoint key file', next.current.mode);
       process.stdout.write(
         [
           `next checkpoint key made: ${next.path}`,
@@ -77,6 +80,7 @@ export function registerLedgerCommand(program: Command): void {
       const { rotateCheckpointKey } = await import('../../gateway/checkpoint-rotate.js');
       const { nameDevices } = await import('../../gateway/next-key-coverage.js');
       const r = await rotateCheckpointKey(o.dataDir, origin, Date.now(), { allowUnheard: o.allowUnheard ?? false });
+      for (const f of r.keyFiles) warnIfExposed(f.path, f.what, f.mode);
       const c = r.coverage;
       process.stdout.write(
         [

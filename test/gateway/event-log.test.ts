@@ -147,6 +147,66 @@ describe('security events, each with its fields', () => {
   });
 });
 
+describe('registry writes refused, and an HTTP client address behind a trusted proxy', () => {
+  const lines: Line[] = [];
+  let t: TestGateway;
+  let pki: Pki;
+  let mine: Party;
+  let theirs: Party;
+  let d: Device;
+  beforeAll(async () => {
+    pki = await Pki.create();
+    t = await loggingGateway(pki, lines, { trustProxy: ['127.0.0.1'] });
+    mine = await pki.agency('mine.example');
+    theirs = await pki.agency('theirs.example');
+    d = await pki.device(theirs);
+    await register(t.gw, mine, []);
+    await register(t.gw, theirs, [d]);
+  });
+  afterAll(() => t.stop());
+
+  const refusals = (from: number) => eventsNamed(lines.slice(from), 'registry_write_refused');
+
+  test("an agency's certificate posted as a device's: registry_write_refused at warn, ROLE_VIOLATION, with the address", async () => {
+    const before = lines.length;
+    expect((await post(t.gw, '/v1/devices', { certificate: toBase64(mine.cert.bytes) })).body.code).toBe('ROLE_VIOLATION');
+    expect(refusals(before)).toEqual([expect.objectContaining({ level: WARN, what: 'device', code: 'ROLE_VIOLATION', address: '127.0.0.1' })]);
+  });
+
+  test("a revocation whose signature was altered: warn, BAD_SIGNATURE", async () => {
+    const before = lines.length;
+    const bytes = Uint8Array.from(await createRevocation(theirs.signer, d.cert, { reason: 'keyCompromise', revokedFrom: nowS(), iat: nowS() }));
+    bytes[bytes.length - 3]! ^= 0x40; // in its signature
+    expect((await post(t.gw, '/v1/revocations', { revocation: toBase64(bytes) })).body.code).toBe('BAD_SIGNATURE');
+    expect(refusals(before)).toEqual([expect.objectContaining({ level: WARN, what: 'revocation', code: 'BAD_SIGNATURE' })]);
+  });
+
+  test('a device certificate of an agency not registered: warn, CHAIN_INVALID', async () => {
+    const before = lines.length;
+    const stranger = await pki.device(await pki.agency('stranger.example'));
+    expect((await post(t.gw, '/v1/devices', { certificate: toBase64(stranger.cert.bytes) })).body.code).toBe('CHAIN_INVALID');
+    expect(refusals(before)).toEqual([expect.objectContaining({ level: WARN, what: 'device', code: 'CHAIN_INVALID' })]);
+  });
+
+  test('a certificate that is no certificate: info, MALFORMED', async () => {
+    const before = lines.length;
+    expect((await post(t.gw, '/v1/agencies', { certificate: 'AAAA' })).body.code).toBe('MALFORMED');
+    expect(refusals(before)).toEqual([expect.objectContaining({ level: INFO, what: 'agency', code: 'MALFORMED' })]);
+  });
+
+  test('the address X-Forwarded-For names is cut to its bound, in a registration and in a refusal', async () => {
+    const before = lines.length;
+    const address = `"\n${'a'.repeat(2000)}`;
+    const inject = (url: string, payload: object) => t.gw.app.inject({ method: 'POST', url, payload, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': address } });
+    const other = await pki.device(theirs);
+    expect((await inject('/v1/devices', { certificate: toBase64(other.cert.bytes) })).statusCode).toBe(201);
+    expect((await inject('/v1/devices', { certificate: 'AAAA' })).statusCode).toBe(400);
+    const cut = `${address.slice(0, MAX_FIELD_CHARS)}...(${address.length - MAX_FIELD_CHARS} more)`;
+    expect(eventsNamed(lines.slice(before), 'device_registered')).toEqual([expect.objectContaining({ deviceId: other.id, address: cut })]);
+    expect(refusals(before)).toEqual([expect.objectContaining({ code: 'MALFORMED', address: cut })]);
+  });
+});
+
 /** `count` readings that are not CBOR from `d`, at once; resolves when all are answered. */
 async function junkFlood(t: TestGateway, d: Device, count: number): Promise<void> {
   const c = await connectDevice(t.gw, d);

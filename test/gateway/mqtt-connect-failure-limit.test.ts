@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { CONNACK } from '../../gateway/mqtt/connack.js';
+import { MAX_FIELD_CHARS } from '../../gateway/event-log.js';
 import type { Signer } from '../../protocol/algorithms.js';
 import { connackCode, connectsRefused, freshToken, Pki, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
@@ -100,6 +101,39 @@ describe('refused CONNECTs per address, MQTT over WebSocket behind a reverse pro
       for (let i = 0; i < 2; i++) expect(await wsConnack(t, d, await freshToken(forged(d, other)), '198.51.100.7')).toBe(CONNACK.BAD_CREDENTIALS);
       expect(await wsConnack(t, d, await freshToken(d), '198.51.100.7')).toBe(CONNACK.SERVER_UNAVAILABLE);
       expect(await wsConnack(t, other, await freshToken(other), '198.51.100.8')).toBe(otherClient);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+/**
+ * The line saying an address is refused for now names it cut to the event log's bound (gateway/event-log.ts
+ * MAX_FIELD_CHARS), as a field too: behind a trusted proxy the address is what X-Forwarded-For names, any text (found
+ * by review: spliced whole into the message).
+ */
+describe('the address limited, as X-Forwarded-For names it', () => {
+  test('is logged once, cut to its bound, as a field and in the message', async () => {
+    const pki = await Pki.create();
+    const lines: Record<string, unknown>[] = [];
+    const t = await startTestGateway(pki, { mqttConnectFailuresPerMinute: 1, wsPort: 0, trustProxy: ['loopback'], logLevel: 'warn', eventLogPerSecond: 0 }, undefined, { logStream: { write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
+    try {
+      const agency = await pki.agency('psb.example');
+      const [d, other] = [await pki.device(agency), await pki.device(agency)];
+      await register(t.gw, agency, [d, other]);
+      const client = `not-an-address-${'x'.repeat(2000)}`;
+      const connack = async () =>
+        mqtt.connectAsync(t.gw.wsUrl!, { clientId: d.id, username: d.id, password: Buffer.from(await freshToken(forged(d, other))), reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, wsOptions: { headers: { 'X-Forwarded-For': client } } }).then(
+          async (c) => (await c.endAsync(true), ACCEPTED),
+          (err: { code?: number }) => err.code ?? -1,
+        );
+      expect(await connack()).toBe(CONNACK.BAD_CREDENTIALS);
+      expect(await connack()).toBe(CONNACK.SERVER_UNAVAILABLE);
+      const limited = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused for now'));
+      const cut = `${client.slice(0, MAX_FIELD_CHARS)}...(${client.length - MAX_FIELD_CHARS} more)`;
+      expect(limited).toEqual([expect.objectContaining({ level: 40, code: 'RATE_LIMITED', address: cut })]);
+      expect(limited[0]!.msg).toContain(cut);
+      expect(limited[0]!.msg).not.toContain(client);
     } finally {
       await t.stop();
     }

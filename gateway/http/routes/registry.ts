@@ -13,7 +13,7 @@ import { b64in, b64out } from '../codec.js';
 import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 import { inEffect } from '../../registry-rules.js';
-import type { EventLog } from '../../event-log.js';
+import type { EventLog, RegistryWrite } from '../../event-log.js';
 
 /** Most revocation entries in one page of GET /v1/revocations (and the default). */
 export const REVOCATION_PAGE = 1000;
@@ -71,7 +71,7 @@ function agencyView(a: AgencyRecord, devices: number, at: number): AgencyViewT {
 
 /**
  * `now` is the gateway clock in seconds (injectable for tests). `events`: a new registration or revocation is logged
- * there (an idempotent repeat, answered 200, is not).
+ * there (an idempotent repeat, answered 200, is not), and so is a write refused.
  */
 export function registryRoutes(app: HttpApp, registry: Registry, now: () => number, ledger: Ledger, events?: EventLog): void {
   const nowSeconds = now;
@@ -80,6 +80,16 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
   // address got the budget once per route; @fastify/rate-limit's `groupId` only suffixes the key inside those
   // per-route stores and does not share them.) POST /v1/verify has its own budget (routes/verify.ts).
   const write = { onRequest: app.rateLimit() };
+  // A write refused (its signature, its chain, its role, its body) is logged, then answered as it would be.
+  const refusalsLogged = async <T>(what: RegistryWrite, address: string, attempt: () => Promise<T>): Promise<T> => {
+    try {
+      return await attempt();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      events?.registryWriteRefused(what, typeof code === 'string' ? code : 'INTERNAL', address);
+      throw err;
+    }
+  };
 
   app.post(
     '/v1/agencies',
@@ -93,7 +103,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { record, created } = await registry.registerAgency(b64in(req.body.certificate, 'certificate'));
+      const { record, created } = await refusalsLogged('agency', req.ip, () => registry.registerAgency(b64in(req.body.certificate, 'certificate')));
       if (created) events?.agencyRegistered(record.cert.claims.sub, record.cert.holderKid, record.cert.certRef, record.index, req.ip);
       return reply.status(created ? 201 : 200).send(agencyView(record, registry.deviceCount(record.cert.claims.sub), nowSeconds()));
     },
@@ -111,7 +121,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { record, created } = await registry.registerDevice(b64in(req.body.certificate, 'certificate'));
+      const { record, created } = await refusalsLogged('device', req.ip, () => registry.registerDevice(b64in(req.body.certificate, 'certificate')));
       if (created) events?.deviceRegistered(record.deviceId, record.agency.cert.claims.sub, record.cert.holderKid, record.cert.certRef, record.index, req.ip);
       return reply.status(created ? 201 : 200).send(deviceView(registry, record, nowSeconds()));
     },
@@ -135,7 +145,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       },
     },
     async (req, reply) => {
-      const { revocation, index, created } = await registry.revoke(b64in(req.body.revocation, 'revocation'));
+      const { revocation, index, created } = await refusalsLogged('revocation', req.ip, () => registry.revoke(b64in(req.body.revocation, 'revocation')));
       const c = revocation.claims;
       if (created) events?.revocationRegistered(c.certRef, c.sub, c.reason, c.revokedFrom, index, req.ip);
       return reply.status(created ? 201 : 200).send({ certRef: toHex(c.certRef), sub: c.sub, reason: c.reason, revokedFrom: c.revokedFrom, index });
