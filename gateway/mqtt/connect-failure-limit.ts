@@ -13,10 +13,17 @@
  */
 import ipaddr from 'ipaddr.js';
 
-/** The key an address counts under: an IPv4 address (IPv4-mapped IPv6 too), an IPv6 /64, or the text as given. */
+/** Longest key kept for a client "address" that is not an IP address (the longest IPv6 text is 45 characters). */
+const MAX_TEXT_KEY_CHARS = 64;
+
+/**
+ * The key an address counts under: an IPv4 address (IPv4-mapped IPv6 too), an IPv6 /64, or the text as given, cut to
+ * MAX_TEXT_KEY_CHARS: behind a trusted proxy the address is whatever X-Forwarded-For names, and 50,000 budgets keyed
+ * by 16 KiB header values each would be ~800 MB.
+ */
 export function addressKey(address: string | undefined): string {
   if (!address) return '';
-  if (!ipaddr.isValid(address)) return address;
+  if (!ipaddr.isValid(address)) return address.slice(0, MAX_TEXT_KEY_CHARS);
   const ip = ipaddr.process(address); // ::ffff:a.b.c.d -> a.b.c.d
   if (ip.kind() === 'ipv4') return ip.toString();
   const parts = (ip as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));

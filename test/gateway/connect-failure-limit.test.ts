@@ -21,6 +21,12 @@ describe('addressKey', () => {
     expect(addressKey(undefined)).toBe('');
     expect(addressKey('not-an-ip')).toBe('not-an-ip');
   });
+
+  test('a text that is not an address is cut to 64 characters: X-Forwarded-For text does not size the budgets kept', () => {
+    const text = `x${'y'.repeat(16 * 1024)}`;
+    expect(addressKey(text)).toBe(text.slice(0, 64));
+    expect(addressKey('2001:0db8:0001:0002:0003:0004:255.255.255.255')).toBe('2001:db8:1:2::/64'); // 45 characters, an address
+  });
 });
 
 describe('ConnectFailureLimit', () => {
