@@ -110,6 +110,7 @@ export function publicKeyHex(hex: unknown, path: string): Uint8Array {
  * MALFORMED naming the file, neither key quoted (protocol/key-file.ts statesOtherPublicKey).
  */
 export function checkStatedPublicKey(stated: unknown, actual: Uint8Array, path: string): void {
+  if (stated !== undefined) publicKeyHex(stated, path); // not hex at all: said so, not "another key's"
   if (statesOtherPublicKey(stated, actual)) {
     fail('MALFORMED', `${path}: its publicKey is not the public key of its secretKey under its alg (another key's, a damaged secretKey, or the wrong alg)`, path);
   }
