@@ -35,8 +35,7 @@ export function notReadableWhole(st: Stats, maxBytes: number): string | undefine
   return undefined;
 }
 
-/** The most bytes read of a key file (the CLI's and the simulator's are under 300 bytes): /dev/zero never ends. */
-export const KEY_FILE_MAX_BYTES = 64 * 1024;
+export { KEY_FILE_MAX_BYTES } from '../protocol/key-file.js';
 
 /**
  * `secret`: a file holding a secret key (see parseJsonFile), warned of on stderr when group or others may read it

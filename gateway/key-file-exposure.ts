@@ -5,7 +5,7 @@
  * start on them helps no one. The files the gateway makes itself are 0600 (checkpoint-key.ts createKeyFile).
  */
 import { open } from 'node:fs/promises';
-import { exposedKeyFileMode } from '../protocol/key-file.js';
+import { exposedKeyFileMode, KEY_FILE_MAX_BYTES } from '../protocol/key-file.js';
 
 export interface KeyFileWarning {
   fields: { code: 'KEY_FILE_EXPOSED'; file: string; mode: string };
@@ -22,11 +22,26 @@ export function exposedKeyFileWarning(what: string, file: string, mode: number):
   };
 }
 
-/** A key file's text and its mode, read through one handle (the mode is the file's that was read). */
+/**
+ * A key file's text and its mode, read through one handle (the mode is the file's that was read). At most
+ * KEY_FILE_MAX_BYTES: a larger file is an error unread, and a pipe (`--tls-key <(...)`, taken) or a device that goes on
+ * past it is an error once it has (/dev/zero was read until the string length limit, ~600 MB, in 1.5 s).
+ */
 export async function readKeyFileWithMode(path: string): Promise<{ text: string; mode: number }> {
+  const tooLarge = () => new Error(`${path} is larger than a key file (${KEY_FILE_MAX_BYTES} bytes at most)`);
   const fh = await open(path, 'r');
   try {
-    return { mode: (await fh.stat()).mode, text: await fh.readFile('utf8') };
+    const st = await fh.stat();
+    if (st.isFile() && st.size > KEY_FILE_MAX_BYTES) throw tooLarge();
+    const buf = new Uint8Array(KEY_FILE_MAX_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, length, buf.length - length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > KEY_FILE_MAX_BYTES) throw tooLarge();
+    }
+    return { mode: st.mode, text: new TextDecoder().decode(buf.subarray(0, length)) };
   } finally {
     await fh.close();
   }

@@ -6,6 +6,12 @@
 import { toHex } from './bytes.js';
 
 /**
+ * The most bytes read of a secret key file (the CLI's and the simulator's are under 300 bytes, a PEM private key a few
+ * KiB): one larger is refused unread, and /dev/zero or a pipe that never ends is not read into memory.
+ */
+export const KEY_FILE_MAX_BYTES = 64 * 1024;
+
+/**
  * A secret key file's mode when group or others may read or write it (POSIX `mode & 0o077`: what ssh refuses for a
  * private key), as octal text ("0644"); undefined when only its owner may, and always on Windows (no such bits).
  * `platform`: node's process.platform.

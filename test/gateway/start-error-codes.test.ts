@@ -70,6 +70,20 @@ describe('start error codes', () => {
     expect(readFileSync(keyFile, 'utf8')).toBe('{"not":"a key"}');
   }, 30_000);
 
+  test('a checkpoint key file larger than a key file (64 KiB): CHECKPOINT_KEY_UNUSABLE, unread and not replaced', async () => {
+    const pki = await Pki.create();
+    const dir = await tempDir();
+    const t = await startTestGateway(pki, {}, dir);
+    await t.gw.close();
+    const keyFile = join(dir, 'data', CHECKPOINT_KEY_FILE);
+    const large = `${readFileSync(keyFile, 'utf8')}${' '.repeat(70_000)}`; // JSON still, were it read
+    await writeFile(keyFile, large);
+    const err = await refusal(startTestGateway(pki, {}, dir));
+    expect(err.code).toBe('CHECKPOINT_KEY_UNUSABLE');
+    expect(err.message).toMatch(/larger than a key file/);
+    expect(readFileSync(keyFile, 'utf8')).toBe(large);
+  }, 30_000);
+
   test('a trust file that is missing: TRUST_FILE_UNUSABLE', async () => {
     const pki = await Pki.create();
     const dir = await tempDir();

@@ -324,6 +324,25 @@ describe('TLS settings', () => {
     expect((err as Error).message).toMatch(message);
   });
 
+  test.skipIf(!existsSync('/dev/zero'))('a key "file" that never ends (/dev/zero): refused once past a key file\'s size, not read into memory', async () => {
+    const err = await loadTlsMaterial(CERT, '/dev/zero', now).then(() => null, (e: unknown) => e);
+    expect((err as ConfigError).code).toBe('TLS_UNUSABLE');
+    expect((err as Error).message).toMatch(/tlsKeyFile: cannot read \/dev\/zero: .* larger than a key file/);
+  });
+
+  test('a key file larger than 64 KiB (a PEM key with 70,000 bytes after it): refused unread', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-tls-'));
+    try {
+      const large = join(dir, 'key.pem');
+      await writeFile(large, `${readFileSync(KEY, 'utf8')}${'#'.repeat(70_000)}\n`);
+      const err = await loadTlsMaterial(CERT, large, now).then(() => null, (e: unknown) => e);
+      expect((err as ConfigError).code).toBe('TLS_UNUSABLE');
+      expect((err as Error).message).toMatch(/larger than a key file \(65536 bytes at most\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad certificate stops startGateway before anything is opened', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-tls-'));
     try {
