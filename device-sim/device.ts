@@ -86,8 +86,14 @@ export interface DeviceOptions {
   /** Numbers in [0, 1) for the reconnect jitter; default Math.random (tests pass a fixed source). */
   random?: () => number;
   tokenLifetimeSeconds?: number;
-  /** Override the gateway's MQTT URL from the state file. */
+  /**
+   * Override the gateway's addresses from the state file (`sim run --mqtt`, `--gateway`, `--ca`), for this object
+   * only: the state file keeps the provisioned ones (a run against a gateway moved for the occasion must not move
+   * the device for good).
+   */
   mqttUrl?: string;
+  httpUrl?: string;
+  tlsCa?: string;
   generator?: Generator;
   /** Where the device's alert lines go (a rollback of the log); default stderr. */
   log?: (line: string) => void;
@@ -130,6 +136,8 @@ export class Device extends EventEmitter {
   private readonly firmware: Uint8Array;
   private readonly deviceIdBytes: Uint8Array;
   private readonly opts: Required<Pick<DeviceOptions, 'resendTimeoutMs' | 'maxResendMs'>>;
+  /** The gateway's addresses as the state file has them, written back in place of the options' overrides. */
+  private readonly provisionedAddresses: { mqttUrl: string; httpUrl: string; tlsCa: string | undefined };
 
   constructor(o: DeviceOptions) {
     super();
@@ -138,7 +146,11 @@ export class Device extends EventEmitter {
     this.se = o.se;
     this.clock = o.clock ?? new DeviceClock();
     this.opts = { resendTimeoutMs: o.resendTimeoutMs ?? 30_000, maxResendMs: o.maxResendMs ?? 600_000 };
-    if (o.mqttUrl) this.state.gateway.mqttUrl = o.mqttUrl;
+    const g = this.state.gateway;
+    this.provisionedAddresses = { mqttUrl: g.mqttUrl, httpUrl: g.httpUrl, tlsCa: g.tlsCa };
+    if (o.mqttUrl) g.mqttUrl = o.mqttUrl;
+    if (o.httpUrl) g.httpUrl = o.httpUrl;
+    if (o.tlsCa) g.tlsCa = o.tlsCa;
     const path = o.statePath;
     this.statePath = path;
     this.link = new DeviceLink({
@@ -182,7 +194,9 @@ export class Device extends EventEmitter {
   /** Every write of the state file (it carries the log watch's reference too). Throws as writeState does. */
   private persist(s: DeviceStateFile): void {
     if (!this.statePath) return;
-    writeState(this.statePath, s);
+    const { tlsCa, ...addresses } = this.provisionedAddresses;
+    const { tlsCa: _overridden, ...gateway } = s.gateway;
+    writeState(this.statePath, { ...s, gateway: { ...gateway, ...addresses, ...(tlsCa !== undefined ? { tlsCa } : {}) } });
     this.logWatch.wrote(s);
   }
 

@@ -219,10 +219,8 @@ export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string;
     for (const f of files) {
       const statePath = join(dir, f);
       const state = readState(statePath);
-      if (opts.mqttUrl) state.gateway.mqttUrl = opts.mqttUrl;
-      if (opts.httpUrl) state.gateway.httpUrl = opts.httpUrl;
-      if (opts.tlsCa) state.gateway.tlsCa = opts.tlsCa;
-      devices.push(new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000 }));
+      // The overrides are for this run: the device's state file keeps the addresses it was onboarded with.
+      devices.push(new Device({ state, statePath, se: loadSecureElement(join(dir, state.keyFile)), resendTimeoutMs: opts.resendTimeoutMs ?? 10_000, mqttUrl: opts.mqttUrl, httpUrl: opts.httpUrl, tlsCa: opts.tlsCa }));
     }
   } catch (err) {
     // The devices opened already let go of their state files (state-lock.ts): the caller never gets them to close.

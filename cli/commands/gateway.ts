@@ -26,10 +26,10 @@ export function registerGateway(program: Command): void {
     .option('--clock-skew <seconds>', `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
     .option('--block-max-entries <n>', `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
     .option('--block-max-ms <ms>', `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
-    .option('--verify-workers <n>', `signature worker threads (default ${DEFAULT_CONFIG.verifyWorkers})`)
+    .option('--verify-workers <n>', `signature worker threads (default: one per core, ${DEFAULT_CONFIG.verifyWorkers} here; 0: on the main thread)`)
     .option('--mqtt-max-connections <n>', `most device connections at once; more get CONNACK 3 (default ${DEFAULT_CONFIG.mqttMaxConnections})`)
     .option('--ed25519-library <lib>', `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
-    .option('--trust-proxy <addrs>', 'reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback (comma-separated; default: none)')
+    .option('--trust-proxy <addrs>', 'reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback, linklocal, uniquelocal (comma-separated), or off (default: none)')
     .option('--log-level <level>', `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
     .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
     .action(async (o: Record<string, string | undefined>) => {

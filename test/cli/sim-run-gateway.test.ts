@@ -45,6 +45,23 @@ describe('sim run --gateway', () => {
     expect(stale.attacksOk).toBe(false);
   });
 
+  test("the run's addresses are not written to the devices' state files: a later run uses the onboarded ones again", async () => {
+    // Found by the third README walk: one `sim run --mqtt --gateway` against a gateway on other ports moved the
+    // devices it ran for good (their state files kept the overrides), and every later run of the fleet had
+    // "4 of 24 devices could not connect". Here the saved MQTT address is dead and the run's override is the live one.
+    const deviceFile = (JSON.parse(readFileSync(join(fleet, 'fleet.json'), 'utf8')) as { devices: string[] }).devices[0]!;
+    const saved = () => (JSON.parse(readFileSync(join(fleet, deviceFile), 'utf8')) as { gateway: { mqttUrl: string; httpUrl: string } }).gateway;
+    const state = JSON.parse(readFileSync(join(fleet, deviceFile), 'utf8')) as { gateway: { mqttUrl: string; httpUrl: string } };
+    state.gateway.mqttUrl = 'mqtt://127.0.0.1:1';
+    state.gateway.httpUrl = 'http://127.0.0.1:1';
+    writeFileSync(join(fleet, deviceFile), JSON.stringify(state));
+    const f = loadFleet(fleet, { mqttUrl: t.endpoint.mqttUrl, httpUrl: t.gw.httpUrl });
+    const s = await runFleet({ devices: f.devices, rate: 10, durationMs: 500, agency: t.agency, gateway: f.manifest.gateway });
+    expect(s.connected).toBe(1);
+    expect(s.receipted).toBeGreaterThan(0); // the state file was written during the run (seqs, tokens, checkpoints)
+    expect(saved()).toMatchObject({ mqttUrl: 'mqtt://127.0.0.1:1', httpUrl: 'http://127.0.0.1:1' });
+  });
+
   test('the option and the config key are taken (the run gets to the fleet), and must be a URL string in the config', () => {
     const cli = (...args: string[]) => spawnSync(process.execPath, [main, 'sim', 'run', '--fleet', fleet, '--no-progress', '--devices', '2', ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
     // --devices 2 of a fleet of 1: refused at the fleet, past the option checks (before: "unknown option '--gateway'").

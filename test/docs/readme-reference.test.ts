@@ -124,6 +124,20 @@ describe("README's originproof commands exist with the flags it gives them", () 
     }
   });
 
+  it("gateway --help says what README's Configuration table says of --trust-proxy and --verify-workers", () => {
+    // Found by the third README walk: the help named `loopback` alone, and gave the machine's core count as if it were
+    // a fixed default ("default 2").
+    const gateway = program.commands.find((c) => c.name() === 'gateway')!;
+    const help = (flag: string) => gateway.options.find((o) => o.long === flag)!.description;
+    const row = (flag: string) => readme.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${flag}\``))!;
+    for (const word of ['loopback', 'linklocal', 'uniquelocal', '`off`']) {
+      expect(row('--trust-proxy'), `README's row no longer names ${word}`).toContain(word);
+      expect(help('--trust-proxy'), `--trust-proxy's help does not name ${word}`).toContain(word.replace(/`/g, ''));
+    }
+    expect(row('--verify-workers')).toContain('one per core');
+    expect(help('--verify-workers')).toContain('one per core');
+  });
+
   it('every flag of originproof gateway is in README', () => {
     const gateway = program.commands.find((c) => c.name() === 'gateway')!;
     for (const o of gateway.options) expect(readme, `${o.long} is not in README`).toContain(`\`${o.long}`);
