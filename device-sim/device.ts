@@ -174,6 +174,14 @@ export class Device extends EventEmitter {
       this.outbox.set(seq, { seq, bytes, firstSentMs: now, dueAtMs: now + this.opts.resendTimeoutMs, delayMs: this.opts.resendTimeoutMs, attempts: 1, durable: true });
     }
     this.log = o.log ?? ((line) => process.stderr.write(`${line}\n`));
+    // The outbox is non-volatile memory too: a state file that went back below a kept reading's seq would have the
+    // next reading signed under that seq, replacing the kept one and taking its receipt as a forged one (found by review).
+    let keptMax = -1;
+    for (const seq of this.outbox.keys()) keptMax = Math.max(keptMax, seq);
+    if (keptMax > this.state.seqReserved) {
+      this.log(`device ${this.id}: its state file's seqReserved ${this.state.seqReserved} is below seq ${keptMax} kept in its outbox (the state file went back): new readings are numbered above ${keptMax}`);
+      this.seq.continueAbove(keptMax);
+    }
     this.gatewayKeys = gatewayKeysOf(this.state.gateway);
     this.logWatch = new LogWatch(this.state, this.trustedKeys(), {
       verify: nodeEd25519Verify, persist: () => this.persist(this.state), deviceId: this.id, where: path ?? 'memory (no state file)',

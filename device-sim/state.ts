@@ -143,6 +143,13 @@ export class SequenceCounter {
     return this.next;
   }
   /**
+   * On boot, `seq` is known used (a reading the outbox keeps): continue above it though the state file's seqReserved
+   * is lower (it went back: an older backup, a hand edit). The next take() persists a block above it first.
+   */
+  continueAbove(seq: number): void {
+    this.next = Math.max(this.next, seq + 1);
+  }
+  /**
    * The next number. A new block is persisted first, and only once that write succeeded is it reserved in memory
    * too: a failed write (disk full) throws, reserves nothing, and the next call tries to persist the block again,
    * so a number is never handed out unless non-volatile memory says it may have been used.
