@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { fail, fromHex } from '../protocol/index.js';
-import { Agency } from './agency.js';
+import { Agency, fetchCheckpointKey } from './agency.js';
 import { runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
 import { Device, monotonicMs } from './device.js';
@@ -119,7 +119,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     return { sent, receipted, rejected };
   };
 
-  const ctx = o.agency && o.gateway ? { agency: o.agency, gateway: o.gateway, maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 } : null;
+  const ctx = o.agency && o.gateway && attacks.length > 0
+    ? { agency: o.agency, gateway: await attackGateway(o.gateway), maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 }
+    : null;
   const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
 
   const t0 = monotonicMs(); // the run's length on a clock the wall clock's steps do not move
@@ -194,6 +196,20 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     attacksOk: attackResults.every((a) => a.ok),
     logRollbacks: rollbacksSeen(devices),
   };
+}
+
+/**
+ * The endpoint the attacks onboard their fresh devices with: the checkpoint key the gateway publishes now (GET /v1/log),
+ * as `sim onboard` provisions. fleet.json keeps the key of its onboarding: after a key rotation the attacks' devices
+ * failed every receipt with it (CHECKPOINT_INVALID), and `replay` and `revoked` reported "not rejected" (found by
+ * review). A gateway that does not answer keeps the saved one: the attacks then fail registering, saying so.
+ */
+async function attackGateway(g: NonNullable<FleetOptions['gateway']>): Promise<NonNullable<FleetOptions['gateway']>> {
+  try {
+    return { ...g, checkpointVerifierKey: await fetchCheckpointKey(g.httpUrl) };
+  } catch {
+    return g;
+  }
 }
 
 /** Devices that saw the log go back since they were made (their stats), and the latest evidence of the first. */
