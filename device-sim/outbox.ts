@@ -17,7 +17,8 @@
  * Measured: 100 devices at 1000 readings/s in total do about one small async append per reading (each device sends
  * every ~100 ms, so there is little to group), none blocking; `flushMs` trades latency for fewer writes.
  * No fsync: like the state file, this survives a process restart (what the simulator models), not a power cut.
- * A torn last line (crash mid-append) belonged to a reading that was never published; loading skips it. A kept
+ * A torn last line (crash mid-append: the start of a line) belonged to a reading that was never published; loading
+ * skips it (an unterminated last line that is not the start of one is damage, MALFORMED). A kept
  * reading whose line names another seq than its own signed envelope (a hand-edited or damaged line) is refused at
  * load, MALFORMED naming the line: resent, its answer would be paired with the wrong kept reading (SPEC §7).
  */
@@ -72,7 +73,15 @@ export class OutboxJournal {
   constructor(readonly path: string, private readonly flushMs = 0, seqOf?: (bytes: Uint8Array) => number | null) {
     if (!existsSync(path)) return;
     const lines = readFileSync(path, 'utf8').split('\n');
-    if (lines.pop() !== '') this.rewrite = true; // a torn last line: never complete, so never published
+    const tail = lines.pop()!;
+    if (tail !== '') {
+      // A torn last line (a crash mid-append) is the start of a line: never complete, so never published. Anything
+      // else unterminated there (a log zeroed in place, say) is damage, and may have been kept readings.
+      if (!/^(?:[+-](?:\d+(?: [A-Za-z0-9+/=]*)?)?)?$/.test(tail)) {
+        fail('MALFORMED', `${path} line ${lines.length + 1}: not a kept-reading line ("+<seq> <base64>" or "-<seq>"), nor the start of one`, `line ${lines.length + 1}`);
+      }
+      this.rewrite = true;
+    }
     for (const [i, line] of lines.entries()) {
       const m = /^([+-])(\d+)(?: ([A-Za-z0-9+/=]+))?$/.exec(line);
       if (!m || (m[1] === '+' && !m[3]) || (m[3] && !isBase64(m[3]))) {

@@ -158,4 +158,19 @@ describe('a damaged outbox line (SPEC §7)', () => {
     expect(d.outbox.size).toBe(2);
     await d.close();
   });
+
+  // Found by the simulator review: an unterminated last line was skipped whatever it held, so a log whose bytes were
+  // all zeroed (no newline left: one "torn line") lost every kept reading without a word, and the run exited 0. A
+  // crash mid-append leaves the start of a line; anything else there is damage.
+  test.each([
+    ['zeroed in place (its size kept)', () => Buffer.alloc(lines.join('\n').length + 1)],
+    ['a last line cut to something no line starts with', () => `${lines[0]}\n${lines[1]!.slice(0, 20)}#`],
+  ])('an unterminated last line that is not the start of a line, %s: MALFORMED, naming the line', async (_what, text) => {
+    await writeFile(outboxFilePath(o.statePath!), text());
+    expect(boot).toThrow(expect.objectContaining({ code: 'MALFORMED', message: expect.stringMatching(/line \d: not a kept-reading line/) }));
+    await withLine(1, (l) => l);
+    const d = boot();
+    expect(d.outbox.size).toBe(2);
+    await d.close();
+  });
 });
