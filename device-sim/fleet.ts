@@ -46,6 +46,11 @@ export interface FleetOptions {
   onProgress?: (p: FleetProgress) => void;
   /** Leave the devices connected at the end (the caller closes them). */
   keepOpen?: boolean;
+  /**
+   * Stop early (`sim run` on SIGINT or SIGTERM): no new readings from then on; the answers to those in flight are
+   * waited for (drainMs), the devices closed, and the summary says when it stopped (`stoppedAfterMs`).
+   */
+  signal?: AbortSignal;
 }
 
 export interface FleetSummary {
@@ -56,6 +61,8 @@ export interface FleetSummary {
   connectFailures: Record<string, number>;
   rate: number;
   durationMs: number;
+  /** Set when the run was stopped before its duration (FleetOptions.signal): how long it had sent for. */
+  stoppedAfterMs: number | null;
   sent: number;
   receipted: number;
   /** Fleet readings and attacks together, by code. */
@@ -130,7 +137,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
   const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const eventRuns: Promise<unknown>[] = [];
   let lastProgress = 0;
-  while (monotonicMs() - t0 < o.durationMs) {
+  while (monotonicMs() - t0 < o.durationMs && !o.signal?.aborted) {
     const elapsed = Math.round(monotonicMs() - t0);
     while (pendingEvents.length > 0 && pendingEvents[0]!.atMs <= elapsed) eventRuns.push(Promise.resolve(pendingEvents.shift()!.run()));
     const due = Math.floor((o.rate * elapsed) / 1000);
@@ -156,7 +163,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     }
     await sleep(10);
   }
-  for (const e of pendingEvents) eventRuns.push(Promise.resolve(e.run()));
+  const stoppedAfterMs = o.signal?.aborted ? Math.round(monotonicMs() - t0) : null;
+  if (stoppedAfterMs === null) for (const e of pendingEvents) eventRuns.push(Promise.resolve(e.run()));
   await Promise.allSettled(eventRuns);
 
   // Answers for what is still in flight.
@@ -184,6 +192,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     connectFailures,
     rate: o.rate,
     durationMs: o.durationMs,
+    stoppedAfterMs,
     sent: t.sent,
     receipted: t.receipted,
     rejected,
@@ -255,7 +264,7 @@ export function loadFleet(dir: string, opts: { count?: number; mqttUrl?: string;
 
 export function formatSummary(s: FleetSummary): string {
   const lines = [
-    `devices ${s.devices} (connected ${s.connected}${Object.keys(s.connectFailures).length ? `, first attempts failed ${JSON.stringify(s.connectFailures)}` : ''}), ${s.rate} readings/s for ${(s.durationMs / 1000).toFixed(1)} s`,
+    `devices ${s.devices} (connected ${s.connected}${Object.keys(s.connectFailures).length ? `, first attempts failed ${JSON.stringify(s.connectFailures)}` : ''}), ${s.rate} readings/s for ${(s.durationMs / 1000).toFixed(1)} s${s.stoppedAfterMs !== null ? `, STOPPED after ${(s.stoppedAfterMs / 1000).toFixed(1)} s` : ''}`,
     `sent ${s.sent}   receipted ${s.receipted}   resent ${s.resent}   pending ${s.pending}   bad receipts ${s.receiptInvalid}`,
     `receipt latency  p50 ${s.latencyMs.p50} ms   p95 ${s.latencyMs.p95} ms   p99 ${s.latencyMs.p99} ms   max ${s.latencyMs.max} ms`,
   ];

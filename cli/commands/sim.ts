@@ -89,6 +89,9 @@ function rateOption(v: unknown): number {
   return n;
 }
 
+/** The exit code of a `sim run` stopped by a signal: 128 + its number, as a shell reports a process it ended. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
 export function registerSim(program: Command): void {
   const sim = program.command('sim').description('device simulator: onboard a fleet, run it (with attacks), or the demo');
 
@@ -163,11 +166,32 @@ export function registerSim(program: Command): void {
       const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
       const expected = Math.round((rate * durationMs) / 1000);
       bar?.start(expected, 0, { receipted: 0, rejected: 0 });
+      // SIGINT or SIGTERM (Ctrl-C, a service stopped): no new readings; the answers to those in flight are waited for,
+      // the devices closed (their outbox logs written, their locks let go) and the summary printed, exit 128 + the
+      // signal's number. Before, the process died at once: no summary of a run of hours, the cursor left hidden.
+      // A second signal quits at once: every reading not answered is in its device's outbox log, resent next run.
+      const stop = new AbortController();
+      let stoppedBy: NodeJS.Signals | null = null;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stoppedBy) {
+          bar?.stop();
+          process.exit(SIGNAL_EXIT[sig]);
+        }
+        stoppedBy = sig;
+        stop.abort();
+        bar?.stop();
+        process.stderr.write(`${sig}: stopping: no new readings; waiting for the answers to those sent (${sig} again to quit at once)\n`);
+      };
+      const signals = ['SIGINT', 'SIGTERM'] as const;
+      for (const sig of signals) process.on(sig, onSignal);
       const summary = await runFleet({
         devices, rate, durationMs, attacks: attackNames as AttackName[],
         ...(agency ? { agency } : {}), gateway: manifest.gateway,
         ...(maxReadingBytes !== undefined ? { maxReadingBytes } : {}),
-        onProgress: (p) => bar?.update(Math.min(expected, p.sent), { receipted: p.receipted, rejected: p.rejected }),
+        onProgress: (p) => stoppedBy || bar?.update(Math.min(expected, p.sent), { receipted: p.receipted, rejected: p.rejected }),
+        signal: stop.signal,
+      }).finally(() => {
+        for (const sig of signals) process.off(sig, onSignal);
       });
       bar?.stop();
       process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
@@ -188,6 +212,7 @@ export function registerSim(program: Command): void {
         process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);
         process.exitCode = 1;
       }
+      if (stoppedBy) process.exitCode = SIGNAL_EXIT[stoppedBy as 'SIGINT' | 'SIGTERM'];
     });
 
   sim.command('demo').description('the one-command demo (same as npm run demo)').action(async () => {
