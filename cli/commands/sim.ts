@@ -164,7 +164,7 @@ export function registerSim(program: Command): void {
       });
       if (attackNames.length > 0 && !agency) fail('MALFORMED', `attacks need the agency key and certificate named in ${join(fleetDir, 'fleet.json')}, which cannot be loaded`, 'attack');
       const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-      const expected = Math.round((rate * durationMs) / 1000);
+      const expected = Math.floor((rate * durationMs) / 1000); // what runFleet makes
       bar?.start(expected, 0, { receipted: 0, rejected: 0 });
       // SIGINT or SIGTERM (Ctrl-C, a service stopped): no new readings; the answers to those in flight are waited for,
       // the devices closed (their outbox logs written, their locks let go) and the summary printed, exit 128 + the
