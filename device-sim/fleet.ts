@@ -72,6 +72,11 @@ export interface FleetSummary {
   /** Readings still without an answer at the end. */
   pending: number;
   /**
+   * Devices of the fleet a rejection told to stop sending (SPEC §8: CERT_REVOKED, CERT_EXPIRED, ...) and still
+   * stopped at the end, by that code: they took no further part in the run.
+   */
+  halted: Record<string, number>;
+  /**
    * Readings a device could not make or keep (its sequence number or outbox log not written: ENOSPC, EISDIR, ...),
    * by error code: never published (SPEC §5, §7), so not in `sent`.
    */
@@ -183,12 +188,14 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
 
   const rejected: Record<string, number> = {};
   let resent = 0, receiptInvalid = 0, pending = 0;
+  const halted: Record<string, number> = {};
   const lat = new LatencyHistogram();
   for (const d of devices) {
     for (const [code, n] of Object.entries(d.stats.rejected)) rejected[code] = (rejected[code] ?? 0) + n;
     resent += d.stats.resent;
     receiptInvalid += d.stats.receiptInvalid;
     pending += d.outbox.size;
+    if (d.halted) halted[d.halted] = (halted[d.halted] ?? 0) + 1;
     lat.merge(d.stats.latencies);
   }
   for (const a of attackResults) if (a.got) rejected[a.got] = (rejected[a.got] ?? 0) + 1;
@@ -206,6 +213,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     resent,
     receiptInvalid,
     pending,
+    halted,
     notSent,
     latencyMs: { p50: lat.percentile(50), p95: lat.percentile(95), p99: lat.percentile(99), max: lat.max },
     attacks: attackResults,
@@ -275,6 +283,8 @@ export function formatSummary(s: FleetSummary): string {
     `sent ${s.sent}   receipted ${s.receipted}   resent ${s.resent}   pending ${s.pending}   bad receipts ${s.receiptInvalid}`,
     `receipt latency  p50 ${s.latencyMs.p50} ms   p95 ${s.latencyMs.p95} ms   p99 ${s.latencyMs.p99} ms   max ${s.latencyMs.max} ms`,
   ];
+  const halted = Object.entries(s.halted).sort();
+  if (halted.length) lines.push(`devices told to stop sending: ${halted.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   const failed = Object.entries(s.notSent).sort();
   if (failed.length) lines.push(`not sent (could not be made or kept): ${failed.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   const codes = Object.entries(s.rejected).sort();

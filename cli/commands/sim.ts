@@ -212,6 +212,13 @@ export function registerSim(program: Command): void {
         process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);
         process.exitCode = 1;
       }
+      // A device the gateway told to stop sending (revoked, expired, during the run) took no further part: as one that
+      // could not connect (found by review: exit 0 when revoked during a run, 1 when revoked before it).
+      const halted = Object.values(summary.halted).reduce((a, b) => a + b, 0);
+      if (halted > 0) {
+        process.stderr.write(`${halted} of ${summary.devices} devices were told to stop sending (${Object.keys(summary.halted).join(', ')})\n`);
+        process.exitCode = 1;
+      }
       if (stoppedBy) process.exitCode = SIGNAL_EXIT[stoppedBy as 'SIGINT' | 'SIGTERM'];
     });
 
