@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,27 +55,46 @@ describe('cli binary (built)', () => {
   const main = join(process.cwd(), 'dist/cli/main.js');
   // dist/ is built once by test/global-setup.ts before any suite runs.
 
-  it('end to end: keys generate, cert root/agency/device, show, verify', () => {
+  it('end to end: keys generate, cert root/agency/device, show, verify', async () => {
     expect(existsSync(main)).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'op-bin-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const run = (...args: string[]) => execFileSync('node', [main, ...args], { cwd: dir, encoding: 'utf8' });
-    run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/root');
-    run('keys', 'generate', '--alg', 'es256', '--out', 'k/agency');
-    run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/dev');
-    run('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', '30', '--out', 'root.cert');
-    run('cert', 'agency', '--issuer-key', 'k/root.key', '--issuer-cert', 'root.cert', '--subject-key', 'k/agency.pub.json', '--id', 'psb.example', '--days', '30', '--out', 'agency.cert');
-    run('keys', 'prove', '--key', 'k/dev.key', '--agency', 'psb.example', '--out', 'dev.pop');
-    run('cert', 'device', '--issuer-key', 'k/agency.key', '--issuer-cert', 'agency.cert', '--subject-key', 'k/dev.pub.json', '--pop', 'dev.pop', '--kind', 'water-meter', '--types', 'volume', '--firmware', FW, '--days', '30', '--out', 'dev.cert');
-    const shown = JSON.parse(run('cert', 'show', 'dev.cert')) as { role: string; sub: string };
+    // The CLI as a child process: its exit code, stdout and stderr. Runs that do not need each other's files go at once.
+    const exec = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile('node', [main, ...args], { cwd: dir, encoding: 'utf8' }, (err, stdout, stderr) =>
+          resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+      });
+    /** execFileSync's contract: stdout of a run that exits 0, else a failure. */
+    const run = async (...args: string[]) => {
+      const r = await exec(...args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    await Promise.all([
+      run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/root'),
+      run('keys', 'generate', '--alg', 'es256', '--out', 'k/agency'),
+      run('keys', 'generate', '--alg', 'ed25519', '--out', 'k/dev'),
+    ]);
+    await run('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', '30', '--out', 'root.cert');
+    await Promise.all([
+      run('cert', 'agency', '--issuer-key', 'k/root.key', '--issuer-cert', 'root.cert', '--subject-key', 'k/agency.pub.json', '--id', 'psb.example', '--days', '30', '--out', 'agency.cert'),
+      run('keys', 'prove', '--key', 'k/dev.key', '--agency', 'psb.example', '--out', 'dev.pop'),
+    ]);
+    await run('cert', 'device', '--issuer-key', 'k/agency.key', '--issuer-cert', 'agency.cert', '--subject-key', 'k/dev.pub.json', '--pop', 'dev.pop', '--kind', 'water-meter', '--types', 'volume', '--firmware', FW, '--days', '30', '--out', 'dev.cert');
+    const [shownOut, verifiedOut, bad, missing] = await Promise.all([
+      run('cert', 'show', 'dev.cert'),
+      run('cert', 'verify', '--root', 'root.cert', 'dev.cert', 'agency.cert'),
+      exec('cert', 'verify', '--root', 'root.cert', 'agency.cert', 'dev.cert'),
+      exec('cert', 'verify', '--root', 'root.cert', 'none.cert'),
+    ]);
+    const shown = JSON.parse(shownOut) as { role: string; sub: string };
     expect(shown.role).toBe('device');
     expect(shown.sub).toBe((JSON.parse(readFileSync(join(dir, 'k/dev.pub.json'), 'utf8')) as { deviceId: string }).deviceId);
-    expect(JSON.parse(run('cert', 'verify', '--root', 'root.cert', 'dev.cert', 'agency.cert')).valid).toBe(true);
+    expect((JSON.parse(verifiedOut) as { valid: boolean }).valid).toBe(true);
     // a chain that does not hold is a verdict (exit 1); a file that cannot be used gives none (exit 2)
-    const bad = spawnSync('node', [main, 'cert', 'verify', '--root', 'root.cert', 'agency.cert', 'dev.cert'], { cwd: dir, encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('[CHAIN_INVALID]');
-    const missing = spawnSync('node', [main, 'cert', 'verify', '--root', 'root.cert', 'none.cert'], { cwd: dir, encoding: 'utf8' });
     expect(missing.status).toBe(2);
-  }, 90_000); // eleven CLI processes one after another (~1 s each alone; up to 3 s each with the whole suite running)
+  }, 90_000); // eleven CLI processes, five steps of them (~1 s each alone; up to 3 s each with the whole suite running)
 });

@@ -15,7 +15,7 @@ import { NEXT_CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-next-key.js';
 import { CLI_MAIN, cliSandbox } from './cli-sandbox.js';
 import { readyBanner } from './gateway-process.js';
 
-const { p, cli } = cliSandbox('op-cli-announce-');
+const { p, cliAsync } = cliSandbox('op-cli-announce-');
 const VKEY = /originproof\.local\/log\+[0-9a-f]{8}\+[A-Za-z0-9+/=]{44}/;
 
 /** The gateway as its own process on `dataDir` (ports 0): its banner, its HTTP URL, and a SIGTERM that awaits the exit. */
@@ -37,7 +37,8 @@ function refusedStart(dataDir: string): Promise<{ code: number | null; err: stri
   });
 }
 
-describe('originproof ledger announce-key / withdraw-key', () => {
+// The two tests have their own directories and gateways (ports 0): they run side by side.
+describe.concurrent('originproof ledger announce-key / withdraw-key', () => {
   test('announce, restart: banner, /v1/log and checkpoints name the key; ledger verify passes; again: CONFLICT; withdraw, restart: gone', async () => {
     const root = await RootAuthority.create('root.example');
     const trustFile = p('trust.json');
@@ -48,7 +49,7 @@ describe('originproof ledger announce-key / withdraw-key', () => {
     expect(gw.banner).not.toMatch(/next key/);
     expect(await gw.stop()).toBe(0);
 
-    const announced = cli('ledger', 'announce-key', '--data-dir', dataDir);
+    const announced = await cliAsync('ledger', 'announce-key', '--data-dir', dataDir);
     expect(announced.code, announced.out).toBe(0);
     const next = VKEY.exec(announced.out)![0];
     expect(next).not.toBe(current);
@@ -60,7 +61,7 @@ describe('originproof ledger announce-key / withdraw-key', () => {
 
     // A second announcement: refused, the announced key printed, the file unchanged.
     const file = await readFile(join(dataDir, NEXT_CHECKPOINT_KEY_FILE), 'utf8');
-    const again = cli('ledger', 'announce-key', '--data-dir', dataDir);
+    const again = await cliAsync('ledger', 'announce-key', '--data-dir', dataDir);
     expect(again.code).toBe(2);
     expect(again.err).toMatch(/^originproof: \[CONFLICT\] /);
     expect(again.err).toContain(next);
@@ -77,22 +78,22 @@ describe('originproof ledger announce-key / withdraw-key', () => {
     expect(note).toContain(`\nnext-key ${next}\n`);
     expect(await gw.stop()).toBe(0);
 
-    const verified = cli('ledger', 'verify', '--data', dataDir);
+    const verified = await cliAsync('ledger', 'verify', '--data', dataDir);
     expect(verified.code, verified.out).toBe(0);
     expect(verified.out).toMatch(/^ok: /);
-    const withKey = cli('ledger', 'verify', '--data', dataDir, '--key', current);
+    const withKey = await cliAsync('ledger', 'verify', '--data', dataDir, '--key', current);
     expect(withKey.code, withKey.out).toBe(0);
     // --data-dir, as the other ledger commands take it, is the same option; two directories, or none: a usage error.
-    const dirSpelling = cli('ledger', 'verify', '--data-dir', dataDir);
+    const dirSpelling = await cliAsync('ledger', 'verify', '--data-dir', dataDir);
     expect([dirSpelling.code, dirSpelling.out.startsWith('ok: ')]).toEqual([0, true]);
-    expect(cli('ledger', 'verify', '--data', dataDir, '--data-dir', p('elsewhere')).code).toBe(2);
-    const neither = cli('ledger', 'verify');
+    expect((await cliAsync('ledger', 'verify', '--data', dataDir, '--data-dir', p('elsewhere'))).code).toBe(2);
+    const neither = await cliAsync('ledger', 'verify');
     expect([neither.code, /--data/.test(neither.err)]).toEqual([2, true]);
 
-    const withdrawn = cli('ledger', 'withdraw-key', '--data-dir', dataDir);
+    const withdrawn = await cliAsync('ledger', 'withdraw-key', '--data-dir', dataDir);
     expect(withdrawn.code, withdrawn.out).toBe(0);
     expect(existsSync(join(dataDir, NEXT_CHECKPOINT_KEY_FILE))).toBe(false);
-    const none = cli('ledger', 'withdraw-key', '--data-dir', dataDir);
+    const none = await cliAsync('ledger', 'withdraw-key', '--data-dir', dataDir);
     expect([none.code, /nothing to withdraw/.test(none.out)]).toEqual([0, true]);
     gw = await runGateway(dataDir, trustFile);
     expect(gw.banner).not.toMatch(/next key/);
@@ -105,21 +106,19 @@ describe('originproof ledger announce-key / withdraw-key', () => {
     await writeFile(trustFile, (await RootAuthority.create('root.example')).trustJson());
     const empty = p('empty');
     await mkdir(empty);
-    const noKey = cli('ledger', 'announce-key', '--data-dir', empty);
+    const [noKey, noKeyWithdraw] = await Promise.all([cliAsync('ledger', 'announce-key', '--data-dir', empty), cliAsync('ledger', 'withdraw-key', '--data-dir', empty)]);
     expect([noKey.code, noKey.err.split(' ')[1]]).toEqual([2, '[CHECKPOINT_KEY_MISSING]']);
-    const noKeyWithdraw = cli('ledger', 'withdraw-key', '--data-dir', empty);
     expect([noKeyWithdraw.code, noKeyWithdraw.err.split(' ')[1]]).toEqual([2, '[CHECKPOINT_KEY_MISSING]']);
     // A key file (from a gateway's first start) without its ledger directory.
+    // Two first starts, at once: one's key file left without its ledger, the other's next key file garbled.
     const noLog = p('no-log');
-    const gw = await runGateway(noLog, trustFile);
-    await gw.stop();
+    const garbled = p('garbled');
+    await Promise.all([noLog, garbled].map(async (d) => expect(await (await runGateway(d, trustFile)).stop()).toBe(0)));
     await rm(join(noLog, 'ledger'), { recursive: true });
-    const missing = cli('ledger', 'announce-key', '--data-dir', noLog);
+    const missing = await cliAsync('ledger', 'announce-key', '--data-dir', noLog);
     expect([missing.code, missing.err.split(' ')[1]]).toEqual([2, '[LEDGER_MISSING]']);
     expect(existsSync(join(noLog, NEXT_CHECKPOINT_KEY_FILE))).toBe(false);
 
-    const garbled = p('garbled');
-    await (await runGateway(garbled, trustFile)).stop();
     await writeFile(join(garbled, NEXT_CHECKPOINT_KEY_FILE), 'not a key');
     const refused = await refusedStart(garbled);
     expect(refused.code).toBe(2);

@@ -4,7 +4,7 @@
  * /healthz, /docs and the verifier web page at /, creates its checkpoint key and stops cleanly on SIGTERM; a
  * configuration that does not validate stops the start with a clear message.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, type ExecFileOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
@@ -21,7 +21,16 @@ const main = join(process.cwd(), 'dist/cli/main.js');
 // npm start's command line from package.json (node flags included), the built CLI made absolute
 const npmStart = npmStartArgs(process.cwd());
 
-describe('starting the gateway as npm start does', () => {
+/** spawnSync's status and stderr, without blocking this process: the starts refused below run side by side. */
+function startRefused(args: string[], options: ExecFileOptions): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { ...options, encoding: 'utf8' }, (err, _out, stderr) =>
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr: String(stderr) }));
+  });
+}
+
+// The tests use their own directories and ports (0): they run side by side, but for the one that times the exit.
+describe.concurrent('starting the gateway as npm start does', () => {
   test('environment-configured start serves /healthz, /docs and the verifier page, then shuts down on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-start-'));
     const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
@@ -76,7 +85,8 @@ describe('starting the gateway as npm start does', () => {
 
   // Found by review: a second SIGINT/SIGTERM during a shutdown that takes long (here an HTTP request that never
   // finishes, which the shutdown waits for up to a grace period) was ignored: the operator's Ctrl-C did nothing.
-  test('a second SIGTERM during the shutdown exits at once (exit 1) and says so', async () => {
+  // Alone: it bounds the exit's delay (1.5 s), which starts run beside it on two cores would stretch.
+  test.sequential('a second SIGTERM during the shutdown exits at once (exit 1) and says so', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-start-twice-'));
     const env = { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_LOG_LEVEL: 'warn' };
     const child = spawn(process.execPath, npmStart, { env, cwd: dir });
@@ -100,8 +110,8 @@ describe('starting the gateway as npm start does', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('an invalid configuration stops the start (exit 2) and names the field', () => {
-    const r = spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_HTTP_PORT: 'eighty', ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') }, encoding: 'utf8' });
+  test('an invalid configuration stops the start (exit 2) and names the field', async () => {
+    const r = await startRefused([main, 'gateway'], { env: { ...process.env, ORIGINPROOF_HTTP_PORT: 'eighty', ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') } });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^\[CONFIG_INVALID\] invalid gateway configuration/);
     expect(r.stderr).toMatch(/httpPort/);
@@ -113,17 +123,17 @@ describe('starting the gateway as npm start does', () => {
     const dir = await mkdtemp(join(tmpdir(), 'op-no-root-'));
     try {
       await writeFile(join(dir, 'trust.json'), JSON.stringify({ roots: [] }));
-      const r = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+      const r = await startRefused([main, 'gateway', '--trust', join(dir, 'trust.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, timeout: 20_000 });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^\[TRUST_FILE_UNUSABLE\] .*names no root/);
       // `root` for `roots`: the misspelt field is named (the file's fields are closed, protocol/trust.ts)
       await writeFile(join(dir, 'misspelt.json'), JSON.stringify({ root: [] }));
-      const misspelt = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, 'misspelt.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+      const misspelt = await startRefused([main, 'gateway', '--trust', join(dir, 'misspelt.json')], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, timeout: 20_000 });
       expect([misspelt.status, misspelt.stderr], misspelt.stderr).toEqual([2, expect.stringMatching(/^\[TRUST_FILE_UNUSABLE\] .*a field "root" the verifier does not read/)]);
       // one that is not JSON, or missing: named in the message, exit 2
       await writeFile(join(dir, 'broken.json'), '{"roots": [');
       for (const file of ['broken.json', 'missing.json']) {
-        const bad = spawnSync(process.execPath, [main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, encoding: 'utf8', timeout: 20_000 });
+        const bad = await startRefused([main, 'gateway', '--trust', join(dir, file)], { env: { ...process.env, ORIGINPROOF_DATA_DIR: join(dir, 'data') }, timeout: 20_000 });
         expect([bad.status, bad.stderr.startsWith(`[TRUST_FILE_UNUSABLE] trust file ${join(dir, file)} is unusable`)], bad.stderr).toEqual([2, true]);
       }
     } finally {
@@ -132,9 +142,9 @@ describe('starting the gateway as npm start does', () => {
   });
 });
 
-describe('a data directory or checkpoint key that cannot be used stops the start (exit 2) with a message naming it', () => {
+describe.concurrent('a data directory or checkpoint key that cannot be used stops the start (exit 2) with a message naming it', () => {
   const start = (dataDir: string) =>
-    spawnSync(process.execPath, [main, 'gateway'], { env: { ...process.env, ORIGINPROOF_DATA_DIR: dataDir, ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1' }, encoding: 'utf8', timeout: 20_000 });
+    startRefused([main, 'gateway'], { env: { ...process.env, ORIGINPROOF_DATA_DIR: dataDir, ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0', ORIGINPROOF_HOST: '127.0.0.1' }, timeout: 20_000 });
 
   // Found by review: a damaged key file stopped the start with JSON.parse's bare "Unexpected end of JSON input" (or a
   // TypeError, or EISDIR), naming no file.
@@ -147,12 +157,15 @@ describe('a data directory or checkpoint key that cannot be used stops the start
         ['null', (p) => writeFile(p, 'null\n')],
         ['dir', (p) => mkdir(p)],
       ];
-      for (const [name, make] of cases) {
+      // each case its own data directory: the four starts at once
+      const runs = await Promise.all(cases.map(async ([name, make]) => {
         const data = join(dir, name);
         await mkdir(data);
         const keyFile = join(data, 'gateway-checkpoint.key.json');
         await make(keyFile);
-        const r = start(data);
+        return { name, keyFile, r: await start(data) };
+      }));
+      for (const { name, keyFile, r } of runs) {
         expect([name, r.status, r.stderr.startsWith(`[CHECKPOINT_KEY_UNUSABLE] checkpoint key file ${keyFile} is unusable`), /\n\s+at /.test(r.stderr)], r.stderr).toEqual([name, 2, true, false]);
       }
     } finally {
@@ -164,7 +177,7 @@ describe('a data directory or checkpoint key that cannot be used stops the start
     const dir = await mkdtemp(join(tmpdir(), 'op-bad-data-'));
     try {
       await writeFile(join(dir, 'data'), 'not a directory');
-      const r = start(join(dir, 'data'));
+      const r = await start(join(dir, 'data'));
       expect([r.status, r.stderr.startsWith(`[DATA_DIR_UNUSABLE] data directory ${join(dir, 'data')} is unusable`)], r.stderr).toEqual([2, true]);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -172,7 +185,7 @@ describe('a data directory or checkpoint key that cannot be used stops the start
   });
 });
 
-describe('starting with TLS from the command line', () => {
+describe.concurrent('starting with TLS from the command line', () => {
   const tls = (name: string) => join(process.cwd(), 'test', 'fixtures', 'tls', name);
 
   test('--mqtt-tls-port with --tls-cert/--tls-key, --https and --mqtt-port off: the banner shows https:, only the mqtts: listener and the certificate', async () => {
@@ -192,10 +205,9 @@ describe('starting with TLS from the command line', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test("a key that is not the certificate's stops the start (exit 2) and names the setting", () => {
-    const r = spawnSync(process.execPath, [main, 'gateway', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('other.key')], {
+  test("a key that is not the certificate's stops the start (exit 2) and names the setting", async () => {
+    const r = await startRefused([main, 'gateway', '--mqtt-tls-port', '0', '--tls-cert', tls('gateway.pem'), '--tls-key', tls('other.key')], {
       env: { ...process.env, ORIGINPROOF_DATA_DIR: join(tmpdir(), 'op-never') },
-      encoding: 'utf8',
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^\[TLS_UNUSABLE\] .*\n.*tlsKeyFile: the key in .* does not belong to the certificate/);

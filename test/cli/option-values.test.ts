@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { cliSandbox } from './cli-sandbox.js';
 
-const { p, cli } = cliSandbox('op-option-values-');
+const { p, cli, cliAsync } = cliSandbox('op-option-values-');
 
 beforeAll(() => {
   expect(cli('keys', 'generate', '--alg', 'ed25519', '--out', 'k/root').code).toBe(0);
@@ -16,21 +16,22 @@ beforeAll(() => {
   mkdirSync(p('keys'));
 });
 
-describe('--days', () => {
-  test.each(['1e3', '0x10', '1.5', '0', '-1', '99999999999'])('--days %s: exit 2, no certificate written', (days) => {
-    const r = cli('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', days, '--out', `root-${days}.cert`);
+// The cases below are independent (each writes, or must not write, its own file): their CLI runs go side by side.
+describe.concurrent('--days', () => {
+  test.each(['1e3', '0x10', '1.5', '0', '-1', '99999999999'])('--days %s: exit 2, no certificate written', async (days) => {
+    const r = await cliAsync('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', days, '--out', `root-${days}.cert`);
     expect(r.code, r.out).toBe(2);
     expect(existsSync(p(`root-${days}.cert`))).toBe(false);
   });
 
-  test('--days 3650 as README has it (control)', () => {
-    expect(cli('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', '3650', '--out', 'root.cert').code).toBe(0);
+  test('--days 3650 as README has it (control)', async () => {
+    expect((await cliAsync('cert', 'root', '--key', 'k/root.key', '--id', 'root.example', '--days', '3650', '--out', 'root.cert')).code).toBe(0);
   });
 });
 
-describe('keys generate --out', () => {
-  test.each(['keys/', '.', 'keys/..'])('--out %s (a directory): exit 2, no key pair written', (out) => {
-    const r = cli('keys', 'generate', '--alg', 'ed25519', '--out', out);
+describe.concurrent('keys generate --out', () => {
+  test.each(['keys/', '.', 'keys/..'])('--out %s (a directory): exit 2, no key pair written', async (out) => {
+    const r = await cliAsync('keys', 'generate', '--alg', 'ed25519', '--out', out);
     expect(r.code, r.out).toBe(2);
     expect(readdirSync(p('keys'))).toEqual([]);
     expect(existsSync(p('.key'))).toBe(false);
@@ -38,10 +39,12 @@ describe('keys generate --out', () => {
   });
 });
 
-describe('--gateway', () => {
-  test.each(['127.0.0.1:8080', 'localhost:8080', 'ftp://127.0.0.1/', 'http//127.0.0.1'])('--gateway %s: exit 2, MALFORMED naming --gateway', (url) => {
-    for (const args of [['register', '--gateway', url, 'any.cert'], ['fetch-bundle', '--gateway', url, '--entry', '0'], ['trust', '--root', 'any.cert', '--gateway', url]]) {
-      const r = cli(...args);
+describe.concurrent('--gateway', () => {
+  test.each(['127.0.0.1:8080', 'localhost:8080', 'ftp://127.0.0.1/', 'http//127.0.0.1'])('--gateway %s: exit 2, MALFORMED naming --gateway', async (url) => {
+    const commands = [['register', '--gateway', url, 'any.cert'], ['fetch-bundle', '--gateway', url, '--entry', '0'], ['trust', '--root', 'any.cert', '--gateway', url]];
+    const runs = await Promise.all(commands.map((args) => cliAsync(...args)));
+    for (const [i, args] of commands.entries()) {
+      const r = runs[i]!;
       expect(r.code, r.out).toBe(2);
       expect(r.err, args.join(' ')).toMatch(/\[MALFORMED\].*--gateway/);
     }

@@ -48,47 +48,49 @@ const COMMANDS: { name: string; args: (out: string) => string[]; inputs: string[
   { name: 'keys prove', args: (out) => ['keys', 'prove', '--key', 'k/dev.key', '--agency', 'psb.example', '--now', NOW, '--out', out], inputs: ['k/dev.key'] },
 ];
 
-beforeAll(() => {
-  for (const [name, alg] of [['root', 'ed25519'], ['psb', 'es256'], ['dev', 'ed25519'], ['other', 'ed25519']]) {
-    expect(cli('keys', 'generate', '--alg', alg!, '--out', `k/${name}`).code).toBe(0);
-  }
+// The four keys at once, then each certificate once what it is made from is there (independent processes run side by side).
+beforeAll(async () => {
+  const made = async (...args: string[]) => expect((await cliAsync(...args)).code).toBe(0);
+  await Promise.all([['root', 'ed25519'], ['psb', 'es256'], ['dev', 'ed25519'], ['other', 'ed25519']].map(([name, alg]) => made('keys', 'generate', '--alg', alg!, '--out', `k/${name}`)));
   for (const [f, text] of Object.entries(SECRETS)) if (text) writeFileSync(p(f), text);
-  expect(cli(...COMMANDS[0]!.args('root.cert')).code).toBe(0);
-  expect(cli(...COMMANDS[1]!.args('psb.cert')).code).toBe(0);
-  expect(cli(...COMMANDS.find((c) => c.name === 'keys prove')!.args('dev.pop')).code).toBe(0);
-  expect(cli(...COMMANDS[2]!.args('dev.cert')).code).toBe(0);
+  await made(...COMMANDS[0]!.args('root.cert'));
+  await Promise.all([made(...COMMANDS[1]!.args('psb.cert')), made(...COMMANDS.find((c) => c.name === 'keys prove')!.args('dev.pop'))]);
+  await made(...COMMANDS[2]!.args('dev.cert'));
 });
 
-describe.each(COMMANDS)('$name --out', ({ name, args, inputs }) => {
+// Each command's test, and each refusal below, reads the shared inputs and writes only its own file: they run side by side.
+describe.concurrent.each(COMMANDS)('$name --out', ({ name, args, inputs }) => {
   const out = `${name.replace(' ', '-')}.out`;
 
-  test('creates the file; an existing one is replaced only with --force; never its own input or a secret key', () => {
-    expect(cli(...args(out)).code).toBe(0);
+  test('creates the file; an existing one is replaced only with --force; never its own input or a secret key', async () => {
+    expect((await cliAsync(...args(out))).code).toBe(0);
     const first = read(out);
     writeFileSync(p(out), 'mine\n');
-    const again = cli(...args(out));
+    const again = await cliAsync(...args(out));
     expect(again.code).toBe(2);
     expect(again.err).toContain(out);
     expect(again.err).toMatch(/exists.*--force/);
     expect(read(out).toString()).toBe('mine\n');
-    expect(cli(...args(out), '--force').code).toBe(0);
+    expect((await cliAsync(...args(out), '--force')).code).toBe(0);
     expect(read(out).length).toBe(first.length); // the command's output, not 'mine'
     // Its first input (for cert: the issuer's secret key), and a secret key it does not read: kept even with --force.
-    for (const [file, why] of [[inputs[0]!, /input/], ['k/other.key', /secret key/]] as const) {
-      const before = read(file);
-      const r = cli(...args(file), '--force');
+    const kept = [[inputs[0]!, /input/], ['k/other.key', /secret key/]] as const;
+    const befores = kept.map(([file]) => read(file));
+    const runs = await Promise.all(kept.map(([file]) => cliAsync(...args(file), '--force')));
+    for (const [i, [file, why]] of kept.entries()) {
+      const r = runs[i]!;
       expect(r.code, r.err).toBe(2);
       expect(r.err).toContain(file);
       expect(r.err).toMatch(why);
-      expect(read(file)).toEqual(before);
+      expect(read(file)).toEqual(befores[i]);
     }
   });
 });
 
 describe('cert root --out: no secret key is replaced, in any of the shapes one is kept', () => {
-  test.each(Object.keys(SECRETS))('%s, even with --force', (secret) => {
+  test.concurrent.each(Object.keys(SECRETS))('%s, even with --force', async (secret) => {
     const before = read(secret);
-    const r = cli(...COMMANDS[0]!.args(secret), '--force');
+    const r = await cliAsync(...COMMANDS[0]!.args(secret), '--force');
     expect(r.code, r.err).toBe(2);
     expect(r.err).toContain(secret);
     expect(r.err).toMatch(/secret key/);
@@ -110,9 +112,9 @@ describe('cert root --out: a symbolic link to nothing', () => {
 });
 
 describe('the other inputs of each command', () => {
-  test.each(COMMANDS.slice(1).flatMap((c) => c.inputs.slice(1).map((i) => [c.name, i] as const)))('%s never replaces its input %s, even with --force', (name, input) => {
+  test.concurrent.each(COMMANDS.slice(1).flatMap((c) => c.inputs.slice(1).map((i) => [c.name, i] as const)))('%s never replaces its input %s, even with --force', async (name, input) => {
     const before = read(input);
-    const r = cli(...COMMANDS.find((c) => c.name === name)!.args(input), '--force');
+    const r = await cliAsync(...COMMANDS.find((c) => c.name === name)!.args(input), '--force');
     expect(r.code, r.err).toBe(2);
     expect(r.err).toMatch(/input/);
     expect(read(input)).toEqual(before);

@@ -7,7 +7,7 @@
  * nothing and reported "sent 0", exit 0), as is a fleet.json that is not a manifest. Each refusal names its code,
  * `[MALFORMED]` (found by the README walk: a bad --duration or config key was a bare message, a bad --rate had it).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,26 +24,29 @@ writeFileSync(join(dir, 'fleet', 'fleet.json'), JSON.stringify({
   devices: [],
 }));
 
-const run = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [main, 'sim', 'run', '--fleet', 'fleet', '--no-progress', ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
+/** The run as a child process, not waited for synchronously: the refusals below are independent and run side by side. */
+const run = (...args: string[]): Promise<{ code: number | null; out: string; err: string }> =>
+  new Promise((resolve) => {
+    execFile(process.execPath, [main, 'sim', 'run', '--fleet', 'fleet', '--no-progress', ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 }, (err, out, errOut) =>
+      // as spawnSync's status: null when it was killed (the timeout), not an exit code
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, out, err: errOut }));
+  });
 let configs = 0;
-const withConfig = (cfg: unknown, ...args: string[]) => {
+const withConfig = async (cfg: unknown, ...args: string[]) => {
   const file = `run-${++configs}.json`;
   writeFileSync(join(dir, file), JSON.stringify(cfg));
-  return { file, ...run('--config', file, ...args) };
+  return { file, ...(await run('--config', file, ...args)) };
 };
 
 const noDevices = /fleet[/\\]fleet\.json lists no devices: onboard some first/;
 
 describe('sim run options', () => {
-  test('valid options get past the checks to the fleet, which lists no devices: exit 2, nothing run', () => {
-    const r = run('--rate', '2.5', '--duration', '100ms');
+  test.concurrent('valid options get past the checks to the fleet, which lists no devices: exit 2, nothing run', async () => {
+    const r = await run('--rate', '2.5', '--duration', '100ms');
     expect(r.code, r.err).toBe(2);
     expect(r.err).toMatch(noDevices);
     expect(r.out).not.toMatch(/sent/);
-    const c = withConfig({ fleet: 'fleet', rate: 5, duration: 0.1, attacks: [], mqtt: 'mqtt://127.0.0.1:1', maxReadingBytes: 4096 });
+    const c = await withConfig({ fleet: 'fleet', rate: 5, duration: 0.1, attacks: [], mqtt: 'mqtt://127.0.0.1:1', maxReadingBytes: 4096 });
     expect(c.code, c.err).toBe(2);
     expect(c.err).toMatch(noDevices);
   });
@@ -61,7 +64,7 @@ describe('sim run options', () => {
     expect(r.stderr).toMatch(/odd[/\\]fleet\.json is not a fleet manifest/);
   });
 
-  test.each([
+  test.concurrent.each([
     [['--rate', 'abc'], /\[MALFORMED\] --rate must be a number > 0 \(readings per second\), got abc/],
     [['--rate', '0'], /--rate must be a number > 0/],
     [['--rate', '-5'], /--rate must be a number > 0/],
@@ -73,8 +76,8 @@ describe('sim run options', () => {
     [['--duration', 'soon'], /bad duration "soon"/],
     [['--duration', '0'], /--duration must be longer than 0/],
     [['--max-reading-bytes', 'big'], /--max-reading-bytes must be a whole number >= 1/],
-  ])('%j: exit 2', (args, message) => {
-    const r = run(...args, '--duration', args[0] === '--duration' ? args[1]! : '100ms');
+  ])('%j: exit 2', async (args, message) => {
+    const r = await run(...args, '--duration', args[0] === '--duration' ? args[1]! : '100ms');
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.err).toContain('[MALFORMED] '); // the code, as every usage error of the CLI names it
     expect(r.err).toMatch(message);
@@ -82,7 +85,7 @@ describe('sim run options', () => {
   });
 });
 
-describe('sim run --config', () => {
+describe.concurrent('sim run --config', () => {
   test.each([
     [{ attacks: 'tampered' }, /"attacks" must be a list of attack names, not "tampered"/],
     [{ attack: ['tampered'] }, /unknown key "attack" \(known: fleet, devices, rate, duration, attacks, mqtt, gateway, maxReadingBytes\)/],
@@ -96,16 +99,17 @@ describe('sim run --config', () => {
     [{ maxReadingBytes: -1 }, /"maxReadingBytes" must be an integer >= 1/],
     [['rate', 5], /is a JSON object/],
     [null, /is a JSON object/],
-  ])('%j: exit 2, the file and the key named', (cfg, message) => {
-    const r = withConfig(cfg, '--duration', '100ms');
+  ])('%j: exit 2, the file and the key named', async (cfg, message) => {
+    const r = await withConfig(cfg, '--duration', '100ms');
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.err).toContain(r.file);
     expect(r.err).toContain('[MALFORMED] ');
     expect(r.err).toMatch(message);
   });
 
-  test('a flag still wins over a valid config value, and is checked itself', () => {
-    expect(withConfig({ rate: 5 }, '--rate', '0', '--duration', '100ms').code).toBe(2);
-    expect(withConfig({ rate: 5 }, '--rate', '3', '--duration', '100ms').err).toMatch(noDevices);
+  test('a flag still wins over a valid config value, and is checked itself', async () => {
+    const [zero, three] = await Promise.all([withConfig({ rate: 5 }, '--rate', '0', '--duration', '100ms'), withConfig({ rate: 5 }, '--rate', '3', '--duration', '100ms')]);
+    expect(zero.code).toBe(2);
+    expect(three.err).toMatch(noDevices);
   });
 });

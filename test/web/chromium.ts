@@ -6,10 +6,11 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser as PwBrowser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, expect } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 export interface Browser {
   context: BrowserContext;
@@ -28,7 +29,7 @@ export async function launchChromium(opts: { viewport?: { width: number; height:
     chromiumSandbox: false,
     locale: 'en-US',
     ...(opts.viewport ? { viewport: opts.viewport } : {}),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(5_000);
@@ -41,6 +42,30 @@ export async function launchChromium(opts: { viewport?: { width: number; height:
     async close() {
       await context.close();
       await rm(profileDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One Chromium for a file's tests (launched at the first open, closed after the file), each open a fresh context of
+ * its own: its own storage, cache, service workers, routes, clock and pages, closed by its close(), so that nothing of
+ * one test's page is left to the next. A launch per test (launchChromium) costs about a second more on two cores.
+ */
+export function sharedChromium(): { open(opts?: { viewport?: { width: number; height: number } }): Promise<Browser> } {
+  let launched: Promise<PwBrowser> | undefined;
+  afterAll(async () => {
+    await (await launched)?.close();
+  });
+  return {
+    async open(opts = {}) {
+      if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
+      launched ??= chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_ARGS });
+      const context = await (await launched).newContext({ locale: 'en-US', ...(opts.viewport ? { viewport: opts.viewport } : {}) });
+      const page = await context.newPage();
+      page.setDefaultTimeout(5_000);
+      const pageErrors: string[] = [];
+      page.on('pageerror', (err) => pageErrors.push(String(err)));
+      return { context, page, pageErrors, close: () => context.close() };
     },
   };
 }

@@ -11,7 +11,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, encodeProofBundle, toHex } from '../../protocol/index.js';
-import { launchChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
+import { sharedChromium, type Browser, dropFile as dropFileOn } from './chromium.js';
 import { en } from '../../web/i18n.js';
 import { GATEWAY_TIMEOUT_MS } from '../../web/storage.js';
 import { MAX_BUNDLE_BYTES } from '../../web/verification.js';
@@ -25,15 +25,16 @@ let bundle: Uint8Array;
 let keptNote: string;
 
 const dropFile = (name: string, bytes: Uint8Array) => dropFileOn(page, name, bytes);
+const chromium = sharedChromium();
 
 /**
- * A fresh browser on the page, with requests matching each of `stalled` never answered (a gateway that accepted the
+ * A fresh browser context on the page (one Chromium for the file), with requests matching each of `stalled` never answered (a gateway that accepted the
  * connection and stalls) and the page's clock under the test's control (it runs on until fastForward moves it on).
  * Returns, per pattern, a promise that resolves once the first such request arrives (rejects if none has within 15 s).
  * The routes are set before the clock is installed: page.route called with the clock installed never returned.
  */
 async function openPage(stalled: string[] = []): Promise<Promise<void>[]> {
-  browser = await launchChromium();
+  browser = await chromium.open();
   ({ page } = browser);
   const arrivals: Promise<void>[] = [];
   for (const pattern of stalled) {

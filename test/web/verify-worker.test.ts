@@ -11,10 +11,12 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, encodeProofBundle } from '../../protocol/index.js';
 import { MAX_BUNDLE_BYTES } from '../../web/verification.js';
-import { browserPerTestHooks, verifyThreeWays, dropFile, launchChromium, type Browser } from './chromium.js';
+import { browserPerTestHooks, verifyThreeWays, dropFile, sharedChromium, type Browser } from './chromium.js';
 import type { TestGateway } from '../gateway/harness.js';
 import { gatewayWithOneReading } from './one-reading-gateway.js';
 
+/** One Chromium for the file; each open() a fresh context (its own storage, workers, routes, pages), closed by its close(). */
+const chromium = sharedChromium();
 let t: TestGateway;
 let browser: Browser | undefined;
 let page: Page;
@@ -42,7 +44,7 @@ type Shown = { headline: string | null; rows: string[][] };
 
 /** Opens the page (after `setup`, run before the page's own scripts) and records the page's long tasks. */
 async function open(setup?: () => void): Promise<void> {
-  browser = await launchChromium();
+  browser = await chromium.open();
   ({ page } = browser);
   if (setup) await page.addInitScript(setup);
   await page.addInitScript(() => {
