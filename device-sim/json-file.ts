@@ -38,12 +38,27 @@ export function notReadableWhole(st: Stats, maxBytes: number): string | undefine
 export { KEY_FILE_MAX_BYTES } from '../protocol/key-file.js';
 
 /**
+ * readFileSync(path, 'utf8'), its error naming the file, its code kept: node's own says `EISDIR: illegal operation on a
+ * directory, read` without a path (found by the simulator's review: a device's outbox log or state file that was a
+ * directory stopped `sim run` with that line alone).
+ */
+export function readTextFileNamed(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.message.includes(path)) throw err;
+    throw Object.assign(new Error(`${path}: ${e.message}`, { cause: err }), { code: e.code });
+  }
+}
+
+/**
  * `secret`: a file holding a secret key (see parseJsonFile), warned of on stderr when group or others may read it
  * (warnIfExposed). `maxBytes`: read only a regular file of at most that many bytes (a key file: KEY_FILE_MAX_BYTES),
  * else MALFORMED naming it, unread.
  */
 export function readJsonFile(path: string, what?: string, opts: { secret?: boolean; maxBytes?: number } = {}): unknown {
-  if (opts.maxBytes === undefined && !opts.secret) return parseJsonFile(readFileSync(path, 'utf8'), path, what, false);
+  if (opts.maxBytes === undefined && !opts.secret) return parseJsonFile(readTextFileNamed(path), path, what, false);
   // One open file for the checks and the read (found by review: stat'ed by path, then read by path, a file renamed
   // over it in between was read unchecked, its size and its mode). Non-blocking, so that opening a FIFO does not wait
   // for a writer: it is refused as not a regular file.

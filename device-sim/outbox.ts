@@ -22,11 +22,12 @@
  * reading whose line names another seq than its own signed envelope (a hand-edited or damaged line) is refused at
  * load, MALFORMED naming the line: resent, its answer would be paired with the wrong kept reading (SPEC §7).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { makeDirectoriesAsync } from '../node-fs/make-directories.js';
 import { fail, fromBase64, toBase64 } from '../protocol/index.js';
+import { readTextFileNamed } from './json-file.js';
 
 /** Compact once the log holds more than this many lines beyond twice the live entries. */
 const COMPACT_SLACK = 1_000;
@@ -72,7 +73,7 @@ export class OutboxJournal {
    */
   constructor(readonly path: string, private readonly flushMs = 0, seqOf?: (bytes: Uint8Array) => number | null) {
     if (!existsSync(path)) return;
-    const lines = readFileSync(path, 'utf8').split('\n');
+    const lines = readTextFileNamed(path).split('\n');
     const tail = lines.pop()!;
     if (tail !== '') {
       // A torn last line (a crash mid-append) is the start of a line: never complete, so never published. Anything

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -102,6 +102,27 @@ describe('OutboxJournal', () => {
     await k.add(3, new Uint8Array([3]));
     await k.close();
     expect(await readFile(path, 'utf8')).toBe('+1 AQID\n+3 Aw==\n');
+  });
+
+  test('a log that is a directory: the error names it (node says only "EISDIR: illegal operation on a directory, read"), code kept', async () => {
+    const path = join(dir, 'c.outbox.log');
+    await mkdir(path);
+    const err = (() => {
+      try {
+        return new OutboxJournal(path);
+      } catch (e) {
+        return e as NodeJS.ErrnoException;
+      }
+    })();
+    expect(err).toBeInstanceOf(Error);
+    expect((err as NodeJS.ErrnoException).code).toBe('EISDIR');
+    expect((err as Error).message).toContain(path);
+  });
+
+  test('a device state file that is a directory: the same', async () => {
+    const path = join(dir, 'd.json');
+    await mkdir(path);
+    expect(() => readState(path)).toThrow(expect.objectContaining({ code: 'EISDIR', message: expect.stringContaining(path) }));
   });
 });
 
