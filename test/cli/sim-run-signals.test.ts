@@ -6,16 +6,11 @@
  * signal's number. Nothing is lost or doubled: the gateway's log holds each receipted reading once, and the next run
  * continues. A real gateway (in process, port 0) and fleet; the built CLI (dist/) as a child process.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { onboardFleet } from '../../device-sim/index.js';
-import { entriesOf, startSimGateway, until, type SimGateway } from '../sim/helpers.js';
-
-const main = join(process.cwd(), 'dist/cli/main.js');
+import { describe, expect, test } from 'vitest';
+import { entriesOf, until } from '../sim/helpers.js';
+import { gatewayWithFleet, simRunChild } from './sim-run-child.js';
 
 /** The seqs an outbox log still keeps (its "+seq" lines less its "-seq" lines). */
 function keptIn(path: string): number[] {
@@ -29,43 +24,24 @@ function keptIn(path: string): number[] {
 }
 
 describe('sim run stopped by a signal', () => {
-  let t: SimGateway;
-  let dir: string;
-  let fleet: string;
-  let ids: string[];
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-run-signal-'));
-    fleet = join(dir, 'fleet');
-    const m = await onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count: 2, kinds: ['water-meter'], out: fleet });
-    ids = m.devices.map((f) => f.replace(/\.json$/, ''));
-  });
-  afterAll(async () => {
-    await t?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const f = gatewayWithFleet('op-sim-run-signal-');
 
-  const logged = async () => (await Promise.all(ids.map((id) => entriesOf(t, id)))).flat().map((e) => e.reading.seq);
+  const logged = async () => (await Promise.all(f.ids.map((id) => entriesOf(f.t, id)))).flat().map((e) => e.reading.seq);
 
   test.each([['SIGINT', 130], ['SIGTERM', 143]] as const)('%s: the summary of what was sent, exit %i; nothing kept, no lock left, nothing doubled', async (sig, code) => {
     const before = (await logged()).length;
-    // The gateway runs in this process: the child is waited for without blocking it.
-    const child = spawn(process.execPath, [main, 'sim', 'run', '--fleet', fleet, '--rate', '40', '--duration', '60s', '--json', '--no-progress'], { stdio: 'pipe' });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<[number | null, string | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    const { t, fleet, ids } = f;
+    const run = simRunChild(['--fleet', fleet, '--rate', '40', '--duration', '60s', '--json', '--no-progress']);
     await until(async () => (await logged()).length >= before + 20, 20_000);
-    child.kill(sig);
-    expect(await exited).toEqual([code, null]);
-    expect(err).toContain(`${sig}: stopping`);
-    const s = JSON.parse(out) as { sent: number; receipted: number; pending: number; stoppedAfterMs: number | null; durationMs: number };
+    run.child.kill(sig);
+    expect(await run.exited).toEqual([code, null]);
+    expect(run.err()).toContain(`${sig}: stopping`);
+    const s = JSON.parse(run.out()) as { sent: number; receipted: number; pending: number; stoppedAfterMs: number | null; durationMs: number };
     expect(s.stoppedAfterMs).toBeGreaterThan(0);
     expect(s.stoppedAfterMs).toBeLessThan(s.durationMs);
     expect(s.sent).toBeGreaterThanOrEqual(20);
     expect([s.receipted, s.pending]).toEqual([s.sent, 0]);
-    expect(readdirSync(fleet).filter((f) => f.endsWith('.lock'))).toEqual([]);
+    expect(readdirSync(fleet).filter((name) => name.endsWith('.lock'))).toEqual([]);
     for (const id of ids) expect(keptIn(join(fleet, `${id}.outbox.log`))).toEqual([]); // every removal written at close
     // every receipted reading is in the log once
     await until(async () => (await logged()).length === before + s.receipted);
