@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { decodeCertificate, fromBase64 } from '../../protocol/index.js';
-import { entriesOf, until } from '../sim/helpers.js';
-import { gatewayWithFleet, simRunChild } from './sim-run-child.js';
+import { entriesOf, simGatewayFixture, until } from '../sim/helpers.js';
+import { simRunChild } from './sim-run-child.js';
 
 describe('sim run: a device revoked during the run', () => {
-  const f = gatewayWithFleet('op-sim-run-revoked-');
+  const f = simGatewayFixture('op-sim-run-revoked-', { fleet: 2 });
 
   test('CERT_REVOKED in the summary, the device counted as stopped, exit 1; the other device unaffected', async () => {
     const { t, fleet, ids } = f;

@@ -9,8 +9,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { entriesOf, until } from '../sim/helpers.js';
-import { gatewayWithFleet, simRunChild } from './sim-run-child.js';
+import { entriesOf, simGatewayFixture, until } from '../sim/helpers.js';
+import { simRunChild } from './sim-run-child.js';
 
 /** The seqs an outbox log still keeps (its "+seq" lines less its "-seq" lines). */
 function keptIn(path: string): number[] {
@@ -24,7 +24,7 @@ function keptIn(path: string): number[] {
 }
 
 describe('sim run stopped by a signal', () => {
-  const f = gatewayWithFleet('op-sim-run-signal-');
+  const f = simGatewayFixture('op-sim-run-signal-', { fleet: 2 });
 
   const logged = async () => (await Promise.all(f.ids.map((id) => entriesOf(f.t, id)))).flat().map((e) => e.reading.seq);
 

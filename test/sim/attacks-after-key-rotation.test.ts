@@ -8,30 +8,20 @@
  * A real gateway (port 0, temp dir), its real key files.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { announceNextCheckpointKey } from '../../gateway/checkpoint-next-key.js';
 import { rotateCheckpointKey } from '../../gateway/checkpoint-rotate.js';
 import { loadFleet, onboardFleet, runFleet } from '../../device-sim/index.js';
-import { startSimGateway, type SimGateway } from './helpers.js';
+import { simGatewayFixture } from './helpers.js';
 
 const ORIGIN = 'originproof.local/log';
 
 describe('attacks after a checkpoint key rotation', () => {
-  let t: SimGateway;
-  let dir: string;
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-attacks-rotated-'));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = simGatewayFixture('op-sim-attacks-rotated-');
 
   test("the attacks' devices take receipts signed by the gateway's new key", async () => {
+    const { t, dir } = env;
     const fleet = join(dir, 'fleet');
     await onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count: 1, kinds: ['water-meter'], out: fleet });
     const onboardedKey = t.gw.checkpointVerifierKey;

@@ -6,31 +6,18 @@
  * "5000 readings/s for 1.0 s"). The readings due at D are now issued when the loop ends.
  * A real gateway (port 0, temp dir) and fleet.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadFleet, onboardFleet, runFleet } from '../../device-sim/index.js';
-import { startSimGateway, type SimGateway } from './helpers.js';
+import { describe, expect, test } from 'vitest';
+import { loadFleet, runFleet } from '../../device-sim/index.js';
+import { simGatewayFixture } from './helpers.js';
 
 describe('runFleet sends rate x duration readings', () => {
-  let t: SimGateway;
-  let dir: string;
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-rate-'));
-    await onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count: 2, kinds: ['water-meter'], out: join(dir, 'fleet') });
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = simGatewayFixture('op-sim-rate-', { fleet: 2 });
 
   test.each([
     [30, 1_000], // the loop keeps up: the last tick's share only
     [1_500, 1_000], // signing holds the loop back: whole ticks of readings were left out
   ])('%i readings/s for %i ms', async (rate, durationMs) => {
-    const f = loadFleet(join(dir, 'fleet'));
+    const f = loadFleet(env.fleet);
     const s = await runFleet({ devices: f.devices, rate, durationMs });
     expect(s.sent).toBe((rate * durationMs) / 1000);
     expect([s.receipted, s.pending]).toEqual([s.sent, 0]);

@@ -6,26 +6,16 @@
  * path is taken by a directory (EISDIR, as ENOSPC would be), with the real gateway.
  */
 import { mkdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Device, formatSummary, loadSecureElement, onboardDevice, outboxFilePath, readState, runFleet } from '../../device-sim/index.js';
-import { startSimGateway, type SimGateway } from './helpers.js';
+import { simGatewayFixture } from './helpers.js';
 
 describe('a fleet whose readings cannot be kept', () => {
-  let t: SimGateway;
-  let dir: string;
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-fleet-fail-'));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = simGatewayFixture('op-sim-fleet-fail-');
 
   test('nothing is counted as sent; the failed readings are counted by code and shown', async () => {
+    const { t, dir } = env;
     const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter', dir });
     const d = new Device({ state: readState(o.statePath!), statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)) });
     mkdirSync(outboxFilePath(o.statePath!)); // from now on every write of the outbox log fails

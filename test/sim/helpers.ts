@@ -2,8 +2,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { plainMqttUrl, startGateway, type GatewayRuntime, type RunningGateway } from '../../gateway/gateway.js';
-import { RootAuthority, type Agency } from '../../device-sim/index.js';
+import { onboardFleet, RootAuthority, type Agency } from '../../device-sim/index.js';
 
 export interface SimGateway {
   gw: RunningGateway;
@@ -44,6 +45,38 @@ export async function startSimGateway(overrides: Record<string, unknown> = {}, r
     },
   };
   return t;
+}
+
+export interface SimGatewayFixture {
+  t: SimGateway;
+  /** A temp directory for the devices' files. */
+  dir: string;
+  /** With `fleet`: `<dir>/fleet`, where that many water meters were onboarded, and their ids. */
+  fleet: string;
+  ids: string[];
+}
+
+/**
+ * A sim gateway and a temp directory, made before the enclosing describe's tests and removed after them (read the
+ * fields inside the tests: they are set in beforeAll). `fleet`: onboard that many water meters into `<dir>/fleet`.
+ */
+export function simGatewayFixture(prefix: string, opts: { fleet?: number } = {}): SimGatewayFixture {
+  const f = {} as SimGatewayFixture;
+  beforeAll(async () => {
+    f.t = await startSimGateway();
+    f.dir = await mkdtemp(join(tmpdir(), prefix));
+    f.fleet = join(f.dir, 'fleet');
+    f.ids = [];
+    if (opts.fleet) {
+      const m = await onboardFleet({ gateway: f.t.endpoint, agency: f.t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count: opts.fleet, kinds: ['water-meter'], out: f.fleet });
+      f.ids = m.devices.map((d) => d.replace(/\.json$/, ''));
+    }
+  });
+  afterAll(async () => {
+    await f.t?.stop();
+    if (f.dir) await rm(f.dir, { recursive: true, force: true });
+  });
+  return f;
 }
 
 /** A device's logged readings, through the gateway's HTTP API. */

@@ -6,21 +6,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSecureElement, loadFleet, loadSecureElement, MANIFEST_NAME, onboardFleet, runFleet, saveSecureElement } from '../../device-sim/index.js';
 import { toHex } from '../../protocol/index.js';
-import { startSimGateway, type SimGateway } from './helpers.js';
+import { simGatewayFixture } from './helpers.js';
 
 describe('onboarding again into the same directory', () => {
-  let t: SimGateway;
-  let dir: string;
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-files-'));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = simGatewayFixture('op-sim-files-');
 
   test('fleet.json keeps the devices onboarded before and adds the new ones; the whole fleet runs', async () => {
+    const { t, dir } = env;
     const out = join(dir, 'fleet');
     const fleet = (count: number) => onboardFleet({ gateway: t.endpoint, agency: t.agency, agencyKeyFile: 'unused.key', agencyCertFile: 'unused.cert', count, kinds: ['water-meter'], out });
     const first = await fleet(2);
@@ -38,6 +30,7 @@ describe('onboarding again into the same directory', () => {
   });
 
   test('a fleet.json that is not a manifest is not overwritten', async () => {
+    const { t, dir } = env;
     const out = join(dir, 'not-a-fleet');
     mkdirSync(out);
     writeFileSync(join(out, MANIFEST_NAME), '{"something": "else"}\n');

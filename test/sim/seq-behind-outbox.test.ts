@@ -8,26 +8,16 @@
  * A real gateway (port 0, temp dir) and device.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Device, loadSecureElement, onboardDevice, readState } from '../../device-sim/index.js';
-import { entriesOf, startSimGateway, until, type SimGateway } from './helpers.js';
+import { entriesOf, simGatewayFixture, until } from './helpers.js';
 
 describe("a state file's seqReserved below the outbox's kept readings", () => {
-  let t: SimGateway;
-  let dir: string;
-  beforeAll(async () => {
-    t = await startSimGateway();
-    dir = await mkdtemp(join(tmpdir(), 'op-sim-seq-outbox-'));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = simGatewayFixture('op-sim-seq-outbox-');
 
   test('new readings are numbered above the kept ones, which are resent unchanged and each logged once', async () => {
+    const { t, dir } = env;
     const o = await onboardDevice(t.agency, { gateway: t.endpoint, kind: 'water-meter', dir });
     const lines: string[] = [];
     const boot = () => new Device({ state: readState(o.statePath!), statePath: o.statePath!, se: loadSecureElement(join(dir, o.state.keyFile)), log: (l) => lines.push(l) });
