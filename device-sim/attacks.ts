@@ -264,6 +264,11 @@ async function connackRefusal(ctx: AttackContext, id: string, token: Uint8Array)
   }
 }
 
+/** An attack of a run stopped (a signal) before the attacks began: not run, so not passed. */
+export function notRun(name: AttackName): AttackResult {
+  return { name, expected: EXPECTED[name], got: null, ok: false, detail: 'not run: the run was stopped before the attacks began' };
+}
+
 export async function runAttack(name: AttackName, ctx: AttackContext): Promise<AttackResult> {
   const expected = EXPECTED[name];
   try {

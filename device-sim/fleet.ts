@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fail, fromHex } from '../protocol/index.js';
 import { Agency, fetchCheckpointKey } from './agency.js';
-import { runAttack, type AttackName, type AttackResult } from './attacks.js';
+import { notRun, runAttack, type AttackName, type AttackResult } from './attacks.js';
 import { ConnackRefused } from './connack.js';
 import { Device, monotonicMs } from './device.js';
 import { LatencyHistogram } from './latency.js';
@@ -113,14 +113,25 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     d.on('connected', join);
     return () => d.off('connected', join);
   });
-  await Promise.all(
-    devices.map((d) =>
-      d.connect().catch((err: unknown) => {
-        const code = err instanceof ConnackRefused ? err.code : 'CONNECT_ERROR';
-        connectFailures[code] = (connectFailures[code] ?? 0) + 1;
-      }),
-    ),
-  );
+  // Stopped while the fleet connects (10,000 devices take seconds, an unreachable gateway up to the connect timeout):
+  // the attempts in flight are ended, their devices closed (closing again below does nothing), no reading is made.
+  // Before, a signal then waited for every attempt's outcome and counted the ended ones as connect failures.
+  const endConnecting = () => {
+    for (const d of devices) if (!joined.has(d)) void d.close().catch(() => undefined);
+  };
+  o.signal?.addEventListener('abort', endConnecting, { once: true });
+  if (!o.signal?.aborted) {
+    await Promise.all(
+      devices.map((d) =>
+        d.connect().catch((err: unknown) => {
+          if (o.signal?.aborted) return; // ended by the stop, not failed
+          const code = err instanceof ConnackRefused ? err.code : 'CONNECT_ERROR';
+          connectFailures[code] = (connectFailures[code] ?? 0) + 1;
+        }),
+      ),
+    );
+  }
+  o.signal?.removeEventListener('abort', endConnecting);
   const total = () => {
     let sent = 0, receipted = 0, rejected = 0;
     for (const d of devices) {
@@ -131,10 +142,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetSummary> {
     return { sent, receipted, rejected };
   };
 
-  const ctx = o.agency && o.gateway && attacks.length > 0
+  const ctx = o.agency && o.gateway && attacks.length > 0 && !o.signal?.aborted
     ? { agency: o.agency, gateway: await attackGateway(o.gateway), maxReadingBytes: o.maxReadingBytes ?? 1024, timeoutMs: o.attackTimeoutMs ?? 10_000 }
     : null;
-  const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : [];
+  const attackRuns = ctx ? attacks.map((a) => runAttack(a, ctx)) : attacks.map((name) => Promise.resolve(notRun(name)));
 
   const t0 = monotonicMs(); // the run's length on a clock the wall clock's steps do not move
   let issued = 0;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { SingleBar } from 'cli-progress';
 // What the commands' help needs, from modules that load no MQTT client; the simulator itself is loaded by the
 // command that runs it (every CLI command paid for loading it, and the gateway, at start: ~1 s a process).
 import { ATTACK_HELP, ATTACKS, isAttackName, type AttackName } from '../../device-sim/attack-names.js';
@@ -155,21 +156,11 @@ export function registerSim(program: Command): void {
       // With --mqtt alone the attacks still registered their devices at the HTTP URL saved at onboarding (found by
       // the README walk: "fetch failed" once the gateway had moved).
       const httpUrl = (pick('gateway', cfg.gateway) as string | undefined)?.replace(/\/$/, '');
-      const [{ formatSummary, loadFleet, runFleet }, { default: cliProgress }] = await Promise.all([import('../../device-sim/index.js'), import('cli-progress')]);
-      const { manifest, devices, agency } = loadFleet(fleetDir, {
-        ...(devicesCount !== undefined ? { count: devicesCount } : {}),
-        ...(mqttUrl ? { mqttUrl } : {}),
-        ...(httpUrl ? { httpUrl } : {}),
-        ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
-      });
-      if (attackNames.length > 0 && !agency) fail('MALFORMED', `attacks need the agency key and certificate named in ${join(fleetDir, 'fleet.json')}, which cannot be loaded`, 'attack');
-      const bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-      const expected = Math.floor((rate * durationMs) / 1000); // what runFleet makes
-      bar?.start(expected, 0, { receipted: 0, rejected: 0 });
       // SIGINT or SIGTERM (Ctrl-C, a service stopped): no new readings; the answers to those in flight are waited for,
       // the devices closed (their outbox logs written, their locks let go) and the summary printed, exit 128 + the
       // signal's number. Before, the process died at once: no summary of a run of hours, the cursor left hidden.
       // A second signal quits at once: every reading not answered is in its device's outbox log, resent next run.
+      let bar: SingleBar | null = null; // the progress bar, made once the fleet is loaded
       const stop = new AbortController();
       let stoppedBy: NodeJS.Signals | null = null;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -184,6 +175,19 @@ export function registerSim(program: Command): void {
       };
       const signals = ['SIGINT', 'SIGTERM'] as const;
       for (const sig of signals) process.on(sig, onSignal);
+      // Taken before the fleet is loaded (its state files locked) and connected: a signal then, which killed the
+      // process and left the locks to be taken over, now stops the run as any other (no reading made, a summary).
+      const [{ formatSummary, loadFleet, runFleet }, { default: cliProgress }] = await Promise.all([import('../../device-sim/index.js'), import('cli-progress')]);
+      const { manifest, devices, agency } = loadFleet(fleetDir, {
+        ...(devicesCount !== undefined ? { count: devicesCount } : {}),
+        ...(mqttUrl ? { mqttUrl } : {}),
+        ...(httpUrl ? { httpUrl } : {}),
+        ...(o.ca ? { tlsCa: readFileSync(String(o.ca), 'utf8') } : {}),
+      });
+      if (attackNames.length > 0 && !agency) fail('MALFORMED', `attacks need the agency key and certificate named in ${join(fleetDir, 'fleet.json')}, which cannot be loaded`, 'attack');
+      bar = o.progress !== false && !o.json ? new cliProgress.SingleBar({ format: 'readings |{bar}| {value}/{total} sent  receipted {receipted}  rejected {rejected}  {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+      const expected = Math.floor((rate * durationMs) / 1000); // what runFleet makes
+      if (!stoppedBy) bar?.start(expected, 0, { receipted: 0, rejected: 0 });
       const summary = await runFleet({
         devices, rate, durationMs, attacks: attackNames as AttackName[],
         ...(agency ? { agency } : {}), gateway: manifest.gateway,
@@ -208,9 +212,11 @@ export function registerSim(program: Command): void {
         process.exitCode = 1;
       }
       // A fleet that could not connect measured nothing: say so in the exit code too (scripts, CI).
-      if (summary.connected < summary.devices) {
+      if (summary.connected < summary.devices && Object.keys(summary.connectFailures).length > 0) {
         process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices could not connect\n`);
         process.exitCode = 1;
+      } else if (summary.connected < summary.devices) {
+        process.stderr.write(`${summary.devices - summary.connected} of ${summary.devices} devices had not connected when the run was stopped\n`);
       }
       // A device the gateway told to stop sending (revoked, expired, during the run) took no further part: as one that
       // could not connect (found by review: exit 0 when revoked during a run, 1 when revoked before it).

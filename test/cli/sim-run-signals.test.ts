@@ -7,6 +7,7 @@
  * continues. A real gateway (in process, port 0) and fleet; the built CLI (dist/) as a child process.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { entriesOf, simGatewayFixture, until } from '../sim/helpers.js';
@@ -47,5 +48,30 @@ describe('sim run stopped by a signal', () => {
     await until(async () => (await logged()).length === before + s.receipted);
     const seqs = await Promise.all(ids.map(async (id) => (await entriesOf(t, id)).map((e) => e.reading.seq)));
     for (const x of seqs) expect(new Set(x).size).toBe(x.length);
+  }, 60_000);
+
+  // Found after the review: a signal while the fleet connected waited for every attempt's outcome (up to the 5 s
+  // connect timeout against a broker that does not answer) and then said the devices "could not connect" (exit 1 in
+  // the summary's terms). Now the attempts in flight are ended: no reading made, no connect failure counted.
+  test('SIGINT while the fleet connects: the attempts ended, not counted as failures; exit 130, no lock left', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s.resume())); // takes the TCP connection, reads, never answers the CONNECT
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const run = simRunChild(['--fleet', f.fleet, '--mqtt', `mqtt://127.0.0.1:${port}`, '--rate', '40', '--duration', '60s', '--json', '--no-progress']);
+      await until(() => sockets.length >= f.ids.length, 20_000);
+      run.child.kill('SIGINT');
+      expect(await run.exited).toEqual([130, null]);
+      const s = JSON.parse(run.out()) as { connected: number; connectFailures: Record<string, number>; sent: number; stoppedAfterMs: number | null };
+      expect([s.connected, s.connectFailures, s.sent]).toEqual([0, {}, 0]);
+      expect(s.stoppedAfterMs).not.toBeNull();
+      expect(run.err()).not.toContain('could not connect');
+      expect(run.err()).toContain(`${f.ids.length} of ${f.ids.length} devices had not connected when the run was stopped`);
+      expect(readdirSync(f.fleet).filter((name) => name.endsWith('.lock'))).toEqual([]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   }, 60_000);
 });
