@@ -13,7 +13,7 @@ import { OriginProofError } from '../../protocol/errors.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { codeMeaning } from '../../web/format.js';
 import { translate } from '../../web/i18n.js';
-import { browserPerTestHooks, launchChromium, type Browser } from './chromium.js';
+import { browserPerTestHooks, sharedChromium, type Browser } from './chromium.js';
 import { Pki, startTestGateway, type TestGateway } from '../gateway/harness.js';
 
 let t: TestGateway;
@@ -57,11 +57,12 @@ beforeAll(async () => {
   t = await startTestGateway(await Pki.create());
 }, 60_000);
 
+const chromium = sharedChromium(); // one launch for the file, a fresh context per test (no saved copy carried over)
 browserPerTestHooks(() => { const closing = browser; browser = undefined; return closing; }, () => t); // closed after each test
 
 describe("the server's trust file not valid vs the server not answering (Chromium)", () => {
   test('no saved copy: a broken trust file is "not valid" with the parser\'s code; a refused connection is "could not be fetched"', async () => {
-    browser = await launchChromium();
+    browser = await chromium.open();
     ({ page } = browser);
     for (const broken of BROKEN) {
       const { code, message } = parserError(broken.body);
@@ -87,7 +88,7 @@ describe("the server's trust file not valid vs the server not answering (Chromiu
   });
 
   test("with the saved copy of the server's anchors: used, and the line says which of the two it is", async () => {
-    browser = await launchChromium();
+    browser = await chromium.open();
     ({ page } = browser);
     await open();
     expect(await sourceLine('server')).toEqual({ problem: '', code: '', text: translate('en', 'trust.source.server') });
