@@ -11,7 +11,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
-import type { GatewayMetrics } from '../metrics.js';
+import { exposition, type GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
 import { throwsToDone } from './plugin-guard.js';
@@ -248,7 +248,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const metricsText = { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } };
   app.get('/metrics', { schema: { tags: ['ops'], hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
-    return opts.metrics.registry.metrics();
+    return exposition(opts.metrics);
   });
 
   await opts.routes(app);

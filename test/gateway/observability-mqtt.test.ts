@@ -1,7 +1,7 @@
 /**
  * What /metrics reports of the MQTT side against what happened (review of observability): readings refused before
- * the pipeline (frame cap, QoS 2), every refused CONNECT, the connected-devices gauge back to 0. Real gateway, real
- * mqtt.js clients and raw sockets.
+ * the pipeline (frame cap, QoS 2), every refused CONNECT, the connected-devices gauge back to 0 (the device ending its
+ * connection, or the gateway). Real gateway, real mqtt.js clients and raw sockets.
  */
 import { connect as netConnect } from 'node:net';
 import { describe, expect, test } from 'vitest';
@@ -10,7 +10,9 @@ import mqttPacket from 'mqtt-packet';
 import { readingsTopic } from '../../protocol/index.js';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { metricsText, sample, sleep, waitFor } from './metrics-sample.js';
-import { connackCode, connectDevice, freshToken, reading, useGatewayWithDevices, type Device } from './harness.js';
+import type { BlockWrite, LedgerBackend } from '../../ledger/backend.js';
+import { connackCode, connectDevice, freshToken, gatewayWithDevices, reading, useGatewayWithDevices, type Device } from './harness.js';
+import { failStoreWith } from './storage-faults.js';
 
 describe('readings refused before the pipeline are counted', () => {
   const fx = useGatewayWithDevices(1, { maxReadingBytes: 1024 });
@@ -170,5 +172,59 @@ describe('connections not authenticated yet', () => {
     for (const s of socks) s.destroy();
     expect(await waitFor(async () => (await sample(t.gw, 'originproof_mqtt_pending_connections')) === 0, 2000)).toBe(true);
     expect(await sample(t.gw, 'originproof_mqtt_pending_connections_dropped_total')).toBe(dropped + 3); // a counter: it stays
+  });
+});
+
+describe('originproof_connected_devices when the gateway ends connections', () => {
+  let failWrites = false;
+  const wrapBackend = (inner: LedgerBackend): LedgerBackend =>
+    new Proxy(inner, {
+      get: (target, prop) => {
+        if (prop === 'writeBlock') {
+          return async (b: BlockWrite) => {
+            if (failWrites) throw new Error('EIO: i/o error (injected)');
+            return target.writeBlock(b);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+
+  test('a clean DISCONNECT, the connections closed by a storage recovery, and the close of the gateway: back to 0 each time', async () => {
+    const { t, devices } = await gatewayWithDevices(2, {}, 'env.example', { runtime: { wrapBackend } });
+    const gauge = () => sample(t.gw, 'originproof_connected_devices');
+    const settlesAt = (n: number) => waitFor(async () => (await gauge()) === n, 4000);
+    try {
+      const [a, b] = devices as [Device, Device];
+      // clean: DISCONNECT, then the socket closed
+      const ca = await connectDevice(t.gw, a);
+      expect(await settlesAt(1)).toBe(true);
+      await ca.end();
+      expect(await settlesAt(0)).toBe(true);
+
+      // a failed write, then the store reopened: the connections from before it are closed by the gateway
+      const cb = await connectDevice(t.gw, b);
+      cb.client.on('error', () => undefined);
+      let bClosed = false;
+      cb.client.once('close', () => void (bClosed = true));
+      failWrites = true;
+      await failStoreWith(t.gw, a, 1, () => undefined);
+      failWrites = false;
+      expect(await waitFor(async () => (await t.gw.app.inject({ url: '/readyz' })).statusCode === 200, 10_000)).toBe(true);
+      expect(await waitFor(() => bClosed, 5000)).toBe(true);
+      expect(await settlesAt(0)).toBe(true);
+
+      // the gateway's close: its first step after the drain, the broker's close, ends every connection (the API still up)
+      const cb2 = await connectDevice(t.gw, b);
+      cb2.client.on('error', () => undefined);
+      expect(await settlesAt(1)).toBe(true);
+      await t.gw.broker.close();
+      expect(await settlesAt(0)).toBe(true);
+      await cb2.end().catch(() => undefined);
+    } finally {
+      failWrites = false;
+      await t.stop();
+    }
   });
 });
