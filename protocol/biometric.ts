@@ -10,8 +10,9 @@
  * - text fields in a biometric body that are long base64 or hex blobs,
  * - a purpose holding 6 or more digits in a row (an id number or a date of birth: the purpose says why, not whom),
  * - a subjectCommitment that is no digest: text (a name, a national id), padding (a run of 8 equal bytes) or
- *   fewer than 17 distinct byte values (looksLikeDigest). An unsalted subject id written into the field would be
- *   logged in clear for good. A SHA-256 output is refused by these once in about 10^11.
+ *   fewer than 17 distinct byte values (looksLikeDigest); in a field of another length or type, text or a number
+ *   (commitmentOf). An unsalted subject id written into the field would be logged in clear for good. A SHA-256
+ *   output is refused by these once in about 10^11.
  * Magic of fewer than 4 bytes is only looked for in byte strings over 32 bytes: a 32-byte digest starts with
  * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
  */
@@ -84,9 +85,14 @@ export function looksLikeDigest(b: Uint8Array): boolean {
     if (run >= 8) return false;
   }
   if (new Set(b).size <= 16) return false;
+  return !isText(b);
+}
+
+/** Printable UTF-8 after trailing NUL padding, at least one character: a name or an id number written as text. */
+function isText(b: Uint8Array): boolean {
   let end = b.length;
   while (end > 0 && b[end - 1] === 0) end--;
-  return !isPrintableUtf8(b.subarray(0, end));
+  return end > 0 && isPrintableUtf8(b.subarray(0, end));
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -178,7 +184,16 @@ function purposeOf(m: ClaimMap, path: string): string {
   return purpose;
 }
 
+/**
+ * A subject id in clear in the commitment's place is BIOMETRIC_RAW_DATA whatever its length or CBOR type (SPEC §3,
+ * §8: "a subject id in clear"): text, as a text string or as bytes, or a number. Found by the privacy review: only
+ * 32 bytes were looked at, so 'Jane Doe', an 18-byte national id or the id as an integer was CLAIM_INVALID (a
+ * firmware bug to the device, not the privacy alert). Other wrong lengths and types stay CLAIM_INVALID.
+ */
 function commitmentOf(v: unknown, path: string): Uint8Array {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || (v instanceof Uint8Array && v.length !== 32 && isText(v))) {
+    fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is text or a number, not a SHA-256 digest: never send the subject id, only SHA-256(salt || subject id)', path);
+  }
   const c = checkBytes(v, path, 32);
   if (!looksLikeDigest(c)) fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is no SHA-256 digest (text or padding): never send the subject id, only SHA-256(salt || subject id)', path);
   return c;
