@@ -4,7 +4,7 @@
  * 4: subjectCommitment bstr 32 = SHA-256(salt || subject id)}. The salt stays with the agency; it is never sent.
  * Anything that looks like raw biometric data is rejected with BIOMETRIC_RAW_DATA:
  * - unknown fields in a biometric body (or unknown claims next to one),
- * - byte strings longer than 32 bytes anywhere in a biometric body,
+ * - byte strings longer than 32 bytes anywhere in a biometric body, arrays or maps in one (pieces of a template),
  * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
  *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
  * - text fields in a biometric body that are long base64 or hex blobs,
@@ -165,6 +165,7 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
   rejectRaw(value, path);
   const m: ClaimMap = asMap(value, path);
   onlyKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path, 'BIOMETRIC_RAW_DATA');
+  rejectNesting(m, path);
   return {
     kind: 'biometric',
     purpose: purposeOf(m, join(path, 'purpose')),
@@ -172,6 +173,19 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
     subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };
+}
+
+/**
+ * A biometric body's fields are a text, a text, an integer and a byte string: an array or a map in one (under tags
+ * too) only carries something else, such as a template cut into pieces of at most 32 bytes, or base64 text too short
+ * to look like a blob (BIOMETRIC_RAW_DATA; found by the privacy review: CLAIM_INVALID, a firmware bug to the device).
+ */
+function rejectNesting(m: ClaimMap, path: string): void {
+  for (const [k, v] of m) {
+    let inner = v;
+    while (inner instanceof Tag) inner = inner.value;
+    if (Array.isArray(inner) || inner instanceof Map) fail('BIOMETRIC_RAW_DATA', 'a biometric event field holds an array or a map: its fields are two texts, an integer and a 32-byte digest', join(path, claimKeyName(k)));
+  }
 }
 
 /**

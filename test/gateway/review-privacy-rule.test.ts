@@ -90,6 +90,26 @@ describe('privacy of biometric readings at the gateway', () => {
     expect(await logSize()).toBe(size);
   });
 
+  test('a template cut into pieces of at most 32 bytes, in an array or a map under a known field, is BIOMETRIC_RAW_DATA: never logged nor echoed', async () => {
+    const size = await logSize();
+    const hidden: [string, (b: Map<unknown, unknown>) => void][] = [
+      ['pieces in an array as the commitment', (b) => b.set(BIO_SUBJECT_COMMITMENT, TEMPLATE_PIECES)],
+      ['pieces in a map as the purpose', (b) => b.set(BIO_PURPOSE, new Map(TEMPLATE_PIECES.map((p, i) => [i, p])))],
+      ['pieces as short base64 texts in an array as the purpose', (b) => b.set(BIO_PURPOSE, TEMPLATE_PIECES.map((p) => toBase64(p.subarray(0, 24))))],
+      ['pieces nested in arrays as the score', (b) => b.set(3, [[TEMPLATE_PIECES[0]], [TEMPLATE_PIECES[1]]])],
+    ];
+    for (const [what, change] of hidden) {
+      const bytes = await signedBody(dev, ++seq, change);
+      const r = await rejectionOf(bytes);
+      expect([what, r.code, r.seq]).toEqual([what, 'BIOMETRIC_RAW_DATA', seq]);
+      const verdict = await verdictOf(bytes);
+      expect([what, JSON.parse(verdict).checks.find((x: { name: string }) => x.name === 'claims')?.code]).toEqual([what, 'BIOMETRIC_RAW_DATA']);
+      // Neither the pieces nor the subject's commitment of the refused reading come back or reach the log lines.
+      await expectNothingEchoed(r, verdict, secretsOf(COMMITMENT, ...TEMPLATE_PIECES));
+    }
+    expect(await logSize()).toBe(size);
+  });
+
   test('a commitment of the wrong length that is no text stays CLAIM_INVALID (a schema error, nothing in clear)', async () => {
     const r = await rejectionOf(await signedBody(dev, ++seq, (b) => b.set(BIO_SUBJECT_COMMITMENT, COMMITMENT.subarray(0, 20))));
     expect([r.code, r.seq]).toEqual(['CLAIM_INVALID', seq]);
