@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createSign1, encode, readingClaimsToMap, deviceIdFromKey, keyThumbprint, subjectCommitment, sha256, toBase64, toHex, utf8ToBytes,
-  CT_READING, CLAIM_BIOMETRIC, BIO_PURPOSE, BIO_SUBJECT_COMMITMENT, type BiometricBody, type ReadingClaims,
+  CT_READING, CLAIM_BIOMETRIC, CLAIM_SENSOR, BIO_PURPOSE, BIO_SUBJECT_COMMITMENT, type BiometricBody, type ReadingClaims,
 } from '../../protocol/index.js';
 import {
-  connectDevice, gatewayWithDevices, FIRMWARE, nowS, pubOf, reading, type ConnectedDevice, type Device, type TestGateway,
+  connectDevice, gatewayWithDevices, register, FIRMWARE, nowS, pubOf, reading, type ConnectedDevice, type Device, type Party, type TestGateway,
 } from './harness.js';
 
 const SALT = sha256(utf8ToBytes('agency-provisioned salt of the privacy review'));
@@ -33,12 +33,14 @@ describe('privacy of biometric readings at the gateway', () => {
   const lines: string[] = [];
   let t: TestGateway;
   let dev: Device;
+  let agency: Party;
   let c: ConnectedDevice;
   let seq = 0;
   beforeAll(async () => {
     const fleet = await gatewayWithDevices(1, { logLevel: 'info', blockMaxMs: 5 }, 'psb.example', { runtime: { logStream: { write: (line: string) => void lines.push(line) } } });
     t = fleet.t;
     dev = fleet.devices[0]!;
+    agency = fleet.agency;
     c = await connectDevice(t.gw, dev);
   });
   afterAll(async () => {
@@ -107,6 +109,35 @@ describe('privacy of biometric readings at the gateway', () => {
       // Neither the pieces nor the subject's commitment of the refused reading come back or reach the log lines.
       await expectNothingEchoed(r, verdict, secretsOf(COMMITMENT, ...TEMPLATE_PIECES));
     }
+    expect(await logSize()).toBe(size);
+  });
+
+  test('reading types across profiles: a biometric event from a device not certified for it is TYPE_NOT_ALLOWED, a sensor reading from a reader certified for biometric only too, a sensor body of type biometric CLAIM_INVALID; none logs the commitment', async () => {
+    const meter = await t.pki.device(agency, { types: ['temperature'] });
+    const reader = await t.pki.device(agency, { kind: 'fingerprint-reader', types: ['biometric'] });
+    await register(t.gw, agency, [meter, reader]);
+    const size = await logSize();
+    const answered = async (d: Device, bytes: Uint8Array) => {
+      const cd = await connectDevice(t.gw, d);
+      try {
+        await cd.publish(bytes);
+        const a = await cd.next();
+        if (a.kind !== 'rejection') throw new Error(`expected a rejection, got a receipt for seq ${a.receipt.seq}`);
+        return a.rejection;
+      } finally {
+        await cd.end();
+      }
+    };
+    const r1 = await answered(meter, await reading(meter, 1, { body: bio() }));
+    expect(r1.code).toBe('TYPE_NOT_ALLOWED');
+    const r2 = await answered(reader, await reading(reader, 1));
+    expect(r2.code).toBe('TYPE_NOT_ALLOWED');
+    const m = readingClaimsToMap({ deviceId: deviceIdFromKey(pubOf(reader.signer)), seq: 2, iat: nowS(), firmware: FIRMWARE, body: { kind: 'sensor', type: 'temperature', value: 1, scale: 0, unit: 'Cel' } });
+    (m.get(CLAIM_SENSOR) as Map<unknown, unknown>).set(1, 'biometric');
+    const r3 = await answered(reader, await createSign1({ signer: reader.signer, payload: encode(m), kid: keyThumbprint(pubOf(reader.signer)), contentType: CT_READING }));
+    expect(r3.code).toBe('CLAIM_INVALID');
+    // A biometric event refused for any reason (here its type): its commitment is in no answer, log line or metric.
+    await expectNothingEchoed({ r1, r2, r3 }, '', secretsOf(COMMITMENT));
     expect(await logSize()).toBe(size);
   });
 
