@@ -88,6 +88,11 @@ export function readState(path: string): DeviceStateFile {
   if (typeof s.firmware !== 'string' || !/^[0-9a-f]{64}$/.test(s.firmware)) bad('firmware', '32 bytes of lowercase hex');
   if (s.alg !== 'ed25519' && s.alg !== 'es256') bad('alg', '"ed25519" or "es256"');
   if (!(DEVICE_KINDS as readonly unknown[]).includes(s.kind)) bad('kind', `one of ${DEVICE_KINDS.join(', ')}`);
+  // The agency's secret (SPEC §3): named, never quoted. Found by the privacy review: unchecked, a missing or short one
+  // failed at the first reading (a bare Error, or CLAIM_INVALID for every reading), a non-hex one with noble's message.
+  if (s.kind === 'fingerprint-reader' && !(typeof s.salt === 'string' && /^(?:[0-9a-f]{2}){16,}$/.test(s.salt))) {
+    fail('MALFORMED', `${path}: device state field salt must be the agency's salt, 16 or more bytes of lowercase hex (not shown: it is secret)`, 'salt');
+  }
   const g = s.gateway;
   if (!isObject(g)) return bad('gateway', 'an object {httpUrl, mqttUrl, aud, checkpointVerifierKey}');
   const badGateway = (field: string, what: string): never =>

@@ -4,14 +4,15 @@
  * 4: subjectCommitment bstr 32 = SHA-256(salt || subject id)}. The salt stays with the agency; it is never sent.
  * Anything that looks like raw biometric data is rejected with BIOMETRIC_RAW_DATA:
  * - unknown fields in a biometric body (or unknown claims next to one),
- * - byte strings longer than 32 bytes anywhere in a biometric body,
+ * - byte strings longer than 32 bytes anywhere in a biometric body, arrays or maps in one (pieces of a template),
  * - known image/template magic in any byte string of a reading (ISO/IEC 19794-2/-4/-5/-6 'FMR\0' 'FIR\0'
  *   'FAC\0' 'IIR\0' (ANSI INCITS 378 also starts 'FMR\0'), WSQ SOI 0xFFA0, JPEG, PNG, BMP, JPEG 2000, TIFF),
  * - text fields in a biometric body that are long base64 or hex blobs,
  * - a purpose holding 6 or more digits in a row (an id number or a date of birth: the purpose says why, not whom),
  * - a subjectCommitment that is no digest: text (a name, a national id), padding (a run of 8 equal bytes) or
- *   fewer than 17 distinct byte values (looksLikeDigest). An unsalted subject id written into the field would be
- *   logged in clear for good. A SHA-256 output is refused by these once in about 10^11.
+ *   fewer than 17 distinct byte values (looksLikeDigest); in a field of another length or type, text or a number
+ *   (commitmentOf). An unsalted subject id written into the field would be logged in clear for good. A SHA-256
+ *   output is refused by these once in about 10^11.
  * Magic of fewer than 4 bytes is only looked for in byte strings over 32 bytes: a 32-byte digest starts with
  * 'BM' or 0xFFA0 once in 65,536, and no image or template fits in 32 bytes.
  */
@@ -84,9 +85,14 @@ export function looksLikeDigest(b: Uint8Array): boolean {
     if (run >= 8) return false;
   }
   if (new Set(b).size <= 16) return false;
+  return !isText(b);
+}
+
+/** Printable UTF-8 after trailing NUL padding, at least one character: a name or an id number written as text. */
+function isText(b: Uint8Array): boolean {
   let end = b.length;
   while (end > 0 && b[end - 1] === 0) end--;
-  return !isPrintableUtf8(b.subarray(0, end));
+  return end > 0 && isPrintableUtf8(b.subarray(0, end));
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -159,6 +165,7 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
   rejectRaw(value, path);
   const m: ClaimMap = asMap(value, path);
   onlyKeys(m, [BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT], path, 'BIOMETRIC_RAW_DATA');
+  rejectNesting(m, path);
   return {
     kind: 'biometric',
     purpose: purposeOf(m, join(path, 'purpose')),
@@ -166,6 +173,19 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
     subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };
+}
+
+/**
+ * A biometric body's fields are a text, a text, an integer and a byte string: an array or a map in one (under tags
+ * too) only carries something else, such as a template cut into pieces of at most 32 bytes, or base64 text too short
+ * to look like a blob (BIOMETRIC_RAW_DATA; found by the privacy review: CLAIM_INVALID, a firmware bug to the device).
+ */
+function rejectNesting(m: ClaimMap, path: string): void {
+  for (const [k, v] of m) {
+    let inner = v;
+    while (inner instanceof Tag) inner = inner.value;
+    if (Array.isArray(inner) || inner instanceof Map) fail('BIOMETRIC_RAW_DATA', 'a biometric event field holds an array or a map: its fields are two texts, an integer and a 32-byte digest', join(path, claimKeyName(k)));
+  }
 }
 
 /**
@@ -178,7 +198,16 @@ function purposeOf(m: ClaimMap, path: string): string {
   return purpose;
 }
 
+/**
+ * A subject id in clear in the commitment's place is BIOMETRIC_RAW_DATA whatever its length or CBOR type (SPEC §3,
+ * §8: "a subject id in clear"): text, as a text string or as bytes, or a number. Found by the privacy review: only
+ * 32 bytes were looked at, so 'Jane Doe', an 18-byte national id or the id as an integer was CLAIM_INVALID (a
+ * firmware bug to the device, not the privacy alert). Other wrong lengths and types stay CLAIM_INVALID.
+ */
 function commitmentOf(v: unknown, path: string): Uint8Array {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || (v instanceof Uint8Array && v.length !== 32 && isText(v))) {
+    fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is text or a number, not a SHA-256 digest: never send the subject id, only SHA-256(salt || subject id)', path);
+  }
   const c = checkBytes(v, path, 32);
   if (!looksLikeDigest(c)) fail('BIOMETRIC_RAW_DATA', 'subjectCommitment is no SHA-256 digest (text or padding): never send the subject id, only SHA-256(salt || subject id)', path);
   return c;

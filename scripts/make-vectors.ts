@@ -109,8 +109,12 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     deviceId: deviceIdFromKey(pub(d)), seq: 42, iat: NOW - 5, firmware: FIRMWARE,
     body: { kind: 'sensor', type: 'temperature', value: 215, scale: -1, unit: 'Cel' }, ...over,
   });
-  const bio = { kind: 'biometric' as const, purpose: 'door-access', result: 'match' as const, score: 912,
-    subjectCommitment: subjectCommitment(utf8ToBytes('agency-held salt 0001'), 'employee-4711') };
+  // The agency's salt: random-looking bytes as SPEC §3 asks (here from a fixed seed), given with the subject id in the
+  // valid biometric vectors' params so a firmware author can check SHA-256(salt || subject id).
+  const bioSalt = sha256(utf8ToBytes('originproof vectors: agency salt for subject commitments'));
+  const bioSubject = 'employee-4711';
+  const bio = { kind: 'biometric' as const, purpose: 'door-access', result: 'match' as const, score: 912, subjectCommitment: subjectCommitment(bioSalt, bioSubject) };
+  const bioParams = { salt: hex(bioSalt), subjectId: bioSubject, subjectCommitment: hex(bio.subjectCommitment) };
   const rawReading = (d: Signer, map: Map<unknown, unknown>, k = kid(d)) => createSign1({ signer: d, payload: encode(map), kid: k, contentType: CT_READING });
   const reading = (d: Signer, name: string, description: string, cbor: Uint8Array, expectedError?: ErrorCode, extra: Partial<Vector> = {}): Vector => ({
     name, description, kind: 'reading', alg: algName(d), publicKey: hex(d.publicKey), secretKey: hex(seed(d === devEd ? 'device-ed25519' : 'device-es256')),
@@ -122,7 +126,8 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
   for (const d of [devEd, devEs]) {
     const a = algName(d);
     readings.push(reading(d, `reading-sensor-${a}`, `Temperature 21.5 Cel (value 215, scale -1), seq 42, signed ${a}`, await signReading(d, claims(d))));
-    readings.push(reading(d, `reading-biometric-${a}`, `Biometric event: door-access match, score 912, salted subject commitment, signed ${a}`, await signReading(d, claims(d, { seq: 43, body: bio }))));
+    readings.push(reading(d, `reading-biometric-${a}`, `Biometric event: door-access match, score 912, subject commitment SHA-256(params.salt || params.subjectId), signed ${a}`,
+      await signReading(d, claims(d, { seq: 43, body: bio })), undefined, { params: bioParams }));
   }
   const esReading = await signReading(devEs, claims(devEs));
   readings.push(reading(devEs, 'reading-sensor-ES256-high-s', 'Same reading with the high-S form of the ES256 signature (s -> n - s): valid; secure elements produce these', highS(esReading)));
@@ -150,6 +155,10 @@ export async function makeVectors(): Promise<Record<string, Vector[]>> {
     await rawReading(devEd, m({ body: bio }, (x) => (x.get(-65542) as Map<number, unknown>).set(5, fmr))), 'BIOMETRIC_RAW_DATA'));
   readings.push(reading(devEd, 'reading-biometric-long-commitment', 'Biometric subjectCommitment of 64 bytes (must be exactly 32)',
     await rawReading(devEd, m({ body: bio }, (x) => (x.get(-65542) as Map<number, unknown>).set(4, new Uint8Array(64).fill(0x11)))), 'BIOMETRIC_RAW_DATA'));
+  readings.push(reading(devEd, 'reading-biometric-subject-in-clear', "Biometric subjectCommitment holding the subject id itself as 13 bytes of text ('employee-4711'), not SHA-256(salt || subject id)",
+    await rawReading(devEd, m({ body: bio }, (x) => (x.get(-65542) as Map<number, unknown>).set(4, utf8ToBytes(bioSubject)))), 'BIOMETRIC_RAW_DATA'));
+  readings.push(reading(devEd, 'reading-biometric-template-pieces', 'Biometric subjectCommitment replaced by an array of four 32-byte pieces (a template cut up: no byte string over 32 bytes)',
+    await rawReading(devEd, m({ body: bio }, (x) => (x.get(-65542) as Map<number, unknown>).set(4, [0, 1, 2, 3].map((i) => sha256(utf8ToBytes(`template piece ${i}`)))))), 'BIOMETRIC_RAW_DATA'));
   readings.push(reading(devEd, 'reading-type-not-allowed', "Reading type pm25 is not in the device profile's reading types",
     await signReading(devEd, claims(devEd, { body: { kind: 'sensor', type: 'pm25', value: 12, scale: 0, unit: 'ug/m3' } })), 'TYPE_NOT_ALLOWED'));
   readings.push(reading(devEd, 'reading-firmware-mismatch', 'Firmware measurement differs from the certified one', await signReading(devEd, claims(devEd, { firmware: new Uint8Array(32) })), 'FIRMWARE_MISMATCH'));

@@ -8,6 +8,7 @@ import {
   ERROR_CODES, anchorFromRootCertificate, decodeCertificate, decodeRevocation, fromHex, nobleVerify, openReading, publicKey,
   trustAnchors, validateChain, verifyConnectToken, verifyProofOfPossession, verifyReading, verifyRevocation, ALG_EDDSA, ALG_ES256,
   decodeReceipt, parseVerifierKey, verifyReceipt, type SignatureVerifier, type DecodedRevocation,
+  concatBytes, looksLikeDigest, sha256, toHex, utf8ToBytes,
 } from '../../protocol/index.js';
 import { nodeVerify } from '../../gateway/crypto/node-verifier.js';
 import { makeVectors, renderVectors, type Vector } from '../../scripts/make-vectors.js';
@@ -90,6 +91,22 @@ describe('firmware vectors', () => {
     const block = spec.slice(spec.indexOf('d2           tag 18'), spec.indexOf('```', spec.indexOf('d2           tag 18')));
     const hex = block.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((t) => /^[0-9a-f]+$/.test(t)).join('');
     expect(hex).toBe(all.find((v) => v.name === 'reading-sensor-EdDSA')!.cbor);
+  });
+
+  // SPEC §3: what a firmware author checks a commitment against (found by the privacy review: the vectors named no
+  // salt nor subject, so a firmware's SHA-256(salt || subject id) could not be checked, and the salt was a phrase).
+  it('the valid biometric vectors give their salt and subject id, and the commitment is SHA-256(salt || subject id)', () => {
+    const bio = all.filter((v) => v.kind === 'reading' && v.valid && v.name.startsWith('reading-biometric-'));
+    expect(bio.map((v) => v.name).sort()).toEqual(['reading-biometric-ES256', 'reading-biometric-EdDSA']);
+    for (const v of bio) {
+      const salt = fromHex(String(v.params?.salt ?? ''));
+      expect(salt.length).toBe(32);
+      expect(looksLikeDigest(salt)).toBe(true); // random-looking bytes, not a phrase
+      const body = openReading(fromHex(v.cbor)).claims.body;
+      if (body.kind !== 'biometric') throw new Error(`${v.name} is no biometric event`);
+      expect(toHex(body.subjectCommitment)).toBe(v.params?.subjectCommitment);
+      expect(toHex(sha256(concatBytes(salt, utf8ToBytes(String(v.params?.subjectId)))))).toBe(v.params?.subjectCommitment);
+    }
   });
 
   it('every error code has at least one negative vector', () => {

@@ -76,3 +76,40 @@ describe('a damaged device state file', async () => {
     expect(r.err).toMatch(/^originproof: \[MALFORMED\] .*fleet\.json is not a fleet manifest/);
   });
 });
+
+// Found by the privacy review: a fingerprint reader's salt was not checked when read: missing, it failed at the first
+// reading with a bare Error; too short, every reading with CLAIM_INVALID; not hex, with noble's message. It is the
+// agency's secret (SPEC §3), so the refusal names the field and never quotes it.
+describe('a fingerprint reader\'s state file with a damaged salt', async () => {
+  const root = await RootAuthority.create('root.example');
+  const agency = await root.agency('psb.example');
+  const o = await onboardDevice(agency, {
+    gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: formatVerifierKey(key.name, key.publicKey) },
+    kind: 'fingerprint-reader', dir: p('readers'), register: false,
+  });
+  const good = JSON.parse(readFileSync(o.statePath!, 'utf8')) as Record<string, unknown>;
+
+  test('an intact one is read', () => {
+    expect(readState(o.statePath!).salt).toBe(good.salt);
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['a phrase, not hex', 'our-agency-secret-phrase-2026-do-not-share'],
+    ['15 bytes', 'ab'.repeat(15)],
+    ['odd hex', 'abc'.repeat(11)],
+    ['a number', 1234567890123456],
+  ])('salt %s: MALFORMED, naming the field, not quoting it', (_what, salt) => {
+    const s = structuredClone(good);
+    if (salt === undefined) delete s.salt;
+    else s.salt = salt;
+    const path = p(`reader-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(path, JSON.stringify(s));
+    expect(() => readState(path)).toThrow(expect.objectContaining({ code: 'MALFORMED', path: 'salt' }));
+    try {
+      readState(path);
+    } catch (err) {
+      if (salt !== undefined) expect((err as Error).message).not.toContain(String(salt).slice(0, 8));
+    }
+  });
+});
