@@ -17,7 +17,7 @@ export const ERROR_CODES = [
   'ROLE_VIOLATION', // a role issued or did something it may not
   'ALG_NOT_ALLOWED', // algorithm not in the allowed set, or not matching the key
   'CLAIM_INVALID', // a claim is missing, of the wrong type or out of range
-  'BIOMETRIC_RAW_DATA', // a claim carries what looks like a raw fingerprint, image or template
+  'BIOMETRIC_RAW_DATA', // a claim carries what looks like a raw fingerprint, image or template, or a subject id in clear
   'TYPE_NOT_ALLOWED', // the reading type is not in the device's profile
   'FIRMWARE_MISMATCH', // firmware measurement differs from the certified one
   'REPLAY', // sequence number at or below the last accepted one
