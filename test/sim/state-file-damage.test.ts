@@ -11,18 +11,23 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { cliSandbox } from '../cli/cli-sandbox.js';
 import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/index.js';
-import { onboardDevice, readState, RootAuthority, SequenceCounter } from '../../device-sim/index.js';
+import { onboardDevice, readState, RootAuthority, SequenceCounter, type DeviceKind } from '../../device-sim/index.js';
 
 const { p, cli } = cliSandbox('op-sim-state-');
 const key = ed25519NoteSigner('gw.example/log', new Uint8Array(32).fill(5));
 
-describe('a damaged device state file', async () => {
-  const root = await RootAuthority.create('root.example');
-  const agency = await root.agency('env.example');
+/** A device of a fresh agency, onboarded into `dir` but not registered (no gateway answers at the endpoint). */
+async function onboardedUnregistered(agencyId: string, kind: DeviceKind, dir: string) {
+  const agency = await (await RootAuthority.create('root.example')).agency(agencyId);
   const o = await onboardDevice(agency, {
     gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: formatVerifierKey(key.name, key.publicKey) },
-    kind: 'water-meter', dir: p('fleet'), register: false,
+    kind, dir, register: false,
   });
+  return { agency, o };
+}
+
+describe('a damaged device state file', async () => {
+  const { agency, o } = await onboardedUnregistered('env.example', 'water-meter', p('fleet'));
   const good = JSON.parse(readFileSync(o.statePath!, 'utf8')) as Record<string, unknown>;
   writeFileSync(p('fleet/fleet.json'), JSON.stringify({ version: 1, gateway: good.gateway, agency: { id: agency.id, keyFile: 'none', certFile: 'none', salt: '00' }, devices: [`${o.state.deviceId}.json`] }));
   const damaged = (change: (s: Record<string, unknown>) => void): string => {
@@ -81,12 +86,7 @@ describe('a damaged device state file', async () => {
 // reading with a bare Error; too short, every reading with CLAIM_INVALID; not hex, with noble's message. It is the
 // agency's secret (SPEC §3), so the refusal names the field and never quotes it.
 describe('a fingerprint reader\'s state file with a damaged salt', async () => {
-  const root = await RootAuthority.create('root.example');
-  const agency = await root.agency('psb.example');
-  const o = await onboardDevice(agency, {
-    gateway: { httpUrl: 'http://127.0.0.1:1', mqttUrl: 'mqtt://127.0.0.1:1', aud: 'originproof', checkpointVerifierKey: formatVerifierKey(key.name, key.publicKey) },
-    kind: 'fingerprint-reader', dir: p('readers'), register: false,
-  });
+  const { o } = await onboardedUnregistered('psb.example', 'fingerprint-reader', p('readers'));
   const good = JSON.parse(readFileSync(o.statePath!, 'utf8')) as Record<string, unknown>;
 
   test('an intact one is read', () => {
