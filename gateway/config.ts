@@ -154,12 +154,19 @@ function trustedProxyProblem(entry: string): string | null {
   return null;
 }
 
+/**
+ * Where the keys of a problem were set, as its line ends: ` (set by --http-port, ORIGINPROOF_MQTT_PORT)`; nothing for
+ * defaults and for overrides their caller gave no name. The operator typed the flag or variable, not the key: a
+ * message naming only `httpPort` left them to find which of the two (or a unit file's) set it.
+ */
+type SetByNote = (...keys: (keyof GatewayConfig)[]) => string;
+
 /** Rules across keys, after each key has validated on its own. */
-function crossChecks(c: GatewayConfig): string[] {
+function crossChecks(c: GatewayConfig, setBy: SetByNote): string[] {
   const problems: string[] = [];
   for (const entry of c.trustProxy ?? []) {
     const why = trustedProxyProblem(entry);
-    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})`);
+    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})${setBy('trustProxy')}`);
   }
   // The origin is the checkpoint note's first line and its key's name: what signed-note refuses in either
   // (protocol/checkpoint.ts) is refused here, as a setting. The schema's pattern (JS \s) lets through a control
@@ -167,20 +174,20 @@ function crossChecks(c: GatewayConfig): string[] {
   // failed with the protocol's CHECKPOINT_INVALID, no start code). Found by review.
   // eslint-disable-next-line no-control-regex
   if (/[\p{White_Space}+\x00-\x1f]|\p{Cs}/u.test(c.origin)) {
-    problems.push(`  origin: holds a space, a control character, a '+' or a lone surrogate (got ${JSON.stringify(c.origin)}): it is the first line of every checkpoint and its key's name`);
+    problems.push(`  origin: holds a space, a control character, a '+' or a lone surrogate (got ${JSON.stringify(c.origin)}): it is the first line of every checkpoint and its key's name${setBy('origin')}`);
   }
-  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither');
-  if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push('  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile');
-  if (c.httpTls && c.tlsCertFile === null) problems.push('  httpTls: HTTPS needs tlsCertFile and tlsKeyFile');
-  if (c.mqttPort === null && c.mqttTlsPort === null) problems.push('  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all');
+  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push(`  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither${setBy('tlsCertFile', 'tlsKeyFile')}`);
+  if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push(`  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile${setBy('mqttTlsPort')}`);
+  if (c.httpTls && c.tlsCertFile === null) problems.push(`  httpTls: HTTPS needs tlsCertFile and tlsKeyFile${setBy('httpTls')}`);
+  if (c.mqttPort === null && c.mqttTlsPort === null) problems.push(`  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all${setBy('mqttPort')}`);
   // Ephemeral ports (0) never clash; two listeners on one fixed port would fail at start with the port "in use".
   const ports = (['httpPort', 'mqttPort', 'mqttTlsPort', 'wsPort'] as const).filter((k) => c[k] !== null && c[k] !== 0);
   for (const [i, a] of ports.entries()) {
     const b = ports.slice(i + 1).find((k) => c[k] === c[a]);
-    if (b) problems.push(`  ${a}, ${b}: both on port ${c[a]}; each listener needs a port of its own`);
+    if (b) problems.push(`  ${a}, ${b}: both on port ${c[a]}; each listener needs a port of its own${setBy(a, b)}`);
   }
   if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null && !c.httpTls) {
-    problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)');
+    problems.push(`  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)${setBy('tlsCertFile')}`);
   }
   return problems;
 }
@@ -205,21 +212,45 @@ function describeMember(key: string, s: TSchema): string {
   return JSON.stringify(s);
 }
 
-/** Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem. */
-export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+/**
+ * Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem, each naming the
+ * environment variable or the override's name in `overrideNames` (the CLI: its flags) that set the value.
+ */
+export function loadConfig(
+  overrides: Partial<Record<keyof GatewayConfig, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+  overrideNames: Partial<Record<keyof GatewayConfig, string>> = {},
+): GatewayConfig {
   const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  const setBy = new Map<string, string>();
   for (const [name, key] of Object.entries(ENV_VARS)) {
-    if (env[name] !== undefined) merged[key] = coerce(key, env[name]);
+    if (env[name] !== undefined) {
+      merged[key] = coerce(key, env[name]);
+      setBy.set(key, name);
+    }
   }
   for (const [key, value] of Object.entries(overrides)) {
-    if (value !== undefined) merged[key] = coerce(key, value);
+    if (value === undefined) continue;
+    merged[key] = coerce(key, value);
+    const name = overrideNames[key as keyof GatewayConfig];
+    if (name) setBy.set(key, name);
+    else setBy.delete(key);
   }
+  const setByNote: SetByNote = (...keys) => {
+    const names = keys.flatMap((k) => setBy.get(k) ?? []);
+    return names.length > 0 ? ` (set by ${names.join(', ')})` : '';
+  };
   const errors = [...Value.Errors(GatewayConfigSchema, merged)];
   if (errors.length > 0) {
-    const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})`);
+    const lines = errors.map((e) => {
+      const path = e.path.replace(/^\//, '');
+      // trustProxy/0: the setting is the path's first step
+      const key = path.split('/')[0] as keyof GatewayConfig;
+      return `  ${path || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})${setByNote(key)}`;
+    });
     throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
   }
-  const problems = crossChecks(merged as GatewayConfig);
+  const problems = crossChecks(merged as GatewayConfig, setByNote);
   if (problems.length > 0) throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${problems.join('\n')}`);
   return merged as GatewayConfig;
 }

@@ -1,0 +1,91 @@
+/**
+ * An operator's typos at `originproof gateway`: a flag or ORIGINPROOF_* variable that does not validate stops the
+ * start (exit 2, CONFIG_INVALID) with a message naming the flag or variable they typed, before anything is listened
+ * on or written (no data directory made). Every flag and variable is tried, from gateway/config-defaults.ts (FLAGS,
+ * ENV_VARS), so that one added later is tried too.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DEFAULT_CONFIG, ENV_VARS, FLAGS } from '../../gateway/config-defaults.js';
+import type { GatewayConfig } from '../../gateway/config.js';
+
+const main = join(process.cwd(), 'dist/cli/main.js');
+
+/** Two values each setting refuses, different where the setting allows (the first for variables, the second for flags). */
+function badValues(key: keyof GatewayConfig): [string, string] {
+  const d = DEFAULT_CONFIG[key];
+  if (key === 'origin') return ['a b', 'a+b'];
+  if (key === 'gatewayId') return ['UPPER', '-dash'];
+  if (key === 'trustProxy') return ['x'.repeat(65), 'y'.repeat(65)]; // '*' is refused only once every setting validates
+  if (key === 'logLevel') return ['INFO', 'loud'];
+  if (key === 'ed25519Library') return ['openssl', 'NODE'];
+  if (key === 'httpTls') return ['maybe', 'maybe']; // --https takes no value: only the variable can be wrong
+  if (typeof d === 'number' || key.endsWith('Port')) return ['1e3', '0x10'];
+  return ['', '']; // names (dataDir, host, the files): only an empty one is refused here
+}
+
+function startRefused(args: string[], env: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, 'gateway', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 }, (err, _out, stderr) =>
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr: String(stderr) }));
+  });
+}
+
+/** The problem line of `key` in a CONFIG_INVALID message, or undefined. */
+function lineOf(stderr: string, key: string): string | undefined {
+  return stderr.split('\n').find((l) => new RegExp(`^  ${key}(/\\d+)?:`).test(l));
+}
+
+describe.concurrent('a setting that does not validate names the flag or variable that set it (exit 2, nothing made)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'op-config-refusals-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('every ORIGINPROOF_ variable set wrong: each named, and no data directory made', async () => {
+    const env = Object.fromEntries(Object.entries(ENV_VARS).map(([name, key]) => [name, badValues(key)[0]]));
+    const r = await startRefused([], env);
+    expect([r.status, r.stderr.startsWith('[CONFIG_INVALID]')], r.stderr).toEqual([2, true]);
+    for (const [name, key] of Object.entries(ENV_VARS)) {
+      expect(lineOf(r.stderr, key), `${name} (${key}) not named:\n${r.stderr}`).toContain(`(set by ${name})`);
+    }
+    // a data directory that would be valid, with one bad variable beside it: the start makes nothing
+    const data = join(dir, 'never');
+    const one = await startRefused([], { ORIGINPROOF_DATA_DIR: data, ORIGINPROOF_MQTT_ACK_HOLD_MS: '-1' });
+    expect([one.status, lineOf(one.stderr, 'mqttAckHoldMs'), existsSync(data)], one.stderr).toEqual([2, expect.stringContaining('(set by ORIGINPROOF_MQTT_ACK_HOLD_MS)'), false]);
+  });
+
+  test('every flag set wrong, over its variable set wrong too: each named by the flag, with the flag\'s value (flag > env)', async () => {
+    const env = Object.fromEntries(Object.entries(ENV_VARS).map(([name, key]) => [name, badValues(key)[0]]));
+    const args = Object.entries(FLAGS).flatMap(([key, flag]) => (key === 'httpTls' ? [] : [flag, badValues(key as keyof GatewayConfig)[1]]));
+    const r = await startRefused(args, env);
+    expect([r.status, r.stderr.startsWith('[CONFIG_INVALID]')], r.stderr).toEqual([2, true]);
+    for (const [key, flag] of Object.entries(FLAGS)) {
+      if (key === 'httpTls') continue;
+      const line = lineOf(r.stderr, key);
+      expect(line, `${flag} (${key}) not named:\n${r.stderr}`).toContain(`(set by ${flag})`);
+      expect(line).toContain(JSON.stringify(badValues(key as keyof GatewayConfig)[1])); // the flag's value, not the variable's
+    }
+    // the variables without a flag are still named by their variable
+    for (const [name, key] of Object.entries(ENV_VARS).filter(([, k]) => !(k in FLAGS))) {
+      expect(lineOf(r.stderr, key), `${name} (${key}) not named:\n${r.stderr}`).toContain(`(set by ${name})`);
+    }
+  });
+
+  test('settings that clash name the flag and the variable that set each side', async () => {
+    const ports = await startRefused(['--http-port', '18999'], { ORIGINPROOF_MQTT_PORT: '18999' });
+    expect([ports.status, ports.stderr], ports.stderr).toEqual([2, expect.stringMatching(/^ {2}httpPort, mqttPort: both on port 18999.*\(set by --http-port, ORIGINPROOF_MQTT_PORT\)$/m)]);
+    const ws = await startRefused(['--ws-port', '18998'], { ORIGINPROOF_HTTP_PORT: '18998' });
+    expect([ws.status, ws.stderr], ws.stderr).toEqual([2, expect.stringMatching(/^ {2}httpPort, wsPort: both on port 18998.*\(set by ORIGINPROOF_HTTP_PORT, --ws-port\)$/m)]);
+    const half = await startRefused(['--tls-cert', join(dir, 'cert.pem')], {});
+    expect([half.status, half.stderr], half.stderr).toEqual([2, expect.stringMatching(/^ {2}tlsCertFile, tlsKeyFile: give both.*\(set by --tls-cert\)$/m)]);
+  });
+});
+
