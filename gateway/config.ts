@@ -155,6 +155,21 @@ function trustedProxyProblem(entry: string): string | null {
 }
 
 /**
+ * Why `host` cannot be what the listeners bind to, or null: an IPv4 or IPv6 address (a zone allowed: fe80::1%eth0) or
+ * a host name (RFC 1123 labels). Found by the config review: a port in it (127.0.0.1:8080), brackets ([::1]), a space
+ * or 999.1.1.1 got past the config and stopped the start at the first listen (LISTEN_FAILED, "host ... not found"),
+ * after the data directory, its key and an empty log were made.
+ */
+function hostProblem(host: string): string | null {
+  if (isIPv4(host) || isIPv6(host)) return null;
+  if (/^\[.*\]$/.test(host)) return 'an IPv6 address goes without brackets (::1, not [::1])';
+  if (/^[\d.]+$/.test(host)) return 'not an IPv4 address (four numbers from 0 to 255)';
+  const labels = host.split('.');
+  if (host.length <= 253 && labels.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(l))) return null;
+  return /:\d+$/.test(host) ? 'an address without a port (the ports are settings of their own)' : 'expected an IP address or a host name';
+}
+
+/**
  * Where the keys of a problem were set, as its line ends: ` (set by --http-port, ORIGINPROOF_MQTT_PORT)`; nothing for
  * defaults and for overrides their caller gave no name. The operator typed the flag or variable, not the key: a
  * message naming only `httpPort` left them to find which of the two (or a unit file's) set it.
@@ -164,6 +179,8 @@ type SetByNote = (...keys: (keyof GatewayConfig)[]) => string;
 /** Rules across keys, after each key has validated on its own. */
 function crossChecks(c: GatewayConfig, setBy: SetByNote): string[] {
   const problems: string[] = [];
+  const hostWhy = hostProblem(c.host);
+  if (hostWhy) problems.push(`  host: ${hostWhy} (got ${JSON.stringify(c.host)})${setBy('host')}`);
   for (const entry of c.trustProxy ?? []) {
     const why = trustedProxyProblem(entry);
     if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})${setBy('trustProxy')}`);

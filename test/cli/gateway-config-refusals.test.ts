@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_CONFIG, ENV_VARS, FLAGS } from '../../gateway/config-defaults.js';
-import type { GatewayConfig } from '../../gateway/config.js';
+import { loadConfig, type GatewayConfig } from '../../gateway/config.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 
@@ -89,3 +89,23 @@ describe.concurrent('a setting that does not validate names the flag or variable
   });
 });
 
+// Found by the config review: these got past the config and stopped the start at the first listen (LISTEN_FAILED,
+// "host ... not found"), after the data directory, its checkpoint key and an empty log had been made.
+describe.concurrent('a host that is neither an address nor a host name is refused as a setting, before anything is made', () => {
+  test.each(['127.0.0.1:8080', '[::1]', ' 127.0.0.1', 'not an address', '999.1.1.1', 'host_name'])('--host %j', async (host) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-config-host-'));
+    try {
+      const data = join(dir, 'data');
+      const r = await startRefused(['--host', host, '--data-dir', data], { ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0' });
+      expect([r.status, r.stderr.startsWith('[CONFIG_INVALID]'), lineOf(r.stderr, 'host'), existsSync(data)], r.stderr).toEqual([2, true, expect.stringContaining('(set by --host)'), false]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('addresses and host names are taken', () => {
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'fe80::1%lo', 'localhost', 'gw-1.example.org', 'LOCALHOST']) {
+      expect(loadConfig({ host }, {}).host).toBe(host);
+    }
+  });
+});
