@@ -80,8 +80,11 @@ export const GatewayConfigSchema = Type.Object(
     httpMaxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /** Most milliseconds per second that POST /v1/verify requests may take together; past it, 429 RATE_LIMITED. */
     httpVerifyMsPerSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
-    /** Writes per minute per client IP on the registry API. */
-    writeRateLimit: Type.Integer({ minimum: 1 }),
+    /**
+     * Writes per minute per client IP on the registry API. Bounded like every count here: without a maximum, 2^53 + 1
+     * was taken as 2^53 and 1e20 as a limit (found by the config review); the bench's "no limit" is 1,000,000.
+     */
+    writeRateLimit: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /**
      * The reverse proxies in front of the HTTP API and MQTT over WebSocket (addresses, CIDR ranges, or proxy-addr's
      * `loopback`, `linklocal`, `uniquelocal`): a request from one of them is the client's that its X-Forwarded-For
@@ -129,7 +132,8 @@ function coerce(key: string, raw: unknown): unknown {
   }
   if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
   if (raw === '' || raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
-  return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+  // "-0" stays text (refused): as a number it is 0, which passes `minimum: 0`, and port -0 listened on any free port.
+  return /^-?\d+$/.test(raw) && !/^-0+$/.test(raw) ? Number(raw) : raw;
 }
 
 /** proxy-addr's named ranges (loopback: 127.0.0.1/8 and ::1; linklocal; uniquelocal: 10/8, 172.16/12, 192.168/16, fc00::/7). */

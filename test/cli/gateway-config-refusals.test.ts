@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_CONFIG, ENV_VARS, FLAGS } from '../../gateway/config-defaults.js';
-import { loadConfig, type GatewayConfig } from '../../gateway/config.js';
+import { GatewayConfigSchema, loadConfig, type GatewayConfig } from '../../gateway/config.js';
 
 const main = join(process.cwd(), 'dist/cli/main.js');
 
@@ -106,6 +106,34 @@ describe.concurrent('a host that is neither an address nor a host name is refuse
   test('addresses and host names are taken', () => {
     for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'fe80::1%lo', 'localhost', 'gw-1.example.org', 'LOCALHOST']) {
       expect(loadConfig({ host }, {}).host).toBe(host);
+    }
+  });
+});
+
+// Found by the config review: writeRateLimit had no maximum (1e20 taken, 2^53 + 1 taken as 2^53), and "-0" was the
+// number 0, which passed `minimum: 0`: --http-port -0 listened on any free port.
+describe.concurrent('integers past their bounds or not written as one', () => {
+  test.each([
+    [['--http-port', '-0'], {}, 'httpPort', '--http-port'],
+    [[], { ORIGINPROOF_MQTT_PORT: '-0' }, 'mqttPort', 'ORIGINPROOF_MQTT_PORT'],
+    [[], { ORIGINPROOF_WRITE_RATE_LIMIT: '99999999999999999999' }, 'writeRateLimit', 'ORIGINPROOF_WRITE_RATE_LIMIT'],
+    [[], { ORIGINPROOF_WRITE_RATE_LIMIT: '9007199254740993' }, 'writeRateLimit', 'ORIGINPROOF_WRITE_RATE_LIMIT'],
+  ] as const)('%j %j: refused, naming %s (%s)', async (args, env, key, name) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-config-integers-'));
+    try {
+      // ports 0 and loopback, should one of them start after all
+      const base = { ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0' };
+      const r = await startRefused([...args], { ...base, ...env });
+      expect([r.status, r.stderr.startsWith('[CONFIG_INVALID]'), lineOf(r.stderr, key), existsSync(join(dir, 'data'))], r.stderr).toEqual([2, true, expect.stringContaining(`(set by ${name})`), false]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('every integer setting has a maximum a double holds exactly (2^53), so a longer number is refused, not rounded', () => {
+    for (const [key, schema] of Object.entries(GatewayConfigSchema.properties)) {
+      const integers = [schema, ...((schema as { anyOf?: unknown[] }).anyOf ?? [])].filter((s) => (s as { type?: string }).type === 'integer') as { maximum?: number }[];
+      for (const s of integers) expect([key, typeof s.maximum === 'number' && s.maximum < 2 ** 53], key).toEqual([key, true]);
     }
   });
 });
