@@ -1,14 +1,27 @@
 /** `originproof gateway`: run the gateway. Flags override environment variables, which override the defaults. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, DEFAULT_CONFIG, ENV_VARS, FLAGS } from '../../gateway/config-defaults.js';
 import type { GatewayConfig } from '../../gateway/config.js';
 import { describeFailure } from '../failure.js';
+
+/**
+ * A value flag's parser (found by the config review): a flag given twice is refused, where the last one silently won
+ * (`--http-port abc --http-port 0` started, the typo unseen); a value that is itself a flag is the missing value it
+ * is (`--http-port --mqtt-port 0` took "--mqtt-port" as the port and then said only "too many arguments").
+ */
+function givenOnce(flag: string) {
+  return (value: string, previous: unknown): string => {
+    if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice (${String(previous)}, then ${value}): give it once`);
+    if (value.startsWith('--')) throw new InvalidArgumentError(`${flag} has no value (${value} is the next flag)`);
+    return value;
+  };
+}
 
 export function registerGateway(program: Command): void {
   const envHelp = Object.entries(ENV_VARS)
     .map(([name, key]) => `  ${name.padEnd(28)} ${key}`)
     .join('\n');
-  program
+  const gateway = program
     .command('gateway')
     .description('run the gateway: embedded MQTT broker (aedes) + HTTP API (Fastify) + ledger (entry segment files + LevelDB)')
     .option(`${FLAGS.dataDir} <dir>`, `data directory (default ${DEFAULT_CONFIG.dataDir})`)
@@ -31,8 +44,9 @@ export function registerGateway(program: Command): void {
     .option(`${FLAGS.ed25519Library} <lib>`, `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
     .option(`${FLAGS.trustProxy} <addrs>`, 'reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback, linklocal, uniquelocal (comma-separated), or off (default: none)')
     .option(`${FLAGS.logLevel} <level>`, `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
-    .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`)
-    .action(async (o: Record<string, string | boolean | undefined>, command: Command) => {
+    .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`);
+  for (const option of gateway.options) if (option.required && option.long) option.argParser(givenOnce(option.long));
+  gateway.action(async (o: Record<string, string | boolean | undefined>, command: Command) => {
       // Each flag given sets its config key (FLAGS); the others are left to the environment and the defaults.
       const keyOf = new Map<string, keyof GatewayConfig>(Object.entries(FLAGS).map(([key, flag]) => [flag, key as keyof GatewayConfig]));
       const overrides: Partial<Record<keyof GatewayConfig, unknown>> = {};

@@ -137,3 +137,23 @@ describe.concurrent('integers past their bounds or not written as one', () => {
     }
   });
 });
+
+// Found by the config review: a flag given twice was taken last-wins (`--http-port abc --http-port 0` started, the typo
+// unseen), and `--http-port --mqtt-port 0` took "--mqtt-port" as the port and then said only "too many arguments".
+describe.concurrent('flags given twice, without their value, or unknown: exit 2 naming the flag, nothing made', () => {
+  test.each([
+    [['--http-port', 'abc', '--http-port', '0'], '--http-port'],
+    [['--data-dir', 'DIR/a', '--data-dir', 'DIR/b'], '--data-dir'],
+    [['--http-port', '--mqtt-port', '0'], '--http-port'],
+    [['--trust'], '--trust'], // at the end (commander's own refusal)
+    [['--htp-port', '0'], '--htp-port'], // unknown (commander's own refusal)
+  ])('%j', async (args, flag) => {
+    const dir = await mkdtemp(join(tmpdir(), 'op-config-flags-'));
+    try {
+      const r = await startRefused(args.map((a) => a.replace(/^DIR\//, `${dir}/`)), { ORIGINPROOF_DATA_DIR: join(dir, 'data'), ORIGINPROOF_HOST: '127.0.0.1', ORIGINPROOF_HTTP_PORT: '0', ORIGINPROOF_MQTT_PORT: '0' });
+      expect([r.status, r.stderr.split('\n')[0]!.includes(`'${flag}`) && r.stderr.includes(flag), existsSync(join(dir, 'data')), existsSync(join(dir, 'b'))], r.stderr).toEqual([2, true, false, false]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
