@@ -9,6 +9,15 @@ import { describeFailure } from '../failure.js';
  * (`--http-port abc --http-port 0` started, the typo unseen); a value that is itself a flag is the missing value it
  * is (`--http-port --mqtt-port 0` took "--mqtt-port" as the port and then said only "too many arguments").
  */
+/** A setting's default as --help writes it: `off` for a listener or switch, `none` for a file or list. */
+export function defaultText(key: keyof GatewayConfig): string {
+  const v = DEFAULT_CONFIG[key];
+  if (key === 'verifyWorkers') return `one per core (${String(v)} here)`;
+  if (v === null) return key.endsWith('Port') ? 'off' : 'none';
+  if (v === false) return 'off';
+  return String(v);
+}
+
 function givenOnce(flag: string) {
   return (value: string, previous: unknown): string => {
     if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice (${String(previous)}, then ${value}): give it once`);
@@ -18,32 +27,35 @@ function givenOnce(flag: string) {
 }
 
 export function registerGateway(program: Command): void {
+  // Each variable with its setting, its flag if it has one, and its default: as config-defaults.ts has them.
+  const width = Math.max(...Object.keys(ENV_VARS).map((name) => name.length));
+  const flagOf = FLAGS as Partial<Record<keyof GatewayConfig, string>>;
   const envHelp = Object.entries(ENV_VARS)
-    .map(([name, key]) => `  ${name.padEnd(28)} ${key}`)
+    .map(([name, key]) => `  ${name.padEnd(width)}  ${key}${flagOf[key] ? ` (${flagOf[key]})` : ''}, default ${defaultText(key)}`)
     .join('\n');
   const gateway = program
     .command('gateway')
     .description('run the gateway: embedded MQTT broker (aedes) + HTTP API (Fastify) + ledger (entry segment files + LevelDB)')
-    .option(`${FLAGS.dataDir} <dir>`, `data directory (default ${DEFAULT_CONFIG.dataDir})`)
-    .option(`${FLAGS.host} <addr>`, `listen address (default ${DEFAULT_CONFIG.host})`)
-    .option(`${FLAGS.httpPort} <port>`, `HTTP API port (default ${DEFAULT_CONFIG.httpPort})`)
-    .option(`${FLAGS.mqttPort} <port>`, `plain MQTT port, or off (default ${DEFAULT_CONFIG.mqttPort})`)
-    .option(`${FLAGS.mqttTlsPort} <port>`, 'MQTT over TLS port, e.g. 8883 (default: off; needs --tls-cert and --tls-key)')
-    .option(`${FLAGS.wsPort} <port>`, 'MQTT over WebSocket port (default: off; over TLS when --tls-cert is given)')
-    .option(`${FLAGS.tlsCertFile} <file>`, "the gateway's TLS certificate chain (PEM)")
-    .option(`${FLAGS.tlsKeyFile} <file>`, 'its private key (PEM)')
-    .option(`${FLAGS.httpTls}`, 'serve the HTTP API over TLS with that certificate')
-    .option(`${FLAGS.trustFile} <file>`, 'trust file (JSON) with the root authority key(s)')
-    .option(`${FLAGS.origin} <origin>`, `checkpoint origin line (default ${DEFAULT_CONFIG.origin})`)
-    .option(`${FLAGS.gatewayId} <id>`, `this gateway's id: the aud devices' connect tokens must name (default ${DEFAULT_CONFIG.gatewayId})`)
-    .option(`${FLAGS.clockSkewSeconds} <seconds>`, `allowed device clock lead (default ${DEFAULT_CONFIG.clockSkewSeconds})`)
-    .option(`${FLAGS.blockMaxEntries} <n>`, `entries per block (default ${DEFAULT_CONFIG.blockMaxEntries})`)
-    .option(`${FLAGS.blockMaxMs} <ms>`, `longest wait before a block is sealed (default ${DEFAULT_CONFIG.blockMaxMs})`)
-    .option(`${FLAGS.verifyWorkers} <n>`, `signature worker threads (default: one per core, ${DEFAULT_CONFIG.verifyWorkers} here; 0: on the main thread)`)
-    .option(`${FLAGS.mqttMaxConnections} <n>`, `most device connections at once; more get CONNACK 3 (default ${DEFAULT_CONFIG.mqttMaxConnections})`)
-    .option(`${FLAGS.ed25519Library} <lib>`, `auto|libsodium|node: who verifies Ed25519 readings (default ${DEFAULT_CONFIG.ed25519Library})`)
-    .option(`${FLAGS.trustProxy} <addrs>`, 'reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback, linklocal, uniquelocal (comma-separated), or off (default: none)')
-    .option(`${FLAGS.logLevel} <level>`, `fatal|error|warn|info|debug|silent (default ${DEFAULT_CONFIG.logLevel})`)
+    .option(`${FLAGS.dataDir} <dir>`, `data directory (default ${defaultText('dataDir')})`)
+    .option(`${FLAGS.host} <addr>`, `listen address (default ${defaultText('host')})`)
+    .option(`${FLAGS.httpPort} <port>`, `HTTP API port (default ${defaultText('httpPort')})`)
+    .option(`${FLAGS.mqttPort} <port>`, `plain MQTT port, or off (default ${defaultText('mqttPort')})`)
+    .option(`${FLAGS.mqttTlsPort} <port>`, `MQTT over TLS port, e.g. 8883 (default ${defaultText('mqttTlsPort')}; needs --tls-cert and --tls-key)`)
+    .option(`${FLAGS.wsPort} <port>`, `MQTT over WebSocket port (default ${defaultText('wsPort')}; over TLS when --tls-cert is given)`)
+    .option(`${FLAGS.tlsCertFile} <file>`, `the gateway's TLS certificate chain (PEM) (default ${defaultText('tlsCertFile')})`)
+    .option(`${FLAGS.tlsKeyFile} <file>`, `its private key (PEM) (default ${defaultText('tlsKeyFile')})`)
+    .option(`${FLAGS.httpTls}`, `serve the HTTP API over TLS with that certificate (default ${defaultText('httpTls')})`)
+    .option(`${FLAGS.trustFile} <file>`, `trust file (JSON) with the root authority key(s) (default ${defaultText('trustFile')})`)
+    .option(`${FLAGS.origin} <origin>`, `checkpoint origin line (default ${defaultText('origin')})`)
+    .option(`${FLAGS.gatewayId} <id>`, `this gateway's id: the aud devices' connect tokens must name (default ${defaultText('gatewayId')})`)
+    .option(`${FLAGS.clockSkewSeconds} <seconds>`, `allowed device clock lead (default ${defaultText('clockSkewSeconds')})`)
+    .option(`${FLAGS.blockMaxEntries} <n>`, `entries per block (default ${defaultText('blockMaxEntries')})`)
+    .option(`${FLAGS.blockMaxMs} <ms>`, `longest wait before a block is sealed (default ${defaultText('blockMaxMs')})`)
+    .option(`${FLAGS.verifyWorkers} <n>`, `signature worker threads (default ${defaultText('verifyWorkers')}; 0: on the main thread)`)
+    .option(`${FLAGS.mqttMaxConnections} <n>`, `most device connections at once; more get CONNACK 3 (default ${defaultText('mqttMaxConnections')})`)
+    .option(`${FLAGS.ed25519Library} <lib>`, `auto|libsodium|node: who verifies Ed25519 readings (default ${defaultText('ed25519Library')})`)
+    .option(`${FLAGS.trustProxy} <addrs>`, `reverse proxies whose X-Forwarded-For names the client: addresses, CIDR ranges, loopback, linklocal, uniquelocal (comma-separated), or off (default ${defaultText('trustProxy')})`)
+    .option(`${FLAGS.logLevel} <level>`, `fatal|error|warn|info|debug|silent (default ${defaultText('logLevel')})`)
     .addHelpText('after', `\nEnvironment variables:\n${envHelp}\n`);
   for (const option of gateway.options) if (option.required && option.long) option.argParser(givenOnce(option.long));
   gateway.action(async (o: Record<string, string | boolean | undefined>, command: Command) => {

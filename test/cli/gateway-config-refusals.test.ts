@@ -157,3 +157,31 @@ describe.concurrent('flags given twice, without their value, or unknown: exit 2 
     }
   });
 });
+
+/** A default as --help writes it, from config-defaults.ts's value alone (not from the CLI's own helper). */
+function helpDefault(key: keyof GatewayConfig): string {
+  const v = DEFAULT_CONFIG[key];
+  if (key === 'verifyWorkers') return `one per core (${String(v)} here)`;
+  if (v === null) return key.endsWith('Port') ? 'off' : 'none';
+  return v === false ? 'off' : String(v);
+}
+
+// Found by the config review: --help gave the variables without their defaults (the settings with no flag had none
+// written anywhere in it) and without the flag each stands for, and four flags without theirs.
+test('--help gives every flag and every variable with its setting and default, as config-defaults.ts has them', async () => {
+  const help = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [main, 'gateway', '--help'], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(String(out)))));
+  // commander wraps an option's description: one entry per option, its lines joined
+  const [options = '', variables = ''] = help.split('\nEnvironment variables:\n');
+  const entries = options.split(/\n(?= {2}-)/).map((e) => e.replace(/\s+/g, ' ').trim());
+  for (const [key, flag] of Object.entries(FLAGS) as [keyof GatewayConfig, string][]) {
+    const entry = entries.find((e) => e.startsWith(`${flag} `) || e === flag);
+    expect(entry, `${flag} not in --help`).toBeDefined();
+    expect(entry, `${flag}: default ${helpDefault(key)}`).toContain(`(default ${helpDefault(key)}`);
+  }
+  const lines = variables.split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
+  for (const [name, key] of Object.entries(ENV_VARS)) {
+    const flag = (FLAGS as Partial<Record<keyof GatewayConfig, string>>)[key];
+    expect(lines, name).toContain(`${name} ${key}${flag ? ` (${flag})` : ''}, default ${helpDefault(key)}`);
+  }
+});
