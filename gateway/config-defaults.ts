@@ -114,6 +114,33 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
 };
 
 /**
+ * The gateway command's flags and the config key each sets (cli/commands/gateway.ts): the CLI defines its options
+ * from these, and a setting that does not validate is named by the flag that set it.
+ */
+export const FLAGS = {
+  dataDir: '--data-dir',
+  host: '--host',
+  httpPort: '--http-port',
+  mqttPort: '--mqtt-port',
+  mqttTlsPort: '--mqtt-tls-port',
+  wsPort: '--ws-port',
+  tlsCertFile: '--tls-cert',
+  tlsKeyFile: '--tls-key',
+  httpTls: '--https',
+  trustFile: '--trust',
+  origin: '--origin',
+  gatewayId: '--gateway-id',
+  clockSkewSeconds: '--clock-skew',
+  blockMaxEntries: '--block-max-entries',
+  blockMaxMs: '--block-max-ms',
+  verifyWorkers: '--verify-workers',
+  mqttMaxConnections: '--mqtt-max-connections',
+  ed25519Library: '--ed25519-library',
+  trustProxy: '--trust-proxy',
+  logLevel: '--log-level',
+} as const satisfies Partial<Record<keyof GatewayConfig, string>>;
+
+/**
  * Why a start (or a TLS reload) was refused: stable codes for scripts and supervisors, as the API's error codes
  * are for clients (one registry; README "Running the gateway" lists them). A start refused for any of them exits 2
  * and changes nothing the data directory held (a first start leaves the key and empty log it made); whether to

@@ -80,8 +80,11 @@ export const GatewayConfigSchema = Type.Object(
     httpMaxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /** Most milliseconds per second that POST /v1/verify requests may take together; past it, 429 RATE_LIMITED. */
     httpVerifyMsPerSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
-    /** Writes per minute per client IP on the registry API. */
-    writeRateLimit: Type.Integer({ minimum: 1 }),
+    /**
+     * Writes per minute per client IP on the registry API. Bounded like every count here: without a maximum, 2^53 + 1
+     * was taken as 2^53 and 1e20 as a limit (found by the config review); the bench's "no limit" is 1,000,000.
+     */
+    writeRateLimit: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     /**
      * The reverse proxies in front of the HTTP API and MQTT over WebSocket (addresses, CIDR ranges, or proxy-addr's
      * `loopback`, `linklocal`, `uniquelocal`): a request from one of them is the client's that its X-Forwarded-For
@@ -129,7 +132,8 @@ function coerce(key: string, raw: unknown): unknown {
   }
   if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
   if (raw === '' || raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
-  return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+  // "-0" stays text (refused): as a number it is 0, which passes `minimum: 0`, and port -0 listened on any free port.
+  return /^-?\d+$/.test(raw) && !/^-0+$/.test(raw) ? Number(raw) : raw;
 }
 
 /** proxy-addr's named ranges (loopback: 127.0.0.1/8 and ::1; linklocal; uniquelocal: 10/8, 172.16/12, 192.168/16, fc00::/7). */
@@ -154,12 +158,36 @@ function trustedProxyProblem(entry: string): string | null {
   return null;
 }
 
+/**
+ * Why `host` cannot be what the listeners bind to, or null: an IPv4 or IPv6 address (a zone allowed: fe80::1%eth0) or
+ * a host name (RFC 1123 labels). Found by the config review: a port in it (127.0.0.1:8080), brackets ([::1]), a space
+ * or 999.1.1.1 got past the config and stopped the start at the first listen (LISTEN_FAILED, "host ... not found"),
+ * after the data directory, its key and an empty log were made.
+ */
+function hostProblem(host: string): string | null {
+  if (isIPv4(host) || isIPv6(host)) return null;
+  if (/^\[.*\]$/.test(host)) return 'an IPv6 address goes without brackets (::1, not [::1])';
+  if (/^[\d.]+$/.test(host)) return 'not an IPv4 address (four numbers from 0 to 255)';
+  const labels = host.split('.');
+  if (host.length <= 253 && labels.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(l))) return null;
+  return /:\d+$/.test(host) ? 'an address without a port (the ports are settings of their own)' : 'expected an IP address or a host name';
+}
+
+/**
+ * Where the keys of a problem were set, as its line ends: ` (set by --http-port, ORIGINPROOF_MQTT_PORT)`; nothing for
+ * defaults and for overrides their caller gave no name. The operator typed the flag or variable, not the key: a
+ * message naming only `httpPort` left them to find which of the two (or a unit file's) set it.
+ */
+type SetByNote = (...keys: (keyof GatewayConfig)[]) => string;
+
 /** Rules across keys, after each key has validated on its own. */
-function crossChecks(c: GatewayConfig): string[] {
+function crossChecks(c: GatewayConfig, setBy: SetByNote): string[] {
   const problems: string[] = [];
+  const hostWhy = hostProblem(c.host);
+  if (hostWhy) problems.push(`  host: ${hostWhy} (got ${JSON.stringify(c.host)})${setBy('host')}`);
   for (const entry of c.trustProxy ?? []) {
     const why = trustedProxyProblem(entry);
-    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})`);
+    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})${setBy('trustProxy')}`);
   }
   // The origin is the checkpoint note's first line and its key's name: what signed-note refuses in either
   // (protocol/checkpoint.ts) is refused here, as a setting. The schema's pattern (JS \s) lets through a control
@@ -167,20 +195,20 @@ function crossChecks(c: GatewayConfig): string[] {
   // failed with the protocol's CHECKPOINT_INVALID, no start code). Found by review.
   // eslint-disable-next-line no-control-regex
   if (/[\p{White_Space}+\x00-\x1f]|\p{Cs}/u.test(c.origin)) {
-    problems.push(`  origin: holds a space, a control character, a '+' or a lone surrogate (got ${JSON.stringify(c.origin)}): it is the first line of every checkpoint and its key's name`);
+    problems.push(`  origin: holds a space, a control character, a '+' or a lone surrogate (got ${JSON.stringify(c.origin)}): it is the first line of every checkpoint and its key's name${setBy('origin')}`);
   }
-  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push('  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither');
-  if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push('  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile');
-  if (c.httpTls && c.tlsCertFile === null) problems.push('  httpTls: HTTPS needs tlsCertFile and tlsKeyFile');
-  if (c.mqttPort === null && c.mqttTlsPort === null) problems.push('  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all');
+  if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push(`  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither${setBy('tlsCertFile', 'tlsKeyFile')}`);
+  if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push(`  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile${setBy('mqttTlsPort')}`);
+  if (c.httpTls && c.tlsCertFile === null) problems.push(`  httpTls: HTTPS needs tlsCertFile and tlsKeyFile${setBy('httpTls')}`);
+  if (c.mqttPort === null && c.mqttTlsPort === null) problems.push(`  mqttPort: off, and MQTT over TLS is off too: devices could not connect at all${setBy('mqttPort')}`);
   // Ephemeral ports (0) never clash; two listeners on one fixed port would fail at start with the port "in use".
   const ports = (['httpPort', 'mqttPort', 'mqttTlsPort', 'wsPort'] as const).filter((k) => c[k] !== null && c[k] !== 0);
   for (const [i, a] of ports.entries()) {
     const b = ports.slice(i + 1).find((k) => c[k] === c[a]);
-    if (b) problems.push(`  ${a}, ${b}: both on port ${c[a]}; each listener needs a port of its own`);
+    if (b) problems.push(`  ${a}, ${b}: both on port ${c[a]}; each listener needs a port of its own${setBy(a, b)}`);
   }
   if (c.tlsCertFile !== null && c.tlsKeyFile !== null && c.mqttTlsPort === null && c.wsPort === null && !c.httpTls) {
-    problems.push('  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)');
+    problems.push(`  tlsCertFile: no listener uses it (set mqttTlsPort, wsPort for WebSocket over TLS, or httpTls)${setBy('tlsCertFile')}`);
   }
   return problems;
 }
@@ -205,21 +233,45 @@ function describeMember(key: string, s: TSchema): string {
   return JSON.stringify(s);
 }
 
-/** Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem. */
-export function loadConfig(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+/**
+ * Merge defaults <- env <- overrides, then validate. Throws ConfigError listing every problem, each naming the
+ * environment variable or the override's name in `overrideNames` (the CLI: its flags) that set the value.
+ */
+export function loadConfig(
+  overrides: Partial<Record<keyof GatewayConfig, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+  overrideNames: Partial<Record<keyof GatewayConfig, string>> = {},
+): GatewayConfig {
   const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  const setBy = new Map<string, string>();
   for (const [name, key] of Object.entries(ENV_VARS)) {
-    if (env[name] !== undefined) merged[key] = coerce(key, env[name]);
+    if (env[name] !== undefined) {
+      merged[key] = coerce(key, env[name]);
+      setBy.set(key, name);
+    }
   }
   for (const [key, value] of Object.entries(overrides)) {
-    if (value !== undefined) merged[key] = coerce(key, value);
+    if (value === undefined) continue;
+    merged[key] = coerce(key, value);
+    const name = overrideNames[key as keyof GatewayConfig];
+    if (name) setBy.set(key, name);
+    else setBy.delete(key);
   }
+  const setByNote: SetByNote = (...keys) => {
+    const names = keys.flatMap((k) => setBy.get(k) ?? []);
+    return names.length > 0 ? ` (set by ${names.join(', ')})` : '';
+  };
   const errors = [...Value.Errors(GatewayConfigSchema, merged)];
   if (errors.length > 0) {
-    const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})`);
+    const lines = errors.map((e) => {
+      const path = e.path.replace(/^\//, '');
+      // trustProxy/0: the setting is the path's first step
+      const key = path.split('/')[0] as keyof GatewayConfig;
+      return `  ${path || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})${setByNote(key)}`;
+    });
     throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
   }
-  const problems = crossChecks(merged as GatewayConfig);
+  const problems = crossChecks(merged as GatewayConfig, setByNote);
   if (problems.length > 0) throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${problems.join('\n')}`);
   return merged as GatewayConfig;
 }

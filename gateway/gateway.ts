@@ -96,6 +96,8 @@ export interface RunningGateway {
 }
 
 export interface GatewayRuntime {
+  /** What the caller calls each override, for the messages of a config that does not validate (the CLI: its flags). */
+  overrideNames?: Partial<Record<keyof GatewayConfig, string>>;
   /** The gateway clock in ms (tests run published vectors at their own fixed time). Default Date.now. */
   now?: () => number;
   /** Test-only fault injection: wraps the store's LevelDB backend, below the fail-stop layer (storage/recovery.ts). */
@@ -120,7 +122,7 @@ export interface GatewayRuntime {
 const CLOCK_HOLD_MAX_MS = 10_000;
 
 export async function startGateway(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}, runtime: GatewayRuntime = {}): Promise<RunningGateway> {
-  const config = loadConfig(overrides);
+  const config = loadConfig(overrides, process.env, runtime.overrideNames);
   let sodium: LoadedSodium | null;
   try {
     sodium = resolveEd25519(config.ed25519Library);

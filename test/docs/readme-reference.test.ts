@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG, ENV_VARS, type GatewayConfig } from '../../gateway/config.js';
+import { FLAGS } from '../../gateway/config-defaults.js';
 import { createMetrics, setTlsExpiry, watchNextKeyCoverage } from '../../gateway/metrics.js';
 import { registerCommands } from '../../cli/commands/index.js';
 
@@ -48,6 +49,10 @@ describe('README names every setting as gateway/config.ts has it', () => {
     expect(places, `\`${key}\` is not in README`).not.toHaveLength(0);
     const spellings = defaultSpellings(key as keyof GatewayConfig)!;
     expect(places.some((u) => spellings.some((d) => u.includes(d))), `${key}: default ${spellings.join(' or ')} not where it is named`).toBe(true);
+  });
+
+  it.each(Object.entries(FLAGS))('%s is set by %s, in one row or paragraph', (key, flag) => {
+    expect(all.some((u) => u.includes(`\`${key}\``) && u.includes(`\`${flag}\``)), `no README row or paragraph names both \`${key}\` and \`${flag}\``).toBe(true);
   });
 
   it('every ORIGINPROOF_ variable the documents name exists', () => {
