@@ -111,6 +111,9 @@ export const ENV_VARS: Record<string, keyof GatewayConfig> = {
   ORIGINPROOF_MQTT_CONNECT_FAILURES_PER_MINUTE: 'mqttConnectFailuresPerMinute',
   ORIGINPROOF_MQTT_MAX_ANSWER_BACKLOG_BYTES: 'mqttMaxAnswerBacklogBytes',
   ORIGINPROOF_ED25519_LIBRARY: 'ed25519Library',
+  ORIGINPROOF_BLOCK_MAX_ENTRIES: 'blockMaxEntries',
+  ORIGINPROOF_BLOCK_MAX_MS: 'blockMaxMs',
+  ORIGINPROOF_VERIFY_WORKERS: 'verifyWorkers',
 };
 
 /**
