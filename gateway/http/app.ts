@@ -234,10 +234,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
   });
 
-  app.get('/healthz', { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { tags: ['ops'], operationId: 'getHealth', summary: 'Liveness: the process answers HTTP', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
   app.get(
     '/readyz',
-    { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } },
+    { schema: { tags: ['ops'], operationId: 'getReadiness', summary: 'Readiness: 200 when the gateway takes readings and writes, else 503 with why', response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } },
     async (_req, reply) => {
       const why = opts.notReady();
       if (!why) return { status: 'ready' };
@@ -246,7 +246,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   );
   // OpenAPI only (Type.Unsafe-like plain schema): the exposition is sent as the registry's text.
   const metricsText = { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } };
-  app.get('/metrics', { schema: { tags: ['ops'], hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['ops'], operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)', hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
     return exposition(opts.metrics);
   });
