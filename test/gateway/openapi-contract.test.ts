@@ -282,6 +282,28 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
+    const lacking: string[] = [];
+    const objects = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => objects(y, `${where}[${i}]`));
+      const s = x as Json;
+      if (s.type === 'object' && s.properties && !(s.required as string[] | undefined)?.length) lacking.push(`${where}: no required field`);
+      for (const [k, v] of Object.entries(s)) objects(v, `${where}.${k}`);
+    };
+    for (const o of ops) {
+      for (const [status, r] of Object.entries(o.op.responses)) {
+        const where = `${o.method.toUpperCase()} ${o.path} ${status}`;
+        for (const [type, c] of Object.entries(r.content ?? {})) objects(c.schema, `${where} ${type}`);
+        if (Number(status) < 400) continue;
+        const schema = r.content?.['application/json']?.schema as { required?: string[]; properties?: { code?: { enum?: string[] } } } | undefined;
+        const codes = schema?.properties?.code?.enum ?? [];
+        if (!schema?.required?.includes('code') || !schema.required.includes('message') || codes.length === 0) lacking.push(`${where}: not an error body with its codes`);
+      }
+    }
+    expect(lacking).toEqual([]);
+  });
+
   test("README's HTTP API table names every operation of the document", async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### HTTP API'), readme.indexOf('### Error codes'));
