@@ -322,6 +322,19 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(compared).toBeGreaterThan(100); // answers whose object, before serialization, was compared with what the client got
   });
 
+  test('an empty gateway (no agency, no entry, no checkpoint yet): every answer as documented', async () => {
+    const empty = await startTestGateway(await Pki.create(), {}, undefined, runtime());
+    try {
+      const statuses = new Set<number>();
+      for (const o of ops) if (o.method === 'get') for (const req of requests(o)) statuses.add(await ask(o, req, empty));
+      expect(statuses).toContain(200);
+      expect(statuses).toContain(404);
+    } finally {
+      await empty.stop();
+    }
+    expect(found).toEqual([]);
+  });
+
   test('request bodies: wrong JSON types, no JSON, other content types, over the size limit', async () => {
     const posts = ops.filter((o) => o.op.requestBody);
     expect(posts.map((o) => o.path).sort()).toEqual(['/v1/agencies', '/v1/devices', '/v1/revocations', '/v1/verify']);
