@@ -28,14 +28,16 @@ export function errors(...statuses: number[]): Record<number, ReturnType<typeof 
  * The error statuses every route can answer, whatever it does, added to each documented route's schema by app.ts
  * (onRoute), so that no route can leave them out of its OpenAPI entry: 400 (a request HTTP/1.1 refuses, such as one
  * without Host; and any parameter that does not validate), 500 (INTERNAL: a fault of the gateway, such as a read its
- * store fails), 503 (the gateway shutting down: UNAVAILABLE; its store unavailable: STORAGE_UNAVAILABLE). A route
+ * store fails), 503 (the gateway shutting down: UNAVAILABLE; its store unavailable: STORAGE_UNAVAILABLE), and the
+ * refusals of HTTP itself, answered BAD_REQUEST before any route runs but on that route's URL all the same (app.ts):
+ * 408 (not arrived whole in time), 417 (an Expect other than 100-continue), 431 (headers over 16 KiB). A route
  * that takes a body also answers 413 (over the body limit) and 415 (a body that is not JSON); one with path
  * parameters 414 (a parameter over the router's maxParamLength, 100 characters, refused before the route runs).
  */
 export function documentErrors(schema: { body?: unknown; params?: unknown; hide?: boolean; response?: Record<string, unknown> } | undefined): void {
   if (!schema || schema.hide) return;
   const response = (schema.response ??= {});
-  for (const status of [400, 500, 503, ...(schema.body ? [413, 415] : []), ...(schema.params ? [414] : [])]) response[status] ??= ErrorBody(status);
+  for (const status of [400, 408, 417, 431, 500, 503, ...(schema.body ? [413, 415] : []), ...(schema.params ? [414] : [])]) response[status] ??= ErrorBody(status);
 }
 
 /**

@@ -248,7 +248,7 @@ describe('the OpenAPI document describes every answer of every route', () => {
     };
     spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ method, path, op })));
-    limited = await startTestGateway(await Pki.create(), { writeRateLimit: 1 }, undefined, runtime());
+    limited = await startTestGateway(await Pki.create(), { writeRateLimit: 1, httpRequestTimeoutMs: 1000 }, undefined, runtime());
   });
   beforeEach(() => {
     found.length = 0;
@@ -417,6 +417,36 @@ describe('the OpenAPI document describes every answer of every route', () => {
     } finally {
       faults.failWrites = false;
     }
+    expect(found).toEqual([]);
+  });
+
+  test("refusals of HTTP itself, before any route runs (431, 417, 408): every route's entry documents them", async () => {
+    // Each operation's own first request, spoilt: headers over node's 16 KiB, an Expect other than 100-continue, or
+    // headers that never end (the limited gateway's requestTimeout is 1 s). Raw sockets: inject() skips node's parser.
+    const spoilt = (req: Req) => [
+      [t, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`],
+      [t, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`],
+      [limited, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\n`],
+    ] as const;
+    const statuses = new Set<number>();
+    await Promise.all(ops.flatMap((o) => spoilt(requests(o)[0]!).map(async ([gw, text]) => {
+      const req = requests(o)[0]!;
+      const s = connect(gw.gw.httpPort, '127.0.0.1', () => s.write(text));
+      let out = '';
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      s.on('error', () => undefined);
+      await new Promise<void>((r) => {
+        s.once('close', () => r());
+        setTimeout(r, 5000);
+      });
+      s.destroy();
+      const [head = '', payload = ''] = out.split('\r\n\r\n');
+      const status = Number(head.slice(9, 12));
+      statuses.add(status);
+      const headers = Object.fromEntries(head.split('\r\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      found.push(...problems(o, req, { statusCode: status, headers, body: payload, rawPayload: Buffer.from(payload, 'latin1') }));
+    })));
+    expect([...statuses].sort()).toEqual([408, 417, 431]);
     expect(found).toEqual([]);
   });
 
