@@ -41,6 +41,26 @@ export function documentErrors(schema: { body?: unknown; params?: unknown; hide?
 }
 
 /**
+ * The OpenAPI document with `format: int64` on every integer that names no width (app.ts, swagger's transformObject).
+ * Every integer of the API is within 0 .. 2^53 - 1, but a generator for a typed language (Java, Go, C#) makes an
+ * int32 of an integer without a format, which a log index or a time in ms overflows. A copy: the document shares
+ * objects with the routes' own schemas (module constants, shared by every app built in the process), which validate
+ * and serialize and must stay as they are (their Ajv knows no int64 format).
+ */
+export function int64Integers<T>(original: T): T {
+  const doc = JSON.parse(JSON.stringify(original)) as T;
+  const walk = (x: unknown): void => {
+    if (!x || typeof x !== 'object') return;
+    if (Array.isArray(x)) return x.forEach(walk);
+    const s = x as Record<string, unknown>;
+    if (s.type === 'integer' && s.format === undefined) s.format = 'int64';
+    Object.values(s).forEach(walk);
+  };
+  walk(doc);
+  return doc;
+}
+
+/**
  * For a route's JSON body schema, a preValidation hook that refuses BAD_REQUEST a body whose values are not of the
  * schema's JSON types, before Ajv's coercion (app.ts `coerceTypes`, meant for path and query strings) takes them:
  * it took `true` for the string "true", `null` for "" and `["x"]` for "x", so a certificate sent in an array was

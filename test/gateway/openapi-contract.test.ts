@@ -282,6 +282,19 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  test('every integer says its width (int64): a generator for a typed language otherwise makes an int32, which a log index or a time in ms overflows', () => {
+    const bare: string[] = [];
+    const walk = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
+      const s = x as Json;
+      if (s.type === 'integer' && s.format !== 'int64') bare.push(where);
+      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
+    };
+    walk(spec.paths, '');
+    expect(bare).toEqual([]);
+  });
+
   test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
     const lacking: string[] = [];
     const objects = (x: unknown, where: string): void => {
