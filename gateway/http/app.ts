@@ -16,7 +16,7 @@ import { exposition, type GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
 import { throwsToDone } from './plugin-guard.js';
-import { ErrorBody, decimalIntegerCheck, documentErrors, int64Integers, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
+import { ErrorBody, decimalIntegerCheck, documentErrors, documentForGenerators, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -175,7 +175,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 
   // throwsToDone: swagger requires modules as it registers, and a failed require must fail this register (plugin-guard.ts).
   await app.register(throwsToDone(swagger), {
-    transformObject: (doc) => int64Integers('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
+    transformObject: (doc) => documentForGenerators('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
     openapi: {
       info: {
         title: 'OriginProof gateway API',

@@ -41,19 +41,28 @@ export function documentErrors(schema: { body?: unknown; params?: unknown; hide?
 }
 
 /**
- * The OpenAPI document with `format: int64` on every integer that names no width (app.ts, swagger's transformObject).
- * Every integer of the API is within 0 .. 2^53 - 1, but a generator for a typed language (Java, Go, C#) makes an
- * int32 of an integer without a format, which a log index or a time in ms overflows. A copy: the document shares
- * objects with the routes' own schemas (module constants, shared by every app built in the process), which validate
- * and serialize and must stay as they are (their Ajv knows no int64 format).
+ * The OpenAPI document as client generators read it best, the same schemas said another way (app.ts, swagger's
+ * transformObject):
+ * - `format: int64` on every integer that names no width. Every integer of the API is within 0 .. 2^53 - 1, but a
+ *   generator for a typed language (Java, Go, C#) makes an int32 of an integer without a format, which a log index
+ *   or a time in ms overflows.
+ * - A choice of strings (TypeBox's Union of Literals: an anyOf of one-value enums) as one `enum`, which generators
+ *   make an enum type of (of the anyOf, some make a wrapper class per value).
+ * A copy: the document shares objects with the routes' own schemas (module constants, shared by every app built in
+ * the process), which validate and serialize and must stay as they are (their Ajv knows no int64 format).
  */
-export function int64Integers<T>(original: T): T {
+export function documentForGenerators<T>(original: T): T {
   const doc = JSON.parse(JSON.stringify(original)) as T;
   const walk = (x: unknown): void => {
     if (!x || typeof x !== 'object') return;
     if (Array.isArray(x)) return x.forEach(walk);
     const s = x as Record<string, unknown>;
     if (s.type === 'integer' && s.format === undefined) s.format = 'int64';
+    const anyOf = s.anyOf as Record<string, unknown>[] | undefined;
+    if (anyOf && anyOf.length > 0 && anyOf.every((b) => b.type === 'string' && Array.isArray(b.enum) && b.enum.length === 1 && Object.keys(b).length === 2)) {
+      delete s.anyOf;
+      Object.assign(s, { type: 'string', enum: anyOf.map((b) => (b.enum as unknown[])[0]) });
+    }
     Object.values(s).forEach(walk);
   };
   walk(doc);

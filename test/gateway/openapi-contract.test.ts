@@ -295,6 +295,22 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(bare).toEqual([]);
   });
 
+  test('a choice of strings is an enum, not an anyOf of one-value enums (which generators for typed languages make wrapper classes of)', () => {
+    const unions: string[] = [];
+    const walk = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
+      const s = x as Json;
+      const anyOf = s.anyOf as Json[] | undefined;
+      if (anyOf?.every((b) => b.type === 'string' && (b.enum as unknown[] | undefined)?.length === 1 && Object.keys(b).length === 2)) unions.push(where);
+      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
+    };
+    walk(spec.paths, '');
+    expect(unions).toEqual([]);
+    const status = (spec.paths['/v1/devices/{deviceId}']!.get!.responses['200']!.content!['application/json']!.schema as { properties: { status: Json } }).properties.status;
+    expect(status).toEqual({ type: 'string', enum: ['active', 'revoked', 'expired', 'not-yet-valid', 'agency-revoked', 'untrusted'] });
+  });
+
   test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
     const lacking: string[] = [];
     const objects = (x: unknown, where: string): void => {
