@@ -197,6 +197,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     const { status, body } = toErrorBody(err);
     if ((err as { code?: unknown }).code === 'LEDGER_DAMAGED') opts.metrics.ledgerDamageFound.inc();
     if (status >= 500) request.log.error({ err }, 'request failed');
+    // A 429 says when to ask again (documented with ErrorBody): the rate limiter has set it for its window; the
+    // verdicts' time budget (time-budget.ts) refuses for the rest of its one-second window.
+    if (status === 429 && !reply.hasHeader('retry-after')) void reply.header('retry-after', '1');
     void reply.status(status).send(body);
   });
   let closing = false;

@@ -15,7 +15,11 @@ export function ErrorBody(status: number) {
       message: Type.String(),
       path: Type.Optional(Type.String({ description: 'the offending field' })),
     },
-    { description: `error: ${codes.join(', ')}` },
+    {
+      description: `error: ${codes.join(', ')}`,
+      // Told to wait, a client is told how long (app.ts sets it on every 429; the rate limiter sets its own).
+      ...(status === 429 ? { headers: { 'retry-after': { type: 'integer', description: 'seconds to wait before asking again' } } } : {}),
+    },
   );
 }
 

@@ -24,6 +24,7 @@ import { routesOf } from '../../gateway/http/app.js';
 import { defaultWebRoot } from '../../gateway/http/web-page.js';
 import type { LedgerBackend } from '../../ledger/backend.js';
 import type { GatewayRuntime } from '../../gateway/gateway.js';
+import { SteppingClock } from './stepping-clock.js';
 import { Pki, nowS, publishEach, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type Json = Record<string, unknown>;
@@ -123,6 +124,8 @@ function problems(o: Op, req: Req, res: { statusCode: number; headers: Record<st
     if (!(h in (documented.headers ?? {}))) out.push(`${where}: header ${h} not documented`);
     else seenTypes.add(h);
   }
+  // a client told to wait is told how long, by a header its entry names (the rate limiter's and the verdicts' budget alike)
+  if (res.statusCode === 429 && (!('retry-after' in res.headers) || !('retry-after' in (documented.headers ?? {})))) out.push(`${where}: retry-after not sent or not documented`);
   if (type === 'application/json') {
     const body = JSON.parse(res.body) as unknown;
     const schema = content[type]!.schema;
@@ -407,6 +410,20 @@ describe('the OpenAPI document describes every answer of every route', () => {
       for (let i = 0; i < 2; i++) statuses.push(await ask(o, { method, url: o.path, payload: {} }, limited));
     }
     expect(statuses).toContain(429);
+    expect(found).toEqual([]);
+  });
+
+  test("verdicts over their time budget: 429 answered as documented, retry-after included", async () => {
+    // httpVerifyMsPerSecond 1 and a clock that charges each verdict 10 ms: the second verdict within the window is refused.
+    const budgeted = await startTestGateway(await Pki.create(), { httpVerifyMsPerSecond: 1 }, undefined, { ...runtime(), verifyBudgetClock: new SteppingClock(10).now });
+    try {
+      const o = ops.find((x) => x.path === '/v1/verify')!;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push(await ask(o, { method: 'POST', url: '/v1/verify', payload: bodies['POST /v1/verify']![0]! }, budgeted));
+      expect(statuses.slice(1)).toEqual([429, 429]);
+    } finally {
+      await budgeted.stop();
+    }
     expect(found).toEqual([]);
   });
 
