@@ -8,8 +8,11 @@
  * it documents for that status, a JSON body that the documented schema validates, closed to fields it does not
  * name (an error's `code` one the registry gives that status), and only x- headers it documents; and the object the
  * route answered must reach the client whole: a field the response schema leaves out is dropped silently by
- * fast-json-stringify (GatewayRuntime.observePayload sees the object before it is serialized). README's HTTP API
- * table must name every operation.
+ * fast-json-stringify (GatewayRuntime.observePayload sees the object before it is serialized). The walk runs against
+ * an empty gateway too; HTTP's own refusals (408, 417, 431) and both kinds of 429 (with retry-after) are sent to
+ * every operation. The document itself: every route of the app's table in it, each operation with a summary, tags
+ * and an operationId, error statuses as {code, message} with their codes, integers int64 and string choices enums
+ * (what client generators need). README's HTTP API table must name every operation.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
