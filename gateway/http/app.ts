@@ -10,12 +10,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
 import { exposition, type GatewayMetrics } from '../metrics.js';
 import { tlsServerOptions } from '../mqtt/tls-material.js';
 import { defaultWebRoot, registerWebPage } from './web-page.js';
 import { throwsToDone } from './plugin-guard.js';
-import { decimalIntegerCheck, documentErrors, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
+import { ErrorBody, decimalIntegerCheck, documentErrors, documentForGenerators, jsonBodyCheck, knownQueryCheck, safeIntegerKeyword } from './schemas.js';
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -174,6 +175,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 
   // throwsToDone: swagger requires modules as it registers, and a failed require must fail this register (plugin-guard.ts).
   await app.register(throwsToDone(swagger), {
+    transformObject: (doc) => documentForGenerators('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
     openapi: {
       info: {
         title: 'OriginProof gateway API',
@@ -195,6 +197,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     const { status, body } = toErrorBody(err);
     if ((err as { code?: unknown }).code === 'LEDGER_DAMAGED') opts.metrics.ledgerDamageFound.inc();
     if (status >= 500) request.log.error({ err }, 'request failed');
+    // A 429 says when to ask again (documented with ErrorBody): the rate limiter has set it for its window; the
+    // verdicts' time budget (time-budget.ts) refuses for the rest of its one-second window.
+    if (status === 429 && !reply.hasHeader('retry-after')) void reply.header('retry-after', '1');
     void reply.status(status).send(body);
   });
   let closing = false;
@@ -234,19 +239,21 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     void reply.status(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` });
   });
 
-  app.get('/healthz', { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+  /** The one answer of /healthz and of a ready /readyz: `{status}`, required (typed clients read it as always there). */
+  const statusBody = <S extends string>(status: S) => Type.Object({ status: Type.Literal(status) });
+  app.get('/healthz', { schema: { tags: ['ops'], operationId: 'getHealth', summary: 'Liveness: the process answers HTTP', response: { 200: statusBody('ok') } } }, async () => ({ status: 'ok' as const }));
   app.get(
     '/readyz',
-    { schema: { tags: ['ops'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, 503: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } },
+    { schema: { tags: ['ops'], operationId: 'getReadiness', summary: 'Readiness: 200 when the gateway takes readings and writes, else 503 with why', response: { 200: statusBody('ready'), 503: ErrorBody(503) } } },
     async (_req, reply) => {
       const why = opts.notReady();
-      if (!why) return { status: 'ready' };
+      if (!why) return { status: 'ready' as const };
       return reply.status(503).send(why);
     },
   );
   // OpenAPI only (Type.Unsafe-like plain schema): the exposition is sent as the registry's text.
   const metricsText = { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } };
-  app.get('/metrics', { schema: { tags: ['ops'], hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['ops'], operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)', hide: false, response: { 200: metricsText } } }, async (_req, reply) => {
     void reply.header('content-type', opts.metrics.registry.contentType);
     return exposition(opts.metrics);
   });

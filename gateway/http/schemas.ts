@@ -15,7 +15,11 @@ export function ErrorBody(status: number) {
       message: Type.String(),
       path: Type.Optional(Type.String({ description: 'the offending field' })),
     },
-    { description: `error: ${codes.join(', ')}` },
+    {
+      description: `error: ${codes.join(', ')}`,
+      // Told to wait, a client is told how long (app.ts sets it on every 429; the rate limiter sets its own).
+      ...(status === 429 ? { headers: { 'retry-after': { type: 'integer', description: 'seconds to wait before asking again' } } } : {}),
+    },
   );
 }
 
@@ -28,14 +32,45 @@ export function errors(...statuses: number[]): Record<number, ReturnType<typeof 
  * The error statuses every route can answer, whatever it does, added to each documented route's schema by app.ts
  * (onRoute), so that no route can leave them out of its OpenAPI entry: 400 (a request HTTP/1.1 refuses, such as one
  * without Host; and any parameter that does not validate), 500 (INTERNAL: a fault of the gateway, such as a read its
- * store fails), 503 (the gateway shutting down: UNAVAILABLE; its store unavailable: STORAGE_UNAVAILABLE). A route
+ * store fails), 503 (the gateway shutting down: UNAVAILABLE; its store unavailable: STORAGE_UNAVAILABLE), and the
+ * refusals of HTTP itself, answered BAD_REQUEST before any route runs but on that route's URL all the same (app.ts):
+ * 408 (not arrived whole in time), 417 (an Expect other than 100-continue), 431 (headers over 16 KiB). A route
  * that takes a body also answers 413 (over the body limit) and 415 (a body that is not JSON); one with path
  * parameters 414 (a parameter over the router's maxParamLength, 100 characters, refused before the route runs).
  */
 export function documentErrors(schema: { body?: unknown; params?: unknown; hide?: boolean; response?: Record<string, unknown> } | undefined): void {
   if (!schema || schema.hide) return;
   const response = (schema.response ??= {});
-  for (const status of [400, 500, 503, ...(schema.body ? [413, 415] : []), ...(schema.params ? [414] : [])]) response[status] ??= ErrorBody(status);
+  for (const status of [400, 408, 417, 431, 500, 503, ...(schema.body ? [413, 415] : []), ...(schema.params ? [414] : [])]) response[status] ??= ErrorBody(status);
+}
+
+/**
+ * The OpenAPI document as client generators read it best, the same schemas said another way (app.ts, swagger's
+ * transformObject):
+ * - `format: int64` on every integer that names no width. Every integer of the API is within 0 .. 2^53 - 1, but a
+ *   generator for a typed language (Java, Go, C#) makes an int32 of an integer without a format, which a log index
+ *   or a time in ms overflows.
+ * - A choice of strings (TypeBox's Union of Literals: an anyOf of one-value enums) as one `enum`, which generators
+ *   make an enum type of (of the anyOf, some make a wrapper class per value).
+ * A copy: the document shares objects with the routes' own schemas (module constants, shared by every app built in
+ * the process), which validate and serialize and must stay as they are (their Ajv knows no int64 format).
+ */
+export function documentForGenerators<T>(original: T): T {
+  const doc = JSON.parse(JSON.stringify(original)) as T;
+  const walk = (x: unknown): void => {
+    if (!x || typeof x !== 'object') return;
+    if (Array.isArray(x)) return x.forEach(walk);
+    const s = x as Record<string, unknown>;
+    if (s.type === 'integer' && s.format === undefined) s.format = 'int64';
+    const anyOf = s.anyOf as Record<string, unknown>[] | undefined;
+    if (anyOf && anyOf.length > 0 && anyOf.every((b) => b.type === 'string' && Array.isArray(b.enum) && b.enum.length === 1 && Object.keys(b).length === 2)) {
+      delete s.anyOf;
+      Object.assign(s, { type: 'string', enum: anyOf.map((b) => (b.enum as unknown[])[0]) });
+    }
+    Object.values(s).forEach(walk);
+  };
+  walk(doc);
+  return doc;
 }
 
 /**

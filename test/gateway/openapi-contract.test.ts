@@ -8,10 +8,15 @@
  * it documents for that status, a JSON body that the documented schema validates, closed to fields it does not
  * name (an error's `code` one the registry gives that status), and only x- headers it documents; and the object the
  * route answered must reach the client whole: a field the response schema leaves out is dropped silently by
- * fast-json-stringify (GatewayRuntime.observePayload sees the object before it is serialized). README's HTTP API
- * table must name every operation.
+ * fast-json-stringify (GatewayRuntime.observePayload sees the object before it is serialized). The walk runs against
+ * an empty gateway too; HTTP's own refusals (408, 417, 431) and both kinds of 429 (with retry-after) are sent to
+ * every operation. The document itself: every route of the app's table in it, each operation with a summary, tags
+ * and an operationId, error statuses as {code, message} with their codes, integers int64 and string choices enums
+ * (what client generators need). README's HTTP API table must name every operation.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { Ajv } from 'ajv';
@@ -19,8 +24,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { createRevocation, decodeProofBundle, parseNote, toBase64 } from '../../protocol/index.js';
 import { subjectCommitment } from '../../protocol/biometric.js';
 import { routesOf } from '../../gateway/http/app.js';
+import { defaultWebRoot } from '../../gateway/http/web-page.js';
 import type { LedgerBackend } from '../../ledger/backend.js';
 import type { GatewayRuntime } from '../../gateway/gateway.js';
+import { SteppingClock } from './stepping-clock.js';
 import { Pki, nowS, publishEach, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type Json = Record<string, unknown>;
@@ -120,6 +127,8 @@ function problems(o: Op, req: Req, res: { statusCode: number; headers: Record<st
     if (!(h in (documented.headers ?? {}))) out.push(`${where}: header ${h} not documented`);
     else seenTypes.add(h);
   }
+  // a client told to wait is told how long, by a header its entry names (the rate limiter's and the verdicts' budget alike)
+  if (res.statusCode === 429 && (!('retry-after' in res.headers) || !('retry-after' in (documented.headers ?? {})))) out.push(`${where}: retry-after not sent or not documented`);
   if (type === 'application/json') {
     const body = JSON.parse(res.body) as unknown;
     const schema = content[type]!.schema;
@@ -245,7 +254,7 @@ describe('the OpenAPI document describes every answer of every route', () => {
     };
     spec = (await t.gw.app.inject({ method: 'GET', url: '/docs/json' })).json();
     ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ method, path, op })));
-    limited = await startTestGateway(await Pki.create(), { writeRateLimit: 1 }, undefined, runtime());
+    limited = await startTestGateway(await Pki.create(), { writeRateLimit: 1, httpRequestTimeoutMs: 1000 }, undefined, runtime());
   });
   beforeEach(() => {
     found.length = 0;
@@ -258,12 +267,76 @@ describe('the OpenAPI document describes every answer of every route', () => {
   test('is a valid OpenAPI document, with every route the app serves', async () => {
     await SwaggerParser.validate(structuredClone(spec) as never);
     const served = new Set(ops.map((o) => `${o.method.toUpperCase()} ${o.path}`));
-    for (const r of routesOf(t.gw.app)) {
-      if (r.url.startsWith('/v1/') || ['/healthz', '/readyz', '/metrics'].includes(r.url)) {
-        if (r.method !== 'HEAD') expect(served, `${r.method} ${r.url}`).toContain(`${r.method} ${openapiPath(r.url)}`);
+    // Every route of the app's own table, whatever its path: only the docs' and the verifier page's files may be
+    // left out (hidden), so a new route without an OpenAPI entry fails here.
+    const webRoot = defaultWebRoot();
+    const pageFile = (url: string) => url === '/' || existsSync(join(webRoot, url));
+    const undocumented = routesOf(t.gw.app)
+      .filter((r) => r.method !== 'HEAD' && !served.has(`${r.method} ${openapiPath(r.url)}`))
+      .filter((r) => !((r.schema as { hide?: boolean } | undefined)?.hide && (r.url === '/docs' || r.url.startsWith('/docs/') || pageFile(r.url))))
+      .map((r) => `${r.method} ${r.url}`);
+    expect(undocumented).toEqual([]);
+    expect(ops.length).toBeGreaterThan(20);
+  });
+
+  test('every operation has a summary, tags the document declares, and an operationId of its own (what a generated client names it)', () => {
+    const declared = new Set((spec as unknown as { tags: { name: string }[] }).tags.map((x) => x.name));
+    const op = (o: Op) => o.op as Operation & { summary?: string; tags?: string[]; operationId?: string };
+    const lacking = ops.filter((o) => !op(o).summary?.trim() || !op(o).tags?.length || !op(o).tags!.every((x) => declared.has(x)) || !/^[a-z][A-Za-z0-9]*$/.test(op(o).operationId ?? ''));
+    expect(lacking.map((o) => `${o.method.toUpperCase()} ${o.path}`)).toEqual([]);
+    const ids = ops.map((o) => op(o).operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  test('every integer says its width (int64): a generator for a typed language otherwise makes an int32, which a log index or a time in ms overflows', () => {
+    const bare: string[] = [];
+    const walk = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
+      const s = x as Json;
+      if (s.type === 'integer' && s.format !== 'int64') bare.push(where);
+      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
+    };
+    walk(spec.paths, '');
+    expect(bare).toEqual([]);
+  });
+
+  test('a choice of strings is an enum, not an anyOf of one-value enums (which generators for typed languages make wrapper classes of)', () => {
+    const unions: string[] = [];
+    const walk = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
+      const s = x as Json;
+      const anyOf = s.anyOf as Json[] | undefined;
+      if (anyOf?.every((b) => b.type === 'string' && (b.enum as unknown[] | undefined)?.length === 1 && Object.keys(b).length === 2)) unions.push(where);
+      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
+    };
+    walk(spec.paths, '');
+    expect(unions).toEqual([]);
+    const status = (spec.paths['/v1/devices/{deviceId}']!.get!.responses['200']!.content!['application/json']!.schema as { properties: { status: Json } }).properties.status;
+    expect(status).toEqual({ type: 'string', enum: ['active', 'revoked', 'expired', 'not-yet-valid', 'agency-revoked', 'untrusted'] });
+  });
+
+  test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
+    const lacking: string[] = [];
+    const objects = (x: unknown, where: string): void => {
+      if (!x || typeof x !== 'object') return;
+      if (Array.isArray(x)) return x.forEach((y, i) => objects(y, `${where}[${i}]`));
+      const s = x as Json;
+      if (s.type === 'object' && s.properties && !(s.required as string[] | undefined)?.length) lacking.push(`${where}: no required field`);
+      for (const [k, v] of Object.entries(s)) objects(v, `${where}.${k}`);
+    };
+    for (const o of ops) {
+      for (const [status, r] of Object.entries(o.op.responses)) {
+        const where = `${o.method.toUpperCase()} ${o.path} ${status}`;
+        for (const [type, c] of Object.entries(r.content ?? {})) objects(c.schema, `${where} ${type}`);
+        if (Number(status) < 400) continue;
+        const schema = r.content?.['application/json']?.schema as { required?: string[]; properties?: { code?: { enum?: string[] } } } | undefined;
+        const codes = schema?.properties?.code?.enum ?? [];
+        if (!schema?.required?.includes('code') || !schema.required.includes('message') || codes.length === 0) lacking.push(`${where}: not an error body with its codes`);
       }
     }
-    expect(ops.length).toBeGreaterThan(20);
+    expect(lacking).toEqual([]);
   });
 
   test("README's HTTP API table names every operation of the document", async () => {
@@ -282,6 +355,19 @@ describe('the OpenAPI document describes every answer of every route', () => {
     for (const s of [200, 201, 400, 404, 414]) expect(statuses).toContain(s);
     for (const type of ['application/json', 'application/cbor', 'text/plain', 'x-next-after']) expect(seenTypes).toContain(type);
     expect(compared).toBeGreaterThan(100); // answers whose object, before serialization, was compared with what the client got
+  });
+
+  test('an empty gateway (no agency, no entry, no checkpoint yet): every answer as documented', async () => {
+    const empty = await startTestGateway(await Pki.create(), {}, undefined, runtime());
+    try {
+      const statuses = new Set<number>();
+      for (const o of ops) if (o.method === 'get') for (const req of requests(o)) statuses.add(await ask(o, req, empty));
+      expect(statuses).toContain(200);
+      expect(statuses).toContain(404);
+    } finally {
+      await empty.stop();
+    }
+    expect(found).toEqual([]);
   });
 
   test('request bodies: wrong JSON types, no JSON, other content types, over the size limit', async () => {
@@ -330,6 +416,20 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(found).toEqual([]);
   });
 
+  test("verdicts over their time budget: 429 answered as documented, retry-after included", async () => {
+    // httpVerifyMsPerSecond 1 and a clock that charges each verdict 10 ms: the second verdict within the window is refused.
+    const budgeted = await startTestGateway(await Pki.create(), { httpVerifyMsPerSecond: 1 }, undefined, { ...runtime(), verifyBudgetClock: new SteppingClock(10).now });
+    try {
+      const o = ops.find((x) => x.path === '/v1/verify')!;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push(await ask(o, { method: 'POST', url: '/v1/verify', payload: bodies['POST /v1/verify']![0]! }, budgeted));
+      expect(statuses.slice(1)).toEqual([429, 429]);
+    } finally {
+      await budgeted.stop();
+    }
+    expect(found).toEqual([]);
+  });
+
   test('a store that fails its reads: every route still answers as documented; an I/O error is 503, an unknown one 500', async () => {
     for (const [code, status] of [['LEVEL_IO_ERROR', 503], [undefined, 500]] as const) {
       faults.failReads = true;
@@ -366,6 +466,36 @@ describe('the OpenAPI document describes every answer of every route', () => {
     } finally {
       faults.failWrites = false;
     }
+    expect(found).toEqual([]);
+  });
+
+  test("refusals of HTTP itself, before any route runs (431, 417, 408): every route's entry documents them", async () => {
+    // Each operation's own first request, spoilt: headers over node's 16 KiB, an Expect other than 100-continue, or
+    // headers that never end (the limited gateway's requestTimeout is 1 s). Raw sockets: inject() skips node's parser.
+    const spoilt = (req: Req) => [
+      [t, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`],
+      [t, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`],
+      [limited, `${req.method} ${req.url} HTTP/1.1\r\nHost: x\r\n`],
+    ] as const;
+    const statuses = new Set<number>();
+    await Promise.all(ops.flatMap((o) => spoilt(requests(o)[0]!).map(async ([gw, text]) => {
+      const req = requests(o)[0]!;
+      const s = connect(gw.gw.httpPort, '127.0.0.1', () => s.write(text));
+      let out = '';
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      s.on('error', () => undefined);
+      await new Promise<void>((r) => {
+        s.once('close', () => r());
+        setTimeout(r, 5000);
+      });
+      s.destroy();
+      const [head = '', payload = ''] = out.split('\r\n\r\n');
+      const status = Number(head.slice(9, 12));
+      statuses.add(status);
+      const headers = Object.fromEntries(head.split('\r\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      found.push(...problems(o, req, { statusCode: status, headers, body: payload, rawPayload: Buffer.from(payload, 'latin1') }));
+    })));
+    expect([...statuses].sort()).toEqual([408, 417, 431]);
     expect(found).toEqual([]);
   });
 

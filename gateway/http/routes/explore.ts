@@ -64,6 +64,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getTrust',
         summary: "The trust material this gateway uses, as a trust file: its root(s), its checkpoint key(s) (its own included) and its log origin",
         description: 'What the verifier page shows and uses unless the verifier loads a trust file of its own. Check the fingerprints out of band before pinning it.',
         response: { 200: TrustFile },
@@ -84,6 +85,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'listBlocks',
         summary: 'The latest block headers, newest first',
         querystring: Type.Object({ limit: Type.Optional(SafeUint({ minimum: 1, maximum: 100 })) }),
         response: {
@@ -111,6 +113,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'listDeviceLatestEntries',
         summary: "A device's latest readings, newest first",
         params: Type.Object({ deviceId: DeviceIdParam }),
         querystring: Type.Object({ limit: Type.Optional(SafeUint({ minimum: 1, maximum: 100 })) }),
@@ -129,6 +132,7 @@ export function exploreRoutes(app: HttpApp, deps: ExploreRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getRejectionCounts',
         summary: 'Rejected readings by error code since this gateway process started (rejections are not logged)',
         response: {
           200: Type.Object({

@@ -125,6 +125,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getLog',
         summary: "The log: origin, size, block height, checkpoint verifier key, latest checkpoint; the gateway's id and MQTT ports",
         response: {
           200: Type.Object({
@@ -167,7 +168,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/entries/:index',
-    { schema: { tags: ['records'], summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...readErrors } } },
+    { schema: { tags: ['records'], operationId: 'getEntry', summary: 'One log entry by index', params: Index, response: { 200: EntryView, ...readErrors } } },
     async (req) => {
       const bytes = await L.getEntry(req.params.index);
       if (!bytes) throw new ApiError('NOT_FOUND', `no entry ${req.params.index} (log size ${L.size})`);
@@ -180,6 +181,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'listEntries',
         summary: 'Entries received in a time range, settled ones only (paginated by `after` = the last entry\'s "receivedAtMs:index")',
         querystring: Type.Object({
           fromMs: SafeUint(),
@@ -224,6 +226,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'listDeviceEntries',
         summary: "A device's readings, by sequence number, optionally in a time range (paginated by `after` = `next`)",
         description: `The device index is in sequence order, so a time range is a filter: one request reads at most ${DEVICE_SCAN_ROWS} index rows. \`next\` is where to continue (\`after=next\`) whenever the request stopped early, because the page is full or because that budget ran out first (then the page may be short, even empty); null when the device's readings were read to the end.`,
         params: Type.Object({ deviceId: DeviceIdParam }),
@@ -249,6 +252,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getEntryBundle',
         summary: 'Proof bundle for one entry: entry, inclusion proof, signed checkpoint, block header, certificates, revocations',
         description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view). treeSize proves against a later checkpoint. since=SIZE adds a consistency proof from SIZE to the bundle\'s tree size (bundle key 9) for offline `verify --since`.',
         params: Index,
@@ -293,7 +297,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
 
   app.get(
     '/v1/checkpoints/latest',
-    { schema: { tags: ['records'], summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...readErrors } } },
+    { schema: { tags: ['records'], operationId: 'getLatestCheckpoint', summary: 'The latest signed checkpoint (C2SP signed note, text/plain)', response: { 200: SignedNote, ...readErrors } } },
     async (_req, reply) => {
       const cp = latestCheckpoint();
       if (!cp) throw new ApiError('NOT_FOUND', 'the log is empty: no checkpoint yet');
@@ -306,6 +310,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getCheckpoint',
         summary: 'The checkpoint signed at a tree size (every block has one)',
         params: Type.Object({ treeSize: SafeUint({ minimum: 1 }) }),
         response: { 200: SignedNote, ...readErrors },
@@ -323,6 +328,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getConsistencyProof',
         summary: 'RFC 9162 consistency proof between two tree sizes',
         querystring: Type.Object({ from: SafeUint({ minimum: 1 }), to: Type.Optional(SafeUint({ minimum: 1 })) }),
         response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64) }) },
@@ -340,6 +346,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getInclusionProof',
         summary: 'RFC 9162 inclusion proof of an entry in a tree size',
         querystring: Type.Object({ index: SafeUint(), treeSize: Type.Optional(SafeUint({ minimum: 1 })) }),
         response: { 200: Type.Object({ index: Type.Integer(), treeSize: Type.Integer(), leafHash: Type.String(), proof: Type.Array(Base64) }) },
@@ -359,6 +366,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
     {
       schema: {
         tags: ['records'],
+        operationId: 'getBlock',
         summary: 'A block header (hash-linked to the previous one)',
         params: Type.Object({ height: SafeUint() }),
         response: {

@@ -97,6 +97,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       ...write,
       schema: {
         tags: ['registry'],
+        operationId: 'registerAgency',
         summary: 'Register an agency: its certificate, signed by a trusted root',
         body: Type.Object({ certificate: Base64 }),
         response: { 200: AgencyView, 201: AgencyView, ...writeErrors },
@@ -115,6 +116,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       ...write,
       schema: {
         tags: ['registry'],
+        operationId: 'registerDevice',
         summary: 'Register a device: its certificate, signed by a registered agency',
         body: Type.Object({ certificate: Base64 }),
         response: { 200: DeviceView, 201: DeviceView, ...writeErrors },
@@ -133,6 +135,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
       ...write,
       schema: {
         tags: ['registry'],
+        operationId: 'registerRevocation',
         summary: "Revoke a certificate: a statement signed by its issuer (the agency for its devices, the root for agencies)",
         description:
           "201: taken and logged. 200: the revocation registered for that certificate, posted again as its very bytes or signed again (every field of the statement equal, signed by the same issuer's key, only the signature other, as a randomized ES256 signer makes it on a retry): the answer names the registered entry (`index`) and nothing is logged. 409 CONFLICT: another statement about a revoked certificate that is not stricter (an earlier `revokedFrom`, or `keyCompromise` from the same time).",
@@ -157,6 +160,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
+        operationId: 'listRevocations',
         summary: 'The revocation entries in the log, with the signed checkpoint that commits to exactly this list (paginated by `after` = `next`)',
         description:
           `For a verifier's \`--revocation-log\` (\`originproof fetch-revocations\`): the revocation entries below the checkpoint's tree size, in log order, each statement signed by the revoked certificate's issuer. The checkpoint's \`revocations <count> <base64 R>\` line commits to the whole list (docs/DESIGN.md), so a verifier holding all \`count\` of them and trusting the checkpoint key knows that no revocation logged before that size is missing. A page holds at most \`limit\` (default and most ${REVOCATION_PAGE}); ask for the next with \`after=next&treeSize=treeSize\`, so that every page is of the same checkpoint. A client holding the list below an earlier tree size S asks only for \`after=S-1\`.`,
@@ -217,6 +221,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
+        operationId: 'listAgencies',
         summary: 'List registered agencies',
         description:
           `In registration order, at most \`limit\` (default and most ${AGENCY_PAGE_MAX}) per request: when more follow, the response ` +
@@ -252,6 +257,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
+        operationId: 'listAgencyDevices',
         summary: "List an agency's devices with their status",
         description:
           'In registration order, at most `limit` (default and most 1000) per request: when more follow, the response header ' +
@@ -288,6 +294,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
     {
       schema: {
         tags: ['registry'],
+        operationId: 'getDevice',
         summary: 'Show one device and its status',
         params: Type.Object({ deviceId: DeviceIdParam }),
         response: { 200: DeviceView, ...readErrors },

@@ -123,6 +123,7 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
       config: { rateLimit: {} },
       schema: {
         tags: ['verify'],
+        operationId: 'verify',
         summary: 'Verdict on a proof bundle (offline-equivalent checks) or on a reading envelope (pipeline checks, not admitted)',
         description:
           "{bundle} (base64 of a CBOR bundle or of its JSON view, as GET /v1/entries/{index}/bundle serves them): checked as `originproof verify` would, with this gateway's trust material, its checkpoint key and its clockSkewSeconds. " +
