@@ -243,6 +243,25 @@ describe('records, proofs and verdicts', () => {
     expect(fromBase64(json.entry)).toEqual(decodeProofBundle(new Uint8Array(cbor.rawPayload)).entry);
   });
 
+  // Found by the OpenAPI review: a client generated from /docs/json sends `Accept: application/json` and got CBOR.
+  test('the bundle by Accept: JSON where application/json is preferred; CBOR for wildcards, a browser and none; ?format wins', async () => {
+    const idx = receipts[2]!.index;
+    const typeFor = async (accept: string | undefined, query = '') => {
+      const r = await t.gw.app.inject({ method: 'GET', url: `/v1/entries/${idx}/bundle${query}`, headers: accept === undefined ? {} : { accept } });
+      expect(r.statusCode).toBe(200);
+      expect(r.headers.vary).toBe('Accept');
+      return String(r.headers['content-type']).split(';')[0];
+    };
+    expect(await typeFor('application/json')).toBe('application/json');
+    expect(await typeFor('application/json, application/cbor;q=0.5')).toBe('application/json');
+    expect(await typeFor('application/cbor;q=0.9, application/json;q=0.1')).toBe('application/cbor');
+    expect(await typeFor('*/*')).toBe('application/cbor');
+    expect(await typeFor('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8')).toBe('application/cbor');
+    expect(await typeFor(undefined)).toBe('application/cbor');
+    expect(await typeFor('application/json', '?format=cbor')).toBe('application/cbor');
+    expect(await typeFor('application/cbor', '?format=json')).toBe('application/json');
+  });
+
   test('checkpoints, inclusion and consistency proofs check out against the checkpoint key', async () => {
     const key = parseVerifierKey(t.gw.checkpointVerifierKey);
     const latest = (await t.gw.app.inject({ method: 'GET', url: '/v1/checkpoints/latest' })).body;

@@ -1,4 +1,5 @@
 /** Record routes: entries, per-device and time queries, proof bundles, checkpoints, proofs and block headers. */
+import negotiate from '@fastify/accept-negotiator';
 import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
 import { decodeLogEntry } from '../../../protocol/log-entry.js';
@@ -254,7 +255,7 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         tags: ['records'],
         operationId: 'getEntryBundle',
         summary: 'Proof bundle for one entry: entry, inclusion proof, signed checkpoint, block header, certificates, revocations',
-        description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view). treeSize proves against a later checkpoint. since=SIZE adds a consistency proof from SIZE to the bundle\'s tree size (bundle key 9) for offline `verify --since`.',
+        description: 'format=cbor (default: application/cbor) or format=json (the documented JSON view); without format, an Accept header that prefers application/json to application/cbor gets the JSON view. treeSize proves against a later checkpoint. since=SIZE adds a consistency proof from SIZE to the bundle\'s tree size (bundle key 9) for offline `verify --since`.',
         params: Index,
         querystring: Type.Object({
           format: Type.Optional(Type.Union([Type.Literal('cbor'), Type.Literal('json')])),
@@ -290,7 +291,10 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
         if (req.query.since > bundle.treeSize) throw new ApiError('BAD_REQUEST', `since ${req.query.since} is beyond the bundle's tree size ${bundle.treeSize}`);
         bundle.consistency = { fromSize: req.query.since, proof: await L.consistencyProof(req.query.since, bundle.treeSize) };
       }
-      if (req.query.format === 'json') return proofBundleToJson(bundle);
+      // ?format wins; without it, an Accept that prefers JSON (a client generated from the OpenAPI document sends
+      // `Accept: application/json`) gets the JSON view; */*, a browser's Accept and none get CBOR, as before.
+      reply.header('vary', 'Accept');
+      if ((req.query.format ?? bundleFormatAccepted(req.headers.accept)) === 'json') return proofBundleToJson(bundle);
       return reply.header('content-type', 'application/cbor').send(Buffer.from(encodeProofBundle(bundle)));
     },
   );
@@ -382,4 +386,11 @@ export function recordRoutes(app: HttpApp, deps: RecordRouteDeps): void {
       return { ...h, prevHash: toHex(h.prevHash), root: toHex(h.root), header: b64out(block.bytes) };
     },
   );
+}
+
+const BUNDLE_TYPES = ['application/cbor', 'application/json'];
+
+/** The bundle's format an Accept header asks for: 'json' only where it prefers application/json (wildcards: CBOR). */
+function bundleFormatAccepted(accept: string | undefined): 'cbor' | 'json' {
+  return accept !== undefined && negotiate(accept, BUNDLE_TYPES) === 'application/json' ? 'json' : 'cbor';
 }
