@@ -17,6 +17,7 @@ import {
   verifyProofOfPossession, type Alg,
 } from '../../protocol/index.js';
 import { connackCodeFor, FIRMWARE_REFUSALS } from '../../gateway/mqtt/connack.js';
+import { mqttFrameCap } from '../../gateway/mqtt/frame-cap.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
 import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
 
@@ -425,11 +426,20 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
       [/at most \*\*(\d+) s ahead\*\* of the gateway clock/, DEFAULT_CONFIG.clockSkewSeconds],
       [/at most \*\*(\d+) days old\*\* when it arrives/, DEFAULT_CONFIG.maxReadingAgeSeconds / 86_400],
       [/An answer's payload is at most ([\d,]+) bytes/, MAX_RECEIPT_BYTES],
+      // §8's table repeats them
+      [/\| `TOO_LARGE` \| over the size limit \(([\d,]+) bytes by default; gateway setting `maxReadingBytes`\)/, DEFAULT_CONFIG.maxReadingBytes],
+      [/\| `CLOCK_SKEW` \| iat more than (\d+) s ahead of the gateway/, DEFAULT_CONFIG.clockSkewSeconds],
+      [/\| `CLOCK_SKEW` \| iat more than \d+ s ahead of the gateway, or older than (\d+) days/, DEFAULT_CONFIG.maxReadingAgeSeconds / 86_400],
     ];
     for (const [re, want] of figures) {
       const got = stated(re)[1]!;
       expect(typeof want === 'number' ? num(got) : got, String(re)).toBe(want);
     }
+  });
+
+  test("the MQTT frame cap: a packet over 4 times the reading limit plus 1 KiB is not read (gateway/mqtt/frame-cap.ts)", () => {
+    const [, times, kib] = stated(/An MQTT packet whose remaining length \(the packet after its 2–5 byte fixed header\) is over (\d+) times that limit plus (\d+) KiB is not read at all/);
+    for (const limit of [256, DEFAULT_CONFIG.maxReadingBytes, 4096]) expect(mqttFrameCap(limit), `limit ${limit}`).toBe(num(times!) * limit + num(kib!) * 1024);
   });
 
   test('a subject commitment takes a salt of at least 16 bytes', () => {
