@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import {
   CLAIM_PROOF_OF_POSSESSION, CONTENT_TYPES, DEVICE_ID_LENGTH, ENTITY_ID, ENTRY_AGENCY_REGISTRATION, ENTRY_DEVICE_REGISTRATION,
-  ENTRY_READING, ENTRY_REVOCATION, ERROR_CODES, NOT_COMPLETE, OriginProofError, TOPIC_QOS,
+  ENTRY_READING, ENTRY_REVOCATION, ERROR_CODES, NOT_COMPLETE, OriginProofError, TOPIC_QOS, EMPTY_REVOCATIONS, commitRevocations, fromHex,
+  revocationsExtension,
 } from '../../protocol/index.js';
 import { API_ERROR_CODES } from '../../gateway/http/error-registry.js';
 import { LEDGER_COMMAND_ERROR_CODES, START_ERROR_CODES } from '../../gateway/config-defaults.js';
@@ -151,6 +152,16 @@ describe("DESIGN's figures are the code's", () => {
     const specRejection = /Rejection \(CBOR map on `op\/v1\/d\/D\/rejections`\): `\{([^}]*)\}`/.exec(specFlat)![1]!;
     const designRejection = stated(/Rejection: \{([^}]*)\}/)[1]!;
     expect(keys(designRejection)).toEqual(keys(specRejection));
+  });
+
+  it("the revocation commitment's known answer is commitRevocations' over the list DESIGN states", () => {
+    const [, listText, line] = stated(/known answer: statements (.*?) give `(revocations \d+ [A-Za-z0-9+/]+=)`/);
+    // "01 02 03 at index 4, 04 05 at 9 and 06 at 17"
+    const list = [...listText!.matchAll(/((?:[0-9a-f]{2} )+)at (?:index )?(\d+)/g)].map((m) => ({ index: num(m[2]!), statement: fromHex(m[1]!.replace(/ /g, '')) }));
+    expect(list).toHaveLength(3);
+    expect(revocationsExtension(commitRevocations(list))).toBe(line);
+    expect(stated(/none gives `(revocations 0 [A-Z]+\.\.\.[A-Z]+=)`/)[1]).toBe('revocations 0 AAAA...AAA=');
+    expect(revocationsExtension(EMPTY_REVOCATIONS)).toBe(`revocations 0 ${'A'.repeat(43)}=`);
   });
 
   it('GET /v1/revocations pages', () => {
