@@ -92,6 +92,18 @@ describe('DESIGN names what exists', () => {
   });
 });
 
+describe('the HTTP routes DESIGN and SPEC name are served', () => {
+  const routes = new Set(
+    sources.filter((f) => f.path.includes(join('gateway', 'http'))).flatMap((f) => [...f.text.matchAll(/app\.(get|post|put|delete)\(\s*'(\/v1\/[^']*)'/g)].map((m) => `${m[1]!.toUpperCase()} ${m[2]}`)),
+  );
+  it.each([['docs/DESIGN.md', design], ['firmware-specs/SPEC.md', spec]])('%s', (f, text) => {
+    expect(routes.size).toBeGreaterThan(15);
+    const named = [...flat(text).matchAll(/\b(GET|POST) (\/v1\/[\w/-]*\w)/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(named.length).toBeGreaterThan(0);
+    for (const r of new Set(named)) expect(routes, `${f} names ${r}, which the gateway does not serve`).toContain(r);
+  });
+});
+
 describe('the error codes DESIGN and SPEC name are the code\'s', () => {
   const known = new Set<string>([
     ...ERROR_CODES, ...API_ERROR_CODES, ...START_ERROR_CODES, ...LEDGER_COMMAND_ERROR_CODES, ...FIRMWARE_REFUSALS,
