@@ -80,6 +80,16 @@ describe('DESIGN names what exists', () => {
     }
   });
 
+  it('every command-line flag it names is a flag of an originproof command', () => {
+    const program = new Command();
+    registerCommands(program);
+    const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+    const flags = new Set(all(program).flatMap((c) => c.options.map((o) => o.long)));
+    const named = [...designFlat.matchAll(/(?<![\w-])--[a-z][a-z-]*[a-z]/g)].map((m) => m[0]);
+    expect(named.length).toBeGreaterThan(5);
+    for (const f of new Set(named)) expect(flags, `DESIGN.md names ${f}, which no originproof command takes`).toContain(f);
+  });
+
   it("every file fetch-revocations --out's help names, DESIGN's fetch-revocations sentence names", () => {
     const program = new Command();
     registerCommands(program);
