@@ -12,12 +12,13 @@ import {
   ALG_EDDSA, ALG_ES256, BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT, CT_CONNECT_TOKEN, CT_PROOF_OF_POSSESSION, CT_READING,
   DEVICE_ID_LENGTH, ENTRY_READING, ERROR_CODES, MAX_CONNECT_TOKEN_BYTES, MAX_READING_BYTES, MAX_RECEIPT_BYTES, MAX_REJECTION_MESSAGE,
   MAX_REJECTION_PATH, MAX_TOKEN_LIFETIME_SECONDS, OriginProofError, SENSOR_SCALE, SENSOR_TYPE, SENSOR_UNIT, SENSOR_VALUE,
-  ENTITY_ID, TOKEN_NAME, createProofOfPossession, decimalText, isUeidHex, parseBiometricBody, readingClaimsFromMap, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
+  CLAIM_PROOF_OF_POSSESSION, ENTITY_ID, TOKEN_NAME, TOPIC_QOS, readingsTopic, receiptsTopic, rejectionsTopic, createProofOfPossession, decimalText, isUeidHex, parseBiometricBody, readingClaimsFromMap, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
   keyThumbprint, nobleSigner, nobleVerify, publicKey, publicKeyFromSecret, sha256, sigStructure, subjectCommitment, toHex, utf8ToBytes,
   verifyProofOfPossession, type Alg,
 } from '../../protocol/index.js';
 import { connackCodeFor, FIRMWARE_REFUSALS } from '../../gateway/mqtt/connack.js';
 import { mqttFrameCap } from '../../gateway/mqtt/frame-cap.js';
+import { RECEIPT_QOS } from '../../gateway/mqtt/device-connections.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
 import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
 
@@ -435,6 +436,20 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
       const got = stated(re)[1]!;
       expect(typeof want === 'number' ? num(got) : got, String(re)).toBe(want);
     }
+  });
+
+  test('COSE algs, the proof-of-possession claim, the topics and their QoS', () => {
+    expect.soft(num(stated(/\*\*Ed25519\*\* \(COSE alg (-\d+), RFC 8032\)/)[1]!)).toBe(ALG_EDDSA);
+    expect.soft(num(stated(/\*\*ECDSA P-256 with SHA-256\*\* \(ES256, alg (-\d+)\)/)[1]!)).toBe(ALG_ES256);
+    expect.soft(num(stated(/\(claim (-\d+), the COSE_Sign1 bytes;/)[1]!)).toBe(CLAIM_PROOF_OF_POSSESSION);
+    const d = `01${'0'.repeat(32)}`; // SPEC writes a device id as D
+    const spelled = (topic: string) => topic.replace(d, 'D');
+    const [, readings, qos] = stated(/publish readings on `([^`]+)` at QoS (\d)/);
+    expect.soft(readings).toBe(spelled(readingsTopic(d)));
+    expect.soft(num(qos!)).toBe(TOPIC_QOS);
+    const [, receipts, rejections] = stated(/subscribe to `([^`]+)` and `([^`]+)` \(subscribe before publishing/);
+    expect.soft([receipts, rejections]).toEqual([spelled(receiptsTopic(d)), spelled(rejectionsTopic(d))]);
+    expect.soft(num(stated(/The gateway sends receipts and rejections at \*\*QoS (\d)\*\*/)[1]!)).toBe(RECEIPT_QOS);
   });
 
   test("the MQTT frame cap: a packet over 4 times the reading limit plus 1 KiB is not read (gateway/mqtt/frame-cap.ts)", () => {
