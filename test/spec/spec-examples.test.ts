@@ -21,6 +21,8 @@ import { mqttFrameCap } from '../../gateway/mqtt/frame-cap.js';
 import { RECEIPT_QOS } from '../../gateway/mqtt/device-connections.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
 import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
+import { Backoff } from '../../device-sim/backoff.js';
+import { NOT_AUTHORIZED_BACKOFF } from '../../device-sim/device.js';
 
 const specDir = new URL('../../firmware-specs/', import.meta.url);
 const spec = readFileSync(new URL('SPEC.md', specDir), 'utf8');
@@ -450,6 +452,20 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
     const [, receipts, rejections] = stated(/subscribe to `([^`]+)` and `([^`]+)` \(subscribe before publishing/);
     expect.soft([receipts, rejections]).toEqual([spelled(receiptsTopic(d)), spelled(rejectionsTopic(d))]);
     expect.soft(num(stated(/The gateway sends receipts and rejections at \*\*QoS (\d)\*\*/)[1]!)).toBe(RECEIPT_QOS);
+  });
+
+  test("CONNACK 5's long backoff is device-sim's (device-sim/device.ts, backoff.ts)", () => {
+    const [, from, to, first, last] = stated(/a step from (\d+) min, doubling up to (\d+) min, each delay a random point between half the step and the step, as device-sim does: the first (\d+)–(\d+) s/);
+    expect(num(from!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.minMs);
+    expect(num(to!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.maxMs);
+    const delays = (r: number) => {
+      const b = new Backoff(NOT_AUTHORIZED_BACKOFF.minMs, NOT_AUTHORIZED_BACKOFF.maxMs, () => r);
+      return Array.from({ length: 6 }, () => b.next());
+    };
+    expect(delays(0)[0]).toBe(num(first!) * 1000);
+    expect(delays(1 - 1e-9)[0]).toBeLessThan(num(last!) * 1000);
+    expect(delays(1 - 1e-9)[0]).toBeGreaterThanOrEqual(num(last!) * 1000 - 1);
+    expect(Math.max(...delays(0))).toBe(NOT_AUTHORIZED_BACKOFF.maxMs / 2); // the step stops doubling at the cap
   });
 
   test("the MQTT frame cap: a packet over 4 times the reading limit plus 1 KiB is not read (gateway/mqtt/frame-cap.ts)", () => {
