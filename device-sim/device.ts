@@ -32,6 +32,9 @@ import { holdStateFile } from './state-lock.js';
  */
 export const monotonicMs = (): number => performance.now();
 
+/** The retry schedule after CONNACK 5 (not authorized) that SPEC §4 gives as device-sim's: from 1 min, doubling to 10 min. */
+export const NOT_AUTHORIZED_BACKOFF = { minMs: 60_000, maxMs: 600_000 } as const;
+
 export interface OutboxEntry {
   seq: number;
   bytes: Uint8Array;
@@ -159,8 +162,8 @@ export class Device extends EventEmitter {
       tokenLifetimeSeconds: o.tokenLifetimeSeconds ?? 300,
       reconnectMinMs: o.reconnectMinMs ?? 200,
       reconnectMaxMs: o.reconnectMaxMs ?? 5_000,
-      notAuthorizedMinMs: o.notAuthorizedMinMs ?? 60_000,
-      notAuthorizedMaxMs: o.notAuthorizedMaxMs ?? 600_000,
+      notAuthorizedMinMs: o.notAuthorizedMinMs ?? NOT_AUTHORIZED_BACKOFF.minMs,
+      notAuthorizedMaxMs: o.notAuthorizedMaxMs ?? NOT_AUTHORIZED_BACKOFF.maxMs,
       random: o.random,
       events: this,
       onMessage: (topic, payload) => this.onMessage(topic, payload),

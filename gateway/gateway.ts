@@ -28,6 +28,7 @@ import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/b
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
 import { maxConnectionAnswerBytes, maxTickReceiptBytes } from './mqtt/device-connections.js';
+import { mqttFrameCap } from './mqtt/frame-cap.js';
 import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
 import { registryRoutes } from './http/routes/registry.js';
 import { recordRoutes } from './http/routes/records.js';
@@ -357,7 +358,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         else process.stderr.write(`${msg}\n`);
       },
     },
-    { maxPacketBytes: config.maxReadingBytes * 4 + 1024, connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, trustProxy: config.trustProxy, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries), maxTickReceiptBytes: maxTickReceiptBytes(config.blockMaxEntries) },
+    { maxPacketBytes: mqttFrameCap(config.maxReadingBytes), connectTimeoutMs: config.mqttConnectTimeoutMs, maxPendingConnections: config.mqttMaxPendingConnections, maxConnections: config.mqttMaxConnections, ackHoldMs: config.mqttAckHoldMs, drainTimeoutMs: config.mqttDrainTimeoutMs, maxKeepaliveS: config.mqttMaxKeepaliveS, connectFailuresPerMinute: config.mqttConnectFailuresPerMinute, now: nowMs, maxAnswerBacklogBytes: config.mqttMaxAnswerBacklogBytes, trustProxy: config.trustProxy, maxConnectionAnswerBytes: maxConnectionAnswerBytes(config.blockMaxEntries), maxTickReceiptBytes: maxTickReceiptBytes(config.blockMaxEntries) },
   ).catch(async (err: unknown) => {
     throw await abandon(err, 'the MQTT broker cannot be made');
   });

@@ -229,7 +229,7 @@ export function registerSim(program: Command): void {
     });
 
   sim.command('demo').description('the one-command demo (same as npm run demo)').action(async () => {
-    const { runDemo } = await import('../../device-sim/demo.js');
+    const { runDemo } = await import('../demo.js');
     const r = await runDemo();
     process.exitCode = r.ok ? 0 : 1;
   });

@@ -30,6 +30,9 @@ export function addressKey(address: string | undefined): string {
   return `${parts.join(':')}::/64`;
 }
 
+/** Most client addresses whose budgets are kept (docs/DESIGN.md): the one that failed longest ago is forgotten first. */
+export const MAX_TRACKED_ADDRESSES = 50_000;
+
 interface Budget {
   tokens: number;
   atMs: number;
@@ -48,7 +51,7 @@ export class ConnectFailureLimit {
   constructor(
     private readonly perMinute: number,
     private readonly now: () => number = Date.now,
-    private readonly maxAddresses = 50_000,
+    private readonly maxAddresses = MAX_TRACKED_ADDRESSES,
   ) {
     this.perMs = perMinute / 60_000;
   }

@@ -17,7 +17,7 @@ export type AnswerClient = Client & { subscriptions: Record<string, unknown>; co
  * QoS 1 would add a PUBACK from the device and broker-side state per answer, kept in memory for devices that went
  * away (clean session off), for no extra guarantee.
  */
-const RECEIPT_QOS = 0;
+export const RECEIPT_QOS = 0;
 
 /**
  * Answers wait in a connection's write buffer up to this many bytes; beyond it (a device that stopped reading) they

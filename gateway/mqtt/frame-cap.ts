@@ -43,6 +43,14 @@ function capFrames(parser: ParserInternals | undefined, cap: number): boolean {
 }
 
 /**
+ * The largest MQTT packet (remaining length) a connection may send: four readings at the size limit and 1 KiB for the
+ * rest (firmware-specs/SPEC.md §3 states it; a device's CONNECT and SUBSCRIBE are far smaller).
+ */
+export function mqttFrameCap(maxReadingBytes: number): number {
+  return maxReadingBytes * 4 + 1024;
+}
+
+/**
  * Every connection `aedes.handle` takes from now on reads frames of at most `cap` bytes. aedes.handle makes the
  * Client (and its parser) synchronously and reads nothing before the next turn, so patching there, before any byte
  * is parsed, covers every transport and any caller of aedes.handle. Deny by default: a connection whose frames

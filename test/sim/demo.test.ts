@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { runDemo } from '../../device-sim/demo.js';
+import { runDemo } from '../../cli/demo.js';
 
 describe('npm run demo', () => {
   test('exits 0: every attack rejected, the revoked device rejected, the bundle verified offline', async () => {

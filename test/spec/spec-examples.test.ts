@@ -12,13 +12,17 @@ import {
   ALG_EDDSA, ALG_ES256, BIO_PURPOSE, BIO_RESULT, BIO_SCORE, BIO_SUBJECT_COMMITMENT, CT_CONNECT_TOKEN, CT_PROOF_OF_POSSESSION, CT_READING,
   DEVICE_ID_LENGTH, ENTRY_READING, ERROR_CODES, MAX_CONNECT_TOKEN_BYTES, MAX_READING_BYTES, MAX_RECEIPT_BYTES, MAX_REJECTION_MESSAGE,
   MAX_REJECTION_PATH, MAX_TOKEN_LIFETIME_SECONDS, OriginProofError, SENSOR_SCALE, SENSOR_TYPE, SENSOR_UNIT, SENSOR_VALUE,
-  ENTITY_ID, TOKEN_NAME, createProofOfPossession, decimalText, isUeidHex, parseBiometricBody, readingClaimsFromMap, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
+  CLAIM_PROOF_OF_POSSESSION, ENTITY_ID, TOKEN_NAME, TOPIC_QOS, readingsTopic, receiptsTopic, rejectionsTopic, createProofOfPossession, decimalText, isUeidHex, parseBiometricBody, readingClaimsFromMap, decodeCertificate, decodeReceipt, encode, encodeLogEntry, encodeRejection, fromBase64, fromHex,
   keyThumbprint, nobleSigner, nobleVerify, publicKey, publicKeyFromSecret, sha256, sigStructure, subjectCommitment, toHex, utf8ToBytes,
   verifyProofOfPossession, type Alg,
 } from '../../protocol/index.js';
 import { connackCodeFor, FIRMWARE_REFUSALS } from '../../gateway/mqtt/connack.js';
+import { mqttFrameCap } from '../../gateway/mqtt/frame-cap.js';
+import { RECEIPT_QOS } from '../../gateway/mqtt/device-connections.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
 import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
+import { Backoff } from '../../device-sim/backoff.js';
+import { NOT_AUTHORIZED_BACKOFF } from '../../device-sim/device.js';
 
 const specDir = new URL('../../firmware-specs/', import.meta.url);
 const spec = readFileSync(new URL('SPEC.md', specDir), 'utf8');
@@ -425,11 +429,48 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
       [/at most \*\*(\d+) s ahead\*\* of the gateway clock/, DEFAULT_CONFIG.clockSkewSeconds],
       [/at most \*\*(\d+) days old\*\* when it arrives/, DEFAULT_CONFIG.maxReadingAgeSeconds / 86_400],
       [/An answer's payload is at most ([\d,]+) bytes/, MAX_RECEIPT_BYTES],
+      // §8's table repeats them
+      [/\| `TOO_LARGE` \| over the size limit \(([\d,]+) bytes by default; gateway setting `maxReadingBytes`\)/, DEFAULT_CONFIG.maxReadingBytes],
+      [/\| `CLOCK_SKEW` \| iat more than (\d+) s ahead of the gateway/, DEFAULT_CONFIG.clockSkewSeconds],
+      [/\| `CLOCK_SKEW` \| iat more than \d+ s ahead of the gateway, or older than (\d+) days/, DEFAULT_CONFIG.maxReadingAgeSeconds / 86_400],
     ];
     for (const [re, want] of figures) {
       const got = stated(re)[1]!;
       expect(typeof want === 'number' ? num(got) : got, String(re)).toBe(want);
     }
+  });
+
+  test('COSE algs, the proof-of-possession claim, the topics and their QoS', () => {
+    expect.soft(num(stated(/\*\*Ed25519\*\* \(COSE alg (-\d+), RFC 8032\)/)[1]!)).toBe(ALG_EDDSA);
+    expect.soft(num(stated(/\*\*ECDSA P-256 with SHA-256\*\* \(ES256, alg (-\d+)\)/)[1]!)).toBe(ALG_ES256);
+    expect.soft(num(stated(/\(claim (-\d+), the COSE_Sign1 bytes;/)[1]!)).toBe(CLAIM_PROOF_OF_POSSESSION);
+    const d = `01${'0'.repeat(32)}`; // SPEC writes a device id as D
+    const spelled = (topic: string) => topic.replace(d, 'D');
+    const [, readings, qos] = stated(/publish readings on `([^`]+)` at QoS (\d)/);
+    expect.soft(readings).toBe(spelled(readingsTopic(d)));
+    expect.soft(num(qos!)).toBe(TOPIC_QOS);
+    const [, receipts, rejections] = stated(/subscribe to `([^`]+)` and `([^`]+)` \(subscribe before publishing/);
+    expect.soft([receipts, rejections]).toEqual([spelled(receiptsTopic(d)), spelled(rejectionsTopic(d))]);
+    expect.soft(num(stated(/The gateway sends receipts and rejections at \*\*QoS (\d)\*\*/)[1]!)).toBe(RECEIPT_QOS);
+  });
+
+  test("CONNACK 5's long backoff is device-sim's (device-sim/device.ts, backoff.ts)", () => {
+    const [, from, to, first, last] = stated(/a step from (\d+) min, doubling up to (\d+) min, each delay a random point between half the step and the step, as device-sim does: the first (\d+)–(\d+) s/);
+    expect(num(from!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.minMs);
+    expect(num(to!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.maxMs);
+    const delays = (r: number) => {
+      const b = new Backoff(NOT_AUTHORIZED_BACKOFF.minMs, NOT_AUTHORIZED_BACKOFF.maxMs, () => r);
+      return Array.from({ length: 6 }, () => b.next());
+    };
+    expect(delays(0)[0]).toBe(num(first!) * 1000);
+    expect(delays(1 - 1e-9)[0]).toBeLessThan(num(last!) * 1000);
+    expect(delays(1 - 1e-9)[0]).toBeGreaterThanOrEqual(num(last!) * 1000 - 1);
+    expect(Math.max(...delays(0))).toBe(NOT_AUTHORIZED_BACKOFF.maxMs / 2); // the step stops doubling at the cap
+  });
+
+  test("the MQTT frame cap: a packet over 4 times the reading limit plus 1 KiB is not read (gateway/mqtt/frame-cap.ts)", () => {
+    const [, times, kib] = stated(/An MQTT packet whose remaining length \(the packet after its 2–5 byte fixed header\) is over (\d+) times that limit plus (\d+) KiB is not read at all/);
+    for (const limit of [256, DEFAULT_CONFIG.maxReadingBytes, 4096]) expect(mqttFrameCap(limit), `limit ${limit}`).toBe(num(times!) * limit + num(kib!) * 1024);
   });
 
   test('a subject commitment takes a salt of at least 16 bytes', () => {

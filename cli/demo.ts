@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decodeProofBundle, parseTrustText, verifyBundle, type Verdict } from '../protocol/index.js';
 import { plainMqttUrl, startGateway } from '../gateway/gateway.js';
-import { ATTACKS, type AttackName } from './attacks.js';
-import type { Device } from './device.js';
-import { runFleet, type FleetSummary } from './fleet.js';
-import { deviceFrom, onboardDevice, type Onboarded } from './onboard.js';
-import { RootAuthority } from './pki.js';
-import type { DeviceKind } from './state.js';
+import { ATTACKS, type AttackName } from '../device-sim/attacks.js';
+import type { Device } from '../device-sim/device.js';
+import { runFleet, type FleetSummary } from '../device-sim/fleet.js';
+import { deviceFrom, onboardDevice, type Onboarded } from '../device-sim/onboard.js';
+import { RootAuthority } from '../device-sim/pki.js';
+import type { DeviceKind } from '../device-sim/state.js';
 
 export interface DemoOptions {
   write?: (text: string) => void;
