@@ -66,7 +66,7 @@ export async function startFuzzTarget(overrides: Record<string, unknown> = {}): 
   const [cert, spareCert] = [await deviceCert(agency, device, now), await deviceCert(agency, spare, now)];
   const trustFile = join(dir, 'trust.json');
   await writeFile(trustFile, JSON.stringify({ roots: [{ certificate: toBase64(rootCert) }] }));
-  const gw = await startGateway({ dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 0, writeRateLimit: 1_000_000_000, ...overrides });
+  const gw = await startGateway({ dataDir: join(dir, 'data'), host: '127.0.0.1', httpPort: 0, mqttPort: 0, trustFile, logLevel: 'silent', verifyWorkers: 0, writeRateLimit: 1_000_000, ...overrides });
   for (const [url, body] of [['/v1/agencies', agencyCert], ['/v1/devices', cert.bytes]] as const) {
     const res = await gw.app.inject({ method: 'POST', url, payload: { certificate: toBase64(body) } });
     if (res.statusCode >= 300) throw new Error(`fuzz target: registering at ${url} failed: ${res.body}`);
