@@ -31,6 +31,14 @@ import { SteppingClock } from './stepping-clock.js';
 import { Pki, nowS, publishEach, reading, register, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
 
 type Json = Record<string, unknown>;
+
+/** `visit` every object under `x` (each schema and sub-schema of a document part), with its path from `where`. */
+function eachSchema(x: unknown, where: string, visit: (s: Json, where: string) => void): void {
+  if (!x || typeof x !== 'object') return;
+  if (Array.isArray(x)) return x.forEach((y, i) => eachSchema(y, `${where}[${i}]`, visit));
+  visit(x as Json, where);
+  for (const [k, v] of Object.entries(x)) eachSchema(v, `${where}.${k}`, visit);
+}
 interface Param { name: string; in: 'path' | 'query'; required?: boolean; schema: Json }
 interface Operation { parameters?: Param[]; requestBody?: { content: Record<string, { schema: Json }> }; responses: Record<string, { content?: Record<string, { schema: Json }>; headers?: Record<string, unknown> }> }
 interface Op { method: string; path: string; op: Operation }
@@ -290,28 +298,18 @@ describe('the OpenAPI document describes every answer of every route', () => {
 
   test('every integer says its width (int64): a generator for a typed language otherwise makes an int32, which a log index or a time in ms overflows', () => {
     const bare: string[] = [];
-    const walk = (x: unknown, where: string): void => {
-      if (!x || typeof x !== 'object') return;
-      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
-      const s = x as Json;
+    eachSchema(spec.paths, '', (s, where) => {
       if (s.type === 'integer' && s.format !== 'int64') bare.push(where);
-      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
-    };
-    walk(spec.paths, '');
+    });
     expect(bare).toEqual([]);
   });
 
   test('a choice of strings is an enum, not an anyOf of one-value enums (which generators for typed languages make wrapper classes of)', () => {
     const unions: string[] = [];
-    const walk = (x: unknown, where: string): void => {
-      if (!x || typeof x !== 'object') return;
-      if (Array.isArray(x)) return x.forEach((y, i) => walk(y, `${where}[${i}]`));
-      const s = x as Json;
+    eachSchema(spec.paths, '', (s, where) => {
       const anyOf = s.anyOf as Json[] | undefined;
       if (anyOf?.every((b) => b.type === 'string' && (b.enum as unknown[] | undefined)?.length === 1 && Object.keys(b).length === 2)) unions.push(where);
-      for (const [k, v] of Object.entries(s)) walk(v, `${where}.${k}`);
-    };
-    walk(spec.paths, '');
+    });
     expect(unions).toEqual([]);
     const status = (spec.paths['/v1/devices/{deviceId}']!.get!.responses['200']!.content!['application/json']!.schema as { properties: { status: Json } }).properties.status;
     expect(status).toEqual({ type: 'string', enum: ['active', 'revoked', 'expired', 'not-yet-valid', 'agency-revoked', 'untrusted'] });
@@ -319,13 +317,10 @@ describe('the OpenAPI document describes every answer of every route', () => {
 
   test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
     const lacking: string[] = [];
-    const objects = (x: unknown, where: string): void => {
-      if (!x || typeof x !== 'object') return;
-      if (Array.isArray(x)) return x.forEach((y, i) => objects(y, `${where}[${i}]`));
-      const s = x as Json;
-      if (s.type === 'object' && s.properties && !(s.required as string[] | undefined)?.length) lacking.push(`${where}: no required field`);
-      for (const [k, v] of Object.entries(s)) objects(v, `${where}.${k}`);
-    };
+    const objects = (x: unknown, where: string): void =>
+      eachSchema(x, where, (s, at) => {
+        if (s.type === 'object' && s.properties && !(s.required as string[] | undefined)?.length) lacking.push(`${at}: no required field`);
+      });
     for (const o of ops) {
       for (const [status, r] of Object.entries(o.op.responses)) {
         const where = `${o.method.toUpperCase()} ${o.path} ${status}`;
