@@ -4,11 +4,6 @@ import { ConfigError, DEFAULT_CONFIG, ENV_VARS, FLAGS } from '../../gateway/conf
 import type { GatewayConfig } from '../../gateway/config.js';
 import { describeFailure } from '../failure.js';
 
-/**
- * A value flag's parser (found by the config review): a flag given twice is refused, where the last one silently won
- * (`--http-port abc --http-port 0` started, the typo unseen); a value that is itself a flag is the missing value it
- * is (`--http-port --mqtt-port 0` took "--mqtt-port" as the port and then said only "too many arguments").
- */
 /** A setting's default as --help writes it: `off` for a listener or switch, `none` for a file or list. */
 export function defaultText(key: keyof GatewayConfig): string {
   const v = DEFAULT_CONFIG[key];
@@ -18,6 +13,11 @@ export function defaultText(key: keyof GatewayConfig): string {
   return String(v);
 }
 
+/**
+ * A value flag's parser (found by the config review): a flag given twice is refused, where the last one silently won
+ * (`--http-port abc --http-port 0` started, the typo unseen); a value that is itself a flag is the missing value it
+ * is (`--http-port --mqtt-port 0` took "--mqtt-port" as the port and then said only "too many arguments").
+ */
 function givenOnce(flag: string) {
   return (value: string, previous: unknown): string => {
     if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice (${String(previous)}, then ${value}): give it once`);
