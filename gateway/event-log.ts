@@ -18,6 +18,7 @@
  * addresses) that had the most: the devices flooding the log are named even when their lines are not written.
  */
 import { toHex } from '../protocol/bytes.js';
+import type { BrokerPublishRefusal } from './mqtt/broker.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { ConnectRefusal } from './mqtt/connack.js';
 
@@ -37,7 +38,7 @@ export type SecurityEvent =
 export type RegistryWrite = 'agency' | 'device' | 'revocation';
 
 /** Why a PUBLISH was refused without a rejection of the reading: not on the device's own readings topic, or at QoS 2. */
-export type PublishRefusal = 'topic_mismatch' | 'qos2';
+export type PublishRefusal = 'topic_mismatch' | BrokerPublishRefusal;
 
 /**
  * Rejection codes that mean an attack or a compromised device, logged at warn (the rest at info: a device's bug, its
@@ -130,7 +131,10 @@ export class EventLog {
   }
 
   mqttPublishRefused(deviceId: string, topic: string, reason: PublishRefusal): void {
-    this.admit('mqtt_publish_refused', 'warn', deviceId)?.warn({ event: 'mqtt_publish_refused', deviceId, topic: bounded(topic), reason }, 'MQTT PUBLISH refused');
+    // A reading on a connection the gateway is closing, or one from before a storage recovery, is the gateway's own
+    // state, not the device's doing: info. Another device's topic or QoS 2 is the device's: warn.
+    const level: Level = reason === 'connection_closed' || reason === 'stale_connection' ? 'info' : 'warn';
+    this.admit('mqtt_publish_refused', level, deviceId)?.[level]({ event: 'mqtt_publish_refused', deviceId, topic: bounded(topic), reason }, 'MQTT PUBLISH refused');
   }
 
   mqttSubscribeRefused(deviceId: string | undefined, topic: string): void {

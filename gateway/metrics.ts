@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES } from '../protocol/errors.js';
 import { FIRMWARE_REFUSALS } from './mqtt/connack.js';
+import type { BrokerPublishRefusal } from './mqtt/broker.js';
 
 export interface GatewayMetrics {
   /** The gateway's own metrics; /metrics is these after the process's (exposition()). */
@@ -129,7 +130,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
       },
     }),
     answersDropped: new Counter({ name: 'originproof_mqtt_answers_dropped_total', help: 'Answers dropped for devices not reading their connections, by reason: connection (its own 256 kB), gateway (mqttMaxAnswerBacklogBytes)', labelNames: ['reason'], registers: [registry] }),
-    publishesRefused: new Counter({ name: 'originproof_mqtt_publishes_refused_total', help: 'Readings not taken, their connection closed unanswered (the device keeps them), by reason: qos2 (published at QoS 2, SPEC §4); not in readings_rejected_total, whose readings get a code', labelNames: ['reason'], registers: [registry] }),
+    publishesRefused: new Counter({ name: 'originproof_mqtt_publishes_refused_total', help: 'Readings not taken, their connection closed unanswered (the device keeps them), by reason: qos2 (published at QoS 2, SPEC §4), connection_closed (on a connection the gateway is closing), stale_connection (on a connection from before a storage recovery); not in readings_rejected_total, whose readings get a code', labelNames: ['reason'], registers: [registry] }),
     parked: new Gauge({
       name: 'originproof_pipeline_parked',
       help: 'Readings taken above the queue high-water mark, waiting for a slot',
@@ -178,7 +179,7 @@ export function createMetrics(defaults = false): GatewayMetrics {
   for (const code of [...ERROR_CODES, 'RATE_LIMITED', 'INTERNAL', ...FIRMWARE_REFUSALS]) m.connectsRefused.inc({ code }, 0);
   for (const outcome of ['receipt', 'rejection']) m.pipelineSeconds.zero({ outcome });
   for (const reason of ['connection', 'gateway']) m.answersDropped.inc({ reason }, 0);
-  m.publishesRefused.inc({ reason: 'qos2' }, 0);
+  for (const reason of ['qos2', 'connection_closed', 'stale_connection'] satisfies BrokerPublishRefusal[]) m.publishesRefused.inc({ reason }, 0);
   for (const result of ['ok', 'failed']) m.tlsReloads.inc({ result }, 0);
   return m;
 }

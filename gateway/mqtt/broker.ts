@@ -31,6 +31,9 @@ import { clientAddressBehindProxies, Listeners, type ListenOptions, type Listeni
 
 export type { ListenOptions, ListeningPorts };
 
+/** Why a PUBLISH was refused by closing its connection, unanswered (BrokerPolicy.onPublishRefused). */
+export type BrokerPublishRefusal = 'qos2' | 'connection_closed' | 'stale_connection';
+
 export interface BrokerPolicy {
   /** Throws OriginProofError when the device may not connect. */
   authenticate(deviceId: string, token: Uint8Array): Promise<void> | void;
@@ -76,10 +79,12 @@ export interface BrokerPolicy {
   /** CONNECTs from `address` (an IPv4 address or an IPv6 /64) are refused from now on: too many failed their check. */
   onAddressLimited?(address: string): void;
   /**
-   * A PUBLISH on the device's readings topic refused by closing its connection, unanswered and not taken (the device
-   * keeps the reading): `qos2`, published at QoS 2 (SPEC §4). Counted apart from rejections, which carry a code.
+   * A device's PUBLISH refused by closing its connection, unanswered and not taken (the device keeps the reading):
+   * `qos2`, published at QoS 2 (SPEC §4); `connection_closed`, on a connection closed or being
+   * closed by the gateway (closeDevice); `stale_connection`, on a connection from before a storage recovery.
+   * Counted apart from rejections, which carry a code.
    */
-  onPublishRefused?(reason: 'qos2', deviceId: string, topic: string): void;
+  onPublishRefused?(reason: BrokerPublishRefusal, deviceId: string, topic: string): void;
   /** An answer dropped for a device not reading its connection (device-connections.ts). */
   onAnswerDropped?(reason: 'connection' | 'gateway'): void;
 }
@@ -281,7 +286,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
     const deviceId = client ? deviceOf.get(client) : undefined;
     if (!client || !deviceId) return done(new Error('not authenticated'));
     // A connection closed by the gateway (closeDevice) takes no reading it had sent but not yet been handed over.
-    if ((client as AnswerClient).closed || closing.has(client)) return done(new Error(`device ${deviceId}: connection closed`));
+    if ((client as AnswerClient).closed || closing.has(client)) {
+      policy.onPublishRefused?.('connection_closed', deviceId, packet.topic);
+      return done(new Error(`device ${deviceId}: connection closed`));
+    }
     if (packet.topic !== readingsTopicOf.get(client)) {
       // Told once per connection: aedes hands over every PUBLISH of a read at once, and one 64 kB read holds thousands
       // of small ones; each was answered TOPIC_MISMATCH and given a timer of its own (found by review). The ones after
@@ -300,7 +308,10 @@ export async function createBroker(policy: BrokerPolicy, opts: BrokerOptions): P
       policy.onTopicViolation(deviceId, packet.topic).then(deny, deny);
       return;
     }
-    if (epochOf.get(client) !== epoch()) return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
+    if (epochOf.get(client) !== epoch()) {
+      policy.onPublishRefused?.('stale_connection', deviceId, packet.topic);
+      return done(new Error(`device ${deviceId}: connection predates a storage recovery; reconnect and resend`));
+    }
     // Readings go at QoS 1 (SPEC §4). aedes keeps every QoS 2 PUBLISH in memory until its PUBREL (up to 1,000 per
     // connection), which a device holding back PUBRELs could use to fill the heap: refused, the connection closed.
     if (packet.qos === 2) {

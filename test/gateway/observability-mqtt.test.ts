@@ -153,6 +153,30 @@ describe('a reading published at QoS 2 is refused and counted', () => {
   });
 });
 
+describe('a reading on a connection the gateway is closing is refused and counted', () => {
+  const fx = useGatewayWithDevices(1);
+
+  // closeDevice (after an UNAVAILABLE in the device's lane) closes the connection on the next turn of the event loop;
+  // a PUBLISH read before that is not taken (the device resends it on its next connection, in seq order).
+  test('not taken, nothing stored, originproof_mqtt_publishes_refused_total{reason="connection_closed"} counts it', async () => {
+    const { t, dev } = fx;
+    const c = await connectDevice(t.gw, dev);
+    const size = t.gw.ledger.size();
+    // The gateway decides to close just as the PUBLISH arrives: in the same turn, before aedes reads it.
+    const conn = (t.gw.broker.aedes as unknown as { clients: Record<string, { conn: NodeJS.EventEmitter }> }).clients[dev.id]!.conn;
+    conn.prependOnceListener('readable', () => t.gw.broker.closeDevice(dev.id));
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    c.client.publish(readingsTopic(dev.id), Buffer.from(await reading(dev, 1)), { qos: 1 });
+    await closed;
+    await c.end().catch(() => undefined);
+    expect(await sample(t.gw, 'originproof_mqtt_publishes_refused_total{reason="connection_closed"}')).toBe(1);
+    await new Promise((r) => setTimeout(r, 200)); // a block interval: nothing may have been appended meanwhile
+    expect(await sample(t.gw, 'originproof_readings_accepted_total{kind="reading"}')).toBe(0);
+    expect(t.gw.ledger.size()).toBe(size);
+    expect(c.answers).toHaveLength(0);
+  });
+});
+
 describe('connections not authenticated yet', () => {
   const fx = useGatewayWithDevices(0, { mqttMaxPendingConnections: 2 });
 

@@ -69,6 +69,10 @@ test('a connection from before a storage recovery that publishes is closed, its 
     await new Promise((r) => setTimeout(r, 200)); // a block interval: nothing may have been appended meanwhile
     expect(c.answers).toHaveLength(1);
     expect(t.gw.ledger.size()).toBe(size);
+    // counted, though it carries no code: not a rejection, the device keeps it
+    const metrics = (await t.gw.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^originproof_mqtt_publishes_refused_total\{reason="stale_connection"\} 1$/m);
+    expect(metrics).toMatch(/^originproof_mqtt_publishes_refused_total\{reason="connection_closed"\} 0$/m);
     await c.end();
     const again = await connectDevice(t.gw, dev);
     await again.publish(await reading(dev, 2));
