@@ -27,6 +27,7 @@ import { Pipeline } from './pipeline.js';
 import { createBroker, type EmbeddedBroker, type ListeningPorts } from './mqtt/broker.js';
 import { loadTlsMaterial, tlsServerOptions, type TlsMaterial } from './mqtt/tls-material.js';
 import { listenError } from './mqtt/listeners.js';
+import { probeListeners } from './listen-probe.js';
 import { maxConnectionAnswerBytes, maxTickReceiptBytes } from './mqtt/device-connections.js';
 import { mqttFrameCap } from './mqtt/frame-cap.js';
 import { buildHttpApp, type HttpApp, type HttpAppOptions } from './http/app.js';
@@ -146,6 +147,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   if (config.trustFile && trust.roots.length === 0) {
     throw new ConfigError('TRUST_FILE_UNUSABLE', `trust file ${config.trustFile} names no root: it needs a "roots" array of root certificates (originproof trust --root ROOT.cert)`);
   }
+
+  // Before anything is made: a refused start leaves no new data directory behind (listen-probe.ts).
+  await probeListeners(config);
 
   // Test-only fault injection (gateway/crash-points.ts); null unless ORIGINPROOF_TEST_CRASH_AT is set.
   const crashPlan = crashPlanFromEnv();

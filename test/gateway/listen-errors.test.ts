@@ -3,6 +3,9 @@
  * exit 2), and the start leaves nothing open behind it: the same data directory can be started at once.
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../../gateway/config.js';
@@ -47,6 +50,30 @@ describe('listeners that cannot be opened', () => {
         await again.stop();
       } finally {
         held.close();
+      }
+    }, 30_000);
+  }
+
+  // Found by review: the listeners open after the store, so a first start refused LISTEN_FAILED had already made the
+  // data directory, a checkpoint key and an empty log (listen-probe.ts).
+  for (const setting of ['httpPort', 'mqttPort', 'wsPort'] as const) {
+    test(`a first start refused for ${setting} in use makes no data directory`, async () => {
+      const held = await holdPort();
+      const port = (held.address() as AddressInfo).port;
+      const dir = await mkdtemp(join(tmpdir(), 'op-listen-probe-'));
+      let freed = false;
+      try {
+        const err = await startTestGateway(await Pki.create(), { [setting]: port }, dir).then((t) => t.stop().then(() => null), (e: unknown) => e);
+        expect((err as ConfigError).code).toBe('LISTEN_FAILED');
+        expect((err as Error).message).toMatch(new RegExp(`^${setting} ${port}: 127\\.0\\.0\\.1:${port} is in use`));
+        expect(existsSync(join(dir, 'data'))).toBe(false);
+        held.close();
+        freed = true;
+        const t = await startTestGateway(await Pki.create(), { [setting]: port }, dir); // the port free: it starts there
+        await t.stop();
+      } finally {
+        if (!freed) held.close();
+        await rm(dir, { recursive: true, force: true });
       }
     }, 30_000);
   }
