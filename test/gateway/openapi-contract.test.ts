@@ -25,6 +25,7 @@ import { createRevocation, decodeProofBundle, parseNote, toBase64 } from '../../
 import { subjectCommitment } from '../../protocol/biometric.js';
 import { routesOf } from '../../gateway/http/app.js';
 import { defaultWebRoot } from '../../gateway/http/web-page.js';
+import { Base64 } from '../../gateway/http/schemas.js';
 import type { LedgerBackend } from '../../ledger/backend.js';
 import type { GatewayRuntime } from '../../gateway/gateway.js';
 import { SteppingClock } from './stepping-clock.js';
@@ -302,6 +303,22 @@ describe('the OpenAPI document describes every answer of every route', () => {
       if (s.type === 'integer' && s.format !== 'int64') bare.push(where);
     });
     expect(bare).toEqual([]);
+  });
+
+  test('every byte string in base64 says so (format byte): a generator makes a byte array of it, decoded for the client', () => {
+    const bare: string[] = [];
+    const said: string[] = [];
+    eachSchema(spec.paths, '', (s, where) => {
+      const base64 = /base64/i.test(String(s.description ?? '')) || s.pattern === Base64.pattern;
+      if (s.type === 'string' && base64 && s.format !== 'byte') bare.push(where);
+      if (s.format === 'byte') said.push(where);
+      if ('contentEncoding' in s) bare.push(`${where}: contentEncoding (not OpenAPI 3.0)`);
+    });
+    expect(bare).toEqual([]);
+    // the registry's certificate bodies and the bundle's JSON view among them
+    const certificate = (spec.paths['/v1/agencies']!.post!.requestBody as { content: Record<string, { schema: { properties: Record<string, Json> } }> }).content['application/json']!.schema.properties.certificate;
+    expect(certificate).toMatchObject({ type: 'string', format: 'byte' });
+    expect(said.filter((w) => w.includes('/v1/entries/{index}/bundle')).length).toBeGreaterThan(3);
   });
 
   test('a choice of strings is an enum, not an anyOf of one-value enums (which generators for typed languages make wrapper classes of)', () => {

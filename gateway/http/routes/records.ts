@@ -80,7 +80,7 @@ export interface RecordRouteDeps {
 }
 
 /** The JSON view of a proof bundle (protocol/bundle.ts ProofBundleJson): byte strings in standard base64. */
-const B64 = Type.String({ description: 'standard base64' });
+const B64 = Type.String({ contentEncoding: 'base64', description: 'standard base64' });
 export const ProofBundleJsonView = Type.Object({
   entry: B64,
   index: Type.Integer(),

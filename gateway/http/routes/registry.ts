@@ -181,12 +181,12 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
               Type.Object({
                 index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64,
                 certificate: Type.Optional(Type.String({
-                  pattern: Base64.pattern, maxLength: Base64.maxLength,
+                  pattern: Base64.pattern, maxLength: Base64.maxLength, contentEncoding: 'base64',
                   description:
                     "for a revocation of an agency certificate, or of a device certificate for keyCompromise: that certificate (not committed to by the checkpoint; a verifier checks it against the statement's certRef and its issuer's signature). A revocation names its certificate by hash and subject only, and a key may hold several certificates (an agency's renewal, a device's transfer to another agency): with it the verifier can place a revocation of a certificate the reading's bundle may have left out (protocol/agency-renewal.ts, key-compromise.ts)",
                 })),
                 issuer: Type.Optional(Type.String({
-                  pattern: Base64.pattern, maxLength: Base64.maxLength,
+                  pattern: Base64.pattern, maxLength: Base64.maxLength, contentEncoding: 'base64',
                   description: "beside a device certificate (`certificate`): the agency certificate that certified it, checked against a trusted root's signature",
                 })),
               }),
