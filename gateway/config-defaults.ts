@@ -146,9 +146,9 @@ export const FLAGS = {
 /**
  * Why a start (or a TLS reload) was refused: stable codes for scripts and supervisors, as the API's error codes
  * are for clients (one registry; README "Running the gateway" lists them). A start refused for any of them exits 2
- * and changes nothing the data directory held (a first start leaves the key and empty log it made); whether to
- * retry is the operator's call: LISTEN_FAILED and DATA_DIR_IN_USE may pass once the other process is gone, the
- * others need the setting or the data directory mended.
+ * and changes nothing the data directory held (a first start refused past its port check, listen-probe.ts, leaves
+ * the key and empty log it made); whether to retry is the operator's call: LISTEN_FAILED and DATA_DIR_IN_USE may pass
+ * once the other process is gone, the others need the setting or the data directory mended.
  */
 export const START_ERROR_CODES = [
   'CONFIG_INVALID', // a setting, flag or environment variable does not validate

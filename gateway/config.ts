@@ -111,7 +111,11 @@ const INTEGER_KEYS = new Set(
     .map(([k]) => k),
 );
 
-/** Listener ports that can be switched off ("off", "none" or empty in the environment or on the command line). */
+/**
+ * Listener ports that can be switched off ("off" or "none" in the environment or on the command line). An empty value
+ * is refused, as an empty file name is: `ORIGINPROOF_MQTT_PORT=${UNSET}` in a unit file turned the devices' plain MQTT
+ * listener off without a word (found by review).
+ */
 const OPTIONAL_PORTS = new Set<string>(['mqttPort', 'mqttTlsPort', 'wsPort']);
 
 const BOOLEAN_KEYS = new Set(
@@ -131,7 +135,7 @@ function coerce(key: string, raw: unknown): unknown {
     return raw;
   }
   if (typeof raw !== 'string' || !INTEGER_KEYS.has(key)) return raw;
-  if (raw === '' || raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
+  if (raw === 'off' || raw === 'none') return OPTIONAL_PORTS.has(key) ? null : raw;
   // "-0" stays text (refused): as a number it is 0, which passes `minimum: 0`, and port -0 listened on any free port.
   return /^-?\d+$/.test(raw) && !/^-0+$/.test(raw) ? Number(raw) : raw;
 }
@@ -226,7 +230,7 @@ function describeError(path: string, message: string): string {
 
 function describeMember(key: string, s: TSchema): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
-  if (s.type === 'null') return OPTIONAL_PORTS.has(key) || key === 'trustProxy' ? 'off (also "none" or empty)' : 'left unset';
+  if (s.type === 'null') return OPTIONAL_PORTS.has(key) ? 'off (or "none"; not empty)' : key === 'trustProxy' ? 'off (also "none" or empty)' : 'left unset';
   if (s.type === 'integer') return `an integer from ${s.minimum as number} to ${s.maximum as number}`;
   if (s.type === 'string') return key.endsWith('File') ? 'a file name (not empty)' : 'a string';
   if (s.type === 'array' && key === 'trustProxy') return `a comma-separated list of at most ${s.maxItems as number} proxy addresses or CIDR ranges`;

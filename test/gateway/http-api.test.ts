@@ -369,6 +369,19 @@ describe('ops and config', () => {
     expect(loadConfig({}, { ORIGINPROOF_TRUST_FILE: 'trust.json' }).trustFile).toBe('trust.json');
   });
 
+  // Found by review: an empty port (ORIGINPROOF_MQTT_PORT=${UNSET} in a unit file) switched the listener off, so the
+  // devices' plain MQTT port was gone without a word, while an empty file name was refused.
+  test('an empty port is refused, naming the setting; off and none switch an optional listener off', () => {
+    for (const [key, name] of [['mqttPort', 'ORIGINPROOF_MQTT_PORT'], ['mqttTlsPort', 'ORIGINPROOF_MQTT_TLS_PORT'], ['wsPort', 'ORIGINPROOF_WS_PORT'], ['httpPort', 'ORIGINPROOF_HTTP_PORT']] as const) {
+      expect(() => loadConfig({}, { [name]: '' })).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID', message: expect.stringContaining(`${key}: `) }));
+      expect(() => loadConfig({}, { [name]: '' })).toThrow(expect.objectContaining({ message: expect.stringMatching(new RegExp(`${key}: .*\\(got ""\\) \\(set by ${name}\\)`)) }));
+      expect(() => loadConfig({ [key]: '' }, {})).toThrow(expect.objectContaining({ name: 'ConfigError', code: 'CONFIG_INVALID' }));
+    }
+    expect(loadConfig({}, { ORIGINPROOF_WS_PORT: 'none', ORIGINPROOF_MQTT_TLS_PORT: 'off' })).toMatchObject({ mqttPort: 1883, wsPort: null, mqttTlsPort: null });
+    expect(loadConfig({}, { ORIGINPROOF_MQTT_PORT: 'off', ORIGINPROOF_MQTT_TLS_PORT: '8883', ORIGINPROOF_TLS_CERT: 'c.pem', ORIGINPROOF_TLS_KEY: 'k.pem' })).toMatchObject({ mqttPort: null, mqttTlsPort: 8883 });
+    expect(() => loadConfig({}, { ORIGINPROOF_HTTP_PORT: 'off' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('httpPort') }));
+  });
+
   // Found walking README: TypeBox's own words for a value that fits no member of a union, "Expected union value",
   // told the operator nothing about what the setting takes.
   test('a value that fits none of a setting\'s forms is refused saying what each form takes', () => {
