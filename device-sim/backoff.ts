@@ -24,3 +24,6 @@ export class Backoff {
     this.step = this.minMs;
   }
 }
+
+/** The retry schedule after CONNACK 5 (not authorized) that SPEC §4 gives as device-sim's: from 1 min, doubling to 10 min. */
+export const NOT_AUTHORIZED_BACKOFF = { minMs: 60_000, maxMs: 600_000 } as const;

@@ -1,3 +1,9 @@
+/**
+ * Milliseconds on a clock that only goes forward (performance.now): what waits are measured on. The wall clock
+ * (DeviceClock) dates readings and tokens only; set back an hour, it held every resend deadline an hour (found by review).
+ */
+export const monotonicMs = (): number => performance.now();
+
 /** A device clock (SPEC §6): wall time plus a drift that can be set (seconds ahead, negative = behind). */
 export class DeviceClock {
   constructor(public driftSeconds = 0, private readonly base: () => number = Date.now) {}

@@ -15,7 +15,7 @@ import {
   decodeReceipt, decodeRejection, deviceIdFromHex, formatVerifierKey, fromHex, parseVerifierKey, readingSeqOf, readingsTopic, signReading,
   type CheckpointKeys, type ErrorCode, type NoteVerifier, type ReadingBody, type Receipt, type Rejection,
 } from '../protocol/index.js';
-import { DeviceClock } from './clock.js';
+import { DeviceClock, monotonicMs } from './clock.js';
 import type { SecureElement } from './secure-element.js';
 import { SequenceCounter, writeState, type DeviceStateFile } from './state.js';
 import { LogWatch } from './log-watch.js';
@@ -25,15 +25,8 @@ import { checkReceipt, KEEP_CODES, nextEvent, nodeEd25519Verify, STOP_CODES } fr
 import { LatencyHistogram } from './latency.js';
 import { DeviceLink } from './link.js';
 import { holdStateFile } from './state-lock.js';
-
-/**
- * Milliseconds on a clock that only goes forward (performance.now): what waits are measured on. The wall clock
- * (DeviceClock) dates readings and tokens only; set back an hour, it held every resend deadline an hour (found by review).
- */
-export const monotonicMs = (): number => performance.now();
-
-/** The retry schedule after CONNACK 5 (not authorized) that SPEC §4 gives as device-sim's: from 1 min, doubling to 10 min. */
-export const NOT_AUTHORIZED_BACKOFF = { minMs: 60_000, maxMs: 600_000 } as const;
+import { NOT_AUTHORIZED_BACKOFF } from './backoff.js';
+import type { DeviceOptions } from './device-options.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -61,45 +54,6 @@ export interface DeviceStats {
   connects: number;
   /** Receipt latencies (from the first publish), in constant memory: percentiles within 1.6 %, exact maximum. */
   latencies: LatencyHistogram;
-}
-
-export interface DeviceOptions {
-  state: DeviceStateFile;
-  /** Where the state lives (and the outbox, next to it); without it both are kept in memory only. */
-  statePath?: string;
-  /** Coalesce outbox writes for up to this long (fewer writes, more latency); default 0: group commit only. */
-  outboxFlushMs?: number;
-  se: SecureElement;
-  clock?: DeviceClock;
-  /** First resend after this long without an answer (SPEC §7 suggests 30 s), doubling up to maxResendMs. */
-  resendTimeoutMs?: number;
-  maxResendMs?: number;
-  /**
-   * Reconnect backoff: the first delay is in [min/2, min), each step doubling up to max (equal jitter, backoff.ts);
-   * back to the first step once a connection shows the gateway takes readings (a receipt that holds, or nothing kept to resend).
-   */
-  reconnectMinMs?: number;
-  reconnectMaxMs?: number;
-  /**
-   * Retries after CONNACK 5 (not authorized, SPEC §4), on their own longer schedule: default from 1 min, doubling up
-   * to 10 min, with the same jitter.
-   */
-  notAuthorizedMinMs?: number;
-  notAuthorizedMaxMs?: number;
-  /** Numbers in [0, 1) for the reconnect jitter; default Math.random (tests pass a fixed source). */
-  random?: () => number;
-  tokenLifetimeSeconds?: number;
-  /**
-   * Override the gateway's addresses from the state file (`sim run --mqtt`, `--gateway`, `--ca`), for this object
-   * only: the state file keeps the provisioned ones (a run against a gateway moved for the occasion must not move
-   * the device for good).
-   */
-  mqttUrl?: string;
-  httpUrl?: string;
-  tlsCa?: string;
-  generator?: Generator;
-  /** Where the device's alert lines go (a rollback of the log); default stderr. */
-  log?: (line: string) => void;
 }
 
 export class Device extends EventEmitter {

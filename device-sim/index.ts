@@ -8,6 +8,7 @@ export * from './connack.js';
 export * from './answers.js';
 export * from './log-watch.js';
 export * from './device.js';
+export * from './device-options.js';
 export * from './agency.js';
 export * from './onboard.js';
 export * from './attacks.js';

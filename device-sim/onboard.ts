@@ -11,7 +11,8 @@ import {
   createProofOfPossession, deviceIdFromKey, fail, deviceIdToHex, publicKey, sha256, toBase64, toHex, utf8ToBytes, type Alg, type DecodedCertificate,
 } from '../protocol/index.js';
 import { Agency, fetchCheckpointKey, fetchGatewayId } from './agency.js';
-import { Device, type DeviceOptions } from './device.js';
+import { Device } from './device.js';
+import type { DeviceOptions } from './device-options.js';
 import { READING_TYPES } from './kinds.js';
 import { createSecureElement, saveSecureElement, type SecureElement, type SecureElementBackend } from './secure-element.js';
 import { DEFAULT_AUD, stateFilePath, writePrivateFile, writeState, type DeviceKind, type DeviceStateFile } from './state.js';

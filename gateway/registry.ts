@@ -2,22 +2,23 @@
  * The registry of agencies and devices: certificates checked against the root trust anchors, revocations
  * checked against the revoked certificate's issuer. Every change is first appended to the log as an entry
  * (so the chain tells the whole story) and the in-memory view (registry-view.ts) is rebuilt from those entries on
- * start. Here: the writes (checked, serialized per subject, logged, then applied), the load, and device status.
+ * start. Here: the writes (checked, serialized per subject, logged, then applied) and the load; the lookups in the
+ * view: registry-lookups.ts; device status: device-standing.ts.
  */
 import { bytesEqual } from '../protocol/bytes.js';
 import { decodeCertificate, type DecodedCertificate } from '../protocol/certificate.js';
-import { validateChain, type TrustAnchors, type TrustAnchor } from '../protocol/chain.js';
+import { validateChain, type TrustAnchors } from '../protocol/chain.js';
 import { fail } from '../protocol/errors.js';
-import { inTrustWindow } from '../protocol/trust.js';
 import { decodeRevocation, verifyRevocation, type DecodedRevocation } from '../protocol/revocation.js';
-import type { RevocationCertificates } from '../protocol/revocation-listing.js';
 import type { SignatureVerifier } from '../protocol/algorithms.js';
 import { assertConsentNotOlder, assertIssuedBy, assertMayReplace, assertStricter, inEffect, sameStatement } from './registry-rules.js';
+import { DeviceStanding } from './device-standing.js';
 import { RegistryView, toHex, type AgencyRecord, type DeviceRecord } from './registry-view.js';
 
 import { ENTRY_AGENCY_REGISTRATION as ENTRY_AGENCY, ENTRY_DEVICE_REGISTRATION as ENTRY_DEVICE, ENTRY_REVOCATION } from '../protocol/log-entry.js';
 
 export type { AgencyRecord, DeviceRecord } from './registry-view.js';
+export { readingRevokedAt, type DeviceStatus, type ReadingChain } from './device-standing.js';
 
 export interface RegistryLog {
   /**
@@ -43,22 +44,7 @@ export async function registryViewOf(events: AsyncIterable<{ type: number; paylo
   return view;
 }
 
-/** 'untrusted': the root that certified its agency is not in this gateway's trust file (any more). */
-export type DeviceStatus = 'active' | 'revoked' | 'expired' | 'not-yet-valid' | 'agency-revoked' | 'untrusted';
-const STANDING_CODES = {
-  revoked: 'CERT_REVOKED', 'agency-revoked': 'CERT_REVOKED', 'not-yet-valid': 'CERT_NOT_YET_VALID', expired: 'CERT_EXPIRED', untrusted: 'CHAIN_INVALID',
-} as const;
-
-/** The certificates a reading dated at some time is checked and logged under (Registry.chainAt). */
-export interface ReadingChain {
-  cert: DecodedCertificate;
-  agency: AgencyRecord;
-  agencyCert: DecodedCertificate;
-}
-
-export class Registry {
-  /** Swapped whole by load(); read through the lookups below. */
-  private view = new RegistryView();
+export class Registry extends DeviceStanding {
   private readonly writes = new Map<string, Promise<void>>();
   /** How far ahead of the gateway's clock a revocation's iat may be (config clockSkewSeconds, as the offline verifier allows). */
   clockSkewSeconds = 300;
@@ -85,10 +71,12 @@ export class Registry {
   private epoch = 0;
 
   constructor(
-    readonly anchors: TrustAnchors,
+    anchors: TrustAnchors,
     private readonly log: RegistryLog,
     private readonly verifier: SignatureVerifier,
-  ) {}
+  ) {
+    super(anchors);
+  }
 
   get hasRoots(): boolean {
     return this.anchors.byKid.size > 0;
@@ -305,81 +293,6 @@ export class Registry {
     return agency.cert.holderKey;
   }
 
-  // Lookups in the current view (registry-view.ts).
-  compromiseOf(role: 'agency' | 'device', holderKid: Uint8Array): { rev: DecodedRevocation; cert: DecodedCertificate } | undefined {
-    return this.view.compromiseOf(role, holderKid);
-  }
-  /**
-   * What the revocation list carries beside a statement (GET /v1/revocations, POST /v1/verify) so that a verifier can
-   * place it: for an agency's certificate, that certificate (protocol/agency-renewal.ts); for a device's revoked for
-   * keyCompromise, that certificate and the agency certificate that certified it (the key may be another agency's
-   * device's since a transfer: protocol/key-compromise.ts). `certRef` in either encoding (certificate-refs.ts); nothing
-   * for another device revocation or a certificate not registered here.
-   */
-  revocationCertificates(rev: Pick<DecodedRevocation, 'claims'>): RevocationCertificates {
-    const cert = this.view.findCert(rev.claims.certRef);
-    if (cert?.claims.role === 'agency') return { certificate: cert.bytes };
-    if (cert?.claims.role !== 'device' || rev.claims.reason !== 'keyCompromise') return {};
-    const issuer = this.view.agencyCertificateAt(cert.issuerKid, cert.claims.iat);
-    return { certificate: cert.bytes, ...(issuer ? { issuer: issuer.bytes } : {}) };
-  }
-  /** Any certificate registered here that `certRef` names, in either encoding (certificate-refs.ts). */
-  findCertificate(certRef: Uint8Array): DecodedCertificate | undefined {
-    return this.view.findCert(certRef);
-  }
-  certificateByRef(certRef: Uint8Array): DecodedCertificate | undefined {
-    return this.view.certificateByRef(certRef);
-  }
-  agencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    return this.view.agencyCertificateAt(agencyKid, at);
-  }
-  /**
-   * The agency certificate a reading signed at `at` was checked under, for its proof bundle (its entry pins the device
-   * certificate, not the agency's): the last registered valid at `at` whose root is trusted here and within its window
-   * then, else agencyCertificateAt's. Found by two reviews: after a root rotation scheduled in the trust file (the new
-   * root's window beginning at E) and the agency's takeover by the new root, or an agency's move to another root
-   * (released by the first, same key and id, the new certificate dated back over earlier readings), the bundles of
-   * readings logged under the first root's chain carried the second's and failed offline (chain CERT_NOT_YET_VALID, or
-   * UNKNOWN_KEY once that root is no longer trusted). Not when the latest is itself revoked at `at`: the bundle then
-   * carries it and its revocation, and the reading is invalid (the gateway holds the agency revoked then) rather than
-   * passed under the earlier root's certificate.
-   */
-  readingAgencyCertificateAt(agencyKid: Uint8Array, at: number): DecodedCertificate | undefined {
-    const latest = this.view.agencyCertificateAt(agencyKid, at);
-    if (!latest || this.rootCoversAt(latest, at) || inEffect(this.view.revocationOf(latest)?.rev, at)) return latest;
-    return this.view.agencyCertificateAt(agencyKid, at, (c) => this.rootCoversAt(c, at));
-  }
-  revocationsOf(certs: readonly DecodedCertificate[]): DecodedRevocation[] {
-    return this.view.revocationsOf(certs);
-  }
-  deviceByKid(kid: Uint8Array): DeviceRecord | undefined {
-    return this.view.deviceByKid(kid);
-  }
-  deviceById(id: string): DeviceRecord | undefined {
-    return this.view.deviceById(id);
-  }
-  agencyById(id: string): AgencyRecord | undefined {
-    return this.view.agencyById(id);
-  }
-  agencies(): AgencyRecord[] {
-    return this.view.agencies();
-  }
-  /** A page of the agencies in registration order (RegistryView.agenciesPage); undefined when `after` is no agency id. */
-  agenciesPage(limit: number, after?: string): { page: AgencyRecord[]; next?: string } | undefined {
-    return this.view.agenciesPage(limit, after);
-  }
-  /** Every registered device (revoked and expired ones too). */
-  devices(): IterableIterator<DeviceRecord> {
-    return this.view.devices();
-  }
-  /** How many devices agency id `agencyId` lists (devicesPage), without a pass over the devices. */
-  deviceCount(agencyId: string): number {
-    return this.view.deviceCount(agencyId);
-  }
-  devicesPage(agencyId: string, limit: number, after?: string): { page: DeviceRecord[]; more: boolean } | undefined {
-    return this.view.devicesPage(agencyId, limit, after);
-  }
-
   /**
    * Whether the root that certified `agencyCert` can no longer act here at `now`: not among the trust anchors, or past
    * its window. Its statements (and its agency's) are refused then, so what it certified may move to another issuer
@@ -390,116 +303,7 @@ export class Registry {
     const anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
     return !anchor || (anchor.notAfter !== undefined && now >= anchor.notAfter);
   }
-
-  anchorFor(agency: AgencyRecord): TrustAnchor | undefined {
-    return this.anchors.byKid.get((agency.issuerKidHex ??= toHex(agency.cert.issuerKid)));
-  }
-
-  /**
-   * The certificates a device acts under at `at`: its current one and its agency's, unless `at` is before either's
-   * start (nbf). A reading signed before a renewal (kept while the device was offline, or on its way) is checked and
-   * logged under the certificates of the same keys valid then, the last registered such: its entry pins that device
-   * certificate (certRef), and its proof bundle carries the agency's picked the same way (bundle-material.ts,
-   * protocol/verify-reading.ts). Else renewing an agency's certificate refused every reading its devices had kept
-   * from before (CERT_NOT_YET_VALID, which a device drops: SPEC §8). After a transfer the earlier certificate is the
-   * previous agency's, and so is the chain.
-   */
-  chainAt(d: DeviceRecord, at: number): ReadingChain {
-    if (at >= d.cert.claims.nbf && at >= d.agency.cert.claims.nbf) return { cert: d.cert, agency: d.agency, agencyCert: d.agency.cert };
-    // Valid at `at`, else expired at it (a gap between two certificates: CERT_EXPIRED), else the current (CERT_NOT_YET_VALID).
-    const cert = at < d.cert.claims.nbf ? (this.view.certificateCovering('device', d.cert.holderKid, at) ?? d.cert) : d.cert;
-    const agency = cert === d.cert ? d.agency : this.view.agencyByKid(cert.issuerKid);
-    if (!agency) fail('CHAIN_INVALID', `the agency that certified device ${d.deviceId} before is not registered`, 'certificate');
-    const agencyCert = at < agency.cert.claims.nbf ? (this.view.certificateCovering('agency', agency.cert.holderKid, at) ?? agency.cert) : agency.cert;
-    return { cert, agency, agencyCert };
-  }
-
-  /** The device certificate a reading dated `at` is checked and logged under (chainAt). */
-  deviceCertAt(d: DeviceRecord, at: number): DecodedCertificate {
-    return at >= d.cert.claims.nbf && at >= d.agency.cert.claims.nbf ? d.cert : this.chainAt(d, at).cert;
-  }
-
-  /**
-   * Where a device stands at `at` (seconds): revocation first, then validity windows of it and its agency, then its
-   * root (as assertDeviceUsableAt decides: a device shown active can connect and publish).
-   */
-  deviceStatus(d: DeviceRecord, at: number, revokedAt = at): DeviceStatus {
-    return this.standing(d, at, true, revokedAt)?.status ?? 'active';
-  }
-
-  /**
-   * Throws the code matching deviceStatus when the device may not act at `at`. `revokedAt` (default `at`): the time
-   * revocations are judged at; for a reading its iat, or when it arrived if earlier (readingRevokedAt).
-   */
-  assertDeviceUsableAt(d: DeviceRecord, at: number, path = 'certificate', revokedAt = at): void {
-    const s = this.standing(d, at, true, revokedAt);
-    if (s) fail(STANDING_CODES[s.status], s.message, path);
-  }
-
-  /** The device's and its agency's certificates (chainAt) valid at `at`, and their root still trusted then (not revocation). */
-  assertChainValidAt(d: DeviceRecord, at: number, path = 'certificate'): void {
-    const s = this.standing(d, at, false);
-    if (s) fail(STANDING_CODES[s.status], s.message, path);
-  }
-
-  /**
-   * Why the device may not act at `at`, undefined if it may (nothing allocated then: this runs twice per reading).
-   * The current certificates' revocations count at any time (a keyCompromise through any certificate of the key is
-   * the device's: registry-view.ts); for an earlier chain (chainAt), its certificates' own too.
-   */
-  private standing(d: DeviceRecord, at: number, revocations: boolean, revAt = at): { status: Exclude<DeviceStatus, 'active'>; message: string } | undefined {
-    if (revocations && inEffect(d.revocation, revAt)) return revoked(d.revocation!, 'revoked');
-    if (revocations && inEffect(d.agency.revocation, revAt)) return revoked(d.agency.revocation!, 'agency-revoked');
-    let cert = d.cert;
-    let agencyCert = d.agency.cert;
-    let anchor: TrustAnchor | undefined;
-    if (at < cert.claims.nbf || at < agencyCert.claims.nbf) {
-      const c = this.chainAt(d, at);
-      if (revocations) {
-        const own = c.cert === d.cert ? undefined : this.view.revocationOf(c.cert)?.rev;
-        if (inEffect(own, revAt)) return revoked(own!, 'revoked');
-        if (c.agency !== d.agency && inEffect(c.agency.revocation, revAt)) return revoked(c.agency.revocation!, 'agency-revoked');
-        const agencyOwn = c.agencyCert === c.agency.cert ? undefined : this.view.revocationOf(c.agencyCert)?.rev;
-        if (inEffect(agencyOwn, revAt)) return revoked(agencyOwn!, 'agency-revoked');
-      }
-      ({ cert, agencyCert } = c);
-      anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
-    } else {
-      anchor = this.anchorFor(d.agency);
-    }
-    if (at < cert.claims.nbf || at < agencyCert.claims.nbf) return { status: 'not-yet-valid', message: `certificate not valid yet at ${at}` };
-    if (at >= cert.claims.exp || at >= agencyCert.claims.exp) return { status: 'expired', message: `certificate expired at ${at}` };
-    if (!anchor) return { status: 'untrusted', message: 'the root of this device is no longer trusted' };
-    if (inTrustWindow(anchor, at)) return undefined;
-    // Outside its root's trust window: an earlier certificate of the agency key valid then, under a root trusted then
-    // and not revoked then, is the agency's certificate of that time, as bundles pick it (readingAgencyCertificateAt).
-    // Found by review: after a root rotation scheduled in the trust file and the agency's takeover by the new root,
-    // whose certificate for it began before that root's window, readings signed before the switch (kept offline) were
-    // refused CERT_NOT_YET_VALID though the old root's certificate was valid then, and offline they verify.
-    const alt = this.readingAgencyCertificateAt(agencyCert.holderKid, at);
-    if (alt && alt !== agencyCert && at >= alt.claims.nbf && at < alt.claims.exp && this.rootCoversAt(alt, at) && !(revocations && inEffect(this.view.revocationOf(alt)?.rev, revAt))) {
-      return undefined;
-    }
-    if (anchor.notBefore !== undefined && at < anchor.notBefore) return { status: 'not-yet-valid', message: 'the root trust anchor is not valid yet at that time' };
-    return { status: 'expired', message: 'the root trust anchor has expired at that time' };
-  }
-
-  /** Whether the root that issued `agencyCert` is trusted here and within its trust window at `at`. */
-  private rootCoversAt(agencyCert: DecodedCertificate, at: number): boolean {
-    const anchor = this.anchors.byKid.get(toHex(agencyCert.issuerKid));
-    return anchor !== undefined && inTrustWindow(anchor, at);
-  }
 }
-
-
-/**
- * The time a reading's revocations are judged at: its iat, or when it arrived if earlier (ms). Dated ahead within the
- * clock skew, a reading that arrived before a revocation's start was signed before it, whatever the device's clock
- * said; the offline verifier places it the same way (protocol/verify-reading.ts: min(iat, the entry's receivedAt)).
- * Found by review: a device whose clock ran ahead was refused CERT_REVOKED (which stops it, SPEC §8) by a revocation
- * scheduled to start after the reading arrived.
- */
-export const readingRevokedAt = (iat: number, receivedAtMs: number): number => Math.min(iat, Math.floor(receivedAtMs / 1000));
 
 /**
  * Run `append` with `record.replacing` set (when there is a record): the record's readings wait for it at their turn
@@ -515,8 +319,4 @@ async function holding<T>(record: { replacing?: Promise<void> | undefined } | un
     record.replacing = undefined;
     settle();
   }
-}
-
-function revoked(r: DecodedRevocation, status: 'revoked' | 'agency-revoked'): { status: 'revoked' | 'agency-revoked'; message: string } {
-  return { status, message: `${status === 'revoked' ? 'device' : 'agency'} certificate ${r.claims.sub} revoked from ${r.claims.revokedFrom} (${r.claims.reason})` };
 }

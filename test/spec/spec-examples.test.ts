@@ -21,8 +21,7 @@ import { mqttFrameCap } from '../../gateway/mqtt/frame-cap.js';
 import { RECEIPT_QOS } from '../../gateway/mqtt/device-connections.js';
 import { DEFAULT_CONFIG, GatewayConfigSchema } from '../../gateway/config.js';
 import { KEEP_CODES, STOP_CODES } from '../../device-sim/answers.js';
-import { Backoff } from '../../device-sim/backoff.js';
-import { NOT_AUTHORIZED_BACKOFF } from '../../device-sim/device.js';
+import { Backoff, NOT_AUTHORIZED_BACKOFF } from '../../device-sim/backoff.js';
 
 const specDir = new URL('../../firmware-specs/', import.meta.url);
 const spec = readFileSync(new URL('SPEC.md', specDir), 'utf8');
@@ -454,7 +453,7 @@ describe('SPEC §4 CONNACK table and the figures SPEC states', () => {
     expect.soft(num(stated(/The gateway sends receipts and rejections at \*\*QoS (\d)\*\*/)[1]!)).toBe(RECEIPT_QOS);
   });
 
-  test("CONNACK 5's long backoff is device-sim's (device-sim/device.ts, backoff.ts)", () => {
+  test("CONNACK 5's long backoff is device-sim's (device-sim/backoff.ts)", () => {
     const [, from, to, first, last] = stated(/a step from (\d+) min, doubling up to (\d+) min, each delay a random point between half the step and the step, as device-sim does: the first (\d+)–(\d+) s/);
     expect(num(from!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.minMs);
     expect(num(to!) * 60_000).toBe(NOT_AUTHORIZED_BACKOFF.maxMs);
