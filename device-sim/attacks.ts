@@ -15,7 +15,7 @@ import type { Device } from './device.js';
 import { deviceFrom, onboardDevice, SIM_FIRMWARE, type GatewayEndpoint } from './onboard.js';
 import { createSecureElement } from './secure-element.js';
 import type { DeviceKind } from './state.js';
-import { ATTACKS, EXPECTED, type AttackName } from './attack-names.js';
+import { EXPECTED, type AttackName } from './attack-names.js';
 
 export { ATTACKS, ATTACK_HELP, EXPECTED, isAttackName, type AttackName } from './attack-names.js';
 

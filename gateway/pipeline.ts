@@ -59,7 +59,7 @@ export class Pipeline {
 
   constructor(
     private readonly registry: Registry,
-    private readonly log: ReadingLog,
+    log: ReadingLog,
     private readonly pool: VerifyPool,
     private readonly metrics: GatewayMetrics,
     private readonly opts: PipelineOptions,

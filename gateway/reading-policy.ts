@@ -4,7 +4,7 @@
  */
 import type { Alg } from '../protocol/algorithms.js';
 import { sigStructure } from '../protocol/cose-sign1.js';
-import { fail, OriginProofError } from '../protocol/errors.js';
+import { OriginProofError } from '../protocol/errors.js';
 import type { DecodedCertificate } from '../protocol/certificate.js';
 import { assertReadingClock, checkReading, type OpenedReading } from '../protocol/reading.js';
 import { readingRevokedAt, type DeviceRecord, type Registry } from './registry.js';

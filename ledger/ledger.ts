@@ -16,7 +16,7 @@ import { blockExtension } from '../protocol/verify-bundle.js';
 import { ENTRY_REVOCATION } from '../protocol/log-entry.js';
 import { HASH_SIZE, type MerkleHasher } from '../protocol/merkle/index.js';
 import {
-  appendRevocation, commitRevocations, EMPTY_REVOCATIONS, revocationsExtension, revocationsOfCheckpoint, type LoggedRevocation, type RevocationCommitment,
+  appendRevocation, commitRevocations, EMPTY_REVOCATIONS, revocationsExtension, revocationsOfCheckpoint, type RevocationCommitment,
 } from '../protocol/revocation-log.js';
 import type { BlockWrite, LedgerBackend } from './backend.js';
 import { encodeBlockEntries } from './block-entries.js';

@@ -28,15 +28,13 @@ export class LedgerTree {
   #finished: TileWrite[] = [];
   /** Tile levels whose partial tile changed since the last flush. */
   #dirty: boolean[] = [];
-  readonly #hasher: MerkleHasher;
 
-  private constructor(hasher: MerkleHasher, range: CompactRange) {
-    this.#hasher = hasher;
+  private constructor(range: CompactRange) {
     this.#range = range;
   }
 
   static async load(backend: LedgerBackend, hasher: MerkleHasher, size: number, frontier: Uint8Array[]): Promise<LedgerTree> {
-    const t = new LedgerTree(hasher, new CompactRange(hasher, size, frontier));
+    const t = new LedgerTree(new CompactRange(hasher, size, frontier));
     const want: { level: number; tile: number; count: number }[] = [];
     for (let k = 0; nodesAt(size, k * TILE_HEIGHT) > 0; k++) {
       const n = nodesAt(size, k * TILE_HEIGHT);

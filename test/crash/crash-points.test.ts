@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { Level } from 'level';
 import { describe, expect, test } from 'vitest';
 import { CRASH_ENV, crashPlanFromEnv, CrashPoints, type CrashPoint } from '../../gateway/crash-points.js';
-import { ConfigError } from '../../gateway/config.js';
 import { Ledger } from '../../ledger/ledger.js';
 import { LevelBackend } from '../../ledger/level-backend.js';
 import { ORIGIN, reading, signer } from '../ledger/contract.js';

@@ -226,7 +226,7 @@ describe('MQTT connect guards', () => {
   });
 
   test('the guards are configuration with defaults, validated at boot', async () => {
-    const { loadConfig, DEFAULT_CONFIG, ConfigError } = await import('../../gateway/config.js');
+    const { loadConfig, DEFAULT_CONFIG } = await import('../../gateway/config.js');
     expect([DEFAULT_CONFIG.mqttConnectTimeoutMs, DEFAULT_CONFIG.mqttMaxPendingConnections]).toEqual([10_000, 1000]);
     const c = loadConfig({}, { ORIGINPROOF_MQTT_CONNECT_TIMEOUT_MS: '2500', ORIGINPROOF_MQTT_MAX_PENDING: '64' });
     expect([c.mqttConnectTimeoutMs, c.mqttMaxPendingConnections]).toEqual([2500, 64]);

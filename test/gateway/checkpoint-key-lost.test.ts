@@ -12,7 +12,6 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { CHECKPOINT_KEY_FILE } from '../../gateway/checkpoint-key.js';
-import { ConfigError } from '../../gateway/config.js';
 import { gatewayWithDevices, startTestGateway, type TestGateway } from './harness.js';
 
 describe('a log whose checkpoint key file is missing', () => {

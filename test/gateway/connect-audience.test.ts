@@ -5,7 +5,7 @@
  * device simulator provisions by default, so default devices keep connecting.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../gateway/config.js';
+import { DEFAULT_CONFIG, loadConfig } from '../../gateway/config.js';
 import { CONNACK } from '../../gateway/mqtt/connack.js';
 import { plainMqttUrl, type RunningGateway } from '../../gateway/gateway.js';
 import { ConnackRefused, DEFAULT_AUD, Device, onboardDevice, type Onboarded } from '../../device-sim/index.js';

@@ -14,7 +14,7 @@ import { ALG_EDDSA, ALG_ES256, concatBytes, fromHex, generateSecretKey, nobleSig
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
 import { loadSodium, resolveEd25519 } from '../../gateway/crypto/sodium.js';
 import { VerifyPool } from '../../gateway/crypto/verify-pool.js';
-import { ConfigError, loadConfig } from '../../gateway/config.js';
+import { loadConfig } from '../../gateway/config.js';
 import { connectDevice, reading, useGatewayWithDevices } from './harness.js';
 
 const sodium = loadSodium();

@@ -6,7 +6,7 @@ import {
   deviceIdFromKey, deviceIdToHex, createRevocation,
 } from '../../protocol/index.js';
 import { certify, connectDevice, gatewayWithDevices, kidOf, nowS, Pki, post, pubOf, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
-import { loadConfig, ConfigError } from '../../gateway/config.js';
+import { loadConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
 import { join } from 'node:path';
 import { ALL_ERROR_CODES, HTTP_STATUS } from '../../gateway/http/error-registry.js';

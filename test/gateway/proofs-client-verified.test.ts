@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { nodeMerkleHasher } from '../../ledger/hasher.js';
 import { toHex } from '../../protocol/bytes.js';
 import { referenceRoot } from '../../protocol/merkle/reference.js';
-import { decodeProofBundle, fromBase64, fromHex, openCheckpoint, parseVerifierKey, verifyBundle, verifyConsistency, verifyInclusion } from '../../protocol/index.js';
+import { decodeProofBundle, fromBase64, openCheckpoint, parseVerifierKey, verifyBundle, verifyConsistency, verifyInclusion } from '../../protocol/index.js';
 import { connectDevice, gatewayTrust, gatewayWithDevices, reading, type TestGateway } from './harness.js';
 
 describe('proofs as a client verifies them', () => {

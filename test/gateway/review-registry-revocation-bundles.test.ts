@@ -7,7 +7,7 @@
  * but its entry's bundle carried nothing and failed offline (chain UNKNOWN_KEY).
  */
 import { describe, expect, test } from 'vitest';
-import { createRevocation, toBase64, verifyBundle, type DecodedCertificate, type TrustMaterial } from '../../protocol/index.js';
+import { createRevocation, toBase64, verifyBundle, type TrustMaterial } from '../../protocol/index.js';
 import { certify, entryBundle, nowS, post, postCert, register, type TestGateway, useTrustedGateway } from './harness.js';
 import { twinCertificate as twinOf } from '../protocol/high-s-twin.js';
 

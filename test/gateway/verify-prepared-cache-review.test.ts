@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   encodeProofBundle, parseCheckpoint, parseNote, toBase64, verifyBundle,
-  type DecodedCertificate, type ProofBundle, type RevocationLogInput, type TrustMaterial, type Verdict,
+  type ProofBundle, type RevocationLogInput, type TrustMaterial, type Verdict,
 } from '../../protocol/index.js';
 import { parseRevocationListing } from '../../protocol/revocation-listing.js';
 import { nodeVerify } from '../../gateway/crypto/node-verifier.js';

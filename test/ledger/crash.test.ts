@@ -7,7 +7,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryLocation, flipFileByte, leafLocation } from './entry-location.js';
 import { Ledger } from '../../ledger/ledger.js';
@@ -103,14 +102,6 @@ describe('ledger verify with worker threads (the compiled code, as the CLI runs 
     for (let b = 0; b < 6; b++) await ledger.appendBlock(Array.from({ length: 300 }, (_, i) => ((b * 300 + i) % 97 === 5 ? revocation(b * 300 + i) : reading(b * 300 + i))));
     await ledger.close();
     return dir;
-  }
-  async function flip(dir: string, key: Uint8Array, at: (v: Uint8Array) => number): Promise<void> {
-    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-    await db.open();
-    const v = new Uint8Array((await db.get(key))!);
-    v[at(v)]! ^= 0x01;
-    await db.put(key, v);
-    await db.close();
   }
   async function check(dir: string) {
     const compiled = (await import(pathToFileURL(join(lib, 'ledger', 'index.js')).href)) as typeof import('../../ledger/index.js');

@@ -8,7 +8,7 @@ import { p256 } from '@noble/curves/nist.js';
 import {
   ALG_EDDSA, ALG_ES256, issueCertificate, decodeCertificate, deviceIdFromKey, deviceIdToHex, signReading, encode, Tag, decodeSign1,
   certificateRefs, namesCertificate, createRevocation, isRevokedAt, verifyRevocation, validateChain, trustAnchors, sha256, toBase64,
-  anchorFromRootCertificate, verifyBundle, parseTrust, type Alg, type DecodedCertificate,
+  anchorFromRootCertificate, verifyBundle, parseTrust, type Alg,
 } from '../../protocol/index.js';
 import { encodeBlockHeader, type ProofBundle } from '../../protocol/bundle.js';
 import { ed25519NoteSigner, formatVerifierKey, signCheckpoint } from '../../protocol/checkpoint.js';

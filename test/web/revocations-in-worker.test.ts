@@ -11,7 +11,7 @@
  * Workers, or with the worker's script failing to load, the page does it all itself, with the same verdicts.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { fromBase64, toBase64 } from '../../protocol/index.js';
 import { browserPerTestHooks, verifyThreeWays, dropFile, launchChromium, type Browser } from './chromium.js';
 import { connectDevice, Pki, postRevocation, reading, registerAtOnce, startTestGateway, nowS, type TestGateway } from '../gateway/harness.js';

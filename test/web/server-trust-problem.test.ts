@@ -8,7 +8,7 @@
  * (protocol/trust.ts parseTrustText), with or without the saved copy of the server's earlier anchors.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { OriginProofError } from '../../protocol/errors.js';
 import { parseTrustText } from '../../protocol/trust.js';
 import { codeMeaning } from '../../web/format.js';

@@ -8,7 +8,7 @@
  * worker's script failing to load, the same checks run on the page's thread, with the same verdicts.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { decodeProofBundle, encodeProofBundle } from '../../protocol/index.js';
 import { MAX_BUNDLE_BYTES } from '../../web/verification.js';
 import { browserPerTestHooks, verifyThreeWays, dropFile, sharedChromium, type Browser } from './chromium.js';
