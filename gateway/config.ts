@@ -185,22 +185,38 @@ function hostProblem(host: string): string | null {
 type SetByNote = (...keys: (keyof GatewayConfig)[]) => string;
 
 /** Rules across keys, after each key has validated on its own. */
-function crossChecks(c: GatewayConfig, setBy: SetByNote): string[] {
+/**
+ * The checks of one setting the schema cannot say, on each setting the schema took (`schemaRefused`: the settings
+ * it refused, whose values may not even be strings): listed with the schema's problems, so that one start names every
+ * bad setting (found by review: a bad host was only told once every other setting validated).
+ */
+function fieldChecks(c: Record<string, unknown>, schemaRefused: ReadonlySet<string>, setBy: SetByNote): string[] {
   const problems: string[] = [];
-  const hostWhy = hostProblem(c.host);
-  if (hostWhy) problems.push(`  host: ${hostWhy} (got ${JSON.stringify(c.host)})${setBy('host')}`);
-  for (const entry of c.trustProxy ?? []) {
-    const why = trustedProxyProblem(entry);
-    if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})${setBy('trustProxy')}`);
+  const took = (key: keyof GatewayConfig) => !schemaRefused.has(key);
+  if (took('host')) {
+    const hostWhy = hostProblem(c.host as string);
+    if (hostWhy) problems.push(`  host: ${hostWhy} (got ${JSON.stringify(c.host)})${setBy('host')}`);
+  }
+  if (took('trustProxy')) {
+    for (const entry of (c.trustProxy as string[] | null) ?? []) {
+      const why = trustedProxyProblem(entry);
+      if (why) problems.push(`  trustProxy: ${why} (got ${JSON.stringify(entry)})${setBy('trustProxy')}`);
+    }
   }
   // The origin is the checkpoint note's first line and its key's name: what signed-note refuses in either
   // (protocol/checkpoint.ts) is refused here, as a setting. The schema's pattern (JS \s) lets through a control
   // character (the gateway started, and then no block could be signed), U+0085 and a lone surrogate (the start
   // failed with the protocol's CHECKPOINT_INVALID, no start code). Found by review.
   // eslint-disable-next-line no-control-regex
-  if (/[\p{White_Space}+\x00-\x1f]|\p{Cs}/u.test(c.origin)) {
+  if (took('origin') && /[\p{White_Space}+\x00-\x1f]|\p{Cs}/u.test(c.origin as string)) {
     problems.push(`  origin: holds a space, a control character, a '+' or a lone surrogate (got ${JSON.stringify(c.origin)}): it is the first line of every checkpoint and its key's name${setBy('origin')}`);
   }
+  return problems;
+}
+
+/** The checks across settings, once each setting is valid on its own. */
+function crossChecks(c: GatewayConfig, setBy: SetByNote): string[] {
+  const problems: string[] = [];
   if ((c.tlsCertFile === null) !== (c.tlsKeyFile === null)) problems.push(`  tlsCertFile, tlsKeyFile: give both (the certificate and its private key) or neither${setBy('tlsCertFile', 'tlsKeyFile')}`);
   if (c.mqttTlsPort !== null && c.tlsCertFile === null) problems.push(`  mqttTlsPort: MQTT over TLS needs tlsCertFile and tlsKeyFile${setBy('mqttTlsPort')}`);
   if (c.httpTls && c.tlsCertFile === null) problems.push(`  httpTls: HTTPS needs tlsCertFile and tlsKeyFile${setBy('httpTls')}`);
@@ -266,15 +282,11 @@ export function loadConfig(
     return names.length > 0 ? ` (set by ${names.join(', ')})` : '';
   };
   const errors = [...Value.Errors(GatewayConfigSchema, merged)];
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const path = e.path.replace(/^\//, '');
-      // trustProxy/0: the setting is the path's first step
-      const key = path.split('/')[0] as keyof GatewayConfig;
-      return `  ${path || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})${setByNote(key)}`;
-    });
-    throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
-  }
+  // trustProxy/0: the setting is the path's first step
+  const keyOf = (path: string) => path.replace(/^\//, '').split('/')[0]!;
+  const lines = errors.map((e) => `  ${e.path.replace(/^\//, '') || '(config)'}: ${describeError(e.path, e.message)} (got ${JSON.stringify(e.value)})${setByNote(keyOf(e.path) as keyof GatewayConfig)}`);
+  lines.push(...fieldChecks(merged, new Set(errors.map((e) => keyOf(e.path))), setByNote));
+  if (lines.length > 0) throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${lines.join('\n')}`);
   const problems = crossChecks(merged as GatewayConfig, setByNote);
   if (problems.length > 0) throw new ConfigError('CONFIG_INVALID', `invalid gateway configuration:\n${problems.join('\n')}`);
   return merged as GatewayConfig;

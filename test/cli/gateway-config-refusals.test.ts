@@ -103,6 +103,25 @@ describe.concurrent('a host that is neither an address nor a host name is refuse
     }
   });
 
+  // Found by review: a bad host, trustProxy entry or origin was only told once every other setting validated, so an
+  // operator mending one refusal met the next at the next start.
+  test('told beside the settings the schema refuses, each naming what set it', () => {
+    const problems = (() => {
+      try {
+        loadConfig({ host: 'not an address', httpPort: 'eighty', origin: 'a b' }, { ORIGINPROOF_TRUST_PROXY: '0.0.0.0/0', ORIGINPROOF_MQTT_PORT: '-0' }, { host: '--host', httpPort: '--http-port', origin: '--origin' });
+      } catch (err) {
+        expect(err).toMatchObject({ name: 'ConfigError', code: 'CONFIG_INVALID' });
+        return (err as Error).message.split('\n').slice(1);
+      }
+      throw new Error('no refusal');
+    })();
+    expect(problems.map((l) => /^ {2}(\w+)/.exec(l)?.[1]).sort()).toEqual(['host', 'httpPort', 'mqttPort', 'origin', 'trustProxy']);
+    expect(problems.find((l) => l.startsWith('  host:'))).toContain('(set by --host)');
+    expect(problems.find((l) => l.startsWith('  trustProxy:'))).toContain('(set by ORIGINPROOF_TRUST_PROXY)');
+    // a setting the schema refused is told once, by the schema
+    expect(() => loadConfig({ host: 7 }, {})).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.not.stringMatching(/host: .*\n {2}host:/s) }));
+  });
+
   test('addresses and host names are taken', () => {
     for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'fe80::1%lo', 'localhost', 'gw-1.example.org', 'LOCALHOST']) {
       expect(loadConfig({ host }, {}).host).toBe(host);
