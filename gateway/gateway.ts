@@ -92,8 +92,8 @@ export interface RunningGateway {
    * originproof_mqtt_connects_refused_total.
    */
   authenticateDevice(deviceId: string, token: Uint8Array): Promise<void> | undefined;
-  /** KeyObjects cached now: the main thread's (tokens, registry) and the verify workers' (readings). */
-  keysCached(): { main: number; workers: number };
+  /** KeyObjects cached now: the main thread's (tokens, registry), the verify workers' (readings), the verdicts' (POST /v1/verify). */
+  keysCached(): { main: number; workers: number; verdicts: number };
   close(): Promise<void>;
 }
 
@@ -139,6 +139,9 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
   // holds at most as many keys as devices may be connected at once (found by review: 100,000 each, ~3 kB per P-256
   // KeyObject, 300 MB per thread once a registry of 100,000 ES256 devices had all connected in turns).
   const verifier = createNodeVerifier(config.mqttMaxConnections, sodium?.binding ?? null);
+  // The verdicts' own (POST /v1/verify, node:crypto as before): a bundle's certificates carry keys anyone may make up,
+  // which would otherwise push the devices' keys out of the one above; bounded the same way.
+  const verdictVerifier = createNodeVerifier(config.mqttMaxConnections);
   const trust: TrustMaterial = config.trustFile
     ? await readTrustFile(config.trustFile, verifier)
     : { anchors: trustAnchors([]), roots: [], checkpointKeys: [] };
@@ -415,6 +418,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
         ...(runtime.verifyBudgetClock ? { budgetClock: runtime.verifyBudgetClock } : {}),
         now: nowMs,
         admitted: (deviceId) => pipeline.admitted(deviceId),
+        verifier: verdictVerifier,
       });
       exploreRoutes(a, { ledger, registry, trust, checkpointVerifierKey, ownCheckpointKeys, origin: config.origin, metrics, startedAtMs: nowMs(), clockSkewSeconds: config.clockSkewSeconds });
     },
@@ -524,7 +528,7 @@ export async function startGateway(overrides: Partial<Record<keyof GatewayConfig
     pipeline,
     storage,
     authenticateDevice,
-    keysCached: () => ({ main: verifier.keys(), workers: pool.keysCached }),
+    keysCached: () => ({ main: verifier.keys(), workers: pool.keysCached, verdicts: verdictVerifier.keys() }),
     close,
   };
 }

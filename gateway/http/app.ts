@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
+import { boundPipelining, oneAtATime } from './pipelining.js';
 import { type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { statusFor, toErrorBody, type AnyErrorCode } from './error-registry.js';
@@ -153,6 +154,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     // had the body {"error","message","statusCode"}, no code: found by review).
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Pipelined requests: one at a time per connection, at most MAX_PIPELINED_REQUESTS waiting (pipelining.ts). First
+  // of the hooks, so that it holds for every route.
+  boundPipelining(app.server);
+  app.addHook('onRequest', (request, reply, done) => oneAtATime(request.raw, reply.raw, done));
   // JSON bodies only: Fastify also parses text/plain by default, which then failed schema validation (400) where every
   // other content type is refused 415.
   app.removeContentTypeParser('text/plain');

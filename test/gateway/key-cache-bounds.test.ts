@@ -6,9 +6,10 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ALG_ES256, generateSecretKey, nobleSigner } from '../../protocol/index.js';
+import { ALG_ES256, encodeLogEntry, encodeProofBundle, generateSecretKey, nobleSigner, toBase64 } from '../../protocol/index.js';
 import { makeNodeVerify } from '../../gateway/crypto/node-verify-factory.js';
-import { connectDevice, Pki, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
+import { nodeVerify } from '../../gateway/crypto/node-verifier.js';
+import { connectDevice, Pki, post, reading, register, startTestGateway, type Device, type TestGateway } from './harness.js';
 
 describe('KeyObject caches are bounded by mqttMaxConnections', () => {
   let t: TestGateway;
@@ -43,6 +44,44 @@ describe('KeyObject caches are bounded by mqttMaxConnections', () => {
  * new key pushed out the oldest one however busy its device, whose key was then imported again and again). node:crypto
  * as given, its key imports counted: a key is imported again only if it was evicted.
  */
+/**
+ * POST /v1/verify checks a bundle's signatures with the keys of the certificates it carries, whoever made them: its
+ * verdicts' cache is bounded too (found by the resource-exhaustion review: they used the process-wide cache of
+ * 100,000 keys, two added by each bundle of a made-up agency and device, ~300 MB of ES256 KeyObjects to fill it).
+ */
+describe('the verdicts cache (POST /v1/verify) is bounded by mqttMaxConnections', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { mqttMaxConnections: 2 });
+  });
+  afterAll(() => t.stop());
+
+  test('five bundles of made-up ES256 agencies and devices leave at most two keys', async () => {
+    const shared = nodeVerify as unknown as { keys(): number }; // the process-wide cache of 100,000 they used
+    const sharedBefore = shared.keys();
+    for (let i = 0; i < 5; i++) {
+      const pki = await Pki.create(nobleSigner(ALG_ES256, generateSecretKey(ALG_ES256)));
+      const agency = await pki.agency(`made-up-${i}.example`);
+      const device = await pki.device(agency, { alg: ALG_ES256 });
+      const entry = encodeLogEntry({ index: 0, type: 1, receivedAtMs: Date.now(), payload: await reading(device, 1), certRef: device.cert.certRef });
+      const bundle = encodeProofBundle({
+        entry, index: 0, treeSize: 1, inclusionProof: [], checkpoint: 'made up', blockHeader: new Uint8Array([0xa0]),
+        certificates: [device.cert.bytes, agency.cert.bytes], revocations: [],
+      });
+      const res = await post(t.gw, '/v1/verify', { bundle: toBase64(bundle) });
+      expect(res.status).toBe(200);
+      const verdict = res.body as unknown as { valid: boolean; checks: { name: string; status: string; code?: string }[] };
+      expect(verdict.valid).toBe(false);
+      // its signature checked out with the made-up device key (imported), its chain did not (no trusted root)
+      expect(verdict.checks.find((c) => c.name === 'signature')?.status).toBe('pass');
+      expect(verdict.checks.find((c) => c.name === 'chain')?.code).toBe('UNKNOWN_KEY');
+    }
+    expect(t.gw.keysCached().verdicts).toBeGreaterThan(0);
+    expect(t.gw.keysCached().verdicts).toBeLessThanOrEqual(2);
+    expect(shared.keys()).toBe(sharedBefore);
+  });
+});
+
 describe('KeyObject caches evict the least recently used key', () => {
   const countingImports = () => {
     const counted = { imports: 0 };

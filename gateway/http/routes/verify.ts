@@ -28,6 +28,7 @@ import { openReading, type OpenedReading } from '../../../protocol/reading.js';
 import { decodeRevocation, type DecodedRevocation } from '../../../protocol/revocation.js';
 import { bytesEqual, toHex } from '../../../protocol/bytes.js';
 import type { TrustMaterial } from '../../../protocol/trust.js';
+import type { SignatureVerifier } from '../../../protocol/algorithms.js';
 import { nodeVerify } from '../../crypto/node-verifier.js';
 import { trustWithLogKeys } from '../../trust-with-log-keys.js';
 import { bundleMaterial } from '../../bundle-material.js';
@@ -98,6 +99,13 @@ export interface VerifyRouteDeps {
    * on their way into a block, which the store does not hold yet. Absent: the store's only.
    */
   admitted?: (deviceId: string) => { lastSeq: number; pending: readonly { seq: number; bytes: Uint8Array }[] } | undefined;
+  /**
+   * The verdicts' signature verifier and its KeyObject cache (crypto/node-verifier.ts). A bundle brings its own
+   * certificates, whose keys anyone may make up, so the gateway gives this a cache of its own, bounded as its others
+   * are (found by the resource-exhaustion review: the shared one held up to 100,000 keys, ~3 kB per P-256 key, and
+   * each POST of a bundle with made-up certificates added two). Default: that shared one.
+   */
+  verifier?: SignatureVerifier;
 }
 
 /** What the three log checks say for an envelope the log does not hold. */
@@ -111,7 +119,8 @@ export function verifyRoutes(app: HttpApp, deps: VerifyRouteDeps): void {
   const trust = trustWithLogKeys(deps.trust, deps.ownCheckpointKeys);
   // Each verdict is judged at the gateway's time (`now`, given per verdict), as its readings are: the block times it
   // checks against that clock are the ones it gave (test/gateway/clock-step.test.ts).
-  const bundleOpts = { verifier: nodeVerify, maxClockSkewSeconds: deps.clockSkewSeconds };
+  const verifier = deps.verifier ?? nodeVerify;
+  const bundleOpts = { verifier, maxClockSkewSeconds: deps.clockSkewSeconds };
   // The verdicts' share of the event loop, whoever asks (time-budget.ts): the readings' pipeline runs on it too.
   const budget = new TimeBudget(deps.verifyMsPerSecond, 'verdicts (POST /v1/verify)', deps.budgetClock);
   // The log's revocation list, prepared once per change rather than per verdict (PreparedRevocationLists).
@@ -278,7 +287,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, lists: PreparedRevocationL
   const iat = claims.iat;
 
   checks.set('signature', budget.charge(() => run('signature', () => {
-    verifySign1(opened.sign1, device.cert.holderKey, { verifier: nodeVerify });
+    verifySign1(opened.sign1, device.cert.holderKey, { verifier: deps.verifier ?? nodeVerify });
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
   })));
   // The chain the pipeline would log it under: an earlier one for a reading signed before a renewal (Registry.chainAt).
