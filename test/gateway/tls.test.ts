@@ -226,6 +226,19 @@ describe('HTTPS for the API', () => {
     await expect(getOverTls(`${t.gw.httpUrl}/healthz`)).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
     await expect(fetch(`${t.gw.httpUrl.replace('https:', 'http:')}/healthz`)).rejects.toThrow('fetch failed'); // undici's network error, not a bad URL
   });
+
+  // Found by the resource-exhaustion review: Fastify sets its keep-alive timeout (72 s) only on a server it makes
+  // itself, so the HTTPS server (serverFactory) kept node's 5 s while README promised clients 72.
+  test('HTTPS keeps the same keep-alive timeout as plain HTTP: 72 s, announced in every answer', async () => {
+    const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      httpsGet(`${t.gw.httpUrl}/healthz`, { ca: CA }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers));
+      }).on('error', reject);
+    });
+    expect(headers['keep-alive']).toBe('timeout=72');
+    expect(t.gw.app.server.keepAliveTimeout).toBe(72_000);
+  });
 });
 
 describe('certificate renewal without a restart (reloadTls, SIGHUP in the CLI)', () => {
