@@ -174,8 +174,9 @@ export function safeUintOf(digits: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-// contentEncoding base64: @fastify/swagger documents it as OpenAPI 3.0's `format: byte`, of which client generators
-// make a byte array, decoded for the caller (Ajv takes it as an annotation; the pattern is what validates).
+// contentEncoding base64: @fastify/swagger documents it as OpenAPI 3.0's `format: byte`, of which generators for typed
+// languages make a byte array, decoded for the caller (openapi-typescript keeps the base64 string; Ajv takes it as an
+// annotation; the pattern is what validates).
 export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 65536, contentEncoding: 'base64', description: 'standard base64' });
 export const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 export const DeviceIdParam = Type.String({ pattern: '^[0-9a-f]{34}$', description: 'device id (34 hex chars)' });
