@@ -1,6 +1,8 @@
 /** Shared TypeBox schemas of the HTTP API (validation, serialization, types and OpenAPI from one source). */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { REVOCATION_REASONS } from '../../protocol/revocation.js';
+import type { BiometricResult } from '../../protocol/biometric.js';
 import { ApiError, codesWithStatus } from './error-registry.js';
 
 /**
@@ -172,11 +174,29 @@ export function safeUintOf(digits: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-// contentEncoding base64: @fastify/swagger documents it as OpenAPI 3.0's `format: byte`, of which client generators
-// make a byte array, decoded for the caller (Ajv takes it as an annotation; the pattern is what validates).
+// contentEncoding base64: @fastify/swagger documents it as OpenAPI 3.0's `format: byte`, of which generators for typed
+// languages make a byte array, decoded for the caller (openapi-typescript keeps the base64 string; Ajv takes it as an
+// annotation; the pattern is what validates).
 export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 65536, contentEncoding: 'base64', description: 'standard base64' });
 export const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 export const DeviceIdParam = Type.String({ pattern: '^[0-9a-f]{34}$', description: 'device id (34 hex chars)' });
+
+/**
+ * A closed set of strings as one plain `enum` (typed as their union): a generated client gets an enum type to switch
+ * on, where `Type.String()` gave it `string`. Not a Union of Literals: fast-json-stringify would try an anyOf per
+ * value written (a listing writes 1,000 entries).
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+export const RevocationReason = StringEnum(REVOCATION_REASONS);
+const BIOMETRIC_RESULTS = ['match', 'no-match'] as const satisfies readonly BiometricResult[];
+
+/** A reading's body as the API shows it (GET /v1/entries/{index}, a verdict's record): the commitment in hex. */
+export const ReadingBody = Type.Union([
+  Type.Object({ kind: Type.Literal('sensor'), type: Type.String(), value: Type.Integer(), scale: Type.Integer(), unit: Type.String() }),
+  Type.Object({ kind: Type.Literal('biometric'), purpose: Type.String(), result: StringEnum(BIOMETRIC_RESULTS), score: Type.Integer(), subjectCommitment: Type.String() }),
+]);
 
 export const DeviceStatus = Type.Union([
   Type.Literal('active'),
@@ -205,7 +225,7 @@ export const DeviceView = Type.Object({
   profile: Profile,
   registeredAt: Type.Integer({ description: 'log index of the registration entry' }),
   revokedFrom: Type.Optional(Type.Integer()),
-  revocationReason: Type.Optional(Type.String()),
+  revocationReason: Type.Optional(RevocationReason),
   certificate: Base64,
 });
 export type DeviceViewT = Static<typeof DeviceView>;

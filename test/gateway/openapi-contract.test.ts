@@ -22,6 +22,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createRevocation, decodeProofBundle, parseNote, toBase64 } from '../../protocol/index.js';
+import { REVOCATION_REASONS } from '../../protocol/revocation.js';
 import { subjectCommitment } from '../../protocol/biometric.js';
 import { routesOf } from '../../gateway/http/app.js';
 import { defaultWebRoot } from '../../gateway/http/web-page.js';
@@ -332,6 +333,23 @@ describe('the OpenAPI document describes every answer of every route', () => {
     expect(status).toEqual({ type: 'string', enum: ['active', 'revoked', 'expired', 'not-yet-valid', 'agency-revoked', 'untrusted'] });
   });
 
+  test('a field of a closed set of strings is an enum, and a verdict\'s reading body has its schema: a generated client narrows them', () => {
+    type Obj = { properties: Record<string, Json & { items?: Obj; properties?: Record<string, Json> }> };
+    const ok = (path: string, method: string, status: string) => spec.paths[path]![method]!.responses[status]!.content!['application/json']!.schema as unknown as Obj;
+    const entry = ok('/v1/entries/{index}', 'get', '200');
+    // before: `type: string`, `reason: string`, `result: string` (openapi-typescript: string) and the verdict's body
+    // `{}` (unknown): a client could not switch on the entry type or reading kind without casting
+    expect(entry.properties.type).toEqual({ type: 'string', enum: ['reading', 'agency-registration', 'device-registration', 'revocation'] });
+    const body = (entry.properties.reading!.properties as Record<string, Json>).body as { anyOf: Obj[] };
+    expect(body.anyOf[1]!.properties.result).toEqual({ type: 'string', enum: ['match', 'no-match'] });
+    const reasons = { type: 'string', enum: [...REVOCATION_REASONS] };
+    expect(ok('/v1/revocations', 'get', '200').properties.revocations!.items!.properties.reason).toEqual(reasons);
+    expect(ok('/v1/revocations', 'post', '201').properties.reason).toEqual(reasons);
+    expect(ok('/v1/devices/{deviceId}', 'get', '200').properties.revocationReason).toEqual(reasons);
+    const record = ok('/v1/verify', 'post', '200').properties.record as unknown as Obj;
+    expect(record.properties.body).toMatchObject(body);
+  });
+
   test('every error answer is documented as {code, message} with its codes, and every object answered lists the fields it always has', () => {
     const lacking: string[] = [];
     const objects = (x: unknown, where: string): void =>
@@ -405,6 +423,22 @@ describe('the OpenAPI document describes every answer of every route', () => {
       expect(got, o.path).toContain(415);
     }
     expect(found).toEqual([]);
+  });
+
+  test("a base64 field (README 'Docs and clients'): outside the alphabet BAD_REQUEST, of it but not decoding MALFORMED naming the field", async () => {
+    const fields: Array<[string, string]> = [['/v1/agencies', 'certificate'], ['/v1/devices', 'certificate'], ['/v1/revocations', 'revocation'], ['/v1/verify', 'bundle'], ['/v1/verify', 'envelope']];
+    for (const [url, field] of fields) {
+      const post = (value: string) => t.gw.app.inject({ method: 'POST', url, payload: { [field]: value } });
+      // base64url of bytes whose standard base64 has + and /, as a client using the wrong alphabet sends them
+      for (const value of ['-_-_', 'AA-A', 'AA_A']) {
+        const res = await post(value);
+        expect([url, field, value, res.statusCode, res.json().code]).toEqual([url, field, value, 400, 'BAD_REQUEST']);
+      }
+      for (const value of ['A', 'AAAAA', 'AA=', 'AB==', 'AAB=']) {
+        const res = await post(value);
+        expect([url, field, value, res.statusCode, res.json().code, res.json().path]).toEqual([url, field, value, 400, 'MALFORMED', field]);
+      }
+    }
   });
 
   test('POST /v1/verify takes {bundle} or {envelope}: a body with both is BAD_REQUEST, not the bundle taken silently', async () => {

@@ -2,7 +2,7 @@
 import negotiate from '@fastify/accept-negotiator';
 import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../../../protocol/bytes.js';
-import { decodeLogEntry } from '../../../protocol/log-entry.js';
+import { decodeLogEntry, type EntryType } from '../../../protocol/log-entry.js';
 import { openLoggedReading } from '../../../protocol/reading.js';
 import { encodeProofBundle, proofBundleToJson } from '../../../protocol/bundle.js';
 import { nodeMerkleHasher } from '../../../ledger/hasher.js';
@@ -12,26 +12,24 @@ import type { Registry } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64out } from '../codec.js';
-import { Base64, DeviceIdParam, readErrors, SafeUint, safeUintOf } from '../schemas.js';
+import { Base64, DeviceIdParam, ReadingBody, readErrors, SafeUint, safeUintOf, StringEnum } from '../schemas.js';
 import { bundleMaterial } from '../../bundle-material.js';
 import { keyWindows } from '../../../ledger/key-history.js';
 
-const TYPE_NAMES: Record<number, string> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
+const ENTRY_TYPE_NAMES = ['reading', 'agency-registration', 'device-registration', 'revocation'] as const;
+const TYPE_NAMES: Record<EntryType, (typeof ENTRY_TYPE_NAMES)[number]> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
 
 const ReadingView = Type.Object({
   deviceId: Type.String(),
   seq: Type.Integer(),
   iat: Type.Integer(),
   firmware: Type.String(),
-  body: Type.Union([
-    Type.Object({ kind: Type.Literal('sensor'), type: Type.String(), value: Type.Integer(), scale: Type.Integer(), unit: Type.String() }),
-    Type.Object({ kind: Type.Literal('biometric'), purpose: Type.String(), result: Type.String(), score: Type.Integer(), subjectCommitment: Type.String() }),
-  ]),
+  body: ReadingBody,
 });
 
 export const EntryView = Type.Object({
   index: Type.Integer(),
-  type: Type.String(),
+  type: StringEnum(ENTRY_TYPE_NAMES),
   receivedAtMs: Type.Integer(),
   certRef: Type.Optional(Type.String()),
   leafHash: Type.String(),
@@ -43,7 +41,7 @@ type EntryViewT = Static<typeof EntryView>;
 /** `leafHash`: the entry's, when the read that found it has it (a listing's entries are checked against their leaves). */
 export function entryView(bytes: Uint8Array, leafHash: Uint8Array = nodeMerkleHasher.hashLeaf(bytes)): EntryViewT {
   const e = decodeLogEntry(bytes);
-  const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type] ?? String(e.type), receivedAtMs: e.receivedAtMs, leafHash: toHex(leafHash), payload: b64out(e.payload) };
+  const view: EntryViewT = { index: e.index, type: TYPE_NAMES[e.type], receivedAtMs: e.receivedAtMs, leafHash: toHex(leafHash), payload: b64out(e.payload) };
   if (e.certRef) view.certRef = toHex(e.certRef);
   if (e.type === 1) {
     // One that no longer opens (logged under rules since tightened) is served as logged, without the decoded view.

@@ -10,7 +10,7 @@ import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
-import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
+import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, RevocationReason, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 import { inEffect } from '../../registry-rules.js';
 import type { EventLog, RegistryWrite } from '../../event-log.js';
@@ -141,8 +141,8 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
           "201: taken and logged. 200: the revocation registered for that certificate, posted again as its very bytes or signed again (every field of the statement equal, signed by the same issuer's key, only the signature other, as a randomized ES256 signer makes it on a retry): the answer names the registered entry (`index`) and nothing is logged. 409 CONFLICT: another statement about a revoked certificate that is not stricter (an earlier `revokedFrom`, or `keyCompromise` from the same time).",
         body: Type.Object({ revocation: Base64 }),
         response: {
-          200: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
-          201: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), index: Type.Integer() }),
+          200: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: RevocationReason, revokedFrom: Type.Integer(), index: Type.Integer() }),
+          201: Type.Object({ certRef: Type.String(), sub: Type.String(), reason: RevocationReason, revokedFrom: Type.Integer(), index: Type.Integer() }),
           ...writeErrors,
         },
       },
@@ -179,7 +179,7 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
             count: Type.Integer({ description: 'revocation entries below treeSize in all, on every page (the checkpoint line\'s count)' }),
             revocations: Type.Array(
               Type.Object({
-                index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: Type.String(), revokedFrom: Type.Integer(), revocation: Base64,
+                index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: RevocationReason, revokedFrom: Type.Integer(), revocation: Base64,
                 certificate: Type.Optional(Type.String({
                   pattern: Base64.pattern, maxLength: Base64.maxLength, contentEncoding: 'base64',
                   description:

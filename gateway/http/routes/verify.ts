@@ -38,7 +38,7 @@ import { readingRevokedAt, type ReadingChain, type Registry } from '../../regist
 import type { HttpApp } from '../app.js';
 import { ApiError } from '../error-registry.js';
 import { b64in } from '../codec.js';
-import { Base64, errors } from '../schemas.js';
+import { Base64, errors, ReadingBody } from '../schemas.js';
 
 const CheckSchema = Type.Object({
   name: Type.String({ enum: [...CHECK_NAMES] }),
@@ -66,7 +66,8 @@ const VerdictSchema = Type.Object({
         root: Type.Optional(Type.String({ description: 'the trust anchor the chain ended at, when the chain check passed' })),
         seq: Type.Optional(Type.Integer()),
         iat: Type.Optional(Type.Integer()),
-        body: Type.Optional(Type.Unknown({ description: "a reading's body, as GET /v1/entries/{index} shows it" })),
+        // typed unknown as protocol's VerdictRecord has it; documented (and held to it by the contract test) as the body
+        body: Type.Optional(Type.Unsafe<unknown>(Type.Union(ReadingBody.anyOf, { description: "a reading's body, as GET /v1/entries/{index} shows it" }))),
       },
       { description: 'what was verified; index, treeSize and receivedAtMs only for a record in the log (absent for an envelope that is not logged)' },
     ),
