@@ -106,3 +106,26 @@ describe('properties', () => {
     );
   });
 });
+
+describe('size bounds of consistency proofs', () => {
+  // Mutation testing: with the size check at `size2 < size1 - 1`, a shrinking "extension" (3 -> 2) whose proof is
+  // [root1, anything] verified against the root that proof leads to. The check must refuse every size2 below size1.
+  it('refuses a second tree one leaf smaller than the first, even when the proof adds up', () => {
+    const data = leaves(3);
+    const root1 = referenceRoot(data);
+    const x = H.hashLeaf(leaf(99));
+    const forgedRoot2 = H.hashChildren(root1, x);
+    expect(() => verifyConsistency(3, 2, [root1, x], root1, forgedRoot2)).toThrow(expect.objectContaining({ code: 'CONSISTENCY_INVALID', path: 'size2' }));
+  });
+  // Mutation testing: without the comparison of the recomputed first root with root1, a genuine proof from size 5 to
+  // size 8 "showed" that any tree of size 5 was a prefix of the second, forks included.
+  it('refuses a genuine proof presented with another first root', () => {
+    const data = leaves(8);
+    const { read } = build(data);
+    const proof = consistencyProof(5, 8, read);
+    const root2 = referenceRoot(data);
+    verifyConsistency(5, 8, proof, referenceRoot(data.slice(0, 5)), root2);
+    const forkRoot1 = referenceRoot([...data.slice(0, 4), leaf(99)]);
+    expect(() => verifyConsistency(5, 8, proof, forkRoot1, root2)).toThrow(expect.objectContaining({ code: 'CONSISTENCY_INVALID', path: 'root1' }));
+  });
+});
