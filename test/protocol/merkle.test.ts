@@ -128,4 +128,25 @@ describe('size bounds of consistency proofs', () => {
     const forkRoot1 = referenceRoot([...data.slice(0, 4), leaf(99)]);
     expect(() => verifyConsistency(5, 8, proof, forkRoot1, root2)).toThrow(expect.objectContaining({ code: 'CONSISTENCY_INVALID', path: 'root1' }));
   });
+  // Mutant M8 (verify.ts: the root1 length check removed): a 31-byte root1 of a power-of-two tree was hashed into the
+  // path, and the proof failed only at root2; it must be refused as a bad root1.
+  it('refuses a first root of the wrong length', () => {
+    const data = leaves(8);
+    const { read } = build(data);
+    const proof = consistencyProof(4, 8, read);
+    const root1 = referenceRoot(data.slice(0, 4));
+    expect(() => verifyConsistency(4, 8, proof, root1.slice(0, 31), referenceRoot(data))).toThrow(expect.objectContaining({ code: 'CONSISTENCY_INVALID', path: 'root1' }));
+  });
 });
+
+describe('length of inclusion proofs', () => {
+  // Mutant M7 (verify.ts: the "too long" check removed): leaf 1 of a two-leaf tree "was" leaf 0 of a one-leaf tree
+  // whose root is the two-leaf tree's, the extra proof hash folded in past the root.
+  it('refuses a proof longer than the tree is deep', () => {
+    const data = leaves(2);
+    const root = referenceRoot(data);
+    verifyInclusion(1, 2, H.hashLeaf(data[1]!), [H.hashLeaf(data[0]!)], root);
+    expect(() => verifyInclusion(0, 1, H.hashLeaf(data[1]!), [H.hashLeaf(data[0]!)], root)).toThrow(expect.objectContaining({ code: 'INCLUSION_INVALID', path: 'proof' }));
+  });
+});
+
