@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  createRevocation, decodeCertificate, issueCertificate, openReading,
+  createSign1, CT_READING, deviceIdFromKey, encode, readingClaimsToMap, createRevocation, decodeCertificate, issueCertificate, openReading,
   signReading, validateChain, verifyReading, verifyRevocation,
 } from '../../protocol/index.js';
-import { codeOfSync, DAY, kidOf, makeChain, NOW, pubOf, sensorClaims } from './fixtures.js';
+import { ALG_EDDSA, codeOfSync, DAY, kidOf, makeChain, NOW, pubOf, sensorClaims, signerFor } from './fixtures.js';
 
 describe('chain validation boundaries', async () => {
   const c = await makeChain();
@@ -47,5 +47,21 @@ describe('reading dated at its certificate\'s edges', async () => {
     expect(verifyReading(openReading(await signReading(c.device, sensorClaims(c, 1, { iat: at }))), c.deviceCert).iat).toBe(at);
     const early = openReading(await signReading(c.device, sensorClaims(c, 2, { iat: at - 1 })));
     expect(codeOfSync(() => verifyReading(early, c.deviceCert))).toBe('CERT_NOT_YET_VALID');
+  });
+
+  // RD6 (reading.ts checkReading: the ueid check removed): a device signing, with its own key and kid, a reading
+  // that names another device must not pass for that device's reading.
+  it('a reading naming another device id (ueid) is CLAIM_INVALID though kid and signature are the signer\'s', async () => {
+    const other = deviceIdFromKey(pubOf(signerFor(ALG_EDDSA, 'someone-else')));
+    const payload = encode(readingClaimsToMap(sensorClaims(c, 3, { deviceId: other })));
+    const bytes = await createSign1({ signer: c.device, payload, kid: kidOf(c.device), contentType: CT_READING });
+    expect(codeOfSync(() => verifyReading(openReading(bytes), c.deviceCert))).toBe('CLAIM_INVALID');
+  });
+
+  // E1 (envelope.ts `bytes.length > maxBytes` -> `> maxBytes + 1`): one byte over the limit is TOO_LARGE.
+  it('a reading of exactly maxBytes opens; one byte over is TOO_LARGE', async () => {
+    const bytes = await signReading(c.device, sensorClaims(c, 4));
+    expect(openReading(bytes, { maxBytes: bytes.length }).claims.seq).toBe(4);
+    expect(codeOfSync(() => openReading(bytes, { maxBytes: bytes.length - 1 }))).toBe('TOO_LARGE');
   });
 });
