@@ -18,12 +18,16 @@ describe('connect token', async () => {
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW + 900))).toBe('TOKEN_EXPIRED');
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW + 899))).toBe('NO_ERROR');
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW - 301))).toBe('TOKEN_EXPIRED');
+    // mutant CT1 (connect-token.ts `now + skew < iat` -> `<=`): a token dated exactly the skew ahead is taken
+    expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW - 300))).toBe('NO_ERROR');
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW + 601, { skewSeconds: 0 }))).toBe('TOKEN_EXPIRED');
   });
   it('CLAIM_INVALID: wrong client id, audience, lifetime over 600 s, unknown claim', async () => {
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, '01' + '00'.repeat(16), NOW))).toBe('CLAIM_INVALID');
     expect(await codeOf(() => verifyConnectToken(token, c.deviceCert, c.deviceIdHex, NOW, { audience: 'other.example' }))).toBe('CLAIM_INVALID');
     expect(await codeOf(() => createConnectToken(c.device, { aud: 'gw.example', iat: NOW, exp: NOW + 601 }))).toBe('CLAIM_INVALID');
+    // mutant CT6 (connect-token.ts `exp <= iat` -> `exp < iat`): a token valid for no time at all is refused
+    expect(await codeOf(async () => verifyConnectToken(await raw(new Map<unknown, unknown>([[2, c.deviceIdHex], [3, 'gw.example'], [4, NOW], [6, NOW]])), c.deviceCert, c.deviceIdHex, NOW))).toBe('CLAIM_INVALID');
     const m = new Map<unknown, unknown>([[2, c.deviceIdHex], [3, 'gw.example'], [4, NOW + 60], [6, NOW], [7, 'x']]);
     expect(await codeOf(async () => verifyConnectToken(await raw(m), c.deviceCert, c.deviceIdHex, NOW))).toBe('CLAIM_INVALID');
   });
