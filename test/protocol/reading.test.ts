@@ -65,6 +65,8 @@ describe('reading rejections', async () => {
     const cases: ((m: Map<unknown, unknown>) => void)[] = [
       (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(5, new Uint8Array(400)), // extra field
       (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(4, new Uint8Array(64)), // commitment too long
+      // one byte over the 32 a biometric event's byte strings may hold (mutant B2: biometric.ts `> 32` -> `> 33` made it CLAIM_INVALID)
+      (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(4, new Uint8Array(33).fill(0xa5)),
       (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(4, fmr), // ISO 19794-2 template
       (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(4, png),
       (m) => (m.get(CLAIM_BIOMETRIC) as Map<number, unknown>).set(1, 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk'), // base64 PNG
