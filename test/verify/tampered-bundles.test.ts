@@ -32,6 +32,17 @@ describe('tampered bundles fail the check under test', () => {
     expect(verifyBundle(await revocationBundle(c.deviceCert), trustWith()).valid).toBe(true);
   });
 
+  // verify-reading.ts 'claims': a log (a lying gateway's) holding a reading its certificate does not allow. Found by
+  // mutation testing: with either comparison removed (mutants VR5, VR6) every verifier test still passed.
+  test('a logged reading of firmware or a type the device certificate does not certify: FIRMWARE_MISMATCH, TYPE_NOT_ALLOWED', async () => {
+    const otherFirmware = FIRMWARE.slice();
+    otherFirmware[0]! ^= 1;
+    const firmware = await make({ entries: [await readingEntry({ claims: { firmware: otherFirmware } })] });
+    expect(fails(verifyBundle(firmware, trustWith()))).toEqual([['claims', 'FIRMWARE_MISMATCH']]);
+    const type = await make({ entries: [await readingEntry({ claims: { body: { kind: 'sensor', type: 'pressure', value: 1013, scale: 0, unit: 'hPa' } } })] });
+    expect(fails(verifyBundle(type, trustWith()))).toEqual([['claims', 'TYPE_NOT_ALLOWED']]);
+  });
+
   // verify-bundle.ts: the entry's certRef must name the bundle's device certificate, not another one for the same key.
   test('another certificate for the same device key than the entry names: CHAIN_INVALID', async () => {
     const other = await issueCertificate(c.agency, kidOf(c.agency), { iss: 'psb.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), cti: new Uint8Array(16).fill(9), ...window, profile });
