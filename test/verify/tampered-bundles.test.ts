@@ -12,7 +12,7 @@ import {
 import { ed25519NoteSigner, signCheckpoint } from '../../protocol/checkpoint.js';
 import { verifyBundle } from '../../protocol/verify-bundle.js';
 import { ALG_EDDSA, DAY, FIRMWARE, NOW, codeOf, kidOf, pubOf, seedKey, sensorClaims, signerFor } from '../protocol/fixtures.js';
-import { CP, ORIGIN, RECEIVED_MS, badSignature, c, fails, make, readingEntry, trustWith, vkey } from './bundle-fixtures.js';
+import { BLOCK_MS, CP, ORIGIN, RECEIVED_MS, badSignature, c, fails, make, readingEntry, trustWith, vkey } from './bundle-fixtures.js';
 
 const CP2 = ed25519NoteSigner(ORIGIN, seedKey('checkpoint 2'));
 const window = { iat: NOW - DAY, nbf: NOW - DAY, exp: NOW + 365 * DAY };
@@ -76,6 +76,23 @@ describe('tampered bundles fail the check under test', () => {
     const entries = [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
     const b = await make({ entries, index: 0, block: { first: 1, last: 1 } });
     expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // The same one past the block's last entry (mutant VB2: verify-bundle.ts `index > lastIndex` -> `> lastIndex + 1`).
+  test('a block header whose last entry is the one before the bundle\'s: CHECKPOINT_INVALID', async () => {
+    const entries = [await readingEntry(), await readingEntry({ index: 1, seq: 2 })];
+    const b = await make({ entries, index: 1, block: { first: 0, last: 0 } });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+  });
+
+  // Boundaries of the entry's times against its block (mutants VB4: `receivedAtMs > timeMs` -> `> timeMs + 1`; VB5:
+  // `iat > received + skew` -> `> received + skew + 1`): received in the block's very millisecond, and signed exactly
+  // the skew after the log received it, pass; a millisecond or a second more fails.
+  test('an entry received 1 ms after its block\'s time, or signed 301 s after it was received: CHECKPOINT_INVALID, CLOCK_SKEW', async () => {
+    expect(fails(verifyBundle(await make({ entries: [await readingEntry({ receivedAtMs: BLOCK_MS })] }), trustWith()))).toEqual([]);
+    expect(fails(verifyBundle(await make({ entries: [await readingEntry({ receivedAtMs: BLOCK_MS + 1 })] }), trustWith()))).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+    expect(fails(verifyBundle(await make({ entries: [await readingEntry({ claims: { iat: NOW + 300 } })] }), trustWith()))).toEqual([]);
+    expect(fails(verifyBundle(await make({ entries: [await readingEntry({ claims: { iat: NOW + 301 } })] }), trustWith()))).toEqual([['checkpoint', 'CLOCK_SKEW']]);
   });
 
   // verify-bundle.ts: the block header may not be newer than the checkpoint.
