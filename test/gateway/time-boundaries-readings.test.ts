@@ -10,8 +10,11 @@
  * give the same answer at the same second.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
-import { connectDevice, entryBundle, gatewayTrust, nowS, Pki, reading, register, revoke, startTestGateway, type Device, type Party, type TestGateway } from './harness.js';
+import { decodeCertificate, issueCertificate, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import {
+  connectDevice, entryBundle, FIRMWARE, gatewayTrust, kidOf, nowS, Pki, possessionFor, postCert, pubOf, reading, register, revoke, startTestGateway,
+  type Device, type Party, type TestGateway,
+} from './harness.js';
 
 const DAY = 86_400;
 const SKEW = 300, MAX_AGE = 7 * DAY; // the gateway's defaults, as SPEC §6 states them
@@ -31,6 +34,7 @@ describe('reading time boundaries: gateway and offline verifier agree at the sec
   });
   afterAll(() => t.stop());
 
+  const certRefs: string[] = []; // of each receipt outcomes() got, in order
   /** Publish each reading on one connection; a receipt's bundle is verified offline (at the test's clock). */
   async function outcomes(d: Device, iats: number[], connected?: () => Promise<void>): Promise<string[]> {
     const c = await connectDevice(t.gw, d);
@@ -46,6 +50,7 @@ describe('reading time boundaries: gateway and offline verifier agree at the sec
         }
         const v = verifyBundle(await entryBundle(t, a.receipt.index), trust, { now: Math.floor(clockMs / 1000) });
         out.push(v.valid ? 'receipt, valid offline' : `receipt, offline ${JSON.stringify(failed(v))}`);
+        certRefs.push(toHex(a.receipt.certRef));
       }
     } finally {
       await c.end();
@@ -79,6 +84,20 @@ describe('reading time boundaries: gateway and offline verifier agree at the sec
     const starting = await t.pki.agency('starting.example', { nbf: T - 100 });
     await register(t.gw, starting, []);
     expect(await outcomes(await device({}, starting), [T - 101, T - 100])).toEqual(['CERT_NOT_YET_VALID', 'receipt, valid offline']);
+  });
+
+  test("renewal: the old certificate's exp is the new one's nbf; a reading a second before it is receipted under the old, at it under the new", async () => {
+    const d = await device({ exp: T + 100 });
+    const renewal = decodeCertificate(await issueCertificate(g.signer, kidOf(g.signer), {
+      iss: g.cert.claims.sub, sub: d.id, role: 'device', holderKey: pubOf(d.signer), iat: T, nbf: T + 100, exp: T + 365 * DAY,
+      profile: { kind: 'temperature-sensor', readingTypes: ['temperature'], firmware: FIRMWARE }, proofOfPossession: await possessionFor(d.signer, g.cert.claims.sub),
+    }));
+    clockMs = (T + 100) * 1000 + 999; // registered once valid: a certificate is registered at a time it is valid (CERT_NOT_YET_VALID before)
+    const posted = await postCert(t, 'devices', renewal);
+    expect(posted.status).toBe(201);
+    certRefs.length = 0;
+    expect(await outcomes(d, [T + 99, T + 100])).toEqual(['receipt, valid offline', 'receipt, valid offline']);
+    expect(certRefs).toEqual([toHex(d.cert.certRef), toHex(renewal.certRef)]);
   });
 
   test('revocation: a reading at revokedFrom - 1 is taken (and verifies offline with the revocation logged), at revokedFrom CERT_REVOKED', async () => {
