@@ -9,8 +9,11 @@
  * and judges a revocation at arrival too, and the verifier, which places the reading at min(iat, receivedAt), must
  * give the same answer at the same second.
  */
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeCertificate, issueCertificate, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
+import { decodeCertificate, encodeProofBundle, issueCertificate, toHex, verifyBundle, type TrustMaterial, type Verdict } from '../../protocol/index.js';
 import {
   connectDevice, entryBundle, FIRMWARE, gatewayTrust, kidOf, nowS, Pki, possessionFor, postCert, pubOf, reading, register, revoke, startTestGateway,
   type Device, type Party, type TestGateway,
@@ -125,5 +128,51 @@ describe('reading time boundaries: gateway and offline verifier agree at the sec
     } finally {
       await c.end();
     }
+  });
+});
+
+describe("the offline verifier's own bounds, on a bundle of a gateway allowing 301 s of skew", () => {
+  let t: TestGateway;
+  const T = nowS();
+  beforeAll(async () => {
+    t = await startTestGateway(await Pki.create(), { writeRateLimit: 1000, clockSkewSeconds: SKEW + 1 }, undefined, { now: () => T * 1000 + 999 });
+  });
+  afterAll(() => t.stop());
+
+  test('iat = receivedAt + 301 verifies with 301 s allowed (trust file, option, CLI --max-skew), CLOCK_SKEW with 300; its block verifies by a clock 301 s behind, not 302', async () => {
+    const g = await t.pki.agency('skew.example');
+    const d = await t.pki.device(g);
+    await register(t.gw, g, [d]);
+    const c = await connectDevice(t.gw, d);
+    let index: number;
+    try {
+      await c.publish(await reading(d, 1, { iat: T + SKEW + 1 }));
+      const a = await c.next();
+      if (a.kind !== 'receipt') throw new Error(`expected a receipt, got ${JSON.stringify(a)}`);
+      index = a.receipt.index;
+    } finally {
+      await c.end();
+    }
+    const bundle = await entryBundle(t, index);
+    const trust = await gatewayTrust(t); // its clockSkewSeconds: 301
+    expect(trust.clockSkewSeconds).toBe(SKEW + 1);
+    const verdict = (opts: { now: number; maxClockSkewSeconds?: number }) => failed(verifyBundle(bundle, trust, opts));
+    expect(verdict({ now: T })).toEqual([]);
+    expect(verdict({ now: T, maxClockSkewSeconds: SKEW + 1 })).toEqual([]);
+    expect(verdict({ now: T, maxClockSkewSeconds: SKEW })).toEqual([['checkpoint', 'CLOCK_SKEW']]);
+    // the block is dated T (.999): by a verifier clock T - 301 it is within the skew, by T - 302 it is not
+    expect(verdict({ now: T - SKEW - 1 })).toEqual([]);
+    expect(verdict({ now: T - SKEW - 2 })).toEqual([['checkpoint', 'CHECKPOINT_INVALID']]);
+    // the built CLI (its own clock: T is now, give or take the test's seconds), as users run it
+    const bundlePath = join(t.dir, 'b.cbor'), trustPath = join(t.dir, 'trust-served.json');
+    await writeFile(bundlePath, encodeProofBundle(bundle));
+    await writeFile(trustPath, (await t.gw.app.inject({ method: 'GET', url: '/v1/trust' })).body);
+    const cli = (skew: number) => {
+      const r = spawnSync(process.execPath, ['dist/cli/main.js', 'verify', bundlePath, '--trust', trustPath, '--json', '--max-skew', String(skew)], { encoding: 'utf8' });
+      const checks = (JSON.parse(r.stdout) as { checks: { name: string; status: string; code?: string }[] }).checks;
+      return [r.status, checks.filter((x) => x.status === 'fail').map((x) => [x.name, x.code])];
+    };
+    expect(cli(SKEW + 1)).toEqual([0, []]);
+    expect(cli(SKEW)).toEqual([1, [['checkpoint', 'CLOCK_SKEW']]]);
   });
 });
