@@ -103,6 +103,20 @@ describe('reading time boundaries: gateway and offline verifier agree at the sec
     expect(certRefs).toEqual([toHex(d.cert.certRef), toHex(renewal.certRef)]);
   });
 
+  test("agency renewal: the old agency certificate's exp is the new one's nbf; its device's readings a second either side verify offline", async () => {
+    const now = Math.floor(clockMs / 1000);
+    const agency = await t.pki.agency('renewing.example', { nbf: T - 30 * DAY, exp: now + 100 });
+    await register(t.gw, agency, []);
+    const d = await device({}, agency);
+    const root = t.pki.root.signer;
+    const renewal = decodeCertificate(await issueCertificate(root, kidOf(root), {
+      iss: 'root.example', sub: 'renewing.example', role: 'agency', holderKey: pubOf(agency.signer), iat: now, nbf: now + 100, exp: now + 365 * DAY,
+    }));
+    clockMs = (now + 100) * 1000 + 999; // registered once valid
+    expect((await postCert(t, 'agencies', renewal)).status).toBe(201);
+    expect(await outcomes(d, [now + 99, now + 100])).toEqual(['receipt, valid offline', 'receipt, valid offline']);
+  });
+
   test('revocation: a reading at revokedFrom - 1 is taken (and verifies offline with the revocation logged), at revokedFrom CERT_REVOKED', async () => {
     const d = await device();
     const revoked = async () => expect((await revoke(t.gw, g, d.cert, T - 50, 'cessationOfOperation')).status).toBe(201);
