@@ -10,11 +10,11 @@
 import { describe, expect, test } from 'vitest';
 import { plainMqttUrl } from '../../gateway/gateway.js';
 import { CT_CONNECT_TOKEN, createSign1, encode, keyThumbprint } from '../../protocol/index.js';
-import { connackCode, connectsRefused, nowS, pubOf, useGatewayWithDevices, type Device } from './harness.js';
+import { connackCode, connectsRefused, freshToken, nowS, pubOf, register, revoke, useGatewayWithDevices, type Device } from './harness.js';
 
 const SKEW = 300;
 const S = nowS();
-const clockMs = S * 1000 + 999;
+let clockMs = S * 1000 + 999;
 
 /** A token with these claims (iat, exp as given, unchecked), signed by the device: what any firmware could send. */
 function token(d: Device, iat: unknown, exp: unknown): Promise<Uint8Array> {
@@ -27,10 +27,10 @@ describe('connect token time boundaries on the gateway (clock stopped at S.999, 
   const fx = useGatewayWithDevices(6, { mqttConnectFailuresPerMinute: 0 }, { now: () => clockMs });
 
   /** CONNACK code and the error code counted for it (or 'taken'). */
-  async function outcome(d: Device, iat: unknown, exp: unknown): Promise<string> {
-    const counted = ['TOKEN_EXPIRED', 'CLAIM_INVALID', 'REPLAY'] as const;
+  async function outcome(d: Device, iat: unknown, exp: unknown, tokenBytes?: Uint8Array): Promise<string> {
+    const counted = ['TOKEN_EXPIRED', 'CLAIM_INVALID', 'REPLAY', 'CERT_EXPIRED', 'CERT_REVOKED'] as const;
     const before = await Promise.all(counted.map((c) => connectsRefused(fx.t.gw, c)));
-    const connack = await connackCode(plainMqttUrl(fx.t.gw), d.id, await token(d, iat, exp));
+    const connack = await connackCode(plainMqttUrl(fx.t.gw), d.id, tokenBytes ?? (await token(d, iat, exp)));
     const after = await Promise.all(counted.map((c) => connectsRefused(fx.t.gw, c)));
     const codes = counted.filter((_, i) => after[i] !== before[i]);
     return connack === 0 ? `taken${codes.length ? ` ${codes.join()}` : ''}` : `${connack} ${codes.join()}`;
@@ -72,5 +72,17 @@ describe('connect token time boundaries on the gateway (clock stopped at S.999, 
       expect([String(iat), String(exp), await outcome(d, iat, exp)]).toEqual([String(iat), String(exp), '4 CLAIM_INVALID']);
     }
     expect(await outcome(d, S, S + 60)).toBe('taken'); // none of them was taken
+  });
+
+  // last: it moves the gateway's clock on
+  test('CONNACK 5 at the gateway\'s time: a certificate expiring at exp lets a CONNECT in at exp - 0.001 s, not at exp (CERT_EXPIRED); a revocation from R likewise (CERT_REVOKED)', async () => {
+    const [expiring, revoked] = [await fx.t.pki.device(fx.agency, { exp: S + 2 }), fx.devices[5]!];
+    await register(fx.t.gw, fx.agency, [expiring]);
+    expect((await revoke(fx.t.gw, fx.agency, revoked.cert, S + 2, 'cessationOfOperation')).status).toBe(201);
+    clockMs = (S + 1) * 1000 + 999;
+    for (const d of [expiring, revoked]) expect(await outcome(d, null, null, await freshToken(d))).toBe('taken');
+    clockMs = (S + 2) * 1000;
+    expect(await outcome(expiring, null, null, await freshToken(expiring))).toBe('5 CERT_EXPIRED');
+    expect(await outcome(revoked, null, null, await freshToken(revoked))).toBe('5 CERT_REVOKED');
   });
 });
