@@ -50,16 +50,18 @@ export function checkRetiredKeys(current: string, retired: readonly RetiredKey[]
 
 /**
  * The log's keys as a verifier's trust file lists them (protocol/trust.ts checkpointKeys, times in seconds): each
- * retired key valid until its retirement (rounded up), the next from then (rounded down), so that a bundle's block,
- * chosen a key by its time, finds the key that signed it; the windows meet, and a retired key cannot vouch for a
- * block dated after its retirement (beyond the verifier's clock skew allowance). A log never rotated: its key alone,
+ * retired key valid through the second of its retirement (notAfter = that second + 1), the next from that second, so
+ * that a bundle's block, chosen a key by its time, finds the key that signed it: the windows share that second. Not
+ * the retirement rounded up: on a whole second that is the retirement itself, and the retired key's last block, dated
+ * that very millisecond (a switch is dated no earlier than the log's last block), fell outside its window. A retired
+ * key cannot vouch for a block dated after its retirement's second (beyond the verifier's clock skew allowance). A log never rotated: its key alone,
  * without a window, as before.
  */
 export function keyWindows(current: string, retired: readonly RetiredKey[]): { key: string; notBefore?: number; notAfter?: number }[] {
   const out: { key: string; notBefore?: number; notAfter?: number }[] = [];
   let from: number | undefined;
   for (const r of retired) {
-    out.push({ key: r.verifierKey, ...(from !== undefined ? { notBefore: from } : {}), notAfter: Math.ceil(r.retiredAtMs / 1000) });
+    out.push({ key: r.verifierKey, ...(from !== undefined ? { notBefore: from } : {}), notAfter: Math.floor(r.retiredAtMs / 1000) + 1 });
     from = Math.floor(r.retiredAtMs / 1000);
   }
   out.push({ key: current, ...(from !== undefined ? { notBefore: from } : {}) });

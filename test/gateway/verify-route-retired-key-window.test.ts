@@ -59,16 +59,16 @@ beforeAll(async () => {
     trust.checkpointKeys = [...(trust.checkpointKeys ?? []), { key: retiredKey }];
     await writeFile(trustFile, JSON.stringify(trust));
   });
-  // A block dated past the retired key's window (its end rounded up to the second, where the new key's begins)
+  // A block dated past the retired key's window (the second after the switch's: the new key's begins in the switch's)
   const switchMs = t.gw.ledger.ledger.retiredKeys[0]!.retiredAtMs;
-  await new Promise((r) => setTimeout(r, Math.ceil(switchMs / 1000) * 1000 + 50 - Date.now()));
+  await new Promise((r) => setTimeout(r, (Math.floor(switchMs / 1000) + 1) * 1000 + 50 - Date.now()));
   after = await publish(2);
 }, 90_000);
 afterAll(() => t.stop());
 
 test('GET /v1/trust serves the retired key bounded by the log (notAfter at the switch), the file naming it without one', async () => {
   const keys = (await served()).checkpointKeys.filter((k) => k.key === retiredKey);
-  expect(keys).toEqual([{ key: retiredKey, notAfter: Math.ceil(t.gw.ledger.ledger.retiredKeys[0]!.retiredAtMs / 1000) }]);
+  expect(keys).toEqual([{ key: retiredKey, notAfter: Math.floor(t.gw.ledger.ledger.retiredKeys[0]!.retiredAtMs / 1000) + 1 }]);
 });
 
 test('POST /v1/verify: a checkpoint of a block after the switch signed by the retired key is CHECKPOINT_INVALID, as offline with GET /v1/trust', async () => {
