@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeStrict, encode, createSign1, sigStructure, Tag, openReading, signReading, readingClaimsToMap, CLAIM_UEID, CLAIM_FIRMWARE,
-  CT_READING, CT_CERTIFICATE, CT_REVOCATION, claimsToMap, decodeCertificate, issueCertificate, verifyRevocation, decodeLogEntry,
+  CT_READING, CT_CERTIFICATE, CT_REVOCATION, claimsToMap, decodeCertificate, issueCertificate, verifyRevocation, decodeRevocation, decodeLogEntry,
   encodeLogEntry, formatCheckpoint, signNote, openCheckpoint, parseVerifierKey, formatVerifierKey, ed25519NoteSigner, toBase64,
   concatBytes, utf8ToBytes, encodeReceipt, decodeReceipt, encodeRejection, decodeRejection, decodeBlockHeader, encodeBlockHeader,
   encodeProofBundle, decodeProofBundle, type Signer, type ErrorCode, type ProofBundle, type BlockHeader,
@@ -75,6 +75,13 @@ describe('readings, certificates, revocations', async () => {
     const rev = (sub: string) => signed(c.agency, new Map<unknown, unknown>([[1, c.deviceCert.certRef], [2, sub], [3, 'keyCompromise'], [4, NOW], [6, NOW]]), CT_REVOCATION);
     expect(verifyRevocation(await rev(c.deviceIdHex), c.deviceCert, pubOf(c.agency)).claims.sub).toBe(c.deviceIdHex);
     expect(await codeOf(async () => verifyRevocation(await rev('someone-else'), c.deviceCert, pubOf(c.agency)))).toBe('CLAIM_INVALID');
+  });
+
+  it('an empty text claim is CLAIM_INVALID: a revocation with sub ""', async () => {
+    // guards schema.ts checkText: the length 0 refusal (revocation sub has a maximum and no pattern, so nothing else refuses it)
+    const rev = (sub: string) => signed(c.agency, new Map<unknown, unknown>([[1, c.deviceCert.certRef], [2, sub], [3, 'keyCompromise'], [4, NOW], [6, NOW]]), CT_REVOCATION);
+    expect(decodeRevocation(await rev(c.deviceIdHex)).claims.sub).toBe(c.deviceIdHex);
+    expect(await codeOf(async () => decodeRevocation(await rev('')))).toBe('CLAIM_INVALID');
   });
 
   it('an agency or root certificate carrying a device profile is CLAIM_INVALID', async () => {
