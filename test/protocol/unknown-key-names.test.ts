@@ -41,4 +41,11 @@ describe('an unknown claim key in a rejection', async () => {
     expect([err.code, err.path]).toEqual(['CLAIM_INVALID', 'claims.-70000']);
     expect((await opened('sensor', 9)).path).toMatch(/\.9$/);
   });
+
+  it('is named as it is up to 99,999 in magnitude, by its kind from 100,000 (schema.ts MAX_QUOTED_KEY)', async () => {
+    expect((await opened('claims', 99_999)).path).toBe('claims.99999');
+    expect((await opened('claims', -99_999)).path).toBe('claims.-99999');
+    expect((await opened('claims', 100_000)).path).toBe('claims.(integer key)');
+    expect((await opened('claims', -100_000)).path).toBe('claims.(integer key)');
+  });
 });
