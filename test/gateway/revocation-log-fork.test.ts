@@ -84,6 +84,15 @@ describe('a revocation list and a bundle of different tree sizes', () => {
     expect(revocationCheck(v).message).toContain(`not linked to the bundle's (tree size ${size}): fetch the bundle with --since ${listed.treeSize} --tree-size ${size} or --tree-size ${listed.treeSize}`);
   });
 
+  test('the bundle\'s own proof from another size than the list\'s is not tried: not linked, not a fork', async () => {
+    // guards verify-revocation-log.ts listProblem: the bundle's proof counts only when it starts at the list's size
+    const bundle = await bundleAt(`treeSize=${size}&since=${listed.treeSize - 1}`);
+    expect(bundle.consistency?.fromSize).toBe(listed.treeSize - 1);
+    const v = verifyBundle(bundle, trust, { revocationLog: { checkpoint: listed.checkpoint, revocations: statements(listed) } });
+    expect([v.valid, revocationCheck(v).status]).toEqual([true, 'pass']);
+    expect(revocationCheck(v).message).toMatch(/not linked/);
+  });
+
   test('a forked list fails CHECKPOINT_INVALID against the bundle\'s proof, and against a proof given with it', async () => {
     const forged = await forgedList();
     const withSince = verifyBundle(await bundleAt(`treeSize=${size}&since=${listed.treeSize}`), trust, { revocationLog: forged });
