@@ -199,6 +199,16 @@ describe('tampered bundles fail the check under test', () => {
     expect(fails(verifyBundle(b, trustWith()))).toEqual([['chain', 'BAD_SIGNATURE']]);
   });
 
+  // verify-checks.ts onlyRootsBesides: only a root certificate of a trusted root rides along, not another role's
+  // certificate of the root's key, signed by it as it may be.
+  test("a bundle carrying an agency certificate of the trusted root's own key: CHAIN_INVALID", async () => {
+    const asAgency = await issueCertificate(c.root, kidOf(c.root), { iss: 'root.example', sub: 'root-as-agency.example', role: 'agency', holderKey: pubOf(c.root), ...window });
+    const b = await make({ entries: [await readingEntry()], certificates: [c.deviceCert.bytes, c.agencyCert.bytes, asAgency] });
+    expect(fails(verifyBundle(b, trustWith()))).toEqual([['chain', 'CHAIN_INVALID']]);
+    const withRoot = await make({ entries: [await readingEntry()], certificates: [c.deviceCert.bytes, c.agencyCert.bytes, c.rootCert.bytes] });
+    expect(fails(verifyBundle(withRoot, trustWith()))).toEqual([]);
+  });
+
   // verify-registry-event.ts: the revoked certificate's iss must be the issuing agency.
   test('a revocation of a certificate whose iss is not its issuing agency: CHAIN_INVALID', async () => {
     const forged = decodeCertificate(await issueCertificate(c.agency, kidOf(c.agency), { iss: 'other.example', sub: c.deviceIdHex, role: 'device', holderKey: pubOf(c.device), ...window, profile }));
