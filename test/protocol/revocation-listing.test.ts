@@ -114,6 +114,10 @@ describe('collectRevocationListing (every page of one checkpoint)', () => {
     ['an entry at or past the tree size', (q) => page({ ...s, list: entries([1, 4, 9, 16, 25, 40]) }, q)],
     ['next on an empty page', (q) => ({ ...page(s, q), revocations: [], next: 4 })],
     ['a page answering a tree size not asked for', (q) => ({ ...page(s, q), treeSize: q.treeSize === undefined ? 40 : 39 })],
+    // each below breaks one comparison alone, the count kept (hand mutation round: `index <= after` and `next !== last`)
+    ['an entry repeated within a page (the count holding it)', (q) => page({ ...s, list: entries([1, 4, 4, 9]), limit: 10 }, q)],
+    ['a page whose next is past its last index', (q) => { const p = page(s, q) as { next: number | null }; return { ...p, next: p.next === null ? null : p.next + 1 }; }],
+    ['a later page of another checkpoint at the same tree size', (q) => (q.after === undefined ? page(s, q) : page({ ...s, checkpoint: 'cp40-fork' }, q))],
   ])('%s: MALFORMED', async (_, serve) => {
     expect(await codeOf(() => collectRevocationListing(async (q) => serve(q)))).toBe('MALFORMED');
   });
