@@ -3,7 +3,7 @@
  * unusable Ed25519 checkpoint keys, and root certificates given as anchors (role root, valid self-signature).
  */
 import { describe, expect, test } from 'vitest';
-import { checkpointKeysAt, issueCertificate, parseTrust, toBase64, toHex, validateChain } from '../../protocol/index.js';
+import { checkpointKeysAt, checkpointKeysForBlock, issueCertificate, parseTrust, toBase64, toHex, validateChain } from '../../protocol/index.js';
 import { ed25519NoteSigner, formatVerifierKey } from '../../protocol/checkpoint.js';
 import { DAY, NOW, codeOfSync, kidOf, makeChain, pubOf, seedKey } from './fixtures.js';
 
@@ -16,6 +16,21 @@ describe('trust windows', () => {
   test('checkpoint keys are chosen by notBefore <= t < notAfter', () => {
     const trust = parseTrust({ checkpointKeys: [{ key: VKEY, notBefore: NOW, notAfter: NOW + 10 }] });
     expect([NOW - 1, NOW, NOW + 9, NOW + 10].map((t) => checkpointKeysAt(trust, t).length)).toEqual([0, 1, 1, 0]);
+  });
+
+  // trust.ts checkpointKeysForBlock: valid at the block's time, and begun by the verifier's clock (a next key
+  // published ahead of its notBefore vouches for nothing before then, however the block is dated).
+  test('checkpoint keys for a block: notBefore <= block time and <= now, block time < notAfter', () => {
+    const trust = parseTrust({ checkpointKeys: [{ key: VKEY, notBefore: NOW, notAfter: NOW + 10 }] });
+    const n = (at: number, now: number) => checkpointKeysForBlock(trust, at, now).length;
+    expect([n(NOW, NOW), n(NOW, NOW - 1), n(NOW - 1, NOW), n(NOW + 9, NOW + 100), n(NOW + 10, NOW + 100)]).toEqual([1, 0, 0, 1, 0]);
+  });
+
+  // trust.ts optTime: a window time is seconds since the epoch, never negative.
+  test('a negative notBefore or notAfter is MALFORMED', () => {
+    expect(codeOfSync(() => parseTrust({ checkpointKeys: [{ key: VKEY, notBefore: 0 }] }))).toBe('NO_ERROR');
+    expect(codeOfSync(() => parseTrust({ checkpointKeys: [{ key: VKEY, notBefore: -1 }] }))).toBe('MALFORMED');
+    expect(codeOfSync(() => parseTrust({ roots: [{ name: 'root.example', alg: 'EdDSA', publicKey: toHex(c.root.publicKey), notAfter: -1 }] }))).toBe('MALFORMED');
   });
 
   // trust.ts rootFrom: a trust file root's notAfter bounds the chain (CERT_EXPIRED at or after it).
