@@ -24,7 +24,8 @@ import { asMap, checkBytes, claimKeyName, join, onlyKeys, reqInt, reqText, TOKEN
 
 export const BIO_PURPOSE = 1, BIO_RESULT = 2, BIO_SCORE = 3, BIO_SUBJECT_COMMITMENT = 4;
 export const BIOMETRIC_READING_TYPE = 'biometric';
-export type BiometricResult = 'match' | 'no-match';
+export const BIOMETRIC_RESULTS = ['match', 'no-match'] as const;
+export type BiometricResult = (typeof BIOMETRIC_RESULTS)[number];
 
 export interface BiometricBody {
   kind: 'biometric';
@@ -169,7 +170,7 @@ export function parseBiometricBody(value: unknown, path: string): BiometricBody 
   return {
     kind: 'biometric',
     purpose: purposeOf(m, join(path, 'purpose')),
-    result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: ['match', 'no-match'] }) as BiometricResult,
+    result: reqText(m, BIO_RESULT, join(path, 'result'), { oneOf: BIOMETRIC_RESULTS }) as BiometricResult,
     score: reqInt(m, BIO_SCORE, join(path, 'score'), 0, 1000),
     subjectCommitment: commitmentOf(m.get(BIO_SUBJECT_COMMITMENT), join(path, 'subjectCommitment')),
   };

@@ -2,7 +2,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { REVOCATION_REASONS } from '../../protocol/revocation.js';
-import type { BiometricResult } from '../../protocol/biometric.js';
+import { BIOMETRIC_RESULTS } from '../../protocol/biometric.js';
 import { ApiError, codesWithStatus } from './error-registry.js';
 
 /**
@@ -177,7 +177,8 @@ export function safeUintOf(digits: string): number | undefined {
 // contentEncoding base64: @fastify/swagger documents it as OpenAPI 3.0's `format: byte`, of which generators for typed
 // languages make a byte array, decoded for the caller (openapi-typescript keeps the base64 string; Ajv takes it as an
 // annotation; the pattern is what validates).
-export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 65536, contentEncoding: 'base64', description: 'standard base64' });
+export const BASE64_STRING = { pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 65536, contentEncoding: 'base64' } as const;
+export const Base64 = Type.String({ ...BASE64_STRING, description: 'standard base64' });
 export const Hex32 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 export const DeviceIdParam = Type.String({ pattern: '^[0-9a-f]{34}$', description: 'device id (34 hex chars)' });
 
@@ -190,7 +191,6 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 }
 export const RevocationReason = StringEnum(REVOCATION_REASONS);
-const BIOMETRIC_RESULTS = ['match', 'no-match'] as const satisfies readonly BiometricResult[];
 
 /** A reading's body as the API shows it (GET /v1/entries/{index}, a verdict's record): the commitment in hex. */
 export const ReadingBody = Type.Union([

@@ -16,8 +16,7 @@ import { Base64, DeviceIdParam, ReadingBody, readErrors, SafeUint, safeUintOf, S
 import { bundleMaterial } from '../../bundle-material.js';
 import { keyWindows } from '../../../ledger/key-history.js';
 
-const ENTRY_TYPE_NAMES = ['reading', 'agency-registration', 'device-registration', 'revocation'] as const;
-const TYPE_NAMES: Record<EntryType, (typeof ENTRY_TYPE_NAMES)[number]> = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' };
+const TYPE_NAMES = { 1: 'reading', 2: 'agency-registration', 3: 'device-registration', 4: 'revocation' } as const satisfies Record<EntryType, string>;
 
 const ReadingView = Type.Object({
   deviceId: Type.String(),
@@ -29,7 +28,7 @@ const ReadingView = Type.Object({
 
 export const EntryView = Type.Object({
   index: Type.Integer(),
-  type: StringEnum(ENTRY_TYPE_NAMES),
+  type: StringEnum(Object.values(TYPE_NAMES)),
   receivedAtMs: Type.Integer(),
   certRef: Type.Optional(Type.String()),
   leafHash: Type.String(),

@@ -10,7 +10,7 @@ import type { Ledger } from '../../../ledger/ledger.js';
 import type { Registry, DeviceRecord, AgencyRecord } from '../../registry.js';
 import type { HttpApp } from '../app.js';
 import { b64in, b64out } from '../codec.js';
-import { AgencyView, Base64, DeviceIdParam, DeviceView, readErrors, RevocationReason, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
+import { AgencyView, Base64, BASE64_STRING, DeviceIdParam, DeviceView, readErrors, RevocationReason, SafeUint, writeErrors, type AgencyViewT, type DeviceViewT } from '../schemas.js';
 import { ApiError } from '../error-registry.js';
 import { inEffect } from '../../registry-rules.js';
 import type { EventLog, RegistryWrite } from '../../event-log.js';
@@ -181,12 +181,12 @@ export function registryRoutes(app: HttpApp, registry: Registry, now: () => numb
               Type.Object({
                 index: Type.Integer(), certRef: Type.String(), sub: Type.String(), reason: RevocationReason, revokedFrom: Type.Integer(), revocation: Base64,
                 certificate: Type.Optional(Type.String({
-                  pattern: Base64.pattern, maxLength: Base64.maxLength, contentEncoding: 'base64',
+                  ...BASE64_STRING,
                   description:
                     "for a revocation of an agency certificate, or of a device certificate for keyCompromise: that certificate (not committed to by the checkpoint; a verifier checks it against the statement's certRef and its issuer's signature). A revocation names its certificate by hash and subject only, and a key may hold several certificates (an agency's renewal, a device's transfer to another agency): with it the verifier can place a revocation of a certificate the reading's bundle may have left out (protocol/agency-renewal.ts, key-compromise.ts)",
                 })),
                 issuer: Type.Optional(Type.String({
-                  pattern: Base64.pattern, maxLength: Base64.maxLength, contentEncoding: 'base64',
+                  ...BASE64_STRING,
                   description: "beside a device certificate (`certificate`): the agency certificate that certified it, checked against a trusted root's signature",
                 })),
               }),

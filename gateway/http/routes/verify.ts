@@ -288,7 +288,7 @@ async function envelopeVerdict(deps: VerifyRouteDeps, lists: PreparedRevocationL
   const iat = claims.iat;
 
   checks.set('signature', budget.charge(() => run('signature', () => {
-    verifySign1(opened.sign1, device.cert.holderKey, { verifier: deps.verifier ?? nodeVerify });
+    verifySign1(opened.sign1, device.cert.holderKey, { verifier: bundleOpts.verifier });
     return `COSE_Sign1 verifies with the key of device ${device.deviceId}`;
   })));
   // The chain the pipeline would log it under: an earlier one for a reading signed before a renewal (Registry.chainAt).
